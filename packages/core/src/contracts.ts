@@ -1,0 +1,145 @@
+import type { SessionData, SessionPatch, SessionRecord } from './session.js';
+
+/** Input of {@link SessionStore.create}. */
+export interface CreateSessionInput {
+  readonly id: string;
+  readonly userId?: string | undefined;
+  readonly data: SessionData;
+  /** Absolute expiry, epoch ms; must lie in the future of the store's clock. */
+  readonly expiresAt: number;
+}
+
+/** Input of {@link SessionStore.save}: the whole new state of the session. */
+export interface SaveSessionInput {
+  readonly data: SessionData;
+  readonly expiresAt: number;
+  /** New owner; `undefined` keeps the current one. Index moves are made after the write. */
+  readonly userId?: string | undefined;
+}
+
+/** Options of {@link SessionStore.patch}. */
+export interface PatchOptions {
+  /** New absolute expiry (rolling sessions); unchanged when absent. */
+  readonly expiresAt?: number | undefined;
+}
+
+/** Options of {@link SessionStore.deleteByUser}. */
+export interface DeleteByUserOptions {
+  /** Session ids to keep (typically the caller's current session). */
+  readonly except?: readonly string[] | undefined;
+}
+
+/** One session removed by {@link SessionStore.sweepExpired}. */
+export interface ExpiredSession {
+  readonly id: string;
+  readonly userId: string | undefined;
+  readonly expiresAt: number;
+}
+
+/** Outcome of one bounded sweep batch. */
+export interface SweepResult {
+  /** Sessions this call found expired and removed (each reported once, ever). */
+  readonly expired: readonly ExpiredSession[];
+  /** True when more due entries remain: call again. */
+  readonly more: boolean;
+}
+
+/**
+ * Where sessions live. Implemented by the memory, Redis and cookie stores;
+ * the manager and fallback see only this.
+ *
+ * Invariants every implementation keeps (the contract suite checks them):
+ * - ids are validated before any key is built; bad input throws a
+ *   `SessionValidationError` and changes nothing;
+ * - an expired session is invisible (`load` → `null`, `patch` → not found)
+ *   even before it is physically removed;
+ * - `save` is compare-and-set on `version`; of N concurrent saves with the
+ *   same expected version exactly one succeeds.
+ */
+export interface SessionStore {
+  /** The session, or `null` when it does not exist or has expired. */
+  load(id: string): Promise<SessionRecord | null>;
+  /**
+   * Store a new session at version 1.
+   * @throws ConcurrentAccessError (`SESSION_ALREADY_EXISTS`) when the id is taken.
+   */
+  create(input: CreateSessionInput): Promise<SessionRecord>;
+  /**
+   * Replace the session's data if its stored version still equals `expectedVersion`.
+   * @returns the new version.
+   * @throws ConcurrentAccessError (`VERSION_CONFLICT`) when another write got there first.
+   * @throws SessionNotFoundError when the session is gone or expired.
+   */
+  save(id: string, input: SaveSessionInput, expectedVersion: number): Promise<number>;
+  /**
+   * Atomic field-level merge without a lock: parallel patches of different
+   * keys never lose each other.
+   * @returns the new version.
+   * @throws SessionNotFoundError when the session is gone or expired.
+   */
+  patch(id: string, changes: SessionPatch, options?: PatchOptions): Promise<number>;
+  /** Move the expiry; does not bump the version. @returns false when the session is gone. */
+  touch(id: string, expiresAt: number): Promise<boolean>;
+  /** @returns true when something was deleted. */
+  delete(id: string): Promise<boolean>;
+  /** The user's live sessions, oldest first; stale index entries are dropped on the way. */
+  listByUser(userId: string): Promise<SessionRecord[]>;
+  /** @returns how many sessions were deleted. */
+  deleteByUser(userId: string, options?: DeleteByUserOptions): Promise<number>;
+  /**
+   * Remove up to `limit` sessions whose expiry is ≤ `now` and clean their
+   * index entries. Idempotent: a session is reported by exactly one call.
+   */
+  sweepExpired(now: number, limit: number): Promise<SweepResult>;
+  /** Round-trip latency in ms. @throws StorageUnavailableError */
+  ping(): Promise<number>;
+  /** Stop timers, wait for in-flight calls, release connections the store owns. */
+  close(): Promise<void>;
+}
+
+/** A held per-session lock. */
+export interface SessionLock {
+  readonly sessionId: string;
+  /** Epoch ms at which the lease runs out unless extended. */
+  readonly expiresAt: number;
+  /**
+   * Extend the lease.
+   * @throws ConcurrentAccessError (`LOCK_LOST`) when the lock was already lost.
+   */
+  extend(ttlMs: number): Promise<void>;
+  /** Give the lock up. Never throws because the lease already ran out. */
+  release(): Promise<void>;
+}
+
+/** Options of {@link SessionLocker.acquire} and {@link SessionLocker.using}. */
+export interface LockOptions {
+  /** Lease length in ms (implementation default when absent). */
+  readonly ttlMs?: number | undefined;
+  /** Give up waiting when aborted. */
+  readonly signal?: AbortSignal | undefined;
+}
+
+/**
+ * Per-session mutual exclusion. Locks serialise; versions fence: a holder
+ * whose lease ran out is stopped by the store's compare-and-set, not by the lock.
+ */
+export interface SessionLocker {
+  /**
+   * Take the session's lock.
+   * @throws ConcurrentAccessError (`LOCK_NOT_ACQUIRED`) when it cannot be had in time.
+   */
+  acquire(sessionId: string, options?: LockOptions): Promise<SessionLock>;
+  /**
+   * Run `fn` holding the lock, extending the lease while it runs. `signal`
+   * aborts when exclusivity is lost (an extension failed); `fn`'s result is
+   * returned even then, because the store's version check decides whether its
+   * write counted. The lock is released afterwards in every case.
+   */
+  using<T>(
+    sessionId: string,
+    fn: (signal: AbortSignal, lock: SessionLock) => Promise<T>,
+    options?: LockOptions,
+  ): Promise<T>;
+  /** Release resources the locker owns. */
+  close(): Promise<void>;
+}
