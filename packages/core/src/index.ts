@@ -45,3 +45,4 @@ export type {
   LockOptions,
   SessionLocker,
 } from './contracts.js';
+export type { EncodedData, EncodedPatch, SessionCodec } from './codec.js';
