@@ -46,3 +46,18 @@ export type {
   SessionLocker,
 } from './contracts.js';
 export type { EncodedData, EncodedPatch, SessionCodec } from './codec.js';
+export type { SessionCodecOptions } from './session-codec.js';
+export { DEFAULT_CODEC_LIMITS, createSessionCodec } from './session-codec.js';
+export type { EncryptionKey, KeyRing, KeyRingOptions } from './key-ring.js';
+export { MIN_SEALED_BYTES, createKeyRing, openWithKeyRing, sealWithKeyRing } from './key-ring.js';
+export { parseStoredJson } from './parse-stored-json.js';
+export type { RetryOptions, RetryEvent, RetryPolicyOptions } from './retry-policy.js';
+export {
+  DEFAULT_RETRY_OPTIONS,
+  JitteredExponentialBackoff,
+  createRetryPolicy,
+  resolveRetryOptions,
+  retryDelayMs,
+} from './retry-policy.js';
+export type { LockedUpdateOptions, SessionMutator } from './locked-update.js';
+export { lockedUpdate } from './locked-update.js';

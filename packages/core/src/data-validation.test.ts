@@ -1,0 +1,53 @@
+import { describe, expect, it } from 'vitest';
+import { assertJsonValue, assertTopLevelKey, formatPath } from './data-validation.js';
+import { SessionSerializationError, SessionValidationError } from './errors.js';
+
+const limits = { maxDepth: 3, maxKeyLength: 4 };
+
+describe('formatPath', () => {
+  it('uses dots for identifiers, brackets for indexes and other keys', () => {
+    expect(formatPath('data', ['cart', 'items', 3, 'sku'])).toBe('data.cart.items[3].sku');
+    expect(formatPath('data', ['a b', '0', '$ok_1'])).toBe('data["a b"]["0"].$ok_1');
+  });
+});
+
+describe('assertJsonValue', () => {
+  it('accepts JSON values up to maxDepth and shared references', () => {
+    const shared = { x: 1 };
+    expect(() => {
+      assertJsonValue([shared, shared, 'ü', 0, -1.5, true, null], 'data', limits, 'a');
+    }).not.toThrow();
+    expect(() => {
+      assertJsonValue({ b: [] }, 'data', limits, 'a');
+    }).not.toThrow();
+  });
+
+  it('counts the data object as level 1', () => {
+    expect(() => {
+      assertJsonValue({ b: [[]] }, 'data', limits, 'a');
+    }).toThrow(SessionValidationError);
+  });
+
+  it('leaves no state behind after a failure', () => {
+    expect(() => {
+      assertJsonValue({ b: [1n] }, 'data', limits, 'a');
+    }).toThrow(SessionSerializationError);
+    expect(() => {
+      assertJsonValue({ b: [1] }, 'data', limits, 'a');
+    }).not.toThrow();
+  });
+});
+
+describe('assertTopLevelKey', () => {
+  it.each([[''], ['abcde'], ['__proto__'], ['\udc00'], [7]])('rejects %j', (key) => {
+    expect(() => {
+      assertTopLevelKey(key, limits, 'data');
+    }).toThrow(SessionValidationError);
+  });
+
+  it('accepts keys up to maxKeyLength code units, pairs included', () => {
+    expect(() => {
+      assertTopLevelKey('ab😀', limits, 'data');
+    }).not.toThrow();
+  });
+});

@@ -1,0 +1,197 @@
+import { handleWhen, retry } from 'cockatiel';
+import type { IBackoff, IBackoffFactory, IRetryBackoffContext, RetryPolicy } from 'cockatiel';
+import { SessionValidationError, isRetryableSessionError, isSessionError } from './errors.js';
+import type { SessionError } from './errors.js';
+
+/** How an operation is retried. See {@link DEFAULT_RETRY_OPTIONS}. */
+export interface RetryOptions {
+  /**
+   * Total calls, counting the first one: 3 means one call plus up to two
+   * retries; 1 means no retry. Integer ≥ 1.
+   */
+  readonly maxAttempts: number;
+  /** Nominal delay before the first retry, ms (≥ 0). */
+  readonly baseDelayMs: number;
+  /** Cap on every delay, jitter included, ms (≥ 0). */
+  readonly maxDelayMs: number;
+  /** Growth per retry (≥ 1): nominal delay of retry n is `baseDelayMs × multiplier^(n-1)`. */
+  readonly multiplier: number;
+  /**
+   * Relative spread in [0, 1]: each delay is the nominal delay times a
+   * uniform factor in `[1 - jitter, 1 + jitter]`, then capped at
+   * `maxDelayMs`. Spreads out instances that failed together so they do not
+   * retry in lockstep.
+   */
+  readonly jitter: number;
+}
+
+/** Defaults: 3 attempts, 100 ms then 200 ms (±10 %), never over 5 s. */
+export const DEFAULT_RETRY_OPTIONS: Readonly<RetryOptions> = Object.freeze({
+  maxAttempts: 3,
+  baseDelayMs: 100,
+  maxDelayMs: 5000,
+  multiplier: 2,
+  jitter: 0.1,
+});
+
+/** Reported before each retry's delay starts. */
+export interface RetryEvent {
+  /** Which retry this is, 1-based (attempt 1 is the second call). */
+  readonly attempt: number;
+  /** The delay before it, ms. */
+  readonly delayMs: number;
+  /** The retryable failure of the previous call. */
+  readonly error: SessionError;
+  /** The operation being retried, when the policy was given one. */
+  readonly operation?: string;
+}
+
+/** Options of {@link createRetryPolicy}. */
+export interface RetryPolicyOptions extends Partial<RetryOptions> {
+  /** Called before each retry (e.g. to add a span event). Must not throw. */
+  readonly onRetry?: ((event: RetryEvent) => void) | undefined;
+  /** Uniform source in [0, 1) for jitter; `Math.random` by default. Injected by tests. */
+  readonly random?: (() => number) | undefined;
+  /** Named in every {@link RetryEvent}. */
+  readonly operation?: string | undefined;
+}
+
+const OPTION_KEYS = [
+  'maxAttempts',
+  'baseDelayMs',
+  'maxDelayMs',
+  'multiplier',
+  'jitter',
+] as const satisfies readonly (keyof RetryOptions)[];
+
+/**
+ * Merge a per-operation override onto base options and validate the result.
+ * `undefined` entries in the override keep the base value.
+ *
+ * @param path option path for error fields (`retry` → `retry.maxAttempts`)
+ * @throws SessionValidationError `INVALID_CONFIG` naming the bad field
+ * @example
+ * ```ts
+ * const updateRetry = resolveRetryOptions(DEFAULT_RETRY_OPTIONS, { maxAttempts: 5 }, 'retry.update');
+ * ```
+ */
+export function resolveRetryOptions(
+  base: Readonly<RetryOptions>,
+  override?: Partial<RetryOptions>,
+  path = 'retry',
+): RetryOptions {
+  const merged = { ...pick(base), ...(override === undefined ? {} : definedOnly(override)) };
+  const invalid = (key: keyof RetryOptions, expected: string): SessionValidationError =>
+    new SessionValidationError(`${path}.${key}: expected ${expected}`, {
+      code: 'INVALID_CONFIG',
+      field: `${path}.${key}`,
+    });
+  const isNumber = (value: unknown): value is number =>
+    typeof value === 'number' && Number.isFinite(value);
+
+  if (!Number.isSafeInteger(merged.maxAttempts) || merged.maxAttempts < 1) {
+    throw invalid('maxAttempts', 'an integer >= 1');
+  }
+  if (!isNumber(merged.baseDelayMs) || merged.baseDelayMs < 0) {
+    throw invalid('baseDelayMs', 'a finite number >= 0');
+  }
+  if (!isNumber(merged.maxDelayMs) || merged.maxDelayMs < 0) {
+    throw invalid('maxDelayMs', 'a finite number >= 0');
+  }
+  if (!isNumber(merged.multiplier) || merged.multiplier < 1) {
+    throw invalid('multiplier', 'a finite number >= 1');
+  }
+  if (!isNumber(merged.jitter) || merged.jitter < 0 || merged.jitter > 1) {
+    throw invalid('jitter', 'a number in [0, 1]');
+  }
+  return merged;
+}
+
+function pick(options: Readonly<RetryOptions>): RetryOptions {
+  const { maxAttempts, baseDelayMs, maxDelayMs, multiplier, jitter } = options;
+  return { maxAttempts, baseDelayMs, maxDelayMs, multiplier, jitter };
+}
+
+function definedOnly(override: Partial<RetryOptions>): Partial<RetryOptions> {
+  const out: Partial<Record<keyof RetryOptions, number>> = {};
+  for (const key of OPTION_KEYS) {
+    const value = override[key];
+    if (value !== undefined) out[key] = value;
+  }
+  return out;
+}
+
+/**
+ * Delay before retry `retryNumber` (1-based): the nominal
+ * `min(maxDelayMs, baseDelayMs × multiplier^(retry-1))`, times a factor in
+ * `[1 - jitter, 1 + jitter]` drawn from `random()`, capped at `maxDelayMs`.
+ */
+export function retryDelayMs(
+  options: RetryOptions,
+  retryNumber: number,
+  random: () => number,
+): number {
+  const raw = options.baseDelayMs * options.multiplier ** (retryNumber - 1);
+  // 0 × Infinity (a zero base after many retries) is NaN: that delay is 0.
+  const nominal = Number.isNaN(raw) ? 0 : Math.min(options.maxDelayMs, raw);
+  const factor = 1 - options.jitter + 2 * options.jitter * random();
+  return Math.min(options.maxDelayMs, nominal * factor);
+}
+
+/**
+ * cockatiel backoff for {@link retryDelayMs}. Stateless: the delay depends
+ * only on the retry number cockatiel passes in, so one instance serves every
+ * concurrent execution of a policy.
+ */
+export class JitteredExponentialBackoff implements IBackoffFactory<IRetryBackoffContext<unknown>> {
+  public constructor(
+    private readonly options: RetryOptions,
+    private readonly random: () => number = Math.random,
+  ) {}
+
+  public next(context: IRetryBackoffContext<unknown>): IBackoff<IRetryBackoffContext<unknown>> {
+    return {
+      duration: retryDelayMs(this.options, context.attempt, this.random),
+      next: (nextContext) => this.next(nextContext),
+    };
+  }
+}
+
+/**
+ * A cockatiel retry policy that retries only retryable {@link SessionError}s
+ * (storage unavailable/timeout, lock not acquired/lost, version conflict);
+ * everything else (not found, validation, corrupted, non-session errors)
+ * propagates from the first call. When attempts run out, the last error
+ * propagates.
+ *
+ * @throws SessionValidationError `INVALID_CONFIG` for invalid options
+ * @example
+ * ```ts
+ * const policy = createRetryPolicy({ maxAttempts: 5, operation: 'load',
+ *   onRetry: (e) => span.addEvent('retry', { attempt: e.attempt, delayMs: e.delayMs }) });
+ * const record = await policy.execute(() => store.load(id));
+ * ```
+ */
+export function createRetryPolicy(options: RetryPolicyOptions = {}): RetryPolicy {
+  const resolved = resolveRetryOptions(DEFAULT_RETRY_OPTIONS, options);
+  const policy = retry(handleWhen(isRetryableSessionError), {
+    // cockatiel counts retries, we count calls.
+    maxAttempts: resolved.maxAttempts - 1,
+    backoff: new JitteredExponentialBackoff(resolved, options.random ?? Math.random),
+  });
+  const { onRetry, operation } = options;
+  if (onRetry !== undefined) {
+    // The policy lives as long as its owner; the listener is never disposed.
+    policy.onRetry((event) => {
+      // handleWhen only lets retryable SessionErrors through, so this always holds.
+      if (!('error' in event) || !isSessionError(event.error)) return;
+      onRetry({
+        attempt: event.attempt,
+        delayMs: event.delay,
+        error: event.error,
+        ...(operation === undefined ? {} : { operation }),
+      });
+    });
+  }
+  return policy;
+}

@@ -1,0 +1,294 @@
+import * as zlib from 'node:zlib';
+import type { EncodedData, EncodedPatch, SessionCodec } from './codec.js';
+import {
+  FORBIDDEN_KEYS,
+  assertJsonValue,
+  assertPlainRecord,
+  assertTopLevelKey,
+  formatPath,
+} from './data-validation.js';
+import type { DataLimits } from './data-validation.js';
+import {
+  SessionCorruptedError,
+  SessionError,
+  SessionSerializationError,
+  SessionValidationError,
+  isSessionError,
+} from './errors.js';
+import { MIN_SEALED_BYTES, createKeyRing, openWithKeyRing, sealWithKeyRing } from './key-ring.js';
+import type { KeyRingOptions } from './key-ring.js';
+import { parseStoredJson } from './parse-stored-json.js';
+import type { JsonValue, SessionData, SessionPatch } from './session.js';
+
+/** Options of {@link createSessionCodec}. */
+export interface SessionCodecOptions {
+  /**
+   * Upper bound on a session's encoded size: Σ UTF-8 bytes of key + encoded
+   * value over its fields. Default 65536.
+   */
+  readonly maxBytes?: number | undefined;
+  /** Deepest nesting of objects/arrays; the data object itself is level 1. Default 32. */
+  readonly maxDepth?: number | undefined;
+  /** Longest top-level key, in UTF-16 code units. Default 256. */
+  readonly maxKeyLength?: number | undefined;
+  /**
+   * Encrypt every value at rest with AES-256-GCM. Values stored in plain
+   * form before encryption was turned on are still read (and are encrypted
+   * on their next write), so enabling it loses no session.
+   */
+  readonly encryption?: KeyRingOptions | undefined;
+}
+
+/** Defaults of {@link SessionCodecOptions}. */
+export const DEFAULT_CODEC_LIMITS = Object.freeze({
+  maxBytes: 65_536,
+  maxDepth: 32,
+  maxKeyLength: 256,
+});
+
+/*
+ * Stored formats, one string per top-level key:
+ *
+ *   j1:<crc32, 8 lowercase hex>:<json>
+ *       CRC-32 over sessionId NUL key NUL json.
+ *   e1:<keyId>:<base64url(iv(12) | tag(16) | ciphertext)>
+ *       AES-256-GCM of the json, AAD = sessionId NUL key.
+ *
+ * Binding session id and key into the check means a value copied to another
+ * session or key fails it. The framing is unambiguous because session ids
+ * (base64url) and JSON text never contain a raw NUL, so the checksummed /
+ * authenticated bytes identify (sessionId, key, json) uniquely.
+ *
+ * CRC-32 detects accidents (truncation, bit rot, a value written to the
+ * wrong place), not an attacker who can write to Redis: use encryption for that.
+ */
+const PLAIN_PREFIX = 'j1:';
+const SEALED_PREFIX = 'e1:';
+const CRC_HEX_LENGTH = 8;
+const PLAIN_JSON_OFFSET = PLAIN_PREFIX.length + CRC_HEX_LENGTH + 1;
+const CRC_HEX = /^[0-9a-f]{8}$/;
+const KEY_ID = /^[A-Za-z0-9_-]{1,32}$/;
+const BASE64URL = /^[A-Za-z0-9_-]+$/;
+
+/**
+ * Build the {@link SessionCodec} every store uses.
+ *
+ * `-0` is stored as `0` (JSON has no negative zero); every other value that
+ * passes validation round-trips exactly.
+ *
+ * @throws SessionValidationError `INVALID_CONFIG` naming the bad option
+ *   (`maxBytes`, `encryption.keys[1].key`, …)
+ * @example
+ * ```ts
+ * const codec = createSessionCodec({
+ *   encryption: { keys: [{ id: '2025-06', key: process.env.SESSION_KEY! }] },
+ * });
+ * const { fields } = codec.encodeData(sid, { cart: { items: [1, 2] } });
+ * const data = codec.decodeData(sid, fields);
+ * ```
+ */
+export function createSessionCodec(options: SessionCodecOptions = {}): SessionCodec {
+  if (typeof zlib.crc32 !== 'function') {
+    throw new SessionError('INTERNAL', 'The session codec needs zlib.crc32 (Node.js >= 20.15)');
+  }
+  const maxBytes = positiveInteger(options.maxBytes, DEFAULT_CODEC_LIMITS.maxBytes, 'maxBytes');
+  const limits: DataLimits = {
+    maxDepth: positiveInteger(options.maxDepth, DEFAULT_CODEC_LIMITS.maxDepth, 'maxDepth'),
+    maxKeyLength: positiveInteger(
+      options.maxKeyLength,
+      DEFAULT_CODEC_LIMITS.maxKeyLength,
+      'maxKeyLength',
+    ),
+  };
+  const ring = options.encryption === undefined ? undefined : createKeyRing(options.encryption);
+
+  function encodeValue(sessionId: string, key: string, json: string): string {
+    if (ring !== undefined) {
+      return `${SEALED_PREFIX}${ring.primaryId}:${sealWithKeyRing(ring, bindingOf(sessionId, key), json)}`;
+    }
+    return `${PLAIN_PREFIX}${crcHex(sessionId, key, json)}:${json}`;
+  }
+
+  function encodeRecord(sessionId: string, data: unknown, where: string): EncodedData {
+    assertSessionIdType(sessionId);
+    assertPlainRecord(data, where);
+    if (Object.getOwnPropertySymbols(data).length > 0) {
+      // Object.keys skips them: they would vanish without a word.
+      throw new SessionSerializationError(`${where}: symbol-keyed properties are dropped by JSON`, {
+        details: { path: where },
+      });
+    }
+    const fields: (readonly [string, string])[] = [];
+    let bytes = 0;
+    for (const key of Object.keys(data)) {
+      assertTopLevelKey(key, limits, where);
+      const encoded = encodeValue(sessionId, key, toJson(data, key, where));
+      fields.push([key, encoded]);
+      bytes += fieldBytes(key, encoded);
+    }
+    if (bytes > maxBytes) {
+      throw new SessionValidationError(
+        `${where} is ${bytes} bytes encoded, over the limit of ${maxBytes} bytes`,
+        { code: 'PAYLOAD_TOO_LARGE', field: where, details: { bytes, maxBytes } },
+      );
+    }
+    return { fields, bytes };
+  }
+
+  function toJson(data: Record<string, unknown>, key: string, where: string): string {
+    try {
+      const value = data[key];
+      assertJsonValue(value, where, limits, key);
+      const json: unknown = JSON.stringify(value);
+      // Validation and stringify each read nested values once, so only a
+      // getter or proxy that answers differently the second time (a `toJSON`
+      // that appears) can make stringify return undefined here.
+      if (typeof json !== 'string') throw new TypeError('value changed while being encoded');
+      return json;
+    } catch (error) {
+      if (isSessionError(error)) throw error;
+      const path = formatPath(where, [key]);
+      throw new SessionSerializationError(`${path}: value could not be serialised`, {
+        cause: error,
+        details: { path },
+      });
+    }
+  }
+
+  function decodeField(sessionId: string, key: string, encoded: string): JsonValue {
+    try {
+      return decodeOrThrow(sessionId, key, encoded);
+    } catch (error) {
+      if (isSessionError(error)) throw error;
+      // Never put the cause's message into ours: V8's JSON errors quote the
+      // stored text, which may be sensitive.
+      const reason =
+        error instanceof CorruptValue ? error.message : 'unparsable JSON or a forbidden key';
+      throw corrupted(key, reason, error);
+    }
+  }
+
+  function decodeOrThrow(sessionId: string, key: string, encoded: string): JsonValue {
+    if (typeof encoded !== 'string') throw new CorruptValue('not a string');
+    if (encoded.startsWith(PLAIN_PREFIX)) {
+      const crc = encoded.slice(PLAIN_PREFIX.length, PLAIN_PREFIX.length + CRC_HEX_LENGTH);
+      if (!CRC_HEX.test(crc) || encoded.charCodeAt(PLAIN_JSON_OFFSET - 1) !== 0x3a /* : */) {
+        throw new CorruptValue('malformed plain value');
+      }
+      const json = encoded.slice(PLAIN_JSON_OFFSET);
+      if (crcHex(sessionId, key, json) !== crc) throw new CorruptValue('checksum mismatch');
+      return parseStoredJson(json);
+    }
+    if (encoded.startsWith(SEALED_PREFIX)) {
+      const colon = encoded.indexOf(':', SEALED_PREFIX.length);
+      const keyId = colon < 0 ? '' : encoded.slice(SEALED_PREFIX.length, colon);
+      const body = colon < 0 ? '' : encoded.slice(colon + 1);
+      if (!KEY_ID.test(keyId) || !BASE64URL.test(body)) {
+        throw new CorruptValue('malformed encrypted value');
+      }
+      const sealed = Buffer.from(body, 'base64url');
+      if (sealed.length < MIN_SEALED_BYTES) throw new CorruptValue('encrypted value too short');
+      return parseStoredJson(openWithKeyRing(ring, keyId, bindingOf(sessionId, key), sealed));
+    }
+    throw new CorruptValue('unknown format');
+  }
+
+  function decodeData(
+    sessionId: string,
+    fields: Iterable<readonly [key: string, encoded: string]>,
+  ): SessionData {
+    const data: SessionData = {};
+    for (const [key, encoded] of fields) {
+      // Keys come from storage: never let one reach the prototype chain, and
+      // never let a duplicate silently win. maxKeyLength is deliberately not
+      // enforced here: lowering it must not make stored sessions unreadable.
+      if (typeof key !== 'string' || key.length === 0) throw corrupted(key, 'invalid key');
+      if (FORBIDDEN_KEYS.has(key)) throw corrupted(key, 'forbidden key name');
+      if (Object.hasOwn(data, key)) throw corrupted(key, 'duplicate key');
+      data[key] = decodeField(sessionId, key, encoded);
+    }
+    return data;
+  }
+
+  function corrupted(key: unknown, reason: string, cause?: unknown): SessionCorruptedError {
+    // Keys from storage are echoed only when short enough to be ours.
+    const field =
+      typeof key === 'string' && key.length <= limits.maxKeyLength
+        ? formatPath('data', [key])
+        : undefined;
+    return new SessionCorruptedError(`Stored session value is corrupted: ${reason}`, {
+      cause: cause ?? new CorruptValue(reason),
+      details: { reason, ...(field === undefined ? {} : { field }) },
+    });
+  }
+
+  function encodePatch(sessionId: string, patch: SessionPatch): EncodedPatch {
+    assertPlainRecord(patch, 'patch');
+    const { set: rawSet, unset: rawUnset } = patch as { set?: unknown; unset?: unknown };
+    const set = rawSet === undefined ? EMPTY : encodeRecord(sessionId, rawSet, 'patch.set');
+    if (rawUnset === undefined) return { set, unset: [] };
+    if (!Array.isArray(rawUnset)) {
+      throw new SessionValidationError('patch.unset must be an array of keys', {
+        field: 'patch.unset',
+      });
+    }
+    const setKeys = new Set(set.fields.map(([key]) => key));
+    const unset = new Set<string>();
+    for (const key of rawUnset as readonly unknown[]) {
+      assertTopLevelKey(key, limits, 'patch.unset');
+      if (setKeys.has(key)) {
+        const field = formatPath('patch.unset', [key]);
+        throw new SessionValidationError(`${field}: key is both set and unset`, { field });
+      }
+      unset.add(key); // duplicates in unset are harmless: kept once
+    }
+    return { set, unset: [...unset] };
+  }
+
+  return {
+    maxBytes,
+    encodeData: (sessionId, data) => encodeRecord(sessionId, data, 'data'),
+    encodePatch,
+    decodeField,
+    decodeData,
+    fieldBytes,
+  };
+}
+
+const EMPTY: EncodedData = Object.freeze({ fields: Object.freeze([]), bytes: 0 });
+
+/** A stored value failed a structural check; `message` is a fixed, data-free reason. */
+class CorruptValue extends Error {
+  public override readonly name = 'CorruptValue';
+}
+
+function fieldBytes(key: string, encoded: string): number {
+  return Buffer.byteLength(key, 'utf8') + Buffer.byteLength(encoded, 'utf8');
+}
+
+function bindingOf(sessionId: string, key: string): string {
+  return `${sessionId}\0${key}`;
+}
+
+function crcHex(sessionId: string, key: string, json: string): string {
+  // One call on the concatenation measured faster than chaining two calls.
+  const crc = zlib.crc32(`${sessionId}\0${key}\0${json}`);
+  return crc.toString(16).padStart(CRC_HEX_LENGTH, '0');
+}
+
+function assertSessionIdType(sessionId: unknown): void {
+  if (typeof sessionId !== 'string' || sessionId.length === 0) {
+    throw new SessionValidationError('Invalid session id', { code: 'INVALID_SESSION_ID' });
+  }
+}
+
+function positiveInteger(value: unknown, fallback: number, field: string): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
+    throw new SessionValidationError(`${field}: expected a positive integer`, {
+      code: 'INVALID_CONFIG',
+      field,
+    });
+  }
+  return value;
+}
