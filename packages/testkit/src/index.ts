@@ -5,3 +5,11 @@ export type { RedisServerOptions, RedisServerHandle } from './redis-server.js';
 export { REDIS_SERVER_BIN, startRedisServer, startRedisNodes } from './redis-server.js';
 export type { RedisClusterOptions, RedisClusterHandle } from './redis-cluster.js';
 export { REDIS_CLI_BIN, startRedisCluster } from './redis-cluster.js';
+export type { SessionErrorClass } from './expect-session-error.js';
+export { expectSessionError } from './expect-session-error.js';
+export type {
+  StoreContractContext,
+  StoreContractHarness,
+  StoreContractOptions,
+} from './store-contract.js';
+export { CONTRACT_MAX_BYTES, describeStoreContract } from './store-contract.js';
