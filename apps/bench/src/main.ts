@@ -1,0 +1,106 @@
+/**
+ * Side-by-side benchmarks. Every figure is measured in the same run against
+ * the same redis-server and printed as a ratio against a baseline from that
+ * run (raw ioredis, express-session + connect-redis): these machines are
+ * shared and noisy, so absolute numbers travel badly and ratios travel well.
+ *
+ *   pnpm bench [--ops 20000] [--lanes 64] [--rounds 3] [--only <substring>] [--json <file>]
+ *
+ * Uses REDIS_URL when set, else starts private redis-servers on free ports.
+ */
+import { writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { startRedisNodes, type RedisServerHandle } from '@session-cluster/testkit';
+import { median, runLoad, type LoadResult } from './load-runner.js';
+import { fixtureBytes } from './session-fixture.js';
+import { createStoreBench } from './store-scenarios.js';
+import { BARS, ratioRows } from './ratios.js';
+
+const { values: args } = parseArgs({
+  options: {
+    ops: { type: 'string', default: '20000' },
+    lanes: { type: 'string', default: '64' },
+    rounds: { type: 'string', default: '3' },
+    only: { type: 'string' },
+    json: { type: 'string' },
+  },
+});
+
+function positiveInt(name: string, raw: string): number {
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n <= 0) {
+    console.error(`bench: --${name} must be a positive integer, got ${JSON.stringify(raw)}`);
+    process.exit(2);
+  }
+  return n;
+}
+
+const ops = positiveInt('ops', args.ops);
+const lanes = positiveInt('lanes', args.lanes);
+const rounds = positiveInt('rounds', args.rounds);
+
+async function main(): Promise<void> {
+  let servers: RedisServerHandle[];
+  let url = process.env['REDIS_URL'];
+  let lockUrls: string[];
+  if (url === undefined) {
+    servers = await startRedisNodes(3);
+    const [main, ...locks] = servers;
+    if (main === undefined) throw new Error('no redis-server');
+    url = main.url;
+    lockUrls = locks.map((s) => s.url);
+  } else {
+    const extra = await startRedisNodes(2);
+    servers = extra;
+    lockUrls = extra.map((s) => s.url);
+  }
+  console.log(
+    `bench: ${ops} ops per scenario per round, ${lanes} in flight, ${rounds} rounds (median), ` +
+      `session ≈ ${fixtureBytes()} B JSON, Redis ${url}; Node ${process.version}`,
+  );
+  console.log(
+    'bench: connect-redis 10 supports only node-redis, so its client here is node-redis 5 (`redis`).',
+  );
+
+  const bench = await createStoreBench({ url, lockUrls, lanes });
+  const selected = bench.scenarios.filter(
+    (s) => args.only === undefined || s.name.includes(args.only),
+  );
+  const results = new Map<string, LoadResult[]>();
+  try {
+    // Rounds interleave scenarios so drift in machine load hits all of them alike.
+    for (let round = 1; round <= rounds; round += 1) {
+      for (const scenario of selected) {
+        const n = Math.max(200, Math.round(ops * (scenario.opsFactor ?? 1)));
+        const result = await runLoad(scenario.op, { ops: n, concurrency: lanes });
+        results.set(scenario.name, [...(results.get(scenario.name) ?? []), result]);
+        process.stderr.write(
+          `  round ${round}/${rounds} ${scenario.name}: ${Math.round(result.opsPerSec)} ops/s` +
+            `${result.errors > 0 ? ` (${result.errors} errors: ${result.firstError ?? ''})` : ''}\n`,
+        );
+      }
+    }
+  } finally {
+    await bench.close();
+    await Promise.all(servers.map((s) => s.stop()));
+  }
+
+  const summary = [...results].map(([name, runs]) => ({
+    scenario: name,
+    opsPerSec: Math.round(median(runs.map((r) => r.opsPerSec))),
+    p50Ms: Number(median(runs.map((r) => r.p50Ms)).toFixed(3)),
+    p99Ms: Number(median(runs.map((r) => r.p99Ms)).toFixed(3)),
+    errors: runs.reduce((sum, r) => sum + r.errors, 0),
+  }));
+  console.log('\nThroughput (median of rounds)');
+  console.table(summary);
+  const byName = new Map(summary.map((s) => [s.scenario, s.opsPerSec]));
+  const ratios = ratioRows(byName);
+  console.log('Ratios (same run)');
+  console.table(ratios);
+  const json = { node: process.version, ops, lanes, rounds, summary, ratios, bars: BARS };
+  console.log(JSON.stringify(json));
+  if (args.json !== undefined) writeFileSync(args.json, `${JSON.stringify(json, null, 2)}\n`);
+}
+
+await main();
