@@ -1,0 +1,20 @@
+export type { BucketSweepResult } from './redis-store.js';
+export { RedisStore } from './redis-store.js';
+export type {
+  CorruptionInfo,
+  RedisAddress,
+  RedisConnectionOptions,
+  RedisStoreOptions,
+} from './redis-store-options.js';
+export { MAX_BUCKETS, REDIS_STORE_DEFAULTS } from './redis-store-options.js';
+export { MAX_RECONNECT_DELAY_MS } from './redis-connection.js';
+export type { RedisCallContext } from './redis-errors.js';
+export { UNAVAILABLE_REPLY_PREFIXES, toStoreError } from './redis-errors.js';
+export { KEY_PREFIX_PATTERN, RedisKeys } from './redis-keys.js';
+export type { StoreScriptName } from './redis-scripts.js';
+export { STORE_SCRIPTS, scriptCommandName } from './redis-scripts.js';
+export { STORE_REDIS_VERSION } from './version.js';
+export { RedlockLocker } from './redlock-locker.js';
+export type { RedlockLockerOptions, RedlockNode } from './redlock-options.js';
+export { LOCK_PREFIX_PATTERN, MIN_LOCK_TTL_MS, REDLOCK_DEFAULTS } from './redlock-options.js';
+export type { VoteSummary } from './redlock-vote-summary.js';

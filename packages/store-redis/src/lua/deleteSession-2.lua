@@ -1,0 +1,38 @@
+--[[
+  Delete a session and its expiry-index entry together.
+
+  KEYS[1] session hash    <prefix>:s:{<prefix>:<bucket>}:<sid>
+  KEYS[2] expiry bucket   <prefix>:exp:{<prefix>:<bucket>}   ZSET sid -> expiresAt
+
+  ARGV[1] sid
+  ARGV[2] now, ms (the store's clock)
+  ARGV[3] 'live': delete only a live session (an expired one is left for the
+          sweeper, which reports its expiry); 'any': delete whatever is there
+          (used to discard a corrupted session)
+  ARGV[4] expected owner, or '' for any: a session that moved to another
+          user meanwhile is not deleted (deleteByUser)
+
+  Returns
+    {1, userId, createdAt}  deleted ('' when there was no owner)
+    {0}                     missing
+    {-1}                    owned by someone else: nothing deleted
+    {-2}                    logically expired (mode 'live'): nothing deleted
+]]
+local key = KEYS[1]
+if redis.call('EXISTS', key) == 0 then
+  return {0}
+end
+local current = redis.call('HMGET', key, 'e', 'u', 'c')
+local user = current[2] or ''
+if ARGV[4] ~= '' and user ~= ARGV[4] then
+  return {-1}
+end
+if ARGV[3] == 'live' then
+  local e = tonumber(current[1])
+  if e == nil or e <= tonumber(ARGV[2]) then
+    return {-2}
+  end
+end
+redis.call('DEL', key)
+redis.call('ZREM', KEYS[2], ARGV[1])
+return {1, user, current[3] or ''}

@@ -1,0 +1,135 @@
+import { SessionError, StorageUnavailableError, isSessionError } from '@session-cluster/core';
+
+/**
+ * Redis error replies (by their prefix token) that mean "the data store cannot
+ * serve this right now", not "this command is wrong": a cluster resharding or
+ * failing over, a replica promoted or still loading, memory full, a script
+ * busy, an auth change. They become {@link StorageUnavailableError} (retryable),
+ * so the retry policy and the fallback's breaker see an outage.
+ */
+export const UNAVAILABLE_REPLY_PREFIXES: ReadonlySet<string> = new Set([
+  'CLUSTERDOWN',
+  'TRYAGAIN',
+  'LOADING',
+  'READONLY',
+  'MASTERDOWN',
+  'MOVED',
+  'ASK',
+  'BUSY',
+  'OOM',
+  'NOREPLICAS',
+  'MISCONF',
+  'NOAUTH',
+  'WRONGPASS',
+]);
+
+/**
+ * Error classes of ioredis and its `redis-errors` dependency that mean the
+ * command never got (or lost) its answer: the connection closed, retries ran
+ * out, every cluster node failed.
+ */
+const TRANSPORT_ERROR_NAMES: ReadonlySet<string> = new Set([
+  'AbortError',
+  'InterruptError',
+  'MaxRetriesPerRequestError',
+  'ClusterAllFailedError',
+  'ParserError',
+  'RedisError',
+]);
+
+/** Where and how long a failed Redis call ran, for {@link toStoreError}. */
+export interface RedisCallContext {
+  readonly operation: string;
+  readonly sessionIdHash?: string | undefined;
+  /** Wall time the call took before it failed. */
+  readonly elapsedMs: number;
+  /** The client's `commandTimeout`: a connection-level failure this late is a timeout. */
+  readonly commandTimeoutMs: number;
+}
+
+/** The leading token of a Redis error reply (`CLUSTERDOWN The cluster is down` → `CLUSTERDOWN`). */
+export function replyPrefix(message: string): string {
+  const space = message.indexOf(' ');
+  return space < 0 ? message : message.slice(0, space);
+}
+
+/**
+ * Map anything a Redis call threw to a {@link SessionError}, with the
+ * original as `cause`. Nothing from ioredis escapes unwrapped.
+ *
+ * Decided by error class name and, for Redis error replies, by the reply's
+ * prefix token; never by the rest of a message. ioredis raises connection
+ * failures (offline queue disabled, connection closed, command timed out) as
+ * plain `Error`s without a class or code of their own, so those are told
+ * apart by what they are not (no reply, no programming error) and a command
+ * timeout by its duration: a plain `Error` after at least `commandTimeoutMs`.
+ *
+ * - session errors pass through unchanged;
+ * - error replies in {@link UNAVAILABLE_REPLY_PREFIXES} → `STORAGE_UNAVAILABLE`;
+ *   other replies (`ERR`, `WRONGTYPE`, `NOSCRIPT`, a Lua error) → `INTERNAL`;
+ * - connection/transport errors, Node socket errors (`ECONNREFUSED`, …) →
+ *   `STORAGE_UNAVAILABLE`, or `STORAGE_TIMEOUT` for a command timeout;
+ * - anything else (a `TypeError`, a non-error) → `INTERNAL`.
+ */
+export function toStoreError(error: unknown, context: RedisCallContext): SessionError {
+  if (isSessionError(error)) return error;
+  const where = { operation: context.operation, sessionIdHash: context.sessionIdHash };
+  if (!(error instanceof Error)) {
+    return new SessionError('INTERNAL', 'Redis call failed with a non-error value', {
+      ...where,
+      cause: error,
+    });
+  }
+
+  if (error.name === 'ReplyError') {
+    const prefix = replyPrefix(error.message);
+    if (UNAVAILABLE_REPLY_PREFIXES.has(prefix)) {
+      return new StorageUnavailableError(`Redis cannot serve ${context.operation} (${prefix})`, {
+        ...where,
+        cause: error,
+        details: { reply: prefix },
+      });
+    }
+    return new SessionError('INTERNAL', `Redis rejected ${context.operation} (${prefix})`, {
+      ...where,
+      cause: error,
+      details: { reply: prefix },
+    });
+  }
+
+  if (TRANSPORT_ERROR_NAMES.has(error.name)) {
+    return new StorageUnavailableError(`Redis connection failed during ${context.operation}`, {
+      ...where,
+      cause: error,
+      details: { error: error.name },
+    });
+  }
+
+  if (Object.getPrototypeOf(error) === Error.prototype || isSystemError(error)) {
+    // +1: elapsed is measured around the call, the timer inside it; both round.
+    const timeout = context.elapsedMs + 1 >= context.commandTimeoutMs;
+    return new StorageUnavailableError(
+      timeout
+        ? `Redis did not answer ${context.operation} within ${context.commandTimeoutMs} ms`
+        : `Redis unreachable during ${context.operation}`,
+      {
+        ...where,
+        cause: error,
+        timeout,
+        details: { elapsedMs: Math.round(context.elapsedMs) },
+      },
+    );
+  }
+
+  return new SessionError('INTERNAL', `Unexpected failure during ${context.operation}`, {
+    ...where,
+    cause: error,
+  });
+}
+
+/** A Node.js system error (`ECONNREFUSED`, `ECONNRESET`, `ETIMEDOUT`, …). */
+function isSystemError(error: Error): boolean {
+  const code = (error as { code?: unknown }).code;
+  const syscall = (error as { syscall?: unknown }).syscall;
+  return typeof code === 'string' && /^E[A-Z]+$/.test(code) && typeof syscall === 'string';
+}

@@ -1,0 +1,77 @@
+import { crc32 } from 'node:zlib';
+import { SessionValidationError } from '@session-cluster/core';
+
+/** What a key prefix may contain: no braces (they would change the hash tag), no spaces. */
+export const KEY_PREFIX_PATTERN = /^[A-Za-z0-9_.:-]{1,64}$/;
+
+/**
+ * The Redis key layout of one store. Every name is built here and nowhere
+ * else, and only from ids the caller has already validated.
+ *
+ * A session's hash tag is its **expiry bucket** (`{<prefix>:<bucket>}`), not
+ * its id: the session hash, its expiry-index entry and the sweep of that
+ * bucket then live in one slot, so every script that keeps them consistent
+ * runs on Redis Cluster (a `{sid}` tag would scatter one sweep over many slots).
+ *
+ * - `<prefix>:s:{<prefix>:<bucket>}:<sid>` HASH, the session (source of truth)
+ * - `<prefix>:exp:{<prefix>:<bucket>}` ZSET sid → expiresAt, same slot
+ * - `<prefix>:u:{<base64url(userId)>}` ZSET sid → createdAt, the user index (its own slot)
+ */
+export class RedisKeys {
+  public readonly prefix: string;
+  public readonly buckets: number;
+
+  /**
+   * @param prefix validated against {@link KEY_PREFIX_PATTERN}
+   * @param buckets how many expiry buckets sessions are spread over
+   * @throws SessionValidationError `INVALID_CONFIG` (field `prefix` or `buckets`)
+   */
+  public constructor(prefix: string, buckets: number) {
+    if (typeof prefix !== 'string' || !KEY_PREFIX_PATTERN.test(prefix)) {
+      throw new SessionValidationError(
+        'prefix: expected 1 to 64 characters of A-Z a-z 0-9 _ . : - (no braces: they would change the hash tag)',
+        { code: 'INVALID_CONFIG', field: 'prefix' },
+      );
+    }
+    this.prefix = prefix;
+    this.buckets = buckets;
+  }
+
+  /** The bucket of a (validated) session id: `crc32(sid) % buckets`. Stable across processes. */
+  public bucketOf(sessionId: string): number {
+    return crc32(sessionId) % this.buckets;
+  }
+
+  /** The session hash of a (validated) session id. */
+  public session(sessionId: string): string {
+    return `${this.sessionKeyPrefix(this.bucketOf(sessionId))}${sessionId}`;
+  }
+
+  /** What every session key of `bucket` starts with (the sid follows). */
+  public sessionKeyPrefix(bucket: number): string {
+    return `${this.prefix}:s:{${this.prefix}:${bucket}}:`;
+  }
+
+  /** The expiry index of `bucket`. */
+  public expiryBucket(bucket: number): string {
+    return `${this.prefix}:exp:{${this.prefix}:${bucket}}`;
+  }
+
+  /** The expiry index a (validated) session id belongs to. */
+  public expiryBucketOf(sessionId: string): string {
+    return this.expiryBucket(this.bucketOf(sessionId));
+  }
+
+  /**
+   * The user index of a (validated) user id. base64url keeps any user id
+   * (braces, colons, spaces, non-ASCII) out of the hash-tag syntax.
+   */
+  public userIndex(userId: string): string {
+    return `${this.prefix}:u:{${Buffer.from(userId, 'utf8').toString('base64url')}}`;
+  }
+
+  /** A pattern matching every key of this prefix (for tests and tooling; never used by the store). */
+  public get scanPattern(): string {
+    return `${this.prefix}:*`;
+  }
+}

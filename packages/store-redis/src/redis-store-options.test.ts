@@ -1,0 +1,104 @@
+import { SessionValidationError } from '@session-cluster/core';
+import { Cluster, Redis } from 'ioredis';
+import { afterAll, describe, expect, it } from 'vitest';
+import { RedisStore } from './redis-store.js';
+import type { RedisStoreOptions } from './redis-store-options.js';
+
+// Lazy clients never connect: these tests need no Redis at all.
+const lazyRedis = new Redis({ lazyConnect: true, commandTimeout: 500 });
+const lazyCluster = new Cluster([{ host: '127.0.0.1', port: 1 }], {
+  lazyConnect: true,
+  redisOptions: { commandTimeout: 500 },
+});
+
+afterAll(() => {
+  lazyRedis.disconnect();
+  lazyCluster.disconnect();
+});
+
+function configError(options: unknown): SessionValidationError {
+  try {
+    new RedisStore(options as RedisStoreOptions);
+  } catch (error) {
+    expect(error).toBeInstanceOf(SessionValidationError);
+    expect((error as SessionValidationError).code).toBe('INVALID_CONFIG');
+    expect((error as SessionValidationError).retryable).toBe(false);
+    return error as SessionValidationError;
+  }
+  return expect.fail(`expected INVALID_CONFIG for ${JSON.stringify(options)}`);
+}
+
+describe('RedisStore options', () => {
+  it('names the offending field of every invalid store option', () => {
+    const cases: readonly (readonly [Record<string, unknown>, string])[] = [
+      [{ prefix: 'a{b}' }, 'prefix'],
+      [{ prefix: 42 }, 'prefix'],
+      [{ buckets: 0 }, 'buckets'],
+      [{ buckets: 1.5 }, 'buckets'],
+      [{ buckets: 16_385 }, 'buckets'],
+      [{ buckets: '64' }, 'buckets'],
+      [{ expiryGraceMs: -1 }, 'expiryGraceMs'],
+      [{ expiryGraceMs: Number.NaN }, 'expiryGraceMs'],
+      [{ commandTimeoutMs: 0 }, 'commandTimeoutMs'],
+      [{ failFastOnCorruption: 'no' }, 'failFastOnCorruption'],
+      [{ onCorruption: 'log' }, 'onCorruption'],
+      [{ clock: {} }, 'clock'],
+      [{ codec: { maxBytes: 10 } }, 'codec'],
+    ];
+    for (const [option, field] of cases) {
+      expect(configError({ client: lazyRedis, ...option }).field).toBe(field);
+    }
+  });
+
+  it('requires exactly one of client and connection', () => {
+    expect(configError({}).field).toBe('connection');
+    expect(configError({ client: lazyRedis, connection: { port: 6380 } }).field).toBe('client');
+    expect(configError({ client: {} }).field).toBe('client');
+  });
+
+  it('refuses a caller-owned client without commandTimeout, explaining why', () => {
+    const noTimeout = new Redis({ lazyConnect: true });
+    const clusterNoTimeout = new Cluster([{ host: '127.0.0.1', port: 1 }], { lazyConnect: true });
+    try {
+      const error = configError({ client: noTimeout });
+      expect(error.field).toBe('client.options.commandTimeout');
+      expect(error.message).toContain('commandTimeout');
+      expect(configError({ client: clusterNoTimeout }).field).toBe(
+        'client.options.redisOptions.commandTimeout',
+      );
+    } finally {
+      noTimeout.disconnect();
+      clusterNoTimeout.disconnect();
+    }
+  });
+
+  it('accepts caller-owned standalone and Cluster clients that have a commandTimeout', async () => {
+    for (const client of [lazyRedis, lazyCluster]) {
+      const store = new RedisStore({ client });
+      expect(store.client).toBe(client);
+      expect(store.bucketCount).toBe(64);
+      expect(store.prefix).toBe('sc');
+      await store.close();
+      // A caller-owned client is not closed by the store.
+      expect(client.status).toBe('wait');
+    }
+  });
+
+  it('validates connection options before connecting', () => {
+    const cases: readonly (readonly [Record<string, unknown>, string])[] = [
+      [{ url: 'http://localhost:6379' }, 'connection.url'],
+      [{ port: 0 }, 'connection.port'],
+      [{ host: '' }, 'connection.host'],
+      [{ password: 1 }, 'connection.password'],
+      [{ sentinels: [{ host: 'a', port: 26379 }] }, 'connection.name'],
+      [{ name: 'mymaster' }, 'connection.name'],
+      [{ sentinels: [], name: 'mymaster' }, 'connection.sentinels'],
+      [{ sentinels: [{ host: 'a', port: 99_999 }], name: 'm' }, 'connection.sentinels[0]'],
+      [{ cluster: { nodes: [] } }, 'connection.cluster.nodes'],
+      [{ cluster: { nodes: [{ host: 'a', port: 7000 }] }, url: 'redis://a' }, 'connection'],
+    ];
+    for (const [connection, field] of cases) {
+      expect(configError({ connection }).field).toBe(field);
+    }
+  });
+});

@@ -1,0 +1,214 @@
+import { SessionValidationError, createSessionCodec, systemClock } from '@session-cluster/core';
+import type { Clock, SessionCodec } from '@session-cluster/core';
+import type { Cluster, Redis } from 'ioredis';
+
+/** A Redis address. */
+export interface RedisAddress {
+  readonly host: string;
+  readonly port: number;
+}
+
+/**
+ * How a store-owned connection is made. Exactly one topology: `url` /
+ * `host`+`port` (standalone), `sentinels` + `name` (Sentinel), or `cluster`.
+ */
+export interface RedisConnectionOptions {
+  /** `redis://[:password@]host:port[/db]` or `rediss://…` (TLS). Standalone only. */
+  readonly url?: string | undefined;
+  /** Standalone host (default `127.0.0.1` when neither url nor sentinels nor cluster is given). */
+  readonly host?: string | undefined;
+  /** Standalone port (default 6379). */
+  readonly port?: number | undefined;
+  /** Password of the Redis nodes (standalone, Sentinel-managed master, Cluster nodes). */
+  readonly password?: string | undefined;
+  /** Sentinel addresses; requires `name`. */
+  readonly sentinels?: readonly RedisAddress[] | undefined;
+  /** The Sentinel master group name. */
+  readonly name?: string | undefined;
+  /** Redis Cluster seed nodes. */
+  readonly cluster?: { readonly nodes: readonly RedisAddress[] } | undefined;
+}
+
+/** Options of {@link RedisStore}. */
+export interface RedisStoreOptions {
+  /**
+   * A caller-owned client (standalone/Sentinel `Redis` or `Cluster`). It is
+   * not closed by {@link RedisStore.close}. It must have `commandTimeout` set
+   * (for a Cluster: `redisOptions.commandTimeout`): without it a dead Redis
+   * hangs every request instead of failing in milliseconds.
+   * Exactly one of `client` and `connection`.
+   */
+  readonly client?: Redis | Cluster | undefined;
+  /**
+   * Let the store create (and own) its client. It is configured for fast
+   * failure: `commandTimeout`, no offline queue once connected, no replay of
+   * in-flight commands after a reconnect, a capped reconnect delay, RESP2.
+   * Exactly one of `client` and `connection`.
+   */
+  readonly connection?: RedisConnectionOptions | undefined;
+  /**
+   * Namespace of every key: `^[A-Za-z0-9_.:-]{1,64}$`, no braces. Default `'sc'`.
+   * Two stores with overlapping prefixes (`sc` and `sc:x`) must not share a Redis.
+   */
+  readonly prefix?: string | undefined;
+  /**
+   * Number of expiry buckets sessions are spread over (`crc32(id) % buckets`),
+   * 1 to 16384, default 64. Part of the key layout: every instance sharing a
+   * prefix must use the same value. Changing it orphans existing sessions
+   * (they are looked up in another bucket's key and appear gone), so change
+   * it only together with a new `prefix`.
+   */
+  readonly buckets?: number | undefined;
+  /** Encodes data fields. Default `createSessionCodec()`. */
+  readonly codec?: SessionCodec | undefined;
+  /** Source of `now` for every expiry decision. Default the system clock. */
+  readonly clock?: Clock | undefined;
+  /**
+   * How long after its logical expiry a session's hash stays in Redis
+   * (`PEXPIREAT expiresAt + grace`), so a sweeper that was down still finds
+   * it and reports the expiry. Logical expiry never depends on it. ms,
+   * ≥ 0, default 3 600 000 (1 h).
+   */
+  readonly expiryGraceMs?: number | undefined;
+  /**
+   * `commandTimeout` of the clients the store creates, ms, default 1000.
+   * Ignored with a caller-owned `client` (its own setting counts).
+   */
+  readonly commandTimeoutMs?: number | undefined;
+  /**
+   * What `load`/`listByUser` do with a session whose stored data fails its
+   * integrity check. `true` (default): throw `SessionCorruptedError`.
+   * `false`: delete the session, count it ({@link RedisStore.corruptSessionsDeleted})
+   * and answer as if it did not exist.
+   */
+  readonly failFastOnCorruption?: boolean | undefined;
+  /** Called for every corrupted session found, in both modes (log it, count it). */
+  readonly onCorruption?: ((info: CorruptionInfo) => void) | undefined;
+}
+
+/** What {@link RedisStoreOptions.onCorruption} receives. */
+export interface CorruptionInfo {
+  /** `hashSessionId(id)`: the raw id never leaves the store. */
+  readonly sessionIdHash: string;
+  /** The `SessionCorruptedError` (or decryption error) describing the damage. */
+  readonly error: Error;
+}
+
+/** Defaults of {@link RedisStoreOptions}. */
+export const REDIS_STORE_DEFAULTS = Object.freeze({
+  prefix: 'sc',
+  buckets: 64,
+  expiryGraceMs: 3_600_000,
+  commandTimeoutMs: 1_000,
+  failFastOnCorruption: true,
+});
+
+/** Most buckets: one per Redis Cluster slot. */
+export const MAX_BUCKETS = 16_384;
+
+/** {@link RedisStoreOptions} with every default applied and every value checked. */
+export interface ResolvedRedisStoreOptions {
+  readonly prefix: string;
+  readonly buckets: number;
+  readonly codec: SessionCodec;
+  readonly clock: Clock;
+  readonly expiryGraceMs: number;
+  readonly commandTimeoutMs: number;
+  readonly failFastOnCorruption: boolean;
+  readonly onCorruption: ((info: CorruptionInfo) => void) | undefined;
+}
+
+/**
+ * Check every option except the connection (see `redis-connection.ts`) and
+ * apply defaults.
+ * @throws SessionValidationError `INVALID_CONFIG` naming the field
+ */
+export function resolveRedisStoreOptions(options: RedisStoreOptions): ResolvedRedisStoreOptions {
+  if (typeof options !== 'object' || (options as unknown) === null) {
+    throw invalid('options', 'expected an options object');
+  }
+  const prefix = options.prefix ?? REDIS_STORE_DEFAULTS.prefix;
+  if (typeof prefix !== 'string') throw invalid('prefix', 'expected a string');
+  const buckets = integerIn(
+    options.buckets,
+    REDIS_STORE_DEFAULTS.buckets,
+    'buckets',
+    1,
+    MAX_BUCKETS,
+  );
+  const expiryGraceMs = integerIn(
+    options.expiryGraceMs,
+    REDIS_STORE_DEFAULTS.expiryGraceMs,
+    'expiryGraceMs',
+    0,
+    Number.MAX_SAFE_INTEGER,
+  );
+  const commandTimeoutMs = integerIn(
+    options.commandTimeoutMs,
+    REDIS_STORE_DEFAULTS.commandTimeoutMs,
+    'commandTimeoutMs',
+    1,
+    600_000,
+  );
+  const failFastOnCorruption =
+    options.failFastOnCorruption ?? REDIS_STORE_DEFAULTS.failFastOnCorruption;
+  if (typeof failFastOnCorruption !== 'boolean') {
+    throw invalid('failFastOnCorruption', 'expected a boolean');
+  }
+  if (options.onCorruption !== undefined && typeof options.onCorruption !== 'function') {
+    throw invalid('onCorruption', 'expected a function');
+  }
+  const clock = options.clock ?? systemClock;
+  if (typeof clock !== 'object' || typeof (clock as Partial<Clock>).now !== 'function') {
+    throw invalid('clock', 'expected an object with a now() method');
+  }
+  return {
+    prefix,
+    buckets,
+    codec: resolveCodec(options.codec),
+    clock,
+    expiryGraceMs,
+    commandTimeoutMs,
+    failFastOnCorruption,
+    onCorruption: options.onCorruption,
+  };
+}
+
+function resolveCodec(codec: SessionCodec | undefined): SessionCodec {
+  if (codec === undefined) return createSessionCodec();
+  const candidate = codec as Partial<Record<keyof SessionCodec, unknown>> | null;
+  const methods = ['encodeData', 'encodePatch', 'decodeField', 'decodeData', 'fieldBytes'] as const;
+  if (
+    typeof candidate !== 'object' ||
+    candidate === null ||
+    methods.some((method) => typeof candidate[method] !== 'function') ||
+    typeof candidate.maxBytes !== 'number' ||
+    !Number.isSafeInteger(candidate.maxBytes) ||
+    candidate.maxBytes < 1
+  ) {
+    throw invalid('codec', 'expected a SessionCodec (see createSessionCodec)');
+  }
+  return codec;
+}
+
+function integerIn(
+  value: unknown,
+  fallback: number,
+  field: string,
+  min: number,
+  max: number,
+): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
+    throw invalid(field, `expected an integer from ${min} to ${max}`);
+  }
+  return value;
+}
+
+/** A `SessionValidationError` (`INVALID_CONFIG`) for option `field`. */
+export function invalid(field: string, reason: string): SessionValidationError {
+  return new SessionValidationError(`RedisStore option ${field}: ${reason}`, {
+    code: 'INVALID_CONFIG',
+    field,
+  });
+}

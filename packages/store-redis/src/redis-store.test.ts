@@ -1,0 +1,502 @@
+import { createHash } from 'node:crypto';
+import {
+  ManualClock,
+  SessionCorruptedError,
+  SessionValidationError,
+  StorageUnavailableError,
+  createSessionCodec,
+  generateSessionId,
+  hashSessionId,
+} from '@session-cluster/core';
+import type { SessionCodec } from '@session-cluster/core';
+import { expectSessionError, respCommand, startRedisServer } from '@session-cluster/testkit';
+import type { RedisServerHandle } from '@session-cluster/testkit';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { deleteKeys, freshPrefix } from './redis-harness.test-helpers.js';
+import { RedisKeys } from './redis-keys.js';
+import { scriptCommandName, scriptSource } from './redis-scripts.js';
+import { RedisStore } from './redis-store.js';
+import type { CorruptionInfo, RedisStoreOptions } from './redis-store-options.js';
+
+const GRACE_MS = 3_600_000;
+const TTL_MS = 60_000;
+
+let server: RedisServerHandle;
+let admin: Redis;
+const stores: RedisStore[] = [];
+let clock: ManualClock;
+let codec: SessionCodec;
+let prefix: string;
+
+beforeAll(async () => {
+  server = await startRedisServer();
+  admin = new Redis(server.port, '127.0.0.1', { commandTimeout: 2_000 });
+});
+
+afterAll(async () => {
+  await admin.quit();
+  await server.stop();
+});
+
+beforeEach(() => {
+  clock = new ManualClock(Date.now());
+  codec = createSessionCodec();
+  prefix = freshPrefix();
+});
+
+afterEach(async () => {
+  await deleteKeys(admin, prefix);
+  await Promise.all(stores.splice(0).map((s) => s.close()));
+});
+
+/** A store with its own (RESP2) connection, under this test's prefix. */
+async function openStore(options: Partial<RedisStoreOptions> = {}): Promise<RedisStore> {
+  const store = new RedisStore({
+    connection: { url: server.url },
+    prefix,
+    clock,
+    codec,
+    ...options,
+  });
+  stores.push(store);
+  await store.ping();
+  return store;
+}
+
+function raw(store: RedisStore): Redis {
+  return store.client as Redis;
+}
+
+function keysOf(store: RedisStore): RedisKeys {
+  return new RedisKeys(store.prefix, store.bucketCount);
+}
+
+function idInBucket(keys: RedisKeys, bucket: number): string {
+  for (;;) {
+    const id = generateSessionId();
+    if (keys.bucketOf(id) === bucket) return id;
+  }
+}
+
+/** Commands the server has executed so far, not counting INFO itself. */
+async function commandsExecuted(): Promise<number> {
+  const info = String(await respCommand(server.port, ['INFO', 'commandstats']));
+  let total = 0;
+  for (const match of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) {
+    if (match[1] !== 'info') total += Number(match[2]);
+  }
+  return total;
+}
+
+describe('RedisStore data model', () => {
+  it('writes the documented hash, expiry bucket and user index', async () => {
+    const store = await openStore();
+    const keys = keysOf(store);
+    const expiresAt = clock.now() + TTL_MS;
+    const session = await store.create({
+      id: generateSessionId(),
+      userId: 'ada',
+      data: { a: 1, b: 'zwei' },
+      expiresAt,
+    });
+
+    const hash = await raw(store).hgetall(keys.session(session.id));
+    const encoded = codec.encodeData(session.id, { a: 1, b: 'zwei' });
+    expect(hash).toEqual({
+      v: '1',
+      e: String(expiresAt),
+      c: String(clock.now()),
+      m: String(clock.now()),
+      u: 'ada',
+      z: String(encoded.bytes),
+      'f:a': encoded.fields[0]?.[1],
+      'f:b': encoded.fields[1]?.[1],
+    });
+    expect(await raw(store).zscore(keys.expiryBucketOf(session.id), session.id)).toBe(
+      String(expiresAt),
+    );
+    expect(await raw(store).zscore(keys.userIndex('ada'), session.id)).toBe(String(clock.now()));
+    // Physical TTL = logical expiry + grace, measured against Redis' own clock.
+    const pttl = await raw(store).pttl(keys.session(session.id));
+    expect(pttl).toBeGreaterThan(expiresAt + GRACE_MS - Date.now() - 2_000);
+    expect(pttl).toBeLessThanOrEqual(expiresAt + GRACE_MS - clock.now() + 1_000);
+  });
+
+  it('patch keeps the byte total z exact', async () => {
+    const store = await openStore();
+    const keys = keysOf(store);
+    const session = await store.create({
+      id: generateSessionId(),
+      data: { keep: 'k', replace: 'x'.repeat(100), drop: [1, 2, 3] },
+      expiresAt: clock.now() + TTL_MS,
+    });
+    await store.patch(session.id, {
+      set: { replace: 'ünïcödé', added: { n: 1 } },
+      unset: ['drop'],
+    });
+
+    const hash = await raw(store).hgetall(keys.session(session.id));
+    const actual = Object.entries(hash)
+      .filter(([field]) => field.startsWith('f:'))
+      .reduce((sum, [field, value]) => sum + codec.fieldBytes(field.slice(2), value), 0);
+    expect(Number(hash['z'])).toBe(actual);
+    expect((await store.load(session.id))?.data).toEqual({
+      keep: 'k',
+      replace: 'ünïcödé',
+      added: { n: 1 },
+    });
+  });
+
+  it('handles sessions with more fields than one Lua unpack() can take', async () => {
+    codec = createSessionCodec({ maxBytes: 4_000_000 });
+    const store = await openStore();
+    const data = Object.fromEntries(Array.from({ length: 12_000 }, (_, i) => [`k${i}`, i]));
+    const session = await store.create({
+      id: generateSessionId(),
+      data,
+      expiresAt: clock.now() + TTL_MS,
+    });
+    expect((await store.load(session.id))?.data).toEqual(data);
+    const set = Object.fromEntries(Array.from({ length: 9_000 }, (_, i) => [`p${i}`, -i - 1]));
+    const unset = Array.from({ length: 9_000 }, (_, i) => `k${i}`);
+    expect(await store.patch(session.id, { set, unset })).toBe(2);
+    const expected = { ...set, ...Object.fromEntries(Object.entries(data).slice(9_000)) };
+    expect((await store.load(session.id))?.data).toEqual(expected);
+    expect(await store.save(session.id, { data, expiresAt: clock.now() + TTL_MS }, 2)).toBe(3);
+    expect((await store.load(session.id))?.data).toEqual(data);
+  });
+});
+
+describe('RedisStore on a caller-owned RESP3 client', () => {
+  it("works with ioredis' 'resp3' reply mapping (maps as objects, doubles as numbers)", async () => {
+    const client = new Redis(server.port, '127.0.0.1', {
+      protocol: 3,
+      replyMapping: 'resp3',
+      commandTimeout: 1_000,
+    });
+    try {
+      const store = new RedisStore({ client, prefix, clock, codec });
+      const session = await store.create({
+        id: generateSessionId(),
+        userId: 'r3',
+        data: { a: [1, 2] },
+        expiresAt: clock.now() + 1_000,
+      });
+      expect(await store.load(session.id)).toEqual(session);
+      expect(await store.listByUser('r3')).toEqual([session]);
+      expect(await store.patch(session.id, { set: { b: 1 } })).toBe(2);
+      clock.advance(2_000);
+      const swept = await store.sweepExpired(clock.now(), 10);
+      expect(swept.expired.map((e) => [e.id, e.userId, e.expiresAt])).toEqual([
+        [session.id, 'r3', session.expiresAt],
+      ]);
+      await store.close();
+      expect(client.status).toBe('ready');
+    } finally {
+      await client.quit();
+    }
+  });
+});
+
+describe('RedisStore scripts', () => {
+  it('registers every script under its versioned name and runs it by SHA', async () => {
+    const store = await openStore();
+    for (const name of ['createSession', 'saveSession', 'patchSession', 'sweepBucket'] as const) {
+      expect(
+        typeof (store.client as unknown as Record<string, unknown>)[scriptCommandName(name)],
+      ).toBe('function');
+    }
+    await store.create({ id: generateSessionId(), data: {}, expiresAt: clock.now() + TTL_MS });
+    const sha = createHash('sha1').update(scriptSource('createSession')).digest('hex');
+    expect(await respCommand(server.port, ['SCRIPT', 'EXISTS', sha])).toEqual([1]);
+  });
+});
+
+describe('RedisStore input validation', () => {
+  it('sends zero commands to Redis for invalid input', async () => {
+    const store = await openStore();
+    const existing = await store.create({
+      id: generateSessionId(),
+      userId: 'owner',
+      data: { a: 1 },
+      expiresAt: clock.now() + TTL_MS,
+    });
+    const before = await commandsExecuted();
+    const later = clock.now() + TTL_MS;
+    const badIds: readonly unknown[] = ['', '*', 'a{b}c', `${existing.id}A`, null, 42];
+    for (const bad of badIds) {
+      const id = bad as string;
+      const attempts: readonly (() => Promise<unknown>)[] = [
+        () => store.load(id),
+        () => store.create({ id, data: {}, expiresAt: later }),
+        () => store.save(id, { data: {}, expiresAt: later }, 1),
+        () => store.patch(id, { set: { a: 2 } }),
+        () => store.touch(id, later),
+        () => store.delete(id),
+        () => store.deleteByUser('owner', { except: [id] }),
+      ];
+      for (const attempt of attempts) {
+        await expectSessionError(attempt(), SessionValidationError, 'INVALID_SESSION_ID');
+      }
+    }
+    const otherBadInput: readonly (() => Promise<unknown>)[] = [
+      () => store.listByUser('a\nb'),
+      () => store.deleteByUser(''),
+      () => store.create({ id: generateSessionId(), userId: '', data: {}, expiresAt: later }),
+      () => store.create({ id: generateSessionId(), data: {}, expiresAt: clock.now() }),
+      () => store.save(existing.id, { data: {}, expiresAt: later }, 0),
+      () => store.save(existing.id, { data: {}, expiresAt: Number.NaN }, 1),
+      () => store.patch(existing.id, { set: { a: 1 } }, { expiresAt: Number.POSITIVE_INFINITY }),
+      () => store.patch(existing.id, { unset: ['__proto__'] }),
+      () => store.touch(existing.id, -1),
+      () => store.sweepExpired(clock.now(), 0),
+      () => store.sweepBucket(store.bucketCount, clock.now(), 10),
+      () => store.sweepBucket(0, Number.NaN, 10),
+    ];
+    for (const attempt of otherBadInput) {
+      await expect(attempt()).rejects.toBeInstanceOf(SessionValidationError);
+    }
+    expect(await commandsExecuted()).toBe(before);
+    // The counter does see the store's commands: one valid load is one HGETALL.
+    await store.load(existing.id);
+    expect(await commandsExecuted()).toBe(before + 1);
+  });
+});
+
+describe('RedisStore corruption policy', () => {
+  async function corrupt(store: RedisStore, id: string, field = 'f:a', value = 'garbage') {
+    await raw(store).hset(keysOf(store).session(id), field, value);
+  }
+
+  it('failFastOnCorruption: true throws SessionCorruptedError, reports it and keeps the data', async () => {
+    const seen: CorruptionInfo[] = [];
+    const store = await openStore({ onCorruption: (info) => seen.push(info) });
+    const session = await store.create({
+      id: generateSessionId(),
+      userId: 'eve',
+      data: { a: 1 },
+      expiresAt: clock.now() + TTL_MS,
+    });
+    await corrupt(store, session.id);
+
+    const error = await expectSessionError(
+      store.load(session.id),
+      SessionCorruptedError,
+      'SESSION_CORRUPTED',
+    );
+    expect(error.sessionIdHash).toBe(hashSessionId(session.id));
+    expect(error.operation).toBe('load');
+    expect(error.cause).toBeInstanceOf(SessionCorruptedError);
+    await expectSessionError(store.listByUser('eve'), SessionCorruptedError, 'SESSION_CORRUPTED');
+    expect(seen.map((info) => info.sessionIdHash)).toEqual([
+      hashSessionId(session.id),
+      hashSessionId(session.id),
+    ]);
+    expect(await raw(store).exists(keysOf(store).session(session.id))).toBe(1);
+    expect(store.corruptSessionsDeleted).toBe(0);
+  });
+
+  it('failFastOnCorruption: false deletes the session with its index entries and answers null', async () => {
+    const seen: CorruptionInfo[] = [];
+    const store = await openStore({
+      failFastOnCorruption: false,
+      onCorruption: (info) => seen.push(info),
+    });
+    const keys = keysOf(store);
+    const make = () =>
+      store.create({
+        id: generateSessionId(),
+        userId: 'mallory',
+        data: { a: 1 },
+        expiresAt: clock.now() + TTL_MS,
+      });
+    const broken = await make();
+    const metaBroken = await make();
+    const fine = await make();
+    await corrupt(store, broken.id);
+    await corrupt(store, metaBroken.id, 'v', 'not-a-number');
+
+    expect(await store.load(broken.id)).toBeNull();
+    expect(await raw(store).exists(keys.session(broken.id))).toBe(0);
+    expect(await raw(store).zscore(keys.expiryBucketOf(broken.id), broken.id)).toBeNull();
+    expect(await raw(store).zscore(keys.userIndex('mallory'), broken.id)).toBeNull();
+
+    expect((await store.listByUser('mallory')).map((r) => r.id)).toEqual([fine.id]);
+    expect(await raw(store).exists(keys.session(metaBroken.id))).toBe(0);
+    expect(store.corruptSessionsDeleted).toBe(2);
+    expect(seen).toHaveLength(2);
+    expect(seen[0]?.error).toBeInstanceOf(SessionCorruptedError);
+    expect(await store.load(fine.id)).toEqual(fine);
+  });
+});
+
+describe('RedisStore sweeping', () => {
+  it('sweepBucket re-checks expiry, fixes stale scores and drops orphans without reporting them', async () => {
+    const store = await openStore();
+    const keys = keysOf(store);
+    const bucket = 5;
+    const bucketKey = keys.expiryBucket(bucket);
+    const expired = await store.create({
+      id: idInBucket(keys, bucket),
+      userId: 'sam',
+      data: {},
+      expiresAt: clock.now() + 1_000,
+    });
+    const touched = await store.create({
+      id: idInBucket(keys, bucket),
+      data: {},
+      expiresAt: clock.now() + TTL_MS,
+    });
+    const orphan = idInBucket(keys, bucket);
+    // Behind the store's back: a stale score, and a member without a hash.
+    await raw(store).zadd(bucketKey, clock.now(), touched.id, clock.now(), orphan);
+    clock.advance(2_000);
+
+    const result = await store.sweepBucket(bucket, clock.now(), 10);
+    expect(result).toEqual({
+      expired: [{ id: expired.id, userId: 'sam', expiresAt: expired.expiresAt }],
+      more: false,
+      orphansRemoved: 1,
+      examined: 3,
+    });
+    expect(await raw(store).zscore(bucketKey, touched.id)).toBe(String(touched.expiresAt));
+    expect(await raw(store).zscore(bucketKey, orphan)).toBeNull();
+    expect(await raw(store).zscore(keys.userIndex('sam'), expired.id)).toBeNull();
+    expect(await store.load(touched.id)).toEqual(touched);
+    expect(await store.sweepBucket(bucket, clock.now(), 10)).toEqual({
+      expired: [],
+      more: false,
+      orphansRemoved: 0,
+      examined: 0,
+    });
+  });
+
+  it('concurrent sweepers report each expiry exactly once', async () => {
+    const sweepers = [await openStore(), await openStore(), await openStore()];
+    const store = sweepers[0]!;
+    const ids = new Set<string>();
+    for (let i = 0; i < 60; i++) {
+      const session = await store.create({
+        id: generateSessionId(),
+        userId: i % 3 === 0 ? 'many' : undefined,
+        data: { i },
+        expiresAt: clock.now() + 1_000 + i,
+      });
+      ids.add(session.id);
+    }
+    clock.advance(5_000);
+
+    const reports = await Promise.all(
+      sweepers.map(async (sweeper) => {
+        const seen: string[] = [];
+        for (;;) {
+          const { expired, more } = await sweeper.sweepExpired(clock.now(), 7);
+          seen.push(...expired.map((e) => e.id));
+          if (!more) return seen;
+        }
+      }),
+    );
+    const all = reports.flat();
+    expect(all).toHaveLength(60);
+    expect(new Set(all)).toEqual(ids);
+    expect(await store.listByUser('many')).toEqual([]);
+    expect(await admin.keys(`${prefix}:*`)).toEqual([]);
+  });
+
+  it('create repairs up to 16 long-dead members of its bucket, sparing recent ones', async () => {
+    const store = await openStore({ buckets: 1 });
+    const keys = keysOf(store);
+    const bucketKey = keys.expiryBucket(0);
+    const dead = Array.from({ length: 20 }, () => generateSessionId());
+    for (const [i, id] of dead.entries()) {
+      await raw(store).zadd(bucketKey, clock.now() - GRACE_MS - 1_000 - i, id);
+    }
+    const recentOrphan = generateSessionId();
+    await raw(store).zadd(bucketKey, clock.now() - 1_000, recentOrphan);
+
+    const session = await store.create({
+      id: generateSessionId(),
+      data: {},
+      expiresAt: clock.now() + TTL_MS,
+    });
+    const members = await raw(store).zrange(bucketKey, '0', '-1');
+    expect(members).toHaveLength(20 - 16 + 2);
+    expect(members).toContain(recentOrphan);
+    expect(members).toContain(session.id);
+  });
+});
+
+describe('RedisStore user index', () => {
+  it('a save with the owner re-adds a missing user index member (crash repair)', async () => {
+    const store = await openStore();
+    const keys = keysOf(store);
+    const session = await store.create({
+      id: generateSessionId(),
+      userId: 'ivy',
+      data: {},
+      expiresAt: clock.now() + TTL_MS,
+    });
+    await raw(store).zrem(keys.userIndex('ivy'), session.id);
+    expect(await store.listByUser('ivy')).toEqual([]);
+
+    await store.save(
+      session.id,
+      { data: { x: 1 }, expiresAt: session.expiresAt, userId: 'ivy' },
+      1,
+    );
+    expect((await store.listByUser('ivy')).map((r) => r.id)).toEqual([session.id]);
+    expect(await raw(store).zscore(keys.userIndex('ivy'), session.id)).toBe(
+      String(session.createdAt),
+    );
+  });
+
+  it('deleteByUser never deletes a session that now belongs to someone else', async () => {
+    const store = await openStore();
+    const keys = keysOf(store);
+    const bobs = await store.create({
+      id: generateSessionId(),
+      userId: 'bob',
+      data: {},
+      expiresAt: clock.now() + TTL_MS,
+    });
+    // A stale member: alice's index still lists a session bob owns.
+    await raw(store).zadd(keys.userIndex('alice'), bobs.createdAt, bobs.id);
+
+    expect(await store.deleteByUser('alice')).toBe(0);
+    expect(await store.load(bobs.id)).toEqual(bobs);
+    expect(await raw(store).zcard(keys.userIndex('alice'))).toBe(0);
+    expect((await store.listByUser('bob')).map((r) => r.id)).toEqual([bobs.id]);
+  });
+});
+
+describe('RedisStore lifecycle', () => {
+  it('close waits for in-flight calls, quits its own client, then refuses new calls', async () => {
+    const store = await openStore();
+    const session = await store.create({
+      id: generateSessionId(),
+      data: { a: 1 },
+      expiresAt: clock.now() + TTL_MS,
+    });
+    const ended = new Promise((resolve) => raw(store).once('end', resolve));
+    const pending = store.load(session.id);
+    const closed = store.close();
+    expect(await pending).toEqual(session);
+    await closed;
+    await ended;
+    const error = await expectSessionError(
+      store.load(session.id),
+      StorageUnavailableError,
+      'STORAGE_UNAVAILABLE',
+    );
+    expect(error.details?.['closed']).toBe(true);
+    await store.close(); // idempotent
+  });
+
+  it('ping answers with a latency in ms', async () => {
+    const store = await openStore();
+    const latency = await store.ping();
+    expect(latency).toBeGreaterThanOrEqual(0);
+    expect(latency).toBeLessThan(1_000);
+  });
+});

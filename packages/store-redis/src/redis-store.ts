@@ -1,0 +1,757 @@
+import { performance } from 'node:perf_hooks';
+import {
+  ConcurrentAccessError,
+  SessionCorruptedError,
+  SessionNotFoundError,
+  SessionValidationError,
+  StorageUnavailableError,
+  assertValidSessionId,
+  assertValidUserId,
+  hashSessionId,
+  isSessionError,
+} from '@session-cluster/core';
+import type {
+  Clock,
+  CreateSessionInput,
+  DeleteByUserOptions,
+  EncodedData,
+  ExpiredSession,
+  PatchOptions,
+  SaveSessionInput,
+  SessionCodec,
+  SessionPatch,
+  SessionRecord,
+  SessionStore,
+  SweepResult,
+} from '@session-cluster/core';
+import type { Cluster, Redis } from 'ioredis';
+import { openRedisConnection } from './redis-connection.js';
+import { toStoreError } from './redis-errors.js';
+import { RedisKeys } from './redis-keys.js';
+import { RedisScripts } from './redis-scripts.js';
+import type { ScriptArg, StoreScriptName } from './redis-scripts.js';
+import { resolveRedisStoreOptions } from './redis-store-options.js';
+import type { CorruptionInfo, RedisStoreOptions } from './redis-store-options.js';
+import { replyArray, replyInteger, replyNumber, replyText, scoredMembers } from './script-reply.js';
+import { DATA_FIELD_PREFIX, readSessionHash } from './session-hash.js';
+
+/** Latest epoch ms a `Date` can hold: the upper bound of every accepted expiry. */
+const MAX_EPOCH_MS = 8.64e15;
+
+/** Outcome of {@link RedisStore.sweepBucket}. */
+export interface BucketSweepResult extends SweepResult {
+  /**
+   * Index members removed because their session hash was already gone
+   * (removed by its Redis TTL after the grace period, or evicted). Not
+   * reported as expired: nothing is known about them any more.
+   */
+  readonly orphansRemoved: number;
+  /** Members examined (expired + orphans + sessions touched meanwhile); at most `limit`. */
+  readonly examined: number;
+}
+
+type DeleteOutcome =
+  | { readonly kind: 'deleted'; readonly userId: string | undefined; readonly createdAt: string }
+  | { readonly kind: 'missing' | 'other-owner' | 'expired' };
+
+/**
+ * A {@link SessionStore} on Redis (ioredis 6): standalone, Sentinel or Cluster.
+ *
+ * Data model (see the package README): a session is one HASH whose hash tag
+ * is its expiry bucket, so the session, its expiry-index entry and the sweep
+ * of its bucket share a slot and every write keeps them consistent in one Lua
+ * script. The user index (`<prefix>:u:{…}`, another slot) is written after
+ * the session and repaired lazily: the session hash is the source of truth,
+ * and an index may hold stale members (dropped by `listByUser` and the
+ * sweeper) but never hides a live session once its write has returned.
+ *
+ * Logical expiry is the stored `e` compared with the store clock's `now` on
+ * every read and write; Redis TTL (`e + expiryGraceMs`) only reclaims memory.
+ * Keep the store clock within `expiryGraceMs` of the Redis servers' clocks.
+ *
+ * @example
+ * ```ts
+ * const store = new RedisStore({ connection: { url: 'redis://127.0.0.1:6379' } });
+ * const session = await store.create({
+ *   id: generateSessionId(), userId: 'u1', data: { cart: [] }, expiresAt: Date.now() + 3_600_000,
+ * });
+ * await store.patch(session.id, { set: { cart: [42] } });
+ * await store.close();
+ * ```
+ */
+export class RedisStore implements SessionStore {
+  /** Number of expiry buckets (`crc32(id) % bucketCount`); sweep each with {@link sweepBucket}. */
+  public readonly bucketCount: number;
+  /** The client the store talks to (its own, or the caller's). */
+  public readonly client: Redis | Cluster;
+
+  private readonly keys: RedisKeys;
+  private readonly codec: SessionCodec;
+  private readonly clock: Clock;
+  private readonly expiryGraceMs: number;
+  private readonly failFastOnCorruption: boolean;
+  private readonly onCorruption: ((info: CorruptionInfo) => void) | undefined;
+  private readonly owned: boolean;
+  private readonly commandTimeoutMs: number;
+  private readonly scripts: RedisScripts;
+  private readonly inFlight = new Set<Promise<unknown>>();
+  private sweepCursor = 0;
+  private corruptDeleted = 0;
+  private closing: Promise<void> | undefined;
+
+  /**
+   * @throws SessionValidationError `INVALID_CONFIG` naming the bad option; nothing
+   *   is connected when an option is invalid
+   */
+  public constructor(options: RedisStoreOptions) {
+    const resolved = resolveRedisStoreOptions(options);
+    // Every option is checked before a store-owned client starts connecting.
+    this.keys = new RedisKeys(resolved.prefix, resolved.buckets);
+    this.bucketCount = resolved.buckets;
+    this.codec = resolved.codec;
+    this.clock = resolved.clock;
+    this.expiryGraceMs = resolved.expiryGraceMs;
+    this.failFastOnCorruption = resolved.failFastOnCorruption;
+    this.onCorruption = resolved.onCorruption;
+    const connection = openRedisConnection(options, resolved.commandTimeoutMs);
+    this.client = connection.client;
+    this.owned = connection.owned;
+    this.commandTimeoutMs = connection.commandTimeoutMs;
+    this.scripts = new RedisScripts(this.client);
+  }
+
+  /** The key prefix every key of this store starts with (`<prefix>:`). */
+  public get prefix(): string {
+    return this.keys.prefix;
+  }
+
+  /** Corrupted sessions deleted so far (only with `failFastOnCorruption: false`). */
+  public get corruptSessionsDeleted(): number {
+    return this.corruptDeleted;
+  }
+
+  /** @inheritDoc */
+  public load(id: string): Promise<SessionRecord | null> {
+    return this.track('load', async () => {
+      assertValidSessionId(id, 'load');
+      const hash = await this.command('load', id, () => this.client.hgetall(this.keys.session(id)));
+      return this.readLive('load', id, hash, this.clock.now());
+    });
+  }
+
+  /** @inheritDoc */
+  public create(input: CreateSessionInput): Promise<SessionRecord> {
+    return this.track('create', async () => {
+      assertObject(input, 'input');
+      const { id, userId, data, expiresAt } = input;
+      assertValidSessionId(id, 'create');
+      if (userId !== undefined) assertValidUserId(userId, 'create');
+      const now = this.clock.now();
+      assertExpiry(expiresAt, 'expiresAt', 'create');
+      if (expiresAt <= now) {
+        throw new SessionValidationError('expiresAt must lie in the future', {
+          field: 'expiresAt',
+          operation: 'create',
+        });
+      }
+      const encoded = this.codec.encodeData(id, data);
+      const bucket = this.keys.bucketOf(id);
+
+      const reply = replyArray(
+        await this.script(
+          'create',
+          'createSession',
+          id,
+          [this.keys.session(id), this.keys.expiryBucket(bucket)],
+          [
+            id,
+            now,
+            expiresAt,
+            this.physicalExpiry(expiresAt),
+            userId ?? '',
+            encoded.bytes,
+            now - this.expiryGraceMs,
+            this.keys.sessionKeyPrefix(bucket),
+            ...dataArgs(encoded),
+          ],
+        ),
+        'createSession',
+      );
+      if (replyInteger(reply[0], 'createSession') !== 1) {
+        throw new ConcurrentAccessError('already_exists', 'A session with this id already exists', {
+          operation: 'create',
+          sessionIdHash: hashSessionId(id),
+        });
+      }
+      // The hash is written; now the user index. If this fails the caller
+      // gets an error and never hands the id out, so the unindexed session is
+      // unreachable and the sweeper removes it at expiry.
+      if (userId !== undefined) {
+        await this.command('create', id, () =>
+          this.client.zadd(this.keys.userIndex(userId), now, id),
+        );
+      }
+      const replacedUser = replyText(reply[1], 'createSession');
+      if (replacedUser !== '' && replacedUser !== userId) {
+        await this.removeFromUserIndex('create', replacedUser, [
+          [id, replyText(reply[2], 'createSession')],
+        ]);
+      }
+      return {
+        id,
+        userId,
+        data: structuredClone(data),
+        version: 1,
+        createdAt: now,
+        updatedAt: now,
+        expiresAt,
+      };
+    });
+  }
+
+  /** @inheritDoc */
+  public save(id: string, input: SaveSessionInput, expectedVersion: number): Promise<number> {
+    return this.track('save', async () => {
+      assertValidSessionId(id, 'save');
+      assertObject(input, 'input');
+      if (
+        typeof expectedVersion !== 'number' ||
+        !Number.isSafeInteger(expectedVersion) ||
+        expectedVersion < 1
+      ) {
+        throw new SessionValidationError('expectedVersion must be a positive integer', {
+          field: 'expectedVersion',
+          operation: 'save',
+        });
+      }
+      const { userId, data, expiresAt } = input;
+      assertExpiry(expiresAt, 'expiresAt', 'save');
+      if (userId !== undefined) assertValidUserId(userId, 'save');
+      const encoded = this.codec.encodeData(id, data);
+      const now = this.clock.now();
+
+      const reply = replyArray(
+        await this.script('save', 'saveSession', id, this.sessionKeys(id), [
+          id,
+          now,
+          expectedVersion,
+          expiresAt,
+          this.physicalExpiry(expiresAt),
+          userId ?? '',
+          encoded.bytes,
+          ...dataArgs(encoded),
+        ]),
+        'saveSession',
+      );
+      const status = replyInteger(reply[0], 'saveSession');
+      if (status === 0) throw this.notFound('save', id);
+      if (status === -1) {
+        throw new ConcurrentAccessError(
+          'version_conflict',
+          'The session was changed by another writer',
+          {
+            operation: 'save',
+            sessionIdHash: hashSessionId(id),
+            details: { expectedVersion, currentVersion: reply[1] ?? null },
+          },
+        );
+      }
+      const version = replyInteger(reply[1], 'saveSession');
+      const previousUser = replyText(reply[2], 'saveSession');
+      const createdAt = replyNumber(reply[3], 'saveSession');
+      if (userId !== undefined) {
+        const moved = previousUser !== userId;
+        try {
+          await this.command('save', id, () =>
+            this.client.zadd(this.keys.userIndex(userId), createdAt, id),
+          );
+        } catch (error) {
+          // Same owner: the member is there already; this was only a repair.
+          if (moved || !isSessionError(error) || error.code === 'INTERNAL') throw error;
+        }
+        if (moved && previousUser !== '') {
+          await this.removeFromUserIndex('save', previousUser, [[id, String(createdAt)]]);
+        }
+      }
+      return version;
+    });
+  }
+
+  /** @inheritDoc */
+  public patch(id: string, changes: SessionPatch, options?: PatchOptions): Promise<number> {
+    return this.track('patch', async () => {
+      assertValidSessionId(id, 'patch');
+      if (options !== undefined) assertObject(options, 'options');
+      const expiresAt = options?.expiresAt;
+      if (expiresAt !== undefined) assertExpiry(expiresAt, 'options.expiresAt', 'patch');
+      const encoded = this.codec.encodePatch(id, changes);
+      const now = this.clock.now();
+
+      const reply = replyArray(
+        await this.script('patch', 'patchSession', id, this.sessionKeys(id), [
+          id,
+          now,
+          expiresAt ?? '',
+          expiresAt === undefined ? '' : this.physicalExpiry(expiresAt),
+          this.codec.maxBytes,
+          encoded.set.fields.length,
+          ...dataArgs(encoded.set),
+          ...encoded.unset.map((key) => DATA_FIELD_PREFIX + key),
+        ]),
+        'patchSession',
+      );
+      const status = replyInteger(reply[0], 'patchSession');
+      if (status === 0) throw this.notFound('patch', id);
+      if (status === -2) {
+        const bytes = replyInteger(reply[1], 'patchSession');
+        throw new SessionValidationError(
+          `The patched session would be ${bytes} bytes encoded, over the limit of ${this.codec.maxBytes} bytes`,
+          {
+            code: 'PAYLOAD_TOO_LARGE',
+            field: 'patch',
+            operation: 'patch',
+            sessionIdHash: hashSessionId(id),
+            details: { bytes, maxBytes: this.codec.maxBytes },
+          },
+        );
+      }
+      return replyInteger(reply[1], 'patchSession');
+    });
+  }
+
+  /** @inheritDoc */
+  public touch(id: string, expiresAt: number): Promise<boolean> {
+    return this.track('touch', async () => {
+      assertValidSessionId(id, 'touch');
+      assertExpiry(expiresAt, 'expiresAt', 'touch');
+      const reply = await this.script('touch', 'touchSession', id, this.sessionKeys(id), [
+        id,
+        this.clock.now(),
+        expiresAt,
+        this.physicalExpiry(expiresAt),
+      ]);
+      return replyInteger(reply, 'touchSession') === 1;
+    });
+  }
+
+  /**
+   * @inheritDoc
+   * A logically expired session is not deleted (it is already gone for every
+   * reader): it is left for the sweeper, which reports its expiry.
+   */
+  public delete(id: string): Promise<boolean> {
+    return this.track('delete', async () => {
+      assertValidSessionId(id, 'delete');
+      const outcome = await this.deleteSession('delete', id, 'live', undefined);
+      return outcome.kind === 'deleted';
+    });
+  }
+
+  /** @inheritDoc */
+  public listByUser(userId: string): Promise<SessionRecord[]> {
+    return this.track('listByUser', async () => {
+      assertValidUserId(userId, 'listByUser');
+      const members = await this.userMembers('listByUser', userId);
+      const now = this.clock.now();
+      const hashes = await Promise.all(
+        members.map(([id]) =>
+          this.command('listByUser', id, () => this.client.hgetall(this.keys.session(id))),
+        ),
+      );
+      const records: SessionRecord[] = [];
+      const stale: (readonly [string, string])[] = [];
+      for (const [i, [id, score]] of members.entries()) {
+        const record = await this.readLive('listByUser', id, hashes[i] ?? {}, now);
+        // Missing, expired, corrupt-and-deleted, or moved to another user.
+        if (record?.userId === userId) records.push(record);
+        else stale.push([id, String(score)]);
+      }
+      if (stale.length > 0) await this.removeFromUserIndex('listByUser', userId, stale);
+      return records;
+    });
+  }
+
+  /** @inheritDoc */
+  public deleteByUser(userId: string, options?: DeleteByUserOptions): Promise<number> {
+    return this.track('deleteByUser', async () => {
+      assertValidUserId(userId, 'deleteByUser');
+      if (options !== undefined) assertObject(options, 'options');
+      const except = options?.except ?? [];
+      if (!Array.isArray(except)) {
+        throw new SessionValidationError('options.except must be an array of session ids', {
+          field: 'options.except',
+          operation: 'deleteByUser',
+        });
+      }
+      for (const id of except) assertValidSessionId(id, 'deleteByUser');
+      const keep = new Set(except);
+
+      const members = (await this.userMembers('deleteByUser', userId)).filter(
+        ([id]) => !keep.has(id),
+      );
+      const outcomes = await Promise.all(
+        members.map(([id]) => this.deleteSession('deleteByUser', id, 'live', userId, false)),
+      );
+      // Every member left is stale for this user now: deleted, gone, expired
+      // (its hash stays for the sweeper) or owned by someone else.
+      if (members.length > 0) {
+        await this.removeFromUserIndex(
+          'deleteByUser',
+          userId,
+          members.map(([id, score]) => [id, String(score)] as const),
+        );
+      }
+      return outcomes.filter((outcome) => outcome.kind === 'deleted').length;
+    });
+  }
+
+  /**
+   * @inheritDoc
+   * Visits the buckets round-robin (continuing where the previous call
+   * stopped) and examines at most `limit` due index members in total.
+   */
+  public sweepExpired(now: number, limit: number): Promise<SweepResult> {
+    return this.track('sweepExpired', async () => {
+      assertSweepArgs(now, limit);
+      const buckets = this.bucketCount;
+      const due = await Promise.all(
+        Array.from({ length: buckets }, (_, bucket) =>
+          this.command('sweepExpired', undefined, () =>
+            this.client.zcount(this.keys.expiryBucket(bucket), '-inf', now),
+          ),
+        ),
+      );
+      const expired: ExpiredSession[] = [];
+      let remaining = limit;
+      const start = this.sweepCursor;
+      try {
+        for (let step = 0; step < buckets; step++) {
+          const bucket = (start + step) % buckets;
+          if ((due[bucket] ?? 0) === 0) continue;
+          if (remaining === 0) {
+            this.sweepCursor = bucket;
+            return { expired, more: true };
+          }
+          let more = true;
+          while (more && remaining > 0) {
+            const result = await this.sweepBucketUnchecked(bucket, now, remaining);
+            expired.push(...result.expired);
+            remaining -= result.examined;
+            more = result.more;
+          }
+          if (more) {
+            this.sweepCursor = bucket;
+            return { expired, more: true };
+          }
+          this.sweepCursor = (bucket + 1) % buckets;
+        }
+      } catch (error) {
+        // Sessions already swept are deleted: their reports must not be lost
+        // with the error. Hand them over; the next call meets the error again.
+        if (expired.length === 0) throw error;
+        return { expired, more: true };
+      }
+      return { expired, more: false };
+    });
+  }
+
+  /**
+   * Sweep one expiry bucket: atomically remove up to `limit` due sessions
+   * (re-checking each one's expiry, so a session touched meanwhile survives),
+   * then drop them from their user indexes. Each expiry is reported by
+   * exactly one call, ever: safe to run from many workers at once.
+   *
+   * @param bucket 0 ≤ bucket < {@link bucketCount}
+   * @param now epoch ms: sessions with expiresAt ≤ now are due
+   * @param limit most index members to examine
+   * @throws SessionValidationError `INVALID_ARGUMENT`
+   * @throws StorageUnavailableError
+   */
+  public sweepBucket(bucket: number, now: number, limit: number): Promise<BucketSweepResult> {
+    return this.track('sweepBucket', async () => {
+      if (!Number.isSafeInteger(bucket) || bucket < 0 || bucket >= this.bucketCount) {
+        throw new SessionValidationError(
+          `bucket must be an integer from 0 to ${this.bucketCount - 1}`,
+          { field: 'bucket', operation: 'sweepBucket' },
+        );
+      }
+      assertSweepArgs(now, limit);
+      return this.sweepBucketUnchecked(bucket, now, limit);
+    });
+  }
+
+  /** @inheritDoc */
+  public ping(): Promise<number> {
+    return this.track('ping', async () => {
+      const started = performance.now();
+      await this.command('ping', undefined, () => this.client.ping());
+      return performance.now() - started;
+    });
+  }
+
+  /**
+   * @inheritDoc
+   * Calls made after `close` reject with `StorageUnavailableError`. A
+   * caller-owned client is left open.
+   */
+  public close(): Promise<void> {
+    this.closing ??= (async () => {
+      await Promise.allSettled([...this.inFlight]);
+      if (!this.owned) return;
+      try {
+        await this.client.quit();
+      } catch {
+        // Not connected (Redis down): nothing to say goodbye to.
+        this.client.disconnect();
+      }
+    })();
+    return this.closing;
+  }
+
+  private async sweepBucketUnchecked(
+    bucket: number,
+    now: number,
+    limit: number,
+  ): Promise<BucketSweepResult> {
+    const reply = replyArray(
+      await this.script(
+        'sweepBucket',
+        'sweepBucket',
+        undefined,
+        [this.keys.expiryBucket(bucket), this.keys.sessionKeyPrefix(bucket)],
+        [now, limit],
+      ),
+      'sweepBucket',
+    );
+    const more = replyInteger(reply[0], 'sweepBucket') === 1;
+    const orphansRemoved = replyInteger(reply[1], 'sweepBucket');
+    const fixed = replyInteger(reply[2], 'sweepBucket');
+    const expired: ExpiredSession[] = [];
+    const byUser = new Map<string, (readonly [string, string])[]>();
+    for (let i = 3; i + 3 < reply.length; i += 4) {
+      const id = replyText(reply[i], 'sweepBucket');
+      const userId = replyText(reply[i + 1], 'sweepBucket');
+      const expiresAt = replyNumber(reply[i + 2], 'sweepBucket');
+      const createdAt = replyText(reply[i + 3], 'sweepBucket');
+      expired.push({ id, userId: userId === '' ? undefined : userId, expiresAt });
+      if (userId !== '') {
+        const list = byUser.get(userId) ?? [];
+        list.push([id, createdAt]);
+        byUser.set(userId, list);
+      }
+    }
+    // The sessions are gone and reported; a failed index clean-up must not
+    // lose the report (listByUser drops the stale members later).
+    await Promise.allSettled(
+      [...byUser].map(([userId, members]) =>
+        this.removeFromUserIndex('sweepBucket', userId, members),
+      ),
+    );
+    return {
+      expired,
+      more,
+      orphansRemoved,
+      examined: expired.length + orphansRemoved + fixed,
+    };
+  }
+
+  /** Decode a session hash for a reader; applies the corruption policy. */
+  private async readLive(
+    operation: string,
+    id: string,
+    hash: Readonly<Record<string, string>>,
+    now: number,
+  ): Promise<SessionRecord | null> {
+    try {
+      const state = readSessionHash(id, hash, this.codec, now);
+      return state.kind === 'live' ? state.record : null;
+    } catch (error) {
+      if (!(isSessionError(error) && error.code === 'SESSION_CORRUPTED')) throw error;
+      return this.handleCorruption(operation, id, error);
+    }
+  }
+
+  private async handleCorruption(
+    operation: string,
+    id: string,
+    error: SessionCorruptedError | Error,
+  ): Promise<null> {
+    const sessionIdHash = hashSessionId(id);
+    const corrupted = new SessionCorruptedError('Stored session is corrupted', {
+      operation,
+      sessionIdHash,
+      cause: error,
+      details: isSessionError(error) ? error.details : undefined,
+    });
+    try {
+      this.onCorruption?.({ sessionIdHash, error: corrupted });
+    } catch {
+      // An observer's failure must not change what the caller gets.
+    }
+    if (this.failFastOnCorruption) throw corrupted;
+    const outcome = await this.deleteSession(operation, id, 'any', undefined);
+    if (outcome.kind === 'deleted') this.corruptDeleted += 1;
+    return null;
+  }
+
+  /**
+   * Run deleteSession-2 and, when something was deleted, drop the id from
+   * its owner's index (best effort: a stale member is harmless).
+   */
+  private async deleteSession(
+    operation: string,
+    id: string,
+    mode: 'live' | 'any',
+    expectedOwner: string | undefined,
+    cleanUserIndex = true,
+  ): Promise<DeleteOutcome> {
+    const reply = replyArray(
+      await this.script(operation, 'deleteSession', id, this.sessionKeys(id), [
+        id,
+        this.clock.now(),
+        mode,
+        expectedOwner ?? '',
+      ]),
+      'deleteSession',
+    );
+    const status = replyInteger(reply[0], 'deleteSession');
+    if (status === 0) return { kind: 'missing' };
+    if (status === -1) return { kind: 'other-owner' };
+    if (status === -2) return { kind: 'expired' };
+    const owner = replyText(reply[1], 'deleteSession');
+    const createdAt = replyText(reply[2], 'deleteSession');
+    if (cleanUserIndex && owner !== '') {
+      await this.removeFromUserIndex(operation, owner, [[id, createdAt]]);
+    }
+    return { kind: 'deleted', userId: owner === '' ? undefined : owner, createdAt };
+  }
+
+  /** The user index, oldest first. */
+  private async userMembers(
+    operation: string,
+    userId: string,
+  ): Promise<(readonly [string, number])[]> {
+    const reply = await this.command(operation, undefined, () =>
+      this.client.zrange(this.keys.userIndex(userId), '0', '-1', 'WITHSCORES'),
+    );
+    return scoredMembers(reply, operation);
+  }
+
+  /**
+   * Remove members from a user index if their score is still the one seen
+   * (see removeUserIndexMembers-1.lua). Best effort: it only repairs an
+   * index, so a failure is swallowed and the next listByUser retries it.
+   */
+  private async removeFromUserIndex(
+    operation: string,
+    userId: string,
+    members: readonly (readonly [id: string, score: string])[],
+  ): Promise<void> {
+    const args = members.flat();
+    try {
+      await this.script(
+        operation,
+        'removeUserIndexMembers',
+        undefined,
+        [this.keys.userIndex(userId)],
+        args,
+      );
+    } catch (error) {
+      if (!isSessionError(error) || error.code === 'INTERNAL') throw error;
+    }
+  }
+
+  private sessionKeys(id: string): [string, string] {
+    return [this.keys.session(id), this.keys.expiryBucketOf(id)];
+  }
+
+  private physicalExpiry(expiresAt: number): number {
+    return Math.ceil(expiresAt + this.expiryGraceMs);
+  }
+
+  private notFound(operation: string, id: string): SessionNotFoundError {
+    return new SessionNotFoundError('Session not found', {
+      operation,
+      sessionIdHash: hashSessionId(id),
+    });
+  }
+
+  private script(
+    operation: string,
+    name: StoreScriptName,
+    sessionId: string | undefined,
+    keys: readonly string[],
+    args: readonly ScriptArg[],
+  ): Promise<unknown> {
+    return this.command(operation, sessionId, () => this.scripts.run(name, keys, args));
+  }
+
+  /** One Redis round trip; every failure leaves as a SessionError. */
+  private async command<T>(
+    operation: string,
+    sessionId: string | undefined,
+    send: () => Promise<T>,
+  ): Promise<T> {
+    const started = performance.now();
+    try {
+      return await send();
+    } catch (error) {
+      throw toStoreError(error, {
+        operation,
+        sessionIdHash: sessionId === undefined ? undefined : hashSessionId(sessionId),
+        elapsedMs: performance.now() - started,
+        commandTimeoutMs: this.commandTimeoutMs,
+      });
+    }
+  }
+
+  /** Count a public call as in flight, so close() can wait for it. */
+  private track<T>(operation: string, work: () => Promise<T>): Promise<T> {
+    if (this.closing !== undefined) {
+      return Promise.reject(
+        new StorageUnavailableError('RedisStore is closed', {
+          operation,
+          details: { closed: true },
+        }),
+      );
+    }
+    const promise = work();
+    this.inFlight.add(promise);
+    const settle = (): void => {
+      this.inFlight.delete(promise);
+    };
+    promise.then(settle, settle);
+    return promise;
+  }
+}
+
+/** Data fields as script arguments: `f:<key>`, encoded, … */
+function dataArgs(encoded: EncodedData): string[] {
+  const args: string[] = [];
+  for (const [key, value] of encoded.fields) args.push(DATA_FIELD_PREFIX + key, value);
+  return args;
+}
+
+function assertObject(value: unknown, field: string): void {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new SessionValidationError(`${field} must be an object`, { field });
+  }
+}
+
+function assertExpiry(value: unknown, field: string, operation: string): asserts value is number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > MAX_EPOCH_MS) {
+    throw new SessionValidationError(`${field} must be a finite epoch ms timestamp`, {
+      field,
+      operation,
+    });
+  }
+}
+
+function assertSweepArgs(now: unknown, limit: unknown): void {
+  if (typeof now !== 'number' || !Number.isFinite(now)) {
+    throw new SessionValidationError('now must be a finite epoch ms timestamp', { field: 'now' });
+  }
+  if (typeof limit !== 'number' || !Number.isSafeInteger(limit) || limit < 1) {
+    throw new SessionValidationError('limit must be a positive integer', { field: 'limit' });
+  }
+}
