@@ -51,3 +51,17 @@ describe('assertTopLevelKey', () => {
     }).not.toThrow();
   });
 });
+
+describe('top-level key control characters', () => {
+  it('rejects keys carrying control characters (stores frame fields with RS/US)', () => {
+    const limits = { maxDepth: 32, maxKeyLength: 256 };
+    for (const key of ['a\u001eb', 'a\u001fb', 'line\nbreak', 'nul\u0000', 'del\u007f']) {
+      expect(() => {
+        assertTopLevelKey(key, limits, 'data');
+      }).toThrow(SessionValidationError);
+    }
+    expect(() => {
+      assertTopLevelKey('tab-free key é', limits, 'data');
+    }).not.toThrow();
+  });
+});

@@ -25,6 +25,11 @@ export interface DataLimits {
 // where a lone surrogate becomes U+FFFD: the key would silently change.
 const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
 const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
+// Control characters never appear in a top-level key. Stores rely on it: the
+// Redis store frames fields with ASCII RS/US (0x1E/0x1F), which JSON.stringify
+// always escapes inside values, so a key must not carry them either.
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/;
 
 /**
  * Check one top-level key (of `data`, `patch.set` or `patch.unset`).
@@ -51,6 +56,11 @@ export function assertTopLevelKey(
   }
   if (LONE_SURROGATE.test(key)) {
     throw new SessionValidationError(`${where}: key contains a lone UTF-16 surrogate`, {
+      field: where,
+    });
+  }
+  if (CONTROL_CHARACTER.test(key)) {
+    throw new SessionValidationError(`${where}: key contains a control character`, {
       field: where,
     });
   }
