@@ -12,6 +12,9 @@ function isClient(node: RedlockNode): node is Redis {
   return typeof node === 'object' && 'evalsha' in node && typeof node.evalsha === 'function';
 }
 
+/** How long a closing socket may linger before it is destroyed, ms. */
+const DISCONNECT_TIMEOUT_MS = 100;
+
 /**
  * Options forced on every client the locker creates. Without them a dead
  * node does not vote "against" at once: ioredis queues the command offline
@@ -26,6 +29,10 @@ function lockClientOptions(commandTimeoutMs: number, own: RedisOptions = {}): Re
     maxRetriesPerRequest: 1,
     commandTimeout: own.commandTimeout ?? commandTimeoutMs,
     connectTimeout: own.connectTimeout ?? commandTimeoutMs,
+    // ioredis ends a closing socket and destroys it after this delay with a
+    // referenced timer, even when the socket is long dead (a killed node):
+    // the 2 s default then holds the process open for 2 s after close().
+    disconnectTimeout: own.disconnectTimeout ?? DISCONNECT_TIMEOUT_MS,
   };
 }
 
