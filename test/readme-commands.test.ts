@@ -24,9 +24,16 @@ describe('README commands', () => {
     const pkg = JSON.parse(read('package.json')) as {
       engines: { pnpm: string };
       packageManager?: string;
+      devEngines?: { packageManager?: { name: string; version: string; onFail: string } };
     };
-    // DEPENDENCIES.md: the packageManager field breaks frozen installs with pnpm 12.
+    // The packageManager field breaks frozen installs with pnpm 12; turbo is
+    // satisfied by devEngines, which pnpm leaves alone with onFail: 'ignore'.
     expect(pkg.packageManager).toBeUndefined();
+    expect(pkg.devEngines?.packageManager).toEqual({
+      name: 'pnpm',
+      version: pkg.engines.pnpm,
+      onFail: 'ignore',
+    });
     const versions = new Set([...readme.matchAll(/pnpm@(\d+\.\d+\.\d+)/g)].map((m) => m[1]));
     expect([...versions]).toEqual([pkg.engines.pnpm]);
   });
