@@ -95,6 +95,11 @@ export interface SessionStore {
   ping(): Promise<number>;
   /** Stop timers, wait for in-flight calls, release connections the store owns. */
   close(): Promise<void>;
+  /**
+   * True while the store serves from a fallback (its primary is unavailable),
+   * so results may be instance-local. Absent or `false` for a plain store.
+   */
+  readonly degraded?: boolean;
 }
 
 /** A held per-session lock. */

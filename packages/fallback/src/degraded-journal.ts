@@ -1,0 +1,190 @@
+/**
+ * What a session's degraded-mode changes leave to do in the primary.
+ *
+ * Entries are mutable and compared by identity plus counters, so that
+ * reconciliation (which awaits the primary between reading an entry and
+ * settling it) can tell whether the session changed meanwhile.
+ */
+export interface JournalEntry {
+  /** `write`: copy the secondary's record to the primary; `delete`: delete it there. */
+  kind: 'write' | 'delete';
+  /**
+   * The primary version the secondary's copy derives from: 0 for a session
+   * created while degraded; after a reconciliation wrote it, the version that
+   * write produced. A primary version above it means someone else changed
+   * the session in the primary meanwhile (a conflict: the primary wins).
+   */
+  base: number;
+  /**
+   * A `write` of a session deleted earlier in degraded mode (an id re-used):
+   * the primary's old session must be deleted before this one is created.
+   */
+  deleteFirst: boolean;
+  /** Bumped by every change. Reconciliation settles an entry only if unchanged since it read it. */
+  gen: number;
+  /** Bumped when the entry turns from write to delete or back: a different intent. */
+  incarnation: number;
+}
+
+/** What {@link DegradedJournal.beginWrite} hands back, for {@link DegradedJournal.endWrite}. */
+export interface WriteTicket {
+  readonly id: string;
+  readonly entry: JournalEntry;
+  readonly gen: number;
+  /** The entry did not exist before this write. */
+  readonly fresh: boolean;
+}
+
+/** A `deleteByUser` made while degraded, replayed against the primary on recovery. */
+export interface Revocation {
+  readonly userId: string;
+  /** Clock time of the call: the user's primary sessions created up to then are deleted. */
+  readonly at: number;
+  /** Session ids the caller asked to keep. */
+  readonly except: ReadonlySet<string>;
+}
+
+/**
+ * The degraded-mode journal: per session id, whether it was created/changed
+ * or deleted while the secondary served it, plus user-wide revocations.
+ *
+ * **Ordering invariant.** A degraded write marks its entry *before* it
+ * touches the secondary and again *after* it succeeded. Reconciliation reads
+ * an entry's `gen`, then the secondary, then writes the primary, and removes
+ * the entry only if `gen` is unchanged: any write that could have been missed
+ * by its read has moved `gen` on, so the entry stays and is processed again.
+ */
+export class DegradedJournal {
+  private readonly entries = new Map<string, JournalEntry>();
+  private readonly revocationList: Revocation[] = [];
+  private counter = 0;
+
+  /** Sessions with an entry. */
+  public get size(): number {
+    return this.entries.size;
+  }
+
+  /** Entries plus revocations: what reconciliation still has to do. */
+  public get pending(): number {
+    return this.entries.size + this.revocationList.length;
+  }
+
+  /** True while `id` has an entry: its calls are served by the secondary. */
+  public has(id: string): boolean {
+    return this.entries.has(id);
+  }
+
+  public get(id: string): JournalEntry | undefined {
+    return this.entries.get(id);
+  }
+
+  /** Mark `id` as written (before the secondary write). */
+  public beginWrite(id: string): WriteTicket {
+    let entry = this.entries.get(id);
+    const fresh = entry === undefined;
+    if (entry === undefined) {
+      entry = { kind: 'write', base: 0, deleteFirst: false, gen: 0, incarnation: 0 };
+      this.entries.set(id, entry);
+    } else if (entry.kind === 'delete') {
+      // The id is re-used after a degraded delete: whatever the primary holds
+      // under it is the deleted session, never a base to build on.
+      entry.kind = 'write';
+      entry.base = 0;
+      entry.deleteFirst = true;
+      entry.incarnation += 1;
+    }
+    entry.gen = ++this.counter;
+    return { id, entry, gen: entry.gen, fresh };
+  }
+
+  /**
+   * Close a write opened by {@link beginWrite}. `applied`: the secondary
+   * changed. A write that changed nothing removes an entry it created
+   * itself, if nothing else touched it since.
+   */
+  public endWrite(ticket: WriteTicket, applied: boolean): void {
+    const entry = this.entries.get(ticket.id);
+    if (entry !== ticket.entry) return;
+    if (applied) entry.gen = ++this.counter;
+    else if (ticket.fresh && entry.gen === ticket.gen) this.entries.delete(ticket.id);
+  }
+
+  /** Mark `id` as deleted (before the secondary delete). */
+  public markDelete(id: string): void {
+    const entry = this.entries.get(id);
+    if (entry === undefined) {
+      this.entries.set(id, {
+        kind: 'delete',
+        base: 0,
+        deleteFirst: false,
+        gen: ++this.counter,
+        incarnation: 0,
+      });
+      return;
+    }
+    if (entry.kind === 'write') {
+      entry.kind = 'delete';
+      entry.deleteFirst = false;
+      entry.incarnation += 1;
+    }
+    entry.gen = ++this.counter;
+  }
+
+  /** Record a degraded-mode `deleteByUser`. */
+  public addRevocation(revocation: Revocation): void {
+    this.revocationList.push(revocation);
+  }
+
+  /** Ids with an entry, in journal order (a snapshot). */
+  public ids(): string[] {
+    return [...this.entries.keys()];
+  }
+
+  /** Revocations not yet replayed (a snapshot). */
+  public revocations(): Revocation[] {
+    return [...this.revocationList];
+  }
+
+  /**
+   * Remove `entry` if it is still `id`'s entry and unchanged since `gen`.
+   * @returns true when removed: the caller then drops the secondary's copy.
+   */
+  public settle(id: string, entry: JournalEntry, gen: number): boolean {
+    if (this.entries.get(id) !== entry || entry.gen !== gen) return false;
+    this.entries.delete(id);
+    return true;
+  }
+
+  /**
+   * Remove `entry` whatever was written since, as long as its intent
+   * (`incarnation`) is unchanged: used when the primary wins a conflict.
+   * @returns true when removed.
+   */
+  public discard(id: string, entry: JournalEntry, incarnation: number): boolean {
+    if (this.entries.get(id) !== entry || entry.incarnation !== incarnation) return false;
+    this.entries.delete(id);
+    return true;
+  }
+
+  /**
+   * The primary now holds this write at `version`, but the session changed
+   * in the secondary meanwhile: build on `version` next time.
+   */
+  public rebase(id: string, entry: JournalEntry, incarnation: number, version: number): void {
+    if (this.entries.get(id) !== entry || entry.incarnation !== incarnation) return;
+    entry.base = version;
+    entry.deleteFirst = false;
+  }
+
+  /** The primary's old session was deleted: do not delete it again. */
+  public deletedFirst(id: string, entry: JournalEntry, incarnation: number): void {
+    if (this.entries.get(id) !== entry || entry.incarnation !== incarnation) return;
+    entry.deleteFirst = false;
+  }
+
+  /** Remove a replayed revocation. */
+  public settleRevocation(revocation: Revocation): void {
+    const index = this.revocationList.indexOf(revocation);
+    if (index >= 0) this.revocationList.splice(index, 1);
+  }
+}

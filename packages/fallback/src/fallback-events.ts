@@ -1,0 +1,67 @@
+import type { SessionError } from '@session-cluster/core';
+import type { BreakerState } from './primary-policy.js';
+
+/** Payload of the `degraded` event: the breaker opened (once per outage). */
+export interface DegradedEvent {
+  /** Why, log-safe: the failure that opened the breaker (`STORAGE_UNAVAILABLE: …`, `TIMEOUT: …`) or `isolated`. */
+  readonly reason: string;
+  /** Clock time the breaker opened, epoch ms. */
+  readonly at: number;
+}
+
+/** What reconciliation has done so far. */
+export interface ReconcileCounts {
+  /** Sessions created or saved (CAS) in the primary. */
+  readonly written: number;
+  /** Sessions the primary had changed meanwhile: the primary's version was kept. */
+  readonly conflicts: number;
+  /** Sessions deleted in the primary (replayed deletes and revocations). */
+  readonly deleted: number;
+  /** Sessions that expired before they could be written back. */
+  readonly skipped: number;
+  /** Sessions that could not be written back for a reason other than an outage (see `reconcileFailed`). */
+  readonly failed: number;
+}
+
+/**
+ * Payload of the `recovered` event: the journal is empty, the primary is
+ * the truth again. Counts and duration add up every run since the last
+ * `recovered` (a run interrupted by another outage is resumed, not restarted).
+ */
+export interface RecoveredEvent extends ReconcileCounts {
+  /** Time spent reconciling, ms (summed over runs). */
+  readonly durationMs: number;
+  /** Reconciliation runs it took (more than 1 when an outage interrupted one). */
+  readonly runs: number;
+}
+
+/** Payload of the `reconcileProgress` event, after each batch. */
+export interface ReconcileProgressEvent extends ReconcileCounts {
+  /** Journal entries and revocations still to do. */
+  readonly remaining: number;
+}
+
+/** Payload of the `reconcileFailed` event: one session given up on. */
+export interface ReconcileFailedEvent {
+  /** `hashSessionId` of the session, or `undefined` for a revocation (user-wide delete). */
+  readonly sessionIdHash: string | undefined;
+  /** Why (never a storage outage: those interrupt the run and are retried on the next recovery). */
+  readonly error: SessionError;
+}
+
+/**
+ * Events of {@link FallbackStore}. Listeners run synchronously and must not
+ * throw (an exception is turned into a process warning).
+ */
+export interface FallbackStoreEvents {
+  /** The breaker opened: calls are served by the secondary. Once per outage. */
+  degraded: [DegradedEvent];
+  /** Every breaker transition (feed it to the health monitor). */
+  breakerStateChange: [BreakerState];
+  /** Reconciliation drained the journal. */
+  recovered: [RecoveredEvent];
+  /** A reconciliation batch finished. */
+  reconcileProgress: [ReconcileProgressEvent];
+  /** A session could not be written back (corrupted in memory, rejected by the primary). */
+  reconcileFailed: [ReconcileFailedEvent];
+}

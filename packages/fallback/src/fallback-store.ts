@@ -1,0 +1,526 @@
+import { EventEmitter } from 'node:events';
+import { performance } from 'node:perf_hooks';
+import {
+  assertValidUserId,
+  isSessionError,
+  isValidSessionId,
+  toSessionError,
+} from '@session-cluster/core';
+import type {
+  Clock,
+  CreateSessionInput,
+  DeleteByUserOptions,
+  PatchOptions,
+  SaveSessionInput,
+  SessionPatch,
+  SessionRecord,
+  SessionStore,
+  SweepResult,
+} from '@session-cluster/core';
+import { CircuitState } from 'cockatiel';
+import type { CircuitBreakerPolicy, FailureReason, IDisposable } from 'cockatiel';
+import { DegradedJournal } from './degraded-journal.js';
+import { exceptIds } from './except-ids.js';
+import type { FallbackStoreEvents, RecoveredEvent } from './fallback-events.js';
+import { resolveFallbackOptions } from './fallback-options.js';
+import type { FallbackStoreOptions } from './fallback-options.js';
+import { breakerStateName, createPrimaryPolicy } from './primary-policy.js';
+import type { BreakerState, PrimaryPolicy } from './primary-policy.js';
+import { Reconciler, emptyTally } from './reconciler.js';
+import type { ReconcileTally } from './reconciler.js';
+import { isTaskCancelled, shouldFailOver } from './storage-failure.js';
+
+function idOf(input: unknown): unknown {
+  return typeof input === 'object' && input !== null ? (input as { id?: unknown }).id : undefined;
+}
+
+function alwaysApplied(): boolean {
+  return true;
+}
+
+function byCreation(a: SessionRecord, b: SessionRecord): number {
+  return a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+}
+
+function describeBreak(reason: FailureReason<unknown> | { isolated: true }): string {
+  if ('isolated' in reason) return 'isolated';
+  if (!('error' in reason)) return 'unexpected result';
+  const error = reason.error;
+  if (isSessionError(error)) return `${error.code}: ${error.message}`;
+  if (isTaskCancelled(error)) return `TIMEOUT: ${error.message}`;
+  return error instanceof Error ? `${error.name}: ${error.message}` : 'unknown failure';
+}
+
+/**
+ * A {@link SessionStore} that survives an outage of its primary (Redis):
+ * every primary call runs under a cockatiel circuit breaker and timeout;
+ * when the primary fails with a storage failure, or the breaker is open,
+ * the call is served by the secondary (memory) instead and the caller sees
+ * no error. Degraded-mode changes are journaled and written back when the
+ * primary returns.
+ *
+ * **What degraded mode means for callers.** While degraded, sessions are
+ * *instance-local*: this instance sees only the sessions it created or
+ * changed while degraded. A session that lives only in the primary reads as
+ * `null` (`get` misses, the app starts a new session), and `save`/`patch`
+ * of it throw `SessionNotFoundError`, as for a session that does not exist;
+ * `touch` returns false. No call fails because the primary is down.
+ * `listByUser`, `deleteByUser` and `sweepExpired` see only the secondary (a
+ * partial view). Deletes and `deleteByUser` are journaled and replayed
+ * against the primary on recovery, so a logout during an outage still
+ * reaches Redis.
+ *
+ * **Recovery.** When a half-open probe succeeds (cockatiel `onReset`), the
+ * journal is reconciled into the primary in batches with bounded
+ * concurrency (see {@link Reconciler}): created/changed sessions are created
+ * or CAS-saved; if the primary changed a session meanwhile, the primary
+ * wins and a conflict is counted; deletes are replayed. While an id waits
+ * for reconciliation its calls keep going to the secondary, so a read right
+ * after recovery never misses a session that exists only in memory. Entries
+ * are removed only once applied: an outage during reconciliation stops it
+ * and the next recovery resumes. Then `recovered` fires.
+ *
+ * Writes served by the secondary because of a single failure (the breaker
+ * still closed) are journaled too and reconciled after the next successful
+ * primary call.
+ *
+ * Versions while degraded are the secondary's; a session's version in the
+ * primary after reconciliation is the primary's next version, so a holder
+ * of a degraded-mode version gets `VERSION_CONFLICT` and reloads.
+ *
+ * @example
+ * ```ts
+ * const store = new FallbackStore({
+ *   primary: new RedisStore({ connection: { url: 'redis://127.0.0.1:6379' } }),
+ *   secondary: new MemoryStore({ maxSessions: 50_000 }),
+ * });
+ * store.on('degraded', ({ reason }) => health.setDegraded(true, reason));
+ * store.on('breakerStateChange', (state) => health.setBreakerState(state));
+ * store.on('recovered', (r) => { health.setDegraded(false); log.info(r, 'reconciled'); });
+ * ```
+ */
+export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements SessionStore {
+  private readonly primary: SessionStore;
+  private readonly secondary: SessionStore;
+  private readonly clock: Clock;
+  private readonly policy: PrimaryPolicy;
+  private readonly breaker: CircuitBreakerPolicy;
+  private readonly journal = new DegradedJournal();
+  private readonly reconciler: Reconciler;
+  private readonly subscriptions: IDisposable[];
+  /** Between the breaker opening and closing again: `degraded` fires once per outage. */
+  private inOutage = false;
+  /** The journal has work that no run will pick up by itself: start one after the next primary success. */
+  private resumeWanted = false;
+  /** The breaker closed while a run was still winding down: run again after it. */
+  private rerun = false;
+  private running: Promise<void> | undefined;
+  private tally: ReconcileTally = emptyTally();
+  private reconcileMs = 0;
+  private runs = 0;
+  private closing: Promise<void> | undefined;
+
+  /** @throws SessionValidationError `INVALID_CONFIG` naming the bad option */
+  public constructor(options: FallbackStoreOptions) {
+    super();
+    const resolved = resolveFallbackOptions(options);
+    this.primary = resolved.primary;
+    this.secondary = resolved.secondary;
+    this.clock = resolved.clock;
+    this.policy = createPrimaryPolicy(resolved.breaker, resolved.timeoutMs);
+    this.breaker = this.policy.breaker;
+    this.reconciler = new Reconciler({
+      primary: this.primary,
+      secondary: this.secondary,
+      journal: this.journal,
+      clock: this.clock,
+      execute: this.policy.execute,
+      batchSize: resolved.batchSize,
+      concurrency: resolved.concurrency,
+      onFailed: (event) => {
+        this.notify('reconcileFailed', event);
+      },
+      onProgress: (tally, remaining) => {
+        this.notify('reconcileProgress', { ...tally, remaining });
+      },
+      stopping: () => this.closing !== undefined,
+    });
+    this.subscriptions = [
+      this.breaker.onBreak((reason) => {
+        if (this.inOutage) return;
+        this.inOutage = true;
+        this.notify('degraded', { reason: describeBreak(reason), at: this.clock.now() });
+      }),
+      this.breaker.onReset(() => {
+        this.inOutage = false;
+        this.startReconcile();
+      }),
+      this.breaker.onStateChange((state) => {
+        this.notify('breakerStateChange', breakerStateName(state));
+      }),
+    ];
+  }
+
+  /** True while the breaker is not closed (calls are being served by the secondary). */
+  public get degraded(): boolean {
+    return this.breaker.state !== CircuitState.Closed;
+  }
+
+  /** The breaker's current state. */
+  public get breakerState(): BreakerState {
+    return breakerStateName(this.breaker.state);
+  }
+
+  /** Journal entries and revocations not yet written back to the primary. */
+  public get pendingReconciliation(): number {
+    return this.journal.pending;
+  }
+
+  /** True while a reconciliation run is in progress. */
+  public get reconciling(): boolean {
+    return this.running !== undefined;
+  }
+
+  /**
+   * Hold the breaker open by hand (e.g. for Redis maintenance): every call is
+   * served by the secondary until the handle is disposed, which closes the
+   * breaker and starts reconciliation.
+   */
+  public isolate(): { dispose(): void } {
+    return this.breaker.isolate();
+  }
+
+  /** @inheritDoc */
+  public load(id: string): Promise<SessionRecord | null> {
+    if (this.isPending(id)) return this.loadPending(id);
+    return this.attempt(
+      () => this.primary.load(id),
+      () => this.secondary.load(id),
+    );
+  }
+
+  /** @inheritDoc */
+  public create(input: CreateSessionInput): Promise<SessionRecord> {
+    const id = idOf(input);
+    if (this.isPending(id)) return this.createLocally(input, id);
+    return this.attempt(
+      () => this.primary.create(input),
+      () => this.createLocally(input, id),
+    );
+  }
+
+  /** @inheritDoc */
+  public save(id: string, input: SaveSessionInput, expectedVersion: number): Promise<number> {
+    if (this.isPending(id)) return this.saveLocally(id, input, expectedVersion);
+    return this.attempt(
+      () => this.primary.save(id, input, expectedVersion),
+      () => this.saveLocally(id, input, expectedVersion),
+    );
+  }
+
+  /** @inheritDoc */
+  public patch(id: string, changes: SessionPatch, options?: PatchOptions): Promise<number> {
+    if (this.isPending(id)) return this.patchLocally(id, changes, options);
+    return this.attempt(
+      () => this.primary.patch(id, changes, options),
+      () => this.patchLocally(id, changes, options),
+    );
+  }
+
+  /** @inheritDoc */
+  public touch(id: string, expiresAt: number): Promise<boolean> {
+    if (this.isPending(id)) return this.touchLocally(id, expiresAt);
+    return this.attempt(
+      () => this.primary.touch(id, expiresAt),
+      () => this.touchLocally(id, expiresAt),
+    );
+  }
+
+  /**
+   * @inheritDoc
+   * While degraded: deletes the secondary's copy and journals the delete
+   * for the primary; returns whether the secondary had it.
+   */
+  public delete(id: string): Promise<boolean> {
+    if (this.isPending(id)) return this.deleteLocally(id);
+    return this.attempt(
+      () => this.primary.delete(id),
+      () => this.deleteLocally(id),
+    );
+  }
+
+  /**
+   * @inheritDoc
+   * While degraded: the secondary's sessions only (a partial view). After
+   * recovery, sessions still waiting for reconciliation are shown as the
+   * secondary holds them.
+   */
+  public async listByUser(userId: string): Promise<SessionRecord[]> {
+    let listed: SessionRecord[];
+    try {
+      listed = await this.policy.execute(() => this.primary.listByUser(userId));
+    } catch (error) {
+      if (!shouldFailOver(error)) throw error;
+      return this.secondary.listByUser(userId);
+    }
+    this.afterPrimarySuccess();
+    if (this.journal.size === 0) return listed;
+    const local = await this.secondary.listByUser(userId);
+    const merged = listed.filter((record) => !this.journal.has(record.id));
+    for (const record of local) if (this.journal.has(record.id)) merged.push(record);
+    return merged.sort(byCreation);
+  }
+
+  /**
+   * @inheritDoc
+   * While degraded: deletes the user's sessions in the secondary (the count
+   * covers only those) and journals a revocation: on recovery every primary
+   * session of the user created up to now is deleted, except `except`.
+   */
+  public async deleteByUser(userId: string, options?: DeleteByUserOptions): Promise<number> {
+    let deleted: number;
+    try {
+      deleted = await this.policy.execute(() => this.primary.deleteByUser(userId, options));
+    } catch (error) {
+      if (!shouldFailOver(error)) throw error;
+      return this.deleteByUserLocally(userId, options);
+    }
+    this.afterPrimarySuccess();
+    if (this.journal.size === 0) return deleted;
+    // Sessions waiting for reconciliation are the secondary's: delete them there too.
+    return deleted + (await this.deletePendingOfUser(userId, exceptIds(options), true));
+  }
+
+  /** @inheritDoc While degraded: sweeps the secondary only. */
+  public sweepExpired(now: number, limit: number): Promise<SweepResult> {
+    return this.attempt(
+      () => this.primary.sweepExpired(now, limit),
+      () => this.secondary.sweepExpired(now, limit),
+    );
+  }
+
+  /** @inheritDoc While degraded: the secondary's latency (the caller is being served). */
+  public ping(): Promise<number> {
+    return this.attempt(
+      () => this.primary.ping(),
+      () => this.secondary.ping(),
+    );
+  }
+
+  /**
+   * Stop reconciling (the run stops between entries; what is left stays
+   * journaled and is lost with this process, as is everything in memory),
+   * then close both stores. Idempotent.
+   */
+  public close(): Promise<void> {
+    this.closing ??= (async () => {
+      await this.running;
+      for (const subscription of this.subscriptions) subscription.dispose();
+      await Promise.all([this.primary.close(), this.secondary.close()]);
+    })();
+    return this.closing;
+  }
+
+  private isPending(id: unknown): boolean {
+    return this.journal.size !== 0 && this.journal.has(id as string);
+  }
+
+  /**
+   * Run `work` on the primary under the policy; on a storage failure or an
+   * open breaker, run `fallback` (the secondary) instead. Other errors reach
+   * the caller.
+   */
+  private async attempt<T>(work: () => Promise<T>, fallback: () => Promise<T>): Promise<T> {
+    let result: T;
+    try {
+      result = await this.policy.execute(work);
+    } catch (error) {
+      if (!shouldFailOver(error)) throw error;
+      return fallback();
+    }
+    if (this.resumeWanted) this.afterPrimarySuccess();
+    return result;
+  }
+
+  private async loadPending(id: string): Promise<SessionRecord | null> {
+    const record = await this.secondary.load(id);
+    // Reconciled while the read was in flight: the primary has it now.
+    if (record === null && !this.journal.has(id)) return this.load(id);
+    return record;
+  }
+
+  private createLocally(input: CreateSessionInput, id: unknown): Promise<SessionRecord> {
+    if (!isValidSessionId(id)) return this.secondary.create(input);
+    return this.journaled(id, () => this.secondary.create(input), alwaysApplied);
+  }
+
+  private saveLocally(id: string, input: SaveSessionInput, expectedVersion: number) {
+    if (!isValidSessionId(id)) return this.secondary.save(id, input, expectedVersion);
+    return this.journaled(id, () => this.secondary.save(id, input, expectedVersion), alwaysApplied);
+  }
+
+  private patchLocally(id: string, changes: SessionPatch, options?: PatchOptions) {
+    if (!isValidSessionId(id)) return this.secondary.patch(id, changes, options);
+    return this.journaled(id, () => this.secondary.patch(id, changes, options), alwaysApplied);
+  }
+
+  private touchLocally(id: string, expiresAt: number): Promise<boolean> {
+    if (!isValidSessionId(id)) return this.secondary.touch(id, expiresAt);
+    return this.journaled(
+      id,
+      () => this.secondary.touch(id, expiresAt),
+      (touched) => touched,
+    );
+  }
+
+  private deleteLocally(id: string): Promise<boolean> {
+    if (!isValidSessionId(id)) return this.secondary.delete(id);
+    // Journaled whatever the secondary says: the primary may hold the session.
+    this.journal.markDelete(id);
+    this.noteBacklog();
+    return this.secondary.delete(id);
+  }
+
+  private async deleteByUserLocally(
+    userId: string,
+    options: DeleteByUserOptions | undefined,
+  ): Promise<number> {
+    assertValidUserId(userId, 'deleteByUser');
+    const except = exceptIds(options);
+    this.journal.addRevocation({ userId, at: this.clock.now(), except });
+    this.noteBacklog();
+    return this.deletePendingOfUser(userId, except, false);
+  }
+
+  /**
+   * Delete the user's sessions the secondary holds (journaling each delete).
+   * @param memoryOnly count only sessions the primary never had (the primary
+   *   already counted the others)
+   */
+  private async deletePendingOfUser(
+    userId: string,
+    except: ReadonlySet<string>,
+    memoryOnly: boolean,
+  ): Promise<number> {
+    let deleted = 0;
+    for (const record of await this.secondary.listByUser(userId)) {
+      if (except.has(record.id)) continue;
+      const neverInPrimary = this.journal.get(record.id)?.base === 0;
+      this.journal.markDelete(record.id);
+      if ((await this.secondary.delete(record.id)) && (!memoryOnly || neverInPrimary)) {
+        deleted += 1;
+      }
+    }
+    if (deleted > 0) this.noteBacklog();
+    return deleted;
+  }
+
+  /**
+   * A degraded write: journal the id before the secondary write and again
+   * after it (see {@link DegradedJournal}); a write that changed nothing
+   * leaves no entry of its own behind.
+   */
+  private async journaled<T>(
+    id: string,
+    write: () => Promise<T>,
+    applied: (result: T) => boolean,
+  ): Promise<T> {
+    const ticket = this.journal.beginWrite(id);
+    let result: T;
+    try {
+      result = await write();
+    } catch (error) {
+      this.journal.endWrite(ticket, false);
+      throw error;
+    }
+    const changed = applied(result);
+    this.journal.endWrite(ticket, changed);
+    if (changed) this.noteBacklog();
+    return result;
+  }
+
+  /** The journal gained work: make sure some run will pick it up. */
+  private noteBacklog(): void {
+    // With the breaker open, onReset starts the run; a live run loops until
+    // the journal is empty. Otherwise (a single failure, breaker still
+    // closed) the next primary success starts one.
+    this.resumeWanted = true;
+  }
+
+  private afterPrimarySuccess(): void {
+    if (!this.resumeWanted) return;
+    if (this.running !== undefined) return;
+    if (this.journal.pending === 0) {
+      this.resumeWanted = false;
+      return;
+    }
+    if (this.breaker.state === CircuitState.Closed) this.startReconcile();
+  }
+
+  private startReconcile(): void {
+    if (this.closing !== undefined) return;
+    if (this.running !== undefined) {
+      this.rerun = true;
+      return;
+    }
+    this.resumeWanted = false;
+    this.running = this.reconcile().finally(() => {
+      this.running = undefined;
+      if (this.rerun) {
+        this.rerun = false;
+        this.startReconcile();
+      }
+    });
+  }
+
+  private async reconcile(): Promise<void> {
+    const started = performance.now();
+    let outcome;
+    try {
+      outcome = await this.reconciler.run(this.tally);
+    } catch (error) {
+      // A bug, not an outage: report it and keep the journal for the next run.
+      this.notify('reconcileFailed', { sessionIdHash: undefined, error: toSessionError(error) });
+      outcome = 'interrupted' as const;
+    }
+    this.reconcileMs += performance.now() - started;
+    this.runs += 1;
+    switch (outcome) {
+      case 'drained': {
+        const event: RecoveredEvent = {
+          ...this.tally,
+          durationMs: this.reconcileMs,
+          runs: this.runs,
+        };
+        this.tally = emptyTally();
+        this.reconcileMs = 0;
+        this.runs = 0;
+        this.notify('recovered', event);
+        return;
+      }
+      case 'interrupted':
+        this.resumeWanted = true;
+        return;
+      case 'stopped':
+        return;
+    }
+  }
+
+  /**
+   * Emit without letting a throwing listener break the caller (some events
+   * fire inside cockatiel's state transitions).
+   */
+  private notify<K extends keyof FallbackStoreEvents>(
+    event: K,
+    ...args: FallbackStoreEvents[K]
+  ): void {
+    try {
+      (this.emit as (event: K, ...args: FallbackStoreEvents[K]) => boolean)(event, ...args);
+    } catch (error) {
+      process.emitWarning(
+        error instanceof Error ? error : String(error),
+        'FallbackStoreListenerWarning',
+      );
+    }
+  }
+}

@@ -1,0 +1,21 @@
+export { FallbackStore } from './fallback-store.js';
+export type {
+  BreakerOptions,
+  ConsecutiveBreakerOptions,
+  FallbackStoreOptions,
+  ReconcileOptions,
+  ResolvedBreakerOptions,
+  ResolvedFallbackOptions,
+  SamplingBreakerOptions,
+} from './fallback-options.js';
+export { FALLBACK_DEFAULTS, resolveFallbackOptions } from './fallback-options.js';
+export type {
+  DegradedEvent,
+  FallbackStoreEvents,
+  ReconcileCounts,
+  ReconcileFailedEvent,
+  ReconcileProgressEvent,
+  RecoveredEvent,
+} from './fallback-events.js';
+export type { BreakerState } from './primary-policy.js';
+export { isStorageFailure, shouldFailOver } from './storage-failure.js';

@@ -1,0 +1,273 @@
+import { hashSessionId, isSessionError, toSessionError } from '@session-cluster/core';
+import type { Clock, SessionErrorCode, SessionRecord, SessionStore } from '@session-cluster/core';
+import type { DegradedJournal, JournalEntry, Revocation } from './degraded-journal.js';
+import type { ReconcileCounts, ReconcileFailedEvent } from './fallback-events.js';
+import { isStorageFailure, shouldFailOver } from './storage-failure.js';
+
+/** Mutable {@link ReconcileCounts}. */
+export type ReconcileTally = { -readonly [K in keyof ReconcileCounts]: ReconcileCounts[K] };
+
+/** A fresh all-zero tally. */
+export function emptyTally(): ReconcileTally {
+  return { written: 0, conflicts: 0, deleted: 0, skipped: 0, failed: 0 };
+}
+
+/**
+ * How a run ended: the journal is empty, a primary call failed with a
+ * storage failure (another outage: the rest stays journaled), or the store
+ * is closing.
+ */
+export type ReconcileOutcome = 'drained' | 'interrupted' | 'stopped';
+
+/** What a {@link Reconciler} works with. */
+export interface ReconcilerDeps {
+  readonly primary: SessionStore;
+  readonly secondary: SessionStore;
+  readonly journal: DegradedJournal;
+  readonly clock: Clock;
+  /** Runs a primary call (under the breaker and the timeout). */
+  readonly execute: <T>(fn: () => PromiseLike<T>) => Promise<T>;
+  readonly batchSize: number;
+  readonly concurrency: number;
+  /** A session or revocation was given up on. */
+  readonly onFailed: (event: ReconcileFailedEvent) => void;
+  /** A batch finished. */
+  readonly onProgress: (tally: Readonly<ReconcileTally>, remaining: number) => void;
+  /** Polled between entries: true when the store is closing. */
+  readonly stopping: () => boolean;
+}
+
+/** A storage failure: ends the run, leaving the entry journaled. */
+class Interrupted extends Error {
+  public constructor(cause: unknown) {
+    super('reconciliation interrupted by a storage failure', { cause });
+  }
+}
+
+type WriteOutcome =
+  | { readonly kind: 'written'; readonly version: number }
+  | { readonly kind: 'conflict' }
+  | { readonly kind: 'skipped' };
+
+const CONFLICT: WriteOutcome = { kind: 'conflict' };
+const SKIPPED: WriteOutcome = { kind: 'skipped' };
+
+/**
+ * Writes the degraded-mode journal back into the primary.
+ *
+ * Per session with a `write` entry, from the secondary's record:
+ * - the primary has none → `create` with the same id, owner, data and
+ *   expiry (skipped when it has expired meanwhile);
+ * - the primary has it at a version above the entry's `base` (the version
+ *   the secondary's copy derives from, 0 for a session created while
+ *   degraded) → someone else changed it: the primary wins, a conflict is
+ *   counted, nothing is overwritten;
+ * - else → compare-and-set `save` on the primary's version.
+ * A `delete` entry is replayed with `primary.delete`; a revocation deletes
+ * the user's primary sessions created up to its time (except the ids it kept
+ * and ids still journaled, which their own entries decide).
+ *
+ * An entry is removed only after it was applied, and then the session is
+ * removed from the secondary too (the primary is the truth again). A
+ * storage failure stops the run and leaves the rest journaled for the next one.
+ */
+export class Reconciler {
+  public constructor(private readonly deps: ReconcilerDeps) {}
+
+  /** Reconcile until the journal is empty, a storage failure interrupts, or the store closes. */
+  public async run(tally: ReconcileTally): Promise<ReconcileOutcome> {
+    const { journal, batchSize } = this.deps;
+    // Entries written while a pass runs are picked up by the next pass.
+    for (;;) {
+      if (this.deps.stopping()) return 'stopped';
+      const revocations = journal.revocations();
+      const ids = journal.ids();
+      if (revocations.length === 0 && ids.length === 0) return 'drained';
+      try {
+        for (const revocation of revocations) await this.revoke(revocation, tally);
+      } catch (error) {
+        if (error instanceof Interrupted) return 'interrupted';
+        throw error;
+      }
+      for (let start = 0; start < ids.length; start += batchSize) {
+        const outcome = await this.batch(ids.slice(start, start + batchSize), tally);
+        this.deps.onProgress(tally, journal.pending);
+        if (outcome !== 'drained') return outcome;
+      }
+    }
+  }
+
+  /** One batch, `concurrency` entries at a time. */
+  private async batch(ids: readonly string[], tally: ReconcileTally): Promise<ReconcileOutcome> {
+    let next = 0;
+    let outcome: ReconcileOutcome = 'drained';
+    const worker = async (): Promise<void> => {
+      while (outcome === 'drained') {
+        if (this.deps.stopping()) {
+          outcome = 'stopped';
+          return;
+        }
+        const id = ids[next++];
+        if (id === undefined) return;
+        const entry = this.deps.journal.get(id);
+        if (entry === undefined) continue;
+        try {
+          await this.entry(id, entry, tally);
+        } catch (error) {
+          if (!(error instanceof Interrupted)) throw error;
+          outcome = 'interrupted';
+        }
+      }
+    };
+    const workers = Math.min(this.deps.concurrency, ids.length);
+    await Promise.all(Array.from({ length: workers }, worker));
+    return outcome;
+  }
+
+  private async entry(id: string, entry: JournalEntry, tally: ReconcileTally): Promise<void> {
+    const { journal } = this.deps;
+    const gen = entry.gen;
+    const incarnation = entry.incarnation;
+    try {
+      if (entry.kind === 'delete') {
+        if (await this.primary(() => this.deps.primary.delete(id))) tally.deleted += 1;
+        if (journal.settle(id, entry, gen)) await this.dropLocal(id);
+        return;
+      }
+      if (entry.deleteFirst) {
+        if (await this.primary(() => this.deps.primary.delete(id))) tally.deleted += 1;
+        journal.deletedFirst(id, entry, incarnation);
+      }
+      const base = entry.base;
+      const record = await this.local(id);
+      const outcome =
+        record === null || record.expiresAt <= this.deps.clock.now()
+          ? SKIPPED
+          : await this.write(record, base);
+      switch (outcome.kind) {
+        case 'written':
+          tally.written += 1;
+          if (journal.settle(id, entry, gen)) await this.dropLocal(id);
+          // Changed in the secondary while this write was in flight: the
+          // primary holds this write now, so the next pass builds on it.
+          else journal.rebase(id, entry, incarnation, outcome.version);
+          return;
+        case 'conflict':
+          tally.conflicts += 1;
+          if (journal.discard(id, entry, incarnation)) await this.dropLocal(id);
+          return;
+        case 'skipped':
+          tally.skipped += 1;
+          if (journal.settle(id, entry, gen)) await this.dropLocal(id);
+          return;
+      }
+    } catch (error) {
+      if (error instanceof Interrupted) throw error;
+      // Not an outage and not retryable by waiting (corrupted in memory,
+      // rejected by the primary's validation): report it and let it go, or
+      // it would block every later recovery.
+      tally.failed += 1;
+      if (journal.discard(id, entry, incarnation)) await this.dropLocal(id);
+      this.deps.onFailed({ sessionIdHash: hashSessionId(id), error: toSessionError(error) });
+    }
+  }
+
+  private async write(record: SessionRecord, base: number): Promise<WriteOutcome> {
+    if (base === 0) return this.create(record);
+    const current = await this.primary(() => this.deps.primary.load(record.id));
+    if (current === null) return this.create(record);
+    if (current.version > base) return CONFLICT;
+    try {
+      const version = await this.primary(() =>
+        this.deps.primary.save(
+          record.id,
+          { data: record.data, expiresAt: record.expiresAt, userId: record.userId },
+          current.version,
+        ),
+      );
+      return { kind: 'written', version };
+    } catch (error) {
+      // Another writer got in between the load and the save: it is newer.
+      if (hasCode(error, 'VERSION_CONFLICT')) return CONFLICT;
+      // Deleted or expired in between: nothing to build on any more.
+      if (hasCode(error, 'SESSION_NOT_FOUND')) return this.create(record);
+      throw error;
+    }
+  }
+
+  private async create(record: SessionRecord): Promise<WriteOutcome> {
+    try {
+      const created = await this.primary(() =>
+        this.deps.primary.create({
+          id: record.id,
+          userId: record.userId,
+          data: record.data,
+          expiresAt: record.expiresAt,
+        }),
+      );
+      return { kind: 'written', version: created.version };
+    } catch (error) {
+      // The primary has a session under this id that the secondary's copy
+      // does not derive from (base 0): it is newer, or unrelated.
+      if (hasCode(error, 'SESSION_ALREADY_EXISTS')) return CONFLICT;
+      // It expired between the check and the create (clocks differ by a few ms).
+      if (isSessionError(error) && error.details?.['field'] === 'expiresAt') return SKIPPED;
+      throw error;
+    }
+  }
+
+  private async revoke(revocation: Revocation, tally: ReconcileTally): Promise<void> {
+    const { journal } = this.deps;
+    try {
+      const sessions = await this.primary(() => this.deps.primary.listByUser(revocation.userId));
+      for (const session of sessions) {
+        if (
+          session.createdAt > revocation.at ||
+          revocation.except.has(session.id) ||
+          journal.has(session.id)
+        ) {
+          continue;
+        }
+        if (await this.primary(() => this.deps.primary.delete(session.id))) tally.deleted += 1;
+      }
+    } catch (error) {
+      if (error instanceof Interrupted) throw error;
+      tally.failed += 1;
+      this.deps.onFailed({ sessionIdHash: undefined, error: toSessionError(error) });
+    }
+    journal.settleRevocation(revocation);
+  }
+
+  /** A primary call; a storage failure (or the open breaker) becomes {@link Interrupted}. */
+  private async primary<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await this.deps.execute(fn);
+    } catch (error) {
+      if (shouldFailOver(error)) throw new Interrupted(error);
+      throw error;
+    }
+  }
+
+  /** The secondary's record; a secondary that cannot answer interrupts the run like an outage. */
+  private async local(id: string): Promise<SessionRecord | null> {
+    try {
+      return await this.deps.secondary.load(id);
+    } catch (error) {
+      if (isStorageFailure(error)) throw new Interrupted(error);
+      throw error;
+    }
+  }
+
+  private async dropLocal(id: string): Promise<void> {
+    try {
+      await this.deps.secondary.delete(id);
+    } catch {
+      // The id is no longer journaled, so its calls go to the primary and a
+      // copy left behind is never read; the secondary's expiry removes it.
+    }
+  }
+}
+
+function hasCode(error: unknown, code: SessionErrorCode): boolean {
+  return isSessionError(error) && error.code === code;
+}
