@@ -1,0 +1,15 @@
+export type { CleanupOptions, CreateSessionOptions, RegenerateOptions } from './session-manager.js';
+export { CLEANUP_DEFAULTS, SessionManager } from './session-manager.js';
+export type {
+  ManagerRetryOptions,
+  OperationName,
+  ResolvedManagerOptions,
+  SessionManagerOptions,
+} from './manager-options.js';
+export {
+  MANAGER_OPERATIONS,
+  SESSION_MANAGER_DEFAULTS,
+  resolveManagerOptions,
+  resolveManagerRetryOptions,
+} from './manager-options.js';
+export { withOperation } from './operation-error.js';

@@ -1,0 +1,86 @@
+import { SessionValidationError, isValidSessionId } from '@session-cluster/core';
+import type { SessionData, SessionPatch } from '@session-cluster/core';
+
+/*
+ * Edge checks of the manager's arguments. They look at shapes only (is it
+ * an object, an integer, a function); what data may contain is the codec's
+ * business, checked by the store before anything is written.
+ */
+
+function invalid(operation: string, field: string, expected: string): SessionValidationError {
+  return new SessionValidationError(`${field}: expected ${expected}`, { field, operation });
+}
+
+/** Prototype `Object.prototype` or `null`: what JSON round-trips as an object. */
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null) return false;
+  const proto: unknown = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+/** @throws SessionValidationError `INVALID_ARGUMENT` unless `value` is a plain object. */
+export function assertObjectArgument(
+  value: unknown,
+  operation: string,
+  field: string,
+): asserts value is Record<string, unknown> {
+  if (!isPlainObject(value)) throw invalid(operation, field, 'a plain object');
+}
+
+/** @throws SessionValidationError `INVALID_ARGUMENT` unless `value` is plain-object session data. */
+export function assertSessionData(
+  value: unknown,
+  operation: string,
+  field = 'data',
+): asserts value is SessionData {
+  if (!isPlainObject(value)) throw invalid(operation, field, 'a plain object');
+}
+
+/** @throws SessionValidationError `INVALID_ARGUMENT` unless a positive safe integer. */
+export function assertTtl(
+  value: unknown,
+  operation: string,
+  field = 'ttlMs',
+): asserts value is number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
+    throw invalid(operation, field, 'a positive integer (ms)');
+  }
+}
+
+/** @throws SessionValidationError `INVALID_ARGUMENT` unless `{ set?: object, unset?: string[] }`. */
+export function assertPatch(value: unknown, operation: string): asserts value is SessionPatch {
+  if (!isPlainObject(value)) throw invalid(operation, 'changes', 'a plain object');
+  const { set, unset } = value;
+  if (set !== undefined && !isPlainObject(set)) {
+    throw invalid(operation, 'changes.set', 'a plain object');
+  }
+  if (unset !== undefined && (!Array.isArray(unset) || unset.some((k) => typeof k !== 'string'))) {
+    throw invalid(operation, 'changes.unset', 'an array of strings');
+  }
+}
+
+/** @throws SessionValidationError `INVALID_ARGUMENT` unless a function. */
+export function assertFunction(
+  value: unknown,
+  operation: string,
+  field: string,
+): asserts value is (...args: never[]) => unknown {
+  if (typeof value !== 'function') throw invalid(operation, field, 'a function');
+}
+
+/**
+ * The ids of `except` as a checked list.
+ * @throws SessionValidationError `INVALID_ARGUMENT` (`except`) / `INVALID_SESSION_ID` (`except[i]`)
+ */
+export function assertExceptIds(value: unknown, operation: string): asserts value is string[] {
+  if (!Array.isArray(value)) throw invalid(operation, 'except', 'an array of session ids');
+  (value as unknown[]).forEach((id, index) => {
+    if (!isValidSessionId(id)) {
+      throw new SessionValidationError('Invalid session id', {
+        code: 'INVALID_SESSION_ID',
+        field: `except[${index}]`,
+        operation,
+      });
+    }
+  });
+}

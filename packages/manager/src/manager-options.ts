@@ -1,0 +1,209 @@
+import {
+  DEFAULT_RETRY_OPTIONS,
+  SessionValidationError,
+  resolveRetryOptions,
+  systemClock,
+} from '@session-cluster/core';
+import type {
+  Clock,
+  RetryEvent,
+  RetryOptions,
+  SessionLocker,
+  SessionStore,
+} from '@session-cluster/core';
+import type { HealthRecorder } from '@session-cluster/health';
+
+/** Every public operation of the manager: health windows and retry settings are keyed by these. */
+export const MANAGER_OPERATIONS = [
+  'create',
+  'get',
+  'update',
+  'patch',
+  'touch',
+  'regenerate',
+  'delete',
+  'listByUser',
+  'deleteByUser',
+  'cleanupExpired',
+] as const;
+
+/** One of {@link MANAGER_OPERATIONS}. */
+export type OperationName = (typeof MANAGER_OPERATIONS)[number];
+
+/**
+ * Retry settings: base values for every operation, and overrides per
+ * operation. Only retryable `SessionError`s are retried (storage
+ * unavailable/timeout, lock not acquired/lost, version conflict).
+ *
+ * @example
+ * ```ts
+ * { maxAttempts: 3, perOperation: { update: { maxAttempts: 10, baseDelayMs: 20 } } }
+ * ```
+ */
+export interface ManagerRetryOptions extends Partial<RetryOptions> {
+  /** Overrides per operation; unset fields keep the base values. */
+  readonly perOperation?: Partial<Record<OperationName, Partial<RetryOptions>>> | undefined;
+}
+
+/** Options of {@link SessionManager}. */
+export interface SessionManagerOptions {
+  /** Where sessions live. Closed by {@link SessionManager.close}. */
+  readonly store: SessionStore;
+  /** Per-session locks for `update` and `regenerate`. Closed by {@link SessionManager.close}. */
+  readonly locker: SessionLocker;
+  /**
+   * Told about every call (a `HealthMonitor`, or any recorder). Its `record`
+   * must not throw. Without it nothing is recorded and `health()` is `null`.
+   */
+  readonly health?: HealthRecorder | undefined;
+  /** Lifetime of a new session, and of a rolled one, ms. Positive integer, default 30 min. */
+  readonly ttlMs?: number | undefined;
+  /**
+   * Rolling expiry (default `true`): `touch`, `patch`, `update` and
+   * `regenerate` move the expiry to now + `ttlMs`. With `false` the expiry
+   * set at `create` is absolute.
+   */
+  readonly rolling?: boolean | undefined;
+  /** Lease of the session lock held by `update`/`regenerate`, ms (the locker's default when absent). */
+  readonly lockTtlMs?: number | undefined;
+  /** Retry settings (core's defaults: 3 attempts, 100 ms then 200 ms ± 10 %). */
+  readonly retry?: ManagerRetryOptions | undefined;
+  /** Time source of expiries. Give the store the same clock. Default the system clock. */
+  readonly clock?: Clock | undefined;
+  /** Called before each retry (e.g. to add a span event). Must not throw. */
+  readonly onRetry?: ((event: RetryEvent) => void) | undefined;
+}
+
+/** Defaults of {@link SessionManagerOptions}. */
+export const SESSION_MANAGER_DEFAULTS = Object.freeze({
+  ttlMs: 30 * 60_000,
+  rolling: true,
+});
+
+/** {@link SessionManagerOptions} checked, with defaults applied. */
+export interface ResolvedManagerOptions {
+  readonly store: SessionStore;
+  readonly locker: SessionLocker;
+  readonly health: HealthRecorder | undefined;
+  readonly ttlMs: number;
+  readonly rolling: boolean;
+  readonly lockTtlMs: number | undefined;
+  /** Full retry settings of every operation. */
+  readonly retry: Readonly<Record<OperationName, RetryOptions>>;
+  readonly clock: Clock;
+  readonly onRetry: ((event: RetryEvent) => void) | undefined;
+}
+
+const STORE_METHODS = [
+  'load',
+  'create',
+  'save',
+  'patch',
+  'touch',
+  'delete',
+  'listByUser',
+  'deleteByUser',
+  'sweepExpired',
+  'ping',
+  'close',
+] as const satisfies readonly (keyof SessionStore)[];
+
+const LOCKER_METHODS = [
+  'acquire',
+  'using',
+  'close',
+] as const satisfies readonly (keyof SessionLocker)[];
+
+const RECORDER_METHODS = [
+  'record',
+  'setBreakerState',
+  'setDegraded',
+] as const satisfies readonly (keyof HealthRecorder)[];
+
+function invalid(field: string, expected: string): SessionValidationError {
+  return new SessionValidationError(`SessionManager option ${field}: expected ${expected}`, {
+    code: 'INVALID_CONFIG',
+    field,
+  });
+}
+
+function hasMethods(value: unknown, methods: readonly string[]): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  const record = value as Record<string, unknown>;
+  return methods.every((method) => typeof record[method] === 'function');
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function positiveInteger(value: unknown, field: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
+    throw invalid(field, 'a positive integer');
+  }
+  return value;
+}
+
+/**
+ * Check {@link ManagerRetryOptions} and resolve the full retry settings of
+ * every operation (per-operation overrides over the base, over core's defaults).
+ *
+ * @throws SessionValidationError `INVALID_CONFIG` naming the field under `retry`
+ *   (`retry.jitter`, `retry.perOperation.update.maxAttempts`, …)
+ */
+export function resolveManagerRetryOptions(value: unknown): Record<OperationName, RetryOptions> {
+  if (value !== undefined && !isPlainObject(value)) throw invalid('retry', 'an object');
+  const { perOperation, ...base } = (value ?? {}) as ManagerRetryOptions;
+  const resolvedBase = resolveRetryOptions(DEFAULT_RETRY_OPTIONS, base, 'retry');
+  if (perOperation !== undefined && !isPlainObject(perOperation)) {
+    throw invalid('retry.perOperation', 'an object keyed by operation name');
+  }
+  const overrides: Record<string, unknown> = perOperation ?? {};
+  for (const key of Object.keys(overrides)) {
+    if (!(MANAGER_OPERATIONS as readonly string[]).includes(key)) {
+      throw invalid(`retry.perOperation.${key}`, `one of ${MANAGER_OPERATIONS.join(', ')}`);
+    }
+  }
+  const out = {} as Record<OperationName, RetryOptions>;
+  for (const operation of MANAGER_OPERATIONS) {
+    const override = overrides[operation];
+    const path = `retry.perOperation.${operation}`;
+    if (override !== undefined && !isPlainObject(override)) throw invalid(path, 'an object');
+    out[operation] = resolveRetryOptions(resolvedBase, override, path);
+  }
+  return out;
+}
+
+/**
+ * Check {@link SessionManagerOptions} and apply defaults.
+ *
+ * @throws SessionValidationError `INVALID_CONFIG` whose `field` names the bad
+ *   option (`store`, `ttlMs`, `retry.perOperation.update.maxAttempts`, …)
+ */
+export function resolveManagerOptions(options: SessionManagerOptions): ResolvedManagerOptions {
+  if (!isPlainObject(options)) throw invalid('options', 'an options object');
+  if (!hasMethods(options.store, STORE_METHODS)) throw invalid('store', 'a SessionStore');
+  if (!hasMethods(options.locker, LOCKER_METHODS)) throw invalid('locker', 'a SessionLocker');
+  if (options.health !== undefined && !hasMethods(options.health, RECORDER_METHODS)) {
+    throw invalid('health', 'a HealthRecorder (record, setBreakerState, setDegraded)');
+  }
+  const rolling = options.rolling ?? SESSION_MANAGER_DEFAULTS.rolling;
+  if (typeof rolling !== 'boolean') throw invalid('rolling', 'a boolean');
+  const clock: unknown = options.clock ?? systemClock;
+  if (!hasMethods(clock, ['now'])) throw invalid('clock', 'an object with now(): number');
+  if (options.onRetry !== undefined && typeof options.onRetry !== 'function') {
+    throw invalid('onRetry', 'a function');
+  }
+  return {
+    store: options.store,
+    locker: options.locker,
+    health: options.health,
+    ttlMs: positiveInteger(options.ttlMs, 'ttlMs') ?? SESSION_MANAGER_DEFAULTS.ttlMs,
+    rolling,
+    lockTtlMs: positiveInteger(options.lockTtlMs, 'lockTtlMs'),
+    retry: resolveManagerRetryOptions(options.retry),
+    clock: clock as Clock,
+    onRetry: options.onRetry,
+  };
+}

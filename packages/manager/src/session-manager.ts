@@ -1,0 +1,445 @@
+import { performance } from 'node:perf_hooks';
+import {
+  SessionNotFoundError,
+  StorageUnavailableError,
+  assertValidSessionId,
+  assertValidUserId,
+  createRetryPolicy,
+  generateSessionId,
+  hashSessionId,
+  isRetryableSessionError,
+  lockedUpdate,
+} from '@session-cluster/core';
+import type {
+  Clock,
+  DeleteByUserOptions,
+  LockedUpdateOptions,
+  SessionData,
+  SessionError,
+  SessionLocker,
+  SessionMutator,
+  SessionPatch,
+  SessionRecord,
+  SessionStore,
+} from '@session-cluster/core';
+import { HealthMonitor } from '@session-cluster/health';
+import type { HealthRecorder, HealthReport } from '@session-cluster/health';
+import type { RetryPolicy } from 'cockatiel';
+import { InFlight } from './in-flight.js';
+import {
+  assertExceptIds,
+  assertFunction,
+  assertObjectArgument,
+  assertPatch,
+  assertSessionData,
+  assertTtl,
+} from './input-checks.js';
+import { MANAGER_OPERATIONS, resolveManagerOptions } from './manager-options.js';
+import type { OperationName, SessionManagerOptions } from './manager-options.js';
+import { withOperation } from './operation-error.js';
+import { replayFirst } from './replay-first.js';
+
+/** Input of {@link SessionManager.create}. */
+export interface CreateSessionOptions {
+  /** Owner of the session (indexed for `listByUser`/`deleteByUser`). */
+  readonly userId?: string | undefined;
+  /** Initial data: a plain object of JSON values. */
+  readonly data: SessionData;
+  /** Lifetime of this session, ms (positive integer); the manager's `ttlMs` when absent. */
+  readonly ttlMs?: number | undefined;
+}
+
+/** Options of {@link SessionManager.regenerate}. */
+export interface RegenerateOptions {
+  /** Owner of the new session (e.g. the user who just logged in); the old owner when absent. */
+  readonly userId?: string | undefined;
+}
+
+/** Options of {@link SessionManager.cleanupExpired}. */
+export interface CleanupOptions {
+  /** Sessions removed per store call. Positive integer, default 500. */
+  readonly batchSize?: number | undefined;
+  /** Most store calls per cleanup (the loop stops there even if more are due). Default 100. */
+  readonly maxBatches?: number | undefined;
+}
+
+/** Defaults of {@link CleanupOptions}. */
+export const CLEANUP_DEFAULTS = Object.freeze({ batchSize: 500, maxBatches: 100 });
+
+function closedError(operation: string): StorageUnavailableError {
+  return new StorageUnavailableError('The session manager is closed', {
+    operation,
+    details: { closed: true },
+  });
+}
+
+/**
+ * The facade applications use: create, read, change and end sessions on a
+ * {@link SessionStore}, with per-session locks from a {@link SessionLocker}
+ * for read-modify-write. It never picks a backend: it is handed one.
+ *
+ * **Errors.** Every argument is checked at the edge, and every failure is a
+ * `SessionError` whose `operation` is the manager operation (`get`,
+ * `update`, …; the store's or locker's own name for it is kept in
+ * `details.innerOperation`). Anything else thrown is wrapped as `INTERNAL`
+ * with the original as `cause`. A missing session is `null` from `get`;
+ * operations that need one throw `SessionNotFoundError`.
+ *
+ * **Retries.** Each operation runs under core's cockatiel retry policy
+ * (settings per operation): only retryable errors are retried — storage
+ * unavailable or timed out, lock not acquired or lost, version conflict.
+ * Not found, validation, corruption and non-session errors fail at once.
+ *
+ * **Health.** With a recorder, every call is recorded as `{ operation,
+ * durationMs, ok, error }`. Client-category errors (not found, invalid
+ * argument or id, payload too large, unserialisable data) are the caller's
+ * problem, not this instance's: they are recorded with `ok: true`, so a
+ * flood of bad requests cannot make an instance look unhealthy and be
+ * taken out of rotation.
+ *
+ * **Rolling expiry** (default): `touch`, `patch`, `update` and
+ * `regenerate` move a session's expiry to now + `ttlMs` (the manager's; a
+ * per-session `ttlMs` given to `create` sets only the first expiry).
+ *
+ * @example
+ * ```ts
+ * const manager = new SessionManager({ store, locker, health: new HealthMonitor() });
+ * const session = await manager.create({ userId: 'u1', data: { cart: [] } });
+ * await manager.update(session.id, (data) => ({ ...data, cart: [...(data.cart as number[]), 7] }));
+ * await manager.patch(session.id, { set: { theme: 'dark' } });
+ * const fresh = await manager.regenerate(session.id, { userId: 'u1' }); // after login
+ * await manager.close();
+ * ```
+ */
+export class SessionManager {
+  private readonly store: SessionStore;
+  private readonly locker: SessionLocker;
+  private readonly recorder: HealthRecorder | undefined;
+  private readonly clock: Clock;
+  private readonly ttlMs: number;
+  private readonly rolling: boolean;
+  private readonly lockTtlMs: number | undefined;
+  private readonly policies: Readonly<Record<OperationName, RetryPolicy>>;
+  private readonly updateOptions: LockedUpdateOptions;
+  private readonly inFlight = new InFlight();
+  private closing: Promise<void> | undefined;
+
+  /** @throws SessionValidationError `INVALID_CONFIG` whose `field` names the bad option */
+  public constructor(options: SessionManagerOptions) {
+    const resolved = resolveManagerOptions(options);
+    this.store = resolved.store;
+    this.locker = resolved.locker;
+    this.recorder = resolved.health;
+    this.clock = resolved.clock;
+    this.ttlMs = resolved.ttlMs;
+    this.rolling = resolved.rolling;
+    this.lockTtlMs = resolved.lockTtlMs;
+    const policies = {} as Record<OperationName, RetryPolicy>;
+    for (const operation of MANAGER_OPERATIONS) {
+      policies[operation] = createRetryPolicy({
+        ...resolved.retry[operation],
+        operation,
+        onRetry: resolved.onRetry,
+      });
+    }
+    this.policies = policies;
+    this.updateOptions = {
+      ttlMs: this.lockTtlMs,
+      clock: this.clock,
+      expiresAt: this.rolling ? () => this.clock.now() + this.ttlMs : undefined,
+    };
+  }
+
+  /** True while the store serves from its fallback (`store.degraded`): sessions are instance-local. */
+  public get degraded(): boolean {
+    return this.store.degraded === true;
+  }
+
+  /** The health report when the recorder is a `HealthMonitor`; `null` otherwise. */
+  public health(): HealthReport | null {
+    return this.recorder instanceof HealthMonitor ? this.recorder.report() : null;
+  }
+
+  /**
+   * Start a session with a fresh 256-bit id.
+   *
+   * Each attempt uses a new id: an attempt that timed out may still have
+   * written its id, and reusing it would turn a retry into
+   * `SESSION_ALREADY_EXISTS`. Such a write is unreachable (nobody has its
+   * id) and expires.
+   *
+   * @throws SessionValidationError for a bad user id, non-object data, a bad `ttlMs`,
+   *   or data the codec refuses (`PAYLOAD_TOO_LARGE`, …)
+   * @throws SessionSerializationError for values JSON cannot carry
+   */
+  public create(input: CreateSessionOptions): Promise<SessionRecord> {
+    return this.run('create', () => {
+      assertObjectArgument(input, 'create', 'input');
+      const { userId, data } = input;
+      const ttlMs = input.ttlMs ?? this.ttlMs;
+      if (userId !== undefined) assertValidUserId(userId, 'create');
+      assertSessionData(data, 'create');
+      assertTtl(ttlMs, 'create');
+      return this.policies.create.execute(() =>
+        this.store.create({
+          id: generateSessionId(),
+          userId,
+          data,
+          expiresAt: this.clock.now() + ttlMs,
+        }),
+      );
+    });
+  }
+
+  /**
+   * The session, or `null` when it does not exist or has expired.
+   * @throws SessionValidationError `INVALID_SESSION_ID`
+   */
+  public async get(id: string): Promise<SessionRecord | null> {
+    // The hot path, written out instead of going through run(): the first
+    // call is made directly and the retry policy is entered only when it
+    // failed retryably (replayFirst hands it that failure as attempt 1, so
+    // counts and delays are the policy's own). Keeps get within a few
+    // hundred ns of store.load.
+    const started = performance.now();
+    if (this.closing !== undefined) throw this.failed('get', started, closedError('get'));
+    this.inFlight.enter();
+    let record: SessionRecord | null;
+    try {
+      assertValidSessionId(id, 'get');
+      try {
+        record = await this.store.load(id);
+      } catch (error) {
+        if (!isRetryableSessionError(error)) throw error;
+        record = await this.policies.get.execute(replayFirst(error, () => this.store.load(id)));
+      }
+    } catch (error) {
+      throw this.failed('get', started, error);
+    } finally {
+      this.inFlight.leave();
+    }
+    this.recorder?.record({ operation: 'get', durationMs: performance.now() - started, ok: true });
+    return record;
+  }
+
+  /**
+   * Read-modify-write that never loses an update: lock → load → `fn` →
+   * compare-and-set save → unlock (core's `lockedUpdate`). On
+   * `VERSION_CONFLICT`, `LOCK_NOT_ACQUIRED` or `LOCK_LOST` the whole
+   * critical section is retried, so `fn` may run more than once, each
+   * time with freshly loaded data: keep it free of side effects.
+   *
+   * @param fn gets a private copy of the data (mutate it and return it, or return a new object)
+   * @returns the session as written
+   * @throws SessionNotFoundError when the session does not exist or has expired
+   * @throws ConcurrentAccessError when retries ran out
+   */
+  public update(id: string, fn: SessionMutator): Promise<SessionRecord> {
+    return this.run('update', () => {
+      assertValidSessionId(id, 'update');
+      assertFunction(fn, 'update', 'fn');
+      return this.policies.update.execute(() =>
+        lockedUpdate(this.store, this.locker, id, fn, this.updateOptions),
+      );
+    });
+  }
+
+  /**
+   * Field-level merge without a lock: parallel patches of different keys
+   * never lose each other. Rolls the expiry when rolling.
+   * @returns the new version
+   * @throws SessionNotFoundError when the session does not exist or has expired
+   */
+  public patch(id: string, changes: SessionPatch): Promise<number> {
+    return this.run('patch', () => {
+      assertValidSessionId(id, 'patch');
+      assertPatch(changes, 'patch');
+      return this.policies.patch.execute(() =>
+        this.store.patch(
+          id,
+          changes,
+          this.rolling ? { expiresAt: this.clock.now() + this.ttlMs } : undefined,
+        ),
+      );
+    });
+  }
+
+  /**
+   * Move the expiry to now + `ttlMs` (without a version bump). With
+   * `rolling: false` expiry is absolute: `touch` only tells whether the
+   * session is live.
+   * @returns false when the session does not exist or has expired
+   */
+  public touch(id: string): Promise<boolean> {
+    return this.run('touch', () => {
+      assertValidSessionId(id, 'touch');
+      return this.policies.touch.execute(async () =>
+        this.rolling
+          ? this.store.touch(id, this.clock.now() + this.ttlMs)
+          : (await this.store.load(id)) !== null,
+      );
+    });
+  }
+
+  /**
+   * Move a session to a new id (against session fixation: call it when the
+   * privilege level changes, e.g. at login). Under the old id's lock: load
+   * it, create a new id with the same data (owned by `userId` when given),
+   * retire the old id, return the new record.
+   *
+   * The old id is retired with a compare-and-set on the version that was
+   * loaded: a lock-free `patch` that slipped in meanwhile makes the attempt
+   * fail with `VERSION_CONFLICT` (the new id is removed, the attempt is
+   * retried with fresh data) instead of being lost. Once that save
+   * succeeds the old id has expired for every reader, in every instance:
+   * `get` returns `null`, `patch` and `update` throw not found.
+   *
+   * @throws SessionNotFoundError when the session does not exist or has expired
+   */
+  public regenerate(id: string, options: RegenerateOptions = {}): Promise<SessionRecord> {
+    return this.run('regenerate', () => {
+      assertValidSessionId(id, 'regenerate');
+      assertObjectArgument(options, 'regenerate', 'options');
+      const { userId } = options;
+      if (userId !== undefined) assertValidUserId(userId, 'regenerate');
+      return this.policies.regenerate.execute(() =>
+        this.locker.using(id, () => this.regenerateLocked(id, userId), {
+          ttlMs: this.lockTtlMs,
+        }),
+      );
+    });
+  }
+
+  /** @returns true when a session was deleted */
+  public delete(id: string): Promise<boolean> {
+    return this.run('delete', () => {
+      assertValidSessionId(id, 'delete');
+      return this.policies.delete.execute(() => this.store.delete(id));
+    });
+  }
+
+  /** The user's live sessions, oldest first. */
+  public listByUser(userId: string): Promise<SessionRecord[]> {
+    return this.run('listByUser', () => {
+      assertValidUserId(userId, 'listByUser');
+      return this.policies.listByUser.execute(() => this.store.listByUser(userId));
+    });
+  }
+
+  /**
+   * Delete every session of the user (log out everywhere), except the ids
+   * in `except` (typically the current session).
+   * @returns how many sessions were deleted
+   */
+  public deleteByUser(userId: string, options: DeleteByUserOptions = {}): Promise<number> {
+    return this.run('deleteByUser', () => {
+      assertValidUserId(userId, 'deleteByUser');
+      assertObjectArgument(options, 'deleteByUser', 'options');
+      if (options.except !== undefined) assertExceptIds(options.except, 'deleteByUser');
+      return this.policies.deleteByUser.execute(() => this.store.deleteByUser(userId, options));
+    });
+  }
+
+  /**
+   * Remove sessions that have expired, in batches (`store.sweepExpired`),
+   * until none is left or `maxBatches` batches ran. For deployments without
+   * the sweeper worker.
+   * @returns how many sessions were removed
+   */
+  public cleanupExpired(options: CleanupOptions = {}): Promise<number> {
+    return this.run('cleanupExpired', async () => {
+      assertObjectArgument(options, 'cleanupExpired', 'options');
+      const batchSize = options.batchSize ?? CLEANUP_DEFAULTS.batchSize;
+      const maxBatches = options.maxBatches ?? CLEANUP_DEFAULTS.maxBatches;
+      assertTtl(batchSize, 'cleanupExpired', 'batchSize');
+      assertTtl(maxBatches, 'cleanupExpired', 'maxBatches');
+      // One `now` for the whole run: sessions expiring meanwhile wait for the next one.
+      const now = this.clock.now();
+      let removed = 0;
+      for (let batch = 0; batch < maxBatches; batch += 1) {
+        const result = await this.policies.cleanupExpired.execute(() =>
+          this.store.sweepExpired(now, batchSize),
+        );
+        removed += result.expired.length;
+        if (!result.more) break;
+      }
+      return removed;
+    });
+  }
+
+  /**
+   * Stop accepting calls (they reject with `STORAGE_UNAVAILABLE`, `details.closed`),
+   * wait for the calls in progress, then close the store and the locker.
+   * Idempotent.
+   */
+  public close(): Promise<void> {
+    this.closing ??= (async () => {
+      await this.inFlight.drained();
+      await Promise.all([this.store.close(), this.locker.close()]);
+    })();
+    return this.closing;
+  }
+
+  /** Calls in progress (what `close()` waits for). */
+  public get pendingCalls(): number {
+    return this.inFlight.size;
+  }
+
+  private async regenerateLocked(id: string, userId: string | undefined): Promise<SessionRecord> {
+    const record = await this.store.load(id);
+    if (record === null) {
+      throw new SessionNotFoundError(undefined, {
+        operation: 'regenerate',
+        sessionIdHash: hashSessionId(id),
+      });
+    }
+    const created = await this.store.create({
+      id: generateSessionId(),
+      userId: userId ?? record.userId,
+      data: record.data,
+      expiresAt: this.rolling ? this.clock.now() + this.ttlMs : record.expiresAt,
+    });
+    try {
+      await this.store.save(id, { data: record.data, expiresAt: this.clock.now() }, record.version);
+    } catch (error) {
+      // Nobody has the new id yet; if this delete fails too, it expires unseen.
+      await this.store.delete(created.id).catch(() => false);
+      throw error;
+    }
+    // The old id is already expired for every reader; this only frees the
+    // memory now (the sweeper or Redis TTL would, if it fails).
+    await this.store.delete(id).catch(() => false);
+    return created;
+  }
+
+  /** Run one public operation: closed check, in-flight count, health, error normalisation. */
+  private async run<T>(operation: OperationName, work: () => Promise<T>): Promise<T> {
+    const started = performance.now();
+    if (this.closing !== undefined) throw this.failed(operation, started, closedError(operation));
+    this.inFlight.enter();
+    let result: T;
+    try {
+      result = await work();
+    } catch (error) {
+      throw this.failed(operation, started, error);
+    } finally {
+      this.inFlight.leave();
+    }
+    this.recorder?.record({ operation, durationMs: performance.now() - started, ok: true });
+    return result;
+  }
+
+  /** Normalise a failure and record it (client errors as `ok`, see the class doc). */
+  private failed(operation: OperationName, started: number, error: unknown): SessionError {
+    const sessionError = withOperation(error, operation);
+    if (this.recorder !== undefined) {
+      const durationMs = performance.now() - started;
+      if (sessionError.category === 'client') {
+        this.recorder.record({ operation, durationMs, ok: true });
+      } else {
+        this.recorder.record({ operation, durationMs, ok: false, error: sessionError });
+      }
+    }
+    return sessionError;
+  }
+}
