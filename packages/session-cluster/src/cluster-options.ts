@@ -1,0 +1,145 @@
+import type { EncryptionKey } from '@session-cluster/core';
+import type { BreakerOptions } from '@session-cluster/fallback';
+import type { ManagerRetryOptions } from '@session-cluster/manager';
+import type { RedisAddress } from '@session-cluster/store-redis';
+import type { Cluster, Redis } from 'ioredis';
+
+/** Settings shared by every connection the cluster creates itself. */
+export interface OwnedConnectionOptions {
+  /**
+   * Bound on every Redis command of the store and the lock clients, ms
+   * (positive integer, default 1 000): a dead or stalled Redis costs this
+   * long at most, never a hung request.
+   */
+  readonly commandTimeoutMs?: number | undefined;
+}
+
+/** A standalone Redis by URL: `redis://[:password@]host:port[/db]` or `rediss://…`. */
+export interface RedisUrlOption extends OwnedConnectionOptions {
+  readonly url: string;
+}
+
+/** A standalone Redis by address. */
+export interface RedisHostOption extends OwnedConnectionOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly password?: string | undefined;
+}
+
+/** A Redis master managed by Sentinel. Lock nodes must be given (`locks.nodes`). */
+export interface RedisSentinelOption extends OwnedConnectionOptions {
+  readonly sentinels: readonly RedisAddress[];
+  /** The Sentinel master group name. */
+  readonly name: string;
+  readonly password?: string | undefined;
+}
+
+/** A Redis Cluster. Lock nodes must be given (`locks.nodes`): a Cluster is one Redlock voter. */
+export interface RedisClusterOption extends OwnedConnectionOptions {
+  readonly cluster: { readonly nodes: readonly RedisAddress[] };
+  readonly password?: string | undefined;
+}
+
+/**
+ * Your own ioredis client (not closed by the cluster). It must have
+ * `commandTimeout` (Cluster: `redisOptions.commandTimeout`). A standalone
+ * client's address becomes the default lock node; for a Cluster or
+ * Sentinel client, give `locks.nodes`.
+ */
+export interface RedisClientOption {
+  readonly client: Redis | Cluster;
+}
+
+/** Where sessions live: exactly one of these shapes. */
+export type RedisOption =
+  RedisUrlOption | RedisHostOption | RedisSentinelOption | RedisClusterOption | RedisClientOption;
+
+/** One Redlock voter: a `redis://` URL or an address. */
+export type LockNode =
+  string | { readonly host: string; readonly port: number; readonly password?: string | undefined };
+
+/** Per-session locks (Redlock). */
+export interface LocksOption {
+  /**
+   * Independent Redis servers that vote (1, or 3/5 for fault tolerance).
+   * Default: the standalone Redis of `redis`. Required with `redis.sentinels`,
+   * `redis.cluster` or a Cluster/Sentinel `redis.client`.
+   */
+  readonly nodes?: readonly LockNode[] | undefined;
+  /** Lease of a session lock, ms (integer ≥ 10). Default 10 000. */
+  readonly ttlMs?: number | undefined;
+  /** Bound on one lock acquisition, ms (positive integer). Default 5 000. */
+  readonly acquireTimeoutMs?: number | undefined;
+}
+
+/** Session lifetime. */
+export interface SessionOption {
+  /** Lifetime of a session, ms (positive integer). Default 30 min. */
+  readonly ttlMs?: number | undefined;
+  /** `touch`/`patch`/`update` move the expiry to now + ttl. Default `true`. */
+  readonly rolling?: boolean | undefined;
+}
+
+/** The in-memory fallback used while Redis is unavailable. */
+export interface FallbackOption {
+  /** Default `true`. `false`: a Redis outage fails calls (after retries). */
+  readonly enabled?: boolean | undefined;
+  /** Most sessions held in memory while degraded (positive integer). Default 100 000. */
+  readonly maxSessions?: number | undefined;
+  /** Bound on every Redis call before it is served from memory instead, ms. Default 1 000. */
+  readonly timeoutMs?: number | undefined;
+}
+
+/** The health monitor's window and thresholds. */
+export interface HealthOption {
+  /** Most recent operations kept per window (positive integer). Default 100. */
+  readonly windowSize?: number | undefined;
+  /** An operation slower than this (ms, > 0) counts as slow. Default 5 000. */
+  readonly slowThresholdMs?: number | undefined;
+  /** Status `unhealthy` below this success rate, in [0, 1] (0 disables). Default 0.8. */
+  readonly unhealthyBelowSuccessRate?: number | undefined;
+}
+
+/** How session data is encoded at rest. */
+export interface CodecOption {
+  /** Largest encoded session, bytes (positive integer). Default 65 536. */
+  readonly maxBytes?: number | undefined;
+  /**
+   * AES-256-GCM keys for encryption at rest (first one encrypts, all
+   * decrypt). Absent: values are stored in plain JSON with a CRC-32 check.
+   */
+  readonly encryptionKeys?: readonly EncryptionKey[] | undefined;
+}
+
+/**
+ * Options of {@link createSessionCluster}. Only `redis` is required.
+ *
+ * @example
+ * ```ts
+ * createSessionCluster({
+ *   redis: { url: 'redis://127.0.0.1:6379' },
+ *   prefix: 'myapp',
+ *   session: { ttlMs: 60 * 60_000 },
+ *   breaker: { kind: 'consecutive', threshold: 5, halfOpenAfterMs: 2_000 },
+ * });
+ * ```
+ */
+export interface SessionClusterOptions {
+  readonly redis: RedisOption;
+  /** Namespace of every key and lock: `^[A-Za-z0-9_.:-]{1,64}$`. Default `'sc'`. */
+  readonly prefix?: string | undefined;
+  /**
+   * Expiry buckets (1–16384, default 64). Part of the key layout: every
+   * instance sharing a prefix must use the same value.
+   */
+  readonly buckets?: number | undefined;
+  readonly locks?: LocksOption | undefined;
+  readonly session?: SessionOption | undefined;
+  /** Retry settings of the manager's operations (core's defaults when absent). */
+  readonly retry?: ManagerRetryOptions | undefined;
+  /** The circuit breaker in front of Redis. Default `{ kind: 'consecutive', threshold: 5, halfOpenAfterMs: 2_000 }`. */
+  readonly breaker?: BreakerOptions | undefined;
+  readonly fallback?: FallbackOption | undefined;
+  readonly health?: HealthOption | undefined;
+  readonly codec?: CodecOption | undefined;
+}

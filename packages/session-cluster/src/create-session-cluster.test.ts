@@ -1,0 +1,222 @@
+import { randomUUID } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { SessionValidationError, StorageUnavailableError } from '@session-cluster/core';
+import type { SessionRecord } from '@session-cluster/core';
+import type { RecoveredEvent } from '@session-cluster/fallback';
+import type { HealthStatus } from '@session-cluster/health';
+import { expectSessionError, respCommand, startRedisServer } from '@session-cluster/testkit';
+import type { RedisServerHandle } from '@session-cluster/testkit';
+import { Redis } from 'ioredis';
+import { createSessionCluster } from './create-session-cluster.js';
+import type { SessionCluster } from './create-session-cluster.js';
+import type { SessionClusterOptions } from './cluster-options.js';
+
+let redis: RedisServerHandle;
+let prefix: string;
+const clusters: SessionCluster[] = [];
+
+beforeAll(async () => {
+  redis = await startRedisServer();
+});
+
+afterAll(async () => {
+  await redis.stop();
+});
+
+afterEach(async () => {
+  await Promise.all(clusters.splice(0).map((c) => c.close()));
+  if (redis.running) await respCommand(redis.port, ['FLUSHALL']);
+});
+
+/** A cluster tuned to notice an outage, and its end, within a few hundred ms. */
+function startCluster(overrides: Partial<SessionClusterOptions> = {}): SessionCluster {
+  const cluster = createSessionCluster({
+    redis: { url: redis.url, commandTimeoutMs: 500 },
+    prefix,
+    breaker: { kind: 'consecutive', threshold: 3, halfOpenAfterMs: 100 },
+    fallback: { timeoutMs: 500 },
+    retry: { baseDelayMs: 5, maxDelayMs: 20 },
+    ...overrides,
+  });
+  clusters.push(cluster);
+  return cluster;
+}
+
+/** Keep traffic flowing (the breaker half-opens only on a call) until `done` holds. */
+async function driveUntil(cluster: SessionCluster, id: string, done: () => boolean) {
+  const deadline = Date.now() + 10_000;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error('condition not reached within 10 s');
+    await cluster.manager.get(id);
+    await delay(20);
+  }
+}
+
+function fieldOf(build: () => unknown): string | undefined {
+  try {
+    build();
+  } catch (error) {
+    expect(error).toBeInstanceOf(SessionValidationError);
+    expect((error as SessionValidationError).code).toBe('INVALID_CONFIG');
+    return (error as SessionValidationError).details?.['field'] as string | undefined;
+  }
+  return expect.fail('createSessionCluster accepted the options');
+}
+
+describe('createSessionCluster', () => {
+  beforeAll(() => {
+    prefix = `test:${randomUUID()}`;
+  });
+
+  it('refuses a bad option before opening any connection', async () => {
+    const clientsBefore = String(await respCommand(redis.port, ['CLIENT', 'LIST']))
+      .trim()
+      .split('\n');
+    expect(
+      fieldOf(() =>
+        createSessionCluster({ redis: { url: redis.url }, locks: { nodes: [redis.url, 'x'] } }),
+      ),
+    ).toBe('locks.nodes[1]');
+    expect(
+      fieldOf(() =>
+        createSessionCluster({
+          redis: { url: redis.url },
+          breaker: { kind: 'consecutive', threshold: -1 },
+        }),
+      ),
+    ).toBe('breaker.threshold');
+    await delay(50);
+    const clientsAfter = String(await respCommand(redis.port, ['CLIENT', 'LIST']))
+      .trim()
+      .split('\n');
+    expect(clientsAfter).toHaveLength(clientsBefore.length);
+  });
+
+  it("names the cluster's option path for a part's own checks", () => {
+    const client = new Redis({ port: redis.port, lazyConnect: true });
+    try {
+      expect(fieldOf(() => createSessionCluster({ redis: { client } }))).toBe(
+        'redis.client.options.commandTimeout',
+      );
+    } finally {
+      client.disconnect();
+    }
+  });
+
+  it('works end to end on a real redis-server, across two instances', async () => {
+    const a = startCluster();
+    const b = startCluster();
+    const created = await a.manager.create({ userId: 'alice', data: { cart: [] } });
+    await b.manager.update(created.id, (data) => ({ ...data, cart: [1] }));
+    await a.manager.patch(created.id, { set: { theme: 'dark' } });
+    const moved = await b.manager.regenerate(created.id);
+    expect(await a.manager.get(created.id)).toBeNull();
+    expect(await a.manager.get(moved.id)).toMatchObject({
+      userId: 'alice',
+      data: { cart: [1], theme: 'dark' },
+    });
+    expect((await b.manager.listByUser('alice')).map((s) => s.id)).toEqual([moved.id]);
+
+    expect(a.manager.degraded).toBe(false);
+    const report = a.health.report();
+    expect(report.status).toBe('healthy');
+    expect(Object.keys(report.operations)).toEqual(['create', 'get', 'patch']);
+    expect((await a.health.check()).ok).toBe(true);
+  });
+
+  it('survives a Redis outage: degraded, then recovered, with outage writes in Redis', async () => {
+    const a = startCluster();
+    const statuses: HealthStatus[] = [a.health.status()];
+    a.health.on('status', ({ to }) => statuses.push(to));
+    const recovered: RecoveredEvent[] = [];
+    a.fallback?.on('recovered', (event) => recovered.push(event));
+    const before = await a.manager.create({ data: { n: 0 } });
+
+    await redis.kill();
+
+    // Every call succeeds; sessions are now instance-local.
+    const during: SessionRecord[] = [];
+    for (let i = 0; i < 5; i += 1) {
+      const session = await a.manager.create({ userId: 'bob', data: { i } });
+      await a.manager.patch(session.id, { set: { patched: true } });
+      during.push(await a.manager.update(session.id, (data) => ({ ...data, updated: i })));
+    }
+    expect(await a.manager.get(during[0]!.id)).toMatchObject({ data: during[0]!.data });
+    expect(await a.manager.touch(during[1]!.id)).toBe(true);
+    const regenerated = await a.manager.regenerate(during[4]!.id, { userId: 'bob' });
+    expect(await a.manager.get(during[4]!.id)).toBeNull();
+    // A session that lives only in Redis is out of sight while degraded.
+    expect(await a.manager.get(before.id)).toBeNull();
+
+    expect(a.manager.degraded).toBe(true);
+    expect(a.health.report()).toMatchObject({
+      status: 'degraded',
+      degraded: true,
+      breaker: 'open',
+    });
+    expect(a.health.report().overall.failures).toBe(0);
+
+    await redis.restart();
+    await driveUntil(a, before.id, () => recovered.length > 0);
+
+    expect(a.manager.degraded).toBe(false);
+    expect(a.health.report()).toMatchObject({
+      status: 'healthy',
+      degraded: false,
+      breaker: 'closed',
+    });
+    expect(statuses[0]).toBe('healthy');
+    expect(statuses).toContain('degraded');
+    expect(statuses.at(-1)).toBe('healthy');
+    expect(statuses).not.toContain('unhealthy');
+    expect(recovered[0]).toMatchObject({ conflicts: 0, failed: 0 });
+    expect(recovered[0]!.written).toBeGreaterThanOrEqual(5);
+
+    // Another instance, started after the outage, sees exactly what was written during it.
+    const b = startCluster();
+    for (const session of [...during.slice(0, 4), regenerated]) {
+      expect(await b.manager.get(session.id)).toMatchObject({
+        id: session.id,
+        userId: 'bob',
+        data: session.data,
+      });
+    }
+    expect(await b.manager.get(during[4]!.id)).toBeNull();
+    expect((await b.manager.listByUser('bob')).map((s) => s.id).sort()).toEqual(
+      [...during.slice(0, 4), regenerated].map((s) => s.id).sort(),
+    );
+  });
+
+  it('without the fallback an outage fails calls with STORAGE_UNAVAILABLE', async () => {
+    const a = startCluster({ fallback: { enabled: false }, retry: { maxAttempts: 1 } });
+    expect(a.fallback).toBeUndefined();
+    const session = await a.manager.create({ data: {} });
+    await redis.kill();
+    try {
+      await expectSessionError(
+        a.manager.get(session.id),
+        StorageUnavailableError,
+        'STORAGE_UNAVAILABLE',
+      );
+      expect(a.manager.degraded).toBe(false);
+    } finally {
+      await redis.restart();
+    }
+    await driveUntilRedisAnswers(a, session.id);
+  });
+});
+
+/** After a restart (empty Redis), wait until the store's client has reconnected. */
+async function driveUntilRedisAnswers(cluster: SessionCluster, id: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    try {
+      await cluster.manager.get(id);
+      return;
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await delay(20);
+    }
+  }
+}

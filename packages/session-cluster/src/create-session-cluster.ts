@@ -1,0 +1,210 @@
+import type { SessionLocker, SessionStore } from '@session-cluster/core';
+import { FallbackStore } from '@session-cluster/fallback';
+import type { BreakerState, DegradedEvent, RecoveredEvent } from '@session-cluster/fallback';
+import { HealthMonitor } from '@session-cluster/health';
+import { SessionManager } from '@session-cluster/manager';
+import { MemoryLocker, MemoryStore } from '@session-cluster/store-memory';
+import { RedisStore, RedlockLocker } from '@session-cluster/store-redis';
+import type { SessionClusterOptions } from './cluster-options.js';
+import { FallbackLocker } from './fallback-locker.js';
+import { under, withOptionPath } from './option-path.js';
+import { resolveClusterOptions } from './resolve-cluster-options.js';
+
+/** What {@link createSessionCluster} wires together. */
+export interface SessionCluster {
+  /** What the application uses. */
+  readonly manager: SessionManager;
+  /** The store the manager uses: the `FallbackStore` (or the `RedisStore` when fallback is off). */
+  readonly store: SessionStore;
+  /** The locker the manager uses: Redlock, with an in-process fallback when fallback is on. */
+  readonly locker: SessionLocker;
+  /** Rolling-window health, breaker state and degraded mode; `createHealthHandlers(cluster.health)` serves it. */
+  readonly health: HealthMonitor;
+  /** The fallback store when fallback is on (events `degraded`, `recovered`, `breakerStateChange`, …). */
+  readonly fallback: FallbackStore | undefined;
+  /** The Redis store (the primary), e.g. for a sweeper's `sweepBucket`. */
+  readonly redis: RedisStore;
+  /** Close the manager (waits for calls in progress), the stores and the lockers. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Anything the wiring created that holds a resource. */
+interface Closable {
+  close(): Promise<void>;
+}
+
+/**
+ * Build the session layer of one application instance from validated
+ * options — the only place that knows every concrete part:
+ *
+ * codec → `RedisStore` (+ `MemoryStore` secondary) → `FallbackStore` (its
+ * `breakerStateChange`/`degraded`/`recovered` events drive the health
+ * monitor) → `RedlockLocker` (+ in-process fallback) → `HealthMonitor`
+ * (probing the store) → `SessionManager`.
+ *
+ * Every option is checked before anything connects; a misconfiguration is a
+ * `SessionValidationError` (`INVALID_CONFIG`) whose `field` is the option path
+ * (`redis.url`, `locks.nodes[1]`, …).
+ *
+ * @example
+ * ```ts
+ * const cluster = createSessionCluster({ redis: { url: 'redis://127.0.0.1:6379' }, prefix: 'myapp' });
+ * const session = await cluster.manager.create({ data: { cart: [] } });
+ * cluster.health.on('status', ({ from, to }) => console.warn(`sessions ${from} → ${to}`));
+ * await cluster.close();
+ * ```
+ */
+export function createSessionCluster(options: SessionClusterOptions): SessionCluster {
+  const resolved = resolveClusterOptions(options);
+  const opened: Closable[] = [];
+  try {
+    const redis = withOptionPath(
+      redisOptionPath,
+      () =>
+        new RedisStore({
+          ...resolved.storeConnection,
+          prefix: resolved.prefix,
+          buckets: resolved.buckets,
+          codec: resolved.codec,
+          commandTimeoutMs: resolved.commandTimeoutMs,
+        }),
+    );
+    opened.push(redis);
+    const redlock = withOptionPath(
+      under('locks'),
+      () =>
+        new RedlockLocker({
+          nodes: resolved.lockNodes,
+          prefix: resolved.prefix,
+          ttlMs: resolved.lockTtlMs,
+          acquireTimeoutMs: resolved.lockAcquireTimeoutMs,
+          commandTimeoutMs: resolved.commandTimeoutMs,
+        }),
+    );
+    opened.push(redlock);
+
+    let store: SessionStore = redis;
+    let locker: SessionLocker = redlock;
+    let fallback: FallbackStore | undefined;
+    if (resolved.fallback.enabled) {
+      const secondary = withOptionPath(
+        under('fallback'),
+        () =>
+          new MemoryStore({ codec: resolved.codec, maxSessions: resolved.fallback.maxSessions }),
+      );
+      opened.push(secondary);
+      const fallbackStore = withOptionPath(
+        fallbackOptionPath,
+        () =>
+          new FallbackStore({
+            primary: redis,
+            secondary,
+            breaker: resolved.breaker,
+            timeoutMs: resolved.fallback.timeoutMs,
+          }),
+      );
+      fallback = fallbackStore;
+      store = fallbackStore;
+      locker = new FallbackLocker({
+        primary: redlock,
+        secondary: new MemoryLocker({
+          defaultTtlMs: resolved.lockTtlMs,
+          acquireTimeoutMs: resolved.lockAcquireTimeoutMs,
+        }),
+        degraded: () => fallbackStore.degraded,
+      });
+    }
+
+    const { windowSize } = resolved.health;
+    const health = withOptionPath(
+      under('health'),
+      () =>
+        new HealthMonitor({
+          windowSize,
+          slowThresholdMs: resolved.health.slowThresholdMs,
+          unhealthyBelowSuccessRate: resolved.health.unhealthyBelowSuccessRate,
+          // The default (10) may exceed a small window; the monitor refuses that.
+          ...(windowSize === undefined ? {} : { minSamples: Math.min(10, windowSize) }),
+          probe: { store },
+        }),
+    );
+    const detach = fallback === undefined ? () => undefined : reportFallback(fallback, health);
+
+    const manager = withOptionPath(
+      managerOptionPath,
+      () =>
+        new SessionManager({
+          store,
+          locker,
+          health,
+          ttlMs: resolved.sessionTtlMs,
+          rolling: resolved.rolling,
+          lockTtlMs: resolved.lockTtlMs,
+          retry: resolved.retry,
+        }),
+    );
+
+    let closing: Promise<void> | undefined;
+    return {
+      manager,
+      store,
+      locker,
+      health,
+      fallback,
+      redis,
+      close: () => {
+        closing ??= manager.close().finally(detach);
+        return closing;
+      },
+    };
+  } catch (error) {
+    // Nothing is handed out: release what was opened (Redis clients) so a
+    // failed start leaves no sockets or timers behind.
+    for (const part of opened) part.close().catch(() => undefined);
+    throw error;
+  }
+}
+
+/** Feed the fallback store's state into the health monitor; returns the unsubscribe. */
+function reportFallback(fallback: FallbackStore, health: HealthMonitor): () => void {
+  const onBreaker = (state: BreakerState): void => {
+    health.setBreakerState(state);
+  };
+  const onDegraded = (event: DegradedEvent): void => {
+    health.setDegraded(true, event.reason);
+  };
+  // Degraded mode ends when reconciliation has written everything back,
+  // not when the breaker closes: until then some sessions are memory-only.
+  const onRecovered = (_event: RecoveredEvent): void => {
+    health.setDegraded(false);
+  };
+  fallback.on('breakerStateChange', onBreaker);
+  fallback.on('degraded', onDegraded);
+  fallback.on('recovered', onRecovered);
+  return () => {
+    fallback.off('breakerStateChange', onBreaker);
+    fallback.off('degraded', onDegraded);
+    fallback.off('recovered', onRecovered);
+  };
+}
+
+/** RedisStore fields → cluster option paths (`connection.url` → `redis.url`). */
+function redisOptionPath(field: string): string {
+  if (field.startsWith('connection.')) return `redis.${field.slice('connection.'.length)}`;
+  if (field === 'connection' || field === 'client') return 'redis';
+  if (field.startsWith('client.')) return `redis.${field}`;
+  if (field === 'commandTimeoutMs') return 'redis.commandTimeoutMs';
+  return field;
+}
+
+/** FallbackStore fields → cluster option paths (`breaker.*` is already right). */
+function fallbackOptionPath(field: string): string {
+  return field.startsWith('breaker') ? field : `fallback.${field}`;
+}
+
+/** SessionManager fields → cluster option paths. */
+function managerOptionPath(field: string): string {
+  if (field.startsWith('retry')) return field;
+  if (field === 'lockTtlMs') return 'locks.ttlMs';
+  return `session.${field}`;
+}

@@ -1,0 +1,23 @@
+export type { SessionCluster } from './create-session-cluster.js';
+export { createSessionCluster } from './create-session-cluster.js';
+export type {
+  CodecOption,
+  FallbackOption,
+  HealthOption,
+  LockNode,
+  LocksOption,
+  OwnedConnectionOptions,
+  RedisClientOption,
+  RedisClusterOption,
+  RedisHostOption,
+  RedisOption,
+  RedisSentinelOption,
+  RedisUrlOption,
+  SessionClusterOptions,
+  SessionOption,
+} from './cluster-options.js';
+export type { ResolvedClusterOptions } from './resolve-cluster-options.js';
+export type { StoreConnection } from './resolve-redis-option.js';
+export { resolveClusterOptions } from './resolve-cluster-options.js';
+export type { FallbackLockerOptions } from './fallback-locker.js';
+export { FallbackLocker, isLockServiceDown } from './fallback-locker.js';

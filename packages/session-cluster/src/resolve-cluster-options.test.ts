@@ -1,0 +1,158 @@
+import { describe, expect, it } from 'vitest';
+import { SessionValidationError } from '@session-cluster/core';
+import { Cluster, Redis } from 'ioredis';
+import { resolveClusterOptions } from './resolve-cluster-options.js';
+import type { SessionClusterOptions } from './cluster-options.js';
+
+const url = 'redis://127.0.0.1:6390';
+const KEY = Buffer.alloc(32, 7).toString('base64');
+
+function fieldOf(options: unknown): string | undefined {
+  try {
+    resolveClusterOptions(options as SessionClusterOptions);
+  } catch (error) {
+    expect(error).toBeInstanceOf(SessionValidationError);
+    expect((error as SessionValidationError).code).toBe('INVALID_CONFIG');
+    return (error as SessionValidationError).details?.['field'] as string | undefined;
+  }
+  return expect.fail('resolveClusterOptions accepted the options');
+}
+
+describe('resolveClusterOptions', () => {
+  it('derives the store connection and the default lock node of a standalone Redis', () => {
+    expect(resolveClusterOptions({ redis: { url } })).toMatchObject({
+      storeConnection: { connection: { url } },
+      lockNodes: [url],
+      fallback: { enabled: true },
+    });
+    expect(
+      resolveClusterOptions({ redis: { host: 'db', port: 7000, password: 's3cret' } }),
+    ).toMatchObject({
+      storeConnection: { connection: { host: 'db', port: 7000, password: 's3cret' } },
+      lockNodes: [{ host: 'db', port: 7000, password: 's3cret' }],
+    });
+  });
+
+  it("uses a standalone client's address for the lock node (a client of its own)", () => {
+    const client = new Redis({ host: '127.0.0.1', port: 6391, lazyConnect: true, db: 2 });
+    const resolved = resolveClusterOptions({ redis: { client } });
+    expect(resolved.storeConnection).toEqual({ client });
+    expect(resolved.lockNodes).toEqual([{ host: '127.0.0.1', port: 6391, db: 2 }]);
+    client.disconnect();
+  });
+
+  it('takes explicit lock nodes', () => {
+    const resolved = resolveClusterOptions({
+      redis: { cluster: { nodes: [{ host: 'c1', port: 7000 }] } },
+      locks: { nodes: ['redis://l1:6379', { host: 'l2', port: 6379 }, 'redis://l3'] },
+    });
+    expect(resolved.lockNodes).toEqual([
+      'redis://l1:6379',
+      { host: 'l2', port: 6379 },
+      'redis://l3',
+    ]);
+  });
+
+  it('builds the codec from codec options (encryption included)', () => {
+    const { codec } = resolveClusterOptions({
+      redis: { url },
+      codec: { maxBytes: 1_000, encryptionKeys: [{ id: 'k1', key: KEY }] },
+    });
+    expect(codec.maxBytes).toBe(1_000);
+    const [[, encoded]] = codec.encodeData('a'.repeat(43), { x: 1 }).fields as [[string, string]];
+    expect(encoded.startsWith('e1:k1:')).toBe(true);
+  });
+
+  it.each([
+    [null, 'options'],
+    [{ redis: { url }, colour: 'blue' }, 'colour'],
+    [{}, 'redis'],
+    [{ redis: 'redis://x' }, 'redis'],
+    [{ redis: { url, cluster: { nodes: [] } } }, 'redis'],
+    [{ redis: { url: 'http://x' } }, 'redis.url'],
+    [{ redis: { url, password: 'x' } }, 'redis.password'],
+    [{ redis: { url, commandTimeoutMs: 0 } }, 'redis.commandTimeoutMs'],
+    [{ redis: { host: '', port: 1 } }, 'redis.host'],
+    [{ redis: { host: 'h' } }, 'redis.port'],
+    [{ redis: { host: 'h', port: 70_000 } }, 'redis.port'],
+    [{ redis: { host: 'h', port: 1, password: 5 } }, 'redis.password'],
+    [{ redis: { sentinels: [], name: 'm' } }, 'redis.sentinels'],
+    [{ redis: { sentinels: [{ host: 's', port: 'x' }], name: 'm' } }, 'redis.sentinels[0].port'],
+    [{ redis: { sentinels: [{ host: 's', port: 1 }] } }, 'redis.name'],
+    [
+      { redis: { cluster: { nodes: [{ host: 'a', port: 1 }, {}] } } },
+      'redis.cluster.nodes[1].host',
+    ],
+    [{ redis: { cluster: {} } }, 'redis.cluster.nodes'],
+    [{ redis: { client: {} } }, 'redis.client'],
+    [{ redis: { url }, prefix: 'a{b}' }, 'prefix'],
+    [{ redis: { url }, buckets: 0 }, 'buckets'],
+    [{ redis: { url }, buckets: 20_000 }, 'buckets'],
+    [{ redis: { url }, locks: [] }, 'locks'],
+    [{ redis: { url }, locks: { nodes: [] } }, 'locks.nodes'],
+    [{ redis: { url }, locks: { nodes: [url, 'tcp://x'] } }, 'locks.nodes[1]'],
+    [{ redis: { url }, locks: { nodes: [url, { host: 'h' }] } }, 'locks.nodes[1].port'],
+    [{ redis: { url }, locks: { nodes: [url, 'redis://127.0.0.1:6390/1'] } }, 'locks.nodes[1]'],
+    [{ redis: { url }, locks: { ttlMs: 5 } }, 'locks.ttlMs'],
+    [{ redis: { url }, locks: { acquireTimeoutMs: -1 } }, 'locks.acquireTimeoutMs'],
+    [{ redis: { url }, locks: { retries: 1 } }, 'locks.retries'],
+    [{ redis: { sentinels: [{ host: 's', port: 1 }], name: 'm' } }, 'locks.nodes'],
+    [{ redis: { cluster: { nodes: [{ host: 'c', port: 1 }] } } }, 'locks.nodes'],
+    [{ redis: { url }, session: { ttlMs: 0 } }, 'session.ttlMs'],
+    [{ redis: { url }, session: { rolling: 1 } }, 'session.rolling'],
+    [{ redis: { url }, retry: { maxAttempts: 0 } }, 'retry.maxAttempts'],
+    [
+      { redis: { url }, retry: { perOperation: { get: { jitter: 3 } } } },
+      'retry.perOperation.get.jitter',
+    ],
+    [{ redis: { url }, breaker: 'on' }, 'breaker'],
+    [{ redis: { url }, breaker: { kind: 'sometimes' } }, 'breaker.kind'],
+    [{ redis: { url }, breaker: { kind: 'consecutive', threshold: 0 } }, 'breaker.threshold'],
+    [{ redis: { url }, breaker: { kind: 'sampling', threshold: 1 } }, 'breaker.threshold'],
+    [{ redis: { url }, breaker: { kind: 'sampling', durationMs: 10 } }, 'breaker.durationMs'],
+    [{ redis: { url }, breaker: { kind: 'sampling', minimumRps: 0 } }, 'breaker.minimumRps'],
+    [
+      { redis: { url }, breaker: { kind: 'consecutive', halfOpenAfterMs: 0 } },
+      'breaker.halfOpenAfterMs',
+    ],
+    [{ redis: { url }, fallback: { enabled: 'yes' } }, 'fallback.enabled'],
+    [{ redis: { url }, fallback: { maxSessions: 0 } }, 'fallback.maxSessions'],
+    [{ redis: { url }, fallback: { timeoutMs: 1.5 } }, 'fallback.timeoutMs'],
+    [{ redis: { url }, health: { windowSize: 0 } }, 'health.windowSize'],
+    [{ redis: { url }, health: { slowThresholdMs: -1 } }, 'health.slowThresholdMs'],
+    [
+      { redis: { url }, health: { unhealthyBelowSuccessRate: 2 } },
+      'health.unhealthyBelowSuccessRate',
+    ],
+    [{ redis: { url }, codec: { maxBytes: 0 } }, 'codec.maxBytes'],
+    [{ redis: { url }, codec: { encryptionKeys: [] } }, 'codec.encryptionKeys'],
+    [
+      {
+        redis: { url },
+        codec: {
+          encryptionKeys: [
+            { id: 'k1', key: KEY },
+            { id: 'k2', key: 'short' },
+          ],
+        },
+      },
+      'codec.encryptionKeys[1].key',
+    ],
+  ])('rejects %o naming %s', (options, field) => {
+    expect(fieldOf(options)).toBe(field);
+  });
+
+  it('explains why a Cluster needs explicit lock nodes', () => {
+    const client = new Cluster([{ host: '127.0.0.1', port: 7000 }], { lazyConnect: true });
+    try {
+      resolveClusterOptions({ redis: { client } });
+      expect.fail('accepted a Cluster client without lock nodes');
+    } catch (error) {
+      expect(error).toBeInstanceOf(SessionValidationError);
+      expect((error as SessionValidationError).details?.['field']).toBe('locks.nodes');
+      expect((error as Error).message).toContain('one Redlock voter');
+    } finally {
+      client.disconnect();
+    }
+  });
+});
