@@ -4,7 +4,11 @@
  * run (raw ioredis, express-session + connect-redis): these machines are
  * shared and noisy, so absolute numbers travel badly and ratios travel well.
  *
- *   pnpm bench [--ops 20000] [--lanes 64] [--rounds 3] [--only <substring>] [--json <file>]
+ *   pnpm bench [--suite all|store|resilience] [--ops 20000] [--lanes 64] [--rounds 3]
+ *              [--only <substring>] [--json <file>]
+ *
+ * Suites: `store` — stores side by side (Redis store issue bars); `resilience`
+ * — manager overhead, failover latency, reconciliation (manager/fallback issue bars).
  *
  * Uses REDIS_URL when set, else starts private redis-servers on free ports.
  */
@@ -14,6 +18,11 @@ import { startRedisNodes, type RedisServerHandle } from '@session-cluster/testki
 import { median, runLoad, type LoadResult } from './load-runner.js';
 import { fixtureBytes } from './session-fixture.js';
 import { createStoreBench } from './store-scenarios.js';
+import {
+  measureFailover,
+  measureManagerOverhead,
+  measureReconcile,
+} from './resilience-scenarios.js';
 import { BARS, ratioRows } from './ratios.js';
 
 const { values: args } = parseArgs({
@@ -22,6 +31,7 @@ const { values: args } = parseArgs({
     lanes: { type: 'string', default: '64' },
     rounds: { type: 'string', default: '3' },
     only: { type: 'string' },
+    suite: { type: 'string', default: 'all' },
     json: { type: 'string' },
   },
 });
@@ -38,8 +48,13 @@ function positiveInt(name: string, raw: string): number {
 const ops = positiveInt('ops', args.ops);
 const lanes = positiveInt('lanes', args.lanes);
 const rounds = positiveInt('rounds', args.rounds);
+const suite = args.suite;
+if (suite !== 'all' && suite !== 'store' && suite !== 'resilience') {
+  console.error(`bench: --suite must be all, store or resilience, got ${JSON.stringify(suite)}`);
+  process.exit(2);
+}
 
-async function main(): Promise<void> {
+async function storeSuite(): Promise<Record<string, unknown>> {
   let servers: RedisServerHandle[];
   let url = process.env['REDIS_URL'];
   let lockUrls: string[];
@@ -98,7 +113,24 @@ async function main(): Promise<void> {
   const ratios = ratioRows(byName);
   console.log('Ratios (same run)');
   console.table(ratios);
-  const json = { node: process.version, ops, lanes, rounds, summary, ratios, bars: BARS };
+  return { summary, ratios, bars: BARS };
+}
+
+async function resilienceSuite(): Promise<Record<string, unknown>> {
+  console.log('\nResilience (each on its own private redis-server)');
+  const overhead = await measureManagerOverhead({ ops, lanes, rounds: Math.max(rounds, 5) });
+  console.log(`  manager.get ÷ RedisStore.load: ${overhead.ratio} (bar ≥ 0.9)`, overhead);
+  const failover = await measureFailover({ lanes: 16 });
+  console.log('  failover, first second after SIGKILL (bar: p99 ≤ 250 ms, 0 failures):', failover);
+  const reconcile = await measureReconcile({ sessions: 10_000 });
+  console.log('  reconcile 10 000 degraded sessions (bar ≤ 2000 ms):', reconcile);
+  return { overhead, failover, reconcile };
+}
+
+async function main(): Promise<void> {
+  const json: Record<string, unknown> = { node: process.version, ops, lanes, rounds };
+  if (suite !== 'resilience') json['store'] = await storeSuite();
+  if (suite !== 'store') json['resilience'] = await resilienceSuite();
   console.log(JSON.stringify(json));
   if (args.json !== undefined) writeFileSync(args.json, `${JSON.stringify(json, null, 2)}\n`);
 }
