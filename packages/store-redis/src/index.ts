@@ -1,4 +1,4 @@
-export type { BucketSweepResult } from './redis-store.js';
+export type { BucketSweepResult, SweepBucketOptions, SweptExpiry } from './redis-store.js';
 export { RedisStore } from './redis-store.js';
 export type {
   CorruptionInfo,

@@ -13,8 +13,10 @@ export const KEY_PREFIX_PATTERN = /^[A-Za-z0-9_.:-]{1,64}$/;
  * bucket then live in one slot, so every script that keeps them consistent
  * runs on Redis Cluster (a `{sid}` tag would scatter one sweep over many slots).
  *
- * - `<prefix>:s:{<prefix>:<bucket>}:<sid>` HASH, the session (source of truth)
+ * - `<prefix>:s:{<prefix>:<bucket>}:<sid>` STRING, the framed session (source of truth;
+ *   layout in `lua/frame.lua`)
  * - `<prefix>:exp:{<prefix>:<bucket>}` ZSET sid → expiresAt, same slot
+ * - `<prefix>:pend:{<prefix>:<bucket>}` ZSET of swept expiries not yet published, same slot
  * - `<prefix>:u:{<base64url(userId)>}` ZSET sid → createdAt, the user index (its own slot)
  */
 export class RedisKeys {
@@ -42,7 +44,7 @@ export class RedisKeys {
     return crc32(sessionId) % this.buckets;
   }
 
-  /** The session hash of a (validated) session id. */
+  /** The session key of a (validated) session id. */
   public session(sessionId: string): string {
     return `${this.sessionKeyPrefix(this.bucketOf(sessionId))}${sessionId}`;
   }
@@ -55,6 +57,11 @@ export class RedisKeys {
   /** The expiry index of `bucket`. */
   public expiryBucket(bucket: number): string {
     return `${this.prefix}:exp:{${this.prefix}:${bucket}}`;
+  }
+
+  /** Expiries of `bucket` swept but not yet acknowledged as published (see sweepBucket-3.lua). */
+  public pendingBucket(bucket: number): string {
+    return `${this.prefix}:pend:{${this.prefix}:${bucket}}`;
   }
 
   /** The expiry index a (validated) session id belongs to. */

@@ -10,7 +10,7 @@ export const STORE_SCRIPTS = Object.freeze({
   patchSession: 2,
   touchSession: 2,
   deleteSession: 2,
-  sweepBucket: 2,
+  sweepBucket: 3,
   removeUserIndexMembers: 1,
 } as const);
 
@@ -26,14 +26,25 @@ export function scriptCommandName(name: StoreScriptName): string {
   return `sc_${name}_${STORE_REDIS_VERSION.replace(/[^A-Za-z0-9]/g, '_')}`;
 }
 
+/** Scripts that do not read or write session frames, so need no prelude. */
+const WITHOUT_FRAME_PRELUDE: ReadonlySet<StoreScriptName> = new Set(['removeUserIndexMembers']);
+
 const sources = new Map<StoreScriptName, string>();
 
-/** The Lua source of a script, read once from `lua/` next to this module (src or dist). */
+function readLua(file: string): string {
+  return readFileSync(new URL(`./lua/${file}`, import.meta.url), 'utf8');
+}
+
+/**
+ * The Lua source of a script, read once from `lua/` next to this module (src
+ * or dist): `lua/frame.lua` (the framed-session reader and writer every
+ * session script shares) followed by `lua/<name>-<keys>.lua`.
+ */
 export function scriptSource(name: StoreScriptName): string {
   let source = sources.get(name);
   if (source === undefined) {
-    const file = new URL(`./lua/${name}-${STORE_SCRIPTS[name]}.lua`, import.meta.url);
-    source = readFileSync(file, 'utf8');
+    const body = readLua(`${name}-${STORE_SCRIPTS[name]}.lua`);
+    source = WITHOUT_FRAME_PRELUDE.has(name) ? body : `${readLua('frame.lua')}\n${body}`;
     sources.set(name, source);
   }
   return source;

@@ -13,7 +13,7 @@ import { expectSessionError, respCommand, startRedisServer } from '@session-clus
 import type { RedisServerHandle } from '@session-cluster/testkit';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { deleteKeys, freshPrefix } from './redis-harness.test-helpers.js';
+import { deleteKeys, freshPrefix, replaceFrameEntry } from './redis-harness.test-helpers.js';
 import { RedisKeys } from './redis-keys.js';
 import { scriptCommandName, scriptSource } from './redis-scripts.js';
 import { RedisStore } from './redis-store.js';
@@ -90,7 +90,7 @@ async function commandsExecuted(): Promise<number> {
 }
 
 describe('RedisStore data model', () => {
-  it('writes the documented hash, expiry bucket and user index', async () => {
+  it('writes the documented frame, expiry bucket and user index', async () => {
     const store = await openStore();
     const keys = keysOf(store);
     const expiresAt = clock.now() + TTL_MS;
@@ -101,18 +101,14 @@ describe('RedisStore data model', () => {
       expiresAt,
     });
 
-    const hash = await raw(store).hgetall(keys.session(session.id));
+    const frame = await raw(store).get(keys.session(session.id));
     const encoded = codec.encodeData(session.id, { a: 1, b: 'zwei' });
-    expect(hash).toEqual({
-      v: '1',
-      e: String(expiresAt),
-      c: String(clock.now()),
-      m: String(clock.now()),
-      u: 'ada',
-      z: String(encoded.bytes),
-      'f:a': encoded.fields[0]?.[1],
-      'f:b': encoded.fields[1]?.[1],
-    });
+    const header = ['SC1', '1', expiresAt, clock.now(), clock.now(), encoded.bytes, 'ada'];
+    expect(frame).toBe(
+      header.join('\x1f') +
+        `\x1ea\x1f${encoded.fields[0]?.[1]}` +
+        `\x1eb\x1f${encoded.fields[1]?.[1]}`,
+    );
     expect(await raw(store).zscore(keys.expiryBucketOf(session.id), session.id)).toBe(
       String(expiresAt),
     );
@@ -136,11 +132,15 @@ describe('RedisStore data model', () => {
       unset: ['drop'],
     });
 
-    const hash = await raw(store).hgetall(keys.session(session.id));
-    const actual = Object.entries(hash)
-      .filter(([field]) => field.startsWith('f:'))
-      .reduce((sum, [field, value]) => sum + codec.fieldBytes(field.slice(2), value), 0);
-    expect(Number(hash['z'])).toBe(actual);
+    const [header = '', ...entries] = (await raw(store).get(keys.session(session.id)))!.split(
+      '\x1e',
+    );
+    const actual = entries
+      .map((entry) => entry.split('\x1f'))
+      .reduce((sum, [key = '', value = '']) => sum + codec.fieldBytes(key, value), 0);
+    expect(Number(header.split('\x1f')[5])).toBe(actual);
+    // Entry order: kept keys in place, the replaced one in place, new ones appended.
+    expect(entries.map((entry) => entry.split('\x1f')[0])).toEqual(['keep', 'replace', 'added']);
     expect((await store.load(session.id))?.data).toEqual({
       keep: 'k',
       replace: 'ünïcödé',
@@ -258,15 +258,27 @@ describe('RedisStore input validation', () => {
       await expect(attempt()).rejects.toBeInstanceOf(SessionValidationError);
     }
     expect(await commandsExecuted()).toBe(before);
-    // The counter does see the store's commands: one valid load is one HGETALL.
+    // The counter does see the store's commands: one valid load is one GET.
     await store.load(existing.id);
     expect(await commandsExecuted()).toBe(before + 1);
   });
 });
 
 describe('RedisStore corruption policy', () => {
-  async function corrupt(store: RedisStore, id: string, field = 'f:a', value = 'garbage') {
-    await raw(store).hset(keysOf(store).session(id), field, value);
+  /** Replace data key `a` with garbage, or a header field (0 = magic, 1 = v, …) with `value`. */
+  async function corrupt(store: RedisStore, id: string, headerField?: number, value = 'garbage') {
+    const key = keysOf(store).session(id);
+    const frame = (await raw(store).get(key))!;
+    let corrupted: string;
+    if (headerField === undefined) {
+      corrupted = replaceFrameEntry(frame, 'a', value);
+    } else {
+      const [header = '', ...entries] = frame.split('\x1e');
+      const fields = header.split('\x1f');
+      fields[headerField] = value;
+      corrupted = [fields.join('\x1f'), ...entries].join('\x1e');
+    }
+    await raw(store).set(key, corrupted, 'KEEPTTL');
   }
 
   it('failFastOnCorruption: true throws SessionCorruptedError, reports it and keeps the data', async () => {
@@ -297,6 +309,29 @@ describe('RedisStore corruption policy', () => {
     expect(store.corruptSessionsDeleted).toBe(0);
   });
 
+  it('patch of an unreadable frame writes nothing, throws SessionCorruptedError, and never merges into it', async () => {
+    const store = await openStore();
+    const session = await store.create({
+      id: generateSessionId(),
+      data: { a: 1 },
+      expiresAt: clock.now() + TTL_MS,
+    });
+    const sessionKey = keysOf(store).session(session.id);
+    for (const broken of [
+      'garbage',
+      'SC1\x1f1',
+      `SC1\x1f1\x1f${clock.now() + TTL_MS}\x1f0\x1f0\x1f0\x1f\x1eno-separator`,
+    ]) {
+      await raw(store).set(sessionKey, broken, 'KEEPTTL');
+      await expectSessionError(
+        store.patch(session.id, { set: { b: 2 } }),
+        SessionCorruptedError,
+        'SESSION_CORRUPTED',
+      );
+      expect(await raw(store).get(sessionKey)).toBe(broken);
+    }
+  });
+
   it('failFastOnCorruption: false deletes the session with its index entries and answers null', async () => {
     const seen: CorruptionInfo[] = [];
     const store = await openStore({
@@ -315,7 +350,7 @@ describe('RedisStore corruption policy', () => {
     const metaBroken = await make();
     const fine = await make();
     await corrupt(store, broken.id);
-    await corrupt(store, metaBroken.id, 'v', 'not-a-number');
+    await corrupt(store, metaBroken.id, 1, 'not-a-number');
 
     expect(await store.load(broken.id)).toBeNull();
     expect(await raw(store).exists(keys.session(broken.id))).toBe(0);
@@ -355,11 +390,21 @@ describe('RedisStore sweeping', () => {
 
     const result = await store.sweepBucket(bucket, clock.now(), 10);
     expect(result).toEqual({
-      expired: [{ id: expired.id, userId: 'sam', expiresAt: expired.expiresAt }],
+      expired: [
+        {
+          id: expired.id,
+          userId: 'sam',
+          expiresAt: expired.expiresAt,
+          bucket,
+          createdAt: expired.createdAt,
+        },
+      ],
       more: false,
       orphansRemoved: 1,
       examined: 3,
     });
+    // Without the pending option nothing waits to be acknowledged.
+    expect(await store.pendingExpired(bucket, 10)).toEqual([]);
     expect(await raw(store).zscore(bucketKey, touched.id)).toBe(String(touched.expiresAt));
     expect(await raw(store).zscore(bucketKey, orphan)).toBeNull();
     expect(await raw(store).zscore(keys.userIndex('sam'), expired.id)).toBeNull();
@@ -370,6 +415,60 @@ describe('RedisStore sweeping', () => {
       orphansRemoved: 0,
       examined: 0,
     });
+  });
+
+  it('with pending: true an expiry stays pending until acknowledged, so a crash loses no event', async () => {
+    const store = await openStore();
+    const keys = keysOf(store);
+    const bucket = 3;
+    const owned = await store.create({
+      id: idInBucket(keys, bucket),
+      userId: 'ann',
+      data: { a: 1 },
+      expiresAt: clock.now() + 1_000,
+    });
+    const anonymous = await store.create({
+      id: idInBucket(keys, bucket),
+      data: {},
+      expiresAt: clock.now() + 1_500,
+    });
+    clock.advance(2_000);
+
+    const swept = await store.sweepBucket(bucket, clock.now(), 10, { pending: true });
+    expect(swept.expired.map((e) => e.id).sort()).toEqual([owned.id, anonymous.id].sort());
+    // The sweeper "crashes" here: a second sweep reports nothing new, but the
+    // pending set still holds both, oldest expiry first, with what the event needs.
+    expect((await store.sweepBucket(bucket, clock.now(), 10, { pending: true })).expired).toEqual(
+      [],
+    );
+    const pending = await store.pendingExpired(bucket, 10);
+    expect(pending).toEqual([
+      {
+        id: owned.id,
+        userId: 'ann',
+        expiresAt: owned.expiresAt,
+        bucket,
+        createdAt: owned.createdAt,
+      },
+      {
+        id: anonymous.id,
+        userId: undefined,
+        expiresAt: anonymous.expiresAt,
+        bucket,
+        createdAt: anonymous.createdAt,
+      },
+    ]);
+    expect(await store.pendingExpired(bucket, 1)).toEqual(pending.slice(0, 1));
+
+    expect(await store.ackExpired(bucket, pending)).toBe(2);
+    expect(await store.ackExpired(bucket, swept.expired)).toBe(0);
+    expect(await store.pendingExpired(bucket, 10)).toEqual([]);
+    expect(await admin.keys(`${prefix}:*`)).toEqual([]);
+    await expectSessionError(
+      store.pendingExpired(store.bucketCount, 10),
+      SessionValidationError,
+      'INVALID_ARGUMENT',
+    );
   });
 
   it('concurrent sweepers report each expiry exactly once', async () => {

@@ -14,7 +14,6 @@ import type {
   Clock,
   CreateSessionInput,
   DeleteByUserOptions,
-  EncodedData,
   ExpiredSession,
   PatchOptions,
   SaveSessionInput,
@@ -33,13 +32,40 @@ import type { ScriptArg, StoreScriptName } from './redis-scripts.js';
 import { resolveRedisStoreOptions } from './redis-store-options.js';
 import type { CorruptionInfo, RedisStoreOptions } from './redis-store-options.js';
 import { replyArray, replyInteger, replyNumber, replyText, scoredMembers } from './script-reply.js';
-import { DATA_FIELD_PREFIX, readSessionHash } from './session-hash.js';
+import { FIELD_SEPARATOR, frameEntries, readSessionFrame } from './session-frame.js';
 
 /** Latest epoch ms a `Date` can hold: the upper bound of every accepted expiry. */
 const MAX_EPOCH_MS = 8.64e15;
 
+/**
+ * One expiry reported by {@link RedisStore.sweepBucket}. With the `pending`
+ * option it stays in the bucket's pending set until
+ * {@link RedisStore.ackExpired} removes it, so a crash between the sweep and
+ * the publication of its event loses nothing.
+ */
+export interface SweptExpiry extends ExpiredSession {
+  /** The expiry bucket it was swept from. */
+  readonly bucket: number;
+  /** When the session was created (epoch ms), when known. */
+  readonly createdAt: number | undefined;
+}
+
+/** Options of {@link RedisStore.sweepBucket}. */
+export interface SweepBucketOptions {
+  /**
+   * Also record each reported expiry in the bucket's pending set, atomically
+   * with the delete; the caller acknowledges it with
+   * {@link RedisStore.ackExpired} once its event is published and finds
+   * unacknowledged ones with {@link RedisStore.pendingExpired}. Default false
+   * (the expiries are only returned).
+   */
+  readonly pending?: boolean | undefined;
+}
+
 /** Outcome of {@link RedisStore.sweepBucket}. */
 export interface BucketSweepResult extends SweepResult {
+  /** The sessions that expired, each reported by exactly one sweep call. */
+  readonly expired: readonly SweptExpiry[];
   /**
    * Index members removed because their session hash was already gone
    * (removed by its Redis TTL after the grace period, or evicted). Not
@@ -57,11 +83,11 @@ type DeleteOutcome =
 /**
  * A {@link SessionStore} on Redis (ioredis 6): standalone, Sentinel or Cluster.
  *
- * Data model (see the package README): a session is one HASH whose hash tag
- * is its expiry bucket, so the session, its expiry-index entry and the sweep
+ * Data model (see the package README): a session is one framed STRING
+ * (`lua/frame.lua`) whose hash tag is its expiry bucket, so the session, its expiry-index entry and the sweep
  * of its bucket share a slot and every write keeps them consistent in one Lua
  * script. The user index (`<prefix>:u:{…}`, another slot) is written after
- * the session and repaired lazily: the session hash is the source of truth,
+ * the session and repaired lazily: the session string is the source of truth,
  * and an index may hold stale members (dropped by `listByUser` and the
  * sweeper) but never hides a live session once its write has returned.
  *
@@ -134,8 +160,8 @@ export class RedisStore implements SessionStore {
   public load(id: string): Promise<SessionRecord | null> {
     return this.track('load', async () => {
       assertValidSessionId(id, 'load');
-      const hash = await this.command('load', id, () => this.client.hgetall(this.keys.session(id)));
-      return this.readLive('load', id, hash, this.clock.now());
+      const raw = await this.command('load', id, () => this.client.get(this.keys.session(id)));
+      return this.readLive('load', id, raw, this.clock.now());
     });
   }
 
@@ -172,7 +198,7 @@ export class RedisStore implements SessionStore {
             encoded.bytes,
             now - this.expiryGraceMs,
             this.keys.sessionKeyPrefix(bucket),
-            ...dataArgs(encoded),
+            frameEntries(encoded.fields),
           ],
         ),
         'createSession',
@@ -239,7 +265,7 @@ export class RedisStore implements SessionStore {
           this.physicalExpiry(expiresAt),
           userId ?? '',
           encoded.bytes,
-          ...dataArgs(encoded),
+          frameEntries(encoded.fields),
         ]),
         'saveSession',
       );
@@ -295,13 +321,25 @@ export class RedisStore implements SessionStore {
           expiresAt === undefined ? '' : this.physicalExpiry(expiresAt),
           this.codec.maxBytes,
           encoded.set.fields.length,
-          ...dataArgs(encoded.set),
-          ...encoded.unset.map((key) => DATA_FIELD_PREFIX + key),
+          ...encoded.set.fields.flat(),
+          ...encoded.unset,
         ]),
         'patchSession',
       );
       const status = replyInteger(reply[0], 'patchSession');
       if (status === 0) throw this.notFound('patch', id);
+      if (status === -3) {
+        // An unreadable frame: nothing was written. Apply the corruption
+        // policy (throw, or discard it), then it is not found.
+        await this.handleCorruption(
+          'patch',
+          id,
+          new SessionCorruptedError('Stored session frame is unreadable', {
+            details: { reason: 'unreadable frame' },
+          }),
+        );
+        throw this.notFound('patch', id);
+      }
       if (status === -2) {
         const bytes = replyInteger(reply[1], 'patchSession');
         throw new SessionValidationError(
@@ -353,15 +391,15 @@ export class RedisStore implements SessionStore {
       assertValidUserId(userId, 'listByUser');
       const members = await this.userMembers('listByUser', userId);
       const now = this.clock.now();
-      const hashes = await Promise.all(
+      const frames = await Promise.all(
         members.map(([id]) =>
-          this.command('listByUser', id, () => this.client.hgetall(this.keys.session(id))),
+          this.command('listByUser', id, () => this.client.get(this.keys.session(id))),
         ),
       );
       const records: SessionRecord[] = [];
       const stale: (readonly [string, string])[] = [];
       for (const [i, [id, score]] of members.entries()) {
-        const record = await this.readLive('listByUser', id, hashes[i] ?? {}, now);
+        const record = await this.readLive('listByUser', id, frames[i] ?? null, now);
         // Missing, expired, corrupt-and-deleted, or moved to another user.
         if (record?.userId === userId) records.push(record);
         else stale.push([id, String(score)]);
@@ -467,16 +505,56 @@ export class RedisStore implements SessionStore {
    * @throws SessionValidationError `INVALID_ARGUMENT`
    * @throws StorageUnavailableError
    */
-  public sweepBucket(bucket: number, now: number, limit: number): Promise<BucketSweepResult> {
+  public sweepBucket(
+    bucket: number,
+    now: number,
+    limit: number,
+    options?: SweepBucketOptions,
+  ): Promise<BucketSweepResult> {
     return this.track('sweepBucket', async () => {
-      if (!Number.isSafeInteger(bucket) || bucket < 0 || bucket >= this.bucketCount) {
-        throw new SessionValidationError(
-          `bucket must be an integer from 0 to ${this.bucketCount - 1}`,
-          { field: 'bucket', operation: 'sweepBucket' },
-        );
-      }
+      this.assertBucket(bucket, 'sweepBucket');
       assertSweepArgs(now, limit);
-      return this.sweepBucketUnchecked(bucket, now, limit);
+      if (options !== undefined) assertObject(options, 'options');
+      return this.sweepBucketUnchecked(bucket, now, limit, options?.pending === true);
+    });
+  }
+
+  /**
+   * Expiries of one bucket swept with `pending: true` and not acknowledged
+   * yet, oldest expiry first: the ones whose publisher died (or is still
+   * publishing them: consumers must dedupe, see {@link SweptExpiry}).
+   *
+   * @param limit most entries to return
+   * @throws SessionValidationError `INVALID_ARGUMENT`
+   * @throws StorageUnavailableError
+   */
+  public pendingExpired(bucket: number, limit: number): Promise<SweptExpiry[]> {
+    return this.track('pendingExpired', async () => {
+      this.assertBucket(bucket, 'pendingExpired');
+      assertSweepArgs(0, limit);
+      const reply = await this.command('pendingExpired', undefined, () =>
+        this.client.zrange(this.keys.pendingBucket(bucket), '0', String(limit - 1), 'WITHSCORES'),
+      );
+      return scoredMembers(reply, 'pendingExpired').map(([member, expiresAt]) =>
+        pendingEntry(bucket, member, expiresAt),
+      );
+    });
+  }
+
+  /**
+   * Remove published expiries from their bucket's pending set. Idempotent.
+   *
+   * @returns how many were still pending
+   * @throws StorageUnavailableError
+   */
+  public ackExpired(bucket: number, expiries: readonly SweptExpiry[]): Promise<number> {
+    return this.track('ackExpired', async () => {
+      this.assertBucket(bucket, 'ackExpired');
+      if (expiries.length === 0) return 0;
+      const members = expiries.map(pendingMember);
+      return this.command('ackExpired', undefined, () =>
+        this.client.zrem(this.keys.pendingBucket(bucket), ...members),
+      );
     });
   }
 
@@ -508,32 +586,57 @@ export class RedisStore implements SessionStore {
     return this.closing;
   }
 
+  private assertBucket(bucket: unknown, operation: string): asserts bucket is number {
+    if (
+      typeof bucket !== 'number' ||
+      !Number.isSafeInteger(bucket) ||
+      bucket < 0 ||
+      bucket >= this.bucketCount
+    ) {
+      throw new SessionValidationError(
+        `bucket must be an integer from 0 to ${this.bucketCount - 1}`,
+        { field: 'bucket', operation },
+      );
+    }
+  }
+
   private async sweepBucketUnchecked(
     bucket: number,
     now: number,
     limit: number,
+    pending = false,
   ): Promise<BucketSweepResult> {
     const reply = replyArray(
       await this.script(
         'sweepBucket',
         'sweepBucket',
         undefined,
-        [this.keys.expiryBucket(bucket), this.keys.sessionKeyPrefix(bucket)],
-        [now, limit],
+        [
+          this.keys.expiryBucket(bucket),
+          this.keys.sessionKeyPrefix(bucket),
+          this.keys.pendingBucket(bucket),
+        ],
+        [now, limit, pending ? 'pending' : ''],
       ),
       'sweepBucket',
     );
     const more = replyInteger(reply[0], 'sweepBucket') === 1;
     const orphansRemoved = replyInteger(reply[1], 'sweepBucket');
     const fixed = replyInteger(reply[2], 'sweepBucket');
-    const expired: ExpiredSession[] = [];
+    const expired: SweptExpiry[] = [];
     const byUser = new Map<string, (readonly [string, string])[]>();
     for (let i = 3; i + 3 < reply.length; i += 4) {
       const id = replyText(reply[i], 'sweepBucket');
       const userId = replyText(reply[i + 1], 'sweepBucket');
       const expiresAt = replyNumber(reply[i + 2], 'sweepBucket');
       const createdAt = replyText(reply[i + 3], 'sweepBucket');
-      expired.push({ id, userId: userId === '' ? undefined : userId, expiresAt });
+      expired.push({
+        id,
+        userId: userId === '' ? undefined : userId,
+        expiresAt,
+        bucket,
+        createdAt: createdAt === '' ? undefined : Number(createdAt),
+      });
       if (userId !== '') {
         const list = byUser.get(userId) ?? [];
         list.push([id, createdAt]);
@@ -555,15 +658,15 @@ export class RedisStore implements SessionStore {
     };
   }
 
-  /** Decode a session hash for a reader; applies the corruption policy. */
+  /** Decode a session frame for a reader; applies the corruption policy. */
   private async readLive(
     operation: string,
     id: string,
-    hash: Readonly<Record<string, string>>,
+    raw: string | null,
     now: number,
   ): Promise<SessionRecord | null> {
     try {
-      const state = readSessionHash(id, hash, this.codec, now);
+      const state = readSessionFrame(id, raw, this.codec, now);
       return state.kind === 'live' ? state.record : null;
     } catch (error) {
       if (!(isSessionError(error) && error.code === 'SESSION_CORRUPTED')) throw error;
@@ -725,11 +828,21 @@ export class RedisStore implements SessionStore {
   }
 }
 
-/** Data fields as script arguments: `f:<key>`, encoded, … */
-function dataArgs(encoded: EncodedData): string[] {
-  const args: string[] = [];
-  for (const [key, value] of encoded.fields) args.push(DATA_FIELD_PREFIX + key, value);
-  return args;
+/** The pending-set member of an expiry: `sid US userId US createdAt` (see sweepBucket-3.lua). */
+function pendingMember(expiry: SweptExpiry): string {
+  const createdAt = expiry.createdAt === undefined ? '' : String(expiry.createdAt);
+  return [expiry.id, expiry.userId ?? '', createdAt].join(FIELD_SEPARATOR);
+}
+
+function pendingEntry(bucket: number, member: string, expiresAt: number): SweptExpiry {
+  const [id = '', userId = '', createdAt = ''] = member.split(FIELD_SEPARATOR);
+  return {
+    id,
+    userId: userId === '' ? undefined : userId,
+    expiresAt,
+    bucket,
+    createdAt: createdAt === '' ? undefined : Number(createdAt),
+  };
 }
 
 function assertObject(value: unknown, field: string): void {

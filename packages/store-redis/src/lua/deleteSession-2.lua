@@ -1,7 +1,7 @@
 --[[
   Delete a session and its expiry-index entry together.
 
-  KEYS[1] session hash    <prefix>:s:{<prefix>:<bucket>}:<sid>
+  KEYS[1] session         <prefix>:s:{<prefix>:<bucket>}:<sid>   framed string
   KEYS[2] expiry bucket   <prefix>:exp:{<prefix>:<bucket>}   ZSET sid -> expiresAt
 
   ARGV[1] sid
@@ -13,26 +13,25 @@
           user meanwhile is not deleted (deleteByUser)
 
   Returns
-    {1, userId, createdAt}  deleted ('' when there was no owner)
+    {1, userId, createdAt}  deleted ('' when there was no owner or it is unreadable)
     {0}                     missing
     {-1}                    owned by someone else: nothing deleted
     {-2}                    logically expired (mode 'live'): nothing deleted
 ]]
-local key = KEYS[1]
-if redis.call('EXISTS', key) == 0 then
+local current = frame_get(KEYS[1])
+if not current then
   return {0}
 end
-local current = redis.call('HMGET', key, 'e', 'u', 'c')
-local user = current[2] or ''
+local user = current.u or ''
 if ARGV[4] ~= '' and user ~= ARGV[4] then
   return {-1}
 end
 if ARGV[3] == 'live' then
-  local e = tonumber(current[1])
+  local e = tonumber(current.e)
   if e == nil or e <= tonumber(ARGV[2]) then
     return {-2}
   end
 end
-redis.call('DEL', key)
+redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
-return {1, user, current[3] or ''}
+return {1, user, current.c or ''}

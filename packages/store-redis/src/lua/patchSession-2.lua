@@ -1,80 +1,103 @@
 --[[
   Field-level merge into a live session, without a lock: set and unset
-  top-level data fields, keep the exact byte total `z`, bump the version.
+  top-level data keys, keep the exact byte total `z`, bump the version.
   Parallel patches of different keys never lose each other.
 
-  KEYS[1] session hash    <prefix>:s:{<prefix>:<bucket>}:<sid>
+  Entries keep their order: a replaced key stays in place, a removed one
+  disappears, new keys are appended in argument order.
+
+  KEYS[1] session         <prefix>:s:{<prefix>:<bucket>}:<sid>   framed string
   KEYS[2] expiry bucket   <prefix>:exp:{<prefix>:<bucket>}   ZSET sid -> expiresAt
 
   ARGV[1] sid
   ARGV[2] now, ms (the store's clock): becomes updatedAt
   ARGV[3] new expiresAt, ms, or '' to keep it
-  ARGV[4] physical expiry for PEXPIREAT, ms (expiresAt + grace), or ''
+  ARGV[4] physical expiry for PXAT, ms (expiresAt + grace), or ''
   ARGV[5] maxBytes: the merged total may not exceed it
-  ARGV[6] n: number of fields to set
-  ARGV[7 .. 6+2n] fields to set: 'f:<key>', encoded value, ...
-  ARGV[7+2n ..] fields to remove: 'f:<key>', ...
+  ARGV[6] n: number of keys to set
+  ARGV[7 .. 6+2n] keys to set: key, encoded value, ...
+  ARGV[7+2n ..] keys to remove
 
-  Byte accounting matches SessionCodec.fieldBytes: a field weighs
-  #key + #value in bytes, where key is the field name without 'f:'.
+  Byte accounting matches SessionCodec.fieldBytes: an entry weighs
+  #key + #value in bytes.
 
   Returns
     {1, newVersion}   merged
     {0}               missing or logically expired
     {-2, mergedBytes} the merged total would exceed maxBytes: nothing written
+    {-3}              the stored frame is unreadable: nothing written
 ]]
-local key = KEYS[1]
 local now = tonumber(ARGV[2])
 
-local current = redis.call('HMGET', key, 'e', 'z')
-local e = tonumber(current[1])
-if e == nil or e <= now then
+local current, body = frame_get(KEYS[1])
+if not current then
   return {0}
 end
-
-local z = tonumber(current[2])
-if z == nil then
-  -- Unreadable total: recount it rather than trust a guess.
-  z = 0
-  local all = redis.call('HGETALL', key)
-  for i = 1, #all, 2 do
-    if string.sub(all[i], 1, 2) == 'f:' then
-      z = z + #all[i] - 2 + #all[i + 1]
-    end
-  end
+local e = tonumber(current.e)
+if e == nil then
+  return {-3}
 end
-
-local function storedBytes(field)
-  if redis.call('HEXISTS', key, field) == 1 then
-    return #field - 2 + redis.call('HSTRLEN', key, field)
-  end
-  return 0
+if e <= now then
+  return {0}
+end
+local version = tonumber(current.v)
+if version == nil then
+  return {-3}
 end
 
 local setEnd = 6 + 2 * tonumber(ARGV[6])
+local setValue, removed = {}, {}
 for i = 7, setEnd, 2 do
-  z = z - storedBytes(ARGV[i]) + #ARGV[i] - 2 + #ARGV[i + 1]
+  setValue[ARGV[i]] = ARGV[i + 1]
 end
 for i = setEnd + 1, #ARGV do
-  z = z - storedBytes(ARGV[i])
+  removed[ARGV[i]] = true
+end
+
+local out, z, pos = {}, 0, 1
+local function keep(key, value)
+  out[#out + 1] = RS .. key .. US .. value
+  z = z + #key + #value
+end
+-- Walk the existing entries: body is '' or (RS key US value)+.
+while pos <= #body do
+  local nextRs = string.find(body, RS, pos + 1, true)
+  local entry = string.sub(body, pos + 1, (nextRs or (#body + 1)) - 1)
+  local us = string.find(entry, US, 1, true)
+  if not us then
+    return {-3}
+  end
+  local key = string.sub(entry, 1, us - 1)
+  if setValue[key] then
+    keep(key, setValue[key])
+    setValue[key] = false
+  elseif not removed[key] then
+    keep(key, string.sub(entry, us + 1))
+  end
+  pos = nextRs or (#body + 1)
+end
+for i = 7, setEnd, 2 do
+  if setValue[ARGV[i]] then
+    keep(ARGV[i], ARGV[i + 1])
+    setValue[ARGV[i]] = false
+  end
 end
 if z > tonumber(ARGV[5]) then
   return {-2, z}
 end
 
--- unpack() is bounded by Lua's C stack: write in chunks.
-for i = 7, setEnd, 512 do
-  redis.call('HSET', key, unpack(ARGV, i, math.min(i + 511, setEnd)))
-end
-for i = setEnd + 1, #ARGV, 512 do
-  redis.call('HDEL', key, unpack(ARGV, i, math.min(i + 511, #ARGV)))
-end
-local newVersion = redis.call('HINCRBY', key, 'v', 1)
-redis.call('HSET', key, 'm', ARGV[2], 'z', string.format('%d', z))
+current.v = string.format('%d', version + 1)
+current.m = ARGV[2]
+current.z = string.format('%d', z)
 if ARGV[3] ~= '' then
-  redis.call('HSET', key, 'e', ARGV[3])
-  redis.call('PEXPIREAT', key, ARGV[4])
+  current.e = ARGV[3]
+end
+local value = frame_header(current) .. table.concat(out)
+if ARGV[3] ~= '' then
+  redis.call('SET', KEYS[1], value, 'PXAT', ARGV[4])
   redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+else
+  redis.call('SET', KEYS[1], value, 'KEEPTTL')
 end
 
-return {1, newVersion}
+return {1, version + 1}

@@ -1,0 +1,61 @@
+--[[
+  Prelude of every session script (prepended by redis-scripts.ts): reading and
+  writing the framed session string.
+
+  A session is ONE string value:
+
+    SC1 <US> v <US> e <US> c <US> m <US> z <US> u  ( <RS> key <US> value )*
+
+    US = \31 (unit separator), RS = \30 (record separator)
+    v version, e expiresAt ms, c createdAt ms, m updatedAt ms,
+    z Σ (#key + #value) over the entries, in bytes; u owner, '' for none
+    key   a top-level data key (core forbids control characters in keys)
+    value the codec's encoding of that key's value: 'j1:<crc>:<json>' or
+          'e1:<keyId>:<base64url>' (JSON.stringify escapes every control
+          character and base64url has none, so neither separator can occur)
+
+  Plain string.find with the 'plain' flag walks it; no cjson, whose number
+  precision and empty-array handling would not round-trip session data.
+]]
+local US, RS = '\31', '\30'
+
+-- The header fields of a framed session and the entries part (from the first
+-- RS on, '' when the session has no data). nil when the frame is unreadable.
+local function frame_read(raw)
+  local rs = string.find(raw, RS, 1, true)
+  local header = raw
+  local body = ''
+  if rs then
+    header = string.sub(raw, 1, rs - 1)
+    body = string.sub(raw, rs)
+  end
+  local parts, pos = {}, 1
+  while true do
+    local sep = string.find(header, US, pos, true)
+    if not sep then
+      parts[#parts + 1] = string.sub(header, pos)
+      break
+    end
+    parts[#parts + 1] = string.sub(header, pos, sep - 1)
+    pos = sep + 1
+  end
+  if parts[1] ~= 'SC1' or #parts ~= 7 then
+    return nil, body
+  end
+  return {v = parts[2], e = parts[3], c = parts[4], m = parts[5], z = parts[6], u = parts[7]}, body
+end
+
+-- The header string of `h` (fields as strings).
+local function frame_header(h)
+  return table.concat({'SC1', h.v, h.e, h.c, h.m, h.z, h.u}, US)
+end
+
+-- The session at `key`: nil when missing; {} (no fields) when unreadable.
+local function frame_get(key)
+  local raw = redis.call('GET', key)
+  if not raw then
+    return nil, ''
+  end
+  local h, body = frame_read(raw)
+  return h or {}, body
+end

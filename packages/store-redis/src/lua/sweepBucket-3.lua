@@ -1,0 +1,80 @@
+--[[
+  Remove up to `limit` due sessions of one expiry bucket, atomically.
+
+  Each due member's session is re-checked: a session touched meanwhile
+  (e > now) gets its score fixed and survives; an expired one is deleted with
+  its index entry and reported. Because the check and the delete happen in
+  one script, each expiry is reported by exactly one call, ever. A member
+  whose session is already gone (physical TTL after the grace period,
+  eviction) is removed and counted as an orphan, not reported: nothing is
+  known about it any more.
+
+  With mode 'pending', each reported session is also added to the bucket's
+  pending set in the same step. The caller removes it (ackExpired) once it
+  has published the expiry; a caller that dies in between leaves it there
+  for the next sweep of the bucket to publish. So an expiry is never lost
+  between this script and its event (at-least-once; consumers dedupe on
+  the event id, which is stable per expiry).
+
+  KEYS[1] expiry bucket   <prefix>:exp:{<prefix>:<bucket>}    ZSET sid -> expiresAt
+  KEYS[2] session key prefix of this bucket <prefix>:s:{<prefix>:<bucket>}:
+          (same slot as KEYS[1]; session keys are KEYS[2] .. sid)
+  KEYS[3] pending set     <prefix>:pend:{<prefix>:<bucket>}   ZSET
+          'sid US userId US createdAt' -> expiresAt (same slot)
+
+  ARGV[1] now, ms: members scoring <= now are due
+  ARGV[2] limit: most members to examine
+  ARGV[3] 'pending' to record reported sessions in KEYS[3], '' not to
+
+  Returns {more, orphans, fixed, sid, userId, expiresAt, createdAt, sid, ...}
+    more       1 when due members remain after this batch, else 0
+    orphans    members removed because their session was gone
+    fixed      members kept because their session was touched meanwhile
+    then one quadruple per reported session ('' for no owner / unknown createdAt)
+  Members examined = orphans + fixed + reported sessions <= limit.
+]]
+local now = tonumber(ARGV[1])
+local pending = ARGV[3] == 'pending'
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[2]))
+local result = {0, 0, 0}
+local orphans, fixed = 0, 0
+local gone = {}
+for i = 1, #due, 2 do
+  local sid = due[i]
+  local key = KEYS[2] .. sid
+  local current = frame_get(key)
+  local e = current and tonumber(current.e)
+  if not current then
+    gone[#gone + 1] = sid
+    orphans = orphans + 1
+  elseif e ~= nil and e > now then
+    redis.call('ZADD', KEYS[1], current.e, sid)
+    fixed = fixed + 1
+  else
+    redis.call('DEL', key)
+    gone[#gone + 1] = sid
+    -- An unreadable expiry is reported with the index score.
+    local expiresAt = current.e
+    if e == nil then
+      expiresAt = due[i + 1]
+    end
+    local user, created = current.u or '', current.c or ''
+    result[#result + 1] = sid
+    result[#result + 1] = user
+    result[#result + 1] = expiresAt
+    result[#result + 1] = created
+    if pending then
+      redis.call('ZADD', KEYS[3], expiresAt, sid .. US .. user .. US .. created)
+    end
+  end
+end
+-- unpack() is bounded by Lua's C stack: remove in chunks.
+for i = 1, #gone, 4096 do
+  redis.call('ZREM', KEYS[1], unpack(gone, i, math.min(i + 4095, #gone)))
+end
+result[2] = orphans
+result[3] = fixed
+if #redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 1) > 0 then
+  result[1] = 1
+end
+return result

@@ -1,0 +1,118 @@
+import { SessionCorruptedError } from '@session-cluster/core';
+import type { SessionCodec, SessionRecord } from '@session-cluster/core';
+
+/** Separates a frame's entries (and the header from the first entry): ASCII RS. */
+export const ENTRY_SEPARATOR = '\x1e';
+/** Separates header fields, and an entry's key from its value: ASCII US. */
+export const FIELD_SEPARATOR = '\x1f';
+/** First header field: the frame format (bump it when the layout changes). */
+export const FRAME_MAGIC = 'SC1';
+
+const HEADER_START = FRAME_MAGIC + FIELD_SEPARATOR;
+
+/**
+ * What one session key holds, as read by `GET`:
+ * - `missing`: no key (never created, deleted, or removed by its Redis TTL);
+ * - `expired`: its `e` is ≤ now — invisible to every reader, whatever else it holds;
+ * - `live`: a decoded record.
+ */
+export type SessionFrameState =
+  | { readonly kind: 'missing' }
+  | { readonly kind: 'expired' }
+  | { readonly kind: 'live'; readonly record: SessionRecord };
+
+const MISSING: SessionFrameState = Object.freeze({ kind: 'missing' });
+const EXPIRED: SessionFrameState = Object.freeze({ kind: 'expired' });
+
+/**
+ * The entries part of a frame for encoded fields: `(RS key US value)*`.
+ * Keys never hold a separator (core forbids control characters in keys) and
+ * neither do encoded values (escaped JSON or base64url), so the framing is
+ * unambiguous; `lua/frame.lua` reads the same layout.
+ */
+export function frameEntries(fields: readonly (readonly [key: string, encoded: string])[]): string {
+  let entries = '';
+  for (const [key, encoded] of fields) {
+    entries += ENTRY_SEPARATOR + key + FIELD_SEPARATOR + encoded;
+  }
+  return entries;
+}
+
+/**
+ * Decode a session frame read by `GET`
+ * (`SC1 US v US e US c US m US z US u (RS key US value)*`, see
+ * `lua/frame.lua`). Logical expiry is decided here, against `now`, before
+ * any data is decoded: the store never relies on Redis TTL for it.
+ *
+ * @throws SessionCorruptedError when the frame or its metadata is unreadable, or a value fails the codec's check
+ * @throws SessionEncryptionError from the codec (unknown key id, failed decryption)
+ */
+export function readSessionFrame(
+  id: string,
+  raw: string | null,
+  codec: SessionCodec,
+  now: number,
+): SessionFrameState {
+  if (raw === null) return MISSING;
+  if (!raw.startsWith(HEADER_START)) throw corruptFrame('frame', 'unknown frame format');
+  const firstEntry = raw.indexOf(ENTRY_SEPARATOR);
+  const headerEnd = firstEntry < 0 ? raw.length : firstEntry;
+
+  // Six header fields after the magic: v e c m z u. Only e is decoded before
+  // the expiry check; everything else waits until the session is known live.
+  const ends = [0, 0, 0, 0, 0];
+  let from = HEADER_START.length;
+  for (let i = 0; i < 5; i++) {
+    const end = raw.indexOf(FIELD_SEPARATOR, from);
+    if (end < 0 || end > headerEnd) throw corruptFrame('frame', 'truncated header');
+    ends[i] = end;
+    from = end + 1;
+  }
+  const extra = raw.indexOf(FIELD_SEPARATOR, from);
+  if (extra >= 0 && extra < headerEnd) throw corruptFrame('frame', 'header has extra fields');
+  const field = (i: number): string =>
+    raw.slice(i === 0 ? HEADER_START.length : (ends[i - 1] ?? 0) + 1, ends[i]);
+
+  const expiresAt = metaNumber(field(1), 'e');
+  if (expiresAt <= now) return EXPIRED;
+  const version = metaNumber(field(0), 'v');
+  if (!Number.isSafeInteger(version) || version < 1) throw corruptFrame('v');
+  const createdAt = metaNumber(field(2), 'c');
+  const updatedAt = metaNumber(field(3), 'm');
+  const owner = raw.slice(from, headerEnd);
+  const userId = owner === '' ? undefined : owner;
+
+  const data = codec.decodeData(id, entriesOf(raw, firstEntry));
+  return {
+    kind: 'live',
+    record: { id, userId, data, version, createdAt, updatedAt, expiresAt },
+  };
+}
+
+/** The `[key, encoded value]` pairs of a frame's entries, starting at the first RS. */
+function entriesOf(raw: string, first: number): (readonly [string, string])[] {
+  const entries: (readonly [string, string])[] = [];
+  if (first < 0) return entries;
+  let start = first;
+  while (start < raw.length) {
+    const next = raw.indexOf(ENTRY_SEPARATOR, start + 1);
+    const end = next < 0 ? raw.length : next;
+    const split = raw.indexOf(FIELD_SEPARATOR, start + 1);
+    if (split < 0 || split > end) throw corruptFrame('entry', 'entry without a key separator');
+    entries.push([raw.slice(start + 1, split), raw.slice(split + 1, end)]);
+    start = end;
+  }
+  return entries;
+}
+
+function metaNumber(raw: string, field: string): number {
+  const value = raw === '' ? Number.NaN : Number(raw);
+  if (!Number.isFinite(value)) throw corruptFrame(field);
+  return value;
+}
+
+function corruptFrame(field: string, reason = 'unreadable metadata'): SessionCorruptedError {
+  return new SessionCorruptedError('Stored session metadata is corrupted', {
+    details: { reason, field },
+  });
+}
