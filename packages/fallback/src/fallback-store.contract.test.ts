@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { MemoryStore } from '@session-cluster/store-memory';
-import { RedisKeys, RedisStore } from '@session-cluster/store-redis';
+import { RedisKeys, RedisStore, replaceFrameEntry } from '@session-cluster/store-redis';
 import { describeStoreContract, startRedisServer } from '@session-cluster/testkit';
 import type { RedisServerHandle } from '@session-cluster/testkit';
 import { Redis } from 'ioredis';
@@ -72,9 +72,10 @@ describeStoreContract('FallbackStore (RedisStore primary, MemoryStore secondary)
     dropPayload: async (id) => {
       await client.del(keys.session(id));
     },
-    // The data field layout of RedisStore's session hash: `f:<key>`.
     corruptField: async (id, key, raw) => {
-      await client.hset(keys.session(id), `f:${key}`, raw);
+      const frame = await client.get(keys.session(id));
+      if (frame === null) throw new Error('corruptField: no such session');
+      await client.set(keys.session(id), replaceFrameEntry(frame, key, raw), 'KEEPTTL');
     },
     close: async () => {
       await store.close();

@@ -150,6 +150,26 @@ describe('Reconciler', () => {
     expect(r.journal.pending).toBe(0);
   });
 
+  it('a create that landed in an earlier run (its reply lost to a timeout) counts as written, not as a conflict', async () => {
+    const r = rig();
+    const local = await r.createLocally({ userId: 'ann', data: { cart: [1] } });
+    // What Redis executed before the client gave up on the reply.
+    await r.primary.backing.create({
+      id: local.id,
+      userId: 'ann',
+      data: { cart: [1] },
+      expiresAt: local.expiresAt,
+    });
+
+    expect(await r.reconciler.run(r.tally)).toBe('drained');
+    expect(r.tally).toMatchObject({ written: 1, conflicts: 0 });
+    expect(await r.primary.backing.load(local.id)).toMatchObject({
+      version: 1,
+      data: { cart: [1] },
+    });
+    expect(await r.secondary.load(local.id)).toBeNull();
+  });
+
   it('with a base version: CAS-saves when the primary is still at it, conflicts when it moved on', async () => {
     const r = rig();
     const same = await r.createInPrimary({ data: { v: 'primary' } });

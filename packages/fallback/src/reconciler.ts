@@ -1,8 +1,21 @@
+import { isDeepStrictEqual } from 'node:util';
 import { hashSessionId, isSessionError, toSessionError } from '@session-cluster/core';
 import type { Clock, SessionErrorCode, SessionRecord, SessionStore } from '@session-cluster/core';
 import type { DegradedJournal, JournalEntry, Revocation } from './degraded-journal.js';
 import type { ReconcileCounts, ReconcileFailedEvent } from './fallback-events.js';
 import { isStorageFailure, shouldFailOver } from './storage-failure.js';
+
+/**
+ * Whether the primary's record carries exactly what the secondary's copy
+ * would write (owner, expiry, data): then it is that write, already applied.
+ */
+function isSameWrite(current: SessionRecord, record: SessionRecord): boolean {
+  return (
+    current.userId === record.userId &&
+    current.expiresAt === record.expiresAt &&
+    isDeepStrictEqual(current.data, record.data)
+  );
+}
 
 /** Mutable {@link ReconcileCounts}. */
 export type ReconcileTally = { -readonly [K in keyof ReconcileCounts]: ReconcileCounts[K] };
@@ -176,6 +189,10 @@ export class Reconciler {
     if (base === 0) return this.create(record);
     const current = await this.primary(() => this.deps.primary.load(record.id));
     if (current === null) return this.create(record);
+    // A save of an earlier run that timed out on the client but landed.
+    if (current.version === base + 1 && isSameWrite(current, record)) {
+      return { kind: 'written', version: current.version };
+    }
     if (current.version > base) return CONFLICT;
     try {
       const version = await this.primary(() =>
@@ -208,8 +225,16 @@ export class Reconciler {
       return { kind: 'written', version: created.version };
     } catch (error) {
       // The primary has a session under this id that the secondary's copy
-      // does not derive from (base 0): it is newer, or unrelated.
-      if (hasCode(error, 'SESSION_ALREADY_EXISTS')) return CONFLICT;
+      // does not derive from (base 0): it is newer, or unrelated — unless it
+      // is this very create from an earlier run, which timed out on the
+      // client after Redis had executed it (a second outage mid-reconcile).
+      if (hasCode(error, 'SESSION_ALREADY_EXISTS')) {
+        const current = await this.primary(() => this.deps.primary.load(record.id));
+        if (current?.version === 1 && isSameWrite(current, record)) {
+          return { kind: 'written', version: 1 };
+        }
+        return CONFLICT;
+      }
       // It expired between the check and the create (clocks differ by a few ms).
       if (isSessionError(error) && error.details?.['field'] === 'expiresAt') return SKIPPED;
       throw error;

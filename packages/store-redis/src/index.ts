@@ -18,3 +18,9 @@ export { RedlockLocker } from './redlock-locker.js';
 export type { RedlockLockerOptions, RedlockNode } from './redlock-options.js';
 export { LOCK_PREFIX_PATTERN, MIN_LOCK_TTL_MS, REDLOCK_DEFAULTS } from './redlock-options.js';
 export type { VoteSummary } from './redlock-vote-summary.js';
+export {
+  ENTRY_SEPARATOR,
+  FIELD_SEPARATOR,
+  FRAME_MAGIC,
+  replaceFrameEntry,
+} from './session-frame.js';

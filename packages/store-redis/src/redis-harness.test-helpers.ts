@@ -3,7 +3,7 @@ import type { StoreContractContext, StoreContractHarness } from '@session-cluste
 import type { Cluster, Redis } from 'ioredis';
 import { RedisKeys } from './redis-keys.js';
 import { RedisStore } from './redis-store.js';
-import { ENTRY_SEPARATOR, FIELD_SEPARATOR } from './session-frame.js';
+import { replaceFrameEntry } from './session-frame.js';
 import type { RedisStoreOptions } from './redis-store-options.js';
 
 /** A prefix no other test uses, so tests never see each other's keys. */
@@ -36,19 +36,6 @@ export async function deleteKeys(client: Redis | Cluster, prefix: string): Promi
 }
 
 /**
- * A session frame with the value of `key` replaced by `raw` (appended when
- * the key has no entry), header untouched: what a corrupted value looks like.
- */
-export function replaceFrameEntry(frame: string, key: string, raw: string): string {
-  const entries = frame.split(ENTRY_SEPARATOR);
-  const prefix = key + FIELD_SEPARATOR;
-  const at = entries.findIndex((entry, i) => i > 0 && entry.startsWith(prefix));
-  if (at < 0) entries.push(prefix + raw);
-  else entries[at] = prefix + raw;
-  return entries.join(ENTRY_SEPARATOR);
-}
-
-/**
  * The contract harness for a {@link RedisStore} under a fresh prefix.
  * `options` supplies the connection (a caller-owned client or connection options).
  */
@@ -77,3 +64,5 @@ export function redisHarness(
     },
   };
 }
+
+export { replaceFrameEntry };

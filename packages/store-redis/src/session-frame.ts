@@ -39,6 +39,20 @@ export function frameEntries(fields: readonly (readonly [key: string, encoded: s
 }
 
 /**
+ * A session frame with the value of `key` replaced by `raw` (appended when
+ * the key has no entry), header untouched: what a corrupted value looks like.
+ * For tests and repair tools: the store never needs it.
+ */
+export function replaceFrameEntry(frame: string, key: string, raw: string): string {
+  const entries = frame.split(ENTRY_SEPARATOR);
+  const prefix = key + FIELD_SEPARATOR;
+  const at = entries.findIndex((entry, i) => i > 0 && entry.startsWith(prefix));
+  if (at < 0) entries.push(prefix + raw);
+  else entries[at] = prefix + raw;
+  return entries.join(ENTRY_SEPARATOR);
+}
+
+/**
  * Decode a session frame read by `GET`
  * (`SC1 US v US e US c US m US z US u (RS key US value)*`, see
  * `lua/frame.lua`). Logical expiry is decided here, against `now`, before
