@@ -21,6 +21,29 @@ export interface EncodedPatch {
 }
 
 /**
+ * Session data encoded as entries for a container that checksums all of
+ * them at once (RedisStore's frame): no per-value integrity check, so a load
+ * can verify one checksum and parse every plain value in one `JSON.parse`.
+ */
+export interface EncodedEntries {
+  /**
+   * `[jsonKey, value]` per top-level key, in the input's key order. `jsonKey`
+   * is `JSON.stringify(key)`. `value` is the value's JSON text, or
+   * `e1:<keyId>:<base64url>` when encrypted (JSON text never starts with `e`).
+   */
+  readonly entries: readonly (readonly [jsonKey: string, value: string])[];
+  /** Σ UTF-8 bytes of jsonKey + value: what counts toward `maxBytes`. */
+  readonly bytes: number;
+}
+
+/** An encoded {@link SessionPatch}, as {@link EncodedEntries}. */
+export interface EncodedPatchEntries {
+  readonly set: EncodedEntries;
+  /** Validated top-level keys to remove, each as `JSON.stringify(key)`. */
+  readonly unset: readonly string[];
+}
+
+/**
  * Turns session data into stored strings and back, field by field.
  *
  * Every encoded value carries a format version and an integrity check
@@ -54,4 +77,19 @@ export interface SessionCodec {
   ): SessionData;
   /** Size of one field toward `maxBytes`: UTF-8 bytes of key plus encoded value. */
   fieldBytes(key: string, encoded: string): number;
+  /**
+   * Validate and encode a whole data object as {@link EncodedEntries}: the
+   * same validation, limits and encryption as {@link encodeData}, without a
+   * per-value checksum (the container must checksum the entries).
+   */
+  encodeEntries(sessionId: string, data: SessionData): EncodedEntries;
+  /** Validate and encode a patch as {@link EncodedPatchEntries}. */
+  encodePatchEntries(sessionId: string, patch: SessionPatch): EncodedPatchEntries;
+  /**
+   * Decode one entry value written by {@link encodeEntries} (plain JSON text
+   * or `e1:…`) for the top-level `key` (decoded, not JSON).
+   * @throws SessionCorruptedError on unparsable JSON or a forbidden key
+   * @throws SessionEncryptionError `UNKNOWN_KEY_ID` / `DECRYPTION_FAILED`
+   */
+  decodeEntry(sessionId: string, key: string, value: string): JsonValue;
 }

@@ -45,12 +45,19 @@ export type {
   LockOptions,
   SessionLocker,
 } from './contracts.js';
-export type { EncodedData, EncodedPatch, SessionCodec } from './codec.js';
+export type {
+  EncodedData,
+  EncodedEntries,
+  EncodedPatch,
+  EncodedPatchEntries,
+  SessionCodec,
+} from './codec.js';
 export type { SessionCodecOptions } from './session-codec.js';
 export { DEFAULT_CODEC_LIMITS, createSessionCodec } from './session-codec.js';
 export type { EncryptionKey, KeyRing, KeyRingOptions } from './key-ring.js';
 export { MIN_SEALED_BYTES, createKeyRing, openWithKeyRing, sealWithKeyRing } from './key-ring.js';
 export { parseStoredJson } from './parse-stored-json.js';
+export { FORBIDDEN_KEYS } from './data-validation.js';
 export type { RetryOptions, RetryEvent, RetryPolicyOptions } from './retry-policy.js';
 export {
   DEFAULT_RETRY_OPTIONS,

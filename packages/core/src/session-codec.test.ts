@@ -616,3 +616,49 @@ describe('session codec: hostile inputs while encoding', () => {
     expect(reads).toBe(2);
   });
 });
+
+describe.each(codecs)('session codec entries form (%s)', (label, codec) => {
+  const decodeAll = (entries: readonly (readonly [string, string])[]): SessionData =>
+    Object.fromEntries(
+      entries.map(([jsonKey, value]) => {
+        const key = JSON.parse(jsonKey) as string;
+        return [key, codec.decodeEntry(sid, key, value)];
+      }),
+    );
+
+  it('writes JSON keys and plain JSON text (or e1 values) that round-trip', () => {
+    const data: SessionData = { 'a "quoted" key': [1, { b: null }], ünï: 'cödé', n: -0.5 };
+    const { entries, bytes } = codec.encodeEntries(sid, data);
+    expect(entries.map(([key]) => key)).toEqual(Object.keys(data).map((k) => JSON.stringify(k)));
+    for (const [key, value] of entries) {
+      if (label === 'plain') expect(value).toBe(JSON.stringify(data[JSON.parse(key) as string]));
+      else expect(value).toMatch(/^e1:k1:/);
+    }
+    expect(bytes).toBe(
+      entries.reduce((sum, [k, v]) => sum + Buffer.byteLength(k) + Buffer.byteLength(v), 0),
+    );
+    expect(decodeAll(entries)).toEqual(data);
+  });
+
+  it('validates like encodeData and encodes patches with JSON keys', () => {
+    expect(() => codec.encodeEntries(sid, { bad: 10n } as unknown as SessionData)).toThrow(
+      SessionSerializationError,
+    );
+    const patch = codec.encodePatchEntries(sid, { set: { a: 1 }, unset: ['b', 'b', 'c'] });
+    expect(patch.set.entries.map(([key]) => key)).toEqual(['"a"']);
+    expect(patch.unset).toEqual(['"b"', '"c"']);
+    expect(() => codec.encodePatchEntries(sid, { set: { a: 1 }, unset: ['a'] })).toThrow(
+      SessionValidationError,
+    );
+  });
+
+  it('rejects garbage and forbidden keys in an entry value as corrupted', () => {
+    for (const value of ['garbage', '', '{"__proto__":1}', '[1,', 'e1:nokey:AAAA']) {
+      const error = catchError(() => codec.decodeEntry(sid, 'a', value));
+      expect(isSessionError(error)).toBe(true);
+      expect(['SESSION_CORRUPTED', 'UNKNOWN_KEY_ID', 'DECRYPTION_FAILED']).toContain(
+        (error as SessionCorruptedError).code,
+      );
+    }
+  });
+});

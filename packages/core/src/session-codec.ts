@@ -108,7 +108,16 @@ export function createSessionCodec(options: SessionCodecOptions = {}): SessionCo
     return `${PLAIN_PREFIX}${crcHex(sessionId, key, json)}:${json}`;
   }
 
-  function encodeRecord(sessionId: string, data: unknown, where: string): EncodedData {
+  /**
+   * Validate and encode `data`. `fields` form: `[key, j1/e1 value]`;
+   * `entries` form: `[JSON key, JSON text or e1 value]` (see EncodedEntries).
+   */
+  function encodeRecord(
+    sessionId: string,
+    data: unknown,
+    where: string,
+    form: 'fields' | 'entries',
+  ): EncodedData {
     assertSessionIdType(sessionId);
     assertPlainRecord(data, where);
     if (Object.getOwnPropertySymbols(data).length > 0) {
@@ -121,9 +130,17 @@ export function createSessionCodec(options: SessionCodecOptions = {}): SessionCo
     let bytes = 0;
     for (const key of Object.keys(data)) {
       assertTopLevelKey(key, limits, where);
-      const encoded = encodeValue(sessionId, key, toJson(data, key, where));
-      fields.push([key, encoded]);
-      bytes += fieldBytes(key, encoded);
+      const json = toJson(data, key, where);
+      if (form === 'fields') {
+        const encoded = encodeValue(sessionId, key, json);
+        fields.push([key, encoded]);
+        bytes += fieldBytes(key, encoded);
+      } else {
+        const value = ring === undefined ? json : encodeValue(sessionId, key, json);
+        const jsonKey = JSON.stringify(key);
+        fields.push([jsonKey, value]);
+        bytes += fieldBytes(jsonKey, value);
+      }
     }
     if (bytes > maxBytes) {
       throw new SessionValidationError(
@@ -221,17 +238,36 @@ export function createSessionCodec(options: SessionCodecOptions = {}): SessionCo
     });
   }
 
-  function encodePatch(sessionId: string, patch: SessionPatch): EncodedPatch {
+  function decodeEntry(sessionId: string, key: string, value: string): JsonValue {
+    if (typeof value === 'string' && value.startsWith(SEALED_PREFIX)) {
+      return decodeField(sessionId, key, value);
+    }
+    try {
+      if (typeof value !== 'string') throw new CorruptValue('not a string');
+      return parseStoredJson(value);
+    } catch (error) {
+      const reason =
+        error instanceof CorruptValue ? error.message : 'unparsable JSON or a forbidden key';
+      throw corrupted(key, reason, error);
+    }
+  }
+
+  function encodePatch(
+    sessionId: string,
+    patch: SessionPatch,
+    form: 'fields' | 'entries',
+  ): EncodedPatch {
     assertPlainRecord(patch, 'patch');
     const { set: rawSet, unset: rawUnset } = patch as { set?: unknown; unset?: unknown };
-    const set = rawSet === undefined ? EMPTY : encodeRecord(sessionId, rawSet, 'patch.set');
+    const set = rawSet === undefined ? EMPTY : encodeRecord(sessionId, rawSet, 'patch.set', form);
     if (rawUnset === undefined) return { set, unset: [] };
     if (!Array.isArray(rawUnset)) {
       throw new SessionValidationError('patch.unset must be an array of keys', {
         field: 'patch.unset',
       });
     }
-    const setKeys = new Set(set.fields.map(([key]) => key));
+    // rawSet passed encodeRecord's plain-record check when present.
+    const setKeys = new Set(rawSet === undefined ? [] : Object.keys(rawSet as object));
     const unset = new Set<string>();
     for (const key of rawUnset as readonly unknown[]) {
       assertTopLevelKey(key, limits, 'patch.unset');
@@ -239,18 +275,27 @@ export function createSessionCodec(options: SessionCodecOptions = {}): SessionCo
         const field = formatPath('patch.unset', [key]);
         throw new SessionValidationError(`${field}: key is both set and unset`, { field });
       }
-      unset.add(key); // duplicates in unset are harmless: kept once
+      unset.add(form === 'fields' ? key : JSON.stringify(key)); // duplicates are kept once
     }
     return { set, unset: [...unset] };
   }
 
   return {
     maxBytes,
-    encodeData: (sessionId, data) => encodeRecord(sessionId, data, 'data'),
-    encodePatch,
+    encodeData: (sessionId, data) => encodeRecord(sessionId, data, 'data', 'fields'),
+    encodePatch: (sessionId, patch) => encodePatch(sessionId, patch, 'fields'),
     decodeField,
     decodeData,
     fieldBytes,
+    encodeEntries: (sessionId, data) => {
+      const { fields, bytes } = encodeRecord(sessionId, data, 'data', 'entries');
+      return { entries: fields, bytes };
+    },
+    encodePatchEntries: (sessionId, patch) => {
+      const { set, unset } = encodePatch(sessionId, patch, 'entries');
+      return { set: { entries: set.fields, bytes: set.bytes }, unset };
+    },
+    decodeEntry,
   };
 }
 

@@ -1,6 +1,8 @@
 import type {
   EncodedData,
+  EncodedEntries,
   EncodedPatch,
+  EncodedPatchEntries,
   JsonValue,
   SessionCodec,
   SessionData,
@@ -71,5 +73,19 @@ export class CorruptibleCodec implements SessionCodec {
 
   public fieldBytes(key: string, encoded: string): number {
     return this.inner.fieldBytes(key, encoded);
+  }
+
+  // The entries form belongs to RedisStore, which checksums its frames
+  // itself: no corruption to inject here.
+  public encodeEntries(sessionId: string, data: SessionData): EncodedEntries {
+    return this.inner.encodeEntries(sessionId, data);
+  }
+
+  public encodePatchEntries(sessionId: string, patch: SessionPatch): EncodedPatchEntries {
+    return this.inner.encodePatchEntries(sessionId, patch);
+  }
+
+  public decodeEntry(sessionId: string, key: string, value: string): JsonValue {
+    return this.inner.decodeEntry(sessionId, key, value);
   }
 }

@@ -1,7 +1,8 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import {
   ManualClock,
   SessionCorruptedError,
+  SessionEncryptionError,
   SessionValidationError,
   StorageUnavailableError,
   createSessionCodec,
@@ -102,13 +103,10 @@ describe('RedisStore data model', () => {
     });
 
     const frame = await raw(store).get(keys.session(session.id));
-    const encoded = codec.encodeData(session.id, { a: 1, b: 'zwei' });
-    const header = ['SC1', '1', expiresAt, clock.now(), clock.now(), encoded.bytes, 'ada'];
-    expect(frame).toBe(
-      header.join('\x1f') +
-        `\x1ea\x1f${encoded.fields[0]?.[1]}` +
-        `\x1eb\x1f${encoded.fields[1]?.[1]}`,
-    );
+    const entries = '\x1e"a"\x1f1\x1e"b"\x1f"zwei"';
+    const check = createHash('sha1').update(`${session.id}\0${entries}`).digest('hex');
+    const header = ['SC1', '1', expiresAt, clock.now(), clock.now(), 13, check, 'ada'];
+    expect(frame).toBe(header.join('\x1f') + entries);
     expect(await raw(store).zscore(keys.expiryBucketOf(session.id), session.id)).toBe(
       String(expiresAt),
     );
@@ -140,7 +138,11 @@ describe('RedisStore data model', () => {
       .reduce((sum, [key = '', value = '']) => sum + codec.fieldBytes(key, value), 0);
     expect(Number(header.split('\x1f')[5])).toBe(actual);
     // Entry order: kept keys in place, the replaced one in place, new ones appended.
-    expect(entries.map((entry) => entry.split('\x1f')[0])).toEqual(['keep', 'replace', 'added']);
+    expect(entries.map((entry) => entry.split('\x1f')[0])).toEqual([
+      '"keep"',
+      '"replace"',
+      '"added"',
+    ]);
     expect((await store.load(session.id))?.data).toEqual({
       keep: 'k',
       replace: 'ünïcödé',
@@ -264,6 +266,41 @@ describe('RedisStore input validation', () => {
   });
 });
 
+describe('RedisStore with encryption at rest', () => {
+  it('seals every value, reads sessions written before encryption, and patches mixed frames', async () => {
+    const key = { id: 'k1', key: randomBytes(32) };
+    const plainStore = await openStore();
+    const sealedStore = await openStore({
+      codec: createSessionCodec({ encryption: { keys: [key] } }),
+    });
+    const before = await plainStore.create({
+      id: generateSessionId(),
+      data: { old: 'plain', n: [1, 2] },
+      expiresAt: clock.now() + TTL_MS,
+    });
+
+    // Encryption turned on: old plain values still read, new ones are sealed.
+    await sealedStore.patch(before.id, { set: { secret: { card: '4111' } } });
+    expect((await sealedStore.load(before.id))?.data).toEqual({
+      old: 'plain',
+      n: [1, 2],
+      secret: { card: '4111' },
+    });
+    const frame = (await raw(sealedStore).get(keysOf(sealedStore).session(before.id)))!;
+    expect(frame).not.toContain('4111');
+    expect(frame).toContain('\x1e"secret"\x1fe1:k1:');
+
+    const sealed = await sealedStore.create({
+      id: generateSessionId(),
+      data: { a: 'x', b: { deep: true } },
+      expiresAt: clock.now() + TTL_MS,
+    });
+    expect(await sealedStore.load(sealed.id)).toEqual(sealed);
+    // Without the key the store cannot read it, and says so (never "missing").
+    await expectSessionError(plainStore.load(sealed.id), SessionEncryptionError, 'UNKNOWN_KEY_ID');
+  });
+});
+
 describe('RedisStore corruption policy', () => {
   /** Replace data key `a` with garbage, or a header field (0 = magic, 1 = v, …) with `value`. */
   async function corrupt(store: RedisStore, id: string, headerField?: number, value = 'garbage') {
@@ -317,10 +354,14 @@ describe('RedisStore corruption policy', () => {
       expiresAt: clock.now() + TTL_MS,
     });
     const sessionKey = keysOf(store).session(session.id);
+    const live = await raw(store).get(sessionKey);
+    const badCheck = live!.replace(/\x1f[0-9a-f]{40}\x1f/, `\x1f${'0'.repeat(40)}\x1f`);
+    expect(badCheck).not.toBe(live);
     for (const broken of [
+      badCheck,
       'garbage',
       'SC1\x1f1',
-      `SC1\x1f1\x1f${clock.now() + TTL_MS}\x1f0\x1f0\x1f0\x1f\x1eno-separator`,
+      `SC1\x1f1\x1f${clock.now() + TTL_MS}\x1f0\x1f0\x1f0\x1fk\x1f\x1eno-separator`,
     ]) {
       await raw(store).set(sessionKey, broken, 'KEEPTTL');
       await expectSessionError(

@@ -180,7 +180,7 @@ export class RedisStore implements SessionStore {
           operation: 'create',
         });
       }
-      const encoded = this.codec.encodeData(id, data);
+      const encoded = this.codec.encodeEntries(id, data);
       const bucket = this.keys.bucketOf(id);
 
       const reply = replyArray(
@@ -198,7 +198,7 @@ export class RedisStore implements SessionStore {
             encoded.bytes,
             now - this.expiryGraceMs,
             this.keys.sessionKeyPrefix(bucket),
-            frameEntries(encoded.fields),
+            frameEntries(encoded.entries),
           ],
         ),
         'createSession',
@@ -253,7 +253,7 @@ export class RedisStore implements SessionStore {
       const { userId, data, expiresAt } = input;
       assertExpiry(expiresAt, 'expiresAt', 'save');
       if (userId !== undefined) assertValidUserId(userId, 'save');
-      const encoded = this.codec.encodeData(id, data);
+      const encoded = this.codec.encodeEntries(id, data);
       const now = this.clock.now();
 
       const reply = replyArray(
@@ -265,7 +265,7 @@ export class RedisStore implements SessionStore {
           this.physicalExpiry(expiresAt),
           userId ?? '',
           encoded.bytes,
-          frameEntries(encoded.fields),
+          frameEntries(encoded.entries),
         ]),
         'saveSession',
       );
@@ -310,7 +310,7 @@ export class RedisStore implements SessionStore {
       if (options !== undefined) assertObject(options, 'options');
       const expiresAt = options?.expiresAt;
       if (expiresAt !== undefined) assertExpiry(expiresAt, 'options.expiresAt', 'patch');
-      const encoded = this.codec.encodePatch(id, changes);
+      const encoded = this.codec.encodePatchEntries(id, changes);
       const now = this.clock.now();
 
       const reply = replyArray(
@@ -320,8 +320,8 @@ export class RedisStore implements SessionStore {
           expiresAt ?? '',
           expiresAt === undefined ? '' : this.physicalExpiry(expiresAt),
           this.codec.maxBytes,
-          encoded.set.fields.length,
-          ...encoded.set.fields.flat(),
+          encoded.set.entries.length,
+          ...encoded.set.entries.flat(),
           ...encoded.unset,
         ]),
         'patchSession',

@@ -1,5 +1,11 @@
-import { SessionCorruptedError } from '@session-cluster/core';
-import type { SessionCodec, SessionRecord } from '@session-cluster/core';
+import { hash } from 'node:crypto';
+import {
+  FORBIDDEN_KEYS,
+  SessionCorruptedError,
+  isSessionError,
+  parseStoredJson,
+} from '@session-cluster/core';
+import type { SessionCodec, SessionData, SessionRecord } from '@session-cluster/core';
 
 /** Separates a frame's entries (and the header from the first entry): ASCII RS. */
 export const ENTRY_SEPARATOR = '\x1e';
@@ -24,11 +30,14 @@ export type SessionFrameState =
 const MISSING: SessionFrameState = Object.freeze({ kind: 'missing' });
 const EXPIRED: SessionFrameState = Object.freeze({ kind: 'expired' });
 
+/** Marks an encrypted entry value: US then `e1:` (a JSON text never starts with `e`). */
+const SEALED_ENTRY = FIELD_SEPARATOR + 'e1:';
+
 /**
- * The entries part of a frame for encoded fields: `(RS key US value)*`.
- * Keys never hold a separator (core forbids control characters in keys) and
- * neither do encoded values (escaped JSON or base64url), so the framing is
- * unambiguous; `lua/frame.lua` reads the same layout.
+ * The entries part of a frame: `(RS jsonKey US value)*` from
+ * `SessionCodec.encodeEntries`. Neither separator can occur in a JSON key or
+ * value (JSON.stringify escapes control characters) or in base64url, so the
+ * framing is unambiguous; `lua/frame.lua` reads the same layout.
  */
 export function frameEntries(fields: readonly (readonly [key: string, encoded: string])[]): string {
   let entries = '';
@@ -40,12 +49,13 @@ export function frameEntries(fields: readonly (readonly [key: string, encoded: s
 
 /**
  * A session frame with the value of `key` replaced by `raw` (appended when
- * the key has no entry), header untouched: what a corrupted value looks like.
+ * the key has no entry), header (and its checksum) untouched: what a
+ * corrupted value looks like.
  * For tests and repair tools: the store never needs it.
  */
 export function replaceFrameEntry(frame: string, key: string, raw: string): string {
   const entries = frame.split(ENTRY_SEPARATOR);
-  const prefix = key + FIELD_SEPARATOR;
+  const prefix = JSON.stringify(key) + FIELD_SEPARATOR;
   const at = entries.findIndex((entry, i) => i > 0 && entry.startsWith(prefix));
   if (at < 0) entries.push(prefix + raw);
   else entries[at] = prefix + raw;
@@ -53,12 +63,21 @@ export function replaceFrameEntry(frame: string, key: string, raw: string): stri
 }
 
 /**
+ * The integrity check `k` of a session's entries: sha1 hex of (sid NUL
+ * entries), as `frame_check` in `lua/frame.lua` computes it on every write.
+ */
+export function frameCheck(id: string, entries: string): string {
+  return hash('sha1', `${id}\0${entries}`);
+}
+
+/**
  * Decode a session frame read by `GET`
- * (`SC1 US v US e US c US m US z US u (RS key US value)*`, see
+ * (`SC1 US v US e US c US m US z US k US u (RS jsonKey US value)*`, see
  * `lua/frame.lua`). Logical expiry is decided here, against `now`, before
- * any data is decoded: the store never relies on Redis TTL for it.
+ * any data is decoded: the store never relies on Redis TTL for it. Then one
+ * checksum covers all the data, and plain data is parsed in one `JSON.parse`.
  *
- * @throws SessionCorruptedError when the frame or its metadata is unreadable, or a value fails the codec's check
+ * @throws SessionCorruptedError when the frame or its metadata is unreadable, the checksum fails, or a value does not parse
  * @throws SessionEncryptionError from the codec (unknown key id, failed decryption)
  */
 export function readSessionFrame(
@@ -72,11 +91,11 @@ export function readSessionFrame(
   const firstEntry = raw.indexOf(ENTRY_SEPARATOR);
   const headerEnd = firstEntry < 0 ? raw.length : firstEntry;
 
-  // Six header fields after the magic: v e c m z u. Only e is decoded before
-  // the expiry check; everything else waits until the session is known live.
-  const ends = [0, 0, 0, 0, 0];
+  // Seven header fields after the magic: v e c m z k u. Only e is decoded
+  // before the expiry check; the rest waits until the session is known live.
+  const ends = [0, 0, 0, 0, 0, 0];
   let from = HEADER_START.length;
-  for (let i = 0; i < 5; i++) {
+  for (let i = 0; i < 6; i++) {
     const end = raw.indexOf(FIELD_SEPARATOR, from);
     if (end < 0 || end > headerEnd) throw corruptFrame('frame', 'truncated header');
     ends[i] = end;
@@ -96,27 +115,52 @@ export function readSessionFrame(
   const owner = raw.slice(from, headerEnd);
   const userId = owner === '' ? undefined : owner;
 
-  const data = codec.decodeData(id, entriesOf(raw, firstEntry));
+  const entries = firstEntry < 0 ? '' : raw.slice(firstEntry);
+  if (frameCheck(id, entries) !== field(5)) throw corruptFrame('k', 'checksum mismatch');
+  const data = decodeEntries(id, entries, codec);
   return {
     kind: 'live',
     record: { id, userId, data, version, createdAt, updatedAt, expiresAt },
   };
 }
 
-/** The `[key, encoded value]` pairs of a frame's entries, starting at the first RS. */
-function entriesOf(raw: string, first: number): (readonly [string, string])[] {
-  const entries: (readonly [string, string])[] = [];
-  if (first < 0) return entries;
-  let start = first;
-  while (start < raw.length) {
-    const next = raw.indexOf(ENTRY_SEPARATOR, start + 1);
-    const end = next < 0 ? raw.length : next;
-    const split = raw.indexOf(FIELD_SEPARATOR, start + 1);
-    if (split < 0 || split > end) throw corruptFrame('entry', 'entry without a key separator');
-    entries.push([raw.slice(start + 1, split), raw.slice(split + 1, end)]);
-    start = end;
+/**
+ * The data object of verified entries (`''` or `(RS jsonKey US value)+`).
+ * Plain entries are exactly `"key":json` once the separators become `:` and
+ * `,`, so all of them parse in one JSON.parse (parseStoredJson refuses
+ * forbidden keys at any depth). Encrypted entries go through the codec one
+ * by one.
+ */
+function decodeEntries(id: string, entries: string, codec: SessionCodec): SessionData {
+  if (entries === '') return {};
+  try {
+    if (!entries.includes(SEALED_ENTRY)) {
+      const text = `{${entries.slice(1).replaceAll(ENTRY_SEPARATOR, ',').replaceAll(FIELD_SEPARATOR, ':')}}`;
+      return parseStoredJson(text) as SessionData;
+    }
+    const data: SessionData = {};
+    let start = 0;
+    while (start < entries.length) {
+      const next = entries.indexOf(ENTRY_SEPARATOR, start + 1);
+      const end = next < 0 ? entries.length : next;
+      const split = entries.indexOf(FIELD_SEPARATOR, start + 1);
+      if (split < 0 || split > end) throw corruptFrame('entry', 'entry without a key separator');
+      const key: unknown = JSON.parse(entries.slice(start + 1, split));
+      if (typeof key !== 'string' || FORBIDDEN_KEYS.has(key) || Object.hasOwn(data, key)) {
+        throw corruptFrame('entry', 'invalid, forbidden or duplicate key');
+      }
+      data[key] = codec.decodeEntry(id, key, entries.slice(split + 1, end));
+      start = end;
+    }
+    return data;
+  } catch (error) {
+    if (isSessionError(error)) throw error;
+    // Never echo the cause's message: V8's JSON errors quote stored text.
+    throw new SessionCorruptedError('Stored session value is corrupted', {
+      cause: error,
+      details: { reason: 'unparsable JSON or a forbidden key' },
+    });
   }
-  return entries;
 }
 
 function metaNumber(raw: string, field: string): number {

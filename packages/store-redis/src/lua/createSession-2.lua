@@ -17,7 +17,7 @@
   ARGV[6] z: total encoded data bytes
   ARGV[7] repair cutoff, ms (now - grace)
   ARGV[8] session key prefix of this bucket (KEYS[1] without the sid)
-  ARGV[9] entries: (RS key US value)*, '' for no data
+  ARGV[9] entries: (RS jsonKey US value)*, '' for no data
 
   Returns
     {1, replacedUserId, replacedCreatedAt}  created; the replaced* values describe
@@ -38,7 +38,9 @@ if current then
   replacedCreated = current.c
 end
 
-local header = frame_header({v = '1', e = ARGV[3], c = ARGV[2], m = ARGV[2], z = ARGV[6], u = ARGV[5]})
+local header = frame_header({
+  v = '1', e = ARGV[3], c = ARGV[2], m = ARGV[2], z = ARGV[6], k = frame_check(ARGV[1], ARGV[9]), u = ARGV[5],
+})
 redis.call('SET', KEYS[1], header .. ARGV[9], 'PXAT', ARGV[4])
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
 

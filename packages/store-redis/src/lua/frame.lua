@@ -4,15 +4,18 @@
 
   A session is ONE string value:
 
-    SC1 <US> v <US> e <US> c <US> m <US> z <US> u  ( <RS> key <US> value )*
+    SC1 <US> v <US> e <US> c <US> m <US> z <US> k <US> u  ( <RS> key <US> value )*
 
     US = \31 (unit separator), RS = \30 (record separator)
     v version, e expiresAt ms, c createdAt ms, m updatedAt ms,
-    z Σ (#key + #value) over the entries, in bytes; u owner, '' for none
-    key   a top-level data key (core forbids control characters in keys)
-    value the codec's encoding of that key's value: 'j1:<crc>:<json>' or
-          'e1:<keyId>:<base64url>' (JSON.stringify escapes every control
-          character and base64url has none, so neither separator can occur)
+    z Σ (#key + #value) over the entries, in bytes,
+    k sha1 hex of (sid NUL entries): the integrity check of all the data,
+      written by these scripts (redis.sha1hex) and verified by every load,
+    u owner, '' for none
+    key   JSON.stringify of a top-level data key
+    value the value's JSON text, or 'e1:<keyId>:<base64url>' when encrypted
+          (JSON.stringify escapes every control character and base64url has
+          none, so neither separator can occur in a key or a value)
 
   Plain string.find with the 'plain' flag walks it; no cjson, whose number
   precision and empty-array handling would not round-trip session data.
@@ -39,15 +42,20 @@ local function frame_read(raw)
     parts[#parts + 1] = string.sub(header, pos, sep - 1)
     pos = sep + 1
   end
-  if parts[1] ~= 'SC1' or #parts ~= 7 then
+  if parts[1] ~= 'SC1' or #parts ~= 8 then
     return nil, body
   end
-  return {v = parts[2], e = parts[3], c = parts[4], m = parts[5], z = parts[6], u = parts[7]}, body
+  return {v = parts[2], e = parts[3], c = parts[4], m = parts[5], z = parts[6], k = parts[7], u = parts[8]}, body
 end
 
 -- The header string of `h` (fields as strings).
 local function frame_header(h)
-  return table.concat({'SC1', h.v, h.e, h.c, h.m, h.z, h.u}, US)
+  return table.concat({'SC1', h.v, h.e, h.c, h.m, h.z, h.k, h.u}, US)
+end
+
+-- The integrity check of a session's entries, bound to its id.
+local function frame_check(sid, body)
+  return redis.sha1hex(sid .. '\0' .. body)
 end
 
 -- The session at `key`: nil when missing; {} (no fields) when unreadable.

@@ -15,8 +15,8 @@
   ARGV[4] physical expiry for PXAT, ms (expiresAt + grace), or ''
   ARGV[5] maxBytes: the merged total may not exceed it
   ARGV[6] n: number of keys to set
-  ARGV[7 .. 6+2n] keys to set: key, encoded value, ...
-  ARGV[7+2n ..] keys to remove
+  ARGV[7 .. 6+2n] keys to set: jsonKey, value, ...
+  ARGV[7+2n ..] keys to remove, as jsonKey
 
   Byte accounting matches SessionCodec.fieldBytes: an entry weighs
   #key + #value in bytes.
@@ -25,7 +25,7 @@
     {1, newVersion}   merged
     {0}               missing or logically expired
     {-2, mergedBytes} the merged total would exceed maxBytes: nothing written
-    {-3}              the stored frame is unreadable: nothing written
+    {-3}              the stored frame is unreadable or fails its check: nothing written
 ]]
 local now = tonumber(ARGV[2])
 
@@ -41,7 +41,8 @@ if e <= now then
   return {0}
 end
 local version = tonumber(current.v)
-if version == nil then
+-- Never merge into damaged data: the new checksum would launder it.
+if version == nil or current.k ~= frame_check(ARGV[1], body) then
   return {-3}
 end
 
@@ -89,10 +90,12 @@ end
 current.v = string.format('%d', version + 1)
 current.m = ARGV[2]
 current.z = string.format('%d', z)
+local entries = table.concat(out)
+current.k = frame_check(ARGV[1], entries)
 if ARGV[3] ~= '' then
   current.e = ARGV[3]
 end
-local value = frame_header(current) .. table.concat(out)
+local value = frame_header(current) .. entries
 if ARGV[3] ~= '' then
   redis.call('SET', KEYS[1], value, 'PXAT', ARGV[4])
   redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])

@@ -12,7 +12,7 @@
   ARGV[5] physical expiry for PXAT, ms (expiresAt + grace)
   ARGV[6] new userId, '' to keep the current owner
   ARGV[7] z: total encoded data bytes
-  ARGV[8] entries: (RS key US value)*, '' for no data
+  ARGV[8] entries: (RS jsonKey US value)*, '' for no data
 
   Returns
     {1, newVersion, previousUserId, createdAt}  saved ('' when there was no owner)
@@ -41,7 +41,9 @@ if user == '' then
 end
 
 local newVersion = string.format('%d', version + 1)
-local header = frame_header({v = newVersion, e = ARGV[4], c = current.c, m = ARGV[2], z = ARGV[7], u = user})
+local header = frame_header({
+  v = newVersion, e = ARGV[4], c = current.c, m = ARGV[2], z = ARGV[7], k = frame_check(ARGV[1], ARGV[8]), u = user,
+})
 redis.call('SET', KEYS[1], header .. ARGV[8], 'PXAT', ARGV[5])
 redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
 
