@@ -266,6 +266,20 @@ describe('RedisStore input validation', () => {
   });
 });
 
+describe('RedisStore.listSessionIds', () => {
+  it('lists the live sessions of every bucket, not the expired ones', async () => {
+    const store = await openStore({ buckets: 4 });
+    const live = await Promise.all(
+      Array.from({ length: 10 }, () =>
+        store.create({ id: generateSessionId(), data: {}, expiresAt: clock.now() + TTL_MS }),
+      ),
+    );
+    await store.create({ id: generateSessionId(), data: {}, expiresAt: clock.now() + 1_000 });
+    clock.advance(2_000);
+    expect((await store.listSessionIds()).sort()).toEqual(live.map((s) => s.id).sort());
+  });
+});
+
 describe('RedisStore with encryption at rest', () => {
   it('seals every value, reads sessions written before encryption, and patches mixed frames', async () => {
     const key = { id: 'k1', key: randomBytes(32) };

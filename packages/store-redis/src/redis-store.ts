@@ -558,6 +558,29 @@ export class RedisStore implements SessionStore {
     });
   }
 
+  /**
+   * Ids of the sessions live by the expiry index (score > now), bucket by
+   * bucket. For administration and express-session's `all`/`ids`/`length`/
+   * `clear`: it reads every bucket whole, so it costs O(sessions); never put
+   * it on a request path. A session whose index entry is stale may be
+   * missing until its next write (see the index invariant in the README).
+   *
+   * @throws StorageUnavailableError
+   */
+  public listSessionIds(): Promise<string[]> {
+    return this.track('listSessionIds', async () => {
+      const now = this.clock.now();
+      const buckets = await Promise.all(
+        Array.from({ length: this.bucketCount }, (_, bucket) =>
+          this.command('listSessionIds', undefined, () =>
+            this.client.zrangebyscore(this.keys.expiryBucket(bucket), `(${now}`, '+inf'),
+          ),
+        ),
+      );
+      return buckets.flat();
+    });
+  }
+
   /** @inheritDoc */
   public ping(): Promise<number> {
     return this.track('ping', async () => {

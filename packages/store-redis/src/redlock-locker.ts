@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import {
   ConcurrentAccessError,
   SessionValidationError,
@@ -42,6 +43,16 @@ class AcquisitionStopped extends Error {
   public constructor(public readonly error: ConcurrentAccessError) {
     super(error.message);
   }
+}
+
+/**
+ * The locker's close signal: every pending acquisition listens to it, so it
+ * may have any number of listeners (each removed when its acquisition ends).
+ */
+function closingController(): AbortController {
+  const controller = new AbortController();
+  setMaxListeners(0, controller.signal);
+  return controller;
 }
 
 function isAborted(signal: AbortSignal): boolean {
@@ -91,7 +102,7 @@ export class RedlockLocker implements SessionLocker {
   private readonly owned: readonly Redis[];
   private readonly redlock: Redlock;
   private readonly queue = new LocalLockQueue();
-  private readonly closing = new AbortController();
+  private readonly closing = closingController();
   private connected: Promise<void> | undefined;
   private readonly retryPolicy;
 
@@ -306,23 +317,31 @@ export class RedlockLocker implements SessionLocker {
     readonly signal: AbortSignal;
     readonly dispose: () => void;
   } {
-    const timeout = new AbortController();
+    // One controller that every source aborts (cheaper than AbortSignal.any,
+    // which costs a weak-ref registration per acquisition on Node 20); the
+    // first reason wins, and dispose() unhooks the long-lived signals.
+    const combined = new AbortController();
     const timer = setTimeout(() => {
-      timeout.abort(this.giveUp('timeout', 'Timed out waiting for the session lock'));
+      combined.abort(this.giveUp('timeout', 'Timed out waiting for the session lock'));
     }, this.options.acquireTimeoutMs);
-    const caller = new AbortController();
     const forward = (): void => {
-      caller.abort(
+      combined.abort(
         this.giveUp('aborted', 'Stopped waiting for the session lock', callerSignal?.reason),
       );
     };
+    const onClose = (): void => {
+      combined.abort(this.closing.signal.reason);
+    };
+    if (this.closing.signal.aborted) onClose();
+    else this.closing.signal.addEventListener('abort', onClose, { once: true });
     if (callerSignal?.aborted === true) forward();
     else callerSignal?.addEventListener('abort', forward, { once: true });
     return {
-      signal: AbortSignal.any([caller.signal, timeout.signal, this.closing.signal]),
+      signal: combined.signal,
       dispose: () => {
         clearTimeout(timer);
         callerSignal?.removeEventListener('abort', forward);
+        this.closing.signal.removeEventListener('abort', onClose);
       },
     };
   }
