@@ -8,9 +8,14 @@ export const SOURCE_CONDITION = '@session-cluster/source';
  * packages resolved from source, generous timeouts for real redis-server work.
  */
 export function sessionClusterProject(name: string) {
+  // Only what Vite would not add itself: vitest also hands these conditions
+  // to Node as `--conditions`, which CommonJS `require` honours too, and with
+  // `import` among them express's router `require('is-promise')` gets that
+  // package's ESM build and every async route fails.
+  const conditions = [SOURCE_CONDITION, 'node'];
   return defineProject({
-    resolve: { conditions: [SOURCE_CONDITION, 'node', 'import', 'default'] },
-    ssr: { resolve: { conditions: [SOURCE_CONDITION, 'node', 'import', 'default'] } },
+    resolve: { conditions },
+    ssr: { resolve: { conditions } },
     test: {
       name,
       environment: 'node',

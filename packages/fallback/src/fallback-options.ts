@@ -1,5 +1,6 @@
 import { SessionValidationError, systemClock } from '@session-cluster/core';
 import type { Clock, SessionStore } from '@session-cluster/core';
+import type { FallbackTelemetryOptions } from './fallback-telemetry.js';
 
 /**
  * Open the breaker after `threshold` storage failures in a row (a success
@@ -64,6 +65,12 @@ export interface FallbackStoreOptions {
   readonly reconcile?: ReconcileOptions | undefined;
   /** Time source of event timestamps and expiry checks during reconciliation. Default the system clock. */
   readonly clock?: Clock | undefined;
+  /**
+   * OpenTelemetry (through `@opentelemetry/api`, a no-op until an SDK is
+   * registered): routing attributes on the caller's span, reconciliation
+   * spans, breaker/degraded gauges. `false` turns it off. Default on.
+   */
+  readonly telemetry?: FallbackTelemetryOptions | false | undefined;
 }
 
 /** Defaults of {@link FallbackStoreOptions}. */
@@ -98,6 +105,8 @@ export interface ResolvedFallbackOptions {
   readonly batchSize: number;
   readonly concurrency: number;
   readonly clock: Clock;
+  /** `undefined` when telemetry is off. */
+  readonly telemetry: FallbackTelemetryOptions | undefined;
 }
 
 const STORE_METHODS = [
@@ -237,5 +246,29 @@ export function resolveFallbackOptions(options: FallbackStoreOptions): ResolvedF
       'reconcile.concurrency',
     ),
     clock: clock as unknown as Clock,
+    telemetry: resolveTelemetry(options.telemetry),
   };
+}
+
+function resolveTelemetry(value: unknown): FallbackTelemetryOptions | undefined {
+  if (value === undefined) return {};
+  if (value === false) return undefined;
+  if (!isObject(value)) throw invalid('telemetry', 'false or an options object');
+  if (value['enabled'] !== undefined && typeof value['enabled'] !== 'boolean') {
+    throw invalid('telemetry.enabled', 'a boolean');
+  }
+  const { tracerProvider, meterProvider } = value;
+  if (
+    tracerProvider !== undefined &&
+    (!isObject(tracerProvider) || typeof tracerProvider['getTracer'] !== 'function')
+  ) {
+    throw invalid('telemetry.tracerProvider', 'a TracerProvider');
+  }
+  if (
+    meterProvider !== undefined &&
+    (!isObject(meterProvider) || typeof meterProvider['getMeter'] !== 'function')
+  ) {
+    throw invalid('telemetry.meterProvider', 'a MeterProvider');
+  }
+  return value['enabled'] === false ? undefined : value;
 }

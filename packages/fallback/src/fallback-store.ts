@@ -17,13 +17,15 @@ import type {
   SessionStore,
   SweepResult,
 } from '@session-cluster/core';
-import { CircuitState } from 'cockatiel';
+import { CircuitState, isBrokenCircuitError } from 'cockatiel';
 import type { CircuitBreakerPolicy, FailureReason, IDisposable } from 'cockatiel';
 import { DegradedJournal } from './degraded-journal.js';
 import { exceptIds } from './except-ids.js';
 import type { FallbackStoreEvents, RecoveredEvent } from './fallback-events.js';
 import { resolveFallbackOptions } from './fallback-options.js';
 import type { FallbackStoreOptions } from './fallback-options.js';
+import { FallbackTelemetry } from './fallback-telemetry.js';
+import { otelApi } from '@session-cluster/core';
 import { breakerStateName, createPrimaryPolicy } from './primary-policy.js';
 import type { BreakerState, PrimaryPolicy } from './primary-policy.js';
 import { Reconciler, emptyTally } from './reconciler.js';
@@ -108,6 +110,7 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
   private readonly journal = new DegradedJournal();
   private readonly reconciler: Reconciler;
   private readonly subscriptions: IDisposable[];
+  private readonly telemetry: FallbackTelemetry | undefined;
   /** Between the breaker opening and closing again: `degraded` fires once per outage. */
   private inOutage = false;
   /** The journal has work that no run will pick up by itself: start one after the next primary success. */
@@ -129,6 +132,14 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
     this.clock = resolved.clock;
     this.policy = createPrimaryPolicy(resolved.breaker, resolved.timeoutMs);
     this.breaker = this.policy.breaker;
+    const telemetry =
+      resolved.telemetry === undefined || otelApi === undefined
+        ? undefined
+        : new FallbackTelemetry(otelApi, resolved.telemetry, {
+            degraded: () => this.degraded,
+            breakerState: () => this.breakerState,
+          });
+    this.telemetry = telemetry;
     this.reconciler = new Reconciler({
       primary: this.primary,
       secondary: this.secondary,
@@ -141,6 +152,7 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
         this.notify('reconcileFailed', event);
       },
       onProgress: (tally, remaining) => {
+        telemetry?.reconcileProgress(tally, remaining);
         this.notify('reconcileProgress', { ...tally, remaining });
       },
       stopping: () => this.closing !== undefined,
@@ -156,6 +168,7 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
         this.startReconcile();
       }),
       this.breaker.onStateChange((state) => {
+        telemetry?.breakerChanged(breakerStateName(state));
         this.notify('breakerStateChange', breakerStateName(state));
       }),
     ];
@@ -192,7 +205,7 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
 
   /** @inheritDoc */
   public load(id: string): Promise<SessionRecord | null> {
-    if (this.isPending(id)) return this.loadPending(id);
+    if (this.isPending(id)) return this.servedLocally(this.loadPending(id));
     return this.attempt(
       () => this.primary.load(id),
       () => this.secondary.load(id),
@@ -202,7 +215,7 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
   /** @inheritDoc */
   public create(input: CreateSessionInput): Promise<SessionRecord> {
     const id = idOf(input);
-    if (this.isPending(id)) return this.createLocally(input, id);
+    if (this.isPending(id)) return this.servedLocally(this.createLocally(input, id));
     return this.attempt(
       () => this.primary.create(input),
       () => this.createLocally(input, id),
@@ -211,7 +224,7 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
 
   /** @inheritDoc */
   public save(id: string, input: SaveSessionInput, expectedVersion: number): Promise<number> {
-    if (this.isPending(id)) return this.saveLocally(id, input, expectedVersion);
+    if (this.isPending(id)) return this.servedLocally(this.saveLocally(id, input, expectedVersion));
     return this.attempt(
       () => this.primary.save(id, input, expectedVersion),
       () => this.saveLocally(id, input, expectedVersion),
@@ -220,7 +233,7 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
 
   /** @inheritDoc */
   public patch(id: string, changes: SessionPatch, options?: PatchOptions): Promise<number> {
-    if (this.isPending(id)) return this.patchLocally(id, changes, options);
+    if (this.isPending(id)) return this.servedLocally(this.patchLocally(id, changes, options));
     return this.attempt(
       () => this.primary.patch(id, changes, options),
       () => this.patchLocally(id, changes, options),
@@ -229,7 +242,7 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
 
   /** @inheritDoc */
   public touch(id: string, expiresAt: number): Promise<boolean> {
-    if (this.isPending(id)) return this.touchLocally(id, expiresAt);
+    if (this.isPending(id)) return this.servedLocally(this.touchLocally(id, expiresAt));
     return this.attempt(
       () => this.primary.touch(id, expiresAt),
       () => this.touchLocally(id, expiresAt),
@@ -242,7 +255,7 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
    * for the primary; returns whether the secondary had it.
    */
   public delete(id: string): Promise<boolean> {
-    if (this.isPending(id)) return this.deleteLocally(id);
+    if (this.isPending(id)) return this.servedLocally(this.deleteLocally(id));
     return this.attempt(
       () => this.primary.delete(id),
       () => this.deleteLocally(id),
@@ -261,8 +274,10 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
       listed = await this.policy.execute(() => this.primary.listByUser(userId));
     } catch (error) {
       if (!shouldFailOver(error)) throw error;
+      this.failedOver(error);
       return this.secondary.listByUser(userId);
     }
+    this.telemetry?.routed('primary');
     this.afterPrimarySuccess();
     if (this.journal.size === 0) return listed;
     const local = await this.secondary.listByUser(userId);
@@ -283,8 +298,10 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
       deleted = await this.policy.execute(() => this.primary.deleteByUser(userId, options));
     } catch (error) {
       if (!shouldFailOver(error)) throw error;
+      this.failedOver(error);
       return this.deleteByUserLocally(userId, options);
     }
+    this.telemetry?.routed('primary');
     this.afterPrimarySuccess();
     if (this.journal.size === 0) return deleted;
     // Sessions waiting for reconciliation are the secondary's: delete them there too.
@@ -316,6 +333,7 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
     this.closing ??= (async () => {
       await this.running;
       for (const subscription of this.subscriptions) subscription.dispose();
+      this.telemetry?.close();
       await Promise.all([this.primary.close(), this.secondary.close()]);
     })();
     return this.closing;
@@ -336,10 +354,28 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
       result = await this.policy.execute(work);
     } catch (error) {
       if (!shouldFailOver(error)) throw error;
+      this.failedOver(error);
       return fallback();
     }
+    this.telemetry?.routed('primary');
     if (this.resumeWanted) this.afterPrimarySuccess();
     return result;
+  }
+
+  /**
+   * A call the secondary serves instead of the primary: refused by the open
+   * breaker (route `secondary`), or failed in the primary (`primary_failed_over`).
+   */
+  private failedOver(error: unknown): void {
+    if (this.telemetry === undefined) return;
+    if (isBrokenCircuitError(error)) this.telemetry.routed('secondary');
+    else this.telemetry.routed('primary_failed_over', error);
+  }
+
+  /** A call for a session still waiting for reconciliation: memory has its truth. */
+  private servedLocally<T>(served: Promise<T>): Promise<T> {
+    this.telemetry?.routed('secondary');
+    return served;
   }
 
   private async loadPending(id: string): Promise<SessionRecord | null> {
@@ -477,7 +513,13 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
     const started = performance.now();
     let outcome;
     try {
-      outcome = await this.reconciler.run(this.tally);
+      const tally = this.tally;
+      outcome =
+        this.telemetry === undefined
+          ? await this.reconciler.run(tally)
+          : await this.telemetry.reconcile(this.journal.pending, tally, () =>
+              this.reconciler.run(tally),
+            );
     } catch (error) {
       // A bug, not an outage: report it and keep the journal for the next run.
       this.notify('reconcileFailed', { sessionIdHash: undefined, error: toSessionError(error) });

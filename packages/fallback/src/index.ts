@@ -19,3 +19,4 @@ export type {
 } from './fallback-events.js';
 export type { BreakerState } from './primary-policy.js';
 export { isStorageFailure, shouldFailOver } from './storage-failure.js';
+export type { FallbackTelemetryOptions } from './fallback-telemetry.js';

@@ -4,6 +4,8 @@ import type { Clock, SessionErrorCode } from '@session-cluster/core';
 import { resolveHealthOptions } from './health-options.js';
 import type { HealthMonitorOptions, ResolvedHealthOptions } from './health-options.js';
 import { runProbe } from './health-probe.js';
+import { HealthTelemetry } from './health-telemetry.js';
+import { otelApi } from '@session-cluster/core';
 import type {
   BreakerState,
   HealthMonitorEvents,
@@ -64,6 +66,7 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> implements 
   private lastProbe: ProbeReport | null = null;
   private probeInFlight: Promise<ProbeResult> | undefined;
   private lastStatus: HealthStatus = 'healthy';
+  private readonly telemetry: HealthTelemetry | undefined;
 
   /** @throws SessionValidationError `INVALID_CONFIG` naming the bad option */
   public constructor(options?: HealthMonitorOptions) {
@@ -71,6 +74,10 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> implements 
     this.options = resolveHealthOptions(options);
     this.clock = this.options.clock;
     this.overall = new SampleWindow(this.options.windowSize);
+    this.telemetry =
+      this.options.telemetry === undefined || otelApi === undefined
+        ? undefined
+        : new HealthTelemetry(otelApi, this.options.telemetry);
   }
 
   /** True when a probe store is configured, i.e. {@link check} can run. */
@@ -181,13 +188,13 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> implements 
         }),
       );
     }
-    this.probeInFlight ??= runProbe({
-      store: probe.store,
-      clock: this.clock,
-      ttlMs: probe.ttlMs,
-      timeoutMs: this.options.probeTimeoutMs,
-    })
-      .then((result) => {
+    const run = (): Promise<ProbeResult> =>
+      runProbe({
+        store: probe.store,
+        clock: this.clock,
+        ttlMs: probe.ttlMs,
+        timeoutMs: this.options.probeTimeoutMs,
+      }).then((result) => {
         this.lastProbe = {
           ok: result.ok,
           latencyMs: result.latencyMs,
@@ -199,7 +206,11 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> implements 
         };
         this.evaluate();
         return result;
-      })
+      });
+    const telemetry = this.telemetry;
+    this.probeInFlight ??= (
+      telemetry === undefined ? run() : telemetry.probe(run, () => this.lastStatus)
+    )
       // Cleared however it ends, so one odd failure cannot wedge every later check.
       .finally(() => {
         this.probeInFlight = undefined;

@@ -27,6 +27,7 @@ describe('resolveHealthOptions', () => {
       clock: systemClock,
       probe: undefined,
       probeTimeoutMs: 2_000,
+      telemetry: {},
     });
     expect(HEALTH_MONITOR_DEFAULTS.probeTtlMs).toBe(10_000);
   });
@@ -53,6 +54,7 @@ describe('resolveHealthOptions', () => {
       clock,
       probe: { store, ttlMs: 10_000 },
       probeTimeoutMs: 100,
+      telemetry: {},
     });
   });
 
@@ -66,6 +68,9 @@ describe('resolveHealthOptions', () => {
     ['windowMs', { windowMs: Number.POSITIVE_INFINITY }],
     ['slowThresholdMs', { slowThresholdMs: 0 }],
     ['slowThresholdMs', { slowThresholdMs: Number.NaN }],
+    ['telemetry', { telemetry: true }],
+    ['telemetry.enabled', { telemetry: { enabled: 'yes' } }],
+    ['telemetry.tracerProvider', { telemetry: { tracerProvider: {} } }],
     ['unhealthyBelowSuccessRate', { unhealthyBelowSuccessRate: 1.01 }],
     ['unhealthyBelowSuccessRate', { unhealthyBelowSuccessRate: -0.1 }],
     ['minSamples', { minSamples: 0 }],

@@ -1,5 +1,6 @@
 import { SessionValidationError, systemClock } from '@session-cluster/core';
 import type { Clock, SessionStore } from '@session-cluster/core';
+import type { HealthTelemetryOptions } from './health-telemetry.js';
 
 /** What {@link HealthMonitor.check} probes. */
 export interface HealthProbeOptions {
@@ -31,6 +32,11 @@ export interface HealthMonitorOptions {
   readonly probe?: HealthProbeOptions | undefined;
   /** A probe running longer than this (ms) fails with `STORAGE_TIMEOUT`. Default 2 000. */
   readonly probeTimeoutMs?: number | undefined;
+  /**
+   * OpenTelemetry probe spans and metrics (through `@opentelemetry/api`, a
+   * no-op until an SDK is registered). `false` turns them off. Default on.
+   */
+  readonly telemetry?: HealthTelemetryOptions | false | undefined;
 }
 
 /** Defaults of {@link HealthMonitorOptions}. */
@@ -54,6 +60,8 @@ export interface ResolvedHealthOptions {
   readonly clock: Clock;
   readonly probe: { readonly store: SessionStore; readonly ttlMs: number } | undefined;
   readonly probeTimeoutMs: number;
+  /** `undefined` when telemetry is off. */
+  readonly telemetry: HealthTelemetryOptions | undefined;
 }
 
 const STORE_METHODS_PROBED = ['create', 'load', 'delete'] as const;
@@ -107,7 +115,35 @@ export function resolveHealthOptions(options: unknown): ResolvedHealthOptions {
     clock: clockOption(raw.clock),
     probe: probeOption(raw.probe, probeTimeoutMs),
     probeTimeoutMs,
+    telemetry: telemetryOption(raw.telemetry),
   };
+}
+
+function telemetryOption(value: unknown): HealthTelemetryOptions | undefined {
+  if (value === undefined) return {};
+  if (value === false) return undefined;
+  if (typeof value !== 'object' || value === null) {
+    throw configError('telemetry', `telemetry must be false or an object, got ${kindOf(value)}`);
+  }
+  const options = value as HealthTelemetryOptions;
+  if (options.enabled !== undefined && typeof options.enabled !== 'boolean') {
+    throw configError('telemetry.enabled', 'telemetry.enabled must be a boolean');
+  }
+  for (const [field, method] of [
+    ['tracerProvider', 'getTracer'],
+    ['meterProvider', 'getMeter'],
+  ] as const) {
+    const provider: unknown = options[field];
+    if (
+      provider !== undefined &&
+      (typeof provider !== 'object' ||
+        provider === null ||
+        typeof (provider as Record<string, unknown>)[method] !== 'function')
+    ) {
+      throw configError(`telemetry.${field}`, `telemetry.${field} must have ${method}()`);
+    }
+  }
+  return options.enabled === false ? undefined : options;
 }
 
 function probeOption(value: unknown, probeTimeoutMs: number): ResolvedHealthOptions['probe'] {

@@ -1,8 +1,4 @@
-import { hashSessionId } from '@session-cluster/core';
-
-// A token shaped exactly like a generated session id (43 base64url chars,
-// canonical last char) and not part of a longer base64url run.
-const SESSION_ID_TOKEN = /(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048](?![A-Za-z0-9_-])/g;
+import { maskSessionIds } from '@session-cluster/core';
 
 /** Longest text kept from an error message or a degraded-mode reason. */
 export const MAX_REPORTED_TEXT_LENGTH = 300;
@@ -14,7 +10,7 @@ export const MAX_REPORTED_TEXT_LENGTH = 300;
  * text is cut to {@link MAX_REPORTED_TEXT_LENGTH} characters.
  */
 export function redactSessionIds(text: string): string {
-  const redacted = text.replace(SESSION_ID_TOKEN, (id) => `<sid:${hashSessionId(id)}>`);
+  const redacted = maskSessionIds(text);
   return redacted.length > MAX_REPORTED_TEXT_LENGTH
     ? `${redacted.slice(0, MAX_REPORTED_TEXT_LENGTH - 1)}…`
     : redacted;

@@ -13,3 +13,5 @@ export {
   resolveManagerRetryOptions,
 } from './manager-options.js';
 export { withOperation } from './operation-error.js';
+export type { ManagerTelemetryOptions } from './manager-telemetry.js';
+export { OPERATION_TELEMETRY_NAMES } from './manager-telemetry.js';

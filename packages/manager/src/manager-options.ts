@@ -12,6 +12,7 @@ import type {
   SessionStore,
 } from '@session-cluster/core';
 import type { HealthRecorder } from '@session-cluster/health';
+import type { ManagerTelemetryOptions } from './manager-telemetry.js';
 
 /** Every public operation of the manager: health windows and retry settings are keyed by these. */
 export const MANAGER_OPERATIONS = [
@@ -25,6 +26,7 @@ export const MANAGER_OPERATIONS = [
   'listByUser',
   'deleteByUser',
   'cleanupExpired',
+  'lock',
 ] as const;
 
 /** One of {@link MANAGER_OPERATIONS}. */
@@ -70,8 +72,13 @@ export interface SessionManagerOptions {
   readonly retry?: ManagerRetryOptions | undefined;
   /** Time source of expiries. Give the store the same clock. Default the system clock. */
   readonly clock?: Clock | undefined;
-  /** Called before each retry (e.g. to add a span event). Must not throw. */
+  /** Called before each retry (the manager adds a span event itself). Must not throw. */
   readonly onRetry?: ((event: RetryEvent) => void) | undefined;
+  /**
+   * OpenTelemetry spans and metrics (through `@opentelemetry/api`, a no-op
+   * until an SDK is registered). `false` turns them off entirely. Default on.
+   */
+  readonly telemetry?: ManagerTelemetryOptions | false | undefined;
 }
 
 /** Defaults of {@link SessionManagerOptions}. */
@@ -92,6 +99,8 @@ export interface ResolvedManagerOptions {
   readonly retry: Readonly<Record<OperationName, RetryOptions>>;
   readonly clock: Clock;
   readonly onRetry: ((event: RetryEvent) => void) | undefined;
+  /** `undefined` when telemetry is off. */
+  readonly telemetry: ManagerTelemetryOptions | undefined;
 }
 
 const STORE_METHODS = [
@@ -195,6 +204,7 @@ export function resolveManagerOptions(options: SessionManagerOptions): ResolvedM
   if (options.onRetry !== undefined && typeof options.onRetry !== 'function') {
     throw invalid('onRetry', 'a function');
   }
+  const telemetry = resolveTelemetryOption(options.telemetry);
   return {
     store: options.store,
     locker: options.locker,
@@ -205,5 +215,26 @@ export function resolveManagerOptions(options: SessionManagerOptions): ResolvedM
     retry: resolveManagerRetryOptions(options.retry),
     clock: clock as Clock,
     onRetry: options.onRetry,
+    telemetry,
   };
+}
+
+function resolveTelemetryOption(value: unknown): ManagerTelemetryOptions | undefined {
+  if (value === undefined) return {};
+  if (value === false) return undefined;
+  if (!isPlainObject(value)) throw invalid('telemetry', 'false or an options object');
+  const options = value as ManagerTelemetryOptions;
+  if (options.enabled !== undefined && typeof options.enabled !== 'boolean') {
+    throw invalid('telemetry.enabled', 'a boolean');
+  }
+  if (options.tracerProvider !== undefined && !hasMethods(options.tracerProvider, ['getTracer'])) {
+    throw invalid('telemetry.tracerProvider', 'a TracerProvider');
+  }
+  if (options.meterProvider !== undefined && !hasMethods(options.meterProvider, ['getMeter'])) {
+    throw invalid('telemetry.meterProvider', 'a MeterProvider');
+  }
+  if (options.dbSystem !== undefined && typeof options.dbSystem !== 'string') {
+    throw invalid('telemetry.dbSystem', 'a string');
+  }
+  return options.enabled === false ? undefined : options;
 }

@@ -140,6 +140,28 @@ describe('SessionManager (unit, in memory)', () => {
     expect(manager.degraded).toBe(true);
   });
 
+  it('withLock serialises sections of one session and passes fn errors through unchanged', async () => {
+    setUp({ health: new HealthMonitor() });
+    const { id } = await manager.create({ data: { n: 0 } });
+    const order: string[] = [];
+    const section = (name: string) =>
+      manager.withLock(id, async (signal) => {
+        expect(signal.aborted).toBe(false);
+        order.push(`${name} in`);
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        order.push(`${name} out`);
+        return name;
+      });
+    await expect(Promise.all([section('a'), section('b')])).resolves.toEqual(['a', 'b']);
+    expect(order).toEqual(['a in', 'a out', 'b in', 'b out']);
+    const own = new TypeError('app error');
+    await expect(manager.withLock(id, () => Promise.reject(own))).rejects.toBe(own);
+    // A patch inside the held lock does not wait for it.
+    await manager.withLock(id, () => manager.patch(id, { set: { n: 1 } }));
+    expect((await manager.get(id))?.data).toEqual({ n: 1 });
+    expect(manager.health()?.operations['lock']?.count).toBe(4);
+  });
+
   it('close closes the store and the locker once', async () => {
     setUp();
     const closeLocker = vi.spyOn(locker, 'close');

@@ -14,6 +14,7 @@ import type {
   Clock,
   DeleteByUserOptions,
   LockedUpdateOptions,
+  RetryEvent,
   SessionData,
   SessionError,
   SessionLocker,
@@ -25,6 +26,7 @@ import type {
 import { HealthMonitor } from '@session-cluster/health';
 import type { HealthRecorder, HealthReport } from '@session-cluster/health';
 import type { RetryPolicy } from 'cockatiel';
+import type { Span } from '@opentelemetry/api';
 import { InFlight } from './in-flight.js';
 import {
   assertExceptIds,
@@ -36,8 +38,21 @@ import {
 } from './input-checks.js';
 import { MANAGER_OPERATIONS, resolveManagerOptions } from './manager-options.js';
 import type { OperationName, SessionManagerOptions } from './manager-options.js';
+import { ManagerTelemetry } from './manager-telemetry.js';
 import { withOperation } from './operation-error.js';
+import { otelApi } from '@session-cluster/core';
+import {
+  countedOutcome,
+  createdOutcome,
+  existedOutcome,
+  foundOutcome,
+  regeneratedOutcome,
+  writtenOutcome,
+} from './operation-outcomes.js';
+import type { OutcomeOf } from './operation-outcomes.js';
 import { replayFirst } from './replay-first.js';
+import { TracedLocker } from './traced-locker.js';
+import { TracedStore } from './traced-store.js';
 
 /** Input of {@link SessionManager.create}. */
 export interface CreateSessionOptions {
@@ -101,6 +116,14 @@ function closedError(operation: string): StorageUnavailableError {
  * `regenerate` move a session's expiry to now + `ttlMs` (the manager's; a
  * per-session `ttlMs` given to `create` sets only the first expiry).
  *
+ * **Telemetry** (through `@opentelemetry/api`; off with `telemetry: false`):
+ * each call is a `session.<operation>` span (`session.list_by_user`, …)
+ * carrying the hashed session id (never the raw one), the outcome and
+ * `session.degraded`; lock acquire/release and store calls are child spans;
+ * each retry is a `session.retry` event; a failure sets the span's status
+ * and the `SessionError` code, category and severity. Metrics: operations
+ * by outcome, errors by code, latency, retries, lock wait.
+ *
  * @example
  * ```ts
  * const manager = new SessionManager({ store, locker, health: new HealthMonitor() });
@@ -122,24 +145,42 @@ export class SessionManager {
   private readonly policies: Readonly<Record<OperationName, RetryPolicy>>;
   private readonly updateOptions: LockedUpdateOptions;
   private readonly inFlight = new InFlight();
+  private readonly telemetry: ManagerTelemetry | undefined;
   private closing: Promise<void> | undefined;
 
   /** @throws SessionValidationError `INVALID_CONFIG` whose `field` names the bad option */
   public constructor(options: SessionManagerOptions) {
     const resolved = resolveManagerOptions(options);
-    this.store = resolved.store;
-    this.locker = resolved.locker;
+    const telemetry =
+      resolved.telemetry === undefined || otelApi === undefined
+        ? undefined
+        : new ManagerTelemetry(otelApi, resolved.telemetry, () => this.degraded);
+    this.telemetry = telemetry;
+    this.store =
+      telemetry === undefined ? resolved.store : new TracedStore(resolved.store, telemetry);
+    this.locker =
+      telemetry === undefined
+        ? resolved.locker
+        : new TracedLocker(resolved.locker, telemetry, () => this.degraded);
     this.recorder = resolved.health;
     this.clock = resolved.clock;
     this.ttlMs = resolved.ttlMs;
     this.rolling = resolved.rolling;
     this.lockTtlMs = resolved.lockTtlMs;
+    const userOnRetry = resolved.onRetry;
+    const onRetry =
+      telemetry === undefined
+        ? userOnRetry
+        : (event: RetryEvent): void => {
+            telemetry.onRetry(event);
+            userOnRetry?.(event);
+          };
     const policies = {} as Record<OperationName, RetryPolicy>;
     for (const operation of MANAGER_OPERATIONS) {
       policies[operation] = createRetryPolicy({
         ...resolved.retry[operation],
         operation,
-        onRetry: resolved.onRetry,
+        onRetry,
       });
     }
     this.policies = policies;
@@ -173,22 +214,27 @@ export class SessionManager {
    * @throws SessionSerializationError for values JSON cannot carry
    */
   public create(input: CreateSessionOptions): Promise<SessionRecord> {
-    return this.run('create', () => {
-      assertObjectArgument(input, 'create', 'input');
-      const { userId, data } = input;
-      const ttlMs = input.ttlMs ?? this.ttlMs;
-      if (userId !== undefined) assertValidUserId(userId, 'create');
-      assertSessionData(data, 'create');
-      assertTtl(ttlMs, 'create');
-      return this.policies.create.execute(() =>
-        this.store.create({
-          id: generateSessionId(),
-          userId,
-          data,
-          expiresAt: this.clock.now() + ttlMs,
-        }),
-      );
-    });
+    return this.run(
+      'create',
+      () => {
+        assertObjectArgument(input, 'create', 'input');
+        const { userId, data } = input;
+        const ttlMs = input.ttlMs ?? this.ttlMs;
+        if (userId !== undefined) assertValidUserId(userId, 'create');
+        assertSessionData(data, 'create');
+        assertTtl(ttlMs, 'create');
+        return this.policies.create.execute(() =>
+          this.store.create({
+            id: generateSessionId(),
+            userId,
+            data,
+            expiresAt: this.clock.now() + ttlMs,
+          }),
+        );
+      },
+      undefined,
+      createdOutcome,
+    );
   }
 
   /**
@@ -203,22 +249,33 @@ export class SessionManager {
     // hundred ns of store.load.
     const started = performance.now();
     if (this.closing !== undefined) throw this.failed('get', started, closedError('get'));
+    const telemetry = this.telemetry;
+    const span = telemetry?.startOperation('get', id);
     this.inFlight.enter();
     let record: SessionRecord | null;
     try {
-      assertValidSessionId(id, 'get');
-      try {
-        record = await this.store.load(id);
-      } catch (error) {
-        if (!isRetryableSessionError(error)) throw error;
-        record = await this.policies.get.execute(replayFirst(error, () => this.store.load(id)));
+      if (telemetry !== undefined && span?.isRecording() === true) {
+        record = await telemetry.runInOperation(span, () => this.load(id));
+      } else {
+        assertValidSessionId(id, 'get');
+        try {
+          record = await this.store.load(id);
+        } catch (error) {
+          if (!isRetryableSessionError(error)) throw error;
+          record = await this.policies.get.execute(replayFirst(error, () => this.store.load(id)));
+        }
       }
     } catch (error) {
-      throw this.failed('get', started, error);
+      throw this.failed('get', started, error, span);
     } finally {
       this.inFlight.leave();
     }
-    this.recorder?.record({ operation: 'get', durationMs: performance.now() - started, ok: true });
+    const durationMs = performance.now() - started;
+    this.recorder?.record({ operation: 'get', durationMs, ok: true });
+    if (telemetry !== undefined) {
+      const outcome = foundOutcome(record, span?.isRecording() === true ? span : undefined);
+      telemetry.endOperation(span, 'get', durationMs, outcome);
+    }
     return record;
   }
 
@@ -235,13 +292,18 @@ export class SessionManager {
    * @throws ConcurrentAccessError when retries ran out
    */
   public update(id: string, fn: SessionMutator): Promise<SessionRecord> {
-    return this.run('update', () => {
-      assertValidSessionId(id, 'update');
-      assertFunction(fn, 'update', 'fn');
-      return this.policies.update.execute(() =>
-        lockedUpdate(this.store, this.locker, id, fn, this.updateOptions),
-      );
-    });
+    return this.run(
+      'update',
+      () => {
+        assertValidSessionId(id, 'update');
+        assertFunction(fn, 'update', 'fn');
+        return this.policies.update.execute(() =>
+          lockedUpdate(this.store, this.locker, id, fn, this.updateOptions),
+        );
+      },
+      id,
+      writtenOutcome,
+    );
   }
 
   /**
@@ -251,17 +313,22 @@ export class SessionManager {
    * @throws SessionNotFoundError when the session does not exist or has expired
    */
   public patch(id: string, changes: SessionPatch): Promise<number> {
-    return this.run('patch', () => {
-      assertValidSessionId(id, 'patch');
-      assertPatch(changes, 'patch');
-      return this.policies.patch.execute(() =>
-        this.store.patch(
-          id,
-          changes,
-          this.rolling ? { expiresAt: this.clock.now() + this.ttlMs } : undefined,
-        ),
-      );
-    });
+    return this.run(
+      'patch',
+      () => {
+        assertValidSessionId(id, 'patch');
+        assertPatch(changes, 'patch');
+        return this.policies.patch.execute(() =>
+          this.store.patch(
+            id,
+            changes,
+            this.rolling ? { expiresAt: this.clock.now() + this.ttlMs } : undefined,
+          ),
+        );
+      },
+      id,
+      writtenOutcome,
+    );
   }
 
   /**
@@ -271,14 +338,19 @@ export class SessionManager {
    * @returns false when the session does not exist or has expired
    */
   public touch(id: string): Promise<boolean> {
-    return this.run('touch', () => {
-      assertValidSessionId(id, 'touch');
-      return this.policies.touch.execute(async () =>
-        this.rolling
-          ? this.store.touch(id, this.clock.now() + this.ttlMs)
-          : (await this.store.load(id)) !== null,
-      );
-    });
+    return this.run(
+      'touch',
+      () => {
+        assertValidSessionId(id, 'touch');
+        return this.policies.touch.execute(async () =>
+          this.rolling
+            ? this.store.touch(id, this.clock.now() + this.ttlMs)
+            : (await this.store.load(id)) !== null,
+        );
+      },
+      id,
+      existedOutcome,
+    );
   }
 
   /**
@@ -297,33 +369,87 @@ export class SessionManager {
    * @throws SessionNotFoundError when the session does not exist or has expired
    */
   public regenerate(id: string, options: RegenerateOptions = {}): Promise<SessionRecord> {
-    return this.run('regenerate', () => {
-      assertValidSessionId(id, 'regenerate');
-      assertObjectArgument(options, 'regenerate', 'options');
-      const { userId } = options;
-      if (userId !== undefined) assertValidUserId(userId, 'regenerate');
-      return this.policies.regenerate.execute(() =>
-        this.locker.using(id, () => this.regenerateLocked(id, userId), {
-          ttlMs: this.lockTtlMs,
-        }),
-      );
-    });
+    return this.run(
+      'regenerate',
+      () => {
+        assertValidSessionId(id, 'regenerate');
+        assertObjectArgument(options, 'regenerate', 'options');
+        const { userId } = options;
+        if (userId !== undefined) assertValidUserId(userId, 'regenerate');
+        return this.policies.regenerate.execute(() =>
+          this.locker.using(id, () => this.regenerateLocked(id, userId), {
+            ttlMs: this.lockTtlMs,
+          }),
+        );
+      },
+      id,
+      regeneratedOutcome,
+    );
+  }
+
+  /**
+   * Run `fn` holding the session's lock (the same per-session lock `update`
+   * and `regenerate` take), e.g. to serialise whole HTTP requests of one
+   * session across instances. The lease is extended while `fn` runs;
+   * `signal` aborts when exclusivity was lost (an extension failed). Writes
+   * made inside must not take the lock again: use `patch` (lock-free), not
+   * `update` or `regenerate`, which would wait for this very lock.
+   *
+   * Recorded in health as operation `lock`, for the whole time the lock is
+   * held. Errors of `fn` itself are re-thrown as they are (not wrapped).
+   *
+   * @throws ConcurrentAccessError `LOCK_NOT_ACQUIRED` when the lock could not be had in time
+   */
+  public async withLock<T>(id: string, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    // fn's own failure travels as a value, so it is neither retried, wrapped,
+    // nor recorded as a storage failure of this instance.
+    const outcome = await this.run(
+      'lock',
+      () => {
+        assertValidSessionId(id, 'lock');
+        assertFunction(fn, 'lock', 'fn');
+        return this.locker.using(
+          id,
+          async (signal): Promise<{ ok: true; value: T } | { ok: false; error: unknown }> => {
+            try {
+              return { ok: true, value: await fn(signal) };
+            } catch (error) {
+              return { ok: false, error };
+            }
+          },
+          { ttlMs: this.lockTtlMs },
+        );
+      },
+      id,
+    );
+    if (!outcome.ok) throw outcome.error;
+    return outcome.value;
   }
 
   /** @returns true when a session was deleted */
   public delete(id: string): Promise<boolean> {
-    return this.run('delete', () => {
-      assertValidSessionId(id, 'delete');
-      return this.policies.delete.execute(() => this.store.delete(id));
-    });
+    return this.run(
+      'delete',
+      () => {
+        assertValidSessionId(id, 'delete');
+        return this.policies.delete.execute(() => this.store.delete(id));
+      },
+      id,
+      existedOutcome,
+    );
   }
 
   /** The user's live sessions, oldest first. */
   public listByUser(userId: string): Promise<SessionRecord[]> {
-    return this.run('listByUser', () => {
-      assertValidUserId(userId, 'listByUser');
-      return this.policies.listByUser.execute(() => this.store.listByUser(userId));
-    });
+    return this.run(
+      'listByUser',
+      () => {
+        assertValidUserId(userId, 'listByUser');
+        return this.policies.listByUser.execute(() => this.store.listByUser(userId));
+      },
+      undefined,
+      countedOutcome,
+    );
   }
 
   /**
@@ -332,12 +458,17 @@ export class SessionManager {
    * @returns how many sessions were deleted
    */
   public deleteByUser(userId: string, options: DeleteByUserOptions = {}): Promise<number> {
-    return this.run('deleteByUser', () => {
-      assertValidUserId(userId, 'deleteByUser');
-      assertObjectArgument(options, 'deleteByUser', 'options');
-      if (options.except !== undefined) assertExceptIds(options.except, 'deleteByUser');
-      return this.policies.deleteByUser.execute(() => this.store.deleteByUser(userId, options));
-    });
+    return this.run(
+      'deleteByUser',
+      () => {
+        assertValidUserId(userId, 'deleteByUser');
+        assertObjectArgument(options, 'deleteByUser', 'options');
+        if (options.except !== undefined) assertExceptIds(options.except, 'deleteByUser');
+        return this.policies.deleteByUser.execute(() => this.store.deleteByUser(userId, options));
+      },
+      undefined,
+      countedOutcome,
+    );
   }
 
   /**
@@ -347,24 +478,30 @@ export class SessionManager {
    * @returns how many sessions were removed
    */
   public cleanupExpired(options: CleanupOptions = {}): Promise<number> {
-    return this.run('cleanupExpired', async () => {
-      assertObjectArgument(options, 'cleanupExpired', 'options');
-      const batchSize = options.batchSize ?? CLEANUP_DEFAULTS.batchSize;
-      const maxBatches = options.maxBatches ?? CLEANUP_DEFAULTS.maxBatches;
-      assertTtl(batchSize, 'cleanupExpired', 'batchSize');
-      assertTtl(maxBatches, 'cleanupExpired', 'maxBatches');
-      // One `now` for the whole run: sessions expiring meanwhile wait for the next one.
-      const now = this.clock.now();
-      let removed = 0;
-      for (let batch = 0; batch < maxBatches; batch += 1) {
-        const result = await this.policies.cleanupExpired.execute(() =>
-          this.store.sweepExpired(now, batchSize),
-        );
-        removed += result.expired.length;
-        if (!result.more) break;
-      }
-      return removed;
-    });
+    return this.run(
+      'cleanupExpired',
+      async () => {
+        assertObjectArgument(options, 'cleanupExpired', 'options');
+        const batchSize = options.batchSize ?? CLEANUP_DEFAULTS.batchSize;
+        const maxBatches = options.maxBatches ?? CLEANUP_DEFAULTS.maxBatches;
+        assertTtl(batchSize, 'cleanupExpired', 'batchSize');
+        assertTtl(maxBatches, 'cleanupExpired', 'maxBatches');
+        // One `now` for the whole run: sessions expiring meanwhile wait for the next one.
+        const now = this.clock.now();
+        let removed = 0;
+        for (let batch = 0; batch < maxBatches; batch += 1) {
+          const result = await this.policies.cleanupExpired.execute(() =>
+            this.store.sweepExpired(now, batchSize),
+          );
+          removed += result.expired.length;
+          if (!result.more) break;
+        }
+        this.telemetry?.recordSwept(removed);
+        return removed;
+      },
+      undefined,
+      countedOutcome,
+    );
   }
 
   /**
@@ -412,34 +549,74 @@ export class SessionManager {
     return created;
   }
 
-  /** Run one public operation: closed check, in-flight count, health, error normalisation. */
-  private async run<T>(operation: OperationName, work: () => Promise<T>): Promise<T> {
+  /** `get`'s body when traced: the same steps as its untraced path, in one function to run in the span. */
+  private async load(id: string): Promise<SessionRecord | null> {
+    assertValidSessionId(id, 'get');
+    try {
+      return await this.store.load(id);
+    } catch (error) {
+      if (!isRetryableSessionError(error)) throw error;
+      return this.policies.get.execute(replayFirst(error, () => this.store.load(id)));
+    }
+  }
+
+  /**
+   * Run one public operation: closed check, in-flight count, health, error
+   * normalisation, and its span and metrics (`describe` turns the result
+   * into an outcome and span attributes).
+   */
+  private async run<T>(
+    operation: OperationName,
+    work: () => Promise<T>,
+    id?: unknown,
+    describe?: OutcomeOf<T>,
+  ): Promise<T> {
     const started = performance.now();
     if (this.closing !== undefined) throw this.failed(operation, started, closedError(operation));
+    const telemetry = this.telemetry;
+    const span = telemetry?.startOperation(operation, id);
     this.inFlight.enter();
     let result: T;
     try {
-      result = await work();
+      result =
+        telemetry !== undefined && span?.isRecording() === true
+          ? await telemetry.runInOperation(span, work)
+          : await work();
     } catch (error) {
-      throw this.failed(operation, started, error);
+      throw this.failed(operation, started, error, span);
     } finally {
       this.inFlight.leave();
     }
-    this.recorder?.record({ operation, durationMs: performance.now() - started, ok: true });
+    const durationMs = performance.now() - started;
+    this.recorder?.record({ operation, durationMs, ok: true });
+    if (telemetry !== undefined) {
+      const recording = span?.isRecording() === true ? span : undefined;
+      const outcome = describe === undefined ? 'ok' : describe(result, recording);
+      telemetry.endOperation(span, operation, durationMs, outcome);
+    }
     return result;
   }
 
-  /** Normalise a failure and record it (client errors as `ok`, see the class doc). */
-  private failed(operation: OperationName, started: number, error: unknown): SessionError {
+  /**
+   * Normalise a failure, record it (client errors as `ok`, see the class
+   * doc) and end the operation's span with it.
+   */
+  private failed(
+    operation: OperationName,
+    started: number,
+    error: unknown,
+    span?: Span,
+  ): SessionError {
     const sessionError = withOperation(error, operation);
+    const durationMs = performance.now() - started;
     if (this.recorder !== undefined) {
-      const durationMs = performance.now() - started;
       if (sessionError.category === 'client') {
         this.recorder.record({ operation, durationMs, ok: true });
       } else {
         this.recorder.record({ operation, durationMs, ok: false, error: sessionError });
       }
     }
+    this.telemetry?.failOperation(span, operation, durationMs, sessionError);
     return sessionError;
   }
 }

@@ -3,6 +3,7 @@ import type { BreakerOptions } from '@session-cluster/fallback';
 import type { ManagerRetryOptions } from '@session-cluster/manager';
 import type { RedisAddress } from '@session-cluster/store-redis';
 import type { Cluster, Redis } from 'ioredis';
+import type { MeterProvider, TracerProvider } from '@opentelemetry/api';
 
 /** Settings shared by every connection the cluster creates itself. */
 export interface OwnedConnectionOptions {
@@ -112,6 +113,26 @@ export interface CodecOption {
 }
 
 /**
+ * OpenTelemetry of every part (manager, fallback, health). Everything goes
+ * through `@opentelemetry/api`: nothing is exported until the application
+ * registers an SDK (`startTelemetry()` of `@session-cluster/telemetry`,
+ * called before `createSessionCluster`).
+ */
+export interface TelemetryOption {
+  /** Where spans go; the global tracer provider when absent. */
+  readonly tracerProvider?: TracerProvider | undefined;
+  /** Where metrics go; the global meter provider (at creation) when absent. */
+  readonly meterProvider?: MeterProvider | undefined;
+  /**
+   * Observe `session.active`: live sessions in Redis, counted at each metric
+   * collection with one `ZCOUNT` per expiry bucket. The count is global
+   * (every instance reports the same number): aggregate with max, not sum.
+   * Default `true`.
+   */
+  readonly activeSessions?: boolean | undefined;
+}
+
+/**
  * Options of {@link createSessionCluster}. Only `redis` is required.
  *
  * @example
@@ -142,4 +163,6 @@ export interface SessionClusterOptions {
   readonly fallback?: FallbackOption | undefined;
   readonly health?: HealthOption | undefined;
   readonly codec?: CodecOption | undefined;
+  /** OpenTelemetry spans and metrics; `false` turns them off in every part. Default on. */
+  readonly telemetry?: TelemetryOption | false | undefined;
 }

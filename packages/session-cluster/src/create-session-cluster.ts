@@ -5,9 +5,12 @@ import { HealthMonitor } from '@session-cluster/health';
 import { SessionManager } from '@session-cluster/manager';
 import { MemoryLocker, MemoryStore } from '@session-cluster/store-memory';
 import { RedisStore, RedlockLocker } from '@session-cluster/store-redis';
+import { DB_SYSTEM_VALUE_REDIS } from '@session-cluster/core';
+import { observeActiveSessions } from './active-sessions-gauge.js';
 import type { SessionClusterOptions } from './cluster-options.js';
 import { FallbackLocker } from './fallback-locker.js';
 import { under, withOptionPath } from './option-path.js';
+import { otelApi } from '@session-cluster/core';
 import { resolveClusterOptions } from './resolve-cluster-options.js';
 
 /** What {@link createSessionCluster} wires together. */
@@ -42,6 +45,11 @@ interface Closable {
  * monitor) → `RedlockLocker` (+ in-process fallback) → `HealthMonitor`
  * (probing the store) → `SessionManager`.
  *
+ * Telemetry (unless `telemetry: false`): the manager's spans name
+ * `db.system=redis` on store calls, the fallback marks routing and traces
+ * reconciliation, the health monitor traces probes, and `session.active`
+ * is observed from Redis. Register the OpenTelemetry SDK first.
+ *
  * Every option is checked before anything connects; a misconfiguration is a
  * `SessionValidationError` (`INVALID_CONFIG`) whose `field` is the option path
  * (`redis.url`, `locks.nodes[1]`, …).
@@ -56,6 +64,11 @@ interface Closable {
  */
 export function createSessionCluster(options: SessionClusterOptions): SessionCluster {
   const resolved = resolveClusterOptions(options);
+  const { telemetry } = resolved;
+  const providers =
+    telemetry === false
+      ? false
+      : { tracerProvider: telemetry.tracerProvider, meterProvider: telemetry.meterProvider };
   const opened: Closable[] = [];
   try {
     const redis = withOptionPath(
@@ -101,6 +114,7 @@ export function createSessionCluster(options: SessionClusterOptions): SessionClu
             secondary,
             breaker: resolved.breaker,
             timeoutMs: resolved.fallback.timeoutMs,
+            telemetry: providers,
           }),
       );
       fallback = fallbackStore;
@@ -126,6 +140,7 @@ export function createSessionCluster(options: SessionClusterOptions): SessionClu
           // The default (10) may exceed a small window; the monitor refuses that.
           ...(windowSize === undefined ? {} : { minSamples: Math.min(10, windowSize) }),
           probe: { store },
+          telemetry: providers,
         }),
     );
     const detach = fallback === undefined ? () => undefined : reportFallback(fallback, health);
@@ -141,8 +156,14 @@ export function createSessionCluster(options: SessionClusterOptions): SessionClu
           rolling: resolved.rolling,
           lockTtlMs: resolved.lockTtlMs,
           retry: resolved.retry,
+          telemetry:
+            providers === false ? false : { ...providers, dbSystem: DB_SYSTEM_VALUE_REDIS },
         }),
     );
+    const stopObserving =
+      telemetry === false || telemetry.activeSessions === false || otelApi === undefined
+        ? () => undefined
+        : observeActiveSessions(otelApi, redis, telemetry.meterProvider);
 
     let closing: Promise<void> | undefined;
     return {
@@ -153,7 +174,10 @@ export function createSessionCluster(options: SessionClusterOptions): SessionClu
       fallback,
       redis,
       close: () => {
-        closing ??= manager.close().finally(detach);
+        closing ??= manager.close().finally(() => {
+          stopObserving();
+          detach();
+        });
         return closing;
       },
     };

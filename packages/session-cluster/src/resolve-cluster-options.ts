@@ -5,7 +5,7 @@ import { resolveManagerRetryOptions } from '@session-cluster/manager';
 import type { ManagerRetryOptions } from '@session-cluster/manager';
 import { KEY_PREFIX_PATTERN, MAX_BUCKETS, MIN_LOCK_TTL_MS } from '@session-cluster/store-redis';
 import type { RedlockNode } from '@session-cluster/store-redis';
-import type { SessionClusterOptions } from './cluster-options.js';
+import type { SessionClusterOptions, TelemetryOption } from './cluster-options.js';
 import {
   MAX_TIMER_MS,
   boolean,
@@ -44,6 +44,8 @@ export interface ResolvedClusterOptions {
     readonly unhealthyBelowSuccessRate: number | undefined;
   };
   readonly codec: SessionCodec;
+  /** `false` when telemetry is off. */
+  readonly telemetry: TelemetryOption | false;
 }
 
 const TOP_LEVEL_KEYS: readonly string[] = [
@@ -57,6 +59,7 @@ const TOP_LEVEL_KEYS: readonly string[] = [
   'fallback',
   'health',
   'codec',
+  'telemetry',
 ] satisfies readonly (keyof SessionClusterOptions)[];
 
 function resolveBreaker(value: unknown): BreakerOptions | undefined {
@@ -183,5 +186,23 @@ export function resolveClusterOptions(input: SessionClusterOptions): ResolvedClu
     fallback: { enabled, maxSessions, timeoutMs },
     health: { windowSize, slowThresholdMs, unhealthyBelowSuccessRate: rate },
     codec: resolveCodec(options['codec']),
+    telemetry: resolveTelemetry(options['telemetry']),
   };
+}
+
+function resolveTelemetry(value: unknown): TelemetryOption | false {
+  if (value === false) return false;
+  const telemetry = section(value, 'telemetry');
+  onlyKeys(telemetry, ['tracerProvider', 'meterProvider', 'activeSessions'], 'telemetry.');
+  for (const [field, method] of [
+    ['tracerProvider', 'getTracer'],
+    ['meterProvider', 'getMeter'],
+  ] as const) {
+    const provider = telemetry[field];
+    if (provider !== undefined && (!isObject(provider) || typeof provider[method] !== 'function')) {
+      throw invalidOption(`telemetry.${field}`, `an object with ${method}()`);
+    }
+  }
+  boolean(telemetry['activeSessions'], 'telemetry.activeSessions');
+  return telemetry;
 }

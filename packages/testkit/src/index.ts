@@ -13,3 +13,8 @@ export type {
   StoreContractOptions,
 } from './store-contract.js';
 export { CONTRACT_MAX_BYTES, describeStoreContract } from './store-contract.js';
+export type { ClientResponse, CookieClient } from './cookie-client.js';
+export { cookieClient } from './cookie-client.js';
+export type { OtlpReceiver, OtlpRequest, OtlpSpan, OtlpValue } from './otlp-receiver.js';
+export { startOtlpReceiver } from './otlp-receiver.js';
+export { AsyncLocalContextManager } from './async-local-context-manager.js';

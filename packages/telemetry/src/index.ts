@@ -1,0 +1,13 @@
+export type { Telemetry } from './start-telemetry.js';
+export { DEFAULT_OTLP_ENDPOINT, startTelemetry } from './start-telemetry.js';
+export type {
+  InstrumentationSwitches,
+  PrometheusOptions,
+  ResolvedTelemetryOptions,
+  TelemetryOptions,
+} from './telemetry-options.js';
+export { TELEMETRY_DEFAULTS, resolveTelemetryOptions } from './telemetry-options.js';
+export type { LoggerOptions } from './logger.js';
+export { createLogger } from './logger.js';
+export { redisStatement } from './redis-statement.js';
+export { SessionIdMaskingProcessor } from './session-id-masking-processor.js';

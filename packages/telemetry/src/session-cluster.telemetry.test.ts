@@ -1,0 +1,232 @@
+import { once } from 'node:events';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ROOT_CONTEXT, context } from '@opentelemetry/api';
+import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
+import type { DataPoint, MetricData } from '@opentelemetry/sdk-metrics';
+import {
+  BasicTracerProvider,
+  InMemorySpanExporter,
+  SimpleSpanProcessor,
+} from '@opentelemetry/sdk-trace-base';
+import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import { generateSessionId, hashSessionId } from '@session-cluster/core';
+import { AsyncLocalContextManager, startRedisServer } from '@session-cluster/testkit';
+import type { RedisServerHandle } from '@session-cluster/testkit';
+import { createSessionCluster } from 'session-cluster';
+import type { SessionCluster } from 'session-cluster';
+
+/** A reader the test collects from by hand. */
+class CollectingReader extends MetricReader {
+  protected override onForceFlush(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  protected override onShutdown(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+describe('session-cluster telemetry through the real SDK (Redis, fallback, health)', () => {
+  const exporter = new InMemorySpanExporter();
+  const tracerProvider = new BasicTracerProvider({
+    spanProcessors: [new SimpleSpanProcessor(exporter)],
+  });
+  const tracer = tracerProvider.getTracer('test');
+  const reader = new CollectingReader();
+  const meterProvider = new MeterProvider({ readers: [reader] });
+  let redis: RedisServerHandle;
+  let cluster: SessionCluster;
+  const rawIds: string[] = [];
+
+  beforeAll(async () => {
+    context.setGlobalContextManager(new AsyncLocalContextManager(ROOT_CONTEXT));
+    redis = await startRedisServer();
+    cluster = createSessionCluster({
+      redis: { url: redis.url },
+      prefix: 'tel',
+      retry: { baseDelayMs: 1 },
+      telemetry: { tracerProvider, meterProvider },
+    });
+  });
+  afterAll(async () => {
+    await cluster.close();
+    await redis.stop();
+    context.disable();
+    await Promise.all([tracerProvider.shutdown(), meterProvider.shutdown()]);
+  });
+
+  async function inRequest<T>(work: () => Promise<T>): Promise<{ result: T; root: string }> {
+    return tracer.startActiveSpan('request', async (span) => {
+      try {
+        return { result: await work(), root: span.spanContext().spanId };
+      } finally {
+        span.end();
+      }
+    });
+  }
+
+  function named(name: string, under?: string): ReadableSpan[] {
+    return exporter
+      .getFinishedSpans()
+      .filter(
+        (s) => s.name === name && (under === undefined || s.parentSpanContext?.spanId === under),
+      );
+  }
+
+  async function metrics(): Promise<MetricData[]> {
+    const { resourceMetrics } = await reader.collect();
+    return resourceMetrics.scopeMetrics.flatMap((scope) => scope.metrics);
+  }
+
+  function points(all: readonly MetricData[], name: string): DataPoint<unknown>[] {
+    const metric = all.find((m) => m.descriptor.name === name);
+    if (metric === undefined) throw new Error(`no metric ${name}`);
+    return metric.dataPoints;
+  }
+
+  it('a call served by the fallback says so on the operation and the store span, and reconciliation is traced', async () => {
+    const before = await cluster.manager.create({ userId: 'ada', data: { n: 0 } });
+    rawIds.push(before.id);
+    exporter.reset();
+
+    const isolation = cluster.fallback!.isolate();
+    const { result: created, root } = await inRequest(() =>
+      cluster.manager.create({ userId: 'ada', data: { n: 1 } }),
+    );
+    rawIds.push(created.id);
+    const [create] = named('session.create', root);
+    expect(create?.attributes).toMatchObject({
+      'session.degraded': true,
+      'session.id_hash': hashSessionId(created.id),
+      'session.outcome': 'ok',
+    });
+    const [store] = named('session.store.create', create!.spanContext().spanId);
+    expect(store?.attributes).toMatchObject({
+      'db.system': 'redis',
+      'session.fallback.route': 'secondary',
+      'session.degraded': true,
+    });
+
+    const { result: read } = await inRequest(() => cluster.manager.get(created.id));
+    expect(read?.data).toEqual({ n: 1 });
+    expect(named('session.get')[0]?.attributes).toMatchObject({
+      'session.degraded': true,
+      'session.found': true,
+    });
+
+    // The lock is the in-process one while degraded: the acquire span says so.
+    await inRequest(() => cluster.manager.update(created.id, (data) => ({ ...data, n: 2 })));
+    expect(named('session.lock.acquire')[0]?.attributes['session.degraded']).toBe(true);
+
+    const recovered = once(cluster.fallback!, 'recovered');
+    isolation.dispose();
+    await recovered;
+    const [reconcile] = named('session.reconcile');
+    expect(reconcile?.attributes).toMatchObject({
+      'session.reconcile.result': 'drained',
+      'session.reconcile.written': 1,
+    });
+    expect(await cluster.redis.load(created.id)).toMatchObject({ data: { n: 2 } });
+
+    // Back on Redis: served by the primary again.
+    const { root: after } = await inRequest(() => cluster.manager.get(before.id));
+    expect(named('session.get', after)[0]?.attributes['session.degraded']).toBe(false);
+  });
+
+  it('a health probe is a child of the request that asked, routed through the fallback store', async () => {
+    exporter.reset();
+    const { root } = await inRequest(() => cluster.health.check());
+    const [probe] = named('session.health.probe', root);
+    expect(probe?.attributes).toMatchObject({
+      'session.outcome': 'ok',
+      'session.health.status': 'healthy',
+      'session.fallback.route': 'primary',
+    });
+  });
+
+  it('metrics: operations, errors, latency, lock wait, breaker, degraded, active, reconciled, probes', async () => {
+    await expect(cluster.manager.update(generateSessionId(), (data) => data)).rejects.toMatchObject(
+      { code: 'SESSION_NOT_FOUND' },
+    );
+    const all = await metrics();
+    const names = all.map((m) => m.descriptor.name).sort();
+    expect(names).toEqual(
+      expect.arrayContaining([
+        'session.operations',
+        'session.errors',
+        'session.operation.duration',
+        'session.lock.wait.duration',
+        'session.fallback.breaker.state',
+        'session.fallback.degraded',
+        'session.active',
+        'session.reconciled',
+        'session.health.probes',
+      ]),
+    );
+    const creates = points(all, 'session.operations').find(
+      (p) =>
+        p.attributes['session.operation'] === 'create' && p.attributes['session.outcome'] === 'ok',
+    );
+    expect(creates?.value).toBe(2);
+    const notFound = points(all, 'session.errors').find(
+      (p) => p.attributes['error.type'] === 'SESSION_NOT_FOUND',
+    );
+    expect(notFound?.attributes['session.operation']).toBe('update');
+    expect(notFound?.value).toBe(1);
+    const latency = points(all, 'session.operation.duration').find(
+      (p) => p.attributes['session.operation'] === 'get',
+    );
+    expect((latency?.value as { count: number }).count).toBeGreaterThanOrEqual(2);
+    expect(
+      (points(all, 'session.lock.wait.duration')[0]?.value as { count: number }).count,
+    ).toBeGreaterThanOrEqual(1);
+    expect(points(all, 'session.fallback.breaker.state')[0]?.value).toBe(0);
+    expect(points(all, 'session.fallback.degraded')[0]?.value).toBe(0);
+    // Both sessions are live in Redis (the degraded one was reconciled into it).
+    expect(points(all, 'session.active')[0]?.value).toBe(2);
+    const written = points(all, 'session.reconciled').find(
+      (p) => p.attributes['session.outcome'] === 'written',
+    );
+    expect(written?.value).toBe(1);
+    expect(points(all, 'session.health.probes')[0]?.attributes['session.outcome']).toBe('ok');
+    const text = JSON.stringify(all);
+    for (const id of rawIds) expect(text).not.toContain(id);
+  });
+  it('a Redlock acquisition that gives up records its wait and the nodes’ votes', async () => {
+    const contended = createSessionCluster({
+      redis: { url: redis.url },
+      prefix: 'tel',
+      locks: { acquireTimeoutMs: 150 },
+      retry: { maxAttempts: 1 },
+      telemetry: { tracerProvider, meterProvider },
+    });
+    try {
+      const { id } = await contended.manager.create({ data: {} });
+      rawIds.push(id);
+      // Held by another instance's locker: the waiter polls Redis and is refused.
+      const held = await cluster.locker.acquire(id);
+      exporter.reset();
+      await inRequest(() => contended.manager.update(id, (data) => data)).catch(() => undefined);
+      await held.release();
+      const [acquire] = named('session.lock.acquire');
+      expect(acquire?.attributes).toMatchObject({
+        'session.error.code': 'LOCK_NOT_ACQUIRED',
+        'session.lock.nodes_total': 1,
+        'session.lock.quorum': 1,
+        'session.lock.nodes_voted': 0,
+      });
+      expect(acquire?.attributes['session.lock.attempts']).toBeGreaterThanOrEqual(2);
+      expect(acquire?.attributes['session.lock.wait_ms']).toBeGreaterThanOrEqual(100);
+    } finally {
+      await contended.close();
+    }
+  });
+
+  it('no span attribute, event or status anywhere carries a raw session id', () => {
+    const text = JSON.stringify(
+      exporter.getFinishedSpans().map((s) => [s.name, s.attributes, s.events, s.status, s.links]),
+    );
+    expect(rawIds.length).toBeGreaterThan(0);
+    for (const id of rawIds) expect(text).not.toContain(id);
+  });
+});

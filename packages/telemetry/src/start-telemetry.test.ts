@@ -1,0 +1,81 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { MemoryLocker, MemoryStore } from '@session-cluster/store-memory';
+import { SessionManager } from '@session-cluster/manager';
+import { findFreePort } from '@session-cluster/testkit';
+import { resolveTelemetryOptions } from './telemetry-options.js';
+import { startTelemetry } from './start-telemetry.js';
+import type { Telemetry } from './start-telemetry.js';
+
+describe('resolveTelemetryOptions', () => {
+  const saved = { ...process.env };
+  afterEach(() => {
+    process.env = { ...saved };
+  });
+
+  it('applies defaults and the standard environment variables', () => {
+    delete process.env['OTEL_METRICS_EXPORTER'];
+    delete process.env['OTEL_TRACES_EXPORTER'];
+    expect(resolveTelemetryOptions({ serviceName: 'a' })).toMatchObject({
+      traces: true,
+      otlpMetrics: false,
+      prometheus: undefined,
+      metricIntervalMs: 60_000,
+      instrumentations: { http: true, express: true, ioredis: true },
+    });
+    process.env['OTEL_METRICS_EXPORTER'] = 'otlp, prometheus';
+    process.env['OTEL_TRACES_EXPORTER'] = 'none';
+    process.env['OTEL_EXPORTER_PROMETHEUS_PORT'] = '9999';
+    process.env['OTEL_METRIC_EXPORT_INTERVAL'] = '5000';
+    expect(resolveTelemetryOptions({ serviceName: 'a' })).toMatchObject({
+      traces: false,
+      otlpMetrics: true,
+      metricIntervalMs: 5_000,
+      prometheus: { port: 9999, endpoint: '/metrics' },
+    });
+  });
+
+  it.each([
+    ['serviceName', { serviceName: '' }],
+    ['otlpEndpoint', { serviceName: 'a', otlpEndpoint: 'ftp://x' }],
+    ['traces', { serviceName: 'a', traces: 'yes' }],
+    ['prometheus.port', { serviceName: 'a', prometheus: { port: 70_000 } }],
+    ['prometheus.endpoint', { serviceName: 'a', prometheus: { endpoint: 'metrics' } }],
+    ['instrumentations.http', { serviceName: 'a', instrumentations: { http: 1 } }],
+    ['sampleRatio', { serviceName: 'a', sampleRatio: 0 }],
+  ])('refuses a bad %s', (field, options) => {
+    expect(() => resolveTelemetryOptions(options as never)).toThrow(
+      expect.objectContaining({ code: 'INVALID_CONFIG', field }) as Error,
+    );
+  });
+});
+
+describe('startTelemetry with a Prometheus endpoint', () => {
+  let telemetry: Telemetry | undefined;
+  afterEach(async () => {
+    await telemetry?.shutdown();
+  });
+
+  it('serves the session metrics for scraping, and shutdown() is idempotent', async () => {
+    const port = await findFreePort();
+    telemetry = startTelemetry({
+      serviceName: 'scraped',
+      traces: false,
+      prometheus: { port, host: '127.0.0.1' },
+      instrumentations: { http: false, express: false, ioredis: false },
+    });
+    await telemetry.ready;
+    expect(telemetry.prometheusUrl).toBe(`http://127.0.0.1:${port}/metrics`);
+    const manager = new SessionManager({ store: new MemoryStore(), locker: new MemoryLocker() });
+    const { id } = await manager.create({ data: {} });
+    await manager.update(id, (data) => data);
+    await manager.close();
+    const text = await (await fetch(telemetry.prometheusUrl!)).text();
+    expect(text).toMatch(/session_operations_total\{[^}]*session_operation="create"[^}]*\} 1/);
+    expect(text).toContain('session_lock_wait_duration_bucket');
+    expect(text).toContain('service_name="scraped"');
+    expect(text).not.toContain(id);
+    await telemetry.shutdown();
+    await telemetry.shutdown();
+    telemetry = undefined;
+  });
+});

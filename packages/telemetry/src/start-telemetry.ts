@@ -1,0 +1,206 @@
+import { randomUUID } from 'node:crypto';
+import { diag } from '@opentelemetry/api';
+import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
+import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import type { Instrumentation } from '@opentelemetry/instrumentation';
+import { ExpressInstrumentation } from '@opentelemetry/instrumentation-express';
+import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
+import { IORedisInstrumentation } from '@opentelemetry/instrumentation-ioredis';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
+import type { MetricReader } from '@opentelemetry/sdk-metrics';
+import { NodeSDK } from '@opentelemetry/sdk-node';
+import { BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import type { SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
+import type { Logger } from 'pino';
+import { createLogger } from './logger.js';
+import { redisStatement } from './redis-statement.js';
+import { SessionIdMaskingProcessor } from './session-id-masking-processor.js';
+import { resolveTelemetryOptions } from './telemetry-options.js';
+import type { TelemetryOptions } from './telemetry-options.js';
+
+/** What {@link startTelemetry} started. */
+export interface Telemetry {
+  /** The OpenTelemetry Node SDK (registered globally). */
+  readonly sdk: NodeSDK;
+  /** Structured JSON logger carrying `trace_id`/`span_id` (see `createLogger`). */
+  readonly logger: Logger;
+  /** Where Prometheus scrapes (`http://host:port/metrics`), when that endpoint is on. */
+  readonly prometheusUrl: string | undefined;
+  /** Resolves once the Prometheus endpoint listens (at once when it is off). */
+  readonly ready: Promise<void>;
+  /** Export every finished span and the current metrics now, without stopping. */
+  flush(): Promise<void>;
+  /**
+   * Flush everything, then stop exporting and remove the instrumentations'
+   * global registrations. Idempotent; call it on SIGTERM before exiting.
+   */
+  shutdown(): Promise<void>;
+}
+
+/** OTLP/HTTP base endpoint when neither the option nor `OTEL_EXPORTER_OTLP_ENDPOINT` is set: Jaeger's. */
+export const DEFAULT_OTLP_ENDPOINT = 'http://localhost:4318';
+
+function signalUrl(base: string | undefined, signal: 'traces' | 'metrics'): string | undefined {
+  return base === undefined ? undefined : `${base.replace(/\/+$/, '')}/v1/${signal}`;
+}
+
+/**
+ * Start OpenTelemetry for an application process: the Node SDK with
+ * - traces exported over OTLP/HTTP (JSON) through a batch processor, to
+ *   `otlpEndpoint`, else `OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT`, else
+ *   {@link DEFAULT_OTLP_ENDPOINT} (Jaeger); headers, timeout, compression,
+ *   batch and sampler settings from the standard `OTEL_*` variables;
+ * - session ids masked in every exported span ({@link SessionIdMaskingProcessor})
+ *   and in Redis statements ({@link redisStatement});
+ * - http, express and ioredis auto-instrumentation (ESM apps: start node
+ *   with `--import @session-cluster/telemetry/register`);
+ * - metrics over OTLP and/or a Prometheus endpoint, when asked;
+ * - a pino logger whose lines carry `trace_id`/`span_id`.
+ *
+ * Call it before anything imports ioredis or express, and before
+ * `createSessionCluster` (whose meters are taken at creation).
+ * `OTEL_SDK_DISABLED=true` starts nothing (the API stays a no-op).
+ *
+ * @throws SessionValidationError `INVALID_CONFIG` naming the bad option
+ * @example
+ * ```ts
+ * const telemetry = startTelemetry({ serviceName: 'shop', prometheus: { port: 9464 } });
+ * const cluster = createSessionCluster({ redis: { url: process.env.REDIS_URL } });
+ * process.once('SIGTERM', async () => { await cluster.close(); await telemetry.shutdown(); });
+ * ```
+ */
+export function startTelemetry(options: TelemetryOptions): Telemetry {
+  const resolved = resolveTelemetryOptions(options);
+  const logger = createLogger({
+    serviceName: resolved.serviceName,
+    level: resolved.logLevel,
+    destination: resolved.logDestination,
+  });
+
+  const protocol =
+    process.env['OTEL_EXPORTER_OTLP_TRACES_PROTOCOL'] ?? process.env['OTEL_EXPORTER_OTLP_PROTOCOL'];
+  if (resolved.traces && protocol !== undefined && protocol !== 'http/json') {
+    // Jaeger and the OTel Collector take OTLP/JSON on the same port.
+    logger.warn(`OTLP protocol ${protocol} is not bundled; exporting OTLP/HTTP JSON instead`);
+  }
+  const spanProcessors: SpanProcessor[] = [...resolved.spanProcessors];
+  if (resolved.traces) {
+    spanProcessors.push(
+      new BatchSpanProcessor(
+        new OTLPTraceExporter(
+          resolved.otlpEndpoint === undefined
+            ? {}
+            : { url: signalUrl(resolved.otlpEndpoint, 'traces') },
+        ),
+      ),
+    );
+  }
+
+  // First, so that every other processor (and exporter) sees masked spans.
+  if (spanProcessors.length > 0) spanProcessors.unshift(new SessionIdMaskingProcessor());
+
+  const metricReaders: MetricReader[] = [];
+  if (resolved.otlpMetrics) {
+    metricReaders.push(
+      new PeriodicExportingMetricReader({
+        exporter: new OTLPMetricExporter(
+          resolved.otlpEndpoint === undefined
+            ? {}
+            : { url: signalUrl(resolved.otlpEndpoint, 'metrics') },
+        ),
+        exportIntervalMillis: resolved.metricIntervalMs,
+      }),
+    );
+  }
+  let prometheus: PrometheusExporter | undefined;
+  let prometheusUrl: string | undefined;
+  if (resolved.prometheus !== undefined) {
+    const { port, host, endpoint } = resolved.prometheus;
+    prometheus = new PrometheusExporter({ port, host, endpoint, preventServerStart: true });
+    metricReaders.push(prometheus);
+    prometheusUrl = `http://${host ?? 'localhost'}:${port}${endpoint}`;
+  }
+
+  const instrumentations: Instrumentation[] = [];
+  if (resolved.instrumentations.http) {
+    const scrapePath = resolved.prometheus?.endpoint;
+    instrumentations.push(
+      new HttpInstrumentation({
+        // Prometheus scrapes are not traffic worth a trace each.
+        ignoreIncomingRequestHook: (request) =>
+          scrapePath !== undefined && (request.url ?? '').split('?')[0] === scrapePath,
+      }),
+    );
+  }
+  if (resolved.instrumentations.express) instrumentations.push(new ExpressInstrumentation());
+  if (resolved.instrumentations.ioredis) {
+    instrumentations.push(
+      new IORedisInstrumentation({
+        dbStatementSerializer: redisStatement,
+        // A command outside any traced work (a health timer, the sweeper's
+        // polling) would be a trace of its own: noise.
+        requireParentSpan: true,
+      }),
+    );
+  }
+
+  const sdk = new NodeSDK({
+    // Also given apart: the SDK merges it last, over OTEL_SERVICE_NAME.
+    serviceName: resolved.serviceName,
+    resource: resourceFromAttributes({
+      ...resolved.resourceAttributes,
+      [ATTR_SERVICE_NAME]: resolved.serviceName,
+      ...(resolved.serviceVersion === undefined
+        ? {}
+        : { [ATTR_SERVICE_VERSION]: resolved.serviceVersion }),
+      'service.instance.id': randomUUID(),
+    }),
+    spanProcessors,
+    metricReaders,
+    // Logs go to stdout through pino; nothing is pushed to a logs endpoint
+    // (Jaeger has none).
+    logRecordProcessors: [],
+    instrumentations,
+    ...(resolved.sampler === undefined ? {} : { sampler: resolved.sampler }),
+  });
+  sdk.start();
+
+  const ready =
+    prometheus === undefined
+      ? Promise.resolve()
+      : prometheus.startServer().catch((error: unknown) => {
+          logger.error({ err: error }, 'Prometheus metrics endpoint failed to start');
+          throw error;
+        });
+  // A failure is logged here and reported through `ready` when awaited.
+  ready.catch(() => undefined);
+
+  let stopping: Promise<void> | undefined;
+  return {
+    sdk,
+    logger,
+    prometheusUrl,
+    ready,
+    flush: async () => {
+      await Promise.all([
+        ...spanProcessors.map((processor) => processor.forceFlush()),
+        ...metricReaders.map((reader) => reader.forceFlush()),
+      ]);
+    },
+    shutdown: () => {
+      stopping ??= (async () => {
+        for (const instrumentation of instrumentations) instrumentation.disable();
+        try {
+          await sdk.shutdown();
+        } catch (error) {
+          diag.error('session-cluster telemetry: shutdown failed', error);
+        }
+        logger.flush();
+      })();
+      return stopping;
+    },
+  };
+}

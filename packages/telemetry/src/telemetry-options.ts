@@ -1,0 +1,235 @@
+import { SessionValidationError } from '@session-cluster/core';
+import { ParentBasedSampler, TraceIdRatioBasedSampler } from '@opentelemetry/sdk-trace-base';
+import type { Sampler, SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import type { DestinationStream, Level } from 'pino';
+
+/** The Prometheus scrape endpoint of {@link TelemetryOptions.prometheus}. */
+export interface PrometheusOptions {
+  /** Port to listen on. Default `OTEL_EXPORTER_PROMETHEUS_PORT`, else 9464. */
+  readonly port?: number | undefined;
+  /** Interface to bind. Default `OTEL_EXPORTER_PROMETHEUS_HOST`, else all interfaces. */
+  readonly host?: string | undefined;
+  /** Path Prometheus scrapes. Default `/metrics`. */
+  readonly endpoint?: string | undefined;
+}
+
+/** Which auto-instrumentations to enable (all by default). */
+export interface InstrumentationSwitches {
+  readonly http?: boolean | undefined;
+  readonly express?: boolean | undefined;
+  readonly ioredis?: boolean | undefined;
+}
+
+/** Options of {@link startTelemetry}. */
+export interface TelemetryOptions {
+  /** `service.name` of everything this process exports (what Jaeger lists). */
+  readonly serviceName: string;
+  /** `service.version`. */
+  readonly serviceVersion?: string | undefined;
+  /** More resource attributes (`deployment.environment.name`, …). */
+  readonly resourceAttributes?: Readonly<Record<string, string | number | boolean>> | undefined;
+  /**
+   * Base URL of the OTLP/HTTP receiver; `/v1/traces` and `/v1/metrics` are
+   * appended. Default: `OTEL_EXPORTER_OTLP_(TRACES_|METRICS_)ENDPOINT`, else
+   * `http://localhost:4318` (Jaeger's OTLP/HTTP port).
+   */
+  readonly otlpEndpoint?: string | undefined;
+  /** Export spans. Default `true`, unless `OTEL_TRACES_EXPORTER=none`. */
+  readonly traces?: boolean | undefined;
+  /**
+   * Push metrics over OTLP too. Default: only when `OTEL_METRICS_EXPORTER`
+   * names `otlp` (Jaeger accepts traces only; point this at a collector).
+   */
+  readonly otlpMetrics?: boolean | undefined;
+  /** Interval of OTLP metric pushes, ms. Default `OTEL_METRIC_EXPORT_INTERVAL`, else 60 000. */
+  readonly metricIntervalMs?: number | undefined;
+  /**
+   * Serve metrics for Prometheus to scrape: `true` for the defaults, or
+   * where. Default: on only when `OTEL_METRICS_EXPORTER` names `prometheus`.
+   */
+  readonly prometheus?: PrometheusOptions | boolean | undefined;
+  /** Auto-instrumentations (http, express, ioredis), all on by default. */
+  readonly instrumentations?: InstrumentationSwitches | undefined;
+  /** Sampler. Default `OTEL_TRACES_SAMPLER`, else parent-based always-on. */
+  readonly sampler?: Sampler | undefined;
+  /**
+   * Head sampling: trace this fraction of new traces, in (0, 1] (parent-based:
+   * a request sampled upstream stays sampled). Shorthand for a
+   * `ParentBasedSampler` over a `TraceIdRatioBasedSampler`; ignored when
+   * `sampler` is given. Default: every trace (or `OTEL_TRACES_SAMPLER`).
+   */
+  readonly sampleRatio?: number | undefined;
+  /** More span processors, run before the exporting one (e.g. an in-memory one in tests). */
+  readonly spanProcessors?: readonly SpanProcessor[] | undefined;
+  /** Level of the returned logger. Default `LOG_LEVEL`, else `info`. */
+  readonly logLevel?: Level | undefined;
+  /** Where the returned logger writes. Default stdout. */
+  readonly logDestination?: DestinationStream | undefined;
+}
+
+/** {@link TelemetryOptions} checked, with the environment and defaults applied. */
+export interface ResolvedTelemetryOptions {
+  readonly serviceName: string;
+  readonly serviceVersion: string | undefined;
+  readonly resourceAttributes: Readonly<Record<string, string | number | boolean>>;
+  readonly otlpEndpoint: string | undefined;
+  readonly traces: boolean;
+  readonly otlpMetrics: boolean;
+  readonly metricIntervalMs: number;
+  readonly prometheus:
+    | { readonly port: number; readonly host: string | undefined; readonly endpoint: string }
+    | undefined;
+  readonly instrumentations: Required<{ [K in keyof InstrumentationSwitches]: boolean }>;
+  readonly sampler: Sampler | undefined;
+  readonly spanProcessors: readonly SpanProcessor[];
+  readonly logLevel: Level | undefined;
+  readonly logDestination: DestinationStream | undefined;
+}
+
+/** Defaults of {@link TelemetryOptions}. */
+export const TELEMETRY_DEFAULTS = Object.freeze({
+  metricIntervalMs: 60_000,
+  prometheusPort: 9464,
+  prometheusEndpoint: '/metrics',
+});
+
+function invalid(field: string, expected: string): SessionValidationError {
+  return new SessionValidationError(`startTelemetry option ${field}: expected ${expected}`, {
+    code: 'INVALID_CONFIG',
+    field,
+  });
+}
+
+function optionalBoolean(value: unknown, field: string): boolean | undefined {
+  if (value !== undefined && typeof value !== 'boolean') throw invalid(field, 'a boolean');
+  return value;
+}
+
+function envList(name: string): string[] {
+  return (process.env[name] ?? '')
+    .split(',')
+    .map((item) => item.trim().toLowerCase())
+    .filter((item) => item.length > 0);
+}
+
+function envInteger(name: string): number | undefined {
+  const raw = process.env[name];
+  if (raw === undefined || raw.trim() === '') return undefined;
+  const value = Number(raw);
+  return Number.isSafeInteger(value) && value > 0 ? value : undefined;
+}
+
+function positiveInteger(value: unknown, field: string, max = 2 ** 31 - 1): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1 || value > max) {
+    throw invalid(field, `an integer from 1 to ${max}`);
+  }
+  return value;
+}
+
+function resolvePrometheus(
+  value: unknown,
+  fromEnv: boolean,
+): ResolvedTelemetryOptions['prometheus'] {
+  if (value === false || (value === undefined && !fromEnv)) return undefined;
+  if (value !== true && value !== undefined && (typeof value !== 'object' || value === null)) {
+    throw invalid('prometheus', 'a boolean or { port, host, endpoint }');
+  }
+  const options: Record<string, unknown> =
+    value === true || value === undefined ? {} : (value as Record<string, unknown>);
+  const port =
+    positiveInteger(options['port'], 'prometheus.port', 65_535) ??
+    envInteger('OTEL_EXPORTER_PROMETHEUS_PORT') ??
+    TELEMETRY_DEFAULTS.prometheusPort;
+  const host = options['host'] ?? process.env['OTEL_EXPORTER_PROMETHEUS_HOST'];
+  if (host !== undefined && (typeof host !== 'string' || host.length === 0)) {
+    throw invalid('prometheus.host', 'a host name or address');
+  }
+  const endpoint = options['endpoint'] ?? TELEMETRY_DEFAULTS.prometheusEndpoint;
+  if (typeof endpoint !== 'string' || !endpoint.startsWith('/')) {
+    throw invalid('prometheus.endpoint', "a path starting with '/'");
+  }
+  return { port, host, endpoint };
+}
+
+/**
+ * Check {@link TelemetryOptions} and apply the standard environment
+ * variables (`OTEL_TRACES_EXPORTER`, `OTEL_METRICS_EXPORTER`,
+ * `OTEL_METRIC_EXPORT_INTERVAL`, `OTEL_EXPORTER_PROMETHEUS_*`) where an
+ * option is absent.
+ *
+ * @throws SessionValidationError `INVALID_CONFIG` naming the bad option
+ */
+export function resolveTelemetryOptions(options: TelemetryOptions): ResolvedTelemetryOptions {
+  if (typeof options !== 'object' || (options as unknown) === null) {
+    throw invalid('options', 'an options object');
+  }
+  const { serviceName, serviceVersion, otlpEndpoint } = options;
+  if (typeof serviceName !== 'string' || serviceName.trim() === '') {
+    throw invalid('serviceName', 'a non-empty string');
+  }
+  if (serviceVersion !== undefined && typeof serviceVersion !== 'string') {
+    throw invalid('serviceVersion', 'a string');
+  }
+  if (otlpEndpoint !== undefined) {
+    let url: URL;
+    try {
+      url = new URL(otlpEndpoint);
+    } catch {
+      throw invalid('otlpEndpoint', 'an http(s) URL');
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      throw invalid('otlpEndpoint', 'an http(s) URL');
+    }
+  }
+  const resourceAttributes = options.resourceAttributes ?? {};
+  if (typeof resourceAttributes !== 'object' || (resourceAttributes as unknown) === null) {
+    throw invalid('resourceAttributes', 'an object of strings, numbers and booleans');
+  }
+  const metricsExporters = envList('OTEL_METRICS_EXPORTER');
+  const traces =
+    optionalBoolean(options.traces, 'traces') ?? !envList('OTEL_TRACES_EXPORTER').includes('none');
+  const otlpMetrics =
+    optionalBoolean(options.otlpMetrics, 'otlpMetrics') ?? metricsExporters.includes('otlp');
+  const metricIntervalMs =
+    positiveInteger(options.metricIntervalMs, 'metricIntervalMs') ??
+    envInteger('OTEL_METRIC_EXPORT_INTERVAL') ??
+    TELEMETRY_DEFAULTS.metricIntervalMs;
+  const switches = options.instrumentations ?? {};
+  if (typeof switches !== 'object' || (switches as unknown) === null) {
+    throw invalid('instrumentations', 'an object of booleans');
+  }
+  const { sampleRatio } = options;
+  if (
+    sampleRatio !== undefined &&
+    (typeof sampleRatio !== 'number' || !(sampleRatio > 0 && sampleRatio <= 1))
+  ) {
+    throw invalid('sampleRatio', 'a number in (0, 1]');
+  }
+  const sampler =
+    options.sampler ??
+    (sampleRatio === undefined
+      ? undefined
+      : new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(sampleRatio) }));
+  const spanProcessors = options.spanProcessors ?? [];
+  if (!Array.isArray(spanProcessors)) throw invalid('spanProcessors', 'an array');
+  return {
+    serviceName,
+    serviceVersion,
+    resourceAttributes,
+    otlpEndpoint,
+    traces,
+    otlpMetrics,
+    metricIntervalMs,
+    prometheus: resolvePrometheus(options.prometheus, metricsExporters.includes('prometheus')),
+    instrumentations: {
+      http: optionalBoolean(switches.http, 'instrumentations.http') ?? true,
+      express: optionalBoolean(switches.express, 'instrumentations.express') ?? true,
+      ioredis: optionalBoolean(switches.ioredis, 'instrumentations.ioredis') ?? true,
+    },
+    sampler,
+    spanProcessors,
+    logLevel: options.logLevel,
+    logDestination: options.logDestination,
+  };
+}

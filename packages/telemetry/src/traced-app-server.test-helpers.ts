@@ -1,0 +1,50 @@
+import express from 'express';
+import { createSessionCluster } from 'session-cluster';
+import type { Telemetry } from './start-telemetry.js';
+
+/**
+ * An Express app whose routes call the session manager: `POST /sessions`
+ * creates one, `POST /sessions/:id/increment` runs a locked update. Prints
+ * `{"port":…}` when listening; on SIGTERM closes everything, flushes
+ * telemetry and exits 0. Log lines (pino JSON) go to stdout too.
+ */
+export async function runTracedApp(telemetry: Telemetry): Promise<void> {
+  const { logger } = telemetry;
+  const redisUrl = process.env['REDIS_URL'];
+  if (redisUrl === undefined) throw new Error('REDIS_URL is required');
+  const cluster = createSessionCluster({
+    redis: { url: redisUrl },
+    prefix: `e2e${process.pid}`,
+    retry: { baseDelayMs: 5 },
+  });
+  const { manager } = cluster;
+
+  const app = express();
+  app.post('/sessions', async (_request, response) => {
+    const session = await manager.create({ data: { n: 0 } });
+    logger.info({ sessionId: session.id }, 'session created');
+    response.json({ id: session.id });
+  });
+  app.post('/sessions/:id/increment', async (request, response) => {
+    const id = request.params['id'];
+    const record = await manager.update(id, (data) => ({ ...data, n: Number(data['n']) + 1 }));
+    logger.info({ sessionId: id, version: record.version }, `incremented session ${id}`);
+    response.json({ n: record.data['n'] });
+  });
+
+  const server = app.listen(0, '127.0.0.1', () => {
+    const address = server.address();
+    const port = typeof address === 'object' && address !== null ? address.port : 0;
+    process.stdout.write(`${JSON.stringify({ port })}\n`);
+  });
+  await new Promise<void>((resolve) => {
+    process.once('SIGTERM', () => {
+      resolve();
+    });
+  });
+  server.close();
+  server.closeAllConnections();
+  await cluster.close();
+  await telemetry.shutdown();
+  process.exit(0);
+}
