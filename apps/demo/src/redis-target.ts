@@ -1,36 +1,15 @@
-import { execFileSync } from 'node:child_process';
-import { respCommand, startRedisServer, type RedisServerHandle } from '@session-cluster/testkit';
+import { redisServerOnPath, startEmbeddedRedis } from './embedded-redis.js';
+import type { EmbeddedRedis } from './embedded-redis.js';
+import { pingRedis } from './redis-ping.js';
 
 /** Where the demo keeps sessions. */
 export type RedisTarget =
   | { readonly kind: 'external'; readonly url: string }
-  | { readonly kind: 'embedded'; readonly url: string; readonly server: RedisServerHandle }
+  | { readonly kind: 'embedded'; readonly url: string; readonly server: EmbeddedRedis }
   | { readonly kind: 'memory'; readonly reason: string };
 
 /** The URL used when `REDIS_URL` is not set. */
 export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
-
-async function answersPing(url: string): Promise<boolean> {
-  const parsed = new URL(url);
-  try {
-    const reply = await respCommand(Number(parsed.port || 6379), ['PING'], {
-      host: parsed.hostname,
-      timeoutMs: 500,
-    });
-    return reply === 'PONG';
-  } catch {
-    return false;
-  }
-}
-
-function redisServerOnPath(): boolean {
-  try {
-    execFileSync('redis-server', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /**
  * Pick the Redis the demo uses: `REDIS_URL` (default 127.0.0.1:6379) when it
@@ -44,13 +23,28 @@ export async function resolveRedisTarget(
   // An empty REDIS_URL counts as unset.
   const configured = env['REDIS_URL'] === '' ? undefined : env['REDIS_URL'];
   const url = configured ?? DEFAULT_REDIS_URL;
-  if (await answersPing(url)) return { kind: 'external', url };
+  // rediss:// and password URLs are not pinged here: trust the explicit setting.
+  if (configured !== undefined && !configured.startsWith('redis://'))
+    return { kind: 'external', url };
+  if (await pingRedis(url)) return { kind: 'external', url };
   if (configured !== undefined) {
     throw new Error(`REDIS_URL=${configured} does not answer PING`);
   }
   if (redisServerOnPath()) {
-    const server = await startRedisServer();
+    const server = await startEmbeddedRedis();
     return { kind: 'embedded', url: server.url, server };
   }
   return { kind: 'memory', reason: `no Redis at ${url} and no redis-server on PATH` };
+}
+
+/** One line saying where sessions live. */
+export function describeTarget(target: RedisTarget): string {
+  switch (target.kind) {
+    case 'external':
+      return `sessions in Redis at ${target.url}`;
+    case 'embedded':
+      return `sessions in a private redis-server at ${target.url} (set REDIS_URL to use your own)`;
+    case 'memory':
+      return `MEMORY-ONLY MODE: ${target.reason}. One instance only; sessions live in its memory and die with it.`;
+  }
 }

@@ -1,0 +1,169 @@
+/**
+ * The Express server the HTTP benchmark drives, one process per case so the
+ * load generator never shares its event loop. `SC_HTTP_BENCH` (JSON) says
+ * which session layer mounts in front of the same route:
+ *
+ * - `none`: no session middleware; the route counts in process memory (the limit);
+ * - `ours`: `sessionMiddleware` on `createSessionCluster` (Redis store,
+ *   Redlock, memory fallback, health — the full stack);
+ * - `express-session`: express-session + connect-redis 10 on node-redis 5.
+ *
+ * `GET /hit` reads the session key `slot<n>`, adds one and writes it back,
+ * where `n` numbers the TCP connection. Each autocannon connection is one
+ * keep-alive socket with one request at a time, so a slot is never raced by
+ * its own connection: a slot that ends below the number of answered requests
+ * lost updates to other connections' writes of the same session.
+ * `GET /state` reports stored and served counts.
+ *
+ * Says `{ type: 'ready', url }` over IPC once listening; exits on `{ type: 'exit' }`.
+ */
+import type { AddressInfo } from 'node:net';
+import { sessionMiddleware, sessionOf } from '@session-cluster/express';
+import { RedisStore as ConnectRedisStore } from 'connect-redis';
+import express from 'express';
+import type { Request, RequestHandler } from 'express';
+import session from 'express-session';
+import { createClient } from 'redis';
+import { createSessionCluster } from 'session-cluster';
+
+/** Which session layer runs. */
+export type HttpBenchMode = 'none' | 'ours' | 'express-session';
+
+/** What the parent passes in. */
+export interface HttpBenchServerConfig {
+  readonly mode: HttpBenchMode;
+  readonly redisUrl: string;
+  readonly prefix: string;
+}
+
+/** `GET /state`. */
+export interface HttpBenchState {
+  /** Per slot: what the session holds. */
+  readonly stored: Record<string, number>;
+  /** Per slot: requests answered 200. */
+  readonly served: Record<string, number>;
+}
+
+const SECRET = 'http-bench-secret-of-sufficient-length-0123456789';
+const config = JSON.parse(process.env['SC_HTTP_BENCH'] ?? '') as HttpBenchServerConfig;
+const served = new Map<string, number>();
+const memory = new Map<string, number>();
+const closers: (() => Promise<unknown>)[] = [];
+
+interface SessionAccess {
+  read(req: Request, key: string): Promise<number>;
+  write(req: Request, key: string, value: number): void;
+  all(req: Request): Promise<Record<string, unknown>>;
+}
+
+async function sessionLayer(): Promise<{
+  middleware: RequestHandler | undefined;
+  access: SessionAccess;
+}> {
+  switch (config.mode) {
+    case 'none':
+      return {
+        middleware: undefined,
+        access: {
+          read: (_req, key) => Promise.resolve(memory.get(key) ?? 0),
+          write: (_req, key, value) => memory.set(key, value),
+          all: () => Promise.resolve(Object.fromEntries(memory)),
+        },
+      };
+    case 'ours': {
+      const cluster = createSessionCluster({
+        redis: { url: config.redisUrl },
+        prefix: config.prefix,
+      });
+      closers.push(() => cluster.close());
+      const middleware = sessionMiddleware(cluster.manager, {
+        secrets: [SECRET],
+        cookie: { secure: false },
+      });
+      return {
+        middleware: middleware as unknown as RequestHandler,
+        access: {
+          read: async (req, key) => Number((await sessionOf(req).get(key)) ?? 0),
+          write: (req, key, value) => {
+            sessionOf(req).set(key, value);
+          },
+          all: async (req) => (await sessionOf(req).load()).data,
+        },
+      };
+    }
+    case 'express-session': {
+      const client = createClient({ url: config.redisUrl });
+      await client.connect();
+      closers.push(() => client.quit());
+      const store = new ConnectRedisStore({ client, prefix: `${config.prefix}:cr:` });
+      const middleware = session({
+        store,
+        secret: SECRET,
+        resave: false,
+        saveUninitialized: false,
+        cookie: { secure: false },
+      });
+      const data = (req: Request): Record<string, unknown> =>
+        req.session as unknown as Record<string, unknown>;
+      return {
+        middleware,
+        access: {
+          read: (req, key) => Promise.resolve(Number(data(req)[key] ?? 0)),
+          write: (req, key, value) => {
+            data(req)[key] = value;
+          },
+          all: (req) => Promise.resolve({ ...data(req) }),
+        },
+      };
+    }
+  }
+}
+
+const { middleware, access } = await sessionLayer();
+const app = express();
+app.disable('etag');
+app.disable('x-powered-by');
+if (middleware !== undefined) app.use(middleware);
+const slots = new WeakMap<object, string>();
+let nextSlot = 0;
+app.get('/hit', async (req, res) => {
+  let slot = slots.get(req.socket);
+  if (slot === undefined) {
+    slot = String(nextSlot++);
+    slots.set(req.socket, slot);
+  }
+  const key = `slot${slot}`;
+  const value = (await access.read(req, key)) + 1;
+  access.write(req, key, value);
+  res.on('finish', () => {
+    if (res.statusCode === 200) served.set(slot, (served.get(slot) ?? 0) + 1);
+  });
+  res.send(String(value));
+});
+app.get('/state', async (req, res) => {
+  const data = await access.all(req);
+  const stored: Record<string, number> = {};
+  for (const [key, value] of Object.entries(data)) {
+    if (key.startsWith('slot') && typeof value === 'number') stored[key.slice(4)] = value;
+  }
+  const state: HttpBenchState = { stored, served: Object.fromEntries(served) };
+  res.json(state);
+});
+app.post('/reset', (_req, res) => {
+  served.clear();
+  memory.clear();
+  nextSlot = 0;
+  res.send('ok');
+});
+
+const server = app.listen(0, '127.0.0.1', () => {
+  const { port } = server.address() as AddressInfo;
+  process.send?.({ type: 'ready', url: `http://127.0.0.1:${port}` });
+});
+process.on('message', (message: { type: string }) => {
+  if (message.type !== 'exit') return;
+  server.closeAllConnections();
+  server.close(() => {
+    void Promise.all(closers.map((close) => close())).then(() => process.exit(0));
+  });
+});

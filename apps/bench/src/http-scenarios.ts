@@ -1,0 +1,200 @@
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+import type { HttpBenchMode, HttpBenchServerConfig, HttpBenchState } from './http-bench-server.js';
+import { median } from './load-runner.js';
+
+/** Options of {@link runHttpSuite}. */
+export interface HttpSuiteOptions {
+  readonly redisUrl: string;
+  /** Measured seconds per case per round. */
+  readonly seconds: number;
+  readonly connections: number;
+  readonly rounds: number;
+}
+
+/** A ratio the HTTP issue commits to. */
+interface HttpBar {
+  readonly ours: string;
+  readonly baseline: string;
+  readonly min: number;
+}
+
+const MODES: readonly HttpBenchMode[] = ['none', 'ours', 'express-session'];
+const CASES = ['shared-cookie', 'fresh-session'] as const;
+type HttpCase = (typeof CASES)[number];
+
+/** The bars of the Express issue, measured in every run. */
+export const HTTP_BARS: readonly HttpBar[] = [
+  { ours: 'ours shared-cookie', baseline: 'express-session shared-cookie', min: 1.3 },
+  { ours: 'ours fresh-session', baseline: 'express-session fresh-session', min: 1.3 },
+  { ours: 'ours shared-cookie', baseline: 'none shared-cookie', min: 0.75 },
+  { ours: 'ours fresh-session', baseline: 'none fresh-session', min: 0.75 },
+  { ours: 'express-session shared-cookie', baseline: 'none shared-cookie', min: 0 },
+  { ours: 'express-session fresh-session', baseline: 'none fresh-session', min: 0 },
+];
+
+interface ServerHandle {
+  readonly mode: HttpBenchMode;
+  readonly url: string;
+  stop(): Promise<void>;
+}
+
+async function startServer(mode: HttpBenchMode, redisUrl: string): Promise<ServerHandle> {
+  const fromSource = import.meta.url.endsWith('.ts');
+  const script = fileURLToPath(
+    new URL(fromSource ? './http-bench-server.ts' : './http-bench-server.js', import.meta.url),
+  );
+  const config: HttpBenchServerConfig = { mode, redisUrl, prefix: `bench-http-${mode}` };
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [...(fromSource ? ['--import', 'tsx', '--conditions=@session-cluster/source'] : []), script],
+    {
+      env: { ...process.env, SC_HTTP_BENCH: JSON.stringify(config) },
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    },
+  );
+  const url = await new Promise<string>((resolve, reject) => {
+    child.once('message', (message: { type: string; url: string }) => {
+      resolve(message.url);
+    });
+    child.once('exit', (code) => {
+      reject(new Error(`bench server (${mode}) exited with ${code}`));
+    });
+  });
+  return {
+    mode,
+    url,
+    stop: async () => {
+      const exited = new Promise<void>((resolve) =>
+        child.once('exit', () => {
+          resolve();
+        }),
+      );
+      child.send({ type: 'exit' });
+      const killer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(killer);
+    },
+  };
+}
+
+/** One request without a cookie; the session cookie it sets (none for mode `none`). */
+async function sessionCookie(url: string): Promise<string | undefined> {
+  const res = await fetch(`${url}/hit`);
+  await res.text();
+  return res.headers.getSetCookie()[0]?.split(';')[0];
+}
+
+interface CaseResult {
+  readonly reqPerSec: number;
+  readonly non2xx: number;
+  readonly errors: number;
+  readonly lostUpdates: number | null;
+  readonly slots: number | null;
+}
+
+async function runCase(
+  server: ServerHandle,
+  kind: HttpCase,
+  options: HttpSuiteOptions,
+  seconds: number,
+): Promise<CaseResult> {
+  await (await fetch(`${server.url}/reset`, { method: 'POST' })).text();
+  const cookie = kind === 'shared-cookie' ? await sessionCookie(server.url) : undefined;
+  const result = await autocannon({
+    url: `${server.url}/hit`,
+    connections: options.connections,
+    duration: seconds,
+    headers: cookie === undefined ? {} : { cookie },
+  });
+  let lostUpdates: number | null = null;
+  let slots: number | null = null;
+  if (kind === 'shared-cookie' && server.mode !== 'none' && cookie !== undefined) {
+    const state = (await (
+      await fetch(`${server.url}/state`, { headers: { cookie } })
+    ).json()) as HttpBenchState;
+    lostUpdates = 0;
+    slots = Object.keys(state.served).length;
+    for (const [slot, count] of Object.entries(state.served)) {
+      lostUpdates += Math.max(0, count - (state.stored[slot] ?? 0));
+    }
+  }
+  return {
+    reqPerSec: result.requests.average,
+    non2xx: result.non2xx,
+    errors: result.errors,
+    lostUpdates,
+    slots,
+  };
+}
+
+/**
+ * HTTP requests per second of one Express route behind three session
+ * layers — none (the limit), ours, express-session + connect-redis — with
+ * 50 connections, for a shared session cookie (every request reads and
+ * writes one session; lost updates counted) and fresh sessions (every
+ * request creates one). Same redis-server, same run, rounds interleaved.
+ */
+export async function runHttpSuite(options: HttpSuiteOptions): Promise<Record<string, unknown>> {
+  console.log(
+    `\nHTTP (Express 5, autocannon): ${options.connections} connections, ${options.seconds} s per case, ` +
+      `${options.rounds} rounds (median); each server in its own process; Redis ${options.redisUrl}`,
+  );
+  const servers: ServerHandle[] = [];
+  try {
+    for (const mode of MODES) servers.push(await startServer(mode, options.redisUrl));
+    const runs = new Map<string, CaseResult[]>();
+    // Warm JIT, connections and scripts.
+    for (const server of servers) {
+      for (const kind of CASES) await runCase(server, kind, options, 1);
+    }
+    for (let round = 1; round <= options.rounds; round += 1) {
+      for (const kind of CASES) {
+        for (const server of servers) {
+          const result = await runCase(server, kind, options, options.seconds);
+          const name = `${server.mode} ${kind}`;
+          runs.set(name, [...(runs.get(name) ?? []), result]);
+          process.stderr.write(
+            `  round ${round}/${options.rounds} ${name}: ${Math.round(result.reqPerSec)} req/s` +
+              (result.lostUpdates === null
+                ? ''
+                : `, lost updates ${result.lostUpdates} (${result.slots} slots)`) +
+              `${result.non2xx + result.errors > 0 ? `, ${result.non2xx} non-2xx, ${result.errors} errors` : ''}\n`,
+          );
+        }
+      }
+    }
+    const summary = [...runs].map(([scenario, results]) => ({
+      scenario,
+      reqPerSec: Math.round(median(results.map((r) => r.reqPerSec))),
+      lostUpdates: results.some((r) => r.lostUpdates !== null)
+        ? results.reduce((sum, r) => sum + (r.lostUpdates ?? 0), 0)
+        : '—',
+      non2xx: results.reduce((sum, r) => sum + r.non2xx + r.errors, 0),
+    }));
+    console.log('\nHTTP throughput (median of rounds; lost updates summed over rounds)');
+    console.table(summary);
+    const byName = new Map(summary.map((s) => [s.scenario, s.reqPerSec]));
+    const ratios = HTTP_BARS.flatMap((bar) => {
+      const ours = byName.get(bar.ours);
+      const base = byName.get(bar.baseline);
+      if (ours === undefined || base === undefined || base === 0) return [];
+      const value = Number((ours / base).toFixed(3));
+      return [
+        {
+          ratio: `${bar.ours} ÷ ${bar.baseline}`,
+          value,
+          bar: bar.min > 0 ? `≥ ${bar.min}` : '—',
+          verdict: bar.min > 0 ? (value >= bar.min ? 'meets' : 'below') : 'n/a',
+        },
+      ];
+    });
+    console.log('HTTP ratios (same run)');
+    console.table(ratios);
+    return { summary, ratios };
+  } finally {
+    await Promise.all(servers.map((s) => s.stop()));
+  }
+}

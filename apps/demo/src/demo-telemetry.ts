@@ -1,0 +1,40 @@
+import { startTelemetry } from '@session-cluster/telemetry';
+
+/** Whether `env` asks for telemetry: `OTEL_EXPORTER_OTLP_ENDPOINT` is set. */
+export function telemetryRequested(env: NodeJS.ProcessEnv = process.env): boolean {
+  const endpoint = env['OTEL_EXPORTER_OTLP_ENDPOINT'];
+  return endpoint !== undefined && endpoint !== '';
+}
+
+/**
+ * Node flags a demo instance needs for telemetry: the ESM loader hook that
+ * lets the ioredis/express/http instrumentations patch modules loaded with
+ * `import` (see `@session-cluster/telemetry/register`). Empty when off.
+ */
+export function telemetryExecArgv(env: NodeJS.ProcessEnv = process.env): string[] {
+  // Resolved here (not by Node from the working directory, where pnpm's
+  // strict layout has no such package).
+  const hook = import.meta.resolve('@session-cluster/telemetry/register');
+  return telemetryRequested(env) ? ['--import', hook] : [];
+}
+
+/**
+ * Start OpenTelemetry in this instance when `OTEL_EXPORTER_OTLP_ENDPOINT`
+ * is set: traces (and OTLP metrics) to Jaeger or any OTLP/HTTP collector,
+ * standard `OTEL_*` variables honoured. Call it before the session layer is
+ * created, so its meters bind to the SDK's provider.
+ *
+ * @returns a stopper (flushes and shuts the SDK down), or `undefined` when off
+ */
+export function maybeStartTelemetry(
+  instance: string,
+  env: NodeJS.ProcessEnv = process.env,
+): (() => Promise<void>) | undefined {
+  if (!telemetryRequested(env)) return undefined;
+  const telemetry = startTelemetry({
+    serviceName: env['OTEL_SERVICE_NAME'] ?? 'session-cluster-demo',
+    resourceAttributes: { 'service.instance.id': `${instance}-${process.pid}` },
+    otlpMetrics: true,
+  });
+  return () => telemetry.shutdown();
+}

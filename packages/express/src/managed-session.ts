@@ -1,0 +1,329 @@
+import type { ServerResponse } from 'node:http';
+import { SessionValidationError, assertValidUserId, isSessionError } from '@session-cluster/core';
+import type { SessionData, SessionRecord } from '@session-cluster/core';
+import type { SessionManager } from '@session-cluster/manager';
+import { clearSessionCookie, setSessionCookie } from './cookie-header.js';
+import type { ResolvedCookieOptions, SessionLogger } from './middleware-options.js';
+import type { MiddlewareStats } from './middleware-stats.js';
+import type { DestroyAllOptions, RegenerateSessionOptions } from './request-session.js';
+import { RequestLock } from './request-lock.js';
+import type { RejectedCookie, SessionCookieSigner, VerifiedCookie } from './signed-cookie.js';
+import { TrackedSession } from './tracked-session.js';
+import type { FailureSink, StoredSession } from './tracked-session.js';
+import { assertMutator, assertPlainData, headersSentError } from './session-checks.js';
+
+/** What every request session of one `sessionMiddleware(manager, …)` shares. */
+export interface ManagedContext {
+  readonly manager: SessionManager;
+  readonly signer: SessionCookieSigner;
+  readonly cookie: ResolvedCookieOptions;
+  readonly lockRequests: boolean;
+  readonly touchAfterMs: number;
+  readonly degradedHeader: string | undefined;
+  readonly logger: SessionLogger;
+  readonly stats: MiddlewareStats;
+}
+
+function isNotFound(error: unknown): boolean {
+  return isSessionError(error) && error.code === 'SESSION_NOT_FOUND';
+}
+
+/**
+ * `req.session` over a {@link SessionManager} (Redis, with its memory
+ * fallback): the cookie carries a signed session id; data lives in the store.
+ *
+ * Commit, when the response starts: pending changes → one `patch` (atomic,
+ * field-level, rolls the expiry); no stored session yet → `create` (the
+ * first write is what stores a session: empty sessions cost nothing); nothing
+ * changed but the expiry is due a roll → `touch`. Then the lock (if held) is
+ * released and the cookie set.
+ */
+export class ManagedSession extends TrackedSession {
+  private currentId: string | undefined;
+  private cookieAction: 'none' | 'issue' | 'clear' = 'none';
+  private touchDue = false;
+  /** Owner of a session created at commit (`regenerate({ userId })` before anything was stored). */
+  private pendingUserId: string | undefined;
+  /** Store a session at commit even if no key was set (a login on a fresh session). */
+  private createRequested = false;
+  private lock: RequestLock | undefined;
+  private locking: Promise<RequestLock> | undefined;
+  /** `regenerate` under `lock: 'request'` waits until the request's own lock is released. */
+  private deferredRegenerate: RegenerateSessionOptions | undefined;
+
+  public constructor(
+    private readonly ctx: ManagedContext,
+    res: ServerResponse,
+    onFailure: FailureSink,
+    cookie: VerifiedCookie | RejectedCookie | undefined,
+  ) {
+    super(res, onFailure, ctx.logger);
+    if (cookie === undefined) return;
+    if (cookie.ok) {
+      this.currentId = cookie.id;
+      this.touchDue = Date.now() - cookie.touchedAt >= ctx.touchAfterMs;
+      if (cookie.rotated) this.cookieAction = 'issue';
+      if (this.touchDue || cookie.rotated) this.arm();
+    } else {
+      this.cookieAction = 'clear';
+      this.arm();
+    }
+  }
+
+  public get id(): string | undefined {
+    return this.currentId;
+  }
+
+  public get degraded(): boolean {
+    return this.ctx.manager.degraded;
+  }
+
+  public async update(
+    fn: (data: SessionData) => SessionData | Promise<SessionData>,
+  ): Promise<Readonly<SessionData>> {
+    assertMutator(fn);
+    const { manager } = this.ctx;
+    if (this.ctx.lockRequests && this.currentId !== undefined) {
+      // The request holds the session's lock from its first read: the data
+      // loaded under it is current, and the result is committed (patched)
+      // before the lock is released.
+      const stored = await this.ensureLoaded();
+      if (stored !== null) {
+        const current = this.pending.applyTo(stored.data);
+        const next = await fn(structuredClone(current));
+        assertPlainData(next);
+        this.pending.recordDiff(current, next);
+        this.arm();
+        return this.pending.applyTo(stored.data);
+      }
+    }
+    const id = this.currentId;
+    if (id !== undefined) {
+      try {
+        const record = await manager.update(id, (data) => fn(this.pending.applyTo(data)));
+        this.pending.clear();
+        this.resetLoaded(record);
+        if (this.touchDue) {
+          // update rolled the expiry: send the cookie with the new roll time.
+          this.touchDue = false;
+          this.cookieAction = 'issue';
+        }
+        return record.data;
+      } catch (error) {
+        if (!isNotFound(error)) throw error;
+        this.forget('clear');
+      }
+    }
+    const next = await fn(this.pending.applyTo({}));
+    assertPlainData(next);
+    const record = await this.createNow(next);
+    return record.data;
+  }
+
+  public async regenerate(options: RegenerateSessionOptions = {}): Promise<void> {
+    if (typeof options !== 'object' || (options as unknown) === null) {
+      throw new SessionValidationError('options: expected an object', {
+        field: 'options',
+        operation: 'regenerate',
+      });
+    }
+    if (options.userId !== undefined) assertValidUserId(options.userId, 'regenerate');
+    if (this.lock !== undefined || this.locking !== undefined) {
+      // manager.regenerate takes the session's lock, which this request
+      // holds: it runs at commit, right after the lock is released.
+      this.deferredRegenerate = { userId: options.userId };
+      this.arm();
+      return;
+    }
+    await this.regenerateNow(options);
+  }
+
+  public async destroy(): Promise<void> {
+    const id = this.currentId;
+    this.forget('clear');
+    this.arm();
+    if (id !== undefined) await this.ctx.manager.delete(id);
+  }
+
+  public async destroyAllForUser(options: DestroyAllOptions = {}): Promise<number> {
+    const stored = await this.ensureLoaded();
+    const id = this.currentId;
+    if (stored === null || stored.userId === undefined || id === undefined) return 0;
+    if (options.keepCurrent === true) {
+      return this.ctx.manager.deleteByUser(stored.userId, { except: [id] });
+    }
+    const deleted = await this.ctx.manager.deleteByUser(stored.userId);
+    this.forget('clear');
+    this.arm();
+    return deleted;
+  }
+
+  protected async fetch(): Promise<StoredSession | null> {
+    const id = this.currentId;
+    if (id === undefined) return null;
+    if (this.ctx.lockRequests) await this.takeLock(id);
+    const record = await this.ctx.manager.get(id);
+    if (record === null && this.currentId === id) {
+      // The cookie points at nothing (expired, revoked, never stored): a
+      // fresh session, and the stale cookie goes.
+      this.currentId = undefined;
+      this.touchDue = false;
+      this.cookieAction = 'clear';
+      this.arm();
+    }
+    return record;
+  }
+
+  protected dirty(): boolean {
+    return (
+      !this.pending.empty ||
+      this.createRequested ||
+      this.touchDue ||
+      this.cookieAction !== 'none' ||
+      this.lock !== undefined ||
+      this.deferredRegenerate !== undefined
+    );
+  }
+
+  protected async write(): Promise<void> {
+    try {
+      this.lock?.assertHeld();
+      if (!this.pending.empty || this.createRequested) {
+        await this.writeChanges();
+      } else if (this.touchDue && this.currentId !== undefined) {
+        this.touchDue = false;
+        if (await this.ctx.manager.touch(this.currentId)) this.cookieAction = 'issue';
+        else this.forget('clear');
+      }
+    } finally {
+      await this.releaseLock();
+    }
+    const deferred = this.deferredRegenerate;
+    if (deferred !== undefined) {
+      this.deferredRegenerate = undefined;
+      await this.regenerateNow(deferred);
+      if (this.createRequested) await this.writeChanges();
+    }
+    this.applyCookie();
+  }
+
+  private async writeChanges(): Promise<void> {
+    const { manager } = this.ctx;
+    const id = this.currentId;
+    if (id !== undefined && !this.pending.empty) {
+      try {
+        await manager.patch(id, this.pending.toPatch());
+        this.pending.clear();
+        // Read again if asked: the stored session now has other writers' keys too.
+        this.resetLoaded(undefined);
+        if (this.touchDue) {
+          this.touchDue = false;
+          this.cookieAction = 'issue';
+        }
+        return;
+      } catch (error) {
+        if (!isNotFound(error)) throw error;
+        // Expired or revoked meanwhile: the changes start a fresh session.
+        this.currentId = undefined;
+      }
+    }
+    if (!this.createRequested && !this.pending.changesAnything({})) {
+      // Only removals, and no session: nothing to store (empty sessions never are).
+      this.pending.clear();
+      return;
+    }
+    await this.createNow(this.pending.applyTo({}));
+  }
+
+  private async createNow(data: SessionData): Promise<SessionRecord> {
+    // The new id travels in a cookie, which can only be set before the headers.
+    if (this.res.headersSent) throw headersSentError();
+    const record = await this.ctx.manager.create({ data, userId: this.pendingUserId });
+    this.ctx.stats.sessionsCreated += 1;
+    this.currentId = record.id;
+    this.cookieAction = 'issue';
+    this.touchDue = false;
+    this.pending.clear();
+    this.pendingUserId = undefined;
+    this.createRequested = false;
+    this.resetLoaded(record);
+    this.arm();
+    return record;
+  }
+
+  private async regenerateNow(options: RegenerateSessionOptions): Promise<void> {
+    const id = this.currentId;
+    if (id !== undefined) {
+      try {
+        const record = await this.ctx.manager.regenerate(id, { userId: options.userId });
+        this.currentId = record.id;
+        this.cookieAction = 'issue';
+        this.touchDue = false;
+        this.resetLoaded(record);
+        this.arm();
+        return;
+      } catch (error) {
+        if (!isNotFound(error)) throw error;
+      }
+    }
+    // Nothing stored yet: the commit stores a session (owned by userId),
+    // under an id nobody has seen — fixation needs nothing more.
+    this.currentId = undefined;
+    this.resetLoaded(null);
+    this.pendingUserId = options.userId ?? this.pendingUserId;
+    this.createRequested = true;
+    this.arm();
+  }
+
+  private async takeLock(id: string): Promise<void> {
+    this.locking ??= RequestLock.acquire(this.ctx.manager, id).then((lock) => {
+      this.lock = lock;
+      this.arm();
+      // A request that ends without a response (client gone, handler hung
+      // until the socket closed) still gives the lock back.
+      this.res.once('close', () => {
+        void this.settled().then(() => this.releaseLock());
+      });
+      return lock;
+    });
+    try {
+      await this.locking;
+    } catch (error) {
+      this.locking = undefined;
+      throw error;
+    }
+  }
+
+  private async releaseLock(): Promise<void> {
+    const lock = this.lock;
+    if (lock === undefined) return;
+    this.lock = undefined;
+    await lock.release();
+  }
+
+  /** Drop every trace of the current session in this request (after destroy / revoke / not found). */
+  private forget(cookieAction: 'none' | 'clear'): void {
+    this.currentId = undefined;
+    this.pending.clear();
+    this.pendingUserId = undefined;
+    this.createRequested = false;
+    this.deferredRegenerate = undefined;
+    this.touchDue = false;
+    this.cookieAction = cookieAction;
+    this.resetLoaded(null);
+  }
+
+  private applyCookie(): void {
+    const { res, ctx } = this;
+    if (res.headersSent) return;
+    if (this.cookieAction === 'issue' && this.currentId !== undefined) {
+      setSessionCookie(res, ctx.cookie, ctx.signer.sign(this.currentId, Date.now()));
+    } else if (this.cookieAction !== 'none') {
+      clearSessionCookie(res, ctx.cookie);
+    }
+    this.cookieAction = 'none';
+    if (ctx.degradedHeader !== undefined && ctx.manager.degraded) {
+      res.setHeader(ctx.degradedHeader, '1');
+    }
+  }
+}

@@ -1,0 +1,210 @@
+import { SessionValidationError } from '@session-cluster/core';
+import type { EncryptionKey } from '@session-cluster/core';
+
+/** Attributes of the session cookie. */
+export interface SessionCookieOptions {
+  /** Cookie name. Default `sc.sid` (Redis-backed) or `sc.sess` (`store: 'cookie'`). */
+  readonly name?: string | undefined;
+  /**
+   * `Secure` attribute. Default: on, unless `NODE_ENV` is `development`.
+   * Browsers accept `Secure` cookies over plain HTTP only from `localhost`.
+   */
+  readonly secure?: boolean | undefined;
+  /** `HttpOnly` attribute. Default `true` (scripts cannot read the cookie). */
+  readonly httpOnly?: boolean | undefined;
+  /** `SameSite` attribute. Default `lax`. `none` requires `secure`. */
+  readonly sameSite?: 'lax' | 'strict' | 'none' | undefined;
+  /**
+   * `Max-Age`, ms. Default: none (the cookie lives until the browser
+   * closes; the server-side expiry still applies). Re-sent whenever the
+   * session's expiry rolls, so it rolls too.
+   */
+  readonly maxAgeMs?: number | undefined;
+  /** `Path` attribute. Default `/`. */
+  readonly path?: string | undefined;
+  /** `Domain` attribute. Default: none (host-only cookie). */
+  readonly domain?: string | undefined;
+}
+
+/** Where rejected cookies and late failures are reported (pino's `warn(obj, msg)` fits). */
+export interface SessionLogger {
+  warn(details: Readonly<Record<string, unknown>>, message: string): void;
+}
+
+/** Options shared by both kinds of session. */
+export interface CommonSessionOptions {
+  readonly cookie?: SessionCookieOptions | undefined;
+  /**
+   * Rolling-expiry throttle, ms: a session's expiry is moved (and its
+   * cookie re-sent) at most once per `touchAfterMs`, so reading a session
+   * does not cost a write per request. Writes roll it anyway. Default 60 000.
+   */
+  readonly touchAfterMs?: number | undefined;
+  /** Rejected cookies and failures after the response started. Default: one JSON line on stderr. */
+  readonly logger?: SessionLogger | undefined;
+}
+
+/** Options of `sessionMiddleware(manager, options)`: sessions in the manager's store (Redis). */
+export interface ManagedSessionOptions extends CommonSessionOptions {
+  readonly store?: 'manager' | undefined;
+  /**
+   * Secrets that sign the session cookie (HMAC-SHA256), at least 32
+   * characters each. The first signs; every one verifies, so a secret is
+   * rotated by putting a new one first and dropping the old one later.
+   */
+  readonly secrets: string | readonly string[];
+  /**
+   * `none` (default): changes are committed at the end of the response as
+   * one atomic field-level patch, and `update(fn)` is a locked
+   * read-modify-write. `request`: the session's lock is taken at its first
+   * read and held until the response is committed, so requests of one
+   * session run their session work one at a time across instances (PHP /
+   * ASP.NET style), for handlers that read a key, compute, and set it.
+   */
+  readonly lock?: 'none' | 'request' | undefined;
+  /**
+   * Response header set (to `1`) while the manager serves from its
+   * in-memory fallback, or `false` for none. Default `X-Session-Degraded`.
+   */
+  readonly degradedHeader?: string | false | undefined;
+}
+
+/** Options of `sessionMiddleware({ store: 'cookie', … })`: stateless sessions sealed in the cookie. */
+export interface CookieStoreSessionOptions extends CommonSessionOptions {
+  readonly store: 'cookie';
+  /** AES-256-GCM key ring: the first seals, any opens. */
+  readonly keys: readonly EncryptionKey[];
+  /** Session lifetime (rolling), ms. Default 30 min. */
+  readonly ttlMs?: number | undefined;
+  /** Largest sealed `name=value`, bytes. Default 4096. */
+  readonly maxCookieBytes?: number | undefined;
+}
+
+/** Defaults of the middleware options. */
+export const SESSION_MIDDLEWARE_DEFAULTS = Object.freeze({
+  managedCookieName: 'sc.sid',
+  sealedCookieName: 'sc.sess',
+  touchAfterMs: 60_000,
+  degradedHeader: 'X-Session-Degraded',
+  cookieTtlMs: 30 * 60_000,
+});
+
+/** Cookie attributes with defaults applied. */
+export interface ResolvedCookieOptions {
+  readonly name: string;
+  readonly secure: boolean;
+  readonly httpOnly: boolean;
+  readonly sameSite: 'lax' | 'strict' | 'none';
+  readonly maxAgeMs: number | undefined;
+  readonly path: string;
+  readonly domain: string | undefined;
+}
+
+const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,64}$/;
+const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,64}$/;
+
+/** A `SessionValidationError` (`INVALID_CONFIG`) for `field`. */
+export function invalidOption(field: string, expected: string): SessionValidationError {
+  return new SessionValidationError(`sessionMiddleware option ${field}: expected ${expected}`, {
+    code: 'INVALID_CONFIG',
+    field,
+  });
+}
+
+/** Check cookie attributes and apply defaults. */
+export function resolveCookieOptions(
+  value: SessionCookieOptions | undefined,
+  defaultName: string,
+  env: NodeJS.ProcessEnv = process.env,
+): ResolvedCookieOptions {
+  if (value !== undefined && (typeof value !== 'object' || (value as unknown) === null)) {
+    throw invalidOption('cookie', 'an object');
+  }
+  const options = value ?? {};
+  const name = options.name ?? defaultName;
+  if (typeof name !== 'string' || !COOKIE_NAME.test(name)) {
+    throw invalidOption('cookie.name', '1 to 64 cookie-name characters (RFC 6265 token)');
+  }
+  const secure = options.secure ?? env['NODE_ENV'] !== 'development';
+  const httpOnly = options.httpOnly ?? true;
+  const sameSite: unknown = options.sameSite ?? 'lax';
+  for (const [field, flag] of [
+    ['cookie.secure', secure],
+    ['cookie.httpOnly', httpOnly],
+  ] as const) {
+    if (typeof flag !== 'boolean') throw invalidOption(field, 'a boolean');
+  }
+  if (sameSite !== 'lax' && sameSite !== 'strict' && sameSite !== 'none') {
+    throw invalidOption('cookie.sameSite', "'lax', 'strict' or 'none'");
+  }
+  if (sameSite === 'none' && !secure) {
+    throw invalidOption(
+      'cookie.sameSite',
+      "'lax' or 'strict' unless cookie.secure (browsers drop SameSite=None without Secure)",
+    );
+  }
+  const { maxAgeMs } = options;
+  if (maxAgeMs !== undefined) positiveInteger(maxAgeMs, 'cookie.maxAgeMs');
+  const path = options.path ?? '/';
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point
+  if (typeof path !== 'string' || !path.startsWith('/') || /[;\s\u0000-\u001f\u007f]/.test(path)) {
+    throw invalidOption(
+      'cookie.path',
+      "a path starting with '/' without ';', spaces or control characters",
+    );
+  }
+  const { domain } = options;
+  if (
+    domain !== undefined &&
+    (typeof domain !== 'string' || !/^\.?[A-Za-z0-9.-]{1,253}$/.test(domain))
+  ) {
+    throw invalidOption('cookie.domain', 'a host name');
+  }
+  return { name, secure, httpOnly, sameSite, maxAgeMs, path, domain };
+}
+
+/** Check `touchAfterMs` (integer ≥ 0) and apply the default. */
+export function resolveTouchAfter(value: unknown): number {
+  if (value === undefined) return SESSION_MIDDLEWARE_DEFAULTS.touchAfterMs;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw invalidOption('touchAfterMs', 'an integer >= 0 (ms)');
+  }
+  return value;
+}
+
+/** Check `degradedHeader` and apply the default. */
+export function resolveDegradedHeader(value: unknown): string | undefined {
+  if (value === undefined) return SESSION_MIDDLEWARE_DEFAULTS.degradedHeader;
+  if (value === false) return undefined;
+  if (typeof value !== 'string' || !HEADER_NAME.test(value)) {
+    throw invalidOption('degradedHeader', 'a header name or false');
+  }
+  return value;
+}
+
+/** Check a logger and apply the default (one JSON line per event on stderr). */
+export function resolveLogger(value: unknown): SessionLogger {
+  if (value === undefined) return STDERR_LOGGER;
+  if (
+    typeof value !== 'object' ||
+    value === null ||
+    typeof (value as Partial<SessionLogger>).warn !== 'function'
+  ) {
+    throw invalidOption('logger', 'an object with warn(details, message)');
+  }
+  return value as SessionLogger;
+}
+
+/** @throws SessionValidationError `INVALID_CONFIG` unless a positive safe integer. */
+export function positiveInteger(value: unknown, field: string): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
+    throw invalidOption(field, 'a positive integer (ms)');
+  }
+  return value;
+}
+
+const STDERR_LOGGER: SessionLogger = {
+  warn(details, message) {
+    process.stderr.write(`${JSON.stringify({ level: 'warn', msg: message, ...details })}\n`);
+  },
+};

@@ -1,0 +1,21 @@
+/** Counters of one session middleware (process-local, since it was created). */
+export interface SessionMiddlewareStats {
+  /** Cookies that were tampered, unsigned, malformed, sealed with a retired key or expired: each started a fresh session. */
+  readonly rejectedCookies: number;
+  /** Sessions stored by a first write. */
+  readonly sessionsCreated: number;
+  /** Commits that failed and went to the error handler. */
+  readonly commitFailures: number;
+}
+
+/** The mutable counters behind {@link SessionMiddlewareStats}. */
+export interface MiddlewareStats {
+  rejectedCookies: number;
+  sessionsCreated: number;
+  commitFailures: number;
+}
+
+/** Fresh counters. */
+export function createStats(): MiddlewareStats {
+  return { rejectedCookies: 0, sessionsCreated: 0, commitFailures: 0 };
+}

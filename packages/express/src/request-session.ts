@@ -1,0 +1,100 @@
+import type { JsonValue, SessionData } from '@session-cluster/core';
+
+/** What {@link RequestSession.load} returns: the session as this request sees it. */
+export interface SessionSnapshot {
+  /** Stored data with this request's uncommitted changes applied. Read-only: change it with `set`. */
+  readonly data: Readonly<SessionData>;
+  /** Owner, when the session is bound to a user (set by `regenerate({ userId })`). */
+  readonly userId: string | undefined;
+  /** Epoch ms; `undefined` while nothing is stored yet. */
+  readonly createdAt: number | undefined;
+  /** Epoch ms; `undefined` while nothing is stored yet. */
+  readonly expiresAt: number | undefined;
+}
+
+/** Options of {@link RequestSession.regenerate}. */
+export interface RegenerateSessionOptions {
+  /** New owner (the user who just logged in); the current owner when absent. */
+  readonly userId?: string | undefined;
+}
+
+/** Options of {@link RequestSession.destroyAllForUser}. */
+export interface DestroyAllOptions {
+  /** Keep this request's session ("log out my other devices"). Default `false`. */
+  readonly keepCurrent?: boolean | undefined;
+}
+
+/**
+ * `req.session`: the session of one request. Nothing is read until asked
+ * for, nothing is stored until something is written, and changes are
+ * tracked per top-level key and committed when the response starts, as one
+ * atomic field-level patch — so parallel requests that change different keys
+ * never lose each other's writes.
+ *
+ * Values returned by `get`/`load` belong to the session: change a value by
+ * `set`ting the key again, not by mutating what was returned.
+ *
+ * @example
+ * ```ts
+ * app.post('/cart', async (req, res) => {
+ *   const session = sessionOf(req);
+ *   const cart = await session.update((data) => ({ ...data, cart: [...(data.cart as string[] ?? []), req.body.item] }));
+ *   session.set('lastAdded', req.body.item);
+ *   res.json(cart);
+ * });
+ * ```
+ */
+export interface RequestSession {
+  /**
+   * The session id, or `undefined` while no session is stored for this
+   * request. A bearer secret: never log it, render it, or put it in a URL
+   * (use {@link idHash}).
+   */
+  readonly id: string | undefined;
+  /** `hashSessionId(id)`: safe for logs and pages. */
+  readonly idHash: string | undefined;
+  /** True while no stored session stands behind this request (yet). */
+  readonly isNew: boolean;
+  /** True when the manager serves from its in-memory fallback (sessions are instance-local). */
+  readonly degraded: boolean;
+  /** The session as this request sees it (loaded once, on first use). */
+  load(): Promise<SessionSnapshot>;
+  /** One value (this request's change if it made one). */
+  get(key: string): Promise<JsonValue | undefined>;
+  /**
+   * Change one top-level key; committed when the response starts.
+   * @throws SessionValidationError / SessionSerializationError for a key or value the store would refuse
+   */
+  set(key: string, value: JsonValue): void;
+  /** Remove one top-level key; committed when the response starts. */
+  unset(key: string): void;
+  /**
+   * Read-modify-write that never loses an update, done now: with
+   * `lock: 'none'` a locked compare-and-set `update` in the store (`fn` may
+   * run more than once: keep it pure); under `lock: 'request'` the request
+   * already holds the lock and the result is committed with the response.
+   * This request's pending changes are part of the data `fn` sees.
+   * @returns the data as written
+   */
+  update(
+    fn: (data: SessionData) => SessionData | Promise<SessionData>,
+  ): Promise<Readonly<SessionData>>;
+  /**
+   * Move the session to a new id (call it at login, against session
+   * fixation): same data, the old id gone for every instance. With a
+   * `userId` the session is bound to that user (and stored even if empty).
+   */
+  regenerate(options?: RegenerateSessionOptions): Promise<void>;
+  /** End the session now (logout): stored data deleted, cookie cleared. */
+  destroy(): Promise<void>;
+  /**
+   * End every session of this session's user (log out everywhere), or every
+   * other one with `keepCurrent`. @returns how many were deleted (0 without a user)
+   */
+  destroyAllForUser(options?: DestroyAllOptions): Promise<number>;
+  /**
+   * Commit pending changes now instead of when the response starts (before
+   * streaming a response, say). Idempotent.
+   */
+  commit(): Promise<void>;
+}

@@ -1,0 +1,324 @@
+import { randomUUID } from 'node:crypto';
+import { generateSessionId, hashSessionId } from '@session-cluster/core';
+import { cookieClient, respCommand, startRedisServer } from '@session-cluster/testkit';
+import type { RedisServerHandle } from '@session-cluster/testkit';
+import { createSessionCluster } from 'session-cluster';
+import type { SessionCluster } from 'session-cluster';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { ManagedSessionOptions } from './middleware-options.js';
+import { sessionMiddleware } from './session-middleware.js';
+import type { SessionMiddleware } from './session-middleware.js';
+import { SessionCookieSigner } from './signed-cookie.js';
+import { buildTestApp, listen } from './test-app.test-helpers.js';
+import type { TestApp } from './test-app.test-helpers.js';
+
+const SECRET = 'a-test-secret-that-is-long-enough-0001';
+const OLD_SECRET = 'an-old-secret-that-is-long-enough-0002';
+const COOKIE = 'sc.sid';
+
+let redis: RedisServerHandle;
+const closers: (() => Promise<void>)[] = [];
+
+beforeAll(async () => {
+  redis = await startRedisServer();
+});
+afterAll(async () => {
+  await redis.stop();
+});
+afterEach(async () => {
+  for (const close of closers.splice(0).reverse()) await close();
+});
+
+interface Harness {
+  readonly url: string;
+  readonly cluster: SessionCluster;
+  readonly middleware: SessionMiddleware;
+  readonly app: TestApp;
+  readonly warnings: { details: Readonly<Record<string, unknown>>; message: string }[];
+  keys(): Promise<number>;
+}
+
+async function start(
+  options: Partial<ManagedSessionOptions> = {},
+  cluster?: SessionCluster,
+): Promise<Harness> {
+  const prefix = `test:${randomUUID()}`;
+  const own =
+    cluster ??
+    createSessionCluster({
+      redis: { url: redis.url, commandTimeoutMs: 500 },
+      prefix,
+      retry: { baseDelayMs: 5, maxDelayMs: 20 },
+    });
+  if (cluster === undefined) closers.push(() => own.close());
+  const warnings: Harness['warnings'] = [];
+  const middleware = sessionMiddleware(own.manager, {
+    secrets: [SECRET],
+    cookie: { secure: false },
+    logger: { warn: (details, message) => warnings.push({ details, message }) },
+    ...options,
+  });
+  const app = buildTestApp(middleware);
+  const server = await listen(app.app);
+  closers.push(server.close);
+  return {
+    url: server.url,
+    cluster: own,
+    middleware,
+    app,
+    warnings,
+    keys: async () => {
+      const keys = await respCommand(redis.port, ['KEYS', `${prefix}:*`]);
+      return Array.isArray(keys) ? keys.length : 0;
+    },
+  };
+}
+
+describe('sessionMiddleware (Redis through the manager)', () => {
+  it('stores nothing and sets no cookie until something is written', async () => {
+    const h = await start();
+    const tab = cookieClient(COOKIE);
+    for (const path of ['/nothing', '/session']) {
+      const res = await tab.request('GET', `${h.url}${path}`);
+      expect(res.status).toBe(200);
+      expect(res.setCookies).toEqual([]);
+    }
+    expect((await tab.request('GET', `${h.url}/session`)).json()).toMatchObject({
+      isNew: true,
+      data: {},
+    });
+    // Removing a key of no session stores nothing either.
+    expect((await tab.request('POST', `${h.url}/unset/x`)).setCookies).toEqual([]);
+    expect(await h.keys()).toBe(0);
+
+    const written = await tab.request('POST', `${h.url}/set/theme/dark`);
+    expect(written.setCookies).toHaveLength(1);
+    expect(written.setCookies[0]).toMatch(/; Path=\/; HttpOnly; SameSite=Lax$/);
+    expect(await h.keys()).toBeGreaterThan(0);
+    expect(h.middleware.stats.sessionsCreated).toBe(1);
+    const seen = (await tab.request('GET', `${h.url}/session`)).json();
+    expect(seen).toMatchObject({ isNew: false, data: { theme: 'dark' } });
+    expect(seen['idHash']).toMatch(/^[0-9a-f]{12}$/);
+  });
+
+  it('Secure is on by default outside development', async () => {
+    const h = await start({ cookie: {} });
+    const res = await cookieClient(COOKIE).request('POST', `${h.url}/set/a/1`);
+    expect(res.setCookies[0]).toMatch(/; Secure/);
+  });
+
+  it('a tampered, unsigned or malformed cookie starts a fresh session and leaves the original alone', async () => {
+    const h = await start();
+    const owner = cookieClient(COOKIE);
+    await owner.request('POST', `${h.url}/set/secret/owner-data`);
+    const original = owner.cookie!;
+    const [id, touched, signature] = original.split('.');
+    const forgeries = [
+      `${id}.${touched}.${signature!.slice(0, -2)}AA`, // bad signature
+      id!, // unsigned id
+      `${id}.${touched}`, // no signature
+      'garbage',
+      `${generateSessionId()}.${touched}.${signature}`, // someone else's id under this signature
+    ];
+    for (const forged of forgeries) {
+      const attacker = cookieClient(COOKIE, forged);
+      const seen = await attacker.request('GET', `${h.url}/session`);
+      expect(seen.status).toBe(200);
+      expect(seen.json()).toMatchObject({ isNew: true, data: {} });
+      // The bad cookie is cleared; a write starts a session of the attacker's own.
+      expect(attacker.cookie).toBeUndefined();
+      await attacker.request('POST', `${h.url}/set/secret/attacker-data`);
+      expect(attacker.cookie).toBeDefined();
+      expect(attacker.cookie!.startsWith(id!)).toBe(false);
+    }
+    expect((await owner.request('GET', `${h.url}/session`)).json()).toMatchObject({
+      data: { secret: 'owner-data' },
+    });
+    expect(h.middleware.stats.rejectedCookies).toBe(forgeries.length);
+    expect(h.warnings[0]?.details).toMatchObject({
+      reason: 'bad-signature',
+      sessionIdHash: hashSessionId(id!),
+    });
+    expect(JSON.stringify(h.warnings)).not.toContain(id!);
+  });
+
+  it('rotates secrets: signs with the first, accepts any, re-issues old cookies', async () => {
+    const h = await start({ secrets: [SECRET, OLD_SECRET] });
+    const session = await h.cluster.manager.create({ data: { a: 1 } });
+    const oldCookie = new SessionCookieSigner(OLD_SECRET).sign(session.id, Date.now());
+    const tab = cookieClient(COOKIE, oldCookie);
+    const res = await tab.request('GET', `${h.url}/session`);
+    expect(res.json()).toMatchObject({ data: { a: 1 } });
+    expect(res.setCookies).toHaveLength(1);
+    expect(tab.cookie).toBe(
+      new SessionCookieSigner(SECRET).sign(session.id, readTouched(tab.cookie!)),
+    );
+    // And a cookie signed with a secret no longer in the list is refused.
+    const gone = cookieClient(COOKIE, new SessionCookieSigner('x'.repeat(40)).sign(session.id, 0));
+    expect((await gone.request('GET', `${h.url}/session`)).json()).toMatchObject({ isNew: true });
+  });
+
+  it('rolls the expiry at most once per touchAfterMs', async () => {
+    const lazy = await start({ touchAfterMs: 60_000 });
+    const tab = cookieClient(COOKIE);
+    await tab.request('POST', `${lazy.url}/set/a/1`);
+    const id = idOf(tab.cookie!);
+    const before = (await lazy.cluster.manager.get(id))!.expiresAt;
+    for (let i = 0; i < 3; i++) {
+      const res = await tab.request('GET', `${lazy.url}/session`);
+      expect(res.setCookies).toEqual([]);
+    }
+    expect((await lazy.cluster.manager.get(id))!.expiresAt).toBe(before);
+
+    // A cookie whose roll is older than touchAfterMs is touched once and re-issued.
+    const stale = cookieClient(
+      COOKIE,
+      new SessionCookieSigner(SECRET).sign(id, Date.now() - 61_000),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const touched = await stale.request('GET', `${lazy.url}/nothing`);
+    expect(touched.setCookies).toHaveLength(1);
+    expect((await lazy.cluster.manager.get(id))!.expiresAt).toBeGreaterThan(before);
+    expect(readTouched(stale.cookie!)).toBeGreaterThan(Date.now() - 5_000);
+
+    // A touched session that is gone clears the cookie.
+    await lazy.cluster.manager.delete(id);
+    const gone = cookieClient(COOKIE, new SessionCookieSigner(SECRET).sign(id, 0));
+    const cleared = await gone.request('GET', `${lazy.url}/nothing`);
+    expect(cleared.setCookies[0]).toMatch(/Max-Age=0/);
+  });
+
+  it('regenerate keeps the data under a new id and retires the old one', async () => {
+    const h = await start();
+    const tab = cookieClient(COOKIE);
+    await tab.request('POST', `${h.url}/set/cart/book`);
+    const before = tab.cookie!;
+    await tab.request('POST', `${h.url}/login/alice`);
+    expect(idOf(tab.cookie!)).not.toBe(idOf(before));
+    expect((await tab.request('GET', `${h.url}/session`)).json()).toMatchObject({
+      userId: 'alice',
+      data: { cart: 'book' },
+    });
+    expect(await h.cluster.manager.get(idOf(before))).toBeNull();
+    // The old cookie is worth nothing now.
+    const fixated = cookieClient(COOKIE, before);
+    expect((await fixated.request('GET', `${h.url}/session`)).json()).toMatchObject({
+      isNew: true,
+    });
+
+    // Login on a fresh visitor stores a (user-owned) session even with no data.
+    const fresh = cookieClient(COOKIE);
+    await fresh.request('POST', `${h.url}/login/bob`);
+    expect((await fresh.request('GET', `${h.url}/session`)).json()).toMatchObject({
+      userId: 'bob',
+      isNew: false,
+    });
+  });
+
+  it('destroy and destroyAllForUser end sessions and clear the cookie', async () => {
+    const h = await start();
+    const laptop = cookieClient(COOKIE);
+    const phone = cookieClient(COOKIE);
+    const tablet = cookieClient(COOKIE);
+    for (const device of [laptop, phone, tablet])
+      await device.request('POST', `${h.url}/login/carol`);
+    expect(await h.cluster.manager.listByUser('carol')).toHaveLength(3);
+    const others = await laptop.request('POST', `${h.url}/logout-everywhere?keep=1`);
+    expect(others.json()).toMatchObject({ deleted: 2 });
+    expect(laptop.cookie).toBeDefined();
+    expect((await phone.request('GET', `${h.url}/session`)).json()).toMatchObject({ isNew: true });
+    const all = await laptop.request('POST', `${h.url}/logout-everywhere`);
+    expect(all.json()).toMatchObject({ deleted: 1 });
+    expect(laptop.cookie).toBeUndefined();
+    expect(await h.cluster.manager.listByUser('carol')).toHaveLength(0);
+
+    await tablet.request('POST', `${h.url}/login/dave`);
+    await tablet.request('POST', `${h.url}/logout`);
+    expect(tablet.cookie).toBeUndefined();
+    expect(await h.cluster.manager.listByUser('dave')).toHaveLength(0);
+  });
+
+  it('a storage failure reaches the error handler as a SessionError', async () => {
+    const dead = createSessionCluster({
+      redis: { url: 'redis://127.0.0.1:1', commandTimeoutMs: 200 },
+      fallback: { enabled: false },
+      retry: { maxAttempts: 1 },
+    });
+    closers.push(() => dead.close());
+    const h = await start({}, dead);
+    const res = await cookieClient(COOKIE).request('POST', `${h.url}/set/a/1`);
+    expect(res.status).toBe(503);
+    expect(res.json()).toEqual({ error: expect.stringMatching(/^STORAGE_/) as unknown });
+    expect(h.app.errors[0]?.code).toMatch(/^STORAGE_/);
+    expect(h.middleware.stats.commitFailures).toBe(1);
+  });
+
+  it('in degraded mode requests succeed and a header says so', async () => {
+    const h = await start();
+    const isolation = h.cluster.fallback!.isolate();
+    try {
+      const tab = cookieClient(COOKIE);
+      const res = await tab.request('POST', `${h.url}/set/a/1`);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('x-session-degraded')).toBe('1');
+      expect((await tab.request('GET', `${h.url}/session`)).json()).toMatchObject({
+        data: { a: '1' },
+      });
+    } finally {
+      isolation.dispose();
+    }
+    const off = await start({ degradedHeader: false }, h.cluster);
+    const again = h.cluster.fallback!.isolate();
+    try {
+      const res = await cookieClient(COOKIE).request('POST', `${off.url}/set/a/1`);
+      expect(res.headers.get('x-session-degraded')).toBeNull();
+    } finally {
+      again.dispose();
+    }
+  });
+
+  it('holds a streamed response at its first byte until the commit is done', async () => {
+    const h = await start();
+    const committed = cookieClient(COOKIE);
+    const ok = await committed.request('POST', `${h.url}/stream?commit=1`);
+    expect(ok.text).toBe('part 1;part 2');
+    expect((await committed.request('GET', `${h.url}/session`)).json()).toMatchObject({
+      data: { streamed: true },
+    });
+    // Without commit() the first write holds the response until the commit is done.
+    const held = cookieClient(COOKIE);
+    const res = await held.request('POST', `${h.url}/stream`);
+    expect(res.text).toBe('part 1;part 2');
+    expect(held.cookie).toBeDefined();
+  });
+
+  it('refuses values the store would refuse, in the handler that set them', async () => {
+    const h = await start();
+    const res = await cookieClient(COOKIE).request('POST', `${h.url}/set/__proto__/x`);
+    expect(res.status).toBe(400);
+    expect(h.app.errors[0]).toMatchObject({ code: 'INVALID_ARGUMENT' });
+  });
+
+  it('rejects bad options with the field named', () => {
+    const manager = { patch: () => undefined, withLock: () => undefined } as never;
+    expect(() => sessionMiddleware(manager, { secrets: 'short' })).toThrow(/secrets/);
+    expect(() => sessionMiddleware(manager, { secrets: SECRET, lock: 'x' as never })).toThrow(
+      /lock/,
+    );
+    expect(() =>
+      sessionMiddleware(manager, { secrets: SECRET, cookie: { sameSite: 'none', secure: false } }),
+    ).toThrow(/cookie\.sameSite/);
+    expect(() => sessionMiddleware(manager, { secrets: SECRET, touchAfterMs: -1 })).toThrow(
+      /touchAfterMs/,
+    );
+    expect(() => sessionMiddleware({} as never, { secrets: SECRET })).toThrow(/manager/);
+  });
+});
+
+function idOf(cookie: string): string {
+  return cookie.split('.')[0]!;
+}
+
+function readTouched(cookie: string): number {
+  return parseInt(cookie.split('.')[1]!, 36);
+}

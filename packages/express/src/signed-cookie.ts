@@ -1,0 +1,99 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { SessionValidationError, hashSessionId, isValidSessionId } from '@session-cluster/core';
+
+/** Shortest secret accepted: 32 characters (a guessable secret makes every cookie forgeable). */
+export const MIN_SECRET_LENGTH = 32;
+
+/** A cookie whose signature verified. */
+export interface VerifiedCookie {
+  readonly ok: true;
+  /** The session id it carries (valid format; may still not exist in the store). */
+  readonly id: string;
+  /** Epoch ms when the session's expiry was last rolled, as this cookie was issued. */
+  readonly touchedAt: number;
+  /** True when a secret other than the first verified it: re-issue under the first. */
+  readonly rotated: boolean;
+}
+
+/** A cookie that did not verify: it is ignored and a fresh session starts. */
+export interface RejectedCookie {
+  readonly ok: false;
+  readonly reason: 'malformed' | 'bad-signature';
+  /** `hashSessionId` of the id the cookie claimed (for logs), when it had one. */
+  readonly claimedIdHash: string | undefined;
+}
+
+// `<id 43>.<touchedAt base36>.<HMAC-SHA256 base64url 43>`
+const COOKIE_PATTERN = /^([A-Za-z0-9_-]{43})\.([0-9a-z]{1,11})\.([A-Za-z0-9_-]{43})$/;
+
+/**
+ * Signs and verifies the session cookie: the session id and the time its
+ * expiry was last rolled, under HMAC-SHA256. Secrets rotate: the first
+ * signs, any verifies (compared in constant time).
+ */
+export class SessionCookieSigner {
+  private readonly secrets: readonly string[];
+
+  /** @throws SessionValidationError `INVALID_CONFIG` (field `secrets`) */
+  public constructor(secrets: string | readonly string[]) {
+    const list: unknown = typeof secrets === 'string' ? [secrets] : secrets;
+    if (!Array.isArray(list) || list.length === 0) {
+      throw invalidSecrets('expected a secret or a non-empty array of secrets');
+    }
+    for (const [i, secret] of (list as unknown[]).entries()) {
+      if (typeof secret !== 'string' || secret.length < MIN_SECRET_LENGTH) {
+        throw invalidSecrets(
+          `secrets[${i}]: expected a string of at least ${MIN_SECRET_LENGTH} characters`,
+        );
+      }
+    }
+    this.secrets = list as string[];
+  }
+
+  /** The cookie value for `id`, signed with the first secret. */
+  public sign(id: string, touchedAt: number): string {
+    const payload = `${id}.${Math.max(0, Math.floor(touchedAt)).toString(36)}`;
+    return `${payload}.${mac(this.secrets[0] ?? '', payload)}`;
+  }
+
+  /** Check a cookie value; never throws. */
+  public verify(value: string): VerifiedCookie | RejectedCookie {
+    const match = COOKIE_PATTERN.exec(value);
+    if (match === null)
+      return { ok: false, reason: 'malformed', claimedIdHash: claimedHash(value) };
+    const [, id = '', touched = '', signature = ''] = match;
+    const payload = `${id}.${touched}`;
+    // Compared as text, not decoded bytes: base64url's last character has
+    // unused bits, and only the canonical spelling may verify.
+    const given = Buffer.from(signature, 'latin1');
+    for (let i = 0; i < this.secrets.length; i++) {
+      const expected = Buffer.from(mac(this.secrets[i] ?? '', payload), 'latin1');
+      if (expected.length === given.length && timingSafeEqual(expected, given)) {
+        // Signed by us, so well-formed unless a secret leaked; checked anyway
+        // because the id goes on to build storage keys.
+        if (!isValidSessionId(id)) {
+          return { ok: false, reason: 'malformed', claimedIdHash: hashSessionId(id) };
+        }
+        return { ok: true, id, touchedAt: parseInt(touched, 36), rotated: i > 0 };
+      }
+    }
+    return { ok: false, reason: 'bad-signature', claimedIdHash: hashSessionId(id) };
+  }
+}
+
+function mac(secret: string, payload: string): string {
+  return createHmac('sha256', secret).update(payload).digest('base64url');
+}
+
+function claimedHash(value: string): string | undefined {
+  const dot = value.indexOf('.');
+  const claimed = dot > 0 ? value.slice(0, dot) : value;
+  return claimed.length === 0 ? undefined : hashSessionId(claimed);
+}
+
+function invalidSecrets(message: string): SessionValidationError {
+  return new SessionValidationError(`sessionMiddleware option secrets: ${message}`, {
+    code: 'INVALID_CONFIG',
+    field: 'secrets',
+  });
+}
