@@ -4,20 +4,35 @@
  * run (raw ioredis, express-session + connect-redis): these machines are
  * shared and noisy, so absolute numbers travel badly and ratios travel well.
  *
- *   pnpm bench [--suite all|store|resilience] [--ops 20000] [--lanes 64] [--rounds 3]
+ *   pnpm bench [--suite all|store|resilience|http|telemetry|sweep] [--ops 20000] [--lanes 64] [--rounds 3]
+ *              [--http-seconds 4] [--connections 50] [--sweep-sessions 1000000]
  *              [--only <substring>] [--json <file>]
  *
  * Suites: `store` — stores side by side (Redis store issue bars); `resilience`
- * — manager overhead, failover latency, reconciliation (manager/fallback issue bars).
+ * — manager overhead, failover latency, reconciliation (manager/fallback issue bars);
+ * `http` — one Express route behind no session layer, ours, and express-session +
+ * connect-redis, over HTTP with autocannon (Express issue bars, lost updates);
+ * `telemetry` — manager get/update with telemetry off, on without an SDK, and with
+ * the SDK exporting over OTLP (all traces, and 10 % sampled), each variant in its
+ * own worker process (OpenTelemetry issue bars);
+ * `sweep` — one expiry-sweeper worker over a backlog of expired sessions against the
+ * store's raw sweep, its memory, and event latency (sweeper issue bars).
  *
  * Uses REDIS_URL when set, else starts private redis-servers on free ports.
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { startRedisNodes, type RedisServerHandle } from '@session-cluster/testkit';
+import {
+  startRedisNodes,
+  startRedisServer,
+  type RedisServerHandle,
+} from '@session-cluster/testkit';
+import { runHttpSuite } from './http-scenarios.js';
 import { median, runLoad, type LoadResult } from './load-runner.js';
 import { fixtureBytes } from './session-fixture.js';
 import { createStoreBench } from './store-scenarios.js';
+import { measureTelemetryOverhead } from './telemetry-scenarios.js';
+import { runSweepSuite } from './sweep-scenarios.js';
 import {
   measureFailover,
   measureManagerOverhead,
@@ -32,6 +47,9 @@ const { values: args } = parseArgs({
     rounds: { type: 'string', default: '3' },
     only: { type: 'string' },
     suite: { type: 'string', default: 'all' },
+    'http-seconds': { type: 'string', default: '4' },
+    connections: { type: 'string', default: '50' },
+    'sweep-sessions': { type: 'string', default: '1000000' },
     json: { type: 'string' },
   },
 });
@@ -49,8 +67,9 @@ const ops = positiveInt('ops', args.ops);
 const lanes = positiveInt('lanes', args.lanes);
 const rounds = positiveInt('rounds', args.rounds);
 const suite = args.suite;
-if (suite !== 'all' && suite !== 'store' && suite !== 'resilience') {
-  console.error(`bench: --suite must be all, store or resilience, got ${JSON.stringify(suite)}`);
+const SUITES = ['all', 'store', 'resilience', 'http', 'telemetry', 'sweep'];
+if (!SUITES.includes(suite)) {
+  console.error(`bench: --suite must be one of ${SUITES.join(', ')}, got ${JSON.stringify(suite)}`);
   process.exit(2);
 }
 
@@ -127,10 +146,49 @@ async function resilienceSuite(): Promise<Record<string, unknown>> {
   return { overhead, failover, reconcile };
 }
 
+/** Express + session middleware over HTTP (Express issue bars), on a private redis-server. */
+async function httpSuite(): Promise<Record<string, unknown>> {
+  const server = process.env['REDIS_URL'] === undefined ? await startRedisServer() : undefined;
+  try {
+    return await runHttpSuite({
+      redisUrl: server?.url ?? process.env['REDIS_URL'] ?? '',
+      seconds: positiveInt('http-seconds', args['http-seconds']),
+      connections: positiveInt('connections', args.connections),
+      rounds,
+    });
+  } finally {
+    await server?.stop();
+  }
+}
+
+/** Cost of OpenTelemetry on manager get/update: off vs on without an SDK vs SDK exporting. */
+async function telemetrySuite(): Promise<Record<string, unknown>> {
+  console.log('\nTelemetry (worker processes on one private redis-server, local OTLP endpoint)');
+  const result = await measureTelemetryOverhead({ ops, lanes, rounds: Math.max(rounds, 5) });
+  for (const scenario of ['get', 'update'] as const) {
+    console.log(
+      `  manager.${scenario} (ratios ÷ telemetry off, same run; bars: no SDK ≥ 0.98, SDK ≥ 0.85)`,
+    );
+    console.table(result[scenario]);
+  }
+  console.log(
+    `  spans ended ${result.spans.ended}, exported ${result.spans.exported} ` +
+      `(${result.exportRequests} OTLP requests, ${result.exportedBytes} bytes)`,
+  );
+  return { ...result };
+}
+
 async function main(): Promise<void> {
   const json: Record<string, unknown> = { node: process.version, ops, lanes, rounds };
-  if (suite !== 'resilience') json['store'] = await storeSuite();
-  if (suite !== 'store') json['resilience'] = await resilienceSuite();
+  if (suite === 'all' || suite === 'store') json['store'] = await storeSuite();
+  if (suite === 'all' || suite === 'resilience') json['resilience'] = await resilienceSuite();
+  if (suite === 'all' || suite === 'http') json['http'] = await httpSuite();
+  if (suite === 'all' || suite === 'telemetry') json['telemetry'] = await telemetrySuite();
+  if (suite === 'all' || suite === 'sweep') {
+    json['sweep'] = await runSweepSuite({
+      sessions: positiveInt('sweep-sessions', args['sweep-sessions']),
+    });
+  }
   console.log(JSON.stringify(json));
   if (args.json !== undefined) writeFileSync(args.json, `${JSON.stringify(json, null, 2)}\n`);
 }

@@ -1,0 +1,45 @@
+/**
+ * What the telemetry benchmark and its worker processes share: variants,
+ * processes, and the IPC messages between them (see `telemetry-worker.ts`).
+ */
+
+/** Which setup a worker runs. */
+export type TelemetryVariant = 'off' | 'no-sdk' | 'sdk' | 'sdk-sampled';
+
+/** Head-sampling ratio of the `sdk-sampled` variant. */
+export const SAMPLED_RATIO = 0.1;
+
+/** Which process a variant runs in. */
+export type TelemetryProcess = 'plain' | 'sdk' | 'sdk-sampled';
+
+/** The process of each variant. */
+export const PROCESS_OF: Readonly<Record<TelemetryVariant, TelemetryProcess>> = {
+  off: 'plain',
+  'no-sdk': 'plain',
+  sdk: 'sdk',
+  'sdk-sampled': 'sdk-sampled',
+};
+
+/** Messages the benchmark sends. */
+export type WorkerCommand =
+  | {
+      readonly type: 'run';
+      readonly variant: TelemetryVariant;
+      readonly scenario: 'get' | 'update';
+      readonly ops: number;
+      readonly lanes: number;
+    }
+  | { readonly type: 'exit' };
+
+/** Messages a worker sends. */
+export type WorkerReply =
+  | { readonly type: 'ready' }
+  | {
+      readonly type: 'result';
+      readonly opsPerSec: number;
+      /** Process CPU time (user + system) per operation, µs. */
+      readonly cpuMicrosPerOp: number;
+      readonly errors: number;
+      readonly spansEnded: number;
+    }
+  | { readonly type: 'closed'; readonly spansEnded: number };

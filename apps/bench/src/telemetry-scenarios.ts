@@ -1,0 +1,237 @@
+import { fork } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import { fileURLToPath } from 'node:url';
+import { startRedisServer } from '@session-cluster/testkit';
+import { median } from './load-runner.js';
+import { PROCESS_OF } from './telemetry-protocol.js';
+import type {
+  TelemetryProcess,
+  TelemetryVariant,
+  WorkerCommand,
+  WorkerReply,
+} from './telemetry-protocol.js';
+
+/** What an OTLP sink received. */
+interface SinkCounts {
+  requests: number;
+  bytes: number;
+  /** Spans, counted by their `"spanId":"` keys (links add a few; close enough to see drops). */
+  spans: number;
+}
+
+/**
+ * The cheapest OTLP/HTTP endpoint that still takes every export (reads the
+ * body, answers 200): it stands in for Jaeger without competing with the
+ * measured process for CPU the way a decoding receiver would.
+ */
+async function startOtlpSink(): Promise<{
+  url: string;
+  counts: SinkCounts;
+  close(): Promise<void>;
+}> {
+  const counts: SinkCounts = { requests: 0, bytes: 0, spans: 0 };
+  const server = createServer((request, response) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      const body = Buffer.concat(chunks);
+      counts.requests += 1;
+      counts.bytes += body.length;
+      if (request.url === '/v1/traces') {
+        counts.spans += body.toString('latin1').split('"spanId":"').length - 1;
+      }
+      response.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('sink has no port');
+  return {
+    url: `http://127.0.0.1:${address.port}`,
+    counts,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => {
+          resolve();
+        });
+      }),
+  };
+}
+
+interface Worker {
+  readonly kind: TelemetryProcess;
+  readonly child: ChildProcess;
+  next(): Promise<WorkerReply>;
+  send(command: WorkerCommand): void;
+}
+
+async function startWorker(kind: TelemetryProcess, env: Record<string, string>): Promise<Worker> {
+  const script = fileURLToPath(new URL('./telemetry-worker.js', import.meta.url));
+  const child = fork(script, [], {
+    execArgv: kind === 'plain' ? [] : ['--import', '@session-cluster/telemetry/register'],
+    cwd: fileURLToPath(new URL('../', import.meta.url)),
+    env: { ...process.env, ...env, BENCH_TELEMETRY_PROCESS: kind },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const inbox: WorkerReply[] = [];
+  const waiting: ((reply: WorkerReply) => void)[] = [];
+  child.on('message', (reply: WorkerReply) => {
+    const waiter = waiting.shift();
+    if (waiter === undefined) inbox.push(reply);
+    else waiter(reply);
+  });
+  const exited = once(child, 'exit').then(([code]) => {
+    throw new Error(`telemetry worker ${kind} exited with ${String(code)}`);
+  });
+  exited.catch(() => undefined);
+  const worker: Worker = {
+    kind,
+    child,
+    next: () => {
+      const queued = inbox.shift();
+      if (queued !== undefined) return Promise.resolve(queued);
+      return Promise.race([new Promise<WorkerReply>((resolve) => waiting.push(resolve)), exited]);
+    },
+    send: (command) => {
+      child.send(command);
+    },
+  };
+  const ready = await worker.next();
+  if (ready.type !== 'ready') throw new Error(`worker ${kind}: expected ready`);
+  return worker;
+}
+
+/** One variant's figures in one scenario: medians over rounds. */
+export interface VariantFigures {
+  readonly opsPerSec: number;
+  /** Process CPU time per operation, µs (less sensitive to a busy machine than throughput). */
+  readonly cpuMicrosPerOp: number;
+  /** Median of per-round `ops/s ÷ off's ops/s`: the figure the bars are about. */
+  readonly throughputRatio: number;
+  /** Median of per-round `off's CPU per op ÷ this CPU per op` (same direction as throughput). */
+  readonly cpuRatio: number;
+}
+
+/** What {@link measureTelemetryOverhead} reports. */
+export interface TelemetryOverheadResult {
+  readonly get: Readonly<Record<TelemetryVariant, VariantFigures>>;
+  readonly update: Readonly<Record<TelemetryVariant, VariantFigures>>;
+  /** Spans the `sdk` worker ended, and spans that reached the OTLP endpoint (all variants). */
+  readonly spans: { readonly ended: number; readonly exported: number };
+  readonly exportRequests: number;
+  readonly exportedBytes: number;
+  /** Bars: `no-sdk` throughput ratio ≥ 0.98, `sdk` ≥ 0.85. */
+  readonly bars: { readonly noSdk: number; readonly sdk: number };
+}
+
+const VARIANTS: readonly TelemetryVariant[] = ['off', 'no-sdk', 'sdk', 'sdk-sampled'];
+
+interface Run {
+  readonly opsPerSec: number;
+  readonly cpuMicrosPerOp: number;
+}
+
+/**
+ * Cost of telemetry on `manager.get` and `manager.update` through the full
+ * stack (`createSessionCluster`: Redis store, Redlock, fallback, health),
+ * four processes on one private redis-server: telemetry off; on with no
+ * SDK; on with the SDK exporting every trace (batch processor) and metrics
+ * over OTLP/HTTP to a local endpoint; the same with 10 % head sampling. Rounds alternate the variants so machine
+ * load hits all alike; ratios are taken per round.
+ */
+export async function measureTelemetryOverhead(options: {
+  readonly ops: number;
+  readonly lanes: number;
+  readonly rounds: number;
+}): Promise<TelemetryOverheadResult> {
+  const [server, sink] = await Promise.all([startRedisServer(), startOtlpSink()]);
+  const workers = new Map<TelemetryProcess, Worker>();
+  try {
+    for (const kind of ['plain', 'sdk', 'sdk-sampled'] as const) {
+      workers.set(
+        kind,
+        await startWorker(kind, {
+          REDIS_URL: server.url,
+          BENCH_OTLP_SINK: sink.url,
+          OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+        }),
+      );
+    }
+    const results = {} as Record<'get' | 'update', Record<TelemetryVariant, Run[]>>;
+    let spansEnded = 0;
+    for (const scenario of ['get', 'update'] as const) {
+      const perVariant: Record<TelemetryVariant, Run[]> = {
+        off: [],
+        'no-sdk': [],
+        sdk: [],
+        'sdk-sampled': [],
+      };
+      results[scenario] = perVariant;
+      const ops = scenario === 'get' ? options.ops : Math.max(500, Math.round(options.ops / 4));
+      for (let round = 1; round <= options.rounds; round += 1) {
+        // Rotate the order each round, so no variant always runs right after another.
+        const order = VARIANTS.map((_, i) => VARIANTS[(i + round) % VARIANTS.length]);
+        for (const variant of order) {
+          if (variant === undefined) continue;
+          const worker = workers.get(PROCESS_OF[variant]);
+          if (worker === undefined) throw new Error(`no worker for ${variant}`);
+          worker.send({ type: 'run', variant, scenario, ops, lanes: options.lanes });
+          const reply = await worker.next();
+          if (reply.type !== 'result') throw new Error(`worker ${variant}: expected result`);
+          if (reply.errors > 0) throw new Error(`worker ${variant}: ${reply.errors} errors`);
+          perVariant[variant].push(reply);
+          if (variant === 'sdk') spansEnded = reply.spansEnded;
+          process.stderr.write(
+            `  round ${round}/${options.rounds} ${scenario} telemetry ${variant}: ` +
+              `${Math.round(reply.opsPerSec)} ops/s, ${reply.cpuMicrosPerOp.toFixed(1)} µs CPU/op\n`,
+          );
+        }
+      }
+    }
+    for (const worker of workers.values()) {
+      worker.send({ type: 'exit' });
+      const closed = await worker.next();
+      if (closed.type === 'closed' && worker.kind === 'sdk') spansEnded = closed.spansEnded;
+    }
+    const summarise = (
+      runs: Record<TelemetryVariant, Run[]>,
+    ): Record<TelemetryVariant, VariantFigures> => {
+      const figures = {} as Record<TelemetryVariant, VariantFigures>;
+      for (const variant of VARIANTS) {
+        const mine = runs[variant];
+        const ratio = (pick: (run: Run, off: Run) => number): number =>
+          Number(
+            median(
+              mine.map((run, i) => {
+                const off = runs.off[i];
+                return off === undefined ? Number.NaN : pick(run, off);
+              }),
+            ).toFixed(3),
+          );
+        figures[variant] = {
+          opsPerSec: Math.round(median(mine.map((run) => run.opsPerSec))),
+          cpuMicrosPerOp: Number(median(mine.map((run) => run.cpuMicrosPerOp)).toFixed(1)),
+          throughputRatio: ratio((run, off) => run.opsPerSec / off.opsPerSec),
+          cpuRatio: ratio((run, off) => off.cpuMicrosPerOp / run.cpuMicrosPerOp),
+        };
+      }
+      return figures;
+    };
+    return {
+      get: summarise(results.get),
+      update: summarise(results.update),
+      spans: { ended: spansEnded, exported: sink.counts.spans },
+      exportRequests: sink.counts.requests,
+      exportedBytes: sink.counts.bytes,
+      bars: { noSdk: 0.98, sdk: 0.85 },
+    };
+  } finally {
+    for (const worker of workers.values()) if (worker.child.exitCode === null) worker.child.kill();
+    await sink.close();
+    await server.stop();
+  }
+}

@@ -1,0 +1,132 @@
+/**
+ * A process of the telemetry benchmark, with the shape it would have in
+ * production. `BENCH_TELEMETRY_PROCESS`:
+ * - `plain`: no SDK; two session clusters, variant `off` (`telemetry:
+ *   false`) and `no-sdk` (telemetry on, no SDK registered: the API is a
+ *   no-op), measured alternately in one process so their comparison is
+ *   not blurred by differences between processes;
+ * - `sdk`: `startTelemetry` with OTLP export through the batch processor,
+ *   ioredis instrumentation on, every trace sampled (started with
+ *   `--import @session-cluster/telemetry/register`);
+ * - `sdk-sampled`: the same with head sampling at `SAMPLED_RATIO`.
+ *
+ * Talks to the benchmark over IPC: `{ type: 'run', variant, scenario, ops,
+ * lanes }` → `{ type: 'result', … }`; `{ type: 'exit' }` closes everything
+ * (flushing telemetry) and exits.
+ */
+import type { Telemetry } from '@session-cluster/telemetry';
+import { SAMPLED_RATIO } from './telemetry-protocol.js';
+import type {
+  TelemetryProcess,
+  TelemetryVariant,
+  WorkerCommand,
+  WorkerReply,
+} from './telemetry-protocol.js';
+
+const kind = process.env['BENCH_TELEMETRY_PROCESS'] as TelemetryProcess | undefined;
+const redisUrl = process.env['REDIS_URL'];
+const sinkUrl = process.env['BENCH_OTLP_SINK'];
+if (kind === undefined || redisUrl === undefined || sinkUrl === undefined) {
+  throw new Error('BENCH_TELEMETRY_PROCESS, REDIS_URL and BENCH_OTLP_SINK are required');
+}
+
+let spansEnded = 0;
+let telemetry: Telemetry | undefined;
+if (kind !== 'plain') {
+  // Telemetry first: ioredis must be patched before session-cluster loads it.
+  const { startTelemetry } = await import('@session-cluster/telemetry');
+  telemetry = startTelemetry({
+    serviceName: 'bench',
+    otlpEndpoint: sinkUrl,
+    otlpMetrics: true,
+    metricIntervalMs: 5_000,
+    logLevel: 'warn',
+    ...(kind === 'sdk-sampled' ? { sampleRatio: SAMPLED_RATIO } : {}),
+    spanProcessors: [
+      {
+        onStart: () => undefined,
+        onEnd: () => {
+          spansEnded += 1;
+        },
+        forceFlush: () => Promise.resolve(),
+        shutdown: () => Promise.resolve(),
+      },
+    ],
+  });
+}
+
+const { createSessionCluster } = await import('session-cluster');
+const { runLoad } = await import('./load-runner.js');
+const { sessionFixture } = await import('./session-fixture.js');
+
+const variants: readonly TelemetryVariant[] = kind === 'plain' ? ['off', 'no-sdk'] : [kind];
+const clusters = new Map(
+  variants.map((variant) => [
+    variant,
+    createSessionCluster({
+      redis: { url: redisUrl },
+      prefix: `bt${process.pid}${variant}`,
+      telemetry: variant === 'off' ? false : {},
+    }),
+  ]),
+);
+
+function send(reply: WorkerReply): void {
+  process.send?.(reply);
+}
+
+async function run(
+  variant: TelemetryVariant,
+  scenario: 'get' | 'update',
+  ops: number,
+  lanes: number,
+): Promise<void> {
+  const cluster = clusters.get(variant);
+  if (cluster === undefined) throw new Error(`no ${variant} cluster in a ${kind} process`);
+  const { manager } = cluster;
+  const ids = await Promise.all(
+    Array.from(
+      { length: lanes },
+      async (_, i) => (await manager.create({ data: sessionFixture(i) })).id,
+    ),
+  );
+  const id = (slot: number): string => ids[slot % ids.length] ?? '';
+  const cpu = process.cpuUsage();
+  const result = await runLoad(
+    scenario === 'get'
+      ? (slot) => manager.get(id(slot))
+      : (slot) =>
+          manager.update(id(slot), (data) => {
+            data['visits'] = Number(data['visits']) + 1;
+            return data;
+          }),
+    { ops, concurrency: lanes },
+  );
+  const used = process.cpuUsage(cpu);
+  send({
+    type: 'result',
+    opsPerSec: result.opsPerSec,
+    // runLoad warms up with a fifth more operations than it measures.
+    cpuMicrosPerOp: (used.user + used.system) / (ops + Math.min(2_000, Math.ceil(ops / 5))),
+    errors: result.errors,
+    spansEnded,
+  });
+}
+
+process.on('message', (message: WorkerCommand) => {
+  if (message.type === 'run') {
+    run(message.variant, message.scenario, message.ops, message.lanes).catch((error: unknown) => {
+      console.error(error);
+      process.exit(1);
+    });
+    return;
+  }
+  void (async () => {
+    await Promise.all([...clusters.values()].map((cluster) => cluster.close()));
+    await telemetry?.shutdown();
+    send({ type: 'closed', spansEnded });
+    process.disconnect();
+  })();
+});
+
+send({ type: 'ready' });

@@ -1,0 +1,144 @@
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { generateSessionId } from '@session-cluster/core';
+import { RedisStore } from '@session-cluster/store-redis';
+import { startRedisServer } from '@session-cluster/testkit';
+import type { RedisServerHandle } from '@session-cluster/testkit';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const APP_DIR = fileURLToPath(new URL('../', import.meta.url));
+
+/** The app as a real process; its own env only (nothing inherited that configures it). */
+function runApp(env: Record<string, string>): {
+  child: ChildProcess;
+  lines: () => Record<string, unknown>[];
+  stderr: () => string;
+  exited: Promise<number | null>;
+} {
+  const inherited = Object.fromEntries(
+    Object.entries(process.env).filter(
+      ([name]) => !/^(REDIS_|SESSION_|SWEEP_|LOG_LEVEL)/.test(name),
+    ),
+  );
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', '--conditions=@session-cluster/source', 'src/main.ts'],
+    { cwd: APP_DIR, env: { ...inherited, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => {
+    child.once('exit', (code) => {
+      resolve(code);
+    });
+  });
+  return {
+    child,
+    lines: () =>
+      stdout
+        .split('\n')
+        .filter((line) => line.startsWith('{'))
+        .map((line) => JSON.parse(line) as Record<string, unknown>),
+    stderr: () => stderr,
+    exited,
+  };
+}
+
+async function waitFor(what: string, condition: () => boolean, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+describe('apps/sweeper: configuration', () => {
+  it('exits 2 naming every bad variable', async () => {
+    const app = runApp({
+      SWEEP_INTERVAL_MS: 'soon',
+      SWEEP_PUBLISH_EVENTS: 'maybe',
+      LOG_LEVEL: 'loud',
+    });
+    expect(await app.exited).toBe(2);
+    const message = app.stderr();
+    expect(message).toContain('invalid configuration');
+    expect(message).toContain(
+      'no Redis: set SESSION_REDIS_URL (or REDIS_URL) or REDIS_CLUSTER_NODES',
+    );
+    expect(message).toContain('SWEEP_INTERVAL_MS: expected a whole number, got "soon"');
+    expect(message).toContain('SWEEP_PUBLISH_EVENTS: expected true or false');
+    expect(message).toContain('LOG_LEVEL');
+  });
+
+  it('exits 2 for a value out of range, naming the variable', async () => {
+    const app = runApp({ REDIS_URL: 'redis://127.0.0.1:1', SWEEP_CONCURRENCY: '0' });
+    expect(await app.exited).toBe(2);
+    expect(app.stderr()).toMatch(/SWEEP_CONCURRENCY: .*concurrency: expected an integer from 1/);
+  });
+});
+
+describe('apps/sweeper: a real run', () => {
+  let server: RedisServerHandle;
+  beforeAll(async () => {
+    server = await startRedisServer();
+  });
+  afterAll(async () => {
+    await server.stop();
+  });
+
+  it('sweeps expired sessions, logs progress, publishes events, and exits 0 on SIGTERM', async () => {
+    const prefix = `app${randomUUID().slice(0, 8)}`;
+    const store = new RedisStore({ connection: { url: server.url }, prefix, buckets: 8 });
+    const expiresAt = Date.now() + 500;
+    await Promise.all(
+      Array.from({ length: 200 }, (_, i) =>
+        store.create({ id: generateSessionId(), userId: `u${i % 10}`, data: { i }, expiresAt }),
+      ),
+    );
+    const app = runApp({
+      SESSION_REDIS_URL: server.url,
+      SESSION_PREFIX: prefix,
+      SESSION_BUCKETS: '8',
+      SWEEP_INTERVAL_MS: '300',
+    });
+    try {
+      await waitFor('the start line', () =>
+        app.lines().some((l) => l['msg'] === 'sweeper started'),
+      );
+      const started = app.lines().find((l) => l['msg'] === 'sweeper started')!;
+      expect(started).toMatchObject({
+        level: 30,
+        prefix,
+        buckets: 8,
+        queuePrefix: `{${prefix}:sweeper}`,
+      });
+      await waitFor('200 swept in the progress lines', () =>
+        app.lines().some((l) => l['msg'] === 'progress' && l['totalSwept'] === 200),
+      );
+      const progress = app.lines().filter((l) => l['msg'] === 'progress');
+      expect(progress.reduce((n, l) => n + Number(l['swept']), 0)).toBe(200);
+
+      app.child.kill('SIGTERM');
+      expect(await app.exited).toBe(0);
+      expect(app.lines().at(-1)).toMatchObject({ msg: 'stopped', totals: { expired: 200 } });
+      expect(app.stderr()).toBe('');
+    } finally {
+      app.child.kill('SIGKILL');
+      await store.close();
+    }
+
+    // The events wait in the queue for an application's Worker (BullMQ's
+    // wait list; this app does not depend on bullmq itself).
+    const client = new Redis(server.url, { commandTimeout: 5_000, maxRetriesPerRequest: 3 });
+    try {
+      expect(await client.llen(`{${prefix}:sweeper}:session-expired:wait`)).toBe(200);
+    } finally {
+      client.disconnect();
+    }
+  }, 60_000);
+});

@@ -1,0 +1,119 @@
+import { ROOT_CONTEXT, context, propagation, trace } from '@opentelemetry/api';
+import type { Context, TextMapGetter, TextMapPropagator, TextMapSetter } from '@opentelemetry/api';
+import {
+  BasicTracerProvider,
+  InMemorySpanExporter,
+  SimpleSpanProcessor,
+} from '@opentelemetry/sdk-trace-base';
+import {
+  ATTR_SESSION_SWEEP_BUCKET,
+  ATTR_SESSION_SWEEP_EXPIRED,
+  ManualClock,
+  SPAN_SWEEP,
+} from '@session-cluster/core';
+import { RedisKeys, RedisStore } from '@session-cluster/store-redis';
+import { AsyncLocalContextManager, startRedisServer } from '@session-cluster/testkit';
+import type { RedisServerHandle } from '@session-cluster/testkit';
+import { Worker } from 'bullmq';
+import { BullMQOtel } from 'bullmq-otel';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ExpirySweeper } from './expiry-sweeper.js';
+import { ATTR_SESSION_SWEEP_ORPHANS } from './sweep-telemetry.js';
+import { createSessions, testClient, testPrefix, waitFor } from './sweeper-harness.test-helpers.js';
+
+/**
+ * W3C `traceparent` only: what an SDK's default propagator does for this
+ * test (the sweeper package does not depend on @opentelemetry/core).
+ */
+class TraceparentPropagator implements TextMapPropagator {
+  public inject(ctx: Context, carrier: unknown, setter: TextMapSetter): void {
+    const span = trace.getSpanContext(ctx);
+    if (span === undefined) return;
+    const flags = span.traceFlags.toString(16).padStart(2, '0');
+    setter.set(carrier, 'traceparent', `00-${span.traceId}-${span.spanId}-${flags}`);
+  }
+
+  public extract(ctx: Context, carrier: unknown, getter: TextMapGetter): Context {
+    const header = getter.get(carrier, 'traceparent');
+    const match = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/.exec(
+      typeof header === 'string' ? header : '',
+    );
+    if (match === null) return ctx;
+    return trace.setSpanContext(ctx, {
+      traceId: match[1]!,
+      spanId: match[2]!,
+      traceFlags: Number.parseInt(match[3]!, 16),
+      isRemote: true,
+    });
+  }
+
+  public fields(): string[] {
+    return ['traceparent'];
+  }
+}
+
+describe('ExpirySweeper telemetry (real SDK, InMemorySpanExporter)', () => {
+  const exporter = new InMemorySpanExporter();
+  const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+  let server: RedisServerHandle;
+
+  beforeAll(async () => {
+    context.setGlobalContextManager(new AsyncLocalContextManager(ROOT_CONTEXT));
+    trace.setGlobalTracerProvider(provider);
+    propagation.setGlobalPropagator(new TraceparentPropagator());
+    server = await startRedisServer();
+  });
+  afterAll(async () => {
+    await server.stop();
+    await provider.shutdown();
+    context.disable();
+    trace.disable();
+    propagation.disable();
+  });
+
+  it('records a session.sweep span per job and carries its trace into the event jobs', async () => {
+    const store = new RedisStore({
+      connection: { url: server.url },
+      prefix: testPrefix(),
+      buckets: 2,
+    });
+    const sweeper = new ExpirySweeper({ store, clock: new ManualClock(Date.now() + 120_000) });
+    const client = testClient({ kind: 'standalone', url: server.url }, { blocking: true });
+    const consumerTraces: string[] = [];
+    const consumer = new Worker(
+      sweeper.options.eventsQueueName,
+      () => {
+        consumerTraces.push(trace.getActiveSpan()?.spanContext().traceId ?? 'none');
+        return Promise.resolve();
+      },
+      {
+        connection: client,
+        prefix: sweeper.options.queuePrefix,
+        telemetry: new BullMQOtel({ tracerName: 'consumer' }),
+      },
+    );
+    try {
+      const ids = await createSessions(store, 5, { expiresAt: Date.now() + 60_000 });
+      const bucket = new RedisKeys(store.prefix, 2).bucketOf(ids[0]!);
+      const expiredHere = ids.filter(
+        (id) => new RedisKeys(store.prefix, 2).bucketOf(id) === bucket,
+      );
+      exporter.reset();
+      await sweeper.sweepBucket(bucket);
+
+      const sweep = exporter.getFinishedSpans().find((s) => s.name === SPAN_SWEEP);
+      expect(sweep?.attributes).toMatchObject({
+        [ATTR_SESSION_SWEEP_BUCKET]: bucket,
+        [ATTR_SESSION_SWEEP_EXPIRED]: expiredHere.length,
+        [ATTR_SESSION_SWEEP_ORPHANS]: 0,
+      });
+      await waitFor('the events', () => consumerTraces.length === expiredHere.length);
+      expect(new Set(consumerTraces)).toEqual(new Set([sweep!.spanContext().traceId]));
+    } finally {
+      await consumer.close();
+      client.disconnect();
+      await sweeper.close();
+      await store.close();
+    }
+  });
+});

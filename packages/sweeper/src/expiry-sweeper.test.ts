@@ -1,0 +1,307 @@
+import { ManualClock, generateSessionId, hashSessionId } from '@session-cluster/core';
+import { RedisKeys, RedisStore } from '@session-cluster/store-redis';
+import { startRedisServer } from '@session-cluster/testkit';
+import type { RedisServerHandle } from '@session-cluster/testkit';
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { expiryEventJob } from './expiry-event.js';
+import type { SessionExpiredEvent } from './expiry-event.js';
+import { ExpirySweeper } from './expiry-sweeper.js';
+import { EventsQueuePublisher } from './expiry-publisher.js';
+import type { ExpirySweeperOptions } from './sweeper-options.js';
+import type { BucketSweepReport } from './bucket-sweep.js';
+import {
+  collectEvents,
+  createSessions,
+  indexSizes,
+  testClient,
+  testPrefix,
+  userIndexSize,
+  waitFor,
+} from './sweeper-harness.test-helpers.js';
+import type { EventCollector, RedisTarget } from './sweeper-harness.test-helpers.js';
+
+let server: RedisServerHandle;
+let target: RedisTarget;
+let admin: Redis;
+const cleanups: (() => Promise<void>)[] = [];
+
+beforeAll(async () => {
+  server = await startRedisServer();
+  target = { kind: 'standalone', url: server.url };
+  admin = testClient(target) as Redis;
+});
+
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+afterAll(async () => {
+  admin.disconnect();
+  await server.stop();
+});
+
+const LIVE_FOR = 60_000;
+
+/** A store (system clock) and a sweeper whose clock runs 2 min ahead: every session is due for it. */
+async function setup(options: Partial<ExpirySweeperOptions> = {}): Promise<{
+  store: RedisStore;
+  sweeper: ExpirySweeper;
+  clock: ManualClock;
+  events: EventCollector;
+  local: SessionExpiredEvent[];
+}> {
+  const store = new RedisStore({
+    connection: { url: server.url },
+    prefix: testPrefix(),
+    buckets: 4,
+  });
+  const clock = new ManualClock(Date.now() + 2 * LIVE_FOR);
+  const sweeper = new ExpirySweeper({ store, clock, intervalMs: 200, ...options });
+  const local: SessionExpiredEvent[] = [];
+  sweeper.on('expired', (event) => local.push(event));
+  const events = await collectEvents(
+    target,
+    sweeper.options.queuePrefix,
+    sweeper.options.eventsQueueName,
+  );
+  cleanups.push(async () => {
+    await events.close();
+    await sweeper.close();
+    await store.close();
+  });
+  return { store, sweeper, clock, events, local };
+}
+
+describe('ExpirySweeper (one process, real Redis)', () => {
+  it('removes expired sessions, publishes one event each, trims user indexes and spares live ones', async () => {
+    const { store, sweeper, events, local } = await setup();
+    const expiring = await createSessions(store, 40, {
+      expiresAt: Date.now() + LIVE_FOR,
+      userOf: (i) => `user-${i % 4}`,
+    });
+    // Touched past the sweeper's "now": not due any more.
+    const touched = expiring.slice(0, 5);
+    for (const id of touched) await store.touch(id, Date.now() + 10 * LIVE_FOR);
+
+    const totals = await sweeper.sweepAll();
+    expect(totals).toMatchObject({ buckets: 4, expired: 35, republished: 0, published: 35 });
+    expect(totals.more).toBe(false);
+
+    await waitFor('35 events', () => events.events.length >= 35);
+    expect(events.distinct()).toBe(35);
+    expect(local).toHaveLength(35);
+    const expected = new Set(expiring.slice(5).map((id) => hashSessionId(id)));
+    expect(new Set(events.events.map((e) => e.sessionIdHash))).toEqual(expected);
+    const sample = events.events[0]!;
+    expect(sample.userId).toMatch(/^user-\d$/);
+    expect(sample.lateness).toBe(sweeper.options.clock.now() - sample.expiredAt);
+    expect(sample.createdAt).toEqual(expect.any(Number));
+
+    // Only the touched sessions remain, in both indexes; the user indexes hold exactly them.
+    expect(await indexSizes(admin, store)).toEqual({ expiry: 5, outbox: 0 });
+    const users = ['user-0', 'user-1', 'user-2', 'user-3'];
+    expect(await userIndexSize(admin, store, users)).toBe(5);
+    for (const id of touched) expect(await store.load(id)).not.toBeNull();
+
+    // Sweeping again finds nothing and publishes nothing.
+    expect((await sweeper.sweepAll()).published).toBe(0);
+  });
+
+  it('keeps a session touched after its index entry went stale, and fixes the entry', async () => {
+    const { store, sweeper, clock, events } = await setup();
+    const [id] = await createSessions(store, 1, { expiresAt: Date.now() + LIVE_FOR });
+    const later = Date.now() + 10 * LIVE_FOR;
+    await store.touch(id!, later);
+    // The race the Lua re-check exists for: the index still says "due".
+    const keys = new RedisKeys(store.prefix, store.bucketCount);
+    const bucket = keys.bucketOf(id!);
+    await admin.zadd(keys.expiryBucket(bucket), Date.now(), id!);
+
+    const report = await sweeper.sweepBucket(bucket);
+    expect(report).toMatchObject({ expired: 0, published: 0 });
+    expect(Number(await admin.zscore(keys.expiryBucket(bucket), id!))).toBe(later);
+    expect(await store.load(id!)).not.toBeNull();
+
+    // Once really expired, it goes.
+    clock.set(later + 1);
+    expect((await sweeper.sweepBucket(bucket)).expired).toBe(1);
+    await waitFor('1 event', () => events.events.length === 1);
+  });
+
+  it('repairs a user index whose entry outlived its session', async () => {
+    const { store, sweeper } = await setup();
+    const userId = 'user-stale';
+    const [expired] = await createSessions(store, 1, {
+      expiresAt: Date.now() + LIVE_FOR,
+      userOf: () => userId,
+    });
+    const [live] = await createSessions(store, 1, {
+      expiresAt: Date.now() + 10 * LIVE_FOR,
+      userOf: () => userId,
+    });
+    const keys = new RedisKeys(store.prefix, store.bucketCount);
+    expect(await admin.zrange(keys.userIndex(userId), '0', '-1')).toHaveLength(2);
+
+    await sweeper.sweepAll();
+
+    // The expired session's entry is gone from the user index; the live one stays.
+    expect(await admin.zrange(keys.userIndex(userId), '0', '-1')).toEqual([live]);
+    expect((await store.listByUser(userId)).map((s) => s.id)).toEqual([live]);
+    expect(await store.load(expired!)).toBeNull();
+  });
+
+  it('republishes an outbox left by a crash, and a republish after a crash past the publish adds nothing', async () => {
+    const { store, sweeper, clock, events, local } = await setup();
+    await createSessions(store, 30, { expiresAt: Date.now() + LIVE_FOR, userOf: (i) => `u${i}` });
+    const now = clock.now();
+    // Crash 1: a worker ran the Lua sweep (sessions deleted, outbox written) and
+    // died before the store trimmed the user indexes (put back here).
+    const crashed = await store.sweepBucket(0, now, 1_000, { pending: true });
+    const keys = new RedisKeys(store.prefix, store.bucketCount);
+    for (const expiry of crashed.expired) {
+      await admin.zadd(keys.userIndex(expiry.userId!), expiry.createdAt!, expiry.id);
+    }
+    // Crash 2: a worker also published bucket 1's batch, then died before acknowledging.
+    const published = await store.sweepBucket(1, now, 1_000, { pending: true });
+    const settings = { attempts: 1, backoffMs: 0, dedupeWindowMs: 60_000, keepFailedMs: 60_000 };
+    await new EventsQueuePublisher(
+      sweeper.expiredEventsQueue,
+      settings,
+      () => undefined,
+      5_000,
+    ).publish(published.expired, now);
+    await waitFor('the early events', () => events.events.length === published.expired.length);
+
+    const totals = await sweeper.sweepAll();
+    expect(totals.republished).toBe(crashed.expired.length + published.expired.length);
+    expect(await indexSizes(admin, store)).toEqual({ expiry: 0, outbox: 0 });
+    const users = Array.from({ length: 30 }, (_, i) => `u${i}`);
+    expect(await userIndexSize(admin, store, users)).toBe(0);
+
+    await waitFor('30 events', () => events.events.length >= 30);
+    // Give a duplicate the time to show up.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(events.events).toHaveLength(30);
+    expect(events.distinct()).toBe(30);
+    // The sweeper's local hook saw every expiry once (the crashed publisher's hook died with it).
+    expect(local).toHaveLength(30);
+  });
+
+  it('schedules one sweep per bucket per interval with BullMQ and sweeps without being asked', async () => {
+    const { store, sweeper, events } = await setup();
+    const reports: BucketSweepReport[] = [];
+    sweeper.on('swept', (report) => reports.push(report));
+    // A scheduler left by a deployment with more buckets is removed at start.
+    const stray = new Queue(sweeper.options.sweepQueueName, {
+      connection: testClient(target),
+      prefix: sweeper.options.queuePrefix,
+    });
+    await stray.upsertJobScheduler(
+      'sweep-9',
+      { every: 60_000 },
+      { name: 'sweep', data: { bucket: 9 } },
+    );
+
+    expect(await sweeper.start()).toEqual({ upserted: 4, removed: 1 });
+    const ids = (await stray.getJobSchedulers(0, -1, true)).map((s) => s.id ?? s.key).sort();
+    expect(ids).toEqual(['sweep-0', 'sweep-1', 'sweep-2', 'sweep-3']);
+    await stray.close();
+
+    await createSessions(store, 50, { expiresAt: Date.now() + LIVE_FOR });
+    await waitFor('50 events', () => events.events.length >= 50);
+    await waitFor('empty indexes', async () => (await indexSizes(admin, store)).expiry === 0);
+    expect(events.distinct()).toBe(50);
+    expect(new Set(reports.map((r) => r.bucket))).toEqual(new Set([0, 1, 2, 3]));
+    expect(sweeper.stats.expired).toBe(50);
+
+    // A second process with the same settings changes nothing.
+    const other = new ExpirySweeper({ store, intervalMs: 200, runWorker: false });
+    try {
+      expect(await other.start()).toEqual({ upserted: 0, removed: 0 });
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('on close finishes the batch in hand and leaves the rest for the next job', async () => {
+    const { store, sweeper } = await setup({ batchSize: 20, maxBatchesPerJob: 1_000 });
+    await createSessions(store, 2_000, { expiresAt: Date.now() + LIVE_FOR });
+    let closed: Promise<void> | undefined;
+    sweeper.once('expired', () => {
+      // Mid-job: the stop arrives while the first batch is being published.
+      closed = sweeper.close();
+    });
+    const report = await sweeper.sweepBucket(0);
+    await closed;
+    expect(report).toMatchObject({ expired: 20, batches: 1, more: true });
+    expect(await indexSizes(admin, store)).toEqual({ expiry: 2_000 - 20, outbox: 0 });
+  });
+
+  it('publishes nothing to BullMQ with publishEvents: false, and uses no outbox', async () => {
+    const { store, sweeper, events, local } = await setup({ publishEvents: false });
+    await createSessions(store, 10, { expiresAt: Date.now() + LIVE_FOR });
+    expect(sweeper.expiredEventsQueue).toBeUndefined();
+    expect((await sweeper.sweepAll()).expired).toBe(10);
+    expect(local).toHaveLength(10);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(events.events).toHaveLength(0);
+    expect(await indexSizes(admin, store)).toEqual({ expiry: 0, outbox: 0 });
+  });
+
+  it('rejects calls after close and closes idempotently', async () => {
+    const { sweeper } = await setup();
+    await Promise.all([sweeper.close(), sweeper.close()]);
+    await expect(sweeper.sweepAll()).rejects.toMatchObject({ code: 'STORAGE_UNAVAILABLE' });
+    await expect(sweeper.start()).rejects.toMatchObject({ code: 'STORAGE_UNAVAILABLE' });
+    await expect(sweeper.sweepBucket(0)).rejects.toMatchObject({ code: 'STORAGE_UNAVAILABLE' });
+  });
+
+  it('reports a failed sweep job and keeps working', async () => {
+    const { store, sweeper, events } = await setup();
+    const failures: unknown[] = [];
+    sweeper.on('sweepFailed', (failure) => failures.push(failure));
+    await sweeper.start();
+    const queue = new Queue(sweeper.options.sweepQueueName, {
+      connection: testClient(target),
+      prefix: sweeper.options.queuePrefix,
+    });
+    try {
+      await queue.add('sweep', { bucket: 99 });
+      await waitFor('the failure', () => failures.length === 1);
+      expect(failures[0]).toMatchObject({ bucket: 99, error: { code: 'INVALID_ARGUMENT' } });
+    } finally {
+      await queue.close();
+    }
+    await createSessions(store, 5, { expiresAt: Date.now() + LIVE_FOR });
+    await waitFor('5 events', () => events.events.length === 5);
+    expect(sweeper.stats.failedJobs).toBe(1);
+  });
+
+  it('rejects a bucket out of range', async () => {
+    const { sweeper } = await setup();
+    await expect(sweeper.sweepBucket(4)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+  });
+});
+
+describe('expiryEventJob', () => {
+  it('derives sessionIdHash exactly as hashSessionId and a stable 128-bit job id', () => {
+    const id = generateSessionId();
+    const swept = { id, userId: undefined, expiresAt: 1_000, bucket: 3, createdAt: undefined };
+    const job = expiryEventJob(swept, 1_250);
+    expect(job.event).toEqual({
+      sessionIdHash: hashSessionId(id),
+      userId: null,
+      expiredAt: 1_000,
+      createdAt: null,
+      lateness: 250,
+      bucket: 3,
+    });
+    expect(job.jobId).toMatch(/^[0-9a-f]{32}-1000$/);
+    expect(job.jobId.startsWith(hashSessionId(id))).toBe(true);
+    expect(expiryEventJob(swept, 9_999).jobId).toBe(job.jobId);
+    expect(expiryEventJob({ ...swept, expiresAt: 1_001 }, 1_250).jobId).not.toBe(job.jobId);
+    expect(JSON.stringify(job)).not.toContain(id);
+  });
+});

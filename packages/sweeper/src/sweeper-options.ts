@@ -1,0 +1,335 @@
+import { SessionValidationError, systemClock } from '@session-cluster/core';
+import type { Clock } from '@session-cluster/core';
+import { KEY_PREFIX_PATTERN } from '@session-cluster/store-redis';
+import type { RedisConnectionOptions, RedisStore } from '@session-cluster/store-redis';
+
+/** Options of {@link ExpirySweeper}. */
+export interface ExpirySweeperOptions {
+  /**
+   * A caller-owned store whose sessions are swept (not closed by
+   * `close()`). Exactly one of `store` and `connection`.
+   */
+  readonly store?: RedisStore | undefined;
+  /**
+   * Let the sweeper create (and own) its `RedisStore` with these connection
+   * options, `prefix` and `buckets`. Exactly one of `store` and `connection`.
+   */
+  readonly connection?: RedisConnectionOptions | undefined;
+  /** Session key prefix of a sweeper-owned store (must match the application's). Default `'sc'`. */
+  readonly prefix?: string | undefined;
+  /** Expiry buckets of a sweeper-owned store (must match the application's). Default 64. */
+  readonly buckets?: number | undefined;
+  /**
+   * BullMQ key prefix of the sweep and events queues. Must be a Redis hash
+   * tag, `{…}`, so every key of both queues lands in one Cluster slot.
+   * Default `{<prefix>:sweeper}`.
+   */
+  readonly queuePrefix?: string | undefined;
+  /** Name of the sweep-job queue. Default `'session-sweep'`. */
+  readonly sweepQueueName?: string | undefined;
+  /** Name of the queue `session.expired` events are published to. Default `'session-expired'`. */
+  readonly eventsQueueName?: string | undefined;
+  /** Each bucket is swept once per interval (one BullMQ job scheduler per bucket), ms. Default 5000. */
+  readonly intervalMs?: number | undefined;
+  /** Index members examined per Lua call (one `sweepBucket`), 1–10 000. Default 1000. */
+  readonly batchSize?: number | undefined;
+  /**
+   * Most batches one sweep job takes (republished outbox batches included):
+   * the bound on one job's work. What is left waits for the bucket's next
+   * job. Default 100.
+   */
+  readonly maxBatchesPerJob?: number | undefined;
+  /** Sweep jobs this process runs at once. Default 4. */
+  readonly concurrency?: number | undefined;
+  /**
+   * Run a BullMQ Worker in this process (default `true`). `false`: `start()`
+   * only installs the job schedulers, and `sweepAll()` still works.
+   */
+  readonly runWorker?: boolean | undefined;
+  /**
+   * Publish one job per expiry to the events queue (default `true`). Turn it
+   * off when nobody consumes that queue: its jobs would pile up. The local
+   * `expired` event is emitted either way.
+   */
+  readonly publishEvents?: boolean | undefined;
+  /** Attempts a consumer gets for each event job (BullMQ `attempts`). Default 5. */
+  readonly eventAttempts?: number | undefined;
+  /** First retry delay of an event job, exponential (BullMQ `backoff`), ms. Default 1000. */
+  readonly eventBackoffMs?: number | undefined;
+  /**
+   * How long a completed event job is kept (`removeOnComplete.age`): while
+   * it exists, republishing the same expiry is a no-op. Longer than any
+   * gap between a sweep and its acknowledgement (a crashed worker's outbox
+   * is republished by the bucket's next job). ms, default 3 600 000 (1 h).
+   */
+  readonly dedupeWindowMs?: number | undefined;
+  /** How long a failed event job is kept (`removeOnFail.age`), ms. Default 7 days. */
+  readonly keepFailedEventsMs?: number | undefined;
+  /**
+   * BullMQ `lockDuration` of sweep jobs, ms: a killed worker's job is handed
+   * to another worker about this long (plus `stalledIntervalMs`) after the
+   * kill. Default 30 000.
+   */
+  readonly lockDurationMs?: number | undefined;
+  /** BullMQ `stalledInterval`: how often workers look for stalled jobs, ms. Default 30 000. */
+  readonly stalledIntervalMs?: number | undefined;
+  /**
+   * `commandTimeout` of the sweeper's non-blocking BullMQ connection, ms.
+   * Default 5000. (The Worker's connection also carries its blocking fetch,
+   * so its timeout is always {@link WORKER_COMMAND_TIMEOUT_MS}.)
+   */
+  readonly commandTimeoutMs?: number | undefined;
+  /**
+   * Bound on {@link ExpirySweeper.start} (connecting, installing the job
+   * schedulers, starting the worker), ms: BullMQ itself waits for a
+   * connection without limit. Default 30 000.
+   */
+  readonly startTimeoutMs?: number | undefined;
+  /** Source of `now` for expiry decisions and lateness. Default the system clock. */
+  readonly clock?: Clock | undefined;
+  /**
+   * Trace context through BullMQ (`bullmq-otel`'s `BullMQOtel` on the
+   * queues and the worker) and a `session.sweep` span per job. Both are
+   * no-ops until an OpenTelemetry SDK is registered. Default `true`.
+   */
+  readonly telemetry?: boolean | undefined;
+}
+
+/** Defaults of {@link ExpirySweeperOptions}. */
+export const SWEEPER_DEFAULTS = Object.freeze({
+  prefix: 'sc',
+  sweepQueueName: 'session-sweep',
+  eventsQueueName: 'session-expired',
+  intervalMs: 5_000,
+  batchSize: 1_000,
+  maxBatchesPerJob: 100,
+  concurrency: 4,
+  runWorker: true,
+  publishEvents: true,
+  eventAttempts: 5,
+  eventBackoffMs: 1_000,
+  dedupeWindowMs: 3_600_000,
+  keepFailedEventsMs: 7 * 24 * 3_600_000,
+  lockDurationMs: 30_000,
+  stalledIntervalMs: 30_000,
+  commandTimeoutMs: 5_000,
+  startTimeoutMs: 30_000,
+  telemetry: true,
+});
+
+/**
+ * `commandTimeout` of the Worker's connections. BullMQ duplicates the
+ * Worker's client for its blocking fetch (`BZPOPMIN` for up to 10 s, raced
+ * against its own watchdog at 11 s), and ioredis applies `commandTimeout`
+ * to blocking commands too: a shorter timeout would fail every idle wait.
+ */
+export const WORKER_COMMAND_TIMEOUT_MS = 15_000;
+
+/** A hash tag and nothing else: `{sc:sweeper}`. BullMQ adds `:<queue>:<key>` after it. */
+export const QUEUE_PREFIX_PATTERN = /^\{[A-Za-z0-9_.:-]{1,64}\}$/;
+
+/** BullMQ queue names: no `:` (BullMQ's key separator). */
+const QUEUE_NAME_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/** {@link ExpirySweeperOptions} with defaults applied and every value checked. */
+export interface ResolvedSweeperOptions {
+  readonly queuePrefix: string;
+  readonly sweepQueueName: string;
+  readonly eventsQueueName: string;
+  readonly intervalMs: number;
+  readonly batchSize: number;
+  readonly maxBatchesPerJob: number;
+  readonly concurrency: number;
+  readonly runWorker: boolean;
+  readonly publishEvents: boolean;
+  readonly eventAttempts: number;
+  readonly eventBackoffMs: number;
+  readonly dedupeWindowMs: number;
+  readonly keepFailedEventsMs: number;
+  readonly lockDurationMs: number;
+  readonly stalledIntervalMs: number;
+  readonly commandTimeoutMs: number;
+  readonly startTimeoutMs: number;
+  readonly clock: Clock;
+  readonly telemetry: boolean;
+}
+
+/**
+ * Check every option except the store/connection (the store checks its own)
+ * and apply defaults.
+ * @throws SessionValidationError `INVALID_CONFIG` naming the field
+ */
+export function resolveSweeperOptions(options: ExpirySweeperOptions): ResolvedSweeperOptions {
+  if (typeof options !== 'object' || (options as unknown) === null) {
+    throw invalid('options', 'expected an options object');
+  }
+  if ((options.store === undefined) === (options.connection === undefined)) {
+    throw invalid('store', 'pass exactly one of store and connection');
+  }
+  if (options.store !== undefined && (options.prefix ?? options.buckets) !== undefined) {
+    throw invalid(
+      'prefix',
+      'prefix and buckets belong to the store: set them on the store you pass',
+    );
+  }
+  const prefix = options.store?.prefix ?? options.prefix ?? SWEEPER_DEFAULTS.prefix;
+  if (typeof prefix !== 'string' || !KEY_PREFIX_PATTERN.test(prefix)) {
+    throw invalid('prefix', 'expected 1 to 64 characters of A-Z a-z 0-9 _ . : - (no braces)');
+  }
+  const queuePrefix = options.queuePrefix ?? `{${prefix}:sweeper}`;
+  if (typeof queuePrefix !== 'string' || !QUEUE_PREFIX_PATTERN.test(queuePrefix)) {
+    throw invalid(
+      'queuePrefix',
+      'expected a Redis hash tag like {sc:sweeper} (1 to 64 of A-Z a-z 0-9 _ . : - in braces), ' +
+        'so both queues live in one Redis Cluster slot',
+    );
+  }
+  const sweepQueueName = queueName(
+    options.sweepQueueName,
+    SWEEPER_DEFAULTS.sweepQueueName,
+    'sweepQueueName',
+  );
+  const eventsQueueName = queueName(
+    options.eventsQueueName,
+    SWEEPER_DEFAULTS.eventsQueueName,
+    'eventsQueueName',
+  );
+  if (sweepQueueName === eventsQueueName) {
+    throw invalid('eventsQueueName', 'must differ from sweepQueueName');
+  }
+  const clock = options.clock ?? systemClock;
+  if (typeof clock !== 'object' || typeof (clock as Partial<Clock>).now !== 'function') {
+    throw invalid('clock', 'expected an object with a now() method');
+  }
+  const dedupeWindowMs = integerIn(
+    options.dedupeWindowMs,
+    SWEEPER_DEFAULTS.dedupeWindowMs,
+    'dedupeWindowMs',
+    1_000,
+    Number.MAX_SAFE_INTEGER,
+  );
+  const intervalMs = integerIn(
+    options.intervalMs,
+    SWEEPER_DEFAULTS.intervalMs,
+    'intervalMs',
+    50,
+    86_400_000,
+  );
+  if (dedupeWindowMs < 2 * intervalMs) {
+    throw invalid('dedupeWindowMs', 'must be at least twice intervalMs');
+  }
+  return {
+    queuePrefix,
+    sweepQueueName,
+    eventsQueueName,
+    intervalMs,
+    batchSize: integerIn(options.batchSize, SWEEPER_DEFAULTS.batchSize, 'batchSize', 1, 10_000),
+    maxBatchesPerJob: integerIn(
+      options.maxBatchesPerJob,
+      SWEEPER_DEFAULTS.maxBatchesPerJob,
+      'maxBatchesPerJob',
+      1,
+      1_000_000,
+    ),
+    concurrency: integerIn(
+      options.concurrency,
+      SWEEPER_DEFAULTS.concurrency,
+      'concurrency',
+      1,
+      256,
+    ),
+    runWorker: boolean(options.runWorker, SWEEPER_DEFAULTS.runWorker, 'runWorker'),
+    publishEvents: boolean(options.publishEvents, SWEEPER_DEFAULTS.publishEvents, 'publishEvents'),
+    eventAttempts: integerIn(
+      options.eventAttempts,
+      SWEEPER_DEFAULTS.eventAttempts,
+      'eventAttempts',
+      1,
+      1_000,
+    ),
+    eventBackoffMs: integerIn(
+      options.eventBackoffMs,
+      SWEEPER_DEFAULTS.eventBackoffMs,
+      'eventBackoffMs',
+      0,
+      86_400_000,
+    ),
+    dedupeWindowMs,
+    keepFailedEventsMs: integerIn(
+      options.keepFailedEventsMs,
+      SWEEPER_DEFAULTS.keepFailedEventsMs,
+      'keepFailedEventsMs',
+      1_000,
+      Number.MAX_SAFE_INTEGER,
+    ),
+    lockDurationMs: integerIn(
+      options.lockDurationMs,
+      SWEEPER_DEFAULTS.lockDurationMs,
+      'lockDurationMs',
+      500,
+      3_600_000,
+    ),
+    stalledIntervalMs: integerIn(
+      options.stalledIntervalMs,
+      SWEEPER_DEFAULTS.stalledIntervalMs,
+      'stalledIntervalMs',
+      100,
+      3_600_000,
+    ),
+    commandTimeoutMs: integerIn(
+      options.commandTimeoutMs,
+      SWEEPER_DEFAULTS.commandTimeoutMs,
+      'commandTimeoutMs',
+      100,
+      600_000,
+    ),
+    startTimeoutMs: integerIn(
+      options.startTimeoutMs,
+      SWEEPER_DEFAULTS.startTimeoutMs,
+      'startTimeoutMs',
+      100,
+      3_600_000,
+    ),
+    clock,
+    telemetry: boolean(options.telemetry, SWEEPER_DEFAULTS.telemetry, 'telemetry'),
+  };
+}
+
+function queueName(value: unknown, fallback: string, field: string): string {
+  const name = value ?? fallback;
+  if (typeof name !== 'string' || !QUEUE_NAME_PATTERN.test(name)) {
+    throw invalid(
+      field,
+      'expected 1 to 64 of A-Z a-z 0-9 _ . - (no colon: BullMQ separates keys with it)',
+    );
+  }
+  return name;
+}
+
+function integerIn(
+  value: unknown,
+  fallback: number,
+  field: string,
+  min: number,
+  max: number,
+): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
+    throw invalid(field, `expected an integer from ${min} to ${max}`);
+  }
+  return value;
+}
+
+function boolean(value: unknown, fallback: boolean, field: string): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') throw invalid(field, 'expected a boolean');
+  return value;
+}
+
+/** A `SessionValidationError` (`INVALID_CONFIG`) for option `field`. */
+function invalid(field: string, reason: string): SessionValidationError {
+  return new SessionValidationError(`ExpirySweeper option ${field}: ${reason}`, {
+    code: 'INVALID_CONFIG',
+    field,
+  });
+}
