@@ -3,7 +3,10 @@ import { SessionError } from '@session-cluster/core';
 import type { Cluster, Redis } from 'ioredis';
 import { STORE_REDIS_VERSION } from './version.js';
 
-/** Every Lua script of the store and how many KEYS it takes (`src/lua/<name>-<keys>.lua`). */
+/**
+ * Every Lua script of the store and how many KEYS it takes
+ * (`src/lua/<name>-<keys>.lua`); `'n'`: any number, given per call.
+ */
 export const STORE_SCRIPTS = Object.freeze({
   createSession: 2,
   saveSession: 2,
@@ -11,7 +14,7 @@ export const STORE_SCRIPTS = Object.freeze({
   touchSession: 2,
   deleteSession: 2,
   sweepBucket: 3,
-  removeUserIndexMembers: 1,
+  removeUserIndexMembers: 'n',
 } as const);
 
 /** Name of one of {@link STORE_SCRIPTS}. */
@@ -68,7 +71,8 @@ export class RedisScripts {
     for (const name of Object.keys(STORE_SCRIPTS) as StoreScriptName[]) {
       const command = scriptCommandName(name);
       client.defineCommand(command, {
-        numberOfKeys: STORE_SCRIPTS[name],
+        // Without numberOfKeys ioredis takes numkeys as the first argument.
+        ...(STORE_SCRIPTS[name] === 'n' ? {} : { numberOfKeys: STORE_SCRIPTS[name] }),
         lua: scriptSource(name),
       });
       // defineCommand adds a method of that name; it is not in ioredis' types.
@@ -87,6 +91,9 @@ export class RedisScripts {
     keys: readonly string[],
     args: readonly ScriptArg[],
   ): Promise<unknown> {
-    return this.commands[name](...keys, ...args);
+    const command = this.commands[name];
+    return STORE_SCRIPTS[name] === 'n'
+      ? command(keys.length, ...keys, ...args)
+      : command(...keys, ...args);
   }
 }

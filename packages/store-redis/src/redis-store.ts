@@ -668,11 +668,7 @@ export class RedisStore implements SessionStore {
     }
     // The sessions are gone and reported; a failed index clean-up must not
     // lose the report (listByUser drops the stale members later).
-    await Promise.allSettled(
-      [...byUser].map(([userId, members]) =>
-        this.removeFromUserIndex('sweepBucket', userId, members),
-      ),
-    );
+    await this.removeFromUserIndexes('sweepBucket', byUser).catch(() => undefined);
     return {
       expired,
       more,
@@ -765,24 +761,45 @@ export class RedisStore implements SessionStore {
 
   /**
    * Remove members from a user index if their score is still the one seen
-   * (see removeUserIndexMembers-1.lua). Best effort: it only repairs an
+   * (see removeUserIndexMembers-n.lua). Best effort: it only repairs an
    * index, so a failure is swallowed and the next listByUser retries it.
    */
-  private async removeFromUserIndex(
+  private removeFromUserIndex(
     operation: string,
     userId: string,
     members: readonly (readonly [id: string, score: string])[],
   ): Promise<void> {
-    const args = members.flat();
-    try {
-      await this.script(
-        operation,
-        'removeUserIndexMembers',
-        undefined,
-        [this.keys.userIndex(userId)],
-        args,
-      );
-    } catch (error) {
+    return this.removeFromUserIndexes(operation, new Map([[userId, members]]));
+  }
+
+  /**
+   * {@link removeFromUserIndex} for many owners: one script call for all of
+   * them on a standalone server (a sweep batch's owners); one per owner on
+   * Cluster, where each index lives in its own slot.
+   */
+  private async removeFromUserIndexes(
+    operation: string,
+    byUser: ReadonlyMap<string, readonly (readonly [id: string, score: string])[]>,
+  ): Promise<void> {
+    if (byUser.size === 0) return;
+    const calls: { keys: string[]; args: ScriptArg[] }[] = [];
+    for (const [userId, members] of byUser) {
+      const call = this.client.isCluster || calls.length === 0 ? undefined : calls[0];
+      const args: ScriptArg[] = [members.length, ...members.flat()];
+      if (call === undefined) calls.push({ keys: [this.keys.userIndex(userId)], args });
+      else {
+        call.keys.push(this.keys.userIndex(userId));
+        call.args.push(...args);
+      }
+    }
+    const outcomes = await Promise.allSettled(
+      calls.map(({ keys, args }) =>
+        this.script(operation, 'removeUserIndexMembers', undefined, keys, args),
+      ),
+    );
+    for (const outcome of outcomes) {
+      if (outcome.status === 'fulfilled') continue;
+      const error: unknown = outcome.reason;
       if (!isSessionError(error) || error.code === 'INTERNAL') throw error;
     }
   }
