@@ -14,7 +14,8 @@ export const STORE_SCRIPTS = Object.freeze({
   touchSession: 2,
   deleteSession: 2,
   sweepBucket: 3,
-  removeUserIndexMembers: 'n',
+  removeUserIndexMembers: 1,
+  trimUserIndexes: 'n',
 } as const);
 
 /** Name of one of {@link STORE_SCRIPTS}. */
@@ -30,7 +31,10 @@ export function scriptCommandName(name: StoreScriptName): string {
 }
 
 /** Scripts that do not read or write session frames, so need no prelude. */
-const WITHOUT_FRAME_PRELUDE: ReadonlySet<StoreScriptName> = new Set(['removeUserIndexMembers']);
+const WITHOUT_FRAME_PRELUDE: ReadonlySet<StoreScriptName> = new Set([
+  'removeUserIndexMembers',
+  'trimUserIndexes',
+]);
 
 const sources = new Map<StoreScriptName, string>();
 

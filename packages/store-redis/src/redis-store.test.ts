@@ -528,6 +528,32 @@ describe('RedisStore sweeping', () => {
     );
   });
 
+  it('trims the user indexes of every owner in a batch, sparing a member re-added meanwhile', async () => {
+    const store = await openStore({ buckets: 1 });
+    const keys = keysOf(store);
+    const owners = ['ann', 'bob', 'cy'];
+    for (let i = 0; i < 9; i++) {
+      await store.create({
+        id: generateSessionId(),
+        userId: owners[i % 3],
+        data: {},
+        expiresAt: clock.now() + 1_000,
+      });
+    }
+    const keeper = await store.create({
+      id: generateSessionId(),
+      userId: 'bob',
+      data: {},
+      expiresAt: clock.now() + TTL_MS,
+    });
+    clock.advance(2_000);
+    expect((await store.sweepBucket(0, clock.now(), 100)).expired).toHaveLength(9);
+    for (const owner of owners) {
+      const members = await raw(store).zrange(keys.userIndex(owner), 0, -1);
+      expect(members).toEqual(owner === 'bob' ? [keeper.id] : []);
+    }
+  });
+
   it('concurrent sweepers report each expiry exactly once', async () => {
     const sweepers = [await openStore(), await openStore(), await openStore()];
     const store = sweepers[0]!;

@@ -761,7 +761,7 @@ export class RedisStore implements SessionStore {
 
   /**
    * Remove members from a user index if their score is still the one seen
-   * (see removeUserIndexMembers-n.lua). Best effort: it only repairs an
+   * (see removeUserIndexMembers-1.lua). Best effort: it only repairs an
    * index, so a failure is swallowed and the next listByUser retries it.
    */
   private removeFromUserIndex(
@@ -773,31 +773,38 @@ export class RedisStore implements SessionStore {
   }
 
   /**
-   * {@link removeFromUserIndex} for many owners: one script call for all of
-   * them on a standalone server (a sweep batch's owners); one per owner on
-   * Cluster, where each index lives in its own slot.
+   * {@link removeFromUserIndex} for many owners: one trimUserIndexes-n call
+   * for all of them on a standalone server (a sweep batch's owners); one
+   * removeUserIndexMembers-1 call per owner on Cluster, where each index
+   * lives in its own slot.
    */
   private async removeFromUserIndexes(
     operation: string,
     byUser: ReadonlyMap<string, readonly (readonly [id: string, score: string])[]>,
   ): Promise<void> {
-    if (byUser.size === 0) return;
-    const calls: { keys: string[]; args: ScriptArg[] }[] = [];
-    for (const [userId, members] of byUser) {
-      const call = this.client.isCluster || calls.length === 0 ? undefined : calls[0];
-      const args: ScriptArg[] = [members.length, ...members.flat()];
-      if (call === undefined) calls.push({ keys: [this.keys.userIndex(userId)], args });
-      else {
-        call.keys.push(this.keys.userIndex(userId));
-        call.args.push(...args);
+    let calls: Promise<unknown>[];
+    if (this.client.isCluster || byUser.size === 1) {
+      calls = [...byUser].map(([userId, members]) =>
+        this.script(
+          operation,
+          'removeUserIndexMembers',
+          undefined,
+          [this.keys.userIndex(userId)],
+          members.flat(),
+        ),
+      );
+    } else if (byUser.size > 1) {
+      const keys: string[] = [];
+      const args: ScriptArg[] = [];
+      for (const [userId, members] of byUser) {
+        keys.push(this.keys.userIndex(userId));
+        args.push(members.length, ...members.flat());
       }
+      calls = [this.script(operation, 'trimUserIndexes', undefined, keys, args)];
+    } else {
+      return;
     }
-    const outcomes = await Promise.allSettled(
-      calls.map(({ keys, args }) =>
-        this.script(operation, 'removeUserIndexMembers', undefined, keys, args),
-      ),
-    );
-    for (const outcome of outcomes) {
+    for (const outcome of await Promise.allSettled(calls)) {
       if (outcome.status === 'fulfilled') continue;
       const error: unknown = outcome.reason;
       if (!isSessionError(error) || error.code === 'INTERNAL') throw error;

@@ -4,9 +4,11 @@
   the id, a save moving the session back) has a new score and is kept, so a
   lazy repair can never hide a live session.
 
-  Takes any number of keys (numkeys is the caller's). On Redis Cluster the
-  keys of one call must share a slot, so the store sends one index per call
-  there; on a standalone server one call trims every owner of a sweep batch.
+  Takes any number of keys (numkeys is the caller's): one call trims every
+  owner of a sweep batch. Standalone/Sentinel only: on Cluster the indexes
+  live in different slots (and ioredis' auto-pipelining routes a script
+  without a fixed key count by its first argument), so there the store calls
+  removeUserIndexMembers-1 once per index.
 
   KEYS[k] user index      <prefix>:u:{<base64url(userId)>}   ZSET sid -> createdAt
 
