@@ -549,7 +549,7 @@ describe('RedisStore sweeping', () => {
     clock.advance(2_000);
     expect((await store.sweepBucket(0, clock.now(), 100)).expired).toHaveLength(9);
     for (const owner of owners) {
-      const members = await raw(store).zrange(keys.userIndex(owner), 0, -1);
+      const members = await raw(store).zrange(keys.userIndex(owner), '0', '-1');
       expect(members).toEqual(owner === 'bob' ? [keeper.id] : []);
     }
   });
