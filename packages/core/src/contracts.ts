@@ -148,3 +148,21 @@ export interface SessionLocker {
   /** Release resources the locker owns. */
   close(): Promise<void>;
 }
+
+/**
+ * Every method of {@link SessionStore}, for duck-typed option checks and
+ * for decorators that wrap each one (tracing, test hooks).
+ */
+export const SESSION_STORE_METHODS = Object.freeze([
+  'load',
+  'create',
+  'save',
+  'patch',
+  'touch',
+  'delete',
+  'listByUser',
+  'deleteByUser',
+  'sweepExpired',
+  'ping',
+  'close',
+] as const satisfies readonly (keyof SessionStore)[]);

@@ -164,3 +164,4 @@ export type { SessionErrorAttributes, SpanException } from './error-attributes.j
 export { exceptionForSpan, sessionErrorAttributes } from './error-attributes.js';
 export type { OtelApi } from './otel-api.js';
 export { otelApi } from './otel-api.js';
+export { SESSION_STORE_METHODS } from './contracts.js';

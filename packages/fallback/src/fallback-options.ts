@@ -1,4 +1,4 @@
-import { SessionValidationError, systemClock } from '@session-cluster/core';
+import { SESSION_STORE_METHODS, SessionValidationError, systemClock } from '@session-cluster/core';
 import type { Clock, SessionStore } from '@session-cluster/core';
 import type { FallbackTelemetryOptions } from './fallback-telemetry.js';
 
@@ -109,20 +109,6 @@ export interface ResolvedFallbackOptions {
   readonly telemetry: FallbackTelemetryOptions | undefined;
 }
 
-const STORE_METHODS = [
-  'load',
-  'create',
-  'save',
-  'patch',
-  'touch',
-  'delete',
-  'listByUser',
-  'deleteByUser',
-  'sweepExpired',
-  'ping',
-  'close',
-] as const satisfies readonly (keyof SessionStore)[];
-
 function invalid(field: string, expected: string): SessionValidationError {
   return new SessionValidationError(`${field}: expected ${expected}`, {
     code: 'INVALID_CONFIG',
@@ -135,7 +121,10 @@ function isObject(value: unknown): value is Record<string, unknown> {
 }
 
 function store(value: unknown, field: string): SessionStore {
-  if (!isObject(value) || STORE_METHODS.some((method) => typeof value[method] !== 'function')) {
+  if (
+    !isObject(value) ||
+    SESSION_STORE_METHODS.some((method) => typeof value[method] !== 'function')
+  ) {
     throw invalid(field, 'a SessionStore');
   }
   return value as unknown as SessionStore;

@@ -1,5 +1,6 @@
 import {
   DEFAULT_RETRY_OPTIONS,
+  SESSION_STORE_METHODS,
   SessionValidationError,
   resolveRetryOptions,
   systemClock,
@@ -103,20 +104,6 @@ export interface ResolvedManagerOptions {
   readonly telemetry: ManagerTelemetryOptions | undefined;
 }
 
-const STORE_METHODS = [
-  'load',
-  'create',
-  'save',
-  'patch',
-  'touch',
-  'delete',
-  'listByUser',
-  'deleteByUser',
-  'sweepExpired',
-  'ping',
-  'close',
-] as const satisfies readonly (keyof SessionStore)[];
-
 const LOCKER_METHODS = [
   'acquire',
   'using',
@@ -192,7 +179,7 @@ export function resolveManagerRetryOptions(value: unknown): Record<OperationName
  */
 export function resolveManagerOptions(options: SessionManagerOptions): ResolvedManagerOptions {
   if (!isPlainObject(options)) throw invalid('options', 'an options object');
-  if (!hasMethods(options.store, STORE_METHODS)) throw invalid('store', 'a SessionStore');
+  if (!hasMethods(options.store, SESSION_STORE_METHODS)) throw invalid('store', 'a SessionStore');
   if (!hasMethods(options.locker, LOCKER_METHODS)) throw invalid('locker', 'a SessionLocker');
   if (options.health !== undefined && !hasMethods(options.health, RECORDER_METHODS)) {
     throw invalid('health', 'a HealthRecorder (record, setBreakerState, setDegraded)');

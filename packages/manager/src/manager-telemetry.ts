@@ -22,6 +22,7 @@ import {
   OUTCOME_ERROR,
   OUTCOME_NOT_FOUND,
   OUTCOME_OK,
+  SESSION_STORE_METHODS,
   SPAN_SESSION_PREFIX,
   SPAN_STORE_PREFIX,
   exceptionForSpan,
@@ -79,18 +80,9 @@ export interface ManagerTelemetryOptions {
 /** Store methods that get a span. */
 export type TracedStoreMethod = Exclude<keyof SessionStore, 'degraded' | 'close'>;
 
-const TRACED_STORE_METHODS = [
-  'load',
-  'create',
-  'save',
-  'patch',
-  'touch',
-  'delete',
-  'listByUser',
-  'deleteByUser',
-  'sweepExpired',
-  'ping',
-] as const satisfies readonly TracedStoreMethod[];
+const TRACED_STORE_METHODS: readonly TracedStoreMethod[] = SESSION_STORE_METHODS.filter(
+  (method): method is TracedStoreMethod => method !== 'close',
+);
 
 /** The telemetry name of each manager operation (`listByUser` → `list_by_user`). */
 export const OPERATION_TELEMETRY_NAMES: Readonly<Record<OperationName, SessionOperationName>> =
