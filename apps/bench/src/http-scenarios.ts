@@ -4,6 +4,8 @@ import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import type { HttpBenchMode, HttpBenchServerConfig, HttpBenchState } from './http-bench-server.js';
 import { median } from './load-runner.js';
+import { ratioRows } from './ratios.js';
+import type { Bar } from './ratios.js';
 
 /** Options of {@link runHttpSuite}. */
 export interface HttpSuiteOptions {
@@ -15,18 +17,12 @@ export interface HttpSuiteOptions {
 }
 
 /** A ratio the HTTP issue commits to. */
-interface HttpBar {
-  readonly ours: string;
-  readonly baseline: string;
-  readonly min: number;
-}
-
 const MODES: readonly HttpBenchMode[] = ['none', 'ours', 'express-session'];
 const CASES = ['shared-cookie', 'fresh-session'] as const;
 type HttpCase = (typeof CASES)[number];
 
 /** The bars of the Express issue, measured in every run. */
-export const HTTP_BARS: readonly HttpBar[] = [
+export const HTTP_BARS: readonly Bar[] = [
   { ours: 'ours shared-cookie', baseline: 'express-session shared-cookie', min: 1.3 },
   { ours: 'ours fresh-session', baseline: 'express-session fresh-session', min: 1.3 },
   { ours: 'ours shared-cookie', baseline: 'none shared-cookie', min: 0.75 },
@@ -177,20 +173,7 @@ export async function runHttpSuite(options: HttpSuiteOptions): Promise<Record<st
     console.log('\nHTTP throughput (median of rounds; lost updates summed over rounds)');
     console.table(summary);
     const byName = new Map(summary.map((s) => [s.scenario, s.reqPerSec]));
-    const ratios = HTTP_BARS.flatMap((bar) => {
-      const ours = byName.get(bar.ours);
-      const base = byName.get(bar.baseline);
-      if (ours === undefined || base === undefined || base === 0) return [];
-      const value = Number((ours / base).toFixed(3));
-      return [
-        {
-          ratio: `${bar.ours} ÷ ${bar.baseline}`,
-          value,
-          bar: bar.min > 0 ? `≥ ${bar.min}` : '—',
-          verdict: bar.min > 0 ? (value >= bar.min ? 'meets' : 'below') : 'n/a',
-        },
-      ];
-    });
+    const ratios = ratioRows(byName, HTTP_BARS);
     console.log('HTTP ratios (same run)');
     console.table(ratios);
     return { summary, ratios };

@@ -33,9 +33,15 @@ export interface RatioRow {
   readonly verdict: 'meets' | 'below' | 'n/a';
 }
 
-/** Ratios for every bar whose two scenarios were measured (`min: 0` = reported, no bar). */
-export function ratioRows(opsPerSec: ReadonlyMap<string, number>): RatioRow[] {
-  return BARS.flatMap((bar) => {
+/**
+ * Ratios for every bar whose two scenarios were measured (`min: 0` =
+ * reported, no bar). `bars` defaults to the store bars.
+ */
+export function ratioRows(
+  opsPerSec: ReadonlyMap<string, number>,
+  bars: readonly Bar[] = BARS,
+): RatioRow[] {
+  return bars.flatMap((bar) => {
     const ours = opsPerSec.get(bar.ours);
     const base = opsPerSec.get(bar.baseline);
     if (ours === undefined || base === undefined || base === 0) return [];

@@ -77,6 +77,11 @@ export interface ManagerTelemetryOptions {
   readonly dbSystem?: string | undefined;
 }
 
+/** Histogram buckets (seconds) for operation latency and lock wait: 0.5 ms to 5 s. */
+const LATENCY_BUCKETS_S = [
+  0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
+];
+
 /** Store methods that get a span. */
 export type TracedStoreMethod = Exclude<keyof SessionStore, 'degraded' | 'close'>;
 
@@ -174,11 +179,7 @@ export class ManagerTelemetry {
     this.duration = meter.createHistogram(METRIC_SESSION_OPERATION_DURATION, {
       description: 'Session operation latency, by operation and outcome',
       unit: 's',
-      advice: {
-        explicitBucketBoundaries: [
-          0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
-        ],
-      },
+      advice: { explicitBucketBoundaries: LATENCY_BUCKETS_S },
     });
     this.retries = meter.createCounter(METRIC_SESSION_RETRIES, {
       description: 'Retries of session operations, by operation and SessionError code',
@@ -187,11 +188,7 @@ export class ManagerTelemetry {
     this.lockWait = meter.createHistogram(METRIC_SESSION_LOCK_WAIT, {
       description: 'Time spent waiting for a session lock, by outcome',
       unit: 's',
-      advice: {
-        explicitBucketBoundaries: [
-          0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
-        ],
-      },
+      advice: { explicitBucketBoundaries: LATENCY_BUCKETS_S },
     });
     this.swept = meter.createCounter(METRIC_SESSION_SWEPT, {
       description: 'Expired sessions removed (sweeper jobs and manager.cleanupExpired)',
