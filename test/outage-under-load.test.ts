@@ -8,12 +8,12 @@ import type { ManagerWorkerHandle } from './fixtures/manager-worker-process.js';
 import type { TrafficReport } from './fixtures/manager-worker-protocol.js';
 
 /**
- * The outage lasts 2 s, not 5: what happens during it does not depend on
- * its length once the breaker has opened (3 failures, milliseconds after
- * the kill) and failed at least one half-open probe (every 250 ms). 2 s
- * covers several open → half-open → open rounds and keeps the suite fast.
+ * The outage lasts 5 s, as the issue asks: long enough for many open →
+ * half-open (every 250 ms) → open rounds of the breaker and for several
+ * hundred sessions to be created and changed in memory only, which is what
+ * the cross-instance read after recovery then checks.
  */
-const OUTAGE_MS = 2_000;
+const OUTAGE_MS = 5_000;
 const LANES = 8;
 
 function describeReport(worker: number, report: TrafficReport, restartedAt: number): string {
@@ -36,7 +36,7 @@ function describeReport(worker: number, report: TrafficReport, restartedAt: numb
   );
 }
 
-describe('outage under load: two instances, redis-server SIGKILLed for 2 s, restarted on its port', () => {
+describe('outage under load: two instances, redis-server SIGKILLed for 5 s, restarted on its port', () => {
   let redis: RedisServerHandle;
 
   beforeAll(async () => {
