@@ -165,3 +165,5 @@ export { exceptionForSpan, sessionErrorAttributes } from './error-attributes.js'
 export type { OtelApi } from './otel-api.js';
 export { otelApi } from './otel-api.js';
 export { SESSION_STORE_METHODS } from './contracts.js';
+export type { OptionChecks, UncheckedOptions } from './option-checks.js';
+export { createOptionChecks, isOptionsObject } from './option-checks.js';

@@ -3,7 +3,7 @@ import type { EventEmitter } from 'node:events';
 import { createRequire } from 'node:module';
 import {
   ConcurrentAccessError,
-  SessionValidationError,
+  createOptionChecks,
   createRetryPolicy,
   isSessionError,
   isValidSessionId,
@@ -244,12 +244,7 @@ function settle<T>(work: Promise<T>, callback: Callback<T> | undefined): void {
   );
 }
 
-function invalid(field: string, expected: string): SessionValidationError {
-  return new SessionValidationError(`SessionClusterStore option ${field}: expected ${expected}`, {
-    code: 'INVALID_CONFIG',
-    field,
-  });
-}
+const { invalid } = createOptionChecks('SessionClusterStore');
 
 /** The store's own enumeration (`RedisStore.listSessionIds`), if it has one. */
 function ownLister(store: object): (() => Promise<readonly string[]>) | undefined {

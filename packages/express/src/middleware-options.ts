@@ -1,4 +1,4 @@
-import { SessionValidationError } from '@session-cluster/core';
+import { createOptionChecks } from '@session-cluster/core';
 import type { EncryptionKey } from '@session-cluster/core';
 
 /** Attributes of the session cookie. */
@@ -103,13 +103,10 @@ export interface ResolvedCookieOptions {
 const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,64}$/;
 const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,64}$/;
 
+const check = createOptionChecks('sessionMiddleware');
+
 /** A `SessionValidationError` (`INVALID_CONFIG`) for `field`. */
-export function invalidOption(field: string, expected: string): SessionValidationError {
-  return new SessionValidationError(`sessionMiddleware option ${field}: expected ${expected}`, {
-    code: 'INVALID_CONFIG',
-    field,
-  });
-}
+export const invalidOption = check.invalid;
 
 /** Check cookie attributes and apply defaults. */
 export function resolveCookieOptions(

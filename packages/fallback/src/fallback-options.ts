@@ -1,4 +1,9 @@
-import { SESSION_STORE_METHODS, SessionValidationError, systemClock } from '@session-cluster/core';
+import {
+  SESSION_STORE_METHODS,
+  createOptionChecks,
+  isOptionsObject as isObject,
+  systemClock,
+} from '@session-cluster/core';
 import type { Clock, SessionStore } from '@session-cluster/core';
 import type { FallbackTelemetryOptions } from './fallback-telemetry.js';
 
@@ -109,15 +114,15 @@ export interface ResolvedFallbackOptions {
   readonly telemetry: FallbackTelemetryOptions | undefined;
 }
 
-function invalid(field: string, expected: string): SessionValidationError {
-  return new SessionValidationError(`${field}: expected ${expected}`, {
-    code: 'INVALID_CONFIG',
-    field,
-  });
+const check = createOptionChecks('FallbackStore');
+const invalid = check.invalid;
+
+function integer(value: unknown, fallback: number, min: number, field: string): number {
+  return check.integer(value, field, min) ?? fallback;
 }
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null;
+function positive(value: unknown, fallback: number, field: string): number {
+  return check.positiveNumber(value, field) ?? fallback;
 }
 
 function store(value: unknown, field: string): SessionStore {
@@ -128,22 +133,6 @@ function store(value: unknown, field: string): SessionStore {
     throw invalid(field, 'a SessionStore');
   }
   return value as unknown as SessionStore;
-}
-
-function integer(value: unknown, fallback: number, min: number, field: string): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
-    throw invalid(field, `an integer >= ${min}`);
-  }
-  return value;
-}
-
-function positive(value: unknown, fallback: number, field: string): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-    throw invalid(field, 'a finite number > 0');
-  }
-  return value;
 }
 
 function resolveBreaker(value: unknown): ResolvedBreakerOptions {
@@ -240,24 +229,5 @@ export function resolveFallbackOptions(options: FallbackStoreOptions): ResolvedF
 }
 
 function resolveTelemetry(value: unknown): FallbackTelemetryOptions | undefined {
-  if (value === undefined) return {};
-  if (value === false) return undefined;
-  if (!isObject(value)) throw invalid('telemetry', 'false or an options object');
-  if (value['enabled'] !== undefined && typeof value['enabled'] !== 'boolean') {
-    throw invalid('telemetry.enabled', 'a boolean');
-  }
-  const { tracerProvider, meterProvider } = value;
-  if (
-    tracerProvider !== undefined &&
-    (!isObject(tracerProvider) || typeof tracerProvider['getTracer'] !== 'function')
-  ) {
-    throw invalid('telemetry.tracerProvider', 'a TracerProvider');
-  }
-  if (
-    meterProvider !== undefined &&
-    (!isObject(meterProvider) || typeof meterProvider['getMeter'] !== 'function')
-  ) {
-    throw invalid('telemetry.meterProvider', 'a MeterProvider');
-  }
-  return value['enabled'] === false ? undefined : value;
+  return check.telemetry(value);
 }

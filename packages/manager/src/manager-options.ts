@@ -1,7 +1,8 @@
 import {
   DEFAULT_RETRY_OPTIONS,
   SESSION_STORE_METHODS,
-  SessionValidationError,
+  createOptionChecks,
+  isOptionsObject as isPlainObject,
   resolveRetryOptions,
   systemClock,
 } from '@session-cluster/core';
@@ -116,29 +117,13 @@ const RECORDER_METHODS = [
   'setDegraded',
 ] as const satisfies readonly (keyof HealthRecorder)[];
 
-function invalid(field: string, expected: string): SessionValidationError {
-  return new SessionValidationError(`SessionManager option ${field}: expected ${expected}`, {
-    code: 'INVALID_CONFIG',
-    field,
-  });
-}
+const check = createOptionChecks('SessionManager');
+const invalid = check.invalid;
 
 function hasMethods(value: unknown, methods: readonly string[]): boolean {
   if (typeof value !== 'object' || value === null) return false;
   const record = value as Record<string, unknown>;
   return methods.every((method) => typeof record[method] === 'function');
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function positiveInteger(value: unknown, field: string): number | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
-    throw invalid(field, 'a positive integer');
-  }
-  return value;
 }
 
 /**
@@ -196,9 +181,9 @@ export function resolveManagerOptions(options: SessionManagerOptions): ResolvedM
     store: options.store,
     locker: options.locker,
     health: options.health,
-    ttlMs: positiveInteger(options.ttlMs, 'ttlMs') ?? SESSION_MANAGER_DEFAULTS.ttlMs,
+    ttlMs: check.integer(options.ttlMs, 'ttlMs', 1) ?? SESSION_MANAGER_DEFAULTS.ttlMs,
     rolling,
-    lockTtlMs: positiveInteger(options.lockTtlMs, 'lockTtlMs'),
+    lockTtlMs: check.integer(options.lockTtlMs, 'lockTtlMs', 1),
     retry: resolveManagerRetryOptions(options.retry),
     clock: clock as Clock,
     onRetry: options.onRetry,
@@ -207,21 +192,9 @@ export function resolveManagerOptions(options: SessionManagerOptions): ResolvedM
 }
 
 function resolveTelemetryOption(value: unknown): ManagerTelemetryOptions | undefined {
-  if (value === undefined) return {};
-  if (value === false) return undefined;
-  if (!isPlainObject(value)) throw invalid('telemetry', 'false or an options object');
-  const options = value as ManagerTelemetryOptions;
-  if (options.enabled !== undefined && typeof options.enabled !== 'boolean') {
-    throw invalid('telemetry.enabled', 'a boolean');
-  }
-  if (options.tracerProvider !== undefined && !hasMethods(options.tracerProvider, ['getTracer'])) {
-    throw invalid('telemetry.tracerProvider', 'a TracerProvider');
-  }
-  if (options.meterProvider !== undefined && !hasMethods(options.meterProvider, ['getMeter'])) {
-    throw invalid('telemetry.meterProvider', 'a MeterProvider');
-  }
-  if (options.dbSystem !== undefined && typeof options.dbSystem !== 'string') {
+  const options: ManagerTelemetryOptions | undefined = check.telemetry(value);
+  if (options?.dbSystem !== undefined && typeof options.dbSystem !== 'string') {
     throw invalid('telemetry.dbSystem', 'a string');
   }
-  return options.enabled === false ? undefined : options;
+  return options;
 }

@@ -1,4 +1,6 @@
-import { invalidOption } from './option-path.js';
+import { isOptionsObject } from '@session-cluster/core';
+import type { UncheckedOptions } from '@session-cluster/core';
+import { clusterChecks, invalidOption } from './option-path.js';
 
 /*
  * Checks of single option values. Each names the option path in its error
@@ -10,12 +12,10 @@ import { invalidOption } from './option-path.js';
 export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** An options object as it arrives: anything may be in it. */
-export type Options = Record<string, unknown>;
+export type Options = UncheckedOptions;
 
 /** A non-null, non-array object. */
-export function isObject(value: unknown): value is Options {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
+export const isObject = isOptionsObject;
 
 /** An optional nested options object (`{}` when absent). */
 export function section(value: unknown, field: string): Options {
@@ -37,47 +37,15 @@ export function onlyKeys(value: Options, allowed: readonly string[], path: strin
 }
 
 /** An optional integer in `[min, max]`. */
-export function integer(
-  value: unknown,
-  field: string,
-  min: number,
-  max = Number.MAX_SAFE_INTEGER,
-): number | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
-    throw invalidOption(field, `an integer from ${min} to ${max}`);
-  }
-  return value;
-}
-
+export const integer = clusterChecks.integer;
 /** An optional finite number > 0. */
-export function positiveNumber(value: unknown, field: string): number | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-    throw invalidOption(field, 'a finite number > 0');
-  }
-  return value;
-}
-
+export const positiveNumber = clusterChecks.positiveNumber;
 /** An optional boolean. */
-export function boolean(value: unknown, field: string): boolean | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'boolean') throw invalidOption(field, 'a boolean');
-  return value;
-}
-
+export const boolean = clusterChecks.boolean;
 /** A required non-empty string. */
-export function nonEmptyString(value: unknown, field: string): string {
-  if (typeof value !== 'string' || value === '') throw invalidOption(field, 'a non-empty string');
-  return value;
-}
-
+export const nonEmptyString = clusterChecks.nonEmptyString;
 /** An optional string. */
-export function optionalString(value: unknown, field: string): string | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'string') throw invalidOption(field, 'a string');
-  return value;
-}
+export const optionalString = clusterChecks.string;
 
 /** A required TCP port. */
 export function port(value: unknown, field: string): number {

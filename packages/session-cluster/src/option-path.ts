@@ -1,12 +1,10 @@
-import { SessionValidationError, isSessionError } from '@session-cluster/core';
+import { SessionValidationError, createOptionChecks, isSessionError } from '@session-cluster/core';
+
+/** The option checks of `createSessionCluster`, whose errors say `session-cluster option …`. */
+export const clusterChecks = createOptionChecks('session-cluster');
 
 /** `INVALID_CONFIG` for the option at `field` (a path such as `locks.nodes[1]`). */
-export function invalidOption(field: string, expected: string): SessionValidationError {
-  return new SessionValidationError(`session-cluster option ${field}: expected ${expected}`, {
-    code: 'INVALID_CONFIG',
-    field,
-  });
-}
+export const invalidOption = clusterChecks.invalid;
 
 /**
  * Build a part whose constructor validates its own options, and report its

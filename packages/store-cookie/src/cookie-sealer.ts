@@ -5,6 +5,7 @@ import {
   assertValidSessionId,
   assertValidUserId,
   createKeyRing,
+  createOptionChecks,
   createSessionCodec,
   hashSessionId,
   isSessionError,
@@ -209,9 +210,4 @@ function splitSeal(value: unknown): { keyId: string; bytes: Buffer } {
   return { keyId, bytes };
 }
 
-function invalid(field: string, reason: string): SessionValidationError {
-  return new SessionValidationError(`CookieSealer option ${field}: ${reason}`, {
-    code: 'INVALID_CONFIG',
-    field,
-  });
-}
+const { refuse: invalid } = createOptionChecks('CookieSealer');

@@ -1,6 +1,11 @@
-import { SessionValidationError, createSessionCodec, systemClock } from '@session-cluster/core';
+import { createOptionChecks, createSessionCodec, systemClock } from '@session-cluster/core';
 import type { Clock, SessionCodec } from '@session-cluster/core';
 import type { Cluster, Redis } from 'ioredis';
+
+const check = createOptionChecks('RedisStore');
+
+/** A `SessionValidationError` (`INVALID_CONFIG`) for option `field`, with the whole reason. */
+export const invalid = check.refuse;
 
 /** A Redis address. */
 export interface RedisAddress {
@@ -198,17 +203,5 @@ function integerIn(
   min: number,
   max: number,
 ): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
-    throw invalid(field, `expected an integer from ${min} to ${max}`);
-  }
-  return value;
-}
-
-/** A `SessionValidationError` (`INVALID_CONFIG`) for option `field`. */
-export function invalid(field: string, reason: string): SessionValidationError {
-  return new SessionValidationError(`RedisStore option ${field}: ${reason}`, {
-    code: 'INVALID_CONFIG',
-    field,
-  });
+  return check.integer(value, field, min, max) ?? fallback;
 }

@@ -1,4 +1,4 @@
-import { SessionValidationError } from '@session-cluster/core';
+import { createOptionChecks } from '@session-cluster/core';
 import type { SessionError } from '@session-cluster/core';
 import type { Redis, RedisOptions } from 'ioredis';
 
@@ -108,12 +108,7 @@ export const MAX_TIMER_MS = 2 ** 31 - 1;
 /** Shortest lease accepted: below it the drift allowance eats the whole lease. */
 export const MIN_LOCK_TTL_MS = 10;
 
-function invalid(field: string, expected: string): SessionValidationError {
-  return new SessionValidationError(`${field}: expected ${expected}`, {
-    code: 'INVALID_CONFIG',
-    field,
-  });
-}
+const { invalid } = createOptionChecks('RedlockLocker');
 
 const isFiniteNumber = (value: unknown): value is number =>
   typeof value === 'number' && Number.isFinite(value);
@@ -138,11 +133,7 @@ function validateNode(node: unknown, index: number): void {
     try {
       url = new URL(node);
     } catch (error) {
-      throw new SessionValidationError(`${field}: expected a redis:// or rediss:// URL`, {
-        code: 'INVALID_CONFIG',
-        field,
-        cause: error,
-      });
+      throw invalid(field, 'a redis:// or rediss:// URL', error);
     }
     if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
       throw invalid(field, 'a redis:// or rediss:// URL');

@@ -1,7 +1,24 @@
-import { SessionValidationError, systemClock } from '@session-cluster/core';
+import { createOptionChecks, systemClock } from '@session-cluster/core';
 import type { Clock } from '@session-cluster/core';
 import { KEY_PREFIX_PATTERN } from '@session-cluster/store-redis';
 import type { RedisConnectionOptions, RedisStore } from '@session-cluster/store-redis';
+
+const check = createOptionChecks('ExpirySweeper');
+const invalid = check.refuse;
+
+function integerIn(
+  value: unknown,
+  fallback: number,
+  field: string,
+  min: number,
+  max: number,
+): number {
+  return check.integer(value, field, min, max) ?? fallback;
+}
+
+function boolean(value: unknown, fallback: boolean, field: string): boolean {
+  return check.boolean(value, field) ?? fallback;
+}
 
 /** Options of {@link ExpirySweeper}. */
 export interface ExpirySweeperOptions {
@@ -306,30 +323,4 @@ function queueName(value: unknown, fallback: string, field: string): string {
   return name;
 }
 
-function integerIn(
-  value: unknown,
-  fallback: number,
-  field: string,
-  min: number,
-  max: number,
-): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
-    throw invalid(field, `expected an integer from ${min} to ${max}`);
-  }
-  return value;
-}
-
-function boolean(value: unknown, fallback: boolean, field: string): boolean {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'boolean') throw invalid(field, 'expected a boolean');
-  return value;
-}
-
 /** A `SessionValidationError` (`INVALID_CONFIG`) for option `field`. */
-function invalid(field: string, reason: string): SessionValidationError {
-  return new SessionValidationError(`ExpirySweeper option ${field}: ${reason}`, {
-    code: 'INVALID_CONFIG',
-    field,
-  });
-}

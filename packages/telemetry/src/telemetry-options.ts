@@ -1,4 +1,4 @@
-import { SessionValidationError } from '@session-cluster/core';
+import { createOptionChecks } from '@session-cluster/core';
 import { ParentBasedSampler, TraceIdRatioBasedSampler } from '@opentelemetry/sdk-trace-base';
 import type { Sampler, SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import type { DestinationStream, Level } from 'pino';
@@ -93,16 +93,12 @@ export const TELEMETRY_DEFAULTS = Object.freeze({
   prometheusEndpoint: '/metrics',
 });
 
-function invalid(field: string, expected: string): SessionValidationError {
-  return new SessionValidationError(`startTelemetry option ${field}: expected ${expected}`, {
-    code: 'INVALID_CONFIG',
-    field,
-  });
-}
+const check = createOptionChecks('startTelemetry');
+const invalid = check.invalid;
+const optionalBoolean = check.boolean;
 
-function optionalBoolean(value: unknown, field: string): boolean | undefined {
-  if (value !== undefined && typeof value !== 'boolean') throw invalid(field, 'a boolean');
-  return value;
+function positiveInteger(value: unknown, field: string, max = 2 ** 31 - 1): number | undefined {
+  return check.integer(value, field, 1, max);
 }
 
 function envList(name: string): string[] {
@@ -117,14 +113,6 @@ function envInteger(name: string): number | undefined {
   if (raw === undefined || raw.trim() === '') return undefined;
   const value = Number(raw);
   return Number.isSafeInteger(value) && value > 0 ? value : undefined;
-}
-
-function positiveInteger(value: unknown, field: string, max = 2 ** 31 - 1): number | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1 || value > max) {
-    throw invalid(field, `an integer from 1 to ${max}`);
-  }
-  return value;
 }
 
 function resolvePrometheus(

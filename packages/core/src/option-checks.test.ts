@@ -1,0 +1,76 @@
+import { describe, expect, it } from 'vitest';
+import { createOptionChecks, isOptionsObject } from './option-checks.js';
+
+const check = createOptionChecks('Thing');
+
+function errorOf(run: () => unknown): unknown {
+  try {
+    run();
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected a throw');
+}
+
+describe('createOptionChecks', () => {
+  it('names the owner and the field, with code INVALID_CONFIG', () => {
+    const error = errorOf(() => check.integer(0, 'batch.size', 1, 10));
+    expect(error).toMatchObject({ code: 'INVALID_CONFIG', field: 'batch.size' });
+    expect((error as Error).message).toBe(
+      'Thing option batch.size: expected an integer from 1 to 10',
+    );
+  });
+
+  it('refuse carries the whole reason', () => {
+    expect(check.refuse('a', 'pass either a or b')).toMatchObject({
+      code: 'INVALID_CONFIG',
+      field: 'a',
+      message: 'Thing option a: pass either a or b',
+    });
+  });
+
+  it('integer: absent is undefined; bounds, fractions, NaN and strings are refused', () => {
+    expect(check.integer(undefined, 'n', 1)).toBeUndefined();
+    expect(check.integer(5, 'n', 1, 5)).toBe(5);
+    for (const bad of [0, 6, 1.5, Number.NaN, '3', 2 ** 60]) {
+      expect(errorOf(() => check.integer(bad, 'n', 1, 5))).toMatchObject({ field: 'n' });
+    }
+    expect((errorOf(() => check.integer(-1, 'n', 0)) as Error).message).toContain('>= 0');
+  });
+
+  it('positiveNumber, boolean, string, nonEmptyString', () => {
+    expect(check.positiveNumber(0.5, 'r')).toBe(0.5);
+    expect(errorOf(() => check.positiveNumber(0, 'r'))).toMatchObject({ field: 'r' });
+    expect(errorOf(() => check.positiveNumber(Infinity, 'r'))).toMatchObject({ field: 'r' });
+    expect(check.boolean(false, 'b')).toBe(false);
+    expect(errorOf(() => check.boolean('yes', 'b'))).toMatchObject({ field: 'b' });
+    expect(check.string('', 's')).toBe('');
+    expect(errorOf(() => check.string(1, 's'))).toMatchObject({ field: 's' });
+    expect(check.nonEmptyString('x', 's')).toBe('x');
+    expect(errorOf(() => check.nonEmptyString('', 's'))).toMatchObject({ field: 's' });
+  });
+
+  it('telemetry: on by default, off by false or enabled: false, providers checked', () => {
+    expect(check.telemetry(undefined)).toEqual({});
+    expect(check.telemetry(false)).toBeUndefined();
+    expect(check.telemetry({ enabled: false })).toBeUndefined();
+    const tracerProvider = { getTracer: () => undefined };
+    expect(check.telemetry({ tracerProvider })).toEqual({ tracerProvider });
+    expect(errorOf(() => check.telemetry('on'))).toMatchObject({ field: 'telemetry' });
+    expect(errorOf(() => check.telemetry({ enabled: 1 }))).toMatchObject({
+      field: 'telemetry.enabled',
+    });
+    expect(errorOf(() => check.telemetry({ tracerProvider: {} }))).toMatchObject({
+      field: 'telemetry.tracerProvider',
+    });
+    expect(errorOf(() => check.telemetry({ meterProvider: {} }, 'otel'))).toMatchObject({
+      field: 'otel.meterProvider',
+    });
+  });
+
+  it('isOptionsObject: objects only, not arrays or null', () => {
+    expect(isOptionsObject({})).toBe(true);
+    expect(isOptionsObject([])).toBe(false);
+    expect(isOptionsObject(null)).toBe(false);
+  });
+});
