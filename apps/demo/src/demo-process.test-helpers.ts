@@ -6,6 +6,8 @@ import { findFreePort } from '@session-cluster/testkit';
 /** The demo, running as its own process tree (primary + instances). */
 export interface DemoProcess {
   readonly url: string;
+  /** The key prefix of its sessions in Redis (`DEMO_PREFIX`). */
+  readonly prefix: string;
   readonly child: ChildProcess;
   /** Everything it printed so far. */
   output(): string;
@@ -25,6 +27,7 @@ export async function startDemo(
   extraEnv: Record<string, string> = {},
 ): Promise<DemoProcess> {
   const port = await findFreePort();
+  const prefix = extraEnv['DEMO_PREFIX'] ?? `demo-test-${port}`;
   const child = spawn(
     process.execPath,
     ['--import', 'tsx', '--conditions=@session-cluster/source', 'src/main.ts'],
@@ -34,9 +37,9 @@ export async function startDemo(
         ...process.env,
         REDIS_URL: redisUrl,
         PORT: String(port),
-        DEMO_PREFIX: `demo-test-${port}`,
         LOG_LEVEL: 'warn',
         ...extraEnv,
+        DEMO_PREFIX: prefix,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     },
@@ -67,6 +70,7 @@ export async function startDemo(
   });
   return {
     url: `http://127.0.0.1:${port}`,
+    prefix,
     child,
     output: () => output,
     interrupt: async () => {

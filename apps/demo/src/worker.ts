@@ -2,6 +2,7 @@ import cluster from 'node:cluster';
 import { sessionMiddleware } from '@session-cluster/express';
 import type { HealthMonitor } from '@session-cluster/health';
 import { pino } from 'pino';
+import type { Logger } from 'pino';
 import { createSessionCluster } from 'session-cluster';
 import { createDemoApp } from './demo-app.js';
 import { readWorkerConfig } from './demo-config.js';
@@ -16,7 +17,7 @@ interface SessionLayer {
   close(): Promise<void>;
 }
 
-function sessionLayer(config: WorkerConfig): SessionLayer {
+function sessionLayer(config: WorkerConfig, logger: Logger): SessionLayer {
   if (config.redisUrl === null) {
     const { manager, health } = createMemoryManager(config.ttlMs);
     return { manager, health, mode: 'memory-only (one instance)', close: () => manager.close() };
@@ -25,6 +26,17 @@ function sessionLayer(config: WorkerConfig): SessionLayer {
     redis: { url: config.redisUrl },
     prefix: config.prefix,
     session: { ttlMs: config.ttlMs },
+  });
+  // What an operator wants in the log: when this instance started serving
+  // from memory, and what it wrote back to Redis when that ended.
+  sessions.fallback?.on('degraded', (event) => {
+    logger.warn(
+      { reason: event.reason },
+      'degraded: Redis unreachable, serving sessions from memory',
+    );
+  });
+  sessions.fallback?.on('recovered', (event) => {
+    logger.warn({ ...event }, 'recovered: degraded-mode writes reconciled into Redis');
   });
   return {
     manager: sessions.manager,
@@ -43,7 +55,7 @@ export function runWorker(stopTelemetry?: () => Promise<void>): void {
   const config = readWorkerConfig();
   const instance = `instance-${cluster.worker?.id ?? 1}`;
   const logger = pino({ name: instance, level: process.env['LOG_LEVEL'] ?? 'info' });
-  const layer = sessionLayer(config);
+  const layer = sessionLayer(config, logger);
   const sessions = sessionMiddleware(layer.manager, {
     secrets: [config.secret],
     cookie: { secure: config.secureCookie, maxAgeMs: config.ttlMs },
