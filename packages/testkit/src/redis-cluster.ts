@@ -72,10 +72,67 @@ async function waitUntilHealthy(
   }
 }
 
+async function replicationInfo(port: number): Promise<Map<string, string>> {
+  const reply = await respCommand(port, ['INFO', 'replication'], { timeoutMs: 1_000 });
+  const info = new Map<string, string>();
+  for (const line of String(reply).split('\r\n')) {
+    const colon = line.indexOf(':');
+    if (colon > 0) info.set(line.slice(0, colon), line.slice(colon + 1));
+  }
+  return info;
+}
+
+/** How many nodes the node on `port` sees as replicas (CLUSTER NODES flag `slave`). */
+async function replicasSeenBy(port: number): Promise<number> {
+  const reply = String(await respCommand(port, ['CLUSTER', 'NODES'], { timeoutMs: 1_000 }));
+  // CLUSTER NODES line: <id> <ip:port@bus> <flags,comma,separated> <master-id> …
+  return reply.split('\n').filter((line) => (line.split(' ')[2] ?? '').split(',').includes('slave'))
+    .length;
+}
+
+/**
+ * Resolve once `expected` replicas have finished their initial sync
+ * (`master_link_status:up`) and every node's gossip knows them as replicas:
+ * until then a node may still list a replica as a master (so `masters()`
+ * would name it), and a failover finds no replica to promote.
+ */
+async function waitForReplicas(
+  nodes: readonly RedisServerHandle[],
+  expected: number,
+  timeoutMs: number,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const ready = await Promise.all(
+      nodes.map(async (n) => {
+        try {
+          const [info, seen] = await Promise.all([replicationInfo(n.port), replicasSeenBy(n.port)]);
+          const synced = info.get('role') === 'slave' && info.get('master_link_status') === 'up';
+          return { synced, seen };
+        } catch {
+          return { synced: false, seen: 0 };
+        }
+      }),
+    );
+    if (
+      ready.filter((r) => r.synced).length >= expected &&
+      ready.every((r) => r.seen >= expected)
+    ) {
+      return;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`Redis Cluster replicas not in sync within ${timeoutMs} ms`);
+    }
+    await delay(50);
+  }
+}
+
 /**
  * Start a real Redis Cluster: `masters × (1 + replicasPerMaster)` redis-server
  * processes with `--cluster-enabled yes`, joined by `redis-cli --cluster
- * create`. Resolves once every node reports `cluster_state:ok` (~2 s).
+ * create`. Resolves once every node reports `cluster_state:ok`, every
+ * replica has finished its initial sync from its master and every node
+ * knows which nodes are replicas (~2 s).
  *
  * @example
  * ```ts
@@ -102,6 +159,10 @@ export async function startRedisCluster(
       // A replica of a dead master must take over even if it lagged a little.
       '--cluster-replica-validity-factor',
       '0',
+      // Redis 7 syncs replicas diskless and first waits 5 s for more replicas
+      // to join the transfer: start the initial sync at once instead.
+      '--repl-diskless-sync-delay',
+      '0',
     ],
   });
   // Each node gets its own directory (nodes.conf lives there), see startRedisServer.
@@ -122,6 +183,11 @@ export async function startRedisCluster(
       { timeout: readyTimeoutMs },
     );
     await waitUntilHealthy(nodes, readyTimeoutMs);
+    // cluster_state:ok says nothing about replicas: one still in its initial
+    // sync holds no data (a failover test that kills its master then would
+    // promote an empty node), and gossip may not have told every node yet
+    // that it is a replica.
+    if (replicas > 0) await waitForReplicas(nodes, masters * replicas, readyTimeoutMs);
   } catch (error) {
     await stopAll();
     throw error;

@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startRedisCluster, type RedisClusterHandle } from './redis-cluster.js';
 import { startRedisNodes, startRedisServer, type RedisServerHandle } from './redis-server.js';
@@ -40,5 +41,38 @@ describe('redis launchers', () => {
     expect(info).toContain('cluster_state:ok');
     expect(info).toContain('cluster_slots_assigned:16384');
     expect((await cluster.masters()).length).toBe(3);
+  });
+
+  it('starts a cluster whose replicas are in sync, and sees a replica take over a killed master', async () => {
+    const cluster = await startRedisCluster({
+      masters: 3,
+      replicasPerMaster: 1,
+      nodeTimeoutMs: 1_000,
+    });
+    cleanups.push(() => cluster.stop());
+    expect(cluster.nodes).toHaveLength(6);
+    const masters = await cluster.masters();
+    expect(masters.map((n) => n.port)).toEqual(cluster.nodes.slice(0, 3).map((n) => n.port));
+    // Resolved only once every replica finished its initial sync: a replica
+    // still syncing holds no data, and a failover would promote an empty node.
+    for (const replica of cluster.nodes.slice(3)) {
+      const info = String(await respCommand(replica.port, ['INFO', 'replication']));
+      expect(info).toContain('role:slave');
+      expect(info).toContain('master_link_status:up');
+    }
+
+    const victim = masters[0]!;
+    await victim.kill();
+    const deadline = Date.now() + 15_000;
+    let after = await cluster.masters();
+    while (after.length < 3 || after.includes(victim)) {
+      if (Date.now() > deadline) expect.fail('no replica took over within 15 s');
+      await delay(50);
+      after = await cluster.masters();
+    }
+    await cluster.waitUntilHealthy();
+    const promoted = after.filter((n) => !masters.includes(n));
+    expect(promoted).toHaveLength(1);
+    expect(cluster.nodes.slice(3)).toContain(promoted[0]);
   });
 });
