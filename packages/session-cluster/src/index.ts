@@ -23,3 +23,25 @@ export { resolveClusterOptions } from './resolve-cluster-options.js';
 export type { FallbackLockerOptions } from './fallback-locker.js';
 export { FallbackLocker, isLockServiceDown } from './fallback-locker.js';
 export { countLiveSessions } from './active-sessions-gauge.js';
+// The error types every call can throw, so an app that installs only
+// session-cluster can branch on them without a direct dependency on core.
+export type {
+  SessionErrorCode,
+  SessionErrorCategory,
+  SessionErrorSeverity,
+  SessionErrorJSON,
+} from '@session-cluster/core';
+export {
+  SESSION_ERROR_TRAITS,
+  SessionError,
+  SessionNotFoundError,
+  SessionExpiredError,
+  SessionCorruptedError,
+  StorageUnavailableError,
+  ConcurrentAccessError,
+  SessionValidationError,
+  SessionSerializationError,
+  SessionEncryptionError,
+  isSessionError,
+  isRetryableSessionError,
+} from '@session-cluster/core';
