@@ -1,5 +1,10 @@
 import type { ServerResponse } from 'node:http';
-import { SessionValidationError, assertValidUserId, isSessionError } from '@session-cluster/core';
+import {
+  SessionValidationError,
+  assertValidUserId,
+  hashSessionId,
+  isSessionError,
+} from '@session-cluster/core';
 import type { SessionData, SessionRecord } from '@session-cluster/core';
 import type { SessionManager } from '@session-cluster/manager';
 import { clearSessionCookie, setSessionCookie } from './cookie-header.js';
@@ -26,6 +31,21 @@ export interface ManagedContext {
 
 function isNotFound(error: unknown): boolean {
   return isSessionError(error) && error.code === 'SESSION_NOT_FOUND';
+}
+
+/**
+ * The stored session exists but cannot be read: its integrity check failed,
+ * or it was sealed with a key the ring no longer holds (or a wrong one).
+ * Retrying cannot help, and failing every request would lock the visitor
+ * out until it expires.
+ */
+function isUnreadable(error: unknown): error is { code: string } {
+  return (
+    isSessionError(error) &&
+    (error.code === 'SESSION_CORRUPTED' ||
+      error.code === 'DECRYPTION_FAILED' ||
+      error.code === 'UNKNOWN_KEY_ID')
+  );
 }
 
 /**
@@ -162,7 +182,22 @@ export class ManagedSession extends TrackedSession {
     const id = this.currentId;
     if (id === undefined) return null;
     if (this.ctx.lockRequests) await this.takeLock(id);
-    const record = await this.ctx.manager.get(id);
+    let record: SessionRecord | null;
+    try {
+      record = await this.ctx.manager.get(id);
+    } catch (error) {
+      if (!isUnreadable(error)) throw error;
+      // A fresh session instead, as for a rejected cookie. The unreadable
+      // record is left to the store's corruption policy (kept for
+      // inspection by default, deleted with failFastOnCorruption: false)
+      // and to its expiry; nothing is written over it.
+      this.ctx.stats.unreadableSessions += 1;
+      this.ctx.logger.warn(
+        { code: error.code, sessionIdHash: hashSessionId(id), cookie: this.ctx.cookie.name },
+        'stored session unreadable: starting a fresh session',
+      );
+      record = null;
+    }
     if (record === null && this.currentId === id) {
       // The cookie points at nothing (expired, revoked, never stored): a
       // fresh session, and the stale cookie goes.

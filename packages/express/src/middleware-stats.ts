@@ -2,6 +2,11 @@
 export interface SessionMiddlewareStats {
   /** Cookies that were tampered, unsigned, malformed, sealed with a retired key or expired: each started a fresh session. */
   readonly rejectedCookies: number;
+  /**
+   * Cookies whose stored session could not be read (`SESSION_CORRUPTED`,
+   * `DECRYPTION_FAILED`, `UNKNOWN_KEY_ID`): each started a fresh session.
+   */
+  readonly unreadableSessions: number;
   /** Sessions stored by a first write. */
   readonly sessionsCreated: number;
   /** Commits that failed and went to the error handler. */
@@ -11,11 +16,12 @@ export interface SessionMiddlewareStats {
 /** The mutable counters behind {@link SessionMiddlewareStats}. */
 export interface MiddlewareStats {
   rejectedCookies: number;
+  unreadableSessions: number;
   sessionsCreated: number;
   commitFailures: number;
 }
 
 /** Fresh counters. */
 export function createStats(): MiddlewareStats {
-  return { rejectedCookies: 0, sessionsCreated: 0, commitFailures: 0 };
+  return { rejectedCookies: 0, unreadableSessions: 0, sessionsCreated: 0, commitFailures: 0 };
 }

@@ -142,6 +142,61 @@ describe('sessionMiddleware (Redis through the manager)', () => {
     expect(JSON.stringify(h.warnings)).not.toContain(id!);
   });
 
+  it('a stored session that cannot be read (corrupted, sealed with a retired key) starts a fresh session', async () => {
+    const prefix = `test:${randomUUID()}`;
+    const oldKey = { id: 'k-old', key: Buffer.alloc(32, 7) };
+    const sealedWithOld = createSessionCluster({
+      redis: { url: redis.url },
+      prefix,
+      codec: { encryptionKeys: [oldKey] },
+    });
+    closers.push(() => sealedWithOld.close());
+    const writer = await start({}, sealedWithOld);
+    const corrupted = cookieClient(COOKIE);
+    await corrupted.request('POST', `${writer.url}/set/secret/one`);
+    const retired = cookieClient(COOKIE);
+    await retired.request('POST', `${writer.url}/set/secret/two`);
+
+    // Flip one byte of the first session's sealed value in Redis: the frame's checksum fails.
+    const keys = (await respCommand(redis.port, ['KEYS', `${prefix}:s:*`])) as string[];
+    const corruptedId = corrupted.cookie!.split('.')[0]!;
+    const key = keys.find((k) => k.endsWith(corruptedId))!;
+    const raw = String(await respCommand(redis.port, ['GET', key]));
+    const damaged = raw.replace(
+      /e1:k-old:(.)/,
+      (_m, c: string) => `e1:k-old:${c === 'A' ? 'B' : 'A'}`,
+    );
+    await respCommand(redis.port, ['SET', key, damaged, 'KEEPTTL']);
+
+    // A deployment whose ring no longer holds k-old reads the second one.
+    const rotated = createSessionCluster({
+      redis: { url: redis.url },
+      prefix,
+      codec: { encryptionKeys: [{ id: 'k-new', key: Buffer.alloc(32, 9) }] },
+    });
+    closers.push(() => rotated.close());
+    const h = await start({}, rotated);
+    const before = await respCommand(redis.port, ['MGET', ...keys]);
+    for (const [client, code] of [
+      [corrupted, 'SESSION_CORRUPTED'],
+      [retired, 'UNKNOWN_KEY_ID'],
+    ] as const) {
+      const id = client.cookie!.split('.')[0]!;
+      const seen = await client.request('GET', `${h.url}/session`);
+      expect(seen.status).toBe(200);
+      expect(seen.json()).toMatchObject({ isNew: true, data: {} });
+      expect(client.cookie).toBeUndefined();
+      expect(h.warnings.at(-1)?.details).toMatchObject({ code, sessionIdHash: hashSessionId(id) });
+      await client.request('POST', `${h.url}/set/secret/fresh`);
+      expect(client.cookie!.startsWith(id)).toBe(false);
+    }
+    expect(h.middleware.stats.unreadableSessions).toBe(2);
+    expect(h.app.errors).toEqual([]);
+    expect(JSON.stringify(h.warnings)).not.toContain(corruptedId);
+    // Nothing was written over the unreadable records.
+    expect(await respCommand(redis.port, ['MGET', ...keys])).toEqual(before);
+  });
+
   it('rotates secrets: signs with the first, accepts any, re-issues old cookies', async () => {
     const h = await start({ secrets: [SECRET, OLD_SECRET] });
     const session = await h.cluster.manager.create({ data: { a: 1 } });
