@@ -164,7 +164,9 @@ function decodeEntries(id: string, entries: string, codec: SessionCodec): Sessio
 }
 
 function metaNumber(raw: string, field: string): number {
-  const value = raw === '' ? Number.NaN : Number(raw);
+  // Number('') and Number(' ') are 0; the scripts' tonumber() reads blank as
+  // unreadable, and both sides must agree on which frames are damaged.
+  const value = raw.trim() === '' ? Number.NaN : Number(raw);
   if (!Number.isFinite(value)) throw corruptFrame(field);
   return value;
 }

@@ -53,6 +53,25 @@ local function frame_header(h)
   return table.concat({'SC1', h.v, h.e, h.c, h.m, h.z, h.k, h.u}, US)
 end
 
+-- A header number as the loader (readSessionFrame) reads it: finite, or nil.
+-- tonumber alone also accepts 'inf' and 'nan', which the loader refuses.
+local function frame_number(text)
+  local n = tonumber(text)
+  if n == nil or n ~= n or n == math.huge or n == -math.huge then
+    return nil
+  end
+  return n
+end
+
+-- The version as the loader accepts it: an integer from 1 to 2^53 - 1, or nil.
+local function frame_version(text)
+  local n = frame_number(text)
+  if n == nil or n < 1 or n > 9007199254740991 or n % 1 ~= 0 then
+    return nil
+  end
+  return n
+end
+
 -- The integrity check of a session's entries, bound to its id.
 local function frame_check(sid, body)
   return redis.sha1hex(sid .. '\0' .. body)

@@ -33,16 +33,19 @@ local current, body = frame_get(KEYS[1])
 if not current then
   return {0}
 end
-local e = tonumber(current.e)
+local e = frame_number(current.e)
 if e == nil then
   return {-3}
 end
 if e <= now then
   return {0}
 end
-local version = tonumber(current.v)
--- Never merge into damaged data: the new checksum would launder it.
-if version == nil or current.k ~= frame_check(ARGV[1], body) then
+local version = frame_version(current.v)
+-- Never merge into damaged data: the new checksum would launder it. Damaged
+-- means anything the loader refuses, metadata included (c, and m, which
+-- this write would otherwise overwrite with a readable value).
+if version == nil or frame_number(current.c) == nil or frame_number(current.m) == nil
+    or current.k ~= frame_check(ARGV[1], body) then
   return {-3}
 end
 

@@ -1,0 +1,83 @@
+import { SessionCorruptedError, generateSessionId } from '@session-cluster/core';
+import { expectSessionError, startRedisServer } from '@session-cluster/testkit';
+import type { RedisServerHandle } from '@session-cluster/testkit';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { deleteKeys, freshPrefix } from './redis-harness.test-helpers.js';
+import { RedisKeys } from './redis-keys.js';
+import { RedisStore } from './redis-store.js';
+import { ENTRY_SEPARATOR, FIELD_SEPARATOR } from './session-frame.js';
+
+/*
+ * Regression: patchSession-2.lua used to merge into frames whose header the
+ * loader refuses (a version of 0, -0, 1.5, inf or nan; a non-finite e; an
+ * unreadable c or m), laundering them into readable frames or writing and
+ * then failing with INTERNAL; and the loader read a blank number as 0 where
+ * the scripts read it as unreadable. Found by test/stored-data.property.test.ts.
+ */
+
+const HEADER_INDEX = { v: 1, e: 2, c: 3, m: 4 } as const;
+
+let server: RedisServerHandle;
+let admin: Redis;
+let store: RedisStore;
+const prefix = freshPrefix();
+
+beforeAll(async () => {
+  server = await startRedisServer();
+  admin = new Redis(server.port, '127.0.0.1', { commandTimeout: 2_000 });
+  store = new RedisStore({ connection: { url: server.url }, prefix });
+});
+
+afterAll(async () => {
+  await store.close();
+  await deleteKeys(admin, prefix);
+  await admin.quit();
+  await server.stop();
+});
+
+describe('RedisStore with a damaged header number', () => {
+  const damage: readonly (readonly [keyof typeof HEADER_INDEX, string])[] = [
+    ['v', '0'],
+    ['v', '-0'],
+    ['v', '-1'],
+    ['v', '1.5'],
+    ['v', 'inf'],
+    ['v', 'nan'],
+    ['v', '1e400'],
+    ['v', '9007199254740993'],
+    ['e', 'inf'],
+    ['e', 'nan'],
+    ['e', ' '],
+    ['c', ''],
+    ['c', 'nan'],
+    ['m', ' '],
+    ['m', 'Infinity'],
+  ];
+
+  it.each(damage)(
+    '%s = %j: load and patch both say SESSION_CORRUPTED; patch writes nothing',
+    async (field, text) => {
+      const session = await store.create({
+        id: generateSessionId(),
+        data: { a: 1 },
+        expiresAt: Date.now() + 60_000,
+      });
+      const key = new RedisKeys(prefix, store.bucketCount).session(session.id);
+      const frame = (await admin.get(key))!;
+      const rs = frame.indexOf(ENTRY_SEPARATOR);
+      const header = frame.slice(0, rs).split(FIELD_SEPARATOR);
+      header[HEADER_INDEX[field]] = text;
+      const damaged = header.join(FIELD_SEPARATOR) + frame.slice(rs);
+      await admin.set(key, damaged, 'KEEPTTL');
+
+      await expectSessionError(store.load(session.id), SessionCorruptedError, 'SESSION_CORRUPTED');
+      await expectSessionError(
+        store.patch(session.id, { set: { b: 2 } }),
+        SessionCorruptedError,
+        'SESSION_CORRUPTED',
+      );
+      expect(await admin.get(key)).toBe(damaged);
+    },
+  );
+});
