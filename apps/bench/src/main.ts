@@ -137,7 +137,7 @@ async function storeSuite(): Promise<Record<string, unknown>> {
 
 async function resilienceSuite(): Promise<Record<string, unknown>> {
   console.log('\nResilience (each on its own private redis-server)');
-  const overhead = await measureManagerOverhead({ ops, lanes, rounds: Math.max(rounds, 5) });
+  const overhead = await measureManagerOverhead({ ops, lanes, rounds: Math.max(rounds, 9) });
   console.log(`  manager.get ÷ RedisStore.load: ${overhead.ratio} (bar ≥ 0.9)`, overhead);
   const failover = await measureFailover({ lanes: 16 });
   console.log('  failover, first second after SIGKILL (bar: p99 ≤ 250 ms, 0 failures):', failover);
