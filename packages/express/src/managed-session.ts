@@ -198,7 +198,15 @@ export class ManagedSession extends TrackedSession {
       );
       record = null;
     }
-    if (record === null && this.currentId === id) {
+    if (record === null && this.currentId === id && this.ctx.manager.degraded) {
+      // Degraded: a miss means "not in this instance's memory", not "gone".
+      // The session most likely lives in Redis, which cannot be reached;
+      // clearing the cookie would log the visitor out for good. Keep it, so
+      // the session is back once Redis answers; this request sees it empty.
+      // No touch (it would miss too). A write creates a new session (its
+      // patch finds nothing) and replaces the cookie.
+      this.touchDue = false;
+    } else if (record === null && this.currentId === id) {
       // The cookie points at nothing (expired, revoked, never stored): a
       // fresh session, and the stale cookie goes.
       this.currentId = undefined;

@@ -332,6 +332,29 @@ describe('sessionMiddleware (Redis through the manager)', () => {
     }
   });
 
+  it('a session degraded mode cannot see keeps its cookie, and is back after recovery', async () => {
+    const h = await start({ touchAfterMs: 0 });
+    const tab = cookieClient(COOKIE);
+    await tab.request('POST', `${h.url}/set/cart/3-items`);
+    const cookie = tab.cookie!;
+    const isolation = h.cluster.fallback!.isolate();
+    let seen;
+    try {
+      // Served from this instance's memory, which never held the session.
+      seen = await tab.request('GET', `${h.url}/session`);
+    } finally {
+      isolation.dispose();
+    }
+    expect(seen.status).toBe(200);
+    expect(seen.headers.get('x-session-degraded')).toBe('1');
+    expect(seen.json()).toMatchObject({ data: {} });
+    // Neither cleared nor replaced: the same cookie still names the session.
+    expect(seen.setCookies).toEqual([]);
+    expect(tab.cookie).toBe(cookie);
+    const after = await tab.request('GET', `${h.url}/session`);
+    expect(after.json()).toMatchObject({ data: { cart: '3-items' } });
+  });
+
   it('holds a streamed response at its first byte until the commit is done', async () => {
     const h = await start();
     const committed = cookieClient(COOKIE);
