@@ -81,3 +81,33 @@ describe('RedisStore with a damaged header number', () => {
     },
   );
 });
+
+describe('RedisStore.delete of a session whose header is unreadable', () => {
+  it.each([
+    ['a wrong magic', (frame: string) => `XX9${frame.slice(3)}`],
+    [
+      'an unreadable expiry',
+      (frame: string) => {
+        const fields = frame.split(FIELD_SEPARATOR);
+        fields[HEADER_INDEX.e] = 'nan';
+        return fields.join(FIELD_SEPARATOR);
+      },
+    ],
+  ])('with %s: removes it and its index entry (a logout must work)', async (_label, damage) => {
+    const session = await store.create({
+      id: generateSessionId(),
+      data: { a: 1 },
+      expiresAt: Date.now() + 60_000,
+    });
+    const keys = new RedisKeys(prefix, store.bucketCount);
+    const key = keys.session(session.id);
+    const index = keys.expiryBucket(keys.bucketOf(session.id));
+    const damaged = damage((await admin.get(key))!);
+    await admin.set(key, damaged, 'KEEPTTL');
+    await expectSessionError(store.load(session.id), SessionCorruptedError, 'SESSION_CORRUPTED');
+
+    expect(await store.delete(session.id)).toBe(true);
+    expect(await admin.exists(key)).toBe(0);
+    expect(await admin.zscore(index, session.id)).toBeNull();
+  });
+});

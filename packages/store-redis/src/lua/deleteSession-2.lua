@@ -16,7 +16,8 @@
     {1, userId, createdAt}  deleted ('' when there was no owner or it is unreadable)
     {0}                     missing
     {-1}                    owned by someone else: nothing deleted
-    {-2}                    logically expired (mode 'live'): nothing deleted
+    {-2}                    logically expired (mode 'live'): nothing deleted;
+                            a session whose expiry is unreadable is deleted
 ]]
 local current = frame_get(KEYS[1])
 if not current then
@@ -27,8 +28,10 @@ if ARGV[4] ~= '' and user ~= ARGV[4] then
   return {-1}
 end
 if ARGV[3] == 'live' then
+  -- An unreadable header has no expiry to leave for the sweeper to report:
+  -- delete it (else nobody could log out of a damaged session).
   local e = tonumber(current.e)
-  if e == nil or e <= tonumber(ARGV[2]) then
+  if e ~= nil and e <= tonumber(ARGV[2]) then
     return {-2}
   end
 end
