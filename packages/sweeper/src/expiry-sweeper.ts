@@ -79,6 +79,8 @@ export class ExpirySweeper extends EventEmitter<ExpirySweeperEvents> {
 
   private readonly ownsStore: boolean;
   private readonly queueClient: Redis | Cluster;
+  /** Whether the reconnect hook that puts lost schedulers back is installed. */
+  private restoresSchedulers = false;
   private readonly sweepQueue: Queue<SweepJobData>;
   private readonly eventsQueue: Queue<SessionExpiredEvent> | undefined;
   private readonly bullTelemetry: Telemetry | undefined;
@@ -290,11 +292,35 @@ export class ExpirySweeper extends EventEmitter<ExpirySweeperEvents> {
       this.store.bucketCount,
       this.options.intervalMs,
     );
+    // The schedulers live in Redis. A server that comes back empty (no
+    // persistence) or a promoted replica that never had them would stop
+    // every sweep until each sweeper restarted: check them again on every
+    // reconnect. Idempotent, so every process may do it.
+    if (!this.restoresSchedulers) {
+      this.restoresSchedulers = true;
+      this.queueClient.on('ready', () => {
+        void this.restoreSchedulers();
+      });
+    }
     if (this.options.runWorker && this.closing === undefined) {
       this.worker ??= this.createWorker();
       await this.worker.waitUntilReady();
     }
     return changes;
+  }
+
+  private async restoreSchedulers(): Promise<void> {
+    if (this.closing !== undefined) return;
+    try {
+      const changes = await installSweepSchedulers(
+        this.sweepQueue,
+        this.store.bucketCount,
+        this.options.intervalMs,
+      );
+      if (changes.upserted + changes.removed > 0) this.emitSafely('schedulersRestored', changes);
+    } catch (error) {
+      this.reportQueueError('sweep-queue', error);
+    }
   }
 
   private createWorker(): Worker<SweepJobData, BucketSweepReport> {

@@ -1,5 +1,6 @@
 import type { SessionError } from '@session-cluster/core';
 import type { BucketSweepReport } from './bucket-sweep.js';
+import type { SchedulerChanges } from './sweep-schedulers.js';
 import type { SessionExpiredEvent } from './expiry-event.js';
 
 /** Payload of the `sweepFailed` event: a sweep job that failed. */
@@ -36,4 +37,9 @@ export interface ExpirySweeperEvents {
   sweepFailed: [SweepFailure];
   /** A connection or scheduling error reported by a BullMQ queue or the worker. */
   queueError: [QueueFailure];
+  /**
+   * After a reconnect, schedulers were missing (Redis came back empty, or a
+   * failover promoted a replica that never had them) and were put back.
+   */
+  schedulersRestored: [SchedulerChanges];
 }
