@@ -49,6 +49,9 @@ sweeper.on('sweepFailed', ({ bucket, error }) => {
   );
 });
 const queueErrors = new LogThrottle(30_000);
+sweeper.on('schedulersRestored', (changes) => {
+  logger.warn(changes, 'job schedulers were missing after a reconnect (Redis lost them): put back');
+});
 sweeper.on('queueError', ({ source, error }) => {
   const suppressed = queueErrors.admit(`${source}:${error.code}`);
   if (suppressed === undefined) return;
