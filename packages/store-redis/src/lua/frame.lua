@@ -22,6 +22,9 @@
 ]]
 local US, RS = '\31', '\30'
 
+-- A readable header: exactly 8 US-separated fields, the first 'SC1'.
+local HEADER_PATTERN = '^SC1\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)$'
+
 -- The header fields of a framed session and the entries part (from the first
 -- RS on, '' when the session has no data). nil when the frame is unreadable.
 local function frame_read(raw)
@@ -32,20 +35,13 @@ local function frame_read(raw)
     header = string.sub(raw, 1, rs - 1)
     body = string.sub(raw, rs)
   end
-  local parts, pos = {}, 1
-  while true do
-    local sep = string.find(header, US, pos, true)
-    if not sep then
-      parts[#parts + 1] = string.sub(header, pos)
-      break
-    end
-    parts[#parts + 1] = string.sub(header, pos, sep - 1)
-    pos = sep + 1
-  end
-  if parts[1] ~= 'SC1' or #parts ~= 8 then
+  -- One pattern match instead of a split loop: the sweep reads a header per
+  -- expired session, and the loop was a fifth of its Redis time.
+  local v, e, c, m, z, k, u = string.match(header, HEADER_PATTERN)
+  if not v then
     return nil, body
   end
-  return {v = parts[2], e = parts[3], c = parts[4], m = parts[5], z = parts[6], k = parts[7], u = parts[8]}, body
+  return {v = v, e = e, c = c, m = m, z = z, k = k, u = u}, body
 end
 
 -- The header string of `h` (fields as strings).
