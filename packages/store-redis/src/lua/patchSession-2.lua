@@ -50,42 +50,72 @@ if version == nil or frame_number(current.c) == nil or frame_number(current.m) =
 end
 
 local setEnd = 6 + 2 * tonumber(ARGV[6])
-local setValue, removed = {}, {}
-for i = 7, setEnd, 2 do
-  setValue[ARGV[i]] = ARGV[i + 1]
-end
-for i = setEnd + 1, #ARGV do
-  removed[ARGV[i]] = true
+local changed = (setEnd - 6) / 2 + (#ARGV - setEnd)
+local entries
+
+-- Few keys (a request's patch): splice each in place. The frame's
+-- separators cannot occur inside a key or a value (JSON escapes control
+-- characters, base64url has none), so RS key US marks exactly the entry of
+-- that key and the next RS (or the end) closes it. The caller's keys are
+-- distinct, and never both set and removed. Each splice copies the entries
+-- once, so many keys take the single walk below instead.
+local function splice(from_entries, key, replacement)
+  local from = string.find(from_entries, RS .. key .. US, 1, true)
+  if not from then
+    return nil
+  end
+  local after = string.find(from_entries, RS, from + 1, true)
+  local tail = after and string.sub(from_entries, after) or ''
+  return string.sub(from_entries, 1, from - 1) .. replacement .. tail
 end
 
-local out, z, pos = {}, 0, 1
-local function keep(key, value)
-  out[#out + 1] = RS .. key .. US .. value
-  z = z + #key + #value
-end
--- Walk the existing entries: body is '' or (RS key US value)+.
-while pos <= #body do
-  local nextRs = string.find(body, RS, pos + 1, true)
-  local entry = string.sub(body, pos + 1, (nextRs or (#body + 1)) - 1)
-  local us = string.find(entry, US, 1, true)
-  if not us then
-    return {-3}
+if changed <= 16 then
+  entries = body
+  for i = 7, setEnd, 2 do
+    local entry = RS .. ARGV[i] .. US .. ARGV[i + 1]
+    entries = splice(entries, ARGV[i], entry) or (entries .. entry)
   end
-  local key = string.sub(entry, 1, us - 1)
-  if setValue[key] then
-    keep(key, setValue[key])
-    setValue[key] = false
-  elseif not removed[key] then
-    keep(key, string.sub(entry, us + 1))
+  for i = setEnd + 1, #ARGV do
+    entries = splice(entries, ARGV[i], '') or entries
   end
-  pos = nextRs or (#body + 1)
-end
-for i = 7, setEnd, 2 do
-  if setValue[ARGV[i]] then
-    keep(ARGV[i], ARGV[i + 1])
-    setValue[ARGV[i]] = false
+else
+  local setValue, removed = {}, {}
+  for i = 7, setEnd, 2 do
+    setValue[ARGV[i]] = ARGV[i + 1]
   end
+  for i = setEnd + 1, #ARGV do
+    removed[ARGV[i]] = true
+  end
+  local out, pos = {}, 1
+  -- Walk the existing entries: body is '' or (RS key US value)+.
+  while pos <= #body do
+    local nextRs = string.find(body, RS, pos + 1, true)
+    local entry = string.sub(body, pos + 1, (nextRs or (#body + 1)) - 1)
+    local us = string.find(entry, US, 1, true)
+    if not us then
+      return {-3}
+    end
+    local key = string.sub(entry, 1, us - 1)
+    if setValue[key] then
+      out[#out + 1] = RS .. key .. US .. setValue[key]
+      setValue[key] = false
+    elseif not removed[key] then
+      out[#out + 1] = RS .. entry
+    end
+    pos = nextRs or (#body + 1)
+  end
+  for i = 7, setEnd, 2 do
+    if setValue[ARGV[i]] then
+      out[#out + 1] = RS .. ARGV[i] .. US .. ARGV[i + 1]
+      setValue[ARGV[i]] = false
+    end
+  end
+  entries = table.concat(out)
 end
+
+-- z = Σ (#key + #value): each entry adds one RS and one US to its bytes.
+local _, count = string.gsub(entries, RS, RS)
+local z = #entries - 2 * count
 if z > tonumber(ARGV[5]) then
   return {-2, z}
 end
@@ -93,7 +123,6 @@ end
 current.v = string.format('%d', version + 1)
 current.m = ARGV[2]
 current.z = string.format('%d', z)
-local entries = table.concat(out)
 current.k = frame_check(ARGV[1], entries)
 if ARGV[3] ~= '' then
   current.e = ARGV[3]
