@@ -167,3 +167,4 @@ export { otelApi } from './otel-api.js';
 export { SESSION_STORE_METHODS } from './contracts.js';
 export type { OptionChecks, UncheckedOptions } from './option-checks.js';
 export { createOptionChecks, isOptionsObject } from './option-checks.js';
+export { replayFirst } from './replay-first.js';

@@ -85,7 +85,14 @@ describe('FallbackStore telemetry (real SDK, InMemorySpanExporter)', () => {
     expect(created.note.servedDegraded).toBe(false);
 
     primary.fail();
-    const first = await storeCall('load-1', () => store.load(generateSessionId()));
+    // Creates, not loads: a load that misses in the secondary while the
+    // breaker is closed asks the primary once more (tested apart).
+    const newSession = () => ({
+      id: generateSessionId(),
+      data: {},
+      expiresAt: Date.now() + 60_000,
+    });
+    const first = await storeCall('create-1', () => store.create(newSession()));
     expect(first.span.attributes).toMatchObject({
       'session.fallback.route': 'primary_failed_over',
       'session.degraded': true,
@@ -96,7 +103,7 @@ describe('FallbackStore telemetry (real SDK, InMemorySpanExporter)', () => {
     expect(first.note.servedDegraded).toBe(true);
 
     // The second failure opens the breaker: an event on the call that opened it.
-    const second = await storeCall('load-2', () => store.load(generateSessionId()));
+    const second = await storeCall('create-2', () => store.create(newSession()));
     expect(second.span.events.map((e) => e.name)).toEqual([
       'session.fallback.breaker_state_change',
       'session.fallback.failover',
@@ -113,9 +120,11 @@ describe('FallbackStore telemetry (real SDK, InMemorySpanExporter)', () => {
 
   it('a call timing out in the primary names STORAGE_TIMEOUT', async () => {
     primary.stall();
-    const loading = storeCall('load', () => store.load(generateSessionId()));
+    const creating = storeCall('create', () =>
+      store.create({ id: generateSessionId(), data: {}, expiresAt: Date.now() + 60_000 }),
+    );
     await vi.advanceTimersByTimeAsync(200);
-    const { span } = await loading;
+    const { span } = await creating;
     expect(span.events[0]?.attributes).toEqual({ 'error.type': 'STORAGE_TIMEOUT' });
   });
 

@@ -15,7 +15,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { CorruptibleCodec } from './corruptible-codec.test-helpers.js';
 import type { DegradedEvent, RecoveredEvent } from './fallback-events.js';
 import type { BreakerOptions } from './fallback-options.js';
-import { FallbackStore } from './fallback-store.js';
+import { FallbackStore, MISS_RECHECK_DELAY_MS } from './fallback-store.js';
 import { OutageStore } from './outage-store.test-helpers.js';
 import type { BreakerState } from './primary-policy.js';
 
@@ -225,16 +225,20 @@ describe('FallbackStore breaker', () => {
     await vi.advanceTimersByTimeAsync(TIMEOUT - 1);
     expect(r.secondary.stats().total).toBe(0);
     await vi.advanceTimersByTimeAsync(1);
-    expect(await load).toBeNull();
     const created = await create;
     expect(await r.secondary.load(created.id)).toMatchObject({ data: { slow: true } });
-
-    const third = r.store.ping();
-    await vi.advanceTimersByTimeAsync(TIMEOUT);
-    expect(typeof (await third)).toBe('number');
+    // The load found nothing in the secondary either, so the primary is
+    // asked once more; that call times out too, the third failure, which
+    // opens the breaker: then the miss is the answer.
+    expect(r.store.breakerState).toBe('closed');
+    await vi.advanceTimersByTimeAsync(MISS_RECHECK_DELAY_MS + TIMEOUT);
+    expect(await load).toBeNull();
     expect(r.degraded).toHaveLength(1);
     expect(r.degraded[0]?.reason).toMatch(/^TIMEOUT: /);
     expect(r.store.breakerState).toBe('open');
+
+    const served = r.store.ping();
+    expect(typeof (await served)).toBe('number');
   });
 
   it('a sampling breaker opens once the failure ratio passes its threshold at the minimum rate', async () => {
@@ -286,6 +290,48 @@ describe('FallbackStore breaker', () => {
     expect((await recovered)[0]).toMatchObject({ written: 1, runs: 1 });
     expect(r.degraded).toEqual([]);
     expect(await r.primary.backing.load(session!.id)).not.toBeNull();
+  });
+});
+
+describe('FallbackStore: one failed call while the breaker is closed', () => {
+  it('does not answer "no such session" for a session the primary holds: it asks the primary again', async () => {
+    const r = rig();
+    const live = await r.store.create(r.input({ data: { cart: 3 } }));
+
+    r.primary.failNext(1);
+    const load = r.store.load(live.id);
+    await vi.advanceTimersByTimeAsync(MISS_RECHECK_DELAY_MS);
+    expect(await load).toMatchObject({ id: live.id, data: { cart: 3 } });
+
+    r.primary.failNext(1);
+    const touch = r.store.touch(live.id, Date.now() + TTL);
+    await vi.advanceTimersByTimeAsync(MISS_RECHECK_DELAY_MS);
+    expect(await touch).toBe(true);
+
+    r.primary.failNext(1);
+    const patch = r.store.patch(live.id, { set: { cart: 4 } });
+    await vi.advanceTimersByTimeAsync(MISS_RECHECK_DELAY_MS);
+    expect(await patch).toBe(2);
+    expect(await r.primary.backing.load(live.id)).toMatchObject({ version: 2, data: { cart: 4 } });
+
+    // Nothing went to memory: no write to reconcile, no degraded mode.
+    expect(r.store.pendingReconciliation).toBe(0);
+    expect(r.store.breakerState).toBe('closed');
+    expect(r.degraded).toEqual([]);
+  });
+
+  it('when the primary fails again the miss is the answer, and the failures count toward the breaker', async () => {
+    const r = rig();
+    const live = await r.store.create(r.input());
+    r.primary.fail();
+    const load = r.store.load(live.id);
+    await vi.advanceTimersByTimeAsync(MISS_RECHECK_DELAY_MS);
+    expect(await load).toBeNull();
+    const patch = r.store.patch(live.id, { set: { x: 1 } });
+    // The third failure (threshold 3) opens the breaker: no recheck wait.
+    await expectSessionError(patch, SessionNotFoundError, 'SESSION_NOT_FOUND');
+    expect(r.store.breakerState).toBe('open');
+    expect(r.degraded).toHaveLength(1);
   });
 });
 

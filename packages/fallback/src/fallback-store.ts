@@ -4,6 +4,7 @@ import {
   assertValidUserId,
   isSessionError,
   isValidSessionId,
+  replayFirst,
   toSessionError,
 } from '@session-cluster/core';
 import type {
@@ -17,7 +18,7 @@ import type {
   SessionStore,
   SweepResult,
 } from '@session-cluster/core';
-import { CircuitState, isBrokenCircuitError } from 'cockatiel';
+import { CircuitState, ConstantBackoff, handleWhen, isBrokenCircuitError, retry } from 'cockatiel';
 import type { CircuitBreakerPolicy, FailureReason, IDisposable } from 'cockatiel';
 import { DegradedJournal } from './degraded-journal.js';
 import { exceptIds } from './except-ids.js';
@@ -30,7 +31,7 @@ import { breakerStateName, createPrimaryPolicy } from './primary-policy.js';
 import type { BreakerState, PrimaryPolicy } from './primary-policy.js';
 import { Reconciler, emptyTally } from './reconciler.js';
 import type { ReconcileTally } from './reconciler.js';
-import { isTaskCancelled, shouldFailOver } from './storage-failure.js';
+import { isStorageFailure, isTaskCancelled, shouldFailOver } from './storage-failure.js';
 
 function idOf(input: unknown): unknown {
   return typeof input === 'object' && input !== null ? (input as { id?: unknown }).id : undefined;
@@ -43,6 +44,16 @@ function alwaysApplied(): boolean {
 function byCreation(a: SessionRecord, b: SessionRecord): number {
   return a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 }
+
+/** For writes: only a thrown `SESSION_NOT_FOUND` from the secondary is a miss. */
+const NEVER_A_MISS = (): boolean => false;
+
+/**
+ * Wait before asking the primary again about a session the secondary does
+ * not hold (while the breaker is closed): long enough for a dropped
+ * connection to come back, short next to a request.
+ */
+export const MISS_RECHECK_DELAY_MS = 50;
 
 function describeBreak(reason: FailureReason<unknown> | { isolated: true }): string {
   if ('isolated' in reason) return 'isolated';
@@ -106,6 +117,11 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
   private readonly secondary: SessionStore;
   private readonly clock: Clock;
   private readonly policy: PrimaryPolicy;
+  /** One more try of a primary call whose secondary answer was a miss (see attempt). */
+  private readonly missRecheck = retry(handleWhen(isStorageFailure), {
+    maxAttempts: 1,
+    backoff: new ConstantBackoff(MISS_RECHECK_DELAY_MS),
+  });
   private readonly breaker: CircuitBreakerPolicy;
   private readonly journal = new DegradedJournal();
   private readonly reconciler: Reconciler;
@@ -209,6 +225,7 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
     return this.attempt(
       () => this.primary.load(id),
       () => this.secondary.load(id),
+      (record) => record === null,
     );
   }
 
@@ -228,6 +245,7 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
     return this.attempt(
       () => this.primary.save(id, input, expectedVersion),
       () => this.saveLocally(id, input, expectedVersion),
+      NEVER_A_MISS,
     );
   }
 
@@ -237,6 +255,7 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
     return this.attempt(
       () => this.primary.patch(id, changes, options),
       () => this.patchLocally(id, changes, options),
+      NEVER_A_MISS,
     );
   }
 
@@ -246,6 +265,7 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
     return this.attempt(
       () => this.primary.touch(id, expiresAt),
       () => this.touchLocally(id, expiresAt),
+      (touched) => !touched,
     );
   }
 
@@ -347,19 +367,69 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
    * Run `work` on the primary under the policy; on a storage failure or an
    * open breaker, run `fallback` (the secondary) instead. Other errors reach
    * the caller.
+   *
+   * With `isMiss` (calls on one existing session): while the breaker is
+   * closed only this call failed, and the session most likely lives in the
+   * primary. When the secondary has no copy either (`isMiss`, or it throws
+   * `SESSION_NOT_FOUND`), the primary is asked once more after
+   * {@link MISS_RECHECK_DELAY_MS} before "no such session" is the answer:
+   * that answer ends a live session (the middleware clears the visitor's
+   * cookie), so one slow or dropped call must not give it. With the breaker
+   * open, a miss is the documented degraded answer at once.
    */
-  private async attempt<T>(work: () => Promise<T>, fallback: () => Promise<T>): Promise<T> {
+  private async attempt<T>(
+    work: () => Promise<T>,
+    fallback: () => Promise<T>,
+    isMiss?: (result: T) => boolean,
+  ): Promise<T> {
     let result: T;
     try {
       result = await this.policy.execute(work);
     } catch (error) {
       if (!shouldFailOver(error)) throw error;
       this.failedOver(error);
-      return fallback();
+      // Refused by the open breaker, or this failure (a probe's) just opened it.
+      if (isMiss === undefined || isBrokenCircuitError(error) || this.breakerOpen()) {
+        return fallback();
+      }
+      return this.servedUnlessMissed(error as Error, work, fallback, isMiss);
     }
     this.telemetry?.routed('primary');
     if (this.resumeWanted) this.afterPrimarySuccess();
     return result;
+  }
+
+  private breakerOpen(): boolean {
+    return this.policy.breaker.state !== CircuitState.Closed;
+  }
+
+  private async servedUnlessMissed<T>(
+    failure: Error,
+    work: () => Promise<T>,
+    fallback: () => Promise<T>,
+    isMiss: (result: T) => boolean,
+  ): Promise<T> {
+    let served: { readonly value: T } | { readonly error: unknown };
+    try {
+      served = { value: await fallback() };
+    } catch (error) {
+      if (!isSessionError(error) || error.code !== 'SESSION_NOT_FOUND') throw error;
+      served = { error };
+    }
+    if ('value' in served && !isMiss(served.value)) return served.value;
+    try {
+      // The failure that already happened is the policy's first attempt.
+      const value = await this.missRecheck.execute(
+        replayFirst(failure, () => this.policy.execute(work)),
+      );
+      this.telemetry?.routed('primary');
+      if (this.resumeWanted) this.afterPrimarySuccess();
+      return value;
+    } catch (error) {
+      if (!shouldFailOver(error)) throw error;
+      if ('value' in served) return served.value;
+      throw served.error;
+    }
   }
 
   /**

@@ -146,10 +146,10 @@ export class FallbackTelemetry {
   public routed(route: FallbackRoute, failure?: unknown): void {
     const { context, trace } = this.api;
     const active = context.active();
-    if (route !== 'primary') {
-      const note = active.getValue(this.noteKey) as FallbackNote | undefined;
-      if (note !== undefined) note.servedDegraded = true;
-    }
+    // Last route wins: a call that failed over and was then answered by the
+    // primary after all (a miss rechecked) was not served degraded.
+    const note = active.getValue(this.noteKey) as FallbackNote | undefined;
+    if (note !== undefined) note.servedDegraded = route !== 'primary';
     const span = trace.getSpan(active);
     if (span === undefined || !span.isRecording()) return;
     span.setAttribute(ATTR_SESSION_FALLBACK_ROUTE, route);

@@ -1,4 +1,4 @@
-export { FallbackStore } from './fallback-store.js';
+export { FallbackStore, MISS_RECHECK_DELAY_MS } from './fallback-store.js';
 export type {
   BreakerOptions,
   ConsecutiveBreakerOptions,

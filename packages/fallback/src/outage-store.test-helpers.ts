@@ -31,6 +31,8 @@ export class OutageStore implements SessionStore {
   /** With `held`: only this operation waits (all when undefined). */
   private heldOperation: string | undefined;
   private gate: { promise: Promise<void>; open: () => void } | undefined;
+  /** Calls still to fail while `up` (see {@link failNext}). */
+  private failuresLeft = 0;
 
   public constructor(options: { clock?: Clock; codec?: SessionCodec } = {}) {
     this.backing = new MemoryStore({ ...options, cleanupIntervalMs: 0 });
@@ -42,6 +44,13 @@ export class OutageStore implements SessionStore {
   public fail(): void {
     this.openGate();
     this.mode = 'down';
+  }
+
+  /** The next `count` calls fail with StorageUnavailableError, then it is up again (a blip). */
+  public failNext(count = 1): void {
+    this.openGate();
+    this.mode = 'up';
+    this.failuresLeft = count;
   }
 
   /** Every later call hangs until {@link heal}, then fails. */
@@ -105,6 +114,10 @@ export class OutageStore implements SessionStore {
     this.calls.push(operation);
     switch (this.mode) {
       case 'up':
+        if (this.failuresLeft > 0) {
+          this.failuresLeft -= 1;
+          return call(this.dead);
+        }
         return call(this.backing);
       case 'down':
         return call(this.dead);

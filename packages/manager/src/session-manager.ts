@@ -9,6 +9,7 @@ import {
   hashSessionId,
   isRetryableSessionError,
   lockedUpdate,
+  replayFirst,
 } from '@session-cluster/core';
 import type {
   Clock,
@@ -50,7 +51,6 @@ import {
   writtenOutcome,
 } from './operation-outcomes.js';
 import type { OutcomeOf } from './operation-outcomes.js';
-import { replayFirst } from './replay-first.js';
 import { TracedLocker } from './traced-locker.js';
 import { TracedStore } from './traced-store.js';
 

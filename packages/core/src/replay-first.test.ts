@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { StorageUnavailableError, createRetryPolicy } from '@session-cluster/core';
-import type { RetryEvent } from '@session-cluster/core';
+import { StorageUnavailableError } from './errors.js';
+import { createRetryPolicy } from './retry-policy.js';
+import type { RetryEvent } from './retry-policy.js';
 import { replayFirst } from './replay-first.js';
 
 describe('replayFirst', () => {
