@@ -82,6 +82,8 @@ export const EVENT_FAILOVER = 'session.fallback.failover';
 export const EVENT_RECONCILE_BATCH = 'session.reconcile.batch';
 /** Span event added when the fallback's breaker changes state. */
 export const EVENT_BREAKER_STATE_CHANGE = 'session.fallback.breaker_state_change';
+/** Span event added when the lock nodes cannot be reached and an in-process lock is taken instead. */
+export const EVENT_LOCK_FALLBACK = 'session.lock.fallback';
 
 // ─── Attributes: OpenTelemetry semantic conventions ────────────────────────
 

@@ -6,6 +6,7 @@ import {
   StorageUnavailableError,
   generateSessionId,
 } from '@session-cluster/core';
+import type { SessionError } from '@session-cluster/core';
 import { MemoryLocker } from '@session-cluster/store-memory';
 import { RedlockLocker } from '@session-cluster/store-redis';
 import { expectSessionError, findFreePort, startRedisServer } from '@session-cluster/testkit';
@@ -36,11 +37,16 @@ function redlock(url: string, prefix: string, acquireTimeoutMs = 2_000): Redlock
   return locker;
 }
 
-function fallbackLocker(primary: RedlockLocker, degraded = false): FallbackLocker {
+function fallbackLocker(
+  primary: RedlockLocker,
+  degraded = false,
+  onLockServiceDown?: (error: SessionError) => void,
+): FallbackLocker {
   const locker = new FallbackLocker({
     primary,
     secondary: new MemoryLocker({ acquireTimeoutMs: 2_000 }),
     degraded: () => degraded,
+    onLockServiceDown,
   });
   opened.push(locker);
   return locker;
@@ -48,7 +54,11 @@ function fallbackLocker(primary: RedlockLocker, degraded = false): FallbackLocke
 
 describe('FallbackLocker', () => {
   it('takes the in-process lock when the lock nodes are unreachable, and it still excludes', async () => {
-    const locker = fallbackLocker(redlock(deadUrl, `t:${randomUUID()}`));
+    const reported: string[] = [];
+    const locker = fallbackLocker(redlock(deadUrl, `t:${randomUUID()}`), false, (error) => {
+      reported.push(error.code);
+      throw new Error('a broken listener does not fail the caller');
+    });
     const id = generateSessionId();
     const order: string[] = [];
     const critical = (name: string) => async () => {
@@ -67,6 +77,12 @@ describe('FallbackLocker', () => {
     const lock = await locker.acquire(id);
     expect(lock.sessionId).toBe(id);
     await lock.release();
+    // Every switch is visible: counted and reported with the lock service's error.
+    expect(locker.lockServiceFallbacks).toBe(3);
+    expect(reported).toHaveLength(3);
+    expect(
+      reported.every((code) => code.startsWith('STORAGE_') || code === 'LOCK_NOT_ACQUIRED'),
+    ).toBe(true);
   });
 
   it('uses the Redlock nodes while they answer, and only the in-process lock while degraded', async () => {
@@ -77,8 +93,11 @@ describe('FallbackLocker', () => {
     try {
       const held = (locker: FallbackLocker) =>
         locker.using(id, async () => (await probe.exists(primary.lockKey(id))) === 1);
-      expect(await held(fallbackLocker(primary, false))).toBe(true);
+      const answering = fallbackLocker(primary, false);
+      expect(await held(answering)).toBe(true);
       expect(await held(fallbackLocker(primary, true))).toBe(false);
+      // Degraded (store in memory) is not a lock-service outage: nothing to report.
+      expect(answering.lockServiceFallbacks).toBe(0);
     } finally {
       probe.disconnect();
     }

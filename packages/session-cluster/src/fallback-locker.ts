@@ -1,5 +1,10 @@
-import { isSessionError } from '@session-cluster/core';
-import type { LockOptions, SessionLock, SessionLocker } from '@session-cluster/core';
+import {
+  ATTR_ERROR_TYPE,
+  EVENT_LOCK_FALLBACK,
+  isSessionError,
+  otelApi,
+} from '@session-cluster/core';
+import type { LockOptions, SessionError, SessionLock, SessionLocker } from '@session-cluster/core';
 
 /** Options of {@link FallbackLocker}. */
 export interface FallbackLockerOptions {
@@ -9,6 +14,12 @@ export interface FallbackLockerOptions {
   readonly secondary: SessionLocker;
   /** True while the session store serves from its fallback (`FallbackStore.degraded`). */
   readonly degraded: () => boolean;
+  /**
+   * Called each time the lock nodes could not be reached while the store
+   * could (separate lock servers down): the lock came from the secondary.
+   * Log or count it; it must not throw.
+   */
+  readonly onLockServiceDown?: ((error: SessionError) => void) | undefined;
 }
 
 /**
@@ -17,7 +28,7 @@ export interface FallbackLockerOptions {
  * because too many nodes failed for a quorum (`details.outcome` of
  * `LOCK_NOT_ACQUIRED` is `quorum_unreachable`).
  */
-export function isLockServiceDown(error: unknown): boolean {
+export function isLockServiceDown(error: unknown): error is SessionError {
   if (!isSessionError(error)) return false;
   if (error.category === 'storage') return error.retryable;
   return error.code === 'LOCK_NOT_ACQUIRED' && error.details?.['outcome'] === 'quorum_unreachable';
@@ -46,11 +57,23 @@ export class FallbackLocker implements SessionLocker {
   private readonly primary: SessionLocker;
   private readonly secondary: SessionLocker;
   private readonly degraded: () => boolean;
+  private readonly onLockServiceDown: ((error: SessionError) => void) | undefined;
+  private fallbacks = 0;
 
   public constructor(options: FallbackLockerOptions) {
     this.primary = options.primary;
     this.secondary = options.secondary;
     this.degraded = options.degraded;
+    this.onLockServiceDown = options.onLockServiceDown;
+  }
+
+  /**
+   * Locks taken from the secondary because the lock nodes were out of reach
+   * while the store was not degraded (since construction). While that
+   * happens, instances exclude each other only through the version check.
+   */
+  public get lockServiceFallbacks(): number {
+    return this.fallbacks;
   }
 
   /** @inheritDoc */
@@ -60,6 +83,7 @@ export class FallbackLocker implements SessionLocker {
       return await this.primary.acquire(sessionId, options);
     } catch (error) {
       if (!isLockServiceDown(error)) throw error;
+      this.noteFallback(error);
       return this.secondary.acquire(sessionId, options);
     }
   }
@@ -84,7 +108,21 @@ export class FallbackLocker implements SessionLocker {
     } catch (error) {
       // Once `fn` ran, its outcome stands: running it again here could apply it twice.
       if (routine.started || !isLockServiceDown(error)) throw error;
+      this.noteFallback(error);
       return this.secondary.using(sessionId, fn, options);
+    }
+  }
+
+  /** Make the switch visible: a counter, the caller's hook, an event on the lock span. */
+  private noteFallback(error: SessionError): void {
+    this.fallbacks += 1;
+    otelApi?.trace
+      .getActiveSpan()
+      ?.addEvent(EVENT_LOCK_FALLBACK, { [ATTR_ERROR_TYPE]: error.code });
+    try {
+      this.onLockServiceDown?.(error);
+    } catch {
+      // A listener's failure must not fail the caller's update.
     }
   }
 
