@@ -19,6 +19,9 @@ export interface RedisConnection {
 /** Longest delay between reconnect attempts of a store-owned client. */
 export const MAX_RECONNECT_DELAY_MS = 1_000;
 
+/** Wait before ioredis re-sends a Cluster command that met a closed connection, ms. */
+const FAILOVER_RETRY_DELAY_MS = 100;
+
 /**
  * The store's client: the caller's (checked) or a new one built for fast failure.
  *
@@ -136,6 +139,13 @@ function createClient(
       scaleReads: 'master',
       clusterRetryStrategy: reconnectDelay,
       slotsRefreshTimeout: commandTimeoutMs,
+      // A command that failed on a closed connection (a master just died) is
+      // re-sent every retryDelayOnFailover ms, up to maxRedirections times,
+      // whatever commandTimeout says: 16 × 100 ms by default, ~1.7 s a call.
+      // Bound it to about commandTimeoutMs, so a dead master costs what a
+      // dead standalone server costs; MOVED after a failover needs only one.
+      retryDelayOnFailover: FAILOVER_RETRY_DELAY_MS,
+      maxRedirections: Math.max(2, Math.ceil(commandTimeoutMs / FAILOVER_RETRY_DELAY_MS)),
       // Reconnect a restarted node instead of waiting for a MOVED to rediscover it.
       clusterNodeRetryStrategy: reconnectDelay,
       redisOptions: nodeOptions,
