@@ -18,3 +18,4 @@ export { cookieClient } from './cookie-client.js';
 export type { OtlpReceiver, OtlpRequest, OtlpSpan, OtlpValue } from './otlp-receiver.js';
 export { startOtlpReceiver } from './otlp-receiver.js';
 export { AsyncLocalContextManager } from './async-local-context-manager.js';
+export { redisInfo } from './redis-info.js';

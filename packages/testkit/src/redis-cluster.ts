@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { setTimeout as delay } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { startRedisNodes, type RedisServerHandle } from './redis-server.js';
+import { redisInfo } from './redis-info.js';
 import { respCommand } from './resp-command.js';
 
 const execFileAsync = promisify(execFile);
@@ -35,16 +36,6 @@ export interface RedisClusterHandle {
   stop(): Promise<void>;
 }
 
-async function clusterInfo(port: number): Promise<Map<string, string>> {
-  const reply = await respCommand(port, ['CLUSTER', 'INFO'], { timeoutMs: 1_000 });
-  const info = new Map<string, string>();
-  for (const line of String(reply).split('\r\n')) {
-    const [key, value] = line.split(':');
-    if (key !== undefined && value !== undefined) info.set(key, value);
-  }
-  return info;
-}
-
 async function waitUntilHealthy(
   nodes: readonly RedisServerHandle[],
   timeoutMs: number,
@@ -55,7 +46,7 @@ async function waitUntilHealthy(
     const states = await Promise.all(
       running.map(async (n) => {
         try {
-          const info = await clusterInfo(n.port);
+          const info = await redisInfo(n.port, 'cluster-info');
           return info.get('cluster_state') === 'ok' && info.get('cluster_slots_fail') === '0';
         } catch {
           return false;
@@ -70,16 +61,6 @@ async function waitUntilHealthy(
     }
     await delay(50);
   }
-}
-
-async function replicationInfo(port: number): Promise<Map<string, string>> {
-  const reply = await respCommand(port, ['INFO', 'replication'], { timeoutMs: 1_000 });
-  const info = new Map<string, string>();
-  for (const line of String(reply).split('\r\n')) {
-    const colon = line.indexOf(':');
-    if (colon > 0) info.set(line.slice(0, colon), line.slice(colon + 1));
-  }
-  return info;
 }
 
 /** How many nodes the node on `port` sees as replicas (CLUSTER NODES flag `slave`). */
@@ -106,7 +87,10 @@ async function waitForReplicas(
     const ready = await Promise.all(
       nodes.map(async (n) => {
         try {
-          const [info, seen] = await Promise.all([replicationInfo(n.port), replicasSeenBy(n.port)]);
+          const [info, seen] = await Promise.all([
+            redisInfo(n.port, 'replication'),
+            replicasSeenBy(n.port),
+          ]);
           const synced = info.get('role') === 'slave' && info.get('master_link_status') === 'up';
           return { synced, seen };
         } catch {
