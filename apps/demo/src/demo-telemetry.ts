@@ -1,10 +1,4 @@
-import { startTelemetry } from '@session-cluster/telemetry';
-
-/** Whether `env` asks for telemetry: `OTEL_EXPORTER_OTLP_ENDPOINT` is set. */
-export function telemetryRequested(env: NodeJS.ProcessEnv = process.env): boolean {
-  const endpoint = env['OTEL_EXPORTER_OTLP_ENDPOINT'];
-  return endpoint !== undefined && endpoint !== '';
-}
+import { startTelemetryIfConfigured, telemetryRequested } from '@session-cluster/telemetry';
 
 /**
  * Node flags a demo instance needs for telemetry: the ESM loader hook that
@@ -30,11 +24,13 @@ export function maybeStartTelemetry(
   instance: string,
   env: NodeJS.ProcessEnv = process.env,
 ): (() => Promise<void>) | undefined {
-  if (!telemetryRequested(env)) return undefined;
-  const telemetry = startTelemetry({
-    serviceName: env['OTEL_SERVICE_NAME'] ?? 'session-cluster-demo',
-    resourceAttributes: { 'service.instance.id': `${instance}-${process.pid}` },
-    otlpMetrics: true,
-  });
-  return () => telemetry.shutdown();
+  const telemetry = startTelemetryIfConfigured(
+    {
+      serviceName: 'session-cluster-demo',
+      resourceAttributes: { 'service.instance.id': `${instance}-${process.pid}` },
+      otlpMetrics: true,
+    },
+    env,
+  );
+  return telemetry === undefined ? undefined : () => telemetry.shutdown();
 }

@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { generateSessionId } from '@session-cluster/core';
 import { RedisStore } from '@session-cluster/store-redis';
-import { startRedisServer } from '@session-cluster/testkit';
+import { startOtlpReceiver, startRedisServer } from '@session-cluster/testkit';
 import type { RedisServerHandle } from '@session-cluster/testkit';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -20,7 +20,7 @@ function runApp(env: Record<string, string>): {
 } {
   const inherited = Object.fromEntries(
     Object.entries(process.env).filter(
-      ([name]) => !/^(REDIS_|SESSION_|SWEEP_|LOG_LEVEL)/.test(name),
+      ([name]) => !/^(REDIS_|SESSION_|SWEEP_|LOG_LEVEL|OTEL_)/.test(name),
     ),
   );
   const child = spawn(
@@ -139,6 +139,45 @@ describe('apps/sweeper: a real run', () => {
       expect(await client.llen(`{${prefix}:sweeper}:session-expired:wait`)).toBe(200);
     } finally {
       client.disconnect();
+    }
+  }, 60_000);
+
+  it('exports its sweep spans over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set, and flushes on SIGTERM', async () => {
+    const receiver = await startOtlpReceiver();
+    const prefix = `app${randomUUID().slice(0, 8)}`;
+    const store = new RedisStore({ connection: { url: server.url }, prefix, buckets: 4 });
+    const ids = await Promise.all(
+      Array.from({ length: 20 }, async () => {
+        const id = generateSessionId();
+        await store.create({ id, data: {}, expiresAt: Date.now() + 300 });
+        return id;
+      }),
+    );
+    const app = runApp({
+      SESSION_REDIS_URL: server.url,
+      SESSION_PREFIX: prefix,
+      SESSION_BUCKETS: '4',
+      SWEEP_INTERVAL_MS: '300',
+      SWEEP_PUBLISH_EVENTS: 'false',
+      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+      OTEL_SERVICE_NAME: 'sweeper-under-test',
+    });
+    try {
+      await waitFor('20 swept', () =>
+        app.lines().some((l) => l['msg'] === 'progress' && l['totalSwept'] === 20),
+      );
+      app.child.kill('SIGTERM');
+      expect(await app.exited).toBe(0);
+      // Exported by the shutdown's flush at the latest.
+      const sweeps = receiver.spans.filter((s) => s.name === 'session.sweep');
+      expect(sweeps.length).toBeGreaterThan(0);
+      expect(receiver.requests.some((r) => r.text.includes('sweeper-under-test'))).toBe(true);
+      const exported = receiver.requests.map((r) => r.text).join('\n');
+      for (const id of ids) expect(exported).not.toContain(id);
+    } finally {
+      app.child.kill('SIGKILL');
+      await store.close();
+      await receiver.close();
     }
   }, 60_000);
 });

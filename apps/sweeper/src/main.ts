@@ -11,6 +11,7 @@
 import { isSessionError, toSessionError } from '@session-cluster/core';
 import { ExpirySweeper } from '@session-cluster/sweeper';
 import type { SweeperStats } from '@session-cluster/sweeper';
+import { startTelemetryIfConfigured } from '@session-cluster/telemetry';
 import { pino } from 'pino';
 import { LogThrottle } from './log-throttle.js';
 import { ENV_OF_OPTION, readSweeperConfig } from './sweeper-config.js';
@@ -27,6 +28,15 @@ function exitBadConfig(problems: readonly string[]): never {
 const result = readSweeperConfig(process.env);
 if (!result.ok) exitBadConfig(result.problems);
 const { config } = result;
+
+// Before the sweeper exists: its tracer and meters bind to the SDK's
+// providers. Sweep jobs become `session.sweep` spans linked to the trace that
+// scheduled them. (Redis command spans also need
+// `--import @session-cluster/telemetry/register`.)
+const telemetry = startTelemetryIfConfigured({
+  serviceName: 'session-sweeper',
+  resourceAttributes: { 'service.instance.id': `sweeper-${process.pid}` },
+});
 
 let sweeper: ExpirySweeper;
 try {
@@ -90,16 +100,19 @@ function shutdown(signal: NodeJS.Signals): void {
     process.exit(1);
   }, config.shutdownTimeoutMs);
   deadline.unref();
-  sweeper.close().then(
-    () => {
-      logger.info({ totals: sweeper.stats }, 'stopped');
-      process.exit(0);
-    },
-    (error: unknown) => {
-      logger.error({ error: toSessionError(error).toJSON() }, 'shutdown failed');
-      process.exit(1);
-    },
-  );
+  sweeper
+    .close()
+    .then(() => telemetry?.shutdown())
+    .then(
+      () => {
+        logger.info({ totals: sweeper.stats }, 'stopped');
+        process.exit(0);
+      },
+      (error: unknown) => {
+        logger.error({ error: toSessionError(error).toJSON() }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
 }
 process.once('SIGTERM', shutdown);
 process.once('SIGINT', shutdown);
