@@ -50,10 +50,6 @@ export const SPAN_RECONCILE = 'session.reconcile';
 export const SPAN_HEALTH_PROBE = 'session.health.probe';
 /** Span of one sweep job (one bucket, one or more batches). */
 export const SPAN_SWEEP = 'session.sweep';
-/** Span of one expiry event published by a sweep. */
-export const SPAN_EXPIRED_PUBLISH = 'session.expired.publish';
-/** Span of one expiry event handled by a consumer. */
-export const SPAN_EXPIRED_PROCESS = 'session.expired.process';
 
 // ─── Context ───────────────────────────────────────────────────────────────
 
