@@ -12,20 +12,16 @@ import type {
 } from '@session-cluster/core';
 import { MemoryStore } from '@session-cluster/store-memory';
 import { RedisStore } from '@session-cluster/store-redis';
-import { expectSessionError, startRedisServer } from '@session-cluster/testkit';
+import { expectSessionError } from '@session-cluster/testkit';
 import type { RedisServerHandle, SessionErrorClass } from '@session-cluster/testkit';
 import fc from 'fast-check';
-import { Redis } from 'ioredis';
-import { createSessionCluster } from 'session-cluster';
+import type { Redis } from 'ioredis';
 import type { SessionCluster } from 'session-cluster';
+import { startInspectedRedis, testCluster } from './fixtures/inspected-redis.js';
+import type { InspectedRedis } from './fixtures/inspected-redis.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freshPrefix } from './fixtures/scenario-session.js';
-import {
-  commandsExecuted,
-  deleteKeys,
-  scanKeys,
-  sessionKeyOf,
-} from './fixtures/redis-inspection.js';
+import { commandsExecuted, scanKeys, sessionKeyOf } from './fixtures/redis-inspection.js';
 import {
   invalidSessionId,
   loneSurrogate,
@@ -46,6 +42,7 @@ import {
 const MAX_BYTES = 4_096;
 const TTL_MS = 10 * 60_000;
 
+let inspected: InspectedRedis;
 let redis: RedisServerHandle;
 let admin: Redis;
 let store: RedisStore;
@@ -59,8 +56,8 @@ let managed: SessionRecord;
 let remembered: SessionRecord;
 
 beforeAll(async () => {
-  redis = await startRedisServer();
-  admin = new Redis(redis.port, '127.0.0.1', { commandTimeout: 2_000 });
+  inspected = await startInspectedRedis();
+  ({ server: redis, admin } = inspected);
   storePrefix = freshPrefix();
   clusterPrefix = freshPrefix();
   store = new RedisStore({
@@ -72,13 +69,7 @@ beforeAll(async () => {
     codec: createSessionCodec({ maxBytes: MAX_BYTES }),
     cleanupIntervalMs: 0,
   });
-  cluster = createSessionCluster({
-    redis: { url: redis.url, commandTimeoutMs: 1_000 },
-    prefix: clusterPrefix,
-    codec: { maxBytes: MAX_BYTES },
-    retry: { baseDelayMs: 5, maxDelayMs: 20 },
-    telemetry: false,
-  });
+  cluster = testCluster(redis.url, clusterPrefix, { codec: { maxBytes: MAX_BYTES } });
   const input = {
     userId: 'owner',
     data: { cart: ['book', 2], profile: { name: 'Zoë', tags: ['a', 'b'] } },
@@ -92,10 +83,7 @@ afterAll(async () => {
   await cluster.close();
   await store.close();
   await memory.close();
-  await deleteKeys(admin, storePrefix);
-  await deleteKeys(admin, clusterPrefix);
-  await admin.quit();
-  await redis.stop();
+  await inspected.close();
 });
 
 function later(): number {

@@ -2,14 +2,15 @@ import { randomBytes } from 'node:crypto';
 import { generateSessionId, hashSessionId } from '@session-cluster/core';
 import { SessionCookieSigner, sessionMiddleware } from '@session-cluster/express';
 import type { SessionMiddleware } from '@session-cluster/express';
-import { cookieClient, startRedisServer } from '@session-cluster/testkit';
+import { cookieClient } from '@session-cluster/testkit';
 import type { ClientResponse, RedisServerHandle } from '@session-cluster/testkit';
 import fc from 'fast-check';
-import { Redis } from 'ioredis';
-import { createSessionCluster } from 'session-cluster';
+import type { Redis } from 'ioredis';
 import type { SessionCluster } from 'session-cluster';
+import { startInspectedRedis, testCluster } from './fixtures/inspected-redis.js';
+import type { InspectedRedis } from './fixtures/inspected-redis.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deleteKeys, scanKeys, sessionKeyOf } from './fixtures/redis-inspection.js';
+import { scanKeys, sessionKeyOf } from './fixtures/redis-inspection.js';
 import { freshPrefix } from './fixtures/scenario-session.js';
 import { sessionData } from './fixtures/session-arbitraries.js';
 import { startSessionHttpApp } from './fixtures/session-http-app.js';
@@ -39,6 +40,7 @@ const COOKIE_OCTETS = [
 ];
 const BASE64URL = Array.from('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_');
 
+let inspected: InspectedRedis;
 let redis: RedisServerHandle;
 let admin: Redis;
 let prefix: string;
@@ -60,15 +62,10 @@ function managedMiddleware(secrets: readonly string[]): SessionMiddleware {
 }
 
 beforeAll(async () => {
-  redis = await startRedisServer();
-  admin = new Redis(redis.port, '127.0.0.1', { commandTimeout: 2_000 });
+  inspected = await startInspectedRedis();
+  ({ server: redis, admin } = inspected);
   prefix = freshPrefix();
-  cluster = createSessionCluster({
-    redis: { url: redis.url, commandTimeoutMs: 1_000 },
-    prefix,
-    retry: { baseDelayMs: 5, maxDelayMs: 20 },
-    telemetry: false,
-  });
+  cluster = testCluster(redis.url, prefix);
   managed = managedMiddleware([CURRENT, OLD]);
   app = await startSessionHttpApp(managed);
   const owner = cookieClient(MANAGED);
@@ -81,9 +78,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await app.close();
   await cluster.close();
-  await deleteKeys(admin, prefix);
-  await admin.quit();
-  await redis.stop();
+  await inspected.close();
 });
 
 /** The owner's session, byte for byte, and what its own cookie still sees. */

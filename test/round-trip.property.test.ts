@@ -8,15 +8,16 @@ import {
 import type { JsonValue, SessionData, SessionStore } from '@session-cluster/core';
 import { MemoryStore } from '@session-cluster/store-memory';
 import { FIELD_SEPARATOR, RedisStore } from '@session-cluster/store-redis';
-import { expectSessionError, startRedisServer } from '@session-cluster/testkit';
+import { expectSessionError } from '@session-cluster/testkit';
 import type { RedisServerHandle } from '@session-cluster/testkit';
 import fc from 'fast-check';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { startInspectedRedis } from './fixtures/inspected-redis.js';
+import type { InspectedRedis } from './fixtures/inspected-redis.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freshPrefix } from './fixtures/scenario-session.js';
 import {
   HEADER_FIELD,
-  deleteKeys,
   entriesCheck,
   frameEntryPairs,
   sessionKeyOf,
@@ -38,6 +39,7 @@ import {
 
 const TTL_MS = 10 * 60_000;
 
+let inspected: InspectedRedis;
 let redis: RedisServerHandle;
 let admin: Redis;
 let prefix: string;
@@ -46,8 +48,8 @@ let sealed: RedisStore;
 let memory: MemoryStore;
 
 beforeAll(async () => {
-  redis = await startRedisServer();
-  admin = new Redis(redis.port, '127.0.0.1', { commandTimeout: 2_000 });
+  inspected = await startInspectedRedis();
+  ({ server: redis, admin } = inspected);
   prefix = freshPrefix();
   plain = new RedisStore({ connection: { url: redis.url }, prefix });
   sealed = new RedisStore({
@@ -60,9 +62,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all([plain.close(), sealed.close(), memory.close()]);
-  await deleteKeys(admin, prefix);
-  await admin.quit();
-  await redis.stop();
+  await inspected.close();
 });
 
 const STORES = [

@@ -10,14 +10,13 @@ import {
 import { SessionCookieSigner, sessionMiddleware } from '@session-cluster/express';
 import type { SessionLogger, SessionMiddleware } from '@session-cluster/express';
 import { createLogger } from '@session-cluster/telemetry';
-import { cookieClient, expectSessionError, startRedisServer } from '@session-cluster/testkit';
+import { cookieClient, expectSessionError } from '@session-cluster/testkit';
 import type { RedisServerHandle } from '@session-cluster/testkit';
 import fc from 'fast-check';
-import { Redis } from 'ioredis';
-import { createSessionCluster } from 'session-cluster';
 import type { SessionCluster } from 'session-cluster';
+import { startInspectedRedis, testCluster } from './fixtures/inspected-redis.js';
+import type { InspectedRedis } from './fixtures/inspected-redis.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { deleteKeys } from './fixtures/redis-inspection.js';
 import { freshPrefix } from './fixtures/scenario-session.js';
 import { sessionData } from './fixtures/session-arbitraries.js';
 import { startSessionHttpApp } from './fixtures/session-http-app.js';
@@ -34,31 +33,24 @@ const COOKIE = 'sc.sid';
 const SECRET = 'security-test-secret-that-is-long-enough-01';
 const RETIRED = 'retired-secret-that-is-long-enough-00000002';
 
+let inspected: InspectedRedis;
 let redis: RedisServerHandle;
-let admin: Redis;
 let prefix: string;
 let cluster: SessionCluster;
 let app: SessionHttpApp;
 
 beforeAll(async () => {
-  redis = await startRedisServer();
-  admin = new Redis(redis.port, '127.0.0.1', { commandTimeout: 2_000 });
+  inspected = await startInspectedRedis();
+  redis = inspected.server;
   prefix = freshPrefix();
-  cluster = createSessionCluster({
-    redis: { url: redis.url, commandTimeoutMs: 1_000 },
-    prefix,
-    retry: { baseDelayMs: 5, maxDelayMs: 20 },
-    telemetry: false,
-  });
+  cluster = testCluster(redis.url, prefix);
   app = await startSessionHttpApp(middleware({ warn: () => undefined }));
 });
 
 afterAll(async () => {
   await app.close();
   await cluster.close();
-  await deleteKeys(admin, prefix);
-  await admin.quit();
-  await redis.stop();
+  await inspected.close();
 });
 
 function middleware(logger: SessionLogger, secure = false): SessionMiddleware {

@@ -14,15 +14,16 @@ import type {
 } from '@session-cluster/core';
 import { ENTRY_SEPARATOR, FIELD_SEPARATOR, RedisStore } from '@session-cluster/store-redis';
 import type { CorruptionInfo } from '@session-cluster/store-redis';
-import { expectSessionError, startRedisServer } from '@session-cluster/testkit';
+import { expectSessionError } from '@session-cluster/testkit';
 import type { RedisServerHandle } from '@session-cluster/testkit';
 import fc from 'fast-check';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { startInspectedRedis } from './fixtures/inspected-redis.js';
+import type { InspectedRedis } from './fixtures/inspected-redis.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { freshPrefix } from './fixtures/scenario-session.js';
 import {
   HEADER_FIELD,
-  deleteKeys,
   frameEntryPairs,
   joinFrameWithValidCheck,
   sessionKeyOf,
@@ -41,6 +42,7 @@ import { jsonValue, sessionData, topLevelKey } from './fixtures/session-arbitrar
 const TTL_MS = 10 * 60_000;
 const KEY = { id: 'k1', key: randomBytes(32) };
 
+let inspected: InspectedRedis;
 let redis: RedisServerHandle;
 let admin: Redis;
 let prefix: string;
@@ -55,8 +57,8 @@ let bystanderFrame: Buffer;
 const reported: CorruptionInfo[] = [];
 
 beforeAll(async () => {
-  redis = await startRedisServer();
-  admin = new Redis(redis.port, '127.0.0.1', { commandTimeout: 2_000 });
+  inspected = await startInspectedRedis();
+  ({ server: redis, admin } = inspected);
   prefix = freshPrefix();
   const connection = { url: redis.url };
   strict = new RedisStore({ connection, prefix, onCorruption: (info) => reported.push(info) });
@@ -83,9 +85,7 @@ afterEach(async () => {
 
 afterAll(async () => {
   await Promise.all([strict, lenient, sealedStrict, sealedLenient].map((s) => s.close()));
-  await deleteKeys(admin, prefix);
-  await admin.quit();
-  await redis.stop();
+  await inspected.close();
 });
 
 type Outcome =
