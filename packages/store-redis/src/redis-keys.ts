@@ -74,7 +74,15 @@ export class RedisKeys {
    * (braces, colons, spaces, non-ASCII) out of the hash-tag syntax.
    */
   public userIndex(userId: string): string {
-    return `${this.prefix}:u:{${Buffer.from(userId, 'utf8').toString('base64url')}}`;
+    return `${this.userIndexPrefix()}${Buffer.from(userId, 'utf8').toString('base64url')}}`;
+  }
+
+  /**
+   * What every user index key starts with; base64url(userId) and `}` follow.
+   * The sweep script builds index keys from it (see sweepBucket-3.lua).
+   */
+  public userIndexPrefix(): string {
+    return `${this.prefix}:u:{`;
   }
 
   /** A pattern matching every key of this prefix (for tests and tooling; never used by the store). */

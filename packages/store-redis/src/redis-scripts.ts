@@ -5,7 +5,7 @@ import { STORE_REDIS_VERSION } from './version.js';
 
 /**
  * Every Lua script of the store and how many KEYS it takes
- * (`src/lua/<name>-<keys>.lua`); `'n'`: any number, given per call.
+ * (`src/lua/<name>-<keys>.lua`).
  */
 export const STORE_SCRIPTS = Object.freeze({
   createSession: 2,
@@ -15,7 +15,6 @@ export const STORE_SCRIPTS = Object.freeze({
   deleteSession: 2,
   sweepBucket: 3,
   removeUserIndexMembers: 1,
-  trimUserIndexes: 'n',
 } as const);
 
 /** Name of one of {@link STORE_SCRIPTS}. */
@@ -31,10 +30,7 @@ export function scriptCommandName(name: StoreScriptName): string {
 }
 
 /** Scripts that do not read or write session frames, so need no prelude. */
-const WITHOUT_FRAME_PRELUDE: ReadonlySet<StoreScriptName> = new Set([
-  'removeUserIndexMembers',
-  'trimUserIndexes',
-]);
+const WITHOUT_FRAME_PRELUDE: ReadonlySet<StoreScriptName> = new Set(['removeUserIndexMembers']);
 
 const sources = new Map<StoreScriptName, string>();
 
@@ -75,8 +71,7 @@ export class RedisScripts {
     for (const name of Object.keys(STORE_SCRIPTS) as StoreScriptName[]) {
       const command = scriptCommandName(name);
       client.defineCommand(command, {
-        // Without numberOfKeys ioredis takes numkeys as the first argument.
-        ...(STORE_SCRIPTS[name] === 'n' ? {} : { numberOfKeys: STORE_SCRIPTS[name] }),
+        numberOfKeys: STORE_SCRIPTS[name],
         lua: scriptSource(name),
       });
       // defineCommand adds a method of that name; it is not in ioredis' types.
@@ -95,9 +90,6 @@ export class RedisScripts {
     keys: readonly string[],
     args: readonly ScriptArg[],
   ): Promise<unknown> {
-    const command = this.commands[name];
-    return STORE_SCRIPTS[name] === 'n'
-      ? command(keys.length, ...keys, ...args)
-      : command(...keys, ...args);
+    return this.commands[name](...keys, ...args);
   }
 }

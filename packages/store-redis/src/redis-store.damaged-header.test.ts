@@ -93,6 +93,14 @@ describe('RedisStore.delete of a session whose header is unreadable', () => {
         return fields.join(FIELD_SEPARATOR);
       },
     ],
+    // The delete script reads only the header (GETRANGE), which answers ''
+    // for a missing key and an empty value alike: an empty value must still
+    // count as a session to remove.
+    ['an empty value', () => ''],
+    [
+      'a ninth header field',
+      (frame: string) => frame.replace(ENTRY_SEPARATOR, `${FIELD_SEPARATOR}x${ENTRY_SEPARATOR}`),
+    ],
   ])('with %s: removes it and its index entry (a logout must work)', async (_label, damage) => {
     const session = await store.create({
       id: generateSessionId(),
@@ -110,4 +118,32 @@ describe('RedisStore.delete of a session whose header is unreadable', () => {
     expect(await admin.exists(key)).toBe(0);
     expect(await admin.zscore(index, session.id)).toBeNull();
   });
+});
+
+describe('RedisStore.sweepBucket of a session whose expiry is unreadable', () => {
+  // 'nan' once made every sweep of its bucket fail (the script reported the
+  // text as the expiry), and 'inf' kept the session alive forever.
+  it.each(['nan', 'inf', ' '])(
+    'e = %j: removes it and reports it with the index score',
+    async (text) => {
+      const session = await store.create({
+        id: generateSessionId(),
+        data: { a: 1 },
+        expiresAt: Date.now() + 60_000,
+      });
+      const keys = new RedisKeys(prefix, store.bucketCount);
+      const key = keys.session(session.id);
+      const bucket = keys.bucketOf(session.id);
+      const fields = (await admin.get(key))!.split(FIELD_SEPARATOR);
+      fields[HEADER_INDEX.e] = text;
+      await admin.set(key, fields.join(FIELD_SEPARATOR), 'KEEPTTL');
+
+      const swept = await store.sweepBucket(bucket, session.expiresAt + 1, 1_000);
+      expect(swept.expired.find((expiry) => expiry.id === session.id)?.expiresAt).toBe(
+        session.expiresAt,
+      );
+      expect(await admin.exists(key)).toBe(0);
+      expect(await admin.zscore(keys.expiryBucket(bucket), session.id)).toBeNull();
+    },
+  );
 });

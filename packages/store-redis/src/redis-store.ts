@@ -629,6 +629,7 @@ export class RedisStore implements SessionStore {
     limit: number,
     pending = false,
   ): Promise<BucketSweepResult> {
+    const trimInScript = !this.client.isCluster;
     const reply = replyArray(
       await this.script(
         'sweepBucket',
@@ -639,7 +640,10 @@ export class RedisStore implements SessionStore {
           this.keys.sessionKeyPrefix(bucket),
           this.keys.pendingBucket(bucket),
         ],
-        [now, limit, pending ? 'pending' : ''],
+        // Standalone and Sentinel: the script trims the owners' indexes in
+        // the same atomic step. Cluster: the indexes live in other slots, so
+        // this call trims them below.
+        [now, limit, pending ? 'pending' : '', trimInScript ? this.keys.userIndexPrefix() : ''],
       ),
       'sweepBucket',
     );
@@ -660,7 +664,7 @@ export class RedisStore implements SessionStore {
         bucket,
         createdAt: createdAt === '' ? undefined : Number(createdAt),
       });
-      if (userId !== '') {
+      if (userId !== '' && !trimInScript) {
         const list = byUser.get(userId) ?? [];
         list.push([id, createdAt]);
         byUser.set(userId, list);
@@ -773,37 +777,24 @@ export class RedisStore implements SessionStore {
   }
 
   /**
-   * {@link removeFromUserIndex} for many owners: one trimUserIndexes-n call
-   * for all of them on a standalone server (a sweep batch's owners); one
-   * removeUserIndexMembers-1 call per owner on Cluster, where each index
-   * lives in its own slot.
+   * {@link removeFromUserIndex} for many owners: one removeUserIndexMembers-1
+   * call per owner (each index lives in its own slot on Cluster). On a
+   * standalone server the sweep trims inside its own script and never comes
+   * here.
    */
   private async removeFromUserIndexes(
     operation: string,
     byUser: ReadonlyMap<string, readonly (readonly [id: string, score: string])[]>,
   ): Promise<void> {
-    let calls: Promise<unknown>[];
-    if (this.client.isCluster || byUser.size === 1) {
-      calls = [...byUser].map(([userId, members]) =>
-        this.script(
-          operation,
-          'removeUserIndexMembers',
-          undefined,
-          [this.keys.userIndex(userId)],
-          members.flat(),
-        ),
-      );
-    } else if (byUser.size > 1) {
-      const keys: string[] = [];
-      const args: ScriptArg[] = [];
-      for (const [userId, members] of byUser) {
-        keys.push(this.keys.userIndex(userId));
-        args.push(members.length, ...members.flat());
-      }
-      calls = [this.script(operation, 'trimUserIndexes', undefined, keys, args)];
-    } else {
-      return;
-    }
+    const calls = [...byUser].map(([userId, members]) =>
+      this.script(
+        operation,
+        'removeUserIndexMembers',
+        undefined,
+        [this.keys.userIndex(userId)],
+        members.flat(),
+      ),
+    );
     for (const outcome of await Promise.allSettled(calls)) {
       if (outcome.status === 'fulfilled') continue;
       const error: unknown = outcome.reason;

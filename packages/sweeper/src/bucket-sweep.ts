@@ -55,10 +55,11 @@ export interface BucketSweepContext {
  *    (it crashed between the sweep and the ack, or is still publishing them
  *    right now) are published again and acknowledged. Publishing is
  *    idempotent per expiry (deterministic job id), so racing a live job is
- *    harmless. A job that crashed right after its Lua call also never
- *    trimmed the user indexes (the store does that after the call), so the
- *    owners' indexes are repaired here through `listByUser`, which drops
- *    members whose session is gone.
+ *    harmless. On Cluster, a job that crashed right after its Lua call also
+ *    never trimmed the user indexes (the store does that after the call
+ *    there; on a standalone server the script does it), so the owners'
+ *    indexes are repaired here through `listByUser`, which drops members
+ *    whose session is gone.
  * 2. **Sweep.** Then batches of `sweepBucket(bucket, now, batchSize)`: one
  *    Lua call each, which re-checks every due session's expiry (a session
  *    touched meanwhile survives and its index score is fixed), deletes the

@@ -27,7 +27,7 @@
 local now = tonumber(ARGV[2])
 
 local replacedUser, replacedCreated = '', ''
-local current = frame_get(KEYS[1])
+local current = frame_get_header(KEYS[1])
 if current then
   local e = tonumber(current.e)
   -- An unreadable expiry counts as live: never overwrite what may be a session.

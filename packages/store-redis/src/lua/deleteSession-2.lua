@@ -19,7 +19,7 @@
     {-2}                    logically expired (mode 'live'): nothing deleted;
                             a session whose expiry is unreadable is deleted
 ]]
-local current = frame_get(KEYS[1])
+local current = frame_get_header(KEYS[1])
 if not current then
   return {0}
 end

@@ -21,7 +21,7 @@
 ]]
 local now = tonumber(ARGV[2])
 
-local current = frame_get(KEYS[1])
+local current = frame_get_header(KEYS[1])
 if not current then
   return {0}
 end

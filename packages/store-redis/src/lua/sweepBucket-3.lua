@@ -25,6 +25,15 @@
   ARGV[1] now, ms: members scoring <= now are due
   ARGV[2] limit: most members to examine
   ARGV[3] 'pending' to record reported sessions in KEYS[3], '' not to
+  ARGV[4] user index key prefix '<prefix>:u:{' to drop each reported
+          session from its owner's index here, '' to leave that to the
+          caller. Standalone and Sentinel only: the index is in another slot
+          and is not declared in KEYS, which Redis Cluster refuses. Removing
+          unconditionally is safe here (the trim the caller does on Cluster
+          has to compare scores): the session is deleted in this same
+          atomic step, so no live session holds the id at this moment and
+          the member can only belong to the session just deleted or to an
+          older one with the same id.
 
   Returns {more, orphans, fixed, sid, userId, expiresAt, createdAt, sid, ...}
     more       1 when due members remain after this batch, else 0
@@ -35,15 +44,49 @@
 ]]
 local now = tonumber(ARGV[1])
 local pending = ARGV[3] == 'pending'
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[2]))
+local indexPrefix = ARGV[4] or ''
+
+-- base64url (no padding) of a string's bytes, as Node's
+-- Buffer.from(userId, 'utf8').toString('base64url') in RedisKeys.userIndex.
+-- Plain concatenation: user ids are short, and a lookup table of pairs
+-- would have to be rebuilt on every call (scripts keep no globals).
+local B64 = {}
+do
+  local alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+  for i = 1, 64 do
+    B64[i - 1] = string.sub(alphabet, i, i)
+  end
+end
+local floor, byte = math.floor, string.byte
+local function base64url(s)
+  local len = #s
+  local full = len - len % 3
+  local out = ''
+  for i = 1, full, 3 do
+    local a, b, c = byte(s, i, i + 2)
+    out = out .. B64[floor(a / 4)] .. B64[(a % 4) * 16 + floor(b / 16)]
+      .. B64[(b % 16) * 4 + floor(c / 64)] .. B64[c % 64]
+  end
+  if len - full == 1 then
+    local a = byte(s, len)
+    out = out .. B64[floor(a / 4)] .. B64[(a % 4) * 16]
+  elseif len - full == 2 then
+    local a, b = byte(s, len - 1, len)
+    out = out .. B64[floor(a / 4)] .. B64[(a % 4) * 16 + floor(b / 16)] .. B64[(b % 16) * 4]
+  end
+  return out
+end
+
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
 local result = {0, 0, 0}
 local orphans, fixed = 0, 0
 local gone = {}
-for i = 1, #due, 2 do
+local deleted = {}
+for i = 1, #due do
   local sid = due[i]
   local key = KEYS[2] .. sid
-  local current = frame_get(key)
-  local e = current and tonumber(current.e)
+  local current = frame_get_header(key)
+  local e = current and frame_number(current.e)
   if not current then
     gone[#gone + 1] = sid
     orphans = orphans + 1
@@ -51,12 +94,12 @@ for i = 1, #due, 2 do
     redis.call('ZADD', KEYS[1], current.e, sid)
     fixed = fixed + 1
   else
-    redis.call('DEL', key)
+    deleted[#deleted + 1] = key
     gone[#gone + 1] = sid
     -- An unreadable expiry is reported with the index score.
     local expiresAt = current.e
     if e == nil then
-      expiresAt = due[i + 1]
+      expiresAt = redis.call('ZSCORE', KEYS[1], sid)
     end
     local user, created = current.u or '', current.c or ''
     result[#result + 1] = sid
@@ -66,9 +109,17 @@ for i = 1, #due, 2 do
     if pending then
       redis.call('ZADD', KEYS[3], expiresAt, sid .. US .. user .. US .. created)
     end
+    if user ~= '' and indexPrefix ~= '' then
+      redis.call('ZREM', indexPrefix .. base64url(user) .. '}', sid)
+    end
   end
 end
--- unpack() is bounded by Lua's C stack: remove in chunks.
+-- unpack() is bounded by Lua's C stack: remove in chunks. One DEL for many
+-- keys instead of one per session: a redis.call is a good part of the
+-- per-session cost. Nothing reads a deleted key after its check above.
+for i = 1, #deleted, 4096 do
+  redis.call('DEL', unpack(deleted, i, math.min(i + 4095, #deleted)))
+end
 for i = 1, #gone, 4096 do
   redis.call('ZREM', KEYS[1], unpack(gone, i, math.min(i + 4095, #gone)))
 end
