@@ -35,6 +35,12 @@ export type SweepWorkerMessage =
       readonly published: number;
       /** RSS now (no GC), bytes. */
       readonly rss: number;
+      /**
+       * From the start of the first sweep job that found expiries to the end
+       * of the last one, ms: the sweep itself, without the process start-up
+       * (connecting, installing one job scheduler per bucket).
+       */
+      readonly sweepWindowMs: number;
     }
   | { readonly type: 'memory'; readonly memory: WorkerMemory };
 
@@ -60,6 +66,14 @@ const sweeper = new ExpirySweeper({
   telemetry: config.telemetry,
 });
 let ticker: NodeJS.Timeout | undefined;
+let firstJobStart = Number.POSITIVE_INFINITY;
+let lastJobEnd = Number.NEGATIVE_INFINITY;
+sweeper.on('swept', (report) => {
+  if (report.published === 0) return;
+  const end = performance.now();
+  firstJobStart = Math.min(firstJobStart, end - report.durationMs);
+  lastJobEnd = Math.max(lastJobEnd, end);
+});
 
 process.on('message', (message: { type?: string }) => {
   switch (message.type) {
@@ -68,7 +82,13 @@ process.on('message', (message: { type?: string }) => {
         send({ type: 'started' });
         ticker = setInterval(() => {
           const { expired, published } = sweeper.stats;
-          send({ type: 'progress', expired, published, rss: process.memoryUsage.rss() });
+          send({
+            type: 'progress',
+            expired,
+            published,
+            rss: process.memoryUsage.rss(),
+            sweepWindowMs: Math.max(0, lastJobEnd - firstJobStart),
+          });
         }, 100);
       });
       break;
