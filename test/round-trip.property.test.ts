@@ -200,6 +200,26 @@ describe.each(STORES)('%s: round trips (generated)', (_name, storeOf) => {
   });
 });
 
+describe('version conflicts', () => {
+  it.each(STORES)(
+    '%s: a save at a stale version says both versions as numbers',
+    async (_name, storeOf) => {
+      const store = storeOf();
+      const id = generateSessionId();
+      await store.create({ id, data: { a: 1 }, expiresAt: Date.now() + TTL_MS });
+      await store.save(id, { data: { a: 2 }, expiresAt: Date.now() + TTL_MS }, 1);
+      const conflict = await expectSessionError(
+        store.save(id, { data: { a: 3 }, expiresAt: Date.now() + TTL_MS }, 1),
+        ConcurrentAccessError,
+        'VERSION_CONFLICT',
+      );
+      expect(conflict.details).toEqual({ expectedVersion: 1, currentVersion: 2 });
+      expect((await store.load(id))?.data).toEqual({ a: 2 });
+      await store.delete(id);
+    },
+  );
+});
+
 describe('sweeping owned sessions', () => {
   // On a standalone server the sweep script trims the owner's index itself,
   // building its key with a base64url written in Lua, and reads only the

@@ -245,7 +245,7 @@ export class MemoryStore implements SessionStore {
           {
             operation: 'save',
             sessionIdHash: hashSessionId(id),
-            details: { expectedVersion, actualVersion: session.version },
+            details: { expectedVersion, currentVersion: session.version },
           },
         );
       }

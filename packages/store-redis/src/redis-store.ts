@@ -278,7 +278,9 @@ export class RedisStore implements SessionStore {
           {
             operation: 'save',
             sessionIdHash: hashSessionId(id),
-            details: { expectedVersion, currentVersion: reply[1] ?? null },
+            // A number, as MemoryStore says it; null when the stored
+            // header's version is unreadable.
+            details: { expectedVersion, currentVersion: storedVersion(reply[1]) },
           },
         );
       }
@@ -864,6 +866,12 @@ export class RedisStore implements SessionStore {
     promise.then(settle, settle);
     return promise;
   }
+}
+
+/** A version as the save script reports it on a conflict: a number, or null when unreadable. */
+function storedVersion(reply: unknown): number | null {
+  const version = typeof reply === 'string' || typeof reply === 'number' ? Number(reply) : NaN;
+  return Number.isSafeInteger(version) && version >= 1 ? version : null;
 }
 
 /** The pending-set member of an expiry: `sid US userId US createdAt` (see sweepBucket-3.lua). */
