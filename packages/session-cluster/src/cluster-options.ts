@@ -1,7 +1,7 @@
 import type { EncryptionKey } from '@session-cluster/core';
 import type { BreakerOptions } from '@session-cluster/fallback';
 import type { ManagerRetryOptions } from '@session-cluster/manager';
-import type { RedisAddress } from '@session-cluster/store-redis';
+import type { CorruptionInfo, RedisAddress } from '@session-cluster/store-redis';
 import type { Cluster, Redis } from 'ioredis';
 import type { MeterProvider, TracerProvider } from '@opentelemetry/api';
 
@@ -79,6 +79,12 @@ export interface SessionOption {
   readonly ttlMs?: number | undefined;
   /** `touch`/`patch`/`update` move the expiry to now + ttl. Default `true`. */
   readonly rolling?: boolean | undefined;
+  /**
+   * How long an expired session stays in Redis after its logical expiry, so
+   * a sweeper that was down still finds it and reports the expiry, ms
+   * (integer ≥ 0). Default 3 600 000 (1 h). Logical expiry never depends on it.
+   */
+  readonly expiryGraceMs?: number | undefined;
 }
 
 /** The in-memory fallback used while Redis is unavailable. */
@@ -110,6 +116,15 @@ export interface CodecOption {
    * decrypt). Absent: values are stored in plain JSON with a CRC-32 check.
    */
   readonly encryptionKeys?: readonly EncryptionKey[] | undefined;
+  /**
+   * A stored session that fails its integrity check (or cannot be
+   * decrypted): `true` (default) throws `SessionCorruptedError`, which the
+   * Express middleware turns into a fresh session; `false` deletes it and
+   * answers as if it did not exist.
+   */
+  readonly failFastOnCorruption?: boolean | undefined;
+  /** Called for every corrupted session Redis returns, in both modes: log it, count it. */
+  readonly onCorruption?: ((info: CorruptionInfo) => void) | undefined;
 }
 
 /**

@@ -93,6 +93,54 @@ describe('createSessionCluster', () => {
     expect(clientsAfter).toHaveLength(clientsBefore.length);
   });
 
+  it('refuses bad corruption and grace settings by their option path', () => {
+    const bad: readonly [Partial<SessionClusterOptions>, string][] = [
+      [{ session: { expiryGraceMs: -1 } }, 'session.expiryGraceMs'],
+      [
+        { codec: { failFastOnCorruption: 'no' as unknown as boolean } },
+        'codec.failFastOnCorruption',
+      ],
+      [{ codec: { onCorruption: 'log' as unknown as () => void } }, 'codec.onCorruption'],
+    ];
+    for (const [options, field] of bad) {
+      expect(fieldOf(() => createSessionCluster({ redis: { url: redis.url }, ...options }))).toBe(
+        field,
+      );
+    }
+  });
+
+  it('hands expiry grace and the corruption policy to the Redis store', async () => {
+    const seen: string[] = [];
+    const cluster = startCluster({
+      session: { ttlMs: 60_000, expiryGraceMs: 5_000 },
+      codec: {
+        failFastOnCorruption: false,
+        onCorruption: ({ sessionIdHash }) => seen.push(sessionIdHash),
+      },
+    });
+    const { id } = await cluster.manager.create({ data: { a: 1 } });
+    const admin = new Redis(redis.port, '127.0.0.1');
+    try {
+      const [key] = await admin.keys(`${prefix}:s:*`);
+      if (key === undefined) return expect.fail('no session key');
+      // Physical expiry is logical expiry plus the grace.
+      expect(await admin.pttl(key)).toBeGreaterThan(60_000);
+      expect(await admin.pttl(key)).toBeLessThanOrEqual(65_000);
+      // Damage the data: the integrity check fails on the next read.
+      const frame = (await admin.get(key)) ?? '';
+      const damaged = frame.replace('"a"\x1f1', '"a"\x1f2');
+      expect(damaged).not.toBe(frame);
+      await admin.set(key, damaged, 'KEEPTTL');
+      // failFastOnCorruption: false — gone, not an error; the hook saw it.
+      expect(await cluster.manager.get(id)).toBeNull();
+      expect(seen).toHaveLength(1);
+      expect(seen[0]).not.toContain(id);
+      expect(await admin.exists(key)).toBe(0);
+    } finally {
+      admin.disconnect();
+    }
+  });
+
   it("names the cluster's option path for a part's own checks", () => {
     const client = new Redis({ port: redis.port, lazyConnect: true });
     try {

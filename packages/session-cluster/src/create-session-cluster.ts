@@ -80,6 +80,9 @@ export function createSessionCluster(options: SessionClusterOptions): SessionClu
           buckets: resolved.buckets,
           codec: resolved.codec,
           commandTimeoutMs: resolved.commandTimeoutMs,
+          expiryGraceMs: resolved.expiryGraceMs,
+          failFastOnCorruption: resolved.failFastOnCorruption,
+          onCorruption: resolved.onCorruption,
         }),
     );
     opened.push(redis);

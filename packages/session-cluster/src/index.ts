@@ -23,6 +23,8 @@ export { resolveClusterOptions } from './resolve-cluster-options.js';
 export type { FallbackLockerOptions } from './fallback-locker.js';
 export { FallbackLocker, isLockServiceDown } from './fallback-locker.js';
 export { countLiveSessions } from './active-sessions-gauge.js';
+/** What `codec.onCorruption` receives. */
+export type { CorruptionInfo } from '@session-cluster/store-redis';
 // The error types every call can throw, so an app that installs only
 // session-cluster can branch on them without a direct dependency on core.
 export type {

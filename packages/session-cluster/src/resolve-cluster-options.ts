@@ -4,7 +4,7 @@ import type { BreakerOptions } from '@session-cluster/fallback';
 import { resolveManagerRetryOptions } from '@session-cluster/manager';
 import type { ManagerRetryOptions } from '@session-cluster/manager';
 import { KEY_PREFIX_PATTERN, MAX_BUCKETS, MIN_LOCK_TTL_MS } from '@session-cluster/store-redis';
-import type { RedlockNode } from '@session-cluster/store-redis';
+import type { CorruptionInfo, RedlockNode } from '@session-cluster/store-redis';
 import type { SessionClusterOptions, TelemetryOption } from './cluster-options.js';
 import {
   MAX_TIMER_MS,
@@ -44,6 +44,9 @@ export interface ResolvedClusterOptions {
     readonly unhealthyBelowSuccessRate: number | undefined;
   };
   readonly codec: SessionCodec;
+  readonly expiryGraceMs: number | undefined;
+  readonly failFastOnCorruption: boolean | undefined;
+  readonly onCorruption: ((info: CorruptionInfo) => void) | undefined;
   /** `false` when telemetry is off. */
   readonly telemetry: TelemetryOption | false;
 }
@@ -97,9 +100,26 @@ function resolveBreaker(value: unknown): BreakerOptions | undefined {
   return value as unknown as BreakerOptions;
 }
 
+/** What `codec` says about corrupted sessions, as `RedisStore` takes it. */
+function resolveCorruption(value: unknown): {
+  failFastOnCorruption: boolean | undefined;
+  onCorruption: ((info: CorruptionInfo) => void) | undefined;
+} {
+  const codec = section(value, 'codec');
+  const failFastOnCorruption = boolean(codec['failFastOnCorruption'], 'codec.failFastOnCorruption');
+  const onCorruption = codec['onCorruption'];
+  if (onCorruption !== undefined && typeof onCorruption !== 'function') {
+    throw invalidOption('codec.onCorruption', 'a function');
+  }
+  return {
+    failFastOnCorruption,
+    onCorruption: onCorruption as ((info: CorruptionInfo) => void) | undefined,
+  };
+}
+
 function resolveCodec(value: unknown): SessionCodec {
   const codec = section(value, 'codec');
-  onlyKeys(codec, ['maxBytes', 'encryptionKeys'], 'codec.');
+  onlyKeys(codec, ['maxBytes', 'encryptionKeys', 'failFastOnCorruption', 'onCorruption'], 'codec.');
   const maxBytes = integer(codec['maxBytes'], 'codec.maxBytes', 1);
   const keys = codec['encryptionKeys'];
   if (keys !== undefined && (!Array.isArray(keys) || keys.length === 0)) {
@@ -147,9 +167,15 @@ export function resolveClusterOptions(input: SessionClusterOptions): ResolvedClu
   );
 
   const session = section(options['session'], 'session');
-  onlyKeys(session, ['ttlMs', 'rolling'], 'session.');
+  onlyKeys(session, ['ttlMs', 'rolling', 'expiryGraceMs'], 'session.');
   const sessionTtlMs = integer(session['ttlMs'], 'session.ttlMs', 1);
   const rolling = boolean(session['rolling'], 'session.rolling');
+  const expiryGraceMs = integer(
+    session['expiryGraceMs'],
+    'session.expiryGraceMs',
+    0,
+    Number.MAX_SAFE_INTEGER,
+  );
 
   const retry = options['retry'];
   resolveManagerRetryOptions(retry);
@@ -186,6 +212,8 @@ export function resolveClusterOptions(input: SessionClusterOptions): ResolvedClu
     fallback: { enabled, maxSessions, timeoutMs },
     health: { windowSize, slowThresholdMs, unhealthyBelowSuccessRate: rate },
     codec: resolveCodec(options['codec']),
+    expiryGraceMs,
+    ...resolveCorruption(options['codec']),
     telemetry: resolveTelemetry(options['telemetry']),
   };
 }
