@@ -174,6 +174,11 @@ export interface SweepThroughputResult {
   /** `sessions` ÷ `durationMs`: what the bar is about. */
   readonly sweptPerSec: number;
   /**
+   * Worker CPU from `start()` to the end, as a share of one core over the
+   * same wall time: how far the worker itself is from being the limit.
+   */
+  readonly workerCpuPercent: number;
+  /**
    * From `start()` to the last session swept, start-up included (connecting
    * and installing one job scheduler per bucket, a once-per-process cost).
    */
@@ -258,6 +263,7 @@ export async function measureSweepThroughput(options: {
       durationMs: Math.round(durationMs),
       sweptPerSec: Math.round(options.sessions / (durationMs / 1000)),
       wallMs: Math.round(wallMs),
+      workerCpuPercent: Math.round((100 * (after.cpuMicros - rest.cpuMicros)) / (wallMs * 1000)),
       rssBeforeMb: mb(rest.rss),
       rssAfterMb: mb(after.rss),
       rssPeakMb: mb(peak),

@@ -23,6 +23,8 @@ export interface SweepWorkerConfig {
 export interface WorkerMemory {
   readonly rss: number;
   readonly heapUsed: number;
+  /** CPU time the process has used so far (user + system), µs. */
+  readonly cpuMicros: number;
 }
 
 /** Messages from the worker. */
@@ -53,7 +55,8 @@ function send(message: SweepWorkerMessage): void {
 function memory(): WorkerMemory {
   (globalThis as { gc?: () => void }).gc?.();
   const { rss, heapUsed } = process.memoryUsage();
-  return { rss, heapUsed };
+  const { user, system } = process.cpuUsage();
+  return { rss, heapUsed, cpuMicros: user + system };
 }
 
 const sweeper = new ExpirySweeper({

@@ -35,12 +35,15 @@ export class EventsQueuePublisher implements ExpiryPublisher {
   /**
    * @param queue the events queue; `undefined` publishes to the local hook only
    * @param commandTimeoutMs the queue client's timeout (tells a timeout from a refusal)
+   * @param wantsLocalEvents whether anyone listens to the local hook; with no queue
+   *   and no listener nothing is built
    */
   public constructor(
     private readonly queue: Queue | undefined,
     settings: EventJobSettings,
     private readonly onEvent: (event: SessionExpiredEvent) => void,
     private readonly commandTimeoutMs: number,
+    private readonly wantsLocalEvents: () => boolean = () => true,
   ) {
     this.jobOptions = {
       attempts: settings.attempts,
@@ -57,8 +60,11 @@ export class EventsQueuePublisher implements ExpiryPublisher {
    *   the republish is deduplicated)
    */
   public async publish(expiries: readonly SweptExpiry[], sweptAt: number): Promise<void> {
-    const jobs = expiries.map((expiry) => expiryEventJob(expiry, sweptAt));
     const queue = this.queue;
+    // Nobody would receive them: skip building events (a SHA-256 each, a
+    // good part of the worker's CPU per swept session).
+    if (queue === undefined && !this.wantsLocalEvents()) return;
+    const jobs = expiries.map((expiry) => expiryEventJob(expiry, sweptAt));
     if (queue !== undefined) {
       for (let start = 0; start < jobs.length; start += PUBLISH_CHUNK) {
         const chunk = jobs.slice(start, start + PUBLISH_CHUNK).map((job) => ({

@@ -161,6 +161,7 @@ export class ExpirySweeper extends EventEmitter<ExpirySweeperEvents> {
         this.emitSafely('expired', event);
       },
       this.options.commandTimeoutMs,
+      () => this.listenerCount('expired') > 0,
     );
     this.sweepContext = {
       store: this.store,
