@@ -56,7 +56,7 @@ describe('RedisStore with a damaged header number', () => {
   ];
 
   it.each(damage)(
-    '%s = %j: load and patch both say SESSION_CORRUPTED; patch writes nothing',
+    '%s = %j: load, patch and touch all say SESSION_CORRUPTED; none writes',
     async (field, text) => {
       const session = await store.create({
         id: generateSessionId(),
@@ -74,6 +74,11 @@ describe('RedisStore with a damaged header number', () => {
       await expectSessionError(store.load(session.id), SessionCorruptedError, 'SESSION_CORRUPTED');
       await expectSessionError(
         store.patch(session.id, { set: { b: 2 } }),
+        SessionCorruptedError,
+        'SESSION_CORRUPTED',
+      );
+      await expectSessionError(
+        store.touch(session.id, Date.now() + 120_000),
         SessionCorruptedError,
         'SESSION_CORRUPTED',
       );
@@ -146,4 +151,26 @@ describe('RedisStore.sweepBucket of a session whose expiry is unreadable', () =>
       expect(await admin.zscore(keys.expiryBucket(bucket), session.id)).toBeNull();
     },
   );
+});
+
+describe('RedisStore.touch of a session whose data fails its check', () => {
+  it('says SESSION_CORRUPTED (it used to report it live) and writes nothing', async () => {
+    const session = await store.create({
+      id: generateSessionId(),
+      data: { a: 1 },
+      expiresAt: Date.now() + 60_000,
+    });
+    const key = new RedisKeys(prefix, store.bucketCount).session(session.id);
+    const frame = (await admin.get(key))!;
+    const damaged = frame.replace(`"a"${FIELD_SEPARATOR}1`, `"a"${FIELD_SEPARATOR}2`);
+    expect(damaged).not.toBe(frame);
+    await admin.set(key, damaged, 'KEEPTTL');
+
+    await expectSessionError(
+      store.touch(session.id, Date.now() + 120_000),
+      SessionCorruptedError,
+      'SESSION_CORRUPTED',
+    );
+    expect(await admin.get(key)).toBe(damaged);
+  });
 });

@@ -370,7 +370,20 @@ export class RedisStore implements SessionStore {
         expiresAt,
         this.physicalExpiry(expiresAt),
       ]);
-      return replyInteger(reply, 'touchSession') === 1;
+      const status = replyInteger(reply, 'touchSession');
+      if (status === -3) {
+        // Damaged data: nothing was written. Apply the corruption policy
+        // (throw, or discard it); either way it is not a live session.
+        await this.handleCorruption(
+          'touch',
+          id,
+          new SessionCorruptedError('Stored session frame is unreadable', {
+            details: { reason: 'unreadable frame' },
+          }),
+        );
+        return false;
+      }
+      return status === 1;
     });
   }
 

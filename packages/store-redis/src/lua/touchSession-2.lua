@@ -9,15 +9,25 @@
   ARGV[3] new expiresAt, ms
   ARGV[4] physical expiry for PXAT, ms (expiresAt + grace)
 
-  Returns 1 touched, 0 missing or logically expired (or unreadable)
+  Returns 1 touched, 0 missing or logically expired,
+          -3 the stored frame is unreadable or fails its check: nothing written
 ]]
 local current, body = frame_get(KEYS[1])
 if not current then
   return 0
 end
-local e = tonumber(current.e)
-if e == nil or e <= tonumber(ARGV[2]) then
+local e = frame_number(current.e)
+if e == nil then
+  return -3
+end
+if e <= tonumber(ARGV[2]) then
   return 0
+end
+-- The same checks as patch: a touch must not report damaged data as a live
+-- session, nor rewrite a damaged header number into a readable one.
+if frame_version(current.v) == nil or frame_number(current.c) == nil
+    or frame_number(current.m) == nil or current.k ~= frame_check(ARGV[1], body) then
+  return -3
 end
 current.e = ARGV[3]
 redis.call('SET', KEYS[1], frame_header(current) .. body, 'PXAT', ARGV[4])
