@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import {
   ConcurrentAccessError,
+  SessionValidationError,
   createSessionCodec,
   generateSessionId,
   isValidUserId,
@@ -198,6 +199,41 @@ describe.each(STORES)('%s: round trips (generated)', (_name, storeOf) => {
       { numRuns: 150 },
     );
   });
+});
+
+describe('size limit', () => {
+  // The MemoryStore is the fallback of the Redis store: it must take every
+  // session Redis takes, or a degraded write of a large session fails.
+  it.each([
+    ['RedisStore', () => plain],
+    ['MemoryStore', () => memory],
+  ] as const)(
+    '%s: takes a session of exactly maxBytes, refuses one byte more',
+    async (_name, storeOf) => {
+      const store = storeOf();
+      // '"a"' (3 bytes) + the value's quotes (2) + payload = 65 536, the default.
+      const payload = 'x'.repeat(65_536 - 5);
+      const id = generateSessionId();
+      await store.create({ id, data: { a: payload }, expiresAt: Date.now() + TTL_MS });
+      await expectSessionError(
+        store.create({
+          id: generateSessionId(),
+          data: { a: `${payload}x` },
+          expiresAt: Date.now() + TTL_MS,
+        }),
+        SessionValidationError,
+        'PAYLOAD_TOO_LARGE',
+      );
+      await expectSessionError(
+        store.patch(id, { set: { b: 1 } }),
+        SessionValidationError,
+        'PAYLOAD_TOO_LARGE',
+      );
+      await store.patch(id, { set: { a: `${payload.slice(1)}` } });
+      expect(await store.patch(id, { set: { a: payload } })).toBeGreaterThan(1);
+      await store.delete(id);
+    },
+  );
 });
 
 describe('version conflicts', () => {

@@ -75,7 +75,11 @@ export interface SessionCodec {
     sessionId: string,
     fields: Iterable<readonly [key: string, encoded: string]>,
   ): SessionData;
-  /** Size of one field toward `maxBytes`: UTF-8 bytes of key plus encoded value. */
+  /**
+   * Size of one field (plain key, j1/e1 value) toward `maxBytes`: UTF-8 bytes
+   * of its JSON key plus its value as Redis stores it (JSON text without the
+   * checksum prefix, or the sealed value).
+   */
   fieldBytes(key: string, encoded: string): number;
   /**
    * Validate and encode a whole data object as {@link EncodedEntries}: the

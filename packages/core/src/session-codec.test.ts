@@ -98,14 +98,23 @@ describe.each(codecs)('session codec (%s)', (label, codec) => {
     expect(Object.getPrototypeOf(first)).toBe(Object.prototype);
   });
 
-  it('counts bytes as UTF-8 of key plus encoded value', () => {
-    const encoded = codec.encodeData(sid, { é: 'ü', b: 1 });
-    const expected = encoded.fields.reduce(
-      (sum, [key, value]) => sum + Buffer.byteLength(key) + Buffer.byteLength(value),
-      0,
+  it('counts bytes as Redis stores the entries: JSON key plus value, no checksum prefix', () => {
+    const data = { é: 'ü', b: [1, 'two'] };
+    const encoded = codec.encodeData(sid, data);
+    const entries = codec.encodeEntries(sid, data);
+    expect(encoded.bytes).toBe(
+      entries.entries.reduce(
+        (sum, [key, value]) => sum + Buffer.byteLength(key) + Buffer.byteLength(value),
+        0,
+      ),
     );
-    expect(encoded.bytes).toBe(expected);
-    expect(codec.fieldBytes('é', 'ab')).toBe(4);
+    expect(encoded.bytes).toBe(entries.bytes);
+    let patched = 0;
+    for (const [key, value] of encoded.fields) patched += codec.fieldBytes(key, value);
+    expect(patched).toBe(encoded.bytes);
+    // '"é"' is 4 bytes, 'ab' 2; a j1 value counts without its 12-byte prefix.
+    expect(codec.fieldBytes('é', 'ab')).toBe(6);
+    expect(codec.fieldBytes('é', 'j1:00000000:"ü"')).toBe(8);
   });
 
   it('detects a value moved to another key or another session', () => {
@@ -387,8 +396,8 @@ describe('session codec: size limit', () => {
   it('defaults to 64 KiB', () => {
     const codec = createSessionCodec();
     expect(codec.maxBytes).toBe(65_536);
-    // key "a" (1) + "j1:xxxxxxxx:" (12) + quotes (2) + payload
-    const payload = 'x'.repeat(65_536 - 15);
+    // JSON key '"a"' (3) + the value's quotes (2) + payload, as Redis stores it
+    const payload = 'x'.repeat(65_536 - 5);
     expect(codec.encodeData(sid, { a: payload }).bytes).toBe(65_536);
     expect(() => codec.encodeData(sid, { a: `${payload}x` })).toThrow(SessionValidationError);
   });

@@ -23,8 +23,10 @@ import type { JsonValue, SessionData, SessionPatch } from './session.js';
 /** Options of {@link createSessionCodec}. */
 export interface SessionCodecOptions {
   /**
-   * Upper bound on a session's encoded size: Σ UTF-8 bytes of key + encoded
-   * value over its fields. Default 65536.
+   * Upper bound on a session's encoded size: Σ UTF-8 bytes of the JSON key
+   * plus the stored value (its JSON text, or the sealed value when
+   * encrypted) over its fields — what Redis holds, the same in every store.
+   * Default 65536.
    */
   readonly maxBytes?: number | undefined;
   /** Deepest nesting of objects/arrays; the data object itself is level 1. Default 32. */
@@ -139,7 +141,7 @@ export function createSessionCodec(options: SessionCodecOptions = {}): SessionCo
         const value = ring === undefined ? json : encodeValue(sessionId, key, json);
         const jsonKey = JSON.stringify(key);
         fields.push([jsonKey, value]);
-        bytes += fieldBytes(jsonKey, value);
+        bytes += entryBytes(jsonKey, value);
       }
     }
     if (bytes > maxBytes) {
@@ -306,8 +308,21 @@ class CorruptValue extends Error {
   public override readonly name = 'CorruptValue';
 }
 
+/** What one entry (JSON key, stored value) counts toward `maxBytes`: its bytes in the frame. */
+function entryBytes(jsonKey: string, value: string): number {
+  return Buffer.byteLength(jsonKey, 'utf8') + Buffer.byteLength(value, 'utf8');
+}
+
+/**
+ * What one field counts toward `maxBytes`, given in `fields` form (a plain
+ * key and a j1/e1 value): the size of the entry Redis stores for it, JSON
+ * key plus the value without the `j1:<crc>:` prefix (the entries carry one
+ * checksum for all). So the MemoryStore (the fallback) refuses exactly what
+ * Redis refuses; counting the prefix made it refuse sessions Redis held.
+ */
 function fieldBytes(key: string, encoded: string): number {
-  return Buffer.byteLength(key, 'utf8') + Buffer.byteLength(encoded, 'utf8');
+  const json = entryBytes(JSON.stringify(key), encoded);
+  return encoded.startsWith(PLAIN_PREFIX) ? json - PLAIN_JSON_OFFSET : json;
 }
 
 function bindingOf(sessionId: string, key: string): string {
