@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -16,6 +16,11 @@ export interface RedisServerOptions {
   readonly clusterBus?: boolean;
   /** How long to wait for PONG. Default 10 s. */
   readonly readyTimeoutMs?: number;
+  /**
+   * A config file's text, written into the server's directory and passed as
+   * the first argument (Sentinel needs a file it can rewrite).
+   */
+  readonly configText?: string;
 }
 
 /** A real `redis-server` child process owned by a test. */
@@ -106,6 +111,8 @@ export async function startRedisServer(
 ): Promise<RedisServerHandle> {
   installExitHook();
   const dir = mkdtempSync(join(tmpdir(), 'sc-redis-'));
+  const configFile = join(dir, 'redis.conf');
+  if (options.configText !== undefined) writeFileSync(configFile, options.configText);
   const readyTimeoutMs = options.readyTimeoutMs ?? 10_000;
   let port =
     options.port ?? (await findFreePort(options.clusterBus === true ? { busOffset: 10_000 } : {}));
@@ -117,6 +124,7 @@ export async function startRedisServer(
     const proc = spawn(
       REDIS_SERVER_BIN,
       [
+        ...(options.configText === undefined ? [] : [configFile]),
         '--port',
         String(port),
         '--bind',
@@ -229,4 +237,34 @@ export async function startRedisNodes(
     throw failed.reason;
   }
   return started;
+}
+
+/** Options of {@link startRedisSentinel}. */
+export interface RedisSentinelOptions {
+  /** The master group name clients ask for. */
+  readonly name: string;
+  /** The master to monitor (its replicas are discovered through it). */
+  readonly master: { readonly host: string; readonly port: number };
+  /** `down-after-milliseconds`: how long a silent master takes to count as down. Default 1 000. */
+  readonly downAfterMs?: number;
+}
+
+/**
+ * Start a real Redis Sentinel (`redis-server --sentinel`) on a free port,
+ * monitoring one master with quorum 1: enough for a test to run a failover
+ * (`SENTINEL FAILOVER <name>`) or to let it happen by killing the master.
+ * The handle is a {@link RedisServerHandle} (PING works on a Sentinel).
+ */
+export function startRedisSentinel(options: RedisSentinelOptions): Promise<RedisServerHandle> {
+  const { name, master } = options;
+  const downAfterMs = options.downAfterMs ?? 1_000;
+  return startRedisServer({
+    configText: [
+      `sentinel monitor ${name} ${master.host} ${master.port} 1`,
+      `sentinel down-after-milliseconds ${name} ${downAfterMs}`,
+      `sentinel failover-timeout ${name} ${Math.max(5_000, 3 * downAfterMs)}`,
+      '',
+    ].join('\n'),
+    args: ['--sentinel'],
+  });
 }

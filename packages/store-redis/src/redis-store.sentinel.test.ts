@@ -1,0 +1,113 @@
+import { setTimeout as delay } from 'node:timers/promises';
+import { generateSessionId } from '@session-cluster/core';
+import { startRedisSentinel, startRedisServer } from '@session-cluster/testkit';
+import type { RedisServerHandle } from '@session-cluster/testkit';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RedisStore } from './redis-store.js';
+
+/*
+ * RedisStore through a real Sentinel: a master, its replica and one
+ * Sentinel (quorum 1). The store is given only the Sentinel's address and
+ * the master's name; after `SENTINEL FAILOVER` it must write to the
+ * promoted replica, with the sessions written before still there.
+ */
+
+const NAME = 'sc-test-master';
+let master: RedisServerHandle;
+let replica: RedisServerHandle;
+let sentinel: RedisServerHandle;
+
+beforeAll(async () => {
+  master = await startRedisServer();
+  replica = await startRedisServer({ args: ['--replicaof', '127.0.0.1', String(master.port)] });
+  sentinel = await startRedisSentinel({ name: NAME, master });
+});
+
+afterAll(async () => {
+  await Promise.all([sentinel.stop(), replica.stop(), master.stop()]);
+});
+
+async function until(what: string, check: () => Promise<boolean>, timeoutMs = 15_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
+    await delay(50);
+  }
+}
+
+describe('RedisStore through Sentinel', () => {
+  it('finds the master by name and follows a failover to the promoted replica', async () => {
+    const admin = new Redis(sentinel.port, '127.0.0.1');
+    const onMaster = new Redis(master.port, '127.0.0.1');
+    const store = new RedisStore({
+      connection: { sentinels: [{ host: '127.0.0.1', port: sentinel.port }], name: NAME },
+      prefix: 'sent',
+    });
+    try {
+      // The Sentinel must know the replica before it can promote it.
+      await until('sentinel sees the replica', async () => {
+        const replicas = (await admin.call('SENTINEL', 'REPLICAS', NAME)) as unknown[];
+        return replicas.length === 1;
+      });
+      const before = await store.create({
+        id: generateSessionId(),
+        userId: 'ana',
+        data: { cart: [1] },
+        expiresAt: Date.now() + 60_000,
+      });
+      // Replicated before the failover, so the promoted replica has it.
+      expect(await onMaster.call('WAIT', '1', '5000')).toBe(1);
+
+      // Writes keep going while the roles switch; transient refusals are
+      // allowed (the store says STORAGE_UNAVAILABLE), lost writes are not.
+      const stop = new AbortController();
+      const written: string[] = [];
+      const failures: string[] = [];
+      const writer = (async () => {
+        while (!stop.signal.aborted) {
+          try {
+            const s = await store.create({
+              id: generateSessionId(),
+              data: { n: written.length },
+              expiresAt: Date.now() + 60_000,
+            });
+            written.push(s.id);
+          } catch (error) {
+            failures.push((error as { code?: string }).code ?? String(error));
+          }
+          await delay(5);
+        }
+      })();
+      await delay(200);
+      expect(await admin.call('SENTINEL', 'FAILOVER', NAME)).toBe('OK');
+      await until('the replica is promoted', async () => {
+        const address = (await admin.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', NAME)) as string[];
+        return address[1] === String(replica.port);
+      });
+      // Some writes after the switch must land on the new master.
+      const switchedAt = written.length;
+      await until('writes continue on the new master', () =>
+        Promise.resolve(written.length >= switchedAt + 20),
+      );
+      stop.abort();
+      await writer;
+
+      expect(failures.every((code) => code === 'STORAGE_UNAVAILABLE')).toBe(true);
+      expect(await store.load(before.id)).toEqual(before);
+      expect((await store.listByUser('ana')).map((s) => s.id)).toEqual([before.id]);
+      // Every write the store confirmed is on the promoted replica.
+      const onReplica = new Redis(replica.port, '127.0.0.1');
+      try {
+        expect((await onReplica.role())[0]).toBe('master');
+        for (const id of written.slice(switchedAt)) expect(await store.load(id)).not.toBeNull();
+      } finally {
+        onReplica.disconnect();
+      }
+    } finally {
+      await store.close();
+      admin.disconnect();
+      onMaster.disconnect();
+    }
+  });
+});
