@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { generateSessionId } from '@session-cluster/core';
 import { RedisStore } from '@session-cluster/store-redis';
-import { startOtlpReceiver, startRedisServer } from '@session-cluster/testkit';
+import { startOtlpReceiver, startRedisSentinel, startRedisServer } from '@session-cluster/testkit';
 import type { RedisServerHandle } from '@session-cluster/testkit';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -68,7 +68,7 @@ describe('apps/sweeper: configuration', () => {
     const message = app.stderr();
     expect(message).toContain('invalid configuration');
     expect(message).toContain(
-      'no Redis: set SESSION_REDIS_URL (or REDIS_URL) or REDIS_CLUSTER_NODES',
+      'no Redis: set SESSION_REDIS_URL (or REDIS_URL), REDIS_CLUSTER_NODES or REDIS_SENTINELS',
     );
     expect(message).toContain('SWEEP_INTERVAL_MS: expected a whole number, got "soon"');
     expect(message).toContain('SWEEP_PUBLISH_EVENTS: expected true or false');
@@ -178,6 +178,48 @@ describe('apps/sweeper: a real run', () => {
       app.child.kill('SIGKILL');
       await store.close();
       await receiver.close();
+    }
+  }, 60_000);
+});
+
+describe('apps/sweeper: through Redis Sentinel', () => {
+  it('finds the master by REDIS_SENTINELS and REDIS_SENTINEL_NAME and sweeps there', async () => {
+    const master = await startRedisServer();
+    const sentinel = await startRedisSentinel({ name: 'sweeper-master', master });
+    const prefix = `app${randomUUID().slice(0, 8)}`;
+    const store = new RedisStore({ connection: { url: master.url }, prefix, buckets: 4 });
+    const app = runApp({
+      REDIS_SENTINELS: `127.0.0.1:${sentinel.port}`,
+      REDIS_SENTINEL_NAME: 'sweeper-master',
+      SESSION_PREFIX: prefix,
+      SESSION_BUCKETS: '4',
+      SWEEP_INTERVAL_MS: '300',
+      SWEEP_PUBLISH_EVENTS: 'false',
+    });
+    try {
+      const expiresAt = Date.now() + 300;
+      await Promise.all(
+        Array.from({ length: 50 }, (_, i) =>
+          store.create({ id: generateSessionId(), userId: `u${i % 5}`, data: { i }, expiresAt }),
+        ),
+      );
+      await waitFor('the start line', () =>
+        app.lines().some((l) => l['msg'] === 'sweeper started'),
+      );
+      expect(app.lines().find((l) => l['msg'] === 'sweeper started')).toMatchObject({
+        redis: `sentinel 127.0.0.1:${sentinel.port} master sweeper-master`,
+      });
+      await waitFor('50 swept', () =>
+        app.lines().some((l) => l['msg'] === 'progress' && l['totalSwept'] === 50),
+      );
+      expect(await store.listByUser('u0')).toEqual([]);
+      app.child.kill('SIGTERM');
+      expect(await app.exited).toBe(0);
+      expect(app.stderr()).toBe('');
+    } finally {
+      app.child.kill('SIGKILL');
+      await store.close();
+      await Promise.all([sentinel.stop(), master.stop()]);
     }
   }, 60_000);
 });

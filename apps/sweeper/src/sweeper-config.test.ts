@@ -57,6 +57,38 @@ describe('readSweeperConfig', () => {
     });
   });
 
+  it('reads Sentinels and the master name, and wants both', () => {
+    const result = readSweeperConfig({
+      REDIS_SENTINELS: 's1:26379, s2:26380',
+      REDIS_SENTINEL_NAME: 'sessions',
+      REDIS_PASSWORD: 'pw',
+    });
+    expect(result.ok && result.config.sweeper.connection).toEqual({
+      sentinels: [
+        { host: 's1', port: 26_379 },
+        { host: 's2', port: 26_380 },
+      ],
+      name: 'sessions',
+      password: 'pw',
+    });
+    expect(result.ok && result.config.redisDescription).toBe(
+      'sentinel s1:26379,s2:26380 master sessions',
+    );
+    const problems = (env: Record<string, string>): readonly string[] => {
+      const outcome = readSweeperConfig(env);
+      return outcome.ok ? [] : outcome.problems;
+    };
+    expect(problems({ REDIS_SENTINELS: 's1:26379' })).toEqual([
+      "REDIS_SENTINEL_NAME: required with REDIS_SENTINELS (the master's name)",
+    ]);
+    expect(problems({ REDIS_SENTINELS: 's1', REDIS_SENTINEL_NAME: 'm' })).toEqual([
+      'REDIS_SENTINELS: expected host:port[,host:port…], got "s1"',
+    ]);
+    expect(problems({ REDIS_URL: 'redis://a:1', REDIS_SENTINEL_NAME: 'm' })).toEqual([
+      'REDIS_SENTINEL_NAME: only valid with REDIS_SENTINELS',
+    ]);
+  });
+
   it('reports every problem at once', () => {
     const result = readSweeperConfig({
       REDIS_URL: 'redis://a:1',
@@ -68,7 +100,7 @@ describe('readSweeperConfig', () => {
     expect(!result.ok && [...result.problems].sort()).toEqual([
       'SWEEP_BATCH: expected a whole number, got "-5"',
       'SWEEP_TELEMETRY: expected true or false, got "sometimes"',
-      'set either SESSION_REDIS_URL/REDIS_URL or REDIS_CLUSTER_NODES, not both',
+      'set one of SESSION_REDIS_URL/REDIS_URL, REDIS_CLUSTER_NODES or REDIS_SENTINELS, not several',
     ]);
   });
 });

@@ -41,9 +41,11 @@ export const ENV_OF_OPTION: Readonly<Record<string, string>> = {
   stalledIntervalMs: 'SWEEP_STALLED_INTERVAL_MS',
   telemetry: 'SWEEP_TELEMETRY',
   startTimeoutMs: 'SWEEP_START_TIMEOUT_MS',
-  connection: 'SESSION_REDIS_URL / REDIS_URL / REDIS_CLUSTER_NODES',
+  connection: 'SESSION_REDIS_URL / REDIS_URL / REDIS_CLUSTER_NODES / REDIS_SENTINELS',
   'connection.url': 'SESSION_REDIS_URL / REDIS_URL',
   'connection.cluster.nodes': 'REDIS_CLUSTER_NODES',
+  'connection.sentinels': 'REDIS_SENTINELS',
+  'connection.name': 'REDIS_SENTINEL_NAME',
 };
 
 /**
@@ -55,7 +57,8 @@ export const ENV_OF_OPTION: Readonly<Record<string, string>> = {
  * | --- | --- |
  * | `SESSION_REDIS_URL` or `REDIS_URL` | standalone Redis (`redis://…`, `rediss://…`) |
  * | `REDIS_CLUSTER_NODES` | Cluster seed nodes `host:port,host:port` (instead of a URL) |
- * | `REDIS_PASSWORD` | password of the Cluster nodes (a URL carries its own) |
+ * | `REDIS_SENTINELS`, `REDIS_SENTINEL_NAME` | Sentinels `host:port,host:port` and the master's name (instead of a URL) |
+ * | `REDIS_PASSWORD` | password of the Cluster nodes or of the Sentinel's master (a URL carries its own) |
  * | `SESSION_PREFIX`, `SESSION_BUCKETS` | the application's store `prefix` and `buckets` |
  * | `SWEEP_INTERVAL_MS`, `SWEEP_BATCH`, `SWEEP_CONCURRENCY`, `SWEEP_MAX_BATCHES` | sweep cadence and size |
  * | `SWEEP_QUEUE_PREFIX`, `SWEEP_PUBLISH_EVENTS`, `SWEEP_DEDUPE_WINDOW_MS` | queues and events |
@@ -88,37 +91,60 @@ export function readSweeperConfig(env: Readonly<Record<string, string | undefine
 
   const url = text('SESSION_REDIS_URL') ?? text('REDIS_URL');
   const clusterNodes = text('REDIS_CLUSTER_NODES');
+  const sentinels = text('REDIS_SENTINELS');
+  const sentinelName = text('REDIS_SENTINEL_NAME');
   const password = text('REDIS_PASSWORD');
-  let connection: RedisConnectionOptions | undefined;
-  let redisDescription = '';
-  if (url !== undefined && clusterNodes !== undefined) {
-    problems.push('set either SESSION_REDIS_URL/REDIS_URL or REDIS_CLUSTER_NODES, not both');
-  } else if (url !== undefined) {
-    if (!/^rediss?:\/\/[^\s]+$/.test(url)) {
-      problems.push(`SESSION_REDIS_URL/REDIS_URL: expected redis://host:port or rediss://…`);
-    } else {
-      connection = { url, ...(password === undefined ? {} : { password }) };
-      redisDescription = url.replace(/\/\/[^@/]*@/, '//***@');
-    }
-  } else if (clusterNodes !== undefined) {
-    const nodes = clusterNodes.split(',').map((node) => {
+  const withPassword = password === undefined ? {} : { password };
+  /** `host:port[,host:port…]`, or undefined (and a problem) when malformed. */
+  const addresses = (name: string, value: string): { host: string; port: number }[] | undefined => {
+    const parsed = value.split(',').map((node) => {
       const match = /^\s*([^\s:]+):(\d{1,5})\s*$/.exec(node);
       const port = Number(match?.[2]);
       return match === null || port < 1 || port > 65_535
         ? undefined
         : { host: match[1] ?? '', port };
     });
-    if (nodes.some((node) => node === undefined)) {
-      problems.push(
-        `REDIS_CLUSTER_NODES: expected host:port[,host:port…], got ${JSON.stringify(clusterNodes)}`,
-      );
+    if (parsed.every((node) => node !== undefined)) return parsed;
+    problems.push(`${name}: expected host:port[,host:port…], got ${JSON.stringify(value)}`);
+    return undefined;
+  };
+  const describe = (nodes: readonly { host: string; port: number }[]): string =>
+    nodes.map((n) => `${n.host}:${n.port}`).join(',');
+  let connection: RedisConnectionOptions | undefined;
+  let redisDescription = '';
+  const topologies = [url, clusterNodes, sentinels].filter((value) => value !== undefined).length;
+  if (topologies > 1) {
+    problems.push(
+      'set one of SESSION_REDIS_URL/REDIS_URL, REDIS_CLUSTER_NODES or REDIS_SENTINELS, not several',
+    );
+  } else if (url !== undefined) {
+    if (!/^rediss?:\/\/[^\s]+$/.test(url)) {
+      problems.push(`SESSION_REDIS_URL/REDIS_URL: expected redis://host:port or rediss://…`);
     } else {
-      const valid = nodes.filter((node) => node !== undefined);
-      connection = { cluster: { nodes: valid }, ...(password === undefined ? {} : { password }) };
-      redisDescription = `cluster ${valid.map((n) => `${n.host}:${n.port}`).join(',')}`;
+      connection = { url, ...withPassword };
+      redisDescription = url.replace(/\/\/[^@/]*@/, '//***@');
+    }
+  } else if (clusterNodes !== undefined) {
+    const nodes = addresses('REDIS_CLUSTER_NODES', clusterNodes);
+    if (nodes !== undefined) {
+      connection = { cluster: { nodes }, ...withPassword };
+      redisDescription = `cluster ${describe(nodes)}`;
+    }
+  } else if (sentinels !== undefined) {
+    const nodes = addresses('REDIS_SENTINELS', sentinels);
+    if (sentinelName === undefined) {
+      problems.push("REDIS_SENTINEL_NAME: required with REDIS_SENTINELS (the master's name)");
+    } else if (nodes !== undefined) {
+      connection = { sentinels: nodes, name: sentinelName, ...withPassword };
+      redisDescription = `sentinel ${describe(nodes)} master ${sentinelName}`;
     }
   } else {
-    problems.push('no Redis: set SESSION_REDIS_URL (or REDIS_URL) or REDIS_CLUSTER_NODES');
+    problems.push(
+      'no Redis: set SESSION_REDIS_URL (or REDIS_URL), REDIS_CLUSTER_NODES or REDIS_SENTINELS',
+    );
+  }
+  if (sentinelName !== undefined && sentinels === undefined) {
+    problems.push('REDIS_SENTINEL_NAME: only valid with REDIS_SENTINELS');
   }
 
   const logLevel = (text('LOG_LEVEL') ?? 'info') as LogLevel;
