@@ -36,6 +36,33 @@ afterAll(async () => {
   await server.stop();
 });
 
+/**
+ * A fresh session `{ a: 1 }` whose stored frame `damage` rewrites behind the
+ * store's back (TTL kept); its key layout, key and the damaged frame.
+ */
+async function damagedSession(damage: (frame: string) => string) {
+  const session = await store.create({
+    id: generateSessionId(),
+    data: { a: 1 },
+    expiresAt: Date.now() + 60_000,
+  });
+  const keys = new RedisKeys(prefix, store.bucketCount);
+  const key = keys.session(session.id);
+  const frame = (await admin.get(key))!;
+  const damaged = damage(frame);
+  expect(damaged).not.toBe(frame);
+  await admin.set(key, damaged, 'KEEPTTL');
+  return { session, keys, key, damaged };
+}
+
+/** `frame` with header field `field` replaced by `text`. */
+function withHeaderField(frame: string, field: keyof typeof HEADER_INDEX, text: string): string {
+  const rs = frame.indexOf(ENTRY_SEPARATOR);
+  const header = frame.slice(0, rs).split(FIELD_SEPARATOR);
+  header[HEADER_INDEX[field]] = text;
+  return header.join(FIELD_SEPARATOR) + frame.slice(rs);
+}
+
 describe('RedisStore with a damaged header number', () => {
   const damage: readonly (readonly [keyof typeof HEADER_INDEX, string])[] = [
     ['v', '0'],
@@ -58,18 +85,9 @@ describe('RedisStore with a damaged header number', () => {
   it.each(damage)(
     '%s = %j: load, patch and touch all say SESSION_CORRUPTED; none writes',
     async (field, text) => {
-      const session = await store.create({
-        id: generateSessionId(),
-        data: { a: 1 },
-        expiresAt: Date.now() + 60_000,
-      });
-      const key = new RedisKeys(prefix, store.bucketCount).session(session.id);
-      const frame = (await admin.get(key))!;
-      const rs = frame.indexOf(ENTRY_SEPARATOR);
-      const header = frame.slice(0, rs).split(FIELD_SEPARATOR);
-      header[HEADER_INDEX[field]] = text;
-      const damaged = header.join(FIELD_SEPARATOR) + frame.slice(rs);
-      await admin.set(key, damaged, 'KEEPTTL');
+      const { session, key, damaged } = await damagedSession((frame) =>
+        withHeaderField(frame, field, text),
+      );
 
       await expectSessionError(store.load(session.id), SessionCorruptedError, 'SESSION_CORRUPTED');
       await expectSessionError(
@@ -90,14 +108,7 @@ describe('RedisStore with a damaged header number', () => {
 describe('RedisStore.delete of a session whose header is unreadable', () => {
   it.each([
     ['a wrong magic', (frame: string) => `XX9${frame.slice(3)}`],
-    [
-      'an unreadable expiry',
-      (frame: string) => {
-        const fields = frame.split(FIELD_SEPARATOR);
-        fields[HEADER_INDEX.e] = 'nan';
-        return fields.join(FIELD_SEPARATOR);
-      },
-    ],
+    ['an unreadable expiry', (frame: string) => withHeaderField(frame, 'e', 'nan')],
     // The delete script reads only the header (GETRANGE), which answers ''
     // for a missing key and an empty value alike: an empty value must still
     // count as a session to remove.
@@ -107,16 +118,8 @@ describe('RedisStore.delete of a session whose header is unreadable', () => {
       (frame: string) => frame.replace(ENTRY_SEPARATOR, `${FIELD_SEPARATOR}x${ENTRY_SEPARATOR}`),
     ],
   ])('with %s: removes it and its index entry (a logout must work)', async (_label, damage) => {
-    const session = await store.create({
-      id: generateSessionId(),
-      data: { a: 1 },
-      expiresAt: Date.now() + 60_000,
-    });
-    const keys = new RedisKeys(prefix, store.bucketCount);
-    const key = keys.session(session.id);
+    const { session, keys, key } = await damagedSession(damage);
     const index = keys.expiryBucket(keys.bucketOf(session.id));
-    const damaged = damage((await admin.get(key))!);
-    await admin.set(key, damaged, 'KEEPTTL');
     await expectSessionError(store.load(session.id), SessionCorruptedError, 'SESSION_CORRUPTED');
 
     expect(await store.delete(session.id)).toBe(true);
@@ -131,17 +134,10 @@ describe('RedisStore.sweepBucket of a session whose expiry is unreadable', () =>
   it.each(['nan', 'inf', ' '])(
     'e = %j: removes it and reports it with the index score',
     async (text) => {
-      const session = await store.create({
-        id: generateSessionId(),
-        data: { a: 1 },
-        expiresAt: Date.now() + 60_000,
-      });
-      const keys = new RedisKeys(prefix, store.bucketCount);
-      const key = keys.session(session.id);
+      const { session, keys, key } = await damagedSession((frame) =>
+        withHeaderField(frame, 'e', text),
+      );
       const bucket = keys.bucketOf(session.id);
-      const fields = (await admin.get(key))!.split(FIELD_SEPARATOR);
-      fields[HEADER_INDEX.e] = text;
-      await admin.set(key, fields.join(FIELD_SEPARATOR), 'KEEPTTL');
 
       const swept = await store.sweepBucket(bucket, session.expiresAt + 1, 1_000);
       expect(swept.expired.find((expiry) => expiry.id === session.id)?.expiresAt).toBe(
@@ -155,16 +151,9 @@ describe('RedisStore.sweepBucket of a session whose expiry is unreadable', () =>
 
 describe('RedisStore.touch of a session whose data fails its check', () => {
   it('says SESSION_CORRUPTED (it used to report it live) and writes nothing', async () => {
-    const session = await store.create({
-      id: generateSessionId(),
-      data: { a: 1 },
-      expiresAt: Date.now() + 60_000,
-    });
-    const key = new RedisKeys(prefix, store.bucketCount).session(session.id);
-    const frame = (await admin.get(key))!;
-    const damaged = frame.replace(`"a"${FIELD_SEPARATOR}1`, `"a"${FIELD_SEPARATOR}2`);
-    expect(damaged).not.toBe(frame);
-    await admin.set(key, damaged, 'KEEPTTL');
+    const { session, key, damaged } = await damagedSession((frame) =>
+      frame.replace(`"a"${FIELD_SEPARATOR}1`, `"a"${FIELD_SEPARATOR}2`),
+    );
 
     await expectSessionError(
       store.touch(session.id, Date.now() + 120_000),

@@ -331,15 +331,8 @@ export class RedisStore implements SessionStore {
       const status = replyInteger(reply[0], 'patchSession');
       if (status === 0) throw this.notFound('patch', id);
       if (status === -3) {
-        // An unreadable frame: nothing was written. Apply the corruption
-        // policy (throw, or discard it), then it is not found.
-        await this.handleCorruption(
-          'patch',
-          id,
-          new SessionCorruptedError('Stored session frame is unreadable', {
-            details: { reason: 'unreadable frame' },
-          }),
-        );
+        // Then it is not found.
+        await this.refusedDamagedFrame('patch', id);
         throw this.notFound('patch', id);
       }
       if (status === -2) {
@@ -372,15 +365,8 @@ export class RedisStore implements SessionStore {
       ]);
       const status = replyInteger(reply, 'touchSession');
       if (status === -3) {
-        // Damaged data: nothing was written. Apply the corruption policy
-        // (throw, or discard it); either way it is not a live session.
-        await this.handleCorruption(
-          'touch',
-          id,
-          new SessionCorruptedError('Stored session frame is unreadable', {
-            details: { reason: 'unreadable frame' },
-          }),
-        );
+        // Either way it is not a live session.
+        await this.refusedDamagedFrame('touch', id);
         return false;
       }
       return status === 1;
@@ -710,6 +696,21 @@ export class RedisStore implements SessionStore {
       if (!(isSessionError(error) && error.code === 'SESSION_CORRUPTED')) throw error;
       return this.handleCorruption(operation, id, error);
     }
+  }
+
+  /**
+   * A write script refused the frame (-3: unreadable, or failing its check)
+   * and wrote nothing: apply the corruption policy (throws with
+   * failFastOnCorruption, else deletes the frame).
+   */
+  private async refusedDamagedFrame(operation: string, id: string): Promise<void> {
+    await this.handleCorruption(
+      operation,
+      id,
+      new SessionCorruptedError('Stored session frame is unreadable', {
+        details: { reason: 'unreadable frame' },
+      }),
+    );
   }
 
   private async handleCorruption(
