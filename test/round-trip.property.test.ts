@@ -229,7 +229,7 @@ describe('size limit', () => {
         SessionValidationError,
         'PAYLOAD_TOO_LARGE',
       );
-      await store.patch(id, { set: { a: `${payload.slice(1)}` } });
+      await store.patch(id, { set: { a: payload.slice(1) } });
       expect(await store.patch(id, { set: { a: payload } })).toBeGreaterThan(1);
       await store.delete(id);
     },
