@@ -61,7 +61,15 @@ export interface SessionStore {
   load(id: string): Promise<SessionRecord | null>;
   /**
    * Store a new session at version 1.
-   * @throws ConcurrentAccessError (`SESSION_ALREADY_EXISTS`) when the id is taken.
+   *
+   * Idempotent for a repeat: when the id holds a live, unchanged session
+   * (version 1) with the same owner, expiry and stored data, that session is
+   * the result (with its own `createdAt`): a command a client re-sent after
+   * it had landed must not report the caller's own session as taken. Stored
+   * data compares byte for byte, so with encryption at rest (a fresh IV per
+   * call) only a re-sent command matches, not a second call.
+   * @throws ConcurrentAccessError (`SESSION_ALREADY_EXISTS`) when the id is taken
+   *   by any other session.
    */
   create(input: CreateSessionInput): Promise<SessionRecord>;
   /**

@@ -198,6 +198,10 @@ export class MemoryStore implements SessionStore {
       const existing = this.sessions.get(id);
       if (existing !== undefined) {
         if (existing.expiresAt > now) {
+          // The same create again: idempotent (see SessionStore.create).
+          if (isSameCreate(existing, userId, expiresAt, encoded.fields)) {
+            return this.toRecord(existing);
+          }
           throw new ConcurrentAccessError('already_exists', 'Session id already in use', {
             operation: 'create',
             sessionIdHash: hashSessionId(id),
@@ -588,4 +592,22 @@ export function memoryStoreTestHooks(store: MemoryStore): MemoryStoreTestHooks {
   const hooks = testHooks.get(store);
   if (hooks === undefined) throw new Error('not a MemoryStore');
   return hooks;
+}
+
+/**
+ * Whether `session` is exactly what a create with these arguments writes,
+ * untouched since (version 1). Encoded values are deterministic per
+ * (id, key, value), so equal fields mean equal data.
+ */
+function isSameCreate(
+  session: StoredSession,
+  userId: string | undefined,
+  expiresAt: number,
+  fields: readonly (readonly [string, string])[],
+): boolean {
+  if (session.version !== 1 || session.userId !== userId || session.expiresAt !== expiresAt) {
+    return false;
+  }
+  if (session.fields.size !== fields.length) return false;
+  return fields.every(([key, value]) => session.fields.get(key) === value);
 }

@@ -1,4 +1,8 @@
-import { SessionCorruptedError, generateSessionId } from '@session-cluster/core';
+import {
+  ConcurrentAccessError,
+  SessionCorruptedError,
+  generateSessionId,
+} from '@session-cluster/core';
 import { expectSessionError, startRedisServer } from '@session-cluster/testkit';
 import type { RedisServerHandle } from '@session-cluster/testkit';
 import { Redis } from 'ioredis';
@@ -83,7 +87,7 @@ describe('RedisStore with a damaged header number', () => {
   ];
 
   it.each(damage)(
-    '%s = %j: load, patch and touch all say SESSION_CORRUPTED; none writes',
+    '%s = %j: load, patch and touch say SESSION_CORRUPTED, create finds the id taken; none writes',
     async (field, text) => {
       const { session, key, damaged } = await damagedSession((frame) =>
         withHeaderField(frame, field, text),
@@ -99,6 +103,12 @@ describe('RedisStore with a damaged header number', () => {
         store.touch(session.id, Date.now() + 120_000),
         SessionCorruptedError,
         'SESSION_CORRUPTED',
+      );
+      // A damaged expiry ('nan' included) counts as live: never overwritten.
+      await expectSessionError(
+        store.create({ id: session.id, data: { b: 1 }, expiresAt: Date.now() + 60_000 }),
+        ConcurrentAccessError,
+        'SESSION_ALREADY_EXISTS',
       );
       expect(await admin.get(key)).toBe(damaged);
     },

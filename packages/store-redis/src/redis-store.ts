@@ -209,12 +209,15 @@ export class RedisStore implements SessionStore {
           sessionIdHash: hashSessionId(id),
         });
       }
+      // The stored createdAt: an earlier run's when a re-sent create had
+      // already landed (see createSession-2.lua).
+      const createdAt = replyNumber(reply[3], 'createSession');
       // The hash is written; now the user index. If this fails the caller
       // gets an error and never hands the id out, so the unindexed session is
       // unreachable and the sweeper removes it at expiry.
       if (userId !== undefined) {
         await this.command('create', id, () =>
-          this.client.zadd(this.keys.userIndex(userId), now, id),
+          this.client.zadd(this.keys.userIndex(userId), createdAt, id),
         );
       }
       const replacedUser = replyText(reply[1], 'createSession');
@@ -228,8 +231,8 @@ export class RedisStore implements SessionStore {
         userId,
         data: structuredClone(data),
         version: 1,
-        createdAt: now,
-        updatedAt: now,
+        createdAt,
+        updatedAt: createdAt,
         expiresAt,
       };
     });

@@ -168,6 +168,32 @@ export function describeStoreContract(
         expect((await store.listByUser('thief')).map((r) => r.id)).toEqual([]);
       });
 
+      it('create repeated with the same input (a re-sent command) returns the stored session', async () => {
+        const original = await createSession({ userId: 'owner', data: { cart: [1, 2] } });
+        clock.advance(5);
+        const again = await store.create({
+          id: original.id,
+          userId: 'owner',
+          data: { cart: [1, 2] },
+          expiresAt: original.expiresAt,
+        });
+        expect(again).toEqual(original);
+        expect(await store.load(original.id)).toEqual(original);
+        expect((await store.listByUser('owner')).map((r) => r.id)).toEqual([original.id]);
+        // Changed since (version 2): the id is taken, not re-created.
+        await store.save(original.id, { data: { cart: [1, 2] }, expiresAt: original.expiresAt }, 1);
+        await expectSessionError(
+          store.create({
+            id: original.id,
+            userId: 'owner',
+            data: { cart: [1, 2] },
+            expiresAt: original.expiresAt,
+          }),
+          ConcurrentAccessError,
+          'SESSION_ALREADY_EXISTS',
+        );
+      });
+
       it('create may reuse the id of an expired session', async () => {
         const old = await createSession({ expiresAt: later(1_000) });
         clock.advance(1_001);

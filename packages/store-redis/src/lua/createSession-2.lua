@@ -20,18 +20,28 @@
   ARGV[9] entries: (RS jsonKey US value)*, '' for no data
 
   Returns
-    {1, replacedUserId, replacedCreatedAt}  created; the replaced* values describe
-                                            an expired session the id replaced ('' if none)
-    {0}                                     a live session holds the id: nothing written
+    {1, replacedUserId, replacedCreatedAt, createdAt}
+                created; the replaced* values describe an expired session the
+                id replaced ('' if none); createdAt is the stored one (an
+                earlier run's when this create had already landed)
+    {0}         a live session holds the id: nothing written
 ]]
 local now = tonumber(ARGV[2])
 
 local replacedUser, replacedCreated = '', ''
 local current = frame_get_header(KEYS[1])
 if current then
-  local e = tonumber(current.e)
+  local e = frame_number(current.e)
   -- An unreadable expiry counts as live: never overwrite what may be a session.
   if e == nil or e > now then
+    -- This very create, run again (a client re-sent the command after it
+    -- landed): the stored session is exactly what this call would write.
+    -- Report it created, with the first run's createdAt, instead of telling
+    -- the caller its own session is someone else's.
+    if e ~= nil and current.v == '1' and current.e == ARGV[3] and current.u == ARGV[5]
+        and current.k == frame_check(ARGV[1], ARGV[9]) then
+      return {1, '', '', current.c}
+    end
     return {0}
   end
   replacedUser = current.u
@@ -51,4 +61,4 @@ for _, sid in ipairs(stale) do
   end
 end
 
-return {1, replacedUser, replacedCreated}
+return {1, replacedUser, replacedCreated, ARGV[2]}
