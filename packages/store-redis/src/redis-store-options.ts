@@ -134,27 +134,14 @@ export function resolveRedisStoreOptions(options: RedisStoreOptions): ResolvedRe
   }
   const prefix = options.prefix ?? REDIS_STORE_DEFAULTS.prefix;
   if (typeof prefix !== 'string') throw invalid('prefix', 'expected a string');
-  const buckets = integerIn(
-    options.buckets,
-    REDIS_STORE_DEFAULTS.buckets,
-    'buckets',
-    1,
-    MAX_BUCKETS,
-  );
-  const expiryGraceMs = integerIn(
-    options.expiryGraceMs,
-    REDIS_STORE_DEFAULTS.expiryGraceMs,
-    'expiryGraceMs',
-    0,
-    Number.MAX_SAFE_INTEGER,
-  );
-  const commandTimeoutMs = integerIn(
-    options.commandTimeoutMs,
-    REDIS_STORE_DEFAULTS.commandTimeoutMs,
-    'commandTimeoutMs',
-    1,
-    600_000,
-  );
+  const buckets =
+    check.integer(options.buckets, 'buckets', 1, MAX_BUCKETS) ?? REDIS_STORE_DEFAULTS.buckets;
+  const expiryGraceMs =
+    check.integer(options.expiryGraceMs, 'expiryGraceMs', 0, Number.MAX_SAFE_INTEGER) ??
+    REDIS_STORE_DEFAULTS.expiryGraceMs;
+  const commandTimeoutMs =
+    check.integer(options.commandTimeoutMs, 'commandTimeoutMs', 1, 600_000) ??
+    REDIS_STORE_DEFAULTS.commandTimeoutMs;
   const failFastOnCorruption =
     options.failFastOnCorruption ?? REDIS_STORE_DEFAULTS.failFastOnCorruption;
   if (typeof failFastOnCorruption !== 'boolean') {
@@ -194,14 +181,4 @@ function resolveCodec(codec: SessionCodec | undefined): SessionCodec {
     throw invalid('codec', 'expected a SessionCodec (see createSessionCodec)');
   }
   return codec;
-}
-
-function integerIn(
-  value: unknown,
-  fallback: number,
-  field: string,
-  min: number,
-  max: number,
-): number {
-  return check.integer(value, field, min, max) ?? fallback;
 }

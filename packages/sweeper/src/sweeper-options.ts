@@ -6,16 +6,6 @@ import type { RedisConnectionOptions, RedisStore } from '@session-cluster/store-
 const check = createOptionChecks('ExpirySweeper');
 const invalid = check.refuse;
 
-function integerIn(
-  value: unknown,
-  fallback: number,
-  field: string,
-  min: number,
-  max: number,
-): number {
-  return check.integer(value, field, min, max) ?? fallback;
-}
-
 function boolean(value: unknown, fallback: boolean, field: string): boolean {
   return check.boolean(value, field) ?? fallback;
 }
@@ -218,20 +208,11 @@ export function resolveSweeperOptions(options: ExpirySweeperOptions): ResolvedSw
   if (typeof clock !== 'object' || typeof (clock as Partial<Clock>).now !== 'function') {
     throw invalid('clock', 'expected an object with a now() method');
   }
-  const dedupeWindowMs = integerIn(
-    options.dedupeWindowMs,
-    SWEEPER_DEFAULTS.dedupeWindowMs,
-    'dedupeWindowMs',
-    1_000,
-    Number.MAX_SAFE_INTEGER,
-  );
-  const intervalMs = integerIn(
-    options.intervalMs,
-    SWEEPER_DEFAULTS.intervalMs,
-    'intervalMs',
-    50,
-    86_400_000,
-  );
+  const dedupeWindowMs =
+    check.integer(options.dedupeWindowMs, 'dedupeWindowMs', 1_000, Number.MAX_SAFE_INTEGER) ??
+    SWEEPER_DEFAULTS.dedupeWindowMs;
+  const intervalMs =
+    check.integer(options.intervalMs, 'intervalMs', 50, 86_400_000) ?? SWEEPER_DEFAULTS.intervalMs;
   if (dedupeWindowMs < 2 * intervalMs) {
     throw invalid('dedupeWindowMs', 'must be at least twice intervalMs');
   }
@@ -240,73 +221,41 @@ export function resolveSweeperOptions(options: ExpirySweeperOptions): ResolvedSw
     sweepQueueName,
     eventsQueueName,
     intervalMs,
-    batchSize: integerIn(options.batchSize, SWEEPER_DEFAULTS.batchSize, 'batchSize', 1, 10_000),
-    maxBatchesPerJob: integerIn(
-      options.maxBatchesPerJob,
+    batchSize:
+      check.integer(options.batchSize, 'batchSize', 1, 10_000) ?? SWEEPER_DEFAULTS.batchSize,
+    maxBatchesPerJob:
+      check.integer(options.maxBatchesPerJob, 'maxBatchesPerJob', 1, 1_000_000) ??
       SWEEPER_DEFAULTS.maxBatchesPerJob,
-      'maxBatchesPerJob',
-      1,
-      1_000_000,
-    ),
-    concurrency: integerIn(
-      options.concurrency,
-      SWEEPER_DEFAULTS.concurrency,
-      'concurrency',
-      1,
-      256,
-    ),
+    concurrency:
+      check.integer(options.concurrency, 'concurrency', 1, 256) ?? SWEEPER_DEFAULTS.concurrency,
     runWorker: boolean(options.runWorker, SWEEPER_DEFAULTS.runWorker, 'runWorker'),
     publishEvents: boolean(options.publishEvents, SWEEPER_DEFAULTS.publishEvents, 'publishEvents'),
-    eventAttempts: integerIn(
-      options.eventAttempts,
+    eventAttempts:
+      check.integer(options.eventAttempts, 'eventAttempts', 1, 1_000) ??
       SWEEPER_DEFAULTS.eventAttempts,
-      'eventAttempts',
-      1,
-      1_000,
-    ),
-    eventBackoffMs: integerIn(
-      options.eventBackoffMs,
+    eventBackoffMs:
+      check.integer(options.eventBackoffMs, 'eventBackoffMs', 0, 86_400_000) ??
       SWEEPER_DEFAULTS.eventBackoffMs,
-      'eventBackoffMs',
-      0,
-      86_400_000,
-    ),
     dedupeWindowMs,
-    keepFailedEventsMs: integerIn(
-      options.keepFailedEventsMs,
-      SWEEPER_DEFAULTS.keepFailedEventsMs,
-      'keepFailedEventsMs',
-      1_000,
-      Number.MAX_SAFE_INTEGER,
-    ),
-    lockDurationMs: integerIn(
-      options.lockDurationMs,
+    keepFailedEventsMs:
+      check.integer(
+        options.keepFailedEventsMs,
+        'keepFailedEventsMs',
+        1_000,
+        Number.MAX_SAFE_INTEGER,
+      ) ?? SWEEPER_DEFAULTS.keepFailedEventsMs,
+    lockDurationMs:
+      check.integer(options.lockDurationMs, 'lockDurationMs', 500, 3_600_000) ??
       SWEEPER_DEFAULTS.lockDurationMs,
-      'lockDurationMs',
-      500,
-      3_600_000,
-    ),
-    stalledIntervalMs: integerIn(
-      options.stalledIntervalMs,
+    stalledIntervalMs:
+      check.integer(options.stalledIntervalMs, 'stalledIntervalMs', 100, 3_600_000) ??
       SWEEPER_DEFAULTS.stalledIntervalMs,
-      'stalledIntervalMs',
-      100,
-      3_600_000,
-    ),
-    commandTimeoutMs: integerIn(
-      options.commandTimeoutMs,
+    commandTimeoutMs:
+      check.integer(options.commandTimeoutMs, 'commandTimeoutMs', 100, 600_000) ??
       SWEEPER_DEFAULTS.commandTimeoutMs,
-      'commandTimeoutMs',
-      100,
-      600_000,
-    ),
-    startTimeoutMs: integerIn(
-      options.startTimeoutMs,
+    startTimeoutMs:
+      check.integer(options.startTimeoutMs, 'startTimeoutMs', 100, 3_600_000) ??
       SWEEPER_DEFAULTS.startTimeoutMs,
-      'startTimeoutMs',
-      100,
-      3_600_000,
-    ),
     clock,
     telemetry: boolean(options.telemetry, SWEEPER_DEFAULTS.telemetry, 'telemetry'),
   };
