@@ -183,8 +183,20 @@ describe.each(STORES)('%s: round trips (generated)', (_name, storeOf) => {
       .oneof(
         fc.string({ minLength: 1, maxLength: 40 }),
         fc.string({ unit: 'binary', minLength: 1, maxLength: 40 }),
+        // Long owners: the scripts that read only the header (GETRANGE of
+        // 256 bytes) must read on when the owner runs past it.
+        fc.string({ unit: 'binary', minLength: 100, maxLength: 256 }),
         fc.tuple(fc.string({ maxLength: 8 }), loneSurrogate).map(([head, lone]) => head + lone),
-        fc.constantFrom('{user}', 'a:b', '*', 'alice@example.com', ' ', '\u00a0', '👋'),
+        fc.constantFrom(
+          '{user}',
+          'a:b',
+          '*',
+          'alice@example.com',
+          ' ',
+          '\u00a0',
+          '👋',
+          'é'.repeat(256),
+        ),
       )
       .filter(isValidUserId);
     await fc.assert(
