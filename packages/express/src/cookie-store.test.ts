@@ -1,9 +1,9 @@
-import { cookieClient } from '@session-cluster/testkit';
+import { cookieClient, listenOnLoopback } from '@session-cluster/testkit';
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { CookieStoreSessionOptions } from './middleware-options.js';
 import { sessionMiddleware } from './session-middleware.js';
-import { buildTestApp, listen } from './test-app.test-helpers.js';
+import { buildTestApp } from './test-app.test-helpers.js';
 
 const COOKIE = 'sc.sess';
 const keyA = { id: 'a', key: randomBytes(32) };
@@ -24,7 +24,7 @@ async function start(options: Partial<CookieStoreSessionOptions> = {}) {
     ...options,
   });
   const app = buildTestApp(middleware);
-  const server = await listen(app.app);
+  const server = await listenOnLoopback(app.app);
   closers.push(server.close);
   return { url: server.url, middleware, errors: app.errors, warnings };
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { SessionValidationError, toSessionError } from '@session-cluster/core';
-import { cookieClient, startRedisServer } from '@session-cluster/testkit';
+import { cookieClient, listenOnLoopback, startRedisServer } from '@session-cluster/testkit';
 import type { RedisServerHandle } from '@session-cluster/testkit';
 import express from 'express';
 import type { Request, RequestHandler } from 'express';
@@ -10,7 +10,6 @@ import type { SessionCluster } from 'session-cluster';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SessionClusterStore, storeId } from './express-session-store.js';
 import type { ExpressSessionData } from './express-session-store.js';
-import { listen } from './test-app.test-helpers.js';
 
 // express-session itself, without @types/express-session (its req.session
 // type would clash with ours in this program): the few parts used are typed here.
@@ -87,7 +86,7 @@ async function startInstance(name: string, prefix: string): Promise<void> {
       else res.json({ instance: name });
     });
   });
-  const server = await listen(app);
+  const server = await listenOnLoopback(app);
   closers.push(server.close);
   urls.push(server.url);
 }

@@ -1,6 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { generateSessionId, hashSessionId } from '@session-cluster/core';
-import { cookieClient, respCommand, startRedisServer } from '@session-cluster/testkit';
+import {
+  cookieClient,
+  listenOnLoopback,
+  respCommand,
+  startRedisServer,
+} from '@session-cluster/testkit';
 import type { RedisServerHandle } from '@session-cluster/testkit';
 import { createSessionCluster } from 'session-cluster';
 import type { SessionCluster } from 'session-cluster';
@@ -9,7 +14,7 @@ import type { ManagedSessionOptions } from './middleware-options.js';
 import { sessionMiddleware } from './session-middleware.js';
 import type { SessionMiddleware } from './session-middleware.js';
 import { SessionCookieSigner } from './signed-cookie.js';
-import { buildTestApp, listen } from './test-app.test-helpers.js';
+import { buildTestApp } from './test-app.test-helpers.js';
 import type { TestApp } from './test-app.test-helpers.js';
 
 const SECRET = 'a-test-secret-that-is-long-enough-0001';
@@ -59,7 +64,7 @@ async function start(
     ...options,
   });
   const app = buildTestApp(middleware);
-  const server = await listen(app.app);
+  const server = await listenOnLoopback(app.app);
   closers.push(server.close);
   return {
     url: server.url,

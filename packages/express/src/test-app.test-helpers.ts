@@ -1,4 +1,3 @@
-import type { AddressInfo } from 'node:net';
 import { isSessionError } from '@session-cluster/core';
 import express from 'express';
 import type { ErrorRequestHandler, Express } from 'express';
@@ -86,24 +85,4 @@ export function buildTestApp(middleware: SessionMiddleware, name = 'app'): TestA
   };
   app.use(onError);
   return { app, errors };
-}
-
-/** Listen on a free port; returns the base URL and a closer. */
-export async function listen(app: Express): Promise<{ url: string; close: () => Promise<void> }> {
-  const server = app.listen(0, '127.0.0.1');
-  await new Promise<void>((resolve, reject) => {
-    server.once('listening', resolve);
-    server.once('error', reject);
-  });
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => {
-          resolve();
-        });
-      }),
-  };
 }

@@ -28,3 +28,5 @@ export type { OtlpReceiver, OtlpRequest, OtlpSpan, OtlpValue } from './otlp-rece
 export { startOtlpReceiver } from './otlp-receiver.js';
 export { AsyncLocalContextManager } from './async-local-context-manager.js';
 export { redisInfo } from './redis-info.js';
+export type { Listenable, LoopbackServer } from './listen-on-loopback.js';
+export { listenOnLoopback } from './listen-on-loopback.js';
