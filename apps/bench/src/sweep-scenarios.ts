@@ -7,9 +7,9 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { generateSessionId } from '@session-cluster/core';
 import { RedisKeys, RedisStore } from '@session-cluster/store-redis';
-import { isSessionExpiredEvent } from '@session-cluster/sweeper';
+import { EXPIRED_EVENT_NAME, PUBLISH_CHUNK, isSessionExpiredEvent } from '@session-cluster/sweeper';
 import { startRedisServer } from '@session-cluster/testkit';
-import { Worker } from 'bullmq';
+import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { quantile } from './load-runner.js';
 import type {
@@ -436,6 +436,81 @@ export async function measureSweepLatency(options: {
   }
 }
 
+/** What {@link measureRawBullmqAdd} reports. */
+export interface RawBullmqAddResult {
+  readonly jobs: number;
+  readonly durationMs: number;
+  readonly jobsPerSec: number;
+}
+
+/**
+ * The ceiling of "one `session.expired` job per expired session": BullMQ
+ * alone adding `jobs` prebuilt event jobs (the sweeper's job options: a
+ * deterministic id, attempts with backoff, kept after completion) with
+ * `addBulk` in chunks of `PUBLISH_CHUNK`, 4 chunks in flight as with the
+ * worker's concurrency 4. No sweep, no hashing, no outbox: no sweeper that
+ * publishes a job per session can publish faster than this.
+ */
+export async function measureRawBullmqAdd(options: {
+  readonly jobs: number;
+}): Promise<RawBullmqAddResult> {
+  const server = await startRedisServer();
+  const connection = benchClient(server.url);
+  const queue = new Queue('bench-events', { connection, prefix: '{bench}' });
+  try {
+    const opts = {
+      attempts: 5,
+      backoff: { type: 'exponential', delay: 1_000 },
+      removeOnComplete: { age: 3_600 },
+      removeOnFail: { age: 86_400 },
+    };
+    const now = Date.now();
+    const chunks: Parameters<typeof queue.addBulk>[0][] = [];
+    for (let start = 0; start < options.jobs; start += PUBLISH_CHUNK) {
+      const chunk: Parameters<typeof queue.addBulk>[0] = [];
+      for (let i = start; i < Math.min(options.jobs, start + PUBLISH_CHUNK); i += 1) {
+        const hash = i.toString(16).padStart(32, '0');
+        chunk.push({
+          name: EXPIRED_EVENT_NAME,
+          data: {
+            sessionIdHash: hash.slice(0, 12),
+            userId: `user-${i >> 2}`,
+            expiredAt: now,
+            createdAt: now - 60_000,
+            lateness: 5,
+            bucket: i % 64,
+          },
+          opts: { ...opts, jobId: `${hash}-${now}` },
+        });
+      }
+      chunks.push(chunk);
+    }
+    await queue.waitUntilReady();
+    const started = performance.now();
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 4 }, async () => {
+        for (let chunk = chunks[next++]; chunk !== undefined; chunk = chunks[next++]) {
+          await queue.addBulk(chunk);
+        }
+      }),
+    );
+    const durationMs = performance.now() - started;
+    const added = await queue.count();
+    if (added !== options.jobs)
+      throw new Error(`bench: BullMQ holds ${added} of ${options.jobs} jobs`);
+    return {
+      jobs: options.jobs,
+      durationMs: Math.round(durationMs),
+      jobsPerSec: Math.round(options.jobs / (durationMs / 1000)),
+    };
+  } finally {
+    await queue.close();
+    await connection.quit();
+    await server.stop();
+  }
+}
+
 /** The issue's bars. */
 const SWEEP_BARS = { sweptPerSec: 100_000, latencyOverIntervalMs: 1_000 } as const;
 
@@ -488,6 +563,8 @@ export async function runSweepSuite(options: {
     telemetry: false,
   });
   console.log('  the same with telemetry: false:', withEventsNoOtel);
+  const rawAdd = await measureRawBullmqAdd({ jobs: eventSessions });
+  console.log('  raw BullMQ addBulk of as many event jobs (ceiling of a job per session):', rawAdd);
   const latency = await measureSweepLatency({
     sessions: 2_000,
     spreadMs: 20_000,
@@ -534,6 +611,18 @@ export async function runSweepSuite(options: {
       verdict: 'n/a',
     },
     {
+      figure: 'raw BullMQ addBulk, event jobs/s (no sweep at all)',
+      value: rawAdd.jobsPerSec,
+      bar: '—',
+      verdict: 'n/a',
+    },
+    {
+      figure: 'with events ÷ raw BullMQ addBulk',
+      value: Number((withEvents.sweptPerSec / rawAdd.jobsPerSec).toFixed(3)),
+      bar: '—',
+      verdict: 'n/a',
+    },
+    {
       figure: 'BullMQOtel on ÷ off (with events)',
       value: Number((withEvents.sweptPerSec / withEventsNoOtel.sweptPerSec).toFixed(3)),
       bar: '—',
@@ -564,6 +653,7 @@ export async function runSweepSuite(options: {
     sweepOnlyAnonymous,
     withEvents,
     withEventsNoOtel,
+    rawAdd,
     latency,
     rows,
   };
