@@ -6,7 +6,11 @@
  * - `none`: no session middleware; the route counts in process memory (the limit);
  * - `ours`: `sessionMiddleware` on `createSessionCluster` (Redis store,
  *   Redlock, memory fallback, health — the full stack);
- * - `express-session`: express-session + connect-redis 10 on node-redis 5.
+ * - `express-session`: express-session + connect-redis 10 on node-redis 5;
+ * - `raw-ioredis`: the floor of any session layer that keeps its state in
+ *   Redis — an unsigned random id in a cookie, one `HGET` to read the slot
+ *   and one pipelined `HSET` + `PEXPIRE` to write it, nothing else (no
+ *   signing, no validation, no locks, no fallback).
  *
  * `GET /hit` reads the session key `slot<n>`, adds one and writes it back,
  * where `n` numbers the TCP connection. Each autocannon connection is one
@@ -17,17 +21,19 @@
  *
  * Says `{ type: 'ready', url }` over IPC once listening; exits on `{ type: 'exit' }`.
  */
+import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { sessionMiddleware, sessionOf } from '@session-cluster/express';
 import { RedisStore as ConnectRedisStore } from 'connect-redis';
 import express from 'express';
 import type { Request, RequestHandler } from 'express';
 import session from 'express-session';
+import { Redis } from 'ioredis';
 import { createClient } from 'redis';
 import { createSessionCluster } from 'session-cluster';
 
 /** Which session layer runs. */
-export type HttpBenchMode = 'none' | 'ours' | 'express-session';
+export type HttpBenchMode = 'none' | 'ours' | 'express-session' | 'raw-ioredis';
 
 /** What the parent passes in. */
 export interface HttpBenchServerConfig {
@@ -113,6 +119,63 @@ async function sessionLayer(): Promise<{
             data(req)[key] = value;
           },
           all: (req) => Promise.resolve({ ...data(req) }),
+        },
+      };
+    }
+    case 'raw-ioredis': {
+      const redis = new Redis(config.redisUrl);
+      closers.push(() => redis.quit());
+      const COOKIE = 'rawsid=';
+      // The id lives on the request: read from the cookie, or minted by the first write.
+      const ids = new WeakMap<Request, string>();
+      const idOf = (req: Request): string | undefined => {
+        const known = ids.get(req);
+        if (known !== undefined) return known;
+        const header = req.headers.cookie;
+        const at = header?.indexOf(COOKIE) ?? -1;
+        if (header === undefined || at < 0) return undefined;
+        const id = header.slice(at + COOKIE.length, at + COOKIE.length + 22);
+        ids.set(req, id);
+        return id;
+      };
+      const key = (id: string): string => `${config.prefix}:${id}`;
+      // The response waits for the write, as any session layer's must.
+      const writes = new WeakMap<Request, Promise<unknown>>();
+      const holdResponse: RequestHandler = (req, res, next) => {
+        const end = res.end.bind(res) as (...args: unknown[]) => typeof res;
+        res.end = ((...args: unknown[]) => {
+          const write = writes.get(req);
+          if (write === undefined) return end(...args);
+          void write.then(() => end(...args));
+          return res;
+        }) as typeof res.end;
+        next();
+      };
+      return {
+        middleware: holdResponse,
+        access: {
+          read: async (req, field) => {
+            const id = idOf(req);
+            return id === undefined ? 0 : Number((await redis.hget(key(id), field)) ?? 0);
+          },
+          write: (req, field, value) => {
+            let id = idOf(req);
+            if (id === undefined) {
+              id = randomBytes(16).toString('base64url');
+              ids.set(req, id);
+              req.res?.append('set-cookie', `${COOKIE}${id}; Path=/; HttpOnly; SameSite=Lax`);
+            }
+            writes.set(
+              req,
+              redis.pipeline().hset(key(id), field, value).pexpire(key(id), 86_400_000).exec(),
+            );
+          },
+          all: async (req) => {
+            const id = idOf(req);
+            if (id === undefined) return {};
+            const fields = await redis.hgetall(key(id));
+            return Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, Number(v)]));
+          },
         },
       };
     }

@@ -17,7 +17,7 @@ export interface HttpSuiteOptions {
 }
 
 /** A ratio the HTTP issue commits to. */
-const MODES: readonly HttpBenchMode[] = ['none', 'ours', 'express-session'];
+const MODES: readonly HttpBenchMode[] = ['none', 'ours', 'express-session', 'raw-ioredis'];
 const CASES = ['shared-cookie', 'fresh-session'] as const;
 type HttpCase = (typeof CASES)[number];
 
@@ -29,6 +29,13 @@ export const HTTP_BARS: readonly Bar[] = [
   { ours: 'ours fresh-session', baseline: 'none fresh-session', min: 0.75 },
   { ours: 'express-session shared-cookie', baseline: 'none shared-cookie', min: 0 },
   { ours: 'express-session fresh-session', baseline: 'none fresh-session', min: 0 },
+  // The floor: what any layer that reads and writes Redis per request can reach.
+  { ours: 'raw-ioredis shared-cookie', baseline: 'none shared-cookie', min: 0 },
+  { ours: 'raw-ioredis fresh-session', baseline: 'none fresh-session', min: 0 },
+  { ours: 'raw-ioredis shared-cookie', baseline: 'express-session shared-cookie', min: 0 },
+  { ours: 'raw-ioredis fresh-session', baseline: 'express-session fresh-session', min: 0 },
+  { ours: 'ours shared-cookie', baseline: 'raw-ioredis shared-cookie', min: 0 },
+  { ours: 'ours fresh-session', baseline: 'raw-ioredis fresh-session', min: 0 },
 ];
 
 interface ServerHandle {
@@ -127,8 +134,10 @@ async function runCase(
 }
 
 /**
- * HTTP requests per second of one Express route behind three session
- * layers — none (the limit), ours, express-session + connect-redis — with
+ * HTTP requests per second of one Express route behind four session
+ * layers — none (the limit), ours, express-session + connect-redis, and
+ * raw ioredis (the floor of any layer that reads and writes Redis per
+ * request: one `HGET`, one pipelined `HSET` + `PEXPIRE`) — with
  * 50 connections, for a shared session cookie (every request reads and
  * writes one session; lost updates counted) and fresh sessions (every
  * request creates one). Same redis-server, same run, rounds interleaved.

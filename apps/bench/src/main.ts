@@ -10,13 +10,15 @@
  *
  * Suites: `store` — stores side by side (Redis store issue bars); `resilience`
  * — manager overhead, failover latency, reconciliation (manager/fallback issue bars);
- * `http` — one Express route behind no session layer, ours, and express-session +
- * connect-redis, over HTTP with autocannon (Express issue bars, lost updates);
+ * `http` — one Express route behind no session layer, ours, express-session +
+ * connect-redis and raw ioredis (the floor of a Redis-backed layer), over HTTP
+ * with autocannon (Express issue bars, lost updates);
  * `telemetry` — manager get/update with telemetry off, on without an SDK, and with
  * the SDK exporting over OTLP (all traces, and 10 % sampled), each variant in its
  * own worker process (OpenTelemetry issue bars);
  * `sweep` — one expiry-sweeper worker over a backlog of expired sessions against the
- * store's raw sweep, its memory, and event latency (sweeper issue bars).
+ * store's raw sweep and BullMQ's own `addBulk` rate, its memory, and event latency
+ * (sweeper issue bars).
  *
  * Uses REDIS_URL when set, else starts private redis-servers on free ports.
  */
