@@ -14,7 +14,7 @@
  * connect-redis and raw ioredis (the floor of a Redis-backed layer), over HTTP
  * with autocannon (Express issue bars, lost updates);
  * `telemetry` — manager get/update with telemetry off, on without an SDK, and with
- * the SDK exporting over OTLP (all traces, and 10 % sampled), each variant in its
+ * the SDK exporting over OTLP (all traces, 10 % sampled, none sampled), each variant in its
  * own worker process (OpenTelemetry issue bars);
  * `sweep` — one expiry-sweeper worker over a backlog of expired sessions against the
  * store's raw sweep and BullMQ's own `addBulk` rate, its memory, and event latency

@@ -4,13 +4,14 @@
  */
 
 /** Which setup a worker runs. */
-export type TelemetryVariant = 'off' | 'no-sdk' | 'sdk' | 'sdk-sampled';
+export type TelemetryVariant =
+  'off' | 'no-sdk' | 'sdk' | 'sdk-sampled' | 'sdk-unsampled' | 'sdk-bare';
 
 /** Head-sampling ratio of the `sdk-sampled` variant. */
 export const SAMPLED_RATIO = 0.1;
 
 /** Which process a variant runs in. */
-export type TelemetryProcess = 'plain' | 'sdk' | 'sdk-sampled';
+export type TelemetryProcess = 'plain' | 'sdk' | 'sdk-sampled' | 'sdk-unsampled';
 
 /** The process of each variant. */
 export const PROCESS_OF: Readonly<Record<TelemetryVariant, TelemetryProcess>> = {
@@ -18,6 +19,8 @@ export const PROCESS_OF: Readonly<Record<TelemetryVariant, TelemetryProcess>> = 
   'no-sdk': 'plain',
   sdk: 'sdk',
   'sdk-sampled': 'sdk-sampled',
+  'sdk-unsampled': 'sdk-unsampled',
+  'sdk-bare': 'sdk-unsampled',
 };
 
 /** Messages the benchmark sends. */

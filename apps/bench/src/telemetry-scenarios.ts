@@ -128,7 +128,14 @@ export interface TelemetryOverheadResult {
   readonly bars: { readonly noSdk: number; readonly sdk: number };
 }
 
-const VARIANTS: readonly TelemetryVariant[] = ['off', 'no-sdk', 'sdk', 'sdk-sampled'];
+const VARIANTS: readonly TelemetryVariant[] = [
+  'off',
+  'no-sdk',
+  'sdk',
+  'sdk-sampled',
+  'sdk-unsampled',
+  'sdk-bare',
+];
 
 interface Run {
   readonly opsPerSec: number;
@@ -140,7 +147,10 @@ interface Run {
  * stack (`createSessionCluster`: Redis store, Redlock, fallback, health),
  * four processes on one private redis-server: telemetry off; on with no
  * SDK; on with the SDK exporting every trace (batch processor) and metrics
- * over OTLP/HTTP to a local endpoint; the same with 10 % head sampling. Rounds alternate the variants so machine
+ * over OTLP/HTTP to a local endpoint; the same with 10 % head sampling; the
+ * same with no trace sampled; and in that process, a cluster with
+ * `telemetry: false` (the SDK's own floor: its context manager and the ioredis
+ * instrumentation, none of our spans or metrics). Rounds alternate the variants so machine
  * load hits all alike; ratios are taken per round.
  */
 export async function measureTelemetryOverhead(options: {
@@ -151,13 +161,14 @@ export async function measureTelemetryOverhead(options: {
   const [server, sink] = await Promise.all([startRedisServer(), startOtlpSink()]);
   const workers = new Map<TelemetryProcess, Worker>();
   try {
-    for (const kind of ['plain', 'sdk', 'sdk-sampled'] as const) {
+    for (const kind of ['plain', 'sdk', 'sdk-sampled', 'sdk-unsampled'] as const) {
       workers.set(
         kind,
         await startWorker(kind, {
           REDIS_URL: server.url,
           BENCH_OTLP_SINK: sink.url,
           OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+          ...(kind === 'sdk-unsampled' ? { OTEL_TRACES_SAMPLER: 'always_off' } : {}),
         }),
       );
     }
@@ -169,6 +180,8 @@ export async function measureTelemetryOverhead(options: {
         'no-sdk': [],
         sdk: [],
         'sdk-sampled': [],
+        'sdk-unsampled': [],
+        'sdk-bare': [],
       };
       results[scenario] = perVariant;
       const ops = scenario === 'get' ? options.ops : Math.max(500, Math.round(options.ops / 4));

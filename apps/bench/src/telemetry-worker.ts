@@ -8,7 +8,13 @@
  * - `sdk`: `startTelemetry` with OTLP export through the batch processor,
  *   ioredis instrumentation on, every trace sampled (started with
  *   `--import @session-cluster/telemetry/register`);
- * - `sdk-sampled`: the same with head sampling at `SAMPLED_RATIO`.
+ * - `sdk-sampled`: the same with head sampling at `SAMPLED_RATIO`;
+ * - `sdk-unsampled`: the same with no trace sampled (`OTEL_TRACES_SAMPLER=always_off`,
+ *   set by the benchmark): the floor of the `sdk` variants, what the SDK costs
+ *   before a single span is recorded (its AsyncLocalStorage context manager,
+ *   the ioredis instrumentation's wrappers, metrics); it also runs variant
+ *   `sdk-bare`, a cluster with `telemetry: false` under that SDK: what the
+ *   SDK and the ioredis instrumentation cost with none of our telemetry.
  *
  * Talks to the benchmark over IPC: `{ type: 'run', variant, scenario, ops,
  * lanes }` → `{ type: 'result', … }`; `{ type: 'exit' }` closes everything
@@ -59,14 +65,19 @@ const { createSessionCluster } = await import('session-cluster');
 const { runLoad } = await import('./load-runner.js');
 const { sessionFixture } = await import('./session-fixture.js');
 
-const variants: readonly TelemetryVariant[] = kind === 'plain' ? ['off', 'no-sdk'] : [kind];
+const variants: readonly TelemetryVariant[] =
+  kind === 'plain'
+    ? ['off', 'no-sdk']
+    : kind === 'sdk-unsampled'
+      ? ['sdk-unsampled', 'sdk-bare']
+      : [kind];
 const clusters = new Map(
   variants.map((variant) => [
     variant,
     createSessionCluster({
       redis: { url: redisUrl },
       prefix: `bt${process.pid}${variant}`,
-      telemetry: variant === 'off' ? false : {},
+      telemetry: variant === 'off' || variant === 'sdk-bare' ? false : {},
     }),
   ]),
 );
