@@ -19,7 +19,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freshPrefix } from './fixtures/scenario-session.js';
 import {
   HEADER_FIELD,
-  entriesCheck,
+  headerCheck,
   frameEntryPairs,
   sessionKeyOf,
   splitFrame,
@@ -74,13 +74,13 @@ const STORES = [
 
 /**
  * The frame invariants every Redis write keeps: `k` is the check of the
- * entries, `z` their exact byte total, and nothing is stored in clear when
+ * header and entries, `z` their exact byte total, and nothing is stored in clear when
  * the store encrypts.
  */
 async function expectFrameInvariants(store: SessionStore, id: string): Promise<void> {
   if (!(store instanceof RedisStore)) return;
   const { header, entries } = splitFrame((await admin.get(sessionKeyOf(store, id)))!);
-  expect(header[HEADER_FIELD.k]).toBe(entriesCheck(id, entries));
+  expect(header[HEADER_FIELD.k]).toBe(headerCheck(id, header, entries));
   const pairs = frameEntryPairs(entries);
   const bytes = pairs.reduce((n, [k, v]) => n + Buffer.byteLength(k) + Buffer.byteLength(v), 0);
   expect(Number(header[HEADER_FIELD.z])).toBe(bytes);

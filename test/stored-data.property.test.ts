@@ -168,7 +168,7 @@ describe('damaged frames (generated)', () => {
       fc.string({ maxLength: 80 }).map((text) => Buffer.from(text)),
       fc
         .tuple(
-          fc.constantFrom('SC1\x1f', 'SC1', 'SC2\x1f', 'sc1\x1f', 'SC1\x1e', ''),
+          fc.constantFrom('SC2\x1f', 'SC1\x1f', 'SC2', 'SC3\x1f', 'sc2\x1f', 'SC2\x1e', ''),
           fc.uint8Array({ maxLength: 200 }),
         )
         .map(([head, tail]) => Buffer.concat([Buffer.from(head), tail])),
@@ -177,7 +177,8 @@ describe('damaged frames (generated)', () => {
       fc.asyncProperty(garbage, sessionData, async (raw, data) => {
         const session = await createSession(strict, data);
         await replaceRaw(session.id, raw);
-        if (!raw.subarray(0, 4).equals(Buffer.from('SC1\x1f'))) {
+        const magic = raw.subarray(0, 4);
+        if (!magic.equals(Buffer.from('SC2\x1f')) && !magic.equals(Buffer.from('SC1\x1f'))) {
           // Not even the frame magic: corrupted, whichever field one looks at.
           await expectCorruptionPolicy(session, raw);
           return;
@@ -239,7 +240,37 @@ describe('damaged frames (generated)', () => {
     );
   });
 
-  it('magic other than SC1 is corrupted for every reader and writer', async () => {
+  it('one flipped byte anywhere in the header but the expiry fails the checksum k', async () => {
+    // k covers v, c, m, z and the owner u: a damaged owner must never read as
+    // another user's session. Only e is outside (touch moves it alone).
+    await fc.assert(
+      fc.asyncProperty(
+        sessionData,
+        fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }),
+        fc.integer({ min: 1, max: 255 }),
+        async (data, at, mask) => {
+          const session = await createSession(strict, data);
+          const frame = (await rawOf(session.id))!;
+          const rs = frame.indexOf(ENTRY_SEPARATOR);
+          const headerEnd = rs < 0 ? frame.length : rs;
+          const us: number[] = [];
+          for (let i = 0; i < headerEnd; i++) if (frame[i] === 0x1f) us.push(i);
+          // The bytes of e: after the second separator, up to the third.
+          const [eStart, eEnd] = [us[1]! + 1, us[2]!];
+          const outside = headerEnd - (eEnd - eStart);
+          let offset = Math.floor(at * outside);
+          if (offset >= eStart) offset += eEnd - eStart;
+          const flipped = Buffer.from(frame);
+          flipped[offset] = flipped[offset]! ^ mask;
+          await replaceRaw(session.id, flipped);
+          await expectCorruptionPolicy(session, flipped);
+        },
+      ),
+      { numRuns: 150 },
+    );
+  });
+
+  it('magic other than SC1 and SC2 is corrupted for every reader and writer', async () => {
     await fc.assert(
       fc.asyncProperty(
         nonEmptyData,
@@ -248,6 +279,7 @@ describe('damaged frames (generated)', () => {
           .filter(
             (magic) =>
               magic !== 'SC1' &&
+              magic !== 'SC2' &&
               !magic.includes(ENTRY_SEPARATOR) &&
               !magic.includes(FIELD_SEPARATOR),
           ),

@@ -125,6 +125,13 @@ export interface CodecOption {
   readonly failFastOnCorruption?: boolean | undefined;
   /** Called for every corrupted session Redis returns, in both modes: log it, count it. */
   readonly onCorruption?: ((info: CorruptionInfo) => void) | undefined;
+  /**
+   * The Redis frame format writes use: `2` (default; the integrity check
+   * covers the owner, version and timestamps) or `1`, which 0.2 instances
+   * read. Upgrading a running 0.2 cluster: deploy with `1`, then switch to
+   * `2` once no 0.2 instance is left (see `RedisStoreOptions.frameFormat`).
+   */
+  readonly frameFormat?: 1 | 2 | undefined;
 }
 
 /**

@@ -101,11 +101,27 @@ describe('createSessionCluster', () => {
         'codec.failFastOnCorruption',
       ],
       [{ codec: { onCorruption: 'log' as unknown as () => void } }, 'codec.onCorruption'],
+      [{ codec: { frameFormat: 3 as unknown as 2 } }, 'codec.frameFormat'],
     ];
     for (const [options, field] of bad) {
       expect(fieldOf(() => createSessionCluster({ redis: { url: redis.url }, ...options }))).toBe(
         field,
       );
+    }
+  });
+
+  it('hands the frame format to the Redis store (format 1 during an upgrade from 0.2)', async () => {
+    const cluster = startCluster({ codec: { frameFormat: 1 } });
+    const { id } = await cluster.manager.create({ data: { a: 1 } });
+    await cluster.manager.patch(id, { set: { b: 2 } });
+    const admin = new Redis(redis.port, '127.0.0.1');
+    try {
+      const [key] = await admin.keys(`${prefix}:s:*`);
+      if (key === undefined) return expect.fail('no session key');
+      expect((await admin.get(key))?.startsWith('SC1\x1f')).toBe(true);
+      expect((await cluster.manager.get(id))?.data).toEqual({ a: 1, b: 2 });
+    } finally {
+      admin.disconnect();
     }
   });
 

@@ -83,6 +83,7 @@ export function createSessionCluster(options: SessionClusterOptions): SessionClu
           expiryGraceMs: resolved.expiryGraceMs,
           failFastOnCorruption: resolved.failFastOnCorruption,
           onCorruption: resolved.onCorruption,
+          frameFormat: resolved.frameFormat,
         }),
     );
     opened.push(redis);

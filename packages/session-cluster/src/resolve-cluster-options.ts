@@ -47,6 +47,7 @@ export interface ResolvedClusterOptions {
   readonly expiryGraceMs: number | undefined;
   readonly failFastOnCorruption: boolean | undefined;
   readonly onCorruption: ((info: CorruptionInfo) => void) | undefined;
+  readonly frameFormat: 1 | 2 | undefined;
   /** `false` when telemetry is off. */
   readonly telemetry: TelemetryOption | false;
 }
@@ -100,10 +101,11 @@ function resolveBreaker(value: unknown): BreakerOptions | undefined {
   return value as unknown as BreakerOptions;
 }
 
-/** What `codec` says about corrupted sessions, as `RedisStore` takes it. */
-function resolveCorruption(value: unknown): {
+/** What `codec` says about stored frames (format, corruption), as `RedisStore` takes it. */
+function resolveStoredFrames(value: unknown): {
   failFastOnCorruption: boolean | undefined;
   onCorruption: ((info: CorruptionInfo) => void) | undefined;
+  frameFormat: 1 | 2 | undefined;
 } {
   const codec = section(value, 'codec');
   const failFastOnCorruption = boolean(codec['failFastOnCorruption'], 'codec.failFastOnCorruption');
@@ -111,15 +113,24 @@ function resolveCorruption(value: unknown): {
   if (onCorruption !== undefined && typeof onCorruption !== 'function') {
     throw invalidOption('codec.onCorruption', 'a function');
   }
+  const frameFormat = codec['frameFormat'];
+  if (frameFormat !== undefined && frameFormat !== 1 && frameFormat !== 2) {
+    throw invalidOption('codec.frameFormat', '1 or 2');
+  }
   return {
     failFastOnCorruption,
     onCorruption: onCorruption as ((info: CorruptionInfo) => void) | undefined,
+    frameFormat,
   };
 }
 
 function resolveCodec(value: unknown): SessionCodec {
   const codec = section(value, 'codec');
-  onlyKeys(codec, ['maxBytes', 'encryptionKeys', 'failFastOnCorruption', 'onCorruption'], 'codec.');
+  onlyKeys(
+    codec,
+    ['maxBytes', 'encryptionKeys', 'failFastOnCorruption', 'onCorruption', 'frameFormat'],
+    'codec.',
+  );
   const maxBytes = integer(codec['maxBytes'], 'codec.maxBytes', 1);
   const keys = codec['encryptionKeys'];
   if (keys !== undefined && (!Array.isArray(keys) || keys.length === 0)) {
@@ -213,7 +224,7 @@ export function resolveClusterOptions(input: SessionClusterOptions): ResolvedClu
     health: { windowSize, slowThresholdMs, unhealthyBelowSuccessRate: rate },
     codec: resolveCodec(options['codec']),
     expiryGraceMs,
-    ...resolveCorruption(options['codec']),
+    ...resolveStoredFrames(options['codec']),
     telemetry: resolveTelemetry(options['telemetry']),
   };
 }

@@ -18,9 +18,12 @@ export { RedlockLocker } from './redlock-locker.js';
 export type { RedlockLockerOptions, RedlockNode } from './redlock-options.js';
 export { LOCK_PREFIX_PATTERN, MIN_LOCK_TTL_MS, REDLOCK_DEFAULTS } from './redlock-options.js';
 export type { VoteSummary } from './redlock-vote-summary.js';
+export type { CheckedHeaderFields } from './session-frame.js';
 export {
   ENTRY_SEPARATOR,
   FIELD_SEPARATOR,
   FRAME_MAGIC,
+  LEGACY_FRAME_MAGIC,
+  frameCheck,
   replaceFrameEntry,
 } from './session-frame.js';

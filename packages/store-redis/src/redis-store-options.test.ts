@@ -42,6 +42,8 @@ describe('RedisStore options', () => {
       [{ commandTimeoutMs: 0 }, 'commandTimeoutMs'],
       [{ failFastOnCorruption: 'no' }, 'failFastOnCorruption'],
       [{ onCorruption: 'log' }, 'onCorruption'],
+      [{ frameFormat: 3 }, 'frameFormat'],
+      [{ frameFormat: '2' }, 'frameFormat'],
       [{ clock: {} }, 'clock'],
       [{ codec: { maxBytes: 10 } }, 'codec'],
     ];

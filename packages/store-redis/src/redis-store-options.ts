@@ -89,6 +89,15 @@ export interface RedisStoreOptions {
   readonly failFastOnCorruption?: boolean | undefined;
   /** Called for every corrupted session found, in both modes (log it, count it). */
   readonly onCorruption?: ((info: CorruptionInfo) => void) | undefined;
+  /**
+   * The frame format writes use. `2` (default): the integrity check covers
+   * the owner, version and timestamps too. `1`: what earlier releases (0.2)
+   * wrote and read; this release reads both. Upgrading a running cluster
+   * from such a release: deploy with `frameFormat: 1` first, so the old
+   * instances still running can read every session; once none is left,
+   * switch to `2` (each session moves to it on its next patch or save).
+   */
+  readonly frameFormat?: 1 | 2 | undefined;
 }
 
 /** What {@link RedisStoreOptions.onCorruption} receives. */
@@ -106,6 +115,7 @@ export const REDIS_STORE_DEFAULTS = Object.freeze({
   expiryGraceMs: 3_600_000,
   commandTimeoutMs: 1_000,
   failFastOnCorruption: true,
+  frameFormat: 2,
 });
 
 /** Most buckets: one per Redis Cluster slot. */
@@ -121,6 +131,7 @@ export interface ResolvedRedisStoreOptions {
   readonly commandTimeoutMs: number;
   readonly failFastOnCorruption: boolean;
   readonly onCorruption: ((info: CorruptionInfo) => void) | undefined;
+  readonly frameFormat: 1 | 2;
 }
 
 /**
@@ -150,6 +161,9 @@ export function resolveRedisStoreOptions(options: RedisStoreOptions): ResolvedRe
   if (options.onCorruption !== undefined && typeof options.onCorruption !== 'function') {
     throw invalid('onCorruption', 'expected a function');
   }
+  // Typed 1 | 2, but JavaScript callers and JSON config can pass anything.
+  const frameFormat: unknown = options.frameFormat ?? REDIS_STORE_DEFAULTS.frameFormat;
+  if (frameFormat !== 1 && frameFormat !== 2) throw invalid('frameFormat', 'expected 1 or 2');
   const clock = options.clock ?? systemClock;
   if (typeof clock !== 'object' || typeof (clock as Partial<Clock>).now !== 'function') {
     throw invalid('clock', 'expected an object with a now() method');
@@ -163,6 +177,7 @@ export function resolveRedisStoreOptions(options: RedisStoreOptions): ResolvedRe
     commandTimeoutMs,
     failFastOnCorruption,
     onCorruption: options.onCorruption,
+    frameFormat,
   };
 }
 

@@ -104,8 +104,10 @@ describe('RedisStore data model', () => {
 
     const frame = await raw(store).get(keys.session(session.id));
     const entries = '\x1e"a"\x1f1\x1e"b"\x1f"zwei"';
-    const check = createHash('sha1').update(`${session.id}\0${entries}`).digest('hex');
-    const header = ['SC1', '1', expiresAt, clock.now(), clock.now(), 13, check, 'ada'];
+    // k covers every header field but e: v, c, m, z and u, then the entries.
+    const covered = ['1', clock.now(), clock.now(), 13, 'ada'].join('\x1f');
+    const check = createHash('sha1').update(`${session.id}\0${covered}\0${entries}`).digest('hex');
+    const header = ['SC2', '1', expiresAt, clock.now(), clock.now(), 13, check, 'ada'];
     expect(frame).toBe(header.join('\x1f') + entries);
     expect(await raw(store).zscore(keys.expiryBucketOf(session.id), session.id)).toBe(
       String(expiresAt),
@@ -170,6 +172,157 @@ describe('RedisStore data model', () => {
     expect((await store.load(session.id))?.data).toEqual(expected);
     expect(await store.save(session.id, { data, expiresAt: clock.now() + TTL_MS }, 2)).toBe(3);
     expect((await store.load(session.id))?.data).toEqual(data);
+  });
+});
+
+describe('RedisStore frame formats', () => {
+  /** The stored frame of `id`, split into header fields and entries. */
+  async function frameOf(store: RedisStore, id: string) {
+    const frame = (await raw(store).get(keysOf(store).session(id)))!;
+    const rs = frame.indexOf('\x1e');
+    return { header: frame.slice(0, rs).split('\x1f'), entries: frame.slice(rs) };
+  }
+
+  it('a damaged owner, version or timestamp fails the check, like damaged data', async () => {
+    const store = await openStore();
+    const session = await store.create({
+      id: generateSessionId(),
+      userId: 'user-42',
+      data: { role: 'customer' },
+      expiresAt: clock.now() + TTL_MS,
+    });
+    const key = keysOf(store).session(session.id);
+    const intact = (await raw(store).get(key))!;
+    // v, c, m, z and u: each rewritten to another readable value.
+    for (const [field, text] of [
+      [7, 'user-43'],
+      [1, '2'],
+      [3, String(clock.now() - 1)],
+      [4, String(clock.now() + 1)],
+      [5, '99'],
+    ] as const) {
+      const { header, entries } = await frameOf(store, session.id);
+      header[field] = text;
+      const damaged = header.join('\x1f') + entries;
+      await raw(store).set(key, damaged, 'KEEPTTL');
+      await expectSessionError(store.load(session.id), SessionCorruptedError, 'SESSION_CORRUPTED');
+      await expectSessionError(
+        store.patch(session.id, { set: { role: 'admin' } }),
+        SessionCorruptedError,
+        'SESSION_CORRUPTED',
+      );
+      await expectSessionError(
+        store.touch(session.id, clock.now() + 2 * TTL_MS),
+        SessionCorruptedError,
+        'SESSION_CORRUPTED',
+      );
+      expect(await raw(store).get(key)).toBe(damaged);
+      await raw(store).set(key, intact, 'KEEPTTL');
+    }
+    expect((await store.load(session.id))?.userId).toBe('user-42');
+  });
+
+  it('reads frames of the earlier format (SC1) and upgrades them on the next patch', async () => {
+    const store = await openStore();
+    const session = await store.create({
+      id: generateSessionId(),
+      userId: 'ada',
+      data: { a: 1, b: 'zwei' },
+      expiresAt: clock.now() + TTL_MS,
+    });
+    const key = keysOf(store).session(session.id);
+    // What an earlier release wrote: magic SC1, k over (sid NUL entries) only.
+    const { header, entries } = await frameOf(store, session.id);
+    header[0] = 'SC1';
+    header[6] = createHash('sha1').update(`${session.id}\0${entries}`).digest('hex');
+    const legacy = header.join('\x1f') + entries;
+    await raw(store).set(key, legacy, 'KEEPTTL');
+
+    expect(await store.load(session.id)).toEqual(session);
+    // touch moves e only: the frame keeps its format and its check.
+    expect(await store.touch(session.id, clock.now() + 2 * TTL_MS)).toBe(true);
+    const touched = await frameOf(store, session.id);
+    expect(touched.header[0]).toBe('SC1');
+    expect(touched.header[6]).toBe(header[6]);
+    expect((await store.load(session.id))?.expiresAt).toBe(clock.now() + 2 * TTL_MS);
+
+    // A legacy frame's owner is not covered: patch checks what it can, then
+    // rewrites the frame in the current format, owner included in k.
+    await store.patch(session.id, { set: { c: true } });
+    const patched = await frameOf(store, session.id);
+    expect(patched.header[0]).toBe('SC2');
+    expect(await store.load(session.id)).toMatchObject({
+      userId: 'ada',
+      data: { a: 1, b: 'zwei', c: true },
+      version: 2,
+    });
+    patched.header[7] = 'eve';
+    await raw(store).set(key, patched.header.join('\x1f') + patched.entries, 'KEEPTTL');
+    await expectSessionError(store.load(session.id), SessionCorruptedError, 'SESSION_CORRUPTED');
+  });
+
+  it('frameFormat: 1 writes what earlier releases read, and a default store reads and upgrades it', async () => {
+    // A rolling upgrade: new instances write format 1 while old ones still run.
+    const rolling = await openStore({ frameFormat: 1 });
+    const current = await openStore();
+    const session = await rolling.create({
+      id: generateSessionId(),
+      userId: 'ada',
+      data: { a: 1 },
+      expiresAt: clock.now() + TTL_MS,
+    });
+    const legacyCheck = async () => {
+      const { header, entries } = await frameOf(rolling, session.id);
+      expect(header[0]).toBe('SC1');
+      // Exactly what an earlier release verifies: sha1 of (sid NUL entries).
+      expect(header[6]).toBe(createHash('sha1').update(`${session.id}\0${entries}`).digest('hex'));
+    };
+    await legacyCheck();
+    await rolling.patch(session.id, { set: { b: 2 } });
+    await legacyCheck();
+    expect(
+      await rolling.save(session.id, { data: { c: 3 }, expiresAt: session.expiresAt }, 2),
+    ).toBe(3);
+    await legacyCheck();
+    expect(await current.load(session.id)).toMatchObject({ userId: 'ada', data: { c: 3 } });
+    await current.patch(session.id, { set: { d: 4 } });
+    expect((await frameOf(current, session.id)).header[0]).toBe('SC2');
+    // And back: a format-1 writer may patch a format-2 frame (its check passes first).
+    await rolling.patch(session.id, { set: { e: 5 } });
+    await legacyCheck();
+    expect((await current.load(session.id))?.data).toEqual({ c: 3, d: 4, e: 5 });
+  });
+
+  it('a legacy frame is saved, deleted and swept like a current one', async () => {
+    const store = await openStore();
+    const keys = keysOf(store);
+    const make = async (userId: string) => {
+      const session = await store.create({
+        id: generateSessionId(),
+        userId,
+        data: { n: 1 },
+        expiresAt: clock.now() + TTL_MS,
+      });
+      const { header, entries } = await frameOf(store, session.id);
+      header[0] = 'SC1';
+      header[6] = createHash('sha1').update(`${session.id}\0${entries}`).digest('hex');
+      await raw(store).set(keys.session(session.id), header.join('\x1f') + entries, 'KEEPTTL');
+      return session;
+    };
+    const saved = await make('ann');
+    expect(await store.save(saved.id, { data: { n: 2 }, expiresAt: saved.expiresAt }, 1)).toBe(2);
+    expect((await frameOf(store, saved.id)).header[0]).toBe('SC2');
+    expect(await store.load(saved.id)).toMatchObject({ userId: 'ann', data: { n: 2 } });
+
+    const deleted = await make('bob');
+    expect(await store.delete(deleted.id)).toBe(true);
+    expect(await store.listByUser('bob')).toEqual([]);
+
+    const swept = await make('cyd');
+    const result = await store.sweepBucket(keys.bucketOf(swept.id), swept.expiresAt, 100);
+    expect(result.expired.map((e) => [e.id, e.userId])).toContainEqual([swept.id, 'cyd']);
+    expect(await raw(store).exists(keys.session(swept.id))).toBe(0);
+    expect(await store.listByUser('cyd')).toEqual([]);
   });
 });
 

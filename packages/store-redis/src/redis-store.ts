@@ -116,6 +116,8 @@ export class RedisStore implements SessionStore {
   private readonly clock: Clock;
   private readonly expiryGraceMs: number;
   private readonly failFastOnCorruption: boolean;
+  /** `frameFormat` as the scripts take it: '1' or '2'. */
+  private readonly frameFormat: string;
   private readonly onCorruption: ((info: CorruptionInfo) => void) | undefined;
   private readonly owned: boolean;
   private readonly commandTimeoutMs: number;
@@ -138,6 +140,7 @@ export class RedisStore implements SessionStore {
     this.clock = resolved.clock;
     this.expiryGraceMs = resolved.expiryGraceMs;
     this.failFastOnCorruption = resolved.failFastOnCorruption;
+    this.frameFormat = String(resolved.frameFormat);
     this.onCorruption = resolved.onCorruption;
     const connection = openRedisConnection(options, resolved.commandTimeoutMs);
     this.client = connection.client;
@@ -199,6 +202,7 @@ export class RedisStore implements SessionStore {
             now - this.expiryGraceMs,
             this.keys.sessionKeyPrefix(bucket),
             frameEntries(encoded.entries),
+            this.frameFormat,
           ],
         ),
         'createSession',
@@ -269,6 +273,7 @@ export class RedisStore implements SessionStore {
           userId ?? '',
           encoded.bytes,
           frameEntries(encoded.entries),
+          this.frameFormat,
         ]),
         'saveSession',
       );
@@ -325,6 +330,7 @@ export class RedisStore implements SessionStore {
           expiresAt ?? '',
           expiresAt === undefined ? '' : this.physicalExpiry(expiresAt),
           this.codec.maxBytes,
+          this.frameFormat,
           encoded.set.entries.length,
           ...encoded.set.entries.flat(),
           ...encoded.unset,

@@ -11,10 +11,21 @@ import type { SessionCodec, SessionData, SessionRecord } from '@session-cluster/
 export const ENTRY_SEPARATOR = '\x1e';
 /** Separates header fields, and an entry's key from its value: ASCII US. */
 export const FIELD_SEPARATOR = '\x1f';
-/** First header field: the frame format (bump it when the layout changes). */
-export const FRAME_MAGIC = 'SC1';
+/**
+ * First header field of the frames the store writes: the frame format (bump
+ * it when the layout or the check changes). `SC2`'s check `k` covers every
+ * header field but the expiry.
+ */
+export const FRAME_MAGIC = 'SC2';
+/**
+ * The format earlier releases wrote, whose `k` covers the entries only.
+ * Still read (and upgraded to {@link FRAME_MAGIC} by the next patch or save),
+ * so an upgrade loses no session.
+ */
+export const LEGACY_FRAME_MAGIC = 'SC1';
 
 const HEADER_START = FRAME_MAGIC + FIELD_SEPARATOR;
+const LEGACY_HEADER_START = LEGACY_FRAME_MAGIC + FIELD_SEPARATOR;
 
 /**
  * What one session key holds, as read by `GET`:
@@ -62,17 +73,33 @@ export function replaceFrameEntry(frame: string, key: string, raw: string): stri
   return entries.join(ENTRY_SEPARATOR);
 }
 
+/** The header fields a frame's check `k` covers, as stored (text). */
+export interface CheckedHeaderFields {
+  readonly v: string;
+  readonly c: string;
+  readonly m: string;
+  readonly z: string;
+  readonly u: string;
+}
+
 /**
- * The integrity check `k` of a session's entries: sha1 hex of (sid NUL
- * entries), as `frame_check` in `lua/frame.lua` computes it on every write.
+ * The integrity check `k` of a frame, as `frame_check` in `lua/frame.lua`
+ * computes it on every write. With `header` (format `SC2`): sha1 hex of
+ * (sid NUL v US c US m US z US u NUL entries), so a damaged owner, version
+ * or timestamp fails the check like damaged data does; only the expiry `e`
+ * is left out (touch moves it without rewriting the rest). Without
+ * (`SC1`): sha1 hex of (sid NUL entries).
  */
-export function frameCheck(id: string, entries: string): string {
-  return hash('sha1', `${id}\0${entries}`);
+export function frameCheck(id: string, entries: string, header?: CheckedHeaderFields): string {
+  if (header === undefined) return hash('sha1', `${id}\0${entries}`);
+  const { v, c, m, z, u } = header;
+  const us = FIELD_SEPARATOR;
+  return hash('sha1', `${id}\0${v}${us}${c}${us}${m}${us}${z}${us}${u}\0${entries}`);
 }
 
 /**
  * Decode a session frame read by `GET`
- * (`SC1 US v US e US c US m US z US k US u (RS jsonKey US value)*`, see
+ * (`SC2 US v US e US c US m US z US k US u (RS jsonKey US value)*`, or `SC1`, see
  * `lua/frame.lua`). Logical expiry is decided here, against `now`, before
  * any data is decoded: the store never relies on Redis TTL for it. Then one
  * checksum covers all the data, and plain data is parsed in one `JSON.parse`.
@@ -87,7 +114,10 @@ export function readSessionFrame(
   now: number,
 ): SessionFrameState {
   if (raw === null) return MISSING;
-  if (!raw.startsWith(HEADER_START)) throw corruptFrame('frame', 'unknown frame format');
+  const legacy = !raw.startsWith(HEADER_START);
+  if (legacy && !raw.startsWith(LEGACY_HEADER_START)) {
+    throw corruptFrame('frame', 'unknown frame format');
+  }
   const firstEntry = raw.indexOf(ENTRY_SEPARATOR);
   const headerEnd = firstEntry < 0 ? raw.length : firstEntry;
 
@@ -116,7 +146,10 @@ export function readSessionFrame(
   const userId = owner === '' ? undefined : owner;
 
   const entries = firstEntry < 0 ? '' : raw.slice(firstEntry);
-  if (frameCheck(id, entries) !== field(5)) throw corruptFrame('k', 'checksum mismatch');
+  const check = legacy
+    ? frameCheck(id, entries)
+    : frameCheck(id, entries, { v: field(0), c: field(2), m: field(3), z: field(4), u: owner });
+  if (check !== field(5)) throw corruptFrame('k', 'checksum mismatch');
   const data = decodeEntries(id, entries, codec);
   return {
     kind: 'live',

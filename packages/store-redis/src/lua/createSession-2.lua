@@ -18,6 +18,7 @@
   ARGV[7] repair cutoff, ms (now - grace)
   ARGV[8] session key prefix of this bucket (KEYS[1] without the sid)
   ARGV[9] entries: (RS jsonKey US value)*, '' for no data
+  ARGV[10] frame format to write, '2' or '1' (see frame.lua)
 
   Returns
     {1, replacedUserId, replacedCreatedAt, createdAt}
@@ -38,8 +39,12 @@ if current then
     -- landed): the stored session is exactly what this call would write.
     -- Report it created, with the first run's createdAt, instead of telling
     -- the caller its own session is someone else's.
+    -- The check covers v, z, u and the entries as this call gives them,
+    -- and c and m as stored (a re-run may carry a later now).
     if e ~= nil and current.v == '1' and current.e == ARGV[3] and current.u == ARGV[5]
-        and current.k == frame_check(ARGV[1], ARGV[9]) then
+        and current.k == frame_check(ARGV[1], {
+          f = current.f, v = '1', c = current.c, m = current.m, z = ARGV[6], u = ARGV[5],
+        }, ARGV[9]) then
       return {1, '', '', current.c}
     end
     return {0}
@@ -48,9 +53,9 @@ if current then
   replacedCreated = current.c
 end
 
-local header = frame_header({
-  v = '1', e = ARGV[3], c = ARGV[2], m = ARGV[2], z = ARGV[6], k = frame_check(ARGV[1], ARGV[9]), u = ARGV[5],
-})
+local fresh = {f = ARGV[10], v = '1', e = ARGV[3], c = ARGV[2], m = ARGV[2], z = ARGV[6], u = ARGV[5]}
+fresh.k = frame_check(ARGV[1], fresh, ARGV[9])
+local header = frame_header(fresh)
 redis.call('SET', KEYS[1], header .. ARGV[9], 'PXAT', ARGV[4])
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
 

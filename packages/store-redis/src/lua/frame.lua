@@ -4,13 +4,17 @@
 
   A session is ONE string value:
 
-    SC1 <US> v <US> e <US> c <US> m <US> z <US> k <US> u  ( <RS> key <US> value )*
+    SC<f> <US> v <US> e <US> c <US> m <US> z <US> k <US> u  ( <RS> key <US> value )*
 
     US = \31 (unit separator), RS = \30 (record separator)
+    f format: '2' is written by default; '1' (what earlier releases wrote)
+      is read, and written when the store's frameFormat is 1 (rolling upgrades)
     v version, e expiresAt ms, c createdAt ms, m updatedAt ms,
     z Σ (#key + #value) over the entries, in bytes,
-    k sha1 hex of (sid NUL entries): the integrity check of all the data,
-      written by these scripts (redis.sha1hex) and verified by every load,
+    k the integrity check, written by these scripts (redis.sha1hex) and
+      verified by every load (see frame_check): format 2 covers every
+      field but e, format 1 only the entries, so a damaged owner or version
+      went unnoticed,
     u owner, '' for none
     key   JSON.stringify of a top-level data key
     value the value's JSON text, or 'e1:<keyId>:<base64url>' when encrypted
@@ -22,19 +26,19 @@
 ]]
 local US, RS = '\31', '\30'
 
--- A readable header: exactly 8 US-separated fields, the first 'SC1'.
-local HEADER_PATTERN = '^SC1\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)$'
+-- A readable header: exactly 8 US-separated fields, the first 'SC1' or 'SC2'.
+local HEADER_PATTERN = '^SC([12])\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)$'
 
 -- The fields of a header string (the frame up to its first RS), or nil when
 -- it is unreadable. One pattern match instead of a split loop: the sweep
 -- reads a header per expired session, and the loop was a fifth of its Redis
 -- time.
 local function frame_parse_header(header)
-  local v, e, c, m, z, k, u = string.match(header, HEADER_PATTERN)
-  if not v then
+  local f, v, e, c, m, z, k, u = string.match(header, HEADER_PATTERN)
+  if not f then
     return nil
   end
-  return {v = v, e = e, c = c, m = m, z = z, k = k, u = u}
+  return {f = f, v = v, e = e, c = c, m = m, z = z, k = k, u = u}
 end
 
 -- The header fields of a framed session and the entries part (from the first
@@ -47,9 +51,9 @@ local function frame_read(raw)
   return frame_parse_header(string.sub(raw, 1, rs - 1)), string.sub(raw, rs)
 end
 
--- The header string of `h` (fields as strings).
+-- The header string of `h` (fields as strings), in h's format.
 local function frame_header(h)
-  return table.concat({'SC1', h.v, h.e, h.c, h.m, h.z, h.k, h.u}, US)
+  return table.concat({'SC' .. h.f, h.v, h.e, h.c, h.m, h.z, h.k, h.u}, US)
 end
 
 -- A header number as the loader (readSessionFrame) reads it: finite, or nil.
@@ -71,9 +75,16 @@ local function frame_version(text)
   return n
 end
 
--- The integrity check of a session's entries, bound to its id.
-local function frame_check(sid, body)
-  return redis.sha1hex(sid .. '\0' .. body)
+-- The integrity check k of a frame with header fields `h` and entries
+-- `body`, bound to its id. Format 2: sha1 hex of
+-- (sid NUL v US c US m US z US u NUL entries), every field but e (which
+-- touch moves without rewriting the rest) and k itself. Format 1: sha1 hex
+-- of (sid NUL entries). session-frame.ts (frameCheck) computes the same.
+local function frame_check(sid, h, body)
+  if h.f == '1' then
+    return redis.sha1hex(sid .. '\0' .. body)
+  end
+  return redis.sha1hex(sid .. '\0' .. h.v .. US .. h.c .. US .. h.m .. US .. h.z .. US .. h.u .. '\0' .. body)
 end
 
 -- The session at `key`: nil when missing; {} (no fields) when unreadable.
@@ -94,7 +105,7 @@ local HEADER_PEEK = 256
 -- HEADER_PATTERN for a header at the start of a whole frame: fields cannot
 -- hold RS either (the header ends at the first RS), and the position after
 -- the last field is captured to check that the header ends there.
-local HEADER_AT_START = '^SC1\31([^\31\30]*)\31([^\31\30]*)\31([^\31\30]*)\31([^\31\30]*)\31([^\31\30]*)\31([^\31\30]*)\31([^\31\30]*)()'
+local HEADER_AT_START = '^SC([12])\31([^\31\30]*)\31([^\31\30]*)\31([^\31\30]*)\31([^\31\30]*)\31([^\31\30]*)\31([^\31\30]*)\31([^\31\30]*)()'
 
 -- frame_get for scripts that never touch the entries: only the header is
 -- read (GETRANGE) and matched in place, so the cost does not grow with the
@@ -109,14 +120,14 @@ local function frame_get_header(key)
     end
     return {}
   end
-  local v, e, c, m, z, k, u, after = string.match(raw, HEADER_AT_START)
-  if #raw == HEADER_PEEK and (not v or after > #raw) then
+  local f, v, e, c, m, z, k, u, after = string.match(raw, HEADER_AT_START)
+  if #raw == HEADER_PEEK and (not f or after > #raw) then
     -- The header may go on past what was read: read it all.
     raw = redis.call('GET', key)
-    v, e, c, m, z, k, u, after = string.match(raw, HEADER_AT_START)
+    f, v, e, c, m, z, k, u, after = string.match(raw, HEADER_AT_START)
   end
-  if not v or (after <= #raw and string.byte(raw, after) ~= 30) then
+  if not f or (after <= #raw and string.byte(raw, after) ~= 30) then
     return {}
   end
-  return {v = v, e = e, c = c, m = m, z = z, k = k, u = u}
+  return {f = f, v = v, e = e, c = c, m = m, z = z, k = k, u = u}
 end

@@ -14,9 +14,10 @@
   ARGV[3] new expiresAt, ms, or '' to keep it
   ARGV[4] physical expiry for PXAT, ms (expiresAt + grace), or ''
   ARGV[5] maxBytes: the merged total may not exceed it
-  ARGV[6] n: number of keys to set
-  ARGV[7 .. 6+2n] keys to set: jsonKey, value, ...
-  ARGV[7+2n ..] keys to remove, as jsonKey
+  ARGV[6] frame format to write, '2' or '1' (see frame.lua)
+  ARGV[7] n: number of keys to set
+  ARGV[8 .. 7+2n] keys to set: jsonKey, value, ...
+  ARGV[8+2n ..] keys to remove, as jsonKey
 
   Byte accounting matches SessionCodec.fieldBytes: an entry weighs
   #key + #value in bytes.
@@ -45,12 +46,12 @@ local version = frame_version(current.v)
 -- means anything the loader refuses, metadata included (c, and m, which
 -- this write would otherwise overwrite with a readable value).
 if version == nil or frame_number(current.c) == nil or frame_number(current.m) == nil
-    or current.k ~= frame_check(ARGV[1], body) then
+    or current.k ~= frame_check(ARGV[1], current, body) then
   return {-3}
 end
 
-local setEnd = 6 + 2 * tonumber(ARGV[6])
-local changed = (setEnd - 6) / 2 + (#ARGV - setEnd)
+local setEnd = 7 + 2 * tonumber(ARGV[7])
+local changed = (setEnd - 7) / 2 + (#ARGV - setEnd)
 local entries
 
 -- Few keys (a request's patch): splice each in place. The frame's
@@ -71,7 +72,7 @@ end
 
 if changed <= 16 then
   entries = body
-  for i = 7, setEnd, 2 do
+  for i = 8, setEnd, 2 do
     local entry = RS .. ARGV[i] .. US .. ARGV[i + 1]
     entries = splice(entries, ARGV[i], entry) or (entries .. entry)
   end
@@ -80,7 +81,7 @@ if changed <= 16 then
   end
 else
   local setValue, removed = {}, {}
-  for i = 7, setEnd, 2 do
+  for i = 8, setEnd, 2 do
     setValue[ARGV[i]] = ARGV[i + 1]
   end
   for i = setEnd + 1, #ARGV do
@@ -104,7 +105,7 @@ else
     end
     pos = nextRs or (#body + 1)
   end
-  for i = 7, setEnd, 2 do
+  for i = 8, setEnd, 2 do
     if setValue[ARGV[i]] then
       out[#out + 1] = RS .. ARGV[i] .. US .. ARGV[i + 1]
       setValue[ARGV[i]] = false
@@ -120,10 +121,12 @@ if z > tonumber(ARGV[5]) then
   return {-2, z}
 end
 
+-- Written in the configured format, whatever format was read (its check passed above).
+current.f = ARGV[6]
 current.v = string.format('%d', version + 1)
 current.m = ARGV[2]
 current.z = string.format('%d', z)
-current.k = frame_check(ARGV[1], entries)
+current.k = frame_check(ARGV[1], current, entries)
 if ARGV[3] ~= '' then
   current.e = ARGV[3]
 end

@@ -13,6 +13,7 @@
   ARGV[6] new userId, '' to keep the current owner
   ARGV[7] z: total encoded data bytes
   ARGV[8] entries: (RS jsonKey US value)*, '' for no data
+  ARGV[9] frame format to write, '2' or '1' (see frame.lua)
 
   Returns
     {1, newVersion, previousUserId, createdAt}  saved ('' when there was no owner)
@@ -41,9 +42,9 @@ if user == '' then
 end
 
 local newVersion = string.format('%d', version + 1)
-local header = frame_header({
-  v = newVersion, e = ARGV[4], c = current.c, m = ARGV[2], z = ARGV[7], k = frame_check(ARGV[1], ARGV[8]), u = user,
-})
+local saved = {f = ARGV[9], v = newVersion, e = ARGV[4], c = current.c, m = ARGV[2], z = ARGV[7], u = user}
+saved.k = frame_check(ARGV[1], saved, ARGV[8])
+local header = frame_header(saved)
 redis.call('SET', KEYS[1], header .. ARGV[8], 'PXAT', ARGV[5])
 redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
 

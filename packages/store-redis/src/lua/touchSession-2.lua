@@ -26,9 +26,10 @@ end
 -- The same checks as patch: a touch must not report damaged data as a live
 -- session, nor rewrite a damaged header number into a readable one.
 if frame_version(current.v) == nil or frame_number(current.c) == nil
-    or frame_number(current.m) == nil or current.k ~= frame_check(ARGV[1], body) then
+    or frame_number(current.m) == nil or current.k ~= frame_check(ARGV[1], current, body) then
   return -3
 end
+-- k does not cover e: the frame keeps its format and its check.
 current.e = ARGV[3]
 redis.call('SET', KEYS[1], frame_header(current) .. body, 'PXAT', ARGV[4])
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
