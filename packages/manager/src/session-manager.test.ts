@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   ManualClock,
   SessionCorruptedError,
+  SessionValidationError,
   StorageUnavailableError,
   generateSessionId,
 } from '@session-cluster/core';
@@ -115,6 +116,26 @@ describe('SessionManager (unit, in memory)', () => {
     const report = manager.health();
     expect(report?.status).toBe('healthy');
     expect(report?.overall).toMatchObject({ count: 100, successRate: 1 });
+  });
+
+  it('a critical client error (INVALID_CONFIG in a request) counts as a failure', async () => {
+    const health = new HealthMonitor();
+    setUp({ health });
+    store.hooks.load = () => {
+      throw new SessionValidationError('codec: no key to decrypt with', {
+        code: 'INVALID_CONFIG',
+        field: 'codec',
+      });
+    };
+    await expectSessionError(
+      manager.get(generateSessionId()),
+      SessionValidationError,
+      'INVALID_CONFIG',
+    );
+    expect(health.report().operations['get']).toMatchObject({
+      failures: 1,
+      failuresByCode: { INVALID_CONFIG: 1 },
+    });
   });
 
   it('health() is null without a HealthMonitor; a plain recorder still gets every call', async () => {

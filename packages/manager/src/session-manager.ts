@@ -110,7 +110,9 @@ function closedError(operation: string): StorageUnavailableError {
  * argument or id, payload too large, unserialisable data) are the caller's
  * problem, not this instance's: they are recorded with `ok: true`, so a
  * flood of bad requests cannot make an instance look unhealthy and be
- * taken out of rotation.
+ * taken out of rotation. A critical one is the exception: `INVALID_CONFIG`
+ * met by a request means this instance is misconfigured, and counts as a
+ * failure.
  *
  * **Rolling expiry** (default): `touch`, `patch`, `update` and
  * `regenerate` move a session's expiry to now + `ttlMs` (the manager's; a
@@ -610,7 +612,7 @@ export class SessionManager {
     const sessionError = withOperation(error, operation);
     const durationMs = performance.now() - started;
     if (this.recorder !== undefined) {
-      if (sessionError.category === 'client') {
+      if (sessionError.category === 'client' && sessionError.severity !== 'critical') {
         this.recorder.record({ operation, durationMs, ok: true });
       } else {
         this.recorder.record({ operation, durationMs, ok: false, error: sessionError });
