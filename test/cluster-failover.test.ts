@@ -298,12 +298,17 @@ function countBy<T>(items: readonly T[], key: (item: T) => string): Record<strin
   return counts;
 }
 
+/** Reads and patches of seeded sessions on the healthy masters' slots, and those that missed or failed. */
+function healthySlotCalls(run: FailoverRun): { calls: number; degraded: number } {
+  const calls = run.calls.filter((c) => c.op !== 'create' && !c.onVictim);
+  const degraded = calls.filter((c) => c.outcome === 'missing' || c.outcome === 'error');
+  return { calls: calls.length, degraded: degraded.length };
+}
+
 function describeRun(mode: string, run: FailoverRun): string {
   const failed = run.calls.filter((c) => c.outcome === 'error');
   const slowest = Math.max(...run.calls.map((c) => c.endedAt - c.startedAt));
-  const degradedElsewhere = run.calls.filter(
-    (c) => c.op !== 'create' && !c.onVictim && (c.outcome === 'missing' || c.outcome === 'error'),
-  ).length;
+  const degradedElsewhere = healthySlotCalls(run).degraded;
   return (
     `[chaos] cluster failover: ${mode}, 3 masters × 1 replica, node-timeout ${NODE_TIMEOUT_MS} ms, ` +
     `${LANES} lanes: ${run.calls.length} calls sent ${JSON.stringify(countBy(run.calls, (c) => c.op))}, ` +
@@ -389,6 +394,13 @@ describe('Redis Cluster failover: a master SIGKILLed under load, its replica pro
       // Nothing else may reach the caller — no storage error, no raw error.
       const failed = run.calls.filter((c) => c.outcome === 'error');
       expect(failed.filter((c) => c.op !== 'patch' || c.code !== 'SESSION_NOT_FOUND')).toEqual([]);
+      // Degraded mode is confined to the failed master's partitions: the
+      // healthy masters' sessions keep being served from Redis. (With one
+      // breaker for the whole Cluster, about half of these calls missed.)
+      // A slack of 2 % for a call slowed past the timeout on a busy machine.
+      const healthy = healthySlotCalls(run);
+      expect(healthy.calls).toBeGreaterThan(100);
+      expect(healthy.degraded).toBeLessThanOrEqual(Math.ceil(healthy.calls * 0.02));
       // What was served from memory was written back to Redis (checked there above).
       expect(run.pendingAfter).toBe(0);
       expect(run.reconciled.failed).toBe(0);

@@ -71,6 +71,17 @@ export interface FallbackStoreOptions {
   /** Time source of event timestamps and expiry checks during reconciliation. Default the system clock. */
   readonly clock?: Clock | undefined;
   /**
+   * Which part of the primary holds a session, for a primary whose parts
+   * fail separately (Redis Cluster: `RedisStore.partitionOf`, one per expiry
+   * bucket, i.e. per hash slot); `undefined` for one that fails as a whole.
+   * With it, every session call also runs under its partition's own breaker
+   * (same settings), and while the shared breaker is open, calls for a
+   * partition whose breaker is closed still go to the primary: one failed
+   * Cluster master sends its own sessions to the secondary, not everyone's.
+   * Default: none (one breaker).
+   */
+  readonly partitionOf?: ((id: string) => string | undefined) | undefined;
+  /**
    * OpenTelemetry (through `@opentelemetry/api`, a no-op until an SDK is
    * registered): routing attributes on the caller's span, reconciliation
    * spans, breaker/degraded gauges. `false` turns it off. Default on.
@@ -110,6 +121,7 @@ export interface ResolvedFallbackOptions {
   readonly batchSize: number;
   readonly concurrency: number;
   readonly clock: Clock;
+  readonly partitionOf: ((id: string) => string | undefined) | undefined;
   /** `undefined` when telemetry is off. */
   readonly telemetry: FallbackTelemetryOptions | undefined;
 }
@@ -224,8 +236,15 @@ export function resolveFallbackOptions(options: FallbackStoreOptions): ResolvedF
       'reconcile.concurrency',
     ),
     clock: clock as unknown as Clock,
+    partitionOf: resolvePartitionOf(options.partitionOf),
     telemetry: resolveTelemetry(options.telemetry),
   };
+}
+
+function resolvePartitionOf(value: unknown): ((id: string) => string | undefined) | undefined {
+  if (value !== undefined && typeof value !== 'function')
+    throw invalid('partitionOf', 'a function');
+  return value as ((id: string) => string | undefined) | undefined;
 }
 
 function resolveTelemetry(value: unknown): FallbackTelemetryOptions | undefined {

@@ -27,8 +27,9 @@ import { resolveFallbackOptions } from './fallback-options.js';
 import type { FallbackStoreOptions } from './fallback-options.js';
 import { FallbackTelemetry } from './fallback-telemetry.js';
 import { otelApi } from '@session-cluster/core';
-import { breakerStateName, createPrimaryPolicy } from './primary-policy.js';
+import { breakerStateName, createPrimaryPolicy, createStorageBreaker } from './primary-policy.js';
 import type { BreakerState, PrimaryPolicy } from './primary-policy.js';
+import type { ResolvedBreakerOptions } from './fallback-options.js';
 import { Reconciler, emptyTally } from './reconciler.js';
 import type { ReconcileTally } from './reconciler.js';
 import { isStorageFailure, isTaskCancelled, shouldFailOver } from './storage-failure.js';
@@ -97,6 +98,13 @@ function describeBreak(reason: FailureReason<unknown> | { isolated: true }): str
  * still closed) are journaled too and reconciled after the next successful
  * primary call.
  *
+ * **Partitions** (option `partitionOf`, Redis Cluster): each session call
+ * also runs under its partition's breaker, and while the shared breaker is
+ * open, a call whose partition breaker is closed is still made to the
+ * primary (under the timeout and that breaker). So while one master fails
+ * over, the sessions of the others keep being read and written in Redis;
+ * only the failed partitions' calls go to the secondary, journaled as above.
+ *
  * Versions while degraded are the secondary's; a session's version in the
  * primary after reconciliation is the primary's next version, so a holder
  * of a degraded-mode version gets `VERSION_CONFLICT` and reloads.
@@ -123,6 +131,12 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
     backoff: new ConstantBackoff(MISS_RECHECK_DELAY_MS),
   });
   private readonly breaker: CircuitBreakerPolicy;
+  private readonly breakerOptions: ResolvedBreakerOptions;
+  private readonly partitionOf: ((id: string) => string | undefined) | undefined;
+  /** One breaker per partition seen (Cluster: at most one per expiry bucket). */
+  private readonly partitions = new Map<string, CircuitBreakerPolicy>();
+  /** Partitions whose breaker is not closed. */
+  private readonly openPartitions = new Set<string>();
   private readonly journal = new DegradedJournal();
   private readonly reconciler: Reconciler;
   private readonly subscriptions: IDisposable[];
@@ -148,6 +162,8 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
     this.clock = resolved.clock;
     this.policy = createPrimaryPolicy(resolved.breaker, resolved.timeoutMs);
     this.breaker = this.policy.breaker;
+    this.breakerOptions = resolved.breaker;
+    this.partitionOf = resolved.partitionOf;
     const telemetry =
       resolved.telemetry === undefined || otelApi === undefined
         ? undefined
@@ -190,9 +206,12 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
     ];
   }
 
-  /** True while the breaker is not closed (calls are being served by the secondary). */
+  /**
+   * True while the breaker, or a partition's, is not closed (some calls are
+   * being served by the secondary).
+   */
   public get degraded(): boolean {
-    return this.breaker.state !== CircuitState.Closed;
+    return this.breaker.state !== CircuitState.Closed || this.openPartitions.size !== 0;
   }
 
   /** The breaker's current state. */
@@ -226,6 +245,7 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
       () => this.primary.load(id),
       () => this.secondary.load(id),
       (record) => record === null,
+      id,
     );
   }
 
@@ -236,6 +256,8 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
     return this.attempt(
       () => this.primary.create(input),
       () => this.createLocally(input, id),
+      undefined,
+      id,
     );
   }
 
@@ -246,6 +268,7 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
       () => this.primary.save(id, input, expectedVersion),
       () => this.saveLocally(id, input, expectedVersion),
       NEVER_A_MISS,
+      id,
     );
   }
 
@@ -256,6 +279,7 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
       () => this.primary.patch(id, changes, options),
       () => this.patchLocally(id, changes, options),
       NEVER_A_MISS,
+      id,
     );
   }
 
@@ -266,6 +290,7 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
       () => this.primary.touch(id, expiresAt),
       () => this.touchLocally(id, expiresAt),
       (touched) => !touched,
+      id,
     );
   }
 
@@ -279,6 +304,8 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
     return this.attempt(
       () => this.primary.delete(id),
       () => this.deleteLocally(id),
+      undefined,
+      id,
     );
   }
 
@@ -381,31 +408,91 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
     work: () => Promise<T>,
     fallback: () => Promise<T>,
     isMiss?: (result: T) => boolean,
+    id?: unknown,
   ): Promise<T> {
+    const partition = this.partitionBreaker(id);
+    const primary = (): Promise<T> => this.runPrimary(work, partition);
     let result: T;
     try {
-      result = await this.policy.execute(work);
-    } catch (error) {
-      if (!shouldFailOver(error)) throw error;
+      result = await primary();
+    } catch (first) {
+      if (!shouldFailOver(first)) throw first;
+      let error = first;
+      if (partition !== undefined && this.sharedBreakerTripped(first)) {
+        // The shared breaker opened on failures of some partitions; this
+        // one's breaker decides for its own sessions.
+        try {
+          result = await partition.execute(() => this.policy.deadline.execute(work));
+          this.telemetry?.routed('primary');
+          return result;
+        } catch (second) {
+          if (!shouldFailOver(second)) throw second;
+          error = second;
+        }
+      }
       this.failedOver(error);
-      // Refused by the open breaker, or this failure (a probe's) just opened it.
-      if (isMiss === undefined || isBrokenCircuitError(error) || this.breakerOpen()) {
+      // Refused by an open breaker, or this failure (a probe's) just opened it.
+      if (isMiss === undefined || isBrokenCircuitError(error) || this.breakerOpen(partition)) {
         return fallback();
       }
-      return this.servedUnlessMissed(error as Error, work, fallback, isMiss);
+      return this.servedUnlessMissed(error as Error, primary, fallback, isMiss);
     }
     this.telemetry?.routed('primary');
     if (this.resumeWanted) this.afterPrimarySuccess();
     return result;
   }
 
-  private breakerOpen(): boolean {
-    return this.policy.breaker.state !== CircuitState.Closed;
+  /**
+   * A primary call under the shared breaker, then (with partitions) its
+   * partition's breaker, then the timeout: both breakers see the timeout.
+   */
+  private runPrimary<T>(
+    work: () => Promise<T>,
+    partition: CircuitBreakerPolicy | undefined,
+  ): Promise<T> {
+    if (partition === undefined) return this.policy.execute(work);
+    return this.breaker.execute(() => partition.execute(() => this.policy.deadline.execute(work)));
+  }
+
+  /** True when `error` is the shared breaker refusing a call because it is open (not isolated). */
+  private sharedBreakerTripped(error: unknown): boolean {
+    const state = this.breaker.state;
+    return (
+      isBrokenCircuitError(error) &&
+      (state === CircuitState.Open || state === CircuitState.HalfOpen)
+    );
+  }
+
+  /** The breaker of `id`'s partition (created on first use); `undefined` without partitions. */
+  private partitionBreaker(id: unknown): CircuitBreakerPolicy | undefined {
+    if (this.partitionOf === undefined || typeof id !== 'string') return undefined;
+    const key = this.partitionOf(id);
+    if (key === undefined) return undefined;
+    let breaker = this.partitions.get(key);
+    if (breaker === undefined) {
+      breaker = createStorageBreaker(this.breakerOptions);
+      const created = breaker;
+      this.subscriptions.push(
+        created.onStateChange((state) => {
+          if (state === CircuitState.Closed) this.openPartitions.delete(key);
+          else this.openPartitions.add(key);
+        }),
+      );
+      this.partitions.set(key, created);
+    }
+    return breaker;
+  }
+
+  private breakerOpen(partition?: CircuitBreakerPolicy): boolean {
+    return (
+      this.breaker.state !== CircuitState.Closed ||
+      (partition !== undefined && partition.state !== CircuitState.Closed)
+    );
   }
 
   private async servedUnlessMissed<T>(
     failure: Error,
-    work: () => Promise<T>,
+    primary: () => Promise<T>,
     fallback: () => Promise<T>,
     isMiss: (result: T) => boolean,
   ): Promise<T> {
@@ -419,9 +506,7 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
     if ('value' in served && !isMiss(served.value)) return served.value;
     try {
       // The failure that already happened is the policy's first attempt.
-      const value = await this.missRecheck.execute(
-        replayFirst(failure, () => this.policy.execute(work)),
-      );
+      const value = await this.missRecheck.execute(replayFirst(failure, primary));
       this.telemetry?.routed('primary');
       if (this.resumeWanted) this.afterPrimarySuccess();
       return value;

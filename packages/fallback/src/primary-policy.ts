@@ -14,9 +14,11 @@ import { isStorageFailure } from './storage-failure.js';
 /** The breaker's state as reported to listeners (and the health monitor). */
 export type BreakerState = 'closed' | 'open' | 'half-open' | 'isolated';
 
-/** The policy every primary call runs under, and the breaker inside it. */
+/** The policy every primary call runs under, and the breaker and timeout inside it. */
 export interface PrimaryPolicy {
   readonly breaker: CircuitBreakerPolicy;
+  /** The timeout alone (a partition's calls run under their own breaker, then this). */
+  readonly deadline: DeadlinePolicy;
   /** Run `fn` under the breaker and the timeout. */
   readonly execute: <T>(fn: () => PromiseLike<T>) => Promise<T>;
 }
@@ -45,12 +47,21 @@ export function createPrimaryPolicy(
   breakerOptions: ResolvedBreakerOptions,
   timeoutMs: number,
 ): PrimaryPolicy {
-  const breaker = circuitBreaker(handleWhen(isStorageFailure), {
-    halfOpenAfter: breakerOptions.halfOpenAfterMs,
-    breaker: createBreaker(breakerOptions),
+  const breaker = createStorageBreaker(breakerOptions);
+  const deadline = new DeadlinePolicy(timeoutMs);
+  const policy = wrap(breaker, deadline);
+  return { breaker, deadline, execute: (fn) => policy.execute(fn) };
+}
+
+/**
+ * A circuit breaker that counts only storage failures (see
+ * {@link isStorageFailure}): the primary's, and one per partition of it.
+ */
+export function createStorageBreaker(options: ResolvedBreakerOptions): CircuitBreakerPolicy {
+  return circuitBreaker(handleWhen(isStorageFailure), {
+    halfOpenAfter: options.halfOpenAfterMs,
+    breaker: createBreaker(options),
   });
-  const policy = wrap(breaker, new DeadlinePolicy(timeoutMs));
-  return { breaker, execute: (fn) => policy.execute(fn) };
 }
 
 /** cockatiel's {@link CircuitState} as a {@link BreakerState}. */

@@ -116,6 +116,7 @@ export function createSessionCluster(options: SessionClusterOptions): SessionClu
           new FallbackStore({
             primary: redis,
             secondary,
+            partitionOf: redis.partitionOf,
             breaker: resolved.breaker,
             timeoutMs: resolved.fallback.timeoutMs,
             telemetry: providers,

@@ -108,6 +108,15 @@ type DeleteOutcome =
 export class RedisStore implements SessionStore {
   /** Number of expiry buckets (`crc32(id) % bucketCount`); sweep each with {@link sweepBucket}. */
   public readonly bucketCount: number;
+
+  /**
+   * The part of Redis that holds session `id`, for `FallbackStore`'s
+   * `partitionOf`: on Cluster its expiry bucket (all of a bucket's keys share
+   * one hash slot, so they fail over together); `undefined` on a standalone
+   * server or Sentinel, which fail as a whole.
+   */
+  public readonly partitionOf = (id: string): string | undefined =>
+    this.client.isCluster ? String(this.keys.bucketOf(id)) : undefined;
   /** The client the store talks to (its own, or the caller's). */
   public readonly client: Redis | Cluster;
 
