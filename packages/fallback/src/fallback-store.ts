@@ -177,7 +177,7 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
       secondary: this.secondary,
       journal: this.journal,
       clock: this.clock,
-      execute: this.policy.execute,
+      execute: (fn, id) => this.runPrimary(fn, this.partitionBreaker(id)),
       batchSize: resolved.batchSize,
       concurrency: resolved.concurrency,
       onFailed: (event) => {

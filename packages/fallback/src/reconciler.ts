@@ -38,8 +38,12 @@ export interface ReconcilerDeps {
   readonly secondary: SessionStore;
   readonly journal: DegradedJournal;
   readonly clock: Clock;
-  /** Runs a primary call (under the breaker and the timeout). */
-  readonly execute: <T>(fn: () => PromiseLike<T>) => Promise<T>;
+  /**
+   * Runs a primary call (under the breaker and the timeout; with `id`, also
+   * under its partition's breaker, so a part of the primary still down
+   * interrupts the run without being called).
+   */
+  readonly execute: <T>(fn: () => Promise<T>, id?: string) => Promise<T>;
   readonly batchSize: number;
   readonly concurrency: number;
   /** A session or revocation was given up on. */
@@ -143,12 +147,12 @@ export class Reconciler {
     const incarnation = entry.incarnation;
     try {
       if (entry.kind === 'delete') {
-        if (await this.primary(() => this.deps.primary.delete(id))) tally.deleted += 1;
+        if (await this.primary(() => this.deps.primary.delete(id), id)) tally.deleted += 1;
         if (journal.settle(id, entry, gen)) await this.dropLocal(id);
         return;
       }
       if (entry.deleteFirst) {
-        if (await this.primary(() => this.deps.primary.delete(id))) tally.deleted += 1;
+        if (await this.primary(() => this.deps.primary.delete(id), id)) tally.deleted += 1;
         journal.deletedFirst(id, entry, incarnation);
       }
       const base = entry.base;
@@ -187,7 +191,7 @@ export class Reconciler {
 
   private async write(record: SessionRecord, base: number): Promise<WriteOutcome> {
     if (base === 0) return this.create(record);
-    const current = await this.primary(() => this.deps.primary.load(record.id));
+    const current = await this.primary(() => this.deps.primary.load(record.id), record.id);
     if (current === null) return this.create(record);
     // A save of an earlier run that timed out on the client but landed.
     if (current.version === base + 1 && isSameWrite(current, record)) {
@@ -195,12 +199,14 @@ export class Reconciler {
     }
     if (current.version > base) return CONFLICT;
     try {
-      const version = await this.primary(() =>
-        this.deps.primary.save(
-          record.id,
-          { data: record.data, expiresAt: record.expiresAt, userId: record.userId },
-          current.version,
-        ),
+      const version = await this.primary(
+        () =>
+          this.deps.primary.save(
+            record.id,
+            { data: record.data, expiresAt: record.expiresAt, userId: record.userId },
+            current.version,
+          ),
+        record.id,
       );
       return { kind: 'written', version };
     } catch (error) {
@@ -214,13 +220,15 @@ export class Reconciler {
 
   private async create(record: SessionRecord): Promise<WriteOutcome> {
     try {
-      const created = await this.primary(() =>
-        this.deps.primary.create({
-          id: record.id,
-          userId: record.userId,
-          data: record.data,
-          expiresAt: record.expiresAt,
-        }),
+      const created = await this.primary(
+        () =>
+          this.deps.primary.create({
+            id: record.id,
+            userId: record.userId,
+            data: record.data,
+            expiresAt: record.expiresAt,
+          }),
+        record.id,
       );
       return { kind: 'written', version: created.version };
     } catch (error) {
@@ -229,7 +237,7 @@ export class Reconciler {
       // is this very create from an earlier run, which timed out on the
       // client after Redis had executed it (a second outage mid-reconcile).
       if (hasCode(error, 'SESSION_ALREADY_EXISTS')) {
-        const current = await this.primary(() => this.deps.primary.load(record.id));
+        const current = await this.primary(() => this.deps.primary.load(record.id), record.id);
         if (current?.version === 1 && isSameWrite(current, record)) {
           return { kind: 'written', version: 1 };
         }
@@ -253,7 +261,9 @@ export class Reconciler {
         ) {
           continue;
         }
-        if (await this.primary(() => this.deps.primary.delete(session.id))) tally.deleted += 1;
+        if (await this.primary(() => this.deps.primary.delete(session.id), session.id)) {
+          tally.deleted += 1;
+        }
       }
     } catch (error) {
       if (error instanceof Interrupted) throw error;
@@ -264,9 +274,9 @@ export class Reconciler {
   }
 
   /** A primary call; a storage failure (or the open breaker) becomes {@link Interrupted}. */
-  private async primary<T>(fn: () => Promise<T>): Promise<T> {
+  private async primary<T>(fn: () => Promise<T>, id?: string): Promise<T> {
     try {
-      return await this.deps.execute(fn);
+      return await this.deps.execute(fn, id);
     } catch (error) {
       if (shouldFailOver(error)) throw new Interrupted(error);
       throw error;
