@@ -1,4 +1,4 @@
-import type { ServerResponse } from 'node:http';
+import { ServerResponse } from 'node:http';
 
 /** What {@link holdResponse} asks of the session it holds the response for. */
 export interface CommitHooks {
@@ -11,7 +11,69 @@ export interface CommitHooks {
 }
 
 type HeldMethod = 'writeHead' | 'write' | 'end' | 'flushHeaders';
-const HELD_METHODS: readonly HeldMethod[] = ['writeHead', 'write', 'end', 'flushHeaders'];
+type ResponseMethod = (this: ServerResponse, ...args: unknown[]) => unknown;
+
+/** What a held response carries, under {@link HOLD}. */
+interface HoldState {
+  readonly hooks: CommitHooks;
+  /** The methods replaced (the prototype's, or another middleware's wrappers). */
+  readonly writeHead: ResponseMethod;
+  readonly write: ResponseMethod;
+  readonly end: ResponseMethod;
+  readonly flushHeaders: ResponseMethod;
+  /** Calls waiting for the commit; `undefined` when not holding. */
+  queue: (() => void)[] | undefined;
+}
+
+const HOLD = Symbol('session-cluster.responseHold');
+
+type HeldResponse = ServerResponse & { [HOLD]?: HoldState };
+
+function release(state: HoldState): void {
+  const held = state.queue ?? [];
+  state.queue = undefined;
+  for (const call of held) call();
+}
+
+/**
+ * The replacement of `method`: one function shared by every response (the
+ * state lives on the response), so holding a response allocates one object
+ * instead of a closure per method, and every response keeps the same shape
+ * of own properties.
+ */
+function heldMethod(method: HeldMethod): ResponseMethod {
+  return function (this: HeldResponse, ...args: unknown[]): unknown {
+    const state = this[HOLD];
+    // Not a response this module holds (the function was copied elsewhere).
+    if (state === undefined) {
+      return (ServerResponse.prototype[method] as ResponseMethod).apply(this, args);
+    }
+    const original = state[method];
+    if (state.queue !== undefined) {
+      state.queue.push(() => original.apply(this, args));
+      return method === 'write' ? true : this;
+    }
+    if (!state.hooks.needsCommit()) return original.apply(this, args);
+    state.queue = [() => original.apply(this, args)];
+    state.hooks.commit().then(
+      () => {
+        release(state);
+      },
+      (error: unknown) => {
+        state.queue = undefined;
+        state.hooks.fail(error);
+      },
+    );
+    return method === 'write' ? true : this;
+  };
+}
+
+const HELD: Readonly<Record<HeldMethod, ResponseMethod>> = {
+  writeHead: heldMethod('writeHead'),
+  write: heldMethod('write'),
+  end: heldMethod('end'),
+  flushHeaders: heldMethod('flushHeaders'),
+};
 
 /**
  * Hold the response at its first byte until the session is committed.
@@ -28,33 +90,22 @@ const HELD_METHODS: readonly HeldMethod[] = ['writeHead', 'write', 'end', 'flush
  * the app's error handler can answer it.
  */
 export function holdResponse(res: ServerResponse, hooks: CommitHooks): void {
-  let queue: (() => void)[] | undefined;
-
-  const release = (): void => {
-    const held = queue ?? [];
-    queue = undefined;
-    for (const call of held) call();
+  const held = res as HeldResponse;
+  /* eslint-disable @typescript-eslint/unbound-method -- replayed with `apply(res)` */
+  held[HOLD] = {
+    hooks,
+    writeHead: res.writeHead as ResponseMethod,
+    write: res.write as ResponseMethod,
+    end: res.end as ResponseMethod,
+    flushHeaders: res.flushHeaders,
+    queue: undefined,
   };
-
-  for (const method of HELD_METHODS) {
-    // eslint-disable-next-line @typescript-eslint/unbound-method -- always applied to `res` below
-    const original = res[method] as (...args: unknown[]) => unknown;
-    const held = function (this: ServerResponse, ...args: unknown[]): unknown {
-      const call = (): unknown => original.apply(res, args);
-      if (queue !== undefined) {
-        queue.push(call);
-        return method === 'write' ? true : res;
-      }
-      if (!hooks.needsCommit()) return call();
-      queue = [call];
-      hooks.commit().then(release, (error: unknown) => {
-        queue = undefined;
-        hooks.fail(error);
-      });
-      return method === 'write' ? true : res;
-    };
-    // A plain own property: cheaper per request than defineProperty, and
-    // found before the prototype's method by every caller (Express, Node).
-    (res as unknown as Record<HeldMethod, unknown>)[method] = held;
-  }
+  /* eslint-enable @typescript-eslint/unbound-method */
+  // Plain own properties: cheaper per request than defineProperty, and
+  // found before the prototype's methods by every caller (Express, Node).
+  const methods = res as unknown as Record<HeldMethod, ResponseMethod>;
+  methods.writeHead = HELD.writeHead;
+  methods.write = HELD.write;
+  methods.end = HELD.end;
+  methods.flushHeaders = HELD.flushHeaders;
 }
