@@ -11,6 +11,7 @@ import type {
 import { generateSessionId } from '@session-cluster/core';
 import { MemoryStore } from '@session-cluster/store-memory';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { DegradedEvent, RecoveredEvent } from './fallback-events.js';
 import { FallbackStore } from './fallback-store.js';
 import { OutageStore } from './outage-store.test-helpers.js';
 
@@ -184,6 +185,40 @@ describe('FallbackStore with partitions (Redis Cluster: one master down)', () =>
     for (const session of r.sessions.a) expect(await r.store.load(session.id)).toBeNull();
     expect(r.primary.parts.a.calls.length).toBe(reachedA);
     for (const session of r.sessions.b) expect(await r.store.load(session.id)).not.toBeNull();
+  });
+
+  it('a part failing while the shared breaker stays closed is an outage too: degraded, then recovered', async () => {
+    const r = await rig(true);
+    const degraded: DegradedEvent[] = [];
+    const recovered: RecoveredEvent[] = [];
+    r.store.on('degraded', (event) => degraded.push(event));
+    r.store.on('recovered', (event) => recovered.push(event));
+    r.primary.parts.a.fail();
+    // Part b's successes in between keep the shared breaker's count at zero.
+    for (let i = 0; i < 3; i++) {
+      const id = generateSessionId();
+      r.primary.assign(id, 'a');
+      await r.store.create({ id, data: { i }, expiresAt: Date.now() + TTL });
+      expect(await r.store.load(r.sessions.b[i]!.id)).not.toBeNull();
+    }
+    expect(r.store.breakerState).toBe('closed');
+    expect(r.store.degraded).toBe(true);
+    expect(degraded).toHaveLength(1);
+    expect(degraded[0]?.reason).toMatch(/^partition a: STORAGE_UNAVAILABLE: /);
+    expect(r.store.pendingReconciliation).toBe(3);
+    // A success elsewhere does not declare a recovery while part a is down.
+    expect(await r.store.load(r.sessions.b[3]!.id)).not.toBeNull();
+    expect(recovered).toEqual([]);
+
+    vi.advanceTimersByTime(HALF_OPEN_AFTER);
+    r.primary.parts.a.heal();
+    expect(await r.store.load(r.sessions.a[0]!.id)).not.toBeNull();
+    await vi.waitFor(() => {
+      expect(recovered).toHaveLength(1);
+    });
+    expect(recovered[0]).toMatchObject({ written: 3, failed: 0 });
+    expect(r.store.degraded).toBe(false);
+    expect(r.store.pendingReconciliation).toBe(0);
   });
 
   it('without partitions, one failed part sends every session to the secondary', async () => {

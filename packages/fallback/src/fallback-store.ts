@@ -191,13 +191,10 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
     });
     this.subscriptions = [
       this.breaker.onBreak((reason) => {
-        if (this.inOutage) return;
-        this.inOutage = true;
-        this.notify('degraded', { reason: describeBreak(reason), at: this.clock.now() });
+        this.outageBegan(describeBreak(reason));
       }),
       this.breaker.onReset(() => {
-        this.inOutage = false;
-        this.startReconcile();
+        this.breakerClosed();
       }),
       this.breaker.onStateChange((state) => {
         telemetry?.breakerChanged(breakerStateName(state));
@@ -477,10 +474,36 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
           if (state === CircuitState.Closed) this.openPartitions.delete(key);
           else this.openPartitions.add(key);
         }),
+        created.onBreak((reason) => {
+          this.openPartitions.add(key);
+          this.outageBegan(`partition ${key}: ${describeBreak(reason)}`);
+        }),
+        created.onReset(() => {
+          this.openPartitions.delete(key);
+          this.breakerClosed();
+        }),
       );
       this.partitions.set(key, created);
     }
     return breaker;
+  }
+
+  /** A breaker opened: the first one of an outage makes it `degraded`. */
+  private outageBegan(reason: string): void {
+    if (this.inOutage) return;
+    this.inOutage = true;
+    this.notify('degraded', { reason, at: this.clock.now() });
+  }
+
+  /**
+   * A breaker closed. Once none is open (the shared one and every
+   * partition's), the outage is over: write back what memory holds, and
+   * `recovered` fires when that is done.
+   */
+  private breakerClosed(): void {
+    if (this.breaker.state !== CircuitState.Closed || this.openPartitions.size !== 0) return;
+    this.inOutage = false;
+    this.startReconcile();
   }
 
   private breakerOpen(partition?: CircuitBreakerPolicy): boolean {
@@ -684,6 +707,8 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
     this.runs += 1;
     switch (outcome) {
       case 'drained': {
+        // A partition still down: not recovered yet; its reset runs again.
+        if (this.openPartitions.size !== 0) return;
         const event: RecoveredEvent = {
           ...this.tally,
           durationMs: this.reconcileMs,
