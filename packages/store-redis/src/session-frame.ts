@@ -12,15 +12,16 @@ export const ENTRY_SEPARATOR = '\x1e';
 /** Separates header fields, and an entry's key from its value: ASCII US. */
 export const FIELD_SEPARATOR = '\x1f';
 /**
- * First header field of the frames the store writes: the frame format (bump
- * it when the layout or the check changes). `SC2`'s check `k` covers every
- * header field but the expiry.
+ * First header field of the frames the store writes by default: the frame
+ * format (bump it when the layout or the check changes). `SC2`'s check `k`
+ * covers every header field but the expiry.
  */
 export const FRAME_MAGIC = 'SC2';
 /**
  * The format earlier releases wrote, whose `k` covers the entries only.
  * Still read (and upgraded to {@link FRAME_MAGIC} by the next patch or save),
- * so an upgrade loses no session.
+ * so an upgrade loses no session; written with the store option
+ * `frameFormat: 1`, while instances of an earlier release still run.
  */
 export const LEGACY_FRAME_MAGIC = 'SC1';
 
