@@ -66,6 +66,8 @@ interface FailoverRun {
   /** Sessions the load created (acknowledged), checked in Redis after the failover. */
   readonly createdChecked: number;
   readonly createdLost: number;
+  /** Each lost create: victim or healthy slot, start..end relative to the kill. */
+  readonly createdLostAt: readonly string[];
   /**
    * Created in the last {@link UNREPLICATED_WINDOW_MS} before the kill: Redis
    * replicates asynchronously, so the dead master may have acknowledged them
@@ -220,27 +222,45 @@ async function runFailover(topology: Topology): Promise<FailoverRun> {
   }
 
   // With the fallback on, what was served from memory reaches Redis once the
-  // breaker has closed and the journal is written back: wait for that, then
-  // check Redis itself (the RedisStore), not the fallback's view of it.
+  // breakers have closed and the journal is written back: wait for that, then
+  // check Redis itself (the RedisStore), not the fallback's view of it. A
+  // breaker moves from open to half-open only on a call, so the wait keeps a
+  // trickle of reads going, as live traffic would: with no call at all an
+  // open breaker stays open and the journal waits in memory (a known gap).
   const settleBy = Date.now() + 10_000;
+  let tick = 0;
   while (
     fallback !== undefined &&
     (fallback.degraded || fallback.reconciling || fallback.pendingReconciliation > 0) &&
     Date.now() < settleBy
   ) {
+    tick += 1;
+    if (tick % 5 === 0) await manager.get(seeds[tick % seeds.length]!.id);
     await delay(20);
   }
 
-  const lost = async (expected: readonly SeedSession[]): Promise<number> => {
+  const lostOnes = async <S extends SeedSession>(expected: readonly S[]): Promise<S[]> => {
     const found = await inChunks(expected, 50, async (s) => sessions.redis.load(s.id));
-    return found.filter((s, i) => s === null || !isDeepStrictEqual(s.data, expected[i]!.data))
-      .length;
+    return expected.filter(
+      (e, i) => found[i] === null || !isDeepStrictEqual(found[i]?.data, e.data),
+    );
   };
+  const lost = async (expected: readonly SeedSession[]): Promise<number> =>
+    (await lostOnes(expected)).length;
   const seedsLost = await lost(seeds);
   const justBeforeKill = (c: CreatedSession): boolean =>
     c.endedAt >= killAt - UNREPLICATED_WINDOW_MS && c.endedAt < killAt;
   const created = load.created.filter((c) => !justBeforeKill(c));
-  const createdLost = await lost(created);
+  const createdLostOnes = await lostOnes(created);
+  const createdLost = createdLostOnes.length;
+  // For the log: when each lost create ran, relative to the kill, where, and what Redis holds.
+  const createdLostAt = await Promise.all(
+    createdLostOnes.map(async (c) => {
+      const held = await sessions.redis.load(c.id);
+      const what = held === null ? 'absent' : `holds ${JSON.stringify(held.data)} v${held.version}`;
+      return `${onVictim(c.id) ? 'victim' : 'healthy'} ${c.startedAt - killAt}..${c.endedAt - killAt} ms ${what}`;
+    }),
+  );
   const createdJustBeforeKill = load.created.filter(justBeforeKill);
   const createdJustBeforeKillLost = await lost(createdJustBeforeKill);
 
@@ -273,6 +293,7 @@ async function runFailover(topology: Topology): Promise<FailoverRun> {
     seedsLost,
     createdChecked: created.length,
     createdLost,
+    createdLostAt,
     createdJustBeforeKill: createdJustBeforeKill.length,
     createdJustBeforeKillLost,
     freshOnVictim,
@@ -320,7 +341,8 @@ function describeRun(mode: string, run: FailoverRun): string {
     `replica promoted ${run.promotedAt - run.killAt} ms after the kill; ` +
     `first success on its slots ${run.recovery.firstVictimOkMs} ms, all lanes ${run.recovery.allLanesOkMs} ms after the kill; ` +
     `seeds ${SEEDS} (${run.seedsOnVictim} on the killed master), lost ${run.seedsLost}; ` +
-    `created by the load ${run.createdChecked}, lost ${run.createdLost} ` +
+    `created by the load ${run.createdChecked}, lost ${run.createdLost}` +
+    (run.createdLost > 0 ? ` [${run.createdLostAt.join(', ')}] ` : ' ') +
     `(+ ${run.createdJustBeforeKill} in the ${UNREPLICATED_WINDOW_MS} ms before the kill, lost ${run.createdJustBeforeKillLost}); ` +
     `fresh writes after: ${run.freshOnVictim} on the promoted replica, ${run.freshFailures} failed; ` +
     `reconciled ${JSON.stringify(run.reconciled)}, still pending ${run.pendingAfter}`
