@@ -668,7 +668,12 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
       this.resumeWanted = false;
       return;
     }
-    if (this.breaker.state === CircuitState.Closed) this.startReconcile();
+    // A partition breaker still open: its reset starts the run (see
+    // breakerClosed). Starting one on every success here would only be
+    // interrupted again by that partition's journal entries, run after run.
+    if (this.breaker.state === CircuitState.Closed && this.openPartitions.size === 0) {
+      this.startReconcile();
+    }
   }
 
   private startReconcile(): void {
