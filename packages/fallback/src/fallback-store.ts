@@ -135,7 +135,7 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
   private readonly partitionOf: ((id: string) => string | undefined) | undefined;
   /** One breaker per partition seen (Cluster: at most one per expiry bucket). */
   private readonly partitions = new Map<string, CircuitBreakerPolicy>();
-  /** Partitions whose breaker is not closed. */
+  /** Partitions whose breaker is not closed (added on break, removed on reset). */
   private readonly openPartitions = new Set<string>();
   private readonly journal = new DegradedJournal();
   private readonly reconciler: Reconciler;
@@ -408,10 +408,9 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
     id?: unknown,
   ): Promise<T> {
     const partition = this.partitionBreaker(id);
-    const primary = (): Promise<T> => this.runPrimary(work, partition);
     let result: T;
     try {
-      result = await primary();
+      result = await this.runPrimary(work, partition);
     } catch (first) {
       if (!shouldFailOver(first)) throw first;
       let error = first;
@@ -432,7 +431,12 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
       if (isMiss === undefined || isBrokenCircuitError(error) || this.breakerOpen(partition)) {
         return fallback();
       }
-      return this.servedUnlessMissed(error as Error, primary, fallback, isMiss);
+      return this.servedUnlessMissed(
+        error as Error,
+        () => this.runPrimary(work, partition),
+        fallback,
+        isMiss,
+      );
     }
     this.telemetry?.routed('primary');
     if (this.resumeWanted) this.afterPrimarySuccess();
@@ -470,10 +474,6 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
       breaker = createStorageBreaker(this.breakerOptions);
       const created = breaker;
       this.subscriptions.push(
-        created.onStateChange((state) => {
-          if (state === CircuitState.Closed) this.openPartitions.delete(key);
-          else this.openPartitions.add(key);
-        }),
         created.onBreak((reason) => {
           this.openPartitions.add(key);
           this.outageBegan(`partition ${key}: ${describeBreak(reason)}`);
