@@ -6,7 +6,7 @@
  * - `none`: no session middleware; the route counts in process memory (the limit);
  * - `ours`: `sessionMiddleware` on `createSessionCluster` (Redis store,
  *   Redlock, memory fallback, health — the full stack);
- * - `express-session`: express-session + connect-redis 10 on node-redis 5;
+ * - `express-session`: express-session + connect-redis 11 on node-redis 5;
  * - `raw-ioredis`: the floor of any session layer that keeps its state in
  *   Redis — an unsigned random id in a cookie, one `HGET` to read the slot
  *   and one pipelined `HSET` + `PEXPIRE` to write it, nothing else (no

@@ -95,7 +95,7 @@ async function storeSuite(): Promise<Record<string, unknown>> {
       `session ≈ ${fixtureBytes()} B JSON, Redis ${url}; Node ${process.version}`,
   );
   console.log(
-    'bench: connect-redis 10 supports only node-redis, so its client here is node-redis 5 (`redis`).',
+    'bench: connect-redis 11 supports only node-redis, so its client here is node-redis 5 (`redis`).',
   );
 
   const bench = await createStoreBench({ url, lockUrls, lanes });

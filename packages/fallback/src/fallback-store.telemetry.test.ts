@@ -2,11 +2,11 @@ import { once } from 'node:events';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ROOT_CONTEXT, SpanStatusCode, context } from '@opentelemetry/api';
 import {
-  BasicTracerProvider,
+  TracerProvider,
   InMemorySpanExporter,
   SimpleSpanProcessor,
-} from '@opentelemetry/sdk-trace-base';
-import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
+} from '@opentelemetry/sdk-trace';
+import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import { CONTEXT_KEY_FALLBACK_NOTE, generateSessionId } from '@session-cluster/core';
 import type { FallbackNote } from '@session-cluster/core';
 import { MemoryStore } from '@session-cluster/store-memory';
@@ -19,7 +19,7 @@ const HALF_OPEN_AFTER = 1_000;
 
 describe('FallbackStore telemetry (real SDK, InMemorySpanExporter)', () => {
   const exporter = new InMemorySpanExporter();
-  const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+  const provider = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] });
   const tracer = provider.getTracer('test');
   let primary: OutageStore;
   let store: FallbackStore;

@@ -7,7 +7,7 @@ import { isBrokenCircuitError } from 'cockatiel';
  * `isTaskCancelledError`: in 3.2.1 it tests the bulkhead's brand and is
  * false for every `TaskCancelledError`.
  */
-export function isTaskCancelled(error: unknown): boolean {
+export function isTaskCancelled(error: unknown): error is Error {
   return error instanceof Error && 'isTaskCancelledError' in error;
 }
 

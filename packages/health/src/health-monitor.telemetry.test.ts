@@ -1,17 +1,17 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { SpanStatusCode } from '@opentelemetry/api';
 import {
-  BasicTracerProvider,
+  TracerProvider,
   InMemorySpanExporter,
   SimpleSpanProcessor,
-} from '@opentelemetry/sdk-trace-base';
+} from '@opentelemetry/sdk-trace';
 import { ManualClock, StorageUnavailableError } from '@session-cluster/core';
 import { HealthMonitor } from './health-monitor.js';
 import { SwitchableStore } from './switchable-store.test-helpers.js';
 
 describe('HealthMonitor probe spans (real SDK, InMemorySpanExporter)', () => {
   const exporter = new InMemorySpanExporter();
-  const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+  const provider = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] });
   afterAll(() => provider.shutdown());
 
   function setup(): { monitor: HealthMonitor; store: SwitchableStore } {

@@ -2,11 +2,11 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { ROOT_CONTEXT, SpanStatusCode, context, trace } from '@opentelemetry/api';
 import {
   AlwaysOffSampler,
-  BasicTracerProvider,
+  TracerProvider,
   InMemorySpanExporter,
   SimpleSpanProcessor,
-} from '@opentelemetry/sdk-trace-base';
-import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
+} from '@opentelemetry/sdk-trace';
+import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import {
   ConcurrentAccessError,
   ManualClock,
@@ -23,7 +23,7 @@ import type { SessionManagerOptions } from './manager-options.js';
 
 describe('SessionManager telemetry (real SDK, InMemorySpanExporter)', () => {
   const exporter = new InMemorySpanExporter();
-  const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+  const provider = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] });
   const tracer = provider.getTracer('test');
   const clock = new ManualClock();
   let store: HookedStore;
@@ -289,8 +289,8 @@ describe('SessionManager telemetry (real SDK, InMemorySpanExporter)', () => {
   });
 
   it('a sampled-out operation makes no child spans', async () => {
-    const unsampled = new BasicTracerProvider({
-      spanProcessors: [new SimpleSpanProcessor(exporter)],
+    const unsampled = new TracerProvider({
+      spanProcessors: [new SimpleSpanProcessor({ exporter })],
       sampler: new AlwaysOffSampler(),
     });
     setUp({ telemetry: { tracerProvider: unsampled } });

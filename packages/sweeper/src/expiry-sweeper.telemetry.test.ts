@@ -1,10 +1,10 @@
 import { ROOT_CONTEXT, context, propagation, trace } from '@opentelemetry/api';
 import type { Context, TextMapGetter, TextMapPropagator, TextMapSetter } from '@opentelemetry/api';
 import {
-  BasicTracerProvider,
+  TracerProvider,
   InMemorySpanExporter,
   SimpleSpanProcessor,
-} from '@opentelemetry/sdk-trace-base';
+} from '@opentelemetry/sdk-trace';
 import {
   ATTR_SESSION_SWEEP_BUCKET,
   ATTR_SESSION_SWEEP_EXPIRED,
@@ -54,7 +54,7 @@ class TraceparentPropagator implements TextMapPropagator {
 
 describe('ExpirySweeper telemetry (real SDK, InMemorySpanExporter)', () => {
   const exporter = new InMemorySpanExporter();
-  const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+  const provider = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] });
   let server: RedisServerHandle;
 
   beforeAll(async () => {

@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT_CONTEXT, context } from '@opentelemetry/api';
-import { BasicTracerProvider } from '@opentelemetry/sdk-trace-base';
+import { TracerProvider } from '@opentelemetry/sdk-trace';
 import { generateSessionId, hashSessionId } from '@session-cluster/core';
 import { AsyncLocalContextManager } from '@session-cluster/testkit';
 import { createLogger } from './logger.js';
 
 describe('createLogger', () => {
-  const provider = new BasicTracerProvider();
+  const provider = new TracerProvider();
   const lines: string[] = [];
   const log = createLogger({
     serviceName: 'shop',

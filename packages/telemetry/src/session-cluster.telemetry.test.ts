@@ -4,11 +4,11 @@ import { ROOT_CONTEXT, context } from '@opentelemetry/api';
 import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
 import type { DataPoint, MetricData } from '@opentelemetry/sdk-metrics';
 import {
-  BasicTracerProvider,
+  TracerProvider,
   InMemorySpanExporter,
   SimpleSpanProcessor,
-} from '@opentelemetry/sdk-trace-base';
-import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
+} from '@opentelemetry/sdk-trace';
+import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import { generateSessionId, hashSessionId } from '@session-cluster/core';
 import { AsyncLocalContextManager, startRedisServer } from '@session-cluster/testkit';
 import type { RedisServerHandle } from '@session-cluster/testkit';
@@ -28,8 +28,8 @@ class CollectingReader extends MetricReader {
 
 describe('session-cluster telemetry through the real SDK (Redis, fallback, health)', () => {
   const exporter = new InMemorySpanExporter();
-  const tracerProvider = new BasicTracerProvider({
-    spanProcessors: [new SimpleSpanProcessor(exporter)],
+  const tracerProvider = new TracerProvider({
+    spanProcessors: [new SimpleSpanProcessor({ exporter })],
   });
   const tracer = tracerProvider.getTracer('test');
   const reader = new CollectingReader();

@@ -1,17 +1,17 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { SpanStatusCode } from '@opentelemetry/api';
 import {
-  BasicTracerProvider,
+  TracerProvider,
   InMemorySpanExporter,
   SimpleSpanProcessor,
-} from '@opentelemetry/sdk-trace-base';
+} from '@opentelemetry/sdk-trace';
 import { generateSessionId, hashSessionId } from '@session-cluster/core';
 import { SessionIdMaskingProcessor } from './session-id-masking-processor.js';
 
 describe('SessionIdMaskingProcessor', () => {
   const exporter = new InMemorySpanExporter();
-  const provider = new BasicTracerProvider({
-    spanProcessors: [new SessionIdMaskingProcessor(), new SimpleSpanProcessor(exporter)],
+  const provider = new TracerProvider({
+    spanProcessors: [new SessionIdMaskingProcessor(), new SimpleSpanProcessor({ exporter })],
   });
   afterAll(() => provider.shutdown());
 

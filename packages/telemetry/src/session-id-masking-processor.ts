@@ -1,6 +1,6 @@
 import { INSTRUMENTATION_SCOPE, maskSessionIds } from '@session-cluster/core';
 import type { Context } from '@opentelemetry/api';
-import type { ReadableSpan, Span, SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import type { ReadableSpan, Span, SpanProcessor } from '@opentelemetry/sdk-trace';
 
 /** Shortest string that can hold a session id (43 chars): shorter ones are skipped unscanned. */
 const MIN_SCANNED_LENGTH = 43;
@@ -40,7 +40,7 @@ export class SessionIdMaskingProcessor implements SpanProcessor {
       if (replacement !== undefined) span.setAttribute(key, replacement);
     }
     for (const event of span.events) {
-      const attributes = event.attributes as Record<string, unknown> | undefined;
+      const attributes = event.attributes;
       if (attributes === undefined) continue;
       for (const [key, value] of Object.entries(attributes)) {
         const replacement = masked(value);

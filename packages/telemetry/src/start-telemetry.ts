@@ -11,8 +11,8 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import { PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
 import type { MetricReader } from '@opentelemetry/sdk-metrics';
 import { NodeSDK } from '@opentelemetry/sdk-node';
-import { BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
-import type { SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { BatchSpanProcessor } from '@opentelemetry/sdk-trace';
+import type { SpanProcessor } from '@opentelemetry/sdk-trace';
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
 import type { Logger } from 'pino';
 import { createLogger } from './logger.js';
@@ -89,13 +89,13 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
   const spanProcessors: SpanProcessor[] = [...resolved.spanProcessors];
   if (resolved.traces) {
     spanProcessors.push(
-      new BatchSpanProcessor(
-        new OTLPTraceExporter(
+      new BatchSpanProcessor({
+        exporter: new OTLPTraceExporter(
           resolved.otlpEndpoint === undefined
             ? {}
             : { url: signalUrl(resolved.otlpEndpoint, 'traces') },
         ),
-      ),
+      }),
     );
   }
 

@@ -1,6 +1,6 @@
 import { createOptionChecks } from '@session-cluster/core';
-import { ParentBasedSampler, TraceIdRatioBasedSampler } from '@opentelemetry/sdk-trace-base';
-import type { Sampler, SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { ParentBasedSampler, TraceIdRatioBasedSampler } from '@opentelemetry/sdk-trace';
+import type { Sampler, SpanProcessor } from '@opentelemetry/sdk-trace';
 import type { DestinationStream, Level } from 'pino';
 
 /** The Prometheus scrape endpoint of {@link TelemetryOptions.prometheus}. */

@@ -2,7 +2,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 
 /**
  * An OpenTelemetry `ContextManager` on `AsyncLocalStorage`, for tests that
- * build a tracer provider by hand (`BasicTracerProvider` registers none,
+ * build a tracer provider by hand (`TracerProvider` registers none,
  * and without one no span ever has a parent). What
  * `@opentelemetry/context-async-hooks` does, typed structurally so the test
  * kit needs no OpenTelemetry dependency: pass the API's `ROOT_CONTEXT`.
