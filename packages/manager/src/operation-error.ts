@@ -20,6 +20,15 @@ export function withOperation(error: unknown, operation: string): SessionError {
   if (sessionError.operation === operation) return sessionError;
   const copy = Object.create(Object.getPrototypeOf(sessionError) as object) as SessionError;
   Object.defineProperties(copy, Object.getOwnPropertyDescriptors(sessionError));
+  // From V8 13 (Node 24) an error's own `stack` is an accessor that reads a
+  // slot of the error it was captured on, so a copied descriptor reads
+  // `undefined` on the copy: copy the text itself.
+  Object.defineProperty(copy, 'stack', {
+    value: sessionError.stack,
+    enumerable: false,
+    writable: true,
+    configurable: true,
+  });
   Object.defineProperty(copy, 'operation', {
     value: operation,
     enumerable: true,
