@@ -273,6 +273,23 @@ describe('SessionClusterStore under express-session, in one process', () => {
         res.json({ ok: true });
       }, 100);
     });
+    server.post('/unset/:key', (req, res) => {
+      // eslint-disable-next-line @typescript-eslint/no-dynamic-delete -- removing a session key is the point
+      delete es(req)[req.params['key']];
+      res.json({ ok: true });
+    });
+    // An explicit save mid-request, then one more change saved at the end.
+    server.post('/save-twice', (req, res, next) => {
+      es(req)['first'] = 1;
+      (es(req) as unknown as { save(cb: (error?: unknown) => void): void }).save((error) => {
+        if (error !== undefined && error !== null) {
+          next(error);
+          return;
+        }
+        es(req)['second'] = 2;
+        res.json({ ok: true });
+      });
+    });
     server.post('/logout', (req, res) => {
       es(req).destroy(() => res.json({ ok: true }));
     });
@@ -295,6 +312,71 @@ describe('SessionClusterStore under express-session, in one process', () => {
     expect(results.filter((r) => r.status !== 200)).toEqual([]);
     const data = (await tab.request('GET', `${url}/data`)).json();
     for (let i = 0; i < 50; i++) expect(data[`k${i}`]).toBe(1);
+  });
+
+  it('a removed key is unset without touching keys other requests wrote', async () => {
+    const store = newStore(newCluster());
+    const url = await app(store);
+    const tab = cookieClient('connect.sid');
+    await tab.request('POST', `${url}/set/gone`);
+    const results = await Promise.all([
+      tab.request('POST', `${url}/unset/gone`),
+      ...Array.from({ length: 10 }, (_, i) => tab.request('POST', `${url}/set/k${i}`)),
+    ]);
+    expect(results.filter((r) => r.status !== 200)).toEqual([]);
+    const data = (await tab.request('GET', `${url}/data`)).json();
+    expect(data).not.toHaveProperty('gone');
+    for (let i = 0; i < 10; i++) expect(data[`k${i}`]).toBe(1);
+  });
+
+  it('an explicit save() then the automatic one: both changes stored', async () => {
+    const store = newStore(newCluster());
+    const url = await app(store);
+    const tab = cookieClient('connect.sid');
+    await tab.request('POST', `${url}/set/start`);
+    expect((await tab.request('POST', `${url}/save-twice`)).status).toBe(200);
+    expect((await tab.request('GET', `${url}/data`)).json()).toMatchObject({
+      start: 1,
+      first: 1,
+      second: 2,
+    });
+  });
+
+  it('parallel sets of one new id (racing creators) all succeed', async () => {
+    const store = newStore(newCluster());
+    const results = await Promise.allSettled(
+      Array.from({ length: 20 }, (_, i) =>
+        store.set('racing', { cookie: { originalMaxAge: null }, [`k${i}`]: i, writer: i }),
+      ),
+    );
+    expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
+    // Each replaces the session key by key (never a compare-and-set): the
+    // last writer's keys are all there; keys another writer added meanwhile may be too.
+    const stored = (await store.get('racing'))!;
+    const writer = Number(stored['writer']);
+    expect(stored).toMatchObject({ cookie: { originalMaxAge: null }, [`k${writer}`]: writer });
+  });
+
+  it('userIdOf: the owner is indexed on create and moved when a loaded session gains one', async () => {
+    const cluster = newCluster();
+    const store = newStore(cluster, { userIdOf: (s) => s['user'] });
+    await store.set('owned', { cookie: { originalMaxAge: null }, user: 'erin' });
+    expect((await cluster.manager.listByUser('erin')).map((r) => r.id)).toEqual([storeId('owned')]);
+
+    const url = await app(store);
+    const tab = cookieClient('connect.sid');
+    await tab.request('POST', `${url}/set/start`);
+    await tab.request('POST', `${url}/set/user`); // user = 1: not a valid owner, ignored
+    expect(await cluster.manager.listByUser('1')).toEqual([]);
+    const [sid] = (await store.ids())!.filter((id) => id !== 'owned');
+    const loaded = { ...(await store.get(sid!))!, user: 'frank' };
+    // What a request would do: createSession binds what get returned to req.
+    const req = {};
+    const bound = store.createSession(req, (await store.get(sid!))!);
+    Object.assign(bound, loaded);
+    await store.set(sid!, bound as never);
+    expect((await cluster.manager.listByUser('frank')).map((r) => r.id)).toEqual([storeId(sid!)]);
+    expect(await store.get(sid!)).toMatchObject({ start: 1, user: 'frank' });
   });
 
   it('a late save of a session destroyed meanwhile leaves it gone', async () => {
