@@ -1,33 +1,14 @@
-import { cookieClient, startRedisServer } from '@session-cluster/testkit';
-import type { CookieClient, RedisServerHandle } from '@session-cluster/testkit';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startExpressInstances } from './fixtures/express-instances.js';
-import type { ExpressInstances } from './fixtures/express-instances.js';
+import { cookieClient } from '@session-cluster/testkit';
+import type { CookieClient } from '@session-cluster/testkit';
+import { describe, expect, it } from 'vitest';
+import { useExpressInstances } from './fixtures/express-instances.js';
 
 const COOKIE = 'sc.sid';
 const PARALLEL = 300;
 
 describe('Express: three instances (processes) share sessions through one Redis', () => {
-  let redis: RedisServerHandle;
-  let fleet: ExpressInstances | undefined;
-  let urls: readonly string[] = [];
-
-  beforeAll(async () => {
-    redis = await startRedisServer();
-    fleet = await startExpressInstances(
-      './express-instance.ts',
-      ['one', 'two', 'three'],
-      redis.url,
-    );
-    urls = fleet.urls;
-  });
-
-  afterAll(async () => {
-    await fleet?.stop();
-    await redis.stop();
-  });
-
-  const at = (i: number): string => urls[i % urls.length]!;
+  const fleet = useExpressInstances('./express-instance.ts', ['one', 'two', 'three']);
+  const at = (i: number): string => fleet.urls[i % fleet.urls.length]!;
   const read = async (tab: CookieClient, i: number) =>
     (await tab.request('GET', `${at(i)}/session`)).json<{
       instance: string;

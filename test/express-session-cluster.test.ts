@@ -1,8 +1,7 @@
-import { cookieClient, startRedisServer } from '@session-cluster/testkit';
-import type { CookieClient, RedisServerHandle } from '@session-cluster/testkit';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startExpressInstances } from './fixtures/express-instances.js';
-import type { ExpressInstances } from './fixtures/express-instances.js';
+import { cookieClient } from '@session-cluster/testkit';
+import type { CookieClient } from '@session-cluster/testkit';
+import { describe, expect, it } from 'vitest';
+import { useExpressInstances } from './fixtures/express-instances.js';
 
 const COOKIE = 'connect.sid';
 const PARALLEL = 300;
@@ -15,26 +14,8 @@ interface SessionView {
 }
 
 describe('express-session + SessionClusterStore: three processes share sessions through one Redis', () => {
-  let redis: RedisServerHandle;
-  let fleet: ExpressInstances | undefined;
-  let urls: readonly string[] = [];
-
-  beforeAll(async () => {
-    redis = await startRedisServer();
-    fleet = await startExpressInstances(
-      './express-session-instance.ts',
-      ['one', 'two', 'three'],
-      redis.url,
-    );
-    urls = fleet.urls;
-  });
-
-  afterAll(async () => {
-    await fleet?.stop();
-    await redis.stop();
-  });
-
-  const at = (i: number, path: string): string => `${urls[i % urls.length]!}${path}`;
+  const fleet = useExpressInstances('./express-session-instance.ts', ['one', 'two', 'three']);
+  const at = (i: number, path: string): string => `${fleet.urls[i % fleet.urls.length]!}${path}`;
   const read = async (tab: CookieClient, i: number, mount = ''): Promise<SessionView> =>
     (await tab.request('GET', at(i, `${mount}/session`))).json<SessionView>();
   const failures = (results: readonly { status: number; text: string }[]) =>
