@@ -1,49 +1,14 @@
-import { randomUUID } from 'node:crypto';
-import { cookieClient, startRedisServer } from '@session-cluster/testkit';
-import type { CookieClient, RedisServerHandle } from '@session-cluster/testkit';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type {
-  ExpressInstanceConfig,
-  ExpressInstanceMessage,
-  ExpressInstanceParentMessage,
-} from './fixtures/express-instance.js';
-import { startIpcChild } from './fixtures/ipc-child.js';
-import type { IpcChildHandle } from './fixtures/ipc-child.js';
+import { cookieClient } from '@session-cluster/testkit';
+import type { CookieClient } from '@session-cluster/testkit';
+import { describe, expect, it } from 'vitest';
+import { useExpressInstances } from './fixtures/express-instances.js';
 
 const COOKIE = 'sc.sid';
 const PARALLEL = 300;
 
-type Instance = IpcChildHandle<ExpressInstanceMessage, ExpressInstanceParentMessage>;
-
 describe('Express: three instances (processes) share sessions through one Redis', () => {
-  let redis: RedisServerHandle;
-  let instances: Instance[] = [];
-  let urls: string[] = [];
-
-  beforeAll(async () => {
-    redis = await startRedisServer();
-    const prefix = `test:${randomUUID()}`;
-    const secret = randomUUID() + randomUUID();
-    instances = await Promise.all(
-      ['one', 'two', 'three'].map((name) => {
-        const config: ExpressInstanceConfig = { redisUrl: redis.url, prefix, name, secret };
-        return startIpcChild<ExpressInstanceMessage, ExpressInstanceParentMessage>({
-          script: './express-instance.ts',
-          name: `express instance ${name}`,
-          env: { SC_EXPRESS_INSTANCE_CONFIG: JSON.stringify(config) },
-          exitMessage: { type: 'exit' },
-        });
-      }),
-    );
-    urls = await Promise.all(instances.map(async (i) => (await i.next('listening')).url));
-  });
-
-  afterAll(async () => {
-    await Promise.all(instances.map((i) => i.stop()));
-    await redis.stop();
-  });
-
-  const at = (i: number): string => urls[i % urls.length]!;
+  const fleet = useExpressInstances('./express-instance.ts', ['one', 'two', 'three']);
+  const at = (i: number): string => fleet.urls[i % fleet.urls.length]!;
   const read = async (tab: CookieClient, i: number) =>
     (await tab.request('GET', `${at(i)}/session`)).json<{
       instance: string;

@@ -99,6 +99,12 @@ export interface SessionStore {
    * index entries. Idempotent: a session is reported by exactly one call.
    */
   sweepExpired(now: number, limit: number): Promise<SweepResult>;
+  /**
+   * Ids of every live session, for administration (express-session's
+   * `all`/`ids`/`length`/`clear`). Costs O(sessions): never on a request
+   * path. Optional: a store that cannot enumerate leaves it out.
+   */
+  listSessionIds?(): Promise<string[]>;
   /** Round-trip latency in ms. @throws StorageUnavailableError */
   ping(): Promise<number>;
   /** Stop timers, wait for in-flight calls, release connections the store owns. */

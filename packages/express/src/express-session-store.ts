@@ -1,16 +1,18 @@
-import { createHash } from 'node:crypto';
 import type { EventEmitter } from 'node:events';
 import { createRequire } from 'node:module';
 import {
-  ConcurrentAccessError,
+  SessionValidationError,
   createOptionChecks,
   createRetryPolicy,
+  hashSessionId,
   isSessionError,
-  isValidSessionId,
   isValidUserId,
   toSessionError,
 } from '@session-cluster/core';
-import type { SessionData, SessionStore } from '@session-cluster/core';
+import type { SessionPatch, SessionRecord, SessionStore } from '@session-cluster/core';
+import { EXPRESS_SESSION_ID_KEY, idRecord, recordedId, storeId } from './express-session-ids.js';
+import { dataOf, diffFields, fieldsOf } from './loaded-snapshot.js';
+import type { LoadedSnapshot } from './loaded-snapshot.js';
 
 /*
  * express-session is loaded at run time, without its type declarations:
@@ -18,55 +20,97 @@ import type { SessionData, SessionStore } from '@session-cluster/core';
  * would clash with ours (`@session-cluster/express/augment`) in any program
  * that loads both. What this file needs of it is tiny and typed here.
  */
-type StoreBase = new () => EventEmitter;
+interface ExpressSessionStoreBase extends EventEmitter {
+  /** Inflate stored data into a `Session` bound to `req` (express-session calls it for every loaded session). */
+  createSession(req: object, session: ExpressSessionData): object;
+}
 const requireFromHere = createRequire(import.meta.url);
-const { Store } = requireFromHere('express-session') as { Store: StoreBase };
+const { Store } = requireFromHere('express-session') as {
+  Store: new () => ExpressSessionStoreBase;
+};
 
 /** A session as express-session hands it to a store: JSON-able, with a `cookie`. */
 export type ExpressSessionData = Record<string, unknown> & {
   cookie?: { expires?: Date | string | null; [key: string]: unknown };
 };
 
-type Callback<T = void> = (error?: unknown, value?: T) => void;
+/** A session as {@link SessionClusterStore.all} lists it: its data plus its express-session `id`. */
+export type ListedExpressSession = ExpressSessionData & { id: string };
 
-/** Options of {@link SessionClusterStore}. */
+/** Node-style callback; every method also returns a promise (connect-redis style). */
+export type StoreCallback<T = void> = (error?: unknown, value?: T) => void;
+
+/** Options of {@link SessionClusterStore} (connect-redis's, where they make sense). */
 export interface SessionClusterStoreOptions {
   /**
    * Where sessions live: `cluster.store` (Redis behind the memory fallback,
-   * from `createSessionCluster`) or a `RedisStore`.
+   * from `createSessionCluster`), `cluster.redis`, or any `SessionStore`;
+   * `all`/`ids`/`length`/`clear` need its `listSessionIds` (all of ours have it).
    */
   readonly store: SessionStore;
-  /** Lifetime of a session whose cookie has no expiry (a browser-session cookie), ms. Default 1 day. */
-  readonly ttlMs?: number | undefined;
+  /**
+   * Session lifetime in seconds (connect-redis): a number applies to sessions
+   * whose cookie has no expiry (browser-session cookies); a function decides
+   * for every session, cookie or not. 0 or less: `set` deletes the session.
+   * Default 86 400 (one day).
+   */
+  readonly ttl?: number | ((session: ExpressSessionData) => number) | undefined;
+  /** Never move the expiry on `touch` (express-session's unmodified requests). Default false. */
+  readonly disableTouch?: boolean | undefined;
+  /**
+   * Sessions never expire in the store (kept for 100 years), whatever the
+   * cookie says; `touch` does nothing. A `set` whose expiry has passed still
+   * deletes. Default false.
+   */
+  readonly disableTTL?: boolean | undefined;
+  /**
+   * Namespace of express-session ids, so several apps can share one cluster
+   * without seeing each other's sessions in `ids`/`all`/`length`/`clear`.
+   * Redis keys always start with the cluster's own `prefix`. Default `''`.
+   */
+  readonly prefix?: string | undefined;
   /**
    * The owner of a session, for `listByUser`/`deleteByUser` ("log out
    * everywhere"), e.g. `(sess) => sess.userId`. Default: no owner.
    */
   readonly userIdOf?: ((session: ExpressSessionData) => unknown) | undefined;
-  /**
-   * Ids of the live sessions, for `all`, `ids`, `length` and `clear`
-   * (express-session never calls those itself), e.g.
-   * `() => cluster.redis.listSessionIds()`. Default: the store's own
-   * `listSessionIds()` when it has one (RedisStore does); otherwise those
-   * four fail with `INVALID_CONFIG`.
-   */
-  readonly listIds?: (() => Promise<readonly string[]>) | undefined;
 }
 
 /** Defaults of {@link SessionClusterStoreOptions}. */
-export const SESSION_CLUSTER_STORE_DEFAULTS = Object.freeze({ ttlMs: 86_400_000 });
+export const SESSION_CLUSTER_STORE_DEFAULTS = Object.freeze({
+  ttl: 86_400,
+  disableTouch: false,
+  disableTTL: false,
+  prefix: '',
+});
+
+/** How long a session lives with `disableTTL`: 100 years. */
+const NO_TTL_MS = 100 * 365 * 86_400_000;
+
+/** Sessions loaded at once by `all`/`ids`/`length`/`clear`. */
+const LIST_CONCURRENCY = 256;
 
 /**
- * An express-session `Store` on session-cluster's stores: for apps that
- * keep express-session and want Redis sessions shared by every instance,
- * with version-checked writes and the memory fallback, instead of
- * connect-redis (whose v10 works with node-redis only).
+ * An express-session `Store` on session-cluster's stores, in place of
+ * connect-redis: one line for an express-session app to keep its sessions
+ * in Redis shared by every instance, with the memory fallback.
  *
- * express-session ids (24 random bytes) are mapped to store ids by SHA-256,
- * so express-session's own `genid` stays as it is; ids this library
- * generated are used unchanged. `set` replaces the whole session with a
- * compare-and-set save (last writer wins, as with connect-redis — use
- * `sessionMiddleware` for per-key merges).
+ * **Writes merge per key.** express-session hands `set` the whole session.
+ * This store remembers what each request loaded (express-session inflates
+ * every loaded session through `createSession(req, data)`, and the session
+ * it later saves carries `req`) and writes only the top-level keys that
+ * differ from it, as one atomic field-level patch. Parallel requests that
+ * change different keys all keep their changes; two that change the same
+ * key: the last write wins, as with connect-redis. No write fails because
+ * another one got there first.
+ *
+ * **Destroyed stays destroyed.** A `set` of a session that was loaded and
+ * has since been destroyed (a logout in a parallel request) does nothing:
+ * the session is not brought back.
+ *
+ * **Ids.** express-session ids map to store ids by {@link storeId}; every
+ * session records its express-session id, so `ids` and `all` list the ids
+ * express-session knows, and `get`/`destroy` take them back.
  *
  * @example
  * ```ts
@@ -78,17 +122,32 @@ export const SESSION_CLUSTER_STORE_DEFAULTS = Object.freeze({ ttlMs: 86_400_000 
  * ```
  */
 export class SessionClusterStore extends Store {
+  /** Namespace of express-session ids (see {@link SessionClusterStoreOptions.prefix}). */
+  public readonly prefix: string;
+  /** Lifetime in seconds, or the function deciding it. */
+  public readonly ttl: number | ((session: ExpressSessionData) => number);
+  /** `touch` does nothing. */
+  public readonly disableTouch: boolean;
+  /** Sessions are kept for 100 years; `touch` does nothing. */
+  public readonly disableTTL: boolean;
   private readonly store: SessionStore;
-  private readonly ttlMs: number;
   private readonly userIdOf: ((session: ExpressSessionData) => unknown) | undefined;
-  private readonly listIds: (() => Promise<readonly string[]>) | undefined;
-  private readonly writes: ReturnType<typeof createRetryPolicy>;
+  /** What each request (the `req` express-session binds a session to) loaded or last wrote. */
+  private readonly loaded = new WeakMap<object, LoadedSnapshot>();
+  /** Data `get` handed out, until `createSession` binds it to its request. */
+  private readonly handedOut = new WeakMap<object, LoadedSnapshot>();
+  // Only an owner change is a compare-and-set (patch cannot move the user index).
+  private readonly ownerMoves = createRetryPolicy({
+    maxAttempts: 10,
+    baseDelayMs: 2,
+    maxDelayMs: 50,
+  });
 
   /** @throws SessionValidationError `INVALID_CONFIG` naming the bad option */
   public constructor(options: SessionClusterStoreOptions) {
     super();
     const store: unknown = (options as Partial<SessionClusterStoreOptions> | undefined)?.store;
-    const methods = ['load', 'create', 'save', 'touch', 'delete'] as const;
+    const methods = ['load', 'create', 'patch', 'save', 'touch', 'delete'] as const;
     if (
       typeof store !== 'object' ||
       store === null ||
@@ -96,159 +155,364 @@ export class SessionClusterStore extends Store {
     ) {
       throw invalid('store', 'a SessionStore (cluster.store or a RedisStore)');
     }
-    const ttlMs = options.ttlMs ?? SESSION_CLUSTER_STORE_DEFAULTS.ttlMs;
-    if (!Number.isSafeInteger(ttlMs) || ttlMs < 1) throw invalid('ttlMs', 'a positive integer');
-    for (const field of ['userIdOf', 'listIds'] as const) {
-      if (options[field] !== undefined && typeof options[field] !== 'function') {
-        throw invalid(field, 'a function');
+    const ttl = options.ttl ?? SESSION_CLUSTER_STORE_DEFAULTS.ttl;
+    if (typeof ttl !== 'function' && (typeof ttl !== 'number' || !Number.isFinite(ttl))) {
+      throw invalid('ttl', 'a number of seconds or a function returning one');
+    }
+    for (const field of ['disableTouch', 'disableTTL'] as const) {
+      if (options[field] !== undefined && typeof options[field] !== 'boolean') {
+        throw invalid(field, 'a boolean');
       }
     }
+    if (options.prefix !== undefined && typeof options.prefix !== 'string') {
+      throw invalid('prefix', 'a string');
+    }
+    if (options.userIdOf !== undefined && typeof options.userIdOf !== 'function') {
+      throw invalid('userIdOf', 'a function');
+    }
     this.store = store as SessionStore;
-    this.ttlMs = ttlMs;
+    this.ttl = ttl;
+    this.disableTouch = options.disableTouch ?? SESSION_CLUSTER_STORE_DEFAULTS.disableTouch;
+    this.disableTTL = options.disableTTL ?? SESSION_CLUSTER_STORE_DEFAULTS.disableTTL;
+    this.prefix = options.prefix ?? SESSION_CLUSTER_STORE_DEFAULTS.prefix;
     this.userIdOf = options.userIdOf;
-    this.listIds = options.listIds ?? ownLister(store);
-    // A save that lost a race re-reads and saves again: a few quick tries.
-    this.writes = createRetryPolicy({ maxAttempts: 5, baseDelayMs: 2, maxDelayMs: 50 });
   }
 
-  /** express-session: the session, or `null`. */
-  public get(sid: string, callback: Callback<ExpressSessionData | null>): void {
-    settle(
-      this.store.load(storeId(sid)).then((record) => (record === null ? null : record.data)),
+  /** The session, or `null`. */
+  public get(
+    sid: string,
+    callback?: StoreCallback<ExpressSessionData | null>,
+  ): Promise<ExpressSessionData | null | undefined> {
+    return settle(this.read(sid), callback);
+  }
+
+  /**
+   * Store the session: the keys that differ from what this request loaded,
+   * as one patch; a session nothing was loaded for is created (or, when the
+   * id is taken, replaced key by key). A session whose expiry has passed is
+   * deleted instead.
+   * @throws SessionValidationError `PAYLOAD_TOO_LARGE` naming the limit and `codec.maxBytes`
+   */
+  public set(sid: string, session: ExpressSessionData, callback?: StoreCallback): Promise<void> {
+    return settle(this.write(sid, session), callback);
+  }
+
+  /** End the session. */
+  public destroy(sid: string, callback?: StoreCallback): Promise<void> {
+    return settle(
+      this.store.delete(this.idOf(sid)).then(() => undefined),
       callback,
     );
   }
 
-  /** express-session: store the whole session (create or replace). */
-  public set(sid: string, session: ExpressSessionData, callback?: Callback): void {
-    settle(this.write(sid, session), callback);
+  /** Move the expiry (unmodified requests, rolling sessions) without rewriting the data. */
+  public touch(sid: string, session: ExpressSessionData, callback?: StoreCallback): Promise<void> {
+    return settle(this.moveExpiry(sid, session), callback);
   }
 
-  /** express-session: end the session. */
-  public destroy(sid: string, callback?: Callback): void {
-    settle(
-      this.store.delete(storeId(sid)).then(() => undefined),
+  /** Every live session of this store's `prefix`, each with its express-session `id`. */
+  public all(
+    callback?: StoreCallback<ListedExpressSession[]>,
+  ): Promise<ListedExpressSession[] | undefined> {
+    return settle(
+      this.listed().then((sessions) =>
+        sessions.map(({ sid, record }) => ({ ...dataOf(fieldsOf(record.data)), id: sid })),
+      ),
       callback,
     );
   }
 
-  /** express-session: move the expiry (rolling sessions) without rewriting the data. */
-  public touch(sid: string, session: ExpressSessionData, callback?: Callback): void {
-    settle(
-      this.store.touch(storeId(sid), this.expiresAt(session)).then(() => undefined),
+  /** The express-session ids of every live session of this store's `prefix`. */
+  public ids(callback?: StoreCallback<string[]>): Promise<string[] | undefined> {
+    return settle(
+      this.listed().then((sessions) => sessions.map(({ sid }) => sid)),
       callback,
     );
   }
 
-  /** Every live session, keyed by store id. Needs `listIds`. */
-  public all(callback: Callback<Record<string, ExpressSessionData>>): void {
-    settle(
-      this.enumerate().then(async (ids) => {
-        const records = await Promise.all(ids.map((id) => this.store.load(id)));
-        const out: Record<string, ExpressSessionData> = {};
-        for (const record of records) if (record !== null) out[record.id] = record.data;
-        return out;
+  /** How many sessions of this store's `prefix` are live. */
+  public length(callback?: StoreCallback<number>): Promise<number | undefined> {
+    return settle(
+      this.listed().then((sessions) => sessions.length),
+      callback,
+    );
+  }
+
+  /** Delete every session of this store's `prefix`. */
+  public clear(callback?: StoreCallback): Promise<void> {
+    return settle(
+      this.listed().then(async (sessions) => {
+        await inBatches(sessions, ({ record }) => this.store.delete(record.id));
       }),
       callback,
     );
   }
 
-  /** Ids of every live session (store ids). Needs `listIds`. */
-  public ids(callback: Callback<string[]>): void {
-    settle(
-      this.enumerate().then((ids) => [...ids]),
-      callback,
-    );
+  /**
+   * express-session: inflate a loaded session. Remembers what was loaded for
+   * `req`, so the request's later `set` writes only what it changed.
+   */
+  public override createSession(req: object, session: ExpressSessionData): object {
+    const snapshot = this.handedOut.get(session);
+    if (snapshot !== undefined) {
+      this.handedOut.delete(session);
+      this.loaded.set(req, snapshot);
+    }
+    return super.createSession(req, session);
   }
 
-  /** How many sessions are live. Needs `listIds`. */
-  public length(callback: Callback<number>): void {
-    settle(
-      this.enumerate().then((ids) => ids.length),
-      callback,
-    );
-  }
-
-  /** Delete every session. Needs `listIds`. */
-  public clear(callback?: Callback): void {
-    settle(
-      this.enumerate().then(async (ids) => {
-        await Promise.all(ids.map((id) => this.store.delete(id)));
-      }),
-      callback,
-    );
+  private async read(sid: string): Promise<ExpressSessionData | null> {
+    const record = await this.store.load(this.idOf(sid));
+    if (record === null) return null;
+    const fields = fieldsOf(record.data);
+    // A copy: express-session and the app mutate it, and a store may share its records.
+    const data = dataOf(fields);
+    this.handedOut.set(data, {
+      sid,
+      fields,
+      recorded: EXPRESS_SESSION_ID_KEY in record.data,
+      userId: record.userId,
+    });
+    return data;
   }
 
   private async write(sid: string, session: ExpressSessionData): Promise<void> {
-    const id = storeId(sid);
-    // A Cookie instance and Dates become plain JSON, as connect-redis stores them.
-    const data = JSON.parse(JSON.stringify(session)) as SessionData;
-    const expiresAt = this.expiresAt(session);
-    if (expiresAt <= Date.now()) {
+    const id = this.idOf(sid);
+    const req = requestOf(session);
+    const expiresAt = this.expiryOf(session);
+    if (expiresAt === undefined) {
       await this.store.delete(id);
+      if (req !== undefined) this.loaded.delete(req);
       return;
     }
-    const owner = this.userIdOf?.(session);
-    const userId = isValidUserId(owner) ? owner : undefined;
-    await this.writes.execute(async () => {
-      const record = await this.store.load(id);
-      if (record !== null) {
-        await this.store.save(id, { data, expiresAt, userId }, record.version);
-        return;
-      }
+    // A Cookie instance and Dates become plain JSON, as connect-redis stores them.
+    const fields = fieldsOf(JSON.parse(JSON.stringify(session)) as Record<string, unknown>);
+    const owner = this.ownerOf(session);
+    const base = req === undefined ? undefined : this.loaded.get(req);
+    try {
+      const written =
+        base !== undefined && base.sid === sid
+          ? await this.patchLoaded(id, sid, base, fields, expiresAt, owner)
+          : await this.createOrReplace(id, sid, fields, expiresAt, owner);
+      if (req === undefined) return;
+      // The request's next save (an explicit save() then the automatic one)
+      // diffs against what it wrote; a session found gone stays forgotten.
+      if (written) {
+        this.loaded.set(req, { sid, fields, recorded: true, userId: owner ?? base?.userId });
+      } else this.loaded.delete(req);
+    } catch (error) {
+      throw explainTooLarge(error, id);
+    }
+  }
+
+  /** A loaded session: the keys that changed since, as one patch. @returns false when it is gone. */
+  private async patchLoaded(
+    id: string,
+    sid: string,
+    base: LoadedSnapshot,
+    fields: ReadonlyMap<string, string>,
+    expiresAt: number,
+    owner: string | undefined,
+  ): Promise<boolean> {
+    const changes = diffFields(base.fields, fields);
+    if (!base.recorded) changes.set[EXPRESS_SESSION_ID_KEY] = idRecord(this.prefix, sid);
+    if (!(await this.patchUnlessGone(id, changes, expiresAt))) return false;
+    if (owner !== undefined && owner !== base.userId) await this.moveOwner(id, owner);
+    return true;
+  }
+
+  /**
+   * Nothing was loaded: create the session. When the id is taken (a direct
+   * `set` of an existing session, or another request created it first),
+   * replace it key by key: set ours, unset the keys we do not have. Never a
+   * compare-and-set, so it cannot fail on a concurrent write.
+   * @returns false when the session was refused or deleted meanwhile (it stays gone)
+   */
+  private async createOrReplace(
+    id: string,
+    sid: string,
+    fields: ReadonlyMap<string, string>,
+    expiresAt: number,
+    owner: string | undefined,
+  ): Promise<boolean> {
+    const data = dataOf(fields);
+    data[EXPRESS_SESSION_ID_KEY] = idRecord(this.prefix, sid);
+    try {
+      await this.store.create({ id, data, expiresAt, userId: owner });
+      return true;
+    } catch (error) {
+      if (isRefusedAsGone(error)) return false;
+      if (!(isSessionError(error) && error.code === 'SESSION_ALREADY_EXISTS')) throw error;
+    }
+    const current = await this.store.load(id);
+    if (current === null) return false;
+    const unset = Object.keys(current.data).filter(
+      (key) => key !== EXPRESS_SESSION_ID_KEY && !fields.has(key),
+    );
+    if (!(await this.patchUnlessGone(id, { set: data, unset }, expiresAt))) return false;
+    if (owner !== undefined && owner !== current.userId) await this.moveOwner(id, owner);
+    return true;
+  }
+
+  /** @returns false when the session is gone (deleted, expired, or its id retired). */
+  private async patchUnlessGone(
+    id: string,
+    changes: SessionPatch,
+    expiresAt: number,
+  ): Promise<boolean> {
+    try {
+      await this.store.patch(id, changes, { expiresAt });
+      return true;
+    } catch (error) {
+      if (isRefusedAsGone(error)) return false;
+      throw error;
+    }
+  }
+
+  /**
+   * Record a new owner (a login without regenerate). A patch cannot move the
+   * user index, so this is a compare-and-set of the data just read, retried
+   * on a concurrent write: it changes only the owner, never the data.
+   */
+  private async moveOwner(id: string, owner: string): Promise<void> {
+    await this.ownerMoves.execute(async () => {
+      const record: SessionRecord | null = await this.store.load(id);
+      if (record === null || record.userId === owner) return;
       try {
-        await this.store.create({ id, data, expiresAt, userId });
+        await this.store.save(
+          id,
+          { data: record.data, expiresAt: record.expiresAt, userId: owner },
+          record.version,
+        );
       } catch (error) {
-        // Another request created it between our load and create: read and save again.
-        if (isSessionError(error) && error.code === 'SESSION_ALREADY_EXISTS') {
-          throw new ConcurrentAccessError('version_conflict', 'Session created concurrently', {
-            operation: 'set',
-            cause: error,
-          });
-        }
-        throw error;
+        if (!isRefusedAsGone(error)) throw error;
       }
     });
   }
 
-  private expiresAt(session: ExpressSessionData): number {
-    const expires = session.cookie?.expires;
-    if (expires !== undefined && expires !== null) {
-      const at = new Date(expires).getTime();
-      if (Number.isFinite(at)) return at;
-    }
-    return Date.now() + this.ttlMs;
+  private async moveExpiry(sid: string, session: ExpressSessionData): Promise<void> {
+    if (this.disableTouch || this.disableTTL) return;
+    const id = this.idOf(sid);
+    const expiresAt = this.expiryOf(session);
+    if (expiresAt === undefined) await this.store.delete(id);
+    else await this.store.touch(id, expiresAt);
   }
 
-  private async enumerate(): Promise<readonly string[]> {
-    if (this.listIds === undefined) {
-      throw invalid(
-        'listIds',
-        'a function listing live session ids (all/ids/length/clear need it)',
-      );
+  /** When the session ends (epoch ms), or `undefined` when it already has. */
+  private expiryOf(session: ExpressSessionData): number | undefined {
+    const now = Date.now();
+    let at: number;
+    if (typeof this.ttl === 'function') {
+      at = now + this.ttl(session) * 1000;
+    } else {
+      const expires = session.cookie?.expires;
+      const cookieAt =
+        expires === undefined || expires === null ? Number.NaN : new Date(expires).getTime();
+      at = Number.isFinite(cookieAt) ? cookieAt : now + this.ttl * 1000;
     }
-    return (await this.listIds()).filter(isValidSessionId);
+    // NaN (a ttl function returning nonsense) counts as expired, as in connect-redis.
+    if (!(at > now)) return undefined;
+    return this.disableTTL ? now + NO_TTL_MS : Math.ceil(at);
+  }
+
+  private ownerOf(session: ExpressSessionData): string | undefined {
+    const owner = this.userIdOf?.(session);
+    return isValidUserId(owner) ? owner : undefined;
+  }
+
+  private idOf(sid: string): string {
+    if (typeof sid !== 'string' || sid.length === 0) {
+      throw new SessionValidationError('express-session id must be a non-empty string', {
+        code: 'INVALID_SESSION_ID',
+        field: 'sid',
+      });
+    }
+    return storeId(sid, this.prefix);
+  }
+
+  /** Live sessions of this prefix, with their express-session ids. */
+  private async listed(): Promise<{ sid: string; record: SessionRecord }[]> {
+    if (this.store.listSessionIds === undefined) {
+      throw invalid('store', 'a store with listSessionIds (all/ids/length/clear need it)');
+    }
+    const ids = await this.store.listSessionIds();
+    const out: { sid: string; record: SessionRecord }[] = [];
+    await inBatches(ids, async (id) => {
+      const record = await this.store.load(id);
+      if (record === null) return;
+      const sid = recordedId(record.data, this.prefix);
+      if (sid !== undefined) out.push({ sid, record });
+    });
+    return out;
   }
 }
 
-/** express-session's id → a store id: ours unchanged, anything else by SHA-256 (43 base64url chars). */
-export function storeId(sid: string): string {
-  if (isValidSessionId(sid)) return sid;
-  return createHash('sha256').update(String(sid)).digest('base64url');
-}
+export { storeId } from './express-session-ids.js';
 
-function settle<T>(work: Promise<T>, callback: Callback<T> | undefined): void {
-  work.then(
-    (value) => callback?.(null, value),
-    (error: unknown) => callback?.(toSessionError(error, { operation: 'express-session' })),
+/**
+ * Errors by which a store says the session is not there to write: gone
+ * (deleted, expired) or its id retired (a tombstone refuses a re-creation).
+ * A late `set` then leaves the session gone instead of failing the request.
+ */
+function isRefusedAsGone(error: unknown): boolean {
+  return (
+    isSessionError(error) &&
+    (error.code === 'SESSION_NOT_FOUND' || error.code === 'SESSION_EXPIRED')
   );
 }
 
-const { invalid } = createOptionChecks('SessionClusterStore');
-
-/** The store's own enumeration (`RedisStore.listSessionIds`), if it has one. */
-function ownLister(store: object): (() => Promise<readonly string[]>) | undefined {
-  const lister = (store as { listSessionIds?: unknown }).listSessionIds;
-  if (typeof lister !== 'function') return undefined;
-  return () => (lister as () => Promise<readonly string[]>).call(store);
+/** A size refusal, said in express-session's terms: the limit and the option raising it. */
+function explainTooLarge(error: unknown, id: string): unknown {
+  if (!(isSessionError(error) && error.code === 'PAYLOAD_TOO_LARGE')) return error;
+  const bytes = error.details?.['bytes'];
+  const maxBytes = error.details?.['maxBytes'];
+  return new SessionValidationError(
+    `express-session session is ${String(bytes)} bytes encoded, over the limit of ${String(maxBytes)} bytes; raise it with createSessionCluster({ codec: { maxBytes } }) (createSessionCodec({ maxBytes }) for a store built by hand)`,
+    {
+      code: 'PAYLOAD_TOO_LARGE',
+      field: 'codec.maxBytes',
+      operation: 'set',
+      sessionIdHash: hashSessionId(id),
+      cause: error,
+      details: { bytes, maxBytes, option: 'codec.maxBytes' },
+    },
+  );
 }
+
+/** The request express-session bound the session to (a non-enumerable `req`), if any. */
+function requestOf(session: unknown): object | undefined {
+  const req = (session as { req?: unknown } | null)?.req;
+  return typeof req === 'object' && req !== null ? req : undefined;
+}
+
+/** connect-redis style: the callback when given (the promise then never rejects), else the promise. */
+function settle<T>(
+  work: Promise<T>,
+  callback: StoreCallback<T> | undefined,
+): Promise<T | undefined> {
+  const failed = (error: unknown) => toSessionError(error, { operation: 'express-session' });
+  if (callback === undefined) {
+    return work.catch((error: unknown) => {
+      throw failed(error);
+    });
+  }
+  return work.then(
+    (value) => {
+      callback(null, value);
+      return value;
+    },
+    (error: unknown) => {
+      callback(failed(error));
+      return undefined;
+    },
+  );
+}
+
+/** Run `fn` over `items`, at most {@link LIST_CONCURRENCY} at a time. */
+async function inBatches<T>(items: readonly T[], fn: (item: T) => Promise<unknown>): Promise<void> {
+  for (let start = 0; start < items.length; start += LIST_CONCURRENCY) {
+    await Promise.all(items.slice(start, start + LIST_CONCURRENCY).map(fn));
+  }
+}
+
+const { invalid } = createOptionChecks('SessionClusterStore');

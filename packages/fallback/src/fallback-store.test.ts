@@ -278,6 +278,20 @@ describe('FallbackStore breaker', () => {
     expect(await r.primary.backing.load(session!.id)).toMatchObject({ data: session!.data });
   });
 
+  it("listSessionIds: the primary's ids; while degraded the secondary's; after recovery both", async () => {
+    const r = rig();
+    const before = await r.store.create(r.input());
+    expect(await r.store.listSessionIds()).toEqual([before.id]);
+    const handle = r.store.isolate();
+    const [during] = await createDuringOutage(r, 1);
+    expect(await r.store.listSessionIds()).toEqual([during!.id]);
+
+    const recovered = once(r.store, 'recovered');
+    handle.dispose();
+    await recovered;
+    expect((await r.store.listSessionIds()).sort()).toEqual([before.id, during!.id].sort());
+  });
+
   it('a single failure below the threshold is served from memory and written back after the next success', async () => {
     const r = rig();
     r.primary.fail();

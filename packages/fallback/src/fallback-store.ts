@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import {
+  SessionValidationError,
   assertValidUserId,
   isSessionError,
   isValidSessionId,
@@ -350,6 +351,40 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
     if (this.journal.size === 0) return deleted;
     // Sessions waiting for reconciliation are the secondary's: delete them there too.
     return deleted + (await this.deletePendingOfUser(userId, exceptIds(options), true));
+  }
+
+  /**
+   * @inheritDoc
+   * The primary's ids, plus those of sessions waiting for reconciliation
+   * (the secondary holds them). While degraded: the secondary's only (a
+   * partial view).
+   * @throws SessionValidationError `INVALID_CONFIG` when the primary cannot enumerate
+   */
+  public async listSessionIds(): Promise<string[]> {
+    const { primary, secondary } = this;
+    if (primary.listSessionIds === undefined) {
+      throw new SessionValidationError('The primary store cannot list session ids', {
+        code: 'INVALID_CONFIG',
+        field: 'primary',
+        operation: 'listSessionIds',
+      });
+    }
+    const listPrimary = primary.listSessionIds.bind(primary);
+    const local = async (): Promise<string[]> => (await secondary.listSessionIds?.()) ?? [];
+    let listed: string[];
+    try {
+      listed = await this.policy.execute(listPrimary);
+    } catch (error) {
+      if (!shouldFailOver(error)) throw error;
+      this.failedOver(error);
+      return local();
+    }
+    this.telemetry?.routed('primary');
+    this.afterPrimarySuccess();
+    if (this.journal.size === 0) return listed;
+    const ids = new Set(listed.filter((id) => !this.journal.has(id)));
+    for (const id of await local()) if (this.journal.has(id)) ids.add(id);
+    return [...ids];
   }
 
   /** @inheritDoc While degraded: sweeps the secondary only. */

@@ -102,6 +102,9 @@ export class OutageStore implements SessionStore {
   public sweepExpired(now: number, limit: number): Promise<SweepResult> {
     return this.route('sweepExpired', (s) => s.sweepExpired(now, limit));
   }
+  public listSessionIds(): Promise<string[]> {
+    return this.route('listSessionIds', (s) => s.listSessionIds?.() ?? Promise.resolve([]));
+  }
   public ping(): Promise<number> {
     return this.route('ping', (s) => s.ping());
   }

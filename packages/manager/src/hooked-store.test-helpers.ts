@@ -9,7 +9,7 @@ import type {
   SweepResult,
 } from '@session-cluster/core';
 
-type StoreMethod = Exclude<keyof SessionStore, 'degraded'>;
+type StoreMethod = Exclude<keyof SessionStore, 'degraded' | 'listSessionIds'>;
 
 /**
  * Runs before a call reaches the real store; it may throw (a failure the

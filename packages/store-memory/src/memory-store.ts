@@ -402,6 +402,17 @@ export class MemoryStore implements SessionStore {
     });
   }
 
+  /** @inheritDoc O(sessions held). */
+  public listSessionIds(): Promise<string[]> {
+    return this.run('listSessionIds', () => {
+      const now = this.clock.now();
+      const ids: string[] = [];
+      for (const session of this.sessions.values())
+        if (session.expiresAt > now) ids.push(session.id);
+      return ids;
+    });
+  }
+
   public ping(): Promise<number> {
     return this.run('ping', () => 0);
   }

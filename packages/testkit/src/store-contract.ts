@@ -417,6 +417,22 @@ export function describeStoreContract(
       });
     });
 
+    describe('listSessionIds', () => {
+      it('lists live sessions: not deleted ones, not expired ones', async () => {
+        // Optional in the contract; every store in this repository has it.
+        expect('listSessionIds' in store).toBe(true);
+        const list = async () => ((await store.listSessionIds?.()) ?? []).sort();
+        expect(await list()).toEqual([]);
+        const kept = await createSession();
+        const brief = await createSession({ expiresAt: later(1_000) });
+        const deleted = await createSession();
+        await store.delete(deleted.id);
+        expect(await list()).toEqual([kept.id, brief.id].sort());
+        clock.advance(1_001);
+        expect(await list()).toEqual([kept.id]);
+      });
+    });
+
     describe('user index', () => {
       it("listByUser returns the user's live sessions oldest first, dropping expired and stale ones", async () => {
         // Expiry order deliberately differs from creation order.
