@@ -8,8 +8,11 @@
 // - Node 22 and 26 (the `node-22` / `node-26` optional dependencies of the
 //   `test` workspace package, the npm registry's linux-x64 binaries) run the
 //   library packages' projects: unit tests, the store contract suites and the
-//   Express tests. The cross-package scenarios and the apps run on the pinned
-//   line only: they test our processes, not the library on another runtime.
+//   Express tests. The cross-package scenarios, the apps and the long
+//   multi-process runs inside packages (two sweeper workers, the fallback's
+//   measured outage) run on the pinned line only: they test our processes
+//   and timing, not the library's behaviour on another runtime, and together
+//   they are most of the suite's time.
 //
 // Arguments after the script name go to every vitest run (e.g. a file filter).
 // SESSION_CLUSTER_NODE_LINES=24 runs the pinned line only (a quick local run).
@@ -24,6 +27,9 @@ const libraryProjects = readdirSync(`${root}packages`).filter((dir) =>
 );
 const pinnedMajor = process.versions.node.split('.')[0];
 const only = process.env.SESSION_CLUSTER_NODE_LINES?.split(',').map((line) => line.trim());
+
+/** Files the other lines leave out (see above). */
+const PINNED_LINE_ONLY = ['**/two-workers*.test.ts', '**/*.measure.test.ts'];
 
 /** @type {{ line: string, node: string, projects: string[] | undefined }[]} */
 const runs = [{ line: pinnedMajor, node: process.execPath, projects: undefined }];
@@ -60,6 +66,7 @@ for (const run of runs) {
       '--reporter=json',
       `--outputFile.json=${out}`,
       ...(run.projects ?? []).flatMap((project) => ['--project', project]),
+      ...(run.projects === undefined ? [] : PINNED_LINE_ONLY).flatMap((glob) => ['--exclude', glob]),
       ...process.argv.slice(2),
     ],
     { stdio: 'inherit', cwd: root },
