@@ -53,7 +53,8 @@ const lines = [];
 for (const run of runs) {
   if (only && !only.includes(run.line)) continue;
   const version = spawnSync(run.node, ['--version'], { encoding: 'utf8' }).stdout.trim();
-  const scope = run.projects === undefined ? 'every project' : `projects ${run.projects.join(', ')}`;
+  const scope =
+    run.projects === undefined ? 'every project' : `projects ${run.projects.join(', ')}`;
   console.log(`\nrun-tests: Node ${version} — ${scope}\n`);
   const out = `${root}.vitest/results-node${run.line}.json`;
   rmSync(out, { force: true });
@@ -66,7 +67,10 @@ for (const run of runs) {
       '--reporter=json',
       `--outputFile.json=${out}`,
       ...(run.projects ?? []).flatMap((project) => ['--project', project]),
-      ...(run.projects === undefined ? [] : PINNED_LINE_ONLY).flatMap((glob) => ['--exclude', glob]),
+      ...(run.projects === undefined ? [] : PINNED_LINE_ONLY).flatMap((glob) => [
+        '--exclude',
+        glob,
+      ]),
       ...process.argv.slice(2),
     ],
     { stdio: 'inherit', cwd: root },
@@ -96,4 +100,5 @@ if (totals.passed === 0) {
   console.error('run-tests: no test ran');
   process.exit(1);
 }
-if (totals.status !== 0 || totals.failed > 0 || totals.suitesFailed > 0) process.exit(totals.status || 1);
+if (totals.status !== 0 || totals.failed > 0 || totals.suitesFailed > 0)
+  process.exit(totals.status || 1);
