@@ -19,6 +19,14 @@
  * lost updates to other connections' writes of the same session.
  * `GET /state` reports stored and served counts.
  *
+ * Under `/own/` each TCP connection keeps a session of its own (autocannon
+ * has no per-connection cookie jar, so the server keeps one per socket and
+ * puts the cookie on the request before any session layer sees it; the same
+ * few lines for every layer): `GET /own/hit` is `/hit`, and
+ * `GET /own/update` does the read-modify-write with `req.session.update` in
+ * `ours` (the other layers serve `/own/hit` for it: their lossy write is the
+ * baseline).
+ *
  * Says `{ type: 'ready', url }` over IPC once listening; exits on `{ type: 'exit' }`.
  */
 import { randomBytes } from 'node:crypto';
@@ -60,6 +68,8 @@ interface SessionAccess {
   read(req: Request, key: string): Promise<number>;
   write(req: Request, key: string, value: number): void;
   all(req: Request): Promise<Record<string, unknown>>;
+  /** Read-modify-write of `key` in one call that loses nothing (`ours` only). */
+  readonly increment?: ((req: Request, key: string) => Promise<number>) | undefined;
 }
 
 async function sessionLayer(): Promise<{
@@ -94,6 +104,13 @@ async function sessionLayer(): Promise<{
             sessionOf(req).set(key, value);
           },
           all: async (req) => (await sessionOf(req).load()).data,
+          increment: async (req, key) => {
+            const data = await sessionOf(req).update((d) => ({
+              ...d,
+              [key]: Number(d[key] ?? 0) + 1,
+            }));
+            return Number(data[key]);
+          },
         },
       };
     }
@@ -186,15 +203,31 @@ const { middleware, access } = await sessionLayer();
 const app = express();
 app.disable('etag');
 app.disable('x-powered-by');
+/** Per socket: the cookie (`name=value`) the last response under `/own/` set. */
+const jars = new WeakMap<object, string>();
+app.use('/own', (req, res, next) => {
+  const cookie = jars.get(req.socket);
+  if (cookie !== undefined) req.headers.cookie = cookie;
+  res.on('finish', () => {
+    const set = res.getHeader('set-cookie');
+    const first = Array.isArray(set) ? set[0] : set;
+    if (typeof first === 'string') jars.set(req.socket, first.split(';')[0] ?? '');
+  });
+  next();
+});
 if (middleware !== undefined) app.use(middleware);
 const slots = new WeakMap<object, string>();
 let nextSlot = 0;
-app.get('/hit', async (req, res) => {
+function slotOf(req: Request): string {
   let slot = slots.get(req.socket);
   if (slot === undefined) {
     slot = String(nextSlot++);
     slots.set(req.socket, slot);
   }
+  return slot;
+}
+const hit: RequestHandler = async (req, res) => {
+  const slot = slotOf(req);
   const key = `slot${slot}`;
   const value = (await access.read(req, key)) + 1;
   access.write(req, key, value);
@@ -202,7 +235,19 @@ app.get('/hit', async (req, res) => {
     if (res.statusCode === 200) served.set(slot, (served.get(slot) ?? 0) + 1);
   });
   res.send(String(value));
-});
+};
+app.get('/hit', hit);
+app.get('/own/hit', hit);
+const increment = access.increment;
+app.get(
+  '/own/update',
+  increment === undefined
+    ? hit
+    : async (req, res) => {
+        const value = await increment(req, `slot${slotOf(req)}`);
+        res.send(String(value));
+      },
+);
 app.get('/state', async (req, res) => {
   const data = await access.all(req);
   const stored: Record<string, number> = {};
