@@ -6,6 +6,8 @@
  * - `none`: no session middleware; the route counts in process memory (the limit);
  * - `ours`: `sessionMiddleware` on `createSessionCluster` (Redis store,
  *   Redlock, memory fallback, health — the full stack);
+ * - `ours-always`: the same with `update: { lock: 'always' }` (what
+ *   `req.session.update` cost before the lock was taken only on conflict);
  * - `express-session`: express-session + connect-redis 10 on node-redis 5;
  * - `raw-ioredis`: the floor of any session layer that keeps its state in
  *   Redis — an unsigned random id in a cookie, one `HGET` to read the slot
@@ -41,7 +43,7 @@ import { createClient } from 'redis';
 import { createSessionCluster } from 'session-cluster';
 
 /** Which session layer runs. */
-export type HttpBenchMode = 'none' | 'ours' | 'express-session' | 'raw-ioredis';
+export type HttpBenchMode = 'none' | 'ours' | 'ours-always' | 'express-session' | 'raw-ioredis';
 
 /** What the parent passes in. */
 export interface HttpBenchServerConfig {
@@ -86,10 +88,12 @@ async function sessionLayer(): Promise<{
           all: () => Promise.resolve(Object.fromEntries(memory)),
         },
       };
-    case 'ours': {
+    case 'ours':
+    case 'ours-always': {
       const cluster = createSessionCluster({
         redis: { url: config.redisUrl },
         prefix: config.prefix,
+        update: { lock: config.mode === 'ours' ? 'on-conflict' : 'always' },
       });
       closers.push(() => cluster.close());
       const middleware = sessionMiddleware(cluster.manager, {
