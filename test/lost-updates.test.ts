@@ -82,7 +82,9 @@ describe(`lost updates: ${PROCESSES} processes × ${OPERATIONS} concurrent write
       `[scenario] one hot session, ${TOTAL} updates: on-conflict ` +
         `${elapsed['on-conflict']?.toFixed(0)} ms vs always ${elapsed['always']?.toFixed(0)} ms`,
     );
-  });
+    // Two multi-process batches (six worker processes to start): more than
+    // the default test timeout on a loaded machine.
+  }, 120_000);
 
   it('the local queue cuts Redis polling: same result, measured with and without', async () => {
     // A lock node of its own, so its script calls are all lock traffic.
