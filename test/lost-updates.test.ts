@@ -62,6 +62,30 @@ describe(`lost updates: ${PROCESSES} processes × ${OPERATIONS} concurrent write
     expect(version).toBe(1 + TOTAL);
   });
 
+  it("manager.update on one hot session, 3 lock nodes: exactly 300 with lock 'on-conflict' and 'always' (times printed)", async () => {
+    const lockUrls = lockNodes.map((n) => n.url);
+    const elapsed: Record<string, number> = {};
+    for (const updateLock of ['on-conflict', 'always'] as const) {
+      const { outcome, counter, version } = await runIncrements({
+        storeUrl: storeNode.url,
+        lockUrls,
+        updateLock,
+      });
+      reportBatch(`manager.update increments, lock: '${updateLock}', 3 lock nodes`, outcome);
+      expectAllSucceeded(outcome);
+      expect(counter).toBe(TOTAL);
+      // A failed compare-and-set writes nothing: one version per increment in both modes.
+      expect(version).toBe(1 + TOTAL);
+      elapsed[updateLock] = outcome.elapsedMs;
+    }
+    console.info(
+      `[scenario] one hot session, ${TOTAL} updates: on-conflict ` +
+        `${elapsed['on-conflict']?.toFixed(0)} ms vs always ${elapsed['always']?.toFixed(0)} ms`,
+    );
+    // Two multi-process batches (six worker processes to start): more than
+    // the default test timeout on a loaded machine.
+  }, 120_000);
+
   it('the local queue cuts Redis polling: same result, measured with and without', async () => {
     // A lock node of its own, so its script calls are all lock traffic.
     const lockNode = lockNodes[0]!;

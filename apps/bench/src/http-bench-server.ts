@@ -6,6 +6,8 @@
  * - `none`: no session middleware; the route counts in process memory (the limit);
  * - `ours`: `sessionMiddleware` on `createSessionCluster` (Redis store,
  *   Redlock, memory fallback, health — the full stack);
+ * - `ours-always`: the same with `update: { lock: 'always' }` (what
+ *   `req.session.update` cost before the lock was taken only on conflict);
  * - `express-session`: express-session + connect-redis 11 on node-redis 5;
  * - `raw-ioredis`: the floor of any session layer that keeps its state in
  *   Redis — an unsigned random id in a cookie, one `HGET` to read the slot
@@ -18,6 +20,14 @@
  * its own connection: a slot that ends below the number of answered requests
  * lost updates to other connections' writes of the same session.
  * `GET /state` reports stored and served counts.
+ *
+ * Under `/own/` each TCP connection keeps a session of its own (autocannon
+ * has no per-connection cookie jar, so the server keeps one per socket and
+ * puts the cookie on the request before any session layer sees it; the same
+ * few lines for every layer): `GET /own/hit` is `/hit`, and
+ * `GET /own/update` does the read-modify-write with `req.session.update` in
+ * `ours` (the other layers serve `/own/hit` for it: their lossy write is the
+ * baseline).
  *
  * Says `{ type: 'ready', url }` over IPC once listening; exits on `{ type: 'exit' }`.
  */
@@ -33,7 +43,7 @@ import { createClient } from 'redis';
 import { createSessionCluster } from 'session-cluster';
 
 /** Which session layer runs. */
-export type HttpBenchMode = 'none' | 'ours' | 'express-session' | 'raw-ioredis';
+export type HttpBenchMode = 'none' | 'ours' | 'ours-always' | 'express-session' | 'raw-ioredis';
 
 /** What the parent passes in. */
 export interface HttpBenchServerConfig {
@@ -60,6 +70,8 @@ interface SessionAccess {
   read(req: Request, key: string): Promise<number>;
   write(req: Request, key: string, value: number): void;
   all(req: Request): Promise<Record<string, unknown>>;
+  /** Read-modify-write of `key` in one call that loses nothing (`ours` only). */
+  readonly increment?: ((req: Request, key: string) => Promise<number>) | undefined;
 }
 
 async function sessionLayer(): Promise<{
@@ -76,10 +88,12 @@ async function sessionLayer(): Promise<{
           all: () => Promise.resolve(Object.fromEntries(memory)),
         },
       };
-    case 'ours': {
+    case 'ours':
+    case 'ours-always': {
       const cluster = createSessionCluster({
         redis: { url: config.redisUrl },
         prefix: config.prefix,
+        update: { lock: config.mode === 'ours' ? 'on-conflict' : 'always' },
       });
       closers.push(() => cluster.close());
       const middleware = sessionMiddleware(cluster.manager, {
@@ -94,6 +108,13 @@ async function sessionLayer(): Promise<{
             sessionOf(req).set(key, value);
           },
           all: async (req) => (await sessionOf(req).load()).data,
+          increment: async (req, key) => {
+            const data = await sessionOf(req).update((d) => ({
+              ...d,
+              [key]: Number(d[key] ?? 0) + 1,
+            }));
+            return Number(data[key]);
+          },
         },
       };
     }
@@ -186,15 +207,31 @@ const { middleware, access } = await sessionLayer();
 const app = express();
 app.disable('etag');
 app.disable('x-powered-by');
+/** Per socket: the cookie (`name=value`) the last response under `/own/` set. */
+const jars = new WeakMap<object, string>();
+app.use('/own', (req, res, next) => {
+  const cookie = jars.get(req.socket);
+  if (cookie !== undefined) req.headers.cookie = cookie;
+  res.on('finish', () => {
+    const set = res.getHeader('set-cookie');
+    const first = Array.isArray(set) ? set[0] : set;
+    if (typeof first === 'string') jars.set(req.socket, first.split(';')[0] ?? '');
+  });
+  next();
+});
 if (middleware !== undefined) app.use(middleware);
 const slots = new WeakMap<object, string>();
 let nextSlot = 0;
-app.get('/hit', async (req, res) => {
+function slotOf(req: Request): string {
   let slot = slots.get(req.socket);
   if (slot === undefined) {
     slot = String(nextSlot++);
     slots.set(req.socket, slot);
   }
+  return slot;
+}
+const hit: RequestHandler = async (req, res) => {
+  const slot = slotOf(req);
   const key = `slot${slot}`;
   const value = (await access.read(req, key)) + 1;
   access.write(req, key, value);
@@ -202,7 +239,19 @@ app.get('/hit', async (req, res) => {
     if (res.statusCode === 200) served.set(slot, (served.get(slot) ?? 0) + 1);
   });
   res.send(String(value));
-});
+};
+app.get('/hit', hit);
+app.get('/own/hit', hit);
+const increment = access.increment;
+app.get(
+  '/own/update',
+  increment === undefined
+    ? hit
+    : async (req, res) => {
+        const value = await increment(req, `slot${slotOf(req)}`);
+        res.send(String(value));
+      },
+);
 app.get('/state', async (req, res) => {
   const data = await access.all(req);
   const stored: Record<string, number> = {};

@@ -17,8 +17,14 @@ export interface HttpSuiteOptions {
 }
 
 /** A ratio the HTTP issue commits to. */
-const MODES: readonly HttpBenchMode[] = ['none', 'ours', 'express-session', 'raw-ioredis'];
-const CASES = ['shared-cookie', 'fresh-session'] as const;
+const MODES: readonly HttpBenchMode[] = [
+  'none',
+  'ours',
+  'ours-always',
+  'express-session',
+  'raw-ioredis',
+];
+const CASES = ['shared-cookie', 'fresh-session', 'own-session'] as const;
 type HttpCase = (typeof CASES)[number];
 
 /** The bars of the Express issue, measured in every run. */
@@ -36,6 +42,11 @@ export const HTTP_BARS: readonly Bar[] = [
   { ours: 'raw-ioredis fresh-session', baseline: 'express-session fresh-session', min: 0 },
   { ours: 'ours shared-cookie', baseline: 'raw-ioredis shared-cookie', min: 0 },
   { ours: 'ours fresh-session', baseline: 'raw-ioredis fresh-session', min: 0 },
+  // One session per connection: ours does req.session.update (lossless),
+  // express-session its read-then-write (lossy when requests overlap).
+  { ours: 'ours own-session', baseline: 'express-session own-session', min: 1.0 },
+  { ours: 'ours own-session', baseline: 'raw-ioredis own-session', min: 0 },
+  { ours: 'ours-always own-session', baseline: 'express-session own-session', min: 0 },
 ];
 
 interface ServerHandle {
@@ -106,8 +117,9 @@ async function runCase(
 ): Promise<CaseResult> {
   await (await fetch(`${server.url}/reset`, { method: 'POST' })).text();
   const cookie = kind === 'shared-cookie' ? await sessionCookie(server.url) : undefined;
+  const path = kind === 'own-session' ? '/own/update' : '/hit';
   const result = await autocannon({
-    url: `${server.url}/hit`,
+    url: `${server.url}${path}`,
     connections: options.connections,
     duration: seconds,
     headers: cookie === undefined ? {} : { cookie },

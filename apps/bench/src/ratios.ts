@@ -23,6 +23,17 @@ export const BARS: readonly Bar[] = [
     baseline: 'raw ioredis SET PX (auto-pipelined)',
     min: 0,
   },
+  // Update issue: an uncontended update costs a load and a CAS save, no lock.
+  {
+    ours: "ours manager.update (lock: 'on-conflict', uncontended)",
+    baseline: 'connect-redis set',
+    min: 0.5,
+  },
+  {
+    ours: "ours manager.update (lock: 'always', 1 lock node)",
+    baseline: 'connect-redis set',
+    min: 0,
+  },
 ];
 
 /** One printed ratio row. */

@@ -3,6 +3,7 @@ import { RedisStore as ConnectRedisStore } from 'connect-redis';
 import session, { type SessionData as ExpressSessionData } from 'express-session';
 import { createClient } from 'redis';
 import { generateSessionId, lockedUpdate, type SessionLocker } from '@session-cluster/core';
+import { SessionManager } from '@session-cluster/manager';
 import { RedisStore, RedlockLocker } from '@session-cluster/store-redis';
 import type { LoadOperation } from './load-runner.js';
 import { sessionFixture } from './session-fixture.js';
@@ -72,6 +73,23 @@ export async function createStoreBench(options: {
       versions.set(id, record.version);
     }),
   );
+  // manager.update in each lock mode, on a store and locker of its own (the
+  // manager closes them), over the same sessions; telemetry as shipped (on,
+  // no SDK registered: no-op API calls).
+  const managers = {
+    'on-conflict': new SessionManager({
+      store: new RedisStore({ connection: { url }, prefix }),
+      locker: new RedlockLocker({ nodes: [url], prefix }),
+      update: { lock: 'on-conflict' },
+    }),
+    always: new SessionManager({
+      store: new RedisStore({ connection: { url }, prefix }),
+      locker: new RedlockLocker({ nodes: [url], prefix }),
+      update: { lock: 'always' },
+    }),
+  } as const;
+  const managerIncrement = (lock: keyof typeof managers, id: string) =>
+    managers[lock].update(id, (data) => ({ ...data, visits: Number(data['visits'] ?? 0) + 1 }));
   const hotId = generateSessionId();
   await store.create({ id: hotId, data: { counter: 0 }, expiresAt: Date.now() + TTL_MS });
 
@@ -143,6 +161,21 @@ export async function createStoreBench(options: {
       },
     },
     {
+      name: "ours manager.update (lock: 'on-conflict', uncontended)",
+      op: async (s) => {
+        const id = lane(ids, s);
+        versions.set(id, (await managerIncrement('on-conflict', id)).version);
+      },
+    },
+    {
+      name: "ours manager.update (lock: 'always', 1 lock node)",
+      opsFactor: 0.25,
+      op: async (s) => {
+        const id = lane(ids, s);
+        versions.set(id, (await managerIncrement('always', id)).version);
+      },
+    },
+    {
       name: 'ours locked update, one hot session',
       opsFactor: 0.05,
       op: () => increment(locker1, hotId),
@@ -152,7 +185,13 @@ export async function createStoreBench(options: {
   return {
     scenarios,
     async close() {
-      await Promise.all([store.close(), locker1.close(), locker3.close()]);
+      await Promise.all([
+        store.close(),
+        locker1.close(),
+        locker3.close(),
+        managers['on-conflict'].close(),
+        managers.always.close(),
+      ]);
       await Promise.all([rawAuto.quit(), rawPlain.quit(), nodeRedis.quit()]);
     },
   };

@@ -68,12 +68,14 @@ export {
   retryDelayMs,
 } from './retry-policy.js';
 export type { LockedUpdateOptions, SessionMutator } from './locked-update.js';
-export { lockedUpdate } from './locked-update.js';
+export { lockedUpdate, optimisticUpdate } from './locked-update.js';
 export type {
   SessionOperationName,
   SessionOutcome,
   FallbackRoute,
   FallbackNote,
+  LockMode,
+  EscalationReason,
 } from './semconv.js';
 export {
   INSTRUMENTATION_SCOPE,
@@ -91,6 +93,7 @@ export {
   EVENT_RETRY,
   EVENT_BREAKER_STATE_CHANGE,
   EVENT_LOCK_FALLBACK,
+  EVENT_CONFLICT_RETRY,
   ATTR_DB_SYSTEM,
   ATTR_DB_SYSTEM_NAME,
   ATTR_DB_OPERATION_NAME,
@@ -123,6 +126,8 @@ export {
   ATTR_SESSION_LOCK_QUORUM,
   ATTR_SESSION_LOCK_ATTEMPTS,
   ATTR_SESSION_LOCK_HELD_MS,
+  ATTR_SESSION_LOCK_MODE,
+  ATTR_SESSION_LOCK_ESCALATION_REASON,
   ATTR_SESSION_FALLBACK_ROUTE,
   ATTR_SESSION_BREAKER_STATE,
   ATTR_SESSION_RECONCILE_ENTRIES,
@@ -150,6 +155,7 @@ export {
   METRIC_SESSION_OPERATION_DURATION,
   METRIC_SESSION_RETRIES,
   METRIC_SESSION_LOCK_WAIT,
+  METRIC_SESSION_LOCK_ESCALATIONS,
   METRIC_SESSION_BREAKER_STATE,
   METRIC_SESSION_DEGRADED,
   METRIC_SESSION_ACTIVE,

@@ -57,7 +57,7 @@ export interface LockedUpdateOptions {
  * });
  * ```
  */
-export async function lockedUpdate(
+export function lockedUpdate(
   store: SessionStore,
   locker: SessionLocker,
   id: string,
@@ -65,24 +65,48 @@ export async function lockedUpdate(
   options: LockedUpdateOptions = {},
 ): Promise<SessionRecord> {
   assertValidSessionId(id, 'update');
-  const clock = options.clock ?? systemClock;
-  return locker.using(
-    id,
-    async () => {
-      const record = await store.load(id);
-      if (record === null) {
-        throw new SessionNotFoundError(undefined, {
-          operation: 'update',
-          sessionIdHash: hashSessionId(id),
-        });
-      }
-      // A private copy: a mutator that throws halfway leaves nothing half-changed
-      // in anything the caller or the store can see.
-      const data = await mutate(structuredClone(record.data), record);
-      const expiresAt = options.expiresAt?.(record) ?? record.expiresAt;
-      const version = await store.save(id, { data, expiresAt }, record.version);
-      return { ...record, data, version, updatedAt: clock.now(), expiresAt };
-    },
-    { ttlMs: options.ttlMs },
-  );
+  return locker.using(id, () => optimisticUpdate(store, id, mutate, options), {
+    ttlMs: options.ttlMs,
+  });
+}
+
+/**
+ * Read-modify-write of one session without a lock: load → `mutate` →
+ * compare-and-set save. The critical section {@link lockedUpdate} runs
+ * under the lock, on its own.
+ *
+ * It never loses an update either: a save whose loaded version is no
+ * longer current (another writer got in between load and save) is rejected
+ * with `ConcurrentAccessError` (`VERSION_CONFLICT`, retryable), and the
+ * caller re-runs the whole call on fresh data. What it does not give is
+ * mutual exclusion: `mutate` of two writers may run at the same time, and a
+ * conflicting one runs again. Cheap when the session is uncontended (two
+ * store calls, no lock round trips); under contention the retries spin,
+ * which is why the manager escalates to {@link lockedUpdate}.
+ *
+ * @param id a valid session id (checked before anything is loaded)
+ * @returns the session as written: new data and version, `updatedAt` from `options.clock`
+ * @throws SessionNotFoundError when the session does not exist or has expired
+ * @throws ConcurrentAccessError `VERSION_CONFLICT` when another writer got in first
+ */
+export async function optimisticUpdate(
+  store: SessionStore,
+  id: string,
+  mutate: SessionMutator,
+  options: Omit<LockedUpdateOptions, 'ttlMs'> = {},
+): Promise<SessionRecord> {
+  assertValidSessionId(id, 'update');
+  const record = await store.load(id);
+  if (record === null) {
+    throw new SessionNotFoundError(undefined, {
+      operation: 'update',
+      sessionIdHash: hashSessionId(id),
+    });
+  }
+  // A private copy: a mutator that throws halfway leaves nothing half-changed
+  // in anything the caller or the store can see.
+  const data = await mutate(structuredClone(record.data), record);
+  const expiresAt = options.expiresAt?.(record) ?? record.expiresAt;
+  const version = await store.save(id, { data, expiresAt }, record.version);
+  return { ...record, data, version, updatedAt: (options.clock ?? systemClock).now(), expiresAt };
 }

@@ -78,6 +78,11 @@ export const EVENT_FAILOVER = 'session.fallback.failover';
 export const EVENT_RECONCILE_BATCH = 'session.reconcile.batch';
 /** Span event added when the fallback's breaker changes state. */
 export const EVENT_BREAKER_STATE_CHANGE = 'session.fallback.breaker_state_change';
+/**
+ * Span event added when an optimistic `update` attempt met `VERSION_CONFLICT`
+ * and is run again at once (on fresh data, or under the lock: escalation).
+ */
+export const EVENT_CONFLICT_RETRY = 'session.conflict_retry';
 /** Span event added when the lock nodes cannot be reached and an in-process lock is taken instead. */
 export const EVENT_LOCK_FALLBACK = 'session.lock.fallback';
 
@@ -152,6 +157,13 @@ export const ATTR_SESSION_LOCK_NODES_TOTAL = 'session.lock.nodes_total';
 export const ATTR_SESSION_LOCK_QUORUM = 'session.lock.quorum';
 /** Lock span: acquisition attempts made by the locker. */
 export const ATTR_SESSION_LOCK_ATTEMPTS = 'session.lock.attempts';
+/**
+ * `update` span: how the session lock was used (see {@link LockMode}); the
+ * mode of the last attempt.
+ */
+export const ATTR_SESSION_LOCK_MODE = 'session.lock.mode';
+/** Escalation metric: why `update` took the lock (see {@link EscalationReason}). */
+export const ATTR_SESSION_LOCK_ESCALATION_REASON = 'session.lock.escalation_reason';
 /** Lock release span: how long the lock was held, ms. */
 export const ATTR_SESSION_LOCK_HELD_MS = 'session.lock.held_ms';
 
@@ -218,6 +230,22 @@ export const OUTCOME_ERROR = 'error';
  */
 export type FallbackRoute = 'primary' | 'secondary' | 'primary_failed_over';
 
+/**
+ * Values of {@link ATTR_SESSION_LOCK_MODE}: `optimistic` (compare-and-set
+ * without the lock), `escalated` (the lock taken because the session is
+ * contended: after conflicts, or because it is remembered as hot), `always`
+ * (the lock taken up front, `lock: 'always'`).
+ */
+export type LockMode = 'optimistic' | 'escalated' | 'always';
+
+/**
+ * Values of {@link ATTR_SESSION_LOCK_ESCALATION_REASON}: `conflict` (the
+ * optimistic attempts conflicted), `hot` (the session was remembered as hot,
+ * so the lock was taken at once), `local` (another update of the session
+ * was already running on this instance, so the lock was taken at once).
+ */
+export type EscalationReason = 'conflict' | 'hot' | 'local';
+
 // ─── Metric names ──────────────────────────────────────────────────────────
 
 /** Counter: manager operations, by `session.operation` and `session.outcome`. */
@@ -230,6 +258,8 @@ export const METRIC_SESSION_OPERATION_DURATION = 'session.operation.duration';
 export const METRIC_SESSION_RETRIES = 'session.retries';
 /** Histogram (s): time spent waiting for a session lock, by `session.outcome`. */
 export const METRIC_SESSION_LOCK_WAIT = 'session.lock.wait.duration';
+/** Counter: `update`s that escalated to the session lock, by `session.lock.escalation_reason`. */
+export const METRIC_SESSION_LOCK_ESCALATIONS = 'session.lock.escalations';
 /** Gauge: breaker state of the fallback's primary (0 closed, 1 half-open, 2 open, 3 isolated). */
 export const METRIC_SESSION_BREAKER_STATE = 'session.fallback.breaker.state';
 /** Gauge: 1 while this instance serves from its fallback, else 0. */

@@ -55,8 +55,10 @@ export interface ManagedSessionOptions extends CommonSessionOptions {
   readonly secrets: string | readonly string[];
   /**
    * `none` (default): changes are committed at the end of the response as
-   * one atomic field-level patch, and `update(fn)` is a locked
-   * read-modify-write. `request`: the session's lock is taken at its first
+   * one atomic field-level patch, and `update(fn)` is the manager's
+   * lossless read-modify-write (compare-and-set; the session lock only when
+   * the session is contended, unless the manager's `update.lock` is
+   * `'always'`). `request`: the session's lock is taken at its first
    * read and held until the response is committed, so requests of one
    * session run their session work one at a time across instances (PHP /
    * ASP.NET style), for handlers that read a key, compute, and set it.

@@ -70,8 +70,9 @@ export interface RequestSession {
   unset(key: string): void;
   /**
    * Read-modify-write that never loses an update, done now: with
-   * `lock: 'none'` a locked compare-and-set `update` in the store (`fn` may
-   * run more than once: keep it pure); under `lock: 'request'` the request
+   * `lock: 'none'` the manager's compare-and-set `update` (the session lock
+   * only when the session is contended, by default; `fn` may run more than
+   * once, and on two instances at the same time: keep it pure); under `lock: 'request'` the request
    * already holds the lock and the result is committed with the response.
    * This request's pending changes are part of the data `fn` sees.
    * @returns the data as written

@@ -25,6 +25,20 @@ describe('resolveManagerOptions', () => {
     expect(resolved).toMatchObject({ ttlMs: 1_800_000, rolling: true, lockTtlMs: undefined });
     expect(resolved.retry.get).toEqual(DEFAULT_RETRY_OPTIONS);
     expect(resolved.retry.update).toEqual(DEFAULT_RETRY_OPTIONS);
+    expect(resolved.update).toEqual({
+      lock: 'on-conflict',
+      hotSessionTtlMs: 2_000,
+      maxHotSessions: 10_000,
+    });
+  });
+
+  it('takes the update lock mode and hot-session memory', () => {
+    const resolved = resolveManagerOptions({
+      store,
+      locker,
+      update: { lock: 'always', hotSessionTtlMs: 0, maxHotSessions: 5 },
+    });
+    expect(resolved.update).toEqual({ lock: 'always', hotSessionTtlMs: 0, maxHotSessions: 5 });
   });
 
   it('merges per-operation retry settings over the base', () => {
@@ -60,6 +74,10 @@ describe('resolveManagerOptions', () => {
       { store, locker, retry: { perOperation: { update: { multiplier: 0.5 } } } },
       'retry.perOperation.update.multiplier',
     ],
+    [{ store, locker, update: 'always' }, 'update'],
+    [{ store, locker, update: { lock: 'request' } }, 'update.lock'],
+    [{ store, locker, update: { hotSessionTtlMs: -1 } }, 'update.hotSessionTtlMs'],
+    [{ store, locker, update: { maxHotSessions: 0 } }, 'update.maxHotSessions'],
   ])('rejects %o naming %s', (options, field) => {
     expect(fieldOf(options)).toBe(field);
   });

@@ -14,6 +14,8 @@ import type {
   SessionStore,
 } from '@session-cluster/core';
 import type { HealthRecorder } from '@session-cluster/health';
+import { UPDATE_LOCK_MODES } from './escalating-update.js';
+import type { UpdateLockMode } from './escalating-update.js';
 import type { ManagerTelemetryOptions } from './manager-telemetry.js';
 
 /** Every public operation of the manager: health windows and retry settings are keyed by these. */
@@ -49,6 +51,47 @@ export interface ManagerRetryOptions extends Partial<RetryOptions> {
   readonly perOperation?: Partial<Record<OperationName, Partial<RetryOptions>>> | undefined;
 }
 
+/**
+ * How `update` uses the session lock (see the package README, "Update lock
+ * modes", for what each mode guarantees).
+ *
+ * @example
+ * ```ts
+ * { lock: 'on-conflict', hotSessionTtlMs: 2_000 } // the defaults
+ * { lock: 'always' } // fn has side effects that must not overlap across instances
+ * ```
+ */
+export interface UpdateLockOptions {
+  /**
+   * `'on-conflict'` (default): compare-and-set first, the lock only when the
+   * session is contended. `'always'`: the lock first, every time. A call can
+   * override it (`update(id, fn, { lock })`).
+   */
+  readonly lock?: UpdateLockMode | undefined;
+  /**
+   * How long a session whose updates had to escalate stays remembered as hot
+   * (its next updates take the lock at once), ms. Integer ≥ 0; 0 remembers
+   * nothing. Default 2 000.
+   */
+  readonly hotSessionTtlMs?: number | undefined;
+  /** Most sessions remembered as hot per instance (the oldest mark goes first). Default 10 000. */
+  readonly maxHotSessions?: number | undefined;
+}
+
+/** {@link UpdateLockOptions} checked, with defaults applied. */
+export interface ResolvedUpdateLockOptions {
+  readonly lock: UpdateLockMode;
+  readonly hotSessionTtlMs: number;
+  readonly maxHotSessions: number;
+}
+
+/** Defaults of {@link UpdateLockOptions}. */
+export const UPDATE_LOCK_DEFAULTS: Readonly<ResolvedUpdateLockOptions> = Object.freeze({
+  lock: 'on-conflict',
+  hotSessionTtlMs: 2_000,
+  maxHotSessions: 10_000,
+});
+
 /** Options of {@link SessionManager}. */
 export interface SessionManagerOptions {
   /** Where sessions live. Closed by {@link SessionManager.close}. */
@@ -72,6 +115,8 @@ export interface SessionManagerOptions {
   readonly lockTtlMs?: number | undefined;
   /** Retry settings (core's defaults: 3 attempts, 100 ms then 200 ms ± 10 %). */
   readonly retry?: ManagerRetryOptions | undefined;
+  /** How `update` uses the session lock. Default `{ lock: 'on-conflict' }`. */
+  readonly update?: UpdateLockOptions | undefined;
   /** Time source of expiries. Give the store the same clock. Default the system clock. */
   readonly clock?: Clock | undefined;
   /** Called before each retry (the manager adds a span event itself). Must not throw. */
@@ -99,6 +144,7 @@ export interface ResolvedManagerOptions {
   readonly lockTtlMs: number | undefined;
   /** Full retry settings of every operation. */
   readonly retry: Readonly<Record<OperationName, RetryOptions>>;
+  readonly update: ResolvedUpdateLockOptions;
   readonly clock: Clock;
   readonly onRetry: ((event: RetryEvent) => void) | undefined;
   /** `undefined` when telemetry is off. */
@@ -157,6 +203,38 @@ export function resolveManagerRetryOptions(value: unknown): Record<OperationName
 }
 
 /**
+ * Check {@link UpdateLockOptions} and apply defaults.
+ *
+ * @param path option path for error fields (`update` → `update.lock`)
+ * @throws SessionValidationError `INVALID_CONFIG` naming the field
+ */
+export function resolveUpdateLockOptions(
+  value: unknown,
+  path = 'update',
+): ResolvedUpdateLockOptions {
+  if (value === undefined) return UPDATE_LOCK_DEFAULTS;
+  if (!isPlainObject(value)) throw invalid(path, 'an object');
+  const { lock, hotSessionTtlMs, maxHotSessions } = value as UpdateLockOptions;
+  if (lock !== undefined && !isUpdateLockMode(lock)) {
+    throw invalid(`${path}.lock`, `one of ${UPDATE_LOCK_MODES.join(', ')}`);
+  }
+  return {
+    lock: lock ?? UPDATE_LOCK_DEFAULTS.lock,
+    hotSessionTtlMs:
+      check.integer(hotSessionTtlMs, `${path}.hotSessionTtlMs`, 0) ??
+      UPDATE_LOCK_DEFAULTS.hotSessionTtlMs,
+    maxHotSessions:
+      check.integer(maxHotSessions, `${path}.maxHotSessions`, 1) ??
+      UPDATE_LOCK_DEFAULTS.maxHotSessions,
+  };
+}
+
+/** True for one of {@link UPDATE_LOCK_MODES}. */
+export function isUpdateLockMode(value: unknown): value is UpdateLockMode {
+  return (UPDATE_LOCK_MODES as readonly unknown[]).includes(value);
+}
+
+/**
  * Check {@link SessionManagerOptions} and apply defaults.
  *
  * @throws SessionValidationError `INVALID_CONFIG` whose `field` names the bad
@@ -185,6 +263,7 @@ export function resolveManagerOptions(options: SessionManagerOptions): ResolvedM
     rolling,
     lockTtlMs: check.integer(options.lockTtlMs, 'lockTtlMs', 1),
     retry: resolveManagerRetryOptions(options.retry),
+    update: resolveUpdateLockOptions(options.update),
     clock: clock as Clock,
     onRetry: options.onRetry,
     telemetry,

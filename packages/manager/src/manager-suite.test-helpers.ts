@@ -101,7 +101,7 @@ export function describeManagerSuite(name: string, createBackend: () => Promise<
       expect(await manager.get(created.id)).toBeNull();
     });
 
-    it('update is a locked read-modify-write that rolls the expiry', async () => {
+    it('update is a read-modify-write that rolls the expiry', async () => {
       const manager = newManager();
       const { id } = await manager.create({ data: { visits: 1 } });
       backend.clock.advance(5_000);
@@ -124,39 +124,200 @@ export function describeManagerSuite(name: string, createBackend: () => Promise<
       expect(error.operation).toBe('update');
     });
 
-    it('300 parallel update increments lose none', async () => {
-      const manager = newManager({}, { lockAcquireTimeoutMs: 30_000 });
-      const { id } = await manager.create({ data: { counter: 0 } });
-      await Promise.all(
-        Array.from({ length: 300 }, () =>
-          manager.update(id, async (data) => {
-            // Yield between read and write, as app code would.
-            await Promise.resolve();
-            return { ...data, counter: Number(data['counter']) + 1 };
-          }),
-        ),
-      );
-      expect(await manager.get(id)).toMatchObject({ data: { counter: 300 }, version: 301 });
-    });
+    for (const lock of ['on-conflict', 'always'] as const) {
+      it(`300 parallel update increments lose none (lock: '${lock}')`, async () => {
+        const manager = newManager({ update: { lock } }, { lockAcquireTimeoutMs: 30_000 });
+        const { id } = await manager.create({ data: { counter: 0 } });
+        await Promise.all(
+          Array.from({ length: 300 }, () =>
+            manager.update(id, async (data) => {
+              // Yield between read and write, as app code would.
+              await Promise.resolve();
+              return { ...data, counter: Number(data['counter']) + 1 };
+            }),
+          ),
+        );
+        expect(await manager.get(id)).toMatchObject({ data: { counter: 300 }, version: 301 });
+        const stats = manager.updateStats();
+        if (lock === 'always') {
+          expect(stats).toMatchObject({ always: 300, optimistic: 0, conflicts: 0 });
+        } else {
+          // Contended from the start, and visibly so in this process: every
+          // call but the first found another update of the session running
+          // here and queued on the lock at once.
+          expect(stats).toMatchObject({ always: 0, escalatedLocal: 299 });
+        }
+      });
+    }
 
-    it('a version conflict is retried: fn runs again on fresh data', async () => {
+    it("a version conflict is retried: fn runs again on fresh data (lock: 'always', by the policy)", async () => {
       const retries: RetryEvent[] = [];
       const manager = newManager({ onRetry: (event) => retries.push(event) });
       const other = newManager();
       const { id } = await manager.create({ data: { counter: 0 } });
       const seen: SessionData[] = [];
-      const updated = await manager.update(id, async (data) => {
-        seen.push(structuredClone(data));
-        // First run only: another instance writes between our load and our save.
-        if (seen.length === 1) await other.patch(id, { set: { other: 'was here' } });
-        return { ...data, counter: Number(data['counter']) + 1 };
-      });
+      const updated = await manager.update(
+        id,
+        async (data) => {
+          seen.push(structuredClone(data));
+          // First run only: another instance writes between our load and our save.
+          if (seen.length === 1) await other.patch(id, { set: { other: 'was here' } });
+          return { ...data, counter: Number(data['counter']) + 1 };
+        },
+        { lock: 'always' },
+      );
       expect(seen).toEqual([{ counter: 0 }, { counter: 0, other: 'was here' }]);
       expect(updated.data).toEqual({ counter: 1, other: 'was here' });
       expect(retries).toHaveLength(1);
       expect(retries[0]).toMatchObject({ operation: 'update', attempt: 1 });
       expect(retries[0]?.error.code).toBe('VERSION_CONFLICT');
       expect(await manager.get(id)).toMatchObject({ data: updated.data, version: 3 });
+    });
+
+    it("a version conflict is re-run at once without the lock (lock: 'on-conflict')", async () => {
+      const retries: RetryEvent[] = [];
+      const manager = newManager({ onRetry: (event) => retries.push(event) });
+      const other = newManager();
+      const { id } = await manager.create({ data: { counter: 0 } });
+      // The lock is held elsewhere the whole time: a second optimistic try
+      // that succeeds never needs it.
+      const { locker } = backend.connect();
+      const lock = await locker.acquire(id, { ttlMs: 10_000 });
+      try {
+        const seen: SessionData[] = [];
+        const updated = await manager.update(id, async (data) => {
+          seen.push(structuredClone(data));
+          if (seen.length === 1) await other.patch(id, { set: { other: 'was here' } });
+          return { ...data, counter: Number(data['counter']) + 1 };
+        });
+        expect(seen).toEqual([{ counter: 0 }, { counter: 0, other: 'was here' }]);
+        expect(updated.data).toEqual({ counter: 1, other: 'was here' });
+        // Not a policy retry: no backoff, no retry event.
+        expect(retries).toHaveLength(0);
+        expect(manager.updateStats()).toMatchObject({
+          optimistic: 1,
+          conflicts: 1,
+          escalatedOnConflict: 0,
+          hotSessions: 0,
+        });
+        expect(await manager.get(id)).toMatchObject({ data: updated.data, version: 3 });
+      } finally {
+        await lock.release();
+        await locker.close();
+      }
+    });
+
+    it('on-conflict: an uncontended update succeeds while the lock is held elsewhere; always waits for it', async () => {
+      const manager = newManager({ retry: { maxAttempts: 1 } }, { lockAcquireTimeoutMs: 50 });
+      const { id } = await manager.create({ data: { n: 0 } });
+      const { locker } = backend.connect();
+      const lock = await locker.acquire(id, { ttlMs: 10_000 });
+      try {
+        const written = await manager.update(id, (d) => ({ ...d, n: 1 }));
+        expect(written).toMatchObject({ data: { n: 1 }, version: 2 });
+        await expectSessionError(
+          manager.update(id, (d) => ({ ...d, n: 2 }), { lock: 'always' }),
+          ConcurrentAccessError,
+          'LOCK_NOT_ACQUIRED',
+        );
+        const always = newManager(
+          { update: { lock: 'always' }, retry: { maxAttempts: 1 } },
+          { lockAcquireTimeoutMs: 50 },
+        );
+        await expectSessionError(
+          always.update(id, (d) => ({ ...d, n: 3 })),
+          ConcurrentAccessError,
+          'LOCK_NOT_ACQUIRED',
+        );
+        // The per-call mode wins over the manager's.
+        const optimistic = await always.update(id, (d) => ({ ...d, n: 4 }), {
+          lock: 'on-conflict',
+        });
+        expect(optimistic).toMatchObject({ data: { n: 4 }, version: 3 });
+        expect(manager.updateStats()).toMatchObject({ optimistic: 1, always: 1 });
+      } finally {
+        await lock.release();
+        await locker.close();
+      }
+    });
+
+    it('two conflicts in a row escalate to the lock, and the session stays hot for hotSessionTtlMs', async () => {
+      const manager = newManager(
+        { retry: { maxAttempts: 1 }, update: { hotSessionTtlMs: 1_000 } },
+        { lockAcquireTimeoutMs: 50 },
+      );
+      const other = newManager();
+      const { id } = await manager.create({ data: { n: 0 } });
+      const { locker } = backend.connect();
+      let lock = await locker.acquire(id, { ttlMs: 10_000 });
+      try {
+        let runs = 0;
+        // Every optimistic run is overtaken by another writer; the escalated
+        // attempt needs the lock, which is held elsewhere.
+        await expectSessionError(
+          manager.update(id, async (data) => {
+            runs += 1;
+            await other.patch(id, { set: { [`other${runs}`]: runs } });
+            return { ...data, n: 1 };
+          }),
+          ConcurrentAccessError,
+          'LOCK_NOT_ACQUIRED',
+        );
+        expect(runs).toBe(2);
+        expect(manager.updateStats()).toMatchObject({
+          optimistic: 0,
+          conflicts: 2,
+          escalatedOnConflict: 1,
+          hotSessions: 1,
+        });
+
+        // Hot: the next update takes the lock at once, with no conflict to pay first.
+        await expectSessionError(
+          manager.update(id, (d) => ({ ...d, n: 2 })),
+          ConcurrentAccessError,
+          'LOCK_NOT_ACQUIRED',
+        );
+        expect(manager.updateStats()).toMatchObject({ escalatedHot: 1, conflicts: 2 });
+
+        await lock.release();
+        lock = await locker.acquire(id, { ttlMs: 10_000 });
+        // Past the mark: optimistic again, so the lock held elsewhere does not matter.
+        backend.clock.advance(1_000);
+        expect(await manager.update(id, (d) => ({ ...d, n: 3 }))).toMatchObject({
+          data: { n: 3 },
+        });
+        expect(manager.updateStats()).toMatchObject({ optimistic: 1, escalatedHot: 1 });
+      } finally {
+        await lock.release();
+        await locker.close();
+      }
+    });
+
+    it('an escalated update serializes under the lock and writes on fresh data', async () => {
+      const manager = newManager({ retry: { maxAttempts: 1 } });
+      const other = newManager();
+      const { id } = await manager.create({ data: { n: 0 } });
+      const seen: SessionData[] = [];
+      const updated = await manager.update(id, async (data) => {
+        seen.push(structuredClone(data));
+        // The two optimistic runs are overtaken; the locked third is not.
+        if (seen.length <= 2) await other.patch(id, { set: { [`p${seen.length}`]: 1 } });
+        return { ...data, n: Number(data['n']) + 1 };
+      });
+      expect(seen).toEqual([{ n: 0 }, { n: 0, p1: 1 }, { n: 0, p1: 1, p2: 1 }]);
+      expect(updated).toMatchObject({ data: { n: 1, p1: 1, p2: 1 }, version: 4 });
+      expect(manager.updateStats()).toMatchObject({ conflicts: 2, escalatedOnConflict: 1 });
+    });
+
+    it('update refuses an unknown lock mode', async () => {
+      const manager = newManager();
+      const { id } = await manager.create({ data: {} });
+      const error = await expectSessionError(
+        manager.update(id, (d) => d, { lock: 'sometimes' as never }),
+        SessionValidationError,
+        'INVALID_ARGUMENT',
+      );
+      expect(error.field).toBe('options.lock');
     });
 
     it('non-retryable failures are not retried', async () => {
@@ -344,7 +505,7 @@ export function describeManagerSuite(name: string, createBackend: () => Promise<
       const lock = await locker.acquire(id, { ttlMs: 10_000 });
       try {
         await expectSessionError(
-          manager.update(id, (d) => d),
+          manager.update(id, (d) => d, { lock: 'always' }),
           ConcurrentAccessError,
           'LOCK_NOT_ACQUIRED',
         );

@@ -6,14 +6,18 @@ import {
   ATTR_SESSION_DEGRADED,
   ATTR_SESSION_ERROR_CODE,
   ATTR_SESSION_ID_HASH,
+  ATTR_SESSION_LOCK_ESCALATION_REASON,
+  ATTR_SESSION_LOCK_MODE,
   ATTR_SESSION_OPERATION,
   ATTR_SESSION_OUTCOME,
   ATTR_SESSION_RETRY_ATTEMPT,
   ATTR_SESSION_RETRY_DELAY_MS,
   CONTEXT_KEY_FALLBACK_NOTE,
+  EVENT_CONFLICT_RETRY,
   EVENT_RETRY,
   INSTRUMENTATION_SCOPE,
   METRIC_SESSION_ERRORS,
+  METRIC_SESSION_LOCK_ESCALATIONS,
   METRIC_SESSION_LOCK_WAIT,
   METRIC_SESSION_OPERATIONS,
   METRIC_SESSION_OPERATION_DURATION,
@@ -33,7 +37,9 @@ import {
   toSessionError,
 } from '@session-cluster/core';
 import type {
+  EscalationReason,
   FallbackNote,
+  LockMode,
   RetryEvent,
   SessionError,
   SessionOperationName,
@@ -148,6 +154,7 @@ export class ManagerTelemetry {
   private readonly retries: Counter;
   private readonly lockWait: Histogram;
   private readonly swept: Counter;
+  private readonly escalations: Counter;
   private readonly spanNames: Readonly<Record<OperationName, string>>;
   private readonly spanOptions: Readonly<Record<OperationName, SpanOptions>>;
   private readonly outcomeAttributes: Readonly<
@@ -155,6 +162,7 @@ export class ManagerTelemetry {
   >;
   private readonly storeSpanOptions: Readonly<Record<TracedStoreMethod, SpanOptions>>;
   private readonly lockWaitAttributes: Readonly<Record<'ok' | 'error', Attributes>>;
+  private readonly escalationAttributes: Readonly<Record<EscalationReason, Attributes>>;
   private readonly fallbackNoteKey = Symbol.for(CONTEXT_KEY_FALLBACK_NOTE);
 
   /**
@@ -197,6 +205,11 @@ export class ManagerTelemetry {
       description: 'Expired sessions removed (sweeper jobs and manager.cleanupExpired)',
       unit: '{session}',
     });
+    this.escalations = meter.createCounter(METRIC_SESSION_LOCK_ESCALATIONS, {
+      description:
+        'Updates that took the session lock because the session was contended, by reason',
+      unit: '{update}',
+    });
     this.spanNames = perOperation((op) => `${SPAN_SESSION_PREFIX}${OPERATION_TELEMETRY_NAMES[op]}`);
     this.spanOptions = perOperation((op) => ({
       kind: api.SpanKind.INTERNAL,
@@ -226,6 +239,11 @@ export class ManagerTelemetry {
     this.lockWaitAttributes = {
       ok: Object.freeze({ [ATTR_SESSION_OUTCOME]: OUTCOME_OK }),
       error: Object.freeze({ [ATTR_SESSION_OUTCOME]: OUTCOME_ERROR }),
+    };
+    this.escalationAttributes = {
+      conflict: Object.freeze({ [ATTR_SESSION_LOCK_ESCALATION_REASON]: 'conflict' }),
+      hot: Object.freeze({ [ATTR_SESSION_LOCK_ESCALATION_REASON]: 'hot' }),
+      local: Object.freeze({ [ATTR_SESSION_LOCK_ESCALATION_REASON]: 'local' }),
     };
   }
 
@@ -341,6 +359,33 @@ export class ManagerTelemetry {
     } finally {
       span.end();
     }
+  }
+
+  /** Set `session.lock.mode` on the active span (the `update` operation's) for the attempt starting now. */
+  public noteLockMode(mode: LockMode): void {
+    const span = this.api.trace.getActiveSpan();
+    if (span !== undefined && span.isRecording()) span.setAttribute(ATTR_SESSION_LOCK_MODE, mode);
+  }
+
+  /**
+   * An optimistic `update` attempt met `VERSION_CONFLICT` and runs again at
+   * once: a `session.conflict_retry` event on the active span. These are not
+   * policy retries (no backoff), so they are not counted in `session.retries`.
+   *
+   * @param attempt 1-based number of the optimistic attempt that conflicted
+   */
+  public onConflictRetry(attempt: number): void {
+    const span = this.api.trace.getActiveSpan();
+    if (span === undefined || !span.isRecording()) return;
+    span.addEvent(EVENT_CONFLICT_RETRY, {
+      [ATTR_SESSION_RETRY_ATTEMPT]: attempt,
+      [ATTR_ERROR_TYPE]: 'VERSION_CONFLICT',
+    });
+  }
+
+  /** Count an `update` that took the lock because the session was contended. */
+  public recordEscalation(reason: EscalationReason): void {
+    this.escalations.add(1, this.escalationAttributes[reason]);
   }
 
   /** Record how long a lock acquisition waited. */

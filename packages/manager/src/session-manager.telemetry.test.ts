@@ -94,9 +94,11 @@ describe('SessionManager telemetry (real SDK, InMemorySpanExporter)', () => {
     );
   }
 
-  it('update: session.update → lock acquire, store load/save, lock release, with hashed id and version', async () => {
+  it("update (lock: 'always'): session.update → lock acquire, store load/save, lock release, with hashed id and version", async () => {
     const { id } = await manager.create({ data: { n: 1 } });
-    const spans = await traced(() => manager.update(id, (data) => ({ ...data, n: 2 })));
+    const spans = await traced(() =>
+      manager.update(id, (data) => ({ ...data, n: 2 }), { lock: 'always' }),
+    );
     const request = byName(spans, 'request');
     const update = byName(spans, 'session.update');
     expect(parentOf(update)).toBe(request.spanContext().spanId);
@@ -106,6 +108,7 @@ describe('SessionManager telemetry (real SDK, InMemorySpanExporter)', () => {
       'session.outcome': 'ok',
       'session.version': 2,
       'session.degraded': false,
+      'session.lock.mode': 'always',
     });
     expect(update.status.code).toBe(SpanStatusCode.UNSET);
     const children = spans.filter((s) => parentOf(s) === update.spanContext().spanId);
@@ -123,6 +126,59 @@ describe('SessionManager telemetry (real SDK, InMemorySpanExporter)', () => {
     );
     expect(byName(spans, 'session.store.save').attributes['db.operation.name']).toBe('save');
     expect(serialised(spans)).not.toContain(id);
+  });
+
+  it("update (lock: 'on-conflict', uncontended): store load and save only, session.lock.mode optimistic", async () => {
+    const { id } = await manager.create({ data: { n: 1 } });
+    const spans = await traced(() => manager.update(id, (data) => ({ ...data, n: 2 })));
+    const update = byName(spans, 'session.update');
+    expect(update.attributes).toMatchObject({
+      'session.outcome': 'ok',
+      'session.version': 2,
+      'session.lock.mode': 'optimistic',
+    });
+    expect(update.events).toEqual([]);
+    const children = spans.filter((s) => parentOf(s) === update.spanContext().spanId);
+    expect(children.map((s) => s.name)).toEqual(['session.store.load', 'session.store.save']);
+  });
+
+  it('an escalated update: a session.conflict_retry event per conflict, then the lock, mode escalated', async () => {
+    const { id } = await manager.create({ data: { n: 1 } });
+    let runs = 0;
+    const spans = await traced(() =>
+      manager.update(id, async (data) => {
+        runs += 1;
+        // Another writer (untraced: the store under the manager) overtakes each optimistic run.
+        if (runs <= 2) await store.patch(id, { set: { [`p${runs}`]: runs } });
+        return { ...data, n: 2 };
+      }),
+    );
+    const update = byName(spans, 'session.update');
+    expect(update.attributes).toMatchObject({
+      'session.outcome': 'ok',
+      'session.version': 4,
+      'session.lock.mode': 'escalated',
+    });
+    expect(update.attributes['session.attempts']).toBeUndefined();
+    expect(update.events.map((e) => [e.name, e.attributes])).toEqual([
+      ['session.conflict_retry', { 'session.retry.attempt': 1, 'error.type': 'VERSION_CONFLICT' }],
+      ['session.conflict_retry', { 'session.retry.attempt': 2, 'error.type': 'VERSION_CONFLICT' }],
+    ]);
+    const children = spans.filter((s) => parentOf(s) === update.spanContext().spanId);
+    expect(children.map((s) => s.name)).toEqual([
+      'session.store.load',
+      'session.store.save',
+      'session.store.load',
+      'session.store.save',
+      'session.lock.acquire',
+      'session.store.load',
+      'session.store.save',
+      'session.lock.release',
+    ]);
+    // Remembered as hot: the next update goes to the lock at once.
+    const next = await traced(() => manager.update(id, (data) => data));
+    expect(byName(next, 'session.update').attributes['session.lock.mode']).toBe('escalated');
+    expect(next.some((s) => s.name === 'session.lock.acquire')).toBe(true);
   });
 
   it('each operation has its span, outcome and attributes; none carries a raw id', async () => {
@@ -253,7 +309,7 @@ describe('SessionManager telemetry (real SDK, InMemorySpanExporter)', () => {
     setUp({ locker, retry: { maxAttempts: 1 } });
     const { id } = await manager.create({ data: {} });
     const held = await locker.acquire(id);
-    const spans = await traced(() => manager.update(id, (data) => data));
+    const spans = await traced(() => manager.update(id, (data) => data, { lock: 'always' }));
     await held.release();
     const acquire = byName(spans, 'session.lock.acquire');
     expect(acquire.status.code).toBe(SpanStatusCode.ERROR);

@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import {
   SessionNotFoundError,
+  SessionValidationError,
   StorageUnavailableError,
   assertValidSessionId,
   assertValidUserId,
@@ -8,7 +9,6 @@ import {
   generateSessionId,
   hashSessionId,
   isRetryableSessionError,
-  lockedUpdate,
   replayFirst,
 } from '@session-cluster/core';
 import type {
@@ -28,6 +28,9 @@ import { HealthMonitor } from '@session-cluster/health';
 import type { HealthRecorder, HealthReport } from '@session-cluster/health';
 import type { RetryPolicy } from 'cockatiel';
 import type { Span } from '@opentelemetry/api';
+import { EscalatingUpdate } from './escalating-update.js';
+import type { UpdateLockMode, UpdateLockStats } from './escalating-update.js';
+import { HotSessions } from './hot-sessions.js';
 import { InFlight } from './in-flight.js';
 import {
   assertExceptIds,
@@ -37,7 +40,7 @@ import {
   assertSessionData,
   assertTtl,
 } from './input-checks.js';
-import { MANAGER_OPERATIONS, resolveManagerOptions } from './manager-options.js';
+import { MANAGER_OPERATIONS, isUpdateLockMode, resolveManagerOptions } from './manager-options.js';
 import type { OperationName, SessionManagerOptions } from './manager-options.js';
 import { ManagerTelemetry } from './manager-telemetry.js';
 import { withOperation } from './operation-error.js';
@@ -62,6 +65,23 @@ export interface CreateSessionOptions {
   readonly data: SessionData;
   /** Lifetime of this session, ms (positive integer); the manager's `ttlMs` when absent. */
   readonly ttlMs?: number | undefined;
+}
+
+/** Options of one {@link SessionManager.update} call. */
+export interface UpdateOptions {
+  /**
+   * How this call uses the session lock; the manager's `update.lock`
+   * (default `'on-conflict'`) when absent. `'always'` when `fn` has side
+   * effects that must not overlap across instances.
+   */
+  readonly lock?: UpdateLockMode | undefined;
+}
+
+function invalidUpdateLock(): SessionValidationError {
+  return new SessionValidationError("options.lock: expected 'on-conflict' or 'always'", {
+    field: 'options.lock',
+    operation: 'update',
+  });
 }
 
 /** Options of {@link SessionManager.regenerate}. */
@@ -145,7 +165,8 @@ export class SessionManager {
   private readonly rolling: boolean;
   private readonly lockTtlMs: number | undefined;
   private readonly policies: Readonly<Record<OperationName, RetryPolicy>>;
-  private readonly updateOptions: LockedUpdateOptions;
+  private readonly updateLock: UpdateLockMode;
+  private readonly updates: EscalatingUpdate;
   private readonly inFlight = new InFlight();
   private readonly telemetry: ManagerTelemetry | undefined;
   private closing: Promise<void> | undefined;
@@ -186,11 +207,20 @@ export class SessionManager {
       });
     }
     this.policies = policies;
-    this.updateOptions = {
+    const updateOptions: LockedUpdateOptions = {
       ttlMs: this.lockTtlMs,
       clock: this.clock,
       expiresAt: this.rolling ? () => this.clock.now() + this.ttlMs : undefined,
     };
+    this.updateLock = resolved.update.lock;
+    this.updates = new EscalatingUpdate(
+      this.store,
+      this.locker,
+      policies.update,
+      updateOptions,
+      new HotSessions(resolved.update.hotSessionTtlMs, resolved.update.maxHotSessions, this.clock),
+      telemetry,
+    );
   }
 
   /** True while the store serves from its fallback (`store.degraded`): sessions are instance-local. */
@@ -282,30 +312,64 @@ export class SessionManager {
   }
 
   /**
-   * Read-modify-write that never loses an update: lock → load → `fn` →
-   * compare-and-set save → unlock (core's `lockedUpdate`). On
-   * `VERSION_CONFLICT`, `LOCK_NOT_ACQUIRED` or `LOCK_LOST` the whole
-   * critical section is retried, so `fn` may run more than once, each
-   * time with freshly loaded data: keep it free of side effects.
+   * Read-modify-write that never loses an update: load → `fn` →
+   * compare-and-set save, retried on fresh data when another write got in
+   * between. How the session lock is used depends on the lock mode (the
+   * call's `lock`, else the manager's `update.lock`):
+   *
+   * - `'on-conflict'` (default): no lock while the session is uncontended
+   *   (two store calls). On `VERSION_CONFLICT` it re-runs at once; on a
+   *   second conflict it takes the session's lock for the remaining
+   *   attempts (escalation), and the session is remembered as hot for
+   *   `update.hotSessionTtlMs`, so its next updates on this instance take the
+   *   lock at once. `fn` may run concurrently with another instance's `fn`
+   *   for the same session.
+   * - `'always'`: lock → load → `fn` → save → unlock (core's
+   *   `lockedUpdate`): `fn` runs in mutual exclusion across instances (while
+   *   the lease holds; the version check fences a holder whose lease ran out).
+   *
+   * In both modes `fn` may run more than once (`VERSION_CONFLICT`,
+   * `LOCK_NOT_ACQUIRED` and `LOCK_LOST` re-run the whole read-modify-write
+   * under the retry policy), each time with freshly loaded data: keep it
+   * free of side effects.
    *
    * @param fn gets a private copy of the data (mutate it and return it, or return a new object)
    * @returns the session as written
    * @throws SessionNotFoundError when the session does not exist or has expired
-   * @throws ConcurrentAccessError when retries ran out
+   * @throws ConcurrentAccessError when retries ran out (`LOCK_NOT_ACQUIRED` when the
+   *   lock was needed and could not be had, `VERSION_CONFLICT`)
+   * @throws SessionValidationError `INVALID_ARGUMENT` (`options.lock`) for an unknown mode
    */
-  public update(id: string, fn: SessionMutator): Promise<SessionRecord> {
+  public update(id: string, fn: SessionMutator, options?: UpdateOptions): Promise<SessionRecord> {
     return this.run(
       'update',
       () => {
         assertValidSessionId(id, 'update');
         assertFunction(fn, 'update', 'fn');
-        return this.policies.update.execute(() =>
-          lockedUpdate(this.store, this.locker, id, fn, this.updateOptions),
-        );
+        let mode = this.updateLock;
+        if (options !== undefined) {
+          assertObjectArgument(options, 'update', 'options');
+          if (options.lock !== undefined) {
+            if (!isUpdateLockMode(options.lock)) throw invalidUpdateLock();
+            mode = options.lock;
+          }
+        }
+        return this.updates.run(id, fn, mode);
       },
       id,
       writtenOutcome,
     );
+  }
+
+  /**
+   * What `update`'s lock modes did on this instance since the manager
+   * started: updates made without the lock, escalations (after conflicts,
+   * or at once for a session remembered as hot), `lock: 'always'` updates,
+   * conflicts met, hot sessions remembered. The same escalations are
+   * counted in the `session.lock.escalations` metric.
+   */
+  public updateStats(): UpdateLockStats {
+    return this.updates.stats();
   }
 
   /**

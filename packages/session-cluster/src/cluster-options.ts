@@ -1,6 +1,6 @@
 import type { EncryptionKey } from '@session-cluster/core';
 import type { BreakerOptions } from '@session-cluster/fallback';
-import type { ManagerRetryOptions } from '@session-cluster/manager';
+import type { ManagerRetryOptions, UpdateLockOptions } from '@session-cluster/manager';
 import type { CorruptionInfo, RedisAddress } from '@session-cluster/store-redis';
 import type { Cluster, Redis } from 'ioredis';
 import type { MeterProvider, TracerProvider } from '@opentelemetry/api';
@@ -180,6 +180,12 @@ export interface SessionClusterOptions {
   readonly session?: SessionOption | undefined;
   /** Retry settings of the manager's operations (core's defaults when absent). */
   readonly retry?: ManagerRetryOptions | undefined;
+  /**
+   * How `manager.update` uses the session lock: `{ lock: 'on-conflict' }`
+   * (default: compare-and-set first, the Redlock lock only for contended
+   * sessions) or `{ lock: 'always' }`; plus the hot-session memory.
+   */
+  readonly update?: UpdateLockOptions | undefined;
   /** The circuit breaker in front of Redis. Default `{ kind: 'consecutive', threshold: 5, halfOpenAfterMs: 2_000 }`. */
   readonly breaker?: BreakerOptions | undefined;
   readonly fallback?: FallbackOption | undefined;

@@ -189,6 +189,17 @@ describe('createSessionCluster', () => {
     expect((await a.health.check()).ok).toBe(true);
   });
 
+  it("hands update's lock mode to the manager: on-conflict by default, always when asked", async () => {
+    const byDefault = startCluster();
+    const always = startCluster({ update: { lock: 'always' } });
+    const { id } = await byDefault.manager.create({ data: { n: 0 } });
+    await byDefault.manager.update(id, (data) => ({ ...data, n: 1 }));
+    await always.manager.update(id, (data) => ({ ...data, n: 2 }));
+    expect(byDefault.manager.updateStats()).toMatchObject({ optimistic: 1, always: 0 });
+    expect(always.manager.updateStats()).toMatchObject({ optimistic: 0, always: 1 });
+    expect(await byDefault.manager.get(id)).toMatchObject({ data: { n: 2 }, version: 3 });
+  });
+
   it('survives a Redis outage: degraded, then recovered, with outage writes in Redis', async () => {
     const a = startCluster();
     const statuses: HealthStatus[] = [a.health.status()];

@@ -161,6 +161,7 @@ export function createSessionCluster(options: SessionClusterOptions): SessionClu
           rolling: resolved.rolling,
           lockTtlMs: resolved.lockTtlMs,
           retry: resolved.retry,
+          update: resolved.update,
           telemetry:
             providers === false ? false : { ...providers, dbSystem: DB_SYSTEM_VALUE_REDIS },
         }),
@@ -233,7 +234,7 @@ function fallbackOptionPath(field: string): string {
 
 /** SessionManager fields → cluster option paths. */
 function managerOptionPath(field: string): string {
-  if (field.startsWith('retry')) return field;
+  if (field.startsWith('retry') || field.startsWith('update')) return field;
   if (field === 'lockTtlMs') return 'locks.ttlMs';
   return `session.${field}`;
 }

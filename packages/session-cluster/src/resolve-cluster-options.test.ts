@@ -41,6 +41,18 @@ describe('resolveClusterOptions', () => {
     client.disconnect();
   });
 
+  it("takes update's lock mode (default on-conflict) for the manager", () => {
+    expect(resolveClusterOptions({ redis: { url } }).update).toEqual({
+      lock: 'on-conflict',
+      hotSessionTtlMs: 2_000,
+      maxHotSessions: 10_000,
+    });
+    expect(
+      resolveClusterOptions({ redis: { url }, update: { lock: 'always', hotSessionTtlMs: 500 } })
+        .update,
+    ).toMatchObject({ lock: 'always', hotSessionTtlMs: 500 });
+  });
+
   it('takes explicit lock nodes', () => {
     const resolved = resolveClusterOptions({
       redis: { cluster: { nodes: [{ host: 'c1', port: 7000 }] } },
@@ -105,6 +117,10 @@ describe('resolveClusterOptions', () => {
       { redis: { url }, retry: { perOperation: { get: { jitter: 3 } } } },
       'retry.perOperation.get.jitter',
     ],
+    [{ redis: { url }, update: 'always' }, 'update'],
+    [{ redis: { url }, update: { lock: 'request' } }, 'update.lock'],
+    [{ redis: { url }, update: { hotSessionTtlMs: -5 } }, 'update.hotSessionTtlMs'],
+    [{ redis: { url }, update: { hotTtl: 5 } }, 'update.hotTtl'],
     [{ redis: { url }, breaker: 'on' }, 'breaker'],
     [{ redis: { url }, breaker: { kind: 'sometimes' } }, 'breaker.kind'],
     [{ redis: { url }, breaker: { kind: 'consecutive', threshold: 0 } }, 'breaker.threshold'],

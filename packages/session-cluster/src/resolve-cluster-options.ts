@@ -1,8 +1,8 @@
 import { createSessionCodec } from '@session-cluster/core';
 import type { EncryptionKey, SessionCodec } from '@session-cluster/core';
 import type { BreakerOptions } from '@session-cluster/fallback';
-import { resolveManagerRetryOptions } from '@session-cluster/manager';
-import type { ManagerRetryOptions } from '@session-cluster/manager';
+import { resolveManagerRetryOptions, resolveUpdateLockOptions } from '@session-cluster/manager';
+import type { ManagerRetryOptions, ResolvedUpdateLockOptions } from '@session-cluster/manager';
 import { KEY_PREFIX_PATTERN, MAX_BUCKETS, MIN_LOCK_TTL_MS } from '@session-cluster/store-redis';
 import type { CorruptionInfo, RedlockNode } from '@session-cluster/store-redis';
 import type { SessionClusterOptions, TelemetryOption } from './cluster-options.js';
@@ -32,6 +32,7 @@ export interface ResolvedClusterOptions {
   readonly sessionTtlMs: number | undefined;
   readonly rolling: boolean | undefined;
   readonly retry: ManagerRetryOptions | undefined;
+  readonly update: ResolvedUpdateLockOptions;
   readonly breaker: BreakerOptions | undefined;
   readonly fallback: {
     readonly enabled: boolean;
@@ -59,6 +60,7 @@ const TOP_LEVEL_KEYS: readonly string[] = [
   'locks',
   'session',
   'retry',
+  'update',
   'breaker',
   'fallback',
   'health',
@@ -191,6 +193,13 @@ export function resolveClusterOptions(input: SessionClusterOptions): ResolvedClu
   const retry = options['retry'];
   resolveManagerRetryOptions(retry);
 
+  onlyKeys(
+    section(options['update'], 'update'),
+    ['lock', 'hotSessionTtlMs', 'maxHotSessions'],
+    'update.',
+  );
+  const update = resolveUpdateLockOptions(options['update'], 'update');
+
   const breaker = resolveBreaker(options['breaker']);
 
   const fallback = section(options['fallback'], 'fallback');
@@ -219,6 +228,7 @@ export function resolveClusterOptions(input: SessionClusterOptions): ResolvedClu
     sessionTtlMs,
     rolling,
     retry: retry as ManagerRetryOptions | undefined,
+    update,
     breaker,
     fallback: { enabled, maxSessions, timeoutMs },
     health: { windowSize, slowThresholdMs, unhealthyBelowSuccessRate: rate },

@@ -115,7 +115,9 @@ describe('session-cluster telemetry through the real SDK (Redis, fallback, healt
     });
 
     // The lock is the in-process one while degraded: the acquire span says so.
-    await inRequest(() => cluster.manager.update(created.id, (data) => ({ ...data, n: 2 })));
+    await inRequest(() =>
+      cluster.manager.update(created.id, (data) => ({ ...data, n: 2 }), { lock: 'always' }),
+    );
     expect(named('session.lock.acquire')[0]?.attributes['session.degraded']).toBe(true);
 
     const recovered = once(cluster.fallback!, 'recovered');
@@ -206,7 +208,9 @@ describe('session-cluster telemetry through the real SDK (Redis, fallback, healt
       // Held by another instance's locker: the waiter polls Redis and is refused.
       const held = await cluster.locker.acquire(id);
       exporter.reset();
-      await inRequest(() => contended.manager.update(id, (data) => data)).catch(() => undefined);
+      await inRequest(() => contended.manager.update(id, (data) => data, { lock: 'always' })).catch(
+        () => undefined,
+      );
       await held.release();
       const [acquire] = named('session.lock.acquire');
       expect(acquire?.attributes).toMatchObject({

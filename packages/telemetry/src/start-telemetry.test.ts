@@ -67,7 +67,7 @@ describe('startTelemetry with a Prometheus endpoint', () => {
     expect(telemetry.prometheusUrl).toBe(`http://127.0.0.1:${port}/metrics`);
     const manager = new SessionManager({ store: new MemoryStore(), locker: new MemoryLocker() });
     const { id } = await manager.create({ data: {} });
-    await manager.update(id, (data) => data);
+    await manager.update(id, (data) => data, { lock: 'always' });
     await manager.close();
     const text = await (await fetch(telemetry.prometheusUrl!)).text();
     expect(text).toMatch(/session_operations_total\{[^}]*session_operation="create"[^}]*\} 1/);

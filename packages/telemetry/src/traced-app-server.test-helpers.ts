@@ -27,7 +27,10 @@ export async function runTracedApp(telemetry: Telemetry): Promise<void> {
   });
   app.post('/sessions/:id/increment', async (request, response) => {
     const id = request.params['id'];
-    const record = await manager.update(id, (data) => ({ ...data, n: Number(data['n']) + 1 }));
+    // lock: 'always', so the trace shows the lock spans too.
+    const record = await manager.update(id, (data) => ({ ...data, n: Number(data['n']) + 1 }), {
+      lock: 'always',
+    });
     logger.info({ sessionId: id, version: record.version }, `incremented session ${id}`);
     response.json({ n: record.data['n'] });
   });
