@@ -53,9 +53,10 @@ export async function startDemo(
     }),
   );
   await new Promise<void>((resolve, reject) => {
+    // Just under the hook timeout (60 s): on a loaded 2-core machine three
+    // tsx instances take 30 s and more to start.
     const timer = setTimeout(() => {
       reject(new Error(`demo did not start within 55 s:\n${output}`));
-      // Under the hook timeout (60 s): a loaded 2-core machine takes 30 s and more to start three tsx instances.
     }, 55_000);
     const check = (): void => {
       if (/open http:\/\/\S+/.test(output)) {
