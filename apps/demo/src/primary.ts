@@ -3,7 +3,7 @@ import cluster from 'node:cluster';
 import type { Worker } from 'node:cluster';
 import { pino } from 'pino';
 import type { Logger } from 'pino';
-import { WORKER_CONFIG_ENV } from './demo-config.js';
+import { DEFAULT_DEMO_PREFIX, WORKER_CONFIG_ENV } from './demo-config.js';
 import type { PrimaryMessage, WorkerConfig } from './demo-config.js';
 import { startDemoSweeper } from './demo-sweeper.js';
 import type { DemoSweeper } from './demo-sweeper.js';
@@ -45,7 +45,7 @@ export async function runPrimary(env: NodeJS.ProcessEnv = process.env): Promise<
     port,
     host,
     secret: env['SESSION_SECRET'] ?? randomBytes(32).toString('base64url'),
-    prefix: env['DEMO_PREFIX'] ?? 'demo',
+    prefix: env['DEMO_PREFIX'] ?? DEFAULT_DEMO_PREFIX,
     ttlMs: positiveInt(env, 'SESSION_TTL_MS', 30 * 60_000),
     secureCookie: env['COOKIE_SECURE'] === '1',
   };
