@@ -6,7 +6,7 @@
  *
  *   pnpm bench [--suite all|store|resilience|http|telemetry|sweep] [--ops 20000] [--lanes 64] [--rounds 3]
  *              [--http-seconds 4] [--connections 50] [--sweep-sessions 1000000]
- *              [--only <substring>] [--json <file>]
+ *              [--only <substring>] [--json <file>] [-h|--help]
  *
  * Suites: `store` — stores side by side (Redis store issue bars); `resilience`
  * — manager overhead, failover latency, reconciliation (manager/fallback issue bars);
@@ -23,7 +23,6 @@
  * Uses REDIS_URL when set, else starts private redis-servers on free ports.
  */
 import { writeFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import {
   startRedisNodes,
   startRedisServer,
@@ -41,20 +40,18 @@ import {
   measureReconcile,
 } from './resilience-scenarios.js';
 import { BARS, ratioRows } from './ratios.js';
+import { BENCH_USAGE, parseBenchArgs } from './bench-args.js';
 
-const { values: args } = parseArgs({
-  options: {
-    ops: { type: 'string', default: '20000' },
-    lanes: { type: 'string', default: '64' },
-    rounds: { type: 'string', default: '3' },
-    only: { type: 'string' },
-    suite: { type: 'string', default: 'all' },
-    'http-seconds': { type: 'string', default: '4' },
-    connections: { type: 'string', default: '50' },
-    'sweep-sessions': { type: 'string', default: '1000000' },
-    json: { type: 'string' },
-  },
-});
+const command = parseBenchArgs(process.argv.slice(2));
+if (command.kind === 'help') {
+  process.stdout.write(BENCH_USAGE);
+  process.exit(0);
+}
+if (command.kind === 'error') {
+  process.stderr.write(`bench: ${command.message}\n\n${BENCH_USAGE}`);
+  process.exit(2);
+}
+const { args } = command;
 
 function positiveInt(name: string, raw: string): number {
   const n = Number(raw);

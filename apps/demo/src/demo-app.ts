@@ -1,22 +1,28 @@
 import '@session-cluster/express/augment';
-import { hashSessionId, isSessionError } from '@session-cluster/core';
+import { hashSessionId } from '@session-cluster/core';
 import type { SessionMiddleware } from '@session-cluster/express';
 import { createHealthHandlers } from '@session-cluster/health';
 import type { HealthMonitor } from '@session-cluster/health';
 import express from 'express';
 import type { ErrorRequestHandler, Express, Request } from 'express';
 import type { SessionManager } from '@session-cluster/manager';
+import type { Logger } from 'pino';
+import type { EndedSessionCheck } from './ended-session.js';
 import { metricsText } from './metrics-text.js';
 import {
+  FAVICON_SVG,
   accountPage,
   cartPage,
   counterPage,
-  escapeHtml,
-  layout,
+  errorPage,
+  notFoundPage,
   sessionsPage,
   statusPage,
 } from './pages.js';
 import type { PageFrame, SessionRow } from './pages.js';
+import { FORM_LIMIT, describeFailure } from './request-failure.js';
+import { describeUserAgent } from './user-agent.js';
+import { USER_NAME_RULE, isValidUserName } from './user-name.js';
 
 /** What the demo app is built from. */
 export interface DemoAppOptions {
@@ -27,9 +33,18 @@ export interface DemoAppOptions {
   readonly manager: SessionManager;
   readonly health: HealthMonitor;
   readonly sessions: SessionMiddleware;
+  /** Where refused and failed requests are logged (the instance's pino logger). */
+  readonly logger: Logger;
+  /** Spots a session cookie whose session was revoked elsewhere; no notice without it. */
+  readonly endedSessions?: EndedSessionCheck | undefined;
 }
 
 const MAX_CART = 50;
+
+/** `/readyz` and the status page probe Redis when the last probe is older than this. */
+const PROBE_MAX_AGE_MS = 5_000;
+
+const ENDED_ELSEWHERE = 'You were logged out from another device.';
 
 /**
  * The demo's Express app: server-rendered pages over `req.session`, plus
@@ -37,10 +52,14 @@ const MAX_CART = 50;
  * served it.
  */
 export function createDemoApp(options: DemoAppOptions): Express {
-  const { instance, manager, health, sessions } = options;
+  const { instance, manager, health, sessions, logger, endedSessions } = options;
   const app = express();
   app.disable('x-powered-by');
-  const { liveness, readiness } = createHealthHandlers(health, { probeMaxAgeMs: 5_000 });
+  const { liveness, readiness } = createHealthHandlers(health, { probeMaxAgeMs: PROBE_MAX_AGE_MS });
+  app.get('/favicon.ico', (_req, res) => {
+    res.type('image/svg+xml').setHeader('Cache-Control', 'public, max-age=86400');
+    res.send(FAVICON_SVG);
+  });
   app.get('/healthz', liveness);
   app.get('/readyz', readiness);
   app.get('/metrics', (_req, res) => {
@@ -54,20 +73,32 @@ export function createDemoApp(options: DemoAppOptions): Express {
     res.setHeader('Cache-Control', 'no-store');
     next();
   });
-  app.use(express.urlencoded({ extended: false, limit: '4kb' }));
+  // Sessions before the body parser: a refused body still gets a page
+  // with the visitor's own navigation (logged in or not).
   app.use(sessions);
+  app.use(express.urlencoded({ extended: false, limit: FORM_LIMIT }));
 
-  const frame = async (req: Request): Promise<PageFrame> => ({
-    instance,
-    mode: options.mode,
-    user: (await req.session.load()).userId,
-    degraded: req.session.degraded,
-  });
-  const field = (req: Request, name: string): string => {
+  const frame = async (req: Request): Promise<PageFrame> => {
+    const { userId } = await req.session.load();
+    const { degraded, isNew } = req.session;
+    // Loaded and found missing while Redis answers: the cookie's session is
+    // gone; the middleware clears the cookie, so the notice shows once.
+    const ended =
+      isNew && !degraded && endedSessions?.cookieOutlivedItsSession(req.get('cookie'), Date.now());
+    return {
+      instance,
+      mode: options.mode,
+      user: userId,
+      degraded,
+      notice: ended === true ? ENDED_ELSEWHERE : undefined,
+    };
+  };
+  const rawField = (req: Request, name: string): string => {
     const body = req.body as Record<string, unknown> | undefined;
     const value = body?.[name];
-    return typeof value === 'string' ? value.trim() : '';
+    return typeof value === 'string' ? value : '';
   };
+  const field = (req: Request, name: string): string => rawField(req, name).trim();
 
   app.get('/', async (req, res) => {
     const counter = Number((await req.session.get('counter')) ?? 0);
@@ -107,18 +138,20 @@ export function createDemoApp(options: DemoAppOptions): Express {
     res.send(accountPage(await frame(req)));
   });
   app.post('/login', async (req, res) => {
-    const user = field(req, 'user');
-    if (!/^[A-Za-z0-9_.-]{1,40}$/.test(user)) {
-      res
-        .status(400)
-        .send(
-          layout(await frame(req), 'Account', '<p>Pick a user name of letters and digits.</p>'),
-        );
+    // Untrimmed: the server accepts exactly what the form's pattern lets through.
+    const user = rawField(req, 'user');
+    if (!isValidUserName(user)) {
+      res.status(400).send(
+        accountPage(await frame(req), {
+          value: user.slice(0, 40),
+          problem: `That user name was not accepted: a user name is ${USER_NAME_RULE}.`,
+        }),
+      );
       return;
     }
     // New id at login, same data (cart, counter): no session fixation.
     await req.session.regenerate({ userId: user });
-    req.session.set('device', (req.get('user-agent') ?? 'unknown').slice(0, 80));
+    req.session.set('device', describeUserAgent(req.get('user-agent')));
     res.redirect(303, '/sessions');
   });
   app.post('/logout', async (req, res) => {
@@ -167,6 +200,9 @@ export function createDemoApp(options: DemoAppOptions): Express {
   });
 
   app.get('/status', async (req, res) => {
+    // Probe on load, as /readyz does: "last probe" is never empty on a fresh instance.
+    const age = health.lastProbeAgeMs;
+    if (health.hasProbe && (age === null || age > PROBE_MAX_AGE_MS)) await health.check();
     const page = await frame(req);
     const yourSessions =
       page.user === undefined ? null : (await manager.listByUser(page.user)).length;
@@ -180,28 +216,33 @@ export function createDemoApp(options: DemoAppOptions): Express {
     );
   });
 
-  const onError: ErrorRequestHandler = (error: unknown, _req, res, next) => {
+  app.use(async (req, res) => {
+    res.status(404).send(notFoundPage(await frame(req), req.path));
+  });
+
+  const onError: ErrorRequestHandler = async (error: unknown, req, res, next) => {
+    const failure = describeFailure(error);
+    const entry = {
+      err: error,
+      method: req.method,
+      path: req.path,
+      status: failure.status,
+      code: failure.code,
+    };
+    if (failure.level === 'error') logger.error(entry, 'request failed');
+    else logger.warn(entry, 'request refused');
     if (res.headersSent) {
       next(error);
       return;
     }
-    const code = isSessionError(error) ? error.code : 'INTERNAL';
-    const status = isSessionError(error)
-      ? error.category === 'client'
-        ? 400
-        : error.category === 'storage' || error.category === 'concurrency'
-          ? 503
-          : 500
-      : 500;
-    res
-      .status(status)
-      .send(
-        layout(
-          { instance, mode: options.mode, user: undefined, degraded: manager.degraded },
-          'Something went wrong',
-          `<p>The request failed: <code>${escapeHtml(code)}</code>. Try again.</p>`,
-        ),
-      );
+    let page: PageFrame;
+    try {
+      page = await frame(req);
+    } catch {
+      // The session cannot be read either (Redis failing): a page without it.
+      page = { instance, mode: options.mode, user: undefined, degraded: manager.degraded };
+    }
+    res.status(failure.status).send(errorPage(page, failure));
   };
   app.use(onError);
   return app;

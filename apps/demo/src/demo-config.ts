@@ -14,6 +14,12 @@ export interface WorkerConfig {
   readonly secureCookie: boolean;
 }
 
+/**
+ * Key prefix of the demo's sessions unless `DEMO_PREFIX` says otherwise.
+ * `pnpm sweeper` (apps/sweeper `--demo`) sweeps this prefix by default.
+ */
+export const DEFAULT_DEMO_PREFIX = 'demo';
+
 /** Environment variable carrying {@link WorkerConfig}. */
 export const WORKER_CONFIG_ENV = 'SC_DEMO_WORKER';
 

@@ -1,4 +1,5 @@
 import { ExpirySweeper } from '@session-cluster/sweeper';
+import type { Logger } from 'pino';
 
 /** A running sweeper: stop it on shutdown. */
 export interface DemoSweeper {
@@ -12,24 +13,24 @@ export interface DemoSweeper {
  * `session.expired` event per session to the `session-expired` queue, where
  * an application would consume it with its own BullMQ Worker. The demo has
  * no consumer, so completed events are kept only for the dedupe window;
- * `say` reports each expiry (id hash only) as the local hook sees it.
+ * `log` reports each expiry (id hash only) as the local hook sees it.
  */
-export function startDemoSweeper(
-  redisUrl: string,
-  prefix: string,
-  say: (line: string) => void,
-): DemoSweeper {
+export function startDemoSweeper(redisUrl: string, prefix: string, log: Logger): DemoSweeper {
   const sweeper = new ExpirySweeper({ connection: { url: redisUrl }, prefix });
   sweeper.on('expired', (event) => {
-    say(`sweeper: session ${event.sessionIdHash} expired (${String(event.lateness)} ms late)`);
+    log.info(
+      { sessionIdHash: event.sessionIdHash, latenessMs: event.lateness },
+      `sweeper: session ${event.sessionIdHash} expired`,
+    );
   });
   sweeper.on('sweepFailed', (failure) => {
-    say(
-      `sweeper: a sweep of bucket ${String(failure.bucket ?? '?')} failed: ${failure.error.message}`,
+    log.warn(
+      { bucket: failure.bucket, err: failure.error },
+      'sweeper: a sweep failed; the next job of the bucket retries',
     );
   });
   const started = sweeper.start().catch((error: unknown) => {
-    say(`sweeper: not started (${error instanceof Error ? error.message : String(error)})`);
+    log.error({ err: error }, 'sweeper: not started');
   });
   return {
     async stop() {

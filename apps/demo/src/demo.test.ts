@@ -112,7 +112,8 @@ describe('the demo (pnpm start): three instances on one port', () => {
     } finally {
       await browser.close();
     }
-  });
+    // Chromium on a shared 2-core machine: six reload + click rounds can take over 30 s.
+  }, 90_000);
 
   it('stops cleanly on SIGINT', async () => {
     const code = await demo.interrupt();

@@ -23,27 +23,45 @@ export function redisServerOnPath(): boolean {
   }
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/** Listen on `port` of 127.0.0.1 (0: any) and let go; resolves the port, or null when taken. */
+function tryPort(port: number): Promise<number | null> {
+  return new Promise((resolve) => {
     const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
+    server.once('error', () => {
+      resolve(null);
+    });
+    server.listen(port, '127.0.0.1', () => {
       const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      const bound = typeof address === 'object' && address !== null ? address.port : null;
       server.close(() => {
-        resolve(port);
+        resolve(bound);
       });
     });
   });
 }
 
 /**
- * Start `redis-server` on a free port of 127.0.0.1, persisting nothing, in a
- * temporary directory; resolves once it answers PING (10 s at most).
+ * Start `redis-server` on 127.0.0.1, persisting nothing, in a temporary
+ * directory; resolves once it answers PING (10 s at most). On
+ * `preferredPort` when that port is free — the demo asks for 6379, so other
+ * tools (`pnpm sweeper`, `redis-cli`) find it at Redis's usual address —
+ * else on any free port.
  */
-export async function startEmbeddedRedis(): Promise<EmbeddedRedis> {
+export async function startEmbeddedRedis(preferredPort?: number): Promise<EmbeddedRedis> {
+  if (preferredPort !== undefined && (await tryPort(preferredPort)) !== null) {
+    try {
+      return await startOn(preferredPort);
+    } catch {
+      // Taken between the check and redis-server's bind: any free port will do.
+    }
+  }
+  const port = await tryPort(0);
+  if (port === null) throw new Error('no free port on 127.0.0.1 for the embedded redis-server');
+  return startOn(port);
+}
+
+async function startOn(port: number): Promise<EmbeddedRedis> {
   const dir = mkdtempSync(join(tmpdir(), 'session-cluster-demo-'));
-  const port = await freePort();
   const child: ChildProcess = spawn(
     'redis-server',
     ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],

@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import cluster from 'node:cluster';
 import type { Worker } from 'node:cluster';
-import { WORKER_CONFIG_ENV } from './demo-config.js';
+import { pino } from 'pino';
+import type { Logger } from 'pino';
+import { DEFAULT_DEMO_PREFIX, WORKER_CONFIG_ENV } from './demo-config.js';
 import type { PrimaryMessage, WorkerConfig } from './demo-config.js';
 import { startDemoSweeper } from './demo-sweeper.js';
 import type { DemoSweeper } from './demo-sweeper.js';
@@ -17,8 +19,14 @@ function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number): nu
   return value;
 }
 
-function say(line: string): void {
-  process.stdout.write(`${line}\n`);
+/**
+ * The primary's log: pino JSON like the instances' (one format in the
+ * demo's output). Always at `info`: where to open the demo and where its
+ * sessions live are the lines a newcomer needs, whatever `LOG_LEVEL` asks
+ * of the instances.
+ */
+function primaryLogger(): Logger {
+  return pino({ name: 'primary', level: 'info' });
 }
 
 /**
@@ -37,26 +45,29 @@ export async function runPrimary(env: NodeJS.ProcessEnv = process.env): Promise<
     port,
     host,
     secret: env['SESSION_SECRET'] ?? randomBytes(32).toString('base64url'),
-    prefix: env['DEMO_PREFIX'] ?? 'demo',
+    prefix: env['DEMO_PREFIX'] ?? DEFAULT_DEMO_PREFIX,
     ttlMs: positiveInt(env, 'SESSION_TTL_MS', 30 * 60_000),
     secureCookie: env['COOKIE_SECURE'] === '1',
   };
 
-  say('session-cluster demo');
-  say(`  ${describeTarget(target)}`);
+  const log = primaryLogger();
+  log.info(
+    { redis: memory ? null : target.url, prefix: config.prefix },
+    `session-cluster demo: ${describeTarget(target)}`,
+  );
   if (memory)
-    say(
-      '  !!! MEMORY-ONLY MODE: install redis-server or set REDIS_URL for the shared-session cluster !!!',
+    log.warn(
+      'MEMORY-ONLY MODE: install redis-server or set REDIS_URL for the shared-session cluster',
     );
   if (env['SESSION_SECRET'] === undefined) {
-    say(
-      '  cookie secret: random for this run (set SESSION_SECRET to keep sessions across restarts)',
+    log.info(
+      'cookie secret: random for this run (set SESSION_SECRET to keep sessions across restarts)',
     );
   }
 
   const sweeper: DemoSweeper | undefined = memory
     ? undefined
-    : startDemoSweeper(target.url, config.prefix, say);
+    : startDemoSweeper(target.url, config.prefix, log);
   cluster.setupPrimary({ silent: false, execArgv: [...process.execArgv, ...telemetryExecArgv()] });
   const workers: Worker[] = [];
   let stopping = false;
@@ -64,7 +75,7 @@ export async function runPrimary(env: NodeJS.ProcessEnv = process.env): Promise<
   const stop = async (code: number): Promise<never> => {
     if (stopping) return new Promise<never>(() => undefined);
     stopping = true;
-    say('\nstopping…');
+    log.info('stopping…');
     const exits = workers.map(
       (worker) =>
         new Promise<void>((resolve) => {
@@ -83,7 +94,7 @@ export async function runPrimary(env: NodeJS.ProcessEnv = process.env): Promise<
     await Promise.all(exits);
     await sweeper?.stop();
     if (target.kind === 'embedded') await target.server.stop();
-    say('stopped');
+    log.info('stopped');
     process.exit(code);
   };
   process.on('SIGINT', () => void stop(0));
@@ -105,20 +116,25 @@ export async function runPrimary(env: NodeJS.ProcessEnv = process.env): Promise<
     );
     worker.on('exit', (code, signal) => {
       if (!stopping)
-        say(
-          `instance-${worker.id} exited (code ${code}, signal ${signal}); the others keep serving`,
+        log.warn(
+          { instance: `instance-${worker.id}`, code, signal },
+          `instance-${worker.id} exited; the others keep serving`,
         );
     });
   }
   try {
     await Promise.all(listening);
   } catch (error) {
-    say(`demo: ${error instanceof Error ? error.message : String(error)}`);
+    log.error({ err: error }, 'an instance did not start');
     await stop(1);
   }
   const shown = host === '0.0.0.0' || host === '127.0.0.1' ? 'localhost' : host;
-  say(
-    `  ${instances} instance${instances === 1 ? '' : 's'} (node:cluster) on one port, each page names the one that served it`,
+  log.info(
+    { instances, port },
+    `${instances} instance${instances === 1 ? '' : 's'} (node:cluster) on one port, each page names the one that served it`,
   );
-  say(`\n  open http://${shown}:${port}/   (Ctrl-C stops everything)\n`);
+  log.info(
+    { url: `http://${shown}:${port}/` },
+    `open http://${shown}:${port}/ (Ctrl-C stops everything)`,
+  );
 }

@@ -13,7 +13,8 @@ export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
 
 /**
  * Pick the Redis the demo uses: `REDIS_URL` (default 127.0.0.1:6379) when it
- * answers; else a private `redis-server` on a free port when one is on PATH;
+ * answers; else a private `redis-server` when one is on PATH (on port 6379
+ * if free, else a free port);
  * else memory-only mode. An explicitly configured `REDIS_URL` that does not
  * answer is an error, not a silent fallback.
  */
@@ -31,7 +32,8 @@ export async function resolveRedisTarget(
     throw new Error(`REDIS_URL=${configured} does not answer PING`);
   }
   if (redisServerOnPath()) {
-    const server = await startEmbeddedRedis();
+    // On Redis's usual port when free: `pnpm sweeper` finds it with no settings.
+    const server = await startEmbeddedRedis(Number(new URL(DEFAULT_REDIS_URL).port));
     return { kind: 'embedded', url: server.url, server };
   }
   return { kind: 'memory', reason: `no Redis at ${url} and no redis-server on PATH` };

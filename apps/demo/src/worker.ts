@@ -1,11 +1,16 @@
 import cluster from 'node:cluster';
-import { sessionMiddleware } from '@session-cluster/express';
+import {
+  SESSION_MIDDLEWARE_DEFAULTS,
+  SessionCookieSigner,
+  sessionMiddleware,
+} from '@session-cluster/express';
 import type { HealthMonitor } from '@session-cluster/health';
 import { pino } from 'pino';
 import type { Logger } from 'pino';
 import { createSessionCluster } from 'session-cluster';
 import { createDemoApp } from './demo-app.js';
 import { readWorkerConfig } from './demo-config.js';
+import { EndedSessionCheck } from './ended-session.js';
 import type { PrimaryMessage, WorkerConfig } from './demo-config.js';
 import { createMemoryManager } from './memory-manager.js';
 import type { SessionManager } from '@session-cluster/manager';
@@ -71,6 +76,12 @@ export function runWorker(stopTelemetry?: () => Promise<void>): void {
     manager: layer.manager,
     health: layer.health,
     sessions,
+    logger,
+    endedSessions: new EndedSessionCheck({
+      signer: new SessionCookieSigner([config.secret]),
+      cookieName: SESSION_MIDDLEWARE_DEFAULTS.managedCookieName,
+      ttlMs: config.ttlMs,
+    }),
   });
   const server = app.listen(config.port, config.host);
   server.on('error', (error) => {

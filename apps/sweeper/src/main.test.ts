@@ -8,11 +8,15 @@ import { startOtlpReceiver, startRedisSentinel, startRedisServer } from '@sessio
 import type { RedisServerHandle } from '@session-cluster/testkit';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SWEEPER_USAGE } from './sweeper-args.js';
 
 const APP_DIR = fileURLToPath(new URL('../', import.meta.url));
 
 /** The app as a real process; its own env only (nothing inherited that configures it). */
-function runApp(env: Record<string, string>): {
+function runApp(
+  env: Record<string, string>,
+  args: readonly string[] = [],
+): {
   child: ChildProcess;
   lines: () => Record<string, unknown>[];
   stderr: () => string;
@@ -25,7 +29,7 @@ function runApp(env: Record<string, string>): {
   );
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', '--conditions=@session-cluster/source', 'src/main.ts'],
+    ['--import', 'tsx', '--conditions=@session-cluster/source', 'src/main.ts', ...args],
     { cwd: APP_DIR, env: { ...inherited, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let stdout = '';
@@ -56,6 +60,27 @@ async function waitFor(what: string, condition: () => boolean, timeoutMs = 30_00
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
+
+describe('apps/sweeper: command line', () => {
+  it.each(['--help', '-h'])(
+    '%s prints the usage and exits 0, whatever the environment',
+    async (flag) => {
+      let stdout = '';
+      const app = runApp({}, [flag]);
+      app.child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+      expect(await app.exited).toBe(0);
+      expect(stdout).toBe(SWEEPER_USAGE);
+      expect(app.stderr()).toBe('');
+    },
+  );
+
+  it('an unknown option exits 2 with the reason and the usage', async () => {
+    const app = runApp({ REDIS_URL: 'redis://127.0.0.1:1' }, ['--sweep-now']);
+    expect(await app.exited).toBe(2);
+    expect(app.stderr()).toMatch(/^session sweeper: Unknown option '--sweep-now'/);
+    expect(app.stderr()).toContain('Usage: node apps/sweeper/dist/main.js [--demo]');
+  }, 60_000);
+});
 
 describe('apps/sweeper: configuration', () => {
   it('exits 2 naming every bad variable', async () => {
@@ -139,6 +164,33 @@ describe('apps/sweeper: a real run', () => {
       expect(await client.llen(`{${prefix}:sweeper}:session-expired:wait`)).toBe(200);
     } finally {
       client.disconnect();
+    }
+  }, 60_000);
+
+  it('--demo sweeps the demo’s sessions: prefix "demo" by default, BullMQ under {demo:sweeper}', async () => {
+    // The server is this file's own, so the demo's fixed prefix is fresh here.
+    const store = new RedisStore({ connection: { url: server.url }, prefix: 'demo' });
+    const expiresAt = Date.now() + 300;
+    await Promise.all(
+      Array.from({ length: 30 }, () =>
+        store.create({ id: generateSessionId(), data: {}, expiresAt }),
+      ),
+    );
+    const app = runApp({ REDIS_URL: server.url, SWEEP_INTERVAL_MS: '300' }, ['--demo']);
+    try {
+      await waitFor('30 swept', () =>
+        app.lines().some((l) => l['msg'] === 'progress' && l['totalSwept'] === 30),
+      );
+      expect(app.lines().find((l) => l['msg'] === 'sweeper started')).toMatchObject({
+        prefix: 'demo',
+        buckets: 64,
+        queuePrefix: '{demo:sweeper}',
+      });
+      app.child.kill('SIGTERM');
+      expect(await app.exited).toBe(0);
+    } finally {
+      app.child.kill('SIGKILL');
+      await store.close();
     }
   }, 60_000);
 

@@ -1,6 +1,7 @@
 /**
- * The expiry sweeper worker: `node dist/main.js` (configured by environment
- * variables, see `sweeper-config.ts` and the README). Runs any number of
+ * The expiry sweeper worker: `node dist/main.js [--demo] [--help]`
+ * (configured by environment variables, see `sweeper-config.ts` and the
+ * README; `--demo` fills in the demo's Redis and prefix). Runs any number of
  * times side by side; BullMQ hands each bucket's sweep job to one of them.
  *
  * Exit codes: 0 after a graceful SIGTERM/SIGINT, 2 on bad configuration
@@ -14,6 +15,7 @@ import type { SweeperStats } from '@session-cluster/sweeper';
 import { startTelemetryIfConfigured } from '@session-cluster/telemetry';
 import { pino } from 'pino';
 import { LogThrottle } from './log-throttle.js';
+import { SWEEPER_USAGE, parseSweeperArgs, withDemoDefaults } from './sweeper-args.js';
 import { ENV_OF_OPTION, readSweeperConfig } from './sweeper-config.js';
 
 const EXIT_BAD_CONFIG = 2;
@@ -25,7 +27,17 @@ function exitBadConfig(problems: readonly string[]): never {
   process.exit(EXIT_BAD_CONFIG);
 }
 
-const result = readSweeperConfig(process.env);
+const command = parseSweeperArgs(process.argv.slice(2));
+if (command.kind === 'help') {
+  process.stdout.write(SWEEPER_USAGE);
+  process.exit(0);
+}
+if (command.kind === 'error') {
+  process.stderr.write(`session sweeper: ${command.message}\n\n${SWEEPER_USAGE}`);
+  process.exit(EXIT_BAD_CONFIG);
+}
+
+const result = readSweeperConfig(command.demo ? withDemoDefaults(process.env) : process.env);
 if (!result.ok) exitBadConfig(result.problems);
 const { config } = result;
 
