@@ -192,6 +192,25 @@ describe('ExpirySweeper (one process, real Redis)', () => {
     expect(local).toHaveLength(30);
   });
 
+  it('drains the per-expiry outbox an earlier release left, as one batch per page', async () => {
+    const { store, sweeper, events } = await setup();
+    const keys = new RedisKeys(store.prefix, store.bucketCount);
+    const US = '\x1f';
+    const ids = [generateSessionId(), generateSessionId(), generateSessionId()];
+    for (const [i, id] of ids.entries()) {
+      await admin.zadd(keys.pendingBucket(2), 1_000 + i, `${id}${US}user-${i}${US}500`);
+    }
+    const totals = await sweeper.sweepAll();
+    expect(totals).toMatchObject({ expired: 0, republished: 3, published: 3 });
+    await waitFor('3 events', () => events.events.length >= 3);
+    expect(new Set(events.events.map((e) => e.sessionIdHash))).toEqual(
+      new Set(ids.map((id) => hashSessionId(id))),
+    );
+    expect(events.events.map((e) => e.bucket)).toEqual([2, 2, 2]);
+    expect(await events.queued()).toHaveLength(3);
+    expect(await indexSizes(admin, store)).toEqual({ expiry: 0, outbox: 0 });
+  });
+
   it('schedules one sweep per bucket per interval with BullMQ and sweeps without being asked', async () => {
     const { store, sweeper, events } = await setup();
     const reports: BucketSweepReport[] = [];
