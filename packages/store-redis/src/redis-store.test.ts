@@ -740,8 +740,22 @@ describe('RedisStore sweeping', () => {
   it('trims the user indexes of every owner in a batch, sparing a member re-added meanwhile', async () => {
     const store = await openStore({ buckets: 1 });
     const keys = keysOf(store);
-    const owners = ['ann', 'bob', 'cy'];
-    for (let i = 0; i < 9; i++) {
+    // On a standalone server the script builds each index key itself
+    // (base64url in Lua): ids of every length mod 3, braces, non-ASCII,
+    // every printable ASCII byte in each position of a 3-byte group.
+    const printable = Array.from({ length: 95 }, (_, i) => String.fromCharCode(32 + i)).join('');
+    const owners = [
+      'ann',
+      'bob',
+      'cy',
+      'a',
+      'ab{c}',
+      'ÿü日本語😀',
+      printable,
+      printable.slice(1),
+      printable.slice(2),
+    ];
+    for (let i = 0; i < 3 * owners.length; i++) {
       await store.create({
         id: generateSessionId(),
         userId: owners[i % 3],
@@ -756,7 +770,7 @@ describe('RedisStore sweeping', () => {
       expiresAt: clock.now() + TTL_MS,
     });
     clock.advance(2_000);
-    expect((await store.sweepBucket(0, clock.now(), 100)).expired).toHaveLength(9);
+    expect((await store.sweepBucket(0, clock.now(), 100)).expired).toHaveLength(3 * owners.length);
     for (const owner of owners) {
       const members = await raw(store).zrange(keys.userIndex(owner), '0', '-1');
       expect(members).toEqual(owner === 'bob' ? [keeper.id] : []);
