@@ -25,6 +25,10 @@ const TEMPLATE_USER = 'bench-template-user';
 /** A small session: the sweep never decodes data, so its size barely matters (DEL of a string). */
 const SWEEP_DATA = { cart: [17, 42], theme: 'dark', visits: 3 };
 
+function perSessionUs(cpuSeconds: number, sessions: number): number {
+  return Number(((cpuSeconds * 1e6) / sessions).toFixed(2));
+}
+
 function mb(bytes: number): number {
   return Number((bytes / MB).toFixed(1));
 }
@@ -43,7 +47,19 @@ interface BenchRedis {
   readonly connection: RedisConnectionOptions;
   /** A loader client, auto-pipelined (on Cluster, ioredis groups commands per node). */
   client(): Redis | Cluster;
+  /**
+   * CPU seconds the Redis main thread(s) have used so far (every master on
+   * Cluster): far less sensitive to a busy machine than rates are, since a
+   * descheduled server uses no CPU.
+   */
+  cpuSeconds(): Promise<number>;
   stop(): Promise<void>;
+}
+
+async function mainThreadCpuSeconds(node: Redis): Promise<number> {
+  const info = await node.info('cpu');
+  const field = (name: string): number => Number(new RegExp(`${name}:([\\d.]+)`).exec(info)?.[1]);
+  return field('used_cpu_user_main_thread') + field('used_cpu_sys_main_thread');
 }
 
 async function startBenchRedis(topology: 'standalone' | 'cluster'): Promise<BenchRedis> {
@@ -55,13 +71,19 @@ async function startBenchRedis(topology: 'standalone' | 'cluster'): Promise<Benc
   };
   if (topology === 'standalone') {
     const server = await startRedisServer();
+    const probe = new Redis(server.url, options);
     return {
       connection: { url: server.url },
       client: () => new Redis(server.url, { ...options, enableAutoPipelining: true }),
-      stop: () => server.stop(),
+      cpuSeconds: () => mainThreadCpuSeconds(probe),
+      stop: async () => {
+        probe.disconnect();
+        await server.stop();
+      },
     };
   }
   const cluster = await startRedisCluster({ masters: 3 });
+  const probe = new Cluster([...cluster.startupNodes], { redisOptions: options });
   return {
     connection: { cluster: { nodes: [...cluster.startupNodes] } },
     client: () =>
@@ -69,7 +91,14 @@ async function startBenchRedis(topology: 'standalone' | 'cluster'): Promise<Benc
         enableAutoPipelining: true,
         redisOptions: options,
       }),
-    stop: () => cluster.stop(),
+    cpuSeconds: async () => {
+      const seconds = await Promise.all(probe.nodes('master').map(mainThreadCpuSeconds));
+      return seconds.reduce((total, n) => total + n, 0);
+    },
+    stop: async () => {
+      probe.disconnect();
+      await cluster.stop();
+    },
   };
 }
 
@@ -217,6 +246,12 @@ export interface SweepThroughputResult {
    * bar compares with the sweep rate without events).
    */
   readonly deliveredPerSec?: number;
+  /**
+   * Redis main-thread CPU per session, µs, from the first sweep to the end
+   * (consumer included with `consume`): the sweep's cost where Redis is the
+   * limit, which a busy machine distorts far less than the rates.
+   */
+  readonly redisCpuUsPerSession: number;
   /** With `consume`: batch jobs the consumer completed, and expiries handed to it twice. */
   readonly batchJobs?: number;
   readonly duplicates?: number;
@@ -305,6 +340,7 @@ export async function measureSweepThroughput(options: {
     worker.child.send({ type: 'measure' });
     const rest = (await worker.next('memory')).memory;
     await delay(Math.max(0, expiresAt + 10 - Date.now()));
+    const cpuBefore = await redis.cpuSeconds();
     let peak = rest.rss;
     worker.onProgress((message) => {
       peak = Math.max(peak, message.rss);
@@ -321,6 +357,10 @@ export async function measureSweepThroughput(options: {
     };
     await waitForDeliveries(options.sessions);
     const wallMs = performance.now() - started;
+    const redisCpuUsPerSession = perSessionUs(
+      (await redis.cpuSeconds()) - cpuBefore,
+      options.sessions,
+    );
     const durationMs = done.sweepWindowMs;
     const deliveredPerSec =
       consumer === undefined
@@ -344,6 +384,7 @@ export async function measureSweepThroughput(options: {
       loadMs,
       durationMs: Math.round(durationMs),
       sweptPerSec: Math.round(options.sessions / (durationMs / 1000)),
+      redisCpuUsPerSession,
       ...(deliveredPerSec === undefined
         ? {}
         : { deliveredPerSec, batchJobs, duplicates: delivered - seen.size }),
@@ -372,6 +413,8 @@ export interface RawSweepResult {
   readonly users: number;
   readonly durationMs: number;
   readonly sweptPerSec: number;
+  /** Redis main-thread CPU per session, µs (all masters on Cluster). */
+  readonly redisCpuUsPerSession: number;
 }
 
 /**
@@ -392,6 +435,7 @@ export async function measureRawStoreSweep(options: {
   try {
     const { expiresAt } = await loadExpiredSessions(redis, prefix, options.sessions, options.users);
     await delay(Math.max(0, expiresAt + 10 - Date.now()));
+    const cpuBefore = await redis.cpuSeconds();
     const started = performance.now();
     let next = 0;
     let swept = 0;
@@ -408,6 +452,7 @@ export async function measureRawStoreSweep(options: {
     });
     await Promise.all(lanes);
     const durationMs = performance.now() - started;
+    const redisCpuUsPerSession = perSessionUs((await redis.cpuSeconds()) - cpuBefore, swept);
     if (swept !== options.sessions) {
       throw new Error(`bench: the raw sweep found ${swept} of ${options.sessions} sessions`);
     }
@@ -417,6 +462,7 @@ export async function measureRawStoreSweep(options: {
       users: options.users,
       durationMs: Math.round(durationMs),
       sweptPerSec: Math.round(swept / (durationMs / 1000)),
+      redisCpuUsPerSession,
     };
   } finally {
     await store.close();
@@ -713,6 +759,18 @@ export async function runSweepSuite(options: {
       'owned ÷ anonymous raw store sweep (Cluster)',
       rawCluster.sweptPerSec / rawClusterAnonymous.sweptPerSec,
     ),
+    ratio(
+      'owned ÷ anonymous sweep (standalone), by Redis CPU per session',
+      sweepOnlyAnonymous.redisCpuUsPerSession / sweepOnly.redisCpuUsPerSession,
+    ),
+    ratio(
+      'events ÷ sweep without events, by Redis CPU per session',
+      sweepOnly.redisCpuUsPerSession / withEvents.redisCpuUsPerSession,
+    ),
+    ratio(
+      'owned ÷ anonymous raw store sweep (Cluster), by Redis CPU per session',
+      rawClusterAnonymous.redisCpuUsPerSession / rawCluster.redisCpuUsPerSession,
+    ),
     ratio('sweeper (no events) ÷ raw store sweep', sweepOnly.sweptPerSec / raw.sweptPerSec),
     ratio(
       'per-session jobs ceiling (raw addBulk) ÷ sweep without events',
@@ -743,6 +801,16 @@ export async function runSweepSuite(options: {
     { figure: 'raw store sweep/s, Cluster owned', value: rawCluster.sweptPerSec },
     { figure: 'raw store sweep/s, Cluster anonymous', value: rawClusterAnonymous.sweptPerSec },
     { figure: 'raw BullMQ addBulk, per-session event jobs/s', value: rawAdd.jobsPerSec },
+    {
+      figure:
+        'Redis CPU µs per session: sweeper owned / anonymous / events+consumer; ' +
+        'raw owned / anonymous; Cluster raw owned / anonymous',
+      value:
+        `${sweepOnly.redisCpuUsPerSession} / ${sweepOnlyAnonymous.redisCpuUsPerSession} / ` +
+        `${withEvents.redisCpuUsPerSession}; ${raw.redisCpuUsPerSession} / ` +
+        `${rawAnonymous.redisCpuUsPerSession}; ${rawCluster.redisCpuUsPerSession} / ` +
+        `${rawClusterAnonymous.redisCpuUsPerSession}`,
+    },
     {
       figure: `event latency p50 / p99 / max (ms), interval ${intervalMs}`,
       value: `${latency.p50Ms} / ${latency.p99Ms} / ${latency.maxMs} (${latency.delivered} of ${latency.sessions} delivered, ${latency.duplicates} twice)`,

@@ -54,12 +54,14 @@ async function sweptBatch(
     eventBackoffMs: 0,
     ...options,
   });
+  const client = testClient({ kind: 'standalone', url: server.url });
   const queue = new Queue(sweeper.options.eventsQueueName, {
-    connection: testClient({ kind: 'standalone', url: server.url }),
+    connection: client,
     prefix: sweeper.options.queuePrefix,
   });
   cleanups.push(async () => {
     await queue.close();
+    client.disconnect();
     await sweeper.close();
     await store.close();
   });
@@ -110,6 +112,8 @@ describe('consumeExpiredSessions', () => {
     const [job] = await queue.getCompleted();
     expect(job?.name).toBe(EXPIRED_BATCH_NAME);
     expect(job?.returnvalue).toEqual({ handled: 50 });
+    // Kept for deduplication only: no payload left.
+    expect(job?.data).toMatchObject({ size: 50, expiries: [] });
   });
 
   it('retries only the expiries whose handler failed', async () => {
@@ -133,9 +137,7 @@ describe('consumeExpiredSessions', () => {
     expect(job?.attemptsMade).toBe(2);
     // The second attempt held only the three that failed.
     expect(job?.returnvalue).toEqual({ handled: 3 });
-    expect(isExpiryBatchJobData(job?.data) && job.data.expiries.map(expiryKey).sort()).toEqual(
-      [...unlucky].sort(),
-    );
+    expect(job?.data).toMatchObject({ size: 20, expiries: [] });
   });
 
   it('leaves a batch that exhausted its attempts failed, holding only what never succeeded', async () => {
@@ -160,10 +162,8 @@ describe('consumeExpiredSessions', () => {
   it('handles the per-session jobs of earlier releases, and fails an unreadable job without retrying it', async () => {
     const prefix = testPrefix();
     const queuePrefix = `{${prefix}:sweeper}`;
-    const old = new Queue('session-expired', {
-      connection: testClient({ kind: 'standalone', url: server.url }),
-      prefix: queuePrefix,
-    });
+    const oldClient = testClient({ kind: 'standalone', url: server.url });
+    const old = new Queue('session-expired', { connection: oldClient, prefix: queuePrefix });
     const event: SessionExpiredEvent = {
       sessionIdHash: 'abcdef012345',
       userId: 'ann',
@@ -193,6 +193,7 @@ describe('consumeExpiredSessions', () => {
     } finally {
       await consumer.close();
       await old.close();
+      oldClient.disconnect();
     }
     // The caller's client is not the consumer's to close.
     expect(await admin.ping()).toBe('PONG');

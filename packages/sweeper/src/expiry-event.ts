@@ -44,10 +44,13 @@ export interface ExpiryBatchJobData {
   readonly batchId: string;
   /** When the batch was published (epoch ms, the sweeper's clock). */
   readonly publishedAt: number;
+  /** How many expiries the batch was published with (`expiries` only shrinks). */
+  readonly size: number;
   /**
    * The expiries still to handle: all of the batch when published; after a
-   * consumer attempt in which some handlers failed, only those (see
-   * `consumeExpiredSessions`).
+   * consumer attempt in which some handlers failed, only those; none once
+   * `consumeExpiredSessions` has handled them all (a completed job is kept
+   * for deduplication only, so it keeps no payload).
    */
   readonly expiries: readonly SessionExpiredEvent[];
 }
@@ -115,6 +118,7 @@ export function isExpiryBatchJobData(value: unknown): value is ExpiryBatchJobDat
     typeof data['bucket'] === 'number' &&
     typeof data['batchId'] === 'string' &&
     typeof data['publishedAt'] === 'number' &&
+    typeof data['size'] === 'number' &&
     Array.isArray(expiries) &&
     expiries.every(isSessionExpiredEvent)
   );

@@ -65,6 +65,7 @@ export class EventsQueuePublisher implements ExpiryPublisher {
         bucket: batch.bucket,
         batchId: batch.id,
         publishedAt,
+        size: events.length,
         expiries: events,
       };
       const began = performance.now();

@@ -186,7 +186,7 @@ describe('ExpirySweeper (one process, real Redis)', () => {
     expect(events.events).toHaveLength(30);
     expect(events.distinct()).toBe(30);
     // One job per batch, none added twice: bucket 1's republish met its job id.
-    expect(await events.queued()).toHaveLength(30);
+    expect(await events.queued()).toBe(30);
     expect(new Set(events.jobIds).size).toBe(events.jobIds.length);
     // The sweeper's local hook saw every expiry once (the crashed publisher's hook died with it).
     expect(local).toHaveLength(30);
@@ -207,7 +207,7 @@ describe('ExpirySweeper (one process, real Redis)', () => {
       new Set(ids.map((id) => hashSessionId(id))),
     );
     expect(events.events.map((e) => e.bucket)).toEqual([2, 2, 2]);
-    expect(await events.queued()).toHaveLength(3);
+    expect(await events.queued()).toBe(3);
     expect(await indexSizes(admin, store)).toEqual({ expiry: 0, outbox: 0 });
   });
 

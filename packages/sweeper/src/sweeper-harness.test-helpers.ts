@@ -93,10 +93,11 @@ export interface EventCollector {
   /** Distinct `sessionIdHash@expiredAt` delivered. */
   distinct(): number;
   /**
-   * Every expiry in every job the queue holds (any state), job by job:
-   * what was published, duplicates included.
+   * Expiries published to the queue: the sum of the batch jobs' `size`
+   * (any state). With every event delivered once, a total equal to the
+   * sessions means no expiry went into two jobs.
    */
-  queued(): Promise<string[]>;
+  queued(): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -137,8 +138,9 @@ export async function collectEvents(
     distinct: () => new Set(events.map(expiryKey)).size,
     queued: async () => {
       const jobs = await queue.getJobs(['completed', 'failed', 'active', 'wait', 'delayed']);
-      return jobs.flatMap((job) =>
-        isExpiryBatchJobData(job.data) ? job.data.expiries.map(expiryKey) : [],
+      return jobs.reduce(
+        (total, job) => total + (isExpiryBatchJobData(job.data) ? job.data.size : 0),
+        0,
       );
     },
     close: async () => {
