@@ -76,7 +76,7 @@ const OUTBOX_PAGE = 16;
  *    expired ones with their index entry and records them in the outbox as
  *    one batch, in one atomic step — so each expiry is reported by exactly
  *    one call, ever, whatever the number of workers. Each batch is
- *    published, then acknowledged.
+ *    published, then acknowledged, while the next one is swept.
  *
  * At most `maxBatches` batches (an empty outbox read does not count), and
  * none started once `stopping()` is true: the work per job is bounded, and a
@@ -134,22 +134,43 @@ export async function sweepOneBucket(
     if (pending.length < batchSize) break;
   }
 
-  while (!more) {
-    if (!budgetLeft()) {
-      more = true;
-      break;
+  // One batch published while the next is swept: the sweep call and the
+  // publish (queue add, then ack) are round trips to different things, and
+  // waiting for each in turn left both idle half the time. Depth one: the
+  // outbox holds at most the batch being published and the one just swept
+  // (both republished whole by the next job if this one dies).
+  let publishing: Promise<void> | undefined;
+  try {
+    while (!more) {
+      if (!budgetLeft()) {
+        more = true;
+        break;
+      }
+      const now = clock.now();
+      const result = await store.sweepBucket(bucket, now, batchSize, { pending: useOutbox });
+      batches += 1;
+      expired += result.expired.length;
+      orphans += result.orphansRemoved;
+      await publishing;
+      publishing = undefined;
+      if (result.expired.length > 0) {
+        const batch = {
+          id: result.batchId ?? expiryBatchId(result.expired),
+          bucket,
+          expiries: result.expired,
+        };
+        publishing = (async () => {
+          await publisher.publish(batch, now);
+          if (result.batchId !== undefined) await store.ackBatch(bucket, result.batchId);
+        })();
+      }
+      if (!result.more) break;
     }
-    const now = clock.now();
-    const result = await store.sweepBucket(bucket, now, batchSize, { pending: useOutbox });
-    batches += 1;
-    expired += result.expired.length;
-    orphans += result.orphansRemoved;
-    if (result.expired.length > 0) {
-      const id = result.batchId ?? expiryBatchId(result.expired);
-      await publisher.publish({ id, bucket, expiries: result.expired }, now);
-      if (result.batchId !== undefined) await store.ackBatch(bucket, result.batchId);
-    }
-    if (!result.more) break;
+    await publishing;
+  } catch (error) {
+    // Never leave a publish running unobserved; the first failure is the job's.
+    await publishing?.catch(() => undefined);
+    throw error;
   }
 
   return {

@@ -92,6 +92,8 @@ export class ExpirySweeper extends EventEmitter<ExpirySweeperEvents> {
   private worker: Worker<SweepJobData, BucketSweepReport> | undefined;
   private starting: Promise<SchedulerChanges> | undefined;
   private closing: Promise<void> | undefined;
+  /** Sweeps in progress (jobs and on-demand calls): close() lets them finish before the queues close. */
+  private readonly running = new Set<Promise<unknown>>();
   private stopping = false;
   private totals: SweeperStats = {
     jobs: 0,
@@ -253,6 +255,8 @@ export class ExpirySweeper extends EventEmitter<ExpirySweeperEvents> {
       // Worker.close() stops fetching and waits for the active jobs, which
       // stop at their next batch boundary.
       await this.worker?.close();
+      // On-demand sweeps (sweepBucket/sweepAll) still publishing need the queues.
+      await Promise.allSettled([...this.running]);
       await Promise.allSettled([this.sweepQueue.close(), this.eventsQueue?.close()]);
       const clients =
         this.workerClient === undefined
@@ -371,10 +375,17 @@ export class ExpirySweeper extends EventEmitter<ExpirySweeperEvents> {
         { field: 'bucket', operation: 'sweep' },
       );
     }
-    const report = await this.telemetry.inSweepSpan(
+    const sweep = this.telemetry.inSweepSpan(
       { bucket, queueName: this.options.sweepQueueName, jobId },
       () => sweepOneBucket(this.sweepContext, bucket),
     );
+    this.running.add(sweep);
+    let report: BucketSweepReport;
+    try {
+      report = await sweep;
+    } finally {
+      this.running.delete(sweep);
+    }
     this.count(report);
     this.emitSafely('swept', report);
     return report;
