@@ -529,20 +529,25 @@ export class RedisStore implements SessionStore {
       this.assertBucket(bucket, 'pendingBatches');
       assertSweepArgs(0, limit);
       const key = this.keys.outboxBucket(bucket);
-      // One HSCAN page: the outbox holds at most a few batches per bucket
-      // (each job stops at its first failed publish), and an acknowledged
-      // batch leaves it, so the next call sees the rest.
-      const [, flat] = await this.command('pendingBatches', undefined, () =>
-        this.client.hscan(key, '0', 'COUNT', limit),
-      );
+      // HSCAN until `limit` batches or the end: a batch value is longer than
+      // hash-max-listpack-value, so the outbox is a real hash table, whose
+      // pages may hold fewer entries than COUNT, or none, before the end.
+      // The outbox is small (each job stops at its first failed publish).
       const batches: ExpiryBatch[] = [];
       const unreadable: string[] = [];
-      for (let i = 0; i + 1 < flat.length && batches.length < limit; i += 2) {
-        const id = replyText(flat[i], 'pendingBatches');
-        const batch = decodeOutboxBatch(bucket, id, replyText(flat[i + 1], 'pendingBatches'));
-        if (batch === undefined) unreadable.push(id);
-        else batches.push(batch);
-      }
+      let cursor = '0';
+      do {
+        const [next, flat] = await this.command('pendingBatches', undefined, () =>
+          this.client.hscan(key, cursor, 'COUNT', Math.max(limit, 16)),
+        );
+        for (let i = 0; i + 1 < flat.length && batches.length < limit; i += 2) {
+          const id = replyText(flat[i], 'pendingBatches');
+          const batch = decodeOutboxBatch(bucket, id, replyText(flat[i + 1], 'pendingBatches'));
+          if (batch === undefined) unreadable.push(id);
+          else batches.push(batch);
+        }
+        cursor = next;
+      } while (cursor !== '0' && batches.length < limit);
       // Only the sweep script writes the outbox: a field it cannot have
       // written would be retried by every sweep of the bucket forever.
       if (unreadable.length > 0) {
