@@ -7,10 +7,12 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { generateSessionId } from '@session-cluster/core';
 import { RedisKeys, RedisStore } from '@session-cluster/store-redis';
-import { EXPIRED_EVENT_NAME, PUBLISH_CHUNK, isSessionExpiredEvent } from '@session-cluster/sweeper';
-import { startRedisServer } from '@session-cluster/testkit';
-import { Queue, Worker } from 'bullmq';
-import { Redis } from 'ioredis';
+import type { RedisConnectionOptions } from '@session-cluster/store-redis';
+import { EXPIRED_EVENT_NAME, consumeExpiredSessions } from '@session-cluster/sweeper';
+import type { ExpiredSessionsConsumer } from '@session-cluster/sweeper';
+import { startRedisCluster, startRedisServer } from '@session-cluster/testkit';
+import { Queue } from 'bullmq';
+import { Cluster, Redis } from 'ioredis';
 import { quantile } from './load-runner.js';
 import type {
   SweepWorkerConfig,
@@ -22,6 +24,10 @@ const MB = 1024 * 1024;
 const TEMPLATE_USER = 'bench-template-user';
 /** A small session: the sweep never decodes data, so its size barely matters (DEL of a string). */
 const SWEEP_DATA = { cart: [17, 42], theme: 'dark', visits: 3 };
+
+function perSessionUs(cpuSeconds: number, sessions: number): number {
+  return Number(((cpuSeconds * 1e6) / sessions).toFixed(2));
+}
 
 function mb(bytes: number): number {
   return Number((bytes / MB).toFixed(1));
@@ -36,26 +42,87 @@ function benchClient(url: string): Redis {
   });
 }
 
+/** Where a scenario's sessions live: one private redis-server or a private 3-master Cluster. */
+interface BenchRedis {
+  readonly connection: RedisConnectionOptions;
+  /** A loader client, auto-pipelined (on Cluster, ioredis groups commands per node). */
+  client(): Redis | Cluster;
+  /**
+   * CPU seconds the Redis main thread(s) have used so far (every master on
+   * Cluster): far less sensitive to a busy machine than rates are, since a
+   * descheduled server uses no CPU.
+   */
+  cpuSeconds(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+async function mainThreadCpuSeconds(node: Redis): Promise<number> {
+  const info = await node.info('cpu');
+  const field = (name: string): number => Number(new RegExp(`${name}:([\\d.]+)`).exec(info)?.[1]);
+  return field('used_cpu_user_main_thread') + field('used_cpu_sys_main_thread');
+}
+
+async function startBenchRedis(topology: 'standalone' | 'cluster'): Promise<BenchRedis> {
+  const options = {
+    commandTimeout: 60_000,
+    connectTimeout: 5_000,
+    maxRetriesPerRequest: 1,
+    protocol: 2 as const,
+  };
+  if (topology === 'standalone') {
+    const server = await startRedisServer();
+    const probe = new Redis(server.url, options);
+    return {
+      connection: { url: server.url },
+      client: () => new Redis(server.url, { ...options, enableAutoPipelining: true }),
+      cpuSeconds: () => mainThreadCpuSeconds(probe),
+      stop: async () => {
+        probe.disconnect();
+        await server.stop();
+      },
+    };
+  }
+  const cluster = await startRedisCluster({ masters: 3 });
+  const probe = new Cluster([...cluster.startupNodes], { redisOptions: options });
+  return {
+    connection: { cluster: { nodes: [...cluster.startupNodes] } },
+    client: () =>
+      new Cluster([...cluster.startupNodes], {
+        enableAutoPipelining: true,
+        redisOptions: options,
+      }),
+    cpuSeconds: async () => {
+      const seconds = await Promise.all(probe.nodes('master').map(mainThreadCpuSeconds));
+      return seconds.reduce((total, n) => total + n, 0);
+    },
+    stop: async () => {
+      probe.disconnect();
+      await cluster.stop();
+    },
+  };
+}
+
 /**
  * Write `sessions` expired sessions straight into Redis, in the store's own
  * format: one real session is created through `RedisStore.create` as a
  * template, its frame is read back and copied with the owner replaced
  * (header fields are US-separated tokens; the one equal to the template's
  * owner becomes the new owner), then SET + ZADD expiry bucket + ZADD user
- * index are pipelined 2 000 sessions at a time. Writing a million frames
- * through `create` (two round trips and a Lua call each) would take minutes.
+ * index go out auto-pipelined, 2 000 sessions at a time. Writing a million
+ * frames through `create` (two round trips and a Lua call each) would take
+ * minutes.
  *
  * @returns when the sessions expire (they are due once this has passed)
  */
 async function loadExpiredSessions(
-  url: string,
+  redis: BenchRedis,
   prefix: string,
   sessions: number,
   users: number,
 ): Promise<{ expiresAt: number; loadMs: number }> {
   const started = performance.now();
-  const store = new RedisStore({ connection: { url }, prefix });
-  const client = benchClient(url);
+  const store = new RedisStore({ connection: redis.connection, prefix });
+  const client = redis.client();
   try {
     const keys = new RedisKeys(prefix, store.bucketCount);
     const template = await store.create({
@@ -81,15 +148,15 @@ async function loadExpiredSessions(
     const physical = expiresAt + 3_600_000;
     const chunk = 2_000;
     for (let start = 0; start < sessions; start += chunk) {
-      const pipeline = client.pipeline();
+      const writes: Promise<unknown>[] = [];
       for (let i = start; i < Math.min(sessions, start + chunk); i += 1) {
         const id = generateSessionId();
         const userId = users === 0 ? '' : `u${i % users}`;
-        pipeline.set(keys.session(id), frameOf(userId), 'PXAT', physical);
-        pipeline.zadd(keys.expiryBucketOf(id), expiresAt, id);
-        if (userId !== '') pipeline.zadd(keys.userIndex(userId), createdAt, id);
+        writes.push(client.set(keys.session(id), frameOf(userId), 'PXAT', physical));
+        writes.push(client.zadd(keys.expiryBucketOf(id), expiresAt, id));
+        if (userId !== '') writes.push(client.zadd(keys.userIndex(userId), createdAt, id));
       }
-      await pipeline.exec();
+      await Promise.all(writes);
     }
     return { expiresAt, loadMs: Math.round(performance.now() - started) };
   } finally {
@@ -171,8 +238,23 @@ export interface SweepThroughputResult {
    * end of the last one (see the worker's `sweepWindowMs`).
    */
   readonly durationMs: number;
-  /** `sessions` ÷ `durationMs`: what the bar is about. */
+  /** `sessions` ÷ `durationMs`. */
   readonly sweptPerSec: number;
+  /**
+   * With `consume`: expiries handed to a consumer's handler per second, from
+   * the start of the first sweep job to the last delivery (what the events
+   * bar compares with the sweep rate without events).
+   */
+  readonly deliveredPerSec?: number;
+  /**
+   * Redis main-thread CPU per session, µs, from the first sweep to the end
+   * (consumer included with `consume`): the sweep's cost where Redis is the
+   * limit, which a busy machine distorts far less than the rates.
+   */
+  readonly redisCpuUsPerSession: number;
+  /** With `consume`: batch jobs the consumer completed, and expiries handed to it twice. */
+  readonly batchJobs?: number;
+  readonly duplicates?: number;
   /**
    * Worker CPU from `start()` to the end, as a share of one core over the
    * same wall time: how far the worker itself is from being the limit.
@@ -203,29 +285,51 @@ export interface SweepThroughputResult {
  * Load `sessions` expired sessions (owned by `users` users), then let one
  * sweeper worker process (default options: 64 buckets, batches of 1 000,
  * concurrency 4) sweep them all through BullMQ. With `publishEvents`, every
- * expiry also goes through the outbox and becomes a BullMQ job (nobody
- * consumes them here). With `secondRound`, a second backlog is loaded and
+ * batch also goes through the outbox and becomes one BullMQ job; with
+ * `consume`, a `consumeExpiredSessions` consumer in this process (handler:
+ * count) takes them. With `secondRound`, a second backlog is loaded and
  * swept by the same worker, for its memory only.
  */
 export async function measureSweepThroughput(options: {
   readonly sessions: number;
   readonly users: number;
   readonly publishEvents: boolean;
+  readonly consume?: boolean;
   readonly telemetry: boolean;
   readonly secondRound?: boolean;
 }): Promise<SweepThroughputResult> {
-  const server = await startRedisServer();
+  const redis = await startBenchRedis('standalone');
   const prefix = `bs${randomUUID().slice(0, 6)}`;
   let worker: WorkerHandle | undefined;
+  let consumer: ExpiredSessionsConsumer | undefined;
+  const seen = new Set<string>();
+  let delivered = 0;
+  let lastDeliveredAt = 0;
+  let batchJobs = 0;
   try {
     const { expiresAt, loadMs } = await loadExpiredSessions(
-      server.url,
+      redis,
       prefix,
       options.sessions,
       options.users,
     );
+    if (options.consume === true) {
+      consumer = consumeExpiredSessions(
+        redis.connection,
+        (event) => {
+          delivered += 1;
+          seen.add(`${event.sessionIdHash}@${event.expiredAt}`);
+          lastDeliveredAt = Date.now();
+        },
+        { prefix, concurrency: 64, batchConcurrency: 4, telemetry: options.telemetry },
+      );
+      consumer.worker.on('completed', () => {
+        batchJobs += 1;
+      });
+      await consumer.ready();
+    }
     worker = await spawnWorker({
-      url: server.url,
+      url: redis.connection.url ?? '',
       prefix,
       publishEvents: options.publishEvents,
       concurrency: 4,
@@ -236,6 +340,7 @@ export async function measureSweepThroughput(options: {
     worker.child.send({ type: 'measure' });
     const rest = (await worker.next('memory')).memory;
     await delay(Math.max(0, expiresAt + 10 - Date.now()));
+    const cpuBefore = await redis.cpuSeconds();
     let peak = rest.rss;
     worker.onProgress((message) => {
       peak = Math.max(peak, message.rss);
@@ -243,14 +348,31 @@ export async function measureSweepThroughput(options: {
     const started = performance.now();
     worker.child.send({ type: 'start' });
     const done = await worker.next('progress', (message) => message.expired >= options.sessions);
+    const waitForDeliveries = async (count: number): Promise<void> => {
+      const deadline = Date.now() + 120_000;
+      while (consumer !== undefined && delivered < count) {
+        if (Date.now() > deadline) throw new Error(`bench: ${delivered} of ${count} delivered`);
+        await delay(20);
+      }
+    };
+    await waitForDeliveries(options.sessions);
     const wallMs = performance.now() - started;
+    const redisCpuUsPerSession = perSessionUs(
+      (await redis.cpuSeconds()) - cpuBefore,
+      options.sessions,
+    );
     const durationMs = done.sweepWindowMs;
+    const deliveredPerSec =
+      consumer === undefined
+        ? undefined
+        : Math.round(options.sessions / ((lastDeliveredAt - done.firstJobStartedAt) / 1000));
     worker.child.send({ type: 'measure' });
     const after: WorkerMemory = (await worker.next('memory')).memory;
     let second: WorkerMemory | undefined;
     if (options.secondRound === true) {
-      await loadExpiredSessions(server.url, prefix, options.sessions, options.users);
+      await loadExpiredSessions(redis, prefix, options.sessions, options.users);
       await worker.next('progress', (message) => message.expired >= 2 * options.sessions);
+      await waitForDeliveries(2 * options.sessions);
       worker.child.send({ type: 'measure' });
       second = (await worker.next('memory')).memory;
     }
@@ -262,6 +384,10 @@ export async function measureSweepThroughput(options: {
       loadMs,
       durationMs: Math.round(durationMs),
       sweptPerSec: Math.round(options.sessions / (durationMs / 1000)),
+      redisCpuUsPerSession,
+      ...(deliveredPerSec === undefined
+        ? {}
+        : { deliveredPerSec, batchJobs, duplicates: delivered - seen.size }),
       wallMs: Math.round(wallMs),
       workerCpuPercent: Math.round((100 * (after.cpuMicros - rest.cpuMicros)) / (wallMs * 1000)),
       rssBeforeMb: mb(rest.rss),
@@ -275,38 +401,41 @@ export async function measureSweepThroughput(options: {
     };
   } finally {
     await worker?.stop();
-    await server.stop();
+    await consumer?.close();
+    await redis.stop();
   }
 }
 
 /** The baseline: the store's own sweep loop, no BullMQ, no outbox, no events. */
 export interface RawSweepResult {
+  readonly topology: 'standalone' | 'cluster';
   readonly sessions: number;
+  readonly users: number;
   readonly durationMs: number;
   readonly sweptPerSec: number;
+  /** Redis main-thread CPU per session, µs (all masters on Cluster). */
+  readonly redisCpuUsPerSession: number;
 }
 
 /**
  * `RedisStore.sweepBucket(bucket, now, 1000)` over every bucket, 4 buckets
  * at a time, in this process: what one worker could do with no job queue
- * and no events (the floor of the sweeper's cost is this Lua call plus the
- * store's user-index trim).
+ * and no events (the floor of the sweeper's cost is this Lua call plus, on
+ * Cluster, the store's user-index trim after it).
  */
 export async function measureRawStoreSweep(options: {
   readonly sessions: number;
   readonly users: number;
+  readonly topology?: 'standalone' | 'cluster';
 }): Promise<RawSweepResult> {
-  const server = await startRedisServer();
+  const topology = options.topology ?? 'standalone';
+  const redis = await startBenchRedis(topology);
   const prefix = `br${randomUUID().slice(0, 6)}`;
-  const store = new RedisStore({ connection: { url: server.url }, prefix });
+  const store = new RedisStore({ connection: redis.connection, prefix, commandTimeoutMs: 10_000 });
   try {
-    const { expiresAt } = await loadExpiredSessions(
-      server.url,
-      prefix,
-      options.sessions,
-      options.users,
-    );
+    const { expiresAt } = await loadExpiredSessions(redis, prefix, options.sessions, options.users);
     await delay(Math.max(0, expiresAt + 10 - Date.now()));
+    const cpuBefore = await redis.cpuSeconds();
     const started = performance.now();
     let next = 0;
     let swept = 0;
@@ -323,21 +452,25 @@ export async function measureRawStoreSweep(options: {
     });
     await Promise.all(lanes);
     const durationMs = performance.now() - started;
+    const redisCpuUsPerSession = perSessionUs((await redis.cpuSeconds()) - cpuBefore, swept);
     if (swept !== options.sessions) {
       throw new Error(`bench: the raw sweep found ${swept} of ${options.sessions} sessions`);
     }
     return {
+      topology,
       sessions: swept,
+      users: options.users,
       durationMs: Math.round(durationMs),
       sweptPerSec: Math.round(swept / (durationMs / 1000)),
+      redisCpuUsPerSession,
     };
   } finally {
     await store.close();
-    await server.stop();
+    await redis.stop();
   }
 }
 
-/** How late `session.expired` events reach a consumer. */
+/** How late expiry events reach a consumer. */
 export interface SweepLatencyResult {
   readonly sessions: number;
   readonly intervalMs: number;
@@ -346,51 +479,42 @@ export interface SweepLatencyResult {
   readonly p50Ms: number;
   readonly p99Ms: number;
   readonly maxMs: number;
-  /** The issue's bar: interval + 1 s. */
+  /** The issue's bar: 2 × the interval. */
   readonly barMs: number;
 }
 
 /**
  * Sessions expiring steadily over `spreadMs` (created through the store),
- * one sweeper worker process with the given interval, and a BullMQ
- * consumer in this process: latency = the consumer's receive time minus
- * the session's `expiresAt`.
+ * one sweeper worker process with the given interval, and a
+ * `consumeExpiredSessions` consumer in this process: latency = the time the
+ * handler is called minus the session's `expiresAt`.
  */
 export async function measureSweepLatency(options: {
   readonly sessions: number;
   readonly spreadMs: number;
   readonly intervalMs: number;
 }): Promise<SweepLatencyResult> {
-  const server = await startRedisServer();
+  const redis = await startBenchRedis('standalone');
   const prefix = `bl${randomUUID().slice(0, 6)}`;
-  const store = new RedisStore({ connection: { url: server.url }, prefix });
-  const consumerClient = new Redis(server.url, {
-    commandTimeout: 15_000,
-    connectTimeout: 5_000,
-    maxRetriesPerRequest: null,
-    protocol: 2,
-  });
+  const store = new RedisStore({ connection: redis.connection, prefix });
   const latencies: number[] = [];
   const seen = new Set<string>();
   let duplicates = 0;
-  const consumer = new Worker(
-    'session-expired',
-    (job) => {
-      const received = Date.now();
-      if (!isSessionExpiredEvent(job.data)) return Promise.resolve();
-      const key = `${job.data.sessionIdHash}@${job.data.expiredAt}`;
+  const consumer = consumeExpiredSessions(
+    redis.connection,
+    (event) => {
+      const key = `${event.sessionIdHash}@${event.expiredAt}`;
       if (seen.has(key)) duplicates += 1;
       seen.add(key);
-      latencies.push(received - job.data.expiredAt);
-      return Promise.resolve();
+      latencies.push(Date.now() - event.expiredAt);
     },
-    { connection: consumerClient, prefix: `{${prefix}:sweeper}`, concurrency: 50 },
+    { prefix, concurrency: 50 },
   );
   let worker: WorkerHandle | undefined;
   try {
-    await consumer.waitUntilReady();
+    await consumer.ready();
     worker = await spawnWorker({
-      url: server.url,
+      url: redis.connection.url ?? '',
       prefix,
       publishEvents: true,
       concurrency: 4,
@@ -425,14 +549,13 @@ export async function measureSweepLatency(options: {
       p50Ms: quantile(sorted, 0.5),
       p99Ms: quantile(sorted, 0.99),
       maxMs: sorted.at(-1) ?? Number.NaN,
-      barMs: options.intervalMs + 1_000,
+      barMs: 2 * options.intervalMs,
     };
   } finally {
     await worker?.stop();
     await consumer.close();
-    consumerClient.disconnect();
     await store.close();
-    await server.stop();
+    await redis.stop();
   }
 }
 
@@ -443,13 +566,17 @@ export interface RawBullmqAddResult {
   readonly jobsPerSec: number;
 }
 
+/** Jobs per `addBulk` of the per-session format (what releases before batched events used). */
+const PER_SESSION_CHUNK = 500;
+
 /**
- * The ceiling of "one `session.expired` job per expired session": BullMQ
- * alone adding `jobs` prebuilt event jobs (the sweeper's job options: a
+ * The ceiling of the per-session event format that batched events
+ * replaced ("one `session.expired` job per expired session"): BullMQ alone
+ * adding `jobs` prebuilt event jobs (that format's job options: a
  * deterministic id, attempts with backoff, kept after completion) with
- * `addBulk` in chunks of `PUBLISH_CHUNK`, 4 chunks in flight as with the
- * worker's concurrency 4. No sweep, no hashing, no outbox: no sweeper that
- * publishes a job per session can publish faster than this.
+ * `addBulk` in chunks of 500, 4 chunks in flight as with the worker's
+ * concurrency 4. No sweep, no hashing, no outbox: no sweeper that publishes
+ * a job per session can publish faster than this.
  */
 export async function measureRawBullmqAdd(options: {
   readonly jobs: number;
@@ -466,9 +593,9 @@ export async function measureRawBullmqAdd(options: {
     };
     const now = Date.now();
     const chunks: Parameters<typeof queue.addBulk>[0][] = [];
-    for (let start = 0; start < options.jobs; start += PUBLISH_CHUNK) {
+    for (let start = 0; start < options.jobs; start += PER_SESSION_CHUNK) {
       const chunk: Parameters<typeof queue.addBulk>[0] = [];
-      for (let i = start; i < Math.min(options.jobs, start + PUBLISH_CHUNK); i += 1) {
+      for (let i = start; i < Math.min(options.jobs, start + PER_SESSION_CHUNK); i += 1) {
         const hash = i.toString(16).padStart(32, '0');
         chunk.push({
           name: EXPIRED_EVENT_NAME,
@@ -511,29 +638,72 @@ export async function measureRawBullmqAdd(options: {
   }
 }
 
-/** The issue's bars. */
-const SWEEP_BARS = { sweptPerSec: 100_000, latencyOverIntervalMs: 1_000 } as const;
+/** A ratio of the sweep suite, for the ratios table and `sweep.ratios[]`. */
+export interface SweepRatio {
+  readonly ratio: string;
+  readonly value: number;
+  readonly bar: string;
+  readonly verdict: 'meets' | 'below' | 'n/a';
+}
+
+function ratio(name: string, value: number, min?: number, max?: number): SweepRatio {
+  const rounded = Number(value.toFixed(3));
+  if (min !== undefined) {
+    return {
+      ratio: name,
+      value: rounded,
+      bar: `≥ ${min}`,
+      verdict: value >= min ? 'meets' : 'below',
+    };
+  }
+  if (max !== undefined) {
+    return {
+      ratio: name,
+      value: rounded,
+      bar: `≤ ${max}`,
+      verdict: value <= max ? 'meets' : 'below',
+    };
+  }
+  return { ratio: name, value: rounded, bar: '—', verdict: 'n/a' };
+}
 
 /**
- * The `--suite sweep` figures: the store's raw sweep (baseline), one
- * sweeper worker without and with events (with events: BullMQOtel on and
- * off), the worker's memory across the big sweep, and event latency.
+ * The `--suite sweep` figures: the store's raw sweep (baseline; owned and
+ * anonymous, standalone and Cluster), one sweeper worker without events
+ * (owned, with its memory over two backlogs; anonymous), the same worker
+ * with batched events taken by a `consumeExpiredSessions` consumer, the
+ * ceiling of the per-session format it replaced, and event latency.
  */
 export async function runSweepSuite(options: {
   readonly sessions: number;
 }): Promise<Record<string, unknown>> {
   const { sessions } = options;
   const users = Math.max(1, Math.round(sessions / 4));
-  const eventSessions = Math.min(sessions, 200_000);
+  const clusterSessions = Math.min(sessions, 200_000);
+  const intervalMs = 5_000;
   console.log(
     `\nSweep: one sweeper worker process (64 buckets, batches of 1 000, concurrency 4), ` +
-      `${sessions} expired sessions (4 per user) for the sweep, ${eventSessions} with events; ` +
-      'each scenario on its own private redis-server',
+      `${sessions} expired sessions (4 per user, or none owned); Cluster figures on ` +
+      `${clusterSessions}; each scenario on its own private redis-server (Cluster: 3 masters); ` +
+      `Node ${process.version}`,
   );
   const raw = await measureRawStoreSweep({ sessions, users });
-  console.log('  raw RedisStore.sweepBucket loop (baseline):', raw);
+  console.log('  raw RedisStore.sweepBucket loop, owned sessions (baseline):', raw);
   const rawAnonymous = await measureRawStoreSweep({ sessions, users: 0 });
-  console.log('  the same, sessions without an owner (no user-index trim):', rawAnonymous);
+  console.log('  the same, sessions without an owner:', rawAnonymous);
+  const clusterUsers = Math.max(1, Math.round(clusterSessions / 4));
+  const rawCluster = await measureRawStoreSweep({
+    sessions: clusterSessions,
+    users: clusterUsers,
+    topology: 'cluster',
+  });
+  console.log('  raw sweep on a 3-master Cluster, owned (trim after the call):', rawCluster);
+  const rawClusterAnonymous = await measureRawStoreSweep({
+    sessions: clusterSessions,
+    users: 0,
+    topology: 'cluster',
+  });
+  console.log('  the same, without an owner:', rawClusterAnonymous);
   const sweepOnly = await measureSweepThroughput({
     sessions,
     users,
@@ -550,111 +720,131 @@ export async function runSweepSuite(options: {
   });
   console.log('  the same, sessions without an owner:', sweepOnlyAnonymous);
   const withEvents = await measureSweepThroughput({
-    sessions: eventSessions,
-    users: Math.max(1, Math.round(eventSessions / 4)),
+    sessions,
+    users,
     publishEvents: true,
+    consume: true,
     telemetry: true,
+    secondRound: true,
   });
-  console.log('  sweeper + one session.expired job per session (outbox, BullMQOtel):', withEvents);
-  const withEventsNoOtel = await measureSweepThroughput({
-    sessions: eventSessions,
-    users: Math.max(1, Math.round(eventSessions / 4)),
-    publishEvents: true,
-    telemetry: false,
-  });
-  console.log('  the same with telemetry: false:', withEventsNoOtel);
-  const rawAdd = await measureRawBullmqAdd({ jobs: eventSessions });
-  console.log('  raw BullMQ addBulk of as many event jobs (ceiling of a job per session):', rawAdd);
-  const latency = await measureSweepLatency({
-    sessions: 2_000,
-    spreadMs: 20_000,
-    intervalMs: 5_000,
-  });
-  console.log('  event latency (2 000 sessions expiring over 20 s, interval 5 s):', latency);
+  console.log(
+    '  sweeper + one batch job per sweep batch (outbox, BullMQOtel) + consumeExpiredSessions:',
+    withEvents,
+  );
+  const perSessionJobs = Math.min(sessions, 100_000);
+  const rawAdd = await measureRawBullmqAdd({ jobs: perSessionJobs });
+  console.log(
+    '  raw BullMQ addBulk of per-session event jobs (ceiling of the replaced format):',
+    rawAdd,
+  );
+  const latency = await measureSweepLatency({ sessions: 2_000, spreadMs: 20_000, intervalMs });
+  console.log(
+    `  event latency (2 000 sessions expiring over 20 s, interval ${intervalMs} ms):`,
+    latency,
+  );
 
-  const verdict = (ok: boolean): string => (ok ? 'meets' : 'below');
+  const delivered = withEvents.deliveredPerSec ?? 0;
+  const ratios: SweepRatio[] = [
+    ratio('events ÷ sweep without events', delivered / sweepOnly.sweptPerSec, 0.8),
+    ratio(
+      'owned ÷ anonymous sweep (standalone)',
+      sweepOnly.sweptPerSec / sweepOnlyAnonymous.sweptPerSec,
+      0.8,
+    ),
+    ratio(
+      'owned ÷ anonymous raw store sweep (standalone)',
+      raw.sweptPerSec / rawAnonymous.sweptPerSec,
+    ),
+    ratio(
+      'owned ÷ anonymous raw store sweep (Cluster)',
+      rawCluster.sweptPerSec / rawClusterAnonymous.sweptPerSec,
+    ),
+    ratio(
+      'owned ÷ anonymous sweep (standalone), by Redis CPU per session',
+      sweepOnlyAnonymous.redisCpuUsPerSession / sweepOnly.redisCpuUsPerSession,
+    ),
+    ratio(
+      'events ÷ sweep without events, by Redis CPU per session',
+      sweepOnly.redisCpuUsPerSession / withEvents.redisCpuUsPerSession,
+    ),
+    ratio(
+      'owned ÷ anonymous raw store sweep (Cluster), by Redis CPU per session',
+      rawClusterAnonymous.redisCpuUsPerSession / rawCluster.redisCpuUsPerSession,
+    ),
+    ratio('sweeper (no events) ÷ raw store sweep', sweepOnly.sweptPerSec / raw.sweptPerSec),
+    ratio(
+      'per-session jobs ceiling (raw addBulk) ÷ sweep without events',
+      rawAdd.jobsPerSec / sweepOnly.sweptPerSec,
+    ),
+    ratio('event latency p99 ÷ sweep interval', latency.p99Ms / intervalMs, undefined, 2),
+    ratio(
+      'worker RSS after GC, 2nd backlog ÷ 1st (no events)',
+      (sweepOnly.rssAfterSecondMb ?? Number.NaN) / sweepOnly.rssAfterMb,
+      undefined,
+      1.1,
+    ),
+    ratio(
+      'worker RSS after GC, 2nd backlog ÷ 1st (events)',
+      (withEvents.rssAfterSecondMb ?? Number.NaN) / withEvents.rssAfterMb,
+      undefined,
+      1.1,
+    ),
+  ];
   const rows = [
+    { figure: 'sessions swept/s, one worker, no events, owned', value: sweepOnly.sweptPerSec },
+    { figure: 'the same, sessions without an owner', value: sweepOnlyAnonymous.sweptPerSec },
+    { figure: 'expiries delivered to a consumer/s (batched events)', value: delivered },
+    { figure: 'batch jobs the consumer completed', value: withEvents.batchJobs ?? 0 },
+    { figure: 'expiries delivered twice', value: withEvents.duplicates ?? 0 },
+    { figure: 'raw store sweep/s, standalone owned', value: raw.sweptPerSec },
+    { figure: 'raw store sweep/s, standalone anonymous', value: rawAnonymous.sweptPerSec },
+    { figure: 'raw store sweep/s, Cluster owned', value: rawCluster.sweptPerSec },
+    { figure: 'raw store sweep/s, Cluster anonymous', value: rawClusterAnonymous.sweptPerSec },
+    { figure: 'raw BullMQ addBulk, per-session event jobs/s', value: rawAdd.jobsPerSec },
     {
-      figure: 'sessions swept/s, one worker, no events',
-      value: sweepOnly.sweptPerSec,
-      bar: `≥ ${SWEEP_BARS.sweptPerSec}`,
-      verdict: verdict(sweepOnly.sweptPerSec >= SWEEP_BARS.sweptPerSec),
+      figure:
+        'Redis CPU µs per session: sweeper owned / anonymous / events+consumer; ' +
+        'raw owned / anonymous; Cluster raw owned / anonymous',
+      value:
+        `${sweepOnly.redisCpuUsPerSession} / ${sweepOnlyAnonymous.redisCpuUsPerSession} / ` +
+        `${withEvents.redisCpuUsPerSession}; ${raw.redisCpuUsPerSession} / ` +
+        `${rawAnonymous.redisCpuUsPerSession}; ${rawCluster.redisCpuUsPerSession} / ` +
+        `${rawClusterAnonymous.redisCpuUsPerSession}`,
     },
     {
-      figure: 'the same, sessions without an owner (no user-index trim)',
-      value: sweepOnlyAnonymous.sweptPerSec,
-      bar: `≥ ${SWEEP_BARS.sweptPerSec}`,
-      verdict: verdict(sweepOnlyAnonymous.sweptPerSec >= SWEEP_BARS.sweptPerSec),
+      figure: `event latency p50 / p99 / max (ms), interval ${intervalMs}`,
+      value: `${latency.p50Ms} / ${latency.p99Ms} / ${latency.maxMs} (${latency.delivered} of ${latency.sessions} delivered, ${latency.duplicates} twice)`,
     },
     {
-      figure: 'sessions swept + published/s, one worker',
-      value: withEvents.sweptPerSec,
-      bar: `≥ ${SWEEP_BARS.sweptPerSec}`,
-      verdict: verdict(withEvents.sweptPerSec >= SWEEP_BARS.sweptPerSec),
-    },
-    {
-      figure: 'sweeper (no events) ÷ raw store sweep',
-      value: Number((sweepOnly.sweptPerSec / raw.sweptPerSec).toFixed(3)),
-      bar: '—',
-      verdict: 'n/a',
-    },
-    {
-      figure: 'raw store sweep: owned ÷ anonymous sessions (cost of the user-index trim)',
-      value: Number((raw.sweptPerSec / rawAnonymous.sweptPerSec).toFixed(3)),
-      bar: '—',
-      verdict: 'n/a',
-    },
-    {
-      figure: 'with events ÷ without',
-      value: Number((withEvents.sweptPerSec / sweepOnly.sweptPerSec).toFixed(3)),
-      bar: '—',
-      verdict: 'n/a',
-    },
-    {
-      figure: 'raw BullMQ addBulk, event jobs/s (no sweep at all)',
-      value: rawAdd.jobsPerSec,
-      bar: '—',
-      verdict: 'n/a',
-    },
-    {
-      figure: 'with events ÷ raw BullMQ addBulk',
-      value: Number((withEvents.sweptPerSec / rawAdd.jobsPerSec).toFixed(3)),
-      bar: '—',
-      verdict: 'n/a',
-    },
-    {
-      figure: 'BullMQOtel on ÷ off (with events)',
-      value: Number((withEvents.sweptPerSec / withEventsNoOtel.sweptPerSec).toFixed(3)),
-      bar: '—',
-      verdict: 'n/a',
-    },
-    {
-      figure: `worker RSS after GC (MB): at rest → after ${sessions} → after ${2 * sessions}`,
+      figure: `worker RSS after GC (MB), no events: at rest → after ${sessions} → after ${2 * sessions}`,
       value:
         `${sweepOnly.rssBeforeMb} → ${sweepOnly.rssAfterMb} → ${sweepOnly.rssAfterSecondMb ?? '?'} ` +
         `(peak ${sweepOnly.rssPeakMb}; heap ${sweepOnly.heapBeforeMb} → ${sweepOnly.heapAfterMb} → ` +
         `${sweepOnly.heapAfterSecondMb ?? '?'})`,
-      bar: 'flat',
-      verdict: 'n/a',
     },
     {
-      figure: 'event latency p99 (ms)',
-      value: latency.p99Ms,
-      bar: `≤ ${latency.barMs}`,
-      verdict: verdict(latency.p99Ms <= latency.barMs && latency.delivered === latency.sessions),
+      figure: `worker RSS after GC (MB), events: at rest → after ${sessions} → after ${2 * sessions}`,
+      value:
+        `${withEvents.rssBeforeMb} → ${withEvents.rssAfterMb} → ${withEvents.rssAfterSecondMb ?? '?'} ` +
+        `(peak ${withEvents.rssPeakMb}; heap ${withEvents.heapBeforeMb} → ${withEvents.heapAfterMb} → ` +
+        `${withEvents.heapAfterSecondMb ?? '?'})`,
     },
   ];
   console.log('Sweep figures (same run)');
   console.table(rows);
+  console.log('Sweep ratios (same run)');
+  console.table(ratios);
   return {
     raw,
     rawAnonymous,
+    rawCluster,
+    rawClusterAnonymous,
     sweepOnly,
     sweepOnlyAnonymous,
     withEvents,
-    withEventsNoOtel,
     rawAdd,
     latency,
     rows,
+    ratios,
   };
 }

@@ -43,6 +43,8 @@ export type SweepWorkerMessage =
        * (connecting, installing one job scheduler per bucket).
        */
       readonly sweepWindowMs: number;
+      /** Epoch ms when that first job started (to time a consumer in another process). */
+      readonly firstJobStartedAt: number;
     }
   | { readonly type: 'memory'; readonly memory: WorkerMemory };
 
@@ -70,11 +72,15 @@ const sweeper = new ExpirySweeper({
 });
 let ticker: NodeJS.Timeout | undefined;
 let firstJobStart = Number.POSITIVE_INFINITY;
+let firstJobStartedAt = Number.POSITIVE_INFINITY;
 let lastJobEnd = Number.NEGATIVE_INFINITY;
 sweeper.on('swept', (report) => {
   if (report.published === 0) return;
   const end = performance.now();
-  firstJobStart = Math.min(firstJobStart, end - report.durationMs);
+  if (end - report.durationMs < firstJobStart) {
+    firstJobStart = end - report.durationMs;
+    firstJobStartedAt = Date.now() - report.durationMs;
+  }
   lastJobEnd = Math.max(lastJobEnd, end);
 });
 
@@ -91,6 +97,7 @@ process.on('message', (message: { type?: string }) => {
             published,
             rss: process.memoryUsage.rss(),
             sweepWindowMs: Math.max(0, lastJobEnd - firstJobStart),
+            firstJobStartedAt,
           });
         }, 100);
       });

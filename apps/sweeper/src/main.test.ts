@@ -157,11 +157,22 @@ describe('apps/sweeper: a real run', () => {
       await store.close();
     }
 
-    // The events wait in the queue for an application's Worker (BullMQ's
-    // wait list; this app does not depend on bullmq itself).
+    // The events wait in the queue for an application's consumer: batch jobs
+    // in BullMQ's wait list, each job's data holding its expiries (read raw:
+    // this app does not depend on bullmq itself).
     const client = new Redis(server.url, { commandTimeout: 5_000, maxRetriesPerRequest: 3 });
     try {
-      expect(await client.llen(`{${prefix}:sweeper}:session-expired:wait`)).toBe(200);
+      const queue = `{${prefix}:sweeper}:session-expiries`;
+      const jobIds = await client.lrange(`${queue}:wait`, 0, -1);
+      expect(jobIds.length).toBeGreaterThan(0);
+      let expiries = 0;
+      for (const jobId of jobIds) {
+        const data = JSON.parse((await client.hget(`${queue}:${jobId}`, 'data')) ?? '{}') as {
+          expiries?: unknown[];
+        };
+        expiries += data.expiries?.length ?? 0;
+      }
+      expect(expiries).toBe(200);
     } finally {
       client.disconnect();
     }

@@ -1,4 +1,9 @@
-export type { BucketSweepResult, SweepBucketOptions, SweptExpiry } from './redis-store.js';
+export type {
+  BucketSweepResult,
+  ExpiryBatch,
+  SweepBucketOptions,
+  SweptExpiry,
+} from './expiry-outbox.js';
 export { RedisStore } from './redis-store.js';
 export type {
   CorruptionInfo,
@@ -7,7 +12,8 @@ export type {
   RedisStoreOptions,
 } from './redis-store-options.js';
 export { MAX_BUCKETS, REDIS_STORE_DEFAULTS } from './redis-store-options.js';
-export { MAX_RECONNECT_DELAY_MS } from './redis-connection.js';
+export type { RedisConnection } from './redis-connection.js';
+export { MAX_RECONNECT_DELAY_MS, openRedisConnection } from './redis-connection.js';
 export type { RedisCallContext } from './redis-errors.js';
 export { UNAVAILABLE_REPLY_PREFIXES, toStoreError } from './redis-errors.js';
 export { KEY_PREFIX_PATTERN, RedisKeys } from './redis-keys.js';

@@ -16,7 +16,8 @@ export const KEY_PREFIX_PATTERN = /^[A-Za-z0-9_.:-]{1,64}$/;
  * - `<prefix>:s:{<prefix>:<bucket>}:<sid>` STRING, the framed session (source of truth;
  *   layout in `lua/frame.lua`)
  * - `<prefix>:exp:{<prefix>:<bucket>}` ZSET sid → expiresAt, same slot
- * - `<prefix>:pend:{<prefix>:<bucket>}` ZSET of swept expiries not yet published, same slot
+ * - `<prefix>:outbox:{<prefix>:<bucket>}` HASH of swept expiry batches not yet published, same slot
+ * - `<prefix>:pend:{<prefix>:<bucket>}` ZSET, the per-expiry outbox of earlier releases (drained, no longer written)
  * - `<prefix>:u:{<base64url(userId)>}` ZSET sid → createdAt, the user index (its own slot)
  */
 export class RedisKeys {
@@ -59,7 +60,16 @@ export class RedisKeys {
     return `${this.prefix}:exp:{${this.prefix}:${bucket}}`;
   }
 
-  /** Expiries of `bucket` swept but not yet acknowledged as published (see sweepBucket-3.lua). */
+  /** Expiry batches of `bucket` swept but not yet acknowledged as published (see sweepBucket-3.lua). */
+  public outboxBucket(bucket: number): string {
+    return `${this.prefix}:outbox:{${this.prefix}:${bucket}}`;
+  }
+
+  /**
+   * The per-expiry outbox that releases before batched expiry events wrote
+   * (ZSET `sid US userId US createdAt` → expiresAt). Only read and drained now,
+   * so nothing a crashed older sweeper left behind is lost in an upgrade.
+   */
   public pendingBucket(bucket: number): string {
     return `${this.prefix}:pend:{${this.prefix}:${bucket}}`;
   }

@@ -110,4 +110,36 @@ describe('RedisStore through Sentinel', () => {
       onMaster.disconnect();
     }
   });
+
+  it('sweeps an owned session and trims its user index in the one sweep call (not Cluster)', async () => {
+    const admin = new Redis(sentinel.port, '127.0.0.1');
+    const store = new RedisStore({
+      connection: { sentinels: [{ host: '127.0.0.1', port: sentinel.port }], name: NAME },
+      prefix: 'sent2',
+      buckets: 1,
+    });
+    const address = (await admin.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', NAME)) as string[];
+    const current = new Redis(Number(address[1]), '127.0.0.1');
+    try {
+      const session = await store.create({
+        id: generateSessionId(),
+        userId: 'bea',
+        data: {},
+        expiresAt: Date.now() + 1_000,
+      });
+      // Nothing due yet: this only loads the scripts (EVALSHA then counts alone).
+      await store.sweepBucket(0, 0, 100);
+      await current.config('RESETSTAT');
+      const swept = await store.sweepBucket(0, session.expiresAt + 1, 100);
+      expect(swept.expired.map((e) => e.id)).toEqual([session.id]);
+      expect(await current.exists('sent2:u:{YmVh}')).toBe(0);
+      // One script call: the trim ran inside the sweep, no second round.
+      const stats = await current.info('commandstats');
+      expect(/cmdstat_evalsha:calls=(\d+)/.exec(stats)?.[1]).toBe('1');
+    } finally {
+      await store.close();
+      current.disconnect();
+      admin.disconnect();
+    }
+  });
 });

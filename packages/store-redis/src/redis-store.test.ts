@@ -630,7 +630,7 @@ describe('RedisStore sweeping', () => {
     });
   });
 
-  it('with pending: true an expiry stays pending until acknowledged, so a crash loses no event', async () => {
+  it('with pending: true a batch stays in the outbox, whole and under its id, until acknowledged', async () => {
     const store = await openStore();
     const keys = keysOf(store);
     const bucket = 3;
@@ -649,46 +649,116 @@ describe('RedisStore sweeping', () => {
 
     const swept = await store.sweepBucket(bucket, clock.now(), 10, { pending: true });
     expect(swept.expired.map((e) => e.id).sort()).toEqual([owned.id, anonymous.id].sort());
-    // The sweeper "crashes" here: a second sweep reports nothing new, but the
-    // pending set still holds both, oldest expiry first, with what the event needs.
-    expect((await store.sweepBucket(bucket, clock.now(), 10, { pending: true })).expired).toEqual(
-      [],
+    expect(swept.batchId).toMatch(/^[0-9a-f]{32}$/);
+    // The id is the first expiry's identity, never the raw session id.
+    const first = swept.expired[0]!;
+    expect(swept.batchId).toBe(
+      createHash('sha1').update(`${first.id}\x1f${first.expiresAt}`).digest('hex').slice(0, 32),
     );
-    const pending = await store.pendingExpired(bucket, 10);
-    expect(pending).toEqual([
-      {
-        id: owned.id,
-        userId: 'ann',
-        expiresAt: owned.expiresAt,
-        bucket,
-        createdAt: owned.createdAt,
-      },
-      {
-        id: anonymous.id,
-        userId: undefined,
-        expiresAt: anonymous.expiresAt,
-        bucket,
-        createdAt: anonymous.createdAt,
-      },
-    ]);
-    expect(await store.pendingExpired(bucket, 1)).toEqual(pending.slice(0, 1));
+    // The sweeper "crashes" here: a second sweep reports nothing new (and
+    // records no batch), but the outbox still holds the batch, exactly as swept.
+    const again = await store.sweepBucket(bucket, clock.now(), 10, { pending: true });
+    expect(again).toMatchObject({ expired: [], batchId: undefined });
+    const pending = await store.pendingBatches(bucket, 10);
+    expect(pending).toEqual([{ id: swept.batchId, bucket, expiries: swept.expired }]);
+    expect(swept.expired).toContainEqual({
+      id: owned.id,
+      userId: 'ann',
+      expiresAt: owned.expiresAt,
+      bucket,
+      createdAt: owned.createdAt,
+    });
+    expect(swept.expired).toContainEqual({
+      id: anonymous.id,
+      userId: undefined,
+      expiresAt: anonymous.expiresAt,
+      bucket,
+      createdAt: anonymous.createdAt,
+    });
 
-    expect(await store.ackExpired(bucket, pending)).toBe(2);
-    expect(await store.ackExpired(bucket, swept.expired)).toBe(0);
-    expect(await store.pendingExpired(bucket, 10)).toEqual([]);
+    expect(await store.ackBatch(bucket, swept.batchId!)).toBe(true);
+    expect(await store.ackBatch(bucket, swept.batchId!)).toBe(false);
+    expect(await store.pendingBatches(bucket, 10)).toEqual([]);
     expect(await admin.keys(`${prefix}:*`)).toEqual([]);
     await expectSessionError(
-      store.pendingExpired(store.bucketCount, 10),
+      store.pendingBatches(store.bucketCount, 10),
       SessionValidationError,
       'INVALID_ARGUMENT',
     );
   });
 
+  it('pendingBatches returns at most limit batches and drops a field the sweep cannot have written', async () => {
+    const store = await openStore({ buckets: 1 });
+    const keys = keysOf(store);
+    for (let i = 0; i < 40; i++) {
+      await store.create({
+        id: generateSessionId(),
+        data: {},
+        expiresAt: clock.now() + 1_000 + i,
+      });
+    }
+    clock.advance(2_000);
+    const batchIds: string[] = [];
+    for (let i = 0; i < 40; i++) {
+      batchIds.push((await store.sweepBucket(0, clock.now(), 1, { pending: true })).batchId!);
+    }
+    await raw(store).hset(keys.outboxBucket(0), 'junk', 'not a batch');
+    // A batch value outgrows hash-max-listpack-value: the outbox is a hash
+    // table, whose HSCAN pages may be short or empty before the end.
+    expect(await raw(store).object('ENCODING', keys.outboxBucket(0))).toBe('hashtable');
+    const page = await store.pendingBatches(0, 2);
+    expect(page).toHaveLength(2);
+    const all = await store.pendingBatches(0, 100);
+    expect(all.map((b) => b.id).sort()).toEqual([...batchIds].sort());
+    expect(all.every((b) => b.expiries.length === 1)).toBe(true);
+    expect(await raw(store).hexists(keys.outboxBucket(0), 'junk')).toBe(0);
+  });
+
+  it('drains the per-expiry outbox an earlier release left behind', async () => {
+    const store = await openStore();
+    const keys = keysOf(store);
+    const bucket = 2;
+    const US = '\x1f';
+    // What a 0.2 sweeper wrote before dying: `sid US userId US createdAt` → expiresAt.
+    const a = idInBucket(keys, bucket);
+    const b = idInBucket(keys, bucket);
+    await raw(store).zadd(
+      keys.pendingBucket(bucket),
+      1_000,
+      `${a}${US}ann${US}500`,
+      2_000,
+      `${b}${US}${US}`,
+    );
+    const pending = await store.pendingExpired(bucket, 10);
+    expect(pending).toEqual([
+      { id: a, userId: 'ann', expiresAt: 1_000, bucket, createdAt: 500 },
+      { id: b, userId: undefined, expiresAt: 2_000, bucket, createdAt: undefined },
+    ]);
+    expect(await store.pendingExpired(bucket, 1)).toEqual(pending.slice(0, 1));
+    expect(await store.ackExpired(bucket, pending)).toBe(2);
+    expect(await store.ackExpired(bucket, pending)).toBe(0);
+    expect(await admin.keys(`${prefix}:*`)).toEqual([]);
+  });
+
   it('trims the user indexes of every owner in a batch, sparing a member re-added meanwhile', async () => {
     const store = await openStore({ buckets: 1 });
     const keys = keysOf(store);
-    const owners = ['ann', 'bob', 'cy'];
-    for (let i = 0; i < 9; i++) {
+    // On a standalone server the script builds each index key itself
+    // (base64url in Lua): ids of every length mod 3, braces, non-ASCII,
+    // every printable ASCII byte in each position of a 3-byte group.
+    const printable = Array.from({ length: 95 }, (_, i) => String.fromCharCode(32 + i)).join('');
+    const owners = [
+      'ann',
+      'bob',
+      'cy',
+      'a',
+      'ab{c}',
+      'ÿü日本語😀',
+      printable,
+      printable.slice(1),
+      printable.slice(2),
+    ];
+    for (let i = 0; i < 3 * owners.length; i++) {
       await store.create({
         id: generateSessionId(),
         userId: owners[i % 3],
@@ -703,7 +773,7 @@ describe('RedisStore sweeping', () => {
       expiresAt: clock.now() + TTL_MS,
     });
     clock.advance(2_000);
-    expect((await store.sweepBucket(0, clock.now(), 100)).expired).toHaveLength(9);
+    expect((await store.sweepBucket(0, clock.now(), 100)).expired).toHaveLength(3 * owners.length);
     for (const owner of owners) {
       const members = await raw(store).zrange(keys.userIndex(owner), '0', '-1');
       expect(members).toEqual(owner === 'bob' ? [keeper.id] : []);

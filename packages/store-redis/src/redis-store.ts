@@ -24,6 +24,18 @@ import type {
   SweepResult,
 } from '@session-cluster/core';
 import type { Cluster, Redis } from 'ioredis';
+import {
+  decodeOutboxBatch,
+  decodeSweepReply,
+  legacyPendingEntry,
+  legacyPendingMember,
+} from './expiry-outbox.js';
+import type {
+  BucketSweepResult,
+  ExpiryBatch,
+  SweepBucketOptions,
+  SweptExpiry,
+} from './expiry-outbox.js';
 import { openRedisConnection } from './redis-connection.js';
 import { toStoreError } from './redis-errors.js';
 import { RedisKeys } from './redis-keys.js';
@@ -32,49 +44,10 @@ import type { ScriptArg, StoreScriptName } from './redis-scripts.js';
 import { resolveRedisStoreOptions } from './redis-store-options.js';
 import type { CorruptionInfo, RedisStoreOptions } from './redis-store-options.js';
 import { replyArray, replyInteger, replyNumber, replyText, scoredMembers } from './script-reply.js';
-import { FIELD_SEPARATOR, frameEntries, readSessionFrame } from './session-frame.js';
+import { frameEntries, readSessionFrame } from './session-frame.js';
 
 /** Latest epoch ms a `Date` can hold: the upper bound of every accepted expiry. */
 const MAX_EPOCH_MS = 8.64e15;
-
-/**
- * One expiry reported by {@link RedisStore.sweepBucket}. With the `pending`
- * option it stays in the bucket's pending set until
- * {@link RedisStore.ackExpired} removes it, so a crash between the sweep and
- * the publication of its event loses nothing.
- */
-export interface SweptExpiry extends ExpiredSession {
-  /** The expiry bucket it was swept from. */
-  readonly bucket: number;
-  /** When the session was created (epoch ms), when known. */
-  readonly createdAt: number | undefined;
-}
-
-/** Options of {@link RedisStore.sweepBucket}. */
-export interface SweepBucketOptions {
-  /**
-   * Also record each reported expiry in the bucket's pending set, atomically
-   * with the delete; the caller acknowledges it with
-   * {@link RedisStore.ackExpired} once its event is published and finds
-   * unacknowledged ones with {@link RedisStore.pendingExpired}. Default false
-   * (the expiries are only returned).
-   */
-  readonly pending?: boolean | undefined;
-}
-
-/** Outcome of {@link RedisStore.sweepBucket}. */
-export interface BucketSweepResult extends SweepResult {
-  /** The sessions that expired, each reported by exactly one sweep call. */
-  readonly expired: readonly SweptExpiry[];
-  /**
-   * Index members removed because their session hash was already gone
-   * (removed by its Redis TTL after the grace period, or evicted). Not
-   * reported as expired: nothing is known about them any more.
-   */
-  readonly orphansRemoved: number;
-  /** Members examined (expired + orphans + sessions touched meanwhile); at most `limit`. */
-  readonly examined: number;
-}
 
 type DeleteOutcome =
   | { readonly kind: 'deleted'; readonly userId: string | undefined; readonly createdAt: string }
@@ -515,8 +488,11 @@ export class RedisStore implements SessionStore {
   /**
    * Sweep one expiry bucket: atomically remove up to `limit` due sessions
    * (re-checking each one's expiry, so a session touched meanwhile survives),
-   * then drop them from their user indexes. Each expiry is reported by
-   * exactly one call, ever: safe to run from many workers at once.
+   * then drop them from their user indexes (standalone and Sentinel: in the
+   * same script; Cluster: right after it, the indexes being in other
+   * slots). Each expiry is reported by exactly one call, ever: safe to run
+   * from many workers at once. With `pending`, the expiries are also
+   * recorded as one batch in the bucket's outbox (`batchId`).
    *
    * @param bucket 0 ≤ bucket < {@link bucketCount}
    * @param now epoch ms: sessions with expiresAt ≤ now are due
@@ -539,9 +515,69 @@ export class RedisStore implements SessionStore {
   }
 
   /**
-   * Expiries of one bucket swept with `pending: true` and not acknowledged
-   * yet, oldest expiry first: the ones whose publisher died (or is still
-   * publishing them: consumers must dedupe, see {@link SweptExpiry}).
+   * Batches of one bucket swept with `pending: true` and not acknowledged
+   * yet: the ones whose publisher died (or is still publishing them: publish
+   * each under its `id`, so a batch published twice is added once). Each is
+   * read back whole, exactly as its sweep recorded it.
+   *
+   * @param limit most batches to return
+   * @throws SessionValidationError `INVALID_ARGUMENT`
+   * @throws StorageUnavailableError
+   */
+  public pendingBatches(bucket: number, limit: number): Promise<ExpiryBatch[]> {
+    return this.track('pendingBatches', async () => {
+      this.assertBucket(bucket, 'pendingBatches');
+      assertSweepArgs(0, limit);
+      const key = this.keys.outboxBucket(bucket);
+      // HSCAN until `limit` batches or the end: a batch value is longer than
+      // hash-max-listpack-value, so the outbox is a real hash table, whose
+      // pages may hold fewer entries than COUNT, or none, before the end.
+      // The outbox is small (each job stops at its first failed publish).
+      const batches: ExpiryBatch[] = [];
+      const unreadable: string[] = [];
+      let cursor = '0';
+      do {
+        const [next, flat] = await this.command('pendingBatches', undefined, () =>
+          this.client.hscan(key, cursor, 'COUNT', Math.max(limit, 16)),
+        );
+        for (let i = 0; i + 1 < flat.length && batches.length < limit; i += 2) {
+          const id = replyText(flat[i], 'pendingBatches');
+          const batch = decodeOutboxBatch(bucket, id, replyText(flat[i + 1], 'pendingBatches'));
+          if (batch === undefined) unreadable.push(id);
+          else batches.push(batch);
+        }
+        cursor = next;
+      } while (cursor !== '0' && batches.length < limit);
+      // Only the sweep script writes the outbox: a field it cannot have
+      // written would be retried by every sweep of the bucket forever.
+      if (unreadable.length > 0) {
+        await this.command('pendingBatches', undefined, () => this.client.hdel(key, ...unreadable));
+      }
+      return batches;
+    });
+  }
+
+  /**
+   * Remove a published batch from its bucket's outbox. Idempotent.
+   *
+   * @returns whether it was still there
+   * @throws StorageUnavailableError
+   */
+  public ackBatch(bucket: number, batchId: string): Promise<boolean> {
+    return this.track('ackBatch', async () => {
+      this.assertBucket(bucket, 'ackBatch');
+      const removed = await this.command('ackBatch', undefined, () =>
+        this.client.hdel(this.keys.outboxBucket(bucket), batchId),
+      );
+      return removed === 1;
+    });
+  }
+
+  /**
+   * Expiries left in the per-expiry outbox that releases before batched
+   * expiry events wrote (this release never writes it), oldest expiry
+   * first: a sweeper drains them once after an upgrade, so nothing an older
+   * sweeper swept and did not publish is lost.
    *
    * @param limit most entries to return
    * @throws SessionValidationError `INVALID_ARGUMENT`
@@ -555,13 +591,14 @@ export class RedisStore implements SessionStore {
         this.client.zrange(this.keys.pendingBucket(bucket), '0', String(limit - 1), 'WITHSCORES'),
       );
       return scoredMembers(reply, 'pendingExpired').map(([member, expiresAt]) =>
-        pendingEntry(bucket, member, expiresAt),
+        legacyPendingEntry(bucket, member, expiresAt),
       );
     });
   }
 
   /**
-   * Remove published expiries from their bucket's pending set. Idempotent.
+   * Remove published expiries from the per-expiry outbox of earlier
+   * releases (see {@link pendingExpired}). Idempotent.
    *
    * @returns how many were still pending
    * @throws StorageUnavailableError
@@ -570,7 +607,7 @@ export class RedisStore implements SessionStore {
     return this.track('ackExpired', async () => {
       this.assertBucket(bucket, 'ackExpired');
       if (expiries.length === 0) return 0;
-      const members = expiries.map(pendingMember);
+      const members = expiries.map(legacyPendingMember);
       return this.command('ackExpired', undefined, () =>
         this.client.zrem(this.keys.pendingBucket(bucket), ...members),
       );
@@ -649,55 +686,25 @@ export class RedisStore implements SessionStore {
     pending = false,
   ): Promise<BucketSweepResult> {
     const trimInScript = !this.client.isCluster;
-    const reply = replyArray(
-      await this.script(
-        'sweepBucket',
-        'sweepBucket',
-        undefined,
-        [
-          this.keys.expiryBucket(bucket),
-          this.keys.sessionKeyPrefix(bucket),
-          this.keys.pendingBucket(bucket),
-        ],
-        // Standalone and Sentinel: the script trims the owners' indexes in
-        // the same atomic step. Cluster: the indexes live in other slots, so
-        // this call trims them below.
-        [now, limit, pending ? 'pending' : '', trimInScript ? this.keys.userIndexPrefix() : ''],
-      ),
+    const raw = await this.script(
       'sweepBucket',
+      'sweepBucket',
+      undefined,
+      [
+        this.keys.expiryBucket(bucket),
+        this.keys.sessionKeyPrefix(bucket),
+        this.keys.outboxBucket(bucket),
+      ],
+      // Standalone and Sentinel: the script trims the owners' indexes in
+      // the same atomic step. Cluster: the indexes live in other slots, so
+      // this call trims them below.
+      [now, limit, pending ? 'pending' : '', trimInScript ? this.keys.userIndexPrefix() : ''],
     );
-    const more = replyInteger(reply[0], 'sweepBucket') === 1;
-    const orphansRemoved = replyInteger(reply[1], 'sweepBucket');
-    const fixed = replyInteger(reply[2], 'sweepBucket');
-    const expired: SweptExpiry[] = [];
-    const byUser = new Map<string, (readonly [string, string])[]>();
-    for (let i = 3; i + 3 < reply.length; i += 4) {
-      const id = replyText(reply[i], 'sweepBucket');
-      const userId = replyText(reply[i + 1], 'sweepBucket');
-      const expiresAt = replyNumber(reply[i + 2], 'sweepBucket');
-      const createdAt = replyText(reply[i + 3], 'sweepBucket');
-      expired.push({
-        id,
-        userId: userId === '' ? undefined : userId,
-        expiresAt,
-        bucket,
-        createdAt: createdAt === '' ? undefined : Number(createdAt),
-      });
-      if (userId !== '' && !trimInScript) {
-        const list = byUser.get(userId) ?? [];
-        list.push([id, createdAt]);
-        byUser.set(userId, list);
-      }
-    }
+    const { result, byUser } = decodeSweepReply(raw, bucket, !trimInScript);
     // The sessions are gone and reported; a failed index clean-up must not
     // lose the report (listByUser drops the stale members later).
     await this.removeFromUserIndexes('sweepBucket', byUser).catch(() => undefined);
-    return {
-      expired,
-      more,
-      orphansRemoved,
-      examined: expired.length + orphansRemoved + fixed,
-    };
+    return result;
   }
 
   /** Decode a session frame for a reader; applies the corruption policy. */
@@ -904,23 +911,6 @@ export class RedisStore implements SessionStore {
 function storedVersion(reply: unknown): number | null {
   const version = typeof reply === 'string' || typeof reply === 'number' ? Number(reply) : NaN;
   return Number.isSafeInteger(version) && version >= 1 ? version : null;
-}
-
-/** The pending-set member of an expiry: `sid US userId US createdAt` (see sweepBucket-3.lua). */
-function pendingMember(expiry: SweptExpiry): string {
-  const createdAt = expiry.createdAt === undefined ? '' : String(expiry.createdAt);
-  return [expiry.id, expiry.userId ?? '', createdAt].join(FIELD_SEPARATOR);
-}
-
-function pendingEntry(bucket: number, member: string, expiresAt: number): SweptExpiry {
-  const [id = '', userId = '', createdAt = ''] = member.split(FIELD_SEPARATOR);
-  return {
-    id,
-    userId: userId === '' ? undefined : userId,
-    expiresAt,
-    bucket,
-    createdAt: createdAt === '' ? undefined : Number(createdAt),
-  };
 }
 
 function assertObject(value: unknown, field: string): void {

@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Clock } from '@session-cluster/core';
-import type { RedisStore, SweptExpiry } from '@session-cluster/store-redis';
+import type { ExpiryBatch, RedisStore, SweptExpiry } from '@session-cluster/store-redis';
+import { expiryBatchId } from './expiry-event.js';
 
 /** What one sweep job of one bucket did. */
 export interface BucketSweepReport {
@@ -10,7 +11,7 @@ export interface BucketSweepReport {
   readonly expired: number;
   /** Index members dropped because their session was already gone (no event: nothing is known). */
   readonly orphans: number;
-  /** Expiries left unacknowledged by an earlier (crashed or concurrent) job, published again. */
+  /** Expiries left in the outbox by an earlier (crashed or concurrent) job, published again. */
   readonly republished: number;
   /** Events published by this job: `expired` + `republished`. */
   readonly published: number;
@@ -25,53 +26,63 @@ export interface BucketSweepReport {
 /** Where a job's expiries go: the events queue and the local `expired` event. */
 export interface ExpiryPublisher {
   /**
-   * Publish one event per expiry. Resolves once they are durable (added to
-   * the events queue); only then may the caller acknowledge them.
+   * Publish one batch. Resolves once it is durable (added to the events
+   * queue); only then may the caller acknowledge it. Publishing the same
+   * batch (same bucket and id) again must add nothing.
    */
-  publish(expiries: readonly SweptExpiry[], sweptAt: number): Promise<void>;
+  publish(batch: ExpiryBatch, publishedAt: number): Promise<void>;
 }
 
 /** What {@link sweepOneBucket} needs. */
 export interface BucketSweepContext {
-  readonly store: Pick<RedisStore, 'sweepBucket' | 'pendingExpired' | 'ackExpired' | 'listByUser'>;
+  readonly store: Pick<
+    RedisStore,
+    'sweepBucket' | 'pendingBatches' | 'ackBatch' | 'pendingExpired' | 'ackExpired' | 'listByUser'
+  >;
   readonly publisher: ExpiryPublisher;
   readonly clock: Clock;
   readonly batchSize: number;
   readonly maxBatches: number;
   /**
-   * Record each expiry in the bucket's outbox (pending set) atomically with
-   * its removal, and acknowledge it after publishing: true when events go to
-   * the events queue, whose delivery must survive a crash.
+   * Record each batch in the bucket's outbox atomically with its removal,
+   * and acknowledge it after publishing: true when events go to the events
+   * queue, whose delivery must survive a crash.
    */
   readonly useOutbox: boolean;
   /** Checked between batches: true once the sweeper is shutting down. */
   readonly stopping: () => boolean;
 }
 
+/** Outbox batches read per round trip while draining. */
+const OUTBOX_PAGE = 16;
+
 /**
  * One sweep job of one bucket.
  *
- * 1. **Outbox first.** Expiries an earlier job swept but did not acknowledge
+ * 1. **Outbox first.** Batches an earlier job swept but did not acknowledge
  *    (it crashed between the sweep and the ack, or is still publishing them
- *    right now) are published again and acknowledged. Publishing is
- *    idempotent per expiry (deterministic job id), so racing a live job is
- *    harmless. On Cluster, a job that crashed right after its Lua call also
- *    never trimmed the user indexes (the store does that after the call
- *    there; on a standalone server the script does it), so the owners'
- *    indexes are repaired here through `listByUser`, which drops members
- *    whose session is gone.
+ *    right now) are published again, whole and under their own id, and
+ *    acknowledged. A batch published twice is added once (its job id is
+ *    its outbox id), so racing a live job is harmless. On Cluster, a job
+ *    that crashed right after its Lua call also never trimmed the user
+ *    indexes (the store does that after the call there; on a standalone
+ *    server the script does it), so the owners' indexes are repaired here
+ *    through `listByUser`, which drops members whose session is gone. The
+ *    per-expiry outbox of earlier releases is drained the same way, a page
+ *    per batch.
  * 2. **Sweep.** Then batches of `sweepBucket(bucket, now, batchSize)`: one
  *    Lua call each, which re-checks every due session's expiry (a session
  *    touched meanwhile survives and its index score is fixed), deletes the
- *    expired ones with their index entry and records them in the outbox, in
- *    one atomic step — so each expiry is reported by exactly one call, ever,
- *    whatever the number of workers. Each batch is published, then
- *    acknowledged.
+ *    expired ones with their index entry and records them in the outbox as
+ *    one batch, in one atomic step — so each expiry is reported by exactly
+ *    one call, ever, whatever the number of workers. Each batch is
+ *    published, then acknowledged, while the next one is swept.
  *
- * At most `maxBatches` batches (an empty outbox read does not count), and none started once `stopping()` is
- * true: the work per job is bounded, and a shutdown finishes only the batch
- * in hand. Any failure rejects (the job fails); whatever was swept but not
- * acknowledged stays in the outbox for the bucket's next job.
+ * At most `maxBatches` batches (an empty outbox read does not count), and
+ * none started once `stopping()` is true: the work per job is bounded, and a
+ * shutdown finishes only the batch in hand. Any failure rejects (the job
+ * fails); whatever was swept but not acknowledged stays in the outbox for
+ * the bucket's next job.
  */
 export async function sweepOneBucket(
   context: BucketSweepContext,
@@ -85,39 +96,81 @@ export async function sweepOneBucket(
   let republished = 0;
   let more = false;
   const budgetLeft = (): boolean => batches < maxBatches && !context.stopping();
+  const republish = async (batch: ExpiryBatch, ack: () => Promise<unknown>): Promise<void> => {
+    batches += 1;
+    await publisher.publish(batch, clock.now());
+    await ack();
+    await repairUserIndexes(store, batch.expiries);
+    republished += batch.expiries.length;
+  };
 
   // Drained even when events are off: an outbox left by an earlier
-  // configuration must not grow forever.
-  for (;;) {
+  // configuration must not stay forever.
+  drain: for (;;) {
+    if (!budgetLeft()) {
+      more = true;
+      break;
+    }
+    const page = await store.pendingBatches(bucket, Math.min(OUTBOX_PAGE, maxBatches - batches));
+    if (page.length === 0) break;
+    for (const batch of page) {
+      if (!budgetLeft()) {
+        more = true;
+        break drain;
+      }
+      await republish(batch, () => store.ackBatch(bucket, batch.id));
+    }
+  }
+  while (!more) {
     if (!budgetLeft()) {
       more = true;
       break;
     }
     const pending = await store.pendingExpired(bucket, batchSize);
     if (pending.length === 0) break;
-    batches += 1;
-    await publisher.publish(pending, clock.now());
-    await store.ackExpired(bucket, pending);
-    await repairUserIndexes(store, pending);
-    republished += pending.length;
+    await republish({ id: expiryBatchId(pending), bucket, expiries: pending }, () =>
+      store.ackExpired(bucket, pending),
+    );
     if (pending.length < batchSize) break;
   }
 
-  while (!more) {
-    if (!budgetLeft()) {
-      more = true;
-      break;
+  // One batch published while the next is swept: the sweep call and the
+  // publish (queue add, then ack) are round trips to different things, and
+  // waiting for each in turn left both idle half the time. Depth one: the
+  // outbox holds at most the batch being published and the one just swept
+  // (both republished whole by the next job if this one dies).
+  let publishing: Promise<void> | undefined;
+  try {
+    while (!more) {
+      if (!budgetLeft()) {
+        more = true;
+        break;
+      }
+      const now = clock.now();
+      const result = await store.sweepBucket(bucket, now, batchSize, { pending: useOutbox });
+      batches += 1;
+      expired += result.expired.length;
+      orphans += result.orphansRemoved;
+      await publishing;
+      publishing = undefined;
+      if (result.expired.length > 0) {
+        const batch = {
+          id: result.batchId ?? expiryBatchId(result.expired),
+          bucket,
+          expiries: result.expired,
+        };
+        publishing = (async () => {
+          await publisher.publish(batch, now);
+          if (result.batchId !== undefined) await store.ackBatch(bucket, result.batchId);
+        })();
+      }
+      if (!result.more) break;
     }
-    const now = clock.now();
-    const result = await store.sweepBucket(bucket, now, batchSize, { pending: useOutbox });
-    batches += 1;
-    expired += result.expired.length;
-    orphans += result.orphansRemoved;
-    if (result.expired.length > 0) {
-      await publisher.publish(result.expired, now);
-      if (useOutbox) await store.ackExpired(bucket, result.expired);
-    }
-    if (!result.more) break;
+    await publishing;
+  } catch (error) {
+    // Never leave a publish running unobserved; the first failure is the job's.
+    await publishing?.catch(() => undefined);
+    throw error;
   }
 
   return {
@@ -131,7 +184,6 @@ export async function sweepOneBucket(
     durationMs: performance.now() - started,
   };
 }
-
 /**
  * Let the store drop the stale user-index members of these expiries (its
  * `listByUser` removes members whose session is gone). Best effort: a

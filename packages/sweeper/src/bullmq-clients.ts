@@ -1,7 +1,7 @@
 import type { Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis';
 
 /** What a BullMQ connection of the sweeper is for. */
-export type BullmqClientRole = 'queue' | 'worker';
+export type BullmqClientRole = 'queue' | 'worker' | 'consumer';
 
 /**
  * A connection for BullMQ, duplicated from the store's client (same

@@ -1,13 +1,25 @@
 import { createHash } from 'node:crypto';
-import type { SweptExpiry } from '@session-cluster/store-redis';
+import { hashSessionId } from '@session-cluster/core';
+import type { ExpiryBatch, SweptExpiry } from '@session-cluster/store-redis';
+import { FIELD_SEPARATOR } from '@session-cluster/store-redis';
 
-/** BullMQ job name of every expiry event on the events queue. */
+/**
+ * BullMQ job name of an expiry batch on the events queue: one job per sweep
+ * batch, carrying every expiry that batch reported.
+ */
+export const EXPIRED_BATCH_NAME = 'session.expired.batch';
+
+/**
+ * BullMQ job name of the one-job-per-session events that releases before
+ * batched events published (data: one {@link SessionExpiredEvent}).
+ * `consumeExpiredSessions` still accepts them, to drain an old queue.
+ */
 export const EXPIRED_EVENT_NAME = 'session.expired';
 
 /**
- * A session expired and was swept: the data of each `session.expired` job
- * on the events queue, and the payload of the sweeper's local `expired`
- * event. Never carries the raw session id.
+ * A session expired and was swept: one element of an expiry batch (what
+ * `consumeExpiredSessions` hands its handler), and the payload of the
+ * sweeper's local `expired` event. Never carries the raw session id.
  */
 export interface SessionExpiredEvent {
   /** `hashSessionId(id)`: the id's short hash, as in logs and spans. */
@@ -24,43 +36,65 @@ export interface SessionExpiredEvent {
   readonly bucket: number;
 }
 
-/** An event ready to publish: its deterministic BullMQ job id and its data. */
-export interface ExpiryEventJob {
-  readonly jobId: string;
-  readonly event: SessionExpiredEvent;
+/** The data of one {@link EXPIRED_BATCH_NAME} job. */
+export interface ExpiryBatchJobData {
+  /** The expiry bucket the batch was swept from. */
+  readonly bucket: number;
+  /** The outbox batch id (see `RedisStore.pendingBatches`). */
+  readonly batchId: string;
+  /** When the batch was published (epoch ms, the sweeper's clock). */
+  readonly publishedAt: number;
+  /** How many expiries the batch was published with (`expiries` only shrinks). */
+  readonly size: number;
+  /**
+   * The expiries still to handle: all of the batch when published; after a
+   * consumer attempt in which some handlers failed, only those; none once
+   * `consumeExpiredSessions` has handled them all (a completed job is kept
+   * for deduplication only, so it keeps no payload).
+   */
+  readonly expiries: readonly SessionExpiredEvent[];
 }
 
 /**
- * The event of one swept expiry, with the job id that makes republishing
- * it a no-op: `<first 32 hex chars of sha256(id)>-<expiresAt>`. An expiry is
- * identified by its session id and expiry time, so a retried or duplicated
- * sweep job, or a worker republishing a crashed worker's outbox, adds the
- * same job id and BullMQ ignores the add while the first job exists.
- *
- * 128 bits of the digest, not the 48 of `sessionIdHash`: across a million
- * sessions expiring in the same millisecond, 48 bits would collide (and
- * silently swallow an event) with a probability near 0.2 %. The digest is
- * computed once: `sessionIdHash` is its first 12 hex chars, which is
- * exactly `hashSessionId` (checked by a test).
+ * The BullMQ job id of an expiry batch: `<bucket>-<batch id>`. Derived from
+ * the outbox batch alone, so a retried or duplicated sweep job, or a worker
+ * republishing a crashed worker's outbox, adds the same job id, and BullMQ
+ * ignores an add whose job id exists.
  */
-export function expiryEventJob(expiry: SweptExpiry, sweptAt: number): ExpiryEventJob {
-  const digest = createHash('sha256').update(expiry.id).digest('hex');
+export function expiryBatchJobId(batch: Pick<ExpiryBatch, 'bucket' | 'id'>): string {
+  return `${batch.bucket}-${batch.id}`;
+}
+
+/**
+ * The id the sweep script gives a batch (sweepBucket-3.lua): the first 32
+ * hex chars of sha1(`sid US expiresAt`) of its first expiry. For batches the
+ * script did not record: the per-expiry outbox of earlier releases, and
+ * sweeps without an outbox.
+ */
+export function expiryBatchId(expiries: readonly SweptExpiry[]): string {
+  const first = expiries[0];
+  if (first === undefined) return '';
+  return createHash('sha1')
+    .update(`${first.id}${FIELD_SEPARATOR}${first.expiresAt}`)
+    .digest('hex')
+    .slice(0, 32);
+}
+
+/** The event of one swept expiry, published at `publishedAt`. */
+export function expiryEvent(expiry: SweptExpiry, publishedAt: number): SessionExpiredEvent {
   return {
-    jobId: `${digest.slice(0, 32)}-${expiry.expiresAt}`,
-    event: {
-      sessionIdHash: digest.slice(0, 12),
-      userId: expiry.userId ?? null,
-      expiredAt: expiry.expiresAt,
-      createdAt: expiry.createdAt ?? null,
-      lateness: Math.max(0, sweptAt - expiry.expiresAt),
-      bucket: expiry.bucket,
-    },
+    sessionIdHash: hashSessionId(expiry.id),
+    userId: expiry.userId ?? null,
+    expiredAt: expiry.expiresAt,
+    createdAt: expiry.createdAt ?? null,
+    lateness: Math.max(0, publishedAt - expiry.expiresAt),
+    bucket: expiry.bucket,
   };
 }
 
 /**
  * True when `value` has the shape of a {@link SessionExpiredEvent} (what a
- * consumer should check on `job.data` before trusting it).
+ * consumer should check before trusting job data).
  */
 export function isSessionExpiredEvent(value: unknown): value is SessionExpiredEvent {
   if (typeof value !== 'object' || value === null) return false;
@@ -72,5 +106,20 @@ export function isSessionExpiredEvent(value: unknown): value is SessionExpiredEv
     (event['createdAt'] === null || typeof event['createdAt'] === 'number') &&
     typeof event['lateness'] === 'number' &&
     typeof event['bucket'] === 'number'
+  );
+}
+
+/** True when `value` has the shape of an {@link ExpiryBatchJobData}, every expiry included. */
+export function isExpiryBatchJobData(value: unknown): value is ExpiryBatchJobData {
+  if (typeof value !== 'object' || value === null) return false;
+  const data = value as Record<string, unknown>;
+  const expiries = data['expiries'];
+  return (
+    typeof data['bucket'] === 'number' &&
+    typeof data['batchId'] === 'string' &&
+    typeof data['publishedAt'] === 'number' &&
+    typeof data['size'] === 'number' &&
+    Array.isArray(expiries) &&
+    expiries.every(isSessionExpiredEvent)
   );
 }

@@ -1,16 +1,10 @@
 import { performance } from 'node:perf_hooks';
 import { toStoreError } from '@session-cluster/store-redis';
-import type { SweptExpiry } from '@session-cluster/store-redis';
+import type { ExpiryBatch } from '@session-cluster/store-redis';
 import type { JobsOptions, Queue } from 'bullmq';
 import type { ExpiryPublisher } from './bucket-sweep.js';
-import { EXPIRED_EVENT_NAME, expiryEventJob } from './expiry-event.js';
-import type { SessionExpiredEvent } from './expiry-event.js';
-
-/**
- * Jobs per `addBulk`. One `addBulk` is one MULTI of as many BullMQ scripts:
- * small enough not to hold Redis for long, large enough to amortise round trips.
- */
-export const PUBLISH_CHUNK = 500;
+import { EXPIRED_BATCH_NAME, expiryBatchJobId, expiryEvent } from './expiry-event.js';
+import type { ExpiryBatchJobData, SessionExpiredEvent } from './expiry-event.js';
 
 /** Settings of the event jobs (what a consumer's Worker gets). */
 export interface EventJobSettings {
@@ -21,13 +15,15 @@ export interface EventJobSettings {
 }
 
 /**
- * Publishes expiries as `session.expired` jobs on the events queue (when
- * there is one) and then hands each event to `onEvent` (the local hook).
+ * Publishes each expiry batch as ONE `session.expired.batch` job on the
+ * events queue (when there is one), then hands each event to `onEvent`
+ * (the local hook).
  *
- * Every job gets the expiry's deterministic id (see `expiryEventJob`) and is
+ * The job id is the outbox batch's (see `expiryBatchJobId`) and the job is
  * kept `dedupeWindowMs` after completion: within that window, publishing
- * the same expiry again adds nothing. Consumers get at-least-once delivery
- * with `attempts` tries each (exponential backoff).
+ * the same batch again adds nothing. Consumers get at-least-once delivery
+ * with `attempts` tries (exponential backoff); `consumeExpiredSessions`
+ * retries only the expiries whose handler failed.
  */
 export class EventsQueuePublisher implements ExpiryPublisher {
   private readonly jobOptions: JobsOptions;
@@ -39,7 +35,7 @@ export class EventsQueuePublisher implements ExpiryPublisher {
    *   and no listener nothing is built
    */
   public constructor(
-    private readonly queue: Queue | undefined,
+    private readonly queue: Queue<ExpiryBatchJobData> | undefined,
     settings: EventJobSettings,
     private readonly onEvent: (event: SessionExpiredEvent) => void,
     private readonly commandTimeoutMs: number,
@@ -56,34 +52,36 @@ export class EventsQueuePublisher implements ExpiryPublisher {
 
   /**
    * @throws StorageUnavailableError when the events queue could not take the
-   *   jobs (some may have been added: the caller does not acknowledge, and
-   *   the republish is deduplicated)
+   *   job (it may have been added: the caller does not acknowledge, and the
+   *   republish under the same job id adds nothing)
    */
-  public async publish(expiries: readonly SweptExpiry[], sweptAt: number): Promise<void> {
+  public async publish(batch: ExpiryBatch, publishedAt: number): Promise<void> {
     const queue = this.queue;
-    // Nobody would receive them: skip building events (a SHA-256 each, a
-    // good part of the worker's CPU per swept session).
+    // Nobody would receive them: skip building events (a SHA-256 each).
     if (queue === undefined && !this.wantsLocalEvents()) return;
-    const jobs = expiries.map((expiry) => expiryEventJob(expiry, sweptAt));
+    const events = batch.expiries.map((expiry) => expiryEvent(expiry, publishedAt));
     if (queue !== undefined) {
-      for (let start = 0; start < jobs.length; start += PUBLISH_CHUNK) {
-        const chunk = jobs.slice(start, start + PUBLISH_CHUNK).map((job) => ({
-          name: EXPIRED_EVENT_NAME,
-          data: job.event,
-          opts: { ...this.jobOptions, jobId: job.jobId },
-        }));
-        const began = performance.now();
-        try {
-          await queue.addBulk(chunk);
-        } catch (error) {
-          throw toStoreError(error, {
-            operation: 'publishExpired',
-            elapsedMs: performance.now() - began,
-            commandTimeoutMs: this.commandTimeoutMs,
-          });
-        }
+      const data: ExpiryBatchJobData = {
+        bucket: batch.bucket,
+        batchId: batch.id,
+        publishedAt,
+        size: events.length,
+        expiries: events,
+      };
+      const began = performance.now();
+      try {
+        await queue.add(EXPIRED_BATCH_NAME, data, {
+          ...this.jobOptions,
+          jobId: expiryBatchJobId(batch),
+        });
+      } catch (error) {
+        throw toStoreError(error, {
+          operation: 'publishExpired',
+          elapsedMs: performance.now() - began,
+          commandTimeoutMs: this.commandTimeoutMs,
+        });
       }
     }
-    for (const job of jobs) this.onEvent(job.event);
+    for (const event of events) this.onEvent(event);
   }
 }

@@ -14,9 +14,8 @@ import {
 import { RedisKeys, RedisStore } from '@session-cluster/store-redis';
 import { AsyncLocalContextManager, startRedisServer } from '@session-cluster/testkit';
 import type { RedisServerHandle } from '@session-cluster/testkit';
-import { Worker } from 'bullmq';
-import { BullMQOtel } from 'bullmq-otel';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { consumeExpiredSessions } from './expired-sessions-consumer.js';
 import { ExpirySweeper } from './expiry-sweeper.js';
 import { ATTR_SESSION_SWEEP_ORPHANS } from './sweep-telemetry.js';
 import { createSessions, testClient, testPrefix, waitFor } from './sweeper-harness.test-helpers.js';
@@ -71,7 +70,7 @@ describe('ExpirySweeper telemetry (real SDK, InMemorySpanExporter)', () => {
     propagation.disable();
   });
 
-  it('records a session.sweep span per job and carries its trace into the event jobs', async () => {
+  it('records a session.sweep span per job and carries its trace into the batch job and its handler calls', async () => {
     const store = new RedisStore({
       connection: { url: server.url },
       prefix: testPrefix(),
@@ -79,18 +78,14 @@ describe('ExpirySweeper telemetry (real SDK, InMemorySpanExporter)', () => {
     });
     const sweeper = new ExpirySweeper({ store, clock: new ManualClock(Date.now() + 120_000) });
     const client = testClient({ kind: 'standalone', url: server.url }, { blocking: true });
+    // The consumer helper's handler runs inside BullMQOtel's consumer span.
     const consumerTraces: string[] = [];
-    const consumer = new Worker(
-      sweeper.options.eventsQueueName,
+    const consumer = consumeExpiredSessions(
+      client,
       () => {
         consumerTraces.push(trace.getActiveSpan()?.spanContext().traceId ?? 'none');
-        return Promise.resolve();
       },
-      {
-        connection: client,
-        prefix: sweeper.options.queuePrefix,
-        telemetry: new BullMQOtel({ tracerName: 'consumer' }),
-      },
+      { queuePrefix: sweeper.options.queuePrefix, queueName: sweeper.options.eventsQueueName },
     );
     try {
       const ids = await createSessions(store, 5, { expiresAt: Date.now() + 60_000 });
@@ -107,6 +102,7 @@ describe('ExpirySweeper telemetry (real SDK, InMemorySpanExporter)', () => {
         [ATTR_SESSION_SWEEP_EXPIRED]: expiredHere.length,
         [ATTR_SESSION_SWEEP_ORPHANS]: 0,
       });
+      // One batch job carried them all, in the sweep's trace.
       await waitFor('the events', () => consumerTraces.length === expiredHere.length);
       expect(new Set(consumerTraces)).toEqual(new Set([sweep!.spanContext().traceId]));
     } finally {

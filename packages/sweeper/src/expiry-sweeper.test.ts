@@ -5,7 +5,7 @@ import type { RedisServerHandle } from '@session-cluster/testkit';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { expiryEventJob } from './expiry-event.js';
+import { expiryBatchId, expiryBatchJobId, expiryEvent } from './expiry-event.js';
 import type { SessionExpiredEvent } from './expiry-event.js';
 import { ExpirySweeper } from './expiry-sweeper.js';
 import { EventsQueuePublisher } from './expiry-publisher.js';
@@ -171,7 +171,7 @@ describe('ExpirySweeper (one process, real Redis)', () => {
       settings,
       () => undefined,
       5_000,
-    ).publish(published.expired, now);
+    ).publish({ id: published.batchId!, bucket: 1, expiries: published.expired }, now);
     await waitFor('the early events', () => events.events.length === published.expired.length);
 
     const totals = await sweeper.sweepAll();
@@ -185,8 +185,30 @@ describe('ExpirySweeper (one process, real Redis)', () => {
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(events.events).toHaveLength(30);
     expect(events.distinct()).toBe(30);
+    // One job per batch, none added twice: bucket 1's republish met its job id.
+    expect(await events.queued()).toBe(30);
+    expect(new Set(events.jobIds).size).toBe(events.jobIds.length);
     // The sweeper's local hook saw every expiry once (the crashed publisher's hook died with it).
     expect(local).toHaveLength(30);
+  });
+
+  it('drains the per-expiry outbox an earlier release left, as one batch per page', async () => {
+    const { store, sweeper, events } = await setup();
+    const keys = new RedisKeys(store.prefix, store.bucketCount);
+    const US = '\x1f';
+    const ids = [generateSessionId(), generateSessionId(), generateSessionId()];
+    for (const [i, id] of ids.entries()) {
+      await admin.zadd(keys.pendingBucket(2), 1_000 + i, `${id}${US}user-${i}${US}500`);
+    }
+    const totals = await sweeper.sweepAll();
+    expect(totals).toMatchObject({ expired: 0, republished: 3, published: 3 });
+    await waitFor('3 events', () => events.events.length >= 3);
+    expect(new Set(events.events.map((e) => e.sessionIdHash))).toEqual(
+      new Set(ids.map((id) => hashSessionId(id))),
+    );
+    expect(events.events.map((e) => e.bucket)).toEqual([2, 2, 2]);
+    expect(await events.queued()).toBe(3);
+    expect(await indexSizes(admin, store)).toEqual({ expiry: 0, outbox: 0 });
   });
 
   it('schedules one sweep per bucket per interval with BullMQ and sweeps without being asked', async () => {
@@ -225,7 +247,7 @@ describe('ExpirySweeper (one process, real Redis)', () => {
     }
   });
 
-  it('on close finishes the batch in hand and leaves the rest for the next job', async () => {
+  it('on close finishes the batches in hand and leaves the rest for the next job', async () => {
     const { store, sweeper } = await setup({ batchSize: 20, maxBatchesPerJob: 1_000 });
     await createSessions(store, 2_000, { expiresAt: Date.now() + LIVE_FOR });
     let closed: Promise<void> | undefined;
@@ -235,8 +257,11 @@ describe('ExpirySweeper (one process, real Redis)', () => {
     });
     const report = await sweeper.sweepBucket(0);
     await closed;
-    expect(report).toMatchObject({ expired: 20, batches: 1, more: true });
-    expect(await indexSizes(admin, store)).toEqual({ expiry: 2_000 - 20, outbox: 0 });
+    // In hand: the batch being published and the one swept meanwhile (the
+    // sweep of the next batch overlaps the publish of the last), both
+    // published and acknowledged before the queues close.
+    expect(report).toMatchObject({ expired: 40, batches: 2, more: true });
+    expect(await indexSizes(admin, store)).toEqual({ expiry: 2_000 - 40, outbox: 0 });
   });
 
   it('publishes nothing to BullMQ with publishEvents: false, and uses no outbox', async () => {
@@ -285,12 +310,12 @@ describe('ExpirySweeper (one process, real Redis)', () => {
   });
 });
 
-describe('expiryEventJob', () => {
-  it('derives sessionIdHash exactly as hashSessionId and a stable 128-bit job id', () => {
+describe('expiry events', () => {
+  it('expiryEvent hashes the id exactly as hashSessionId and never carries it raw', () => {
     const id = generateSessionId();
     const swept = { id, userId: undefined, expiresAt: 1_000, bucket: 3, createdAt: undefined };
-    const job = expiryEventJob(swept, 1_250);
-    expect(job.event).toEqual({
+    const event = expiryEvent(swept, 1_250);
+    expect(event).toEqual({
       sessionIdHash: hashSessionId(id),
       userId: null,
       expiredAt: 1_000,
@@ -298,10 +323,29 @@ describe('expiryEventJob', () => {
       lateness: 250,
       bucket: 3,
     });
-    expect(job.jobId).toMatch(/^[0-9a-f]{32}-1000$/);
-    expect(job.jobId.startsWith(hashSessionId(id))).toBe(true);
-    expect(expiryEventJob(swept, 9_999).jobId).toBe(job.jobId);
-    expect(expiryEventJob({ ...swept, expiresAt: 1_001 }, 1_250).jobId).not.toBe(job.jobId);
-    expect(JSON.stringify(job)).not.toContain(id);
+    expect(JSON.stringify(event)).not.toContain(id);
+  });
+
+  it('a batch job id is the bucket and the outbox batch id, as the sweep script computes it', async () => {
+    const store = new RedisStore({ connection: { url: server.url }, prefix: testPrefix() });
+    try {
+      const clock = Date.now();
+      await createSessions(store, 20, { expiresAt: clock + 1_000 });
+      const keys = new RedisKeys(store.prefix, store.bucketCount);
+      let checked = 0;
+      for (let bucket = 0; bucket < store.bucketCount; bucket++) {
+        const swept = await store.sweepBucket(bucket, clock + 2_000, 100, { pending: true });
+        if (swept.batchId === undefined) continue;
+        // The TS twin (for legacy outbox pages) agrees with the Lua.
+        expect(expiryBatchId(swept.expired)).toBe(swept.batchId);
+        expect(expiryBatchJobId({ bucket, id: swept.batchId })).toBe(`${bucket}-${swept.batchId}`);
+        for (const expiry of swept.expired) expect(swept.batchId).not.toContain(expiry.id);
+        await admin.del(keys.outboxBucket(bucket));
+        checked += 1;
+      }
+      expect(checked).toBeGreaterThan(0);
+    } finally {
+      await store.close();
+    }
   });
 });

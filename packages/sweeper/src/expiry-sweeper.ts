@@ -14,7 +14,7 @@ import type { Cluster, Redis } from 'ioredis';
 import { duplicateForBullmq, quitClient } from './bullmq-clients.js';
 import { sweepOneBucket } from './bucket-sweep.js';
 import type { BucketSweepContext, BucketSweepReport } from './bucket-sweep.js';
-import type { SessionExpiredEvent } from './expiry-event.js';
+import type { ExpiryBatchJobData } from './expiry-event.js';
 import { EventsQueuePublisher } from './expiry-publisher.js';
 import { installSweepSchedulers } from './sweep-schedulers.js';
 import type { SchedulerChanges, SweepJobData } from './sweep-schedulers.js';
@@ -51,17 +51,19 @@ export interface SweepTotals extends Omit<SweeperStats, 'jobs' | 'failedJobs'> {
 
 /**
  * The expiry sweeper: BullMQ job schedulers enqueue one sweep job per
- * expiry bucket per interval, a BullMQ Worker runs them, and each expiry is
- * published as a `session.expired` job on the events queue (and emitted
- * locally as `expired`).
+ * expiry bucket per interval, a BullMQ Worker runs them, and each sweep
+ * batch is published as one `session.expired.batch` job on the events queue
+ * (consume it with {@link consumeExpiredSessions}); each expiry is also
+ * emitted locally as `expired`.
  *
  * Any number of sweeper processes may run against one Redis: BullMQ gives
  * each job to one worker, a killed worker's job is handed to another
  * (stalled-job handling), and the sweep itself is one atomic Lua call per
  * batch that reports each expiry exactly once. Publishing goes through an
- * outbox (the bucket's pending set, written by the same Lua call) and
- * deterministic event job ids, so a crash between sweeping and publishing
- * loses nothing and a republish adds nothing (within `dedupeWindowMs`).
+ * outbox (the bucket's outbox of batches, written by the same Lua call) and
+ * job ids derived from the outbox batch, so a crash between sweeping and
+ * publishing loses nothing and a republish adds nothing (within
+ * `dedupeWindowMs`).
  *
  * @example
  * ```ts
@@ -82,7 +84,7 @@ export class ExpirySweeper extends EventEmitter<ExpirySweeperEvents> {
   /** Whether the reconnect hook that puts lost schedulers back is installed. */
   private restoresSchedulers = false;
   private readonly sweepQueue: Queue<SweepJobData>;
-  private readonly eventsQueue: Queue<SessionExpiredEvent> | undefined;
+  private readonly eventsQueue: Queue<ExpiryBatchJobData> | undefined;
   private readonly bullTelemetry: Telemetry | undefined;
   private readonly telemetry: SweepTelemetry;
   private readonly sweepContext: BucketSweepContext;
@@ -90,6 +92,8 @@ export class ExpirySweeper extends EventEmitter<ExpirySweeperEvents> {
   private worker: Worker<SweepJobData, BucketSweepReport> | undefined;
   private starting: Promise<SchedulerChanges> | undefined;
   private closing: Promise<void> | undefined;
+  /** Sweeps in progress (jobs and on-demand calls): close() lets them finish before the queues close. */
+  private readonly running = new Set<Promise<unknown>>();
   private stopping = false;
   private totals: SweeperStats = {
     jobs: 0,
@@ -139,10 +143,7 @@ export class ExpirySweeper extends EventEmitter<ExpirySweeperEvents> {
       this.reportQueueError('sweep-queue', error);
     });
     if (this.options.publishEvents) {
-      const eventsQueue = new Queue<SessionExpiredEvent>(
-        this.options.eventsQueueName,
-        queueOptions,
-      );
+      const eventsQueue = new Queue<ExpiryBatchJobData>(this.options.eventsQueueName, queueOptions);
       eventsQueue.on('error', (error) => {
         this.reportQueueError('events-queue', error);
       });
@@ -179,8 +180,8 @@ export class ExpirySweeper extends EventEmitter<ExpirySweeperEvents> {
     return { ...this.totals };
   }
 
-  /** The BullMQ queue of `session.expired` jobs (`undefined` with `publishEvents: false`). */
-  public get expiredEventsQueue(): Queue<SessionExpiredEvent> | undefined {
+  /** The BullMQ queue of expiry batch jobs (`undefined` with `publishEvents: false`). */
+  public get expiredEventsQueue(): Queue<ExpiryBatchJobData> | undefined {
     return this.eventsQueue;
   }
 
@@ -254,6 +255,8 @@ export class ExpirySweeper extends EventEmitter<ExpirySweeperEvents> {
       // Worker.close() stops fetching and waits for the active jobs, which
       // stop at their next batch boundary.
       await this.worker?.close();
+      // On-demand sweeps (sweepBucket/sweepAll) still publishing need the queues.
+      await Promise.allSettled([...this.running]);
       await Promise.allSettled([this.sweepQueue.close(), this.eventsQueue?.close()]);
       const clients =
         this.workerClient === undefined
@@ -372,10 +375,17 @@ export class ExpirySweeper extends EventEmitter<ExpirySweeperEvents> {
         { field: 'bucket', operation: 'sweep' },
       );
     }
-    const report = await this.telemetry.inSweepSpan(
+    const sweep = this.telemetry.inSweepSpan(
       { bucket, queueName: this.options.sweepQueueName, jobId },
       () => sweepOneBucket(this.sweepContext, bucket),
     );
+    this.running.add(sweep);
+    let report: BucketSweepReport;
+    try {
+      report = await sweep;
+    } finally {
+      this.running.delete(sweep);
+    }
     this.count(report);
     this.emitSafely('swept', report);
     return report;

@@ -9,10 +9,25 @@ export {
 export type { ExpirySweeperEvents, QueueFailure, SweepFailure } from './sweeper-events.js';
 export type { BucketSweepContext, BucketSweepReport, ExpiryPublisher } from './bucket-sweep.js';
 export { sweepOneBucket } from './bucket-sweep.js';
-export type { ExpiryEventJob, SessionExpiredEvent } from './expiry-event.js';
-export { EXPIRED_EVENT_NAME, expiryEventJob, isSessionExpiredEvent } from './expiry-event.js';
+export type { ExpiryBatchJobData, SessionExpiredEvent } from './expiry-event.js';
+export {
+  EXPIRED_BATCH_NAME,
+  EXPIRED_EVENT_NAME,
+  expiryBatchId,
+  expiryBatchJobId,
+  expiryEvent,
+  isExpiryBatchJobData,
+  isSessionExpiredEvent,
+} from './expiry-event.js';
 export type { EventJobSettings } from './expiry-publisher.js';
-export { EventsQueuePublisher, PUBLISH_CHUNK } from './expiry-publisher.js';
+export { EventsQueuePublisher } from './expiry-publisher.js';
+export type {
+  ExpiredSessionHandler,
+  ExpiredSessionsConsumer,
+  ExpiredSessionsConsumerOptions,
+  ExpiryBatchOutcome,
+} from './expired-sessions-consumer.js';
+export { CONSUMER_DEFAULTS, consumeExpiredSessions } from './expired-sessions-consumer.js';
 export type { SchedulerChanges, SweepJobData } from './sweep-schedulers.js';
 export { SWEEP_JOB_NAME, installSweepSchedulers, sweepSchedulerId } from './sweep-schedulers.js';
 export { ATTR_SESSION_SWEEP_ORPHANS, ATTR_SESSION_SWEEP_REPUBLISHED } from './sweep-telemetry.js';

@@ -3,9 +3,10 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { generateSessionId } from '@session-cluster/core';
 import { RedisKeys } from '@session-cluster/store-redis';
 import type { RedisStore } from '@session-cluster/store-redis';
-import { Worker } from 'bullmq';
+import { Queue } from 'bullmq';
 import { Cluster, Redis } from 'ioredis';
-import { isSessionExpiredEvent } from './expiry-event.js';
+import { consumeExpiredSessions } from './expired-sessions-consumer.js';
+import { isExpiryBatchJobData } from './expiry-event.js';
 import type { SessionExpiredEvent } from './expiry-event.js';
 
 /** A fresh key prefix per test (`t<8 hex>`). */
@@ -55,7 +56,7 @@ export async function createSessions(
   return ids;
 }
 
-/** Members left in every expiry bucket and every outbox of the store. */
+/** Members left in every expiry bucket and every outbox (batches, and legacy entries) of the store. */
 export async function indexSizes(
   client: Redis | Cluster,
   store: RedisStore,
@@ -63,8 +64,9 @@ export async function indexSizes(
   const keys = new RedisKeys(store.prefix, store.bucketCount);
   const buckets = Array.from({ length: store.bucketCount }, (_, b) => b);
   const expiry = await Promise.all(buckets.map((b) => client.zcard(keys.expiryBucket(b))));
-  const outbox = await Promise.all(buckets.map((b) => client.zcard(keys.pendingBucket(b))));
-  return { expiry: sum(expiry), outbox: sum(outbox) };
+  const outbox = await Promise.all(buckets.map((b) => client.hlen(keys.outboxBucket(b))));
+  const legacy = await Promise.all(buckets.map((b) => client.zcard(keys.pendingBucket(b))));
+  return { expiry: sum(expiry), outbox: sum(outbox) + sum(legacy) };
 }
 
 /** Members left in the given users' indexes. */
@@ -82,46 +84,68 @@ function sum(values: readonly number[]): number {
   return values.reduce((total, n) => total + n, 0);
 }
 
-/** A real BullMQ consumer of the events queue that records what it was handed. */
+/** A real consumer of the events queue (`consumeExpiredSessions`) that records what it was handed. */
 export interface EventCollector {
-  /** Every delivered event, in order (duplicates included). */
+  /** Every expiry handed to the handler, in order (duplicates included). */
   readonly events: SessionExpiredEvent[];
-  /** Job ids delivered. */
+  /** Ids of the batch jobs completed, in order (duplicates included). */
   readonly jobIds: string[];
   /** Distinct `sessionIdHash@expiredAt` delivered. */
   distinct(): number;
+  /**
+   * Expiries published to the queue: the sum of the batch jobs' `size`
+   * (any state). With every event delivered once, a total equal to the
+   * sessions means no expiry went into two jobs.
+   */
+  queued(): Promise<number>;
   close(): Promise<void>;
 }
 
-/** Consume `queueName` under `prefix` with a real Worker (what an application does). */
+/** `sessionIdHash@expiredAt`: one expiry. */
+export function expiryKey(event: SessionExpiredEvent): string {
+  return `${event.sessionIdHash}@${event.expiredAt}`;
+}
+
+/** Consume `queueName` under `prefix` with `consumeExpiredSessions` (what an application does). */
 export async function collectEvents(
   target: RedisTarget,
   prefix: string,
   queueName: string,
+  handler: (event: SessionExpiredEvent) => Promise<void> | void = () => undefined,
 ): Promise<EventCollector> {
-  const client = testClient(target, { blocking: true });
+  const client = testClient(target);
   const events: SessionExpiredEvent[] = [];
   const jobIds: string[] = [];
-  const worker = new Worker(
-    queueName,
-    (job) => {
-      if (!isSessionExpiredEvent(job.data)) throw new Error('not a session.expired event');
-      events.push(job.data);
-      jobIds.push(job.id ?? '');
-      return Promise.resolve();
+  const consumer = consumeExpiredSessions(
+    client,
+    async (event) => {
+      await handler(event);
+      events.push(event);
     },
-    { connection: client, prefix, concurrency: 50, drainDelay: 1 },
+    { queuePrefix: prefix, queueName, concurrency: 50, batchConcurrency: 4, telemetry: false },
   );
-  worker.on('error', () => {
+  consumer.worker.on('completed', (job) => {
+    jobIds.push(job.id ?? '');
+  });
+  consumer.worker.on('error', () => {
     // connection blips while the test stops Redis; assertions catch real loss
   });
-  await worker.waitUntilReady();
+  await consumer.ready();
+  const queue = new Queue(queueName, { connection: client, prefix });
   return {
     events,
     jobIds,
-    distinct: () => new Set(events.map((e) => `${e.sessionIdHash}@${e.expiredAt}`)).size,
+    distinct: () => new Set(events.map(expiryKey)).size,
+    queued: async () => {
+      const jobs = await queue.getJobs(['completed', 'failed', 'active', 'wait', 'delayed']);
+      return jobs.reduce(
+        (total, job) => total + (isExpiryBatchJobData(job.data) ? job.data.size : 0),
+        0,
+      );
+    },
     close: async () => {
-      await worker.close();
+      await consumer.close();
+      await queue.close();
       client.disconnect();
     },
   };

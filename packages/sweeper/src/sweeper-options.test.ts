@@ -29,7 +29,7 @@ describe('resolveSweeperOptions', () => {
     expect(resolved).toMatchObject({
       queuePrefix: '{app:sweeper}',
       sweepQueueName: 'session-sweep',
-      eventsQueueName: 'session-expired',
+      eventsQueueName: 'session-expiries',
       intervalMs: SWEEPER_DEFAULTS.intervalMs,
       batchSize: 1_000,
       concurrency: 4,

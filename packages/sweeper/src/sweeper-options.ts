@@ -1,5 +1,5 @@
 import { createOptionChecks, systemClock } from '@session-cluster/core';
-import type { Clock } from '@session-cluster/core';
+import type { Clock, OptionChecks } from '@session-cluster/core';
 import { KEY_PREFIX_PATTERN } from '@session-cluster/store-redis';
 import type { RedisConnectionOptions, RedisStore } from '@session-cluster/store-redis';
 
@@ -34,7 +34,12 @@ export interface ExpirySweeperOptions {
   readonly queuePrefix?: string | undefined;
   /** Name of the sweep-job queue. Default `'session-sweep'`. */
   readonly sweepQueueName?: string | undefined;
-  /** Name of the queue `session.expired` events are published to. Default `'session-expired'`. */
+  /**
+   * Name of the queue expiry batches (`session.expired.batch` jobs) are
+   * published to. Default `'session-expiries'`: not the `'session-expired'`
+   * queue of the per-session jobs of earlier releases, whose consumers would
+   * complete a batch job without handling it.
+   */
   readonly eventsQueueName?: string | undefined;
   /** Each bucket is swept once per interval (one BullMQ job scheduler per bucket), ms. Default 5000. */
   readonly intervalMs?: number | undefined;
@@ -54,23 +59,23 @@ export interface ExpirySweeperOptions {
    */
   readonly runWorker?: boolean | undefined;
   /**
-   * Publish one job per expiry to the events queue (default `true`). Turn it
-   * off when nobody consumes that queue: its jobs would pile up. The local
-   * `expired` event is emitted either way.
+   * Publish one job per sweep batch (carrying its expiries) to the events
+   * queue (default `true`). Turn it off when nobody consumes that queue: its
+   * jobs would pile up. The local `expired` event is emitted either way.
    */
   readonly publishEvents?: boolean | undefined;
-  /** Attempts a consumer gets for each event job (BullMQ `attempts`). Default 5. */
+  /** Attempts a consumer gets for each batch job (BullMQ `attempts`). Default 5. */
   readonly eventAttempts?: number | undefined;
-  /** First retry delay of an event job, exponential (BullMQ `backoff`), ms. Default 1000. */
+  /** First retry delay of a batch job, exponential (BullMQ `backoff`), ms. Default 1000. */
   readonly eventBackoffMs?: number | undefined;
   /**
-   * How long a completed event job is kept (`removeOnComplete.age`): while
-   * it exists, republishing the same expiry is a no-op. Longer than any
+   * How long a completed batch job is kept (`removeOnComplete.age`): while
+   * it exists, republishing the same batch is a no-op. Longer than any
    * gap between a sweep and its acknowledgement (a crashed worker's outbox
    * is republished by the bucket's next job). ms, default 3 600 000 (1 h).
    */
   readonly dedupeWindowMs?: number | undefined;
-  /** How long a failed event job is kept (`removeOnFail.age`), ms. Default 7 days. */
+  /** How long a failed batch job is kept (`removeOnFail.age`), ms. Default 7 days. */
   readonly keepFailedEventsMs?: number | undefined;
   /**
    * BullMQ `lockDuration` of sweep jobs, ms: a killed worker's job is handed
@@ -106,7 +111,7 @@ export interface ExpirySweeperOptions {
 export const SWEEPER_DEFAULTS = Object.freeze({
   prefix: 'sc',
   sweepQueueName: 'session-sweep',
-  eventsQueueName: 'session-expired',
+  eventsQueueName: 'session-expiries',
   intervalMs: 5_000,
   batchSize: 1_000,
   maxBatchesPerJob: 100,
@@ -183,20 +188,15 @@ export function resolveSweeperOptions(options: ExpirySweeperOptions): ResolvedSw
   if (typeof prefix !== 'string' || !KEY_PREFIX_PATTERN.test(prefix)) {
     throw invalid('prefix', 'expected 1 to 64 characters of A-Z a-z 0-9 _ . : - (no braces)');
   }
-  const queuePrefix = options.queuePrefix ?? `{${prefix}:sweeper}`;
-  if (typeof queuePrefix !== 'string' || !QUEUE_PREFIX_PATTERN.test(queuePrefix)) {
-    throw invalid(
-      'queuePrefix',
-      'expected a Redis hash tag like {sc:sweeper} (1 to 64 of A-Z a-z 0-9 _ . : - in braces), ' +
-        'so both queues live in one Redis Cluster slot',
-    );
-  }
-  const sweepQueueName = queueName(
+  const queuePrefix = checkQueuePrefix(check, options.queuePrefix, prefix);
+  const sweepQueueName = checkQueueName(
+    check,
     options.sweepQueueName,
     SWEEPER_DEFAULTS.sweepQueueName,
     'sweepQueueName',
   );
-  const eventsQueueName = queueName(
+  const eventsQueueName = checkQueueName(
+    check,
     options.eventsQueueName,
     SWEEPER_DEFAULTS.eventsQueueName,
     'eventsQueueName',
@@ -261,15 +261,38 @@ export function resolveSweeperOptions(options: ExpirySweeperOptions): ResolvedSw
   };
 }
 
-function queueName(value: unknown, fallback: string, field: string): string {
+/**
+ * The BullMQ prefix of the sweeper's queues: `value`, or `{<prefix>:sweeper}`.
+ * @throws SessionValidationError `INVALID_CONFIG` (field `queuePrefix`)
+ */
+export function checkQueuePrefix(check: OptionChecks, value: unknown, prefix: string): string {
+  const queuePrefix = value ?? `{${prefix}:sweeper}`;
+  if (typeof queuePrefix !== 'string' || !QUEUE_PREFIX_PATTERN.test(queuePrefix)) {
+    throw check.refuse(
+      'queuePrefix',
+      'expected a Redis hash tag like {sc:sweeper} (1 to 64 of A-Z a-z 0-9 _ . : - in braces), ' +
+        'so both queues live in one Redis Cluster slot',
+    );
+  }
+  return queuePrefix;
+}
+
+/**
+ * A BullMQ queue name: `value`, or `fallback`.
+ * @throws SessionValidationError `INVALID_CONFIG` (field `field`)
+ */
+export function checkQueueName(
+  check: OptionChecks,
+  value: unknown,
+  fallback: string,
+  field: string,
+): string {
   const name = value ?? fallback;
   if (typeof name !== 'string' || !QUEUE_NAME_PATTERN.test(name)) {
-    throw invalid(
+    throw check.refuse(
       field,
       'expected 1 to 64 of A-Z a-z 0-9 _ . - (no colon: BullMQ separates keys with it)',
     );
   }
   return name;
 }
-
-/** A `SessionValidationError` (`INVALID_CONFIG`) for option `field`. */

@@ -9,22 +9,30 @@
   eviction) is removed and counted as an orphan, not reported: nothing is
   known about it any more.
 
-  With mode 'pending', each reported session is also added to the bucket's
-  pending set in the same step. The caller removes it (ackExpired) once it
-  has published the expiry; a caller that dies in between leaves it there
-  for the next sweep of the bucket to publish. So an expiry is never lost
-  between this script and its event (at-least-once; consumers dedupe on
-  the event id, which is stable per expiry).
+  With mode 'pending', the reported sessions are also recorded, as ONE
+  batch, in the bucket's outbox in the same step: field = the batch id,
+  value = the batch. The caller removes the field once it has published the
+  batch; a caller that dies in between leaves it there for the next sweep of
+  the bucket to publish, whole and under the same id. So an expiry is never
+  lost between this script and its event, and a republished batch is the
+  same batch (a publisher that keys its message on the batch id adds it
+  once).
+
+  The batch id is sha1(sid US expiresAt) of the batch's first expiry, 32 hex
+  chars: an expiry is reported once, ever, so no two batches share it, and it
+  needs no counter (a counter lost with a failover would hand out an id a
+  published batch already has, and its batch would be dropped as a repeat).
 
   KEYS[1] expiry bucket   <prefix>:exp:{<prefix>:<bucket>}    ZSET sid -> expiresAt
   KEYS[2] session key prefix of this bucket <prefix>:s:{<prefix>:<bucket>}:
           (same slot as KEYS[1]; session keys are KEYS[2] .. sid)
-  KEYS[3] pending set     <prefix>:pend:{<prefix>:<bucket>}   ZSET
-          'sid US userId US createdAt' -> expiresAt (same slot)
+  KEYS[3] outbox          <prefix>:outbox:{<prefix>:<bucket>}  HASH
+          batch id -> (sid US userId US expiresAt US createdAt) joined by RS
+          (same slot)
 
   ARGV[1] now, ms: members scoring <= now are due
   ARGV[2] limit: most members to examine
-  ARGV[3] 'pending' to record reported sessions in KEYS[3], '' not to
+  ARGV[3] 'pending' to record the reported sessions in KEYS[3], '' not to
   ARGV[4] user index key prefix '<prefix>:u:{' to drop each reported
           session from its owner's index here, '' to leave that to the
           caller. Standalone and Sentinel only: the index is in another slot
@@ -35,10 +43,12 @@
           the member can only belong to the session just deleted or to an
           older one with the same id.
 
-  Returns {more, orphans, fixed, sid, userId, expiresAt, createdAt, sid, ...}
+  Returns {more, orphans, fixed, batchId, sid, userId, expiresAt, createdAt, sid, ...}
     more       1 when due members remain after this batch, else 0
     orphans    members removed because their session was gone
     fixed      members kept because their session was touched meanwhile
+    batchId    the outbox field of this batch; '' when nothing was reported
+               or without 'pending'
     then one quadruple per reported session ('' for no owner / unknown createdAt)
   Members examined = orphans + fixed + reported sessions <= limit.
 ]]
@@ -48,37 +58,54 @@ local indexPrefix = ARGV[4] or ''
 
 -- base64url (no padding) of a string's bytes, as Node's
 -- Buffer.from(userId, 'utf8').toString('base64url') in RedisKeys.userIndex.
--- Plain concatenation: user ids are short, and a lookup table of pairs
--- would have to be rebuilt on every call (scripts keep no globals).
-local B64 = {}
-do
+-- It was the larger part of what an owner costs the sweep (more than the
+-- ZREM itself), so per byte value the pieces each output char needs are
+-- looked up instead of computed (math.floor is a function call): six
+-- 256-entry tables, built once per call and only when a batch holds an
+-- owned session (scripts keep no globals between calls). Plain
+-- concatenation: a table plus table.concat costs more for short ids.
+local B64, A1, A2, B2, B3, C3, C4
+local function base64url_tables()
   local alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+  local floor = math.floor
+  B64, A1, A2, B2, B3, C3, C4 = {}, {}, {}, {}, {}, {}, {}
   for i = 1, 64 do
     B64[i - 1] = string.sub(alphabet, i, i)
   end
+  for x = 0, 255 do
+    A1[x] = B64[floor(x / 4)] -- 1st char of a group: a's top 6 bits
+    A2[x] = (x % 4) * 16 -- a's low 2 bits, as the 2nd char's top
+    B2[x] = floor(x / 16) -- b's top 4 bits, the 2nd char's rest
+    B3[x] = (x % 16) * 4 -- b's low 4 bits, as the 3rd char's top
+    C3[x] = floor(x / 64) -- c's top 2 bits, the 3rd char's rest
+    C4[x] = B64[x % 64] -- 4th char: c's low 6 bits
+  end
 end
-local floor, byte = math.floor, string.byte
+local byte = string.byte
 local function base64url(s)
+  if not B64 then
+    base64url_tables()
+  end
   local len = #s
   local full = len - len % 3
   local out = ''
   for i = 1, full, 3 do
     local a, b, c = byte(s, i, i + 2)
-    out = out .. B64[floor(a / 4)] .. B64[(a % 4) * 16 + floor(b / 16)]
-      .. B64[(b % 16) * 4 + floor(c / 64)] .. B64[c % 64]
+    out = out .. A1[a] .. B64[A2[a] + B2[b]] .. B64[B3[b] + C3[c]] .. C4[c]
   end
   if len - full == 1 then
     local a = byte(s, len)
-    out = out .. B64[floor(a / 4)] .. B64[(a % 4) * 16]
+    out = out .. A1[a] .. B64[A2[a]]
   elseif len - full == 2 then
     local a, b = byte(s, len - 1, len)
-    out = out .. B64[floor(a / 4)] .. B64[(a % 4) * 16 + floor(b / 16)] .. B64[(b % 16) * 4]
+    out = out .. A1[a] .. B64[A2[a] + B2[b]] .. B64[B3[b]]
   end
   return out
 end
 
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
-local result = {0, 0, 0}
+local result = {0, 0, 0, ''}
+local outbox = {}
 local orphans, fixed = 0, 0
 local gone = {}
 local deleted = {}
@@ -107,7 +134,7 @@ for i = 1, #due do
     result[#result + 1] = expiresAt
     result[#result + 1] = created
     if pending then
-      redis.call('ZADD', KEYS[3], expiresAt, sid .. US .. user .. US .. created)
+      outbox[#outbox + 1] = sid .. US .. user .. US .. expiresAt .. US .. created
     end
     if user ~= '' and indexPrefix ~= '' then
       redis.call('ZREM', indexPrefix .. base64url(user) .. '}', sid)
@@ -122,6 +149,12 @@ for i = 1, #deleted, 4096 do
 end
 for i = 1, #gone, 4096 do
   redis.call('ZREM', KEYS[1], unpack(gone, i, math.min(i + 4095, #gone)))
+end
+-- One outbox write per batch, not one per session.
+if #outbox > 0 then
+  local batchId = string.sub(redis.sha1hex(result[5] .. US .. result[7]), 1, 32)
+  redis.call('HSET', KEYS[3], batchId, table.concat(outbox, RS))
+  result[4] = batchId
 end
 result[2] = orphans
 result[3] = fixed
