@@ -26,8 +26,8 @@ const TTL_MS = 30 * 60_000;
 
 /**
  * Build the side-by-side scenarios against the same redis-server: raw
- * ioredis GET/SET (auto-pipelined and not), connect-redis 10 on node-redis 5
- * (connect-redis 10 supports only node-redis), and ours.
+ * ioredis GET/SET (auto-pipelined and not), connect-redis 11 on node-redis 5
+ * (connect-redis 11 supports only node-redis), and ours.
  */
 export async function createStoreBench(options: {
   readonly url: string;

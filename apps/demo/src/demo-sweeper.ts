@@ -9,10 +9,10 @@ export interface DemoSweeper {
 /**
  * The demo's expiry sweeper, run by the primary process: BullMQ job
  * schedulers (one per expiry bucket, every 5 s) and a worker that sweeps
- * expired sessions, keeps the indexes true and publishes a
- * `session.expired` event per session to the `session-expired` queue, where
- * an application would consume it with its own BullMQ Worker. The demo has
- * no consumer, so completed events are kept only for the dedupe window;
+ * expired sessions, keeps the indexes true and publishes one job per sweep
+ * batch to the `session-expiries` queue, where an application would consume
+ * it with `consumeExpiredSessions`. The demo has no consumer, so the jobs
+ * wait there (small: one per batch);
  * `log` reports each expiry (id hash only) as the local hook sees it.
  */
 export function startDemoSweeper(redisUrl: string, prefix: string, log: Logger): DemoSweeper {
