@@ -21,6 +21,12 @@ export {
   isRetryableSessionError,
   toSessionError,
 } from './errors.js';
+export {
+  RETIRED_ID_MIN_TTL_MS,
+  isRetiredIdError,
+  retiredIdError,
+  retiredUntil,
+} from './retired-ids.js';
 export type { Clock } from './clock.js';
 export { systemClock, ManualClock } from './clock.js';
 export {

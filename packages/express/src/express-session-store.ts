@@ -5,6 +5,7 @@ import {
   ConcurrentAccessError,
   createOptionChecks,
   createRetryPolicy,
+  isRetiredIdError,
   isSessionError,
   isValidSessionId,
   isValidUserId,
@@ -199,6 +200,9 @@ export class SessionClusterStore extends Store {
       try {
         await this.store.create({ id, data, expiresAt, userId });
       } catch (error) {
+        // Destroyed (or regenerated away) meanwhile: the id is retired, and a
+        // late set must not bring the session back. It stays gone.
+        if (isRetiredIdError(error)) return;
         // Another request created it between our load and create: read and save again.
         if (isSessionError(error) && error.code === 'SESSION_ALREADY_EXISTS') {
           throw new ConcurrentAccessError('version_conflict', 'Session created concurrently', {

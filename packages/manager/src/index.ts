@@ -1,4 +1,11 @@
-export type { CleanupOptions, CreateSessionOptions, RegenerateOptions } from './session-manager.js';
+export type {
+  CleanupOptions,
+  CreateSessionOptions,
+  HeldRegenerateOptions,
+  HeldSessionLock,
+  ManagerPatchOptions,
+  RegenerateOptions,
+} from './session-manager.js';
 export { CLEANUP_DEFAULTS, SessionManager } from './session-manager.js';
 export type {
   ManagerRetryOptions,

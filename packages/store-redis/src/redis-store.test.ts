@@ -19,6 +19,7 @@ import { RedisKeys } from './redis-keys.js';
 import { scriptCommandName, scriptSource } from './redis-scripts.js';
 import { RedisStore } from './redis-store.js';
 import type { CorruptionInfo, RedisStoreOptions } from './redis-store-options.js';
+import { RETIRED_FRAME } from './session-frame.js';
 
 const GRACE_MS = 3_600_000;
 const TTL_MS = 60_000;
@@ -566,12 +567,13 @@ describe('RedisStore corruption policy', () => {
     await corrupt(store, metaBroken.id, 1, 'not-a-number');
 
     expect(await store.load(broken.id)).toBeNull();
-    expect(await raw(store).exists(keys.session(broken.id))).toBe(0);
+    // Only the tombstone of the retired id is left.
+    expect(await raw(store).get(keys.session(broken.id))).toBe(RETIRED_FRAME);
     expect(await raw(store).zscore(keys.expiryBucketOf(broken.id), broken.id)).toBeNull();
     expect(await raw(store).zscore(keys.userIndex('mallory'), broken.id)).toBeNull();
 
     expect((await store.listByUser('mallory')).map((r) => r.id)).toEqual([fine.id]);
-    expect(await raw(store).exists(keys.session(metaBroken.id))).toBe(0);
+    expect(await raw(store).get(keys.session(metaBroken.id))).toBe(RETIRED_FRAME);
     expect(store.corruptSessionsDeleted).toBe(2);
     expect(seen).toHaveLength(2);
     expect(seen[0]?.error).toBeInstanceOf(SessionCorruptedError);

@@ -9,6 +9,8 @@ import {
   assertValidUserId,
   hashSessionId,
   isSessionError,
+  retiredIdError,
+  retiredUntil,
 } from '@session-cluster/core';
 import type {
   Clock,
@@ -216,7 +218,9 @@ export class RedisStore implements SessionStore {
         ),
         'createSession',
       );
-      if (replyInteger(reply[0], 'createSession') !== 1) {
+      const created = replyInteger(reply[0], 'createSession');
+      if (created === -4) throw retiredIdError(id, 'create');
+      if (created !== 1) {
         throw new ConcurrentAccessError('already_exists', 'A session with this id already exists', {
           operation: 'create',
           sessionIdHash: hashSessionId(id),
@@ -256,16 +260,7 @@ export class RedisStore implements SessionStore {
     return this.track('save', async () => {
       assertValidSessionId(id, 'save');
       assertObject(input, 'input');
-      if (
-        typeof expectedVersion !== 'number' ||
-        !Number.isSafeInteger(expectedVersion) ||
-        expectedVersion < 1
-      ) {
-        throw new SessionValidationError('expectedVersion must be a positive integer', {
-          field: 'expectedVersion',
-          operation: 'save',
-        });
-      }
+      assertVersion(expectedVersion, 'expectedVersion', 'save');
       const { userId, data, expiresAt } = input;
       assertExpiry(expiresAt, 'expiresAt', 'save');
       if (userId !== undefined) assertValidUserId(userId, 'save');
@@ -283,24 +278,13 @@ export class RedisStore implements SessionStore {
           encoded.bytes,
           frameEntries(encoded.entries),
           this.frameFormat,
+          ...this.retirement(now),
         ]),
         'saveSession',
       );
       const status = replyInteger(reply[0], 'saveSession');
       if (status === 0) throw this.notFound('save', id);
-      if (status === -1) {
-        throw new ConcurrentAccessError(
-          'version_conflict',
-          'The session was changed by another writer',
-          {
-            operation: 'save',
-            sessionIdHash: hashSessionId(id),
-            // A number, as MemoryStore says it; null when the stored
-            // header's version is unreadable.
-            details: { expectedVersion, currentVersion: storedVersion(reply[1]) },
-          },
-        );
-      }
+      if (status === -1) throw versionConflict('save', id, expectedVersion, reply[1]);
       const version = replyInteger(reply[1], 'saveSession');
       const previousUser = replyText(reply[2], 'saveSession');
       const createdAt = replyNumber(reply[3], 'saveSession');
@@ -329,6 +313,9 @@ export class RedisStore implements SessionStore {
       if (options !== undefined) assertObject(options, 'options');
       const expiresAt = options?.expiresAt;
       if (expiresAt !== undefined) assertExpiry(expiresAt, 'options.expiresAt', 'patch');
+      const expectedVersion = options?.expectedVersion;
+      if (expectedVersion !== undefined)
+        assertVersion(expectedVersion, 'options.expectedVersion', 'patch');
       const encoded = this.codec.encodePatchEntries(id, changes);
       const now = this.clock.now();
 
@@ -340,6 +327,7 @@ export class RedisStore implements SessionStore {
           expiresAt === undefined ? '' : this.physicalExpiry(expiresAt),
           this.codec.maxBytes,
           this.frameFormat,
+          expectedVersion ?? '',
           encoded.set.entries.length,
           ...encoded.set.entries.flat(),
           ...encoded.unset,
@@ -348,6 +336,9 @@ export class RedisStore implements SessionStore {
       );
       const status = replyInteger(reply[0], 'patchSession');
       if (status === 0) throw this.notFound('patch', id);
+      if (status === -1) {
+        throw versionConflict('patch', id, expectedVersion, reply[1]);
+      }
       if (status === -3) {
         // Then it is not found.
         await this.refusedDamagedFrame('patch', id);
@@ -765,12 +756,14 @@ export class RedisStore implements SessionStore {
     expectedOwner: string | undefined,
     cleanUserIndex = true,
   ): Promise<DeleteOutcome> {
+    const now = this.clock.now();
     const reply = replyArray(
       await this.script(operation, 'deleteSession', id, this.sessionKeys(id), [
         id,
-        this.clock.now(),
+        now,
         mode,
         expectedOwner ?? '',
+        ...this.retirement(now),
       ]),
       'deleteSession',
     );
@@ -840,6 +833,16 @@ export class RedisStore implements SessionStore {
     return [this.keys.session(id), this.keys.expiryBucketOf(id)];
   }
 
+  /**
+   * The scripts' retirement arguments (see frame_retire in lua/frame.lua):
+   * the expiry grace, and the earliest end of a tombstone written now. The
+   * tombstone lasts until max(retired expiry + grace, that end); see
+   * RETIRED_ID_MIN_TTL_MS for why.
+   */
+  private retirement(now: number): [grace: number, floor: number] {
+    return [this.expiryGraceMs, this.physicalExpiry(retiredUntil(now, now))];
+  }
+
   private physicalExpiry(expiresAt: number): number {
     return Math.ceil(expiresAt + this.expiryGraceMs);
   }
@@ -900,7 +903,27 @@ export class RedisStore implements SessionStore {
   }
 }
 
-/** A version as the save script reports it on a conflict: a number, or null when unreadable. */
+/** `VERSION_CONFLICT` of a compare-and-set write (save, or a fenced patch) the script refused. */
+function versionConflict(
+  operation: string,
+  id: string,
+  expectedVersion: number | undefined,
+  reported: unknown,
+): ConcurrentAccessError {
+  return new ConcurrentAccessError(
+    'version_conflict',
+    'The session was changed by another writer',
+    {
+      operation,
+      sessionIdHash: hashSessionId(id),
+      // A number, as MemoryStore says it; null when the stored header's
+      // version is unreadable.
+      details: { expectedVersion, currentVersion: storedVersion(reported) },
+    },
+  );
+}
+
+/** A version as a write script reports it on a conflict: a number, or null when unreadable. */
 function storedVersion(reply: unknown): number | null {
   const version = typeof reply === 'string' || typeof reply === 'number' ? Number(reply) : NaN;
   return Number.isSafeInteger(version) && version >= 1 ? version : null;
@@ -935,6 +958,12 @@ function assertExpiry(value: unknown, field: string, operation: string): asserts
       field,
       operation,
     });
+  }
+}
+
+function assertVersion(value: unknown, field: string, operation: string): asserts value is number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
+    throw new SessionValidationError(`${field} must be a positive integer`, { field, operation });
   }
 }
 

@@ -25,12 +25,20 @@ export const FRAME_MAGIC = 'SC2';
  */
 export const LEGACY_FRAME_MAGIC = 'SC1';
 
+/**
+ * What the session key of a retired id holds until it expires (deleted, or
+ * retired by a save that expired it, as regenerate does; `lua/frame.lua`
+ * writes it): every reader sees no session, and `create` refuses the id.
+ */
+export const RETIRED_FRAME = 'SC0';
+
 const HEADER_START = FRAME_MAGIC + FIELD_SEPARATOR;
 const LEGACY_HEADER_START = LEGACY_FRAME_MAGIC + FIELD_SEPARATOR;
 
 /**
  * What one session key holds, as read by `GET`:
- * - `missing`: no key (never created, deleted, or removed by its Redis TTL);
+ * - `missing`: no key (never created, or removed by its Redis TTL), or the
+ *   tombstone of a retired id ({@link RETIRED_FRAME});
  * - `expired`: its `e` is ≤ now — invisible to every reader, whatever else it holds;
  * - `live`: a decoded record.
  */
@@ -114,7 +122,7 @@ export function readSessionFrame(
   codec: SessionCodec,
   now: number,
 ): SessionFrameState {
-  if (raw === null) return MISSING;
+  if (raw === null || raw === RETIRED_FRAME) return MISSING;
   const legacy = !raw.startsWith(HEADER_START);
   if (legacy && !raw.startsWith(LEGACY_HEADER_START)) {
     throw corruptFrame('frame', 'unknown frame format');
