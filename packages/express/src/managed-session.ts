@@ -246,7 +246,17 @@ export class ManagedSession extends TrackedSession {
 
   protected async write(): Promise<void> {
     try {
-      if (this.regenerateFailure !== undefined) throw this.regenerateFailure;
+      const failure = this.regenerateFailure;
+      if (failure !== undefined) {
+        // Nothing is written, now or later in this request: the session is
+        // dropped from it (a later write would start a fresh id). An error
+        // response means the app has handled the failure it was thrown; any
+        // other response must not go out as if the login had worked.
+        this.forget('none');
+        this.regenerateFailure = undefined;
+        if (this.res.statusCode >= 400) return;
+        throw failure;
+      }
       if (!this.pending.empty || this.createRequested) {
         await this.writeChanges();
       } else if (this.touchDue && this.currentId !== undefined) {
