@@ -365,8 +365,12 @@ export class MemoryStore implements SessionStore {
     return this.run('delete', () => {
       assertValidSessionId(id, 'delete');
       const session = this.sessions.get(id);
-      if (session === undefined) return false;
       const now = this.clock.now();
+      if (session === undefined) {
+        // Retired all the same: a copy may live elsewhere and be written back.
+        this.retireId(id, now, now);
+        return false;
+      }
       this.retire(session, now);
       // An expired session was already gone for every reader.
       return session.expiresAt > now;
@@ -527,8 +531,12 @@ export class MemoryStore implements SessionStore {
   /** Remove a session and tombstone its id (see `retired`). */
   private retire(session: StoredSession, now: number): void {
     this.remove(session);
-    this.retired.delete(session.id);
-    this.retired.set(session.id, retiredUntil(session.expiresAt, now));
+    this.retireId(session.id, session.expiresAt, now);
+  }
+
+  private retireId(id: string, expiresAt: number, now: number): void {
+    this.retired.delete(id);
+    this.retired.set(id, retiredUntil(expiresAt, now));
     for (const [id, until] of this.retired) {
       if (until > now && this.retired.size <= this.maxSessions) break;
       this.retired.delete(id);

@@ -18,13 +18,18 @@
 
   Returns
     {1, userId, createdAt}  deleted ('' when there was no owner or it is unreadable)
-    {0}                     missing
+    {0}                     missing (retired all the same)
     {-1}                    owned by someone else: nothing deleted
     {-2}                    logically expired (mode 'live'): nothing deleted;
                             a session whose expiry is unreadable is deleted
 ]]
 local current = frame_get_header(KEYS[1])
 if not current then
+  -- Retired all the same: a copy of this id may live elsewhere (an
+  -- instance's memory during an outage) and be written back later.
+  if not frame_retired(KEYS[1]) then
+    frame_retire(KEYS[1], nil, ARGV[5], ARGV[6])
+  end
   return {0}
 end
 local user = current.u or ''
