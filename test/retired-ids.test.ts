@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { sessionMiddleware, sessionOf } from '@session-cluster/express';
 import { SessionClusterStore } from '@session-cluster/express/express-session';
 import type { ExpressSessionData } from '@session-cluster/express/express-session';
+import { toSessionError } from '@session-cluster/core';
 import { RedisStore } from '@session-cluster/store-redis';
 import { cookieClient, startRedisServer } from '@session-cluster/testkit';
 import type { RedisServerHandle } from '@session-cluster/testkit';
@@ -16,8 +17,7 @@ function call<T>(
 ): Promise<T | undefined> {
   return new Promise((resolve, reject) => {
     run((error, value) => {
-      if (error !== undefined && error !== null)
-        reject(error instanceof Error ? error : new Error(String(error)));
+      if (error !== undefined && error !== null) reject(toSessionError(error));
       else resolve(value);
     });
   });
@@ -42,14 +42,28 @@ describe('retired ids stay retired: destroy, then a late write', () => {
       const store = new SessionClusterStore({ store: redisStore, userIdOf: (s) => s['user'] });
       const sid = 'logged-out-session';
       const session: ExpressSessionData = { cookie: { maxAge: 60_000 }, user: 'alice' };
-      await call<void>((cb) => store.set(sid, session, cb));
-      expect(await call((cb) => store.get(sid, cb))).toMatchObject({ user: 'alice' });
+      await call((cb) => {
+        store.set(sid, session, cb);
+      });
+      expect(
+        await call((cb) => {
+          store.get(sid, cb);
+        }),
+      ).toMatchObject({ user: 'alice' });
 
-      await call<void>((cb) => store.destroy(sid, cb));
+      await call((cb) => {
+        store.destroy(sid, cb);
+      });
       // The request that was still running when the visitor logged out ends
       // and express-session saves what it had loaded.
-      await call<void>((cb) => store.set(sid, session, cb));
-      expect(await call((cb) => store.get(sid, cb))).toBeFalsy();
+      await call((cb) => {
+        store.set(sid, session, cb);
+      });
+      expect(
+        await call((cb) => {
+          store.get(sid, cb);
+        }),
+      ).toBeFalsy();
       expect(await redisStore.listByUser('alice')).toEqual([]);
     } finally {
       await redisStore.close();

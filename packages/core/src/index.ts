@@ -60,7 +60,7 @@ export type {
   SessionCodec,
 } from './codec.js';
 export type { SessionCodecOptions } from './session-codec.js';
-export { DEFAULT_CODEC_LIMITS, createSessionCodec } from './session-codec.js';
+export { DEFAULT_CODEC_LIMITS, createSessionCodec, redactedParseError } from './session-codec.js';
 export type { EncryptionKey, KeyRing, KeyRingOptions } from './key-ring.js';
 export { MIN_SEALED_BYTES, createKeyRing, openWithKeyRing, sealWithKeyRing } from './key-ring.js';
 export { parseStoredJson } from './parse-stored-json.js';

@@ -180,9 +180,10 @@ export function createSessionCodec(options: SessionCodecOptions = {}): SessionCo
       if (isSessionError(error)) throw error;
       // Never put the cause's message into ours: V8's JSON errors quote the
       // stored text, which may be sensitive.
-      const reason =
-        error instanceof CorruptValue ? error.message : 'unparsable JSON or a forbidden key';
-      throw corrupted(key, reason, error);
+      // Nor the cause itself (it is printed with the error): a stand-in with its name.
+      if (error instanceof CorruptValue) throw corrupted(key, error.message, error);
+      const reason = 'unparsable JSON or a forbidden key';
+      throw corrupted(key, reason, redactedParseError(error, reason));
     }
   }
 
@@ -248,9 +249,10 @@ export function createSessionCodec(options: SessionCodecOptions = {}): SessionCo
       if (typeof value !== 'string') throw new CorruptValue('not a string');
       return parseStoredJson(value);
     } catch (error) {
-      const reason =
-        error instanceof CorruptValue ? error.message : 'unparsable JSON or a forbidden key';
-      throw corrupted(key, reason, error);
+      // Nor the cause itself (it is printed with the error): a stand-in with its name.
+      if (error instanceof CorruptValue) throw corrupted(key, error.message, error);
+      const reason = 'unparsable JSON or a forbidden key';
+      throw corrupted(key, reason, redactedParseError(error, reason));
     }
   }
 
@@ -371,4 +373,17 @@ function positiveInteger(value: unknown, fallback: number, field: string): numbe
     });
   }
   return value;
+}
+
+/**
+ * A stand-in for an error thrown while parsing stored text: same name, our
+ * message. V8's JSON errors quote the text they failed on, and a cause is
+ * printed with its error (`util.inspect`, pino), so the original never
+ * travels.
+ */
+export function redactedParseError(error: unknown, message: string): Error {
+  if (error instanceof SyntaxError) return new SyntaxError(message);
+  const stand = new Error(message);
+  stand.name = error instanceof Error ? error.name : 'Error';
+  return stand;
 }

@@ -4,6 +4,7 @@ import {
   SessionCorruptedError,
   isSessionError,
   parseStoredJson,
+  redactedParseError,
 } from '@session-cluster/core';
 import type { SessionCodec, SessionData, SessionRecord } from '@session-cluster/core';
 
@@ -197,9 +198,10 @@ function decodeEntries(id: string, entries: string, codec: SessionCodec): Sessio
     return data;
   } catch (error) {
     if (isSessionError(error)) throw error;
-    // Never echo the cause's message: V8's JSON errors quote stored text.
+    // Never echo the cause (nor keep it: it is printed with the error):
+    // V8's JSON errors quote stored text.
     throw new SessionCorruptedError('Stored session value is corrupted', {
-      cause: error,
+      cause: redactedParseError(error, 'unparsable JSON or a forbidden key'),
       details: { reason: 'unparsable JSON or a forbidden key' },
     });
   }
