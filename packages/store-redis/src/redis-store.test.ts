@@ -438,11 +438,11 @@ describe('RedisStore.listSessionIds', () => {
 });
 
 describe('RedisStore with encryption at rest', () => {
-  it('seals every value, reads sessions written before encryption, and patches mixed frames', async () => {
+  it('seals every value, reads sessions written before encryption (acceptPlaintext), and patches mixed frames', async () => {
     const key = { id: 'k1', key: randomBytes(32) };
     const plainStore = await openStore();
     const sealedStore = await openStore({
-      codec: createSessionCodec({ encryption: { keys: [key] } }),
+      codec: createSessionCodec({ encryption: { keys: [key] }, acceptPlaintext: true }),
     });
     const before = await plainStore.create({
       id: generateSessionId(),
@@ -469,6 +469,40 @@ describe('RedisStore with encryption at rest', () => {
     expect(await sealedStore.load(sealed.id)).toEqual(sealed);
     // Without the key the store cannot read it, and says so (never "missing").
     await expectSessionError(plainStore.load(sealed.id), SessionEncryptionError, 'UNKNOWN_KEY_ID');
+  });
+
+  it('refuses a plain frame forged in Redis (data and owner planted, check recomputed) by default', async () => {
+    const key = { id: 'k1', key: randomBytes(32) };
+    const sealedStore = await openStore({
+      codec: createSessionCodec({ encryption: { keys: [key] } }),
+    });
+    const victim = await sealedStore.create({
+      id: generateSessionId(),
+      userId: 'alice',
+      data: { role: 'user' },
+      expiresAt: clock.now() + TTL_MS,
+    });
+    // Whoever can write to Redis writes a plain frame with a valid
+    // (unkeyed) check: what an unencrypting store would have written.
+    const plainStore = await openStore();
+    await plainStore.delete(victim.id);
+    await raw(plainStore).del(keysOf(plainStore).session(victim.id));
+    await plainStore.create({
+      id: victim.id,
+      userId: 'mallory',
+      data: { role: 'admin' },
+      expiresAt: clock.now() + TTL_MS,
+    });
+    await expectSessionError(
+      sealedStore.load(victim.id),
+      SessionCorruptedError,
+      'SESSION_CORRUPTED',
+    );
+    await expectSessionError(
+      sealedStore.listByUser('mallory'),
+      SessionCorruptedError,
+      'SESSION_CORRUPTED',
+    );
   });
 });
 

@@ -178,6 +178,11 @@ function decodeEntries(id: string, entries: string, codec: SessionCodec): Sessio
   if (entries === '') return {};
   try {
     if (!entries.includes(SEALED_ENTRY)) {
+      // Every entry plain: refused under encryption (planted, or from before
+      // it was turned on; see the codec's acceptPlaintext).
+      if (codec.requiresEncryption === true) {
+        throw corruptFrame('entry', 'plain value where encryption is required');
+      }
       const text = `{${entries.slice(1).replaceAll(ENTRY_SEPARATOR, ',').replaceAll(FIELD_SEPARATOR, ':')}}`;
       return parseStoredJson(text) as SessionData;
     }
