@@ -1,4 +1,5 @@
 import { createOptionChecks } from '@session-cluster/core';
+import { serialize } from 'cookie';
 import type { EncryptionKey } from '@session-cluster/core';
 
 /** Attributes of the session cookie. */
@@ -141,7 +142,12 @@ export function resolveCookieOptions(
     );
   }
   const { maxAgeMs } = options;
-  if (maxAgeMs !== undefined) positiveInteger(maxAgeMs, 'cookie.maxAgeMs');
+  if (maxAgeMs !== undefined) {
+    positiveInteger(maxAgeMs, 'cookie.maxAgeMs');
+    // Max-Age is whole seconds: under 1 000 ms it would be 0, which tells
+    // the browser to delete the cookie at once.
+    if (maxAgeMs < 1_000) throw invalidOption('cookie.maxAgeMs', 'at least 1000 (ms)');
+  }
   const path = options.path ?? '/';
   // eslint-disable-next-line no-control-regex -- matching control characters is the point
   if (typeof path !== 'string' || !path.startsWith('/') || /[;\s\u0000-\u001f\u007f]/.test(path)) {
@@ -157,7 +163,25 @@ export function resolveCookieOptions(
   ) {
     throw invalidOption('cookie.domain', 'a host name');
   }
+  // The cookie library's own rules (what every commit will run): caught
+  // here, at construction, instead of failing every response (a non-ASCII
+  // path passes the checks above).
+  assertSerializable(name, { path }, 'cookie.path', 'a path of printable ASCII');
+  if (domain !== undefined) assertSerializable(name, { domain }, 'cookie.domain', 'a host name');
   return { name, secure, httpOnly, sameSite, maxAgeMs, path, domain };
+}
+
+function assertSerializable(
+  name: string,
+  attributes: { readonly path?: string; readonly domain?: string },
+  field: string,
+  expected: string,
+): void {
+  try {
+    serialize(name, 'probe', attributes);
+  } catch {
+    throw invalidOption(field, expected);
+  }
 }
 
 /** Check `touchAfterMs` (integer ≥ 0) and apply the default. */
