@@ -36,6 +36,29 @@ import type { CorruptionInfo, RedisStoreOptions } from './redis-store-options.js
 import { replyArray, replyInteger, replyNumber, replyText, scoredMembers } from './script-reply.js';
 import { FIELD_SEPARATOR, frameEntries, readSessionFrame } from './session-frame.js';
 
+/**
+ * Most calls `listByUser` / `deleteByUser` keep in flight at once: a user
+ * with thousands of sessions must not put thousands of commands on the
+ * connection (and its timeout budget) in one burst.
+ */
+const USER_SESSIONS_CONCURRENCY = 32;
+
+/** `Promise.all(items.map(fn))` with at most {@link USER_SESSIONS_CONCURRENCY} calls in flight; results in order. */
+async function mapBounded<T, R>(items: readonly T[], fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await fn(items[index] as T);
+    }
+  };
+  await Promise.all(
+    Array.from({ length: Math.min(USER_SESSIONS_CONCURRENCY, items.length) }, worker),
+  );
+  return results;
+}
+
 /** Latest epoch ms a `Date` can hold: the upper bound of every accepted expiry. */
 const MAX_EPOCH_MS = 8.64e15;
 
@@ -401,10 +424,8 @@ export class RedisStore implements SessionStore {
       assertValidUserId(userId, 'listByUser');
       const members = await this.userMembers('listByUser', userId);
       const now = this.clock.now();
-      const frames = await Promise.all(
-        members.map(([id]) =>
-          this.command('listByUser', id, () => this.client.get(this.keys.session(id))),
-        ),
+      const frames = await mapBounded(members, ([id]) =>
+        this.command('listByUser', id, () => this.client.get(this.keys.session(id))),
       );
       const records: SessionRecord[] = [];
       const stale: (readonly [string, string])[] = [];
@@ -437,8 +458,8 @@ export class RedisStore implements SessionStore {
       const members = (await this.userMembers('deleteByUser', userId)).filter(
         ([id]) => !keep.has(id),
       );
-      const outcomes = await Promise.all(
-        members.map(([id]) => this.deleteSession('deleteByUser', id, 'live', userId, false)),
+      const outcomes = await mapBounded(members, ([id]) =>
+        this.deleteSession('deleteByUser', id, 'live', userId, false),
       );
       // Every member left is stale for this user now: deleted, gone, expired
       // (its hash stays for the sweeper) or owned by someone else.
