@@ -4,6 +4,7 @@ import {
   assertValidUserId,
   hashSessionId,
   isSessionError,
+  toSessionError,
 } from '@session-cluster/core';
 import type { SessionData, SessionRecord } from '@session-cluster/core';
 import type { SessionManager } from '@session-cluster/manager';
@@ -24,6 +25,8 @@ export interface ManagedContext {
   readonly cookie: ResolvedCookieOptions;
   readonly lockRequests: boolean;
   readonly touchAfterMs: number;
+  /** Absolute lifetime from creation, ms; `undefined`: none. */
+  readonly maxLifetimeMs: number | undefined;
   readonly degradedHeader: string | undefined;
   readonly logger: SessionLogger;
   readonly stats: MiddlewareStats;
@@ -200,6 +203,14 @@ export class ManagedSession extends TrackedSession {
     let record: SessionRecord | null;
     try {
       record = await this.ctx.manager.get(id);
+      if (record !== null && this.pastLifetime(record)) {
+        // Ended for good, however active: a stolen cookie cannot roll it
+        // forever. Retired, so nothing brings it back; a failed delete is
+        // retried by the next request that presents it.
+        this.ctx.stats.sessionsPastLifetime += 1;
+        await this.ctx.manager.delete(id).catch(() => false);
+        record = null;
+      }
       if (this.lock !== undefined) this.fencedVersion = record?.version;
     } catch (error) {
       if (!isUnreadable(error)) throw error;
@@ -233,6 +244,11 @@ export class ManagedSession extends TrackedSession {
     return record;
   }
 
+  private pastLifetime(record: SessionRecord): boolean {
+    const { maxLifetimeMs } = this.ctx;
+    return maxLifetimeMs !== undefined && record.createdAt + maxLifetimeMs <= Date.now();
+  }
+
   protected dirty(): boolean {
     return (
       !this.pending.empty ||
@@ -255,7 +271,7 @@ export class ManagedSession extends TrackedSession {
         this.forget('none');
         this.regenerateFailure = undefined;
         if (this.res.statusCode >= 400) return;
-        throw failure;
+        throw toSessionError(failure, { operation: 'regenerate' });
       }
       if (!this.pending.empty || this.createRequested) {
         await this.writeChanges();

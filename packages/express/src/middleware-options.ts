@@ -43,6 +43,14 @@ export interface CommonSessionOptions {
   readonly touchAfterMs?: number | undefined;
   /** Rejected cookies and failures after the response started. Default: one JSON line on stderr. */
   readonly logger?: SessionLogger | undefined;
+  /**
+   * Absolute lifetime of a session from its creation (a login's
+   * `regenerate` starts a new one), ms, however active it is: a session —
+   * and a stolen cookie — cannot be kept alive by use past it. Then the
+   * session is ended (deleted, its id retired) and the request starts a
+   * fresh one. Default 7 days; `false` for none.
+   */
+  readonly maxLifetimeMs?: number | false | undefined;
 }
 
 /** Options of `sessionMiddleware(manager, options)`: sessions in the manager's store (Redis). */
@@ -88,6 +96,7 @@ export const SESSION_MIDDLEWARE_DEFAULTS = Object.freeze({
   touchAfterMs: 60_000,
   degradedHeader: 'X-Session-Degraded',
   cookieTtlMs: 30 * 60_000,
+  maxLifetimeMs: 7 * 24 * 3_600_000,
 });
 
 /** Cookie attributes with defaults applied. */
@@ -189,6 +198,16 @@ export function resolveTouchAfter(value: unknown): number {
   if (value === undefined) return SESSION_MIDDLEWARE_DEFAULTS.touchAfterMs;
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
     throw invalidOption('touchAfterMs', 'an integer >= 0 (ms)');
+  }
+  return value;
+}
+
+/** Check `maxLifetimeMs` and apply the default; `undefined`: no absolute lifetime. */
+export function resolveMaxLifetime(value: unknown): number | undefined {
+  if (value === undefined) return SESSION_MIDDLEWARE_DEFAULTS.maxLifetimeMs;
+  if (value === false) return undefined;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1_000) {
+    throw invalidOption('maxLifetimeMs', 'an integer >= 1000 (ms), or false');
   }
   return value;
 }
