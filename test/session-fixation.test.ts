@@ -2,26 +2,13 @@ import { randomUUID } from 'node:crypto';
 import { cookieClient, startRedisServer } from '@session-cluster/testkit';
 import type { CookieClient, RedisServerHandle } from '@session-cluster/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type {
-  ExpressInstanceConfig,
-  ExpressInstanceMessage,
-  ExpressInstanceParentMessage,
-} from './fixtures/express-instance.js';
-import { startIpcChild } from './fixtures/ipc-child.js';
+import { startExpressInstance } from './fixtures/express-instance-process.js';
+import type { ExpressInstanceHandle } from './fixtures/express-instance-process.js';
 
 const COOKIE = 'sc.sid';
 
-type Instance = ExpressInstance;
-type ExpressInstance = Awaited<ReturnType<typeof startInstance>>;
-
-function startInstance(config: ExpressInstanceConfig) {
-  return startIpcChild<ExpressInstanceMessage, ExpressInstanceParentMessage>({
-    script: './express-instance.ts',
-    name: `express instance ${config.name}`,
-    env: { SC_EXPRESS_INSTANCE_CONFIG: JSON.stringify(config) },
-    exitMessage: { type: 'exit' },
-  });
-}
+type Instance = ExpressInstanceHandle;
+const startInstance = startExpressInstance;
 
 interface SessionView {
   instance: string;

@@ -27,6 +27,7 @@ export {
   retiredIdError,
   retiredUntil,
 } from './retired-ids.js';
+export { versionConflictError } from './version-conflict.js';
 export type { Clock } from './clock.js';
 export { systemClock, ManualClock } from './clock.js';
 export {

@@ -1,6 +1,5 @@
 import { performance } from 'node:perf_hooks';
 import {
-  ConcurrentAccessError,
   SessionNotFoundError,
   StorageUnavailableError,
   assertValidSessionId,
@@ -11,6 +10,7 @@ import {
   isRetryableSessionError,
   lockedUpdate,
   replayFirst,
+  versionConflictError,
 } from '@session-cluster/core';
 import type {
   Clock,
@@ -604,15 +604,7 @@ export class SessionManager {
     }
     if (expectedVersion !== undefined && record.version !== expectedVersion) {
       // The holder's view is stale: its lease ran out and someone else wrote.
-      throw new ConcurrentAccessError(
-        'version_conflict',
-        'The session was changed by another writer',
-        {
-          operation: 'regenerate',
-          sessionIdHash: hashSessionId(id),
-          details: { expectedVersion, currentVersion: record.version },
-        },
-      );
+      throw versionConflictError('regenerate', id, expectedVersion, record.version);
     }
     const created = await this.store.create({
       id: generateSessionId(),

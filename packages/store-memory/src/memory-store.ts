@@ -11,6 +11,7 @@ import {
   retiredUntil,
   systemClock,
   toSessionError,
+  versionConflictError,
 } from '@session-cluster/core';
 import type {
   Clock,
@@ -252,15 +253,7 @@ export class MemoryStore implements SessionStore {
       const now = this.clock.now();
       const session = this.liveOrThrow(id, now, 'save');
       if (session.version !== expectedVersion) {
-        throw new ConcurrentAccessError(
-          'version_conflict',
-          'Session was changed by another writer',
-          {
-            operation: 'save',
-            sessionIdHash: hashSessionId(id),
-            details: { expectedVersion, currentVersion: session.version },
-          },
-        );
+        throw versionConflictError('save', id, expectedVersion, session.version);
       }
 
       if (expiresAt <= now) {
@@ -304,15 +297,7 @@ export class MemoryStore implements SessionStore {
       const now = this.clock.now();
       const session = this.liveOrThrow(id, now, 'patch');
       if (expectedVersion !== undefined && session.version !== expectedVersion) {
-        throw new ConcurrentAccessError(
-          'version_conflict',
-          'Session was changed by another writer',
-          {
-            operation: 'patch',
-            sessionIdHash: hashSessionId(id),
-            details: { expectedVersion, currentVersion: session.version },
-          },
-        );
+        throw versionConflictError('patch', id, expectedVersion, session.version);
       }
       const fieldBytes = (key: string): number => {
         const current = session.fields.get(key);

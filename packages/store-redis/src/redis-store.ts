@@ -11,6 +11,7 @@ import {
   isSessionError,
   retiredIdError,
   retiredUntil,
+  versionConflictError,
 } from '@session-cluster/core';
 import type {
   Clock,
@@ -307,7 +308,8 @@ export class RedisStore implements SessionStore {
       );
       const status = replyInteger(reply[0], 'saveSession');
       if (status === 0) throw this.notFound('save', id);
-      if (status === -1) throw versionConflict('save', id, expectedVersion, reply[1]);
+      if (status === -1)
+        throw versionConflictError('save', id, expectedVersion, storedVersion(reply[1]));
       const version = replyInteger(reply[1], 'saveSession');
       const previousUser = replyText(reply[2], 'saveSession');
       const createdAt = replyNumber(reply[3], 'saveSession');
@@ -360,7 +362,7 @@ export class RedisStore implements SessionStore {
       const status = replyInteger(reply[0], 'patchSession');
       if (status === 0) throw this.notFound('patch', id);
       if (status === -1) {
-        throw versionConflict('patch', id, expectedVersion, reply[1]);
+        throw versionConflictError('patch', id, expectedVersion, storedVersion(reply[1]));
       }
       if (status === -3) {
         // Then it is not found.
@@ -922,26 +924,6 @@ export class RedisStore implements SessionStore {
     promise.then(settle, settle);
     return promise;
   }
-}
-
-/** `VERSION_CONFLICT` of a compare-and-set write (save, or a fenced patch) the script refused. */
-function versionConflict(
-  operation: string,
-  id: string,
-  expectedVersion: number | undefined,
-  reported: unknown,
-): ConcurrentAccessError {
-  return new ConcurrentAccessError(
-    'version_conflict',
-    'The session was changed by another writer',
-    {
-      operation,
-      sessionIdHash: hashSessionId(id),
-      // A number, as MemoryStore says it; null when the stored header's
-      // version is unreadable.
-      details: { expectedVersion, currentVersion: storedVersion(reported) },
-    },
-  );
 }
 
 /** A version as a write script reports it on a conflict: a number, or null when unreadable. */
