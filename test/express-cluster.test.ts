@@ -2,13 +2,18 @@ import { randomUUID } from 'node:crypto';
 import { cookieClient, startRedisServer } from '@session-cluster/testkit';
 import type { CookieClient, RedisServerHandle } from '@session-cluster/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startExpressInstance } from './fixtures/express-instance-process.js';
-import type { ExpressInstanceHandle } from './fixtures/express-instance-process.js';
+import type {
+  ExpressInstanceConfig,
+  ExpressInstanceMessage,
+  ExpressInstanceParentMessage,
+} from './fixtures/express-instance.js';
+import { startIpcChild } from './fixtures/ipc-child.js';
+import type { IpcChildHandle } from './fixtures/ipc-child.js';
 
 const COOKIE = 'sc.sid';
 const PARALLEL = 300;
 
-type Instance = ExpressInstanceHandle;
+type Instance = IpcChildHandle<ExpressInstanceMessage, ExpressInstanceParentMessage>;
 
 describe('Express: three instances (processes) share sessions through one Redis', () => {
   let redis: RedisServerHandle;
@@ -20,9 +25,15 @@ describe('Express: three instances (processes) share sessions through one Redis'
     const prefix = `test:${randomUUID()}`;
     const secret = randomUUID() + randomUUID();
     instances = await Promise.all(
-      ['one', 'two', 'three'].map((name) =>
-        startExpressInstance({ redisUrl: redis.url, prefix, name, secret }),
-      ),
+      ['one', 'two', 'three'].map((name) => {
+        const config: ExpressInstanceConfig = { redisUrl: redis.url, prefix, name, secret };
+        return startIpcChild<ExpressInstanceMessage, ExpressInstanceParentMessage>({
+          script: './express-instance.ts',
+          name: `express instance ${name}`,
+          env: { SC_EXPRESS_INSTANCE_CONFIG: JSON.stringify(config) },
+          exitMessage: { type: 'exit' },
+        });
+      }),
     );
     urls = await Promise.all(instances.map(async (i) => (await i.next('listening')).url));
   });
