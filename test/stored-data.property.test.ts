@@ -12,7 +12,12 @@ import type {
   SessionErrorCode,
   SessionRecord,
 } from '@session-cluster/core';
-import { ENTRY_SEPARATOR, FIELD_SEPARATOR, RedisStore } from '@session-cluster/store-redis';
+import {
+  ENTRY_SEPARATOR,
+  FIELD_SEPARATOR,
+  RETIRED_FRAME,
+  RedisStore,
+} from '@session-cluster/store-redis';
 import type { CorruptionInfo } from '@session-cluster/store-redis';
 import { expectSessionError } from '@session-cluster/testkit';
 import type { RedisServerHandle } from '@session-cluster/testkit';
@@ -151,7 +156,8 @@ async function expectCorruptionPolicy(session: SessionRecord, damaged: Buffer): 
   const deletedBefore = lenient.corruptSessionsDeleted;
   expect(await lenient.load(session.id)).toBeNull();
   expect(lenient.corruptSessionsDeleted).toBe(deletedBefore + 1);
-  expect(await rawOf(session.id)).toBeNull();
+  // Deleted: only the tombstone of the retired id is left.
+  expect((await rawOf(session.id))?.toString()).toBe(RETIRED_FRAME);
   expect(await lenient.listByUser(session.userId!)).toEqual([]);
 }
 

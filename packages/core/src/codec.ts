@@ -54,6 +54,12 @@ export interface SessionCodec {
   /** Upper bound on a session's total encoded size (default 64 KiB). */
   readonly maxBytes: number;
   /**
+   * True when the codec refuses values stored in plain form (encryption on,
+   * `acceptPlaintext` off). A container that parses plain entries in bulk,
+   * without {@link decodeEntry}, must refuse them itself.
+   */
+  readonly requiresEncryption?: boolean | undefined;
+  /**
    * Validate and encode a whole data object.
    * @throws SessionSerializationError for values JSON cannot carry (BigInt, cycles, functions, symbols, NaN/Infinity)
    * @throws SessionValidationError `INVALID_ARGUMENT` for bad keys (`__proto__`, `constructor`, `prototype`, empty, too long) or nesting too deep; `PAYLOAD_TOO_LARGE` over `maxBytes`

@@ -21,6 +21,14 @@ export interface SaveSessionInput {
 export interface PatchOptions {
   /** New absolute expiry (rolling sessions); unchanged when absent. */
   readonly expiresAt?: number | undefined;
+  /**
+   * Fence the patch: merge only if the stored version still equals this one
+   * (`VERSION_CONFLICT` otherwise, nothing written). What a lock holder
+   * passes, with the version it loaded under the lock, so a holder whose
+   * lease ran out (a GC pause, a failover) cannot write over a newer write.
+   * Absent: an ordinary lock-free merge.
+   */
+  readonly expectedVersion?: number | undefined;
 }
 
 /** Options of {@link SessionStore.deleteByUser}. */
@@ -69,11 +77,15 @@ export interface SessionStore {
    * data compares byte for byte, so with encryption at rest (a fresh IV per
    * call) only a re-sent command matches, not a second call.
    * @throws ConcurrentAccessError (`SESSION_ALREADY_EXISTS`) when the id is taken
-   *   by any other session.
+   *   by any other session, or was retired (`details.retired`, see
+   *   `RETIRED_ID_MIN_TTL_MS`): a deleted or regenerated id never comes back.
    */
   create(input: CreateSessionInput): Promise<SessionRecord>;
   /**
    * Replace the session's data if its stored version still equals `expectedVersion`.
+   * A save whose `expiresAt` is not after the store's now **retires** the
+   * session (what `regenerate` does to the old id): it is gone for every
+   * reader at once and its id is tombstoned, so `create` refuses it.
    * @returns the new version.
    * @throws ConcurrentAccessError (`VERSION_CONFLICT`) when another write got there first.
    * @throws SessionNotFoundError when the session is gone or expired.
@@ -84,15 +96,21 @@ export interface SessionStore {
    * keys never lose each other.
    * @returns the new version.
    * @throws SessionNotFoundError when the session is gone or expired.
+   * @throws ConcurrentAccessError (`VERSION_CONFLICT`) when `options.expectedVersion`
+   *   is given and the stored version differs.
    */
   patch(id: string, changes: SessionPatch, options?: PatchOptions): Promise<number>;
   /** Move the expiry; does not bump the version. @returns false when the session is gone. */
   touch(id: string, expiresAt: number): Promise<boolean>;
-  /** @returns true when something was deleted. */
+  /**
+   * Delete the session and retire its id (tombstoned: `create` refuses it,
+   * so a late writer cannot bring a logged-out session back).
+   * @returns true when something was deleted.
+   */
   delete(id: string): Promise<boolean>;
   /** The user's live sessions, oldest first; stale index entries are dropped on the way. */
   listByUser(userId: string): Promise<SessionRecord[]>;
-  /** @returns how many sessions were deleted. */
+  /** Delete (and retire, as {@link delete}) the user's sessions. @returns how many sessions were deleted. */
   deleteByUser(userId: string, options?: DeleteByUserOptions): Promise<number>;
   /**
    * Remove up to `limit` sessions whose expiry is ≤ `now` and clean their

@@ -28,6 +28,20 @@ describe('assertJsonValue', () => {
     }).toThrow(SessionValidationError);
   });
 
+  it('refuses arrays carrying properties besides their elements (JSON would drop them)', () => {
+    const named = Object.assign([1, 2], { note: 'dropped' });
+    const symbolic = Object.assign([1], { [Symbol('s')]: 1 });
+    const oddIndex = Object.assign([1], { '01': 1 });
+    for (const value of [named, symbolic, oddIndex]) {
+      expect(() => {
+        assertJsonValue({ b: value }, 'data', limits, 'a');
+      }).toThrow(SessionSerializationError);
+    }
+    expect(() => {
+      assertJsonValue({ b: [1, 2] }, 'data', limits, 'a');
+    }).not.toThrow();
+  });
+
   it('leaves no state behind after a failure', () => {
     expect(() => {
       assertJsonValue({ b: [1n] }, 'data', limits, 'a');

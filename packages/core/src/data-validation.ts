@@ -155,6 +155,17 @@ function walk(value: unknown, depth: number, state: WalkState): void {
   state.ancestors.push(value);
   if (Array.isArray(value)) {
     if (Object.getPrototypeOf(value) !== Array.prototype) fail(state, 'an array subclass');
+    // Own properties besides the indices (`arr.note = 1`) are dropped by
+    // JSON without a word. Object.keys lists indices first, ascending, then
+    // other string keys: one is there exactly when the last key is not an index.
+    const keys = Object.keys(value);
+    const last = keys[keys.length - 1];
+    if (
+      (last !== undefined && String(Number(last)) !== last) ||
+      Object.getOwnPropertySymbols(value).length > 0
+    ) {
+      fail(state, 'array with properties other than its elements (JSON drops them)');
+    }
     // Index loop on purpose: it visits holes of sparse arrays (as undefined).
     for (let i = 0; i < value.length; i++) {
       state.segments.push(i);

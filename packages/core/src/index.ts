@@ -21,6 +21,13 @@ export {
   isRetryableSessionError,
   toSessionError,
 } from './errors.js';
+export {
+  RETIRED_ID_MIN_TTL_MS,
+  isRetiredIdError,
+  retiredIdError,
+  retiredUntil,
+} from './retired-ids.js';
+export { versionConflictError } from './version-conflict.js';
 export type { Clock } from './clock.js';
 export { systemClock, ManualClock } from './clock.js';
 export {
@@ -54,7 +61,7 @@ export type {
   SessionCodec,
 } from './codec.js';
 export type { SessionCodecOptions } from './session-codec.js';
-export { DEFAULT_CODEC_LIMITS, createSessionCodec } from './session-codec.js';
+export { DEFAULT_CODEC_LIMITS, createSessionCodec, redactedParseError } from './session-codec.js';
 export type { EncryptionKey, KeyRing, KeyRingOptions } from './key-ring.js';
 export { MIN_SEALED_BYTES, createKeyRing, openWithKeyRing, sealWithKeyRing } from './key-ring.js';
 export { parseStoredJson } from './parse-stored-json.js';

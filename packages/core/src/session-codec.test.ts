@@ -497,10 +497,19 @@ describe('session codec: encryption at rest', () => {
     }
   });
 
-  it('still reads plain values written before encryption was enabled', () => {
+  it('refuses plain values under encryption (planted, or from before it), unless acceptPlaintext', () => {
     const { fields } = createSessionCodec().encodeData(sid, { a: { b: 1 } });
     const encrypting = createSessionCodec({ encryption: { keys: [k1] } });
-    expect(encrypting.decodeData(sid, fields)).toEqual({ a: { b: 1 } });
+    expect(encrypting.requiresEncryption).toBe(true);
+    expect(() => encrypting.decodeData(sid, fields)).toThrow(SessionCorruptedError);
+    expect(() => encrypting.decodeEntry(sid, 'a', '{"b":1}')).toThrow(SessionCorruptedError);
+    const migrating = createSessionCodec({ encryption: { keys: [k1] }, acceptPlaintext: true });
+    expect(migrating.requiresEncryption).toBe(false);
+    expect(migrating.decodeData(sid, fields)).toEqual({ a: { b: 1 } });
+    expect(migrating.decodeEntry(sid, 'a', '{"b":1}')).toEqual({ b: 1 });
+    expect(() => createSessionCodec({ acceptPlaintext: 'yes' as never })).toThrow(
+      /acceptPlaintext/,
+    );
   });
 
   it('accepts raw, Uint8Array, base64 and base64url keys and copies them', () => {

@@ -35,10 +35,20 @@ export interface SessionCodecOptions {
   readonly maxKeyLength?: number | undefined;
   /**
    * Encrypt every value at rest with AES-256-GCM. Values stored in plain
-   * form before encryption was turned on are still read (and are encrypted
-   * on their next write), so enabling it loses no session.
+   * form are refused unless `acceptPlaintext` (for a migration).
    */
   readonly encryption?: KeyRingOptions | undefined;
+  /**
+   * With `encryption`: still read values stored in plain form. Default
+   * `false`: a plain value is refused (`SESSION_CORRUPTED`), because anyone
+   * who can write to Redis could otherwise plant one (`{ role: 'admin' }`)
+   * and have it read as the session's. Set it to `true` only while
+   * migrating a store that holds sessions written before encryption was
+   * turned on (they are encrypted on their next full write, or expire);
+   * see docs/security.md. Without `encryption` plain values are what is
+   * written, and this option is ignored.
+   */
+  readonly acceptPlaintext?: boolean | undefined;
 }
 
 /** Defaults of {@link SessionCodecOptions}. */
@@ -65,6 +75,8 @@ export const DEFAULT_CODEC_LIMITS = Object.freeze({
  * wrong place), not an attacker who can write to Redis: use encryption for that.
  */
 const PLAIN_PREFIX = 'j1:';
+/** Why a plain value is refused under encryption (a `SESSION_CORRUPTED` reason). */
+const PLAINTEXT_REFUSED = 'plain value where encryption is required';
 const SEALED_PREFIX = 'e1:';
 const CRC_HEX_LENGTH = 8;
 const PLAIN_JSON_OFFSET = PLAIN_PREFIX.length + CRC_HEX_LENGTH + 1;
@@ -102,6 +114,15 @@ export function createSessionCodec(options: SessionCodecOptions = {}): SessionCo
     ),
   };
   const ring = options.encryption === undefined ? undefined : createKeyRing(options.encryption);
+  const acceptPlaintext: unknown = options.acceptPlaintext ?? false;
+  if (typeof acceptPlaintext !== 'boolean') {
+    throw new SessionValidationError('acceptPlaintext: expected a boolean', {
+      code: 'INVALID_CONFIG',
+      field: 'acceptPlaintext',
+    });
+  }
+  // Plain values are refused when they could only have been planted.
+  const requiresEncryption = ring !== undefined && !acceptPlaintext;
 
   function encodeValue(sessionId: string, key: string, json: string): string {
     if (ring !== undefined) {
@@ -180,9 +201,10 @@ export function createSessionCodec(options: SessionCodecOptions = {}): SessionCo
       if (isSessionError(error)) throw error;
       // Never put the cause's message into ours: V8's JSON errors quote the
       // stored text, which may be sensitive.
-      const reason =
-        error instanceof CorruptValue ? error.message : 'unparsable JSON or a forbidden key';
-      throw corrupted(key, reason, error);
+      // Nor the cause itself (it is printed with the error): a stand-in with its name.
+      if (error instanceof CorruptValue) throw corrupted(key, error.message, error);
+      const reason = 'unparsable JSON or a forbidden key';
+      throw corrupted(key, reason, redactedParseError(error, reason));
     }
   }
 
@@ -195,6 +217,7 @@ export function createSessionCodec(options: SessionCodecOptions = {}): SessionCo
       }
       const json = encoded.slice(PLAIN_JSON_OFFSET);
       if (crcOf(sessionId, key, json) !== crc) throw new CorruptValue('checksum mismatch');
+      if (requiresEncryption) throw new CorruptValue(PLAINTEXT_REFUSED);
       return parseStoredJson(json);
     }
     if (encoded.startsWith(SEALED_PREFIX)) {
@@ -246,11 +269,13 @@ export function createSessionCodec(options: SessionCodecOptions = {}): SessionCo
     }
     try {
       if (typeof value !== 'string') throw new CorruptValue('not a string');
+      if (requiresEncryption) throw new CorruptValue(PLAINTEXT_REFUSED);
       return parseStoredJson(value);
     } catch (error) {
-      const reason =
-        error instanceof CorruptValue ? error.message : 'unparsable JSON or a forbidden key';
-      throw corrupted(key, reason, error);
+      // Nor the cause itself (it is printed with the error): a stand-in with its name.
+      if (error instanceof CorruptValue) throw corrupted(key, error.message, error);
+      const reason = 'unparsable JSON or a forbidden key';
+      throw corrupted(key, reason, redactedParseError(error, reason));
     }
   }
 
@@ -284,6 +309,7 @@ export function createSessionCodec(options: SessionCodecOptions = {}): SessionCo
 
   return {
     maxBytes,
+    requiresEncryption,
     encodeData: (sessionId, data) => encodeRecord(sessionId, data, 'data', 'fields'),
     encodePatch: (sessionId, patch) => encodePatch(sessionId, patch, 'fields'),
     decodeField,
@@ -371,4 +397,17 @@ function positiveInteger(value: unknown, fallback: number, field: string): numbe
     });
   }
   return value;
+}
+
+/**
+ * A stand-in for an error thrown while parsing stored text: same name, our
+ * message. V8's JSON errors quote the text they failed on, and a cause is
+ * printed with its error (`util.inspect`, pino), so the original never
+ * travels.
+ */
+export function redactedParseError(error: unknown, message: string): Error {
+  if (error instanceof SyntaxError) return new SyntaxError(message);
+  const stand = new Error(message);
+  stand.name = error instanceof Error ? error.name : 'Error';
+  return stand;
 }

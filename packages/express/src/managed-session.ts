@@ -4,6 +4,7 @@ import {
   assertValidUserId,
   hashSessionId,
   isSessionError,
+  toSessionError,
 } from '@session-cluster/core';
 import type { SessionData, SessionRecord } from '@session-cluster/core';
 import type { SessionManager } from '@session-cluster/manager';
@@ -24,6 +25,8 @@ export interface ManagedContext {
   readonly cookie: ResolvedCookieOptions;
   readonly lockRequests: boolean;
   readonly touchAfterMs: number;
+  /** Absolute lifetime from creation, ms; `undefined`: none. */
+  readonly maxLifetimeMs: number | undefined;
   readonly degradedHeader: string | undefined;
   readonly logger: SessionLogger;
   readonly stats: MiddlewareStats;
@@ -68,8 +71,18 @@ export class ManagedSession extends TrackedSession {
   private createRequested = false;
   private lock: RequestLock | undefined;
   private locking: Promise<RequestLock> | undefined;
-  /** `regenerate` under `lock: 'request'` waits until the request's own lock is released. */
-  private deferredRegenerate: RegenerateSessionOptions | undefined;
+  /**
+   * Under `lock: 'request'`: the version of the current id loaded (or
+   * written) while holding the lock. The commit is fenced with it.
+   */
+  private fencedVersion: number | undefined;
+  /**
+   * A `regenerate` that failed (lock wait timed out, store error, bad
+   * options): the commit then fails too and writes nothing. Its pending
+   * changes are typically the login itself, which must never reach the old
+   * (possibly planted) id.
+   */
+  private regenerateFailure: unknown;
 
   public constructor(
     private readonly ctx: ManagedContext,
@@ -147,15 +160,20 @@ export class ManagedSession extends TrackedSession {
         operation: 'regenerate',
       });
     }
-    if (options.userId !== undefined) assertValidUserId(options.userId, 'regenerate');
-    if (this.lock !== undefined || this.locking !== undefined) {
-      // manager.regenerate takes the session's lock, which this request
-      // holds: it runs at commit, right after the lock is released.
-      this.deferredRegenerate = { userId: options.userId };
+    try {
+      if (options.userId !== undefined) assertValidUserId(options.userId, 'regenerate');
+      // Under lock: 'request' the regenerate runs under the request's own
+      // lock (taken now if this request had not read the session yet), with
+      // the version loaded under it: the old id is retired before the
+      // handler goes on, and every pending change is committed to the new
+      // id only. A request queued on the old id finds nothing.
+      if (this.ctx.lockRequests && this.currentId !== undefined) await this.ensureLoaded();
+      await this.regenerateNow(options);
+    } catch (error) {
+      this.regenerateFailure = error;
       this.arm();
-      return;
+      throw error;
     }
-    await this.regenerateNow(options);
   }
 
   public async destroy(): Promise<void> {
@@ -185,6 +203,15 @@ export class ManagedSession extends TrackedSession {
     let record: SessionRecord | null;
     try {
       record = await this.ctx.manager.get(id);
+      if (record !== null && this.pastLifetime(record)) {
+        // Ended for good, however active: a stolen cookie cannot roll it
+        // forever. Retired, so nothing brings it back; a failed delete is
+        // retried by the next request that presents it.
+        this.ctx.stats.sessionsPastLifetime += 1;
+        await this.ctx.manager.delete(id).catch(() => false);
+        record = null;
+      }
+      if (this.lock !== undefined) this.fencedVersion = record?.version;
     } catch (error) {
       if (!isUnreadable(error)) throw error;
       // A fresh session instead, as for a rejected cookie. The unreadable
@@ -217,6 +244,11 @@ export class ManagedSession extends TrackedSession {
     return record;
   }
 
+  private pastLifetime(record: SessionRecord): boolean {
+    const { maxLifetimeMs } = this.ctx;
+    return maxLifetimeMs !== undefined && record.createdAt + maxLifetimeMs <= Date.now();
+  }
+
   protected dirty(): boolean {
     return (
       !this.pending.empty ||
@@ -224,13 +256,23 @@ export class ManagedSession extends TrackedSession {
       this.touchDue ||
       this.cookieAction !== 'none' ||
       this.lock !== undefined ||
-      this.deferredRegenerate !== undefined
+      this.regenerateFailure !== undefined
     );
   }
 
   protected async write(): Promise<void> {
     try {
-      this.lock?.assertHeld();
+      const failure = this.regenerateFailure;
+      if (failure !== undefined) {
+        // Nothing is written, now or later in this request: the session is
+        // dropped from it (a later write would start a fresh id). An error
+        // response means the app has handled the failure it was thrown; any
+        // other response must not go out as if the login had worked.
+        this.forget('none');
+        this.regenerateFailure = undefined;
+        if (this.res.statusCode >= 400) return;
+        throw toSessionError(failure, { operation: 'regenerate' });
+      }
       if (!this.pending.empty || this.createRequested) {
         await this.writeChanges();
       } else if (this.touchDue && this.currentId !== undefined) {
@@ -241,12 +283,6 @@ export class ManagedSession extends TrackedSession {
     } finally {
       await this.releaseLock();
     }
-    const deferred = this.deferredRegenerate;
-    if (deferred !== undefined) {
-      this.deferredRegenerate = undefined;
-      await this.regenerateNow(deferred);
-      if (this.createRequested) await this.writeChanges();
-    }
     this.applyCookie();
   }
 
@@ -255,7 +291,9 @@ export class ManagedSession extends TrackedSession {
     const id = this.currentId;
     if (id !== undefined && !this.pending.empty) {
       try {
-        await manager.patch(id, this.pending.toPatch());
+        // Fenced under lock: 'request': refused (VERSION_CONFLICT) if anyone
+        // wrote since the load, e.g. after this holder's lease ran out.
+        await manager.patch(id, this.pending.toPatch(), { expectedVersion: this.fencedVersion });
         this.pending.clear();
         // Read again if asked: the stored session now has other writers' keys too.
         this.resetLoaded(undefined);
@@ -284,6 +322,7 @@ export class ManagedSession extends TrackedSession {
     const record = await this.ctx.manager.create({ data, userId: this.pendingUserId });
     this.ctx.stats.sessionsCreated += 1;
     this.currentId = record.id;
+    this.fencedVersion = undefined;
     this.cookieAction = 'issue';
     this.touchDue = false;
     this.pending.clear();
@@ -298,7 +337,15 @@ export class ManagedSession extends TrackedSession {
     const id = this.currentId;
     if (id !== undefined) {
       try {
-        const record = await this.ctx.manager.regenerate(id, { userId: options.userId });
+        const { lock } = this;
+        const record =
+          lock === undefined
+            ? await this.ctx.manager.regenerate(id, { userId: options.userId })
+            : await lock.regenerate({
+                userId: options.userId,
+                expectedVersion: this.fencedVersion,
+              });
+        this.fencedVersion = lock === undefined ? undefined : record.version;
         this.currentId = record.id;
         this.cookieAction = 'issue';
         this.touchDue = false;
@@ -312,6 +359,7 @@ export class ManagedSession extends TrackedSession {
     // Nothing stored yet: the commit stores a session (owned by userId),
     // under an id nobody has seen — fixation needs nothing more.
     this.currentId = undefined;
+    this.fencedVersion = undefined;
     this.resetLoaded(null);
     this.pendingUserId = options.userId ?? this.pendingUserId;
     this.createRequested = true;
@@ -341,6 +389,7 @@ export class ManagedSession extends TrackedSession {
     const lock = this.lock;
     if (lock === undefined) return;
     this.lock = undefined;
+    this.fencedVersion = undefined;
     await lock.release();
   }
 
@@ -350,7 +399,7 @@ export class ManagedSession extends TrackedSession {
     this.pending.clear();
     this.pendingUserId = undefined;
     this.createRequested = false;
-    this.deferredRegenerate = undefined;
+    this.fencedVersion = undefined;
     this.touchDue = false;
     this.cookieAction = cookieAction;
     this.resetLoaded(null);

@@ -1,4 +1,5 @@
 import { createOptionChecks } from '@session-cluster/core';
+import { serialize } from 'cookie';
 import type { EncryptionKey } from '@session-cluster/core';
 
 /** Attributes of the session cookie. */
@@ -42,6 +43,14 @@ export interface CommonSessionOptions {
   readonly touchAfterMs?: number | undefined;
   /** Rejected cookies and failures after the response started. Default: one JSON line on stderr. */
   readonly logger?: SessionLogger | undefined;
+  /**
+   * Absolute lifetime of a session from its creation (a login's
+   * `regenerate` starts a new one), ms, however active it is: a session —
+   * and a stolen cookie — cannot be kept alive by use past it. Then the
+   * session is ended (deleted, its id retired) and the request starts a
+   * fresh one. Default 7 days; `false` for none.
+   */
+  readonly maxLifetimeMs?: number | false | undefined;
 }
 
 /** Options of `sessionMiddleware(manager, options)`: sessions in the manager's store (Redis). */
@@ -89,6 +98,7 @@ export const SESSION_MIDDLEWARE_DEFAULTS = Object.freeze({
   touchAfterMs: 60_000,
   degradedHeader: 'X-Session-Degraded',
   cookieTtlMs: 30 * 60_000,
+  maxLifetimeMs: 7 * 24 * 3_600_000,
 });
 
 /** Cookie attributes with defaults applied. */
@@ -143,7 +153,12 @@ export function resolveCookieOptions(
     );
   }
   const { maxAgeMs } = options;
-  if (maxAgeMs !== undefined) positiveInteger(maxAgeMs, 'cookie.maxAgeMs');
+  if (maxAgeMs !== undefined) {
+    positiveInteger(maxAgeMs, 'cookie.maxAgeMs');
+    // Max-Age is whole seconds: under 1 000 ms it would be 0, which tells
+    // the browser to delete the cookie at once.
+    if (maxAgeMs < 1_000) throw invalidOption('cookie.maxAgeMs', 'at least 1000 (ms)');
+  }
   const path = options.path ?? '/';
   // eslint-disable-next-line no-control-regex -- matching control characters is the point
   if (typeof path !== 'string' || !path.startsWith('/') || /[;\s\u0000-\u001f\u007f]/.test(path)) {
@@ -159,7 +174,25 @@ export function resolveCookieOptions(
   ) {
     throw invalidOption('cookie.domain', 'a host name');
   }
+  // The cookie library's own rules (what every commit will run): caught
+  // here, at construction, instead of failing every response (a non-ASCII
+  // path passes the checks above).
+  assertSerializable(name, { path }, 'cookie.path', 'a path of printable ASCII');
+  if (domain !== undefined) assertSerializable(name, { domain }, 'cookie.domain', 'a host name');
   return { name, secure, httpOnly, sameSite, maxAgeMs, path, domain };
+}
+
+function assertSerializable(
+  name: string,
+  attributes: { readonly path?: string; readonly domain?: string },
+  field: string,
+  expected: string,
+): void {
+  try {
+    serialize(name, 'probe', attributes);
+  } catch {
+    throw invalidOption(field, expected);
+  }
 }
 
 /** Check `touchAfterMs` (integer ≥ 0) and apply the default. */
@@ -167,6 +200,16 @@ export function resolveTouchAfter(value: unknown): number {
   if (value === undefined) return SESSION_MIDDLEWARE_DEFAULTS.touchAfterMs;
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
     throw invalidOption('touchAfterMs', 'an integer >= 0 (ms)');
+  }
+  return value;
+}
+
+/** Check `maxLifetimeMs` and apply the default; `undefined`: no absolute lifetime. */
+export function resolveMaxLifetime(value: unknown): number | undefined {
+  if (value === undefined) return SESSION_MIDDLEWARE_DEFAULTS.maxLifetimeMs;
+  if (value === false) return undefined;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1_000) {
+    throw invalidOption('maxLifetimeMs', 'an integer >= 1000 (ms), or false');
   }
   return value;
 }

@@ -9,6 +9,8 @@ export interface SessionMiddlewareStats {
   readonly unreadableSessions: number;
   /** Sessions stored by a first write. */
   readonly sessionsCreated: number;
+  /** Sessions ended because they reached `maxLifetimeMs` (each started a fresh session). */
+  readonly sessionsPastLifetime: number;
   /** Commits that failed and went to the error handler. */
   readonly commitFailures: number;
 }
@@ -18,10 +20,17 @@ export interface MiddlewareStats {
   rejectedCookies: number;
   unreadableSessions: number;
   sessionsCreated: number;
+  sessionsPastLifetime: number;
   commitFailures: number;
 }
 
 /** Fresh counters. */
 export function createStats(): MiddlewareStats {
-  return { rejectedCookies: 0, unreadableSessions: 0, sessionsCreated: 0, commitFailures: 0 };
+  return {
+    rejectedCookies: 0,
+    unreadableSessions: 0,
+    sessionsCreated: 0,
+    sessionsPastLifetime: 0,
+    commitFailures: 0,
+  };
 }

@@ -1,15 +1,24 @@
-import { ConcurrentAccessError, hashSessionId } from '@session-cluster/core';
-import type { SessionManager } from '@session-cluster/manager';
+import type { SessionRecord } from '@session-cluster/core';
+import type {
+  HeldRegenerateOptions,
+  HeldSessionLock,
+  SessionManager,
+} from '@session-cluster/manager';
 
 /**
  * A session lock held across a whole request (`lock: 'request'`): taken
  * with `manager.withLock`, whose section stays open until {@link release}.
  * The locker extends the lease while it is held.
+ *
+ * The lease is not what keeps a commit safe: a holder frozen past it (a GC
+ * pause, a failover) may still be running when another request takes the
+ * lock. The commit is fenced instead, by the version loaded under the lock
+ * (`manager.patch(…, { expectedVersion })`), so such a holder's write is
+ * refused with `VERSION_CONFLICT` rather than laid over the newer one.
  */
 export class RequestLock {
   private constructor(
-    private readonly id: string,
-    private readonly signal: AbortSignal,
+    private readonly held: HeldSessionLock,
     private readonly releaseSection: () => void,
     private readonly section: Promise<void>,
   ) {}
@@ -23,32 +32,26 @@ export class RequestLock {
     const released = new Promise<void>((resolve) => {
       releaseSection = resolve;
     });
-    let acquired!: (signal: AbortSignal) => void;
-    const granted = new Promise<AbortSignal>((resolve) => {
+    let acquired!: (held: HeldSessionLock) => void;
+    const granted = new Promise<HeldSessionLock>((resolve) => {
       acquired = resolve;
     });
-    const section = manager.withLock(id, (signal) => {
-      acquired(signal);
+    const section = manager.withLock(id, (_signal, held) => {
+      acquired(held);
       return released;
     });
     // `section` settles before `granted` only when the lock was never granted.
-    const signal = await Promise.race([granted, section.then(() => undefined)]);
-    if (signal === undefined) throw new Error('unreachable: lock section ended before it began');
-    return new RequestLock(id, signal, releaseSection, section);
+    const held = await Promise.race([granted, section.then(() => undefined)]);
+    if (held === undefined) throw new Error('unreachable: lock section ended before it began');
+    return new RequestLock(held, releaseSection, section);
   }
 
-  /** @throws ConcurrentAccessError `LOCK_LOST` when exclusivity was lost (a lease extension failed) */
-  public assertHeld(): void {
-    if (this.signal.aborted) {
-      throw new ConcurrentAccessError(
-        'lock_lost',
-        'The session lock held for this request was lost',
-        {
-          operation: 'commit',
-          sessionIdHash: hashSessionId(this.id),
-        },
-      );
-    }
+  /**
+   * Regenerate under this lock (taking it again would wait for this very
+   * request): the old id is retired before this returns.
+   */
+  public regenerate(options: HeldRegenerateOptions): Promise<SessionRecord> {
+    return this.held.regenerate(options);
   }
 
   /** Give the lock up and wait until it is released. Never throws. */

@@ -21,6 +21,8 @@ export interface SealedContext {
   readonly cookie: ResolvedCookieOptions;
   readonly ttlMs: number;
   readonly touchAfterMs: number;
+  /** Absolute lifetime from creation, ms; `undefined`: none. */
+  readonly maxLifetimeMs: number | undefined;
   readonly logger: SessionLogger;
   readonly stats: MiddlewareStats;
 }
@@ -53,9 +55,16 @@ export class SealedRequestSession extends TrackedSession {
     super(res, onFailure, ctx.logger);
     if (cookieValue !== undefined) {
       try {
-        this.current = ctx.sealer.open(cookieValue);
-        const lastRoll = this.current.expiresAt - ctx.ttlMs;
-        this.touchDue = Date.now() - lastRoll >= ctx.touchAfterMs;
+        const opened = ctx.sealer.open(cookieValue);
+        if (ctx.maxLifetimeMs !== undefined && opened.createdAt + ctx.maxLifetimeMs <= Date.now()) {
+          // Past its absolute lifetime: a fresh session, and the cookie goes.
+          ctx.stats.sessionsPastLifetime += 1;
+          this.cookieAction = 'clear';
+        } else {
+          this.current = opened;
+          const lastRoll = opened.expiresAt - ctx.ttlMs;
+          this.touchDue = Date.now() - lastRoll >= ctx.touchAfterMs;
+        }
       } catch (error) {
         const { code } = toSessionError(error);
         ctx.stats.rejectedCookies += 1;
@@ -147,12 +156,20 @@ export class SealedRequestSession extends TrackedSession {
     const changed = !this.pending.empty || this.cookieAction === 'seal';
     if (changed || (this.touchDue && base !== undefined)) {
       const now = Date.now();
+      const fresh = base === undefined || this.newId;
+      const createdAt = fresh ? now : base.createdAt;
+      const { maxLifetimeMs } = this.ctx;
       const next: SealedSession = {
-        id: base === undefined || this.newId ? generateSessionId() : base.id,
+        id: fresh ? generateSessionId() : base.id,
         userId: this.pendingUserId ?? base?.userId,
         data: this.pending.applyTo(base?.data ?? {}),
-        createdAt: base?.createdAt ?? now,
-        expiresAt: now + this.ctx.ttlMs,
+        // A regenerate (login) starts a new session: its lifetime too.
+        createdAt,
+        // Rolling, but never past the absolute lifetime.
+        expiresAt:
+          maxLifetimeMs === undefined
+            ? now + this.ctx.ttlMs
+            : Math.min(now + this.ctx.ttlMs, createdAt + maxLifetimeMs),
       };
       const value = this.ctx.sealer.seal(next); // PAYLOAD_TOO_LARGE surfaces here
       if (this.res.headersSent) throw headersSentError();

@@ -13,6 +13,7 @@ import {
   resolveCookieOptions,
   resolveDegradedHeader,
   resolveLogger,
+  resolveMaxLifetime,
   resolveTouchAfter,
 } from './middleware-options.js';
 import type { CookieStoreSessionOptions, ManagedSessionOptions } from './middleware-options.js';
@@ -119,6 +120,7 @@ function managedMiddleware(
     cookie: resolveCookieOptions(options.cookie, SESSION_MIDDLEWARE_DEFAULTS.managedCookieName),
     lockRequests: lock === 'request',
     touchAfterMs: resolveTouchAfter(options.touchAfterMs),
+    maxLifetimeMs: resolveMaxLifetime(options.maxLifetimeMs),
     degradedHeader: resolveDegradedHeader(options.degradedHeader),
     logger: resolveLogger(options.logger),
     stats,
@@ -174,6 +176,7 @@ function sealedMiddleware(options: CookieStoreSessionOptions): SessionMiddleware
     cookie,
     ttlMs,
     touchAfterMs: resolveTouchAfter(options.touchAfterMs),
+    maxLifetimeMs: resolveMaxLifetime(options.maxLifetimeMs),
     logger: resolveLogger(options.logger),
     stats,
   };

@@ -103,6 +103,31 @@ describe('FallbackStore over a real redis-server', () => {
     expect((await observer.load(other.id))?.data).toEqual(other.data);
   });
 
+  it('a session logged out on another instance during the outage stays gone after reconciliation', async () => {
+    const r = await rig();
+    await r.server.kill();
+    const local: SessionRecord = await r.store.create({
+      id: generateSessionId(),
+      userId: 'alice',
+      data: { user: 'alice' },
+      expiresAt: Date.now() + TTL_MS,
+    });
+    await driveUntil(r.store, 'degraded');
+
+    // Redis is back; the visitor logs out through another instance first,
+    // which retires the id although Redis never had it.
+    await r.server.restart();
+    const observer = r.observer();
+    await until(() => observer.client.status === 'ready');
+    expect(await observer.delete(local.id)).toBe(false);
+
+    const [report] = await driveUntil(r.store, 'recovered');
+    expect(report).toMatchObject({ written: 0, conflicts: 1 });
+    expect(await observer.load(local.id)).toBeNull();
+    expect(await r.store.load(local.id)).toBeNull();
+    expect(await observer.listByUser('alice')).toEqual([]);
+  });
+
   it('Redis killed again mid-reconciliation: the run stops, and after the second recovery nothing is lost', async () => {
     const r = await rig({
       // AOF with fsync per write: a SIGKILL loses no acknowledged write, so

@@ -185,7 +185,9 @@ describe('Reconciler', () => {
     await r.primary.backing.delete(gone.id);
 
     expect(await r.reconciler.run(r.tally)).toBe('drained');
-    expect(r.tally).toMatchObject({ written: 2, conflicts: 1 });
+    // `gone` was deleted in the primary: its id is retired, and the copy
+    // written while degraded must not bring it back.
+    expect(r.tally).toMatchObject({ written: 1, conflicts: 2 });
     expect(await r.primary.backing.load(same.id)).toMatchObject({
       version: 2,
       data: { v: 'memory' },
@@ -195,13 +197,10 @@ describe('Reconciler', () => {
       version: 2,
       data: { v: 'changed elsewhere' },
     });
-    expect(await r.primary.backing.load(gone.id)).toMatchObject({
-      version: 1,
-      data: { v: 'memory' },
-    });
+    expect(await r.primary.backing.load(gone.id)).toBeNull();
   });
 
-  it('replays deletes, and deletes the old session first when an id was re-used', async () => {
+  it('replays deletes; an id re-used after its delete stays retired (the copy is dropped)', async () => {
     const r = rig();
     const doomed = await r.createInPrimary();
     const reused = await r.createInPrimary({ data: { old: true } });
@@ -212,11 +211,8 @@ describe('Reconciler', () => {
 
     expect(await r.reconciler.run(r.tally)).toBe('drained');
     expect(await r.primary.backing.load(doomed.id)).toBeNull();
-    expect(await r.primary.backing.load(reused.id)).toMatchObject({
-      version: 1,
-      data: { fresh: true },
-    });
-    expect(r.tally).toMatchObject({ written: 1, deleted: 2, conflicts: 0 });
+    expect(await r.primary.backing.load(reused.id)).toBeNull();
+    expect(r.tally).toMatchObject({ written: 0, deleted: 2, conflicts: 1 });
     expect(r.journal.pending).toBe(0);
   });
 

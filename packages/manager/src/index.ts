@@ -1,6 +1,9 @@
 export type {
   CleanupOptions,
   CreateSessionOptions,
+  HeldRegenerateOptions,
+  HeldSessionLock,
+  ManagerPatchOptions,
   RegenerateOptions,
   UpdateOptions,
 } from './session-manager.js';

@@ -27,6 +27,15 @@ export function assertObjectArgument(
   if (!isPlainObject(value)) throw invalid(operation, field, 'a plain object');
 }
 
+/** The optional `expectedVersion` of a fenced write. @throws SessionValidationError `INVALID_ARGUMENT` unless absent or a positive integer. */
+export function optionalVersion(value: unknown, operation: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
+    throw invalid(operation, 'options.expectedVersion', 'a positive integer');
+  }
+  return value;
+}
+
 /** @throws SessionValidationError `INVALID_ARGUMENT` unless `value` is plain-object session data. */
 export function assertSessionData(
   value: unknown,

@@ -10,6 +10,7 @@ import {
   hashSessionId,
   isRetryableSessionError,
   replayFirst,
+  versionConflictError,
 } from '@session-cluster/core';
 import type {
   Clock,
@@ -39,6 +40,7 @@ import {
   assertPatch,
   assertSessionData,
   assertTtl,
+  optionalVersion,
 } from './input-checks.js';
 import { MANAGER_OPERATIONS, isUpdateLockMode, resolveManagerOptions } from './manager-options.js';
 import type { OperationName, SessionManagerOptions } from './manager-options.js';
@@ -88,6 +90,39 @@ function invalidUpdateLock(): SessionValidationError {
 export interface RegenerateOptions {
   /** Owner of the new session (e.g. the user who just logged in); the old owner when absent. */
   readonly userId?: string | undefined;
+}
+
+/** Options of {@link SessionManager.patch}. */
+export interface ManagerPatchOptions {
+  /**
+   * Fence the patch with the version the caller loaded while holding the
+   * session's lock (`withLock`): it is written only if nobody wrote since,
+   * else `VERSION_CONFLICT`. Not retried (a conflict means the caller's view
+   * is stale; a re-sent fenced write that had landed would conflict with itself).
+   */
+  readonly expectedVersion?: number | undefined;
+}
+
+/** Options of {@link HeldSessionLock.regenerate}. */
+export interface HeldRegenerateOptions extends RegenerateOptions {
+  /** The version loaded under the lock: the old id is retired only if it is still the stored one. */
+  readonly expectedVersion?: number | undefined;
+}
+
+/**
+ * What {@link SessionManager.withLock} hands its section besides the abort
+ * signal: operations that would otherwise take the session's lock, run
+ * under the lock the section already holds.
+ */
+export interface HeldSessionLock {
+  /**
+   * `regenerate` under the held lock (the lock is not taken again): the data
+   * moves to a new id and the old id is retired (tombstoned: it can never be
+   * created or written again). Not retried: the caller decides.
+   * @throws SessionNotFoundError when the session does not exist or has expired
+   * @throws ConcurrentAccessError `VERSION_CONFLICT` when `expectedVersion` is stale
+   */
+  regenerate(options?: HeldRegenerateOptions): Promise<SessionRecord>;
 }
 
 /** Options of {@link SessionManager.cleanupExpired}. */
@@ -377,20 +412,26 @@ export class SessionManager {
    * never lose each other. Rolls the expiry when rolling.
    * @returns the new version
    * @throws SessionNotFoundError when the session does not exist or has expired
+   * @throws ConcurrentAccessError `VERSION_CONFLICT` when `options.expectedVersion` is stale
    */
-  public patch(id: string, changes: SessionPatch): Promise<number> {
+  public patch(
+    id: string,
+    changes: SessionPatch,
+    options: ManagerPatchOptions = {},
+  ): Promise<number> {
     return this.run(
       'patch',
       () => {
         assertValidSessionId(id, 'patch');
         assertPatch(changes, 'patch');
-        return this.policies.patch.execute(() =>
-          this.store.patch(
-            id,
-            changes,
-            this.rolling ? { expiresAt: this.clock.now() + this.ttlMs } : undefined,
-          ),
-        );
+        assertObjectArgument(options, 'patch', 'options');
+        const expectedVersion = optionalVersion(options.expectedVersion, 'patch');
+        const write = (): Promise<number> =>
+          this.store.patch(id, changes, {
+            expiresAt: this.rolling ? this.clock.now() + this.ttlMs : undefined,
+            expectedVersion,
+          });
+        return expectedVersion === undefined ? this.policies.patch.execute(write) : write();
       },
       id,
       writtenOutcome,
@@ -464,9 +505,15 @@ export class SessionManager {
    * Recorded in health as operation `lock`, for the whole time the lock is
    * held. Errors of `fn` itself are re-thrown as they are (not wrapped).
    *
+   * `held` runs, under this same lock, what would otherwise take it
+   * (`regenerate`), e.g. a login inside a locked request.
+   *
    * @throws ConcurrentAccessError `LOCK_NOT_ACQUIRED` when the lock could not be had in time
    */
-  public async withLock<T>(id: string, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  public async withLock<T>(
+    id: string,
+    fn: (signal: AbortSignal, held: HeldSessionLock) => Promise<T>,
+  ): Promise<T> {
     // fn's own failure travels as a value, so it is neither retried, wrapped,
     // nor recorded as a storage failure of this instance.
     const outcome = await this.run(
@@ -478,7 +525,7 @@ export class SessionManager {
           id,
           async (signal): Promise<{ ok: true; value: T } | { ok: false; error: unknown }> => {
             try {
-              return { ok: true, value: await fn(signal) };
+              return { ok: true, value: await fn(signal, this.heldLock(id)) };
             } catch (error) {
               return { ok: false, error };
             }
@@ -588,13 +635,40 @@ export class SessionManager {
     return this.inFlight.size;
   }
 
-  private async regenerateLocked(id: string, userId: string | undefined): Promise<SessionRecord> {
+  /** The {@link HeldSessionLock} of a `withLock` section on `id`. */
+  private heldLock(id: string): HeldSessionLock {
+    return {
+      regenerate: (options = {}) =>
+        this.run(
+          'regenerate',
+          () => {
+            assertObjectArgument(options, 'regenerate', 'options');
+            const { userId } = options;
+            if (userId !== undefined) assertValidUserId(userId, 'regenerate');
+            const expectedVersion = optionalVersion(options.expectedVersion, 'regenerate');
+            return this.regenerateLocked(id, userId, expectedVersion);
+          },
+          id,
+          regeneratedOutcome,
+        ),
+    };
+  }
+
+  private async regenerateLocked(
+    id: string,
+    userId: string | undefined,
+    expectedVersion?: number,
+  ): Promise<SessionRecord> {
     const record = await this.store.load(id);
     if (record === null) {
       throw new SessionNotFoundError(undefined, {
         operation: 'regenerate',
         sessionIdHash: hashSessionId(id),
       });
+    }
+    if (expectedVersion !== undefined && record.version !== expectedVersion) {
+      // The holder's view is stale: its lease ran out and someone else wrote.
+      throw versionConflictError('regenerate', id, expectedVersion, record.version);
     }
     const created = await this.store.create({
       id: generateSessionId(),

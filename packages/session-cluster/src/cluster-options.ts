@@ -117,6 +117,13 @@ export interface CodecOption {
    */
   readonly encryptionKeys?: readonly EncryptionKey[] | undefined;
   /**
+   * With `encryptionKeys`: still read values stored in plain form. Default
+   * `false` (refused as `SESSION_CORRUPTED`: with encryption on, a plain
+   * value can only be planted). `true` only while migrating a store written
+   * before encryption was turned on; see docs/security.md.
+   */
+  readonly acceptPlaintext?: boolean | undefined;
+  /**
    * A stored session that fails its integrity check (or cannot be
    * decrypted): `true` (default) throws `SessionCorruptedError`, which the
    * Express middleware turns into a fresh session; `false` deletes it and

@@ -7,6 +7,7 @@ import type { RecoveredEvent } from '@session-cluster/fallback';
 import type { HealthStatus } from '@session-cluster/health';
 import { expectSessionError, respCommand, startRedisServer } from '@session-cluster/testkit';
 import type { RedisServerHandle } from '@session-cluster/testkit';
+import { RETIRED_FRAME } from '@session-cluster/store-redis';
 import { Redis } from 'ioredis';
 import { createSessionCluster } from './create-session-cluster.js';
 import type { SessionCluster } from './create-session-cluster.js';
@@ -151,7 +152,8 @@ describe('createSessionCluster', () => {
       expect(await cluster.manager.get(id)).toBeNull();
       expect(seen).toHaveLength(1);
       expect(seen[0]).not.toContain(id);
-      expect(await admin.exists(key)).toBe(0);
+      // Deleted: only the tombstone of the retired id is left.
+      expect(await admin.get(key)).toBe(RETIRED_FRAME);
     } finally {
       admin.disconnect();
     }

@@ -130,7 +130,14 @@ function resolveCodec(value: unknown): SessionCodec {
   const codec = section(value, 'codec');
   onlyKeys(
     codec,
-    ['maxBytes', 'encryptionKeys', 'failFastOnCorruption', 'onCorruption', 'frameFormat'],
+    [
+      'maxBytes',
+      'encryptionKeys',
+      'acceptPlaintext',
+      'failFastOnCorruption',
+      'onCorruption',
+      'frameFormat',
+    ],
     'codec.',
   );
   const maxBytes = integer(codec['maxBytes'], 'codec.maxBytes', 1);
@@ -145,6 +152,7 @@ function resolveCodec(value: unknown): SessionCodec {
       createSessionCodec({
         maxBytes,
         ...(keys === undefined ? {} : { encryption: { keys: keys as readonly EncryptionKey[] } }),
+        acceptPlaintext: codec['acceptPlaintext'] as boolean | undefined,
       }),
   );
 }

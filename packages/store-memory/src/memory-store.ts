@@ -7,8 +7,11 @@ import {
   assertValidUserId,
   createSessionCodec,
   hashSessionId,
+  retiredIdError,
+  retiredUntil,
   systemClock,
   toSessionError,
+  versionConflictError,
 } from '@session-cluster/core';
 import type {
   Clock,
@@ -123,6 +126,12 @@ export class MemoryStore implements SessionStore {
   /** userId → ids. May hold stale ids (dropped when listed); every live owned session is in it. */
   private readonly byUser = new Map<string, Set<string>>();
   private readonly expiries = new ExpiryQueue();
+  /**
+   * Retired ids (deleted, or retired by a save that expired them) → until
+   * when `create` refuses them. Bounded by `maxSessions`: the oldest
+   * tombstone goes first (a memory store is instance-local anyway).
+   */
+  private readonly retired = new Map<string, number>();
   private storedBytes = 0;
   private cleanupTimer: NodeJS.Timeout | undefined;
   private closed = false;
@@ -194,6 +203,7 @@ export class MemoryStore implements SessionStore {
         });
       }
       const encoded = this.codec.encodeData(id, input.data);
+      if ((this.retired.get(id) ?? -Infinity) > now) throw retiredIdError(id, 'create');
 
       const existing = this.sessions.get(id);
       if (existing !== undefined) {
@@ -243,17 +253,14 @@ export class MemoryStore implements SessionStore {
       const now = this.clock.now();
       const session = this.liveOrThrow(id, now, 'save');
       if (session.version !== expectedVersion) {
-        throw new ConcurrentAccessError(
-          'version_conflict',
-          'Session was changed by another writer',
-          {
-            operation: 'save',
-            sessionIdHash: hashSessionId(id),
-            details: { expectedVersion, currentVersion: session.version },
-          },
-        );
+        throw versionConflictError('save', id, expectedVersion, session.version);
       }
 
+      if (expiresAt <= now) {
+        // Retired (regenerate's old id): gone now, and never created again.
+        this.retire(session, now);
+        return session.version + 1;
+      }
       this.storedBytes -= weightOf(session);
       session.fields = new Map(encoded.fields);
       session.bytes = encoded.bytes;
@@ -275,15 +282,23 @@ export class MemoryStore implements SessionStore {
     return this.run('patch', () => {
       assertValidSessionId(id, 'patch');
       let expiresAt: number | undefined;
+      let expectedVersion: number | undefined;
       if (options !== undefined) {
         assertObject(options, 'options', 'patch');
         expiresAt = options.expiresAt;
         if (expiresAt !== undefined) assertFiniteNumber(expiresAt, 'expiresAt', 'patch');
+        expectedVersion = options.expectedVersion;
+        if (expectedVersion !== undefined) {
+          assertPositiveInteger(expectedVersion, 'options.expectedVersion', 'patch');
+        }
       }
       const { set, unset } = this.codec.encodePatch(id, changes);
 
       const now = this.clock.now();
       const session = this.liveOrThrow(id, now, 'patch');
+      if (expectedVersion !== undefined && session.version !== expectedVersion) {
+        throw versionConflictError('patch', id, expectedVersion, session.version);
+      }
       const fieldBytes = (key: string): number => {
         const current = session.fields.get(key);
         return current === undefined ? 0 : this.codec.fieldBytes(key, current);
@@ -335,10 +350,15 @@ export class MemoryStore implements SessionStore {
     return this.run('delete', () => {
       assertValidSessionId(id, 'delete');
       const session = this.sessions.get(id);
-      if (session === undefined) return false;
-      this.remove(session);
+      const now = this.clock.now();
+      if (session === undefined) {
+        // Retired all the same: a copy may live elsewhere and be written back.
+        this.retireId(id, now, now);
+        return false;
+      }
+      this.retire(session, now);
       // An expired session was already gone for every reader.
-      return session.expiresAt > this.clock.now();
+      return session.expiresAt > now;
     });
   }
 
@@ -379,7 +399,7 @@ export class MemoryStore implements SessionStore {
       let deleted = 0;
       for (const session of this.ownedBy(userId)) {
         if (keep.has(session.id)) continue;
-        this.remove(session);
+        this.retire(session, now);
         if (session.expiresAt > now) deleted += 1;
       }
       return deleted;
@@ -502,6 +522,21 @@ export class MemoryStore implements SessionStore {
     this.sessions.delete(session.id);
     this.storedBytes -= weightOf(session);
     if (session.userId !== undefined) this.unindex(session.userId, session.id);
+  }
+
+  /** Remove a session and tombstone its id (see `retired`). */
+  private retire(session: StoredSession, now: number): void {
+    this.remove(session);
+    this.retireId(session.id, session.expiresAt, now);
+  }
+
+  private retireId(id: string, expiresAt: number, now: number): void {
+    this.retired.delete(id);
+    this.retired.set(id, retiredUntil(expiresAt, now));
+    for (const [id, until] of this.retired) {
+      if (until > now && this.retired.size <= this.maxSessions) break;
+      this.retired.delete(id);
+    }
   }
 
   /** Free a slot for a new session: expired sessions first, then the least recently used. */

@@ -30,6 +30,7 @@ export {
   FIELD_SEPARATOR,
   FRAME_MAGIC,
   LEGACY_FRAME_MAGIC,
+  RETIRED_FRAME,
   frameCheck,
   replaceFrameEntry,
 } from './session-frame.js';

@@ -29,7 +29,7 @@ describe('toStoreError', () => {
       const error = toStoreError(cause, context);
       expect(error).toBeInstanceOf(StorageUnavailableError);
       expect(error.code).toBe('STORAGE_UNAVAILABLE');
-      expect(error.cause).toBe(cause);
+      expect(error.cause).toMatchObject({ name: cause.name, message: cause.message });
       expect(error.operation).toBe('load');
       expect(error.sessionIdHash).toBe('abc123');
       expect(error.details?.['reply']).toBe(replyPrefix(reply));

@@ -47,6 +47,41 @@ export interface RedisCallContext {
   readonly commandTimeoutMs: number;
 }
 
+/** Properties of a client error that are safe to keep in a cause: they name what failed, never what was sent. */
+const SAFE_CAUSE_PROPERTIES = ['code', 'errno', 'syscall'] as const;
+
+/**
+ * A copy of a client error that is safe to log and inspect: its name,
+ * message, stack and `code` / `errno` / `syscall`, and its own cause made
+ * safe the same way — nothing else. ioredis attaches the failed command to
+ * its errors (`command.args`: session keys, which hold the raw id, and
+ * values, which hold session data), and `util.inspect`, pino's `err`
+ * serializer and `console.error` print every own property of a cause, so
+ * the original must not travel. The messages kept are Redis' and Node's own
+ * (a reply's text, `Command timed out`, `connect ECONNREFUSED …`): they do
+ * not repeat a command's arguments.
+ */
+export function redactedCause(error: Error, depth = 0): Error {
+  const copy = new Error(error.message);
+  copy.name = error.name;
+  if (error.stack !== undefined) copy.stack = error.stack;
+  const source = error as unknown as Record<string, unknown>;
+  const target = copy as unknown as Record<string, unknown>;
+  for (const key of SAFE_CAUSE_PROPERTIES) {
+    const value = source[key];
+    if (typeof value === 'string' || typeof value === 'number') target[key] = value;
+  }
+  if (depth < 4 && error.cause instanceof Error) {
+    Object.defineProperty(copy, 'cause', {
+      value: redactedCause(error.cause, depth + 1),
+      writable: true,
+      configurable: true,
+      enumerable: false,
+    });
+  }
+  return copy;
+}
+
 /** The leading token of a Redis error reply (`CLUSTERDOWN The cluster is down` → `CLUSTERDOWN`). */
 export function replyPrefix(message: string): string {
   const space = message.indexOf(' ');
@@ -55,7 +90,8 @@ export function replyPrefix(message: string): string {
 
 /**
  * Map anything a Redis call threw to a {@link SessionError}, with the
- * original as `cause`. Nothing from ioredis escapes unwrapped.
+ * original as `cause`, redacted ({@link redactedCause}): nothing from
+ * ioredis escapes unwrapped, and no session id or data rides along.
  *
  * Decided by error class name and, for Redis error replies, by the reply's
  * prefix token; never by the rest of a message. ioredis raises connection
@@ -75,24 +111,26 @@ export function toStoreError(error: unknown, context: RedisCallContext): Session
   if (isSessionError(error)) return error;
   const where = { operation: context.operation, sessionIdHash: context.sessionIdHash };
   if (!(error instanceof Error)) {
+    // Not the value itself as the cause: it may be anything, data included.
     return new SessionError('INTERNAL', 'Redis call failed with a non-error value', {
       ...where,
-      cause: error,
+      details: { thrown: typeof error },
     });
   }
+  const cause = redactedCause(error);
 
   if (error.name === 'ReplyError') {
     const prefix = replyPrefix(error.message);
     if (UNAVAILABLE_REPLY_PREFIXES.has(prefix)) {
       return new StorageUnavailableError(`Redis cannot serve ${context.operation} (${prefix})`, {
         ...where,
-        cause: error,
+        cause,
         details: { reply: prefix },
       });
     }
     return new SessionError('INTERNAL', `Redis rejected ${context.operation} (${prefix})`, {
       ...where,
-      cause: error,
+      cause,
       details: { reply: prefix },
     });
   }
@@ -100,7 +138,7 @@ export function toStoreError(error: unknown, context: RedisCallContext): Session
   if (TRANSPORT_ERROR_NAMES.has(error.name)) {
     return new StorageUnavailableError(`Redis connection failed during ${context.operation}`, {
       ...where,
-      cause: error,
+      cause,
       details: { error: error.name },
     });
   }
@@ -114,7 +152,7 @@ export function toStoreError(error: unknown, context: RedisCallContext): Session
         : `Redis unreachable during ${context.operation}`,
       {
         ...where,
-        cause: error,
+        cause,
         timeout,
         details: { elapsedMs: Math.round(context.elapsedMs) },
       },
@@ -123,7 +161,7 @@ export function toStoreError(error: unknown, context: RedisCallContext): Session
 
   return new SessionError('INTERNAL', `Unexpected failure during ${context.operation}`, {
     ...where,
-    cause: error,
+    cause,
   });
 }
 

@@ -19,6 +19,7 @@ import { RedisKeys } from './redis-keys.js';
 import { scriptCommandName, scriptSource } from './redis-scripts.js';
 import { RedisStore } from './redis-store.js';
 import type { CorruptionInfo, RedisStoreOptions } from './redis-store-options.js';
+import { RETIRED_FRAME } from './session-frame.js';
 
 const GRACE_MS = 3_600_000;
 const TTL_MS = 60_000;
@@ -437,11 +438,11 @@ describe('RedisStore.listSessionIds', () => {
 });
 
 describe('RedisStore with encryption at rest', () => {
-  it('seals every value, reads sessions written before encryption, and patches mixed frames', async () => {
+  it('seals every value, reads sessions written before encryption (acceptPlaintext), and patches mixed frames', async () => {
     const key = { id: 'k1', key: randomBytes(32) };
     const plainStore = await openStore();
     const sealedStore = await openStore({
-      codec: createSessionCodec({ encryption: { keys: [key] } }),
+      codec: createSessionCodec({ encryption: { keys: [key] }, acceptPlaintext: true }),
     });
     const before = await plainStore.create({
       id: generateSessionId(),
@@ -468,6 +469,40 @@ describe('RedisStore with encryption at rest', () => {
     expect(await sealedStore.load(sealed.id)).toEqual(sealed);
     // Without the key the store cannot read it, and says so (never "missing").
     await expectSessionError(plainStore.load(sealed.id), SessionEncryptionError, 'UNKNOWN_KEY_ID');
+  });
+
+  it('refuses a plain frame forged in Redis (data and owner planted, check recomputed) by default', async () => {
+    const key = { id: 'k1', key: randomBytes(32) };
+    const sealedStore = await openStore({
+      codec: createSessionCodec({ encryption: { keys: [key] } }),
+    });
+    const victim = await sealedStore.create({
+      id: generateSessionId(),
+      userId: 'alice',
+      data: { role: 'user' },
+      expiresAt: clock.now() + TTL_MS,
+    });
+    // Whoever can write to Redis writes a plain frame with a valid
+    // (unkeyed) check: what an unencrypting store would have written.
+    const plainStore = await openStore();
+    await plainStore.delete(victim.id);
+    await raw(plainStore).del(keysOf(plainStore).session(victim.id));
+    await plainStore.create({
+      id: victim.id,
+      userId: 'mallory',
+      data: { role: 'admin' },
+      expiresAt: clock.now() + TTL_MS,
+    });
+    await expectSessionError(
+      sealedStore.load(victim.id),
+      SessionCorruptedError,
+      'SESSION_CORRUPTED',
+    );
+    await expectSessionError(
+      sealedStore.listByUser('mallory'),
+      SessionCorruptedError,
+      'SESSION_CORRUPTED',
+    );
   });
 });
 
@@ -566,12 +601,13 @@ describe('RedisStore corruption policy', () => {
     await corrupt(store, metaBroken.id, 1, 'not-a-number');
 
     expect(await store.load(broken.id)).toBeNull();
-    expect(await raw(store).exists(keys.session(broken.id))).toBe(0);
+    // Only the tombstone of the retired id is left.
+    expect(await raw(store).get(keys.session(broken.id))).toBe(RETIRED_FRAME);
     expect(await raw(store).zscore(keys.expiryBucketOf(broken.id), broken.id)).toBeNull();
     expect(await raw(store).zscore(keys.userIndex('mallory'), broken.id)).toBeNull();
 
     expect((await store.listByUser('mallory')).map((r) => r.id)).toEqual([fine.id]);
-    expect(await raw(store).exists(keys.session(metaBroken.id))).toBe(0);
+    expect(await raw(store).get(keys.session(metaBroken.id))).toBe(RETIRED_FRAME);
     expect(store.corruptSessionsDeleted).toBe(2);
     expect(seen).toHaveLength(2);
     expect(seen[0]?.error).toBeInstanceOf(SessionCorruptedError);

@@ -9,6 +9,9 @@ import {
   assertValidUserId,
   hashSessionId,
   isSessionError,
+  retiredIdError,
+  retiredUntil,
+  versionConflictError,
 } from '@session-cluster/core';
 import type {
   Clock,
@@ -45,6 +48,29 @@ import { resolveRedisStoreOptions } from './redis-store-options.js';
 import type { CorruptionInfo, RedisStoreOptions } from './redis-store-options.js';
 import { replyArray, replyInteger, replyNumber, replyText, scoredMembers } from './script-reply.js';
 import { frameEntries, readSessionFrame } from './session-frame.js';
+
+/**
+ * Most calls `listByUser` / `deleteByUser` keep in flight at once: a user
+ * with thousands of sessions must not put thousands of commands on the
+ * connection (and its timeout budget) in one burst.
+ */
+const USER_SESSIONS_CONCURRENCY = 32;
+
+/** `Promise.all(items.map(fn))` with at most {@link USER_SESSIONS_CONCURRENCY} calls in flight; results in order. */
+async function mapBounded<T, R>(items: readonly T[], fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await fn(items[index] as T);
+    }
+  };
+  await Promise.all(
+    Array.from({ length: Math.min(USER_SESSIONS_CONCURRENCY, items.length) }, worker),
+  );
+  return results;
+}
 
 /** Latest epoch ms a `Date` can hold: the upper bound of every accepted expiry. */
 const MAX_EPOCH_MS = 8.64e15;
@@ -189,7 +215,9 @@ export class RedisStore implements SessionStore {
         ),
         'createSession',
       );
-      if (replyInteger(reply[0], 'createSession') !== 1) {
+      const created = replyInteger(reply[0], 'createSession');
+      if (created === -4) throw retiredIdError(id, 'create');
+      if (created !== 1) {
         throw new ConcurrentAccessError('already_exists', 'A session with this id already exists', {
           operation: 'create',
           sessionIdHash: hashSessionId(id),
@@ -229,16 +257,7 @@ export class RedisStore implements SessionStore {
     return this.track('save', async () => {
       assertValidSessionId(id, 'save');
       assertObject(input, 'input');
-      if (
-        typeof expectedVersion !== 'number' ||
-        !Number.isSafeInteger(expectedVersion) ||
-        expectedVersion < 1
-      ) {
-        throw new SessionValidationError('expectedVersion must be a positive integer', {
-          field: 'expectedVersion',
-          operation: 'save',
-        });
-      }
+      assertVersion(expectedVersion, 'expectedVersion', 'save');
       const { userId, data, expiresAt } = input;
       assertExpiry(expiresAt, 'expiresAt', 'save');
       if (userId !== undefined) assertValidUserId(userId, 'save');
@@ -256,24 +275,14 @@ export class RedisStore implements SessionStore {
           encoded.bytes,
           frameEntries(encoded.entries),
           this.frameFormat,
+          ...this.retirement(now),
         ]),
         'saveSession',
       );
       const status = replyInteger(reply[0], 'saveSession');
       if (status === 0) throw this.notFound('save', id);
-      if (status === -1) {
-        throw new ConcurrentAccessError(
-          'version_conflict',
-          'The session was changed by another writer',
-          {
-            operation: 'save',
-            sessionIdHash: hashSessionId(id),
-            // A number, as MemoryStore says it; null when the stored
-            // header's version is unreadable.
-            details: { expectedVersion, currentVersion: storedVersion(reply[1]) },
-          },
-        );
-      }
+      if (status === -1)
+        throw versionConflictError('save', id, expectedVersion, storedVersion(reply[1]));
       const version = replyInteger(reply[1], 'saveSession');
       const previousUser = replyText(reply[2], 'saveSession');
       const createdAt = replyNumber(reply[3], 'saveSession');
@@ -302,6 +311,9 @@ export class RedisStore implements SessionStore {
       if (options !== undefined) assertObject(options, 'options');
       const expiresAt = options?.expiresAt;
       if (expiresAt !== undefined) assertExpiry(expiresAt, 'options.expiresAt', 'patch');
+      const expectedVersion = options?.expectedVersion;
+      if (expectedVersion !== undefined)
+        assertVersion(expectedVersion, 'options.expectedVersion', 'patch');
       const encoded = this.codec.encodePatchEntries(id, changes);
       const now = this.clock.now();
 
@@ -313,6 +325,7 @@ export class RedisStore implements SessionStore {
           expiresAt === undefined ? '' : this.physicalExpiry(expiresAt),
           this.codec.maxBytes,
           this.frameFormat,
+          expectedVersion ?? '',
           encoded.set.entries.length,
           ...encoded.set.entries.flat(),
           ...encoded.unset,
@@ -321,6 +334,9 @@ export class RedisStore implements SessionStore {
       );
       const status = replyInteger(reply[0], 'patchSession');
       if (status === 0) throw this.notFound('patch', id);
+      if (status === -1) {
+        throw versionConflictError('patch', id, expectedVersion, storedVersion(reply[1]));
+      }
       if (status === -3) {
         // Then it is not found.
         await this.refusedDamagedFrame('patch', id);
@@ -383,10 +399,8 @@ export class RedisStore implements SessionStore {
       assertValidUserId(userId, 'listByUser');
       const members = await this.userMembers('listByUser', userId);
       const now = this.clock.now();
-      const frames = await Promise.all(
-        members.map(([id]) =>
-          this.command('listByUser', id, () => this.client.get(this.keys.session(id))),
-        ),
+      const frames = await mapBounded(members, ([id]) =>
+        this.command('listByUser', id, () => this.client.get(this.keys.session(id))),
       );
       const records: SessionRecord[] = [];
       const stale: (readonly [string, string])[] = [];
@@ -419,8 +433,8 @@ export class RedisStore implements SessionStore {
       const members = (await this.userMembers('deleteByUser', userId)).filter(
         ([id]) => !keep.has(id),
       );
-      const outcomes = await Promise.all(
-        members.map(([id]) => this.deleteSession('deleteByUser', id, 'live', userId, false)),
+      const outcomes = await mapBounded(members, ([id]) =>
+        this.deleteSession('deleteByUser', id, 'live', userId, false),
       );
       // Every member left is stale for this user now: deleted, gone, expired
       // (its hash stays for the sweeper) or owned by someone else.
@@ -772,12 +786,14 @@ export class RedisStore implements SessionStore {
     expectedOwner: string | undefined,
     cleanUserIndex = true,
   ): Promise<DeleteOutcome> {
+    const now = this.clock.now();
     const reply = replyArray(
       await this.script(operation, 'deleteSession', id, this.sessionKeys(id), [
         id,
-        this.clock.now(),
+        now,
         mode,
         expectedOwner ?? '',
+        ...this.retirement(now),
       ]),
       'deleteSession',
     );
@@ -847,6 +863,16 @@ export class RedisStore implements SessionStore {
     return [this.keys.session(id), this.keys.expiryBucketOf(id)];
   }
 
+  /**
+   * The scripts' retirement arguments (see frame_retire in lua/frame.lua):
+   * the expiry grace, and the earliest end of a tombstone written now. The
+   * tombstone lasts until max(retired expiry + grace, that end); see
+   * RETIRED_ID_MIN_TTL_MS for why.
+   */
+  private retirement(now: number): [grace: number, floor: number] {
+    return [this.expiryGraceMs, this.physicalExpiry(retiredUntil(now, now))];
+  }
+
   private physicalExpiry(expiresAt: number): number {
     return Math.ceil(expiresAt + this.expiryGraceMs);
   }
@@ -907,7 +933,7 @@ export class RedisStore implements SessionStore {
   }
 }
 
-/** A version as the save script reports it on a conflict: a number, or null when unreadable. */
+/** A version as a write script reports it on a conflict: a number, or null when unreadable. */
 function storedVersion(reply: unknown): number | null {
   const version = typeof reply === 'string' || typeof reply === 'number' ? Number(reply) : NaN;
   return Number.isSafeInteger(version) && version >= 1 ? version : null;
@@ -925,6 +951,12 @@ function assertExpiry(value: unknown, field: string, operation: string): asserts
       field,
       operation,
     });
+  }
+}
+
+function assertVersion(value: unknown, field: string, operation: string): asserts value is number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
+    throw new SessionValidationError(`${field} must be a positive integer`, { field, operation });
   }
 }
 

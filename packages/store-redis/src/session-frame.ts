@@ -4,6 +4,7 @@ import {
   SessionCorruptedError,
   isSessionError,
   parseStoredJson,
+  redactedParseError,
 } from '@session-cluster/core';
 import type { SessionCodec, SessionData, SessionRecord } from '@session-cluster/core';
 
@@ -25,12 +26,20 @@ export const FRAME_MAGIC = 'SC2';
  */
 export const LEGACY_FRAME_MAGIC = 'SC1';
 
+/**
+ * What the session key of a retired id holds until it expires (deleted, or
+ * retired by a save that expired it, as regenerate does; `lua/frame.lua`
+ * writes it): every reader sees no session, and `create` refuses the id.
+ */
+export const RETIRED_FRAME = 'SC0';
+
 const HEADER_START = FRAME_MAGIC + FIELD_SEPARATOR;
 const LEGACY_HEADER_START = LEGACY_FRAME_MAGIC + FIELD_SEPARATOR;
 
 /**
  * What one session key holds, as read by `GET`:
- * - `missing`: no key (never created, deleted, or removed by its Redis TTL);
+ * - `missing`: no key (never created, or removed by its Redis TTL), or the
+ *   tombstone of a retired id ({@link RETIRED_FRAME});
  * - `expired`: its `e` is ≤ now — invisible to every reader, whatever else it holds;
  * - `live`: a decoded record.
  */
@@ -114,7 +123,7 @@ export function readSessionFrame(
   codec: SessionCodec,
   now: number,
 ): SessionFrameState {
-  if (raw === null) return MISSING;
+  if (raw === null || raw === RETIRED_FRAME) return MISSING;
   const legacy = !raw.startsWith(HEADER_START);
   if (legacy && !raw.startsWith(LEGACY_HEADER_START)) {
     throw corruptFrame('frame', 'unknown frame format');
@@ -169,6 +178,11 @@ function decodeEntries(id: string, entries: string, codec: SessionCodec): Sessio
   if (entries === '') return {};
   try {
     if (!entries.includes(SEALED_ENTRY)) {
+      // Every entry plain: refused under encryption (planted, or from before
+      // it was turned on; see the codec's acceptPlaintext).
+      if (codec.requiresEncryption === true) {
+        throw corruptFrame('entry', 'plain value where encryption is required');
+      }
       const text = `{${entries.slice(1).replaceAll(ENTRY_SEPARATOR, ',').replaceAll(FIELD_SEPARATOR, ':')}}`;
       return parseStoredJson(text) as SessionData;
     }
@@ -189,9 +203,10 @@ function decodeEntries(id: string, entries: string, codec: SessionCodec): Sessio
     return data;
   } catch (error) {
     if (isSessionError(error)) throw error;
-    // Never echo the cause's message: V8's JSON errors quote stored text.
+    // Never echo the cause (nor keep it: it is printed with the error):
+    // V8's JSON errors quote stored text.
     throw new SessionCorruptedError('Stored session value is corrupted', {
-      cause: error,
+      cause: redactedParseError(error, 'unparsable JSON or a forbidden key'),
       details: { reason: 'unparsable JSON or a forbidden key' },
     });
   }

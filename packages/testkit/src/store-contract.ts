@@ -202,6 +202,33 @@ export function describeStoreContract(
         expect(await store.load(old.id)).toEqual(fresh);
       });
 
+      it('a deleted, retired (save that expires it) or logged-out-everywhere id cannot be created again', async () => {
+        const deleted = await createSession({ userId: 'gone' });
+        const retired = await createSession({ userId: 'gone' });
+        const everywhere = await createSession({ userId: 'everywhere' });
+        expect(await store.delete(deleted.id)).toBe(true);
+        // What regenerate does to the old id: a compare-and-set save that expires it.
+        expect(await store.save(retired.id, { data: {}, expiresAt: clock.now() }, 1)).toBe(2);
+        expect(await store.deleteByUser('everywhere')).toBe(1);
+        for (const { id } of [deleted, retired, everywhere]) {
+          expect(await store.load(id)).toBeNull();
+          await expectSessionError(
+            store.patch(id, { set: { back: true } }),
+            SessionNotFoundError,
+            'SESSION_NOT_FOUND',
+          );
+          const revived = store.create({ id, data: { back: true }, expiresAt: later() });
+          const error = await expectSessionError(
+            revived,
+            ConcurrentAccessError,
+            'SESSION_ALREADY_EXISTS',
+          );
+          expect(error.details).toMatchObject({ retired: true });
+          expect(await store.load(id)).toBeNull();
+        }
+        expect(await store.listByUser('gone')).toEqual([]);
+      });
+
       it('delete returns true, then false, and the session is gone', async () => {
         const session = await createSession({ userId: 'deleter' });
         expect(await store.delete(session.id)).toBe(true);
@@ -317,6 +344,17 @@ export function describeStoreContract(
         });
         expect(await store.patch(session.id, { unset: ['a'] })).toBe(3);
         expect((await store.load(session.id))?.data).toEqual({ c: 'keep', d: [true] });
+      });
+
+      it('patch with expectedVersion merges only at that version (a fenced commit)', async () => {
+        const session = await createSession({ data: { a: 1 } });
+        expect(await store.patch(session.id, { set: { b: 2 } }, { expectedVersion: 1 })).toBe(2);
+        const refused = store.patch(session.id, { set: { c: 3 } }, { expectedVersion: 1 });
+        const error = await expectSessionError(refused, ConcurrentAccessError, 'VERSION_CONFLICT');
+        expect(error.details).toMatchObject({ expectedVersion: 1, currentVersion: 2 });
+        expect(await store.load(session.id)).toMatchObject({ version: 2, data: { a: 1, b: 2 } });
+        // Without one, an ordinary lock-free merge.
+        expect(await store.patch(session.id, { set: { c: 3 } })).toBe(3);
       });
 
       it('patch with expiresAt moves the expiry', async () => {

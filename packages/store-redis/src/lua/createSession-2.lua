@@ -26,8 +26,13 @@
                 id replaced ('' if none); createdAt is the stored one (an
                 earlier run's when this create had already landed)
     {0}         a live session holds the id: nothing written
+    {-4}        the id is retired (a tombstone, see frame.lua): nothing written
 ]]
 local now = tonumber(ARGV[2])
+
+if frame_retired(KEYS[1]) then
+  return {-4}
+end
 
 local replacedUser, replacedCreated = '', ''
 local current = frame_get_header(KEYS[1])

@@ -23,8 +23,32 @@
 
   Plain string.find with the 'plain' flag walks it; no cjson, whose number
   precision and empty-array handling would not round-trip session data.
+
+  A retired id (deleted, or retired by a save that expired it, as
+  regenerate does) holds the TOMBSTONE instead of a frame until it expires
+  (PXAT max(retired e + grace, now + minimum): see RETIRED_ID_MIN_TTL_MS in
+  core). Every reader sees it as missing; createSession refuses the id.
 ]]
 local US, RS = '\31', '\30'
+local TOMBSTONE = 'SC0'
+
+-- True when `key` holds a tombstone (GETRANGE reads at most 4 bytes: a
+-- frame's first four are 'SC1' or 'SC2' and a US, never 'SC0').
+local function frame_retired(key)
+  return redis.call('GETRANGE', key, 0, 3) == TOMBSTONE
+end
+
+-- Replace the session at `key` with a tombstone, kept until the later of
+-- the retired session's expiry plus grace (`e`, as stored; nil when
+-- unreadable) and `floor` (both epoch ms).
+local function frame_retire(key, e, grace, floor)
+  local until_ms = tonumber(floor)
+  local expiry = tonumber(e)
+  if expiry ~= nil and expiry == expiry and expiry + tonumber(grace) > until_ms then
+    until_ms = expiry + tonumber(grace)
+  end
+  redis.call('SET', key, TOMBSTONE, 'PXAT', string.format('%d', math.ceil(until_ms)))
+end
 
 -- A readable header: exactly 8 US-separated fields, the first 'SC1' or 'SC2'.
 local HEADER_PATTERN = '^SC([12])\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)$'
@@ -90,7 +114,7 @@ end
 -- The session at `key`: nil when missing; {} (no fields) when unreadable.
 local function frame_get(key)
   local raw = redis.call('GET', key)
-  if not raw then
+  if not raw or raw == TOMBSTONE then
     return nil, ''
   end
   local h, body = frame_read(raw)
@@ -119,6 +143,9 @@ local function frame_get_header(key)
       return nil
     end
     return {}
+  end
+  if raw == TOMBSTONE then
+    return nil
   end
   local f, v, e, c, m, z, k, u, after = string.match(raw, HEADER_AT_START)
   if #raw == HEADER_PEEK and (not f or after > #raw) then

@@ -15,9 +15,12 @@
   ARGV[4] physical expiry for PXAT, ms (expiresAt + grace), or ''
   ARGV[5] maxBytes: the merged total may not exceed it
   ARGV[6] frame format to write, '2' or '1' (see frame.lua)
-  ARGV[7] n: number of keys to set
-  ARGV[8 .. 7+2n] keys to set: jsonKey, value, ...
-  ARGV[8+2n ..] keys to remove, as jsonKey
+  ARGV[7] expected version, or '' for none: with one, the merge happens only
+          if the stored version still equals it (a lock holder's fenced
+          commit: a holder whose lease ran out cannot write over a newer write)
+  ARGV[8] n: number of keys to set
+  ARGV[9 .. 8+2n] keys to set: jsonKey, value, ...
+  ARGV[9+2n ..] keys to remove, as jsonKey
 
   Byte accounting matches SessionCodec.fieldBytes: an entry weighs
   #key + #value in bytes.
@@ -27,6 +30,7 @@
     {0}               missing or logically expired
     {-2, mergedBytes} the merged total would exceed maxBytes: nothing written
     {-3}              the stored frame is unreadable or fails its check: nothing written
+    {-1, version}     ARGV[7] given and the stored version differs: nothing written
 ]]
 local now = tonumber(ARGV[2])
 
@@ -49,9 +53,12 @@ if version == nil or frame_number(current.c) == nil or frame_number(current.m) =
     or current.k ~= frame_check(ARGV[1], current, body) then
   return {-3}
 end
+if ARGV[7] ~= '' and version ~= tonumber(ARGV[7]) then
+  return {-1, current.v}
+end
 
-local setEnd = 7 + 2 * tonumber(ARGV[7])
-local changed = (setEnd - 7) / 2 + (#ARGV - setEnd)
+local setEnd = 8 + 2 * tonumber(ARGV[8])
+local changed = (setEnd - 8) / 2 + (#ARGV - setEnd)
 local entries
 -- The new z, kept up to date by the splices when the old one can be
 -- trusted: in format 2 the check just verified covers z. nil: count below.
@@ -86,7 +93,7 @@ end
 
 if changed <= 16 then
   entries = body
-  for i = 8, setEnd, 2 do
+  for i = 9, setEnd, 2 do
     local entry = RS .. ARGV[i] .. US .. ARGV[i + 1]
     local spliced = splice(entries, ARGV[i], entry)
     if spliced then
@@ -104,7 +111,7 @@ if changed <= 16 then
 else
   z = nil
   local setValue, removed = {}, {}
-  for i = 8, setEnd, 2 do
+  for i = 9, setEnd, 2 do
     setValue[ARGV[i]] = ARGV[i + 1]
   end
   for i = setEnd + 1, #ARGV do
@@ -128,7 +135,7 @@ else
     end
     pos = nextRs or (#body + 1)
   end
-  for i = 8, setEnd, 2 do
+  for i = 9, setEnd, 2 do
     if setValue[ARGV[i]] then
       out[#out + 1] = RS .. ARGV[i] .. US .. ARGV[i + 1]
       setValue[ARGV[i]] = false

@@ -14,6 +14,10 @@
   ARGV[7] z: total encoded data bytes
   ARGV[8] entries: (RS jsonKey US value)*, '' for no data
   ARGV[9] frame format to write, '2' or '1' (see frame.lua)
+  ARGV[10] expiry grace, ms, and ARGV[11] the tombstone's earliest end,
+           epoch ms: a save whose new expiresAt (ARGV[4]) is not after now
+           retires the session (regenerate's old id): the key becomes a
+           tombstone (frame_retire) and leaves the expiry index
 
   Returns
     {1, newVersion, previousUserId, createdAt}  saved ('' when there was no owner)
@@ -42,6 +46,11 @@ if user == '' then
 end
 
 local newVersion = string.format('%d', version + 1)
+if tonumber(ARGV[4]) <= now then
+  frame_retire(KEYS[1], current.e, ARGV[10], ARGV[11])
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  return {1, newVersion, previousUser, current.c}
+end
 local saved = {f = ARGV[9], v = newVersion, e = ARGV[4], c = current.c, m = ARGV[2], z = ARGV[7], u = user}
 saved.k = frame_check(ARGV[1], saved, ARGV[8])
 local header = frame_header(saved)
