@@ -37,6 +37,7 @@ export type { JsonValue, SessionData, SessionRecord, SessionPatch } from './sess
 export type {
   CreateSessionInput,
   SaveSessionInput,
+  LoadOptions,
   PatchOptions,
   DeleteByUserOptions,
   ExpiredSession,
