@@ -14,6 +14,9 @@ export interface InvalidationSink {
   setReady(ready: boolean): void;
 }
 
+/** How often a Cluster's slot map is refreshed while the cache is down, ms. */
+const DOWN_REFRESH_INTERVAL_MS = 1_000;
+
 /** Longest delay between reconnect attempts of an invalidation connection, ms. */
 const MAX_SUBSCRIBER_RECONNECT_DELAY_MS = 1_000;
 
@@ -51,7 +54,11 @@ const MAX_SUBSCRIBER_RECONNECT_DELAY_MS = 1_000;
  * since `REDIRECT` names a client of the same server. On Cluster each node
  * connection of the pool (masters and replicas: ioredis flips roles in place
  * on failover, so a replica may become the node a read goes to) is tracked;
- * nodes come and go with the pool's `+node` / `-node` events.
+ * nodes come and go with the pool's `+node` / `-node` events. ioredis drops
+ * a dead master from its pool only when it refreshes its slot map (on a
+ * MOVED or a failed command); an instance that only reads from its cache
+ * would wait for that forever, so while the cache is down the tracker asks
+ * for a refresh every second (and then tracks exactly the pool's nodes).
  *
  * A companion whose TCP connection dies silently (no RST) is only noticed by
  * TCP keep-alive (1 s): until then invalidations could be missed. The data
@@ -62,6 +69,7 @@ export class InvalidationTracker {
   private readonly cluster: Cluster | undefined;
   private ready = false;
   private closed = false;
+  private refreshTimer: NodeJS.Timeout | undefined;
 
   public constructor(
     client: Redis | Cluster,
@@ -108,6 +116,18 @@ export class InvalidationTracker {
     this.update();
   };
 
+  /**
+   * Track exactly the pool's nodes. ioredis emits `-node` when a node it
+   * drops ends, but a node dropped while reconnecting (a dead master after
+   * a failover) never ends: it is only missing from `nodes('all')`.
+   */
+  private syncWithPool(cluster: Cluster): void {
+    if (this.closed) return;
+    const pool = new Set(cluster.nodes('all'));
+    for (const node of [...this.tracked.keys()]) if (!pool.has(node)) this.removeNode(node);
+    for (const node of pool) this.addNode(node);
+  }
+
   private update(): void {
     let ready = !this.closed && this.tracked.size > 0;
     if (ready) {
@@ -118,9 +138,27 @@ export class InvalidationTracker {
         }
       }
     }
+    this.scheduleRefresh(!ready && !this.closed);
     if (ready === this.ready) return;
     this.ready = ready;
     this.sink.setReady(ready);
+  }
+
+  private scheduleRefresh(on: boolean): void {
+    const cluster = this.cluster;
+    if (cluster === undefined || on === (this.refreshTimer !== undefined)) return;
+    if (!on) {
+      clearInterval(this.refreshTimer);
+      this.refreshTimer = undefined;
+      return;
+    }
+    this.refreshTimer = setInterval(() => {
+      if (cluster.status !== 'ready') return;
+      cluster.refreshSlotsCache(() => {
+        this.syncWithPool(cluster);
+      });
+    }, DOWN_REFRESH_INTERVAL_MS);
+    this.refreshTimer.unref();
   }
 }
 
