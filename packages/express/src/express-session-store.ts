@@ -114,7 +114,11 @@ export class SessionClusterStore extends Store {
   /** express-session: the session, or `null`. */
   public get(sid: string, callback: Callback<ExpressSessionData | null>): void {
     settle(
-      this.store.load(storeId(sid)).then((record) => (record === null ? null : record.data)),
+      // express-session changes what it gets (sess.cookie = new Cookie(…));
+      // a caching store hands out shared, frozen records.
+      this.store
+        .load(storeId(sid))
+        .then((record) => (record === null ? null : structuredClone(record.data))),
       callback,
     );
   }

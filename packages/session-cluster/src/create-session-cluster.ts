@@ -5,6 +5,7 @@ import { HealthMonitor } from '@session-cluster/health';
 import { SessionManager } from '@session-cluster/manager';
 import { MemoryLocker, MemoryStore } from '@session-cluster/store-memory';
 import { RedisStore, RedlockLocker } from '@session-cluster/store-redis';
+import type { RedisStoreOptions } from '@session-cluster/store-redis';
 import { DB_SYSTEM_VALUE_REDIS } from '@session-cluster/core';
 import { observeActiveSessions } from './active-sessions-gauge.js';
 import type { SessionClusterOptions } from './cluster-options.js';
@@ -84,6 +85,8 @@ export function createSessionCluster(options: SessionClusterOptions): SessionClu
           failFastOnCorruption: resolved.failFastOnCorruption,
           onCorruption: resolved.onCorruption,
           frameFormat: resolved.frameFormat,
+          // Checked by RedisStore, whose errors name `cache.*` as the cluster does.
+          cache: resolved.cache as RedisStoreOptions['cache'],
         }),
     );
     opened.push(redis);
