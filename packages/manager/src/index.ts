@@ -1,4 +1,9 @@
-export type { CleanupOptions, CreateSessionOptions, RegenerateOptions } from './session-manager.js';
+export type {
+  CleanupOptions,
+  CreateSessionOptions,
+  GetOptions,
+  RegenerateOptions,
+} from './session-manager.js';
 export { CLEANUP_DEFAULTS, SessionManager } from './session-manager.js';
 export type {
   ManagerRetryOptions,
