@@ -8,6 +8,7 @@ import { RedisStore, RedlockLocker } from '@session-cluster/store-redis';
 import type { RedisStoreOptions } from '@session-cluster/store-redis';
 import { DB_SYSTEM_VALUE_REDIS } from '@session-cluster/core';
 import { observeActiveSessions } from './active-sessions-gauge.js';
+import { observeCache } from './cache-metrics.js';
 import type { SessionClusterOptions } from './cluster-options.js';
 import { FallbackLocker } from './fallback-locker.js';
 import { under, withOptionPath } from './option-path.js';
@@ -152,6 +153,7 @@ export function createSessionCluster(options: SessionClusterOptions): SessionClu
         }),
     );
     const detach = fallback === undefined ? () => undefined : reportFallback(fallback, health);
+    if (redis.cacheStats() !== undefined) health.reportCache(() => redis.cacheStats());
 
     const manager = withOptionPath(
       managerOptionPath,
@@ -172,6 +174,10 @@ export function createSessionCluster(options: SessionClusterOptions): SessionClu
       telemetry === false || telemetry.activeSessions === false || otelApi === undefined
         ? () => undefined
         : observeActiveSessions(otelApi, redis, telemetry.meterProvider);
+    const stopObservingCache =
+      telemetry === false || otelApi === undefined || redis.cacheStats() === undefined
+        ? () => undefined
+        : observeCache(otelApi, redis, telemetry.meterProvider);
 
     let closing: Promise<void> | undefined;
     return {
@@ -184,6 +190,7 @@ export function createSessionCluster(options: SessionClusterOptions): SessionClu
       close: () => {
         closing ??= manager.close().finally(() => {
           stopObserving();
+          stopObservingCache();
           detach();
         });
         return closing;

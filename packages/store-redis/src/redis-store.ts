@@ -10,12 +10,15 @@ import {
   hashSessionId,
   isSessionError,
   isValidSessionId,
+  otelApi,
+  CONTEXT_KEY_FALLBACK_NOTE,
 } from '@session-cluster/core';
 import type {
   Clock,
   CreateSessionInput,
   DeleteByUserOptions,
   ExpiredSession,
+  FallbackNote,
   LoadOptions,
   PatchOptions,
   SaveSessionInput,
@@ -217,7 +220,11 @@ export class RedisStore implements SessionStore {
         minVersion === undefined || (cache.peek(id)?.version ?? 0) >= minVersion
           ? cache.get(id, this.clock.now())
           : undefined;
-      if (cached !== undefined) return Promise.resolve(cached);
+      if (cached !== undefined) {
+        noteCacheHit(true);
+        return Promise.resolve(cached);
+      }
+      noteCacheHit(false);
     }
     return this.track('load', async () => {
       assertValidSessionId(id, 'load');
@@ -1057,6 +1064,19 @@ export class RedisStore implements SessionStore {
     promise.then(settle, settle);
     return promise;
   }
+}
+
+const OPERATION_NOTE_KEY = Symbol.for(CONTEXT_KEY_FALLBACK_NOTE);
+
+/**
+ * Mark the manager operation in progress (its {@link FallbackNote} in the
+ * active OpenTelemetry context, present only while its span records) with
+ * whether the cache answered: `session.cache.hit` on the span.
+ */
+function noteCacheHit(hit: boolean): void {
+  if (otelApi === undefined) return;
+  const note = otelApi.context.active().getValue(OPERATION_NOTE_KEY) as FallbackNote | undefined;
+  if (note !== undefined) note.cacheHit = hit;
 }
 
 /**
