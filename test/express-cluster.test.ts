@@ -1,45 +1,25 @@
-import { randomUUID } from 'node:crypto';
 import { cookieClient, startRedisServer } from '@session-cluster/testkit';
 import type { CookieClient, RedisServerHandle } from '@session-cluster/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type {
-  ExpressInstanceConfig,
-  ExpressInstanceMessage,
-  ExpressInstanceParentMessage,
-} from './fixtures/express-instance.js';
-import { startIpcChild } from './fixtures/ipc-child.js';
-import type { IpcChildHandle } from './fixtures/ipc-child.js';
+import { startExpressInstances } from './fixtures/express-instances.js';
+import type { ExpressInstances } from './fixtures/express-instances.js';
 
 const COOKIE = 'sc.sid';
 const PARALLEL = 300;
 
-type Instance = IpcChildHandle<ExpressInstanceMessage, ExpressInstanceParentMessage>;
-
 describe('Express: three instances (processes) share sessions through one Redis', () => {
   let redis: RedisServerHandle;
-  let instances: Instance[] = [];
-  let urls: string[] = [];
+  let instances: ExpressInstances | undefined;
+  let urls: readonly string[] = [];
 
   beforeAll(async () => {
     redis = await startRedisServer();
-    const prefix = `test:${randomUUID()}`;
-    const secret = randomUUID() + randomUUID();
-    instances = await Promise.all(
-      ['one', 'two', 'three'].map((name) => {
-        const config: ExpressInstanceConfig = { redisUrl: redis.url, prefix, name, secret };
-        return startIpcChild<ExpressInstanceMessage, ExpressInstanceParentMessage>({
-          script: './express-instance.ts',
-          name: `express instance ${name}`,
-          env: { SC_EXPRESS_INSTANCE_CONFIG: JSON.stringify(config) },
-          exitMessage: { type: 'exit' },
-        });
-      }),
-    );
-    urls = await Promise.all(instances.map(async (i) => (await i.next('listening')).url));
+    instances = await startExpressInstances(redis.url);
+    urls = instances.urls;
   });
 
   afterAll(async () => {
-    await Promise.all(instances.map((i) => i.stop()));
+    await instances?.stop();
     await redis.stop();
   });
 

@@ -6,13 +6,7 @@ import { RedisStore } from '@session-cluster/store-redis';
 import { cookieClient, startRedisServer } from '@session-cluster/testkit';
 import type { RedisServerHandle } from '@session-cluster/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type {
-  ExpressInstanceConfig,
-  ExpressInstanceMessage,
-  ExpressInstanceParentMessage,
-} from './fixtures/express-instance.js';
-import { startIpcChild } from './fixtures/ipc-child.js';
-import type { IpcChildHandle } from './fixtures/ipc-child.js';
+import { startExpressInstances } from './fixtures/express-instances.js';
 
 /*
  * The instance cache (on by default in createSessionCluster) and
@@ -27,8 +21,6 @@ const COOKIE = 'sc.sid';
 const PAIRS = Number(process.env['SC_RYW_PAIRS'] ?? 10_000);
 const DELAY_SAMPLES = 1_000;
 
-type Instance = IpcChildHandle<ExpressInstanceMessage, ExpressInstanceParentMessage>;
-
 let redis: RedisServerHandle;
 
 beforeAll(async () => {
@@ -41,21 +33,9 @@ afterAll(async () => {
 
 describe('instance cache: read-your-writes across three instances', () => {
   it(`${PAIRS} write-then-read pairs round-robin: no read older than the last write`, async () => {
-    const prefix = `test:${randomUUID()}`;
-    const secret = randomUUID() + randomUUID();
-    const instances: Instance[] = await Promise.all(
-      ['one', 'two', 'three'].map((name) => {
-        const config: ExpressInstanceConfig = { redisUrl: redis.url, prefix, name, secret };
-        return startIpcChild<ExpressInstanceMessage, ExpressInstanceParentMessage>({
-          script: './express-instance.ts',
-          name: `express instance ${name}`,
-          env: { SC_EXPRESS_INSTANCE_CONFIG: JSON.stringify(config) },
-          exitMessage: { type: 'exit' },
-        });
-      }),
-    );
+    const instances = await startExpressInstances(redis.url);
     try {
-      const urls = await Promise.all(instances.map(async (i) => (await i.next('listening')).url));
+      const { urls } = instances;
       const at = (i: number): string => urls[i % urls.length] ?? '';
       const tab = cookieClient(COOKIE);
       await tab.request('POST', `${at(0)}/set/n/start`);
@@ -77,7 +57,7 @@ describe('instance cache: read-your-writes across three instances', () => {
       expect(failed).toBe(0);
       expect(stale).toBe(0);
     } finally {
-      await Promise.all(instances.map((i) => i.stop()));
+      await instances.stop();
     }
   }, 600_000);
 
