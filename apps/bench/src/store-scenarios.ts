@@ -46,6 +46,8 @@ export async function createStoreBench(options: {
 
   const prefix = 'bench';
   const store = new RedisStore({ connection: { url }, prefix });
+  // Another instance's view of the same Redis, with the instance cache.
+  const cached = new RedisStore({ connection: { url }, prefix, cache: true });
   const locker1 = new RedlockLocker({ nodes: [url], prefix });
   const locker3 = new RedlockLocker({ nodes: [url, ...options.lockUrls], prefix });
 
@@ -90,6 +92,18 @@ export async function createStoreBench(options: {
   } as const;
   const managerIncrement = (lock: keyof typeof managers, id: string) =>
     managers[lock].update(id, (data) => ({ ...data, visits: Number(data['visits'] ?? 0) + 1 }));
+  // Sessions only the cached store touches: other scenarios' writes would
+  // invalidate the copies it holds.
+  const cachedIds = Array.from({ length: lanes }, () => generateSessionId());
+  await Promise.all(
+    cachedIds.map((id, i) =>
+      cached.create({ id, data: sessionFixture(i), expiresAt: Date.now() + TTL_MS }),
+    ),
+  );
+  for (let waited = 0; cached.cacheStats()?.state !== 'ready'; waited += 10) {
+    if (waited > 5_000) throw new Error('bench: the instance cache did not get ready');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
   const hotId = generateSessionId();
   await store.create({ id: hotId, data: { counter: 0 }, expiresAt: Date.now() + TTL_MS });
 
@@ -124,6 +138,11 @@ export async function createStoreBench(options: {
       op: (s, i) => connectRedis.set(lane(crIds, s), crSession(i)),
     },
     { name: 'ours load', op: (s) => store.load(lane(ids, s)) },
+    { name: 'ours load (cached)', op: (s) => cached.load(lane(cachedIds, s)) },
+    {
+      name: 'ours patch (1 field, cached store)',
+      op: (s, i) => cached.patch(lane(cachedIds, s), { set: { lastPath: `/p/${i}` } }),
+    },
     {
       name: 'ours save (CAS)',
       op: async (s, i) => {
@@ -187,6 +206,7 @@ export async function createStoreBench(options: {
     async close() {
       await Promise.all([
         store.close(),
+        cached.close(),
         locker1.close(),
         locker3.close(),
         managers['on-conflict'].close(),

@@ -31,6 +31,18 @@ export interface PatchOptions {
   readonly expectedVersion?: number | undefined;
 }
 
+/** Options of {@link SessionStore.load}. */
+export interface LoadOptions {
+  /**
+   * The oldest version the caller accepts: a store that caches sessions
+   * (RedisStore's instance cache) does not answer from a cached copy older
+   * than this, and reads the stored one instead. Read-your-writes across
+   * instances: pass the version the client last saw or wrote. A store
+   * without a cache ignores it (it always reads the stored session).
+   */
+  readonly minVersion?: number | undefined;
+}
+
 /** Options of {@link SessionStore.deleteByUser}. */
 export interface DeleteByUserOptions {
   /** Session ids to keep (typically the caller's current session). */
@@ -65,8 +77,12 @@ export interface SweepResult {
  *   same expected version exactly one succeeds.
  */
 export interface SessionStore {
-  /** The session, or `null` when it does not exist or has expired. */
-  load(id: string): Promise<SessionRecord | null>;
+  /**
+   * The session, or `null` when it does not exist or has expired. The
+   * record is the caller's own copy, or shared and deep-frozen (a store
+   * with an instance cache): never change it in place.
+   */
+  load(id: string, options?: LoadOptions): Promise<SessionRecord | null>;
   /**
    * Store a new session at version 1.
    *

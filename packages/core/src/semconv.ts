@@ -66,6 +66,11 @@ export const CONTEXT_KEY_FALLBACK_NOTE = '@session-cluster/fallback-note';
 export interface FallbackNote {
   /** Set when any store call of the operation was served by the fallback (memory). */
   servedDegraded: boolean;
+  /**
+   * Set by a store with an instance cache (RedisStore) on each load: `true`
+   * when the cache answered, `false` when Redis did. Absent: no cache.
+   */
+  cacheHit?: boolean;
 }
 
 // ─── Event names ───────────────────────────────────────────────────────────
@@ -122,6 +127,8 @@ export const ATTR_SESSION_NEW_ID_HASH = 'session.new_id_hash';
 export const ATTR_SESSION_OUTCOME = 'session.outcome';
 /** True when the store served the call from its fallback (instance-local memory). */
 export const ATTR_SESSION_DEGRADED = 'session.degraded';
+/** Whether the instance cache answered the operation's load (absent without a cache). */
+export const ATTR_SESSION_CACHE_HIT = 'session.cache.hit';
 /** `get`: whether a live session was found. */
 export const ATTR_SESSION_FOUND = 'session.found';
 /** Version of the session after the operation. */
@@ -266,6 +273,16 @@ export const METRIC_SESSION_BREAKER_STATE = 'session.fallback.breaker.state';
 export const METRIC_SESSION_DEGRADED = 'session.fallback.degraded';
 /** Gauge: live sessions (as counted by the store that is asked). */
 export const METRIC_SESSION_ACTIVE = 'session.active';
+/** Loads the instance cache answered (observable counter, per instance). */
+export const METRIC_SESSION_CACHE_HITS = 'session.cache.hits';
+/** Loads that went to Redis while the instance cache was on (observable counter). */
+export const METRIC_SESSION_CACHE_MISSES = 'session.cache.misses';
+/** Cached sessions invalidated by Redis (another writer; observable counter). */
+export const METRIC_SESSION_CACHE_INVALIDATIONS = 'session.cache.invalidations';
+/** Sessions in the instance cache (observable gauge). */
+export const METRIC_SESSION_CACHE_ENTRIES = 'session.cache.entries';
+/** Bytes (stored frame lengths) in the instance cache (observable gauge). */
+export const METRIC_SESSION_CACHE_BYTES = 'session.cache.bytes';
 /** Counter: sessions removed by expiry sweeps, by `session.sweep.bucket`. */
 export const METRIC_SESSION_SWEPT = 'session.swept';
 /** Counter: sweep jobs run, by `session.outcome`. */

@@ -65,6 +65,12 @@ export class ManagedSession extends TrackedSession {
   private currentId: string | undefined;
   private cookieAction: 'none' | 'issue' | 'clear' = 'none';
   private touchDue = false;
+  /**
+   * Read-your-writes: the version the browser's cookie says it last wrote
+   * (reads ask for at least it), then the version this request wrote (the
+   * cookie it gets carries it).
+   */
+  private knownVersion = 0;
   /** Owner of a session created at commit (`regenerate({ userId })` before anything was stored). */
   private pendingUserId: string | undefined;
   /** Store a session at commit even if no key was set (a login on a fresh session). */
@@ -94,6 +100,7 @@ export class ManagedSession extends TrackedSession {
     if (cookie === undefined) return;
     if (cookie.ok) {
       this.currentId = cookie.id;
+      this.knownVersion = cookie.version;
       this.touchDue = Date.now() - cookie.touchedAt >= ctx.touchAfterMs;
       if (cookie.rotated) this.cookieAction = 'issue';
       if (this.touchDue || cookie.rotated) this.arm();
@@ -136,11 +143,8 @@ export class ManagedSession extends TrackedSession {
         const record = await manager.update(id, (data) => fn(this.pending.applyTo(data)));
         this.pending.clear();
         this.resetLoaded(record);
-        if (this.touchDue) {
-          // update rolled the expiry: send the cookie with the new roll time.
-          this.touchDue = false;
-          this.cookieAction = 'issue';
-        }
+        // The cookie carries the version written (and the roll time).
+        this.wrote(record.version);
         return record.data;
       } catch (error) {
         if (!isNotFound(error)) throw error;
@@ -202,7 +206,10 @@ export class ManagedSession extends TrackedSession {
     if (this.ctx.lockRequests) await this.takeLock(id);
     let record: SessionRecord | null;
     try {
-      record = await this.ctx.manager.get(id);
+      record = await this.ctx.manager.get(
+        id,
+        this.knownVersion > 0 ? { minVersion: this.knownVersion } : undefined,
+      );
       if (record !== null && this.pastLifetime(record)) {
         // Ended for good, however active: a stolen cookie cannot roll it
         // forever. Retired, so nothing brings it back; a failed delete is
@@ -293,14 +300,13 @@ export class ManagedSession extends TrackedSession {
       try {
         // Fenced under lock: 'request': refused (VERSION_CONFLICT) if anyone
         // wrote since the load, e.g. after this holder's lease ran out.
-        await manager.patch(id, this.pending.toPatch(), { expectedVersion: this.fencedVersion });
+        const version = await manager.patch(id, this.pending.toPatch(), {
+          expectedVersion: this.fencedVersion,
+        });
         this.pending.clear();
         // Read again if asked: the stored session now has other writers' keys too.
         this.resetLoaded(undefined);
-        if (this.touchDue) {
-          this.touchDue = false;
-          this.cookieAction = 'issue';
-        }
+        this.wrote(version);
         return;
       } catch (error) {
         if (!isNotFound(error)) throw error;
@@ -323,6 +329,7 @@ export class ManagedSession extends TrackedSession {
     this.ctx.stats.sessionsCreated += 1;
     this.currentId = record.id;
     this.fencedVersion = undefined;
+    this.knownVersion = record.version;
     this.cookieAction = 'issue';
     this.touchDue = false;
     this.pending.clear();
@@ -347,6 +354,7 @@ export class ManagedSession extends TrackedSession {
               });
         this.fencedVersion = lock === undefined ? undefined : record.version;
         this.currentId = record.id;
+        this.knownVersion = record.version;
         this.cookieAction = 'issue';
         this.touchDue = false;
         this.resetLoaded(record);
@@ -393,9 +401,21 @@ export class ManagedSession extends TrackedSession {
     await lock.release();
   }
 
+  /**
+   * A write of this request landed at `version`: the response's cookie
+   * carries it, so the browser's next read, on any instance, asks for at
+   * least it (one Set-Cookie per write; the expiry roll rides along).
+   */
+  private wrote(version: number): void {
+    this.knownVersion = version;
+    this.touchDue = false;
+    this.cookieAction = 'issue';
+  }
+
   /** Drop every trace of the current session in this request (after destroy / revoke / not found). */
   private forget(cookieAction: 'none' | 'clear'): void {
     this.currentId = undefined;
+    this.knownVersion = 0;
     this.pending.clear();
     this.pendingUserId = undefined;
     this.createRequested = false;
@@ -409,7 +429,11 @@ export class ManagedSession extends TrackedSession {
     const { res, ctx } = this;
     if (res.headersSent) return;
     if (this.cookieAction === 'issue' && this.currentId !== undefined) {
-      setSessionCookie(res, ctx.cookie, ctx.signer.sign(this.currentId, Date.now()));
+      setSessionCookie(
+        res,
+        ctx.cookie,
+        ctx.signer.sign(this.currentId, Date.now(), this.knownVersion),
+      );
     } else if (this.cookieAction !== 'none') {
       clearSessionCookie(res, ctx.cookie);
     }

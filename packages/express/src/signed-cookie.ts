@@ -11,6 +11,12 @@ export interface VerifiedCookie {
   readonly id: string;
   /** Epoch ms when the session's expiry was last rolled, as this cookie was issued. */
   readonly touchedAt: number;
+  /**
+   * The session version the browser last wrote (0 when the cookie carries
+   * none: issued before any write, or by an earlier release). Reads ask for
+   * at least this version, so no instance's cache answers with older data.
+   */
+  readonly version: number;
   /** True when a secret other than the first verified it: re-issue under the first. */
   readonly rotated: boolean;
 }
@@ -23,12 +29,15 @@ export interface RejectedCookie {
   readonly claimedIdHash: string | undefined;
 }
 
-// `<id 43>.<touchedAt base36>.<HMAC-SHA256 base64url 43>`
-const COOKIE_PATTERN = /^([A-Za-z0-9_-]{43})\.([0-9a-z]{1,11})\.([A-Za-z0-9_-]{43})$/;
+// `<id 43>.<touchedAt base36>[.<version base36>].<HMAC-SHA256 base64url 43>`
+// (cookies of earlier releases have no version)
+const COOKIE_PATTERN =
+  /^([A-Za-z0-9_-]{43})\.([0-9a-z]{1,11})(?:\.([0-9a-z]{1,11}))?\.([A-Za-z0-9_-]{43})$/;
 
 /**
- * Signs and verifies the session cookie: the session id and the time its
- * expiry was last rolled, under HMAC-SHA256. Secrets rotate: the first
+ * Signs and verifies the session cookie: the session id, the time its
+ * expiry was last rolled and the version the browser last wrote, under
+ * HMAC-SHA256. Secrets rotate: the first
  * signs, any verifies (compared in constant time).
  */
 export class SessionCookieSigner {
@@ -50,9 +59,10 @@ export class SessionCookieSigner {
     this.secrets = list as string[];
   }
 
-  /** The cookie value for `id`, signed with the first secret. */
-  public sign(id: string, touchedAt: number): string {
-    const payload = `${id}.${Math.max(0, Math.floor(touchedAt)).toString(36)}`;
+  /** The cookie value for `id`, signed with the first secret; `version` 0 is left out. */
+  public sign(id: string, touchedAt: number, version = 0): string {
+    let payload = `${id}.${Math.max(0, Math.floor(touchedAt)).toString(36)}`;
+    if (Number.isSafeInteger(version) && version > 0) payload += `.${version.toString(36)}`;
     return `${payload}.${mac(this.secrets[0] ?? '', payload)}`;
   }
 
@@ -61,8 +71,8 @@ export class SessionCookieSigner {
     const match = COOKIE_PATTERN.exec(value);
     if (match === null)
       return { ok: false, reason: 'malformed', claimedIdHash: claimedHash(value) };
-    const [, id = '', touched = '', signature = ''] = match;
-    const payload = `${id}.${touched}`;
+    const [, id = '', touched = '', version, signature = ''] = match;
+    const payload = version === undefined ? `${id}.${touched}` : `${id}.${touched}.${version}`;
     // Compared as text, not decoded bytes: base64url's last character has
     // unused bits, and only the canonical spelling may verify.
     const given = Buffer.from(signature, 'latin1');
@@ -74,7 +84,13 @@ export class SessionCookieSigner {
         if (!isValidSessionId(id)) {
           return { ok: false, reason: 'malformed', claimedIdHash: hashSessionId(id) };
         }
-        return { ok: true, id, touchedAt: parseInt(touched, 36), rotated: i > 0 };
+        return {
+          ok: true,
+          id,
+          touchedAt: parseInt(touched, 36),
+          version: version === undefined ? 0 : parseInt(version, 36),
+          rotated: i > 0,
+        };
       }
     }
     return { ok: false, reason: 'bad-signature', claimedIdHash: hashSessionId(id) };

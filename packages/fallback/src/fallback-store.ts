@@ -12,6 +12,7 @@ import type {
   Clock,
   CreateSessionInput,
   DeleteByUserOptions,
+  LoadOptions,
   PatchOptions,
   SaveSessionInput,
   SessionPatch,
@@ -237,10 +238,10 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
   }
 
   /** @inheritDoc */
-  public load(id: string): Promise<SessionRecord | null> {
+  public load(id: string, options?: LoadOptions): Promise<SessionRecord | null> {
     if (this.isPending(id)) return this.servedLocally(this.loadPending(id));
     return this.attempt(
-      () => this.primary.load(id),
+      () => this.primary.load(id, options),
       () => this.secondary.load(id),
       (record) => record === null,
       id,

@@ -218,6 +218,27 @@ describe('HealthMonitor statistics', () => {
     expect(monitor.report().overall.count).toBe(0);
   });
 
+  it('shows an instance cache when one reports, and only then', () => {
+    const monitor = new HealthMonitor();
+    expect(monitor.report().cache).toBeNull();
+    const stats = {
+      state: 'down' as const,
+      entries: 2,
+      bytes: 90,
+      hits: 5,
+      misses: 3,
+      invalidations: 1,
+      flushes: 1,
+      evictions: 0,
+    };
+    monitor.reportCache(() => ({ ...stats, maxEntries: 10, racesLost: 0 }));
+    expect(monitor.report().cache).toEqual(stats);
+    // A cache that is down costs round trips, not correctness: no status change.
+    expect(monitor.report().status).toBe('healthy');
+    monitor.reportCache(undefined);
+    expect(monitor.report().cache).toBeNull();
+  });
+
   it('has a stable, JSON-safe shape before anything happened', () => {
     const { monitor } = newMonitor();
     const report = monitor.report();
@@ -240,6 +261,7 @@ describe('HealthMonitor statistics', () => {
         lastError: null,
       },
       operations: {},
+      cache: null,
     });
     expect(JSON.parse(JSON.stringify(report))).toEqual(report);
   });

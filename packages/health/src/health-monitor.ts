@@ -8,6 +8,7 @@ import { HealthTelemetry } from './health-telemetry.js';
 import { otelApi } from '@session-cluster/core';
 import type {
   BreakerState,
+  CacheHealth,
   HealthMonitorEvents,
   HealthRecorder,
   HealthReport,
@@ -66,6 +67,7 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> implements 
   private lastProbe: ProbeReport | null = null;
   private probeInFlight: Promise<ProbeResult> | undefined;
   private lastStatus: HealthStatus = 'healthy';
+  private cacheSource: (() => CacheHealth | undefined) | undefined;
   private readonly telemetry: HealthTelemetry | undefined;
 
   /** @throws SessionValidationError `INVALID_CONFIG` naming the bad option */
@@ -224,6 +226,14 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> implements 
   }
 
   /**
+   * Show an instance cache in the report: `source` is read at each report
+   * (e.g. `() => redisStore.cacheStats()`); `undefined` stops it.
+   */
+  public reportCache(source: (() => CacheHealth | undefined) | undefined): void {
+    this.cacheSource = source;
+  }
+
+  /**
    * Everything the monitor knows, as a fresh JSON-safe object (what
    * `/readyz` serves). Computes quantiles over the window: O(n log n) in
    * `windowSize` per operation, so call it per request, not per operation.
@@ -249,7 +259,15 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> implements 
       window: { size: this.options.windowSize, ms: this.options.windowMs },
       overall: this.overall.summarise(slowThresholdMs),
       operations,
+      cache: this.cacheReport(),
     };
+  }
+
+  private cacheReport(): CacheHealth | null {
+    const stats = this.cacheSource?.();
+    if (stats === undefined) return null;
+    const { state, entries, bytes, hits, misses, invalidations, flushes, evictions } = stats;
+    return { state, entries, bytes, hits, misses, invalidations, flushes, evictions };
   }
 
   /** The current status without building a full report. */

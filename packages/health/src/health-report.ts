@@ -101,6 +101,23 @@ export interface ProbeReport {
  * Everything the monitor knows, as one JSON-safe object: what `/readyz`
  * serves. See the package README for an example body.
  */
+/**
+ * The instance cache as the health report shows it (counters since start).
+ * A cache that is `down` changes no status: every load then goes to Redis,
+ * which the operation windows already judge.
+ */
+export interface CacheHealth {
+  /** `ready`: serving and filling; `down`: an invalidation channel is not confirmed, Redis answers every load. */
+  readonly state: 'ready' | 'down';
+  readonly entries: number;
+  readonly bytes: number;
+  readonly hits: number;
+  readonly misses: number;
+  readonly invalidations: number;
+  readonly flushes: number;
+  readonly evictions: number;
+}
+
 export interface HealthReport {
   readonly status: HealthStatus;
   /** Why the status is not `healthy`, most severe first; empty when healthy. */
@@ -123,6 +140,8 @@ export interface HealthReport {
    * started (one whose samples all aged out shows `count: 0`).
    */
   readonly operations: Readonly<Record<string, OperationHealth>>;
+  /** The instance cache, when one reports (see {@link HealthMonitor.reportCache}); else `null`. */
+  readonly cache: CacheHealth | null;
 }
 
 /** Payload of the monitor's `status` event. */

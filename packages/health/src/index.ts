@@ -2,6 +2,7 @@ export type { HealthMonitorOptions, HealthProbeOptions } from './health-options.
 export { HEALTH_MONITOR_DEFAULTS } from './health-options.js';
 export type {
   BreakerState,
+  CacheHealth,
   HealthMonitorEvents,
   HealthRecorder,
   HealthReport,

@@ -1,6 +1,7 @@
 import type {
   CreateSessionInput,
   DeleteByUserOptions,
+  LoadOptions,
   PatchOptions,
   SaveSessionInput,
   SessionPatch,
@@ -49,9 +50,9 @@ export class HookedStore implements SessionStore {
     private readonly ownsInner = true,
   ) {}
 
-  public async load(id: string): Promise<SessionRecord | null> {
+  public async load(id: string, options?: LoadOptions): Promise<SessionRecord | null> {
     await this.before('load', id);
-    return this.inner.load(id);
+    return this.inner.load(id, options);
   }
 
   public async create(input: CreateSessionInput): Promise<SessionRecord> {

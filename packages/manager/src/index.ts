@@ -1,6 +1,7 @@
 export type {
   CleanupOptions,
   CreateSessionOptions,
+  GetOptions,
   HeldRegenerateOptions,
   HeldSessionLock,
   ManagerPatchOptions,

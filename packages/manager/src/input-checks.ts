@@ -56,6 +56,21 @@ export function assertTtl(
   }
 }
 
+/**
+ * `get`'s options as the store takes them (`undefined` when there is nothing to pass).
+ * @throws SessionValidationError `INVALID_ARGUMENT` unless `{ minVersion?: non-negative integer }`
+ */
+export function loadOptions(value: unknown): { minVersion: number } | undefined {
+  if (value === undefined) return undefined;
+  if (!isPlainObject(value)) throw invalid('get', 'options', 'a plain object');
+  const { minVersion } = value;
+  if (minVersion === undefined) return undefined;
+  if (typeof minVersion !== 'number' || !Number.isSafeInteger(minVersion) || minVersion < 0) {
+    throw invalid('get', 'options.minVersion', 'a non-negative integer');
+  }
+  return { minVersion };
+}
+
 /** @throws SessionValidationError `INVALID_ARGUMENT` unless `{ set?: object, unset?: string[] }`. */
 export function assertPatch(value: unknown, operation: string): asserts value is SessionPatch {
   if (!isPlainObject(value)) throw invalid(operation, 'changes', 'a plain object');

@@ -13,6 +13,7 @@ import {
   ATTR_SESSION_RETRY_ATTEMPT,
   ATTR_SESSION_RETRY_DELAY_MS,
   CONTEXT_KEY_FALLBACK_NOTE,
+  ATTR_SESSION_CACHE_HIT,
   EVENT_CONFLICT_RETRY,
   EVENT_RETRY,
   INSTRUMENTATION_SCOPE,
@@ -273,6 +274,7 @@ export class ManagerTelemetry {
       return await context.with(active, work);
     } finally {
       span.setAttribute(ATTR_SESSION_DEGRADED, note.servedDegraded || this.degraded());
+      if (note.cacheHit !== undefined) span.setAttribute(ATTR_SESSION_CACHE_HIT, note.cacheHit);
     }
   }
 

@@ -31,6 +31,24 @@ describe('SessionManager (unit, in memory)', () => {
     await manager.close();
   });
 
+  it('get hands minVersion to the store and refuses a bad one', async () => {
+    setUp();
+    const session = await manager.create({ data: { a: 1 } });
+    const inner = vi.spyOn(MemoryStore.prototype, 'load');
+    expect(await manager.get(session.id, { minVersion: 1 })).toMatchObject({ version: 1 });
+    expect(inner).toHaveBeenLastCalledWith(session.id, { minVersion: 1 });
+    await manager.get(session.id, {});
+    expect(inner).toHaveBeenLastCalledWith(session.id, undefined);
+    inner.mockRestore();
+    for (const minVersion of [-1, 1.5, '2']) {
+      await expectSessionError(
+        manager.get(session.id, { minVersion } as never),
+        SessionValidationError,
+        'INVALID_ARGUMENT',
+      );
+    }
+  });
+
   it('waits the backoff delay before a retry (fake timers)', async () => {
     vi.useFakeTimers();
     const retries: RetryEvent[] = [];

@@ -15,6 +15,7 @@ import {
 import type {
   Clock,
   DeleteByUserOptions,
+  LoadOptions,
   LockedUpdateOptions,
   RetryEvent,
   SessionData,
@@ -41,6 +42,7 @@ import {
   assertSessionData,
   assertTtl,
   optionalVersion,
+  loadOptions,
 } from './input-checks.js';
 import { MANAGER_OPERATIONS, isUpdateLockMode, resolveManagerOptions } from './manager-options.js';
 import type { OperationName, SessionManagerOptions } from './manager-options.js';
@@ -84,6 +86,16 @@ function invalidUpdateLock(): SessionValidationError {
     field: 'options.lock',
     operation: 'update',
   });
+}
+
+/** Options of {@link SessionManager.get}. */
+export interface GetOptions {
+  /**
+   * The oldest version acceptable: an instance cache holding an older copy
+   * is bypassed (read-your-writes for a client that carries the version it
+   * last saw or wrote). Non-negative integer; absent or 0 accepts any.
+   */
+  readonly minVersion?: number | undefined;
 }
 
 /** Options of {@link SessionManager.regenerate}. */
@@ -306,9 +318,15 @@ export class SessionManager {
 
   /**
    * The session, or `null` when it does not exist or has expired.
-   * @throws SessionValidationError `INVALID_SESSION_ID`
+   *
+   * @param options.minVersion read-your-writes across instances: the oldest
+   *   version the caller accepts (the version its client last saw or wrote,
+   *   e.g. carried in the session cookie). A store's instance cache does not
+   *   answer with an older cached copy; it reads Redis instead.
+   * @throws SessionValidationError `INVALID_SESSION_ID`; `INVALID_ARGUMENT`
+   *   for a `minVersion` that is not a non-negative integer
    */
-  public async get(id: string): Promise<SessionRecord | null> {
+  public async get(id: string, options?: GetOptions): Promise<SessionRecord | null> {
     // The hot path, written out instead of going through run(): the first
     // call is made directly and the retry policy is entered only when it
     // failed retryably (replayFirst hands it that failure as attempt 1, so
@@ -321,15 +339,18 @@ export class SessionManager {
     this.inFlight.enter();
     let record: SessionRecord | null;
     try {
+      const load = loadOptions(options);
       if (telemetry !== undefined && span?.isRecording() === true) {
-        record = await telemetry.runInOperation(span, () => this.load(id));
+        record = await telemetry.runInOperation(span, () => this.load(id, load));
       } else {
         assertValidSessionId(id, 'get');
         try {
-          record = await this.store.load(id);
+          record = await this.store.load(id, load);
         } catch (error) {
           if (!isRetryableSessionError(error)) throw error;
-          record = await this.policies.get.execute(replayFirst(error, () => this.store.load(id)));
+          record = await this.policies.get.execute(
+            replayFirst(error, () => this.store.load(id, load)),
+          );
         }
       }
     } catch (error) {
@@ -690,13 +711,13 @@ export class SessionManager {
   }
 
   /** `get`'s body when traced: the same steps as its untraced path, in one function to run in the span. */
-  private async load(id: string): Promise<SessionRecord | null> {
+  private async load(id: string, options: LoadOptions | undefined): Promise<SessionRecord | null> {
     assertValidSessionId(id, 'get');
     try {
-      return await this.store.load(id);
+      return await this.store.load(id, options);
     } catch (error) {
       if (!isRetryableSessionError(error)) throw error;
-      return this.policies.get.execute(replayFirst(error, () => this.store.load(id)));
+      return this.policies.get.execute(replayFirst(error, () => this.store.load(id, options)));
     }
   }
 

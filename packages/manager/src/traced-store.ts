@@ -1,6 +1,7 @@
 import type {
   CreateSessionInput,
   DeleteByUserOptions,
+  LoadOptions,
   PatchOptions,
   SaveSessionInput,
   SessionPatch,
@@ -27,9 +28,9 @@ export class TracedStore implements SessionStore {
     return this.inner.degraded;
   }
 
-  public load(id: string): Promise<SessionRecord | null> {
-    if (!this.telemetry.childSpansWanted()) return this.inner.load(id);
-    return this.telemetry.storeCall('load', () => this.inner.load(id));
+  public load(id: string, options?: LoadOptions): Promise<SessionRecord | null> {
+    if (!this.telemetry.childSpansWanted()) return this.inner.load(id, options);
+    return this.telemetry.storeCall('load', () => this.inner.load(id, options));
   }
 
   public create(input: CreateSessionInput): Promise<SessionRecord> {

@@ -1,7 +1,11 @@
 import type { EncryptionKey } from '@session-cluster/core';
 import type { BreakerOptions } from '@session-cluster/fallback';
 import type { ManagerRetryOptions, UpdateLockOptions } from '@session-cluster/manager';
-import type { CorruptionInfo, RedisAddress } from '@session-cluster/store-redis';
+import type {
+  CorruptionInfo,
+  RedisAddress,
+  SessionCacheOptions,
+} from '@session-cluster/store-redis';
 import type { Cluster, Redis } from 'ioredis';
 import type { MeterProvider, TracerProvider } from '@opentelemetry/api';
 
@@ -198,6 +202,15 @@ export interface SessionClusterOptions {
   readonly fallback?: FallbackOption | undefined;
   readonly health?: HealthOption | undefined;
   readonly codec?: CodecOption | undefined;
+  /**
+   * The instance cache in front of Redis: decoded sessions held in this
+   * process, kept coherent by Redis (`CLIENT TRACKING`), so reading a
+   * session that has not changed costs no round trip. Default on
+   * (`SESSION_CACHE_DEFAULTS`: 10 000 sessions, 32 MiB); sizes
+   * `{ maxEntries, maxBytes }`, or `false` to read Redis every time. Loaded
+   * records are then shared and frozen: never change one in place.
+   */
+  readonly cache?: boolean | SessionCacheOptions | undefined;
   /** OpenTelemetry spans and metrics; `false` turns them off in every part. Default on. */
   readonly telemetry?: TelemetryOption | false | undefined;
 }

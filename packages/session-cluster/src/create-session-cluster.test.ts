@@ -170,6 +170,29 @@ describe('createSessionCluster', () => {
     }
   });
 
+  it('keeps an instance cache by default; sized or turned off by the cache option', async () => {
+    expect(
+      fieldOf(() => createSessionCluster({ redis: { url: redis.url }, cache: { maxEntries: 0 } })),
+    ).toBe('cache.maxEntries');
+    const cached = startCluster();
+    const sized = startCluster({ cache: { maxEntries: 2 } });
+    const off = startCluster({ cache: false });
+    expect(off.redis.cacheStats()).toBeUndefined();
+    const deadline = Date.now() + 3_000;
+    while (
+      cached.redis.cacheStats()?.state !== 'ready' ||
+      sized.redis.cacheStats()?.state !== 'ready'
+    ) {
+      if (Date.now() > deadline) throw new Error('cache not ready within 3 s');
+      await delay(5);
+    }
+    const session = await cached.manager.create({ data: { n: 1 } });
+    await cached.manager.get(session.id);
+    await cached.manager.get(session.id);
+    expect(cached.redis.cacheStats()).toMatchObject({ entries: 1, hits: 1 });
+    expect(sized.redis.cacheStats()?.maxEntries).toBe(2);
+  });
+
   it('works end to end on a real redis-server, across two instances', async () => {
     const a = startCluster();
     const b = startCluster();

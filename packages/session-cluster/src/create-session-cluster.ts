@@ -5,8 +5,10 @@ import { HealthMonitor } from '@session-cluster/health';
 import { SessionManager } from '@session-cluster/manager';
 import { MemoryLocker, MemoryStore } from '@session-cluster/store-memory';
 import { RedisStore, RedlockLocker } from '@session-cluster/store-redis';
+import type { RedisStoreOptions } from '@session-cluster/store-redis';
 import { DB_SYSTEM_VALUE_REDIS } from '@session-cluster/core';
 import { observeActiveSessions } from './active-sessions-gauge.js';
+import { observeCache } from './cache-metrics.js';
 import type { SessionClusterOptions } from './cluster-options.js';
 import { FallbackLocker } from './fallback-locker.js';
 import { under, withOptionPath } from './option-path.js';
@@ -84,6 +86,8 @@ export function createSessionCluster(options: SessionClusterOptions): SessionClu
           failFastOnCorruption: resolved.failFastOnCorruption,
           onCorruption: resolved.onCorruption,
           frameFormat: resolved.frameFormat,
+          // Checked by RedisStore, whose errors name `cache.*` as the cluster does.
+          cache: resolved.cache as RedisStoreOptions['cache'],
         }),
     );
     opened.push(redis);
@@ -149,6 +153,7 @@ export function createSessionCluster(options: SessionClusterOptions): SessionClu
         }),
     );
     const detach = fallback === undefined ? () => undefined : reportFallback(fallback, health);
+    if (redis.cacheStats() !== undefined) health.reportCache(() => redis.cacheStats());
 
     const manager = withOptionPath(
       managerOptionPath,
@@ -170,6 +175,10 @@ export function createSessionCluster(options: SessionClusterOptions): SessionClu
       telemetry === false || telemetry.activeSessions === false || otelApi === undefined
         ? () => undefined
         : observeActiveSessions(otelApi, redis, telemetry.meterProvider);
+    const stopObservingCache =
+      telemetry === false || otelApi === undefined || redis.cacheStats() === undefined
+        ? () => undefined
+        : observeCache(otelApi, redis, telemetry.meterProvider);
 
     let closing: Promise<void> | undefined;
     return {
@@ -182,6 +191,7 @@ export function createSessionCluster(options: SessionClusterOptions): SessionClu
       close: () => {
         closing ??= manager.close().finally(() => {
           stopObserving();
+          stopObservingCache();
           detach();
         });
         return closing;

@@ -49,12 +49,15 @@ export interface ResolvedClusterOptions {
   readonly failFastOnCorruption: boolean | undefined;
   readonly onCorruption: ((info: CorruptionInfo) => void) | undefined;
   readonly frameFormat: 1 | 2 | undefined;
+  /** The instance cache option as given (RedisStore checks it), `true` by default. */
+  readonly cache: unknown;
   /** `false` when telemetry is off. */
   readonly telemetry: TelemetryOption | false;
 }
 
 const TOP_LEVEL_KEYS: readonly string[] = [
   'redis',
+  'cache',
   'prefix',
   'buckets',
   'locks',
@@ -244,6 +247,7 @@ export function resolveClusterOptions(input: SessionClusterOptions): ResolvedClu
     expiryGraceMs,
     ...resolveStoredFrames(options['codec']),
     telemetry: resolveTelemetry(options['telemetry']),
+    cache: options['cache'] ?? true,
   };
 }
 

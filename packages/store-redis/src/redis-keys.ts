@@ -55,6 +55,17 @@ export class RedisKeys {
     return `${this.prefix}:s:{${this.prefix}:${bucket}}:`;
   }
 
+  /**
+   * The session id of a session key of this prefix, `undefined` for any
+   * other key (an invalidation names every key a connection read).
+   */
+  public sessionIdOfKey(key: string): string | undefined {
+    const start = `${this.prefix}:s:{${this.prefix}:`;
+    if (!key.startsWith(start)) return undefined;
+    const close = key.indexOf('}:', start.length);
+    return close === -1 ? undefined : key.slice(close + 2);
+  }
+
   /** The expiry index of `bucket`. */
   public expiryBucket(bucket: number): string {
     return `${this.prefix}:exp:{${this.prefix}:${bucket}}`;

@@ -1,6 +1,8 @@
 import { createOptionChecks, createSessionCodec, systemClock } from '@session-cluster/core';
 import type { Clock, SessionCodec } from '@session-cluster/core';
 import type { Cluster, Redis } from 'ioredis';
+import { SESSION_CACHE_DEFAULTS } from './session-cache.js';
+import type { SessionCacheOptions } from './session-cache.js';
 
 const check = createOptionChecks('RedisStore');
 
@@ -98,6 +100,16 @@ export interface RedisStoreOptions {
    * switch to `2` (each session moves to it on its next patch or save).
    */
   readonly frameFormat?: 1 | 2 | undefined;
+  /**
+   * The instance cache: a bounded LRU of decoded sessions in front of `load`,
+   * kept coherent by Redis (`CLIENT TRACKING`, see `InvalidationTracker`), so
+   * a load of a session whose cached copy is current costs no round trip.
+   * `true` or sizes to enable, `false` (default) for none. It opens one extra
+   * connection per tracked server (per Cluster node) and turns tracking on for
+   * the store's client: with a caller-owned client, every key the
+   * application reads through that client is tracked too.
+   */
+  readonly cache?: boolean | SessionCacheOptions | undefined;
 }
 
 /** What {@link RedisStoreOptions.onCorruption} receives. */
@@ -132,6 +144,8 @@ export interface ResolvedRedisStoreOptions {
   readonly failFastOnCorruption: boolean;
   readonly onCorruption: ((info: CorruptionInfo) => void) | undefined;
   readonly frameFormat: 1 | 2;
+  /** The cache's sizes, `undefined` for no cache. */
+  readonly cache: { readonly maxEntries: number; readonly maxBytes: number } | undefined;
 }
 
 /**
@@ -178,6 +192,21 @@ export function resolveRedisStoreOptions(options: RedisStoreOptions): ResolvedRe
     failFastOnCorruption,
     onCorruption: options.onCorruption,
     frameFormat,
+    cache: resolveCache(options.cache),
+  };
+}
+
+function resolveCache(cache: unknown): ResolvedRedisStoreOptions['cache'] {
+  if (cache === undefined || cache === false) return undefined;
+  if (cache === true) return { ...SESSION_CACHE_DEFAULTS };
+  if (typeof cache !== 'object' || cache === null || Array.isArray(cache)) {
+    throw invalid('cache', 'expected a boolean or { maxEntries, maxBytes }');
+  }
+  const sizes = cache as SessionCacheOptions;
+  return {
+    maxEntries:
+      check.integer(sizes.maxEntries, 'cache.maxEntries', 1) ?? SESSION_CACHE_DEFAULTS.maxEntries,
+    maxBytes: check.integer(sizes.maxBytes, 'cache.maxBytes', 1) ?? SESSION_CACHE_DEFAULTS.maxBytes,
   };
 }
 

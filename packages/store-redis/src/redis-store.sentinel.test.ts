@@ -28,7 +28,7 @@ afterAll(async () => {
   await Promise.all([sentinel.stop(), replica.stop(), master.stop()]);
 });
 
-async function until(what: string, check: () => Promise<boolean>, timeoutMs = 15_000) {
+async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 15_000) {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
@@ -139,6 +139,88 @@ describe('RedisStore through Sentinel', () => {
     } finally {
       await store.close();
       current.disconnect();
+      admin.disconnect();
+    }
+  });
+});
+
+/*
+ * The instance cache through the same Sentinel: after `SENTINEL FAILOVER`
+ * the store's connection follows the new master, its invalidation companion
+ * is replaced by one to that master, and the cache serves again, coherent.
+ */
+
+function openStore(): RedisStore {
+  return new RedisStore({
+    connection: { sentinels: [{ host: '127.0.0.1', port: sentinel.port }], name: NAME },
+    prefix: 'cache-sent',
+    cache: true,
+  });
+}
+
+describe('RedisStore instance cache through Sentinel', () => {
+  it('stays coherent across a failover and tracks again afterwards', async () => {
+    const admin = new Redis(sentinel.port, '127.0.0.1');
+    const a = openStore();
+    const b = openStore();
+    try {
+      await until('sentinel sees the replica', async () => {
+        const replicas = (await admin.call('SENTINEL', 'REPLICAS', NAME)) as unknown[];
+        return replicas.length === 1;
+      });
+      await until('caches ready', () =>
+        [a, b].every((store) => store.cacheStats()?.state === 'ready'),
+      );
+      const session = await a.create({
+        id: generateSessionId(),
+        data: { n: 0 },
+        expiresAt: Date.now() + 60_000,
+      });
+      expect((await a.load(session.id))?.version).toBe(1);
+      // The earlier test may have switched roles already: ask who is master.
+      const masterAddress = async (): Promise<string> =>
+        ((await admin.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', NAME)) as string[])[1] ?? '';
+      const before = await masterAddress();
+      // Replicated before the failover (the demoted master of an earlier
+      // failover may still be catching up).
+      const onMaster = new Redis(Number(before), '127.0.0.1');
+      await until('replicated', async () => (await onMaster.call('WAIT', '1', '1000')) === 1);
+      onMaster.disconnect();
+
+      expect(await admin.call('SENTINEL', 'FAILOVER', NAME)).toBe('OK');
+      await until('the replica is promoted', async () => (await masterAddress()) !== before);
+      // b writes on the new master as soon as it can.
+      await until('b writes on the new master', async () => {
+        try {
+          await b.patch(session.id, { set: { n: 1 } });
+          return true;
+        } catch {
+          return false;
+        }
+      });
+      const written = (await b.load(session.id))?.version ?? 0;
+      expect(written).toBeGreaterThanOrEqual(2);
+      // a never answers the pre-failover copy once b's write is acknowledged.
+      await until('a answers', async () => {
+        try {
+          return (await a.load(session.id))?.version === written;
+        } catch {
+          return false;
+        }
+      });
+      await until('a cache ready again', () => a.cacheStats()?.state === 'ready');
+      expect((await a.load(session.id))?.version).toBe(written);
+      // a's cached copy is tracked where its connection went (the new master,
+      // or the demoted one if a reconnected before Sentinel switched: a
+      // replica tracks too, invalidating on what replication changes): b's
+      // next write reaches it.
+      const invalidations = a.cacheStats()?.invalidations ?? 0;
+      await b.patch(session.id, { set: { n: 2 } });
+      await until('invalidated', () => (a.cacheStats()?.invalidations ?? 0) > invalidations);
+      expect((await a.load(session.id))?.version).toBe(written + 1);
+      await a.delete(session.id);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
       admin.disconnect();
     }
   });

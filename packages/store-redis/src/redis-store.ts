@@ -12,12 +12,17 @@ import {
   retiredIdError,
   retiredUntil,
   versionConflictError,
+  isValidSessionId,
+  otelApi,
+  CONTEXT_KEY_FALLBACK_NOTE,
 } from '@session-cluster/core';
 import type {
   Clock,
   CreateSessionInput,
   DeleteByUserOptions,
   ExpiredSession,
+  FallbackNote,
+  LoadOptions,
   PatchOptions,
   SaveSessionInput,
   SessionCodec,
@@ -39,6 +44,7 @@ import type {
   SweepBucketOptions,
   SweptExpiry,
 } from './expiry-outbox.js';
+import { InvalidationTracker } from './invalidation-tracking.js';
 import { openRedisConnection } from './redis-connection.js';
 import { toStoreError } from './redis-errors.js';
 import { RedisKeys } from './redis-keys.js';
@@ -47,7 +53,9 @@ import type { ScriptArg, StoreScriptName } from './redis-scripts.js';
 import { resolveRedisStoreOptions } from './redis-store-options.js';
 import type { CorruptionInfo, RedisStoreOptions } from './redis-store-options.js';
 import { replyArray, replyInteger, replyNumber, replyText, scoredMembers } from './script-reply.js';
-import { frameEntries, readSessionFrame } from './session-frame.js';
+import { SessionCache } from './session-cache.js';
+import type { FillTicket, SessionCacheStats } from './session-cache.js';
+import { FIELD_SEPARATOR, frameEntries, readSessionFrame } from './session-frame.js';
 
 /**
  * Most calls `listByUser` / `deleteByUser` keep in flight at once: a user
@@ -131,6 +139,9 @@ export class RedisStore implements SessionStore {
   private readonly commandTimeoutMs: number;
   private readonly scripts: RedisScripts;
   private readonly inFlight = new Set<Promise<unknown>>();
+  /** The instance cache (option `cache`), fed invalidations by {@link tracker}. */
+  private readonly cache: SessionCache | undefined;
+  private readonly tracker: InvalidationTracker | undefined;
   private sweepCursor = 0;
   private corruptDeleted = 0;
   private closing: Promise<void> | undefined;
@@ -155,6 +166,32 @@ export class RedisStore implements SessionStore {
     this.owned = connection.owned;
     this.commandTimeoutMs = connection.commandTimeoutMs;
     this.scripts = new RedisScripts(this.client);
+    if (resolved.cache !== undefined) {
+      const cache = new SessionCache(resolved.cache);
+      const keys = this.keys;
+      this.cache = cache;
+      this.tracker = new InvalidationTracker(this.client, {
+        invalidateKey(key) {
+          const id = keys.sessionIdOfKey(key);
+          if (id !== undefined) cache.invalidate(id, true);
+        },
+        flush() {
+          cache.flush();
+        },
+        setReady(ready) {
+          cache.setReady(ready);
+        },
+      });
+    }
+  }
+
+  /**
+   * The instance cache's counters and size, `undefined` without a cache
+   * (option `cache`). Its `state` is `down` while any tracked connection or
+   * its invalidation channel is not up: then every load goes to Redis.
+   */
+  public cacheStats(): SessionCacheStats | undefined {
+    return this.cache?.stats();
   }
 
   /** The key prefix every key of this store starts with (`<prefix>:`). */
@@ -167,12 +204,50 @@ export class RedisStore implements SessionStore {
     return this.corruptDeleted;
   }
 
-  /** @inheritDoc */
-  public load(id: string): Promise<SessionRecord | null> {
+  /**
+   * @inheritDoc
+   * With the instance cache, a session whose cached copy is current (and at
+   * least `options.minVersion`) is answered without a round trip. Records
+   * from a store with a cache are frozen: they are shared by every caller.
+   */
+  public load(id: string, options?: LoadOptions): Promise<SessionRecord | null> {
+    const cache = this.cache;
+    // An invalid id goes the slow way, which rejects it.
+    if (cache !== undefined && this.closing === undefined && isValidSessionId(id)) {
+      const minVersion = options?.minVersion;
+      const cached =
+        minVersion === undefined || (cache.peek(id)?.version ?? 0) >= minVersion
+          ? cache.get(id, this.clock.now())
+          : undefined;
+      if (cached !== undefined) {
+        noteCacheHit(true);
+        return Promise.resolve(cached);
+      }
+      noteCacheHit(false);
+    }
     return this.track('load', async () => {
       assertValidSessionId(id, 'load');
-      const raw = await this.command('load', id, () => this.client.get(this.keys.session(id)));
-      return this.readLive('load', id, raw, this.clock.now());
+      const key = this.keys.session(id);
+      // Taken synchronously before the GET is queued: see SessionCache.
+      const ticket = cache?.beginFill(id);
+      let raw: string | null;
+      try {
+        raw = await this.command('load', id, () => this.client.get(key));
+      } catch (error) {
+        if (ticket !== undefined) cache?.cancelFill(ticket);
+        throw error;
+      }
+      if (ticket === undefined || cache === undefined) {
+        return this.readLive('load', id, raw, this.clock.now());
+      }
+      let record: SessionRecord | null;
+      try {
+        record = await this.readLive('load', id, raw, this.clock.now());
+      } catch (error) {
+        cache.cancelFill(ticket);
+        throw error;
+      }
+      return cache.endFill(ticket, record, raw?.length ?? 0);
     });
   }
 
@@ -265,18 +340,24 @@ export class RedisStore implements SessionStore {
       const now = this.clock.now();
 
       const reply = replyArray(
-        await this.script('save', 'saveSession', id, this.sessionKeys(id), [
+        await this.scriptThenRead(
+          'save',
+          'saveSession',
           id,
-          now,
-          expectedVersion,
-          expiresAt,
-          this.physicalExpiry(expiresAt),
-          userId ?? '',
-          encoded.bytes,
-          frameEntries(encoded.entries),
-          this.frameFormat,
-          ...this.retirement(now),
-        ]),
+          [
+            id,
+            now,
+            expectedVersion,
+            expiresAt,
+            this.physicalExpiry(expiresAt),
+            userId ?? '',
+            encoded.bytes,
+            frameEntries(encoded.entries),
+            this.frameFormat,
+            ...this.retirement(now),
+          ],
+          writtenVersion,
+        ),
         'saveSession',
       );
       const status = replyInteger(reply[0], 'saveSession');
@@ -318,18 +399,24 @@ export class RedisStore implements SessionStore {
       const now = this.clock.now();
 
       const reply = replyArray(
-        await this.script('patch', 'patchSession', id, this.sessionKeys(id), [
+        await this.scriptThenRead(
+          'patch',
+          'patchSession',
           id,
-          now,
-          expiresAt ?? '',
-          expiresAt === undefined ? '' : this.physicalExpiry(expiresAt),
-          this.codec.maxBytes,
-          this.frameFormat,
-          expectedVersion ?? '',
-          encoded.set.entries.length,
-          ...encoded.set.entries.flat(),
-          ...encoded.unset,
-        ]),
+          [
+            id,
+            now,
+            expiresAt ?? '',
+            expiresAt === undefined ? '' : this.physicalExpiry(expiresAt),
+            this.codec.maxBytes,
+            this.frameFormat,
+            expectedVersion ?? '',
+            encoded.set.entries.length,
+            ...encoded.set.entries.flat(),
+            ...encoded.unset,
+          ],
+          writtenVersion,
+        ),
         'patchSession',
       );
       const status = replyInteger(reply[0], 'patchSession');
@@ -364,12 +451,15 @@ export class RedisStore implements SessionStore {
     return this.track('touch', async () => {
       assertValidSessionId(id, 'touch');
       assertExpiry(expiresAt, 'expiresAt', 'touch');
-      const reply = await this.script('touch', 'touchSession', id, this.sessionKeys(id), [
+      const reply = await this.scriptThenRead(
+        'touch',
+        'touchSession',
         id,
-        this.clock.now(),
-        expiresAt,
-        this.physicalExpiry(expiresAt),
-      ]);
+        [id, this.clock.now(), expiresAt, this.physicalExpiry(expiresAt)],
+        // Same version as before: only the expiry it set proves the read
+        // ran after the touch (or equals what the touch wrote).
+        (_reply, record) => record.expiresAt === expiresAt,
+      );
       const status = replyInteger(reply, 'touchSession');
       if (status === -3) {
         // Either way it is not a live session.
@@ -668,6 +758,8 @@ export class RedisStore implements SessionStore {
   public close(): Promise<void> {
     this.closing ??= (async () => {
       await Promise.allSettled([...this.inFlight]);
+      // Before quitting: a caller-owned client gets tracking turned off.
+      await this.tracker?.close();
       if (!this.owned) return;
       try {
         await this.client.quit();
@@ -715,6 +807,11 @@ export class RedisStore implements SessionStore {
       [now, limit, pending ? 'pending' : '', trimInScript ? this.keys.userIndexPrefix() : ''],
     );
     const { result, byUser } = decodeSweepReply(raw, bucket, !trimInScript);
+    // Deleted through the tracked client: Redis does not tell this instance
+    // (NOLOOP). The cached copy is expired by now anyway, unless the caller's
+    // `now` runs ahead of the store clock.
+    if (this.cache !== undefined)
+      for (const swept of result.expired) this.cache.invalidate(swept.id);
     // The sessions are gone and reported; a failed index clean-up must not
     // lose the report (listByUser drops the stale members later).
     await this.removeFromUserIndexes('sweepBucket', byUser).catch(() => undefined);
@@ -859,6 +956,63 @@ export class RedisStore implements SessionStore {
     }
   }
 
+  /**
+   * A write script on session `id`, with a GET of the session queued right
+   * behind it on the same connection (same round trip): the answer, once
+   * `accept` proves it was read after the write, refills this instance's
+   * cache with the state the write left, and re-registers the key for
+   * tracking (a write drops it from Redis' tracking table; with NOLOOP the
+   * writer is not told).
+   *
+   * @param accept whether the record read is at least what this write left
+   *   (checked only when the write succeeded or was refused without writing)
+   */
+  private async scriptThenRead(
+    operation: string,
+    name: StoreScriptName,
+    id: string,
+    args: readonly ScriptArg[],
+    accept: (reply: unknown, record: SessionRecord) => boolean,
+  ): Promise<unknown> {
+    const keys = this.sessionKeys(id);
+    const written = this.script(operation, name, id, keys, args);
+    const cache = this.cache;
+    const ticket = cache?.beginFill(id, true);
+    if (ticket === undefined || cache === undefined) return written;
+    // A failed GET only costs the refill; the write's own outcome counts.
+    const read = this.client.get(keys[0]).catch(() => null);
+    let reply: unknown;
+    try {
+      reply = await written;
+    } catch (error) {
+      cache.cancelFill(ticket);
+      throw error;
+    }
+    this.refill(ticket, await read, (record) => accept(reply, record));
+    return reply;
+  }
+
+  private refill(
+    ticket: FillTicket,
+    raw: string | null,
+    accept: (record: SessionRecord) => boolean,
+  ): void {
+    const cache = this.cache;
+    if (cache === undefined) return;
+    let record: SessionRecord | null = null;
+    let ok = false;
+    try {
+      const state = readSessionFrame(ticket.id, raw, this.codec, this.clock.now());
+      if (state.kind === 'live') {
+        record = state.record;
+        ok = accept(record);
+      }
+    } catch {
+      // A damaged frame is the next load's business (its corruption policy).
+    }
+    cache.endFill(ticket, record, raw?.length ?? 0, ok);
+  }
+
   private sessionKeys(id: string): [string, string] {
     return [this.keys.session(id), this.keys.expiryBucketOf(id)];
   }
@@ -891,7 +1045,19 @@ export class RedisStore implements SessionStore {
     keys: readonly string[],
     args: readonly ScriptArg[],
   ): Promise<unknown> {
-    return this.command(operation, sessionId, () => this.scripts.run(name, keys, args));
+    const cache = this.cache;
+    if (cache === undefined || sessionId === undefined) {
+      return this.command(operation, sessionId, () => this.scripts.run(name, keys, args));
+    }
+    // Every script given a session id may write that session; with NOLOOP
+    // Redis will not tell this instance, so the cache is told here.
+    cache.beginWrite(sessionId);
+    const sent = this.command(operation, sessionId, () => this.scripts.run(name, keys, args));
+    const settle = (): void => {
+      cache.endWrite(sessionId);
+    };
+    sent.then(settle, settle);
+    return sent;
   }
 
   /** One Redis round trip; every failure leaves as a SessionError. */
@@ -931,6 +1097,34 @@ export class RedisStore implements SessionStore {
     promise.then(settle, settle);
     return promise;
   }
+}
+
+const OPERATION_NOTE_KEY = Symbol.for(CONTEXT_KEY_FALLBACK_NOTE);
+
+/**
+ * Mark the manager operation in progress (its {@link FallbackNote} in the
+ * active OpenTelemetry context, present only while its span records) with
+ * whether the cache answered: `session.cache.hit` on the span.
+ */
+function noteCacheHit(hit: boolean): void {
+  if (otelApi === undefined) return;
+  const note = otelApi.context.active().getValue(OPERATION_NOTE_KEY) as FallbackNote | undefined;
+  if (note !== undefined) note.cacheHit = hit;
+}
+
+/**
+ * Whether the session read behind a save or patch is at least what that
+ * write left (see RedisStore.scriptThenRead). Status 1 (written, `[1,
+ * version]`): the read must show that version or a later one — a read that
+ * ran before the write (a script re-sent as EVAL after NOSCRIPT, a Cluster
+ * redirect) shows an older one. -1 (version conflict) and -2 (too large)
+ * wrote nothing: the read is a plain tracked read.
+ */
+function writtenVersion(reply: unknown, record: SessionRecord): boolean {
+  if (!Array.isArray(reply)) return false;
+  const status = Number(reply[0]);
+  if (status === 1) return record.version >= Number(reply[1]);
+  return status === -1 || status === -2;
 }
 
 /** A version as a write script reports it on a conflict: a number, or null when unreadable. */

@@ -194,6 +194,28 @@ describe('session-cluster telemetry through the real SDK (Redis, fallback, healt
     const text = JSON.stringify(all);
     for (const id of rawIds) expect(text).not.toContain(id);
   });
+  it('the instance cache: session.cache.hit on the get span, its metrics and its health', async () => {
+    const deadline = Date.now() + 3_000;
+    while (cluster.redis.cacheStats()?.state !== 'ready') {
+      if (Date.now() > deadline) throw new Error('cache not ready within 3 s');
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    const session = await cluster.manager.create({ data: { n: 1 } });
+    rawIds.push(session.id);
+    const { root: first } = await inRequest(() => cluster.manager.get(session.id));
+    const { root: second } = await inRequest(() => cluster.manager.get(session.id));
+    expect(named('session.get', first)[0]?.attributes['session.cache.hit']).toBe(false);
+    expect(named('session.get', second)[0]?.attributes['session.cache.hit']).toBe(true);
+
+    const all = await metrics();
+    expect(points(all, 'session.cache.hits')[0]?.value).toBeGreaterThanOrEqual(1);
+    expect(points(all, 'session.cache.misses')[0]?.value).toBeGreaterThanOrEqual(1);
+    expect(points(all, 'session.cache.entries')[0]?.value).toBeGreaterThanOrEqual(1);
+    expect(points(all, 'session.cache.invalidations')).toHaveLength(1);
+    expect(points(all, 'session.cache.bytes')[0]?.value).toBeGreaterThan(0);
+    expect(cluster.health.report().cache).toMatchObject({ state: 'ready' });
+  });
+
   it('a Redlock acquisition that gives up records its wait and the nodes’ votes', async () => {
     const contended = createSessionCluster({
       redis: { url: redis.url },

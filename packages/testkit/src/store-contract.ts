@@ -248,9 +248,18 @@ export function describeStoreContract(
 
         const first = await store.load(session.id);
         expect(first?.data).toEqual({ cart: { items: [1, 2] } });
-        (first?.data['cart'] as { items: number[] }).items.push(3);
+        // A store may hand out a shared, deep-frozen copy instead (RedisStore
+        // with its instance cache): then changing it throws.
+        const frozen = first !== null && Object.isFrozen(first.data);
+        const change = (fn: () => void): void => {
+          if (frozen) expect(fn).toThrow(TypeError);
+          else fn();
+        };
+        change(() => (first?.data['cart'] as { items: number[] }).items.push(3));
         (session.data['cart'] as { items: number[] }).items.push(4);
-        if (first !== null) first.data['added'] = true;
+        change(() => {
+          if (first !== null) first.data['added'] = true;
+        });
 
         expect((await store.load(session.id))?.data).toEqual({ cart: { items: [1, 2] } });
       });

@@ -1,0 +1,54 @@
+import {
+  INSTRUMENTATION_SCOPE,
+  METRIC_SESSION_CACHE_BYTES,
+  METRIC_SESSION_CACHE_ENTRIES,
+  METRIC_SESSION_CACHE_HITS,
+  METRIC_SESSION_CACHE_INVALIDATIONS,
+  METRIC_SESSION_CACHE_MISSES,
+} from '@session-cluster/core';
+import type { OtelApi } from '@session-cluster/core';
+import type { RedisStore, SessionCacheStats } from '@session-cluster/store-redis';
+import type { BatchObservableCallback, MeterProvider } from '@opentelemetry/api';
+
+/**
+ * Observe the instance cache of `store` at each metric collection: hits,
+ * misses and invalidations (counters since start), entries and bytes
+ * (gauges). Per instance: aggregate with sum. Returns the unsubscribe.
+ */
+export function observeCache(
+  api: OtelApi,
+  store: RedisStore,
+  meterProvider: MeterProvider | undefined,
+): () => void {
+  const meter = (meterProvider ?? api.metrics.getMeterProvider()).getMeter(INSTRUMENTATION_SCOPE);
+  const counter = (name: string, description: string) =>
+    meter.createObservableCounter(name, { description, unit: '{session}' });
+  const hits = counter(METRIC_SESSION_CACHE_HITS, 'Loads answered by the instance cache');
+  const misses = counter(METRIC_SESSION_CACHE_MISSES, 'Loads the instance cache sent to Redis');
+  const invalidations = counter(
+    METRIC_SESSION_CACHE_INVALIDATIONS,
+    'Cached sessions invalidated by Redis (written by another instance)',
+  );
+  const entries = meter.createObservableGauge(METRIC_SESSION_CACHE_ENTRIES, {
+    description: 'Sessions in the instance cache',
+    unit: '{session}',
+  });
+  const bytes = meter.createObservableGauge(METRIC_SESSION_CACHE_BYTES, {
+    description: 'Stored frame bytes held by the instance cache',
+    unit: 'By',
+  });
+  const observe: BatchObservableCallback = (result) => {
+    const stats: SessionCacheStats | undefined = store.cacheStats();
+    if (stats === undefined) return;
+    result.observe(hits, stats.hits);
+    result.observe(misses, stats.misses);
+    result.observe(invalidations, stats.invalidations);
+    result.observe(entries, stats.entries);
+    result.observe(bytes, stats.bytes);
+  };
+  const observables = [hits, misses, invalidations, entries, bytes];
+  meter.addBatchObservableCallback(observe, observables);
+  return () => {
+    meter.removeBatchObservableCallback(observe, observables);
+  };
+}

@@ -1,0 +1,253 @@
+import { setTimeout as delay } from 'node:timers/promises';
+import { generateSessionId } from '@session-cluster/core';
+import type { SessionRecord } from '@session-cluster/core';
+import { describeStoreContract, startRedisServer } from '@session-cluster/testkit';
+import type { RedisServerHandle } from '@session-cluster/testkit';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { deleteKeys, freshPrefix, redisHarness } from './redis-harness.test-helpers.js';
+import { RedisStore } from './redis-store.js';
+import type { RedisStoreOptions } from './redis-store-options.js';
+
+/*
+ * The instance cache against a real redis-server: two stores stand for two
+ * instances (each its own connections, so each is tracked by Redis on its
+ * own). Coherence is asserted by what each store's load answers and by
+ * counting the GETs Redis served (INFO commandstats).
+ */
+
+let server: RedisServerHandle;
+let admin: Redis;
+let callerClient: Redis;
+let prefix: string;
+const stores: RedisStore[] = [];
+
+beforeAll(async () => {
+  server = await startRedisServer();
+  admin = new Redis(server.port, '127.0.0.1', { commandTimeout: 2_000 });
+  // ioredis 6's default protocol (RESP3): tracking must work for it too.
+  callerClient = new Redis(server.port, '127.0.0.1', {
+    commandTimeout: 2_000,
+    enableAutoPipelining: true,
+  });
+});
+
+afterAll(async () => {
+  await callerClient.quit();
+  await admin.quit();
+  await server.stop();
+});
+
+beforeEach(() => {
+  prefix = freshPrefix();
+});
+
+afterEach(async () => {
+  await Promise.all(stores.splice(0).map((store) => store.close()));
+  await deleteKeys(admin, prefix);
+});
+
+describeStoreContract('RedisStore with the instance cache (caller-owned RESP3 client)', (ctx) =>
+  Promise.resolve(redisHarness(ctx, { client: callerClient, cache: true })),
+);
+
+/** A store-owned (RESP2) store with the cache, once the cache is ready. */
+async function openStore(options: Partial<RedisStoreOptions> = {}): Promise<RedisStore> {
+  const store = new RedisStore({
+    connection: { url: server.url },
+    prefix,
+    cache: true,
+    ...options,
+  });
+  stores.push(store);
+  await until('cache ready', () => store.cacheStats()?.state === 'ready');
+  return store;
+}
+
+/** Poll (5 ms steps) until `check` holds; fail after 3 s. */
+async function until(what: string, check: () => boolean | Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + 3_000;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`${what}: not within 3 s`);
+    await delay(5);
+  }
+}
+
+/** GETs the server has served so far. */
+async function getCalls(): Promise<number> {
+  const info = await admin.info('commandstats');
+  const match = /cmdstat_get:calls=(\d+)/.exec(info);
+  return match === null ? 0 : Number(match[1]);
+}
+
+async function createSession(store: RedisStore, data = { n: 0 }): Promise<SessionRecord> {
+  return store.create({ id: generateSessionId(), data, expiresAt: Date.now() + 60_000 });
+}
+
+/** The id of the store's companion connection (CLIENT LIST name). */
+async function clientIds(name: string): Promise<string[]> {
+  const list = (await admin.client('LIST')) as string;
+  return list
+    .split('\n')
+    .filter((line) => line.includes(` name=${name} `))
+    .map((line) => /id=(\d+)/.exec(line)?.[1] ?? '');
+}
+
+describe('RedisStore instance cache: standalone', () => {
+  it('answers a load of a cached, unchanged session without a round trip', async () => {
+    const store = await openStore();
+    const session = await createSession(store);
+    const first = await store.load(session.id);
+    const before = await getCalls();
+    for (let i = 0; i < 50; i++) expect(await store.load(session.id)).toBe(first);
+    expect(await getCalls()).toBe(before);
+    expect(store.cacheStats()).toMatchObject({ state: 'ready', entries: 1, hits: 50 });
+  });
+
+  it("another instance's write invalidates the cached copy", async () => {
+    const a = await openStore();
+    const b = await openStore();
+    const session = await createSession(a);
+    expect((await a.load(session.id))?.version).toBe(1);
+    await b.patch(session.id, { set: { n: 1 } });
+    await until('invalidated', () => (a.cacheStats()?.invalidations ?? 0) > 0);
+    expect(await a.load(session.id)).toMatchObject({ version: 2, data: { n: 1 } });
+    // Tracked again by that load: the next write is seen too.
+    await b.save(session.id, { data: { n: 2 }, expiresAt: Date.now() + 60_000 }, 2);
+    await until('invalidated twice', () => (a.cacheStats()?.invalidations ?? 0) > 1);
+    expect(await a.load(session.id)).toMatchObject({ version: 3, data: { n: 2 } });
+  });
+
+  it("an instance's own writes are in its cache at once, and still tracked", async () => {
+    const a = await openStore();
+    const b = await openStore();
+    const session = await createSession(a);
+    await a.load(session.id);
+    const version = await a.patch(session.id, { set: { n: 5 } });
+    // Every load below is a hit (Lua's own GETs count in commandstats, so
+    // the cache's miss counter says it here).
+    const misses = a.cacheStats()?.misses;
+    expect(await a.load(session.id)).toMatchObject({ version, data: { n: 5 } });
+
+    await a.save(session.id, { data: { n: 6 }, expiresAt: Date.now() + 60_000 }, version);
+    expect(await a.load(session.id)).toMatchObject({ version: version + 1, data: { n: 6 } });
+    const later = Date.now() + 120_000;
+    expect(await a.touch(session.id, later)).toBe(true);
+    expect((await a.load(session.id))?.expiresAt).toBe(later);
+    expect(a.cacheStats()?.misses).toBe(misses);
+
+    // The refill re-registered the key: another instance's write reaches a.
+    await b.patch(session.id, { set: { n: 7 } });
+    await until('invalidated', () => (a.cacheStats()?.invalidations ?? 0) > 0);
+    expect((await a.load(session.id))?.data).toEqual({ n: 7 });
+
+    expect(await a.delete(session.id)).toBe(true);
+    expect(await a.load(session.id)).toBeNull();
+  });
+
+  it('a version conflict leaves the current copy cached (a stale copy costs one retry)', async () => {
+    const a = await openStore();
+    const b = await openStore();
+    const session = await createSession(a);
+    await a.load(session.id);
+    await b.patch(session.id, { set: { n: 1 } });
+    await expect(
+      a.save(session.id, { data: { n: 9 }, expiresAt: Date.now() + 60_000 }, 1),
+    ).rejects.toMatchObject({ code: 'VERSION_CONFLICT' });
+    expect((await a.load(session.id))?.version).toBe(2);
+  });
+
+  it('minVersion bypasses a cached copy older than it', async () => {
+    const a = await openStore();
+    const session = await createSession(a);
+    await a.load(session.id);
+    // Written behind the cache's back by a connection Redis does not track
+    // for a: stands for an invalidation still on its way.
+    const key = (await admin.keys(`${prefix}:s:*`))[0] ?? '';
+    const frame = (await admin.get(key)) ?? '';
+    await a.patch(session.id, { set: { n: 1 } });
+    expect((await a.load(session.id))?.version).toBe(2);
+    await admin.set(key, frame, 'KEEPTTL');
+    await until('invalidated', () => (a.cacheStats()?.invalidations ?? 0) > 0);
+    expect((await a.load(session.id))?.version).toBe(1);
+    const before = await getCalls();
+    expect((await a.load(session.id, { minVersion: 1 }))?.version).toBe(1);
+    expect(await getCalls()).toBe(before);
+    expect((await a.load(session.id, { minVersion: 2 }))?.version).toBe(1);
+    expect(await getCalls()).toBe(before + 1);
+  });
+
+  it('FLUSHDB (a null invalidation) empties the cache', async () => {
+    const a = await openStore();
+    const session = await createSession(a);
+    await a.load(session.id);
+    const flushes = a.cacheStats()?.flushes ?? 0;
+    await admin.flushdb();
+    await until('flushed', () => (a.cacheStats()?.flushes ?? 0) > flushes);
+    expect(a.cacheStats()?.entries).toBe(0);
+    expect(await a.load(session.id)).toBeNull();
+  });
+
+  it('never serves while its invalidation connection is down; tracks again once it is back', async () => {
+    const a = await openStore();
+    const b = await openStore();
+    const session = await createSession(a);
+    await a.load(session.id);
+    const [companion] = await clientIds('session-cluster:invalidations');
+    expect(companion).toBeDefined();
+    // Kill every companion: a's and b's.
+    await admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
+    await until('down', () => a.cacheStats()?.state === 'down');
+    await b.patch(session.id, { set: { n: 1 } });
+    expect((await a.load(session.id))?.version).toBe(2);
+    await until('ready again', () => a.cacheStats()?.state === 'ready');
+    expect(a.cacheStats()?.entries).toBe(0);
+    expect((await a.load(session.id))?.version).toBe(2);
+    await b.patch(session.id, { set: { n: 2 } });
+    await until('invalidated', () => (a.cacheStats()?.invalidations ?? 0) > 0);
+    expect((await a.load(session.id))?.version).toBe(3);
+  });
+
+  it('a reconnected data connection flushes and turns tracking on again', async () => {
+    const a = await openStore();
+    const b = await openStore();
+    const session = await createSession(a);
+    await a.load(session.id);
+    const flushes = a.cacheStats()?.flushes ?? 0;
+    // Kill the store connections (normal clients) but not the companions.
+    await admin.call('CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes');
+    await until('flushed', () => (a.cacheStats()?.flushes ?? 0) > flushes);
+    await until('ready again', () => a.cacheStats()?.state === 'ready');
+    await until('b ready again', () => b.cacheStats()?.state === 'ready');
+    expect((await a.load(session.id))?.version).toBe(1);
+    await b.patch(session.id, { set: { n: 1 } });
+    await until('invalidated', () => (a.cacheStats()?.invalidations ?? 0) > 0);
+    expect((await a.load(session.id))?.version).toBe(2);
+  });
+
+  it('an invalidation racing the filling read wins (many rounds)', async () => {
+    const a = await openStore();
+    const b = await openStore();
+    const session = await createSession(a);
+    let version = 1;
+    for (let round = 0; round < 200; round++) {
+      // a's GET and b's write in flight together; whichever order Redis runs
+      // them in, a must end up serving the latest version.
+      const [, written] = await Promise.all([
+        a.load(session.id),
+        b.patch(session.id, { set: { n: round } }),
+      ]);
+      version = written;
+      await until('a current', async () => (await a.load(session.id))?.version === version);
+    }
+    const stats = a.cacheStats();
+    expect(stats?.invalidations).toBeGreaterThan(0);
+  });
+
+  it('stays within maxEntries', async () => {
+    const a = await openStore({ cache: { maxEntries: 3 } });
+    const sessions = await Promise.all([1, 2, 3, 4, 5].map(() => createSession(a)));
+    for (const session of sessions) await a.load(session.id);
+    expect(a.cacheStats()).toMatchObject({ entries: 3, evictions: 2 });
+  });
+});

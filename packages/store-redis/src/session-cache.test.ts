@@ -1,0 +1,131 @@
+import type { SessionRecord } from '@session-cluster/core';
+import { describe, expect, it } from 'vitest';
+import { SessionCache } from './session-cache.js';
+
+const NOW = 1_000_000;
+
+function record(id: string, version = 1, data: SessionRecord['data'] = { a: [1] }): SessionRecord {
+  return {
+    id,
+    userId: undefined,
+    data,
+    version,
+    createdAt: 1,
+    updatedAt: 1,
+    expiresAt: NOW + 60_000,
+  };
+}
+
+function readyCache(maxEntries = 100, maxBytes = 1_000_000): SessionCache {
+  const cache = new SessionCache({ maxEntries, maxBytes });
+  cache.setReady(true);
+  return cache;
+}
+
+function fill(cache: SessionCache, id: string, version = 1, bytes = 10): void {
+  const ticket = cache.beginFill(id);
+  if (ticket === undefined) throw new Error('cache not ready');
+  cache.endFill(ticket, record(id, version), bytes);
+}
+
+describe('SessionCache', () => {
+  it('serves a filled entry, frozen, and counts hits and misses', () => {
+    const cache = readyCache();
+    expect(cache.get('s1', NOW)).toBeUndefined();
+    fill(cache, 's1');
+    const hit = cache.get('s1', NOW);
+    expect(hit?.version).toBe(1);
+    expect(Object.isFrozen(hit)).toBe(true);
+    expect(Object.isFrozen(hit?.data['a'])).toBe(true);
+    expect(cache.stats()).toMatchObject({ hits: 1, misses: 1, entries: 1, bytes: 12 });
+  });
+
+  it('answers null for a cached copy that has expired', () => {
+    const cache = readyCache();
+    fill(cache, 's1');
+    expect(cache.get('s1', NOW + 60_000)).toBeNull();
+  });
+
+  it('an invalidation that arrives while the filling read is in flight wins', () => {
+    const cache = readyCache();
+    const ticket = cache.beginFill('s1');
+    cache.invalidate('s1', true);
+    if (ticket === undefined) throw new Error('not ready');
+    cache.endFill(ticket, record('s1'), 10);
+    expect(cache.get('s1', NOW)).toBeUndefined();
+    expect(cache.stats()).toMatchObject({ racesLost: 1, invalidations: 1 });
+    // A read sent after the invalidation fills normally.
+    fill(cache, 's1', 2);
+    expect(cache.get('s1', NOW)?.version).toBe(2);
+  });
+
+  it('an invalidation of another id does not refuse a fill', () => {
+    const cache = readyCache();
+    const ticket = cache.beginFill('s1');
+    cache.invalidate('s2', true);
+    if (ticket === undefined) throw new Error('not ready');
+    cache.endFill(ticket, record('s1'), 10);
+    expect(cache.get('s1', NOW)).not.toBeUndefined();
+  });
+
+  it('refuses a fill whose read overlapped an own write, but not the read behind that write', () => {
+    const cache = readyCache();
+    fill(cache, 's1', 1);
+    cache.beginWrite('s1');
+    expect(cache.get('s1', NOW)).toBeUndefined();
+    const during = cache.beginFill('s1');
+    const behind = cache.beginFill('s1', true);
+    cache.endWrite('s1');
+    if (during === undefined || behind === undefined) throw new Error('not ready');
+    cache.endFill(during, record('s1', 1), 10);
+    expect(cache.get('s1', NOW)).toBeUndefined();
+    cache.endFill(behind, record('s1', 2), 10);
+    expect(cache.get('s1', NOW)?.version).toBe(2);
+  });
+
+  it('a flush or a state change drops every entry and every fill in flight', () => {
+    const cache = readyCache();
+    fill(cache, 's1');
+    const ticket = cache.beginFill('s2');
+    const flushes = cache.stats().flushes;
+    cache.flush();
+    if (ticket === undefined) throw new Error('not ready');
+    cache.endFill(ticket, record('s2'), 10);
+    expect(cache.stats()).toMatchObject({ entries: 0, bytes: 0, flushes: flushes + 1 });
+
+    fill(cache, 's3');
+    cache.setReady(false);
+    expect(cache.get('s3', NOW)).toBeUndefined();
+    expect(cache.beginFill('s3')).toBeUndefined();
+    cache.setReady(true);
+    expect(cache.get('s3', NOW)).toBeUndefined();
+  });
+
+  it('stays within maxEntries and maxBytes, evicting the least recently used', () => {
+    const cache = readyCache(3, 100);
+    fill(cache, 'a');
+    fill(cache, 'b');
+    fill(cache, 'c');
+    cache.get('a', NOW);
+    fill(cache, 'd');
+    expect(cache.get('b', NOW)).toBeUndefined();
+    expect(cache.stats()).toMatchObject({ entries: 3, evictions: 1 });
+
+    fill(cache, 'big', 1, 90);
+    const stats = cache.stats();
+    expect(stats.bytes).toBeLessThanOrEqual(100);
+    expect(cache.get('big', NOW)).not.toBeUndefined();
+    expect(stats.entries).toBe(1);
+  });
+
+  it('does not cache a missing session or a refused read', () => {
+    const cache = readyCache();
+    const missing = cache.beginFill('s1');
+    if (missing === undefined) throw new Error('not ready');
+    expect(cache.endFill(missing, null, 0)).toBeNull();
+    const refused = cache.beginFill('s1');
+    if (refused === undefined) throw new Error('not ready');
+    cache.endFill(refused, record('s1'), 10, false);
+    expect(cache.stats().entries).toBe(0);
+  });
+});

@@ -1,0 +1,318 @@
+import type { JsonValue, SessionRecord } from '@session-cluster/core';
+
+/** Sizing of the instance cache ({@link RedisStoreOptions.cache}). */
+export interface SessionCacheOptions {
+  /** Most sessions held; the least recently used leave first. Default 10 000. */
+  readonly maxEntries?: number | undefined;
+  /**
+   * Most bytes held, counted as the stored frames' lengths (a proxy of the
+   * memory the decoded sessions take). Default 32 MiB.
+   */
+  readonly maxBytes?: number | undefined;
+}
+
+/** Defaults of {@link SessionCacheOptions}. */
+export const SESSION_CACHE_DEFAULTS = Object.freeze({
+  maxEntries: 10_000,
+  maxBytes: 32 * 1024 * 1024,
+});
+
+/**
+ * Where the cache stands: `ready` serves and fills; `down` (an invalidation
+ * channel or a tracked connection is not up, or tracking is not confirmed
+ * yet) neither serves nor fills — everything goes to Redis.
+ */
+export type SessionCacheState = 'ready' | 'down';
+
+/** Counters and size of the instance cache, for metrics and the health report. */
+export interface SessionCacheStats {
+  readonly state: SessionCacheState;
+  readonly entries: number;
+  readonly bytes: number;
+  readonly maxEntries: number;
+  readonly maxBytes: number;
+  /** Loads answered from the cache. */
+  readonly hits: number;
+  /** Loads that went to Redis (including every load while `down`). */
+  readonly misses: number;
+  /** Keys invalidated: by Redis (another writer), or by this instance's own writes. */
+  readonly invalidations: number;
+  /** Whole-cache flushes: FLUSHALL/FLUSHDB, a connection lost, tracking re-enabled. */
+  readonly flushes: number;
+  /** Entries dropped to stay within maxEntries/maxBytes. */
+  readonly evictions: number;
+  /** Fills refused because an invalidation arrived while their read was in flight. */
+  readonly racesLost: number;
+}
+
+/** A read in flight that may fill the cache: see {@link SessionCache.beginFill}. */
+export interface FillTicket {
+  readonly id: string;
+  readonly epoch: number;
+  readonly seq: number;
+  /** An own write of the id was in flight when the read was sent. */
+  readonly overlapsWrite: boolean;
+}
+
+interface Entry {
+  readonly record: SessionRecord;
+  readonly bytes: number;
+}
+
+interface PendingKey {
+  readers: number;
+  /** This instance's writes of the id in flight. */
+  writes: number;
+  /** `seq` of the last invalidation of this id while reads were in flight. */
+  invalidatedAt: number;
+}
+
+/**
+ * The bounded LRU of decoded, frozen sessions behind `RedisStore.load`, and
+ * the bookkeeping that keeps it coherent. It knows nothing about Redis: the
+ * store feeds it reads and writes, the tracking channels feed it
+ * invalidations and the connection state.
+ *
+ * Invariants:
+ * - an entry is only ever stored from a read that Redis tracks for this
+ *   instance (a GET on a connection with `CLIENT TRACKING` on, confirmed
+ *   before the read was sent): any later change of the key by anyone else
+ *   produces an invalidation, which deletes the entry;
+ * - the in-flight race: an invalidation that arrives while the read that
+ *   fills an entry is in flight wins. Each fill takes a ticket (`seq`) before
+ *   its read is sent; an invalidation of the id meanwhile stamps the id's
+ *   pending record with a later `seq`, and the fill is dropped;
+ * - `epoch` changes on every flush and every state change, so a fill whose
+ *   read was sent before a reconnect (whose tracking may have been lost) is
+ *   dropped too;
+ * - this instance's own writes send it no invalidation (`NOLOOP`, see
+ *   `InvalidationTracker`), so each write is bracketed by
+ *   {@link beginWrite}/{@link endWrite}: it drops the entry, loses the fills
+ *   in flight, and refuses every fill whose read was sent while the write
+ *   was in flight (on Cluster a redirected command may run after a read
+ *   sent later). The one exception is the read the store sends right
+ *   behind its own write, whose answer the store checks (at least the
+ *   version it wrote);
+ * - records are deep-frozen once, when stored: every caller shares the one
+ *   decoded copy, so nothing is decoded twice and nobody can change it.
+ */
+export class SessionCache {
+  public readonly maxEntries: number;
+  public readonly maxBytes: number;
+
+  private readonly entries = new Map<string, Entry>();
+  private readonly pending = new Map<string, PendingKey>();
+  private ready = false;
+  private epoch = 0;
+  private seq = 0;
+  private bytes = 0;
+  private hits = 0;
+  private misses = 0;
+  private invalidations = 0;
+  private flushes = 0;
+  private evictions = 0;
+  private racesLost = 0;
+
+  /** @param options already checked (see `resolveRedisStoreOptions`) */
+  public constructor(options: { readonly maxEntries: number; readonly maxBytes: number }) {
+    this.maxEntries = options.maxEntries;
+    this.maxBytes = options.maxBytes;
+  }
+
+  /** True while the cache serves and fills. */
+  public get isReady(): boolean {
+    return this.ready;
+  }
+
+  /**
+   * The cached session: the record (shared, frozen), `null` when the cached
+   * copy is logically expired at `now`, `undefined` on a miss (not cached,
+   * or the cache is down). A hit moves the entry to the young end.
+   */
+  public get(id: string, now: number): SessionRecord | null | undefined {
+    if (!this.ready) {
+      this.misses += 1;
+      return undefined;
+    }
+    const entry = this.entries.get(id);
+    if (entry === undefined) {
+      this.misses += 1;
+      return undefined;
+    }
+    this.hits += 1;
+    // Map keeps insertion order: re-inserting makes it the most recent.
+    this.entries.delete(id);
+    this.entries.set(id, entry);
+    return entry.record.expiresAt > now ? entry.record : null;
+  }
+
+  /** The cached copy without counting or reordering (for a caller that checks versions first). */
+  public peek(id: string): SessionRecord | undefined {
+    return this.ready ? this.entries.get(id)?.record : undefined;
+  }
+
+  /**
+   * Call synchronously before sending a read that may fill the entry of `id`.
+   * @returns a ticket for {@link endFill}, or `undefined` when the cache is down (do not fill)
+   */
+  public beginFill(id: string, followsOwnWrite = false): FillTicket | undefined {
+    if (!this.ready) return undefined;
+    const pending = this.pendingOf(id);
+    pending.readers += 1;
+    this.seq += 1;
+    return {
+      id,
+      epoch: this.epoch,
+      seq: this.seq,
+      overlapsWrite: !followsOwnWrite && pending.writes > 0,
+    };
+  }
+
+  /** Call synchronously before sending a write of `id` through the tracked client. */
+  public beginWrite(id: string): void {
+    this.invalidate(id);
+    this.pendingOf(id).writes += 1;
+  }
+
+  /** The write of {@link beginWrite} settled (either way). */
+  public endWrite(id: string): void {
+    const pending = this.pending.get(id);
+    if (pending === undefined) return;
+    pending.writes -= 1;
+    this.release(id, pending);
+  }
+
+  /**
+   * The read of `ticket` answered. Stores `record` (and freezes it) unless
+   * an invalidation of the id or a flush happened since the ticket was taken,
+   * or `record` is null (a missing session is not cached).
+   *
+   * @param accept the caller's own check of the record (e.g. at least the version it wrote)
+   * @returns the record, frozen when it was stored
+   */
+  public endFill(
+    ticket: FillTicket,
+    record: SessionRecord | null,
+    bytes: number,
+    accept = true,
+  ): SessionRecord | null {
+    const pending = this.pending.get(ticket.id);
+    let invalidatedAt = 0;
+    if (pending !== undefined) {
+      invalidatedAt = pending.invalidatedAt;
+      pending.readers -= 1;
+      this.release(ticket.id, pending);
+    }
+    if (record === null || !accept) return record;
+    if (
+      !this.ready ||
+      ticket.epoch !== this.epoch ||
+      invalidatedAt > ticket.seq ||
+      ticket.overlapsWrite
+    ) {
+      this.racesLost += 1;
+      return record;
+    }
+    const entry: Entry = { record: deepFreeze(record), bytes: bytes + ticket.id.length };
+    this.remove(ticket.id);
+    this.entries.set(ticket.id, entry);
+    this.bytes += entry.bytes;
+    this.evict();
+    return entry.record;
+  }
+
+  /** The read of `ticket` failed or its answer is not usable: release the ticket. */
+  public cancelFill(ticket: FillTicket): void {
+    this.endFill(ticket, null, 0);
+  }
+
+  /**
+   * Drop the entry of `id` and lose every fill of it in flight.
+   * @param byRedis an invalidation message (counted), not this instance's own write
+   */
+  public invalidate(id: string, byRedis = false): void {
+    if (byRedis) this.invalidations += 1;
+    this.remove(id);
+    const pending = this.pending.get(id);
+    if (pending !== undefined) {
+      this.seq += 1;
+      pending.invalidatedAt = this.seq;
+    }
+  }
+
+  /** Drop everything and lose every fill in flight (FLUSHALL/FLUSHDB, a connection lost). */
+  public flush(): void {
+    this.flushes += 1;
+    this.epoch += 1;
+    this.entries.clear();
+    this.bytes = 0;
+  }
+
+  /**
+   * Serve and fill (`true`) or neither (`false`). Either change flushes:
+   * entries filled before going down, or before tracking was confirmed, are
+   * not known to be current.
+   */
+  public setReady(ready: boolean): void {
+    if (ready === this.ready) return;
+    this.flush();
+    this.ready = ready;
+  }
+
+  /** Counters and size. */
+  public stats(): SessionCacheStats {
+    return {
+      state: this.ready ? 'ready' : 'down',
+      entries: this.entries.size,
+      bytes: this.bytes,
+      maxEntries: this.maxEntries,
+      maxBytes: this.maxBytes,
+      hits: this.hits,
+      misses: this.misses,
+      invalidations: this.invalidations,
+      flushes: this.flushes,
+      evictions: this.evictions,
+      racesLost: this.racesLost,
+    };
+  }
+
+  private pendingOf(id: string): PendingKey {
+    let pending = this.pending.get(id);
+    if (pending === undefined) {
+      pending = { readers: 0, writes: 0, invalidatedAt: 0 };
+      this.pending.set(id, pending);
+    }
+    return pending;
+  }
+
+  private release(id: string, pending: PendingKey): void {
+    if (pending.readers <= 0 && pending.writes <= 0) this.pending.delete(id);
+  }
+
+  private remove(id: string): void {
+    const entry = this.entries.get(id);
+    if (entry === undefined) return;
+    this.entries.delete(id);
+    this.bytes -= entry.bytes;
+  }
+
+  private evict(): void {
+    while (this.entries.size > this.maxEntries || this.bytes > this.maxBytes) {
+      const oldest = this.entries.keys().next();
+      if (oldest.done === true) return;
+      this.remove(oldest.value);
+      this.evictions += 1;
+    }
+  }
+}
+
+function deepFreeze<T extends SessionRecord>(record: T): T {
+  freezeValue(record.data);
+  return Object.freeze(record);
+}
+
+function freezeValue(value: JsonValue | { [key: string]: JsonValue }): void {
+  if (typeof value !== 'object' || value === null || Object.isFrozen(value)) return;
+  for (const child of Object.values(value)) freezeValue(child);
+  Object.freeze(value);
+}
