@@ -43,25 +43,25 @@ describe('retired ids stay retired: destroy, then a late write', () => {
       const sid = 'logged-out-session';
       const session: ExpressSessionData = { cookie: { maxAge: 60_000 }, user: 'alice' };
       await call((cb) => {
-        store.set(sid, session, cb);
+        void store.set(sid, session, cb);
       });
       expect(
         await call((cb) => {
-          store.get(sid, cb);
+          void store.get(sid, cb);
         }),
       ).toMatchObject({ user: 'alice' });
 
       await call((cb) => {
-        store.destroy(sid, cb);
+        void store.destroy(sid, cb);
       });
       // The request that was still running when the visitor logged out ends
       // and express-session saves what it had loaded.
       await call((cb) => {
-        store.set(sid, session, cb);
+        void store.set(sid, session, cb);
       });
       expect(
         await call((cb) => {
-          store.get(sid, cb);
+          void store.get(sid, cb);
         }),
       ).toBeFalsy();
       expect(await redisStore.listByUser('alice')).toEqual([]);

@@ -55,7 +55,7 @@ import type { CorruptionInfo, RedisStoreOptions } from './redis-store-options.js
 import { replyArray, replyInteger, replyNumber, replyText, scoredMembers } from './script-reply.js';
 import { SessionCache } from './session-cache.js';
 import type { FillTicket, SessionCacheStats } from './session-cache.js';
-import { FIELD_SEPARATOR, frameEntries, readSessionFrame } from './session-frame.js';
+import { frameEntries, readSessionFrame } from './session-frame.js';
 
 /**
  * Most calls `listByUser` / `deleteByUser` keep in flight at once: a user
