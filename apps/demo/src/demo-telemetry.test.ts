@@ -27,9 +27,10 @@ describe('the demo with OTEL_EXPORTER_OTLP_ENDPOINT set and 3 s sessions', () =>
     await redis.stop();
   });
 
-  it('exports one trace per request: HTTP server span → session.update → lock and Redis spans', async () => {
+  it('exports one trace per request: HTTP server span → session.update (optimistic) → store and Redis spans', async () => {
     const tab = cookieClient('sc.sid');
-    // The first write creates the session; the second is a locked update.
+    // The first write creates the session; the second is an update, which
+    // takes no lock while nobody else writes the session (lock mode on-conflict).
     expect((await tab.request('POST', `${demo.url}/counter`)).status).toBe(303);
     expect((await tab.request('POST', `${demo.url}/counter`)).status).toBe(303);
 
@@ -51,7 +52,11 @@ describe('the demo with OTEL_EXPORTER_OTLP_ENDPOINT set and 3 s sessions', () =>
     }
     expect(root.kind).toBe(2);
     expect(update.serviceName).toBe('session-cluster-demo');
-    expect(trace.map((s) => s.name)).toContain('session.lock.acquire');
+    expect(update.attributes['session.lock.mode']).toBe('optimistic');
+    expect(trace.map((s) => s.name)).not.toContain('session.lock.acquire');
+    expect(trace.map((s) => s.name)).toEqual(
+      expect.arrayContaining(['session.store.load', 'session.store.save']),
+    );
     // The session id never leaves the process raw: only its hash.
     const sid = tab.cookie!.split('.')[0]!;
     expect(receiver.requests.some((r) => r.text.includes(sid))).toBe(false);

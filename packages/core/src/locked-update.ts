@@ -57,15 +57,16 @@ export interface LockedUpdateOptions {
  * });
  * ```
  */
-export function lockedUpdate(
+export async function lockedUpdate(
   store: SessionStore,
   locker: SessionLocker,
   id: string,
   mutate: SessionMutator,
   options: LockedUpdateOptions = {},
 ): Promise<SessionRecord> {
+  // A rejection, not a synchronous throw: callers hold the promise.
   assertValidSessionId(id, 'update');
-  return locker.using(id, () => optimisticUpdate(store, id, mutate, options), {
+  return await locker.using(id, () => optimisticUpdate(store, id, mutate, options), {
     ttlMs: options.ttlMs,
   });
 }
