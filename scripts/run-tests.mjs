@@ -10,7 +10,7 @@
 //   library packages' projects: unit tests, the store contract suites and the
 //   Express tests. The cross-package scenarios, the apps and the long
 //   multi-process runs inside packages (two sweeper workers, the fallback's
-//   measured outage) run on the pinned line only: they test our processes
+//   measured outage, Sentinel failovers) run on the pinned line only: they test our processes
 //   and timing, not the library's behaviour on another runtime, and together
 //   they are most of the suite's time.
 //
@@ -29,7 +29,11 @@ const pinnedMajor = process.versions.node.split('.')[0];
 const only = process.env.SESSION_CLUSTER_NODE_LINES?.split(',').map((line) => line.trim());
 
 /** Files the other lines leave out (see above). */
-const PINNED_LINE_ONLY = ['**/two-workers*.test.ts', '**/*.measure.test.ts'];
+const PINNED_LINE_ONLY = [
+  '**/two-workers*.test.ts',
+  '**/*.measure.test.ts',
+  '**/*.sentinel.test.ts',
+];
 
 /** @type {{ line: string, node: string, projects: string[] | undefined }[]} */
 const runs = [{ line: pinnedMajor, node: process.execPath, projects: undefined }];
