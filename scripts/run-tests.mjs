@@ -77,7 +77,14 @@ for (const run of runs) {
       ]),
       ...process.argv.slice(2),
     ],
-    { stdio: 'inherit', cwd: root },
+    {
+      stdio: 'inherit',
+      cwd: root,
+      env:
+        run.projects === undefined
+          ? process.env
+          : { ...process.env, SESSION_CLUSTER_PINNED_ONLY_EXCLUDE: PINNED_LINE_ONLY.join(',') },
+    },
   );
   let summary;
   try {
