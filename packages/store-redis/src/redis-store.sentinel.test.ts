@@ -3,7 +3,7 @@ import { generateSessionId } from '@session-cluster/core';
 import { startRedisSentinel, startRedisServer } from '@session-cluster/testkit';
 import type { RedisServerHandle } from '@session-cluster/testkit';
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { RedisStore } from './redis-store.js';
 
 /*
@@ -18,13 +18,16 @@ let master: RedisServerHandle;
 let replica: RedisServerHandle;
 let sentinel: RedisServerHandle;
 
-beforeAll(async () => {
+// Fresh servers per test: after one test's failover the demoted master
+// resynchronises as a replica, and a later test's `WAIT` for replication
+// could time out behind it (seen in CI).
+beforeEach(async () => {
   master = await startRedisServer();
   replica = await startRedisServer({ args: ['--replicaof', '127.0.0.1', String(master.port)] });
   sentinel = await startRedisSentinel({ name: NAME, master });
 });
 
-afterAll(async () => {
+afterEach(async () => {
   await Promise.all([sentinel.stop(), replica.stop(), master.stop()]);
 });
 
