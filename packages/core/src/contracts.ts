@@ -1,4 +1,4 @@
-import type { SessionData, SessionPatch, SessionRecord } from './session.js';
+import type { JsonValue, SessionData, SessionPatch, SessionRecord } from './session.js';
 
 /** Input of {@link SessionStore.create}. */
 export interface CreateSessionInput {
@@ -148,7 +148,65 @@ export interface SessionStore {
    * so results may be instance-local. Absent or `false` for a plain store.
    */
   readonly degraded?: boolean;
+  /**
+   * Outage fallback only (optional): the copy of `id` an instance cache
+   * holds, or set aside when its connection went down, even if it may be
+   * stale — never for a normal read. What lets an outage fallback carry a
+   * visitor's session through the outage. `undefined` when none is held.
+   */
+  peekCached?(id: string): SessionRecord | undefined;
+  /**
+   * Outage fallback only (optional): hand over, once, the copies set aside
+   * when the instance cache last went down (the sessions served shortly
+   * before an outage), so that what Redis may have lost can be written back.
+   */
+  takeRetained?(): SessionRecord[];
+  /**
+   * Outage fallback only (optional): merge per-key changes made against
+   * `merge.baseVersion` into the stored session in one atomic step (see
+   * {@link SessionMerge}).
+   * @throws SessionValidationError `PAYLOAD_TOO_LARGE` when the merged session would be too big
+   * @throws SessionCorruptedError when the stored session is unreadable
+   */
+  merge?(id: string, merge: SessionMerge): Promise<SessionMergeResult>;
 }
+
+/** One top-level key changed while the primary was unreachable (see {@link SessionStore.merge}). */
+export interface SessionKeyChange {
+  readonly key: string;
+  /** The new value; `undefined`: the key was removed. */
+  readonly value: JsonValue | undefined;
+  /** The value at the base version; `undefined`: absent then. */
+  readonly base: JsonValue | undefined;
+  /** Clock time of the last write of the key, ms: decides a conflict (last writer wins). */
+  readonly at: number;
+}
+
+/**
+ * Per-key changes made against `baseVersion` of a session. A key the store
+ * did not change since the base version takes the change; a key changed on
+ * both sides is a conflict, won by the later write (the change's `at`
+ * against the stored session's `updatedAt`). The expiry becomes the later one.
+ */
+export interface SessionMerge {
+  readonly baseVersion: number;
+  readonly changes: readonly SessionKeyChange[];
+  readonly expiresAt: number;
+}
+
+/** What {@link SessionStore.merge} did. */
+export type SessionMergeResult =
+  | {
+      /** Merged (or nothing to change); `version` is the stored one afterwards. */
+      readonly kind: 'merged';
+      readonly version: number;
+      /** Keys changed on both sides (each resolved last-writer-wins). */
+      readonly conflicts: readonly string[];
+    }
+  /** No live session under the id (never stored, expired, or the store lost it). */
+  | { readonly kind: 'missing' }
+  /** The id was retired (deleted or regenerated) in the store: it stays deleted. */
+  | { readonly kind: 'deleted' };
 
 /** A held per-session lock. */
 export interface SessionLock {

@@ -53,6 +53,9 @@ export type {
   SessionLock,
   LockOptions,
   SessionLocker,
+  SessionKeyChange,
+  SessionMerge,
+  SessionMergeResult,
 } from './contracts.js';
 export type {
   EncodedData,

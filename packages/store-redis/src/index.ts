@@ -15,7 +15,7 @@ export { MAX_BUCKETS, REDIS_STORE_DEFAULTS } from './redis-store-options.js';
 export type { RedisConnection } from './redis-connection.js';
 export { MAX_RECONNECT_DELAY_MS, openRedisConnection } from './redis-connection.js';
 export type { SessionCacheOptions, SessionCacheState, SessionCacheStats } from './session-cache.js';
-export { SESSION_CACHE_DEFAULTS } from './session-cache.js';
+export { RETAINED_TTL_MS, SESSION_CACHE_DEFAULTS } from './session-cache.js';
 export { INVALIDATION_CHANNEL } from './invalidation-tracking.js';
 export type { RedisCallContext } from './redis-errors.js';
 export { UNAVAILABLE_REPLY_PREFIXES, toStoreError } from './redis-errors.js';

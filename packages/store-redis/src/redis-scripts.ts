@@ -11,6 +11,7 @@ export const STORE_SCRIPTS = Object.freeze({
   createSession: 2,
   saveSession: 2,
   patchSession: 2,
+  mergeSession: 2,
   touchSession: 2,
   deleteSession: 2,
   sweepBucket: 3,

@@ -22,11 +22,14 @@ import type {
   DeleteByUserOptions,
   ExpiredSession,
   FallbackNote,
+  JsonValue,
   LoadOptions,
   PatchOptions,
   SaveSessionInput,
   SessionCodec,
   SessionPatch,
+  SessionMerge,
+  SessionMergeResult,
   SessionRecord,
   SessionStore,
   SweepResult,
@@ -179,7 +182,8 @@ export class RedisStore implements SessionStore {
           cache.flush();
         },
         setReady(ready) {
-          cache.setReady(ready);
+          // Going down sets the entries aside for an outage fallback (peekCached).
+          cache.setReady(ready, resolved.clock.now());
         },
       });
     }
@@ -443,6 +447,105 @@ export class RedisStore implements SessionStore {
         );
       }
       return replyInteger(reply[1], 'patchSession');
+    });
+  }
+
+  /**
+   * @inheritDoc
+   * The instance cache's copy: the live entry, or the one set aside when the
+   * cache last went down (up to a minute old; see `SessionCache.peekRetained`).
+   * No Redis call. `undefined` without a cache, or when none is held.
+   */
+  public peekCached(id: string): SessionRecord | undefined {
+    return this.cache?.peekRetained(id, this.clock.now());
+  }
+
+  /** @inheritDoc Without a cache: none. */
+  public takeRetained(): SessionRecord[] {
+    return this.cache?.takeRetained(this.clock.now()) ?? [];
+  }
+
+  /**
+   * @inheritDoc
+   * One Lua call (`mergeSession-2.lua`). With encryption at rest stored
+   * values cannot be compared (a fresh IV per write), so when the stored
+   * version moved past the base every changed key counts as changed on both
+   * sides. The owner is never changed by a merge.
+   */
+  public merge(id: string, merge: SessionMerge): Promise<SessionMergeResult> {
+    return this.track('merge', async () => {
+      assertValidSessionId(id, 'merge');
+      assertObject(merge, 'merge');
+      assertVersion(merge.baseVersion, 'merge.baseVersion', 'merge');
+      assertExpiry(merge.expiresAt, 'merge.expiresAt', 'merge');
+      const set: Record<string, JsonValue> = {};
+      const base: Record<string, JsonValue> = {};
+      const unset: string[] = [];
+      for (const change of merge.changes) {
+        if (change.value === undefined) unset.push(change.key);
+        else set[change.key] = change.value;
+        if (change.base !== undefined) base[change.key] = change.base;
+      }
+      const encoded = this.codec.encodePatchEntries(id, { set, unset });
+      const encodedBase = this.codec.encodePatchEntries(id, { set: base });
+      const values = new Map(encoded.set.entries);
+      const bases = new Map(encodedBase.set.entries);
+      // Sealed values differ on every write: only plain ones compare.
+      const comparable = ![...values.values(), ...bases.values()].some((v) => v.startsWith('e1:'));
+      const args: ScriptArg[] = [];
+      for (const change of merge.changes) {
+        const jsonKey = JSON.stringify(change.key);
+        const value = values.get(jsonKey);
+        const baseValue = bases.get(jsonKey);
+        args.push(
+          jsonKey,
+          value === undefined ? 'u' : 's',
+          value ?? '',
+          baseValue === undefined ? '' : `v${baseValue}`,
+          Math.floor(change.at),
+        );
+      }
+      const reply = replyArray(
+        await this.script('merge', 'mergeSession', id, this.sessionKeys(id), [
+          id,
+          this.clock.now(),
+          merge.baseVersion,
+          merge.expiresAt,
+          this.physicalExpiry(merge.expiresAt),
+          this.codec.maxBytes,
+          this.frameFormat,
+          comparable ? '1' : '0',
+          ...args,
+        ]),
+        'mergeSession',
+      );
+      const status = replyInteger(reply[0], 'mergeSession');
+      if (status === 0) return { kind: 'missing' };
+      if (status === 2) return { kind: 'deleted' };
+      if (status === -3) {
+        await this.refusedDamagedFrame('merge', id);
+        throw new SessionCorruptedError('The stored session is unreadable: nothing merged', {
+          operation: 'merge',
+          sessionIdHash: hashSessionId(id),
+        });
+      }
+      if (status === -2) {
+        const bytes = replyInteger(reply[1], 'mergeSession');
+        throw new SessionValidationError(
+          `The merged session would be ${bytes} bytes encoded, over the limit of ${this.codec.maxBytes} bytes`,
+          {
+            code: 'PAYLOAD_TOO_LARGE',
+            field: 'merge',
+            operation: 'merge',
+            sessionIdHash: hashSessionId(id),
+            details: { bytes, maxBytes: this.codec.maxBytes },
+          },
+        );
+      }
+      const conflicts = reply
+        .slice(4)
+        .map((key) => JSON.parse(replyText(key, 'mergeSession')) as string);
+      return { kind: 'merged', version: replyInteger(reply[1], 'mergeSession'), conflicts };
     });
   }
 

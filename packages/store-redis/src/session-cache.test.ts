@@ -1,6 +1,6 @@
 import type { SessionRecord } from '@session-cluster/core';
 import { describe, expect, it } from 'vitest';
-import { SessionCache } from './session-cache.js';
+import { RETAINED_TTL_MS, SessionCache } from './session-cache.js';
 
 const NOW = 1_000_000;
 
@@ -127,5 +127,46 @@ describe('SessionCache', () => {
     if (refused === undefined) throw new Error('not ready');
     cache.endFill(refused, record('s1'), 10, false);
     expect(cache.stats().entries).toBe(0);
+  });
+});
+
+describe('SessionCache: copies set aside when it goes down', () => {
+  it('serves nothing while down but offers what it held to peekRetained, for a minute', () => {
+    const cache = readyCache();
+    fill(cache, 'a', 3);
+    cache.setReady(false, NOW);
+    expect(cache.get('a', NOW)).toBeUndefined();
+    expect(cache.peekRetained('a', NOW + 1)?.version).toBe(3);
+    expect(cache.stats().retained).toBe(1);
+    expect(cache.peekRetained('a', NOW + RETAINED_TTL_MS)).toBeUndefined();
+  });
+
+  it('keeps the set-aside copies across reconnecting until taken, then forgets them', () => {
+    const cache = readyCache();
+    fill(cache, 'a', 3);
+    fill(cache, 'b', 1);
+    cache.setReady(false, NOW);
+    cache.setReady(true, NOW + 10);
+    // Ready again: normal reads start from empty, the copies wait to be taken.
+    expect(cache.get('a', NOW + 10)).toBeUndefined();
+    expect(cache.peekRetained('b', NOW + 10)?.version).toBe(1);
+    expect(
+      cache
+        .takeRetained(NOW + 20)
+        .map((r) => r.id)
+        .sort(),
+    ).toEqual(['a', 'b']);
+    expect(cache.takeRetained(NOW + 20)).toEqual([]);
+    expect(cache.peekRetained('a', NOW + 20)).toBeUndefined();
+  });
+
+  it('keeps the newer copy of an id when it goes down again', () => {
+    const cache = readyCache();
+    fill(cache, 'a', 5);
+    cache.setReady(false, NOW);
+    cache.setReady(true, NOW + 1);
+    fill(cache, 'a', 2); // a stale read cannot replace the newer copy set aside
+    cache.setReady(false, NOW + 2);
+    expect(cache.peekRetained('a', NOW + 3)?.version).toBe(5);
   });
 });

@@ -18,6 +18,13 @@ export const SESSION_CACHE_DEFAULTS = Object.freeze({
 });
 
 /**
+ * How long a copy set aside when the cache went down ({@link SessionCache.peekRetained})
+ * stays offered to an outage fallback, ms: the sessions served in the minute
+ * before an outage.
+ */
+export const RETAINED_TTL_MS = 60_000;
+
+/**
  * Where the cache stands: `ready` serves and fills; `down` (an invalidation
  * channel or a tracked connection is not up, or tracking is not confirmed
  * yet) neither serves nor fills — everything goes to Redis.
@@ -43,6 +50,8 @@ export interface SessionCacheStats {
   readonly evictions: number;
   /** Fills refused because an invalidation arrived while their read was in flight. */
   readonly racesLost: number;
+  /** Copies set aside when the cache last went down, offered to an outage fallback. */
+  readonly retained: number;
 }
 
 /** A read in flight that may fill the cache: see {@link SessionCache.beginFill}. */
@@ -57,6 +66,12 @@ export interface FillTicket {
 interface Entry {
   readonly record: SessionRecord;
   readonly bytes: number;
+}
+
+interface RetainedEntry {
+  readonly record: SessionRecord;
+  /** Clock time (the caller's) at which the cache went down with it. */
+  readonly at: number;
 }
 
 interface PendingKey {
@@ -102,6 +117,15 @@ export class SessionCache {
 
   private readonly entries = new Map<string, Entry>();
   private readonly pending = new Map<string, PendingKey>();
+  /**
+   * The entries held when the cache last went down, set aside instead of
+   * dropped (never served by {@link get}: nothing invalidates them while the
+   * connection is down). An outage fallback may read them
+   * ({@link peekRetained}) to carry visitors through the outage, knowing
+   * they may be stale; they leave after {@link RETAINED_TTL_MS}, when taken,
+   * or when superseded by a newer copy set aside at the next going down.
+   */
+  private retained = new Map<string, RetainedEntry>();
   private ready = false;
   private epoch = 0;
   private seq = 0;
@@ -253,10 +277,62 @@ export class SessionCache {
    * entries filled before going down, or before tracking was confirmed, are
    * not known to be current.
    */
-  public setReady(ready: boolean): void {
+  public setReady(ready: boolean, now = Date.now()): void {
     if (ready === this.ready) return;
+    if (!ready) this.retain(now);
     this.flush();
     this.ready = ready;
+  }
+
+  /**
+   * A copy of `id` set aside when the cache last went down (see
+   * {@link retained}), if younger than {@link RETAINED_TTL_MS}; else the
+   * live entry while the cache is ready. Possibly stale: for an outage
+   * fallback, never for a normal read.
+   */
+  public peekRetained(id: string, now = Date.now()): SessionRecord | undefined {
+    const live = this.ready ? this.entries.get(id)?.record : undefined;
+    if (live !== undefined) return live;
+    const kept = this.retained.get(id);
+    if (kept === undefined) return undefined;
+    if (kept.at + RETAINED_TTL_MS <= now) {
+      this.retained.delete(id);
+      return undefined;
+    }
+    return kept.record;
+  }
+
+  /**
+   * Hand over (and forget) every copy set aside when the cache went down
+   * that is younger than {@link RETAINED_TTL_MS}: an outage fallback takes
+   * them to write back what Redis may have lost.
+   */
+  public takeRetained(now = Date.now()): SessionRecord[] {
+    const taken: SessionRecord[] = [];
+    for (const kept of this.retained.values()) {
+      if (kept.at + RETAINED_TTL_MS > now) taken.push(kept.record);
+    }
+    this.retained = new Map();
+    return taken;
+  }
+
+  /** Set the live entries aside (newest copy of each id wins), dropping copies past their time. */
+  private retain(now: number): void {
+    for (const [id, kept] of this.retained) {
+      if (kept.at + RETAINED_TTL_MS <= now) this.retained.delete(id);
+    }
+    for (const [id, entry] of this.entries) {
+      const kept = this.retained.get(id);
+      if (kept !== undefined && kept.record.version > entry.record.version) continue;
+      this.retained.delete(id);
+      this.retained.set(id, { record: entry.record, at: now });
+    }
+    // Bounded like the live entries: the oldest set aside leave first.
+    while (this.retained.size > this.maxEntries) {
+      const oldest = this.retained.keys().next();
+      if (oldest.done === true) break;
+      this.retained.delete(oldest.value);
+    }
   }
 
   /** Counters and size. */
@@ -273,6 +349,7 @@ export class SessionCache {
       flushes: this.flushes,
       evictions: this.evictions,
       racesLost: this.racesLost,
+      retained: this.retained.size,
     };
   }
 

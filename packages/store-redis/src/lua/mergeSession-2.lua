@@ -1,0 +1,180 @@
+--[[
+  Merge per-key changes made while this instance could not reach Redis
+  (journaled by the outage fallback) into the stored session, in one step.
+
+  Each change names the value the key had at the base version the
+  instance's copy derived from. A key Redis did not change since then (the
+  stored version is still the base, or the stored value equals the base
+  value) takes the change. A key changed on both sides is a conflict: the
+  later write wins, the change's time against the stored session's
+  updatedAt (m, when its last write happened); either way it is counted and
+  its key returned. The expiry becomes the later of the two.
+
+  KEYS[1] session         <prefix>:s:{<prefix>:<bucket>}:<sid>   framed string
+  KEYS[2] expiry bucket   <prefix>:exp:{<prefix>:<bucket>}   ZSET sid -> expiresAt
+
+  ARGV[1] sid
+  ARGV[2] now, ms (the store's clock): becomes updatedAt when anything is written
+  ARGV[3] base version the changes were made against
+  ARGV[4] expiresAt of the instance's copy, ms
+  ARGV[5] physical expiry for PXAT of ARGV[4], ms (expiresAt + grace)
+  ARGV[6] maxBytes: the merged total may not exceed it
+  ARGV[7] frame format to write, '2' or '1' (see frame.lua)
+  ARGV[8] '1' when values compare byte for byte (plain entries), '0' when
+          they cannot (encrypted: a fresh IV per write), so only the
+          version tells an unchanged key
+  ARGV[9 ..] per change, 5 arguments: jsonKey, op ('s' set, 'u' unset),
+          new value ('' for unset), base ('' absent, else 'v' .. value),
+          time of the change, ms
+
+  Returns
+    {1, version, conflicts, applied, conflictKey...}
+                merged (version: the stored one, new when anything was written)
+    {0}         missing or logically expired: nothing to merge into
+    {2}         the id is retired (deleted or regenerated on the Redis side):
+                it stays deleted, nothing written
+    {-2, bytes} the merged total would exceed maxBytes: nothing written
+    {-3}        the stored frame is unreadable or fails its check: nothing written
+]]
+local now = tonumber(ARGV[2])
+
+if frame_retired(KEYS[1]) then
+  return {2}
+end
+local current, body = frame_get(KEYS[1])
+if not current then
+  return {0}
+end
+local e = frame_number(current.e)
+if e == nil then
+  return {-3}
+end
+if e <= now then
+  return {0}
+end
+local version = frame_version(current.v)
+if version == nil or frame_number(current.c) == nil or frame_number(current.m) == nil
+    or current.k ~= frame_check(ARGV[1], current, body) then
+  return {-3}
+end
+
+local unchangedSession = version == tonumber(ARGV[3])
+local comparable = ARGV[8] == '1'
+local storedAt = frame_number(current.m)
+
+-- The stored value of `key` ('' entries part when absent): nil when absent.
+local function stored_value(key)
+  local from = string.find(body, RS .. key .. US, 1, true)
+  if not from then
+    return nil
+  end
+  local start = from + #key + 2
+  local after = string.find(body, RS, start, true)
+  return string.sub(body, start, (after or (#body + 1)) - 1)
+end
+
+-- Decide every change first, against the stored entries as read.
+local apply, conflictKeys = {}, {}
+for i = 9, #ARGV, 5 do
+  local key, op, value, base, at = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], tonumber(ARGV[i + 4])
+  local stored = stored_value(key)
+  local wanted = nil
+  if op == 's' then
+    wanted = value
+  end
+  if stored == wanted then
+    -- Already what the change wants (both sides agree): nothing to do.
+  elseif unchangedSession then
+    apply[#apply + 1] = {key, wanted}
+  else
+    local baseValue = nil
+    if base ~= '' then
+      baseValue = string.sub(base, 2)
+    end
+    if comparable and stored == baseValue then
+      apply[#apply + 1] = {key, wanted}
+    else
+      conflictKeys[#conflictKeys + 1] = key
+      if at > storedAt then
+        apply[#apply + 1] = {key, wanted}
+      end
+    end
+  end
+end
+
+local newE = tonumber(ARGV[4])
+local extend = newE > e
+if #apply == 0 and not extend then
+  local reply = {1, version, #conflictKeys, 0}
+  for _, key in ipairs(conflictKeys) do
+    reply[#reply + 1] = key
+  end
+  return reply
+end
+
+-- One walk over the entries: replace or drop the applied keys in place,
+-- append the new ones.
+local entries = body
+if #apply > 0 then
+  local decided = {}
+  for _, change in ipairs(apply) do
+    decided[change[1]] = change
+  end
+  local out, pos = {}, 1
+  while pos <= #body do
+    local nextRs = string.find(body, RS, pos + 1, true)
+    local entry = string.sub(body, pos + 1, (nextRs or (#body + 1)) - 1)
+    local us = string.find(entry, US, 1, true)
+    if not us then
+      return {-3}
+    end
+    local key = string.sub(entry, 1, us - 1)
+    local change = decided[key]
+    if change then
+      if change[2] then
+        out[#out + 1] = RS .. key .. US .. change[2]
+      end
+      decided[key] = false
+    elseif change == nil then
+      out[#out + 1] = RS .. entry
+    end
+    pos = nextRs or (#body + 1)
+  end
+  for _, change in ipairs(apply) do
+    if decided[change[1]] and change[2] then
+      out[#out + 1] = RS .. change[1] .. US .. change[2]
+    end
+  end
+  entries = table.concat(out)
+end
+
+local _, count = string.gsub(entries, RS, RS)
+local z = #entries - 2 * count
+if z > tonumber(ARGV[6]) then
+  return {-2, z}
+end
+
+current.f = ARGV[7]
+if #apply > 0 then
+  current.v = string.format('%d', version + 1)
+  current.m = ARGV[2]
+  version = version + 1
+end
+current.z = string.format('%d', z)
+if extend then
+  current.e = ARGV[4]
+end
+current.k = frame_check(ARGV[1], current, entries)
+local value = frame_header(current) .. entries
+if extend then
+  redis.call('SET', KEYS[1], value, 'PXAT', ARGV[5])
+  redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
+else
+  redis.call('SET', KEYS[1], value, 'KEEPTTL')
+end
+
+local reply = {1, version, #conflictKeys, #apply}
+for _, key in ipairs(conflictKeys) do
+  reply[#reply + 1] = key
+end
+return reply

@@ -1,0 +1,110 @@
+import { generateSessionId } from '@session-cluster/core';
+import { startRedisServer } from '@session-cluster/testkit';
+import type { RedisServerHandle } from '@session-cluster/testkit';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { deleteKeys, freshPrefix } from './redis-harness.test-helpers.js';
+import { RedisStore } from './redis-store.js';
+
+/*
+ * RedisStore.merge (mergeSession-2.lua): per-key changes made while an
+ * instance could not reach Redis, merged against their base version.
+ */
+
+let server: RedisServerHandle;
+let admin: Redis;
+let store: RedisStore;
+let prefix: string;
+const HOUR = 3_600_000;
+
+beforeAll(async () => {
+  server = await startRedisServer();
+  admin = new Redis(server.port, '127.0.0.1', { commandTimeout: 2_000 });
+});
+
+afterAll(async () => {
+  await admin.quit();
+  await server.stop();
+});
+
+beforeEach(() => {
+  prefix = freshPrefix();
+  store = new RedisStore({ connection: { port: server.port }, prefix });
+});
+
+afterEach(async () => {
+  await deleteKeys(admin, prefix);
+  await store.close();
+});
+
+async function created(data: Record<string, number | string>) {
+  return store.create({ id: generateSessionId(), data, expiresAt: Date.now() + HOUR });
+}
+
+describe('RedisStore.merge', () => {
+  it('applies every change when the stored version is still the base', async () => {
+    const session = await created({ n: 1, keep: 'k', gone: 'x' });
+    const result = await store.merge(session.id, {
+      baseVersion: session.version,
+      expiresAt: session.expiresAt,
+      changes: [
+        { key: 'n', value: 5, base: 1, at: Date.now() },
+        { key: 'gone', value: undefined, base: 'x', at: Date.now() },
+        { key: 'added', value: 'a', base: undefined, at: Date.now() },
+      ],
+    });
+    expect(result).toEqual({ kind: 'merged', version: 2, conflicts: [] });
+    expect((await store.load(session.id))?.data).toEqual({ n: 5, keep: 'k', added: 'a' });
+  });
+
+  it('applies keys Redis left alone and resolves a key changed on both sides by write time', async () => {
+    const session = await created({ n: 1, other: 'o' });
+    // Redis-side writes after the base version: n and other change.
+    await store.patch(session.id, { set: { n: 100, other: 'redis' } });
+    const stored = await store.load(session.id);
+    const early = (stored?.updatedAt ?? 0) - 1_000;
+    const late = (stored?.updatedAt ?? 0) + 1_000;
+    const result = await store.merge(session.id, {
+      baseVersion: session.version,
+      expiresAt: session.expiresAt,
+      changes: [
+        { key: 'n', value: 7, base: 1, at: late }, // both changed, ours later: ours wins
+        { key: 'other', value: 'mine', base: 'o', at: early }, // both changed, Redis later: kept
+        { key: 'fresh', value: 1, base: undefined, at: early }, // only ours changed it
+      ],
+    });
+    expect(result).toMatchObject({ kind: 'merged', version: 3 });
+    expect(result.kind === 'merged' ? [...result.conflicts].sort() : []).toEqual(['n', 'other']);
+    expect((await store.load(session.id))?.data).toEqual({ n: 7, other: 'redis', fresh: 1 });
+  });
+
+  it('extends the expiry without a new version when nothing else changed', async () => {
+    const session = await created({ n: 1 });
+    const later = session.expiresAt + HOUR;
+    const result = await store.merge(session.id, {
+      baseVersion: 1,
+      expiresAt: later,
+      changes: [{ key: 'n', value: 1, base: 1, at: Date.now() }],
+    });
+    expect(result).toEqual({ kind: 'merged', version: 1, conflicts: [] });
+    expect((await store.load(session.id))?.expiresAt).toBe(later);
+  });
+
+  it('reports a missing session and a retired one (which stays deleted)', async () => {
+    const change = { key: 'n', value: 2, base: 1, at: Date.now() };
+    const merge = { baseVersion: 1, expiresAt: Date.now() + HOUR, changes: [change] };
+    expect(await store.merge(generateSessionId(), merge)).toEqual({ kind: 'missing' });
+    const session = await created({ n: 1 });
+    await store.delete(session.id);
+    expect(await store.merge(session.id, merge)).toEqual({ kind: 'deleted' });
+    expect(await store.load(session.id)).toBeNull();
+  });
+
+  it('rejects a bad base version with a typed SessionError, writing nothing', async () => {
+    const session = await created({ n: 1 });
+    await expect(
+      store.merge(session.id, { baseVersion: -1, expiresAt: session.expiresAt, changes: [] }),
+    ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    expect((await store.load(session.id))?.version).toBe(1);
+  });
+});
