@@ -221,6 +221,33 @@ describe('FallbackStore with partitions (Redis Cluster: one master down)', () =>
     expect(r.store.pendingReconciliation).toBe(0);
   });
 
+  it('an open partition breaker with no traffic probes its own part and reconciles (idle recovery)', async () => {
+    const r = await rig(true);
+    const recovered: RecoveredEvent[] = [];
+    r.store.on('recovered', (event) => recovered.push(event));
+    r.primary.parts.a.fail();
+    for (let i = 0; i < 3; i++) {
+      const id = generateSessionId();
+      r.primary.assign(id, 'a');
+      await r.store.create({ id, data: { i }, expiresAt: Date.now() + TTL });
+      expect(await r.store.load(r.sessions.b[i]!.id)).not.toBeNull();
+    }
+    expect(r.store.breakerState).toBe('closed');
+    expect(r.store.recoveryState.kind).toBe('open');
+    r.primary.parts.a.heal();
+    const reachedA = r.primary.parts.a.calls.length;
+
+    // No call at all from here: the partition's idle probe reads one of its sessions.
+    await vi.advanceTimersByTimeAsync(2 * HALF_OPEN_AFTER);
+    await vi.waitFor(() => {
+      expect(recovered).toHaveLength(1);
+    });
+    expect(r.primary.parts.a.calls[reachedA]).toBe('load');
+    expect(recovered[0]).toMatchObject({ written: 3, failed: 0 });
+    expect(r.store.recoveryState).toEqual({ kind: 'closed', backlog: false });
+    expect(r.store.degraded).toBe(false);
+  });
+
   it('without partitions, one failed part sends every session to the secondary', async () => {
     const r = await rig(false);
     await failPartA(r);

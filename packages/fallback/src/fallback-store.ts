@@ -34,6 +34,8 @@ import type { BreakerState, PrimaryPolicy } from './primary-policy.js';
 import type { ResolvedBreakerOptions } from './fallback-options.js';
 import { Reconciler, emptyTally } from './reconciler.js';
 import type { ReconcileTally } from './reconciler.js';
+import { RecoveryMachine, SHARED_BREAKER, partitionBreakerKey } from './recovery-machine.js';
+import type { RecoveryState, RunOutcome } from './recovery-machine.js';
 import { isStorageFailure, isTaskCancelled, shouldFailOver } from './storage-failure.js';
 
 function idOf(input: unknown): unknown {
@@ -86,7 +88,13 @@ function describeBreak(reason: FailureReason<unknown> | { isolated: true }): str
  * against the primary on recovery, so a logout during an outage still
  * reaches Redis.
  *
- * **Recovery.** When a half-open probe succeeds (cockatiel `onReset`), the
+ * **Recovery** is one state machine ({@link RecoveryMachine}, state
+ * {@link FallbackStore.recoveryState}: closed / open / half-open /
+ * reconciling, with the phase of every breaker not closed): it alone starts
+ * reconciliation. An open breaker with no traffic probes by itself after
+ * twice `halfOpenAfterMs` (idle recovery), so a quiet instance, or one whose
+ * reads its instance cache answers, still writes its journal back.
+ * When a half-open probe succeeds (cockatiel `onReset`), the
  * journal is reconciled into the primary in batches with bounded
  * concurrency (see {@link Reconciler}): created/changed sessions are created
  * or CAS-saved; if the primary changed a session meanwhile, the primary
@@ -137,19 +145,14 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
   private readonly partitionOf: ((id: string) => string | undefined) | undefined;
   /** One breaker per partition seen (Cluster: at most one per expiry bucket). */
   private readonly partitions = new Map<string, CircuitBreakerPolicy>();
-  /** Partitions whose breaker is not closed (added on break, removed on reset). */
-  private readonly openPartitions = new Set<string>();
+  /** A session id last seen per partition: what an idle probe of that partition reads. */
+  private readonly probeIds = new Map<string, string>();
   private readonly journal = new DegradedJournal();
   private readonly reconciler: Reconciler;
+  /** Breaker phases, outage and reconciliation: the one state machine (see {@link RecoveryMachine}). */
+  private readonly machine: RecoveryMachine;
   private readonly subscriptions: IDisposable[];
   private readonly telemetry: FallbackTelemetry | undefined;
-  /** Between the breaker opening and closing again: `degraded` fires once per outage. */
-  private inOutage = false;
-  /** The journal has work that no run will pick up by itself: start one after the next primary success. */
-  private resumeWanted = false;
-  /** The breaker closed while a run was still winding down: run again after it. */
-  private rerun = false;
-  private running: Promise<void> | undefined;
   private tally: ReconcileTally = emptyTally();
   private reconcileMs = 0;
   private runs = 0;
@@ -191,12 +194,29 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
       },
       stopping: () => this.closing !== undefined,
     });
+    this.machine = new RecoveryMachine({
+      clock: this.clock,
+      idleProbeAfterMs: 2 * resolved.breaker.halfOpenAfterMs,
+      outageBegan: (reason, at) => {
+        this.notify('degraded', { reason, at });
+      },
+      reconcile: () => this.reconcile(),
+      recovered: () => {
+        this.recovered();
+      },
+      pending: () => this.journal.pending,
+      probe: (key) => this.probe(key),
+      stopping: () => this.closing !== undefined,
+    });
     this.subscriptions = [
       this.breaker.onBreak((reason) => {
-        this.outageBegan(describeBreak(reason));
+        this.machine.broke(SHARED_BREAKER, describeBreak(reason), !('isolated' in reason));
+      }),
+      this.breaker.onHalfOpen(() => {
+        this.machine.halfOpened(SHARED_BREAKER);
       }),
       this.breaker.onReset(() => {
-        this.breakerClosed();
+        this.machine.reset(SHARED_BREAKER);
       }),
       this.breaker.onStateChange((state) => {
         telemetry?.breakerChanged(breakerStateName(state));
@@ -210,7 +230,15 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
    * being served by the secondary).
    */
   public get degraded(): boolean {
-    return this.breaker.state !== CircuitState.Closed || this.openPartitions.size !== 0;
+    return this.breaker.state !== CircuitState.Closed || this.machine.degraded;
+  }
+
+  /**
+   * Where recovery stands (closed / open / half-open / reconciling; see
+   * {@link RecoveryState}), with the phase of every breaker not closed.
+   */
+  public get recoveryState(): RecoveryState {
+    return this.machine.state;
   }
 
   /** The breaker's current state. */
@@ -225,7 +253,7 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
 
   /** True while a reconciliation run is in progress. */
   public get reconciling(): boolean {
-    return this.running !== undefined;
+    return this.machine.running !== undefined;
   }
 
   /**
@@ -324,7 +352,7 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
       return this.secondary.listByUser(userId);
     }
     this.telemetry?.routed('primary');
-    this.afterPrimarySuccess();
+    this.machine.primarySucceeded();
     if (this.journal.size === 0) return listed;
     const local = await this.secondary.listByUser(userId);
     const merged = listed.filter((record) => !this.journal.has(record.id));
@@ -348,7 +376,7 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
       return this.deleteByUserLocally(userId, options);
     }
     this.telemetry?.routed('primary');
-    this.afterPrimarySuccess();
+    this.machine.primarySucceeded();
     if (this.journal.size === 0) return deleted;
     // Sessions waiting for reconciliation are the secondary's: delete them there too.
     return deleted + (await this.deletePendingOfUser(userId, exceptIds(options), true));
@@ -381,7 +409,7 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
       return local();
     }
     this.telemetry?.routed('primary');
-    this.afterPrimarySuccess();
+    this.machine.primarySucceeded();
     if (this.journal.size === 0) return listed;
     const ids = new Set(listed.filter((id) => !this.journal.has(id)));
     for (const id of await local()) if (this.journal.has(id)) ids.add(id);
@@ -411,7 +439,8 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
    */
   public close(): Promise<void> {
     this.closing ??= (async () => {
-      await this.running;
+      this.machine.dispose();
+      await this.machine.running;
       for (const subscription of this.subscriptions) subscription.dispose();
       this.telemetry?.close();
       await Promise.all([this.primary.close(), this.secondary.close()]);
@@ -475,7 +504,7 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
       );
     }
     this.telemetry?.routed('primary');
-    if (this.resumeWanted) this.afterPrimarySuccess();
+    this.machine.primarySucceeded();
     return result;
   }
 
@@ -505,18 +534,25 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
     if (this.partitionOf === undefined || typeof id !== 'string') return undefined;
     const key = this.partitionOf(id);
     if (key === undefined) return undefined;
+    this.probeIds.set(key, id);
     let breaker = this.partitions.get(key);
     if (breaker === undefined) {
       breaker = createStorageBreaker(this.breakerOptions);
       const created = breaker;
+      const machineKey = partitionBreakerKey(key);
       this.subscriptions.push(
         created.onBreak((reason) => {
-          this.openPartitions.add(key);
-          this.outageBegan(`partition ${key}: ${describeBreak(reason)}`);
+          this.machine.broke(
+            machineKey,
+            `partition ${key}: ${describeBreak(reason)}`,
+            !('isolated' in reason),
+          );
+        }),
+        created.onHalfOpen(() => {
+          this.machine.halfOpened(machineKey);
         }),
         created.onReset(() => {
-          this.openPartitions.delete(key);
-          this.breakerClosed();
+          this.machine.reset(machineKey);
         }),
       );
       this.partitions.set(key, created);
@@ -524,22 +560,31 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
     return breaker;
   }
 
-  /** A breaker opened: the first one of an outage makes it `degraded`. */
-  private outageBegan(reason: string): void {
-    if (this.inOutage) return;
-    this.inOutage = true;
-    this.notify('degraded', { reason, at: this.clock.now() });
-  }
-
   /**
-   * A breaker closed. Once none is open (the shared one and every
-   * partition's), the outage is over: write back what memory holds, and
-   * `recovered` fires when that is done.
+   * An idle probe (see {@link RecoveryMachine}): one primary call through
+   * the breaker `key`. The shared breaker pings; a partition's reads a
+   * session id seen in it (a ping may reach another Cluster node). A
+   * success reports itself (reset, or a primary success); a failure opens
+   * the breaker again. Never rejects.
    */
-  private breakerClosed(): void {
-    if (this.breaker.state !== CircuitState.Closed || this.openPartitions.size !== 0) return;
-    this.inOutage = false;
-    this.startReconcile();
+  private async probe(key: string): Promise<void> {
+    try {
+      if (key === SHARED_BREAKER) {
+        await this.policy.execute(() => this.primary.ping());
+        this.machine.primarySucceeded();
+        return;
+      }
+      for (const [partition, breaker] of this.partitions) {
+        if (partitionBreakerKey(partition) !== key) continue;
+        const id = this.probeIds.get(partition);
+        if (id === undefined) return;
+        await breaker.execute(() => this.policy.deadline.execute(() => this.primary.load(id)));
+        this.machine.primarySucceeded();
+        return;
+      }
+    } catch {
+      // The breaker counted it (or refused the call): the machine re-arms.
+    }
   }
 
   private breakerOpen(partition?: CircuitBreakerPolicy): boolean {
@@ -567,7 +612,7 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
       // The failure that already happened is the policy's first attempt.
       const value = await this.missRecheck.execute(replayFirst(failure, primary));
       this.telemetry?.routed('primary');
-      if (this.resumeWanted) this.afterPrimarySuccess();
+      this.machine.primarySucceeded();
       return value;
     } catch (error) {
       if (!shouldFailOver(error)) throw error;
@@ -691,44 +736,11 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
 
   /** The journal gained work: make sure some run will pick it up. */
   private noteBacklog(): void {
-    // With the breaker open, onReset starts the run; a live run loops until
-    // the journal is empty. Otherwise (a single failure, breaker still
-    // closed) the next primary success starts one.
-    this.resumeWanted = true;
+    this.machine.backlog();
   }
 
-  private afterPrimarySuccess(): void {
-    if (!this.resumeWanted) return;
-    if (this.running !== undefined) return;
-    if (this.journal.pending === 0) {
-      this.resumeWanted = false;
-      return;
-    }
-    // A partition breaker still open: its reset starts the run (see
-    // breakerClosed). Starting one on every success here would only be
-    // interrupted again by that partition's journal entries, run after run.
-    if (this.breaker.state === CircuitState.Closed && this.openPartitions.size === 0) {
-      this.startReconcile();
-    }
-  }
-
-  private startReconcile(): void {
-    if (this.closing !== undefined) return;
-    if (this.running !== undefined) {
-      this.rerun = true;
-      return;
-    }
-    this.resumeWanted = false;
-    this.running = this.reconcile().finally(() => {
-      this.running = undefined;
-      if (this.rerun) {
-        this.rerun = false;
-        this.startReconcile();
-      }
-    });
-  }
-
-  private async reconcile(): Promise<void> {
+  /** One reconciliation run (started by the machine only). Never rejects. */
+  private async reconcile(): Promise<RunOutcome> {
     const started = performance.now();
     let outcome;
     try {
@@ -746,27 +758,20 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
     }
     this.reconcileMs += performance.now() - started;
     this.runs += 1;
-    switch (outcome) {
-      case 'drained': {
-        // A partition still down: not recovered yet; its reset runs again.
-        if (this.openPartitions.size !== 0) return;
-        const event: RecoveredEvent = {
-          ...this.tally,
-          durationMs: this.reconcileMs,
-          runs: this.runs,
-        };
-        this.tally = emptyTally();
-        this.reconcileMs = 0;
-        this.runs = 0;
-        this.notify('recovered', event);
-        return;
-      }
-      case 'interrupted':
-        this.resumeWanted = true;
-        return;
-      case 'stopped':
-        return;
-    }
+    return outcome;
+  }
+
+  /** The machine says the outage is over and the journal drained: report it. */
+  private recovered(): void {
+    const event: RecoveredEvent = {
+      ...this.tally,
+      durationMs: this.reconcileMs,
+      runs: this.runs,
+    };
+    this.tally = emptyTally();
+    this.reconcileMs = 0;
+    this.runs = 0;
+    this.notify('recovered', event);
   }
 
   /**

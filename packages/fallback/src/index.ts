@@ -18,5 +18,6 @@ export type {
   RecoveredEvent,
 } from './fallback-events.js';
 export type { BreakerState } from './primary-policy.js';
+export type { BreakerPhase, RecoveryState } from './recovery-machine.js';
 export { isStorageFailure, shouldFailOver } from './storage-failure.js';
 export type { FallbackTelemetryOptions } from './fallback-telemetry.js';

@@ -1,0 +1,107 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { RecoveryMachine, SHARED_BREAKER, partitionBreakerKey } from './recovery-machine.js';
+import type { RunOutcome } from './recovery-machine.js';
+
+/* The state machine alone, its runs and probes recorded in an order log. */
+
+const log: string[] = [];
+let pending = 0;
+let finishRun: (outcome: RunOutcome) => void = () => undefined;
+
+function machine(): RecoveryMachine {
+  return new RecoveryMachine({
+    clock: { now: () => Date.now() },
+    idleProbeAfterMs: 100,
+    outageBegan: (reason) => log.push(`degraded ${reason}`),
+    reconcile: () => {
+      log.push('run');
+      return new Promise<RunOutcome>((resolve) => {
+        finishRun = resolve;
+      });
+    },
+    recovered: () => log.push('recovered'),
+    pending: () => pending,
+    probe: (key) => {
+      log.push(`probe ${key}`);
+      return Promise.resolve();
+    },
+    stopping: () => false,
+  });
+}
+
+beforeEach(() => {
+  vi.useFakeTimers({ now: 1_000 });
+  log.length = 0;
+  pending = 0;
+});
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('RecoveryMachine', () => {
+  it('closed → open → half-open → reconciling → closed, one degraded and one recovered', async () => {
+    const m = machine();
+    m.broke(SHARED_BREAKER, 'down');
+    m.broke(partitionBreakerKey('7'), 'down too');
+    expect(m.state).toEqual({ kind: 'open', since: 1_000, reason: 'down' });
+    m.halfOpened(SHARED_BREAKER);
+    expect(m.state.kind).toBe('open'); // partition 7 is still open
+    m.reset(SHARED_BREAKER);
+    m.halfOpened(partitionBreakerKey('7'));
+    expect(m.state.kind).toBe('half-open');
+    m.reset(partitionBreakerKey('7'));
+    expect(m.state).toEqual({ kind: 'reconciling', rerun: false });
+    finishRun('drained');
+    await vi.waitFor(() => {
+      expect(m.state).toEqual({ kind: 'closed', backlog: false });
+    });
+    expect(log).toEqual(['degraded down', 'run', 'recovered']);
+  });
+
+  it('a breaker closing again while a run winds down runs once more, then recovers', async () => {
+    const m = machine();
+    m.broke(SHARED_BREAKER, 'first');
+    m.reset(SHARED_BREAKER);
+    const first = finishRun;
+    m.broke(SHARED_BREAKER, 'second');
+    m.reset(SHARED_BREAKER);
+    expect(m.state).toEqual({ kind: 'reconciling', rerun: true });
+    first('interrupted');
+    await vi.waitFor(() => {
+      expect(log).toEqual(['degraded first', 'run', 'degraded second', 'run']);
+    });
+    finishRun('drained');
+    await vi.waitFor(() => {
+      expect(log.at(-1)).toBe('recovered');
+    });
+  });
+
+  it('a backlog with the breakers closed starts a run after a primary success, or after the idle delay', async () => {
+    const m = machine();
+    pending = 1;
+    m.backlog();
+    expect(m.state).toEqual({ kind: 'closed', backlog: true });
+    m.primarySucceeded();
+    expect(m.state.kind).toBe('reconciling');
+    finishRun('interrupted');
+    await vi.waitFor(() => {
+      expect(m.state).toEqual({ kind: 'closed', backlog: true });
+    });
+    await vi.advanceTimersByTimeAsync(100);
+    expect(log).toEqual(['run', `probe ${SHARED_BREAKER}`]);
+  });
+
+  it('arms the idle probe per open breaker and clears it when the breaker moves on', async () => {
+    const m = machine();
+    m.broke(partitionBreakerKey('a'), 'a down');
+    m.broke(partitionBreakerKey('b'), 'b down');
+    m.halfOpened(partitionBreakerKey('b'));
+    await vi.advanceTimersByTimeAsync(100);
+    expect(log).toEqual(['degraded a down', `probe ${partitionBreakerKey('a')}`]);
+    expect(m.toJSON()).toMatchObject({
+      kind: 'open',
+      breakers: { 'partition:a': 'open', 'partition:b': 'half-open' },
+    });
+  });
+});
