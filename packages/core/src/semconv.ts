@@ -81,6 +81,13 @@ export const EVENT_RETRY = 'session.retry';
 export const EVENT_FAILOVER = 'session.fallback.failover';
 /** Span event added to the reconciliation span after each batch. */
 export const EVENT_RECONCILE_BATCH = 'session.reconcile.batch';
+/**
+ * Span event added to the reconciliation span for a session changed on both
+ * sides while degraded (its keys resolved last-writer-wins, or it stays deleted).
+ */
+export const EVENT_RECONCILE_CONFLICT = 'session.reconcile.conflict';
+/** The top-level keys of a reconciliation conflict (string array). */
+export const ATTR_SESSION_RECONCILE_CONFLICT_KEYS = 'session.reconcile.conflict_keys';
 /** Span event added when the fallback's breaker changes state. */
 export const EVENT_BREAKER_STATE_CHANGE = 'session.fallback.breaker_state_change';
 /**

@@ -1,3 +1,6 @@
+import { isDeepStrictEqual } from 'node:util';
+import type { SessionData, SessionRecord } from '@session-cluster/core';
+
 /**
  * What a session's degraded-mode changes leave to do in the primary.
  *
@@ -24,6 +27,41 @@ export interface JournalEntry {
   gen: number;
   /** Bumped when the entry turns from write to delete or back: a different intent. */
   incarnation: number;
+  /**
+   * The session's data at `base`, when known (a session the instance cache
+   * held: seeded from that copy): reconciliation then merges per key, each
+   * changed key against its value here. `undefined`: created while
+   * degraded (`base` 0), or base data unknown (whole-record write-back).
+   */
+  baseData: SessionData | undefined;
+  /** The data after the last journaled write: what the next write is diffed against. */
+  lastData: SessionData | undefined;
+  /** Per top-level key, the clock time of its last degraded-mode change (last writer wins on conflicts). */
+  readonly keyTimes: Map<string, number>;
+}
+
+/** A fresh entry. */
+function newEntry(kind: 'write' | 'delete', gen: number): JournalEntry {
+  return {
+    kind,
+    base: 0,
+    deleteFirst: false,
+    gen,
+    incarnation: 0,
+    baseData: undefined,
+    lastData: undefined,
+    keyTimes: new Map(),
+  };
+}
+
+/** Top-level keys whose values differ between `before` and `after`. */
+export function changedKeys(before: SessionData, after: SessionData): string[] {
+  const keys: string[] = [];
+  for (const key of Object.keys(before)) {
+    if (!Object.hasOwn(after, key) || !isDeepStrictEqual(before[key], after[key])) keys.push(key);
+  }
+  for (const key of Object.keys(after)) if (!Object.hasOwn(before, key)) keys.push(key);
+  return keys;
 }
 
 /** What {@link DegradedJournal.beginWrite} hands back, for {@link DegradedJournal.endWrite}. */
@@ -83,7 +121,7 @@ export class DegradedJournal {
     let entry = this.entries.get(id);
     const fresh = entry === undefined;
     if (entry === undefined) {
-      entry = { kind: 'write', base: 0, deleteFirst: false, gen: 0, incarnation: 0 };
+      entry = newEntry('write', 0);
       this.entries.set(id, entry);
     } else if (entry.kind === 'delete') {
       // The id is re-used after a degraded delete: whatever the primary holds
@@ -92,6 +130,9 @@ export class DegradedJournal {
       entry.base = 0;
       entry.deleteFirst = true;
       entry.incarnation += 1;
+      entry.baseData = undefined;
+      entry.lastData = undefined;
+      entry.keyTimes.clear();
     }
     entry.gen = ++this.counter;
     return { id, entry, gen: entry.gen, fresh };
@@ -109,17 +150,40 @@ export class DegradedJournal {
     else if (ticket.fresh && entry.gen === ticket.gen) this.entries.delete(ticket.id);
   }
 
+  /**
+   * Start journaling a session the primary holds, from the instance cache's
+   * copy (`record`, at its version): later writes are merged per key
+   * against it. No-op when `id` already has an entry.
+   * @returns false when an entry was there already
+   */
+  public seed(id: string, record: SessionRecord): boolean {
+    if (this.entries.has(id)) return false;
+    const entry = newEntry('write', ++this.counter);
+    entry.base = record.version;
+    entry.baseData = record.data;
+    entry.lastData = record.data;
+    this.entries.set(id, entry);
+    return true;
+  }
+
+  /**
+   * A journaled write of `id` left the secondary's copy with `data`: stamp
+   * each top-level key it changed with `at`.
+   */
+  public noteData(id: string, entry: JournalEntry, data: SessionData, at: number): void {
+    if (this.entries.get(id) !== entry || entry.kind !== 'write') return;
+    const before = entry.lastData ?? entry.baseData;
+    for (const key of before === undefined ? Object.keys(data) : changedKeys(before, data)) {
+      entry.keyTimes.set(key, at);
+    }
+    entry.lastData = data;
+  }
+
   /** Mark `id` as deleted (before the secondary delete). */
   public markDelete(id: string): void {
     const entry = this.entries.get(id);
     if (entry === undefined) {
-      this.entries.set(id, {
-        kind: 'delete',
-        base: 0,
-        deleteFirst: false,
-        gen: ++this.counter,
-        incarnation: 0,
-      });
+      this.entries.set(id, newEntry('delete', ++this.counter));
       return;
     }
     if (entry.kind === 'write') {
@@ -170,10 +234,18 @@ export class DegradedJournal {
    * The primary now holds this write at `version`, but the session changed
    * in the secondary meanwhile: build on `version` next time.
    */
-  public rebase(id: string, entry: JournalEntry, incarnation: number, version: number): void {
+  public rebase(
+    id: string,
+    entry: JournalEntry,
+    incarnation: number,
+    version: number,
+    data?: SessionData,
+  ): void {
     if (this.entries.get(id) !== entry || entry.incarnation !== incarnation) return;
     entry.base = version;
     entry.deleteFirst = false;
+    // Merged per key: the next pass diffs against what this one wrote.
+    if (data !== undefined && entry.baseData !== undefined) entry.baseData = data;
   }
 
   /** The primary's old session was deleted: do not delete it again. */

@@ -11,9 +11,18 @@ export interface DegradedEvent {
 
 /** What reconciliation has done so far. */
 export interface ReconcileCounts {
-  /** Sessions created or saved (CAS) in the primary. */
+  /** Sessions created, saved (CAS) or merged per key in the primary. */
   readonly written: number;
-  /** Sessions the primary had changed meanwhile: the primary's version was kept. */
+  /**
+   * Sessions the primary had lost (Redis restarted empty) written back whole
+   * from this instance's copy.
+   */
+  readonly restored: number;
+  /**
+   * Conflicts: per key changed on both sides of a per-key merge (resolved
+   * last-writer-wins), or per session when whole records are written back
+   * (the primary's version kept) or the primary deleted the session.
+   */
   readonly conflicts: number;
   /** Sessions deleted in the primary (replayed deletes and revocations). */
   readonly deleted: number;
@@ -49,6 +58,16 @@ export interface ReconcileFailedEvent {
   readonly error: SessionError;
 }
 
+/** Payload of the `reconcileConflict` event: one session changed on both sides. */
+export interface ReconcileConflictEvent {
+  /** `hashSessionId` of the session. */
+  readonly sessionIdHash: string;
+  /** Top-level keys changed on both sides, each resolved last-writer-wins by write time. */
+  readonly keys: readonly string[];
+  /** The primary had deleted (or regenerated) the session meanwhile: it stays deleted, the changes are dropped. */
+  readonly deleted: boolean;
+}
+
 /**
  * Events of {@link FallbackStore}. Listeners run synchronously and must not
  * throw (an exception is turned into a process warning).
@@ -64,4 +83,6 @@ export interface FallbackStoreEvents {
   reconcileProgress: [ReconcileProgressEvent];
   /** A session could not be written back (corrupted in memory, rejected by the primary). */
   reconcileFailed: [ReconcileFailedEvent];
+  /** A session was changed on both sides while degraded (see {@link ReconcileConflictEvent}). */
+  reconcileConflict: [ReconcileConflictEvent];
 }

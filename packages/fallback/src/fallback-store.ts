@@ -188,6 +188,10 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
       onFailed: (event) => {
         this.notify('reconcileFailed', event);
       },
+      onConflict: (event) => {
+        telemetry?.reconcileConflict(event);
+        this.notify('reconcileConflict', event);
+      },
       onProgress: (tally, remaining) => {
         telemetry?.reconcileProgress(tally, remaining);
         this.notify('reconcileProgress', { ...tally, remaining });
@@ -270,7 +274,7 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
     if (this.isPending(id)) return this.servedLocally(this.loadPending(id));
     return this.attempt(
       () => this.primary.load(id, options),
-      () => this.secondary.load(id),
+      (seed) => this.loadLocally(id, seed),
       (record) => record === null,
       id,
     );
@@ -290,10 +294,12 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
 
   /** @inheritDoc */
   public save(id: string, input: SaveSessionInput, expectedVersion: number): Promise<number> {
-    if (this.isPending(id)) return this.servedLocally(this.saveLocally(id, input, expectedVersion));
+    if (this.isPending(id)) {
+      return this.servedLocally(this.saveLocally(id, input, expectedVersion, false));
+    }
     return this.attempt(
       () => this.primary.save(id, input, expectedVersion),
-      () => this.saveLocally(id, input, expectedVersion),
+      (seed) => this.saveLocally(id, input, expectedVersion, seed),
       NEVER_A_MISS,
       id,
     );
@@ -301,10 +307,12 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
 
   /** @inheritDoc */
   public patch(id: string, changes: SessionPatch, options?: PatchOptions): Promise<number> {
-    if (this.isPending(id)) return this.servedLocally(this.patchLocally(id, changes, options));
+    if (this.isPending(id)) {
+      return this.servedLocally(this.patchLocally(id, changes, options, false));
+    }
     return this.attempt(
       () => this.primary.patch(id, changes, options),
-      () => this.patchLocally(id, changes, options),
+      (seed) => this.patchLocally(id, changes, options, seed),
       NEVER_A_MISS,
       id,
     );
@@ -312,10 +320,10 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
 
   /** @inheritDoc */
   public touch(id: string, expiresAt: number): Promise<boolean> {
-    if (this.isPending(id)) return this.servedLocally(this.touchLocally(id, expiresAt));
+    if (this.isPending(id)) return this.servedLocally(this.touchLocally(id, expiresAt, false));
     return this.attempt(
       () => this.primary.touch(id, expiresAt),
-      () => this.touchLocally(id, expiresAt),
+      (seed) => this.touchLocally(id, expiresAt, seed),
       (touched) => !touched,
       id,
     );
@@ -468,7 +476,7 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
    */
   private async attempt<T>(
     work: () => Promise<T>,
-    fallback: () => Promise<T>,
+    fallback: (seed: boolean) => Promise<T>,
     isMiss?: (result: T) => boolean,
     id?: unknown,
   ): Promise<T> {
@@ -494,7 +502,7 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
       this.failedOver(error);
       // Refused by an open breaker, or this failure (a probe's) just opened it.
       if (isMiss === undefined || isBrokenCircuitError(error) || this.breakerOpen(partition)) {
-        return fallback();
+        return fallback(true);
       }
       return this.servedUnlessMissed(
         error as Error,
@@ -597,12 +605,14 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
   private async servedUnlessMissed<T>(
     failure: Error,
     primary: () => Promise<T>,
-    fallback: () => Promise<T>,
+    fallback: (seed: boolean) => Promise<T>,
     isMiss: (result: T) => boolean,
   ): Promise<T> {
     let served: { readonly value: T } | { readonly error: unknown };
     try {
-      served = { value: await fallback() };
+      // Not from the instance cache's copy yet: one failure with the breaker
+      // closed is not an outage, and the primary is asked again below.
+      served = { value: await fallback(false) };
     } catch (error) {
       if (!isSessionError(error) || error.code !== 'SESSION_NOT_FOUND') throw error;
       served = { error };
@@ -616,8 +626,12 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
       return value;
     } catch (error) {
       if (!shouldFailOver(error)) throw error;
-      if ('value' in served) return served.value;
-      throw served.error;
+      // Failed twice: most likely an outage whose breaker has not opened
+      // yet. Ask the secondary again, now seeding it from the instance
+      // cache's copy (possibly stale, which beats an empty session). The
+      // first answer was a miss, so nothing was applied: the retry is safe,
+      // and without a cached copy it answers the same miss.
+      return fallback(true);
     }
   }
 
@@ -649,18 +663,78 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
     return this.journaled(id, () => this.secondary.create(input), alwaysApplied);
   }
 
-  private saveLocally(id: string, input: SaveSessionInput, expectedVersion: number) {
+  /**
+   * The secondary's copy; without one, the primary's instance cache's copy
+   * (seeded into the secondary, see {@link seedFromCache}).
+   */
+  private async loadLocally(id: string, seed: boolean): Promise<SessionRecord | null> {
+    const record = await this.secondary.load(id);
+    if (record !== null || !seed || !(await this.seedFromCache(id))) return record;
+    return this.secondary.load(id);
+  }
+
+  /**
+   * Carry a session the primary holds through the outage: when the
+   * secondary has no copy of `id` and nothing is journaled for it, but the
+   * primary's instance cache holds one (`peekCached`, possibly set aside
+   * when the connection went down), put that copy in the secondary and
+   * journal it at its version, so the visitor keeps their data and later
+   * writes are merged per key on recovery. Sessions the instance never held
+   * read as missing, as before.
+   * @returns true when seeded now
+   */
+  private async seedFromCache(id: string): Promise<boolean> {
+    if (this.journal.has(id) || !isValidSessionId(id)) return false;
+    const cached = this.primary.peekCached?.(id);
+    return cached === undefined ? false : this.seed(id, cached);
+  }
+
+  /** Put `cached` (the primary's copy of `id`) in the secondary and journal it at its version. */
+  private async seed(id: string, cached: SessionRecord): Promise<boolean> {
+    if (cached.expiresAt <= this.clock.now()) return false;
+    // Journaled first (synchronously): a concurrent call for the id now goes
+    // to the secondary, and the create below takes effect when made.
+    if (!this.journal.seed(id, cached)) return false;
+    try {
+      await this.secondary.create({
+        id,
+        userId: cached.userId,
+        data: structuredClone(cached.data),
+        expiresAt: cached.expiresAt,
+      });
+    } catch (error) {
+      // Already there (a seed racing another write): that copy stands.
+      if (!isSessionError(error) || error.code !== 'SESSION_ALREADY_EXISTS') throw error;
+    }
+    this.noteBacklog();
+    return true;
+  }
+
+  private async saveLocally(
+    id: string,
+    input: SaveSessionInput,
+    expectedVersion: number,
+    seed: boolean,
+  ) {
     if (!isValidSessionId(id)) return this.secondary.save(id, input, expectedVersion);
+    if (seed) await this.seedFromCache(id);
     return this.journaled(id, () => this.secondary.save(id, input, expectedVersion), alwaysApplied);
   }
 
-  private patchLocally(id: string, changes: SessionPatch, options?: PatchOptions) {
+  private async patchLocally(
+    id: string,
+    changes: SessionPatch,
+    options: PatchOptions | undefined,
+    seed: boolean,
+  ) {
     if (!isValidSessionId(id)) return this.secondary.patch(id, changes, options);
+    if (seed) await this.seedFromCache(id);
     return this.journaled(id, () => this.secondary.patch(id, changes, options), alwaysApplied);
   }
 
-  private touchLocally(id: string, expiresAt: number): Promise<boolean> {
+  private async touchLocally(id: string, expiresAt: number, seed: boolean): Promise<boolean> {
     if (!isValidSessionId(id)) return this.secondary.touch(id, expiresAt);
+    if (seed) await this.seedFromCache(id);
     return this.journaled(
       id,
       () => this.secondary.touch(id, expiresAt),
@@ -730,7 +804,13 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
     }
     const changed = applied(result);
     this.journal.endWrite(ticket, changed);
-    if (changed) this.noteBacklog();
+    if (changed) {
+      // Which keys this write changed, and when: a conflict on recovery
+      // goes to the later writer of the key.
+      const after = await this.secondary.load(id);
+      if (after !== null) this.journal.noteData(id, ticket.entry, after.data, this.clock.now());
+      this.noteBacklog();
+    }
     return result;
   }
 
@@ -742,6 +822,7 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
   /** One reconciliation run (started by the machine only). Never rejects. */
   private async reconcile(): Promise<RunOutcome> {
     const started = performance.now();
+    await this.seedRetained();
     let outcome;
     try {
       const tally = this.tally;
@@ -759,6 +840,23 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
     this.reconcileMs += performance.now() - started;
     this.runs += 1;
     return outcome;
+  }
+
+  /**
+   * The sessions the instance cache held when its connection went down
+   * (`takeRetained`): journal each not journaled yet, so the run writes back
+   * whole any the primary lost (Redis restarted empty) and leaves the others
+   * as they are (an empty merge changes nothing).
+   */
+  private async seedRetained(): Promise<void> {
+    const retained = this.primary.takeRetained?.() ?? [];
+    for (const record of retained) {
+      try {
+        if (isValidSessionId(record.id)) await this.seed(record.id, record);
+      } catch {
+        // The secondary refused it (full): that session is not carried over.
+      }
+    }
   }
 
   /** The machine says the outage is over and the journal drained: report it. */

@@ -17,6 +17,9 @@ import {
   EVENT_BREAKER_STATE_CHANGE,
   EVENT_FAILOVER,
   EVENT_RECONCILE_BATCH,
+  EVENT_RECONCILE_CONFLICT,
+  ATTR_SESSION_RECONCILE_CONFLICT_KEYS,
+  ATTR_SESSION_ID_HASH,
   INSTRUMENTATION_SCOPE,
   METRIC_SESSION_BREAKER_STATE,
   METRIC_SESSION_DEGRADED,
@@ -36,7 +39,7 @@ import type {
   Tracer,
   TracerProvider,
 } from '@opentelemetry/api';
-import type { ReconcileCounts } from './fallback-events.js';
+import type { ReconcileConflictEvent, ReconcileCounts } from './fallback-events.js';
 import type { OtelApi } from '@session-cluster/core';
 import type { BreakerState } from './primary-policy.js';
 import type { ReconcileOutcome } from './reconciler.js';
@@ -67,6 +70,7 @@ const BREAKER_VALUES: Readonly<Record<BreakerState, number>> = {
 
 const TALLY_OUTCOMES = [
   ['written', 'written'],
+  ['restored', 'restored'],
   ['deleted', 'deleted'],
   ['conflicts', 'conflict'],
   ['skipped', 'skipped'],
@@ -229,6 +233,17 @@ export class FallbackTelemetry {
       [ATTR_SESSION_RECONCILE_DELETED]: tally.deleted,
       [ATTR_SESSION_RECONCILE_CONFLICTS]: tally.conflicts,
       [ATTR_SESSION_RECONCILE_REMAINING]: remaining,
+    });
+  }
+
+  /** A session changed on both sides: an event on the run's span (the metric counts it by outcome `conflict`). */
+  public reconcileConflict(event: ReconcileConflictEvent): void {
+    const span = this.reconcileSpan;
+    if (span === undefined || !span.isRecording()) return;
+    span.addEvent(EVENT_RECONCILE_CONFLICT, {
+      [ATTR_SESSION_ID_HASH]: event.sessionIdHash,
+      [ATTR_SESSION_RECONCILE_CONFLICT_KEYS]: [...event.keys],
+      [ATTR_SESSION_OUTCOME]: event.deleted ? 'deleted' : 'last_writer_wins',
     });
   }
 

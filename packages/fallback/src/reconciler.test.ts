@@ -62,6 +62,7 @@ function rig(overrides: Partial<ReconcilerDeps> & { primaryMaxBytes?: number } =
     concurrency: 8,
     onFailed: (event) => failed.push(event),
     onProgress: (_tally, remaining) => progress.push(remaining),
+    onConflict: () => undefined,
     stopping: () => false,
     ...overrides,
   });
@@ -115,7 +116,14 @@ describe('Reconciler', () => {
       expiresAt: local.expiresAt,
       version: 1,
     });
-    expect(r.tally).toEqual({ written: 1, conflicts: 0, deleted: 0, skipped: 0, failed: 0 });
+    expect(r.tally).toEqual({
+      written: 1,
+      restored: 0,
+      conflicts: 0,
+      deleted: 0,
+      skipped: 0,
+      failed: 0,
+    });
     expect(r.journal.pending).toBe(0);
     expect(await r.secondary.load(local.id)).toBeNull();
   });
@@ -251,6 +259,7 @@ describe('Reconciler', () => {
       onProgress: () => {
         r.primary.fail(); // the second outage, right after the first batch
       },
+      onConflict: () => undefined,
       stopping: () => false,
     });
 

@@ -1,8 +1,19 @@
 import { isDeepStrictEqual } from 'node:util';
 import { hashSessionId, isSessionError, toSessionError } from '@session-cluster/core';
-import type { Clock, SessionErrorCode, SessionRecord, SessionStore } from '@session-cluster/core';
+import type {
+  Clock,
+  SessionErrorCode,
+  SessionKeyChange,
+  SessionRecord,
+  SessionStore,
+} from '@session-cluster/core';
+import { changedKeys } from './degraded-journal.js';
 import type { DegradedJournal, JournalEntry, Revocation } from './degraded-journal.js';
-import type { ReconcileCounts, ReconcileFailedEvent } from './fallback-events.js';
+import type {
+  ReconcileConflictEvent,
+  ReconcileCounts,
+  ReconcileFailedEvent,
+} from './fallback-events.js';
 import { isStorageFailure, shouldFailOver } from './storage-failure.js';
 
 /**
@@ -22,7 +33,7 @@ export type ReconcileTally = { -readonly [K in keyof ReconcileCounts]: Reconcile
 
 /** A fresh all-zero tally. */
 export function emptyTally(): ReconcileTally {
-  return { written: 0, conflicts: 0, deleted: 0, skipped: 0, failed: 0 };
+  return { written: 0, restored: 0, conflicts: 0, deleted: 0, skipped: 0, failed: 0 };
 }
 
 /**
@@ -48,6 +59,8 @@ export interface ReconcilerDeps {
   readonly concurrency: number;
   /** A session or revocation was given up on. */
   readonly onFailed: (event: ReconcileFailedEvent) => void;
+  /** A session was changed on both sides (keys resolved last-writer-wins, or deleted on the primary's side). */
+  readonly onConflict: (event: ReconcileConflictEvent) => void;
   /** A batch finished. */
   readonly onProgress: (tally: Readonly<ReconcileTally>, remaining: number) => void;
   /** Polled between entries: true when the store is closing. */
@@ -62,8 +75,14 @@ class Interrupted extends Error {
 }
 
 type WriteOutcome =
-  | { readonly kind: 'written'; readonly version: number }
+  | { readonly kind: 'written'; readonly version: number; readonly restored?: boolean }
+  | {
+      readonly kind: 'merged';
+      readonly version: number;
+      readonly conflicts: readonly string[];
+    }
   | { readonly kind: 'conflict' }
+  | { readonly kind: 'deleted-in-primary' }
   | { readonly kind: 'skipped' };
 
 const CONFLICT: WriteOutcome = { kind: 'conflict' };
@@ -160,14 +179,30 @@ export class Reconciler {
       const outcome =
         record === null || record.expiresAt <= this.deps.clock.now()
           ? SKIPPED
-          : await this.write(record, base);
+          : await this.write(record, base, entry);
       switch (outcome.kind) {
         case 'written':
-          tally.written += 1;
+        case 'merged':
+          if (outcome.kind === 'written' && outcome.restored === true) tally.restored += 1;
+          else tally.written += 1;
+          if (outcome.kind === 'merged' && outcome.conflicts.length > 0) {
+            tally.conflicts += outcome.conflicts.length;
+            this.deps.onConflict({
+              sessionIdHash: hashSessionId(id),
+              keys: outcome.conflicts,
+              deleted: false,
+            });
+          }
           if (journal.settle(id, entry, gen)) await this.dropLocal(id);
           // Changed in the secondary while this write was in flight: the
           // primary holds this write now, so the next pass builds on it.
-          else journal.rebase(id, entry, incarnation, outcome.version);
+          else journal.rebase(id, entry, incarnation, outcome.version, record?.data);
+          return;
+        case 'deleted-in-primary':
+          // Deleted (or regenerated) on the primary's side meanwhile: it stays deleted.
+          tally.conflicts += 1;
+          this.deps.onConflict({ sessionIdHash: hashSessionId(id), keys: [], deleted: true });
+          if (journal.discard(id, entry, incarnation)) await this.dropLocal(id);
           return;
         case 'conflict':
           tally.conflicts += 1;
@@ -189,8 +224,16 @@ export class Reconciler {
     }
   }
 
-  private async write(record: SessionRecord, base: number): Promise<WriteOutcome> {
+  private async write(
+    record: SessionRecord,
+    base: number,
+    entry: JournalEntry,
+  ): Promise<WriteOutcome> {
     if (base === 0) return this.create(record);
+    const baseData = entry.baseData;
+    if (this.deps.primary.merge !== undefined && baseData !== undefined) {
+      return this.merge(record, base, baseData, entry.keyTimes);
+    }
     const current = await this.primary(() => this.deps.primary.load(record.id), record.id);
     if (current === null) return this.create(record);
     // A save of an earlier run that timed out on the client but landed.
@@ -215,6 +258,51 @@ export class Reconciler {
       // Deleted or expired in between: nothing to build on any more.
       if (hasCode(error, 'SESSION_NOT_FOUND')) return this.create(record);
       throw error;
+    }
+  }
+
+  /**
+   * Per-key merge against `base` in one primary step (`SessionStore.merge`):
+   * keys the primary left alone take the change, keys changed on both sides
+   * go to the later writer and are reported. A session the primary lost
+   * (Redis restarted empty) is written back whole; one it deleted stays
+   * deleted.
+   */
+  private async merge(
+    record: SessionRecord,
+    base: number,
+    baseData: SessionRecord['data'],
+    keyTimes: ReadonlyMap<string, number>,
+  ): Promise<WriteOutcome> {
+    const changes: SessionKeyChange[] = changedKeys(baseData, record.data).map((key) => ({
+      key,
+      value: Object.hasOwn(record.data, key) ? record.data[key] : undefined,
+      base: Object.hasOwn(baseData, key) ? baseData[key] : undefined,
+      // A change whose time was not seen (none should be) counts as the
+      // copy's last write.
+      at: keyTimes.get(key) ?? record.updatedAt,
+    }));
+    const { primary } = this.deps;
+    const result = await this.primary(
+      () =>
+        (primary.merge as NonNullable<SessionStore['merge']>).call(primary, record.id, {
+          baseVersion: base,
+          changes,
+          expiresAt: record.expiresAt,
+        }),
+      record.id,
+    );
+    switch (result.kind) {
+      case 'merged':
+        return result;
+      case 'missing': {
+        const created = await this.create(record);
+        // Nothing changed here and someone else re-created it: nothing to report.
+        if (created.kind === 'conflict' && changes.length === 0) return SKIPPED;
+        return created.kind === 'written' ? { ...created, restored: true } : created;
+      }
+      case 'deleted':
+        return changes.length === 0 ? SKIPPED : { kind: 'deleted-in-primary' };
     }
   }
 

@@ -176,7 +176,7 @@ export class RedisStore implements SessionStore {
       this.tracker = new InvalidationTracker(this.client, {
         invalidateKey(key) {
           const id = keys.sessionIdOfKey(key);
-          if (id !== undefined) cache.invalidate(id, true);
+          if (id !== undefined) cache.invalidate(id, true, resolved.clock.now());
         },
         flush() {
           cache.flush();

@@ -170,3 +170,24 @@ describe('SessionCache: copies set aside when it goes down', () => {
     expect(cache.peekRetained('a', NOW + 3)?.version).toBe(5);
   });
 });
+
+describe('SessionCache: a copy invalidated by another instance', () => {
+  it('is set aside for an outage fallback, never served, and not handed over by takeRetained', () => {
+    const cache = readyCache();
+    fill(cache, 'a', 4);
+    cache.invalidate('a', true, NOW);
+    expect(cache.get('a', NOW)).toBeUndefined();
+    expect(cache.peekRetained('a', NOW)?.version).toBe(4);
+    expect(cache.takeRetained(NOW)).toEqual([]);
+    // Still offered after takeRetained: only copies set aside by going down are taken.
+    expect(cache.peekRetained('a', NOW)?.version).toBe(4);
+  });
+
+  it("an own write's invalidation sets nothing aside", () => {
+    const cache = readyCache();
+    fill(cache, 'a', 4);
+    cache.beginWrite('a');
+    cache.endWrite('a');
+    expect(cache.peekRetained('a', NOW)).toBeUndefined();
+  });
+});

@@ -70,8 +70,10 @@ interface Entry {
 
 interface RetainedEntry {
   readonly record: SessionRecord;
-  /** Clock time (the caller's) at which the cache went down with it. */
+  /** Clock time (the caller's) at which it was set aside. */
   readonly at: number;
+  /** Set aside because the cache went down (not invalidated): offered by {@link SessionCache.takeRetained}. */
+  readonly down: boolean;
 }
 
 interface PendingKey {
@@ -118,12 +120,14 @@ export class SessionCache {
   private readonly entries = new Map<string, Entry>();
   private readonly pending = new Map<string, PendingKey>();
   /**
-   * The entries held when the cache last went down, set aside instead of
-   * dropped (never served by {@link get}: nothing invalidates them while the
-   * connection is down). An outage fallback may read them
-   * ({@link peekRetained}) to carry visitors through the outage, knowing
-   * they may be stale; they leave after {@link RETAINED_TTL_MS}, when taken,
-   * or when superseded by a newer copy set aside at the next going down.
+   * Entries set aside instead of dropped: every entry when the cache went
+   * down, and an entry invalidated by another instance's write (the last
+   * copy this instance saw). Never served by {@link get} (they may be
+   * stale); an outage fallback reads them ({@link peekRetained}) to carry
+   * visitors through an outage — a stale copy costs a per-key merge
+   * conflict, an empty session costs the visitor their data. They leave
+   * after {@link RETAINED_TTL_MS}, when taken, or when superseded by a
+   * newer copy; bounded by `maxEntries` like the live entries.
    */
   private retained = new Map<string, RetainedEntry>();
   private ready = false;
@@ -254,8 +258,12 @@ export class SessionCache {
    * Drop the entry of `id` and lose every fill of it in flight.
    * @param byRedis an invalidation message (counted), not this instance's own write
    */
-  public invalidate(id: string, byRedis = false): void {
-    if (byRedis) this.invalidations += 1;
+  public invalidate(id: string, byRedis = false, now = Date.now()): void {
+    if (byRedis) {
+      this.invalidations += 1;
+      const entry = this.entries.get(id);
+      if (entry !== undefined) this.setAside(id, entry.record, now, false);
+    }
     this.remove(id);
     const pending = this.pending.get(id);
     if (pending !== undefined) {
@@ -309,10 +317,11 @@ export class SessionCache {
    */
   public takeRetained(now = Date.now()): SessionRecord[] {
     const taken: SessionRecord[] = [];
-    for (const kept of this.retained.values()) {
+    for (const [id, kept] of this.retained) {
+      if (!kept.down) continue;
       if (kept.at + RETAINED_TTL_MS > now) taken.push(kept.record);
+      this.retained.delete(id);
     }
-    this.retained = new Map();
     return taken;
   }
 
@@ -321,12 +330,14 @@ export class SessionCache {
     for (const [id, kept] of this.retained) {
       if (kept.at + RETAINED_TTL_MS <= now) this.retained.delete(id);
     }
-    for (const [id, entry] of this.entries) {
-      const kept = this.retained.get(id);
-      if (kept !== undefined && kept.record.version > entry.record.version) continue;
-      this.retained.delete(id);
-      this.retained.set(id, { record: entry.record, at: now });
-    }
+    for (const [id, entry] of this.entries) this.setAside(id, entry.record, now, true);
+  }
+
+  private setAside(id: string, record: SessionRecord, now: number, down: boolean): void {
+    const kept = this.retained.get(id);
+    if (kept !== undefined && kept.record.version > record.version) return;
+    this.retained.delete(id);
+    this.retained.set(id, { record, at: now, down });
     // Bounded like the live entries: the oldest set aside leave first.
     while (this.retained.size > this.maxEntries) {
       const oldest = this.retained.keys().next();

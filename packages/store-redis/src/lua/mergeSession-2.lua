@@ -14,7 +14,7 @@
   KEYS[2] expiry bucket   <prefix>:exp:{<prefix>:<bucket>}   ZSET sid -> expiresAt
 
   ARGV[1] sid
-  ARGV[2] now, ms (the store's clock): becomes updatedAt when anything is written
+  ARGV[2] now, ms (the store's clock): expiry checks
   ARGV[3] base version the changes were made against
   ARGV[4] expiresAt of the instance's copy, ms
   ARGV[5] physical expiry for PXAT of ARGV[4], ms (expiresAt + grace)
@@ -85,18 +85,18 @@ for i = 9, #ARGV, 5 do
   if stored == wanted then
     -- Already what the change wants (both sides agree): nothing to do.
   elseif unchangedSession then
-    apply[#apply + 1] = {key, wanted}
+    apply[#apply + 1] = {key, wanted, at}
   else
     local baseValue = nil
     if base ~= '' then
       baseValue = string.sub(base, 2)
     end
     if comparable and stored == baseValue then
-      apply[#apply + 1] = {key, wanted}
+      apply[#apply + 1] = {key, wanted, at}
     else
       conflictKeys[#conflictKeys + 1] = key
       if at > storedAt then
-        apply[#apply + 1] = {key, wanted}
+        apply[#apply + 1] = {key, wanted, at}
       end
     end
   end
@@ -157,7 +157,16 @@ end
 current.f = ARGV[7]
 if #apply > 0 then
   current.v = string.format('%d', version + 1)
-  current.m = ARGV[2]
+  -- updatedAt: the latest write time among the data now stored (not the
+  -- merge's own time), so a later merge of another instance's changes
+  -- still decides last-writer-wins by when the writes happened.
+  local m = storedAt
+  for _, change in ipairs(apply) do
+    if change[3] > m then
+      m = change[3]
+    end
+  end
+  current.m = string.format('%d', m)
   version = version + 1
 end
 current.z = string.format('%d', z)
