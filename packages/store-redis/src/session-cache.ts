@@ -121,8 +121,8 @@ export class SessionCache {
   private readonly pending = new Map<string, PendingKey>();
   /**
    * Entries set aside instead of dropped: every entry when the cache went
-   * down, and an entry invalidated by another instance's write (the last
-   * copy this instance saw). Never served by {@link get} (they may be
+   * down, and an entry invalidated (by another instance's write, or before
+   * an own write): the last copy this instance saw. Never served by {@link get} (they may be
    * stale); an outage fallback reads them ({@link peekRetained}) to carry
    * visitors through an outage — a stale copy costs a per-key merge
    * conflict, an empty session costs the visitor their data. They leave
@@ -259,11 +259,11 @@ export class SessionCache {
    * @param byRedis an invalidation message (counted), not this instance's own write
    */
   public invalidate(id: string, byRedis = false, now = Date.now()): void {
-    if (byRedis) {
-      this.invalidations += 1;
-      const entry = this.entries.get(id);
-      if (entry !== undefined) this.setAside(id, entry.record, now, false);
-    }
+    if (byRedis) this.invalidations += 1;
+    // The last copy this instance saw, for an outage fallback: also before
+    // an own write, which may fail because Redis just went away.
+    const entry = this.entries.get(id);
+    if (entry !== undefined) this.setAside(id, entry.record, now, false);
     this.remove(id);
     const pending = this.pending.get(id);
     if (pending !== undefined) {

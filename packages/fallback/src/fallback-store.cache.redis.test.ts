@@ -1,0 +1,161 @@
+import { once } from 'node:events';
+import { randomUUID } from 'node:crypto';
+import { generateSessionId } from '@session-cluster/core';
+import { MemoryStore } from '@session-cluster/store-memory';
+import { RedisStore } from '@session-cluster/store-redis';
+import { startRedisServer } from '@session-cluster/testkit';
+import type { RedisServerHandle } from '@session-cluster/testkit';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { ReconcileConflictEvent, RecoveredEvent } from './fallback-events.js';
+import { FallbackStore } from './fallback-store.js';
+
+/*
+ * The instance cache carries sessions through a real outage: redis-server
+ * SIGKILLed and restarted (with its data, or empty). No traffic after the
+ * restart: recovery comes from the idle probe.
+ */
+
+const TTL_MS = 10 * 60_000;
+const opened: { close(): Promise<void> }[] = [];
+
+afterEach(async () => {
+  for (const thing of opened.splice(0).reverse()) await thing.close();
+});
+
+async function rig(persistent: boolean, halfOpenAfterMs = 200) {
+  const server: RedisServerHandle = await startRedisServer({
+    args: persistent ? ['--appendonly', 'yes', '--appendfsync', 'always'] : [],
+  });
+  opened.push({ close: () => server.stop() });
+  const prefix = `t${randomUUID().slice(0, 8)}`;
+  const redis = new RedisStore({
+    connection: { url: server.url },
+    prefix,
+    commandTimeoutMs: 300,
+    cache: {},
+  });
+  const store = new FallbackStore({
+    primary: redis,
+    secondary: new MemoryStore({ cleanupIntervalMs: 0 }),
+    breaker: { kind: 'consecutive', threshold: 3, halfOpenAfterMs },
+    timeoutMs: 300,
+  });
+  opened.push(store);
+  const observer = (): RedisStore => {
+    const o = new RedisStore({ connection: { url: server.url }, prefix, commandTimeoutMs: 2_000 });
+    opened.push(o);
+    return o;
+  };
+  const conflicts: ReconcileConflictEvent[] = [];
+  store.on('reconcileConflict', (event) => conflicts.push(event));
+  return { server, redis, store, observer, conflicts };
+}
+
+/** Load `id` until the cache answers it (tracking is confirmed asynchronously). */
+async function cached(redis: RedisStore, id: string): Promise<void> {
+  for (let i = 0; i < 100 && redis.peekCached(id) === undefined; i++) {
+    await redis.load(id);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  expect(redis.peekCached(id)).toBeDefined();
+}
+
+describe('FallbackStore with the instance cache over a real redis-server', () => {
+  it('serves a cached session through the outage and merges what was written into the restarted Redis', async () => {
+    const r = await rig(true);
+    const session = await r.store.create({
+      id: generateSessionId(),
+      userId: 'ada',
+      data: { n: 1, cart: ['apple'] },
+      expiresAt: Date.now() + TTL_MS,
+    });
+    await cached(r.redis, session.id);
+
+    await r.server.kill();
+    // The visitor keeps their data: not an empty session.
+    expect((await r.store.load(session.id))?.data).toEqual({ n: 1, cart: ['apple'] });
+    const before = await r.store.load(session.id);
+    await r.store.save(
+      session.id,
+      { data: { ...before?.data, n: 2 }, expiresAt: session.expiresAt, userId: 'ada' },
+      before?.version ?? 0,
+    );
+    await r.store.patch(session.id, { set: { theme: 'dark' } });
+    // Calls for other sessions reach Redis and open the breaker.
+    for (let i = 0; i < 5; i++) await r.store.load(generateSessionId());
+    expect(r.store.degraded).toBe(true);
+    expect((await r.store.load(session.id))?.data).toEqual({
+      n: 2,
+      cart: ['apple'],
+      theme: 'dark',
+    });
+
+    const recovered = once(r.store, 'recovered') as Promise<[RecoveredEvent]>;
+    await r.server.restart();
+    // No call from here on: the idle probe finds Redis back.
+    const [event] = await recovered;
+    expect(event).toMatchObject({ written: 1, conflicts: 0, failed: 0 });
+    expect(r.conflicts).toEqual([]);
+    const stored = await r.observer().load(session.id);
+    expect(stored?.data).toEqual({ n: 2, cart: ['apple'], theme: 'dark' });
+    expect(stored?.version).toBeGreaterThan(session.version);
+  });
+
+  it('a key changed on both sides is a reported conflict; keys changed on one side each survive', async () => {
+    // The idle probe (after 2 s) comes well after the other instance's write.
+    const r = await rig(true, 1_000);
+    const session = await r.store.create({
+      id: generateSessionId(),
+      data: { counter: 1, mine: 0, theirs: 0 },
+      expiresAt: Date.now() + TTL_MS,
+    });
+    await cached(r.redis, session.id);
+    await r.server.kill();
+    await r.store.patch(session.id, { set: { counter: 10, mine: 1 } });
+    // Calls for other sessions reach Redis and open the breaker.
+    for (let i = 0; i < 5; i++) await r.store.load(generateSessionId());
+    expect(r.store.degraded).toBe(true);
+    // Another instance writes while this one is still degraded (Redis is
+    // back, this breaker still open): after this instance's write.
+    const recovered = once(r.store, 'recovered') as Promise<[RecoveredEvent]>;
+    await r.server.restart();
+    await r.observer().patch(session.id, { set: { counter: 20, theirs: 1 } });
+    const [event] = await recovered;
+    expect(event.conflicts).toBe(1);
+    expect(r.conflicts).toHaveLength(1);
+    expect(r.conflicts[0]).toMatchObject({ keys: ['counter'], deleted: false });
+    // counter: the later writer (the other instance) wins; mine and theirs both survive.
+    expect((await r.observer().load(session.id))?.data).toEqual({
+      counter: 20,
+      mine: 1,
+      theirs: 1,
+    });
+  });
+
+  it('Redis restarted empty: every session the cache held is written back whole', async () => {
+    const r = await rig(false);
+    const sessions = [];
+    for (let i = 0; i < 20; i++) {
+      const session = await r.store.create({
+        id: generateSessionId(),
+        data: { i, cart: [i] },
+        expiresAt: Date.now() + TTL_MS,
+      });
+      await cached(r.redis, session.id);
+      sessions.push(session);
+    }
+    await r.server.kill();
+    // Only a few are touched during the outage; all 20 must come back.
+    for (const session of sessions.slice(0, 3)) await r.store.load(session.id);
+    for (let i = 0; i < 5; i++) await r.store.load(generateSessionId());
+    expect(r.store.degraded).toBe(true);
+    const recovered = once(r.store, 'recovered') as Promise<[RecoveredEvent]>;
+    await r.server.restart();
+    const [event] = await recovered;
+    expect(event).toMatchObject({ restored: 20, failed: 0 });
+    const observer = r.observer();
+    for (const session of sessions) {
+      expect((await observer.load(session.id))?.data).toEqual(session.data);
+    }
+  });
+});
