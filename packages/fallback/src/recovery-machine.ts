@@ -229,7 +229,7 @@ export class RecoveryMachine {
       this.timers.delete(key);
       this.idle(key);
     }, this.deps.idleProbeAfterMs);
-    timer.unref?.();
+    timer.unref();
     this.timers.set(key, timer);
   }
 

@@ -10,7 +10,10 @@ import type {
   SweepResult,
 } from '@session-cluster/core';
 
-type StoreMethod = Exclude<keyof SessionStore, 'degraded' | 'listSessionIds'>;
+type StoreMethod = Exclude<
+  keyof SessionStore,
+  'degraded' | 'listSessionIds' | 'peekCached' | 'takeRetained' | 'merge'
+>;
 
 /**
  * Runs before a call reaches the real store; it may throw (a failure the

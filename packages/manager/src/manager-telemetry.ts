@@ -89,10 +89,13 @@ const LATENCY_BUCKETS_S = [
   0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
 ];
 
-/** Store methods that get a span (the manager never enumerates sessions). */
+/**
+ * Store methods that get a span (the manager never enumerates sessions, nor
+ * calls the outage fallback's own methods).
+ */
 export type TracedStoreMethod = Exclude<
   keyof SessionStore,
-  'degraded' | 'close' | 'listSessionIds'
+  'degraded' | 'close' | 'listSessionIds' | 'peekCached' | 'takeRetained' | 'merge'
 >;
 
 const TRACED_STORE_METHODS: readonly TracedStoreMethod[] = SESSION_STORE_METHODS.filter(
