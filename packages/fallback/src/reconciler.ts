@@ -83,10 +83,13 @@ type WriteOutcome =
     }
   | { readonly kind: 'conflict' }
   | { readonly kind: 'deleted-in-primary' }
+  /** A copy journaled only to be written back if the primary lost it, and it had not. */
+  | { readonly kind: 'unchanged' }
   | { readonly kind: 'skipped' };
 
 const CONFLICT: WriteOutcome = { kind: 'conflict' };
 const SKIPPED: WriteOutcome = { kind: 'skipped' };
+const UNCHANGED: WriteOutcome = { kind: 'unchanged' };
 
 /**
  * Writes the degraded-mode journal back into the primary.
@@ -212,6 +215,9 @@ export class Reconciler {
           tally.skipped += 1;
           if (journal.settle(id, entry, gen)) await this.dropLocal(id);
           return;
+        case 'unchanged':
+          if (journal.settle(id, entry, gen)) await this.dropLocal(id);
+          return;
       }
     } catch (error) {
       if (error instanceof Interrupted) throw error;
@@ -294,7 +300,7 @@ export class Reconciler {
     );
     switch (result.kind) {
       case 'merged':
-        return result;
+        return changes.length === 0 ? UNCHANGED : result;
       case 'missing': {
         const created = await this.create(record);
         // Nothing changed here and someone else re-created it: nothing to report.

@@ -262,6 +262,7 @@ describe('HealthMonitor statistics', () => {
       },
       operations: {},
       cache: null,
+      lastRecovery: null,
     });
     expect(JSON.parse(JSON.stringify(report))).toEqual(report);
   });
@@ -422,5 +423,39 @@ describe('HealthMonitor status', () => {
     expect(() => {
       deferred[0]!();
     }).toThrow(boom);
+  });
+});
+
+describe('HealthMonitor.recordRecovery', () => {
+  it('shows the last recovery in the report without changing the status', () => {
+    const { monitor } = newMonitor();
+    const summary = {
+      written: 10,
+      restored: 2,
+      conflicts: 3,
+      deleted: 1,
+      skipped: 0,
+      failed: 0,
+      durationMs: 12.5,
+    };
+    monitor.recordRecovery(summary);
+    expect(monitor.report()).toMatchObject({ status: 'healthy', lastRecovery: summary });
+    expect(monitor.report().lastRecovery?.at).toEqual(expect.any(Number));
+  });
+
+  it('rejects a bad summary with a typed SessionError', () => {
+    const { monitor } = newMonitor();
+    expect(() => {
+      monitor.recordRecovery({
+        written: -1,
+        restored: 0,
+        conflicts: 0,
+        deleted: 0,
+        skipped: 0,
+        failed: 0,
+        durationMs: 0,
+      });
+    }).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', field: 'written' }));
+    expect(monitor.report().lastRecovery).toBeNull();
   });
 });

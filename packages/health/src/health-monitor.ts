@@ -9,6 +9,7 @@ import { otelApi } from '@session-cluster/core';
 import type {
   BreakerState,
   CacheHealth,
+  RecoveryHealth,
   HealthMonitorEvents,
   HealthRecorder,
   HealthReport,
@@ -64,6 +65,7 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> implements 
   private breakerState: BreakerState = 'closed';
   private degradedMode = false;
   private degradedReason: string | null = null;
+  private lastRecovery: RecoveryHealth | null = null;
   private lastProbe: ProbeReport | null = null;
   private probeInFlight: Promise<ProbeResult> | undefined;
   private lastStatus: HealthStatus = 'healthy';
@@ -170,6 +172,44 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> implements 
   }
 
   /**
+   * Show what the last recovery wrote back (the fallback's `recovered`
+   * event: written, restored, conflicts, …) in the report. Changes no status.
+   * @throws SessionValidationError `INVALID_ARGUMENT` unless every count is a non-negative number
+   */
+  public recordRecovery(summary: Omit<RecoveryHealth, 'at'>): void {
+    const fields = [
+      'written',
+      'restored',
+      'conflicts',
+      'deleted',
+      'skipped',
+      'failed',
+      'durationMs',
+    ] as const;
+    for (const field of fields) {
+      const value: unknown = (summary as Partial<Record<string, unknown>> | null)?.[field];
+      if (typeof value !== 'number' || !(value >= 0)) {
+        throw new SessionValidationError(`${field} must be a non-negative number`, {
+          code: 'INVALID_ARGUMENT',
+          field,
+          operation: 'recordRecovery',
+        });
+      }
+    }
+    const { written, restored, conflicts, deleted, skipped, failed, durationMs } = summary;
+    this.lastRecovery = {
+      at: this.clock.now(),
+      written,
+      restored,
+      conflicts,
+      deleted,
+      skipped,
+      failed,
+      durationMs,
+    };
+  }
+
+  /**
    * Probe the configured store for real: create → load → delete of a probe
    * session with a fresh id, no user and a short TTL. Not recorded as
    * traffic. Bounded by `probeTimeoutMs`. Concurrent calls share one probe.
@@ -260,6 +300,7 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> implements 
       overall: this.overall.summarise(slowThresholdMs),
       operations,
       cache: this.cacheReport(),
+      lastRecovery: this.lastRecovery === null ? null : { ...this.lastRecovery },
     };
   }
 

@@ -118,6 +118,26 @@ export interface CacheHealth {
   readonly evictions: number;
 }
 
+/**
+ * The last write-back after an outage, as the fallback's `recovered` event
+ * reported it ({@link HealthMonitor.recordRecovery}). `conflicts`: keys (or
+ * sessions) changed both in Redis and in this instance's memory while
+ * degraded, resolved last-writer-wins: what an operator looks at after an outage.
+ */
+export interface RecoveryHealth {
+  /** Monitor clock, epoch ms, when it was recorded. */
+  readonly at: number;
+  readonly written: number;
+  /** Sessions Redis had lost (restarted empty) written back whole. */
+  readonly restored: number;
+  readonly conflicts: number;
+  readonly deleted: number;
+  readonly skipped: number;
+  readonly failed: number;
+  /** Time spent reconciling, ms. */
+  readonly durationMs: number;
+}
+
 export interface HealthReport {
   readonly status: HealthStatus;
   /** Why the status is not `healthy`, most severe first; empty when healthy. */
@@ -142,6 +162,8 @@ export interface HealthReport {
   readonly operations: Readonly<Record<string, OperationHealth>>;
   /** The instance cache, when one reports (see {@link HealthMonitor.reportCache}); else `null`. */
   readonly cache: CacheHealth | null;
+  /** The last recovery's write-back (see {@link HealthMonitor.recordRecovery}); `null` before one. */
+  readonly lastRecovery: RecoveryHealth | null;
 }
 
 /** Payload of the monitor's `status` event. */

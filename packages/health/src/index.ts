@@ -13,6 +13,7 @@ export type {
   OperationSample,
   ProbeReport,
   ProbeResult,
+  RecoveryHealth,
   StatusChange,
 } from './health-report.js';
 export { HealthMonitor } from './health-monitor.js';

@@ -215,8 +215,10 @@ function reportFallback(fallback: FallbackStore, health: HealthMonitor): () => v
   };
   // Degraded mode ends when reconciliation has written everything back,
   // not when the breaker closes: until then some sessions are memory-only.
-  const onRecovered = (_event: RecoveredEvent): void => {
+  const onRecovered = (event: RecoveredEvent): void => {
     health.setDegraded(false);
+    // Conflicts and write-backs of the outage, as a health detail.
+    health.recordRecovery(event);
   };
   fallback.on('breakerStateChange', onBreaker);
   fallback.on('degraded', onDegraded);

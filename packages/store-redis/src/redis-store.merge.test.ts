@@ -108,3 +108,34 @@ describe('RedisStore.merge', () => {
     expect((await store.load(session.id))?.version).toBe(1);
   });
 });
+
+describe('RedisStore.merge without changes (a write-back check)', () => {
+  it('leaves a live session as it is, moves a later expiry, and reports a missing one', async () => {
+    const session = await created({ n: 1 });
+    expect(
+      await store.merge(session.id, {
+        baseVersion: 1,
+        expiresAt: session.expiresAt - 1_000,
+        changes: [],
+      }),
+    ).toEqual({ kind: 'merged', version: 1, conflicts: [] });
+    expect((await store.load(session.id))?.expiresAt).toBe(session.expiresAt);
+    await store.merge(session.id, {
+      baseVersion: 1,
+      expiresAt: session.expiresAt + HOUR,
+      changes: [],
+    });
+    expect(await store.load(session.id)).toMatchObject({
+      version: 1,
+      expiresAt: session.expiresAt + HOUR,
+      data: { n: 1 },
+    });
+    expect(
+      await store.merge(generateSessionId(), {
+        baseVersion: 3,
+        expiresAt: session.expiresAt,
+        changes: [],
+      }),
+    ).toEqual({ kind: 'missing' });
+  });
+});

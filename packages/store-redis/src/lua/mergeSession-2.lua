@@ -41,6 +41,28 @@ local now = tonumber(ARGV[2])
 if frame_retired(KEYS[1]) then
   return {2}
 end
+
+-- No changes (a write-back check of a session this instance held): the
+-- header alone says whether it is there and whether its expiry moves, so
+-- the entries are neither read nor checked unless the expiry must move.
+if #ARGV < 9 then
+  local header = frame_get_header(KEYS[1])
+  if not header then
+    return {0}
+  end
+  local e = frame_number(header.e)
+  local version = frame_version(header.v)
+  if e == nil or version == nil then
+    return {-3}
+  end
+  if e <= now then
+    return {0}
+  end
+  if tonumber(ARGV[4]) <= e then
+    return {1, version, 0, 0}
+  end
+end
+
 local current, body = frame_get(KEYS[1])
 if not current then
   return {0}
