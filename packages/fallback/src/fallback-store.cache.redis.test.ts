@@ -132,6 +132,44 @@ describe('FallbackStore with the instance cache over a real redis-server', () =>
     });
   });
 
+  it('a login (regenerate) during the outage retires the old id in Redis on recovery', async () => {
+    const r = await rig(true);
+    const old = await r.store.create({
+      id: generateSessionId(),
+      data: { cart: ['apple'] },
+      expiresAt: Date.now() + TTL_MS,
+    });
+    await cached(r.redis, old.id);
+    await r.server.kill();
+    // What SessionManager.regenerate does: the data under a new id, the old id retired.
+    const current = await r.store.load(old.id);
+    expect(current?.data).toEqual({ cart: ['apple'] });
+    const fresh = await r.store.create({
+      id: generateSessionId(),
+      userId: 'ada',
+      data: { ...current?.data },
+      expiresAt: Date.now() + TTL_MS,
+    });
+    await r.store.save(
+      old.id,
+      { data: current?.data ?? {}, expiresAt: Date.now() },
+      current?.version ?? 0,
+    );
+    for (let i = 0; i < 5; i++) await r.store.load(generateSessionId());
+    expect(r.store.degraded).toBe(true);
+
+    const recovered = once(r.store, 'recovered') as Promise<[RecoveredEvent]>;
+    await r.server.restart();
+    const [event] = await recovered;
+    expect(event).toMatchObject({ deleted: 1, failed: 0 });
+    const observer = r.observer();
+    expect(await observer.load(old.id)).toBeNull();
+    await expect(
+      observer.create({ id: old.id, data: {}, expiresAt: Date.now() + TTL_MS }),
+    ).rejects.toMatchObject({ code: 'SESSION_ALREADY_EXISTS' });
+    expect((await observer.load(fresh.id))?.data).toEqual({ cart: ['apple'] });
+  });
+
   it('Redis restarted empty: every session the cache held is written back whole', async () => {
     const r = await rig(false);
     const sessions = [];

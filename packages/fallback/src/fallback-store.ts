@@ -718,7 +718,19 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
   ) {
     if (!isValidSessionId(id)) return this.secondary.save(id, input, expectedVersion);
     if (seed) await this.seedFromCache(id);
-    return this.journaled(id, () => this.secondary.save(id, input, expectedVersion), alwaysApplied);
+    const version = await this.journaled(
+      id,
+      () => this.secondary.save(id, input, expectedVersion),
+      alwaysApplied,
+    );
+    // A save that expires the session retires its id (what regenerate does
+    // to the old id at login): in the primary that is a delete, or the old
+    // id would live on there after recovery.
+    if (input.expiresAt <= this.clock.now()) {
+      this.journal.markDelete(id);
+      this.noteBacklog();
+    }
+    return version;
   }
 
   private async patchLocally(
