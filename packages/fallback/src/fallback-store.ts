@@ -204,7 +204,7 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
       outageBegan: (reason, at) => {
         this.notify('degraded', { reason, at });
       },
-      reconcile: () => this.reconcile(),
+      reconcile: (afterOutage) => this.reconcile(afterOutage),
       recovered: () => {
         this.recovered();
       },
@@ -831,10 +831,14 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
     this.machine.backlog();
   }
 
-  /** One reconciliation run (started by the machine only). Never rejects. */
-  private async reconcile(): Promise<RunOutcome> {
+  /**
+   * One reconciliation run (started by the machine only). Never rejects.
+   * @param afterOutage a breaker had opened: also write back what the
+   *   instance cache held when Redis went away (not after a single failure)
+   */
+  private async reconcile(afterOutage: boolean): Promise<RunOutcome> {
     const started = performance.now();
-    await this.seedRetained();
+    if (afterOutage) await this.seedRetained();
     let outcome;
     try {
       const tally = this.tally;

@@ -13,8 +13,8 @@ function machine(): RecoveryMachine {
     clock: { now: () => Date.now() },
     idleProbeAfterMs: 100,
     outageBegan: (reason) => log.push(`degraded ${reason}`),
-    reconcile: () => {
-      log.push('run');
+    reconcile: (afterOutage) => {
+      log.push(afterOutage ? 'run' : 'run (backlog)');
       return new Promise<RunOutcome>((resolve) => {
         finishRun = resolve;
       });
@@ -51,7 +51,7 @@ describe('RecoveryMachine', () => {
     m.halfOpened(partitionBreakerKey('7'));
     expect(m.state.kind).toBe('half-open');
     m.reset(partitionBreakerKey('7'));
-    expect(m.state).toEqual({ kind: 'reconciling', rerun: false });
+    expect(m.state).toEqual({ kind: 'reconciling', rerun: false, afterOutage: true });
     finishRun('drained');
     await vi.waitFor(() => {
       expect(m.state).toEqual({ kind: 'closed', backlog: false });
@@ -66,7 +66,7 @@ describe('RecoveryMachine', () => {
     const first = finishRun;
     m.broke(SHARED_BREAKER, 'second');
     m.reset(SHARED_BREAKER);
-    expect(m.state).toEqual({ kind: 'reconciling', rerun: true });
+    expect(m.state).toEqual({ kind: 'reconciling', rerun: true, afterOutage: true });
     first('interrupted');
     await vi.waitFor(() => {
       expect(log).toEqual(['degraded first', 'run', 'degraded second', 'run']);
@@ -83,13 +83,14 @@ describe('RecoveryMachine', () => {
     m.backlog();
     expect(m.state).toEqual({ kind: 'closed', backlog: true });
     m.primarySucceeded();
-    expect(m.state.kind).toBe('reconciling');
+    // A single failure, not an outage: nothing the cache held is written back.
+    expect(m.state).toEqual({ kind: 'reconciling', rerun: false, afterOutage: false });
     finishRun('interrupted');
     await vi.waitFor(() => {
       expect(m.state).toEqual({ kind: 'closed', backlog: true });
     });
     await vi.advanceTimersByTimeAsync(100);
-    expect(log).toEqual(['run', `probe ${SHARED_BREAKER}`]);
+    expect(log).toEqual(['run (backlog)', `probe ${SHARED_BREAKER}`]);
   });
 
   it('arms the idle probe per open breaker and clears it when the breaker moves on', async () => {

@@ -23,6 +23,8 @@ export function partitionBreakerKey(partition: string): string {
  * - `reconciling`: every breaker closed; a run writes the journal back.
  *   `rerun`: something arrived that the run in progress may have missed
  *   (a breaker closed again while it was winding down): run once more.
+ *   `afterOutage`: a breaker had opened (not a single failed call), so the
+ *   run also writes back what the instance cache held when Redis went away.
  *
  * Per breaker (`breakers`, the shared one and each partition's on Cluster),
  * only the ones not closed are kept, with their own phase.
@@ -31,7 +33,7 @@ export type RecoveryState =
   | { readonly kind: 'closed'; readonly backlog: boolean }
   | { readonly kind: 'open'; readonly since: number; readonly reason: string }
   | { readonly kind: 'half-open'; readonly since: number; readonly reason: string }
-  | { readonly kind: 'reconciling'; readonly rerun: boolean };
+  | { readonly kind: 'reconciling'; readonly rerun: boolean; readonly afterOutage: boolean };
 
 /** A breaker's phase as the machine tracks it (closed breakers are not tracked). */
 export type BreakerPhase = 'open' | 'half-open';
@@ -46,8 +48,11 @@ export interface RecoveryMachineDeps {
   readonly idleProbeAfterMs: number;
   /** The first breaker of an outage opened. */
   readonly outageBegan: (reason: string, at: number) => void;
-  /** Run reconciliation once; resolves with how it ended. Never rejects. */
-  readonly reconcile: () => Promise<RunOutcome>;
+  /**
+   * Run reconciliation once; resolves with how it ended. Never rejects.
+   * `afterOutage`: see {@link RecoveryState} `reconciling`.
+   */
+  readonly reconcile: (afterOutage: boolean) => Promise<RunOutcome>;
   /** The journal is drained and every breaker closed: the outage is over. */
   readonly recovered: () => void;
   /** Journal entries and revocations left. */
@@ -152,7 +157,7 @@ export class RecoveryMachine {
       }
       return;
     }
-    this.startRun();
+    this.startRun(true);
   }
 
   /** The journal gained work: make sure some run will pick it up. */
@@ -174,7 +179,7 @@ export class RecoveryMachine {
       this.current = { kind: 'closed', backlog: false };
       return;
     }
-    this.startRun();
+    this.startRun(false);
   }
 
   /** Stop every timer (the store is closing). */
@@ -183,16 +188,16 @@ export class RecoveryMachine {
     this.timers.clear();
   }
 
-  private startRun(): void {
+  private startRun(afterOutage: boolean): void {
     if (this.deps.stopping()) return;
     this.disarm(SHARED_BREAKER);
     if (this.run !== undefined) {
       // A run is winding down (begun before the last outage): once more after it.
-      this.current = { kind: 'reconciling', rerun: true };
+      this.current = { kind: 'reconciling', rerun: true, afterOutage };
       return;
     }
-    this.current = { kind: 'reconciling', rerun: false };
-    this.run = this.deps.reconcile().then((outcome) => {
+    this.current = { kind: 'reconciling', rerun: false, afterOutage };
+    this.run = this.deps.reconcile(afterOutage).then((outcome) => {
       this.run = undefined;
       this.ended(outcome);
     });
@@ -203,7 +208,7 @@ export class RecoveryMachine {
     // An outage began meanwhile: its breakers' resets start the next run.
     if (state.kind !== 'reconciling') return;
     if (state.rerun) {
-      this.startRun();
+      this.startRun(state.afterOutage);
       return;
     }
     switch (outcome) {

@@ -319,7 +319,7 @@ export class RedisStore implements SessionStore {
           [id, replyText(reply[2], 'createSession')],
         ]);
       }
-      return {
+      const record: SessionRecord = {
         id,
         userId,
         data: structuredClone(data),
@@ -328,6 +328,10 @@ export class RedisStore implements SessionStore {
         updatedAt: createdAt,
         expiresAt,
       };
+      // Not cached (nothing read it back, so Redis does not track it), but
+      // offered to an outage fallback as this instance's copy of it.
+      this.cache?.noteCreated(structuredClone(record), now);
+      return record;
     });
   }
 

@@ -195,3 +195,21 @@ describe('SessionCache: a copy invalidated by another instance', () => {
     expect(cache.peekRetained('a', NOW)?.version).toBe(5);
   });
 });
+
+describe('SessionCache: a session created here', () => {
+  it('is offered to the fallback (peekRetained, takeRetained) but never served', () => {
+    const cache = readyCache();
+    cache.noteCreated(record('c', 1), NOW);
+    expect(cache.get('c', NOW)).toBeUndefined();
+    expect(cache.peekRetained('c', NOW)?.version).toBe(1);
+    expect(cache.takeRetained(NOW).map((r) => r.id)).toEqual(['c']);
+  });
+
+  it('is no longer handed over once another instance changed it (a stale copy)', () => {
+    const cache = readyCache();
+    cache.noteCreated(record('c', 1), NOW);
+    cache.invalidate('c', true, NOW);
+    expect(cache.takeRetained(NOW)).toEqual([]);
+    expect(cache.peekRetained('c', NOW)?.version).toBe(1);
+  });
+});

@@ -72,8 +72,12 @@ interface RetainedEntry {
   readonly record: SessionRecord;
   /** Clock time (the caller's) at which it was set aside. */
   readonly at: number;
-  /** Set aside because the cache went down (not invalidated): offered by {@link SessionCache.takeRetained}. */
-  readonly down: boolean;
+  /**
+   * This instance's latest knowledge of the session: live when the cache
+   * went down, or created here (not an invalidated or pre-write copy).
+   * Offered by {@link SessionCache.takeRetained}.
+   */
+  readonly current: boolean;
 }
 
 interface PendingKey {
@@ -261,9 +265,14 @@ export class SessionCache {
   public invalidate(id: string, byRedis = false, now = Date.now()): void {
     if (byRedis) this.invalidations += 1;
     // The last copy this instance saw, for an outage fallback: also before
-    // an own write, which may fail because Redis just went away.
+    // an own write, which may fail because Redis just went away. Either way
+    // it is no longer this instance's latest knowledge (not `current`).
     const entry = this.entries.get(id);
     if (entry !== undefined) this.setAside(id, entry.record, now, false);
+    else {
+      const kept = this.retained.get(id);
+      if (kept?.current === true) this.retained.set(id, { ...kept, current: false });
+    }
     this.remove(id);
     const pending = this.pending.get(id);
     if (pending !== undefined) {
@@ -311,14 +320,15 @@ export class SessionCache {
   }
 
   /**
-   * Hand over (and forget) every copy set aside when the cache went down
-   * that is younger than {@link RETAINED_TTL_MS}: an outage fallback takes
-   * them to write back what Redis may have lost.
+   * Hand over (and forget) every copy set aside as this instance's latest
+   * (live when the cache went down, or created here) that is younger than
+   * {@link RETAINED_TTL_MS}: an outage fallback takes them to write back
+   * what Redis may have lost.
    */
   public takeRetained(now = Date.now()): SessionRecord[] {
     const taken: SessionRecord[] = [];
     for (const [id, kept] of this.retained) {
-      if (!kept.down) continue;
+      if (!kept.current) continue;
       if (kept.at + RETAINED_TTL_MS > now) taken.push(kept.record);
       this.retained.delete(id);
     }
@@ -333,11 +343,20 @@ export class SessionCache {
     for (const [id, entry] of this.entries) this.setAside(id, entry.record, now, true);
   }
 
-  private setAside(id: string, record: SessionRecord, now: number, down: boolean): void {
+  /**
+   * A session this instance just created (its whole record, which nothing
+   * read back, so it is not cached): set aside as this instance's copy, for
+   * an outage fallback ({@link peekRetained}, {@link takeRetained}).
+   */
+  public noteCreated(record: SessionRecord, now = Date.now()): void {
+    this.setAside(record.id, deepFreeze(record), now, true);
+  }
+
+  private setAside(id: string, record: SessionRecord, now: number, current: boolean): void {
     const kept = this.retained.get(id);
     if (kept !== undefined && kept.record.version > record.version) return;
     this.retained.delete(id);
-    this.retained.set(id, { record, at: now, down });
+    this.retained.set(id, { record, at: now, current });
     // Bounded like the live entries: the oldest set aside leave first.
     while (this.retained.size > this.maxEntries) {
       const oldest = this.retained.keys().next();
