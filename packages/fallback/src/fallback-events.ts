@@ -62,7 +62,12 @@ export interface ReconcileFailedEvent {
 export interface ReconcileConflictEvent {
   /** `hashSessionId` of the session. */
   readonly sessionIdHash: string;
-  /** Top-level keys changed on both sides, each resolved last-writer-wins by write time. */
+  /**
+   * Top-level keys changed on both sides, each resolved last-writer-wins by
+   * write time. Empty for a whole-record write-back (a session created while
+   * degraded under an id the primary holds, or a primary without per-key
+   * merge): the primary's session was kept as it is.
+   */
   readonly keys: readonly string[];
   /** The primary had deleted (or regenerated) the session meanwhile: it stays deleted, the changes are dropped. */
   readonly deleted: boolean;

@@ -7,11 +7,11 @@ import {
   SimpleSpanProcessor,
 } from '@opentelemetry/sdk-trace';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
-import { CONTEXT_KEY_FALLBACK_NOTE, generateSessionId } from '@session-cluster/core';
+import { CONTEXT_KEY_FALLBACK_NOTE, generateSessionId, hashSessionId } from '@session-cluster/core';
 import type { FallbackNote } from '@session-cluster/core';
 import { MemoryStore } from '@session-cluster/store-memory';
 import { AsyncLocalContextManager } from '@session-cluster/testkit';
-import type { RecoveredEvent } from './fallback-events.js';
+import type { ReconcileConflictEvent, RecoveredEvent } from './fallback-events.js';
 import { FallbackStore } from './fallback-store.js';
 import { OutageStore } from './outage-store.test-helpers.js';
 
@@ -160,6 +160,33 @@ describe('FallbackStore telemetry (real SDK, InMemorySpanExporter)', () => {
       exporter.getFinishedSpans().map((s) => [s.name, s.attributes, s.events, s.status]),
     );
     for (const id of ids) expect(text).not.toContain(id);
+  });
+
+  it('a conflict is a span event on the reconciliation span (hashed id, keys, outcome) and a reconcileConflict event', async () => {
+    primary.fail();
+    const id = generateSessionId();
+    await store.create({ id, data: { mine: 1 }, expiresAt: Date.now() + 60_000 });
+    await store.create({ id: generateSessionId(), data: {}, expiresAt: Date.now() + 60_000 });
+    // Another instance created the same id in the primary meanwhile.
+    await primary.backing.create({ id, data: { theirs: 1 }, expiresAt: Date.now() + 60_000 });
+    const conflicts: ReconcileConflictEvent[] = [];
+    store.on('reconcileConflict', (event) => conflicts.push(event));
+    exporter.reset();
+    const recovered = once(store, 'recovered') as Promise<[RecoveredEvent]>;
+    vi.advanceTimersByTime(HALF_OPEN_AFTER);
+    primary.heal();
+    await store.load(generateSessionId());
+    const [event] = await recovered;
+    expect(event.conflicts).toBe(1);
+    expect(conflicts).toEqual([{ sessionIdHash: hashSessionId(id), keys: [], deleted: false }]);
+    const reconcile = exporter.getFinishedSpans().find((s) => s.name === 'session.reconcile');
+    const conflict = reconcile?.events.find((e) => e.name === 'session.reconcile.conflict');
+    expect(conflict?.attributes).toEqual({
+      'session.id_hash': hashSessionId(id),
+      'session.reconcile.conflict_keys': [],
+      'session.outcome': 'primary_kept',
+    });
+    expect((await primary.backing.load(id))?.data).toEqual({ theirs: 1 });
   });
 
   it('telemetry: false leaves the caller span untouched', async () => {

@@ -243,7 +243,11 @@ export class FallbackTelemetry {
     span.addEvent(EVENT_RECONCILE_CONFLICT, {
       [ATTR_SESSION_ID_HASH]: event.sessionIdHash,
       [ATTR_SESSION_RECONCILE_CONFLICT_KEYS]: [...event.keys],
-      [ATTR_SESSION_OUTCOME]: event.deleted ? 'deleted' : 'last_writer_wins',
+      [ATTR_SESSION_OUTCOME]: event.deleted
+        ? 'deleted'
+        : event.keys.length === 0
+          ? 'primary_kept'
+          : 'last_writer_wins',
     });
   }
 

@@ -208,7 +208,9 @@ export class Reconciler {
           if (journal.discard(id, entry, incarnation)) await this.dropLocal(id);
           return;
         case 'conflict':
+          // Whole-record write-back: the primary's newer session was kept.
           tally.conflicts += 1;
+          this.deps.onConflict({ sessionIdHash: hashSessionId(id), keys: [], deleted: false });
           if (journal.discard(id, entry, incarnation)) await this.dropLocal(id);
           return;
         case 'skipped':
