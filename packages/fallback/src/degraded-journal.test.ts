@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DegradedJournal } from './degraded-journal.js';
+import { DegradedJournal, changedKeys } from './degraded-journal.js';
 
 describe('DegradedJournal', () => {
   it('a write opens a fresh entry at base 0 and moves its generation before and after', () => {
@@ -87,5 +87,59 @@ describe('DegradedJournal', () => {
     expect(ids).toEqual(['x']);
     expect(journal.revocations()).toEqual([]);
     expect(journal.pending).toBe(2);
+  });
+});
+
+describe('DegradedJournal per-key changes', () => {
+  const cached = {
+    id: 'a',
+    userId: undefined,
+    data: { n: 1, cart: ['x'], theme: 'light' },
+    version: 7,
+    createdAt: 1,
+    updatedAt: 1,
+    expiresAt: 10_000,
+  };
+
+  it('changedKeys: set, changed (deeply) and removed top-level keys', () => {
+    expect(
+      changedKeys(
+        { n: 1, cart: ['x'], gone: true, same: { a: 1 } },
+        {
+          n: 2,
+          cart: ['x', 'y'],
+          same: { a: 1 },
+          added: 0,
+        },
+      ).sort(),
+    ).toEqual(['added', 'cart', 'gone', 'n']);
+  });
+
+  it('a seeded entry starts at the cached version; each write stamps the keys it changed', () => {
+    const journal = new DegradedJournal();
+    expect(journal.seed('a', cached)).toBe(true);
+    expect(journal.seed('a', cached)).toBe(false);
+    const entry = journal.get('a')!;
+    expect(entry).toMatchObject({ kind: 'write', base: 7, baseData: cached.data });
+
+    journal.noteData('a', entry, { n: 2, cart: ['x'], theme: 'light' }, 100);
+    journal.noteData('a', entry, { n: 2, cart: ['x', 'y'], theme: 'light' }, 200);
+    journal.noteData('a', entry, { n: 3, cart: ['x', 'y'] }, 300);
+    expect(Object.fromEntries(entry.keyTimes)).toEqual({ n: 300, cart: 200, theme: 300 });
+    // What reconciliation diffs against is still the cached copy.
+    expect(entry.baseData).toEqual(cached.data);
+  });
+
+  it('rebase after a merge builds the next pass on what was written; a delete and re-use forgets the base', () => {
+    const journal = new DegradedJournal();
+    journal.seed('a', cached);
+    const entry = journal.get('a')!;
+    journal.rebase('a', entry, entry.incarnation, 8, { n: 5 });
+    expect(entry).toMatchObject({ base: 8, baseData: { n: 5 } });
+
+    journal.markDelete('a');
+    journal.endWrite(journal.beginWrite('a'), true);
+    expect(journal.get('a')).toMatchObject({ kind: 'write', base: 0, baseData: undefined });
+    expect(journal.get('a')?.keyTimes.size).toBe(0);
   });
 });
