@@ -169,6 +169,14 @@ export interface SessionStore {
    * @throws SessionCorruptedError when the stored session is unreadable
    */
   merge?(id: string, merge: SessionMerge): Promise<SessionMergeResult>;
+  /**
+   * Outage fallback's secondary only (optional): remove every trace of `id`
+   * — the session and its retired-id tombstone — without retiring it. For
+   * a store holding scratch copies: once written back, a copy is forgotten,
+   * and the same session can be carried again through a later outage
+   * (`delete` would tombstone the id and refuse that copy).
+   */
+  forget?(id: string): Promise<void>;
 }
 
 /** One top-level key changed while the primary was unreachable (see {@link SessionStore.merge}). */

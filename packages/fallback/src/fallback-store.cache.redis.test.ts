@@ -101,6 +101,27 @@ describe('FallbackStore with the instance cache over a real redis-server', () =>
     expect(stored?.version).toBeGreaterThan(session.version);
   });
 
+  it('carries the same session through a second outage after the first was written back', async () => {
+    const r = await rig(true);
+    const session = await r.store.create({
+      id: generateSessionId(),
+      data: { n: 1 },
+      expiresAt: Date.now() + TTL_MS,
+    });
+    for (let round = 2; round <= 3; round++) {
+      await cached(r.redis, session.id);
+      await r.server.kill();
+      const copy = await r.store.load(session.id);
+      expect(copy?.data).toEqual({ n: round - 1 });
+      await r.store.patch(session.id, { set: { n: round } });
+      for (let i = 0; i < 5; i++) await r.store.load(generateSessionId());
+      const recovered = once(r.store, 'recovered') as Promise<[RecoveredEvent]>;
+      await r.server.restart();
+      await recovered;
+      expect((await r.observer().load(session.id))?.data).toEqual({ n: round });
+    }
+  });
+
   it('a key changed on both sides is a reported conflict; keys changed on one side each survive', async () => {
     // The idle probe (after 2 s) comes well after the other instance's write.
     const r = await rig(true, 1_000);

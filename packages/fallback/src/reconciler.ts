@@ -390,8 +390,12 @@ export class Reconciler {
   }
 
   private async dropLocal(id: string): Promise<void> {
+    const { secondary } = this.deps;
     try {
-      await this.deps.secondary.delete(id);
+      // Forgotten, not deleted where the secondary can (no tombstone): the
+      // same session may be carried through a later outage again.
+      if (secondary.forget === undefined) await secondary.delete(id);
+      else await secondary.forget(id);
     } catch {
       // The id is no longer journaled, so its calls go to the primary and a
       // copy left behind is never read; the secondary's expiry removes it.

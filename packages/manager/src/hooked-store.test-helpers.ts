@@ -12,7 +12,7 @@ import type {
 
 type StoreMethod = Exclude<
   keyof SessionStore,
-  'degraded' | 'listSessionIds' | 'peekCached' | 'takeRetained' | 'merge'
+  'degraded' | 'listSessionIds' | 'peekCached' | 'takeRetained' | 'merge' | 'forget'
 >;
 
 /**

@@ -95,7 +95,7 @@ const LATENCY_BUCKETS_S = [
  */
 export type TracedStoreMethod = Exclude<
   keyof SessionStore,
-  'degraded' | 'close' | 'listSessionIds' | 'peekCached' | 'takeRetained' | 'merge'
+  'degraded' | 'close' | 'listSessionIds' | 'peekCached' | 'takeRetained' | 'merge' | 'forget'
 >;
 
 const TRACED_STORE_METHODS: readonly TracedStoreMethod[] = SESSION_STORE_METHODS.filter(

@@ -194,3 +194,23 @@ describe('MemoryStore', () => {
     expect(result.more).toBe(false);
   });
 });
+
+describe('MemoryStore.forget (an outage fallback’s scratch copies)', () => {
+  it('removes the session and its tombstone, so the same id can be stored again', async () => {
+    const store = new MemoryStore({ cleanupIntervalMs: 0 });
+    const input = { id: generateSessionId(), data: { n: 1 }, expiresAt: Date.now() + 60_000 };
+    await store.create(input);
+    await store.delete(input.id);
+    await expect(store.create(input)).rejects.toMatchObject({ code: 'SESSION_ALREADY_EXISTS' });
+    await store.forget(input.id);
+    expect((await store.create(input)).version).toBe(1);
+    await store.forget(input.id);
+    expect(await store.load(input.id)).toBeNull();
+    await expectSessionError(
+      store.forget('not an id'),
+      SessionValidationError,
+      'INVALID_SESSION_ID',
+    );
+    await store.close();
+  });
+});

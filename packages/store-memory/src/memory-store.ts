@@ -362,6 +362,19 @@ export class MemoryStore implements SessionStore {
     });
   }
 
+  /**
+   * @inheritDoc
+   * Used by `FallbackStore` once a copy was written back to Redis.
+   */
+  public forget(id: string): Promise<void> {
+    return this.run('forget', () => {
+      assertValidSessionId(id, 'forget');
+      const session = this.sessions.get(id);
+      if (session !== undefined) this.remove(session);
+      this.retired.delete(id);
+    });
+  }
+
   public listByUser(userId: string): Promise<SessionRecord[]> {
     return this.run('listByUser', () => {
       assertValidUserId(userId, 'listByUser');
