@@ -12,6 +12,7 @@ export { FALLBACK_DEFAULTS, resolveFallbackOptions } from './fallback-options.js
 export type {
   DegradedEvent,
   FallbackStoreEvents,
+  ReconcileConflictEvent,
   ReconcileCounts,
   ReconcileFailedEvent,
   ReconcileProgressEvent,
