@@ -141,8 +141,10 @@ export interface CodecOption {
    * covers the owner, version and timestamps) or `1`, which 0.2 instances
    * read. Upgrading a running 0.2 cluster: deploy with `1`, then switch to
    * `2` once no 0.2 instance is left (see `RedisStoreOptions.frameFormat`).
+   * With `encryption`, the default is `3`: the check is keyed under the key
+   * ring, so a frame forged in Redis is refused.
    */
-  readonly frameFormat?: 1 | 2 | undefined;
+  readonly frameFormat?: 1 | 2 | 3 | undefined;
 }
 
 /**

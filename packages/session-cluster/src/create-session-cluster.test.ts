@@ -102,7 +102,7 @@ describe('createSessionCluster', () => {
         'codec.failFastOnCorruption',
       ],
       [{ codec: { onCorruption: 'log' as unknown as () => void } }, 'codec.onCorruption'],
-      [{ codec: { frameFormat: 3 as unknown as 2 } }, 'codec.frameFormat'],
+      [{ codec: { frameFormat: 4 as unknown as 2 } }, 'codec.frameFormat'],
     ];
     for (const [options, field] of bad) {
       expect(fieldOf(() => createSessionCluster({ redis: { url: redis.url }, ...options }))).toBe(

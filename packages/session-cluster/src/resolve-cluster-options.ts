@@ -48,7 +48,7 @@ export interface ResolvedClusterOptions {
   readonly expiryGraceMs: number | undefined;
   readonly failFastOnCorruption: boolean | undefined;
   readonly onCorruption: ((info: CorruptionInfo) => void) | undefined;
-  readonly frameFormat: 1 | 2 | undefined;
+  readonly frameFormat: 1 | 2 | 3 | undefined;
   /** The instance cache option as given (RedisStore checks it), `true` by default. */
   readonly cache: unknown;
   /** `false` when telemetry is off. */
@@ -110,7 +110,7 @@ function resolveBreaker(value: unknown): BreakerOptions | undefined {
 function resolveStoredFrames(value: unknown): {
   failFastOnCorruption: boolean | undefined;
   onCorruption: ((info: CorruptionInfo) => void) | undefined;
-  frameFormat: 1 | 2 | undefined;
+  frameFormat: 1 | 2 | 3 | undefined;
 } {
   const codec = section(value, 'codec');
   const failFastOnCorruption = boolean(codec['failFastOnCorruption'], 'codec.failFastOnCorruption');
@@ -119,8 +119,8 @@ function resolveStoredFrames(value: unknown): {
     throw invalidOption('codec.onCorruption', 'a function');
   }
   const frameFormat = codec['frameFormat'];
-  if (frameFormat !== undefined && frameFormat !== 1 && frameFormat !== 2) {
-    throw invalidOption('codec.frameFormat', '1 or 2');
+  if (frameFormat !== undefined && frameFormat !== 1 && frameFormat !== 2 && frameFormat !== 3) {
+    throw invalidOption('codec.frameFormat', '1, 2 or 3');
   }
   return {
     failFastOnCorruption,

@@ -98,8 +98,14 @@ export interface RedisStoreOptions {
    * from such a release: deploy with `frameFormat: 1` first, so the old
    * instances still running can read every session; once none is left,
    * switch to `2` (each session moves to it on its next patch or save).
+   *
+   * `3`, the default when the codec encrypts at rest: the check is keyed
+   * (see `FrameKeys` in core), so a frame forged or altered by anyone who
+   * can write to Redis but does not hold the key ring is refused. With
+   * encryption, `1` or `2` may be given only with the codec's
+   * `acceptPlaintext` (a migration): readers otherwise refuse unkeyed frames.
    */
-  readonly frameFormat?: 1 | 2 | undefined;
+  readonly frameFormat?: 1 | 2 | 3 | undefined;
   /**
    * The instance cache: a bounded LRU of decoded sessions in front of `load`,
    * kept coherent by Redis (`CLIENT TRACKING`, see `InvalidationTracker`), so
@@ -143,7 +149,7 @@ export interface ResolvedRedisStoreOptions {
   readonly commandTimeoutMs: number;
   readonly failFastOnCorruption: boolean;
   readonly onCorruption: ((info: CorruptionInfo) => void) | undefined;
-  readonly frameFormat: 1 | 2;
+  readonly frameFormat: 1 | 2 | 3;
   /** The cache's sizes, `undefined` for no cache. */
   readonly cache: { readonly maxEntries: number; readonly maxBytes: number } | undefined;
 }
@@ -175,9 +181,8 @@ export function resolveRedisStoreOptions(options: RedisStoreOptions): ResolvedRe
   if (options.onCorruption !== undefined && typeof options.onCorruption !== 'function') {
     throw invalid('onCorruption', 'expected a function');
   }
-  // Typed 1 | 2, but JavaScript callers and JSON config can pass anything.
-  const frameFormat: unknown = options.frameFormat ?? REDIS_STORE_DEFAULTS.frameFormat;
-  if (frameFormat !== 1 && frameFormat !== 2) throw invalid('frameFormat', 'expected 1 or 2');
+  const codec = resolveCodec(options.codec);
+  const frameFormat = resolveFrameFormat(options.frameFormat, codec);
   const clock = options.clock ?? systemClock;
   if (typeof clock !== 'object' || typeof (clock as Partial<Clock>).now !== 'function') {
     throw invalid('clock', 'expected an object with a now() method');
@@ -185,7 +190,7 @@ export function resolveRedisStoreOptions(options: RedisStoreOptions): ResolvedRe
   return {
     prefix,
     buckets,
-    codec: resolveCodec(options.codec),
+    codec,
     clock,
     expiryGraceMs,
     commandTimeoutMs,
@@ -208,6 +213,29 @@ function resolveCache(cache: unknown): ResolvedRedisStoreOptions['cache'] {
       check.integer(sizes.maxEntries, 'cache.maxEntries', 1) ?? SESSION_CACHE_DEFAULTS.maxEntries,
     maxBytes: check.integer(sizes.maxBytes, 'cache.maxBytes', 1) ?? SESSION_CACHE_DEFAULTS.maxBytes,
   };
+}
+
+/**
+ * The frame format to write: keyed (`3`) under encryption unless a migration
+ * asks otherwise; see {@link RedisStoreOptions.frameFormat}.
+ */
+function resolveFrameFormat(option: unknown, codec: SessionCodec): 1 | 2 | 3 {
+  const keys = codec.frameKeys;
+  // Typed 1 | 2 | 3, but JavaScript callers and JSON config can pass anything.
+  const format: unknown = option ?? (keys === undefined ? REDIS_STORE_DEFAULTS.frameFormat : 3);
+  if (format !== 1 && format !== 2 && format !== 3) {
+    throw invalid('frameFormat', 'expected 1, 2 or 3');
+  }
+  if (format === 3 && keys === undefined) {
+    throw invalid('frameFormat', '3 (a keyed check) needs a codec that encrypts at rest');
+  }
+  if (format !== 3 && keys !== undefined && !keys.acceptUnkeyed) {
+    throw invalid(
+      'frameFormat',
+      `${format} writes unkeyed frames, which an encrypting codec refuses to read (set its acceptPlaintext while migrating)`,
+    );
+  }
+  return format;
 }
 
 function resolveCodec(codec: SessionCodec | undefined): SessionCodec {

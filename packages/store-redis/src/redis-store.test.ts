@@ -504,6 +504,90 @@ describe('RedisStore with encryption at rest', () => {
       'SESSION_CORRUPTED',
     );
   });
+  it('checks the whole frame under the key ring: a forged owner, version or entry list is refused by every reader and writer', async () => {
+    const key = { id: 'k1', key: randomBytes(32) };
+    const store = await openStore({ codec: createSessionCodec({ encryption: { keys: [key] } }) });
+    const victim = await store.create({
+      id: generateSessionId(),
+      userId: 'alice',
+      data: { role: 'user', csrf: 'token' },
+      expiresAt: clock.now() + TTL_MS,
+    });
+    const sessionKey = keysOf(store).session(victim.id);
+    const genuine = (await raw(store).get(sessionKey))!;
+    expect(genuine.startsWith('SC3\x1f')).toBe(true);
+    const [header = '', ...entries] = genuine.split('\x1e');
+    const withHeader = (index: number, value: string): string => {
+      const fields = header.split('\x1f');
+      fields[index] = value;
+      return [fields.join('\x1f'), ...entries].join('\x1e');
+    };
+    // Unkeyed SC2 check over a planted owner: what anyone who can write to Redis can compute.
+    const planted = header.split('\x1f');
+    planted[0] = 'SC2';
+    planted[7] = 'mallory';
+    const body = entries.map((entry) => '\x1e' + entry).join('');
+    const us = '\x1f';
+    planted[6] = createHash('sha1')
+      .update(
+        `${victim.id}\0${planted[1]}${us}${planted[3]}${us}${planted[4]}${us}${planted[5]}${us}mallory\0${body}`,
+      )
+      .digest('hex');
+    const forgeries = {
+      owner: withHeader(7, 'mallory'),
+      version: withHeader(1, '99'),
+      // The csrf entry dropped (each remaining value still opens under the key).
+      entry: [header, ...entries.filter((entry) => !entry.startsWith('"csrf"'))].join('\x1e'),
+      unkeyed: [planted.join('\x1f'), ...entries].join('\x1e'),
+    };
+    for (const [what, forged] of Object.entries(forgeries)) {
+      expect(forged, what).not.toBe(genuine);
+      await raw(store).set(sessionKey, forged, 'KEEPTTL');
+      await expectSessionError(store.load(victim.id), SessionCorruptedError, 'SESSION_CORRUPTED');
+      await expectSessionError(
+        store.patch(victim.id, { set: { role: 'admin' } }),
+        SessionCorruptedError,
+        'SESSION_CORRUPTED',
+      );
+      await expectSessionError(
+        store.patch(victim.id, { set: { role: 'admin' } }, { expectedVersion: 99 }),
+        SessionCorruptedError,
+        'SESSION_CORRUPTED',
+      );
+      await expectSessionError(
+        store.touch(victim.id, clock.now() + TTL_MS),
+        SessionCorruptedError,
+        'SESSION_CORRUPTED',
+      );
+      // No write laundered the forgery with a fresh check.
+      expect(await raw(store).get(sessionKey), what).toBe(forged);
+    }
+    await raw(store).set(sessionKey, genuine, 'KEEPTTL');
+    expect(await store.load(victim.id)).toEqual(victim);
+  });
+
+  it('verifies frames checked with an older key of the ring, and re-checks them with the current key on write', async () => {
+    const oldKey = { id: 'old', key: randomBytes(32) };
+    const newKey = { id: 'new', key: randomBytes(32) };
+    const before = await openStore({
+      codec: createSessionCodec({ encryption: { keys: [oldKey] } }),
+    });
+    const session = await before.create({
+      id: generateSessionId(),
+      data: { a: 1 },
+      expiresAt: clock.now() + TTL_MS,
+    });
+    const rotated = await openStore({
+      codec: createSessionCodec({ encryption: { keys: [newKey, oldKey] } }),
+    });
+    expect((await rotated.load(session.id))?.data).toEqual({ a: 1 });
+    await rotated.patch(session.id, { set: { b: 2 } });
+    const frame = (await raw(rotated).get(keysOf(rotated).session(session.id)))!;
+    expect(frame.split('\x1e')[0]!.split('\x1f')[6]).toMatch(/^new:[0-9a-f]{40}$/);
+    expect((await rotated.load(session.id))?.data).toEqual({ a: 1, b: 2 });
+    // A store that never held the new key says which key it lacks.
+    await expectSessionError(before.load(session.id), SessionEncryptionError, 'UNKNOWN_KEY_ID');
+  });
 });
 
 describe('RedisStore corruption policy', () => {

@@ -55,7 +55,7 @@ import type { CorruptionInfo, RedisStoreOptions } from './redis-store-options.js
 import { replyArray, replyInteger, replyNumber, replyText, scoredMembers } from './script-reply.js';
 import { SessionCache } from './session-cache.js';
 import type { FillTicket, SessionCacheStats } from './session-cache.js';
-import { frameEntries, readSessionFrame } from './session-frame.js';
+import { frameEntries, frameFormatArgument, readSessionFrame } from './session-frame.js';
 
 /**
  * Most calls `listByUser` / `deleteByUser` keep in flight at once: a user
@@ -132,7 +132,11 @@ export class RedisStore implements SessionStore {
   private readonly clock: Clock;
   private readonly expiryGraceMs: number;
   private readonly failFastOnCorruption: boolean;
-  /** `frameFormat` as the scripts take it: '1' or '2'. */
+  /**
+   * `frameFormat` as the scripts take it (see frame_format in
+   * lua/frame.lua): '1', '2' or '3', and under encryption the keyed check's
+   * secrets.
+   */
   private readonly frameFormat: string;
   private readonly onCorruption: ((info: CorruptionInfo) => void) | undefined;
   private readonly owned: boolean;
@@ -159,7 +163,7 @@ export class RedisStore implements SessionStore {
     this.clock = resolved.clock;
     this.expiryGraceMs = resolved.expiryGraceMs;
     this.failFastOnCorruption = resolved.failFastOnCorruption;
-    this.frameFormat = String(resolved.frameFormat);
+    this.frameFormat = frameFormatArgument(resolved.frameFormat, resolved.codec.frameKeys);
     this.onCorruption = resolved.onCorruption;
     const connection = openRedisConnection(options, resolved.commandTimeoutMs);
     this.client = connection.client;
@@ -455,7 +459,7 @@ export class RedisStore implements SessionStore {
         'touch',
         'touchSession',
         id,
-        [id, this.clock.now(), expiresAt, this.physicalExpiry(expiresAt)],
+        [id, this.clock.now(), expiresAt, this.physicalExpiry(expiresAt), this.frameFormat],
         // Same version as before: only the expiry it set proves the read
         // ran after the touch (or equals what the touch wrote).
         (_reply, record) => record.expiresAt === expiresAt,
