@@ -113,7 +113,10 @@ describe('RedisStore data model', () => {
     expect(await raw(store).zscore(keys.expiryBucketOf(session.id), session.id)).toBe(
       String(expiresAt),
     );
-    expect(await raw(store).zscore(keys.userIndex('ada'), session.id)).toBe(String(clock.now()));
+    // The user index orders by creation; the fraction is the indexing write's version.
+    expect(Number(await raw(store).zscore(keys.userIndex('ada'), session.id))).toBe(
+      clock.now() + 1 / 1024,
+    );
     // Physical TTL = logical expiry + grace, measured against Redis' own clock.
     const pttl = await raw(store).pttl(keys.session(session.id));
     expect(pttl).toBeGreaterThan(expiresAt + GRACE_MS - Date.now() - 2_000);
@@ -974,9 +977,38 @@ describe('RedisStore user index', () => {
       1,
     );
     expect((await store.listByUser('ivy')).map((r) => r.id)).toEqual([session.id]);
-    expect(await raw(store).zscore(keys.userIndex('ivy'), session.id)).toBe(
-      String(session.createdAt),
+    expect(Number(await raw(store).zscore(keys.userIndex('ivy'), session.id))).toBe(
+      session.createdAt + 2 / 1024,
     );
+  });
+
+  it('every write that indexes a member gives it a new score, so a late repair never drops a member re-added meanwhile', async () => {
+    const store = await openStore();
+    const keys = keysOf(store);
+    const index = keys.userIndex('alice');
+    const removeMembers = (...args: string[]): Promise<unknown> =>
+      (store.client as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[
+        scriptCommandName('removeUserIndexMembers')
+      ]!(index, ...args);
+    const session = await store.create({
+      id: generateSessionId(),
+      userId: 'alice',
+      data: {},
+      expiresAt: clock.now() + TTL_MS,
+    });
+    // What a listByUser read before the session moved away and back.
+    const seen = (await raw(store).zscore(index, session.id))!;
+    await store.save(session.id, { data: {}, expiresAt: session.expiresAt, userId: 'bob' }, 1);
+    await store.save(session.id, { data: {}, expiresAt: session.expiresAt, userId: 'alice' }, 2);
+    // The repairs of what was seen before arrive late: the member stays.
+    expect(await removeMembers(session.id, seen)).toBe(0);
+    expect(await removeMembers(session.id, `${session.createdAt}@2`)).toBe(0);
+    expect((await store.listByUser('alice')).map((r) => r.id)).toEqual([session.id]);
+    // The member as it is now, or any member of a retired creation, goes.
+    expect(await removeMembers(session.id, `${session.createdAt}@3`)).toBe(1);
+    await raw(store).zadd(index, session.createdAt + 3 / 1024, session.id);
+    expect(await removeMembers(session.id, `${session.createdAt}@`)).toBe(1);
+    expect(await removeMembers(session.id, '')).toBe(0);
   });
 
   it('deleteByUser never deletes a session that now belongs to someone else', async () => {

@@ -56,6 +56,7 @@ import { replyArray, replyInteger, replyNumber, replyText, scoredMembers } from 
 import { SessionCache } from './session-cache.js';
 import type { FillTicket, SessionCacheStats } from './session-cache.js';
 import { frameEntries, frameFormatArgument, readSessionFrame } from './session-frame.js';
+import { anyMemberOf, memberUpTo, userIndexScore } from './user-index-score.js';
 
 /**
  * Most calls `listByUser` / `deleteByUser` keep in flight at once: a user
@@ -310,13 +311,13 @@ export class RedisStore implements SessionStore {
       // unreachable and the sweeper removes it at expiry.
       if (userId !== undefined) {
         await this.command('create', id, () =>
-          this.client.zadd(this.keys.userIndex(userId), createdAt, id),
+          this.client.zadd(this.keys.userIndex(userId), userIndexScore(createdAt, 1), id),
         );
       }
       const replacedUser = replyText(reply[1], 'createSession');
       if (replacedUser !== '' && replacedUser !== userId) {
         await this.removeFromUserIndex('create', replacedUser, [
-          [id, replyText(reply[2], 'createSession')],
+          [id, anyMemberOf(replyText(reply[2], 'createSession'))],
         ]);
       }
       return {
@@ -375,14 +376,16 @@ export class RedisStore implements SessionStore {
         const moved = previousUser !== userId;
         try {
           await this.command('save', id, () =>
-            this.client.zadd(this.keys.userIndex(userId), createdAt, id),
+            this.client.zadd(this.keys.userIndex(userId), userIndexScore(createdAt, version), id),
           );
         } catch (error) {
           // Same owner: the member is there already; this was only a repair.
           if (moved || !isSessionError(error) || error.code === 'INTERNAL') throw error;
         }
         if (moved && previousUser !== '') {
-          await this.removeFromUserIndex('save', previousUser, [[id, String(createdAt)]]);
+          await this.removeFromUserIndex('save', previousUser, [
+            [id, memberUpTo(createdAt, version)],
+          ]);
         }
       }
       return version;
@@ -905,7 +908,8 @@ export class RedisStore implements SessionStore {
     const owner = replyText(reply[1], 'deleteSession');
     const createdAt = replyText(reply[2], 'deleteSession');
     if (cleanUserIndex && owner !== '') {
-      await this.removeFromUserIndex(operation, owner, [[id, createdAt]]);
+      // The id is retired now: no later write can index it again.
+      await this.removeFromUserIndex(operation, owner, [[id, anyMemberOf(createdAt)]]);
     }
     return { kind: 'deleted', userId: owner === '' ? undefined : owner, createdAt };
   }
