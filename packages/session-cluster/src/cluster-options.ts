@@ -89,6 +89,12 @@ export interface SessionOption {
    * (integer ≥ 0). Default 3 600 000 (1 h). Logical expiry never depends on it.
    */
   readonly expiryGraceMs?: number | undefined;
+  /**
+   * Most live sessions one user may hold (positive integer; default 100):
+   * a login past it retires the user's oldest sessions (counted by
+   * `RedisStore.sessionsEvictedByUserCap`; see `maxSessionsPerUser`).
+   */
+  readonly maxPerUser?: number | undefined;
 }
 
 /** The in-memory fallback used while Redis is unavailable. */

@@ -46,6 +46,8 @@ export interface ResolvedClusterOptions {
   };
   readonly codec: SessionCodec;
   readonly expiryGraceMs: number | undefined;
+  /** `session.maxPerUser`, checked by RedisStore (`maxSessionsPerUser`). */
+  readonly maxSessionsPerUser: number | undefined;
   readonly failFastOnCorruption: boolean | undefined;
   readonly onCorruption: ((info: CorruptionInfo) => void) | undefined;
   readonly frameFormat: 1 | 2 | 3 | undefined;
@@ -191,7 +193,7 @@ export function resolveClusterOptions(input: SessionClusterOptions): ResolvedClu
   );
 
   const session = section(options['session'], 'session');
-  onlyKeys(session, ['ttlMs', 'rolling', 'expiryGraceMs'], 'session.');
+  onlyKeys(session, ['ttlMs', 'rolling', 'expiryGraceMs', 'maxPerUser'], 'session.');
   const sessionTtlMs = integer(session['ttlMs'], 'session.ttlMs', 1);
   const rolling = boolean(session['rolling'], 'session.rolling');
   const expiryGraceMs = integer(
@@ -245,6 +247,7 @@ export function resolveClusterOptions(input: SessionClusterOptions): ResolvedClu
     health: { windowSize, slowThresholdMs, unhealthyBelowSuccessRate: rate },
     codec: resolveCodec(options['codec']),
     expiryGraceMs,
+    maxSessionsPerUser: session['maxPerUser'] as number | undefined,
     ...resolveStoredFrames(options['codec']),
     telemetry: resolveTelemetry(options['telemetry']),
     cache: options['cache'] ?? true,

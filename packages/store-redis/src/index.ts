@@ -7,6 +7,7 @@ export type {
 export { RedisStore } from './redis-store.js';
 export type {
   CorruptionInfo,
+  UserCapEviction,
   RedisAddress,
   RedisConnectionOptions,
   RedisStoreOptions,

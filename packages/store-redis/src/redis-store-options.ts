@@ -116,6 +116,27 @@ export interface RedisStoreOptions {
    * application reads through that client is tracked too.
    */
   readonly cache?: boolean | SessionCacheOptions | undefined;
+  /**
+   * Most live sessions one user may hold (positive integer; default 100).
+   * A `create` (or a `save` that gives a session an owner) that takes the
+   * user past it deletes — retires — the user's oldest sessions, so a
+   * script that logs in in a loop cannot grow one user's index (and every
+   * `listByUser`/`deleteByUser`) without bound, and a stolen login does not
+   * outlive a hundred newer ones. Each eviction is counted
+   * ({@link RedisStore.sessionsEvictedByUserCap}) and reported to
+   * `onUserCapEviction`.
+   */
+  readonly maxSessionsPerUser?: number | undefined;
+  /** Called for each session evicted by {@link maxSessionsPerUser} (log it, count it). */
+  readonly onUserCapEviction?: ((info: UserCapEviction) => void) | undefined;
+}
+
+/** What {@link RedisStoreOptions.onUserCapEviction} receives. */
+export interface UserCapEviction {
+  /** `hashSessionId(id)` of the evicted session. */
+  readonly sessionIdHash: string;
+  /** The owner, whose newer session took it past the cap. */
+  readonly userId: string;
 }
 
 /** What {@link RedisStoreOptions.onCorruption} receives. */
@@ -134,6 +155,7 @@ export const REDIS_STORE_DEFAULTS = Object.freeze({
   commandTimeoutMs: 1_000,
   failFastOnCorruption: true,
   frameFormat: 2,
+  maxSessionsPerUser: 100,
 });
 
 /** Most buckets: one per Redis Cluster slot. */
@@ -146,6 +168,8 @@ export interface ResolvedRedisStoreOptions {
   readonly codec: SessionCodec;
   readonly clock: Clock;
   readonly expiryGraceMs: number;
+  readonly maxSessionsPerUser: number;
+  readonly onUserCapEviction: ((info: UserCapEviction) => void) | undefined;
   readonly commandTimeoutMs: number;
   readonly failFastOnCorruption: boolean;
   readonly onCorruption: ((info: CorruptionInfo) => void) | undefined;
@@ -178,9 +202,6 @@ export function resolveRedisStoreOptions(options: RedisStoreOptions): ResolvedRe
   if (typeof failFastOnCorruption !== 'boolean') {
     throw invalid('failFastOnCorruption', 'expected a boolean');
   }
-  if (options.onCorruption !== undefined && typeof options.onCorruption !== 'function') {
-    throw invalid('onCorruption', 'expected a function');
-  }
   const codec = resolveCodec(options.codec);
   const frameFormat = resolveFrameFormat(options.frameFormat, codec);
   const clock = options.clock ?? systemClock;
@@ -193,9 +214,13 @@ export function resolveRedisStoreOptions(options: RedisStoreOptions): ResolvedRe
     codec,
     clock,
     expiryGraceMs,
+    maxSessionsPerUser:
+      check.integer(options.maxSessionsPerUser, 'maxSessionsPerUser', 1, Number.MAX_SAFE_INTEGER) ??
+      REDIS_STORE_DEFAULTS.maxSessionsPerUser,
+    onUserCapEviction: resolveCallback(options.onUserCapEviction, 'onUserCapEviction'),
     commandTimeoutMs,
     failFastOnCorruption,
-    onCorruption: options.onCorruption,
+    onCorruption: resolveCallback(options.onCorruption, 'onCorruption'),
     frameFormat,
     cache: resolveCache(options.cache),
   };
@@ -236,6 +261,12 @@ function resolveFrameFormat(option: unknown, codec: SessionCodec): 1 | 2 | 3 {
     );
   }
   return format;
+}
+
+function resolveCallback<T>(value: T | undefined, field: string): T | undefined {
+  if (value !== undefined && typeof value !== 'function')
+    throw invalid(field, 'expected a function');
+  return value;
 }
 
 function resolveCodec(codec: SessionCodec | undefined): SessionCodec {

@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import {
+  ConcurrentAccessError,
   ManualClock,
   SessionCorruptedError,
   SessionEncryptionError,
@@ -18,7 +19,7 @@ import { deleteKeys, freshPrefix, replaceFrameEntry } from './redis-harness.test
 import { RedisKeys } from './redis-keys.js';
 import { scriptCommandName, scriptSource } from './redis-scripts.js';
 import { RedisStore } from './redis-store.js';
-import type { CorruptionInfo, RedisStoreOptions } from './redis-store-options.js';
+import type { CorruptionInfo, RedisStoreOptions, UserCapEviction } from './redis-store-options.js';
 import { RETIRED_FRAME } from './session-frame.js';
 
 const GRACE_MS = 3_600_000;
@@ -1009,6 +1010,51 @@ describe('RedisStore user index', () => {
     await raw(store).zadd(index, session.createdAt + 3 / 1024, session.id);
     expect(await removeMembers(session.id, `${session.createdAt}@`)).toBe(1);
     expect(await removeMembers(session.id, '')).toBe(0);
+  });
+
+  it("maxSessionsPerUser: a login past the cap retires the owner's oldest sessions, counted and reported", async () => {
+    const evicted: UserCapEviction[] = [];
+    const store = await openStore({
+      maxSessionsPerUser: 3,
+      onUserCapEviction: (info) => evicted.push(info),
+    });
+    const login = async (userId: string) => {
+      clock.advance(1_000);
+      return store.create({
+        id: generateSessionId(),
+        userId,
+        data: { userId },
+        expiresAt: clock.now() + TTL_MS,
+      });
+    };
+    const bystander = await login('bob');
+    const sessions = [];
+    for (let i = 0; i < 5; i++) sessions.push(await login('carol'));
+    const [first, second, ...kept] = sessions;
+
+    expect((await store.listByUser('carol')).map((r) => r.id)).toEqual(kept.map((r) => r.id));
+    expect(await store.load(first!.id)).toBeNull();
+    expect(await store.load(second!.id)).toBeNull();
+    expect(store.sessionsEvictedByUserCap).toBe(2);
+    expect(evicted).toEqual([
+      { sessionIdHash: hashSessionId(first!.id), userId: 'carol' },
+      { sessionIdHash: hashSessionId(second!.id), userId: 'carol' },
+    ]);
+    // Evicted ids are retired, like a logout; other users are untouched.
+    await expectSessionError(
+      store.create({ id: first!.id, data: {}, expiresAt: clock.now() + TTL_MS }),
+      ConcurrentAccessError,
+      'SESSION_ALREADY_EXISTS',
+    );
+    expect(await store.load(bystander.id)).toEqual(bystander);
+    // A save that gives a session to carol counts too.
+    await store.save(
+      bystander.id,
+      { data: {}, expiresAt: bystander.expiresAt, userId: 'carol' },
+      1,
+    );
+    expect((await store.listByUser('carol')).map((r) => r.id)).toHaveLength(3);
+    expect(store.sessionsEvictedByUserCap).toBe(3);
   });
 
   it('deleteByUser never deletes a session that now belongs to someone else', async () => {
