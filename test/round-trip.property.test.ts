@@ -39,6 +39,11 @@ import {
  */
 
 const TTL_MS = 10 * 60_000;
+const sealedCodec = createSessionCodec({
+  encryption: { keys: [{ id: 'k1', key: randomBytes(32) }] },
+});
+/** The keyed frame check's secrets of the encrypting store (format 3 frames). */
+const sealedFrameKeys = sealedCodec.frameKeys;
 
 let inspected: InspectedRedis;
 let redis: RedisServerHandle;
@@ -56,7 +61,7 @@ beforeAll(async () => {
   sealed = new RedisStore({
     connection: { url: redis.url },
     prefix,
-    codec: createSessionCodec({ encryption: { keys: [{ id: 'k1', key: randomBytes(32) }] } }),
+    codec: sealedCodec,
   });
   memory = new MemoryStore({ cleanupIntervalMs: 0 });
 });
@@ -80,7 +85,7 @@ const STORES = [
 async function expectFrameInvariants(store: SessionStore, id: string): Promise<void> {
   if (!(store instanceof RedisStore)) return;
   const { header, entries } = splitFrame((await admin.get(sessionKeyOf(store, id)))!);
-  expect(header[HEADER_FIELD.k]).toBe(headerCheck(id, header, entries));
+  expect(header[HEADER_FIELD.k]).toBe(headerCheck(id, header, entries, sealedFrameKeys));
   const pairs = frameEntryPairs(entries);
   const bytes = pairs.reduce((n, [k, v]) => n + Buffer.byteLength(k) + Buffer.byteLength(v), 0);
   expect(Number(header[HEADER_FIELD.z])).toBe(bytes);

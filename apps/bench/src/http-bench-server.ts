@@ -27,7 +27,9 @@
  * few lines for every layer): `GET /own/hit` is `/hit`, and
  * `GET /own/update` does the read-modify-write with `req.session.update` in
  * `ours` (the other layers serve `/own/hit` for it: their lossy write is the
- * baseline).
+ * baseline). `GET /own/read` only reads the connection's session (its first
+ * request creates it with one key); `GET /own/set` writes one key without
+ * reading it (ours commits it as a one-key patch).
  *
  * Says `{ type: 'ready', url }` over IPC once listening; exits on `{ type: 'exit' }`.
  */
@@ -252,6 +254,22 @@ app.get(
         res.send(String(value));
       },
 );
+app.get('/own/read', async (req, res) => {
+  const key = `slot${slotOf(req)}`;
+  let value = await access.read(req, key);
+  // The connection's first request creates its session; every later one only reads.
+  if (value === 0) {
+    value = 1;
+    access.write(req, key, value);
+  }
+  res.send(String(value));
+});
+let writes = 0;
+app.get('/own/set', (req, res) => {
+  writes += 1;
+  access.write(req, `slot${slotOf(req)}`, writes);
+  res.send(String(writes));
+});
 app.get('/state', async (req, res) => {
   const data = await access.all(req);
   const stored: Record<string, number> = {};

@@ -1,4 +1,5 @@
 import type { JsonValue, SessionData, SessionPatch } from './session.js';
+import type { FrameKeys } from './frame-keys.js';
 
 /**
  * Encoded session data: one entry per top-level key. Stores keep entries as
@@ -59,6 +60,13 @@ export interface SessionCodec {
    * without {@link decodeEntry}, must refuse them itself.
    */
   readonly requiresEncryption?: boolean | undefined;
+  /**
+   * With encryption: the secrets of the keyed check a container puts over a
+   * whole session (header and entries), see {@link FrameKeys}. A container
+   * that frames sessions must write and verify it; `undefined` without
+   * encryption.
+   */
+  readonly frameKeys?: FrameKeys | undefined;
   /**
    * Validate and encode a whole data object.
    * @throws SessionSerializationError for values JSON cannot carry (BigInt, cycles, functions, symbols, NaN/Infinity)

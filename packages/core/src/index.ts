@@ -66,6 +66,13 @@ export type {
 } from './codec.js';
 export type { SessionCodecOptions } from './session-codec.js';
 export { DEFAULT_CODEC_LIMITS, createSessionCodec, redactedParseError } from './session-codec.js';
+export type { FrameCheckKey, FrameKeys } from './frame-keys.js';
+export {
+  FRAME_KEY_INFO,
+  deriveFrameKeys,
+  keyedFrameCheck,
+  verifyKeyedFrameCheck,
+} from './frame-keys.js';
 export type { EncryptionKey, KeyRing, KeyRingOptions } from './key-ring.js';
 export { MIN_SEALED_BYTES, createKeyRing, openWithKeyRing, sealWithKeyRing } from './key-ring.js';
 export { parseStoredJson } from './parse-stored-json.js';

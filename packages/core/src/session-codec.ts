@@ -15,6 +15,7 @@ import {
   SessionValidationError,
   isSessionError,
 } from './errors.js';
+import { deriveFrameKeys } from './frame-keys.js';
 import { MIN_SEALED_BYTES, createKeyRing, openWithKeyRing, sealWithKeyRing } from './key-ring.js';
 import type { KeyRingOptions } from './key-ring.js';
 import { parseStoredJson } from './parse-stored-json.js';
@@ -310,6 +311,7 @@ export function createSessionCodec(options: SessionCodecOptions = {}): SessionCo
   return {
     maxBytes,
     requiresEncryption,
+    frameKeys: ring === undefined ? undefined : deriveFrameKeys(ring, acceptPlaintext),
     encodeData: (sessionId, data) => encodeRecord(sessionId, data, 'data', 'fields'),
     encodePatch: (sessionId, patch) => encodePatch(sessionId, patch, 'fields'),
     decodeField,

@@ -1,6 +1,6 @@
 import { generateSessionId } from '@session-cluster/core';
 import { describe, expect, it } from 'vitest';
-import { SessionCookieSigner } from './signed-cookie.js';
+import { SessionCookieSigner, VERIFIED_COOKIE_MEMO_SIZE } from './signed-cookie.js';
 
 const signer = new SessionCookieSigner('a-test-secret-that-is-long-enough-0001');
 
@@ -24,5 +24,41 @@ describe('SessionCookieSigner: the version the browser last wrote', () => {
     ]) {
       expect(signer.verify(forged)).toMatchObject({ ok: false, reason: 'bad-signature' });
     }
+  });
+});
+
+describe('SessionCookieSigner: verified cookies are remembered', () => {
+  it('answers a cookie it verified from memory, never a rejected one, and forgets the oldest past the bound', () => {
+    const memo = new SessionCookieSigner([
+      'a-test-secret-that-is-long-enough-0002',
+      'a-test-secret-that-is-long-enough-0001',
+    ]);
+    const cookie = memo.sign(generateSessionId(), 5_000, 3);
+    const first = memo.verify(cookie);
+    expect(first).toMatchObject({ ok: true, version: 3, rotated: false });
+    expect(Object.isFrozen(first)).toBe(true);
+    expect(memo.verify(cookie)).toBe(first);
+    // Signed with the old secret: verified, marked rotated, and remembered so.
+    const old = signer.sign(generateSessionId(), 5_000);
+    expect(memo.verify(old)).toMatchObject({ ok: true, rotated: true });
+    expect(memo.verify(old)).toMatchObject({ ok: true, rotated: true });
+    // A rejected cookie is checked every time and stays rejected.
+    const forged = `${cookie.slice(0, -1)}${cookie.endsWith('A') ? 'B' : 'A'}`;
+    expect(memo.verify(forged)).toMatchObject({ ok: false, reason: 'bad-signature' });
+    expect(memo.verify(forged)).toMatchObject({ ok: false, reason: 'bad-signature' });
+    // Past the bound the oldest entries go: the first cookie verifies anew (a fresh object).
+    for (let i = 0; i < VERIFIED_COOKIE_MEMO_SIZE; i++) {
+      memo.verify(memo.sign(generateSessionId(), i));
+    }
+    const again = memo.verify(cookie);
+    expect(again).toEqual(first);
+    expect(again).not.toBe(first);
+  });
+
+  it('a signer with other secrets does not share the memory', () => {
+    const cookie = signer.sign(generateSessionId(), 1_000);
+    expect(signer.verify(cookie).ok).toBe(true);
+    const other = new SessionCookieSigner('another-secret-that-is-long-enough-0003');
+    expect(other.verify(cookie)).toMatchObject({ ok: false, reason: 'bad-signature' });
   });
 });

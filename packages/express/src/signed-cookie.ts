@@ -1,4 +1,5 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, createSecretKey, timingSafeEqual } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import { SessionValidationError, hashSessionId, isValidSessionId } from '@session-cluster/core';
 
 /** Shortest secret accepted: 32 characters (a guessable secret makes every cookie forgeable). */
@@ -35,13 +36,27 @@ const COOKIE_PATTERN =
   /^([A-Za-z0-9_-]{43})\.([0-9a-z]{1,11})(?:\.([0-9a-z]{1,11}))?\.([A-Za-z0-9_-]{43})$/;
 
 /**
+ * Cookies remembered as verified, per signer: a browser sends the same
+ * cookie on every request until a write re-issues it, and the HMAC is most
+ * of what a read-only request costs the middleware.
+ */
+export const VERIFIED_COOKIE_MEMO_SIZE = 4096;
+
+/**
  * Signs and verifies the session cookie: the session id, the time its
  * expiry was last rolled and the version the browser last wrote, under
  * HMAC-SHA256. Secrets rotate: the first
  * signs, any verifies (compared in constant time).
+ *
+ * A cookie that verified is remembered (at most
+ * {@link VERIFIED_COOKIE_MEMO_SIZE}, oldest dropped first): the same string
+ * verifies the same way under the same secrets, so the memo answers only
+ * for exactly a string the HMAC accepted, and a rejected cookie is checked
+ * again every time.
  */
 export class SessionCookieSigner {
-  private readonly secrets: readonly string[];
+  private readonly secrets: readonly KeyObject[];
+  private readonly verified = new Map<string, VerifiedCookie>();
 
   /** @throws SessionValidationError `INVALID_CONFIG` (field `secrets`) */
   public constructor(secrets: string | readonly string[]) {
@@ -56,18 +71,36 @@ export class SessionCookieSigner {
         );
       }
     }
-    this.secrets = list as string[];
+    // Key objects once: createHmac would otherwise import the secret per call.
+    this.secrets = (list as string[]).map((secret) => createSecretKey(Buffer.from(secret, 'utf8')));
   }
 
   /** The cookie value for `id`, signed with the first secret; `version` 0 is left out. */
   public sign(id: string, touchedAt: number, version = 0): string {
     let payload = `${id}.${Math.max(0, Math.floor(touchedAt)).toString(36)}`;
     if (Number.isSafeInteger(version) && version > 0) payload += `.${version.toString(36)}`;
-    return `${payload}.${mac(this.secrets[0] ?? '', payload)}`;
+    const secret = this.secrets[0];
+    if (secret === undefined) throw new Error('unreachable: a signer has a secret');
+    return `${payload}.${mac(secret, payload)}`;
   }
 
   /** Check a cookie value; never throws. */
   public verify(value: string): VerifiedCookie | RejectedCookie {
+    const known = this.verified.get(value);
+    if (known !== undefined) return known;
+    const checked = this.check(value);
+    if (checked.ok) {
+      if (this.verified.size >= VERIFIED_COOKIE_MEMO_SIZE) {
+        // Maps iterate in insertion order: the first key is the oldest.
+        const oldest = this.verified.keys().next();
+        if (oldest.done !== true) this.verified.delete(oldest.value);
+      }
+      this.verified.set(value, checked);
+    }
+    return checked;
+  }
+
+  private check(value: string): VerifiedCookie | RejectedCookie {
     const match = COOKIE_PATTERN.exec(value);
     if (match === null)
       return { ok: false, reason: 'malformed', claimedIdHash: claimedHash(value) };
@@ -76,28 +109,29 @@ export class SessionCookieSigner {
     // Compared as text, not decoded bytes: base64url's last character has
     // unused bits, and only the canonical spelling may verify.
     const given = Buffer.from(signature, 'latin1');
-    for (let i = 0; i < this.secrets.length; i++) {
-      const expected = Buffer.from(mac(this.secrets[i] ?? '', payload), 'latin1');
+    for (const [i, secret] of this.secrets.entries()) {
+      const expected = Buffer.from(mac(secret, payload), 'latin1');
       if (expected.length === given.length && timingSafeEqual(expected, given)) {
         // Signed by us, so well-formed unless a secret leaked; checked anyway
         // because the id goes on to build storage keys.
         if (!isValidSessionId(id)) {
           return { ok: false, reason: 'malformed', claimedIdHash: hashSessionId(id) };
         }
-        return {
+        // Frozen: the memo hands the same object to every request presenting it.
+        return Object.freeze({
           ok: true,
           id,
           touchedAt: parseInt(touched, 36),
           version: version === undefined ? 0 : parseInt(version, 36),
           rotated: i > 0,
-        };
+        });
       }
     }
     return { ok: false, reason: 'bad-signature', claimedIdHash: hashSessionId(id) };
   }
 }
 
-function mac(secret: string, payload: string): string {
+function mac(secret: KeyObject, payload: string): string {
   return createHmac('sha256', secret).update(payload).digest('base64url');
 }
 

@@ -89,6 +89,12 @@ export interface SessionOption {
    * (integer ≥ 0). Default 3 600 000 (1 h). Logical expiry never depends on it.
    */
   readonly expiryGraceMs?: number | undefined;
+  /**
+   * Most live sessions one user may hold (positive integer; default 100):
+   * a login past it retires the user's oldest sessions (counted by
+   * `RedisStore.sessionsEvictedByUserCap`; see `maxSessionsPerUser`).
+   */
+  readonly maxPerUser?: number | undefined;
 }
 
 /** The in-memory fallback used while Redis is unavailable. */
@@ -141,8 +147,10 @@ export interface CodecOption {
    * covers the owner, version and timestamps) or `1`, which 0.2 instances
    * read. Upgrading a running 0.2 cluster: deploy with `1`, then switch to
    * `2` once no 0.2 instance is left (see `RedisStoreOptions.frameFormat`).
+   * With `encryption`, the default is `3`: the check is keyed under the key
+   * ring, so a frame forged in Redis is refused.
    */
-  readonly frameFormat?: 1 | 2 | undefined;
+  readonly frameFormat?: 1 | 2 | 3 | undefined;
 }
 
 /**

@@ -97,12 +97,13 @@ describe('createSessionCluster', () => {
   it('refuses bad corruption and grace settings by their option path', () => {
     const bad: readonly [Partial<SessionClusterOptions>, string][] = [
       [{ session: { expiryGraceMs: -1 } }, 'session.expiryGraceMs'],
+      [{ session: { maxPerUser: 0 } }, 'session.maxPerUser'],
       [
         { codec: { failFastOnCorruption: 'no' as unknown as boolean } },
         'codec.failFastOnCorruption',
       ],
       [{ codec: { onCorruption: 'log' as unknown as () => void } }, 'codec.onCorruption'],
-      [{ codec: { frameFormat: 3 as unknown as 2 } }, 'codec.frameFormat'],
+      [{ codec: { frameFormat: 4 as unknown as 2 } }, 'codec.frameFormat'],
     ];
     for (const [options, field] of bad) {
       expect(fieldOf(() => createSessionCluster({ redis: { url: redis.url }, ...options }))).toBe(
@@ -124,6 +125,17 @@ describe('createSessionCluster', () => {
     } finally {
       admin.disconnect();
     }
+  });
+
+  it('hands the per-user session cap to the Redis store', async () => {
+    const cluster = startCluster({ session: { maxPerUser: 2 } });
+    const created = [];
+    for (let i = 0; i < 3; i++)
+      created.push(await cluster.manager.create({ userId: 'dora', data: {} }));
+    // Sessions created in the same millisecond tie: which one goes is not asserted.
+    const left = await Promise.all(created.map((s) => cluster.manager.get(s.id)));
+    expect(left.filter((s) => s === null)).toHaveLength(1);
+    expect(await cluster.manager.listByUser('dora')).toHaveLength(2);
   });
 
   it('hands expiry grace and the corruption policy to the Redis store', async () => {

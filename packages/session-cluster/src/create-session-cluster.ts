@@ -83,6 +83,7 @@ export function createSessionCluster(options: SessionClusterOptions): SessionClu
           codec: resolved.codec,
           commandTimeoutMs: resolved.commandTimeoutMs,
           expiryGraceMs: resolved.expiryGraceMs,
+          maxSessionsPerUser: resolved.maxSessionsPerUser,
           failFastOnCorruption: resolved.failFastOnCorruption,
           onCorruption: resolved.onCorruption,
           frameFormat: resolved.frameFormat,
@@ -236,6 +237,7 @@ function redisOptionPath(field: string): string {
   if (field === 'connection' || field === 'client') return 'redis';
   if (field.startsWith('client.')) return `redis.${field}`;
   if (field === 'commandTimeoutMs') return 'redis.commandTimeoutMs';
+  if (field === 'maxSessionsPerUser') return 'session.maxPerUser';
   return field;
 }
 

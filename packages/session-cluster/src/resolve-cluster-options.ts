@@ -46,9 +46,11 @@ export interface ResolvedClusterOptions {
   };
   readonly codec: SessionCodec;
   readonly expiryGraceMs: number | undefined;
+  /** `session.maxPerUser`, checked by RedisStore (`maxSessionsPerUser`). */
+  readonly maxSessionsPerUser: number | undefined;
   readonly failFastOnCorruption: boolean | undefined;
   readonly onCorruption: ((info: CorruptionInfo) => void) | undefined;
-  readonly frameFormat: 1 | 2 | undefined;
+  readonly frameFormat: 1 | 2 | 3 | undefined;
   /** The instance cache option as given (RedisStore checks it), `true` by default. */
   readonly cache: unknown;
   /** `false` when telemetry is off. */
@@ -110,7 +112,7 @@ function resolveBreaker(value: unknown): BreakerOptions | undefined {
 function resolveStoredFrames(value: unknown): {
   failFastOnCorruption: boolean | undefined;
   onCorruption: ((info: CorruptionInfo) => void) | undefined;
-  frameFormat: 1 | 2 | undefined;
+  frameFormat: 1 | 2 | 3 | undefined;
 } {
   const codec = section(value, 'codec');
   const failFastOnCorruption = boolean(codec['failFastOnCorruption'], 'codec.failFastOnCorruption');
@@ -119,8 +121,8 @@ function resolveStoredFrames(value: unknown): {
     throw invalidOption('codec.onCorruption', 'a function');
   }
   const frameFormat = codec['frameFormat'];
-  if (frameFormat !== undefined && frameFormat !== 1 && frameFormat !== 2) {
-    throw invalidOption('codec.frameFormat', '1 or 2');
+  if (frameFormat !== undefined && frameFormat !== 1 && frameFormat !== 2 && frameFormat !== 3) {
+    throw invalidOption('codec.frameFormat', '1, 2 or 3');
   }
   return {
     failFastOnCorruption,
@@ -191,7 +193,7 @@ export function resolveClusterOptions(input: SessionClusterOptions): ResolvedClu
   );
 
   const session = section(options['session'], 'session');
-  onlyKeys(session, ['ttlMs', 'rolling', 'expiryGraceMs'], 'session.');
+  onlyKeys(session, ['ttlMs', 'rolling', 'expiryGraceMs', 'maxPerUser'], 'session.');
   const sessionTtlMs = integer(session['ttlMs'], 'session.ttlMs', 1);
   const rolling = boolean(session['rolling'], 'session.rolling');
   const expiryGraceMs = integer(
@@ -245,6 +247,7 @@ export function resolveClusterOptions(input: SessionClusterOptions): ResolvedClu
     health: { windowSize, slowThresholdMs, unhealthyBelowSuccessRate: rate },
     codec: resolveCodec(options['codec']),
     expiryGraceMs,
+    maxSessionsPerUser: session['maxPerUser'] as number | undefined,
     ...resolveStoredFrames(options['codec']),
     telemetry: resolveTelemetry(options['telemetry']),
     cache: options['cache'] ?? true,

@@ -1,6 +1,7 @@
 import type { ExpiredSession, SweepResult } from '@session-cluster/core';
 import { replyArray, replyInteger, replyNumber, replyText } from './script-reply.js';
 import { ENTRY_SEPARATOR, FIELD_SEPARATOR } from './session-frame.js';
+import { anyMemberOf } from './user-index-score.js';
 
 /**
  * One expiry reported by {@link RedisStore.sweepBucket}. With the `pending`
@@ -99,7 +100,8 @@ export function decodeSweepReply(raw: unknown, bucket: number, collectOwners: bo
     });
     if (collectOwners && userId !== '') {
       const list = byUser.get(userId) ?? [];
-      list.push([id, createdAt]);
+      // Expired: no later write can index this creation again.
+      list.push([id, createdAt === '' ? '' : anyMemberOf(createdAt)]);
       byUser.set(userId, list);
     }
   }

@@ -7,6 +7,7 @@ export type {
 export { RedisStore } from './redis-store.js';
 export type {
   CorruptionInfo,
+  UserCapEviction,
   RedisAddress,
   RedisConnectionOptions,
   RedisStoreOptions,
@@ -32,6 +33,7 @@ export {
   ENTRY_SEPARATOR,
   FIELD_SEPARATOR,
   FRAME_MAGIC,
+  KEYED_FRAME_MAGIC,
   LEGACY_FRAME_MAGIC,
   RETIRED_FRAME,
   frameCheck,

@@ -82,6 +82,17 @@ export function redactedCause(error: Error, depth = 0): Error {
   return copy;
 }
 
+/**
+ * {@link redactedCause} for anything thrown: redlock's errors carry their
+ * `attempts` (every node's vote, with the ioredis client — options,
+ * password — and the lock resource, which holds the session id), so they
+ * never travel as they are. Session errors are ours and already safe.
+ */
+export function safeCause(cause: unknown): unknown {
+  if (cause === undefined || isSessionError(cause)) return cause;
+  return cause instanceof Error ? redactedCause(cause) : new Error('non-error thrown');
+}
+
 /** The leading token of a Redis error reply (`CLUSTERDOWN The cluster is down` → `CLUSTERDOWN`). */
 export function replyPrefix(message: string): string {
   const space = message.indexOf(' ');

@@ -1,4 +1,5 @@
-import { SessionValidationError } from '@session-cluster/core';
+import { randomBytes } from 'node:crypto';
+import { SessionValidationError, createSessionCodec } from '@session-cluster/core';
 import { Cluster, Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { RedisStore } from './redis-store.js';
@@ -15,6 +16,8 @@ afterAll(() => {
   lazyRedis.disconnect();
   lazyCluster.disconnect();
 });
+
+const KEY = { id: 'k1', key: randomBytes(32) };
 
 function configError(options: unknown): SessionValidationError {
   try {
@@ -42,8 +45,17 @@ describe('RedisStore options', () => {
       [{ commandTimeoutMs: 0 }, 'commandTimeoutMs'],
       [{ failFastOnCorruption: 'no' }, 'failFastOnCorruption'],
       [{ onCorruption: 'log' }, 'onCorruption'],
+      // 3 is keyed: it needs an encrypting codec.
       [{ frameFormat: 3 }, 'frameFormat'],
       [{ frameFormat: '2' }, 'frameFormat'],
+      // Unkeyed frames under encryption: readers would refuse them.
+      [
+        { frameFormat: 2, codec: createSessionCodec({ encryption: { keys: [KEY] } }) },
+        'frameFormat',
+      ],
+      [{ maxSessionsPerUser: 0 }, 'maxSessionsPerUser'],
+      [{ maxSessionsPerUser: 2.5 }, 'maxSessionsPerUser'],
+      [{ onUserCapEviction: 'log' }, 'onUserCapEviction'],
       [{ clock: {} }, 'clock'],
       [{ codec: { maxBytes: 10 } }, 'codec'],
     ];

@@ -98,8 +98,14 @@ export interface RedisStoreOptions {
    * from such a release: deploy with `frameFormat: 1` first, so the old
    * instances still running can read every session; once none is left,
    * switch to `2` (each session moves to it on its next patch or save).
+   *
+   * `3`, the default when the codec encrypts at rest: the check is keyed
+   * (see `FrameKeys` in core), so a frame forged or altered by anyone who
+   * can write to Redis but does not hold the key ring is refused. With
+   * encryption, `1` or `2` may be given only with the codec's
+   * `acceptPlaintext` (a migration): readers otherwise refuse unkeyed frames.
    */
-  readonly frameFormat?: 1 | 2 | undefined;
+  readonly frameFormat?: 1 | 2 | 3 | undefined;
   /**
    * The instance cache: a bounded LRU of decoded sessions in front of `load`,
    * kept coherent by Redis (`CLIENT TRACKING`, see `InvalidationTracker`), so
@@ -110,6 +116,27 @@ export interface RedisStoreOptions {
    * application reads through that client is tracked too.
    */
   readonly cache?: boolean | SessionCacheOptions | undefined;
+  /**
+   * Most live sessions one user may hold (positive integer; default 100).
+   * A `create` (or a `save` that gives a session an owner) that takes the
+   * user past it deletes — retires — the user's oldest sessions, so a
+   * script that logs in in a loop cannot grow one user's index (and every
+   * `listByUser`/`deleteByUser`) without bound, and a stolen login does not
+   * outlive a hundred newer ones. Each eviction is counted
+   * ({@link RedisStore.sessionsEvictedByUserCap}) and reported to
+   * `onUserCapEviction`.
+   */
+  readonly maxSessionsPerUser?: number | undefined;
+  /** Called for each session evicted by {@link maxSessionsPerUser} (log it, count it). */
+  readonly onUserCapEviction?: ((info: UserCapEviction) => void) | undefined;
+}
+
+/** What {@link RedisStoreOptions.onUserCapEviction} receives. */
+export interface UserCapEviction {
+  /** `hashSessionId(id)` of the evicted session. */
+  readonly sessionIdHash: string;
+  /** The owner, whose newer session took it past the cap. */
+  readonly userId: string;
 }
 
 /** What {@link RedisStoreOptions.onCorruption} receives. */
@@ -128,6 +155,7 @@ export const REDIS_STORE_DEFAULTS = Object.freeze({
   commandTimeoutMs: 1_000,
   failFastOnCorruption: true,
   frameFormat: 2,
+  maxSessionsPerUser: 100,
 });
 
 /** Most buckets: one per Redis Cluster slot. */
@@ -140,10 +168,12 @@ export interface ResolvedRedisStoreOptions {
   readonly codec: SessionCodec;
   readonly clock: Clock;
   readonly expiryGraceMs: number;
+  readonly maxSessionsPerUser: number;
+  readonly onUserCapEviction: ((info: UserCapEviction) => void) | undefined;
   readonly commandTimeoutMs: number;
   readonly failFastOnCorruption: boolean;
   readonly onCorruption: ((info: CorruptionInfo) => void) | undefined;
-  readonly frameFormat: 1 | 2;
+  readonly frameFormat: 1 | 2 | 3;
   /** The cache's sizes, `undefined` for no cache. */
   readonly cache: { readonly maxEntries: number; readonly maxBytes: number } | undefined;
 }
@@ -172,12 +202,8 @@ export function resolveRedisStoreOptions(options: RedisStoreOptions): ResolvedRe
   if (typeof failFastOnCorruption !== 'boolean') {
     throw invalid('failFastOnCorruption', 'expected a boolean');
   }
-  if (options.onCorruption !== undefined && typeof options.onCorruption !== 'function') {
-    throw invalid('onCorruption', 'expected a function');
-  }
-  // Typed 1 | 2, but JavaScript callers and JSON config can pass anything.
-  const frameFormat: unknown = options.frameFormat ?? REDIS_STORE_DEFAULTS.frameFormat;
-  if (frameFormat !== 1 && frameFormat !== 2) throw invalid('frameFormat', 'expected 1 or 2');
+  const codec = resolveCodec(options.codec);
+  const frameFormat = resolveFrameFormat(options.frameFormat, codec);
   const clock = options.clock ?? systemClock;
   if (typeof clock !== 'object' || typeof (clock as Partial<Clock>).now !== 'function') {
     throw invalid('clock', 'expected an object with a now() method');
@@ -185,12 +211,16 @@ export function resolveRedisStoreOptions(options: RedisStoreOptions): ResolvedRe
   return {
     prefix,
     buckets,
-    codec: resolveCodec(options.codec),
+    codec,
     clock,
     expiryGraceMs,
+    maxSessionsPerUser:
+      check.integer(options.maxSessionsPerUser, 'maxSessionsPerUser', 1, Number.MAX_SAFE_INTEGER) ??
+      REDIS_STORE_DEFAULTS.maxSessionsPerUser,
+    onUserCapEviction: resolveCallback(options.onUserCapEviction, 'onUserCapEviction'),
     commandTimeoutMs,
     failFastOnCorruption,
-    onCorruption: options.onCorruption,
+    onCorruption: resolveCallback(options.onCorruption, 'onCorruption'),
     frameFormat,
     cache: resolveCache(options.cache),
   };
@@ -208,6 +238,35 @@ function resolveCache(cache: unknown): ResolvedRedisStoreOptions['cache'] {
       check.integer(sizes.maxEntries, 'cache.maxEntries', 1) ?? SESSION_CACHE_DEFAULTS.maxEntries,
     maxBytes: check.integer(sizes.maxBytes, 'cache.maxBytes', 1) ?? SESSION_CACHE_DEFAULTS.maxBytes,
   };
+}
+
+/**
+ * The frame format to write: keyed (`3`) under encryption unless a migration
+ * asks otherwise; see {@link RedisStoreOptions.frameFormat}.
+ */
+function resolveFrameFormat(option: unknown, codec: SessionCodec): 1 | 2 | 3 {
+  const keys = codec.frameKeys;
+  // Typed 1 | 2 | 3, but JavaScript callers and JSON config can pass anything.
+  const format: unknown = option ?? (keys === undefined ? REDIS_STORE_DEFAULTS.frameFormat : 3);
+  if (format !== 1 && format !== 2 && format !== 3) {
+    throw invalid('frameFormat', 'expected 1, 2 or 3');
+  }
+  if (format === 3 && keys === undefined) {
+    throw invalid('frameFormat', '3 (a keyed check) needs a codec that encrypts at rest');
+  }
+  if (format !== 3 && keys !== undefined && !keys.acceptUnkeyed) {
+    throw invalid(
+      'frameFormat',
+      `${format} writes unkeyed frames, which an encrypting codec refuses to read (set its acceptPlaintext while migrating)`,
+    );
+  }
+  return format;
+}
+
+function resolveCallback<T>(value: T | undefined, field: string): T | undefined {
+  if (value !== undefined && typeof value !== 'function')
+    throw invalid(field, 'expected a function');
+  return value;
 }
 
 function resolveCodec(codec: SessionCodec | undefined): SessionCodec {

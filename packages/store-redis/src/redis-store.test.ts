@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import {
+  ConcurrentAccessError,
   ManualClock,
   SessionCorruptedError,
   SessionEncryptionError,
@@ -18,7 +19,7 @@ import { deleteKeys, freshPrefix, replaceFrameEntry } from './redis-harness.test
 import { RedisKeys } from './redis-keys.js';
 import { scriptCommandName, scriptSource } from './redis-scripts.js';
 import { RedisStore } from './redis-store.js';
-import type { CorruptionInfo, RedisStoreOptions } from './redis-store-options.js';
+import type { CorruptionInfo, RedisStoreOptions, UserCapEviction } from './redis-store-options.js';
 import { RETIRED_FRAME } from './session-frame.js';
 
 const GRACE_MS = 3_600_000;
@@ -113,7 +114,10 @@ describe('RedisStore data model', () => {
     expect(await raw(store).zscore(keys.expiryBucketOf(session.id), session.id)).toBe(
       String(expiresAt),
     );
-    expect(await raw(store).zscore(keys.userIndex('ada'), session.id)).toBe(String(clock.now()));
+    // The user index orders by creation; the fraction is the indexing write's version.
+    expect(Number(await raw(store).zscore(keys.userIndex('ada'), session.id))).toBe(
+      clock.now() + 1 / 1024,
+    );
     // Physical TTL = logical expiry + grace, measured against Redis' own clock.
     const pttl = await raw(store).pttl(keys.session(session.id));
     expect(pttl).toBeGreaterThan(expiresAt + GRACE_MS - Date.now() - 2_000);
@@ -504,6 +508,90 @@ describe('RedisStore with encryption at rest', () => {
       'SESSION_CORRUPTED',
     );
   });
+  it('checks the whole frame under the key ring: a forged owner, version or entry list is refused by every reader and writer', async () => {
+    const key = { id: 'k1', key: randomBytes(32) };
+    const store = await openStore({ codec: createSessionCodec({ encryption: { keys: [key] } }) });
+    const victim = await store.create({
+      id: generateSessionId(),
+      userId: 'alice',
+      data: { role: 'user', csrf: 'token' },
+      expiresAt: clock.now() + TTL_MS,
+    });
+    const sessionKey = keysOf(store).session(victim.id);
+    const genuine = (await raw(store).get(sessionKey))!;
+    expect(genuine.startsWith('SC3\x1f')).toBe(true);
+    const [header = '', ...entries] = genuine.split('\x1e');
+    const withHeader = (index: number, value: string): string => {
+      const fields = header.split('\x1f');
+      fields[index] = value;
+      return [fields.join('\x1f'), ...entries].join('\x1e');
+    };
+    // Unkeyed SC2 check over a planted owner: what anyone who can write to Redis can compute.
+    const planted = header.split('\x1f');
+    planted[0] = 'SC2';
+    planted[7] = 'mallory';
+    const body = entries.map((entry) => '\x1e' + entry).join('');
+    const us = '\x1f';
+    planted[6] = createHash('sha1')
+      .update(
+        `${victim.id}\0${planted[1]}${us}${planted[3]}${us}${planted[4]}${us}${planted[5]}${us}mallory\0${body}`,
+      )
+      .digest('hex');
+    const forgeries = {
+      owner: withHeader(7, 'mallory'),
+      version: withHeader(1, '99'),
+      // The csrf entry dropped (each remaining value still opens under the key).
+      entry: [header, ...entries.filter((entry) => !entry.startsWith('"csrf"'))].join('\x1e'),
+      unkeyed: [planted.join('\x1f'), ...entries].join('\x1e'),
+    };
+    for (const [what, forged] of Object.entries(forgeries)) {
+      expect(forged, what).not.toBe(genuine);
+      await raw(store).set(sessionKey, forged, 'KEEPTTL');
+      await expectSessionError(store.load(victim.id), SessionCorruptedError, 'SESSION_CORRUPTED');
+      await expectSessionError(
+        store.patch(victim.id, { set: { role: 'admin' } }),
+        SessionCorruptedError,
+        'SESSION_CORRUPTED',
+      );
+      await expectSessionError(
+        store.patch(victim.id, { set: { role: 'admin' } }, { expectedVersion: 99 }),
+        SessionCorruptedError,
+        'SESSION_CORRUPTED',
+      );
+      await expectSessionError(
+        store.touch(victim.id, clock.now() + TTL_MS),
+        SessionCorruptedError,
+        'SESSION_CORRUPTED',
+      );
+      // No write laundered the forgery with a fresh check.
+      expect(await raw(store).get(sessionKey), what).toBe(forged);
+    }
+    await raw(store).set(sessionKey, genuine, 'KEEPTTL');
+    expect(await store.load(victim.id)).toEqual(victim);
+  });
+
+  it('verifies frames checked with an older key of the ring, and re-checks them with the current key on write', async () => {
+    const oldKey = { id: 'old', key: randomBytes(32) };
+    const newKey = { id: 'new', key: randomBytes(32) };
+    const before = await openStore({
+      codec: createSessionCodec({ encryption: { keys: [oldKey] } }),
+    });
+    const session = await before.create({
+      id: generateSessionId(),
+      data: { a: 1 },
+      expiresAt: clock.now() + TTL_MS,
+    });
+    const rotated = await openStore({
+      codec: createSessionCodec({ encryption: { keys: [newKey, oldKey] } }),
+    });
+    expect((await rotated.load(session.id))?.data).toEqual({ a: 1 });
+    await rotated.patch(session.id, { set: { b: 2 } });
+    const frame = (await raw(rotated).get(keysOf(rotated).session(session.id)))!;
+    expect(frame.split('\x1e')[0]!.split('\x1f')[6]).toMatch(/^new:[0-9a-f]{40}$/);
+    expect((await rotated.load(session.id))?.data).toEqual({ a: 1, b: 2 });
+    // A store that never held the new key says which key it lacks.
+    await expectSessionError(before.load(session.id), SessionEncryptionError, 'UNKNOWN_KEY_ID');
+  });
 });
 
 describe('RedisStore corruption policy', () => {
@@ -890,9 +978,83 @@ describe('RedisStore user index', () => {
       1,
     );
     expect((await store.listByUser('ivy')).map((r) => r.id)).toEqual([session.id]);
-    expect(await raw(store).zscore(keys.userIndex('ivy'), session.id)).toBe(
-      String(session.createdAt),
+    expect(Number(await raw(store).zscore(keys.userIndex('ivy'), session.id))).toBe(
+      session.createdAt + 2 / 1024,
     );
+  });
+
+  it('every write that indexes a member gives it a new score, so a late repair never drops a member re-added meanwhile', async () => {
+    const store = await openStore();
+    const keys = keysOf(store);
+    const index = keys.userIndex('alice');
+    const removeMembers = (...args: string[]): Promise<unknown> =>
+      (store.client as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[
+        scriptCommandName('removeUserIndexMembers')
+      ]!(index, ...args);
+    const session = await store.create({
+      id: generateSessionId(),
+      userId: 'alice',
+      data: {},
+      expiresAt: clock.now() + TTL_MS,
+    });
+    // What a listByUser read before the session moved away and back.
+    const seen = (await raw(store).zscore(index, session.id))!;
+    await store.save(session.id, { data: {}, expiresAt: session.expiresAt, userId: 'bob' }, 1);
+    await store.save(session.id, { data: {}, expiresAt: session.expiresAt, userId: 'alice' }, 2);
+    // The repairs of what was seen before arrive late: the member stays.
+    expect(await removeMembers(session.id, seen)).toBe(0);
+    expect(await removeMembers(session.id, `${session.createdAt}@2`)).toBe(0);
+    expect((await store.listByUser('alice')).map((r) => r.id)).toEqual([session.id]);
+    // The member as it is now, or any member of a retired creation, goes.
+    expect(await removeMembers(session.id, `${session.createdAt}@3`)).toBe(1);
+    await raw(store).zadd(index, session.createdAt + 3 / 1024, session.id);
+    expect(await removeMembers(session.id, `${session.createdAt}@`)).toBe(1);
+    expect(await removeMembers(session.id, '')).toBe(0);
+  });
+
+  it("maxSessionsPerUser: a login past the cap retires the owner's oldest sessions, counted and reported", async () => {
+    const evicted: UserCapEviction[] = [];
+    const store = await openStore({
+      maxSessionsPerUser: 3,
+      onUserCapEviction: (info) => evicted.push(info),
+    });
+    const login = async (userId: string) => {
+      clock.advance(1_000);
+      return store.create({
+        id: generateSessionId(),
+        userId,
+        data: { userId },
+        expiresAt: clock.now() + TTL_MS,
+      });
+    };
+    const bystander = await login('bob');
+    const sessions = [];
+    for (let i = 0; i < 5; i++) sessions.push(await login('carol'));
+    const [first, second, ...kept] = sessions;
+
+    expect((await store.listByUser('carol')).map((r) => r.id)).toEqual(kept.map((r) => r.id));
+    expect(await store.load(first!.id)).toBeNull();
+    expect(await store.load(second!.id)).toBeNull();
+    expect(store.sessionsEvictedByUserCap).toBe(2);
+    expect(evicted).toEqual([
+      { sessionIdHash: hashSessionId(first!.id), userId: 'carol' },
+      { sessionIdHash: hashSessionId(second!.id), userId: 'carol' },
+    ]);
+    // Evicted ids are retired, like a logout; other users are untouched.
+    await expectSessionError(
+      store.create({ id: first!.id, data: {}, expiresAt: clock.now() + TTL_MS }),
+      ConcurrentAccessError,
+      'SESSION_ALREADY_EXISTS',
+    );
+    expect(await store.load(bystander.id)).toEqual(bystander);
+    // A save that gives a session to carol counts too.
+    await store.save(
+      bystander.id,
+      { data: {}, expiresAt: bystander.expiresAt, userId: 'carol' },
+      1,
+    );
+    expect((await store.listByUser('carol')).map((r) => r.id)).toHaveLength(3);
+    expect(store.sessionsEvictedByUserCap).toBe(3);
   });
 
   it('deleteByUser never deletes a session that now belongs to someone else', async () => {

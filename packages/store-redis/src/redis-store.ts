@@ -54,11 +54,12 @@ import { RedisKeys } from './redis-keys.js';
 import { RedisScripts } from './redis-scripts.js';
 import type { ScriptArg, StoreScriptName } from './redis-scripts.js';
 import { resolveRedisStoreOptions } from './redis-store-options.js';
-import type { CorruptionInfo, RedisStoreOptions } from './redis-store-options.js';
+import type { CorruptionInfo, RedisStoreOptions, UserCapEviction } from './redis-store-options.js';
 import { replyArray, replyInteger, replyNumber, replyText, scoredMembers } from './script-reply.js';
 import { SessionCache } from './session-cache.js';
 import type { FillTicket, SessionCacheStats } from './session-cache.js';
-import { frameEntries, readSessionFrame } from './session-frame.js';
+import { frameEntries, frameFormatArgument, readSessionFrame } from './session-frame.js';
+import { anyMemberOf, memberUpTo, userIndexScore } from './user-index-score.js';
 
 /**
  * Most calls `listByUser` / `deleteByUser` keep in flight at once: a user
@@ -135,9 +136,16 @@ export class RedisStore implements SessionStore {
   private readonly clock: Clock;
   private readonly expiryGraceMs: number;
   private readonly failFastOnCorruption: boolean;
-  /** `frameFormat` as the scripts take it: '1' or '2'. */
+  /**
+   * `frameFormat` as the scripts take it (see frame_format in
+   * lua/frame.lua): '1', '2' or '3', and under encryption the keyed check's
+   * secrets.
+   */
   private readonly frameFormat: string;
   private readonly onCorruption: ((info: CorruptionInfo) => void) | undefined;
+  private readonly maxSessionsPerUser: number;
+  private readonly onUserCapEviction: ((info: UserCapEviction) => void) | undefined;
+  private evictedByUserCap = 0;
   private readonly owned: boolean;
   private readonly commandTimeoutMs: number;
   private readonly scripts: RedisScripts;
@@ -162,8 +170,10 @@ export class RedisStore implements SessionStore {
     this.clock = resolved.clock;
     this.expiryGraceMs = resolved.expiryGraceMs;
     this.failFastOnCorruption = resolved.failFastOnCorruption;
-    this.frameFormat = String(resolved.frameFormat);
+    this.frameFormat = frameFormatArgument(resolved.frameFormat, resolved.codec.frameKeys);
     this.onCorruption = resolved.onCorruption;
+    this.maxSessionsPerUser = resolved.maxSessionsPerUser;
+    this.onUserCapEviction = resolved.onUserCapEviction;
     const connection = openRedisConnection(options, resolved.commandTimeoutMs);
     this.client = connection.client;
     this.owned = connection.owned;
@@ -201,6 +211,11 @@ export class RedisStore implements SessionStore {
   /** The key prefix every key of this store starts with (`<prefix>:`). */
   public get prefix(): string {
     return this.keys.prefix;
+  }
+
+  /** Live sessions deleted so far because their owner went past `maxSessionsPerUser`. */
+  public get sessionsEvictedByUserCap(): number {
+    return this.evictedByUserCap;
   }
 
   /** Corrupted sessions deleted so far (only with `failFastOnCorruption: false`). */
@@ -309,14 +324,12 @@ export class RedisStore implements SessionStore {
       // gets an error and never hands the id out, so the unindexed session is
       // unreachable and the sweeper removes it at expiry.
       if (userId !== undefined) {
-        await this.command('create', id, () =>
-          this.client.zadd(this.keys.userIndex(userId), createdAt, id),
-        );
+        await this.indexMember('create', userId, id, userIndexScore(createdAt, 1));
       }
       const replacedUser = replyText(reply[1], 'createSession');
       if (replacedUser !== '' && replacedUser !== userId) {
         await this.removeFromUserIndex('create', replacedUser, [
-          [id, replyText(reply[2], 'createSession')],
+          [id, anyMemberOf(replyText(reply[2], 'createSession'))],
         ]);
       }
       const record: SessionRecord = {
@@ -378,15 +391,15 @@ export class RedisStore implements SessionStore {
       if (userId !== undefined) {
         const moved = previousUser !== userId;
         try {
-          await this.command('save', id, () =>
-            this.client.zadd(this.keys.userIndex(userId), createdAt, id),
-          );
+          await this.indexMember('save', userId, id, userIndexScore(createdAt, version));
         } catch (error) {
           // Same owner: the member is there already; this was only a repair.
           if (moved || !isSessionError(error) || error.code === 'INTERNAL') throw error;
         }
         if (moved && previousUser !== '') {
-          await this.removeFromUserIndex('save', previousUser, [[id, String(createdAt)]]);
+          await this.removeFromUserIndex('save', previousUser, [
+            [id, memberUpTo(createdAt, version)],
+          ]);
         }
       }
       return version;
@@ -562,7 +575,7 @@ export class RedisStore implements SessionStore {
         'touch',
         'touchSession',
         id,
-        [id, this.clock.now(), expiresAt, this.physicalExpiry(expiresAt)],
+        [id, this.clock.now(), expiresAt, this.physicalExpiry(expiresAt), this.frameFormat],
         // Same version as before: only the expiry it set proves the read
         // ran after the touch (or equals what the touch wrote).
         (_reply, record) => record.expiresAt === expiresAt,
@@ -1008,18 +1021,79 @@ export class RedisStore implements SessionStore {
     const owner = replyText(reply[1], 'deleteSession');
     const createdAt = replyText(reply[2], 'deleteSession');
     if (cleanUserIndex && owner !== '') {
-      await this.removeFromUserIndex(operation, owner, [[id, createdAt]]);
+      // The id is retired now: no later write can index it again.
+      await this.removeFromUserIndex(operation, owner, [[id, anyMemberOf(createdAt)]]);
     }
     return { kind: 'deleted', userId: owner === '' ? undefined : owner, createdAt };
   }
 
-  /** The user index, oldest first. */
+  /**
+   * Add `id` to its owner's index, and hold the owner to
+   * `maxSessionsPerUser`: the count goes out with the `ZADD` (one round
+   * trip); only past the cap are the oldest members read and retired.
+   */
+  private async indexMember(
+    operation: string,
+    userId: string,
+    id: string,
+    score: number,
+  ): Promise<void> {
+    const index = this.keys.userIndex(userId);
+    const added = this.command(operation, id, () => this.client.zadd(index, score, id));
+    const counted = this.command(operation, id, () => this.client.zcard(index));
+    // Both are sent before either is awaited; a failed count is the next write's business.
+    const [, count] = await Promise.all([added, counted.catch(() => 0)]);
+    if (count > this.maxSessionsPerUser) {
+      await this.evictOldest(operation, userId, id, count - this.maxSessionsPerUser).catch(
+        () => undefined,
+      );
+    }
+  }
+
+  /**
+   * Retire the `excess` oldest sessions of `userId` (never `keep`, the one
+   * just indexed). Stale members (expired, moved, already deleted) are
+   * among the oldest and go first without counting: only live sessions
+   * deleted here are evictions.
+   */
+  private async evictOldest(
+    operation: string,
+    userId: string,
+    keep: string,
+    excess: number,
+  ): Promise<void> {
+    // One more than needed: `keep` may be among the oldest (a save gives an
+    // old session to this user).
+    const oldest = (await this.userMembers(operation, userId, excess + 1))
+      .filter(([member]) => member !== keep)
+      .slice(0, excess);
+    const outcomes = await mapBounded(oldest, ([member]) =>
+      this.deleteSession(operation, member, 'live', userId, false),
+    );
+    await this.removeFromUserIndex(
+      operation,
+      userId,
+      oldest.map(([member, score]) => [member, String(score)] as const),
+    );
+    for (const [i, outcome] of outcomes.entries()) {
+      if (outcome.kind !== 'deleted') continue;
+      this.evictedByUserCap += 1;
+      const member = oldest[i]?.[0];
+      if (member !== undefined) {
+        this.onUserCapEviction?.({ sessionIdHash: hashSessionId(member), userId });
+      }
+    }
+  }
+
+  /** The user index, oldest first (at most `limit` members). */
   private async userMembers(
     operation: string,
     userId: string,
+    limit?: number,
   ): Promise<(readonly [string, number])[]> {
+    const last = limit === undefined ? '-1' : String(limit - 1);
     const reply = await this.command(operation, undefined, () =>
-      this.client.zrange(this.keys.userIndex(userId), '0', '-1', 'WITHSCORES'),
+      this.client.zrange(this.keys.userIndex(userId), '0', last, 'WITHSCORES'),
     );
     return scoredMembers(reply, operation);
   }

@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { inspect } from 'node:util';
 import {
   ConcurrentAccessError,
   SessionValidationError,
@@ -273,6 +274,13 @@ describe('RedlockLocker on one node', () => {
       'LOCK_NOT_ACQUIRED',
     );
     expect(error.details).toMatchObject({ outcome: 'contended', attempts: 3, nodesLocked: 1 });
+    // redlock's own error (every node's vote, with its ioredis client) stays out
+    // of the cause: only its name and message travel.
+    expect(error.cause).toBeInstanceOf(Error);
+    const printed = inspect(error, { depth: 20 });
+    expect(printed).not.toContain(sid);
+    expect(printed).not.toContain('Commander');
+    expect(printed).not.toContain('127.0.0.1');
     await held.release();
   });
 

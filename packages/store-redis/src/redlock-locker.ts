@@ -9,6 +9,7 @@ import {
   toSessionError,
 } from '@session-cluster/core';
 import type { LockOptions, SessionError, SessionLock, SessionLocker } from '@session-cluster/core';
+import { safeCause } from './redis-errors.js';
 import type { Redis } from 'ioredis';
 import Redlock, { ExecutionError } from 'redlock';
 import type { Lock } from 'redlock';
@@ -351,7 +352,7 @@ export class RedlockLocker implements SessionLocker {
     return new ConcurrentAccessError('lock_not_acquired', message, {
       operation: 'lock.acquire',
       details: { outcome },
-      cause,
+      cause: safeCause(cause),
     });
   }
 
@@ -359,7 +360,7 @@ export class RedlockLocker implements SessionLocker {
   private acquisitionError(acquisition: Acquisition, error: unknown): SessionError {
     const stopped = error instanceof AcquisitionStopped ? error.error : error;
     if (!isSessionError(stopped) || !(stopped instanceof ConcurrentAccessError)) {
-      return toSessionError(stopped, {
+      return toSessionError(safeCause(stopped), {
         operation: 'lock.acquire',
         sessionIdHash: hashSessionId(acquisition.sessionId),
       });

@@ -4,6 +4,7 @@ import {
   StorageUnavailableError,
 } from '@session-cluster/core';
 import type { SessionError, SessionLock } from '@session-cluster/core';
+import { safeCause } from './redis-errors.js';
 import { ExecutionError } from 'redlock';
 import type Redlock from 'redlock';
 import type { Lock } from 'redlock';
@@ -181,7 +182,7 @@ export class RedlockSessionLock implements SessionLock {
             operation: 'lock.release',
             sessionIdHash: this.context.sessionIdHash,
             details: { ...votes },
-            cause: error,
+            cause: safeCause(error),
           }),
         );
       }
@@ -193,7 +194,7 @@ export class RedlockSessionLock implements SessionLock {
       operation: 'lock.extend',
       sessionIdHash: this.context.sessionIdHash,
       details: { ...votes },
-      cause,
+      cause: safeCause(cause),
     });
   }
 

@@ -1,12 +1,15 @@
 import { hash } from 'node:crypto';
 import {
   FORBIDDEN_KEYS,
+  keyedFrameCheck,
+  verifyKeyedFrameCheck,
   SessionCorruptedError,
+  SessionEncryptionError,
   isSessionError,
   parseStoredJson,
   redactedParseError,
 } from '@session-cluster/core';
-import type { SessionCodec, SessionData, SessionRecord } from '@session-cluster/core';
+import type { FrameKeys, SessionCodec, SessionData, SessionRecord } from '@session-cluster/core';
 
 /** Separates a frame's entries (and the header from the first entry): ASCII RS. */
 export const ENTRY_SEPARATOR = '\x1e';
@@ -25,6 +28,12 @@ export const FRAME_MAGIC = 'SC2';
  * `frameFormat: 1`, while instances of an earlier release still run.
  */
 export const LEGACY_FRAME_MAGIC = 'SC1';
+/**
+ * The format written under encryption at rest: the layout of
+ * {@link FRAME_MAGIC}, with a keyed check `k` = `keyId:mac` (see `FrameKeys`
+ * in core) that only a holder of the key ring can compute.
+ */
+export const KEYED_FRAME_MAGIC = 'SC3';
 
 /**
  * What the session key of a retired id holds until it expires (deleted, or
@@ -35,6 +44,25 @@ export const RETIRED_FRAME = 'SC0';
 
 const HEADER_START = FRAME_MAGIC + FIELD_SEPARATOR;
 const LEGACY_HEADER_START = LEGACY_FRAME_MAGIC + FIELD_SEPARATOR;
+const KEYED_HEADER_START = KEYED_FRAME_MAGIC + FIELD_SEPARATOR;
+
+/**
+ * The scripts' frame format argument (see frame_format in lua/frame.lua):
+ * the format to write, then, under encryption, whether unkeyed frames are
+ * still read and every key's check secrets, the current key first.
+ */
+export function frameFormatArgument(format: 1 | 2 | 3, keys: FrameKeys | undefined): string {
+  if (keys === undefined) return String(format);
+  const current = keys.byId.get(keys.currentId);
+  const ordered = [
+    ...(current === undefined ? [] : [[keys.currentId, current] as const]),
+    ...[...keys.byId].filter(([id]) => id !== keys.currentId),
+  ];
+  const us = FIELD_SEPARATOR;
+  let argument = `${format}${us}${keys.acceptUnkeyed ? '1' : '0'}`;
+  for (const [id, key] of ordered) argument += `${us}${id}${us}${key.inner}${us}${key.outer}`;
+  return argument;
+}
 
 /**
  * What one session key holds, as read by `GET`:
@@ -100,11 +128,24 @@ export interface CheckedHeaderFields {
  * is left out (touch moves it without rewriting the rest). Without
  * (`SC1`): sha1 hex of (sid NUL entries).
  */
-export function frameCheck(id: string, entries: string, header?: CheckedHeaderFields): string {
+export function frameCheck(
+  id: string,
+  entries: string,
+  header?: CheckedHeaderFields,
+  keys?: FrameKeys,
+): string {
   if (header === undefined) return hash('sha1', `${id}\0${entries}`);
+  const message = checkedMessage(id, entries, header);
+  if (keys === undefined) return hash('sha1', message);
+  // The current key is in the ring by construction (createKeyRing).
+  return keyedFrameCheck(keys, keys.currentId, message) ?? '';
+}
+
+/** What the checks of formats 2 and 3 cover (frame_message in lua/frame.lua). */
+function checkedMessage(id: string, entries: string, header: CheckedHeaderFields): string {
   const { v, c, m, z, u } = header;
   const us = FIELD_SEPARATOR;
-  return hash('sha1', `${id}\0${v}${us}${c}${us}${m}${us}${z}${us}${u}\0${entries}`);
+  return `${id}\0${v}${us}${c}${us}${m}${us}${z}${us}${u}\0${entries}`;
 }
 
 /**
@@ -124,7 +165,8 @@ export function readSessionFrame(
   now: number,
 ): SessionFrameState {
   if (raw === null || raw === RETIRED_FRAME) return MISSING;
-  const legacy = !raw.startsWith(HEADER_START);
+  const keyed = raw.startsWith(KEYED_HEADER_START);
+  const legacy = !keyed && !raw.startsWith(HEADER_START);
   if (legacy && !raw.startsWith(LEGACY_HEADER_START)) {
     throw corruptFrame('frame', 'unknown frame format');
   }
@@ -156,10 +198,41 @@ export function readSessionFrame(
   const userId = owner === '' ? undefined : owner;
 
   const entries = firstEntry < 0 ? '' : raw.slice(firstEntry);
-  const check = legacy
-    ? frameCheck(id, entries)
-    : frameCheck(id, entries, { v: field(0), c: field(2), m: field(3), z: field(4), u: owner });
-  if (check !== field(5)) throw corruptFrame('k', 'checksum mismatch');
+  const keys = codec.frameKeys;
+  if (keyed) {
+    // Decided before the entries are decrypted: a forged header (owner,
+    // version) or a removed or replayed entry fails here.
+    const message = checkedMessage(id, entries, {
+      v: field(0),
+      c: field(2),
+      m: field(3),
+      z: field(4),
+      u: owner,
+    });
+    const check = field(5);
+    const keyId = check.slice(0, Math.max(0, check.indexOf(':')));
+    if (keyId !== '' && keys?.byId.has(keyId) !== true) {
+      // Written by a store holding a key this one lacks: say which, as the
+      // codec does for a value sealed with it (never "corrupted").
+      throw new SessionEncryptionError(
+        keys === undefined
+          ? 'Stored session has a keyed check but the codec has no key ring'
+          : 'Stored session is checked with a key id that is not in the key ring',
+        { code: 'UNKNOWN_KEY_ID', details: { keyId } },
+      );
+    }
+    if (keys === undefined || !verifyKeyedFrameCheck(keys, check, message)) {
+      throw corruptFrame('k', 'keyed check mismatch');
+    }
+  } else {
+    if (keys !== undefined && !keys.acceptUnkeyed) {
+      throw corruptFrame('k', 'unkeyed frame where encryption is required');
+    }
+    const check = legacy
+      ? frameCheck(id, entries)
+      : frameCheck(id, entries, { v: field(0), c: field(2), m: field(3), z: field(4), u: owner });
+    if (check !== field(5)) throw corruptFrame('k', 'checksum mismatch');
+  }
   const data = decodeEntries(id, entries, codec);
   return {
     kind: 'live',

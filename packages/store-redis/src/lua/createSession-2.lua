@@ -18,7 +18,8 @@
   ARGV[7] repair cutoff, ms (now - grace)
   ARGV[8] session key prefix of this bucket (KEYS[1] without the sid)
   ARGV[9] entries: (RS jsonKey US value)*, '' for no data
-  ARGV[10] frame format to write, '2' or '1' (see frame.lua)
+  ARGV[10] frame format to write: '2', '1', or '3' with the keyed check's
+          secrets (see frame_format in frame.lua)
 
   Returns
     {1, replacedUserId, replacedCreatedAt, createdAt}
@@ -28,6 +29,7 @@
     {0}         a live session holds the id: nothing written
     {-4}        the id is retired (a tombstone, see frame.lua): nothing written
 ]]
+local FORMAT = frame_format(ARGV[10])
 local now = tonumber(ARGV[2])
 
 if frame_retired(KEYS[1]) then
@@ -47,8 +49,8 @@ if current then
     -- The check covers v, z, u and the entries as this call gives them,
     -- and c and m as stored (a re-run may carry a later now).
     if e ~= nil and current.v == '1' and current.e == ARGV[3] and current.u == ARGV[5]
-        and current.k == frame_check(ARGV[1], {
-          f = current.f, v = '1', c = current.c, m = current.m, z = ARGV[6], u = ARGV[5],
+        and frame_verify(ARGV[1], {
+          f = current.f, v = '1', c = current.c, m = current.m, z = ARGV[6], u = ARGV[5], k = current.k,
         }, ARGV[9]) then
       return {1, '', '', current.c}
     end
@@ -58,7 +60,7 @@ if current then
   replacedCreated = current.c
 end
 
-local fresh = {f = ARGV[10], v = '1', e = ARGV[3], c = ARGV[2], m = ARGV[2], z = ARGV[6], u = ARGV[5]}
+local fresh = {f = FORMAT, v = '1', e = ARGV[3], c = ARGV[2], m = ARGV[2], z = ARGV[6], u = ARGV[5]}
 fresh.k = frame_check(ARGV[1], fresh, ARGV[9])
 local header = frame_header(fresh)
 redis.call('SET', KEYS[1], header .. ARGV[9], 'PXAT', ARGV[4])

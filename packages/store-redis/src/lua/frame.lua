@@ -8,13 +8,15 @@
 
     US = \31 (unit separator), RS = \30 (record separator)
     f format: '2' is written by default; '1' (what earlier releases wrote)
-      is read, and written when the store's frameFormat is 1 (rolling upgrades)
+      is read, and written when the store's frameFormat is 1 (rolling upgrades);
+      '3' (keyed check) is written when the store encrypts at rest
     v version, e expiresAt ms, c createdAt ms, m updatedAt ms,
     z Σ (#key + #value) over the entries, in bytes,
     k the integrity check, written by these scripts (redis.sha1hex) and
       verified by every load (see frame_check): format 2 covers every
       field but e, format 1 only the entries, so a damaged owner or version
-      went unnoticed,
+      went unnoticed; format 3 covers what format 2 does under a secret key
+      (kid ':' mac, see frame_mac), so a forged frame fails it too,
     u owner, '' for none
     key   JSON.stringify of a top-level data key
     value the value's JSON text, or 'e1:<keyId>:<base64url>' when encrypted
@@ -50,8 +52,8 @@ local function frame_retire(key, e, grace, floor)
   redis.call('SET', key, TOMBSTONE, 'PXAT', string.format('%d', math.ceil(until_ms)))
 end
 
--- A readable header: exactly 8 US-separated fields, the first 'SC1' or 'SC2'.
-local HEADER_PATTERN = '^SC([12])\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)$'
+-- A readable header: exactly 8 US-separated fields, the first 'SC1', 'SC2' or 'SC3'.
+local HEADER_PATTERN = '^SC([123])\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)$'
 
 -- The fields of a header string (the frame up to its first RS), or nil when
 -- it is unreadable. One pattern match instead of a split loop: the sweep
@@ -99,16 +101,82 @@ local function frame_version(text)
   return n
 end
 
--- The integrity check k of a frame with header fields `h` and entries
--- `body`, bound to its id. Format 2: sha1 hex of
--- (sid NUL v US c US m US z US u NUL entries), every field but e (which
--- touch moves without rewriting the rest) and k itself. Format 1: sha1 hex
--- of (sid NUL entries). session-frame.ts (frameCheck) computes the same.
+-- Secrets of the keyed check (format 3), from the script's format argument
+-- (frame_format): key id -> {inner, outer}, 64 hex characters each. nil
+-- when the store does not encrypt: then a format-3 frame cannot be verified
+-- and is refused like a damaged one.
+local FRAME_KEYS = nil
+-- The key id that checks frames written now (the ring's first).
+local FRAME_KID = nil
+-- Whether frames with an unkeyed check (formats 1 and 2) are still accepted.
+local FRAME_UNKEYED_OK = true
+
+-- The format to write, from a script's format argument: '1', '2' or '3',
+-- followed, when the store encrypts at rest, by the keyed check's secrets:
+--   f US acceptUnkeyed('0'|'1') (US kid US inner US outer)+
+-- (the first key checks new frames; see SessionCodec.frameKeys). Call it
+-- first: it also sets the keys every check below uses.
+local function frame_format(arg)
+  if #arg > 1 then
+    FRAME_KEYS = {}
+    FRAME_UNKEYED_OK = string.sub(arg, 3, 3) == '1'
+    for kid, inner, outer in string.gmatch(string.sub(arg, 5), '([^\31]+)\31([^\31]+)\31([^\31]+)') do
+      FRAME_KEYS[kid] = {inner, outer}
+      FRAME_KID = FRAME_KID or kid
+    end
+  end
+  return string.sub(arg, 1, 1)
+end
+
+-- What the checks of formats 2 and 3 cover: every header field but e (which
+-- touch moves without rewriting the rest) and k itself, then the entries,
+-- bound to the id.
+local function frame_message(sid, h, body)
+  return sid .. '\0' .. h.v .. US .. h.c .. US .. h.m .. US .. h.z .. US .. h.u .. '\0' .. body
+end
+
+-- The keyed check of `message` under key `kid`: kid ':' sha1hex(outer ..
+-- sha1hex(inner .. message)), HMAC's nested form with two one-block keys
+-- (Lua has no HMAC); frame-keys.ts (keyedFrameCheck) computes the same.
+-- nil when the key is unknown here.
+local function frame_mac(kid, message)
+  local key = FRAME_KEYS and kid and FRAME_KEYS[kid]
+  if not key then
+    return nil
+  end
+  return kid .. ':' .. redis.sha1hex(key[2] .. redis.sha1hex(key[1] .. message))
+end
+
+-- The integrity check k to write for a frame with header fields `h` and
+-- entries `body`, bound to its id. Format 3: keyed (frame_mac, current key).
+-- Format 2: sha1 hex of frame_message. Format 1: sha1 hex of
+-- (sid NUL entries). session-frame.ts (frameCheck) computes the same.
 local function frame_check(sid, h, body)
   if h.f == '1' then
     return redis.sha1hex(sid .. '\0' .. body)
   end
-  return redis.sha1hex(sid .. '\0' .. h.v .. US .. h.c .. US .. h.m .. US .. h.z .. US .. h.u .. '\0' .. body)
+  if h.f == '3' then
+    return frame_mac(FRAME_KID, frame_message(sid, h, body))
+  end
+  return redis.sha1hex(frame_message(sid, h, body))
+end
+
+-- Whether the stored check h.k holds for header `h` and entries `body`. A
+-- keyed frame is verified under the key its check names; an unkeyed one is
+-- refused when the store requires keyed frames (it could have been planted
+-- by anyone who can write to Redis).
+local function frame_verify(sid, h, body)
+  if h.k == nil then
+    return false
+  end
+  if h.f == '3' then
+    local kid = string.match(h.k, '^([^:]+):')
+    return h.k == frame_mac(kid, frame_message(sid, h, body))
+  end
+  if FRAME_KEYS and not FRAME_UNKEYED_OK then
+    return false
+  end
+  return h.k == frame_check(sid, h, body)
 end
 
 -- The session at `key`: nil when missing; {} (no fields) when unreadable.
@@ -129,7 +197,7 @@ local HEADER_PEEK = 256
 -- HEADER_PATTERN for a header at the start of a whole frame: fields cannot
 -- hold RS either (the header ends at the first RS), and the position after
 -- the last field is captured to check that the header ends there.
-local HEADER_AT_START = '^SC([12])\31([^\31\30]*)\31([^\31\30]*)\31([^\31\30]*)\31([^\31\30]*)\31([^\31\30]*)\31([^\31\30]*)\31([^\31\30]*)()'
+local HEADER_AT_START = '^SC([123])\31([^\31\30]*)\31([^\31\30]*)\31([^\31\30]*)\31([^\31\30]*)\31([^\31\30]*)\31([^\31\30]*)\31([^\31\30]*)()'
 
 -- frame_get for scripts that never touch the entries: only the header is
 -- read (GETRANGE) and matched in place, so the cost does not grow with the

@@ -14,7 +14,8 @@
   ARGV[3] new expiresAt, ms, or '' to keep it
   ARGV[4] physical expiry for PXAT, ms (expiresAt + grace), or ''
   ARGV[5] maxBytes: the merged total may not exceed it
-  ARGV[6] frame format to write, '2' or '1' (see frame.lua)
+  ARGV[6] frame format to write: '2', '1', or '3' with the keyed check's
+          secrets (see frame_format in frame.lua)
   ARGV[7] expected version, or '' for none: with one, the merge happens only
           if the stored version still equals it (a lock holder's fenced
           commit: a holder whose lease ran out cannot write over a newer write)
@@ -32,6 +33,7 @@
     {-3}              the stored frame is unreadable or fails its check: nothing written
     {-1, version}     ARGV[7] given and the stored version differs: nothing written
 ]]
+local FORMAT = frame_format(ARGV[6])
 local now = tonumber(ARGV[2])
 
 local current, body = frame_get(KEYS[1])
@@ -50,7 +52,7 @@ local version = frame_version(current.v)
 -- means anything the loader refuses, metadata included (c, and m, which
 -- this write would otherwise overwrite with a readable value).
 if version == nil or frame_number(current.c) == nil or frame_number(current.m) == nil
-    or current.k ~= frame_check(ARGV[1], current, body) then
+    or not frame_verify(ARGV[1], current, body) then
   return {-3}
 end
 if ARGV[7] ~= '' and version ~= tonumber(ARGV[7]) then
@@ -154,7 +156,7 @@ if z > tonumber(ARGV[5]) then
 end
 
 -- Written in the configured format, whatever format was read (its check passed above).
-current.f = ARGV[6]
+current.f = FORMAT
 current.v = string.format('%d', version + 1)
 current.m = ARGV[2]
 current.z = string.format('%d', z)

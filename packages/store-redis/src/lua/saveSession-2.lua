@@ -13,7 +13,8 @@
   ARGV[6] new userId, '' to keep the current owner
   ARGV[7] z: total encoded data bytes
   ARGV[8] entries: (RS jsonKey US value)*, '' for no data
-  ARGV[9] frame format to write, '2' or '1' (see frame.lua)
+  ARGV[9] frame format to write: '2', '1', or '3' with the keyed check's
+          secrets (see frame_format in frame.lua)
   ARGV[10] expiry grace, ms, and ARGV[11] the tombstone's earliest end,
            epoch ms: a save whose new expiresAt (ARGV[4]) is not after now
            retires the session (regenerate's old id): the key becomes a
@@ -24,6 +25,7 @@
     {0}                                         missing or logically expired
     {-1, currentVersion}                        version conflict: nothing written
 ]]
+local FORMAT = frame_format(ARGV[9])
 local now = tonumber(ARGV[2])
 
 local current = frame_get_header(KEYS[1])
@@ -51,7 +53,7 @@ if tonumber(ARGV[4]) <= now then
   redis.call('ZREM', KEYS[2], ARGV[1])
   return {1, newVersion, previousUser, current.c}
 end
-local saved = {f = ARGV[9], v = newVersion, e = ARGV[4], c = current.c, m = ARGV[2], z = ARGV[7], u = user}
+local saved = {f = FORMAT, v = newVersion, e = ARGV[4], c = current.c, m = ARGV[2], z = ARGV[7], u = user}
 saved.k = frame_check(ARGV[1], saved, ARGV[8])
 local header = frame_header(saved)
 redis.call('SET', KEYS[1], header .. ARGV[8], 'PXAT', ARGV[5])
