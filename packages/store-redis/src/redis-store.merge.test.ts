@@ -1,4 +1,5 @@
-import { generateSessionId } from '@session-cluster/core';
+import { randomBytes } from 'node:crypto';
+import { createSessionCodec, generateSessionId } from '@session-cluster/core';
 import { startRedisServer } from '@session-cluster/testkit';
 import type { RedisServerHandle } from '@session-cluster/testkit';
 import { Redis } from 'ioredis';
@@ -137,5 +138,40 @@ describe('RedisStore.merge without changes (a write-back check)', () => {
         changes: [],
       }),
     ).toEqual({ kind: 'missing' });
+  });
+});
+
+describe('RedisStore.merge with encryption at rest (keyed frames, sealed values)', () => {
+  it('merges into a keyed frame; once Redis moved on, every changed key is a conflict', async () => {
+    const sealed = new RedisStore({
+      connection: { port: server.port },
+      prefix,
+      codec: createSessionCodec({ encryption: { keys: [{ id: 'k1', key: randomBytes(32) }] } }),
+    });
+    try {
+      const session = await sealed.create({
+        id: generateSessionId(),
+        data: { n: 1, other: 'o' },
+        expiresAt: Date.now() + HOUR,
+      });
+      const at = Date.now() + 1_000;
+      expect(
+        await sealed.merge(session.id, {
+          baseVersion: 1,
+          expiresAt: session.expiresAt,
+          changes: [{ key: 'n', value: 2, base: 1, at }],
+        }),
+      ).toEqual({ kind: 'merged', version: 2, conflicts: [] });
+      // Stale base: sealed values cannot be compared, so the changed key conflicts (and wins, being later).
+      const result = await sealed.merge(session.id, {
+        baseVersion: 1,
+        expiresAt: session.expiresAt,
+        changes: [{ key: 'other', value: 'mine', base: 'o', at: at + 1 }],
+      });
+      expect(result).toEqual({ kind: 'merged', version: 3, conflicts: ['other'] });
+      expect((await sealed.load(session.id))?.data).toEqual({ n: 2, other: 'mine' });
+    } finally {
+      await sealed.close();
+    }
   });
 });

@@ -19,7 +19,8 @@
   ARGV[4] expiresAt of the instance's copy, ms
   ARGV[5] physical expiry for PXAT of ARGV[4], ms (expiresAt + grace)
   ARGV[6] maxBytes: the merged total may not exceed it
-  ARGV[7] frame format to write, '2' or '1' (see frame.lua)
+  ARGV[7] frame format to write: '2', '1', or '3' with the keyed check's
+          secrets (see frame_format in frame.lua)
   ARGV[8] '1' when values compare byte for byte (plain entries), '0' when
           they cannot (encrypted: a fresh IV per write), so only the
           version tells an unchanged key
@@ -36,6 +37,7 @@
     {-2, bytes} the merged total would exceed maxBytes: nothing written
     {-3}        the stored frame is unreadable or fails its check: nothing written
 ]]
+local FORMAT = frame_format(ARGV[7])
 local now = tonumber(ARGV[2])
 
 if frame_retired(KEYS[1]) then
@@ -76,7 +78,7 @@ if e <= now then
 end
 local version = frame_version(current.v)
 if version == nil or frame_number(current.c) == nil or frame_number(current.m) == nil
-    or current.k ~= frame_check(ARGV[1], current, body) then
+    or not frame_verify(ARGV[1], current, body) then
   return {-3}
 end
 
@@ -176,7 +178,8 @@ if z > tonumber(ARGV[6]) then
   return {-2, z}
 end
 
-current.f = ARGV[7]
+-- Written in the configured format, whatever format was read (its check passed above).
+current.f = FORMAT
 if #apply > 0 then
   current.v = string.format('%d', version + 1)
   -- updatedAt: the latest write time among the data now stored (not the
