@@ -43,6 +43,10 @@ export async function startRedisRig(options: RedisRigOptions = {}): Promise<Redi
       connection: { url: server.url },
       prefix,
       commandTimeoutMs: COMMAND_TIMEOUT_MS,
+      // The stream gives each worker's sessions one owner, hundreds of them:
+      // the default cap of 100 per user would retire the oldest, which is
+      // not what these tests are about.
+      maxSessionsPerUser: 100_000,
     }),
     secondary,
     breaker: options.breaker ?? { kind: 'consecutive', threshold: 5, halfOpenAfterMs: 200 },
