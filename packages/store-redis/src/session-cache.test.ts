@@ -213,3 +213,20 @@ describe('SessionCache: a session created here', () => {
     expect(cache.peekRetained('c', NOW)?.version).toBe(1);
   });
 });
+
+describe('SessionCache: a read that lost the race to an invalidation', () => {
+  it('is not served but set aside, so the fallback has the newest copy this instance saw', () => {
+    const cache = readyCache();
+    fill(cache, 'a', 4);
+    cache.beginWrite('a'); // own write: the v4 copy is set aside
+    const ticket = cache.beginFill('a', true); // the read behind it
+    cache.endWrite('a');
+    cache.invalidate('a', true, NOW); // another instance wrote meanwhile
+    const read = record('a', 5);
+    expect(cache.endFill(ticket!, read, 10)).toBe(read);
+    expect(cache.get('a', NOW)).toBeUndefined();
+    expect(cache.peekRetained('a', NOW)?.version).toBe(5);
+    // A copy, not the caller's object.
+    expect(cache.peekRetained('a', NOW)).not.toBe(read);
+  });
+});

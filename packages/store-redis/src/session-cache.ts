@@ -243,6 +243,10 @@ export class SessionCache {
       ticket.overlapsWrite
     ) {
       this.racesLost += 1;
+      // Not current enough to serve, but this instance's latest sight of the
+      // session (after its own write, for a refill): set a copy aside for an
+      // outage fallback, or that write would be missing from its copy.
+      this.setAside(ticket.id, deepFreeze(structuredClone(record)), Date.now(), false);
       return record;
     }
     const entry: Entry = { record: deepFreeze(record), bytes: bytes + ticket.id.length };
