@@ -9,7 +9,7 @@ import {
 import type { RedisServerHandle } from '@session-cluster/testkit';
 import { createSessionCluster } from 'session-cluster';
 import type { SessionCluster } from 'session-cluster';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { ManagedSessionOptions } from './middleware-options.js';
 import { sessionMiddleware } from './session-middleware.js';
 import type { SessionMiddleware } from './session-middleware.js';
@@ -341,9 +341,22 @@ describe('sessionMiddleware (Redis through the manager)', () => {
   });
 
   it('a session degraded mode cannot see keeps its cookie, and is back after recovery', async () => {
-    const h = await start({ touchAfterMs: 0 });
+    // Two instances on one prefix: the session is written through `w`;
+    // `h` never sees it before its breaker is held open.
+    const prefix = `test:${randomUUID()}`;
+    const instance = (): SessionCluster => {
+      const cluster = createSessionCluster({
+        redis: { url: redis.url, commandTimeoutMs: 500 },
+        prefix,
+        retry: { baseDelayMs: 5, maxDelayMs: 20 },
+      });
+      closers.push(() => cluster.close());
+      return cluster;
+    };
+    const w = await start({ touchAfterMs: 0 }, instance());
+    const h = await start({ touchAfterMs: 0 }, instance());
     const tab = cookieClient(COOKIE);
-    await tab.request('POST', `${h.url}/set/cart/3-items`);
+    await tab.request('POST', `${w.url}/set/cart/3-items`);
     const cookie = tab.cookie!;
     const isolation = h.cluster.fallback!.isolate();
     let seen;
@@ -361,6 +374,27 @@ describe('sessionMiddleware (Redis through the manager)', () => {
     expect(tab.cookie).toBe(cookie);
     const after = await tab.request('GET', `${h.url}/session`);
     expect(after.json()).toMatchObject({ data: { cart: '3-items' } });
+  });
+
+  it('a session this instance held is carried through degraded mode from its instance cache', async () => {
+    const h = await start({ touchAfterMs: 0 });
+    const tab = cookieClient(COOKIE);
+    await tab.request('POST', `${h.url}/set/cart/3-items`);
+    const isolation = h.cluster.fallback!.isolate();
+    try {
+      const seen = await tab.request('GET', `${h.url}/session`);
+      expect(seen.headers.get('x-session-degraded')).toBe('1');
+      expect(seen.json()).toMatchObject({ data: { cart: '3-items' } });
+      await tab.request('POST', `${h.url}/set/theme/dark`);
+    } finally {
+      isolation.dispose();
+    }
+    // Written back once the breaker closes.
+    await vi.waitFor(async () => {
+      const after = await tab.request('GET', `${h.url}/session`);
+      expect(after.headers.get('x-session-degraded')).toBeNull();
+      expect(after.json()).toMatchObject({ data: { cart: '3-items', theme: 'dark' } });
+    });
   });
 
   it('holds a streamed response at its first byte until the commit is done', async () => {

@@ -244,6 +244,8 @@ describe('createSessionCluster', () => {
     const recovered: RecoveredEvent[] = [];
     a.fallback?.on('recovered', (event) => recovered.push(event));
     const before = await a.manager.create({ data: { n: 0 } });
+    // A session only another instance ever touched: this one never saw it.
+    const unseen = await startCluster().manager.create({ data: { other: true } });
 
     await redis.kill();
 
@@ -258,8 +260,10 @@ describe('createSessionCluster', () => {
     expect(await a.manager.touch(during[1]!.id)).toBe(true);
     const regenerated = await a.manager.regenerate(during[4]!.id, { userId: 'bob' });
     expect(await a.manager.get(during[4]!.id)).toBeNull();
-    // A session that lives only in Redis is out of sight while degraded.
-    expect(await a.manager.get(before.id)).toBeNull();
+    // A session this instance held (it created it) is carried from its
+    // instance cache; one it never saw is out of sight while degraded.
+    expect(await a.manager.get(before.id)).toMatchObject({ data: { n: 0 } });
+    expect(await a.manager.get(unseen.id)).toBeNull();
 
     expect(a.manager.degraded).toBe(true);
     expect(a.health.report()).toMatchObject({
