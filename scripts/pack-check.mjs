@@ -280,8 +280,15 @@ console.log('express example: 3 visits counted in one session, theme set');
   // since Node 20.19 and 22.12): no module of the graph may use top-level await.
   const cjs = `const { createSessionCluster } = require('session-cluster');
 const { sessionMiddleware } = require('@session-cluster/express');
-if (typeof createSessionCluster !== 'function' || typeof sessionMiddleware !== 'function') process.exit(1);
-console.log('commonjs: require() loads session-cluster and @session-cluster/express');`;
+const { sessionCluster } = require('@session-cluster/fastify');
+const { FastifySessionClusterStore } = require('@session-cluster/fastify/fastify-session');
+if (
+  typeof createSessionCluster !== 'function' ||
+  typeof sessionMiddleware !== 'function' ||
+  typeof sessionCluster !== 'function' ||
+  typeof FastifySessionClusterStore !== 'function'
+) process.exit(1);
+console.log('commonjs: require() loads session-cluster, @session-cluster/express and @session-cluster/fastify (both entries)');`;
   writeFileSync(join(app, 'require-example.cjs'), cjs);
   const passed = [];
   for (const node of nodeLines()) {

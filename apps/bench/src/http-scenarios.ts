@@ -2,7 +2,8 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
-import type { HttpBenchMode, HttpBenchServerConfig, HttpBenchState } from './http-bench-server.js';
+import type { FastifyBenchMode, FastifyBenchState } from './fastify-bench-server.js';
+import type { HttpBenchMode, HttpBenchState } from './http-bench-server.js';
 import { median } from './load-runner.js';
 import { ratioRows } from './ratios.js';
 import type { Bar } from './ratios.js';
@@ -62,20 +63,32 @@ export const HTTP_BARS: readonly Bar[] = [
   { ours: 'ours own-set', baseline: 'express-session own-set', min: 1.1 },
   { ours: 'raw-ioredis own-read', baseline: 'none own-read', min: 0 },
   { ours: 'ours own-set', baseline: 'raw-ioredis own-set', min: 0 },
+  // Fastify issue, one session per connection: the plugin against
+  // @fastify/session + connect-redis 11 (node-redis).
+  { ours: 'fastify-ours own-read', baseline: 'fastify-session own-read', min: 1.05 },
+  { ours: 'fastify-ours own-set', baseline: 'fastify-session own-set', min: 1.1 },
 ];
 
+/** The Fastify servers ({@link ./fastify-bench-server.ts}) and the cases they serve. */
+const FASTIFY_MODES: readonly FastifyBenchMode[] = ['fastify-ours', 'fastify-session'];
+const FASTIFY_CASES = ['own-read', 'own-set'] as const;
+
 interface ServerHandle {
-  readonly mode: HttpBenchMode;
+  readonly mode: HttpBenchMode | FastifyBenchMode;
   readonly url: string;
   stop(): Promise<void>;
 }
 
-async function startServer(mode: HttpBenchMode, redisUrl: string): Promise<ServerHandle> {
+async function startServer(
+  mode: HttpBenchMode | FastifyBenchMode,
+  redisUrl: string,
+): Promise<ServerHandle> {
   const fromSource = import.meta.url.endsWith('.ts');
+  const server = mode.startsWith('fastify-') ? 'fastify-bench-server' : 'http-bench-server';
   const script = fileURLToPath(
-    new URL(fromSource ? './http-bench-server.ts' : './http-bench-server.js', import.meta.url),
+    new URL(fromSource ? `./${server}.ts` : `./${server}.js`, import.meta.url),
   );
-  const config: HttpBenchServerConfig = { mode, redisUrl, prefix: `bench-http-${mode}` };
+  const config = { mode, redisUrl, prefix: `bench-http-${mode}` };
   const child: ChildProcess = spawn(
     process.execPath,
     [...(fromSource ? ['--import', 'tsx', '--conditions=@session-cluster/source'] : []), script],
@@ -151,6 +164,14 @@ async function runCase(
       lostUpdates += Math.max(0, count - (state.stored[slot] ?? 0));
     }
   }
+  if (kind === 'own-set' && server.mode.startsWith('fastify-')) {
+    // Each connection wrote its own session, one request at a time: what it
+    // holds must be the last value answered.
+    const state = (await (await fetch(`${server.url}/state`)).json()) as FastifyBenchState;
+    lostUpdates = 0;
+    slots = state.connections.length;
+    for (const c of state.connections) lostUpdates += Math.max(0, c.served - c.stored);
+  }
   return {
     reqPerSec: result.requests.average,
     non2xx: result.non2xx,
@@ -176,15 +197,19 @@ export async function runHttpSuite(options: HttpSuiteOptions): Promise<Record<st
   );
   const servers: ServerHandle[] = [];
   try {
-    for (const mode of MODES) servers.push(await startServer(mode, options.redisUrl));
+    for (const mode of [...MODES, ...FASTIFY_MODES]) {
+      servers.push(await startServer(mode, options.redisUrl));
+    }
+    const casesOf = (server: ServerHandle): readonly HttpCase[] =>
+      server.mode.startsWith('fastify-') ? FASTIFY_CASES : CASES;
     const runs = new Map<string, CaseResult[]>();
     // Warm JIT, connections and scripts.
     for (const server of servers) {
-      for (const kind of CASES) await runCase(server, kind, options, 1);
+      for (const kind of casesOf(server)) await runCase(server, kind, options, 1);
     }
     for (let round = 1; round <= options.rounds; round += 1) {
       for (const kind of CASES) {
-        for (const server of servers) {
+        for (const server of servers.filter((s) => casesOf(s).includes(kind))) {
           const result = await runCase(server, kind, options, options.seconds);
           const name = `${server.mode} ${kind}`;
           runs.set(name, [...(runs.get(name) ?? []), result]);

@@ -1,6 +1,6 @@
 import { parse, serialize } from 'cookie';
-import type { ServerResponse } from 'node:http';
 import type { ResolvedCookieOptions } from './middleware-options.js';
+import type { SessionResponse } from './session-response.js';
 
 /** The value of cookie `name` in a `Cookie` request header, if present. */
 export function readCookie(header: string | undefined, name: string): string | undefined {
@@ -11,7 +11,7 @@ export function readCookie(header: string | undefined, name: string): string | u
 
 /** Append a `Set-Cookie` carrying `value` (attributes from `options`). */
 export function setSessionCookie(
-  res: ServerResponse,
+  res: SessionResponse,
   options: ResolvedCookieOptions,
   value: string,
 ): void {
@@ -36,7 +36,7 @@ export function setSessionCookie(
 }
 
 /** Append a `Set-Cookie` that removes the session cookie from the browser. */
-export function clearSessionCookie(res: ServerResponse, options: ResolvedCookieOptions): void {
+export function clearSessionCookie(res: SessionResponse, options: ResolvedCookieOptions): void {
   res.appendHeader(
     'Set-Cookie',
     serialize(options.name, '', {

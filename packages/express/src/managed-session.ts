@@ -1,4 +1,3 @@
-import type { ServerResponse } from 'node:http';
 import {
   SessionValidationError,
   assertValidUserId,
@@ -14,6 +13,7 @@ import type { MiddlewareStats } from './middleware-stats.js';
 import type { DestroyAllOptions, RegenerateSessionOptions } from './request-session.js';
 import { RequestLock } from './request-lock.js';
 import type { RejectedCookie, SessionCookieSigner, VerifiedCookie } from './signed-cookie.js';
+import type { ResponseHolder, SessionResponse } from './session-response.js';
 import { TrackedSession } from './tracked-session.js';
 import type { FailureSink, StoredSession } from './tracked-session.js';
 import { assertMutator, assertPlainData, headersSentError } from './session-checks.js';
@@ -29,6 +29,8 @@ export interface ManagedContext {
   readonly maxLifetimeMs: number | undefined;
   readonly degradedHeader: string | undefined;
   readonly logger: SessionLogger;
+  /** How the response waits for the commit (see {@link ResponseHolder}). */
+  readonly holder: ResponseHolder | undefined;
   readonly stats: MiddlewareStats;
 }
 
@@ -92,11 +94,11 @@ export class ManagedSession extends TrackedSession {
 
   public constructor(
     private readonly ctx: ManagedContext,
-    res: ServerResponse,
+    res: SessionResponse,
     onFailure: FailureSink,
     cookie: VerifiedCookie | RejectedCookie | undefined,
   ) {
-    super(res, onFailure, ctx.logger);
+    super(res, onFailure, ctx.logger, ctx.holder);
     if (cookie === undefined) return;
     if (cookie.ok) {
       this.currentId = cookie.id;

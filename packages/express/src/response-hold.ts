@@ -1,4 +1,5 @@
 import { ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 
 /** What {@link holdResponse} asks of the session it holds the response for. */
 export interface CommitHooks {
@@ -89,7 +90,10 @@ const HELD: Readonly<Record<HeldMethod, ResponseMethod>> = {
  * On failure nothing queued is sent: the response is still unstarted, so
  * the app's error handler can answer it.
  */
-export function holdResponse(res: ServerResponse, hooks: CommitHooks): void {
+export function holdResponse<Request extends IncomingMessage>(
+  res: ServerResponse<Request>,
+  hooks: CommitHooks,
+): void {
   const held = res as HeldResponse;
   /* eslint-disable @typescript-eslint/unbound-method -- replayed with `apply(res)` */
   held[HOLD] = {

@@ -1,4 +1,3 @@
-import type { ServerResponse } from 'node:http';
 import {
   SessionValidationError,
   assertValidUserId,
@@ -12,6 +11,7 @@ import type { ResolvedCookieOptions, SessionLogger } from './middleware-options.
 import type { MiddlewareStats } from './middleware-stats.js';
 import type { RegenerateSessionOptions } from './request-session.js';
 import { assertMutator, assertPlainData, headersSentError } from './session-checks.js';
+import type { ResponseHolder, SessionResponse } from './session-response.js';
 import { TrackedSession } from './tracked-session.js';
 import type { FailureSink, StoredSession } from './tracked-session.js';
 
@@ -24,6 +24,8 @@ export interface SealedContext {
   /** Absolute lifetime from creation, ms; `undefined`: none. */
   readonly maxLifetimeMs: number | undefined;
   readonly logger: SessionLogger;
+  /** How the response waits for the commit (see {@link ResponseHolder}). */
+  readonly holder: ResponseHolder | undefined;
   readonly stats: MiddlewareStats;
 }
 
@@ -48,11 +50,11 @@ export class SealedRequestSession extends TrackedSession {
 
   public constructor(
     private readonly ctx: SealedContext,
-    res: ServerResponse,
+    res: SessionResponse,
     onFailure: FailureSink,
     cookieValue: string | undefined,
   ) {
-    super(res, onFailure, ctx.logger);
+    super(res, onFailure, ctx.logger, ctx.holder);
     if (cookieValue !== undefined) {
       try {
         const opened = ctx.sealer.open(cookieValue);

@@ -1,17 +1,17 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import { SessionValidationError } from '@session-cluster/core';
 import type { SessionError } from '@session-cluster/core';
 import type { SessionManager } from '@session-cluster/manager';
 import { CookieSealer } from '@session-cluster/store-cookie';
 import { readCookie } from './cookie-header.js';
+import { createManagedContext } from './managed-context.js';
 import { ManagedSession } from './managed-session.js';
-import type { ManagedContext } from './managed-session.js';
 import {
   SESSION_MIDDLEWARE_DEFAULTS,
   invalidOption,
   positiveInteger,
   resolveCookieOptions,
-  resolveDegradedHeader,
   resolveLogger,
   resolveMaxLifetime,
   resolveTouchAfter,
@@ -20,9 +20,10 @@ import type { CookieStoreSessionOptions, ManagedSessionOptions } from './middlew
 import { createStats } from './middleware-stats.js';
 import type { SessionMiddlewareStats } from './middleware-stats.js';
 import type { RequestSession } from './request-session.js';
+import { holdResponse } from './response-hold.js';
 import { SealedRequestSession } from './sealed-session.js';
 import type { SealedContext } from './sealed-session.js';
-import { SessionCookieSigner } from './signed-cookie.js';
+import type { ResponseHolder } from './session-response.js';
 
 /** Express's `next`. */
 export type NextFunction = (error?: unknown) => void;
@@ -96,35 +97,8 @@ function managedMiddleware(
   manager: SessionManager,
   options: ManagedSessionOptions,
 ): SessionMiddleware {
-  if (typeof options !== 'object' || (options as unknown) === null) {
-    throw invalidOption('options', 'an options object');
-  }
-  if (
-    typeof manager !== 'object' ||
-    (manager as unknown) === null ||
-    typeof (manager as Partial<SessionManager>).patch !== 'function' ||
-    typeof (manager as Partial<SessionManager>).withLock !== 'function'
-  ) {
-    throw invalidOption('manager', 'a SessionManager');
-  }
-  const store: unknown = options.store;
-  if (store !== undefined && store !== 'manager') {
-    throw invalidOption('store', "'manager' (or pass ({ store: 'cookie', … }) alone)");
-  }
-  const lock: unknown = options.lock ?? 'none';
-  if (lock !== 'none' && lock !== 'request') throw invalidOption('lock', "'none' or 'request'");
-  const stats = createStats();
-  const ctx: ManagedContext = {
-    manager,
-    signer: new SessionCookieSigner(options.secrets),
-    cookie: resolveCookieOptions(options.cookie, SESSION_MIDDLEWARE_DEFAULTS.managedCookieName),
-    lockRequests: lock === 'request',
-    touchAfterMs: resolveTouchAfter(options.touchAfterMs),
-    maxLifetimeMs: resolveMaxLifetime(options.maxLifetimeMs),
-    degradedHeader: resolveDegradedHeader(options.degradedHeader),
-    logger: resolveLogger(options.logger),
-    stats,
-  };
+  const ctx = createManagedContext(manager, options, holdServerResponse);
+  const { stats } = ctx;
 
   const middleware = (req: IncomingMessage, res: ServerResponse, next: NextFunction): void => {
     const carrier = req as IncomingMessage & RequestWithSession;
@@ -168,6 +142,7 @@ function sealedMiddleware(options: CookieStoreSessionOptions): SessionMiddleware
   );
   const stats = createStats();
   const ctx: SealedContext = {
+    holder: holdServerResponse,
     sealer: new CookieSealer({
       keys: options.keys,
       cookieName: cookie.name,
@@ -192,6 +167,16 @@ function sealedMiddleware(options: CookieStoreSessionOptions): SessionMiddleware
   };
   return Object.assign(middleware, { stats });
 }
+
+/**
+ * Express's commit trigger: hold the Node response at its first byte. This
+ * middleware builds sessions over the `ServerResponse` Express hands it and
+ * over nothing else; the check only narrows the type.
+ */
+const holdServerResponse: ResponseHolder = (res, hooks) => {
+  if (!(res instanceof ServerResponse)) throw new TypeError('expected a ServerResponse');
+  holdResponse(res, hooks);
+};
 
 function failureSink(
   stats: { commitFailures: number },

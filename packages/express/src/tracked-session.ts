@@ -1,4 +1,3 @@
-import type { ServerResponse } from 'node:http';
 import { hashSessionId, toSessionError } from '@session-cluster/core';
 import type { JsonValue, SessionData, SessionError } from '@session-cluster/core';
 import type { SessionLogger } from './middleware-options.js';
@@ -9,7 +8,7 @@ import type {
   RequestSession,
   SessionSnapshot,
 } from './request-session.js';
-import { holdResponse } from './response-hold.js';
+import type { ResponseHolder, SessionResponse } from './session-response.js';
 
 /** The stored side of a session, as either backend reads it. */
 export interface StoredSession {
@@ -39,9 +38,11 @@ export abstract class TrackedSession implements RequestSession {
   private failed = false;
 
   protected constructor(
-    protected readonly res: ServerResponse,
+    protected readonly res: SessionResponse,
     private readonly onFailure: FailureSink,
     protected readonly logger: SessionLogger,
+    /** `undefined`: the framework adapter calls {@link commitBeforeResponse} itself. */
+    private readonly holder: ResponseHolder | undefined,
   ) {}
 
   public abstract get id(): string | undefined;
@@ -131,24 +132,49 @@ export abstract class TrackedSession implements RequestSession {
     this.loading = undefined;
   }
 
-  /** From now on, hold the response at its first byte until committed. Idempotent. */
+  /**
+   * From now on, the response must wait for a commit: with a holder, it is
+   * held at its first byte until committed. Idempotent.
+   */
   protected arm(): void {
     if (this.armed) return;
     this.armed = true;
-    holdResponse(this.res, {
+    this.holder?.(this.res, {
       needsCommit: () => !this.failed && this.dirty(),
       commit: () => this.commit(),
       fail: (error) => {
-        this.failed = true;
-        const sessionError = toSessionError(error, { operation: 'commit' });
-        if (this.res.headersSent) {
-          this.logger.warn(
-            { code: sessionError.code, sessionIdHash: this.idHash },
-            'session commit failed after the response had started',
-          );
-        }
-        this.onFailure(sessionError);
+        this.onFailure(this.commitFailed(error));
       },
     });
+  }
+
+  /**
+   * The adapter's commit point, for frameworks that let a hook run before
+   * the response goes out (Fastify's `onSend`): commit if anything needs it.
+   * `undefined` when nothing does (no promise, no tick, for the common
+   * read-only request). A failure is reported to the failure sink, nothing
+   * more is written for this request (the error handler's response passes
+   * through the same hook and commits nothing), and the returned promise
+   * rejects with the `SessionError`.
+   */
+  public commitBeforeResponse(): Promise<void> | undefined {
+    if (!this.armed || this.failed || !this.dirty()) return undefined;
+    return this.commit().catch((error: unknown) => {
+      const sessionError = this.commitFailed(error);
+      this.onFailure(sessionError);
+      throw sessionError;
+    });
+  }
+
+  private commitFailed(error: unknown): SessionError {
+    this.failed = true;
+    const sessionError = toSessionError(error, { operation: 'commit' });
+    if (this.res.headersSent) {
+      this.logger.warn(
+        { code: sessionError.code, sessionIdHash: this.idHash },
+        'session commit failed after the response had started',
+      );
+    }
+    return sessionError;
   }
 }

@@ -1,0 +1,3 @@
+import { sessionClusterProject } from '../../vitest.shared.ts';
+
+export default sessionClusterProject('fastify');
