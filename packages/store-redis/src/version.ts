@@ -4,4 +4,4 @@
  * rolling deploy without running each other's scripts. A test keeps it equal
  * to `package.json`'s version.
  */
-export const STORE_REDIS_VERSION = '0.2.0';
+export const STORE_REDIS_VERSION = '0.3.0';
