@@ -10,7 +10,8 @@
 //   library packages' projects: unit tests, the store contract suites and the
 //   Express tests. The cross-package scenarios, the apps and the long
 //   multi-process runs inside packages (two sweeper workers, the fallback's
-//   measured outage, Sentinel failovers) run on the pinned line only: they test our processes
+//   measured and real-Redis outages, Cluster topologies, Sentinel failovers,
+//   the OTLP end-to-end run) run on the pinned line only: they test our processes
 //   and timing, not the library's behaviour on another runtime, and together
 //   they are most of the suite's time.
 //
@@ -33,6 +34,13 @@ const PINNED_LINE_ONLY = [
   '**/two-workers*.test.ts',
   '**/*.measure.test.ts',
   '**/*.sentinel.test.ts',
+  // Redis Cluster topologies, SIGKILLed-Redis outages, the launchers' own
+  // process tests and the OTLP end-to-end run: processes and timing again.
+  '**/*.cluster.test.ts',
+  '**/fallback-store.redis.test.ts',
+  '**/fallback-store.cache.redis.test.ts',
+  '**/redis-launchers.test.ts',
+  '**/*.e2e.test.ts',
 ];
 
 /** @type {{ line: string, node: string, projects: string[] | undefined }[]} */
