@@ -451,17 +451,7 @@ export class RedisStore implements SessionStore {
         throw this.notFound('patch', id);
       }
       if (status === -2) {
-        const bytes = replyInteger(reply[1], 'patchSession');
-        throw new SessionValidationError(
-          `The patched session would be ${bytes} bytes encoded, over the limit of ${this.codec.maxBytes} bytes`,
-          {
-            code: 'PAYLOAD_TOO_LARGE',
-            field: 'patch',
-            operation: 'patch',
-            sessionIdHash: hashSessionId(id),
-            details: { bytes, maxBytes: this.codec.maxBytes },
-          },
-        );
+        throw this.tooLarge('patch', id, replyInteger(reply[1], 'patchSession'));
       }
       return replyInteger(reply[1], 'patchSession');
     });
@@ -547,17 +537,7 @@ export class RedisStore implements SessionStore {
         });
       }
       if (status === -2) {
-        const bytes = replyInteger(reply[1], 'mergeSession');
-        throw new SessionValidationError(
-          `The merged session would be ${bytes} bytes encoded, over the limit of ${this.codec.maxBytes} bytes`,
-          {
-            code: 'PAYLOAD_TOO_LARGE',
-            field: 'merge',
-            operation: 'merge',
-            sessionIdHash: hashSessionId(id),
-            details: { bytes, maxBytes: this.codec.maxBytes },
-          },
-        );
+        throw this.tooLarge('merge', id, replyInteger(reply[1], 'mergeSession'));
       }
       const conflicts = reply
         .slice(4)
@@ -1210,6 +1190,26 @@ export class RedisStore implements SessionStore {
 
   private physicalExpiry(expiresAt: number): number {
     return Math.ceil(expiresAt + this.expiryGraceMs);
+  }
+
+  /** A patch or merge the script refused: the merged session would be `bytes` encoded, over `maxBytes`. */
+  private tooLarge(
+    operation: 'patch' | 'merge',
+    id: string,
+    bytes: number,
+  ): SessionValidationError {
+    const { maxBytes } = this.codec;
+    const what = operation === 'patch' ? 'patched' : 'merged';
+    return new SessionValidationError(
+      `The ${what} session would be ${bytes} bytes encoded, over the limit of ${maxBytes} bytes`,
+      {
+        code: 'PAYLOAD_TOO_LARGE',
+        field: operation,
+        operation,
+        sessionIdHash: hashSessionId(id),
+        details: { bytes, maxBytes },
+      },
+    );
   }
 
   private notFound(operation: string, id: string): SessionNotFoundError {
