@@ -189,6 +189,32 @@ local function frame_get(key)
   return h or {}, body
 end
 
+-- The live session at `key` for a script that writes it, as the loader
+-- would read it: 'missing' (no key, a tombstone, or logically expired at
+-- `now`), 'damaged' (anything the loader refuses: an unreadable header
+-- number or a failed check — a write must never merge into it, as its new
+-- check would launder the damage), or 'live' with the header fields, the
+-- entries part and the version as a number.
+local function frame_get_live(key, sid, now)
+  local current, body = frame_get(key)
+  if not current then
+    return 'missing'
+  end
+  local e = frame_number(current.e)
+  if e == nil then
+    return 'damaged'
+  end
+  if e <= now then
+    return 'missing'
+  end
+  local version = frame_version(current.v)
+  if version == nil or frame_number(current.c) == nil or frame_number(current.m) == nil
+      or not frame_verify(sid, current, body) then
+    return 'damaged'
+  end
+  return 'live', current, body, version
+end
+
 -- How many bytes frame_get_header reads first. A header is about 100 bytes
 -- plus the owner id, so this covers owners up to about 150 bytes; a longer
 -- header costs a second, full read.

@@ -65,20 +65,11 @@ if #ARGV < 9 then
   end
 end
 
-local current, body = frame_get(KEYS[1])
-if not current then
+local state, current, body, version = frame_get_live(KEYS[1], ARGV[1], now)
+if state == 'missing' then
   return {0}
 end
-local e = frame_number(current.e)
-if e == nil then
-  return {-3}
-end
-if e <= now then
-  return {0}
-end
-local version = frame_version(current.v)
-if version == nil or frame_number(current.c) == nil or frame_number(current.m) == nil
-    or not frame_verify(ARGV[1], current, body) then
+if state == 'damaged' then
   return {-3}
 end
 
@@ -127,7 +118,8 @@ for i = 9, #ARGV, 5 do
 end
 
 local newE = tonumber(ARGV[4])
-local extend = newE > e
+-- current.e is a readable number: frame_get_live checked it.
+local extend = newE > frame_number(current.e)
 if #apply == 0 and not extend then
   local reply = {1, version, #conflictKeys, 0}
   for _, key in ipairs(conflictKeys) do

@@ -36,23 +36,12 @@
 local FORMAT = frame_format(ARGV[6])
 local now = tonumber(ARGV[2])
 
-local current, body = frame_get(KEYS[1])
-if not current then
+-- Never merge into damaged data (see frame_get_live).
+local state, current, body, version = frame_get_live(KEYS[1], ARGV[1], now)
+if state == 'missing' then
   return {0}
 end
-local e = frame_number(current.e)
-if e == nil then
-  return {-3}
-end
-if e <= now then
-  return {0}
-end
-local version = frame_version(current.v)
--- Never merge into damaged data: the new checksum would launder it. Damaged
--- means anything the loader refuses, metadata included (c, and m, which
--- this write would otherwise overwrite with a readable value).
-if version == nil or frame_number(current.c) == nil or frame_number(current.m) == nil
-    or not frame_verify(ARGV[1], current, body) then
+if state == 'damaged' then
   return {-3}
 end
 if ARGV[7] ~= '' and version ~= tonumber(ARGV[7]) then

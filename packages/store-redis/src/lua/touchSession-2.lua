@@ -15,21 +15,13 @@
           -3 the stored frame is unreadable or fails its check: nothing written
 ]]
 frame_format(ARGV[5])
-local current, body = frame_get(KEYS[1])
-if not current then
-  return 0
-end
-local e = frame_number(current.e)
-if e == nil then
-  return -3
-end
-if e <= tonumber(ARGV[2]) then
-  return 0
-end
 -- The same checks as patch: a touch must not report damaged data as a live
 -- session, nor rewrite a damaged header number into a readable one.
-if frame_version(current.v) == nil or frame_number(current.c) == nil
-    or frame_number(current.m) == nil or not frame_verify(ARGV[1], current, body) then
+local state, current, body = frame_get_live(KEYS[1], ARGV[1], tonumber(ARGV[2]))
+if state == 'missing' then
+  return 0
+end
+if state == 'damaged' then
   return -3
 end
 -- k does not cover e: the frame keeps its format and its check.
