@@ -91,7 +91,6 @@ export type {
   SessionOperationName,
   SessionOutcome,
   FallbackRoute,
-  FallbackNote,
   LockMode,
   EscalationReason,
 } from './semconv.js';
@@ -105,7 +104,6 @@ export {
   SPAN_RECONCILE,
   SPAN_HEALTH_PROBE,
   SPAN_SWEEP,
-  CONTEXT_KEY_FALLBACK_NOTE,
   EVENT_FAILOVER,
   EVENT_RECONCILE_BATCH,
   EVENT_RECONCILE_CONFLICT,
@@ -193,8 +191,33 @@ export {
 } from './semconv.js';
 export type { SessionErrorAttributes, SpanException } from './error-attributes.js';
 export { exceptionForSpan, sessionErrorAttributes } from './error-attributes.js';
-export type { OtelApi } from './otel-api.js';
-export { otelApi } from './otel-api.js';
+export type {
+  BreakerStateName,
+  FallbackStateReader,
+  HealthProbeMessage,
+  OperationMessage,
+  ProbeOutcome,
+  ReconcileMessage,
+  ReconcileTally,
+  SessionChannels,
+  SessionEvent,
+  StoreCallMessage,
+  SweepMessage,
+  SweepOutcome,
+} from './session-channels.js';
+export {
+  CHANNEL_EVENT,
+  CHANNEL_HEALTH_PROBE,
+  CHANNEL_OPERATION,
+  CHANNEL_RECONCILE,
+  CHANNEL_STORE_CALL,
+  CHANNEL_SWEEP,
+  SESSION_CHANNELS,
+  SILENT_SESSION_CHANNELS,
+  publishSessionEvent,
+  sessionChannels,
+  traceCall,
+} from './session-channels.js';
 export { SESSION_STORE_METHODS } from './contracts.js';
 export type { OptionChecks, UncheckedOptions } from './option-checks.js';
 export { createOptionChecks, isOptionsObject } from './option-checks.js';

@@ -50,22 +50,12 @@ describe('createOptionChecks', () => {
     expect(errorOf(() => check.nonEmptyString('', 's'))).toMatchObject({ field: 's' });
   });
 
-  it('telemetry: on by default, off by false or enabled: false, providers checked', () => {
-    expect(check.telemetry(undefined)).toEqual({});
-    expect(check.telemetry(false)).toBeUndefined();
-    expect(check.telemetry({ enabled: false })).toBeUndefined();
-    const tracerProvider = { getTracer: () => undefined };
-    expect(check.telemetry({ tracerProvider })).toEqual({ tracerProvider });
+  it('telemetry: a boolean switch, on by default', () => {
+    expect(check.telemetry(undefined)).toBe(true);
+    expect(check.telemetry(true)).toBe(true);
+    expect(check.telemetry(false)).toBe(false);
     expect(errorOf(() => check.telemetry('on'))).toMatchObject({ field: 'telemetry' });
-    expect(errorOf(() => check.telemetry({ enabled: 1 }))).toMatchObject({
-      field: 'telemetry.enabled',
-    });
-    expect(errorOf(() => check.telemetry({ tracerProvider: {} }))).toMatchObject({
-      field: 'telemetry.tracerProvider',
-    });
-    expect(errorOf(() => check.telemetry({ meterProvider: {} }, 'otel'))).toMatchObject({
-      field: 'otel.meterProvider',
-    });
+    expect(errorOf(() => check.telemetry({}, 'otel'))).toMatchObject({ field: 'otel' });
   });
 
   it('isOptionsObject: objects only, not arrays or null', () => {

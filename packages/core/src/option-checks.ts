@@ -32,12 +32,10 @@ export interface OptionChecks {
   /** A required non-empty string. */
   readonly nonEmptyString: (value: unknown, field: string) => string;
   /**
-   * The `telemetry` option shared by the instrumented components: `undefined`
-   * → `{}` (on, global providers), `false` or `{ enabled: false }` → off
-   * (`undefined`), else an object whose `tracerProvider` / `meterProvider`,
-   * when given, have `getTracer` / `getMeter`.
+   * The `telemetry` switch shared by the publishing components: whether they
+   * publish on `SESSION_CHANNELS` (`undefined` → `true`).
    */
-  readonly telemetry: (value: unknown, field?: string) => UncheckedOptions | undefined;
+  readonly telemetry: (value: unknown, field?: string) => boolean;
 }
 
 /** A non-null, non-array object. */
@@ -102,21 +100,9 @@ export function createOptionChecks(owner: string): OptionChecks {
       return value;
     },
     telemetry: (value, field = 'telemetry') => {
-      if (value === undefined) return {};
-      if (value === false) return undefined;
-      if (!isOptionsObject(value)) throw invalid(field, 'false or an options object');
-      const enabled = value['enabled'];
-      if (enabled !== undefined && typeof enabled !== 'boolean') {
-        throw invalid(`${field}.enabled`, 'a boolean');
-      }
-      const { tracerProvider, meterProvider } = value;
-      if (tracerProvider !== undefined && !hasMethod(tracerProvider, 'getTracer')) {
-        throw invalid(`${field}.tracerProvider`, 'a TracerProvider');
-      }
-      if (meterProvider !== undefined && !hasMethod(meterProvider, 'getMeter')) {
-        throw invalid(`${field}.meterProvider`, 'a MeterProvider');
-      }
-      return enabled === false ? undefined : value;
+      if (value === undefined) return true;
+      if (typeof value !== 'boolean') throw invalid(field, 'a boolean');
+      return value;
     },
   };
 }

@@ -51,28 +51,6 @@ export const SPAN_HEALTH_PROBE = 'session.health.probe';
 /** Span of one sweep job (one bucket, one or more batches). */
 export const SPAN_SWEEP = 'session.sweep';
 
-// ─── Context ───────────────────────────────────────────────────────────────
-
-/**
- * Description of the context key under which a manager operation keeps a
- * mutable {@link FallbackNote} while it runs. Both sides build the key as
- * `Symbol.for(CONTEXT_KEY_FALLBACK_NOTE)` (what `createContextKey` of
- * `@opentelemetry/api` returns too), so the fallback store can mark "served
- * from memory" on the operation without either package importing the other.
- */
-export const CONTEXT_KEY_FALLBACK_NOTE = '@session-cluster/fallback-note';
-
-/** What the fallback store records for the operation in progress (see {@link CONTEXT_KEY_FALLBACK_NOTE}). */
-export interface FallbackNote {
-  /** Set when any store call of the operation was served by the fallback (memory). */
-  servedDegraded: boolean;
-  /**
-   * Set by a store with an instance cache (RedisStore) on each load: `true`
-   * when the cache answered, `false` when Redis did. Absent: no cache.
-   */
-  cacheHit?: boolean;
-}
-
 // ─── Event names ───────────────────────────────────────────────────────────
 
 /** Span event added before each retry of an operation. */

@@ -5,7 +5,6 @@ import {
   systemClock,
 } from '@session-cluster/core';
 import type { Clock, SessionStore } from '@session-cluster/core';
-import type { FallbackTelemetryOptions } from './fallback-telemetry.js';
 
 /**
  * Open the breaker after `threshold` storage failures in a row (a success
@@ -82,11 +81,12 @@ export interface FallbackStoreOptions {
    */
   readonly partitionOf?: ((id: string) => string | undefined) | undefined;
   /**
-   * OpenTelemetry (through `@opentelemetry/api`, a no-op until an SDK is
-   * registered): routing attributes on the caller's span, reconciliation
-   * spans, breaker/degraded gauges. `false` turns it off. Default on.
+   * Publish routing, breaker changes and reconciliation runs on core's
+   * `SESSION_CHANNELS` (what `@session-cluster/telemetry` turns into
+   * attributes, spans and gauges; free while nobody subscribes). `false`:
+   * publish nothing. Default `true`.
    */
-  readonly telemetry?: FallbackTelemetryOptions | false | undefined;
+  readonly telemetry?: boolean | undefined;
 }
 
 /** Defaults of {@link FallbackStoreOptions}. */
@@ -122,8 +122,8 @@ export interface ResolvedFallbackOptions {
   readonly concurrency: number;
   readonly clock: Clock;
   readonly partitionOf: ((id: string) => string | undefined) | undefined;
-  /** `undefined` when telemetry is off. */
-  readonly telemetry: FallbackTelemetryOptions | undefined;
+  /** Whether the store publishes on `SESSION_CHANNELS`. */
+  readonly telemetry: boolean;
 }
 
 const check = createOptionChecks('FallbackStore');
@@ -247,6 +247,6 @@ function resolvePartitionOf(value: unknown): ((id: string) => string | undefined
   return value as ((id: string) => string | undefined) | undefined;
 }
 
-function resolveTelemetry(value: unknown): FallbackTelemetryOptions | undefined {
+function resolveTelemetry(value: unknown): boolean {
   return check.telemetry(value);
 }

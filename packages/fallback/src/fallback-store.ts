@@ -6,6 +6,7 @@ import {
   isSessionError,
   isValidSessionId,
   replayFirst,
+  sessionChannels,
   toSessionError,
 } from '@session-cluster/core';
 import type {
@@ -14,7 +15,11 @@ import type {
   DeleteByUserOptions,
   LoadOptions,
   PatchOptions,
+  FallbackRoute,
+  FallbackStateReader,
   SaveSessionInput,
+  SessionChannels,
+  SessionEvent,
   SessionPatch,
   SessionRecord,
   SessionStore,
@@ -27,8 +32,6 @@ import { exceptIds } from './except-ids.js';
 import type { FallbackStoreEvents, RecoveredEvent } from './fallback-events.js';
 import { resolveFallbackOptions } from './fallback-options.js';
 import type { FallbackStoreOptions } from './fallback-options.js';
-import { FallbackTelemetry } from './fallback-telemetry.js';
-import { otelApi } from '@session-cluster/core';
 import { breakerStateName, createPrimaryPolicy, createStorageBreaker } from './primary-policy.js';
 import type { BreakerState, PrimaryPolicy } from './primary-policy.js';
 import type { ResolvedBreakerOptions } from './fallback-options.js';
@@ -36,7 +39,12 @@ import { Reconciler, emptyTally } from './reconciler.js';
 import type { ReconcileTally } from './reconciler.js';
 import { RecoveryMachine, SHARED_BREAKER, partitionBreakerKey } from './recovery-machine.js';
 import type { RecoveryState, RunOutcome } from './recovery-machine.js';
-import { isStorageFailure, isTaskCancelled, shouldFailOver } from './storage-failure.js';
+import {
+  failureCode,
+  isStorageFailure,
+  isTaskCancelled,
+  shouldFailOver,
+} from './storage-failure.js';
 
 function idOf(input: unknown): unknown {
   return typeof input === 'object' && input !== null ? (input as { id?: unknown }).id : undefined;
@@ -152,7 +160,9 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
   /** Breaker phases, outage and reconciliation: the one state machine (see {@link RecoveryMachine}). */
   private readonly machine: RecoveryMachine;
   private readonly subscriptions: IDisposable[];
-  private readonly telemetry: FallbackTelemetry | undefined;
+  private readonly channels: SessionChannels;
+  /** What subscribers read for their gauges (announced in `fallback_opened`). */
+  private readonly stateReader: FallbackStateReader;
   private tally: ReconcileTally = emptyTally();
   private reconcileMs = 0;
   private runs = 0;
@@ -169,14 +179,11 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
     this.breaker = this.policy.breaker;
     this.breakerOptions = resolved.breaker;
     this.partitionOf = resolved.partitionOf;
-    const telemetry =
-      resolved.telemetry === undefined || otelApi === undefined
-        ? undefined
-        : new FallbackTelemetry(otelApi, resolved.telemetry, {
-            degraded: () => this.degraded,
-            breakerState: () => this.breakerState,
-          });
-    this.telemetry = telemetry;
+    this.channels = sessionChannels(resolved.telemetry);
+    this.stateReader = {
+      degraded: () => this.degraded,
+      breakerState: () => this.breakerState,
+    };
     this.reconciler = new Reconciler({
       primary: this.primary,
       secondary: this.secondary,
@@ -189,11 +196,11 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
         this.notify('reconcileFailed', event);
       },
       onConflict: (event) => {
-        telemetry?.reconcileConflict(event);
+        this.publish({ type: 'reconcile_conflict', ...event });
         this.notify('reconcileConflict', event);
       },
       onProgress: (tally, remaining) => {
-        telemetry?.reconcileProgress(tally, remaining);
+        this.publish({ type: 'reconcile_batch', tally: { ...tally }, remaining });
         this.notify('reconcileProgress', { ...tally, remaining });
       },
       stopping: () => this.closing !== undefined,
@@ -223,10 +230,11 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
         this.machine.reset(SHARED_BREAKER);
       }),
       this.breaker.onStateChange((state) => {
-        telemetry?.breakerChanged(breakerStateName(state));
+        this.publish({ type: 'breaker', state: breakerStateName(state) });
         this.notify('breakerStateChange', breakerStateName(state));
       }),
     ];
+    this.publish({ type: 'fallback_opened', store: this.stateReader });
   }
 
   /**
@@ -359,7 +367,7 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
       this.failedOver(error);
       return this.secondary.listByUser(userId);
     }
-    this.telemetry?.routed('primary');
+    this.routed('primary');
     this.machine.primarySucceeded();
     if (this.journal.size === 0) return listed;
     const local = await this.secondary.listByUser(userId);
@@ -383,7 +391,7 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
       this.failedOver(error);
       return this.deleteByUserLocally(userId, options);
     }
-    this.telemetry?.routed('primary');
+    this.routed('primary');
     this.machine.primarySucceeded();
     if (this.journal.size === 0) return deleted;
     // Sessions waiting for reconciliation are the secondary's: delete them there too.
@@ -416,7 +424,7 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
       this.failedOver(error);
       return local();
     }
-    this.telemetry?.routed('primary');
+    this.routed('primary');
     this.machine.primarySucceeded();
     if (this.journal.size === 0) return listed;
     const ids = new Set(listed.filter((id) => !this.journal.has(id)));
@@ -450,7 +458,7 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
       this.machine.dispose();
       await this.machine.running;
       for (const subscription of this.subscriptions) subscription.dispose();
-      this.telemetry?.close();
+      this.publish({ type: 'fallback_closed', store: this.stateReader });
       await Promise.all([this.primary.close(), this.secondary.close()]);
     })();
     return this.closing;
@@ -492,7 +500,7 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
         // one's breaker decides for its own sessions.
         try {
           result = await partition.execute(() => this.policy.deadline.execute(work));
-          this.telemetry?.routed('primary');
+          this.routed('primary');
           return result;
         } catch (second) {
           if (!shouldFailOver(second)) throw second;
@@ -511,7 +519,7 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
         isMiss,
       );
     }
-    this.telemetry?.routed('primary');
+    this.routed('primary');
     this.machine.primarySucceeded();
     return result;
   }
@@ -621,7 +629,7 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
     try {
       // The failure that already happened is the policy's first attempt.
       const value = await this.missRecheck.execute(replayFirst(failure, primary));
-      this.telemetry?.routed('primary');
+      this.routed('primary');
       this.machine.primarySucceeded();
       return value;
     } catch (error) {
@@ -640,14 +648,26 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
    * breaker (route `secondary`), or failed in the primary (`primary_failed_over`).
    */
   private failedOver(error: unknown): void {
-    if (this.telemetry === undefined) return;
-    if (isBrokenCircuitError(error)) this.telemetry.routed('secondary');
-    else this.telemetry.routed('primary_failed_over', error);
+    if (!this.channels.event.hasSubscribers) return;
+    if (isBrokenCircuitError(error)) this.routed('secondary');
+    else this.routed('primary_failed_over', failureCode(error));
+  }
+
+  /** Publish how a call was routed (`failure`: the primary's error code when it failed mid-call). */
+  private routed(route: FallbackRoute, failure?: string): void {
+    const channel = this.channels.event;
+    if (channel.hasSubscribers) channel.publish({ type: 'route', route, failure });
+  }
+
+  /** Publish a {@link SessionEvent} while anyone listens. */
+  private publish(event: SessionEvent): void {
+    const channel = this.channels.event;
+    if (channel.hasSubscribers) channel.publish(event);
   }
 
   /** A call for a session still waiting for reconciliation: memory has its truth. */
   private servedLocally<T>(served: Promise<T>): Promise<T> {
-    this.telemetry?.routed('secondary');
+    this.routed('secondary');
     return served;
   }
 
@@ -842,12 +862,14 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
     let outcome;
     try {
       const tally = this.tally;
-      outcome =
-        this.telemetry === undefined
-          ? await this.reconciler.run(tally)
-          : await this.telemetry.reconcile(this.journal.pending, tally, () =>
-              this.reconciler.run(tally),
-            );
+      const channel = this.channels.reconcile;
+      outcome = channel.hasSubscribers
+        ? await channel.tracePromise(() => this.reconciler.run(tally), {
+            entries: this.journal.pending,
+            before: { ...tally },
+            tally,
+          })
+        : await this.reconciler.run(tally);
     } catch (error) {
       // A bug, not an outage: report it and keep the journal for the next run.
       this.notify('reconcileFailed', { sessionIdHash: undefined, error: toSessionError(error) });

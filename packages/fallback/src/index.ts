@@ -21,4 +21,3 @@ export type {
 export type { BreakerState } from './primary-policy.js';
 export type { BreakerPhase, RecoveryState } from './recovery-machine.js';
 export { isStorageFailure, shouldFailOver } from './storage-failure.js';
-export type { FallbackTelemetryOptions } from './fallback-telemetry.js';

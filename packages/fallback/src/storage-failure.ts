@@ -11,6 +11,12 @@ export function isTaskCancelled(error: unknown): error is Error {
   return error instanceof Error && 'isTaskCancelledError' in error;
 }
 
+/** The code a failover names: the `SessionError` code, `STORAGE_TIMEOUT` for the call timeout. */
+export function failureCode(error: unknown): string {
+  if (isSessionError(error)) return error.code;
+  return isTaskCancelled(error) ? 'STORAGE_TIMEOUT' : 'INTERNAL';
+}
+
 /**
  * True for a failure that says "the primary is not answering": a
  * `SessionError` of category `storage` that is retryable

@@ -1,11 +1,9 @@
 import { EventEmitter } from 'node:events';
-import { SessionValidationError, toSessionError } from '@session-cluster/core';
-import type { Clock, SessionErrorCode } from '@session-cluster/core';
+import { SessionValidationError, sessionChannels, toSessionError } from '@session-cluster/core';
+import type { Clock, SessionChannels, SessionErrorCode } from '@session-cluster/core';
 import { resolveHealthOptions } from './health-options.js';
 import type { HealthMonitorOptions, ResolvedHealthOptions } from './health-options.js';
 import { runProbe } from './health-probe.js';
-import { HealthTelemetry } from './health-telemetry.js';
-import { otelApi } from '@session-cluster/core';
 import type {
   BreakerState,
   CacheHealth,
@@ -70,7 +68,7 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> implements 
   private probeInFlight: Promise<ProbeResult> | undefined;
   private lastStatus: HealthStatus = 'healthy';
   private cacheSource: (() => CacheHealth | undefined) | undefined;
-  private readonly telemetry: HealthTelemetry | undefined;
+  private readonly channels: SessionChannels;
 
   /** @throws SessionValidationError `INVALID_CONFIG` naming the bad option */
   public constructor(options?: HealthMonitorOptions) {
@@ -78,10 +76,7 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> implements 
     this.options = resolveHealthOptions(options);
     this.clock = this.options.clock;
     this.overall = new SampleWindow(this.options.windowSize);
-    this.telemetry =
-      this.options.telemetry === undefined || otelApi === undefined
-        ? undefined
-        : new HealthTelemetry(otelApi, this.options.telemetry);
+    this.channels = sessionChannels(this.options.telemetry);
   }
 
   /** True when a probe store is configured, i.e. {@link check} can run. */
@@ -249,9 +244,11 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> implements 
         this.evaluate();
         return result;
       });
-    const telemetry = this.telemetry;
+    const channel = this.channels.healthProbe;
     this.probeInFlight ??= (
-      telemetry === undefined ? run() : telemetry.probe(run, () => this.lastStatus)
+      channel.hasSubscribers
+        ? channel.tracePromise(run, { status: () => this.lastStatus })
+        : run()
     )
       // Cleared however it ends, so one odd failure cannot wedge every later check.
       .finally(() => {

@@ -1,6 +1,5 @@
 import { SessionValidationError, systemClock } from '@session-cluster/core';
 import type { Clock, SessionStore } from '@session-cluster/core';
-import type { HealthTelemetryOptions } from './health-telemetry.js';
 
 /** What {@link HealthMonitor.check} probes. */
 export interface HealthProbeOptions {
@@ -33,10 +32,11 @@ export interface HealthMonitorOptions {
   /** A probe running longer than this (ms) fails with `STORAGE_TIMEOUT`. Default 2 000. */
   readonly probeTimeoutMs?: number | undefined;
   /**
-   * OpenTelemetry probe spans and metrics (through `@opentelemetry/api`, a
-   * no-op until an SDK is registered). `false` turns them off. Default on.
+   * Publish each probe on core's `SESSION_CHANNELS` (what
+   * `@session-cluster/telemetry` turns into probe spans and metrics; free
+   * while nobody subscribes). `false`: publish nothing. Default `true`.
    */
-  readonly telemetry?: HealthTelemetryOptions | false | undefined;
+  readonly telemetry?: boolean | undefined;
 }
 
 /** Defaults of {@link HealthMonitorOptions}. */
@@ -60,8 +60,8 @@ export interface ResolvedHealthOptions {
   readonly clock: Clock;
   readonly probe: { readonly store: SessionStore; readonly ttlMs: number } | undefined;
   readonly probeTimeoutMs: number;
-  /** `undefined` when telemetry is off. */
-  readonly telemetry: HealthTelemetryOptions | undefined;
+  /** Whether probes are published on `SESSION_CHANNELS`. */
+  readonly telemetry: boolean;
 }
 
 const STORE_METHODS_PROBED = ['create', 'load', 'delete'] as const;
@@ -119,31 +119,12 @@ export function resolveHealthOptions(options: unknown): ResolvedHealthOptions {
   };
 }
 
-function telemetryOption(value: unknown): HealthTelemetryOptions | undefined {
-  if (value === undefined) return {};
-  if (value === false) return undefined;
-  if (typeof value !== 'object' || value === null) {
-    throw configError('telemetry', `telemetry must be false or an object, got ${kindOf(value)}`);
+function telemetryOption(value: unknown): boolean {
+  if (value === undefined) return true;
+  if (typeof value !== 'boolean') {
+    throw configError('telemetry', `telemetry must be a boolean, got ${kindOf(value)}`);
   }
-  const options = value as HealthTelemetryOptions;
-  if (options.enabled !== undefined && typeof options.enabled !== 'boolean') {
-    throw configError('telemetry.enabled', 'telemetry.enabled must be a boolean');
-  }
-  for (const [field, method] of [
-    ['tracerProvider', 'getTracer'],
-    ['meterProvider', 'getMeter'],
-  ] as const) {
-    const provider: unknown = options[field];
-    if (
-      provider !== undefined &&
-      (typeof provider !== 'object' ||
-        provider === null ||
-        typeof (provider as Record<string, unknown>)[method] !== 'function')
-    ) {
-      throw configError(`telemetry.${field}`, `telemetry.${field} must have ${method}()`);
-    }
-  }
-  return options.enabled === false ? undefined : options;
+  return value;
 }
 
 function probeOption(value: unknown, probeTimeoutMs: number): ResolvedHealthOptions['probe'] {

@@ -19,4 +19,3 @@ export type {
 export { HealthMonitor } from './health-monitor.js';
 export type { HealthHandler, HealthHandlers, HealthHandlersOptions } from './health-handlers.js';
 export { createHealthHandlers } from './health-handlers.js';
-export type { HealthTelemetryOptions } from './health-telemetry.js';

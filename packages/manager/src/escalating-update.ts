@@ -1,6 +1,14 @@
-import { isSessionError, lockedUpdate, optimisticUpdate } from '@session-cluster/core';
+import {
+  isSessionError,
+  lockedUpdate,
+  optimisticUpdate,
+  publishSessionEvent,
+} from '@session-cluster/core';
 import type {
+  EscalationReason,
+  LockMode,
   LockedUpdateOptions,
+  SessionChannels,
   SessionLocker,
   SessionMutator,
   SessionRecord,
@@ -8,7 +16,6 @@ import type {
 } from '@session-cluster/core';
 import type { RetryPolicy } from 'cockatiel';
 import type { HotSessions } from './hot-sessions.js';
-import type { ManagerTelemetry } from './manager-telemetry.js';
 
 /**
  * How `update` uses the session lock:
@@ -103,24 +110,24 @@ export class EscalatingUpdate {
     private readonly policy: RetryPolicy,
     private readonly options: LockedUpdateOptions,
     private readonly hot: HotSessions,
-    private readonly telemetry: ManagerTelemetry | undefined,
+    private readonly channels: SessionChannels,
   ) {}
 
   /** Run `fn` on the session `id` (already checked) in `mode`. */
   public run(id: string, fn: SessionMutator, mode: UpdateLockMode): Promise<SessionRecord> {
     if (mode === 'always') {
       this.always += 1;
-      this.telemetry?.noteLockMode('always');
+      this.lockMode('always');
       return this.policy.execute(() => lockedUpdate(this.store, this.locker, id, fn, this.options));
     }
     const running = this.running.get(id) ?? 0;
     const call: UpdateCall = { escalated: running > 0 || this.hot.has(id) };
     if (running > 0) {
       this.escalatedLocal += 1;
-      this.telemetry?.recordEscalation('local');
+      this.escalation('local');
     } else if (call.escalated) {
       this.escalatedHot += 1;
-      this.telemetry?.recordEscalation('hot');
+      this.escalation('hot');
     }
     this.running.set(id, running + 1);
     return this.policy
@@ -147,7 +154,7 @@ export class EscalatingUpdate {
 
   private async attempt(id: string, fn: SessionMutator, call: UpdateCall): Promise<SessionRecord> {
     if (!call.escalated) {
-      this.telemetry?.noteLockMode('optimistic');
+      this.lockMode('optimistic');
       for (let tried = 1; tried <= OPTIMISTIC_TRIES; tried += 1) {
         try {
           const record = await optimisticUpdate(this.store, id, fn, this.options);
@@ -158,15 +165,15 @@ export class EscalatingUpdate {
           // the policy's to retry or not, like in locked mode.
           if (!isVersionConflict(error)) throw error;
           this.conflicts += 1;
-          this.telemetry?.onConflictRetry(tried);
+          publishSessionEvent(this.channels, { type: 'conflict_retry', attempt: tried });
         }
       }
       call.escalated = true;
       this.escalatedOnConflict += 1;
-      this.telemetry?.recordEscalation('conflict');
+      this.escalation('conflict');
       this.hot.mark(id);
     }
-    this.telemetry?.noteLockMode('escalated');
+    this.lockMode('escalated');
     try {
       return await lockedUpdate(this.store, this.locker, id, fn, this.options);
     } catch (error) {
@@ -175,5 +182,15 @@ export class EscalatingUpdate {
       if (isVersionConflict(error)) this.hot.mark(id);
       throw error;
     }
+  }
+
+  /** Publish how the attempt starting now uses the lock. */
+  private lockMode(mode: LockMode): void {
+    publishSessionEvent(this.channels, { type: 'lock_mode', mode });
+  }
+
+  /** Publish an escalation to the lock (counted by subscribers as `session.lock.escalations`). */
+  private escalation(reason: EscalationReason): void {
+    publishSessionEvent(this.channels, { type: 'escalation', reason });
   }
 }

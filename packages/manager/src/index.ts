@@ -29,5 +29,4 @@ export {
 export type { UpdateLockMode, UpdateLockStats } from './escalating-update.js';
 export { UPDATE_LOCK_MODES } from './escalating-update.js';
 export { withOperation } from './operation-error.js';
-export type { ManagerTelemetryOptions } from './manager-telemetry.js';
-export { OPERATION_TELEMETRY_NAMES } from './manager-telemetry.js';
+export { OPERATION_TELEMETRY_NAMES } from './operation-names.js';

@@ -16,7 +16,6 @@ import type {
 import type { HealthRecorder } from '@session-cluster/health';
 import { UPDATE_LOCK_MODES } from './escalating-update.js';
 import type { UpdateLockMode } from './escalating-update.js';
-import type { ManagerTelemetryOptions } from './manager-telemetry.js';
 
 /** Every public operation of the manager: health windows and retry settings are keyed by these. */
 export const MANAGER_OPERATIONS = [
@@ -122,10 +121,11 @@ export interface SessionManagerOptions {
   /** Called before each retry (the manager adds a span event itself). Must not throw. */
   readonly onRetry?: ((event: RetryEvent) => void) | undefined;
   /**
-   * OpenTelemetry spans and metrics (through `@opentelemetry/api`, a no-op
-   * until an SDK is registered). `false` turns them off entirely. Default on.
+   * Publish each call on core's `SESSION_CHANNELS` (what
+   * `@session-cluster/telemetry` turns into spans and metrics; free while
+   * nobody subscribes). `false`: publish nothing. Default `true`.
    */
-  readonly telemetry?: ManagerTelemetryOptions | false | undefined;
+  readonly telemetry?: boolean | undefined;
 }
 
 /** Defaults of {@link SessionManagerOptions}. */
@@ -147,8 +147,8 @@ export interface ResolvedManagerOptions {
   readonly update: ResolvedUpdateLockOptions;
   readonly clock: Clock;
   readonly onRetry: ((event: RetryEvent) => void) | undefined;
-  /** `undefined` when telemetry is off. */
-  readonly telemetry: ManagerTelemetryOptions | undefined;
+  /** Whether calls are published on `SESSION_CHANNELS`. */
+  readonly telemetry: boolean;
 }
 
 const LOCKER_METHODS = [
@@ -254,7 +254,6 @@ export function resolveManagerOptions(options: SessionManagerOptions): ResolvedM
   if (options.onRetry !== undefined && typeof options.onRetry !== 'function') {
     throw invalid('onRetry', 'a function');
   }
-  const telemetry = resolveTelemetryOption(options.telemetry);
   return {
     store: options.store,
     locker: options.locker,
@@ -266,14 +265,7 @@ export function resolveManagerOptions(options: SessionManagerOptions): ResolvedM
     update: resolveUpdateLockOptions(options.update),
     clock: clock as Clock,
     onRetry: options.onRetry,
-    telemetry,
+    telemetry: check.telemetry(options.telemetry),
   };
 }
 
-function resolveTelemetryOption(value: unknown): ManagerTelemetryOptions | undefined {
-  const options: ManagerTelemetryOptions | undefined = check.telemetry(value);
-  if (options?.dbSystem !== undefined && typeof options.dbSystem !== 'string') {
-    throw invalid('telemetry.dbSystem', 'a string');
-  }
-  return options;
-}

@@ -15,8 +15,7 @@ import type {
   SessionStore,
 } from '@session-cluster/core';
 import { HealthMonitor } from '@session-cluster/health';
-import { expectSessionError } from '@session-cluster/testkit';
-import { HookedStore } from './hooked-store.test-helpers.js';
+import { HookedStore, expectSessionError } from '@session-cluster/testkit';
 import { SessionManager } from './session-manager.js';
 import type { SessionManagerOptions } from './manager-options.js';
 

@@ -1,7 +1,7 @@
 import { ManualClock } from '@session-cluster/core';
 import type { LockOptions, SessionLock, SessionLocker } from '@session-cluster/core';
 import { MemoryLocker, MemoryStore } from '@session-cluster/store-memory';
-import { HookedStore } from './hooked-store.test-helpers.js';
+import { HookedStore } from '@session-cluster/testkit';
 import { describeManagerSuite } from './manager-suite.test-helpers.js';
 
 /**

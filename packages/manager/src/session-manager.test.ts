@@ -9,8 +9,7 @@ import {
 import type { CreateSessionInput, RetryEvent } from '@session-cluster/core';
 import { HealthMonitor } from '@session-cluster/health';
 import { MemoryLocker, MemoryStore } from '@session-cluster/store-memory';
-import { expectSessionError } from '@session-cluster/testkit';
-import { HookedStore } from './hooked-store.test-helpers.js';
+import { HookedStore, expectSessionError } from '@session-cluster/testkit';
 import { SessionManager } from './session-manager.js';
 import type { SessionManagerOptions } from './manager-options.js';
 

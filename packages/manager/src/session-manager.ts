@@ -9,7 +9,9 @@ import {
   generateSessionId,
   hashSessionId,
   isRetryableSessionError,
+  publishSessionEvent,
   replayFirst,
+  sessionChannels,
   versionConflictError,
 } from '@session-cluster/core';
 import type {
@@ -22,6 +24,7 @@ import type {
   SessionError,
   SessionLocker,
   SessionMutator,
+  SessionChannels,
   SessionPatch,
   SessionRecord,
   SessionStore,
@@ -29,7 +32,6 @@ import type {
 import { HealthMonitor } from '@session-cluster/health';
 import type { HealthRecorder, HealthReport } from '@session-cluster/health';
 import type { RetryPolicy } from 'cockatiel';
-import type { Span } from '@opentelemetry/api';
 import { EscalatingUpdate } from './escalating-update.js';
 import type { UpdateLockMode, UpdateLockStats } from './escalating-update.js';
 import { HotSessions } from './hot-sessions.js';
@@ -46,20 +48,10 @@ import {
 } from './input-checks.js';
 import { MANAGER_OPERATIONS, isUpdateLockMode, resolveManagerOptions } from './manager-options.js';
 import type { OperationName, SessionManagerOptions } from './manager-options.js';
-import { ManagerTelemetry } from './manager-telemetry.js';
+import { OPERATION_TELEMETRY_NAMES } from './operation-names.js';
 import { withOperation } from './operation-error.js';
-import { otelApi } from '@session-cluster/core';
-import {
-  countedOutcome,
-  createdOutcome,
-  existedOutcome,
-  foundOutcome,
-  regeneratedOutcome,
-  writtenOutcome,
-} from './operation-outcomes.js';
-import type { OutcomeOf } from './operation-outcomes.js';
-import { TracedLocker } from './traced-locker.js';
-import { TracedStore } from './traced-store.js';
+import { PublishedLocker } from './published-locker.js';
+import { PublishedStore } from './published-store.js';
 
 /** Input of {@link SessionManager.create}. */
 export interface CreateSessionOptions {
@@ -185,13 +177,13 @@ function closedError(operation: string): StorageUnavailableError {
  * `regenerate` move a session's expiry to now + `ttlMs` (the manager's; a
  * per-session `ttlMs` given to `create` sets only the first expiry).
  *
- * **Telemetry** (through `@opentelemetry/api`; off with `telemetry: false`):
- * each call is a `session.<operation>` span (`session.list_by_user`, …)
- * carrying the hashed session id (never the raw one), the outcome and
- * `session.degraded`; lock acquire/release and store calls are child spans;
- * each retry is a `session.retry` event; a failure sets the span's status
- * and the `SessionError` code, category and severity. Metrics: operations
- * by outcome, errors by code, latency, retries, lock wait.
+ * **Telemetry.** Each call is published on `node:diagnostics_channel`
+ * (core's `SESSION_CHANNELS`): the call on `session-cluster:operation`,
+ * its store calls on `session-cluster:store`, retries, lock waits and lock
+ * modes as events; with nobody subscribed that costs one `hasSubscribers`
+ * read per call. `@session-cluster/telemetry` subscribes and makes
+ * OpenTelemetry spans and metrics of it. `telemetry: false` publishes
+ * nothing even while someone listens.
  *
  * @example
  * ```ts
@@ -215,36 +207,26 @@ export class SessionManager {
   private readonly updateLock: UpdateLockMode;
   private readonly updates: EscalatingUpdate;
   private readonly inFlight = new InFlight();
-  private readonly telemetry: ManagerTelemetry | undefined;
+  private readonly channels: SessionChannels;
   private closing: Promise<void> | undefined;
 
   /** @throws SessionValidationError `INVALID_CONFIG` whose `field` names the bad option */
   public constructor(options: SessionManagerOptions) {
     const resolved = resolveManagerOptions(options);
-    const telemetry =
-      resolved.telemetry === undefined || otelApi === undefined
-        ? undefined
-        : new ManagerTelemetry(otelApi, resolved.telemetry, () => this.degraded);
-    this.telemetry = telemetry;
-    this.store =
-      telemetry === undefined ? resolved.store : new TracedStore(resolved.store, telemetry);
-    this.locker =
-      telemetry === undefined
-        ? resolved.locker
-        : new TracedLocker(resolved.locker, telemetry, () => this.degraded);
+    const channels = sessionChannels(resolved.telemetry);
+    this.channels = channels;
+    this.store = new PublishedStore(resolved.store, channels);
+    this.locker = new PublishedLocker(resolved.locker, channels);
     this.recorder = resolved.health;
     this.clock = resolved.clock;
     this.ttlMs = resolved.ttlMs;
     this.rolling = resolved.rolling;
     this.lockTtlMs = resolved.lockTtlMs;
     const userOnRetry = resolved.onRetry;
-    const onRetry =
-      telemetry === undefined
-        ? userOnRetry
-        : (event: RetryEvent): void => {
-            telemetry.onRetry(event);
-            userOnRetry?.(event);
-          };
+    const onRetry = (event: RetryEvent): void => {
+      publishSessionEvent(channels, { type: 'retry', retry: event });
+      userOnRetry?.(event);
+    };
     const policies = {} as Record<OperationName, RetryPolicy>;
     for (const operation of MANAGER_OPERATIONS) {
       policies[operation] = createRetryPolicy({
@@ -266,7 +248,7 @@ export class SessionManager {
       policies.update,
       updateOptions,
       new HotSessions(resolved.update.hotSessionTtlMs, resolved.update.maxHotSessions, this.clock),
-      telemetry,
+      channels,
     );
   }
 
@@ -311,8 +293,6 @@ export class SessionManager {
           }),
         );
       },
-      undefined,
-      createdOutcome,
     );
   }
 
@@ -326,45 +306,8 @@ export class SessionManager {
    * @throws SessionValidationError `INVALID_SESSION_ID`; `INVALID_ARGUMENT`
    *   for a `minVersion` that is not a non-negative integer
    */
-  public async get(id: string, options?: GetOptions): Promise<SessionRecord | null> {
-    // The hot path, written out instead of going through run(): the first
-    // call is made directly and the retry policy is entered only when it
-    // failed retryably (replayFirst hands it that failure as attempt 1, so
-    // counts and delays are the policy's own). Keeps get within a few
-    // hundred ns of store.load.
-    const started = performance.now();
-    if (this.closing !== undefined) throw this.failed('get', started, closedError('get'));
-    const telemetry = this.telemetry;
-    const span = telemetry?.startOperation('get', id);
-    this.inFlight.enter();
-    let record: SessionRecord | null;
-    try {
-      const load = loadOptions(options);
-      if (telemetry !== undefined && span?.isRecording() === true) {
-        record = await telemetry.runInOperation(span, () => this.load(id, load));
-      } else {
-        assertValidSessionId(id, 'get');
-        try {
-          record = await this.store.load(id, load);
-        } catch (error) {
-          if (!isRetryableSessionError(error)) throw error;
-          record = await this.policies.get.execute(
-            replayFirst(error, () => this.store.load(id, load)),
-          );
-        }
-      }
-    } catch (error) {
-      throw this.failed('get', started, error, span);
-    } finally {
-      this.inFlight.leave();
-    }
-    const durationMs = performance.now() - started;
-    this.recorder?.record({ operation: 'get', durationMs, ok: true });
-    if (telemetry !== undefined) {
-      const outcome = foundOutcome(record, span?.isRecording() === true ? span : undefined);
-      telemetry.endOperation(span, 'get', durationMs, outcome);
-    }
-    return record;
+  public get(id: string, options?: GetOptions): Promise<SessionRecord | null> {
+    return this.run('get', () => this.load(id, loadOptions(options)), id);
   }
 
   /**
@@ -413,7 +356,6 @@ export class SessionManager {
         return this.updates.run(id, fn, mode);
       },
       id,
-      writtenOutcome,
     );
   }
 
@@ -455,7 +397,6 @@ export class SessionManager {
         return expectedVersion === undefined ? this.policies.patch.execute(write) : write();
       },
       id,
-      writtenOutcome,
     );
   }
 
@@ -477,7 +418,6 @@ export class SessionManager {
         );
       },
       id,
-      existedOutcome,
     );
   }
 
@@ -511,7 +451,6 @@ export class SessionManager {
         );
       },
       id,
-      regeneratedOutcome,
     );
   }
 
@@ -569,7 +508,6 @@ export class SessionManager {
         return this.policies.delete.execute(() => this.store.delete(id));
       },
       id,
-      existedOutcome,
     );
   }
 
@@ -581,8 +519,6 @@ export class SessionManager {
         assertValidUserId(userId, 'listByUser');
         return this.policies.listByUser.execute(() => this.store.listByUser(userId));
       },
-      undefined,
-      countedOutcome,
     );
   }
 
@@ -600,8 +536,6 @@ export class SessionManager {
         if (options.except !== undefined) assertExceptIds(options.except, 'deleteByUser');
         return this.policies.deleteByUser.execute(() => this.store.deleteByUser(userId, options));
       },
-      undefined,
-      countedOutcome,
     );
   }
 
@@ -630,11 +564,8 @@ export class SessionManager {
           removed += result.expired.length;
           if (!result.more) break;
         }
-        this.telemetry?.recordSwept(removed);
         return removed;
       },
-      undefined,
-      countedOutcome,
     );
   }
 
@@ -670,7 +601,6 @@ export class SessionManager {
             return this.regenerateLocked(id, userId, expectedVersion);
           },
           id,
-          regeneratedOutcome,
         ),
     };
   }
@@ -710,7 +640,12 @@ export class SessionManager {
     return created;
   }
 
-  /** `get`'s body when traced: the same steps as its untraced path, in one function to run in the span. */
+  /**
+   * `get`'s body: the first load is made directly and the retry policy is
+   * entered only when it failed retryably (`replayFirst` hands it that
+   * failure as attempt 1, so counts and delays are the policy's own): keeps
+   * `get` within a few hundred ns of `store.load`.
+   */
   private async load(id: string, options: LoadOptions | undefined): Promise<SessionRecord | null> {
     assertValidSessionId(id, 'get');
     try {
@@ -722,52 +657,37 @@ export class SessionManager {
   }
 
   /**
-   * Run one public operation: closed check, in-flight count, health, error
-   * normalisation, and its span and metrics (`describe` turns the result
-   * into an outcome and span attributes).
+   * Run one public operation: closed check, in-flight count, health and
+   * error normalisation; while anyone listens, published on the
+   * `session-cluster:operation` tracing channel (its message carries the
+   * failure already normalised).
    */
-  private async run<T>(
-    operation: OperationName,
-    work: () => Promise<T>,
-    id?: unknown,
-    describe?: OutcomeOf<T>,
-  ): Promise<T> {
+  private async run<T>(operation: OperationName, work: () => Promise<T>, id?: string): Promise<T> {
     const started = performance.now();
     if (this.closing !== undefined) throw this.failed(operation, started, closedError(operation));
-    const telemetry = this.telemetry;
-    const span = telemetry?.startOperation(operation, id);
+    const channel = this.channels.operation;
     this.inFlight.enter();
     let result: T;
     try {
-      result =
-        telemetry !== undefined && span?.isRecording() === true
-          ? await telemetry.runInOperation(span, work)
-          : await work();
+      result = channel.hasSubscribers
+        ? await channel.tracePromise(() => normalised(work, operation), {
+            operation: OPERATION_TELEMETRY_NAMES[operation],
+            sessionId: id,
+          })
+        : await work();
     } catch (error) {
-      throw this.failed(operation, started, error, span);
+      throw this.failed(operation, started, error);
     } finally {
       this.inFlight.leave();
     }
-    const durationMs = performance.now() - started;
-    this.recorder?.record({ operation, durationMs, ok: true });
-    if (telemetry !== undefined) {
-      const recording = span?.isRecording() === true ? span : undefined;
-      const outcome = describe === undefined ? 'ok' : describe(result, recording);
-      telemetry.endOperation(span, operation, durationMs, outcome);
-    }
+    this.recorder?.record({ operation, durationMs: performance.now() - started, ok: true });
     return result;
   }
 
   /**
-   * Normalise a failure, record it (client errors as `ok`, see the class
-   * doc) and end the operation's span with it.
+   * Normalise a failure and record it (client errors as `ok`, see the class doc).
    */
-  private failed(
-    operation: OperationName,
-    started: number,
-    error: unknown,
-    span?: Span,
-  ): SessionError {
+  private failed(operation: OperationName, started: number, error: unknown): SessionError {
     const sessionError = withOperation(error, operation);
     const durationMs = performance.now() - started;
     if (this.recorder !== undefined) {
@@ -777,7 +697,15 @@ export class SessionManager {
         this.recorder.record({ operation, durationMs, ok: false, error: sessionError });
       }
     }
-    this.telemetry?.failOperation(span, operation, durationMs, sessionError);
     return sessionError;
+  }
+}
+
+/** `work`, failing with the error normalised as the manager throws it (`operation` set). */
+async function normalised<T>(work: () => Promise<T>, operation: OperationName): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    throw withOperation(error, operation);
   }
 }

@@ -2,7 +2,7 @@ import { INSTRUMENTATION_SCOPE, METRIC_SESSION_ACTIVE } from '@session-cluster/c
 import { RedisKeys } from '@session-cluster/store-redis';
 import type { RedisStore } from '@session-cluster/store-redis';
 import type { MeterProvider, ObservableCallback } from '@opentelemetry/api';
-import type { OtelApi } from '@session-cluster/core';
+import type { OtelApi } from './otel-api.js';
 
 /**
  * Live sessions in the store's Redis: the members of every expiry bucket

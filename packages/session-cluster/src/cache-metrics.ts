@@ -6,7 +6,7 @@ import {
   METRIC_SESSION_CACHE_INVALIDATIONS,
   METRIC_SESSION_CACHE_MISSES,
 } from '@session-cluster/core';
-import type { OtelApi } from '@session-cluster/core';
+import type { OtelApi } from './otel-api.js';
 import type { RedisStore, SessionCacheStats } from '@session-cluster/store-redis';
 import type { BatchObservableCallback, MeterProvider } from '@opentelemetry/api';
 

@@ -7,7 +7,7 @@ import type {
   SessionCacheOptions,
 } from '@session-cluster/store-redis';
 import type { Cluster, Redis } from 'ioredis';
-import type { MeterProvider, TracerProvider } from '@opentelemetry/api';
+import type { MeterProvider } from '@opentelemetry/api';
 
 /** Settings shared by every connection the cluster creates itself. */
 export interface OwnedConnectionOptions {
@@ -154,14 +154,14 @@ export interface CodecOption {
 }
 
 /**
- * OpenTelemetry of every part (manager, fallback, health). Everything goes
- * through `@opentelemetry/api`: nothing is exported until the application
- * registers an SDK (`startTelemetry()` of `@session-cluster/telemetry`,
- * called before `createSessionCluster`).
+ * Telemetry of the cluster. Its parts (manager, fallback, health) publish
+ * their work on core's `SESSION_CHANNELS`; `@session-cluster/telemetry`
+ * subscribes (spans go where it sends them). The cluster's own metrics
+ * (`session.active`, the instance cache) go through `@opentelemetry/api`:
+ * nothing is exported until the application registers an SDK
+ * (`startTelemetry()`, called before `createSessionCluster`).
  */
 export interface TelemetryOption {
-  /** Where spans go; the global tracer provider when absent. */
-  readonly tracerProvider?: TracerProvider | undefined;
   /** Where metrics go; the global meter provider (at creation) when absent. */
   readonly meterProvider?: MeterProvider | undefined;
   /**
@@ -219,6 +219,6 @@ export interface SessionClusterOptions {
    * records are then shared and frozen: never change one in place.
    */
   readonly cache?: boolean | SessionCacheOptions | undefined;
-  /** OpenTelemetry spans and metrics; `false` turns them off in every part. Default on. */
+  /** Telemetry; `false`: no part publishes, no metric is observed. Default on. */
   readonly telemetry?: TelemetryOption | false | undefined;
 }

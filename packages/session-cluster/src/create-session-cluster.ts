@@ -6,13 +6,12 @@ import { SessionManager } from '@session-cluster/manager';
 import { MemoryLocker, MemoryStore } from '@session-cluster/store-memory';
 import { RedisStore, RedlockLocker } from '@session-cluster/store-redis';
 import type { RedisStoreOptions } from '@session-cluster/store-redis';
-import { DB_SYSTEM_VALUE_REDIS } from '@session-cluster/core';
 import { observeActiveSessions } from './active-sessions-gauge.js';
 import { observeCache } from './cache-metrics.js';
 import type { SessionClusterOptions } from './cluster-options.js';
 import { FallbackLocker } from './fallback-locker.js';
 import { under, withOptionPath } from './option-path.js';
-import { otelApi } from '@session-cluster/core';
+import { otelApi } from './otel-api.js';
 import { resolveClusterOptions } from './resolve-cluster-options.js';
 
 /** What {@link createSessionCluster} wires together. */
@@ -47,10 +46,11 @@ interface Closable {
  * monitor) → `RedlockLocker` (+ in-process fallback) → `HealthMonitor`
  * (probing the store) → `SessionManager`.
  *
- * Telemetry (unless `telemetry: false`): the manager's spans name
- * `db.system=redis` on store calls, the fallback marks routing and traces
- * reconciliation, the health monitor traces probes, and `session.active`
- * is observed from Redis. Register the OpenTelemetry SDK first.
+ * Telemetry (unless `telemetry: false`): the manager, the fallback and the
+ * health monitor publish their work on core's `SESSION_CHANNELS`
+ * (`@session-cluster/telemetry` makes spans and metrics of it), and
+ * `session.active` and the cache metrics are observed through
+ * `@opentelemetry/api`. Register the OpenTelemetry SDK first.
  *
  * Every option is checked before anything connects; a misconfiguration is a
  * `SessionValidationError` (`INVALID_CONFIG`) whose `field` is the option path
@@ -67,10 +67,8 @@ interface Closable {
 export function createSessionCluster(options: SessionClusterOptions): SessionCluster {
   const resolved = resolveClusterOptions(options);
   const { telemetry } = resolved;
-  const providers =
-    telemetry === false
-      ? false
-      : { tracerProvider: telemetry.tracerProvider, meterProvider: telemetry.meterProvider };
+  // Whether the parts publish on SESSION_CHANNELS (what @session-cluster/telemetry subscribes to).
+  const publish = telemetry !== false;
   const opened: Closable[] = [];
   try {
     const redis = withOptionPath(
@@ -124,7 +122,7 @@ export function createSessionCluster(options: SessionClusterOptions): SessionClu
             partitionOf: redis.partitionOf,
             breaker: resolved.breaker,
             timeoutMs: resolved.fallback.timeoutMs,
-            telemetry: providers,
+            telemetry: publish,
           }),
       );
       fallback = fallbackStore;
@@ -150,7 +148,7 @@ export function createSessionCluster(options: SessionClusterOptions): SessionClu
           // The default (10) may exceed a small window; the monitor refuses that.
           ...(windowSize === undefined ? {} : { minSamples: Math.min(10, windowSize) }),
           probe: { store },
-          telemetry: providers,
+          telemetry: publish,
         }),
     );
     const detach = fallback === undefined ? () => undefined : reportFallback(fallback, health);
@@ -168,8 +166,7 @@ export function createSessionCluster(options: SessionClusterOptions): SessionClu
           lockTtlMs: resolved.lockTtlMs,
           retry: resolved.retry,
           update: resolved.update,
-          telemetry:
-            providers === false ? false : { ...providers, dbSystem: DB_SYSTEM_VALUE_REDIS },
+          telemetry: publish,
         }),
     );
     const stopObserving =

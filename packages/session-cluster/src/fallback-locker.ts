@@ -1,9 +1,4 @@
-import {
-  ATTR_ERROR_TYPE,
-  EVENT_LOCK_FALLBACK,
-  isSessionError,
-  otelApi,
-} from '@session-cluster/core';
+import { SESSION_CHANNELS, isSessionError, publishSessionEvent } from '@session-cluster/core';
 import type { LockOptions, SessionError, SessionLock, SessionLocker } from '@session-cluster/core';
 
 /** Options of {@link FallbackLocker}. */
@@ -113,12 +108,13 @@ export class FallbackLocker implements SessionLocker {
     }
   }
 
-  /** Make the switch visible: a counter, the caller's hook, an event on the lock span. */
+  /**
+   * Make the switch visible: a counter, the caller's hook, a published
+   * `lock_fallback` event (an event on the operation's span).
+   */
   private noteFallback(error: SessionError): void {
     this.fallbacks += 1;
-    otelApi?.trace
-      .getActiveSpan()
-      ?.addEvent(EVENT_LOCK_FALLBACK, { [ATTR_ERROR_TYPE]: error.code });
+    publishSessionEvent(SESSION_CHANNELS, { type: 'lock_fallback', code: error.code });
     try {
       this.onLockServiceDown?.(error);
     } catch {

@@ -257,15 +257,10 @@ export function resolveClusterOptions(input: SessionClusterOptions): ResolvedClu
 function resolveTelemetry(value: unknown): TelemetryOption | false {
   if (value === false) return false;
   const telemetry = section(value, 'telemetry');
-  onlyKeys(telemetry, ['tracerProvider', 'meterProvider', 'activeSessions'], 'telemetry.');
-  for (const [field, method] of [
-    ['tracerProvider', 'getTracer'],
-    ['meterProvider', 'getMeter'],
-  ] as const) {
-    const provider = telemetry[field];
-    if (provider !== undefined && (!isObject(provider) || typeof provider[method] !== 'function')) {
-      throw invalidOption(`telemetry.${field}`, `an object with ${method}()`);
-    }
+  onlyKeys(telemetry, ['meterProvider', 'activeSessions'], 'telemetry.');
+  const provider = telemetry['meterProvider'];
+  if (provider !== undefined && (!isObject(provider) || typeof provider['getMeter'] !== 'function')) {
+    throw invalidOption('telemetry.meterProvider', 'an object with getMeter()');
   }
   boolean(telemetry['activeSessions'], 'telemetry.activeSessions');
   return telemetry;

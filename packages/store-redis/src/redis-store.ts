@@ -13,15 +13,13 @@ import {
   retiredUntil,
   versionConflictError,
   isValidSessionId,
-  otelApi,
-  CONTEXT_KEY_FALLBACK_NOTE,
+  SESSION_CHANNELS,
 } from '@session-cluster/core';
 import type {
   Clock,
   CreateSessionInput,
   DeleteByUserOptions,
   ExpiredSession,
-  FallbackNote,
   JsonValue,
   LoadOptions,
   PatchOptions,
@@ -1280,17 +1278,13 @@ export class RedisStore implements SessionStore {
   }
 }
 
-const OPERATION_NOTE_KEY = Symbol.for(CONTEXT_KEY_FALLBACK_NOTE);
-
 /**
- * Mark the manager operation in progress (its {@link FallbackNote} in the
- * active OpenTelemetry context, present only while its span records) with
- * whether the cache answered: `session.cache.hit` on the span.
+ * Publish whether the instance cache answered a load (a `cache` event, in
+ * the manager operation's context: `session.cache.hit` on its span).
  */
 function noteCacheHit(hit: boolean): void {
-  if (otelApi === undefined) return;
-  const note = otelApi.context.active().getValue(OPERATION_NOTE_KEY) as FallbackNote | undefined;
-  if (note !== undefined) note.cacheHit = hit;
+  const channel = SESSION_CHANNELS.event;
+  if (channel.hasSubscribers) channel.publish({ type: 'cache', hit });
 }
 
 /**

@@ -4,8 +4,10 @@ import {
   INSTRUMENTATION_SCOPE,
   SessionValidationError,
   StorageUnavailableError,
+  sessionChannels,
   toSessionError,
 } from '@session-cluster/core';
+import type { SessionChannels } from '@session-cluster/core';
 import { RedisStore, toStoreError } from '@session-cluster/store-redis';
 import { Queue, Worker } from 'bullmq';
 import type { Job, Telemetry } from 'bullmq';
@@ -18,7 +20,6 @@ import type { ExpiryBatchJobData } from './expiry-event.js';
 import { EventsQueuePublisher } from './expiry-publisher.js';
 import { installSweepSchedulers } from './sweep-schedulers.js';
 import type { SchedulerChanges, SweepJobData } from './sweep-schedulers.js';
-import { SweepTelemetry } from './sweep-telemetry.js';
 import type { ExpirySweeperEvents, QueueFailure } from './sweeper-events.js';
 import { WORKER_COMMAND_TIMEOUT_MS, resolveSweeperOptions } from './sweeper-options.js';
 import type { ExpirySweeperOptions, ResolvedSweeperOptions } from './sweeper-options.js';
@@ -86,7 +87,7 @@ export class ExpirySweeper extends EventEmitter<ExpirySweeperEvents> {
   private readonly sweepQueue: Queue<SweepJobData>;
   private readonly eventsQueue: Queue<ExpiryBatchJobData> | undefined;
   private readonly bullTelemetry: Telemetry | undefined;
-  private readonly telemetry: SweepTelemetry;
+  private readonly channels: SessionChannels;
   private readonly sweepContext: BucketSweepContext;
   private workerClient: Redis | Cluster | undefined;
   private worker: Worker<SweepJobData, BucketSweepReport> | undefined;
@@ -126,7 +127,7 @@ export class ExpirySweeper extends EventEmitter<ExpirySweeperEvents> {
     this.bullTelemetry = this.options.telemetry
       ? new BullMQOtel({ tracerName: INSTRUMENTATION_SCOPE })
       : undefined;
-    this.telemetry = new SweepTelemetry(this.options.telemetry);
+    this.channels = sessionChannels(this.options.telemetry);
 
     this.queueClient = duplicateForBullmq(
       this.store.client,
@@ -375,10 +376,16 @@ export class ExpirySweeper extends EventEmitter<ExpirySweeperEvents> {
         { field: 'bucket', operation: 'sweep' },
       );
     }
-    const sweep = this.telemetry.inSweepSpan(
-      { bucket, queueName: this.options.sweepQueueName, jobId },
-      () => sweepOneBucket(this.sweepContext, bucket),
-    );
+    // Published as one traced call: a subscriber that makes its span the
+    // active context here carries it (through BullMQOtel) into the event jobs.
+    const channel = this.channels.sweep;
+    const sweep = channel.hasSubscribers
+      ? channel.tracePromise(() => sweepOneBucket(this.sweepContext, bucket), {
+          bucket,
+          queueName: this.options.sweepQueueName,
+          jobId,
+        })
+      : sweepOneBucket(this.sweepContext, bucket);
     this.running.add(sweep);
     let report: BucketSweepReport;
     try {

@@ -101,8 +101,10 @@ export interface ExpirySweeperOptions {
   readonly clock?: Clock | undefined;
   /**
    * Trace context through BullMQ (`bullmq-otel`'s `BullMQOtel` on the
-   * queues and the worker) and a `session.sweep` span per job. Both are
-   * no-ops until an OpenTelemetry SDK is registered. Default `true`.
+   * queues and the worker, a no-op until an OpenTelemetry SDK is
+   * registered) and each job published on core's `SESSION_CHANNELS`
+   * (`@session-cluster/telemetry` makes a `session.sweep` span of it).
+   * Default `true`.
    */
   readonly telemetry?: boolean | undefined;
 }

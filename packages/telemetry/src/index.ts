@@ -1,7 +1,9 @@
 export type { Telemetry } from './start-telemetry.js';
 export { DEFAULT_OTLP_ENDPOINT, startTelemetry } from './start-telemetry.js';
 export type {
+  BatchOptions,
   InstrumentationSwitches,
+  OtlpProtocol,
   PrometheusOptions,
   ResolvedTelemetryOptions,
   TelemetryOptions,
@@ -12,3 +14,8 @@ export { createLogger } from './logger.js';
 export { redisStatement } from './redis-statement.js';
 export { SessionIdMaskingProcessor } from './session-id-masking-processor.js';
 export { startTelemetryIfConfigured, telemetryRequested } from './start-telemetry-if-configured.js';
+export type {
+  SessionInstrumentation,
+  SessionInstrumentationOptions,
+} from './session-instrumentation.js';
+export { instrumentSessionCluster } from './session-instrumentation.js';

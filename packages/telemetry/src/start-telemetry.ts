@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { diag } from '@opentelemetry/api';
 import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { OTLPTraceExporter as OTLPJsonTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { OTLPTraceExporter as OTLPProtobufTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import type { Instrumentation } from '@opentelemetry/instrumentation';
 import { ExpressInstrumentation } from '@opentelemetry/instrumentation-express';
 import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
@@ -17,6 +18,8 @@ import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic
 import type { Logger } from 'pino';
 import { createLogger } from './logger.js';
 import { redisStatement } from './redis-statement.js';
+import { instrumentSessionCluster } from './session-instrumentation.js';
+import type { SessionInstrumentation } from './session-instrumentation.js';
 import { SessionIdMaskingProcessor } from './session-id-masking-processor.js';
 import { resolveTelemetryOptions } from './telemetry-options.js';
 import type { TelemetryOptions } from './telemetry-options.js';
@@ -49,14 +52,18 @@ function signalUrl(base: string | undefined, signal: 'traces' | 'metrics'): stri
 
 /**
  * Start OpenTelemetry for an application process: the Node SDK with
- * - traces exported over OTLP/HTTP (JSON) through a batch processor, to
+ * - the session layer's spans and metrics ({@link instrumentSessionCluster}:
+ *   one `session.<operation>` span per call, its phases as events, or child
+ *   spans with `childSpans`);
+ * - traces exported over OTLP/HTTP (protobuf by default, or JSON) through a
+ *   batch processor, to
  *   `otlpEndpoint`, else `OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT`, else
  *   {@link DEFAULT_OTLP_ENDPOINT} (Jaeger); headers, timeout, compression,
  *   batch and sampler settings from the standard `OTEL_*` variables;
  * - session ids masked in every exported span ({@link SessionIdMaskingProcessor})
  *   and in Redis statements ({@link redisStatement});
- * - http, express and ioredis auto-instrumentation (ESM apps: start node
- *   with `--import @session-cluster/telemetry/register`);
+ * - http and express auto-instrumentation, ioredis when asked (ESM apps:
+ *   start node with `--import @session-cluster/telemetry/register`);
  * - metrics over OTLP and/or a Prometheus endpoint, when asked;
  * - a pino logger whose lines carry `trace_id`/`span_id`.
  *
@@ -82,19 +89,21 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
 
   const protocol =
     process.env['OTEL_EXPORTER_OTLP_TRACES_PROTOCOL'] ?? process.env['OTEL_EXPORTER_OTLP_PROTOCOL'];
-  if (resolved.traces && protocol !== undefined && protocol !== 'http/json') {
-    // Jaeger and the OTel Collector take OTLP/JSON on the same port.
-    logger.warn(`OTLP protocol ${protocol} is not bundled; exporting OTLP/HTTP JSON instead`);
+  if (resolved.traces && protocol !== undefined && protocol !== resolved.otlpProtocol) {
+    // Jaeger and the OTel Collector take both OTLP/HTTP encodings on the same port.
+    logger.warn(`OTLP protocol ${protocol} is not bundled; exporting ${resolved.otlpProtocol}`);
   }
   const spanProcessors: SpanProcessor[] = [...resolved.spanProcessors];
   if (resolved.traces) {
+    const exporterOptions =
+      resolved.otlpEndpoint === undefined ? {} : { url: signalUrl(resolved.otlpEndpoint, 'traces') };
     spanProcessors.push(
       new BatchSpanProcessor({
-        exporter: new OTLPTraceExporter(
-          resolved.otlpEndpoint === undefined
-            ? {}
-            : { url: signalUrl(resolved.otlpEndpoint, 'traces') },
-        ),
+        exporter:
+          resolved.otlpProtocol === 'http/json'
+            ? new OTLPJsonTraceExporter(exporterOptions)
+            : new OTLPProtobufTraceExporter(exporterOptions),
+        ...resolved.batch,
       }),
     );
   }
@@ -167,6 +176,13 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
     ...(resolved.sampler === undefined ? {} : { sampler: resolved.sampler }),
   });
   sdk.start();
+  // After the SDK: the subscriber takes the registered providers and context manager.
+  const instrumentation: SessionInstrumentation = instrumentSessionCluster({
+    childSpans: resolved.childSpans,
+    // Redis command spans belong under the operation spans: only then is
+    // an operation worth making the active context.
+    activeSpans: resolved.instrumentations.ioredis,
+  });
 
   const ready =
     prometheus === undefined
@@ -192,7 +208,8 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
     },
     shutdown: () => {
       stopping ??= (async () => {
-        for (const instrumentation of instrumentations) instrumentation.disable();
+        instrumentation.close();
+        for (const auto of instrumentations) auto.disable();
         try {
           await sdk.shutdown();
         } catch (error) {

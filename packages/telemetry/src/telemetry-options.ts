@@ -13,11 +13,29 @@ export interface PrometheusOptions {
   readonly endpoint?: string | undefined;
 }
 
-/** Which auto-instrumentations to enable (all by default). */
+/**
+ * Which auto-instrumentations to enable: http and express by default;
+ * ioredis (a span per Redis command, nested under the session operation
+ * spans) only when asked — it is most of the cost of tracing a session
+ * call that takes one round trip.
+ */
 export interface InstrumentationSwitches {
   readonly http?: boolean | undefined;
   readonly express?: boolean | undefined;
   readonly ioredis?: boolean | undefined;
+}
+
+/** OTLP/HTTP encodings {@link startTelemetry} can export spans in. */
+export type OtlpProtocol = 'http/protobuf' | 'http/json';
+
+/** Batch span processor settings (see {@link TELEMETRY_DEFAULTS} for the defaults). */
+export interface BatchOptions {
+  /** Spans per export request. */
+  readonly maxExportBatchSize?: number | undefined;
+  /** Spans buffered before new ones are dropped. */
+  readonly maxQueueSize?: number | undefined;
+  /** Longest wait before a partial batch is exported, ms. */
+  readonly scheduledDelayMillis?: number | undefined;
 }
 
 /** Options of {@link startTelemetry}. */
@@ -48,8 +66,21 @@ export interface TelemetryOptions {
    * where. Default: on only when `OTEL_METRICS_EXPORTER` names `prometheus`.
    */
   readonly prometheus?: PrometheusOptions | boolean | undefined;
-  /** Auto-instrumentations (http, express, ioredis), all on by default. */
+  /** Auto-instrumentations: http and express on, ioredis off by default. */
   readonly instrumentations?: InstrumentationSwitches | undefined;
+  /**
+   * Session store calls and lock acquire/release as child spans of each
+   * `session.<operation>` span, instead of events on it. Default `false`.
+   */
+  readonly childSpans?: boolean | undefined;
+  /**
+   * How spans are encoded for OTLP/HTTP. Default
+   * `OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL` when it names one of these, else
+   * `http/protobuf` (cheaper to encode and smaller than JSON: see the README).
+   */
+  readonly otlpProtocol?: OtlpProtocol | undefined;
+  /** Batch span processor settings. */
+  readonly batch?: BatchOptions | undefined;
   /** Sampler. Default `OTEL_TRACES_SAMPLER`, else parent-based always-on. */
   readonly sampler?: Sampler | undefined;
   /**
@@ -80,6 +111,9 @@ export interface ResolvedTelemetryOptions {
     | { readonly port: number; readonly host: string | undefined; readonly endpoint: string }
     | undefined;
   readonly instrumentations: Required<{ [K in keyof InstrumentationSwitches]: boolean }>;
+  readonly childSpans: boolean;
+  readonly otlpProtocol: OtlpProtocol;
+  readonly batch: Required<{ [K in keyof BatchOptions]: number }>;
   readonly sampler: Sampler | undefined;
   readonly spanProcessors: readonly SpanProcessor[];
   readonly logLevel: Level | undefined;
@@ -89,6 +123,10 @@ export interface ResolvedTelemetryOptions {
 /** Defaults of {@link TelemetryOptions}. */
 export const TELEMETRY_DEFAULTS = Object.freeze({
   metricIntervalMs: 60_000,
+  otlpProtocol: 'http/protobuf' as OtlpProtocol,
+  maxExportBatchSize: 512,
+  maxQueueSize: 4096,
+  scheduledDelayMillis: 1_000,
   prometheusPort: 9464,
   prometheusEndpoint: '/metrics',
 });
@@ -199,6 +237,25 @@ export function resolveTelemetryOptions(options: TelemetryOptions): ResolvedTele
     (sampleRatio === undefined
       ? undefined
       : new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(sampleRatio) }));
+  const protocolFromEnv =
+    process.env['OTEL_EXPORTER_OTLP_TRACES_PROTOCOL'] ?? process.env['OTEL_EXPORTER_OTLP_PROTOCOL'];
+  const otlpProtocol = options.otlpProtocol ?? protocolFromEnv;
+  if (
+    options.otlpProtocol !== undefined &&
+    otlpProtocol !== 'http/protobuf' &&
+    otlpProtocol !== 'http/json'
+  ) {
+    throw invalid('otlpProtocol', "'http/protobuf' or 'http/json'");
+  }
+  const batch = options.batch ?? {};
+  if (typeof batch !== 'object' || (batch as unknown) === null) {
+    throw invalid('batch', 'an object of positive integers');
+  }
+  const maxQueueSize =
+    positiveInteger(batch.maxQueueSize, 'batch.maxQueueSize') ?? TELEMETRY_DEFAULTS.maxQueueSize;
+  const maxExportBatchSize =
+    positiveInteger(batch.maxExportBatchSize, 'batch.maxExportBatchSize', maxQueueSize) ??
+    Math.min(TELEMETRY_DEFAULTS.maxExportBatchSize, maxQueueSize);
   const spanProcessors = options.spanProcessors ?? [];
   if (!Array.isArray(spanProcessors)) throw invalid('spanProcessors', 'an array');
   return {
@@ -213,7 +270,19 @@ export function resolveTelemetryOptions(options: TelemetryOptions): ResolvedTele
     instrumentations: {
       http: optionalBoolean(switches.http, 'instrumentations.http') ?? true,
       express: optionalBoolean(switches.express, 'instrumentations.express') ?? true,
-      ioredis: optionalBoolean(switches.ioredis, 'instrumentations.ioredis') ?? true,
+      ioredis: optionalBoolean(switches.ioredis, 'instrumentations.ioredis') ?? false,
+    },
+    childSpans: optionalBoolean(options.childSpans, 'childSpans') ?? false,
+    otlpProtocol:
+      otlpProtocol === 'http/json' || otlpProtocol === 'http/protobuf'
+        ? otlpProtocol
+        : TELEMETRY_DEFAULTS.otlpProtocol,
+    batch: {
+      maxExportBatchSize,
+      maxQueueSize,
+      scheduledDelayMillis:
+        positiveInteger(batch.scheduledDelayMillis, 'batch.scheduledDelayMillis') ??
+        TELEMETRY_DEFAULTS.scheduledDelayMillis,
     },
     sampler,
     spanProcessors,

@@ -30,3 +30,5 @@ export { AsyncLocalContextManager } from './async-local-context-manager.js';
 export { redisInfo } from './redis-info.js';
 export type { Listenable, LoopbackServer } from './listen-on-loopback.js';
 export { listenOnLoopback } from './listen-on-loopback.js';
+export type { StoreHook } from './hooked-store.js';
+export { HookedStore } from './hooked-store.js';

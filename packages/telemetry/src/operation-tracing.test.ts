@@ -15,19 +15,25 @@ import {
   generateSessionId,
   hashSessionId,
 } from '@session-cluster/core';
+import { SessionManager } from '@session-cluster/manager';
+import type { SessionManagerOptions } from '@session-cluster/manager';
 import { MemoryLocker, MemoryStore } from '@session-cluster/store-memory';
-import { AsyncLocalContextManager, expectSessionError } from '@session-cluster/testkit';
-import { HookedStore } from './hooked-store.test-helpers.js';
-import { SessionManager } from './session-manager.js';
-import type { SessionManagerOptions } from './manager-options.js';
+import {
+  AsyncLocalContextManager,
+  HookedStore,
+  expectSessionError,
+} from '@session-cluster/testkit';
+import { instrumentSessionCluster } from './session-instrumentation.js';
+import type { SessionInstrumentation } from './session-instrumentation.js';
 
-describe('SessionManager telemetry (real SDK, InMemorySpanExporter)', () => {
+describe('SessionManager operations as spans, store and lock calls as child spans (real SDK, InMemorySpanExporter)', () => {
   const exporter = new InMemorySpanExporter();
   const provider = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] });
   const tracer = provider.getTracer('test');
   const clock = new ManualClock();
   let store: HookedStore;
   let manager: SessionManager;
+  let instrumentation: SessionInstrumentation | undefined;
 
   beforeAll(() => {
     context.setGlobalContextManager(new AsyncLocalContextManager(ROOT_CONTEXT));
@@ -44,15 +50,16 @@ describe('SessionManager telemetry (real SDK, InMemorySpanExporter)', () => {
       locker: new MemoryLocker(),
       clock,
       retry: { baseDelayMs: 0, jitter: 0 },
-      telemetry: { tracerProvider: provider },
       ...options,
     });
   }
 
   beforeEach(() => {
+    instrumentation = instrumentSessionCluster({ tracerProvider: provider, childSpans: true });
     setUp();
   });
   afterEach(async () => {
+    instrumentation?.close();
     await manager.close();
     exporter.reset();
   });
@@ -349,7 +356,9 @@ describe('SessionManager telemetry (real SDK, InMemorySpanExporter)', () => {
       spanProcessors: [new SimpleSpanProcessor({ exporter })],
       sampler: new AlwaysOffSampler(),
     });
-    setUp({ telemetry: { tracerProvider: unsampled } });
+    instrumentation?.close();
+    instrumentation = instrumentSessionCluster({ tracerProvider: unsampled, childSpans: true });
+    setUp();
     const { id } = await manager.create({ data: {} });
     const spans = await traced(() => manager.update(id, (data) => data));
     expect(spans.map((s) => s.name)).toEqual(['request']);
@@ -357,8 +366,9 @@ describe('SessionManager telemetry (real SDK, InMemorySpanExporter)', () => {
     await unsampled.shutdown();
   });
 
-  it('with no SDK registered the API is a no-op and operations still work', async () => {
-    setUp({ telemetry: {} });
+  it('with nobody subscribed operations still work and make no spans', async () => {
+    instrumentation?.close();
+    setUp();
     const { id } = await manager.create({ data: { n: 1 } });
     await expect(manager.update(id, (d) => ({ ...d, n: 2 }))).resolves.toMatchObject({
       version: 2,
@@ -369,5 +379,52 @@ describe('SessionManager telemetry (real SDK, InMemorySpanExporter)', () => {
       'SESSION_NOT_FOUND',
     );
     expect(exporter.getFinishedSpans()).toEqual([]);
+  });
+});
+
+describe('SessionManager operations by default: one span each, its phases as events', () => {
+  const exporter = new InMemorySpanExporter();
+  const provider = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] });
+  let instrumentation: SessionInstrumentation;
+
+  beforeAll(() => {
+    context.setGlobalContextManager(new AsyncLocalContextManager(ROOT_CONTEXT));
+    instrumentation = instrumentSessionCluster({ tracerProvider: provider });
+  });
+  afterAll(async () => {
+    instrumentation.close();
+    context.disable();
+    await provider.shutdown();
+  });
+
+  it("update (lock: 'always'): one session.update span; lock wait, store calls and release are its events", async () => {
+    const manager = new SessionManager({
+      store: new MemoryStore({ cleanupIntervalMs: 0 }),
+      locker: new MemoryLocker(),
+    });
+    const { id } = await manager.create({ data: { n: 1 } });
+    exporter.reset();
+    await manager.update(id, (data) => ({ ...data, n: 2 }), { lock: 'always' });
+    await manager.close();
+    const spans = exporter.getFinishedSpans();
+    expect(spans.map((s) => s.name)).toEqual(['session.update']);
+    const [update] = spans;
+    expect(update?.attributes).toMatchObject({
+      'session.id_hash': hashSessionId(id),
+      'session.outcome': 'ok',
+      'session.version': 2,
+      'session.lock.mode': 'always',
+      'session.lock.wait_ms': expect.any(Number) as unknown,
+    });
+    expect(update?.events.map((e) => e.name)).toEqual([
+      'session.lock.acquire',
+      'session.store.load',
+      'session.store.save',
+      'session.lock.release',
+    ]);
+    expect(update?.events[1]?.attributes).toMatchObject({
+      'db.operation.name': 'load',
+      'session.store.duration_ms': expect.any(Number) as unknown,
+    });
   });
 });

@@ -1,0 +1,102 @@
+import { metrics, trace } from '@opentelemetry/api';
+import type { MeterProvider, TracerProvider } from '@opentelemetry/api';
+import { INSTRUMENTATION_SCOPE, SESSION_CHANNELS } from '@session-cluster/core';
+import type { SessionEvent } from '@session-cluster/core';
+import { contextStorage } from './context-storage.js';
+import { FallbackTracing } from './fallback-tracing.js';
+import { OperationTracing } from './operation-tracing.js';
+import { ProbeAndSweepTracing } from './probe-and-sweep-tracing.js';
+import { SessionMetrics } from './session-metrics.js';
+
+/** Options of {@link instrumentSessionCluster}. */
+export interface SessionInstrumentationOptions {
+  /** Where spans go. Default: the global tracer provider (followed even if registered later). */
+  readonly tracerProvider?: TracerProvider | undefined;
+  /** Where metrics go. Default: the global meter provider *now*: register the SDK first. */
+  readonly meterProvider?: MeterProvider | undefined;
+  /**
+   * Store calls and lock acquire/release as child spans of the operation
+   * span, instead of events on it. Default `false`: one span per operation.
+   */
+  readonly childSpans?: boolean | undefined;
+  /**
+   * Make operation spans the active context while they run, so spans other
+   * instrumentations make inside them (ioredis's Redis command spans) are
+   * their children. Costs an `AsyncLocalStorage` entry per operation.
+   * Default `false`. Sweep jobs are always active (their trace goes into
+   * the expiry-event jobs).
+   */
+  readonly activeSpans?: boolean | undefined;
+}
+
+/** What {@link instrumentSessionCluster} returns. */
+export interface SessionInstrumentation {
+  /** Stop listening (spans of calls in progress still end). Idempotent. */
+  close(): void;
+}
+
+/**
+ * Subscribe to what the session packages publish (core's `SESSION_CHANNELS`)
+ * and make OpenTelemetry spans and metrics of it:
+ * - `session.<operation>` per manager call, with its phases (lock wait,
+ *   store calls, fallback route) as events and attributes, or child spans
+ *   with `childSpans`; retries and conflicts as events;
+ * - `session.reconcile` per reconciliation run (a root span linked to the
+ *   operation that brought the primary back);
+ * - `session.health.probe` per probe, `session.sweep` per sweep job;
+ * - the metrics: operations, errors, latency, retries, lock wait,
+ *   escalations, reconciled, breaker state, degraded, probes, sweeps, swept.
+ *
+ * `startTelemetry` calls it; call it yourself only with an SDK of your own.
+ * Session ids are hashed (`session.id_hash`), never recorded raw.
+ *
+ * @example
+ * ```ts
+ * const instrumentation = instrumentSessionCluster({ tracerProvider, childSpans: true });
+ * // … on shutdown:
+ * instrumentation.close();
+ * ```
+ */
+export function instrumentSessionCluster(
+  options: SessionInstrumentationOptions = {},
+): SessionInstrumentation {
+  const tracer = (options.tracerProvider ?? trace.getTracerProvider()).getTracer(
+    INSTRUMENTATION_SCOPE,
+  );
+  const meter = (options.meterProvider ?? metrics.getMeterProvider()).getMeter(
+    INSTRUMENTATION_SCOPE,
+  );
+  const sessionMetrics = new SessionMetrics(meter);
+  const storage = contextStorage();
+  const activeSpans = options.activeSpans === true;
+  let fallbackTracing: FallbackTracing | undefined = undefined;
+  const operations = new OperationTracing(tracer, sessionMetrics, {
+    childSpans: options.childSpans === true,
+    activeContext: activeSpans ? storage : undefined,
+    degraded: () => fallbackTracing?.degraded() === true,
+  });
+  const fallback = new FallbackTracing(tracer, meter, sessionMetrics, operations.current, storage);
+  fallbackTracing = fallback;
+  const probesAndSweeps = new ProbeAndSweepTracing(tracer, sessionMetrics, storage, activeSpans);
+  const onEvent = (message: unknown): void => {
+    const event = message as SessionEvent;
+    operations.onEvent(event);
+    fallback.onEvent(event);
+  };
+  const channels = SESSION_CHANNELS;
+  operations.subscribe(channels);
+  fallback.subscribe(channels);
+  probesAndSweeps.subscribe(channels);
+  channels.event.subscribe(onEvent);
+  let closed = false;
+  return {
+    close: () => {
+      if (closed) return;
+      closed = true;
+      channels.event.unsubscribe(onEvent);
+      probesAndSweeps.unsubscribe(channels);
+      fallback.unsubscribe(channels);
+      operations.unsubscribe(channels);
+    },
+  };
+}

@@ -1,0 +1,168 @@
+import {
+  ATTR_ERROR_TYPE,
+  ATTR_SESSION_LOCK_ESCALATION_REASON,
+  ATTR_SESSION_OPERATION,
+  ATTR_SESSION_OUTCOME,
+  ATTR_SESSION_SWEEP_BUCKET,
+  INSTRUMENTATION_SCOPE,
+  METRIC_SESSION_ERRORS,
+  METRIC_SESSION_HEALTH_PROBES,
+  METRIC_SESSION_LOCK_ESCALATIONS,
+  METRIC_SESSION_LOCK_WAIT,
+  METRIC_SESSION_OPERATIONS,
+  METRIC_SESSION_OPERATION_DURATION,
+  METRIC_SESSION_RECONCILED,
+  METRIC_SESSION_RETRIES,
+  METRIC_SESSION_SWEEPS,
+  METRIC_SESSION_SWEPT,
+  OUTCOME_ERROR,
+  OUTCOME_NOT_FOUND,
+  OUTCOME_OK,
+} from '@session-cluster/core';
+import type { EscalationReason, SessionOperationName, SessionOutcome } from '@session-cluster/core';
+import type { Attributes, Counter, Histogram, Meter } from '@opentelemetry/api';
+
+/** Histogram buckets (seconds) for operation latency and lock wait: 0.5 ms to 5 s. */
+const LATENCY_BUCKETS_S = [
+  0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
+];
+
+const OUTCOMES: readonly SessionOutcome[] = [OUTCOME_OK, OUTCOME_NOT_FOUND, OUTCOME_ERROR];
+
+/**
+ * The session layer's instruments, and the attribute sets that do not
+ * depend on the call, built once: recording a finished operation allocates
+ * nothing here.
+ */
+export class SessionMetrics {
+  private readonly operations: Counter;
+  private readonly errors: Counter;
+  private readonly duration: Histogram;
+  private readonly retries: Counter;
+  private readonly lockWait: Histogram;
+  private readonly escalations: Counter;
+  private readonly swept: Counter;
+  private readonly sweeps: Counter;
+  private readonly probes: Counter;
+  private readonly reconciled: Counter;
+  private readonly byOutcome = new Map<string, Readonly<Record<string, Attributes>>>();
+  private readonly outcomeOnly: Readonly<Record<string, Attributes>>;
+
+  public constructor(meter: Meter) {
+    this.operations = meter.createCounter(METRIC_SESSION_OPERATIONS, {
+      description: 'Session operations, by operation and outcome',
+      unit: '{operation}',
+    });
+    this.errors = meter.createCounter(METRIC_SESSION_ERRORS, {
+      description: 'Failed session operations, by operation and SessionError code (error.type)',
+      unit: '{error}',
+    });
+    this.duration = meter.createHistogram(METRIC_SESSION_OPERATION_DURATION, {
+      description: 'Session operation latency, by operation and outcome',
+      unit: 's',
+      advice: { explicitBucketBoundaries: LATENCY_BUCKETS_S },
+    });
+    this.retries = meter.createCounter(METRIC_SESSION_RETRIES, {
+      description: 'Retries of session operations, by operation and SessionError code',
+      unit: '{retry}',
+    });
+    this.lockWait = meter.createHistogram(METRIC_SESSION_LOCK_WAIT, {
+      description: 'Time spent waiting for a session lock, by outcome',
+      unit: 's',
+      advice: { explicitBucketBoundaries: LATENCY_BUCKETS_S },
+    });
+    this.escalations = meter.createCounter(METRIC_SESSION_LOCK_ESCALATIONS, {
+      description:
+        'Updates that took the session lock because the session was contended, by reason',
+      unit: '{update}',
+    });
+    this.swept = meter.createCounter(METRIC_SESSION_SWEPT, {
+      description: 'Expired sessions removed (sweeper jobs and manager.cleanupExpired)',
+      unit: '{session}',
+    });
+    this.sweeps = meter.createCounter(METRIC_SESSION_SWEEPS, {
+      description: 'Sweep jobs run',
+      unit: '{job}',
+    });
+    this.probes = meter.createCounter(METRIC_SESSION_HEALTH_PROBES, {
+      description: 'Health probes of the session store, by outcome',
+      unit: '{probe}',
+    });
+    this.reconciled = meter.createCounter(METRIC_SESSION_RECONCILED, {
+      description: 'Sessions handled by reconciliation after an outage, by outcome',
+      unit: '{session}',
+    });
+    const outcomeOnly: Record<string, Attributes> = {};
+    for (const outcome of [...OUTCOMES, 'written', 'restored', 'deleted', 'conflict', 'skipped', 'failed']) {
+      outcomeOnly[outcome] = Object.freeze({ [ATTR_SESSION_OUTCOME]: outcome });
+    }
+    this.outcomeOnly = outcomeOnly;
+  }
+
+  /** Count a finished operation and its latency (and its error code, when it failed). */
+  public operation(
+    operation: SessionOperationName,
+    outcome: SessionOutcome,
+    durationMs: number,
+    errorCode: string | undefined,
+  ): void {
+    const attributes = this.outcomeAttributes(operation)[outcome];
+    this.operations.add(1, attributes);
+    this.duration.record(durationMs / 1000, attributes);
+    if (errorCode !== undefined) {
+      this.errors.add(1, { [ATTR_SESSION_OPERATION]: operation, [ATTR_ERROR_TYPE]: errorCode });
+    }
+  }
+
+  /** Count a retry. */
+  public retry(operation: string, errorCode: string): void {
+    this.retries.add(1, { [ATTR_SESSION_OPERATION]: operation, [ATTR_ERROR_TYPE]: errorCode });
+  }
+
+  /** Record how long a lock acquisition waited. */
+  public lockWaited(waitMs: number, ok: boolean): void {
+    this.lockWait.record(waitMs / 1000, this.outcomeOnly[ok ? OUTCOME_OK : OUTCOME_ERROR]);
+  }
+
+  /** Count an `update` that took the lock because the session was contended. */
+  public escalated(reason: EscalationReason): void {
+    this.escalations.add(1, { [ATTR_SESSION_LOCK_ESCALATION_REASON]: reason });
+  }
+
+  /** Count expired sessions removed (by a sweep of `bucket`, or by `cleanupExpired`). */
+  public sweptSessions(count: number, bucket?: number): void {
+    if (count <= 0 && bucket === undefined) return;
+    this.swept.add(count, bucket === undefined ? {} : { [ATTR_SESSION_SWEEP_BUCKET]: bucket });
+  }
+
+  /** Count a sweep job. */
+  public sweep(ok: boolean): void {
+    this.sweeps.add(1, this.outcomeOnly[ok ? OUTCOME_OK : OUTCOME_ERROR]);
+  }
+
+  /** Count a health probe. */
+  public probe(ok: boolean): void {
+    this.probes.add(1, this.outcomeOnly[ok ? OUTCOME_OK : OUTCOME_ERROR]);
+  }
+
+  /** Count sessions reconciled with `outcome` (`written`, `conflict`, …). */
+  public reconciledSessions(outcome: string, count: number): void {
+    if (count > 0) this.reconciled.add(count, this.outcomeOnly[outcome]);
+  }
+
+  private outcomeAttributes(operation: SessionOperationName): Readonly<Record<string, Attributes>> {
+    let attributes = this.byOutcome.get(operation);
+    if (attributes === undefined) {
+      const built: Record<string, Attributes> = {};
+      for (const outcome of OUTCOMES) {
+        built[outcome] = Object.freeze({
+          [ATTR_SESSION_OPERATION]: operation,
+          [ATTR_SESSION_OUTCOME]: outcome,
+        });
+      }
+      attributes = built;
+      this.byOutcome.set(operation, attributes);
+    }
+    return attributes;
+  }
+}
