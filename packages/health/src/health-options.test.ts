@@ -27,7 +27,7 @@ describe('resolveHealthOptions', () => {
       clock: systemClock,
       probe: undefined,
       probeTimeoutMs: 2_000,
-      telemetry: {},
+      telemetry: true,
     });
     expect(HEALTH_MONITOR_DEFAULTS.probeTtlMs).toBe(10_000);
   });
@@ -54,7 +54,7 @@ describe('resolveHealthOptions', () => {
       clock,
       probe: { store, ttlMs: 10_000 },
       probeTimeoutMs: 100,
-      telemetry: {},
+      telemetry: true,
     });
   });
 
@@ -68,9 +68,8 @@ describe('resolveHealthOptions', () => {
     ['windowMs', { windowMs: Number.POSITIVE_INFINITY }],
     ['slowThresholdMs', { slowThresholdMs: 0 }],
     ['slowThresholdMs', { slowThresholdMs: Number.NaN }],
-    ['telemetry', { telemetry: true }],
-    ['telemetry.enabled', { telemetry: { enabled: 'yes' } }],
-    ['telemetry.tracerProvider', { telemetry: { tracerProvider: {} } }],
+    ['telemetry', { telemetry: 'yes' }],
+    ['telemetry', { telemetry: {} }],
     ['unhealthyBelowSuccessRate', { unhealthyBelowSuccessRate: 1.01 }],
     ['unhealthyBelowSuccessRate', { unhealthyBelowSuccessRate: -0.1 }],
     ['minSamples', { minSamples: 0 }],

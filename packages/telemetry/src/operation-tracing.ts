@@ -4,6 +4,7 @@ import { ROOT_CONTEXT, SpanKind, context, trace } from '@opentelemetry/api';
 import type { Attributes, Context, Span, SpanOptions, Tracer } from '@opentelemetry/api';
 import {
   ATTR_DB_OPERATION_NAME,
+  ATTR_DB_SYSTEM,
   ATTR_ERROR_TYPE,
   ATTR_SESSION_ATTEMPTS,
   ATTR_SESSION_BREAKER_STATE,
@@ -109,6 +110,8 @@ export interface OperationTracingOptions {
   readonly activeContext: AsyncLocalStorage<Context> | undefined;
   /** Whether a fallback store serves from memory right now. */
   readonly degraded: () => boolean;
+  /** `db.system` of store-call spans. */
+  readonly dbSystem: string;
 }
 
 /**
@@ -412,7 +415,10 @@ export class OperationTracing {
   private storeOptions(method: string): SpanOptions {
     let options = this.storeSpanOptions.get(method);
     if (options === undefined) {
-      options = { kind: SpanKind.INTERNAL, attributes: { [ATTR_DB_OPERATION_NAME]: method } };
+      options = {
+        kind: SpanKind.INTERNAL,
+        attributes: { [ATTR_DB_OPERATION_NAME]: method, [ATTR_DB_SYSTEM]: this.options.dbSystem },
+      };
       this.storeSpanOptions.set(method, options);
     }
     return options;

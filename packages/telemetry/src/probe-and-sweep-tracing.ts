@@ -30,6 +30,7 @@ import type {
   SweepMessage,
   SweepOutcome,
 } from '@session-cluster/core';
+import type { TracedOperation } from './operation-tracing.js';
 import type { SessionMetrics } from './session-metrics.js';
 import { markSpanFailed } from './span-failure.js';
 
@@ -64,12 +65,25 @@ export class ProbeAndSweepTracing {
   public constructor(
     private readonly tracer: Tracer,
     private readonly metrics: SessionMetrics,
+    private readonly operations: AsyncLocalStorage<TracedOperation | undefined>,
     private readonly activeContext: AsyncLocalStorage<Context> | undefined,
     private readonly activateProbes: boolean,
   ) {}
 
   /** Start listening on `channels`. */
   public subscribe(channels: SessionChannels): void {
+    // The probe's store calls report their routing to the probe span, as an
+    // operation's do to the operation span (the probe is never finished as one).
+    channels.healthProbe.start.bindStore(this.operations, (message) => {
+      const span = this.beginProbe(message);
+      const target: TracedOperation = {
+        operation: 'get',
+        sessionId: undefined,
+        span,
+        recording: span.isRecording(),
+      };
+      return target;
+    });
     const active = this.activeContext;
     if (active !== undefined) {
       channels.sweep.start.bindStore(active, (message) =>
@@ -89,6 +103,7 @@ export class ProbeAndSweepTracing {
 
   /** Stop listening on `channels`. */
   public unsubscribe(channels: SessionChannels): void {
+    channels.healthProbe.start.unbindStore(this.operations);
     if (this.activeContext !== undefined) {
       channels.sweep.start.unbindStore(this.activeContext);
       channels.healthProbe.start.unbindStore(this.activeContext);

@@ -14,6 +14,8 @@ import { AsyncLocalContextManager, startRedisServer } from '@session-cluster/tes
 import type { RedisServerHandle } from '@session-cluster/testkit';
 import { createSessionCluster } from 'session-cluster';
 import type { SessionCluster } from 'session-cluster';
+import { instrumentSessionCluster } from './session-instrumentation.js';
+import type { SessionInstrumentation } from './session-instrumentation.js';
 
 /** A reader the test collects from by hand. */
 class CollectingReader extends MetricReader {
@@ -36,21 +38,24 @@ describe('session-cluster telemetry through the real SDK (Redis, fallback, healt
   const meterProvider = new MeterProvider({ readers: [reader] });
   let redis: RedisServerHandle;
   let cluster: SessionCluster;
+  let instrumentation: SessionInstrumentation;
   const rawIds: string[] = [];
 
   beforeAll(async () => {
     context.setGlobalContextManager(new AsyncLocalContextManager(ROOT_CONTEXT));
+    instrumentation = instrumentSessionCluster({ tracerProvider, meterProvider, childSpans: true });
     redis = await startRedisServer();
     cluster = createSessionCluster({
       redis: { url: redis.url },
       prefix: 'tel',
       retry: { baseDelayMs: 1 },
-      telemetry: { tracerProvider, meterProvider },
+      telemetry: { meterProvider },
     });
   });
   afterAll(async () => {
     await cluster.close();
     await redis.stop();
+    instrumentation.close();
     context.disable();
     await Promise.all([tracerProvider.shutdown(), meterProvider.shutdown()]);
   });
@@ -222,7 +227,7 @@ describe('session-cluster telemetry through the real SDK (Redis, fallback, healt
       prefix: 'tel',
       locks: { acquireTimeoutMs: 150 },
       retry: { maxAttempts: 1 },
-      telemetry: { tracerProvider, meterProvider },
+      telemetry: { meterProvider },
     });
     try {
       const { id } = await contended.manager.create({ data: {} });

@@ -1,6 +1,6 @@
 import { metrics, trace } from '@opentelemetry/api';
 import type { MeterProvider, TracerProvider } from '@opentelemetry/api';
-import { INSTRUMENTATION_SCOPE, SESSION_CHANNELS } from '@session-cluster/core';
+import { DB_SYSTEM_VALUE_REDIS, INSTRUMENTATION_SCOPE, SESSION_CHANNELS } from '@session-cluster/core';
 import type { SessionEvent } from '@session-cluster/core';
 import { contextStorage } from './context-storage.js';
 import { FallbackTracing } from './fallback-tracing.js';
@@ -27,6 +27,11 @@ export interface SessionInstrumentationOptions {
    * the expiry-event jobs).
    */
   readonly activeSpans?: boolean | undefined;
+  /**
+   * `db.system` of store-call spans. Default `redis` (the store
+   * `createSessionCluster` wires; the fallback's route says when memory answered).
+   */
+  readonly dbSystem?: string | undefined;
 }
 
 /** What {@link instrumentSessionCluster} returns. */
@@ -74,10 +79,17 @@ export function instrumentSessionCluster(
     childSpans: options.childSpans === true,
     activeContext: activeSpans ? storage : undefined,
     degraded: () => fallbackTracing?.degraded() === true,
+    dbSystem: options.dbSystem ?? DB_SYSTEM_VALUE_REDIS,
   });
   const fallback = new FallbackTracing(tracer, meter, sessionMetrics, operations.current, storage);
   fallbackTracing = fallback;
-  const probesAndSweeps = new ProbeAndSweepTracing(tracer, sessionMetrics, storage, activeSpans);
+  const probesAndSweeps = new ProbeAndSweepTracing(
+    tracer,
+    sessionMetrics,
+    operations.current,
+    storage,
+    activeSpans,
+  );
   const onEvent = (message: unknown): void => {
     const event = message as SessionEvent;
     operations.onEvent(event);

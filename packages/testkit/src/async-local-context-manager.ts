@@ -16,7 +16,12 @@ import { AsyncLocalStorage } from 'node:async_hooks';
  * ```
  */
 export class AsyncLocalContextManager<C extends object> {
-  private readonly storage = new AsyncLocalStorage<C>();
+  /**
+   * The storage behind {@link active}: bind it to a tracing channel's
+   * `start` (`channel.start.bindStore(manager.storage, …)`) to make a
+   * context active for a traced call, as a diagnostics-channel subscriber does.
+   */
+  public readonly storage = new AsyncLocalStorage<C>();
 
   public constructor(private readonly root: C) {}
 

@@ -1,23 +1,24 @@
 import { ROOT_CONTEXT, context, propagation, trace } from '@opentelemetry/api';
-import type { Context, TextMapGetter, TextMapPropagator, TextMapSetter } from '@opentelemetry/api';
+import type {
+  Context,
+  Span,
+  TextMapGetter,
+  TextMapPropagator,
+  TextMapSetter,
+} from '@opentelemetry/api';
 import {
   TracerProvider,
   InMemorySpanExporter,
   SimpleSpanProcessor,
 } from '@opentelemetry/sdk-trace';
-import {
-  ATTR_SESSION_SWEEP_BUCKET,
-  ATTR_SESSION_SWEEP_EXPIRED,
-  ManualClock,
-  SPAN_SWEEP,
-} from '@session-cluster/core';
+import { ManualClock, SESSION_CHANNELS } from '@session-cluster/core';
+import type { SweepMessage, SweepOutcome } from '@session-cluster/core';
 import { RedisKeys, RedisStore } from '@session-cluster/store-redis';
 import { AsyncLocalContextManager, startRedisServer } from '@session-cluster/testkit';
 import type { RedisServerHandle } from '@session-cluster/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { consumeExpiredSessions } from './expired-sessions-consumer.js';
 import { ExpirySweeper } from './expiry-sweeper.js';
-import { ATTR_SESSION_SWEEP_ORPHANS } from './sweep-telemetry.js';
 import { createSessions, testClient, testPrefix, waitFor } from './sweeper-harness.test-helpers.js';
 
 /**
@@ -51,18 +52,36 @@ class TraceparentPropagator implements TextMapPropagator {
   }
 }
 
-describe('ExpirySweeper telemetry (real SDK, InMemorySpanExporter)', () => {
+describe('ExpirySweeper publishes each job on session-cluster:sweep (real SDK, real BullMQ)', () => {
   const exporter = new InMemorySpanExporter();
   const provider = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] });
+  const tracer = provider.getTracer('test');
+  const contextManager = new AsyncLocalContextManager(ROOT_CONTEXT);
+  const ended: SweepMessage[] = [];
+  const spans = new Map<SweepMessage, Span>();
+  // What a subscriber such as @session-cluster/telemetry does: a span per
+  // job, active while the job runs (so BullMQOtel carries it into the event jobs).
+  const onEnd = (message: unknown): void => {
+    ended.push(message as SweepMessage);
+    spans.get(message as SweepMessage)?.end();
+  };
   let server: RedisServerHandle;
 
   beforeAll(async () => {
-    context.setGlobalContextManager(new AsyncLocalContextManager(ROOT_CONTEXT));
+    context.setGlobalContextManager(contextManager);
     trace.setGlobalTracerProvider(provider);
     propagation.setGlobalPropagator(new TraceparentPropagator());
+    SESSION_CHANNELS.sweep.start.bindStore(contextManager.storage, (message) => {
+      const span = tracer.startSpan('sweep-job');
+      spans.set(message, span);
+      return trace.setSpan(context.active(), span);
+    });
+    SESSION_CHANNELS.sweep.asyncEnd.subscribe(onEnd);
     server = await startRedisServer();
   });
   afterAll(async () => {
+    SESSION_CHANNELS.sweep.start.unbindStore(contextManager.storage);
+    SESSION_CHANNELS.sweep.asyncEnd.unsubscribe(onEnd);
     await server.stop();
     await provider.shutdown();
     context.disable();
@@ -70,7 +89,7 @@ describe('ExpirySweeper telemetry (real SDK, InMemorySpanExporter)', () => {
     propagation.disable();
   });
 
-  it('records a session.sweep span per job and carries its trace into the batch job and its handler calls', async () => {
+  it('publishes a traced call per job (bucket, queue, report) and a span made active there reaches the batch job and its handler calls', async () => {
     const store = new RedisStore({
       connection: { url: server.url },
       prefix: testPrefix(),
@@ -96,12 +115,18 @@ describe('ExpirySweeper telemetry (real SDK, InMemorySpanExporter)', () => {
       exporter.reset();
       await sweeper.sweepBucket(bucket);
 
-      const sweep = exporter.getFinishedSpans().find((s) => s.name === SPAN_SWEEP);
-      expect(sweep?.attributes).toMatchObject({
-        [ATTR_SESSION_SWEEP_BUCKET]: bucket,
-        [ATTR_SESSION_SWEEP_EXPIRED]: expiredHere.length,
-        [ATTR_SESSION_SWEEP_ORPHANS]: 0,
+      expect(ended).toHaveLength(1);
+      const [job] = ended;
+      expect(job).toMatchObject({
+        bucket,
+        queueName: sweeper.options.sweepQueueName,
+        jobId: undefined,
       });
+      expect(job?.result as SweepOutcome).toMatchObject({
+        expired: expiredHere.length,
+        orphans: 0,
+      });
+      const sweep = exporter.getFinishedSpans().find((s) => s.name === 'sweep-job');
       // One batch job carried them all, in the sweep's trace.
       await waitFor('the events', () => consumerTraces.length === expiredHere.length);
       expect(new Set(consumerTraces)).toEqual(new Set([sweep!.spanContext().traceId]));
