@@ -99,6 +99,15 @@ describe('startTelemetry end to end (real process → real OTLP/HTTP receiver)',
     sessionId = created.id;
     const incremented = await fetch(`${base}/sessions/${sessionId}/increment`, { method: 'POST' });
     expect(await incremented.json()).toEqual({ n: 1 });
+    // Redis cut off: the next update is served from memory, then written back.
+    expect(await (await fetch(`${base}/outage`, { method: 'POST' })).json()).toEqual({
+      degraded: true,
+    });
+    const degraded = await fetch(`${base}/sessions/${sessionId}/increment`, { method: 'POST' });
+    expect(await degraded.json()).toEqual({ n: 2 });
+    expect(await (await fetch(`${base}/recover`, { method: 'POST' })).json()).toEqual({
+      degraded: false,
+    });
     // SIGTERM: the app closes, and shutdown() flushes the batch processor.
     await stopApp(started);
     expect(started.child.exitCode, started.stderr()).toBe(0);
@@ -123,54 +132,107 @@ describe('startTelemetry end to end (real process → real OTLP/HTTP receiver)',
     return chain;
   }
 
-  it('HTTP server span → session.update → lock and store spans → Redis commands, linked by parent ids', async () => {
-    const spans = await receiver.waitForSpans((all) =>
-      all.some((span) => span.name === 'session.update'),
+  /** The `session.update` spans, in the order the requests were made. */
+  async function updates(): Promise<{
+    spans: readonly OtlpSpan[];
+    healthy: OtlpSpan;
+    degraded: OtlpSpan;
+  }> {
+    const spans = await receiver.waitForSpans(
+      (all) =>
+        all.filter((span) => span.name === 'session.update').length >= 2 &&
+        all.some((span) => span.name === 'session.reconcile'),
     );
-    const update = spans.find((span) => span.name === 'session.update');
-    expect(update).toBeDefined();
-    expect(update!.serviceName).toBe('traced-app');
-    expect(update!.attributes).toMatchObject({
+    const [healthy, degraded] = spans
+      .filter((span) => span.name === 'session.update')
+      .sort((a, b) => Number(BigInt(a.startTimeUnixNano) - BigInt(b.startTimeUnixNano)));
+    return { spans, healthy: healthy!, degraded: degraded! };
+  }
+
+  /** The HTTP server span `span` descends from (through the Express spans), checked to be the root. */
+  function serverSpanOf(spans: readonly OtlpSpan[], span: OtlpSpan): OtlpSpan {
+    const chain = ancestors(spans, span);
+    const server = chain.find((at) => at.kind === SERVER);
+    expect(server, chain.map((at) => at.name).join(' ← ')).toBeDefined();
+    expect(server!.name).toMatch(/^POST/);
+    expect(server!.traceId).toBe(span.traceId);
+    expect(chain.at(-1)).toBe(server);
+    return server!;
+  }
+
+  it('HTTP server span → session.update → its phases (lock wait, store calls, release) as events, Redis commands as children', async () => {
+    const { spans, healthy: update } = await updates();
+    expect(update.serviceName).toBe('traced-app');
+    expect(update.attributes).toMatchObject({
       'session.operation': 'update',
       'session.id_hash': hashSessionId(sessionId),
       'session.outcome': 'ok',
       'session.degraded': false,
+      'session.lock.mode': 'always',
+      'session.fallback.route': 'primary',
+      'session.lock.wait_ms': expect.any(Number) as unknown,
     });
+    serverSpanOf(spans, update);
 
-    // Up the tree: the Express handler and the HTTP server span of this request.
-    const chain = ancestors(spans, update!);
-    const server = chain.find((span) => span.kind === SERVER);
-    expect(server, chain.map((s) => s.name).join(' ← ')).toBeDefined();
-    expect(server!.name).toMatch(/^POST/);
-    expect(server!.traceId).toBe(update!.traceId);
-    expect(chain.at(-1)).toBe(server);
-
-    // Down the tree: lock acquire/release and store calls, each with its Redis commands.
-    const children = spans.filter((span) => span.parentSpanId === update!.spanId);
-    expect(children.map((span) => span.name).sort()).toEqual([
+    // Down the tree: one span for the operation, its phases as events on it.
+    expect(update.events.map((event) => event.name)).toEqual([
       'session.lock.acquire',
-      'session.lock.release',
       'session.store.load',
       'session.store.save',
+      'session.lock.release',
     ]);
-    for (const child of children) {
-      const commands = spans.filter((span) => span.parentSpanId === child.spanId);
-      expect(commands.length, `${child.name} has Redis command spans`).toBeGreaterThan(0);
-      for (const command of commands) {
-        expect(command.kind).toBe(CLIENT);
-        expect(command.scope).toBe('@opentelemetry/instrumentation-ioredis');
-        expect(command.traceId).toBe(update!.traceId);
-      }
-    }
-    const acquire = children.find((span) => span.name === 'session.lock.acquire')!;
-    expect(acquire.attributes['session.lock.wait_ms']).toEqual(expect.any(Number));
-    const load = children.find((span) => span.name === 'session.store.load')!;
+    const load = update.events.find((event) => event.name === 'session.store.load')!;
     expect(load.attributes).toMatchObject({
-      'db.system': 'redis',
       'db.operation.name': 'load',
       'session.fallback.route': 'primary',
-      'session.degraded': false,
+      'session.store.duration_ms': expect.any(Number) as unknown,
     });
+    // ioredis's own instrumentation (enabled by the app) nests its command spans under it.
+    const children = spans.filter((span) => span.parentSpanId === update.spanId);
+    expect(children.length).toBeGreaterThan(0);
+    for (const command of children) {
+      expect(command.kind).toBe(CLIENT);
+      expect(command.scope).toBe('@opentelemetry/instrumentation-ioredis');
+      expect(command.traceId).toBe(update.traceId);
+    }
+  });
+
+  it('a degraded call: HTTP server span → session.update served from memory, its store calls routed to the secondary', async () => {
+    const { spans, degraded: update } = await updates();
+    expect(update.attributes).toMatchObject({
+      'session.operation': 'update',
+      'session.outcome': 'ok',
+      'session.degraded': true,
+      'session.fallback.route': 'secondary',
+    });
+    serverSpanOf(spans, update);
+    const stores = update.events.filter((event) => event.name.startsWith('session.store.'));
+    expect(stores.map((event) => [event.name, event.attributes['session.fallback.route']])).toEqual(
+      [
+        ['session.store.load', 'secondary'],
+        ['session.store.save', 'secondary'],
+      ],
+    );
+    // Memory answered: no Redis command under it.
+    expect(spans.filter((span) => span.parentSpanId === update.spanId)).toEqual([]);
+  });
+
+  it('a reconciliation: a root session.reconcile span with its counts, linked to the request that brought Redis back', async () => {
+    const { spans } = await updates();
+    const reconcile = spans.find((span) => span.name === 'session.reconcile')!;
+    expect(reconcile.parentSpanId).toBeUndefined();
+    expect(reconcile.attributes).toMatchObject({
+      'session.reconcile.entries': 1,
+      'session.reconcile.written': 1,
+      'session.reconcile.result': 'drained',
+    });
+    expect(reconcile.events.map((event) => event.name)).toContain('session.reconcile.batch');
+    expect(reconcile.links).toHaveLength(1);
+    const trigger = spanById(spans, reconcile.links[0]!.spanId);
+    expect(trigger?.traceId).toBe(reconcile.links[0]!.traceId);
+    const server = trigger!.kind === SERVER ? trigger! : serverSpanOf(spans, trigger!);
+    expect(server.name).toMatch(/^POST/);
+    expect(server.attributes['http.route'] ?? server.name).toMatch(/recover/);
   });
 
   it('no exported byte carries the raw session id; Redis statements show keys with the hash', async () => {
@@ -193,7 +255,9 @@ describe('startTelemetry end to end (real process → real OTLP/HTTP receiver)',
     expect(incremented).toBeDefined();
     expect(incremented!['service']).toBe('traced-app');
     expect(incremented!['sessionId']).toBe(`<sid:${hashSessionId(sessionId)}>`);
-    const update = receiver.spans.find((span) => span.name === 'session.update')!;
+    const update = receiver.spans.find(
+      (span) => span.name === 'session.update' && span.attributes['session.degraded'] === false,
+    )!;
     expect(incremented!['trace_id']).toBe(update.traceId);
     expect(incremented!['span_id']).toMatch(/^[0-9a-f]{16}$/);
     for (const line of app!.lines) expect(line).not.toContain(sessionId);

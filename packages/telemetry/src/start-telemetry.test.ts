@@ -15,13 +15,20 @@ describe('resolveTelemetryOptions', () => {
   it('applies defaults and the standard environment variables', () => {
     delete process.env['OTEL_METRICS_EXPORTER'];
     delete process.env['OTEL_TRACES_EXPORTER'];
+    delete process.env['OTEL_EXPORTER_OTLP_PROTOCOL'];
+    delete process.env['OTEL_EXPORTER_OTLP_TRACES_PROTOCOL'];
     expect(resolveTelemetryOptions({ serviceName: 'a' })).toMatchObject({
       traces: true,
       otlpMetrics: false,
       prometheus: undefined,
       metricIntervalMs: 60_000,
-      instrumentations: { http: true, express: true, ioredis: true },
+      instrumentations: { http: true, express: true, ioredis: false },
+      childSpans: false,
+      otlpProtocol: 'http/protobuf',
+      batch: { maxExportBatchSize: 512, maxQueueSize: 4096, scheduledDelayMillis: 1_000 },
     });
+    process.env['OTEL_EXPORTER_OTLP_PROTOCOL'] = 'http/json';
+    expect(resolveTelemetryOptions({ serviceName: 'a' }).otlpProtocol).toBe('http/json');
     process.env['OTEL_METRICS_EXPORTER'] = 'otlp, prometheus';
     process.env['OTEL_TRACES_EXPORTER'] = 'none';
     process.env['OTEL_EXPORTER_PROMETHEUS_PORT'] = '9999';
@@ -42,6 +49,9 @@ describe('resolveTelemetryOptions', () => {
     ['prometheus.endpoint', { serviceName: 'a', prometheus: { endpoint: 'metrics' } }],
     ['instrumentations.http', { serviceName: 'a', instrumentations: { http: 1 } }],
     ['sampleRatio', { serviceName: 'a', sampleRatio: 0 }],
+    ['otlpProtocol', { serviceName: 'a', otlpProtocol: 'grpc' }],
+    ['batch.maxExportBatchSize', { serviceName: 'a', batch: { maxQueueSize: 8, maxExportBatchSize: 9 } }],
+    ['childSpans', { serviceName: 'a', childSpans: 1 }],
   ])('refuses a bad %s', (field, options) => {
     expect(() => resolveTelemetryOptions(options as never)).toThrow(
       expect.objectContaining({ code: 'INVALID_CONFIG', field }) as Error,

@@ -1,10 +1,14 @@
+import { once } from 'node:events';
 import express from 'express';
 import { createSessionCluster } from 'session-cluster';
 import type { Telemetry } from './start-telemetry.js';
 
 /**
  * An Express app whose routes call the session manager: `POST /sessions`
- * creates one, `POST /sessions/:id/increment` runs a locked update. Prints
+ * creates one, `POST /sessions/:id/increment` runs a locked update;
+ * `POST /outage` cuts the session layer off Redis (the fallback's breaker
+ * isolated: calls are served from memory), `POST /recover` ends that and
+ * answers once reconciliation wrote the degraded writes back. Prints
  * `{"port":…}` when listening; on SIGTERM closes everything, flushes
  * telemetry and exits 0. Log lines (pino JSON) go to stdout too.
  */
@@ -33,6 +37,22 @@ export async function runTracedApp(telemetry: Telemetry): Promise<void> {
     });
     logger.info({ sessionId: id, version: record.version }, `incremented session ${id}`);
     response.json({ n: record.data['n'] });
+  });
+
+  let outage: { dispose(): void } | undefined;
+  app.post('/outage', (_request, response) => {
+    outage ??= cluster.fallback?.isolate();
+    response.json({ degraded: manager.degraded });
+  });
+  app.post('/recover', async (_request, response) => {
+    const fallback = cluster.fallback;
+    if (outage !== undefined && fallback !== undefined) {
+      const recovered = once(fallback, 'recovered');
+      outage.dispose();
+      outage = undefined;
+      await recovered;
+    }
+    response.json({ degraded: manager.degraded });
   });
 
   const server = app.listen(0, '127.0.0.1', () => {

@@ -10,6 +10,11 @@
  */
 import { startTelemetry } from './start-telemetry.js';
 
-const telemetry = startTelemetry({ serviceName: 'traced-app', serviceVersion: '0.0.0-test' });
+// Redis command spans on (off by default): the trace shows them under the operation spans.
+const telemetry = startTelemetry({
+  serviceName: 'traced-app',
+  serviceVersion: '0.0.0-test',
+  instrumentations: { ioredis: true },
+});
 const { runTracedApp } = await import('./traced-app-server.test-helpers.js');
 await runTracedApp(telemetry);
