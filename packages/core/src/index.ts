@@ -216,7 +216,6 @@ export {
   SILENT_SESSION_CHANNELS,
   publishSessionEvent,
   sessionChannels,
-  traceCall,
 } from './session-channels.js';
 export { SESSION_STORE_METHODS } from './contracts.js';
 export type { OptionChecks, UncheckedOptions } from './option-checks.js';

@@ -61,8 +61,6 @@ export function createOptionChecks(owner: string): OptionChecks {
     });
   const invalid = (field: string, expected: string, cause?: unknown): SessionValidationError =>
     refuse(field, `expected ${expected}`, cause);
-  const hasMethod = (value: unknown, method: string): boolean =>
-    isOptionsObject(value) && typeof value[method] === 'function';
   return {
     invalid,
     refuse,

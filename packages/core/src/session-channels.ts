@@ -47,8 +47,8 @@ export const CHANNEL_EVENT = 'session-cluster:event';
 
 /**
  * One manager call (`session.<operation>`). `result` and `error` are set by
- * the tracing channel: the call's return value, or the `SessionError` it
- * failed with (already carrying `operation`).
+ * the tracing channel: the call's return value, or what it failed with
+ * before the manager wraps it (`toSessionError` gives the code the caller sees).
  */
 export interface OperationMessage {
   readonly operation: SessionOperationName;
@@ -231,20 +231,6 @@ export const SILENT_SESSION_CHANNELS: SessionChannels = channelsNamed('silent:')
 /** {@link SESSION_CHANNELS} when `publish`, else {@link SILENT_SESSION_CHANNELS}. */
 export function sessionChannels(publish: boolean): SessionChannels {
   return publish ? SESSION_CHANNELS : SILENT_SESSION_CHANNELS;
-}
-
-/**
- * Run `fn` as one traced call on `channel` when anyone listens, else just
- * run it: the one call site of every tracing channel. `message` is built
- * only when someone listens.
- */
-export function traceCall<T, M extends object>(
-  channel: TracingChannel<unknown, M>,
-  message: () => M,
-  fn: () => Promise<T>,
-): Promise<T> {
-  if (!channel.hasSubscribers) return fn();
-  return channel.tracePromise(fn, message());
 }
 
 /**

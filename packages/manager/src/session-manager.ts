@@ -659,8 +659,7 @@ export class SessionManager {
   /**
    * Run one public operation: closed check, in-flight count, health and
    * error normalisation; while anyone listens, published on the
-   * `session-cluster:operation` tracing channel (its message carries the
-   * failure already normalised).
+   * `session-cluster:operation` tracing channel.
    */
   private async run<T>(operation: OperationName, work: () => Promise<T>, id?: string): Promise<T> {
     const started = performance.now();
@@ -670,7 +669,7 @@ export class SessionManager {
     let result: T;
     try {
       result = channel.hasSubscribers
-        ? await channel.tracePromise(() => normalised(work, operation), {
+        ? await channel.tracePromise(work, {
             operation: OPERATION_TELEMETRY_NAMES[operation],
             sessionId: id,
           })
@@ -701,11 +700,3 @@ export class SessionManager {
   }
 }
 
-/** `work`, failing with the error normalised as the manager throws it (`operation` set). */
-async function normalised<T>(work: () => Promise<T>, operation: OperationName): Promise<T> {
-  try {
-    return await work();
-  } catch (error) {
-    throw withOperation(error, operation);
-  }
-}

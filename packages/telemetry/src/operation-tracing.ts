@@ -134,7 +134,7 @@ export class OperationTracing {
     this.finish(message as TracedOperation);
   };
   private readonly onStoreCallStart = (message: unknown): void => {
-    this.beginStoreCall(message as TracedStoreCall);
+    this.beginStoreCall(message as StoreCallMessage);
   };
   private readonly onStoreCallEnd = (message: unknown): void => {
     this.endStoreCall(message as TracedStoreCall);
@@ -162,7 +162,7 @@ export class OperationTracing {
     channels.storeCall.asyncEnd.subscribe(this.onStoreCallEnd);
     if (active !== undefined && this.options.childSpans) {
       channels.storeCall.start.bindStore(active, (message) => {
-        const span = this.beginStoreCall(message as TracedStoreCall).span;
+        const span = this.beginStoreCall(message).span;
         return span === undefined ? context.active() : trace.setSpan(context.active(), span);
       });
     }
@@ -296,7 +296,8 @@ export class OperationTracing {
     span?.end();
   }
 
-  private beginStoreCall(call: TracedStoreCall): TracedStoreCall {
+  private beginStoreCall(message: StoreCallMessage): TracedStoreCall {
+    const call = message as TracedStoreCall;
     if (call.startedAt !== undefined) return call;
     const operation = this.current.getStore();
     call.startedAt = performance.now();
@@ -360,15 +361,17 @@ export class OperationTracing {
     addVotes(attributes, event.votes);
     if (event.error !== undefined && isSessionError(event.error)) {
       addVotes(attributes, event.error.details);
-      attributes[ATTR_ERROR_TYPE] = event.error.code;
     }
     if (!this.options.childSpans) {
+      // As an event the failure is named here; a child span is marked failed instead.
+      if (event.error !== undefined) {
+        attributes[ATTR_ERROR_TYPE] = toSessionError(event.error).code;
+      }
       span.setAttribute(ATTR_SESSION_LOCK_WAIT_MS, event.waitMs);
       span.addEvent(SPAN_LOCK_ACQUIRE, attributes);
       return;
     }
     attributes[ATTR_SESSION_DEGRADED] = this.options.degraded();
-    delete attributes[ATTR_ERROR_TYPE];
     // Published once the wait is over: the span is made after the fact, from when it began.
     const lockSpan = this.tracer.startSpan(
       SPAN_LOCK_ACQUIRE,

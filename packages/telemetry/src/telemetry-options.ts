@@ -28,7 +28,11 @@ export interface InstrumentationSwitches {
 /** OTLP/HTTP encodings {@link startTelemetry} can export spans in. */
 export type OtlpProtocol = 'http/protobuf' | 'http/json';
 
-/** Batch span processor settings (see {@link TELEMETRY_DEFAULTS} for the defaults). */
+/**
+ * Batch span processor settings. Defaults: `OTEL_BSP_MAX_EXPORT_BATCH_SIZE`,
+ * `OTEL_BSP_MAX_QUEUE_SIZE`, `OTEL_BSP_SCHEDULE_DELAY`, else
+ * {@link TELEMETRY_DEFAULTS}.
+ */
 export interface BatchOptions {
   /** Spans per export request. */
   readonly maxExportBatchSize?: number | undefined;
@@ -121,9 +125,17 @@ export interface ResolvedTelemetryOptions {
 }
 
 /** Defaults of {@link TelemetryOptions}. */
-export const TELEMETRY_DEFAULTS = Object.freeze({
+export const TELEMETRY_DEFAULTS: Readonly<{
+  metricIntervalMs: number;
+  otlpProtocol: OtlpProtocol;
+  maxExportBatchSize: number;
+  maxQueueSize: number;
+  scheduledDelayMillis: number;
+  prometheusPort: number;
+  prometheusEndpoint: string;
+}> = Object.freeze({
   metricIntervalMs: 60_000,
-  otlpProtocol: 'http/protobuf' as OtlpProtocol,
+  otlpProtocol: 'http/protobuf',
   maxExportBatchSize: 512,
   maxQueueSize: 4096,
   scheduledDelayMillis: 1_000,
@@ -252,10 +264,15 @@ export function resolveTelemetryOptions(options: TelemetryOptions): ResolvedTele
     throw invalid('batch', 'an object of positive integers');
   }
   const maxQueueSize =
-    positiveInteger(batch.maxQueueSize, 'batch.maxQueueSize') ?? TELEMETRY_DEFAULTS.maxQueueSize;
+    positiveInteger(batch.maxQueueSize, 'batch.maxQueueSize') ??
+    envInteger('OTEL_BSP_MAX_QUEUE_SIZE') ??
+    TELEMETRY_DEFAULTS.maxQueueSize;
   const maxExportBatchSize =
     positiveInteger(batch.maxExportBatchSize, 'batch.maxExportBatchSize', maxQueueSize) ??
-    Math.min(TELEMETRY_DEFAULTS.maxExportBatchSize, maxQueueSize);
+    Math.min(
+      envInteger('OTEL_BSP_MAX_EXPORT_BATCH_SIZE') ?? TELEMETRY_DEFAULTS.maxExportBatchSize,
+      maxQueueSize,
+    );
   const spanProcessors = options.spanProcessors ?? [];
   if (!Array.isArray(spanProcessors)) throw invalid('spanProcessors', 'an array');
   return {
@@ -282,6 +299,7 @@ export function resolveTelemetryOptions(options: TelemetryOptions): ResolvedTele
       maxQueueSize,
       scheduledDelayMillis:
         positiveInteger(batch.scheduledDelayMillis, 'batch.scheduledDelayMillis') ??
+        envInteger('OTEL_BSP_SCHEDULE_DELAY') ??
         TELEMETRY_DEFAULTS.scheduledDelayMillis,
     },
     sampler,
