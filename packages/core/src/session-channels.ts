@@ -107,13 +107,19 @@ export interface HealthProbeMessage {
   error?: unknown;
 }
 
-/** What a sweep job did (the sweeper's `BucketSweepReport`, structurally). */
+/** What a sweep job did (what the sweeper's `BucketSweepReport` extends). */
 export interface SweepOutcome {
+  /** Sessions this job found expired and removed. */
   readonly expired: number;
+  /** Index members dropped because their session was already gone (no event: nothing is known). */
   readonly orphans: number;
+  /** Expiries left in the outbox by an earlier (crashed or concurrent) job, published again. */
   readonly republished: number;
+  /** Events published by this job: `expired` + `republished`. */
   readonly published: number;
+  /** Batches taken (non-empty outbox pages and sweep calls), at most `maxBatchesPerJob`. */
   readonly batches: number;
+  /** True when due entries were left: the batch budget ran out or the sweeper is stopping. */
   readonly more: boolean;
 }
 

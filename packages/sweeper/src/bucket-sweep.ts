@@ -1,24 +1,12 @@
 import { performance } from 'node:perf_hooks';
-import type { Clock } from '@session-cluster/core';
+import type { Clock, SweepOutcome } from '@session-cluster/core';
 import type { ExpiryBatch, RedisStore, SweptExpiry } from '@session-cluster/store-redis';
 import { expiryBatchId } from './expiry-event.js';
 
 /** What one sweep job of one bucket did. */
-export interface BucketSweepReport {
+export interface BucketSweepReport extends SweepOutcome {
   /** The bucket swept. */
   readonly bucket: number;
-  /** Sessions this job found expired and removed. */
-  readonly expired: number;
-  /** Index members dropped because their session was already gone (no event: nothing is known). */
-  readonly orphans: number;
-  /** Expiries left in the outbox by an earlier (crashed or concurrent) job, published again. */
-  readonly republished: number;
-  /** Events published by this job: `expired` + `republished`. */
-  readonly published: number;
-  /** Batches taken (non-empty outbox pages and sweep calls), at most `maxBatchesPerJob`. */
-  readonly batches: number;
-  /** True when due entries were left: the batch budget ran out or the sweeper is stopping. */
-  readonly more: boolean;
   /** Wall time of the job, ms. */
   readonly durationMs: number;
 }

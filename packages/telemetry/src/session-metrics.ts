@@ -48,49 +48,58 @@ export class SessionMetrics {
   private readonly outcomeOnly: Readonly<Record<string, Attributes>>;
 
   public constructor(meter: Meter) {
-    this.operations = meter.createCounter(METRIC_SESSION_OPERATIONS, {
-      description: 'Session operations, by operation and outcome',
-      unit: '{operation}',
-    });
-    this.errors = meter.createCounter(METRIC_SESSION_ERRORS, {
-      description: 'Failed session operations, by operation and SessionError code (error.type)',
-      unit: '{error}',
-    });
-    this.duration = meter.createHistogram(METRIC_SESSION_OPERATION_DURATION, {
-      description: 'Session operation latency, by operation and outcome',
-      unit: 's',
-      advice: { explicitBucketBoundaries: LATENCY_BUCKETS_S },
-    });
-    this.retries = meter.createCounter(METRIC_SESSION_RETRIES, {
-      description: 'Retries of session operations, by operation and SessionError code',
-      unit: '{retry}',
-    });
-    this.lockWait = meter.createHistogram(METRIC_SESSION_LOCK_WAIT, {
-      description: 'Time spent waiting for a session lock, by outcome',
-      unit: 's',
-      advice: { explicitBucketBoundaries: LATENCY_BUCKETS_S },
-    });
-    this.escalations = meter.createCounter(METRIC_SESSION_LOCK_ESCALATIONS, {
-      description:
-        'Updates that took the session lock because the session was contended, by reason',
-      unit: '{update}',
-    });
-    this.swept = meter.createCounter(METRIC_SESSION_SWEPT, {
-      description: 'Expired sessions removed (sweeper jobs and manager.cleanupExpired)',
-      unit: '{session}',
-    });
-    this.sweeps = meter.createCounter(METRIC_SESSION_SWEEPS, {
-      description: 'Sweep jobs run',
-      unit: '{job}',
-    });
-    this.probes = meter.createCounter(METRIC_SESSION_HEALTH_PROBES, {
-      description: 'Health probes of the session store, by outcome',
-      unit: '{probe}',
-    });
-    this.reconciled = meter.createCounter(METRIC_SESSION_RECONCILED, {
-      description: 'Sessions handled by reconciliation after an outage, by outcome',
-      unit: '{session}',
-    });
+    const counter = (name: string, description: string, unit: string): Counter =>
+      meter.createCounter(name, { description, unit });
+    const latency = (name: string, description: string): Histogram =>
+      meter.createHistogram(name, {
+        description,
+        unit: 's',
+        advice: { explicitBucketBoundaries: LATENCY_BUCKETS_S },
+      });
+    this.operations = counter(
+      METRIC_SESSION_OPERATIONS,
+      'Session operations, by operation and outcome',
+      '{operation}',
+    );
+    this.errors = counter(
+      METRIC_SESSION_ERRORS,
+      'Failed session operations, by operation and SessionError code (error.type)',
+      '{error}',
+    );
+    this.duration = latency(
+      METRIC_SESSION_OPERATION_DURATION,
+      'Session operation latency, by operation and outcome',
+    );
+    this.retries = counter(
+      METRIC_SESSION_RETRIES,
+      'Retries of session operations, by operation and SessionError code',
+      '{retry}',
+    );
+    this.lockWait = latency(
+      METRIC_SESSION_LOCK_WAIT,
+      'Time spent waiting for a session lock, by outcome',
+    );
+    this.escalations = counter(
+      METRIC_SESSION_LOCK_ESCALATIONS,
+      'Updates that took the session lock because the session was contended, by reason',
+      '{update}',
+    );
+    this.swept = counter(
+      METRIC_SESSION_SWEPT,
+      'Expired sessions removed (sweeper jobs and manager.cleanupExpired)',
+      '{session}',
+    );
+    this.sweeps = counter(METRIC_SESSION_SWEEPS, 'Sweep jobs run', '{job}');
+    this.probes = counter(
+      METRIC_SESSION_HEALTH_PROBES,
+      'Health probes of the session store, by outcome',
+      '{probe}',
+    );
+    this.reconciled = counter(
+      METRIC_SESSION_RECONCILED,
+      'Sessions handled by reconciliation after an outage, by outcome',
+      '{session}',
+    );
     const outcomeOnly: Record<string, Attributes> = {};
     for (const outcome of [...OUTCOMES, 'written', 'restored', 'deleted', 'conflict', 'skipped', 'failed']) {
       outcomeOnly[outcome] = Object.freeze({ [ATTR_SESSION_OUTCOME]: outcome });
