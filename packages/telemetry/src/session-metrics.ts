@@ -19,7 +19,7 @@ import {
   OUTCOME_OK,
 } from '@session-cluster/core';
 import type { EscalationReason, SessionOperationName, SessionOutcome } from '@session-cluster/core';
-import type { Attributes, Counter, Histogram, Meter } from '@opentelemetry/api';
+import type { Attributes, Counter, Histogram, Meter, ObservableResult } from '@opentelemetry/api';
 
 /** Histogram buckets (seconds) for operation latency and lock wait: 0.5 ms to 5 s. */
 const LATENCY_BUCKETS_S = [
@@ -34,7 +34,12 @@ const OUTCOMES: readonly SessionOutcome[] = [OUTCOME_OK, OUTCOME_NOT_FOUND, OUTC
  * nothing here.
  */
 export class SessionMetrics {
-  private readonly operations: Counter;
+  /**
+   * Operations so far by their (frozen, shared) attribute set: counted here
+   * and observed at collection, since a synchronous counter would hash the
+   * attributes on every call, and every call is counted.
+   */
+  private readonly operationCounts = new Map<Attributes, number>();
   private readonly errors: Counter;
   private readonly duration: Histogram;
   private readonly retries: Counter;
@@ -56,11 +61,14 @@ export class SessionMetrics {
         unit: 's',
         advice: { explicitBucketBoundaries: LATENCY_BUCKETS_S },
       });
-    this.operations = counter(
-      METRIC_SESSION_OPERATIONS,
-      'Session operations, by operation and outcome',
-      '{operation}',
-    );
+    meter
+      .createObservableCounter(METRIC_SESSION_OPERATIONS, {
+        description: 'Session operations, by operation and outcome',
+        unit: '{operation}',
+      })
+      .addCallback((result: ObservableResult) => {
+        for (const [attributes, count] of this.operationCounts) result.observe(count, attributes);
+      });
     this.errors = counter(
       METRIC_SESSION_ERRORS,
       'Failed session operations, by operation and SessionError code (error.type)',
@@ -114,8 +122,8 @@ export class SessionMetrics {
     durationMs: number,
     errorCode: string | undefined,
   ): void {
-    const attributes = this.outcomeAttributes(operation)[outcome];
-    this.operations.add(1, attributes);
+    const attributes = this.outcomeAttributes(operation)[outcome] as Attributes;
+    this.operationCounts.set(attributes, (this.operationCounts.get(attributes) ?? 0) + 1);
     this.duration.record(durationMs / 1000, attributes);
     if (errorCode !== undefined) {
       this.errors.add(1, { [ATTR_SESSION_OPERATION]: operation, [ATTR_ERROR_TYPE]: errorCode });
