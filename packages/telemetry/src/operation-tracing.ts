@@ -128,7 +128,7 @@ export class OperationTracing {
   /** The operation whose work is running (for the events published inside it). */
   public readonly current = new AsyncLocalStorage<TracedOperation | undefined>();
   private readonly spanNames = new Map<string, string>();
-  private readonly spanOptions = new Map<string, SpanOptions>();
+  private readonly operationSpanOptions: SpanOptions = { kind: SpanKind.INTERNAL };
   private readonly storeSpanOptions = new Map<string, SpanOptions>();
   private readonly onOperationEnd = (message: unknown): void => {
     this.finish(message as TracedOperation);
@@ -253,14 +253,18 @@ export class OperationTracing {
     operation.startedAt = performance.now();
     const span = this.tracer.startSpan(
       this.spanName(operation.operation),
-      this.operationSpanOptions(operation.operation),
+      this.operationSpanOptions,
       context.active(),
     );
     operation.span = span;
     const recording = span.isRecording();
     operation.recording = recording;
+    if (!recording) return operation;
+    // Set here, not in the span options: the SDK sanitises option attributes
+    // before it samples, which an unsampled operation should not pay for.
+    span.setAttribute(ATTR_SESSION_OPERATION, operation.operation);
     const id = operation.sessionId;
-    if (recording && typeof id === 'string' && isValidSessionId(id)) {
+    if (typeof id === 'string' && isValidSessionId(id)) {
       span.setAttribute(ATTR_SESSION_ID_HASH, hashSessionId(id));
     }
     return operation;
@@ -300,8 +304,10 @@ export class OperationTracing {
     const call = message as TracedStoreCall;
     if (call.startedAt !== undefined) return call;
     const operation = this.current.getStore();
-    call.startedAt = performance.now();
+    // Marks the call begun (several transforms may ask); timed only when recorded.
+    call.startedAt = 0;
     if (operation?.recording !== true) return call;
+    call.startedAt = performance.now();
     call.operation = operation;
     operation.route = undefined;
     if (this.options.childSpans) {
@@ -404,15 +410,6 @@ export class OperationTracing {
       this.spanNames.set(operation, name);
     }
     return name;
-  }
-
-  private operationSpanOptions(operation: SessionOperationName): SpanOptions {
-    let options = this.spanOptions.get(operation);
-    if (options === undefined) {
-      options = { kind: SpanKind.INTERNAL, attributes: { [ATTR_SESSION_OPERATION]: operation } };
-      this.spanOptions.set(operation, options);
-    }
-    return options;
   }
 
   private storeOptions(method: string): SpanOptions {
