@@ -325,6 +325,14 @@ describe('SessionManager operations as spans, store and lock calls as child span
     expect(spans.some((s) => s.name === 'session.lock.release')).toBe(false);
   });
 
+  it('an argument refused before any await (update with a bad id) still ends its span, failed', async () => {
+    const spans = await traced(() => manager.update('nope', (data) => data));
+    expect(byName(spans, 'session.update').attributes).toMatchObject({
+      'session.outcome': 'error',
+      'session.error.code': 'INVALID_SESSION_ID',
+    });
+  });
+
   it('an invalid id fails the span without hashing or echoing the input', async () => {
     const attack = 'x'.repeat(42) + '{';
     const spans = await traced(() => manager.get(attack));

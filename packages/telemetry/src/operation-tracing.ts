@@ -133,6 +133,19 @@ export class OperationTracing {
   private readonly onOperationEnd = (message: unknown): void => {
     this.finish(message as TracedOperation);
   };
+  /**
+   * `end` follows the synchronous part of the call; it carries an error only
+   * when the call threw before returning its promise (an argument check), in
+   * which case no asyncEnd follows: finish there.
+   */
+  private readonly onOperationSyncEnd = (message: unknown): void => {
+    if ((message as TracedOperation).error !== undefined) this.finish(message as TracedOperation);
+  };
+  private readonly onStoreCallSyncEnd = (message: unknown): void => {
+    if ((message as TracedStoreCall).error !== undefined) {
+      this.endStoreCall(message as TracedStoreCall);
+    }
+  };
   private readonly onStoreCallStart = (message: unknown): void => {
     this.beginStoreCall(message as StoreCallMessage);
   };
@@ -156,10 +169,12 @@ export class OperationTracing {
         return span === undefined ? context.active() : trace.setSpan(context.active(), span);
       });
     }
-    // asyncEnd follows error too: one place ends the span, whichever way the call went.
+    // asyncEnd follows a rejection too; a synchronous throw ends at `end`.
     channels.operation.asyncEnd.subscribe(this.onOperationEnd);
+    channels.operation.end.subscribe(this.onOperationSyncEnd);
     channels.storeCall.start.subscribe(this.onStoreCallStart);
     channels.storeCall.asyncEnd.subscribe(this.onStoreCallEnd);
+    channels.storeCall.end.subscribe(this.onStoreCallSyncEnd);
     if (active !== undefined && this.options.childSpans) {
       channels.storeCall.start.bindStore(active, (message) => {
         const span = this.beginStoreCall(message).span;
@@ -177,8 +192,10 @@ export class OperationTracing {
       channels.storeCall.start.unbindStore(active);
     }
     channels.operation.asyncEnd.unsubscribe(this.onOperationEnd);
+    channels.operation.end.unsubscribe(this.onOperationSyncEnd);
     channels.storeCall.start.unsubscribe(this.onStoreCallStart);
     channels.storeCall.asyncEnd.unsubscribe(this.onStoreCallEnd);
+    channels.storeCall.end.unsubscribe(this.onStoreCallSyncEnd);
   }
 
   /** An event published inside an operation: retries, lock phases, routing, cache. */
