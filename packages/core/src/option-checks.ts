@@ -40,9 +40,27 @@ export interface OptionChecks {
   readonly telemetry: (value: unknown, field?: string) => UncheckedOptions | undefined;
 }
 
+/** Longest delay a Node timer takes, ms: the upper bound of every timer option. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** A non-null, non-array object. */
 export function isOptionsObject(value: unknown): value is UncheckedOptions {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * Throw `INVALID_ARGUMENT` unless a method argument (an input or options
+ * bag) is a non-null, non-array object. The message names the field, never
+ * the value (it may be huge or hostile).
+ */
+export function assertObjectArgument(
+  value: unknown,
+  field: string,
+  operation: string,
+): asserts value is object {
+  if (!isOptionsObject(value)) {
+    throw new SessionValidationError(`${field} must be an object`, { field, operation });
+  }
 }
 
 /**

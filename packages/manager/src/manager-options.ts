@@ -2,7 +2,7 @@ import {
   DEFAULT_RETRY_OPTIONS,
   SESSION_STORE_METHODS,
   createOptionChecks,
-  isOptionsObject as isPlainObject,
+  isOptionsObject,
   resolveRetryOptions,
   systemClock,
 } from '@session-cluster/core';
@@ -180,10 +180,10 @@ function hasMethods(value: unknown, methods: readonly string[]): boolean {
  *   (`retry.jitter`, `retry.perOperation.update.maxAttempts`, …)
  */
 export function resolveManagerRetryOptions(value: unknown): Record<OperationName, RetryOptions> {
-  if (value !== undefined && !isPlainObject(value)) throw invalid('retry', 'an object');
+  if (value !== undefined && !isOptionsObject(value)) throw invalid('retry', 'an object');
   const { perOperation, ...base } = (value ?? {}) as ManagerRetryOptions;
   const resolvedBase = resolveRetryOptions(DEFAULT_RETRY_OPTIONS, base, 'retry');
-  if (perOperation !== undefined && !isPlainObject(perOperation)) {
+  if (perOperation !== undefined && !isOptionsObject(perOperation)) {
     throw invalid('retry.perOperation', 'an object keyed by operation name');
   }
   const overrides: Record<string, unknown> = perOperation ?? {};
@@ -196,7 +196,7 @@ export function resolveManagerRetryOptions(value: unknown): Record<OperationName
   for (const operation of MANAGER_OPERATIONS) {
     const override = overrides[operation];
     const path = `retry.perOperation.${operation}`;
-    if (override !== undefined && !isPlainObject(override)) throw invalid(path, 'an object');
+    if (override !== undefined && !isOptionsObject(override)) throw invalid(path, 'an object');
     out[operation] = resolveRetryOptions(resolvedBase, override, path);
   }
   return out;
@@ -213,7 +213,7 @@ export function resolveUpdateLockOptions(
   path = 'update',
 ): ResolvedUpdateLockOptions {
   if (value === undefined) return UPDATE_LOCK_DEFAULTS;
-  if (!isPlainObject(value)) throw invalid(path, 'an object');
+  if (!isOptionsObject(value)) throw invalid(path, 'an object');
   const { lock, hotSessionTtlMs, maxHotSessions } = value as UpdateLockOptions;
   if (lock !== undefined && !isUpdateLockMode(lock)) {
     throw invalid(`${path}.lock`, `one of ${UPDATE_LOCK_MODES.join(', ')}`);
@@ -241,7 +241,7 @@ export function isUpdateLockMode(value: unknown): value is UpdateLockMode {
  *   option (`store`, `ttlMs`, `retry.perOperation.update.maxAttempts`, …)
  */
 export function resolveManagerOptions(options: SessionManagerOptions): ResolvedManagerOptions {
-  if (!isPlainObject(options)) throw invalid('options', 'an options object');
+  if (!isOptionsObject(options)) throw invalid('options', 'an options object');
   if (!hasMethods(options.store, SESSION_STORE_METHODS)) throw invalid('store', 'a SessionStore');
   if (!hasMethods(options.locker, LOCKER_METHODS)) throw invalid('locker', 'a SessionLocker');
   if (options.health !== undefined && !hasMethods(options.health, RECORDER_METHODS)) {

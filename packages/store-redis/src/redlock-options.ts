@@ -1,4 +1,4 @@
-import { createOptionChecks } from '@session-cluster/core';
+import { MAX_TIMER_MS, createOptionChecks } from '@session-cluster/core';
 import type { SessionError } from '@session-cluster/core';
 import type { Redis, RedisOptions } from 'ioredis';
 
@@ -101,9 +101,6 @@ export const REDLOCK_DEFAULTS = Object.freeze({
 
 /** What a lock key prefix may contain: no braces (they would change the hash tag), no spaces. */
 export const LOCK_PREFIX_PATTERN = /^[A-Za-z0-9_.:-]{1,64}$/;
-
-/** Longest timer Node accepts (a longer one fires at once). */
-export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** Shortest lease accepted: below it the drift allowance eats the whole lease. */
 export const MIN_LOCK_TTL_MS = 10;
