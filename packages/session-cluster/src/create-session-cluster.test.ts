@@ -112,6 +112,43 @@ describe('createSessionCluster', () => {
     }
   });
 
+  // Options one part owns are checked by that part as the cluster builds it;
+  // the error names the option as the cluster's caller wrote it.
+  it.each([
+    [{ redis: { commandTimeoutMs: 0 } }, 'redis.commandTimeoutMs'],
+    [{ prefix: 'a{b}' }, 'prefix'],
+    [{ buckets: 0 }, 'buckets'],
+    [{ buckets: 20_000 }, 'buckets'],
+    [{ locks: { ttlMs: 5 } }, 'locks.ttlMs'],
+    [{ locks: { acquireTimeoutMs: -1 } }, 'locks.acquireTimeoutMs'],
+    [{ session: { ttlMs: 0 } }, 'session.ttlMs'],
+    [{ session: { rolling: 1 } }, 'session.rolling'],
+    [{ retry: { maxAttempts: 0 } }, 'retry.maxAttempts'],
+    [{ retry: { perOperation: { get: { jitter: 3 } } } }, 'retry.perOperation.get.jitter'],
+    [{ update: { lock: 'request' } }, 'update.lock'],
+    [{ update: { hotSessionTtlMs: -5 } }, 'update.hotSessionTtlMs'],
+    [{ breaker: 'on' }, 'breaker'],
+    [{ breaker: { kind: 'sometimes' } }, 'breaker.kind'],
+    [{ breaker: { kind: 'consecutive', threshold: 0 } }, 'breaker.threshold'],
+    [{ breaker: { kind: 'sampling', threshold: 1 } }, 'breaker.threshold'],
+    [{ breaker: { kind: 'sampling', durationMs: 10 } }, 'breaker.durationMs'],
+    [{ breaker: { kind: 'sampling', minimumRps: 0 } }, 'breaker.minimumRps'],
+    [{ breaker: { kind: 'consecutive', halfOpenAfterMs: 0 } }, 'breaker.halfOpenAfterMs'],
+    [{ fallback: { maxSessions: 0 } }, 'fallback.maxSessions'],
+    [{ fallback: { timeoutMs: 1.5 } }, 'fallback.timeoutMs'],
+    [{ health: { windowSize: 0 } }, 'health.windowSize'],
+    [{ health: { slowThresholdMs: -1 } }, 'health.slowThresholdMs'],
+    [{ health: { unhealthyBelowSuccessRate: 2 } }, 'health.unhealthyBelowSuccessRate'],
+  ])('refuses %o through the part that owns it, naming %s', (options, field) => {
+    const given = options as Partial<SessionClusterOptions> & { redis?: object };
+    const build = () =>
+      createSessionCluster({
+        ...given,
+        redis: { url: redis.url, ...given.redis },
+      });
+    expect(fieldOf(build)).toBe(field);
+  });
+
   it('hands the frame format to the Redis store (format 1 during an upgrade from 0.2)', async () => {
     const cluster = startCluster({ codec: { frameFormat: 1 } });
     const { id } = await cluster.manager.create({ data: { a: 1 } });

@@ -708,6 +708,18 @@ export class RedisStore implements SessionStore {
    * caller-owned client is left open.
    */
   public close(): Promise<void> {
+    // An owned client still connecting has sent nothing: stop it in this
+    // tick, before its socket opens (ioredis opens it on the next tick), so
+    // a store closed right after construction — a cluster refusing a later
+    // part's option — never touches Redis.
+    if (
+      this.closing === undefined &&
+      this.owned &&
+      this.inFlight.size === 0 &&
+      (this.client.status === 'connecting' || this.client.status === 'wait')
+    ) {
+      this.client.disconnect();
+    }
     this.closing ??= (async () => {
       await Promise.allSettled([...this.inFlight]);
       // Before quitting: a caller-owned client gets tracking turned off.
