@@ -67,12 +67,7 @@ export type {
 export type { SessionCodecOptions } from './session-codec.js';
 export { DEFAULT_CODEC_LIMITS, createSessionCodec, redactedParseError } from './session-codec.js';
 export type { FrameCheckKey, FrameKeys } from './frame-keys.js';
-export {
-  FRAME_KEY_INFO,
-  deriveFrameKeys,
-  keyedFrameCheck,
-  verifyKeyedFrameCheck,
-} from './frame-keys.js';
+export { keyedFrameCheck, verifyKeyedFrameCheck } from './frame-keys.js';
 export type { EncryptionKey, KeyRing, KeyRingOptions } from './key-ring.js';
 export { MIN_SEALED_BYTES, createKeyRing, openWithKeyRing, sealWithKeyRing } from './key-ring.js';
 export { parseStoredJson } from './parse-stored-json.js';
@@ -80,7 +75,6 @@ export { FORBIDDEN_KEYS, isPlainObject } from './data-validation.js';
 export type { RetryOptions, RetryEvent, RetryPolicyOptions } from './retry-policy.js';
 export {
   DEFAULT_RETRY_OPTIONS,
-  JitteredExponentialBackoff,
   createRetryPolicy,
   resolveRetryOptions,
   retryDelayMs,
