@@ -25,6 +25,8 @@ export interface OptionChecks {
   ) => number | undefined;
   /** An optional finite number > 0. */
   readonly positiveNumber: (value: unknown, field: string) => number | undefined;
+  /** An optional finite number in `[min, max]`. */
+  readonly number: (value: unknown, field: string, min: number, max: number) => number | undefined;
   /** An optional boolean. */
   readonly boolean: (value: unknown, field: string) => boolean | undefined;
   /** An optional string. */
@@ -102,6 +104,13 @@ export function createOptionChecks(owner: string): OptionChecks {
       if (value === undefined) return undefined;
       if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
         throw invalid(field, 'a finite number > 0');
+      }
+      return value;
+    },
+    number: (value, field, min, max) => {
+      if (value === undefined) return undefined;
+      if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
+        throw invalid(field, `a number in [${min}, ${max}]`);
       }
       return value;
     },
