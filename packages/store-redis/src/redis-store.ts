@@ -35,12 +35,7 @@ import type {
   SweepResult,
 } from '@session-cluster/core';
 import type { Cluster, Redis } from 'ioredis';
-import type {
-  BucketSweepResult,
-  ExpiryBatch,
-  SweepBucketOptions,
-  SweptExpiry,
-} from './expiry-outbox.js';
+import type { BucketSweepResult, ExpiryBatch, SweptExpiry } from './expiry-outbox.js';
 import { InvalidationTracker } from './invalidation-tracking.js';
 import { RedisExpiryIndex } from './redis-expiry-index.js';
 import { openRedisConnection } from './redis-connection.js';
@@ -660,12 +655,9 @@ export class RedisStore implements SessionStore {
 
   /** {@inheritDoc RedisExpiryIndex.sweepBucket} */
   public sweepBucket(
-    bucket: number,
-    now: number,
-    limit: number,
-    options?: SweepBucketOptions,
+    ...args: Parameters<RedisExpiryIndex['sweepBucket']>
   ): Promise<BucketSweepResult> {
-    return this.expiry.sweepBucket(bucket, now, limit, options);
+    return this.expiry.sweepBucket(...args);
   }
 
   /** {@inheritDoc RedisExpiryIndex.pendingBatches} */
