@@ -1,11 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { SessionValidationError, StorageUnavailableError } from '@session-cluster/core';
+import { StorageUnavailableError } from '@session-cluster/core';
 import type { SessionRecord } from '@session-cluster/core';
 import type { RecoveredEvent } from '@session-cluster/fallback';
 import type { HealthStatus } from '@session-cluster/health';
-import { expectSessionError, respCommand, startRedisServer } from '@session-cluster/testkit';
+import {
+  expectSessionError,
+  respCommand,
+  startRedisServer,
+  configErrorField,
+} from '@session-cluster/testkit';
 import type { RedisServerHandle } from '@session-cluster/testkit';
 import { RETIRED_FRAME } from '@session-cluster/store-redis';
 import { Redis } from 'ioredis';
@@ -54,16 +59,7 @@ async function driveUntil(cluster: SessionCluster, id: string, done: () => boole
   }
 }
 
-function fieldOf(build: () => unknown): string | undefined {
-  try {
-    build();
-  } catch (error) {
-    expect(error).toBeInstanceOf(SessionValidationError);
-    expect((error as SessionValidationError).code).toBe('INVALID_CONFIG');
-    return (error as SessionValidationError).details?.['field'] as string | undefined;
-  }
-  return expect.fail('createSessionCluster accepted the options');
-}
+const fieldOf = configErrorField;
 
 describe('createSessionCluster', () => {
   beforeAll(() => {

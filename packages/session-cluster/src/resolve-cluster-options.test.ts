@@ -1,3 +1,4 @@
+import { configErrorField } from '@session-cluster/testkit';
 import { describe, expect, it } from 'vitest';
 import { SessionValidationError } from '@session-cluster/core';
 import { Cluster, Redis } from 'ioredis';
@@ -8,14 +9,7 @@ const url = 'redis://127.0.0.1:6390';
 const KEY = Buffer.alloc(32, 7).toString('base64');
 
 function fieldOf(options: unknown): string | undefined {
-  try {
-    resolveClusterOptions(options as SessionClusterOptions);
-  } catch (error) {
-    expect(error).toBeInstanceOf(SessionValidationError);
-    expect((error as SessionValidationError).code).toBe('INVALID_CONFIG');
-    return (error as SessionValidationError).details?.['field'] as string | undefined;
-  }
-  return expect.fail('resolveClusterOptions accepted the options');
+  return configErrorField(() => resolveClusterOptions(options as SessionClusterOptions));
 }
 
 describe('resolveClusterOptions', () => {
