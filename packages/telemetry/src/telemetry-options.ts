@@ -1,4 +1,4 @@
-import { createOptionChecks } from '@session-cluster/core';
+import { MAX_TIMER_MS, createOptionChecks } from '@session-cluster/core';
 import { ParentBasedSampler, TraceIdRatioBasedSampler } from '@opentelemetry/sdk-trace';
 import type { Sampler, SpanProcessor } from '@opentelemetry/sdk-trace';
 import type { DestinationStream, Level } from 'pino';
@@ -97,10 +97,6 @@ const check = createOptionChecks('startTelemetry');
 const invalid = check.invalid;
 const optionalBoolean = check.boolean;
 
-function positiveInteger(value: unknown, field: string, max = 2 ** 31 - 1): number | undefined {
-  return check.integer(value, field, 1, max);
-}
-
 function envList(name: string): string[] {
   return (process.env[name] ?? '')
     .split(',')
@@ -126,7 +122,7 @@ function resolvePrometheus(
   const options: Record<string, unknown> =
     value === true || value === undefined ? {} : (value as Record<string, unknown>);
   const port =
-    positiveInteger(options['port'], 'prometheus.port', 65_535) ??
+    check.integer(options['port'], 'prometheus.port', 1, 65_535) ??
     envInteger('OTEL_EXPORTER_PROMETHEUS_PORT') ??
     TELEMETRY_DEFAULTS.prometheusPort;
   const host = options['host'] ?? process.env['OTEL_EXPORTER_PROMETHEUS_HOST'];
@@ -180,7 +176,7 @@ export function resolveTelemetryOptions(options: TelemetryOptions): ResolvedTele
   const otlpMetrics =
     optionalBoolean(options.otlpMetrics, 'otlpMetrics') ?? metricsExporters.includes('otlp');
   const metricIntervalMs =
-    positiveInteger(options.metricIntervalMs, 'metricIntervalMs') ??
+    check.integer(options.metricIntervalMs, 'metricIntervalMs', 1, MAX_TIMER_MS) ??
     envInteger('OTEL_METRIC_EXPORT_INTERVAL') ??
     TELEMETRY_DEFAULTS.metricIntervalMs;
   const switches = options.instrumentations ?? {};
