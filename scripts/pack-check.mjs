@@ -45,6 +45,7 @@ function run(command, args, cwd, env = {}) {
     process.stderr.write(`${error.stdout ?? ''}${error.stderr ?? ''}\n`);
     throw new Error(
       `pack-check: ${command} ${args.join(' ').slice(0, 80)} failed (exit ${error.status})`,
+      { cause: error },
     );
   }
 }

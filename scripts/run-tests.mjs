@@ -17,7 +17,7 @@
 //
 // Arguments after the script name go to every vitest run (e.g. a file filter).
 // SESSION_CLUSTER_NODE_LINES=24 runs the pinned line only (a quick local run).
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
@@ -62,17 +62,11 @@ for (const line of ['22', '26']) {
 mkdirSync(`${root}.vitest`, { recursive: true });
 const totals = { passed: 0, failed: 0, skipped: 0, suitesFailed: 0, status: 0 };
 const lines = [];
-for (const run of runs) {
-  if (only && !only.includes(run.line)) continue;
-  const version = spawnSync(run.node, ['--version'], { encoding: 'utf8' }).stdout.trim();
-  const scope =
-    run.projects === undefined ? 'every project' : `projects ${run.projects.join(', ')}`;
-  console.log(`\nrun-tests: Node ${version} — ${scope}\n`);
-  const out = `${root}.vitest/results-node${run.line}.json`;
-  rmSync(out, { force: true });
-  const child = spawnSync(
-    run.node,
-    [
+
+/** The vitest arguments and environment of one Node line's run. */
+function vitestRun(run, out) {
+  return {
+    args: [
       vitest,
       'run',
       '--reporter=default',
@@ -85,22 +79,22 @@ for (const run of runs) {
       ]),
       ...process.argv.slice(2),
     ],
-    {
-      stdio: 'inherit',
-      cwd: root,
-      env:
-        run.projects === undefined
-          ? process.env
-          : { ...process.env, SESSION_CLUSTER_PINNED_ONLY_EXCLUDE: PINNED_LINE_ONLY.join(',') },
-    },
-  );
+    env:
+      run.projects === undefined
+        ? process.env
+        : { ...process.env, SESSION_CLUSTER_PINNED_ONLY_EXCLUDE: PINNED_LINE_ONLY.join(',') },
+  };
+}
+
+/** Adds one finished run's results file to the totals. */
+function tally(run, version, scope, out, status) {
   let summary;
   try {
     summary = JSON.parse(readFileSync(out, 'utf8'));
   } catch (error) {
     console.error(`run-tests: Node ${version}: no results file (${error.message})`);
-    totals.status = child.status || 1;
-    continue;
+    totals.status = status || 1;
+    return;
   }
   const passed = summary.numPassedTests ?? 0;
   const failed = summary.numFailedTests ?? 0;
@@ -109,9 +103,50 @@ for (const run of runs) {
   totals.failed += failed;
   totals.skipped += skipped;
   totals.suitesFailed += summary.numFailedTestSuites ?? 0;
-  if (child.status !== 0) totals.status = child.status || 1;
+  if (status !== 0) totals.status = status || 1;
   lines.push(`Node ${version}: ${passed} passed, ${failed} failed, ${skipped} skipped (${scope})`);
 }
+
+const selected = runs.filter((run) => !only || only.includes(run.line));
+const describe = (run) => ({
+  version: spawnSync(run.node, ['--version'], { encoding: 'utf8' }).stdout.trim(),
+  scope: run.projects === undefined ? 'every project' : `projects ${run.projects.join(', ')}`,
+  out: `${root}.vitest/results-node${run.line}.json`,
+});
+
+// The pinned line first, alone: its multi-process and timing files want the
+// machine to themselves.
+for (const run of selected.filter((r) => r.projects === undefined)) {
+  const { version, scope, out } = describe(run);
+  console.log(`\nrun-tests: Node ${version} — ${scope}\n`);
+  rmSync(out, { force: true });
+  const { args, env } = vitestRun(run, out);
+  const child = spawnSync(run.node, args, { stdio: 'inherit', cwd: root, env });
+  tally(run, version, scope, out, child.status);
+}
+
+// The other lines run the library projects only (no process or timing
+// files), so they run side by side, one vitest worker each; each line's
+// output is printed whole when it ends, not interleaved.
+const others = selected.filter((r) => r.projects !== undefined);
+await Promise.all(
+  others.map(async (run) => {
+    const { version, scope, out } = describe(run);
+    rmSync(out, { force: true });
+    const { args, env } = vitestRun(run, out);
+    const child = spawn(run.node, [...args, '--maxWorkers=1'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      cwd: root,
+      env,
+    });
+    let output = '';
+    child.stdout.on('data', (chunk) => (output += chunk));
+    child.stderr.on('data', (chunk) => (output += chunk));
+    const status = await new Promise((resolve) => child.on('close', (code) => resolve(code)));
+    console.log(`\nrun-tests: Node ${version} — ${scope}\n\n${output}`);
+    tally(run, version, scope, out, status);
+  }),
+);
 
 console.log(`\n${lines.map((line) => `run-tests: ${line}`).join('\n')}`);
 console.log(`\ntests: ${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped`);

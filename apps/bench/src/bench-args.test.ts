@@ -1,20 +1,33 @@
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { BENCH_USAGE, parseBenchArgs } from './bench-args.js';
 
 const APP_DIR = fileURLToPath(new URL('../', import.meta.url));
 
-/** `node src/main.ts …` as `pnpm bench …` runs it (from source). */
-function bench(...argv: string[]) {
-  return spawnSync(
+/** `node src/main.ts …` as `pnpm bench …` runs it (from source): its exit status and output. */
+function bench(
+  ...argv: string[]
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  const child = spawn(
     process.execPath,
     ['--import', 'tsx', '--conditions=@session-cluster/source', 'src/main.ts', ...argv],
-    { cwd: APP_DIR, encoding: 'utf8', timeout: 60_000 },
+    { cwd: APP_DIR, stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 },
   );
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  return new Promise((resolve) => {
+    child.once('close', (status) => {
+      resolve({ status, stdout, stderr });
+    });
+  });
 }
 
-describe('bench command line', () => {
+// The process tests only start the app and read its exit: they run side by
+// side (tsx loading the scenarios is most of their time).
+describe.concurrent('bench command line', () => {
   it('parses options with their defaults', () => {
     expect(parseBenchArgs(['--suite', 'http', '--only', 'ours'])).toEqual({
       kind: 'run',
@@ -40,8 +53,8 @@ describe('bench command line', () => {
 
   it.each(['--help', '-h'])(
     '%s prints the usage and exits 0 (before touching Redis)',
-    (flag) => {
-      const run = bench(flag);
+    async (flag) => {
+      const run = await bench(flag);
       expect(run.stderr).toBe('');
       expect(run.status).toBe(0);
       expect(run.stdout).toBe(BENCH_USAGE);
@@ -50,8 +63,8 @@ describe('bench command line', () => {
     60_000,
   );
 
-  it('an unknown option: a one-line reason and the usage on stderr, exit 2, no stack trace', () => {
-    const run = bench('--frobnicate');
+  it('an unknown option: a one-line reason and the usage on stderr, exit 2, no stack trace', async () => {
+    const run = await bench('--frobnicate');
     expect(run.status).toBe(2);
     expect(run.stderr).toMatch(/^bench: Unknown option '--frobnicate'/);
     expect(run.stderr).toContain('Usage: pnpm bench [options]');

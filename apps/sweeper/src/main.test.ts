@@ -61,7 +61,9 @@ async function waitFor(what: string, condition: () => boolean, timeoutMs = 30_00
   }
 }
 
-describe('apps/sweeper: command line', () => {
+// Each of these only starts the app and reads its exit: they run side by side
+// (tsx loading the sources is most of their time).
+describe.concurrent('apps/sweeper: command line', () => {
   it.each(['--help', '-h'])(
     '%s prints the usage and exits 0, whatever the environment',
     async (flag) => {
@@ -82,7 +84,7 @@ describe('apps/sweeper: command line', () => {
   }, 60_000);
 });
 
-describe('apps/sweeper: configuration', () => {
+describe.concurrent('apps/sweeper: configuration', () => {
   it('exits 2 naming every bad variable', async () => {
     const app = runApp({
       SWEEP_INTERVAL_MS: 'soon',

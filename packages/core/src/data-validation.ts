@@ -177,7 +177,7 @@ function walk(value: unknown, depth: number, state: WalkState): void {
     if (Object.getOwnPropertySymbols(value).length > 0) {
       fail(state, 'symbol-keyed properties are dropped by JSON');
     }
-    const record = value as Record<string, unknown>;
+    const record = value;
     for (const key of Object.keys(record)) {
       state.segments.push(key);
       if (FORBIDDEN_KEYS.has(key)) {
@@ -197,7 +197,8 @@ function fail(state: WalkState, reason: string): never {
   });
 }
 
-function isPlainObject(value: unknown): value is object {
+/** Prototype `Object.prototype` or `null`, not an array: what JSON round-trips as an object. */
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
   const proto: unknown = Object.getPrototypeOf(value);
   return proto === Object.prototype || proto === null;

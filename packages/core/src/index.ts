@@ -67,20 +67,14 @@ export type {
 export type { SessionCodecOptions } from './session-codec.js';
 export { DEFAULT_CODEC_LIMITS, createSessionCodec, redactedParseError } from './session-codec.js';
 export type { FrameCheckKey, FrameKeys } from './frame-keys.js';
-export {
-  FRAME_KEY_INFO,
-  deriveFrameKeys,
-  keyedFrameCheck,
-  verifyKeyedFrameCheck,
-} from './frame-keys.js';
+export { keyedFrameCheck, verifyKeyedFrameCheck } from './frame-keys.js';
 export type { EncryptionKey, KeyRing, KeyRingOptions } from './key-ring.js';
 export { MIN_SEALED_BYTES, createKeyRing, openWithKeyRing, sealWithKeyRing } from './key-ring.js';
 export { parseStoredJson } from './parse-stored-json.js';
-export { FORBIDDEN_KEYS } from './data-validation.js';
+export { FORBIDDEN_KEYS, isPlainObject } from './data-validation.js';
 export type { RetryOptions, RetryEvent, RetryPolicyOptions } from './retry-policy.js';
 export {
   DEFAULT_RETRY_OPTIONS,
-  JitteredExponentialBackoff,
   createRetryPolicy,
   resolveRetryOptions,
   retryDelayMs,
@@ -219,5 +213,10 @@ export {
 } from './session-channels.js';
 export { SESSION_STORE_METHODS } from './contracts.js';
 export type { OptionChecks, UncheckedOptions } from './option-checks.js';
-export { createOptionChecks, isOptionsObject } from './option-checks.js';
+export {
+  MAX_TIMER_MS,
+  assertObjectArgument,
+  createOptionChecks,
+  isOptionsObject,
+} from './option-checks.js';
 export { replayFirst } from './replay-first.js';

@@ -25,6 +25,8 @@ export interface OptionChecks {
   ) => number | undefined;
   /** An optional finite number > 0. */
   readonly positiveNumber: (value: unknown, field: string) => number | undefined;
+  /** An optional finite number in `[min, max]`. */
+  readonly number: (value: unknown, field: string, min: number, max: number) => number | undefined;
   /** An optional boolean. */
   readonly boolean: (value: unknown, field: string) => boolean | undefined;
   /** An optional string. */
@@ -38,9 +40,27 @@ export interface OptionChecks {
   readonly telemetry: (value: unknown, field?: string) => boolean;
 }
 
+/** Longest delay a Node timer takes, ms: the upper bound of every timer option. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** A non-null, non-array object. */
 export function isOptionsObject(value: unknown): value is UncheckedOptions {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * Throw `INVALID_ARGUMENT` unless a method argument (an input or options
+ * bag) is a non-null, non-array object. The message names the field, never
+ * the value (it may be huge or hostile).
+ */
+export function assertObjectArgument(
+  value: unknown,
+  field: string,
+  operation: string,
+): asserts value is object {
+  if (!isOptionsObject(value)) {
+    throw new SessionValidationError(`${field} must be an object`, { field, operation });
+  }
 }
 
 /**
@@ -80,6 +100,13 @@ export function createOptionChecks(owner: string): OptionChecks {
       if (value === undefined) return undefined;
       if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
         throw invalid(field, 'a finite number > 0');
+      }
+      return value;
+    },
+    number: (value, field, min, max) => {
+      if (value === undefined) return undefined;
+      if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
+        throw invalid(field, `a number in [${min}, ${max}]`);
       }
       return value;
     },

@@ -18,8 +18,11 @@ import {
 import { deriveFrameKeys } from './frame-keys.js';
 import { MIN_SEALED_BYTES, createKeyRing, openWithKeyRing, sealWithKeyRing } from './key-ring.js';
 import type { KeyRingOptions } from './key-ring.js';
+import { createOptionChecks } from './option-checks.js';
 import { parseStoredJson } from './parse-stored-json.js';
 import type { JsonValue, SessionData, SessionPatch } from './session.js';
+
+const check = createOptionChecks('createSessionCodec');
 
 /** Options of {@link createSessionCodec}. */
 export interface SessionCodecOptions {
@@ -105,23 +108,14 @@ export function createSessionCodec(options: SessionCodecOptions = {}): SessionCo
   if (typeof zlib.crc32 !== 'function') {
     throw new SessionError('INTERNAL', 'The session codec needs zlib.crc32 (Node.js >= 20.15)');
   }
-  const maxBytes = positiveInteger(options.maxBytes, DEFAULT_CODEC_LIMITS.maxBytes, 'maxBytes');
+  const maxBytes = check.integer(options.maxBytes, 'maxBytes', 1) ?? DEFAULT_CODEC_LIMITS.maxBytes;
   const limits: DataLimits = {
-    maxDepth: positiveInteger(options.maxDepth, DEFAULT_CODEC_LIMITS.maxDepth, 'maxDepth'),
-    maxKeyLength: positiveInteger(
-      options.maxKeyLength,
-      DEFAULT_CODEC_LIMITS.maxKeyLength,
-      'maxKeyLength',
-    ),
+    maxDepth: check.integer(options.maxDepth, 'maxDepth', 1) ?? DEFAULT_CODEC_LIMITS.maxDepth,
+    maxKeyLength:
+      check.integer(options.maxKeyLength, 'maxKeyLength', 1) ?? DEFAULT_CODEC_LIMITS.maxKeyLength,
   };
   const ring = options.encryption === undefined ? undefined : createKeyRing(options.encryption);
-  const acceptPlaintext: unknown = options.acceptPlaintext ?? false;
-  if (typeof acceptPlaintext !== 'boolean') {
-    throw new SessionValidationError('acceptPlaintext: expected a boolean', {
-      code: 'INVALID_CONFIG',
-      field: 'acceptPlaintext',
-    });
-  }
+  const acceptPlaintext = check.boolean(options.acceptPlaintext, 'acceptPlaintext') ?? false;
   // Plain values are refused when they could only have been planted.
   const requiresEncryption = ring !== undefined && !acceptPlaintext;
 
@@ -388,17 +382,6 @@ function assertSessionIdType(sessionId: unknown): void {
   if (typeof sessionId !== 'string' || sessionId.length === 0) {
     throw new SessionValidationError('Invalid session id', { code: 'INVALID_SESSION_ID' });
   }
-}
-
-function positiveInteger(value: unknown, fallback: number, field: string): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
-    throw new SessionValidationError(`${field}: expected a positive integer`, {
-      code: 'INVALID_CONFIG',
-      field,
-    });
-  }
-  return value;
 }
 
 /**

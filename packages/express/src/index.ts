@@ -15,6 +15,6 @@ export type {
   RequestSession,
   SessionSnapshot,
 } from './request-session.js';
-export { sessionOf } from './session-of.js';
+export { sessionOf } from './request-session.js';
 export type { RejectedCookie, VerifiedCookie } from './signed-cookie.js';
 export { MIN_SECRET_LENGTH, SessionCookieSigner } from './signed-cookie.js';

@@ -16,7 +16,7 @@ import type { RejectedCookie, SessionCookieSigner, VerifiedCookie } from './sign
 import type { ResponseHolder, SessionResponse } from './session-response.js';
 import { TrackedSession } from './tracked-session.js';
 import type { FailureSink, StoredSession } from './tracked-session.js';
-import { assertMutator, assertPlainData, headersSentError } from './session-checks.js';
+import { assertMutator, assertPlainData, headersSentError } from './request-session.js';
 
 /** What every request session of one `sessionMiddleware(manager, …)` shares. */
 export interface ManagedContext {

@@ -1,17 +1,8 @@
-import { SessionValidationError } from '@session-cluster/core';
+import { configErrorField } from '@session-cluster/testkit';
 import { describe, expect, it } from 'vitest';
 import { resolveCookieOptions } from './middleware-options.js';
 
-function fieldOf(run: () => unknown): string | undefined {
-  try {
-    run();
-  } catch (error) {
-    expect(error).toBeInstanceOf(SessionValidationError);
-    expect((error as SessionValidationError).code).toBe('INVALID_CONFIG');
-    return (error as SessionValidationError).field;
-  }
-  return undefined;
-}
+const fieldOf = configErrorField;
 
 describe('resolveCookieOptions: checked at construction by the cookie library’s rules', () => {
   it('refuses a path or domain the cookie library would refuse at every commit', () => {

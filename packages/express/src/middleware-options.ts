@@ -115,10 +115,11 @@ export interface ResolvedCookieOptions {
 const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,64}$/;
 const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,64}$/;
 
-const check = createOptionChecks('sessionMiddleware');
+/** The checks of {@link sessionMiddleware}'s options, whose errors say `sessionMiddleware option …`. */
+export const middlewareChecks = createOptionChecks('sessionMiddleware');
 
 /** A `SessionValidationError` (`INVALID_CONFIG`) for `field`. */
-export const invalidOption = check.invalid;
+export const invalidOption = middlewareChecks.invalid;
 
 /** Check cookie attributes and apply defaults. */
 export function resolveCookieOptions(
@@ -154,7 +155,7 @@ export function resolveCookieOptions(
   }
   const { maxAgeMs } = options;
   if (maxAgeMs !== undefined) {
-    positiveInteger(maxAgeMs, 'cookie.maxAgeMs');
+    middlewareChecks.integer(maxAgeMs, 'cookie.maxAgeMs', 1);
     // Max-Age is whole seconds: under 1 000 ms it would be 0, which tells
     // the browser to delete the cookie at once.
     if (maxAgeMs < 1_000) throw invalidOption('cookie.maxAgeMs', 'at least 1000 (ms)');
@@ -197,11 +198,9 @@ function assertSerializable(
 
 /** Check `touchAfterMs` (integer ≥ 0) and apply the default. */
 export function resolveTouchAfter(value: unknown): number {
-  if (value === undefined) return SESSION_MIDDLEWARE_DEFAULTS.touchAfterMs;
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
-    throw invalidOption('touchAfterMs', 'an integer >= 0 (ms)');
-  }
-  return value;
+  return (
+    middlewareChecks.integer(value, 'touchAfterMs', 0) ?? SESSION_MIDDLEWARE_DEFAULTS.touchAfterMs
+  );
 }
 
 /** Check `maxLifetimeMs` and apply the default; `undefined`: no absolute lifetime. */
@@ -235,14 +234,6 @@ export function resolveLogger(value: unknown): SessionLogger {
     throw invalidOption('logger', 'an object with warn(details, message)');
   }
   return value as SessionLogger;
-}
-
-/** @throws SessionValidationError `INVALID_CONFIG` unless a positive safe integer. */
-export function positiveInteger(value: unknown, field: string): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
-    throw invalidOption(field, 'a positive integer (ms)');
-  }
-  return value;
 }
 
 const STDERR_LOGGER: SessionLogger = {

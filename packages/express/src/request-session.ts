@@ -1,3 +1,5 @@
+import type { IncomingMessage } from 'node:http';
+import { SessionValidationError } from '@session-cluster/core';
 import type { JsonValue, SessionData } from '@session-cluster/core';
 
 /** What {@link RequestSession.load} returns: the session as this request sees it. */
@@ -98,4 +100,55 @@ export interface RequestSession {
    * streaming a response, say). Idempotent.
    */
   commit(): Promise<void>;
+}
+
+/**
+ * `req.session`, typed, for apps that do not import the
+ * `@session-cluster/express/augment` declarations (or that also use
+ * `@types/express-session`, whose `req.session` type would clash).
+ *
+ * @throws SessionValidationError `INVALID_CONFIG` when `sessionMiddleware` did not run for `req`
+ */
+export function sessionOf(req: IncomingMessage): RequestSession {
+  const session = (req as IncomingMessage & { session?: unknown }).session;
+  if (typeof session !== 'object' || session === null || !('commit' in session)) {
+    throw new SessionValidationError('req.session is missing: mount sessionMiddleware first', {
+      code: 'INVALID_CONFIG',
+      field: 'sessionMiddleware',
+    });
+  }
+  return session as RequestSession;
+}
+
+/* The checks both kinds of request session (managed and sealed) make. */
+
+/** @throws SessionValidationError `INVALID_ARGUMENT` unless `fn` is a function. */
+export function assertMutator(fn: unknown): void {
+  if (typeof fn !== 'function') {
+    throw new SessionValidationError('fn: expected a function', {
+      field: 'fn',
+      operation: 'update',
+    });
+  }
+}
+
+/** @throws SessionValidationError `INVALID_ARGUMENT` unless `value` is a plain object (what `fn` must return). */
+export function assertPlainData(value: unknown): asserts value is SessionData {
+  const proto: unknown =
+    typeof value === 'object' && value !== null ? Object.getPrototypeOf(value) : undefined;
+  if (proto !== Object.prototype && proto !== null) {
+    throw new SessionValidationError('update: fn must return the data as a plain object', {
+      field: 'fn',
+      operation: 'update',
+    });
+  }
+}
+
+/** A session that needs a new cookie cannot start once the headers are out. */
+export function headersSentError(): SessionValidationError {
+  return new SessionValidationError(
+    'A new session cannot be stored after the response headers were sent: ' +
+      'call `await req.session.commit()` before streaming the response',
+    { operation: 'commit' },
+  );
 }

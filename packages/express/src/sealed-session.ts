@@ -10,7 +10,7 @@ import { clearSessionCookie, setSessionCookie } from './cookie-header.js';
 import type { ResolvedCookieOptions, SessionLogger } from './middleware-options.js';
 import type { MiddlewareStats } from './middleware-stats.js';
 import type { RegenerateSessionOptions } from './request-session.js';
-import { assertMutator, assertPlainData, headersSentError } from './session-checks.js';
+import { assertMutator, assertPlainData, headersSentError } from './request-session.js';
 import type { ResponseHolder, SessionResponse } from './session-response.js';
 import { TrackedSession } from './tracked-session.js';
 import type { FailureSink, StoredSession } from './tracked-session.js';

@@ -10,7 +10,7 @@ import { ManagedSession } from './managed-session.js';
 import {
   SESSION_MIDDLEWARE_DEFAULTS,
   invalidOption,
-  positiveInteger,
+  middlewareChecks,
   resolveCookieOptions,
   resolveLogger,
   resolveMaxLifetime,
@@ -133,9 +133,7 @@ function sealedMiddleware(options: CookieStoreSessionOptions): SessionMiddleware
     throw invalidOption('lock', "'none': stateless cookie sessions have no lock to hold");
   }
   const ttlMs =
-    options.ttlMs === undefined
-      ? SESSION_MIDDLEWARE_DEFAULTS.cookieTtlMs
-      : positiveInteger(options.ttlMs, 'ttlMs');
+    middlewareChecks.integer(options.ttlMs, 'ttlMs', 1) ?? SESSION_MIDDLEWARE_DEFAULTS.cookieTtlMs;
   const cookie = resolveCookieOptions(
     { maxAgeMs: ttlMs, ...options.cookie },
     SESSION_MIDDLEWARE_DEFAULTS.sealedCookieName,

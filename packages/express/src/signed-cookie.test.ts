@@ -55,6 +55,27 @@ describe('SessionCookieSigner: verified cookies are remembered', () => {
     expect(again).not.toBe(first);
   });
 
+  it('a cookie it just signed answers from memory exactly what the HMAC check answers', () => {
+    const secrets = [
+      'a-test-secret-that-is-long-enough-0004',
+      'a-test-secret-that-is-long-enough-0001',
+    ];
+    const memo = new SessionCookieSigner(secrets);
+    for (const [touchedAt, version] of [
+      [5_000.7, 3],
+      [0, 0],
+      [-5, 1.5],
+      [Date.now(), 2 ** 40],
+    ] as const) {
+      const cookie = memo.sign(generateSessionId(), touchedAt, version);
+      // A fresh signer with the same secrets has nothing remembered: it checks the HMAC.
+      const checked = new SessionCookieSigner(secrets).verify(cookie);
+      expect(checked.ok).toBe(true);
+      expect(memo.verify(cookie)).toEqual(checked);
+      expect(Object.isFrozen(memo.verify(cookie))).toBe(true);
+    }
+  });
+
   it('a signer with other secrets does not share the memory', () => {
     const cookie = signer.sign(generateSessionId(), 1_000);
     expect(signer.verify(cookie).ok).toBe(true);

@@ -52,7 +52,10 @@ export const VERIFIED_COOKIE_MEMO_SIZE = 4096;
  * {@link VERIFIED_COOKIE_MEMO_SIZE}, oldest dropped first): the same string
  * verifies the same way under the same secrets, so the memo answers only
  * for exactly a string the HMAC accepted, and a rejected cookie is checked
- * again every time.
+ * again every time. A cookie this signer just signed is remembered too:
+ * after a write the browser's next request presents exactly that string,
+ * and it would verify (the first secret signed it), so a write costs one
+ * HMAC instead of two.
  */
 export class SessionCookieSigner {
   private readonly secrets: readonly KeyObject[];
@@ -81,7 +84,22 @@ export class SessionCookieSigner {
     if (Number.isSafeInteger(version) && version > 0) payload += `.${version.toString(36)}`;
     const secret = this.secrets[0];
     if (secret === undefined) throw new Error('unreachable: a signer has a secret');
-    return `${payload}.${mac(secret, payload)}`;
+    const value = `${payload}.${mac(secret, payload)}`;
+    // What check() would answer for it; only a well-formed id (the pattern's
+    // other fields are ours) so the memo never holds what check() refuses.
+    if (isValidSessionId(id) && COOKIE_PATTERN.test(value)) {
+      this.remember(
+        value,
+        Object.freeze({
+          ok: true,
+          id,
+          touchedAt: Math.max(0, Math.floor(touchedAt)),
+          version: Number.isSafeInteger(version) && version > 0 ? version : 0,
+          rotated: false,
+        }),
+      );
+    }
+    return value;
   }
 
   /** Check a cookie value; never throws. */
@@ -89,15 +107,17 @@ export class SessionCookieSigner {
     const known = this.verified.get(value);
     if (known !== undefined) return known;
     const checked = this.check(value);
-    if (checked.ok) {
-      if (this.verified.size >= VERIFIED_COOKIE_MEMO_SIZE) {
-        // Maps iterate in insertion order: the first key is the oldest.
-        const oldest = this.verified.keys().next();
-        if (oldest.done !== true) this.verified.delete(oldest.value);
-      }
-      this.verified.set(value, checked);
-    }
+    if (checked.ok) this.remember(value, checked);
     return checked;
+  }
+
+  private remember(value: string, cookie: VerifiedCookie): void {
+    if (this.verified.size >= VERIFIED_COOKIE_MEMO_SIZE && !this.verified.has(value)) {
+      // Maps iterate in insertion order: the first key is the oldest.
+      const oldest = this.verified.keys().next();
+      if (oldest.done !== true) this.verified.delete(oldest.value);
+    }
+    this.verified.set(value, cookie);
   }
 
   private check(value: string): VerifiedCookie | RejectedCookie {

@@ -2,7 +2,7 @@ import { isSessionError } from '@session-cluster/core';
 import express from 'express';
 import type { ErrorRequestHandler, Express } from 'express';
 import type { SessionMiddleware } from './session-middleware.js';
-import { sessionOf } from './session-of.js';
+import { sessionOf } from './request-session.js';
 
 /** Every SessionError that reached the app's error handler, per app. */
 export interface TestApp {

@@ -1,3 +1,4 @@
+import { configErrorField } from '@session-cluster/testkit';
 import { ManualClock, SessionValidationError } from '@session-cluster/core';
 import { MemoryStore } from '@session-cluster/store-memory';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -18,14 +19,7 @@ function pair(): { primary: MemoryStore; secondary: MemoryStore } {
 }
 
 function invalidField(options: unknown): string | undefined {
-  try {
-    resolveFallbackOptions(options as FallbackStoreOptions);
-  } catch (error) {
-    expect(error).toBeInstanceOf(SessionValidationError);
-    expect((error as SessionValidationError).code).toBe('INVALID_CONFIG');
-    return (error as SessionValidationError).field;
-  }
-  return expect.fail('expected INVALID_CONFIG');
+  return configErrorField(() => resolveFallbackOptions(options as FallbackStoreOptions));
 }
 
 describe('resolveFallbackOptions', () => {

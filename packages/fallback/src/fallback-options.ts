@@ -113,18 +113,7 @@ export type ResolvedBreakerOptions =
     };
 
 /** {@link FallbackStoreOptions} with every default applied and every value checked. */
-export interface ResolvedFallbackOptions {
-  readonly primary: SessionStore;
-  readonly secondary: SessionStore;
-  readonly breaker: ResolvedBreakerOptions;
-  readonly timeoutMs: number;
-  readonly batchSize: number;
-  readonly concurrency: number;
-  readonly clock: Clock;
-  readonly partitionOf: ((id: string) => string | undefined) | undefined;
-  /** Whether the store publishes on `SESSION_CHANNELS`. */
-  readonly telemetry: boolean;
-}
+export type ResolvedFallbackOptions = ReturnType<typeof resolveFallbackOptions>;
 
 const check = createOptionChecks('FallbackStore');
 const invalid = check.invalid;
@@ -207,7 +196,7 @@ function resolveBreaker(value: unknown): ResolvedBreakerOptions {
  * @throws SessionValidationError `INVALID_CONFIG` naming the bad field
  *   (`primary`, `breaker.threshold`, `reconcile.batchSize`, …)
  */
-export function resolveFallbackOptions(options: FallbackStoreOptions): ResolvedFallbackOptions {
+export function resolveFallbackOptions(options: FallbackStoreOptions) {
   if (!isObject(options)) throw invalid('options', 'an object');
   const primary = store(options.primary, 'primary');
   const secondary = store(options.secondary, 'secondary');

@@ -1,6 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { SessionValidationError, toSessionError } from '@session-cluster/core';
-import { kindOf } from './health-options.js';
+import { createOptionChecks, toSessionError } from '@session-cluster/core';
 import type { HealthMonitor } from './health-monitor.js';
 
 /** Options of {@link createHealthHandlers}. */
@@ -80,34 +79,16 @@ export function createHealthHandlers(
   return { liveness, readiness };
 }
 
+const check = createOptionChecks('createHealthHandlers');
+
 function resolveHandlerOptions(
   monitor: HealthMonitor,
   options: HealthHandlersOptions,
 ): { readyWhenDegraded: boolean; probeMaxAgeMs: number | undefined } {
-  const { readyWhenDegraded = true, probeMaxAgeMs } = options;
-  if (typeof readyWhenDegraded !== 'boolean') {
-    throw new SessionValidationError(
-      `readyWhenDegraded must be a boolean, got ${kindOf(readyWhenDegraded)}`,
-      { code: 'INVALID_CONFIG', field: 'readyWhenDegraded' },
-    );
-  }
-  if (probeMaxAgeMs !== undefined) {
-    if (
-      typeof probeMaxAgeMs !== 'number' ||
-      !Number.isSafeInteger(probeMaxAgeMs) ||
-      probeMaxAgeMs < 0
-    ) {
-      throw new SessionValidationError(
-        `probeMaxAgeMs must be an integer >= 0, got ${kindOf(probeMaxAgeMs)}`,
-        { code: 'INVALID_CONFIG', field: 'probeMaxAgeMs' },
-      );
-    }
-    if (!monitor.hasProbe) {
-      throw new SessionValidationError('probeMaxAgeMs needs a monitor with the probe option', {
-        code: 'INVALID_CONFIG',
-        field: 'probeMaxAgeMs',
-      });
-    }
+  const readyWhenDegraded = check.boolean(options.readyWhenDegraded, 'readyWhenDegraded') ?? true;
+  const probeMaxAgeMs = check.integer(options.probeMaxAgeMs, 'probeMaxAgeMs', 0);
+  if (probeMaxAgeMs !== undefined && !monitor.hasProbe) {
+    throw check.refuse('probeMaxAgeMs', 'needs a monitor with the probe option');
   }
   return { readyWhenDegraded, probeMaxAgeMs };
 }

@@ -1,5 +1,10 @@
-import { SessionValidationError, systemClock } from '@session-cluster/core';
-import type { Clock, SessionStore } from '@session-cluster/core';
+import {
+  MAX_TIMER_MS,
+  createOptionChecks,
+  isOptionsObject,
+  systemClock,
+} from '@session-cluster/core';
+import type { Clock, SessionStore, UncheckedOptions } from '@session-cluster/core';
 
 /** What {@link HealthMonitor.check} probes. */
 export interface HealthProbeOptions {
@@ -50,151 +55,76 @@ export const HEALTH_MONITOR_DEFAULTS = Object.freeze({
   probeTtlMs: 10_000,
 });
 
-/** Options with every default applied and every value checked. */
-export interface ResolvedHealthOptions {
-  readonly windowSize: number;
-  readonly windowMs: number;
-  readonly slowThresholdMs: number;
-  readonly unhealthyBelowSuccessRate: number;
-  readonly minSamples: number;
-  readonly clock: Clock;
-  readonly probe: { readonly store: SessionStore; readonly ttlMs: number } | undefined;
-  readonly probeTimeoutMs: number;
-  /** Whether probes are published on `SESSION_CHANNELS`. */
-  readonly telemetry: boolean;
-}
-
 const STORE_METHODS_PROBED = ['create', 'load', 'delete'] as const;
 
+const check = createOptionChecks('HealthMonitor');
+
+/** {@link HealthMonitorOptions} with every default applied and every value checked. */
+export type ResolvedHealthOptions = ReturnType<typeof resolveHealthOptions>;
+
 /**
- * Apply defaults and validate.
+ * Apply defaults and validate: what the {@link HealthMonitor} constructor runs.
  * @throws SessionValidationError `INVALID_CONFIG` whose `field` names the bad option
  */
-export function resolveHealthOptions(options: unknown): ResolvedHealthOptions {
-  if (options === undefined) options = {};
-  if (typeof options !== 'object' || options === null) {
-    throw configError('options', `options must be an object, got ${kindOf(options)}`);
-  }
-  const raw = options as HealthMonitorOptions;
-  const windowSize = integerOption(
-    raw.windowSize,
-    HEALTH_MONITOR_DEFAULTS.windowSize,
-    'windowSize',
-  );
-  const windowMs = integerOption(raw.windowMs, HEALTH_MONITOR_DEFAULTS.windowMs, 'windowMs');
-  const slowThresholdMs = positiveNumberOption(
-    raw.slowThresholdMs,
-    HEALTH_MONITOR_DEFAULTS.slowThresholdMs,
-    'slowThresholdMs',
-  );
-  const unhealthyBelowSuccessRate = rateOption(raw.unhealthyBelowSuccessRate);
-  const minSamples = integerOption(
-    raw.minSamples,
-    HEALTH_MONITOR_DEFAULTS.minSamples,
-    'minSamples',
-  );
+export function resolveHealthOptions(options: unknown) {
+  const raw: UncheckedOptions = options === undefined ? {} : checkedObject(options, 'options');
+  const defaults = HEALTH_MONITOR_DEFAULTS;
+  const windowSize = check.integer(raw['windowSize'], 'windowSize', 1) ?? defaults.windowSize;
+  const minSamples = check.integer(raw['minSamples'], 'minSamples', 1) ?? defaults.minSamples;
   // A window never holds more than windowSize samples, so a larger minSamples
   // would silently switch the success-rate rule off.
   if (minSamples > windowSize) {
-    throw configError(
-      'minSamples',
-      `minSamples (${minSamples}) must not exceed windowSize (${windowSize})`,
-    );
+    throw check.refuse('minSamples', `${minSamples} must not exceed windowSize (${windowSize})`);
   }
-  const probeTimeoutMs = integerOption(
-    raw.probeTimeoutMs,
-    HEALTH_MONITOR_DEFAULTS.probeTimeoutMs,
-    'probeTimeoutMs',
-  );
+  const rate = raw['unhealthyBelowSuccessRate'];
+  if (rate !== undefined && (typeof rate !== 'number' || !(rate >= 0 && rate <= 1))) {
+    throw check.invalid('unhealthyBelowSuccessRate', 'a number in [0, 1]');
+  }
+  const probeTimeoutMs =
+    check.integer(raw['probeTimeoutMs'], 'probeTimeoutMs', 1, MAX_TIMER_MS) ??
+    defaults.probeTimeoutMs;
   return {
     windowSize,
-    windowMs,
-    slowThresholdMs,
-    unhealthyBelowSuccessRate,
+    windowMs: check.integer(raw['windowMs'], 'windowMs', 1) ?? defaults.windowMs,
+    slowThresholdMs:
+      check.positiveNumber(raw['slowThresholdMs'], 'slowThresholdMs') ?? defaults.slowThresholdMs,
+    unhealthyBelowSuccessRate: rate ?? defaults.unhealthyBelowSuccessRate,
     minSamples,
-    clock: clockOption(raw.clock),
-    probe: probeOption(raw.probe, probeTimeoutMs),
+    clock: clockOption(raw['clock']),
+    probe: probeOption(raw['probe'], probeTimeoutMs),
     probeTimeoutMs,
-    telemetry: telemetryOption(raw.telemetry),
+    telemetry: check.telemetry(raw['telemetry']),
   };
 }
 
-function telemetryOption(value: unknown): boolean {
-  if (value === undefined) return true;
-  if (typeof value !== 'boolean') {
-    throw configError('telemetry', `telemetry must be a boolean, got ${kindOf(value)}`);
-  }
+function checkedObject(value: unknown, field: string): UncheckedOptions {
+  if (!isOptionsObject(value)) throw check.invalid(field, 'an object');
   return value;
 }
 
-function probeOption(value: unknown, probeTimeoutMs: number): ResolvedHealthOptions['probe'] {
+function probeOption(
+  value: unknown,
+  probeTimeoutMs: number,
+): { readonly store: SessionStore; readonly ttlMs: number } | undefined {
   if (value === undefined) return undefined;
-  if (typeof value !== 'object' || value === null) {
-    throw configError('probe', `probe must be an object, got ${kindOf(value)}`);
+  const probe = checkedObject(value, 'probe');
+  const store = probe['store'];
+  if (!isOptionsObject(store) || STORE_METHODS_PROBED.some((m) => typeof store[m] !== 'function')) {
+    throw check.invalid('probe.store', `a SessionStore (${STORE_METHODS_PROBED.join(', ')})`);
   }
-  const probe = value as HealthProbeOptions;
-  const store: unknown = probe.store;
-  if (typeof store !== 'object' || store === null) {
-    throw configError('probe.store', `probe.store must be a SessionStore, got ${kindOf(store)}`);
-  }
-  for (const method of STORE_METHODS_PROBED) {
-    if (typeof (store as Record<string, unknown>)[method] !== 'function') {
-      throw configError('probe.store', `probe.store must be a SessionStore (no ${method} method)`);
-    }
-  }
-  const ttlMs = integerOption(probe.ttlMs, HEALTH_MONITOR_DEFAULTS.probeTtlMs, 'probe.ttlMs');
+  const ttlMs =
+    check.integer(probe['ttlMs'], 'probe.ttlMs', 1, MAX_TIMER_MS) ??
+    HEALTH_MONITOR_DEFAULTS.probeTtlMs;
   if (ttlMs <= probeTimeoutMs) {
-    throw configError(
-      'probe.ttlMs',
-      `probe.ttlMs (${ttlMs}) must exceed probeTimeoutMs (${probeTimeoutMs})`,
-    );
+    throw check.refuse('probe.ttlMs', `${ttlMs} must exceed probeTimeoutMs (${probeTimeoutMs})`);
   }
-  return { store: store as SessionStore, ttlMs };
+  return { store: store as unknown as SessionStore, ttlMs };
 }
 
 function clockOption(value: unknown): Clock {
   if (value === undefined) return systemClock;
-  if (
-    typeof value !== 'object' ||
-    value === null ||
-    typeof (value as { now?: unknown }).now !== 'function'
-  ) {
-    throw configError('clock', 'clock must be an object with a now() method');
+  if (!isOptionsObject(value) || typeof value['now'] !== 'function') {
+    throw check.invalid('clock', 'an object with a now() method');
   }
-  return value as Clock;
-}
-
-function integerOption(value: unknown, fallback: number, field: string): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
-    throw configError(field, `${field} must be an integer >= 1, got ${kindOf(value)}`);
-  }
-  return value;
-}
-
-function positiveNumberOption(value: unknown, fallback: number, field: string): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-    throw configError(field, `${field} must be a finite number > 0, got ${kindOf(value)}`);
-  }
-  return value;
-}
-
-function rateOption(value: unknown): number {
-  const field = 'unhealthyBelowSuccessRate';
-  if (value === undefined) return HEALTH_MONITOR_DEFAULTS.unhealthyBelowSuccessRate;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > 1) {
-    throw configError(field, `${field} must be a number in [0, 1], got ${kindOf(value)}`);
-  }
-  return value;
-}
-
-function configError(field: string, message: string): SessionValidationError {
-  return new SessionValidationError(message, { code: 'INVALID_CONFIG', field });
-}
-
-/** Numbers are safe to echo in a message; anything else is described by its kind only. */
-export function kindOf(value: unknown): string {
-  if (value === null) return 'null';
-  return typeof value === 'number' ? String(value) : typeof value;
+  return value as unknown as Clock;
 }

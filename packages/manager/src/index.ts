@@ -23,8 +23,6 @@ export {
   UPDATE_LOCK_DEFAULTS,
   isUpdateLockMode,
   resolveManagerOptions,
-  resolveManagerRetryOptions,
-  resolveUpdateLockOptions,
 } from './manager-options.js';
 export type { UpdateLockMode, UpdateLockStats } from './escalating-update.js';
 export { UPDATE_LOCK_MODES } from './escalating-update.js';

@@ -1,4 +1,4 @@
-import { SessionValidationError, isValidSessionId } from '@session-cluster/core';
+import { SessionValidationError, isPlainObject, isValidSessionId } from '@session-cluster/core';
 import type { SessionData, SessionPatch } from '@session-cluster/core';
 
 /*
@@ -9,13 +9,6 @@ import type { SessionData, SessionPatch } from '@session-cluster/core';
 
 function invalid(operation: string, field: string, expected: string): SessionValidationError {
   return new SessionValidationError(`${field}: expected ${expected}`, { field, operation });
-}
-
-/** Prototype `Object.prototype` or `null`: what JSON round-trips as an object. */
-export function isPlainObject(value: unknown): value is Record<string, unknown> {
-  if (typeof value !== 'object' || value === null) return false;
-  const proto: unknown = Object.getPrototypeOf(value);
-  return proto === Object.prototype || proto === null;
 }
 
 /** @throws SessionValidationError `INVALID_ARGUMENT` unless `value` is a plain object. */

@@ -1,5 +1,6 @@
+import { configErrorField } from '@session-cluster/testkit';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_RETRY_OPTIONS, SessionValidationError } from '@session-cluster/core';
+import { DEFAULT_RETRY_OPTIONS } from '@session-cluster/core';
 import { HealthMonitor } from '@session-cluster/health';
 import { MemoryLocker, MemoryStore } from '@session-cluster/store-memory';
 import { resolveManagerOptions } from './manager-options.js';
@@ -9,14 +10,7 @@ const store = new MemoryStore({ cleanupIntervalMs: 0 });
 const locker = new MemoryLocker();
 
 function fieldOf(options: unknown): string | undefined {
-  try {
-    resolveManagerOptions(options as SessionManagerOptions);
-  } catch (error) {
-    expect(error).toBeInstanceOf(SessionValidationError);
-    expect((error as SessionValidationError).code).toBe('INVALID_CONFIG');
-    return (error as SessionValidationError).field;
-  }
-  return expect.fail('resolveManagerOptions accepted the options');
+  return configErrorField(() => resolveManagerOptions(options as SessionManagerOptions));
 }
 
 describe('resolveManagerOptions', () => {

@@ -2,7 +2,7 @@ import {
   DEFAULT_RETRY_OPTIONS,
   SESSION_STORE_METHODS,
   createOptionChecks,
-  isOptionsObject as isPlainObject,
+  isOptionsObject,
   resolveRetryOptions,
   systemClock,
 } from '@session-cluster/core';
@@ -78,14 +78,10 @@ export interface UpdateLockOptions {
 }
 
 /** {@link UpdateLockOptions} checked, with defaults applied. */
-export interface ResolvedUpdateLockOptions {
-  readonly lock: UpdateLockMode;
-  readonly hotSessionTtlMs: number;
-  readonly maxHotSessions: number;
-}
+export type ResolvedUpdateLockOptions = ReturnType<typeof resolveUpdateLockOptions>;
 
 /** Defaults of {@link UpdateLockOptions}. */
-export const UPDATE_LOCK_DEFAULTS: Readonly<ResolvedUpdateLockOptions> = Object.freeze({
+export const UPDATE_LOCK_DEFAULTS = Object.freeze({
   lock: 'on-conflict',
   hotSessionTtlMs: 2_000,
   maxHotSessions: 10_000,
@@ -135,21 +131,7 @@ export const SESSION_MANAGER_DEFAULTS = Object.freeze({
 });
 
 /** {@link SessionManagerOptions} checked, with defaults applied. */
-export interface ResolvedManagerOptions {
-  readonly store: SessionStore;
-  readonly locker: SessionLocker;
-  readonly health: HealthRecorder | undefined;
-  readonly ttlMs: number;
-  readonly rolling: boolean;
-  readonly lockTtlMs: number | undefined;
-  /** Full retry settings of every operation. */
-  readonly retry: Readonly<Record<OperationName, RetryOptions>>;
-  readonly update: ResolvedUpdateLockOptions;
-  readonly clock: Clock;
-  readonly onRetry: ((event: RetryEvent) => void) | undefined;
-  /** Whether calls are published on `SESSION_CHANNELS`. */
-  readonly telemetry: boolean;
-}
+export type ResolvedManagerOptions = ReturnType<typeof resolveManagerOptions>;
 
 const LOCKER_METHODS = [
   'acquire',
@@ -179,11 +161,11 @@ function hasMethods(value: unknown, methods: readonly string[]): boolean {
  * @throws SessionValidationError `INVALID_CONFIG` naming the field under `retry`
  *   (`retry.jitter`, `retry.perOperation.update.maxAttempts`, …)
  */
-export function resolveManagerRetryOptions(value: unknown): Record<OperationName, RetryOptions> {
-  if (value !== undefined && !isPlainObject(value)) throw invalid('retry', 'an object');
+function resolveManagerRetryOptions(value: unknown): Record<OperationName, RetryOptions> {
+  if (value !== undefined && !isOptionsObject(value)) throw invalid('retry', 'an object');
   const { perOperation, ...base } = (value ?? {}) as ManagerRetryOptions;
   const resolvedBase = resolveRetryOptions(DEFAULT_RETRY_OPTIONS, base, 'retry');
-  if (perOperation !== undefined && !isPlainObject(perOperation)) {
+  if (perOperation !== undefined && !isOptionsObject(perOperation)) {
     throw invalid('retry.perOperation', 'an object keyed by operation name');
   }
   const overrides: Record<string, unknown> = perOperation ?? {};
@@ -196,7 +178,7 @@ export function resolveManagerRetryOptions(value: unknown): Record<OperationName
   for (const operation of MANAGER_OPERATIONS) {
     const override = overrides[operation];
     const path = `retry.perOperation.${operation}`;
-    if (override !== undefined && !isPlainObject(override)) throw invalid(path, 'an object');
+    if (override !== undefined && !isOptionsObject(override)) throw invalid(path, 'an object');
     out[operation] = resolveRetryOptions(resolvedBase, override, path);
   }
   return out;
@@ -205,15 +187,12 @@ export function resolveManagerRetryOptions(value: unknown): Record<OperationName
 /**
  * Check {@link UpdateLockOptions} and apply defaults.
  *
- * @param path option path for error fields (`update` → `update.lock`)
- * @throws SessionValidationError `INVALID_CONFIG` naming the field
+ * @throws SessionValidationError `INVALID_CONFIG` naming the field (`update.lock`, …)
  */
-export function resolveUpdateLockOptions(
-  value: unknown,
-  path = 'update',
-): ResolvedUpdateLockOptions {
-  if (value === undefined) return UPDATE_LOCK_DEFAULTS;
-  if (!isPlainObject(value)) throw invalid(path, 'an object');
+function resolveUpdateLockOptions(value: unknown) {
+  const path = 'update';
+  if (value === undefined) return { ...UPDATE_LOCK_DEFAULTS };
+  if (!isOptionsObject(value)) throw invalid(path, 'an object');
   const { lock, hotSessionTtlMs, maxHotSessions } = value as UpdateLockOptions;
   if (lock !== undefined && !isUpdateLockMode(lock)) {
     throw invalid(`${path}.lock`, `one of ${UPDATE_LOCK_MODES.join(', ')}`);
@@ -240,8 +219,8 @@ export function isUpdateLockMode(value: unknown): value is UpdateLockMode {
  * @throws SessionValidationError `INVALID_CONFIG` whose `field` names the bad
  *   option (`store`, `ttlMs`, `retry.perOperation.update.maxAttempts`, …)
  */
-export function resolveManagerOptions(options: SessionManagerOptions): ResolvedManagerOptions {
-  if (!isPlainObject(options)) throw invalid('options', 'an options object');
+export function resolveManagerOptions(options: SessionManagerOptions) {
+  if (!isOptionsObject(options)) throw invalid('options', 'an options object');
   if (!hasMethods(options.store, SESSION_STORE_METHODS)) throw invalid('store', 'a SessionStore');
   if (!hasMethods(options.locker, LOCKER_METHODS)) throw invalid('locker', 'a SessionLocker');
   if (options.health !== undefined && !hasMethods(options.health, RECORDER_METHODS)) {

@@ -5,7 +5,6 @@ import { HealthMonitor } from '@session-cluster/health';
 import { SessionManager } from '@session-cluster/manager';
 import { MemoryLocker, MemoryStore } from '@session-cluster/store-memory';
 import { RedisStore, RedlockLocker } from '@session-cluster/store-redis';
-import type { RedisStoreOptions } from '@session-cluster/store-redis';
 import { observeActiveSessions } from './active-sessions-gauge.js';
 import { observeCache } from './cache-metrics.js';
 import type { SessionClusterOptions } from './cluster-options.js';
@@ -52,9 +51,12 @@ interface Closable {
  * `session.active` and the cache metrics are observed through
  * `@opentelemetry/api`. Register the OpenTelemetry SDK first.
  *
- * Every option is checked before anything connects; a misconfiguration is a
- * `SessionValidationError` (`INVALID_CONFIG`) whose `field` is the option path
- * (`redis.url`, `locks.nodes[1]`, …).
+ * Each option is checked once, by the part that owns it, as it is built;
+ * a misconfiguration is a `SessionValidationError` (`INVALID_CONFIG`) whose
+ * `field` is the option path as given here (`redis.url`, `locks.nodes[1]`,
+ * `breaker.threshold`, …) and whose `cause` is the part's own error. Parts
+ * are built in the same tick and closed at once on a refusal, so a bad
+ * option never reaches Redis.
  *
  * @example
  * ```ts
@@ -66,27 +68,36 @@ interface Closable {
  */
 export function createSessionCluster(options: SessionClusterOptions): SessionCluster {
   const resolved = resolveClusterOptions(options);
-  const { telemetry } = resolved;
+  const { telemetry, codec } = resolved;
+  const { locks, session, fallback: fallbackOptions, health: healthOptions } = options;
   // Whether the parts publish on SESSION_CHANNELS (what @session-cluster/telemetry subscribes to).
   const publish = telemetry !== false;
   const opened: Closable[] = [];
   try {
+    // Parts that open no connection first, so that their bad options are
+    // refused before anything connects.
+    const secondary = resolved.fallbackEnabled
+      ? withOptionPath(
+          under('fallback'),
+          () => new MemoryStore({ codec, maxSessions: fallbackOptions?.maxSessions }),
+        )
+      : undefined;
+    if (secondary !== undefined) opened.push(secondary);
     const redis = withOptionPath(
       redisOptionPath,
       () =>
         new RedisStore({
           ...resolved.storeConnection,
-          prefix: resolved.prefix,
-          buckets: resolved.buckets,
-          codec: resolved.codec,
+          prefix: options.prefix,
+          buckets: options.buckets,
+          codec,
           commandTimeoutMs: resolved.commandTimeoutMs,
-          expiryGraceMs: resolved.expiryGraceMs,
-          maxSessionsPerUser: resolved.maxSessionsPerUser,
-          failFastOnCorruption: resolved.failFastOnCorruption,
-          onCorruption: resolved.onCorruption,
-          frameFormat: resolved.frameFormat,
-          // Checked by RedisStore, whose errors name `cache.*` as the cluster does.
-          cache: resolved.cache as RedisStoreOptions['cache'],
+          expiryGraceMs: session?.expiryGraceMs,
+          maxSessionsPerUser: session?.maxPerUser,
+          failFastOnCorruption: options.codec?.failFastOnCorruption,
+          onCorruption: options.codec?.onCorruption,
+          frameFormat: options.codec?.frameFormat,
+          cache: options.cache ?? true,
         }),
     );
     opened.push(redis);
@@ -95,9 +106,9 @@ export function createSessionCluster(options: SessionClusterOptions): SessionClu
       () =>
         new RedlockLocker({
           nodes: resolved.lockNodes,
-          prefix: resolved.prefix,
-          ttlMs: resolved.lockTtlMs,
-          acquireTimeoutMs: resolved.lockAcquireTimeoutMs,
+          prefix: options.prefix,
+          ttlMs: locks?.ttlMs,
+          acquireTimeoutMs: locks?.acquireTimeoutMs,
           commandTimeoutMs: resolved.commandTimeoutMs,
         }),
     );
@@ -106,13 +117,7 @@ export function createSessionCluster(options: SessionClusterOptions): SessionClu
     let store: SessionStore = redis;
     let locker: SessionLocker = redlock;
     let fallback: FallbackStore | undefined;
-    if (resolved.fallback.enabled) {
-      const secondary = withOptionPath(
-        under('fallback'),
-        () =>
-          new MemoryStore({ codec: resolved.codec, maxSessions: resolved.fallback.maxSessions }),
-      );
-      opened.push(secondary);
+    if (secondary !== undefined) {
       const fallbackStore = withOptionPath(
         fallbackOptionPath,
         () =>
@@ -120,8 +125,8 @@ export function createSessionCluster(options: SessionClusterOptions): SessionClu
             primary: redis,
             secondary,
             partitionOf: redis.partitionOf,
-            breaker: resolved.breaker,
-            timeoutMs: resolved.fallback.timeoutMs,
+            breaker: options.breaker,
+            timeoutMs: fallbackOptions?.timeoutMs,
             telemetry: publish,
           }),
       );
@@ -130,23 +135,23 @@ export function createSessionCluster(options: SessionClusterOptions): SessionClu
       locker = new FallbackLocker({
         primary: redlock,
         secondary: new MemoryLocker({
-          defaultTtlMs: resolved.lockTtlMs,
-          acquireTimeoutMs: resolved.lockAcquireTimeoutMs,
+          defaultTtlMs: locks?.ttlMs,
+          acquireTimeoutMs: locks?.acquireTimeoutMs,
         }),
         degraded: () => fallbackStore.degraded,
       });
     }
 
-    const { windowSize } = resolved.health;
+    const windowSize = healthOptions?.windowSize;
     const health = withOptionPath(
-      under('health'),
+      healthOptionPath,
       () =>
         new HealthMonitor({
           windowSize,
-          slowThresholdMs: resolved.health.slowThresholdMs,
-          unhealthyBelowSuccessRate: resolved.health.unhealthyBelowSuccessRate,
+          slowThresholdMs: healthOptions?.slowThresholdMs,
+          unhealthyBelowSuccessRate: healthOptions?.unhealthyBelowSuccessRate,
           // The default (10) may exceed a small window; the monitor refuses that.
-          ...(windowSize === undefined ? {} : { minSamples: Math.min(10, windowSize) }),
+          ...(typeof windowSize === 'number' ? { minSamples: Math.min(10, windowSize) } : {}),
           probe: { store },
           telemetry: publish,
         }),
@@ -161,11 +166,11 @@ export function createSessionCluster(options: SessionClusterOptions): SessionClu
           store,
           locker,
           health,
-          ttlMs: resolved.sessionTtlMs,
-          rolling: resolved.rolling,
-          lockTtlMs: resolved.lockTtlMs,
-          retry: resolved.retry,
-          update: resolved.update,
+          ttlMs: session?.ttlMs,
+          rolling: session?.rolling,
+          lockTtlMs: locks?.ttlMs,
+          retry: options.retry,
+          update: options.update,
           telemetry: publish,
         }),
     );
@@ -228,24 +233,38 @@ function reportFallback(fallback: FallbackStore, health: HealthMonitor): () => v
   };
 }
 
-/** RedisStore fields → cluster option paths (`connection.url` → `redis.url`). */
+/** Where a RedisStore option came from in the cluster's options (`connection.url` → `redis.url`). */
+const STORE_OPTION_PATHS: Readonly<Record<string, string>> = {
+  connection: 'redis',
+  client: 'redis.client',
+  commandTimeoutMs: 'redis.commandTimeoutMs',
+  expiryGraceMs: 'session.expiryGraceMs',
+  maxSessionsPerUser: 'session.maxPerUser',
+  failFastOnCorruption: 'codec.failFastOnCorruption',
+  onCorruption: 'codec.onCorruption',
+  frameFormat: 'codec.frameFormat',
+};
+
+/** RedisStore fields → cluster option paths; `prefix`, `buckets` and `cache.*` are the same. */
 function redisOptionPath(field: string): string {
-  if (field.startsWith('connection.')) return `redis.${field.slice('connection.'.length)}`;
-  if (field === 'connection' || field === 'client') return 'redis';
-  if (field.startsWith('client.')) return `redis.${field}`;
-  if (field === 'commandTimeoutMs') return 'redis.commandTimeoutMs';
-  if (field === 'maxSessionsPerUser') return 'session.maxPerUser';
-  return field;
+  const [head = field, ...rest] = field.split('.');
+  const path = STORE_OPTION_PATHS[head] ?? head;
+  return [path, ...rest].join('.');
 }
 
-/** FallbackStore fields → cluster option paths (`breaker.*` is already right). */
+/** FallbackStore fields → cluster option paths (`breaker.*` and `telemetry.*` are already right). */
 function fallbackOptionPath(field: string): string {
-  return field.startsWith('breaker') ? field : `fallback.${field}`;
+  return /^(breaker|telemetry)\b/.test(field) ? field : `fallback.${field}`;
+}
+
+/** HealthMonitor fields → cluster option paths. */
+function healthOptionPath(field: string): string {
+  return field.startsWith('telemetry') ? field : `health.${field}`;
 }
 
 /** SessionManager fields → cluster option paths. */
 function managerOptionPath(field: string): string {
-  if (field.startsWith('retry') || field.startsWith('update')) return field;
+  if (/^(retry|update|telemetry)\b/.test(field)) return field;
   if (field === 'lockTtlMs') return 'locks.ttlMs';
   return `session.${field}`;
 }

@@ -17,9 +17,6 @@ export type {
   SessionOption,
   TelemetryOption,
 } from './cluster-options.js';
-export type { ResolvedClusterOptions } from './resolve-cluster-options.js';
-export type { StoreConnection } from './resolve-redis-option.js';
-export { resolveClusterOptions } from './resolve-cluster-options.js';
 export type { FallbackLockerOptions } from './fallback-locker.js';
 export { FallbackLocker, isLockServiceDown } from './fallback-locker.js';
 export { countLiveSessions } from './active-sessions-gauge.js';

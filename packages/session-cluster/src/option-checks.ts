@@ -8,24 +8,18 @@ import { clusterChecks, invalidOption } from './option-path.js';
  * the checked value.
  */
 
-/** Longest delay a Node timer takes, ms. */
-export const MAX_TIMER_MS = 2 ** 31 - 1;
-
-/** An options object as it arrives: anything may be in it. */
-export type Options = UncheckedOptions;
-
 /** A non-null, non-array object. */
 export const isObject = isOptionsObject;
 
 /** An optional nested options object (`{}` when absent). */
-export function section(value: unknown, field: string): Options {
+export function section(value: unknown, field: string): UncheckedOptions {
   if (value === undefined) return {};
   if (!isObject(value)) throw invalidOption(field, 'an object');
   return value;
 }
 
 /** Refuse keys that are not options here (a typo is an error, not a silent default). */
-export function onlyKeys(value: Options, allowed: readonly string[], path: string): void {
+export function onlyKeys(value: UncheckedOptions, allowed: readonly string[], path: string): void {
   for (const key of Object.keys(value)) {
     if (!allowed.includes(key)) {
       throw invalidOption(
@@ -36,10 +30,6 @@ export function onlyKeys(value: Options, allowed: readonly string[], path: strin
   }
 }
 
-/** An optional integer in `[min, max]`. */
-export const integer = clusterChecks.integer;
-/** An optional finite number > 0. */
-export const positiveNumber = clusterChecks.positiveNumber;
 /** An optional boolean. */
 export const boolean = clusterChecks.boolean;
 /** A required non-empty string. */

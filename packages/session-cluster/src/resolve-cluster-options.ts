@@ -1,267 +1,115 @@
 import { createSessionCodec } from '@session-cluster/core';
-import type { EncryptionKey, SessionCodec } from '@session-cluster/core';
-import type { BreakerOptions } from '@session-cluster/fallback';
-import { resolveManagerRetryOptions, resolveUpdateLockOptions } from '@session-cluster/manager';
-import type { ManagerRetryOptions, ResolvedUpdateLockOptions } from '@session-cluster/manager';
-import { KEY_PREFIX_PATTERN, MAX_BUCKETS, MIN_LOCK_TTL_MS } from '@session-cluster/store-redis';
-import type { CorruptionInfo, RedlockNode } from '@session-cluster/store-redis';
+import type { EncryptionKey, UncheckedOptions } from '@session-cluster/core';
 import type { SessionClusterOptions, TelemetryOption } from './cluster-options.js';
-import {
-  MAX_TIMER_MS,
-  boolean,
-  integer,
-  isObject,
-  onlyKeys,
-  positiveNumber,
-  section,
-} from './option-checks.js';
+import { boolean, isObject, section } from './option-checks.js';
 import { invalidOption, withOptionPath } from './option-path.js';
 import { resolveLockNodes, resolveRedis } from './resolve-redis-option.js';
-import type { StoreConnection } from './resolve-redis-option.js';
 
-/** {@link SessionClusterOptions} checked, with what each part needs. */
-export interface ResolvedClusterOptions {
-  /** Exactly one of `client`/`connection`, as `RedisStore` takes it. */
-  readonly storeConnection: StoreConnection;
-  readonly commandTimeoutMs: number | undefined;
-  readonly prefix: string | undefined;
-  readonly buckets: number | undefined;
-  readonly lockNodes: readonly RedlockNode[];
-  readonly lockTtlMs: number | undefined;
-  readonly lockAcquireTimeoutMs: number | undefined;
-  readonly sessionTtlMs: number | undefined;
-  readonly rolling: boolean | undefined;
-  readonly retry: ManagerRetryOptions | undefined;
-  readonly update: ResolvedUpdateLockOptions;
-  readonly breaker: BreakerOptions | undefined;
-  readonly fallback: {
-    readonly enabled: boolean;
-    readonly maxSessions: number | undefined;
-    readonly timeoutMs: number | undefined;
-  };
-  readonly health: {
-    readonly windowSize: number | undefined;
-    readonly slowThresholdMs: number | undefined;
-    readonly unhealthyBelowSuccessRate: number | undefined;
-  };
-  readonly codec: SessionCodec;
-  readonly expiryGraceMs: number | undefined;
-  /** `session.maxPerUser`, checked by RedisStore (`maxSessionsPerUser`). */
-  readonly maxSessionsPerUser: number | undefined;
-  readonly failFastOnCorruption: boolean | undefined;
-  readonly onCorruption: ((info: CorruptionInfo) => void) | undefined;
-  readonly frameFormat: 1 | 2 | 3 | undefined;
-  /** The instance cache option as given (RedisStore checks it), `true` by default. */
-  readonly cache: unknown;
-  /** `false` when telemetry is off. */
-  readonly telemetry: TelemetryOption | false;
-}
+/*
+ * The options only the facade has: how to reach Redis (`redis`, whence the
+ * default lock node), whether there is a fallback at all, and the
+ * active-sessions gauge. Every other option belongs to one part, which
+ * checks it when createSessionCluster builds it; createSessionCluster names
+ * that part's error by the option path written here.
+ */
 
-const TOP_LEVEL_KEYS: readonly string[] = [
-  'redis',
-  'cache',
-  'prefix',
-  'buckets',
-  'locks',
-  'session',
-  'retry',
-  'update',
-  'breaker',
-  'fallback',
-  'health',
-  'codec',
-  'telemetry',
-] satisfies readonly (keyof SessionClusterOptions)[];
+/** Sections whose options go to several parts; the rest go whole to one part. */
+type Section = 'locks' | 'session' | 'update' | 'fallback' | 'health' | 'codec' | 'telemetry';
 
-function resolveBreaker(value: unknown): BreakerOptions | undefined {
-  // Mirrors FallbackStore's own checks (which run again at construction), so
-  // that a bad breaker is refused before any connection is opened.
-  if (value === undefined) return undefined;
-  if (!isObject(value))
-    throw invalidOption('breaker', "an object with kind 'consecutive' or 'sampling'");
-  integer(value['halfOpenAfterMs'], 'breaker.halfOpenAfterMs', 1, MAX_TIMER_MS);
-  switch (value['kind']) {
-    case 'consecutive':
-      onlyKeys(value, ['kind', 'threshold', 'halfOpenAfterMs'], 'breaker.');
-      integer(value['threshold'], 'breaker.threshold', 1);
-      break;
-    case 'sampling': {
-      onlyKeys(
-        value,
-        ['kind', 'threshold', 'durationMs', 'minimumRps', 'halfOpenAfterMs'],
-        'breaker.',
+/**
+ * Every option createSessionCluster takes. The compiler holds this to
+ * {@link SessionClusterOptions} (no key missing, none extra), so a typo in a
+ * caller's options is an error here, not a silent default.
+ */
+const OPTION_KEYS: {
+  readonly [K in keyof SessionClusterOptions]-?: K extends Section
+    ? Record<keyof Exclude<SessionClusterOptions[K], false | undefined>, true>
+    : true;
+} = {
+  redis: true,
+  cache: true,
+  prefix: true,
+  buckets: true,
+  retry: true,
+  breaker: true,
+  locks: { nodes: true, ttlMs: true, acquireTimeoutMs: true },
+  session: { ttlMs: true, rolling: true, expiryGraceMs: true, maxPerUser: true },
+  update: { lock: true, hotSessionTtlMs: true, maxHotSessions: true },
+  fallback: { enabled: true, maxSessions: true, timeoutMs: true },
+  health: { windowSize: true, slowThresholdMs: true, unhealthyBelowSuccessRate: true },
+  codec: {
+    maxBytes: true,
+    encryptionKeys: true,
+    acceptPlaintext: true,
+    failFastOnCorruption: true,
+    onCorruption: true,
+    frameFormat: true,
+  },
+  telemetry: { meterProvider: true, activeSessions: true },
+};
+
+function refuseUnknown(value: UncheckedOptions, known: object, path: string): void {
+  for (const key of Object.keys(value)) {
+    if (!Object.hasOwn(known, key)) {
+      throw invalidOption(
+        `${path}${key}`,
+        `no such option (expected one of ${Object.keys(known).join(', ')})`,
       );
-      const threshold = value['threshold'];
-      if (
-        threshold !== undefined &&
-        (typeof threshold !== 'number' || !(threshold > 0 && threshold < 1))
-      ) {
-        throw invalidOption('breaker.threshold', 'a failure ratio in (0, 1)');
-      }
-      integer(value['durationMs'], 'breaker.durationMs', 100, MAX_TIMER_MS);
-      positiveNumber(value['minimumRps'], 'breaker.minimumRps');
-      break;
     }
-    default:
-      throw invalidOption('breaker.kind', "'consecutive' or 'sampling'");
   }
-  return value as unknown as BreakerOptions;
-}
-
-/** What `codec` says about stored frames (format, corruption), as `RedisStore` takes it. */
-function resolveStoredFrames(value: unknown): {
-  failFastOnCorruption: boolean | undefined;
-  onCorruption: ((info: CorruptionInfo) => void) | undefined;
-  frameFormat: 1 | 2 | 3 | undefined;
-} {
-  const codec = section(value, 'codec');
-  const failFastOnCorruption = boolean(codec['failFastOnCorruption'], 'codec.failFastOnCorruption');
-  const onCorruption = codec['onCorruption'];
-  if (onCorruption !== undefined && typeof onCorruption !== 'function') {
-    throw invalidOption('codec.onCorruption', 'a function');
-  }
-  const frameFormat = codec['frameFormat'];
-  if (frameFormat !== undefined && frameFormat !== 1 && frameFormat !== 2 && frameFormat !== 3) {
-    throw invalidOption('codec.frameFormat', '1, 2 or 3');
-  }
-  return {
-    failFastOnCorruption,
-    onCorruption: onCorruption as ((info: CorruptionInfo) => void) | undefined,
-    frameFormat,
-  };
-}
-
-function resolveCodec(value: unknown): SessionCodec {
-  const codec = section(value, 'codec');
-  onlyKeys(
-    codec,
-    [
-      'maxBytes',
-      'encryptionKeys',
-      'acceptPlaintext',
-      'failFastOnCorruption',
-      'onCorruption',
-      'frameFormat',
-    ],
-    'codec.',
-  );
-  const maxBytes = integer(codec['maxBytes'], 'codec.maxBytes', 1);
-  const keys = codec['encryptionKeys'];
-  if (keys !== undefined && (!Array.isArray(keys) || keys.length === 0)) {
-    throw invalidOption('codec.encryptionKeys', 'a non-empty array of { id, key }');
-  }
-  // The key ring's own checks name `encryption.keys[i].key`; ours is `codec.encryptionKeys[i].key`.
-  return withOptionPath(
-    (field) => `codec.${field.replace(/^encryption\.keys/, 'encryptionKeys')}`,
-    () =>
-      createSessionCodec({
-        maxBytes,
-        ...(keys === undefined ? {} : { encryption: { keys: keys as readonly EncryptionKey[] } }),
-        acceptPlaintext: codec['acceptPlaintext'] as boolean | undefined,
-      }),
-  );
 }
 
 /**
- * Check every option of {@link createSessionCluster} — before anything is
- * constructed or connected — and derive what each part needs.
+ * The facade's own options checked, and what it derives from them, before
+ * anything is built or connected.
  *
  * @throws SessionValidationError `INVALID_CONFIG` whose `field` is the option
- *   path (`redis.url`, `locks.nodes[1]`, `breaker.threshold`, `codec.encryptionKeys[0].key`, …)
+ *   path (`redis.url`, `locks.nodes[1]`, `colour`, `codec.encryptionKeys[0].key`, …)
  */
-export function resolveClusterOptions(input: SessionClusterOptions): ResolvedClusterOptions {
+export function resolveClusterOptions(input: SessionClusterOptions) {
   const options: unknown = input;
   if (!isObject(options)) throw invalidOption('options', 'an options object');
-  onlyKeys(options, TOP_LEVEL_KEYS, '');
+  refuseUnknown(options, OPTION_KEYS, '');
+  for (const [key, known] of Object.entries(OPTION_KEYS)) {
+    if (known === true || (key === 'telemetry' && options[key] === false)) continue;
+    refuseUnknown(section(options[key], key), known, `${key}.`);
+  }
   const redis = resolveRedis(options['redis']);
-
-  const prefix = options['prefix'];
-  if (prefix !== undefined && (typeof prefix !== 'string' || !KEY_PREFIX_PATTERN.test(prefix))) {
-    throw invalidOption('prefix', '1 to 64 characters of A-Z a-z 0-9 _ . : - (no braces)');
+  const codec = section(options['codec'], 'codec');
+  const keys = codec['encryptionKeys'];
+  const telemetry = options['telemetry'] as TelemetryOption | false | undefined;
+  if (telemetry !== false) {
+    // Only the facade uses these (the parts publish on SESSION_CHANNELS instead).
+    boolean(telemetry?.activeSessions, 'telemetry.activeSessions');
+    const provider: unknown = telemetry?.meterProvider;
+    if (
+      provider !== undefined &&
+      (!isObject(provider) || typeof provider['getMeter'] !== 'function')
+    ) {
+      throw invalidOption('telemetry.meterProvider', 'an object with getMeter()');
+    }
   }
-  const buckets = integer(options['buckets'], 'buckets', 1, MAX_BUCKETS);
-
-  const locks = section(options['locks'], 'locks');
-  onlyKeys(locks, ['nodes', 'ttlMs', 'acquireTimeoutMs'], 'locks.');
-  const lockNodes = resolveLockNodes(locks['nodes'], redis);
-  const lockTtlMs = integer(locks['ttlMs'], 'locks.ttlMs', MIN_LOCK_TTL_MS, MAX_TIMER_MS);
-  const lockAcquireTimeoutMs = integer(
-    locks['acquireTimeoutMs'],
-    'locks.acquireTimeoutMs',
-    1,
-    MAX_TIMER_MS,
-  );
-
-  const session = section(options['session'], 'session');
-  onlyKeys(session, ['ttlMs', 'rolling', 'expiryGraceMs', 'maxPerUser'], 'session.');
-  const sessionTtlMs = integer(session['ttlMs'], 'session.ttlMs', 1);
-  const rolling = boolean(session['rolling'], 'session.rolling');
-  const expiryGraceMs = integer(
-    session['expiryGraceMs'],
-    'session.expiryGraceMs',
-    0,
-    Number.MAX_SAFE_INTEGER,
-  );
-
-  const retry = options['retry'];
-  resolveManagerRetryOptions(retry);
-
-  onlyKeys(
-    section(options['update'], 'update'),
-    ['lock', 'hotSessionTtlMs', 'maxHotSessions'],
-    'update.',
-  );
-  const update = resolveUpdateLockOptions(options['update'], 'update');
-
-  const breaker = resolveBreaker(options['breaker']);
-
-  const fallback = section(options['fallback'], 'fallback');
-  onlyKeys(fallback, ['enabled', 'maxSessions', 'timeoutMs'], 'fallback.');
-  const enabled = boolean(fallback['enabled'], 'fallback.enabled') ?? true;
-  const maxSessions = integer(fallback['maxSessions'], 'fallback.maxSessions', 1);
-  const timeoutMs = integer(fallback['timeoutMs'], 'fallback.timeoutMs', 1, MAX_TIMER_MS);
-
-  const health = section(options['health'], 'health');
-  onlyKeys(health, ['windowSize', 'slowThresholdMs', 'unhealthyBelowSuccessRate'], 'health.');
-  const windowSize = integer(health['windowSize'], 'health.windowSize', 1);
-  const slowThresholdMs = positiveNumber(health['slowThresholdMs'], 'health.slowThresholdMs');
-  const rate = health['unhealthyBelowSuccessRate'];
-  if (rate !== undefined && (typeof rate !== 'number' || !(rate >= 0 && rate <= 1))) {
-    throw invalidOption('health.unhealthyBelowSuccessRate', 'a number in [0, 1]');
-  }
-
   return {
+    /** Exactly one of `client`/`connection`, as `RedisStore` takes it. */
     storeConnection: redis.storeConnection,
     commandTimeoutMs: redis.commandTimeoutMs,
-    prefix,
-    buckets,
-    lockNodes,
-    lockTtlMs,
-    lockAcquireTimeoutMs,
-    sessionTtlMs,
-    rolling,
-    retry: retry as ManagerRetryOptions | undefined,
-    update,
-    breaker,
-    fallback: { enabled, maxSessions, timeoutMs },
-    health: { windowSize, slowThresholdMs, unhealthyBelowSuccessRate: rate },
-    codec: resolveCodec(options['codec']),
-    expiryGraceMs,
-    maxSessionsPerUser: session['maxPerUser'] as number | undefined,
-    ...resolveStoredFrames(options['codec']),
-    telemetry: resolveTelemetry(options['telemetry']),
-    cache: options['cache'] ?? true,
+    lockNodes: resolveLockNodes(section(options['locks'], 'locks')['nodes'], redis),
+    fallbackEnabled:
+      boolean(section(options['fallback'], 'fallback')['enabled'], 'fallback.enabled') ?? true,
+    // The key ring's own checks name `encryption.keys[i].key`; ours is `codec.encryptionKeys[i].key`.
+    codec: withOptionPath(
+      (field) => `codec.${field.replace(/^encryption\.keys/, 'encryptionKeys')}`,
+      () =>
+        createSessionCodec({
+          maxBytes: codec['maxBytes'] as number | undefined,
+          ...(keys === undefined ? {} : { encryption: { keys: keys as readonly EncryptionKey[] } }),
+          acceptPlaintext: codec['acceptPlaintext'] as boolean | undefined,
+        }),
+    ),
+    /** `false` when telemetry is off. */
+    telemetry: telemetry ?? {},
   };
 }
 
-function resolveTelemetry(value: unknown): TelemetryOption | false {
-  if (value === false) return false;
-  const telemetry = section(value, 'telemetry');
-  onlyKeys(telemetry, ['meterProvider', 'activeSessions'], 'telemetry.');
-  const provider = telemetry['meterProvider'];
-  if (provider !== undefined && (!isObject(provider) || typeof provider['getMeter'] !== 'function')) {
-    throw invalidOption('telemetry.meterProvider', 'an object with getMeter()');
-  }
-  boolean(telemetry['activeSessions'], 'telemetry.activeSessions');
-  return telemetry;
-}
+/** {@link SessionClusterOptions} as far as the facade itself checks them. */
+export type ResolvedClusterOptions = ReturnType<typeof resolveClusterOptions>;

@@ -2,7 +2,6 @@ import type { RedisConnectionOptions, RedlockNode } from '@session-cluster/store
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
 import {
   addresses,
-  integer,
   isObject,
   nonEmptyString,
   onlyKeys,
@@ -54,7 +53,8 @@ export function resolveRedis(value: unknown): ResolvedRedis {
     throw invalidOption('redis', `one of ${REDIS_SHAPES}, not ${shape} and ${extra} together`);
   }
   onlyKeys(value, REDIS_SHAPE_KEYS[shape], 'redis.');
-  const commandTimeoutMs = integer(value['commandTimeoutMs'], 'redis.commandTimeoutMs', 1, 600_000);
+  // Checked by RedisStore and RedlockLocker, which both take it.
+  const commandTimeoutMs = value['commandTimeoutMs'] as number | undefined;
   const password = optionalString(value['password'], 'redis.password');
   const withPassword = password === undefined ? {} : { password };
 

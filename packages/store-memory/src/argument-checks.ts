@@ -37,41 +37,6 @@ export function assertPositiveInteger(
   }
 }
 
-/** Throw `INVALID_ARGUMENT` unless `value` is a non-null object (an input or options bag). */
-export function assertObject(
-  value: unknown,
-  field: string,
-  operation: string,
-): asserts value is object {
-  if (typeof value !== 'object' || value === null) {
-    throw new SessionValidationError(`${field} must be an object, got ${kindOf(value)}`, {
-      field,
-      operation,
-    });
-  }
-}
-
-/**
- * Validate an optional integer constructor option: `undefined` gives
- * `fallback`; anything else must be a safe integer ≥ `min`.
- * @throws SessionValidationError `INVALID_CONFIG` naming the option
- */
-export function integerOption(
-  value: unknown,
-  fallback: number,
-  min: number,
-  field: string,
-): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
-    throw new SessionValidationError(
-      `${field} must be an integer >= ${min}, got ${kindOf(value)}`,
-      { code: 'INVALID_CONFIG', field },
-    );
-  }
-  return value;
-}
-
 function kindOf(value: unknown): string {
   // Numbers are safe to echo; anything else is described by its kind only.
   if (value === null) return 'null';

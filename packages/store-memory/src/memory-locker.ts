@@ -1,11 +1,13 @@
 import {
   ConcurrentAccessError,
+  assertObjectArgument,
   assertValidSessionId,
+  createOptionChecks,
   hashSessionId,
   toSessionError,
 } from '@session-cluster/core';
 import type { LockOptions, SessionLock, SessionLocker } from '@session-cluster/core';
-import { assertObject, assertPositiveInteger, integerOption } from './argument-checks.js';
+import { assertPositiveInteger } from './argument-checks.js';
 
 /** Options of {@link MemoryLocker}. */
 export interface MemoryLockerOptions {
@@ -75,18 +77,12 @@ export class MemoryLocker implements SessionLocker {
 
   /** @throws SessionValidationError `INVALID_CONFIG` naming a bad option */
   public constructor(options: MemoryLockerOptions = {}) {
-    this.defaultTtlMs = integerOption(
-      options.defaultTtlMs,
-      MEMORY_LOCKER_DEFAULTS.defaultTtlMs,
-      1,
-      'defaultTtlMs',
-    );
-    this.acquireTimeoutMs = integerOption(
-      options.acquireTimeoutMs,
-      MEMORY_LOCKER_DEFAULTS.acquireTimeoutMs,
-      1,
-      'acquireTimeoutMs',
-    );
+    const check = createOptionChecks('MemoryLocker');
+    this.defaultTtlMs =
+      check.integer(options.defaultTtlMs, 'defaultTtlMs', 1) ?? MEMORY_LOCKER_DEFAULTS.defaultTtlMs;
+    this.acquireTimeoutMs =
+      check.integer(options.acquireTimeoutMs, 'acquireTimeoutMs', 1) ??
+      MEMORY_LOCKER_DEFAULTS.acquireTimeoutMs;
   }
 
   /**
@@ -168,7 +164,7 @@ export class MemoryLocker implements SessionLocker {
   private acquireLock(sessionId: string, options: LockOptions | undefined): Promise<MemoryLock> {
     try {
       assertValidSessionId(sessionId, 'lock.acquire');
-      if (options !== undefined) assertObject(options, 'options', 'lock.acquire');
+      if (options !== undefined) assertObjectArgument(options, 'options', 'lock.acquire');
       const ttlMs = options?.ttlMs ?? this.defaultTtlMs;
       assertPositiveInteger(ttlMs, 'ttlMs', 'lock.acquire');
       const signal = options?.signal;

@@ -1,10 +1,13 @@
 import {
   ConcurrentAccessError,
+  MAX_TIMER_MS,
   SessionNotFoundError,
   SessionValidationError,
   StorageUnavailableError,
+  assertObjectArgument,
   assertValidSessionId,
   assertValidUserId,
+  createOptionChecks,
   createSessionCodec,
   hashSessionId,
   retiredIdError,
@@ -26,12 +29,7 @@ import type {
   SessionStore,
   SweepResult,
 } from '@session-cluster/core';
-import {
-  assertFiniteNumber,
-  assertObject,
-  assertPositiveInteger,
-  integerOption,
-} from './argument-checks.js';
+import { assertFiniteNumber, assertPositiveInteger } from './argument-checks.js';
 import { ExpiryQueue } from './expiry-queue.js';
 
 /** Options of {@link MemoryStore}. */
@@ -140,18 +138,12 @@ export class MemoryStore implements SessionStore {
   public constructor(options: MemoryStoreOptions = {}) {
     this.clock = options.clock ?? systemClock;
     this.codec = options.codec ?? createSessionCodec();
-    this.maxSessions = integerOption(
-      options.maxSessions,
-      MEMORY_STORE_DEFAULTS.maxSessions,
-      1,
-      'maxSessions',
-    );
-    const interval = integerOption(
-      options.cleanupIntervalMs,
-      MEMORY_STORE_DEFAULTS.cleanupIntervalMs,
-      0,
-      'cleanupIntervalMs',
-    );
+    const check = createOptionChecks('MemoryStore');
+    this.maxSessions =
+      check.integer(options.maxSessions, 'maxSessions', 1) ?? MEMORY_STORE_DEFAULTS.maxSessions;
+    const interval =
+      check.integer(options.cleanupIntervalMs, 'cleanupIntervalMs', 0, MAX_TIMER_MS) ??
+      MEMORY_STORE_DEFAULTS.cleanupIntervalMs;
     if (interval > 0) {
       this.cleanupTimer = setInterval(() => {
         this.cleanupExpired();
@@ -190,7 +182,7 @@ export class MemoryStore implements SessionStore {
 
   public create(input: CreateSessionInput): Promise<SessionRecord> {
     return this.run('create', () => {
-      assertObject(input, 'input', 'create');
+      assertObjectArgument(input, 'input', 'create');
       const { id, userId, expiresAt } = input;
       assertValidSessionId(id, 'create');
       if (userId !== undefined) assertValidUserId(userId, 'create');
@@ -243,7 +235,7 @@ export class MemoryStore implements SessionStore {
   public save(id: string, input: SaveSessionInput, expectedVersion: number): Promise<number> {
     return this.run('save', () => {
       assertValidSessionId(id, 'save');
-      assertObject(input, 'input', 'save');
+      assertObjectArgument(input, 'input', 'save');
       const { userId, expiresAt } = input;
       assertFiniteNumber(expiresAt, 'expiresAt', 'save');
       if (userId !== undefined) assertValidUserId(userId, 'save');
@@ -284,7 +276,7 @@ export class MemoryStore implements SessionStore {
       let expiresAt: number | undefined;
       let expectedVersion: number | undefined;
       if (options !== undefined) {
-        assertObject(options, 'options', 'patch');
+        assertObjectArgument(options, 'options', 'patch');
         expiresAt = options.expiresAt;
         if (expiresAt !== undefined) assertFiniteNumber(expiresAt, 'expiresAt', 'patch');
         expectedVersion = options.expectedVersion;
@@ -393,7 +385,7 @@ export class MemoryStore implements SessionStore {
       assertValidUserId(userId, 'deleteByUser');
       const keep = new Set<string>();
       if (options !== undefined) {
-        assertObject(options, 'options', 'deleteByUser');
+        assertObjectArgument(options, 'options', 'deleteByUser');
         const except: unknown = options.except;
         if (except !== undefined) {
           if (!Array.isArray(except)) {

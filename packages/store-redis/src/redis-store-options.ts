@@ -162,28 +162,14 @@ export const REDIS_STORE_DEFAULTS = Object.freeze({
 export const MAX_BUCKETS = 16_384;
 
 /** {@link RedisStoreOptions} with every default applied and every value checked. */
-export interface ResolvedRedisStoreOptions {
-  readonly prefix: string;
-  readonly buckets: number;
-  readonly codec: SessionCodec;
-  readonly clock: Clock;
-  readonly expiryGraceMs: number;
-  readonly maxSessionsPerUser: number;
-  readonly onUserCapEviction: ((info: UserCapEviction) => void) | undefined;
-  readonly commandTimeoutMs: number;
-  readonly failFastOnCorruption: boolean;
-  readonly onCorruption: ((info: CorruptionInfo) => void) | undefined;
-  readonly frameFormat: 1 | 2 | 3;
-  /** The cache's sizes, `undefined` for no cache. */
-  readonly cache: { readonly maxEntries: number; readonly maxBytes: number } | undefined;
-}
+export type ResolvedRedisStoreOptions = ReturnType<typeof resolveRedisStoreOptions>;
 
 /**
  * Check every option except the connection (see `redis-connection.ts`) and
  * apply defaults.
  * @throws SessionValidationError `INVALID_CONFIG` naming the field
  */
-export function resolveRedisStoreOptions(options: RedisStoreOptions): ResolvedRedisStoreOptions {
+export function resolveRedisStoreOptions(options: RedisStoreOptions) {
   if (typeof options !== 'object' || (options as unknown) === null) {
     throw invalid('options', 'expected an options object');
   }
@@ -226,7 +212,9 @@ export function resolveRedisStoreOptions(options: RedisStoreOptions): ResolvedRe
   };
 }
 
-function resolveCache(cache: unknown): ResolvedRedisStoreOptions['cache'] {
+function resolveCache(
+  cache: unknown,
+): { readonly maxEntries: number; readonly maxBytes: number } | undefined {
   if (cache === undefined || cache === false) return undefined;
   if (cache === true) return { ...SESSION_CACHE_DEFAULTS };
   if (typeof cache !== 'object' || cache === null || Array.isArray(cache)) {

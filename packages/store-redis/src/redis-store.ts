@@ -5,6 +5,7 @@ import {
   SessionNotFoundError,
   SessionValidationError,
   StorageUnavailableError,
+  assertObjectArgument,
   assertValidSessionId,
   assertValidUserId,
   hashSessionId,
@@ -19,7 +20,6 @@ import type {
   Clock,
   CreateSessionInput,
   DeleteByUserOptions,
-  ExpiredSession,
   JsonValue,
   LoadOptions,
   PatchOptions,
@@ -33,19 +33,9 @@ import type {
   SweepResult,
 } from '@session-cluster/core';
 import type { Cluster, Redis } from 'ioredis';
-import {
-  decodeOutboxBatch,
-  decodeSweepReply,
-  legacyPendingEntry,
-  legacyPendingMember,
-} from './expiry-outbox.js';
-import type {
-  BucketSweepResult,
-  ExpiryBatch,
-  SweepBucketOptions,
-  SweptExpiry,
-} from './expiry-outbox.js';
+import type { BucketSweepResult, ExpiryBatch, SweptExpiry } from './expiry-outbox.js';
 import { InvalidationTracker } from './invalidation-tracking.js';
+import { RedisExpiryIndex } from './redis-expiry-index.js';
 import { openRedisConnection } from './redis-connection.js';
 import { toStoreError } from './redis-errors.js';
 import { RedisKeys } from './redis-keys.js';
@@ -151,7 +141,8 @@ export class RedisStore implements SessionStore {
   /** The instance cache (option `cache`), fed invalidations by {@link tracker}. */
   private readonly cache: SessionCache | undefined;
   private readonly tracker: InvalidationTracker | undefined;
-  private sweepCursor = 0;
+  /** The expiry half: index, sweep and outbox, on this store's connection. */
+  private readonly expiry: RedisExpiryIndex;
   private corruptDeleted = 0;
   private closing: Promise<void> | undefined;
 
@@ -195,6 +186,20 @@ export class RedisStore implements SessionStore {
         },
       });
     }
+    this.expiry = new RedisExpiryIndex(
+      {
+        client: this.client,
+        keys: this.keys,
+        clock: this.clock,
+        cache: this.cache,
+        command: (operation, sessionId, send) => this.command(operation, sessionId, send),
+        script: (operation, name, sessionId, keys, args) =>
+          this.script(operation, name, sessionId, keys, args),
+        track: (operation, work) => this.track(operation, work),
+        removeFromUserIndexes: (operation, byUser) => this.removeFromUserIndexes(operation, byUser),
+      },
+      resolved.buckets,
+    );
   }
 
   /**
@@ -271,7 +276,7 @@ export class RedisStore implements SessionStore {
   /** @inheritDoc */
   public create(input: CreateSessionInput): Promise<SessionRecord> {
     return this.track('create', async () => {
-      assertObject(input, 'input');
+      assertObjectArgument(input, 'input', 'create');
       const { id, userId, data, expiresAt } = input;
       assertValidSessionId(id, 'create');
       if (userId !== undefined) assertValidUserId(userId, 'create');
@@ -350,7 +355,7 @@ export class RedisStore implements SessionStore {
   public save(id: string, input: SaveSessionInput, expectedVersion: number): Promise<number> {
     return this.track('save', async () => {
       assertValidSessionId(id, 'save');
-      assertObject(input, 'input');
+      assertObjectArgument(input, 'input', 'save');
       assertVersion(expectedVersion, 'expectedVersion', 'save');
       const { userId, data, expiresAt } = input;
       assertExpiry(expiresAt, 'expiresAt', 'save');
@@ -408,7 +413,7 @@ export class RedisStore implements SessionStore {
   public patch(id: string, changes: SessionPatch, options?: PatchOptions): Promise<number> {
     return this.track('patch', async () => {
       assertValidSessionId(id, 'patch');
-      if (options !== undefined) assertObject(options, 'options');
+      if (options !== undefined) assertObjectArgument(options, 'options', 'patch');
       const expiresAt = options?.expiresAt;
       if (expiresAt !== undefined) assertExpiry(expiresAt, 'options.expiresAt', 'patch');
       const expectedVersion = options?.expectedVersion;
@@ -480,7 +485,7 @@ export class RedisStore implements SessionStore {
   public merge(id: string, merge: SessionMerge): Promise<SessionMergeResult> {
     return this.track('merge', async () => {
       assertValidSessionId(id, 'merge');
-      assertObject(merge, 'merge');
+      assertObjectArgument(merge, 'merge', 'merge');
       assertVersion(merge.baseVersion, 'merge.baseVersion', 'merge');
       assertExpiry(merge.expiresAt, 'merge.expiresAt', 'merge');
       const set: Record<string, JsonValue> = {};
@@ -607,7 +612,7 @@ export class RedisStore implements SessionStore {
   public deleteByUser(userId: string, options?: DeleteByUserOptions): Promise<number> {
     return this.track('deleteByUser', async () => {
       assertValidUserId(userId, 'deleteByUser');
-      if (options !== undefined) assertObject(options, 'options');
+      if (options !== undefined) assertObjectArgument(options, 'options', 'deleteByUser');
       const except = options?.except ?? [];
       if (!Array.isArray(except)) {
         throw new SessionValidationError('options.except must be an array of session ids', {
@@ -643,200 +648,39 @@ export class RedisStore implements SessionStore {
    * stopped) and examines at most `limit` due index members in total.
    */
   public sweepExpired(now: number, limit: number): Promise<SweepResult> {
-    return this.track('sweepExpired', async () => {
-      assertSweepArgs(now, limit);
-      const buckets = this.bucketCount;
-      const due = await Promise.all(
-        Array.from({ length: buckets }, (_, bucket) =>
-          this.command('sweepExpired', undefined, () =>
-            this.client.zcount(this.keys.expiryBucket(bucket), '-inf', now),
-          ),
-        ),
-      );
-      const expired: ExpiredSession[] = [];
-      let remaining = limit;
-      const start = this.sweepCursor;
-      try {
-        for (let step = 0; step < buckets; step++) {
-          const bucket = (start + step) % buckets;
-          if ((due[bucket] ?? 0) === 0) continue;
-          if (remaining === 0) {
-            this.sweepCursor = bucket;
-            return { expired, more: true };
-          }
-          let more = true;
-          while (more && remaining > 0) {
-            const result = await this.sweepBucketUnchecked(bucket, now, remaining);
-            expired.push(...result.expired);
-            remaining -= result.examined;
-            more = result.more;
-          }
-          if (more) {
-            this.sweepCursor = bucket;
-            return { expired, more: true };
-          }
-          this.sweepCursor = (bucket + 1) % buckets;
-        }
-      } catch (error) {
-        // Sessions already swept are deleted: their reports must not be lost
-        // with the error. Hand them over; the next call meets the error again.
-        if (expired.length === 0) throw error;
-        return { expired, more: true };
-      }
-      return { expired, more: false };
-    });
+    return this.expiry.sweepExpired(now, limit);
   }
 
-  /**
-   * Sweep one expiry bucket: atomically remove up to `limit` due sessions
-   * (re-checking each one's expiry, so a session touched meanwhile survives),
-   * then drop them from their user indexes (standalone and Sentinel: in the
-   * same script; Cluster: right after it, the indexes being in other
-   * slots). Each expiry is reported by exactly one call, ever: safe to run
-   * from many workers at once. With `pending`, the expiries are also
-   * recorded as one batch in the bucket's outbox (`batchId`).
-   *
-   * @param bucket 0 ≤ bucket < {@link bucketCount}
-   * @param now epoch ms: sessions with expiresAt ≤ now are due
-   * @param limit most index members to examine
-   * @throws SessionValidationError `INVALID_ARGUMENT`
-   * @throws StorageUnavailableError
-   */
+  /** {@inheritDoc RedisExpiryIndex.sweepBucket} */
   public sweepBucket(
-    bucket: number,
-    now: number,
-    limit: number,
-    options?: SweepBucketOptions,
+    ...args: Parameters<RedisExpiryIndex['sweepBucket']>
   ): Promise<BucketSweepResult> {
-    return this.track('sweepBucket', async () => {
-      this.assertBucket(bucket, 'sweepBucket');
-      assertSweepArgs(now, limit);
-      if (options !== undefined) assertObject(options, 'options');
-      return this.sweepBucketUnchecked(bucket, now, limit, options?.pending === true);
-    });
+    return this.expiry.sweepBucket(...args);
   }
 
-  /**
-   * Batches of one bucket swept with `pending: true` and not acknowledged
-   * yet: the ones whose publisher died (or is still publishing them: publish
-   * each under its `id`, so a batch published twice is added once). Each is
-   * read back whole, exactly as its sweep recorded it.
-   *
-   * @param limit most batches to return
-   * @throws SessionValidationError `INVALID_ARGUMENT`
-   * @throws StorageUnavailableError
-   */
+  /** {@inheritDoc RedisExpiryIndex.pendingBatches} */
   public pendingBatches(bucket: number, limit: number): Promise<ExpiryBatch[]> {
-    return this.track('pendingBatches', async () => {
-      this.assertBucket(bucket, 'pendingBatches');
-      assertSweepArgs(0, limit);
-      const key = this.keys.outboxBucket(bucket);
-      // HSCAN until `limit` batches or the end: a batch value is longer than
-      // hash-max-listpack-value, so the outbox is a real hash table, whose
-      // pages may hold fewer entries than COUNT, or none, before the end.
-      // The outbox is small (each job stops at its first failed publish).
-      const batches: ExpiryBatch[] = [];
-      const unreadable: string[] = [];
-      let cursor = '0';
-      do {
-        const [next, flat] = await this.command('pendingBatches', undefined, () =>
-          this.client.hscan(key, cursor, 'COUNT', Math.max(limit, 16)),
-        );
-        for (let i = 0; i + 1 < flat.length && batches.length < limit; i += 2) {
-          const id = replyText(flat[i], 'pendingBatches');
-          const batch = decodeOutboxBatch(bucket, id, replyText(flat[i + 1], 'pendingBatches'));
-          if (batch === undefined) unreadable.push(id);
-          else batches.push(batch);
-        }
-        cursor = next;
-      } while (cursor !== '0' && batches.length < limit);
-      // Only the sweep script writes the outbox: a field it cannot have
-      // written would be retried by every sweep of the bucket forever.
-      if (unreadable.length > 0) {
-        await this.command('pendingBatches', undefined, () => this.client.hdel(key, ...unreadable));
-      }
-      return batches;
-    });
+    return this.expiry.pendingBatches(bucket, limit);
   }
 
-  /**
-   * Remove a published batch from its bucket's outbox. Idempotent.
-   *
-   * @returns whether it was still there
-   * @throws StorageUnavailableError
-   */
+  /** {@inheritDoc RedisExpiryIndex.ackBatch} */
   public ackBatch(bucket: number, batchId: string): Promise<boolean> {
-    return this.track('ackBatch', async () => {
-      this.assertBucket(bucket, 'ackBatch');
-      const removed = await this.command('ackBatch', undefined, () =>
-        this.client.hdel(this.keys.outboxBucket(bucket), batchId),
-      );
-      return removed === 1;
-    });
+    return this.expiry.ackBatch(bucket, batchId);
   }
 
-  /**
-   * Expiries left in the per-expiry outbox that releases before batched
-   * expiry events wrote (this release never writes it), oldest expiry
-   * first: a sweeper drains them once after an upgrade, so nothing an older
-   * sweeper swept and did not publish is lost.
-   *
-   * @param limit most entries to return
-   * @throws SessionValidationError `INVALID_ARGUMENT`
-   * @throws StorageUnavailableError
-   */
+  /** {@inheritDoc RedisExpiryIndex.pendingExpired} */
   public pendingExpired(bucket: number, limit: number): Promise<SweptExpiry[]> {
-    return this.track('pendingExpired', async () => {
-      this.assertBucket(bucket, 'pendingExpired');
-      assertSweepArgs(0, limit);
-      const reply = await this.command('pendingExpired', undefined, () =>
-        this.client.zrange(this.keys.pendingBucket(bucket), '0', String(limit - 1), 'WITHSCORES'),
-      );
-      return scoredMembers(reply, 'pendingExpired').map(([member, expiresAt]) =>
-        legacyPendingEntry(bucket, member, expiresAt),
-      );
-    });
+    return this.expiry.pendingExpired(bucket, limit);
   }
 
-  /**
-   * Remove published expiries from the per-expiry outbox of earlier
-   * releases (see {@link pendingExpired}). Idempotent.
-   *
-   * @returns how many were still pending
-   * @throws StorageUnavailableError
-   */
+  /** {@inheritDoc RedisExpiryIndex.ackExpired} */
   public ackExpired(bucket: number, expiries: readonly SweptExpiry[]): Promise<number> {
-    return this.track('ackExpired', async () => {
-      this.assertBucket(bucket, 'ackExpired');
-      if (expiries.length === 0) return 0;
-      const members = expiries.map(legacyPendingMember);
-      return this.command('ackExpired', undefined, () =>
-        this.client.zrem(this.keys.pendingBucket(bucket), ...members),
-      );
-    });
+    return this.expiry.ackExpired(bucket, expiries);
   }
 
-  /**
-   * Ids of the sessions live by the expiry index (score > now), bucket by
-   * bucket. For administration and express-session's `all`/`ids`/`length`/
-   * `clear`: it reads every bucket whole, so it costs O(sessions); never put
-   * it on a request path. A session whose index entry is stale may be
-   * missing until its next write (see the index invariant in the README).
-   *
-   * @throws StorageUnavailableError
-   */
+  /** {@inheritDoc RedisExpiryIndex.listSessionIds} */
   public listSessionIds(): Promise<string[]> {
-    return this.track('listSessionIds', async () => {
-      const now = this.clock.now();
-      const buckets = await Promise.all(
-        Array.from({ length: this.bucketCount }, (_, bucket) =>
-          this.command('listSessionIds', undefined, () =>
-            this.client.zrangebyscore(this.keys.expiryBucket(bucket), `(${now}`, '+inf'),
-          ),
-        ),
-      );
-      return buckets.flat();
-    });
+    return this.expiry.listSessionIds();
   }
 
   /** @inheritDoc */
@@ -854,6 +698,18 @@ export class RedisStore implements SessionStore {
    * caller-owned client is left open.
    */
   public close(): Promise<void> {
+    // An owned client still connecting has sent nothing: stop it in this
+    // tick, before its socket opens (ioredis opens it on the next tick), so
+    // a store closed right after construction — a cluster refusing a later
+    // part's option — never touches Redis.
+    if (
+      this.closing === undefined &&
+      this.owned &&
+      this.inFlight.size === 0 &&
+      (this.client.status === 'connecting' || this.client.status === 'wait')
+    ) {
+      this.client.disconnect();
+    }
     this.closing ??= (async () => {
       await Promise.allSettled([...this.inFlight]);
       // Before quitting: a caller-owned client gets tracking turned off.
@@ -867,53 +723,6 @@ export class RedisStore implements SessionStore {
       }
     })();
     return this.closing;
-  }
-
-  private assertBucket(bucket: unknown, operation: string): asserts bucket is number {
-    if (
-      typeof bucket !== 'number' ||
-      !Number.isSafeInteger(bucket) ||
-      bucket < 0 ||
-      bucket >= this.bucketCount
-    ) {
-      throw new SessionValidationError(
-        `bucket must be an integer from 0 to ${this.bucketCount - 1}`,
-        { field: 'bucket', operation },
-      );
-    }
-  }
-
-  private async sweepBucketUnchecked(
-    bucket: number,
-    now: number,
-    limit: number,
-    pending = false,
-  ): Promise<BucketSweepResult> {
-    const trimInScript = !this.client.isCluster;
-    const raw = await this.script(
-      'sweepBucket',
-      'sweepBucket',
-      undefined,
-      [
-        this.keys.expiryBucket(bucket),
-        this.keys.sessionKeyPrefix(bucket),
-        this.keys.outboxBucket(bucket),
-      ],
-      // Standalone and Sentinel: the script trims the owners' indexes in
-      // the same atomic step. Cluster: the indexes live in other slots, so
-      // this call trims them below.
-      [now, limit, pending ? 'pending' : '', trimInScript ? this.keys.userIndexPrefix() : ''],
-    );
-    const { result, byUser } = decodeSweepReply(raw, bucket, !trimInScript);
-    // Deleted through the tracked client: Redis does not tell this instance
-    // (NOLOOP). The cached copy is expired by now anyway, unless the caller's
-    // `now` runs ahead of the store clock.
-    if (this.cache !== undefined)
-      for (const swept of result.expired) this.cache.invalidate(swept.id);
-    // The sessions are gone and reported; a failed index clean-up must not
-    // lose the report (listByUser drops the stale members later).
-    await this.removeFromUserIndexes('sweepBucket', byUser).catch(() => undefined);
-    return result;
   }
 
   /** Decode a session frame for a reader; applies the corruption policy. */
@@ -1308,12 +1117,6 @@ function storedVersion(reply: unknown): number | null {
   return Number.isSafeInteger(version) && version >= 1 ? version : null;
 }
 
-function assertObject(value: unknown, field: string): void {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new SessionValidationError(`${field} must be an object`, { field });
-  }
-}
-
 function assertExpiry(value: unknown, field: string, operation: string): asserts value is number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > MAX_EPOCH_MS) {
     throw new SessionValidationError(`${field} must be a finite epoch ms timestamp`, {
@@ -1326,14 +1129,5 @@ function assertExpiry(value: unknown, field: string, operation: string): asserts
 function assertVersion(value: unknown, field: string, operation: string): asserts value is number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
     throw new SessionValidationError(`${field} must be a positive integer`, { field, operation });
-  }
-}
-
-function assertSweepArgs(now: unknown, limit: unknown): void {
-  if (typeof now !== 'number' || !Number.isFinite(now)) {
-    throw new SessionValidationError('now must be a finite epoch ms timestamp', { field: 'now' });
-  }
-  if (typeof limit !== 'number' || !Number.isSafeInteger(limit) || limit < 1) {
-    throw new SessionValidationError('limit must be a positive integer', { field: 'limit' });
   }
 }

@@ -1,5 +1,6 @@
 import { setMaxListeners } from 'node:events';
 import {
+  MAX_TIMER_MS,
   ConcurrentAccessError,
   SessionValidationError,
   assertValidSessionId,
@@ -20,12 +21,7 @@ import {
 } from './redlock-clients.js';
 import { LocalLockQueue } from './redlock-local-queue.js';
 import type { LocalTurn } from './redlock-local-queue.js';
-import {
-  MAX_TIMER_MS,
-  MIN_LOCK_TTL_MS,
-  isValidLockTtl,
-  resolveRedlockOptions,
-} from './redlock-options.js';
+import { MIN_LOCK_TTL_MS, isValidLockTtl, resolveRedlockOptions } from './redlock-options.js';
 import type { RedlockLockerOptions, ResolvedRedlockOptions } from './redlock-options.js';
 import { RedlockSessionLock } from './redlock-session-lock.js';
 import { quorumUnreachable, unknownVotes } from './redlock-vote-summary.js';

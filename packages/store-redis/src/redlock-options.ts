@@ -1,4 +1,4 @@
-import { createOptionChecks } from '@session-cluster/core';
+import { MAX_TIMER_MS, createOptionChecks } from '@session-cluster/core';
 import type { SessionError } from '@session-cluster/core';
 import type { Redis, RedisOptions } from 'ioredis';
 
@@ -69,21 +69,8 @@ export interface RedlockLockerOptions {
   readonly onError?: ((error: SessionError) => void) | undefined;
 }
 
-/** Every option with its default applied. */
-export interface ResolvedRedlockOptions {
-  readonly nodes: readonly RedlockNode[];
-  readonly prefix: string;
-  readonly ttlMs: number;
-  readonly retryCount: number;
-  readonly retryDelayMs: number;
-  readonly retryJitterMs: number;
-  readonly driftFactor: number;
-  readonly acquireTimeoutMs: number;
-  readonly autoExtend: boolean;
-  readonly localQueue: boolean;
-  readonly commandTimeoutMs: number;
-  readonly onError: (error: SessionError) => void;
-}
+/** Every option of {@link RedlockLockerOptions} checked, with its default applied. */
+export type ResolvedRedlockOptions = ReturnType<typeof resolveRedlockOptions>;
 
 /** Defaults of {@link RedlockLockerOptions}. */
 export const REDLOCK_DEFAULTS = Object.freeze({
@@ -102,16 +89,11 @@ export const REDLOCK_DEFAULTS = Object.freeze({
 /** What a lock key prefix may contain: no braces (they would change the hash tag), no spaces. */
 export const LOCK_PREFIX_PATTERN = /^[A-Za-z0-9_.:-]{1,64}$/;
 
-/** Longest timer Node accepts (a longer one fires at once). */
-export const MAX_TIMER_MS = 2 ** 31 - 1;
-
 /** Shortest lease accepted: below it the drift allowance eats the whole lease. */
 export const MIN_LOCK_TTL_MS = 10;
 
-const { invalid } = createOptionChecks('RedlockLocker');
-
-const isFiniteNumber = (value: unknown): value is number =>
-  typeof value === 'number' && Number.isFinite(value);
+const check = createOptionChecks('RedlockLocker');
+const { invalid } = check;
 
 /** True when `ttlMs` is a lease length the locker accepts. */
 export function isValidLockTtl(ttlMs: unknown): ttlMs is number {
@@ -159,7 +141,7 @@ function validateNode(node: unknown, index: number): void {
  *
  * @throws SessionValidationError `INVALID_CONFIG` naming the offending field
  */
-export function resolveRedlockOptions(options: RedlockLockerOptions): ResolvedRedlockOptions {
+export function resolveRedlockOptions(options: RedlockLockerOptions) {
   if (typeof options !== 'object' || (options as unknown) === null) {
     throw invalid('options', 'an options object');
   }
@@ -175,66 +157,44 @@ export function resolveRedlockOptions(options: RedlockLockerOptions): ResolvedRe
     seen.add(node);
   });
 
-  const resolved: ResolvedRedlockOptions = {
-    nodes,
-    prefix: options.prefix ?? REDLOCK_DEFAULTS.prefix,
-    ttlMs: options.ttlMs ?? REDLOCK_DEFAULTS.ttlMs,
-    retryCount: options.retryCount ?? REDLOCK_DEFAULTS.retryCount,
-    retryDelayMs: options.retryDelayMs ?? REDLOCK_DEFAULTS.retryDelayMs,
-    retryJitterMs: options.retryJitterMs ?? REDLOCK_DEFAULTS.retryJitterMs,
-    driftFactor: options.driftFactor ?? REDLOCK_DEFAULTS.driftFactor,
-    acquireTimeoutMs: options.acquireTimeoutMs ?? REDLOCK_DEFAULTS.acquireTimeoutMs,
-    autoExtend: options.autoExtend ?? REDLOCK_DEFAULTS.autoExtend,
-    localQueue: options.localQueue ?? REDLOCK_DEFAULTS.localQueue,
-    commandTimeoutMs: options.commandTimeoutMs ?? REDLOCK_DEFAULTS.commandTimeoutMs,
-    onError: options.onError ?? (() => undefined),
-  };
-
-  if (typeof resolved.prefix !== 'string' || !LOCK_PREFIX_PATTERN.test(resolved.prefix)) {
+  const prefix = options.prefix ?? REDLOCK_DEFAULTS.prefix;
+  if (typeof prefix !== 'string' || !LOCK_PREFIX_PATTERN.test(prefix)) {
     throw invalid('prefix', '1 to 64 characters of A-Z a-z 0-9 _ . : - (no braces)');
   }
-  if (!isValidLockTtl(resolved.ttlMs)) {
-    throw invalid('ttlMs', `an integer in [${MIN_LOCK_TTL_MS}, ${MAX_TIMER_MS}]`);
-  }
-  if (
-    !Number.isSafeInteger(resolved.retryCount) ||
-    (resolved.retryCount < 0 && resolved.retryCount !== -1)
-  ) {
-    throw invalid('retryCount', 'an integer >= 0, or -1 for "until acquireTimeoutMs"');
-  }
-  if (!isFiniteNumber(resolved.retryDelayMs) || resolved.retryDelayMs < 0) {
-    throw invalid('retryDelayMs', 'a finite number >= 0');
-  }
-  if (
-    !isFiniteNumber(resolved.retryJitterMs) ||
-    resolved.retryJitterMs < 0 ||
-    resolved.retryJitterMs > resolved.retryDelayMs
-  ) {
-    throw invalid('retryJitterMs', 'a number in [0, retryDelayMs]');
-  }
-  if (
-    !isFiniteNumber(resolved.driftFactor) ||
-    resolved.driftFactor < 0 ||
-    resolved.driftFactor >= 0.5
-  ) {
+  const retryCount = check.integer(options.retryCount, 'retryCount', -1);
+  const retryDelayMs =
+    check.number(options.retryDelayMs, 'retryDelayMs', 0, MAX_TIMER_MS) ??
+    REDLOCK_DEFAULTS.retryDelayMs;
+  const driftFactor = options.driftFactor ?? REDLOCK_DEFAULTS.driftFactor;
+  if (typeof driftFactor !== 'number' || !(driftFactor >= 0 && driftFactor < 0.5)) {
     throw invalid('driftFactor', 'a number in [0, 0.5)');
   }
-  if (
-    !Number.isSafeInteger(resolved.acquireTimeoutMs) ||
-    resolved.acquireTimeoutMs < 1 ||
-    resolved.acquireTimeoutMs > MAX_TIMER_MS
-  ) {
-    throw invalid('acquireTimeoutMs', `an integer in [1, ${MAX_TIMER_MS}]`);
-  }
-  if (typeof resolved.autoExtend !== 'boolean') throw invalid('autoExtend', 'a boolean');
-  if (typeof resolved.localQueue !== 'boolean') throw invalid('localQueue', 'a boolean');
-  if (
-    !Number.isSafeInteger(resolved.commandTimeoutMs) ||
-    resolved.commandTimeoutMs < 1 ||
-    resolved.commandTimeoutMs > MAX_TIMER_MS
-  ) {
-    throw invalid('commandTimeoutMs', `an integer in [1, ${MAX_TIMER_MS}]`);
-  }
-  if (typeof resolved.onError !== 'function') throw invalid('onError', 'a function');
-  return resolved;
+  const onError = options.onError ?? (() => undefined);
+  if (typeof onError !== 'function') throw invalid('onError', 'a function');
+  return {
+    nodes,
+    prefix,
+    ttlMs:
+      check.integer(options.ttlMs, 'ttlMs', MIN_LOCK_TTL_MS, MAX_TIMER_MS) ??
+      REDLOCK_DEFAULTS.ttlMs,
+    retryCount: retryCount ?? REDLOCK_DEFAULTS.retryCount,
+    retryDelayMs,
+    // The default jitter too must not exceed a shorter delay.
+    retryJitterMs: check.number(
+      options.retryJitterMs ?? REDLOCK_DEFAULTS.retryJitterMs,
+      'retryJitterMs',
+      0,
+      retryDelayMs,
+    ) as number,
+    driftFactor,
+    acquireTimeoutMs:
+      check.integer(options.acquireTimeoutMs, 'acquireTimeoutMs', 1, MAX_TIMER_MS) ??
+      REDLOCK_DEFAULTS.acquireTimeoutMs,
+    autoExtend: check.boolean(options.autoExtend, 'autoExtend') ?? REDLOCK_DEFAULTS.autoExtend,
+    localQueue: check.boolean(options.localQueue, 'localQueue') ?? REDLOCK_DEFAULTS.localQueue,
+    commandTimeoutMs:
+      check.integer(options.commandTimeoutMs, 'commandTimeoutMs', 1, MAX_TIMER_MS) ??
+      REDLOCK_DEFAULTS.commandTimeoutMs,
+    onError,
+  };
 }

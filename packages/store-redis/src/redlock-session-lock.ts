@@ -1,4 +1,5 @@
 import {
+  MAX_TIMER_MS,
   ConcurrentAccessError,
   SessionValidationError,
   StorageUnavailableError,
@@ -9,7 +10,7 @@ import { ExecutionError } from 'redlock';
 import type Redlock from 'redlock';
 import type { Lock } from 'redlock';
 import type { LocalTurn } from './redlock-local-queue.js';
-import { MAX_TIMER_MS, MIN_LOCK_TTL_MS, isValidLockTtl } from './redlock-options.js';
+import { MIN_LOCK_TTL_MS, isValidLockTtl } from './redlock-options.js';
 import { unknownVotes } from './redlock-vote-summary.js';
 import type { VoteSummary } from './redlock-vote-summary.js';
 import { lastRoundVotes } from './redlock-votes.js';

@@ -146,34 +146,14 @@ export const QUEUE_PREFIX_PATTERN = /^\{[A-Za-z0-9_.:-]{1,64}\}$/;
 const QUEUE_NAME_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
 
 /** {@link ExpirySweeperOptions} with defaults applied and every value checked. */
-export interface ResolvedSweeperOptions {
-  readonly queuePrefix: string;
-  readonly sweepQueueName: string;
-  readonly eventsQueueName: string;
-  readonly intervalMs: number;
-  readonly batchSize: number;
-  readonly maxBatchesPerJob: number;
-  readonly concurrency: number;
-  readonly runWorker: boolean;
-  readonly publishEvents: boolean;
-  readonly eventAttempts: number;
-  readonly eventBackoffMs: number;
-  readonly dedupeWindowMs: number;
-  readonly keepFailedEventsMs: number;
-  readonly lockDurationMs: number;
-  readonly stalledIntervalMs: number;
-  readonly commandTimeoutMs: number;
-  readonly startTimeoutMs: number;
-  readonly clock: Clock;
-  readonly telemetry: boolean;
-}
+export type ResolvedSweeperOptions = Readonly<ReturnType<typeof resolveSweeperOptions>>;
 
 /**
  * Check every option except the store/connection (the store checks its own)
  * and apply defaults.
  * @throws SessionValidationError `INVALID_CONFIG` naming the field
  */
-export function resolveSweeperOptions(options: ExpirySweeperOptions): ResolvedSweeperOptions {
+export function resolveSweeperOptions(options: ExpirySweeperOptions) {
   if (typeof options !== 'object' || (options as unknown) === null) {
     throw invalid('options', 'expected an options object');
   }

@@ -1,4 +1,4 @@
-import { createOptionChecks } from '@session-cluster/core';
+import { MAX_TIMER_MS, createOptionChecks } from '@session-cluster/core';
 import { ParentBasedSampler, TraceIdRatioBasedSampler } from '@opentelemetry/sdk-trace';
 import type { Sampler, SpanProcessor } from '@opentelemetry/sdk-trace';
 import type { DestinationStream, Level } from 'pino';
@@ -147,10 +147,6 @@ const check = createOptionChecks('startTelemetry');
 const invalid = check.invalid;
 const optionalBoolean = check.boolean;
 
-function positiveInteger(value: unknown, field: string, max = 2 ** 31 - 1): number | undefined {
-  return check.integer(value, field, 1, max);
-}
-
 function envList(name: string): string[] {
   return (process.env[name] ?? '')
     .split(',')
@@ -176,7 +172,7 @@ function resolvePrometheus(
   const options: Record<string, unknown> =
     value === true || value === undefined ? {} : (value as Record<string, unknown>);
   const port =
-    positiveInteger(options['port'], 'prometheus.port', 65_535) ??
+    check.integer(options['port'], 'prometheus.port', 1, 65_535) ??
     envInteger('OTEL_EXPORTER_PROMETHEUS_PORT') ??
     TELEMETRY_DEFAULTS.prometheusPort;
   const host = options['host'] ?? process.env['OTEL_EXPORTER_PROMETHEUS_HOST'];
@@ -230,7 +226,7 @@ export function resolveTelemetryOptions(options: TelemetryOptions): ResolvedTele
   const otlpMetrics =
     optionalBoolean(options.otlpMetrics, 'otlpMetrics') ?? metricsExporters.includes('otlp');
   const metricIntervalMs =
-    positiveInteger(options.metricIntervalMs, 'metricIntervalMs') ??
+    check.integer(options.metricIntervalMs, 'metricIntervalMs', 1, MAX_TIMER_MS) ??
     envInteger('OTEL_METRIC_EXPORT_INTERVAL') ??
     TELEMETRY_DEFAULTS.metricIntervalMs;
   const switches = options.instrumentations ?? {};
@@ -264,11 +260,11 @@ export function resolveTelemetryOptions(options: TelemetryOptions): ResolvedTele
     throw invalid('batch', 'an object of positive integers');
   }
   const maxQueueSize =
-    positiveInteger(batch.maxQueueSize, 'batch.maxQueueSize') ??
+    check.integer(batch.maxQueueSize, 'batch.maxQueueSize', 1) ??
     envInteger('OTEL_BSP_MAX_QUEUE_SIZE') ??
     TELEMETRY_DEFAULTS.maxQueueSize;
   const maxExportBatchSize =
-    positiveInteger(batch.maxExportBatchSize, 'batch.maxExportBatchSize', maxQueueSize) ??
+    check.integer(batch.maxExportBatchSize, 'batch.maxExportBatchSize', 1, maxQueueSize) ??
     Math.min(
       envInteger('OTEL_BSP_MAX_EXPORT_BATCH_SIZE') ?? TELEMETRY_DEFAULTS.maxExportBatchSize,
       maxQueueSize,
@@ -298,7 +294,7 @@ export function resolveTelemetryOptions(options: TelemetryOptions): ResolvedTele
       maxExportBatchSize,
       maxQueueSize,
       scheduledDelayMillis:
-        positiveInteger(batch.scheduledDelayMillis, 'batch.scheduledDelayMillis') ??
+        check.integer(batch.scheduledDelayMillis, 'batch.scheduledDelayMillis', 1, MAX_TIMER_MS) ??
         envInteger('OTEL_BSP_SCHEDULE_DELAY') ??
         TELEMETRY_DEFAULTS.scheduledDelayMillis,
     },

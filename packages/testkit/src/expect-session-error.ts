@@ -1,4 +1,5 @@
 import { expect } from 'vitest';
+import { SessionValidationError } from '@session-cluster/core';
 import type { SessionError, SessionErrorCode } from '@session-cluster/core';
 
 /** A {@link SessionError} subclass constructor, as passed to `toBeInstanceOf`. */
@@ -32,6 +33,28 @@ export async function expectSessionError<E extends SessionError>(
   return expect.fail(
     `expected a ${errorClass.name} (${code}), but the promise resolved with ${describe(outcome.value)}`,
   );
+}
+
+/**
+ * Run `build`, assert it throws a `SessionValidationError` with code
+ * `INVALID_CONFIG`, and return the error's `field` (the option path).
+ * Checks class, code and field, never message text.
+ *
+ * @example
+ * ```ts
+ * expect(configErrorField(() => new MemoryStore({ maxSessions: 0 }))).toBe('maxSessions');
+ * ```
+ */
+export function configErrorField(build: () => unknown): string | undefined {
+  let value: unknown;
+  try {
+    value = build();
+  } catch (error) {
+    expect(error).toBeInstanceOf(SessionValidationError);
+    expect((error as SessionValidationError).code).toBe('INVALID_CONFIG');
+    return (error as SessionValidationError).field;
+  }
+  return expect.fail(`expected INVALID_CONFIG, but got ${describe(value)}`);
 }
 
 function describe(value: unknown): string {

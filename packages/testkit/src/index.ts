@@ -15,7 +15,7 @@ export {
 export type { RedisClusterOptions, RedisClusterHandle } from './redis-cluster.js';
 export { REDIS_CLI_BIN, startRedisCluster } from './redis-cluster.js';
 export type { SessionErrorClass } from './expect-session-error.js';
-export { expectSessionError } from './expect-session-error.js';
+export { configErrorField, expectSessionError } from './expect-session-error.js';
 export type {
   StoreContractContext,
   StoreContractHarness,
