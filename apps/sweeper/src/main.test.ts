@@ -225,6 +225,8 @@ describe('apps/sweeper: a real run', () => {
       SWEEP_INTERVAL_MS: '300',
       SWEEP_PUBLISH_EVENTS: 'false',
       OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+      // The receiver reads OTLP/JSON; startTelemetry sends protobuf by default.
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
       OTEL_SERVICE_NAME: 'sweeper-under-test',
     });
     try {
