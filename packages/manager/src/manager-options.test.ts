@@ -4,6 +4,7 @@ import { DEFAULT_RETRY_OPTIONS } from '@session-cluster/core';
 import { HealthMonitor } from '@session-cluster/health';
 import { MemoryLocker, MemoryStore } from '@session-cluster/store-memory';
 import { resolveManagerOptions } from './manager-options.js';
+import { SessionManager } from './session-manager.js';
 import type { SessionManagerOptions } from './manager-options.js';
 
 const store = new MemoryStore({ cleanupIntervalMs: 0 });
@@ -79,5 +80,9 @@ describe('resolveManagerOptions', () => {
   it('accepts a HealthMonitor as the recorder', () => {
     const health = new HealthMonitor();
     expect(resolveManagerOptions({ store, locker, health }).health).toBe(health);
+  });
+
+  it('is what the SessionManager constructor runs', () => {
+    expect(configErrorField(() => new SessionManager({ store, locker, ttlMs: 0 }))).toBe('ttlMs');
   });
 });

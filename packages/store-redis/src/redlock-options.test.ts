@@ -1,7 +1,9 @@
 import { SessionValidationError } from '@session-cluster/core';
+import { configErrorField } from '@session-cluster/testkit';
 import { Cluster } from 'ioredis';
 import type { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
+import { RedlockLocker } from './redlock-locker.js';
 import { REDLOCK_DEFAULTS, resolveRedlockOptions } from './redlock-options.js';
 import type { RedlockLockerOptions } from './redlock-options.js';
 
@@ -73,5 +75,9 @@ describe('resolveRedlockOptions', () => {
       cluster.disconnect();
     }
     await Promise.resolve();
+  });
+
+  it('is what the RedlockLocker constructor runs, before any client exists', () => {
+    expect(configErrorField(() => new RedlockLocker({ nodes: [node], ttlMs: 5 }))).toBe('ttlMs');
   });
 });
