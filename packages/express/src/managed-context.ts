@@ -1,8 +1,9 @@
+import { createOptionChecks } from '@session-cluster/core';
 import type { SessionManager } from '@session-cluster/manager';
 import type { ManagedContext } from './managed-session.js';
 import {
   SESSION_MIDDLEWARE_DEFAULTS,
-  invalidOption,
+  middlewareChecks,
   resolveCookieOptions,
   resolveDegradedHeader,
   resolveLogger,
@@ -19,13 +20,17 @@ import { SessionCookieSigner } from './signed-cookie.js';
  * (Express's `sessionMiddleware`, Fastify's plugin), and resolve what every
  * request session of that adapter shares.
  *
+ * @param owner how errors name the adapter (`<owner> option <field>: …`)
  * @throws SessionValidationError `INVALID_CONFIG` naming the bad option
  */
 export function createManagedContext(
   manager: SessionManager,
   options: ManagedSessionOptions,
   holder: ResponseHolder | undefined,
+  owner = 'sessionMiddleware',
 ): ManagedContext {
+  const checks = owner === 'sessionMiddleware' ? middlewareChecks : createOptionChecks(owner);
+  const invalidOption = checks.invalid;
   if (typeof options !== 'object' || (options as unknown) === null) {
     throw invalidOption('options', 'an options object');
   }
@@ -46,13 +51,18 @@ export function createManagedContext(
   const stats = createStats();
   const ctx: ManagedContext = {
     manager,
-    signer: new SessionCookieSigner(options.secrets),
-    cookie: resolveCookieOptions(options.cookie, SESSION_MIDDLEWARE_DEFAULTS.managedCookieName),
+    signer: new SessionCookieSigner(options.secrets, owner),
+    cookie: resolveCookieOptions(
+      options.cookie,
+      SESSION_MIDDLEWARE_DEFAULTS.managedCookieName,
+      process.env,
+      checks,
+    ),
     lockRequests: lock === 'request',
-    touchAfterMs: resolveTouchAfter(options.touchAfterMs),
-    maxLifetimeMs: resolveMaxLifetime(options.maxLifetimeMs),
-    degradedHeader: resolveDegradedHeader(options.degradedHeader),
-    logger: resolveLogger(options.logger),
+    touchAfterMs: resolveTouchAfter(options.touchAfterMs, checks),
+    maxLifetimeMs: resolveMaxLifetime(options.maxLifetimeMs, checks),
+    degradedHeader: resolveDegradedHeader(options.degradedHeader, checks),
+    logger: resolveLogger(options.logger, checks),
     stats,
     holder,
   };

@@ -1,4 +1,5 @@
 import { createOptionChecks } from '@session-cluster/core';
+import type { OptionChecks } from '@session-cluster/core';
 import { serialize } from 'cookie';
 import type { EncryptionKey } from '@session-cluster/core';
 
@@ -115,7 +116,11 @@ export interface ResolvedCookieOptions {
 const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,64}$/;
 const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,64}$/;
 
-/** The checks of {@link sessionMiddleware}'s options, whose errors say `sessionMiddleware option …`. */
+/**
+ * The checks of {@link sessionMiddleware}'s options, whose errors say
+ * `sessionMiddleware option …`. The resolvers below take the adapter's own
+ * (Fastify's plugin names itself), defaulting to these.
+ */
 export const middlewareChecks = createOptionChecks('sessionMiddleware');
 
 /** A `SessionValidationError` (`INVALID_CONFIG`) for `field`. */
@@ -126,7 +131,9 @@ export function resolveCookieOptions(
   value: SessionCookieOptions | undefined,
   defaultName: string,
   env: NodeJS.ProcessEnv = process.env,
+  checks: OptionChecks = middlewareChecks,
 ): ResolvedCookieOptions {
+  const invalidOption = checks.invalid;
   if (value !== undefined && (typeof value !== 'object' || (value as unknown) === null)) {
     throw invalidOption('cookie', 'an object');
   }
@@ -155,7 +162,7 @@ export function resolveCookieOptions(
   }
   const { maxAgeMs } = options;
   if (maxAgeMs !== undefined) {
-    middlewareChecks.integer(maxAgeMs, 'cookie.maxAgeMs', 1);
+    checks.integer(maxAgeMs, 'cookie.maxAgeMs', 1);
     // Max-Age is whole seconds: under 1 000 ms it would be 0, which tells
     // the browser to delete the cookie at once.
     if (maxAgeMs < 1_000) throw invalidOption('cookie.maxAgeMs', 'at least 1000 (ms)');
@@ -178,8 +185,10 @@ export function resolveCookieOptions(
   // The cookie library's own rules (what every commit will run): caught
   // here, at construction, instead of failing every response (a non-ASCII
   // path passes the checks above).
-  assertSerializable(name, { path }, 'cookie.path', 'a path of printable ASCII');
-  if (domain !== undefined) assertSerializable(name, { domain }, 'cookie.domain', 'a host name');
+  assertSerializable(name, { path }, 'cookie.path', 'a path of printable ASCII', checks);
+  if (domain !== undefined) {
+    assertSerializable(name, { domain }, 'cookie.domain', 'a host name', checks);
+  }
   return { name, secure, httpOnly, sameSite, maxAgeMs, path, domain };
 }
 
@@ -188,50 +197,52 @@ function assertSerializable(
   attributes: { readonly path?: string; readonly domain?: string },
   field: string,
   expected: string,
+  checks: OptionChecks,
 ): void {
   try {
     serialize(name, 'probe', attributes);
   } catch {
-    throw invalidOption(field, expected);
+    throw checks.invalid(field, expected);
   }
 }
 
 /** Check `touchAfterMs` (integer ≥ 0) and apply the default. */
-export function resolveTouchAfter(value: unknown): number {
-  return (
-    middlewareChecks.integer(value, 'touchAfterMs', 0) ?? SESSION_MIDDLEWARE_DEFAULTS.touchAfterMs
-  );
+export function resolveTouchAfter(value: unknown, checks = middlewareChecks): number {
+  return checks.integer(value, 'touchAfterMs', 0) ?? SESSION_MIDDLEWARE_DEFAULTS.touchAfterMs;
 }
 
 /** Check `maxLifetimeMs` and apply the default; `undefined`: no absolute lifetime. */
-export function resolveMaxLifetime(value: unknown): number | undefined {
+export function resolveMaxLifetime(value: unknown, checks = middlewareChecks): number | undefined {
   if (value === undefined) return SESSION_MIDDLEWARE_DEFAULTS.maxLifetimeMs;
   if (value === false) return undefined;
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1_000) {
-    throw invalidOption('maxLifetimeMs', 'an integer >= 1000 (ms), or false');
+    throw checks.invalid('maxLifetimeMs', 'an integer >= 1000 (ms), or false');
   }
   return value;
 }
 
 /** Check `degradedHeader` and apply the default. */
-export function resolveDegradedHeader(value: unknown): string | undefined {
+export function resolveDegradedHeader(
+  value: unknown,
+  checks = middlewareChecks,
+): string | undefined {
   if (value === undefined) return SESSION_MIDDLEWARE_DEFAULTS.degradedHeader;
   if (value === false) return undefined;
   if (typeof value !== 'string' || !HEADER_NAME.test(value)) {
-    throw invalidOption('degradedHeader', 'a header name or false');
+    throw checks.invalid('degradedHeader', 'a header name or false');
   }
   return value;
 }
 
 /** Check a logger and apply the default (one JSON line per event on stderr). */
-export function resolveLogger(value: unknown): SessionLogger {
+export function resolveLogger(value: unknown, checks = middlewareChecks): SessionLogger {
   if (value === undefined) return STDERR_LOGGER;
   if (
     typeof value !== 'object' ||
     value === null ||
     typeof (value as Partial<SessionLogger>).warn !== 'function'
   ) {
-    throw invalidOption('logger', 'an object with warn(details, message)');
+    throw checks.invalid('logger', 'an object with warn(details, message)');
   }
   return value as SessionLogger;
 }

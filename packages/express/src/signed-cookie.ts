@@ -61,8 +61,16 @@ export class SessionCookieSigner {
   private readonly secrets: readonly KeyObject[];
   private readonly verified = new Map<string, VerifiedCookie>();
 
-  /** @throws SessionValidationError `INVALID_CONFIG` (field `secrets`) */
-  public constructor(secrets: string | readonly string[]) {
+  /**
+   * @param owner how the error names the adapter (`<owner> option secrets: …`)
+   * @throws SessionValidationError `INVALID_CONFIG` (field `secrets`)
+   */
+  public constructor(secrets: string | readonly string[], owner = 'sessionMiddleware') {
+    const invalidSecrets = (message: string): SessionValidationError =>
+      new SessionValidationError(`${owner} option secrets: ${message}`, {
+        code: 'INVALID_CONFIG',
+        field: 'secrets',
+      });
     const list: unknown = typeof secrets === 'string' ? [secrets] : secrets;
     if (!Array.isArray(list) || list.length === 0) {
       throw invalidSecrets('expected a secret or a non-empty array of secrets');
@@ -159,11 +167,4 @@ function claimedHash(value: string): string | undefined {
   const dot = value.indexOf('.');
   const claimed = dot > 0 ? value.slice(0, dot) : value;
   return claimed.length === 0 ? undefined : hashSessionId(claimed);
-}
-
-function invalidSecrets(message: string): SessionValidationError {
-  return new SessionValidationError(`sessionMiddleware option secrets: ${message}`, {
-    code: 'INVALID_CONFIG',
-    field: 'secrets',
-  });
 }

@@ -383,6 +383,8 @@ describe('sessionCluster (Fastify plugin, Redis through the manager)', () => {
         code: 'INVALID_CONFIG',
         details: { field: expect.stringMatching(new RegExp(`^${field}`)) as unknown },
       });
+      // Named as the plugin, not as the Express middleware whose core it shares.
+      expect((error as Error).message).toMatch(/^sessionCluster \(Fastify plugin\)/);
       await app.close().catch(() => undefined);
     }
   });

@@ -27,6 +27,8 @@ declare module 'fastify' {
   }
 }
 
+/** How the plugin's option errors name it: `sessionCluster (Fastify plugin) option <field>: …`. */
+const PLUGIN_OWNER = 'sessionCluster (Fastify plugin)';
 /** Options of the `@session-cluster/fastify` plugin: Express's session options plus the manager. */
 export interface FastifySessionOptions extends ManagedSessionOptions {
   /** Where sessions live: `createSessionCluster(…).manager` (Redis, shared by every instance). */
@@ -51,7 +53,7 @@ const plugin: FastifyPluginCallback<FastifySessionOptions> = (fastify, options, 
 
 function setUp(fastify: FastifyInstance, options: FastifySessionOptions): void {
   if (typeof options !== 'object' || (options as unknown) === null) {
-    throw new SessionValidationError('sessionCluster: expected an options object', {
+    throw new SessionValidationError(`${PLUGIN_OWNER}: expected an options object`, {
       code: 'INVALID_CONFIG',
       field: 'options',
     });
@@ -60,13 +62,13 @@ function setUp(fastify: FastifyInstance, options: FastifySessionOptions): void {
     // The outer registration's onRequest hook runs first and its session
     // would win: this one would be silently ignored.
     throw new SessionValidationError(
-      'sessionCluster: already registered in this context or a parent; register it once per encapsulation context',
+      `${PLUGIN_OWNER}: already registered in this context or a parent; register it once per encapsulation context`,
       { code: 'INVALID_CONFIG', field: 'register' },
     );
   }
   // Commits are driven from onSend (no response hold): Fastify sends only
   // after its onSend hooks, and the cookie goes out with the reply headers.
-  const ctx = createManagedContext(options.manager, options, undefined);
+  const ctx = createManagedContext(options.manager, options, undefined, PLUGIN_OWNER);
   const { stats } = ctx;
   const onFailure = countFailure.bind(stats);
 
