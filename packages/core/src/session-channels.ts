@@ -1,12 +1,7 @@
 import * as diagnosticsChannel from 'node:diagnostics_channel';
 import type { Channel, TracingChannel } from 'node:diagnostics_channel';
 import type { RetryEvent } from './retry-policy.js';
-import type {
-  EscalationReason,
-  FallbackRoute,
-  LockMode,
-  SessionOperationName,
-} from './semconv.js';
+import type { EscalationReason, FallbackRoute, LockMode, SessionOperationName } from './semconv.js';
 
 /**
  * What the session packages publish about their work, on

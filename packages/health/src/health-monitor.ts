@@ -246,9 +246,7 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> implements 
       });
     const channel = this.channels.healthProbe;
     this.probeInFlight ??= (
-      channel.hasSubscribers
-        ? channel.tracePromise(run, { status: () => this.lastStatus })
-        : run()
+      channel.hasSubscribers ? channel.tracePromise(run, { status: () => this.lastStatus }) : run()
     )
       // Cleared however it ends, so one odd failure cannot wedge every later check.
       .finally(() => {

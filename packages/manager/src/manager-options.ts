@@ -247,4 +247,3 @@ export function resolveManagerOptions(options: SessionManagerOptions) {
     telemetry: check.telemetry(options.telemetry),
   };
 }
-

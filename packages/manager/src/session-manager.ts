@@ -275,25 +275,22 @@ export class SessionManager {
    * @throws SessionSerializationError for values JSON cannot carry
    */
   public create(input: CreateSessionOptions): Promise<SessionRecord> {
-    return this.run(
-      'create',
-      () => {
-        assertObjectArgument(input, 'create', 'input');
-        const { userId, data } = input;
-        const ttlMs = input.ttlMs ?? this.ttlMs;
-        if (userId !== undefined) assertValidUserId(userId, 'create');
-        assertSessionData(data, 'create');
-        assertTtl(ttlMs, 'create');
-        return this.policies.create.execute(() =>
-          this.store.create({
-            id: generateSessionId(),
-            userId,
-            data,
-            expiresAt: this.clock.now() + ttlMs,
-          }),
-        );
-      },
-    );
+    return this.run('create', () => {
+      assertObjectArgument(input, 'create', 'input');
+      const { userId, data } = input;
+      const ttlMs = input.ttlMs ?? this.ttlMs;
+      if (userId !== undefined) assertValidUserId(userId, 'create');
+      assertSessionData(data, 'create');
+      assertTtl(ttlMs, 'create');
+      return this.policies.create.execute(() =>
+        this.store.create({
+          id: generateSessionId(),
+          userId,
+          data,
+          expiresAt: this.clock.now() + ttlMs,
+        }),
+      );
+    });
   }
 
   /**
@@ -513,13 +510,10 @@ export class SessionManager {
 
   /** The user's live sessions, oldest first. */
   public listByUser(userId: string): Promise<SessionRecord[]> {
-    return this.run(
-      'listByUser',
-      () => {
-        assertValidUserId(userId, 'listByUser');
-        return this.policies.listByUser.execute(() => this.store.listByUser(userId));
-      },
-    );
+    return this.run('listByUser', () => {
+      assertValidUserId(userId, 'listByUser');
+      return this.policies.listByUser.execute(() => this.store.listByUser(userId));
+    });
   }
 
   /**
@@ -528,15 +522,12 @@ export class SessionManager {
    * @returns how many sessions were deleted
    */
   public deleteByUser(userId: string, options: DeleteByUserOptions = {}): Promise<number> {
-    return this.run(
-      'deleteByUser',
-      () => {
-        assertValidUserId(userId, 'deleteByUser');
-        assertObjectArgument(options, 'deleteByUser', 'options');
-        if (options.except !== undefined) assertExceptIds(options.except, 'deleteByUser');
-        return this.policies.deleteByUser.execute(() => this.store.deleteByUser(userId, options));
-      },
-    );
+    return this.run('deleteByUser', () => {
+      assertValidUserId(userId, 'deleteByUser');
+      assertObjectArgument(options, 'deleteByUser', 'options');
+      if (options.except !== undefined) assertExceptIds(options.except, 'deleteByUser');
+      return this.policies.deleteByUser.execute(() => this.store.deleteByUser(userId, options));
+    });
   }
 
   /**
@@ -546,27 +537,24 @@ export class SessionManager {
    * @returns how many sessions were removed
    */
   public cleanupExpired(options: CleanupOptions = {}): Promise<number> {
-    return this.run(
-      'cleanupExpired',
-      async () => {
-        assertObjectArgument(options, 'cleanupExpired', 'options');
-        const batchSize = options.batchSize ?? CLEANUP_DEFAULTS.batchSize;
-        const maxBatches = options.maxBatches ?? CLEANUP_DEFAULTS.maxBatches;
-        assertTtl(batchSize, 'cleanupExpired', 'batchSize');
-        assertTtl(maxBatches, 'cleanupExpired', 'maxBatches');
-        // One `now` for the whole run: sessions expiring meanwhile wait for the next one.
-        const now = this.clock.now();
-        let removed = 0;
-        for (let batch = 0; batch < maxBatches; batch += 1) {
-          const result = await this.policies.cleanupExpired.execute(() =>
-            this.store.sweepExpired(now, batchSize),
-          );
-          removed += result.expired.length;
-          if (!result.more) break;
-        }
-        return removed;
-      },
-    );
+    return this.run('cleanupExpired', async () => {
+      assertObjectArgument(options, 'cleanupExpired', 'options');
+      const batchSize = options.batchSize ?? CLEANUP_DEFAULTS.batchSize;
+      const maxBatches = options.maxBatches ?? CLEANUP_DEFAULTS.maxBatches;
+      assertTtl(batchSize, 'cleanupExpired', 'batchSize');
+      assertTtl(maxBatches, 'cleanupExpired', 'maxBatches');
+      // One `now` for the whole run: sessions expiring meanwhile wait for the next one.
+      const now = this.clock.now();
+      let removed = 0;
+      for (let batch = 0; batch < maxBatches; batch += 1) {
+        const result = await this.policies.cleanupExpired.execute(() =>
+          this.store.sweepExpired(now, batchSize),
+        );
+        removed += result.expired.length;
+        if (!result.more) break;
+      }
+      return removed;
+    });
   }
 
   /**
@@ -699,4 +687,3 @@ export class SessionManager {
     return sessionError;
   }
 }
-

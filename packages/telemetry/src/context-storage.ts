@@ -14,8 +14,9 @@ import type { Context } from '@opentelemetry/api';
  * context manager that keeps none, spans are still made, only not active.
  */
 export function contextStorage(): AsyncLocalStorage<Context> | undefined {
-  const manager = (context as unknown as { _getContextManager?: () => unknown })
-    ._getContextManager?.();
+  const manager = (
+    context as unknown as { _getContextManager?: () => unknown }
+  )._getContextManager?.();
   if (typeof manager !== 'object' || manager === null) return undefined;
   for (const value of Object.values(manager)) {
     if (value instanceof AsyncLocalStorage) return value as AsyncLocalStorage<Context>;

@@ -1,6 +1,10 @@
 import { metrics, trace } from '@opentelemetry/api';
 import type { MeterProvider, TracerProvider } from '@opentelemetry/api';
-import { DB_SYSTEM_VALUE_REDIS, INSTRUMENTATION_SCOPE, SESSION_CHANNELS } from '@session-cluster/core';
+import {
+  DB_SYSTEM_VALUE_REDIS,
+  INSTRUMENTATION_SCOPE,
+  SESSION_CHANNELS,
+} from '@session-cluster/core';
 import type { SessionEvent } from '@session-cluster/core';
 import { contextStorage } from './context-storage.js';
 import { FallbackTracing } from './fallback-tracing.js';

@@ -109,7 +109,15 @@ export class SessionMetrics {
       '{session}',
     );
     const outcomeOnly: Record<string, Attributes> = {};
-    for (const outcome of [...OUTCOMES, 'written', 'restored', 'deleted', 'conflict', 'skipped', 'failed']) {
+    for (const outcome of [
+      ...OUTCOMES,
+      'written',
+      'restored',
+      'deleted',
+      'conflict',
+      'skipped',
+      'failed',
+    ]) {
       outcomeOnly[outcome] = Object.freeze({ [ATTR_SESSION_OUTCOME]: outcome });
     }
     this.outcomeOnly = outcomeOnly;

@@ -50,7 +50,10 @@ describe('resolveTelemetryOptions', () => {
     ['instrumentations.http', { serviceName: 'a', instrumentations: { http: 1 } }],
     ['sampleRatio', { serviceName: 'a', sampleRatio: 0 }],
     ['otlpProtocol', { serviceName: 'a', otlpProtocol: 'grpc' }],
-    ['batch.maxExportBatchSize', { serviceName: 'a', batch: { maxQueueSize: 8, maxExportBatchSize: 9 } }],
+    [
+      'batch.maxExportBatchSize',
+      { serviceName: 'a', batch: { maxQueueSize: 8, maxExportBatchSize: 9 } },
+    ],
     ['childSpans', { serviceName: 'a', childSpans: 1 }],
   ])('refuses a bad %s', (field, options) => {
     expect(() => resolveTelemetryOptions(options as never)).toThrow(

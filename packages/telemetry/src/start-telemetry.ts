@@ -96,7 +96,9 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
   const spanProcessors: SpanProcessor[] = [...resolved.spanProcessors];
   if (resolved.traces) {
     const exporterOptions =
-      resolved.otlpEndpoint === undefined ? {} : { url: signalUrl(resolved.otlpEndpoint, 'traces') };
+      resolved.otlpEndpoint === undefined
+        ? {}
+        : { url: signalUrl(resolved.otlpEndpoint, 'traces') };
     spanProcessors.push(
       new BatchSpanProcessor({
         exporter:
