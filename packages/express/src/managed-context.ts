@@ -13,7 +13,9 @@ import {
 import type { ManagedSessionOptions } from './middleware-options.js';
 import { createStats } from './middleware-stats.js';
 import type { ResponseHolder } from './session-response.js';
+import { readCookie } from './cookie-header.js';
 import { SessionCookieSigner } from './signed-cookie.js';
+import type { RejectedCookie, VerifiedCookie } from './signed-cookie.js';
 
 /**
  * Check `(manager, options)` once, at the framework adapter's public door
@@ -67,4 +69,27 @@ export function createManagedContext(
     holder,
   };
   return ctx;
+}
+
+/**
+ * The request's session cookie, verified; `undefined` when it sent none. A
+ * cookie that fails its check is counted and logged here, the same way for
+ * every adapter; the request's session then starts fresh.
+ *
+ * @param header the request's `Cookie` header
+ */
+export function requestCookie(
+  ctx: ManagedContext,
+  header: string | undefined,
+): VerifiedCookie | RejectedCookie | undefined {
+  const raw = readCookie(header, ctx.cookie.name);
+  const cookie = raw === undefined ? undefined : ctx.signer.verify(raw);
+  if (cookie !== undefined && !cookie.ok) {
+    ctx.stats.rejectedCookies += 1;
+    ctx.logger.warn(
+      { reason: cookie.reason, sessionIdHash: cookie.claimedIdHash, cookie: ctx.cookie.name },
+      'session cookie rejected: starting a fresh session',
+    );
+  }
+  return cookie;
 }

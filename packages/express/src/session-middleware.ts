@@ -5,7 +5,7 @@ import type { SessionError } from '@session-cluster/core';
 import type { SessionManager } from '@session-cluster/manager';
 import { CookieSealer } from '@session-cluster/store-cookie';
 import { readCookie } from './cookie-header.js';
-import { createManagedContext } from './managed-context.js';
+import { createManagedContext, requestCookie } from './managed-context.js';
 import { ManagedSession } from './managed-session.js';
 import {
   SESSION_MIDDLEWARE_DEFAULTS,
@@ -107,15 +107,7 @@ function managedMiddleware(
       next();
       return;
     }
-    const raw = readCookie(req.headers.cookie, ctx.cookie.name);
-    const cookie = raw === undefined ? undefined : ctx.signer.verify(raw);
-    if (cookie !== undefined && !cookie.ok) {
-      stats.rejectedCookies += 1;
-      ctx.logger.warn(
-        { reason: cookie.reason, sessionIdHash: cookie.claimedIdHash, cookie: ctx.cookie.name },
-        'session cookie rejected: starting a fresh session',
-      );
-    }
+    const cookie = requestCookie(ctx, req.headers.cookie);
     carrier.session = new ManagedSession(ctx, res, failureSink(stats, next), cookie);
     if (ctx.degradedHeader !== undefined && manager.degraded)
       res.setHeader(ctx.degradedHeader, '1');

@@ -8,7 +8,7 @@ import type {
 import {
   ManagedSession,
   createManagedContext,
-  readCookie,
+  requestCookie,
 } from '@session-cluster/express/http-core';
 import type { MiddlewareStats } from '@session-cluster/express/http-core';
 import type { SessionManager } from '@session-cluster/manager';
@@ -78,15 +78,7 @@ function setUp(fastify: FastifyInstance, options: FastifySessionOptions): void {
   fastify.decorate('sessionStats', stats);
 
   fastify.addHook('onRequest', (request, reply, next) => {
-    const raw = readCookie(request.headers.cookie, ctx.cookie.name);
-    const cookie = raw === undefined ? undefined : ctx.signer.verify(raw);
-    if (cookie !== undefined && !cookie.ok) {
-      stats.rejectedCookies += 1;
-      ctx.logger.warn(
-        { reason: cookie.reason, sessionIdHash: cookie.claimedIdHash, cookie: ctx.cookie.name },
-        'session cookie rejected: starting a fresh session',
-      );
-    }
+    const cookie = requestCookie(ctx, request.headers.cookie);
     request.session = new ManagedSession(ctx, new ReplyResponse(reply), onFailure, cookie);
     if (ctx.degradedHeader !== undefined && ctx.manager.degraded) {
       void reply.header(ctx.degradedHeader, '1');
