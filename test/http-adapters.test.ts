@@ -107,7 +107,7 @@ describe.each(ADAPTERS)('the shared HTTP session core behind %s', (adapter) => {
     expect((await phone.request('GET', `${url}/session`)).json<View>().isNew).toBe(true);
   });
 
-  it('degraded mode: requests succeed, the header says so', async () => {
+  it('degraded mode: requests succeed and a header says so (unless turned off)', async () => {
     const cluster = newCluster();
     const url = await start(adapter, cluster);
     const isolation = cluster.fallback!.isolate();
@@ -116,8 +116,20 @@ describe.each(ADAPTERS)('the shared HTTP session core behind %s', (adapter) => {
       const res = await tab.request('POST', `${url}/set/a/1`);
       expect(res.status).toBe(200);
       expect(res.headers.get('x-session-degraded')).toBe('1');
+      expect((await tab.request('GET', `${url}/session`)).json<View>().data).toMatchObject({
+        a: '1',
+      });
     } finally {
       isolation.dispose();
+    }
+    const off = await start(adapter, cluster, { degradedHeader: false });
+    const again = cluster.fallback!.isolate();
+    try {
+      const res = await cookieClient(COOKIE).request('POST', `${off}/set/a/1`);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('x-session-degraded')).toBeNull();
+    } finally {
+      again.dispose();
     }
   });
 

@@ -294,30 +294,6 @@ describe('sessionCluster (Fastify plugin, Redis through the manager)', () => {
     expect(h.test.replies.count).toBe(3);
   });
 
-  it('in degraded mode requests succeed and a header says so (unless turned off)', async () => {
-    const h = await start();
-    const isolation = h.cluster.fallback!.isolate();
-    try {
-      const tab = cookieClient(COOKIE);
-      const res = await tab.request('POST', `${h.url}/set/a/1`);
-      expect(res.status).toBe(200);
-      expect(res.headers.get('x-session-degraded')).toBe('1');
-      expect((await tab.request('GET', `${h.url}/session`)).json()).toMatchObject({
-        data: { a: '1' },
-      });
-    } finally {
-      isolation.dispose();
-    }
-    const off = await start({ degradedHeader: false }, h.cluster);
-    const again = h.cluster.fallback!.isolate();
-    try {
-      const res = await cookieClient(COOKIE).request('POST', `${off.url}/set/a/1`);
-      expect(res.headers.get('x-session-degraded')).toBeNull();
-    } finally {
-      again.dispose();
-    }
-  });
-
   it("keeps another plugin's Set-Cookie (@fastify/cookie) and its own", async () => {
     const cluster = newCluster();
     const app = Fastify();
