@@ -13,6 +13,7 @@
  * out. Not an API for apps: apps use an adapter.
  */
 export { readCookie } from './cookie-header.js';
+export { dataOf, diffFields, fieldsOf } from './loaded-snapshot.js';
 export { createManagedContext, requestCookie } from './managed-context.js';
 export { ManagedSession } from './managed-session.js';
 export type { ManagedContext } from './managed-session.js';

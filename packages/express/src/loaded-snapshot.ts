@@ -18,11 +18,17 @@ export interface LoadedSnapshot {
   readonly userId: string | undefined;
 }
 
-/** A session's top-level keys as JSON text (the id record left out). */
-export function fieldsOf(data: Readonly<Record<string, unknown>>): Map<string, string> {
+/**
+ * A session's top-level keys as JSON text, `undefined` values and the
+ * `skip` key (express-session's id record, by default) left out.
+ */
+export function fieldsOf(
+  data: Readonly<Record<string, unknown>>,
+  skip: string | undefined = EXPRESS_SESSION_ID_KEY,
+): Map<string, string> {
   const fields = new Map<string, string>();
   for (const [key, value] of Object.entries(data)) {
-    if (key === EXPRESS_SESSION_ID_KEY || value === undefined) continue;
+    if (key === skip || value === undefined) continue;
     fields.set(key, JSON.stringify(value));
   }
   return fields;

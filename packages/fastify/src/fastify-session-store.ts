@@ -5,7 +5,8 @@ import {
   isValidSessionId,
   toSessionError,
 } from '@session-cluster/core';
-import type { JsonValue, SessionData, SessionStore } from '@session-cluster/core';
+import type { SessionStore } from '@session-cluster/core';
+import { dataOf, diffFields, fieldsOf } from '@session-cluster/express/http-core';
 
 /** Node-style callback, as @fastify/session calls a store. */
 export type FastifySessionCallback<T = void> = (error?: unknown, value?: T) => void;
@@ -114,7 +115,7 @@ export class FastifySessionClusterStore {
   private async read(sid: string): Promise<FastifySessionData | null> {
     const record = await this.store.load(storeIdOf(sid));
     if (record === null) return null;
-    const fields = fieldsOf(record.data);
+    const fields = fieldsOf(record.data, undefined);
     // A copy: @fastify/session and the app mutate it.
     const data: FastifySessionData = dataOf(fields);
     const cookie = typeof data.cookie === 'object' ? data.cookie : {};
@@ -132,7 +133,10 @@ export class FastifySessionClusterStore {
       return;
     }
     // The Cookie instance and Dates become plain JSON.
-    const fields = fieldsOf(JSON.parse(JSON.stringify(session)) as Record<string, unknown>);
+    const fields = fieldsOf(
+      JSON.parse(JSON.stringify(session)) as Record<string, unknown>,
+      undefined,
+    );
     const loaded = loadedOf(session, sid);
     try {
       if (loaded !== undefined) {
@@ -201,32 +205,6 @@ function loadedOf(session: FastifySessionData, sid: string): LoadedFields | unde
     if (loaded.sid === sid) return loaded;
   }
   return undefined;
-}
-
-function fieldsOf(data: Readonly<Record<string, unknown>>): Map<string, string> {
-  const fields = new Map<string, string>();
-  for (const [key, value] of Object.entries(data)) {
-    if (value !== undefined) fields.set(key, JSON.stringify(value));
-  }
-  return fields;
-}
-
-function dataOf(fields: ReadonlyMap<string, string>): SessionData {
-  const data: SessionData = {};
-  for (const [key, json] of fields) data[key] = JSON.parse(json) as JsonValue;
-  return data;
-}
-
-/** Keys whose JSON differs are set, keys gone are unset; the rest is left to other writers. */
-function diffFields(
-  base: ReadonlyMap<string, string>,
-  next: ReadonlyMap<string, string>,
-): { set: SessionData; unset: string[] } {
-  const set: SessionData = {};
-  for (const [key, json] of next) {
-    if (base.get(key) !== json) set[key] = JSON.parse(json) as JsonValue;
-  }
-  return { set, unset: [...base.keys()].filter((key) => !next.has(key)) };
 }
 
 function settle<T>(work: Promise<T>, callback: FastifySessionCallback<T>): void {
