@@ -87,7 +87,7 @@ function vitestRun(run, out) {
 }
 
 /** Adds one finished run's results file to the totals. */
-function tally(run, version, scope, out, status) {
+function tally(version, scope, out, status) {
   let summary;
   try {
     summary = JSON.parse(readFileSync(out, 'utf8'));
@@ -144,7 +144,7 @@ await Promise.all(
     child.stderr.on('data', (chunk) => (output += chunk));
     const status = await new Promise((resolve) => child.on('close', (code) => resolve(code)));
     console.log(`\nrun-tests: Node ${version} — ${scope}\n\n${output}`);
-    tally(run, version, scope, out, status);
+    tally(version, scope, out, status);
   }),
 );
 
