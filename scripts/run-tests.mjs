@@ -122,7 +122,7 @@ for (const run of selected.filter((r) => r.projects === undefined)) {
   rmSync(out, { force: true });
   const { args, env } = vitestRun(run, out);
   const child = spawnSync(run.node, args, { stdio: 'inherit', cwd: root, env });
-  tally(run, version, scope, out, child.status);
+  tally(version, scope, out, child.status);
 }
 
 // The other lines run the library projects only (no process or timing
