@@ -39,9 +39,9 @@ const MAX_SUBSCRIBER_RECONNECT_DELAY_MS = 1_000;
  * entry the writer had just refreshed. The price is an invariant the store
  * keeps: every write of a session key through the tracked client
  * invalidates the cache entry locally first (`RedisStore.script`), and an
- * entry is refilled only by a GET sent after the write (which re-registers
- * the key: a write removes the key from Redis' tracking table for every
- * client).
+ * entry is refilled only by a read sent after the write (a GET, or the
+ * frame-head GETRANGE queued behind the write), which re-registers the key:
+ * a write removes the key from Redis' tracking table for every client.
  *
  * Coherence across connection trouble: a tracked connection is `ready` only
  * once its companion is subscribed and `CLIENT TRACKING` on the tracked

@@ -1,5 +1,6 @@
+import { randomBytes } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
-import { generateSessionId } from '@session-cluster/core';
+import { createSessionCodec, generateSessionId } from '@session-cluster/core';
 import type { SessionRecord } from '@session-cluster/core';
 import { describeStoreContract, startRedisServer } from '@session-cluster/testkit';
 import type { RedisServerHandle } from '@session-cluster/testkit';
@@ -60,7 +61,9 @@ async function openStore(options: Partial<RedisStoreOptions> = {}): Promise<Redi
     ...options,
   });
   stores.push(store);
-  await until('cache ready', () => store.cacheStats()?.state === 'ready');
+  if (store.cacheStats() !== undefined) {
+    await until('cache ready', () => store.cacheStats()?.state === 'ready');
+  }
   return store;
 }
 
@@ -82,6 +85,23 @@ async function getCalls(): Promise<number> {
 
 async function createSession(store: RedisStore, data = { n: 0 }): Promise<SessionRecord> {
   return store.create({ id: generateSessionId(), data, expiresAt: Date.now() + 60_000 });
+}
+
+/**
+ * Stop `store`'s invalidation companions from reading their sockets (the
+ * messages wait in the kernel) until the returned function is called: an
+ * invalidation still on its way. Reaches into the store's private tracker.
+ */
+function holdInvalidations(store: RedisStore): () => void {
+  const tracker = (store as unknown as { tracker: { tracked: Map<unknown, unknown> } }).tracker;
+  const streams = [...tracker.tracked.values()].map(
+    (connection) =>
+      (connection as { companion: { stream: NodeJS.ReadableStream } }).companion.stream,
+  );
+  for (const stream of streams) stream.pause();
+  return () => {
+    for (const stream of streams) stream.resume();
+  };
 }
 
 /** The id of the store's companion connection (CLIENT LIST name). */
@@ -145,7 +165,7 @@ describe('RedisStore instance cache: standalone', () => {
     expect(await a.load(session.id)).toBeNull();
   });
 
-  it('a version conflict leaves the current copy cached (a stale copy costs one retry)', async () => {
+  it('a version conflict leaves no stale copy cached (a stale copy costs one retry)', async () => {
     const a = await openStore();
     const b = await openStore();
     const session = await createSession(a);
@@ -154,7 +174,82 @@ describe('RedisStore instance cache: standalone', () => {
     await expect(
       a.save(session.id, { data: { n: 9 }, expiresAt: Date.now() + 60_000 }, 1),
     ).rejects.toMatchObject({ code: 'VERSION_CONFLICT' });
-    expect((await a.load(session.id))?.version).toBe(2);
+    const misses = a.cacheStats()?.misses ?? 0;
+    expect(await a.load(session.id)).toMatchObject({ version: 2, data: { n: 1 } });
+    expect(a.cacheStats()?.misses).toBe(misses + 1);
+  });
+
+  it('refills after its own writes without reading the session back, with what a read would decode', async () => {
+    const sealed = createSessionCodec({
+      encryption: { keys: [{ id: 'k1', key: randomBytes(32) }] },
+    });
+    for (const codec of [undefined, sealed]) {
+      const store = await openStore(codec === undefined ? {} : { codec });
+      // What a reader without the cache decodes from Redis.
+      const reader = await openStore({ cache: false, ...(codec === undefined ? {} : { codec }) });
+      const session = await store.create({
+        id: generateSessionId(),
+        userId: 'owner-1',
+        data: { keep: { deep: [1, 'two', null] }, drop: true, n: 0 },
+        expiresAt: Date.now() + 60_000,
+      });
+      await store.load(session.id);
+      // Lua's own GETs count in commandstats: the cache's miss counter tells.
+      const misses = store.cacheStats()?.misses;
+      const patched = await store.patch(session.id, {
+        set: { n: 1, added: { at: '2026-12-04' }, '10': 'numeric key' },
+        unset: ['drop'],
+      });
+      const afterPatch = await store.load(session.id);
+      expect(afterPatch).toEqual(await reader.load(session.id));
+      expect(afterPatch).toMatchObject({ version: patched, userId: 'owner-1' });
+      expect(Object.isFrozen(afterPatch?.data)).toBe(true);
+
+      // A save that keeps the owner ('' to the script): the record still names it.
+      const saved = await store.save(
+        session.id,
+        { data: { only: ['x'] }, expiresAt: Date.now() + 90_000 },
+        patched,
+      );
+      const afterSave = await store.load(session.id);
+      expect(afterSave).toEqual(await reader.load(session.id));
+      expect(afterSave).toMatchObject({ version: saved, userId: 'owner-1' });
+
+      expect(await store.touch(session.id, Date.now() + 120_000)).toBe(true);
+      expect(await store.load(session.id)).toEqual(await reader.load(session.id));
+      // Three writes, three refills: every load above was a hit.
+      expect(store.cacheStats()?.misses).toBe(misses);
+    }
+  });
+
+  it('a patch of a session it never read leaves it out of the cache', async () => {
+    const a = await openStore();
+    const session = await createSession(a);
+    await a.patch(session.id, { set: { n: 1 } });
+    const misses = a.cacheStats()?.misses ?? 0;
+    expect(await a.load(session.id)).toMatchObject({ version: 2, data: { n: 1 } });
+    expect(a.cacheStats()?.misses).toBe(misses + 1);
+    // That load filled it: the next patch refills it in place.
+    await a.patch(session.id, { set: { n: 2 } });
+    expect(await a.load(session.id)).toMatchObject({ version: 3, data: { n: 2 } });
+    expect(a.cacheStats()?.misses).toBe(misses + 1);
+  });
+
+  it("never refills from a copy another instance's write made stale", async () => {
+    const a = await openStore();
+    const b = await openStore();
+    const reader = await openStore({ cache: false });
+    const session = await createSession(a);
+    await a.load(session.id);
+    // b's invalidation is held on its way to a (a's companion stops reading
+    // its socket), so a still holds version 1 when it patches version 2.
+    const resume = holdInvalidations(a);
+    await b.patch(session.id, { set: { b: 1 } });
+    await a.patch(session.id, { set: { a: 1 } });
+    const fresh = await reader.load(session.id);
+    expect(fresh).toMatchObject({ version: 3, data: { n: 0, a: 1, b: 1 } });
+    expect(await a.load(session.id)).toEqual(fresh);
+    resume();
   });
 
   it('minVersion bypasses a cached copy older than it', async () => {

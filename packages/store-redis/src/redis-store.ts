@@ -25,6 +25,7 @@ import type {
   PatchOptions,
   SaveSessionInput,
   SessionCodec,
+  SessionData,
   SessionPatch,
   SessionMerge,
   SessionMergeResult,
@@ -45,8 +46,15 @@ import { resolveRedisStoreOptions } from './redis-store-options.js';
 import type { CorruptionInfo, RedisStoreOptions, UserCapEviction } from './redis-store-options.js';
 import { replyArray, replyInteger, replyNumber, replyText, scoredMembers } from './script-reply.js';
 import { SessionCache } from './session-cache.js';
-import type { FillTicket, SessionCacheStats } from './session-cache.js';
-import { frameEntries, frameFormatArgument, readSessionFrame } from './session-frame.js';
+import type { SessionCacheStats } from './session-cache.js';
+import {
+  FRAME_HEAD_BYTES,
+  decodeEntries,
+  frameEntries,
+  frameFormatArgument,
+  readFrameHead,
+  readSessionFrame,
+} from './session-frame.js';
 import { anyMemberOf, memberUpTo, userIndexScore } from './user-index-score.js';
 
 /**
@@ -361,10 +369,11 @@ export class RedisStore implements SessionStore {
       assertExpiry(expiresAt, 'expiresAt', 'save');
       if (userId !== undefined) assertValidUserId(userId, 'save');
       const encoded = this.codec.encodeEntries(id, data);
+      const entries = frameEntries(encoded.entries);
       const now = this.clock.now();
 
       const reply = replyArray(
-        await this.scriptThenRead(
+        await this.scriptThenTrack(
           'save',
           'saveSession',
           id,
@@ -376,11 +385,28 @@ export class RedisStore implements SessionStore {
             this.physicalExpiry(expiresAt),
             userId ?? '',
             encoded.bytes,
-            frameEntries(encoded.entries),
+            entries,
             this.frameFormat,
             ...this.retirement(now),
           ],
-          writtenVersion,
+          // What the save wrote: the data it sent, with the version, owner
+          // and createdAt of its reply.
+          (written, head) => {
+            const version = writtenVersionOf(written);
+            if (version !== head.version || head.expiresAt !== expiresAt) return undefined;
+            const [, , previousUser, createdAt] = written as unknown[];
+            const owner = userId ?? replyText(previousUser, 'saveSession');
+            const record: SessionRecord = {
+              id,
+              userId: owner === '' ? undefined : owner,
+              data: decodeEntries(id, entries, this.codec),
+              version,
+              createdAt: replyNumber(createdAt, 'saveSession'),
+              updatedAt: now,
+              expiresAt,
+            };
+            return { record, bytes: frameBytes(encoded.bytes, encoded.entries.length) };
+          },
         ),
         'saveSession',
       );
@@ -421,9 +447,13 @@ export class RedisStore implements SessionStore {
         assertVersion(expectedVersion, 'options.expectedVersion', 'patch');
       const encoded = this.codec.encodePatchEntries(id, changes);
       const now = this.clock.now();
+      // Only a session this instance holds is refilled: the patch is applied
+      // to its copy. One it never read stays out of the cache (a write-only
+      // visitor costs no read-back).
+      const before = this.cache?.peek(id);
 
       const reply = replyArray(
-        await this.scriptThenRead(
+        await this.scriptThenTrack(
           'patch',
           'patchSession',
           id,
@@ -439,7 +469,34 @@ export class RedisStore implements SessionStore {
             ...encoded.set.entries.flat(),
             ...encoded.unset,
           ],
-          writtenVersion,
+          before &&
+            ((written, head) => {
+              // The copy was the state the patch applied to only if the patch
+              // wrote the very next version.
+              const version = writtenVersionOf(written);
+              if (version !== before.version + 1 || head.version !== version) return undefined;
+              // The script's order: kept keys in place, new ones appended.
+              const removed = new Set(
+                encoded.unset.map((jsonKey) => JSON.parse(jsonKey) as string),
+              );
+              const data: SessionData = {};
+              for (const [key, value] of Object.entries(before.data)) {
+                if (!removed.has(key)) data[key] = value;
+              }
+              for (const [jsonKey, value] of encoded.set.entries) {
+                const key = JSON.parse(jsonKey) as string;
+                data[key] = this.codec.decodeEntry(id, key, value);
+              }
+              const z = replyInteger((written as unknown[])[2], 'patchSession');
+              const record: SessionRecord = {
+                ...before,
+                data,
+                version,
+                updatedAt: now,
+                expiresAt: head.expiresAt,
+              };
+              return { record, bytes: frameBytes(z, Object.keys(data).length) };
+            }),
         ),
         'patchSession',
       );
@@ -554,14 +611,20 @@ export class RedisStore implements SessionStore {
     return this.track('touch', async () => {
       assertValidSessionId(id, 'touch');
       assertExpiry(expiresAt, 'expiresAt', 'touch');
-      const reply = await this.scriptThenRead(
+      const before = this.cache?.peek(id);
+      const bytes = this.cache?.bytesOf(id) ?? 0;
+      const reply = await this.scriptThenTrack(
         'touch',
         'touchSession',
         id,
         [id, this.clock.now(), expiresAt, this.physicalExpiry(expiresAt), this.frameFormat],
-        // Same version as before: only the expiry it set proves the read
-        // ran after the touch (or equals what the touch wrote).
-        (_reply, record) => record.expiresAt === expiresAt,
+        // A touch keeps the version: the copy's version and the expiry it
+        // set prove nobody wrote in between.
+        before &&
+          ((written, head) =>
+            Number(written) === 1 && head.version === before.version && head.expiresAt === expiresAt
+              ? { record: { ...before, expiresAt }, bytes }
+              : undefined),
       );
       const status = replyInteger(reply, 'touchSession');
       if (status === -3) {
@@ -925,30 +988,39 @@ export class RedisStore implements SessionStore {
   }
 
   /**
-   * A write script on session `id`, with a GET of the session queued right
-   * behind it on the same connection (same round trip): the answer, once
-   * `accept` proves it was read after the write, refills this instance's
-   * cache with the state the write left, and re-registers the key for
-   * tracking (a write drops it from Redis' tracking table; with NOLOOP the
-   * writer is not told).
+   * A write script on session `id`, with a `GETRANGE` of the frame's head
+   * queued right behind it on the same connection (same round trip). The
+   * read re-registers the key for tracking: a write drops the key from
+   * Redis' tracking table for every client, and with NOLOOP the writer is
+   * not told (Redis 7.0 does not track keys a script reads, hence a command
+   * of its own). When the head shows what this write left — the version
+   * (and expiry) `local` expects, so nobody wrote after it and the read ran
+   * after it (not before, as a script re-sent after NOSCRIPT or a Cluster
+   * redirect would) — this instance's cache is refilled with the record
+   * `local` builds from what the write sent, without reading the session
+   * back; any later write by anyone else reaches this instance as an
+   * invalidation (an invalidation while this is in flight wins, see
+   * SessionCache).
    *
-   * @param accept whether the record read is at least what this write left
-   *   (checked only when the write succeeded or was refused without writing)
+   * @param local the record the write left and its frame size, given the
+   *   script's reply and the head read behind it; `undefined` when they do
+   *   not prove it (then the entry stays empty). Without `local`: the script
+   *   alone, no refill.
    */
-  private async scriptThenRead(
+  private async scriptThenTrack(
     operation: string,
     name: StoreScriptName,
     id: string,
     args: readonly ScriptArg[],
-    accept: (reply: unknown, record: SessionRecord) => boolean,
+    local: LocalRefill | undefined,
   ): Promise<unknown> {
     const keys = this.sessionKeys(id);
     const written = this.script(operation, name, id, keys, args);
     const cache = this.cache;
-    const ticket = cache?.beginFill(id, true);
-    if (ticket === undefined || cache === undefined) return written;
-    // A failed GET only costs the refill; the write's own outcome counts.
-    const read = this.client.get(keys[0]).catch(() => null);
+    const ticket = local === undefined ? undefined : cache?.beginFill(id, true);
+    if (ticket === undefined || cache === undefined || local === undefined) return written;
+    // A failed read only costs the refill; the write's own outcome counts.
+    const read = this.client.getrange(keys[0], 0, FRAME_HEAD_BYTES - 1).catch(() => null);
     let reply: unknown;
     try {
       reply = await written;
@@ -956,29 +1028,17 @@ export class RedisStore implements SessionStore {
       cache.cancelFill(ticket);
       throw error;
     }
-    this.refill(ticket, await read, (record) => accept(reply, record));
-    return reply;
-  }
-
-  private refill(
-    ticket: FillTicket,
-    raw: string | null,
-    accept: (record: SessionRecord) => boolean,
-  ): void {
-    const cache = this.cache;
-    if (cache === undefined) return;
-    let record: SessionRecord | null = null;
-    let ok = false;
+    const head = readFrameHead(await read);
+    let left: { record: SessionRecord; bytes: number } | undefined;
     try {
-      const state = readSessionFrame(ticket.id, raw, this.codec, this.clock.now());
-      if (state.kind === 'live') {
-        record = state.record;
-        ok = accept(record);
-      }
+      left = head === undefined ? undefined : local(reply, head);
     } catch {
-      // A damaged frame is the next load's business (its corruption policy).
+      // An unreadable reply is the caller's error to report; no refill.
+      left = undefined;
     }
-    cache.endFill(ticket, record, raw?.length ?? 0, ok);
+    if (left === undefined) cache.cancelFill(ticket);
+    else cache.endFill(ticket, left.record, left.bytes);
+    return reply;
   }
 
   private sessionKeys(id: string): [string, string] {
@@ -1097,19 +1157,33 @@ function noteCacheHit(hit: boolean): void {
 }
 
 /**
- * Whether the session read behind a save or patch is at least what that
- * write left (see RedisStore.scriptThenRead). Status 1 (written, `[1,
- * version]`): the read must show that version or a later one — a read that
- * ran before the write (a script re-sent as EVAL after NOSCRIPT, a Cluster
- * redirect) shows an older one. -1 (version conflict) and -2 (too large)
- * wrote nothing: the read is a plain tracked read.
+ * Builds the record a write left from what it sent (see
+ * RedisStore.scriptThenTrack), given the script's reply and the frame head
+ * read behind it; `undefined` when they do not show that write's state.
  */
-function writtenVersion(reply: unknown, record: SessionRecord): boolean {
-  if (!Array.isArray(reply)) return false;
-  const status = Number(reply[0]);
-  if (status === 1) return record.version >= Number(reply[1]);
-  return status === -1 || status === -2;
+type LocalRefill = (
+  reply: unknown,
+  head: { readonly version: number; readonly expiresAt: number },
+) => { record: SessionRecord; bytes: number } | undefined;
+
+/** The version a save or patch script wrote (`[1, version, …]`), `undefined` when it wrote none. */
+function writtenVersionOf(reply: unknown): number | undefined {
+  if (!Array.isArray(reply) || Number(reply[0]) !== 1) return undefined;
+  const version = Number(reply[1]);
+  return Number.isSafeInteger(version) ? version : undefined;
 }
+
+/**
+ * A frame's length as the cache counts it (the stored text's), from the
+ * entries' byte total `z` and their count: each entry adds its two
+ * separators, the header about {@link FRAME_HEADER_ESTIMATE} bytes.
+ */
+function frameBytes(z: number, entries: number): number {
+  return z + 2 * entries + FRAME_HEADER_ESTIMATE;
+}
+
+/** Bytes of a frame's header (magic, version, times, size, check, owner), roughly. */
+const FRAME_HEADER_ESTIMATE = 100;
 
 /** A version as a write script reports it on a conflict: a number, or null when unreadable. */
 function storedVersion(reply: unknown): number | null {

@@ -112,8 +112,8 @@ interface PendingKey {
  *   in flight, and refuses every fill whose read was sent while the write
  *   was in flight (on Cluster a redirected command may run after a read
  *   sent later). The one exception is the read the store sends right
- *   behind its own write, whose answer the store checks (at least the
- *   version it wrote);
+ *   behind its own write (a frame head read: the store fills the entry
+ *   with what it wrote, once the head shows the version it wrote);
  * - records are deep-frozen once, when stored: every caller shares the one
  *   decoded copy, so nothing is decoded twice and nobody can change it.
  */
@@ -181,6 +181,12 @@ export class SessionCache {
   /** The cached copy without counting or reordering (for a caller that checks versions first). */
   public peek(id: string): SessionRecord | undefined {
     return this.ready ? this.entries.get(id)?.record : undefined;
+  }
+
+  /** The frame size the entry of `id` was stored with ({@link endFill}'s `bytes`), `undefined` when none. */
+  public bytesOf(id: string): number | undefined {
+    const entry = this.ready ? this.entries.get(id) : undefined;
+    return entry === undefined ? undefined : entry.bytes - id.length;
   }
 
   /**

@@ -241,13 +241,50 @@ export function readSessionFrame(
 }
 
 /**
+ * How many leading bytes of a frame {@link readFrameHead} needs: the magic,
+ * `v` and `e` (a safe integer has at most 16 digits, an epoch ms 13–16).
+ */
+export const FRAME_HEAD_BYTES = 48;
+
+/**
+ * The version and logical expiry at the head of a frame, as `GETRANGE key 0
+ * FRAME_HEAD_BYTES-1` returns it; `undefined` for anything else (no key, a
+ * tombstone, an unknown format, a damaged field). Unverified: a caller
+ * compares them with what its own write left, nothing more.
+ */
+export function readFrameHead(
+  head: string | null,
+): { readonly version: number; readonly expiresAt: number } | undefined {
+  if (
+    head === null ||
+    !(
+      head.startsWith(HEADER_START) ||
+      head.startsWith(KEYED_HEADER_START) ||
+      head.startsWith(LEGACY_HEADER_START)
+    )
+  ) {
+    return undefined;
+  }
+  const afterVersion = head.indexOf(FIELD_SEPARATOR, HEADER_START.length);
+  const afterExpiry = afterVersion < 0 ? -1 : head.indexOf(FIELD_SEPARATOR, afterVersion + 1);
+  if (afterExpiry < 0) return undefined;
+  const version = Number(head.slice(HEADER_START.length, afterVersion));
+  const expiresAt = Number(head.slice(afterVersion + 1, afterExpiry));
+  if (!Number.isSafeInteger(version) || version < 1 || !Number.isFinite(expiresAt)) {
+    return undefined;
+  }
+  return { version, expiresAt };
+}
+
+/**
  * The data object of verified entries (`''` or `(RS jsonKey US value)+`).
  * Plain entries are exactly `"key":json` once the separators become `:` and
  * `,`, so all of them parse in one JSON.parse (parseStoredJson refuses
  * forbidden keys at any depth). Encrypted entries go through the codec one
- * by one.
+ * by one. Also what a store's own write sent (see `RedisStore`'s local
+ * refill): the same text decodes to the same data a read would give.
  */
-function decodeEntries(id: string, entries: string, codec: SessionCodec): SessionData {
+export function decodeEntries(id: string, entries: string, codec: SessionCodec): SessionData {
   if (entries === '') return {};
   try {
     if (!entries.includes(SEALED_ENTRY)) {

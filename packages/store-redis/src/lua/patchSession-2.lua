@@ -27,7 +27,7 @@
   #key + #value in bytes.
 
   Returns
-    {1, newVersion}   merged
+    {1, newVersion, z} merged; z the new byte total (the writer's cache counts it)
     {0}               missing or logically expired
     {-2, mergedBytes} the merged total would exceed maxBytes: nothing written
     {-3}              the stored frame is unreadable or fails its check: nothing written
@@ -161,4 +161,4 @@ else
   redis.call('SET', KEYS[1], value, 'KEEPTTL')
 end
 
-return {1, version + 1}
+return {1, version + 1, z}
