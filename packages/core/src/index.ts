@@ -40,6 +40,7 @@ export {
   maskSessionIds,
 } from './session-id.js';
 export { MAX_USER_ID_LENGTH, isValidUserId, assertValidUserId } from './user-id.js';
+export { copySessionData } from './session.js';
 export type { JsonValue, SessionData, SessionRecord, SessionPatch } from './session.js';
 export type {
   CreateSessionInput,

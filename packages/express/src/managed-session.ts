@@ -1,4 +1,5 @@
 import {
+  copySessionData,
   SessionValidationError,
   assertValidUserId,
   hashSessionId,
@@ -132,7 +133,7 @@ export class ManagedSession extends TrackedSession {
       const stored = await this.ensureLoaded();
       if (stored !== null) {
         const current = this.pending.applyTo(stored.data);
-        const next = await fn(structuredClone(current));
+        const next = await fn(copySessionData(current));
         assertPlainData(next);
         this.pending.recordDiff(current, next);
         this.arm();

@@ -2,6 +2,7 @@ import { createSessionCodec, generateSessionId } from '@session-cluster/core';
 import type { JsonValue, SessionData, SessionPatch } from '@session-cluster/core';
 
 // Validation only (keys, JSON-safety, depth): the store checks sizes itself.
+// The entries form: the same checks, without the per-value checksum.
 const validator = createSessionCodec({ maxBytes: 2 ** 30 });
 const VALIDATION_ID = generateSessionId();
 
@@ -31,13 +32,13 @@ export class PendingChanges {
 
   /** @throws SessionValidationError / SessionSerializationError as the codec would */
   public set(key: string, value: JsonValue): void {
-    validator.encodePatch(VALIDATION_ID, { set: { [key]: value } });
+    validator.encodePatchEntries(VALIDATION_ID, { set: { [key]: value } });
     this.changes.set(key, value);
   }
 
   /** @throws SessionValidationError for a key the codec refuses */
   public unset(key: string): void {
-    validator.encodePatch(VALIDATION_ID, { unset: [key] });
+    validator.encodePatchEntries(VALIDATION_ID, { unset: [key] });
     this.changes.set(key, undefined);
   }
 

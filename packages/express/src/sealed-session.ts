@@ -1,4 +1,5 @@
 import {
+  copySessionData,
   SessionValidationError,
   assertValidUserId,
   generateSessionId,
@@ -95,7 +96,7 @@ export class SealedRequestSession extends TrackedSession {
     assertMutator(fn);
     const base = this.current?.data ?? {};
     const before = this.pending.applyTo(base);
-    const next = await fn(structuredClone(before));
+    const next = await fn(copySessionData(before));
     assertPlainData(next);
     this.pending.recordDiff(before, next);
     this.arm();

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import {
+  copySessionData,
   SessionValidationError,
   assertValidUserId,
   isSessionError,
@@ -719,7 +720,7 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
       await this.secondary.create({
         id,
         userId: cached.userId,
-        data: structuredClone(cached.data),
+        data: copySessionData(cached.data),
         expiresAt: cached.expiresAt,
       });
     } catch (error) {

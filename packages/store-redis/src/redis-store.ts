@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import {
+  copySessionData,
   ConcurrentAccessError,
   SessionCorruptedError,
   SessionNotFoundError,
@@ -346,7 +347,7 @@ export class RedisStore implements SessionStore {
       const record: SessionRecord = {
         id,
         userId,
-        data: structuredClone(data),
+        data: copySessionData(data),
         version: 1,
         createdAt,
         updatedAt: createdAt,
@@ -354,7 +355,7 @@ export class RedisStore implements SessionStore {
       };
       // Not cached (nothing read it back, so Redis does not track it), but
       // offered to an outage fallback as this instance's copy of it.
-      this.cache?.noteCreated(structuredClone(record), now);
+      this.cache?.noteCreated({ ...record, data: copySessionData(record.data) }, now);
       return record;
     });
   }
@@ -1042,7 +1043,8 @@ export class RedisStore implements SessionStore {
   }
 
   private sessionKeys(id: string): [string, string] {
-    return [this.keys.session(id), this.keys.expiryBucketOf(id)];
+    const bucket = this.keys.bucketOf(id);
+    return [this.keys.sessionKeyPrefix(bucket) + id, this.keys.expiryBucket(bucket)];
   }
 
   /**

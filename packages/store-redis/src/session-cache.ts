@@ -1,3 +1,4 @@
+import { copySessionData } from '@session-cluster/core';
 import type { JsonValue, SessionRecord } from '@session-cluster/core';
 
 /** Sizing of the instance cache ({@link RedisStoreOptions.cache}). */
@@ -252,7 +253,12 @@ export class SessionCache {
       // Not current enough to serve, but this instance's latest sight of the
       // session (after its own write, for a refill): set a copy aside for an
       // outage fallback, or that write would be missing from its copy.
-      this.setAside(ticket.id, deepFreeze(structuredClone(record)), Date.now(), false);
+      this.setAside(
+        ticket.id,
+        deepFreeze({ ...record, data: copySessionData(record.data) }),
+        Date.now(),
+        false,
+      );
       return record;
     }
     const entry: Entry = { record: deepFreeze(record), bytes: bytes + ticket.id.length };

@@ -1,0 +1,33 @@
+import { describe, expect, it } from 'vitest';
+import { copySessionData } from './session.js';
+import type { SessionData } from './session.js';
+
+describe('copySessionData', () => {
+  it('copies every level: equal, unshared, unfrozen', () => {
+    const data: SessionData = Object.freeze({
+      n: 1,
+      s: 'text',
+      none: null,
+      flag: false,
+      cart: Object.freeze({ items: Object.freeze([1, Object.freeze({ sku: 'a' })]) }),
+    });
+    const copy = copySessionData(data);
+    expect(copy).toEqual(data);
+    expect(copy).not.toBe(data);
+    expect(copy['cart']).not.toBe(data['cart']);
+    expect(Object.isFrozen(copy)).toBe(false);
+    (copy['cart'] as { items: unknown[] }).items.push(2);
+    expect((data['cart'] as { items: unknown[] }).items).toHaveLength(2);
+  });
+
+  it('keeps a __proto__ key as data, as JSON.parse does, never as the prototype', () => {
+    const data = JSON.parse(
+      '{"__proto__": {"polluted": true}, "a": {"__proto__": 1}}',
+    ) as SessionData;
+    const copy = copySessionData(data);
+    expect(Object.getPrototypeOf(copy)).toBe(Object.prototype);
+    expect(Object.keys(copy)).toEqual(['__proto__', 'a']);
+    expect(copy).toEqual(data);
+    expect(({} as { polluted?: boolean }).polluted).toBeUndefined();
+  });
+});
