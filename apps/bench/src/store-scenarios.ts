@@ -79,6 +79,11 @@ export async function createStoreBench(options: {
   // manager closes them), over the same sessions; telemetry as shipped (on,
   // no SDK registered: no-op API calls).
   const managers = {
+    'on-conflict-cached': new SessionManager({
+      store: new RedisStore({ connection: { url }, prefix, cache: true }),
+      locker: new RedlockLocker({ nodes: [url], prefix }),
+      update: { lock: 'on-conflict' },
+    }),
     'on-conflict': new SessionManager({
       store: new RedisStore({ connection: { url }, prefix }),
       locker: new RedlockLocker({ nodes: [url], prefix }),
@@ -104,6 +109,12 @@ export async function createStoreBench(options: {
     if (waited > 5_000) throw new Error('bench: the instance cache did not get ready');
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
+  const updateIds = Array.from({ length: lanes }, () => generateSessionId());
+  await Promise.all(
+    updateIds.map((id, i) =>
+      store.create({ id, data: sessionFixture(i), expiresAt: Date.now() + TTL_MS }),
+    ),
+  );
   const hotId = generateSessionId();
   await store.create({ id: hotId, data: { counter: 0 }, expiresAt: Date.now() + TTL_MS });
 
@@ -180,6 +191,14 @@ export async function createStoreBench(options: {
       },
     },
     {
+      // Sessions the other scenarios do not write (their writes would
+      // invalidate the copies): every load after a lane's first is a hit.
+      name: "ours manager.update (lock: 'on-conflict', uncontended, instance cache)",
+      op: async (s) => {
+        await managerIncrement('on-conflict-cached', lane(updateIds, s));
+      },
+    },
+    {
       name: "ours manager.update (lock: 'on-conflict', uncontended)",
       op: async (s) => {
         const id = lane(ids, s);
@@ -210,6 +229,7 @@ export async function createStoreBench(options: {
         locker1.close(),
         locker3.close(),
         managers['on-conflict'].close(),
+        managers['on-conflict-cached'].close(),
         managers.always.close(),
       ]);
       await Promise.all([rawAuto.quit(), rawPlain.quit(), nodeRedis.quit()]);

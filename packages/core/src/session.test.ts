@@ -2,15 +2,22 @@ import { describe, expect, it } from 'vitest';
 import { copySessionData } from './session.js';
 import type { SessionData } from './session.js';
 
+function deepFreeze(value: unknown): void {
+  if (typeof value !== 'object' || value === null) return;
+  for (const child of Object.values(value)) deepFreeze(child);
+  Object.freeze(value);
+}
+
 describe('copySessionData', () => {
   it('copies every level: equal, unshared, unfrozen', () => {
-    const data: SessionData = Object.freeze({
+    const data: SessionData = {
       n: 1,
       s: 'text',
       none: null,
       flag: false,
-      cart: Object.freeze({ items: Object.freeze([1, Object.freeze({ sku: 'a' })]) }),
-    });
+      cart: { items: [1, { sku: 'a' }] },
+    };
+    deepFreeze(data);
     const copy = copySessionData(data);
     expect(copy).toEqual(data);
     expect(copy).not.toBe(data);
