@@ -360,8 +360,10 @@ describe('SessionManager operations as spans, store and lock calls as child span
   });
 
   it('a sampled-out operation makes no child spans', async () => {
+    // An exporter of its own: shutting the provider down stops its exporter.
+    const dropped = new InMemorySpanExporter();
     const unsampled = new TracerProvider({
-      spanProcessors: [new SimpleSpanProcessor({ exporter })],
+      spanProcessors: [new SimpleSpanProcessor({ exporter: dropped })],
       sampler: new AlwaysOffSampler(),
     });
     instrumentation?.close();
@@ -370,6 +372,7 @@ describe('SessionManager operations as spans, store and lock calls as child span
     const { id } = await manager.create({ data: {} });
     const spans = await traced(() => manager.update(id, (data) => data));
     expect(spans.map((s) => s.name)).toEqual(['request']);
+    expect(dropped.getFinishedSpans()).toEqual([]);
     expect(trace.getActiveSpan()).toBeUndefined();
     await unsampled.shutdown();
   });
