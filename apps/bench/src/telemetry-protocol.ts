@@ -3,9 +3,13 @@
  * processes, and the IPC messages between them (see `telemetry-worker.ts`).
  */
 
-/** Which setup a worker runs. */
+/**
+ * Which setup a worker runs. `sdk-in-trace`: the `sdk` setup with every
+ * operation inside a recording parent span (as under a traced HTTP
+ * request), so a cached `get` gets its span there.
+ */
 export type TelemetryVariant =
-  'off' | 'no-sdk' | 'sdk' | 'sdk-sampled' | 'sdk-unsampled' | 'sdk-bare';
+  'off' | 'no-sdk' | 'sdk' | 'sdk-in-trace' | 'sdk-sampled' | 'sdk-unsampled' | 'sdk-bare';
 
 /** Head-sampling ratio of the `sdk-sampled` variant. */
 export const SAMPLED_RATIO = 0.1;
@@ -18,6 +22,7 @@ export const PROCESS_OF: Readonly<Record<TelemetryVariant, TelemetryProcess>> = 
   off: 'plain',
   'no-sdk': 'plain',
   sdk: 'sdk',
+  'sdk-in-trace': 'sdk',
   'sdk-sampled': 'sdk-sampled',
   'sdk-unsampled': 'sdk-unsampled',
   'sdk-bare': 'sdk-unsampled',

@@ -142,12 +142,19 @@ export interface VariantFigures {
 export interface TelemetryOverheadResult {
   readonly get: Readonly<Record<TelemetryVariant, VariantFigures>>;
   readonly update: Readonly<Record<TelemetryVariant, VariantFigures>>;
-  /** Spans the `sdk` worker ended, and spans that reached the OTLP endpoint (all variants). */
+  /** Spans the `sdk` worker ended (`sdk` and `sdk-in-trace`), and spans that reached the OTLP endpoint (all variants). */
   readonly spans: { readonly ended: number; readonly exported: number };
   readonly exportRequests: number;
   readonly exportedBytes: number;
   /** The OTLP encoding the SDK processes exported in. */
   readonly otlpProtocol: string;
+  /**
+   * The SDK processes' `cachedReadSpans`: with `in-trace` (default) the
+   * `get` scenario's cached reads, made outside any span, get no span in
+   * `sdk` and `sdk-sampled`; `sdk-in-trace` is what a span per cached read
+   * costs.
+   */
+  readonly cachedReadSpans: string;
   /**
    * Bars (throughput ÷ off): `no-sdk` ≥ 0.98, `sdk-sampled` ≥ 0.9, `sdk` ≥ 0.5
    * for get and ≥ 0.7 for update.
@@ -164,6 +171,7 @@ const VARIANTS: readonly TelemetryVariant[] = [
   'off',
   'no-sdk',
   'sdk',
+  'sdk-in-trace',
   'sdk-sampled',
   'sdk-unsampled',
   'sdk-bare',
@@ -179,11 +187,14 @@ interface Run {
  * stack (`createSessionCluster`: Redis store, Redlock, fallback, health),
  * four processes on one private redis-server: telemetry off; on with no
  * SDK; on with the SDK exporting every trace (batch processor) and metrics
- * over OTLP/HTTP to a local endpoint; the same with 10 % head sampling; the
+ * over OTLP/HTTP to a local endpoint, the operations made outside any span
+ * (`sdk`: with `cachedReadSpans: 'in-trace'` a cached `get` is then counted,
+ * not traced) and inside one recording parent span (`sdk-in-trace`: every
+ * `get` a recorded, exported span); the same with 10 % head sampling; the
  * same with no trace sampled; and in that process, a cluster with
- * `telemetry: false` (the SDK's own floor: its context manager and the ioredis
- * instrumentation, none of our spans or metrics). Rounds alternate the variants so machine
- * load hits all alike; ratios are taken per round.
+ * `telemetry: false` (the SDK's own floor: its context manager and
+ * metrics, none of our spans or metrics). Rounds alternate the variants so
+ * machine load hits all alike; ratios are taken per round.
  */
 export async function measureTelemetryOverhead(options: {
   readonly ops: number;
@@ -212,6 +223,7 @@ export async function measureTelemetryOverhead(options: {
         off: [],
         'no-sdk': [],
         sdk: [],
+        'sdk-in-trace': [],
         'sdk-sampled': [],
         'sdk-unsampled': [],
         'sdk-bare': [],
@@ -230,7 +242,7 @@ export async function measureTelemetryOverhead(options: {
           if (reply.type !== 'result') throw new Error(`worker ${variant}: expected result`);
           if (reply.errors > 0) throw new Error(`worker ${variant}: ${reply.errors} errors`);
           perVariant[variant].push(reply);
-          if (variant === 'sdk') spansEnded = reply.spansEnded;
+          if (PROCESS_OF[variant] === 'sdk') spansEnded = reply.spansEnded;
           process.stderr.write(
             `  round ${round}/${options.rounds} ${scenario} telemetry ${variant}: ` +
               `${Math.round(reply.opsPerSec)} ops/s, ${reply.cpuMicrosPerOp.toFixed(1)} µs CPU/op\n`,
@@ -274,6 +286,7 @@ export async function measureTelemetryOverhead(options: {
       exportRequests: sink.counts.requests,
       exportedBytes: sink.counts.bytes,
       otlpProtocol: process.env['BENCH_OTLP_PROTOCOL'] ?? 'http/protobuf',
+      cachedReadSpans: process.env['BENCH_CACHED_READ_SPANS'] ?? 'in-trace',
       bars: { noSdk: 0.98, sdkSampled: 0.9, sdkGet: 0.5, sdkUpdate: 0.7 },
     };
   } finally {

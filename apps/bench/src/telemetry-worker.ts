@@ -5,9 +5,15 @@
  *   false`) and `no-sdk` (telemetry on, no SDK registered: the API is a
  *   no-op), measured alternately in one process so their comparison is
  *   not blurred by differences between processes;
- * - `sdk`: `startTelemetry` with OTLP export through the batch processor,
- *   ioredis instrumentation on, every trace sampled (started with
- *   `--import @session-cluster/telemetry/register`);
+ * - `sdk`: `startTelemetry` with OTLP export through the batch processor
+ *   and OTLP metrics, every trace sampled, the default instrumentations
+ *   (http, express; ioredis off) and `cachedReadSpans` (`'in-trace'`, or
+ *   `BENCH_CACHED_READ_SPANS`) (started with `--import
+ *   @session-cluster/telemetry/register`); a `get` outside any span that the
+ *   instance cache answers is then counted, not traced. It also runs
+ *   variant `sdk-in-trace`: every operation inside one recording parent
+ *   span (a traced request's situation), so every `get` is a recorded,
+ *   exported span;
  * - `sdk-sampled`: the same with head sampling at `SAMPLED_RATIO`;
  * - `sdk-unsampled`: the same with no trace sampled (`OTEL_TRACES_SAMPLER=always_off`,
  *   set by the benchmark): the floor of the `sdk` variants, what the SDK costs
@@ -20,7 +26,8 @@
  * lanes }` → `{ type: 'result', … }`; `{ type: 'exit' }` closes everything
  * (flushing telemetry) and exits.
  */
-import type { Telemetry } from '@session-cluster/telemetry';
+import { context, trace } from '@opentelemetry/api';
+import type { CachedReadSpans, Telemetry } from '@session-cluster/telemetry';
 import { SAMPLED_RATIO } from './telemetry-protocol.js';
 import type {
   TelemetryProcess,
@@ -36,6 +43,7 @@ if (kind === undefined || redisUrl === undefined || sinkUrl === undefined) {
   throw new Error('BENCH_TELEMETRY_PROCESS, REDIS_URL and BENCH_OTLP_SINK are required');
 }
 
+const cachedReadSpans = process.env['BENCH_CACHED_READ_SPANS'] as CachedReadSpans | undefined;
 let spansEnded = 0;
 let telemetry: Telemetry | undefined;
 if (kind !== 'plain') {
@@ -48,6 +56,7 @@ if (kind !== 'plain') {
     metricIntervalMs: 5_000,
     logLevel: 'warn',
     ...(kind === 'sdk-sampled' ? { sampleRatio: SAMPLED_RATIO } : {}),
+    ...(cachedReadSpans === undefined ? {} : { cachedReadSpans }),
     spanProcessors: [
       {
         onStart: () => undefined,
@@ -70,7 +79,9 @@ const variants: readonly TelemetryVariant[] =
     ? ['off', 'no-sdk']
     : kind === 'sdk-unsampled'
       ? ['sdk-unsampled', 'sdk-bare']
-      : [kind];
+      : kind === 'sdk'
+        ? ['sdk', 'sdk-in-trace']
+        : [kind];
 const clusters = new Map(
   variants.map((variant) => [
     variant,
@@ -102,18 +113,32 @@ async function run(
     ),
   );
   const id = (slot: number): string => ids[slot % ids.length] ?? '';
+  const load = (): ReturnType<typeof runLoad> =>
+    runLoad(
+      scenario === 'get'
+        ? (slot) => manager.get(id(slot))
+        : (slot) =>
+            manager.update(id(slot), (data) => {
+              data['visits'] = Number(data['visits']) + 1;
+              return data;
+            }),
+      { ops, concurrency: lanes },
+    );
   const cpu = process.cpuUsage();
-  const result = await runLoad(
-    scenario === 'get'
-      ? (slot) => manager.get(id(slot))
-      : (slot) =>
-          manager.update(id(slot), (data) => {
-            data['visits'] = Number(data['visits']) + 1;
-            return data;
-          }),
-    { ops, concurrency: lanes },
-  );
+  let result: Awaited<ReturnType<typeof runLoad>>;
+  if (variant === 'sdk-in-trace') {
+    // One parent for the whole run: its own cost is not in the figures; the
+    // lanes start inside it, so every operation is its child.
+    const parent = trace.getTracer('bench').startSpan('bench.request');
+    result = await context.with(trace.setSpan(context.active(), parent), load);
+    parent.end();
+  } else {
+    result = await load();
+  }
   const used = process.cpuUsage(cpu);
+  // Export what this run left queued now, outside every measured window
+  // (this process's next variant, the other workers' runs).
+  await telemetry?.flush();
   send({
     type: 'result',
     opsPerSec: result.opsPerSec,

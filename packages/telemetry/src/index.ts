@@ -19,3 +19,4 @@ export type {
   SessionInstrumentationOptions,
 } from './session-instrumentation.js';
 export { instrumentSessionCluster } from './session-instrumentation.js';
+export type { CachedReadSpans } from './operation-tracing.js';

@@ -7,6 +7,7 @@ import {
   SimpleSpanProcessor,
 } from '@opentelemetry/sdk-trace';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
+import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
 import {
   ConcurrentAccessError,
   ManualClock,
@@ -25,6 +26,17 @@ import {
 } from '@session-cluster/testkit';
 import { instrumentSessionCluster } from './session-instrumentation.js';
 import type { SessionInstrumentation } from './session-instrumentation.js';
+
+/** A reader the test collects from by hand. */
+class CollectingReader extends MetricReader {
+  protected override onForceFlush(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  protected override onShutdown(): Promise<void> {
+    return Promise.resolve();
+  }
+}
 
 describe('SessionManager operations as spans, store and lock calls as child spans (real SDK, InMemorySpanExporter)', () => {
   const exporter = new InMemorySpanExporter();
@@ -360,8 +372,10 @@ describe('SessionManager operations as spans, store and lock calls as child span
   });
 
   it('a sampled-out operation makes no child spans', async () => {
+    // An exporter of its own: shutting the provider down stops its exporter.
+    const dropped = new InMemorySpanExporter();
     const unsampled = new TracerProvider({
-      spanProcessors: [new SimpleSpanProcessor({ exporter })],
+      spanProcessors: [new SimpleSpanProcessor({ exporter: dropped })],
       sampler: new AlwaysOffSampler(),
     });
     instrumentation?.close();
@@ -370,8 +384,53 @@ describe('SessionManager operations as spans, store and lock calls as child span
     const { id } = await manager.create({ data: {} });
     const spans = await traced(() => manager.update(id, (data) => data));
     expect(spans.map((s) => s.name)).toEqual(['request']);
+    expect(dropped.getFinishedSpans()).toEqual([]);
     expect(trace.getActiveSpan()).toBeUndefined();
     await unsampled.shutdown();
+  });
+
+  it('a sampled-out operation still counts its retries, under the operation’s name', async () => {
+    const unsampled = new TracerProvider({ sampler: new AlwaysOffSampler() });
+    const reader = new CollectingReader();
+    const meterProvider = new MeterProvider({ readers: [reader] });
+    instrumentation?.close();
+    instrumentation = instrumentSessionCluster({ tracerProvider: unsampled, meterProvider });
+    setUp({ retry: { baseDelayMs: 0, jitter: 0, maxAttempts: 2 } });
+    let failures = 1;
+    store.hooks.listByUser = () => {
+      if (failures-- > 0) throw new StorageUnavailableError('blip', { timeout: true });
+    };
+    await traced(() => manager.listByUser('u1'));
+    const { resourceMetrics } = await reader.collect();
+    const retries = resourceMetrics.scopeMetrics
+      .flatMap((scope) => scope.metrics)
+      .find((metric) => metric.descriptor.name === 'session.retries');
+    expect(retries?.dataPoints.map((point) => [point.attributes, point.value])).toEqual([
+      [{ 'session.operation': 'list_by_user', 'error.type': 'STORAGE_TIMEOUT' }, 1],
+    ]);
+    await Promise.all([unsampled.shutdown(), meterProvider.shutdown()]);
+  });
+
+  it('outside any span a get that retries is a root span with its retries (no cache answered it)', async () => {
+    setUp({ retry: { baseDelayMs: 0, jitter: 0, maxAttempts: 3 } });
+    const { id } = await manager.create({ data: {} });
+    let failures = 1;
+    store.hooks.load = () => {
+      if (failures-- > 0) throw new StorageUnavailableError('blip', { timeout: true });
+    };
+    exporter.reset();
+    await manager.get(id);
+    const spans = exporter.getFinishedSpans();
+    const get = byName(spans, 'session.get');
+    expect(parentOf(get)).toBeUndefined();
+    expect(get.events.map((e) => e.name)).toEqual(['session.retry']);
+    expect(get.attributes).toMatchObject({ 'session.attempts': 2, 'session.outcome': 'ok' });
+    // The first load ended (failed) before the read had a span: it got one then, under the read.
+    const loads = spans.filter((s) => s.name === 'session.store.load');
+    expect(loads.map((s) => [parentOf(s), s.status.code])).toEqual([
+      [get.spanContext().spanId, SpanStatusCode.ERROR],
+      [get.spanContext().spanId, SpanStatusCode.UNSET],
+    ]);
   });
 
   it('with nobody subscribed operations still work and make no spans', async () => {

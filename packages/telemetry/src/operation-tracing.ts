@@ -43,6 +43,7 @@ import {
 } from '@session-cluster/core';
 import type {
   OperationMessage,
+  RetryEvent,
   SessionChannels,
   SessionEvent,
   SessionOperationName,
@@ -56,12 +57,34 @@ import { markSpanFailed } from './span-failure.js';
 /** Attribute: time a store call took, ms (on its `session.store.<method>` event). */
 export const ATTR_SESSION_STORE_DURATION_MS = 'session.store.duration_ms';
 
+/**
+ * Where an operation's span stands:
+ * - `recording`: its span records; its phases and attributes go on it;
+ * - `unsampled`: the sampler dropped it (or it is not traced at all): only
+ *   the metrics see it, and nothing is kept for it;
+ * - `deferred`: a `get` started outside any recording span, under
+ *   `cachedReadSpans: 'in-trace'`: no span yet, because an instance-cache
+ *   hit will never get one; anything else it does (a miss, a retry, a
+ *   store call ending, a failure) starts its span, backdated to its start;
+ * - `cached`: a deferred `get` the instance cache answered: no span, ever
+ *   (unless it fails), and no duration sample either.
+ */
+export type OperationSpanState = 'recording' | 'unsampled' | 'deferred' | 'cached';
+
+/** How {@link OperationTracing} treats a `get` the instance cache answers. */
+export type CachedReadSpans = 'in-trace' | 'always';
+
 /** An operation message with what this subscriber hangs on it. */
 export interface TracedOperation extends OperationMessage {
+  /** Set once, by the first transform of the tracing channel's `start` (see {@link OperationSpanState}). */
+  state?: OperationSpanState;
+  /** The operation's span, only while it records. */
   span?: Span;
-  /** Whether `span` records: only then is anything more built for it. */
-  recording?: boolean;
   startedAt?: number;
+  /** A deferred operation's parent context: where its span starts if it gets one. */
+  parent?: Context;
+  /** A deferred operation's store call in progress, opened once the operation gets its span. */
+  pendingCall?: TracedStoreCall;
   /** Some store call of the operation was served by the fallback (memory). */
   servedDegraded?: boolean;
   /** How the last store call was routed by the fallback store (cleared by the call's end). */
@@ -112,6 +135,16 @@ export interface OperationTracingOptions {
   readonly degraded: () => boolean;
   /** `db.system` of store-call spans. */
   readonly dbSystem: string;
+  /**
+   * `in-trace`: a `get` started outside any recording span gets a span only
+   * when the instance cache does not answer it; `always`: every `get` does.
+   */
+  readonly cachedReadSpans: CachedReadSpans;
+}
+
+/** `listByUser` → `list_by_user`: a retry event names the manager method, spans the operation. */
+function operationName(method: string | undefined): string {
+  return method === undefined ? 'unknown' : method.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 }
 
 /**
@@ -121,15 +154,29 @@ export interface OperationTracingOptions {
  * lock mode; its phases — lock acquisition and release, each store call
  * and how the fallback routed it — as events on it (`session.lock.acquire`,
  * `session.store.load`, …), or as child spans with `childSpans`. Retries
- * and conflicts are events. Nothing is built for an operation whose span
- * does not record beyond the metrics.
+ * and conflicts are events.
+ *
+ * Cost invariants (an operation is a few µs when the instance cache
+ * answers it):
+ * - the sampling decision is taken before anything is built: an unsampled
+ *   operation costs the sampler's call, a timestamp and the metrics; its
+ *   message is not put in {@link current} (the bound store keeps the value
+ *   it had, which `AsyncLocalStorage.run` skips at no cost), it is not made
+ *   the active context, and its events and store calls find no operation
+ *   and return at once;
+ * - a `get` outside any recording span (`cachedReadSpans: 'in-trace'`)
+ *   does not ask the sampler at all until it is known not to be an
+ *   instance-cache hit (see {@link OperationSpanState}): a cached read
+ *   starts no trace of its own and is only counted (`session.operations`,
+ *   and the store's `session.cache.hits`), not timed.
  */
 export class OperationTracing {
-  /** The operation whose work is running (for the events published inside it). */
+  /** The operation whose work is running (for the events published inside it), when it is traced. */
   public readonly current = new AsyncLocalStorage<TracedOperation | undefined>();
   private readonly spanNames = new Map<string, string>();
   private readonly operationSpanOptions: SpanOptions = { kind: SpanKind.INTERNAL };
   private readonly storeSpanOptions = new Map<string, SpanOptions>();
+  private readonly deferCachedReads: boolean;
   private readonly onOperationEnd = (message: unknown): void => {
     this.finish(message as TracedOperation);
   };
@@ -157,16 +204,28 @@ export class OperationTracing {
     private readonly tracer: Tracer,
     private readonly metrics: SessionMetrics,
     private readonly options: OperationTracingOptions,
-  ) {}
+  ) {
+    this.deferCachedReads = options.cachedReadSpans === 'in-trace';
+  }
 
   /** Start listening on `channels`. */
   public subscribe(channels: SessionChannels): void {
-    channels.operation.start.bindStore(this.current, (message) => this.begin(message));
+    // Unsampled: the store keeps `undefined` (what it holds outside any
+    // traced operation), so `run` has nothing to switch. Inside a traced
+    // operation it is switched to `undefined`: a nested unsampled call's
+    // events must not land on the outer span.
+    channels.operation.start.bindStore(this.current, (message) => {
+      const operation = this.begin(message);
+      return operation.state === 'unsampled' ? undefined : operation;
+    });
     const active = this.options.activeContext;
     if (active !== undefined) {
+      // Only a recording span is made active; otherwise the store keeps its
+      // value (no switch). A deferred get is not active even once it gets
+      // its span: Redis commands it sends after a miss have no parent span.
       channels.operation.start.bindStore(active, (message) => {
         const span = this.begin(message).span;
-        return span === undefined ? context.active() : trace.setSpan(context.active(), span);
+        return span === undefined ? active.getStore() : trace.setSpan(context.active(), span);
       });
     }
     // asyncEnd follows a rejection too; a synchronous throw ends at `end`.
@@ -178,7 +237,7 @@ export class OperationTracing {
     if (active !== undefined && this.options.childSpans) {
       channels.storeCall.start.bindStore(active, (message) => {
         const span = this.beginStoreCall(message).span;
-        return span === undefined ? context.active() : trace.setSpan(context.active(), span);
+        return span === undefined ? active.getStore() : trace.setSpan(context.active(), span);
       });
     }
   }
@@ -200,31 +259,40 @@ export class OperationTracing {
 
   /** An event published inside an operation: retries, lock phases, routing, cache. */
   public onEvent(event: SessionEvent): void {
-    const operation = this.current.getStore();
+    // Metrics count every operation, traced or not (no operation needed).
     switch (event.type) {
       case 'retry':
-        this.retried(operation, event.retry.operation, event.retry);
-        return;
+        this.metrics.retry(operationName(event.retry.operation), event.retry.error.code);
+        break;
       case 'lock_acquired':
         this.metrics.lockWaited(event.waitMs, event.error === undefined);
-        if (operation?.recording === true) this.lockAcquired(operation, event);
-        return;
+        break;
       case 'escalation':
         this.metrics.escalated(event.reason);
         return;
       default:
     }
-    if (operation?.recording !== true) {
-      if (operation !== undefined && event.type === 'route') {
-        operation.servedDegraded = event.route !== 'primary';
+    const operation = this.current.getStore();
+    if (operation === undefined) return;
+    if (operation.state === 'deferred') {
+      if (event.type === 'cache' && event.hit) {
+        operation.state = 'cached';
+        return;
       }
-      if (operation !== undefined && event.type === 'cache') operation.cacheHit = event.hit;
-      return;
+      // A miss, or anything else happening to it: the read is worth its span.
+      this.materialize(operation);
     }
+    if (operation.state !== 'recording') return;
     const span = operation.span as Span;
     switch (event.type) {
+      case 'retry':
+        this.retried(span, event.retry);
+        return;
+      case 'lock_acquired':
+        this.lockAcquired(span, event);
+        return;
       case 'lock_released':
-        this.lockReleased(operation, event.heldMs);
+        this.lockReleased(span, event.heldMs);
         return;
       case 'conflict_retry':
         span.addEvent(EVENT_CONFLICT_RETRY, {
@@ -263,20 +331,47 @@ export class OperationTracing {
     }
   }
 
-  /** Start the operation's span, once (every bound store's transform asks for it). */
+  /**
+   * Decide, once, what the operation gets (every bound store's transform
+   * asks): a deferred `get`, or a span started now — sampled first, built
+   * only when it records.
+   */
   private begin(message: OperationMessage): TracedOperation {
     const operation = message as TracedOperation;
-    if (operation.startedAt !== undefined) return operation;
+    if (operation.state !== undefined) return operation;
     operation.startedAt = performance.now();
+    const parent = context.active();
+    if (
+      this.deferCachedReads &&
+      operation.operation === 'get' &&
+      trace.getSpan(parent)?.isRecording() !== true
+    ) {
+      operation.state = 'deferred';
+      operation.parent = parent;
+      return operation;
+    }
+    this.startSpan(operation, parent, undefined);
+    return operation;
+  }
+
+  /** Ask the sampler; set up the span only when it records. */
+  private startSpan(
+    operation: TracedOperation,
+    parent: Context,
+    startTime: number | undefined,
+  ): void {
     const span = this.tracer.startSpan(
       this.spanName(operation.operation),
-      this.operationSpanOptions,
-      context.active(),
+      startTime === undefined ? this.operationSpanOptions : { kind: SpanKind.INTERNAL, startTime },
+      parent,
     );
+    // A non-recording span is dropped here: ending it would do nothing.
+    if (!span.isRecording()) {
+      operation.state = 'unsampled';
+      return;
+    }
+    operation.state = 'recording';
     operation.span = span;
-    const recording = span.isRecording();
-    operation.recording = recording;
-    if (!recording) return operation;
     // Set here, not in the span options: the SDK sanitises option attributes
     // before it samples, which an unsampled operation should not pay for.
     span.setAttribute(ATTR_SESSION_OPERATION, operation.operation);
@@ -284,17 +379,32 @@ export class OperationTracing {
     if (typeof id === 'string' && isValidSessionId(id)) {
       span.setAttribute(ATTR_SESSION_ID_HASH, hashSessionId(id));
     }
-    return operation;
+  }
+
+  /**
+   * Give a deferred (or cached, failing) operation its span, from when it
+   * started, and open the store call it is in the middle of.
+   */
+  private materialize(operation: TracedOperation): void {
+    this.startSpan(operation, operation.parent ?? ROOT_CONTEXT, operation.startedAt);
+    operation.parent = undefined;
+    const call = operation.pendingCall;
+    operation.pendingCall = undefined;
+    if (call !== undefined && operation.state === 'recording')
+      this.openStoreCall(operation, call, true);
   }
 
   private finish(operation: TracedOperation): void {
-    const durationMs = performance.now() - (operation.startedAt ?? performance.now());
-    const span = operation.span;
-    const recording = operation.recording === true ? span : undefined;
+    const state = operation.state;
+    if (state === 'deferred' || (state === 'cached' && operation.error !== undefined)) {
+      // Never known to be a cache hit (or failed after one): a failure is always traced.
+      this.materialize(operation);
+    }
+    const span = operation.state === 'recording' ? operation.span : undefined;
     let outcome: SessionOutcome;
     let errorCode: string | undefined;
     if (operation.error === undefined) {
-      outcome = describeResult(operation.operation, operation.result, recording);
+      outcome = describeResult(operation.operation, operation.result, span);
       if (operation.operation === 'cleanup_expired' && typeof operation.result === 'number') {
         this.metrics.sweptSessions(operation.result);
       }
@@ -302,45 +412,78 @@ export class OperationTracing {
       errorCode = toSessionError(operation.error).code;
       outcome = errorCode === 'SESSION_NOT_FOUND' ? OUTCOME_NOT_FOUND : OUTCOME_ERROR;
     }
-    this.metrics.operation(operation.operation, outcome, durationMs, errorCode);
-    if (recording !== undefined) {
-      recording.setAttribute(ATTR_SESSION_OUTCOME, outcome);
-      recording.setAttribute(
-        ATTR_SESSION_DEGRADED,
-        operation.servedDegraded === true || this.options.degraded(),
-      );
-      if (operation.cacheHit !== undefined) {
-        recording.setAttribute(ATTR_SESSION_CACHE_HIT, operation.cacheHit);
-      }
-      if (operation.error !== undefined) markSpanFailed(recording, operation.error);
+    // A cached read is counted, not timed: a histogram sample costs about a
+    // tenth of the read (the SDK hashes the attribute set on every record).
+    this.metrics.operation(
+      operation.operation,
+      outcome,
+      operation.state === 'cached'
+        ? undefined
+        : performance.now() - (operation.startedAt ?? performance.now()),
+      errorCode,
+    );
+    if (span === undefined) return;
+    span.setAttribute(ATTR_SESSION_OUTCOME, outcome);
+    span.setAttribute(
+      ATTR_SESSION_DEGRADED,
+      operation.servedDegraded === true || this.options.degraded(),
+    );
+    if (operation.cacheHit !== undefined) {
+      span.setAttribute(ATTR_SESSION_CACHE_HIT, operation.cacheHit);
     }
-    span?.end();
+    if (operation.error !== undefined) markSpanFailed(span, operation.error);
+    span.end();
   }
 
   private beginStoreCall(message: StoreCallMessage): TracedStoreCall {
     const call = message as TracedStoreCall;
     if (call.startedAt !== undefined) return call;
-    const operation = this.current.getStore();
-    // Marks the call begun (several transforms may ask); timed only when recorded.
+    // Marks the call begun (several transforms may ask); timed only when it may be recorded.
     call.startedAt = 0;
-    if (operation?.recording !== true) return call;
-    call.startedAt = performance.now();
-    call.operation = operation;
-    operation.route = undefined;
-    if (this.options.childSpans) {
-      call.span = this.tracer.startSpan(
-        `${SPAN_STORE_PREFIX}${call.method}`,
-        this.storeOptions(call.method),
-        trace.setSpan(ROOT_CONTEXT, operation.span as Span),
-      );
-      operation.storeSpan = call.span;
+    const operation = this.current.getStore();
+    if (operation === undefined) return call;
+    const state = operation.state;
+    if (state === 'recording') {
+      call.startedAt = performance.now();
+      call.operation = operation;
+      this.openStoreCall(operation, call, false);
+    } else if (state === 'deferred') {
+      // No clock read for a call that is most likely a cache hit: the
+      // read's start stands for it (they are a few hundred ns apart).
+      call.startedAt = operation.startedAt;
+      call.operation = operation;
+      operation.pendingCall = call;
     }
     return call;
+  }
+
+  /**
+   * A store call of a recording operation begins: now, or (`backdated`, the
+   * operation's span was started after it) at `call.startedAt`.
+   */
+  private openStoreCall(
+    operation: TracedOperation,
+    call: TracedStoreCall,
+    backdated: boolean,
+  ): void {
+    operation.route = undefined;
+    if (!this.options.childSpans) return;
+    const options = this.storeOptions(call.method);
+    call.span = this.tracer.startSpan(
+      `${SPAN_STORE_PREFIX}${call.method}`,
+      backdated ? { ...options, startTime: call.startedAt } : options,
+      trace.setSpan(ROOT_CONTEXT, operation.span as Span),
+    );
+    operation.storeSpan = call.span;
   }
 
   private endStoreCall(call: TracedStoreCall): void {
     const operation = call.operation;
     if (operation === undefined) return;
+    // A deferred read's call ended without a cache hit: it gets its span now.
+    if (operation.state === 'deferred') this.materialize(operation);
+    if (operation.pendingCall === call) operation.pendingCall = undefined;
+    if (operation.state !== 'recording') return;
     if (call.span !== undefined) {
       if (call.error !== undefined) markSpanFailed(call.span, call.error);
       call.span.end();
@@ -356,14 +499,7 @@ export class OperationTracing {
     (operation.span as Span).addEvent(`${SPAN_STORE_PREFIX}${call.method}`, attributes);
   }
 
-  private retried(
-    operation: TracedOperation | undefined,
-    fallbackName: string | undefined,
-    retry: { attempt: number; delayMs: number; error: { code: string } },
-  ): void {
-    this.metrics.retry(operation?.operation ?? fallbackName ?? 'unknown', retry.error.code);
-    if (operation?.recording !== true) return;
-    const span = operation.span as Span;
+  private retried(span: Span, retry: RetryEvent): void {
     span.addEvent(EVENT_RETRY, {
       [ATTR_SESSION_RETRY_ATTEMPT]: retry.attempt,
       [ATTR_SESSION_RETRY_DELAY_MS]: retry.delayMs,
@@ -374,11 +510,7 @@ export class OperationTracing {
     span.setAttribute(ATTR_SESSION_ATTEMPTS, retry.attempt + 1);
   }
 
-  private lockAcquired(
-    operation: TracedOperation,
-    event: Extract<SessionEvent, { type: 'lock_acquired' }>,
-  ): void {
-    const span = operation.span as Span;
+  private lockAcquired(span: Span, event: Extract<SessionEvent, { type: 'lock_acquired' }>): void {
     const attributes: Attributes = { [ATTR_SESSION_LOCK_WAIT_MS]: event.waitMs };
     if (event.ttlMs !== undefined) attributes[ATTR_SESSION_LOCK_TTL_MS] = event.ttlMs;
     addVotes(attributes, event.votes);
@@ -405,8 +537,7 @@ export class OperationTracing {
     lockSpan.end();
   }
 
-  private lockReleased(operation: TracedOperation, heldMs: number): void {
-    const span = operation.span as Span;
+  private lockReleased(span: Span, heldMs: number): void {
     if (!this.options.childSpans) {
       span.addEvent(SPAN_LOCK_RELEASE, { [ATTR_SESSION_LOCK_HELD_MS]: heldMs });
       return;

@@ -76,11 +76,12 @@ export class ProbeAndSweepTracing {
     // operation's do to the operation span (the probe is never finished as one).
     channels.healthProbe.start.bindStore(this.operations, (message) => {
       const span = this.beginProbe(message);
+      if (!span.isRecording()) return undefined;
       const target: TracedOperation = {
         operation: 'get',
         sessionId: undefined,
+        state: 'recording',
         span,
-        recording: span.isRecording(),
       };
       return target;
     });

@@ -221,6 +221,47 @@ describe('session-cluster telemetry through the real SDK (Redis, fallback, healt
     expect(cluster.health.report().cache).toMatchObject({ state: 'ready' });
   });
 
+  it('outside any span a cached read makes no span and is counted, not timed; a miss is a root span with its load', async () => {
+    const deadline = Date.now() + 3_000;
+    while (cluster.redis.cacheStats()?.state !== 'ready') {
+      if (Date.now() > deadline) throw new Error('cache not ready within 3 s');
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    const session = await cluster.manager.create({ data: { n: 1 } });
+    rawIds.push(session.id);
+    const getsOk = (all: readonly MetricData[], name: string): number => {
+      const point = points(all, name).find(
+        (p) =>
+          p.attributes['session.operation'] === 'get' && p.attributes['session.outcome'] === 'ok',
+      );
+      const value = point?.value as number | { count: number } | undefined;
+      return typeof value === 'number' ? value : (value?.count ?? 0);
+    };
+    const before = await metrics();
+    exporter.reset();
+    await context.with(ROOT_CONTEXT, async () => {
+      await cluster.manager.get(session.id); // a miss
+      await cluster.manager.get(session.id); // a hit
+      await cluster.manager.get(session.id); // a hit
+    });
+    const spans = exporter.getFinishedSpans();
+    const gets = named('session.get');
+    expect(gets).toHaveLength(1);
+    const [miss] = gets;
+    expect(miss?.parentSpanContext).toBeUndefined();
+    expect(miss?.attributes['session.cache.hit']).toBe(false);
+    // The load began before the read was known to miss: its span is started then, under the read.
+    const [load] = named('session.store.load', miss!.spanContext().spanId);
+    expect(load?.attributes['session.fallback.route']).toBe('primary');
+    expect(spans.filter((span) => span.name === 'session.store.load')).toEqual([load]);
+
+    const after = await metrics();
+    expect(getsOk(after, 'session.operations') - getsOk(before, 'session.operations')).toBe(3);
+    expect(
+      getsOk(after, 'session.operation.duration') - getsOk(before, 'session.operation.duration'),
+    ).toBe(1);
+  });
+
   it('a Redlock acquisition that gives up records its wait and the nodes’ votes', async () => {
     const contended = createSessionCluster({
       redis: { url: redis.url },

@@ -9,6 +9,7 @@ import type { SessionEvent } from '@session-cluster/core';
 import { contextStorage } from './context-storage.js';
 import { FallbackTracing } from './fallback-tracing.js';
 import { OperationTracing } from './operation-tracing.js';
+import type { CachedReadSpans } from './operation-tracing.js';
 import { ProbeAndSweepTracing } from './probe-and-sweep-tracing.js';
 import { SessionMetrics } from './session-metrics.js';
 
@@ -31,6 +32,21 @@ export interface SessionInstrumentationOptions {
    * the expiry-event jobs).
    */
   readonly activeSpans?: boolean | undefined;
+  /**
+   * Spans for `get` calls the instance cache answers (in a few µs, less than
+   * the SDK takes to sample and drop a span):
+   * - `'in-trace'` (default): only inside a recording span (a traced HTTP
+   *   request, a job): there the `session.get` span is made as any other,
+   *   with `session.cache.hit`. A `get` outside any recording span starts
+   *   no trace of its own when the cache answers it; it gets its span
+   *   (backdated to its start) as soon as it is known to be a miss, to
+   *   retry or to fail. A cached read without a span is still counted in
+   *   `session.operations` (and the store's `session.cache.hits`) but not in
+   *   the `session.operation.duration` histogram.
+   * - `'always'`: every `get` is a span (sampled like any other), timed in
+   *   the histogram.
+   */
+  readonly cachedReadSpans?: CachedReadSpans | undefined;
   /**
    * `db.system` of store-call spans. Default `redis` (the store
    * `createSessionCluster` wires; the fallback's route says when memory answered).
@@ -84,6 +100,7 @@ export function instrumentSessionCluster(
     activeContext: activeSpans ? storage : undefined,
     degraded: () => fallbackTracing?.degraded() === true,
     dbSystem: options.dbSystem ?? DB_SYSTEM_VALUE_REDIS,
+    cachedReadSpans: options.cachedReadSpans ?? 'in-trace',
   });
   const fallback = new FallbackTracing(tracer, meter, sessionMetrics, operations.current, storage);
   fallbackTracing = fallback;

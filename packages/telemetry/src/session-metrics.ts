@@ -123,16 +123,19 @@ export class SessionMetrics {
     this.outcomeOnly = outcomeOnly;
   }
 
-  /** Count a finished operation and its latency (and its error code, when it failed). */
+  /**
+   * Count a finished operation and its latency (and its error code, when it
+   * failed). `durationMs` undefined: counted, not timed (a cached read).
+   */
   public operation(
     operation: SessionOperationName,
     outcome: SessionOutcome,
-    durationMs: number,
+    durationMs: number | undefined,
     errorCode: string | undefined,
   ): void {
     const attributes = this.outcomeAttributes(operation)[outcome] as Attributes;
     this.operationCounts.set(attributes, (this.operationCounts.get(attributes) ?? 0) + 1);
-    this.duration.record(durationMs / 1000, attributes);
+    if (durationMs !== undefined) this.duration.record(durationMs / 1000, attributes);
     if (errorCode !== undefined) {
       this.errors.add(1, { [ATTR_SESSION_OPERATION]: operation, [ATTR_ERROR_TYPE]: errorCode });
     }

@@ -1,90 +1,23 @@
-import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashSessionId } from '@session-cluster/core';
 import { startOtlpReceiver, startRedisServer } from '@session-cluster/testkit';
 import type { OtlpReceiver, OtlpSpan, RedisServerHandle } from '@session-cluster/testkit';
-
-const PACKAGE_DIR = fileURLToPath(new URL('../', import.meta.url));
-const APP = fileURLToPath(new URL('./traced-app.test-helpers.ts', import.meta.url));
+import { startTracedApp, stopTracedApp } from './traced-app-process.test-helpers.js';
+import type { TracedAppProcess } from './traced-app-process.test-helpers.js';
 
 /** SpanKind in OTLP: 2 = server, 3 = client. */
 const SERVER = 2;
 const CLIENT = 3;
 
-interface App {
-  readonly child: ChildProcess;
-  readonly port: number;
-  readonly lines: string[];
-  stderr(): string;
-}
-
-async function startApp(env: Record<string, string>): Promise<App> {
-  const child = spawn(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      '--conditions=@session-cluster/source',
-      '--import',
-      '@session-cluster/telemetry/register',
-      APP,
-    ],
-    { cwd: PACKAGE_DIR, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  const lines: string[] = [];
-  let stderr = '';
-  child.stderr.on('data', (chunk: Buffer) => {
-    stderr = (stderr + chunk.toString()).slice(-8_000);
-  });
-  let pending = '';
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      reject(new Error(`app did not start in 20 s: ${stderr}`));
-    }, 20_000);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`app exited with ${String(code)}: ${stderr}`));
-    });
-    child.stdout.on('data', (chunk: Buffer) => {
-      pending += chunk.toString();
-      let newline = pending.indexOf('\n');
-      while (newline !== -1) {
-        const line = pending.slice(0, newline);
-        pending = pending.slice(newline + 1);
-        lines.push(line);
-        const parsed = JSON.parse(line) as { port?: number };
-        if (parsed.port !== undefined) {
-          clearTimeout(timer);
-          resolve(parsed.port);
-        }
-        newline = pending.indexOf('\n');
-      }
-    });
-  });
-  return { child, port, lines, stderr: () => stderr };
-}
-
-async function stopApp(app: App): Promise<void> {
-  if (app.child.exitCode !== null) return;
-  const exited = once(app.child, 'exit');
-  app.child.kill('SIGTERM');
-  const timer = setTimeout(() => app.child.kill('SIGKILL'), 15_000);
-  await exited;
-  clearTimeout(timer);
-}
-
 describe('startTelemetry end to end (real process → real OTLP/HTTP receiver)', () => {
   let receiver: OtlpReceiver;
   let redis: RedisServerHandle;
-  let app: App | undefined;
+  let app: TracedAppProcess | undefined;
   let sessionId: string;
 
   beforeAll(async () => {
     [receiver, redis] = await Promise.all([startOtlpReceiver(), startRedisServer()]);
-    const started = await startApp({
+    const started = await startTracedApp({
       OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
       OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
       OTEL_BSP_SCHEDULE_DELAY: '200',
@@ -92,7 +25,7 @@ describe('startTelemetry end to end (real process → real OTLP/HTTP receiver)',
       REDIS_URL: redis.url,
     });
     app = started;
-    const base = `http://127.0.0.1:${started.port}`;
+    const base = started.url;
     const created = (await (await fetch(`${base}/sessions`, { method: 'POST' })).json()) as {
       id: string;
     };
@@ -109,12 +42,12 @@ describe('startTelemetry end to end (real process → real OTLP/HTTP receiver)',
       degraded: false,
     });
     // SIGTERM: the app closes, and shutdown() flushes the batch processor.
-    await stopApp(started);
+    await stopTracedApp(started);
     expect(started.child.exitCode, started.stderr()).toBe(0);
   }, 60_000);
 
   afterAll(async () => {
-    if (app !== undefined) await stopApp(app);
+    if (app !== undefined) await stopTracedApp(app);
     await receiver.close();
     await redis.stop();
   });

@@ -24,6 +24,7 @@ describe('resolveTelemetryOptions', () => {
       metricIntervalMs: 60_000,
       instrumentations: { http: true, express: true, ioredis: false },
       childSpans: false,
+      cachedReadSpans: 'in-trace',
       otlpProtocol: 'http/protobuf',
       batch: { maxExportBatchSize: 512, maxQueueSize: 4096, scheduledDelayMillis: 1_000 },
     });
@@ -55,6 +56,7 @@ describe('resolveTelemetryOptions', () => {
       { serviceName: 'a', batch: { maxQueueSize: 8, maxExportBatchSize: 9 } },
     ],
     ['childSpans', { serviceName: 'a', childSpans: 1 }],
+    ['cachedReadSpans', { serviceName: 'a', cachedReadSpans: 'never' }],
   ])('refuses a bad %s', (field, options) => {
     expect(() => resolveTelemetryOptions(options as never)).toThrow(
       expect.objectContaining({ code: 'INVALID_CONFIG', field }) as Error,

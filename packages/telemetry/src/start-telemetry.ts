@@ -181,6 +181,7 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
   // After the SDK: the subscriber takes the registered providers and context manager.
   const instrumentation: SessionInstrumentation = instrumentSessionCluster({
     childSpans: resolved.childSpans,
+    cachedReadSpans: resolved.cachedReadSpans,
     // Redis command spans belong under the operation spans: only then is
     // an operation worth making the active context.
     activeSpans: resolved.instrumentations.ioredis,

@@ -2,6 +2,7 @@ import { MAX_TIMER_MS, createOptionChecks } from '@session-cluster/core';
 import { ParentBasedSampler, TraceIdRatioBasedSampler } from '@opentelemetry/sdk-trace';
 import type { Sampler, SpanProcessor } from '@opentelemetry/sdk-trace';
 import type { DestinationStream, Level } from 'pino';
+import type { CachedReadSpans } from './operation-tracing.js';
 
 /** The Prometheus scrape endpoint of {@link TelemetryOptions.prometheus}. */
 export interface PrometheusOptions {
@@ -78,6 +79,15 @@ export interface TelemetryOptions {
    */
   readonly childSpans?: boolean | undefined;
   /**
+   * Spans for `get` calls the instance cache answers: `'in-trace'` (default)
+   * only inside a recording span (a traced request), where `session.get`
+   * carries `session.cache.hit`; outside one a cached read starts no trace
+   * of its own and is counted but not timed (a read that misses, retries or
+   * fails still gets its span). `'always'`: a span for every `get`, as
+   * before 0.3. See `instrumentSessionCluster`.
+   */
+  readonly cachedReadSpans?: CachedReadSpans | undefined;
+  /**
    * How spans are encoded for OTLP/HTTP. Default
    * `OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL` when it names one of these, else
    * `http/protobuf` (cheaper to encode and smaller than JSON: see the README).
@@ -116,6 +126,7 @@ export interface ResolvedTelemetryOptions {
     | undefined;
   readonly instrumentations: Required<{ [K in keyof InstrumentationSwitches]: boolean }>;
   readonly childSpans: boolean;
+  readonly cachedReadSpans: CachedReadSpans;
   readonly otlpProtocol: OtlpProtocol;
   readonly batch: Required<{ [K in keyof BatchOptions]: number }>;
   readonly sampler: Sampler | undefined;
@@ -247,6 +258,11 @@ export function resolveTelemetryOptions(options: TelemetryOptions): ResolvedTele
       : new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(sampleRatio) }));
   const protocolFromEnv =
     process.env['OTEL_EXPORTER_OTLP_TRACES_PROTOCOL'] ?? process.env['OTEL_EXPORTER_OTLP_PROTOCOL'];
+  // Widened: JavaScript callers may pass anything.
+  const cachedReadSpans: string = options.cachedReadSpans ?? 'in-trace';
+  if (cachedReadSpans !== 'in-trace' && cachedReadSpans !== 'always') {
+    throw invalid('cachedReadSpans', "'in-trace' or 'always'");
+  }
   const otlpProtocol = options.otlpProtocol ?? protocolFromEnv;
   if (
     options.otlpProtocol !== undefined &&
@@ -286,6 +302,7 @@ export function resolveTelemetryOptions(options: TelemetryOptions): ResolvedTele
       ioredis: optionalBoolean(switches.ioredis, 'instrumentations.ioredis') ?? false,
     },
     childSpans: optionalBoolean(options.childSpans, 'childSpans') ?? false,
+    cachedReadSpans,
     otlpProtocol:
       otlpProtocol === 'http/json' || otlpProtocol === 'http/protobuf'
         ? otlpProtocol

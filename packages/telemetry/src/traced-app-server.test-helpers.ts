@@ -1,11 +1,16 @@
 import { once } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ROOT_CONTEXT, context } from '@opentelemetry/api';
 import express from 'express';
 import { createSessionCluster } from 'session-cluster';
 import type { Telemetry } from './start-telemetry.js';
 
 /**
  * An Express app whose routes call the session manager: `POST /sessions`
- * creates one, `POST /sessions/:id/increment` runs a locked update;
+ * creates one, `POST /sessions/:id/increment` runs a locked update,
+ * `POST /sessions/:id/reads` reads it twice outside any span (as a
+ * background job would: a cache miss, then a hit) and once inside the
+ * request (a hit);
  * `POST /outage` cuts the session layer off Redis (the fallback's breaker
  * isolated: calls are served from memory), `POST /recover` ends that and
  * answers once reconciliation wrote the degraded writes back. Prints
@@ -37,6 +42,22 @@ export async function runTracedApp(telemetry: Telemetry): Promise<void> {
     });
     logger.info({ sessionId: id, version: record.version }, `incremented session ${id}`);
     response.json({ n: record.data['n'] });
+  });
+
+  app.post('/sessions/:id/reads', async (request, response) => {
+    const id = request.params['id'];
+    // The instance cache answers only once its invalidation feed is up.
+    for (let waited = 0; cluster.redis.cacheStats()?.state !== 'ready'; waited += 5) {
+      if (waited > 3_000) throw new Error('instance cache not ready within 3 s');
+      await sleep(5);
+    }
+    const before = cluster.redis.cacheStats()?.hits ?? 0;
+    await context.with(ROOT_CONTEXT, async () => {
+      await manager.get(id);
+      await manager.get(id);
+    });
+    await manager.get(id);
+    response.json({ hits: (cluster.redis.cacheStats()?.hits ?? 0) - before });
   });
 
   let outage: { dispose(): void } | undefined;
