@@ -6,8 +6,10 @@ import { anyMemberOf } from './user-index-score.js';
 /**
  * One expiry reported by {@link RedisStore.sweepBucket}. With the `pending`
  * option it is recorded in the bucket's outbox, in its sweep call's batch,
- * until {@link RedisStore.ackBatch} removes that batch, so a crash between
- * the sweep and the publication of its event loses nothing.
+ * until {@link RedisStore.ackBatch} (or the consumer's
+ * `RedisExpiryOutbox.ack`) removes that batch once its expiries are
+ * handled, so a crash between the sweep and the handling of its events
+ * loses nothing.
  */
 export interface SweptExpiry extends ExpiredSession {
   /** The expiry bucket it was swept from. */
@@ -37,11 +39,13 @@ export interface ExpiryBatch {
 /** Options of {@link RedisStore.sweepBucket}. */
 export interface SweepBucketOptions {
   /**
-   * Also record the reported expiries, as one batch, in the bucket's outbox,
-   * atomically with the delete; the caller acknowledges the batch with
-   * {@link RedisStore.ackBatch} once its event is published and finds
-   * unacknowledged ones with {@link RedisStore.pendingBatches}. Default false
-   * (the expiries are only returned).
+   * Also record the reported expiries, as one batch, in the bucket's outbox
+   * (and its id among the unpublished ones), atomically with the delete.
+   * The caller publishes a reference to the batch, then
+   * {@link RedisStore.markPublished}; whoever handles the expiries
+   * acknowledges the batch ({@link RedisStore.ackBatch}, or a consumer's
+   * `RedisExpiryOutbox.ack`). {@link RedisStore.pendingBatches} finds the
+   * unpublished ones. Default false (the expiries are only returned).
    */
   readonly pending?: boolean | undefined;
 }
@@ -66,7 +70,7 @@ export interface BucketSweepResult extends SweepResult {
   readonly examined: number;
 }
 
-/** The sweep script's reply, decoded (see sweepBucket-3.lua). */
+/** The sweep script's reply, decoded (see sweepBucket-4.lua). */
 export interface SweepReply {
   readonly result: BucketSweepResult;
   /** Owner → [sid, createdAt] of the reported sessions that have one. */
@@ -141,6 +145,23 @@ export function decodeOutboxBatch(
     });
   }
   return { id, bucket, expiries };
+}
+
+/**
+ * Expiries encoded as the sweep script writes an outbox batch (see
+ * {@link decodeOutboxBatch}), for a consumer that keeps only what is left.
+ */
+export function encodeOutboxExpiries(expiries: readonly SweptExpiry[]): string {
+  return expiries
+    .map((expiry) =>
+      [
+        expiry.id,
+        expiry.userId ?? '',
+        String(expiry.expiresAt),
+        expiry.createdAt === undefined ? '' : String(expiry.createdAt),
+      ].join(FIELD_SEPARATOR),
+    )
+    .join(ENTRY_SEPARATOR);
 }
 
 /** A member of the per-expiry outbox of earlier releases: `sid US userId US createdAt`. */

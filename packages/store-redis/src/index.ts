@@ -5,6 +5,7 @@ export type {
   SweptExpiry,
 } from './expiry-outbox.js';
 export { RedisStore } from './redis-store.js';
+export { RedisExpiryOutbox } from './expiry-outbox-client.js';
 export type {
   CorruptionInfo,
   UserCapEviction,

@@ -15,7 +15,8 @@ import type {
 } from './expiry-outbox.js';
 import type { RedisKeys } from './redis-keys.js';
 import type { ScriptArg, StoreScriptName } from './redis-scripts.js';
-import { replyText, scoredMembers } from './script-reply.js';
+import { ackOutboxBatch } from './expiry-outbox-client.js';
+import { scoredMembers } from './script-reply.js';
 import type { SessionCache } from './session-cache.js';
 
 /**
@@ -143,10 +144,11 @@ export class RedisExpiryIndex {
   }
 
   /**
-   * Batches of one bucket swept with `pending: true` and not acknowledged
-   * yet: the ones whose publisher died (or is still publishing them: publish
-   * each under its `id`, so a batch published twice is added once). Each is
-   * read back whole, exactly as its sweep recorded it.
+   * Batches of one bucket swept with `pending: true` and not marked
+   * published yet: the ones whose publisher died (or is still publishing
+   * them: publish each under its `id`, so a batch published twice is added
+   * once). Each is read back whole, exactly as its sweep recorded it (or as
+   * `RedisExpiryOutbox.keep` left it).
    *
    * @param limit most batches to return
    * @throws SessionValidationError `INVALID_ARGUMENT`
@@ -156,31 +158,42 @@ export class RedisExpiryIndex {
     return this.channel.track('pendingBatches', async () => {
       this.assertBucket(bucket, 'pendingBatches');
       assertSweepArgs(0, limit);
-      const key = this.channel.keys.outboxBucket(bucket);
-      // HSCAN until `limit` batches or the end: a batch value is longer than
-      // hash-max-listpack-value, so the outbox is a real hash table, whose
-      // pages may hold fewer entries than COUNT, or none, before the end.
-      // The outbox is small (each job stops at its first failed publish).
+      const { client, keys } = this.channel;
+      const unpublished = keys.unpublishedBucket(bucket);
+      const outbox = keys.outboxBucket(bucket);
+      // The set is small: it holds only batches between their sweep and
+      // their publication (each job stops at its first failed publish).
+      const ids = await this.channel.command('pendingBatches', undefined, () =>
+        client.srandmember(unpublished, limit),
+      );
+      if (ids.length === 0) return [];
+      const values = await this.channel.command('pendingBatches', undefined, () =>
+        client.hmget(outbox, ...ids),
+      );
       const batches: ExpiryBatch[] = [];
+      const gone: string[] = [];
       const unreadable: string[] = [];
-      let cursor = '0';
-      do {
-        const [next, flat] = await this.channel.command('pendingBatches', undefined, () =>
-          this.channel.client.hscan(key, cursor, 'COUNT', Math.max(limit, 16)),
-        );
-        for (let i = 0; i + 1 < flat.length && batches.length < limit; i += 2) {
-          const id = replyText(flat[i], 'pendingBatches');
-          const batch = decodeOutboxBatch(bucket, id, replyText(flat[i + 1], 'pendingBatches'));
+      ids.forEach((id, i) => {
+        const value = values[i];
+        // Gone: a consumer already acknowledged it (the publisher died after
+        // publishing, before marking it published).
+        if (value === null || value === undefined) gone.push(id);
+        else {
+          const batch = decodeOutboxBatch(bucket, id, value);
           if (batch === undefined) unreadable.push(id);
           else batches.push(batch);
         }
-        cursor = next;
-      } while (cursor !== '0' && batches.length < limit);
+      });
       // Only the sweep script writes the outbox: a field it cannot have
       // written would be retried by every sweep of the bucket forever.
       if (unreadable.length > 0) {
         await this.channel.command('pendingBatches', undefined, () =>
-          this.channel.client.hdel(key, ...unreadable),
+          client.hdel(outbox, ...unreadable),
+        );
+      }
+      if (gone.length + unreadable.length > 0) {
+        await this.channel.command('pendingBatches', undefined, () =>
+          client.srem(unpublished, ...gone, ...unreadable),
         );
       }
       return batches;
@@ -188,7 +201,28 @@ export class RedisExpiryIndex {
   }
 
   /**
-   * Remove a published batch from its bucket's outbox. Idempotent.
+   * Mark a batch published: its reference is on the events queue, and the
+   * batch stays in the outbox until a consumer acknowledges it
+   * (`RedisExpiryOutbox.ack`). {@link pendingBatches} no longer
+   * returns it. Idempotent.
+   *
+   * @returns whether it was still unpublished
+   * @throws StorageUnavailableError
+   */
+  public markPublished(bucket: number, batchId: string): Promise<boolean> {
+    return this.channel.track('markPublished', async () => {
+      this.assertBucket(bucket, 'markPublished');
+      const removed = await this.channel.command('markPublished', undefined, () =>
+        this.channel.client.srem(this.channel.keys.unpublishedBucket(bucket), batchId),
+      );
+      return removed === 1;
+    });
+  }
+
+  /**
+   * Remove a batch from its bucket's outbox for good: its expiries were
+   * handled (or handed to a local listener only, which acknowledges
+   * nothing). Idempotent.
    *
    * @returns whether it was still there
    * @throws StorageUnavailableError
@@ -196,10 +230,11 @@ export class RedisExpiryIndex {
   public ackBatch(bucket: number, batchId: string): Promise<boolean> {
     return this.channel.track('ackBatch', async () => {
       this.assertBucket(bucket, 'ackBatch');
+      const { client, keys } = this.channel;
       const removed = await this.channel.command('ackBatch', undefined, () =>
-        this.channel.client.hdel(this.channel.keys.outboxBucket(bucket), batchId),
+        ackOutboxBatch(client, keys, bucket, batchId),
       );
-      return removed === 1;
+      return removed;
     });
   }
 
@@ -305,6 +340,7 @@ export class RedisExpiryIndex {
         this.channel.keys.expiryBucket(bucket),
         this.channel.keys.sessionKeyPrefix(bucket),
         this.channel.keys.outboxBucket(bucket),
+        this.channel.keys.unpublishedBucket(bucket),
       ],
       // Standalone and Sentinel: the script trims the owners' indexes in
       // the same atomic step. Cluster: the indexes live in other slots, so

@@ -16,7 +16,8 @@ export const KEY_PREFIX_PATTERN = /^[A-Za-z0-9_.:-]{1,64}$/;
  * - `<prefix>:s:{<prefix>:<bucket>}:<sid>` STRING, the framed session (source of truth;
  *   layout in `lua/frame.lua`)
  * - `<prefix>:exp:{<prefix>:<bucket>}` ZSET sid → expiresAt, same slot
- * - `<prefix>:outbox:{<prefix>:<bucket>}` HASH of swept expiry batches not yet published, same slot
+ * - `<prefix>:outbox:{<prefix>:<bucket>}` HASH of swept expiry batches not yet handled by a consumer, same slot
+ * - `<prefix>:unpub:{<prefix>:<bucket>}` SET, ids of the outbox batches not yet published, same slot
  * - `<prefix>:pend:{<prefix>:<bucket>}` ZSET, the per-expiry outbox of earlier releases (drained, no longer written)
  * - `<prefix>:u:{<base64url(userId)>}` ZSET sid → createdAt, the user index (its own slot)
  */
@@ -71,9 +72,14 @@ export class RedisKeys {
     return `${this.prefix}:exp:{${this.prefix}:${bucket}}`;
   }
 
-  /** Expiry batches of `bucket` swept but not yet acknowledged as published (see sweepBucket-3.lua). */
+  /** Expiry batches of `bucket` swept and not yet acknowledged by a consumer (see sweepBucket-4.lua). */
   public outboxBucket(bucket: number): string {
     return `${this.prefix}:outbox:{${this.prefix}:${bucket}}`;
+  }
+
+  /** Ids of the outbox batches of `bucket` not yet published (see sweepBucket-4.lua). */
+  public unpublishedBucket(bucket: number): string {
+    return `${this.prefix}:unpub:{${this.prefix}:${bucket}}`;
   }
 
   /**
@@ -100,7 +106,7 @@ export class RedisKeys {
 
   /**
    * What every user index key starts with; base64url(userId) and `}` follow.
-   * The sweep script builds index keys from it (see sweepBucket-3.lua).
+   * The sweep script builds index keys from it (see sweepBucket-4.lua).
    */
   public userIndexPrefix(): string {
     return `${this.prefix}:u:{`;

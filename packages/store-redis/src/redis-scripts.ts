@@ -14,8 +14,9 @@ export const STORE_SCRIPTS = Object.freeze({
   mergeSession: 2,
   touchSession: 2,
   deleteSession: 2,
-  sweepBucket: 3,
+  sweepBucket: 4,
   removeUserIndexMembers: 1,
+  keepExpiryBatch: 1,
 } as const);
 
 /** Name of one of {@link STORE_SCRIPTS}. */
@@ -31,7 +32,10 @@ export function scriptCommandName(name: StoreScriptName): string {
 }
 
 /** Scripts that do not read or write session frames, so need no prelude. */
-const WITHOUT_FRAME_PRELUDE: ReadonlySet<StoreScriptName> = new Set(['removeUserIndexMembers']);
+const WITHOUT_FRAME_PRELUDE: ReadonlySet<StoreScriptName> = new Set([
+  'removeUserIndexMembers',
+  'keepExpiryBatch',
+]);
 
 const sources = new Map<StoreScriptName, string>();
 

@@ -19,6 +19,7 @@ import { deleteKeys, freshPrefix, replaceFrameEntry } from './redis-harness.test
 import { RedisKeys } from './redis-keys.js';
 import { scriptCommandName, scriptSource } from './redis-scripts.js';
 import { RedisStore } from './redis-store.js';
+import { RedisExpiryOutbox } from './expiry-outbox-client.js';
 import type { CorruptionInfo, RedisStoreOptions, UserCapEviction } from './redis-store-options.js';
 import { RETIRED_FRAME } from './session-frame.js';
 
@@ -785,6 +786,7 @@ describe('RedisStore sweeping', () => {
     expect(again).toMatchObject({ expired: [], batchId: undefined });
     const pending = await store.pendingBatches(bucket, 10);
     expect(pending).toEqual([{ id: swept.batchId, bucket, expiries: swept.expired }]);
+    expect(await raw(store).smembers(keys.unpublishedBucket(bucket))).toEqual([swept.batchId]);
     expect(swept.expired).toContainEqual({
       id: owned.id,
       userId: 'ann',
@@ -800,15 +802,74 @@ describe('RedisStore sweeping', () => {
       createdAt: anonymous.createdAt,
     });
 
+    // Published: no longer pending, but kept in the outbox for its consumer,
+    // who reads it back whole and acknowledges it.
+    expect(await store.markPublished(bucket, swept.batchId!)).toBe(true);
+    expect(await store.markPublished(bucket, swept.batchId!)).toBe(false);
+    expect(await store.pendingBatches(bucket, 10)).toEqual([]);
+    const consumer = new RedisExpiryOutbox(raw(store), 5_000);
+    expect(await consumer.read(prefix, bucket, swept.batchId!)).toEqual(pending[0]);
     expect(await store.ackBatch(bucket, swept.batchId!)).toBe(true);
     expect(await store.ackBatch(bucket, swept.batchId!)).toBe(false);
-    expect(await store.pendingBatches(bucket, 10)).toEqual([]);
+    expect(await consumer.read(prefix, bucket, swept.batchId!)).toBeUndefined();
     expect(await admin.keys(`${prefix}:*`)).toEqual([]);
     await expectSessionError(
       store.pendingBatches(store.bucketCount, 10),
       SessionValidationError,
       'INVALID_ARGUMENT',
     );
+  });
+
+  it('a consumer keeps what failed of a batch only while the batch is there, and its ack also forgets an unpublished id', async () => {
+    const store = await openStore({ buckets: 1 });
+    const keys = keysOf(store);
+    for (let i = 0; i < 3; i++) {
+      await store.create({
+        id: generateSessionId(),
+        userId: i === 0 ? 'ann' : undefined,
+        data: {},
+        expiresAt: clock.now() + 1_000 + i,
+      });
+    }
+    clock.advance(2_000);
+    const swept = await store.sweepBucket(0, clock.now(), 10, { pending: true });
+    const id = swept.batchId!;
+    const consumer = new RedisExpiryOutbox(raw(store), 5_000);
+    const [first, , third] = swept.expired;
+    expect(await consumer.keep(prefix, 0, id, [first!, third!])).toBe(true);
+    expect(await consumer.read(prefix, 0, id)).toEqual({ id, bucket: 0, expiries: [first, third] });
+    // Still unpublished (the publisher died): the drain sees what is left.
+    expect(await store.pendingBatches(0, 10)).toEqual([
+      { id, bucket: 0, expiries: [first, third] },
+    ]);
+    expect(await consumer.ack(prefix, 0, id)).toBe(true);
+    expect(await raw(store).exists(keys.outboxBucket(0), keys.unpublishedBucket(0))).toBe(0);
+    // Gone: a late consumer's keep does not bring it back.
+    expect(await consumer.keep(prefix, 0, id, [first!])).toBe(false);
+    expect(await consumer.read(prefix, 0, id)).toBeUndefined();
+    await expectSessionError(
+      consumer.read('{bad}', 0, id),
+      SessionValidationError,
+      'INVALID_ARGUMENT',
+    );
+    await expectSessionError(
+      consumer.ack(prefix, -1, id),
+      SessionValidationError,
+      'INVALID_ARGUMENT',
+    );
+  });
+
+  it('pendingBatches drops the id of a batch a consumer already acknowledged', async () => {
+    const store = await openStore({ buckets: 1 });
+    const keys = keysOf(store);
+    await store.create({ id: generateSessionId(), data: {}, expiresAt: clock.now() + 1_000 });
+    clock.advance(2_000);
+    const { batchId } = await store.sweepBucket(0, clock.now(), 10, { pending: true });
+    // Published, handled and acknowledged by a consumer field-only (HDEL):
+    // the publisher died before marking it published.
+    await raw(store).hdel(keys.outboxBucket(0), batchId!);
+    expect(await store.pendingBatches(0, 10)).toEqual([]);
+    expect(await raw(store).exists(keys.unpublishedBucket(0))).toBe(0);
   });
 
   it('pendingBatches returns at most limit batches and drops a field the sweep cannot have written', async () => {
@@ -827,15 +888,14 @@ describe('RedisStore sweeping', () => {
       batchIds.push((await store.sweepBucket(0, clock.now(), 1, { pending: true })).batchId!);
     }
     await raw(store).hset(keys.outboxBucket(0), 'junk', 'not a batch');
-    // A batch value outgrows hash-max-listpack-value: the outbox is a hash
-    // table, whose HSCAN pages may be short or empty before the end.
-    expect(await raw(store).object('ENCODING', keys.outboxBucket(0))).toBe('hashtable');
+    await raw(store).sadd(keys.unpublishedBucket(0), 'junk');
     const page = await store.pendingBatches(0, 2);
     expect(page).toHaveLength(2);
     const all = await store.pendingBatches(0, 100);
     expect(all.map((b) => b.id).sort()).toEqual([...batchIds].sort());
     expect(all.every((b) => b.expiries.length === 1)).toBe(true);
     expect(await raw(store).hexists(keys.outboxBucket(0), 'junk')).toBe(0);
+    expect(await raw(store).sismember(keys.unpublishedBucket(0), 'junk')).toBe(0);
   });
 
   it('drains the per-expiry outbox an earlier release left behind', async () => {

@@ -727,6 +727,11 @@ export class RedisStore implements SessionStore {
     return this.expiry.pendingBatches(bucket, limit);
   }
 
+  /** {@inheritDoc RedisExpiryIndex.markPublished} */
+  public markPublished(bucket: number, batchId: string): Promise<boolean> {
+    return this.expiry.markPublished(bucket, batchId);
+  }
+
   /** {@inheritDoc RedisExpiryIndex.ackBatch} */
   public ackBatch(bucket: number, batchId: string): Promise<boolean> {
     return this.expiry.ackBatch(bucket, batchId);

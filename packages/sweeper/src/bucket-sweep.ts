@@ -14,18 +14,30 @@ export interface BucketSweepReport extends SweepOutcome {
 /** Where a job's expiries go: the events queue and the local `expired` event. */
 export interface ExpiryPublisher {
   /**
-   * Publish one batch. Resolves once it is durable (added to the events
-   * queue); only then may the caller acknowledge it. Publishing the same
-   * batch (same bucket and id) again must add nothing.
+   * Publish one batch: a reference to it when `inOutbox` (the consumer
+   * reads it there), else the batch itself. Resolves once it is durable
+   * (added to the events queue); only then may the caller mark it
+   * published. Publishing the same batch (same bucket and id) again must
+   * add nothing.
+   *
+   * @returns true when it went to the events queue (whose consumer
+   *   acknowledges the outbox batch), false when only to the local hook
+   *   (nobody will: the caller acknowledges it)
    */
-  publish(batch: ExpiryBatch, publishedAt: number): Promise<void>;
+  publish(batch: ExpiryBatch, publishedAt: number, inOutbox: boolean): Promise<boolean>;
 }
 
 /** What {@link sweepOneBucket} needs. */
 export interface BucketSweepContext {
   readonly store: Pick<
     RedisStore,
-    'sweepBucket' | 'pendingBatches' | 'ackBatch' | 'pendingExpired' | 'ackExpired' | 'listByUser'
+    | 'sweepBucket'
+    | 'pendingBatches'
+    | 'markPublished'
+    | 'ackBatch'
+    | 'pendingExpired'
+    | 'ackExpired'
+    | 'listByUser'
   >;
   readonly publisher: ExpiryPublisher;
   readonly clock: Clock;
@@ -33,8 +45,9 @@ export interface BucketSweepContext {
   readonly maxBatches: number;
   /**
    * Record each batch in the bucket's outbox atomically with its removal,
-   * and acknowledge it after publishing: true when events go to the events
-   * queue, whose delivery must survive a crash.
+   * publish a reference to it and mark it published; its consumer
+   * acknowledges it: true when events go to the events queue, whose
+   * delivery must survive a crash.
    */
   readonly useOutbox: boolean;
   /** Checked between batches: true once the sweeper is shutting down. */
@@ -47,11 +60,12 @@ const OUTBOX_PAGE = 16;
 /**
  * One sweep job of one bucket.
  *
- * 1. **Outbox first.** Batches an earlier job swept but did not acknowledge
- *    (it crashed between the sweep and the ack, or is still publishing them
- *    right now) are published again, whole and under their own id, and
- *    acknowledged. A batch published twice is added once (its job id is
- *    its outbox id), so racing a live job is harmless. On Cluster, a job
+ * 1. **Outbox first.** Batches an earlier job swept but did not mark
+ *    published (it crashed between the sweep and the mark, or is still
+ *    publishing them right now) are published again, under their own id,
+ *    and marked published. A batch published twice is added once (its job
+ *    id is its outbox id), so racing a live job is harmless; a batch a
+ *    consumer already acknowledged is no longer returned. On Cluster, a job
  *    that crashed right after its Lua call also never trimmed the user
  *    indexes (the store does that after the call there; on a standalone
  *    server the script does it), so the owners' indexes are repaired here
@@ -64,13 +78,15 @@ const OUTBOX_PAGE = 16;
  *    expired ones with their index entry and records them in the outbox as
  *    one batch, in one atomic step — so each expiry is reported by exactly
  *    one call, ever, whatever the number of workers. Each batch is
- *    published, then acknowledged, while the next one is swept.
+ *    published (a reference: the expiries stay in the outbox until its
+ *    consumer acknowledges them), then marked published, while the next
+ *    one is swept.
  *
  * At most `maxBatches` batches (an empty outbox read does not count), and
  * none started once `stopping()` is true: the work per job is bounded, and a
  * shutdown finishes only the batch in hand. Any failure rejects (the job
- * fails); whatever was swept but not acknowledged stays in the outbox for
- * the bucket's next job.
+ * fails); whatever was swept but not marked published stays among the
+ * outbox's unpublished batches for the bucket's next job.
  */
 export async function sweepOneBucket(
   context: BucketSweepContext,
@@ -84,13 +100,20 @@ export async function sweepOneBucket(
   let republished = 0;
   let more = false;
   const budgetLeft = (): boolean => batches < maxBatches && !context.stopping();
-  const republish = async (batch: ExpiryBatch, ack: () => Promise<unknown>): Promise<void> => {
+  const republish = async (
+    batch: ExpiryBatch,
+    inOutbox: boolean,
+    ack: (queued: boolean) => Promise<unknown>,
+  ): Promise<void> => {
     batches += 1;
-    await publisher.publish(batch, clock.now());
-    await ack();
+    await ack(await publisher.publish(batch, clock.now(), inOutbox));
     await repairUserIndexes(store, batch.expiries);
     republished += batch.expiries.length;
   };
+  // An outbox batch on the events queue waits there for its consumer's
+  // acknowledgement; one that went to the local hook only is done.
+  const settle = (id: string, queued: boolean): Promise<boolean> =>
+    queued ? store.markPublished(bucket, id) : store.ackBatch(bucket, id);
 
   // Drained even when events are off: an outbox left by an earlier
   // configuration must not stay forever.
@@ -106,7 +129,7 @@ export async function sweepOneBucket(
         more = true;
         break drain;
       }
-      await republish(batch, () => store.ackBatch(bucket, batch.id));
+      await republish(batch, true, (queued) => settle(batch.id, queued));
     }
   }
   while (!more) {
@@ -116,17 +139,18 @@ export async function sweepOneBucket(
     }
     const pending = await store.pendingExpired(bucket, batchSize);
     if (pending.length === 0) break;
-    await republish({ id: expiryBatchId(pending), bucket, expiries: pending }, () =>
+    // Not in the batch outbox: the job carries these expiries itself.
+    await republish({ id: expiryBatchId(pending), bucket, expiries: pending }, false, () =>
       store.ackExpired(bucket, pending),
     );
     if (pending.length < batchSize) break;
   }
 
   // One batch published while the next is swept: the sweep call and the
-  // publish (queue add, then ack) are round trips to different things, and
-  // waiting for each in turn left both idle half the time. Depth one: the
-  // outbox holds at most the batch being published and the one just swept
-  // (both republished whole by the next job if this one dies).
+  // publish (queue add, then mark) are round trips to different things, and
+  // waiting for each in turn left both idle half the time. Depth one: at
+  // most the batch being published and the one just swept are unpublished
+  // (both republished by the next job if this one dies).
   let publishing: Promise<void> | undefined;
   try {
     while (!more) {
@@ -147,9 +171,10 @@ export async function sweepOneBucket(
           bucket,
           expiries: result.expired,
         };
+        const { batchId } = result;
         publishing = (async () => {
-          await publisher.publish(batch, now);
-          if (result.batchId !== undefined) await store.ackBatch(bucket, result.batchId);
+          const queued = await publisher.publish(batch, now, batchId !== undefined);
+          if (batchId !== undefined) await settle(batchId, queued);
         })();
       }
       if (!result.more) break;

@@ -15,6 +15,7 @@ import type { ExpirySweeperOptions } from './sweeper-options.js';
 import {
   createSessions,
   expiryKey,
+  indexSizes,
   testClient,
   testPrefix,
   waitFor,
@@ -112,8 +113,16 @@ describe('consumeExpiredSessions', () => {
     const [job] = await queue.getCompleted();
     expect(job?.name).toBe(EXPIRED_BATCH_NAME);
     expect(job?.returnvalue).toEqual({ handled: 50 });
-    // Kept for deduplication only: no payload left.
-    expect(job?.data).toMatchObject({ size: 50, expiries: [] });
+    // A reference to the outbox batch, which the consumer acknowledged.
+    expect(Object.keys((job?.data as object | undefined) ?? {}).sort()).toEqual([
+      'batchId',
+      'bucket',
+      'prefix',
+      'publishedAt',
+      'size',
+    ]);
+    expect(job?.data).toMatchObject({ prefix: sweeper.store.prefix, bucket: 0, size: 50 });
+    expect(await indexSizes(admin, sweeper.store)).toEqual({ expiry: 0, outbox: 0 });
   });
 
   it('retries only the expiries whose handler failed', async () => {
@@ -135,9 +144,11 @@ describe('consumeExpiredSessions', () => {
     for (const [key, n] of calls) expect(n).toBe(unlucky.has(key) ? 2 : 1);
     const [job] = await queue.getCompleted();
     expect(job?.attemptsMade).toBe(2);
-    // The second attempt held only the three that failed.
+    // The second attempt read only the three that failed.
     expect(job?.returnvalue).toEqual({ handled: 3 });
-    expect(job?.data).toMatchObject({ size: 20, expiries: [] });
+    expect(job?.data).toMatchObject({ size: 20 });
+    expect(job?.data).not.toHaveProperty('expiries');
+    expect(await indexSizes(admin, sweeper.store)).toEqual({ expiry: 0, outbox: 0 });
   });
 
   it('leaves a batch that exhausted its attempts failed, holding only what never succeeded', async () => {
@@ -155,8 +166,10 @@ describe('consumeExpiredSessions', () => {
     expect(job?.failedReason).toBe(
       '1 of 1 expired-session handler calls failed (the job retries only those)',
     );
-    expect(isExpiryBatchJobData(job?.data) && job.data.expiries.map(expiryKey)).toEqual([doomed]);
+    expect(isExpiryBatchJobData(job?.data) && job.data.expiries?.map(expiryKey)).toEqual([doomed]);
     expect(handled).toHaveLength(9);
+    // Nothing retries the outbox copy any more: the failed job holds what is left.
+    expect(await indexSizes(admin, sweeper.store)).toEqual({ expiry: 0, outbox: 0 });
   });
 
   it('handles the per-session jobs of earlier releases, and fails an unreadable job without retrying it', async () => {

@@ -1,12 +1,16 @@
 import { INSTRUMENTATION_SCOPE, createOptionChecks } from '@session-cluster/core';
-import { KEY_PREFIX_PATTERN, openRedisConnection } from '@session-cluster/store-redis';
+import {
+  KEY_PREFIX_PATTERN,
+  RedisExpiryOutbox,
+  openRedisConnection,
+} from '@session-cluster/store-redis';
 import type { RedisConnectionOptions } from '@session-cluster/store-redis';
 import { UnrecoverableError, Worker } from 'bullmq';
 import type { Job } from 'bullmq';
 import { BullMQOtel } from 'bullmq-otel';
 import type { Cluster, Redis } from 'ioredis';
 import { duplicateForBullmq, quitClient } from './bullmq-clients.js';
-import { isExpiryBatchJobData, isSessionExpiredEvent } from './expiry-event.js';
+import { expiryEvent, isExpiryBatchJobData, isSessionExpiredEvent } from './expiry-event.js';
 import type { ExpiryBatchJobData, SessionExpiredEvent } from './expiry-event.js';
 import {
   SWEEPER_DEFAULTS,
@@ -68,15 +72,19 @@ const check = createOptionChecks('consumeExpiredSessions');
  * Consume the sweeper's expiry batches with a BullMQ Worker and run
  * `handler` once per expired session.
  *
- * A batch job completes once the handler has succeeded for every expiry in
- * it. When some calls fail, the job's data is cut down to those expiries
- * (`job.updateData`) before the job fails, so BullMQ's retry (the sweeper's
+ * A batch job refers to a batch in the store's outbox (where the sweep
+ * recorded it); the consumer reads the batch there and acknowledges it
+ * (removes it) once the handler has succeeded for every expiry in it, then
+ * the job completes. When some calls fail, the outbox batch is cut down to
+ * those expiries before the job fails, so BullMQ's retry (the sweeper's
  * `eventAttempts`, exponential backoff) runs the handler again for them
  * only; a batch that exhausts its attempts stays in the failed set holding
- * just the expiries that never succeeded. Delivery is at-least-once: a
- * consumer that dies mid-batch has the whole remaining batch handed to
- * another (BullMQ's stalled-job check), so make the handler idempotent
- * (`sessionIdHash` + `expiredAt` identify an expiry).
+ * just the expiries that never succeeded (as job data; the outbox lets go
+ * of it). A job whose batch is already acknowledged handles nothing.
+ * Delivery is at-least-once: a consumer that dies mid-batch has the whole
+ * remaining batch handed to another (BullMQ's stalled-job check), so make
+ * the handler idempotent (`sessionIdHash` + `expiredAt` identify an
+ * expiry).
  *
  * Also accepts the one-job-per-session events of earlier releases, so the
  * same consumer can drain an old `session-expired` queue.
@@ -128,9 +136,10 @@ export function consumeExpiredSessions(
   const client = isIoredisClient(connection)
     ? duplicateForBullmq(connection, 'consumer', WORKER_COMMAND_TIMEOUT_MS)
     : bullmqClientFor(connection);
+  const outbox = new RedisExpiryOutbox(client, WORKER_COMMAND_TIMEOUT_MS);
   const worker = new Worker<ExpiryBatchJobData | SessionExpiredEvent, ExpiryBatchOutcome>(
     queueName,
-    (job) => handleBatch(job, handler, concurrency),
+    (job) => handleBatch(job, handler, concurrency, outbox),
     {
       connection: client,
       prefix: queuePrefix,
@@ -156,46 +165,118 @@ export function consumeExpiredSessions(
   };
 }
 
+type ExpiryJob = Job<ExpiryBatchJobData | SessionExpiredEvent, ExpiryBatchOutcome>;
+
 /**
- * One attempt at a batch job: the handler for every expiry still in it,
- * `concurrency` at a time; the failed ones are written back as the job's
- * data before the job fails, so the retry runs only them.
+ * One attempt at a batch job: the handler for every expiry still to handle,
+ * `concurrency` at a time. Where those are and where the failed ones are
+ * kept for the retry depends on the job: the outbox batch it refers to, or
+ * the expiries it carries.
  */
 async function handleBatch(
-  job: Job<ExpiryBatchJobData | SessionExpiredEvent, ExpiryBatchOutcome>,
+  job: ExpiryJob,
+  handler: ExpiredSessionHandler,
+  concurrency: number,
+  outbox: RedisExpiryOutbox,
+): Promise<ExpiryBatchOutcome> {
+  const data: unknown = job.data;
+  if (isExpiryBatchJobData(data)) {
+    return data.expiries === undefined
+      ? handleOutboxBatch(job, data, handler, concurrency, outbox)
+      : handleCarriedBatch(job, data, data.expiries, handler, concurrency);
+  }
+  if (isSessionExpiredEvent(data)) {
+    const failures = await runEach([data], handler, 1);
+    if (failures.length > 0) throw failedCalls(failures, 1);
+    return { handled: 1 };
+  }
+  // Retrying cannot make it readable: fail it for good (kept for inspection).
+  throw new UnrecoverableError('Not an expiry batch: nothing to hand to the handler');
+}
+
+/**
+ * A job that refers to an outbox batch. The batch is acknowledged (removed
+ * from the outbox) once every expiry in it was handled; on a failure it is
+ * cut down to the failed expiries for the retry, or, on the last attempt,
+ * they move into the failed job's data (nothing would ever retry the
+ * outbox copy).
+ */
+async function handleOutboxBatch(
+  job: ExpiryJob,
+  data: ExpiryBatchJobData,
+  handler: ExpiredSessionHandler,
+  concurrency: number,
+  outbox: RedisExpiryOutbox,
+): Promise<ExpiryBatchOutcome> {
+  const { prefix, bucket, batchId } = data;
+  const batch = await outbox.read(prefix, bucket, batchId);
+  // Already acknowledged: this job ran to the ack before (and stalled or
+  // crashed before completing), or a republish outlived the dedupe window.
+  if (batch === undefined) return { handled: 0 };
+  const events = batch.expiries.map((expiry) => expiryEvent(expiry, data.publishedAt));
+  const failures = await runEach(events, handler, concurrency);
+  if (failures.length === 0) {
+    await outbox.ack(prefix, bucket, batchId);
+    return { handled: events.length };
+  }
+  if (isLastAttempt(job)) {
+    await job.updateData({ ...data, expiries: failures.map((failure) => failure.event) });
+    await outbox.ack(prefix, bucket, batchId);
+  } else {
+    const left = failures.map((failure) => batch.expiries[failure.index]);
+    await outbox.keep(
+      prefix,
+      bucket,
+      batchId,
+      left.filter((expiry) => expiry !== undefined),
+    );
+  }
+  throw failedCalls(failures, events.length);
+}
+
+/**
+ * A job that carries its expiries (a page of the per-expiry outbox of
+ * earlier releases, or a failed batch retried by hand): the failed ones
+ * are written back as its data; once all succeeded the payload is dropped
+ * (a rerun then finds no outbox batch and handles nothing).
+ */
+async function handleCarriedBatch(
+  job: ExpiryJob,
+  data: ExpiryBatchJobData,
+  expiries: readonly SessionExpiredEvent[],
   handler: ExpiredSessionHandler,
   concurrency: number,
 ): Promise<ExpiryBatchOutcome> {
-  const data: unknown = job.data;
-  let expiries: readonly SessionExpiredEvent[];
-  if (isExpiryBatchJobData(data)) expiries = data.expiries;
-  else if (isSessionExpiredEvent(data)) expiries = [data];
-  // Retrying cannot make it readable: fail it for good (kept for inspection).
-  else throw new UnrecoverableError('Not an expiry batch: nothing to hand to the handler');
-
   const failures = await runEach(expiries, handler, concurrency);
-  if (failures.length === 0) {
-    // The completed job stays `dedupeWindowMs` so that a republished batch
-    // adds nothing; only its id matters for that. Dropping the payload
-    // shrinks that memory from ~110 bytes per expiry to ~1 KB per batch.
-    if (isExpiryBatchJobData(data) && data.expiries.length > 0) {
-      await job.updateData({ ...data, expiries: [] });
-    }
-    return { handled: expiries.length };
-  }
-  if (isExpiryBatchJobData(data)) {
-    await job.updateData({ ...data, expiries: failures.map((failure) => failure.event) });
-  }
-  // The application's own errors, passed through untouched: they are not
-  // session-layer failures, so no SessionError code would describe them.
-  throw new AggregateError(
+  const { expiries: _handled, ...reference } = data;
+  await job.updateData(
+    failures.length === 0
+      ? reference
+      : { ...reference, expiries: failures.map((failure) => failure.event) },
+  );
+  if (failures.length > 0) throw failedCalls(failures, expiries.length);
+  return { handled: expiries.length };
+}
+
+/** Whether BullMQ will not run this job again if this attempt fails. */
+function isLastAttempt(job: ExpiryJob): boolean {
+  return job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+}
+
+/**
+ * The application's own errors, passed through untouched: they are not
+ * session-layer failures, so no SessionError code would describe them.
+ */
+function failedCalls(failures: readonly HandlerFailure[], of: number): AggregateError {
+  return new AggregateError(
     failures.map((failure) => failure.error),
-    `${failures.length} of ${expiries.length} expired-session handler calls failed ` +
+    `${failures.length} of ${of} expired-session handler calls failed ` +
       '(the job retries only those)',
   );
 }
 
 interface HandlerFailure {
+  readonly index: number;
   readonly event: SessionExpiredEvent;
   readonly error: unknown;
 }
@@ -214,7 +295,7 @@ async function runEach(
       try {
         await handler(event);
       } catch (error) {
-        failed[index] = { event, error };
+        failed[index] = { index, event, error };
       }
     }
   };

@@ -5,7 +5,8 @@ import { FIELD_SEPARATOR } from '@session-cluster/store-redis';
 
 /**
  * BullMQ job name of an expiry batch on the events queue: one job per sweep
- * batch, carrying every expiry that batch reported.
+ * batch, referring to that batch in the store's outbox (see
+ * {@link ExpiryBatchJobData}).
  */
 export const EXPIRED_BATCH_NAME = 'session.expired.batch';
 
@@ -36,23 +37,30 @@ export interface SessionExpiredEvent {
   readonly bucket: number;
 }
 
-/** The data of one {@link EXPIRED_BATCH_NAME} job. */
+/**
+ * The data of one {@link EXPIRED_BATCH_NAME} job: a reference to an outbox
+ * batch, not the batch. The expiries stay in the bucket's outbox, where the
+ * sweep script recorded them, until `consumeExpiredSessions` has handled
+ * them all (`RedisExpiryOutbox` of store-redis): written once, read once.
+ */
 export interface ExpiryBatchJobData {
+  /** The store's key prefix (where the outbox is). */
+  readonly prefix: string;
   /** The expiry bucket the batch was swept from. */
   readonly bucket: number;
   /** The outbox batch id (see `RedisStore.pendingBatches`). */
   readonly batchId: string;
   /** When the batch was published (epoch ms, the sweeper's clock). */
   readonly publishedAt: number;
-  /** How many expiries the batch was published with (`expiries` only shrinks). */
+  /** How many expiries the batch was published with. */
   readonly size: number;
   /**
-   * The expiries still to handle: all of the batch when published; after a
-   * consumer attempt in which some handlers failed, only those; none once
-   * `consumeExpiredSessions` has handled them all (a completed job is kept
-   * for deduplication only, so it keeps no payload).
+   * The expiries themselves, only when the job carries them instead of the
+   * outbox: a page of the per-expiry outbox of earlier releases (never in
+   * the batch outbox), and a batch that exhausted its attempts (what never
+   * succeeded, kept for inspection or a manual retry). Absent otherwise.
    */
-  readonly expiries: readonly SessionExpiredEvent[];
+  readonly expiries?: readonly SessionExpiredEvent[];
 }
 
 /**
@@ -66,7 +74,7 @@ export function expiryBatchJobId(batch: Pick<ExpiryBatch, 'bucket' | 'id'>): str
 }
 
 /**
- * The id the sweep script gives a batch (sweepBucket-3.lua): the first 32
+ * The id the sweep script gives a batch (sweepBucket-4.lua): the first 32
  * hex chars of sha1(`sid US expiresAt`) of its first expiry. For batches the
  * script did not record: the per-expiry outbox of earlier releases, and
  * sweeps without an outbox.
@@ -109,17 +117,17 @@ export function isSessionExpiredEvent(value: unknown): value is SessionExpiredEv
   );
 }
 
-/** True when `value` has the shape of an {@link ExpiryBatchJobData}, every expiry included. */
+/** True when `value` has the shape of an {@link ExpiryBatchJobData}, any expiries it carries included. */
 export function isExpiryBatchJobData(value: unknown): value is ExpiryBatchJobData {
   if (typeof value !== 'object' || value === null) return false;
   const data = value as Record<string, unknown>;
   const expiries = data['expiries'];
   return (
+    typeof data['prefix'] === 'string' &&
     typeof data['bucket'] === 'number' &&
     typeof data['batchId'] === 'string' &&
     typeof data['publishedAt'] === 'number' &&
     typeof data['size'] === 'number' &&
-    Array.isArray(expiries) &&
-    expiries.every(isSessionExpiredEvent)
+    (expiries === undefined || (Array.isArray(expiries) && expiries.every(isSessionExpiredEvent)))
   );
 }

@@ -17,25 +17,34 @@ export interface EventJobSettings {
 /**
  * Publishes each expiry batch as ONE `session.expired.batch` job on the
  * events queue (when there is one), then hands each event to `onEvent`
- * (the local hook).
+ * (the local hook, only when it has listeners).
+ *
+ * A batch the sweep recorded in the outbox is published as a reference
+ * (prefix, bucket, batch id): the consumer reads the expiries from the
+ * outbox and acknowledges the batch there once it has handled them. Only a
+ * batch that is not in the outbox (a page of the per-expiry outbox of
+ * earlier releases) travels as job data.
  *
  * The job id is the outbox batch's (see `expiryBatchJobId`) and the job is
  * kept `dedupeWindowMs` after completion: within that window, publishing
- * the same batch again adds nothing. Consumers get at-least-once delivery
- * with `attempts` tries (exponential backoff); `consumeExpiredSessions`
- * retries only the expiries whose handler failed.
+ * the same batch again adds nothing (and after it, the new job finds the
+ * batch already acknowledged and handles nothing). Consumers get
+ * at-least-once delivery with `attempts` tries (exponential backoff);
+ * `consumeExpiredSessions` retries only the expiries whose handler failed.
  */
 export class EventsQueuePublisher implements ExpiryPublisher {
   private readonly jobOptions: JobsOptions;
 
   /**
    * @param queue the events queue; `undefined` publishes to the local hook only
+   * @param prefix the store's key prefix, for the consumer to find the outbox
    * @param commandTimeoutMs the queue client's timeout (tells a timeout from a refusal)
-   * @param wantsLocalEvents whether anyone listens to the local hook; with no queue
-   *   and no listener nothing is built
+   * @param wantsLocalEvents whether anyone listens to the local hook; events
+   *   are built (a SHA-256 each) only for a listener
    */
   public constructor(
     private readonly queue: Queue<ExpiryBatchJobData> | undefined,
+    private readonly prefix: string,
     settings: EventJobSettings,
     private readonly onEvent: (event: SessionExpiredEvent) => void,
     private readonly commandTimeoutMs: number,
@@ -52,21 +61,26 @@ export class EventsQueuePublisher implements ExpiryPublisher {
 
   /**
    * @throws StorageUnavailableError when the events queue could not take the
-   *   job (it may have been added: the caller does not acknowledge, and the
-   *   republish under the same job id adds nothing)
+   *   job (it may have been added: the caller does not mark it published,
+   *   and the republish under the same job id adds nothing)
    */
-  public async publish(batch: ExpiryBatch, publishedAt: number): Promise<void> {
+  public async publish(
+    batch: ExpiryBatch,
+    publishedAt: number,
+    inOutbox: boolean,
+  ): Promise<boolean> {
     const queue = this.queue;
-    // Nobody would receive them: skip building events (a SHA-256 each).
-    if (queue === undefined && !this.wantsLocalEvents()) return;
-    const events = batch.expiries.map((expiry) => expiryEvent(expiry, publishedAt));
+    let events: SessionExpiredEvent[] | undefined;
+    const eventsOf = (): SessionExpiredEvent[] =>
+      (events ??= batch.expiries.map((expiry) => expiryEvent(expiry, publishedAt)));
     if (queue !== undefined) {
       const data: ExpiryBatchJobData = {
+        prefix: this.prefix,
         bucket: batch.bucket,
         batchId: batch.id,
         publishedAt,
-        size: events.length,
-        expiries: events,
+        size: batch.expiries.length,
+        ...(inOutbox ? {} : { expiries: eventsOf() }),
       };
       const began = performance.now();
       try {
@@ -82,6 +96,7 @@ export class EventsQueuePublisher implements ExpiryPublisher {
         });
       }
     }
-    for (const event of events) this.onEvent(event);
+    if (this.wantsLocalEvents()) for (const event of eventsOf()) this.onEvent(event);
+    return queue !== undefined;
   }
 }

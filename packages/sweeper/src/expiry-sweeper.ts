@@ -153,6 +153,7 @@ export class ExpirySweeper extends EventEmitter<ExpirySweeperEvents> {
 
     const publisher = new EventsQueuePublisher(
       this.eventsQueue,
+      this.store.prefix,
       {
         attempts: this.options.eventAttempts,
         backoffMs: this.options.eventBackoffMs,

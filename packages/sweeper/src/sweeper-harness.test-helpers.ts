@@ -56,7 +56,10 @@ export async function createSessions(
   return ids;
 }
 
-/** Members left in every expiry bucket and every outbox (batches, and legacy entries) of the store. */
+/**
+ * Members left in every expiry bucket, and in every outbox: batches not yet
+ * acknowledged by a consumer, ids not yet marked published, legacy entries.
+ */
 export async function indexSizes(
   client: Redis | Cluster,
   store: RedisStore,
@@ -65,8 +68,16 @@ export async function indexSizes(
   const buckets = Array.from({ length: store.bucketCount }, (_, b) => b);
   const expiry = await Promise.all(buckets.map((b) => client.zcard(keys.expiryBucket(b))));
   const outbox = await Promise.all(buckets.map((b) => client.hlen(keys.outboxBucket(b))));
+  const unpublished = await Promise.all(
+    buckets.map((b) => client.scard(keys.unpublishedBucket(b))),
+  );
   const legacy = await Promise.all(buckets.map((b) => client.zcard(keys.pendingBucket(b))));
-  return { expiry: sum(expiry), outbox: sum(outbox) + sum(legacy) };
+  return { expiry: sum(expiry), outbox: sum(outbox) + sum(unpublished) + sum(legacy) };
+}
+
+/** Wait until every outbox of the store is empty (the consumer acknowledged every batch). */
+export async function outboxesDrained(client: Redis | Cluster, store: RedisStore): Promise<void> {
+  await waitFor('empty outboxes', async () => (await indexSizes(client, store)).outbox === 0);
 }
 
 /** Members left in the given users' indexes. */

@@ -10,13 +10,16 @@
   known about it any more.
 
   With mode 'pending', the reported sessions are also recorded, as ONE
-  batch, in the bucket's outbox in the same step: field = the batch id,
-  value = the batch. The caller removes the field once it has published the
-  batch; a caller that dies in between leaves it there for the next sweep of
-  the bucket to publish, whole and under the same id. So an expiry is never
-  lost between this script and its event, and a republished batch is the
-  same batch (a publisher that keys its message on the batch id adds it
-  once).
+  batch, in the bucket's outbox in the same step (field = the batch id,
+  value = the batch), and the batch id is added to the bucket's set of
+  batches not yet published. The caller publishes a reference to the batch
+  (its id), then removes the id from that set; the batch itself stays in
+  the outbox until whoever handles the events acknowledges it (removes the
+  field). A caller that dies before removing the id leaves it there for
+  the next sweep of the bucket to publish, under the same id. So an expiry
+  is never lost between this script and its consumer, and a republished
+  batch is the same batch (a publisher that keys its message on the batch
+  id adds it once).
 
   The batch id is sha1(sid US expiresAt) of the batch's first expiry, 32 hex
   chars: an expiry is reported once, ever, so no two batches share it, and it
@@ -28,6 +31,8 @@
           (same slot as KEYS[1]; session keys are KEYS[2] .. sid)
   KEYS[3] outbox          <prefix>:outbox:{<prefix>:<bucket>}  HASH
           batch id -> (sid US userId US expiresAt US createdAt) joined by RS
+          (same slot)
+  KEYS[4] unpublished     <prefix>:unpub:{<prefix>:<bucket>}   SET of batch ids
           (same slot)
 
   ARGV[1] now, ms: members scoring <= now are due
@@ -154,6 +159,7 @@ end
 if #outbox > 0 then
   local batchId = string.sub(redis.sha1hex(result[5] .. US .. result[7]), 1, 32)
   redis.call('HSET', KEYS[3], batchId, table.concat(outbox, RS))
+  redis.call('SADD', KEYS[4], batchId)
   result[4] = batchId
 end
 result[2] = orphans
