@@ -149,6 +149,15 @@ export interface SessionStore {
    */
   readonly degraded?: boolean;
   /**
+   * Optional synchronous fast path of {@link load}: the answer `load(id,
+   * options)` would give, when an in-process copy known to be current has it
+   * (an instance cache kept coherent by its backend); `undefined` when only
+   * `load` can answer. A layer in front of the store (a fallback, a manager)
+   * may answer from it without its own round of policies, as no backend
+   * call is made.
+   */
+  loadCached?(id: string, options?: LoadOptions): SessionRecord | null | undefined;
+  /**
    * Outage fallback only (optional): the copy of `id` an instance cache
    * holds, or set aside when its connection went down, even if it may be
    * stale — never for a normal read. What lets an outage fallback carry a

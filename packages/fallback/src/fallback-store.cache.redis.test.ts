@@ -5,6 +5,7 @@ import { MemoryStore } from '@session-cluster/store-memory';
 import { RedisStore } from '@session-cluster/store-redis';
 import { startRedisServer } from '@session-cluster/testkit';
 import type { RedisServerHandle } from '@session-cluster/testkit';
+import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ReconcileConflictEvent, RecoveredEvent } from './fallback-events.js';
 import { FallbackStore } from './fallback-store.js';
@@ -216,5 +217,37 @@ describe('FallbackStore with the instance cache over a real redis-server', () =>
     for (const session of sessions) {
       expect((await observer.load(session.id))?.data).toEqual(session.data);
     }
+  });
+
+  it('a stalled Redis: cached sessions are answered at once, uncached ones wait for it', async () => {
+    const r = await rig(false);
+    const session = await r.store.create({
+      id: generateSessionId(),
+      data: { n: 1 },
+      expiresAt: Date.now() + TTL_MS,
+    });
+    // Filled, and answering: a load that counts a hit.
+    for (let i = 0; i < 100 && r.redis.loadCached(session.id) === undefined; i++) {
+      await r.redis.load(session.id);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    const hits = r.redis.cacheStats()?.hits ?? 0;
+    const admin = new Redis(r.server.port, '127.0.0.1');
+    opened.push({ close: () => admin.quit().then(() => undefined) });
+    // Every client's commands wait; connections (and tracking) stay up.
+    await admin.call('CLIENT', 'PAUSE', '1000', 'ALL');
+    const started = performance.now();
+    for (let i = 0; i < 20; i++) {
+      expect((await r.store.load(session.id))?.data).toEqual({ n: 1 });
+    }
+    // Twenty reads inside one 300 ms deadline: none waited on Redis.
+    expect(performance.now() - started).toBeLessThan(250);
+    expect(r.redis.cacheStats()?.hits).toBe(hits + 20);
+    expect(r.redis.cacheStats()?.state).toBe('ready');
+    expect(r.store.degraded).toBe(false);
+    // A session the cache does not hold still goes to Redis, and waits.
+    const missing = r.store.load(generateSessionId());
+    await expect(missing).resolves.toBeDefined();
+    expect(performance.now() - started).toBeGreaterThan(250);
   });
 });

@@ -281,12 +281,25 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
   /** @inheritDoc */
   public load(id: string, options?: LoadOptions): Promise<SessionRecord | null> {
     if (this.isPending(id)) return this.servedLocally(this.loadPending(id));
+    // The primary's current in-process copy (its instance cache, kept
+    // coherent by Redis): no call to guard, time or retry, so the policies
+    // are skipped. Pending ids (memory holds their truth) never get here.
+    const cached = this.primary.loadCached?.(id, options);
+    if (cached !== undefined) {
+      this.routed('primary');
+      return Promise.resolve(cached);
+    }
     return this.attempt(
       () => this.primary.load(id, options),
       (seed) => this.loadLocally(id, seed),
       (record) => record === null,
       id,
     );
+  }
+
+  /** @inheritDoc The primary's, unless memory holds the session's truth (pending reconciliation). */
+  public loadCached(id: string, options?: LoadOptions): SessionRecord | null | undefined {
+    return this.isPending(id) ? undefined : this.primary.loadCached?.(id, options);
   }
 
   /** @inheritDoc */

@@ -252,6 +252,20 @@ describe('RedisStore instance cache: standalone', () => {
     resume();
   });
 
+  it('loadCached answers a current copy synchronously and counts a miss only through load', async () => {
+    const a = await openStore();
+    const session = await createSession(a);
+    const before = a.cacheStats();
+    expect(a.loadCached(session.id)).toBeUndefined();
+    expect(a.cacheStats()?.misses).toBe(before?.misses);
+    await a.load(session.id);
+    expect(a.cacheStats()?.misses).toBe((before?.misses ?? 0) + 1);
+    expect(a.loadCached(session.id)).toMatchObject({ version: 1, data: { n: 0 } });
+    expect(a.loadCached(session.id, { minVersion: 2 })).toBeUndefined();
+    expect(a.cacheStats()?.hits).toBe((before?.hits ?? 0) + 1);
+    expect(a.loadCached('not a session id')).toBeUndefined();
+  });
+
   it('minVersion bypasses a cached copy older than it', async () => {
     const a = await openStore();
     const session = await createSession(a);

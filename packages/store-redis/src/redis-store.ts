@@ -242,18 +242,11 @@ export class RedisStore implements SessionStore {
    * from a store with a cache are frozen: they are shared by every caller.
    */
   public load(id: string, options?: LoadOptions): Promise<SessionRecord | null> {
+    const cached = this.loadCached(id, options);
+    if (cached !== undefined) return Promise.resolve(cached);
     const cache = this.cache;
-    // An invalid id goes the slow way, which rejects it.
     if (cache !== undefined && this.closing === undefined && isValidSessionId(id)) {
-      const minVersion = options?.minVersion;
-      const cached =
-        minVersion === undefined || (cache.peek(id)?.version ?? 0) >= minVersion
-          ? cache.get(id, this.clock.now())
-          : undefined;
-      if (cached !== undefined) {
-        noteCacheHit(true);
-        return Promise.resolve(cached);
-      }
+      cache.noteMiss();
       noteCacheHit(false);
     }
     return this.track('load', async () => {
@@ -280,6 +273,29 @@ export class RedisStore implements SessionStore {
       }
       return cache.endFill(ticket, record, raw?.length ?? 0);
     });
+  }
+
+  /**
+   * @inheritDoc
+   * The instance cache's current copy (at least `options.minVersion`):
+   * shared and frozen, `null` when it is logically expired. `undefined`
+   * without a cache, while it is down, on a miss, or for an invalid id
+   * (which `load` rejects).
+   */
+  public loadCached(id: string, options?: LoadOptions): SessionRecord | null | undefined {
+    const cache = this.cache;
+    if (cache === undefined || this.closing !== undefined || !isValidSessionId(id)) {
+      return undefined;
+    }
+    // A miss is counted (and published) by the load that follows it, not
+    // here: a caller that tries this first must not count it twice.
+    const copy = cache.peek(id);
+    const minVersion = options?.minVersion;
+    if (copy === undefined || (minVersion !== undefined && copy.version < minVersion)) {
+      return undefined;
+    }
+    noteCacheHit(true);
+    return cache.get(id, this.clock.now());
   }
 
   /** @inheritDoc */

@@ -179,6 +179,11 @@ export class SessionCache {
     return entry.record.expiresAt > now ? entry.record : null;
   }
 
+  /** Count a load that {@link peek} could not answer (not cached, too old, or the cache down). */
+  public noteMiss(): void {
+    this.misses += 1;
+  }
+
   /** The cached copy without counting or reordering (for a caller that checks versions first). */
   public peek(id: string): SessionRecord | undefined {
     return this.ready ? this.entries.get(id)?.record : undefined;

@@ -12,7 +12,7 @@ import type {
 
 type StoreMethod = Exclude<
   keyof SessionStore,
-  'degraded' | 'listSessionIds' | 'peekCached' | 'takeRetained' | 'merge' | 'forget'
+  'degraded' | 'listSessionIds' | 'loadCached' | 'peekCached' | 'takeRetained' | 'merge' | 'forget'
 >;
 
 /**
