@@ -203,6 +203,23 @@ export class ManagedSession extends TrackedSession {
     return deleted;
   }
 
+  /**
+   * A live session the manager answers synchronously (its current cached
+   * copy, at least the cookie's version), within its lifetime; anything
+   * else — no copy, no session, past its lifetime, `lock: 'request'` (the
+   * lock comes first) — is {@link fetch}'s to handle.
+   */
+  protected override fetchCached(): StoredSession | undefined {
+    const id = this.currentId;
+    if (id === undefined || this.ctx.lockRequests) return undefined;
+    const record = this.ctx.manager.getCached(
+      id,
+      this.knownVersion > 0 ? { minVersion: this.knownVersion } : undefined,
+    );
+    if (record === undefined || record === null || this.pastLifetime(record)) return undefined;
+    return record;
+  }
+
   protected async fetch(): Promise<StoredSession | null> {
     const id = this.currentId;
     if (id === undefined) return null;

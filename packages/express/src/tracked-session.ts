@@ -67,10 +67,12 @@ export abstract class TrackedSession implements RequestSession {
     };
   }
 
-  public async get(key: string): Promise<JsonValue | undefined> {
-    if (this.pending.has(key)) return this.pending.value(key);
-    const stored = await this.ensureLoaded();
-    return stored !== null && Object.hasOwn(stored.data, key) ? stored.data[key] : undefined;
+  public get(key: string): Promise<JsonValue | undefined> {
+    if (this.pending.has(key)) return Promise.resolve(this.pending.value(key));
+    // Answered at once from a current cached copy (no promise chain), else loaded.
+    const stored = this.stored ?? this.takeCached();
+    if (stored !== undefined) return Promise.resolve(valueOf(stored, key));
+    return this.ensureLoaded().then((loaded) => valueOf(loaded, key));
   }
 
   public set(key: string, value: JsonValue): void {
@@ -110,9 +112,27 @@ export abstract class TrackedSession implements RequestSession {
   /** Do the commit; set or clear the cookie while headers can still be set. */
   protected abstract write(): Promise<void>;
 
+  /**
+   * The stored session from a synchronous source (the instance cache's
+   * current copy), or `undefined` when only {@link fetch} can tell. Never
+   * throws. Adapters without one keep this default.
+   */
+  protected fetchCached(): StoredSession | undefined {
+    return undefined;
+  }
+
+  /** {@link fetchCached} before any load started: kept as loaded when it answers. */
+  private takeCached(): StoredSession | undefined {
+    if (this.loading !== undefined) return undefined;
+    const cached = this.fetchCached();
+    if (cached !== undefined) this.stored = cached;
+    return cached;
+  }
+
   /** The stored session, loading it on first use. */
   protected ensureLoaded(): Promise<StoredSession | null> {
-    if (this.stored !== undefined) return Promise.resolve(this.stored);
+    const stored = this.stored ?? this.takeCached();
+    if (stored !== undefined) return Promise.resolve(stored);
     this.loading ??= this.fetch().then(
       (stored) => {
         this.stored = stored;
@@ -177,4 +197,9 @@ export abstract class TrackedSession implements RequestSession {
     }
     return sessionError;
   }
+}
+
+/** The value of `key` in a loaded session (none for no session). */
+function valueOf(stored: StoredSession | null, key: string): JsonValue | undefined {
+  return stored !== null && Object.hasOwn(stored.data, key) ? stored.data[key] : undefined;
 }

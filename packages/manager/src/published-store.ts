@@ -38,6 +38,15 @@ export class PublishedStore implements SessionStore {
     return this.channel.tracePromise(() => this.inner.load(id, options), { method: 'load' });
   }
 
+  /**
+   * The inner store's synchronous cached answer, while nobody listens (a
+   * listener sees every call as a traced `load`): `undefined` otherwise.
+   */
+  public loadCached(id: string, options?: LoadOptions): SessionRecord | null | undefined {
+    if (this.channel.hasSubscribers) return undefined;
+    return this.inner.loadCached?.(id, options);
+  }
+
   public create(input: CreateSessionInput): Promise<SessionRecord> {
     if (!this.channel.hasSubscribers) return this.inner.create(input);
     return this.channel.tracePromise(() => this.inner.create(input), { method: 'create' });

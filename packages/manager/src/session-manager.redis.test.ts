@@ -1,11 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll } from 'vitest';
-import { ManualClock } from '@session-cluster/core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ManualClock, SESSION_CHANNELS } from '@session-cluster/core';
+import { HealthMonitor } from '@session-cluster/health';
 import type { SessionLocker, SessionStore } from '@session-cluster/core';
 import { RedisStore, RedlockLocker } from '@session-cluster/store-redis';
 import { startRedisServer } from '@session-cluster/testkit';
 import type { RedisServerHandle } from '@session-cluster/testkit';
 import { describeManagerSuite } from './manager-suite.test-helpers.js';
+import { SessionManager } from './session-manager.js';
 
 let redis: RedisServerHandle;
 
@@ -41,5 +43,49 @@ describeManagerSuite('RedisStore + RedlockLocker', () => {
     teardown: async () => {
       await Promise.all(opened.map((part) => part.close()));
     },
+  });
+});
+
+describe('SessionManager.getCached over the instance cache', () => {
+  it('answers a current cached copy synchronously, counted in health; undefined whenever only get can tell', async () => {
+    const prefix = `test:${randomUUID()}`;
+    const store = new RedisStore({ connection: { url: redis.url }, prefix, cache: true });
+    const health = new HealthMonitor();
+    const manager = new SessionManager({
+      store,
+      locker: new RedlockLocker({ nodes: [redis.url], prefix }),
+      health,
+    });
+    try {
+      for (let i = 0; i < 300 && store.cacheStats()?.state !== 'ready'; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      const session = await manager.create({ data: { n: 1 } });
+      // Not read yet: only get can answer.
+      expect(manager.getCached(session.id)).toBeUndefined();
+      await manager.get(session.id);
+      const gets = health.report().operations['get']?.count ?? 0;
+      expect(manager.getCached(session.id)).toMatchObject({ id: session.id, data: { n: 1 } });
+      expect(health.report().operations['get']?.count).toBe(gets + 1);
+      // Read-your-writes: a copy older than the caller's version is not an answer.
+      expect(manager.getCached(session.id, { minVersion: 2 })).toBeUndefined();
+      // Bad arguments are get's to report.
+      expect(manager.getCached('not an id')).toBeUndefined();
+      expect(manager.getCached(session.id, { minVersion: -1 })).toBeUndefined();
+      await expect(manager.get(session.id, { minVersion: -1 })).rejects.toMatchObject({
+        code: 'INVALID_ARGUMENT',
+      });
+      // Someone listening on the operation channel sees every read through get.
+      const listener = (): void => undefined;
+      SESSION_CHANNELS.operation.start.subscribe(listener);
+      try {
+        expect(manager.getCached(session.id)).toBeUndefined();
+      } finally {
+        SESSION_CHANNELS.operation.start.unsubscribe(listener);
+      }
+      expect(manager.getCached(session.id)).toBeDefined();
+    } finally {
+      await manager.close();
+    }
   });
 });

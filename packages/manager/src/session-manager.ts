@@ -308,6 +308,41 @@ export class SessionManager {
   }
 
   /**
+   * What {@link get} would answer, synchronously, when the store holds a
+   * copy known to be current (its instance cache); `undefined` when only
+   * `get` can answer: no such copy, the manager closing, bad arguments
+   * (which `get` reports), or anyone listening on the operation channel
+   * (telemetry sees every read through `get`). Counted in health like a `get`.
+   * For adapters that read the session on most requests: the answer skips
+   * the promise chain of `get`.
+   */
+  public getCached(id: string, options?: GetOptions): SessionRecord | null | undefined {
+    if (
+      this.closing !== undefined ||
+      this.channels.operation.hasSubscribers ||
+      this.store.loadCached === undefined
+    ) {
+      return undefined;
+    }
+    const started = performance.now();
+    let record: SessionRecord | null | undefined;
+    try {
+      // An invalid id: the store has no copy of it (get rejects it).
+      record = this.store.loadCached(id, loadOptions(options));
+    } catch {
+      return undefined;
+    }
+    if (record !== undefined) {
+      this.recorder?.record({
+        operation: 'get',
+        durationMs: performance.now() - started,
+        ok: true,
+      });
+    }
+    return record;
+  }
+
+  /**
    * Read-modify-write that never loses an update: load → `fn` →
    * compare-and-set save, retried on fresh data when another write got in
    * between. How the session lock is used depends on the lock mode (the
