@@ -250,4 +250,33 @@ describe('FallbackStore with the instance cache over a real redis-server', () =>
     await expect(missing).resolves.toBeDefined();
     expect(performance.now() - started).toBeGreaterThan(250);
   });
+
+  it('with its breaker open, a session the cache holds is read where it is written: the secondary', async () => {
+    const r = await rig(false);
+    const session = await r.store.create({
+      id: generateSessionId(),
+      data: { n: 1 },
+      expiresAt: Date.now() + TTL_MS,
+    });
+    for (let i = 0; i < 100 && r.redis.loadCached(session.id) === undefined; i++) {
+      await r.redis.load(session.id);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    expect(r.store.loadCached(session.id)).toBeDefined();
+    const outage = r.store.isolate();
+    try {
+      // The cache is still current, but writes now go to memory.
+      expect(r.store.loadCached(session.id)).toBeUndefined();
+      const loaded = await r.store.load(session.id);
+      const version = await r.store.save(
+        session.id,
+        { data: { n: 2 }, expiresAt: session.expiresAt },
+        loaded?.version ?? 0,
+      );
+      const again = await r.store.load(session.id);
+      expect(again).toMatchObject({ version, data: { n: 2 } });
+    } finally {
+      outage.dispose();
+    }
+  });
 });

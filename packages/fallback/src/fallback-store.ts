@@ -283,8 +283,11 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
     if (this.isPending(id)) return this.servedLocally(this.loadPending(id));
     // The primary's current in-process copy (its instance cache, kept
     // coherent by Redis): no call to guard, time or retry, so the policies
-    // are skipped. Pending ids (memory holds their truth) never get here.
-    const cached = this.primary.loadCached?.(id, options);
+    // are skipped. Only while nothing is degraded: with a breaker open the
+    // session's writes go to the secondary, so its reads must come from
+    // there too (seeded from this copy by loadLocally), or an update would
+    // read one store and write the other. Pending ids never get here.
+    const cached = this.loadCached(id, options);
     if (cached !== undefined) {
       this.routed('primary');
       return Promise.resolve(cached);
@@ -297,9 +300,14 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
     );
   }
 
-  /** @inheritDoc The primary's, unless memory holds the session's truth (pending reconciliation). */
+  /**
+   * @inheritDoc The primary's, while nothing is degraded (no breaker open,
+   * nothing pending reconciliation); else `undefined`: then the secondary
+   * may hold the session's truth, and only {@link load} knows.
+   */
   public loadCached(id: string, options?: LoadOptions): SessionRecord | null | undefined {
-    return this.isPending(id) ? undefined : this.primary.loadCached?.(id, options);
+    if (this.journal.size !== 0 || this.degraded) return undefined;
+    return this.primary.loadCached?.(id, options);
   }
 
   /** @inheritDoc */

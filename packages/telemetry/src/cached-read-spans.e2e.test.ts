@@ -3,7 +3,7 @@ import { hashSessionId } from '@session-cluster/core';
 import { startOtlpReceiver, startRedisServer } from '@session-cluster/testkit';
 import type { OtlpReceiver, OtlpSpan, RedisServerHandle } from '@session-cluster/testkit';
 import type { CachedReadSpans } from './operation-tracing.js';
-import { startTracedApp, stopTracedApp } from './traced-app-process.test-helpers.js';
+import { otlpAppEnv, startTracedApp, stopTracedApp } from './traced-app-process.test-helpers.js';
 import type { TracedAppProcess } from './traced-app-process.test-helpers.js';
 
 /** SpanKind in OTLP: 2 = server. */
@@ -26,11 +26,7 @@ describe.each<CachedReadSpans>(['in-trace', 'always'])(
     beforeAll(async () => {
       [receiver, redis] = await Promise.all([startOtlpReceiver(), startRedisServer()]);
       const started = await startTracedApp({
-        OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
-        OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
-        OTEL_BSP_SCHEDULE_DELAY: '200',
-        OTEL_METRICS_EXPORTER: 'none',
-        REDIS_URL: redis.url,
+        ...otlpAppEnv(receiver.url, redis.url),
         CACHED_READ_SPANS: setting,
       });
       app = started;

@@ -28,6 +28,15 @@ class CollectingReader extends MetricReader {
   }
 }
 
+/** Wait (5 ms steps, 3 s at most) until the cluster's instance cache serves. */
+async function cacheReady(cluster: SessionCluster): Promise<void> {
+  const deadline = Date.now() + 3_000;
+  while (cluster.redis.cacheStats()?.state !== 'ready') {
+    if (Date.now() > deadline) throw new Error('cache not ready within 3 s');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
 describe('session-cluster telemetry through the real SDK (Redis, fallback, health)', () => {
   const exporter = new InMemorySpanExporter();
   const tracerProvider = new TracerProvider({
@@ -200,11 +209,7 @@ describe('session-cluster telemetry through the real SDK (Redis, fallback, healt
     for (const id of rawIds) expect(text).not.toContain(id);
   });
   it('the instance cache: session.cache.hit on the get span, its metrics and its health', async () => {
-    const deadline = Date.now() + 3_000;
-    while (cluster.redis.cacheStats()?.state !== 'ready') {
-      if (Date.now() > deadline) throw new Error('cache not ready within 3 s');
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
+    await cacheReady(cluster);
     const session = await cluster.manager.create({ data: { n: 1 } });
     rawIds.push(session.id);
     const { root: first } = await inRequest(() => cluster.manager.get(session.id));
@@ -222,11 +227,7 @@ describe('session-cluster telemetry through the real SDK (Redis, fallback, healt
   });
 
   it('outside any span a cached read makes no span and is counted, not timed; a miss is a root span with its load', async () => {
-    const deadline = Date.now() + 3_000;
-    while (cluster.redis.cacheStats()?.state !== 'ready') {
-      if (Date.now() > deadline) throw new Error('cache not ready within 3 s');
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
+    await cacheReady(cluster);
     const session = await cluster.manager.create({ data: { n: 1 } });
     rawIds.push(session.id);
     const getsOk = (all: readonly MetricData[], name: string): number => {

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashSessionId } from '@session-cluster/core';
 import { startOtlpReceiver, startRedisServer } from '@session-cluster/testkit';
 import type { OtlpReceiver, OtlpSpan, RedisServerHandle } from '@session-cluster/testkit';
-import { startTracedApp, stopTracedApp } from './traced-app-process.test-helpers.js';
+import { otlpAppEnv, startTracedApp, stopTracedApp } from './traced-app-process.test-helpers.js';
 import type { TracedAppProcess } from './traced-app-process.test-helpers.js';
 
 /** SpanKind in OTLP: 2 = server, 3 = client. */
@@ -18,11 +18,7 @@ describe('startTelemetry end to end (real process → real OTLP/HTTP receiver)',
   beforeAll(async () => {
     [receiver, redis] = await Promise.all([startOtlpReceiver(), startRedisServer()]);
     const started = await startTracedApp({
-      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
-      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
-      OTEL_BSP_SCHEDULE_DELAY: '200',
-      OTEL_METRICS_EXPORTER: 'none',
-      REDIS_URL: redis.url,
+      ...otlpAppEnv(receiver.url, redis.url),
     });
     app = started;
     const base = started.url;

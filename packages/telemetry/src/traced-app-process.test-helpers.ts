@@ -77,3 +77,17 @@ export async function stopTracedApp(app: TracedAppProcess): Promise<void> {
   await exited;
   clearTimeout(timer);
 }
+
+/**
+ * The environment of a traced app exporting to `receiverUrl` (OTLP/HTTP
+ * JSON, a 200 ms batch delay, no metrics) over the Redis at `redisUrl`.
+ */
+export function otlpAppEnv(receiverUrl: string, redisUrl: string): Record<string, string> {
+  return {
+    OTEL_EXPORTER_OTLP_ENDPOINT: receiverUrl,
+    OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+    OTEL_BSP_SCHEDULE_DELAY: '200',
+    OTEL_METRICS_EXPORTER: 'none',
+    REDIS_URL: redisUrl,
+  };
+}
