@@ -3,7 +3,7 @@ import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { generateSessionId } from '@session-cluster/core';
-import { RedisStore } from '@session-cluster/store-redis';
+import { RedisExpiryOutbox, RedisStore } from '@session-cluster/store-redis';
 import { startOtlpReceiver, startRedisSentinel, startRedisServer } from '@session-cluster/testkit';
 import type { RedisServerHandle } from '@session-cluster/testkit';
 import { Redis } from 'ioredis';
@@ -160,21 +160,28 @@ describe('apps/sweeper: a real run', () => {
     }
 
     // The events wait in the queue for an application's consumer: batch jobs
-    // in BullMQ's wait list, each job's data holding its expiries (read raw:
-    // this app does not depend on bullmq itself).
+    // in BullMQ's wait list (read raw: this app does not depend on bullmq
+    // itself), each job's data naming its batch in the store's outbox, where
+    // the expiries wait until a consumer has handled them.
     const client = new Redis(server.url, { commandTimeout: 5_000, maxRetriesPerRequest: 3 });
     try {
       const queue = `{${prefix}:sweeper}:session-expiries`;
       const jobIds = await client.lrange(`${queue}:wait`, 0, -1);
       expect(jobIds.length).toBeGreaterThan(0);
-      let expiries = 0;
+      const outbox = new RedisExpiryOutbox(client, 5_000);
+      const expired = new Set<string>();
       for (const jobId of jobIds) {
         const data = JSON.parse((await client.hget(`${queue}:${jobId}`, 'data')) ?? '{}') as {
-          expiries?: unknown[];
+          prefix: string;
+          bucket: number;
+          batchId: string;
+          size: number;
         };
-        expiries += data.expiries?.length ?? 0;
+        const batch = await outbox.read(data.prefix, data.bucket, data.batchId);
+        expect(batch?.expiries).toHaveLength(data.size);
+        for (const expiry of batch?.expiries ?? []) expired.add(expiry.id);
       }
-      expect(expiries).toBe(200);
+      expect(expired.size).toBe(200);
     } finally {
       client.disconnect();
     }
