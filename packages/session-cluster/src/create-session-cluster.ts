@@ -98,6 +98,7 @@ export function createSessionCluster(options: SessionClusterOptions): SessionClu
           onCorruption: options.codec?.onCorruption,
           frameFormat: options.codec?.frameFormat,
           cache: options.cache ?? true,
+          telemetry: publish,
         }),
     );
     opened.push(redis);

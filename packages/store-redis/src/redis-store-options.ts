@@ -117,6 +117,12 @@ export interface RedisStoreOptions {
    */
   readonly cache?: boolean | SessionCacheOptions | undefined;
   /**
+   * Publish whether the instance cache answered each load (a `cache` event
+   * on core's `SESSION_CHANNELS`: `session.cache.hit` on the operation's
+   * span; free while nobody subscribes). `false`: publish nothing. Default `true`.
+   */
+  readonly telemetry?: boolean | undefined;
+  /**
    * Most live sessions one user may hold (positive integer; default 100).
    * A `create` (or a `save` that gives a session an owner) that takes the
    * user past it deletes — retires — the user's oldest sessions, so a
@@ -209,6 +215,7 @@ export function resolveRedisStoreOptions(options: RedisStoreOptions) {
     onCorruption: resolveCallback(options.onCorruption, 'onCorruption'),
     frameFormat,
     cache: resolveCache(options.cache),
+    telemetry: check.telemetry(options.telemetry),
   };
 }
 

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
-import { createSessionCodec, generateSessionId } from '@session-cluster/core';
+import { SESSION_CHANNELS, createSessionCodec, generateSessionId } from '@session-cluster/core';
 import type { SessionRecord } from '@session-cluster/core';
 import { describeStoreContract, startRedisServer } from '@session-cluster/testkit';
 import type { RedisServerHandle } from '@session-cluster/testkit';
@@ -264,6 +264,33 @@ describe('RedisStore instance cache: standalone', () => {
     expect(a.loadCached(session.id, { minVersion: 2 })).toBeUndefined();
     expect(a.cacheStats()?.hits).toBe((before?.hits ?? 0) + 1);
     expect(a.loadCached('not a session id')).toBeUndefined();
+  });
+
+  it('publishes its cache hits and misses on the session channels, unless telemetry is false', async () => {
+    const events: unknown[] = [];
+    const listener = (message: unknown): void => {
+      events.push(message);
+    };
+    SESSION_CHANNELS.event.subscribe(listener);
+    try {
+      for (const telemetry of [true, false]) {
+        const store = await openStore({ telemetry });
+        const session = await createSession(store);
+        events.length = 0;
+        await store.load(session.id);
+        await store.load(session.id);
+        expect(events).toEqual(
+          telemetry
+            ? [
+                { type: 'cache', hit: false },
+                { type: 'cache', hit: true },
+              ]
+            : [],
+        );
+      }
+    } finally {
+      SESSION_CHANNELS.event.unsubscribe(listener);
+    }
   });
 
   it('minVersion bypasses a cached copy older than it', async () => {

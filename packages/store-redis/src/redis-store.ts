@@ -15,7 +15,7 @@ import {
   retiredUntil,
   versionConflictError,
   isValidSessionId,
-  SESSION_CHANNELS,
+  sessionChannels,
 } from '@session-cluster/core';
 import type {
   Clock,
@@ -25,6 +25,7 @@ import type {
   LoadOptions,
   PatchOptions,
   SaveSessionInput,
+  SessionChannels,
   SessionCodec,
   SessionData,
   SessionPatch,
@@ -150,6 +151,8 @@ export class RedisStore implements SessionStore {
   /** The instance cache (option `cache`), fed invalidations by {@link tracker}. */
   private readonly cache: SessionCache | undefined;
   private readonly tracker: InvalidationTracker | undefined;
+  /** Where cache hits are published: core's channels, or silent ones (`telemetry: false`). */
+  private readonly channels: SessionChannels;
   /** The expiry half: index, sweep and outbox, on this store's connection. */
   private readonly expiry: RedisExpiryIndex;
   private corruptDeleted = 0;
@@ -161,6 +164,7 @@ export class RedisStore implements SessionStore {
    */
   public constructor(options: RedisStoreOptions) {
     const resolved = resolveRedisStoreOptions(options);
+    this.channels = sessionChannels(resolved.telemetry);
     // Every option is checked before a store-owned client starts connecting.
     this.keys = new RedisKeys(resolved.prefix, resolved.buckets);
     this.bucketCount = resolved.buckets;
@@ -247,7 +251,7 @@ export class RedisStore implements SessionStore {
     const cache = this.cache;
     if (cache !== undefined && this.closing === undefined && isValidSessionId(id)) {
       cache.noteMiss();
-      noteCacheHit(false);
+      noteCacheHit(this.channels, false);
     }
     return this.track('load', async () => {
       assertValidSessionId(id, 'load');
@@ -294,7 +298,7 @@ export class RedisStore implements SessionStore {
     if (copy === undefined || (minVersion !== undefined && copy.version < minVersion)) {
       return undefined;
     }
-    noteCacheHit(true);
+    noteCacheHit(this.channels, true);
     return cache.get(id, this.clock.now());
   }
 
@@ -1174,8 +1178,8 @@ export class RedisStore implements SessionStore {
  * Publish whether the instance cache answered a load (a `cache` event, in
  * the manager operation's context: `session.cache.hit` on its span).
  */
-function noteCacheHit(hit: boolean): void {
-  const channel = SESSION_CHANNELS.event;
+function noteCacheHit(channels: SessionChannels, hit: boolean): void {
+  const channel = channels.event;
   if (channel.hasSubscribers) channel.publish({ type: 'cache', hit });
 }
 
