@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import { generateSessionId } from '@session-cluster/core';
+import type { SessionRecord } from '@session-cluster/core';
 import { MemoryStore } from '@session-cluster/store-memory';
 import { RedisStore } from '@session-cluster/store-redis';
 import { startRedisServer } from '@session-cluster/testkit';
@@ -62,6 +63,20 @@ async function cached(redis: RedisStore, id: string): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
   expect(redis.loadCached(id)).toBeDefined();
+}
+
+/** A new session of `r`'s store, held current by its instance cache. */
+async function cachedSession(
+  r: { store: FallbackStore; redis: RedisStore },
+  data: Record<string, number>,
+): Promise<SessionRecord> {
+  const session = await r.store.create({
+    id: generateSessionId(),
+    data,
+    expiresAt: Date.now() + TTL_MS,
+  });
+  await cached(r.redis, session.id);
+  return session;
 }
 
 describe('FallbackStore with the instance cache over a real redis-server', () => {
@@ -224,12 +239,7 @@ describe('FallbackStore with the instance cache over a real redis-server', () =>
 
   it('a stalled Redis: cached sessions are answered at once, uncached ones wait for it', async () => {
     const r = await rig(false);
-    const session = await r.store.create({
-      id: generateSessionId(),
-      data: { n: 1 },
-      expiresAt: Date.now() + TTL_MS,
-    });
-    await cached(r.redis, session.id);
+    const session = await cachedSession(r, { n: 1 });
     const hits = r.redis.cacheStats()?.hits ?? 0;
     const admin = new Redis(r.server.port, '127.0.0.1');
     opened.push({ close: () => admin.quit().then(() => undefined) });
@@ -252,12 +262,7 @@ describe('FallbackStore with the instance cache over a real redis-server', () =>
 
   it('with its breaker open, a session the cache holds is read where it is written: the secondary', async () => {
     const r = await rig(false);
-    const session = await r.store.create({
-      id: generateSessionId(),
-      data: { n: 1 },
-      expiresAt: Date.now() + TTL_MS,
-    });
-    await cached(r.redis, session.id);
+    const session = await cachedSession(r, { n: 1 });
     expect(r.store.loadCached(session.id)).toBeDefined();
     const outage = r.store.isolate();
     try {

@@ -3,7 +3,12 @@ import { hashSessionId } from '@session-cluster/core';
 import { startOtlpReceiver, startRedisServer } from '@session-cluster/testkit';
 import type { OtlpReceiver, OtlpSpan, RedisServerHandle } from '@session-cluster/testkit';
 import type { CachedReadSpans } from './operation-tracing.js';
-import { otlpAppEnv, startTracedApp, stopTracedApp } from './traced-app-process.test-helpers.js';
+import {
+  otlpAppEnv,
+  startTracedApp,
+  stopTracedApp,
+  stopTracedAppCleanly,
+} from './traced-app-process.test-helpers.js';
 import type { TracedAppProcess } from './traced-app-process.test-helpers.js';
 
 /** SpanKind in OTLP: 2 = server. */
@@ -37,9 +42,7 @@ describe.each<CachedReadSpans>(['in-trace', 'always'])(
       const reads = await fetch(`${started.url}/sessions/${sessionId}/reads`, { method: 'POST' });
       expect(reads.status, started.stderr()).toBe(200);
       ({ hits } = (await reads.json()) as { hits: number });
-      // SIGTERM: the app closes, and shutdown() flushes the batch processor.
-      await stopTracedApp(started);
-      expect(started.child.exitCode, started.stderr()).toBe(0);
+      await stopTracedAppCleanly(started);
     }, 60_000);
 
     afterAll(async () => {

@@ -2,7 +2,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashSessionId } from '@session-cluster/core';
 import { startOtlpReceiver, startRedisServer } from '@session-cluster/testkit';
 import type { OtlpReceiver, OtlpSpan, RedisServerHandle } from '@session-cluster/testkit';
-import { otlpAppEnv, startTracedApp, stopTracedApp } from './traced-app-process.test-helpers.js';
+import {
+  otlpAppEnv,
+  startTracedApp,
+  stopTracedApp,
+  stopTracedAppCleanly,
+} from './traced-app-process.test-helpers.js';
 import type { TracedAppProcess } from './traced-app-process.test-helpers.js';
 
 /** SpanKind in OTLP: 2 = server, 3 = client. */
@@ -37,9 +42,7 @@ describe('startTelemetry end to end (real process → real OTLP/HTTP receiver)',
     expect(await (await fetch(`${base}/recover`, { method: 'POST' })).json()).toEqual({
       degraded: false,
     });
-    // SIGTERM: the app closes, and shutdown() flushes the batch processor.
-    await stopTracedApp(started);
-    expect(started.child.exitCode, started.stderr()).toBe(0);
+    await stopTracedAppCleanly(started);
   }, 60_000);
 
   afterAll(async () => {

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
+import { expect } from 'vitest';
 
 const PACKAGE_DIR = fileURLToPath(new URL('../', import.meta.url));
 const APP = fileURLToPath(new URL('./traced-app.test-helpers.ts', import.meta.url));
@@ -90,4 +91,10 @@ export function otlpAppEnv(receiverUrl: string, redisUrl: string): Record<string
     OTEL_METRICS_EXPORTER: 'none',
     REDIS_URL: redisUrl,
   };
+}
+
+/** SIGTERM `app` and check it exited 0 (its shutdown flushed the batch processor). */
+export async function stopTracedAppCleanly(app: TracedAppProcess): Promise<void> {
+  await stopTracedApp(app);
+  expect(app.child.exitCode, app.stderr()).toBe(0);
 }
