@@ -77,6 +77,13 @@ beforeAll(async () => {
   stored = await store.create({ id: generateSessionId(), ...input, expiresAt: later() });
   remembered = await memory.create({ id: generateSessionId(), ...input, expiresAt: later() });
   managed = await cluster.manager.create(input);
+  // The cluster's instance cache turns tracking on in the background
+  // (CLIENT ID, SUBSCRIBE, CLIENT TRACKING): done before any test counts
+  // the commands Redis served.
+  for (let waited = 0; cluster.redis.cacheStats()?.state !== 'ready'; waited += 10) {
+    if (waited > 5_000) throw new Error('the test cluster cache did not get ready');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
 });
 
 afterAll(async () => {

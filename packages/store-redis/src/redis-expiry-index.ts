@@ -163,39 +163,48 @@ export class RedisExpiryIndex {
       const outbox = keys.outboxBucket(bucket);
       // The set is small: it holds only batches between their sweep and
       // their publication (each job stops at its first failed publish).
-      const ids = await this.channel.command('pendingBatches', undefined, () =>
-        client.srandmember(unpublished, limit),
-      );
-      if (ids.length === 0) return [];
-      const values = await this.channel.command('pendingBatches', undefined, () =>
-        client.hmget(outbox, ...ids),
-      );
-      const batches: ExpiryBatch[] = [];
-      const gone: string[] = [];
-      const unreadable: string[] = [];
-      ids.forEach((id, i) => {
-        const value = values[i];
-        // Gone: a consumer already acknowledged it (the publisher died after
-        // publishing, before marking it published).
-        if (value === null || value === undefined) gone.push(id);
-        else {
-          const batch = decodeOutboxBatch(bucket, id, value);
-          if (batch === undefined) unreadable.push(id);
-          else batches.push(batch);
+      // Ids dropped below (gone or unreadable) leave the set, so each round
+      // that drops one draws again from a smaller set: a page is short only
+      // when the set holds fewer batches, never because of what it dropped.
+      const found = new Map<string, ExpiryBatch>();
+      for (let dropped = true; dropped && found.size < limit;) {
+        const ids = (
+          await this.channel.command('pendingBatches', undefined, () =>
+            client.srandmember(unpublished, limit),
+          )
+        ).filter((id) => !found.has(id));
+        if (ids.length === 0) break;
+        const values = await this.channel.command('pendingBatches', undefined, () =>
+          client.hmget(outbox, ...ids),
+        );
+        const gone: string[] = [];
+        const unreadable: string[] = [];
+        ids.forEach((id, i) => {
+          const value = values[i];
+          // Gone: a consumer already acknowledged it (the publisher died after
+          // publishing, before marking it published).
+          if (value === null || value === undefined) gone.push(id);
+          else {
+            const batch = decodeOutboxBatch(bucket, id, value);
+            if (batch === undefined) unreadable.push(id);
+            else if (found.size < limit) found.set(id, batch);
+          }
+        });
+        // Only the sweep script writes the outbox: a field it cannot have
+        // written would be retried by every sweep of the bucket forever.
+        if (unreadable.length > 0) {
+          await this.channel.command('pendingBatches', undefined, () =>
+            client.hdel(outbox, ...unreadable),
+          );
         }
-      });
-      // Only the sweep script writes the outbox: a field it cannot have
-      // written would be retried by every sweep of the bucket forever.
-      if (unreadable.length > 0) {
-        await this.channel.command('pendingBatches', undefined, () =>
-          client.hdel(outbox, ...unreadable),
-        );
+        dropped = gone.length + unreadable.length > 0;
+        if (dropped) {
+          await this.channel.command('pendingBatches', undefined, () =>
+            client.srem(unpublished, ...gone, ...unreadable),
+          );
+        }
       }
-      if (gone.length + unreadable.length > 0) {
-        await this.channel.command('pendingBatches', undefined, () =>
-          client.srem(unpublished, ...gone, ...unreadable),
-        );
-      }
+      const batches = [...found.values()];
       return batches;
     });
   }
