@@ -62,6 +62,8 @@ for (const line of ['22', '26']) {
 mkdirSync(`${root}.vitest`, { recursive: true });
 const totals = { passed: 0, failed: 0, skipped: 0, suitesFailed: 0, status: 0 };
 const lines = [];
+/** @type {string[]} */
+const failures = [];
 
 /** The vitest arguments and environment of one Node line's run. */
 function vitestRun(run, out) {
@@ -105,6 +107,30 @@ function tally(version, scope, out, status) {
   totals.suitesFailed += summary.numFailedTestSuites ?? 0;
   if (status !== 0) totals.status = status || 1;
   lines.push(`Node ${version}: ${passed} passed, ${failed} failed, ${skipped} skipped (${scope})`);
+  failures.push(...failuresOf(version, summary));
+}
+
+/**
+ * What failed in one results file, a line or two each: CI logs may keep only
+ * the tail of the output, so the names are repeated after the totals.
+ */
+function failuresOf(version, summary) {
+  const found = [];
+  const firstLine = (text) =>
+    String(text ?? '')
+      .split('\n')
+      .find((line) => line.trim()) ?? '';
+  for (const file of summary.testResults ?? []) {
+    const path = String(file.name ?? '').replace(root, '');
+    const failedTests = (file.assertionResults ?? []).filter((test) => test.status === 'failed');
+    for (const test of failedTests)
+      found.push(
+        `Node ${version}: ${path} > ${test.fullName}\n    ${firstLine(test.failureMessages?.[0])}`,
+      );
+    if (file.status === 'failed' && failedTests.length === 0)
+      found.push(`Node ${version}: ${path} (the file failed)\n    ${firstLine(file.message)}`);
+  }
+  return found;
 }
 
 const selected = runs.filter((run) => !only || only.includes(run.line));
@@ -149,6 +175,8 @@ await Promise.all(
 );
 
 console.log(`\n${lines.map((line) => `run-tests: ${line}`).join('\n')}`);
+if (failures.length > 0)
+  console.log(`\nrun-tests: failed:\n${failures.map((failure) => `  ${failure}`).join('\n')}`);
 console.log(`\ntests: ${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped`);
 if (totals.passed === 0) {
   console.error('run-tests: no test ran');
