@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
-import { startRedisServer } from '@session-cluster/testkit';
-import type { RedisServerHandle } from '@session-cluster/testkit';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { useRedisServer } from '@session-cluster/testkit';
+import { describe, expect, it } from 'vitest';
 import { startManagerWorker } from './fixtures/manager-worker-process.js';
 import type { ManagerWorkerHandle } from './fixtures/manager-worker-process.js';
 import type { TrafficReport } from './fixtures/manager-worker-protocol.js';
@@ -37,15 +36,7 @@ function describeReport(worker: number, report: TrafficReport, restartedAt: numb
 }
 
 describe('outage under load: two instances, redis-server SIGKILLed for 5 s, restarted on its port', () => {
-  let redis: RedisServerHandle;
-
-  beforeAll(async () => {
-    redis = await startRedisServer();
-  });
-
-  afterAll(async () => {
-    await redis.stop();
-  });
+  const redis = useRedisServer();
 
   it('no call fails, health goes healthy → degraded → healthy, outage writes reach the other instance', async () => {
     const prefix = `test:${randomUUID()}`;

@@ -3,9 +3,8 @@ import { performance } from 'node:perf_hooks';
 import { setImmediate as yieldToLoop, setTimeout as delay } from 'node:timers/promises';
 import { generateSessionId } from '@session-cluster/core';
 import { RedisStore } from '@session-cluster/store-redis';
-import { cookieClient, startRedisServer } from '@session-cluster/testkit';
-import type { RedisServerHandle } from '@session-cluster/testkit';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cookieClient, useRedisServer } from '@session-cluster/testkit';
+import { describe, expect, it } from 'vitest';
 import { startExpressInstances } from './fixtures/express-instances.js';
 
 /*
@@ -28,15 +27,7 @@ const PAIRS = Number(process.env['SC_RYW_PAIRS'] ?? 10_000);
 const BROWSERS = 4;
 const DELAY_SAMPLES = 1_000;
 
-let redis: RedisServerHandle;
-
-beforeAll(async () => {
-  redis = await startRedisServer();
-});
-
-afterAll(async () => {
-  await redis.stop();
-});
+const redis = useRedisServer();
 
 describe('instance cache: read-your-writes across three instances', () => {
   it(`${PAIRS} write-then-read pairs round-robin: no read older than the last write`, async () => {

@@ -5,11 +5,10 @@ import { SessionClusterStore } from '@session-cluster/express/express-session';
 import type { ExpressSessionData } from '@session-cluster/express/express-session';
 import { toSessionError } from '@session-cluster/core';
 import { RedisStore } from '@session-cluster/store-redis';
-import { cookieClient, startRedisServer } from '@session-cluster/testkit';
-import type { RedisServerHandle } from '@session-cluster/testkit';
+import { cookieClient, useRedisServer } from '@session-cluster/testkit';
 import express from 'express';
 import { createSessionCluster } from 'session-cluster';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 /** A callback-style Store call as a promise. */
 function call<T>(
@@ -24,14 +23,7 @@ function call<T>(
 }
 
 describe('retired ids stay retired: destroy, then a late write', () => {
-  let redis: RedisServerHandle;
-
-  beforeAll(async () => {
-    redis = await startRedisServer();
-  });
-  afterAll(async () => {
-    await redis.stop();
-  });
+  const redis = useRedisServer();
 
   it('express-session Store: a set arriving after destroy leaves the session gone', async () => {
     const redisStore = new RedisStore({

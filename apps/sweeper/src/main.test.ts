@@ -4,10 +4,14 @@ import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { generateSessionId } from '@session-cluster/core';
 import { RedisExpiryOutbox, RedisStore } from '@session-cluster/store-redis';
-import { startOtlpReceiver, startRedisSentinel, startRedisServer } from '@session-cluster/testkit';
-import type { RedisServerHandle } from '@session-cluster/testkit';
+import {
+  startOtlpReceiver,
+  startRedisSentinel,
+  startRedisServer,
+  useRedisServer,
+} from '@session-cluster/testkit';
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { SWEEPER_USAGE } from './sweeper-args.js';
 
 const APP_DIR = fileURLToPath(new URL('../', import.meta.url));
@@ -110,13 +114,7 @@ describe.concurrent('apps/sweeper: configuration', () => {
 });
 
 describe('apps/sweeper: a real run', () => {
-  let server: RedisServerHandle;
-  beforeAll(async () => {
-    server = await startRedisServer();
-  });
-  afterAll(async () => {
-    await server.stop();
-  });
+  const server = useRedisServer();
 
   it('sweeps expired sessions, logs progress, publishes events, and exits 0 on SIGTERM', async () => {
     const prefix = `app${randomUUID().slice(0, 8)}`;

@@ -2,10 +2,9 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { generateSessionId } from '@session-cluster/core';
 import { CookieSealer } from '@session-cluster/store-cookie';
 import { RedisStore } from '@session-cluster/store-redis';
-import { cookieClient, listenOnLoopback, startRedisServer } from '@session-cluster/testkit';
-import type { RedisServerHandle } from '@session-cluster/testkit';
+import { cookieClient, listenOnLoopback, useRedisServer } from '@session-cluster/testkit';
 import { createSessionCluster } from 'session-cluster';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { SESSION_MIDDLEWARE_DEFAULTS } from './middleware-options.js';
 import { sessionMiddleware } from './session-middleware.js';
 import { SessionCookieSigner } from './signed-cookie.js';
@@ -16,13 +15,7 @@ const SECRET = 'a-test-secret-that-is-long-enough-0001';
 const quiet = { warn: () => undefined };
 
 describe('absolute session lifetime (maxLifetimeMs, default 7 days)', () => {
-  let redis: RedisServerHandle;
-  beforeAll(async () => {
-    redis = await startRedisServer();
-  });
-  afterAll(async () => {
-    await redis.stop();
-  });
+  const redis = useRedisServer();
 
   it('managed: a live session created 8 days ago is ended and replaced, however active', async () => {
     expect(SESSION_MIDDLEWARE_DEFAULTS.maxLifetimeMs).toBe(7 * DAY_MS);

@@ -1,23 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ManualClock, SESSION_CHANNELS } from '@session-cluster/core';
 import { HealthMonitor } from '@session-cluster/health';
 import type { SessionLocker, SessionStore } from '@session-cluster/core';
 import { RedisStore, RedlockLocker } from '@session-cluster/store-redis';
-import { startRedisServer } from '@session-cluster/testkit';
-import type { RedisServerHandle } from '@session-cluster/testkit';
+import { useRedisServer } from '@session-cluster/testkit';
 import { describeManagerSuite } from './manager-suite.test-helpers.js';
 import { SessionManager } from './session-manager.js';
 
-let redis: RedisServerHandle;
-
-beforeAll(async () => {
-  redis = await startRedisServer();
-});
-
-afterAll(async () => {
-  await redis.stop();
-});
+const redis = useRedisServer();
 
 describeManagerSuite('RedisStore + RedlockLocker', () => {
   // A fresh key prefix per test: nothing one test wrote is visible to the next.

@@ -6,7 +6,12 @@ import {
   generateSessionId,
 } from '@session-cluster/core';
 import type { SessionError, SessionLock } from '@session-cluster/core';
-import { expectSessionError, startRedisNodes, startRedisServer } from '@session-cluster/testkit';
+import {
+  expectSessionError,
+  startRedisNodes,
+  startRedisServer,
+  useRedisServer,
+} from '@session-cluster/testkit';
 import type { RedisServerHandle } from '@session-cluster/testkit';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -52,14 +57,7 @@ afterEach(async () => {
 });
 
 describe('RedlockLocker on one node', () => {
-  let redis: RedisServerHandle;
-
-  beforeAll(async () => {
-    redis = await startRedisServer();
-  });
-  afterAll(async () => {
-    await redis.stop();
-  });
+  const redis = useRedisServer();
 
   it('stores the lock under <prefix>:lock:{<sid>} while held, and removes it on release', async () => {
     const sid = generateSessionId();

@@ -3,24 +3,15 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ManualClock, hashSessionId } from '@session-cluster/core';
 import { RedisStore } from '@session-cluster/store-redis';
-import { startRedisServer } from '@session-cluster/testkit';
-import type { RedisServerHandle } from '@session-cluster/testkit';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { useRedisServer } from '@session-cluster/testkit';
+import { describe, expect, it } from 'vitest';
 import { ExpirySweeper } from './expiry-sweeper.js';
 import { createSessions, testPrefix, waitFor } from './sweeper-harness.test-helpers.js';
 
 const PACKAGE_DIR = fileURLToPath(new URL('../', import.meta.url));
 const EXAMPLE = fileURLToPath(new URL('../examples/consume-expired-sessions.ts', import.meta.url));
 
-let server: RedisServerHandle;
-
-beforeAll(async () => {
-  server = await startRedisServer();
-});
-
-afterAll(async () => {
-  await server.stop();
-});
+const server = useRedisServer();
 
 describe('the README consumer example (examples/consume-expired-sessions.ts)', () => {
   it('is the code the README shows', () => {

@@ -1,17 +1,8 @@
-import { startRedisServer } from '@session-cluster/testkit';
-import type { RedisServerHandle } from '@session-cluster/testkit';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { useRedisServer } from '@session-cluster/testkit';
+import { describe, expect, it } from 'vitest';
 import { runTwoWorkerSweep } from './two-workers.test-helpers.js';
 
-let server: RedisServerHandle;
-
-beforeAll(async () => {
-  server = await startRedisServer();
-});
-
-afterAll(async () => {
-  await server.stop();
-});
+const server = useRedisServer();
 
 describe('two sweeper processes on one Redis', () => {
   it('sweep 10,000 sessions: every index empty, exactly one session.expired event each', async () => {

@@ -6,6 +6,7 @@ export type {
   RedisServerHandle,
   RedisSentinelOptions,
 } from './redis-server.js';
+export { useRedisServer } from './use-redis-server.js';
 export {
   REDIS_SERVER_BIN,
   startRedisServer,
