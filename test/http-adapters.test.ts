@@ -1,10 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { cookieClient, startRedisServer } from '@session-cluster/testkit';
-import type { RedisServerHandle } from '@session-cluster/testkit';
+import { cookieClient, useRedisServer } from '@session-cluster/testkit';
 import type { ManagedSessionOptions } from '@session-cluster/express';
 import { createSessionCluster } from 'session-cluster';
 import type { SessionCluster } from 'session-cluster';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { ADAPTERS, startAdapterApp } from './fixtures/adapter-apps.js';
 import type { Adapter } from './fixtures/adapter-apps.js';
 
@@ -12,14 +11,8 @@ const SECRET = 'a-shared-core-secret-long-enough-000001';
 const OLD_SECRET = 'an-old-shared-core-secret-long-enough-02';
 const COOKIE = 'sc.sid';
 
-let redis: RedisServerHandle;
+const redis = useRedisServer();
 const closers: (() => Promise<void>)[] = [];
-beforeAll(async () => {
-  redis = await startRedisServer();
-});
-afterAll(async () => {
-  await redis.stop();
-});
 afterEach(async () => {
   for (const close of closers.splice(0).reverse()) await close();
 });

@@ -4,12 +4,11 @@ import {
   cookieClient,
   listenOnLoopback,
   respCommand,
-  startRedisServer,
+  useRedisServer,
 } from '@session-cluster/testkit';
-import type { RedisServerHandle } from '@session-cluster/testkit';
 import { createSessionCluster } from 'session-cluster';
 import type { SessionCluster } from 'session-cluster';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { ManagedSessionOptions } from './middleware-options.js';
 import { sessionMiddleware } from './session-middleware.js';
 import type { SessionMiddleware } from './session-middleware.js';
@@ -21,15 +20,8 @@ const SECRET = 'a-test-secret-that-is-long-enough-0001';
 const OLD_SECRET = 'an-old-secret-that-is-long-enough-0002';
 const COOKIE = 'sc.sid';
 
-let redis: RedisServerHandle;
+const redis = useRedisServer();
 const closers: (() => Promise<void>)[] = [];
-
-beforeAll(async () => {
-  redis = await startRedisServer();
-});
-afterAll(async () => {
-  await redis.stop();
-});
 afterEach(async () => {
   for (const close of closers.splice(0).reverse()) await close();
 });

@@ -1,14 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { isSessionError } from '@session-cluster/core';
-import { cookieClient, startRedisServer } from '@session-cluster/testkit';
-import type { RedisServerHandle } from '@session-cluster/testkit';
+import { cookieClient, useRedisServer } from '@session-cluster/testkit';
 import fastifyCookie from '@fastify/cookie';
 import Fastify from 'fastify';
 import type { FastifyInstance, FastifyPluginCallback } from 'fastify';
 import { createRequire } from 'node:module';
 import { createSessionCluster } from 'session-cluster';
 import type { SessionCluster } from 'session-cluster';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { FastifySessionClusterStore } from './fastify-session-store.js';
 
 const SECRET = 'a-fastify-session-secret-long-enough-01';
@@ -31,14 +30,8 @@ const fastifySession = createRequire(import.meta.url)('@fastify/session') as Fas
 const sessionOf = (request: object): FastifySessionApi =>
   (request as { session: FastifySessionApi }).session;
 
-let redis: RedisServerHandle;
+const redis = useRedisServer();
 const closers: (() => Promise<void>)[] = [];
-beforeAll(async () => {
-  redis = await startRedisServer();
-});
-afterAll(async () => {
-  await redis.stop();
-});
 afterEach(async () => {
   for (const close of closers.splice(0).reverse()) await close();
 });

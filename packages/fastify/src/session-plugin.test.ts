@@ -1,13 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { generateSessionId, hashSessionId, isSessionError } from '@session-cluster/core';
-import { cookieClient, respCommand, startRedisServer } from '@session-cluster/testkit';
-import type { RedisServerHandle } from '@session-cluster/testkit';
+import { cookieClient, respCommand, useRedisServer } from '@session-cluster/testkit';
 import fastifyCookie from '@fastify/cookie';
 import Fastify from 'fastify';
 import type { FastifyInstance } from 'fastify';
 import { createSessionCluster } from 'session-cluster';
 import type { SessionCluster } from 'session-cluster';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { sessionCluster } from './session-plugin.js';
 import type { FastifySessionOptions } from './session-plugin.js';
 import { buildFastifyTestApp } from './test-app.test-helpers.js';
@@ -17,15 +16,8 @@ const SECRET = 'a-test-secret-that-is-long-enough-0001';
 const OLD_SECRET = 'an-old-secret-that-is-long-enough-0002';
 const COOKIE = 'sc.sid';
 
-let redis: RedisServerHandle;
+const redis = useRedisServer();
 const closers: (() => Promise<void>)[] = [];
-
-beforeAll(async () => {
-  redis = await startRedisServer();
-});
-afterAll(async () => {
-  await redis.stop();
-});
 afterEach(async () => {
   for (const close of closers.splice(0).reverse()) await close();
 });
