@@ -121,17 +121,24 @@ describe('the demo under HTTP load while its redis-server is SIGKILLed and resta
     // them cached: one key (the counter) changed on several instances, which
     // recovery resolves last-writer-wins, reporting conflicts; increments
     // lost that way are counted, and only ever where conflicts were reported.
+    //
+    // A counter below what was acknowledged at the kill is such a conflict
+    // too: an instance whose copy was invalidated before the kill keeps it
+    // (stale) to carry the visitor through the outage, and an outage click
+    // on it writes an older count back last-writer-wins (issue 19's
+    // contract: same-key losses only where conflicts are reported). A
+    // session gone or replaced is lost whatever the conflicts.
     const lost: string[] = [];
+    const belowAckedAtKill: string[] = [];
     let outageIncrementsLost = 0;
     await inLanes(LANES, before.length, async (i) => {
       const session = before[i]!;
       const read = await traffic.request('GET', '/', session.cookie);
       const atKill = ackedAtKill.get(session.id) ?? session.acked;
-      if (
-        (sessionIdOf(read.cookie) ?? session.id) !== session.id ||
-        (read.counter ?? -1) < atKill
-      ) {
-        lost.push(`${session.id.slice(0, 8)}: ${read.counter ?? 'gone'} < ${atKill}`);
+      if ((sessionIdOf(read.cookie) ?? session.id) !== session.id || read.counter === undefined) {
+        lost.push(`${session.id.slice(0, 8)}: ${read.counter ?? 'gone'}`);
+      } else if (read.counter < atKill) {
+        belowAckedAtKill.push(`${session.id.slice(0, 8)}: ${read.counter} < ${atKill}`);
       }
       outageIncrementsLost += Math.max(0, session.acked - (read.counter ?? 0));
     });
@@ -167,7 +174,8 @@ describe('the demo under HTTP load while its redis-server is SIGKILLed and resta
         `${traffic.sent} requests sent (${setupSent} setting up, ${loadSent - setupSent} under load, ` +
         `${traffic.sent - loadSent} checking), ${degradedDuringOutage.length} answered degraded ` +
         `during the outage, ${traffic.failures.length} failed, ` +
-        `${lost.length} of ${before.length} pre-outage sessions lost, ` +
+        `${lost.length} of ${before.length} pre-outage sessions lost ` +
+        `(${belowAckedAtKill.length} read below the count acknowledged at the kill), ` +
         `${outageIncrementsLost} increments made on several instances during the outage lost to ` +
         `${conflicts} reported conflicts, ` +
         `${duringOutage.length} sessions created during the outage, ${reconciled.length} reconciled into Redis ` +
@@ -187,7 +195,8 @@ describe('the demo under HTTP load while its redis-server is SIGKILLed and resta
     // Every instance went degraded, so every instance reconciled at least once.
     expect(recoveredLogs.length).toBeGreaterThanOrEqual(INSTANCES);
     expect(recoveredLogs.every((r) => r.failed === 0)).toBe(true);
-    if (outageIncrementsLost > 0) expect(conflicts).toBeGreaterThan(0);
+    if (outageIncrementsLost > 0 || belowAckedAtKill.length > 0)
+      expect(conflicts, belowAckedAtKill.slice(0, 10).join('\n')).toBeGreaterThan(0);
     expect(writtenBack).toBeGreaterThanOrEqual(duringOutage.length);
   }, 60_000);
 });
