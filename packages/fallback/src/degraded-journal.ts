@@ -38,6 +38,15 @@ export interface JournalEntry {
   lastData: SessionData | undefined;
   /** Per top-level key, the clock time of its last degraded-mode change (last writer wins on conflicts). */
   readonly keyTimes: Map<string, number>;
+  /**
+   * The record a reconciliation last sent to the primary as a whole-record
+   * create or save (whose outcome is unknown until answered). A run that
+   * ends without the answer (a timeout, a second outage) may still have
+   * written it: the next run finding exactly this in the primary, one
+   * version on, knows the write was its own and builds on it instead of
+   * reporting the primary's copy as a newer conflicting one.
+   */
+  sent: SessionRecord | undefined;
 }
 
 /** A fresh entry. */
@@ -51,6 +60,7 @@ function newEntry(kind: 'write' | 'delete', gen: number): JournalEntry {
     baseData: undefined,
     lastData: undefined,
     keyTimes: new Map(),
+    sent: undefined,
   };
 }
 
@@ -133,6 +143,7 @@ export class DegradedJournal {
       entry.baseData = undefined;
       entry.lastData = undefined;
       entry.keyTimes.clear();
+      entry.sent = undefined;
     }
     entry.gen = ++this.counter;
     return { id, entry, gen: entry.gen, fresh };
@@ -244,6 +255,7 @@ export class DegradedJournal {
     if (this.entries.get(id) !== entry || entry.incarnation !== incarnation) return;
     entry.base = version;
     entry.deleteFirst = false;
+    entry.sent = undefined;
     // Merged per key: the next pass diffs against what this one wrote.
     if (data !== undefined && entry.baseData !== undefined) entry.baseData = data;
   }

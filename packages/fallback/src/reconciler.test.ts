@@ -3,6 +3,7 @@ import {
   createSessionCodec,
   generateSessionId,
   hashSessionId,
+  StorageUnavailableError,
 } from '@session-cluster/core';
 import type { CreateSessionInput, SessionData, SessionRecord } from '@session-cluster/core';
 import { MemoryStore } from '@session-cluster/store-memory';
@@ -177,6 +178,53 @@ describe('Reconciler', () => {
     });
     expect(await r.secondary.load(local.id)).toBeNull();
   });
+
+  it.each(['create', 'save'] as const)(
+    'a write-back (%s) that landed without its answer, of a copy changed here since, is built on: no conflict, nothing lost',
+    async (operation) => {
+      // The write-back lands but its answer is lost (a client timeout, as
+      // under a second outage mid-reconcile).
+      let loseAnswerOf: string | undefined = operation;
+      let calls: readonly string[] = [];
+      const r = rig({
+        execute: async (fn) => {
+          const value = await fn();
+          if (loseAnswerOf !== undefined && calls.at(-1) === loseAnswerOf) {
+            loseAnswerOf = undefined;
+            throw new StorageUnavailableError('timed out', { timeout: true });
+          }
+          return value;
+        },
+      });
+      calls = r.primary.calls;
+      let id: string;
+      let versionBefore = 0;
+      if (operation === 'create') {
+        id = (await r.createLocally({ userId: 'ann', data: { counter: 0, at: 'memory' } })).id;
+      } else {
+        // A session the primary holds at version 1, changed here while degraded.
+        const saved = await r.createInPrimary({ userId: 'ann', data: { counter: 0 } });
+        id = saved.id;
+        versionBefore = saved.version;
+        await r.createLocally({ id, data: { counter: 0, at: 'memory' }, userId: 'ann' });
+        const entry = r.journal.get(id)!;
+        r.journal.rebase(id, entry, entry.incarnation, saved.version);
+      }
+      expect(await r.reconciler.run(r.tally)).toBe('interrupted');
+      expect(loseAnswerOf).toBeUndefined();
+      // Served from memory meanwhile: the copy moves on past what was sent.
+      await r.patchLocally(id, { counter: 1 });
+      expect(await r.reconciler.run(r.tally)).toBe('drained');
+
+      expect(r.tally).toMatchObject({ written: 1, conflicts: 0, failed: 0 });
+      expect(await r.primary.backing.load(id)).toMatchObject({
+        version: versionBefore + 2,
+        data: { counter: 1, at: 'memory' },
+        userId: 'ann',
+      });
+      expect(r.journal.pending).toBe(0);
+    },
+  );
 
   it('with a base version: CAS-saves when the primary is still at it, conflicts when it moved on', async () => {
     const r = rig();

@@ -100,7 +100,9 @@ const UNCHANGED: WriteOutcome = { kind: 'unchanged' };
  * - the primary has it at a version above the entry's `base` (the version
  *   the secondary's copy derives from, 0 for a session created while
  *   degraded) → someone else changed it: the primary wins, a conflict is
- *   counted, nothing is overwritten;
+ *   counted, nothing is overwritten — unless what the primary holds is this
+ *   instance's own earlier write-back (`JournalEntry.sent`, one version on)
+ *   whose answer a timeout lost: then the newer copy is saved over it;
  * - else → compare-and-set `save` on the primary's version.
  * A `delete` entry is replayed with `primary.delete`; a revocation deletes
  * the user's primary sessions created up to its time (except the ids it kept
@@ -237,34 +239,48 @@ export class Reconciler {
     base: number,
     entry: JournalEntry,
   ): Promise<WriteOutcome> {
-    if (base === 0) return this.create(record);
+    if (base === 0) return this.create(record, entry);
     const baseData = entry.baseData;
     if (this.deps.primary.merge !== undefined && baseData !== undefined) {
-      return this.merge(record, base, baseData, entry.keyTimes);
+      return this.merge(record, base, baseData, entry);
     }
     const current = await this.primary(() => this.deps.primary.load(record.id), record.id);
-    if (current === null) return this.create(record);
+    if (current === null) return this.create(record, entry);
     // A save of an earlier run that timed out on the client but landed.
     if (current.version === base + 1 && isSameWrite(current, record)) {
       return { kind: 'written', version: current.version };
     }
-    if (current.version > base) return CONFLICT;
+    // An earlier run's save of an older copy landed without an answer
+    // (`entry.sent`): that version is this instance's own, save over it.
+    const ownEarlierSave =
+      current.version === base + 1 && entry.sent !== undefined && isSameWrite(current, entry.sent);
+    if (current.version > base && !ownEarlierSave) return CONFLICT;
+    return this.save(record, current.version, entry);
+  }
+
+  /** Compare-and-set `record` over the primary's `version`. */
+  private async save(
+    record: SessionRecord,
+    version: number,
+    entry: JournalEntry,
+  ): Promise<WriteOutcome> {
     try {
-      const version = await this.primary(
+      entry.sent = record;
+      const written = await this.primary(
         () =>
           this.deps.primary.save(
             record.id,
             { data: record.data, expiresAt: record.expiresAt, userId: record.userId },
-            current.version,
+            version,
           ),
         record.id,
       );
-      return { kind: 'written', version };
+      return { kind: 'written', version: written };
     } catch (error) {
       // Another writer got in between the load and the save: it is newer.
       if (hasCode(error, 'VERSION_CONFLICT')) return CONFLICT;
       // Deleted or expired in between: nothing to build on any more.
-      if (hasCode(error, 'SESSION_NOT_FOUND')) return this.create(record);
+      if (hasCode(error, 'SESSION_NOT_FOUND')) return this.create(record, entry);
       throw error;
     }
   }
@@ -280,8 +296,9 @@ export class Reconciler {
     record: SessionRecord,
     base: number,
     baseData: SessionRecord['data'],
-    keyTimes: ReadonlyMap<string, number>,
+    entry: JournalEntry,
   ): Promise<WriteOutcome> {
+    const { keyTimes } = entry;
     const changes: SessionKeyChange[] = changedKeys(baseData, record.data).map((key) => ({
       key,
       value: Object.hasOwn(record.data, key) ? record.data[key] : undefined,
@@ -304,7 +321,7 @@ export class Reconciler {
       case 'merged':
         return changes.length === 0 ? UNCHANGED : result;
       case 'missing': {
-        const created = await this.create(record);
+        const created = await this.create(record, entry);
         // Nothing changed here and someone else re-created it: nothing to report.
         if (created.kind === 'conflict' && changes.length === 0) return SKIPPED;
         return created.kind === 'written' ? { ...created, restored: true } : created;
@@ -314,8 +331,11 @@ export class Reconciler {
     }
   }
 
-  private async create(record: SessionRecord): Promise<WriteOutcome> {
+  private async create(record: SessionRecord, entry: JournalEntry): Promise<WriteOutcome> {
+    // What an earlier run sent, before this call replaces it.
+    const sent = entry.sent;
     try {
+      entry.sent = record;
       const created = await this.primary(
         () =>
           this.deps.primary.create({
@@ -336,6 +356,10 @@ export class Reconciler {
         const current = await this.primary(() => this.deps.primary.load(record.id), record.id);
         if (current?.version === 1 && isSameWrite(current, record)) {
           return { kind: 'written', version: 1 };
+        }
+        // That create was of an older copy, changed here since: build on it.
+        if (current?.version === 1 && sent !== undefined && isSameWrite(current, sent)) {
+          return this.save(record, 1, entry);
         }
         return CONFLICT;
       }
