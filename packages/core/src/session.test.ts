@@ -27,6 +27,13 @@ describe('copySessionData', () => {
     expect((data['cart'] as { items: unknown[] }).items).toHaveLength(2);
   });
 
+  it('gives what a JSON round trip gives: -0 comes back 0', () => {
+    const copy = copySessionData({ zero: -0, nested: [-0, { z: -0 }] });
+    expect(copy).toEqual(JSON.parse(JSON.stringify({ zero: -0, nested: [-0, { z: -0 }] })));
+    expect(Object.is(copy['zero'], 0)).toBe(true);
+    expect(Object.is((copy['nested'] as [number])[0], 0)).toBe(true);
+  });
+
   it('keeps a __proto__ key as data, as JSON.parse does, never as the prototype', () => {
     const data = JSON.parse(
       '{"__proto__": {"polluted": true}, "a": {"__proto__": 1}}',

@@ -9,8 +9,9 @@ export type JsonValue =
 export type SessionData = { [key: string]: JsonValue };
 
 /**
- * A deep copy of session data (or any JSON value): what `structuredClone`
- * gives for JSON values, at a tenth of its cost (it serializes; this walks).
+ * A deep copy of session data (or any JSON value): what a JSON round trip
+ * gives for JSON values (`-0` comes back `0`), at a tenth of the cost of
+ * `structuredClone` (it serializes; this walks).
  * For data already known to be JSON (from a store, or validated by the
  * codec): anything else (a Date, a Map, a class instance) comes back as a
  * plain object of its own enumerable keys.
@@ -20,7 +21,8 @@ export function copySessionData<T extends JsonValue | SessionData>(value: T): T 
 }
 
 function copyJson(value: JsonValue): JsonValue {
-  if (typeof value !== 'object' || value === null) return value;
+  // -0 becomes 0, as through JSON: a copy equals what a store reads back.
+  if (typeof value !== 'object' || value === null) return value === 0 ? 0 : value;
   if (Array.isArray(value)) {
     const out: JsonValue[] = new Array<JsonValue>(value.length);
     for (let i = 0; i < value.length; i++) out[i] = copyJson(value[i] as JsonValue);

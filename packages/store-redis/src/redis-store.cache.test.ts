@@ -206,12 +206,15 @@ describe('RedisStore instance cache: standalone', () => {
       expect(Object.isFrozen(afterPatch?.data)).toBe(true);
 
       // A save that keeps the owner ('' to the script): the record still names it.
-      const saved = await store.save(
-        session.id,
-        { data: { only: ['x'] }, expiresAt: Date.now() + 90_000 },
-        patched,
-      );
+      // The caller changes its object while the write is in flight: the
+      // cached copy is what was sent (and -0 is 0, as JSON stores it).
+      const data = { only: ['x'], zero: -0, nested: { a: 1 } };
+      const saving = store.save(session.id, { data, expiresAt: Date.now() + 90_000 }, patched);
+      data.only.push('y');
+      data.nested.a = 2;
+      const saved = await saving;
       const afterSave = await store.load(session.id);
+      expect(afterSave?.data).toEqual({ only: ['x'], zero: 0, nested: { a: 1 } });
       expect(afterSave).toEqual(await reader.load(session.id));
       expect(afterSave).toMatchObject({ version: saved, userId: 'owner-1' });
 

@@ -51,7 +51,6 @@ import { SessionCache } from './session-cache.js';
 import type { SessionCacheStats } from './session-cache.js';
 import {
   FRAME_HEAD_BYTES,
-  decodeEntries,
   frameEntries,
   frameFormatArgument,
   readFrameHead,
@@ -392,6 +391,11 @@ export class RedisStore implements SessionStore {
       const encoded = this.codec.encodeEntries(id, data);
       const entries = frameEntries(encoded.entries);
       const now = this.clock.now();
+      // The data sent, for the cache: copied now (the caller may change its
+      // object while the write is in flight), not decoded back from the
+      // entries: the codec validated it as JSON that round-trips, and the
+      // copy gives what a JSON round trip gives.
+      const sent = this.cache === undefined ? undefined : copySessionData(data);
 
       const reply = replyArray(
         await this.scriptThenTrack(
@@ -420,7 +424,7 @@ export class RedisStore implements SessionStore {
             const record: SessionRecord = {
               id,
               userId: owner === '' ? undefined : owner,
-              data: decodeEntries(id, entries, this.codec),
+              data: sent ?? copySessionData(data),
               version,
               createdAt: replyNumber(createdAt, 'saveSession'),
               updatedAt: now,

@@ -284,7 +284,7 @@ export function readFrameHead(
  * by one. Also what a store's own write sent (see `RedisStore`'s local
  * refill): the same text decodes to the same data a read would give.
  */
-export function decodeEntries(id: string, entries: string, codec: SessionCodec): SessionData {
+function decodeEntries(id: string, entries: string, codec: SessionCodec): SessionData {
   if (entries === '') return {};
   try {
     if (!entries.includes(SEALED_ENTRY)) {
