@@ -192,6 +192,7 @@ export type {
   HealthProbeMessage,
   OperationMessage,
   ProbeOutcome,
+  CachedReadMessage,
   ReconcileMessage,
   ReconcileTally,
   SessionChannels,
@@ -201,6 +202,7 @@ export type {
   SweepOutcome,
 } from './session-channels.js';
 export {
+  CHANNEL_CACHED_READ,
   CHANNEL_EVENT,
   CHANNEL_HEALTH_PROBE,
   CHANNEL_OPERATION,

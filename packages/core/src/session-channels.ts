@@ -2,6 +2,7 @@ import * as diagnosticsChannel from 'node:diagnostics_channel';
 import type { Channel, TracingChannel } from 'node:diagnostics_channel';
 import type { RetryEvent } from './retry-policy.js';
 import type { EscalationReason, FallbackRoute, LockMode, SessionOperationName } from './semconv.js';
+import type { SessionRecord } from './session.js';
 
 /**
  * What the session packages publish about their work, on
@@ -37,6 +38,8 @@ export const CHANNEL_RECONCILE = 'session-cluster:reconcile';
 export const CHANNEL_HEALTH_PROBE = 'session-cluster:health.probe';
 /** Name of the {@link SweepMessage} tracing channel: one sweep job of the sweeper. */
 export const CHANNEL_SWEEP = 'session-cluster:sweep';
+/** Name of the {@link CachedReadMessage} channel: a `get` the instance cache answered at once. */
+export const CHANNEL_CACHED_READ = 'session-cluster:cached-read';
 /** Name of the {@link SessionEvent} channel: moments inside the work above. */
 export const CHANNEL_EVENT = 'session-cluster:event';
 
@@ -51,6 +54,28 @@ export interface OperationMessage {
   readonly sessionId: string | undefined;
   result?: unknown;
   error?: unknown;
+}
+
+/**
+ * A manager `get` that the store's instance cache answered synchronously,
+ * published once answered (plain channel, not a tracing channel: there is
+ * no asynchronous work to wrap, and publishing it costs one `publish`).
+ * Such a read is not published on the operation channel as well: the
+ * manager answers it this way only while this channel has a subscriber or
+ * the operation channel has none, so a subscriber of the operation channel
+ * alone still sees every read there. Published in the caller's context: a
+ * subscriber finds the caller's active span (e.g. the HTTP request) and may
+ * record the read as a span of its own, `startedAt` to `endedAt`.
+ */
+export interface CachedReadMessage {
+  readonly operation: 'get';
+  /** The session read (raw: hash it before recording). */
+  readonly sessionId: string;
+  /** What `get` answered: the session, or null (known not to exist). */
+  readonly result: SessionRecord | null;
+  /** `performance.now()` when the read started and when it was answered. */
+  readonly startedAt: number;
+  readonly endedAt: number;
 }
 
 /** One store call of a manager operation (`load`, `save`, …). */
@@ -192,6 +217,7 @@ export interface SessionChannels {
   readonly reconcile: TracingChannel<unknown, ReconcileMessage>;
   readonly healthProbe: TracingChannel<unknown, HealthProbeMessage>;
   readonly sweep: TracingChannel<unknown, SweepMessage>;
+  readonly cachedRead: Channel<CachedReadMessage>;
   readonly event: Channel<SessionEvent>;
 }
 
@@ -210,6 +236,9 @@ function channelsNamed(prefix: string): SessionChannels {
       `${prefix}${CHANNEL_HEALTH_PROBE}`,
     ),
     sweep: diagnosticsChannel.tracingChannel<unknown, SweepMessage>(`${prefix}${CHANNEL_SWEEP}`),
+    cachedRead: diagnosticsChannel.channel(
+      `${prefix}${CHANNEL_CACHED_READ}`,
+    ) as Channel<CachedReadMessage>,
     event: diagnosticsChannel.channel(`${prefix}${CHANNEL_EVENT}`) as Channel<SessionEvent>,
   });
 }

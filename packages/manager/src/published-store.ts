@@ -39,11 +39,10 @@ export class PublishedStore implements SessionStore {
   }
 
   /**
-   * The inner store's synchronous cached answer, while nobody listens (a
-   * listener sees every call as a traced `load`): `undefined` otherwise.
+   * The inner store's synchronous cached answer, not published as a store
+   * call: the manager publishes the read it answers (`cachedRead`).
    */
   public loadCached(id: string, options?: LoadOptions): SessionRecord | null | undefined {
-    if (this.channel.hasSubscribers) return undefined;
     return this.inner.loadCached?.(id, options);
   }
 

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { ManualClock, SESSION_CHANNELS } from '@session-cluster/core';
 import { HealthMonitor } from '@session-cluster/health';
-import type { SessionLocker, SessionStore } from '@session-cluster/core';
+import type { CachedReadMessage, SessionLocker, SessionStore } from '@session-cluster/core';
 import { RedisStore, RedlockLocker } from '@session-cluster/store-redis';
 import { useRedisServer } from '@session-cluster/testkit';
 import { describeManagerSuite } from './manager-suite.test-helpers.js';
@@ -66,13 +66,45 @@ describe('SessionManager.getCached over the instance cache', () => {
       await expect(manager.get(session.id, { minVersion: -1 })).rejects.toMatchObject({
         code: 'INVALID_ARGUMENT',
       });
-      // Someone listening on the operation channel sees every read through get.
-      const listener = (): void => undefined;
-      SESSION_CHANNELS.operation.start.subscribe(listener);
+      // Someone listening on the operation channel alone sees every read
+      // as an operation: get goes the asynchronous way, getCached declines.
+      const operations: unknown[] = [];
+      const onOperation = (message: unknown): void => {
+        operations.push(message);
+      };
+      SESSION_CHANNELS.operation.start.subscribe(onOperation);
       try {
         expect(manager.getCached(session.id)).toBeUndefined();
+        await manager.get(session.id);
+        expect(operations).toMatchObject([{ operation: 'get', sessionId: session.id }]);
+
+        // With a cachedRead subscriber too, a cached read is published there
+        // once answered (and not as an operation), from both get and getCached.
+        const reads: CachedReadMessage[] = [];
+        const onCachedRead = (message: unknown): void => {
+          reads.push(message as CachedReadMessage);
+        };
+        SESSION_CHANNELS.cachedRead.subscribe(onCachedRead);
+        try {
+          const answered = await manager.get(session.id);
+          expect(manager.getCached(session.id)).toBe(answered);
+          expect(operations).toHaveLength(1);
+          expect(reads).toHaveLength(2);
+          for (const read of reads) {
+            expect(read).toMatchObject({ operation: 'get', sessionId: session.id });
+            expect(read.result).toBe(answered);
+            expect(read.endedAt).toBeGreaterThanOrEqual(read.startedAt);
+          }
+          // A read the cache cannot answer (a copy older than the caller's
+          // version) is an operation, as before.
+          expect(await manager.get(session.id, { minVersion: 2 })).toMatchObject({ version: 1 });
+          expect(operations).toHaveLength(2);
+          expect(reads).toHaveLength(2);
+        } finally {
+          SESSION_CHANNELS.cachedRead.unsubscribe(onCachedRead);
+        }
       } finally {
-        SESSION_CHANNELS.operation.start.unsubscribe(listener);
+        SESSION_CHANNELS.operation.start.unsubscribe(onOperation);
       }
       expect(manager.getCached(session.id)).toBeDefined();
     } finally {

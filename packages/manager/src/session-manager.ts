@@ -304,27 +304,32 @@ export class SessionManager {
    *   for a `minVersion` that is not a non-negative integer
    */
   public get(id: string, options?: GetOptions): Promise<SessionRecord | null> {
+    const cached = this.getCached(id, options);
+    if (cached !== undefined) return Promise.resolve(cached);
     return this.run('get', () => this.load(id, loadOptions(options)), id);
   }
 
   /**
    * What {@link get} would answer, synchronously, when the store holds a
    * copy known to be current (its instance cache); `undefined` when only
-   * `get` can answer: no such copy, the manager closing, bad arguments
-   * (which `get` reports), or anyone listening on the operation channel
-   * (telemetry sees every read through `get`). Counted in health like a `get`.
+   * the asynchronous path can answer: no such copy, the manager closing,
+   * bad arguments (which `get` reports). `get` answers this way itself
+   * first. Counted in health like a `get`.
+   *
+   * Published on the `cachedRead` channel (`CachedReadMessage`), not as an
+   * operation: a read that neither waits nor fails needs no tracing channel
+   * around it, and its whole cost is a few hundred ns. While the operation
+   * channel has subscribers but `cachedRead` has none, `undefined`: a
+   * subscriber that knows only operations sees every read as a `get`.
    * For adapters that read the session on most requests: the answer skips
    * the promise chain of `get`.
    */
   public getCached(id: string, options?: GetOptions): SessionRecord | null | undefined {
-    if (
-      this.closing !== undefined ||
-      this.channels.operation.hasSubscribers ||
-      this.store.loadCached === undefined
-    ) {
-      return undefined;
-    }
-    const started = performance.now();
+    if (this.closing !== undefined || this.store.loadCached === undefined) return undefined;
+    const published = this.channels.cachedRead.hasSubscribers;
+    if (!published && this.channels.operation.hasSubscribers) return undefined;
+    const timed = published || this.recorder !== undefined;
+    const startedAt = timed ? performance.now() : 0;
     let record: SessionRecord | null | undefined;
     try {
       // An invalid id: the store has no copy of it (get rejects it).
@@ -332,11 +337,16 @@ export class SessionManager {
     } catch {
       return undefined;
     }
-    if (record !== undefined) {
-      this.recorder?.record({
+    if (record === undefined || !timed) return record;
+    const endedAt = performance.now();
+    this.recorder?.record({ operation: 'get', durationMs: endedAt - startedAt, ok: true });
+    if (published) {
+      this.channels.cachedRead.publish({
         operation: 'get',
-        durationMs: performance.now() - started,
-        ok: true,
+        sessionId: id,
+        result: record,
+        startedAt,
+        endedAt,
       });
     }
     return record;

@@ -32,6 +32,7 @@ import {
   EVENT_RETRY,
   OUTCOME_ERROR,
   OUTCOME_NOT_FOUND,
+  OUTCOME_OK,
   SPAN_LOCK_ACQUIRE,
   SPAN_LOCK_RELEASE,
   SPAN_SESSION_PREFIX,
@@ -42,6 +43,7 @@ import {
   toSessionError,
 } from '@session-cluster/core';
 import type {
+  CachedReadMessage,
   OperationMessage,
   RetryEvent,
   SessionChannels,
@@ -164,11 +166,15 @@ function operationName(method: string | undefined): string {
  *   it had, which `AsyncLocalStorage.run` skips at no cost), it is not made
  *   the active context, and its events and store calls find no operation
  *   and return at once;
- * - a `get` outside any recording span (`cachedReadSpans: 'in-trace'`)
- *   does not ask the sampler at all until it is known not to be an
- *   instance-cache hit (see {@link OperationSpanState}): a cached read
+ * - a `get` the instance cache answers at once reaches it on the
+ *   `cachedRead` channel, not as an operation (the manager publishes it
+ *   after the fact: no tracing channel, no context switch); outside any
+ *   recording span (`cachedReadSpans: 'in-trace'`) it asks no sampler,
  *   starts no trace of its own and is only counted (`session.operations`,
- *   and the store's `session.cache.hits`), not timed.
+ *   and the store's `session.cache.hits`), not timed;
+ * - a `get` that does come as an operation outside any recording span
+ *   (a store without a synchronous cache) does not ask the sampler until
+ *   it is known not to be an instance-cache hit (see {@link OperationSpanState}).
  */
 export class OperationTracing {
   /** The operation whose work is running (for the events published inside it), when it is traced. */
@@ -192,6 +198,35 @@ export class OperationTracing {
     if ((message as TracedStoreCall).error !== undefined) {
       this.endStoreCall(message as TracedStoreCall);
     }
+  };
+  /**
+   * A `get` the instance cache answered synchronously (the manager's
+   * `cachedRead` channel), in the caller's context: with
+   * `cachedReadSpans: 'in-trace'` and no recording span around it, only
+   * counted; else an operation span from its start to its end, sampled
+   * like any other, with the cache hit on it.
+   */
+  private readonly onCachedRead = (message: unknown): void => {
+    const read = message as CachedReadMessage;
+    const parent = context.active();
+    if (this.deferCachedReads && trace.getSpan(parent)?.isRecording() !== true) {
+      this.metrics.operation(
+        'get',
+        read.result === null ? OUTCOME_NOT_FOUND : OUTCOME_OK,
+        undefined,
+        undefined,
+      );
+      return;
+    }
+    const operation: TracedOperation = {
+      operation: 'get',
+      sessionId: read.sessionId,
+      result: read.result,
+      startedAt: read.startedAt,
+      cacheHit: true,
+    };
+    this.startSpan(operation, parent, read.startedAt);
+    this.finish(operation, read.endedAt);
   };
   private readonly onStoreCallStart = (message: unknown): void => {
     this.beginStoreCall(message as StoreCallMessage);
@@ -228,6 +263,7 @@ export class OperationTracing {
         return span === undefined ? active.getStore() : trace.setSpan(context.active(), span);
       });
     }
+    channels.cachedRead.subscribe(this.onCachedRead);
     // asyncEnd follows a rejection too; a synchronous throw ends at `end`.
     channels.operation.asyncEnd.subscribe(this.onOperationEnd);
     channels.operation.end.subscribe(this.onOperationSyncEnd);
@@ -250,6 +286,7 @@ export class OperationTracing {
       channels.operation.start.unbindStore(active);
       channels.storeCall.start.unbindStore(active);
     }
+    channels.cachedRead.unsubscribe(this.onCachedRead);
     channels.operation.asyncEnd.unsubscribe(this.onOperationEnd);
     channels.operation.end.unsubscribe(this.onOperationSyncEnd);
     channels.storeCall.start.unsubscribe(this.onStoreCallStart);
@@ -394,7 +431,8 @@ export class OperationTracing {
       this.openStoreCall(operation, call, true);
   }
 
-  private finish(operation: TracedOperation): void {
+  /** End the operation's span (at `endedAt`, a `performance.now()` time, or now) and count it. */
+  private finish(operation: TracedOperation, endedAt?: number): void {
     const state = operation.state;
     if (state === 'deferred' || (state === 'cached' && operation.error !== undefined)) {
       // Never known to be a cache hit (or failed after one): a failure is always traced.
@@ -419,7 +457,7 @@ export class OperationTracing {
       outcome,
       operation.state === 'cached'
         ? undefined
-        : performance.now() - (operation.startedAt ?? performance.now()),
+        : (endedAt ?? performance.now()) - (operation.startedAt ?? performance.now()),
       errorCode,
     );
     if (span === undefined) return;
@@ -432,7 +470,7 @@ export class OperationTracing {
       span.setAttribute(ATTR_SESSION_CACHE_HIT, operation.cacheHit);
     }
     if (operation.error !== undefined) markSpanFailed(span, operation.error);
-    span.end();
+    span.end(endedAt);
   }
 
   private beginStoreCall(message: StoreCallMessage): TracedStoreCall {
