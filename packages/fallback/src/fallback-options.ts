@@ -1,10 +1,5 @@
-import {
-  SESSION_STORE_METHODS,
-  createOptionChecks,
-  isOptionsObject as isObject,
-  systemClock,
-} from '@session-cluster/core';
-import type { Clock, SessionStore } from '@session-cluster/core';
+import { SESSION_STORE_METHODS, createOptionChecks, isOptionsObject } from '@session-cluster/core';
+import type { Clock, ResolvedOptions, SessionStore } from '@session-cluster/core';
 
 /**
  * Open the breaker after `threshold` storage failures in a row (a success
@@ -101,94 +96,66 @@ export const FALLBACK_DEFAULTS = Object.freeze({
   concurrency: 64,
 });
 
+const check = createOptionChecks('FallbackStore');
+const D = FALLBACK_DEFAULTS;
+const BREAKER_RULES = {
+  consecutive: {
+    threshold: check.int(D.consecutiveThreshold, 1),
+    halfOpenAfterMs: check.int(D.halfOpenAfterMs, 1),
+  },
+  sampling: {
+    threshold: (value: unknown, field: string): number => {
+      const ratio = value ?? D.samplingThreshold;
+      if (typeof ratio !== 'number' || !(ratio > 0 && ratio < 1)) {
+        throw check.invalid(field, 'a failure ratio in (0, 1)');
+      }
+      return ratio;
+    },
+    durationMs: check.int(D.samplingDurationMs, 100),
+    minimumRps: check.num(D.samplingMinimumRps, 'positive'),
+    halfOpenAfterMs: check.int(D.halfOpenAfterMs, 1),
+  },
+};
+
 /** {@link BreakerOptions} with every default applied. */
-export type ResolvedBreakerOptions =
-  | { readonly kind: 'consecutive'; readonly threshold: number; readonly halfOpenAfterMs: number }
-  | {
-      readonly kind: 'sampling';
-      readonly threshold: number;
-      readonly durationMs: number;
-      readonly minimumRps: number;
-      readonly halfOpenAfterMs: number;
-    };
+export type ResolvedBreakerOptions = {
+  [K in keyof typeof BREAKER_RULES]: { readonly kind: K } & ResolvedOptions<
+    (typeof BREAKER_RULES)[K]
+  >;
+}[keyof typeof BREAKER_RULES];
+
+function resolveBreaker(value: unknown, field: string): ResolvedBreakerOptions {
+  const breaker = value ?? { kind: 'consecutive' };
+  if (!isOptionsObject(breaker)) {
+    throw check.invalid(field, "an object with kind 'consecutive' or 'sampling'");
+  }
+  const kind = breaker['kind'];
+  if (kind !== 'consecutive' && kind !== 'sampling') {
+    throw check.invalid(`${field}.kind`, "'consecutive' or 'sampling'");
+  }
+  return {
+    kind,
+    ...check.resolve(BREAKER_RULES[kind], breaker, `${field}.`),
+  } as ResolvedBreakerOptions;
+}
+
+const STORE = check.implementing<SessionStore>(SESSION_STORE_METHODS, 'a SessionStore');
+const RULES = {
+  primary: STORE,
+  secondary: STORE,
+  breaker: resolveBreaker,
+  timeoutMs: check.int(D.timeoutMs, 1),
+  reconcile: check.section({
+    batchSize: check.int(D.batchSize, 1),
+    concurrency: check.int(D.concurrency, 1),
+  }),
+  clock: check.clock,
+  partitionOf: check.fn<(id: string) => string | undefined>(),
+  telemetry: check.flag(true),
+};
 
 /** {@link FallbackStoreOptions} with every default applied and every value checked. */
 export type ResolvedFallbackOptions = ReturnType<typeof resolveFallbackOptions>;
-
-const check = createOptionChecks('FallbackStore');
-const invalid = check.invalid;
-
-function integer(value: unknown, fallback: number, min: number, field: string): number {
-  return check.integer(value, field, min) ?? fallback;
-}
-
-function positive(value: unknown, fallback: number, field: string): number {
-  return check.positiveNumber(value, field) ?? fallback;
-}
-
-function store(value: unknown, field: string): SessionStore {
-  if (
-    !isObject(value) ||
-    SESSION_STORE_METHODS.some((method) => typeof value[method] !== 'function')
-  ) {
-    throw invalid(field, 'a SessionStore');
-  }
-  return value as unknown as SessionStore;
-}
-
-function resolveBreaker(value: unknown): ResolvedBreakerOptions {
-  if (value === undefined) {
-    return {
-      kind: 'consecutive',
-      threshold: FALLBACK_DEFAULTS.consecutiveThreshold,
-      halfOpenAfterMs: FALLBACK_DEFAULTS.halfOpenAfterMs,
-    };
-  }
-  if (!isObject(value)) throw invalid('breaker', "an object with kind 'consecutive' or 'sampling'");
-  const halfOpenAfterMs = integer(
-    value['halfOpenAfterMs'],
-    FALLBACK_DEFAULTS.halfOpenAfterMs,
-    1,
-    'breaker.halfOpenAfterMs',
-  );
-  switch (value['kind']) {
-    case 'consecutive':
-      return {
-        kind: 'consecutive',
-        threshold: integer(
-          value['threshold'],
-          FALLBACK_DEFAULTS.consecutiveThreshold,
-          1,
-          'breaker.threshold',
-        ),
-        halfOpenAfterMs,
-      };
-    case 'sampling': {
-      const threshold = value['threshold'] ?? FALLBACK_DEFAULTS.samplingThreshold;
-      if (typeof threshold !== 'number' || !(threshold > 0 && threshold < 1)) {
-        throw invalid('breaker.threshold', 'a failure ratio in (0, 1)');
-      }
-      return {
-        kind: 'sampling',
-        threshold,
-        durationMs: integer(
-          value['durationMs'],
-          FALLBACK_DEFAULTS.samplingDurationMs,
-          100,
-          'breaker.durationMs',
-        ),
-        minimumRps: positive(
-          value['minimumRps'],
-          FALLBACK_DEFAULTS.samplingMinimumRps,
-          'breaker.minimumRps',
-        ),
-        halfOpenAfterMs,
-      };
-    }
-    default:
-      throw invalid('breaker.kind', "'consecutive' or 'sampling'");
-  }
-}
 
 /**
  * Apply defaults to {@link FallbackStoreOptions} and check every value.
@@ -197,45 +164,9 @@ function resolveBreaker(value: unknown): ResolvedBreakerOptions {
  *   (`primary`, `breaker.threshold`, `reconcile.batchSize`, …)
  */
 export function resolveFallbackOptions(options: FallbackStoreOptions) {
-  if (!isObject(options)) throw invalid('options', 'an object');
-  const primary = store(options.primary, 'primary');
-  const secondary = store(options.secondary, 'secondary');
-  if (primary === secondary) throw invalid('secondary', 'a store other than the primary');
-  const reconcile: unknown = options.reconcile ?? {};
-  if (!isObject(reconcile)) throw invalid('reconcile', 'an object');
-  const clock: unknown = options.clock ?? systemClock;
-  if (!isObject(clock) || typeof clock['now'] !== 'function') {
-    throw invalid('clock', 'an object with now(): number');
+  const { reconcile, ...resolved } = check.resolve(RULES, options);
+  if (resolved.primary === resolved.secondary) {
+    throw check.invalid('secondary', 'a store other than the primary');
   }
-  return {
-    primary,
-    secondary,
-    breaker: resolveBreaker(options.breaker),
-    timeoutMs: integer(options.timeoutMs, FALLBACK_DEFAULTS.timeoutMs, 1, 'timeoutMs'),
-    batchSize: integer(
-      reconcile['batchSize'],
-      FALLBACK_DEFAULTS.batchSize,
-      1,
-      'reconcile.batchSize',
-    ),
-    concurrency: integer(
-      reconcile['concurrency'],
-      FALLBACK_DEFAULTS.concurrency,
-      1,
-      'reconcile.concurrency',
-    ),
-    clock: clock as unknown as Clock,
-    partitionOf: resolvePartitionOf(options.partitionOf),
-    telemetry: resolveTelemetry(options.telemetry),
-  };
-}
-
-function resolvePartitionOf(value: unknown): ((id: string) => string | undefined) | undefined {
-  if (value !== undefined && typeof value !== 'function')
-    throw invalid('partitionOf', 'a function');
-  return value as ((id: string) => string | undefined) | undefined;
-}
-
-function resolveTelemetry(value: unknown): boolean {
-  return check.telemetry(value);
+  return { ...resolved, ...reconcile };
 }

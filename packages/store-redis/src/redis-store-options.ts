@@ -1,10 +1,11 @@
-import { createOptionChecks, createSessionCodec, systemClock } from '@session-cluster/core';
+import { createOptionChecks, createSessionCodec, isOptionsObject } from '@session-cluster/core';
 import type { Clock, SessionCodec } from '@session-cluster/core';
 import type { Cluster, Redis } from 'ioredis';
 import { SESSION_CACHE_DEFAULTS } from './session-cache.js';
 import type { SessionCacheOptions } from './session-cache.js';
 
-const check = createOptionChecks('RedisStore');
+/** The option checks of {@link RedisStore} (connection options included). */
+export const check = createOptionChecks('RedisStore');
 
 /** A `SessionValidationError` (`INVALID_CONFIG`) for option `field`, with the whole reason. */
 export const invalid = check.refuse;
@@ -167,6 +168,45 @@ export const REDIS_STORE_DEFAULTS = Object.freeze({
 /** Most buckets: one per Redis Cluster slot. */
 export const MAX_BUCKETS = 16_384;
 
+const D = REDIS_STORE_DEFAULTS;
+const CODEC = check.implementing<SessionCodec>(
+  ['encodeData', 'encodePatch', 'decodeField', 'decodeData', 'fieldBytes'],
+  'a SessionCodec (see createSessionCodec)',
+);
+const CACHE_RULES = {
+  maxEntries: check.int(SESSION_CACHE_DEFAULTS.maxEntries, 1),
+  maxBytes: check.int(SESSION_CACHE_DEFAULTS.maxBytes, 1),
+};
+const RULES = {
+  // Its pattern is the key layout's: RedisKeys checks it.
+  prefix: (value: unknown) => (value ?? D.prefix) as string,
+  buckets: check.int(D.buckets, 1, MAX_BUCKETS),
+  codec: (value: unknown, field: string): SessionCodec => {
+    if (value === undefined) return createSessionCodec();
+    const codec = CODEC(value, field);
+    if (!Number.isSafeInteger(codec.maxBytes) || codec.maxBytes < 1) {
+      throw check.invalid(field, 'a SessionCodec (see createSessionCodec)');
+    }
+    return codec;
+  },
+  clock: check.clock,
+  expiryGraceMs: check.int(D.expiryGraceMs, 0),
+  commandTimeoutMs: check.int(D.commandTimeoutMs, 1, 600_000),
+  failFastOnCorruption: check.flag(D.failFastOnCorruption),
+  onCorruption: check.fn<(info: CorruptionInfo) => void>(),
+  frameFormat: check.oneOf([1, 2, 3], undefined),
+  cache: (value: unknown, field: string) => {
+    if (value === undefined || value === false) return undefined;
+    if (value === true) return { ...SESSION_CACHE_DEFAULTS };
+    if (!isOptionsObject(value))
+      throw check.invalid(field, 'a boolean or { maxEntries, maxBytes }');
+    return check.resolve(CACHE_RULES, value, `${field}.`);
+  },
+  telemetry: check.flag(true),
+  maxSessionsPerUser: check.int(D.maxSessionsPerUser, 1),
+  onUserCapEviction: check.fn<(info: UserCapEviction) => void>(),
+};
+
 /** {@link RedisStoreOptions} with every default applied and every value checked. */
 export type ResolvedRedisStoreOptions = ReturnType<typeof resolveRedisStoreOptions>;
 
@@ -176,76 +216,17 @@ export type ResolvedRedisStoreOptions = ReturnType<typeof resolveRedisStoreOptio
  * @throws SessionValidationError `INVALID_CONFIG` naming the field
  */
 export function resolveRedisStoreOptions(options: RedisStoreOptions) {
-  if (typeof options !== 'object' || (options as unknown) === null) {
-    throw invalid('options', 'expected an options object');
-  }
-  const prefix = options.prefix ?? REDIS_STORE_DEFAULTS.prefix;
-  if (typeof prefix !== 'string') throw invalid('prefix', 'expected a string');
-  const buckets =
-    check.integer(options.buckets, 'buckets', 1, MAX_BUCKETS) ?? REDIS_STORE_DEFAULTS.buckets;
-  const expiryGraceMs =
-    check.integer(options.expiryGraceMs, 'expiryGraceMs', 0, Number.MAX_SAFE_INTEGER) ??
-    REDIS_STORE_DEFAULTS.expiryGraceMs;
-  const commandTimeoutMs =
-    check.integer(options.commandTimeoutMs, 'commandTimeoutMs', 1, 600_000) ??
-    REDIS_STORE_DEFAULTS.commandTimeoutMs;
-  const failFastOnCorruption =
-    options.failFastOnCorruption ?? REDIS_STORE_DEFAULTS.failFastOnCorruption;
-  if (typeof failFastOnCorruption !== 'boolean') {
-    throw invalid('failFastOnCorruption', 'expected a boolean');
-  }
-  const codec = resolveCodec(options.codec);
-  const frameFormat = resolveFrameFormat(options.frameFormat, codec);
-  const clock = options.clock ?? systemClock;
-  if (typeof clock !== 'object' || typeof (clock as Partial<Clock>).now !== 'function') {
-    throw invalid('clock', 'expected an object with a now() method');
-  }
-  return {
-    prefix,
-    buckets,
-    codec,
-    clock,
-    expiryGraceMs,
-    maxSessionsPerUser:
-      check.integer(options.maxSessionsPerUser, 'maxSessionsPerUser', 1, Number.MAX_SAFE_INTEGER) ??
-      REDIS_STORE_DEFAULTS.maxSessionsPerUser,
-    onUserCapEviction: resolveCallback(options.onUserCapEviction, 'onUserCapEviction'),
-    commandTimeoutMs,
-    failFastOnCorruption,
-    onCorruption: resolveCallback(options.onCorruption, 'onCorruption'),
-    frameFormat,
-    cache: resolveCache(options.cache),
-    telemetry: check.telemetry(options.telemetry),
-  };
-}
-
-function resolveCache(
-  cache: unknown,
-): { readonly maxEntries: number; readonly maxBytes: number } | undefined {
-  if (cache === undefined || cache === false) return undefined;
-  if (cache === true) return { ...SESSION_CACHE_DEFAULTS };
-  if (typeof cache !== 'object' || cache === null || Array.isArray(cache)) {
-    throw invalid('cache', 'expected a boolean or { maxEntries, maxBytes }');
-  }
-  const sizes = cache as SessionCacheOptions;
-  return {
-    maxEntries:
-      check.integer(sizes.maxEntries, 'cache.maxEntries', 1) ?? SESSION_CACHE_DEFAULTS.maxEntries,
-    maxBytes: check.integer(sizes.maxBytes, 'cache.maxBytes', 1) ?? SESSION_CACHE_DEFAULTS.maxBytes,
-  };
+  const resolved = check.resolve(RULES, options);
+  return { ...resolved, frameFormat: frameFormatOf(resolved.frameFormat, resolved.codec) };
 }
 
 /**
  * The frame format to write: keyed (`3`) under encryption unless a migration
  * asks otherwise; see {@link RedisStoreOptions.frameFormat}.
  */
-function resolveFrameFormat(option: unknown, codec: SessionCodec): 1 | 2 | 3 {
+function frameFormatOf(option: 1 | 2 | 3 | undefined, codec: SessionCodec): 1 | 2 | 3 {
   const keys = codec.frameKeys;
-  // Typed 1 | 2 | 3, but JavaScript callers and JSON config can pass anything.
-  const format: unknown = option ?? (keys === undefined ? REDIS_STORE_DEFAULTS.frameFormat : 3);
-  if (format !== 1 && format !== 2 && format !== 3) {
-    throw invalid('frameFormat', 'expected 1, 2 or 3');
-  }
+  const format = option ?? (keys === undefined ? D.frameFormat : 3);
   if (format === 3 && keys === undefined) {
     throw invalid('frameFormat', '3 (a keyed check) needs a codec that encrypts at rest');
   }
@@ -256,27 +237,4 @@ function resolveFrameFormat(option: unknown, codec: SessionCodec): 1 | 2 | 3 {
     );
   }
   return format;
-}
-
-function resolveCallback<T>(value: T | undefined, field: string): T | undefined {
-  if (value !== undefined && typeof value !== 'function')
-    throw invalid(field, 'expected a function');
-  return value;
-}
-
-function resolveCodec(codec: SessionCodec | undefined): SessionCodec {
-  if (codec === undefined) return createSessionCodec();
-  const candidate = codec as Partial<Record<keyof SessionCodec, unknown>> | null;
-  const methods = ['encodeData', 'encodePatch', 'decodeField', 'decodeData', 'fieldBytes'] as const;
-  if (
-    typeof candidate !== 'object' ||
-    candidate === null ||
-    methods.some((method) => typeof candidate[method] !== 'function') ||
-    typeof candidate.maxBytes !== 'number' ||
-    !Number.isSafeInteger(candidate.maxBytes) ||
-    candidate.maxBytes < 1
-  ) {
-    throw invalid('codec', 'expected a SessionCodec (see createSessionCodec)');
-  }
-  return codec;
 }

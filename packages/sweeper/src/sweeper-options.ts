@@ -1,14 +1,9 @@
-import { createOptionChecks, systemClock } from '@session-cluster/core';
+import { createOptionChecks } from '@session-cluster/core';
 import type { Clock, OptionChecks } from '@session-cluster/core';
-import { KEY_PREFIX_PATTERN } from '@session-cluster/store-redis';
 import type { RedisConnectionOptions, RedisStore } from '@session-cluster/store-redis';
 
 const check = createOptionChecks('ExpirySweeper');
 const invalid = check.refuse;
-
-function boolean(value: unknown, fallback: boolean, field: string): boolean {
-  return check.boolean(value, field) ?? fallback;
-}
 
 /** Options of {@link ExpirySweeper}. */
 export interface ExpirySweeperOptions {
@@ -145,18 +140,36 @@ export const QUEUE_PREFIX_PATTERN = /^\{[A-Za-z0-9_.:-]{1,64}\}$/;
 /** BullMQ queue names: no `:` (BullMQ's key separator). */
 const QUEUE_NAME_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
 
+const D = SWEEPER_DEFAULTS;
+const RULES = {
+  intervalMs: check.int(D.intervalMs, 50, 86_400_000),
+  batchSize: check.int(D.batchSize, 1, 10_000),
+  maxBatchesPerJob: check.int(D.maxBatchesPerJob, 1, 1_000_000),
+  concurrency: check.int(D.concurrency, 1, 256),
+  runWorker: check.flag(D.runWorker),
+  publishEvents: check.flag(D.publishEvents),
+  eventAttempts: check.int(D.eventAttempts, 1, 1_000),
+  eventBackoffMs: check.int(D.eventBackoffMs, 0, 86_400_000),
+  dedupeWindowMs: check.int(D.dedupeWindowMs, 1_000),
+  keepFailedEventsMs: check.int(D.keepFailedEventsMs, 1_000),
+  lockDurationMs: check.int(D.lockDurationMs, 500, 3_600_000),
+  stalledIntervalMs: check.int(D.stalledIntervalMs, 100, 3_600_000),
+  commandTimeoutMs: check.int(D.commandTimeoutMs, 100, 600_000),
+  startTimeoutMs: check.int(D.startTimeoutMs, 100, 3_600_000),
+  clock: check.clock,
+  telemetry: check.flag(D.telemetry),
+};
+
 /** {@link ExpirySweeperOptions} with defaults applied and every value checked. */
 export type ResolvedSweeperOptions = Readonly<ReturnType<typeof resolveSweeperOptions>>;
 
 /**
- * Check every option except the store/connection (the store checks its own)
- * and apply defaults.
+ * Check every option the sweeper owns and apply defaults. The store checks
+ * its own (`connection`, `prefix`, `buckets`): the sweeper builds it next.
  * @throws SessionValidationError `INVALID_CONFIG` naming the field
  */
 export function resolveSweeperOptions(options: ExpirySweeperOptions) {
-  if (typeof options !== 'object' || (options as unknown) === null) {
-    throw invalid('options', 'expected an options object');
-  }
+  const resolved = check.resolve(RULES, options);
   if ((options.store === undefined) === (options.connection === undefined)) {
     throw invalid('store', 'pass exactly one of store and connection');
   }
@@ -166,80 +179,34 @@ export function resolveSweeperOptions(options: ExpirySweeperOptions) {
       'prefix and buckets belong to the store: set them on the store you pass',
     );
   }
-  const prefix = options.store?.prefix ?? options.prefix ?? SWEEPER_DEFAULTS.prefix;
-  if (typeof prefix !== 'string' || !KEY_PREFIX_PATTERN.test(prefix)) {
-    throw invalid('prefix', 'expected 1 to 64 characters of A-Z a-z 0-9 _ . : - (no braces)');
-  }
-  const queuePrefix = checkQueuePrefix(check, options.queuePrefix, prefix);
+  const prefix = options.store?.prefix ?? options.prefix ?? D.prefix;
   const sweepQueueName = checkQueueName(
     check,
     options.sweepQueueName,
-    SWEEPER_DEFAULTS.sweepQueueName,
+    D.sweepQueueName,
     'sweepQueueName',
   );
   const eventsQueueName = checkQueueName(
     check,
     options.eventsQueueName,
-    SWEEPER_DEFAULTS.eventsQueueName,
+    D.eventsQueueName,
     'eventsQueueName',
   );
   if (sweepQueueName === eventsQueueName) {
     throw invalid('eventsQueueName', 'must differ from sweepQueueName');
   }
-  const clock = options.clock ?? systemClock;
-  if (typeof clock !== 'object' || typeof (clock as Partial<Clock>).now !== 'function') {
-    throw invalid('clock', 'expected an object with a now() method');
-  }
-  const dedupeWindowMs =
-    check.integer(options.dedupeWindowMs, 'dedupeWindowMs', 1_000, Number.MAX_SAFE_INTEGER) ??
-    SWEEPER_DEFAULTS.dedupeWindowMs;
-  const intervalMs =
-    check.integer(options.intervalMs, 'intervalMs', 50, 86_400_000) ?? SWEEPER_DEFAULTS.intervalMs;
-  if (dedupeWindowMs < 2 * intervalMs) {
+  if (resolved.dedupeWindowMs < 2 * resolved.intervalMs) {
     throw invalid('dedupeWindowMs', 'must be at least twice intervalMs');
   }
   return {
-    queuePrefix,
+    ...resolved,
+    // Derived from a prefix the store checks (RedisKeys); only a given one is checked here.
+    queuePrefix:
+      options.queuePrefix === undefined
+        ? `{${prefix}:sweeper}`
+        : checkQueuePrefix(check, options.queuePrefix, prefix),
     sweepQueueName,
     eventsQueueName,
-    intervalMs,
-    batchSize:
-      check.integer(options.batchSize, 'batchSize', 1, 10_000) ?? SWEEPER_DEFAULTS.batchSize,
-    maxBatchesPerJob:
-      check.integer(options.maxBatchesPerJob, 'maxBatchesPerJob', 1, 1_000_000) ??
-      SWEEPER_DEFAULTS.maxBatchesPerJob,
-    concurrency:
-      check.integer(options.concurrency, 'concurrency', 1, 256) ?? SWEEPER_DEFAULTS.concurrency,
-    runWorker: boolean(options.runWorker, SWEEPER_DEFAULTS.runWorker, 'runWorker'),
-    publishEvents: boolean(options.publishEvents, SWEEPER_DEFAULTS.publishEvents, 'publishEvents'),
-    eventAttempts:
-      check.integer(options.eventAttempts, 'eventAttempts', 1, 1_000) ??
-      SWEEPER_DEFAULTS.eventAttempts,
-    eventBackoffMs:
-      check.integer(options.eventBackoffMs, 'eventBackoffMs', 0, 86_400_000) ??
-      SWEEPER_DEFAULTS.eventBackoffMs,
-    dedupeWindowMs,
-    keepFailedEventsMs:
-      check.integer(
-        options.keepFailedEventsMs,
-        'keepFailedEventsMs',
-        1_000,
-        Number.MAX_SAFE_INTEGER,
-      ) ?? SWEEPER_DEFAULTS.keepFailedEventsMs,
-    lockDurationMs:
-      check.integer(options.lockDurationMs, 'lockDurationMs', 500, 3_600_000) ??
-      SWEEPER_DEFAULTS.lockDurationMs,
-    stalledIntervalMs:
-      check.integer(options.stalledIntervalMs, 'stalledIntervalMs', 100, 3_600_000) ??
-      SWEEPER_DEFAULTS.stalledIntervalMs,
-    commandTimeoutMs:
-      check.integer(options.commandTimeoutMs, 'commandTimeoutMs', 100, 600_000) ??
-      SWEEPER_DEFAULTS.commandTimeoutMs,
-    startTimeoutMs:
-      check.integer(options.startTimeoutMs, 'startTimeoutMs', 100, 3_600_000) ??
-      SWEEPER_DEFAULTS.startTimeoutMs,
-    clock,
-    telemetry: boolean(options.telemetry, SWEEPER_DEFAULTS.telemetry, 'telemetry'),
   };
 }
 
