@@ -1,9 +1,16 @@
-import type { EncryptionKey } from '@session-cluster/core';
-import type { BreakerOptions } from '@session-cluster/fallback';
-import type { ManagerRetryOptions, UpdateLockOptions } from '@session-cluster/manager';
+import type { EncryptionKey, SessionCodecOptions } from '@session-cluster/core';
+import type { BreakerOptions, FallbackStoreOptions } from '@session-cluster/fallback';
+import type { HealthMonitorOptions } from '@session-cluster/health';
 import type {
-  CorruptionInfo,
+  ManagerRetryOptions,
+  SessionManagerOptions,
+  UpdateLockOptions,
+} from '@session-cluster/manager';
+import type { MemoryStoreOptions } from '@session-cluster/store-memory';
+import type {
   RedisAddress,
+  RedisStoreOptions,
+  RedlockLockerOptions,
   SessionCacheOptions,
 } from '@session-cluster/store-redis';
 import type { Cluster, Redis } from 'ioredis';
@@ -63,94 +70,51 @@ export type RedisOption =
 export type LockNode =
   string | { readonly host: string; readonly port: number; readonly password?: string | undefined };
 
-/** Per-session locks (Redlock). */
-export interface LocksOption {
+/** Per-session locks (Redlock): the lease and acquisition bound as `RedlockLocker` takes them. */
+export interface LocksOption extends Pick<RedlockLockerOptions, 'ttlMs' | 'acquireTimeoutMs'> {
   /**
    * Independent Redis servers that vote (1, or 3/5 for fault tolerance).
    * Default: the standalone Redis of `redis`. Required with `redis.sentinels`,
    * `redis.cluster` or a Cluster/Sentinel `redis.client`.
    */
   readonly nodes?: readonly LockNode[] | undefined;
-  /** Lease of a session lock, ms (integer ≥ 10). Default 10 000. */
-  readonly ttlMs?: number | undefined;
-  /** Bound on one lock acquisition, ms (positive integer). Default 5 000. */
-  readonly acquireTimeoutMs?: number | undefined;
 }
 
-/** Session lifetime. */
-export interface SessionOption {
-  /** Lifetime of a session, ms (positive integer). Default 30 min. */
-  readonly ttlMs?: number | undefined;
-  /** `touch`/`patch`/`update` move the expiry to now + ttl. Default `true`. */
-  readonly rolling?: boolean | undefined;
-  /**
-   * How long an expired session stays in Redis after its logical expiry, so
-   * a sweeper that was down still finds it and reports the expiry, ms
-   * (integer ≥ 0). Default 3 600 000 (1 h). Logical expiry never depends on it.
-   */
-  readonly expiryGraceMs?: number | undefined;
-  /**
-   * Most live sessions one user may hold (positive integer; default 100):
-   * a login past it retires the user's oldest sessions (counted by
-   * `RedisStore.sessionsEvictedByUserCap`; see `maxSessionsPerUser`).
-   */
+/** Session lifetime: `ttlMs` and `rolling` as the manager takes them, `expiryGraceMs` as the store does. */
+export interface SessionOption
+  extends
+    Pick<SessionManagerOptions, 'ttlMs' | 'rolling'>,
+    Pick<RedisStoreOptions, 'expiryGraceMs'> {
+  /** The store's `maxSessionsPerUser`: most live sessions one user may hold (default 100). */
   readonly maxPerUser?: number | undefined;
 }
 
-/** The in-memory fallback used while Redis is unavailable. */
-export interface FallbackOption {
+/** The in-memory fallback used while Redis is unavailable (`timeoutMs` as `FallbackStore` takes it). */
+export interface FallbackOption
+  extends Pick<FallbackStoreOptions, 'timeoutMs'>, Pick<MemoryStoreOptions, 'maxSessions'> {
   /** Default `true`. `false`: a Redis outage fails calls (after retries). */
   readonly enabled?: boolean | undefined;
-  /** Most sessions held in memory while degraded (positive integer). Default 100 000. */
-  readonly maxSessions?: number | undefined;
-  /** Bound on every Redis call before it is served from memory instead, ms. Default 1 000. */
-  readonly timeoutMs?: number | undefined;
 }
 
-/** The health monitor's window and thresholds. */
-export interface HealthOption {
-  /** Most recent operations kept per window (positive integer). Default 100. */
-  readonly windowSize?: number | undefined;
-  /** An operation slower than this (ms, > 0) counts as slow. Default 5 000. */
-  readonly slowThresholdMs?: number | undefined;
-  /** Status `unhealthy` below this success rate, in [0, 1] (0 disables). Default 0.8. */
-  readonly unhealthyBelowSuccessRate?: number | undefined;
-}
+/** The health monitor's window and thresholds, as `HealthMonitor` takes them. */
+export type HealthOption = Pick<
+  HealthMonitorOptions,
+  'windowSize' | 'slowThresholdMs' | 'unhealthyBelowSuccessRate'
+>;
 
-/** How session data is encoded at rest. */
-export interface CodecOption {
-  /** Largest encoded session, bytes (positive integer). Default 65 536. */
-  readonly maxBytes?: number | undefined;
+/**
+ * How session data is encoded at rest (`maxBytes`, `acceptPlaintext` as the
+ * codec takes them) and read back (the rest, as `RedisStore` takes them).
+ */
+export interface CodecOption
+  extends
+    Pick<SessionCodecOptions, 'maxBytes' | 'acceptPlaintext'>,
+    Pick<RedisStoreOptions, 'failFastOnCorruption' | 'onCorruption' | 'frameFormat'> {
   /**
    * AES-256-GCM keys for encryption at rest (first one encrypts, all
    * decrypt). Absent: values are stored in plain JSON with a CRC-32 check.
    */
   readonly encryptionKeys?: readonly EncryptionKey[] | undefined;
-  /**
-   * With `encryptionKeys`: still read values stored in plain form. Default
-   * `false` (refused as `SESSION_CORRUPTED`: with encryption on, a plain
-   * value can only be planted). `true` only while migrating a store written
-   * before encryption was turned on; see docs/security.md.
-   */
-  readonly acceptPlaintext?: boolean | undefined;
-  /**
-   * A stored session that fails its integrity check (or cannot be
-   * decrypted): `true` (default) throws `SessionCorruptedError`, which the
-   * Express middleware turns into a fresh session; `false` deletes it and
-   * answers as if it did not exist.
-   */
-  readonly failFastOnCorruption?: boolean | undefined;
-  /** Called for every corrupted session Redis returns, in both modes: log it, count it. */
-  readonly onCorruption?: ((info: CorruptionInfo) => void) | undefined;
-  /**
-   * The Redis frame format writes use: `2` (default; the integrity check
-   * covers the owner, version and timestamps) or `1`, which 0.2 instances
-   * read. Upgrading a running 0.2 cluster: deploy with `1`, then switch to
-   * `2` once no 0.2 instance is left (see `RedisStoreOptions.frameFormat`).
-   * With `encryption`, the default is `3`: the check is keyed under the key
-   * ring, so a frame forged in Redis is refused.
-   */
-  readonly frameFormat?: 1 | 2 | 3 | undefined;
 }
 
 /**
