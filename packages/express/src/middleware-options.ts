@@ -1,5 +1,5 @@
 import { createOptionChecks } from '@session-cluster/core';
-import type { OptionChecks } from '@session-cluster/core';
+import type { OptionChecks, ResolvedOptions } from '@session-cluster/core';
 import { serialize } from 'cookie';
 import type { EncryptionKey } from '@session-cluster/core';
 
@@ -102,17 +102,6 @@ export const SESSION_MIDDLEWARE_DEFAULTS = Object.freeze({
   maxLifetimeMs: 7 * 24 * 3_600_000,
 });
 
-/** Cookie attributes with defaults applied. */
-export interface ResolvedCookieOptions {
-  readonly name: string;
-  readonly secure: boolean;
-  readonly httpOnly: boolean;
-  readonly sameSite: 'lax' | 'strict' | 'none';
-  readonly maxAgeMs: number | undefined;
-  readonly path: string;
-  readonly domain: string | undefined;
-}
-
 const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,64}$/;
 const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,64}$/;
 
@@ -126,6 +115,34 @@ export const middlewareChecks = createOptionChecks('sessionMiddleware');
 /** A `SessionValidationError` (`INVALID_CONFIG`) for `field`. */
 export const invalidOption = middlewareChecks.invalid;
 
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const COOKIE_PATH = /^\/[^;\s\u0000-\u001f\u007f]*$/;
+
+function cookieRules(defaultName: string, env: NodeJS.ProcessEnv, checks: OptionChecks) {
+  return {
+    name: checks.matching(
+      COOKIE_NAME,
+      defaultName,
+      '1 to 64 cookie-name characters (RFC 6265 token)',
+    ),
+    secure: checks.flag(env['NODE_ENV'] !== 'development'),
+    httpOnly: checks.flag(true),
+    sameSite: checks.oneOf(['lax', 'strict', 'none'], 'lax'),
+    // Max-Age is whole seconds: under 1 000 ms it would be 0, which tells
+    // the browser to delete the cookie at once.
+    maxAgeMs: checks.int(undefined, 1_000),
+    path: checks.matching(
+      COOKIE_PATH,
+      '/',
+      "a path starting with '/' without ';', spaces or control characters",
+    ),
+    domain: checks.matching(/^\.?[A-Za-z0-9.-]{1,253}$/, undefined, 'a host name'),
+  };
+}
+
+/** Cookie attributes with defaults applied. */
+export type ResolvedCookieOptions = ResolvedOptions<ReturnType<typeof cookieRules>>;
+
 /** Check cookie attributes and apply defaults. */
 export function resolveCookieOptions(
   value: SessionCookieOptions | undefined,
@@ -133,54 +150,17 @@ export function resolveCookieOptions(
   env: NodeJS.ProcessEnv = process.env,
   checks: OptionChecks = middlewareChecks,
 ): ResolvedCookieOptions {
-  const invalidOption = checks.invalid;
-  if (value !== undefined && (typeof value !== 'object' || (value as unknown) === null)) {
-    throw invalidOption('cookie', 'an object');
-  }
-  const options = value ?? {};
-  const name = options.name ?? defaultName;
-  if (typeof name !== 'string' || !COOKIE_NAME.test(name)) {
-    throw invalidOption('cookie.name', '1 to 64 cookie-name characters (RFC 6265 token)');
-  }
-  const secure = options.secure ?? env['NODE_ENV'] !== 'development';
-  const httpOnly = options.httpOnly ?? true;
-  const sameSite: unknown = options.sameSite ?? 'lax';
-  for (const [field, flag] of [
-    ['cookie.secure', secure],
-    ['cookie.httpOnly', httpOnly],
-  ] as const) {
-    if (typeof flag !== 'boolean') throw invalidOption(field, 'a boolean');
-  }
-  if (sameSite !== 'lax' && sameSite !== 'strict' && sameSite !== 'none') {
-    throw invalidOption('cookie.sameSite', "'lax', 'strict' or 'none'");
-  }
-  if (sameSite === 'none' && !secure) {
-    throw invalidOption(
+  const cookie = checks.resolve(
+    cookieRules(defaultName, env, checks),
+    value === undefined ? {} : value,
+    'cookie.',
+  );
+  const { name, path, domain } = cookie;
+  if (cookie.sameSite === 'none' && !cookie.secure) {
+    throw checks.invalid(
       'cookie.sameSite',
       "'lax' or 'strict' unless cookie.secure (browsers drop SameSite=None without Secure)",
     );
-  }
-  const { maxAgeMs } = options;
-  if (maxAgeMs !== undefined) {
-    checks.integer(maxAgeMs, 'cookie.maxAgeMs', 1);
-    // Max-Age is whole seconds: under 1 000 ms it would be 0, which tells
-    // the browser to delete the cookie at once.
-    if (maxAgeMs < 1_000) throw invalidOption('cookie.maxAgeMs', 'at least 1000 (ms)');
-  }
-  const path = options.path ?? '/';
-  // eslint-disable-next-line no-control-regex -- matching control characters is the point
-  if (typeof path !== 'string' || !path.startsWith('/') || /[;\s\u0000-\u001f\u007f]/.test(path)) {
-    throw invalidOption(
-      'cookie.path',
-      "a path starting with '/' without ';', spaces or control characters",
-    );
-  }
-  const { domain } = options;
-  if (
-    domain !== undefined &&
-    (typeof domain !== 'string' || !/^\.?[A-Za-z0-9.-]{1,253}$/.test(domain))
-  ) {
-    throw invalidOption('cookie.domain', 'a host name');
   }
   // The cookie library's own rules (what every commit will run): caught
   // here, at construction, instead of failing every response (a non-ASCII
@@ -189,7 +169,7 @@ export function resolveCookieOptions(
   if (domain !== undefined) {
     assertSerializable(name, { domain }, 'cookie.domain', 'a host name', checks);
   }
-  return { name, secure, httpOnly, sameSite, maxAgeMs, path, domain };
+  return cookie;
 }
 
 function assertSerializable(

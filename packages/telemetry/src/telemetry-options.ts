@@ -1,4 +1,4 @@
-import { MAX_TIMER_MS, createOptionChecks } from '@session-cluster/core';
+import { MAX_TIMER_MS, createOptionChecks, isOptionsObject } from '@session-cluster/core';
 import { ParentBasedSampler, TraceIdRatioBasedSampler } from '@opentelemetry/sdk-trace';
 import type { Sampler, SpanProcessor } from '@opentelemetry/sdk-trace';
 import type { DestinationStream, Level } from 'pino';
@@ -112,29 +112,6 @@ export interface TelemetryOptions {
   readonly logDestination?: DestinationStream | undefined;
 }
 
-/** {@link TelemetryOptions} checked, with the environment and defaults applied. */
-export interface ResolvedTelemetryOptions {
-  readonly serviceName: string;
-  readonly serviceVersion: string | undefined;
-  readonly resourceAttributes: Readonly<Record<string, string | number | boolean>>;
-  readonly otlpEndpoint: string | undefined;
-  readonly traces: boolean;
-  readonly otlpMetrics: boolean;
-  readonly metricIntervalMs: number;
-  readonly prometheus:
-    | { readonly port: number; readonly host: string | undefined; readonly endpoint: string }
-    | undefined;
-  readonly instrumentations: Required<{ [K in keyof InstrumentationSwitches]: boolean }>;
-  readonly childSpans: boolean;
-  readonly cachedReadSpans: CachedReadSpans;
-  readonly otlpProtocol: OtlpProtocol;
-  readonly batch: Required<{ [K in keyof BatchOptions]: number }>;
-  readonly sampler: Sampler | undefined;
-  readonly spanProcessors: readonly SpanProcessor[];
-  readonly logLevel: Level | undefined;
-  readonly logDestination: DestinationStream | undefined;
-}
-
 /** Defaults of {@link TelemetryOptions}. */
 export const TELEMETRY_DEFAULTS: Readonly<{
   metricIntervalMs: number;
@@ -155,8 +132,7 @@ export const TELEMETRY_DEFAULTS: Readonly<{
 });
 
 const check = createOptionChecks('startTelemetry');
-const invalid = check.invalid;
-const optionalBoolean = check.boolean;
+const D = TELEMETRY_DEFAULTS;
 
 function envList(name: string): string[] {
   return (process.env[name] ?? '')
@@ -172,152 +148,133 @@ function envInteger(name: string): number | undefined {
   return Number.isSafeInteger(value) && value > 0 ? value : undefined;
 }
 
-function resolvePrometheus(
-  value: unknown,
-  fromEnv: boolean,
-): ResolvedTelemetryOptions['prometheus'] {
-  if (value === false || (value === undefined && !fromEnv)) return undefined;
-  if (value !== true && value !== undefined && (typeof value !== 'object' || value === null)) {
-    throw invalid('prometheus', 'a boolean or { port, host, endpoint }');
-  }
-  const options: Record<string, unknown> =
-    value === true || value === undefined ? {} : (value as Record<string, unknown>);
-  const port =
-    check.integer(options['port'], 'prometheus.port', 1, 65_535) ??
-    envInteger('OTEL_EXPORTER_PROMETHEUS_PORT') ??
-    TELEMETRY_DEFAULTS.prometheusPort;
-  const host = options['host'] ?? process.env['OTEL_EXPORTER_PROMETHEUS_HOST'];
-  if (host !== undefined && (typeof host !== 'string' || host.length === 0)) {
-    throw invalid('prometheus.host', 'a host name or address');
-  }
-  const endpoint = options['endpoint'] ?? TELEMETRY_DEFAULTS.prometheusEndpoint;
-  if (typeof endpoint !== 'string' || !endpoint.startsWith('/')) {
-    throw invalid('prometheus.endpoint', "a path starting with '/'");
-  }
-  return { port, host, endpoint };
-}
+const PROMETHEUS_RULES = {
+  port: check.int(undefined, 1, 65_535),
+  host: check.matching(/./, undefined, 'a host name or address'),
+  endpoint: check.matching(/^\//, D.prometheusEndpoint, "a path starting with '/'"),
+};
+
+const RULES = {
+  serviceName: check.matching(/\S/, undefined, 'a non-empty string'),
+  serviceVersion: check.matching(/^/, undefined, 'a string'),
+  resourceAttributes: (value: unknown, field: string) => {
+    if (value !== undefined && !isOptionsObject(value)) {
+      throw check.invalid(field, 'an object of strings, numbers and booleans');
+    }
+    return (value ?? {}) as Readonly<Record<string, string | number | boolean>>;
+  },
+  otlpEndpoint: (value: unknown, field: string) => {
+    if (value === undefined) return undefined;
+    const url = typeof value === 'string' ? URL.parse(value) : null;
+    if (url?.protocol !== 'http:' && url?.protocol !== 'https:') {
+      throw check.invalid(field, 'an http(s) URL');
+    }
+    return value as string;
+  },
+  traces: check.flag(undefined),
+  otlpMetrics: check.flag(undefined),
+  metricIntervalMs: check.int(undefined, 1, MAX_TIMER_MS),
+  prometheus: (value: unknown, field: string) =>
+    value === undefined || typeof value === 'boolean'
+      ? value
+      : check.resolve(PROMETHEUS_RULES, value, `${field}.`),
+  instrumentations: check.section({
+    http: check.flag(true),
+    express: check.flag(true),
+    ioredis: check.flag(false),
+  }),
+  childSpans: check.flag(false),
+  cachedReadSpans: check.oneOf(['in-trace', 'always'] as CachedReadSpans[], 'in-trace'),
+  otlpProtocol: check.oneOf(['http/protobuf', 'http/json'] as OtlpProtocol[], undefined),
+  batch: check.section({
+    maxExportBatchSize: check.int(undefined, 1),
+    maxQueueSize: check.int(undefined, 1),
+    scheduledDelayMillis: check.int(undefined, 1, MAX_TIMER_MS),
+  }),
+  // Typed only: an SDK object, and pino's own types.
+  sampler: (value: unknown) => value as Sampler | undefined,
+  sampleRatio: (value: unknown, field: string) => {
+    if (value !== undefined && (typeof value !== 'number' || !(value > 0 && value <= 1))) {
+      throw check.invalid(field, 'a number in (0, 1]');
+    }
+    return value;
+  },
+  spanProcessors: (value: unknown, field: string): readonly SpanProcessor[] => {
+    if (value !== undefined && !Array.isArray(value)) throw check.invalid(field, 'an array');
+    return (value ?? []) as readonly SpanProcessor[];
+  },
+  logLevel: (value: unknown) => value as Level | undefined,
+  logDestination: (value: unknown) => value as DestinationStream | undefined,
+};
+
+/** {@link TelemetryOptions} checked, with the environment and defaults applied. */
+export type ResolvedTelemetryOptions = ReturnType<typeof resolveTelemetryOptions>;
 
 /**
  * Check {@link TelemetryOptions} and apply the standard environment
  * variables (`OTEL_TRACES_EXPORTER`, `OTEL_METRICS_EXPORTER`,
- * `OTEL_METRIC_EXPORT_INTERVAL`, `OTEL_EXPORTER_PROMETHEUS_*`) where an
- * option is absent.
+ * `OTEL_METRIC_EXPORT_INTERVAL`, `OTEL_EXPORTER_PROMETHEUS_*`, `OTEL_BSP_*`,
+ * `OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL`) where an option is absent.
  *
  * @throws SessionValidationError `INVALID_CONFIG` naming the bad option
  */
-export function resolveTelemetryOptions(options: TelemetryOptions): ResolvedTelemetryOptions {
-  if (typeof options !== 'object' || (options as unknown) === null) {
-    throw invalid('options', 'an options object');
-  }
-  const { serviceName, serviceVersion, otlpEndpoint } = options;
-  if (typeof serviceName !== 'string' || serviceName.trim() === '') {
-    throw invalid('serviceName', 'a non-empty string');
-  }
-  if (serviceVersion !== undefined && typeof serviceVersion !== 'string') {
-    throw invalid('serviceVersion', 'a string');
-  }
-  if (otlpEndpoint !== undefined) {
-    let url: URL;
-    try {
-      url = new URL(otlpEndpoint);
-    } catch {
-      throw invalid('otlpEndpoint', 'an http(s) URL');
-    }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-      throw invalid('otlpEndpoint', 'an http(s) URL');
-    }
-  }
-  const resourceAttributes = options.resourceAttributes ?? {};
-  if (typeof resourceAttributes !== 'object' || (resourceAttributes as unknown) === null) {
-    throw invalid('resourceAttributes', 'an object of strings, numbers and booleans');
-  }
+export function resolveTelemetryOptions(options: TelemetryOptions) {
+  const { serviceName, sampleRatio, prometheus, batch, otlpProtocol, ...resolved } = check.resolve(
+    RULES,
+    options,
+  );
+  if (serviceName === undefined) throw check.invalid('serviceName', 'a non-empty string');
   const metricsExporters = envList('OTEL_METRICS_EXPORTER');
-  const traces =
-    optionalBoolean(options.traces, 'traces') ?? !envList('OTEL_TRACES_EXPORTER').includes('none');
-  const otlpMetrics =
-    optionalBoolean(options.otlpMetrics, 'otlpMetrics') ?? metricsExporters.includes('otlp');
-  const metricIntervalMs =
-    check.integer(options.metricIntervalMs, 'metricIntervalMs', 1, MAX_TIMER_MS) ??
-    envInteger('OTEL_METRIC_EXPORT_INTERVAL') ??
-    TELEMETRY_DEFAULTS.metricIntervalMs;
-  const switches = options.instrumentations ?? {};
-  if (typeof switches !== 'object' || (switches as unknown) === null) {
-    throw invalid('instrumentations', 'an object of booleans');
-  }
-  const { sampleRatio } = options;
-  if (
-    sampleRatio !== undefined &&
-    (typeof sampleRatio !== 'number' || !(sampleRatio > 0 && sampleRatio <= 1))
-  ) {
-    throw invalid('sampleRatio', 'a number in (0, 1]');
-  }
-  const sampler =
-    options.sampler ??
-    (sampleRatio === undefined
-      ? undefined
-      : new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(sampleRatio) }));
   const protocolFromEnv =
     process.env['OTEL_EXPORTER_OTLP_TRACES_PROTOCOL'] ?? process.env['OTEL_EXPORTER_OTLP_PROTOCOL'];
-  // Widened: JavaScript callers may pass anything.
-  const cachedReadSpans: string = options.cachedReadSpans ?? 'in-trace';
-  if (cachedReadSpans !== 'in-trace' && cachedReadSpans !== 'always') {
-    throw invalid('cachedReadSpans', "'in-trace' or 'always'");
-  }
-  const otlpProtocol = options.otlpProtocol ?? protocolFromEnv;
-  if (
-    options.otlpProtocol !== undefined &&
-    otlpProtocol !== 'http/protobuf' &&
-    otlpProtocol !== 'http/json'
-  ) {
-    throw invalid('otlpProtocol', "'http/protobuf' or 'http/json'");
-  }
-  const batch = options.batch ?? {};
-  if (typeof batch !== 'object' || (batch as unknown) === null) {
-    throw invalid('batch', 'an object of positive integers');
-  }
   const maxQueueSize =
-    check.integer(batch.maxQueueSize, 'batch.maxQueueSize', 1) ??
-    envInteger('OTEL_BSP_MAX_QUEUE_SIZE') ??
-    TELEMETRY_DEFAULTS.maxQueueSize;
-  const maxExportBatchSize =
-    check.integer(batch.maxExportBatchSize, 'batch.maxExportBatchSize', 1, maxQueueSize) ??
-    Math.min(
-      envInteger('OTEL_BSP_MAX_EXPORT_BATCH_SIZE') ?? TELEMETRY_DEFAULTS.maxExportBatchSize,
-      maxQueueSize,
-    );
-  const spanProcessors = options.spanProcessors ?? [];
-  if (!Array.isArray(spanProcessors)) throw invalid('spanProcessors', 'an array');
+    batch.maxQueueSize ?? envInteger('OTEL_BSP_MAX_QUEUE_SIZE') ?? D.maxQueueSize;
+  if ((batch.maxExportBatchSize ?? 0) > maxQueueSize) {
+    throw check.invalid('batch.maxExportBatchSize', `an integer from 1 to ${maxQueueSize}`);
+  }
+  const served = prometheus ?? metricsExporters.includes('prometheus');
   return {
+    ...resolved,
     serviceName,
-    serviceVersion,
-    resourceAttributes,
-    otlpEndpoint,
-    traces,
-    otlpMetrics,
-    metricIntervalMs,
-    prometheus: resolvePrometheus(options.prometheus, metricsExporters.includes('prometheus')),
-    instrumentations: {
-      http: optionalBoolean(switches.http, 'instrumentations.http') ?? true,
-      express: optionalBoolean(switches.express, 'instrumentations.express') ?? true,
-      ioredis: optionalBoolean(switches.ioredis, 'instrumentations.ioredis') ?? false,
-    },
-    childSpans: optionalBoolean(options.childSpans, 'childSpans') ?? false,
-    cachedReadSpans,
+    traces: resolved.traces ?? !envList('OTEL_TRACES_EXPORTER').includes('none'),
+    otlpMetrics: resolved.otlpMetrics ?? metricsExporters.includes('otlp'),
+    metricIntervalMs:
+      resolved.metricIntervalMs ?? envInteger('OTEL_METRIC_EXPORT_INTERVAL') ?? D.metricIntervalMs,
+    prometheus:
+      served === false
+        ? undefined
+        : {
+            port:
+              (served === true ? undefined : served.port) ??
+              envInteger('OTEL_EXPORTER_PROMETHEUS_PORT') ??
+              D.prometheusPort,
+            host:
+              (served === true ? undefined : served.host) ??
+              process.env['OTEL_EXPORTER_PROMETHEUS_HOST'],
+            endpoint: served === true ? D.prometheusEndpoint : served.endpoint,
+          },
     otlpProtocol:
-      otlpProtocol === 'http/json' || otlpProtocol === 'http/protobuf'
-        ? otlpProtocol
-        : TELEMETRY_DEFAULTS.otlpProtocol,
+      otlpProtocol ??
+      (protocolFromEnv === 'http/json' || protocolFromEnv === 'http/protobuf'
+        ? protocolFromEnv
+        : D.otlpProtocol),
     batch: {
-      maxExportBatchSize,
+      maxExportBatchSize: Math.min(
+        batch.maxExportBatchSize ??
+          envInteger('OTEL_BSP_MAX_EXPORT_BATCH_SIZE') ??
+          D.maxExportBatchSize,
+        maxQueueSize,
+      ),
       maxQueueSize,
       scheduledDelayMillis:
-        check.integer(batch.scheduledDelayMillis, 'batch.scheduledDelayMillis', 1, MAX_TIMER_MS) ??
+        batch.scheduledDelayMillis ??
         envInteger('OTEL_BSP_SCHEDULE_DELAY') ??
-        TELEMETRY_DEFAULTS.scheduledDelayMillis,
+        D.scheduledDelayMillis,
     },
-    sampler,
-    spanProcessors,
-    logLevel: options.logLevel,
-    logDestination: options.logDestination,
+    sampler:
+      resolved.sampler ??
+      (sampleRatio === undefined
+        ? undefined
+        : new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(sampleRatio) })),
   };
 }
