@@ -7,20 +7,13 @@ import type { EncryptionKey } from '@session-cluster/core';
 export interface SessionCookieOptions {
   /** Cookie name. Default `sc.sid` (Redis-backed) or `sc.sess` (`store: 'cookie'`). */
   readonly name?: string | undefined;
-  /**
-   * `Secure` attribute. Default: on, unless `NODE_ENV` is `development`.
-   * Browsers accept `Secure` cookies over plain HTTP only from `localhost`.
-   */
+  /** `Secure` attribute. Default on, unless `NODE_ENV` is `development`. */
   readonly secure?: boolean | undefined;
   /** `HttpOnly` attribute. Default `true` (scripts cannot read the cookie). */
   readonly httpOnly?: boolean | undefined;
   /** `SameSite` attribute. Default `lax`. `none` requires `secure`. */
   readonly sameSite?: 'lax' | 'strict' | 'none' | undefined;
-  /**
-   * `Max-Age`, ms. Default: none (the cookie lives until the browser
-   * closes; the server-side expiry still applies). Re-sent whenever the
-   * session's expiry rolls, so it rolls too.
-   */
+  /** `Max-Age`, ms (≥ 1 000), re-sent as the expiry rolls. Default none: a browser-session cookie. */
   readonly maxAgeMs?: number | undefined;
   /** `Path` attribute. Default `/`. */
   readonly path?: string | undefined;
@@ -36,20 +29,14 @@ export interface SessionLogger {
 /** Options shared by both kinds of session. */
 export interface CommonSessionOptions {
   readonly cookie?: SessionCookieOptions | undefined;
-  /**
-   * Rolling-expiry throttle, ms: a session's expiry is moved (and its
-   * cookie re-sent) at most once per `touchAfterMs`, so reading a session
-   * does not cost a write per request. Writes roll it anyway. Default 60 000.
-   */
+  /** A read moves the expiry (and re-sends the cookie) at most once per this, ms. Default 60 000. */
   readonly touchAfterMs?: number | undefined;
   /** Rejected cookies and failures after the response started. Default: one JSON line on stderr. */
   readonly logger?: SessionLogger | undefined;
   /**
-   * Absolute lifetime of a session from its creation (a login's
-   * `regenerate` starts a new one), ms, however active it is: a session —
-   * and a stolen cookie — cannot be kept alive by use past it. Then the
-   * session is ended (deleted, its id retired) and the request starts a
-   * fresh one. Default 7 days; `false` for none.
+   * Absolute lifetime from creation (or `regenerate`), ms, however active:
+   * then the session ends and the request starts afresh, so a stolen cookie
+   * cannot be kept alive by use. Default 7 days; `false` for none.
    */
   readonly maxLifetimeMs?: number | false | undefined;
 }
@@ -57,27 +44,16 @@ export interface CommonSessionOptions {
 /** Options of `sessionMiddleware(manager, options)`: sessions in the manager's store (Redis). */
 export interface ManagedSessionOptions extends CommonSessionOptions {
   readonly store?: 'manager' | undefined;
-  /**
-   * Secrets that sign the session cookie (HMAC-SHA256), at least 32
-   * characters each. The first signs; every one verifies, so a secret is
-   * rotated by putting a new one first and dropping the old one later.
-   */
+  /** Cookie signing secrets (HMAC-SHA256, ≥ 32 characters): the first signs, all verify. */
   readonly secrets: string | readonly string[];
   /**
-   * `none` (default): changes are committed at the end of the response as
-   * one atomic field-level patch, and `update(fn)` is the manager's
-   * lossless read-modify-write (compare-and-set; the session lock only when
-   * the session is contended, unless the manager's `update.lock` is
-   * `'always'`). `request`: the session's lock is taken at its first
-   * read and held until the response is committed, so requests of one
-   * session run their session work one at a time across instances (PHP /
-   * ASP.NET style), for handlers that read a key, compute, and set it.
+   * `none` (default): changes commit at the end of the response as one
+   * atomic patch; `update(fn)` is the manager's lossless read-modify-write.
+   * `request`: the session's lock is held from its first read to the commit,
+   * so one session's requests run one at a time across instances.
    */
   readonly lock?: 'none' | 'request' | undefined;
-  /**
-   * Response header set (to `1`) while the manager serves from its
-   * in-memory fallback, or `false` for none. Default `X-Session-Degraded`.
-   */
+  /** Header set to `1` while serving from the fallback, or `false`. Default `X-Session-Degraded`. */
   readonly degradedHeader?: string | false | undefined;
 }
 
@@ -165,25 +141,17 @@ export function resolveCookieOptions(
   // The cookie library's own rules (what every commit will run): caught
   // here, at construction, instead of failing every response (a non-ASCII
   // path passes the checks above).
-  assertSerializable(name, { path }, 'cookie.path', 'a path of printable ASCII', checks);
-  if (domain !== undefined) {
-    assertSerializable(name, { domain }, 'cookie.domain', 'a host name', checks);
+  const attributes = [['path', { path }, 'a path of printable ASCII']] as const;
+  for (const [field, attribute, expected] of domain === undefined
+    ? attributes
+    : [...attributes, ['domain', { domain }, 'a host name'] as const]) {
+    try {
+      serialize(name, 'probe', attribute);
+    } catch {
+      throw checks.invalid(`cookie.${field}`, expected);
+    }
   }
   return cookie;
-}
-
-function assertSerializable(
-  name: string,
-  attributes: { readonly path?: string; readonly domain?: string },
-  field: string,
-  expected: string,
-  checks: OptionChecks,
-): void {
-  try {
-    serialize(name, 'probe', attributes);
-  } catch {
-    throw checks.invalid(field, expected);
-  }
 }
 
 /** Check `touchAfterMs` (integer ≥ 0) and apply the default. */
@@ -216,15 +184,12 @@ export function resolveDegradedHeader(
 
 /** Check a logger and apply the default (one JSON line per event on stderr). */
 export function resolveLogger(value: unknown, checks = middlewareChecks): SessionLogger {
-  if (value === undefined) return STDERR_LOGGER;
-  if (
-    typeof value !== 'object' ||
-    value === null ||
-    typeof (value as Partial<SessionLogger>).warn !== 'function'
-  ) {
-    throw checks.invalid('logger', 'an object with warn(details, message)');
-  }
-  return value as SessionLogger;
+  const logger = checks.implementing<SessionLogger>(
+    ['warn'],
+    'an object with warn(details, message)',
+    STDERR_LOGGER,
+  );
+  return logger(value, 'logger');
 }
 
 const STDERR_LOGGER: SessionLogger = {

@@ -1,10 +1,7 @@
 import { SESSION_STORE_METHODS, createOptionChecks, isOptionsObject } from '@session-cluster/core';
 import type { Clock, ResolvedOptions, SessionStore } from '@session-cluster/core';
 
-/**
- * Open the breaker after `threshold` storage failures in a row (a success
- * resets the count).
- */
+/** Open the breaker after `threshold` storage failures in a row (a success resets the count). */
 export interface ConsecutiveBreakerOptions {
   readonly kind: 'consecutive';
   /** Failures in a row that open the breaker. Integer ≥ 1, default 5. */
@@ -13,10 +10,7 @@ export interface ConsecutiveBreakerOptions {
   readonly halfOpenAfterMs?: number | undefined;
 }
 
-/**
- * Open the breaker when more than `threshold` of the calls over the last
- * `durationMs` failed, once there are at least `minimumRps` calls per second.
- */
+/** Open the breaker when over `threshold` of the last `durationMs`' calls failed, at ≥ `minimumRps`. */
 export interface SamplingBreakerOptions {
   readonly kind: 'sampling';
   /** Failure ratio that opens the breaker, in (0, 1). Default 0.5. */
@@ -45,42 +39,27 @@ export interface FallbackStoreOptions {
   /** The store of record (Redis). Every call to it goes through the breaker and the timeout. */
   readonly primary: SessionStore;
   /**
-   * Where sessions live while the primary is unavailable: a `MemoryStore`
-   * the caller creates (and sizes). Closed by {@link FallbackStore.close}.
-   * Its calls must take effect when they are made (as `MemoryStore`'s do),
-   * because reconciliation removes a session from it in the same tick in
-   * which it stops routing that session's calls there.
+   * Where sessions live while the primary is down: a `MemoryStore` you size
+   * (closed by {@link FallbackStore.close}). Its calls must take effect when
+   * made, as reconciliation moves a session off it within one tick.
    */
   readonly secondary: SessionStore;
   /** Default `{ kind: 'consecutive', threshold: 5, halfOpenAfterMs: 2_000 }`. */
   readonly breaker?: BreakerOptions | undefined;
-  /**
-   * Bound on every primary call, ms (cockatiel's aggressive timeout: the
-   * caller is served by the secondary after this long even if the primary
-   * never answers). Default 1 000.
-   */
+  /** Bound on every primary call, after which the secondary serves it, ms. Default 1 000. */
   readonly timeoutMs?: number | undefined;
   /** Default `{ batchSize: 500, concurrency: 64 }`. */
   readonly reconcile?: ReconcileOptions | undefined;
   /** Time source of event timestamps and expiry checks during reconciliation. Default the system clock. */
   readonly clock?: Clock | undefined;
   /**
-   * Which part of the primary holds a session, for a primary whose parts
-   * fail separately (Redis Cluster: `RedisStore.partitionOf`, one per expiry
-   * bucket, i.e. per hash slot); `undefined` for one that fails as a whole.
-   * With it, every session call also runs under its partition's own breaker
-   * (same settings), and while the shared breaker is open, calls for a
-   * partition whose breaker is closed still go to the primary: one failed
-   * Cluster master sends its own sessions to the secondary, not everyone's.
-   * Default: none (one breaker).
+   * Which part of a primary whose parts fail separately holds a session
+   * (Cluster: `RedisStore.partitionOf`). Each partition then has its own
+   * breaker too, so one failed master sends only its sessions to the
+   * secondary. Default: none (one breaker).
    */
   readonly partitionOf?: ((id: string) => string | undefined) | undefined;
-  /**
-   * Publish routing, breaker changes and reconciliation runs on core's
-   * `SESSION_CHANNELS` (what `@session-cluster/telemetry` turns into
-   * attributes, spans and gauges; free while nobody subscribes). `false`:
-   * publish nothing. Default `true`.
-   */
+  /** Publish routing, breaker changes and reconciliations on core's `SESSION_CHANNELS`. Default `true`. */
   readonly telemetry?: boolean | undefined;
 }
 

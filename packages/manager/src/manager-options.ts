@@ -36,9 +36,8 @@ export const MANAGER_OPERATIONS = [
 export type OperationName = (typeof MANAGER_OPERATIONS)[number];
 
 /**
- * Retry settings: base values for every operation, and overrides per
- * operation. Only retryable `SessionError`s are retried (storage
- * unavailable/timeout, lock not acquired/lost, version conflict).
+ * Retry settings: base values, and overrides per operation. Only retryable
+ * `SessionError`s are retried (storage down, lock not acquired/lost, conflict).
  *
  * @example
  * ```ts
@@ -51,27 +50,20 @@ export interface ManagerRetryOptions extends Partial<RetryOptions> {
 }
 
 /**
- * How `update` uses the session lock (see the package README, "Update lock
- * modes", for what each mode guarantees).
+ * How `update` uses the session lock (README, "Update lock modes").
  *
  * @example
  * ```ts
- * { lock: 'on-conflict', hotSessionTtlMs: 2_000 } // the defaults
  * { lock: 'always' } // fn has side effects that must not overlap across instances
  * ```
  */
 export interface UpdateLockOptions {
   /**
-   * `'on-conflict'` (default): compare-and-set first, the lock only when the
-   * session is contended. `'always'`: the lock first, every time. A call can
-   * override it (`update(id, fn, { lock })`).
+   * `'on-conflict'` (default): compare-and-set first, the lock only for a
+   * contended session; `'always'`: the lock first. A call can override it.
    */
   readonly lock?: UpdateLockMode | undefined;
-  /**
-   * How long a session whose updates had to escalate stays remembered as hot
-   * (its next updates take the lock at once), ms. Integer ≥ 0; 0 remembers
-   * nothing. Default 2 000.
-   */
+  /** How long a session whose update escalated takes the lock at once, ms (0: never). Default 2 000. */
   readonly hotSessionTtlMs?: number | undefined;
   /** Most sessions remembered as hot per instance (the oldest mark goes first). Default 10 000. */
   readonly maxHotSessions?: number | undefined;
@@ -90,18 +82,11 @@ export interface SessionManagerOptions {
   readonly store: SessionStore;
   /** Per-session locks for `update` and `regenerate`. Closed by {@link SessionManager.close}. */
   readonly locker: SessionLocker;
-  /**
-   * Told about every call (a `HealthMonitor`, or any recorder). Its `record`
-   * must not throw. Without it nothing is recorded and `health()` is `null`.
-   */
+  /** Told about every call (a `HealthMonitor`); must not throw. Absent: `health()` is `null`. */
   readonly health?: HealthRecorder | undefined;
   /** Lifetime of a new session, and of a rolled one, ms. Positive integer, default 30 min. */
   readonly ttlMs?: number | undefined;
-  /**
-   * Rolling expiry (default `true`): `touch`, `patch`, `update` and
-   * `regenerate` move the expiry to now + `ttlMs`. With `false` the expiry
-   * set at `create` is absolute.
-   */
+  /** `touch`, `patch`, `update`, `regenerate` move the expiry to now + `ttlMs`. Default `true`. */
   readonly rolling?: boolean | undefined;
   /** Lease of the session lock held by `update`/`regenerate`, ms (the locker's default when absent). */
   readonly lockTtlMs?: number | undefined;
@@ -113,11 +98,7 @@ export interface SessionManagerOptions {
   readonly clock?: Clock | undefined;
   /** Called before each retry (the manager adds a span event itself). Must not throw. */
   readonly onRetry?: ((event: RetryEvent) => void) | undefined;
-  /**
-   * Publish each call on core's `SESSION_CHANNELS` (what
-   * `@session-cluster/telemetry` turns into spans and metrics; free while
-   * nobody subscribes). `false`: publish nothing. Default `true`.
-   */
+  /** Publish each call on core's `SESSION_CHANNELS` (spans, metrics). Default `true`. */
   readonly telemetry?: boolean | undefined;
 }
 

@@ -18,11 +18,7 @@ import type { MeterProvider } from '@opentelemetry/api';
 
 /** Settings shared by every connection the cluster creates itself. */
 export interface OwnedConnectionOptions {
-  /**
-   * Bound on every Redis command of the store and the lock clients, ms
-   * (positive integer, default 1 000): a dead or stalled Redis costs this
-   * long at most, never a hung request.
-   */
+  /** Bound on every Redis command of the store and the lock clients, ms. Default 1 000. */
   readonly commandTimeoutMs?: number | undefined;
 }
 
@@ -53,10 +49,8 @@ export interface RedisClusterOption extends OwnedConnectionOptions {
 }
 
 /**
- * Your own ioredis client (not closed by the cluster). It must have
- * `commandTimeout` (Cluster: `redisOptions.commandTimeout`). A standalone
- * client's address becomes the default lock node; for a Cluster or
- * Sentinel client, give `locks.nodes`.
+ * Your own ioredis client (not closed by the cluster), with `commandTimeout`.
+ * A standalone client's server is the default lock node; else give `locks.nodes`.
  */
 export interface RedisClientOption {
   readonly client: Redis | Cluster;
@@ -118,21 +112,16 @@ export interface CodecOption
 }
 
 /**
- * Telemetry of the cluster. Its parts (manager, fallback, health) publish
- * their work on core's `SESSION_CHANNELS`; `@session-cluster/telemetry`
- * subscribes (spans go where it sends them). The cluster's own metrics
- * (`session.active`, the instance cache) go through `@opentelemetry/api`:
- * nothing is exported until the application registers an SDK
- * (`startTelemetry()`, called before `createSessionCluster`).
+ * The cluster's own metrics (`session.active`, the instance cache), through
+ * `@opentelemetry/api`: register an SDK (`startTelemetry()`) first. Its parts
+ * publish on core's `SESSION_CHANNELS`, for `@session-cluster/telemetry`.
  */
 export interface TelemetryOption {
   /** Where metrics go; the global meter provider (at creation) when absent. */
   readonly meterProvider?: MeterProvider | undefined;
   /**
-   * Observe `session.active`: live sessions in Redis, counted at each metric
-   * collection with one `ZCOUNT` per expiry bucket. The count is global
-   * (every instance reports the same number): aggregate with max, not sum.
-   * Default `true`.
+   * Observe `session.active`, live sessions in Redis (a `ZCOUNT` per bucket
+   * per collection; global: aggregate with max, not sum). Default `true`.
    */
   readonly activeSessions?: boolean | undefined;
 }
@@ -154,20 +143,13 @@ export interface SessionClusterOptions {
   readonly redis: RedisOption;
   /** Namespace of every key and lock: `^[A-Za-z0-9_.:-]{1,64}$`. Default `'sc'`. */
   readonly prefix?: string | undefined;
-  /**
-   * Expiry buckets (1–16384, default 64). Part of the key layout: every
-   * instance sharing a prefix must use the same value.
-   */
+  /** Expiry buckets, 1–16384, default 64: part of the key layout, the same on every instance. */
   readonly buckets?: number | undefined;
   readonly locks?: LocksOption | undefined;
   readonly session?: SessionOption | undefined;
   /** Retry settings of the manager's operations (core's defaults when absent). */
   readonly retry?: ManagerRetryOptions | undefined;
-  /**
-   * How `manager.update` uses the session lock: `{ lock: 'on-conflict' }`
-   * (default: compare-and-set first, the Redlock lock only for contended
-   * sessions) or `{ lock: 'always' }`; plus the hot-session memory.
-   */
+  /** How `manager.update` uses the session lock. Default `{ lock: 'on-conflict' }`. */
   readonly update?: UpdateLockOptions | undefined;
   /** The circuit breaker in front of Redis. Default `{ kind: 'consecutive', threshold: 5, halfOpenAfterMs: 2_000 }`. */
   readonly breaker?: BreakerOptions | undefined;
@@ -175,12 +157,9 @@ export interface SessionClusterOptions {
   readonly health?: HealthOption | undefined;
   readonly codec?: CodecOption | undefined;
   /**
-   * The instance cache in front of Redis: decoded sessions held in this
-   * process, kept coherent by Redis (`CLIENT TRACKING`), so reading a
-   * session that has not changed costs no round trip. Default on
-   * (`SESSION_CACHE_DEFAULTS`: 10 000 sessions, 32 MiB); sizes
-   * `{ maxEntries, maxBytes }`, or `false` to read Redis every time. Loaded
-   * records are then shared and frozen: never change one in place.
+   * The instance cache (see `RedisStoreOptions.cache`). Default on (10 000
+   * sessions, 32 MiB); sizes, or `false`. Loaded records are then shared and
+   * frozen: never change one in place.
    */
   readonly cache?: boolean | SessionCacheOptions | undefined;
   /** Telemetry; `false`: no part publishes, no metric is observed. Default on. */

@@ -16,18 +16,15 @@ export interface RedisAddress {
   readonly port: number;
 }
 
-/**
- * How a store-owned connection is made. Exactly one topology: `url` /
- * `host`+`port` (standalone), `sentinels` + `name` (Sentinel), or `cluster`.
- */
+/** A store-owned connection: `url` or `host`/`port`, `sentinels` + `name`, or `cluster`. */
 export interface RedisConnectionOptions {
   /** `redis://[:password@]host:port[/db]` or `rediss://…` (TLS). Standalone only. */
   readonly url?: string | undefined;
-  /** Standalone host (default `127.0.0.1` when neither url nor sentinels nor cluster is given). */
+  /** Standalone host. Default `127.0.0.1`. */
   readonly host?: string | undefined;
   /** Standalone port (default 6379). */
   readonly port?: number | undefined;
-  /** Password of the Redis nodes (standalone, Sentinel-managed master, Cluster nodes). */
+  /** Password of the Redis nodes. */
   readonly password?: string | undefined;
   /** Sentinel addresses; requires `name`. */
   readonly sentinels?: readonly RedisAddress[] | undefined;
@@ -37,34 +34,29 @@ export interface RedisConnectionOptions {
   readonly cluster?: { readonly nodes: readonly RedisAddress[] } | undefined;
 }
 
-/** Options of {@link RedisStore}. */
+/** Options of {@link RedisStore}. Exactly one of `client` and `connection`. */
 export interface RedisStoreOptions {
   /**
-   * A caller-owned client (standalone/Sentinel `Redis` or `Cluster`). It is
-   * not closed by {@link RedisStore.close}. It must have `commandTimeout` set
-   * (for a Cluster: `redisOptions.commandTimeout`): without it a dead Redis
-   * hangs every request instead of failing in milliseconds.
-   * Exactly one of `client` and `connection`.
+   * A caller-owned client (`Redis` or `Cluster`; not closed by `close()`). It
+   * must have `commandTimeout` (Cluster: `redisOptions.commandTimeout`), or
+   * a dead Redis hangs every request instead of failing in milliseconds.
    */
   readonly client?: Redis | Cluster | undefined;
   /**
-   * Let the store create (and own) its client. It is configured for fast
-   * failure: `commandTimeout`, no offline queue once connected, no replay of
-   * in-flight commands after a reconnect, a capped reconnect delay, RESP2.
-   * Exactly one of `client` and `connection`.
+   * Let the store create (and own) a client configured for fast failure:
+   * `commandTimeout`, no offline queue once connected, no replay of in-flight
+   * commands after a reconnect, a capped reconnect delay, RESP2.
    */
   readonly connection?: RedisConnectionOptions | undefined;
   /**
-   * Namespace of every key: `^[A-Za-z0-9_.:-]{1,64}$`, no braces. Default `'sc'`.
-   * Two stores with overlapping prefixes (`sc` and `sc:x`) must not share a Redis.
+   * Namespace of every key: `^[A-Za-z0-9_.:-]{1,64}$`. Default `'sc'`. Stores
+   * with overlapping prefixes (`sc`, `sc:x`) must not share a Redis.
    */
   readonly prefix?: string | undefined;
   /**
-   * Number of expiry buckets sessions are spread over (`crc32(id) % buckets`),
-   * 1 to 16384, default 64. Part of the key layout: every instance sharing a
-   * prefix must use the same value. Changing it orphans existing sessions
-   * (they are looked up in another bucket's key and appear gone), so change
-   * it only together with a new `prefix`.
+   * Expiry buckets (`crc32(id) % buckets`), 1–16384, default 64. Part of the
+   * key layout: every instance of a prefix must agree, and changing it
+   * orphans existing sessions (change it only with a new `prefix`).
    */
   readonly buckets?: number | undefined;
   /** Encodes data fields. Default `createSessionCodec()`. */
@@ -72,66 +64,41 @@ export interface RedisStoreOptions {
   /** Source of `now` for every expiry decision. Default the system clock. */
   readonly clock?: Clock | undefined;
   /**
-   * How long after its logical expiry a session's hash stays in Redis
-   * (`PEXPIREAT expiresAt + grace`), so a sweeper that was down still finds
-   * it and reports the expiry. Logical expiry never depends on it. ms,
-   * ≥ 0, default 3 600 000 (1 h).
+   * How long an expired session stays in Redis (`expiresAt + grace`), so a
+   * sweeper that was down still reports it, ms ≥ 0. Default 3 600 000 (1 h).
    */
   readonly expiryGraceMs?: number | undefined;
-  /**
-   * `commandTimeout` of the clients the store creates, ms, default 1000.
-   * Ignored with a caller-owned `client` (its own setting counts).
-   */
+  /** `commandTimeout` of the clients the store creates, ms. Default 1 000. */
   readonly commandTimeoutMs?: number | undefined;
   /**
-   * What `load`/`listByUser` do with a session whose stored data fails its
-   * integrity check. `true` (default): throw `SessionCorruptedError`.
-   * `false`: delete the session, count it ({@link RedisStore.corruptSessionsDeleted})
-   * and answer as if it did not exist.
+   * A stored session failing its integrity check: `true` (default) throws
+   * `SessionCorruptedError`; `false` deletes it, counts it
+   * ({@link RedisStore.corruptSessionsDeleted}) and answers as if absent.
    */
   readonly failFastOnCorruption?: boolean | undefined;
   /** Called for every corrupted session found, in both modes (log it, count it). */
   readonly onCorruption?: ((info: CorruptionInfo) => void) | undefined;
   /**
-   * The frame format writes use. `2` (default): the integrity check covers
-   * the owner, version and timestamps too. `1`: what earlier releases (0.2)
-   * wrote and read; this release reads both. Upgrading a running cluster
-   * from such a release: deploy with `frameFormat: 1` first, so the old
-   * instances still running can read every session; once none is left,
-   * switch to `2` (each session moves to it on its next patch or save).
-   *
-   * `3`, the default when the codec encrypts at rest: the check is keyed
-   * (see `FrameKeys` in core), so a frame forged or altered by anyone who
-   * can write to Redis but does not hold the key ring is refused. With
-   * encryption, `1` or `2` may be given only with the codec's
-   * `acceptPlaintext` (a migration): readers otherwise refuse unkeyed frames.
+   * The frame format writes use: `2` (default; the check covers owner,
+   * version and timestamps), `1` (what 0.2 reads: deploy with it first when
+   * upgrading a running 0.2 cluster, then `2`), or `3`, the default with an
+   * encrypting codec: a check keyed under the key ring, so a frame forged in
+   * Redis is refused. With encryption, `1`/`2` need the codec's `acceptPlaintext`.
    */
   readonly frameFormat?: 1 | 2 | 3 | undefined;
   /**
-   * The instance cache: a bounded LRU of decoded sessions in front of `load`,
-   * kept coherent by Redis (`CLIENT TRACKING`, see `InvalidationTracker`), so
-   * a load of a session whose cached copy is current costs no round trip.
-   * `true` or sizes to enable, `false` (default) for none. It opens one extra
-   * connection per tracked server (per Cluster node) and turns tracking on for
-   * the store's client: with a caller-owned client, every key the
-   * application reads through that client is tracked too.
+   * The instance cache: an LRU of decoded sessions in front of `load`, kept
+   * coherent by Redis (`CLIENT TRACKING`). `true` or sizes, `false`
+   * (default) for none. One extra connection per tracked server; with a
+   * caller-owned client, every key read through it is tracked too.
    */
   readonly cache?: boolean | SessionCacheOptions | undefined;
-  /**
-   * Publish whether the instance cache answered each load (a `cache` event
-   * on core's `SESSION_CHANNELS`: `session.cache.hit` on the operation's
-   * span; free while nobody subscribes). `false`: publish nothing. Default `true`.
-   */
+  /** Publish cache hits (`cache` on core's `SESSION_CHANNELS`). Default `true`. */
   readonly telemetry?: boolean | undefined;
   /**
-   * Most live sessions one user may hold (positive integer; default 100).
-   * A `create` (or a `save` that gives a session an owner) that takes the
-   * user past it deletes — retires — the user's oldest sessions, so a
-   * script that logs in in a loop cannot grow one user's index (and every
-   * `listByUser`/`deleteByUser`) without bound, and a stolen login does not
-   * outlive a hundred newer ones. Each eviction is counted
-   * ({@link RedisStore.sessionsEvictedByUserCap}) and reported to
-   * `onUserCapEviction`.
+   * Most live sessions per user (default 100): a login past it retires the
+   * user's oldest sessions, counted ({@link RedisStore.sessionsEvictedByUserCap})
+   * and reported to `onUserCapEviction`, so a login loop cannot grow a user's index.
    */
   readonly maxSessionsPerUser?: number | undefined;
   /** Called for each session evicted by {@link maxSessionsPerUser} (log it, count it). */

@@ -4,67 +4,44 @@ import type { Redis, RedisOptions } from 'ioredis';
 
 /**
  * One Redlock voter: a caller-owned ioredis `Redis` client (not closed by the
- * locker), ioredis options, or a `redis://` / `rediss://` URL. The locker
- * creates (and owns) a client for options and URLs.
- *
- * Never a Redis Cluster: a `Cluster` client is one voter however many masters
- * it has, so quorum over it protects nothing that one node would not.
+ * locker), ioredis options or a `redis://` URL (the locker owns a client for
+ * these). Never a Redis Cluster: it is one voter however many masters it has.
  */
 export type RedlockNode = Redis | RedisOptions | string;
 
 /** Options of {@link RedlockLocker}. */
 export interface RedlockLockerOptions {
   /**
-   * The independent Redis nodes that vote. 1 for a simple setup (no fault
-   * tolerance), 3 or 5 for quorum (`floor(N/2)+1` must grant). Each node must
-   * be a separate Redis server (not replicas of one another).
+   * The voters: separate Redis servers, not replicas of one another; 1 (no
+   * fault tolerance), or 3 or 5 (`floor(N/2)+1` must grant). No server twice.
    */
   readonly nodes: readonly RedlockNode[];
   /** Namespace of lock keys (`<prefix>:lock:{<sid>}`): `^[A-Za-z0-9_.:-]{1,64}$`. Default `'sc'`. */
   readonly prefix?: string | undefined;
-  /** Default lease length, ms: an integer in [10, 2^31-1]. Default 10 000. */
+  /** Default lease, ms, in [10, 2^31-1]. Default 10 000. */
   readonly ttlMs?: number | undefined;
-  /**
-   * Retries after the first acquisition attempt while the lock is held
-   * elsewhere: an integer ≥ 0, or -1 for "until `acquireTimeoutMs`" (default).
-   */
+  /** Retries while the lock is held elsewhere: ≥ 0, or -1 (default) until `acquireTimeoutMs`. */
   readonly retryCount?: number | undefined;
   /** Delay between acquisition attempts, ms (≥ 0). Default 50. */
   readonly retryDelayMs?: number | undefined;
-  /** Random spread added to or taken from each delay, ms, in [0, retryDelayMs]. Default 25. */
+  /** Random spread around each delay, ms, in [0, retryDelayMs]. Default 25. */
   readonly retryJitterMs?: number | undefined;
   /**
-   * Clock drift allowance as a fraction of the lease (Redlock's drift
-   * factor), in [0, 0.5). The lease is considered over `ttl × driftFactor + 2`
-   * ms before the keys expire in Redis. Default 0.01.
+   * Clock drift allowance, a fraction of the lease in [0, 0.5): the lease
+   * ends `ttl × driftFactor + 2` ms before the keys expire. Default 0.01.
    */
   readonly driftFactor?: number | undefined;
-  /**
-   * Upper bound on one `acquire`, ms, from the call to the lock (local
-   * queueing, connecting and polling included). Default 5 000.
-   */
+  /** Bound on one `acquire` (local queueing, connecting, polling), ms. Default 5 000. */
   readonly acquireTimeoutMs?: number | undefined;
-  /**
-   * Whether `using` extends the lease while its routine runs (every half
-   * lease). Default `true`. With `false` the routine has one lease and its
-   * signal aborts when that lease runs out.
-   */
+  /** `using` extends the lease every half lease (default `true`); else its signal aborts when it ends. */
   readonly autoExtend?: boolean | undefined;
-  /**
-   * Serialise waiters for the same session inside this process, so that at
-   * most one of them polls Redis at a time (the others wait locally, first
-   * come first served). Default `true`; `false` only for measurements.
-   */
+  /** At most one waiter per session in this process polls Redis (default `true`; `false` to measure). */
   readonly localQueue?: boolean | undefined;
-  /**
-   * `commandTimeout` (and `connectTimeout`) of the clients the locker
-   * creates, ms, integer ≥ 1. Default 1 000. Ignored for caller-owned clients.
-   */
+  /** `commandTimeout` and `connectTimeout` of the clients the locker creates, ms. Default 1 000. */
   readonly commandTimeoutMs?: number | undefined;
   /**
-   * Told about failures the locker absorbs instead of throwing: a release
-   * that could not reach a quorum because nodes failed (the lease then runs
-   * out by itself), an automatic extension that failed. Must not throw.
+   * Told about failures the locker absorbs (a release short of a quorum, a
+   * failed automatic extension). Must not throw.
    */
   readonly onError?: ((error: SessionError) => void) | undefined;
 }

@@ -5,101 +5,71 @@ import type { RedisConnectionOptions, RedisStore } from '@session-cluster/store-
 const check = createOptionChecks('ExpirySweeper');
 const invalid = check.refuse;
 
-/** Options of {@link ExpirySweeper}. */
+/** Options of {@link ExpirySweeper}. Exactly one of `store` and `connection`. */
 export interface ExpirySweeperOptions {
-  /**
-   * A caller-owned store whose sessions are swept (not closed by
-   * `close()`). Exactly one of `store` and `connection`.
-   */
+  /** A caller-owned store whose sessions are swept (not closed by `close()`). */
   readonly store?: RedisStore | undefined;
-  /**
-   * Let the sweeper create (and own) its `RedisStore` with these connection
-   * options, `prefix` and `buckets`. Exactly one of `store` and `connection`.
-   */
+  /** Let the sweeper create (and own) its `RedisStore`, with `prefix` and `buckets`. */
   readonly connection?: RedisConnectionOptions | undefined;
-  /** Session key prefix of a sweeper-owned store (must match the application's). Default `'sc'`. */
+  /** Key prefix of a sweeper-owned store (the application's). Default `'sc'`. */
   readonly prefix?: string | undefined;
-  /** Expiry buckets of a sweeper-owned store (must match the application's). Default 64. */
+  /** Expiry buckets of a sweeper-owned store (the application's). Default 64. */
   readonly buckets?: number | undefined;
   /**
-   * BullMQ key prefix of the sweep and events queues. Must be a Redis hash
-   * tag, `{…}`, so every key of both queues lands in one Cluster slot.
-   * Default `{<prefix>:sweeper}`.
+   * BullMQ prefix of both queues: a Redis hash tag `{…}`, so they live in one
+   * Cluster slot. Default `{<prefix>:sweeper}`.
    */
   readonly queuePrefix?: string | undefined;
   /** Name of the sweep-job queue. Default `'session-sweep'`. */
   readonly sweepQueueName?: string | undefined;
   /**
-   * Name of the queue expiry batches (`session.expired.batch` jobs) are
-   * published to. Default `'session-expiries'`: not the `'session-expired'`
-   * queue of the per-session jobs of earlier releases, whose consumers would
-   * complete a batch job without handling it.
+   * Queue of the expiry batch jobs. Default `'session-expiries'` (not the
+   * per-session `'session-expired'` of earlier releases, whose consumers
+   * would complete a batch job without handling it).
    */
   readonly eventsQueueName?: string | undefined;
-  /** Each bucket is swept once per interval (one BullMQ job scheduler per bucket), ms. Default 5000. */
+  /** Each bucket is swept once per interval (a job scheduler per bucket), ms. Default 5 000. */
   readonly intervalMs?: number | undefined;
-  /** Index members examined per Lua call (one `sweepBucket`), 1–10 000. Default 1000. */
+  /** Index members examined per `sweepBucket` call, 1–10 000. Default 1 000. */
   readonly batchSize?: number | undefined;
-  /**
-   * Most batches one sweep job takes (republished outbox batches included):
-   * the bound on one job's work. What is left waits for the bucket's next
-   * job. Default 100.
-   */
+  /** Most batches one sweep job takes (the rest waits for the next job). Default 100. */
   readonly maxBatchesPerJob?: number | undefined;
   /** Sweep jobs this process runs at once. Default 4. */
   readonly concurrency?: number | undefined;
-  /**
-   * Run a BullMQ Worker in this process (default `true`). `false`: `start()`
-   * only installs the job schedulers, and `sweepAll()` still works.
-   */
+  /** Run a BullMQ Worker here (default `true`); `false`: `start()` only installs the schedulers. */
   readonly runWorker?: boolean | undefined;
   /**
-   * Publish one job per sweep batch (carrying its expiries) to the events
-   * queue (default `true`). Turn it off when nobody consumes that queue: its
-   * jobs would pile up. The local `expired` event is emitted either way.
+   * Publish a job per sweep batch to the events queue (default `true`); off
+   * when nobody consumes it. The local `expired` event is emitted either way.
    */
   readonly publishEvents?: boolean | undefined;
   /** Attempts a consumer gets for each batch job (BullMQ `attempts`). Default 5. */
   readonly eventAttempts?: number | undefined;
-  /** First retry delay of a batch job, exponential (BullMQ `backoff`), ms. Default 1000. */
+  /** First retry delay of a batch job, exponential, ms. Default 1 000. */
   readonly eventBackoffMs?: number | undefined;
   /**
-   * How long a completed batch job is kept (`removeOnComplete.age`): while
-   * it exists, republishing the same batch is a no-op. Longer than any
-   * gap between a sweep and its acknowledgement (a crashed worker's outbox
-   * is republished by the bucket's next job). ms, default 3 600 000 (1 h).
+   * How long a completed batch job is kept, so republishing it is a no-op:
+   * longer than any sweep-to-acknowledgement gap, ms. Default 3 600 000 (1 h).
    */
   readonly dedupeWindowMs?: number | undefined;
-  /** How long a failed batch job is kept (`removeOnFail.age`), ms. Default 7 days. */
+  /** How long a failed batch job is kept, ms. Default 7 days. */
   readonly keepFailedEventsMs?: number | undefined;
-  /**
-   * BullMQ `lockDuration` of sweep jobs, ms: a killed worker's job is handed
-   * to another worker about this long (plus `stalledIntervalMs`) after the
-   * kill. Default 30 000.
-   */
+  /** BullMQ `lockDuration`: a killed worker's job moves on about this long after, ms. Default 30 000. */
   readonly lockDurationMs?: number | undefined;
-  /** BullMQ `stalledInterval`: how often workers look for stalled jobs, ms. Default 30 000. */
+  /** BullMQ `stalledInterval`, ms. Default 30 000. */
   readonly stalledIntervalMs?: number | undefined;
   /**
-   * `commandTimeout` of the sweeper's non-blocking BullMQ connection, ms.
-   * Default 5000. (The Worker's connection also carries its blocking fetch,
-   * so its timeout is always {@link WORKER_COMMAND_TIMEOUT_MS}.)
+   * `commandTimeout` of the queue connection, ms. Default 5 000 (the
+   * Worker's, which blocks, is {@link WORKER_COMMAND_TIMEOUT_MS}).
    */
   readonly commandTimeoutMs?: number | undefined;
-  /**
-   * Bound on {@link ExpirySweeper.start} (connecting, installing the job
-   * schedulers, starting the worker), ms: BullMQ itself waits for a
-   * connection without limit. Default 30 000.
-   */
+  /** Bound on {@link ExpirySweeper.start}, ms (BullMQ waits for a connection forever). Default 30 000. */
   readonly startTimeoutMs?: number | undefined;
   /** Source of `now` for expiry decisions and lateness. Default the system clock. */
   readonly clock?: Clock | undefined;
   /**
-   * Trace context through BullMQ (`bullmq-otel`'s `BullMQOtel` on the
-   * queues and the worker, a no-op until an OpenTelemetry SDK is
-   * registered) and each job published on core's `SESSION_CHANNELS`
-   * (`@session-cluster/telemetry` makes a `session.sweep` span of it).
-   * Default `true`.
+   * Trace context through BullMQ (`BullMQOtel`) and each job published on
+   * core's `SESSION_CHANNELS` (a `session.sweep` span). Default `true`.
    */
   readonly telemetry?: boolean | undefined;
 }

@@ -14,12 +14,7 @@ export interface PrometheusOptions {
   readonly endpoint?: string | undefined;
 }
 
-/**
- * Which auto-instrumentations to enable: http and express by default;
- * ioredis (a span per Redis command, nested under the session operation
- * spans) only when asked — it is most of the cost of tracing a session
- * call that takes one round trip.
- */
+/** Auto-instrumentations: http and express on; ioredis (a span per Redis command, most of the cost) off. */
 export interface InstrumentationSwitches {
   readonly http?: boolean | undefined;
   readonly express?: boolean | undefined;
@@ -29,11 +24,7 @@ export interface InstrumentationSwitches {
 /** OTLP/HTTP encodings {@link startTelemetry} can export spans in. */
 export type OtlpProtocol = 'http/protobuf' | 'http/json';
 
-/**
- * Batch span processor settings. Defaults: `OTEL_BSP_MAX_EXPORT_BATCH_SIZE`,
- * `OTEL_BSP_MAX_QUEUE_SIZE`, `OTEL_BSP_SCHEDULE_DELAY`, else
- * {@link TELEMETRY_DEFAULTS}.
- */
+/** Batch span processor settings. Defaults: the `OTEL_BSP_*` variables, else {@link TELEMETRY_DEFAULTS}. */
 export interface BatchOptions {
   /** Spans per export request. */
   readonly maxExportBatchSize?: number | undefined;
@@ -52,56 +43,37 @@ export interface TelemetryOptions {
   /** More resource attributes (`deployment.environment.name`, …). */
   readonly resourceAttributes?: Readonly<Record<string, string | number | boolean>> | undefined;
   /**
-   * Base URL of the OTLP/HTTP receiver; `/v1/traces` and `/v1/metrics` are
-   * appended. Default: `OTEL_EXPORTER_OTLP_(TRACES_|METRICS_)ENDPOINT`, else
-   * `http://localhost:4318` (Jaeger's OTLP/HTTP port).
+   * Base URL of the OTLP/HTTP receiver (`/v1/traces`, `/v1/metrics` appended).
+   * Default `OTEL_EXPORTER_OTLP_(TRACES_|METRICS_)ENDPOINT`, else `http://localhost:4318`.
    */
   readonly otlpEndpoint?: string | undefined;
   /** Export spans. Default `true`, unless `OTEL_TRACES_EXPORTER=none`. */
   readonly traces?: boolean | undefined;
-  /**
-   * Push metrics over OTLP too. Default: only when `OTEL_METRICS_EXPORTER`
-   * names `otlp` (Jaeger accepts traces only; point this at a collector).
-   */
+  /** Push metrics over OTLP too (to a collector: Jaeger takes traces only). Default: `OTEL_METRICS_EXPORTER` names `otlp`. */
   readonly otlpMetrics?: boolean | undefined;
   /** Interval of OTLP metric pushes, ms. Default `OTEL_METRIC_EXPORT_INTERVAL`, else 60 000. */
   readonly metricIntervalMs?: number | undefined;
-  /**
-   * Serve metrics for Prometheus to scrape: `true` for the defaults, or
-   * where. Default: on only when `OTEL_METRICS_EXPORTER` names `prometheus`.
-   */
+  /** Serve metrics for Prometheus: `true` or where. Default: `OTEL_METRICS_EXPORTER` names `prometheus`. */
   readonly prometheus?: PrometheusOptions | boolean | undefined;
   /** Auto-instrumentations: http and express on, ioredis off by default. */
   readonly instrumentations?: InstrumentationSwitches | undefined;
-  /**
-   * Session store calls and lock acquire/release as child spans of each
-   * `session.<operation>` span, instead of events on it. Default `false`.
-   */
+  /** Store calls and lock acquire/release as child spans of `session.<operation>`, not events. Default `false`. */
   readonly childSpans?: boolean | undefined;
   /**
-   * Spans for `get` calls the instance cache answers: `'in-trace'` (default)
-   * only inside a recording span (a traced request), where `session.get`
-   * carries `session.cache.hit`; outside one a cached read starts no trace
-   * of its own and is counted but not timed (a read that misses, retries or
-   * fails still gets its span). `'always'`: a span for every `get`, as
-   * before 0.3. See `instrumentSessionCluster`.
+   * Spans for `get`s the instance cache answers: `'in-trace'` (default) only
+   * inside a traced request (elsewhere counted, not timed; a miss or failure
+   * still gets its span); `'always'`: every `get`, as before 0.3.
    */
   readonly cachedReadSpans?: CachedReadSpans | undefined;
-  /**
-   * How spans are encoded for OTLP/HTTP. Default
-   * `OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL` when it names one of these, else
-   * `http/protobuf` (cheaper to encode and smaller than JSON: see the README).
-   */
+  /** Span encoding. Default `OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL`, else `http/protobuf` (smaller, cheaper). */
   readonly otlpProtocol?: OtlpProtocol | undefined;
   /** Batch span processor settings. */
   readonly batch?: BatchOptions | undefined;
   /** Sampler. Default `OTEL_TRACES_SAMPLER`, else parent-based always-on. */
   readonly sampler?: Sampler | undefined;
   /**
-   * Head sampling: trace this fraction of new traces, in (0, 1] (parent-based:
-   * a request sampled upstream stays sampled). Shorthand for a
-   * `ParentBasedSampler` over a `TraceIdRatioBasedSampler`; ignored when
-   * `sampler` is given. Default: every trace (or `OTEL_TRACES_SAMPLER`).
+   * Trace this fraction of new traces, in (0, 1], parent-based (a
+   * `TraceIdRatioBasedSampler` root); ignored with `sampler`. Default: all.
    */
   readonly sampleRatio?: number | undefined;
   /** More span processors, run before the exporting one (e.g. an in-memory one in tests). */
