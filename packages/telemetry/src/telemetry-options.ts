@@ -85,15 +85,7 @@ export interface TelemetryOptions {
 }
 
 /** Defaults of {@link TelemetryOptions}. */
-export const TELEMETRY_DEFAULTS: Readonly<{
-  metricIntervalMs: number;
-  otlpProtocol: OtlpProtocol;
-  maxExportBatchSize: number;
-  maxQueueSize: number;
-  scheduledDelayMillis: number;
-  prometheusPort: number;
-  prometheusEndpoint: string;
-}> = Object.freeze({
+export const TELEMETRY_DEFAULTS = Object.freeze({
   metricIntervalMs: 60_000,
   otlpProtocol: 'http/protobuf',
   maxExportBatchSize: 512,
@@ -120,9 +112,22 @@ function envInteger(name: string): number | undefined {
   return Number.isSafeInteger(value) && value > 0 ? value : undefined;
 }
 
+/** Rule: an integer in `[min, max]`; absent, the environment variable `name`, else `fallback`. */
+function intOrEnv<D extends number | undefined>(
+  name: string,
+  fallback: D,
+  min: number,
+  max?: number,
+) {
+  return (value: unknown, field: string): number | D =>
+    check.integer(value, field, min, max) ?? envInteger(name) ?? fallback;
+}
+
 const PROMETHEUS_RULES = {
-  port: check.int(undefined, 1, 65_535),
-  host: check.matching(/./, undefined, 'a host name or address'),
+  port: intOrEnv('OTEL_EXPORTER_PROMETHEUS_PORT', D.prometheusPort, 1, 65_535),
+  host: (value: unknown, field: string) =>
+    check.matching(/./, undefined, 'a host name or address')(value, field) ??
+    process.env['OTEL_EXPORTER_PROMETHEUS_HOST'],
   endpoint: check.matching(/^\//, D.prometheusEndpoint, "a path starting with '/'"),
 };
 
@@ -145,11 +150,11 @@ const RULES = {
   },
   traces: check.flag(undefined),
   otlpMetrics: check.flag(undefined),
-  metricIntervalMs: check.int(undefined, 1, MAX_TIMER_MS),
+  metricIntervalMs: intOrEnv('OTEL_METRIC_EXPORT_INTERVAL', D.metricIntervalMs, 1, MAX_TIMER_MS),
   prometheus: (value: unknown, field: string) =>
-    value === undefined || typeof value === 'boolean'
+    value === undefined || value === false
       ? value
-      : check.resolve(PROMETHEUS_RULES, value, `${field}.`),
+      : check.resolve(PROMETHEUS_RULES, value === true ? {} : value, `${field}.`),
   instrumentations: check.section({
     http: check.flag(true),
     express: check.flag(true),
@@ -160,8 +165,13 @@ const RULES = {
   otlpProtocol: check.oneOf(['http/protobuf', 'http/json'] as OtlpProtocol[], undefined),
   batch: check.section({
     maxExportBatchSize: check.int(undefined, 1),
-    maxQueueSize: check.int(undefined, 1),
-    scheduledDelayMillis: check.int(undefined, 1, MAX_TIMER_MS),
+    maxQueueSize: intOrEnv('OTEL_BSP_MAX_QUEUE_SIZE', D.maxQueueSize, 1),
+    scheduledDelayMillis: intOrEnv(
+      'OTEL_BSP_SCHEDULE_DELAY',
+      D.scheduledDelayMillis,
+      1,
+      MAX_TIMER_MS,
+    ),
   }),
   // Typed only: an SDK object, and pino's own types.
   sampler: (value: unknown) => value as Sampler | undefined,
@@ -199,32 +209,23 @@ export function resolveTelemetryOptions(options: TelemetryOptions) {
   const metricsExporters = envList('OTEL_METRICS_EXPORTER');
   const protocolFromEnv =
     process.env['OTEL_EXPORTER_OTLP_TRACES_PROTOCOL'] ?? process.env['OTEL_EXPORTER_OTLP_PROTOCOL'];
-  const maxQueueSize =
-    batch.maxQueueSize ?? envInteger('OTEL_BSP_MAX_QUEUE_SIZE') ?? D.maxQueueSize;
+  const { maxQueueSize } = batch;
   if ((batch.maxExportBatchSize ?? 0) > maxQueueSize) {
     throw check.invalid('batch.maxExportBatchSize', `an integer from 1 to ${maxQueueSize}`);
   }
-  const served = prometheus ?? metricsExporters.includes('prometheus');
   return {
     ...resolved,
     serviceName,
     traces: resolved.traces ?? !envList('OTEL_TRACES_EXPORTER').includes('none'),
     otlpMetrics: resolved.otlpMetrics ?? metricsExporters.includes('otlp'),
-    metricIntervalMs:
-      resolved.metricIntervalMs ?? envInteger('OTEL_METRIC_EXPORT_INTERVAL') ?? D.metricIntervalMs,
+    // Absent: served when OTEL_METRICS_EXPORTER names it, with the defaults.
     prometheus:
-      served === false
+      prometheus === false
         ? undefined
-        : {
-            port:
-              (served === true ? undefined : served.port) ??
-              envInteger('OTEL_EXPORTER_PROMETHEUS_PORT') ??
-              D.prometheusPort,
-            host:
-              (served === true ? undefined : served.host) ??
-              process.env['OTEL_EXPORTER_PROMETHEUS_HOST'],
-            endpoint: served === true ? D.prometheusEndpoint : served.endpoint,
-          },
+        : (prometheus ??
+          (metricsExporters.includes('prometheus')
+            ? check.resolve(PROMETHEUS_RULES, {})
+            : undefined)),
     otlpProtocol:
       otlpProtocol ??
       (protocolFromEnv === 'http/json' || protocolFromEnv === 'http/protobuf'
@@ -238,10 +239,7 @@ export function resolveTelemetryOptions(options: TelemetryOptions) {
         maxQueueSize,
       ),
       maxQueueSize,
-      scheduledDelayMillis:
-        batch.scheduledDelayMillis ??
-        envInteger('OTEL_BSP_SCHEDULE_DELAY') ??
-        D.scheduledDelayMillis,
+      scheduledDelayMillis: batch.scheduledDelayMillis,
     },
     sampler:
       resolved.sampler ??
