@@ -112,6 +112,10 @@ const QUEUE_NAME_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
 
 const D = SWEEPER_DEFAULTS;
 const RULES = {
+  sweepQueueName: (value: unknown, field: string) =>
+    checkQueueName(check, value, D.sweepQueueName, field),
+  eventsQueueName: (value: unknown, field: string) =>
+    checkQueueName(check, value, D.eventsQueueName, field),
   intervalMs: check.int(D.intervalMs, 50, 86_400_000),
   batchSize: check.int(D.batchSize, 1, 10_000),
   maxBatchesPerJob: check.int(D.maxBatchesPerJob, 1, 1_000_000),
@@ -150,19 +154,7 @@ export function resolveSweeperOptions(options: ExpirySweeperOptions) {
     );
   }
   const prefix = options.store?.prefix ?? options.prefix ?? D.prefix;
-  const sweepQueueName = checkQueueName(
-    check,
-    options.sweepQueueName,
-    D.sweepQueueName,
-    'sweepQueueName',
-  );
-  const eventsQueueName = checkQueueName(
-    check,
-    options.eventsQueueName,
-    D.eventsQueueName,
-    'eventsQueueName',
-  );
-  if (sweepQueueName === eventsQueueName) {
+  if (resolved.sweepQueueName === resolved.eventsQueueName) {
     throw invalid('eventsQueueName', 'must differ from sweepQueueName');
   }
   if (resolved.dedupeWindowMs < 2 * resolved.intervalMs) {
@@ -175,8 +167,6 @@ export function resolveSweeperOptions(options: ExpirySweeperOptions) {
       options.queuePrefix === undefined
         ? `{${prefix}:sweeper}`
         : checkQueuePrefix(check, options.queuePrefix, prefix),
-    sweepQueueName,
-    eventsQueueName,
   };
 }
 
