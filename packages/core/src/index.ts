@@ -215,7 +215,13 @@ export {
   sessionChannels,
 } from './session-channels.js';
 export { SESSION_STORE_METHODS } from './contracts.js';
-export type { OptionChecks, UncheckedOptions } from './option-checks.js';
+export type {
+  OptionChecks,
+  OptionRule,
+  OptionRules,
+  ResolvedOptions,
+  UncheckedOptions,
+} from './option-checks.js';
 export {
   MAX_TIMER_MS,
   assertObjectArgument,

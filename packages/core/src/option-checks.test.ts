@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { SessionValidationError } from './errors.js';
 import { createOptionChecks, isOptionsObject } from './option-checks.js';
 
 const check = createOptionChecks('Thing');
@@ -56,6 +57,41 @@ describe('createOptionChecks', () => {
     expect(check.telemetry(false)).toBe(false);
     expect(errorOf(() => check.telemetry('on'))).toMatchObject({ field: 'telemetry' });
     expect(errorOf(() => check.telemetry({}, 'otel'))).toMatchObject({ field: 'otel' });
+  });
+
+  it('resolve: one table of rules, defaults applied, each error named by its option path', () => {
+    const rules = {
+      size: check.int(10, 1, 100),
+      on: check.flag(true),
+      mode: check.oneOf(['a', 'b'], 'a'),
+      hook: check.fn<() => void>(),
+      inner: check.section({ depth: check.int(undefined, 0) }),
+    };
+    expect(check.resolve(rules, {})).toEqual({
+      size: 10,
+      on: true,
+      mode: 'a',
+      hook: undefined,
+      inner: { depth: undefined },
+    });
+    expect(check.resolve(rules, { size: 5, inner: { depth: 2 } })).toMatchObject({
+      size: 5,
+      inner: { depth: 2 },
+    });
+    for (const [options, field] of [
+      [null, 'options'],
+      [[], 'options'],
+      [{ size: 0 }, 'size'],
+      [{ on: 'yes' }, 'on'],
+      [{ mode: 'c' }, 'mode'],
+      [{ hook: 1 }, 'hook'],
+      [{ inner: 5 }, 'inner'],
+      [{ inner: { depth: -1 } }, 'inner.depth'],
+    ] as const) {
+      const error = errorOf(() => check.resolve(rules, options));
+      expect(error).toBeInstanceOf(SessionValidationError);
+      expect(error).toMatchObject({ code: 'INVALID_CONFIG', field });
+    }
   });
 
   it('isOptionsObject: objects only, not arrays or null', () => {

@@ -1,44 +1,21 @@
+import { systemClock } from './clock.js';
+import type { Clock } from './clock.js';
 import { SessionValidationError } from './errors.js';
 
 /** An options object as it arrives from a caller: anything may be in it. */
 export type UncheckedOptions = Record<string, unknown>;
 
-/**
- * Checks of single option values for one component, bound to the name its
- * errors carry (`ExpirySweeper option batchSize: expected …`). Each check
- * returns the value it accepted, `undefined` for an absent optional value,
- * and throws `SessionValidationError` `INVALID_CONFIG` with `field` set to the
- * option path otherwise. Callers branch on `code` and `field`; the message is
- * for people.
- */
-export interface OptionChecks {
-  /** The `INVALID_CONFIG` error for `field`, saying what was `expected`; `cause` when a parser threw. */
-  readonly invalid: (field: string, expected: string, cause?: unknown) => SessionValidationError;
-  /** The `INVALID_CONFIG` error for `field`, with the whole `reason` ("pass either …"). */
-  readonly refuse: (field: string, reason: string, cause?: unknown) => SessionValidationError;
-  /** An optional integer in `[min, max]` (max defaults to the largest safe integer). */
-  readonly integer: (
-    value: unknown,
-    field: string,
-    min: number,
-    max?: number,
-  ) => number | undefined;
-  /** An optional finite number > 0. */
-  readonly positiveNumber: (value: unknown, field: string) => number | undefined;
-  /** An optional finite number in `[min, max]`. */
-  readonly number: (value: unknown, field: string, min: number, max: number) => number | undefined;
-  /** An optional boolean. */
-  readonly boolean: (value: unknown, field: string) => boolean | undefined;
-  /** An optional string. */
-  readonly string: (value: unknown, field: string) => string | undefined;
-  /** A required non-empty string. */
-  readonly nonEmptyString: (value: unknown, field: string) => string;
-  /**
-   * The `telemetry` switch shared by the publishing components: whether they
-   * publish on `SESSION_CHANNELS` (`undefined` → `true`).
-   */
-  readonly telemetry: (value: unknown, field?: string) => boolean;
-}
+/** One option's check: the value accepted (its default applied), or a thrown `INVALID_CONFIG`. */
+export type OptionRule<T> = (value: unknown, field: string) => T;
+
+/** A component's options as a table of {@link OptionRule}s, one per option name. */
+export type OptionRules = Readonly<Record<string, OptionRule<unknown>>>;
+
+/** What {@link OptionChecks.resolve} returns for a table of rules: each option's accepted value. */
+export type ResolvedOptions<R extends OptionRules> = { readonly [K in keyof R]: ReturnType<R[K]> };
+
+/** The option checks of one component: see {@link createOptionChecks}. */
+export type OptionChecks = ReturnType<typeof createOptionChecks>;
 
 /** Longest delay a Node timer takes, ms: the upper bound of every timer option. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -64,70 +41,168 @@ export function assertObjectArgument(
 }
 
 /**
- * {@link OptionChecks} whose errors name `owner`.
+ * Checks of option values for one component, bound to the name its errors
+ * carry (`ExpirySweeper option batchSize: expected …`). Each throws
+ * `SessionValidationError` `INVALID_CONFIG` with `field` set to the option
+ * path; callers branch on `code` and `field`, the message is for people.
+ *
+ * The value checks (`integer`, `boolean`, …) return the value accepted,
+ * `undefined` for an absent optional one. The rule builders (`int`, `flag`,
+ * `oneOf`, …) make {@link OptionRule}s with the default applied, for
+ * `resolve`: a component's options are one table, checked once, by the
+ * constructor that owns them.
  *
  * @example
  * ```ts
  * const check = createOptionChecks('ExpirySweeper');
- * const batchSize = check.integer(options.batchSize, 'batchSize', 1, 10_000) ?? 1_000;
+ * const RULES = { batchSize: check.int(1_000, 1, 10_000), runWorker: check.flag(true) };
+ * const { batchSize, runWorker } = check.resolve(RULES, options);
  * ```
  */
-export function createOptionChecks(owner: string): OptionChecks {
+export function createOptionChecks(owner: string) {
+  /** The `INVALID_CONFIG` error for `field`, with the whole `reason` ("pass either …"). */
   const refuse = (field: string, reason: string, cause?: unknown): SessionValidationError =>
     new SessionValidationError(`${owner} option ${field}: ${reason}`, {
       code: 'INVALID_CONFIG',
       field,
       ...(cause === undefined ? {} : { cause }),
     });
+  /** The `INVALID_CONFIG` error for `field`, saying what was `expected`; `cause` when a parser threw. */
   const invalid = (field: string, expected: string, cause?: unknown): SessionValidationError =>
     refuse(field, `expected ${expected}`, cause);
+  /** An optional integer in `[min, max]` (max defaults to the largest safe integer). */
+  const integer = (value: unknown, field: string, min: number, max = Number.MAX_SAFE_INTEGER) => {
+    if (value === undefined) return undefined;
+    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
+      const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `from ${min} to ${max}`;
+      throw invalid(field, `an integer ${range}`);
+    }
+    return value;
+  };
+  /** An optional finite number in `[min, max]`. */
+  const number = (value: unknown, field: string, min: number, max: number) => {
+    if (value === undefined) return undefined;
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
+      throw invalid(field, `a number in [${min}, ${max}]`);
+    }
+    return value;
+  };
+  /** An optional finite number > 0. */
+  const positiveNumber = (value: unknown, field: string) => {
+    if (value === undefined) return undefined;
+    if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+      throw invalid(field, 'a finite number > 0');
+    }
+    return value;
+  };
+  /** An optional boolean. */
+  const boolean = (value: unknown, field: string) => {
+    if (value !== undefined && typeof value !== 'boolean') throw invalid(field, 'a boolean');
+    return value;
+  };
+  /** An optional string. */
+  const string = (value: unknown, field: string) => {
+    if (value !== undefined && typeof value !== 'string') throw invalid(field, 'a string');
+    return value;
+  };
+  /** Rule: an object whose `methods` are all functions (`fallback` when absent), typed by the caller. */
+  const implementing =
+    <T>(methods: readonly string[], expected: string, fallback?: T): OptionRule<T> =>
+    (value, field) => {
+      const candidate = value ?? fallback;
+      if (!isOptionsObject(candidate) || methods.some((m) => typeof candidate[m] !== 'function')) {
+        throw invalid(field, expected);
+      }
+      return candidate as T;
+    };
+  /** Check every option of `rules` in `options` (a non-array object), each under `path + name`. */
+  const resolve = <R extends OptionRules>(
+    rules: R,
+    options: unknown,
+    path = '',
+  ): ResolvedOptions<R> => {
+    if (!isOptionsObject(options)) {
+      throw invalid(path === '' ? 'options' : path.slice(0, -1), 'an options object');
+    }
+    const resolved: Record<string, unknown> = {};
+    for (const [name, rule] of Object.entries(rules)) {
+      resolved[name] = rule(options[name], `${path}${name}`);
+    }
+    return resolved as ResolvedOptions<R>;
+  };
   return {
     invalid,
     refuse,
-    integer: (value, field, min, max = Number.MAX_SAFE_INTEGER) => {
-      if (value === undefined) return undefined;
-      if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
-        throw invalid(
-          field,
-          max === Number.MAX_SAFE_INTEGER
-            ? `an integer >= ${min}`
-            : `an integer from ${min} to ${max}`,
-        );
-      }
-      return value;
-    },
-    positiveNumber: (value, field) => {
-      if (value === undefined) return undefined;
-      if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-        throw invalid(field, 'a finite number > 0');
-      }
-      return value;
-    },
-    number: (value, field, min, max) => {
-      if (value === undefined) return undefined;
-      if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
-        throw invalid(field, `a number in [${min}, ${max}]`);
-      }
-      return value;
-    },
-    boolean: (value, field) => {
-      if (value === undefined) return undefined;
-      if (typeof value !== 'boolean') throw invalid(field, 'a boolean');
-      return value;
-    },
-    string: (value, field) => {
-      if (value === undefined) return undefined;
-      if (typeof value !== 'string') throw invalid(field, 'a string');
-      return value;
-    },
-    nonEmptyString: (value, field) => {
+    integer,
+    number,
+    positiveNumber,
+    boolean,
+    string,
+    /** A required non-empty string. */
+    nonEmptyString: (value: unknown, field: string): string => {
       if (typeof value !== 'string' || value === '') throw invalid(field, 'a non-empty string');
       return value;
     },
-    telemetry: (value, field = 'telemetry') => {
-      if (value === undefined) return true;
-      if (typeof value !== 'boolean') throw invalid(field, 'a boolean');
-      return value;
-    },
+    /** The `telemetry` switch of the publishing components: publish on `SESSION_CHANNELS` (default `true`). */
+    telemetry: (value: unknown, field = 'telemetry'): boolean => boolean(value, field) ?? true,
+    resolve,
+    /** Rule: an integer in `[min, max]`, `fallback` when absent. */
+    int:
+      <D extends number | undefined>(fallback: D, min: number, max?: number) =>
+      (value: unknown, field: string): number | D =>
+        integer(value, field, min, max) ?? fallback,
+    /** Rule: a finite number in `[min, max]` (`> 0` when `min` is `'positive'`), `fallback` when absent. */
+    num:
+      <D extends number | undefined>(
+        fallback: D,
+        min: number | 'positive',
+        max = Number.MAX_VALUE,
+      ) =>
+      (value: unknown, field: string): number | D =>
+        (min === 'positive' ? positiveNumber(value, field) : number(value, field, min, max)) ??
+        fallback,
+    /** Rule: a boolean, `fallback` when absent. */
+    flag:
+      <D extends boolean | undefined>(fallback: D) =>
+      (value: unknown, field: string): boolean | D =>
+        boolean(value, field) ?? fallback,
+    /** Rule: one of `values`, `fallback` when absent. */
+    oneOf:
+      <const T, D extends T | undefined>(values: readonly T[], fallback: D) =>
+      (value: unknown, field: string): T | D => {
+        if (value === undefined) return fallback;
+        if (!(values as readonly unknown[]).includes(value)) {
+          throw invalid(
+            field,
+            values.map((v) => (typeof v === 'string' ? `'${v}'` : v)).join(' | '),
+          );
+        }
+        return value as T;
+      },
+    /** Rule: a string matching `pattern` (described by `expected`), `fallback` when absent. */
+    matching:
+      <D extends string | undefined>(pattern: RegExp, fallback: D, expected: string) =>
+      (value: unknown, field: string): string | D => {
+        if (value === undefined) return fallback;
+        if (typeof value !== 'string' || !pattern.test(value)) throw invalid(field, expected);
+        return value;
+      },
+    /** Rule: an optional function, typed by the caller. */
+    fn:
+      // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- F is the option's declared type, which typeof cannot check
+      <F>() =>
+        (value: unknown, field: string): F | undefined => {
+          if (value !== undefined && typeof value !== 'function')
+            throw invalid(field, 'a function');
+          return value as F | undefined;
+        },
+    implementing,
+    /** Rule: a {@link Clock}, the system clock when absent. */
+    clock: implementing<Clock>(['now'], 'an object with a now() method', systemClock),
+    /** Rule: a nested options object checked by `rules` (absent: every default). */
+    section:
+      <R extends OptionRules>(rules: R) =>
+      (value: unknown, field: string): ResolvedOptions<R> =>
+        resolve(rules, value === undefined ? {} : value, `${field}.`),
   };
 }

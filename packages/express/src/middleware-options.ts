@@ -1,5 +1,5 @@
 import { createOptionChecks } from '@session-cluster/core';
-import type { OptionChecks } from '@session-cluster/core';
+import type { OptionChecks, ResolvedOptions } from '@session-cluster/core';
 import { serialize } from 'cookie';
 import type { EncryptionKey } from '@session-cluster/core';
 
@@ -7,20 +7,13 @@ import type { EncryptionKey } from '@session-cluster/core';
 export interface SessionCookieOptions {
   /** Cookie name. Default `sc.sid` (Redis-backed) or `sc.sess` (`store: 'cookie'`). */
   readonly name?: string | undefined;
-  /**
-   * `Secure` attribute. Default: on, unless `NODE_ENV` is `development`.
-   * Browsers accept `Secure` cookies over plain HTTP only from `localhost`.
-   */
+  /** `Secure` attribute. Default on, unless `NODE_ENV` is `development`. */
   readonly secure?: boolean | undefined;
   /** `HttpOnly` attribute. Default `true` (scripts cannot read the cookie). */
   readonly httpOnly?: boolean | undefined;
   /** `SameSite` attribute. Default `lax`. `none` requires `secure`. */
   readonly sameSite?: 'lax' | 'strict' | 'none' | undefined;
-  /**
-   * `Max-Age`, ms. Default: none (the cookie lives until the browser
-   * closes; the server-side expiry still applies). Re-sent whenever the
-   * session's expiry rolls, so it rolls too.
-   */
+  /** `Max-Age`, ms (≥ 1 000), re-sent as the expiry rolls. Default none: a browser-session cookie. */
   readonly maxAgeMs?: number | undefined;
   /** `Path` attribute. Default `/`. */
   readonly path?: string | undefined;
@@ -36,20 +29,14 @@ export interface SessionLogger {
 /** Options shared by both kinds of session. */
 export interface CommonSessionOptions {
   readonly cookie?: SessionCookieOptions | undefined;
-  /**
-   * Rolling-expiry throttle, ms: a session's expiry is moved (and its
-   * cookie re-sent) at most once per `touchAfterMs`, so reading a session
-   * does not cost a write per request. Writes roll it anyway. Default 60 000.
-   */
+  /** A read moves the expiry (and re-sends the cookie) at most once per this, ms. Default 60 000. */
   readonly touchAfterMs?: number | undefined;
   /** Rejected cookies and failures after the response started. Default: one JSON line on stderr. */
   readonly logger?: SessionLogger | undefined;
   /**
-   * Absolute lifetime of a session from its creation (a login's
-   * `regenerate` starts a new one), ms, however active it is: a session —
-   * and a stolen cookie — cannot be kept alive by use past it. Then the
-   * session is ended (deleted, its id retired) and the request starts a
-   * fresh one. Default 7 days; `false` for none.
+   * Absolute lifetime from creation (or `regenerate`), ms, however active:
+   * then the session ends and the request starts afresh, so a stolen cookie
+   * cannot be kept alive by use. Default 7 days; `false` for none.
    */
   readonly maxLifetimeMs?: number | false | undefined;
 }
@@ -57,27 +44,16 @@ export interface CommonSessionOptions {
 /** Options of `sessionMiddleware(manager, options)`: sessions in the manager's store (Redis). */
 export interface ManagedSessionOptions extends CommonSessionOptions {
   readonly store?: 'manager' | undefined;
-  /**
-   * Secrets that sign the session cookie (HMAC-SHA256), at least 32
-   * characters each. The first signs; every one verifies, so a secret is
-   * rotated by putting a new one first and dropping the old one later.
-   */
+  /** Cookie signing secrets (HMAC-SHA256, ≥ 32 characters): the first signs, all verify. */
   readonly secrets: string | readonly string[];
   /**
-   * `none` (default): changes are committed at the end of the response as
-   * one atomic field-level patch, and `update(fn)` is the manager's
-   * lossless read-modify-write (compare-and-set; the session lock only when
-   * the session is contended, unless the manager's `update.lock` is
-   * `'always'`). `request`: the session's lock is taken at its first
-   * read and held until the response is committed, so requests of one
-   * session run their session work one at a time across instances (PHP /
-   * ASP.NET style), for handlers that read a key, compute, and set it.
+   * `none` (default): changes commit at the end of the response as one
+   * atomic patch; `update(fn)` is the manager's lossless read-modify-write.
+   * `request`: the session's lock is held from its first read to the commit,
+   * so one session's requests run one at a time across instances.
    */
   readonly lock?: 'none' | 'request' | undefined;
-  /**
-   * Response header set (to `1`) while the manager serves from its
-   * in-memory fallback, or `false` for none. Default `X-Session-Degraded`.
-   */
+  /** Header set to `1` while serving from the fallback, or `false`. Default `X-Session-Degraded`. */
   readonly degradedHeader?: string | false | undefined;
 }
 
@@ -102,17 +78,6 @@ export const SESSION_MIDDLEWARE_DEFAULTS = Object.freeze({
   maxLifetimeMs: 7 * 24 * 3_600_000,
 });
 
-/** Cookie attributes with defaults applied. */
-export interface ResolvedCookieOptions {
-  readonly name: string;
-  readonly secure: boolean;
-  readonly httpOnly: boolean;
-  readonly sameSite: 'lax' | 'strict' | 'none';
-  readonly maxAgeMs: number | undefined;
-  readonly path: string;
-  readonly domain: string | undefined;
-}
-
 const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,64}$/;
 const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,64}$/;
 
@@ -126,6 +91,34 @@ export const middlewareChecks = createOptionChecks('sessionMiddleware');
 /** A `SessionValidationError` (`INVALID_CONFIG`) for `field`. */
 export const invalidOption = middlewareChecks.invalid;
 
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const COOKIE_PATH = /^\/[^;\s\u0000-\u001f\u007f]*$/;
+
+function cookieRules(defaultName: string, env: NodeJS.ProcessEnv, checks: OptionChecks) {
+  return {
+    name: checks.matching(
+      COOKIE_NAME,
+      defaultName,
+      '1 to 64 cookie-name characters (RFC 6265 token)',
+    ),
+    secure: checks.flag(env['NODE_ENV'] !== 'development'),
+    httpOnly: checks.flag(true),
+    sameSite: checks.oneOf(['lax', 'strict', 'none'], 'lax'),
+    // Max-Age is whole seconds: under 1 000 ms it would be 0, which tells
+    // the browser to delete the cookie at once.
+    maxAgeMs: checks.int(undefined, 1_000),
+    path: checks.matching(
+      COOKIE_PATH,
+      '/',
+      "a path starting with '/' without ';', spaces or control characters",
+    ),
+    domain: checks.matching(/^\.?[A-Za-z0-9.-]{1,253}$/, undefined, 'a host name'),
+  };
+}
+
+/** Cookie attributes with defaults applied. */
+export type ResolvedCookieOptions = ResolvedOptions<ReturnType<typeof cookieRules>>;
+
 /** Check cookie attributes and apply defaults. */
 export function resolveCookieOptions(
   value: SessionCookieOptions | undefined,
@@ -133,77 +126,32 @@ export function resolveCookieOptions(
   env: NodeJS.ProcessEnv = process.env,
   checks: OptionChecks = middlewareChecks,
 ): ResolvedCookieOptions {
-  const invalidOption = checks.invalid;
-  if (value !== undefined && (typeof value !== 'object' || (value as unknown) === null)) {
-    throw invalidOption('cookie', 'an object');
-  }
-  const options = value ?? {};
-  const name = options.name ?? defaultName;
-  if (typeof name !== 'string' || !COOKIE_NAME.test(name)) {
-    throw invalidOption('cookie.name', '1 to 64 cookie-name characters (RFC 6265 token)');
-  }
-  const secure = options.secure ?? env['NODE_ENV'] !== 'development';
-  const httpOnly = options.httpOnly ?? true;
-  const sameSite: unknown = options.sameSite ?? 'lax';
-  for (const [field, flag] of [
-    ['cookie.secure', secure],
-    ['cookie.httpOnly', httpOnly],
-  ] as const) {
-    if (typeof flag !== 'boolean') throw invalidOption(field, 'a boolean');
-  }
-  if (sameSite !== 'lax' && sameSite !== 'strict' && sameSite !== 'none') {
-    throw invalidOption('cookie.sameSite', "'lax', 'strict' or 'none'");
-  }
-  if (sameSite === 'none' && !secure) {
-    throw invalidOption(
+  const cookie = checks.resolve(
+    cookieRules(defaultName, env, checks),
+    value === undefined ? {} : value,
+    'cookie.',
+  );
+  const { name, path, domain } = cookie;
+  if (cookie.sameSite === 'none' && !cookie.secure) {
+    throw checks.invalid(
       'cookie.sameSite',
       "'lax' or 'strict' unless cookie.secure (browsers drop SameSite=None without Secure)",
     );
   }
-  const { maxAgeMs } = options;
-  if (maxAgeMs !== undefined) {
-    checks.integer(maxAgeMs, 'cookie.maxAgeMs', 1);
-    // Max-Age is whole seconds: under 1 000 ms it would be 0, which tells
-    // the browser to delete the cookie at once.
-    if (maxAgeMs < 1_000) throw invalidOption('cookie.maxAgeMs', 'at least 1000 (ms)');
-  }
-  const path = options.path ?? '/';
-  // eslint-disable-next-line no-control-regex -- matching control characters is the point
-  if (typeof path !== 'string' || !path.startsWith('/') || /[;\s\u0000-\u001f\u007f]/.test(path)) {
-    throw invalidOption(
-      'cookie.path',
-      "a path starting with '/' without ';', spaces or control characters",
-    );
-  }
-  const { domain } = options;
-  if (
-    domain !== undefined &&
-    (typeof domain !== 'string' || !/^\.?[A-Za-z0-9.-]{1,253}$/.test(domain))
-  ) {
-    throw invalidOption('cookie.domain', 'a host name');
-  }
   // The cookie library's own rules (what every commit will run): caught
   // here, at construction, instead of failing every response (a non-ASCII
   // path passes the checks above).
-  assertSerializable(name, { path }, 'cookie.path', 'a path of printable ASCII', checks);
-  if (domain !== undefined) {
-    assertSerializable(name, { domain }, 'cookie.domain', 'a host name', checks);
+  const attributes = [['path', { path }, 'a path of printable ASCII']] as const;
+  for (const [field, attribute, expected] of domain === undefined
+    ? attributes
+    : [...attributes, ['domain', { domain }, 'a host name'] as const]) {
+    try {
+      serialize(name, 'probe', attribute);
+    } catch {
+      throw checks.invalid(`cookie.${field}`, expected);
+    }
   }
-  return { name, secure, httpOnly, sameSite, maxAgeMs, path, domain };
-}
-
-function assertSerializable(
-  name: string,
-  attributes: { readonly path?: string; readonly domain?: string },
-  field: string,
-  expected: string,
-  checks: OptionChecks,
-): void {
-  try {
-    serialize(name, 'probe', attributes);
-  } catch {
-    throw checks.invalid(field, expected);
-  }
+  return cookie;
 }
 
 /** Check `touchAfterMs` (integer ≥ 0) and apply the default. */
@@ -236,15 +184,12 @@ export function resolveDegradedHeader(
 
 /** Check a logger and apply the default (one JSON line per event on stderr). */
 export function resolveLogger(value: unknown, checks = middlewareChecks): SessionLogger {
-  if (value === undefined) return STDERR_LOGGER;
-  if (
-    typeof value !== 'object' ||
-    value === null ||
-    typeof (value as Partial<SessionLogger>).warn !== 'function'
-  ) {
-    throw checks.invalid('logger', 'an object with warn(details, message)');
-  }
-  return value as SessionLogger;
+  const logger = checks.implementing<SessionLogger>(
+    ['warn'],
+    'an object with warn(details, message)',
+    STDERR_LOGGER,
+  );
+  return logger(value, 'logger');
 }
 
 const STDERR_LOGGER: SessionLogger = {

@@ -1,10 +1,5 @@
-import {
-  MAX_TIMER_MS,
-  createOptionChecks,
-  isOptionsObject,
-  systemClock,
-} from '@session-cluster/core';
-import type { Clock, SessionStore, UncheckedOptions } from '@session-cluster/core';
+import { MAX_TIMER_MS, createOptionChecks } from '@session-cluster/core';
+import type { Clock, SessionStore } from '@session-cluster/core';
 
 /** What {@link HealthMonitor.check} probes. */
 export interface HealthProbeOptions {
@@ -55,9 +50,27 @@ export const HEALTH_MONITOR_DEFAULTS = Object.freeze({
   probeTtlMs: 10_000,
 });
 
-const STORE_METHODS_PROBED = ['create', 'load', 'delete'] as const;
-
 const check = createOptionChecks('HealthMonitor');
+const D = HEALTH_MONITOR_DEFAULTS;
+const RULES = {
+  windowSize: check.int(D.windowSize, 1),
+  windowMs: check.int(D.windowMs, 1),
+  slowThresholdMs: check.num(D.slowThresholdMs, 'positive'),
+  unhealthyBelowSuccessRate: check.num(D.unhealthyBelowSuccessRate, 0, 1),
+  minSamples: check.int(D.minSamples, 1),
+  clock: check.clock,
+  probe: (value: unknown, field: string) =>
+    value === undefined ? undefined : check.resolve(PROBE_RULES, value, `${field}.`),
+  probeTimeoutMs: check.int(D.probeTimeoutMs, 1, MAX_TIMER_MS),
+  telemetry: check.flag(true),
+};
+const PROBE_RULES = {
+  store: check.implementing<SessionStore>(
+    ['create', 'load', 'delete'],
+    'a SessionStore (create, load, delete)',
+  ),
+  ttlMs: check.int(D.probeTtlMs, 1, MAX_TIMER_MS),
+};
 
 /** {@link HealthMonitorOptions} with every default applied and every value checked. */
 export type ResolvedHealthOptions = ReturnType<typeof resolveHealthOptions>;
@@ -67,64 +80,19 @@ export type ResolvedHealthOptions = ReturnType<typeof resolveHealthOptions>;
  * @throws SessionValidationError `INVALID_CONFIG` whose `field` names the bad option
  */
 export function resolveHealthOptions(options: unknown) {
-  const raw: UncheckedOptions = options === undefined ? {} : checkedObject(options, 'options');
-  const defaults = HEALTH_MONITOR_DEFAULTS;
-  const windowSize = check.integer(raw['windowSize'], 'windowSize', 1) ?? defaults.windowSize;
-  const minSamples = check.integer(raw['minSamples'], 'minSamples', 1) ?? defaults.minSamples;
+  const resolved = check.resolve(RULES, options === undefined ? {} : options);
+  const { windowSize, minSamples, probe, probeTimeoutMs } = resolved;
   // A window never holds more than windowSize samples, so a larger minSamples
   // would silently switch the success-rate rule off.
   if (minSamples > windowSize) {
     throw check.refuse('minSamples', `${minSamples} must not exceed windowSize (${windowSize})`);
   }
-  const rate = raw['unhealthyBelowSuccessRate'];
-  if (rate !== undefined && (typeof rate !== 'number' || !(rate >= 0 && rate <= 1))) {
-    throw check.invalid('unhealthyBelowSuccessRate', 'a number in [0, 1]');
+  // The probe's session must outlive the probe that reads it.
+  if (probe !== undefined && probe.ttlMs <= probeTimeoutMs) {
+    throw check.refuse(
+      'probe.ttlMs',
+      `${probe.ttlMs} must exceed probeTimeoutMs (${probeTimeoutMs})`,
+    );
   }
-  const probeTimeoutMs =
-    check.integer(raw['probeTimeoutMs'], 'probeTimeoutMs', 1, MAX_TIMER_MS) ??
-    defaults.probeTimeoutMs;
-  return {
-    windowSize,
-    windowMs: check.integer(raw['windowMs'], 'windowMs', 1) ?? defaults.windowMs,
-    slowThresholdMs:
-      check.positiveNumber(raw['slowThresholdMs'], 'slowThresholdMs') ?? defaults.slowThresholdMs,
-    unhealthyBelowSuccessRate: rate ?? defaults.unhealthyBelowSuccessRate,
-    minSamples,
-    clock: clockOption(raw['clock']),
-    probe: probeOption(raw['probe'], probeTimeoutMs),
-    probeTimeoutMs,
-    telemetry: check.telemetry(raw['telemetry']),
-  };
-}
-
-function checkedObject(value: unknown, field: string): UncheckedOptions {
-  if (!isOptionsObject(value)) throw check.invalid(field, 'an object');
-  return value;
-}
-
-function probeOption(
-  value: unknown,
-  probeTimeoutMs: number,
-): { readonly store: SessionStore; readonly ttlMs: number } | undefined {
-  if (value === undefined) return undefined;
-  const probe = checkedObject(value, 'probe');
-  const store = probe['store'];
-  if (!isOptionsObject(store) || STORE_METHODS_PROBED.some((m) => typeof store[m] !== 'function')) {
-    throw check.invalid('probe.store', `a SessionStore (${STORE_METHODS_PROBED.join(', ')})`);
-  }
-  const ttlMs =
-    check.integer(probe['ttlMs'], 'probe.ttlMs', 1, MAX_TIMER_MS) ??
-    HEALTH_MONITOR_DEFAULTS.probeTtlMs;
-  if (ttlMs <= probeTimeoutMs) {
-    throw check.refuse('probe.ttlMs', `${ttlMs} must exceed probeTimeoutMs (${probeTimeoutMs})`);
-  }
-  return { store: store as unknown as SessionStore, ttlMs };
-}
-
-function clockOption(value: unknown): Clock {
-  if (value === undefined) return systemClock;
-  if (!isOptionsObject(value) || typeof value['now'] !== 'function') {
-    throw check.invalid('clock', 'an object with a now() method');
-  }
-  return value as unknown as Clock;
+  return resolved;
 }

@@ -4,10 +4,10 @@ import {
   createOptionChecks,
   isOptionsObject,
   resolveRetryOptions,
-  systemClock,
 } from '@session-cluster/core';
 import type {
   Clock,
+  ResolvedOptions,
   RetryEvent,
   RetryOptions,
   SessionLocker,
@@ -36,9 +36,8 @@ export const MANAGER_OPERATIONS = [
 export type OperationName = (typeof MANAGER_OPERATIONS)[number];
 
 /**
- * Retry settings: base values for every operation, and overrides per
- * operation. Only retryable `SessionError`s are retried (storage
- * unavailable/timeout, lock not acquired/lost, version conflict).
+ * Retry settings: base values, and overrides per operation. Only retryable
+ * `SessionError`s are retried (storage down, lock not acquired/lost, conflict).
  *
  * @example
  * ```ts
@@ -51,34 +50,24 @@ export interface ManagerRetryOptions extends Partial<RetryOptions> {
 }
 
 /**
- * How `update` uses the session lock (see the package README, "Update lock
- * modes", for what each mode guarantees).
+ * How `update` uses the session lock (README, "Update lock modes").
  *
  * @example
  * ```ts
- * { lock: 'on-conflict', hotSessionTtlMs: 2_000 } // the defaults
  * { lock: 'always' } // fn has side effects that must not overlap across instances
  * ```
  */
 export interface UpdateLockOptions {
   /**
-   * `'on-conflict'` (default): compare-and-set first, the lock only when the
-   * session is contended. `'always'`: the lock first, every time. A call can
-   * override it (`update(id, fn, { lock })`).
+   * `'on-conflict'` (default): compare-and-set first, the lock only for a
+   * contended session; `'always'`: the lock first. A call can override it.
    */
   readonly lock?: UpdateLockMode | undefined;
-  /**
-   * How long a session whose updates had to escalate stays remembered as hot
-   * (its next updates take the lock at once), ms. Integer ≥ 0; 0 remembers
-   * nothing. Default 2 000.
-   */
+  /** How long a session whose update escalated takes the lock at once, ms (0: never). Default 2 000. */
   readonly hotSessionTtlMs?: number | undefined;
   /** Most sessions remembered as hot per instance (the oldest mark goes first). Default 10 000. */
   readonly maxHotSessions?: number | undefined;
 }
-
-/** {@link UpdateLockOptions} checked, with defaults applied. */
-export type ResolvedUpdateLockOptions = ReturnType<typeof resolveUpdateLockOptions>;
 
 /** Defaults of {@link UpdateLockOptions}. */
 export const UPDATE_LOCK_DEFAULTS = Object.freeze({
@@ -93,18 +82,11 @@ export interface SessionManagerOptions {
   readonly store: SessionStore;
   /** Per-session locks for `update` and `regenerate`. Closed by {@link SessionManager.close}. */
   readonly locker: SessionLocker;
-  /**
-   * Told about every call (a `HealthMonitor`, or any recorder). Its `record`
-   * must not throw. Without it nothing is recorded and `health()` is `null`.
-   */
+  /** Told about every call (a `HealthMonitor`); must not throw. Absent: `health()` is `null`. */
   readonly health?: HealthRecorder | undefined;
   /** Lifetime of a new session, and of a rolled one, ms. Positive integer, default 30 min. */
   readonly ttlMs?: number | undefined;
-  /**
-   * Rolling expiry (default `true`): `touch`, `patch`, `update` and
-   * `regenerate` move the expiry to now + `ttlMs`. With `false` the expiry
-   * set at `create` is absolute.
-   */
+  /** `touch`, `patch`, `update`, `regenerate` move the expiry to now + `ttlMs`. Default `true`. */
   readonly rolling?: boolean | undefined;
   /** Lease of the session lock held by `update`/`regenerate`, ms (the locker's default when absent). */
   readonly lockTtlMs?: number | undefined;
@@ -116,11 +98,7 @@ export interface SessionManagerOptions {
   readonly clock?: Clock | undefined;
   /** Called before each retry (the manager adds a span event itself). Must not throw. */
   readonly onRetry?: ((event: RetryEvent) => void) | undefined;
-  /**
-   * Publish each call on core's `SESSION_CHANNELS` (what
-   * `@session-cluster/telemetry` turns into spans and metrics; free while
-   * nobody subscribes). `false`: publish nothing. Default `true`.
-   */
+  /** Publish each call on core's `SESSION_CHANNELS` (spans, metrics). Default `true`. */
   readonly telemetry?: boolean | undefined;
 }
 
@@ -130,29 +108,38 @@ export const SESSION_MANAGER_DEFAULTS = Object.freeze({
   rolling: true,
 });
 
-/** {@link SessionManagerOptions} checked, with defaults applied. */
-export type ResolvedManagerOptions = ReturnType<typeof resolveManagerOptions>;
-
-const LOCKER_METHODS = [
-  'acquire',
-  'using',
-  'close',
-] as const satisfies readonly (keyof SessionLocker)[];
-
-const RECORDER_METHODS = [
-  'record',
-  'setBreakerState',
-  'setDegraded',
-] as const satisfies readonly (keyof HealthRecorder)[];
-
 const check = createOptionChecks('SessionManager');
 const invalid = check.invalid;
+const LOCKER_METHODS = ['acquire', 'using', 'close'] satisfies (keyof SessionLocker)[];
+const RECORDER = check.implementing<HealthRecorder>(
+  ['record', 'setBreakerState', 'setDegraded'] satisfies (keyof HealthRecorder)[],
+  'a HealthRecorder (record, setBreakerState, setDegraded)',
+);
+const UPDATE_RULES = {
+  lock: check.oneOf(UPDATE_LOCK_MODES, UPDATE_LOCK_DEFAULTS.lock),
+  hotSessionTtlMs: check.int(UPDATE_LOCK_DEFAULTS.hotSessionTtlMs, 0),
+  maxHotSessions: check.int(UPDATE_LOCK_DEFAULTS.maxHotSessions, 1),
+};
+const RULES = {
+  store: check.implementing<SessionStore>(SESSION_STORE_METHODS, 'a SessionStore'),
+  locker: check.implementing<SessionLocker>(LOCKER_METHODS, 'a SessionLocker'),
+  health: (value: unknown, field: string) =>
+    value === undefined ? undefined : RECORDER(value, field),
+  ttlMs: check.int(SESSION_MANAGER_DEFAULTS.ttlMs, 1),
+  rolling: check.flag(SESSION_MANAGER_DEFAULTS.rolling),
+  lockTtlMs: check.int(undefined, 1),
+  retry: resolveManagerRetryOptions,
+  update: check.section(UPDATE_RULES),
+  clock: check.clock,
+  onRetry: check.fn<(event: RetryEvent) => void>(),
+  telemetry: check.flag(true),
+};
 
-function hasMethods(value: unknown, methods: readonly string[]): boolean {
-  if (typeof value !== 'object' || value === null) return false;
-  const record = value as Record<string, unknown>;
-  return methods.every((method) => typeof record[method] === 'function');
-}
+/** {@link UpdateLockOptions} checked, with defaults applied. */
+export type ResolvedUpdateLockOptions = ResolvedOptions<typeof UPDATE_RULES>;
+
+/** {@link SessionManagerOptions} checked, with defaults applied. */
+export type ResolvedManagerOptions = ResolvedOptions<typeof RULES>;
 
 /**
  * Check {@link ManagerRetryOptions} and resolve the full retry settings of
@@ -184,30 +171,6 @@ function resolveManagerRetryOptions(value: unknown): Record<OperationName, Retry
   return out;
 }
 
-/**
- * Check {@link UpdateLockOptions} and apply defaults.
- *
- * @throws SessionValidationError `INVALID_CONFIG` naming the field (`update.lock`, …)
- */
-function resolveUpdateLockOptions(value: unknown) {
-  const path = 'update';
-  if (value === undefined) return { ...UPDATE_LOCK_DEFAULTS };
-  if (!isOptionsObject(value)) throw invalid(path, 'an object');
-  const { lock, hotSessionTtlMs, maxHotSessions } = value as UpdateLockOptions;
-  if (lock !== undefined && !isUpdateLockMode(lock)) {
-    throw invalid(`${path}.lock`, `one of ${UPDATE_LOCK_MODES.join(', ')}`);
-  }
-  return {
-    lock: lock ?? UPDATE_LOCK_DEFAULTS.lock,
-    hotSessionTtlMs:
-      check.integer(hotSessionTtlMs, `${path}.hotSessionTtlMs`, 0) ??
-      UPDATE_LOCK_DEFAULTS.hotSessionTtlMs,
-    maxHotSessions:
-      check.integer(maxHotSessions, `${path}.maxHotSessions`, 1) ??
-      UPDATE_LOCK_DEFAULTS.maxHotSessions,
-  };
-}
-
 /** True for one of {@link UPDATE_LOCK_MODES}. */
 export function isUpdateLockMode(value: unknown): value is UpdateLockMode {
   return (UPDATE_LOCK_MODES as readonly unknown[]).includes(value);
@@ -219,31 +182,6 @@ export function isUpdateLockMode(value: unknown): value is UpdateLockMode {
  * @throws SessionValidationError `INVALID_CONFIG` whose `field` names the bad
  *   option (`store`, `ttlMs`, `retry.perOperation.update.maxAttempts`, …)
  */
-export function resolveManagerOptions(options: SessionManagerOptions) {
-  if (!isOptionsObject(options)) throw invalid('options', 'an options object');
-  if (!hasMethods(options.store, SESSION_STORE_METHODS)) throw invalid('store', 'a SessionStore');
-  if (!hasMethods(options.locker, LOCKER_METHODS)) throw invalid('locker', 'a SessionLocker');
-  if (options.health !== undefined && !hasMethods(options.health, RECORDER_METHODS)) {
-    throw invalid('health', 'a HealthRecorder (record, setBreakerState, setDegraded)');
-  }
-  const rolling = options.rolling ?? SESSION_MANAGER_DEFAULTS.rolling;
-  if (typeof rolling !== 'boolean') throw invalid('rolling', 'a boolean');
-  const clock: unknown = options.clock ?? systemClock;
-  if (!hasMethods(clock, ['now'])) throw invalid('clock', 'an object with now(): number');
-  if (options.onRetry !== undefined && typeof options.onRetry !== 'function') {
-    throw invalid('onRetry', 'a function');
-  }
-  return {
-    store: options.store,
-    locker: options.locker,
-    health: options.health,
-    ttlMs: check.integer(options.ttlMs, 'ttlMs', 1) ?? SESSION_MANAGER_DEFAULTS.ttlMs,
-    rolling,
-    lockTtlMs: check.integer(options.lockTtlMs, 'lockTtlMs', 1),
-    retry: resolveManagerRetryOptions(options.retry),
-    update: resolveUpdateLockOptions(options.update),
-    clock: clock as Clock,
-    onRetry: options.onRetry,
-    telemetry: check.telemetry(options.telemetry),
-  };
+export function resolveManagerOptions(options: SessionManagerOptions): ResolvedManagerOptions {
+  return check.resolve(RULES, options);
 }

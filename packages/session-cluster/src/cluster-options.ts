@@ -1,9 +1,16 @@
-import type { EncryptionKey } from '@session-cluster/core';
-import type { BreakerOptions } from '@session-cluster/fallback';
-import type { ManagerRetryOptions, UpdateLockOptions } from '@session-cluster/manager';
+import type { EncryptionKey, SessionCodecOptions } from '@session-cluster/core';
+import type { BreakerOptions, FallbackStoreOptions } from '@session-cluster/fallback';
+import type { HealthMonitorOptions } from '@session-cluster/health';
 import type {
-  CorruptionInfo,
+  ManagerRetryOptions,
+  SessionManagerOptions,
+  UpdateLockOptions,
+} from '@session-cluster/manager';
+import type { MemoryStoreOptions } from '@session-cluster/store-memory';
+import type {
   RedisAddress,
+  RedisStoreOptions,
+  RedlockLockerOptions,
   SessionCacheOptions,
 } from '@session-cluster/store-redis';
 import type { Cluster, Redis } from 'ioredis';
@@ -11,11 +18,7 @@ import type { MeterProvider } from '@opentelemetry/api';
 
 /** Settings shared by every connection the cluster creates itself. */
 export interface OwnedConnectionOptions {
-  /**
-   * Bound on every Redis command of the store and the lock clients, ms
-   * (positive integer, default 1 000): a dead or stalled Redis costs this
-   * long at most, never a hung request.
-   */
+  /** Bound on every Redis command of the store and the lock clients, ms. Default 1 000. */
   readonly commandTimeoutMs?: number | undefined;
 }
 
@@ -46,10 +49,8 @@ export interface RedisClusterOption extends OwnedConnectionOptions {
 }
 
 /**
- * Your own ioredis client (not closed by the cluster). It must have
- * `commandTimeout` (Cluster: `redisOptions.commandTimeout`). A standalone
- * client's address becomes the default lock node; for a Cluster or
- * Sentinel client, give `locks.nodes`.
+ * Your own ioredis client (not closed by the cluster), with `commandTimeout`.
+ * A standalone client's server is the default lock node; else give `locks.nodes`.
  */
 export interface RedisClientOption {
   readonly client: Redis | Cluster;
@@ -63,112 +64,64 @@ export type RedisOption =
 export type LockNode =
   string | { readonly host: string; readonly port: number; readonly password?: string | undefined };
 
-/** Per-session locks (Redlock). */
-export interface LocksOption {
+/** Per-session locks (Redlock): the lease and acquisition bound as `RedlockLocker` takes them. */
+export interface LocksOption extends Pick<RedlockLockerOptions, 'ttlMs' | 'acquireTimeoutMs'> {
   /**
    * Independent Redis servers that vote (1, or 3/5 for fault tolerance).
    * Default: the standalone Redis of `redis`. Required with `redis.sentinels`,
    * `redis.cluster` or a Cluster/Sentinel `redis.client`.
    */
   readonly nodes?: readonly LockNode[] | undefined;
-  /** Lease of a session lock, ms (integer ≥ 10). Default 10 000. */
-  readonly ttlMs?: number | undefined;
-  /** Bound on one lock acquisition, ms (positive integer). Default 5 000. */
-  readonly acquireTimeoutMs?: number | undefined;
 }
 
-/** Session lifetime. */
-export interface SessionOption {
-  /** Lifetime of a session, ms (positive integer). Default 30 min. */
-  readonly ttlMs?: number | undefined;
-  /** `touch`/`patch`/`update` move the expiry to now + ttl. Default `true`. */
-  readonly rolling?: boolean | undefined;
-  /**
-   * How long an expired session stays in Redis after its logical expiry, so
-   * a sweeper that was down still finds it and reports the expiry, ms
-   * (integer ≥ 0). Default 3 600 000 (1 h). Logical expiry never depends on it.
-   */
-  readonly expiryGraceMs?: number | undefined;
-  /**
-   * Most live sessions one user may hold (positive integer; default 100):
-   * a login past it retires the user's oldest sessions (counted by
-   * `RedisStore.sessionsEvictedByUserCap`; see `maxSessionsPerUser`).
-   */
+/** Session lifetime: `ttlMs` and `rolling` as the manager takes them, `expiryGraceMs` as the store does. */
+export interface SessionOption
+  extends
+    Pick<SessionManagerOptions, 'ttlMs' | 'rolling'>,
+    Pick<RedisStoreOptions, 'expiryGraceMs'> {
+  /** The store's `maxSessionsPerUser`: most live sessions one user may hold (default 100). */
   readonly maxPerUser?: number | undefined;
 }
 
-/** The in-memory fallback used while Redis is unavailable. */
-export interface FallbackOption {
+/** The in-memory fallback used while Redis is unavailable (`timeoutMs` as `FallbackStore` takes it). */
+export interface FallbackOption
+  extends Pick<FallbackStoreOptions, 'timeoutMs'>, Pick<MemoryStoreOptions, 'maxSessions'> {
   /** Default `true`. `false`: a Redis outage fails calls (after retries). */
   readonly enabled?: boolean | undefined;
-  /** Most sessions held in memory while degraded (positive integer). Default 100 000. */
-  readonly maxSessions?: number | undefined;
-  /** Bound on every Redis call before it is served from memory instead, ms. Default 1 000. */
-  readonly timeoutMs?: number | undefined;
 }
 
-/** The health monitor's window and thresholds. */
-export interface HealthOption {
-  /** Most recent operations kept per window (positive integer). Default 100. */
-  readonly windowSize?: number | undefined;
-  /** An operation slower than this (ms, > 0) counts as slow. Default 5 000. */
-  readonly slowThresholdMs?: number | undefined;
-  /** Status `unhealthy` below this success rate, in [0, 1] (0 disables). Default 0.8. */
-  readonly unhealthyBelowSuccessRate?: number | undefined;
-}
+/** The health monitor's window and thresholds, as `HealthMonitor` takes them. */
+export type HealthOption = Pick<
+  HealthMonitorOptions,
+  'windowSize' | 'slowThresholdMs' | 'unhealthyBelowSuccessRate'
+>;
 
-/** How session data is encoded at rest. */
-export interface CodecOption {
-  /** Largest encoded session, bytes (positive integer). Default 65 536. */
-  readonly maxBytes?: number | undefined;
+/**
+ * How session data is encoded at rest (`maxBytes`, `acceptPlaintext` as the
+ * codec takes them) and read back (the rest, as `RedisStore` takes them).
+ */
+export interface CodecOption
+  extends
+    Pick<SessionCodecOptions, 'maxBytes' | 'acceptPlaintext'>,
+    Pick<RedisStoreOptions, 'failFastOnCorruption' | 'onCorruption' | 'frameFormat'> {
   /**
    * AES-256-GCM keys for encryption at rest (first one encrypts, all
    * decrypt). Absent: values are stored in plain JSON with a CRC-32 check.
    */
   readonly encryptionKeys?: readonly EncryptionKey[] | undefined;
-  /**
-   * With `encryptionKeys`: still read values stored in plain form. Default
-   * `false` (refused as `SESSION_CORRUPTED`: with encryption on, a plain
-   * value can only be planted). `true` only while migrating a store written
-   * before encryption was turned on; see docs/security.md.
-   */
-  readonly acceptPlaintext?: boolean | undefined;
-  /**
-   * A stored session that fails its integrity check (or cannot be
-   * decrypted): `true` (default) throws `SessionCorruptedError`, which the
-   * Express middleware turns into a fresh session; `false` deletes it and
-   * answers as if it did not exist.
-   */
-  readonly failFastOnCorruption?: boolean | undefined;
-  /** Called for every corrupted session Redis returns, in both modes: log it, count it. */
-  readonly onCorruption?: ((info: CorruptionInfo) => void) | undefined;
-  /**
-   * The Redis frame format writes use: `2` (default; the integrity check
-   * covers the owner, version and timestamps) or `1`, which 0.2 instances
-   * read. Upgrading a running 0.2 cluster: deploy with `1`, then switch to
-   * `2` once no 0.2 instance is left (see `RedisStoreOptions.frameFormat`).
-   * With `encryption`, the default is `3`: the check is keyed under the key
-   * ring, so a frame forged in Redis is refused.
-   */
-  readonly frameFormat?: 1 | 2 | 3 | undefined;
 }
 
 /**
- * Telemetry of the cluster. Its parts (manager, fallback, health) publish
- * their work on core's `SESSION_CHANNELS`; `@session-cluster/telemetry`
- * subscribes (spans go where it sends them). The cluster's own metrics
- * (`session.active`, the instance cache) go through `@opentelemetry/api`:
- * nothing is exported until the application registers an SDK
- * (`startTelemetry()`, called before `createSessionCluster`).
+ * The cluster's own metrics (`session.active`, the instance cache), through
+ * `@opentelemetry/api`: register an SDK (`startTelemetry()`) first. Its parts
+ * publish on core's `SESSION_CHANNELS`, for `@session-cluster/telemetry`.
  */
 export interface TelemetryOption {
   /** Where metrics go; the global meter provider (at creation) when absent. */
   readonly meterProvider?: MeterProvider | undefined;
   /**
-   * Observe `session.active`: live sessions in Redis, counted at each metric
-   * collection with one `ZCOUNT` per expiry bucket. The count is global
-   * (every instance reports the same number): aggregate with max, not sum.
-   * Default `true`.
+   * Observe `session.active`, live sessions in Redis (a `ZCOUNT` per bucket
+   * per collection; global: aggregate with max, not sum). Default `true`.
    */
   readonly activeSessions?: boolean | undefined;
 }
@@ -190,20 +143,13 @@ export interface SessionClusterOptions {
   readonly redis: RedisOption;
   /** Namespace of every key and lock: `^[A-Za-z0-9_.:-]{1,64}$`. Default `'sc'`. */
   readonly prefix?: string | undefined;
-  /**
-   * Expiry buckets (1–16384, default 64). Part of the key layout: every
-   * instance sharing a prefix must use the same value.
-   */
+  /** Expiry buckets, 1–16384, default 64: part of the key layout, the same on every instance. */
   readonly buckets?: number | undefined;
   readonly locks?: LocksOption | undefined;
   readonly session?: SessionOption | undefined;
   /** Retry settings of the manager's operations (core's defaults when absent). */
   readonly retry?: ManagerRetryOptions | undefined;
-  /**
-   * How `manager.update` uses the session lock: `{ lock: 'on-conflict' }`
-   * (default: compare-and-set first, the Redlock lock only for contended
-   * sessions) or `{ lock: 'always' }`; plus the hot-session memory.
-   */
+  /** How `manager.update` uses the session lock. Default `{ lock: 'on-conflict' }`. */
   readonly update?: UpdateLockOptions | undefined;
   /** The circuit breaker in front of Redis. Default `{ kind: 'consecutive', threshold: 5, halfOpenAfterMs: 2_000 }`. */
   readonly breaker?: BreakerOptions | undefined;
@@ -211,12 +157,9 @@ export interface SessionClusterOptions {
   readonly health?: HealthOption | undefined;
   readonly codec?: CodecOption | undefined;
   /**
-   * The instance cache in front of Redis: decoded sessions held in this
-   * process, kept coherent by Redis (`CLIENT TRACKING`), so reading a
-   * session that has not changed costs no round trip. Default on
-   * (`SESSION_CACHE_DEFAULTS`: 10 000 sessions, 32 MiB); sizes
-   * `{ maxEntries, maxBytes }`, or `false` to read Redis every time. Loaded
-   * records are then shared and frozen: never change one in place.
+   * The instance cache (see `RedisStoreOptions.cache`). Default on (10 000
+   * sessions, 32 MiB); sizes, or `false`. Loaded records are then shared and
+   * frozen: never change one in place.
    */
   readonly cache?: boolean | SessionCacheOptions | undefined;
   /** Telemetry; `false`: no part publishes, no metric is observed. Default on. */

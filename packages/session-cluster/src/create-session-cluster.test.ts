@@ -145,6 +145,32 @@ describe('createSessionCluster', () => {
     expect(fieldOf(build)).toBe(field);
   });
 
+  // The store checks `redis`, RedlockLocker `locks.nodes`; the facade only picks the shape.
+  const url = 'redis://127.0.0.1:6390';
+  it.each([
+    [{ redis: { url: 'http://x' } }, 'redis.url'],
+    [{ redis: { host: '', port: 1 } }, 'redis.host'],
+    [{ redis: { host: 'h', port: 70_000 } }, 'redis.port'],
+    [{ redis: { host: 'h', port: 1, password: 5 } }, 'redis.password'],
+    [{ redis: { sentinels: [], name: 'm' } }, 'redis.sentinels'],
+    [{ redis: { sentinels: [{ host: 's', port: 'x' }], name: 'm' } }, 'redis.sentinels[0].port'],
+    [{ redis: { sentinels: [{ host: 's', port: 1 }] } }, 'redis.name'],
+    [
+      { redis: { cluster: { nodes: [{ host: 'a', port: 1 }, {}] } } },
+      'redis.cluster.nodes[1].host',
+    ],
+    [{ redis: { cluster: {} } }, 'redis.cluster.nodes'],
+    [{ redis: { client: {} } }, 'redis.client'],
+    [{ redis: { url }, locks: { nodes: [] } }, 'locks.nodes'],
+    [{ redis: { url }, locks: { nodes: [url, 'tcp://x'] } }, 'locks.nodes[1]'],
+    [{ redis: { url }, locks: { nodes: [url, 'redis://127.0.0.1:6390/1'] } }, 'locks.nodes[1]'],
+  ])(
+    'refuses the connection option %o through the part that owns it, naming %s',
+    (options, field) => {
+      expect(fieldOf(() => createSessionCluster(options as SessionClusterOptions))).toBe(field);
+    },
+  );
+
   it('hands the frame format to the Redis store (format 1 during an upgrade from 0.2)', async () => {
     const cluster = startCluster({ codec: { frameFormat: 1 } });
     const { id } = await cluster.manager.create({ data: { a: 1 } });

@@ -9,9 +9,8 @@ import { observeActiveSessions } from './active-sessions-gauge.js';
 import { observeCache } from './cache-metrics.js';
 import type { SessionClusterOptions } from './cluster-options.js';
 import { FallbackLocker } from './fallback-locker.js';
-import { under, withOptionPath } from './option-path.js';
 import { otelApi } from './otel-api.js';
-import { resolveClusterOptions } from './resolve-cluster-options.js';
+import { optionPath, resolveClusterOptions, withOptionPath } from './resolve-cluster-options.js';
 
 /** What {@link createSessionCluster} wires together. */
 export interface SessionCluster {
@@ -78,13 +77,13 @@ export function createSessionCluster(options: SessionClusterOptions): SessionClu
     // refused before anything connects.
     const secondary = resolved.fallbackEnabled
       ? withOptionPath(
-          under('fallback'),
+          optionPath('fallback.'),
           () => new MemoryStore({ codec, maxSessions: fallbackOptions?.maxSessions }),
         )
       : undefined;
     if (secondary !== undefined) opened.push(secondary);
     const redis = withOptionPath(
-      redisOptionPath,
+      optionPath('', STORE_OPTION_PATHS),
       () =>
         new RedisStore({
           ...resolved.storeConnection,
@@ -103,10 +102,10 @@ export function createSessionCluster(options: SessionClusterOptions): SessionClu
     );
     opened.push(redis);
     const redlock = withOptionPath(
-      under('locks'),
+      optionPath('locks.', { prefix: 'prefix', commandTimeoutMs: 'redis.commandTimeoutMs' }),
       () =>
         new RedlockLocker({
-          nodes: resolved.lockNodes,
+          nodes: resolved.lockNodes(),
           prefix: options.prefix,
           ttlMs: locks?.ttlMs,
           acquireTimeoutMs: locks?.acquireTimeoutMs,
@@ -120,7 +119,7 @@ export function createSessionCluster(options: SessionClusterOptions): SessionClu
     let fallback: FallbackStore | undefined;
     if (secondary !== undefined) {
       const fallbackStore = withOptionPath(
-        fallbackOptionPath,
+        optionPath('fallback.', { breaker: 'breaker' }),
         () =>
           new FallbackStore({
             primary: redis,
@@ -135,17 +134,21 @@ export function createSessionCluster(options: SessionClusterOptions): SessionClu
       store = fallbackStore;
       locker = new FallbackLocker({
         primary: redlock,
-        secondary: new MemoryLocker({
-          defaultTtlMs: locks?.ttlMs,
-          acquireTimeoutMs: locks?.acquireTimeoutMs,
-        }),
+        secondary: withOptionPath(
+          optionPath('locks.', { defaultTtlMs: 'locks.ttlMs' }),
+          () =>
+            new MemoryLocker({
+              defaultTtlMs: locks?.ttlMs,
+              acquireTimeoutMs: locks?.acquireTimeoutMs,
+            }),
+        ),
         degraded: () => fallbackStore.degraded,
       });
     }
 
     const windowSize = healthOptions?.windowSize;
     const health = withOptionPath(
-      healthOptionPath,
+      optionPath('health.'),
       () =>
         new HealthMonitor({
           windowSize,
@@ -161,7 +164,7 @@ export function createSessionCluster(options: SessionClusterOptions): SessionClu
     if (redis.cacheStats() !== undefined) health.reportCache(() => redis.cacheStats());
 
     const manager = withOptionPath(
-      managerOptionPath,
+      optionPath('session.', { retry: 'retry', update: 'update', lockTtlMs: 'locks.ttlMs' }),
       () =>
         new SessionManager({
           store,
@@ -245,27 +248,3 @@ const STORE_OPTION_PATHS: Readonly<Record<string, string>> = {
   onCorruption: 'codec.onCorruption',
   frameFormat: 'codec.frameFormat',
 };
-
-/** RedisStore fields → cluster option paths; `prefix`, `buckets` and `cache.*` are the same. */
-function redisOptionPath(field: string): string {
-  const [head = field, ...rest] = field.split('.');
-  const path = STORE_OPTION_PATHS[head] ?? head;
-  return [path, ...rest].join('.');
-}
-
-/** FallbackStore fields → cluster option paths (`breaker.*` and `telemetry.*` are already right). */
-function fallbackOptionPath(field: string): string {
-  return /^(breaker|telemetry)\b/.test(field) ? field : `fallback.${field}`;
-}
-
-/** HealthMonitor fields → cluster option paths. */
-function healthOptionPath(field: string): string {
-  return field.startsWith('telemetry') ? field : `health.${field}`;
-}
-
-/** SessionManager fields → cluster option paths. */
-function managerOptionPath(field: string): string {
-  if (/^(retry|update|telemetry)\b/.test(field)) return field;
-  if (field === 'lockTtlMs') return 'locks.ttlMs';
-  return `session.${field}`;
-}

@@ -1,11 +1,8 @@
 import { Cluster, Redis } from 'ioredis';
 import type { ClusterOptions, RedisOptions } from 'ioredis';
-import { invalid } from './redis-store-options.js';
-import type {
-  RedisAddress,
-  RedisConnectionOptions,
-  RedisStoreOptions,
-} from './redis-store-options.js';
+import { isOptionsObject } from '@session-cluster/core';
+import { check, invalid } from './redis-store-options.js';
+import type { RedisConnectionOptions, RedisStoreOptions } from './redis-store-options.js';
 
 /** The client a store talks to, whether it owns it, and its command timeout. */
 export interface RedisConnection {
@@ -195,17 +192,12 @@ function addresses(value: unknown, field: string): { host: string; port: number 
     throw invalid(field, 'expected a non-empty array of { host, port }');
   }
   return (value as unknown[]).map((item, i) => {
-    const address = item as Partial<RedisAddress> | null;
-    if (
-      typeof address !== 'object' ||
-      address === null ||
-      typeof address.host !== 'string' ||
-      address.host === '' ||
-      !isPort(address.port)
-    ) {
-      throw invalid(`${field}[${i}]`, 'expected { host: string, port: 1..65535 }');
-    }
-    return { host: address.host, port: address.port };
+    if (!isOptionsObject(item)) throw invalid(`${field}[${i}]`, 'expected { host, port }');
+    return {
+      host: check.nonEmptyString(item['host'], `${field}[${i}].host`),
+      // Required: NaN is refused like any other non-port.
+      port: check.integer(item['port'] ?? Number.NaN, `${field}[${i}].port`, 1, 65_535) as number,
+    };
   });
 }
 

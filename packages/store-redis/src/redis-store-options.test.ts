@@ -107,7 +107,7 @@ describe('RedisStore options', () => {
       [{ sentinels: [{ host: 'a', port: 26379 }] }, 'connection.name'],
       [{ name: 'mymaster' }, 'connection.name'],
       [{ sentinels: [], name: 'mymaster' }, 'connection.sentinels'],
-      [{ sentinels: [{ host: 'a', port: 99_999 }], name: 'm' }, 'connection.sentinels[0]'],
+      [{ sentinels: [{ host: 'a', port: 99_999 }], name: 'm' }, 'connection.sentinels[0].port'],
       [{ cluster: { nodes: [] } }, 'connection.cluster.nodes'],
       [{ cluster: { nodes: [{ host: 'a', port: 7000 }] }, url: 'redis://a' }, 'connection'],
     ];

@@ -1,10 +1,11 @@
-import { createOptionChecks, createSessionCodec, systemClock } from '@session-cluster/core';
+import { createOptionChecks, createSessionCodec, isOptionsObject } from '@session-cluster/core';
 import type { Clock, SessionCodec } from '@session-cluster/core';
 import type { Cluster, Redis } from 'ioredis';
 import { SESSION_CACHE_DEFAULTS } from './session-cache.js';
 import type { SessionCacheOptions } from './session-cache.js';
 
-const check = createOptionChecks('RedisStore');
+/** The option checks of {@link RedisStore} (connection options included). */
+export const check = createOptionChecks('RedisStore');
 
 /** A `SessionValidationError` (`INVALID_CONFIG`) for option `field`, with the whole reason. */
 export const invalid = check.refuse;
@@ -15,18 +16,15 @@ export interface RedisAddress {
   readonly port: number;
 }
 
-/**
- * How a store-owned connection is made. Exactly one topology: `url` /
- * `host`+`port` (standalone), `sentinels` + `name` (Sentinel), or `cluster`.
- */
+/** A store-owned connection: `url` or `host`/`port`, `sentinels` + `name`, or `cluster`. */
 export interface RedisConnectionOptions {
   /** `redis://[:password@]host:port[/db]` or `rediss://…` (TLS). Standalone only. */
   readonly url?: string | undefined;
-  /** Standalone host (default `127.0.0.1` when neither url nor sentinels nor cluster is given). */
+  /** Standalone host. Default `127.0.0.1`. */
   readonly host?: string | undefined;
   /** Standalone port (default 6379). */
   readonly port?: number | undefined;
-  /** Password of the Redis nodes (standalone, Sentinel-managed master, Cluster nodes). */
+  /** Password of the Redis nodes. */
   readonly password?: string | undefined;
   /** Sentinel addresses; requires `name`. */
   readonly sentinels?: readonly RedisAddress[] | undefined;
@@ -36,34 +34,29 @@ export interface RedisConnectionOptions {
   readonly cluster?: { readonly nodes: readonly RedisAddress[] } | undefined;
 }
 
-/** Options of {@link RedisStore}. */
+/** Options of {@link RedisStore}. Exactly one of `client` and `connection`. */
 export interface RedisStoreOptions {
   /**
-   * A caller-owned client (standalone/Sentinel `Redis` or `Cluster`). It is
-   * not closed by {@link RedisStore.close}. It must have `commandTimeout` set
-   * (for a Cluster: `redisOptions.commandTimeout`): without it a dead Redis
-   * hangs every request instead of failing in milliseconds.
-   * Exactly one of `client` and `connection`.
+   * A caller-owned client (`Redis` or `Cluster`; not closed by `close()`). It
+   * must have `commandTimeout` (Cluster: `redisOptions.commandTimeout`), or
+   * a dead Redis hangs every request instead of failing in milliseconds.
    */
   readonly client?: Redis | Cluster | undefined;
   /**
-   * Let the store create (and own) its client. It is configured for fast
-   * failure: `commandTimeout`, no offline queue once connected, no replay of
-   * in-flight commands after a reconnect, a capped reconnect delay, RESP2.
-   * Exactly one of `client` and `connection`.
+   * Let the store create (and own) a client configured for fast failure:
+   * `commandTimeout`, no offline queue once connected, no replay of in-flight
+   * commands after a reconnect, a capped reconnect delay, RESP2.
    */
   readonly connection?: RedisConnectionOptions | undefined;
   /**
-   * Namespace of every key: `^[A-Za-z0-9_.:-]{1,64}$`, no braces. Default `'sc'`.
-   * Two stores with overlapping prefixes (`sc` and `sc:x`) must not share a Redis.
+   * Namespace of every key: `^[A-Za-z0-9_.:-]{1,64}$`. Default `'sc'`. Stores
+   * with overlapping prefixes (`sc`, `sc:x`) must not share a Redis.
    */
   readonly prefix?: string | undefined;
   /**
-   * Number of expiry buckets sessions are spread over (`crc32(id) % buckets`),
-   * 1 to 16384, default 64. Part of the key layout: every instance sharing a
-   * prefix must use the same value. Changing it orphans existing sessions
-   * (they are looked up in another bucket's key and appear gone), so change
-   * it only together with a new `prefix`.
+   * Expiry buckets (`crc32(id) % buckets`), 1–16384, default 64. Part of the
+   * key layout: every instance of a prefix must agree, and changing it
+   * orphans existing sessions (change it only with a new `prefix`).
    */
   readonly buckets?: number | undefined;
   /** Encodes data fields. Default `createSessionCodec()`. */
@@ -71,66 +64,41 @@ export interface RedisStoreOptions {
   /** Source of `now` for every expiry decision. Default the system clock. */
   readonly clock?: Clock | undefined;
   /**
-   * How long after its logical expiry a session's hash stays in Redis
-   * (`PEXPIREAT expiresAt + grace`), so a sweeper that was down still finds
-   * it and reports the expiry. Logical expiry never depends on it. ms,
-   * ≥ 0, default 3 600 000 (1 h).
+   * How long an expired session stays in Redis (`expiresAt + grace`), so a
+   * sweeper that was down still reports it, ms ≥ 0. Default 3 600 000 (1 h).
    */
   readonly expiryGraceMs?: number | undefined;
-  /**
-   * `commandTimeout` of the clients the store creates, ms, default 1000.
-   * Ignored with a caller-owned `client` (its own setting counts).
-   */
+  /** `commandTimeout` of the clients the store creates, ms. Default 1 000. */
   readonly commandTimeoutMs?: number | undefined;
   /**
-   * What `load`/`listByUser` do with a session whose stored data fails its
-   * integrity check. `true` (default): throw `SessionCorruptedError`.
-   * `false`: delete the session, count it ({@link RedisStore.corruptSessionsDeleted})
-   * and answer as if it did not exist.
+   * A stored session failing its integrity check: `true` (default) throws
+   * `SessionCorruptedError`; `false` deletes it, counts it
+   * ({@link RedisStore.corruptSessionsDeleted}) and answers as if absent.
    */
   readonly failFastOnCorruption?: boolean | undefined;
   /** Called for every corrupted session found, in both modes (log it, count it). */
   readonly onCorruption?: ((info: CorruptionInfo) => void) | undefined;
   /**
-   * The frame format writes use. `2` (default): the integrity check covers
-   * the owner, version and timestamps too. `1`: what earlier releases (0.2)
-   * wrote and read; this release reads both. Upgrading a running cluster
-   * from such a release: deploy with `frameFormat: 1` first, so the old
-   * instances still running can read every session; once none is left,
-   * switch to `2` (each session moves to it on its next patch or save).
-   *
-   * `3`, the default when the codec encrypts at rest: the check is keyed
-   * (see `FrameKeys` in core), so a frame forged or altered by anyone who
-   * can write to Redis but does not hold the key ring is refused. With
-   * encryption, `1` or `2` may be given only with the codec's
-   * `acceptPlaintext` (a migration): readers otherwise refuse unkeyed frames.
+   * The frame format writes use: `2` (default; the check covers owner,
+   * version and timestamps), `1` (what 0.2 reads: deploy with it first when
+   * upgrading a running 0.2 cluster, then `2`), or `3`, the default with an
+   * encrypting codec: a check keyed under the key ring, so a frame forged in
+   * Redis is refused. With encryption, `1`/`2` need the codec's `acceptPlaintext`.
    */
   readonly frameFormat?: 1 | 2 | 3 | undefined;
   /**
-   * The instance cache: a bounded LRU of decoded sessions in front of `load`,
-   * kept coherent by Redis (`CLIENT TRACKING`, see `InvalidationTracker`), so
-   * a load of a session whose cached copy is current costs no round trip.
-   * `true` or sizes to enable, `false` (default) for none. It opens one extra
-   * connection per tracked server (per Cluster node) and turns tracking on for
-   * the store's client: with a caller-owned client, every key the
-   * application reads through that client is tracked too.
+   * The instance cache: an LRU of decoded sessions in front of `load`, kept
+   * coherent by Redis (`CLIENT TRACKING`). `true` or sizes, `false`
+   * (default) for none. One extra connection per tracked server; with a
+   * caller-owned client, every key read through it is tracked too.
    */
   readonly cache?: boolean | SessionCacheOptions | undefined;
-  /**
-   * Publish whether the instance cache answered each load (a `cache` event
-   * on core's `SESSION_CHANNELS`: `session.cache.hit` on the operation's
-   * span; free while nobody subscribes). `false`: publish nothing. Default `true`.
-   */
+  /** Publish cache hits (`cache` on core's `SESSION_CHANNELS`). Default `true`. */
   readonly telemetry?: boolean | undefined;
   /**
-   * Most live sessions one user may hold (positive integer; default 100).
-   * A `create` (or a `save` that gives a session an owner) that takes the
-   * user past it deletes — retires — the user's oldest sessions, so a
-   * script that logs in in a loop cannot grow one user's index (and every
-   * `listByUser`/`deleteByUser`) without bound, and a stolen login does not
-   * outlive a hundred newer ones. Each eviction is counted
-   * ({@link RedisStore.sessionsEvictedByUserCap}) and reported to
-   * `onUserCapEviction`.
+   * Most live sessions per user (default 100): a login past it retires the
+   * user's oldest sessions, counted ({@link RedisStore.sessionsEvictedByUserCap})
+   * and reported to `onUserCapEviction`, so a login loop cannot grow a user's index.
    */
   readonly maxSessionsPerUser?: number | undefined;
   /** Called for each session evicted by {@link maxSessionsPerUser} (log it, count it). */
@@ -167,6 +135,45 @@ export const REDIS_STORE_DEFAULTS = Object.freeze({
 /** Most buckets: one per Redis Cluster slot. */
 export const MAX_BUCKETS = 16_384;
 
+const D = REDIS_STORE_DEFAULTS;
+const CODEC = check.implementing<SessionCodec>(
+  ['encodeData', 'encodePatch', 'decodeField', 'decodeData', 'fieldBytes'],
+  'a SessionCodec (see createSessionCodec)',
+);
+const CACHE_RULES = {
+  maxEntries: check.int(SESSION_CACHE_DEFAULTS.maxEntries, 1),
+  maxBytes: check.int(SESSION_CACHE_DEFAULTS.maxBytes, 1),
+};
+const RULES = {
+  // Its pattern is the key layout's: RedisKeys checks it.
+  prefix: (value: unknown) => (value ?? D.prefix) as string,
+  buckets: check.int(D.buckets, 1, MAX_BUCKETS),
+  codec: (value: unknown, field: string): SessionCodec => {
+    if (value === undefined) return createSessionCodec();
+    const codec = CODEC(value, field);
+    if (!Number.isSafeInteger(codec.maxBytes) || codec.maxBytes < 1) {
+      throw check.invalid(field, 'a SessionCodec (see createSessionCodec)');
+    }
+    return codec;
+  },
+  clock: check.clock,
+  expiryGraceMs: check.int(D.expiryGraceMs, 0),
+  commandTimeoutMs: check.int(D.commandTimeoutMs, 1, 600_000),
+  failFastOnCorruption: check.flag(D.failFastOnCorruption),
+  onCorruption: check.fn<(info: CorruptionInfo) => void>(),
+  frameFormat: check.oneOf([1, 2, 3], undefined),
+  cache: (value: unknown, field: string) => {
+    if (value === undefined || value === false) return undefined;
+    if (value === true) return { ...SESSION_CACHE_DEFAULTS };
+    if (!isOptionsObject(value))
+      throw check.invalid(field, 'a boolean or { maxEntries, maxBytes }');
+    return check.resolve(CACHE_RULES, value, `${field}.`);
+  },
+  telemetry: check.flag(true),
+  maxSessionsPerUser: check.int(D.maxSessionsPerUser, 1),
+  onUserCapEviction: check.fn<(info: UserCapEviction) => void>(),
+};
+
 /** {@link RedisStoreOptions} with every default applied and every value checked. */
 export type ResolvedRedisStoreOptions = ReturnType<typeof resolveRedisStoreOptions>;
 
@@ -176,76 +183,17 @@ export type ResolvedRedisStoreOptions = ReturnType<typeof resolveRedisStoreOptio
  * @throws SessionValidationError `INVALID_CONFIG` naming the field
  */
 export function resolveRedisStoreOptions(options: RedisStoreOptions) {
-  if (typeof options !== 'object' || (options as unknown) === null) {
-    throw invalid('options', 'expected an options object');
-  }
-  const prefix = options.prefix ?? REDIS_STORE_DEFAULTS.prefix;
-  if (typeof prefix !== 'string') throw invalid('prefix', 'expected a string');
-  const buckets =
-    check.integer(options.buckets, 'buckets', 1, MAX_BUCKETS) ?? REDIS_STORE_DEFAULTS.buckets;
-  const expiryGraceMs =
-    check.integer(options.expiryGraceMs, 'expiryGraceMs', 0, Number.MAX_SAFE_INTEGER) ??
-    REDIS_STORE_DEFAULTS.expiryGraceMs;
-  const commandTimeoutMs =
-    check.integer(options.commandTimeoutMs, 'commandTimeoutMs', 1, 600_000) ??
-    REDIS_STORE_DEFAULTS.commandTimeoutMs;
-  const failFastOnCorruption =
-    options.failFastOnCorruption ?? REDIS_STORE_DEFAULTS.failFastOnCorruption;
-  if (typeof failFastOnCorruption !== 'boolean') {
-    throw invalid('failFastOnCorruption', 'expected a boolean');
-  }
-  const codec = resolveCodec(options.codec);
-  const frameFormat = resolveFrameFormat(options.frameFormat, codec);
-  const clock = options.clock ?? systemClock;
-  if (typeof clock !== 'object' || typeof (clock as Partial<Clock>).now !== 'function') {
-    throw invalid('clock', 'expected an object with a now() method');
-  }
-  return {
-    prefix,
-    buckets,
-    codec,
-    clock,
-    expiryGraceMs,
-    maxSessionsPerUser:
-      check.integer(options.maxSessionsPerUser, 'maxSessionsPerUser', 1, Number.MAX_SAFE_INTEGER) ??
-      REDIS_STORE_DEFAULTS.maxSessionsPerUser,
-    onUserCapEviction: resolveCallback(options.onUserCapEviction, 'onUserCapEviction'),
-    commandTimeoutMs,
-    failFastOnCorruption,
-    onCorruption: resolveCallback(options.onCorruption, 'onCorruption'),
-    frameFormat,
-    cache: resolveCache(options.cache),
-    telemetry: check.telemetry(options.telemetry),
-  };
-}
-
-function resolveCache(
-  cache: unknown,
-): { readonly maxEntries: number; readonly maxBytes: number } | undefined {
-  if (cache === undefined || cache === false) return undefined;
-  if (cache === true) return { ...SESSION_CACHE_DEFAULTS };
-  if (typeof cache !== 'object' || cache === null || Array.isArray(cache)) {
-    throw invalid('cache', 'expected a boolean or { maxEntries, maxBytes }');
-  }
-  const sizes = cache as SessionCacheOptions;
-  return {
-    maxEntries:
-      check.integer(sizes.maxEntries, 'cache.maxEntries', 1) ?? SESSION_CACHE_DEFAULTS.maxEntries,
-    maxBytes: check.integer(sizes.maxBytes, 'cache.maxBytes', 1) ?? SESSION_CACHE_DEFAULTS.maxBytes,
-  };
+  const resolved = check.resolve(RULES, options);
+  return { ...resolved, frameFormat: frameFormatOf(resolved.frameFormat, resolved.codec) };
 }
 
 /**
  * The frame format to write: keyed (`3`) under encryption unless a migration
  * asks otherwise; see {@link RedisStoreOptions.frameFormat}.
  */
-function resolveFrameFormat(option: unknown, codec: SessionCodec): 1 | 2 | 3 {
+function frameFormatOf(option: 1 | 2 | 3 | undefined, codec: SessionCodec): 1 | 2 | 3 {
   const keys = codec.frameKeys;
-  // Typed 1 | 2 | 3, but JavaScript callers and JSON config can pass anything.
-  const format: unknown = option ?? (keys === undefined ? REDIS_STORE_DEFAULTS.frameFormat : 3);
-  if (format !== 1 && format !== 2 && format !== 3) {
-    throw invalid('frameFormat', 'expected 1, 2 or 3');
-  }
+  const format = option ?? (keys === undefined ? D.frameFormat : 3);
   if (format === 3 && keys === undefined) {
     throw invalid('frameFormat', '3 (a keyed check) needs a codec that encrypts at rest');
   }
@@ -256,27 +204,4 @@ function resolveFrameFormat(option: unknown, codec: SessionCodec): 1 | 2 | 3 {
     );
   }
   return format;
-}
-
-function resolveCallback<T>(value: T | undefined, field: string): T | undefined {
-  if (value !== undefined && typeof value !== 'function')
-    throw invalid(field, 'expected a function');
-  return value;
-}
-
-function resolveCodec(codec: SessionCodec | undefined): SessionCodec {
-  if (codec === undefined) return createSessionCodec();
-  const candidate = codec as Partial<Record<keyof SessionCodec, unknown>> | null;
-  const methods = ['encodeData', 'encodePatch', 'decodeField', 'decodeData', 'fieldBytes'] as const;
-  if (
-    typeof candidate !== 'object' ||
-    candidate === null ||
-    methods.some((method) => typeof candidate[method] !== 'function') ||
-    typeof candidate.maxBytes !== 'number' ||
-    !Number.isSafeInteger(candidate.maxBytes) ||
-    candidate.maxBytes < 1
-  ) {
-    throw invalid('codec', 'expected a SessionCodec (see createSessionCodec)');
-  }
-  return codec;
 }

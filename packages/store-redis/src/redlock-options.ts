@@ -1,76 +1,50 @@
-import { MAX_TIMER_MS, createOptionChecks } from '@session-cluster/core';
+import { MAX_TIMER_MS, createOptionChecks, isOptionsObject } from '@session-cluster/core';
 import type { SessionError } from '@session-cluster/core';
 import type { Redis, RedisOptions } from 'ioredis';
 
 /**
  * One Redlock voter: a caller-owned ioredis `Redis` client (not closed by the
- * locker), ioredis options, or a `redis://` / `rediss://` URL. The locker
- * creates (and owns) a client for options and URLs.
- *
- * Never a Redis Cluster: a `Cluster` client is one voter however many masters
- * it has, so quorum over it protects nothing that one node would not.
+ * locker), ioredis options or a `redis://` URL (the locker owns a client for
+ * these). Never a Redis Cluster: it is one voter however many masters it has.
  */
 export type RedlockNode = Redis | RedisOptions | string;
 
 /** Options of {@link RedlockLocker}. */
 export interface RedlockLockerOptions {
   /**
-   * The independent Redis nodes that vote. 1 for a simple setup (no fault
-   * tolerance), 3 or 5 for quorum (`floor(N/2)+1` must grant). Each node must
-   * be a separate Redis server (not replicas of one another).
+   * The voters: separate Redis servers, not replicas of one another; 1 (no
+   * fault tolerance), or 3 or 5 (`floor(N/2)+1` must grant). No server twice.
    */
   readonly nodes: readonly RedlockNode[];
   /** Namespace of lock keys (`<prefix>:lock:{<sid>}`): `^[A-Za-z0-9_.:-]{1,64}$`. Default `'sc'`. */
   readonly prefix?: string | undefined;
-  /** Default lease length, ms: an integer in [10, 2^31-1]. Default 10 000. */
+  /** Default lease, ms, in [10, 2^31-1]. Default 10 000. */
   readonly ttlMs?: number | undefined;
-  /**
-   * Retries after the first acquisition attempt while the lock is held
-   * elsewhere: an integer ≥ 0, or -1 for "until `acquireTimeoutMs`" (default).
-   */
+  /** Retries while the lock is held elsewhere: ≥ 0, or -1 (default) until `acquireTimeoutMs`. */
   readonly retryCount?: number | undefined;
   /** Delay between acquisition attempts, ms (≥ 0). Default 50. */
   readonly retryDelayMs?: number | undefined;
-  /** Random spread added to or taken from each delay, ms, in [0, retryDelayMs]. Default 25. */
+  /** Random spread around each delay, ms, in [0, retryDelayMs]. Default 25. */
   readonly retryJitterMs?: number | undefined;
   /**
-   * Clock drift allowance as a fraction of the lease (Redlock's drift
-   * factor), in [0, 0.5). The lease is considered over `ttl × driftFactor + 2`
-   * ms before the keys expire in Redis. Default 0.01.
+   * Clock drift allowance, a fraction of the lease in [0, 0.5): the lease
+   * ends `ttl × driftFactor + 2` ms before the keys expire. Default 0.01.
    */
   readonly driftFactor?: number | undefined;
-  /**
-   * Upper bound on one `acquire`, ms, from the call to the lock (local
-   * queueing, connecting and polling included). Default 5 000.
-   */
+  /** Bound on one `acquire` (local queueing, connecting, polling), ms. Default 5 000. */
   readonly acquireTimeoutMs?: number | undefined;
-  /**
-   * Whether `using` extends the lease while its routine runs (every half
-   * lease). Default `true`. With `false` the routine has one lease and its
-   * signal aborts when that lease runs out.
-   */
+  /** `using` extends the lease every half lease (default `true`); else its signal aborts when it ends. */
   readonly autoExtend?: boolean | undefined;
-  /**
-   * Serialise waiters for the same session inside this process, so that at
-   * most one of them polls Redis at a time (the others wait locally, first
-   * come first served). Default `true`; `false` only for measurements.
-   */
+  /** At most one waiter per session in this process polls Redis (default `true`; `false` to measure). */
   readonly localQueue?: boolean | undefined;
-  /**
-   * `commandTimeout` (and `connectTimeout`) of the clients the locker
-   * creates, ms, integer ≥ 1. Default 1 000. Ignored for caller-owned clients.
-   */
+  /** `commandTimeout` and `connectTimeout` of the clients the locker creates, ms. Default 1 000. */
   readonly commandTimeoutMs?: number | undefined;
   /**
-   * Told about failures the locker absorbs instead of throwing: a release
-   * that could not reach a quorum because nodes failed (the lease then runs
-   * out by itself), an automatic extension that failed. Must not throw.
+   * Told about failures the locker absorbs (a release short of a quorum, a
+   * failed automatic extension). Must not throw.
    */
   readonly onError?: ((error: SessionError) => void) | undefined;
 }
-
-/** Every option of {@link RedlockLockerOptions} checked, with its default applied. */
-export type ResolvedRedlockOptions = ReturnType<typeof resolveRedlockOptions>;
 
 /** Defaults of {@link RedlockLockerOptions}. */
 export const REDLOCK_DEFAULTS = Object.freeze({
@@ -104,14 +78,10 @@ export function isValidLockTtl(ttlMs: unknown): ttlMs is number {
   );
 }
 
-function isClientLike(node: object): boolean {
-  return 'evalsha' in node && typeof node.evalsha === 'function';
-}
-
-function validateNode(node: unknown, index: number): void {
-  const field = `nodes[${index}]`;
+/** The server a node votes from (`host:port`), or the client itself: two nodes on one server vote twice. */
+function serverOf(node: unknown, field: string): unknown {
   if (typeof node === 'string') {
-    let url: URL;
+    let url: URL | undefined;
     try {
       url = new URL(node);
     } catch (error) {
@@ -120,21 +90,68 @@ function validateNode(node: unknown, index: number): void {
     if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
       throw invalid(field, 'a redis:// or rediss:// URL');
     }
-    return;
+    return `${url.hostname}:${url.port === '' ? '6379' : url.port}`;
   }
-  if (typeof node !== 'object' || node === null || Array.isArray(node)) {
+  if (!isOptionsObject(node)) {
     throw invalid(field, 'an ioredis client, ioredis options or a redis:// URL');
   }
   // A Cluster client counts as one voter whatever its size: quorum over it
   // would look fault tolerant and not be. Checked by the flag both ioredis
   // classes carry, so it works across duplicate ioredis copies.
-  if ('isCluster' in node && node.isCluster === true) {
+  if (node['isCluster'] === true) {
     throw invalid(field, 'an independent Redis node, not a Redis Cluster client');
   }
-  if (!isClientLike(node) && ('sentinels' in node || 'cluster' in node)) {
+  if (typeof node['evalsha'] === 'function') return node;
+  if ('sentinels' in node || 'cluster' in node) {
     throw invalid(field, 'options of one standalone Redis node');
   }
+  if (typeof node['path'] === 'string') return node['path'];
+  const host = check.string(node['host'], `${field}.host`) ?? 'localhost';
+  return `${host}:${check.integer(node['port'], `${field}.port`, 1, 65_535) ?? 6379}`;
 }
+
+function nodesOption(value: unknown, field: string): readonly RedlockNode[] {
+  if (!Array.isArray(value) || value.length === 0) {
+    throw invalid(field, 'a non-empty array of Redis nodes');
+  }
+  const seen = new Set<unknown>();
+  value.forEach((node, index) => {
+    const server = serverOf(node, `${field}[${index}]`);
+    // The same server twice would vote twice: quorum of {a, a, b} is a alone.
+    if (seen.has(server)) throw invalid(`${field}[${index}]`, 'a server not listed before');
+    seen.add(server);
+  });
+  return value as readonly RedlockNode[];
+}
+
+const D = REDLOCK_DEFAULTS;
+const RULES = {
+  nodes: nodesOption,
+  prefix: check.matching(
+    LOCK_PREFIX_PATTERN,
+    D.prefix,
+    '1 to 64 characters of A-Z a-z 0-9 _ . : - (no braces)',
+  ),
+  ttlMs: check.int(D.ttlMs, MIN_LOCK_TTL_MS, MAX_TIMER_MS),
+  retryCount: check.int(D.retryCount, -1),
+  retryDelayMs: check.num(D.retryDelayMs, 0, MAX_TIMER_MS),
+  retryJitterMs: check.num(D.retryJitterMs, 0, MAX_TIMER_MS),
+  driftFactor: (value: unknown, field: string): number => {
+    const factor = value ?? D.driftFactor;
+    if (typeof factor !== 'number' || !(factor >= 0 && factor < 0.5)) {
+      throw invalid(field, 'a number in [0, 0.5)');
+    }
+    return factor;
+  },
+  acquireTimeoutMs: check.int(D.acquireTimeoutMs, 1, MAX_TIMER_MS),
+  autoExtend: check.flag(D.autoExtend),
+  localQueue: check.flag(D.localQueue),
+  commandTimeoutMs: check.int(D.commandTimeoutMs, 1, MAX_TIMER_MS),
+  onError: check.fn<(error: SessionError) => void>(),
+};
+
+/** Every option of {@link RedlockLockerOptions} checked, with its default applied. */
+export type ResolvedRedlockOptions = ReturnType<typeof resolveRedlockOptions>;
 
 /**
  * Apply defaults to {@link RedlockLockerOptions} and validate them.
@@ -142,59 +159,10 @@ function validateNode(node: unknown, index: number): void {
  * @throws SessionValidationError `INVALID_CONFIG` naming the offending field
  */
 export function resolveRedlockOptions(options: RedlockLockerOptions) {
-  if (typeof options !== 'object' || (options as unknown) === null) {
-    throw invalid('options', 'an options object');
+  const resolved = check.resolve(RULES, options);
+  // The jitter (the default one too) must not exceed the delay.
+  if (resolved.retryJitterMs > resolved.retryDelayMs) {
+    throw invalid('retryJitterMs', `a number in [0, ${resolved.retryDelayMs}]`);
   }
-  const { nodes } = options;
-  if (!Array.isArray(nodes) || nodes.length === 0) {
-    throw invalid('nodes', 'a non-empty array of Redis nodes');
-  }
-  nodes.forEach(validateNode);
-  // The same node twice would vote twice: quorum of {a, a, b} is a alone.
-  const seen = new Set<unknown>();
-  nodes.forEach((node, index) => {
-    if (seen.has(node)) throw invalid(`nodes[${index}]`, 'a node not listed before');
-    seen.add(node);
-  });
-
-  const prefix = options.prefix ?? REDLOCK_DEFAULTS.prefix;
-  if (typeof prefix !== 'string' || !LOCK_PREFIX_PATTERN.test(prefix)) {
-    throw invalid('prefix', '1 to 64 characters of A-Z a-z 0-9 _ . : - (no braces)');
-  }
-  const retryCount = check.integer(options.retryCount, 'retryCount', -1);
-  const retryDelayMs =
-    check.number(options.retryDelayMs, 'retryDelayMs', 0, MAX_TIMER_MS) ??
-    REDLOCK_DEFAULTS.retryDelayMs;
-  const driftFactor = options.driftFactor ?? REDLOCK_DEFAULTS.driftFactor;
-  if (typeof driftFactor !== 'number' || !(driftFactor >= 0 && driftFactor < 0.5)) {
-    throw invalid('driftFactor', 'a number in [0, 0.5)');
-  }
-  const onError = options.onError ?? (() => undefined);
-  if (typeof onError !== 'function') throw invalid('onError', 'a function');
-  return {
-    nodes,
-    prefix,
-    ttlMs:
-      check.integer(options.ttlMs, 'ttlMs', MIN_LOCK_TTL_MS, MAX_TIMER_MS) ??
-      REDLOCK_DEFAULTS.ttlMs,
-    retryCount: retryCount ?? REDLOCK_DEFAULTS.retryCount,
-    retryDelayMs,
-    // The default jitter too must not exceed a shorter delay.
-    retryJitterMs: check.number(
-      options.retryJitterMs ?? REDLOCK_DEFAULTS.retryJitterMs,
-      'retryJitterMs',
-      0,
-      retryDelayMs,
-    ) as number,
-    driftFactor,
-    acquireTimeoutMs:
-      check.integer(options.acquireTimeoutMs, 'acquireTimeoutMs', 1, MAX_TIMER_MS) ??
-      REDLOCK_DEFAULTS.acquireTimeoutMs,
-    autoExtend: check.boolean(options.autoExtend, 'autoExtend') ?? REDLOCK_DEFAULTS.autoExtend,
-    localQueue: check.boolean(options.localQueue, 'localQueue') ?? REDLOCK_DEFAULTS.localQueue,
-    commandTimeoutMs:
-      check.integer(options.commandTimeoutMs, 'commandTimeoutMs', 1, MAX_TIMER_MS) ??
-      REDLOCK_DEFAULTS.commandTimeoutMs,
-    onError,
-  };
+  return { ...resolved, onError: resolved.onError ?? (() => undefined) };
 }

@@ -1,110 +1,75 @@
-import { createOptionChecks, systemClock } from '@session-cluster/core';
+import { createOptionChecks } from '@session-cluster/core';
 import type { Clock, OptionChecks } from '@session-cluster/core';
-import { KEY_PREFIX_PATTERN } from '@session-cluster/store-redis';
 import type { RedisConnectionOptions, RedisStore } from '@session-cluster/store-redis';
 
 const check = createOptionChecks('ExpirySweeper');
 const invalid = check.refuse;
 
-function boolean(value: unknown, fallback: boolean, field: string): boolean {
-  return check.boolean(value, field) ?? fallback;
-}
-
-/** Options of {@link ExpirySweeper}. */
+/** Options of {@link ExpirySweeper}. Exactly one of `store` and `connection`. */
 export interface ExpirySweeperOptions {
-  /**
-   * A caller-owned store whose sessions are swept (not closed by
-   * `close()`). Exactly one of `store` and `connection`.
-   */
+  /** A caller-owned store whose sessions are swept (not closed by `close()`). */
   readonly store?: RedisStore | undefined;
-  /**
-   * Let the sweeper create (and own) its `RedisStore` with these connection
-   * options, `prefix` and `buckets`. Exactly one of `store` and `connection`.
-   */
+  /** Let the sweeper create (and own) its `RedisStore`, with `prefix` and `buckets`. */
   readonly connection?: RedisConnectionOptions | undefined;
-  /** Session key prefix of a sweeper-owned store (must match the application's). Default `'sc'`. */
+  /** Key prefix of a sweeper-owned store (the application's). Default `'sc'`. */
   readonly prefix?: string | undefined;
-  /** Expiry buckets of a sweeper-owned store (must match the application's). Default 64. */
+  /** Expiry buckets of a sweeper-owned store (the application's). Default 64. */
   readonly buckets?: number | undefined;
   /**
-   * BullMQ key prefix of the sweep and events queues. Must be a Redis hash
-   * tag, `{…}`, so every key of both queues lands in one Cluster slot.
-   * Default `{<prefix>:sweeper}`.
+   * BullMQ prefix of both queues: a Redis hash tag `{…}`, so they live in one
+   * Cluster slot. Default `{<prefix>:sweeper}`.
    */
   readonly queuePrefix?: string | undefined;
   /** Name of the sweep-job queue. Default `'session-sweep'`. */
   readonly sweepQueueName?: string | undefined;
   /**
-   * Name of the queue expiry batches (`session.expired.batch` jobs) are
-   * published to. Default `'session-expiries'`: not the `'session-expired'`
-   * queue of the per-session jobs of earlier releases, whose consumers would
-   * complete a batch job without handling it.
+   * Queue of the expiry batch jobs. Default `'session-expiries'` (not the
+   * per-session `'session-expired'` of earlier releases, whose consumers
+   * would complete a batch job without handling it).
    */
   readonly eventsQueueName?: string | undefined;
-  /** Each bucket is swept once per interval (one BullMQ job scheduler per bucket), ms. Default 5000. */
+  /** Each bucket is swept once per interval (a job scheduler per bucket), ms. Default 5 000. */
   readonly intervalMs?: number | undefined;
-  /** Index members examined per Lua call (one `sweepBucket`), 1–10 000. Default 1000. */
+  /** Index members examined per `sweepBucket` call, 1–10 000. Default 1 000. */
   readonly batchSize?: number | undefined;
-  /**
-   * Most batches one sweep job takes (republished outbox batches included):
-   * the bound on one job's work. What is left waits for the bucket's next
-   * job. Default 100.
-   */
+  /** Most batches one sweep job takes (the rest waits for the next job). Default 100. */
   readonly maxBatchesPerJob?: number | undefined;
   /** Sweep jobs this process runs at once. Default 4. */
   readonly concurrency?: number | undefined;
-  /**
-   * Run a BullMQ Worker in this process (default `true`). `false`: `start()`
-   * only installs the job schedulers, and `sweepAll()` still works.
-   */
+  /** Run a BullMQ Worker here (default `true`); `false`: `start()` only installs the schedulers. */
   readonly runWorker?: boolean | undefined;
   /**
-   * Publish one job per sweep batch (carrying its expiries) to the events
-   * queue (default `true`). Turn it off when nobody consumes that queue: its
-   * jobs would pile up. The local `expired` event is emitted either way.
+   * Publish a job per sweep batch to the events queue (default `true`); off
+   * when nobody consumes it. The local `expired` event is emitted either way.
    */
   readonly publishEvents?: boolean | undefined;
   /** Attempts a consumer gets for each batch job (BullMQ `attempts`). Default 5. */
   readonly eventAttempts?: number | undefined;
-  /** First retry delay of a batch job, exponential (BullMQ `backoff`), ms. Default 1000. */
+  /** First retry delay of a batch job, exponential, ms. Default 1 000. */
   readonly eventBackoffMs?: number | undefined;
   /**
-   * How long a completed batch job is kept (`removeOnComplete.age`): while
-   * it exists, republishing the same batch is a no-op. Longer than any
-   * gap between a sweep and its acknowledgement (a crashed worker's outbox
-   * is republished by the bucket's next job). ms, default 3 600 000 (1 h).
+   * How long a completed batch job is kept, so republishing it is a no-op:
+   * longer than any sweep-to-acknowledgement gap, ms. Default 3 600 000 (1 h).
    */
   readonly dedupeWindowMs?: number | undefined;
-  /** How long a failed batch job is kept (`removeOnFail.age`), ms. Default 7 days. */
+  /** How long a failed batch job is kept, ms. Default 7 days. */
   readonly keepFailedEventsMs?: number | undefined;
-  /**
-   * BullMQ `lockDuration` of sweep jobs, ms: a killed worker's job is handed
-   * to another worker about this long (plus `stalledIntervalMs`) after the
-   * kill. Default 30 000.
-   */
+  /** BullMQ `lockDuration`: a killed worker's job moves on about this long after, ms. Default 30 000. */
   readonly lockDurationMs?: number | undefined;
-  /** BullMQ `stalledInterval`: how often workers look for stalled jobs, ms. Default 30 000. */
+  /** BullMQ `stalledInterval`, ms. Default 30 000. */
   readonly stalledIntervalMs?: number | undefined;
   /**
-   * `commandTimeout` of the sweeper's non-blocking BullMQ connection, ms.
-   * Default 5000. (The Worker's connection also carries its blocking fetch,
-   * so its timeout is always {@link WORKER_COMMAND_TIMEOUT_MS}.)
+   * `commandTimeout` of the queue connection, ms. Default 5 000 (the
+   * Worker's, which blocks, is {@link WORKER_COMMAND_TIMEOUT_MS}).
    */
   readonly commandTimeoutMs?: number | undefined;
-  /**
-   * Bound on {@link ExpirySweeper.start} (connecting, installing the job
-   * schedulers, starting the worker), ms: BullMQ itself waits for a
-   * connection without limit. Default 30 000.
-   */
+  /** Bound on {@link ExpirySweeper.start}, ms (BullMQ waits for a connection forever). Default 30 000. */
   readonly startTimeoutMs?: number | undefined;
   /** Source of `now` for expiry decisions and lateness. Default the system clock. */
   readonly clock?: Clock | undefined;
   /**
-   * Trace context through BullMQ (`bullmq-otel`'s `BullMQOtel` on the
-   * queues and the worker, a no-op until an OpenTelemetry SDK is
-   * registered) and each job published on core's `SESSION_CHANNELS`
-   * (`@session-cluster/telemetry` makes a `session.sweep` span of it).
-   * Default `true`.
+   * Trace context through BullMQ (`BullMQOtel`) and each job published on
+   * core's `SESSION_CHANNELS` (a `session.sweep` span). Default `true`.
    */
   readonly telemetry?: boolean | undefined;
 }
@@ -145,18 +110,40 @@ export const QUEUE_PREFIX_PATTERN = /^\{[A-Za-z0-9_.:-]{1,64}\}$/;
 /** BullMQ queue names: no `:` (BullMQ's key separator). */
 const QUEUE_NAME_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
 
+const D = SWEEPER_DEFAULTS;
+const RULES = {
+  sweepQueueName: (value: unknown, field: string) =>
+    checkQueueName(check, value, D.sweepQueueName, field),
+  eventsQueueName: (value: unknown, field: string) =>
+    checkQueueName(check, value, D.eventsQueueName, field),
+  intervalMs: check.int(D.intervalMs, 50, 86_400_000),
+  batchSize: check.int(D.batchSize, 1, 10_000),
+  maxBatchesPerJob: check.int(D.maxBatchesPerJob, 1, 1_000_000),
+  concurrency: check.int(D.concurrency, 1, 256),
+  runWorker: check.flag(D.runWorker),
+  publishEvents: check.flag(D.publishEvents),
+  eventAttempts: check.int(D.eventAttempts, 1, 1_000),
+  eventBackoffMs: check.int(D.eventBackoffMs, 0, 86_400_000),
+  dedupeWindowMs: check.int(D.dedupeWindowMs, 1_000),
+  keepFailedEventsMs: check.int(D.keepFailedEventsMs, 1_000),
+  lockDurationMs: check.int(D.lockDurationMs, 500, 3_600_000),
+  stalledIntervalMs: check.int(D.stalledIntervalMs, 100, 3_600_000),
+  commandTimeoutMs: check.int(D.commandTimeoutMs, 100, 600_000),
+  startTimeoutMs: check.int(D.startTimeoutMs, 100, 3_600_000),
+  clock: check.clock,
+  telemetry: check.flag(D.telemetry),
+};
+
 /** {@link ExpirySweeperOptions} with defaults applied and every value checked. */
 export type ResolvedSweeperOptions = Readonly<ReturnType<typeof resolveSweeperOptions>>;
 
 /**
- * Check every option except the store/connection (the store checks its own)
- * and apply defaults.
+ * Check every option the sweeper owns and apply defaults. The store checks
+ * its own (`connection`, `prefix`, `buckets`): the sweeper builds it next.
  * @throws SessionValidationError `INVALID_CONFIG` naming the field
  */
 export function resolveSweeperOptions(options: ExpirySweeperOptions) {
-  if (typeof options !== 'object' || (options as unknown) === null) {
-    throw invalid('options', 'expected an options object');
-  }
+  const resolved = check.resolve(RULES, options);
   if ((options.store === undefined) === (options.connection === undefined)) {
     throw invalid('store', 'pass exactly one of store and connection');
   }
@@ -166,80 +153,20 @@ export function resolveSweeperOptions(options: ExpirySweeperOptions) {
       'prefix and buckets belong to the store: set them on the store you pass',
     );
   }
-  const prefix = options.store?.prefix ?? options.prefix ?? SWEEPER_DEFAULTS.prefix;
-  if (typeof prefix !== 'string' || !KEY_PREFIX_PATTERN.test(prefix)) {
-    throw invalid('prefix', 'expected 1 to 64 characters of A-Z a-z 0-9 _ . : - (no braces)');
-  }
-  const queuePrefix = checkQueuePrefix(check, options.queuePrefix, prefix);
-  const sweepQueueName = checkQueueName(
-    check,
-    options.sweepQueueName,
-    SWEEPER_DEFAULTS.sweepQueueName,
-    'sweepQueueName',
-  );
-  const eventsQueueName = checkQueueName(
-    check,
-    options.eventsQueueName,
-    SWEEPER_DEFAULTS.eventsQueueName,
-    'eventsQueueName',
-  );
-  if (sweepQueueName === eventsQueueName) {
+  const prefix = options.store?.prefix ?? options.prefix ?? D.prefix;
+  if (resolved.sweepQueueName === resolved.eventsQueueName) {
     throw invalid('eventsQueueName', 'must differ from sweepQueueName');
   }
-  const clock = options.clock ?? systemClock;
-  if (typeof clock !== 'object' || typeof (clock as Partial<Clock>).now !== 'function') {
-    throw invalid('clock', 'expected an object with a now() method');
-  }
-  const dedupeWindowMs =
-    check.integer(options.dedupeWindowMs, 'dedupeWindowMs', 1_000, Number.MAX_SAFE_INTEGER) ??
-    SWEEPER_DEFAULTS.dedupeWindowMs;
-  const intervalMs =
-    check.integer(options.intervalMs, 'intervalMs', 50, 86_400_000) ?? SWEEPER_DEFAULTS.intervalMs;
-  if (dedupeWindowMs < 2 * intervalMs) {
+  if (resolved.dedupeWindowMs < 2 * resolved.intervalMs) {
     throw invalid('dedupeWindowMs', 'must be at least twice intervalMs');
   }
   return {
-    queuePrefix,
-    sweepQueueName,
-    eventsQueueName,
-    intervalMs,
-    batchSize:
-      check.integer(options.batchSize, 'batchSize', 1, 10_000) ?? SWEEPER_DEFAULTS.batchSize,
-    maxBatchesPerJob:
-      check.integer(options.maxBatchesPerJob, 'maxBatchesPerJob', 1, 1_000_000) ??
-      SWEEPER_DEFAULTS.maxBatchesPerJob,
-    concurrency:
-      check.integer(options.concurrency, 'concurrency', 1, 256) ?? SWEEPER_DEFAULTS.concurrency,
-    runWorker: boolean(options.runWorker, SWEEPER_DEFAULTS.runWorker, 'runWorker'),
-    publishEvents: boolean(options.publishEvents, SWEEPER_DEFAULTS.publishEvents, 'publishEvents'),
-    eventAttempts:
-      check.integer(options.eventAttempts, 'eventAttempts', 1, 1_000) ??
-      SWEEPER_DEFAULTS.eventAttempts,
-    eventBackoffMs:
-      check.integer(options.eventBackoffMs, 'eventBackoffMs', 0, 86_400_000) ??
-      SWEEPER_DEFAULTS.eventBackoffMs,
-    dedupeWindowMs,
-    keepFailedEventsMs:
-      check.integer(
-        options.keepFailedEventsMs,
-        'keepFailedEventsMs',
-        1_000,
-        Number.MAX_SAFE_INTEGER,
-      ) ?? SWEEPER_DEFAULTS.keepFailedEventsMs,
-    lockDurationMs:
-      check.integer(options.lockDurationMs, 'lockDurationMs', 500, 3_600_000) ??
-      SWEEPER_DEFAULTS.lockDurationMs,
-    stalledIntervalMs:
-      check.integer(options.stalledIntervalMs, 'stalledIntervalMs', 100, 3_600_000) ??
-      SWEEPER_DEFAULTS.stalledIntervalMs,
-    commandTimeoutMs:
-      check.integer(options.commandTimeoutMs, 'commandTimeoutMs', 100, 600_000) ??
-      SWEEPER_DEFAULTS.commandTimeoutMs,
-    startTimeoutMs:
-      check.integer(options.startTimeoutMs, 'startTimeoutMs', 100, 3_600_000) ??
-      SWEEPER_DEFAULTS.startTimeoutMs,
-    clock,
-    telemetry: boolean(options.telemetry, SWEEPER_DEFAULTS.telemetry, 'telemetry'),
+    ...resolved,
+    // Derived from a prefix the store checks (RedisKeys); only a given one is checked here.
+    queuePrefix:
+      options.queuePrefix === undefined
+        ? `{${prefix}:sweeper}`
+        : checkQueuePrefix(check, options.queuePrefix, prefix),
   };
 }
 

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryLocker, MemoryStore } from '@session-cluster/store-memory';
 import { SessionManager } from '@session-cluster/manager';
-import { findFreePort } from '@session-cluster/testkit';
+import { configErrorField, findFreePort } from '@session-cluster/testkit';
 import { resolveTelemetryOptions } from './telemetry-options.js';
 import { startTelemetry } from './start-telemetry.js';
 import type { Telemetry } from './start-telemetry.js';
@@ -60,6 +60,14 @@ describe('resolveTelemetryOptions', () => {
   ])('refuses a bad %s', (field, options) => {
     expect(() => resolveTelemetryOptions(options as never)).toThrow(
       expect.objectContaining({ code: 'INVALID_CONFIG', field }) as Error,
+    );
+  });
+});
+
+describe('startTelemetry options', () => {
+  it('refuses a bad option at the call, before starting anything', () => {
+    expect(configErrorField(() => startTelemetry({ serviceName: 'a', sampleRatio: 2 }))).toBe(
+      'sampleRatio',
     );
   });
 });

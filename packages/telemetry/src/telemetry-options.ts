@@ -1,4 +1,4 @@
-import { MAX_TIMER_MS, createOptionChecks } from '@session-cluster/core';
+import { MAX_TIMER_MS, createOptionChecks, isOptionsObject } from '@session-cluster/core';
 import { ParentBasedSampler, TraceIdRatioBasedSampler } from '@opentelemetry/sdk-trace';
 import type { Sampler, SpanProcessor } from '@opentelemetry/sdk-trace';
 import type { DestinationStream, Level } from 'pino';
@@ -14,12 +14,7 @@ export interface PrometheusOptions {
   readonly endpoint?: string | undefined;
 }
 
-/**
- * Which auto-instrumentations to enable: http and express by default;
- * ioredis (a span per Redis command, nested under the session operation
- * spans) only when asked — it is most of the cost of tracing a session
- * call that takes one round trip.
- */
+/** Auto-instrumentations: http and express on; ioredis (a span per Redis command, most of the cost) off. */
 export interface InstrumentationSwitches {
   readonly http?: boolean | undefined;
   readonly express?: boolean | undefined;
@@ -29,11 +24,7 @@ export interface InstrumentationSwitches {
 /** OTLP/HTTP encodings {@link startTelemetry} can export spans in. */
 export type OtlpProtocol = 'http/protobuf' | 'http/json';
 
-/**
- * Batch span processor settings. Defaults: `OTEL_BSP_MAX_EXPORT_BATCH_SIZE`,
- * `OTEL_BSP_MAX_QUEUE_SIZE`, `OTEL_BSP_SCHEDULE_DELAY`, else
- * {@link TELEMETRY_DEFAULTS}.
- */
+/** Batch span processor settings. Defaults: the `OTEL_BSP_*` variables, else {@link TELEMETRY_DEFAULTS}. */
 export interface BatchOptions {
   /** Spans per export request. */
   readonly maxExportBatchSize?: number | undefined;
@@ -52,56 +43,37 @@ export interface TelemetryOptions {
   /** More resource attributes (`deployment.environment.name`, …). */
   readonly resourceAttributes?: Readonly<Record<string, string | number | boolean>> | undefined;
   /**
-   * Base URL of the OTLP/HTTP receiver; `/v1/traces` and `/v1/metrics` are
-   * appended. Default: `OTEL_EXPORTER_OTLP_(TRACES_|METRICS_)ENDPOINT`, else
-   * `http://localhost:4318` (Jaeger's OTLP/HTTP port).
+   * Base URL of the OTLP/HTTP receiver (`/v1/traces`, `/v1/metrics` appended).
+   * Default `OTEL_EXPORTER_OTLP_(TRACES_|METRICS_)ENDPOINT`, else `http://localhost:4318`.
    */
   readonly otlpEndpoint?: string | undefined;
   /** Export spans. Default `true`, unless `OTEL_TRACES_EXPORTER=none`. */
   readonly traces?: boolean | undefined;
-  /**
-   * Push metrics over OTLP too. Default: only when `OTEL_METRICS_EXPORTER`
-   * names `otlp` (Jaeger accepts traces only; point this at a collector).
-   */
+  /** Push metrics over OTLP too (to a collector: Jaeger takes traces only). Default: `OTEL_METRICS_EXPORTER` names `otlp`. */
   readonly otlpMetrics?: boolean | undefined;
   /** Interval of OTLP metric pushes, ms. Default `OTEL_METRIC_EXPORT_INTERVAL`, else 60 000. */
   readonly metricIntervalMs?: number | undefined;
-  /**
-   * Serve metrics for Prometheus to scrape: `true` for the defaults, or
-   * where. Default: on only when `OTEL_METRICS_EXPORTER` names `prometheus`.
-   */
+  /** Serve metrics for Prometheus: `true` or where. Default: `OTEL_METRICS_EXPORTER` names `prometheus`. */
   readonly prometheus?: PrometheusOptions | boolean | undefined;
   /** Auto-instrumentations: http and express on, ioredis off by default. */
   readonly instrumentations?: InstrumentationSwitches | undefined;
-  /**
-   * Session store calls and lock acquire/release as child spans of each
-   * `session.<operation>` span, instead of events on it. Default `false`.
-   */
+  /** Store calls and lock acquire/release as child spans of `session.<operation>`, not events. Default `false`. */
   readonly childSpans?: boolean | undefined;
   /**
-   * Spans for `get` calls the instance cache answers: `'in-trace'` (default)
-   * only inside a recording span (a traced request), where `session.get`
-   * carries `session.cache.hit`; outside one a cached read starts no trace
-   * of its own and is counted but not timed (a read that misses, retries or
-   * fails still gets its span). `'always'`: a span for every `get`, as
-   * before 0.3. See `instrumentSessionCluster`.
+   * Spans for `get`s the instance cache answers: `'in-trace'` (default) only
+   * inside a traced request (elsewhere counted, not timed; a miss or failure
+   * still gets its span); `'always'`: every `get`, as before 0.3.
    */
   readonly cachedReadSpans?: CachedReadSpans | undefined;
-  /**
-   * How spans are encoded for OTLP/HTTP. Default
-   * `OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL` when it names one of these, else
-   * `http/protobuf` (cheaper to encode and smaller than JSON: see the README).
-   */
+  /** Span encoding. Default `OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL`, else `http/protobuf` (smaller, cheaper). */
   readonly otlpProtocol?: OtlpProtocol | undefined;
   /** Batch span processor settings. */
   readonly batch?: BatchOptions | undefined;
   /** Sampler. Default `OTEL_TRACES_SAMPLER`, else parent-based always-on. */
   readonly sampler?: Sampler | undefined;
   /**
-   * Head sampling: trace this fraction of new traces, in (0, 1] (parent-based:
-   * a request sampled upstream stays sampled). Shorthand for a
-   * `ParentBasedSampler` over a `TraceIdRatioBasedSampler`; ignored when
-   * `sampler` is given. Default: every trace (or `OTEL_TRACES_SAMPLER`).
+   * Trace this fraction of new traces, in (0, 1], parent-based (a
+   * `TraceIdRatioBasedSampler` root); ignored with `sampler`. Default: all.
    */
   readonly sampleRatio?: number | undefined;
   /** More span processors, run before the exporting one (e.g. an in-memory one in tests). */
@@ -112,39 +84,8 @@ export interface TelemetryOptions {
   readonly logDestination?: DestinationStream | undefined;
 }
 
-/** {@link TelemetryOptions} checked, with the environment and defaults applied. */
-export interface ResolvedTelemetryOptions {
-  readonly serviceName: string;
-  readonly serviceVersion: string | undefined;
-  readonly resourceAttributes: Readonly<Record<string, string | number | boolean>>;
-  readonly otlpEndpoint: string | undefined;
-  readonly traces: boolean;
-  readonly otlpMetrics: boolean;
-  readonly metricIntervalMs: number;
-  readonly prometheus:
-    | { readonly port: number; readonly host: string | undefined; readonly endpoint: string }
-    | undefined;
-  readonly instrumentations: Required<{ [K in keyof InstrumentationSwitches]: boolean }>;
-  readonly childSpans: boolean;
-  readonly cachedReadSpans: CachedReadSpans;
-  readonly otlpProtocol: OtlpProtocol;
-  readonly batch: Required<{ [K in keyof BatchOptions]: number }>;
-  readonly sampler: Sampler | undefined;
-  readonly spanProcessors: readonly SpanProcessor[];
-  readonly logLevel: Level | undefined;
-  readonly logDestination: DestinationStream | undefined;
-}
-
 /** Defaults of {@link TelemetryOptions}. */
-export const TELEMETRY_DEFAULTS: Readonly<{
-  metricIntervalMs: number;
-  otlpProtocol: OtlpProtocol;
-  maxExportBatchSize: number;
-  maxQueueSize: number;
-  scheduledDelayMillis: number;
-  prometheusPort: number;
-  prometheusEndpoint: string;
-}> = Object.freeze({
+export const TELEMETRY_DEFAULTS = Object.freeze({
   metricIntervalMs: 60_000,
   otlpProtocol: 'http/protobuf',
   maxExportBatchSize: 512,
@@ -155,8 +96,7 @@ export const TELEMETRY_DEFAULTS: Readonly<{
 });
 
 const check = createOptionChecks('startTelemetry');
-const invalid = check.invalid;
-const optionalBoolean = check.boolean;
+const D = TELEMETRY_DEFAULTS;
 
 function envList(name: string): string[] {
   return (process.env[name] ?? '')
@@ -172,152 +112,139 @@ function envInteger(name: string): number | undefined {
   return Number.isSafeInteger(value) && value > 0 ? value : undefined;
 }
 
-function resolvePrometheus(
-  value: unknown,
-  fromEnv: boolean,
-): ResolvedTelemetryOptions['prometheus'] {
-  if (value === false || (value === undefined && !fromEnv)) return undefined;
-  if (value !== true && value !== undefined && (typeof value !== 'object' || value === null)) {
-    throw invalid('prometheus', 'a boolean or { port, host, endpoint }');
-  }
-  const options: Record<string, unknown> =
-    value === true || value === undefined ? {} : (value as Record<string, unknown>);
-  const port =
-    check.integer(options['port'], 'prometheus.port', 1, 65_535) ??
-    envInteger('OTEL_EXPORTER_PROMETHEUS_PORT') ??
-    TELEMETRY_DEFAULTS.prometheusPort;
-  const host = options['host'] ?? process.env['OTEL_EXPORTER_PROMETHEUS_HOST'];
-  if (host !== undefined && (typeof host !== 'string' || host.length === 0)) {
-    throw invalid('prometheus.host', 'a host name or address');
-  }
-  const endpoint = options['endpoint'] ?? TELEMETRY_DEFAULTS.prometheusEndpoint;
-  if (typeof endpoint !== 'string' || !endpoint.startsWith('/')) {
-    throw invalid('prometheus.endpoint', "a path starting with '/'");
-  }
-  return { port, host, endpoint };
+/** Rule: an integer in `[min, max]`; absent, the environment variable `name`, else `fallback`. */
+function intOrEnv<D extends number | undefined>(
+  name: string,
+  fallback: D,
+  min: number,
+  max?: number,
+) {
+  return (value: unknown, field: string): number | D =>
+    check.integer(value, field, min, max) ?? envInteger(name) ?? fallback;
 }
+
+const PROMETHEUS_RULES = {
+  port: intOrEnv('OTEL_EXPORTER_PROMETHEUS_PORT', D.prometheusPort, 1, 65_535),
+  host: (value: unknown, field: string) =>
+    check.matching(/./, undefined, 'a host name or address')(value, field) ??
+    process.env['OTEL_EXPORTER_PROMETHEUS_HOST'],
+  endpoint: check.matching(/^\//, D.prometheusEndpoint, "a path starting with '/'"),
+};
+
+const RULES = {
+  serviceName: check.matching(/\S/, undefined, 'a non-empty string'),
+  serviceVersion: check.matching(/^/, undefined, 'a string'),
+  resourceAttributes: (value: unknown, field: string) => {
+    if (value !== undefined && !isOptionsObject(value)) {
+      throw check.invalid(field, 'an object of strings, numbers and booleans');
+    }
+    return (value ?? {}) as Readonly<Record<string, string | number | boolean>>;
+  },
+  otlpEndpoint: (value: unknown, field: string) => {
+    if (value === undefined) return undefined;
+    const url = typeof value === 'string' ? URL.parse(value) : null;
+    if (url?.protocol !== 'http:' && url?.protocol !== 'https:') {
+      throw check.invalid(field, 'an http(s) URL');
+    }
+    return value as string;
+  },
+  traces: check.flag(undefined),
+  otlpMetrics: check.flag(undefined),
+  metricIntervalMs: intOrEnv('OTEL_METRIC_EXPORT_INTERVAL', D.metricIntervalMs, 1, MAX_TIMER_MS),
+  prometheus: (value: unknown, field: string) =>
+    value === undefined || value === false
+      ? value
+      : check.resolve(PROMETHEUS_RULES, value === true ? {} : value, `${field}.`),
+  instrumentations: check.section({
+    http: check.flag(true),
+    express: check.flag(true),
+    ioredis: check.flag(false),
+  }),
+  childSpans: check.flag(false),
+  cachedReadSpans: check.oneOf(['in-trace', 'always'] as CachedReadSpans[], 'in-trace'),
+  otlpProtocol: check.oneOf(['http/protobuf', 'http/json'] as OtlpProtocol[], undefined),
+  batch: check.section({
+    maxExportBatchSize: check.int(undefined, 1),
+    maxQueueSize: intOrEnv('OTEL_BSP_MAX_QUEUE_SIZE', D.maxQueueSize, 1),
+    scheduledDelayMillis: intOrEnv(
+      'OTEL_BSP_SCHEDULE_DELAY',
+      D.scheduledDelayMillis,
+      1,
+      MAX_TIMER_MS,
+    ),
+  }),
+  // Typed only: an SDK object, and pino's own types.
+  sampler: (value: unknown) => value as Sampler | undefined,
+  sampleRatio: (value: unknown, field: string) => {
+    if (value !== undefined && (typeof value !== 'number' || !(value > 0 && value <= 1))) {
+      throw check.invalid(field, 'a number in (0, 1]');
+    }
+    return value;
+  },
+  spanProcessors: (value: unknown, field: string): readonly SpanProcessor[] => {
+    if (value !== undefined && !Array.isArray(value)) throw check.invalid(field, 'an array');
+    return (value ?? []) as readonly SpanProcessor[];
+  },
+  logLevel: (value: unknown) => value as Level | undefined,
+  logDestination: (value: unknown) => value as DestinationStream | undefined,
+};
+
+/** {@link TelemetryOptions} checked, with the environment and defaults applied. */
+export type ResolvedTelemetryOptions = ReturnType<typeof resolveTelemetryOptions>;
 
 /**
  * Check {@link TelemetryOptions} and apply the standard environment
  * variables (`OTEL_TRACES_EXPORTER`, `OTEL_METRICS_EXPORTER`,
- * `OTEL_METRIC_EXPORT_INTERVAL`, `OTEL_EXPORTER_PROMETHEUS_*`) where an
- * option is absent.
+ * `OTEL_METRIC_EXPORT_INTERVAL`, `OTEL_EXPORTER_PROMETHEUS_*`, `OTEL_BSP_*`,
+ * `OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL`) where an option is absent.
  *
  * @throws SessionValidationError `INVALID_CONFIG` naming the bad option
  */
-export function resolveTelemetryOptions(options: TelemetryOptions): ResolvedTelemetryOptions {
-  if (typeof options !== 'object' || (options as unknown) === null) {
-    throw invalid('options', 'an options object');
-  }
-  const { serviceName, serviceVersion, otlpEndpoint } = options;
-  if (typeof serviceName !== 'string' || serviceName.trim() === '') {
-    throw invalid('serviceName', 'a non-empty string');
-  }
-  if (serviceVersion !== undefined && typeof serviceVersion !== 'string') {
-    throw invalid('serviceVersion', 'a string');
-  }
-  if (otlpEndpoint !== undefined) {
-    let url: URL;
-    try {
-      url = new URL(otlpEndpoint);
-    } catch {
-      throw invalid('otlpEndpoint', 'an http(s) URL');
-    }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-      throw invalid('otlpEndpoint', 'an http(s) URL');
-    }
-  }
-  const resourceAttributes = options.resourceAttributes ?? {};
-  if (typeof resourceAttributes !== 'object' || (resourceAttributes as unknown) === null) {
-    throw invalid('resourceAttributes', 'an object of strings, numbers and booleans');
-  }
+export function resolveTelemetryOptions(options: TelemetryOptions) {
+  const { serviceName, sampleRatio, prometheus, batch, otlpProtocol, ...resolved } = check.resolve(
+    RULES,
+    options,
+  );
+  if (serviceName === undefined) throw check.invalid('serviceName', 'a non-empty string');
   const metricsExporters = envList('OTEL_METRICS_EXPORTER');
-  const traces =
-    optionalBoolean(options.traces, 'traces') ?? !envList('OTEL_TRACES_EXPORTER').includes('none');
-  const otlpMetrics =
-    optionalBoolean(options.otlpMetrics, 'otlpMetrics') ?? metricsExporters.includes('otlp');
-  const metricIntervalMs =
-    check.integer(options.metricIntervalMs, 'metricIntervalMs', 1, MAX_TIMER_MS) ??
-    envInteger('OTEL_METRIC_EXPORT_INTERVAL') ??
-    TELEMETRY_DEFAULTS.metricIntervalMs;
-  const switches = options.instrumentations ?? {};
-  if (typeof switches !== 'object' || (switches as unknown) === null) {
-    throw invalid('instrumentations', 'an object of booleans');
-  }
-  const { sampleRatio } = options;
-  if (
-    sampleRatio !== undefined &&
-    (typeof sampleRatio !== 'number' || !(sampleRatio > 0 && sampleRatio <= 1))
-  ) {
-    throw invalid('sampleRatio', 'a number in (0, 1]');
-  }
-  const sampler =
-    options.sampler ??
-    (sampleRatio === undefined
-      ? undefined
-      : new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(sampleRatio) }));
   const protocolFromEnv =
     process.env['OTEL_EXPORTER_OTLP_TRACES_PROTOCOL'] ?? process.env['OTEL_EXPORTER_OTLP_PROTOCOL'];
-  // Widened: JavaScript callers may pass anything.
-  const cachedReadSpans: string = options.cachedReadSpans ?? 'in-trace';
-  if (cachedReadSpans !== 'in-trace' && cachedReadSpans !== 'always') {
-    throw invalid('cachedReadSpans', "'in-trace' or 'always'");
+  const { maxQueueSize } = batch;
+  if ((batch.maxExportBatchSize ?? 0) > maxQueueSize) {
+    throw check.invalid('batch.maxExportBatchSize', `an integer from 1 to ${maxQueueSize}`);
   }
-  const otlpProtocol = options.otlpProtocol ?? protocolFromEnv;
-  if (
-    options.otlpProtocol !== undefined &&
-    otlpProtocol !== 'http/protobuf' &&
-    otlpProtocol !== 'http/json'
-  ) {
-    throw invalid('otlpProtocol', "'http/protobuf' or 'http/json'");
-  }
-  const batch = options.batch ?? {};
-  if (typeof batch !== 'object' || (batch as unknown) === null) {
-    throw invalid('batch', 'an object of positive integers');
-  }
-  const maxQueueSize =
-    check.integer(batch.maxQueueSize, 'batch.maxQueueSize', 1) ??
-    envInteger('OTEL_BSP_MAX_QUEUE_SIZE') ??
-    TELEMETRY_DEFAULTS.maxQueueSize;
-  const maxExportBatchSize =
-    check.integer(batch.maxExportBatchSize, 'batch.maxExportBatchSize', 1, maxQueueSize) ??
-    Math.min(
-      envInteger('OTEL_BSP_MAX_EXPORT_BATCH_SIZE') ?? TELEMETRY_DEFAULTS.maxExportBatchSize,
-      maxQueueSize,
-    );
-  const spanProcessors = options.spanProcessors ?? [];
-  if (!Array.isArray(spanProcessors)) throw invalid('spanProcessors', 'an array');
   return {
+    ...resolved,
     serviceName,
-    serviceVersion,
-    resourceAttributes,
-    otlpEndpoint,
-    traces,
-    otlpMetrics,
-    metricIntervalMs,
-    prometheus: resolvePrometheus(options.prometheus, metricsExporters.includes('prometheus')),
-    instrumentations: {
-      http: optionalBoolean(switches.http, 'instrumentations.http') ?? true,
-      express: optionalBoolean(switches.express, 'instrumentations.express') ?? true,
-      ioredis: optionalBoolean(switches.ioredis, 'instrumentations.ioredis') ?? false,
-    },
-    childSpans: optionalBoolean(options.childSpans, 'childSpans') ?? false,
-    cachedReadSpans,
+    traces: resolved.traces ?? !envList('OTEL_TRACES_EXPORTER').includes('none'),
+    otlpMetrics: resolved.otlpMetrics ?? metricsExporters.includes('otlp'),
+    // Absent: served when OTEL_METRICS_EXPORTER names it, with the defaults.
+    prometheus:
+      prometheus === false
+        ? undefined
+        : (prometheus ??
+          (metricsExporters.includes('prometheus')
+            ? check.resolve(PROMETHEUS_RULES, {})
+            : undefined)),
     otlpProtocol:
-      otlpProtocol === 'http/json' || otlpProtocol === 'http/protobuf'
-        ? otlpProtocol
-        : TELEMETRY_DEFAULTS.otlpProtocol,
+      otlpProtocol ??
+      (protocolFromEnv === 'http/json' || protocolFromEnv === 'http/protobuf'
+        ? protocolFromEnv
+        : D.otlpProtocol),
     batch: {
-      maxExportBatchSize,
+      maxExportBatchSize: Math.min(
+        batch.maxExportBatchSize ??
+          envInteger('OTEL_BSP_MAX_EXPORT_BATCH_SIZE') ??
+          D.maxExportBatchSize,
+        maxQueueSize,
+      ),
       maxQueueSize,
-      scheduledDelayMillis:
-        check.integer(batch.scheduledDelayMillis, 'batch.scheduledDelayMillis', 1, MAX_TIMER_MS) ??
-        envInteger('OTEL_BSP_SCHEDULE_DELAY') ??
-        TELEMETRY_DEFAULTS.scheduledDelayMillis,
+      scheduledDelayMillis: batch.scheduledDelayMillis,
     },
-    sampler,
-    spanProcessors,
-    logLevel: options.logLevel,
-    logDestination: options.logDestination,
+    sampler:
+      resolved.sampler ??
+      (sampleRatio === undefined
+        ? undefined
+        : new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(sampleRatio) })),
   };
 }
