@@ -965,7 +965,10 @@ export class RedisStore implements SessionStore {
    * never shortens it, and leaves an index of an earlier release, which
    * has no TTL, without one). Without this, an index could expire while a
    * session touched past its last indexing still lives, and `listByUser`
-   * would hide it.
+   * would hide it. Sent after the write's script (the owner is in the
+   * frame, which only the script reads): when it fails, the caller gets
+   * the error although the session was written, as with create's
+   * indexing, and a retried write extends the index.
    */
   private async extendUserIndex(
     operation: string,
@@ -1022,15 +1025,13 @@ export class RedisStore implements SessionStore {
     }
   }
 
-  /** The user index, oldest first (at most `limit` members). */
+  /** The user index, oldest first. */
   private async userMembers(
     operation: string,
     userId: string,
-    limit?: number,
   ): Promise<(readonly [string, number])[]> {
-    const last = limit === undefined ? '-1' : String(limit - 1);
     const reply = await this.command(operation, undefined, () =>
-      this.client.zrange(this.keys.userIndex(userId), '0', last, 'WITHSCORES'),
+      this.client.zrange(this.keys.userIndex(userId), '0', '-1', 'WITHSCORES'),
     );
     return scoredMembers(reply, operation);
   }
