@@ -274,12 +274,11 @@ describe('version conflicts', () => {
 });
 
 describe('sweeping owned sessions', () => {
-  // On a standalone server the sweep script trims the owner's index itself,
-  // building its key with a base64url written in Lua, and reads only the
-  // header (a long owner costs it a second read). Any valid user id must
-  // give the same key as RedisKeys.userIndex, or the index would keep a
-  // member of a swept session.
-  it('the sweep empties the user index of any valid user id, long or multi-byte', async () => {
+  // The sweep reads only the header (a long owner costs it a second read)
+  // and reports the owner; it leaves the owner's index, which expires with
+  // its sessions and whose first reader drops the swept member. Any valid
+  // user id must come back whole, and its index must empty.
+  it('the sweep reports any valid user id, long or multi-byte, and its index empties at its next read', async () => {
     const store = new RedisStore({ connection: { url: redis.url }, prefix: freshPrefix() });
     const keys = new RedisKeys(store.prefix, store.bucketCount);
     const userId = fc
@@ -297,6 +296,8 @@ describe('sweeping owned sessions', () => {
           expect(await admin.zscore(keys.userIndex(owner), id)).not.toBeNull();
           const swept = await store.sweepBucket(keys.bucketOf(id), Date.now() + 2 * TTL_MS, 10);
           expect(swept.expired.map((expiry) => [expiry.id, expiry.userId])).toEqual([[id, owner]]);
+          expect(await admin.pttl(keys.userIndex(owner))).toBeGreaterThan(0);
+          expect(await store.listByUser(owner)).toEqual([]);
           expect(await admin.exists(keys.userIndex(owner))).toBe(0);
         }),
         {

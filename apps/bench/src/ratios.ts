@@ -17,6 +17,13 @@ export const BARS: readonly Bar[] = [
   { ours: 'ours save (CAS)', baseline: 'connect-redis set', min: 1.0 },
   { ours: 'ours patch (1 field)', baseline: 'raw ioredis SET PX (auto-pipelined)', min: 0 },
   { ours: 'ours touch', baseline: 'raw ioredis SET PX (auto-pipelined)', min: 0 },
+  // Issue 21: the sweep leaves user indexes, so an owned touch extends its
+  // owner's index TTL (one more round trip): what that costs.
+  {
+    ours: 'ours touch, owned session (extends the user index)',
+    baseline: 'ours touch',
+    min: 0,
+  },
   {
     ours: 'ours locked update (1 lock node)',
     baseline: 'raw ioredis SET PX (auto-pipelined)',

@@ -115,6 +115,19 @@ export async function createStoreBench(options: {
       store.create({ id, data: sessionFixture(i), expiresAt: Date.now() + TTL_MS }),
     ),
   );
+  // Owned sessions: a touch also extends the owner's index TTL (one more
+  // round trip, PEXPIREAT … GT), since the sweep no longer trims indexes.
+  const ownedIds = Array.from({ length: lanes }, () => generateSessionId());
+  await Promise.all(
+    ownedIds.map((id, i) =>
+      store.create({
+        id,
+        userId: `bench-user-${i}`,
+        data: sessionFixture(i),
+        expiresAt: Date.now() + TTL_MS,
+      }),
+    ),
+  );
   const hotId = generateSessionId();
   await store.create({ id: hotId, data: { counter: 0 }, expiresAt: Date.now() + TTL_MS });
 
@@ -174,6 +187,10 @@ export async function createStoreBench(options: {
       },
     },
     { name: 'ours touch', op: (s) => store.touch(lane(ids, s), Date.now() + TTL_MS) },
+    {
+      name: 'ours touch, owned session (extends the user index)',
+      op: (s) => store.touch(lane(ownedIds, s), Date.now() + TTL_MS),
+    },
     {
       name: 'ours locked update (1 lock node)',
       opsFactor: 0.25,

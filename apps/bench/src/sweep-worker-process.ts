@@ -23,6 +23,10 @@ export interface SweepWorkerConfig {
 export interface WorkerMemory {
   readonly rss: number;
   readonly heapUsed: number;
+  /** V8 heap pages committed (used or not): what the heap holds of the RSS. */
+  readonly heapTotal: number;
+  /** Memory outside the V8 heap that JS objects hold (Buffers included). */
+  readonly external: number;
   /** CPU time the process has used so far (user + system), µs. */
   readonly cpuMicros: number;
 }
@@ -56,9 +60,9 @@ function send(message: SweepWorkerMessage): void {
 
 function memory(): WorkerMemory {
   (globalThis as { gc?: () => void }).gc?.();
-  const { rss, heapUsed } = process.memoryUsage();
+  const { rss, heapUsed, heapTotal, external } = process.memoryUsage();
   const { user, system } = process.cpuUsage();
-  return { rss, heapUsed, cpuMicros: user + system };
+  return { rss, heapUsed, heapTotal, external, cpuMicros: user + system };
 }
 
 const sweeper = new ExpirySweeper({

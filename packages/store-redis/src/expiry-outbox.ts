@@ -1,7 +1,6 @@
 import type { ExpiredSession, SweepResult } from '@session-cluster/core';
 import { replyArray, replyInteger, replyNumber, replyText } from './script-reply.js';
 import { ENTRY_SEPARATOR, FIELD_SEPARATOR } from './session-frame.js';
-import { anyMemberOf } from './user-index-score.js';
 
 /**
  * One expiry reported by {@link RedisStore.sweepBucket}. With the `pending`
@@ -70,19 +69,11 @@ export interface BucketSweepResult extends SweepResult {
   readonly examined: number;
 }
 
-/** The sweep script's reply, decoded (see sweepBucket-4.lua). */
-export interface SweepReply {
-  readonly result: BucketSweepResult;
-  /** Owner → [sid, createdAt] of the reported sessions that have one. */
-  readonly byUser: ReadonlyMap<string, readonly (readonly [id: string, createdAt: string])[]>;
-}
-
 /**
  * Decode the sweep script's reply: `{more, orphans, fixed, batchId, (sid,
- * userId, expiresAt, createdAt)*}`. `collectOwners`: also group the owned
- * expiries by owner, for a caller that trims the user indexes itself.
+ * userId, expiresAt, createdAt)*}`.
  */
-export function decodeSweepReply(raw: unknown, bucket: number, collectOwners: boolean): SweepReply {
+export function decodeSweepReply(raw: unknown, bucket: number): BucketSweepResult {
   const context = 'sweepBucket';
   const reply = replyArray(raw, context);
   const more = replyInteger(reply[0], context) === 1;
@@ -90,7 +81,6 @@ export function decodeSweepReply(raw: unknown, bucket: number, collectOwners: bo
   const fixed = replyInteger(reply[2], context);
   const batchId = replyText(reply[3], context);
   const expired: SweptExpiry[] = [];
-  const byUser = new Map<string, (readonly [string, string])[]>();
   for (let i = 4; i + 3 < reply.length; i += 4) {
     const id = replyText(reply[i], context);
     const userId = replyText(reply[i + 1], context);
@@ -102,22 +92,13 @@ export function decodeSweepReply(raw: unknown, bucket: number, collectOwners: bo
       bucket,
       createdAt: createdAt === '' ? undefined : Number(createdAt),
     });
-    if (collectOwners && userId !== '') {
-      const list = byUser.get(userId) ?? [];
-      // Expired: no later write can index this creation again.
-      list.push([id, createdAt === '' ? '' : anyMemberOf(createdAt)]);
-      byUser.set(userId, list);
-    }
   }
   return {
-    result: {
-      expired,
-      batchId: batchId === '' ? undefined : batchId,
-      more,
-      orphansRemoved,
-      examined: expired.length + orphansRemoved + fixed,
-    },
-    byUser,
+    expired,
+    batchId: batchId === '' ? undefined : batchId,
+    more,
+    orphansRemoved,
+    examined: expired.length + orphansRemoved + fixed,
   };
 }
 

@@ -17,6 +17,7 @@ import type { RedisKeys } from './redis-keys.js';
 import type { ScriptArg, StoreScriptName } from './redis-scripts.js';
 import { ackOutboxBatch } from './expiry-outbox-client.js';
 import { scoredMembers } from './script-reply.js';
+import { anyMemberOf } from './user-index-score.js';
 import type { SessionCache } from './session-cache.js';
 
 /**
@@ -42,11 +43,6 @@ export interface StoreChannel {
   ): Promise<unknown>;
   /** Count a public call as in flight, so the store's close() waits for it. */
   track<T>(operation: string, work: () => Promise<T>): Promise<T>;
-  /** Drop swept members from their owners' user indexes (Cluster: another slot). */
-  removeFromUserIndexes(
-    operation: string,
-    byUser: ReadonlyMap<string, readonly (readonly [id: string, score: string])[]>,
-  ): Promise<void>;
 }
 
 /**
@@ -68,6 +64,11 @@ export class RedisExpiryIndex {
   /**
    * {@link SessionStore.sweepExpired}: visits the buckets round-robin (continuing where the previous call
    * stopped) and examines at most `limit` due index members in total.
+   * Unlike {@link sweepBucket} (the sweeper's path), it also drops each
+   * expiry from its owner's user index after each call, one call per owner
+   * (on Cluster the indexes are in other slots): the `SessionStore`
+   * contract's sweep leaves no index entry behind, and this slower,
+   * sweeper-less path (`manager.cleanupExpired`) can afford that.
    */
   public sweepExpired(now: number, limit: number): Promise<SweepResult> {
     return this.channel.track('sweepExpired', async () => {
@@ -95,6 +96,7 @@ export class RedisExpiryIndex {
           while (more && remaining > 0) {
             const result = await this.sweepBucketUnchecked(bucket, now, remaining);
             expired.push(...result.expired);
+            await this.trimUserIndexes(result.expired);
             remaining -= result.examined;
             more = result.more;
           }
@@ -116,10 +118,11 @@ export class RedisExpiryIndex {
 
   /**
    * Sweep one expiry bucket: atomically remove up to `limit` due sessions
-   * (re-checking each one's expiry, so a session touched meanwhile survives),
-   * then drop them from their user indexes (standalone and Sentinel: in the
-   * same script; Cluster: right after it, the indexes being in other
-   * slots). Each expiry is reported by exactly one call, ever: safe to run
+   * (re-checking each one's expiry, so a session touched meanwhile survives)
+   * in one Lua call, on every topology. The owners' user indexes are left
+   * alone: their readers drop the members of sessions that are gone, and an
+   * index expires by itself with the last of its sessions (see
+   * sweepBucket-4.lua). Each expiry is reported by exactly one call, ever: safe to run
    * from many workers at once. With `pending`, the expiries are also
    * recorded as one batch in the bucket's outbox (`batchId`).
    *
@@ -320,6 +323,33 @@ export class RedisExpiryIndex {
     });
   }
 
+  /**
+   * Drop swept sessions from their owners' indexes (see {@link sweepExpired}).
+   * Best effort: the sessions are gone and reported, and a member left
+   * behind is dropped by the index's next reader or goes with the index.
+   */
+  private async trimUserIndexes(expired: readonly SweptExpiry[]): Promise<void> {
+    const byUser = new Map<string, ScriptArg[]>();
+    for (const { id, userId, createdAt } of expired) {
+      if (userId === undefined) continue;
+      const members = byUser.get(userId) ?? [];
+      // Expired: no later write can index this creation again.
+      members.push(id, createdAt === undefined ? '' : anyMemberOf(createdAt));
+      byUser.set(userId, members);
+    }
+    await Promise.allSettled(
+      [...byUser].map(([userId, members]) =>
+        this.channel.script(
+          'sweepExpired',
+          'removeUserIndexMembers',
+          undefined,
+          [this.channel.keys.userIndex(userId)],
+          members,
+        ),
+      ),
+    );
+  }
+
   private assertBucket(bucket: unknown, operation: string): asserts bucket is number {
     if (
       typeof bucket !== 'number' ||
@@ -340,7 +370,6 @@ export class RedisExpiryIndex {
     limit: number,
     pending = false,
   ): Promise<BucketSweepResult> {
-    const trimInScript = !this.channel.client.isCluster;
     const raw = await this.channel.script(
       'sweepBucket',
       'sweepBucket',
@@ -351,25 +380,14 @@ export class RedisExpiryIndex {
         this.channel.keys.outboxBucket(bucket),
         this.channel.keys.unpublishedBucket(bucket),
       ],
-      // Standalone and Sentinel: the script trims the owners' indexes in
-      // the same atomic step. Cluster: the indexes live in other slots, so
-      // this call trims them below.
-      [
-        now,
-        limit,
-        pending ? 'pending' : '',
-        trimInScript ? this.channel.keys.userIndexPrefix() : '',
-      ],
+      [now, limit, pending ? 'pending' : ''],
     );
-    const { result, byUser } = decodeSweepReply(raw, bucket, !trimInScript);
+    const result = decodeSweepReply(raw, bucket);
     // Deleted through the tracked client: Redis does not tell this instance
     // (NOLOOP). The cached copy is expired by now anyway, unless the caller's
     // `now` runs ahead of the store clock.
     if (this.channel.cache !== undefined)
       for (const swept of result.expired) this.channel.cache.invalidate(swept.id);
-    // The sessions are gone and reported; a failed index clean-up must not
-    // lose the report (listByUser drops the stale members later).
-    await this.channel.removeFromUserIndexes('sweepBucket', byUser).catch(() => undefined);
     return result;
   }
 }

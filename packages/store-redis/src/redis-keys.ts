@@ -19,7 +19,10 @@ export const KEY_PREFIX_PATTERN = /^[A-Za-z0-9_.:-]{1,64}$/;
  * - `<prefix>:outbox:{<prefix>:<bucket>}` HASH of swept expiry batches not yet handled by a consumer, same slot
  * - `<prefix>:unpub:{<prefix>:<bucket>}` SET, ids of the outbox batches not yet published, same slot
  * - `<prefix>:pend:{<prefix>:<bucket>}` ZSET, the per-expiry outbox of earlier releases (drained, no longer written)
- * - `<prefix>:u:{<base64url(userId)>}` ZSET sid → createdAt, the user index (its own slot)
+ * - `<prefix>:u:{<base64url(userId)>}` ZSET sid → createdAt, the user index (its own slot);
+ *   expires with the latest physical expiry of the sessions indexed in it
+ *   (see indexUserSession-1.lua). The sweep does not trim it: its readers
+ *   drop members whose session is gone.
  */
 export class RedisKeys {
   public readonly prefix: string;
@@ -105,8 +108,8 @@ export class RedisKeys {
   }
 
   /**
-   * What every user index key starts with; base64url(userId) and `}` follow.
-   * The sweep script builds index keys from it (see sweepBucket-4.lua).
+   * What every user index key starts with; base64url(userId) and `}` follow
+   * (for tooling that scans the indexes).
    */
   public userIndexPrefix(): string {
     return `${this.prefix}:u:{`;

@@ -16,6 +16,7 @@ export const STORE_SCRIPTS = Object.freeze({
   deleteSession: 2,
   sweepBucket: 4,
   removeUserIndexMembers: 1,
+  indexUserSession: 1,
   keepExpiryBatch: 1,
 } as const);
 
@@ -34,6 +35,7 @@ export function scriptCommandName(name: StoreScriptName): string {
 /** Scripts that do not read or write session frames, so need no prelude. */
 const WITHOUT_FRAME_PRELUDE: ReadonlySet<StoreScriptName> = new Set([
   'removeUserIndexMembers',
+  'indexUserSession',
   'keepExpiryBatch',
 ]);
 

@@ -53,3 +53,65 @@ describe('RedisStore on a Cluster: key layout', () => {
     }
   });
 });
+
+describe('RedisStore on a Cluster: user indexes', () => {
+  it('sweeps owned sessions in one call per batch and leaves their indexes (in other slots) to expire or to their readers', async () => {
+    const store = new RedisStore({
+      connection: { cluster: { nodes: [...cluster.startupNodes] } },
+      prefix: `uix${Date.now() % 100_000}`,
+      buckets: 1,
+    });
+    try {
+      const client = store.client as Cluster;
+      const keys = new RedisKeys(store.prefix, store.bucketCount);
+      const owners = ['ann', 'bob', 'cy', 'dee'];
+      const sessions = await Promise.all(
+        owners.map((userId, i) =>
+          store.create({
+            id: generateSessionId(),
+            userId,
+            data: {},
+            expiresAt: Date.now() + 1_000 + i,
+          }),
+        ),
+      );
+      const keeper = await store.create({
+        id: generateSessionId(),
+        userId: 'bob',
+        data: {},
+        expiresAt: Date.now() + 60_000,
+      });
+      // Each index lives until its latest session's physical expiry (grace: 1 h).
+      for (const [i, userId] of owners.entries()) {
+        const latest = userId === 'bob' ? keeper.expiresAt : sessions[i]!.expiresAt;
+        expect(await client.call('PEXPIRETIME', keys.userIndex(userId))).toBe(latest + 3_600_000);
+      }
+      // Nothing due yet: this only loads the script (EVALSHA then counts alone).
+      await store.sweepBucket(0, 0, 100);
+      const masters = client.nodes('master');
+      await Promise.all(masters.map((node) => node.config('RESETSTAT')));
+      const swept = await store.sweepBucket(0, Date.now() + 5_000, 100);
+      expect(swept.expired.map((e) => e.id).sort()).toEqual(sessions.map((s) => s.id).sort());
+      // One script call on the bucket's master and nothing on the others:
+      // no second round to the indexes' slots.
+      const stats = await Promise.all(masters.map((node) => node.info('commandstats')));
+      const calls = stats.map((text) => Number(/cmdstat_evalsha:calls=(\d+)/.exec(text)?.[1] ?? 0));
+      expect(calls.reduce((a, b) => a + b, 0)).toBe(1);
+      // The other masters saw nothing at all (the indexes' slots included).
+      const others = stats
+        .filter((_, i) => calls[i] === 0)
+        .map((text) => text.match(/^cmdstat_[^:]+/gm));
+      expect(others).toEqual([['cmdstat_config|resetstat'], ['cmdstat_config|resetstat']]);
+      for (const userId of owners) {
+        expect(await client.zcard(keys.userIndex(userId))).toBe(userId === 'bob' ? 2 : 1);
+      }
+      // Readers drop what the sweep left: listByUser, then the index is exact.
+      expect((await store.listByUser('bob')).map((r) => r.id)).toEqual([keeper.id]);
+      expect(await client.zrange(keys.userIndex('bob'), '0', '-1')).toEqual([keeper.id]);
+      expect(await store.listByUser('ann')).toEqual([]);
+      expect(await client.exists(keys.userIndex('ann'))).toBe(0);
+    } finally {
+      await store.close();
+    }
+  });
+});

@@ -745,6 +745,9 @@ describe('RedisStore sweeping', () => {
     expect(await store.pendingExpired(bucket, 10)).toEqual([]);
     expect(await raw(store).zscore(bucketKey, touched.id)).toBe(String(touched.expiresAt));
     expect(await raw(store).zscore(bucketKey, orphan)).toBeNull();
+    // The owner's index keeps the member until its next reader.
+    expect(await raw(store).zscore(keys.userIndex('sam'), expired.id)).not.toBeNull();
+    expect(await store.listByUser('sam')).toEqual([]);
     expect(await raw(store).zscore(keys.userIndex('sam'), expired.id)).toBeNull();
     expect(await store.load(touched.id)).toEqual(touched);
     expect(await store.sweepBucket(bucket, clock.now(), 10)).toEqual({
@@ -812,6 +815,9 @@ describe('RedisStore sweeping', () => {
     expect(await store.ackBatch(bucket, swept.batchId!)).toBe(true);
     expect(await store.ackBatch(bucket, swept.batchId!)).toBe(false);
     expect(await consumer.read(prefix, bucket, swept.batchId!)).toBeUndefined();
+    // Nothing left but ann's index, which the sweep leaves to its readers.
+    expect(await admin.keys(`${prefix}:*`)).toEqual([keysOf(store).userIndex('ann')]);
+    expect(await store.listByUser('ann')).toEqual([]);
     expect(await admin.keys(`${prefix}:*`)).toEqual([]);
     await expectSessionError(
       store.pendingBatches(store.bucketCount, 10),
@@ -928,12 +934,11 @@ describe('RedisStore sweeping', () => {
     expect(await admin.keys(`${prefix}:*`)).toEqual([]);
   });
 
-  it('trims the user indexes of every owner in a batch, sparing a member re-added meanwhile', async () => {
+  it('leaves the user indexes to their readers: listByUser drops the swept members, and each index expires with its latest session', async () => {
     const store = await openStore({ buckets: 1 });
     const keys = keysOf(store);
-    // On a standalone server the script builds each index key itself
-    // (base64url in Lua): ids of every length mod 3, braces, non-ASCII,
-    // every printable ASCII byte in each position of a 3-byte group.
+    // Owner ids of every length mod 3, braces, non-ASCII, every printable
+    // ASCII byte in each position of a 3-byte group.
     const printable = Array.from({ length: 95 }, (_, i) => String.fromCharCode(32 + i)).join('');
     const owners = [
       'ann',
@@ -962,8 +967,19 @@ describe('RedisStore sweeping', () => {
     });
     clock.advance(2_000);
     expect((await store.sweepBucket(0, clock.now(), 100)).expired).toHaveLength(3 * owners.length);
-    for (const owner of owners) {
-      const members = await raw(store).zrange(keys.userIndex(owner), '0', '-1');
+    // The first three owners hold owners.length sessions each, bob also the keeper.
+    for (const owner of owners.slice(0, 3)) {
+      // The indexes are left as they were…
+      const index = keys.userIndex(owner);
+      expect(await raw(store).zcard(index)).toBe(owners.length + (owner === 'bob' ? 1 : 0));
+      // …alive until the latest physical expiry of their sessions…
+      const latest = owner === 'bob' ? keeper.expiresAt : clock.now() - 2_000 + 1_000;
+      expect(await raw(store).call('PEXPIRETIME', index)).toBe(latest + GRACE_MS);
+      // …and their first reader drops the members of the swept sessions.
+      expect((await store.listByUser(owner)).map((r) => r.id)).toEqual(
+        owner === 'bob' ? [keeper.id] : [],
+      );
+      const members = await raw(store).zrange(index, '0', '-1');
       expect(members).toEqual(owner === 'bob' ? [keeper.id] : []);
     }
   });
@@ -1119,6 +1135,121 @@ describe('RedisStore user index', () => {
     );
     expect((await store.listByUser('carol')).map((r) => r.id)).toHaveLength(3);
     expect(store.sessionsEvictedByUserCap).toBe(3);
+  });
+
+  it('a user index lives as long as its latest session: indexing, touch, patch and merge extend it, nothing shortens it', async () => {
+    const store = await openStore();
+    const keys = keysOf(store);
+    const index = keys.userIndex('uma');
+    const expiry = async (): Promise<unknown> => raw(store).call('PEXPIRETIME', index);
+    const first = await store.create({
+      id: generateSessionId(),
+      userId: 'uma',
+      data: {},
+      expiresAt: clock.now() + TTL_MS,
+    });
+    expect(await expiry()).toBe(first.expiresAt + GRACE_MS);
+    // A shorter-lived session does not shorten it; a longer-lived one extends it.
+    await store.create({
+      id: generateSessionId(),
+      userId: 'uma',
+      data: {},
+      expiresAt: clock.now() + 1_000,
+    });
+    expect(await expiry()).toBe(first.expiresAt + GRACE_MS);
+    await store.touch(first.id, clock.now() + 2 * TTL_MS);
+    expect(await expiry()).toBe(clock.now() + 2 * TTL_MS + GRACE_MS);
+    await store.touch(first.id, clock.now() + TTL_MS);
+    expect(await expiry()).toBe(clock.now() + 2 * TTL_MS + GRACE_MS);
+    await store.patch(first.id, { set: { a: 1 } }, { expiresAt: clock.now() + 3 * TTL_MS });
+    expect(await expiry()).toBe(clock.now() + 3 * TTL_MS + GRACE_MS);
+    // A patch that keeps the expiry leaves the index alone.
+    await store.patch(first.id, { set: { a: 2 } });
+    expect(await expiry()).toBe(clock.now() + 3 * TTL_MS + GRACE_MS);
+    const merged = await store.merge(first.id, {
+      baseVersion: 3,
+      expiresAt: clock.now() + 4 * TTL_MS,
+      changes: [],
+    });
+    expect(merged.kind).toBe('merged');
+    expect(await expiry()).toBe(clock.now() + 4 * TTL_MS + GRACE_MS);
+    const version = merged.kind === 'merged' ? merged.version : 0;
+    await store.save(
+      first.id,
+      { data: {}, expiresAt: clock.now() + 5 * TTL_MS, userId: 'uma' },
+      version,
+    );
+    expect(await expiry()).toBe(clock.now() + 5 * TTL_MS + GRACE_MS);
+    // An anonymous session has no index to extend.
+    const anonymous = await store.create({
+      id: generateSessionId(),
+      data: {},
+      expiresAt: clock.now() + TTL_MS,
+    });
+    expect(await store.touch(anonymous.id, clock.now() + 9 * TTL_MS)).toBe(true);
+    expect(await expiry()).toBe(clock.now() + 5 * TTL_MS + GRACE_MS);
+  });
+
+  it('an index an earlier release wrote (no TTL) keeps none: a shorter session must not end it', async () => {
+    const store = await openStore();
+    const keys = keysOf(store);
+    const index = keys.userIndex('old');
+    const long = await store.create({
+      id: generateSessionId(),
+      userId: 'old',
+      data: {},
+      expiresAt: clock.now() + 10 * TTL_MS,
+    });
+    await raw(store).persist(index);
+    clock.advance(1_000);
+    const short = await store.create({
+      id: generateSessionId(),
+      userId: 'old',
+      data: {},
+      expiresAt: clock.now() + 1_000,
+    });
+    await store.touch(short.id, clock.now() + TTL_MS);
+    expect(await raw(store).pttl(index)).toBe(-1);
+    expect((await store.listByUser('old')).map((r) => r.id)).toEqual([long.id, short.id]);
+  });
+
+  it('maxSessionsPerUser counts live sessions: members of swept sessions do not cost a live one its place', async () => {
+    const evicted: UserCapEviction[] = [];
+    const store = await openStore({
+      maxSessionsPerUser: 2,
+      onUserCapEviction: (info) => evicted.push(info),
+    });
+    const keys = keysOf(store);
+    const login = async (ttl: number) => {
+      clock.advance(1_000);
+      return store.create({
+        id: generateSessionId(),
+        userId: 'liv',
+        data: {},
+        expiresAt: clock.now() + ttl,
+      });
+    };
+    const first = await login(TTL_MS);
+    const brief = await login(1_500);
+    clock.advance(5_000);
+    // The sweep leaves the swept member in the index, younger than a live one.
+    expect(
+      (await store.sweepBucket(keys.bucketOf(brief.id), clock.now(), 10)).expired,
+    ).toHaveLength(1);
+    expect(await raw(store).zcard(keys.userIndex('liv'))).toBe(2);
+    // 3 members, 2 live sessions: nothing evicted, the stale member dropped.
+    const second = await login(TTL_MS);
+    expect(evicted).toEqual([]);
+    expect(await store.load(first.id)).toEqual(first);
+    expect(await raw(store).zrange(keys.userIndex('liv'), '0', '-1')).toEqual([
+      first.id,
+      second.id,
+    ]);
+    // A third live session: the oldest live one goes.
+    const third = await login(TTL_MS);
+    expect(evicted).toEqual([{ sessionIdHash: hashSessionId(first.id), userId: 'liv' }]);
+    expect(store.sessionsEvictedByUserCap).toBe(1);
+    expect((await store.listByUser('liv')).map((r) => r.id)).toEqual([second.id, third.id]);
   });
 
   it('deleteByUser never deletes a session that now belongs to someone else', async () => {

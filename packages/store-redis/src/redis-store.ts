@@ -96,8 +96,11 @@ type DeleteOutcome =
  * of its bucket share a slot and every write keeps them consistent in one Lua
  * script. The user index (`<prefix>:u:{…}`, another slot) is written after
  * the session and repaired lazily: the session string is the source of truth,
- * and an index may hold stale members (dropped by `listByUser` and the
- * sweeper) but never hides a live session once its write has returned.
+ * and an index may hold stale members (the sweep leaves them: `listByUser`,
+ * `deleteByUser` and the `maxSessionsPerUser` check drop them) but never
+ * hides a live session once its write has returned. An index expires by
+ * itself with the latest physical expiry of the sessions indexed in it:
+ * every write that indexes a session or moves its expiry later extends it.
  *
  * Logical expiry is the stored `e` compared with the store clock's `now` on
  * every read and write; Redis TTL (`e + expiryGraceMs`) only reclaims memory.
@@ -208,7 +211,6 @@ export class RedisStore implements SessionStore {
         script: (operation, name, sessionId, keys, args) =>
           this.script(operation, name, sessionId, keys, args),
         track: (operation, work) => this.track(operation, work),
-        removeFromUserIndexes: (operation, byUser) => this.removeFromUserIndexes(operation, byUser),
       },
       resolved.buckets,
     );
@@ -355,7 +357,13 @@ export class RedisStore implements SessionStore {
       // gets an error and never hands the id out, so the unindexed session is
       // unreachable and the sweeper removes it at expiry.
       if (userId !== undefined) {
-        await this.indexMember('create', userId, id, userIndexScore(createdAt, 1));
+        await this.indexMember(
+          'create',
+          userId,
+          id,
+          userIndexScore(createdAt, 1),
+          this.physicalExpiry(expiresAt),
+        );
       }
       const replacedUser = replyText(reply[1], 'createSession');
       if (replacedUser !== '' && replacedUser !== userId) {
@@ -445,7 +453,13 @@ export class RedisStore implements SessionStore {
       if (userId !== undefined) {
         const moved = previousUser !== userId;
         try {
-          await this.indexMember('save', userId, id, userIndexScore(createdAt, version));
+          await this.indexMember(
+            'save',
+            userId,
+            id,
+            userIndexScore(createdAt, version),
+            this.physicalExpiry(expiresAt),
+          );
         } catch (error) {
           // Same owner: the member is there already; this was only a repair.
           if (moved || !isSessionError(error) || error.code === 'INTERNAL') throw error;
@@ -538,6 +552,9 @@ export class RedisStore implements SessionStore {
       if (status === -2) {
         throw this.tooLarge('patch', id, replyInteger(reply[1], 'patchSession'));
       }
+      if (expiresAt !== undefined) {
+        await this.extendUserIndex('patch', replyText(reply[3], 'patchSession'), expiresAt);
+      }
       return replyInteger(reply[1], 'patchSession');
     });
   }
@@ -624,8 +641,10 @@ export class RedisStore implements SessionStore {
       if (status === -2) {
         throw this.tooLarge('merge', id, replyInteger(reply[1], 'mergeSession'));
       }
+      // Set only when the merge moved the expiry later.
+      await this.extendUserIndex('merge', replyText(reply[4], 'mergeSession'), merge.expiresAt);
       const conflicts = reply
-        .slice(4)
+        .slice(5)
         .map((key) => JSON.parse(replyText(key, 'mergeSession')) as string);
       return { kind: 'merged', version: replyInteger(reply[1], 'mergeSession'), conflicts };
     });
@@ -638,26 +657,34 @@ export class RedisStore implements SessionStore {
       assertExpiry(expiresAt, 'expiresAt', 'touch');
       const before = this.cache?.peek(id);
       const bytes = this.cache?.bytesOf(id) ?? 0;
-      const reply = await this.scriptThenTrack(
-        'touch',
+      const reply = replyArray(
+        await this.scriptThenTrack(
+          'touch',
+          'touchSession',
+          id,
+          [id, this.clock.now(), expiresAt, this.physicalExpiry(expiresAt), this.frameFormat],
+          // A touch keeps the version: the copy's version and the expiry it
+          // set prove nobody wrote in between.
+          before &&
+            ((written, head) =>
+              Array.isArray(written) &&
+              Number(written[0]) === 1 &&
+              head.version === before.version &&
+              head.expiresAt === expiresAt
+                ? { record: { ...before, expiresAt }, bytes }
+                : undefined),
+        ),
         'touchSession',
-        id,
-        [id, this.clock.now(), expiresAt, this.physicalExpiry(expiresAt), this.frameFormat],
-        // A touch keeps the version: the copy's version and the expiry it
-        // set prove nobody wrote in between.
-        before &&
-          ((written, head) =>
-            Number(written) === 1 && head.version === before.version && head.expiresAt === expiresAt
-              ? { record: { ...before, expiresAt }, bytes }
-              : undefined),
       );
-      const status = replyInteger(reply, 'touchSession');
+      const status = replyInteger(reply[0], 'touchSession');
       if (status === -3) {
         // Either way it is not a live session.
         await this.refusedDamagedFrame('touch', id);
         return false;
       }
-      return status === 1;
+      if (status !== 1) return false;
+      await this.extendUserIndex('touch', replyText(reply[1], 'touchSession'), expiresAt);
+      return true;
     });
   }
 
@@ -908,53 +935,90 @@ export class RedisStore implements SessionStore {
   }
 
   /**
-   * Add `id` to its owner's index, and hold the owner to
-   * `maxSessionsPerUser`: the count goes out with the `ZADD` (one round
-   * trip); only past the cap are the oldest members read and retired.
+   * Add `id` to its owner's index, keep the index alive at least until
+   * `physicalExpiry` (see indexUserSession-1.lua), and hold the owner to
+   * `maxSessionsPerUser`: the count comes back with the add (one round
+   * trip); only past the cap is the whole index read.
    */
   private async indexMember(
     operation: string,
     userId: string,
     id: string,
     score: number,
+    physicalExpiry: number,
   ): Promise<void> {
-    const index = this.keys.userIndex(userId);
-    const added = this.command(operation, id, () => this.client.zadd(index, score, id));
-    const counted = this.command(operation, id, () => this.client.zcard(index));
-    // Both are sent before either is awaited; a failed count is the next write's business.
-    const [, count] = await Promise.all([added, counted.catch(() => 0)]);
+    const count = replyInteger(
+      await this.script(
+        operation,
+        'indexUserSession',
+        undefined,
+        [this.keys.userIndex(userId)],
+        [score, id, physicalExpiry],
+      ),
+      'indexUserSession',
+    );
     if (count > this.maxSessionsPerUser) {
-      await this.evictOldest(operation, userId, id, count - this.maxSessionsPerUser).catch(
-        () => undefined,
-      );
+      // A failed check is the next write's business.
+      await this.enforceUserCap(operation, userId, id).catch(() => undefined);
     }
   }
 
   /**
-   * Retire the `excess` oldest sessions of `userId` (never `keep`, the one
-   * just indexed). Stale members (expired, moved, already deleted) are
-   * among the oldest and go first without counting: only live sessions
-   * deleted here are evictions.
+   * A write moved a session of `owner` ('' for none) to expire at
+   * `expiresAt`: make sure the owner's index outlives it (`PEXPIREAT … GT`
+   * never shortens it, and leaves an index of an earlier release, which
+   * has no TTL, without one). Without this, an index could expire while a
+   * session touched past its last indexing still lives, and `listByUser`
+   * would hide it. Sent after the write's script (the owner is in the
+   * frame, which only the script reads): when it fails, the caller gets
+   * the error although the session was written, as with create's
+   * indexing, and a retried write extends the index.
    */
-  private async evictOldest(
+  private async extendUserIndex(
     operation: string,
-    userId: string,
-    keep: string,
-    excess: number,
+    owner: string,
+    expiresAt: number,
   ): Promise<void> {
-    // One more than needed: `keep` may be among the oldest (a save gives an
-    // old session to this user).
-    const oldest = (await this.userMembers(operation, userId, excess + 1))
+    if (owner === '') return;
+    const index = this.keys.userIndex(owner);
+    const at = this.physicalExpiry(expiresAt);
+    await this.command(operation, undefined, () => this.client.pexpireat(index, at, 'GT'));
+  }
+
+  /**
+   * Hold `userId` to `maxSessionsPerUser` once its index counts more
+   * members: read every member's session, drop the stale members (the
+   * sweep leaves those of expired sessions; moved and deleted ones too),
+   * and retire the oldest live sessions past the cap, never `keep` (the one
+   * just indexed). Counting live sessions, not members, is what keeps a
+   * stale member from costing a live session its place; only live
+   * sessions deleted here are evictions.
+   */
+  private async enforceUserCap(operation: string, userId: string, keep: string): Promise<void> {
+    const members = await this.userMembers(operation, userId);
+    const now = this.clock.now();
+    const frames = await mapBounded(members, ([id]) =>
+      this.command(operation, id, () => this.client.get(this.keys.session(id))),
+    );
+    const live: (readonly [string, number])[] = [];
+    const stale: (readonly [string, string])[] = [];
+    for (const [i, member] of members.entries()) {
+      const record = await this.readLive(operation, member[0], frames[i] ?? null, now);
+      if (record?.userId === userId) live.push(member);
+      else stale.push([member[0], String(member[1])]);
+    }
+    // Oldest first: the index is ordered by creation.
+    const oldest = live
       .filter(([member]) => member !== keep)
-      .slice(0, excess);
+      .slice(0, Math.max(0, live.length - this.maxSessionsPerUser));
     const outcomes = await mapBounded(oldest, ([member]) =>
       this.deleteSession(operation, member, 'live', userId, false),
     );
-    await this.removeFromUserIndex(
-      operation,
-      userId,
-      oldest.map(([member, score]) => [member, String(score)] as const),
-    );
+    const dropped = [
+      ...stale,
+      ...oldest.map(([member, score]) => [member, String(score)] as const),
+    ];
+    if (dropped.length > 0) await this.removeFromUserIndex(operation, userId, dropped);
     for (const [i, outcome] of outcomes.entries()) {
       if (outcome.kind !== 'deleted') continue;
       this.evictedByUserCap += 1;
@@ -965,15 +1029,13 @@ export class RedisStore implements SessionStore {
     }
   }
 
-  /** The user index, oldest first (at most `limit` members). */
+  /** The user index, oldest first. */
   private async userMembers(
     operation: string,
     userId: string,
-    limit?: number,
   ): Promise<(readonly [string, number])[]> {
-    const last = limit === undefined ? '-1' : String(limit - 1);
     const reply = await this.command(operation, undefined, () =>
-      this.client.zrange(this.keys.userIndex(userId), '0', last, 'WITHSCORES'),
+      this.client.zrange(this.keys.userIndex(userId), '0', '-1', 'WITHSCORES'),
     );
     return scoredMembers(reply, operation);
   }
@@ -993,9 +1055,7 @@ export class RedisStore implements SessionStore {
 
   /**
    * {@link removeFromUserIndex} for many owners: one removeUserIndexMembers-1
-   * call per owner (each index lives in its own slot on Cluster). On a
-   * standalone server the sweep trims inside its own script and never comes
-   * here.
+   * call per owner (each index lives in its own slot on Cluster).
    */
   private async removeFromUserIndexes(
     operation: string,

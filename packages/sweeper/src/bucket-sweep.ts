@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { Clock, SweepOutcome } from '@session-cluster/core';
-import type { ExpiryBatch, RedisStore, SweptExpiry } from '@session-cluster/store-redis';
+import type { ExpiryBatch, RedisStore } from '@session-cluster/store-redis';
 import { expiryBatchId } from './expiry-event.js';
 
 /** What one sweep job of one bucket did. */
@@ -37,7 +37,6 @@ export interface BucketSweepContext {
     | 'ackBatch'
     | 'pendingExpired'
     | 'ackExpired'
-    | 'listByUser'
   >;
   readonly publisher: ExpiryPublisher;
   readonly clock: Clock;
@@ -65,17 +64,14 @@ const OUTBOX_PAGE = 16;
  *    publishing them right now) are published again, under their own id,
  *    and marked published. A batch published twice is added once (its job
  *    id is its outbox id), so racing a live job is harmless; a batch a
- *    consumer already acknowledged is no longer returned. On Cluster, a job
- *    that crashed right after its Lua call also never trimmed the user
- *    indexes (the store does that after the call there; on a standalone
- *    server the script does it), so the owners' indexes are repaired here
- *    through `listByUser`, which drops members whose session is gone. The
- *    per-expiry outbox of earlier releases is drained the same way, a page
- *    per batch.
+ *    consumer already acknowledged is no longer returned. The per-expiry
+ *    outbox of earlier releases is drained the same way, a page per batch.
+ *    (Nothing else is left to repair: the sweep never trims user indexes,
+ *    whose readers drop the members of swept sessions.)
  * 2. **Sweep.** Then batches of `sweepBucket(bucket, now, batchSize)`: one
  *    Lua call each, which re-checks every due session's expiry (a session
  *    touched meanwhile survives and its index score is fixed), deletes the
- *    expired ones with their index entry and records them in the outbox as
+ *    expired ones with their expiry-index entry and records them in the outbox as
  *    one batch, in one atomic step — so each expiry is reported by exactly
  *    one call, ever, whatever the number of workers. Each batch is
  *    published (a reference: the expiries stay in the outbox until its
@@ -107,7 +103,6 @@ export async function sweepOneBucket(
   ): Promise<void> => {
     batches += 1;
     await ack(await publisher.publish(batch, clock.now(), inOutbox));
-    await repairUserIndexes(store, batch.expiries);
     republished += batch.expiries.length;
   };
   // An outbox batch on the events queue waits there for its consumer's
@@ -196,18 +191,4 @@ export async function sweepOneBucket(
     more,
     durationMs: performance.now() - started,
   };
-}
-/**
- * Let the store drop the stale user-index members of these expiries (its
- * `listByUser` removes members whose session is gone). Best effort: a
- * failure leaves a stale member that the next `listByUser` drops anyway.
- * Only on the outbox path, which runs after crashes, so rarely.
- */
-async function repairUserIndexes(
-  store: Pick<RedisStore, 'listByUser'>,
-  expiries: readonly SweptExpiry[],
-): Promise<void> {
-  const owners = new Set<string>();
-  for (const expiry of expiries) if (expiry.userId !== undefined) owners.add(expiry.userId);
-  await Promise.allSettled([...owners].map((userId) => store.listByUser(userId)));
 }

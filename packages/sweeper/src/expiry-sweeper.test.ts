@@ -100,11 +100,13 @@ describe('ExpirySweeper (one process, real Redis)', () => {
     expect(sample.lateness).toBe(sweeper.options.clock.now() - sample.expiredAt);
     expect(sample.createdAt).toEqual(expect.any(Number));
 
-    // Only the touched sessions remain, in both indexes; the user indexes hold
-    // exactly them; the consumer acknowledged every batch.
+    // Only the touched sessions remain in the expiry index; the user indexes
+    // hold exactly them once read (the sweep leaves them to their readers);
+    // the consumer acknowledged every batch.
     await outboxesDrained(admin, store);
     expect(await indexSizes(admin, store)).toEqual({ expiry: 5, outbox: 0 });
     const users = ['user-0', 'user-1', 'user-2', 'user-3'];
+    expect((await Promise.all(users.map((u) => store.listByUser(u)))).flat()).toHaveLength(5);
     expect(await userIndexSize(admin, store, users)).toBe(5);
     for (const id of touched) expect(await store.load(id)).not.toBeNull();
 
@@ -133,7 +135,7 @@ describe('ExpirySweeper (one process, real Redis)', () => {
     await waitFor('1 event', () => events.events.length === 1);
   });
 
-  it('repairs a user index whose entry outlived its session', async () => {
+  it('leaves a user index whose entry outlived its session to its reader', async () => {
     const { store, sweeper } = await setup();
     const userId = 'user-stale';
     const [expired] = await createSessions(store, 1, {
@@ -149,9 +151,11 @@ describe('ExpirySweeper (one process, real Redis)', () => {
 
     await sweeper.sweepAll();
 
-    // The expired session's entry is gone from the user index; the live one stays.
-    expect(await admin.zrange(keys.userIndex(userId), '0', '-1')).toEqual([live]);
+    // The sweep leaves the index; its first reader drops the expired
+    // session's entry, and the live one stays.
+    expect(await admin.zrange(keys.userIndex(userId), '0', '-1')).toHaveLength(2);
     expect((await store.listByUser(userId)).map((s) => s.id)).toEqual([live]);
+    expect(await admin.zrange(keys.userIndex(userId), '0', '-1')).toEqual([live]);
     expect(await store.load(expired!)).toBeNull();
   });
 
@@ -160,12 +164,9 @@ describe('ExpirySweeper (one process, real Redis)', () => {
     await createSessions(store, 30, { expiresAt: Date.now() + LIVE_FOR, userOf: (i) => `u${i}` });
     const now = clock.now();
     // Crash 1: a worker ran the Lua sweep (sessions deleted, outbox written) and
-    // died before the store trimmed the user indexes (put back here).
+    // died before publishing.
     const crashed = await store.sweepBucket(0, now, 1_000, { pending: true });
     const keys = new RedisKeys(store.prefix, store.bucketCount);
-    for (const expiry of crashed.expired) {
-      await admin.zadd(keys.userIndex(expiry.userId!), expiry.createdAt!, expiry.id);
-    }
     // Crash 2: a worker also published bucket 1's batch, then died before acknowledging.
     const published = await store.sweepBucket(1, now, 1_000, { pending: true });
     const settings = { attempts: 1, backoffMs: 0, dedupeWindowMs: 60_000, keepFailedMs: 60_000 };
@@ -190,6 +191,8 @@ describe('ExpirySweeper (one process, real Redis)', () => {
     await outboxesDrained(admin, store);
     expect(await indexSizes(admin, store)).toEqual({ expiry: 0, outbox: 0 });
     const users = Array.from({ length: 30 }, (_, i) => `u${i}`);
+    // The sweep leaves the user indexes; their first reader empties them.
+    for (const userId of users) expect(await store.listByUser(userId)).toEqual([]);
     expect(await userIndexSize(admin, store, users)).toBe(0);
 
     await waitFor('30 events', () => events.events.length >= 30);

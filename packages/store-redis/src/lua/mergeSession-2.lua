@@ -29,8 +29,10 @@
           time of the change, ms
 
   Returns
-    {1, version, conflicts, applied, conflictKey...}
-                merged (version: the stored one, new when anything was written)
+    {1, version, conflicts, applied, owner, conflictKey...}
+                merged (version: the stored one, new when anything was written);
+                owner: the session's owner when its expiry moved later, else ''
+                (the caller extends that owner's index: indexUserSession-1.lua)
     {0}         missing or logically expired: nothing to merge into
     {2}         the id is retired (deleted or regenerated on the Redis side):
                 it stays deleted, nothing written
@@ -61,7 +63,7 @@ if #ARGV < 9 then
     return {0}
   end
   if tonumber(ARGV[4]) <= e then
-    return {1, version, 0, 0}
+    return {1, version, 0, 0, ''}
   end
 end
 
@@ -121,7 +123,7 @@ local newE = tonumber(ARGV[4])
 -- current.e is a readable number: frame_get_live checked it.
 local extend = newE > frame_number(current.e)
 if #apply == 0 and not extend then
-  local reply = {1, version, #conflictKeys, 0}
+  local reply = {1, version, #conflictKeys, 0, ''}
   for _, key in ipairs(conflictKeys) do
     reply[#reply + 1] = key
   end
@@ -199,7 +201,7 @@ else
   redis.call('SET', KEYS[1], value, 'KEEPTTL')
 end
 
-local reply = {1, version, #conflictKeys, #apply}
+local reply = {1, version, #conflictKeys, #apply, extend and (current.u or '') or ''}
 for _, key in ipairs(conflictKeys) do
   reply[#reply + 1] = key
 end

@@ -27,7 +27,11 @@
   #key + #value in bytes.
 
   Returns
-    {1, newVersion, z} merged; z the new byte total (the writer's cache counts it)
+    {1, newVersion, z, owner}
+                      merged; z the new byte total (the writer's cache counts it);
+                      owner: the session's owner when ARGV[3] moved its expiry,
+                      else '' (the caller extends that owner's index:
+                      indexUserSession-1.lua)
     {0}               missing or logically expired
     {-2, mergedBytes} the merged total would exceed maxBytes: nothing written
     {-3}              the stored frame is unreadable or fails its check: nothing written
@@ -161,4 +165,8 @@ else
   redis.call('SET', KEYS[1], value, 'KEEPTTL')
 end
 
-return {1, version + 1, z}
+local owner = ''
+if ARGV[3] ~= '' then
+  owner = current.u or ''
+end
+return {1, version + 1, z, owner}
