@@ -1,9 +1,8 @@
-import { performance } from 'node:perf_hooks';
 import { SessionValidationError } from '@session-cluster/core';
 import type { Cluster, Redis } from 'ioredis';
 import { decodeOutboxBatch, encodeOutboxExpiries } from './expiry-outbox.js';
 import type { ExpiryBatch, SweptExpiry } from './expiry-outbox.js';
-import { toStoreError } from './redis-errors.js';
+import { storeCall } from './redis-errors.js';
 import { RedisKeys } from './redis-keys.js';
 import { RedisScripts } from './redis-scripts.js';
 import { MAX_BUCKETS } from './redis-store-options.js';
@@ -142,16 +141,7 @@ export class RedisExpiryOutbox {
     return keys;
   }
 
-  private async call<T>(operation: string, send: () => Promise<T>): Promise<T> {
-    const began = performance.now();
-    try {
-      return await send();
-    } catch (error) {
-      throw toStoreError(error, {
-        operation,
-        elapsedMs: performance.now() - began,
-        commandTimeoutMs: this.commandTimeoutMs,
-      });
-    }
+  private call<T>(operation: string, send: () => Promise<T>): Promise<T> {
+    return storeCall({ operation, commandTimeoutMs: this.commandTimeoutMs }, send);
   }
 }

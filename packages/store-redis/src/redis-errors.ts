@@ -1,4 +1,10 @@
-import { SessionError, StorageUnavailableError, isSessionError } from '@session-cluster/core';
+import { performance } from 'node:perf_hooks';
+import {
+  SessionError,
+  StorageUnavailableError,
+  hashSessionId,
+  isSessionError,
+} from '@session-cluster/core';
 
 /**
  * Redis error replies (by their prefix token) that mean "the data store cannot
@@ -181,4 +187,31 @@ function isSystemError(error: Error): boolean {
   const code = (error as { code?: unknown }).code;
   const syscall = (error as { syscall?: unknown }).syscall;
   return typeof code === 'string' && /^E[A-Z]+$/.test(code) && typeof syscall === 'string';
+}
+
+/**
+ * Run one Redis call, timed; whatever it throws leaves as a
+ * {@link SessionError} ({@link toStoreError}, with the time it took). The
+ * session id is hashed only on failure: the call itself is a hot path.
+ */
+export async function storeCall<T>(
+  context: {
+    readonly operation: string;
+    readonly sessionId?: string | undefined;
+    readonly commandTimeoutMs: number;
+  },
+  send: () => Promise<T>,
+): Promise<T> {
+  const started = performance.now();
+  try {
+    return await send();
+  } catch (error) {
+    const { operation, sessionId, commandTimeoutMs } = context;
+    throw toStoreError(error, {
+      operation,
+      sessionIdHash: sessionId === undefined ? undefined : hashSessionId(sessionId),
+      elapsedMs: performance.now() - started,
+      commandTimeoutMs,
+    });
+  }
 }

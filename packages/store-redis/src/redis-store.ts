@@ -40,7 +40,7 @@ import type { BucketSweepResult, ExpiryBatch, SweptExpiry } from './expiry-outbo
 import { InvalidationTracker } from './invalidation-tracking.js';
 import { RedisExpiryIndex } from './redis-expiry-index.js';
 import { openRedisConnection } from './redis-connection.js';
-import { toStoreError } from './redis-errors.js';
+import { storeCall } from './redis-errors.js';
 import { RedisKeys } from './redis-keys.js';
 import { RedisScripts } from './redis-scripts.js';
 import type { ScriptArg, StoreScriptName } from './redis-scripts.js';
@@ -1200,22 +1200,12 @@ export class RedisStore implements SessionStore {
   }
 
   /** One Redis round trip; every failure leaves as a SessionError. */
-  private async command<T>(
+  private command<T>(
     operation: string,
     sessionId: string | undefined,
     send: () => Promise<T>,
   ): Promise<T> {
-    const started = performance.now();
-    try {
-      return await send();
-    } catch (error) {
-      throw toStoreError(error, {
-        operation,
-        sessionIdHash: sessionId === undefined ? undefined : hashSessionId(sessionId),
-        elapsedMs: performance.now() - started,
-        commandTimeoutMs: this.commandTimeoutMs,
-      });
-    }
+    return storeCall({ operation, sessionId, commandTimeoutMs: this.commandTimeoutMs }, send);
   }
 
   /** Count a public call as in flight, so close() can wait for it. */
