@@ -142,6 +142,8 @@ export interface VariantFigures {
 export interface TelemetryOverheadResult {
   readonly get: Readonly<Record<TelemetryVariant, VariantFigures>>;
   readonly update: Readonly<Record<TelemetryVariant, VariantFigures>>;
+  /** Operations in each measured run, per scenario (sized from the warm-up round's `off` rate). */
+  readonly opsPerRun: { readonly get: number; readonly update: number };
   /** Spans the `sdk` worker ended (`sdk` and `sdk-in-trace`), and spans that reached the OTLP endpoint (all variants). */
   readonly spans: { readonly ended: number; readonly exported: number };
   readonly exportRequests: number;
@@ -173,6 +175,7 @@ const VARIANTS: readonly TelemetryVariant[] = [
   'sdk',
   'sdk-in-trace',
   'sdk-sampled',
+  'sdk-floor',
   'sdk-unsampled',
   'sdk-bare',
 ];
@@ -190,16 +193,22 @@ interface Run {
  * over OTLP/HTTP to a local endpoint, the operations made outside any span
  * (`sdk`: with `cachedReadSpans: 'in-trace'` a cached `get` is then counted,
  * not traced) and inside one recording parent span (`sdk-in-trace`: every
- * `get` a recorded, exported span); the same with 10 % head sampling; the
+ * `get` a recorded, exported span); the same with 10 % head sampling, and
+ * in that process the floor of any instrumentation at that sampling
+ * (`sdk-floor`: our telemetry off, one hand-made span and histogram sample
+ * per operation); the
  * same with no trace sampled; and in that process, a cluster with
  * `telemetry: false` (the SDK's own floor: its context manager and
- * metrics, none of our spans or metrics). Rounds alternate the variants so
+ * metrics, none of our spans or metrics). A warm-up round of every variant is
+ * thrown away and sizes the runs; rounds alternate the variants so
  * machine load hits all alike; ratios are taken per round.
  */
 export async function measureTelemetryOverhead(options: {
   readonly ops: number;
   readonly lanes: number;
   readonly rounds: number;
+  /** Target length of one measured run of `off`, ms, per scenario; every variant does as many operations. */
+  readonly windowMs: Readonly<Record<'get' | 'update', number>>;
 }): Promise<TelemetryOverheadResult> {
   const [server, sink] = await Promise.all([startRedisServer(), startOtlpSink()]);
   const workers = new Map<TelemetryProcess, Worker>();
@@ -218,6 +227,7 @@ export async function measureTelemetryOverhead(options: {
     }
     const results = {} as Record<'get' | 'update', Record<TelemetryVariant, Run[]>>;
     let spansEnded = 0;
+    const measuredOps = { get: 0, update: 0 };
     for (const scenario of ['get', 'update'] as const) {
       const perVariant: Record<TelemetryVariant, Run[]> = {
         off: [],
@@ -225,27 +235,55 @@ export async function measureTelemetryOverhead(options: {
         sdk: [],
         'sdk-in-trace': [],
         'sdk-sampled': [],
+        'sdk-floor': [],
         'sdk-unsampled': [],
         'sdk-bare': [],
       };
       results[scenario] = perVariant;
-      const ops = scenario === 'get' ? options.ops : Math.max(500, Math.round(options.ops / 4));
+      const runVariant = async (
+        variant: TelemetryVariant,
+        ops: number,
+        label: string,
+      ): Promise<WorkerReply & { type: 'result' }> => {
+        const worker = workers.get(PROCESS_OF[variant]);
+        if (worker === undefined) throw new Error(`no worker for ${variant}`);
+        worker.send({ type: 'run', variant, scenario, ops, lanes: options.lanes });
+        const reply = await worker.next();
+        if (reply.type !== 'result') throw new Error(`worker ${variant}: expected result`);
+        if (reply.errors > 0) throw new Error(`worker ${variant}: ${reply.errors} errors`);
+        if (PROCESS_OF[variant] === 'sdk') spansEnded = reply.spansEnded;
+        process.stderr.write(
+          `  ${label} ${scenario} telemetry ${variant}: ${ops} ops, ` +
+            `${Math.round(reply.opsPerSec)} ops/s, ${reply.cpuMicrosPerOp.toFixed(1)} µs CPU/op\n`,
+        );
+        return reply;
+      };
+      // Warm-up round, thrown away: a process's first runs of a scenario
+      // measure its JIT and its SDK's first exports (10–15 µs per cached read
+      // against 3–4 later), not its steady state. It also sizes the measured
+      // runs: every variant then does the same number of operations, as many
+      // as `off` does in `windowMs`, so a window is long enough for the
+      // sampler's 10 % and the batch processor's exports to average out.
+      const warmupOps =
+        scenario === 'get' ? options.ops : Math.max(500, Math.round(options.ops / 4));
+      let offRate = 0;
+      for (const variant of VARIANTS) {
+        const reply = await runVariant(variant, warmupOps, 'warm-up');
+        if (variant === 'off') offRate = reply.opsPerSec;
+      }
+      const ops = Math.max(warmupOps, Math.round((offRate * options.windowMs[scenario]) / 1_000));
+      measuredOps[scenario] = ops;
       for (let round = 1; round <= options.rounds; round += 1) {
-        // Rotate the order each round, so no variant always runs right after another.
-        const order = VARIANTS.map((_, i) => VARIANTS[(i + round) % VARIANTS.length]);
+        // Rotate the order each round and reverse it every other round, so no
+        // variant always runs right after another, nor always first in its
+        // process after the other processes' runs (two variants share a
+        // process: each of a pair must be its first run as often as the other).
+        const rotated = VARIANTS.map((_, i) => VARIANTS[(i + round) % VARIANTS.length]);
+        const order = round % 2 === 0 ? rotated.reverse() : rotated;
         for (const variant of order) {
           if (variant === undefined) continue;
-          const worker = workers.get(PROCESS_OF[variant]);
-          if (worker === undefined) throw new Error(`no worker for ${variant}`);
-          worker.send({ type: 'run', variant, scenario, ops, lanes: options.lanes });
-          const reply = await worker.next();
-          if (reply.type !== 'result') throw new Error(`worker ${variant}: expected result`);
-          if (reply.errors > 0) throw new Error(`worker ${variant}: ${reply.errors} errors`);
-          perVariant[variant].push(reply);
-          if (PROCESS_OF[variant] === 'sdk') spansEnded = reply.spansEnded;
-          process.stderr.write(
-            `  round ${round}/${options.rounds} ${scenario} telemetry ${variant}: ` +
-              `${Math.round(reply.opsPerSec)} ops/s, ${reply.cpuMicrosPerOp.toFixed(1)} µs CPU/op\n`,
+          perVariant[variant].push(
+            await runVariant(variant, ops, `round ${round}/${options.rounds}`),
           );
         }
       }
@@ -282,6 +320,7 @@ export async function measureTelemetryOverhead(options: {
     return {
       get: summarise(results.get),
       update: summarise(results.update),
+      opsPerRun: measuredOps,
       spans: { ended: spansEnded, exported: sink.counts.spans },
       exportRequests: sink.counts.requests,
       exportedBytes: sink.counts.bytes,

@@ -14,7 +14,11 @@
  *   variant `sdk-in-trace`: every operation inside one recording parent
  *   span (a traced request's situation), so every `get` is a recorded,
  *   exported span;
- * - `sdk-sampled`: the same with head sampling at `SAMPLED_RATIO`;
+ * - `sdk-sampled`: the same with head sampling at `SAMPLED_RATIO`; it
+ *   also runs variant `sdk-floor`: a cluster with `telemetry: false` whose
+ *   every operation is wrapped by the least an OpenTelemetry
+ *   instrumentation of it does (a span the sampler decides on, two
+ *   attributes when it records, one histogram sample);
  * - `sdk-unsampled`: the same with no trace sampled (`OTEL_TRACES_SAMPLER=always_off`,
  *   set by the benchmark): the floor of the `sdk` variants, what the SDK costs
  *   before a single span is recorded (its AsyncLocalStorage context manager,
@@ -26,7 +30,7 @@
  * lanes }` → `{ type: 'result', … }`; `{ type: 'exit' }` closes everything
  * (flushing telemetry) and exits.
  */
-import { context, trace } from '@opentelemetry/api';
+import { context, metrics, trace } from '@opentelemetry/api';
 import type { CachedReadSpans, Telemetry } from '@session-cluster/telemetry';
 import { SAMPLED_RATIO } from './telemetry-protocol.js';
 import type {
@@ -74,24 +78,52 @@ const { createSessionCluster } = await import('session-cluster');
 const { runLoad } = await import('./load-runner.js');
 const { sessionFixture } = await import('./session-fixture.js');
 
-const variants: readonly TelemetryVariant[] =
-  kind === 'plain'
-    ? ['off', 'no-sdk']
-    : kind === 'sdk-unsampled'
-      ? ['sdk-unsampled', 'sdk-bare']
-      : kind === 'sdk'
-        ? ['sdk', 'sdk-in-trace']
-        : [kind];
+const VARIANTS_OF: Readonly<Record<TelemetryProcess, readonly TelemetryVariant[]>> = {
+  plain: ['off', 'no-sdk'],
+  sdk: ['sdk', 'sdk-in-trace'],
+  'sdk-sampled': ['sdk-sampled', 'sdk-floor'],
+  'sdk-unsampled': ['sdk-unsampled', 'sdk-bare'],
+};
+const variants = VARIANTS_OF[kind];
 const clusters = new Map(
   variants.map((variant) => [
     variant,
     createSessionCluster({
       redis: { url: redisUrl },
       prefix: `bt${process.pid}${variant}`,
-      telemetry: variant === 'off' || variant === 'sdk-bare' ? false : {},
+      telemetry:
+        variant === 'off' || variant === 'sdk-bare' || variant === 'sdk-floor' ? false : {},
     }),
   ]),
 );
+
+const floorTracer = trace.getTracer('bench-floor');
+const floorDuration = metrics
+  .getMeter('bench-floor')
+  .createHistogram('bench.floor.duration', { unit: 's' });
+
+/**
+ * `sdk-floor`: `work` inside the least an instrumentation of one session
+ * operation does with the SDK: a root span (sampled or not), its operation
+ * and outcome when it records, and the latency histogram.
+ */
+async function instrumented<T>(operation: 'get' | 'update', work: () => Promise<T>): Promise<T> {
+  const span = floorTracer.startSpan(operation === 'get' ? 'session.get' : 'session.update');
+  const started = performance.now();
+  const result = await work();
+  const attributes = FLOOR_ATTRIBUTES[operation];
+  floorDuration.record((performance.now() - started) / 1000, attributes);
+  if (span.isRecording()) {
+    span.setAttribute('session.operation', operation);
+    span.setAttribute('session.outcome', 'ok');
+  }
+  span.end();
+  return result;
+}
+const FLOOR_ATTRIBUTES = {
+  get: Object.freeze({ 'session.operation': 'get', 'session.outcome': 'ok' }),
+  update: Object.freeze({ 'session.operation': 'update', 'session.outcome': 'ok' }),
+};
 
 function send(reply: WorkerReply): void {
   process.send?.(reply);
@@ -113,15 +145,17 @@ async function run(
     ),
   );
   const id = (slot: number): string => ids[slot % ids.length] ?? '';
+  const operation =
+    scenario === 'get'
+      ? (slot: number) => manager.get(id(slot))
+      : (slot: number) =>
+          manager.update(id(slot), (data) => {
+            data['visits'] = Number(data['visits']) + 1;
+            return data;
+          });
   const load = (): ReturnType<typeof runLoad> =>
     runLoad(
-      scenario === 'get'
-        ? (slot) => manager.get(id(slot))
-        : (slot) =>
-            manager.update(id(slot), (data) => {
-              data['visits'] = Number(data['visits']) + 1;
-              return data;
-            }),
+      variant === 'sdk-floor' ? (slot) => instrumented(scenario, () => operation(slot)) : operation,
       { ops, concurrency: lanes },
     );
   const cpu = process.cpuUsage();
