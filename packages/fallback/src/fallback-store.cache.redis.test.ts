@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import { randomUUID } from 'node:crypto';
-import { generateSessionId } from '@session-cluster/core';
+import { SESSION_CHANNELS, generateSessionId } from '@session-cluster/core';
 import type { SessionRecord } from '@session-cluster/core';
 import { MemoryStore } from '@session-cluster/store-memory';
 import { RedisStore } from '@session-cluster/store-redis';
@@ -80,6 +80,26 @@ async function cachedSession(
 }
 
 describe('FallbackStore with the instance cache over a real redis-server', () => {
+  it('a load the cache answers publishes the hit, then the route (the primary’s loadCached publishes nothing)', async () => {
+    const r = await rig(false);
+    const session = await cachedSession(r, { n: 1 });
+    const events: unknown[] = [];
+    const listener = (message: unknown): void => {
+      events.push(message);
+    };
+    SESSION_CHANNELS.event.subscribe(listener);
+    try {
+      expect((await r.store.load(session.id))?.data).toEqual({ n: 1 });
+      expect(r.store.loadCached(session.id)?.data).toEqual({ n: 1 });
+    } finally {
+      SESSION_CHANNELS.event.unsubscribe(listener);
+    }
+    expect(events).toEqual([
+      { type: 'cache', hit: true },
+      { type: 'route', route: 'primary', failure: undefined },
+    ]);
+  });
+
   it('serves a cached session through the outage and merges what was written into the restarted Redis', async () => {
     const r = await rig(true);
     const session = await r.store.create({

@@ -59,6 +59,8 @@ function byCreation(a: SessionRecord, b: SessionRecord): number {
   return a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 }
 
+/** The `cache` event of a load the primary's instance cache answered. */
+const CACHE_HIT: SessionEvent = Object.freeze({ type: 'cache', hit: true });
 /** For writes: only a thrown `SESSION_NOT_FOUND` from the secondary is a miss. */
 const NEVER_A_MISS = (): boolean => false;
 
@@ -289,6 +291,9 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
     // read one store and write the other. Pending ids never get here.
     const cached = this.loadCached(id, options);
     if (cached !== undefined) {
+      // The hit is the operation's (`session.cache.hit`): the primary's
+      // loadCached does not publish it, its load would have.
+      this.publish(CACHE_HIT);
       this.routed('primary');
       return Promise.resolve(cached);
     }

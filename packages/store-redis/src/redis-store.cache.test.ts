@@ -282,6 +282,9 @@ describe('RedisStore instance cache: standalone', () => {
         events.length = 0;
         await store.load(session.id);
         await store.load(session.id);
+        // loadCached answers without publishing: whoever answers a load
+        // with it publishes the hit (the manager's getCached: a cachedRead).
+        expect(store.loadCached(session.id)?.id).toBe(session.id);
         expect(events).toEqual(
           telemetry
             ? [

@@ -248,7 +248,10 @@ export class RedisStore implements SessionStore {
    */
   public load(id: string, options?: LoadOptions): Promise<SessionRecord | null> {
     const cached = this.loadCached(id, options);
-    if (cached !== undefined) return Promise.resolve(cached);
+    if (cached !== undefined) {
+      noteCacheHit(this.channels, true);
+      return Promise.resolve(cached);
+    }
     const cache = this.cache;
     if (cache !== undefined && this.closing === undefined && isValidSessionId(id)) {
       cache.noteMiss();
@@ -285,7 +288,9 @@ export class RedisStore implements SessionStore {
    * The instance cache's current copy (at least `options.minVersion`):
    * shared and frozen, `null` when it is logically expired. `undefined`
    * without a cache, while it is down, on a miss, or for an invalid id
-   * (which `load` rejects).
+   * (which `load` rejects). Counted as a hit; not published: a caller that
+   * answers a load with it inside an operation publishes the hit (the
+   * `cache` event), the manager's `getCached` publishes a `cachedRead`.
    */
   public loadCached(id: string, options?: LoadOptions): SessionRecord | null | undefined {
     const cache = this.cache;
@@ -299,7 +304,6 @@ export class RedisStore implements SessionStore {
     if (copy === undefined || (minVersion !== undefined && copy.version < minVersion)) {
       return undefined;
     }
-    noteCacheHit(this.channels, true);
     return cache.get(id, this.clock.now());
   }
 

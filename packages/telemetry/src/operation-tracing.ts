@@ -32,7 +32,6 @@ import {
   EVENT_RETRY,
   OUTCOME_ERROR,
   OUTCOME_NOT_FOUND,
-  OUTCOME_OK,
   SPAN_LOCK_ACQUIRE,
   SPAN_LOCK_RELEASE,
   SPAN_SESSION_PREFIX,
@@ -210,12 +209,7 @@ export class OperationTracing {
     const read = message as CachedReadMessage;
     const parent = context.active();
     if (this.deferCachedReads && trace.getSpan(parent)?.isRecording() !== true) {
-      this.metrics.operation(
-        'get',
-        read.result === null ? OUTCOME_NOT_FOUND : OUTCOME_OK,
-        undefined,
-        undefined,
-      );
+      this.metrics.cachedGet(read.result !== null);
       return;
     }
     const operation: TracedOperation = {
