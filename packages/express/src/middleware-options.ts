@@ -184,7 +184,7 @@ export function resolveDegradedHeader(
 
 /** Check a logger and apply the default (one JSON line per event on stderr). */
 export function resolveLogger(value: unknown, checks = middlewareChecks): SessionLogger {
-  const logger = checks.implementing<SessionLogger>(
+  const logger = checks.implementing<SessionLogger, SessionLogger>(
     ['warn'],
     'an object with warn(details, message)',
     STDERR_LOGGER,
