@@ -111,14 +111,6 @@ export function createOptionChecks(owner: string) {
     }
     return value;
   };
-  /** An optional finite number in `[min, max]`. */
-  const number = (value: unknown, field: string, min: number, max: number) => {
-    if (value === undefined) return undefined;
-    if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
-      throw invalid(field, `a number in [${min}, ${max}]`);
-    }
-    return value;
-  };
   /** An optional finite number > 0. */
   const positiveNumber = (value: unknown, field: string) => {
     if (value === undefined) return undefined;
@@ -170,7 +162,6 @@ export function createOptionChecks(owner: string) {
     invalid,
     refuse,
     integer,
-    number,
     positiveNumber,
     boolean,
     string,
@@ -198,9 +189,14 @@ export function createOptionChecks(owner: string) {
         min: number | 'positive',
         max = Number.MAX_VALUE,
       ): OptionRule<number | D, number | undefined> =>
-      (value, field) =>
-        (min === 'positive' ? positiveNumber(value, field) : number(value, field, min, max)) ??
-        fallback,
+      (value, field) => {
+        if (min === 'positive') return positiveNumber(value, field) ?? fallback;
+        if (value === undefined) return fallback;
+        if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
+          throw invalid(field, `a number in [${min}, ${max}]`);
+        }
+        return value;
+      },
     /** Rule: a boolean, `fallback` when absent. */
     flag:
       <D extends boolean | undefined>(fallback: D): OptionRule<boolean | D, boolean | undefined> =>
