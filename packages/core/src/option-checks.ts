@@ -232,13 +232,11 @@ export function createOptionChecks(owner: string) {
       },
     /** Rule: an optional function, typed by the caller. */
     fn:
-      // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- F is the option's declared type, which typeof cannot check
       <F>(): OptionRule<F | undefined> =>
-        (value, field) => {
-          if (value !== undefined && typeof value !== 'function')
-            throw invalid(field, 'a function');
-          return value as F | undefined;
-        },
+      (value, field) => {
+        if (value !== undefined && typeof value !== 'function') throw invalid(field, 'a function');
+        return value as F | undefined;
+      },
     implementing,
     /** Rule: a {@link Clock}, the system clock when absent. */
     clock: implementing<Clock, Clock>(['now'], 'an object with a now() method', systemClock),
@@ -253,13 +251,11 @@ export function createOptionChecks(owner: string) {
       (value, field) =>
         value === undefined ? undefined : rule(value, field),
     /** Rule: a value passed on as it is, to the part that checks it (typed only). */
-    // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- T is the option's declared type
     typed:
       <T>(): OptionRule<T> =>
       (value) =>
         value as T,
     /** Rule: `rule` as written, declared to accept `I` (what {@link OptionsOf} shows callers). */
-    // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- I is the option's declared type, which the rule cannot state
     accepting:
       <I>() =>
       <T>(rule: (value: unknown, field: string) => T): OptionRule<T, I> =>
