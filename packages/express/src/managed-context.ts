@@ -24,17 +24,13 @@ export function createManagedContext(
   owner = 'sessionMiddleware',
 ): ManagedContext {
   const checks = owner === 'sessionMiddleware' ? middlewareChecks : createOptionChecks(owner);
-  const invalidOption = checks.invalid;
-  if (typeof options !== 'object' || (options as unknown) === null) {
-    throw invalidOption('options', 'an options object');
-  }
   if (
     typeof manager !== 'object' ||
     (manager as unknown) === null ||
     typeof (manager as Partial<SessionManager>).patch !== 'function' ||
     typeof (manager as Partial<SessionManager>).withLock !== 'function'
   ) {
-    throw invalidOption('manager', 'a SessionManager');
+    throw checks.invalid('manager', 'a SessionManager');
   }
   const { cookie, lock, touchAfterMs, maxLifetimeMs, degradedHeader, logger } =
     resolveManagedOptions(options, checks);
