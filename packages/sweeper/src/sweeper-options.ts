@@ -1,5 +1,6 @@
 import { createOptionChecks } from '@session-cluster/core';
 import type { OptionChecks, OptionsOf } from '@session-cluster/core';
+import { REDIS_STORE_DEFAULTS } from '@session-cluster/store-redis';
 import type { RedisConnectionOptions, RedisStore } from '@session-cluster/store-redis';
 
 const check = createOptionChecks('ExpirySweeper');
@@ -97,7 +98,10 @@ const RULES = {
 export type ExpirySweeperOptions = OptionsOf<typeof RULES>;
 
 /** Defaults of {@link ExpirySweeperOptions}. */
-export const SWEEPER_DEFAULTS = Object.freeze({ ...check.defaults(RULES), prefix: 'sc' });
+export const SWEEPER_DEFAULTS = Object.freeze({
+  ...check.defaults(RULES),
+  prefix: REDIS_STORE_DEFAULTS.prefix,
+});
 
 /** {@link ExpirySweeperOptions} with defaults applied and every value checked. */
 export type ResolvedSweeperOptions = Readonly<ReturnType<typeof resolveSweeperOptions>>;
