@@ -216,9 +216,11 @@ export {
 } from './session-channels.js';
 export { SESSION_STORE_METHODS } from './contracts.js';
 export type {
+  DefaultsOf,
   OptionChecks,
   OptionRule,
   OptionRules,
+  OptionsOf,
   ResolvedOptions,
   UncheckedOptions,
 } from './option-checks.js';

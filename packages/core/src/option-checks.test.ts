@@ -1,6 +1,7 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, expectTypeOf, it } from 'vitest';
 import { SessionValidationError } from './errors.js';
 import { createOptionChecks, isOptionsObject } from './option-checks.js';
+import type { OptionsOf } from './option-checks.js';
 
 const check = createOptionChecks('Thing');
 
@@ -92,6 +93,32 @@ describe('createOptionChecks', () => {
       expect(error).toBeInstanceOf(SessionValidationError);
       expect(error).toMatchObject({ code: 'INVALID_CONFIG', field });
     }
+  });
+
+  it('a table gives its options type (required where the rule refuses absence) and its defaults', () => {
+    const rules = {
+      size: check.int(10, 1),
+      name: check.accepting<string>()((value, field) => check.nonEmptyString(value, field)),
+      extra: check.optional(check.section({ depth: check.int(3, 0) })),
+      passed: check.typed<Date | undefined>(),
+      limit: check.int(undefined, 1),
+    };
+    type Options = OptionsOf<typeof rules>;
+    expectTypeOf<Options['name']>().toEqualTypeOf<string>();
+    expectTypeOf<Options['size']>().toEqualTypeOf<number | undefined>();
+    expectTypeOf<Options['passed']>().toEqualTypeOf<Date | undefined>();
+    expectTypeOf<{ name: string; extra: { depth: number } }>().toExtend<Options>();
+    expectTypeOf<{ size: number }>().not.toExtend<Options>();
+    // Required options (their rule throws) and default-less ones are left out.
+    expect(check.defaults(rules)).toEqual({ size: 10 });
+    expect(Object.isFrozen(check.defaults(rules))).toBe(true);
+    expect(check.resolve(rules, { name: 'n' })).toMatchObject({
+      extra: undefined,
+      passed: undefined,
+    });
+    expect(check.resolve(rules, { name: 'n', extra: {} }).extra).toEqual({ depth: 3 });
+    const error = errorOf(() => check.resolve(rules, { name: 'n', extra: { depth: -1 } }));
+    expect(error).toMatchObject({ code: 'INVALID_CONFIG', field: 'extra.depth' });
   });
 
   it('isOptionsObject: objects only, not arrays or null', () => {

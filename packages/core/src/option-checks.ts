@@ -5,14 +5,46 @@ import { SessionValidationError } from './errors.js';
 /** An options object as it arrives from a caller: anything may be in it. */
 export type UncheckedOptions = Record<string, unknown>;
 
-/** One option's check: the value accepted (its default applied), or a thrown `INVALID_CONFIG`. */
-export type OptionRule<T> = (value: unknown, field: string) => T;
+/**
+ * One option's check: the value accepted (its default applied), or a thrown
+ * `INVALID_CONFIG`. `I` is what callers may pass, for {@link OptionsOf} only
+ * (`undefined` in it: the option may be left out).
+ */
+export type OptionRule<T, I = T> = ((value: unknown, field: string) => T) & {
+  // Boxed: inference from an optional property would drop `undefined` from I.
+  readonly accepts?: readonly [I];
+};
 
 /** A component's options as a table of {@link OptionRule}s, one per option name. */
 export type OptionRules = Readonly<Record<string, OptionRule<unknown>>>;
 
 /** What {@link OptionChecks.resolve} returns for a table of rules: each option's accepted value. */
 export type ResolvedOptions<R extends OptionRules> = { readonly [K in keyof R]: ReturnType<R[K]> };
+
+type Accepted<R> = R extends { readonly accepts?: readonly [infer I] } ? I : unknown;
+type Optional<R> = undefined extends Accepted<R> ? true : false;
+
+/**
+ * The options a table of rules takes, as callers write them: an option is
+ * optional when its rule accepts `undefined`. Each property keeps the TSDoc
+ * of its table entry, so the table is where an option is documented.
+ */
+export type OptionsOf<R extends OptionRules> = {
+  readonly [K in keyof R as Optional<R[K]> extends true ? K : never]?: Accepted<R[K]>;
+} & {
+  readonly [K in keyof R as Optional<R[K]> extends true ? never : K]: Accepted<R[K]>;
+};
+
+/** What {@link OptionChecks.defaults} returns: the value of each option that has a default. */
+export type DefaultsOf<R extends OptionRules> = {
+  readonly [
+    K in keyof R as Optional<R[K]> extends true
+      ? undefined extends ReturnType<R[K]>
+        ? never
+        : K
+      : never
+  ]: ReturnType<R[K]>;
+};
 
 /** The option checks of one component: see {@link createOptionChecks}. */
 export type OptionChecks = ReturnType<typeof createOptionChecks>;
@@ -79,14 +111,6 @@ export function createOptionChecks(owner: string) {
     }
     return value;
   };
-  /** An optional finite number in `[min, max]`. */
-  const number = (value: unknown, field: string, min: number, max: number) => {
-    if (value === undefined) return undefined;
-    if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
-      throw invalid(field, `a number in [${min}, ${max}]`);
-    }
-    return value;
-  };
   /** An optional finite number > 0. */
   const positiveNumber = (value: unknown, field: string) => {
     if (value === undefined) return undefined;
@@ -105,9 +129,13 @@ export function createOptionChecks(owner: string) {
     if (value !== undefined && typeof value !== 'string') throw invalid(field, 'a string');
     return value;
   };
-  /** Rule: an object whose `methods` are all functions (`fallback` when absent), typed by the caller. */
+  /** Rule: an object whose `methods` are all functions (`fallback` when absent, else required). */
   const implementing =
-    <T>(methods: readonly string[], expected: string, fallback?: T): OptionRule<T> =>
+    <T, D extends T | undefined = undefined>(
+      methods: readonly string[],
+      expected: string,
+      fallback?: D,
+    ): OptionRule<T, D extends undefined ? T : T | undefined> =>
     (value, field) => {
       const candidate = value ?? fallback;
       if (!isOptionsObject(candidate) || methods.some((m) => typeof candidate[m] !== 'function')) {
@@ -134,7 +162,6 @@ export function createOptionChecks(owner: string) {
     invalid,
     refuse,
     integer,
-    number,
     positiveNumber,
     boolean,
     string,
@@ -148,8 +175,12 @@ export function createOptionChecks(owner: string) {
     resolve,
     /** Rule: an integer in `[min, max]`, `fallback` when absent. */
     int:
-      <D extends number | undefined>(fallback: D, min: number, max?: number) =>
-      (value: unknown, field: string): number | D =>
+      <D extends number | undefined>(
+        fallback: D,
+        min: number,
+        max?: number,
+      ): OptionRule<number | D, number | undefined> =>
+      (value, field) =>
         integer(value, field, min, max) ?? fallback,
     /** Rule: a finite number in `[min, max]` (`> 0` when `min` is `'positive'`), `fallback` when absent. */
     num:
@@ -157,19 +188,27 @@ export function createOptionChecks(owner: string) {
         fallback: D,
         min: number | 'positive',
         max = Number.MAX_VALUE,
-      ) =>
-      (value: unknown, field: string): number | D =>
-        (min === 'positive' ? positiveNumber(value, field) : number(value, field, min, max)) ??
-        fallback,
+      ): OptionRule<number | D, number | undefined> =>
+      (value, field) => {
+        if (min === 'positive') return positiveNumber(value, field) ?? fallback;
+        if (value === undefined) return fallback;
+        if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
+          throw invalid(field, `a number in [${min}, ${max}]`);
+        }
+        return value;
+      },
     /** Rule: a boolean, `fallback` when absent. */
     flag:
-      <D extends boolean | undefined>(fallback: D) =>
-      (value: unknown, field: string): boolean | D =>
+      <D extends boolean | undefined>(fallback: D): OptionRule<boolean | D, boolean | undefined> =>
+      (value, field) =>
         boolean(value, field) ?? fallback,
     /** Rule: one of `values`, `fallback` when absent. */
     oneOf:
-      <const T, D extends T | undefined>(values: readonly T[], fallback: D) =>
-      (value: unknown, field: string): T | D => {
+      <const T, D extends T | undefined>(
+        values: readonly T[],
+        fallback: D,
+      ): OptionRule<T | D, T | undefined> =>
+      (value, field) => {
         if (value === undefined) return fallback;
         if (!(values as readonly unknown[]).includes(value)) {
           throw invalid(
@@ -181,28 +220,62 @@ export function createOptionChecks(owner: string) {
       },
     /** Rule: a string matching `pattern` (described by `expected`), `fallback` when absent. */
     matching:
-      <D extends string | undefined>(pattern: RegExp, fallback: D, expected: string) =>
-      (value: unknown, field: string): string | D => {
+      <D extends string | undefined>(
+        pattern: RegExp,
+        fallback: D,
+        expected: string,
+      ): OptionRule<string | D, string | undefined> =>
+      (value, field) => {
         if (value === undefined) return fallback;
         if (typeof value !== 'string' || !pattern.test(value)) throw invalid(field, expected);
         return value;
       },
     /** Rule: an optional function, typed by the caller. */
     fn:
-      // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- F is the option's declared type, which typeof cannot check
-      <F>() =>
-        (value: unknown, field: string): F | undefined => {
-          if (value !== undefined && typeof value !== 'function')
-            throw invalid(field, 'a function');
-          return value as F | undefined;
-        },
+      <F>(): OptionRule<F | undefined> =>
+      (value, field) => {
+        if (value !== undefined && typeof value !== 'function') throw invalid(field, 'a function');
+        return value as F | undefined;
+      },
     implementing,
     /** Rule: a {@link Clock}, the system clock when absent. */
-    clock: implementing<Clock>(['now'], 'an object with a now() method', systemClock),
+    clock: implementing<Clock, Clock>(['now'], 'an object with a now() method', systemClock),
     /** Rule: a nested options object checked by `rules` (absent: every default). */
     section:
-      <R extends OptionRules>(rules: R) =>
-      (value: unknown, field: string): ResolvedOptions<R> =>
+      <R extends OptionRules>(rules: R): OptionRule<ResolvedOptions<R>, OptionsOf<R> | undefined> =>
+      (value, field) =>
         resolve(rules, value === undefined ? {} : value, `${field}.`),
+    /** Rule: `rule` for a given value, `undefined` for an absent one. */
+    optional:
+      <T, I>(rule: OptionRule<T, I>): OptionRule<T | undefined, I | undefined> =>
+      (value, field) =>
+        value === undefined ? undefined : rule(value, field),
+    /** Rule: a value passed on as it is, to the part that checks it (typed only). */
+    typed:
+      <T>(): OptionRule<T> =>
+      (value) =>
+        value as T,
+    /** Rule: `rule` as written, declared to accept `I` (what {@link OptionsOf} shows callers). */
+    accepting:
+      <I>() =>
+      <T>(rule: (value: unknown, field: string) => T): OptionRule<T, I> =>
+        rule,
+    /**
+     * What each rule gives an absent option: a table's defaults, for a
+     * `*_DEFAULTS` constant. Options without a default (`undefined`) and
+     * required ones (their rule throws) are left out.
+     */
+    defaults: <R extends OptionRules>(rules: R): DefaultsOf<R> => {
+      const defaults: Record<string, unknown> = {};
+      for (const [name, rule] of Object.entries(rules)) {
+        try {
+          const value = rule(undefined, name);
+          if (value !== undefined) defaults[name] = value;
+        } catch {
+          // A required option: it has no default.
+        }
+      }
+      return Object.freeze(defaults) as DefaultsOf<R>;
+    },
   };
 }

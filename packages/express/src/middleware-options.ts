@@ -1,71 +1,15 @@
 import { createOptionChecks } from '@session-cluster/core';
-import type { OptionChecks, ResolvedOptions } from '@session-cluster/core';
+import type {
+  EncryptionKey,
+  OptionChecks,
+  OptionsOf,
+  ResolvedOptions,
+} from '@session-cluster/core';
 import { serialize } from 'cookie';
-import type { EncryptionKey } from '@session-cluster/core';
-
-/** Attributes of the session cookie. */
-export interface SessionCookieOptions {
-  /** Cookie name. Default `sc.sid` (Redis-backed) or `sc.sess` (`store: 'cookie'`). */
-  readonly name?: string | undefined;
-  /** `Secure` attribute. Default on, unless `NODE_ENV` is `development`. */
-  readonly secure?: boolean | undefined;
-  /** `HttpOnly` attribute. Default `true` (scripts cannot read the cookie). */
-  readonly httpOnly?: boolean | undefined;
-  /** `SameSite` attribute. Default `lax`. `none` requires `secure`. */
-  readonly sameSite?: 'lax' | 'strict' | 'none' | undefined;
-  /** `Max-Age`, ms (≥ 1 000), re-sent as the expiry rolls. Default none: a browser-session cookie. */
-  readonly maxAgeMs?: number | undefined;
-  /** `Path` attribute. Default `/`. */
-  readonly path?: string | undefined;
-  /** `Domain` attribute. Default: none (host-only cookie). */
-  readonly domain?: string | undefined;
-}
 
 /** Where rejected cookies and late failures are reported (pino's `warn(obj, msg)` fits). */
 export interface SessionLogger {
   warn(details: Readonly<Record<string, unknown>>, message: string): void;
-}
-
-/** Options shared by both kinds of session. */
-export interface CommonSessionOptions {
-  readonly cookie?: SessionCookieOptions | undefined;
-  /** A read moves the expiry (and re-sends the cookie) at most once per this, ms. Default 60 000. */
-  readonly touchAfterMs?: number | undefined;
-  /** Rejected cookies and failures after the response started. Default: one JSON line on stderr. */
-  readonly logger?: SessionLogger | undefined;
-  /**
-   * Absolute lifetime from creation (or `regenerate`), ms, however active:
-   * then the session ends and the request starts afresh, so a stolen cookie
-   * cannot be kept alive by use. Default 7 days; `false` for none.
-   */
-  readonly maxLifetimeMs?: number | false | undefined;
-}
-
-/** Options of `sessionMiddleware(manager, options)`: sessions in the manager's store (Redis). */
-export interface ManagedSessionOptions extends CommonSessionOptions {
-  readonly store?: 'manager' | undefined;
-  /** Cookie signing secrets (HMAC-SHA256, ≥ 32 characters): the first signs, all verify. */
-  readonly secrets: string | readonly string[];
-  /**
-   * `none` (default): changes commit at the end of the response as one
-   * atomic patch; `update(fn)` is the manager's lossless read-modify-write.
-   * `request`: the session's lock is held from its first read to the commit,
-   * so one session's requests run one at a time across instances.
-   */
-  readonly lock?: 'none' | 'request' | undefined;
-  /** Header set to `1` while serving from the fallback, or `false`. Default `X-Session-Degraded`. */
-  readonly degradedHeader?: string | false | undefined;
-}
-
-/** Options of `sessionMiddleware({ store: 'cookie', … })`: stateless sessions sealed in the cookie. */
-export interface CookieStoreSessionOptions extends CommonSessionOptions {
-  readonly store: 'cookie';
-  /** AES-256-GCM key ring: the first seals, any opens. */
-  readonly keys: readonly EncryptionKey[];
-  /** Session lifetime (rolling), ms. Default 30 min. */
-  readonly ttlMs?: number | undefined;
-  /** Largest sealed `name=value`, bytes. Default 4096. */
-  readonly maxCookieBytes?: number | undefined;
 }
 
 /** Defaults of the middleware options. */
@@ -78,8 +22,8 @@ export const SESSION_MIDDLEWARE_DEFAULTS = Object.freeze({
   maxLifetimeMs: 7 * 24 * 3_600_000,
 });
 
-const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,64}$/;
-const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,64}$/;
+/** A cookie or header name: an RFC 7230 token, 1 to 64 characters. */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,64}$/;
 
 /**
  * The checks of {@link sessionMiddleware}'s options, whose errors say
@@ -96,25 +40,31 @@ const COOKIE_PATH = /^\/[^;\s\u0000-\u001f\u007f]*$/;
 
 function cookieRules(defaultName: string, env: NodeJS.ProcessEnv, checks: OptionChecks) {
   return {
-    name: checks.matching(
-      COOKIE_NAME,
-      defaultName,
-      '1 to 64 cookie-name characters (RFC 6265 token)',
-    ),
+    /** Cookie name. Default `sc.sid` (Redis-backed) or `sc.sess` (`store: 'cookie'`). */
+    name: checks.matching(TOKEN, defaultName, '1 to 64 cookie-name characters (RFC 6265 token)'),
+    /** `Secure` attribute. Default on, unless `NODE_ENV` is `development`. */
     secure: checks.flag(env['NODE_ENV'] !== 'development'),
+    /** `HttpOnly` attribute. Default `true` (scripts cannot read the cookie). */
     httpOnly: checks.flag(true),
+    /** `SameSite` attribute. Default `lax`. `none` requires `secure`. */
     sameSite: checks.oneOf(['lax', 'strict', 'none'], 'lax'),
     // Max-Age is whole seconds: under 1 000 ms it would be 0, which tells
     // the browser to delete the cookie at once.
+    /** `Max-Age`, ms (≥ 1 000), re-sent as the expiry rolls. Default none: a browser-session cookie. */
     maxAgeMs: checks.int(undefined, 1_000),
+    /** `Path` attribute. Default `/`. */
     path: checks.matching(
       COOKIE_PATH,
       '/',
       "a path starting with '/' without ';', spaces or control characters",
     ),
+    /** `Domain` attribute. Default: none (host-only cookie). */
     domain: checks.matching(/^\.?[A-Za-z0-9.-]{1,253}$/, undefined, 'a host name'),
   };
 }
+
+/** Attributes of the session cookie. */
+export type SessionCookieOptions = OptionsOf<ReturnType<typeof cookieRules>>;
 
 /** Cookie attributes with defaults applied. */
 export type ResolvedCookieOptions = ResolvedOptions<ReturnType<typeof cookieRules>>;
@@ -131,7 +81,6 @@ export function resolveCookieOptions(
     value === undefined ? {} : value,
     'cookie.',
   );
-  const { name, path, domain } = cookie;
   if (cookie.sameSite === 'none' && !cookie.secure) {
     throw checks.invalid(
       'cookie.sameSite',
@@ -141,12 +90,12 @@ export function resolveCookieOptions(
   // The cookie library's own rules (what every commit will run): caught
   // here, at construction, instead of failing every response (a non-ASCII
   // path passes the checks above).
-  const attributes = [['path', { path }, 'a path of printable ASCII']] as const;
-  for (const [field, attribute, expected] of domain === undefined
-    ? attributes
-    : [...attributes, ['domain', { domain }, 'a host name'] as const]) {
+  for (const [field, expected] of [
+    ['path', 'a path of printable ASCII'],
+    ['domain', 'a host name'],
+  ] as const) {
     try {
-      serialize(name, 'probe', attribute);
+      serialize(cookie.name, 'probe', { [field]: cookie[field] });
     } catch {
       throw checks.invalid(`cookie.${field}`, expected);
     }
@@ -154,46 +103,112 @@ export function resolveCookieOptions(
   return cookie;
 }
 
-/** Check `touchAfterMs` (integer ≥ 0) and apply the default. */
-export function resolveTouchAfter(value: unknown, checks = middlewareChecks): number {
-  return checks.integer(value, 'touchAfterMs', 0) ?? SESSION_MIDDLEWARE_DEFAULTS.touchAfterMs;
-}
-
-/** Check `maxLifetimeMs` and apply the default; `undefined`: no absolute lifetime. */
-export function resolveMaxLifetime(value: unknown, checks = middlewareChecks): number | undefined {
-  if (value === undefined) return SESSION_MIDDLEWARE_DEFAULTS.maxLifetimeMs;
-  if (value === false) return undefined;
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1_000) {
-    throw checks.invalid('maxLifetimeMs', 'an integer >= 1000 (ms), or false');
-  }
-  return value;
-}
-
-/** Check `degradedHeader` and apply the default. */
-export function resolveDegradedHeader(
-  value: unknown,
-  checks = middlewareChecks,
-): string | undefined {
-  if (value === undefined) return SESSION_MIDDLEWARE_DEFAULTS.degradedHeader;
-  if (value === false) return undefined;
-  if (typeof value !== 'string' || !HEADER_NAME.test(value)) {
-    throw checks.invalid('degradedHeader', 'a header name or false');
-  }
-  return value;
-}
-
-/** Check a logger and apply the default (one JSON line per event on stderr). */
-export function resolveLogger(value: unknown, checks = middlewareChecks): SessionLogger {
-  const logger = checks.implementing<SessionLogger>(
-    ['warn'],
-    'an object with warn(details, message)',
-    STDERR_LOGGER,
-  );
-  return logger(value, 'logger');
-}
+const D = SESSION_MIDDLEWARE_DEFAULTS;
 
 const STDERR_LOGGER: SessionLogger = {
   warn(details, message) {
     process.stderr.write(`${JSON.stringify({ level: 'warn', msg: message, ...details })}\n`);
   },
 };
+
+function commonRules(checks: OptionChecks) {
+  return {
+    /** Attributes of the session cookie. */
+    cookie: checks.typed<SessionCookieOptions | undefined>(),
+    /** A read moves the expiry (and re-sends the cookie) at most once per this, ms. Default 60 000. */
+    touchAfterMs: checks.int(D.touchAfterMs, 0),
+    /** Rejected cookies and failures after the response started. Default: one JSON line on stderr. */
+    logger: checks.implementing<SessionLogger, SessionLogger>(
+      ['warn'],
+      'an object with warn(details, message)',
+      STDERR_LOGGER,
+    ),
+    /**
+     * Absolute lifetime from creation (or `regenerate`), ms, however active:
+     * then the session ends and the request starts afresh, so a stolen cookie
+     * cannot be kept alive by use. Default 7 days; `false` for none.
+     */
+    maxLifetimeMs: checks.accepting<number | false | undefined>()((value, field) => {
+      if (value === undefined) return D.maxLifetimeMs;
+      if (value === false) return undefined;
+      if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1_000) {
+        throw checks.invalid(field, 'an integer >= 1000 (ms), or false');
+      }
+      return value;
+    }),
+  };
+}
+
+function managedRules(checks: OptionChecks) {
+  return {
+    ...commonRules(checks),
+    store: checks.accepting<'manager' | undefined>()((value, field) => {
+      if (value !== undefined && value !== 'manager') {
+        throw checks.invalid(field, "'manager' (or pass ({ store: 'cookie', … }) alone)");
+      }
+      return value;
+    }),
+    /** Cookie signing secrets (HMAC-SHA256, ≥ 32 characters): the first signs, all verify. */
+    secrets: checks.typed<string | readonly string[]>(),
+    /**
+     * `none` (default): changes commit at the end of the response as one
+     * atomic patch; `update(fn)` is the manager's lossless read-modify-write.
+     * `request`: the session's lock is held from its first read to the commit,
+     * so one session's requests run one at a time across instances.
+     */
+    lock: checks.oneOf(['none', 'request'], 'none'),
+    /** Header set to `1` while serving from the fallback, or `false`. Default `X-Session-Degraded`. */
+    degradedHeader: checks.accepting<string | false | undefined>()((value, field) => {
+      if (value === undefined) return D.degradedHeader;
+      if (value === false) return undefined;
+      if (typeof value !== 'string' || !TOKEN.test(value)) {
+        throw checks.invalid(field, 'a header name or false');
+      }
+      return value;
+    }),
+  };
+}
+
+function sealedRules(checks: OptionChecks) {
+  return {
+    ...commonRules(checks),
+    store: checks.typed<'cookie'>(),
+    /** AES-256-GCM key ring: the first seals, any opens. */
+    keys: checks.typed<readonly EncryptionKey[]>(),
+    /** Session lifetime (rolling), ms. Default 30 min. */
+    ttlMs: checks.int(D.cookieTtlMs, 1),
+    /** Largest sealed `name=value`, bytes. Default 4096. */
+    maxCookieBytes: checks.typed<number | undefined>(),
+  };
+}
+
+/** Options shared by both kinds of session. */
+export type CommonSessionOptions = OptionsOf<ReturnType<typeof commonRules>>;
+
+/** Options of `sessionMiddleware(manager, options)`: sessions in the manager's store (Redis). */
+export type ManagedSessionOptions = OptionsOf<ReturnType<typeof managedRules>>;
+
+/** Options of `sessionMiddleware({ store: 'cookie', … })`: stateless sessions sealed in the cookie. */
+export type CookieStoreSessionOptions = OptionsOf<ReturnType<typeof sealedRules>>;
+
+/**
+ * Check {@link ManagedSessionOptions} (the signing secrets are the signer's)
+ * and apply defaults, the cookie's included.
+ * @throws SessionValidationError `INVALID_CONFIG` naming the bad option
+ */
+export function resolveManagedOptions(options: ManagedSessionOptions, checks = middlewareChecks) {
+  const resolved = checks.resolve(managedRules(checks), options);
+  const cookie = resolveCookieOptions(resolved.cookie, D.managedCookieName, process.env, checks);
+  return { ...resolved, cookie };
+}
+
+/**
+ * Check {@link CookieStoreSessionOptions} (the keys and size are the sealer's)
+ * and apply defaults; the cookie's `Max-Age` defaults to `ttlMs`.
+ * @throws SessionValidationError `INVALID_CONFIG` naming the bad option
+ */
+export function resolveSealedOptions(options: CookieStoreSessionOptions) {
+  const resolved = middlewareChecks.resolve(sealedRules(middlewareChecks), options);
+  const cookie = { maxAgeMs: resolved.ttlMs, ...resolved.cookie };
+  return { ...resolved, cookie: resolveCookieOptions(cookie, D.sealedCookieName) };
+}

@@ -7,15 +7,7 @@ import { CookieSealer } from '@session-cluster/store-cookie';
 import { readCookie } from './cookie-header.js';
 import { createManagedContext, requestCookie } from './managed-context.js';
 import { ManagedSession } from './managed-session.js';
-import {
-  SESSION_MIDDLEWARE_DEFAULTS,
-  invalidOption,
-  middlewareChecks,
-  resolveCookieOptions,
-  resolveLogger,
-  resolveMaxLifetime,
-  resolveTouchAfter,
-} from './middleware-options.js';
+import { invalidOption, resolveSealedOptions } from './middleware-options.js';
 import type { CookieStoreSessionOptions, ManagedSessionOptions } from './middleware-options.js';
 import { createStats } from './middleware-stats.js';
 import type { SessionMiddlewareStats } from './middleware-stats.js';
@@ -124,12 +116,7 @@ function sealedMiddleware(options: CookieStoreSessionOptions): SessionMiddleware
   if (optionsWithLock.lock !== undefined && optionsWithLock.lock !== 'none') {
     throw invalidOption('lock', "'none': stateless cookie sessions have no lock to hold");
   }
-  const ttlMs =
-    middlewareChecks.integer(options.ttlMs, 'ttlMs', 1) ?? SESSION_MIDDLEWARE_DEFAULTS.cookieTtlMs;
-  const cookie = resolveCookieOptions(
-    { maxAgeMs: ttlMs, ...options.cookie },
-    SESSION_MIDDLEWARE_DEFAULTS.sealedCookieName,
-  );
+  const { cookie, ttlMs, touchAfterMs, maxLifetimeMs, logger } = resolveSealedOptions(options);
   const stats = createStats();
   const ctx: SealedContext = {
     holder: holdServerResponse,
@@ -140,9 +127,9 @@ function sealedMiddleware(options: CookieStoreSessionOptions): SessionMiddleware
     }),
     cookie,
     ttlMs,
-    touchAfterMs: resolveTouchAfter(options.touchAfterMs),
-    maxLifetimeMs: resolveMaxLifetime(options.maxLifetimeMs),
-    logger: resolveLogger(options.logger),
+    touchAfterMs,
+    maxLifetimeMs,
+    logger,
     stats,
   };
   const middleware = (req: IncomingMessage, res: ServerResponse, next: NextFunction): void => {

@@ -1,107 +1,54 @@
 import { SESSION_STORE_METHODS, createOptionChecks, isOptionsObject } from '@session-cluster/core';
-import type { Clock, ResolvedOptions, SessionStore } from '@session-cluster/core';
-
-/** Open the breaker after `threshold` storage failures in a row (a success resets the count). */
-export interface ConsecutiveBreakerOptions {
-  readonly kind: 'consecutive';
-  /** Failures in a row that open the breaker. Integer ≥ 1, default 5. */
-  readonly threshold?: number | undefined;
-  /** How long the breaker stays open before one call probes the primary, ms. Default 2 000. */
-  readonly halfOpenAfterMs?: number | undefined;
-}
-
-/** Open the breaker when over `threshold` of the last `durationMs`' calls failed, at ≥ `minimumRps`. */
-export interface SamplingBreakerOptions {
-  readonly kind: 'sampling';
-  /** Failure ratio that opens the breaker, in (0, 1). Default 0.5. */
-  readonly threshold?: number | undefined;
-  /** Sampling window, ms. Integer ≥ 100, default 10 000. */
-  readonly durationMs?: number | undefined;
-  /** Least call rate (per second) at which the ratio counts. > 0, default 5. */
-  readonly minimumRps?: number | undefined;
-  /** How long the breaker stays open before one call probes the primary, ms. Default 2 000. */
-  readonly halfOpenAfterMs?: number | undefined;
-}
-
-/** Which circuit breaker guards the primary. */
-export type BreakerOptions = ConsecutiveBreakerOptions | SamplingBreakerOptions;
-
-/** How degraded-mode changes are written back to the primary on recovery. */
-export interface ReconcileOptions {
-  /** Journal entries taken per batch. Integer ≥ 1, default 500. */
-  readonly batchSize?: number | undefined;
-  /** Entries of a batch in flight at once. Integer ≥ 1, default 64. */
-  readonly concurrency?: number | undefined;
-}
-
-/** Options of {@link FallbackStore}. */
-export interface FallbackStoreOptions {
-  /** The store of record (Redis). Every call to it goes through the breaker and the timeout. */
-  readonly primary: SessionStore;
-  /**
-   * Where sessions live while the primary is down: a `MemoryStore` you size
-   * (closed by {@link FallbackStore.close}). Its calls must take effect when
-   * made, as reconciliation moves a session off it within one tick.
-   */
-  readonly secondary: SessionStore;
-  /** Default `{ kind: 'consecutive', threshold: 5, halfOpenAfterMs: 2_000 }`. */
-  readonly breaker?: BreakerOptions | undefined;
-  /** Bound on every primary call, after which the secondary serves it, ms. Default 1 000. */
-  readonly timeoutMs?: number | undefined;
-  /** Default `{ batchSize: 500, concurrency: 64 }`. */
-  readonly reconcile?: ReconcileOptions | undefined;
-  /** Time source of event timestamps and expiry checks during reconciliation. Default the system clock. */
-  readonly clock?: Clock | undefined;
-  /**
-   * Which part of a primary whose parts fail separately holds a session
-   * (Cluster: `RedisStore.partitionOf`). Each partition then has its own
-   * breaker too, so one failed master sends only its sessions to the
-   * secondary. Default: none (one breaker).
-   */
-  readonly partitionOf?: ((id: string) => string | undefined) | undefined;
-  /** Publish routing, breaker changes and reconciliations on core's `SESSION_CHANNELS`. Default `true`. */
-  readonly telemetry?: boolean | undefined;
-}
-
-/** Defaults of {@link FallbackStoreOptions}. */
-export const FALLBACK_DEFAULTS = Object.freeze({
-  consecutiveThreshold: 5,
-  samplingThreshold: 0.5,
-  samplingDurationMs: 10_000,
-  samplingMinimumRps: 5,
-  halfOpenAfterMs: 2_000,
-  timeoutMs: 1_000,
-  batchSize: 500,
-  concurrency: 64,
-});
+import type { OptionsOf, ResolvedOptions, SessionStore } from '@session-cluster/core';
 
 const check = createOptionChecks('FallbackStore');
-const D = FALLBACK_DEFAULTS;
+
+// Both kinds of breaker half-open alike.
+const HALF_OPEN_AFTER_MS = check.int(2_000, 1);
+
 const BREAKER_RULES = {
   consecutive: {
-    threshold: check.int(D.consecutiveThreshold, 1),
-    halfOpenAfterMs: check.int(D.halfOpenAfterMs, 1),
+    /** Failures in a row that open the breaker. Integer ≥ 1, default 5. */
+    threshold: check.int(5, 1),
+    /** How long the breaker stays open before one call probes the primary, ms. Default 2 000. */
+    halfOpenAfterMs: HALF_OPEN_AFTER_MS,
   },
   sampling: {
-    threshold: (value: unknown, field: string): number => {
-      const ratio = value ?? D.samplingThreshold;
+    /** Failure ratio that opens the breaker, in (0, 1). Default 0.5. */
+    threshold: check.accepting<number | undefined>()((value, field): number => {
+      const ratio = value ?? 0.5;
       if (typeof ratio !== 'number' || !(ratio > 0 && ratio < 1)) {
         throw check.invalid(field, 'a failure ratio in (0, 1)');
       }
       return ratio;
-    },
-    durationMs: check.int(D.samplingDurationMs, 100),
-    minimumRps: check.num(D.samplingMinimumRps, 'positive'),
-    halfOpenAfterMs: check.int(D.halfOpenAfterMs, 1),
+    }),
+    /** Sampling window, ms. Integer ≥ 100, default 10 000. */
+    durationMs: check.int(10_000, 100),
+    /** Least call rate (per second) at which the ratio counts. > 0, default 5. */
+    minimumRps: check.num(5, 'positive'),
+    /** How long the breaker stays open before one call probes the primary, ms. Default 2 000. */
+    halfOpenAfterMs: HALF_OPEN_AFTER_MS,
   },
 };
+type BreakerKind = keyof typeof BREAKER_RULES;
+
+/** Open the breaker after `threshold` storage failures in a row (a success resets the count). */
+export type ConsecutiveBreakerOptions = { readonly kind: 'consecutive' } & OptionsOf<
+  typeof BREAKER_RULES.consecutive
+>;
+
+/** Open the breaker when over `threshold` of the last `durationMs`' calls failed, at ≥ `minimumRps`. */
+export type SamplingBreakerOptions = { readonly kind: 'sampling' } & OptionsOf<
+  typeof BREAKER_RULES.sampling
+>;
+
+/** Which circuit breaker guards the primary. */
+export type BreakerOptions = ConsecutiveBreakerOptions | SamplingBreakerOptions;
 
 /** {@link BreakerOptions} with every default applied. */
 export type ResolvedBreakerOptions = {
-  [K in keyof typeof BREAKER_RULES]: { readonly kind: K } & ResolvedOptions<
-    (typeof BREAKER_RULES)[K]
-  >;
-}[keyof typeof BREAKER_RULES];
+  [K in BreakerKind]: { readonly kind: K } & ResolvedOptions<(typeof BREAKER_RULES)[K]>;
+}[BreakerKind];
 
 function resolveBreaker(value: unknown, field: string): ResolvedBreakerOptions {
   const breaker = value ?? { kind: 'consecutive' };
@@ -118,20 +65,55 @@ function resolveBreaker(value: unknown, field: string): ResolvedBreakerOptions {
   } as ResolvedBreakerOptions;
 }
 
+const RECONCILE_RULES = {
+  /** Journal entries taken per batch. Integer ≥ 1, default 500. */
+  batchSize: check.int(500, 1),
+  /** Entries of a batch in flight at once. Integer ≥ 1, default 64. */
+  concurrency: check.int(64, 1),
+};
+
 const STORE = check.implementing<SessionStore>(SESSION_STORE_METHODS, 'a SessionStore');
 const RULES = {
+  /** The store of record (Redis). Every call to it goes through the breaker and the timeout. */
   primary: STORE,
+  /**
+   * Where sessions live while the primary is down: a `MemoryStore` you size
+   * (closed by {@link FallbackStore.close}). Its calls must take effect when
+   * made, as reconciliation moves a session off it within one tick.
+   */
   secondary: STORE,
-  breaker: resolveBreaker,
-  timeoutMs: check.int(D.timeoutMs, 1),
-  reconcile: check.section({
-    batchSize: check.int(D.batchSize, 1),
-    concurrency: check.int(D.concurrency, 1),
-  }),
+  /** Default `{ kind: 'consecutive', threshold: 5, halfOpenAfterMs: 2_000 }`. */
+  breaker: check.accepting<BreakerOptions | undefined>()(resolveBreaker),
+  /** Bound on every primary call, after which the secondary serves it, ms. Default 1 000. */
+  timeoutMs: check.int(1_000, 1),
+  /**
+   * How degraded-mode changes are written back to the primary on recovery.
+   * Default `{ batchSize: 500, concurrency: 64 }`.
+   */
+  reconcile: check.section(RECONCILE_RULES),
+  /** Time source of event timestamps and expiry checks during reconciliation. Default the system clock. */
   clock: check.clock,
+  /**
+   * Which part of a primary whose parts fail separately holds a session
+   * (Cluster: `RedisStore.partitionOf`). Each partition then has its own
+   * breaker too, so one failed master sends only its sessions to the
+   * secondary. Default: none (one breaker).
+   */
   partitionOf: check.fn<(id: string) => string | undefined>(),
+  /** Publish routing, breaker changes and reconciliations on core's `SESSION_CHANNELS`. Default `true`. */
   telemetry: check.flag(true),
 };
+
+/** How degraded-mode changes are written back to the primary on recovery. */
+export type ReconcileOptions = OptionsOf<typeof RECONCILE_RULES>;
+
+/** Options of {@link FallbackStore}. */
+export type FallbackStoreOptions = OptionsOf<typeof RULES>;
+
+const { reconcile: reconcileDefaults, ...defaults } = check.defaults(RULES);
+
+/** Defaults of {@link FallbackStoreOptions}, `reconcile`'s flattened as they resolve. */
+export const FALLBACK_DEFAULTS = Object.freeze({ ...defaults, ...reconcileDefaults });
 
 /** {@link FallbackStoreOptions} with every default applied and every value checked. */
 export type ResolvedFallbackOptions = ReturnType<typeof resolveFallbackOptions>;

@@ -1,76 +1,58 @@
 import { MAX_TIMER_MS, createOptionChecks } from '@session-cluster/core';
-import type { Clock, SessionStore } from '@session-cluster/core';
+import type { OptionsOf, SessionStore } from '@session-cluster/core';
 
-/** What {@link HealthMonitor.check} probes. */
-export interface HealthProbeOptions {
+const check = createOptionChecks('HealthMonitor');
+
+const PROBE_RULES = {
   /** The store to probe with a real create → load → delete. */
-  readonly store: SessionStore;
+  store: check.implementing<SessionStore>(
+    ['create', 'load', 'delete'],
+    'a SessionStore (create, load, delete)',
+  ),
   /**
    * TTL of the probe session in ms (default 10 000), so a probe that cannot
    * delete its session leaves nothing behind for long. Must exceed
    * `probeTimeoutMs`: the session must outlive the probe that reads it.
    */
-  readonly ttlMs?: number | undefined;
-}
+  ttlMs: check.int(10_000, 1, MAX_TIMER_MS),
+};
 
-/** Options of {@link HealthMonitor}. */
-export interface HealthMonitorOptions {
+const RULES = {
   /** Most recent operations kept per window (per operation, and overall). Default 100. */
-  readonly windowSize?: number | undefined;
+  windowSize: check.int(100, 1),
   /** Samples older than this (ms) leave the window too. Default 60 000. */
-  readonly windowMs?: number | undefined;
+  windowMs: check.int(60_000, 1),
   /** An operation taking longer than this (ms) counts as slow. Default 5 000. */
-  readonly slowThresholdMs?: number | undefined;
+  slowThresholdMs: check.num(5_000, 'positive'),
   /** Unhealthy when a window's success rate is below this, in [0, 1] (0 disables). Default 0.8. */
-  readonly unhealthyBelowSuccessRate?: number | undefined;
+  unhealthyBelowSuccessRate: check.num(0.8, 0, 1),
   /** The success-rate rule applies only to windows with at least this many samples. Default 10. */
-  readonly minSamples?: number | undefined;
+  minSamples: check.int(10, 1),
   /** Time source for sample ages and timestamps (default: the system clock). */
-  readonly clock?: Clock | undefined;
+  clock: check.clock,
   /** Store for {@link HealthMonitor.check}; without it `check()` is a configuration error. */
-  readonly probe?: HealthProbeOptions | undefined;
+  probe: check.optional(check.section(PROBE_RULES)),
   /** A probe running longer than this (ms) fails with `STORAGE_TIMEOUT`. Default 2 000. */
-  readonly probeTimeoutMs?: number | undefined;
+  probeTimeoutMs: check.int(2_000, 1, MAX_TIMER_MS),
   /**
    * Publish each probe on core's `SESSION_CHANNELS` (what
    * `@session-cluster/telemetry` turns into probe spans and metrics; free
    * while nobody subscribes). `false`: publish nothing. Default `true`.
    */
-  readonly telemetry?: boolean | undefined;
-}
-
-/** Defaults of {@link HealthMonitorOptions}. */
-export const HEALTH_MONITOR_DEFAULTS = Object.freeze({
-  windowSize: 100,
-  windowMs: 60_000,
-  slowThresholdMs: 5_000,
-  unhealthyBelowSuccessRate: 0.8,
-  minSamples: 10,
-  probeTimeoutMs: 2_000,
-  probeTtlMs: 10_000,
-});
-
-const check = createOptionChecks('HealthMonitor');
-const D = HEALTH_MONITOR_DEFAULTS;
-const RULES = {
-  windowSize: check.int(D.windowSize, 1),
-  windowMs: check.int(D.windowMs, 1),
-  slowThresholdMs: check.num(D.slowThresholdMs, 'positive'),
-  unhealthyBelowSuccessRate: check.num(D.unhealthyBelowSuccessRate, 0, 1),
-  minSamples: check.int(D.minSamples, 1),
-  clock: check.clock,
-  probe: (value: unknown, field: string) =>
-    value === undefined ? undefined : check.resolve(PROBE_RULES, value, `${field}.`),
-  probeTimeoutMs: check.int(D.probeTimeoutMs, 1, MAX_TIMER_MS),
   telemetry: check.flag(true),
 };
-const PROBE_RULES = {
-  store: check.implementing<SessionStore>(
-    ['create', 'load', 'delete'],
-    'a SessionStore (create, load, delete)',
-  ),
-  ttlMs: check.int(D.probeTtlMs, 1, MAX_TIMER_MS),
-};
+
+/** What {@link HealthMonitor.check} probes. */
+export type HealthProbeOptions = OptionsOf<typeof PROBE_RULES>;
+
+/** Options of {@link HealthMonitor}. */
+export type HealthMonitorOptions = OptionsOf<typeof RULES>;
+
+/** Defaults of {@link HealthMonitorOptions}; `probeTtlMs` is the probe's `ttlMs`. */
+export const HEALTH_MONITOR_DEFAULTS = Object.freeze({
+  ...check.defaults(RULES),
+  probeTtlMs: check.defaults(PROBE_RULES).ttlMs,
+});
 
 /** {@link HealthMonitorOptions} with every default applied and every value checked. */
 export type ResolvedHealthOptions = ReturnType<typeof resolveHealthOptions>;

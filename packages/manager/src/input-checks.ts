@@ -1,5 +1,5 @@
 import { SessionValidationError, isPlainObject, isValidSessionId } from '@session-cluster/core';
-import type { SessionData, SessionPatch } from '@session-cluster/core';
+import type { SessionPatch } from '@session-cluster/core';
 
 /*
  * Edge checks of the manager's arguments. They look at shapes only (is it
@@ -11,7 +11,11 @@ function invalid(operation: string, field: string, expected: string): SessionVal
   return new SessionValidationError(`${field}: expected ${expected}`, { field, operation });
 }
 
-/** @throws SessionValidationError `INVALID_ARGUMENT` unless `value` is a plain object. */
+function isInteger(value: unknown, min: number): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= min;
+}
+
+/** @throws SessionValidationError `INVALID_ARGUMENT` unless `value` (an input, options or session data) is a plain object. */
 export function assertObjectArgument(
   value: unknown,
   operation: string,
@@ -22,20 +26,10 @@ export function assertObjectArgument(
 
 /** The optional `expectedVersion` of a fenced write. @throws SessionValidationError `INVALID_ARGUMENT` unless absent or a positive integer. */
 export function optionalVersion(value: unknown, operation: string): number | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
+  if (value !== undefined && !isInteger(value, 1)) {
     throw invalid(operation, 'options.expectedVersion', 'a positive integer');
   }
   return value;
-}
-
-/** @throws SessionValidationError `INVALID_ARGUMENT` unless `value` is plain-object session data. */
-export function assertSessionData(
-  value: unknown,
-  operation: string,
-  field = 'data',
-): asserts value is SessionData {
-  if (!isPlainObject(value)) throw invalid(operation, field, 'a plain object');
 }
 
 /** @throws SessionValidationError `INVALID_ARGUMENT` unless a positive safe integer. */
@@ -44,9 +38,7 @@ export function assertTtl(
   operation: string,
   field = 'ttlMs',
 ): asserts value is number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
-    throw invalid(operation, field, 'a positive integer (ms)');
-  }
+  if (!isInteger(value, 1)) throw invalid(operation, field, 'a positive integer (ms)');
 }
 
 /**
@@ -55,10 +47,10 @@ export function assertTtl(
  */
 export function loadOptions(value: unknown): { minVersion: number } | undefined {
   if (value === undefined) return undefined;
-  if (!isPlainObject(value)) throw invalid('get', 'options', 'a plain object');
+  assertObjectArgument(value, 'get', 'options');
   const { minVersion } = value;
   if (minVersion === undefined) return undefined;
-  if (typeof minVersion !== 'number' || !Number.isSafeInteger(minVersion) || minVersion < 0) {
+  if (!isInteger(minVersion, 0)) {
     throw invalid('get', 'options.minVersion', 'a non-negative integer');
   }
   return { minVersion };
@@ -66,11 +58,9 @@ export function loadOptions(value: unknown): { minVersion: number } | undefined 
 
 /** @throws SessionValidationError `INVALID_ARGUMENT` unless `{ set?: object, unset?: string[] }`. */
 export function assertPatch(value: unknown, operation: string): asserts value is SessionPatch {
-  if (!isPlainObject(value)) throw invalid(operation, 'changes', 'a plain object');
+  assertObjectArgument(value, operation, 'changes');
   const { set, unset } = value;
-  if (set !== undefined && !isPlainObject(set)) {
-    throw invalid(operation, 'changes.set', 'a plain object');
-  }
+  if (set !== undefined) assertObjectArgument(set, operation, 'changes.set');
   if (unset !== undefined && (!Array.isArray(unset) || unset.some((k) => typeof k !== 'string'))) {
     throw invalid(operation, 'changes.unset', 'an array of strings');
   }

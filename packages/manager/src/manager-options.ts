@@ -6,7 +6,7 @@ import {
   resolveRetryOptions,
 } from '@session-cluster/core';
 import type {
-  Clock,
+  OptionsOf,
   ResolvedOptions,
   RetryEvent,
   RetryOptions,
@@ -49,65 +49,6 @@ export interface ManagerRetryOptions extends Partial<RetryOptions> {
   readonly perOperation?: Partial<Record<OperationName, Partial<RetryOptions>>> | undefined;
 }
 
-/**
- * How `update` uses the session lock (README, "Update lock modes").
- *
- * @example
- * ```ts
- * { lock: 'always' } // fn has side effects that must not overlap across instances
- * ```
- */
-export interface UpdateLockOptions {
-  /**
-   * `'on-conflict'` (default): compare-and-set first, the lock only for a
-   * contended session; `'always'`: the lock first. A call can override it.
-   */
-  readonly lock?: UpdateLockMode | undefined;
-  /** How long a session whose update escalated takes the lock at once, ms (0: never). Default 2 000. */
-  readonly hotSessionTtlMs?: number | undefined;
-  /** Most sessions remembered as hot per instance (the oldest mark goes first). Default 10 000. */
-  readonly maxHotSessions?: number | undefined;
-}
-
-/** Defaults of {@link UpdateLockOptions}. */
-export const UPDATE_LOCK_DEFAULTS = Object.freeze({
-  lock: 'on-conflict',
-  hotSessionTtlMs: 2_000,
-  maxHotSessions: 10_000,
-});
-
-/** Options of {@link SessionManager}. */
-export interface SessionManagerOptions {
-  /** Where sessions live. Closed by {@link SessionManager.close}. */
-  readonly store: SessionStore;
-  /** Per-session locks for `update` and `regenerate`. Closed by {@link SessionManager.close}. */
-  readonly locker: SessionLocker;
-  /** Told about every call (a `HealthMonitor`); must not throw. Absent: `health()` is `null`. */
-  readonly health?: HealthRecorder | undefined;
-  /** Lifetime of a new session, and of a rolled one, ms. Positive integer, default 30 min. */
-  readonly ttlMs?: number | undefined;
-  /** `touch`, `patch`, `update`, `regenerate` move the expiry to now + `ttlMs`. Default `true`. */
-  readonly rolling?: boolean | undefined;
-  /** Lease of the session lock held by `update`/`regenerate`, ms (the locker's default when absent). */
-  readonly lockTtlMs?: number | undefined;
-  /** Retry settings (core's defaults: 3 attempts, 100 ms then 200 ms ± 10 %). */
-  readonly retry?: ManagerRetryOptions | undefined;
-  /** How `update` uses the session lock. Default `{ lock: 'on-conflict' }`. */
-  readonly update?: UpdateLockOptions | undefined;
-  /** Time source of expiries. Give the store the same clock. Default the system clock. */
-  readonly clock?: Clock | undefined;
-  /** Called before each retry (the manager adds a span event itself). Must not throw. */
-  readonly onRetry?: ((event: RetryEvent) => void) | undefined;
-  /** Publish each call on core's `SESSION_CHANNELS` (spans, metrics). Default `true`. */
-  readonly telemetry?: boolean | undefined;
-}
-
-/** Defaults of {@link SessionManagerOptions}. */
-export const SESSION_MANAGER_DEFAULTS = Object.freeze({
-  ttlMs: 30 * 60_000,
-  rolling: true,
-});
-
 const check = createOptionChecks('SessionManager');
 const invalid = check.invalid;
 const LOCKER_METHODS = ['acquire', 'using', 'close'] satisfies (keyof SessionLocker)[];
@@ -116,24 +57,62 @@ const RECORDER = check.implementing<HealthRecorder>(
   'a HealthRecorder (record, setBreakerState, setDegraded)',
 );
 const UPDATE_RULES = {
-  lock: check.oneOf(UPDATE_LOCK_MODES, UPDATE_LOCK_DEFAULTS.lock),
-  hotSessionTtlMs: check.int(UPDATE_LOCK_DEFAULTS.hotSessionTtlMs, 0),
-  maxHotSessions: check.int(UPDATE_LOCK_DEFAULTS.maxHotSessions, 1),
+  /**
+   * `'on-conflict'` (default): compare-and-set first, the lock only for a
+   * contended session; `'always'`: the lock first. A call can override it.
+   */
+  lock: check.oneOf(UPDATE_LOCK_MODES, 'on-conflict'),
+  /** How long a session whose update escalated takes the lock at once, ms (0: never). Default 2 000. */
+  hotSessionTtlMs: check.int(2_000, 0),
+  /** Most sessions remembered as hot per instance (the oldest mark goes first). Default 10 000. */
+  maxHotSessions: check.int(10_000, 1),
 };
 const RULES = {
+  /** Where sessions live. Closed by {@link SessionManager.close}. */
   store: check.implementing<SessionStore>(SESSION_STORE_METHODS, 'a SessionStore'),
+  /** Per-session locks for `update` and `regenerate`. Closed by {@link SessionManager.close}. */
   locker: check.implementing<SessionLocker>(LOCKER_METHODS, 'a SessionLocker'),
-  health: (value: unknown, field: string) =>
-    value === undefined ? undefined : RECORDER(value, field),
-  ttlMs: check.int(SESSION_MANAGER_DEFAULTS.ttlMs, 1),
-  rolling: check.flag(SESSION_MANAGER_DEFAULTS.rolling),
+  /** Told about every call (a `HealthMonitor`); must not throw. Absent: `health()` is `null`. */
+  health: check.optional(RECORDER),
+  /** Lifetime of a new session, and of a rolled one, ms. Positive integer, default 30 min. */
+  ttlMs: check.int(30 * 60_000, 1),
+  /** `touch`, `patch`, `update`, `regenerate` move the expiry to now + `ttlMs`. Default `true`. */
+  rolling: check.flag(true),
+  /** Lease of the session lock held by `update`/`regenerate`, ms (the locker's default when absent). */
   lockTtlMs: check.int(undefined, 1),
-  retry: resolveManagerRetryOptions,
+  /** Retry settings (core's defaults: 3 attempts, 100 ms then 200 ms ± 10 %). */
+  retry: check.accepting<ManagerRetryOptions | undefined>()(resolveManagerRetryOptions),
+  /** How `update` uses the session lock. Default `{ lock: 'on-conflict' }`. */
   update: check.section(UPDATE_RULES),
+  /** Time source of expiries. Give the store the same clock. Default the system clock. */
   clock: check.clock,
+  /** Called before each retry (the manager adds a span event itself). Must not throw. */
   onRetry: check.fn<(event: RetryEvent) => void>(),
+  /** Publish each call on core's `SESSION_CHANNELS` (spans, metrics). Default `true`. */
   telemetry: check.flag(true),
 };
+
+/**
+ * How `update` uses the session lock (README, "Update lock modes").
+ *
+ * @example
+ * ```ts
+ * { lock: 'always' } // fn has side effects that must not overlap across instances
+ * ```
+ */
+export type UpdateLockOptions = OptionsOf<typeof UPDATE_RULES>;
+
+/** Defaults of {@link UpdateLockOptions}. */
+export const UPDATE_LOCK_DEFAULTS = check.defaults(UPDATE_RULES);
+
+/** Options of {@link SessionManager}. */
+export type SessionManagerOptions = OptionsOf<typeof RULES>;
+
+/** Defaults of {@link SessionManagerOptions}. */
+export const SESSION_MANAGER_DEFAULTS = Object.freeze({
+  ttlMs: RULES.ttlMs(undefined, 'ttlMs'),
+  rolling: RULES.rolling(undefined, 'rolling'),
+});
 
 /** {@link UpdateLockOptions} checked, with defaults applied. */
 export type ResolvedUpdateLockOptions = ResolvedOptions<typeof UPDATE_RULES>;

@@ -41,7 +41,6 @@ import {
   assertFunction,
   assertObjectArgument,
   assertPatch,
-  assertSessionData,
   assertTtl,
   optionalVersion,
   loadOptions,
@@ -280,7 +279,7 @@ export class SessionManager {
       const { userId, data } = input;
       const ttlMs = input.ttlMs ?? this.ttlMs;
       if (userId !== undefined) assertValidUserId(userId, 'create');
-      assertSessionData(data, 'create');
+      assertObjectArgument(data, 'create', 'data');
       assertTtl(ttlMs, 'create');
       return this.policies.create.execute(() =>
         this.store.create({

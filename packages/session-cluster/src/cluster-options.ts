@@ -8,12 +8,11 @@ import type {
 } from '@session-cluster/manager';
 import type { MemoryStoreOptions } from '@session-cluster/store-memory';
 import type {
-  RedisAddress,
+  RedisConnectionOptions,
   RedisStoreOptions,
   RedlockLockerOptions,
   SessionCacheOptions,
 } from '@session-cluster/store-redis';
-import type { Cluster, Redis } from 'ioredis';
 import type { MeterProvider } from '@opentelemetry/api';
 
 /** Settings shared by every connection the cluster creates itself. */
@@ -22,39 +21,30 @@ export interface OwnedConnectionOptions {
   readonly commandTimeoutMs?: number | undefined;
 }
 
+type Owned<
+  K extends keyof RedisConnectionOptions,
+  O extends keyof RedisConnectionOptions = never,
+> = Required<Pick<RedisConnectionOptions, K>> &
+  Pick<RedisConnectionOptions, O> &
+  OwnedConnectionOptions;
+
 /** A standalone Redis by URL: `redis://[:password@]host:port[/db]` or `rediss://…`. */
-export interface RedisUrlOption extends OwnedConnectionOptions {
-  readonly url: string;
-}
+export type RedisUrlOption = Owned<'url'>;
 
 /** A standalone Redis by address. */
-export interface RedisHostOption extends OwnedConnectionOptions {
-  readonly host: string;
-  readonly port: number;
-  readonly password?: string | undefined;
-}
+export type RedisHostOption = Owned<'host' | 'port', 'password'>;
 
 /** A Redis master managed by Sentinel. Lock nodes must be given (`locks.nodes`). */
-export interface RedisSentinelOption extends OwnedConnectionOptions {
-  readonly sentinels: readonly RedisAddress[];
-  /** The Sentinel master group name. */
-  readonly name: string;
-  readonly password?: string | undefined;
-}
+export type RedisSentinelOption = Owned<'sentinels' | 'name', 'password'>;
 
 /** A Redis Cluster. Lock nodes must be given (`locks.nodes`): a Cluster is one Redlock voter. */
-export interface RedisClusterOption extends OwnedConnectionOptions {
-  readonly cluster: { readonly nodes: readonly RedisAddress[] };
-  readonly password?: string | undefined;
-}
+export type RedisClusterOption = Owned<'cluster', 'password'>;
 
 /**
  * Your own ioredis client (not closed by the cluster), with `commandTimeout`.
  * A standalone client's server is the default lock node; else give `locks.nodes`.
  */
-export interface RedisClientOption {
-  readonly client: Redis | Cluster;
-}
+export type RedisClientOption = Required<Pick<RedisStoreOptions, 'client'>>;
 
 /** Where sessions live: exactly one of these shapes. */
 export type RedisOption =

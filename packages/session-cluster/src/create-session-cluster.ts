@@ -179,7 +179,7 @@ export function createSessionCluster(options: SessionClusterOptions): SessionClu
         }),
     );
     const stopObserving =
-      telemetry === false || telemetry.activeSessions === false || otelApi === undefined
+      telemetry === false || !telemetry.activeSessions || otelApi === undefined
         ? () => undefined
         : observeActiveSessions(otelApi, redis, telemetry.meterProvider);
     const stopObservingCache =

@@ -15,8 +15,8 @@ import type {
   RedisSentinelOption,
   RedisUrlOption,
   SessionClusterOptions,
-  TelemetryOption,
 } from './cluster-options.js';
+import type { MeterProvider } from '@opentelemetry/api';
 
 /*
  * The options only the facade has: which keys exist, which `redis` shape is
@@ -81,6 +81,13 @@ type Shape = keyof typeof REDIS_SHAPES;
 
 const SHAPES_EXPECTED =
   'one of { url } | { host, port, password? } | { sentinels, name } | { cluster: { nodes } } | { client }';
+
+const TELEMETRY_RULES = {
+  meterProvider: check.optional(
+    check.implementing<MeterProvider>(['getMeter'], 'an object with getMeter()'),
+  ),
+  activeSessions: check.flag(true),
+};
 
 /** Why a shape has no default lock node. */
 const NO_DEFAULT_LOCK_NODE =
@@ -185,18 +192,11 @@ export function resolveClusterOptions(input: SessionClusterOptions) {
   const { client, commandTimeoutMs, ...connection } = redis;
   const codec = section(options['codec'], 'codec');
   const keys = codec['encryptionKeys'];
-  const telemetry = options['telemetry'] as TelemetryOption | false | undefined;
-  if (telemetry !== false) {
-    // Only the facade uses these (the parts publish on SESSION_CHANNELS instead).
-    check.boolean(telemetry?.activeSessions, 'telemetry.activeSessions');
-    const provider: unknown = telemetry?.meterProvider;
-    if (
-      provider !== undefined &&
-      typeof section(provider, 'telemetry.meterProvider')['getMeter'] !== 'function'
-    ) {
-      throw check.invalid('telemetry.meterProvider', 'an object with getMeter()');
-    }
-  }
+  // Only the facade uses these (the parts publish on SESSION_CHANNELS instead).
+  const telemetry =
+    options['telemetry'] === false
+      ? (false as const)
+      : check.section(TELEMETRY_RULES)(options['telemetry'], 'telemetry');
   return {
     /** Exactly one of `client`/`connection`, as `RedisStore` takes it (and checks it). */
     storeConnection:
@@ -220,7 +220,7 @@ export function resolveClusterOptions(input: SessionClusterOptions) {
         }),
     ),
     /** `false` when telemetry is off. */
-    telemetry: telemetry ?? {},
+    telemetry,
   };
 }
 

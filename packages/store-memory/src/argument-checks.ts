@@ -1,25 +1,27 @@
 import { SessionValidationError } from '@session-cluster/core';
 
 /*
- * Checks for the plain-number and object arguments of store and locker
- * methods. Messages name the field and the kind of value, never the value
- * itself (it may be huge or hostile).
+ * Checks for the plain-number arguments of store and locker methods.
+ * Messages name the field and the kind of value, never the value itself
+ * (it may be huge or hostile); numbers are safe to echo.
  */
 
-/**
- * Throw `INVALID_ARGUMENT` unless `value` is a finite number (an epoch-ms
- * time such as `expiresAt` or `now`).
- */
+function refuse(value: unknown, field: string, operation: string, expected: string): never {
+  const kind = value === null ? 'null' : typeof value === 'number' ? String(value) : typeof value;
+  throw new SessionValidationError(`${field} must be ${expected}, got ${kind}`, {
+    field,
+    operation,
+  });
+}
+
+/** Throw `INVALID_ARGUMENT` unless `value` is a finite number (an epoch-ms time such as `expiresAt` or `now`). */
 export function assertFiniteNumber(
   value: unknown,
   field: string,
   operation: string,
 ): asserts value is number {
   if (typeof value !== 'number' || !Number.isFinite(value)) {
-    throw new SessionValidationError(`${field} must be a finite number, got ${kindOf(value)}`, {
-      field,
-      operation,
-    });
+    refuse(value, field, operation, 'a finite number');
   }
 }
 
@@ -30,15 +32,6 @@ export function assertPositiveInteger(
   operation: string,
 ): asserts value is number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
-    throw new SessionValidationError(`${field} must be a positive integer, got ${kindOf(value)}`, {
-      field,
-      operation,
-    });
+    refuse(value, field, operation, 'a positive integer');
   }
-}
-
-function kindOf(value: unknown): string {
-  // Numbers are safe to echo; anything else is described by its kind only.
-  if (value === null) return 'null';
-  return typeof value === 'number' ? String(value) : typeof value;
 }

@@ -1,5 +1,5 @@
 import { createOptionChecks, createSessionCodec, isOptionsObject } from '@session-cluster/core';
-import type { Clock, SessionCodec } from '@session-cluster/core';
+import type { OptionsOf, SessionCodec } from '@session-cluster/core';
 import type { Cluster, Redis } from 'ioredis';
 import { SESSION_CACHE_DEFAULTS } from './session-cache.js';
 import type { SessionCacheOptions } from './session-cache.js';
@@ -34,77 +34,6 @@ export interface RedisConnectionOptions {
   readonly cluster?: { readonly nodes: readonly RedisAddress[] } | undefined;
 }
 
-/** Options of {@link RedisStore}. Exactly one of `client` and `connection`. */
-export interface RedisStoreOptions {
-  /**
-   * A caller-owned client (`Redis` or `Cluster`; not closed by `close()`). It
-   * must have `commandTimeout` (Cluster: `redisOptions.commandTimeout`), or
-   * a dead Redis hangs every request instead of failing in milliseconds.
-   */
-  readonly client?: Redis | Cluster | undefined;
-  /**
-   * Let the store create (and own) a client configured for fast failure:
-   * `commandTimeout`, no offline queue once connected, no replay of in-flight
-   * commands after a reconnect, a capped reconnect delay, RESP2.
-   */
-  readonly connection?: RedisConnectionOptions | undefined;
-  /**
-   * Namespace of every key: `^[A-Za-z0-9_.:-]{1,64}$`. Default `'sc'`. Stores
-   * with overlapping prefixes (`sc`, `sc:x`) must not share a Redis.
-   */
-  readonly prefix?: string | undefined;
-  /**
-   * Expiry buckets (`crc32(id) % buckets`), 1–16384, default 64. Part of the
-   * key layout: every instance of a prefix must agree, and changing it
-   * orphans existing sessions (change it only with a new `prefix`).
-   */
-  readonly buckets?: number | undefined;
-  /** Encodes data fields. Default `createSessionCodec()`. */
-  readonly codec?: SessionCodec | undefined;
-  /** Source of `now` for every expiry decision. Default the system clock. */
-  readonly clock?: Clock | undefined;
-  /**
-   * How long an expired session stays in Redis (`expiresAt + grace`), so a
-   * sweeper that was down still reports it, ms ≥ 0. Default 3 600 000 (1 h).
-   */
-  readonly expiryGraceMs?: number | undefined;
-  /** `commandTimeout` of the clients the store creates, ms. Default 1 000. */
-  readonly commandTimeoutMs?: number | undefined;
-  /**
-   * A stored session failing its integrity check: `true` (default) throws
-   * `SessionCorruptedError`; `false` deletes it, counts it
-   * ({@link RedisStore.corruptSessionsDeleted}) and answers as if absent.
-   */
-  readonly failFastOnCorruption?: boolean | undefined;
-  /** Called for every corrupted session found, in both modes (log it, count it). */
-  readonly onCorruption?: ((info: CorruptionInfo) => void) | undefined;
-  /**
-   * The frame format writes use: `2` (default; the check covers owner,
-   * version and timestamps), `1` (what 0.2 reads: deploy with it first when
-   * upgrading a running 0.2 cluster, then `2`), or `3`, the default with an
-   * encrypting codec: a check keyed under the key ring, so a frame forged in
-   * Redis is refused. With encryption, `1`/`2` need the codec's `acceptPlaintext`.
-   */
-  readonly frameFormat?: 1 | 2 | 3 | undefined;
-  /**
-   * The instance cache: an LRU of decoded sessions in front of `load`, kept
-   * coherent by Redis (`CLIENT TRACKING`). `true` or sizes, `false`
-   * (default) for none. One extra connection per tracked server; with a
-   * caller-owned client, every key read through it is tracked too.
-   */
-  readonly cache?: boolean | SessionCacheOptions | undefined;
-  /** Publish cache hits (`cache` on core's `SESSION_CHANNELS`). Default `true`. */
-  readonly telemetry?: boolean | undefined;
-  /**
-   * Most live sessions per user (default 100): a login past it retires the
-   * user's oldest sessions, counted ({@link RedisStore.sessionsEvictedByUserCap})
-   * and reported to `onUserCapEviction`, so a login loop cannot grow a user's index.
-   */
-  readonly maxSessionsPerUser?: number | undefined;
-  /** Called for each session evicted by {@link maxSessionsPerUser} (log it, count it). */
-  readonly onUserCapEviction?: ((info: UserCapEviction) => void) | undefined;
-}
-
 /** What {@link RedisStoreOptions.onUserCapEviction} receives. */
 export interface UserCapEviction {
   /** `hashSessionId(id)` of the evicted session. */
@@ -121,21 +50,9 @@ export interface CorruptionInfo {
   readonly error: Error;
 }
 
-/** Defaults of {@link RedisStoreOptions}. */
-export const REDIS_STORE_DEFAULTS = Object.freeze({
-  prefix: 'sc',
-  buckets: 64,
-  expiryGraceMs: 3_600_000,
-  commandTimeoutMs: 1_000,
-  failFastOnCorruption: true,
-  frameFormat: 2,
-  maxSessionsPerUser: 100,
-});
-
 /** Most buckets: one per Redis Cluster slot. */
 export const MAX_BUCKETS = 16_384;
 
-const D = REDIS_STORE_DEFAULTS;
 const CODEC = check.implementing<SessionCodec>(
   ['encodeData', 'encodePatch', 'decodeField', 'decodeData', 'fieldBytes'],
   'a SessionCodec (see createSessionCodec)',
@@ -145,34 +62,95 @@ const CACHE_RULES = {
   maxBytes: check.int(SESSION_CACHE_DEFAULTS.maxBytes, 1),
 };
 const RULES = {
+  // The connection is checked as the store opens it (redis-connection.ts).
+  /**
+   * A caller-owned client (`Redis` or `Cluster`; not closed by `close()`). It
+   * must have `commandTimeout` (Cluster: `redisOptions.commandTimeout`), or
+   * a dead Redis hangs every request instead of failing in milliseconds.
+   */
+  client: check.typed<Redis | Cluster | undefined>(),
+  /**
+   * Let the store create (and own) a client configured for fast failure:
+   * `commandTimeout`, no offline queue once connected, no replay of in-flight
+   * commands after a reconnect, a capped reconnect delay, RESP2.
+   */
+  connection: check.typed<RedisConnectionOptions | undefined>(),
+  /**
+   * Namespace of every key: `^[A-Za-z0-9_.:-]{1,64}$`. Default `'sc'`. Stores
+   * with overlapping prefixes (`sc`, `sc:x`) must not share a Redis.
+   */
   // Its pattern is the key layout's: RedisKeys checks it.
-  prefix: (value: unknown) => (value ?? D.prefix) as string,
-  buckets: check.int(D.buckets, 1, MAX_BUCKETS),
-  codec: (value: unknown, field: string): SessionCodec => {
+  prefix: check.accepting<string | undefined>()((value) => (value ?? 'sc') as string),
+  /**
+   * Expiry buckets (`crc32(id) % buckets`), 1–16384, default 64. Part of the
+   * key layout: every instance of a prefix must agree, and changing it
+   * orphans existing sessions (change it only with a new `prefix`).
+   */
+  buckets: check.int(64, 1, MAX_BUCKETS),
+  /** Encodes data fields. Default `createSessionCodec()`. */
+  codec: check.accepting<SessionCodec | undefined>()((value, field) => {
     if (value === undefined) return createSessionCodec();
     const codec = CODEC(value, field);
     if (!Number.isSafeInteger(codec.maxBytes) || codec.maxBytes < 1) {
       throw check.invalid(field, 'a SessionCodec (see createSessionCodec)');
     }
     return codec;
-  },
+  }),
+  /** Source of `now` for every expiry decision. Default the system clock. */
   clock: check.clock,
-  expiryGraceMs: check.int(D.expiryGraceMs, 0),
-  commandTimeoutMs: check.int(D.commandTimeoutMs, 1, 600_000),
-  failFastOnCorruption: check.flag(D.failFastOnCorruption),
+  /**
+   * How long an expired session stays in Redis (`expiresAt + grace`), so a
+   * sweeper that was down still reports it, ms ≥ 0. Default 3 600 000 (1 h).
+   */
+  expiryGraceMs: check.int(3_600_000, 0),
+  /** `commandTimeout` of the clients the store creates, ms. Default 1 000. */
+  commandTimeoutMs: check.int(1_000, 1, 600_000),
+  /**
+   * A stored session failing its integrity check: `true` (default) throws
+   * `SessionCorruptedError`; `false` deletes it, counts it
+   * ({@link RedisStore.corruptSessionsDeleted}) and answers as if absent.
+   */
+  failFastOnCorruption: check.flag(true),
+  /** Called for every corrupted session found, in both modes (log it, count it). */
   onCorruption: check.fn<(info: CorruptionInfo) => void>(),
+  /**
+   * The frame format writes use: `2` (default; the check covers owner,
+   * version and timestamps), `1` (what 0.2 reads: deploy with it first when
+   * upgrading a running 0.2 cluster, then `2`), or `3`, the default with an
+   * encrypting codec: a check keyed under the key ring, so a frame forged in
+   * Redis is refused. With encryption, `1`/`2` need the codec's `acceptPlaintext`.
+   */
   frameFormat: check.oneOf([1, 2, 3], undefined),
-  cache: (value: unknown, field: string) => {
+  /**
+   * The instance cache: an LRU of decoded sessions in front of `load`, kept
+   * coherent by Redis (`CLIENT TRACKING`). `true` or sizes, `false`
+   * (default) for none. One extra connection per tracked server; with a
+   * caller-owned client, every key read through it is tracked too.
+   */
+  cache: check.accepting<boolean | SessionCacheOptions | undefined>()((value, field) => {
     if (value === undefined || value === false) return undefined;
     if (value === true) return { ...SESSION_CACHE_DEFAULTS };
     if (!isOptionsObject(value))
       throw check.invalid(field, 'a boolean or { maxEntries, maxBytes }');
     return check.resolve(CACHE_RULES, value, `${field}.`);
-  },
+  }),
+  /** Publish cache hits (`cache` on core's `SESSION_CHANNELS`). Default `true`. */
   telemetry: check.flag(true),
-  maxSessionsPerUser: check.int(D.maxSessionsPerUser, 1),
+  /**
+   * Most live sessions per user (default 100): a login past it retires the
+   * user's oldest sessions, counted ({@link RedisStore.sessionsEvictedByUserCap})
+   * and reported to `onUserCapEviction`, so a login loop cannot grow a user's index.
+   */
+  maxSessionsPerUser: check.int(100, 1),
+  /** Called for each session evicted by `maxSessionsPerUser` (log it, count it). */
   onUserCapEviction: check.fn<(info: UserCapEviction) => void>(),
 };
+
+/** Options of {@link RedisStore}. Exactly one of `client` and `connection`. */
+export type RedisStoreOptions = OptionsOf<typeof RULES>;
+
+/** Defaults of {@link RedisStoreOptions} (`frameFormat`: without encryption). */
+export const REDIS_STORE_DEFAULTS = Object.freeze({ ...check.defaults(RULES), frameFormat: 2 });
 
 /** {@link RedisStoreOptions} with every default applied and every value checked. */
 export type ResolvedRedisStoreOptions = ReturnType<typeof resolveRedisStoreOptions>;
@@ -193,7 +171,7 @@ export function resolveRedisStoreOptions(options: RedisStoreOptions) {
  */
 function frameFormatOf(option: 1 | 2 | 3 | undefined, codec: SessionCodec): 1 | 2 | 3 {
   const keys = codec.frameKeys;
-  const format = option ?? (keys === undefined ? D.frameFormat : 3);
+  const format = option ?? (keys === undefined ? REDIS_STORE_DEFAULTS.frameFormat : 3);
   if (format === 3 && keys === undefined) {
     throw invalid('frameFormat', '3 (a keyed check) needs a codec that encrypts at rest');
   }

@@ -1,5 +1,5 @@
 import { MAX_TIMER_MS, createOptionChecks, isOptionsObject } from '@session-cluster/core';
-import type { SessionError } from '@session-cluster/core';
+import type { OptionsOf, SessionError } from '@session-cluster/core';
 import type { Redis, RedisOptions } from 'ioredis';
 
 /**
@@ -8,57 +8,6 @@ import type { Redis, RedisOptions } from 'ioredis';
  * these). Never a Redis Cluster: it is one voter however many masters it has.
  */
 export type RedlockNode = Redis | RedisOptions | string;
-
-/** Options of {@link RedlockLocker}. */
-export interface RedlockLockerOptions {
-  /**
-   * The voters: separate Redis servers, not replicas of one another; 1 (no
-   * fault tolerance), or 3 or 5 (`floor(N/2)+1` must grant). No server twice.
-   */
-  readonly nodes: readonly RedlockNode[];
-  /** Namespace of lock keys (`<prefix>:lock:{<sid>}`): `^[A-Za-z0-9_.:-]{1,64}$`. Default `'sc'`. */
-  readonly prefix?: string | undefined;
-  /** Default lease, ms, in [10, 2^31-1]. Default 10 000. */
-  readonly ttlMs?: number | undefined;
-  /** Retries while the lock is held elsewhere: ≥ 0, or -1 (default) until `acquireTimeoutMs`. */
-  readonly retryCount?: number | undefined;
-  /** Delay between acquisition attempts, ms (≥ 0). Default 50. */
-  readonly retryDelayMs?: number | undefined;
-  /** Random spread around each delay, ms, in [0, retryDelayMs]. Default 25. */
-  readonly retryJitterMs?: number | undefined;
-  /**
-   * Clock drift allowance, a fraction of the lease in [0, 0.5): the lease
-   * ends `ttl × driftFactor + 2` ms before the keys expire. Default 0.01.
-   */
-  readonly driftFactor?: number | undefined;
-  /** Bound on one `acquire` (local queueing, connecting, polling), ms. Default 5 000. */
-  readonly acquireTimeoutMs?: number | undefined;
-  /** `using` extends the lease every half lease (default `true`); else its signal aborts when it ends. */
-  readonly autoExtend?: boolean | undefined;
-  /** At most one waiter per session in this process polls Redis (default `true`; `false` to measure). */
-  readonly localQueue?: boolean | undefined;
-  /** `commandTimeout` and `connectTimeout` of the clients the locker creates, ms. Default 1 000. */
-  readonly commandTimeoutMs?: number | undefined;
-  /**
-   * Told about failures the locker absorbs (a release short of a quorum, a
-   * failed automatic extension). Must not throw.
-   */
-  readonly onError?: ((error: SessionError) => void) | undefined;
-}
-
-/** Defaults of {@link RedlockLockerOptions}. */
-export const REDLOCK_DEFAULTS = Object.freeze({
-  prefix: 'sc',
-  ttlMs: 10_000,
-  retryCount: -1,
-  retryDelayMs: 50,
-  retryJitterMs: 25,
-  driftFactor: 0.01,
-  acquireTimeoutMs: 5_000,
-  autoExtend: true,
-  localQueue: true,
-  commandTimeoutMs: 1_000,
-});
 
 /** What a lock key prefix may contain: no braces (they would change the hash tag), no spaces. */
 export const LOCK_PREFIX_PATTERN = /^[A-Za-z0-9_.:-]{1,64}$/;
@@ -124,31 +73,57 @@ function nodesOption(value: unknown, field: string): readonly RedlockNode[] {
   return value as readonly RedlockNode[];
 }
 
-const D = REDLOCK_DEFAULTS;
 const RULES = {
-  nodes: nodesOption,
+  /**
+   * The voters: separate Redis servers, not replicas of one another; 1 (no
+   * fault tolerance), or 3 or 5 (`floor(N/2)+1` must grant). No server twice.
+   */
+  nodes: check.accepting<readonly RedlockNode[]>()(nodesOption),
+  /** Namespace of lock keys (`<prefix>:lock:{<sid>}`): `^[A-Za-z0-9_.:-]{1,64}$`. Default `'sc'`. */
   prefix: check.matching(
     LOCK_PREFIX_PATTERN,
-    D.prefix,
+    'sc',
     '1 to 64 characters of A-Z a-z 0-9 _ . : - (no braces)',
   ),
-  ttlMs: check.int(D.ttlMs, MIN_LOCK_TTL_MS, MAX_TIMER_MS),
-  retryCount: check.int(D.retryCount, -1),
-  retryDelayMs: check.num(D.retryDelayMs, 0, MAX_TIMER_MS),
-  retryJitterMs: check.num(D.retryJitterMs, 0, MAX_TIMER_MS),
-  driftFactor: (value: unknown, field: string): number => {
-    const factor = value ?? D.driftFactor;
+  /** Default lease, ms, in [10, 2^31-1]. Default 10 000. */
+  ttlMs: check.int(10_000, MIN_LOCK_TTL_MS, MAX_TIMER_MS),
+  /** Retries while the lock is held elsewhere: ≥ 0, or -1 (default) until `acquireTimeoutMs`. */
+  retryCount: check.int(-1, -1),
+  /** Delay between acquisition attempts, ms (≥ 0). Default 50. */
+  retryDelayMs: check.num(50, 0, MAX_TIMER_MS),
+  /** Random spread around each delay, ms, in [0, retryDelayMs]. Default 25. */
+  retryJitterMs: check.num(25, 0, MAX_TIMER_MS),
+  /**
+   * Clock drift allowance, a fraction of the lease in [0, 0.5): the lease
+   * ends `ttl × driftFactor + 2` ms before the keys expire. Default 0.01.
+   */
+  driftFactor: check.accepting<number | undefined>()((value, field) => {
+    const factor = value ?? 0.01;
     if (typeof factor !== 'number' || !(factor >= 0 && factor < 0.5)) {
       throw invalid(field, 'a number in [0, 0.5)');
     }
     return factor;
-  },
-  acquireTimeoutMs: check.int(D.acquireTimeoutMs, 1, MAX_TIMER_MS),
-  autoExtend: check.flag(D.autoExtend),
-  localQueue: check.flag(D.localQueue),
-  commandTimeoutMs: check.int(D.commandTimeoutMs, 1, MAX_TIMER_MS),
+  }),
+  /** Bound on one `acquire` (local queueing, connecting, polling), ms. Default 5 000. */
+  acquireTimeoutMs: check.int(5_000, 1, MAX_TIMER_MS),
+  /** `using` extends the lease every half lease (default `true`); else its signal aborts when it ends. */
+  autoExtend: check.flag(true),
+  /** At most one waiter per session in this process polls Redis (default `true`; `false` to measure). */
+  localQueue: check.flag(true),
+  /** `commandTimeout` and `connectTimeout` of the clients the locker creates, ms. Default 1 000. */
+  commandTimeoutMs: check.int(1_000, 1, MAX_TIMER_MS),
+  /**
+   * Told about failures the locker absorbs (a release short of a quorum, a
+   * failed automatic extension). Must not throw.
+   */
   onError: check.fn<(error: SessionError) => void>(),
 };
+
+/** Options of {@link RedlockLocker}. */
+export type RedlockLockerOptions = OptionsOf<typeof RULES>;
+
+/** Defaults of {@link RedlockLockerOptions}. */
+export const REDLOCK_DEFAULTS = check.defaults(RULES);
 
 /** Every option of {@link RedlockLockerOptions} checked, with its default applied. */
 export type ResolvedRedlockOptions = ReturnType<typeof resolveRedlockOptions>;

@@ -1,100 +1,10 @@
 import { createOptionChecks } from '@session-cluster/core';
-import type { Clock, OptionChecks } from '@session-cluster/core';
+import type { OptionChecks, OptionsOf } from '@session-cluster/core';
+import { REDIS_STORE_DEFAULTS } from '@session-cluster/store-redis';
 import type { RedisConnectionOptions, RedisStore } from '@session-cluster/store-redis';
 
 const check = createOptionChecks('ExpirySweeper');
 const invalid = check.refuse;
-
-/** Options of {@link ExpirySweeper}. Exactly one of `store` and `connection`. */
-export interface ExpirySweeperOptions {
-  /** A caller-owned store whose sessions are swept (not closed by `close()`). */
-  readonly store?: RedisStore | undefined;
-  /** Let the sweeper create (and own) its `RedisStore`, with `prefix` and `buckets`. */
-  readonly connection?: RedisConnectionOptions | undefined;
-  /** Key prefix of a sweeper-owned store (the application's). Default `'sc'`. */
-  readonly prefix?: string | undefined;
-  /** Expiry buckets of a sweeper-owned store (the application's). Default 64. */
-  readonly buckets?: number | undefined;
-  /**
-   * BullMQ prefix of both queues: a Redis hash tag `{…}`, so they live in one
-   * Cluster slot. Default `{<prefix>:sweeper}`.
-   */
-  readonly queuePrefix?: string | undefined;
-  /** Name of the sweep-job queue. Default `'session-sweep'`. */
-  readonly sweepQueueName?: string | undefined;
-  /**
-   * Queue of the expiry batch jobs. Default `'session-expiries'` (not the
-   * per-session `'session-expired'` of earlier releases, whose consumers
-   * would complete a batch job without handling it).
-   */
-  readonly eventsQueueName?: string | undefined;
-  /** Each bucket is swept once per interval (a job scheduler per bucket), ms. Default 5 000. */
-  readonly intervalMs?: number | undefined;
-  /** Index members examined per `sweepBucket` call, 1–10 000. Default 1 000. */
-  readonly batchSize?: number | undefined;
-  /** Most batches one sweep job takes (the rest waits for the next job). Default 100. */
-  readonly maxBatchesPerJob?: number | undefined;
-  /** Sweep jobs this process runs at once. Default 4. */
-  readonly concurrency?: number | undefined;
-  /** Run a BullMQ Worker here (default `true`); `false`: `start()` only installs the schedulers. */
-  readonly runWorker?: boolean | undefined;
-  /**
-   * Publish a job per sweep batch to the events queue (default `true`); off
-   * when nobody consumes it. The local `expired` event is emitted either way.
-   */
-  readonly publishEvents?: boolean | undefined;
-  /** Attempts a consumer gets for each batch job (BullMQ `attempts`). Default 5. */
-  readonly eventAttempts?: number | undefined;
-  /** First retry delay of a batch job, exponential, ms. Default 1 000. */
-  readonly eventBackoffMs?: number | undefined;
-  /**
-   * How long a completed batch job is kept, so republishing it is a no-op:
-   * longer than any sweep-to-acknowledgement gap, ms. Default 3 600 000 (1 h).
-   */
-  readonly dedupeWindowMs?: number | undefined;
-  /** How long a failed batch job is kept, ms. Default 7 days. */
-  readonly keepFailedEventsMs?: number | undefined;
-  /** BullMQ `lockDuration`: a killed worker's job moves on about this long after, ms. Default 30 000. */
-  readonly lockDurationMs?: number | undefined;
-  /** BullMQ `stalledInterval`, ms. Default 30 000. */
-  readonly stalledIntervalMs?: number | undefined;
-  /**
-   * `commandTimeout` of the queue connection, ms. Default 5 000 (the
-   * Worker's, which blocks, is {@link WORKER_COMMAND_TIMEOUT_MS}).
-   */
-  readonly commandTimeoutMs?: number | undefined;
-  /** Bound on {@link ExpirySweeper.start}, ms (BullMQ waits for a connection forever). Default 30 000. */
-  readonly startTimeoutMs?: number | undefined;
-  /** Source of `now` for expiry decisions and lateness. Default the system clock. */
-  readonly clock?: Clock | undefined;
-  /**
-   * Trace context through BullMQ (`BullMQOtel`) and each job published on
-   * core's `SESSION_CHANNELS` (a `session.sweep` span). Default `true`.
-   */
-  readonly telemetry?: boolean | undefined;
-}
-
-/** Defaults of {@link ExpirySweeperOptions}. */
-export const SWEEPER_DEFAULTS = Object.freeze({
-  prefix: 'sc',
-  sweepQueueName: 'session-sweep',
-  eventsQueueName: 'session-expiries',
-  intervalMs: 5_000,
-  batchSize: 1_000,
-  maxBatchesPerJob: 100,
-  concurrency: 4,
-  runWorker: true,
-  publishEvents: true,
-  eventAttempts: 5,
-  eventBackoffMs: 1_000,
-  dedupeWindowMs: 3_600_000,
-  keepFailedEventsMs: 7 * 24 * 3_600_000,
-  lockDurationMs: 30_000,
-  stalledIntervalMs: 30_000,
-  commandTimeoutMs: 5_000,
-  startTimeoutMs: 30_000,
-  telemetry: true,
-});
 
 /**
  * `commandTimeout` of the Worker's connections. BullMQ duplicates the
@@ -110,63 +20,124 @@ export const QUEUE_PREFIX_PATTERN = /^\{[A-Za-z0-9_.:-]{1,64}\}$/;
 /** BullMQ queue names: no `:` (BullMQ's key separator). */
 const QUEUE_NAME_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
 
-const D = SWEEPER_DEFAULTS;
+const queueName = (fallback: string) =>
+  check.accepting<string | undefined>()((value, field) =>
+    checkQueueName(check, value, fallback, field),
+  );
+
 const RULES = {
-  sweepQueueName: (value: unknown, field: string) =>
-    checkQueueName(check, value, D.sweepQueueName, field),
-  eventsQueueName: (value: unknown, field: string) =>
-    checkQueueName(check, value, D.eventsQueueName, field),
-  intervalMs: check.int(D.intervalMs, 50, 86_400_000),
-  batchSize: check.int(D.batchSize, 1, 10_000),
-  maxBatchesPerJob: check.int(D.maxBatchesPerJob, 1, 1_000_000),
-  concurrency: check.int(D.concurrency, 1, 256),
-  runWorker: check.flag(D.runWorker),
-  publishEvents: check.flag(D.publishEvents),
-  eventAttempts: check.int(D.eventAttempts, 1, 1_000),
-  eventBackoffMs: check.int(D.eventBackoffMs, 0, 86_400_000),
-  dedupeWindowMs: check.int(D.dedupeWindowMs, 1_000),
-  keepFailedEventsMs: check.int(D.keepFailedEventsMs, 1_000),
-  lockDurationMs: check.int(D.lockDurationMs, 500, 3_600_000),
-  stalledIntervalMs: check.int(D.stalledIntervalMs, 100, 3_600_000),
-  commandTimeoutMs: check.int(D.commandTimeoutMs, 100, 600_000),
-  startTimeoutMs: check.int(D.startTimeoutMs, 100, 3_600_000),
+  // The store checks its own options (`connection`, `prefix`, `buckets`): the sweeper builds it next.
+  /** A caller-owned store whose sessions are swept (not closed by `close()`). */
+  store: check.typed<RedisStore | undefined>(),
+  /** Let the sweeper create (and own) its `RedisStore`, with `prefix` and `buckets`. */
+  connection: check.typed<RedisConnectionOptions | undefined>(),
+  /** Key prefix of a sweeper-owned store (the application's). Default `'sc'`. */
+  prefix: check.typed<string | undefined>(),
+  /** Expiry buckets of a sweeper-owned store (the application's). Default 64. */
+  buckets: check.typed<number | undefined>(),
+  /**
+   * BullMQ prefix of both queues: a Redis hash tag `{…}`, so they live in one
+   * Cluster slot. Default `{<prefix>:sweeper}`.
+   */
+  queuePrefix: check.typed<string | undefined>(),
+  /** Name of the sweep-job queue. Default `'session-sweep'`. */
+  sweepQueueName: queueName('session-sweep'),
+  /**
+   * Queue of the expiry batch jobs. Default `'session-expiries'` (not the
+   * per-session `'session-expired'` of earlier releases, whose consumers
+   * would complete a batch job without handling it).
+   */
+  eventsQueueName: queueName('session-expiries'),
+  /** Each bucket is swept once per interval (a job scheduler per bucket), ms. Default 5 000. */
+  intervalMs: check.int(5_000, 50, 86_400_000),
+  /** Index members examined per `sweepBucket` call, 1–10 000. Default 1 000. */
+  batchSize: check.int(1_000, 1, 10_000),
+  /** Most batches one sweep job takes (the rest waits for the next job). Default 100. */
+  maxBatchesPerJob: check.int(100, 1, 1_000_000),
+  /** Sweep jobs this process runs at once. Default 4. */
+  concurrency: check.int(4, 1, 256),
+  /** Run a BullMQ Worker here (default `true`); `false`: `start()` only installs the schedulers. */
+  runWorker: check.flag(true),
+  /**
+   * Publish a job per sweep batch to the events queue (default `true`); off
+   * when nobody consumes it. The local `expired` event is emitted either way.
+   */
+  publishEvents: check.flag(true),
+  /** Attempts a consumer gets for each batch job (BullMQ `attempts`). Default 5. */
+  eventAttempts: check.int(5, 1, 1_000),
+  /** First retry delay of a batch job, exponential, ms. Default 1 000. */
+  eventBackoffMs: check.int(1_000, 0, 86_400_000),
+  /**
+   * How long a completed batch job is kept, so republishing it is a no-op:
+   * longer than any sweep-to-acknowledgement gap, ms. Default 3 600 000 (1 h).
+   */
+  dedupeWindowMs: check.int(3_600_000, 1_000),
+  /** How long a failed batch job is kept, ms. Default 7 days. */
+  keepFailedEventsMs: check.int(7 * 24 * 3_600_000, 1_000),
+  /** BullMQ `lockDuration`: a killed worker's job moves on about this long after, ms. Default 30 000. */
+  lockDurationMs: check.int(30_000, 500, 3_600_000),
+  /** BullMQ `stalledInterval`, ms. Default 30 000. */
+  stalledIntervalMs: check.int(30_000, 100, 3_600_000),
+  /**
+   * `commandTimeout` of the queue connection, ms. Default 5 000 (the
+   * Worker's, which blocks, is {@link WORKER_COMMAND_TIMEOUT_MS}).
+   */
+  commandTimeoutMs: check.int(5_000, 100, 600_000),
+  /** Bound on {@link ExpirySweeper.start}, ms (BullMQ waits for a connection forever). Default 30 000. */
+  startTimeoutMs: check.int(30_000, 100, 3_600_000),
+  /** Source of `now` for expiry decisions and lateness. Default the system clock. */
   clock: check.clock,
-  telemetry: check.flag(D.telemetry),
+  /**
+   * Trace context through BullMQ (`BullMQOtel`) and each job published on
+   * core's `SESSION_CHANNELS` (a `session.sweep` span). Default `true`.
+   */
+  telemetry: check.flag(true),
 };
+
+/** Options of {@link ExpirySweeper}. Exactly one of `store` and `connection`. */
+export type ExpirySweeperOptions = OptionsOf<typeof RULES>;
+
+/** Defaults of {@link ExpirySweeperOptions}. */
+export const SWEEPER_DEFAULTS = Object.freeze({
+  ...check.defaults(RULES),
+  prefix: REDIS_STORE_DEFAULTS.prefix,
+});
 
 /** {@link ExpirySweeperOptions} with defaults applied and every value checked. */
 export type ResolvedSweeperOptions = Readonly<ReturnType<typeof resolveSweeperOptions>>;
 
 /**
- * Check every option the sweeper owns and apply defaults. The store checks
- * its own (`connection`, `prefix`, `buckets`): the sweeper builds it next.
+ * Check every option the sweeper owns and apply defaults.
  * @throws SessionValidationError `INVALID_CONFIG` naming the field
  */
 export function resolveSweeperOptions(options: ExpirySweeperOptions) {
-  const resolved = check.resolve(RULES, options);
-  if ((options.store === undefined) === (options.connection === undefined)) {
+  const { store, connection, prefix, buckets, queuePrefix, ...resolved } = check.resolve(
+    RULES,
+    options,
+  );
+  if ((store === undefined) === (connection === undefined)) {
     throw invalid('store', 'pass exactly one of store and connection');
   }
-  if (options.store !== undefined && (options.prefix ?? options.buckets) !== undefined) {
+  if (store !== undefined && (prefix ?? buckets) !== undefined) {
     throw invalid(
       'prefix',
       'prefix and buckets belong to the store: set them on the store you pass',
     );
   }
-  const prefix = options.store?.prefix ?? options.prefix ?? D.prefix;
   if (resolved.sweepQueueName === resolved.eventsQueueName) {
     throw invalid('eventsQueueName', 'must differ from sweepQueueName');
   }
   if (resolved.dedupeWindowMs < 2 * resolved.intervalMs) {
     throw invalid('dedupeWindowMs', 'must be at least twice intervalMs');
   }
+  // Derived from a prefix the store checks (RedisKeys); only a given one is checked here.
+  const keyPrefix = store?.prefix ?? prefix ?? SWEEPER_DEFAULTS.prefix;
   return {
     ...resolved,
-    // Derived from a prefix the store checks (RedisKeys); only a given one is checked here.
     queuePrefix:
-      options.queuePrefix === undefined
-        ? `{${prefix}:sweeper}`
-        : checkQueuePrefix(check, options.queuePrefix, prefix),
+      queuePrefix === undefined
+        ? `{${keyPrefix}:sweeper}`
+        : checkQueuePrefix(check, queuePrefix, keyPrefix),
   };
 }
 

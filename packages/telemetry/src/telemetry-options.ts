@@ -1,88 +1,12 @@
 import { MAX_TIMER_MS, createOptionChecks, isOptionsObject } from '@session-cluster/core';
+import type { OptionsOf } from '@session-cluster/core';
 import { ParentBasedSampler, TraceIdRatioBasedSampler } from '@opentelemetry/sdk-trace';
 import type { Sampler, SpanProcessor } from '@opentelemetry/sdk-trace';
 import type { DestinationStream, Level } from 'pino';
 import type { CachedReadSpans } from './operation-tracing.js';
 
-/** The Prometheus scrape endpoint of {@link TelemetryOptions.prometheus}. */
-export interface PrometheusOptions {
-  /** Port to listen on. Default `OTEL_EXPORTER_PROMETHEUS_PORT`, else 9464. */
-  readonly port?: number | undefined;
-  /** Interface to bind. Default `OTEL_EXPORTER_PROMETHEUS_HOST`, else all interfaces. */
-  readonly host?: string | undefined;
-  /** Path Prometheus scrapes. Default `/metrics`. */
-  readonly endpoint?: string | undefined;
-}
-
-/** Auto-instrumentations: http and express on; ioredis (a span per Redis command, most of the cost) off. */
-export interface InstrumentationSwitches {
-  readonly http?: boolean | undefined;
-  readonly express?: boolean | undefined;
-  readonly ioredis?: boolean | undefined;
-}
-
 /** OTLP/HTTP encodings {@link startTelemetry} can export spans in. */
 export type OtlpProtocol = 'http/protobuf' | 'http/json';
-
-/** Batch span processor settings. Defaults: the `OTEL_BSP_*` variables, else {@link TELEMETRY_DEFAULTS}. */
-export interface BatchOptions {
-  /** Spans per export request. */
-  readonly maxExportBatchSize?: number | undefined;
-  /** Spans buffered before new ones are dropped. */
-  readonly maxQueueSize?: number | undefined;
-  /** Longest wait before a partial batch is exported, ms. */
-  readonly scheduledDelayMillis?: number | undefined;
-}
-
-/** Options of {@link startTelemetry}. */
-export interface TelemetryOptions {
-  /** `service.name` of everything this process exports (what Jaeger lists). */
-  readonly serviceName: string;
-  /** `service.version`. */
-  readonly serviceVersion?: string | undefined;
-  /** More resource attributes (`deployment.environment.name`, …). */
-  readonly resourceAttributes?: Readonly<Record<string, string | number | boolean>> | undefined;
-  /**
-   * Base URL of the OTLP/HTTP receiver (`/v1/traces`, `/v1/metrics` appended).
-   * Default `OTEL_EXPORTER_OTLP_(TRACES_|METRICS_)ENDPOINT`, else `http://localhost:4318`.
-   */
-  readonly otlpEndpoint?: string | undefined;
-  /** Export spans. Default `true`, unless `OTEL_TRACES_EXPORTER=none`. */
-  readonly traces?: boolean | undefined;
-  /** Push metrics over OTLP too (to a collector: Jaeger takes traces only). Default: `OTEL_METRICS_EXPORTER` names `otlp`. */
-  readonly otlpMetrics?: boolean | undefined;
-  /** Interval of OTLP metric pushes, ms. Default `OTEL_METRIC_EXPORT_INTERVAL`, else 60 000. */
-  readonly metricIntervalMs?: number | undefined;
-  /** Serve metrics for Prometheus: `true` or where. Default: `OTEL_METRICS_EXPORTER` names `prometheus`. */
-  readonly prometheus?: PrometheusOptions | boolean | undefined;
-  /** Auto-instrumentations: http and express on, ioredis off by default. */
-  readonly instrumentations?: InstrumentationSwitches | undefined;
-  /** Store calls and lock acquire/release as child spans of `session.<operation>`, not events. Default `false`. */
-  readonly childSpans?: boolean | undefined;
-  /**
-   * Spans for `get`s the instance cache answers: `'in-trace'` (default) only
-   * inside a traced request (elsewhere counted, not timed; a miss or failure
-   * still gets its span); `'always'`: every `get`, as before 0.3.
-   */
-  readonly cachedReadSpans?: CachedReadSpans | undefined;
-  /** Span encoding. Default `OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL`, else `http/protobuf` (smaller, cheaper). */
-  readonly otlpProtocol?: OtlpProtocol | undefined;
-  /** Batch span processor settings. */
-  readonly batch?: BatchOptions | undefined;
-  /** Sampler. Default `OTEL_TRACES_SAMPLER`, else parent-based always-on. */
-  readonly sampler?: Sampler | undefined;
-  /**
-   * Trace this fraction of new traces, in (0, 1], parent-based (a
-   * `TraceIdRatioBasedSampler` root); ignored with `sampler`. Default: all.
-   */
-  readonly sampleRatio?: number | undefined;
-  /** More span processors, run before the exporting one (e.g. an in-memory one in tests). */
-  readonly spanProcessors?: readonly SpanProcessor[] | undefined;
-  /** Level of the returned logger. Default `LOG_LEVEL`, else `info`. */
-  readonly logLevel?: Level | undefined;
-  /** Where the returned logger writes. Default stdout. */
-  readonly logDestination?: DestinationStream | undefined;
-}
 
 /** Defaults of {@link TelemetryOptions}. */
 export const TELEMETRY_DEFAULTS = Object.freeze({
@@ -119,75 +43,134 @@ function intOrEnv<D extends number | undefined>(
   min: number,
   max?: number,
 ) {
-  return (value: unknown, field: string): number | D =>
-    check.integer(value, field, min, max) ?? envInteger(name) ?? fallback;
+  return check.accepting<number | undefined>()(
+    (value, field): number | D =>
+      check.integer(value, field, min, max) ?? envInteger(name) ?? fallback,
+  );
 }
 
 const PROMETHEUS_RULES = {
+  /** Port to listen on. Default `OTEL_EXPORTER_PROMETHEUS_PORT`, else 9464. */
   port: intOrEnv('OTEL_EXPORTER_PROMETHEUS_PORT', D.prometheusPort, 1, 65_535),
-  host: (value: unknown, field: string) =>
-    check.matching(/./, undefined, 'a host name or address')(value, field) ??
-    process.env['OTEL_EXPORTER_PROMETHEUS_HOST'],
+  /** Interface to bind. Default `OTEL_EXPORTER_PROMETHEUS_HOST`, else all interfaces. */
+  host: check.accepting<string | undefined>()(
+    (value, field) =>
+      check.matching(/./, undefined, 'a host name or address')(value, field) ??
+      process.env['OTEL_EXPORTER_PROMETHEUS_HOST'],
+  ),
+  /** Path Prometheus scrapes. Default `/metrics`. */
   endpoint: check.matching(/^\//, D.prometheusEndpoint, "a path starting with '/'"),
 };
 
+/** The Prometheus scrape endpoint of {@link TelemetryOptions.prometheus}. */
+export type PrometheusOptions = OptionsOf<typeof PROMETHEUS_RULES>;
+
+const INSTRUMENTATION_RULES = {
+  http: check.flag(true),
+  express: check.flag(true),
+  ioredis: check.flag(false),
+};
+
+/** Auto-instrumentations: http and express on; ioredis (a span per Redis command, most of the cost) off. */
+export type InstrumentationSwitches = OptionsOf<typeof INSTRUMENTATION_RULES>;
+
+const BATCH_RULES = {
+  /** Spans per export request. */
+  maxExportBatchSize: check.int(undefined, 1),
+  /** Spans buffered before new ones are dropped. */
+  maxQueueSize: intOrEnv('OTEL_BSP_MAX_QUEUE_SIZE', D.maxQueueSize, 1),
+  /** Longest wait before a partial batch is exported, ms. */
+  scheduledDelayMillis: intOrEnv(
+    'OTEL_BSP_SCHEDULE_DELAY',
+    D.scheduledDelayMillis,
+    1,
+    MAX_TIMER_MS,
+  ),
+};
+
+/** Batch span processor settings. Defaults: the `OTEL_BSP_*` variables, else {@link TELEMETRY_DEFAULTS}. */
+export type BatchOptions = OptionsOf<typeof BATCH_RULES>;
+
 const RULES = {
-  serviceName: check.matching(/\S/, undefined, 'a non-empty string'),
+  /** `service.name` of everything this process exports (what Jaeger lists). */
+  serviceName: check.accepting<string>()(check.matching(/\S/, undefined, 'a non-empty string')),
+  /** `service.version`. */
   serviceVersion: check.matching(/^/, undefined, 'a string'),
-  resourceAttributes: (value: unknown, field: string) => {
+  /** More resource attributes (`deployment.environment.name`, …). */
+  resourceAttributes: check.accepting<
+    Readonly<Record<string, string | number | boolean>> | undefined
+  >()((value, field) => {
     if (value !== undefined && !isOptionsObject(value)) {
       throw check.invalid(field, 'an object of strings, numbers and booleans');
     }
     return (value ?? {}) as Readonly<Record<string, string | number | boolean>>;
-  },
-  otlpEndpoint: (value: unknown, field: string) => {
+  }),
+  /**
+   * Base URL of the OTLP/HTTP receiver (`/v1/traces`, `/v1/metrics` appended).
+   * Default `OTEL_EXPORTER_OTLP_(TRACES_|METRICS_)ENDPOINT`, else `http://localhost:4318`.
+   */
+  otlpEndpoint: check.accepting<string | undefined>()((value, field) => {
     if (value === undefined) return undefined;
     const url = typeof value === 'string' ? URL.parse(value) : null;
     if (url?.protocol !== 'http:' && url?.protocol !== 'https:') {
       throw check.invalid(field, 'an http(s) URL');
     }
     return value as string;
-  },
+  }),
+  /** Export spans. Default `true`, unless `OTEL_TRACES_EXPORTER=none`. */
   traces: check.flag(undefined),
+  /** Push metrics over OTLP too (to a collector: Jaeger takes traces only). Default: `OTEL_METRICS_EXPORTER` names `otlp`. */
   otlpMetrics: check.flag(undefined),
+  /** Interval of OTLP metric pushes, ms. Default `OTEL_METRIC_EXPORT_INTERVAL`, else 60 000. */
   metricIntervalMs: intOrEnv('OTEL_METRIC_EXPORT_INTERVAL', D.metricIntervalMs, 1, MAX_TIMER_MS),
-  prometheus: (value: unknown, field: string) =>
+  /** Serve metrics for Prometheus: `true` or where. Default: `OTEL_METRICS_EXPORTER` names `prometheus`. */
+  prometheus: check.accepting<PrometheusOptions | boolean | undefined>()((value, field) =>
     value === undefined || value === false
       ? value
       : check.resolve(PROMETHEUS_RULES, value === true ? {} : value, `${field}.`),
-  instrumentations: check.section({
-    http: check.flag(true),
-    express: check.flag(true),
-    ioredis: check.flag(false),
-  }),
+  ),
+  /** Auto-instrumentations: http and express on, ioredis off by default. */
+  instrumentations: check.section(INSTRUMENTATION_RULES),
+  /** Store calls and lock acquire/release as child spans of `session.<operation>`, not events. Default `false`. */
   childSpans: check.flag(false),
+  /**
+   * Spans for `get`s the instance cache answers: `'in-trace'` (default) only
+   * inside a traced request (elsewhere counted, not timed; a miss or failure
+   * still gets its span); `'always'`: every `get`, as before 0.3.
+   */
   cachedReadSpans: check.oneOf(['in-trace', 'always'] as CachedReadSpans[], 'in-trace'),
+  /** Span encoding. Default `OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL`, else `http/protobuf` (smaller, cheaper). */
   otlpProtocol: check.oneOf(['http/protobuf', 'http/json'] as OtlpProtocol[], undefined),
-  batch: check.section({
-    maxExportBatchSize: check.int(undefined, 1),
-    maxQueueSize: intOrEnv('OTEL_BSP_MAX_QUEUE_SIZE', D.maxQueueSize, 1),
-    scheduledDelayMillis: intOrEnv(
-      'OTEL_BSP_SCHEDULE_DELAY',
-      D.scheduledDelayMillis,
-      1,
-      MAX_TIMER_MS,
-    ),
-  }),
+  /** Batch span processor settings. */
+  batch: check.section(BATCH_RULES),
   // Typed only: an SDK object, and pino's own types.
-  sampler: (value: unknown) => value as Sampler | undefined,
-  sampleRatio: (value: unknown, field: string) => {
+  /** Sampler. Default `OTEL_TRACES_SAMPLER`, else parent-based always-on. */
+  sampler: check.typed<Sampler | undefined>(),
+  /**
+   * Trace this fraction of new traces, in (0, 1], parent-based (a
+   * `TraceIdRatioBasedSampler` root); ignored with `sampler`. Default: all.
+   */
+  sampleRatio: check.accepting<number | undefined>()((value, field) => {
     if (value !== undefined && (typeof value !== 'number' || !(value > 0 && value <= 1))) {
       throw check.invalid(field, 'a number in (0, 1]');
     }
     return value;
-  },
-  spanProcessors: (value: unknown, field: string): readonly SpanProcessor[] => {
-    if (value !== undefined && !Array.isArray(value)) throw check.invalid(field, 'an array');
-    return (value ?? []) as readonly SpanProcessor[];
-  },
-  logLevel: (value: unknown) => value as Level | undefined,
-  logDestination: (value: unknown) => value as DestinationStream | undefined,
+  }),
+  /** More span processors, run before the exporting one (e.g. an in-memory one in tests). */
+  spanProcessors: check.accepting<readonly SpanProcessor[] | undefined>()(
+    (value, field): readonly SpanProcessor[] => {
+      if (value !== undefined && !Array.isArray(value)) throw check.invalid(field, 'an array');
+      return (value ?? []) as readonly SpanProcessor[];
+    },
+  ),
+  /** Level of the returned logger. Default `LOG_LEVEL`, else `info`. */
+  logLevel: check.typed<Level | undefined>(),
+  /** Where the returned logger writes. Default stdout. */
+  logDestination: check.typed<DestinationStream | undefined>(),
 };
+
+/** Options of {@link startTelemetry}. */
+export type TelemetryOptions = OptionsOf<typeof RULES>;
 
 /** {@link TelemetryOptions} checked, with the environment and defaults applied. */
 export type ResolvedTelemetryOptions = ReturnType<typeof resolveTelemetryOptions>;
