@@ -172,7 +172,7 @@ async function telemetrySuite(): Promise<Record<string, unknown>> {
   const result = await measureTelemetryOverhead({
     ops,
     lanes,
-    rounds: Math.max(rounds, 7),
+    rounds: Math.max(rounds, 5),
     windowMs: { get: 500, update: 1_500 },
   });
   for (const scenario of ['get', 'update'] as const) {

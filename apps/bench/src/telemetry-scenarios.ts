@@ -185,6 +185,16 @@ interface Run {
   readonly cpuMicrosPerOp: number;
 }
 
+/** The mean of a round's runs of one variant (same operations each: rates and CPU average). */
+function meanRun(runs: readonly Run[]): Run {
+  const mean = (pick: (run: Run) => number): number =>
+    runs.reduce((sum, run) => sum + pick(run), 0) / runs.length;
+  return {
+    opsPerSec: mean((run) => run.opsPerSec),
+    cpuMicrosPerOp: mean((run) => run.cpuMicrosPerOp),
+  };
+}
+
 /**
  * Cost of telemetry on `manager.get` and `manager.update` through the full
  * stack (`createSessionCluster`: Redis store, Redlock, fallback, health),
@@ -200,8 +210,9 @@ interface Run {
  * same with no trace sampled; and in that process, a cluster with
  * `telemetry: false` (the SDK's own floor: its context manager and
  * metrics, none of our spans or metrics). A warm-up round of every variant is
- * thrown away and sizes the runs; rounds alternate the variants so
- * machine load hits all alike; ratios are taken per round.
+ * thrown away and sizes the runs; a round runs every variant twice, in a
+ * rotating order and its mirror, so machine load hits all alike; ratios
+ * are taken per round.
  */
 export async function measureTelemetryOverhead(options: {
   readonly ops: number;
@@ -274,18 +285,21 @@ export async function measureTelemetryOverhead(options: {
       const ops = Math.max(warmupOps, Math.round((offRate * options.windowMs[scenario]) / 1_000));
       measuredOps[scenario] = ops;
       for (let round = 1; round <= options.rounds; round += 1) {
-        // Rotate the order each round and reverse it every other round, so no
-        // variant always runs right after another, nor always first in its
-        // process after the other processes' runs (two variants share a
-        // process: each of a pair must be its first run as often as the other).
-        const rotated = VARIANTS.map((_, i) => VARIANTS[(i + round) % VARIANTS.length]);
-        const order = round % 2 === 0 ? rotated.reverse() : rotated;
-        for (const variant of order) {
-          if (variant === undefined) continue;
-          perVariant[variant].push(
-            await runVariant(variant, ops, `round ${round}/${options.rounds}`),
-          );
+        // A round runs every variant twice, in an order and then in its
+        // mirror (ABC…CBA), and counts the mean of its two runs: where a run
+        // falls in the round (first in its process after the others ran,
+        // right after a heavy variant) moved one run's rate by up to a
+        // quarter, more than the effects measured; mirrored, each variant's
+        // two positions average out. The order rotates from round to round.
+        const order = VARIANTS.map((_, i) => VARIANTS[(i + round) % VARIANTS.length]).filter(
+          (variant): variant is TelemetryVariant => variant !== undefined,
+        );
+        const runs = new Map<TelemetryVariant, Run[]>();
+        for (const variant of [...order, ...[...order].reverse()]) {
+          const run = await runVariant(variant, ops, `round ${round}/${options.rounds}`);
+          runs.set(variant, [...(runs.get(variant) ?? []), run]);
         }
+        for (const [variant, pair] of runs) perVariant[variant].push(meanRun(pair));
       }
     }
     for (const worker of workers.values()) {
