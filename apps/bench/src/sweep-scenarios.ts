@@ -895,34 +895,70 @@ function ratio(name: string, value: number, min?: number, max?: number): SweepRa
   return { ratio: name, value: rounded, bar: '—', verdict: 'n/a' };
 }
 
-/** What a scenario of an owned/anonymous pair must report. */
-interface PairedScenario {
+/** What a scenario of a same-run comparison must report. */
+interface ComparedScenario {
   readonly sweptPerSec: number;
   readonly redisCpuUsPerSession: number;
   readonly redisWaitingPercent: number;
   readonly loadAverage: number;
 }
 
-/** One owned/anonymous pair: two scenarios run back to back, each on its own fresh Redis. */
-export interface OwnedPair<T extends PairedScenario> {
-  readonly order: 'owned first' | 'anonymous first';
-  readonly owned: T;
-  readonly anonymous: T;
-  /** owned ÷ anonymous sessions swept per second. */
-  readonly rate: number;
-  /** anonymous ÷ owned Redis CPU per session (higher: owned is cheaper). */
-  readonly cpu: number;
+/** One round of a comparison: each kind of scenario once, in `order`. */
+export interface ComparisonRound<K extends string, T extends ComparedScenario> {
+  readonly order: readonly K[];
+  readonly results: Readonly<Record<K, T>>;
 }
 
-/** Alternating owned/anonymous pairs, and the medians of their ratios. */
-export interface OwnedComparison<T extends PairedScenario> {
-  readonly sessionsPerRun: number;
-  readonly pairs: readonly OwnedPair<T>[];
-  readonly medianRate: number;
-  readonly medianCpu: number;
-  /** Medians of each side's own rates (for the figures table). */
-  readonly medianOwnedPerSec: number;
-  readonly medianAnonymousPerSec: number;
+/**
+ * The order of round `index` (from 0): `kinds` rotated by `index`, and for
+ * three kinds or more reversed every other cycle, so that over the rounds
+ * each kind runs first, in the middle and last, and each runs before and
+ * after each other kind (two kinds simply alternate).
+ */
+function roundOrder<K extends string>(kinds: readonly K[], index: number): K[] {
+  const shift = index % kinds.length;
+  const rotated = [...kinds.slice(shift), ...kinds.slice(0, shift)];
+  return kinds.length > 2 && Math.floor(index / kinds.length) % 2 === 1
+    ? rotated.reverse()
+    : rotated;
+}
+
+/**
+ * Run `count` rounds of every kind of scenario in `kinds`, the order
+ * changing from round to round (see {@link roundOrder}), every scenario
+ * cold (its own fresh Redis, and for the sweeper a fresh worker process)
+ * and of the same size; `describe` prints each round as it ends.
+ *
+ * Why rounds: a single sample of each side minutes apart on a shared
+ * machine compared the load of two moments (owned ÷ anonymous came out
+ * 0.55–0.91 between runs of the same code, with Redis CPU per session of
+ * one identical scenario anywhere from 7 to 11 µs). Within a round the
+ * sides run seconds apart, changing the order cancels what running first
+ * or last does, and the median round drops those a burst of other load
+ * hit on one side only. Each round prints the share of each sweep its
+ * Redis spent waiting for a CPU, which shows that load.
+ */
+async function alternate<K extends string, T extends ComparedScenario>(
+  count: number,
+  kinds: readonly K[],
+  run: (kind: K) => Promise<T>,
+  describe: (round: ComparisonRound<K, T>, index: number) => string,
+): Promise<ComparisonRound<K, T>[]> {
+  const rounds: ComparisonRound<K, T>[] = [];
+  for (let index = 0; index < count; index += 1) {
+    const order = roundOrder(kinds, index);
+    const results: Partial<Record<K, T>> = {};
+    for (const kind of order) results[kind] = await run(kind);
+    const round = { order, results: results as Record<K, T> };
+    rounds.push(round);
+    console.log(`  ${describe(round, index)}`);
+  }
+  return rounds;
+}
+
+/** `a ÷ b`, rounded as the ratios table rounds it. */
+function quotient(a: number, b: number): number {
+  return Number((a / b).toFixed(3));
 }
 
 function median(values: readonly number[]): number {
@@ -933,80 +969,97 @@ function median(values: readonly number[]): number {
     : ((sorted[middle - 1] ?? Number.NaN) + (sorted[middle] ?? Number.NaN)) / 2;
 }
 
-/**
- * Compare owned with anonymous sessions in `count` pairs, the order
- * alternating (owned first, anonymous first, …), every scenario cold (a
- * fresh Redis, and for the sweeper a fresh worker process) and of the same
- * size. A single owned and a single anonymous sample minutes apart on a
- * shared machine compared the load of two moments (0.55–0.91 between runs
- * of the same code); within a pair both sides run within seconds of each
- * other, alternating the order cancels what running first or second does,
- * and the median pair drops the pairs a burst of other load hit on one side
- * only. Each pair is printed with the share of the sweep its Redis spent
- * waiting for a CPU, which shows that load.
- */
-async function compareOwned<T extends PairedScenario>(
+/** A ratio over the rounds of a comparison: each round's, and their median. */
+export interface RoundRatio {
+  readonly byRound: readonly number[];
+  readonly median: number;
+}
+
+function roundRatio<K extends string, T extends ComparedScenario>(
+  rounds: readonly ComparisonRound<K, T>[],
+  of: (results: Readonly<Record<K, T>>) => number,
+): RoundRatio {
+  const byRound = rounds.map((round) => of(round.results));
+  return { byRound, median: median(byRound) };
+}
+
+/** Rate and CPU of each round, for the figures table. */
+function roundsRow(rate: RoundRatio, cpu: RoundRatio): string {
+  return rate.byRound.map((value, i) => `${value} (CPU ${cpu.byRound[i]})`).join(', ');
+}
+
+/** A round's order as printed: `owned, anonymous, events`. */
+function orderLabel(order: readonly string[]): string {
+  return order.join(', ');
+}
+
+/** Owned against anonymous sessions, in rounds (see {@link alternate}). */
+export interface OwnedComparison<T extends ComparedScenario> {
+  readonly sessionsPerRun: number;
+  readonly rounds: readonly ComparisonRound<'owned' | 'anonymous', T>[];
+  /** owned ÷ anonymous sessions swept per second. */
+  readonly rate: RoundRatio;
+  /** anonymous ÷ owned Redis CPU per session (above 1: owned is cheaper). */
+  readonly cpu: RoundRatio;
+  /** Medians of each side's own rates (for the figures table). */
+  readonly medianOwnedPerSec: number;
+  readonly medianAnonymousPerSec: number;
+}
+
+function scenarioLine(name: string, result: ComparedScenario): string {
+  return (
+    `${name} ${result.sweptPerSec}/s, ${result.redisCpuUsPerSession} µs Redis CPU/session, ` +
+    `Redis waiting for a CPU ${result.redisWaitingPercent}% (load ${result.loadAverage})`
+  );
+}
+
+async function compareOwned<T extends ComparedScenario>(
   label: string,
   count: number,
   sessionsPerRun: number,
   run: (owned: boolean) => Promise<T>,
 ): Promise<OwnedComparison<T>> {
-  const pairs: OwnedPair<T>[] = [];
-  for (let index = 0; index < count; index += 1) {
-    const ownedFirst = index % 2 === 0;
-    const first = await run(ownedFirst);
-    const second = await run(!ownedFirst);
-    const [owned, anonymous] = ownedFirst ? [first, second] : [second, first];
-    const pair: OwnedPair<T> = {
-      order: ownedFirst ? 'owned first' : 'anonymous first',
-      owned,
-      anonymous,
-      rate: Number((owned.sweptPerSec / anonymous.sweptPerSec).toFixed(3)),
-      cpu: Number((anonymous.redisCpuUsPerSession / owned.redisCpuUsPerSession).toFixed(3)),
-    };
-    pairs.push(pair);
-    console.log(
-      `  ${label}, pair ${index + 1} of ${count} (${pair.order}): ` +
-        `owned ${owned.sweptPerSec}/s, anonymous ${anonymous.sweptPerSec}/s → ${pair.rate}; ` +
-        `Redis CPU µs/session ${owned.redisCpuUsPerSession} / ${anonymous.redisCpuUsPerSession} → ` +
-        `${pair.cpu}; Redis waiting for a CPU ${owned.redisWaitingPercent}% / ` +
-        `${anonymous.redisWaitingPercent}% of the sweep; load ${owned.loadAverage} / ` +
-        `${anonymous.loadAverage}`,
-    );
-  }
+  const rounds = await alternate(
+    count,
+    ['owned', 'anonymous'] as const,
+    (kind) => run(kind === 'owned'),
+    (round, index) =>
+      `${label}, pair ${index + 1} of ${count} (${orderLabel(round.order)}): ` +
+      `${scenarioLine('owned', round.results.owned)}; ` +
+      `${scenarioLine('anonymous', round.results.anonymous)} → ` +
+      `${quotient(round.results.owned.sweptPerSec, round.results.anonymous.sweptPerSec)}`,
+  );
   return {
     sessionsPerRun,
-    pairs,
-    medianRate: median(pairs.map((pair) => pair.rate)),
-    medianCpu: median(pairs.map((pair) => pair.cpu)),
-    medianOwnedPerSec: Math.round(median(pairs.map((pair) => pair.owned.sweptPerSec))),
-    medianAnonymousPerSec: Math.round(median(pairs.map((pair) => pair.anonymous.sweptPerSec))),
+    rounds,
+    rate: roundRatio(rounds, (r) => quotient(r.owned.sweptPerSec, r.anonymous.sweptPerSec)),
+    cpu: roundRatio(rounds, (r) =>
+      quotient(r.anonymous.redisCpuUsPerSession, r.owned.redisCpuUsPerSession),
+    ),
+    medianOwnedPerSec: Math.round(median(rounds.map((r) => r.results.owned.sweptPerSec))),
+    medianAnonymousPerSec: Math.round(median(rounds.map((r) => r.results.anonymous.sweptPerSec))),
   };
 }
 
-/** `rate` and `cpu` of each pair, for the figures table. */
-function pairsRow(comparison: OwnedComparison<PairedScenario>): string {
-  return comparison.pairs.map((pair) => `${pair.rate} (CPU ${pair.cpu})`).join(', ');
-}
-
-/** Owned/anonymous pairs per comparison: odd, for a median that is one pair's. */
-const OWNED_PAIRS = 5;
+/** Rounds per comparison: odd, for a median that is one round's. */
+const ROUNDS = 5;
 /** Fewer on Cluster, whose three masters start slowly; its sessions are fewer anyway. */
-const CLUSTER_OWNED_PAIRS = 3;
+const CLUSTER_ROUNDS = 3;
 
 /**
  * The `--suite sweep` figures: the store's raw sweep (baseline; owned
  * against anonymous, standalone and Cluster), one sweeper worker without
- * events (owned against anonymous, in alternating pairs; owned over three
- * backlogs for its memory), the same worker with batched events taken by a
- * `consumeExpiredSessions` consumer, the ceiling of the per-session format
- * it replaced, and event latency.
+ * events (owned and anonymous) and with batched events taken by a
+ * `consumeExpiredSessions` consumer (owned), in alternating rounds; the
+ * same worker over three full-size backlogs for its memory (without and
+ * with events); the ceiling of the per-session format batched events
+ * replaced; and event latency.
  *
- * The owned/anonymous comparisons run {@link OWNED_PAIRS} pairs (Cluster:
- * {@link CLUSTER_OWNED_PAIRS}) of `sessions ÷ pairs` sessions each (Cluster:
- * `min(sessions, 200 000) ÷ 2`), so that each side sweeps as many sessions
- * in all as one full-size scenario and the suite takes about as long as
- * with one pair of full-size scenarios; their ratios are the median pair's.
+ * The comparisons run {@link ROUNDS} rounds (Cluster: {@link CLUSTER_ROUNDS})
+ * of `sessions ÷ rounds` sessions per scenario (Cluster: `min(sessions,
+ * 200 000) ÷ 2`), so that each kind sweeps as many sessions in all as one
+ * full-size scenario; their ratios are the median round's, each round's
+ * printed beside it.
  */
 export async function runSweepSuite(options: {
   readonly sessions: number;
@@ -1014,51 +1067,89 @@ export async function runSweepSuite(options: {
   const { sessions } = options;
   const users = Math.max(1, Math.round(sessions / 4));
   const clusterSessions = Math.min(sessions, 200_000);
-  const pairSessions = Math.max(1, Math.round(sessions / OWNED_PAIRS));
-  const clusterPairSessions = Math.max(1, Math.round(clusterSessions / 2));
+  const roundSessions = Math.max(1, Math.round(sessions / ROUNDS));
+  const clusterRoundSessions = Math.max(1, Math.round(clusterSessions / 2));
   const ownersOf = (count: number, owned: boolean): number =>
     owned ? Math.max(1, Math.round(count / 4)) : 0;
   const intervalMs = 5_000;
+  const load = (): string =>
+    loadavg()
+      .map((n) => n.toFixed(2))
+      .join(' ');
   console.log(
     `\nSweep: one sweeper worker process (64 buckets, batches of 1 000, concurrency 4), ` +
-      `${sessions} expired sessions (4 per user, or none owned); owned ÷ anonymous in ` +
-      `${OWNED_PAIRS} alternating pairs of ${pairSessions} sessions per scenario (Cluster: ` +
-      `${CLUSTER_OWNED_PAIRS} pairs of ${clusterPairSessions}), the median pair reported; ` +
-      `each scenario on its own private redis-server (Cluster: 3 masters); ` +
-      `Node ${process.version}; load average ${loadavg()
-        .map((n) => n.toFixed(2))
-        .join(' ')}`,
+      `expired sessions owned 4 per user, or by nobody; comparisons in ${ROUNDS} rounds of ` +
+      `${roundSessions} sessions per scenario, the order alternating, the median round ` +
+      `reported (Cluster: ${CLUSTER_ROUNDS} rounds of ${clusterRoundSessions}); memory over ` +
+      `three backlogs of ${sessions}; each scenario on its own private redis-server ` +
+      `(Cluster: 3 masters); Node ${process.version}; load average ${load()}`,
   );
   const raw = await compareOwned(
     'raw RedisStore.sweepBucket loop',
-    OWNED_PAIRS,
-    pairSessions,
+    ROUNDS,
+    roundSessions,
     (owned) =>
-      measureRawStoreSweep({ sessions: pairSessions, users: ownersOf(pairSessions, owned) }),
+      measureRawStoreSweep({ sessions: roundSessions, users: ownersOf(roundSessions, owned) }),
   );
   const rawCluster = await compareOwned(
     'raw sweep on a 3-master Cluster (indexes left to their readers)',
-    CLUSTER_OWNED_PAIRS,
-    clusterPairSessions,
+    CLUSTER_ROUNDS,
+    clusterRoundSessions,
     (owned) =>
       measureRawStoreSweep({
-        sessions: clusterPairSessions,
-        users: ownersOf(clusterPairSessions, owned),
+        sessions: clusterRoundSessions,
+        users: ownersOf(clusterRoundSessions, owned),
         topology: 'cluster',
       }),
   );
-  const sweeper = await compareOwned(
-    'sweeper, no events (publishEvents: false)',
-    OWNED_PAIRS,
-    pairSessions,
-    (owned) =>
+  // Owned without events is the baseline of both bars: of anonymous
+  // sessions (same worker, no owner) and of events (same sessions).
+  const sweeperRounds = await alternate(
+    ROUNDS,
+    ['owned', 'anonymous', 'events'] as const,
+    (kind) =>
       measureSweepThroughput({
-        sessions: pairSessions,
-        users: ownersOf(pairSessions, owned),
-        publishEvents: false,
+        sessions: roundSessions,
+        users: ownersOf(roundSessions, kind !== 'anonymous'),
+        publishEvents: kind === 'events',
+        consume: kind === 'events',
         telemetry: true,
       }),
+    ({ order, results }, index) =>
+      `sweeper, round ${index + 1} of ${ROUNDS} (${orderLabel(order)}): ` +
+      `${scenarioLine('owned, no events', results.owned)}; ` +
+      `${scenarioLine('anonymous', results.anonymous)}; ` +
+      `${scenarioLine('owned + events', results.events)}, delivered ` +
+      `${results.events.deliveredPerSec}/s → owned ÷ anonymous ` +
+      `${quotient(results.owned.sweptPerSec, results.anonymous.sweptPerSec)}, events ÷ sweep ` +
+      `${quotient(results.events.deliveredPerSec ?? 0, results.owned.sweptPerSec)}`,
   );
+  const sweeper = {
+    sessionsPerRun: roundSessions,
+    rounds: sweeperRounds,
+    owned: roundRatio(sweeperRounds, (r) => quotient(r.owned.sweptPerSec, r.anonymous.sweptPerSec)),
+    ownedCpu: roundRatio(sweeperRounds, (r) =>
+      quotient(r.anonymous.redisCpuUsPerSession, r.owned.redisCpuUsPerSession),
+    ),
+    events: roundRatio(sweeperRounds, (r) =>
+      quotient(r.events.deliveredPerSec ?? 0, r.owned.sweptPerSec),
+    ),
+    eventsCpu: roundRatio(sweeperRounds, (r) =>
+      quotient(r.owned.redisCpuUsPerSession, r.events.redisCpuUsPerSession),
+    ),
+    medianPerSec: {
+      owned: Math.round(median(sweeperRounds.map((r) => r.results.owned.sweptPerSec))),
+      anonymous: Math.round(median(sweeperRounds.map((r) => r.results.anonymous.sweptPerSec))),
+      delivered: Math.round(
+        median(sweeperRounds.map((r) => r.results.events.deliveredPerSec ?? 0)),
+      ),
+    },
+    medianRedisCpuUs: {
+      owned: median(sweeperRounds.map((r) => r.results.owned.redisCpuUsPerSession)),
+      anonymous: median(sweeperRounds.map((r) => r.results.anonymous.redisCpuUsPerSession)),
+      events: median(sweeperRounds.map((r) => r.results.events.redisCpuUsPerSession)),
+    },
+  };
   const sweepOnly = await measureSweepThroughput({
     sessions,
     users,
@@ -1066,7 +1157,7 @@ export async function runSweepSuite(options: {
     telemetry: true,
     rounds: 3,
   });
-  console.log('  sweeper, no events, owned, over three backlogs:', sweepOnly);
+  console.log('  sweeper, no events, owned, over three backlogs (memory):', sweepOnly);
   const withEvents = await measureSweepThroughput({
     sessions,
     users,
@@ -1076,7 +1167,8 @@ export async function runSweepSuite(options: {
     rounds: 3,
   });
   console.log(
-    '  sweeper + one batch job per sweep batch (outbox, BullMQOtel) + consumeExpiredSessions:',
+    '  sweeper + one batch job per sweep batch (outbox, BullMQOtel) + consumeExpiredSessions, ' +
+      'over three backlogs (memory):',
     withEvents,
   );
   const perSessionJobs = Math.min(sessions, 100_000);
@@ -1091,28 +1183,32 @@ export async function runSweepSuite(options: {
     latency,
   );
 
-  const delivered = withEvents.deliveredPerSec ?? 0;
+  const fullDelivered = withEvents.deliveredPerSec ?? 0;
   const ratios: SweepRatio[] = [
-    ratio('events ÷ sweep without events', delivered / sweepOnly.sweptPerSec, 0.8),
-    ratio('owned ÷ anonymous sweep (standalone)', sweeper.medianRate, 0.8),
-    ratio('owned ÷ anonymous sweep (standalone), by Redis CPU per session', sweeper.medianCpu),
-    ratio('owned ÷ anonymous raw store sweep (standalone)', raw.medianRate),
-    ratio('owned ÷ anonymous raw store sweep (Cluster)', rawCluster.medianRate),
+    ratio('events ÷ sweep without events', sweeper.events.median, 0.8),
+    ratio('owned ÷ anonymous sweep (standalone)', sweeper.owned.median, 0.8),
+    ratio(
+      'owned ÷ anonymous sweep (standalone), by Redis CPU per session',
+      sweeper.ownedCpu.median,
+    ),
+    ratio('owned ÷ anonymous raw store sweep (standalone)', raw.rate.median),
+    ratio('owned ÷ anonymous raw store sweep (Cluster)', rawCluster.rate.median),
     ratio(
       'owned ÷ anonymous raw store sweep (Cluster), by Redis CPU per session',
-      rawCluster.medianCpu,
+      rawCluster.cpu.median,
     ),
+    ratio('events ÷ sweep without events, by Redis CPU per session', sweeper.eventsCpu.median),
     ratio(
-      'events ÷ sweep without events, by Redis CPU per session',
-      sweepOnly.redisCpuUsPerSession / withEvents.redisCpuUsPerSession,
+      'events ÷ sweep without events, one full-size backlog each',
+      fullDelivered / sweepOnly.sweptPerSec,
     ),
     ratio(
       'sweeper (no events) ÷ raw store sweep',
-      sweeper.medianOwnedPerSec / raw.medianOwnedPerSec,
+      sweeper.medianPerSec.owned / raw.medianOwnedPerSec,
     ),
     ratio(
       'per-session jobs ceiling (raw addBulk) ÷ sweep without events',
-      rawAdd.jobsPerSec / sweepOnly.sweptPerSec,
+      rawAdd.jobsPerSec / sweeper.medianPerSec.owned,
     ),
     ratio('event latency p99 ÷ sweep interval', latency.p99Ms / intervalMs, undefined, 2),
     // "RSS flat over 1 M sessions" is read after warm-up: over its first
@@ -1150,39 +1246,54 @@ export async function runSweepSuite(options: {
   ];
   const rows = [
     {
-      figure: `sessions swept/s, one worker, no events, owned, ${sessions}`,
-      value: sweepOnly.sweptPerSec,
+      figure: `sweeper sessions swept/s, no events, ${roundSessions} per scenario, median of ${ROUNDS}: owned / anonymous`,
+      value: `${sweeper.medianPerSec.owned} / ${sweeper.medianPerSec.anonymous}`,
     },
     {
-      figure: `the same, ${pairSessions} per scenario, median of ${OWNED_PAIRS}: owned / anonymous`,
-      value: `${sweeper.medianOwnedPerSec} / ${sweeper.medianAnonymousPerSec}`,
+      figure: 'owned ÷ anonymous sweep, each round (by Redis CPU)',
+      value: roundsRow(sweeper.owned, sweeper.ownedCpu),
     },
-    { figure: 'owned ÷ anonymous sweep, each pair (by Redis CPU)', value: pairsRow(sweeper) },
-    { figure: 'expiries delivered to a consumer/s (batched events)', value: delivered },
-    { figure: 'batch jobs the consumer completed', value: withEvents.batchJobs ?? 0 },
-    { figure: 'expiries delivered twice', value: withEvents.duplicates ?? 0 },
     {
-      figure: `raw store sweep/s, standalone, median of ${OWNED_PAIRS}: owned / anonymous`,
+      figure: 'expiries delivered to a consumer/s (batched events), median',
+      value: sweeper.medianPerSec.delivered,
+    },
+    {
+      figure: 'events ÷ sweep without events, each round (by Redis CPU)',
+      value: roundsRow(sweeper.events, sweeper.eventsCpu),
+    },
+    {
+      figure: 'Redis CPU µs per session, medians: owned / anonymous / owned + events',
+      value: `${sweeper.medianRedisCpuUs.owned} / ${sweeper.medianRedisCpuUs.anonymous} / ${sweeper.medianRedisCpuUs.events}`,
+    },
+    {
+      figure: `raw store sweep/s, standalone, median of ${ROUNDS}: owned / anonymous`,
       value: `${raw.medianOwnedPerSec} / ${raw.medianAnonymousPerSec}`,
     },
-    { figure: 'owned ÷ anonymous raw store sweep, each pair (by Redis CPU)', value: pairsRow(raw) },
     {
-      figure: `raw store sweep/s, Cluster, ${clusterPairSessions} per scenario, median of ${CLUSTER_OWNED_PAIRS}: owned / anonymous`,
+      figure: 'owned ÷ anonymous raw store sweep, each pair (by Redis CPU)',
+      value: roundsRow(raw.rate, raw.cpu),
+    },
+    {
+      figure: `raw store sweep/s, Cluster, ${clusterRoundSessions} per scenario, median of ${CLUSTER_ROUNDS}: owned / anonymous`,
       value: `${rawCluster.medianOwnedPerSec} / ${rawCluster.medianAnonymousPerSec}`,
     },
     {
       figure: 'owned ÷ anonymous raw Cluster sweep, each pair (by Redis CPU)',
-      value: pairsRow(rawCluster),
+      value: roundsRow(rawCluster.rate, rawCluster.cpu),
+    },
+    {
+      figure: `one backlog of ${sessions}, owned: swept/s without events / delivered/s with events`,
+      value: `${sweepOnly.sweptPerSec} / ${fullDelivered}`,
+    },
+    {
+      figure: 'the same: expiries delivered twice / batch jobs',
+      value: `${withEvents.duplicates ?? 0} / ${withEvents.batchJobs ?? 0}`,
+    },
+    {
+      figure: 'the same: Redis CPU µs per session / Redis waiting for a CPU, % of the sweep',
+      value: `${sweepOnly.redisCpuUsPerSession} / ${withEvents.redisCpuUsPerSession}; ${sweepOnly.redisWaitingPercent} / ${withEvents.redisWaitingPercent}`,
     },
     { figure: 'raw BullMQ addBulk, per-session event jobs/s', value: rawAdd.jobsPerSec },
-    {
-      figure: 'Redis CPU µs per session: sweeper owned / events+consumer (full size)',
-      value: `${sweepOnly.redisCpuUsPerSession} / ${withEvents.redisCpuUsPerSession}`,
-    },
-    {
-      figure: 'Redis waiting for a CPU, % of the sweep: sweeper owned / events+consumer',
-      value: `${sweepOnly.redisWaitingPercent} / ${withEvents.redisWaitingPercent}`,
-    },
     {
       figure: `event latency p50 / p99 / max (ms), interval ${intervalMs}`,
       value: `${latency.p50Ms} / ${latency.p99Ms} / ${latency.maxMs} (${latency.delivered} of ${latency.sessions} delivered, ${latency.duplicates} twice)`,
@@ -1196,11 +1307,7 @@ export async function runSweepSuite(options: {
       value: memoryRow(withEvents),
     },
   ];
-  console.log(
-    `Sweep figures (same run; load average now ${loadavg()
-      .map((n) => n.toFixed(2))
-      .join(' ')})`,
-  );
+  console.log(`Sweep figures (same run; load average now ${load()})`);
   console.table(rows);
   console.log('Sweep ratios (same run)');
   console.table(ratios);
