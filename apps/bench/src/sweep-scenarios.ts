@@ -1142,11 +1142,13 @@ export async function runSweepSuite(options: {
 
   const delivered = withEvents.deliveredPerSec ?? 0;
   const ratios: SweepRatio[] = [
-    // Full size, one backlog each: in rounds of sessions ÷ 5 the events
-    // cost more per session (Redis CPU ratio 0.78 there against 0.90 at
-    // 1 000 000 in the same run: the per-job costs of the batch jobs and
-    // their consumer weigh more in a short sweep), so a smaller size would
-    // read lower for a reason that is not load.
+    // Full size, one backlog each, as before the pairs: in scenarios of
+    // sessions ÷ 5 a bucket's last, partial batch is about a quarter of the
+    // batch jobs (a sixteenth at 1 000 000), so the per-job cost of events
+    // weighs more there, a size effect the pairs would add to the bar.
+    // Still one sample each: 0.74–1.01 between runs of this code (a fast
+    // no-events sample at 8.96 µs of Redis CPU per session gave the 0.74;
+    // 10–12.3 µs in eight others).
     ratio('events ÷ sweep without events', delivered / sweepOnly.sweptPerSec, 0.8),
     ratio('owned ÷ anonymous sweep (standalone)', sweeper.rate.median, 0.8),
     ratio('owned ÷ anonymous sweep (standalone), by Redis CPU per session', sweeper.cpu.median),
