@@ -193,12 +193,9 @@ async function startBenchRedis(topology: 'standalone' | 'cluster'): Promise<Benc
  * owner becomes the new owner), then SET + ZADD expiry bucket + ZADD user
  * index (its TTL, as the store sets it, the sessions' physical expiry) go
  * out auto-pipelined, 2 000 sessions at a time. One session after the
- * other, as `create` writes them: a loader that wrote each chunk's bucket
- * members in variadic ZADDs (and an owner's sessions together) loaded
- * twice as fast, but its sweeps without events took 9.0–11.6 µs of Redis
- * CPU per session against 12.1–12.3 for this pattern (a handful of
- * samples: likely the memory layout of keys written in bulk, not proven),
- * and that figure is what the events bar divides by.
+ * other, as `create` writes them (a variadic loader, one ZADD per bucket
+ * per chunk, loaded twice as fast but lays keys out unlike real sessions;
+ * whether that moves the sweep's cost was not settled).
  * Writing a million frames through `create` (two round trips and a Lua
  * call each) would take minutes.
  *
