@@ -1,6 +1,8 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { loadavg } from 'node:os';
 import { extname } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -29,6 +31,14 @@ function perSessionUs(cpuSeconds: number, sessions: number): number {
   return Number(((cpuSeconds * 1e6) / sessions).toFixed(2));
 }
 
+function waitingPercent(waitingSeconds: number, wallMs: number): number {
+  return Math.round((100 * waitingSeconds * 1000) / wallMs);
+}
+
+function oneMinuteLoad(): number {
+  return Number((loadavg()[0] ?? Number.NaN).toFixed(2));
+}
+
 function mb(bytes: number): number {
   return Number((bytes / MB).toFixed(1));
 }
@@ -53,13 +63,79 @@ interface BenchRedis {
    * descheduled server uses no CPU.
    */
   cpuSeconds(): Promise<number>;
+  /**
+   * Seconds the Redis main thread(s) have so far spent runnable but
+   * waiting for a CPU (Linux `/proc/<pid>/schedstat`; NaN elsewhere): how
+   * much other processes on this machine held Redis back, which no rate
+   * or CPU figure shows by itself (Cluster: the mean over masters).
+   */
+  waitingSeconds(): Promise<number>;
+  /** Counters of `INFO` (every master's summed on Cluster), for a scenario's diagnostics. */
+  counters(): Promise<RedisCounters>;
   stop(): Promise<void>;
+}
+
+/**
+ * What one Redis did, summed over masters: per-command calls and µs from
+ * `INFO commandstats` (`evalsha` is the sweep script), keys Redis expired by
+ * itself (`expired_keys`: active and lazy expiry, work outside any command),
+ * and memory.
+ */
+export interface RedisCounters {
+  readonly commands: Readonly<Record<string, { calls: number; usec: number }>>;
+  readonly expiredKeys: number;
+  readonly usedMemoryMb: number;
+  readonly keys: number;
+}
+
+async function nodeCounters(node: Redis): Promise<RedisCounters> {
+  const info = await node.info('all');
+  const commands: Record<string, { calls: number; usec: number }> = {};
+  for (const match of info.matchAll(/^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/gm)) {
+    commands[match[1] ?? ''] = { calls: Number(match[2]), usec: Number(match[3]) };
+  }
+  const field = (name: string): number =>
+    Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)?.[1] ?? 0);
+  return {
+    commands,
+    expiredKeys: field('expired_keys'),
+    usedMemoryMb: mb(field('used_memory')),
+    keys: Number(/^db0:keys=(\d+)/m.exec(info)?.[1] ?? 0),
+  };
+}
+
+function sumCounters(all: readonly RedisCounters[]): RedisCounters {
+  const commands: Record<string, { calls: number; usec: number }> = {};
+  for (const one of all) {
+    for (const [name, stat] of Object.entries(one.commands)) {
+      const sum = (commands[name] ??= { calls: 0, usec: 0 });
+      sum.calls += stat.calls;
+      sum.usec += stat.usec;
+    }
+  }
+  return {
+    commands,
+    expiredKeys: all.reduce((n, one) => n + one.expiredKeys, 0),
+    usedMemoryMb: Number(all.reduce((n, one) => n + one.usedMemoryMb, 0).toFixed(1)),
+    keys: all.reduce((n, one) => n + one.keys, 0),
+  };
 }
 
 async function mainThreadCpuSeconds(node: Redis): Promise<number> {
   const info = await node.info('cpu');
   const field = (name: string): number => Number(new RegExp(`${name}:([\\d.]+)`).exec(info)?.[1]);
   return field('used_cpu_user_main_thread') + field('used_cpu_sys_main_thread');
+}
+
+/** The main thread's run-queue wait of the Redis serving `node`, in seconds (see `waitingSeconds`). */
+async function runQueueSeconds(node: Redis): Promise<number> {
+  const pid = Number(/^process_id:(\d+)/m.exec(await node.info('server'))?.[1]);
+  try {
+    const schedstat = await readFile(`/proc/${pid}/schedstat`, 'utf8');
+    return Number(schedstat.split(' ')[1]) / 1e9;
+  } catch {
+    return Number.NaN;
+  }
 }
 
 async function startBenchRedis(topology: 'standalone' | 'cluster'): Promise<BenchRedis> {
@@ -76,6 +152,8 @@ async function startBenchRedis(topology: 'standalone' | 'cluster'): Promise<Benc
       connection: { url: server.url },
       client: () => new Redis(server.url, { ...options, enableAutoPipelining: true }),
       cpuSeconds: () => mainThreadCpuSeconds(probe),
+      counters: () => nodeCounters(probe),
+      waitingSeconds: () => runQueueSeconds(probe),
       stop: async () => {
         probe.disconnect();
         await server.stop();
@@ -95,6 +173,11 @@ async function startBenchRedis(topology: 'standalone' | 'cluster'): Promise<Benc
       const seconds = await Promise.all(probe.nodes('master').map(mainThreadCpuSeconds));
       return seconds.reduce((total, n) => total + n, 0);
     },
+    counters: async () => sumCounters(await Promise.all(probe.nodes('master').map(nodeCounters))),
+    waitingSeconds: async () => {
+      const seconds = await Promise.all(probe.nodes('master').map(runQueueSeconds));
+      return seconds.reduce((total, n) => total + n, 0) / seconds.length;
+    },
     stop: async () => {
       probe.disconnect();
       await cluster.stop();
@@ -108,9 +191,13 @@ async function startBenchRedis(topology: 'standalone' | 'cluster'): Promise<Benc
  * template, its frame is read back and copied with the owner replaced
  * (header fields are US-separated tokens; the one equal to the template's
  * owner becomes the new owner), then SET + ZADD expiry bucket + ZADD user
- * index go out auto-pipelined, 2 000 sessions at a time. Writing a million
- * frames through `create` (two round trips and a Lua call each) would take
- * minutes.
+ * index (its TTL, as the store sets it, the sessions' physical expiry) go
+ * out auto-pipelined, 2 000 sessions at a time. One session after the
+ * other, as `create` writes them (a variadic loader, one ZADD per bucket
+ * per chunk, loaded twice as fast but lays keys out unlike real sessions;
+ * whether that moves the sweep's cost was not settled).
+ * Writing a million frames through `create` (two round trips and a Lua
+ * call each) would take minutes.
  *
  * @returns when the sessions expire (they are due once this has passed)
  */
@@ -154,7 +241,12 @@ async function loadExpiredSessions(
         const userId = users === 0 ? '' : `u${i % users}`;
         writes.push(client.set(keys.session(id), frameOf(userId), 'PXAT', physical));
         writes.push(client.zadd(keys.expiryBucketOf(id), expiresAt, id));
-        if (userId !== '') writes.push(client.zadd(keys.userIndex(userId), createdAt, id));
+        if (userId !== '') {
+          writes.push(client.zadd(keys.userIndex(userId), createdAt, id));
+          // As indexUserSession-1.lua: the index lives as long as its
+          // sessions (their physical expiry; the same for every session here).
+          if (i < users) writes.push(client.pexpireat(keys.userIndex(userId), physical));
+        }
       }
       await Promise.all(writes);
     }
@@ -252,6 +344,21 @@ export interface SweepThroughputResult {
    * limit, which a busy machine distorts far less than the rates.
    */
   readonly redisCpuUsPerSession: number;
+  /**
+   * Share of `wallMs` the Redis main thread spent runnable but waiting for
+   * a CPU, %: other processes' load on Redis during this scenario.
+   */
+  readonly redisWaitingPercent: number;
+  /** The machine's 1-minute load average when the scenario started. */
+  readonly loadAverage: number;
+  /**
+   * Where Redis spent it, from the same interval (`INFO commandstats`,
+   * wall time inside commands: a descheduled server inflates it): µs per
+   * session inside the sweep script (`evalsha`, the commands it calls
+   * included; they are also counted by name), keys Redis expired by itself meanwhile (work no command
+   * accounts for), and the server's memory before the sweep.
+   */
+  readonly redis: SweepRedisFigures;
   /** With `consume`: batch jobs the consumer completed, and expiries handed to it twice. */
   readonly batchJobs?: number;
   readonly duplicates?: number;
@@ -260,6 +367,8 @@ export interface SweepThroughputResult {
    * same wall time: how far the worker itself is from being the limit.
    */
   readonly workerCpuPercent: number;
+  /** The same worker CPU per session swept, µs (start-up included). */
+  readonly workerCpuUsPerSession: number;
   /**
    * From `start()` to the last session swept, start-up included (connecting
    * and installing one job scheduler per bucket, a once-per-process cost).
@@ -287,6 +396,44 @@ export interface SweepThroughputResult {
    * committed, and memory outside the heap (MB): where the RSS is.
    */
   readonly memoryByRound: readonly MemoryFigures[];
+}
+
+/** See {@link SweepThroughputResult.redis}. */
+export interface SweepRedisFigures {
+  readonly scriptUsPerSession: number;
+  /** The commands that took the most µs, `name calls/µs`, most first. */
+  readonly topCommands: string;
+  readonly expiredKeys: number;
+  readonly usedMemoryMbBefore: number;
+  readonly keysBefore: number;
+}
+
+/** Redis figures between two {@link RedisCounters} readings, per session. */
+function redisFigures(
+  before: RedisCounters,
+  after: RedisCounters,
+  sessions: number,
+): SweepRedisFigures {
+  const spent = Object.entries(after.commands)
+    .map(([name, stat]) => ({
+      name,
+      calls: stat.calls - (before.commands[name]?.calls ?? 0),
+      usec: stat.usec - (before.commands[name]?.usec ?? 0),
+    }))
+    .filter((stat) => stat.calls > 0)
+    .sort((a, b) => b.usec - a.usec);
+  const usec = (names: readonly string[]): number =>
+    spent.filter((stat) => names.includes(stat.name)).reduce((n, stat) => n + stat.usec, 0);
+  return {
+    scriptUsPerSession: Number((usec(['evalsha', 'eval']) / sessions).toFixed(2)),
+    topCommands: spent
+      .slice(0, 4)
+      .map((stat) => `${stat.name} ${stat.calls}/${stat.usec}`)
+      .join(', '),
+    expiredKeys: after.expiredKeys - before.expiredKeys,
+    usedMemoryMbBefore: before.usedMemoryMb,
+    keysBefore: before.keys,
+  };
 }
 
 /** One {@link WorkerMemory} reading in MB. */
@@ -324,6 +471,7 @@ export async function measureSweepThroughput(options: {
   readonly telemetry: boolean;
   readonly rounds?: number;
 }): Promise<SweepThroughputResult> {
+  const loadAverage = oneMinuteLoad();
   const redis = await startBenchRedis('standalone');
   const prefix = `bs${randomUUID().slice(0, 6)}`;
   let worker: WorkerHandle | undefined;
@@ -366,6 +514,8 @@ export async function measureSweepThroughput(options: {
     worker.child.send({ type: 'measure' });
     const rest = (await worker.next('memory')).memory;
     await delay(Math.max(0, expiresAt + 10 - Date.now()));
+    const countersBefore = await redis.counters();
+    const waitingBefore = await redis.waitingSeconds();
     const cpuBefore = await redis.cpuSeconds();
     let peak = rest.rss;
     worker.onProgress((message) => {
@@ -387,6 +537,11 @@ export async function measureSweepThroughput(options: {
       (await redis.cpuSeconds()) - cpuBefore,
       options.sessions,
     );
+    const redisWaitingPercent = waitingPercent(
+      (await redis.waitingSeconds()) - waitingBefore,
+      wallMs,
+    );
+    const redisSpent = redisFigures(countersBefore, await redis.counters(), options.sessions);
     const durationMs = done.sweepWindowMs;
     const deliveredPerSec =
       consumer === undefined
@@ -412,11 +567,17 @@ export async function measureSweepThroughput(options: {
       durationMs: Math.round(durationMs),
       sweptPerSec: Math.round(options.sessions / (durationMs / 1000)),
       redisCpuUsPerSession,
+      redisWaitingPercent,
+      loadAverage,
+      redis: redisSpent,
       ...(deliveredPerSec === undefined
         ? {}
         : { deliveredPerSec, batchJobs, duplicates: delivered - seen.size }),
       wallMs: Math.round(wallMs),
       workerCpuPercent: Math.round((100 * (after.cpuMicros - rest.cpuMicros)) / (wallMs * 1000)),
+      workerCpuUsPerSession: Number(
+        ((after.cpuMicros - rest.cpuMicros) / options.sessions).toFixed(2),
+      ),
       rssBeforeMb: mb(rest.rss),
       rssAfterMb: mb(after.rss),
       rssPeakMb: mb(peak),
@@ -446,6 +607,10 @@ export interface RawSweepResult {
   readonly sweptPerSec: number;
   /** Redis main-thread CPU per session, µs (all masters on Cluster). */
   readonly redisCpuUsPerSession: number;
+  /** Share of the sweep Redis spent waiting for a CPU, % (mean over masters). */
+  readonly redisWaitingPercent: number;
+  /** The machine's 1-minute load average when the scenario started. */
+  readonly loadAverage: number;
 }
 
 /**
@@ -460,12 +625,14 @@ export async function measureRawStoreSweep(options: {
   readonly topology?: 'standalone' | 'cluster';
 }): Promise<RawSweepResult> {
   const topology = options.topology ?? 'standalone';
+  const loadAverage = oneMinuteLoad();
   const redis = await startBenchRedis(topology);
   const prefix = `br${randomUUID().slice(0, 6)}`;
   const store = new RedisStore({ connection: redis.connection, prefix, commandTimeoutMs: 10_000 });
   try {
     const { expiresAt } = await loadExpiredSessions(redis, prefix, options.sessions, options.users);
     await delay(Math.max(0, expiresAt + 10 - Date.now()));
+    const waitingBefore = await redis.waitingSeconds();
     const cpuBefore = await redis.cpuSeconds();
     const started = performance.now();
     let next = 0;
@@ -484,6 +651,10 @@ export async function measureRawStoreSweep(options: {
     await Promise.all(lanes);
     const durationMs = performance.now() - started;
     const redisCpuUsPerSession = perSessionUs((await redis.cpuSeconds()) - cpuBefore, swept);
+    const redisWaitingPercent = waitingPercent(
+      (await redis.waitingSeconds()) - waitingBefore,
+      durationMs,
+    );
     if (swept !== options.sessions) {
       throw new Error(`bench: the raw sweep found ${swept} of ${options.sessions} sessions`);
     }
@@ -494,6 +665,8 @@ export async function measureRawStoreSweep(options: {
       durationMs: Math.round(durationMs),
       sweptPerSec: Math.round(swept / (durationMs / 1000)),
       redisCpuUsPerSession,
+      redisWaitingPercent,
+      loadAverage,
     };
   } finally {
     await store.close();
@@ -708,12 +881,164 @@ function ratio(name: string, value: number, min?: number, max?: number): SweepRa
   return { ratio: name, value: rounded, bar: '—', verdict: 'n/a' };
 }
 
+/** What a scenario of a same-run comparison must report. */
+interface ComparedScenario {
+  readonly sweptPerSec: number;
+  readonly redisCpuUsPerSession: number;
+  readonly redisWaitingPercent: number;
+  readonly loadAverage: number;
+}
+
+/** One round of a comparison: each kind of scenario once, in `order`. */
+export interface ComparisonRound<K extends string, T extends ComparedScenario> {
+  readonly order: readonly K[];
+  readonly results: Readonly<Record<K, T>>;
+}
+
+/** The order of round `index` (from 0): `kinds` rotated by `index` (two kinds alternate). */
+function roundOrder<K extends string>(kinds: readonly K[], index: number): K[] {
+  const shift = index % kinds.length;
+  return [...kinds.slice(shift), ...kinds.slice(0, shift)];
+}
+
 /**
- * The `--suite sweep` figures: the store's raw sweep (baseline; owned and
- * anonymous, standalone and Cluster), one sweeper worker without events
- * (owned, with its memory over three backlogs; anonymous), the same worker
- * with batched events taken by a `consumeExpiredSessions` consumer, the
- * ceiling of the per-session format it replaced, and event latency.
+ * Run `count` rounds of every kind of scenario in `kinds`, the order
+ * changing from round to round (see {@link roundOrder}), every scenario
+ * cold (its own fresh Redis, and for the sweeper a fresh worker process)
+ * and of the same size; `describe` prints each round as it ends.
+ *
+ * Why rounds: a single sample of each side minutes apart on a shared
+ * machine compared the load of two moments (owned ÷ anonymous came out
+ * 0.55–0.91 between runs of the same code, with Redis CPU per session of
+ * one identical scenario anywhere from 7 to 11 µs). Within a round the
+ * sides run seconds apart, changing the order cancels what running first
+ * or last does, and the median round drops those a burst of other load
+ * hit on one side only. Each round prints the share of each sweep its
+ * Redis spent waiting for a CPU, which shows that load.
+ */
+async function alternate<K extends string, T extends ComparedScenario>(
+  count: number,
+  kinds: readonly K[],
+  run: (kind: K) => Promise<T>,
+  describe: (round: ComparisonRound<K, T>, index: number) => string,
+): Promise<ComparisonRound<K, T>[]> {
+  const rounds: ComparisonRound<K, T>[] = [];
+  for (let index = 0; index < count; index += 1) {
+    const order = roundOrder(kinds, index);
+    const results: Partial<Record<K, T>> = {};
+    for (const kind of order) results[kind] = await run(kind);
+    const round = { order, results: results as Record<K, T> };
+    rounds.push(round);
+    console.log(`  ${describe(round, index)}`);
+  }
+  return rounds;
+}
+
+/** `a ÷ b`, rounded as the ratios table rounds it. */
+function quotient(a: number, b: number): number {
+  return Number((a / b).toFixed(3));
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1
+    ? (sorted[middle] ?? Number.NaN)
+    : ((sorted[middle - 1] ?? Number.NaN) + (sorted[middle] ?? Number.NaN)) / 2;
+}
+
+/** A ratio over the rounds of a comparison: each round's, and their median. */
+export interface RoundRatio {
+  readonly byRound: readonly number[];
+  readonly median: number;
+}
+
+function roundRatio<K extends string, T extends ComparedScenario>(
+  rounds: readonly ComparisonRound<K, T>[],
+  of: (results: Readonly<Record<K, T>>) => number,
+): RoundRatio {
+  const byRound = rounds.map((round) => of(round.results));
+  return { byRound, median: median(byRound) };
+}
+
+/** Rate and CPU of each round, for the figures table. */
+function roundsRow(rate: RoundRatio, cpu: RoundRatio): string {
+  return rate.byRound.map((value, i) => `${value} (CPU ${cpu.byRound[i]})`).join(', ');
+}
+
+/** A round's order as printed: `owned, anonymous, events`. */
+function orderLabel(order: readonly string[]): string {
+  return order.join(', ');
+}
+
+/** Owned against anonymous sessions, in rounds (see {@link alternate}). */
+export interface OwnedComparison<T extends ComparedScenario> {
+  readonly sessionsPerRun: number;
+  readonly rounds: readonly ComparisonRound<'owned' | 'anonymous', T>[];
+  /** owned ÷ anonymous sessions swept per second. */
+  readonly rate: RoundRatio;
+  /** anonymous ÷ owned Redis CPU per session (above 1: owned is cheaper). */
+  readonly cpu: RoundRatio;
+  /** Medians of each side's own rates (for the figures table). */
+  readonly medianOwnedPerSec: number;
+  readonly medianAnonymousPerSec: number;
+}
+
+function scenarioLine(name: string, result: ComparedScenario): string {
+  return (
+    `${name} ${result.sweptPerSec}/s, ${result.redisCpuUsPerSession} µs Redis CPU/session, ` +
+    `Redis waiting for a CPU ${result.redisWaitingPercent}% (load ${result.loadAverage})`
+  );
+}
+
+async function compareOwned<T extends ComparedScenario>(
+  label: string,
+  count: number,
+  sessionsPerRun: number,
+  run: (owned: boolean) => Promise<T>,
+): Promise<OwnedComparison<T>> {
+  const rounds = await alternate(
+    count,
+    ['owned', 'anonymous'] as const,
+    (kind) => run(kind === 'owned'),
+    (round, index) =>
+      `${label}, pair ${index + 1} of ${count} (${orderLabel(round.order)}): ` +
+      `${scenarioLine('owned', round.results.owned)}; ` +
+      `${scenarioLine('anonymous', round.results.anonymous)} → ` +
+      `${quotient(round.results.owned.sweptPerSec, round.results.anonymous.sweptPerSec)}`,
+  );
+  return {
+    sessionsPerRun,
+    rounds,
+    rate: roundRatio(rounds, (r) => quotient(r.owned.sweptPerSec, r.anonymous.sweptPerSec)),
+    cpu: roundRatio(rounds, (r) =>
+      quotient(r.anonymous.redisCpuUsPerSession, r.owned.redisCpuUsPerSession),
+    ),
+    medianOwnedPerSec: Math.round(median(rounds.map((r) => r.results.owned.sweptPerSec))),
+    medianAnonymousPerSec: Math.round(median(rounds.map((r) => r.results.anonymous.sweptPerSec))),
+  };
+}
+
+/** Pairs per owned/anonymous comparison: odd, for a median that is one pair's. */
+const ROUNDS = 5;
+/** Fewer on Cluster, whose three masters start slowly; its sessions are fewer anyway. */
+const CLUSTER_ROUNDS = 3;
+
+/**
+ * The `--suite sweep` figures: the store's raw sweep (baseline) and one
+ * sweeper worker without events, owned against anonymous sessions in
+ * alternating pairs (the raw sweep on standalone and on Cluster); one
+ * worker over three full-size backlogs of owned sessions without events,
+ * and with batched events taken by a `consumeExpiredSessions` consumer
+ * (the events bar, and the worker's memory); the ceiling of the
+ * per-session format batched events replaced; and event latency.
+ *
+ * The owned/anonymous comparisons run {@link ROUNDS} pairs (Cluster:
+ * {@link CLUSTER_ROUNDS}) of `sessions ÷ 5` sessions per scenario
+ * (Cluster: `min(sessions, 200 000) ÷ 2`), so that each side sweeps as many
+ * sessions in all as one full-size scenario and the suite takes about as
+ * long as with one full-size pair; their ratios are the median pair's,
+ * each pair's printed beside it.
  */
 export async function runSweepSuite(options: {
   readonly sessions: number;
@@ -721,33 +1046,53 @@ export async function runSweepSuite(options: {
   const { sessions } = options;
   const users = Math.max(1, Math.round(sessions / 4));
   const clusterSessions = Math.min(sessions, 200_000);
+  const roundSessions = Math.max(1, Math.round(sessions / ROUNDS));
+  const clusterRoundSessions = Math.max(1, Math.round(clusterSessions / 2));
+  const ownersOf = (count: number, owned: boolean): number =>
+    owned ? Math.max(1, Math.round(count / 4)) : 0;
   const intervalMs = 5_000;
+  const load = (): string =>
+    loadavg()
+      .map((n) => n.toFixed(2))
+      .join(' ');
   console.log(
     `\nSweep: one sweeper worker process (64 buckets, batches of 1 000, concurrency 4), ` +
-      `${sessions} expired sessions (4 per user, or none owned); Cluster figures on ` +
-      `${clusterSessions}; each scenario on its own private redis-server (Cluster: 3 masters); ` +
-      `Node ${process.version}`,
+      `expired sessions owned 4 per user, or by nobody; owned ÷ anonymous in ${ROUNDS} pairs ` +
+      `of ${roundSessions} sessions per scenario, the order alternating, the median pair ` +
+      `reported (Cluster: ${CLUSTER_ROUNDS} pairs of ${clusterRoundSessions}); events and ` +
+      `memory over three backlogs of ${sessions}; each scenario on its own private redis-server ` +
+      `(Cluster: 3 masters); Node ${process.version}; load average ${load()}`,
   );
-  const raw = await measureRawStoreSweep({ sessions, users });
-  console.log('  raw RedisStore.sweepBucket loop, owned sessions (baseline):', raw);
-  const rawAnonymous = await measureRawStoreSweep({ sessions, users: 0 });
-  console.log('  the same, sessions without an owner:', rawAnonymous);
-  const clusterUsers = Math.max(1, Math.round(clusterSessions / 4));
-  const rawCluster = await measureRawStoreSweep({
-    sessions: clusterSessions,
-    users: clusterUsers,
-    topology: 'cluster',
-  });
-  console.log(
-    '  raw sweep on a 3-master Cluster, owned (indexes left to their readers):',
-    rawCluster,
+  const raw = await compareOwned(
+    'raw RedisStore.sweepBucket loop',
+    ROUNDS,
+    roundSessions,
+    (owned) =>
+      measureRawStoreSweep({ sessions: roundSessions, users: ownersOf(roundSessions, owned) }),
   );
-  const rawClusterAnonymous = await measureRawStoreSweep({
-    sessions: clusterSessions,
-    users: 0,
-    topology: 'cluster',
-  });
-  console.log('  the same, without an owner:', rawClusterAnonymous);
+  const rawCluster = await compareOwned(
+    'raw sweep on a 3-master Cluster (indexes left to their readers)',
+    CLUSTER_ROUNDS,
+    clusterRoundSessions,
+    (owned) =>
+      measureRawStoreSweep({
+        sessions: clusterRoundSessions,
+        users: ownersOf(clusterRoundSessions, owned),
+        topology: 'cluster',
+      }),
+  );
+  const sweeper = await compareOwned(
+    'sweeper, no events (publishEvents: false)',
+    ROUNDS,
+    roundSessions,
+    (owned) =>
+      measureSweepThroughput({
+        sessions: roundSessions,
+        users: ownersOf(roundSessions, owned),
+        publishEvents: false,
+        telemetry: true,
+      }),
+  );
   const sweepOnly = await measureSweepThroughput({
     sessions,
     users,
@@ -755,14 +1100,7 @@ export async function runSweepSuite(options: {
     telemetry: true,
     rounds: 3,
   });
-  console.log('  sweeper, no events (publishEvents: false):', sweepOnly);
-  const sweepOnlyAnonymous = await measureSweepThroughput({
-    sessions,
-    users: 0,
-    publishEvents: false,
-    telemetry: true,
-  });
-  console.log('  the same, sessions without an owner:', sweepOnlyAnonymous);
+  console.log('  sweeper, no events, owned, over three backlogs (memory):', sweepOnly);
   const withEvents = await measureSweepThroughput({
     sessions,
     users,
@@ -772,7 +1110,8 @@ export async function runSweepSuite(options: {
     rounds: 3,
   });
   console.log(
-    '  sweeper + one batch job per sweep batch (outbox, BullMQOtel) + consumeExpiredSessions:',
+    '  sweeper + one batch job per sweep batch (outbox, BullMQOtel) + consumeExpiredSessions, ' +
+      'over three backlogs (memory):',
     withEvents,
   );
   const perSessionJobs = Math.min(sessions, 100_000);
@@ -789,33 +1128,30 @@ export async function runSweepSuite(options: {
 
   const delivered = withEvents.deliveredPerSec ?? 0;
   const ratios: SweepRatio[] = [
+    // Full size, one backlog each, as before the pairs: in scenarios of
+    // sessions ÷ 5 a bucket's last, partial batch is about a quarter of the
+    // batch jobs (a sixteenth at 1 000 000), so the per-job cost of events
+    // weighs more there, a size effect the pairs would add to the bar.
+    // Still one sample each: 0.74–1.01 between runs of this code (a fast
+    // no-events sample at 8.96 µs of Redis CPU per session gave the 0.74;
+    // 10–12.3 µs in eight others).
     ratio('events ÷ sweep without events', delivered / sweepOnly.sweptPerSec, 0.8),
+    ratio('owned ÷ anonymous sweep (standalone)', sweeper.rate.median, 0.8),
+    ratio('owned ÷ anonymous sweep (standalone), by Redis CPU per session', sweeper.cpu.median),
+    ratio('owned ÷ anonymous raw store sweep (standalone)', raw.rate.median),
+    ratio('owned ÷ anonymous raw store sweep (Cluster)', rawCluster.rate.median),
     ratio(
-      'owned ÷ anonymous sweep (standalone)',
-      sweepOnly.sweptPerSec / sweepOnlyAnonymous.sweptPerSec,
-      0.8,
-    ),
-    ratio(
-      'owned ÷ anonymous raw store sweep (standalone)',
-      raw.sweptPerSec / rawAnonymous.sweptPerSec,
-    ),
-    ratio(
-      'owned ÷ anonymous raw store sweep (Cluster)',
-      rawCluster.sweptPerSec / rawClusterAnonymous.sweptPerSec,
-    ),
-    ratio(
-      'owned ÷ anonymous sweep (standalone), by Redis CPU per session',
-      sweepOnlyAnonymous.redisCpuUsPerSession / sweepOnly.redisCpuUsPerSession,
+      'owned ÷ anonymous raw store sweep (Cluster), by Redis CPU per session',
+      rawCluster.cpu.median,
     ),
     ratio(
       'events ÷ sweep without events, by Redis CPU per session',
       sweepOnly.redisCpuUsPerSession / withEvents.redisCpuUsPerSession,
     ),
     ratio(
-      'owned ÷ anonymous raw store sweep (Cluster), by Redis CPU per session',
-      rawClusterAnonymous.redisCpuUsPerSession / rawCluster.redisCpuUsPerSession,
+      'sweeper (no events) ÷ raw store sweep',
+      sweeper.medianOwnedPerSec / raw.medianOwnedPerSec,
     ),
-    ratio('sweeper (no events) ÷ raw store sweep', sweepOnly.sweptPerSec / raw.sweptPerSec),
     ratio(
       'per-session jobs ceiling (raw addBulk) ÷ sweep without events',
       rawAdd.jobsPerSec / sweepOnly.sweptPerSec,
@@ -855,26 +1191,46 @@ export async function runSweepSuite(options: {
     ),
   ];
   const rows = [
-    { figure: 'sessions swept/s, one worker, no events, owned', value: sweepOnly.sweptPerSec },
-    { figure: 'the same, sessions without an owner', value: sweepOnlyAnonymous.sweptPerSec },
+    {
+      figure: `sessions swept/s, one worker, no events, owned, ${sessions}`,
+      value: sweepOnly.sweptPerSec,
+    },
     { figure: 'expiries delivered to a consumer/s (batched events)', value: delivered },
     { figure: 'batch jobs the consumer completed', value: withEvents.batchJobs ?? 0 },
     { figure: 'expiries delivered twice', value: withEvents.duplicates ?? 0 },
-    { figure: 'raw store sweep/s, standalone owned', value: raw.sweptPerSec },
-    { figure: 'raw store sweep/s, standalone anonymous', value: rawAnonymous.sweptPerSec },
-    { figure: 'raw store sweep/s, Cluster owned', value: rawCluster.sweptPerSec },
-    { figure: 'raw store sweep/s, Cluster anonymous', value: rawClusterAnonymous.sweptPerSec },
-    { figure: 'raw BullMQ addBulk, per-session event jobs/s', value: rawAdd.jobsPerSec },
     {
-      figure:
-        'Redis CPU µs per session: sweeper owned / anonymous / events+consumer; ' +
-        'raw owned / anonymous; Cluster raw owned / anonymous',
-      value:
-        `${sweepOnly.redisCpuUsPerSession} / ${sweepOnlyAnonymous.redisCpuUsPerSession} / ` +
-        `${withEvents.redisCpuUsPerSession}; ${raw.redisCpuUsPerSession} / ` +
-        `${rawAnonymous.redisCpuUsPerSession}; ${rawCluster.redisCpuUsPerSession} / ` +
-        `${rawClusterAnonymous.redisCpuUsPerSession}`,
+      figure: `the same ${sessions}: Redis CPU µs per session, no events / events+consumer`,
+      value: `${sweepOnly.redisCpuUsPerSession} / ${withEvents.redisCpuUsPerSession}`,
     },
+    {
+      figure: 'the same: Redis waiting for a CPU, % of the sweep, no events / events+consumer',
+      value: `${sweepOnly.redisWaitingPercent} / ${withEvents.redisWaitingPercent}`,
+    },
+    {
+      figure: `sessions swept/s, no events, ${roundSessions} per scenario, median of ${ROUNDS}: owned / anonymous`,
+      value: `${sweeper.medianOwnedPerSec} / ${sweeper.medianAnonymousPerSec}`,
+    },
+    {
+      figure: 'owned ÷ anonymous sweep, each pair (by Redis CPU)',
+      value: roundsRow(sweeper.rate, sweeper.cpu),
+    },
+    {
+      figure: `raw store sweep/s, standalone, median of ${ROUNDS}: owned / anonymous`,
+      value: `${raw.medianOwnedPerSec} / ${raw.medianAnonymousPerSec}`,
+    },
+    {
+      figure: 'owned ÷ anonymous raw store sweep, each pair (by Redis CPU)',
+      value: roundsRow(raw.rate, raw.cpu),
+    },
+    {
+      figure: `raw store sweep/s, Cluster, ${clusterRoundSessions} per scenario, median of ${CLUSTER_ROUNDS}: owned / anonymous`,
+      value: `${rawCluster.medianOwnedPerSec} / ${rawCluster.medianAnonymousPerSec}`,
+    },
+    {
+      figure: 'owned ÷ anonymous raw Cluster sweep, each pair (by Redis CPU)',
+      value: roundsRow(rawCluster.rate, rawCluster.cpu),
+    },
+    { figure: 'raw BullMQ addBulk, per-session event jobs/s', value: rawAdd.jobsPerSec },
     {
       figure: `event latency p50 / p99 / max (ms), interval ${intervalMs}`,
       value: `${latency.p50Ms} / ${latency.p99Ms} / ${latency.maxMs} (${latency.delivered} of ${latency.sessions} delivered, ${latency.duplicates} twice)`,
@@ -888,17 +1244,15 @@ export async function runSweepSuite(options: {
       value: memoryRow(withEvents),
     },
   ];
-  console.log('Sweep figures (same run)');
+  console.log(`Sweep figures (same run; load average now ${load()})`);
   console.table(rows);
   console.log('Sweep ratios (same run)');
   console.table(ratios);
   return {
     raw,
-    rawAnonymous,
     rawCluster,
-    rawClusterAnonymous,
+    sweeper,
     sweepOnly,
-    sweepOnlyAnonymous,
     withEvents,
     rawAdd,
     latency,
