@@ -26,6 +26,7 @@ import type {
   PatchOptions,
   SaveSessionInput,
   SessionChannels,
+  SessionEvent,
   SessionCodec,
   SessionData,
   SessionPatch,
@@ -1238,8 +1239,10 @@ export class RedisStore implements SessionStore {
  */
 function noteCacheHit(channels: SessionChannels, hit: boolean): void {
   const channel = channels.event;
-  if (channel.hasSubscribers) channel.publish({ type: 'cache', hit });
+  if (channel.hasSubscribers) channel.publish(hit ? CACHE_HIT : CACHE_MISS);
 }
+const CACHE_HIT: SessionEvent = Object.freeze({ type: 'cache', hit: true });
+const CACHE_MISS: SessionEvent = Object.freeze({ type: 'cache', hit: false });
 
 /**
  * Builds the record a write left from what it sent (see

@@ -43,7 +43,8 @@ export class SessionMetrics {
   /**
    * `get`s the instance cache answered, found and not found: the commonest
    * call of all (a few hundred ns), so two plain counters rather than the
-   * map; added to the `get` rows of {@link operationCounts} when observed.
+   * map update; folded into the `get` rows of {@link operationCounts} at
+   * each collection.
    */
   private cachedGetsFound = 0;
   private cachedGetsNotFound = 0;
@@ -74,16 +75,13 @@ export class SessionMetrics {
         unit: '{operation}',
       })
       .addCallback((result: ObservableResult) => {
+        // Fold the cached gets counted since the last collection into their rows.
         const get = this.outcomeAttributes('get');
-        const cached = new Map<Attributes, number>([
-          [get[OUTCOME_OK] as Attributes, this.cachedGetsFound],
-          [get[OUTCOME_NOT_FOUND] as Attributes, this.cachedGetsNotFound],
-        ]);
-        for (const [attributes, count] of this.operationCounts) {
-          result.observe(count + (cached.get(attributes) ?? 0), attributes);
-          cached.delete(attributes);
-        }
-        for (const [attributes, count] of cached) if (count > 0) result.observe(count, attributes);
+        this.count(get[OUTCOME_OK] as Attributes, this.cachedGetsFound);
+        this.count(get[OUTCOME_NOT_FOUND] as Attributes, this.cachedGetsNotFound);
+        this.cachedGetsFound = 0;
+        this.cachedGetsNotFound = 0;
+        for (const [attributes, count] of this.operationCounts) result.observe(count, attributes);
       });
     this.errors = counter(
       METRIC_SESSION_ERRORS,
@@ -150,11 +148,17 @@ export class SessionMetrics {
     errorCode: string | undefined,
   ): void {
     const attributes = this.outcomeAttributes(operation)[outcome] as Attributes;
-    this.operationCounts.set(attributes, (this.operationCounts.get(attributes) ?? 0) + 1);
+    this.count(attributes, 1);
     if (durationMs !== undefined) this.duration.record(durationMs / 1000, attributes);
     if (errorCode !== undefined) {
       this.errors.add(1, { [ATTR_SESSION_OPERATION]: operation, [ATTR_ERROR_TYPE]: errorCode });
     }
+  }
+
+  /** Add `n` operations to the row of `attributes`. */
+  private count(attributes: Attributes, n: number): void {
+    if (n > 0)
+      this.operationCounts.set(attributes, (this.operationCounts.get(attributes) ?? 0) + n);
   }
 
   /** Count a `get` the instance cache answered (not timed: see {@link operation}). */
