@@ -40,10 +40,11 @@ export interface JournalEntry {
   readonly keyTimes: Map<string, number>;
   /**
    * The record a reconciliation last sent to the primary as a whole-record
-   * create or save (whose outcome is unknown until answered). A run that
-   * ends without the answer (a timeout, a second outage) may still have
-   * written it: the next run finding exactly this in the primary, one
-   * version on, knows the write was its own and builds on it instead of
+   * create or save, or as a per-key merge (whose outcome is unknown until
+   * answered). A run that ends without the answer (a timeout, a second
+   * outage) may still have written it: the next run finding exactly this in
+   * the primary (one version on for a create or save; the keys it changed,
+   * for a merge) knows the write was its own and builds on it instead of
    * reporting the primary's copy as a newer conflicting one.
    */
   sent: SessionRecord | undefined;

@@ -2,6 +2,8 @@ import { isDeepStrictEqual } from 'node:util';
 import { hashSessionId, isSessionError, toSessionError } from '@session-cluster/core';
 import type {
   Clock,
+  JsonValue,
+  SessionData,
   SessionErrorCode,
   SessionKeyChange,
   SessionRecord,
@@ -102,7 +104,8 @@ const UNCHANGED: WriteOutcome = { kind: 'unchanged' };
  *   degraded) → someone else changed it: the primary wins, a conflict is
  *   counted, nothing is overwritten — unless what the primary holds is this
  *   instance's own earlier write-back (`JournalEntry.sent`, one version on)
- *   whose answer a timeout lost: then the newer copy is saved over it;
+ *   whose answer a timeout lost: then the newer copy is saved over it (a
+ *   per-key merge whose answer was lost is built on the same way);
  * - else → compare-and-set `save` on the primary's version.
  * A `delete` entry is replayed with `primary.delete`; a revocation deletes
  * the user's primary sessions created up to its time (except the ids it kept
@@ -299,19 +302,24 @@ export class Reconciler {
     entry: JournalEntry,
   ): Promise<WriteOutcome> {
     const { keyTimes } = entry;
-    const changes: SessionKeyChange[] = changedKeys(baseData, record.data).map((key) => ({
+    const from =
+      entry.sent === undefined
+        ? { base, baseData }
+        : await this.afterUnansweredMerge(record.id, base, baseData, entry.sent);
+    const changes: SessionKeyChange[] = changedKeys(from.baseData, record.data).map((key) => ({
       key,
       value: Object.hasOwn(record.data, key) ? record.data[key] : undefined,
-      base: Object.hasOwn(baseData, key) ? baseData[key] : undefined,
+      base: Object.hasOwn(from.baseData, key) ? from.baseData[key] : undefined,
       // A change whose time was not seen (none should be) counts as the
       // copy's last write.
       at: keyTimes.get(key) ?? record.updatedAt,
     }));
     const { primary } = this.deps;
+    entry.sent = record;
     const result = await this.primary(
       () =>
         (primary.merge as NonNullable<SessionStore['merge']>).call(primary, record.id, {
-          baseVersion: base,
+          baseVersion: from.base,
           changes,
           expiresAt: record.expiresAt,
         }),
@@ -329,6 +337,43 @@ export class Reconciler {
       case 'deleted':
         return changes.length === 0 ? SKIPPED : { kind: 'deleted-in-primary' };
     }
+  }
+
+  /**
+   * An earlier run merged `sent` and lost the answer (a timeout, a second
+   * outage): the merge may have landed. When the primary is exactly one
+   * version on and every key the merge changed holds exactly what it sent,
+   * that version is this merge's own (or another writer's of the very same
+   * values): the next merge is built on it instead of reporting those keys
+   * as changed on both sides. Encrypted values cannot tell that in the
+   * script (a fresh IV per write); decoded here, they can. One version on
+   * only: with more, someone else wrote too, and building on the current
+   * version would let this copy's keys pass over that write unreported.
+   * Otherwise the base stays, and the script decides per key as usual.
+   */
+  private async afterUnansweredMerge(
+    id: string,
+    base: number,
+    baseData: SessionData,
+    sent: SessionRecord,
+  ): Promise<{ base: number; baseData: SessionData }> {
+    const current = await this.primary(() => this.deps.primary.load(id), id);
+    if (current?.version !== base + 1) return { base, baseData };
+    const keys = changedKeys(baseData, sent.data);
+    const landed =
+      keys.length > 0 &&
+      keys.every(
+        (key) =>
+          Object.hasOwn(current.data, key) === Object.hasOwn(sent.data, key) &&
+          isDeepStrictEqual(current.data[key], sent.data[key]),
+      );
+    if (!landed) return { base, baseData };
+    const rebased: SessionData = { ...baseData };
+    for (const key of keys) {
+      if (Object.hasOwn(sent.data, key)) rebased[key] = sent.data[key] as JsonValue;
+      else delete rebased[key];
+    }
+    return { base: current.version, baseData: rebased };
   }
 
   private async create(record: SessionRecord, entry: JournalEntry): Promise<WriteOutcome> {
