@@ -1087,11 +1087,17 @@ export class RedisStore implements SessionStore {
    * queued right behind it on the same connection (same round trip). The
    * read re-registers the key for tracking: a write drops the key from
    * Redis' tracking table for every client, and with NOLOOP the writer is
-   * not told (Redis 7.0 does not track keys a script reads, hence a command
-   * of its own). When the head shows what this write left — the version
-   * (and expiry) `local` expects, so nobody wrote after it and the read ran
-   * after it (not before, as a script re-sent after NOSCRIPT or a Cluster
-   * redirect would) — this instance's cache is refilled with the record
+   * not told. Not a read inside the write script: Redis (6.0 to 7.x) does
+   * track a script's reads for its caller, but as every key the script
+   * declares (checked on 7.0.15), so the expiry bucket's ZSET would be
+   * tracked too and every later write to that bucket, by any instance,
+   * would send this one an invalidation; hence a command of its own, which
+   * names only the session's key.
+   *
+   * When the head shows what this write left — the version (and expiry)
+   * `local` expects, so nobody wrote after it and the read ran after it
+   * (not before, as a script re-sent after NOSCRIPT or a Cluster redirect
+   * would) — this instance's cache is refilled with the record
    * `local` builds from what the write sent, without reading the session
    * back; any later write by anyone else reaches this instance as an
    * invalidation (an invalidation while this is in flight wins, see
