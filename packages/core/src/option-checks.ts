@@ -143,7 +143,11 @@ export function createOptionChecks(owner: string) {
       }
       return candidate as T;
     };
-  /** Check every option of `rules` in `options` (a non-array object), each under `path + name`. */
+  /**
+   * Check every option of `rules` in `options` (a non-array object), each
+   * under `path + name`; a key the table does not name is refused, so a typo
+   * is an error, not a silent default.
+   */
   const resolve = <R extends OptionRules>(
     rules: R,
     options: unknown,
@@ -151,6 +155,11 @@ export function createOptionChecks(owner: string) {
   ): ResolvedOptions<R> => {
     if (!isOptionsObject(options)) {
       throw invalid(path === '' ? 'options' : path.slice(0, -1), 'an options object');
+    }
+    for (const name of Object.keys(options)) {
+      if (!Object.hasOwn(rules, name)) {
+        throw refuse(`${path}${name}`, `no such option (one of ${Object.keys(rules).join(', ')})`);
+      }
     }
     const resolved: Record<string, unknown> = {};
     for (const [name, rule] of Object.entries(rules)) {
