@@ -88,11 +88,19 @@ describe('createOptionChecks', () => {
       [{ hook: 1 }, 'hook'],
       [{ inner: 5 }, 'inner'],
       [{ inner: { depth: -1 } }, 'inner.depth'],
+      // A key the table does not name: a typo, not a silent default.
+      [{ sise: 5 }, 'sise'],
+      [{ inner: { dept: 2 } }, 'inner.dept'],
     ] as const) {
       const error = errorOf(() => check.resolve(rules, options));
       expect(error).toBeInstanceOf(SessionValidationError);
       expect(error).toMatchObject({ code: 'INVALID_CONFIG', field });
     }
+  });
+
+  it('resolve names the options a table takes when it refuses an unknown one', () => {
+    const error = errorOf(() => check.resolve({ size: check.int(1, 1) }, { colour: 'blue' }));
+    expect((error as Error).message).toBe('Thing option colour: no such option (one of size)');
   });
 
   it('a table gives its options type (required where the rule refuses absence) and its defaults', () => {

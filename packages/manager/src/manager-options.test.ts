@@ -84,5 +84,7 @@ describe('resolveManagerOptions', () => {
 
   it('is what the SessionManager constructor runs', () => {
     expect(configErrorField(() => new SessionManager({ store, locker, ttlMs: 0 }))).toBe('ttlMs');
+    const misspelt = { store, locker, ttl: 5 } as SessionManagerOptions;
+    expect(configErrorField(() => new SessionManager(misspelt))).toBe('ttl');
   });
 });
