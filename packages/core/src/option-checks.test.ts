@@ -129,6 +129,16 @@ describe('createOptionChecks', () => {
     expect(error).toMatchObject({ code: 'INVALID_CONFIG', field: 'extra.depth' });
   });
 
+  it("given: another part's options passed on as they are, typed as that part has them", () => {
+    const rules = { ...check.given<{ ttlMs?: number; name: string }>()('ttlMs', 'name') };
+    type Options = OptionsOf<typeof rules>;
+    expectTypeOf<Options['ttlMs']>().toEqualTypeOf<number | undefined>();
+    expectTypeOf<{ name: string }>().toExtend<Options>();
+    expectTypeOf<{ ttlMs: number }>().not.toExtend<Options>();
+    expect(check.resolve(rules, { ttlMs: -1, name: 5 })).toEqual({ ttlMs: -1, name: 5 });
+    expect(errorOf(() => check.resolve(rules, { colour: 1 }))).toMatchObject({ field: 'colour' });
+  });
+
   it('isOptionsObject: objects only, not arrays or null', () => {
     expect(isOptionsObject({})).toBe(true);
     expect(isOptionsObject([])).toBe(false);

@@ -143,6 +143,7 @@ export function createOptionChecks(owner: string) {
       }
       return candidate as T;
     };
+  const passOn = (value: unknown): unknown => value;
   /**
    * Check every option of `rules` in `options` (a non-array object), each
    * under `path + name`; a key the table does not name is refused, so a typo
@@ -260,10 +261,18 @@ export function createOptionChecks(owner: string) {
       (value, field) =>
         value === undefined ? undefined : rule(value, field),
     /** Rule: a value passed on as it is, to the part that checks it (typed only). */
-    typed:
-      <T>(): OptionRule<T> =>
-      (value) =>
-        value as T,
+    typed: <T>() => passOn as OptionRule<T>,
+    /**
+     * Rules passing the options `keys` of another part's options `T` on as
+     * given, to that part, which checks them: typed (and documented) as `T` has them.
+     */
+    given:
+      <T>() =>
+      <K extends keyof T & string>(...keys: K[]) =>
+        Object.fromEntries(keys.map((key) => [key, passOn])) as unknown as Pick<
+          { readonly [P in keyof T]-?: OptionRule<T[P]> },
+          K
+        >,
     /** Rule: `rule` as written, declared to accept `I` (what {@link OptionsOf} shows callers). */
     accepting:
       <I>() =>

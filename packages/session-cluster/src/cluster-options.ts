@@ -5,11 +5,14 @@ import {
   isSessionError,
 } from '@session-cluster/core';
 import type { EncryptionKey, OptionsOf, SessionCodecOptions } from '@session-cluster/core';
-import type { BreakerOptions } from '@session-cluster/fallback';
-import type { ManagerRetryOptions, UpdateLockOptions } from '@session-cluster/manager';
+import type { FallbackStoreOptions } from '@session-cluster/fallback';
+import type { HealthMonitorOptions } from '@session-cluster/health';
+import type { SessionManagerOptions } from '@session-cluster/manager';
+import type { MemoryStoreOptions } from '@session-cluster/store-memory';
 import type {
   RedisConnectionOptions,
   RedisStoreOptions,
+  RedlockLockerOptions,
   RedlockNode,
   SessionCacheOptions,
 } from '@session-cluster/store-redis';
@@ -67,57 +70,37 @@ const LOCKS_RULES = {
    * `redis.cluster` or a Cluster/Sentinel `redis.client`.
    */
   nodes: check.typed<readonly LockNode[] | undefined>(),
-  /** Lease of a session lock, ms, in [10, 2^31-1]. Default 10 000. */
-  ttlMs: check.typed<number | undefined>(),
-  /** Bound on one lock acquisition, ms. Default 5 000. */
-  acquireTimeoutMs: check.typed<number | undefined>(),
+  ...check.given<RedlockLockerOptions>()('ttlMs', 'acquireTimeoutMs'),
 };
 
 const SESSION_RULES = {
-  /** Lifetime of a new session, and of a rolled one, ms. Default 30 min. */
-  ttlMs: check.typed<number | undefined>(),
-  /** `touch`, `patch`, `update`, `regenerate` move the expiry to now + `ttlMs`. Default `true`. */
-  rolling: check.typed<boolean | undefined>(),
-  /** How long an expired session stays in Redis for the sweeper, ms. Default 1 h. */
-  expiryGraceMs: check.typed<number | undefined>(),
-  /** Most live sessions one user may hold (default 100): the oldest go first. */
+  ...check.given<SessionManagerOptions>()('ttlMs', 'rolling'),
+  ...check.given<RedisStoreOptions>()('expiryGraceMs'),
+  /** The store's `maxSessionsPerUser`: most live sessions one user may hold (default 100). */
   maxPerUser: check.typed<number | undefined>(),
 };
 
 const FALLBACK_RULES = {
   /** Default `true`. `false`: a Redis outage fails calls (after retries). */
   enabled: check.flag(true),
-  /** Most sessions the in-memory fallback holds. */
-  maxSessions: check.typed<number | undefined>(),
-  /** Bound on every Redis call, after which the fallback serves it, ms. Default 1 000. */
-  timeoutMs: check.typed<number | undefined>(),
+  ...check.given<MemoryStoreOptions>()('maxSessions'),
+  ...check.given<FallbackStoreOptions>()('timeoutMs'),
 };
 
-const HEALTH_RULES = {
-  /** Most recent operations kept per window. Default 100. */
-  windowSize: check.typed<number | undefined>(),
-  /** An operation taking longer than this (ms) counts as slow. Default 5 000. */
-  slowThresholdMs: check.typed<number | undefined>(),
-  /** Unhealthy when a window's success rate is below this, in [0, 1]. Default 0.8. */
-  unhealthyBelowSuccessRate: check.typed<number | undefined>(),
-};
+const HEALTH_RULES = check.given<HealthMonitorOptions>()(
+  'windowSize',
+  'slowThresholdMs',
+  'unhealthyBelowSuccessRate',
+);
 
 const CODEC_RULES = {
-  /** Largest encoded session, bytes. */
-  maxBytes: check.typed<SessionCodecOptions['maxBytes']>(),
+  ...check.given<SessionCodecOptions>()('maxBytes', 'acceptPlaintext'),
   /**
    * AES-256-GCM keys for encryption at rest (first one encrypts, all
    * decrypt). Absent: values are stored in plain JSON with a CRC-32 check.
    */
   encryptionKeys: check.typed<readonly EncryptionKey[] | undefined>(),
-  /** With encryption: still read plaintext values (while migrating to it). */
-  acceptPlaintext: check.typed<SessionCodecOptions['acceptPlaintext']>(),
-  /** A corrupted session: `true` (default) throws, `false` deletes it and answers as if absent. */
-  failFastOnCorruption: check.typed<RedisStoreOptions['failFastOnCorruption']>(),
-  /** Called for every corrupted session found (log it, count it). */
-  onCorruption: check.typed<RedisStoreOptions['onCorruption']>(),
-  /** The frame format writes use (see `RedisStoreOptions.frameFormat`). */
-  frameFormat: check.typed<RedisStoreOptions['frameFormat']>(),
+  ...check.given<RedisStoreOptions>()('failFastOnCorruption', 'onCorruption', 'frameFormat'),
 };
 
 const TELEMETRY_RULES = {
@@ -134,20 +117,13 @@ const TELEMETRY_RULES = {
 
 const RULES = {
   redis: check.typed<RedisOption>(),
-  /** Namespace of every key and lock: `^[A-Za-z0-9_.:-]{1,64}$`. Default `'sc'`. */
-  prefix: check.typed<string | undefined>(),
-  /** Expiry buckets, 1–16384, default 64: part of the key layout, the same on every instance. */
-  buckets: check.typed<number | undefined>(),
+  ...check.given<RedisStoreOptions>()('prefix', 'buckets'),
   /** Per-session locks (Redlock). */
   locks: check.section(LOCKS_RULES),
   /** Session lifetime. */
   session: check.section(SESSION_RULES),
-  /** Retry settings of the manager's operations (core's defaults when absent). */
-  retry: check.typed<ManagerRetryOptions | undefined>(),
-  /** How `manager.update` uses the session lock. Default `{ lock: 'on-conflict' }`. */
-  update: check.typed<UpdateLockOptions | undefined>(),
-  /** The circuit breaker in front of Redis. Default `{ kind: 'consecutive', threshold: 5, halfOpenAfterMs: 2_000 }`. */
-  breaker: check.typed<BreakerOptions | undefined>(),
+  ...check.given<SessionManagerOptions>()('retry', 'update'),
+  ...check.given<FallbackStoreOptions>()('breaker'),
   /** The in-memory fallback used while Redis is unavailable. */
   fallback: check.section(FALLBACK_RULES),
   /** The health monitor's window and thresholds. */
