@@ -25,7 +25,7 @@ const ADDRESSES = check.accepting<readonly RedisAddress[]>()((value, field) => {
   return value.map((item, i) => check.resolve(ADDRESS_RULES, item, `${field}[${i}].`));
 });
 
-/** Password of the Redis nodes (a URL carries its own). */
+// A URL carries its own password.
 const PASSWORD = check.matching(/^/, undefined, 'a string');
 
 /** The connection shapes, each by the key that names it. */
@@ -40,6 +40,7 @@ const CONNECTION_RULES = {
     }),
   },
   host: {
+    /** Password of the Redis server. */
     password: PASSWORD,
     /** Standalone host. Default `127.0.0.1`. */
     host: check.matching(/./, '127.0.0.1', 'a host name'),
@@ -51,6 +52,7 @@ const CONNECTION_RULES = {
     sentinels: ADDRESSES,
     /** The Sentinel master group name. */
     name: check.accepting<string>()(check.nonEmptyString),
+    /** Password of the Redis nodes. */
     password: PASSWORD,
   },
   cluster: {
@@ -58,6 +60,7 @@ const CONNECTION_RULES = {
     cluster: check.accepting<{ readonly nodes: readonly RedisAddress[] }>()(
       check.section({ nodes: ADDRESSES }),
     ),
+    /** Password of the Redis nodes. */
     password: PASSWORD,
   },
 };
@@ -94,7 +97,7 @@ function connectionOption(value: unknown, field: string) {
 
 /**
  * Check connection options as a store does (`connection`, for a client
- * built with {@link openRedisConnection}).
+ * built with `openRedisConnection`).
  * @throws SessionValidationError `INVALID_CONFIG` naming the field (`connection.url`, …)
  */
 export function resolveRedisConnection(connection: RedisConnectionOptions): ResolvedConnection {
