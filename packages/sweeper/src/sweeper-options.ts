@@ -29,8 +29,12 @@ const RULES = {
   // The store checks its own options (`connection`, `prefix`, `buckets`): the sweeper builds it next.
   /** A caller-owned store whose sessions are swept (not closed by `close()`). */
   store: check.typed<RedisStore | undefined>(),
-  // Or let the sweeper create (and own) its store, with the application's `prefix` and `buckets`.
-  ...check.given<RedisStoreOptions>()('connection', 'prefix', 'buckets'),
+  /** Let the sweeper create (and own) its `RedisStore`, with `prefix` and `buckets`. */
+  connection: check.typed<RedisStoreOptions['connection']>(),
+  /** Key prefix of a sweeper-owned store (the application's). Default `'sc'`. */
+  prefix: check.typed<string | undefined>(),
+  /** Expiry buckets of a sweeper-owned store (the application's). Default 64. */
+  buckets: check.typed<number | undefined>(),
   /**
    * BullMQ prefix of both queues: a Redis hash tag `{…}`, so they live in one
    * Cluster slot. Default `{<prefix>:sweeper}`.
