@@ -117,7 +117,9 @@ const TELEMETRY_RULES = {
 
 const RULES = {
   redis: check.typed<RedisOption>(),
-  ...check.given<RedisStoreOptions>()('prefix', 'buckets'),
+  /** Namespace of every key and lock: `^[A-Za-z0-9_.:-]{1,64}$`. Default `'sc'`. */
+  prefix: check.typed<string | undefined>(),
+  ...check.given<RedisStoreOptions>()('buckets'),
   /** Per-session locks (Redlock). */
   locks: check.section(LOCKS_RULES),
   /** Session lifetime. */
