@@ -203,7 +203,9 @@ export function createOptionChecks(owner: string) {
         if (min === 'positive') return positiveNumber(value, field) ?? fallback;
         if (value === undefined) return fallback;
         if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
-          throw invalid(field, `a number in [${min}, ${max}]`);
+          const range =
+            max === Number.MAX_VALUE ? `finite number >= ${min}` : `number in [${min}, ${max}]`;
+          throw invalid(field, `a ${range}`);
         }
         return value;
       },

@@ -60,6 +60,11 @@ describe('resolveManagerOptions', () => {
     [{ store, locker, retry: 3 }, 'retry'],
     [{ store, locker, retry: { maxAttempts: 0 } }, 'retry.maxAttempts'],
     [{ store, locker, retry: { jitter: 2 } }, 'retry.jitter'],
+    [{ store, locker, retry: { maxAtempts: 5 } }, 'retry.maxAtempts'],
+    [
+      { store, locker, retry: { perOperation: { get: { tries: 2 } } } },
+      'retry.perOperation.get.tries',
+    ],
     [
       { store, locker, retry: { perOperation: { frobnicate: {} } } },
       'retry.perOperation.frobnicate',
