@@ -503,7 +503,7 @@ export async function measureSweepThroughput(options: {
       await consumer.ready();
     }
     worker = await spawnWorker({
-      url: redis.connection.url ?? '',
+      url: 'url' in redis.connection ? redis.connection.url : '',
       prefix,
       publishEvents: options.publishEvents,
       concurrency: 4,
@@ -718,7 +718,7 @@ export async function measureSweepLatency(options: {
   try {
     await consumer.ready();
     worker = await spawnWorker({
-      url: redis.connection.url ?? '',
+      url: 'url' in redis.connection ? redis.connection.url : '',
       prefix,
       publishEvents: true,
       concurrency: 4,

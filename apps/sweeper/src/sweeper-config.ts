@@ -120,8 +120,10 @@ export function readSweeperConfig(env: Readonly<Record<string, string | undefine
   } else if (url !== undefined) {
     if (!/^rediss?:\/\/[^\s]+$/.test(url)) {
       problems.push(`SESSION_REDIS_URL/REDIS_URL: expected redis://host:port or rediss://…`);
+    } else if (password !== undefined) {
+      problems.push('REDIS_PASSWORD: a URL carries its own (redis://:password@host:port)');
     } else {
-      connection = { url, ...withPassword };
+      connection = { url };
       redisDescription = url.replace(/\/\/[^@/]*@/, '//***@');
     }
   } else if (clusterNodes !== undefined) {

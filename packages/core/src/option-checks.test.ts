@@ -88,11 +88,19 @@ describe('createOptionChecks', () => {
       [{ hook: 1 }, 'hook'],
       [{ inner: 5 }, 'inner'],
       [{ inner: { depth: -1 } }, 'inner.depth'],
+      // A key the table does not name: a typo, not a silent default.
+      [{ sise: 5 }, 'sise'],
+      [{ inner: { dept: 2 } }, 'inner.dept'],
     ] as const) {
       const error = errorOf(() => check.resolve(rules, options));
       expect(error).toBeInstanceOf(SessionValidationError);
       expect(error).toMatchObject({ code: 'INVALID_CONFIG', field });
     }
+  });
+
+  it('resolve names the options a table takes when it refuses an unknown one', () => {
+    const error = errorOf(() => check.resolve({ size: check.int(1, 1) }, { colour: 'blue' }));
+    expect((error as Error).message).toBe('Thing option colour: no such option (one of size)');
   });
 
   it('a table gives its options type (required where the rule refuses absence) and its defaults', () => {
@@ -119,6 +127,16 @@ describe('createOptionChecks', () => {
     expect(check.resolve(rules, { name: 'n', extra: {} }).extra).toEqual({ depth: 3 });
     const error = errorOf(() => check.resolve(rules, { name: 'n', extra: { depth: -1 } }));
     expect(error).toMatchObject({ code: 'INVALID_CONFIG', field: 'extra.depth' });
+  });
+
+  it("given: another part's options passed on as they are, typed as that part has them", () => {
+    const rules = { ...check.given<{ ttlMs?: number; name: string }>()('ttlMs', 'name') };
+    type Options = OptionsOf<typeof rules>;
+    expectTypeOf<Options['ttlMs']>().toEqualTypeOf<number | undefined>();
+    expectTypeOf<{ name: string }>().toExtend<Options>();
+    expectTypeOf<{ ttlMs: number }>().not.toExtend<Options>();
+    expect(check.resolve(rules, { ttlMs: -1, name: 5 })).toEqual({ ttlMs: -1, name: 5 });
+    expect(errorOf(() => check.resolve(rules, { colour: 1 }))).toMatchObject({ field: 'colour' });
   });
 
   it('isOptionsObject: objects only, not arrays or null', () => {

@@ -143,7 +143,12 @@ export function createOptionChecks(owner: string) {
       }
       return candidate as T;
     };
-  /** Check every option of `rules` in `options` (a non-array object), each under `path + name`. */
+  const passOn = (value: unknown): unknown => value;
+  /**
+   * Check every option of `rules` in `options` (a non-array object), each
+   * under `path + name`; a key the table does not name is refused, so a typo
+   * is an error, not a silent default.
+   */
   const resolve = <R extends OptionRules>(
     rules: R,
     options: unknown,
@@ -151,6 +156,11 @@ export function createOptionChecks(owner: string) {
   ): ResolvedOptions<R> => {
     if (!isOptionsObject(options)) {
       throw invalid(path === '' ? 'options' : path.slice(0, -1), 'an options object');
+    }
+    for (const name of Object.keys(options)) {
+      if (!Object.hasOwn(rules, name)) {
+        throw refuse(`${path}${name}`, `no such option (one of ${Object.keys(rules).join(', ')})`);
+      }
     }
     const resolved: Record<string, unknown> = {};
     for (const [name, rule] of Object.entries(rules)) {
@@ -193,7 +203,9 @@ export function createOptionChecks(owner: string) {
         if (min === 'positive') return positiveNumber(value, field) ?? fallback;
         if (value === undefined) return fallback;
         if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
-          throw invalid(field, `a number in [${min}, ${max}]`);
+          const range =
+            max === Number.MAX_VALUE ? `finite number >= ${min}` : `number in [${min}, ${max}]`;
+          throw invalid(field, `a ${range}`);
         }
         return value;
       },
@@ -251,10 +263,18 @@ export function createOptionChecks(owner: string) {
       (value, field) =>
         value === undefined ? undefined : rule(value, field),
     /** Rule: a value passed on as it is, to the part that checks it (typed only). */
-    typed:
-      <T>(): OptionRule<T> =>
-      (value) =>
-        value as T,
+    typed: <T>() => passOn as OptionRule<T>,
+    /**
+     * Rules passing the options `keys` of another part's options `T` on as
+     * given, to that part, which checks them: typed (and documented) as `T` has them.
+     */
+    given:
+      <T>() =>
+      <K extends keyof T & string>(...keys: K[]) =>
+        Object.fromEntries(keys.map((key) => [key, passOn])) as unknown as Pick<
+          { readonly [P in keyof T]-?: OptionRule<T[P]> },
+          K
+        >,
     /** Rule: `rule` as written, declared to accept `I` (what {@link OptionsOf} shows callers). */
     accepting:
       <I>() =>

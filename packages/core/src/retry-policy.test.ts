@@ -12,7 +12,7 @@ import {
   resolveRetryOptions,
   retryDelayMs,
 } from './retry-policy.js';
-import type { RetryEvent, RetryOptions } from './retry-policy.js';
+import type { RetryEvent, RetryOptions, RetryPolicyOptions } from './retry-policy.js';
 
 /** A function that throws `failures` in order, then returns 'ok'; counts its calls. */
 function failing(...failures: Error[]): { fn: () => Promise<string>; calls: () => number } {
@@ -186,6 +186,10 @@ describe('createRetryPolicy', () => {
 
   it('rejects invalid options at creation', () => {
     expect(() => createRetryPolicy({ maxAttempts: 0 })).toThrow(SessionValidationError);
+    const misspelt = { maxAtempts: 5 } as RetryPolicyOptions;
+    expect(() => createRetryPolicy(misspelt)).toThrow(
+      expect.objectContaining({ code: 'INVALID_CONFIG', field: 'retry.maxAtempts' }) as Error,
+    );
   });
 });
 

@@ -1,7 +1,9 @@
 import { handleWhen, retry } from 'cockatiel';
 import type { IBackoff, IBackoffFactory, IRetryBackoffContext, RetryPolicy } from 'cockatiel';
-import { SessionValidationError, isRetryableSessionError, isSessionError } from './errors.js';
+import { isRetryableSessionError, isSessionError } from './errors.js';
 import type { SessionError } from './errors.js';
+import { createOptionChecks } from './option-checks.js';
+import type { OptionChecks } from './option-checks.js';
 
 /** How an operation is retried. See {@link DEFAULT_RETRY_OPTIONS}. */
 export interface RetryOptions {
@@ -56,19 +58,24 @@ export interface RetryPolicyOptions extends Partial<RetryOptions> {
   readonly operation?: string | undefined;
 }
 
-const OPTION_KEYS = [
-  'maxAttempts',
-  'baseDelayMs',
-  'maxDelayMs',
-  'multiplier',
-  'jitter',
-] as const satisfies readonly (keyof RetryOptions)[];
+/** The checks of a retry policy's own options (the manager names its own). */
+const RETRY_CHECKS = createOptionChecks('createRetryPolicy');
+
+/** The rules of {@link RetryOptions}: each absent option keeps its value in `base`. */
+const retryRules = (check: OptionChecks, base: Readonly<RetryOptions>) => ({
+  maxAttempts: check.int(base.maxAttempts, 1),
+  baseDelayMs: check.num(base.baseDelayMs, 0),
+  maxDelayMs: check.num(base.maxDelayMs, 0),
+  multiplier: check.num(base.multiplier, 1),
+  jitter: check.num(base.jitter, 0, 1),
+});
 
 /**
  * Merge a per-operation override onto base options and validate the result.
  * `undefined` entries in the override keep the base value.
  *
  * @param path option path for error fields (`retry` → `retry.maxAttempts`)
+ * @param check the checks of the component whose option this is
  * @throws SessionValidationError `INVALID_CONFIG` naming the bad field
  * @example
  * ```ts
@@ -79,46 +86,9 @@ export function resolveRetryOptions(
   base: Readonly<RetryOptions>,
   override?: Partial<RetryOptions>,
   path = 'retry',
+  check: OptionChecks = RETRY_CHECKS,
 ): RetryOptions {
-  const merged = { ...pick(base), ...(override === undefined ? {} : definedOnly(override)) };
-  const invalid = (key: keyof RetryOptions, expected: string): SessionValidationError =>
-    new SessionValidationError(`${path}.${key}: expected ${expected}`, {
-      code: 'INVALID_CONFIG',
-      field: `${path}.${key}`,
-    });
-  const isNumber = (value: unknown): value is number =>
-    typeof value === 'number' && Number.isFinite(value);
-
-  if (!Number.isSafeInteger(merged.maxAttempts) || merged.maxAttempts < 1) {
-    throw invalid('maxAttempts', 'an integer >= 1');
-  }
-  if (!isNumber(merged.baseDelayMs) || merged.baseDelayMs < 0) {
-    throw invalid('baseDelayMs', 'a finite number >= 0');
-  }
-  if (!isNumber(merged.maxDelayMs) || merged.maxDelayMs < 0) {
-    throw invalid('maxDelayMs', 'a finite number >= 0');
-  }
-  if (!isNumber(merged.multiplier) || merged.multiplier < 1) {
-    throw invalid('multiplier', 'a finite number >= 1');
-  }
-  if (!isNumber(merged.jitter) || merged.jitter < 0 || merged.jitter > 1) {
-    throw invalid('jitter', 'a number in [0, 1]');
-  }
-  return merged;
-}
-
-function pick(options: Readonly<RetryOptions>): RetryOptions {
-  const { maxAttempts, baseDelayMs, maxDelayMs, multiplier, jitter } = options;
-  return { maxAttempts, baseDelayMs, maxDelayMs, multiplier, jitter };
-}
-
-function definedOnly(override: Partial<RetryOptions>): Partial<RetryOptions> {
-  const out: Partial<Record<keyof RetryOptions, number>> = {};
-  for (const key of OPTION_KEYS) {
-    const value = override[key];
-    if (value !== undefined) out[key] = value;
-  }
-  return out;
+  return check.resolve(retryRules(check, base), override ?? {}, `${path}.`);
 }
 
 /**
@@ -173,13 +143,13 @@ export class JitteredExponentialBackoff implements IBackoffFactory<IRetryBackoff
  * ```
  */
 export function createRetryPolicy(options: RetryPolicyOptions = {}): RetryPolicy {
-  const resolved = resolveRetryOptions(DEFAULT_RETRY_OPTIONS, options);
+  const { onRetry, random, operation, ...retryOptions } = options;
+  const resolved = resolveRetryOptions(DEFAULT_RETRY_OPTIONS, retryOptions);
   const policy = retry(handleWhen(isRetryableSessionError), {
     // cockatiel counts retries, we count calls.
     maxAttempts: resolved.maxAttempts - 1,
-    backoff: new JitteredExponentialBackoff(resolved, options.random ?? Math.random),
+    backoff: new JitteredExponentialBackoff(resolved, random ?? Math.random),
   });
-  const { onRetry, operation } = options;
   if (onRetry !== undefined) {
     // The policy lives as long as its owner; the listener is never disposed.
     policy.onRetry((event) => {

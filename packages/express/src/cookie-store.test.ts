@@ -97,5 +97,12 @@ describe("sessionMiddleware({ store: 'cookie' })", () => {
     expect(() =>
       sessionMiddleware({ store: 'cookie', keys: [keyA], lock: 'request' } as never),
     ).toThrow(/lock/);
+    // 'none' is what a stateless session does anyway; a signing secret is the managed kind's.
+    expect(sessionMiddleware({ store: 'cookie', keys: [keyA], lock: 'none' })).toBeTypeOf(
+      'function',
+    );
+    expect(() =>
+      sessionMiddleware({ store: 'cookie', keys: [keyA], secrets: 'x' } as never),
+    ).toThrow(/secrets: no such option/);
   });
 });

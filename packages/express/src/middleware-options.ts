@@ -32,9 +32,6 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,64}$/;
  */
 export const middlewareChecks = createOptionChecks('sessionMiddleware');
 
-/** A `SessionValidationError` (`INVALID_CONFIG`) for `field`. */
-export const invalidOption = middlewareChecks.invalid;
-
 // eslint-disable-next-line no-control-regex -- matching control characters is the point
 const COOKIE_PATH = /^\/[^;\s\u0000-\u001f\u007f]*$/;
 
@@ -173,6 +170,13 @@ function sealedRules(checks: OptionChecks) {
   return {
     ...commonRules(checks),
     store: checks.typed<'cookie'>(),
+    /** Stateless sessions have no lock to hold: `'none'` only. */
+    lock: checks.accepting<'none' | undefined>()((value, field) => {
+      if (value !== undefined && value !== 'none') {
+        throw checks.invalid(field, "'none': stateless cookie sessions have no lock to hold");
+      }
+      return value;
+    }),
     /** AES-256-GCM key ring: the first seals, any opens. */
     keys: checks.typed<readonly EncryptionKey[]>(),
     /** Session lifetime (rolling), ms. Default 30 min. */

@@ -402,6 +402,9 @@ describe('sessionMiddleware (Redis through the manager)', () => {
       /touchAfterMs/,
     );
     expect(() => sessionMiddleware({} as never, { secrets: SECRET })).toThrow(/manager/);
+    expect(() =>
+      sessionMiddleware(manager, { secrets: SECRET, cookie: { samesite: 'lax' } as never }),
+    ).toThrow(/cookie\.samesite: no such option/);
   });
 });
 

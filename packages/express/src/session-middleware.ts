@@ -7,7 +7,7 @@ import { CookieSealer } from '@session-cluster/store-cookie';
 import { readCookie } from './cookie-header.js';
 import { createManagedContext, requestCookie } from './managed-context.js';
 import { ManagedSession } from './managed-session.js';
-import { invalidOption, resolveSealedOptions } from './middleware-options.js';
+import { resolveSealedOptions } from './middleware-options.js';
 import type { CookieStoreSessionOptions, ManagedSessionOptions } from './middleware-options.js';
 import { createStats } from './middleware-stats.js';
 import type { SessionMiddlewareStats } from './middleware-stats.js';
@@ -109,13 +109,6 @@ function managedMiddleware(
 }
 
 function sealedMiddleware(options: CookieStoreSessionOptions): SessionMiddleware {
-  const optionsWithLock = options as CookieStoreSessionOptions & {
-    lock?: unknown;
-    secrets?: unknown;
-  };
-  if (optionsWithLock.lock !== undefined && optionsWithLock.lock !== 'none') {
-    throw invalidOption('lock', "'none': stateless cookie sessions have no lock to hold");
-  }
   const { cookie, ttlMs, touchAfterMs, maxLifetimeMs, logger } = resolveSealedOptions(options);
   const stats = createStats();
   const ctx: SealedContext = {

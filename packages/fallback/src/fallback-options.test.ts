@@ -3,7 +3,7 @@ import { ManualClock, SessionValidationError } from '@session-cluster/core';
 import { MemoryStore } from '@session-cluster/store-memory';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FALLBACK_DEFAULTS, resolveFallbackOptions } from './fallback-options.js';
-import type { FallbackStoreOptions } from './fallback-options.js';
+import type { BreakerOptions, FallbackStoreOptions } from './fallback-options.js';
 import { FallbackStore } from './fallback-store.js';
 
 const stores: MemoryStore[] = [];
@@ -101,6 +101,10 @@ describe('resolveFallbackOptions', () => {
     const { primary, secondary } = pair();
     expect(() => new FallbackStore({ primary, secondary, timeoutMs: -5 })).toThrow(
       SessionValidationError,
+    );
+    const breaker = { kind: 'consecutive', treshold: 3 } as BreakerOptions;
+    expect(configErrorField(() => new FallbackStore({ primary, secondary, breaker }))).toBe(
+      'breaker.treshold',
     );
   });
 });

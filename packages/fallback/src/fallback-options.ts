@@ -8,12 +8,14 @@ const HALF_OPEN_AFTER_MS = check.int(2_000, 1);
 
 const BREAKER_RULES = {
   consecutive: {
+    kind: check.typed<'consecutive'>(),
     /** Failures in a row that open the breaker. Integer ≥ 1, default 5. */
     threshold: check.int(5, 1),
     /** How long the breaker stays open before one call probes the primary, ms. Default 2 000. */
     halfOpenAfterMs: HALF_OPEN_AFTER_MS,
   },
   sampling: {
+    kind: check.typed<'sampling'>(),
     /** Failure ratio that opens the breaker, in (0, 1). Default 0.5. */
     threshold: check.accepting<number | undefined>()((value, field): number => {
       const ratio = value ?? 0.5;
@@ -33,21 +35,17 @@ const BREAKER_RULES = {
 type BreakerKind = keyof typeof BREAKER_RULES;
 
 /** Open the breaker after `threshold` storage failures in a row (a success resets the count). */
-export type ConsecutiveBreakerOptions = { readonly kind: 'consecutive' } & OptionsOf<
-  typeof BREAKER_RULES.consecutive
->;
+export type ConsecutiveBreakerOptions = OptionsOf<typeof BREAKER_RULES.consecutive>;
 
 /** Open the breaker when over `threshold` of the last `durationMs`' calls failed, at ≥ `minimumRps`. */
-export type SamplingBreakerOptions = { readonly kind: 'sampling' } & OptionsOf<
-  typeof BREAKER_RULES.sampling
->;
+export type SamplingBreakerOptions = OptionsOf<typeof BREAKER_RULES.sampling>;
 
 /** Which circuit breaker guards the primary. */
 export type BreakerOptions = ConsecutiveBreakerOptions | SamplingBreakerOptions;
 
 /** {@link BreakerOptions} with every default applied. */
 export type ResolvedBreakerOptions = {
-  [K in BreakerKind]: { readonly kind: K } & ResolvedOptions<(typeof BREAKER_RULES)[K]>;
+  [K in BreakerKind]: ResolvedOptions<(typeof BREAKER_RULES)[K]>;
 }[BreakerKind];
 
 function resolveBreaker(value: unknown, field: string): ResolvedBreakerOptions {
@@ -59,10 +57,7 @@ function resolveBreaker(value: unknown, field: string): ResolvedBreakerOptions {
   if (kind !== 'consecutive' && kind !== 'sampling') {
     throw check.invalid(`${field}.kind`, "'consecutive' or 'sampling'");
   }
-  return {
-    kind,
-    ...check.resolve(BREAKER_RULES[kind], breaker, `${field}.`),
-  } as ResolvedBreakerOptions;
+  return check.resolve(BREAKER_RULES[kind], breaker, `${field}.`);
 }
 
 const RECONCILE_RULES = {

@@ -12,7 +12,7 @@ import {
 } from '@session-cluster/express/http-core';
 import type { MiddlewareStats } from '@session-cluster/express/http-core';
 import type { SessionManager } from '@session-cluster/manager';
-import type { FastifyInstance, FastifyPluginCallback } from 'fastify';
+import type { FastifyInstance, FastifyPluginCallback, RegisterOptions } from 'fastify';
 import fp from 'fastify-plugin';
 import { ReplyResponse } from './reply-response.js';
 
@@ -68,7 +68,15 @@ function setUp(fastify: FastifyInstance, options: FastifySessionOptions): void {
   }
   // Commits are driven from onSend (no response hold): Fastify sends only
   // after its onSend hooks, and the cookie goes out with the reply headers.
-  const ctx = createManagedContext(options.manager, options, undefined, PLUGIN_OWNER);
+  // Fastify hands its own register options (`prefix`, `logLevel`, `logSerializers`) on too.
+  const {
+    manager,
+    prefix: _prefix,
+    logLevel: _logLevel,
+    logSerializers: _logSerializers,
+    ...sessionOptions
+  } = options as FastifySessionOptions & RegisterOptions;
+  const ctx = createManagedContext(manager, sessionOptions, undefined, PLUGIN_OWNER);
   const { stats } = ctx;
   const onFailure = countFailure.bind(stats);
 

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ManualClock, SessionValidationError, systemClock } from '@session-cluster/core';
 import { MemoryStore } from '@session-cluster/store-memory';
 import { HEALTH_MONITOR_DEFAULTS, resolveHealthOptions } from './health-options.js';
+import type { HealthMonitorOptions } from './health-options.js';
 import { HealthMonitor } from './health-monitor.js';
 
 function configErrorOf(options: unknown): SessionValidationError {
@@ -94,5 +95,8 @@ describe('resolveHealthOptions', () => {
 
   it('is what the HealthMonitor constructor runs', () => {
     expect(() => new HealthMonitor({ windowSize: -5 })).toThrow(SessionValidationError);
+    expect(() => new HealthMonitor({ windowsize: 5 } as HealthMonitorOptions)).toThrow(
+      expect.objectContaining({ code: 'INVALID_CONFIG', field: 'windowsize' }) as Error,
+    );
   });
 });

@@ -60,6 +60,11 @@ describe('resolveManagerOptions', () => {
     [{ store, locker, retry: 3 }, 'retry'],
     [{ store, locker, retry: { maxAttempts: 0 } }, 'retry.maxAttempts'],
     [{ store, locker, retry: { jitter: 2 } }, 'retry.jitter'],
+    [{ store, locker, retry: { maxAtempts: 5 } }, 'retry.maxAtempts'],
+    [
+      { store, locker, retry: { perOperation: { get: { tries: 2 } } } },
+      'retry.perOperation.get.tries',
+    ],
     [
       { store, locker, retry: { perOperation: { frobnicate: {} } } },
       'retry.perOperation.frobnicate',
@@ -84,5 +89,7 @@ describe('resolveManagerOptions', () => {
 
   it('is what the SessionManager constructor runs', () => {
     expect(configErrorField(() => new SessionManager({ store, locker, ttlMs: 0 }))).toBe('ttlMs');
+    const misspelt = { store, locker, ttl: 5 } as SessionManagerOptions;
+    expect(configErrorField(() => new SessionManager(misspelt))).toBe('ttl');
   });
 });

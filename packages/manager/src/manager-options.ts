@@ -130,24 +130,15 @@ export type ResolvedManagerOptions = ResolvedOptions<typeof RULES>;
 function resolveManagerRetryOptions(value: unknown): Record<OperationName, RetryOptions> {
   if (value !== undefined && !isOptionsObject(value)) throw invalid('retry', 'an object');
   const { perOperation, ...base } = (value ?? {}) as ManagerRetryOptions;
-  const resolvedBase = resolveRetryOptions(DEFAULT_RETRY_OPTIONS, base, 'retry');
-  if (perOperation !== undefined && !isOptionsObject(perOperation)) {
-    throw invalid('retry.perOperation', 'an object keyed by operation name');
-  }
-  const overrides: Record<string, unknown> = perOperation ?? {};
-  for (const key of Object.keys(overrides)) {
-    if (!(MANAGER_OPERATIONS as readonly string[]).includes(key)) {
-      throw invalid(`retry.perOperation.${key}`, `one of ${MANAGER_OPERATIONS.join(', ')}`);
-    }
-  }
-  const out = {} as Record<OperationName, RetryOptions>;
-  for (const operation of MANAGER_OPERATIONS) {
-    const override = overrides[operation];
-    const path = `retry.perOperation.${operation}`;
-    if (override !== undefined && !isOptionsObject(override)) throw invalid(path, 'an object');
-    out[operation] = resolveRetryOptions(resolvedBase, override, path);
-  }
-  return out;
+  const resolvedBase = resolveRetryOptions(DEFAULT_RETRY_OPTIONS, base, 'retry', check);
+  // One rule per operation: its overrides over the base.
+  const overBase = (override: unknown, path: string): RetryOptions =>
+    resolveRetryOptions(resolvedBase, override as Partial<RetryOptions> | undefined, path, check);
+  const rules = Object.fromEntries(MANAGER_OPERATIONS.map((operation) => [operation, overBase]));
+  return check.resolve(rules, perOperation ?? {}, 'retry.perOperation.') as Record<
+    OperationName,
+    RetryOptions
+  >;
 }
 
 /** True for one of {@link UPDATE_LOCK_MODES}. */

@@ -1,19 +1,33 @@
-import type { EncryptionKey, SessionCodecOptions } from '@session-cluster/core';
-import type { BreakerOptions, FallbackStoreOptions } from '@session-cluster/fallback';
+import {
+  SessionValidationError,
+  createOptionChecks,
+  isOptionsObject,
+  isSessionError,
+} from '@session-cluster/core';
+import type { EncryptionKey, OptionsOf, SessionCodecOptions } from '@session-cluster/core';
+import type { FallbackStoreOptions } from '@session-cluster/fallback';
 import type { HealthMonitorOptions } from '@session-cluster/health';
-import type {
-  ManagerRetryOptions,
-  SessionManagerOptions,
-  UpdateLockOptions,
-} from '@session-cluster/manager';
+import type { SessionManagerOptions } from '@session-cluster/manager';
 import type { MemoryStoreOptions } from '@session-cluster/store-memory';
 import type {
   RedisConnectionOptions,
   RedisStoreOptions,
   RedlockLockerOptions,
+  RedlockNode,
   SessionCacheOptions,
 } from '@session-cluster/store-redis';
 import type { MeterProvider } from '@opentelemetry/api';
+import type { Redis } from 'ioredis';
+
+/*
+ * The options of createSessionCluster, one table: which keys exist, and the
+ * few only the facade has (`fallback.enabled`, `telemetry`, the default lock
+ * node). Every other value belongs to one part, which checks it when
+ * createSessionCluster builds it; withOptionPath names that part's error by
+ * the option path written here.
+ */
+
+const check = createOptionChecks('session-cluster');
 
 /** Settings shared by every connection the cluster creates itself. */
 export interface OwnedConnectionOptions {
@@ -21,24 +35,19 @@ export interface OwnedConnectionOptions {
   readonly commandTimeoutMs?: number | undefined;
 }
 
-type Owned<
-  K extends keyof RedisConnectionOptions,
-  O extends keyof RedisConnectionOptions = never,
-> = Required<Pick<RedisConnectionOptions, K>> &
-  Pick<RedisConnectionOptions, O> &
-  OwnedConnectionOptions;
+type Owned<Shape> = Extract<RedisConnectionOptions, Shape> & OwnedConnectionOptions;
 
 /** A standalone Redis by URL: `redis://[:password@]host:port[/db]` or `rediss://…`. */
-export type RedisUrlOption = Owned<'url'>;
+export type RedisUrlOption = Owned<{ url: string }>;
 
 /** A standalone Redis by address. */
-export type RedisHostOption = Owned<'host' | 'port', 'password'>;
+export type RedisHostOption = Owned<{ port: number }>;
 
 /** A Redis master managed by Sentinel. Lock nodes must be given (`locks.nodes`). */
-export type RedisSentinelOption = Owned<'sentinels' | 'name', 'password'>;
+export type RedisSentinelOption = Owned<{ name: string }>;
 
 /** A Redis Cluster. Lock nodes must be given (`locks.nodes`): a Cluster is one Redlock voter. */
-export type RedisClusterOption = Owned<'cluster', 'password'>;
+export type RedisClusterOption = Owned<{ cluster: unknown }>;
 
 /**
  * Your own ioredis client (not closed by the cluster), with `commandTimeout`.
@@ -54,67 +63,109 @@ export type RedisOption =
 export type LockNode =
   string | { readonly host: string; readonly port: number; readonly password?: string | undefined };
 
-/** Per-session locks (Redlock): the lease and acquisition bound as `RedlockLocker` takes them. */
-export interface LocksOption extends Pick<RedlockLockerOptions, 'ttlMs' | 'acquireTimeoutMs'> {
+const LOCKS_RULES = {
   /**
    * Independent Redis servers that vote (1, or 3/5 for fault tolerance).
    * Default: the standalone Redis of `redis`. Required with `redis.sentinels`,
    * `redis.cluster` or a Cluster/Sentinel `redis.client`.
    */
-  readonly nodes?: readonly LockNode[] | undefined;
-}
+  nodes: check.typed<readonly LockNode[] | undefined>(),
+  ...check.given<RedlockLockerOptions>()('ttlMs', 'acquireTimeoutMs'),
+};
 
-/** Session lifetime: `ttlMs` and `rolling` as the manager takes them, `expiryGraceMs` as the store does. */
-export interface SessionOption
-  extends
-    Pick<SessionManagerOptions, 'ttlMs' | 'rolling'>,
-    Pick<RedisStoreOptions, 'expiryGraceMs'> {
+const SESSION_RULES = {
+  ...check.given<SessionManagerOptions>()('ttlMs', 'rolling'),
+  ...check.given<RedisStoreOptions>()('expiryGraceMs'),
   /** The store's `maxSessionsPerUser`: most live sessions one user may hold (default 100). */
-  readonly maxPerUser?: number | undefined;
-}
+  maxPerUser: check.typed<number | undefined>(),
+};
 
-/** The in-memory fallback used while Redis is unavailable (`timeoutMs` as `FallbackStore` takes it). */
-export interface FallbackOption
-  extends Pick<FallbackStoreOptions, 'timeoutMs'>, Pick<MemoryStoreOptions, 'maxSessions'> {
+const FALLBACK_RULES = {
   /** Default `true`. `false`: a Redis outage fails calls (after retries). */
-  readonly enabled?: boolean | undefined;
-}
+  enabled: check.flag(true),
+  ...check.given<MemoryStoreOptions>()('maxSessions'),
+  ...check.given<FallbackStoreOptions>()('timeoutMs'),
+};
 
-/** The health monitor's window and thresholds, as `HealthMonitor` takes them. */
-export type HealthOption = Pick<
-  HealthMonitorOptions,
-  'windowSize' | 'slowThresholdMs' | 'unhealthyBelowSuccessRate'
->;
+const HEALTH_RULES = check.given<HealthMonitorOptions>()(
+  'windowSize',
+  'slowThresholdMs',
+  'unhealthyBelowSuccessRate',
+);
 
-/**
- * How session data is encoded at rest (`maxBytes`, `acceptPlaintext` as the
- * codec takes them) and read back (the rest, as `RedisStore` takes them).
- */
-export interface CodecOption
-  extends
-    Pick<SessionCodecOptions, 'maxBytes' | 'acceptPlaintext'>,
-    Pick<RedisStoreOptions, 'failFastOnCorruption' | 'onCorruption' | 'frameFormat'> {
+const CODEC_RULES = {
+  ...check.given<SessionCodecOptions>()('maxBytes', 'acceptPlaintext'),
   /**
    * AES-256-GCM keys for encryption at rest (first one encrypts, all
    * decrypt). Absent: values are stored in plain JSON with a CRC-32 check.
    */
-  readonly encryptionKeys?: readonly EncryptionKey[] | undefined;
-}
+  encryptionKeys: check.typed<readonly EncryptionKey[] | undefined>(),
+  ...check.given<RedisStoreOptions>()('failFastOnCorruption', 'onCorruption', 'frameFormat'),
+};
 
-/**
- * The cluster's own metrics (`session.active`, the instance cache), through
- * `@opentelemetry/api`: register an SDK (`startTelemetry()`) first. Its parts
- * publish on core's `SESSION_CHANNELS`, for `@session-cluster/telemetry`.
- */
-export interface TelemetryOption {
+const TELEMETRY_RULES = {
   /** Where metrics go; the global meter provider (at creation) when absent. */
-  readonly meterProvider?: MeterProvider | undefined;
+  meterProvider: check.optional(
+    check.implementing<MeterProvider>(['getMeter'], 'an object with getMeter()'),
+  ),
   /**
    * Observe `session.active`, live sessions in Redis (a `ZCOUNT` per bucket
    * per collection; global: aggregate with max, not sum). Default `true`.
    */
-  readonly activeSessions?: boolean | undefined;
-}
+  activeSessions: check.flag(true),
+};
+
+const RULES = {
+  redis: check.typed<RedisOption>(),
+  /** Namespace of every key and lock: `^[A-Za-z0-9_.:-]{1,64}$`. Default `'sc'`. */
+  prefix: check.typed<string | undefined>(),
+  ...check.given<RedisStoreOptions>()('buckets'),
+  /** Per-session locks (Redlock). */
+  locks: check.section(LOCKS_RULES),
+  /** Session lifetime. */
+  session: check.section(SESSION_RULES),
+  ...check.given<SessionManagerOptions>()('retry', 'update'),
+  ...check.given<FallbackStoreOptions>()('breaker'),
+  /** The in-memory fallback used while Redis is unavailable. */
+  fallback: check.section(FALLBACK_RULES),
+  /** The health monitor's window and thresholds. */
+  health: check.section(HEALTH_RULES),
+  /** How session data is encoded at rest and read back. */
+  codec: check.section(CODEC_RULES),
+  /**
+   * The instance cache (see `RedisStoreOptions.cache`). Default on (10 000
+   * sessions, 32 MiB); sizes, or `false`. Loaded records are then shared and
+   * frozen: never change one in place.
+   */
+  cache: check.typed<boolean | SessionCacheOptions | undefined>(),
+  /**
+   * The cluster's own metrics (`session.active`, the instance cache), through
+   * `@opentelemetry/api`: register an SDK (`startTelemetry()`) first. Its parts
+   * publish on core's `SESSION_CHANNELS`, for `@session-cluster/telemetry`.
+   * `false`: no part publishes, no metric is observed. Default on.
+   */
+  telemetry: check.accepting<TelemetryOption | false | undefined>()((value, field) =>
+    value === false ? false : check.section(TELEMETRY_RULES)(value, field),
+  ),
+};
+
+/** Per-session locks (Redlock). */
+export type LocksOption = OptionsOf<typeof LOCKS_RULES>;
+
+/** Session lifetime: `ttlMs` and `rolling` as the manager takes them, the rest as `RedisStore` does. */
+export type SessionOption = OptionsOf<typeof SESSION_RULES>;
+
+/** The in-memory fallback used while Redis is unavailable. */
+export type FallbackOption = OptionsOf<typeof FALLBACK_RULES>;
+
+/** The health monitor's window and thresholds, as `HealthMonitor` takes them. */
+export type HealthOption = OptionsOf<typeof HEALTH_RULES>;
+
+/** How session data is encoded at rest (as the codec takes it) and read back (as `RedisStore` does). */
+export type CodecOption = OptionsOf<typeof CODEC_RULES>;
+
+/** The cluster's own metrics. */
+export type TelemetryOption = OptionsOf<typeof TELEMETRY_RULES>;
 
 /**
  * Options of {@link createSessionCluster}. Only `redis` is required.
@@ -129,29 +180,88 @@ export interface TelemetryOption {
  * });
  * ```
  */
-export interface SessionClusterOptions {
-  readonly redis: RedisOption;
-  /** Namespace of every key and lock: `^[A-Za-z0-9_.:-]{1,64}$`. Default `'sc'`. */
-  readonly prefix?: string | undefined;
-  /** Expiry buckets, 1–16384, default 64: part of the key layout, the same on every instance. */
-  readonly buckets?: number | undefined;
-  readonly locks?: LocksOption | undefined;
-  readonly session?: SessionOption | undefined;
-  /** Retry settings of the manager's operations (core's defaults when absent). */
-  readonly retry?: ManagerRetryOptions | undefined;
-  /** How `manager.update` uses the session lock. Default `{ lock: 'on-conflict' }`. */
-  readonly update?: UpdateLockOptions | undefined;
-  /** The circuit breaker in front of Redis. Default `{ kind: 'consecutive', threshold: 5, halfOpenAfterMs: 2_000 }`. */
-  readonly breaker?: BreakerOptions | undefined;
-  readonly fallback?: FallbackOption | undefined;
-  readonly health?: HealthOption | undefined;
-  readonly codec?: CodecOption | undefined;
-  /**
-   * The instance cache (see `RedisStoreOptions.cache`). Default on (10 000
-   * sessions, 32 MiB); sizes, or `false`. Loaded records are then shared and
-   * frozen: never change one in place.
-   */
-  readonly cache?: boolean | SessionCacheOptions | undefined;
-  /** Telemetry; `false`: no part publishes, no metric is observed. Default on. */
-  readonly telemetry?: TelemetryOption | false | undefined;
+export type SessionClusterOptions = OptionsOf<typeof RULES>;
+
+/**
+ * The facade's own checks (known keys, sections, `fallback.enabled`,
+ * `telemetry`); the values go on to the parts as given.
+ * @throws SessionValidationError `INVALID_CONFIG` naming the option path
+ */
+export function resolveClusterOptions(options: SessionClusterOptions) {
+  return check.resolve(RULES, options);
+}
+
+/** `redis` as `RedisStore` takes it: the `client`, or the rest as `connection`. */
+export function storeConnection(
+  redis: unknown,
+): Pick<RedisStoreOptions, 'client' | 'connection' | 'commandTimeoutMs'> {
+  if (!isOptionsObject(redis)) return { connection: redis as RedisConnectionOptions };
+  const { client, commandTimeoutMs, ...rest } = redis;
+  const connection = client === undefined || Object.keys(rest).length > 0 ? rest : undefined;
+  return { client, connection, commandTimeoutMs } as ReturnType<typeof storeConnection>;
+}
+
+/** Why a shape has no default lock node. */
+const NO_DEFAULT_LOCK_NODE =
+  'the lock nodes must be given: independent Redis servers (1, or 3/5 for fault tolerance). A Redis ' +
+  'Cluster is one Redlock voter however many masters it has; a Sentinel master can fail over and lose ' +
+  'a lock its replica never saw';
+
+/** The lock node of the Redis `redis` names (the store checked it), when it is one standalone server. */
+export function defaultLockNode(redis: RedisOption): RedlockNode {
+  if ('url' in redis) return redis.url;
+  if ('port' in redis) {
+    const { host = '127.0.0.1', port, password } = redis;
+    return { host, port, ...(password === undefined ? {} : { password }) };
+  }
+  const options = 'client' in redis ? (redis.client as Redis).options : undefined;
+  if (options === undefined || (redis as RedisClientOption).client.isCluster) {
+    const shape = Object.keys(redis).find((key) => key !== 'password') ?? 'redis';
+    throw check.refuse('locks.nodes', `with redis.${shape} ${NO_DEFAULT_LOCK_NODE}`);
+  }
+  if ((options.sentinels?.length ?? 0) > 0) {
+    throw check.refuse('locks.nodes', `with a Sentinel client ${NO_DEFAULT_LOCK_NODE}`);
+  }
+  // The same server through the locker's own client (fast-failing settings).
+  return {
+    host: options.host,
+    port: options.port,
+    // ioredis fills absent credentials with null.
+    ...(typeof options.password === 'string' ? { password: options.password } : {}),
+    ...(typeof options.username === 'string' ? { username: options.username } : {}),
+    ...(typeof options.db === 'number' ? { db: options.db } : {}),
+    ...(options.tls === undefined ? {} : { tls: options.tls }),
+  };
+}
+
+/**
+ * Build a part whose constructor validates its own options, and report its
+ * `INVALID_CONFIG` errors under the cluster's option path: the part says
+ * `nodes[1]`, the caller wrote `locks.nodes[1]`. The part's error is the `cause`.
+ *
+ * @param under the cluster's path of the part's options (`'locks.'`)
+ * @param moved the part's options (and their sub-fields) found elsewhere in the cluster's options
+ */
+export function withOptionPath<T>(
+  under: string,
+  moved: Readonly<Record<string, string>>,
+  build: () => T,
+): T {
+  try {
+    return build();
+  } catch (error) {
+    if (!isSessionError(error) || error.code !== 'INVALID_CONFIG') throw error;
+    const inner = error.details?.['field'];
+    const part = typeof inner === 'string' ? inner : 'options';
+    const from = Object.keys(moved).find(
+      (key) => part.startsWith(key) && /^(?:$|[.[])/.test(part.slice(key.length)),
+    );
+    const field =
+      from === undefined ? `${under}${part}` : `${moved[from]}${part.slice(from.length)}`;
+    throw new SessionValidationError(`session-cluster option ${field}: ${error.message}`, {
+      code: 'INVALID_CONFIG',
+      field,
+      cause: error,
+    });
+  }
 }

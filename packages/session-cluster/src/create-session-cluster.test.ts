@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { StorageUnavailableError } from '@session-cluster/core';
+import { SessionValidationError, StorageUnavailableError } from '@session-cluster/core';
 import type { SessionRecord } from '@session-cluster/core';
 import type { RecoveredEvent } from '@session-cluster/fallback';
 import type { HealthStatus } from '@session-cluster/health';
@@ -13,7 +13,7 @@ import {
 } from '@session-cluster/testkit';
 import type { RedisServerHandle } from '@session-cluster/testkit';
 import { RETIRED_FRAME } from '@session-cluster/store-redis';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { createSessionCluster } from './create-session-cluster.js';
 import type { SessionCluster } from './create-session-cluster.js';
 import type { SessionClusterOptions } from './cluster-options.js';
@@ -170,6 +170,83 @@ describe('createSessionCluster', () => {
       expect(fieldOf(() => createSessionCluster(options as SessionClusterOptions))).toBe(field);
     },
   );
+
+  // The facade's own checks: which keys exist, its sections, `fallback.enabled`.
+  const KEY = Buffer.alloc(32, 7).toString('base64');
+  it.each([
+    [null, 'options'],
+    [{ redis: { url }, colour: 'blue' }, 'colour'],
+    [{}, 'redis'],
+    [{ redis: 'redis://x' }, 'redis'],
+    [{ redis: { url, cluster: { nodes: [] } } }, 'redis'],
+    [{ redis: { url, password: 'x' } }, 'redis.password'],
+    [{ redis: { host: 'h' } }, 'redis.port'],
+    [{ redis: { url }, locks: [] }, 'locks'],
+    [{ redis: { url }, locks: { nodes: [url, { host: 'h' }] } }, 'locks.nodes[1].port'],
+    [{ redis: { url }, locks: { retries: 1 } }, 'locks.retries'],
+    [{ redis: { sentinels: [{ host: 's', port: 1 }], name: 'm' } }, 'locks.nodes'],
+    [{ redis: { cluster: { nodes: [{ host: 'c', port: 1 }] } } }, 'locks.nodes'],
+    [{ redis: { url }, update: 'always' }, 'update'],
+    [{ redis: { url }, update: { hotTtl: 5 } }, 'update.hotTtl'],
+    [{ redis: { url }, fallback: { enabled: 'yes' } }, 'fallback.enabled'],
+    [{ redis: { url }, codec: { maxBytes: 0 } }, 'codec.maxBytes'],
+    [{ redis: { url }, codec: { encryptionKeys: [] } }, 'codec.encryptionKeys'],
+    [
+      {
+        redis: { url },
+        codec: {
+          encryptionKeys: [
+            { id: 'k1', key: KEY },
+            { id: 'k2', key: 'short' },
+          ],
+        },
+      },
+      'codec.encryptionKeys[1].key',
+    ],
+  ])('refuses %o naming %s', (options, field) => {
+    expect(fieldOf(() => createSessionCluster(options as SessionClusterOptions))).toBe(field);
+  });
+
+  it('explains why a Cluster needs explicit lock nodes', () => {
+    const client = new Cluster([{ host: '127.0.0.1', port: 7000 }], {
+      lazyConnect: true,
+      redisOptions: { commandTimeout: 500 },
+    });
+    try {
+      createSessionCluster({ redis: { client }, cache: false });
+      expect.fail('accepted a Cluster client without lock nodes');
+    } catch (error) {
+      expect(error).toBeInstanceOf(SessionValidationError);
+      expect((error as SessionValidationError).details?.['field']).toBe('locks.nodes');
+      expect((error as Error).message).toContain('one Redlock voter');
+    } finally {
+      client.disconnect();
+    }
+  });
+
+  it('takes explicit lock nodes', async () => {
+    const cluster = startCluster({ locks: { nodes: [redis.url] }, update: { lock: 'always' } });
+    const { id } = await cluster.manager.create({ data: { n: 0 } });
+    await cluster.manager.update(id, (data) => ({ ...data, n: 1 }));
+    expect(cluster.manager.updateStats()).toMatchObject({ always: 1 });
+  });
+
+  it('builds the codec from codec options (encryption included)', async () => {
+    const cluster = startCluster({
+      codec: { maxBytes: 1_000, encryptionKeys: [{ id: 'k1', key: KEY }] },
+    });
+    const { id } = await cluster.manager.create({ data: { x: 1 } });
+    await expect(cluster.manager.create({ data: { x: 'a'.repeat(1_000) } })).rejects.toThrow();
+    const admin = new Redis(redis.port, '127.0.0.1');
+    try {
+      const [key] = await admin.keys(`${prefix}:s:*`);
+      if (key === undefined) return expect.fail('no session key');
+      expect(await admin.get(key)).toContain('e1:k1:');
+      expect((await cluster.manager.get(id))?.data).toEqual({ x: 1 });
+    } finally {
+      admin.disconnect();
+    }
+  });
 
   it('hands the frame format to the Redis store (format 1 during an upgrade from 0.2)', async () => {
     const cluster = startCluster({ codec: { frameFormat: 1 } });

@@ -1,3 +1,4 @@
+import { createSessionCodec } from '@session-cluster/core';
 import type { SessionLocker, SessionStore } from '@session-cluster/core';
 import { FallbackStore } from '@session-cluster/fallback';
 import type { BreakerState, DegradedEvent, RecoveredEvent } from '@session-cluster/fallback';
@@ -7,10 +8,15 @@ import { MemoryLocker, MemoryStore } from '@session-cluster/store-memory';
 import { RedisStore, RedlockLocker } from '@session-cluster/store-redis';
 import { observeActiveSessions } from './active-sessions-gauge.js';
 import { observeCache } from './cache-metrics.js';
+import {
+  defaultLockNode,
+  resolveClusterOptions,
+  storeConnection,
+  withOptionPath,
+} from './cluster-options.js';
 import type { SessionClusterOptions } from './cluster-options.js';
 import { FallbackLocker } from './fallback-locker.js';
 import { otelApi } from './otel-api.js';
-import { optionPath, resolveClusterOptions, withOptionPath } from './resolve-cluster-options.js';
 
 /** What {@link createSessionCluster} wires together. */
 export interface SessionCluster {
@@ -66,50 +72,69 @@ interface Closable {
  * ```
  */
 export function createSessionCluster(options: SessionClusterOptions): SessionCluster {
-  const resolved = resolveClusterOptions(options);
-  const { telemetry, codec } = resolved;
-  const { locks, session, fallback: fallbackOptions, health: healthOptions } = options;
+  const {
+    locks,
+    session,
+    fallback: fallbackOptions,
+    health: healthOptions,
+    telemetry,
+    ...o
+  } = resolveClusterOptions(options);
+  const { encryptionKeys: keys, ...codecOptions } = o.codec;
+  // The key ring's own checks name `encryption.keys[i].key`; ours is `codec.encryptionKeys[i].key`.
+  const codec = withOptionPath('codec.', { 'encryption.keys': 'codec.encryptionKeys' }, () =>
+    createSessionCodec({
+      maxBytes: codecOptions.maxBytes,
+      ...(keys === undefined ? {} : { encryption: { keys } }),
+      acceptPlaintext: codecOptions.acceptPlaintext,
+    }),
+  );
   // Whether the parts publish on SESSION_CHANNELS (what @session-cluster/telemetry subscribes to).
   const publish = telemetry !== false;
+  const connection = storeConnection(o.redis);
   const opened: Closable[] = [];
   try {
     // Parts that open no connection first, so that their bad options are
     // refused before anything connects.
-    const secondary = resolved.fallbackEnabled
+    const secondary = fallbackOptions.enabled
       ? withOptionPath(
-          optionPath('fallback.'),
-          () => new MemoryStore({ codec, maxSessions: fallbackOptions?.maxSessions }),
+          'fallback.',
+          {},
+          () => new MemoryStore({ codec, maxSessions: fallbackOptions.maxSessions }),
         )
       : undefined;
     if (secondary !== undefined) opened.push(secondary);
     const redis = withOptionPath(
-      optionPath('', STORE_OPTION_PATHS),
+      '',
+      STORE_OPTION_PATHS,
       () =>
         new RedisStore({
-          ...resolved.storeConnection,
-          prefix: options.prefix,
-          buckets: options.buckets,
+          ...connection,
+          prefix: o.prefix,
+          buckets: o.buckets,
           codec,
-          commandTimeoutMs: resolved.commandTimeoutMs,
-          expiryGraceMs: session?.expiryGraceMs,
-          maxSessionsPerUser: session?.maxPerUser,
-          failFastOnCorruption: options.codec?.failFastOnCorruption,
-          onCorruption: options.codec?.onCorruption,
-          frameFormat: options.codec?.frameFormat,
-          cache: options.cache ?? true,
+          expiryGraceMs: session.expiryGraceMs,
+          maxSessionsPerUser: session.maxPerUser,
+          failFastOnCorruption: codecOptions.failFastOnCorruption,
+          onCorruption: codecOptions.onCorruption,
+          frameFormat: codecOptions.frameFormat,
+          cache: o.cache ?? true,
           telemetry: publish,
         }),
     );
     opened.push(redis);
+    // The store has checked `redis`: a bad one is its error, not a missing lock node.
+    const nodes = locks.nodes ?? [defaultLockNode(o.redis)];
     const redlock = withOptionPath(
-      optionPath('locks.', { prefix: 'prefix', commandTimeoutMs: 'redis.commandTimeoutMs' }),
+      'locks.',
+      { prefix: 'prefix', commandTimeoutMs: 'redis.commandTimeoutMs' },
       () =>
         new RedlockLocker({
-          nodes: resolved.lockNodes(),
-          prefix: options.prefix,
-          ttlMs: locks?.ttlMs,
-          acquireTimeoutMs: locks?.acquireTimeoutMs,
-          commandTimeoutMs: resolved.commandTimeoutMs,
+          nodes,
+          prefix: o.prefix,
+          ttlMs: locks.ttlMs,
+          acquireTimeoutMs: locks.acquireTimeoutMs,
+          commandTimeoutMs: connection.commandTimeoutMs,
         }),
     );
     opened.push(redlock);
@@ -119,14 +144,15 @@ export function createSessionCluster(options: SessionClusterOptions): SessionClu
     let fallback: FallbackStore | undefined;
     if (secondary !== undefined) {
       const fallbackStore = withOptionPath(
-        optionPath('fallback.', { breaker: 'breaker' }),
+        'fallback.',
+        { breaker: 'breaker' },
         () =>
           new FallbackStore({
             primary: redis,
             secondary,
             partitionOf: redis.partitionOf,
-            breaker: options.breaker,
-            timeoutMs: fallbackOptions?.timeoutMs,
+            breaker: o.breaker,
+            timeoutMs: fallbackOptions.timeoutMs,
             telemetry: publish,
           }),
       );
@@ -135,25 +161,25 @@ export function createSessionCluster(options: SessionClusterOptions): SessionClu
       locker = new FallbackLocker({
         primary: redlock,
         secondary: withOptionPath(
-          optionPath('locks.', { defaultTtlMs: 'locks.ttlMs' }),
+          'locks.',
+          { defaultTtlMs: 'locks.ttlMs' },
           () =>
             new MemoryLocker({
-              defaultTtlMs: locks?.ttlMs,
-              acquireTimeoutMs: locks?.acquireTimeoutMs,
+              defaultTtlMs: locks.ttlMs,
+              acquireTimeoutMs: locks.acquireTimeoutMs,
             }),
         ),
         degraded: () => fallbackStore.degraded,
       });
     }
 
-    const windowSize = healthOptions?.windowSize;
+    const { windowSize } = healthOptions;
     const health = withOptionPath(
-      optionPath('health.'),
+      'health.',
+      {},
       () =>
         new HealthMonitor({
-          windowSize,
-          slowThresholdMs: healthOptions?.slowThresholdMs,
-          unhealthyBelowSuccessRate: healthOptions?.unhealthyBelowSuccessRate,
+          ...healthOptions,
           // The default (10) may exceed a small window; the monitor refuses that.
           ...(typeof windowSize === 'number' ? { minSamples: Math.min(10, windowSize) } : {}),
           probe: { store },
@@ -164,17 +190,18 @@ export function createSessionCluster(options: SessionClusterOptions): SessionClu
     if (redis.cacheStats() !== undefined) health.reportCache(() => redis.cacheStats());
 
     const manager = withOptionPath(
-      optionPath('session.', { retry: 'retry', update: 'update', lockTtlMs: 'locks.ttlMs' }),
+      'session.',
+      { retry: 'retry', update: 'update', lockTtlMs: 'locks.ttlMs' },
       () =>
         new SessionManager({
           store,
           locker,
           health,
-          ttlMs: session?.ttlMs,
-          rolling: session?.rolling,
-          lockTtlMs: locks?.ttlMs,
-          retry: options.retry,
-          update: options.update,
+          ttlMs: session.ttlMs,
+          rolling: session.rolling,
+          lockTtlMs: locks.ttlMs,
+          retry: o.retry,
+          update: o.update,
           telemetry: publish,
         }),
     );

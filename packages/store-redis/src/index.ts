@@ -13,7 +13,12 @@ export type {
   RedisConnectionOptions,
   RedisStoreOptions,
 } from './redis-store-options.js';
-export { MAX_BUCKETS, REDIS_STORE_DEFAULTS } from './redis-store-options.js';
+export type { ResolvedConnection } from './redis-store-options.js';
+export {
+  MAX_BUCKETS,
+  REDIS_STORE_DEFAULTS,
+  resolveRedisConnection,
+} from './redis-store-options.js';
 export type { RedisConnection } from './redis-connection.js';
 export { MAX_RECONNECT_DELAY_MS, openRedisConnection } from './redis-connection.js';
 export type { SessionCacheOptions, SessionCacheState, SessionCacheStats } from './session-cache.js';

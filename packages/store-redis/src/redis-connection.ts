@@ -1,8 +1,7 @@
 import { Cluster, Redis } from 'ioredis';
 import type { ClusterOptions, RedisOptions } from 'ioredis';
-import { isOptionsObject } from '@session-cluster/core';
-import { check, invalid } from './redis-store-options.js';
-import type { RedisConnectionOptions, RedisStoreOptions } from './redis-store-options.js';
+import { invalid } from './redis-store-options.js';
+import type { ResolvedConnection } from './redis-store-options.js';
 
 /** The client a store talks to, whether it owns it, and its command timeout. */
 export interface RedisConnection {
@@ -20,7 +19,9 @@ export const MAX_RECONNECT_DELAY_MS = 1_000;
 const FAILOVER_RETRY_DELAY_MS = 100;
 
 /**
- * The store's client: the caller's (checked) or a new one built for fast failure.
+ * The store's client: the caller's (checked) or a new one built for fast
+ * failure, from options `resolveRedisStoreOptions` checked (exactly one of
+ * `client` and `connection`).
  *
  * Store-owned clients are configured so that "Redis down" costs at most
  * `commandTimeoutMs` and the same client works again once Redis is back:
@@ -37,19 +38,16 @@ const FAILOVER_RETRY_DELAY_MS = 100;
  * - `enableAutoPipelining`; RESP2 (`protocol: 2`), the shapes the store's
  *   readers were written against (they accept RESP3 too, for caller clients).
  *
- * @throws SessionValidationError `INVALID_CONFIG` naming the field
+ * @throws SessionValidationError `INVALID_CONFIG` for a client without `commandTimeout`
  */
 export function openRedisConnection(
-  options: RedisStoreOptions,
+  options: {
+    readonly client?: Redis | Cluster | undefined;
+    readonly connection?: ResolvedConnection | undefined;
+  },
   commandTimeoutMs: number,
 ): RedisConnection {
-  if (options.client !== undefined && options.connection !== undefined) {
-    throw invalid('client', 'pass either client or connection, not both');
-  }
-  if (options.client !== undefined) return adoptClient(options.client);
-  if (options.connection === undefined) {
-    throw invalid('connection', 'pass either a client or connection options');
-  }
+  if (options.connection === undefined) return adoptClient(options.client);
   const client = createClient(options.connection, commandTimeoutMs);
   // Errors reach callers through each command's rejection; without a
   // listener ioredis would also print every reconnect failure to stderr.
@@ -64,16 +62,16 @@ function ignoreConnectionError(): void {
   // see openRedisConnection
 }
 
-function adoptClient(client: Redis | Cluster): RedisConnection {
-  const candidate = client as Partial<Redis> | null;
+function adoptClient(candidate: Partial<Redis> | Cluster | undefined): RedisConnection {
   if (
     typeof candidate !== 'object' ||
-    candidate === null ||
+    (candidate as unknown) === null ||
     typeof candidate.defineCommand !== 'function' ||
     typeof candidate.isCluster !== 'boolean'
   ) {
     throw invalid('client', 'expected an ioredis Redis or Cluster instance');
   }
+  const client = candidate as Redis | Cluster;
   const timeout = client.isCluster
     ? (client as Cluster).options.redisOptions?.commandTimeout
     : (client as Redis).options.commandTimeout;
@@ -93,29 +91,8 @@ function reconnectDelay(attempt: number): number {
   return Math.min(attempt * 100, MAX_RECONNECT_DELAY_MS);
 }
 
-function createClient(
-  connection: RedisConnectionOptions,
-  commandTimeoutMs: number,
-): Redis | Cluster {
-  if (typeof connection !== 'object' || (connection as unknown) === null) {
-    throw invalid('connection', 'expected an object');
-  }
-  const { url, host, port, password, sentinels, name, cluster } = connection;
-  if (password !== undefined && typeof password !== 'string') {
-    throw invalid('connection.password', 'expected a string');
-  }
-  const topologies = [
-    url !== undefined || host !== undefined || port !== undefined,
-    sentinels !== undefined,
-    cluster !== undefined,
-  ].filter(Boolean).length;
-  if (topologies > 1) {
-    throw invalid(
-      'connection',
-      'choose one topology: url/host/port (standalone), sentinels + name (Sentinel) or cluster',
-    );
-  }
-
+function createClient(connection: ResolvedConnection, commandTimeoutMs: number): Redis | Cluster {
+  const password = 'password' in connection ? connection.password : undefined;
   const nodeOptions: RedisOptions = {
     commandTimeout: commandTimeoutMs,
     connectTimeout: Math.max(commandTimeoutMs, 1_000),
@@ -125,11 +102,7 @@ function createClient(
     ...(password === undefined ? {} : { password }),
   };
 
-  if (cluster !== undefined) {
-    if (typeof cluster !== 'object' || (cluster as unknown) === null) {
-      throw invalid('connection.cluster', 'expected { nodes: [{ host, port }, …] }');
-    }
-    const nodes = addresses(cluster.nodes, 'connection.cluster.nodes');
+  if ('cluster' in connection) {
     const clusterOptions: ClusterOptions = {
       enableOfflineQueue: true,
       enableAutoPipelining: true,
@@ -147,7 +120,7 @@ function createClient(
       clusterNodeRetryStrategy: reconnectDelay,
       redisOptions: nodeOptions,
     };
-    return new Cluster(nodes, clusterOptions);
+    return new Cluster([...connection.cluster.nodes], clusterOptions);
   }
 
   const standalone: RedisOptions = {
@@ -156,51 +129,15 @@ function createClient(
     enableAutoPipelining: true,
     retryStrategy: reconnectDelay,
   };
-
-  if (sentinels !== undefined) {
-    if (typeof name !== 'string' || name === '') {
-      throw invalid('connection.name', 'the Sentinel master name is required with sentinels');
-    }
+  if ('sentinels' in connection) {
+    const { sentinels, name } = connection;
     return new Redis({
       ...standalone,
-      sentinels: addresses(sentinels, 'connection.sentinels'),
+      sentinels: [...sentinels],
       name,
       sentinelRetryStrategy: reconnectDelay,
     });
   }
-  if (name !== undefined) {
-    throw invalid('connection.name', 'name (the Sentinel master) is only valid with sentinels');
-  }
-
-  if (url !== undefined) {
-    if (typeof url !== 'string' || !/^rediss?:\/\//.test(url)) {
-      throw invalid('connection.url', 'expected redis://… or rediss://…');
-    }
-    return new Redis(url, standalone);
-  }
-  if (host !== undefined && (typeof host !== 'string' || host === '')) {
-    throw invalid('connection.host', 'expected a host name');
-  }
-  if (port !== undefined && !isPort(port)) {
-    throw invalid('connection.port', 'expected an integer from 1 to 65535');
-  }
-  return new Redis({ ...standalone, host: host ?? '127.0.0.1', port: port ?? 6379 });
-}
-
-function addresses(value: unknown, field: string): { host: string; port: number }[] {
-  if (!Array.isArray(value) || value.length === 0) {
-    throw invalid(field, 'expected a non-empty array of { host, port }');
-  }
-  return (value as unknown[]).map((item, i) => {
-    if (!isOptionsObject(item)) throw invalid(`${field}[${i}]`, 'expected { host, port }');
-    return {
-      host: check.nonEmptyString(item['host'], `${field}[${i}].host`),
-      // Required: NaN is refused like any other non-port.
-      port: check.integer(item['port'] ?? Number.NaN, `${field}[${i}].port`, 1, 65_535) as number,
-    };
-  });
-}
-
-function isPort(value: unknown): value is number {
-  return typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= 65_535;
+  if ('url' in connection) return new Redis(connection.url, standalone);
+  return new Redis({ ...standalone, host: connection.host, port: connection.port });
 }

@@ -70,6 +70,13 @@ describe('RedisStore options', () => {
     expect(configError({ client: {} }).field).toBe('client');
   });
 
+  it('refuses an option it does not take, and commandTimeoutMs beside a caller-owned client', () => {
+    expect(configError({ client: lazyRedis, colour: 'blue' }).field).toBe('colour');
+    expect(configError({ client: lazyRedis, commandTimeoutMs: 500 }).field).toBe(
+      'commandTimeoutMs',
+    );
+  });
+
   it('refuses a caller-owned client without commandTimeout, explaining why', () => {
     const noTimeout = new Redis({ lazyConnect: true });
     const clusterNoTimeout = new Cluster([{ host: '127.0.0.1', port: 1 }], { lazyConnect: true });
@@ -99,7 +106,7 @@ describe('RedisStore options', () => {
   });
 
   it('validates connection options before connecting', () => {
-    const cases: readonly (readonly [Record<string, unknown>, string])[] = [
+    const cases: readonly (readonly [unknown, string])[] = [
       [{ url: 'http://localhost:6379' }, 'connection.url'],
       [{ port: 0 }, 'connection.port'],
       [{ host: '' }, 'connection.host'],
@@ -110,6 +117,16 @@ describe('RedisStore options', () => {
       [{ sentinels: [{ host: 'a', port: 99_999 }], name: 'm' }, 'connection.sentinels[0].port'],
       [{ cluster: { nodes: [] } }, 'connection.cluster.nodes'],
       [{ cluster: { nodes: [{ host: 'a', port: 7000 }] }, url: 'redis://a' }, 'connection'],
+      // Exactly one shape, with only its own keys; a host names its port.
+      [{}, 'connection'],
+      ['redis://a', 'connection'],
+      [{ url: 'redis://a', password: 'x' }, 'connection.password'],
+      [{ host: 'h' }, 'connection.port'],
+      [{ port: 6379, colour: 'blue' }, 'connection.colour'],
+      [
+        { cluster: { nodes: [{ host: 'a', port: 7000, tls: true }] } },
+        'connection.cluster.nodes[0].tls',
+      ],
     ];
     for (const [connection, field] of cases) {
       expect(configError({ connection }).field).toBe(field);

@@ -1,5 +1,5 @@
 import { createOptionChecks, createSessionCodec, isOptionsObject } from '@session-cluster/core';
-import type { OptionsOf, SessionCodec } from '@session-cluster/core';
+import type { OptionsOf, ResolvedOptions, SessionCodec } from '@session-cluster/core';
 import type { Cluster, Redis } from 'ioredis';
 import { SESSION_CACHE_DEFAULTS } from './session-cache.js';
 import type { SessionCacheOptions } from './session-cache.js';
@@ -10,29 +10,106 @@ export const check = createOptionChecks('RedisStore');
 /** A `SessionValidationError` (`INVALID_CONFIG`) for option `field`, with the whole reason. */
 export const invalid = check.refuse;
 
+const PORT = check.accepting<number>()(
+  (value, field) => check.integer(value ?? Number.NaN, field, 1, 65_535) as number,
+);
+const ADDRESS_RULES = { host: check.accepting<string>()(check.nonEmptyString), port: PORT };
+
 /** A Redis address. */
-export interface RedisAddress {
-  readonly host: string;
-  readonly port: number;
+export type RedisAddress = OptionsOf<typeof ADDRESS_RULES>;
+
+const ADDRESSES = check.accepting<readonly RedisAddress[]>()((value, field) => {
+  if (!Array.isArray(value) || value.length === 0) {
+    throw check.invalid(field, 'a non-empty array of { host, port }');
+  }
+  return value.map((item, i) => check.resolve(ADDRESS_RULES, item, `${field}[${i}].`));
+});
+
+// A URL carries its own password.
+const PASSWORD = check.matching(/^/, undefined, 'a string');
+
+/** The connection shapes, each by the key that names it. */
+const CONNECTION_RULES = {
+  url: {
+    /** `redis://[:password@]host:port[/db]` or `rediss://…` (TLS). Standalone only. */
+    url: check.accepting<string>()((value, field) => {
+      if (typeof value !== 'string' || !/^rediss?:\/\//.test(value)) {
+        throw check.invalid(field, 'redis://… or rediss://…');
+      }
+      return value;
+    }),
+  },
+  host: {
+    /** Password of the Redis server. */
+    password: PASSWORD,
+    /** Standalone host. Default `127.0.0.1`. */
+    host: check.matching(/./, '127.0.0.1', 'a host name'),
+    /** Standalone port. */
+    port: PORT,
+  },
+  sentinels: {
+    /** Sentinel addresses. */
+    sentinels: ADDRESSES,
+    /** The Sentinel master group name. */
+    name: check.accepting<string>()(check.nonEmptyString),
+    /** Password of the Redis nodes. */
+    password: PASSWORD,
+  },
+  cluster: {
+    /** Redis Cluster seed nodes. */
+    cluster: check.accepting<{ readonly nodes: readonly RedisAddress[] }>()(
+      check.section({ nodes: ADDRESSES }),
+    ),
+    /** Password of the Redis nodes. */
+    password: PASSWORD,
+  },
+};
+type Shape = keyof typeof CONNECTION_RULES;
+const SHAPES = Object.keys(CONNECTION_RULES) as Shape[];
+const SHAPES_EXPECTED =
+  'one of { url } | { host, port, password? } | { sentinels, name, password? } | { cluster: { nodes }, password? }';
+
+/** A store-owned connection: exactly one of these shapes. */
+export type RedisConnectionOptions = {
+  [K in Shape]: OptionsOf<(typeof CONNECTION_RULES)[K]>;
+}[Shape];
+
+/** {@link RedisConnectionOptions} checked: exactly one shape, only its own keys. */
+function connectionOption(value: unknown, field: string) {
+  if (value === undefined) return undefined;
+  if (!isOptionsObject(value)) throw check.invalid(field, SHAPES_EXPECTED);
+  const [shape, extra] = SHAPES.filter(
+    (key) => value[key] !== undefined || (key === 'host' && value['port'] !== undefined),
+  );
+  if (shape === undefined) {
+    const [key] = Object.keys(value);
+    throw check.invalid(key === undefined ? field : `${field}.${key}`, SHAPES_EXPECTED);
+  }
+  if (extra !== undefined) {
+    throw check.invalid(field, `${SHAPES_EXPECTED}, not ${shape} and ${extra} together`);
+  }
+  return check.resolve<(typeof CONNECTION_RULES)[Shape]>(
+    CONNECTION_RULES[shape],
+    value,
+    `${field}.`,
+  ) as ResolvedConnection;
 }
 
-/** A store-owned connection: `url` or `host`/`port`, `sentinels` + `name`, or `cluster`. */
-export interface RedisConnectionOptions {
-  /** `redis://[:password@]host:port[/db]` or `rediss://…` (TLS). Standalone only. */
-  readonly url?: string | undefined;
-  /** Standalone host. Default `127.0.0.1`. */
-  readonly host?: string | undefined;
-  /** Standalone port (default 6379). */
-  readonly port?: number | undefined;
-  /** Password of the Redis nodes. */
-  readonly password?: string | undefined;
-  /** Sentinel addresses; requires `name`. */
-  readonly sentinels?: readonly RedisAddress[] | undefined;
-  /** The Sentinel master group name. */
-  readonly name?: string | undefined;
-  /** Redis Cluster seed nodes. */
-  readonly cluster?: { readonly nodes: readonly RedisAddress[] } | undefined;
+/**
+ * Check connection options as a store does (`connection`, for a client
+ * built with `openRedisConnection`).
+ * @throws SessionValidationError `INVALID_CONFIG` naming the field (`connection.url`, …)
+ */
+export function resolveRedisConnection(connection: RedisConnectionOptions): ResolvedConnection {
+  const resolved = connectionOption(connection, 'connection');
+  if (resolved === undefined) throw check.invalid('connection', SHAPES_EXPECTED);
+  return resolved;
 }
+
+/** A checked {@link RedisConnectionOptions}, each shape's options with its defaults. */
+export type ResolvedConnection = {
+  [K in Shape]: ResolvedOptions<(typeof CONNECTION_RULES)[K]>;
+}[Shape];
 
 /** What {@link RedisStoreOptions.onUserCapEviction} receives. */
 export interface UserCapEviction {
@@ -62,7 +139,6 @@ const CACHE_RULES = {
   maxBytes: check.int(SESSION_CACHE_DEFAULTS.maxBytes, 1),
 };
 const RULES = {
-  // The connection is checked as the store opens it (redis-connection.ts).
   /**
    * A caller-owned client (`Redis` or `Cluster`; not closed by `close()`). It
    * must have `commandTimeout` (Cluster: `redisOptions.commandTimeout`), or
@@ -74,7 +150,7 @@ const RULES = {
    * `commandTimeout`, no offline queue once connected, no replay of in-flight
    * commands after a reconnect, a capped reconnect delay, RESP2.
    */
-  connection: check.typed<RedisConnectionOptions | undefined>(),
+  connection: check.accepting<RedisConnectionOptions | undefined>()(connectionOption),
   /**
    * Namespace of every key: `^[A-Za-z0-9_.:-]{1,64}$`. Default `'sc'`. Stores
    * with overlapping prefixes (`sc`, `sc:x`) must not share a Redis.
@@ -152,16 +228,24 @@ export type RedisStoreOptions = OptionsOf<typeof RULES>;
 /** Defaults of {@link RedisStoreOptions} (`frameFormat`: without encryption). */
 export const REDIS_STORE_DEFAULTS = Object.freeze({ ...check.defaults(RULES), frameFormat: 2 });
 
-/** {@link RedisStoreOptions} with every default applied and every value checked. */
-export type ResolvedRedisStoreOptions = ReturnType<typeof resolveRedisStoreOptions>;
-
 /**
- * Check every option except the connection (see `redis-connection.ts`) and
- * apply defaults.
+ * Check every option (the connection's included) and apply defaults: what the
+ * store runs before it opens or adopts a client.
  * @throws SessionValidationError `INVALID_CONFIG` naming the field
  */
 export function resolveRedisStoreOptions(options: RedisStoreOptions) {
   const resolved = check.resolve(RULES, options);
+  if (resolved.client === undefined && resolved.connection === undefined) {
+    throw invalid('connection', 'pass either a client or connection options');
+  }
+  if (resolved.client !== undefined) {
+    if (resolved.connection !== undefined) {
+      throw invalid('client', 'pass either client or connection, not both');
+    }
+    if (options.commandTimeoutMs !== undefined) {
+      throw invalid('commandTimeoutMs', "a client's own commandTimeout applies: set it there");
+    }
+  }
   return { ...resolved, frameFormat: frameFormatOf(resolved.frameFormat, resolved.codec) };
 }
 

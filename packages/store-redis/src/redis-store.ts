@@ -179,7 +179,7 @@ export class RedisStore implements SessionStore {
     this.onCorruption = resolved.onCorruption;
     this.maxSessionsPerUser = resolved.maxSessionsPerUser;
     this.onUserCapEviction = resolved.onUserCapEviction;
-    const connection = openRedisConnection(options, resolved.commandTimeoutMs);
+    const connection = openRedisConnection(resolved, resolved.commandTimeoutMs);
     this.client = connection.client;
     this.owned = connection.owned;
     this.commandTimeoutMs = connection.commandTimeoutMs;

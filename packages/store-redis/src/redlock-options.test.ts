@@ -60,6 +60,8 @@ describe('resolveRedlockOptions', () => {
     expect(configError({ nodes: ['not a url'] }).field).toBe('nodes[0]');
     expect(configError({ nodes: [42 as unknown as string] }).field).toBe('nodes[0]');
     expect(configError({ nodes: [{ sentinels: [], name: 'm' }] }).field).toBe('nodes[0]');
+    // A node given by its address names its port (one server, said in full).
+    expect(configError({ nodes: [{ host: 'h' }] }).field).toBe('nodes[0].port');
   });
 
   it('rejects the same node twice (it would vote twice)', () => {
@@ -79,5 +81,7 @@ describe('resolveRedlockOptions', () => {
 
   it('is what the RedlockLocker constructor runs, before any client exists', () => {
     expect(configErrorField(() => new RedlockLocker({ nodes: [node], ttlMs: 5 }))).toBe('ttlMs');
+    const misspelt = { nodes: [node], retries: 3 } as RedlockLockerOptions;
+    expect(configErrorField(() => new RedlockLocker(misspelt))).toBe('retries');
   });
 });

@@ -56,7 +56,8 @@ function serverOf(node: unknown, field: string): unknown {
   }
   if (typeof node['path'] === 'string') return node['path'];
   const host = check.string(node['host'], `${field}.host`) ?? 'localhost';
-  return `${host}:${check.integer(node['port'], `${field}.port`, 1, 65_535) ?? 6379}`;
+  // Named, not ioredis' 6379: a voter is one server, said in full.
+  return `${host}:${check.integer(node['port'] ?? Number.NaN, `${field}.port`, 1, 65_535)}`;
 }
 
 function nodesOption(value: unknown, field: string): readonly RedlockNode[] {

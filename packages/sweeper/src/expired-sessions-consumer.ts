@@ -3,6 +3,7 @@ import {
   KEY_PREFIX_PATTERN,
   RedisExpiryOutbox,
   openRedisConnection,
+  resolveRedisConnection,
 } from '@session-cluster/store-redis';
 import type { RedisConnectionOptions } from '@session-cluster/store-redis';
 import { UnrecoverableError, Worker } from 'bullmq';
@@ -318,7 +319,10 @@ function isIoredisClient(value: unknown): value is Redis | Cluster {
  * settings; the first one is only a template and is dropped at once.
  */
 function bullmqClientFor(connection: RedisConnectionOptions): Redis | Cluster {
-  const template = openRedisConnection({ connection }, WORKER_COMMAND_TIMEOUT_MS).client;
+  const template = openRedisConnection(
+    { connection: resolveRedisConnection(connection) },
+    WORKER_COMMAND_TIMEOUT_MS,
+  ).client;
   try {
     return duplicateForBullmq(template, 'consumer', WORKER_COMMAND_TIMEOUT_MS);
   } finally {

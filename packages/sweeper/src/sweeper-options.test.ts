@@ -66,5 +66,10 @@ describe('resolveSweeperOptions', () => {
     const error = thrown(() => new ExpirySweeper({ connection, prefix: 'bad prefix' }));
     expect(error).toBeInstanceOf(SessionValidationError);
     expect(error).toMatchObject({ code: 'INVALID_CONFIG', field: 'prefix' });
+    const misspelt = { connection, intervalMS: 5_000 } as ExpirySweeperOptions;
+    expect(thrown(() => new ExpirySweeper(misspelt))).toMatchObject({
+      code: 'INVALID_CONFIG',
+      field: 'intervalMS',
+    });
   });
 });

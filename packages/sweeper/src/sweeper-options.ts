@@ -1,7 +1,7 @@
 import { createOptionChecks } from '@session-cluster/core';
 import type { OptionChecks, OptionsOf } from '@session-cluster/core';
 import { REDIS_STORE_DEFAULTS } from '@session-cluster/store-redis';
-import type { RedisConnectionOptions, RedisStore } from '@session-cluster/store-redis';
+import type { RedisStore, RedisStoreOptions } from '@session-cluster/store-redis';
 
 const check = createOptionChecks('ExpirySweeper');
 const invalid = check.refuse;
@@ -30,7 +30,7 @@ const RULES = {
   /** A caller-owned store whose sessions are swept (not closed by `close()`). */
   store: check.typed<RedisStore | undefined>(),
   /** Let the sweeper create (and own) its `RedisStore`, with `prefix` and `buckets`. */
-  connection: check.typed<RedisConnectionOptions | undefined>(),
+  connection: check.typed<RedisStoreOptions['connection']>(),
   /** Key prefix of a sweeper-owned store (the application's). Default `'sc'`. */
   prefix: check.typed<string | undefined>(),
   /** Expiry buckets of a sweeper-owned store (the application's). Default 64. */

@@ -5,6 +5,7 @@ import { configErrorField, findFreePort } from '@session-cluster/testkit';
 import { resolveTelemetryOptions } from './telemetry-options.js';
 import { startTelemetry } from './start-telemetry.js';
 import type { Telemetry } from './start-telemetry.js';
+import type { TelemetryOptions } from './telemetry-options.js';
 
 describe('resolveTelemetryOptions', () => {
   const saved = { ...process.env };
@@ -69,6 +70,8 @@ describe('startTelemetry options', () => {
     expect(configErrorField(() => startTelemetry({ serviceName: 'a', sampleRatio: 2 }))).toBe(
       'sampleRatio',
     );
+    const misspelt = { serviceName: 'a', sampleratio: 0.5 } as TelemetryOptions;
+    expect(configErrorField(() => startTelemetry(misspelt))).toBe('sampleratio');
   });
 });
 
