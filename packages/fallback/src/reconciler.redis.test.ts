@@ -31,7 +31,7 @@ afterAll(async () => {
   await server.stop();
 });
 
-async function rig() {
+function rig() {
   const primary = new RedisStore({
     connection: { url: server.url },
     prefix: `t${randomUUID().slice(0, 8)}`,
@@ -113,7 +113,7 @@ async function rig() {
 
 describe('Reconciler merge into Redis with encryption at rest', () => {
   it('a merge that landed without its answer is built on by the next run: no conflict reported, nothing lost', async () => {
-    const r = await rig();
+    const r = rig();
     try {
       const held = await r.heldBeforeOutage({ counter: 0, theme: 'light' });
       await r.patchLocally(held.id, { counter: 1 });
@@ -143,7 +143,7 @@ describe('Reconciler merge into Redis with encryption at rest', () => {
   });
 
   it('another writer after the unanswered merge still makes its keys conflicts (reported, last writer wins)', async () => {
-    const r = await rig();
+    const r = rig();
     try {
       const held = await r.heldBeforeOutage({ counter: 0, theme: 'light' });
       await r.patchLocally(held.id, { counter: 1 });

@@ -368,10 +368,14 @@ export class Reconciler {
           isDeepStrictEqual(current.data[key], sent.data[key]),
       );
     if (!landed) return { base, baseData };
-    const rebased: SessionData = { ...baseData };
+    // baseData with the merge's keys as it sent them (an unset key absent).
+    const sentKeys = new Set(keys);
+    const rebased: SessionData = {};
+    for (const [key, value] of Object.entries(baseData)) {
+      if (!sentKeys.has(key)) rebased[key] = value;
+    }
     for (const key of keys) {
       if (Object.hasOwn(sent.data, key)) rebased[key] = sent.data[key] as JsonValue;
-      else delete rebased[key];
     }
     return { base: current.version, baseData: rebased };
   }
