@@ -3,7 +3,9 @@
  * configuration from `SWEEPER_CHILD_CONFIG` (JSON), runs an ExpirySweeper
  * with a clock `clockOffsetMs` ahead of real time (so sessions are due
  * without the test sleeping), reports over IPC, and stops gracefully on an
- * `exit` message or SIGTERM.
+ * `exit` message or SIGTERM. With `holdClock`, the clock runs on real time
+ * until an `advance` message: several workers can all be running before
+ * any session is due to them.
  */
 import type { RedisConnectionOptions } from '@session-cluster/store-redis';
 import { ExpirySweeper } from './expiry-sweeper.js';
@@ -19,6 +21,8 @@ export interface SweeperChildConfig {
   readonly concurrency: number;
   readonly lockDurationMs: number;
   readonly stalledIntervalMs: number;
+  /** Real time until an `advance` message, then `clockOffsetMs` ahead. */
+  readonly holdClock?: boolean;
 }
 
 /** Messages from the child. */
@@ -33,10 +37,11 @@ function send(message: SweeperChildMessage): void {
 }
 
 const config = JSON.parse(process.env['SWEEPER_CHILD_CONFIG'] ?? '{}') as SweeperChildConfig;
+let offsetMs = config.holdClock === true ? 0 : config.clockOffsetMs;
 const sweeper = new ExpirySweeper({
   connection: config.connection,
   prefix: config.prefix,
-  clock: { now: () => Date.now() + config.clockOffsetMs },
+  clock: { now: () => Date.now() + offsetMs },
   intervalMs: config.intervalMs,
   batchSize: config.batchSize,
   concurrency: config.concurrency,
@@ -63,6 +68,7 @@ function stop(): void {
 }
 process.on('message', (message: { type?: string }) => {
   if (message.type === 'exit') stop();
+  if (message.type === 'advance') offsetMs = config.clockOffsetMs;
 });
 process.once('SIGTERM', stop);
 

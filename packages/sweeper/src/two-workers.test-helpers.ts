@@ -67,6 +67,10 @@ export async function runTwoWorkerSweep(scenario: TwoWorkerScenario): Promise<Tw
     concurrency: 2,
     lockDurationMs: 1_500,
     stalledIntervalMs: 500,
+    // Both workers run before any session is due to them: otherwise the one
+    // that started first could sweep everything while the other still boots
+    // (seen under load: one worker took every bucket job).
+    holdClock: true,
   };
   const children: IpcChild<SweeperChildMessage>[] = [];
   try {
@@ -91,6 +95,7 @@ export async function runTwoWorkerSweep(scenario: TwoWorkerScenario): Promise<Tw
       IpcChild<SweeperChildMessage>,
       IpcChild<SweeperChildMessage>,
     ];
+    for (const child of children) child.child.send({ type: 'advance' });
     const sweptBy = (child: IpcChild<SweeperChildMessage>): number =>
       child.inbox.reduce((n, m) => (m.type === 'swept' ? n + m.report.expired : n), 0);
 
