@@ -73,10 +73,16 @@ export type { EncryptionKey, KeyRing, KeyRingOptions } from './key-ring.js';
 export { MIN_SEALED_BYTES, createKeyRing, openWithKeyRing, sealWithKeyRing } from './key-ring.js';
 export { parseStoredJson } from './parse-stored-json.js';
 export { FORBIDDEN_KEYS, isPlainObject } from './data-validation.js';
-export type { RetryOptions, RetryEvent, RetryPolicyOptions } from './retry-policy.js';
+export type {
+  RetryOptions,
+  RetryEvent,
+  RetryPolicyHooks,
+  RetryPolicyOptions,
+} from './retry-policy.js';
 export {
   DEFAULT_RETRY_OPTIONS,
   createRetryPolicy,
+  retryPolicyOf,
   resolveRetryOptions,
   retryDelayMs,
 } from './retry-policy.js';

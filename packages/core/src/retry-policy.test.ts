@@ -11,6 +11,7 @@ import {
   createRetryPolicy,
   resolveRetryOptions,
   retryDelayMs,
+  retryPolicyOf,
 } from './retry-policy.js';
 import type { RetryEvent, RetryOptions, RetryPolicyOptions } from './retry-policy.js';
 
@@ -120,6 +121,18 @@ describe('createRetryPolicy', () => {
     expect(calls()).toBe(3);
     expect(outcome.error).toBe(errors[2]);
     expect(onRetry).toHaveBeenCalledTimes(2);
+  });
+
+  it('retryPolicyOf runs already-resolved options as given, with the hooks', async () => {
+    const errors = [1, 2, 3].map((n) => new StorageUnavailableError(`down ${n}`));
+    const { fn, calls } = failing(...errors);
+    const events: RetryEvent[] = [];
+    const resolved = resolveRetryOptions(DEFAULT_RETRY_OPTIONS, { maxAttempts: 2 });
+    const policy = retryPolicyOf(resolved, { operation: 'load', onRetry: (e) => events.push(e) });
+    const outcome = await settle(policy.execute(fn));
+    expect(calls()).toBe(2);
+    expect(outcome.error).toBe(errors[1]);
+    expect(events.map((e) => [e.attempt, e.operation])).toEqual([[1, 'load']]);
   });
 
   it('makes exactly one call when maxAttempts is 1', async () => {

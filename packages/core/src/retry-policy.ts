@@ -49,7 +49,10 @@ export interface RetryEvent {
 }
 
 /** Options of {@link createRetryPolicy}. */
-export interface RetryPolicyOptions extends Partial<RetryOptions> {
+export interface RetryPolicyOptions extends Partial<RetryOptions>, RetryPolicyHooks {}
+
+/** What a retry policy reports and draws from, beside its {@link RetryOptions}. */
+export interface RetryPolicyHooks {
   /** Called before each retry (e.g. to add a span event). Must not throw. */
   readonly onRetry?: ((event: RetryEvent) => void) | undefined;
   /** Uniform source in [0, 1) for jitter; `Math.random` by default. Injected by tests. */
@@ -144,7 +147,20 @@ export class JitteredExponentialBackoff implements IBackoffFactory<IRetryBackoff
  */
 export function createRetryPolicy(options: RetryPolicyOptions = {}): RetryPolicy {
   const { onRetry, random, operation, ...retryOptions } = options;
-  const resolved = resolveRetryOptions(DEFAULT_RETRY_OPTIONS, retryOptions);
+  return retryPolicyOf(resolveRetryOptions(DEFAULT_RETRY_OPTIONS, retryOptions), {
+    onRetry,
+    random,
+    operation,
+  });
+}
+
+/**
+ * {@link createRetryPolicy} for options a component has already resolved
+ * ({@link resolveRetryOptions} under its own option paths): not checked
+ * again.
+ */
+export function retryPolicyOf(resolved: RetryOptions, hooks: RetryPolicyHooks = {}): RetryPolicy {
+  const { onRetry, random, operation } = hooks;
   const policy = retry(handleWhen(isRetryableSessionError), {
     // cockatiel counts retries, we count calls.
     maxAttempts: resolved.maxAttempts - 1,

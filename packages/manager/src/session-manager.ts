@@ -5,7 +5,7 @@ import {
   StorageUnavailableError,
   assertValidSessionId,
   assertValidUserId,
-  createRetryPolicy,
+  retryPolicyOf,
   generateSessionId,
   hashSessionId,
   isRetryableSessionError,
@@ -228,11 +228,8 @@ export class SessionManager {
     };
     const policies = {} as Record<OperationName, RetryPolicy>;
     for (const operation of MANAGER_OPERATIONS) {
-      policies[operation] = createRetryPolicy({
-        ...resolved.retry[operation],
-        operation,
-        onRetry,
-      });
+      // Resolved with the manager's own option paths: not checked again.
+      policies[operation] = retryPolicyOf(resolved.retry[operation], { operation, onRetry });
     }
     this.policies = policies;
     const updateOptions: LockedUpdateOptions = {
