@@ -111,17 +111,25 @@ function rig() {
   };
 }
 
+/**
+ * A session held before the outage, changed in memory (`counter` 0 → 1),
+ * and a run whose merge lands in Redis but whose answer is lost.
+ */
+async function mergeLandsUnanswered(r: ReturnType<typeof rig>) {
+  const held = await r.heldBeforeOutage({ counter: 0, theme: 'light' });
+  await r.patchLocally(held.id, { counter: 1 });
+  const tally = emptyTally();
+  r.lose.nextMerge = true;
+  expect(await r.reconciler.run(tally)).toBe('interrupted');
+  expect(r.merges).toEqual([{ counter: 1 }]);
+  return { held, tally };
+}
+
 describe('Reconciler merge into Redis with encryption at rest', () => {
   it('a merge that landed without its answer is built on by the next run: no conflict reported, nothing lost', async () => {
     const r = rig();
     try {
-      const held = await r.heldBeforeOutage({ counter: 0, theme: 'light' });
-      await r.patchLocally(held.id, { counter: 1 });
-      const tally = emptyTally();
-
-      r.lose.nextMerge = true;
-      expect(await r.reconciler.run(tally)).toBe('interrupted');
-      expect(r.merges).toEqual([{ counter: 1 }]);
+      const { held, tally } = await mergeLandsUnanswered(r);
       // It landed: Redis holds the merge, one version on.
       expect(await r.primary.load(held.id)).toMatchObject({ version: 2, data: { counter: 1 } });
 
@@ -145,12 +153,7 @@ describe('Reconciler merge into Redis with encryption at rest', () => {
   it('another writer after the unanswered merge still makes its keys conflicts (reported, last writer wins)', async () => {
     const r = rig();
     try {
-      const held = await r.heldBeforeOutage({ counter: 0, theme: 'light' });
-      await r.patchLocally(held.id, { counter: 1 });
-      const tally = emptyTally();
-
-      r.lose.nextMerge = true;
-      expect(await r.reconciler.run(tally)).toBe('interrupted');
+      const { held, tally } = await mergeLandsUnanswered(r);
       // Another instance writes the same key after the merge landed.
       await r.primary.patch(held.id, { set: { counter: 10 } });
       await r.patchLocally(held.id, { counter: 2 });
