@@ -6,13 +6,11 @@
  * process, one after the other, each on its own prefix.
  * `node apps/bench/dist/sweep-events-instructions.js [sessions] [rounds]`.
  */
-import { execFileSync } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
-import { generateSessionId } from '@session-cluster/core';
 import { RedisStore } from '@session-cluster/store-redis';
 import { ExpirySweeper, consumeExpiredSessions } from '@session-cluster/sweeper';
 import { Redis } from 'ioredis';
+import { callgrindCounter, createExpiringSessions } from './sweep-diagnostics.js';
 
 const sessions = Number(process.argv[2] ?? 20_000);
 const rounds = Number(process.argv[3] ?? 2);
@@ -20,34 +18,12 @@ const url = process.env['REDIS_URL'] ?? '';
 const dir = process.env['CALLGRIND_DIR'] ?? '';
 const probe = new Redis(url);
 const pid = Number(/process_id:(\d+)/.exec(await probe.info('server'))?.[1]);
-let dumps = 0;
-function instructions(): number {
-  execFileSync('callgrind_control', ['-d', String(pid)], { stdio: 'ignore' });
-  dumps += 1;
-  const file = readdirSync(dir).find((name) => name.endsWith(`.${pid}.${dumps}`));
-  return Number(
-    /^(?:summary|totals): (\d+)/m.exec(readFileSync(`${dir}/${file ?? ''}`, 'utf8'))?.[1],
-  );
-}
+const instructions = callgrindCounter(pid, dir);
 
 async function scenario(events: boolean, prefix: string): Promise<number> {
   const store = new RedisStore({ connection: { url }, prefix, commandTimeoutMs: 60_000 });
-  let expiresAt = 0;
-  for (let start = 0; start < sessions; start += 1_000) {
-    expiresAt = Date.now() + 1_500;
-    await Promise.all(
-      Array.from({ length: 1_000 }, (_, i) =>
-        store.create({
-          id: generateSessionId(),
-          userId: `u${(start + i) % (sessions / 4)}`,
-          data: { cart: [17, 42], theme: 'dark', visits: 3 },
-          expiresAt,
-        }),
-      ),
-    );
-  }
+  await createExpiringSessions(store, sessions);
   await store.close();
-  await delay(Math.max(0, expiresAt + 20 - Date.now()));
   let delivered = 0;
   const consumer = events
     ? consumeExpiredSessions(

@@ -4,30 +4,16 @@
  * redis-server, the halves of the buckets alternating which kind they get.
  * `node apps/bench/dist/sweep-outbox-cost.js [sessions] [rounds]`. With
  * `REDIS_URL` (a redis-server run under `valgrind --tool=callgrind
- * --collect-atstart=no` in `CALLGRIND_DIR`), instructions per session too:
+ * ` writing its dumps to `CALLGRIND_DIR`), instructions per session too:
  * deterministic, where CPU time moves with the machine's load.
  */
-import { execFileSync } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
-import { generateSessionId } from '@session-cluster/core';
 import { RedisStore } from '@session-cluster/store-redis';
 import { startRedisServer } from '@session-cluster/testkit';
 import { Redis } from 'ioredis';
+import { callgrindCounter, createExpiringSessions } from './sweep-diagnostics.js';
 
 const sessions = Number(process.argv[2] ?? 100_000);
 const rounds = Number(process.argv[3] ?? 2);
-
-let dumps = 0;
-/** Instructions since the last call (callgrind only), else NaN. */
-function instructions(pid: number): number {
-  const dir = process.env['CALLGRIND_DIR'];
-  if (dir === undefined) return Number.NaN;
-  execFileSync('callgrind_control', ['-d', String(pid)]);
-  dumps += 1;
-  const file = readdirSync(dir).find((name) => name.endsWith(`.${pid}.${dumps}`));
-  const text = readFileSync(`${dir}/${file ?? ''}`, 'utf8');
-  return Number(/^(?:summary|totals): (\d+)/m.exec(text)?.[1]);
-}
 
 async function stats(probe: Redis): Promise<{ cpu: number; evalsha: number }> {
   const info = await probe.info('all');
@@ -44,30 +30,18 @@ const server = external === undefined ? await startRedisServer() : undefined;
 const url = external ?? server?.url ?? '';
 const probe = new Redis(url);
 const pid = Number(/process_id:(\d+)/.exec(await probe.info('server'))?.[1]);
+const dir = process.env['CALLGRIND_DIR'];
+const instructions = dir === undefined ? () => Number.NaN : callgrindCounter(pid, dir);
 const store = new RedisStore({ connection: { url }, prefix: 'oc', commandTimeoutMs: 60_000 });
 try {
   for (let round = 0; round < rounds; round += 1) {
-    let expiresAt = 0;
-    for (let start = 0; start < sessions; start += 1_000) {
-      expiresAt = Date.now() + 1_500;
-      await Promise.all(
-        Array.from({ length: 1_000 }, (_, i) =>
-          store.create({
-            id: generateSessionId(),
-            userId: `u${(start + i) % (sessions / 4)}`,
-            data: { cart: [17, 42], theme: 'dark', visits: 3 },
-            expiresAt,
-          }),
-        ),
-      );
-    }
-    await new Promise((resolve) => setTimeout(resolve, Math.max(0, expiresAt + 20 - Date.now())));
+    await createExpiringSessions(store, sessions);
     const figures: Record<string, { us: number; script: number; swept: number; instr: number }> =
       {};
     const order = round % 2 === 0 ? [true, false] : [false, true];
     for (const pending of order) {
       const before = await stats(probe);
-      instructions(pid);
+      instructions();
       let swept = 0;
       for (let bucket = pending ? 0 : 1; bucket < store.bucketCount; bucket += 2) {
         for (;;) {
@@ -76,7 +50,7 @@ try {
           if (!result.more) break;
         }
       }
-      const instr = instructions(pid);
+      const instr = instructions();
       const after = await stats(probe);
       figures[pending ? 'outbox' : 'none'] = {
         instr: Math.round(instr / swept),
