@@ -17,16 +17,9 @@ describe('outbox batch encoding', () => {
   it('reads back what it writes: quadruples joined by US, as the sweep script writes them', () => {
     const value = encodeOutboxExpiries(expiries);
     expect(value).toBe(
-      [
-        `${'a'.repeat(43)}`,
-        'ada',
-        '1700000000000',
-        '1',
-        'b'.repeat(43),
-        '',
-        '1700000000001',
-        '',
-      ].join('\x1f'),
+      ['a'.repeat(43), 'ada', '1700000000000', '1', 'b'.repeat(43), '', '1700000000001', ''].join(
+        '\x1f',
+      ),
     );
     expect(decodeOutboxBatch(3, 'id', value)).toEqual({ id: 'id', bucket: 3, expiries });
   });
