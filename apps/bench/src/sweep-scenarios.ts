@@ -234,6 +234,11 @@ async function loadExpiredSessions(
     const { expiresAt, createdAt } = template;
     const physical = expiresAt + 3_600_000;
     const chunk = 2_000;
+    // One chunk in flight while the next is built: the same commands in the
+    // same order on the one connection, but Redis and this process no
+    // longer wait for each other in turn (the load took 50–75 s per
+    // 1 000 000 sessions that way, most of the full-size scenarios' time).
+    let inFlight: Promise<unknown> | undefined;
     for (let start = 0; start < sessions; start += chunk) {
       const writes: Promise<unknown>[] = [];
       for (let i = start; i < Math.min(sessions, start + chunk); i += 1) {
@@ -248,8 +253,10 @@ async function loadExpiredSessions(
           if (i < users) writes.push(client.pexpireat(keys.userIndex(userId), physical));
         }
       }
-      await Promise.all(writes);
+      await inFlight;
+      inFlight = Promise.all(writes);
     }
+    await inFlight;
     return { expiresAt, loadMs: Math.round(performance.now() - started) };
   } finally {
     client.disconnect();
@@ -370,6 +377,11 @@ export interface SweepThroughputResult {
   /** The same worker CPU per session swept, µs (start-up included). */
   readonly workerCpuUsPerSession: number;
   /**
+   * CPU of the bench process itself over the same interval, per session, µs:
+   * with `consume`, the consumer's cost (it runs here); without, next to nothing.
+   */
+  readonly benchCpuUsPerSession: number;
+  /**
    * From `start()` to the last session swept, start-up included (connecting
    * and installing one job scheduler per bucket, a once-per-process cost).
    */
@@ -427,7 +439,7 @@ function redisFigures(
   return {
     scriptUsPerSession: Number((usec(['evalsha', 'eval']) / sessions).toFixed(2)),
     topCommands: spent
-      .slice(0, 4)
+      .slice(0, 12)
       .map((stat) => `${stat.name} ${stat.calls}/${stat.usec}`)
       .join(', '),
     expiredKeys: after.expiredKeys - before.expiredKeys,
@@ -459,7 +471,7 @@ function memoryFigures(memory: WorkerMemory): MemoryFigures {
  * concurrency 4) sweep them all through BullMQ. With `publishEvents`, every
  * batch also goes through the outbox and becomes one BullMQ job; with
  * `consume`, a `consumeExpiredSessions` consumer in this process (handler:
- * count) takes them. With `rounds` (default 1), more backlogs of the same
+ * count, and keep the hash for the duplicate count) takes them. With `rounds` (default 1), more backlogs of the same
  * size are loaded and swept by the same worker, one after the other, for
  * its memory only.
  */
@@ -476,7 +488,16 @@ export async function measureSweepThroughput(options: {
   const prefix = `bs${randomUUID().slice(0, 6)}`;
   let worker: WorkerHandle | undefined;
   let consumer: ExpiredSessionsConsumer | undefined;
-  const seen = new Set<string>();
+  // Each delivery's sessionIdHash (48 bits, exact in a double), for the
+  // duplicate count after the sweep: the handler runs in this process, on
+  // the CPUs Redis and the worker use, and a Set of a million strings
+  // (with its GC) cost it ~2 µs per expiry, more than the consumer's own
+  // decoding (see docs/benchmarks.md). Session ids are random and every
+  // backlog's are new, so the hash alone tells expiries apart (a chance of
+  // ~n²/2⁴⁹ that two of n share one: 0.002 at 1 000 000).
+  const hashes = new Float64Array(
+    options.consume === true ? options.sessions * (options.rounds ?? 1) : 0,
+  );
   let delivered = 0;
   let lastDeliveredAt = 0;
   let batchJobs = 0;
@@ -491,8 +512,8 @@ export async function measureSweepThroughput(options: {
       consumer = consumeExpiredSessions(
         redis.connection,
         (event) => {
+          if (delivered < hashes.length) hashes[delivered] = parseInt(event.sessionIdHash, 16);
           delivered += 1;
-          seen.add(`${event.sessionIdHash}@${event.expiredAt}`);
           lastDeliveredAt = Date.now();
         },
         { prefix, concurrency: 64, batchConcurrency: 4, telemetry: options.telemetry },
@@ -522,6 +543,7 @@ export async function measureSweepThroughput(options: {
       peak = Math.max(peak, message.rss);
     });
     const started = performance.now();
+    const ownCpuBefore = process.cpuUsage();
     worker.child.send({ type: 'start' });
     const done = await worker.next('progress', (message) => message.expired >= options.sessions);
     const waitForDeliveries = async (count: number): Promise<void> => {
@@ -533,6 +555,7 @@ export async function measureSweepThroughput(options: {
     };
     await waitForDeliveries(options.sessions);
     const wallMs = performance.now() - started;
+    const ownCpu = process.cpuUsage(ownCpuBefore);
     const redisCpuUsPerSession = perSessionUs(
       (await redis.cpuSeconds()) - cpuBefore,
       options.sessions,
@@ -572,12 +595,13 @@ export async function measureSweepThroughput(options: {
       redis: redisSpent,
       ...(deliveredPerSec === undefined
         ? {}
-        : { deliveredPerSec, batchJobs, duplicates: delivered - seen.size }),
+        : { deliveredPerSec, batchJobs, duplicates: delivered - distinctCount(hashes, delivered) }),
       wallMs: Math.round(wallMs),
       workerCpuPercent: Math.round((100 * (after.cpuMicros - rest.cpuMicros)) / (wallMs * 1000)),
       workerCpuUsPerSession: Number(
         ((after.cpuMicros - rest.cpuMicros) / options.sessions).toFixed(2),
       ),
+      benchCpuUsPerSession: Number(((ownCpu.user + ownCpu.system) / options.sessions).toFixed(2)),
       rssBeforeMb: mb(rest.rss),
       rssAfterMb: mb(after.rss),
       rssPeakMb: mb(peak),
@@ -596,6 +620,15 @@ export async function measureSweepThroughput(options: {
     await consumer?.close();
     await redis.stop();
   }
+}
+
+/** How many different values the first `count` of `values` hold (at most all of them). */
+function distinctCount(values: Float64Array, count: number): number {
+  const sorted = values.slice(0, Math.min(count, values.length)).sort();
+  let distinct = 0;
+  for (let i = 0; i < sorted.length; i += 1)
+    if (i === 0 || sorted[i] !== sorted[i - 1]) distinct += 1;
+  return distinct;
 }
 
 /** The baseline: the store's own sweep loop, no BullMQ, no outbox, no events. */
@@ -1019,6 +1052,85 @@ async function compareOwned<T extends ComparedScenario>(
   };
 }
 
+/** Events against no events, in rounds (see {@link alternate}), full size. */
+export interface EventsComparison {
+  readonly rounds: readonly ComparisonRound<'plain' | 'events', SweepThroughputResult>[];
+  /** Pair 1's scenarios, which sweep three backlogs each (the memory figures). */
+  readonly memory: Readonly<Record<'plain' | 'events', SweepThroughputResult>>;
+  /** Expiries delivered to the consumer per second ÷ sessions swept per second without events. */
+  readonly rate: RoundRatio;
+  /** No events ÷ events Redis CPU per session (above 1: events cost Redis more). */
+  readonly cpu: RoundRatio;
+  readonly medianSweptPerSec: number;
+  readonly medianDeliveredPerSec: number;
+}
+
+/**
+ * The events bar's two scenarios, full size, in `count` alternating pairs
+ * (no events first, events first, …), each on a fresh redis-server and
+ * worker process, as owned ÷ anonymous: the median pair's ratio. The
+ * first pair's scenarios go on to sweep two more backlogs each with the
+ * same worker, for the memory figures (their first backlog is the pair's
+ * sample, timed before the second is loaded).
+ */
+async function compareEvents(
+  count: number,
+  sessions: number,
+  users: number,
+): Promise<EventsComparison> {
+  let scenarios = 0;
+  const rounds = await alternate(
+    count,
+    ['plain', 'events'] as const,
+    (kind) => {
+      const first = scenarios < 2;
+      scenarios += 1;
+      return measureSweepThroughput({
+        sessions,
+        users,
+        publishEvents: kind === 'events',
+        consume: kind === 'events',
+        telemetry: true,
+        rounds: first ? 3 : 1,
+      });
+    },
+    (round, index) => {
+      const { plain, events } = round.results;
+      const delivered = events.deliveredPerSec ?? 0;
+      return (
+        `events ÷ sweep without events, pair ${index + 1} of ${count} ` +
+        `(${orderLabel(round.order.map((kind) => (kind === 'plain' ? 'no events' : 'events')))}): ` +
+        `${scenarioLine('no events', plain)}; ` +
+        `events: ${delivered} delivered/s (swept ${events.sweptPerSec}/s), ` +
+        `${events.redisCpuUsPerSession} µs Redis CPU/session, consumer ` +
+        `${events.benchCpuUsPerSession} µs CPU/session, Redis waiting for a CPU ` +
+        `${events.redisWaitingPercent}% (load ${events.loadAverage}) → ` +
+        `${quotient(delivered, plain.sweptPerSec)}`
+      );
+    },
+  );
+  const [first] = rounds;
+  if (first === undefined) throw new Error('bench: no events pair ran');
+  return {
+    rounds,
+    memory: first.results,
+    rate: roundRatio(rounds, (r) => quotient(r.events.deliveredPerSec ?? 0, r.plain.sweptPerSec)),
+    cpu: roundRatio(rounds, (r) =>
+      quotient(r.plain.redisCpuUsPerSession, r.events.redisCpuUsPerSession),
+    ),
+    medianSweptPerSec: Math.round(median(rounds.map((r) => r.results.plain.sweptPerSec))),
+    medianDeliveredPerSec: Math.round(
+      median(rounds.map((r) => r.results.events.deliveredPerSec ?? 0)),
+    ),
+  };
+}
+
+/**
+ * Pairs of the events comparison: odd, for a median that is one pair's;
+ * three, as each is two full-size scenarios (~1 min each with the load).
+ */
+const EVENT_ROUNDS = 3;
+
 /** Pairs per owned/anonymous comparison: odd, for a median that is one pair's. */
 const ROUNDS = 5;
 /** Fewer on Cluster, whose three masters start slowly; its sessions are fewer anyway. */
@@ -1028,9 +1140,10 @@ const CLUSTER_ROUNDS = 3;
  * The `--suite sweep` figures: the store's raw sweep (baseline) and one
  * sweeper worker without events, owned against anonymous sessions in
  * alternating pairs (the raw sweep on standalone and on Cluster); one
- * worker over three full-size backlogs of owned sessions without events,
- * and with batched events taken by a `consumeExpiredSessions` consumer
- * (the events bar, and the worker's memory); the ceiling of the
+ * worker over full-size backlogs of owned sessions without events, and
+ * with batched events taken by a `consumeExpiredSessions` consumer, in
+ * {@link EVENT_ROUNDS} alternating pairs (the events bar; the first pair
+ * sweeps three backlogs each, for the worker's memory); the ceiling of the
  * per-session format batched events replaced; and event latency.
  *
  * The owned/anonymous comparisons run {@link ROUNDS} pairs (Cluster:
@@ -1059,8 +1172,9 @@ export async function runSweepSuite(options: {
     `\nSweep: one sweeper worker process (64 buckets, batches of 1 000, concurrency 4), ` +
       `expired sessions owned 4 per user, or by nobody; owned ÷ anonymous in ${ROUNDS} pairs ` +
       `of ${roundSessions} sessions per scenario, the order alternating, the median pair ` +
-      `reported (Cluster: ${CLUSTER_ROUNDS} pairs of ${clusterRoundSessions}); events and ` +
-      `memory over three backlogs of ${sessions}; each scenario on its own private redis-server ` +
+      `reported (Cluster: ${CLUSTER_ROUNDS} pairs of ${clusterRoundSessions}); events ÷ no ` +
+      `events in ${EVENT_ROUNDS} alternating pairs of ${sessions}, the first pair's going on ` +
+      `over three backlogs (memory); each scenario on its own private redis-server ` +
       `(Cluster: 3 masters); Node ${process.version}; load average ${load()}`,
   );
   const raw = await compareOwned(
@@ -1093,25 +1207,13 @@ export async function runSweepSuite(options: {
         telemetry: true,
       }),
   );
-  const sweepOnly = await measureSweepThroughput({
-    sessions,
-    users,
-    publishEvents: false,
-    telemetry: true,
-    rounds: 3,
-  });
-  console.log('  sweeper, no events, owned, over three backlogs (memory):', sweepOnly);
-  const withEvents = await measureSweepThroughput({
-    sessions,
-    users,
-    publishEvents: true,
-    consume: true,
-    telemetry: true,
-    rounds: 3,
-  });
+  const events = await compareEvents(EVENT_ROUNDS, sessions, users);
+  const sweepOnly = events.memory.plain;
+  const withEvents = events.memory.events;
+  console.log('  sweeper, no events, owned, pair 1 (three backlogs: memory):', sweepOnly);
   console.log(
     '  sweeper + one batch job per sweep batch (outbox, BullMQOtel) + consumeExpiredSessions, ' +
-      'over three backlogs (memory):',
+      'pair 1 (three backlogs: memory):',
     withEvents,
   );
   const perSessionJobs = Math.min(sessions, 100_000);
@@ -1126,16 +1228,14 @@ export async function runSweepSuite(options: {
     latency,
   );
 
-  const delivered = withEvents.deliveredPerSec ?? 0;
+  const delivered = events.medianDeliveredPerSec;
   const ratios: SweepRatio[] = [
-    // Full size, one backlog each, as before the pairs: in scenarios of
-    // sessions ÷ 5 a bucket's last, partial batch is about a quarter of the
-    // batch jobs (a sixteenth at 1 000 000), so the per-job cost of events
-    // weighs more there, a size effect the pairs would add to the bar.
-    // Still one sample each: 0.74–1.01 between runs of this code (a fast
-    // no-events sample at 8.96 µs of Redis CPU per session gave the 0.74;
-    // 10–12.3 µs in eight others).
-    ratio('events ÷ sweep without events', delivered / sweepOnly.sweptPerSec, 0.8),
+    // Full size (in scenarios of sessions ÷ 5 a bucket's last, partial
+    // batch is about a quarter of the batch jobs, a sixteenth at 1 000 000,
+    // so the per-job cost of events would weigh more), in alternating
+    // pairs like owned ÷ anonymous: the median pair's. One sample of each
+    // side minutes apart read 0.60–1.22 between runs of the same code.
+    ratio('events ÷ sweep without events', events.rate.median, 0.8),
     ratio('owned ÷ anonymous sweep (standalone)', sweeper.rate.median, 0.8),
     ratio('owned ÷ anonymous sweep (standalone), by Redis CPU per session', sweeper.cpu.median),
     ratio('owned ÷ anonymous raw store sweep (standalone)', raw.rate.median),
@@ -1144,17 +1244,14 @@ export async function runSweepSuite(options: {
       'owned ÷ anonymous raw store sweep (Cluster), by Redis CPU per session',
       rawCluster.cpu.median,
     ),
-    ratio(
-      'events ÷ sweep without events, by Redis CPU per session',
-      sweepOnly.redisCpuUsPerSession / withEvents.redisCpuUsPerSession,
-    ),
+    ratio('events ÷ sweep without events, by Redis CPU per session', events.cpu.median),
     ratio(
       'sweeper (no events) ÷ raw store sweep',
       sweeper.medianOwnedPerSec / raw.medianOwnedPerSec,
     ),
     ratio(
       'per-session jobs ceiling (raw addBulk) ÷ sweep without events',
-      rawAdd.jobsPerSec / sweepOnly.sweptPerSec,
+      rawAdd.jobsPerSec / events.medianSweptPerSec,
     ),
     ratio('event latency p99 ÷ sweep interval', latency.p99Ms / intervalMs, undefined, 2),
     // "RSS flat over 1 M sessions" is read after warm-up: over its first
@@ -1192,19 +1289,50 @@ export async function runSweepSuite(options: {
   ];
   const rows = [
     {
-      figure: `sessions swept/s, one worker, no events, owned, ${sessions}`,
-      value: sweepOnly.sweptPerSec,
-    },
-    { figure: 'expiries delivered to a consumer/s (batched events)', value: delivered },
-    { figure: 'batch jobs the consumer completed', value: withEvents.batchJobs ?? 0 },
-    { figure: 'expiries delivered twice', value: withEvents.duplicates ?? 0 },
-    {
-      figure: `the same ${sessions}: Redis CPU µs per session, no events / events+consumer`,
-      value: `${sweepOnly.redisCpuUsPerSession} / ${withEvents.redisCpuUsPerSession}`,
+      figure: `sessions swept/s, one worker, no events, owned, ${sessions}, median of ${EVENT_ROUNDS}`,
+      value: events.medianSweptPerSec,
     },
     {
-      figure: 'the same: Redis waiting for a CPU, % of the sweep, no events / events+consumer',
-      value: `${sweepOnly.redisWaitingPercent} / ${withEvents.redisWaitingPercent}`,
+      figure: `expiries delivered to a consumer/s (batched events), median of ${EVENT_ROUNDS}`,
+      value: delivered,
+    },
+    {
+      figure: 'events ÷ sweep without events, each pair (by Redis CPU)',
+      value: roundsRow(events.rate, events.cpu),
+    },
+    {
+      figure: 'each pair: Redis CPU µs per session, no events / events+consumer',
+      value: events.rounds
+        .map(
+          (r) =>
+            `${r.results.plain.redisCpuUsPerSession} / ${r.results.events.redisCpuUsPerSession}`,
+        )
+        .join(', '),
+    },
+    {
+      figure: 'each pair: Redis waiting for a CPU, % of the sweep, no events / events+consumer',
+      value: events.rounds
+        .map(
+          (r) => `${r.results.plain.redisWaitingPercent} / ${r.results.events.redisWaitingPercent}`,
+        )
+        .join(', '),
+    },
+    {
+      figure: 'each pair: worker / this process (consumer) CPU µs per session, events+consumer',
+      value: events.rounds
+        .map(
+          (r) =>
+            `${r.results.events.workerCpuUsPerSession} / ${r.results.events.benchCpuUsPerSession}`,
+        )
+        .join(', '),
+    },
+    {
+      figure: 'batch jobs the consumer completed (pair 1, first backlog)',
+      value: withEvents.batchJobs ?? 0,
+    },
+    {
+      figure: 'expiries delivered twice (every events scenario, every backlog)',
+      value: events.rounds.reduce((n, r) => n + (r.results.events.duplicates ?? 0), 0),
     },
     {
       figure: `sessions swept/s, no events, ${roundSessions} per scenario, median of ${ROUNDS}: owned / anonymous`,
@@ -1252,6 +1380,7 @@ export async function runSweepSuite(options: {
     raw,
     rawCluster,
     sweeper,
+    events,
     sweepOnly,
     withEvents,
     rawAdd,

@@ -103,18 +103,26 @@ export function decodeSweepReply(raw: unknown, bucket: number): BucketSweepResul
 }
 
 /**
- * An outbox field and value as the sweep script wrote them: entries
- * `sid US userId US expiresAt US createdAt` joined by RS. `undefined` for a
- * value that is not one (nothing but the script writes the outbox).
+ * An outbox field and value as the sweep script wrote them: quadruples
+ * `sid US userId US expiresAt US createdAt`, joined by US (releases before
+ * joined them by RS: read the same). `undefined` for a value that is not
+ * one (nothing but the script writes the outbox).
  */
 export function decodeOutboxBatch(
   bucket: number,
   id: string,
   value: string,
 ): ExpiryBatch | undefined {
+  const fields = (
+    value.includes(ENTRY_SEPARATOR) ? value.replaceAll(ENTRY_SEPARATOR, FIELD_SEPARATOR) : value
+  ).split(FIELD_SEPARATOR);
+  if (fields.length % 4 !== 0) return undefined;
   const expiries: SweptExpiry[] = [];
-  for (const entry of value.split(ENTRY_SEPARATOR)) {
-    const [sid = '', userId = '', expiresAt = '', createdAt = ''] = entry.split(FIELD_SEPARATOR);
+  for (let i = 0; i < fields.length; i += 4) {
+    const sid = fields[i] as string;
+    const userId = fields[i + 1] as string;
+    const expiresAt = fields[i + 2] as string;
+    const createdAt = fields[i + 3] as string;
     const expiry = Number(expiresAt);
     if (sid === '' || expiresAt === '' || !Number.isFinite(expiry)) return undefined;
     expiries.push({
@@ -142,7 +150,7 @@ export function encodeOutboxExpiries(expiries: readonly SweptExpiry[]): string {
         expiry.createdAt === undefined ? '' : String(expiry.createdAt),
       ].join(FIELD_SEPARATOR),
     )
-    .join(ENTRY_SEPARATOR);
+    .join(FIELD_SEPARATOR);
 }
 
 /** A member of the per-expiry outbox of earlier releases: `sid US userId US createdAt`. */

@@ -30,8 +30,10 @@
   KEYS[2] session key prefix of this bucket <prefix>:s:{<prefix>:<bucket>}:
           (same slot as KEYS[1]; session keys are KEYS[2] .. sid)
   KEYS[3] outbox          <prefix>:outbox:{<prefix>:<bucket>}  HASH
-          batch id -> (sid US userId US expiresAt US createdAt) joined by RS
-          (same slot)
+          batch id -> sid US userId US expiresAt US createdAt (US sid US ...)*
+          (same slot): the reply's quadruples joined by US, one
+          table.concat of the reply itself, no string built per session
+          (releases before wrote RS between quadruples; readers take both)
   KEYS[4] unpublished     <prefix>:unpub:{<prefix>:<bucket>}   SET of batch ids
           (same slot)
 
@@ -62,7 +64,6 @@ local pending = ARGV[3] == 'pending'
 
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
 local result = {0, 0, 0, ''}
-local outbox = {}
 local orphans, fixed = 0, 0
 local gone = {}
 local deleted = {}
@@ -90,9 +91,6 @@ for i = 1, #due do
     result[#result + 1] = user
     result[#result + 1] = expiresAt
     result[#result + 1] = created
-    if pending then
-      outbox[#outbox + 1] = sid .. US .. user .. US .. expiresAt .. US .. created
-    end
   end
 end
 -- unpack() is bounded by Lua's C stack: remove in chunks. One DEL for many
@@ -104,10 +102,12 @@ end
 for i = 1, #gone, 4096 do
   redis.call('ZREM', KEYS[1], unpack(gone, i, math.min(i + 4095, #gone)))
 end
--- One outbox write per batch, not one per session.
-if #outbox > 0 then
+-- One outbox write per batch, not one per session; its value is the
+-- reply's quadruples as they stand (no field holds US: ids are base64url,
+-- user ids have no control characters, the rest are numbers).
+if pending and #result > 4 then
   local batchId = string.sub(redis.sha1hex(result[5] .. US .. result[7]), 1, 32)
-  redis.call('HSET', KEYS[3], batchId, table.concat(outbox, RS))
+  redis.call('HSET', KEYS[3], batchId, table.concat(result, US, 5))
   redis.call('SADD', KEYS[4], batchId)
   result[4] = batchId
 end
