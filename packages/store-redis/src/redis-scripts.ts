@@ -32,6 +32,19 @@ export function scriptCommandName(name: StoreScriptName): string {
   return `sc_${name}_${STORE_REDIS_VERSION.replace(/[^A-Za-z0-9]/g, '_')}`;
 }
 
+/**
+ * Session writes a busy instance sends together: the calls of one of these
+ * scripts that one event-loop turn gathers go to Redis as one call of
+ * `<name>Batch` (lua/batch.lua), each still its own unit. A request's
+ * commit is one of these; batching them is what lets a write cost less
+ * than a command of its own per request on both sides of the socket.
+ */
+const BATCHED_SCRIPTS: ReadonlySet<StoreScriptName> = new Set([
+  'patchSession',
+  'saveSession',
+  'touchSession',
+]);
+
 /** Scripts that do not read or write session frames, so need no prelude. */
 const WITHOUT_FRAME_PRELUDE: ReadonlySet<StoreScriptName> = new Set([
   'removeUserIndexMembers',
@@ -60,43 +73,172 @@ export function scriptSource(name: StoreScriptName): string {
   return source;
 }
 
+/**
+ * The source of `<name>Batch`: the prelude, the script's body as a local
+ * function of its own KEYS and ARGV (its `return`s then end one call, not
+ * the batch), and the loop of lua/batch.lua over the calls.
+ */
+function batchSource(name: StoreScriptName): string {
+  const body = readLua(`${name}-${STORE_SCRIPTS[name]}.lua`);
+  return `${readLua('frame.lua')}\nlocal function sc_one(KEYS, ARGV)\n${body}\nend\n${readLua('batch.lua')}`;
+}
+
 /** An argument of a script call: ioredis sends numbers as their decimal string. */
 export type ScriptArg = string | number;
 
 type ScriptCommand = (...args: ScriptArg[]) => Promise<unknown>;
 
+/** A call of a batched script waiting for its turn's flush. */
+interface QueuedCall {
+  readonly name: StoreScriptName;
+  readonly keys: readonly string[];
+  readonly args: readonly ScriptArg[];
+  readonly sent: (() => void) | undefined;
+  readonly resolve: (reply: unknown) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/**
+ * The real `setImmediate`, taken when this module loads: the flush of a turn's
+ * writes is I/O scheduling, not time, so a test's fake timers must not hold
+ * it back (they would hold every write with it).
+ */
+const nextTurn = globalThis.setImmediate;
+
 /**
  * The store's scripts on one client, registered with ioredis `defineCommand`
  * (which sends EVALSHA and falls back to EVAL on NOSCRIPT: no script cache
  * of our own).
+ *
+ * Calls of {@link BATCHED_SCRIPTS} wait for the end of the event loop's
+ * turn (`setImmediate`: after every socket that was readable in this turn
+ * has been handled, so the writes of many concurrent requests meet), then
+ * a run of calls of one script goes as one `<name>_batch` call, or alone
+ * when it is one call (always alone on Cluster, see the constructor). Waiting for the turn costs a
+ * call no round trip: ioredis' auto-pipelining would send it no earlier
+ * than the end of the tick either.
+ *
+ * Order: calls leave in the order they were made. A call of a script that
+ * is not batched, and {@link flush} (which the store runs before any other
+ * command), first send what is queued, so a write is never overtaken by a
+ * later command of this client (a read or delete issued right after a
+ * patch still sees the patch, as with plain pipelining).
  */
 export class RedisScripts {
   private readonly commands: Readonly<Record<StoreScriptName, ScriptCommand>>;
+  private readonly batchCommands = new Map<StoreScriptName, ScriptCommand>();
+  private queue: QueuedCall[] = [];
 
   public constructor(client: Redis | Cluster) {
-    const commands: Partial<Record<StoreScriptName, ScriptCommand>> = {};
-    for (const name of Object.keys(STORE_SCRIPTS) as StoreScriptName[]) {
-      const command = scriptCommandName(name);
-      client.defineCommand(command, {
-        numberOfKeys: STORE_SCRIPTS[name],
-        lua: scriptSource(name),
-      });
+    const define = (command: string, lua: string, numberOfKeys?: number): ScriptCommand => {
+      client.defineCommand(command, numberOfKeys === undefined ? { lua } : { numberOfKeys, lua });
       // defineCommand adds a method of that name; it is not in ioredis' types.
       const method = (client as unknown as Record<string, unknown>)[command];
       if (typeof method !== 'function') {
         throw new SessionError('INTERNAL', `ioredis did not define the command ${command}`);
       }
-      commands[name] = (...args) => (method as ScriptCommand).apply(client, args);
+      return (...args) => (method as ScriptCommand).apply(client, args);
+    };
+    const commands: Partial<Record<StoreScriptName, ScriptCommand>> = {};
+    for (const name of Object.keys(STORE_SCRIPTS) as StoreScriptName[]) {
+      const command = scriptCommandName(name);
+      commands[name] = define(command, scriptSource(name), STORE_SCRIPTS[name]);
+      // Not on Cluster: ioredis' auto-pipelining routes a command by its
+      // first argument, and a batch's first is its KEYS count, not a key.
+      if (BATCHED_SCRIPTS.has(name) && !client.isCluster) {
+        // No fixed KEYS count: a batch's first argument says how many.
+        this.batchCommands.set(name, define(`${command}_batch`, batchSource(name)));
+      }
     }
     this.commands = commands as Record<StoreScriptName, ScriptCommand>;
   }
 
-  /** Run `name` with its KEYS then ARGV; resolves to the raw reply. */
+  /**
+   * Run `name` with its KEYS then ARGV; resolves to the raw reply.
+   * @param sent called as soon as the call has been handed to the client
+   *   (a batched one at the end of the turn): a command the caller sends
+   *   from it goes to Redis right behind the call
+   */
   public run(
     name: StoreScriptName,
     keys: readonly string[],
     args: readonly ScriptArg[],
+    sent?: () => void,
   ): Promise<unknown> {
-    return this.commands[name](...keys, ...args);
+    if (!this.batchCommands.has(name)) {
+      this.flush();
+      const reply = this.commands[name](...keys, ...args);
+      sent?.();
+      return reply;
+    }
+    return new Promise((resolve, reject) => {
+      if (this.queue.length === 0) {
+        nextTurn(() => {
+          this.flush();
+        });
+      }
+      this.queue.push({ name, keys, args, sent, resolve, reject });
+    });
   }
+
+  /** Send every queued call now, in order (see the class comment). */
+  public flush(): void {
+    const queue = this.queue;
+    if (queue.length === 0) return;
+    this.queue = [];
+    let from = 0;
+    // Runs of one script: a batch carries calls of one script only.
+    for (let i = 1; i <= queue.length; i += 1) {
+      if (i < queue.length && queue[i]?.name === queue[from]?.name) continue;
+      this.send(queue.slice(from, i));
+      from = i;
+    }
+  }
+
+  /** Send calls of one script: together when they are several. */
+  private send(calls: readonly QueuedCall[]): void {
+    const [first] = calls;
+    if (first === undefined) return;
+    const keys: ScriptArg[] = [];
+    const args: ScriptArg[] = [STORE_SCRIPTS[first.name]];
+    const batched: QueuedCall[] = [];
+    for (const call of calls) {
+      // NUL separates a call's arguments in the batch (lua/batch.lua); no
+      // argument the store builds holds one (JSON escapes control characters,
+      // ids and base64url have none), but one that did would go alone.
+      if (calls.length === 1 || call.args.some(holdsNul)) {
+        this.commands[call.name](...call.keys, ...call.args).then(call.resolve, call.reject);
+        call.sent?.();
+        continue;
+      }
+      keys.push(...call.keys);
+      args.push(call.args.join('\0'));
+      batched.push(call);
+    }
+    if (batched.length === 0) return;
+    const batch = this.batchCommands.get(first.name) as ScriptCommand;
+    batch(keys.length, ...keys, ...args).then(
+      (replies) => {
+        if (!Array.isArray(replies) || replies.length !== batched.length) {
+          const error = new SessionError('INTERNAL', `${first.name} batch: unexpected reply`);
+          for (const call of batched) call.reject(error);
+          return;
+        }
+        for (const [i, call] of batched.entries()) {
+          // A call that raised comes back as an error reply of its own.
+          const reply: unknown = replies[i];
+          if (reply instanceof Error) call.reject(reply);
+          else call.resolve(reply);
+        }
+      },
+      (error: unknown) => {
+        for (const call of batched) call.reject(error);
+      },
+    );
+    for (const call of batched) call.sent?.();
+  }
+}
+
+function holdsNul(arg: ScriptArg): boolean {
+  return typeof arg === 'string' && arg.includes('\0');
 }

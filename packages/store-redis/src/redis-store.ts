@@ -49,7 +49,7 @@ import { resolveRedisStoreOptions } from './redis-store-options.js';
 import type { CorruptionInfo, RedisStoreOptions, UserCapEviction } from './redis-store-options.js';
 import { replyArray, replyInteger, replyNumber, replyText, scoredMembers } from './script-reply.js';
 import { SessionCache } from './session-cache.js';
-import type { SessionCacheStats } from './session-cache.js';
+import type { FillTicket, SessionCacheStats } from './session-cache.js';
 import {
   FRAME_HEAD_BYTES,
   frameEntries,
@@ -1116,20 +1116,31 @@ export class RedisStore implements SessionStore {
     local: LocalRefill | undefined,
   ): Promise<unknown> {
     const keys = this.sessionKeys(id);
-    const written = this.script(operation, name, id, keys, args);
     const cache = this.cache;
-    const ticket = local === undefined ? undefined : cache?.beginFill(id, true);
-    if (ticket === undefined || cache === undefined || local === undefined) return written;
-    // A failed read only costs the refill; the write's own outcome counts.
-    const read = this.client.getrange(keys[0], 0, FRAME_HEAD_BYTES - 1).catch(() => null);
+    if (cache === undefined || local === undefined)
+      return this.script(operation, name, id, keys, args);
+    // The fill begins once the write is sent (script() has registered the
+    // write with the cache before), and its read goes right behind the
+    // write (a batched write leaves at the end of the turn): it reads what
+    // the write left, and tracks the key again.
+    let fill: { ticket: FillTicket; read: Promise<string | null> } | undefined;
+    const written = this.script(operation, name, id, keys, args, () => {
+      const ticket = cache.beginFill(id, true);
+      if (ticket === undefined) return;
+      // A failed read only costs the refill; the write's own outcome counts.
+      const read = this.client.getrange(keys[0], 0, FRAME_HEAD_BYTES - 1).catch(() => null);
+      fill = { ticket, read };
+    });
     let reply: unknown;
     try {
       reply = await written;
     } catch (error) {
-      cache.cancelFill(ticket);
+      if (fill !== undefined) cache.cancelFill(fill.ticket);
       throw error;
     }
-    const head = readFrameHead(await read);
+    if (fill === undefined) return reply;
+    const { ticket } = fill;
+    const head = readFrameHead(await fill.read);
     let left: { record: SessionRecord; bytes: number } | undefined;
     try {
       left = head === undefined ? undefined : local(reply, head);
@@ -1194,29 +1205,38 @@ export class RedisStore implements SessionStore {
     sessionId: string | undefined,
     keys: readonly string[],
     args: readonly ScriptArg[],
+    sent?: () => void,
   ): Promise<unknown> {
+    const context = { operation, sessionId, commandTimeoutMs: this.commandTimeoutMs };
     const cache = this.cache;
     if (cache === undefined || sessionId === undefined) {
-      return this.command(operation, sessionId, () => this.scripts.run(name, keys, args));
+      return storeCall(context, () => this.scripts.run(name, keys, args, sent));
     }
     // Every script given a session id may write that session; with NOLOOP
     // Redis will not tell this instance, so the cache is told here.
     cache.beginWrite(sessionId);
-    const sent = this.command(operation, sessionId, () => this.scripts.run(name, keys, args));
+    const written = storeCall(context, () => this.scripts.run(name, keys, args, sent));
     const settle = (): void => {
       cache.endWrite(sessionId);
     };
-    sent.then(settle, settle);
-    return sent;
+    written.then(settle, settle);
+    return written;
   }
 
-  /** One Redis round trip; every failure leaves as a SessionError. */
+  /**
+   * One Redis round trip; every failure leaves as a SessionError. Writes
+   * the scripts hold for the end of the turn are sent first, so this
+   * command never overtakes a write made before it.
+   */
   private command<T>(
     operation: string,
     sessionId: string | undefined,
     send: () => Promise<T>,
   ): Promise<T> {
-    return storeCall({ operation, sessionId, commandTimeoutMs: this.commandTimeoutMs }, send);
+    return storeCall({ operation, sessionId, commandTimeoutMs: this.commandTimeoutMs }, () => {
+      this.scripts.flush();
+      return send();
+    });
   }
 
   /** Count a public call as in flight, so close() can wait for it. */

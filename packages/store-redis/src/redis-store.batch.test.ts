@@ -1,0 +1,188 @@
+import { SessionError, generateSessionId } from '@session-cluster/core';
+import { startRedisServer } from '@session-cluster/testkit';
+import type { RedisServerHandle } from '@session-cluster/testkit';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { deleteKeys, freshPrefix } from './redis-harness.test-helpers.js';
+import { RedisScripts, scriptCommandName } from './redis-scripts.js';
+import { RedisStore } from './redis-store.js';
+
+/*
+ * Writes one event-loop turn gathers go to Redis as one batched script call
+ * (RedisScripts, lua/batch.lua): each call keeps its own outcome, and no
+ * later command of the store overtakes a queued write.
+ */
+
+let server: RedisServerHandle;
+let admin: Redis;
+let store: RedisStore;
+let prefix: string;
+const HOUR = 3_600_000;
+
+beforeAll(async () => {
+  server = await startRedisServer();
+  admin = new Redis(server.port, '127.0.0.1', { commandTimeout: 2_000 });
+});
+
+afterAll(async () => {
+  await admin.quit();
+  await server.stop();
+});
+
+beforeEach(() => {
+  prefix = freshPrefix();
+  store = new RedisStore({ connection: { port: server.port }, prefix });
+});
+
+afterEach(async () => {
+  await deleteKeys(admin, prefix);
+  await store.close();
+});
+
+async function created(data: Record<string, number | string> = { n: 0 }) {
+  return store.create({ id: generateSessionId(), data, expiresAt: Date.now() + HOUR });
+}
+
+/** Script calls Redis has run: EVALSHA and EVAL (a connection's first call of a script loads it). */
+async function scriptCalls(): Promise<number> {
+  const stats = await admin.info('commandstats');
+  const calls = (command: string): number =>
+    Number(new RegExp(`cmdstat_${command}:calls=(\\d+)`).exec(stats)?.[1] ?? 0);
+  return calls('evalsha') + calls('eval');
+}
+
+/** The session key and expiry bucket of a stored session (one hash tag). */
+async function keysOf(id: string): Promise<[string, string]> {
+  const [sessionKey] = await admin.keys(`${prefix}:s:*:${id}`);
+  const tag = sessionKey === undefined ? undefined : /\{[^}]*\}/.exec(sessionKey)?.[0];
+  if (sessionKey === undefined || tag === undefined) throw new Error('no key for the session');
+  return [sessionKey, `${prefix}:exp:${tag}`];
+}
+
+describe('RedisStore: writes of one turn are batched', () => {
+  it('sends twenty patches of one turn as one Redis call, each with its own outcome', async () => {
+    const sessions = await Promise.all(Array.from({ length: 20 }, (_, i) => created({ n: i })));
+    // Load the batch script on the connection, so every later call is one EVALSHA.
+    await Promise.all(sessions.slice(0, 2).map((s) => store.patch(s.id, { set: { warm: 1 } })));
+    const before = await scriptCalls();
+    const versions = await Promise.all(
+      sessions.map((s, i) => store.patch(s.id, { set: { n: i * 10, [`k${i}`]: true } })),
+    );
+    const after = await scriptCalls();
+    expect(after - before).toBe(1);
+    for (const [i, s] of sessions.entries()) {
+      const expected = i < 2 ? s.version + 2 : s.version + 1;
+      expect(versions[i]).toBe(expected);
+      const loaded = await store.load(s.id);
+      expect(loaded?.data).toMatchObject({ n: i * 10, [`k${i}`]: true });
+      expect(loaded?.version).toBe(expected);
+    }
+  });
+
+  it('reports each call of a batch on its own: missing, conflict and success side by side', async () => {
+    const live = await created();
+    const other = await created();
+    const missing = generateSessionId();
+    const results = await Promise.allSettled([
+      store.patch(live.id, { set: { n: 1 } }),
+      store.patch(missing, { set: { n: 1 } }),
+      store.patch(other.id, { set: { n: 1 } }, { expectedVersion: other.version + 5 }),
+      store.save(other.id, { data: { n: 2 }, expiresAt: Date.now() + HOUR }, 999),
+    ]);
+    expect(results[0]).toEqual({ status: 'fulfilled', value: live.version + 1 });
+    expect(results[1]).toMatchObject({ status: 'rejected', reason: { code: 'SESSION_NOT_FOUND' } });
+    expect(results[2]).toMatchObject({ status: 'rejected', reason: { code: 'VERSION_CONFLICT' } });
+    expect(results[3]).toMatchObject({ status: 'rejected', reason: { code: 'VERSION_CONFLICT' } });
+    expect(await store.load(other.id)).toMatchObject({ version: other.version, data: { n: 0 } });
+  });
+
+  it('a call that raises in Redis fails alone; the others of its batch are written', async () => {
+    const [first, broken, last] = await Promise.all([created(), created(), created()]);
+    const sessions = [first, broken, last];
+    const [brokenKey] = await keysOf(broken.id);
+    // A hash where the frame should be: the script's GET raises WRONGTYPE.
+    await admin.del(brokenKey);
+    await admin.hset(brokenKey, 'x', '1');
+    const results = await Promise.allSettled(
+      sessions.map((s) => store.patch(s.id, { set: { n: 7 } })),
+    );
+    expect(results[0]).toMatchObject({ status: 'fulfilled' });
+    expect(results[2]).toMatchObject({ status: 'fulfilled' });
+    expect(results[1]?.status).toBe('rejected');
+    const reason: unknown = results[1]?.status === 'rejected' ? results[1].reason : undefined;
+    expect(reason).toBeInstanceOf(SessionError);
+    expect(`${(reason as Error).message} ${String((reason as Error).cause)}`).toMatch(/WRONGTYPE/);
+    expect(await admin.type(brokenKey)).toBe('hash');
+    expect((await store.load(first.id))?.data).toEqual({ n: 7 });
+    expect((await store.load(last.id))?.data).toEqual({ n: 7 });
+  });
+
+  it('a read or delete issued right after a patch, without waiting, sees the patch', async () => {
+    const a = await created();
+    const b = await created();
+    const patched = store.patch(a.id, { set: { n: 1 } });
+    const loaded = store.load(a.id);
+    const patchedB = store.patch(b.id, { set: { n: 2 } });
+    const deleted = store.delete(b.id);
+    expect(await patched).toBe(a.version + 1);
+    expect(await loaded).toMatchObject({ version: a.version + 1, data: { n: 1 } });
+    expect(await patchedB).toBe(b.version + 1);
+    await deleted;
+    expect(await store.load(b.id)).toBeNull();
+  });
+
+  it('keeps the order of writes to one session across scripts within a turn', async () => {
+    const s = await created();
+    const expiresAt = Date.now() + HOUR;
+    const writes = [
+      store.patch(s.id, { set: { step: 1 } }),
+      store.save(s.id, { data: { step: 2 }, expiresAt }, s.version + 1),
+      store.patch(s.id, { set: { step: 3 } }),
+      store.touch(s.id, expiresAt + 1_000),
+      store.patch(s.id, { set: { last: true } }, { expectedVersion: s.version + 3 }),
+    ];
+    const outcomes = await Promise.all(writes);
+    expect(outcomes.slice(0, 3)).toEqual([s.version + 1, s.version + 2, s.version + 3]);
+    expect(await store.load(s.id)).toMatchObject({
+      version: s.version + 4,
+      data: { step: 3, last: true },
+      expiresAt: expiresAt + 1_000,
+    });
+  });
+});
+
+describe('RedisScripts', () => {
+  it('sends a call whose argument holds a NUL alone, unchanged, beside a batch', async () => {
+    const client = new Redis(server.port, '127.0.0.1', { commandTimeout: 2_000 });
+    try {
+      const scripts = new RedisScripts(client);
+      const sessions = await Promise.all([created(), created(), created(), created()]);
+      const keys = await Promise.all(sessions.map((s) => keysOf(s.id)));
+      const now = Date.now();
+      // patchSession's ARGV: sid, now, expiresAt, physical, maxBytes, format,
+      // expected version, n, then key/value pairs (lua/patchSession-2.lua).
+      const patchArgs = (id: string, value: string) =>
+        [id, now, '', '', 1_000_000, '2', '', 1, '"v"', value] as const;
+      const run = () =>
+        sessions.map((s, i) =>
+          scripts.run(
+            'patchSession',
+            keys[i] ?? [],
+            patchArgs(s.id, i === 1 ? '"a\u0000b"' : `"p${i}"`),
+          ),
+        );
+      // Loads both scripts on the connection; then every call is one EVALSHA.
+      await Promise.all(run());
+      const before = await scriptCalls();
+      const calls = await Promise.all(run());
+      // The NUL call alone, the three others in one batch.
+      expect((await scriptCalls()) - before).toBe(2);
+      for (const reply of calls) expect((reply as unknown[])[0]).toBe(1);
+      expect(await admin.get(keys[1]?.[0] ?? '')).toContain('"v"\u001f"a\u0000b"');
+      expect(await admin.get(keys[2]?.[0] ?? '')).toContain('"v"\u001f"p2"');
+      expect(scriptCommandName('patchSession')).toMatch(/^sc_patchSession_/);
+    } finally {
+      client.disconnect();
+    }
+  });
+});
