@@ -92,7 +92,7 @@ function connectionOption(value: unknown, field: string): ResolvedConnection {
     CONNECTION_RULES[shape],
     value,
     `${field}.`,
-  ) as ResolvedConnection;
+  );
 }
 
 /**
