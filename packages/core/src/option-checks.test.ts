@@ -40,24 +40,17 @@ describe('createOptionChecks', () => {
     expect((errorOf(() => check.integer(-1, 'n', 0)) as Error).message).toContain('>= 0');
   });
 
-  it('positiveNumber, boolean, string, nonEmptyString', () => {
-    expect(check.positiveNumber(0.5, 'r')).toBe(0.5);
-    expect(errorOf(() => check.positiveNumber(0, 'r'))).toMatchObject({ field: 'r' });
-    expect(errorOf(() => check.positiveNumber(Infinity, 'r'))).toMatchObject({ field: 'r' });
+  it("num(…, 'positive'), boolean, string, nonEmptyString", () => {
+    const positive = check.num(undefined, 'positive');
+    expect(positive(0.5, 'r')).toBe(0.5);
+    expect(errorOf(() => positive(0, 'r'))).toMatchObject({ field: 'r' });
+    expect(errorOf(() => positive(Infinity, 'r'))).toMatchObject({ field: 'r' });
     expect(check.boolean(false, 'b')).toBe(false);
     expect(errorOf(() => check.boolean('yes', 'b'))).toMatchObject({ field: 'b' });
     expect(check.string('', 's')).toBe('');
     expect(errorOf(() => check.string(1, 's'))).toMatchObject({ field: 's' });
     expect(check.nonEmptyString('x', 's')).toBe('x');
     expect(errorOf(() => check.nonEmptyString('', 's'))).toMatchObject({ field: 's' });
-  });
-
-  it('telemetry: a boolean switch, on by default', () => {
-    expect(check.telemetry(undefined)).toBe(true);
-    expect(check.telemetry(true)).toBe(true);
-    expect(check.telemetry(false)).toBe(false);
-    expect(errorOf(() => check.telemetry('on'))).toMatchObject({ field: 'telemetry' });
-    expect(errorOf(() => check.telemetry({}, 'otel'))).toMatchObject({ field: 'otel' });
   });
 
   it('resolve: one table of rules, defaults applied, each error named by its option path', () => {

@@ -111,14 +111,6 @@ export function createOptionChecks(owner: string) {
     }
     return value;
   };
-  /** An optional finite number > 0. */
-  const positiveNumber = (value: unknown, field: string) => {
-    if (value === undefined) return undefined;
-    if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-      throw invalid(field, 'a finite number > 0');
-    }
-    return value;
-  };
   /** An optional boolean. */
   const boolean = (value: unknown, field: string) => {
     if (value !== undefined && typeof value !== 'boolean') throw invalid(field, 'a boolean');
@@ -172,7 +164,6 @@ export function createOptionChecks(owner: string) {
     invalid,
     refuse,
     integer,
-    positiveNumber,
     boolean,
     string,
     /** A required non-empty string. */
@@ -180,8 +171,6 @@ export function createOptionChecks(owner: string) {
       if (typeof value !== 'string' || value === '') throw invalid(field, 'a non-empty string');
       return value;
     },
-    /** The `telemetry` switch of the publishing components: publish on `SESSION_CHANNELS` (default `true`). */
-    telemetry: (value: unknown, field = 'telemetry'): boolean => boolean(value, field) ?? true,
     resolve,
     /** Rule: an integer in `[min, max]`, `fallback` when absent. */
     int:
@@ -200,11 +189,15 @@ export function createOptionChecks(owner: string) {
         max = Number.MAX_VALUE,
       ): OptionRule<number | D, number | undefined> =>
       (value, field) => {
-        if (min === 'positive') return positiveNumber(value, field) ?? fallback;
         if (value === undefined) return fallback;
-        if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
+        const low = min === 'positive' ? Number.MIN_VALUE : min;
+        if (typeof value !== 'number' || !Number.isFinite(value) || value < low || value > max) {
           const range =
-            max === Number.MAX_VALUE ? `finite number >= ${min}` : `number in [${min}, ${max}]`;
+            min === 'positive'
+              ? 'finite number > 0'
+              : max === Number.MAX_VALUE
+                ? `finite number >= ${min}`
+                : `number in [${min}, ${max}]`;
           throw invalid(field, `a ${range}`);
         }
         return value;

@@ -35,12 +35,12 @@ export const middlewareChecks = createOptionChecks('sessionMiddleware');
 // eslint-disable-next-line no-control-regex -- matching control characters is the point
 const COOKIE_PATH = /^\/[^;\s\u0000-\u001f\u007f]*$/;
 
-function cookieRules(defaultName: string, env: NodeJS.ProcessEnv, checks: OptionChecks) {
+function cookieRules(defaultName: string, checks: OptionChecks) {
   return {
     /** Cookie name. Default `sc.sid` (Redis-backed) or `sc.sess` (`store: 'cookie'`). */
     name: checks.matching(TOKEN, defaultName, '1 to 64 cookie-name characters (RFC 6265 token)'),
     /** `Secure` attribute. Default on, unless `NODE_ENV` is `development`. */
-    secure: checks.flag(env['NODE_ENV'] !== 'development'),
+    secure: checks.flag(process.env['NODE_ENV'] !== 'development'),
     /** `HttpOnly` attribute. Default `true` (scripts cannot read the cookie). */
     httpOnly: checks.flag(true),
     /** `SameSite` attribute. Default `lax`. `none` requires `secure`. */
@@ -70,11 +70,10 @@ export type ResolvedCookieOptions = ResolvedOptions<ReturnType<typeof cookieRule
 export function resolveCookieOptions(
   value: SessionCookieOptions | undefined,
   defaultName: string,
-  env: NodeJS.ProcessEnv = process.env,
   checks: OptionChecks = middlewareChecks,
 ): ResolvedCookieOptions {
   const cookie = checks.resolve(
-    cookieRules(defaultName, env, checks),
+    cookieRules(defaultName, checks),
     value === undefined ? {} : value,
     'cookie.',
   );
@@ -202,7 +201,7 @@ export type CookieStoreSessionOptions = OptionsOf<ReturnType<typeof sealedRules>
  */
 export function resolveManagedOptions(options: ManagedSessionOptions, checks = middlewareChecks) {
   const resolved = checks.resolve(managedRules(checks), options);
-  const cookie = resolveCookieOptions(resolved.cookie, D.managedCookieName, process.env, checks);
+  const cookie = resolveCookieOptions(resolved.cookie, D.managedCookieName, checks);
   return { ...resolved, cookie };
 }
 

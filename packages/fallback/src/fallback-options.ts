@@ -4,15 +4,17 @@ import type { OptionsOf, ResolvedOptions, SessionStore } from '@session-cluster/
 const check = createOptionChecks('FallbackStore');
 
 // Both kinds of breaker half-open alike.
-const HALF_OPEN_AFTER_MS = check.int(2_000, 1);
+const HALF_OPEN = {
+  /** How long the breaker stays open before one call probes the primary, ms. Default 2 000. */
+  halfOpenAfterMs: check.int(2_000, 1),
+};
 
 const BREAKER_RULES = {
   consecutive: {
     kind: check.typed<'consecutive'>(),
     /** Failures in a row that open the breaker. Integer ≥ 1, default 5. */
     threshold: check.int(5, 1),
-    /** How long the breaker stays open before one call probes the primary, ms. Default 2 000. */
-    halfOpenAfterMs: HALF_OPEN_AFTER_MS,
+    ...HALF_OPEN,
   },
   sampling: {
     kind: check.typed<'sampling'>(),
@@ -28,8 +30,7 @@ const BREAKER_RULES = {
     durationMs: check.int(10_000, 100),
     /** Least call rate (per second) at which the ratio counts. > 0, default 5. */
     minimumRps: check.num(5, 'positive'),
-    /** How long the breaker stays open before one call probes the primary, ms. Default 2 000. */
-    halfOpenAfterMs: HALF_OPEN_AFTER_MS,
+    ...HALF_OPEN,
   },
 };
 type BreakerKind = keyof typeof BREAKER_RULES;

@@ -34,6 +34,11 @@ export const UPDATE_LOCK_MODES = Object.freeze([
   'always',
 ] as const satisfies readonly UpdateLockMode[]);
 
+/** True for one of {@link UPDATE_LOCK_MODES}. */
+export function isUpdateLockMode(value: unknown): value is UpdateLockMode {
+  return (UPDATE_LOCK_MODES as readonly unknown[]).includes(value);
+}
+
 /**
  * Optimistic attempts an `update` makes, back to back, before it takes the
  * lock: the first, and one retry on fresh data. A second conflict in a row

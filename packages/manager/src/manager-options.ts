@@ -15,25 +15,8 @@ import type {
 } from '@session-cluster/core';
 import type { HealthRecorder } from '@session-cluster/health';
 import { UPDATE_LOCK_MODES } from './escalating-update.js';
-import type { UpdateLockMode } from './escalating-update.js';
-
-/** Every public operation of the manager: health windows and retry settings are keyed by these. */
-export const MANAGER_OPERATIONS = [
-  'create',
-  'get',
-  'update',
-  'patch',
-  'touch',
-  'regenerate',
-  'delete',
-  'listByUser',
-  'deleteByUser',
-  'cleanupExpired',
-  'lock',
-] as const;
-
-/** One of {@link MANAGER_OPERATIONS}. */
-export type OperationName = (typeof MANAGER_OPERATIONS)[number];
+import { MANAGER_OPERATIONS } from './operation-names.js';
+import type { OperationName } from './operation-names.js';
 
 /**
  * Retry settings: base values, and overrides per operation. Only retryable
@@ -139,11 +122,6 @@ function resolveManagerRetryOptions(value: unknown): Record<OperationName, Retry
     OperationName,
     RetryOptions
   >;
-}
-
-/** True for one of {@link UPDATE_LOCK_MODES}. */
-export function isUpdateLockMode(value: unknown): value is UpdateLockMode {
-  return (UPDATE_LOCK_MODES as readonly unknown[]).includes(value);
 }
 
 /**

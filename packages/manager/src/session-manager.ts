@@ -32,7 +32,7 @@ import type {
 import { HealthMonitor } from '@session-cluster/health';
 import type { HealthRecorder, HealthReport } from '@session-cluster/health';
 import type { RetryPolicy } from 'cockatiel';
-import { EscalatingUpdate } from './escalating-update.js';
+import { EscalatingUpdate, isUpdateLockMode } from './escalating-update.js';
 import type { UpdateLockMode, UpdateLockStats } from './escalating-update.js';
 import { HotSessions } from './hot-sessions.js';
 import { InFlight } from './in-flight.js';
@@ -45,8 +45,10 @@ import {
   optionalVersion,
   loadOptions,
 } from './input-checks.js';
-import { MANAGER_OPERATIONS, isUpdateLockMode, resolveManagerOptions } from './manager-options.js';
-import type { OperationName, SessionManagerOptions } from './manager-options.js';
+import { resolveManagerOptions } from './manager-options.js';
+import type { SessionManagerOptions } from './manager-options.js';
+import { MANAGER_OPERATIONS } from './operation-names.js';
+import type { OperationName } from './operation-names.js';
 import { OPERATION_TELEMETRY_NAMES } from './operation-names.js';
 import { withOperation } from './operation-error.js';
 import { PublishedLocker } from './published-locker.js';

@@ -160,15 +160,11 @@ export function createSessionCluster(options: SessionClusterOptions): SessionClu
       store = fallbackStore;
       locker = new FallbackLocker({
         primary: redlock,
-        secondary: withOptionPath(
-          'locks.',
-          { defaultTtlMs: 'locks.ttlMs' },
-          () =>
-            new MemoryLocker({
-              defaultTtlMs: locks.ttlMs,
-              acquireTimeoutMs: locks.acquireTimeoutMs,
-            }),
-        ),
+        // The same lease and wait as Redlock's, which checked them.
+        secondary: new MemoryLocker({
+          defaultTtlMs: redlock.defaults.ttlMs,
+          acquireTimeoutMs: redlock.defaults.acquireTimeoutMs,
+        }),
         degraded: () => fallbackStore.degraded,
       });
     }
@@ -191,7 +187,7 @@ export function createSessionCluster(options: SessionClusterOptions): SessionClu
 
     const manager = withOptionPath(
       'session.',
-      { retry: 'retry', update: 'update', lockTtlMs: 'locks.ttlMs' },
+      { retry: 'retry', update: 'update' },
       () =>
         new SessionManager({
           store,
@@ -199,7 +195,7 @@ export function createSessionCluster(options: SessionClusterOptions): SessionClu
           health,
           ttlMs: session.ttlMs,
           rolling: session.rolling,
-          lockTtlMs: locks.ttlMs,
+          // No lockTtlMs: the locker's default is `locks.ttlMs`, checked by Redlock.
           retry: o.retry,
           update: o.update,
           telemetry: publish,

@@ -3,9 +3,8 @@ import type { Cluster, Redis } from 'ioredis';
 import { decodeOutboxBatch, encodeOutboxExpiries } from './expiry-outbox.js';
 import type { ExpiryBatch, SweptExpiry } from './expiry-outbox.js';
 import { storeCall } from './redis-errors.js';
-import { RedisKeys } from './redis-keys.js';
+import { MAX_BUCKETS, RedisKeys } from './redis-keys.js';
 import { RedisScripts } from './redis-scripts.js';
-import { MAX_BUCKETS } from './redis-store-options.js';
 
 /**
  * HDEL the batch, then SREM its id from the unpublished set, in one MULTI

@@ -14,11 +14,7 @@ export type {
   RedisStoreOptions,
 } from './redis-store-options.js';
 export type { ResolvedConnection } from './redis-store-options.js';
-export {
-  MAX_BUCKETS,
-  REDIS_STORE_DEFAULTS,
-  resolveRedisConnection,
-} from './redis-store-options.js';
+export { REDIS_STORE_DEFAULTS, resolveRedisConnection } from './redis-store-options.js';
 export type { RedisConnection } from './redis-connection.js';
 export { MAX_RECONNECT_DELAY_MS, openRedisConnection } from './redis-connection.js';
 export type { SessionCacheOptions, SessionCacheState, SessionCacheStats } from './session-cache.js';
@@ -26,7 +22,7 @@ export { RETAINED_TTL_MS, SESSION_CACHE_DEFAULTS } from './session-cache.js';
 export { INVALIDATION_CHANNEL } from './invalidation-tracking.js';
 export type { RedisCallContext } from './redis-errors.js';
 export { UNAVAILABLE_REPLY_PREFIXES, toStoreError } from './redis-errors.js';
-export { KEY_PREFIX_PATTERN, RedisKeys } from './redis-keys.js';
+export { KEY_PREFIX_PATTERN, MAX_BUCKETS, RedisKeys } from './redis-keys.js';
 export type { StoreScriptName } from './redis-scripts.js';
 export { STORE_SCRIPTS, scriptCommandName } from './redis-scripts.js';
 export { STORE_REDIS_VERSION } from './version.js';

@@ -4,6 +4,9 @@ import { SessionValidationError } from '@session-cluster/core';
 /** What a key prefix may contain: no braces (they would change the hash tag), no spaces. */
 export const KEY_PREFIX_PATTERN = /^[A-Za-z0-9_.:-]{1,64}$/;
 
+/** Most expiry buckets: one per Redis Cluster slot (a bucket is a hash tag). */
+export const MAX_BUCKETS = 16_384;
+
 /**
  * The Redis key layout of one store. Every name is built here and nowhere
  * else, and only from ids the caller has already validated.

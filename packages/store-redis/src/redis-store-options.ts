@@ -2,6 +2,7 @@ import { createOptionChecks, createSessionCodec, isOptionsObject } from '@sessio
 import type { OptionsOf, ResolvedOptions, SessionCodec } from '@session-cluster/core';
 import type { Cluster, Redis } from 'ioredis';
 import { SESSION_CACHE_DEFAULTS } from './session-cache.js';
+import { MAX_BUCKETS } from './redis-keys.js';
 import type { SessionCacheOptions } from './session-cache.js';
 
 /** The option checks of {@link RedisStore} (connection options included). */
@@ -75,8 +76,7 @@ export type RedisConnectionOptions = {
 }[Shape];
 
 /** {@link RedisConnectionOptions} checked: exactly one shape, only its own keys. */
-function connectionOption(value: unknown, field: string) {
-  if (value === undefined) return undefined;
+function connectionOption(value: unknown, field: string): ResolvedConnection {
   if (!isOptionsObject(value)) throw check.invalid(field, SHAPES_EXPECTED);
   const [shape, extra] = SHAPES.filter(
     (key) => value[key] !== undefined || (key === 'host' && value['port'] !== undefined),
@@ -92,7 +92,7 @@ function connectionOption(value: unknown, field: string) {
     CONNECTION_RULES[shape],
     value,
     `${field}.`,
-  ) as ResolvedConnection;
+  );
 }
 
 /**
@@ -101,9 +101,7 @@ function connectionOption(value: unknown, field: string) {
  * @throws SessionValidationError `INVALID_CONFIG` naming the field (`connection.url`, …)
  */
 export function resolveRedisConnection(connection: RedisConnectionOptions): ResolvedConnection {
-  const resolved = connectionOption(connection, 'connection');
-  if (resolved === undefined) throw check.invalid('connection', SHAPES_EXPECTED);
-  return resolved;
+  return connectionOption(connection, 'connection');
 }
 
 /** A checked {@link RedisConnectionOptions}, each shape's options with its defaults. */
@@ -127,9 +125,6 @@ export interface CorruptionInfo {
   readonly error: Error;
 }
 
-/** Most buckets: one per Redis Cluster slot. */
-export const MAX_BUCKETS = 16_384;
-
 const CODEC = check.implementing<SessionCodec>(
   ['encodeData', 'encodePatch', 'decodeField', 'decodeData', 'fieldBytes'],
   'a SessionCodec (see createSessionCodec)',
@@ -150,7 +145,7 @@ const RULES = {
    * `commandTimeout`, no offline queue once connected, no replay of in-flight
    * commands after a reconnect, a capped reconnect delay, RESP2.
    */
-  connection: check.accepting<RedisConnectionOptions | undefined>()(connectionOption),
+  connection: check.optional(check.accepting<RedisConnectionOptions>()(connectionOption)),
   /**
    * Namespace of every key: `^[A-Za-z0-9_.:-]{1,64}$`. Default `'sc'`. Stores
    * with overlapping prefixes (`sc`, `sc:x`) must not share a Redis.

@@ -132,6 +132,11 @@ export class RedlockLocker implements SessionLocker {
     });
   }
 
+  /** Lease and wait a call gets when it names none (options `ttlMs`, `acquireTimeoutMs`), ms. */
+  public get defaults(): { readonly ttlMs: number; readonly acquireTimeoutMs: number } {
+    return { ttlMs: this.options.ttlMs, acquireTimeoutMs: this.options.acquireTimeoutMs };
+  }
+
   /** The lock key of a session: `<prefix>:lock:{<sid>}` (validated id). */
   public lockKey(sessionId: string): string {
     assertValidSessionId(sessionId, 'lock');

@@ -1,5 +1,13 @@
 import type { Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis';
 
+/**
+ * `commandTimeout` of the Worker's connections. BullMQ duplicates the
+ * Worker's client for its blocking fetch (`BZPOPMIN` for up to 10 s, raced
+ * against its own watchdog at 11 s), and ioredis applies `commandTimeout`
+ * to blocking commands too: a shorter timeout would fail every idle wait.
+ */
+export const WORKER_COMMAND_TIMEOUT_MS = 15_000;
+
 /** What a BullMQ connection of the sweeper is for. */
 export type BullmqClientRole = 'queue' | 'worker' | 'consumer';
 
@@ -14,7 +22,7 @@ export type BullmqClientRole = 'queue' | 'worker' | 'consumer';
  * - `commandTimeout` still bounds every command: `commandTimeoutMs` for the
  *   queues; for a Worker it must outlast BullMQ's blocking fetch, which
  *   runs on a duplicate of this very client (see
- *   `WORKER_COMMAND_TIMEOUT_MS`);
+ *   {@link WORKER_COMMAND_TIMEOUT_MS});
  * - RESP2 (`protocol: 2`), the reply shapes BullMQ's scripts were written
  *   for; no auto-pipelining (it must not hold back a blocking command);
  *   no `keyPrefix` (BullMQ refuses one; it has its own `prefix`).

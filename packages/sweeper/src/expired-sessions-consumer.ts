@@ -1,4 +1,5 @@
 import { INSTRUMENTATION_SCOPE, createOptionChecks } from '@session-cluster/core';
+import type { OptionsOf } from '@session-cluster/core';
 import {
   KEY_PREFIX_PATTERN,
   RedisExpiryOutbox,
@@ -10,47 +11,44 @@ import { UnrecoverableError, Worker } from 'bullmq';
 import type { Job } from 'bullmq';
 import { BullMQOtel } from 'bullmq-otel';
 import type { Cluster, Redis } from 'ioredis';
-import { duplicateForBullmq, quitClient } from './bullmq-clients.js';
+import { WORKER_COMMAND_TIMEOUT_MS, duplicateForBullmq, quitClient } from './bullmq-clients.js';
 import { expiryEvent, isExpiryBatchJobData, isSessionExpiredEvent } from './expiry-event.js';
 import type { ExpiryBatchJobData, SessionExpiredEvent } from './expiry-event.js';
-import {
-  SWEEPER_DEFAULTS,
-  WORKER_COMMAND_TIMEOUT_MS,
-  checkQueueName,
-  checkQueuePrefix,
-} from './sweeper-options.js';
+import { SWEEPER_DEFAULTS, queueNameRule, queuePrefixRule } from './sweeper-options.js';
 
 /** What the application does with one expired session. Must be idempotent (at-least-once). */
 export type ExpiredSessionHandler = (event: SessionExpiredEvent) => Promise<void> | void;
 
-/** Options of {@link consumeExpiredSessions}. */
-export interface ExpiredSessionsConsumerOptions {
+const check = createOptionChecks('consumeExpiredSessions');
+
+const RULES = {
   /** The sessions' key prefix: the queue prefix is `{<prefix>:sweeper}`, as the sweeper's. Default `'sc'`. */
-  readonly prefix?: string | undefined;
+  prefix: check.matching(
+    KEY_PREFIX_PATTERN,
+    SWEEPER_DEFAULTS.prefix,
+    '1 to 64 characters of A-Z a-z 0-9 _ . : - (no braces)',
+  ),
   /** The sweeper's `queuePrefix`, when it set one. */
-  readonly queuePrefix?: string | undefined;
+  queuePrefix: queuePrefixRule(check),
   /** The sweeper's `eventsQueueName`. Default `'session-expiries'`. */
-  readonly queueName?: string | undefined;
+  queueName: queueNameRule(check, SWEEPER_DEFAULTS.eventsQueueName),
   /** Handler calls in flight at once within one batch. Default 16. */
-  readonly concurrency?: number | undefined;
+  concurrency: check.int(16, 1, 10_000),
   /** Batches handled at once by this process (the BullMQ Worker's `concurrency`). Default 1. */
-  readonly batchConcurrency?: number | undefined;
+  batchConcurrency: check.int(1, 1, 256),
   /** BullMQ `lockDuration`, ms: a crashed consumer's batch is handed on about this long after. Default 30 000. */
-  readonly lockDurationMs?: number | undefined;
+  lockDurationMs: check.int(30_000, 500, 3_600_000),
   /** BullMQ `stalledInterval`, ms. Default 30 000. */
-  readonly stalledIntervalMs?: number | undefined;
+  stalledIntervalMs: check.int(30_000, 100, 3_600_000),
   /** `BullMQOtel` on the Worker: the handler runs in the sweep's trace. Default `true`. */
-  readonly telemetry?: boolean | undefined;
-}
+  telemetry: check.flag(true),
+};
+
+/** Options of {@link consumeExpiredSessions}. */
+export type ExpiredSessionsConsumerOptions = OptionsOf<typeof RULES>;
 
 /** Defaults of {@link ExpiredSessionsConsumerOptions}. */
-export const CONSUMER_DEFAULTS = Object.freeze({
-  concurrency: 16,
-  batchConcurrency: 1,
-  lockDurationMs: 30_000,
-  stalledIntervalMs: 30_000,
-  telemetry: true,
-});
+export const CONSUMER_DEFAULTS = check.defaults(RULES);
 
 /** What a batch job resolves to: how many expiries this attempt handled. */
 export interface ExpiryBatchOutcome {
@@ -66,8 +64,6 @@ export interface ExpiredSessionsConsumer {
   /** Stop fetching, let the batches in hand finish, close the connections this consumer opened. Idempotent. */
   close(): Promise<void>;
 }
-
-const check = createOptionChecks('consumeExpiredSessions');
 
 /**
  * Consume the sweeper's expiry batches with a BullMQ Worker and run
@@ -107,33 +103,10 @@ export function consumeExpiredSessions(
   options: ExpiredSessionsConsumerOptions = {},
 ): ExpiredSessionsConsumer {
   if (typeof handler !== 'function') throw check.invalid('handler', 'a function');
-  if (typeof options !== 'object' || (options as unknown) === null) {
-    throw check.invalid('options', 'an options object');
-  }
-  const prefix = options.prefix ?? SWEEPER_DEFAULTS.prefix;
-  if (typeof prefix !== 'string' || !KEY_PREFIX_PATTERN.test(prefix)) {
-    throw check.invalid('prefix', '1 to 64 characters of A-Z a-z 0-9 _ . : - (no braces)');
-  }
-  const queuePrefix = checkQueuePrefix(check, options.queuePrefix, prefix);
-  const queueName = checkQueueName(
-    check,
-    options.queueName,
-    SWEEPER_DEFAULTS.eventsQueueName,
-    'queueName',
+  const { prefix, queuePrefix, queueName, concurrency, telemetry, ...bullmq } = check.resolve(
+    RULES,
+    options,
   );
-  const concurrency =
-    check.integer(options.concurrency, 'concurrency', 1, 10_000) ?? CONSUMER_DEFAULTS.concurrency;
-  const batchConcurrency =
-    check.integer(options.batchConcurrency, 'batchConcurrency', 1, 256) ??
-    CONSUMER_DEFAULTS.batchConcurrency;
-  const lockDuration =
-    check.integer(options.lockDurationMs, 'lockDurationMs', 500, 3_600_000) ??
-    CONSUMER_DEFAULTS.lockDurationMs;
-  const stalledInterval =
-    check.integer(options.stalledIntervalMs, 'stalledIntervalMs', 100, 3_600_000) ??
-    CONSUMER_DEFAULTS.stalledIntervalMs;
-  const telemetry = check.boolean(options.telemetry, 'telemetry') ?? CONSUMER_DEFAULTS.telemetry;
-
   const client = isIoredisClient(connection)
     ? duplicateForBullmq(connection, 'consumer', WORKER_COMMAND_TIMEOUT_MS)
     : bullmqClientFor(connection);
@@ -143,10 +116,10 @@ export function consumeExpiredSessions(
     (job) => handleBatch(job, handler, concurrency, outbox),
     {
       connection: client,
-      prefix: queuePrefix,
-      concurrency: batchConcurrency,
-      lockDuration,
-      stalledInterval,
+      prefix: queuePrefix ?? `{${prefix}:sweeper}`,
+      concurrency: bullmq.batchConcurrency,
+      lockDuration: bullmq.lockDurationMs,
+      stalledInterval: bullmq.stalledIntervalMs,
       ...(telemetry ? { telemetry: new BullMQOtel({ tracerName: INSTRUMENTATION_SCOPE }) } : {}),
     },
   );

@@ -13,7 +13,7 @@ import { Queue, Worker } from 'bullmq';
 import type { Job, Telemetry } from 'bullmq';
 import { BullMQOtel } from 'bullmq-otel';
 import type { Cluster, Redis } from 'ioredis';
-import { duplicateForBullmq, quitClient } from './bullmq-clients.js';
+import { WORKER_COMMAND_TIMEOUT_MS, duplicateForBullmq, quitClient } from './bullmq-clients.js';
 import { sweepOneBucket } from './bucket-sweep.js';
 import type { BucketSweepContext, BucketSweepReport } from './bucket-sweep.js';
 import type { ExpiryBatchJobData } from './expiry-event.js';
@@ -21,7 +21,7 @@ import { EventsQueuePublisher } from './expiry-publisher.js';
 import { installSweepSchedulers } from './sweep-schedulers.js';
 import type { SchedulerChanges, SweepJobData } from './sweep-schedulers.js';
 import type { ExpirySweeperEvents, QueueFailure } from './sweeper-events.js';
-import { WORKER_COMMAND_TIMEOUT_MS, resolveSweeperOptions } from './sweeper-options.js';
+import { resolveSweeperOptions } from './sweeper-options.js';
 import type { ExpirySweeperOptions, ResolvedSweeperOptions } from './sweeper-options.js';
 
 /** Running totals of one sweeper process (since construction). */

@@ -1,11 +1,8 @@
 export type { SweeperStats, SweepTotals } from './expiry-sweeper.js';
 export { ExpirySweeper } from './expiry-sweeper.js';
 export type { ExpirySweeperOptions, ResolvedSweeperOptions } from './sweeper-options.js';
-export {
-  QUEUE_PREFIX_PATTERN,
-  SWEEPER_DEFAULTS,
-  WORKER_COMMAND_TIMEOUT_MS,
-} from './sweeper-options.js';
+export { QUEUE_PREFIX_PATTERN, SWEEPER_DEFAULTS } from './sweeper-options.js';
+export { WORKER_COMMAND_TIMEOUT_MS } from './bullmq-clients.js';
 export type { ExpirySweeperEvents, QueueFailure, SweepFailure } from './sweeper-events.js';
 export type { BucketSweepContext, BucketSweepReport, ExpiryPublisher } from './bucket-sweep.js';
 export { sweepOneBucket } from './bucket-sweep.js';

@@ -6,23 +6,27 @@ import type { RedisStore, RedisStoreOptions } from '@session-cluster/store-redis
 const check = createOptionChecks('ExpirySweeper');
 const invalid = check.refuse;
 
-/**
- * `commandTimeout` of the Worker's connections. BullMQ duplicates the
- * Worker's client for its blocking fetch (`BZPOPMIN` for up to 10 s, raced
- * against its own watchdog at 11 s), and ioredis applies `commandTimeout`
- * to blocking commands too: a shorter timeout would fail every idle wait.
- */
-export const WORKER_COMMAND_TIMEOUT_MS = 15_000;
-
 /** A hash tag and nothing else: `{sc:sweeper}`. BullMQ adds `:<queue>:<key>` after it. */
 export const QUEUE_PREFIX_PATTERN = /^\{[A-Za-z0-9_.:-]{1,64}\}$/;
 
-/** BullMQ queue names: no `:` (BullMQ's key separator). */
-const QUEUE_NAME_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
+/**
+ * Rule of `checks`: the BullMQ prefix of the sweeper's queues (absent:
+ * `undefined`, for `{<prefix>:sweeper}`). Shared with `consumeExpiredSessions`.
+ */
+export const queuePrefixRule = (checks: OptionChecks) =>
+  checks.matching(
+    QUEUE_PREFIX_PATTERN,
+    undefined,
+    'a Redis hash tag like {sc:sweeper} (1 to 64 of A-Z a-z 0-9 _ . : - in braces), ' +
+      'so both queues live in one Redis Cluster slot',
+  );
 
-const queueName = (fallback: string) =>
-  check.accepting<string | undefined>()((value, field) =>
-    checkQueueName(check, value, fallback, field),
+/** Rule of `checks`: a BullMQ queue name, `fallback` when absent. Shared with `consumeExpiredSessions`. */
+export const queueNameRule = (checks: OptionChecks, fallback: string) =>
+  checks.matching(
+    /^[A-Za-z0-9_.-]{1,64}$/,
+    fallback,
+    '1 to 64 of A-Z a-z 0-9 _ . - (no colon: BullMQ separates keys with it)',
   );
 
 const RULES = {
@@ -39,15 +43,15 @@ const RULES = {
    * BullMQ prefix of both queues: a Redis hash tag `{…}`, so they live in one
    * Cluster slot. Default `{<prefix>:sweeper}`.
    */
-  queuePrefix: check.typed<string | undefined>(),
+  queuePrefix: queuePrefixRule(check),
   /** Name of the sweep-job queue. Default `'session-sweep'`. */
-  sweepQueueName: queueName('session-sweep'),
+  sweepQueueName: queueNameRule(check, 'session-sweep'),
   /**
    * Queue of the expiry batch jobs. Default `'session-expiries'` (not the
    * per-session `'session-expired'` of earlier releases, whose consumers
    * would complete a batch job without handling it).
    */
-  eventsQueueName: queueName('session-expiries'),
+  eventsQueueName: queueNameRule(check, 'session-expiries'),
   /** Each bucket is swept once per interval (a job scheduler per bucket), ms. Default 5 000. */
   intervalMs: check.int(5_000, 50, 86_400_000),
   /** Index members examined per `sweepBucket` call, 1–10 000. Default 1 000. */
@@ -80,7 +84,7 @@ const RULES = {
   stalledIntervalMs: check.int(30_000, 100, 3_600_000),
   /**
    * `commandTimeout` of the queue connection, ms. Default 5 000 (the
-   * Worker's, which blocks, is {@link WORKER_COMMAND_TIMEOUT_MS}).
+   * Worker's, which blocks, is `WORKER_COMMAND_TIMEOUT_MS`).
    */
   commandTimeoutMs: check.int(5_000, 100, 600_000),
   /** Bound on {@link ExpirySweeper.start}, ms (BullMQ waits for a connection forever). Default 30 000. */
@@ -132,47 +136,5 @@ export function resolveSweeperOptions(options: ExpirySweeperOptions) {
   }
   // Derived from a prefix the store checks (RedisKeys); only a given one is checked here.
   const keyPrefix = store?.prefix ?? prefix ?? SWEEPER_DEFAULTS.prefix;
-  return {
-    ...resolved,
-    queuePrefix:
-      queuePrefix === undefined
-        ? `{${keyPrefix}:sweeper}`
-        : checkQueuePrefix(check, queuePrefix, keyPrefix),
-  };
-}
-
-/**
- * The BullMQ prefix of the sweeper's queues: `value`, or `{<prefix>:sweeper}`.
- * @throws SessionValidationError `INVALID_CONFIG` (field `queuePrefix`)
- */
-export function checkQueuePrefix(check: OptionChecks, value: unknown, prefix: string): string {
-  const queuePrefix = value ?? `{${prefix}:sweeper}`;
-  if (typeof queuePrefix !== 'string' || !QUEUE_PREFIX_PATTERN.test(queuePrefix)) {
-    throw check.refuse(
-      'queuePrefix',
-      'expected a Redis hash tag like {sc:sweeper} (1 to 64 of A-Z a-z 0-9 _ . : - in braces), ' +
-        'so both queues live in one Redis Cluster slot',
-    );
-  }
-  return queuePrefix;
-}
-
-/**
- * A BullMQ queue name: `value`, or `fallback`.
- * @throws SessionValidationError `INVALID_CONFIG` (field `field`)
- */
-export function checkQueueName(
-  check: OptionChecks,
-  value: unknown,
-  fallback: string,
-  field: string,
-): string {
-  const name = value ?? fallback;
-  if (typeof name !== 'string' || !QUEUE_NAME_PATTERN.test(name)) {
-    throw check.refuse(
-      field,
-      'expected 1 to 64 of A-Z a-z 0-9 _ . - (no colon: BullMQ separates keys with it)',
-    );
-  }
-  return name;
+  return { ...resolved, queuePrefix: queuePrefix ?? `{${keyPrefix}:sweeper}` };
 }

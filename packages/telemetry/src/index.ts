@@ -8,7 +8,7 @@ export type {
   ResolvedTelemetryOptions,
   TelemetryOptions,
 } from './telemetry-options.js';
-export { TELEMETRY_DEFAULTS, resolveTelemetryOptions } from './telemetry-options.js';
+export { resolveTelemetryOptions } from './telemetry-options.js';
 export type { LoggerOptions } from './logger.js';
 export { createLogger } from './logger.js';
 export { redisStatement } from './redis-statement.js';

@@ -8,19 +8,7 @@ import type { CachedReadSpans } from './operation-tracing.js';
 /** OTLP/HTTP encodings {@link startTelemetry} can export spans in. */
 export type OtlpProtocol = 'http/protobuf' | 'http/json';
 
-/** Defaults of {@link TelemetryOptions}. */
-export const TELEMETRY_DEFAULTS = Object.freeze({
-  metricIntervalMs: 60_000,
-  otlpProtocol: 'http/protobuf',
-  maxExportBatchSize: 512,
-  maxQueueSize: 4096,
-  scheduledDelayMillis: 1_000,
-  prometheusPort: 9464,
-  prometheusEndpoint: '/metrics',
-});
-
 const check = createOptionChecks('startTelemetry');
-const D = TELEMETRY_DEFAULTS;
 
 function envList(name: string): string[] {
   return (process.env[name] ?? '')
@@ -51,7 +39,7 @@ function intOrEnv<D extends number | undefined>(
 
 const PROMETHEUS_RULES = {
   /** Port to listen on. Default `OTEL_EXPORTER_PROMETHEUS_PORT`, else 9464. */
-  port: intOrEnv('OTEL_EXPORTER_PROMETHEUS_PORT', D.prometheusPort, 1, 65_535),
+  port: intOrEnv('OTEL_EXPORTER_PROMETHEUS_PORT', 9464, 1, 65_535),
   /** Interface to bind. Default `OTEL_EXPORTER_PROMETHEUS_HOST`, else all interfaces. */
   host: check.accepting<string | undefined>()(
     (value, field) =>
@@ -59,7 +47,7 @@ const PROMETHEUS_RULES = {
       process.env['OTEL_EXPORTER_PROMETHEUS_HOST'],
   ),
   /** Path Prometheus scrapes. Default `/metrics`. */
-  endpoint: check.matching(/^\//, D.prometheusEndpoint, "a path starting with '/'"),
+  endpoint: check.matching(/^\//, '/metrics', "a path starting with '/'"),
 };
 
 /** The Prometheus scrape endpoint of {@link TelemetryOptions.prometheus}. */
@@ -75,20 +63,15 @@ const INSTRUMENTATION_RULES = {
 export type InstrumentationSwitches = OptionsOf<typeof INSTRUMENTATION_RULES>;
 
 const BATCH_RULES = {
-  /** Spans per export request. */
+  /** Spans per export request, at most `maxQueueSize`. Default 512. */
   maxExportBatchSize: check.int(undefined, 1),
-  /** Spans buffered before new ones are dropped. */
-  maxQueueSize: intOrEnv('OTEL_BSP_MAX_QUEUE_SIZE', D.maxQueueSize, 1),
-  /** Longest wait before a partial batch is exported, ms. */
-  scheduledDelayMillis: intOrEnv(
-    'OTEL_BSP_SCHEDULE_DELAY',
-    D.scheduledDelayMillis,
-    1,
-    MAX_TIMER_MS,
-  ),
+  /** Spans buffered before new ones are dropped. Default 4 096. */
+  maxQueueSize: intOrEnv('OTEL_BSP_MAX_QUEUE_SIZE', 4_096, 1),
+  /** Longest wait before a partial batch is exported, ms. Default 1 000. */
+  scheduledDelayMillis: intOrEnv('OTEL_BSP_SCHEDULE_DELAY', 1_000, 1, MAX_TIMER_MS),
 };
 
-/** Batch span processor settings. Defaults: the `OTEL_BSP_*` variables, else {@link TELEMETRY_DEFAULTS}. */
+/** Batch span processor settings. Defaults: the `OTEL_BSP_*` variables, else those below. */
 export type BatchOptions = OptionsOf<typeof BATCH_RULES>;
 
 const RULES = {
@@ -122,7 +105,7 @@ const RULES = {
   /** Push metrics over OTLP too (to a collector: Jaeger takes traces only). Default: `OTEL_METRICS_EXPORTER` names `otlp`. */
   otlpMetrics: check.flag(undefined),
   /** Interval of OTLP metric pushes, ms. Default `OTEL_METRIC_EXPORT_INTERVAL`, else 60 000. */
-  metricIntervalMs: intOrEnv('OTEL_METRIC_EXPORT_INTERVAL', D.metricIntervalMs, 1, MAX_TIMER_MS),
+  metricIntervalMs: intOrEnv('OTEL_METRIC_EXPORT_INTERVAL', 60_000, 1, MAX_TIMER_MS),
   /** Serve metrics for Prometheus: `true` or where. Default: `OTEL_METRICS_EXPORTER` names `prometheus`. */
   prometheus: check.accepting<PrometheusOptions | boolean | undefined>()((value, field) =>
     value === undefined || value === false
@@ -213,12 +196,10 @@ export function resolveTelemetryOptions(options: TelemetryOptions) {
       otlpProtocol ??
       (protocolFromEnv === 'http/json' || protocolFromEnv === 'http/protobuf'
         ? protocolFromEnv
-        : D.otlpProtocol),
+        : 'http/protobuf'),
     batch: {
       maxExportBatchSize: Math.min(
-        batch.maxExportBatchSize ??
-          envInteger('OTEL_BSP_MAX_EXPORT_BATCH_SIZE') ??
-          D.maxExportBatchSize,
+        batch.maxExportBatchSize ?? envInteger('OTEL_BSP_MAX_EXPORT_BATCH_SIZE') ?? 512,
         maxQueueSize,
       ),
       maxQueueSize,
