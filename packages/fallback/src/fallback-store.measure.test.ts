@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
 import { generateSessionId } from '@session-cluster/core';
 import { RedisStore } from '@session-cluster/store-redis';
+import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   SessionStream,
@@ -17,7 +18,8 @@ import type { RedisRig } from './redis-outage.test-helpers.js';
 // (shared CI machines are noisy); the figures are printed for the record.
 // Bars from the issue: reconcile 10 000 sessions ≤ 2 s; p99 latency in the
 // first second after a SIGKILL ≤ 250 ms with zero failures; the wrapper
-// keeps ≥ 0.9× RedisStore.load throughput.
+// keeps ≥ 0.9× RedisStore.load throughput (a benchmark figure: `pnpm bench
+// --suite resilience`; here, that it adds no Redis command).
 
 const rigs: RedisRig[] = [];
 afterEach(async () => {
@@ -95,13 +97,17 @@ describe('FallbackStore measurements (real redis-server)', () => {
     expect(afterKill.every((s) => s.complete)).toBe(true);
   });
 
-  it('overhead: FallbackStore.load against RedisStore.load alone, same Redis', async () => {
+  it('adds no Redis command to a load: FallbackStore.load sends what RedisStore.load sends', async () => {
+    // The throughput ratio (bar >= 0.9) is a benchmark figure, measured by
+    // `pnpm bench --suite resilience`; what a test can hold exactly is that
+    // the wrapper costs no extra round trip or command.
     const rig = await startRedisRig();
     rigs.push(rig);
     const direct = new RedisStore({ connection: { url: rig.server.url }, prefix: rig.prefix });
+    const admin = new Redis(rig.server.url, { commandTimeout: 2_000 });
     try {
       const ids: string[] = [];
-      for (let i = 0; i < 500; i++) {
+      for (let i = 0; i < 200; i++) {
         const record = await direct.create({
           id: generateSessionId(),
           data: { i, profile: { name: 'x'.repeat(100) } },
@@ -109,36 +115,36 @@ describe('FallbackStore measurements (real redis-server)', () => {
         });
         ids.push(record.id);
       }
-      const throughput = async (load: (id: string) => Promise<unknown>): Promise<number> => {
-        const total = 4_000;
-        let next = 0;
-        const started = performance.now();
-        await Promise.all(
-          Array.from({ length: 16 }, async () => {
-            while (next < total) await load(ids[next++ % ids.length]!);
-          }),
-        );
-        return (total / (performance.now() - started)) * 1_000;
+      // Calls per command Redis has run, but for this probe's own INFO.
+      const commandCalls = async (): Promise<Map<string, number>> => {
+        const calls = new Map<string, number>();
+        for (const [, name = '', count = '0'] of (await admin.info('commandstats')).matchAll(
+          /cmdstat_([a-z|]+):calls=(\d+)/g,
+        )) {
+          if (name !== 'info') calls.set(name, Number(count));
+        }
+        return calls;
       };
-      // Alternate, so both see the same machine load; compare round by round.
-      const ratios: number[] = [];
-      let redisOps = 0;
-      for (let round = 0; round < 9; round++) {
-        const alone = await throughput((id) => direct.load(id));
-        const wrapped = await throughput((id) => rig.store.load(id));
-        redisOps = Math.max(redisOps, alone);
-        ratios.push(wrapped / alone);
-      }
-      const ratio = quantile(ratios, 0.5);
-      report('load overhead', {
-        redisLoadOpsPerS: redisOps,
-        medianRatio: ratio,
-        bar: '>= 0.9',
-      });
-      expect(ratio).toBeGreaterThan(0.7);
+      const sentBy = async (load: (id: string) => Promise<unknown>): Promise<object> => {
+        const before = await commandCalls();
+        const loaded = await Promise.all(ids.map(load));
+        const after = await commandCalls();
+        expect(loaded.every((record) => record !== null)).toBe(true);
+        const sent: Record<string, number> = {};
+        for (const [name, count] of after) {
+          const delta = count - (before.get(name) ?? 0);
+          if (delta > 0) sent[name] = delta;
+        }
+        return sent;
+      };
+      const alone = await sentBy((id) => direct.load(id));
+      const wrapped = await sentBy((id) => rig.store.load(id));
+      expect(alone).toEqual({ get: ids.length });
+      expect(wrapped).toEqual(alone);
+      expect(await rig.store.load(ids[7] ?? '')).toEqual(await direct.load(ids[7] ?? ''));
     } finally {
+      await admin.quit();
       await direct.close();
     }
-    await until(() => true);
   });
 });
