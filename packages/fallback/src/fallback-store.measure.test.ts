@@ -10,7 +10,6 @@ import {
   driveUntil,
   quantile,
   startRedisRig,
-  until,
 } from './redis-outage.test-helpers.js';
 import type { RedisRig } from './redis-outage.test-helpers.js';
 
