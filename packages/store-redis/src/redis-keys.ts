@@ -33,8 +33,9 @@ export class RedisKeys {
 
   /**
    * @param prefix validated against {@link KEY_PREFIX_PATTERN}
-   * @param buckets how many expiry buckets sessions are spread over
-   * @throws SessionValidationError `INVALID_CONFIG` (field `prefix` or `buckets`)
+   * @param buckets how many expiry buckets sessions are spread over (checked
+   *   by the store's options, not here)
+   * @throws SessionValidationError `INVALID_CONFIG` (field `prefix`)
    */
   public constructor(prefix: string, buckets: number) {
     if (typeof prefix !== 'string' || !KEY_PREFIX_PATTERN.test(prefix)) {
