@@ -1,6 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import type { StoreContractContext, StoreContractHarness } from '@session-cluster/testkit';
-import type { Cluster, Redis } from 'ioredis';
+import { startRedisServer } from '@session-cluster/testkit';
+import type {
+  RedisServerHandle,
+  StoreContractContext,
+  StoreContractHarness,
+} from '@session-cluster/testkit';
+import { Redis } from 'ioredis';
+import type { Cluster } from 'ioredis';
+import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest';
 import { RedisKeys } from './redis-keys.js';
 import { RedisStore } from './redis-store.js';
 import { replaceFrameEntry } from './session-frame.js';
@@ -66,3 +73,41 @@ export function redisHarness(
 }
 
 export { replaceFrameEntry };
+
+/** What {@link useStorePerTest} gives a test file; fields are set by its hooks. */
+export interface StorePerTest {
+  /** One redis-server for the whole file. */
+  server: RedisServerHandle;
+  /** A plain client on it, for looking at and damaging keys. */
+  admin: Redis;
+  /** A store of the current test, under {@link prefix}. */
+  store: RedisStore;
+  /** The current test's prefix (its keys are deleted after it). */
+  prefix: string;
+}
+
+/**
+ * Hooks for a test file on one redis-server: the server and an admin client
+ * for the whole file, a fresh `RedisStore` (default options but the prefix)
+ * per test, its keys deleted and the store closed after it.
+ */
+export function useStorePerTest(): StorePerTest {
+  const rig = {} as StorePerTest;
+  beforeAll(async () => {
+    rig.server = await startRedisServer();
+    rig.admin = new Redis(rig.server.port, '127.0.0.1', { commandTimeout: 2_000 });
+  });
+  afterAll(async () => {
+    await rig.admin.quit();
+    await rig.server.stop();
+  });
+  beforeEach(() => {
+    rig.prefix = freshPrefix();
+    rig.store = new RedisStore({ connection: { port: rig.server.port }, prefix: rig.prefix });
+  });
+  afterEach(async () => {
+    await deleteKeys(rig.admin, rig.prefix);
+    await rig.store.close();
+  });
+  return rig;
+}

@@ -1,11 +1,8 @@
 import { SessionError, generateSessionId } from '@session-cluster/core';
-import { startRedisServer } from '@session-cluster/testkit';
-import type { RedisServerHandle } from '@session-cluster/testkit';
 import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { deleteKeys, freshPrefix } from './redis-harness.test-helpers.js';
+import { describe, expect, it } from 'vitest';
+import { useStorePerTest } from './redis-harness.test-helpers.js';
 import { RedisScripts, scriptCommandName } from './redis-scripts.js';
-import { RedisStore } from './redis-store.js';
 
 /*
  * Writes one event-loop turn gathers go to Redis as one batched script call
@@ -13,39 +10,16 @@ import { RedisStore } from './redis-store.js';
  * later command of the store overtakes a queued write.
  */
 
-let server: RedisServerHandle;
-let admin: Redis;
-let store: RedisStore;
-let prefix: string;
+const rig = useStorePerTest();
 const HOUR = 3_600_000;
 
-beforeAll(async () => {
-  server = await startRedisServer();
-  admin = new Redis(server.port, '127.0.0.1', { commandTimeout: 2_000 });
-});
-
-afterAll(async () => {
-  await admin.quit();
-  await server.stop();
-});
-
-beforeEach(() => {
-  prefix = freshPrefix();
-  store = new RedisStore({ connection: { port: server.port }, prefix });
-});
-
-afterEach(async () => {
-  await deleteKeys(admin, prefix);
-  await store.close();
-});
-
 async function created(data: Record<string, number | string> = { n: 0 }) {
-  return store.create({ id: generateSessionId(), data, expiresAt: Date.now() + HOUR });
+  return rig.store.create({ id: generateSessionId(), data, expiresAt: Date.now() + HOUR });
 }
 
 /** Script calls Redis has run: EVALSHA and EVAL (a connection's first call of a script loads it). */
 async function scriptCalls(): Promise<number> {
-  const stats = await admin.info('commandstats');
+  const stats = await rig.admin.info('commandstats');
   const calls = (command: string): number =>
     Number(new RegExp(`cmdstat_${command}:calls=(\\d+)`).exec(stats)?.[1] ?? 0);
   return calls('evalsha') + calls('eval');
@@ -53,27 +27,27 @@ async function scriptCalls(): Promise<number> {
 
 /** The session key and expiry bucket of a stored session (one hash tag). */
 async function keysOf(id: string): Promise<[string, string]> {
-  const [sessionKey] = await admin.keys(`${prefix}:s:*:${id}`);
+  const [sessionKey] = await rig.admin.keys(`${rig.prefix}:s:*:${id}`);
   const tag = sessionKey === undefined ? undefined : /\{[^}]*\}/.exec(sessionKey)?.[0];
   if (sessionKey === undefined || tag === undefined) throw new Error('no key for the session');
-  return [sessionKey, `${prefix}:exp:${tag}`];
+  return [sessionKey, `${rig.prefix}:exp:${tag}`];
 }
 
 describe('RedisStore: writes of one turn are batched', () => {
   it('sends twenty patches of one turn as one Redis call, each with its own outcome', async () => {
     const sessions = await Promise.all(Array.from({ length: 20 }, (_, i) => created({ n: i })));
     // Load the batch script on the connection, so every later call is one EVALSHA.
-    await Promise.all(sessions.slice(0, 2).map((s) => store.patch(s.id, { set: { warm: 1 } })));
+    await Promise.all(sessions.slice(0, 2).map((s) => rig.store.patch(s.id, { set: { warm: 1 } })));
     const before = await scriptCalls();
     const versions = await Promise.all(
-      sessions.map((s, i) => store.patch(s.id, { set: { n: i * 10, [`k${i}`]: true } })),
+      sessions.map((s, i) => rig.store.patch(s.id, { set: { n: i * 10, [`k${i}`]: true } })),
     );
     const after = await scriptCalls();
     expect(after - before).toBe(1);
     for (const [i, s] of sessions.entries()) {
       const expected = i < 2 ? s.version + 2 : s.version + 1;
       expect(versions[i]).toBe(expected);
-      const loaded = await store.load(s.id);
+      const loaded = await rig.store.load(s.id);
       expect(loaded?.data).toMatchObject({ n: i * 10, [`k${i}`]: true });
       expect(loaded?.version).toBe(expected);
     }
@@ -84,16 +58,19 @@ describe('RedisStore: writes of one turn are batched', () => {
     const other = await created();
     const missing = generateSessionId();
     const results = await Promise.allSettled([
-      store.patch(live.id, { set: { n: 1 } }),
-      store.patch(missing, { set: { n: 1 } }),
-      store.patch(other.id, { set: { n: 1 } }, { expectedVersion: other.version + 5 }),
-      store.save(other.id, { data: { n: 2 }, expiresAt: Date.now() + HOUR }, 999),
+      rig.store.patch(live.id, { set: { n: 1 } }),
+      rig.store.patch(missing, { set: { n: 1 } }),
+      rig.store.patch(other.id, { set: { n: 1 } }, { expectedVersion: other.version + 5 }),
+      rig.store.save(other.id, { data: { n: 2 }, expiresAt: Date.now() + HOUR }, 999),
     ]);
     expect(results[0]).toEqual({ status: 'fulfilled', value: live.version + 1 });
     expect(results[1]).toMatchObject({ status: 'rejected', reason: { code: 'SESSION_NOT_FOUND' } });
     expect(results[2]).toMatchObject({ status: 'rejected', reason: { code: 'VERSION_CONFLICT' } });
     expect(results[3]).toMatchObject({ status: 'rejected', reason: { code: 'VERSION_CONFLICT' } });
-    expect(await store.load(other.id)).toMatchObject({ version: other.version, data: { n: 0 } });
+    expect(await rig.store.load(other.id)).toMatchObject({
+      version: other.version,
+      data: { n: 0 },
+    });
   });
 
   it('a call that raises in Redis fails alone; the others of its batch are written', async () => {
@@ -101,10 +78,10 @@ describe('RedisStore: writes of one turn are batched', () => {
     const sessions = [first, broken, last];
     const [brokenKey] = await keysOf(broken.id);
     // A hash where the frame should be: the script's GET raises WRONGTYPE.
-    await admin.del(brokenKey);
-    await admin.hset(brokenKey, 'x', '1');
+    await rig.admin.del(brokenKey);
+    await rig.admin.hset(brokenKey, 'x', '1');
     const results = await Promise.allSettled(
-      sessions.map((s) => store.patch(s.id, { set: { n: 7 } })),
+      sessions.map((s) => rig.store.patch(s.id, { set: { n: 7 } })),
     );
     expect(results[0]).toMatchObject({ status: 'fulfilled' });
     expect(results[2]).toMatchObject({ status: 'fulfilled' });
@@ -112,38 +89,38 @@ describe('RedisStore: writes of one turn are batched', () => {
     const reason: unknown = results[1]?.status === 'rejected' ? results[1].reason : undefined;
     expect(reason).toBeInstanceOf(SessionError);
     expect(`${(reason as Error).message} ${String((reason as Error).cause)}`).toMatch(/WRONGTYPE/);
-    expect(await admin.type(brokenKey)).toBe('hash');
-    expect((await store.load(first.id))?.data).toEqual({ n: 7 });
-    expect((await store.load(last.id))?.data).toEqual({ n: 7 });
+    expect(await rig.admin.type(brokenKey)).toBe('hash');
+    expect((await rig.store.load(first.id))?.data).toEqual({ n: 7 });
+    expect((await rig.store.load(last.id))?.data).toEqual({ n: 7 });
   });
 
   it('a read or delete issued right after a patch, without waiting, sees the patch', async () => {
     const a = await created();
     const b = await created();
-    const patched = store.patch(a.id, { set: { n: 1 } });
-    const loaded = store.load(a.id);
-    const patchedB = store.patch(b.id, { set: { n: 2 } });
-    const deleted = store.delete(b.id);
+    const patched = rig.store.patch(a.id, { set: { n: 1 } });
+    const loaded = rig.store.load(a.id);
+    const patchedB = rig.store.patch(b.id, { set: { n: 2 } });
+    const deleted = rig.store.delete(b.id);
     expect(await patched).toBe(a.version + 1);
     expect(await loaded).toMatchObject({ version: a.version + 1, data: { n: 1 } });
     expect(await patchedB).toBe(b.version + 1);
     await deleted;
-    expect(await store.load(b.id)).toBeNull();
+    expect(await rig.store.load(b.id)).toBeNull();
   });
 
   it('keeps the order of writes to one session across scripts within a turn', async () => {
     const s = await created();
     const expiresAt = Date.now() + HOUR;
     const writes = [
-      store.patch(s.id, { set: { step: 1 } }),
-      store.save(s.id, { data: { step: 2 }, expiresAt }, s.version + 1),
-      store.patch(s.id, { set: { step: 3 } }),
-      store.touch(s.id, expiresAt + 1_000),
-      store.patch(s.id, { set: { last: true } }, { expectedVersion: s.version + 3 }),
+      rig.store.patch(s.id, { set: { step: 1 } }),
+      rig.store.save(s.id, { data: { step: 2 }, expiresAt }, s.version + 1),
+      rig.store.patch(s.id, { set: { step: 3 } }),
+      rig.store.touch(s.id, expiresAt + 1_000),
+      rig.store.patch(s.id, { set: { last: true } }, { expectedVersion: s.version + 3 }),
     ];
     const outcomes = await Promise.all(writes);
     expect(outcomes.slice(0, 3)).toEqual([s.version + 1, s.version + 2, s.version + 3]);
-    expect(await store.load(s.id)).toMatchObject({
+    expect(await rig.store.load(s.id)).toMatchObject({
       version: s.version + 4,
       data: { step: 3, last: true },
       expiresAt: expiresAt + 1_000,
@@ -153,7 +130,7 @@ describe('RedisStore: writes of one turn are batched', () => {
 
 describe('RedisScripts', () => {
   it('sends a call whose argument holds a NUL alone, unchanged, beside a batch', async () => {
-    const client = new Redis(server.port, '127.0.0.1', { commandTimeout: 2_000 });
+    const client = new Redis(rig.server.port, '127.0.0.1', { commandTimeout: 2_000 });
     try {
       const scripts = new RedisScripts(client);
       const sessions = await Promise.all([created(), created(), created(), created()]);
@@ -178,8 +155,8 @@ describe('RedisScripts', () => {
       // The NUL call alone, the three others in one batch.
       expect((await scriptCalls()) - before).toBe(2);
       for (const reply of calls) expect((reply as unknown[])[0]).toBe(1);
-      expect(await admin.get(keys[1]?.[0] ?? '')).toContain('"v"\u001f"a\u0000b"');
-      expect(await admin.get(keys[2]?.[0] ?? '')).toContain('"v"\u001f"p2"');
+      expect(await rig.admin.get(keys[1]?.[0] ?? '')).toContain('"v"\u001f"a\u0000b"');
+      expect(await rig.admin.get(keys[2]?.[0] ?? '')).toContain('"v"\u001f"p2"');
       expect(scriptCommandName('patchSession')).toMatch(/^sc_patchSession_/);
     } finally {
       client.disconnect();

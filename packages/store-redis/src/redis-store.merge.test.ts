@@ -1,10 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createSessionCodec, generateSessionId } from '@session-cluster/core';
-import { startRedisServer } from '@session-cluster/testkit';
-import type { RedisServerHandle } from '@session-cluster/testkit';
-import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { deleteKeys, freshPrefix } from './redis-harness.test-helpers.js';
+import { describe, expect, it } from 'vitest';
+import { useStorePerTest } from './redis-harness.test-helpers.js';
 import { RedisStore } from './redis-store.js';
 
 /*
@@ -12,40 +9,17 @@ import { RedisStore } from './redis-store.js';
  * instance could not reach Redis, merged against their base version.
  */
 
-let server: RedisServerHandle;
-let admin: Redis;
-let store: RedisStore;
-let prefix: string;
+const rig = useStorePerTest();
 const HOUR = 3_600_000;
 
-beforeAll(async () => {
-  server = await startRedisServer();
-  admin = new Redis(server.port, '127.0.0.1', { commandTimeout: 2_000 });
-});
-
-afterAll(async () => {
-  await admin.quit();
-  await server.stop();
-});
-
-beforeEach(() => {
-  prefix = freshPrefix();
-  store = new RedisStore({ connection: { port: server.port }, prefix });
-});
-
-afterEach(async () => {
-  await deleteKeys(admin, prefix);
-  await store.close();
-});
-
 async function created(data: Record<string, number | string>) {
-  return store.create({ id: generateSessionId(), data, expiresAt: Date.now() + HOUR });
+  return rig.store.create({ id: generateSessionId(), data, expiresAt: Date.now() + HOUR });
 }
 
 describe('RedisStore.merge', () => {
   it('applies every change when the stored version is still the base', async () => {
     const session = await created({ n: 1, keep: 'k', gone: 'x' });
-    const result = await store.merge(session.id, {
+    const result = await rig.store.merge(session.id, {
       baseVersion: session.version,
       expiresAt: session.expiresAt,
       changes: [
@@ -55,17 +29,17 @@ describe('RedisStore.merge', () => {
       ],
     });
     expect(result).toEqual({ kind: 'merged', version: 2, conflicts: [] });
-    expect((await store.load(session.id))?.data).toEqual({ n: 5, keep: 'k', added: 'a' });
+    expect((await rig.store.load(session.id))?.data).toEqual({ n: 5, keep: 'k', added: 'a' });
   });
 
   it('applies keys Redis left alone and resolves a key changed on both sides by write time', async () => {
     const session = await created({ n: 1, other: 'o' });
     // Redis-side writes after the base version: n and other change.
-    await store.patch(session.id, { set: { n: 100, other: 'redis' } });
-    const stored = await store.load(session.id);
+    await rig.store.patch(session.id, { set: { n: 100, other: 'redis' } });
+    const stored = await rig.store.load(session.id);
     const early = (stored?.updatedAt ?? 0) - 1_000;
     const late = (stored?.updatedAt ?? 0) + 1_000;
-    const result = await store.merge(session.id, {
+    const result = await rig.store.merge(session.id, {
       baseVersion: session.version,
       expiresAt: session.expiresAt,
       changes: [
@@ -76,37 +50,37 @@ describe('RedisStore.merge', () => {
     });
     expect(result).toMatchObject({ kind: 'merged', version: 3 });
     expect(result.kind === 'merged' ? [...result.conflicts].sort() : []).toEqual(['n', 'other']);
-    expect((await store.load(session.id))?.data).toEqual({ n: 7, other: 'redis', fresh: 1 });
+    expect((await rig.store.load(session.id))?.data).toEqual({ n: 7, other: 'redis', fresh: 1 });
   });
 
   it('extends the expiry without a new version when nothing else changed', async () => {
     const session = await created({ n: 1 });
     const later = session.expiresAt + HOUR;
-    const result = await store.merge(session.id, {
+    const result = await rig.store.merge(session.id, {
       baseVersion: 1,
       expiresAt: later,
       changes: [{ key: 'n', value: 1, base: 1, at: Date.now() }],
     });
     expect(result).toEqual({ kind: 'merged', version: 1, conflicts: [] });
-    expect((await store.load(session.id))?.expiresAt).toBe(later);
+    expect((await rig.store.load(session.id))?.expiresAt).toBe(later);
   });
 
   it('reports a missing session and a retired one (which stays deleted)', async () => {
     const change = { key: 'n', value: 2, base: 1, at: Date.now() };
     const merge = { baseVersion: 1, expiresAt: Date.now() + HOUR, changes: [change] };
-    expect(await store.merge(generateSessionId(), merge)).toEqual({ kind: 'missing' });
+    expect(await rig.store.merge(generateSessionId(), merge)).toEqual({ kind: 'missing' });
     const session = await created({ n: 1 });
-    await store.delete(session.id);
-    expect(await store.merge(session.id, merge)).toEqual({ kind: 'deleted' });
-    expect(await store.load(session.id)).toBeNull();
+    await rig.store.delete(session.id);
+    expect(await rig.store.merge(session.id, merge)).toEqual({ kind: 'deleted' });
+    expect(await rig.store.load(session.id)).toBeNull();
   });
 
   it('rejects a bad base version with a typed SessionError, writing nothing', async () => {
     const session = await created({ n: 1 });
     await expect(
-      store.merge(session.id, { baseVersion: -1, expiresAt: session.expiresAt, changes: [] }),
+      rig.store.merge(session.id, { baseVersion: -1, expiresAt: session.expiresAt, changes: [] }),
     ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
-    expect((await store.load(session.id))?.version).toBe(1);
+    expect((await rig.store.load(session.id))?.version).toBe(1);
   });
 });
 
@@ -114,25 +88,25 @@ describe('RedisStore.merge without changes (a write-back check)', () => {
   it('leaves a live session as it is, moves a later expiry, and reports a missing one', async () => {
     const session = await created({ n: 1 });
     expect(
-      await store.merge(session.id, {
+      await rig.store.merge(session.id, {
         baseVersion: 1,
         expiresAt: session.expiresAt - 1_000,
         changes: [],
       }),
     ).toEqual({ kind: 'merged', version: 1, conflicts: [] });
-    expect((await store.load(session.id))?.expiresAt).toBe(session.expiresAt);
-    await store.merge(session.id, {
+    expect((await rig.store.load(session.id))?.expiresAt).toBe(session.expiresAt);
+    await rig.store.merge(session.id, {
       baseVersion: 1,
       expiresAt: session.expiresAt + HOUR,
       changes: [],
     });
-    expect(await store.load(session.id)).toMatchObject({
+    expect(await rig.store.load(session.id)).toMatchObject({
       version: 1,
       expiresAt: session.expiresAt + HOUR,
       data: { n: 1 },
     });
     expect(
-      await store.merge(generateSessionId(), {
+      await rig.store.merge(generateSessionId(), {
         baseVersion: 3,
         expiresAt: session.expiresAt,
         changes: [],
@@ -144,8 +118,8 @@ describe('RedisStore.merge without changes (a write-back check)', () => {
 describe('RedisStore.merge with encryption at rest (keyed frames, sealed values)', () => {
   it('merges into a keyed frame; once Redis moved on, every changed key is a conflict', async () => {
     const sealed = new RedisStore({
-      connection: { port: server.port },
-      prefix,
+      connection: { port: rig.server.port },
+      prefix: rig.prefix,
       codec: createSessionCodec({ encryption: { keys: [{ id: 'k1', key: randomBytes(32) }] } }),
     });
     try {
