@@ -45,6 +45,14 @@ const BATCHED_SCRIPTS: ReadonlySet<StoreScriptName> = new Set([
   'touchSession',
 ]);
 
+/**
+ * Most calls in one batch. A script holds Redis for its whole run, so a
+ * batch is bounded (64 small writes take Redis ~1 ms): a burst of thousands
+ * of writes in one turn goes as several batches, between which Redis
+ * serves its other clients, instead of one call that stalls them all.
+ */
+export const MAX_BATCH_CALLS = 64;
+
 /** Scripts that do not read or write session frames, so need no prelude. */
 const WITHOUT_FRAME_PRELUDE: ReadonlySet<StoreScriptName> = new Set([
   'removeUserIndexMembers',
@@ -189,7 +197,9 @@ export class RedisScripts {
     let from = 0;
     // Runs of one script: a batch carries calls of one script only.
     for (let i = 1; i <= queue.length; i += 1) {
-      if (i < queue.length && queue[i]?.name === queue[from]?.name) continue;
+      if (i < queue.length && queue[i]?.name === queue[from]?.name && i - from < MAX_BATCH_CALLS) {
+        continue;
+      }
       this.send(queue.slice(from, i));
       from = i;
     }

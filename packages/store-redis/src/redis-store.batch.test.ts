@@ -2,7 +2,7 @@ import { SessionError, generateSessionId } from '@session-cluster/core';
 import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { useStorePerTest } from './redis-harness.test-helpers.js';
-import { RedisScripts, scriptCommandName } from './redis-scripts.js';
+import { MAX_BATCH_CALLS, RedisScripts, scriptCommandName } from './redis-scripts.js';
 
 /*
  * Writes one event-loop turn gathers go to Redis as one batched script call
@@ -51,6 +51,17 @@ describe('RedisStore: writes of one turn are batched', () => {
       expect(loaded?.data).toMatchObject({ n: i * 10, [`k${i}`]: true });
       expect(loaded?.version).toBe(expected);
     }
+  });
+
+  it('bounds a batch: 150 writes of one turn go as three calls of at most 64', async () => {
+    const sessions = await Promise.all(Array.from({ length: 150 }, (_, i) => created({ n: i })));
+    await Promise.all(sessions.slice(0, 2).map((s) => rig.store.patch(s.id, { set: { warm: 1 } })));
+    const before = await scriptCalls();
+    await Promise.all(sessions.map((s) => rig.store.patch(s.id, { set: { n: -1 } })));
+    expect((await scriptCalls()) - before).toBe(Math.ceil(150 / MAX_BATCH_CALLS));
+    expect(MAX_BATCH_CALLS).toBe(64);
+    const loaded = await Promise.all(sessions.map((s) => rig.store.load(s.id)));
+    expect(loaded.every((record) => record?.data['n'] === -1)).toBe(true);
   });
 
   it('reports each call of a batch on its own: missing, conflict and success side by side', async () => {
