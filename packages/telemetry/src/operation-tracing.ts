@@ -36,9 +36,7 @@ import {
   SPAN_LOCK_RELEASE,
   SPAN_SESSION_PREFIX,
   SPAN_STORE_PREFIX,
-  hashSessionId,
   isSessionError,
-  isValidSessionId,
   toSessionError,
 } from '@session-cluster/core';
 import type {
@@ -52,6 +50,7 @@ import type {
   StoreCallMessage,
 } from '@session-cluster/core';
 import { describeResult } from './operation-outcomes.js';
+import { SessionIdHashes } from './session-id-hashes.js';
 import type { SessionMetrics } from './session-metrics.js';
 import { markSpanFailed } from './span-failure.js';
 
@@ -88,8 +87,14 @@ export interface TracedOperation extends OperationMessage {
   pendingCall?: TracedStoreCall;
   /** Some store call of the operation was served by the fallback (memory). */
   servedDegraded?: boolean;
-  /** How the last store call was routed by the fallback store (cleared by the call's end). */
+  /** How the last store call was routed by the fallback store (cleared when the next call opens). */
   route?: string;
+  /**
+   * The last route not given to a store call's child span: the operation
+   * span's `session.fallback.route`, set once when it ends (last wins), not
+   * on every call.
+   */
+  spanRoute?: string;
   cacheHit?: boolean;
   /** The store call running now, when store calls get child spans. */
   storeSpan?: Span;
@@ -179,6 +184,7 @@ export class OperationTracing {
   /** The operation whose work is running (for the events published inside it), when it is traced. */
   public readonly current = new AsyncLocalStorage<TracedOperation | undefined>();
   private readonly spanNames = new Map<string, string>();
+  private readonly idHashes = new SessionIdHashes();
   private readonly operationSpanOptions: SpanOptions = { kind: SpanKind.INTERNAL };
   private readonly storeSpanOptions = new Map<string, SpanOptions>();
   private readonly deferCachedReads: boolean;
@@ -342,11 +348,18 @@ export class OperationTracing {
         // the primary after all (a miss rechecked) was not served degraded.
         operation.servedDegraded = event.route !== 'primary';
         operation.route = event.route;
-        const target = operation.storeSpan ?? span;
-        target.setAttribute(ATTR_SESSION_FALLBACK_ROUTE, event.route);
-        target.setAttribute(ATTR_SESSION_DEGRADED, event.route !== 'primary');
+        const storeSpan = operation.storeSpan;
+        if (storeSpan === undefined) {
+          // The operation span's route and `session.degraded` are set once,
+          // when it ends: an update routes two calls, and each setAttribute
+          // is checked and counted by the SDK.
+          operation.spanRoute = event.route;
+        } else {
+          storeSpan.setAttribute(ATTR_SESSION_FALLBACK_ROUTE, event.route);
+          storeSpan.setAttribute(ATTR_SESSION_DEGRADED, event.route !== 'primary');
+        }
         if (event.failure !== undefined) {
-          target.addEvent(EVENT_FAILOVER, { [ATTR_ERROR_TYPE]: event.failure });
+          (storeSpan ?? span).addEvent(EVENT_FAILOVER, { [ATTR_ERROR_TYPE]: event.failure });
         }
         return;
       }
@@ -406,10 +419,8 @@ export class OperationTracing {
     // Set here, not in the span options: the SDK sanitises option attributes
     // before it samples, which an unsampled operation should not pay for.
     span.setAttribute(ATTR_SESSION_OPERATION, operation.operation);
-    const id = operation.sessionId;
-    if (typeof id === 'string' && isValidSessionId(id)) {
-      span.setAttribute(ATTR_SESSION_ID_HASH, hashSessionId(id));
-    }
+    const idHash = this.idHashes.of(operation.sessionId);
+    if (idHash !== undefined) span.setAttribute(ATTR_SESSION_ID_HASH, idHash);
   }
 
   /**
@@ -456,6 +467,9 @@ export class OperationTracing {
     );
     if (span === undefined) return;
     span.setAttribute(ATTR_SESSION_OUTCOME, outcome);
+    if (operation.spanRoute !== undefined) {
+      span.setAttribute(ATTR_SESSION_FALLBACK_ROUTE, operation.spanRoute);
+    }
     span.setAttribute(
       ATTR_SESSION_DEGRADED,
       operation.servedDegraded === true || this.options.degraded(),

@@ -5,6 +5,8 @@ import {
   ATTR_MESSAGING_DESTINATION_NAME,
   ATTR_MESSAGING_MESSAGE_ID,
   ATTR_MESSAGING_SYSTEM,
+  ATTR_SESSION_DEGRADED,
+  ATTR_SESSION_FALLBACK_ROUTE,
   ATTR_SESSION_HEALTH_LATENCY_MS,
   ATTR_SESSION_HEALTH_STATUS,
   ATTR_SESSION_OUTCOME,
@@ -36,6 +38,8 @@ import { markSpanFailed } from './span-failure.js';
 
 interface Traced {
   span?: Span;
+  /** A recording probe's stand-in operation: where its store calls' routing lands. */
+  routing?: TracedOperation;
 }
 
 /**
@@ -73,7 +77,8 @@ export class ProbeAndSweepTracing {
   /** Start listening on `channels`. */
   public subscribe(channels: SessionChannels): void {
     // The probe's store calls report their routing to the probe span, as an
-    // operation's do to the operation span (the probe is never finished as one).
+    // operation's do to the operation span (the probe is never finished as
+    // one: `probed` sets the route).
     channels.healthProbe.start.bindStore(this.operations, (message) => {
       const span = this.beginProbe(message);
       if (!span.isRecording()) return undefined;
@@ -83,6 +88,7 @@ export class ProbeAndSweepTracing {
         state: 'recording',
         span,
       };
+      (message as HealthProbeMessage & Traced).routing = target;
       return target;
     });
     const active = this.activeContext;
@@ -123,6 +129,12 @@ export class ProbeAndSweepTracing {
 
   private probed(probe: HealthProbeMessage & Traced): void {
     const span = probe.span;
+    // Routed as an operation's store calls are: the last route, once, at the end.
+    const route = probe.routing?.spanRoute;
+    if (route !== undefined && span?.isRecording() === true) {
+      span.setAttribute(ATTR_SESSION_FALLBACK_ROUTE, route);
+      span.setAttribute(ATTR_SESSION_DEGRADED, route !== 'primary');
+    }
     if (probe.error !== undefined) {
       this.metrics.probe(false);
       if (span?.isRecording() === true) markSpanFailed(span, probe.error);
