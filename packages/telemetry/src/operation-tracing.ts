@@ -184,6 +184,8 @@ export class OperationTracing {
   /** The operation whose work is running (for the events published inside it), when it is traced. */
   public readonly current = new AsyncLocalStorage<TracedOperation | undefined>();
   private readonly spanNames = new Map<string, string>();
+  /** `session.store.<method>` by method: built once, not a string per store call. */
+  private readonly storeNames = new Map<string, string>();
   private readonly idHashes = new SessionIdHashes();
   private readonly operationSpanOptions: SpanOptions = { kind: SpanKind.INTERNAL };
   private readonly storeSpanOptions = new Map<string, SpanOptions>();
@@ -516,7 +518,7 @@ export class OperationTracing {
     if (!this.options.childSpans) return;
     const options = this.storeOptions(call.method);
     call.span = this.tracer.startSpan(
-      `${SPAN_STORE_PREFIX}${call.method}`,
+      this.storeName(call.method),
       backdated ? { ...options, startTime: call.startedAt } : options,
       trace.setSpan(ROOT_CONTEXT, operation.span as Span),
     );
@@ -542,7 +544,7 @@ export class OperationTracing {
     };
     if (operation.route !== undefined) attributes[ATTR_SESSION_FALLBACK_ROUTE] = operation.route;
     if (call.error !== undefined) attributes[ATTR_ERROR_TYPE] = toSessionError(call.error).code;
-    (operation.span as Span).addEvent(`${SPAN_STORE_PREFIX}${call.method}`, attributes);
+    (operation.span as Span).addEvent(this.storeName(call.method), attributes);
   }
 
   private retried(span: Span, retry: RetryEvent): void {
@@ -602,6 +604,15 @@ export class OperationTracing {
     if (name === undefined) {
       name = `${SPAN_SESSION_PREFIX}${operation}`;
       this.spanNames.set(operation, name);
+    }
+    return name;
+  }
+
+  private storeName(method: string): string {
+    let name = this.storeNames.get(method);
+    if (name === undefined) {
+      name = `${SPAN_STORE_PREFIX}${method}`;
+      this.storeNames.set(method, name);
     }
     return name;
   }
