@@ -148,6 +148,16 @@ export interface OperationTracingOptions {
   readonly cachedReadSpans: CachedReadSpans;
 }
 
+/** `prefix` + `suffix`, built once per suffix and kept in `names`. */
+function prefixedName(names: Map<string, string>, prefix: string, suffix: string): string {
+  let name = names.get(suffix);
+  if (name === undefined) {
+    name = `${prefix}${suffix}`;
+    names.set(suffix, name);
+  }
+  return name;
+}
+
 /** `listByUser` → `list_by_user`: a retry event names the manager method, spans the operation. */
 function operationName(method: string | undefined): string {
   return method === undefined ? 'unknown' : method.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
@@ -600,21 +610,11 @@ export class OperationTracing {
   }
 
   private spanName(operation: SessionOperationName): string {
-    let name = this.spanNames.get(operation);
-    if (name === undefined) {
-      name = `${SPAN_SESSION_PREFIX}${operation}`;
-      this.spanNames.set(operation, name);
-    }
-    return name;
+    return prefixedName(this.spanNames, SPAN_SESSION_PREFIX, operation);
   }
 
   private storeName(method: string): string {
-    let name = this.storeNames.get(method);
-    if (name === undefined) {
-      name = `${SPAN_STORE_PREFIX}${method}`;
-      this.storeNames.set(method, name);
-    }
-    return name;
+    return prefixedName(this.storeNames, SPAN_STORE_PREFIX, method);
   }
 
   private storeOptions(method: string): SpanOptions {
