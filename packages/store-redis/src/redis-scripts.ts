@@ -35,7 +35,7 @@ export function scriptCommandName(name: StoreScriptName): string {
 /**
  * Session writes a busy instance sends together: the calls of one of these
  * scripts that one event-loop turn gathers go to Redis as one call of
- * `<name>Batch` (lua/batch.lua), each still its own unit. A request's
+ * `sc_<name>_<version>_batch` (lua/batch.lua), each still its own unit. A request's
  * commit is one of these; batching them is what lets a write cost less
  * than a command of its own per request on both sides of the socket.
  */
@@ -82,7 +82,7 @@ export function scriptSource(name: StoreScriptName): string {
 }
 
 /**
- * The source of `<name>Batch`: the prelude, the script's body as a local
+ * The source of a batch command: the prelude, the script's body as a local
  * function of its own KEYS and ARGV (its `return`s then end one call, not
  * the batch), and the loop of lua/batch.lua over the calls.
  */
@@ -121,10 +121,10 @@ const nextTurn = globalThis.setImmediate;
  * Calls of {@link BATCHED_SCRIPTS} wait for the end of the event loop's
  * turn (`setImmediate`: after every socket that was readable in this turn
  * has been handled, so the writes of many concurrent requests meet), then
- * a run of calls of one script goes as one `<name>_batch` call, or alone
- * when it is one call (always alone on Cluster, see the constructor). Waiting for the turn costs a
- * call no round trip: ioredis' auto-pipelining would send it no earlier
- * than the end of the tick either.
+ * a run of calls of one script goes as one `<command>_batch` call, or
+ * alone when it is one call (always alone on Cluster, see the
+ * constructor). Waiting for the turn costs a call no round trip: ioredis'
+ * auto-pipelining would send it no earlier than the end of the tick either.
  *
  * Order: calls leave in the order they were made. A call of a script that
  * is not batched, and {@link flush} (which the store runs before any other
@@ -205,36 +205,54 @@ export class RedisScripts {
     }
   }
 
-  /** Send calls of one script: together when they are several. */
+  /**
+   * Send calls of one script, in order: together when they are several. NUL
+   * separates a call's arguments in a batch (lua/batch.lua); no argument the
+   * store builds holds one (JSON escapes control characters, ids and
+   * base64url have none), but a call with one would go alone, after the
+   * calls before it.
+   */
   private send(calls: readonly QueuedCall[]): void {
-    const [first] = calls;
-    if (first === undefined) return;
-    const keys: ScriptArg[] = [];
-    const args: ScriptArg[] = [STORE_SCRIPTS[first.name]];
-    const batched: QueuedCall[] = [];
+    let together: QueuedCall[] = [];
     for (const call of calls) {
-      // NUL separates a call's arguments in the batch (lua/batch.lua); no
-      // argument the store builds holds one (JSON escapes control characters,
-      // ids and base64url have none), but one that did would go alone.
-      if (calls.length === 1 || call.args.some(holdsNul)) {
-        this.commands[call.name](...call.keys, ...call.args).then(call.resolve, call.reject);
-        call.sent?.();
+      if (!call.args.some(holdsNul)) {
+        together.push(call);
         continue;
       }
+      this.sendTogether(together);
+      together = [];
+      this.sendAlone(call);
+    }
+    this.sendTogether(together);
+  }
+
+  private sendAlone(call: QueuedCall): void {
+    this.commands[call.name](...call.keys, ...call.args).then(call.resolve, call.reject);
+    call.sent?.();
+  }
+
+  private sendTogether(calls: readonly QueuedCall[]): void {
+    const [first] = calls;
+    if (first === undefined) return;
+    if (calls.length === 1) {
+      this.sendAlone(first);
+      return;
+    }
+    const keys: ScriptArg[] = [];
+    const args: ScriptArg[] = [STORE_SCRIPTS[first.name]];
+    for (const call of calls) {
       keys.push(...call.keys);
       args.push(call.args.join('\0'));
-      batched.push(call);
     }
-    if (batched.length === 0) return;
     const batch = this.batchCommands.get(first.name) as ScriptCommand;
     batch(keys.length, ...keys, ...args).then(
       (replies) => {
-        if (!Array.isArray(replies) || replies.length !== batched.length) {
+        if (!Array.isArray(replies) || replies.length !== calls.length) {
           const error = new SessionError('INTERNAL', `${first.name} batch: unexpected reply`);
-          for (const call of batched) call.reject(error);
+          for (const call of calls) call.reject(error);
           return;
         }
-        for (const [i, call] of batched.entries()) {
+        for (const [i, call] of calls.entries()) {
           // A call that raised comes back as an error reply of its own.
           const reply: unknown = replies[i];
           if (reply instanceof Error) call.reject(reply);
@@ -242,10 +260,10 @@ export class RedisScripts {
         }
       },
       (error: unknown) => {
-        for (const call of batched) call.reject(error);
+        for (const call of calls) call.reject(error);
       },
     );
-    for (const call of batched) call.sent?.();
+    for (const call of calls) call.sent?.();
   }
 }
 

@@ -140,7 +140,7 @@ describe('RedisStore: writes of one turn are batched', () => {
 });
 
 describe('RedisScripts', () => {
-  it('sends a call whose argument holds a NUL alone, unchanged, beside a batch', async () => {
+  it('sends a call whose argument holds a NUL alone, unchanged, in its place among batched calls', async () => {
     const client = new Redis(rig.server.port, '127.0.0.1', { commandTimeout: 2_000 });
     try {
       const scripts = new RedisScripts(client);
@@ -163,12 +163,25 @@ describe('RedisScripts', () => {
       await Promise.all(run());
       const before = await scriptCalls();
       const calls = await Promise.all(run());
-      // The NUL call alone, the three others in one batch.
-      expect((await scriptCalls()) - before).toBe(2);
+      // The call before it alone (a batch of one), the NUL call alone, the
+      // two after it in one batch.
+      expect((await scriptCalls()) - before).toBe(3);
       for (const reply of calls) expect((reply as unknown[])[0]).toBe(1);
       expect(await rig.admin.get(keys[1]?.[0] ?? '')).toContain('"v"\u001f"a\u0000b"');
       expect(await rig.admin.get(keys[2]?.[0] ?? '')).toContain('"v"\u001f"p2"');
       expect(scriptCommandName('patchSession')).toMatch(/^sc_patchSession_/);
+      // On one session, the NUL call keeps its place: the last write wins.
+      const [key] = keys;
+      const [session] = sessions;
+      if (key === undefined) throw new Error('unreachable');
+      const ordered = await Promise.all(
+        ['"w1"', '"w\u00002"', '"w3"', '"w4"'].map((value) =>
+          scripts.run('patchSession', key, patchArgs(session.id, value)),
+        ),
+      );
+      const versions = ordered.map((reply) => (reply as unknown[])[1]);
+      expect(versions).toEqual([...versions].sort((a, b) => Number(a) - Number(b)));
+      expect(await rig.admin.get(key[0])).toContain('"v"\u001f"w4"');
     } finally {
       client.disconnect();
     }

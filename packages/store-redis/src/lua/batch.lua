@@ -1,6 +1,6 @@
 --[[
   The loop of a batched script: several calls of one session script in ONE
-  Redis call (redis-scripts.ts builds `<name>Batch` from frame.lua, then the
+  Redis call (redis-scripts.ts builds `sc_<name>_<version>_batch` from frame.lua, then the
   script's body as `local function sc_one(KEYS, ARGV) … end`, then this).
   A busy instance sends the writes its event loop gathered in one turn
   together: Redis then parses, looks up and starts one script instead of
