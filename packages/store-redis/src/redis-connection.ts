@@ -35,8 +35,13 @@ const FAILOVER_RETRY_DELAY_MS = 100;
  *   (a re-sent write could land after the caller's retry);
  * - a reconnect delay growing by 100 ms per attempt, capped at
  *   {@link MAX_RECONNECT_DELAY_MS}, forever: the client heals by itself;
- * - `enableAutoPipelining`; RESP2 (`protocol: 2`), the shapes the store's
- *   readers were written against (they accept RESP3 too, for caller clients).
+ * - standalone and Sentinel: no auto-pipelining, so a command is written
+ *   when it is issued and Redis works on it while this instance handles the
+ *   rest of its turn (auto-pipelining holds every command to the end of the
+ *   turn; the store gathers its writes itself, see RedisScripts). Cluster
+ *   keeps ioredis' auto-pipelining, which also groups commands per node;
+ * - RESP2 (`protocol: 2`), the shapes the store's readers were written
+ *   against (they accept RESP3 too, for caller clients).
  *
  * @throws SessionValidationError `INVALID_CONFIG` for a client without `commandTimeout`
  */
@@ -126,7 +131,7 @@ function createClient(connection: ResolvedConnection, commandTimeoutMs: number):
   const standalone: RedisOptions = {
     ...nodeOptions,
     enableOfflineQueue: true,
-    enableAutoPipelining: true,
+    enableAutoPipelining: false,
     retryStrategy: reconnectDelay,
   };
   if ('sentinels' in connection) {

@@ -46,12 +46,18 @@ const BATCHED_SCRIPTS: ReadonlySet<StoreScriptName> = new Set([
 ]);
 
 /**
- * Most calls in one batch. A script holds Redis for its whole run, so a
- * batch is bounded (64 small writes take Redis ~1 ms): a burst of thousands
- * of writes in one turn goes as several batches, between which Redis
- * serves its other clients, instead of one call that stalls them all.
+ * Most calls in one batch; a batch that reaches it leaves at once instead
+ * of at the end of the turn. Redis then runs it while this instance still
+ * handles the rest of the turn, and its reply is waiting when the turn
+ * ends. Held to the end of the turn, a turn's writes (~20 under 50
+ * connections) reached Redis only after the instance had handled every
+ * request of the turn, and the instance sat idle while Redis ran them:
+ * HTTP write-one-key served 0.75× express-session that way, ~1.0× with
+ * batches of 8 (issue 17's measurement in docs/benchmarks.md). Small
+ * batches also keep one script's hold on Redis short (8 small writes:
+ * ~0.15 ms).
  */
-export const MAX_BATCH_CALLS = 64;
+export const MAX_BATCH_CALLS = 8;
 
 /** Scripts that do not read or write session frames, so need no prelude. */
 const WITHOUT_FRAME_PRELUDE: ReadonlySet<StoreScriptName> = new Set([
@@ -118,13 +124,12 @@ const nextTurn = globalThis.setImmediate;
  * (which sends EVALSHA and falls back to EVAL on NOSCRIPT: no script cache
  * of our own).
  *
- * Calls of {@link BATCHED_SCRIPTS} wait for the end of the event loop's
- * turn (`setImmediate`: after every socket that was readable in this turn
- * has been handled, so the writes of many concurrent requests meet), then
- * a run of calls of one script goes as one `<command>_batch` call, or
- * alone when it is one call (always alone on Cluster, see the
- * constructor). Waiting for the turn costs a call no round trip: ioredis'
- * auto-pipelining would send it no earlier than the end of the tick either.
+ * Calls of {@link BATCHED_SCRIPTS} wait until {@link MAX_BATCH_CALLS} of
+ * them are queued or the event loop's turn ends (`setImmediate`: after
+ * every socket that was readable in this turn has been handled, so the
+ * writes of concurrent requests meet), then a run of calls of one script
+ * goes as one `<command>_batch` call, or alone when it is one call (always
+ * alone on Cluster, see the constructor).
  *
  * Order: calls leave in the order they were made. A call of a script that
  * is not batched, and {@link flush} (which the store runs before any other
@@ -136,8 +141,14 @@ export class RedisScripts {
   private readonly commands: Readonly<Record<StoreScriptName, ScriptCommand>>;
   private readonly batchCommands = new Map<StoreScriptName, ScriptCommand>();
   private queue: QueuedCall[] = [];
+  /** Whether a flush at the end of this turn is scheduled. */
+  private flushScheduled = false;
+  private readonly flushAtTurnEnd = (): void => {
+    this.flushScheduled = false;
+    this.flush();
+  };
 
-  public constructor(client: Redis | Cluster) {
+  public constructor(private readonly client: Redis | Cluster) {
     const define = (command: string, lua: string, numberOfKeys?: number): ScriptCommand => {
       client.defineCommand(command, numberOfKeys === undefined ? { lua } : { numberOfKeys, lua });
       // defineCommand adds a method of that name; it is not in ioredis' types.
@@ -180,12 +191,13 @@ export class RedisScripts {
       return reply;
     }
     return new Promise((resolve, reject) => {
-      if (this.queue.length === 0) {
-        nextTurn(() => {
-          this.flush();
-        });
-      }
       this.queue.push({ name, keys, args, sent, resolve, reject });
+      if (this.queue.length >= MAX_BATCH_CALLS) {
+        this.flush();
+      } else if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        nextTurn(this.flushAtTurnEnd);
+      }
     });
   }
 
@@ -194,12 +206,25 @@ export class RedisScripts {
     const queue = this.queue;
     if (queue.length === 0) return;
     this.queue = [];
+    // The batches and the reads their callers send right behind them
+    // (`sent`) leave in one socket write, not one per command: a write
+    // is a system call that also runs the loopback's receive path, the
+    // largest single cost of a request on the client.
+    const stream = this.client.isCluster ? undefined : (this.client as Redis).stream;
+    stream?.cork();
+    try {
+      this.sendRuns(queue);
+    } finally {
+      stream?.uncork();
+    }
+  }
+
+  private sendRuns(queue: readonly QueuedCall[]): void {
     let from = 0;
-    // Runs of one script: a batch carries calls of one script only.
+    // Runs of one script: a batch carries calls of one script only (the
+    // queue never holds more than MAX_BATCH_CALLS).
     for (let i = 1; i <= queue.length; i += 1) {
-      if (i < queue.length && queue[i]?.name === queue[from]?.name && i - from < MAX_BATCH_CALLS) {
-        continue;
-      }
+      if (i < queue.length && queue[i]?.name === queue[from]?.name) continue;
       this.send(queue.slice(from, i));
       from = i;
     }

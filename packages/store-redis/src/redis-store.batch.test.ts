@@ -34,8 +34,10 @@ async function keysOf(id: string): Promise<[string, string]> {
 }
 
 describe('RedisStore: writes of one turn are batched', () => {
-  it('sends twenty patches of one turn as one Redis call, each with its own outcome', async () => {
-    const sessions = await Promise.all(Array.from({ length: 20 }, (_, i) => created({ n: i })));
+  it('sends a full batch of patches of one turn as one Redis call, each with its own outcome', async () => {
+    const sessions = await Promise.all(
+      Array.from({ length: MAX_BATCH_CALLS }, (_, i) => created({ n: i })),
+    );
     // Load the batch script on the connection, so every later call is one EVALSHA.
     await Promise.all(sessions.slice(0, 2).map((s) => rig.store.patch(s.id, { set: { warm: 1 } })));
     const before = await scriptCalls();
@@ -53,13 +55,13 @@ describe('RedisStore: writes of one turn are batched', () => {
     }
   });
 
-  it('bounds a batch: 150 writes of one turn go as three calls of at most 64', async () => {
+  it('bounds a batch: 150 writes of one turn go as calls of at most 8', async () => {
     const sessions = await Promise.all(Array.from({ length: 150 }, (_, i) => created({ n: i })));
     await Promise.all(sessions.slice(0, 2).map((s) => rig.store.patch(s.id, { set: { warm: 1 } })));
     const before = await scriptCalls();
     await Promise.all(sessions.map((s) => rig.store.patch(s.id, { set: { n: -1 } })));
-    expect((await scriptCalls()) - before).toBe(Math.ceil(150 / MAX_BATCH_CALLS));
-    expect(MAX_BATCH_CALLS).toBe(64);
+    expect(MAX_BATCH_CALLS).toBe(8);
+    expect((await scriptCalls()) - before).toBe(19);
     const loaded = await Promise.all(sessions.map((s) => rig.store.load(s.id)));
     expect(loaded.every((record) => record?.data['n'] === -1)).toBe(true);
   });
@@ -140,6 +142,58 @@ describe('RedisStore: writes of one turn are batched', () => {
 });
 
 describe('RedisScripts', () => {
+  it('sends a batch as soon as it is full, the rest of the turn at its end, in one socket write each', async () => {
+    const client = new Redis(rig.server.port, '127.0.0.1', { commandTimeout: 2_000 });
+    try {
+      await client.ping();
+      const scripts = new RedisScripts(client);
+      const sessions = await Promise.all(
+        Array.from({ length: MAX_BATCH_CALLS + 2 }, () => created()),
+      );
+      const keys = await Promise.all(sessions.map((s) => keysOf(s.id)));
+      const now = Date.now();
+      // What reaches the socket's system calls: net.Socket hands a single
+      // chunk to _write and several buffered ones (after uncork) to _writev.
+      const socket = client.stream;
+      const syscalls: number[] = [];
+      const writeOne = socket._write.bind(socket);
+      const writeMany = socket._writev?.bind(socket);
+      if (writeMany === undefined) throw new Error('net.Socket without _writev');
+      socket._write = (chunk, encoding, callback) => {
+        syscalls.push(1);
+        writeOne(chunk, encoding, callback);
+      };
+      socket._writev = (chunks, callback) => {
+        syscalls.push(chunks.length);
+        writeMany(chunks, callback);
+      };
+      const sent: number[] = [];
+      const replies = sessions.map((s, i) =>
+        scripts.run(
+          'patchSession',
+          keys[i] ?? [],
+          [s.id, now, '', '', 1_000_000, '2', '', 1, '"n"', String(i)],
+          () => {
+            sent.push(i);
+            // A read sent from `sent` goes right behind its write.
+            void client.get('unrelated');
+          },
+        ),
+      );
+      // The first MAX_BATCH_CALLS left when the batch filled, before this
+      // turn ends, in one write with the reads sent behind them; the last
+      // two wait for its end.
+      expect(sent).toEqual(Array.from({ length: MAX_BATCH_CALLS }, (_, i) => i));
+      expect(syscalls).toEqual([1 + MAX_BATCH_CALLS]);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(sent).toEqual(Array.from({ length: MAX_BATCH_CALLS + 2 }, (_, i) => i));
+      expect(syscalls).toEqual([1 + MAX_BATCH_CALLS, 3]);
+      for (const reply of await Promise.all(replies)) expect((reply as unknown[])[0]).toBe(1);
+    } finally {
+      client.disconnect();
+    }
+  });
+
   it('sends a call whose argument holds a NUL alone, unchanged, in its place among batched calls', async () => {
     const client = new Redis(rig.server.port, '127.0.0.1', { commandTimeout: 2_000 });
     try {
