@@ -119,6 +119,9 @@ interface QueuedCall {
  */
 const nextTurn = globalThis.setImmediate;
 
+/** The real `process.nextTick`, for the same reason as {@link nextTurn}. */
+const nextTick = process.nextTick.bind(process);
+
 /**
  * The store's scripts on one client, registered with ioredis `defineCommand`
  * (which sends EVALSHA and falls back to EVAL on NOSCRIPT: no script cache
@@ -147,6 +150,8 @@ export class RedisScripts {
     this.flushScheduled = false;
     this.flush();
   };
+  /** Whether the connection's socket is corked until the end of this tick. */
+  private held = false;
 
   public constructor(private readonly client: Redis | Cluster) {
     const define = (command: string, lua: string, numberOfKeys?: number): ScriptCommand => {
@@ -186,6 +191,7 @@ export class RedisScripts {
   ): Promise<unknown> {
     if (!this.batchCommands.has(name)) {
       this.flush();
+      this.holdWrites();
       const reply = this.commands[name](...keys, ...args);
       sent?.();
       return reply;
@@ -206,17 +212,34 @@ export class RedisScripts {
     const queue = this.queue;
     if (queue.length === 0) return;
     this.queue = [];
-    // The batches and the reads their callers send right behind them
-    // (`sent`) leave in one socket write, not one per command: a write
-    // is a system call that also runs the loopback's receive path, the
-    // largest single cost of a request on the client.
-    const stream = this.client.isCluster ? undefined : (this.client as Redis).stream;
-    stream?.cork();
-    try {
-      this.sendRuns(queue);
-    } finally {
-      stream?.uncork();
-    }
+    this.holdWrites();
+    this.sendRuns(queue);
+  }
+
+  /**
+   * Gather what this client writes until the end of the current tick (the
+   * microtask queue included) into one socket write: the batches, the reads
+   * their callers send right behind them (`sent`), and the store's other
+   * commands issued in the same tick (the `GET`s of many loads that one
+   * reply's callbacks start). A write is a system call that also runs the
+   * loopback's receive path: the largest single cost of a command on the
+   * client. Nothing waits for the end of the turn (what ioredis'
+   * auto-pipelining does, and what left Redis idle while the instance
+   * handled the rest of its turn). No-op on Cluster, whose client writes to
+   * a socket per node.
+   */
+  public holdWrites(): void {
+    if (this.held || this.client.isCluster) return;
+    // Undefined before the first connection, whatever the types say.
+    const stream = (this.client as Redis).stream as Redis['stream'] | undefined;
+    if (stream === undefined) return;
+    this.held = true;
+    stream.cork();
+    nextTick(() => {
+      this.held = false;
+      // The socket corked, even if the client has reconnected since.
+      stream.uncork();
+    });
   }
 
   private sendRuns(queue: readonly QueuedCall[]): void {

@@ -142,7 +142,7 @@ describe('RedisStore: writes of one turn are batched', () => {
 });
 
 describe('RedisScripts', () => {
-  it('sends a batch as soon as it is full, the rest of the turn at its end, in one socket write each', async () => {
+  it('sends a batch as soon as it is full (at the end of the tick), the rest at the end of the turn, in one socket write each', async () => {
     const client = new Redis(rig.server.port, '127.0.0.1', { commandTimeout: 2_000 });
     try {
       await client.ping();
@@ -181,9 +181,11 @@ describe('RedisScripts', () => {
         ),
       );
       // The first MAX_BATCH_CALLS left when the batch filled, before this
-      // turn ends, in one write with the reads sent behind them; the last
-      // two wait for its end.
+      // turn ends, in one write with the reads sent behind them at the end
+      // of the tick; the last two wait for the end of the turn.
       expect(sent).toEqual(Array.from({ length: MAX_BATCH_CALLS }, (_, i) => i));
+      expect(syscalls).toEqual([]);
+      await new Promise((resolve) => process.nextTick(resolve));
       expect(syscalls).toEqual([1 + MAX_BATCH_CALLS]);
       await new Promise((resolve) => setImmediate(resolve));
       expect(sent).toEqual(Array.from({ length: MAX_BATCH_CALLS + 2 }, (_, i) => i));

@@ -1235,6 +1235,7 @@ export class RedisStore implements SessionStore {
   ): Promise<T> {
     return storeCall({ operation, sessionId, commandTimeoutMs: this.commandTimeoutMs }, () => {
       this.scripts.flush();
+      this.scripts.holdWrites();
       return send();
     });
   }
