@@ -42,6 +42,9 @@ const COOKIE_PATTERN =
  */
 export const VERIFIED_COOKIE_MEMO_SIZE = 4096;
 
+/** Entries per generation of the memo (see SessionCookieSigner). */
+const MEMO_GENERATION = VERIFIED_COOKIE_MEMO_SIZE / 2;
+
 /**
  * Signs and verifies the session cookie: the session id, the time its
  * expiry was last rolled and the version the browser last wrote, under
@@ -49,7 +52,11 @@ export const VERIFIED_COOKIE_MEMO_SIZE = 4096;
  * signs, any verifies (compared in constant time).
  *
  * A cookie that verified is remembered (at most
- * {@link VERIFIED_COOKIE_MEMO_SIZE}, oldest dropped first): the same string
+ * {@link VERIFIED_COOKIE_MEMO_SIZE}, in two generations: when the recent
+ * one is full it becomes the older one and the older one is dropped; a
+ * cookie found in the older one moves back to the recent one). Cheaper
+ * than dropping the oldest entry per insert, which cost a write request
+ * more than the HMAC did (every write signs a new cookie). The same string
  * verifies the same way under the same secrets, so the memo answers only
  * for exactly a string the HMAC accepted, and a rejected cookie is checked
  * again every time. A cookie this signer just signed is remembered too:
@@ -59,7 +66,8 @@ export const VERIFIED_COOKIE_MEMO_SIZE = 4096;
  */
 export class SessionCookieSigner {
   private readonly secrets: readonly KeyObject[];
-  private readonly verified = new Map<string, VerifiedCookie>();
+  private recent = new Map<string, VerifiedCookie>();
+  private older = new Map<string, VerifiedCookie>();
 
   /**
    * @param owner how the error names the adapter (`<owner> option secrets: …`)
@@ -88,21 +96,25 @@ export class SessionCookieSigner {
 
   /** The cookie value for `id`, signed with the first secret; `version` 0 is left out. */
   public sign(id: string, touchedAt: number, version = 0): string {
-    let payload = `${id}.${Math.max(0, Math.floor(touchedAt)).toString(36)}`;
-    if (Number.isSafeInteger(version) && version > 0) payload += `.${version.toString(36)}`;
+    const touched = Math.max(0, Math.floor(touchedAt));
+    const versioned = Number.isSafeInteger(version) && version > 0;
+    let payload = `${id}.${touched.toString(36)}`;
+    if (versioned) payload += `.${version.toString(36)}`;
     const secret = this.secrets[0];
     if (secret === undefined) throw new Error('unreachable: a signer has a secret');
     const value = `${payload}.${mac(secret, payload)}`;
-    // What check() would answer for it; only a well-formed id (the pattern's
-    // other fields are ours) so the memo never holds what check() refuses.
-    if (isValidSessionId(id) && COOKIE_PATTERN.test(value)) {
+    // What check() would answer for it, remembered only when check() would
+    // accept it: a well-formed id (the id goes on to build storage keys) and
+    // a safe integer time (a safe integer has at most 11 base-36 digits, as
+    // the pattern wants; the version is one by now).
+    if (Number.isSafeInteger(touched) && isValidSessionId(id)) {
       this.remember(
         value,
         Object.freeze({
           ok: true,
           id,
-          touchedAt: Math.max(0, Math.floor(touchedAt)),
-          version: Number.isSafeInteger(version) && version > 0 ? version : 0,
+          touchedAt: touched,
+          version: versioned ? version : 0,
           rotated: false,
         }),
       );
@@ -112,20 +124,24 @@ export class SessionCookieSigner {
 
   /** Check a cookie value; never throws. */
   public verify(value: string): VerifiedCookie | RejectedCookie {
-    const known = this.verified.get(value);
-    if (known !== undefined) return known;
+    const recent = this.recent.get(value);
+    if (recent !== undefined) return recent;
+    const older = this.older.get(value);
+    if (older !== undefined) {
+      this.remember(value, older);
+      return older;
+    }
     const checked = this.check(value);
     if (checked.ok) this.remember(value, checked);
     return checked;
   }
 
   private remember(value: string, cookie: VerifiedCookie): void {
-    if (this.verified.size >= VERIFIED_COOKIE_MEMO_SIZE && !this.verified.has(value)) {
-      // Maps iterate in insertion order: the first key is the oldest.
-      const oldest = this.verified.keys().next();
-      if (oldest.done !== true) this.verified.delete(oldest.value);
+    if (this.recent.size >= MEMO_GENERATION) {
+      this.older = this.recent;
+      this.recent = new Map();
     }
-    this.verified.set(value, cookie);
+    this.recent.set(value, cookie);
   }
 
   private check(value: string): VerifiedCookie | RejectedCookie {
