@@ -46,16 +46,16 @@ const BATCHED_SCRIPTS: ReadonlySet<StoreScriptName> = new Set([
 ]);
 
 /**
- * Most calls in one batch; a batch that reaches it leaves at once instead
- * of at the end of the turn. Redis then runs it while this instance still
- * handles the rest of the turn, and its reply is waiting when the turn
- * ends. Held to the end of the turn, a turn's writes (~20 under 50
- * connections) reached Redis only after the instance had handled every
- * request of the turn, and the instance sat idle while Redis ran them:
- * HTTP write-one-key served 0.75× express-session that way, ~1.0× with
- * batches of 8 (issue 17's measurement in docs/benchmarks.md). Small
- * batches also keep one script's hold on Redis short (8 small writes:
- * ~0.15 ms).
+ * Most calls in one batch; a batch that reaches it is sent in this tick
+ * (see {@link RedisScripts.holdWrites}) instead of at the end of the turn.
+ * Redis then runs it while this instance still handles the rest of the
+ * turn, and its reply is waiting when the turn ends. Held to the end of
+ * the turn, a turn's writes (~20 under 50 connections) reached Redis only
+ * after the instance had handled every request of the turn, and the
+ * instance sat idle while Redis ran them: HTTP write-one-key served 0.5-0.8×
+ * express-session that way, ~1.0× with batches of 8 (docs/benchmarks.md,
+ * "Writes that leave when a batch is full"). Small batches also keep one
+ * script's hold on Redis short (8 small writes: ~0.15 ms).
  */
 export const MAX_BATCH_CALLS = 8;
 
