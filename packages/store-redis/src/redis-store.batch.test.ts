@@ -185,7 +185,9 @@ describe('RedisScripts', () => {
       // of the tick; the last two wait for the end of the turn.
       expect(sent).toEqual(Array.from({ length: MAX_BATCH_CALLS }, (_, i) => i));
       expect(syscalls).toEqual([]);
-      await new Promise((resolve) => process.nextTick(resolve));
+      await new Promise((resolve) => {
+        process.nextTick(resolve);
+      });
       expect(syscalls).toEqual([1 + MAX_BATCH_CALLS]);
       await new Promise((resolve) => setImmediate(resolve));
       expect(sent).toEqual(Array.from({ length: MAX_BATCH_CALLS + 2 }, (_, i) => i));
