@@ -150,8 +150,8 @@ export class RedisScripts {
     this.flushScheduled = false;
     this.flush();
   };
-  /** Whether the connection's socket is corked until the end of this tick. */
-  private held = false;
+  /** The connection's socket while it is corked until the end of this tick. */
+  private held: Redis['stream'] | undefined;
 
   public constructor(private readonly client: Redis | Cluster) {
     const define = (command: string, lua: string, numberOfKeys?: number): ScriptCommand => {
@@ -212,34 +212,48 @@ export class RedisScripts {
     const queue = this.queue;
     if (queue.length === 0) return;
     this.queue = [];
-    this.holdWrites();
+    // Sent now, not at the end of the tick: first what the tick held
+    // (order is kept), then these batches with the reads their callers
+    // send behind them, in one write. Redis starts on them while this tick
+    // goes on (64 writes issued in one tick would otherwise all wait for
+    // the last); what the tick issues next is held again.
+    const stream = this.hold();
+    stream?.uncork();
+    stream?.cork();
     this.sendRuns(queue);
+    stream?.uncork();
+    stream?.cork();
   }
 
   /**
    * Gather what this client writes until the end of the current tick (the
-   * microtask queue included) into one socket write: the batches, the reads
-   * their callers send right behind them (`sent`), and the store's other
-   * commands issued in the same tick (the `GET`s of many loads that one
-   * reply's callbacks start). A write is a system call that also runs the
-   * loopback's receive path: the largest single cost of a command on the
-   * client. Nothing waits for the end of the turn (what ioredis'
-   * auto-pipelining does, and what left Redis idle while the instance
-   * handled the rest of its turn). No-op on Cluster, whose client writes to
-   * a socket per node.
+   * microtask queue included) into one socket write: the `GET`s of many
+   * loads that one reply's callbacks start, for instance. A write is a
+   * system call that also runs the loopback's receive path: the largest
+   * single cost of a command on the client. Nothing waits for the end of
+   * the turn (what ioredis' auto-pipelining does, and what left Redis idle
+   * while the instance handled the rest of its turn), and a batch does not
+   * wait for the end of the tick (see {@link flush}). No-op on Cluster,
+   * whose client writes to a socket per node.
    */
   public holdWrites(): void {
-    if (this.held || this.client.isCluster) return;
+    this.hold();
+  }
+
+  /** {@link holdWrites}; the socket held, if any. */
+  private hold(): Redis['stream'] | undefined {
+    if (this.held !== undefined || this.client.isCluster) return this.held;
     // Undefined before the first connection, whatever the types say.
     const stream = (this.client as Redis).stream as Redis['stream'] | undefined;
-    if (stream === undefined) return;
-    this.held = true;
+    if (stream === undefined) return undefined;
+    this.held = stream;
     stream.cork();
     nextTick(() => {
-      this.held = false;
+      this.held = undefined;
       // The socket corked, even if the client has reconnected since.
       stream.uncork();
     });
+    return stream;
   }
 
   private sendRuns(queue: readonly QueuedCall[]): void {

@@ -142,7 +142,7 @@ describe('RedisStore: writes of one turn are batched', () => {
 });
 
 describe('RedisScripts', () => {
-  it('sends a batch as soon as it is full (at the end of the tick), the rest at the end of the turn, in one socket write each', async () => {
+  it('sends a batch as soon as it is full, the rest at the end of the turn, in one socket write each', async () => {
     const client = new Redis(rig.server.port, '127.0.0.1', { commandTimeout: 2_000 });
     try {
       await client.ping();
@@ -181,18 +181,48 @@ describe('RedisScripts', () => {
         ),
       );
       // The first MAX_BATCH_CALLS left when the batch filled, before this
-      // turn ends, in one write with the reads sent behind them at the end
-      // of the tick; the last two wait for the end of the turn.
+      // turn (or tick) ends, in one write with the reads sent behind them;
+      // the last two wait for the end of the turn.
       expect(sent).toEqual(Array.from({ length: MAX_BATCH_CALLS }, (_, i) => i));
-      expect(syscalls).toEqual([]);
-      await new Promise((resolve) => {
-        process.nextTick(resolve);
-      });
       expect(syscalls).toEqual([1 + MAX_BATCH_CALLS]);
       await new Promise((resolve) => setImmediate(resolve));
       expect(sent).toEqual(Array.from({ length: MAX_BATCH_CALLS + 2 }, (_, i) => i));
       expect(syscalls).toEqual([1 + MAX_BATCH_CALLS, 3]);
       for (const reply of await Promise.all(replies)) expect((reply as unknown[])[0]).toBe(1);
+    } finally {
+      client.disconnect();
+    }
+  });
+
+  it("holds the client's writes of one tick for one socket write at its end", async () => {
+    const client = new Redis(rig.server.port, '127.0.0.1', { commandTimeout: 2_000 });
+    try {
+      await client.ping();
+      const scripts = new RedisScripts(client);
+      const socket = client.stream;
+      const syscalls: number[] = [];
+      const writeOne = socket._write.bind(socket);
+      const writeMany = socket._writev?.bind(socket);
+      if (writeMany === undefined) throw new Error('net.Socket without _writev');
+      socket._write = (chunk, encoding, callback) => {
+        syscalls.push(1);
+        writeOne(chunk, encoding, callback);
+      };
+      socket._writev = (chunks, callback) => {
+        syscalls.push(chunks.length);
+        writeMany(chunks, callback);
+      };
+      scripts.holdWrites();
+      const reads = Array.from({ length: 5 }, (_, i) => client.get(`held-${i}`));
+      expect(syscalls).toEqual([]);
+      await new Promise((resolve) => {
+        process.nextTick(resolve);
+      });
+      expect(syscalls).toEqual([5]);
+      expect(await Promise.all(reads)).toEqual([null, null, null, null, null]);
+      // Not held: each command is a write of its own.
+      await Promise.all([client.get('a'), client.get('b')]);
+      expect(syscalls).toEqual([5, 1, 1]);
     } finally {
       client.disconnect();
     }
