@@ -25,6 +25,28 @@ async function scriptCalls(): Promise<number> {
   return calls('evalsha') + calls('eval');
 }
 
+/**
+ * What reaches the client socket's system calls, one entry per write: the
+ * number of commands' chunks it carried (net.Socket hands a single chunk to
+ * _write and several buffered ones, after uncork, to _writev).
+ */
+function socketWrites(client: Redis): number[] {
+  const socket = client.stream;
+  const writes: number[] = [];
+  const writeOne = socket._write.bind(socket);
+  const writeMany = socket._writev?.bind(socket);
+  if (writeMany === undefined) throw new Error('net.Socket without _writev');
+  socket._write = (chunk, encoding, callback) => {
+    writes.push(1);
+    writeOne(chunk, encoding, callback);
+  };
+  socket._writev = (chunks, callback) => {
+    writes.push(chunks.length);
+    writeMany(chunks, callback);
+  };
+  return writes;
+}
+
 /** The session key and expiry bucket of a stored session (one hash tag). */
 async function keysOf(id: string): Promise<[string, string]> {
   const [sessionKey] = await rig.admin.keys(`${rig.prefix}:s:*:${id}`);
@@ -152,21 +174,7 @@ describe('RedisScripts', () => {
       );
       const keys = await Promise.all(sessions.map((s) => keysOf(s.id)));
       const now = Date.now();
-      // What reaches the socket's system calls: net.Socket hands a single
-      // chunk to _write and several buffered ones (after uncork) to _writev.
-      const socket = client.stream;
-      const syscalls: number[] = [];
-      const writeOne = socket._write.bind(socket);
-      const writeMany = socket._writev?.bind(socket);
-      if (writeMany === undefined) throw new Error('net.Socket without _writev');
-      socket._write = (chunk, encoding, callback) => {
-        syscalls.push(1);
-        writeOne(chunk, encoding, callback);
-      };
-      socket._writev = (chunks, callback) => {
-        syscalls.push(chunks.length);
-        writeMany(chunks, callback);
-      };
+      const syscalls = socketWrites(client);
       const sent: number[] = [];
       const replies = sessions.map((s, i) =>
         scripts.run(
@@ -199,19 +207,7 @@ describe('RedisScripts', () => {
     try {
       await client.ping();
       const scripts = new RedisScripts(client);
-      const socket = client.stream;
-      const syscalls: number[] = [];
-      const writeOne = socket._write.bind(socket);
-      const writeMany = socket._writev?.bind(socket);
-      if (writeMany === undefined) throw new Error('net.Socket without _writev');
-      socket._write = (chunk, encoding, callback) => {
-        syscalls.push(1);
-        writeOne(chunk, encoding, callback);
-      };
-      socket._writev = (chunks, callback) => {
-        syscalls.push(chunks.length);
-        writeMany(chunks, callback);
-      };
+      const syscalls = socketWrites(client);
       scripts.holdWrites();
       const reads = Array.from({ length: 5 }, (_, i) => client.get(`held-${i}`));
       expect(syscalls).toEqual([]);
