@@ -1225,8 +1225,10 @@ export class RedisStore implements SessionStore {
 
   /**
    * One Redis round trip; every failure leaves as a SessionError. Writes
-   * the scripts hold for the end of the turn are sent first, so this
-   * command never overtakes a write made before it.
+   * the scripts hold for a batch are sent first, so this command never
+   * overtakes a write made before it; the command itself goes out with the
+   * rest of this tick's commands, in one socket write (see
+   * RedisScripts.holdWrites).
    */
   private command<T>(
     operation: string,
