@@ -22,7 +22,10 @@ let sentinel: RedisServerHandle;
 // resynchronises as a replica, and a later test's `WAIT` for replication
 // could time out behind it (seen in CI).
 beforeEach(async () => {
-  master = await startRedisServer();
+  // The replica's first sync starts at once: Redis 7 holds a diskless full
+  // sync 5 s for more replicas by default, as long as the WAIT below gave it
+  // (the test failed in CI when the Sentinel saw the replica early).
+  master = await startRedisServer({ args: ['--repl-diskless-sync-delay', '0'] });
   replica = await startRedisServer({ args: ['--replicaof', '127.0.0.1', String(master.port)] });
   sentinel = await startRedisSentinel({ name: NAME, master });
 });
