@@ -180,8 +180,8 @@ export class RedisScripts {
   /**
    * Run `name` with its KEYS then ARGV; resolves to the raw reply.
    * @param sent called as soon as the call has been handed to the client
-   *   (a batched one at the end of the turn): a command the caller sends
-   *   from it goes to Redis right behind the call
+   *   (a batched one when its batch is full or the turn ends): a command
+   *   the caller sends from it goes to Redis right behind the call
    */
   public run(
     name: StoreScriptName,
@@ -217,7 +217,8 @@ export class RedisScripts {
     // send behind them, in one write. Redis starts on them while this tick
     // goes on (64 writes issued in one tick would otherwise all wait for
     // the last); what the tick issues next is held again.
-    const stream = this.hold();
+    this.holdWrites();
+    const stream = this.held;
     stream?.uncork();
     stream?.cork();
     this.sendRuns(queue);
@@ -237,15 +238,10 @@ export class RedisScripts {
    * whose client writes to a socket per node.
    */
   public holdWrites(): void {
-    this.hold();
-  }
-
-  /** {@link holdWrites}; the socket held, if any. */
-  private hold(): Redis['stream'] | undefined {
-    if (this.held !== undefined || this.client.isCluster) return this.held;
+    if (this.held !== undefined || this.client.isCluster) return;
     // Undefined before the first connection, whatever the types say.
     const stream = (this.client as Redis).stream as Redis['stream'] | undefined;
-    if (stream === undefined) return undefined;
+    if (stream === undefined) return;
     this.held = stream;
     stream.cork();
     nextTick(() => {
@@ -253,7 +249,6 @@ export class RedisScripts {
       // The socket corked, even if the client has reconnected since.
       stream.uncork();
     });
-    return stream;
   }
 
   private sendRuns(queue: readonly QueuedCall[]): void {
