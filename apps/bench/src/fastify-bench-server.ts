@@ -6,7 +6,12 @@
  * - `fastify-ours`: the `@session-cluster/fastify` plugin on
  *   `createSessionCluster` (Redis store, Redlock, memory fallback, health);
  * - `fastify-session`: `@fastify/session` + `@fastify/cookie` with
- *   connect-redis 11 on node-redis 5 (connect-redis's only client since v9).
+ *   connect-redis 11 on node-redis 5 (connect-redis's only client since v9);
+ * - `fastify-raw-ioredis`: the floor of any session layer that keeps its
+ *   state in Redis, as the Express server's `raw-ioredis` — an unsigned
+ *   random id in a cookie, one `HGET` to read and one pipelined `HSET` +
+ *   `PEXPIRE` to write, the reply held in `onSend` until the write is
+ *   answered; no signing, no validation, no locks, no fallback.
  *
  * One session per TCP connection (the server keeps a cookie jar per socket,
  * as the Express server does, before any session layer sees the request):
@@ -18,16 +23,18 @@
  *
  * Says `{ type: 'ready', url }` over IPC once listening; exits on `{ type: 'exit' }`.
  */
+import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { sessionCluster } from '@session-cluster/fastify';
 import { RedisStore as ConnectRedisStore } from 'connect-redis';
 import Fastify from 'fastify';
-import type { FastifyPluginCallback, FastifyRequest } from 'fastify';
+import type { FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify';
+import { Redis } from 'ioredis';
 import { createClient } from 'redis';
 import { createSessionCluster } from 'session-cluster';
 
 /** Which session layer runs. */
-export type FastifyBenchMode = 'fastify-ours' | 'fastify-session';
+export type FastifyBenchMode = 'fastify-ours' | 'fastify-session' | 'fastify-raw-ioredis';
 
 /** What the parent passes in. */
 export interface FastifyBenchServerConfig {
@@ -105,6 +112,7 @@ async function sessionLayer(): Promise<SessionAccess> {
       },
     };
   }
+  if (config.mode === 'fastify-raw-ioredis') return rawIoredis();
   const client = createClient({ url: config.redisUrl });
   await client.connect();
   closers.push(() => client.quit());
@@ -127,6 +135,69 @@ async function sessionLayer(): Promise<SessionAccess> {
     read: (request, key) => Promise.resolve(Number(session(request).get(key) ?? 0)),
     write: (request, key, value) => {
       session(request).set(key, value);
+    },
+  };
+}
+
+/** `fastify-raw-ioredis`: the floor (see the header). */
+function rawIoredis(): SessionAccess {
+  const redis = new Redis(config.redisUrl);
+  closers.push(() => redis.quit());
+  const COOKIE = 'rawsid=';
+  // The id lives on the request: read from the cookie, or minted by the first write.
+  const ids = new WeakMap<FastifyRequest, string>();
+  const idOf = (request: FastifyRequest): string | undefined => {
+    const known = ids.get(request);
+    if (known !== undefined) return known;
+    const header = request.headers.cookie;
+    const at = header?.indexOf(COOKIE) ?? -1;
+    if (header === undefined || at < 0) return undefined;
+    const id = header.slice(at + COOKIE.length, at + COOKIE.length + 22);
+    ids.set(request, id);
+    return id;
+  };
+  const key = (id: string): string => `${config.prefix}:${id}`;
+  // A route writes through the request; its reply is found here for the cookie.
+  const replies = new WeakMap<FastifyRequest, FastifyReply>();
+  app.addHook('onRequest', (request, reply, done) => {
+    replies.set(request, reply);
+    done();
+  });
+  // The reply waits for the write, as any session layer's must.
+  const writes = new WeakMap<FastifyRequest, Promise<unknown>>();
+  app.addHook('onSend', (request, _reply, payload, done) => {
+    const write = writes.get(request);
+    if (write === undefined) {
+      done(null, payload);
+      return;
+    }
+    write.then(
+      () => {
+        done(null, payload);
+      },
+      (error: unknown) => {
+        done(error as Error);
+      },
+    );
+  });
+  return {
+    read: async (request, field) => {
+      const id = idOf(request);
+      return id === undefined ? 0 : Number((await redis.hget(key(id), field)) ?? 0);
+    },
+    write: (request, field, value) => {
+      let id = idOf(request);
+      if (id === undefined) {
+        id = randomBytes(16).toString('base64url');
+        ids.set(request, id);
+        void replies
+          .get(request)
+          ?.header('set-cookie', `${COOKIE}${id}; Path=/; HttpOnly; SameSite=Lax`);
+      }
+      writes.set(
+        request,
+        redis.pipeline().hset(key(id), field, value).pexpire(key(id), 86_400_000).exec(),
+      );
     },
   };
 }

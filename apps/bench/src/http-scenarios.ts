@@ -67,10 +67,18 @@ export const HTTP_BARS: readonly Bar[] = [
   // @fastify/session + connect-redis 11 (node-redis).
   { ours: 'fastify-ours own-read', baseline: 'fastify-session own-read', min: 1.05 },
   { ours: 'fastify-ours own-set', baseline: 'fastify-session own-set', min: 1.1 },
+  // The Fastify floor: raw ioredis behind the same routes (no signing, no checks).
+  { ours: 'fastify-raw-ioredis own-read', baseline: 'fastify-session own-read', min: 0 },
+  { ours: 'fastify-raw-ioredis own-set', baseline: 'fastify-session own-set', min: 0 },
+  { ours: 'fastify-ours own-set', baseline: 'fastify-raw-ioredis own-set', min: 0 },
 ];
 
 /** The Fastify servers ({@link ./fastify-bench-server.ts}) and the cases they serve. */
-const FASTIFY_MODES: readonly FastifyBenchMode[] = ['fastify-ours', 'fastify-session'];
+const FASTIFY_MODES: readonly FastifyBenchMode[] = [
+  'fastify-ours',
+  'fastify-session',
+  'fastify-raw-ioredis',
+];
 const FASTIFY_CASES = ['own-read', 'own-set'] as const;
 
 interface ServerHandle {
