@@ -23,15 +23,14 @@
  *
  * Says `{ type: 'ready', url }` over IPC once listening; exits on `{ type: 'exit' }`.
  */
-import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { sessionCluster } from '@session-cluster/fastify';
 import { RedisStore as ConnectRedisStore } from 'connect-redis';
 import Fastify from 'fastify';
 import type { FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify';
-import { Redis } from 'ioredis';
 import { createClient } from 'redis';
 import { createSessionCluster } from 'session-cluster';
+import { RawSessions } from './raw-sessions.js';
 
 /** Which session layer runs. */
 export type FastifyBenchMode = 'fastify-ours' | 'fastify-session' | 'fastify-raw-ioredis';
@@ -141,22 +140,8 @@ async function sessionLayer(): Promise<SessionAccess> {
 
 /** `fastify-raw-ioredis`: the floor (see the header). */
 function rawIoredis(): SessionAccess {
-  const redis = new Redis(config.redisUrl);
-  closers.push(() => redis.quit());
-  const COOKIE = 'rawsid=';
-  // The id lives on the request: read from the cookie, or minted by the first write.
-  const ids = new WeakMap<FastifyRequest, string>();
-  const idOf = (request: FastifyRequest): string | undefined => {
-    const known = ids.get(request);
-    if (known !== undefined) return known;
-    const header = request.headers.cookie;
-    const at = header?.indexOf(COOKIE) ?? -1;
-    if (header === undefined || at < 0) return undefined;
-    const id = header.slice(at + COOKIE.length, at + COOKIE.length + 22);
-    ids.set(request, id);
-    return id;
-  };
-  const key = (id: string): string => `${config.prefix}:${id}`;
+  const raw = new RawSessions<FastifyRequest>(config.redisUrl, config.prefix);
+  closers.push(() => raw.close());
   // A route writes through the request; its reply is found here for the cookie.
   const replies = new WeakMap<FastifyRequest, FastifyReply>();
   app.addHook('onRequest', (request, reply, done) => {
@@ -181,23 +166,18 @@ function rawIoredis(): SessionAccess {
     );
   });
   return {
-    read: async (request, field) => {
-      const id = idOf(request);
-      return id === undefined ? 0 : Number((await redis.hget(key(id), field)) ?? 0);
+    read: (request, field) => {
+      const id = raw.idOf(request, request.headers.cookie);
+      return id === undefined ? Promise.resolve(0) : raw.read(id, field);
     },
     write: (request, field, value) => {
-      let id = idOf(request);
+      let id = raw.idOf(request, request.headers.cookie);
       if (id === undefined) {
-        id = randomBytes(16).toString('base64url');
-        ids.set(request, id);
-        void replies
-          .get(request)
-          ?.header('set-cookie', `${COOKIE}${id}; Path=/; HttpOnly; SameSite=Lax`);
+        const minted = raw.mint(request);
+        id = minted.id;
+        void replies.get(request)?.header('set-cookie', minted.setCookie);
       }
-      writes.set(
-        request,
-        redis.pipeline().hset(key(id), field, value).pexpire(key(id), 86_400_000).exec(),
-      );
+      writes.set(request, raw.write(id, field, value));
     },
   };
 }

@@ -33,16 +33,15 @@
  *
  * Says `{ type: 'ready', url }` over IPC once listening; exits on `{ type: 'exit' }`.
  */
-import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { sessionMiddleware, sessionOf } from '@session-cluster/express';
 import { RedisStore as ConnectRedisStore } from 'connect-redis';
 import express from 'express';
 import type { Request, RequestHandler } from 'express';
 import session from 'express-session';
-import { Redis } from 'ioredis';
 import { createClient } from 'redis';
 import { createSessionCluster } from 'session-cluster';
+import { RawSessions } from './raw-sessions.js';
 
 /** Which session layer runs. */
 export type HttpBenchMode = 'none' | 'ours' | 'ours-always' | 'express-session' | 'raw-ioredis';
@@ -146,22 +145,9 @@ async function sessionLayer(): Promise<{
       };
     }
     case 'raw-ioredis': {
-      const redis = new Redis(config.redisUrl);
-      closers.push(() => redis.quit());
-      const COOKIE = 'rawsid=';
-      // The id lives on the request: read from the cookie, or minted by the first write.
-      const ids = new WeakMap<Request, string>();
-      const idOf = (req: Request): string | undefined => {
-        const known = ids.get(req);
-        if (known !== undefined) return known;
-        const header = req.headers.cookie;
-        const at = header?.indexOf(COOKIE) ?? -1;
-        if (header === undefined || at < 0) return undefined;
-        const id = header.slice(at + COOKIE.length, at + COOKIE.length + 22);
-        ids.set(req, id);
-        return id;
-      };
-      const key = (id: string): string => `${config.prefix}:${id}`;
+      const raw = new RawSessions<Request>(config.redisUrl, config.prefix);
+      closers.push(() => raw.close());
+      const idOf = (req: Request): string | undefined => raw.idOf(req, req.headers.cookie);
       // The response waits for the write, as any session layer's must.
       const writes = new WeakMap<Request, Promise<unknown>>();
       const holdResponse: RequestHandler = (req, res, next) => {
@@ -177,27 +163,22 @@ async function sessionLayer(): Promise<{
       return {
         middleware: holdResponse,
         access: {
-          read: async (req, field) => {
+          read: (req, field) => {
             const id = idOf(req);
-            return id === undefined ? 0 : Number((await redis.hget(key(id), field)) ?? 0);
+            return id === undefined ? Promise.resolve(0) : raw.read(id, field);
           },
           write: (req, field, value) => {
             let id = idOf(req);
             if (id === undefined) {
-              id = randomBytes(16).toString('base64url');
-              ids.set(req, id);
-              req.res?.append('set-cookie', `${COOKIE}${id}; Path=/; HttpOnly; SameSite=Lax`);
+              const minted = raw.mint(req);
+              id = minted.id;
+              req.res?.append('set-cookie', minted.setCookie);
             }
-            writes.set(
-              req,
-              redis.pipeline().hset(key(id), field, value).pexpire(key(id), 86_400_000).exec(),
-            );
+            writes.set(req, raw.write(id, field, value));
           },
-          all: async (req) => {
+          all: (req) => {
             const id = idOf(req);
-            if (id === undefined) return {};
-            const fields = await redis.hgetall(key(id));
-            return Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, Number(v)]));
+            return id === undefined ? Promise.resolve({}) : raw.all(id);
           },
         },
       };
