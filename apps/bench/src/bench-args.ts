@@ -8,7 +8,7 @@ in the same run (raw ioredis, express-session + connect-redis). Uses REDIS_URL
 when set, else starts private redis-servers on free ports.
 
 Options:
-  --suite <name>            all | store | resilience | http | telemetry | sweep (default all)
+  --suite <name>            all | store | resilience | http | telemetry | sweep | script (default all)
   --ops <n>                 operations per round, store and resilience suites (default 20000)
   --lanes <n>               concurrent operations (default 64)
   --rounds <n>              rounds per figure; the median is reported (default 3)

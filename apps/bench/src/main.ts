@@ -4,7 +4,7 @@
  * run (raw ioredis, express-session + connect-redis): these machines are
  * shared and noisy, so absolute numbers travel badly and ratios travel well.
  *
- *   pnpm bench [--suite all|store|resilience|http|telemetry|sweep] [--ops 20000] [--lanes 64] [--rounds 3]
+ *   pnpm bench [--suite all|store|resilience|http|telemetry|sweep|script] [--ops 20000] [--lanes 64] [--rounds 3]
  *              [--http-seconds 4] [--connections 50] [--sweep-sessions 1000000]
  *              [--only <substring>] [--json <file>] [-h|--help]
  *
@@ -20,7 +20,8 @@
  * none sampled), in worker processes (OpenTelemetry issue bars);
  * `sweep` — one expiry-sweeper worker over a backlog of expired sessions against the
  * store's raw sweep and BullMQ's own `addBulk` rate, its memory, and event latency
- * (sweeper issue bars).
+ * (sweeper issue bars); `script` — what a one-key patch costs Redis, step by
+ * step (the shipped patch script against variants with steps cut out).
  *
  * Uses REDIS_URL when set, else starts private redis-servers on free ports.
  */
@@ -36,6 +37,7 @@ import { fixtureBytes } from './session-fixture.js';
 import { createStoreBench } from './store-scenarios.js';
 import { measureTelemetryOverhead } from './telemetry-scenarios.js';
 import { runSweepSuite } from './sweep-scenarios.js';
+import { measurePatchScriptCost } from './patch-script-cost.js';
 import {
   measureFailover,
   measureManagerOverhead,
@@ -68,7 +70,7 @@ const ops = positiveInt('ops', args.ops);
 const lanes = positiveInt('lanes', args.lanes);
 const rounds = positiveInt('rounds', args.rounds);
 const suite = args.suite;
-const SUITES = ['all', 'store', 'resilience', 'http', 'telemetry', 'sweep'];
+const SUITES = ['all', 'store', 'resilience', 'http', 'telemetry', 'sweep', 'script'];
 if (!SUITES.includes(suite)) {
   console.error(`bench: --suite must be one of ${SUITES.join(', ')}, got ${JSON.stringify(suite)}`);
   process.exit(2);
@@ -205,6 +207,28 @@ async function telemetrySuite(): Promise<Record<string, unknown>> {
   return { ...result };
 }
 
+/** Redis µs per one-key patch, the shipped script against variants with steps cut out. */
+async function scriptSuite(): Promise<Record<string, unknown>> {
+  console.log('\nPatch script cost (one private redis-server, INFO commandstats)');
+  const result = await measurePatchScriptCost({ sessions: 400, rounds: 30, passes: rounds });
+  const [shipped] = result.variants;
+  console.log(
+    `  ${result.sessions} sessions of 4 keys, one-key patches in batches of ${result.callsPerBatch}, ` +
+      `median of ${rounds} alternating passes; Redis µs per call:`,
+  );
+  console.table(
+    result.variants.map(({ name, microsPerCall }) => ({
+      variant: name,
+      microsPerCall,
+      '÷ shipped':
+        shipped === undefined
+          ? 1
+          : Math.round((microsPerCall / shipped.microsPerCall) * 1000) / 1000,
+    })),
+  );
+  return { ...result };
+}
+
 async function main(): Promise<void> {
   const json: Record<string, unknown> = { node: process.version, ops, lanes, rounds };
   if (suite === 'all' || suite === 'store') json['store'] = await storeSuite();
@@ -216,6 +240,7 @@ async function main(): Promise<void> {
       sessions: positiveInt('sweep-sessions', args['sweep-sessions']),
     });
   }
+  if (suite === 'all' || suite === 'script') json['script'] = await scriptSuite();
   console.log(JSON.stringify(json));
   if (args.json !== undefined) writeFileSync(args.json, `${JSON.stringify(json, null, 2)}\n`);
 }
