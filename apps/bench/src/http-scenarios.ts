@@ -2,9 +2,11 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
+import { Redis } from 'ioredis';
 import type { FastifyBenchMode, FastifyBenchState } from './fastify-bench-server.js';
 import type { HttpBenchMode, HttpBenchState } from './http-bench-server.js';
 import { median } from './load-runner.js';
+import { processCpuMicros, redisCpuMicros } from './process-cpu.js';
 import { ratioRows } from './ratios.js';
 import type { Bar } from './ratios.js';
 
@@ -84,6 +86,8 @@ const FASTIFY_CASES = ['own-read', 'own-set'] as const;
 interface ServerHandle {
   readonly mode: HttpBenchMode | FastifyBenchMode;
   readonly url: string;
+  /** The server process, for its CPU time. */
+  readonly pid: number | undefined;
   stop(): Promise<void>;
 }
 
@@ -116,6 +120,7 @@ async function startServer(
   return {
     mode,
     url,
+    pid: child.pid,
     stop: async () => {
       const exited = new Promise<void>((resolve) =>
         child.once('exit', () => {
@@ -139,6 +144,10 @@ async function sessionCookie(url: string): Promise<string | undefined> {
 
 interface CaseResult {
   readonly reqPerSec: number;
+  /** CPU the app's process spent per answered request, µs (`null` without `/proc`). */
+  readonly appCpuMicros: number | null;
+  /** CPU Redis spent per answered request, µs (`null` when `INFO cpu` said nothing). */
+  readonly redisCpuMicros: number | null;
   readonly non2xx: number;
   readonly errors: number;
   readonly lostUpdates: number | null;
@@ -150,16 +159,25 @@ async function runCase(
   kind: HttpCase,
   options: HttpSuiteOptions,
   seconds: number,
+  redis: Redis,
 ): Promise<CaseResult> {
   await (await fetch(`${server.url}/reset`, { method: 'POST' })).text();
   const cookie = kind === 'shared-cookie' ? await sessionCookie(server.url) : undefined;
   const path = PATHS[kind];
+  const appBefore = processCpuMicros(server.pid);
+  const redisBefore = await redisCpuMicros(redis);
   const result = await autocannon({
     url: `${server.url}${path}`,
     connections: options.connections,
     duration: seconds,
     headers: cookie === undefined ? {} : { cookie },
   });
+  const perRequest = (before: number | undefined, after: number | undefined): number | null =>
+    before === undefined || after === undefined || result.requests.total === 0
+      ? null
+      : Math.round(((after - before) / result.requests.total) * 10) / 10;
+  const appCpu = perRequest(appBefore, processCpuMicros(server.pid));
+  const redisCpu = perRequest(redisBefore, await redisCpuMicros(redis));
   let lostUpdates: number | null = null;
   let slots: number | null = null;
   if (kind === 'shared-cookie' && server.mode !== 'none' && cookie !== undefined) {
@@ -182,6 +200,8 @@ async function runCase(
   }
   return {
     reqPerSec: result.requests.average,
+    appCpuMicros: appCpu,
+    redisCpuMicros: redisCpu,
     non2xx: result.non2xx,
     errors: result.errors,
     lostUpdates,
@@ -197,6 +217,8 @@ async function runCase(
  * 50 connections, for a shared session cookie (every request reads and
  * writes one session; lost updates counted) and fresh sessions (every
  * request creates one). Same redis-server, same run, rounds interleaved.
+ * Beside each rate: the CPU the app's process and Redis spent per request
+ * (medians of the rounds), where a layer's cost goes.
  */
 export async function runHttpSuite(options: HttpSuiteOptions): Promise<Record<string, unknown>> {
   console.log(
@@ -204,6 +226,8 @@ export async function runHttpSuite(options: HttpSuiteOptions): Promise<Record<st
       `${options.rounds} rounds (median); each server in its own process; Redis ${options.redisUrl}`,
   );
   const servers: ServerHandle[] = [];
+  // Only reads INFO cpu between cases.
+  const redis = new Redis(options.redisUrl);
   try {
     for (const mode of [...MODES, ...FASTIFY_MODES]) {
       servers.push(await startServer(mode, options.redisUrl));
@@ -213,12 +237,12 @@ export async function runHttpSuite(options: HttpSuiteOptions): Promise<Record<st
     const runs = new Map<string, CaseResult[]>();
     // Warm JIT, connections and scripts.
     for (const server of servers) {
-      for (const kind of casesOf(server)) await runCase(server, kind, options, 1);
+      for (const kind of casesOf(server)) await runCase(server, kind, options, 1, redis);
     }
     for (let round = 1; round <= options.rounds; round += 1) {
       for (const kind of CASES) {
         for (const server of servers.filter((s) => casesOf(s).includes(kind))) {
-          const result = await runCase(server, kind, options, options.seconds);
+          const result = await runCase(server, kind, options, options.seconds, redis);
           const name = `${server.mode} ${kind}`;
           runs.set(name, [...(runs.get(name) ?? []), result]);
           process.stderr.write(
@@ -234,12 +258,17 @@ export async function runHttpSuite(options: HttpSuiteOptions): Promise<Record<st
     const summary = [...runs].map(([scenario, results]) => ({
       scenario,
       reqPerSec: Math.round(median(results.map((r) => r.reqPerSec))),
+      appCpuMicros: medianOrDash(results.map((r) => r.appCpuMicros)),
+      redisCpuMicros: medianOrDash(results.map((r) => r.redisCpuMicros)),
       lostUpdates: results.some((r) => r.lostUpdates !== null)
         ? results.reduce((sum, r) => sum + (r.lostUpdates ?? 0), 0)
         : '—',
       non2xx: results.reduce((sum, r) => sum + r.non2xx + r.errors, 0),
     }));
-    console.log('\nHTTP throughput (median of rounds; lost updates summed over rounds)');
+    console.log(
+      '\nHTTP throughput (median of rounds; lost updates summed over rounds; ' +
+        'app and Redis CPU per request, µs)',
+    );
     console.table(summary);
     const byName = new Map(summary.map((s) => [s.scenario, s.reqPerSec]));
     const ratios = ratioRows(byName, HTTP_BARS);
@@ -247,6 +276,13 @@ export async function runHttpSuite(options: HttpSuiteOptions): Promise<Record<st
     console.table(ratios);
     return { summary, ratios };
   } finally {
+    redis.disconnect();
     await Promise.all(servers.map((s) => s.stop()));
   }
+}
+
+/** The median of the figures measured, `'—'` when none was. */
+function medianOrDash(values: readonly (number | null)[]): number | '—' {
+  const measured = values.filter((value): value is number => value !== null);
+  return measured.length === 0 ? '—' : Math.round(median(measured) * 10) / 10;
 }
