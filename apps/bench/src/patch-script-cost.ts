@@ -118,7 +118,12 @@ export async function measurePatchScriptCost(options: {
   readonly passes: number;
 }): Promise<PatchScriptCost> {
   const server = await startRedisServer();
-  const store = new RedisStore({ connection: { url: server.url }, prefix: PREFIX });
+  // The same key layout for the store that creates the sessions and the keys the batches name.
+  const store = new RedisStore({
+    connection: { url: server.url },
+    prefix: PREFIX,
+    buckets: BUCKETS,
+  });
   const admin = new Redis(server.url);
   const keys = new RedisKeys(PREFIX, BUCKETS);
   try {
