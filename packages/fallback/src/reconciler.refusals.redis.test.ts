@@ -1,0 +1,303 @@
+import { randomUUID } from 'node:crypto';
+import { createSessionCodec, generateSessionId, isSessionError } from '@session-cluster/core';
+import type { SessionCodec, SessionData, SessionRecord } from '@session-cluster/core';
+import { MemoryStore } from '@session-cluster/store-memory';
+import { RedisStore } from '@session-cluster/store-redis';
+import { startRedisServer } from '@session-cluster/testkit';
+import type { RedisServerHandle } from '@session-cluster/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DegradedJournal } from './degraded-journal.js';
+import type { ReconcileFailedEvent } from './fallback-events.js';
+import { createPrimaryPolicy } from './primary-policy.js';
+import { Reconciler, emptyTally } from './reconciler.js';
+import { failureCode, isStorageFailure } from './storage-failure.js';
+
+/*
+ * What a real Redis answers a write-back with, and which way the reconciler
+ * takes it. Every failure of a primary call either interrupts the run (a
+ * storage failure: the entry stays journaled for the next run) or lets the
+ * entry go (reported, counted as failed, the local copy dropped). These pin
+ * that the refusals Redis can give while it is up but cannot take a write
+ * (memory full, a stalled server) are of the first kind, and that those of
+ * the second kind are permanent: the same call on a later run is refused
+ * the same way, so letting go loses nothing a later run would have written.
+ */
+
+const HOUR = 3_600_000;
+/** The primary's `commandTimeout` and the fallback's call timeout, as in production (both bound a call). */
+const TIMEOUT_MS = 500;
+
+let server: RedisServerHandle;
+
+beforeAll(async () => {
+  server = await startRedisServer();
+});
+afterAll(async () => {
+  await server.stop();
+});
+
+interface RigOptions {
+  readonly codec?: SessionCodec;
+  readonly failFastOnCorruption?: boolean;
+}
+
+function rig(options: RigOptions = {}) {
+  const prefix = `t${randomUUID().slice(0, 8)}`;
+  const primary = new RedisStore({
+    connection: { url: server.url },
+    prefix,
+    commandTimeoutMs: TIMEOUT_MS,
+    ...options,
+  });
+  const secondary = new MemoryStore({ cleanupIntervalMs: 0 });
+  const journal = new DegradedJournal();
+  const failed: ReconcileFailedEvent[] = [];
+  /** Every error a primary call rejected with, as the reconciler saw it. */
+  const seen: unknown[] = [];
+  // The FallbackStore's own policy: the breaker over the call timeout.
+  const policy = createPrimaryPolicy(
+    { kind: 'consecutive', threshold: 100, halfOpenAfterMs: 200 },
+    TIMEOUT_MS,
+  );
+  const reconciler = new Reconciler({
+    primary,
+    secondary,
+    journal,
+    clock: { now: () => Date.now() },
+    execute: async (fn) => {
+      try {
+        return await policy.execute(fn);
+      } catch (error) {
+        seen.push(error);
+        throw error;
+      }
+    },
+    batchSize: 500,
+    concurrency: 1,
+    onFailed: (event) => failed.push(event),
+    onProgress: () => undefined,
+    onConflict: () => undefined,
+    stopping: () => false,
+  });
+
+  /** A session Redis holds, cached here before the outage: journaled per key from that copy. */
+  async function heldBeforeOutage(data: SessionData): Promise<SessionRecord> {
+    const record = await primary.create({
+      id: generateSessionId(),
+      userId: 'ann',
+      data,
+      expiresAt: Date.now() + HOUR,
+    });
+    await secondary.create({ id: record.id, userId: 'ann', data, expiresAt: record.expiresAt });
+    journal.seed(record.id, record);
+    return record;
+  }
+
+  /** A patch served from memory while degraded, journaled. */
+  async function patchLocally(id: string, set: SessionData): Promise<void> {
+    const ticket = journal.beginWrite(id);
+    await secondary.patch(id, { set });
+    journal.endWrite(ticket, true);
+    const after = await secondary.load(id);
+    if (after !== null) journal.noteData(id, ticket.entry, after.data, Date.now());
+  }
+
+  /** A session created in memory while degraded, journaled. */
+  async function createLocally(data: SessionData): Promise<SessionRecord> {
+    const id = generateSessionId();
+    const ticket = journal.beginWrite(id);
+    const record = await secondary.create({ id, data, expiresAt: Date.now() + HOUR });
+    journal.endWrite(ticket, true);
+    return record;
+  }
+
+  /** The Redis key of session `id`'s frame. */
+  async function frameKey(id: string): Promise<string> {
+    const keys = await primary.client.keys(`${prefix}:s:*:${id}`);
+    expect(keys).toHaveLength(1);
+    return keys[0] as string;
+  }
+
+  return {
+    primary,
+    secondary,
+    journal,
+    reconciler,
+    failed,
+    seen,
+    heldBeforeOutage,
+    patchLocally,
+    createLocally,
+    frameKey,
+    close: () => Promise.all([primary.close(), secondary.close()]),
+  };
+}
+
+/** The merge a later run would send for a copy of `held` with `counter` changed 0 → 1. */
+function counterMerge(held: SessionRecord) {
+  return {
+    baseVersion: held.version,
+    changes: [{ key: 'counter', value: 1, base: 0, at: Date.now() }],
+    expiresAt: held.expiresAt,
+  };
+}
+
+describe('Reconciler against refusals of a real Redis', () => {
+  it('Redis out of memory (maxmemory, noeviction) interrupts the run: nothing is let go, and the next run writes it all back', async () => {
+    const r = rig();
+    try {
+      const held = await r.heldBeforeOutage({ counter: 0, theme: 'light' });
+      await r.patchLocally(held.id, { counter: 1 });
+      const created = await r.createLocally({ cart: [1] });
+
+      await r.primary.client.config('SET', 'maxmemory', '1');
+      let tally = emptyTally();
+      try {
+        expect(await r.reconciler.run(tally)).toBe('interrupted');
+      } finally {
+        await r.primary.client.config('SET', 'maxmemory', '0');
+      }
+      // The OOM reply is a storage failure, not a refusal of this session.
+      expect(r.seen).toHaveLength(1);
+      expect(r.seen[0]).toMatchObject({ code: 'STORAGE_UNAVAILABLE', details: { reply: 'OOM' } });
+      expect(isStorageFailure(r.seen[0])).toBe(true);
+      expect(r.failed).toEqual([]);
+      expect(tally.failed).toBe(0);
+      expect(r.journal.pending).toBe(2);
+      expect(await r.secondary.load(held.id)).not.toBeNull();
+
+      tally = emptyTally();
+      expect(await r.reconciler.run(tally)).toBe('drained');
+      expect(tally).toMatchObject({ written: 2, failed: 0 });
+      expect(await r.primary.load(held.id)).toMatchObject({
+        version: 2,
+        data: { counter: 1, theme: 'light' },
+      });
+      expect(await r.primary.load(created.id)).toMatchObject({ version: 1, data: { cart: [1] } });
+    } finally {
+      await r.close();
+    }
+  });
+
+  it('Redis stalled (SIGSTOP) past the call timeout interrupts the run; the merge that lands on resume is found by the next run, nothing lost', async () => {
+    const r = rig();
+    try {
+      const held = await r.heldBeforeOutage({ counter: 0, theme: 'light' });
+      await r.patchLocally(held.id, { counter: 1 });
+
+      server.pause();
+      try {
+        expect(await r.reconciler.run(emptyTally())).toBe('interrupted');
+      } finally {
+        server.resume();
+      }
+      // The call timeout (cockatiel's) or the client's command timeout, whichever fired first.
+      expect(r.seen).toHaveLength(1);
+      expect(['STORAGE_TIMEOUT', 'STORAGE_UNAVAILABLE']).toContain(failureCode(r.seen[0]));
+      expect(isStorageFailure(r.seen[0])).toBe(true);
+      expect(r.failed).toEqual([]);
+      expect(r.journal.pending).toBe(1);
+
+      // The merge sent while Redis was stopped ran when it resumed: the
+      // next run finds it landed and has nothing left to write.
+      const tally = emptyTally();
+      expect(await r.reconciler.run(tally)).toBe('drained');
+      expect(tally).toEqual(emptyTally());
+      expect(await r.primary.load(held.id)).toMatchObject({
+        version: 2,
+        data: { counter: 1, theme: 'light' },
+      });
+      expect(r.journal.pending).toBe(0);
+    } finally {
+      await r.close();
+    }
+  });
+
+  it('a primary copy that fails its check (SESSION_CORRUPTED, failFastOnCorruption) is let go: a later run is refused the same way', async () => {
+    const r = rig();
+    try {
+      const held = await r.heldBeforeOutage({ counter: 0, theme: 'light' });
+      await r.patchLocally(held.id, { counter: 1 });
+      const key = await r.frameKey(held.id);
+      const damaged = (await r.primary.client.get(key))!.replace('"theme"', '"THEME"');
+      await r.primary.client.set(key, damaged, 'KEEPTTL');
+
+      const tally = emptyTally();
+      expect(await r.reconciler.run(tally)).toBe('drained');
+      expect(tally.failed).toBe(1);
+      expect(r.failed).toHaveLength(1);
+      expect(r.failed[0]?.error).toMatchObject({ code: 'SESSION_CORRUPTED', retryable: false });
+      expect(r.seen.filter(isStorageFailure)).toEqual([]);
+      expect(r.journal.pending).toBe(0);
+
+      // Nothing in Redis changed: the frame is still refused, by the merge a
+      // later run would send and by a read.
+      expect(await r.primary.client.get(key)).toBe(damaged);
+      await expect(r.primary.merge(held.id, counterMerge(held))).rejects.toMatchObject({
+        code: 'SESSION_CORRUPTED',
+      });
+      await expect(r.primary.load(held.id)).rejects.toMatchObject({ code: 'SESSION_CORRUPTED' });
+    } finally {
+      await r.close();
+    }
+  });
+
+  it('a primary copy that fails its check without failFastOnCorruption is retired by Redis: a later run would find it deleted', async () => {
+    const r = rig({ failFastOnCorruption: false });
+    try {
+      const held = await r.heldBeforeOutage({ counter: 0, theme: 'light' });
+      await r.patchLocally(held.id, { counter: 1 });
+      const key = await r.frameKey(held.id);
+      const frame = (await r.primary.client.get(key))!;
+      await r.primary.client.set(key, frame.replace('"theme"', '"THEME"'), 'KEEPTTL');
+
+      const tally = emptyTally();
+      expect(await r.reconciler.run(tally)).toBe('drained');
+      expect(tally.failed).toBe(1);
+      expect(r.failed[0]?.error).toMatchObject({ code: 'SESSION_CORRUPTED', retryable: false });
+      expect(r.journal.pending).toBe(0);
+      expect(r.primary.corruptSessionsDeleted).toBe(1);
+
+      // What a later run would get: the id is retired, so the merge says
+      // deleted (a conflict, let go) and a whole-record create is refused.
+      expect(await r.primary.merge(held.id, counterMerge(held))).toEqual({ kind: 'deleted' });
+      const refused = await r.primary
+        .create({ id: held.id, data: { counter: 1 }, expiresAt: held.expiresAt })
+        .then(
+          () => undefined,
+          (error: unknown) => error,
+        );
+      expect(isSessionError(refused) && refused.code).toBe('SESSION_ALREADY_EXISTS');
+    } finally {
+      await r.close();
+    }
+  });
+
+  it('a merge Redis refuses as too large (PAYLOAD_TOO_LARGE) is let go: the same merge is refused again', async () => {
+    const r = rig({ codec: createSessionCodec({ maxBytes: 400 }) });
+    try {
+      const held = await r.heldBeforeOutage({ counter: 0, pad: 'x'.repeat(200) });
+      await r.patchLocally(held.id, { more: 'y'.repeat(200) });
+
+      const tally = emptyTally();
+      expect(await r.reconciler.run(tally)).toBe('drained');
+      expect(tally.failed).toBe(1);
+      expect(r.failed[0]?.error).toMatchObject({ code: 'PAYLOAD_TOO_LARGE', retryable: false });
+      expect(r.seen.filter(isStorageFailure)).toEqual([]);
+      expect(r.journal.pending).toBe(0);
+
+      // Redis still holds the session as it was; a later run's merge, built
+      // on it, is refused for the same size.
+      expect(await r.primary.load(held.id)).toMatchObject({ version: 1, data: held.data });
+      await expect(
+        r.primary.merge(held.id, {
+          baseVersion: held.version,
+          changes: [{ key: 'more', value: 'y'.repeat(200), base: undefined, at: Date.now() }],
+          expiresAt: held.expiresAt,
+        }),
+      ).rejects.toMatchObject({ code: 'PAYLOAD_TOO_LARGE' });
+    } finally {
+      await r.close();
+    }
+  });
+});
