@@ -593,6 +593,45 @@ describe('RedisStore with encryption at rest', () => {
     // A store that never held the new key says which key it lacks.
     await expectSessionError(before.load(session.id), SessionEncryptionError, 'UNKNOWN_KEY_ID');
   });
+
+  it.each([true, false])(
+    'a write by a store that lacks the key a frame is checked with says so and keeps the session (failFastOnCorruption: %s)',
+    async (failFastOnCorruption) => {
+      // A rolling key rotation: the new key reaches one instance first.
+      const oldKey = { id: 'old', key: randomBytes(32) };
+      const newKey = { id: 'new', key: randomBytes(32) };
+      const rotated = await openStore({
+        codec: createSessionCodec({ encryption: { keys: [newKey, oldKey] } }),
+      });
+      const lagging = await openStore({
+        codec: createSessionCodec({ encryption: { keys: [oldKey] } }),
+        failFastOnCorruption,
+      });
+      const session = await rotated.create({
+        id: generateSessionId(),
+        data: { a: 1 },
+        expiresAt: clock.now() + TTL_MS,
+      });
+      const sessionKey = keysOf(rotated).session(session.id);
+      const stored = await raw(rotated).get(sessionKey);
+      for (const write of [
+        () => lagging.patch(session.id, { set: { b: 2 } }),
+        () =>
+          lagging.merge(session.id, {
+            baseVersion: 1,
+            changes: [{ key: 'b', value: 2, base: undefined, at: clock.now() }],
+            expiresAt: clock.now() + TTL_MS,
+          }),
+        () => lagging.touch(session.id, clock.now() + 2 * TTL_MS),
+      ]) {
+        await expectSessionError(write(), SessionEncryptionError, 'UNKNOWN_KEY_ID');
+      }
+      // Nothing written, nothing deleted, nothing counted as corrupted.
+      expect(await raw(rotated).get(sessionKey)).toBe(stored);
+      expect(lagging.corruptSessionsDeleted).toBe(0);
+      expect(await rotated.load(session.id)).toEqual(session);
+    },
+  );
 });
 
 describe('RedisStore corruption policy', () => {

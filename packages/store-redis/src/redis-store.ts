@@ -28,6 +28,7 @@ import type {
   SessionChannels,
   SessionEvent,
   SessionCodec,
+  SessionEncryptionError,
   SessionData,
   SessionPatch,
   SessionMerge,
@@ -56,6 +57,7 @@ import {
   frameFormatArgument,
   readFrameHead,
   readSessionFrame,
+  unknownFrameKeyError,
 } from './session-frame.js';
 import { anyMemberOf, memberUpTo, userIndexScore } from './user-index-score.js';
 
@@ -554,6 +556,7 @@ export class RedisStore implements SessionStore {
         await this.refusedDamagedFrame('patch', id);
         throw this.notFound('patch', id);
       }
+      if (status === -5) throw this.unknownKey('patch', id, reply[1]);
       if (status === -2) {
         throw this.tooLarge('patch', id, replyInteger(reply[1], 'patchSession'));
       }
@@ -636,6 +639,7 @@ export class RedisStore implements SessionStore {
       const status = replyInteger(reply[0], 'mergeSession');
       if (status === 0) return { kind: 'missing' };
       if (status === 2) return { kind: 'deleted' };
+      if (status === -5) throw this.unknownKey('merge', id, reply[1]);
       if (status === -3) {
         await this.refusedDamagedFrame('merge', id);
         throw new SessionCorruptedError('The stored session is unreadable: nothing merged', {
@@ -682,6 +686,7 @@ export class RedisStore implements SessionStore {
         'touchSession',
       );
       const status = replyInteger(reply[0], 'touchSession');
+      if (status === -5) throw this.unknownKey('touch', id, reply[1]);
       if (status === -3) {
         // Either way it is not a live session.
         await this.refusedDamagedFrame('touch', id);
@@ -879,6 +884,18 @@ export class RedisStore implements SessionStore {
         details: { reason: 'unreadable frame' },
       }),
     );
+  }
+
+  /**
+   * A write script refused a frame checked with a key this store lacks (-5,
+   * `keyId`): the same error a load gives (a rolling key rotation), and no
+   * corruption policy: the frame is intact.
+   */
+  private unknownKey(operation: string, id: string, keyId: unknown): SessionEncryptionError {
+    return unknownFrameKeyError(this.codec.frameKeys, replyText(keyId, operation), {
+      operation,
+      sessionIdHash: hashSessionId(id),
+    });
   }
 
   private async handleCorruption(

@@ -214,12 +214,7 @@ export function readSessionFrame(
     if (keyId !== '' && keys?.byId.has(keyId) !== true) {
       // Written by a store holding a key this one lacks: say which, as the
       // codec does for a value sealed with it (never "corrupted").
-      throw new SessionEncryptionError(
-        keys === undefined
-          ? 'Stored session has a keyed check but the codec has no key ring'
-          : 'Stored session is checked with a key id that is not in the key ring',
-        { code: 'UNKNOWN_KEY_ID', details: { keyId } },
-      );
+      throw unknownFrameKeyError(keys, keyId);
     }
     if (keys === undefined || !verifyKeyedFrameCheck(keys, check, message)) {
       throw corruptFrame('k', 'keyed check mismatch');
@@ -238,6 +233,24 @@ export function readSessionFrame(
     kind: 'live',
     record: { id, userId, data, version, createdAt, updatedAt, expiresAt },
   };
+}
+
+/**
+ * The error for a keyed frame checked with key `keyId`, which `keys` (the
+ * store's ring, if any) lacks: a key rotation that has not reached this
+ * store yet. Not corruption: the frame is intact, only unreadable here.
+ */
+export function unknownFrameKeyError(
+  keys: FrameKeys | undefined,
+  keyId: string,
+  context: { readonly operation?: string; readonly sessionIdHash?: string } = {},
+): SessionEncryptionError {
+  return new SessionEncryptionError(
+    keys === undefined
+      ? 'Stored session has a keyed check but the codec has no key ring'
+      : 'Stored session is checked with a key id that is not in the key ring',
+    { ...context, code: 'UNKNOWN_KEY_ID', details: { keyId } },
+  );
 }
 
 /**

@@ -179,6 +179,21 @@ local function frame_verify(sid, h, body)
   return h.k == frame_check(sid, h, body)
 end
 
+-- The key id of a keyed frame (format 3) whose key this store lacks (a key
+-- rotation that has not reached it yet), else nil. Such a frame is not
+-- damaged, only unreadable here: the loader says UNKNOWN_KEY_ID for it, and
+-- a write must neither merge into it nor have it deleted as corrupted.
+local function frame_unknown_key(h)
+  if h.f ~= '3' or h.k == nil then
+    return nil
+  end
+  local kid = string.match(h.k, '^([^:]+):')
+  if kid and not (FRAME_KEYS and FRAME_KEYS[kid]) then
+    return kid
+  end
+  return nil
+end
+
 -- The session at `key`: nil when missing; {} (no fields) when unreadable.
 local function frame_get(key)
   local raw = redis.call('GET', key)
@@ -193,8 +208,9 @@ end
 -- would read it: 'missing' (no key, a tombstone, or logically expired at
 -- `now`), 'damaged' (anything the loader refuses: an unreadable header
 -- number or a failed check — a write must never merge into it, as its new
--- check would launder the damage), or 'live' with the header fields, the
--- entries part and the version as a number.
+-- check would launder the damage), 'unknown-key' with the key id (see
+-- frame_unknown_key), or 'live' with the header fields, the entries part
+-- and the version as a number.
 local function frame_get_live(key, sid, now)
   local current, body = frame_get(key)
   if not current then
@@ -208,8 +224,14 @@ local function frame_get_live(key, sid, now)
     return 'missing'
   end
   local version = frame_version(current.v)
-  if version == nil or frame_number(current.c) == nil or frame_number(current.m) == nil
-      or not frame_verify(sid, current, body) then
+  if version == nil or frame_number(current.c) == nil or frame_number(current.m) == nil then
+    return 'damaged'
+  end
+  local kid = frame_unknown_key(current)
+  if kid then
+    return 'unknown-key', kid
+  end
+  if not frame_verify(sid, current, body) then
     return 'damaged'
   end
   return 'live', current, body, version

@@ -38,6 +38,7 @@
                 it stays deleted, nothing written
     {-2, bytes} the merged total would exceed maxBytes: nothing written
     {-3}        the stored frame is unreadable or fails its check: nothing written
+    {-5, keyId} the stored frame is checked with a key this store lacks: nothing written
 ]]
 local FORMAT = frame_format(ARGV[7])
 local now = tonumber(ARGV[2])
@@ -73,6 +74,9 @@ if state == 'missing' then
 end
 if state == 'damaged' then
   return {-3}
+end
+if state == 'unknown-key' then
+  return {-5, current}
 end
 
 local unchangedSession = version == tonumber(ARGV[3])

@@ -35,6 +35,7 @@
     {0}               missing or logically expired
     {-2, mergedBytes} the merged total would exceed maxBytes: nothing written
     {-3}              the stored frame is unreadable or fails its check: nothing written
+    {-5, keyId}       the stored frame is checked with a key this store lacks: nothing written
     {-1, version}     ARGV[7] given and the stored version differs: nothing written
 ]]
 local FORMAT = frame_format(ARGV[6])
@@ -47,6 +48,9 @@ if state == 'missing' then
 end
 if state == 'damaged' then
   return {-3}
+end
+if state == 'unknown-key' then
+  return {-5, current}
 end
 if ARGV[7] ~= '' and version ~= tonumber(ARGV[7]) then
   return {-1, current.v}

@@ -15,6 +15,7 @@
           owner's index to the new expiry: indexUserSession-1.lua)
           {0} missing or logically expired
           {-3} the stored frame is unreadable or fails its check: nothing written
+          {-5, keyId} the stored frame is checked with a key this store lacks: nothing written
 ]]
 frame_format(ARGV[5])
 -- The same checks as patch: a touch must not report damaged data as a live
@@ -25,6 +26,9 @@ if state == 'missing' then
 end
 if state == 'damaged' then
   return {-3}
+end
+if state == 'unknown-key' then
+  return {-5, current}
 end
 -- k does not cover e: the frame keeps its format and its check.
 current.e = ARGV[3]
