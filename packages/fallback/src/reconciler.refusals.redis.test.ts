@@ -242,6 +242,48 @@ describe('Reconciler against refusals of a real Redis', () => {
     }
   });
 
+  it("a user's revocation still logs out their sessions when one of them fails its check (the list fails under failFastOnCorruption)", async () => {
+    const r = rig();
+    try {
+      const sessions = await Promise.all(
+        [1, 2, 3].map((n) =>
+          r.primary.create({
+            id: generateSessionId(),
+            userId: 'ann',
+            data: { n },
+            expiresAt: Date.now() + HOUR,
+          }),
+        ),
+      );
+      const [damagedOne, kept, other] = sessions;
+      if (damagedOne === undefined || kept === undefined || other === undefined) {
+        throw new Error('unreachable');
+      }
+      const key = await r.frameKey(damagedOne.id);
+      const frame = await r.primary.client.get(key);
+      await r.primary.client.set(key, frame!.replace('"n"', '"N"'), 'KEEPTTL');
+      await expect(r.primary.listByUser('ann')).rejects.toMatchObject({
+        code: 'SESSION_CORRUPTED',
+      });
+      // "Log out everywhere but here", and a session created in memory
+      // after it (journaled): both stay.
+      r.journal.addRevocation({ userId: 'ann', at: Date.now(), except: new Set([kept.id]) });
+      const createdAfter = await r.createLocally({ fresh: true });
+
+      const tally = emptyTally();
+      expect(await r.reconciler.run(tally)).toBe('drained');
+      expect(await r.primary.load(other.id)).toBeNull();
+      expect(await r.primary.client.get(key)).not.toContain('"N"');
+      expect((await r.primary.load(kept.id))?.data).toEqual({ n: 2 });
+      expect(await r.primary.load(createdAfter.id)).toMatchObject({ data: { fresh: true } });
+      // The failed list is reported; the revocation is not lost with it.
+      expect(r.failed[0]?.error).toMatchObject({ code: 'SESSION_CORRUPTED' });
+      expect(tally.deleted).toBe(2);
+    } finally {
+      await r.close();
+    }
+  });
+
   it('a primary copy that fails its check without failFastOnCorruption is retired by Redis: a later run would find it deleted', async () => {
     const r = rig({ failFastOnCorruption: false });
     try {

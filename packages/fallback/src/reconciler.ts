@@ -421,7 +421,26 @@ export class Reconciler {
   private async revoke(revocation: Revocation, tally: ReconcileTally): Promise<void> {
     const { journal } = this.deps;
     try {
-      const sessions = await this.primary(() => this.deps.primary.listByUser(revocation.userId));
+      let sessions: readonly SessionRecord[];
+      try {
+        sessions = await this.primary(() => this.deps.primary.listByUser(revocation.userId));
+      } catch (error) {
+        if (error instanceof Interrupted) throw error;
+        // The list cannot be read, for good (one unreadable session fails it
+        // under failFastOnCorruption). The revocation must still happen: a
+        // "log out everywhere" that leaves sessions alive is worse than one
+        // that also ends a session created in Redis after it (the only one
+        // this path cannot tell apart, having no createdAt to compare).
+        tally.failed += 1;
+        this.deps.onFailed({ sessionIdHash: undefined, error: toSessionError(error) });
+        tally.deleted += await this.primary(() =>
+          this.deps.primary.deleteByUser(revocation.userId, {
+            except: [...revocation.except, ...journal.ids()],
+          }),
+        );
+        journal.settleRevocation(revocation);
+        return;
+      }
       for (const session of sessions) {
         if (
           session.createdAt > revocation.at ||
