@@ -230,10 +230,12 @@ export type {
   ResolvedOptions,
   UncheckedOptions,
 } from './option-checks.js';
+export { MAX_TIMER_MS, createOptionChecks, isOptionsObject } from './option-checks.js';
 export {
-  MAX_TIMER_MS,
+  MAX_EPOCH_MS,
+  assertEpochMs,
   assertObjectArgument,
-  createOptionChecks,
-  isOptionsObject,
-} from './option-checks.js';
+  assertPositiveInteger,
+  exceptIds,
+} from './argument-checks.js';
 export { replayFirst } from './replay-first.js';

@@ -58,21 +58,6 @@ export function isOptionsObject(value: unknown): value is UncheckedOptions {
 }
 
 /**
- * Throw `INVALID_ARGUMENT` unless a method argument (an input or options
- * bag) is a non-null, non-array object. The message names the field, never
- * the value (it may be huge or hostile).
- */
-export function assertObjectArgument(
-  value: unknown,
-  field: string,
-  operation: string,
-): asserts value is object {
-  if (!isOptionsObject(value)) {
-    throw new SessionValidationError(`${field} must be an object`, { field, operation });
-  }
-}
-
-/**
  * Checks of option values for one component, bound to the name its errors
  * carry (`ExpirySweeper option batchSize: expected …`). Each throws
  * `SessionValidationError` `INVALID_CONFIG` with `field` set to the option

@@ -4,6 +4,7 @@ import {
   copySessionData,
   SessionValidationError,
   assertValidUserId,
+  exceptIds,
   isSessionError,
   isValidSessionId,
   replayFirst,
@@ -29,7 +30,6 @@ import type {
 import { CircuitState, ConstantBackoff, handleWhen, isBrokenCircuitError, retry } from 'cockatiel';
 import type { CircuitBreakerPolicy, FailureReason, IDisposable } from 'cockatiel';
 import { DegradedJournal } from './degraded-journal.js';
-import { exceptIds } from './except-ids.js';
 import type { FallbackStoreEvents, RecoveredEvent } from './fallback-events.js';
 import { resolveFallbackOptions } from './fallback-options.js';
 import type { FallbackStoreOptions } from './fallback-options.js';

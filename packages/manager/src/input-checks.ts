@@ -1,4 +1,4 @@
-import { SessionValidationError, isPlainObject, isValidSessionId } from '@session-cluster/core';
+import { SessionValidationError, isPlainObject } from '@session-cluster/core';
 import type { SessionPatch } from '@session-cluster/core';
 
 /*
@@ -73,21 +73,4 @@ export function assertFunction(
   field: string,
 ): asserts value is (...args: never[]) => unknown {
   if (typeof value !== 'function') throw invalid(operation, field, 'a function');
-}
-
-/**
- * The ids of `except` as a checked list.
- * @throws SessionValidationError `INVALID_ARGUMENT` (`except`) / `INVALID_SESSION_ID` (`except[i]`)
- */
-export function assertExceptIds(value: unknown, operation: string): asserts value is string[] {
-  if (!Array.isArray(value)) throw invalid(operation, 'except', 'an array of session ids');
-  (value as unknown[]).forEach((id, index) => {
-    if (!isValidSessionId(id)) {
-      throw new SessionValidationError('Invalid session id', {
-        code: 'INVALID_SESSION_ID',
-        field: `except[${index}]`,
-        operation,
-      });
-    }
-  });
 }

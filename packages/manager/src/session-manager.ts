@@ -5,6 +5,7 @@ import {
   StorageUnavailableError,
   assertValidSessionId,
   assertValidUserId,
+  exceptIds,
   retryPolicyOf,
   generateSessionId,
   hashSessionId,
@@ -37,7 +38,6 @@ import type { UpdateLockMode, UpdateLockStats } from './escalating-update.js';
 import { HotSessions } from './hot-sessions.js';
 import { InFlight } from './in-flight.js';
 import {
-  assertExceptIds,
   assertFunction,
   assertObjectArgument,
   assertPatch,
@@ -567,8 +567,7 @@ export class SessionManager {
   public deleteByUser(userId: string, options: DeleteByUserOptions = {}): Promise<number> {
     return this.run('deleteByUser', () => {
       assertValidUserId(userId, 'deleteByUser');
-      assertObjectArgument(options, 'deleteByUser', 'options');
-      if (options.except !== undefined) assertExceptIds(options.except, 'deleteByUser');
+      exceptIds(options);
       return this.policies.deleteByUser.execute(() => this.store.deleteByUser(userId, options));
     });
   }

@@ -1,13 +1,13 @@
 import {
   ConcurrentAccessError,
   assertObjectArgument,
+  assertPositiveInteger,
   assertValidSessionId,
   createOptionChecks,
   hashSessionId,
   toSessionError,
 } from '@session-cluster/core';
 import type { LockOptions, SessionLock, SessionLocker } from '@session-cluster/core';
-import { assertPositiveInteger } from './argument-checks.js';
 
 /** Options of {@link MemoryLocker}. */
 export interface MemoryLockerOptions {

@@ -4,10 +4,13 @@ import {
   SessionNotFoundError,
   SessionValidationError,
   StorageUnavailableError,
+  assertEpochMs,
   assertObjectArgument,
+  assertPositiveInteger,
   assertValidSessionId,
   assertValidUserId,
   createOptionChecks,
+  exceptIds,
   createSessionCodec,
   hashSessionId,
   retiredIdError,
@@ -29,7 +32,6 @@ import type {
   SessionStore,
   SweepResult,
 } from '@session-cluster/core';
-import { assertFiniteNumber, assertPositiveInteger } from './argument-checks.js';
 import { ExpiryQueue } from './expiry-queue.js';
 
 /** Options of {@link MemoryStore}. */
@@ -186,7 +188,7 @@ export class MemoryStore implements SessionStore {
       const { id, userId, expiresAt } = input;
       assertValidSessionId(id, 'create');
       if (userId !== undefined) assertValidUserId(userId, 'create');
-      assertFiniteNumber(expiresAt, 'expiresAt', 'create');
+      assertEpochMs(expiresAt, 'expiresAt', 'create');
       const now = this.clock.now();
       if (expiresAt <= now) {
         throw new SessionValidationError('expiresAt must lie in the future', {
@@ -237,7 +239,7 @@ export class MemoryStore implements SessionStore {
       assertValidSessionId(id, 'save');
       assertObjectArgument(input, 'input', 'save');
       const { userId, expiresAt } = input;
-      assertFiniteNumber(expiresAt, 'expiresAt', 'save');
+      assertEpochMs(expiresAt, 'expiresAt', 'save');
       if (userId !== undefined) assertValidUserId(userId, 'save');
       assertPositiveInteger(expectedVersion, 'expectedVersion', 'save');
       const encoded = this.codec.encodeData(id, input.data);
@@ -278,7 +280,7 @@ export class MemoryStore implements SessionStore {
       if (options !== undefined) {
         assertObjectArgument(options, 'options', 'patch');
         expiresAt = options.expiresAt;
-        if (expiresAt !== undefined) assertFiniteNumber(expiresAt, 'expiresAt', 'patch');
+        if (expiresAt !== undefined) assertEpochMs(expiresAt, 'options.expiresAt', 'patch');
         expectedVersion = options.expectedVersion;
         if (expectedVersion !== undefined) {
           assertPositiveInteger(expectedVersion, 'options.expectedVersion', 'patch');
@@ -328,7 +330,7 @@ export class MemoryStore implements SessionStore {
   public touch(id: string, expiresAt: number): Promise<boolean> {
     return this.run('touch', () => {
       assertValidSessionId(id, 'touch');
-      assertFiniteNumber(expiresAt, 'expiresAt', 'touch');
+      assertEpochMs(expiresAt, 'expiresAt', 'touch');
       const session = this.live(id, this.clock.now());
       if (session === undefined) return false;
       // Not a write of the data: version and updatedAt stay.
@@ -383,23 +385,7 @@ export class MemoryStore implements SessionStore {
   public deleteByUser(userId: string, options?: DeleteByUserOptions): Promise<number> {
     return this.run('deleteByUser', () => {
       assertValidUserId(userId, 'deleteByUser');
-      const keep = new Set<string>();
-      if (options !== undefined) {
-        assertObjectArgument(options, 'options', 'deleteByUser');
-        const except: unknown = options.except;
-        if (except !== undefined) {
-          if (!Array.isArray(except)) {
-            throw new SessionValidationError('options.except must be an array of session ids', {
-              field: 'options.except',
-              operation: 'deleteByUser',
-            });
-          }
-          for (const id of except as unknown[]) {
-            assertValidSessionId(id, 'deleteByUser');
-            keep.add(id);
-          }
-        }
-      }
+      const keep = exceptIds(options);
       const now = this.clock.now();
       let deleted = 0;
       for (const session of this.ownedBy(userId)) {
@@ -413,7 +399,7 @@ export class MemoryStore implements SessionStore {
 
   public sweepExpired(now: number, limit: number): Promise<SweepResult> {
     return this.run('sweepExpired', () => {
-      assertFiniteNumber(now, 'now', 'sweepExpired');
+      assertEpochMs(now, 'now', 'sweepExpired');
       assertPositiveInteger(limit, 'limit', 'sweepExpired');
       const expired: ExpiredSession[] = [];
       while (expired.length < limit) {

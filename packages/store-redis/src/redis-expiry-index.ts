@@ -1,5 +1,10 @@
 import type { Clock, ExpiredSession, SweepResult } from '@session-cluster/core';
-import { SessionValidationError, assertObjectArgument } from '@session-cluster/core';
+import {
+  SessionValidationError,
+  assertEpochMs,
+  assertObjectArgument,
+  assertPositiveInteger,
+} from '@session-cluster/core';
 import type { Cluster, Redis } from 'ioredis';
 import {
   decodeOutboxBatch,
@@ -393,10 +398,6 @@ export class RedisExpiryIndex {
 }
 
 function assertSweepArgs(now: unknown, limit: unknown): void {
-  if (typeof now !== 'number' || !Number.isFinite(now)) {
-    throw new SessionValidationError('now must be a finite epoch ms timestamp', { field: 'now' });
-  }
-  if (typeof limit !== 'number' || !Number.isSafeInteger(limit) || limit < 1) {
-    throw new SessionValidationError('limit must be a positive integer', { field: 'limit' });
-  }
+  assertEpochMs(now, 'now', 'sweepExpired');
+  assertPositiveInteger(limit, 'limit', 'sweepExpired');
 }

@@ -6,9 +6,12 @@ import {
   SessionNotFoundError,
   SessionValidationError,
   StorageUnavailableError,
+  assertEpochMs,
   assertObjectArgument,
+  assertPositiveInteger,
   assertValidSessionId,
   assertValidUserId,
+  exceptIds,
   hashSessionId,
   isSessionError,
   retiredIdError,
@@ -83,9 +86,6 @@ async function mapBounded<T, R>(items: readonly T[], fn: (item: T) => Promise<R>
   );
   return results;
 }
-
-/** Latest epoch ms a `Date` can hold: the upper bound of every accepted expiry. */
-const MAX_EPOCH_MS = 8.64e15;
 
 type DeleteOutcome =
   | { readonly kind: 'deleted'; readonly userId: string | undefined; readonly createdAt: string }
@@ -318,7 +318,7 @@ export class RedisStore implements SessionStore {
       assertValidSessionId(id, 'create');
       if (userId !== undefined) assertValidUserId(userId, 'create');
       const now = this.clock.now();
-      assertExpiry(expiresAt, 'expiresAt', 'create');
+      assertEpochMs(expiresAt, 'expiresAt', 'create');
       if (expiresAt <= now) {
         throw new SessionValidationError('expiresAt must lie in the future', {
           field: 'expiresAt',
@@ -399,9 +399,9 @@ export class RedisStore implements SessionStore {
     return this.track('save', async () => {
       assertValidSessionId(id, 'save');
       assertObjectArgument(input, 'input', 'save');
-      assertVersion(expectedVersion, 'expectedVersion', 'save');
+      assertPositiveInteger(expectedVersion, 'expectedVersion', 'save');
       const { userId, data, expiresAt } = input;
-      assertExpiry(expiresAt, 'expiresAt', 'save');
+      assertEpochMs(expiresAt, 'expiresAt', 'save');
       if (userId !== undefined) assertValidUserId(userId, 'save');
       const encoded = this.codec.encodeEntries(id, data);
       const entries = frameEntries(encoded.entries);
@@ -487,10 +487,10 @@ export class RedisStore implements SessionStore {
       assertValidSessionId(id, 'patch');
       if (options !== undefined) assertObjectArgument(options, 'options', 'patch');
       const expiresAt = options?.expiresAt;
-      if (expiresAt !== undefined) assertExpiry(expiresAt, 'options.expiresAt', 'patch');
+      if (expiresAt !== undefined) assertEpochMs(expiresAt, 'options.expiresAt', 'patch');
       const expectedVersion = options?.expectedVersion;
       if (expectedVersion !== undefined)
-        assertVersion(expectedVersion, 'options.expectedVersion', 'patch');
+        assertPositiveInteger(expectedVersion, 'options.expectedVersion', 'patch');
       const encoded = this.codec.encodePatchEntries(id, changes);
       const now = this.clock.now();
       // Only a session this instance holds is refilled: the patch is applied
@@ -593,8 +593,8 @@ export class RedisStore implements SessionStore {
     return this.track('merge', async () => {
       assertValidSessionId(id, 'merge');
       assertObjectArgument(merge, 'merge', 'merge');
-      assertVersion(merge.baseVersion, 'merge.baseVersion', 'merge');
-      assertExpiry(merge.expiresAt, 'merge.expiresAt', 'merge');
+      assertPositiveInteger(merge.baseVersion, 'merge.baseVersion', 'merge');
+      assertEpochMs(merge.expiresAt, 'merge.expiresAt', 'merge');
       const set: Record<string, JsonValue> = {};
       const base: Record<string, JsonValue> = {};
       const unset: string[] = [];
@@ -663,7 +663,7 @@ export class RedisStore implements SessionStore {
   public touch(id: string, expiresAt: number): Promise<boolean> {
     return this.track('touch', async () => {
       assertValidSessionId(id, 'touch');
-      assertExpiry(expiresAt, 'expiresAt', 'touch');
+      assertEpochMs(expiresAt, 'expiresAt', 'touch');
       const before = this.cache?.peek(id);
       const bytes = this.cache?.bytesOf(id) ?? 0;
       const reply = replyArray(
@@ -737,16 +737,7 @@ export class RedisStore implements SessionStore {
   public deleteByUser(userId: string, options?: DeleteByUserOptions): Promise<number> {
     return this.track('deleteByUser', async () => {
       assertValidUserId(userId, 'deleteByUser');
-      if (options !== undefined) assertObjectArgument(options, 'options', 'deleteByUser');
-      const except = options?.except ?? [];
-      if (!Array.isArray(except)) {
-        throw new SessionValidationError('options.except must be an array of session ids', {
-          field: 'options.except',
-          operation: 'deleteByUser',
-        });
-      }
-      for (const id of except) assertValidSessionId(id, 'deleteByUser');
-      const keep = new Set(except);
+      const keep = exceptIds(options);
 
       const members = (await this.userMembers('deleteByUser', userId)).filter(
         ([id]) => !keep.has(id),
@@ -1323,19 +1314,4 @@ const FRAME_HEADER_ESTIMATE = 100;
 function storedVersion(reply: unknown): number | null {
   const version = typeof reply === 'string' || typeof reply === 'number' ? Number(reply) : NaN;
   return Number.isSafeInteger(version) && version >= 1 ? version : null;
-}
-
-function assertExpiry(value: unknown, field: string, operation: string): asserts value is number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > MAX_EPOCH_MS) {
-    throw new SessionValidationError(`${field} must be a finite epoch ms timestamp`, {
-      field,
-      operation,
-    });
-  }
-}
-
-function assertVersion(value: unknown, field: string, operation: string): asserts value is number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
-    throw new SessionValidationError(`${field} must be a positive integer`, { field, operation });
-  }
 }

@@ -725,6 +725,65 @@ export function describeStoreContract(
         });
       });
 
+      it('times, versions and deleteByUser options out of shape are refused alike by every store (INVALID_ARGUMENT)', async () => {
+        const existing = await createSession({ userId: 'owner', data: { a: 1 } });
+        const { id } = existing;
+        await expectNothingChanged(existing, async () => {
+          const attempts: readonly (readonly [string, string, () => Promise<unknown>])[] = [
+            [
+              'create, expiresAt beyond a Date',
+              'expiresAt',
+              () => store.create({ id: generateSessionId(), data: {}, expiresAt: 8.64e15 + 1 }),
+            ],
+            [
+              'save, negative expiresAt',
+              'expiresAt',
+              () => store.save(id, { data: {}, expiresAt: -1 }, 1),
+            ],
+            [
+              'save, version 0',
+              'expectedVersion',
+              () => store.save(id, { data: {}, expiresAt: later() }, 0),
+            ],
+            [
+              'patch, NaN expiresAt',
+              'options.expiresAt',
+              () => store.patch(id, { set: { a: 2 } }, { expiresAt: Number.NaN }),
+            ],
+            [
+              'patch, fractional version',
+              'options.expectedVersion',
+              () => store.patch(id, { set: { a: 2 } }, { expectedVersion: 1.5 }),
+            ],
+            [
+              'touch, infinite expiresAt',
+              'expiresAt',
+              () => store.touch(id, Number.POSITIVE_INFINITY),
+            ],
+            [
+              'deleteByUser, except not an array',
+              'options.except',
+              () => store.deleteByUser('owner', { except: id as never }),
+            ],
+            [
+              'deleteByUser, options an array',
+              'options',
+              () => store.deleteByUser('owner', [] as never),
+            ],
+          ];
+          for (const [what, field, attempt] of attempts) {
+            const error = await expectSessionError(
+              attempt(),
+              SessionValidationError,
+              'INVALID_ARGUMENT',
+            ).catch((cause: unknown) => {
+              throw new Error(what, { cause });
+            });
+            expect(error.field, what).toBe(field);
+          }
+        });
+      });
+
       it('oversize data is rejected with PAYLOAD_TOO_LARGE', async () => {
         const existing = await createSession({ userId: 'owner' });
         const oneBigField: SessionData = { blob: 'x'.repeat(CONTRACT_MAX_BYTES) };
