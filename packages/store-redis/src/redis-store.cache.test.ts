@@ -238,6 +238,31 @@ describe('RedisStore instance cache: standalone', () => {
     expect(a.cacheStats()?.misses).toBe(misses + 1);
   });
 
+  it('sets aside what its own write left when another write beats the refill: an outage fallback never gets the copy from before it', async () => {
+    const a = await openStore();
+    const b = await openStore();
+    const session = await createSession(a, { n: 0 });
+    await a.load(session.id);
+    // b's write lands between a's write and the head read a queues behind it.
+    const client = a.client as Redis;
+    const getrange = client.getrange.bind(client);
+    let raced = false;
+    client.getrange = (key: string, start: number, end: number) => {
+      if (raced) return getrange(key, start, end);
+      raced = true;
+      return b.patch(session.id, { set: { b: 1 } }).then(() => getrange(key, start, end));
+    };
+    expect(await a.patch(session.id, { set: { a: 1 } })).toBe(2);
+    expect(raced).toBe(true);
+    // Not cached (b's write followed), but a's last sight holds a's own write.
+    expect(a.cacheStats()?.entries).toBe(0);
+    expect(a.peekCached(session.id)).toMatchObject({ version: 2, data: { n: 0, a: 1 } });
+    raced = false;
+    const saved = await a.save(session.id, { data: { n: 5 }, expiresAt: Date.now() + 60_000 }, 3);
+    expect(saved).toBe(4);
+    expect(a.peekCached(session.id)).toMatchObject({ version: 4, data: { n: 5 } });
+  });
+
   it("never refills from a copy another instance's write made stale", async () => {
     const a = await openStore();
     const b = await openStore();

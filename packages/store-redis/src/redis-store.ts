@@ -433,7 +433,7 @@ export class RedisStore implements SessionStore {
           // and createdAt of its reply.
           (written, head) => {
             const version = writtenVersionOf(written);
-            if (version !== head.version || head.expiresAt !== expiresAt) return undefined;
+            if (version === undefined) return undefined;
             const [, , previousUser, createdAt] = written as unknown[];
             const owner = userId ?? replyText(previousUser, 'saveSession');
             const record: SessionRecord = {
@@ -445,6 +445,10 @@ export class RedisStore implements SessionStore {
               updatedAt: now,
               expiresAt,
             };
+            // A later write (or touch) ran before the head read: not current,
+            // but what this write left.
+            if (version !== head.version || head.expiresAt !== expiresAt)
+              return { written: record };
             return { record, bytes: frameBytes(encoded.bytes, encoded.entries.length) };
           },
         ),
@@ -520,7 +524,7 @@ export class RedisStore implements SessionStore {
               // The copy was the state the patch applied to only if the patch
               // wrote the very next version.
               const version = writtenVersionOf(written);
-              if (version !== before.version + 1 || head.version !== version) return undefined;
+              if (version !== before.version + 1) return undefined;
               // The script's order: kept keys in place, new ones appended.
               const removed = new Set(
                 encoded.unset.map((jsonKey) => JSON.parse(jsonKey) as string),
@@ -539,8 +543,12 @@ export class RedisStore implements SessionStore {
                 data,
                 version,
                 updatedAt: now,
-                expiresAt: head.expiresAt,
+                expiresAt:
+                  head.version === version ? head.expiresAt : (expiresAt ?? before.expiresAt),
               };
+              // A later write ran before the head read: not current, but
+              // what this write left.
+              if (head.version !== version) return { written: record };
               return { record, bytes: frameBytes(z, Object.keys(data).length) };
             }),
         ),
@@ -1149,15 +1157,21 @@ export class RedisStore implements SessionStore {
     if (fill === undefined) return reply;
     const { ticket } = fill;
     const head = readFrameHead(await fill.read);
-    let left: { record: SessionRecord; bytes: number } | undefined;
+    let left: ReturnType<LocalRefill>;
     try {
       left = head === undefined ? undefined : local(reply, head);
     } catch {
       // An unreadable reply is the caller's error to report; no refill.
       left = undefined;
     }
-    if (left === undefined) cache.cancelFill(ticket);
-    else cache.endFill(ticket, left.record, left.bytes);
+    if (left !== undefined && 'record' in left) {
+      cache.endFill(ticket, left.record, left.bytes);
+      return reply;
+    }
+    cache.cancelFill(ticket);
+    // Not current, but newer than the copy set aside before the write: an
+    // outage fallback seeded with that older copy would lose this write.
+    if (left !== undefined) cache.noteWritten(left.written, this.clock.now());
     return reply;
   }
 
@@ -1284,12 +1298,14 @@ const CACHE_MISS: SessionEvent = Object.freeze({ type: 'cache', hit: false });
 /**
  * Builds the record a write left from what it sent (see
  * RedisStore.scriptThenTrack), given the script's reply and the frame head
- * read behind it; `undefined` when they do not show that write's state.
+ * read behind it; `written` when the reply shows what the write left but
+ * the head a later write (set aside, not cached); `undefined` when the
+ * reply does not show it.
  */
 type LocalRefill = (
   reply: unknown,
   head: { readonly version: number; readonly expiresAt: number },
-) => { record: SessionRecord; bytes: number } | undefined;
+) => { record: SessionRecord; bytes: number } | { written: SessionRecord } | undefined;
 
 /** The version a save or patch script wrote (`[1, version, …]`), `undefined` when it wrote none. */
 function writtenVersionOf(reply: unknown): number | undefined {

@@ -373,6 +373,22 @@ export class SessionCache {
     this.setAside(record.id, deepFreeze(record), now, true);
   }
 
+  /**
+   * What an own write left, when its refill was refused (another write
+   * followed it before the head read): not current, so not served, but
+   * newer than the copy set aside when the write began, which would
+   * otherwise be this instance's last sight for an outage fallback
+   * ({@link peekRetained}) and lose this write's keys.
+   */
+  public noteWritten(record: SessionRecord, now = Date.now()): void {
+    this.setAside(
+      record.id,
+      deepFreeze({ ...record, data: copySessionData(record.data) }),
+      now,
+      false,
+    );
+  }
+
   private setAside(id: string, record: SessionRecord, now: number, current: boolean): void {
     const kept = this.retained.get(id);
     if (kept !== undefined && kept.record.version > record.version) return;
