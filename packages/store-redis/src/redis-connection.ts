@@ -89,7 +89,32 @@ function adoptClient(candidate: Partial<Redis> | Cluster | undefined): RedisConn
         'call hang instead of failing in milliseconds (set commandTimeout, e.g. 1000)',
     );
   }
+  if (!client.isCluster && (client as Redis).options.enableAutoPipelining === true) {
+    warnAutoPipelining(client as Redis);
+  }
   return { client, owned: false, commandTimeoutMs: timeout };
+}
+
+/** Clients already warned about: one warning per client, however many stores share it. */
+const warnedClients = new WeakSet<Redis>();
+
+/**
+ * A process warning (once per client) that a standalone client with
+ * auto-pipelining holds the store's writes to the end of the event loop's
+ * turn: the store sends a full batch of writes at once, so Redis runs it
+ * while the instance handles the rest of the turn; held, the instance waits
+ * for Redis after every turn (HTTP write-one-key ~0.5–0.8× express-session
+ * that way against ~1.0× without, docs/benchmarks.md). Works, only slower.
+ */
+function warnAutoPipelining(client: Redis): void {
+  if (warnedClients.has(client)) return;
+  warnedClients.add(client);
+  process.emitWarning(
+    'RedisStore: the client has enableAutoPipelining on, which holds the store’s write ' +
+      'batches to the end of each event loop turn (slower writes under load). Give the store ' +
+      'a client without it, or let the store open its own connection (connection option).',
+    { type: 'SessionClusterWarning', code: 'SESSION_CLUSTER_AUTOPIPELINING' },
+  );
 }
 
 function reconnectDelay(attempt: number): number {

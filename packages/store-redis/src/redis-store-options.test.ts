@@ -105,6 +105,34 @@ describe('RedisStore options', () => {
     }
   });
 
+  it('warns once per caller-owned standalone client with auto-pipelining (writes held to the end of the turn)', async () => {
+    const pipelined = new Redis({
+      lazyConnect: true,
+      commandTimeout: 1_000,
+      enableAutoPipelining: true,
+    });
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error): void => {
+      warnings.push(warning);
+    };
+    process.on('warning', onWarning);
+    try {
+      const stores = [new RedisStore({ client: pipelined }), new RedisStore({ client: pipelined })];
+      const plain = new RedisStore({ client: lazyRedis });
+      // process.emitWarning delivers on the next tick.
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toMatchObject({
+        name: 'SessionClusterWarning',
+        code: 'SESSION_CLUSTER_AUTOPIPELINING',
+      });
+      await Promise.all([...stores, plain].map((store) => store.close()));
+    } finally {
+      process.off('warning', onWarning);
+      pipelined.disconnect();
+    }
+  });
+
   it('validates connection options before connecting', () => {
     const cases: readonly (readonly [unknown, string])[] = [
       [{ url: 'http://localhost:6379' }, 'connection.url'],
