@@ -1,16 +1,13 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import {
-  StorageUnavailableError,
-  createSessionCodec,
-  generateSessionId,
-} from '@session-cluster/core';
-import type { SessionData, SessionRecord } from '@session-cluster/core';
+import { StorageUnavailableError, createSessionCodec } from '@session-cluster/core';
+import type { SessionData } from '@session-cluster/core';
 import { MemoryStore } from '@session-cluster/store-memory';
 import { RedisStore } from '@session-cluster/store-redis';
 import { startRedisServer } from '@session-cluster/testkit';
 import type { RedisServerHandle } from '@session-cluster/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DegradedJournal } from './degraded-journal.js';
+import { degradedWrites } from './degraded-writes.test-helpers.js';
 import type { ReconcileConflictEvent } from './fallback-events.js';
 import { Reconciler, emptyTally } from './reconciler.js';
 
@@ -21,7 +18,6 @@ import { Reconciler, emptyTally } from './reconciler.js';
  * else changed.
  */
 
-const HOUR = 3_600_000;
 let server: RedisServerHandle;
 
 beforeAll(async () => {
@@ -71,43 +67,15 @@ function rig() {
     return merge(id, changes);
   };
 
-  /** A session Redis holds, cached here before the outage: journaled per key from that copy. */
-  async function heldBeforeOutage(data: SessionData): Promise<SessionRecord> {
-    const record = await primary.create({
-      id: generateSessionId(),
-      userId: 'ann',
-      data,
-      expiresAt: Date.now() + HOUR,
-    });
-    await secondary.create({
-      id: record.id,
-      userId: 'ann',
-      data,
-      expiresAt: record.expiresAt,
-    });
-    journal.seed(record.id, record);
-    return record;
-  }
-
-  /** A patch served from memory while degraded, journaled. */
-  async function patchLocally(id: string, set: SessionData): Promise<void> {
-    const ticket = journal.beginWrite(id);
-    await secondary.patch(id, { set });
-    journal.endWrite(ticket, true);
-    const after = await secondary.load(id);
-    if (after !== null) journal.noteData(id, ticket.entry, after.data, Date.now());
-  }
-
   return {
     primary,
     secondary,
     journal,
     reconciler,
+    ...degradedWrites({ primary, secondary, journal }),
     conflicts,
     lose,
     merges,
-    heldBeforeOutage,
-    patchLocally,
   };
 }
 

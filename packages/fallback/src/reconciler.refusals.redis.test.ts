@@ -1,12 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { createSessionCodec, generateSessionId, isSessionError } from '@session-cluster/core';
-import type { SessionCodec, SessionData, SessionRecord } from '@session-cluster/core';
+import type { SessionCodec, SessionRecord } from '@session-cluster/core';
 import { MemoryStore } from '@session-cluster/store-memory';
 import { RedisStore } from '@session-cluster/store-redis';
 import { startRedisServer } from '@session-cluster/testkit';
 import type { RedisServerHandle } from '@session-cluster/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DegradedJournal } from './degraded-journal.js';
+import { degradedWrites } from './degraded-writes.test-helpers.js';
 import type { ReconcileFailedEvent } from './fallback-events.js';
 import { createPrimaryPolicy } from './primary-policy.js';
 import { Reconciler, emptyTally } from './reconciler.js';
@@ -80,37 +81,6 @@ function rig(options: RigOptions = {}) {
     stopping: () => false,
   });
 
-  /** A session Redis holds, cached here before the outage: journaled per key from that copy. */
-  async function heldBeforeOutage(data: SessionData): Promise<SessionRecord> {
-    const record = await primary.create({
-      id: generateSessionId(),
-      userId: 'ann',
-      data,
-      expiresAt: Date.now() + HOUR,
-    });
-    await secondary.create({ id: record.id, userId: 'ann', data, expiresAt: record.expiresAt });
-    journal.seed(record.id, record);
-    return record;
-  }
-
-  /** A patch served from memory while degraded, journaled. */
-  async function patchLocally(id: string, set: SessionData): Promise<void> {
-    const ticket = journal.beginWrite(id);
-    await secondary.patch(id, { set });
-    journal.endWrite(ticket, true);
-    const after = await secondary.load(id);
-    if (after !== null) journal.noteData(id, ticket.entry, after.data, Date.now());
-  }
-
-  /** A session created in memory while degraded, journaled. */
-  async function createLocally(data: SessionData): Promise<SessionRecord> {
-    const id = generateSessionId();
-    const ticket = journal.beginWrite(id);
-    const record = await secondary.create({ id, data, expiresAt: Date.now() + HOUR });
-    journal.endWrite(ticket, true);
-    return record;
-  }
-
   /** The Redis key of session `id`'s frame. */
   async function frameKey(id: string): Promise<string> {
     const keys = await primary.client.keys(`${prefix}:s:*:${id}`);
@@ -123,11 +93,9 @@ function rig(options: RigOptions = {}) {
     secondary,
     journal,
     reconciler,
+    ...degradedWrites({ primary, secondary, journal }),
     failed,
     seen,
-    heldBeforeOutage,
-    patchLocally,
-    createLocally,
     frameKey,
     close: () => Promise.all([primary.close(), secondary.close()]),
   };
