@@ -24,14 +24,24 @@ afterEach(async () => {
   for (const thing of opened.splice(0).reverse()) await thing.close();
 });
 
-async function rig(persistent: boolean, halfOpenAfterMs = 200) {
+/**
+ * @param user the ACL rules of a user `app` (password `app-pw`) the store
+ *   connects as; default: the default user
+ */
+async function rig(persistent: boolean, halfOpenAfterMs = 200, user?: string) {
   const server: RedisServerHandle = await startRedisServer({
-    args: persistent ? ['--appendonly', 'yes', '--appendfsync', 'always'] : [],
+    args: [
+      ...(persistent ? ['--appendonly', 'yes', '--appendfsync', 'always'] : []),
+      // A config line, so the user survives restarts.
+      ...(user === undefined ? [] : ['--user', 'app', 'on', '>app-pw', ...user.split(' ')]),
+    ],
   });
   opened.push({ close: () => server.stop() });
   const prefix = `t${randomUUID().slice(0, 8)}`;
   const redis = new RedisStore({
-    connection: { url: server.url },
+    connection: {
+      url: user === undefined ? server.url : `redis://app:app-pw@127.0.0.1:${server.port}`,
+    },
     prefix,
     commandTimeoutMs: 300,
     cache: {},
@@ -138,6 +148,47 @@ describe('FallbackStore with the instance cache over a real redis-server', () =>
     const stored = await r.observer().load(session.id);
     expect(stored?.data).toEqual({ n: 2, cart: ['apple'], theme: 'dark' });
     expect(stored?.version).toBeGreaterThan(session.version);
+  });
+
+  it('a cache that never comes up (a Redis user without CLIENT) still carries the last writes through an outage', async () => {
+    // The cache cannot track, so it never serves; what this instance last
+    // read and wrote is still what the outage fallback starts from, not the
+    // copy it set aside when it created the session (every write since lost).
+    const r = await rig(true, 200, '~* &* +@all -client');
+    const session = await r.store.create({
+      id: generateSessionId(),
+      data: { n: 1 },
+      expiresAt: Date.now() + TTL_MS,
+    });
+    for (let n = 2; n <= 4; n++) {
+      const loaded = await r.store.load(session.id);
+      await r.store.save(
+        session.id,
+        { data: { n }, expiresAt: session.expiresAt },
+        loaded?.version ?? 0,
+      );
+    }
+    expect(r.redis.cacheStats()?.state).toBe('down');
+    expect(r.redis.loadCached(session.id)).toBeUndefined();
+
+    await r.server.kill();
+    const copy = await r.store.load(session.id);
+    expect(copy?.data).toEqual({ n: 4 });
+    await r.store.save(
+      session.id,
+      { data: { n: 5 }, expiresAt: session.expiresAt },
+      copy?.version ?? 0,
+    );
+    for (let i = 0; i < 5; i++) await r.store.load(generateSessionId());
+    expect(r.store.degraded).toBe(true);
+
+    const recovered = once(r.store, 'recovered') as Promise<[RecoveredEvent]>;
+    await r.server.restart();
+    const [event] = await recovered;
+    expect(event).toMatchObject({ written: 1, conflicts: 0, failed: 0 });
+    expect(r.conflicts).toEqual([]);
+    expect((await r.observer().load(session.id))?.data).toEqual({ n: 5 });
+    expect(r.redis.cacheStats()?.state).toBe('down');
   });
 
   it('carries the same session through a second outage after the first was written back', async () => {

@@ -246,8 +246,8 @@ class TrackedConnection {
       // close() or a newer companion replaced it meanwhile.
       if (companion !== this.companion) return;
       this.companionId = String(id);
-    } catch {
-      // It reconnects by itself; its next 'ready' tries again.
+    } catch (error) {
+      this.setUpFailed(companion, error);
       return;
     }
     await this.enableTracking();
@@ -255,20 +255,37 @@ class TrackedConnection {
 
   private async enableTracking(): Promise<void> {
     const id = this.companionId;
+    const companion = this.companion;
     if (id === undefined || this.closed || this.node.status !== 'ready') return;
     const attempt = ++this.attempt;
     try {
       // Re-issuing it with another REDIRECT is allowed while tracking is on.
       await this.node.call('CLIENT', 'TRACKING', 'on', 'REDIRECT', id, 'NOLOOP');
-    } catch {
-      // Down until the next reconnect of either connection (a failing
-      // CLIENT TRACKING means a server in trouble; reconnects follow).
+    } catch (error) {
+      if (attempt === this.attempt && companion !== undefined) this.setUpFailed(companion, error);
       return;
     }
     // close() and every state change bump the attempt.
     if (attempt !== this.attempt) return;
     this.ready = true;
     this.changed();
+  }
+
+  /**
+   * A step of setting tracking up failed on connections that are still up.
+   * No connection event would ever try again, so the cache would stay down
+   * (every load a round trip, and an outage fallback seeded from old
+   * copies) for as long as both connections live. A timeout (a server or
+   * an instance too busy to answer within commandTimeout) starts the
+   * companion over: it reconnects after its retryStrategy's delay and its
+   * `ready` runs every step again. A refusal (an error reply: a server
+   * without CLIENT TRACKING, an ACL without the command) would be refused
+   * again, so the cache stays down, as without tracking.
+   */
+  private setUpFailed(companion: Redis, error: unknown): void {
+    if (this.closed || companion !== this.companion || companion.status !== 'ready') return;
+    if (error instanceof Error && error.name === 'ReplyError') return;
+    companion.disconnect(true);
   }
 
   private onInvalidation(message: unknown): void {

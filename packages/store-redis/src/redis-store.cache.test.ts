@@ -375,6 +375,66 @@ describe('RedisStore instance cache: standalone', () => {
     expect((await a.load(session.id))?.version).toBe(3);
   });
 
+  it('a step of turning tracking on that times out is tried again: the cache does not stay down', async () => {
+    // The companion's CLIENT ID really times out: the server is paused when
+    // it arrives. Nothing reconnects by itself (both connections stay up),
+    // so without a retry the cache would stay down for good.
+    const prototype = Redis.prototype as unknown as {
+      client: (this: Redis, ...args: unknown[]) => Promise<unknown>;
+    };
+    const clientCommand = prototype.client;
+    let paused = 0;
+    prototype.client = async function (this: Redis, ...args: unknown[]) {
+      if (args[0] === 'ID' && paused === 0) {
+        paused += 1;
+        await admin.call('CLIENT', 'PAUSE', '400', 'ALL');
+      }
+      return clientCommand.apply(this, args);
+    };
+    let store: RedisStore;
+    try {
+      store = await openStore({ commandTimeoutMs: 150 });
+    } finally {
+      prototype.client = clientCommand;
+    }
+    expect(paused).toBe(1);
+    const session = await createSession(store);
+    await store.load(session.id);
+    const gets = await getCalls();
+    expect((await store.load(session.id))?.version).toBe(1);
+    expect(await getCalls()).toBe(gets);
+  });
+
+  it('while its cache is down, an outage fallback gets what it last read or wrote, not an older copy', async () => {
+    // A Redis user without CLIENT: tracking is refused, the cache never serves.
+    await admin.call('ACL', 'SETUSER', 'no-client', 'on', '>pw', '~*', '&*', '+@all', '-client');
+    const a = new RedisStore({
+      connection: { url: `redis://no-client:pw@127.0.0.1:${server.port}` },
+      prefix,
+      cache: true,
+    });
+    stores.push(a);
+    const b = await openStore();
+    const session = await createSession(a);
+    await a.patch(session.id, { set: { n: 1 } });
+    await a.patch(session.id, { set: { theme: 'dark' } }, { expectedVersion: 2 });
+    expect(a.cacheStats()?.state).toBe('down');
+    expect(a.loadCached(session.id)).toBeUndefined();
+    expect(a.peekCached(session.id)).toMatchObject({
+      version: 3,
+      data: { ...session.data, n: 1, theme: 'dark' },
+    });
+    // Another instance's write, then a read: the copy follows the read.
+    await b.patch(session.id, { set: { n: 2 } });
+    expect((await a.load(session.id))?.version).toBe(4);
+    expect(a.peekCached(session.id)).toMatchObject({ version: 4, data: { n: 2 } });
+    const loaded = await a.load(session.id);
+    if (loaded === null) throw new Error('missing');
+    await a.save(session.id, { data: { n: 3 }, expiresAt: loaded.expiresAt }, 4);
+    expect(a.peekCached(session.id)).toMatchObject({ version: 5, data: { n: 3 } });
+    expect(a.cacheStats()?.state).toBe('down');
+  });
+
   it('a reconnected data connection flushes and turns tracking on again', async () => {
     const a = await openStore();
     const b = await openStore();

@@ -272,8 +272,14 @@ export class RedisStore implements SessionStore {
         if (ticket !== undefined) cache?.cancelFill(ticket);
         throw error;
       }
-      if (ticket === undefined || cache === undefined) {
-        return this.readLive('load', id, raw, this.clock.now());
+      if (cache === undefined) return this.readLive('load', id, raw, this.clock.now());
+      if (ticket === undefined) {
+        // The cache is down: nothing is served from it, but what this
+        // instance reads is still its latest sight of the session, for an
+        // outage fallback (an older copy would lose the writes since).
+        const record = await this.readLive('load', id, raw, this.clock.now());
+        if (record !== null) cache.noteSeen(record, raw?.length ?? 0, this.clock.now());
+        return record;
       }
       let record: SessionRecord | null;
       try {
@@ -389,7 +395,11 @@ export class RedisStore implements SessionStore {
       };
       // Not cached (nothing read it back, so Redis does not track it), but
       // offered to an outage fallback as this instance's copy of it.
-      this.cache?.noteCreated({ ...record, data: copySessionData(record.data) }, now);
+      this.cache?.noteCreated(
+        { ...record, data: copySessionData(record.data) },
+        frameBytes(encoded.bytes, encoded.entries.length),
+        now,
+      );
       return record;
     });
   }
@@ -445,11 +455,13 @@ export class RedisStore implements SessionStore {
               updatedAt: now,
               expiresAt,
             };
-            // A later write (or touch) ran before the head read: not current,
-            // but what this write left.
-            if (version !== head.version || head.expiresAt !== expiresAt)
-              return { written: record };
-            return { record, bytes: frameBytes(encoded.bytes, encoded.entries.length) };
+            const bytes = frameBytes(encoded.bytes, encoded.entries.length);
+            // A later write (or touch) ran before the head read, or there was
+            // no head read (the cache is down): not current, but what this
+            // write left.
+            if (version !== head?.version || head.expiresAt !== expiresAt)
+              return { written: record, bytes };
+            return { record, bytes };
           },
         ),
         'saveSession',
@@ -499,8 +511,9 @@ export class RedisStore implements SessionStore {
       const now = this.clock.now();
       // Only a session this instance holds is refilled: the patch is applied
       // to its copy. One it never read stays out of the cache (a write-only
-      // visitor costs no read-back).
-      const before = this.cache?.peek(id);
+      // visitor costs no read-back). While the cache is down its copy is the
+      // one set aside, which the patch's result then supersedes.
+      const before = this.cache?.isReady === false ? this.peekCached(id) : this.cache?.peek(id);
 
       const reply = replyArray(
         await this.scriptThenTrack(
@@ -544,12 +557,13 @@ export class RedisStore implements SessionStore {
                 version,
                 updatedAt: now,
                 expiresAt:
-                  head.version === version ? head.expiresAt : (expiresAt ?? before.expiresAt),
+                  head?.version === version ? head.expiresAt : (expiresAt ?? before.expiresAt),
               };
-              // A later write ran before the head read: not current, but
-              // what this write left.
-              if (head.version !== version) return { written: record };
-              return { record, bytes: frameBytes(z, Object.keys(data).length) };
+              const bytes = frameBytes(z, Object.keys(data).length);
+              // A later write ran before the head read, or there was no head
+              // read (the cache is down): not current, but what this write left.
+              if (head?.version !== version) return { written: record, bytes };
+              return { record, bytes };
             }),
         ),
         'patchSession',
@@ -686,7 +700,7 @@ export class RedisStore implements SessionStore {
             ((written, head) =>
               Array.isArray(written) &&
               Number(written[0]) === 1 &&
-              head.version === before.version &&
+              head?.version === before.version &&
               head.expiresAt === expiresAt
                 ? { record: { ...before, expiresAt }, bytes }
                 : undefined),
@@ -1154,24 +1168,26 @@ export class RedisStore implements SessionStore {
       if (fill !== undefined) cache.cancelFill(fill.ticket);
       throw error;
     }
-    if (fill === undefined) return reply;
-    const { ticket } = fill;
-    const head = readFrameHead(await fill.read);
+    // Without a fill the cache was down when the write was sent: no head
+    // read, so never a refill, only the record the reply shows it left.
+    const head = fill === undefined ? undefined : readFrameHead(await fill.read);
     let left: ReturnType<LocalRefill>;
     try {
-      left = head === undefined ? undefined : local(reply, head);
+      left = fill !== undefined && head === undefined ? undefined : local(reply, head);
     } catch {
       // An unreadable reply is the caller's error to report; no refill.
       left = undefined;
     }
-    if (left !== undefined && 'record' in left) {
-      cache.endFill(ticket, left.record, left.bytes);
+    if (fill !== undefined && left !== undefined && 'record' in left) {
+      cache.endFill(fill.ticket, left.record, left.bytes);
       return reply;
     }
-    cache.cancelFill(ticket);
+    if (fill !== undefined) cache.cancelFill(fill.ticket);
     // Not current, but newer than the copy set aside before the write: an
     // outage fallback seeded with that older copy would lose this write.
-    if (left !== undefined) cache.noteWritten(left.written, this.clock.now());
+    if (left !== undefined && 'written' in left) {
+      cache.noteSeen(left.written, left.bytes, this.clock.now());
+    }
     return reply;
   }
 
@@ -1299,13 +1315,15 @@ const CACHE_MISS: SessionEvent = Object.freeze({ type: 'cache', hit: false });
  * Builds the record a write left from what it sent (see
  * RedisStore.scriptThenTrack), given the script's reply and the frame head
  * read behind it; `written` when the reply shows what the write left but
- * the head a later write (set aside, not cached); `undefined` when the
+ * the head a later write, or there was no head read (`head` undefined: the
+ * cache is down), so it is set aside, not cached; `undefined` when the
  * reply does not show it.
  */
 type LocalRefill = (
   reply: unknown,
-  head: { readonly version: number; readonly expiresAt: number },
-) => { record: SessionRecord; bytes: number } | { written: SessionRecord } | undefined;
+  head: { readonly version: number; readonly expiresAt: number } | undefined,
+) =>
+  { record: SessionRecord; bytes: number } | { written: SessionRecord; bytes: number } | undefined;
 
 /** The version a save or patch script wrote (`[1, version, …]`), `undefined` when it wrote none. */
 function writtenVersionOf(reply: unknown): number | undefined {

@@ -196,10 +196,44 @@ describe('SessionCache: a copy invalidated by another instance', () => {
   });
 });
 
+describe('SessionCache: what it reads and writes while down (noteSeen)', () => {
+  it('supersedes the copy set aside when it went down, never served, and stays handed over', () => {
+    const cache = readyCache();
+    fill(cache, 'a', 3);
+    cache.setReady(false, NOW);
+    cache.noteSeen(record('a', 9, { n: 9 }), 10, NOW + 5);
+    expect(cache.get('a', NOW + 5)).toBeUndefined();
+    const seen = cache.peekRetained('a', NOW + 5);
+    expect(seen?.data).toEqual({ n: 9 });
+    expect(Object.isFrozen(seen?.data)).toBe(true);
+    // Its minute runs from this sight, not from going down.
+    expect(cache.peekRetained('a', NOW + RETAINED_TTL_MS + 1)?.version).toBe(9);
+    // It was this instance's current copy: still written back if Redis lost it.
+    expect(cache.takeRetained(NOW + 6).map((r) => r.version)).toEqual([9]);
+  });
+
+  it('never replaces a newer copy, and keeps a copy that was not current not current', () => {
+    const cache = new SessionCache({ maxEntries: 10, maxBytes: 1_000 });
+    cache.noteSeen(record('a', 4), 10, NOW);
+    cache.noteSeen(record('a', 2), 10, NOW);
+    expect(cache.peekRetained('a', NOW)?.version).toBe(4);
+    expect(cache.takeRetained(NOW)).toEqual([]);
+  });
+
+  it('holds the copies within maxBytes as well as maxEntries, the oldest leaving first', () => {
+    const cache = new SessionCache({ maxEntries: 10, maxBytes: 100 });
+    for (const id of ['a', 'b', 'c']) cache.noteSeen(record(id), 39, NOW);
+    expect(cache.peekRetained('a', NOW)).toBeUndefined();
+    expect(cache.peekRetained('b', NOW)?.id).toBe('b');
+    expect(cache.peekRetained('c', NOW)?.id).toBe('c');
+    expect(cache.stats().retained).toBe(2);
+  });
+});
+
 describe('SessionCache: a session created here', () => {
   it('is offered to the fallback (peekRetained, takeRetained) but never served', () => {
     const cache = readyCache();
-    cache.noteCreated(record('c', 1), NOW);
+    cache.noteCreated(record('c', 1), 10, NOW);
     expect(cache.get('c', NOW)).toBeUndefined();
     expect(cache.peekRetained('c', NOW)?.version).toBe(1);
     expect(cache.takeRetained(NOW).map((r) => r.id)).toEqual(['c']);
@@ -207,7 +241,7 @@ describe('SessionCache: a session created here', () => {
 
   it('is no longer handed over once another instance changed it (a stale copy)', () => {
     const cache = readyCache();
-    cache.noteCreated(record('c', 1), NOW);
+    cache.noteCreated(record('c', 1), 10, NOW);
     cache.invalidate('c', true, NOW);
     expect(cache.takeRetained(NOW)).toEqual([]);
     expect(cache.peekRetained('c', NOW)?.version).toBe(1);

@@ -71,6 +71,8 @@ interface Entry {
 
 interface RetainedEntry {
   readonly record: SessionRecord;
+  /** Its size as the live entries count it (frame length plus id): bounds the copies by maxBytes. */
+  readonly bytes: number;
   /** Clock time (the caller's) at which it was set aside. */
   readonly at: number;
   /**
@@ -126,15 +128,18 @@ export class SessionCache {
   private readonly pending = new Map<string, PendingKey>();
   /**
    * Entries set aside instead of dropped: every entry when the cache went
-   * down, and an entry invalidated (by another instance's write, or before
-   * an own write): the last copy this instance saw. Never served by {@link get} (they may be
-   * stale); an outage fallback reads them ({@link peekRetained}) to carry
-   * visitors through an outage — a stale copy costs a per-key merge
-   * conflict, an empty session costs the visitor their data. They leave
-   * after {@link RETAINED_TTL_MS}, when taken, or when superseded by a
-   * newer copy; bounded by `maxEntries` like the live entries.
+   * down, an entry invalidated (by another instance's write, or before an
+   * own write), and what this instance read or wrote while its copy could
+   * not be cached ({@link noteSeen}): the last copy this instance saw.
+   * Never served by {@link get} (they may be stale); an outage fallback
+   * reads them ({@link peekRetained}) to carry visitors through an outage —
+   * a stale copy costs a per-key merge conflict (and the writes it misses),
+   * an empty session costs the visitor their data. They leave after
+   * {@link RETAINED_TTL_MS}, when taken, or when superseded by a newer copy;
+   * bounded by `maxEntries` and `maxBytes` like the live entries.
    */
   private retained = new Map<string, RetainedEntry>();
+  private retainedBytes = 0;
   private ready = false;
   private epoch = 0;
   private seq = 0;
@@ -261,6 +266,7 @@ export class SessionCache {
       this.setAside(
         ticket.id,
         deepFreeze({ ...record, data: copySessionData(record.data) }),
+        bytes + ticket.id.length,
         Date.now(),
         false,
       );
@@ -289,7 +295,7 @@ export class SessionCache {
     // an own write, which may fail because Redis just went away. Either way
     // it is no longer this instance's latest knowledge (not `current`).
     const entry = this.entries.get(id);
-    if (entry !== undefined) this.setAside(id, entry.record, now, false);
+    if (entry !== undefined) this.setAside(id, entry.record, entry.bytes, now, false);
     else {
       const kept = this.retained.get(id);
       if (kept?.current === true) this.retained.set(id, { ...kept, current: false });
@@ -323,10 +329,10 @@ export class SessionCache {
   }
 
   /**
-   * A copy of `id` set aside when the cache last went down (see
-   * {@link retained}), if younger than {@link RETAINED_TTL_MS}; else the
-   * live entry while the cache is ready. Possibly stale: for an outage
-   * fallback, never for a normal read.
+   * The live entry while the cache is ready; else the copy of `id` set
+   * aside last (see {@link retained}), if younger than
+   * {@link RETAINED_TTL_MS}. Possibly stale: for an outage fallback, never
+   * for a normal read.
    */
   public peekRetained(id: string, now = Date.now()): SessionRecord | undefined {
     const live = this.ready ? this.entries.get(id)?.record : undefined;
@@ -334,7 +340,7 @@ export class SessionCache {
     const kept = this.retained.get(id);
     if (kept === undefined) return undefined;
     if (kept.at + RETAINED_TTL_MS <= now) {
-      this.retained.delete(id);
+      this.dropRetained(id, kept);
       return undefined;
     }
     return kept.record;
@@ -351,7 +357,7 @@ export class SessionCache {
     for (const [id, kept] of this.retained) {
       if (!kept.current) continue;
       if (kept.at + RETAINED_TTL_MS > now) taken.push(kept.record);
-      this.retained.delete(id);
+      this.dropRetained(id, kept);
     }
     return taken;
   }
@@ -359,9 +365,9 @@ export class SessionCache {
   /** Set the live entries aside (newest copy of each id wins), dropping copies past their time. */
   private retain(now: number): void {
     for (const [id, kept] of this.retained) {
-      if (kept.at + RETAINED_TTL_MS <= now) this.retained.delete(id);
+      if (kept.at + RETAINED_TTL_MS <= now) this.dropRetained(id, kept);
     }
-    for (const [id, entry] of this.entries) this.setAside(id, entry.record, now, true);
+    for (const [id, entry] of this.entries) this.setAside(id, entry.record, entry.bytes, now, true);
   }
 
   /**
@@ -369,37 +375,57 @@ export class SessionCache {
    * read back, so it is not cached): set aside as this instance's copy, for
    * an outage fallback ({@link peekRetained}, {@link takeRetained}).
    */
-  public noteCreated(record: SessionRecord, now = Date.now()): void {
-    this.setAside(record.id, deepFreeze(record), now, true);
+  public noteCreated(record: SessionRecord, bytes: number, now = Date.now()): void {
+    this.setAside(record.id, deepFreeze(record), bytes + record.id.length, now, true);
   }
 
   /**
-   * What an own write left, when its refill was refused (another write
-   * followed it before the head read): not current, so not served, but
-   * newer than the copy set aside when the write began, which would
-   * otherwise be this instance's last sight for an outage fallback
-   * ({@link peekRetained}) and lose this write's keys.
+   * This instance's latest sight of a session whose copy could not be
+   * cached: what a load read while the cache is down, or what an own write
+   * left when it could not refill the entry (the cache is down, or another
+   * write followed it before the head read). Never served, but newer than
+   * the copy set aside before (when the cache went down, or when the write
+   * began), which would otherwise be what an outage fallback seeds the
+   * session with ({@link peekRetained}) and lose every write since. Keeps
+   * whether the copy it supersedes was `current`. `record` is frozen and
+   * kept as it is: the caller must not change it afterwards.
+   * @param bytes the frame's length as {@link endFill} counts it
    */
-  public noteWritten(record: SessionRecord, now = Date.now()): void {
+  public noteSeen(record: SessionRecord, bytes: number, now = Date.now()): void {
     this.setAside(
       record.id,
-      deepFreeze({ ...record, data: copySessionData(record.data) }),
+      deepFreeze(record),
+      bytes + record.id.length,
       now,
-      false,
+      this.retained.get(record.id)?.current === true,
     );
   }
 
-  private setAside(id: string, record: SessionRecord, now: number, current: boolean): void {
+  private setAside(
+    id: string,
+    record: SessionRecord,
+    bytes: number,
+    now: number,
+    current: boolean,
+  ): void {
     const kept = this.retained.get(id);
-    if (kept !== undefined && kept.record.version > record.version) return;
-    this.retained.delete(id);
-    this.retained.set(id, { record, at: now, current });
-    // Bounded like the live entries: the oldest set aside leave first.
-    while (this.retained.size > this.maxEntries) {
-      const oldest = this.retained.keys().next();
-      if (oldest.done === true) break;
-      this.retained.delete(oldest.value);
+    if (kept !== undefined) {
+      if (kept.record.version > record.version) return;
+      this.dropRetained(id, kept);
     }
+    this.retained.set(id, { record, bytes, at: now, current });
+    this.retainedBytes += bytes;
+    // Bounded like the live entries: the oldest set aside leave first.
+    while (this.retained.size > this.maxEntries || this.retainedBytes > this.maxBytes) {
+      const oldest = this.retained.entries().next();
+      if (oldest.done === true) break;
+      this.dropRetained(...oldest.value);
+    }
+  }
+
+  private dropRetained(id: string, kept: RetainedEntry): void {
+    this.retained.delete(id);
+    this.retainedBytes -= kept.bytes;
   }
 
   /** Counters and size. */
