@@ -212,6 +212,28 @@ describe('FallbackStore with the instance cache over a real redis-server', () =>
     }
   });
 
+  it('a second outage right after a write-back starts from the merged session, though nothing read it since', async () => {
+    const r = await rig(true);
+    const session = await cachedSession(r, { n: 1 });
+    await r.server.kill();
+    await r.store.patch(session.id, { set: { n: 2 } });
+    for (let i = 0; i < 5; i++) await r.store.load(generateSessionId());
+    let recovered = once(r.store, 'recovered') as Promise<[RecoveredEvent]>;
+    await r.server.restart();
+    await recovered;
+    // No load of the session here: the write-back itself left the cache's copy.
+    expect(r.redis.loadCached(session.id)?.data).toEqual({ n: 2 });
+    await r.server.kill();
+    expect((await r.store.load(session.id))?.data).toEqual({ n: 2 });
+    await r.store.patch(session.id, { set: { m: 3 } });
+    for (let i = 0; i < 5; i++) await r.store.load(generateSessionId());
+    recovered = once(r.store, 'recovered') as Promise<[RecoveredEvent]>;
+    await r.server.restart();
+    const [event] = await recovered;
+    expect(event).toMatchObject({ conflicts: 0, failed: 0 });
+    expect((await r.observer().load(session.id))?.data).toEqual({ n: 2, m: 3 });
+  });
+
   it('a key changed on both sides is a reported conflict; keys changed on one side each survive', async () => {
     // The idle probe (after 2 s) comes well after the other instance's write.
     const r = await rig(true, 1_000);

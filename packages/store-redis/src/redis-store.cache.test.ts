@@ -435,6 +435,41 @@ describe('RedisStore instance cache: standalone', () => {
     expect(a.cacheStats()?.state).toBe('down');
   });
 
+  it('a merge on the version of its copy refills the cache with the merged session; one after another write does not', async () => {
+    const a = await openStore();
+    const b = await openStore();
+    const session = await createSession(a, { n: 0, keep: 1, gone: 2 } as never);
+    await a.load(session.id);
+    const merged = await a.merge(session.id, {
+      baseVersion: 1,
+      expiresAt: session.expiresAt,
+      changes: [
+        { key: 'n', value: 5, base: 0, at: Date.now() },
+        { key: 'gone', value: undefined, base: 2, at: Date.now() },
+        { key: 'added', value: { deep: [1] }, base: undefined, at: Date.now() },
+      ],
+    });
+    expect(merged).toEqual({ kind: 'merged', version: 2, conflicts: [] });
+    const gets = await getCalls();
+    const copy = a.loadCached(session.id);
+    expect(await getCalls()).toBe(gets);
+    const stored = await b.load(session.id);
+    expect(copy).toEqual(stored);
+    expect(Object.keys(copy?.data ?? {})).toEqual(Object.keys(stored?.data ?? {}));
+
+    // Redis moved on (b's write): the merge conflicts, and nothing is refilled.
+    await b.patch(session.id, { set: { n: 6 } });
+    await until('invalidated', () => a.loadCached(session.id) === undefined);
+    const again = await a.merge(session.id, {
+      baseVersion: 2,
+      expiresAt: session.expiresAt,
+      changes: [{ key: 'n', value: 7, base: 5, at: Date.now() + 1_000 }],
+    });
+    expect(again).toMatchObject({ kind: 'merged', version: 4, conflicts: ['n'] });
+    expect(a.loadCached(session.id)).toBeUndefined();
+    expect((await a.load(session.id))?.data['n']).toBe(7);
+  });
+
   it('a reconnected data connection flushes and turns tracking on again', async () => {
     const a = await openStore();
     const b = await openStore();

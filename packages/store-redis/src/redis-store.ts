@@ -644,18 +644,65 @@ export class RedisStore implements SessionStore {
           Math.floor(change.at),
         );
       }
+      const now = this.clock.now();
+      // The copy the changes were made on (an outage fallback seeds it from
+      // this cache): when Redis still held its version, the merge applied
+      // every change to it, so what it left is known without a read. Else
+      // the copy stays as it was, stale, until a load.
+      const copy = this.peekCached(id);
+      const before = copy?.version === merge.baseVersion ? copy : undefined;
       const reply = replyArray(
-        await this.script('merge', 'mergeSession', id, this.sessionKeys(id), [
+        await this.scriptThenTrack(
+          'merge',
+          'mergeSession',
           id,
-          this.clock.now(),
-          merge.baseVersion,
-          merge.expiresAt,
-          this.physicalExpiry(merge.expiresAt),
-          this.codec.maxBytes,
-          this.frameFormat,
-          comparable ? '1' : '0',
-          ...args,
-        ]),
+          [
+            id,
+            now,
+            merge.baseVersion,
+            merge.expiresAt,
+            this.physicalExpiry(merge.expiresAt),
+            this.codec.maxBytes,
+            this.frameFormat,
+            comparable ? '1' : '0',
+            ...args,
+          ],
+          before &&
+            ((written, head) => {
+              // One version on from the base: the stored version was the
+              // base, so every change applied (no conflicts).
+              if (writtenVersionOf(written) !== before.version + 1) return undefined;
+              const version = before.version + 1;
+              // The script's order: kept and replaced keys in place, new ones appended.
+              const data: SessionData = {};
+              for (const [key, value] of Object.entries(before.data)) {
+                if (!unset.includes(key)) data[key] = value;
+              }
+              for (const [jsonKey, value] of encoded.set.entries) {
+                const key = JSON.parse(jsonKey) as string;
+                data[key] = this.codec.decodeEntry(id, key, value);
+              }
+              const record: SessionRecord = {
+                ...before,
+                data,
+                version,
+                // The script's: the latest write time among the data stored.
+                updatedAt: Math.max(
+                  before.updatedAt,
+                  ...merge.changes.map((change) => Math.floor(change.at)),
+                ),
+                expiresAt:
+                  head?.version === version
+                    ? head.expiresAt
+                    : Math.max(before.expiresAt, merge.expiresAt),
+              };
+              // The reply carries no size: what the stored entries take, encoded again.
+              const stored = this.codec.encodeEntries(id, data);
+              const bytes = frameBytes(stored.bytes, stored.entries.length);
+              if (head?.version !== version) return { written: record, bytes };
+              return { record, bytes };
+            }),
+        ),
         'mergeSession',
       );
       const status = replyInteger(reply[0], 'mergeSession');
