@@ -538,18 +538,7 @@ export class RedisStore implements SessionStore {
               // wrote the very next version.
               const version = writtenVersionOf(written);
               if (version !== before.version + 1) return undefined;
-              // The script's order: kept keys in place, new ones appended.
-              const removed = new Set(
-                encoded.unset.map((jsonKey) => JSON.parse(jsonKey) as string),
-              );
-              const data: SessionData = {};
-              for (const [key, value] of Object.entries(before.data)) {
-                if (!removed.has(key)) data[key] = value;
-              }
-              for (const [jsonKey, value] of encoded.set.entries) {
-                const key = JSON.parse(jsonKey) as string;
-                data[key] = this.codec.decodeEntry(id, key, value);
-              }
+              const data = this.patched(id, before.data, encoded);
               const z = replyInteger((written as unknown[])[2], 'patchSession');
               const record: SessionRecord = {
                 ...before,
@@ -673,15 +662,7 @@ export class RedisStore implements SessionStore {
               // base, so every change applied (no conflicts).
               if (writtenVersionOf(written) !== before.version + 1) return undefined;
               const version = before.version + 1;
-              // The script's order: kept and replaced keys in place, new ones appended.
-              const data: SessionData = {};
-              for (const [key, value] of Object.entries(before.data)) {
-                if (!unset.includes(key)) data[key] = value;
-              }
-              for (const [jsonKey, value] of encoded.set.entries) {
-                const key = JSON.parse(jsonKey) as string;
-                data[key] = this.codec.decodeEntry(id, key, value);
-              }
+              const data = this.patched(id, before.data, encoded);
               const record: SessionRecord = {
                 ...before,
                 data,
@@ -1236,6 +1217,28 @@ export class RedisStore implements SessionStore {
       cache.noteSeen(left.written, left.bytes, this.clock.now());
     }
     return reply;
+  }
+
+  /**
+   * `data` with an encoded patch applied the way the patch and merge scripts
+   * apply it (kept and replaced keys in place, new ones appended), each set
+   * value decoded as a read would decode it.
+   */
+  private patched(
+    id: string,
+    data: SessionData,
+    encoded: ReturnType<SessionCodec['encodePatchEntries']>,
+  ): SessionData {
+    const removed = new Set(encoded.unset.map((jsonKey) => JSON.parse(jsonKey) as string));
+    const result: SessionData = {};
+    for (const [key, value] of Object.entries(data)) {
+      if (!removed.has(key)) result[key] = value;
+    }
+    for (const [jsonKey, value] of encoded.set.entries) {
+      const key = JSON.parse(jsonKey) as string;
+      result[key] = this.codec.decodeEntry(id, key, value);
+    }
+    return result;
   }
 
   private sessionKeys(id: string): [string, string] {
