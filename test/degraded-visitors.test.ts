@@ -184,6 +184,8 @@ interface Run {
   readonly visitors: readonly Visitor[];
   readonly observer: RedisStore;
   readonly recoveredMs: number;
+  /** Each instance's cache state when Redis was killed (printed: a cache down carries stale copies). */
+  readonly cachesAtKill: string;
 }
 
 async function runOutage(redis: RedisServerHandle): Promise<Run> {
@@ -197,6 +199,9 @@ async function runOutage(redis: RedisServerHandle): Promise<Run> {
   const loops = all.map((v) => drive(v, instances, () => running));
   await delay(WARM_UP_MS);
   phase = 'outage';
+  const cachesAtKill = instances
+    .map((i) => `${i.name}:${i.cluster.redis.cacheStats()?.state ?? 'none'}`)
+    .join(' ');
   await redis.kill('SIGKILL');
   await delay(OUTAGE_MS);
   await redis.restart();
@@ -215,7 +220,7 @@ async function runOutage(redis: RedisServerHandle): Promise<Run> {
     commandTimeoutMs: 2_000,
   });
   cleanup.push(() => observer.close());
-  return { instances, visitors: all, observer, recoveredMs };
+  return { instances, visitors: all, observer, recoveredMs, cachesAtKill };
 }
 
 function conflictKeys(run: Run, idHash: string): string[] {
@@ -274,7 +279,7 @@ describe('visitors through a Redis outage (3 instances, 12 visitors, instance ca
     }
     console.log(
       [
-        `[scenario] degraded visitors, restarted with data: outage ${OUTAGE_MS} ms, ${run.visitors.reduce((n, v) => n + v.acks.length, 0)} requests, ${failed} failed, ${outageAcks.length} answered during the outage, ${emptyDuringOutage.length} visitors saw an empty session, recovered ${run.recoveredMs} ms after the restart`,
+        `[scenario] degraded visitors, restarted with data: outage ${OUTAGE_MS} ms, ${run.visitors.reduce((n, v) => n + v.acks.length, 0)} requests, ${failed} failed, ${outageAcks.length} answered during the outage, ${emptyDuringOutage.length} visitors saw an empty session, recovered ${run.recoveredMs} ms after the restart, caches at the kill ${run.cachesAtKill}`,
         `[scenario] sticky visitors lost ${stickyLost} acknowledged increments; keys one instance writes lost ${distinctLost} writes; round-robin counters lost ${sameKeyLost} increments over ${counterConflicts} reported counter conflicts`,
         ...lines.map((l) => `[scenario]   ${l}`),
       ].join('\n'),
