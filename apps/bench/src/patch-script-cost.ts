@@ -66,7 +66,7 @@ const VARIANTS: readonly Variant[] = [
   },
   {
     name: 'shipped, without checking the stored frame',
-    cuts: [['or not frame_verify(sid, current, body) then', 'then']],
+    cuts: [['if not frame_verify(sid, current, body) then', 'if false then']],
   },
 ];
 
