@@ -284,7 +284,10 @@ class TrackedConnection {
    */
   private setUpFailed(companion: Redis, error: unknown): void {
     if (this.closed || companion !== this.companion || companion.status !== 'ready') return;
-    if (error instanceof Error && error.name === 'ReplyError') return;
+    if (error instanceof Error && error.name === 'ReplyError') {
+      warnTrackingRefused(this.node, error.message);
+      return;
+    }
     companion.disconnect(true);
   }
 
@@ -309,6 +312,27 @@ class TrackedConnection {
     this.ready = false;
     this.changed();
   }
+}
+
+/** Data connections already warned about: one warning per connection, however often it reconnects. */
+const refusedNodes = new WeakSet<Redis>();
+
+/**
+ * A process warning (once per data connection) that Redis refused a step
+ * of client tracking: the instance cache stays down (every load a round
+ * trip) with nothing else telling the operator why, since health shows
+ * only `cache.state: 'down'`.
+ */
+function warnTrackingRefused(node: Redis, reply: string): void {
+  if (refusedNodes.has(node)) return;
+  refusedNodes.add(node);
+  process.emitWarning(
+    `RedisStore: Redis refused client tracking (${reply}), so the instance cache stays down ` +
+      'and every load goes to Redis. The cache needs Redis 6 or later and, with ACLs, the ' +
+      'CLIENT command (CLIENT ID, CLIENT TRACKING) and SUBSCRIBE for the store’s user; or ' +
+      'turn the cache off (cache: false).',
+    { type: 'SessionClusterWarning', code: 'SESSION_CLUSTER_TRACKING_REFUSED' },
+  );
 }
 
 /** The server the data connection talks to now (after a Sentinel failover: the new master). */

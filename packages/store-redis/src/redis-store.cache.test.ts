@@ -5,7 +5,16 @@ import type { SessionRecord } from '@session-cluster/core';
 import { describeStoreContract, startRedisServer } from '@session-cluster/testkit';
 import type { RedisServerHandle } from '@session-cluster/testkit';
 import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import {
+  afterAll,
+  afterEach,
+  beforeAll,
+  beforeEach,
+  describe,
+  expect,
+  it,
+  onTestFinished,
+} from 'vitest';
 import { deleteKeys, freshPrefix, redisHarness } from './redis-harness.test-helpers.js';
 import { RedisStore } from './redis-store.js';
 import type { RedisStoreOptions } from './redis-store-options.js';
@@ -408,6 +417,14 @@ describe('RedisStore instance cache: standalone', () => {
   it('while its cache is down, an outage fallback gets what it last read or wrote, not an older copy', async () => {
     // A Redis user without CLIENT: tracking is refused, the cache never serves.
     await admin.call('ACL', 'SETUSER', 'no-client', 'on', '>pw', '~*', '&*', '+@all', '-client');
+    const warnings: string[] = [];
+    const onWarning = (warning: Error & { code?: string }): void => {
+      if (warning.code === 'SESSION_CLUSTER_TRACKING_REFUSED') warnings.push(warning.message);
+    };
+    process.on('warning', onWarning);
+    onTestFinished(() => {
+      process.off('warning', onWarning);
+    });
     const a = new RedisStore({
       connection: { url: `redis://no-client:pw@127.0.0.1:${server.port}` },
       prefix,
@@ -433,6 +450,10 @@ describe('RedisStore instance cache: standalone', () => {
     await a.save(session.id, { data: { n: 3 }, expiresAt: loaded.expiresAt }, 4);
     expect(a.peekCached(session.id)).toMatchObject({ version: 5, data: { n: 3 } });
     expect(a.cacheStats()?.state).toBe('down');
+    // Said once, with the reason, however often the companion reconnects.
+    await until('warned', () => warnings.length > 0);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/refused client tracking \(NOPERM.*CLIENT/);
   });
 
   it('a merge on the version of its copy refills the cache with the merged session; one after another write does not', async () => {
