@@ -278,13 +278,14 @@ class TrackedConnection {
    * copies) for as long as both connections live. A timeout (a server or
    * an instance too busy to answer within commandTimeout) starts the
    * companion over: it reconnects after its retryStrategy's delay and its
-   * `ready` runs every step again. A refusal (an error reply: a server
-   * without CLIENT TRACKING, an ACL without the command) would be refused
-   * again, so the cache stays down, as without tracking.
+   * `ready` runs every step again; so does any other error reply (a
+   * REDIRECT naming a companion the server has just seen go). A refusal (a
+   * server without the command, an ACL without it) would be refused again:
+   * the cache stays down, as without tracking, and a warning says why.
    */
   private setUpFailed(companion: Redis, error: unknown): void {
     if (this.closed || companion !== this.companion || companion.status !== 'ready') return;
-    if (error instanceof Error && error.name === 'ReplyError') {
+    if (error instanceof Error && REFUSED.test(error.message)) {
       warnTrackingRefused(this.node, error.message);
       return;
     }
@@ -313,6 +314,9 @@ class TrackedConnection {
     this.changed();
   }
 }
+
+/** Error replies that will not change on a retry: no such command, or the ACL forbids it. */
+const REFUSED = /^(NOPERM|ERR unknown (sub)?command)/i;
 
 /** Data connections already warned about: one warning per connection, however often it reconnects. */
 const refusedNodes = new WeakSet<Redis>();
