@@ -89,6 +89,28 @@ async function cachedSession(
   return session;
 }
 
+/** Calls for other sessions reach the dead Redis and open the breaker. */
+async function openBreaker(store: FallbackStore): Promise<void> {
+  for (let i = 0; i < 5; i++) await store.load(generateSessionId());
+  expect(store.degraded).toBe(true);
+}
+
+/**
+ * Restart `r`'s redis-server and wait for its store's `recovered`, with no
+ * call of the store's own (the idle probe finds Redis back); `meanwhile`
+ * runs right after the restart, before recovery.
+ */
+async function restartAndRecover(
+  r: { server: RedisServerHandle; store: FallbackStore },
+  meanwhile?: () => Promise<void>,
+): Promise<RecoveredEvent> {
+  const recovered = once(r.store, 'recovered') as Promise<[RecoveredEvent]>;
+  await r.server.restart();
+  await meanwhile?.();
+  const [event] = await recovered;
+  return event;
+}
+
 describe('FallbackStore with the instance cache over a real redis-server', () => {
   it('a load the cache answers publishes the hit, then the route (the primary’s loadCached publishes nothing)', async () => {
     const r = await rig(false);
@@ -131,18 +153,15 @@ describe('FallbackStore with the instance cache over a real redis-server', () =>
     );
     await r.store.patch(session.id, { set: { theme: 'dark' } });
     // Calls for other sessions reach Redis and open the breaker.
-    for (let i = 0; i < 5; i++) await r.store.load(generateSessionId());
-    expect(r.store.degraded).toBe(true);
+    await openBreaker(r.store);
     expect((await r.store.load(session.id))?.data).toEqual({
       n: 2,
       cart: ['apple'],
       theme: 'dark',
     });
 
-    const recovered = once(r.store, 'recovered') as Promise<[RecoveredEvent]>;
-    await r.server.restart();
     // No call from here on: the idle probe finds Redis back.
-    const [event] = await recovered;
+    const event = await restartAndRecover(r);
     expect(event).toMatchObject({ written: 1, conflicts: 0, failed: 0 });
     expect(r.conflicts).toEqual([]);
     const stored = await r.observer().load(session.id);
@@ -179,12 +198,9 @@ describe('FallbackStore with the instance cache over a real redis-server', () =>
       { data: { n: 5 }, expiresAt: session.expiresAt },
       copy?.version ?? 0,
     );
-    for (let i = 0; i < 5; i++) await r.store.load(generateSessionId());
-    expect(r.store.degraded).toBe(true);
+    await openBreaker(r.store);
 
-    const recovered = once(r.store, 'recovered') as Promise<[RecoveredEvent]>;
-    await r.server.restart();
-    const [event] = await recovered;
+    const event = await restartAndRecover(r);
     expect(event).toMatchObject({ written: 1, conflicts: 0, failed: 0 });
     expect(r.conflicts).toEqual([]);
     expect((await r.observer().load(session.id))?.data).toEqual({ n: 5 });
@@ -204,10 +220,8 @@ describe('FallbackStore with the instance cache over a real redis-server', () =>
       const copy = await r.store.load(session.id);
       expect(copy?.data).toEqual({ n: round - 1 });
       await r.store.patch(session.id, { set: { n: round } });
-      for (let i = 0; i < 5; i++) await r.store.load(generateSessionId());
-      const recovered = once(r.store, 'recovered') as Promise<[RecoveredEvent]>;
-      await r.server.restart();
-      await recovered;
+      await openBreaker(r.store);
+      await restartAndRecover(r);
       expect((await r.observer().load(session.id))?.data).toEqual({ n: round });
     }
   });
@@ -217,19 +231,15 @@ describe('FallbackStore with the instance cache over a real redis-server', () =>
     const session = await cachedSession(r, { n: 1 });
     await r.server.kill();
     await r.store.patch(session.id, { set: { n: 2 } });
-    for (let i = 0; i < 5; i++) await r.store.load(generateSessionId());
-    let recovered = once(r.store, 'recovered') as Promise<[RecoveredEvent]>;
-    await r.server.restart();
-    await recovered;
+    await openBreaker(r.store);
+    await restartAndRecover(r);
     // No load of the session here: the write-back itself left the cache's copy.
     expect(r.redis.loadCached(session.id)?.data).toEqual({ n: 2 });
     await r.server.kill();
     expect((await r.store.load(session.id))?.data).toEqual({ n: 2 });
     await r.store.patch(session.id, { set: { m: 3 } });
-    for (let i = 0; i < 5; i++) await r.store.load(generateSessionId());
-    recovered = once(r.store, 'recovered') as Promise<[RecoveredEvent]>;
-    await r.server.restart();
-    const [event] = await recovered;
+    await openBreaker(r.store);
+    const event = await restartAndRecover(r);
     expect(event).toMatchObject({ conflicts: 0, failed: 0 });
     expect((await r.observer().load(session.id))?.data).toEqual({ n: 2, m: 3 });
   });
@@ -246,14 +256,12 @@ describe('FallbackStore with the instance cache over a real redis-server', () =>
     await r.server.kill();
     await r.store.patch(session.id, { set: { counter: 10, mine: 1 } });
     // Calls for other sessions reach Redis and open the breaker.
-    for (let i = 0; i < 5; i++) await r.store.load(generateSessionId());
-    expect(r.store.degraded).toBe(true);
+    await openBreaker(r.store);
     // Another instance writes while this one is still degraded (Redis is
     // back, this breaker still open): after this instance's write.
-    const recovered = once(r.store, 'recovered') as Promise<[RecoveredEvent]>;
-    await r.server.restart();
-    await r.observer().patch(session.id, { set: { counter: 20, theirs: 1 } });
-    const [event] = await recovered;
+    const event = await restartAndRecover(r, async () => {
+      await r.observer().patch(session.id, { set: { counter: 20, theirs: 1 } });
+    });
     expect(event.conflicts).toBe(1);
     expect(r.conflicts).toHaveLength(1);
     expect(r.conflicts[0]).toMatchObject({ keys: ['counter'], deleted: false });
@@ -288,12 +296,9 @@ describe('FallbackStore with the instance cache over a real redis-server', () =>
       { data: current?.data ?? {}, expiresAt: Date.now() },
       current?.version ?? 0,
     );
-    for (let i = 0; i < 5; i++) await r.store.load(generateSessionId());
-    expect(r.store.degraded).toBe(true);
+    await openBreaker(r.store);
 
-    const recovered = once(r.store, 'recovered') as Promise<[RecoveredEvent]>;
-    await r.server.restart();
-    const [event] = await recovered;
+    const event = await restartAndRecover(r);
     expect(event).toMatchObject({ deleted: 1, failed: 0 });
     const observer = r.observer();
     expect(await observer.load(old.id)).toBeNull();
@@ -318,11 +323,8 @@ describe('FallbackStore with the instance cache over a real redis-server', () =>
     await r.server.kill();
     // Only a few are touched during the outage; all 20 must come back.
     for (const session of sessions.slice(0, 3)) await r.store.load(session.id);
-    for (let i = 0; i < 5; i++) await r.store.load(generateSessionId());
-    expect(r.store.degraded).toBe(true);
-    const recovered = once(r.store, 'recovered') as Promise<[RecoveredEvent]>;
-    await r.server.restart();
-    const [event] = await recovered;
+    await openBreaker(r.store);
+    const event = await restartAndRecover(r);
     expect(event).toMatchObject({ restored: 20, failed: 0 });
     const observer = r.observer();
     for (const session of sessions) {
