@@ -15,7 +15,8 @@ Options:
   --http-seconds <n>        seconds per HTTP figure (default 4)
   --connections <n>         HTTP connections (default 50)
   --sweep-sessions <n>      expired sessions the sweep suite sweeps (default 1000000)
-  --only <substring>        run only the scenarios whose name contains it
+  --only <substring>        store and http suites: run only the scenarios whose name
+                            contains it (http: '<mode> <case>', e.g. own-set, 'ours own-read')
   --json <file>             also write every figure as JSON
   -h, --help                print this and exit
 `;

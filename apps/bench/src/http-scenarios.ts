@@ -17,6 +17,8 @@ export interface HttpSuiteOptions {
   readonly seconds: number;
   readonly connections: number;
   readonly rounds: number;
+  /** Run only the cases whose name (`<mode> <case>`, e.g. `ours own-set`) contains it. */
+  readonly only?: string | undefined;
 }
 
 /** A ratio the HTTP issue commits to. */
@@ -229,11 +231,19 @@ export async function runHttpSuite(options: HttpSuiteOptions): Promise<Record<st
   // Only reads INFO cpu between cases.
   const redis = new Redis(options.redisUrl);
   try {
+    const casesOfMode = (mode: HttpBenchMode | FastifyBenchMode): readonly HttpCase[] =>
+      (mode.startsWith('fastify-') ? FASTIFY_CASES : CASES).filter(
+        (kind) => options.only === undefined || `${mode} ${kind}`.includes(options.only),
+      );
+    // A server none of whose cases is selected is not started.
     for (const mode of [...MODES, ...FASTIFY_MODES]) {
-      servers.push(await startServer(mode, options.redisUrl));
+      if (casesOfMode(mode).length > 0) servers.push(await startServer(mode, options.redisUrl));
     }
-    const casesOf = (server: ServerHandle): readonly HttpCase[] =>
-      server.mode.startsWith('fastify-') ? FASTIFY_CASES : CASES;
+    if (servers.length === 0) {
+      console.log(`  --only ${JSON.stringify(options.only)} selects no HTTP case`);
+      return { summary: [], ratios: [] };
+    }
+    const casesOf = (server: ServerHandle): readonly HttpCase[] => casesOfMode(server.mode);
     const runs = new Map<string, CaseResult[]>();
     // Warm JIT, connections and scripts.
     for (const server of servers) {

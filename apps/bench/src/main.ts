@@ -158,6 +158,7 @@ async function httpSuite(): Promise<Record<string, unknown>> {
       seconds: positiveInt('http-seconds', args['http-seconds']),
       connections: positiveInt('connections', args.connections),
       rounds,
+      only: args.only,
     });
   } finally {
     await server?.stop();
