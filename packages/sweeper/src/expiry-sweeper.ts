@@ -4,6 +4,7 @@ import {
   INSTRUMENTATION_SCOPE,
   SessionValidationError,
   StorageUnavailableError,
+  retryPolicyOf,
   sessionChannels,
   toSessionError,
 } from '@session-cluster/core';
@@ -23,6 +24,22 @@ import type { SchedulerChanges, SweepJobData } from './sweep-schedulers.js';
 import type { ExpirySweeperEvents, QueueFailure } from './sweeper-events.js';
 import { resolveSweeperOptions } from './sweeper-options.js';
 import type { ExpirySweeperOptions, ResolvedSweeperOptions } from './sweeper-options.js';
+
+/**
+ * How a scheduler restore that failed on a live connection is tried again.
+ * The restore runs on every `ready` of the queue connection; an error reply
+ * that means "not now" (LOADING from a server still loading its data,
+ * READONLY from a replica being promoted, OOM, NOREPLICAS…) or a timeout
+ * would otherwise leave the schedulers missing, so no bucket swept, until
+ * the next reconnect. From 0.5 s, doubling, at most 30 s apart: ~5 min.
+ */
+const RESTORE_RETRY = retryPolicyOf({
+  maxAttempts: 12,
+  baseDelayMs: 500,
+  maxDelayMs: 30_000,
+  multiplier: 2,
+  jitter: 0.2,
+});
 
 /** Running totals of one sweeper process (since construction). */
 export interface SweeperStats {
@@ -84,6 +101,10 @@ export class ExpirySweeper extends EventEmitter<ExpirySweeperEvents> {
   private readonly queueClient: Redis | Cluster;
   /** Whether the reconnect hook that puts lost schedulers back is installed. */
   private restoresSchedulers = false;
+  /** The restore in progress, with its retries: one at a time (a reconnect meanwhile joins it). */
+  private restoring: Promise<void> | undefined;
+  /** Cancels a restore's pending retry when the sweeper closes. */
+  private readonly restoreAbort = new AbortController();
   private readonly sweepQueue: Queue<SweepJobData>;
   private readonly eventsQueue: Queue<ExpiryBatchJobData> | undefined;
   private readonly bullTelemetry: Telemetry | undefined;
@@ -254,6 +275,7 @@ export class ExpirySweeper extends EventEmitter<ExpirySweeperEvents> {
   public close(): Promise<void> {
     this.closing ??= (async () => {
       this.stopping = true;
+      this.restoreAbort.abort();
       // Worker.close() stops fetching and waits for the active jobs, which
       // stop at their next batch boundary.
       await this.worker?.close();
@@ -315,16 +337,38 @@ export class ExpirySweeper extends EventEmitter<ExpirySweeperEvents> {
     return changes;
   }
 
-  private async restoreSchedulers(): Promise<void> {
-    if (this.closing !== undefined) return;
+  private restoreSchedulers(): Promise<void> {
+    if (this.closing !== undefined) return Promise.resolve();
+    this.restoring ??= this.restoreWithRetries().finally(() => {
+      this.restoring = undefined;
+    });
+    return this.restoring;
+  }
+
+  private async restoreWithRetries(): Promise<void> {
     try {
-      const changes = await installSweepSchedulers(
-        this.sweepQueue,
-        this.store.bucketCount,
-        this.options.intervalMs,
-      );
+      // Retried only when Redis said "not now" or did not answer
+      // (StorageUnavailableError): a refusal (NOPERM, a bad command) is reported at once.
+      const changes = await RESTORE_RETRY.execute(async () => {
+        const began = performance.now();
+        try {
+          return await installSweepSchedulers(
+            this.sweepQueue,
+            this.store.bucketCount,
+            this.options.intervalMs,
+          );
+        } catch (error) {
+          throw toStoreError(error, {
+            operation: 'restoreSchedulers',
+            elapsedMs: performance.now() - began,
+            commandTimeoutMs: this.options.commandTimeoutMs,
+          });
+        }
+      }, this.restoreAbort.signal);
       if (changes.upserted + changes.removed > 0) this.emitSafely('schedulersRestored', changes);
     } catch (error) {
+      // The last try's error, once the retries ran out (or the first, when
+      // not retryable); nothing when close() cancelled the retries.
       this.reportQueueError('sweep-queue', error);
     }
   }
