@@ -62,8 +62,7 @@ end
 
 local fresh = {f = FORMAT, v = '1', e = ARGV[3], c = ARGV[2], m = ARGV[2], z = ARGV[6], u = ARGV[5]}
 fresh.k = frame_check(ARGV[1], fresh, ARGV[9])
-local header = frame_header(fresh)
-redis.call('SET', KEYS[1], header .. ARGV[9], 'PXAT', ARGV[4])
+redis.call('SET', KEYS[1], frame_value(fresh, ARGV[9]), 'PXAT', ARGV[4])
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
 
 local stale = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[7], 'LIMIT', 0, 16)

@@ -52,34 +52,40 @@ local function frame_retire(key, e, grace, floor)
   redis.call('SET', key, TOMBSTONE, 'PXAT', string.format('%d', math.ceil(until_ms)))
 end
 
--- A readable header: exactly 8 US-separated fields, the first 'SC1', 'SC2' or 'SC3'.
-local HEADER_PATTERN = '^SC([123])\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)$'
+-- A readable header at the start of a frame: 'SC1', 'SC2' or 'SC3', then
+-- exactly 8 US-separated fields, none holding RS (the header ends at the
+-- first RS); the position after the last field is captured, to check that
+-- the header ends there (at an RS or the end of the frame).
+local HEADER_AT_START = '^SC([123])\31([^\31\30]*)\31([^\31\30]*)\31([^\31\30]*)\31([^\31\30]*)\31([^\31\30]*)\31([^\31\30]*)\31([^\31\30]*)()'
 
--- The fields of a header string (the frame up to its first RS), or nil when
--- it is unreadable. One pattern match instead of a split loop: the sweep
--- reads a header per expired session, and the loop was a fifth of its Redis
--- time.
-local function frame_parse_header(header)
-  local f, v, e, c, m, z, k, u = string.match(header, HEADER_PATTERN)
-  if not f then
+-- The header fields of frame `raw`, and the position where its entries
+-- start; nil when the header is unreadable. Matched in place, without a copy
+-- of the header: Redis' Lua hashes every byte of every string it makes, so a
+-- copy costs about as much as the match. One pattern instead of a split loop:
+-- the sweep reads a header per expired session, and the loop was a fifth of
+-- its Redis time.
+local function frame_match_header(raw)
+  local f, v, e, c, m, z, k, u, after = string.match(raw, HEADER_AT_START)
+  if not f or (after <= #raw and string.byte(raw, after) ~= 30) then
     return nil
   end
-  return {f = f, v = v, e = e, c = c, m = m, z = z, k = k, u = u}
+  return {f = f, v = v, e = e, c = c, m = m, z = z, k = k, u = u}, after
 end
 
 -- The header fields of a framed session and the entries part (from the first
 -- RS on, '' when the session has no data). nil when the frame is unreadable.
 local function frame_read(raw)
-  local rs = string.find(raw, RS, 1, true)
-  if not rs then
-    return frame_parse_header(raw), ''
+  local h, after = frame_match_header(raw)
+  if not h then
+    return nil, ''
   end
-  return frame_parse_header(string.sub(raw, 1, rs - 1)), string.sub(raw, rs)
+  return h, string.sub(raw, after)
 end
 
--- The header string of `h` (fields as strings), in h's format.
-local function frame_header(h)
-  return table.concat({'SC' .. h.f, h.v, h.e, h.c, h.m, h.z, h.k, h.u}, US)
+-- The frame of header fields `h` (strings, in h's format) and entries
+-- `body` ('' or from its first RS on): one concatenation, so one new string.
+local function frame_value(h, body)
+  return 'SC' .. h.f .. US .. h.v .. US .. h.e .. US .. h.c .. US .. h.m .. US .. h.z .. US .. h.k .. US .. h.u .. body
 end
 
 -- A header number as the loader (readSessionFrame) reads it: finite, or nil.
@@ -242,11 +248,6 @@ end
 -- header costs a second, full read.
 local HEADER_PEEK = 256
 
--- HEADER_PATTERN for a header at the start of a whole frame: fields cannot
--- hold RS either (the header ends at the first RS), and the position after
--- the last field is captured to check that the header ends there.
-local HEADER_AT_START = '^SC([123])\31([^\31\30]*)\31([^\31\30]*)\31([^\31\30]*)\31([^\31\30]*)\31([^\31\30]*)\31([^\31\30]*)\31([^\31\30]*)()'
-
 -- frame_get for scripts that never touch the entries: only the header is
 -- read (GETRANGE) and matched in place, so the cost does not grow with the
 -- session's data. nil when missing; {} (no fields) when unreadable, exactly
@@ -263,14 +264,10 @@ local function frame_get_header(key)
   if raw == TOMBSTONE then
     return nil
   end
-  local f, v, e, c, m, z, k, u, after = string.match(raw, HEADER_AT_START)
-  if #raw == HEADER_PEEK and (not f or after > #raw) then
+  local h, after = frame_match_header(raw)
+  if #raw == HEADER_PEEK and (not h or after > #raw) then
     -- The header may go on past what was read: read it all.
-    raw = redis.call('GET', key)
-    f, v, e, c, m, z, k, u, after = string.match(raw, HEADER_AT_START)
+    h = frame_match_header(redis.call('GET', key))
   end
-  if not f or (after <= #raw and string.byte(raw, after) ~= 30) then
-    return {}
-  end
-  return {f = f, v = v, e = e, c = c, m = m, z = z, k = k, u = u}
+  return h or {}
 end

@@ -197,7 +197,7 @@ if extend then
   current.e = ARGV[4]
 end
 current.k = frame_check(ARGV[1], current, entries)
-local value = frame_header(current) .. entries
+local value = frame_value(current, entries)
 if extend then
   redis.call('SET', KEYS[1], value, 'PXAT', ARGV[5])
   redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])

@@ -161,7 +161,7 @@ current.k = frame_check(ARGV[1], current, entries)
 if ARGV[3] ~= '' then
   current.e = ARGV[3]
 end
-local value = frame_header(current) .. entries
+local value = frame_value(current, entries)
 if ARGV[3] ~= '' then
   redis.call('SET', KEYS[1], value, 'PXAT', ARGV[4])
   redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])

@@ -55,8 +55,7 @@ if tonumber(ARGV[4]) <= now then
 end
 local saved = {f = FORMAT, v = newVersion, e = ARGV[4], c = current.c, m = ARGV[2], z = ARGV[7], u = user}
 saved.k = frame_check(ARGV[1], saved, ARGV[8])
-local header = frame_header(saved)
-redis.call('SET', KEYS[1], header .. ARGV[8], 'PXAT', ARGV[5])
+redis.call('SET', KEYS[1], frame_value(saved, ARGV[8]), 'PXAT', ARGV[5])
 redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
 
 return {1, newVersion, previousUser, current.c}

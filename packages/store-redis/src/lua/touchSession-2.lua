@@ -32,6 +32,6 @@ if state == 'unknown-key' then
 end
 -- k does not cover e: the frame keeps its format and its check.
 current.e = ARGV[3]
-redis.call('SET', KEYS[1], frame_header(current) .. body, 'PXAT', ARGV[4])
+redis.call('SET', KEYS[1], frame_value(current, body), 'PXAT', ARGV[4])
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
 return {1, current.u or ''}
