@@ -25,6 +25,11 @@ const BUCKETS = 64;
 interface Variant {
   readonly name: string;
   readonly cuts: readonly (readonly [string, string])[];
+  /**
+   * Sent on a connection with `CLIENT TRACKING on … NOLOOP`, as the store's
+   * is when the instance cache is on (the default of createSessionCluster).
+   */
+  readonly tracked?: boolean;
 }
 
 const ARG_SPLIT = `local packed, args, from = ARGV[call + 1], {}, 1
@@ -67,6 +72,14 @@ const VARIANTS: readonly Variant[] = [
   {
     name: 'shipped, without checking the stored frame',
     cuts: [['if not frame_verify(sid, current, body) then', 'if false then']],
+  },
+  { name: 'shipped, caller tracked (instance cache on)', cuts: [], tracked: true },
+  {
+    // What the store read with before: a read-only command, which makes
+    // Redis remember every key of the call for a tracking caller.
+    name: 'shipped with GET instead of GETEX, caller tracked',
+    cuts: [["local raw = redis.call('GETEX', key)", "local raw = redis.call('GET', key)"]],
+    tracked: true,
   },
 ];
 
@@ -125,6 +138,12 @@ export async function measurePatchScriptCost(options: {
     buckets: BUCKETS,
   });
   const admin = new Redis(server.url);
+  // A caller with tracking on, its invalidations redirected to a subscriber, as the store's.
+  const tracked = new Redis(server.url);
+  const invalidations = new Redis(server.url);
+  const invalidationsId = String(await invalidations.client('ID'));
+  await invalidations.subscribe('__redis__:invalidate');
+  await tracked.call('CLIENT', 'TRACKING', 'on', 'REDIRECT', invalidationsId, 'NOLOOP');
   const keys = new RedisKeys(PREFIX, BUCKETS);
   try {
     const ids: string[] = [];
@@ -146,7 +165,7 @@ export async function measurePatchScriptCost(options: {
         await admin.config('RESETSTAT');
         let calls = 0;
         for (let round = 0; round < options.rounds; round++) {
-          const pipeline = admin.pipeline();
+          const pipeline = (variant.tracked === true ? tracked : admin).pipeline();
           for (let from = 0; from < ids.length; from += CALLS_PER_BATCH) {
             const batchKeys: string[] = [];
             // ARGV[1]: keys per call; then one NUL-joined argument list per call (lua/batch.lua).
@@ -189,6 +208,8 @@ export async function measurePatchScriptCost(options: {
     };
   } finally {
     admin.disconnect();
+    tracked.disconnect();
+    invalidations.disconnect();
     await store.close();
     await server.stop();
   }
