@@ -73,14 +73,9 @@ const VARIANTS: readonly Variant[] = [
     name: 'shipped, without checking the stored frame',
     cuts: [['if not frame_verify(sid, current, body) then', 'if false then']],
   },
+  // A script's read-only command makes Redis remember, for a tracking
+  // caller, every key of the whole batched call (see frame_get in frame.lua).
   { name: 'shipped, caller tracked (instance cache on)', cuts: [], tracked: true },
-  {
-    // What the store read with before: a read-only command, which makes
-    // Redis remember every key of the call for a tracking caller.
-    name: 'shipped with GET instead of GETEX, caller tracked',
-    cuts: [["local raw = redis.call('GETEX', key)", "local raw = redis.call('GET', key)"]],
-    tracked: true,
-  },
 ];
 
 /** What {@link measurePatchScriptCost} measured: Redis µs per call of each variant (median of its passes). */

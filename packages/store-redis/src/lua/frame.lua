@@ -201,15 +201,15 @@ local function frame_unknown_key(h)
 end
 
 -- The session at `key`: nil when missing; {} (no fields) when unreadable.
--- Read with GETEX (no option: the value, TTL untouched, nothing written or
--- replicated), not GET: Redis flags GETEX a write, and a script's read-only
--- command makes Redis remember, for a caller with CLIENT TRACKING on, every
--- key the whole call declares (a batch's every session and bucket), which
--- the call's own writes then drop again: up to ~3 µs of a 16 µs patch in a
--- batch of 8. The writer's cache is refilled by a read of its own
--- (RedisStore's scriptThenTrack), so nothing needs this read tracked.
+-- A GET, though a read-only command in a script makes Redis remember, for
+-- a caller with CLIENT TRACKING on, every key the whole (batched) call
+-- declares, which the call's writes then drop again: ~3 µs of a ~16 µs
+-- patch (--suite script, "caller tracked"). GETEX (flagged a write) is not
+-- tracked, but as a script's first command it marks the script as having
+-- written, and Redis then lets its SET through past maxmemory (noeviction):
+-- the OOM refusal the reconciler relies on would be lost.
 local function frame_get(key)
-  local raw = redis.call('GETEX', key)
+  local raw = redis.call('GET', key)
   if not raw or raw == TOMBSTONE then
     return nil, ''
   end
