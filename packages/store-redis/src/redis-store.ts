@@ -1150,7 +1150,8 @@ export class RedisStore implements SessionStore {
    * declares (checked on 7.0.15), so the expiry bucket's ZSET would be
    * tracked too and every later write to that bucket, by any instance,
    * would send this one an invalidation; hence a command of its own, which
-   * names only the session's key.
+   * names only the session's key. (The write scripts read the frame with
+   * GETEX, which Redis does not track at all: see frame_get in lua/frame.lua.)
    *
    * When the head shows what this write left — the version (and expiry)
    * `local` expects, so nobody wrote after it and the read ran after it

@@ -200,16 +200,28 @@ local function frame_unknown_key(h)
   return nil
 end
 
--- The session at `key`: nil when missing; {} (no fields) when unreadable.
--- A GET, though a read-only command in a script makes Redis remember, for
--- a caller with CLIENT TRACKING on, every key the whole (batched) call
--- declares, which the call's writes then drop again: ~3 µs of a ~16 µs
--- patch (--suite script, "caller tracked"). GETEX (flagged a write) is not
--- tracked, but as a script's first command it marks the script as having
--- written, and Redis then lets its SET through past maxmemory (noeviction):
--- the OOM refusal the reconciler relies on would be lost.
+-- The session at `key`, for a script that writes it: nil when missing; {}
+-- (no fields) when unreadable.
+--
+-- Read with GETEX (no option: the value, TTL untouched, nothing written or
+-- replicated), not GET. A read-only command in a script makes Redis
+-- remember, for a caller with CLIENT TRACKING on (the store's, when the
+-- instance cache is on), every key the whole batched call declares, which
+-- the call's writes then drop again: ~3 µs of a ~16 µs patch (--suite
+-- script, "caller tracked"). GETEX is flagged a write, so not tracked; the
+-- writer's cache is refilled by a read of its own (RedisStore's
+-- scriptThenTrack).
+--
+-- Being a write, GETEX would also mark the script as having written, and
+-- Redis refuses a script's command past maxmemory (noeviction) only while
+-- the script has written nothing: the SET after it would then go through
+-- in OOM. So an empty SETRANGE comes first: a no-op (nothing written,
+-- nothing replicated, no key created, no invalidation) that Redis flags
+-- denyoom, so in OOM the script is refused before it reads, as a GET-then-
+-- SET script was at its SET.
 local function frame_get(key)
-  local raw = redis.call('GET', key)
+  redis.call('SETRANGE', key, 0, '')
+  local raw = redis.call('GETEX', key)
   if not raw or raw == TOMBSTONE then
     return nil, ''
   end
