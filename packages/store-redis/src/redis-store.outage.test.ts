@@ -129,6 +129,44 @@ describe('RedisStore when Redis fails', () => {
     expect(error.details?.['reply']).toBe('READONLY');
   });
 
+  it('a Redis out of memory (noeviction) refuses every write script before it writes, with the instance cache on', async () => {
+    const server = await start();
+    const store = new RedisStore({
+      connection: { url: server.url },
+      prefix: freshPrefix(),
+      commandTimeoutMs: COMMAND_TIMEOUT_MS,
+      cache: true,
+    });
+    stores.push(store);
+    const id = generateSessionId();
+    const expiresAt = Date.now() + TTL_MS;
+    await store.create({ id, data: { n: 1 }, expiresAt });
+    const admin = store.client;
+    await admin.config('SET', 'maxmemory-policy', 'noeviction');
+    await admin.config('SET', 'maxmemory', '1');
+    try {
+      // The scripts read with a write-flagged command first (not tracked);
+      // Redis must still refuse them at their first command, not let their
+      // SET through once they count as having written.
+      for (const write of [
+        () => store.patch(id, { set: { n: 2 } }),
+        () => store.touch(id, expiresAt + 1_000),
+        () =>
+          store.merge(id, {
+            baseVersion: 1,
+            changes: [{ key: 'n', value: 3, base: 1, at: Date.now() }],
+            expiresAt,
+          }),
+      ]) {
+        const { error } = await failure(write);
+        expect(error.details?.['reply']).toBe('OOM');
+      }
+    } finally {
+      await admin.config('SET', 'maxmemory', '0');
+    }
+    expect(await store.load(id)).toMatchObject({ version: 1, data: { n: 1 }, expiresAt });
+  });
+
   it('a store-owned client started while Redis is down fails within commandTimeoutMs', async () => {
     const server = await start();
     const port = server.port;
