@@ -14,15 +14,18 @@ import { isValidSessionId } from './session-id.js';
 /** Latest epoch ms a `Date` can hold: the upper bound of every accepted time. */
 export const MAX_EPOCH_MS = 8.64e15;
 
+/** The `INVALID_ARGUMENT` error for argument `field` of `operation`: what was `expected`. */
+export function invalidArgument(field: string, operation: string, expected: string) {
+  return new SessionValidationError(`${field} must be ${expected}`, { field, operation });
+}
+
 /** Throw unless a method argument (an input or options bag) is a non-null, non-array object. */
 export function assertObjectArgument(
   value: unknown,
   field: string,
   operation: string,
 ): asserts value is object {
-  if (!isOptionsObject(value)) {
-    throw new SessionValidationError(`${field} must be an object`, { field, operation });
-  }
+  if (!isOptionsObject(value)) throw invalidArgument(field, operation, 'an object');
 }
 
 /** Throw unless an epoch-ms time (`expiresAt`, `now`): finite, from 0 to {@link MAX_EPOCH_MS}. */
@@ -31,11 +34,8 @@ export function assertEpochMs(
   field: string,
   operation: string,
 ): asserts value is number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > MAX_EPOCH_MS) {
-    throw new SessionValidationError(`${field} must be a finite epoch ms timestamp`, {
-      field,
-      operation,
-    });
+  if (typeof value !== 'number' || !(value >= 0 && value <= MAX_EPOCH_MS)) {
+    throw invalidArgument(field, operation, 'a finite epoch ms timestamp');
   }
 }
 
@@ -45,8 +45,8 @@ export function assertPositiveInteger(
   field: string,
   operation: string,
 ): asserts value is number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
-    throw new SessionValidationError(`${field} must be a positive integer`, { field, operation });
+  if (!Number.isSafeInteger(value) || (value as number) < 1) {
+    throw invalidArgument(field, operation, 'a positive integer');
   }
 }
 
@@ -59,17 +59,11 @@ export function exceptIds(
   options: DeleteByUserOptions | undefined,
   operation = 'deleteByUser',
 ): ReadonlySet<string> {
-  if (options === undefined) return new Set();
-  assertObjectArgument(options, 'options', operation);
-  const except: unknown = options.except;
-  if (except === undefined) return new Set();
+  if (options !== undefined) assertObjectArgument(options, 'options', operation);
+  const except: unknown = options?.except ?? [];
   if (!Array.isArray(except)) {
-    throw new SessionValidationError('options.except must be an array of session ids', {
-      field: 'options.except',
-      operation,
-    });
+    throw invalidArgument('options.except', operation, 'an array of session ids');
   }
-  const ids = new Set<string>();
   for (const [index, id] of (except as unknown[]).entries()) {
     if (!isValidSessionId(id)) {
       throw new SessionValidationError('Invalid session id', {
@@ -78,7 +72,6 @@ export function exceptIds(
         operation,
       });
     }
-    ids.add(id);
   }
-  return ids;
+  return new Set(except as string[]);
 }

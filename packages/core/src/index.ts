@@ -237,5 +237,6 @@ export {
   assertObjectArgument,
   assertPositiveInteger,
   exceptIds,
+  invalidArgument,
 } from './argument-checks.js';
 export { replayFirst } from './replay-first.js';

@@ -35,7 +35,7 @@ export type OptionsOf<R extends OptionRules> = {
   readonly [K in keyof R as Optional<R[K]> extends true ? never : K]: Accepted<R[K]>;
 };
 
-/** What {@link OptionChecks.defaults} returns: the value of each option that has a default. */
+/** What {@link OptionChecks.defaults} returns: the value of each optional option that has a default. */
 export type DefaultsOf<R extends OptionRules> = {
   readonly [
     K in keyof R as Optional<R[K]> extends true
@@ -59,15 +59,12 @@ export function isOptionsObject(value: unknown): value is UncheckedOptions {
 
 /**
  * Checks of option values for one component, bound to the name its errors
- * carry (`ExpirySweeper option batchSize: expected …`). Each throws
+ * carry (`ExpirySweeper option batchSize: expected …`): each throws
  * `SessionValidationError` `INVALID_CONFIG` with `field` set to the option
- * path; callers branch on `code` and `field`, the message is for people.
- *
- * The value checks (`integer`, `boolean`, …) return the value accepted,
- * `undefined` for an absent optional one. The rule builders (`int`, `flag`,
- * `oneOf`, …) make {@link OptionRule}s with the default applied, for
- * `resolve`: a component's options are one table, checked once, by the
- * constructor that owns them.
+ * path. Value checks (`integer`, `boolean`, …) return the value accepted,
+ * `undefined` when absent; rule builders (`int`, `flag`, `oneOf`, …) make
+ * {@link OptionRule}s with the default applied, for one table per component
+ * that its constructor checks once with `resolve`.
  *
  * @example
  * ```ts
@@ -78,34 +75,29 @@ export function isOptionsObject(value: unknown): value is UncheckedOptions {
  */
 export function createOptionChecks(owner: string) {
   /** The `INVALID_CONFIG` error for `field`, with the whole `reason` ("pass either …"). */
-  const refuse = (field: string, reason: string, cause?: unknown): SessionValidationError =>
+  const refuse = (field: string, reason: string, cause?: unknown) =>
     new SessionValidationError(`${owner} option ${field}: ${reason}`, {
       code: 'INVALID_CONFIG',
       field,
       ...(cause === undefined ? {} : { cause }),
     });
   /** The `INVALID_CONFIG` error for `field`, saying what was `expected`; `cause` when a parser threw. */
-  const invalid = (field: string, expected: string, cause?: unknown): SessionValidationError =>
+  const invalid = (field: string, expected: string, cause?: unknown) =>
     refuse(field, `expected ${expected}`, cause);
+  /** Value check: `undefined`, or a value `valid` accepts (else refused as not `expected`). */
+  const value =
+    <T>(valid: (value: unknown) => boolean, expected: string) =>
+    (candidate: unknown, field: string): T | undefined => {
+      if (candidate !== undefined && !valid(candidate)) throw invalid(field, expected);
+      return candidate as T | undefined;
+    };
   /** An optional integer in `[min, max]` (max defaults to the largest safe integer). */
-  const integer = (value: unknown, field: string, min: number, max = Number.MAX_SAFE_INTEGER) => {
-    if (value === undefined) return undefined;
-    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
-      const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `from ${min} to ${max}`;
-      throw invalid(field, `an integer ${range}`);
-    }
-    return value;
-  };
-  /** An optional boolean. */
-  const boolean = (value: unknown, field: string) => {
-    if (value !== undefined && typeof value !== 'boolean') throw invalid(field, 'a boolean');
-    return value;
-  };
-  /** An optional string. */
-  const string = (value: unknown, field: string) => {
-    if (value !== undefined && typeof value !== 'string') throw invalid(field, 'a string');
-    return value;
-  };
+  const integer = (candidate: unknown, field: string, min: number, max = Number.MAX_SAFE_INTEGER) =>
+    value<number>(
+      (v) => Number.isSafeInteger(v) && (v as number) >= min && (v as number) <= max,
+      `an integer ${max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `from ${min} to ${max}`}`,
+    )(candidate, field);
+  const boolean = value<boolean>((v) => typeof v === 'boolean', 'a boolean');
   /** Rule: an object whose `methods` are all functions (`fallback` when absent, else required). */
   const implementing =
     <T, D extends T | undefined = undefined>(
@@ -113,48 +105,47 @@ export function createOptionChecks(owner: string) {
       expected: string,
       fallback?: D,
     ): OptionRule<T, D extends undefined ? T : T | undefined> =>
-    (value, field) => {
-      const candidate = value ?? fallback;
-      if (!isOptionsObject(candidate) || methods.some((m) => typeof candidate[m] !== 'function')) {
+    (candidate, field) => {
+      const it = candidate ?? fallback;
+      if (!isOptionsObject(it) || methods.some((m) => typeof it[m] !== 'function')) {
         throw invalid(field, expected);
       }
-      return candidate as T;
+      return it as T;
     };
-  const passOn = (value: unknown): unknown => value;
+  const passOn = (candidate: unknown): unknown => candidate;
   /**
    * Check every option of `rules` in `options` (a non-array object), each
    * under `path + name`; a key the table does not name is refused, so a typo
    * is an error, not a silent default.
    */
-  const resolve = <R extends OptionRules>(
-    rules: R,
-    options: unknown,
-    path = '',
-  ): ResolvedOptions<R> => {
+  const resolve = <R extends OptionRules>(rules: R, options: unknown, path = '') => {
     if (!isOptionsObject(options)) {
       throw invalid(path === '' ? 'options' : path.slice(0, -1), 'an options object');
     }
-    for (const name of Object.keys(options)) {
-      if (!Object.hasOwn(rules, name)) {
-        throw refuse(`${path}${name}`, `no such option (one of ${Object.keys(rules).join(', ')})`);
-      }
+    const unknown = Object.keys(options).find((name) => !Object.hasOwn(rules, name));
+    if (unknown !== undefined) {
+      throw refuse(`${path}${unknown}`, `no such option (one of ${Object.keys(rules).join(', ')})`);
     }
-    const resolved: Record<string, unknown> = {};
-    for (const [name, rule] of Object.entries(rules)) {
-      resolved[name] = rule(options[name], `${path}${name}`);
-    }
-    return resolved as ResolvedOptions<R>;
+    const entries = Object.entries(rules).map(([name, rule]) => [
+      name,
+      rule(options[name], `${path}${name}`),
+    ]);
+    return Object.fromEntries(entries) as ResolvedOptions<R>;
   };
   return {
     invalid,
     refuse,
     integer,
+    /** An optional boolean. */
     boolean,
-    string,
+    /** An optional string. */
+    string: value<string>((v) => typeof v === 'string', 'a string'),
     /** A required non-empty string. */
-    nonEmptyString: (value: unknown, field: string): string => {
-      if (typeof value !== 'string' || value === '') throw invalid(field, 'a non-empty string');
-      return value;
+    nonEmptyString: (candidate: unknown, field: string): string => {
+      if (typeof candidate !== 'string' || candidate === '') {
+        throw invalid(field, 'a non-empty string');
+      }
+      return candidate;
     },
     resolve,
     /** Rule: an integer in `[min, max]`, `fallback` when absent. */
@@ -164,88 +155,63 @@ export function createOptionChecks(owner: string) {
         min: number,
         max?: number,
       ): OptionRule<number | D, number | undefined> =>
-      (value, field) =>
-        integer(value, field, min, max) ?? fallback,
+      (candidate, field) =>
+        integer(candidate, field, min, max) ?? fallback,
     /** Rule: a finite number in `[min, max]` (`> 0` when `min` is `'positive'`), `fallback` when absent. */
-    num:
-      <D extends number | undefined>(
-        fallback: D,
-        min: number | 'positive',
-        max = Number.MAX_VALUE,
-      ): OptionRule<number | D, number | undefined> =>
-      (value, field) => {
-        if (value === undefined) return fallback;
-        const low = min === 'positive' ? Number.MIN_VALUE : min;
-        if (typeof value !== 'number' || !Number.isFinite(value) || value < low || value > max) {
-          const range =
-            min === 'positive'
-              ? 'finite number > 0'
-              : max === Number.MAX_VALUE
-                ? `finite number >= ${min}`
-                : `number in [${min}, ${max}]`;
-          throw invalid(field, `a ${range}`);
-        }
-        return value;
-      },
+    num: <D extends number | undefined>(fallback: D, min: number | 'positive', max?: number) => {
+      const low = min === 'positive' ? Number.MIN_VALUE : min;
+      const range =
+        min === 'positive'
+          ? 'a finite number > 0'
+          : max === undefined
+            ? `a finite number >= ${min}`
+            : `a number in [${min}, ${max}]`;
+      const check = value<number>(
+        (v) => typeof v === 'number' && v >= low && v <= (max ?? Number.MAX_VALUE),
+        range,
+      );
+      const rule: OptionRule<number | D, number | undefined> = (candidate, field) =>
+        check(candidate, field) ?? fallback;
+      return rule;
+    },
     /** Rule: a boolean, `fallback` when absent. */
     flag:
       <D extends boolean | undefined>(fallback: D): OptionRule<boolean | D, boolean | undefined> =>
-      (value, field) =>
-        boolean(value, field) ?? fallback,
+      (candidate, field) =>
+        boolean(candidate, field) ?? fallback,
     /** Rule: one of `values`, `fallback` when absent. */
-    oneOf:
-      <const T, D extends T | undefined>(
-        values: readonly T[],
-        fallback: D,
-      ): OptionRule<T | D, T | undefined> =>
-      (value, field) => {
-        if (value === undefined) return fallback;
-        if (!(values as readonly unknown[]).includes(value)) {
-          throw invalid(
-            field,
-            values.map((v) => (typeof v === 'string' ? `'${v}'` : v)).join(' | '),
-          );
-        }
-        return value as T;
-      },
+    oneOf: <const T, D extends T | undefined>(values: readonly T[], fallback: D) => {
+      const expected = values.map((v) => (typeof v === 'string' ? `'${v}'` : v)).join(' | ');
+      const check = value<T>((v) => (values as readonly unknown[]).includes(v), expected);
+      const rule: OptionRule<T | D, T | undefined> = (candidate, field) =>
+        check(candidate, field) ?? fallback;
+      return rule;
+    },
     /** Rule: a string matching `pattern` (described by `expected`), `fallback` when absent. */
-    matching:
-      <D extends string | undefined>(
-        pattern: RegExp,
-        fallback: D,
-        expected: string,
-      ): OptionRule<string | D, string | undefined> =>
-      (value, field) => {
-        if (value === undefined) return fallback;
-        if (typeof value !== 'string' || !pattern.test(value)) throw invalid(field, expected);
-        return value;
-      },
+    matching: <D extends string | undefined>(pattern: RegExp, fallback: D, expected: string) => {
+      const check = value<string>((v) => typeof v === 'string' && pattern.test(v), expected);
+      const rule: OptionRule<string | D, string | undefined> = (candidate, field) =>
+        check(candidate, field) ?? fallback;
+      return rule;
+    },
     /** Rule: an optional function, typed by the caller. */
-    fn:
-      <F>(): OptionRule<F | undefined> =>
-      (value, field) => {
-        if (value !== undefined && typeof value !== 'function') throw invalid(field, 'a function');
-        return value as F | undefined;
-      },
+    fn: <F>(): OptionRule<F | undefined> => value<F>((v) => typeof v === 'function', 'a function'),
     implementing,
     /** Rule: a {@link Clock}, the system clock when absent. */
     clock: implementing<Clock, Clock>(['now'], 'an object with a now() method', systemClock),
     /** Rule: a nested options object checked by `rules` (absent: every default). */
     section:
       <R extends OptionRules>(rules: R): OptionRule<ResolvedOptions<R>, OptionsOf<R> | undefined> =>
-      (value, field) =>
-        resolve(rules, value === undefined ? {} : value, `${field}.`),
+      (candidate, field) =>
+        resolve(rules, candidate ?? {}, `${field}.`),
     /** Rule: `rule` for a given value, `undefined` for an absent one. */
     optional:
       <T, I>(rule: OptionRule<T, I>): OptionRule<T | undefined, I | undefined> =>
-      (value, field) =>
-        value === undefined ? undefined : rule(value, field),
+      (candidate, field) =>
+        candidate === undefined ? undefined : rule(candidate, field),
     /** Rule: a value passed on as it is, to the part that checks it (typed only). */
     typed: <T>() => passOn as OptionRule<T>,
-    /**
-     * Rules passing the options `keys` of another part's options `T` on as
-     * given, to that part, which checks them: typed (and documented) as `T` has them.
-     */
+    /** Rules passing options `keys` of another part's options `T` on to that part, which checks them. */
     given:
       <T>() =>
       <K extends keyof T & string>(...keys: K[]) =>
@@ -258,17 +224,13 @@ export function createOptionChecks(owner: string) {
       <I>() =>
       <T>(rule: (value: unknown, field: string) => T): OptionRule<T, I> =>
         rule,
-    /**
-     * What each rule gives an absent option: a table's defaults, for a
-     * `*_DEFAULTS` constant. Options without a default (`undefined`) and
-     * required ones (their rule throws) are left out.
-     */
+    /** A table's defaults, frozen: options without one and required ones are left out. */
     defaults: <R extends OptionRules>(rules: R): DefaultsOf<R> => {
       const defaults: Record<string, unknown> = {};
       for (const [name, rule] of Object.entries(rules)) {
         try {
-          const value = rule(undefined, name);
-          if (value !== undefined) defaults[name] = value;
+          const fallback = rule(undefined, name);
+          if (fallback !== undefined) defaults[name] = fallback;
         } catch {
           // A required option: it has no default.
         }

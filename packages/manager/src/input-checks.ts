@@ -1,44 +1,25 @@
-import { SessionValidationError, isPlainObject } from '@session-cluster/core';
+import { assertPositiveInteger, invalidArgument, isPlainObject } from '@session-cluster/core';
 import type { SessionPatch } from '@session-cluster/core';
 
 /*
- * Edge checks of the manager's arguments. They look at shapes only (is it
- * an object, an integer, a function); what data may contain is the codec's
- * business, checked by the store before anything is written.
+ * Edge checks of the manager's arguments, besides core's. They look at
+ * shapes only (is it an object, an integer, a function); what data may
+ * contain is the codec's business, checked by the store before anything is written.
  */
 
-function invalid(operation: string, field: string, expected: string): SessionValidationError {
-  return new SessionValidationError(`${field}: expected ${expected}`, { field, operation });
-}
-
-function isInteger(value: unknown, min: number): value is number {
-  return typeof value === 'number' && Number.isSafeInteger(value) && value >= min;
-}
-
 /** @throws SessionValidationError `INVALID_ARGUMENT` unless `value` (an input, options or session data) is a plain object. */
-export function assertObjectArgument(
+export function assertPlainObject(
   value: unknown,
-  operation: string,
   field: string,
+  operation: string,
 ): asserts value is Record<string, unknown> {
-  if (!isPlainObject(value)) throw invalid(operation, field, 'a plain object');
+  if (!isPlainObject(value)) throw invalidArgument(field, operation, 'a plain object');
 }
 
 /** The optional `expectedVersion` of a fenced write. @throws SessionValidationError `INVALID_ARGUMENT` unless absent or a positive integer. */
 export function optionalVersion(value: unknown, operation: string): number | undefined {
-  if (value !== undefined && !isInteger(value, 1)) {
-    throw invalid(operation, 'options.expectedVersion', 'a positive integer');
-  }
+  if (value !== undefined) assertPositiveInteger(value, 'options.expectedVersion', operation);
   return value;
-}
-
-/** @throws SessionValidationError `INVALID_ARGUMENT` unless a positive safe integer. */
-export function assertTtl(
-  value: unknown,
-  operation: string,
-  field = 'ttlMs',
-): asserts value is number {
-  if (!isInteger(value, 1)) throw invalid(operation, field, 'a positive integer (ms)');
 }
 
 /**
@@ -47,30 +28,30 @@ export function assertTtl(
  */
 export function loadOptions(value: unknown): { minVersion: number } | undefined {
   if (value === undefined) return undefined;
-  assertObjectArgument(value, 'get', 'options');
+  assertPlainObject(value, 'options', 'get');
   const { minVersion } = value;
   if (minVersion === undefined) return undefined;
-  if (!isInteger(minVersion, 0)) {
-    throw invalid('get', 'options.minVersion', 'a non-negative integer');
+  if (!Number.isSafeInteger(minVersion) || (minVersion as number) < 0) {
+    throw invalidArgument('options.minVersion', 'get', 'a non-negative integer');
   }
-  return { minVersion };
+  return { minVersion: minVersion as number };
 }
 
 /** @throws SessionValidationError `INVALID_ARGUMENT` unless `{ set?: object, unset?: string[] }`. */
 export function assertPatch(value: unknown, operation: string): asserts value is SessionPatch {
-  assertObjectArgument(value, operation, 'changes');
+  assertPlainObject(value, 'changes', operation);
   const { set, unset } = value;
-  if (set !== undefined) assertObjectArgument(set, operation, 'changes.set');
+  if (set !== undefined) assertPlainObject(set, 'changes.set', operation);
   if (unset !== undefined && (!Array.isArray(unset) || unset.some((k) => typeof k !== 'string'))) {
-    throw invalid(operation, 'changes.unset', 'an array of strings');
+    throw invalidArgument('changes.unset', operation, 'an array of strings');
   }
 }
 
 /** @throws SessionValidationError `INVALID_ARGUMENT` unless a function. */
 export function assertFunction(
   value: unknown,
-  operation: string,
   field: string,
+  operation: string,
 ): asserts value is (...args: never[]) => unknown {
-  if (typeof value !== 'function') throw invalid(operation, field, 'a function');
+  if (typeof value !== 'function') throw invalidArgument(field, operation, 'a function');
 }

@@ -5,6 +5,7 @@ import {
   StorageUnavailableError,
   assertValidSessionId,
   assertValidUserId,
+  assertPositiveInteger,
   exceptIds,
   retryPolicyOf,
   generateSessionId,
@@ -39,9 +40,8 @@ import { HotSessions } from './hot-sessions.js';
 import { InFlight } from './in-flight.js';
 import {
   assertFunction,
-  assertObjectArgument,
   assertPatch,
-  assertTtl,
+  assertPlainObject,
   optionalVersion,
   loadOptions,
 } from './input-checks.js';
@@ -274,12 +274,12 @@ export class SessionManager {
    */
   public create(input: CreateSessionOptions): Promise<SessionRecord> {
     return this.run('create', () => {
-      assertObjectArgument(input, 'create', 'input');
+      assertPlainObject(input, 'input', 'create');
       const { userId, data } = input;
       const ttlMs = input.ttlMs ?? this.ttlMs;
       if (userId !== undefined) assertValidUserId(userId, 'create');
-      assertObjectArgument(data, 'create', 'data');
-      assertTtl(ttlMs, 'create');
+      assertPlainObject(data, 'data', 'create');
+      assertPositiveInteger(ttlMs, 'ttlMs', 'create');
       return this.policies.create.execute(() =>
         this.store.create({
           id: generateSessionId(),
@@ -384,10 +384,10 @@ export class SessionManager {
       'update',
       () => {
         assertValidSessionId(id, 'update');
-        assertFunction(fn, 'update', 'fn');
+        assertFunction(fn, 'fn', 'update');
         let mode = this.updateLock;
         if (options !== undefined) {
-          assertObjectArgument(options, 'update', 'options');
+          assertPlainObject(options, 'options', 'update');
           if (options.lock !== undefined) {
             if (!isUpdateLockMode(options.lock)) throw invalidUpdateLock();
             mode = options.lock;
@@ -427,7 +427,7 @@ export class SessionManager {
       () => {
         assertValidSessionId(id, 'patch');
         assertPatch(changes, 'patch');
-        assertObjectArgument(options, 'patch', 'options');
+        assertPlainObject(options, 'options', 'patch');
         const expectedVersion = optionalVersion(options.expectedVersion, 'patch');
         const write = (): Promise<number> =>
           this.store.patch(id, changes, {
@@ -481,7 +481,7 @@ export class SessionManager {
       'regenerate',
       () => {
         assertValidSessionId(id, 'regenerate');
-        assertObjectArgument(options, 'regenerate', 'options');
+        assertPlainObject(options, 'options', 'regenerate');
         const { userId } = options;
         if (userId !== undefined) assertValidUserId(userId, 'regenerate');
         return this.policies.regenerate.execute(() =>
@@ -520,7 +520,7 @@ export class SessionManager {
       'lock',
       () => {
         assertValidSessionId(id, 'lock');
-        assertFunction(fn, 'lock', 'fn');
+        assertFunction(fn, 'fn', 'lock');
         return this.locker.using(
           id,
           async (signal): Promise<{ ok: true; value: T } | { ok: false; error: unknown }> => {
@@ -580,11 +580,11 @@ export class SessionManager {
    */
   public cleanupExpired(options: CleanupOptions = {}): Promise<number> {
     return this.run('cleanupExpired', async () => {
-      assertObjectArgument(options, 'cleanupExpired', 'options');
+      assertPlainObject(options, 'options', 'cleanupExpired');
       const batchSize = options.batchSize ?? CLEANUP_DEFAULTS.batchSize;
       const maxBatches = options.maxBatches ?? CLEANUP_DEFAULTS.maxBatches;
-      assertTtl(batchSize, 'cleanupExpired', 'batchSize');
-      assertTtl(maxBatches, 'cleanupExpired', 'maxBatches');
+      assertPositiveInteger(batchSize, 'batchSize', 'cleanupExpired');
+      assertPositiveInteger(maxBatches, 'maxBatches', 'cleanupExpired');
       // One `now` for the whole run: sessions expiring meanwhile wait for the next one.
       const now = this.clock.now();
       let removed = 0;
@@ -624,7 +624,7 @@ export class SessionManager {
         this.run(
           'regenerate',
           () => {
-            assertObjectArgument(options, 'regenerate', 'options');
+            assertPlainObject(options, 'options', 'regenerate');
             const { userId } = options;
             if (userId !== undefined) assertValidUserId(userId, 'regenerate');
             const expectedVersion = optionalVersion(options.expectedVersion, 'regenerate');
