@@ -86,18 +86,18 @@ export function createOptionChecks(owner: string) {
     refuse(field, `expected ${expected}`, cause);
   /** Value check: `undefined`, or a value `valid` accepts (else refused as not `expected`). */
   const value =
-    <T>(valid: (value: unknown) => boolean, expected: string) =>
+    <T>(valid: (value: unknown) => value is T, expected: string) =>
     (candidate: unknown, field: string): T | undefined => {
       if (candidate !== undefined && !valid(candidate)) throw invalid(field, expected);
-      return candidate as T | undefined;
+      return candidate;
     };
   /** An optional integer in `[min, max]` (max defaults to the largest safe integer). */
   const integer = (candidate: unknown, field: string, min: number, max = Number.MAX_SAFE_INTEGER) =>
     value<number>(
-      (v) => Number.isSafeInteger(v) && (v as number) >= min && (v as number) <= max,
+      (v): v is number => Number.isSafeInteger(v) && (v as number) >= min && (v as number) <= max,
       `an integer ${max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `from ${min} to ${max}`}`,
     )(candidate, field);
-  const boolean = value<boolean>((v) => typeof v === 'boolean', 'a boolean');
+  const boolean = value((v): v is boolean => typeof v === 'boolean', 'a boolean');
   /** Rule: an object whose `methods` are all functions (`fallback` when absent, else required). */
   const implementing =
     <T, D extends T | undefined = undefined>(
@@ -139,7 +139,7 @@ export function createOptionChecks(owner: string) {
     /** An optional boolean. */
     boolean,
     /** An optional string. */
-    string: value<string>((v) => typeof v === 'string', 'a string'),
+    string: value((v): v is string => typeof v === 'string', 'a string'),
     /** A required non-empty string. */
     nonEmptyString: (candidate: unknown, field: string): string => {
       if (typeof candidate !== 'string' || candidate === '') {
@@ -166,8 +166,8 @@ export function createOptionChecks(owner: string) {
           : max === undefined
             ? `a finite number >= ${min}`
             : `a number in [${min}, ${max}]`;
-      const check = value<number>(
-        (v) => typeof v === 'number' && v >= low && v <= (max ?? Number.MAX_VALUE),
+      const check = value(
+        (v): v is number => typeof v === 'number' && v >= low && v <= (max ?? Number.MAX_VALUE),
         range,
       );
       const rule: OptionRule<number | D, number | undefined> = (candidate, field) =>
@@ -182,20 +182,21 @@ export function createOptionChecks(owner: string) {
     /** Rule: one of `values`, `fallback` when absent. */
     oneOf: <const T, D extends T | undefined>(values: readonly T[], fallback: D) => {
       const expected = values.map((v) => (typeof v === 'string' ? `'${v}'` : v)).join(' | ');
-      const check = value<T>((v) => (values as readonly unknown[]).includes(v), expected);
+      const check = value((v): v is T => (values as readonly unknown[]).includes(v), expected);
       const rule: OptionRule<T | D, T | undefined> = (candidate, field) =>
         check(candidate, field) ?? fallback;
       return rule;
     },
     /** Rule: a string matching `pattern` (described by `expected`), `fallback` when absent. */
     matching: <D extends string | undefined>(pattern: RegExp, fallback: D, expected: string) => {
-      const check = value<string>((v) => typeof v === 'string' && pattern.test(v), expected);
+      const check = value((v): v is string => typeof v === 'string' && pattern.test(v), expected);
       const rule: OptionRule<string | D, string | undefined> = (candidate, field) =>
         check(candidate, field) ?? fallback;
       return rule;
     },
     /** Rule: an optional function, typed by the caller. */
-    fn: <F>(): OptionRule<F | undefined> => value<F>((v) => typeof v === 'function', 'a function'),
+    fn: <F>(): OptionRule<F | undefined> =>
+      value((v): v is F => typeof v === 'function', 'a function'),
     implementing,
     /** Rule: a {@link Clock}, the system clock when absent. */
     clock: implementing<Clock, Clock>(['now'], 'an object with a now() method', systemClock),

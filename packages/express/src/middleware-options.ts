@@ -25,11 +25,7 @@ export const SESSION_MIDDLEWARE_DEFAULTS = Object.freeze({
 /** A cookie or header name: an RFC 7230 token, 1 to 64 characters. */
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,64}$/;
 
-/**
- * The checks of {@link sessionMiddleware}'s options, whose errors say
- * `sessionMiddleware option …`. The resolvers below take the adapter's own
- * (Fastify's plugin names itself), defaulting to these.
- */
+/** The checks of {@link sessionMiddleware}'s options; the resolvers take an adapter's own (Fastify's). */
 export const middlewareChecks = createOptionChecks('sessionMiddleware');
 
 // eslint-disable-next-line no-control-regex -- matching control characters is the point
@@ -45,8 +41,7 @@ function cookieRules(defaultName: string, checks: OptionChecks) {
     httpOnly: checks.flag(true),
     /** `SameSite` attribute. Default `lax`. `none` requires `secure`. */
     sameSite: checks.oneOf(['lax', 'strict', 'none'], 'lax'),
-    // Max-Age is whole seconds: under 1 000 ms it would be 0, which tells
-    // the browser to delete the cookie at once.
+    // Max-Age is whole seconds: under 1 000 ms it would be 0, which deletes the cookie.
     /** `Max-Age`, ms (≥ 1 000), re-sent as the expiry rolls. Default none: a browser-session cookie. */
     maxAgeMs: checks.int(undefined, 1_000),
     /** `Path` attribute. Default `/`. */
@@ -62,7 +57,6 @@ function cookieRules(defaultName: string, checks: OptionChecks) {
 
 /** Attributes of the session cookie. */
 export type SessionCookieOptions = OptionsOf<ReturnType<typeof cookieRules>>;
-
 /** Cookie attributes with defaults applied. */
 export type ResolvedCookieOptions = ResolvedOptions<ReturnType<typeof cookieRules>>;
 
@@ -83,9 +77,7 @@ export function resolveCookieOptions(
       "'lax' or 'strict' unless cookie.secure (browsers drop SameSite=None without Secure)",
     );
   }
-  // The cookie library's own rules (what every commit will run): caught
-  // here, at construction, instead of failing every response (a non-ASCII
-  // path passes the checks above).
+  // The cookie library's own rules, run here rather than failing every response.
   for (const [field, expected] of [
     ['path', 'a path of printable ASCII'],
     ['domain', 'a host name'],
@@ -120,8 +112,7 @@ function commonRules(checks: OptionChecks) {
       STDERR_LOGGER,
     ),
     /**
-     * Absolute lifetime from creation (or `regenerate`), ms, however active:
-     * then the session ends and the request starts afresh, so a stolen cookie
+     * Absolute lifetime from creation (or `regenerate`), ms, however active, so a stolen cookie
      * cannot be kept alive by use. Default 7 days; `false` for none.
      */
     maxLifetimeMs: checks.accepting<number | false | undefined>()((value, field) => {
@@ -147,10 +138,8 @@ function managedRules(checks: OptionChecks) {
     /** Cookie signing secrets (HMAC-SHA256, ≥ 32 characters): the first signs, all verify. */
     secrets: checks.typed<string | readonly string[]>(),
     /**
-     * `none` (default): changes commit at the end of the response as one
-     * atomic patch; `update(fn)` is the manager's lossless read-modify-write.
-     * `request`: the session's lock is held from its first read to the commit,
-     * so one session's requests run one at a time across instances.
+     * `none` (default): changes commit at the end of the response as one atomic patch. `request`:
+     * the session's lock is held from its first read to the commit (one request at a time).
      */
     lock: checks.oneOf(['none', 'request'], 'none'),
     /** Header set to `1` while serving from the fallback, or `false`. Default `X-Session-Degraded`. */
@@ -187,29 +176,19 @@ function sealedRules(checks: OptionChecks) {
 
 /** Options shared by both kinds of session. */
 export type CommonSessionOptions = OptionsOf<ReturnType<typeof commonRules>>;
-
 /** Options of `sessionMiddleware(manager, options)`: sessions in the manager's store (Redis). */
 export type ManagedSessionOptions = OptionsOf<ReturnType<typeof managedRules>>;
-
 /** Options of `sessionMiddleware({ store: 'cookie', … })`: stateless sessions sealed in the cookie. */
 export type CookieStoreSessionOptions = OptionsOf<ReturnType<typeof sealedRules>>;
 
-/**
- * Check {@link ManagedSessionOptions} (the signing secrets are the signer's)
- * and apply defaults, the cookie's included.
- * @throws SessionValidationError `INVALID_CONFIG` naming the bad option
- */
+/** Check {@link ManagedSessionOptions} (not the secrets: the signer does) and apply defaults. @throws SessionValidationError */
 export function resolveManagedOptions(options: ManagedSessionOptions, checks = middlewareChecks) {
   const resolved = checks.resolve(managedRules(checks), options);
   const cookie = resolveCookieOptions(resolved.cookie, D.managedCookieName, checks);
   return { ...resolved, cookie };
 }
 
-/**
- * Check {@link CookieStoreSessionOptions} (the keys and size are the sealer's)
- * and apply defaults; the cookie's `Max-Age` defaults to `ttlMs`.
- * @throws SessionValidationError `INVALID_CONFIG` naming the bad option
- */
+/** Check {@link CookieStoreSessionOptions} (not keys and size: the sealer does); `Max-Age` defaults to `ttlMs`. */
 export function resolveSealedOptions(options: CookieStoreSessionOptions) {
   const resolved = middlewareChecks.resolve(sealedRules(middlewareChecks), options);
   const cookie = { maxAgeMs: resolved.ttlMs, ...resolved.cookie };

@@ -37,13 +37,10 @@ type BreakerKind = keyof typeof BREAKER_RULES;
 
 /** Open the breaker after `threshold` storage failures in a row (a success resets the count). */
 export type ConsecutiveBreakerOptions = OptionsOf<typeof BREAKER_RULES.consecutive>;
-
 /** Open the breaker when over `threshold` of the last `durationMs`' calls failed, at ≥ `minimumRps`. */
 export type SamplingBreakerOptions = OptionsOf<typeof BREAKER_RULES.sampling>;
-
 /** Which circuit breaker guards the primary. */
 export type BreakerOptions = ConsecutiveBreakerOptions | SamplingBreakerOptions;
-
 /** {@link BreakerOptions} with every default applied. */
 export type ResolvedBreakerOptions = {
   [K in BreakerKind]: ResolvedOptions<(typeof BREAKER_RULES)[K]>;
@@ -73,27 +70,21 @@ const RULES = {
   /** The store of record (Redis). Every call to it goes through the breaker and the timeout. */
   primary: STORE,
   /**
-   * Where sessions live while the primary is down: a `MemoryStore` you size
-   * (closed by {@link FallbackStore.close}). Its calls must take effect when
-   * made, as reconciliation moves a session off it within one tick.
+   * Where sessions live while the primary is down: a `MemoryStore` you size (closed by
+   * {@link FallbackStore.close}), whose calls take effect when made (reconciliation relies on it).
    */
   secondary: STORE,
   /** Default `{ kind: 'consecutive', threshold: 5, halfOpenAfterMs: 2_000 }`. */
   breaker: check.accepting<BreakerOptions | undefined>()(resolveBreaker),
   /** Bound on every primary call, after which the secondary serves it, ms. Default 1 000. */
   timeoutMs: check.int(1_000, 1),
-  /**
-   * How degraded-mode changes are written back to the primary on recovery.
-   * Default `{ batchSize: 500, concurrency: 64 }`.
-   */
+  /** How degraded-mode changes are written back on recovery. Default `{ batchSize: 500, concurrency: 64 }`. */
   reconcile: check.section(RECONCILE_RULES),
   /** Time source of event timestamps and expiry checks during reconciliation. Default the system clock. */
   clock: check.clock,
   /**
-   * Which part of a primary whose parts fail separately holds a session
-   * (Cluster: `RedisStore.partitionOf`). Each partition then has its own
-   * breaker too, so one failed master sends only its sessions to the
-   * secondary. Default: none (one breaker).
+   * Which part of a primary (Cluster: `RedisStore.partitionOf`) holds a session: each then has its
+   * own breaker, so a failed master sends only its sessions to the secondary. Default: one breaker.
    */
   partitionOf: check.fn<(id: string) => string | undefined>(),
   /** Publish routing, breaker changes and reconciliations on core's `SESSION_CHANNELS`. Default `true`. */
@@ -102,7 +93,6 @@ const RULES = {
 
 /** How degraded-mode changes are written back to the primary on recovery. */
 export type ReconcileOptions = OptionsOf<typeof RECONCILE_RULES>;
-
 /** Options of {@link FallbackStore}. */
 export type FallbackStoreOptions = OptionsOf<typeof RULES>;
 
@@ -114,12 +104,7 @@ export const FALLBACK_DEFAULTS = Object.freeze({ ...defaults, ...reconcileDefaul
 /** {@link FallbackStoreOptions} with every default applied and every value checked. */
 export type ResolvedFallbackOptions = ReturnType<typeof resolveFallbackOptions>;
 
-/**
- * Apply defaults to {@link FallbackStoreOptions} and check every value.
- *
- * @throws SessionValidationError `INVALID_CONFIG` naming the bad field
- *   (`primary`, `breaker.threshold`, `reconcile.batchSize`, …)
- */
+/** Check {@link FallbackStoreOptions} and apply defaults. @throws SessionValidationError `INVALID_CONFIG` */
 export function resolveFallbackOptions(options: FallbackStoreOptions) {
   const { reconcile, ...resolved } = check.resolve(RULES, options);
   if (resolved.primary === resolved.secondary) {

@@ -9,11 +9,7 @@ const PROBE_RULES = {
     ['create', 'load', 'delete'],
     'a SessionStore (create, load, delete)',
   ),
-  /**
-   * TTL of the probe session in ms (default 10 000), so a probe that cannot
-   * delete its session leaves nothing behind for long. Must exceed
-   * `probeTimeoutMs`: the session must outlive the probe that reads it.
-   */
+  /** TTL of the probe session, ms, above `probeTimeoutMs`, so a failed delete leaves little behind. Default 10 000. */
   ttlMs: check.int(10_000, 1, MAX_TIMER_MS),
 };
 
@@ -34,20 +30,14 @@ const RULES = {
   probe: check.optional(check.section(PROBE_RULES)),
   /** A probe running longer than this (ms) fails with `STORAGE_TIMEOUT`. Default 2 000. */
   probeTimeoutMs: check.int(2_000, 1, MAX_TIMER_MS),
-  /**
-   * Publish each probe on core's `SESSION_CHANNELS` (what
-   * `@session-cluster/telemetry` turns into probe spans and metrics; free
-   * while nobody subscribes). `false`: publish nothing. Default `true`.
-   */
+  /** Publish each probe on core's `SESSION_CHANNELS` (spans and metrics). Default `true`. */
   telemetry: check.flag(true),
 };
 
 /** What {@link HealthMonitor.check} probes. */
 export type HealthProbeOptions = OptionsOf<typeof PROBE_RULES>;
-
 /** Options of {@link HealthMonitor}. */
 export type HealthMonitorOptions = OptionsOf<typeof RULES>;
-
 /** Defaults of {@link HealthMonitorOptions}; `probeTtlMs` is the probe's `ttlMs`. */
 export const HEALTH_MONITOR_DEFAULTS = Object.freeze({
   ...check.defaults(RULES),
@@ -57,10 +47,7 @@ export const HEALTH_MONITOR_DEFAULTS = Object.freeze({
 /** {@link HealthMonitorOptions} with every default applied and every value checked. */
 export type ResolvedHealthOptions = ReturnType<typeof resolveHealthOptions>;
 
-/**
- * Apply defaults and validate: what the {@link HealthMonitor} constructor runs.
- * @throws SessionValidationError `INVALID_CONFIG` whose `field` names the bad option
- */
+/** Check {@link HealthMonitorOptions} and apply defaults. @throws SessionValidationError `INVALID_CONFIG` */
 export function resolveHealthOptions(options: unknown) {
   const resolved = check.resolve(RULES, options === undefined ? {} : options);
   const { windowSize, minSamples, probe, probeTimeoutMs } = resolved;

@@ -19,9 +19,7 @@ import { MANAGER_OPERATIONS } from './operation-names.js';
 import type { OperationName } from './operation-names.js';
 
 /**
- * Retry settings: base values, and overrides per operation. Only retryable
- * `SessionError`s are retried (storage down, lock not acquired/lost, conflict).
- *
+ * Retry settings: base values, and overrides per operation, for retryable `SessionError`s only.
  * @example
  * ```ts
  * { maxAttempts: 3, perOperation: { update: { maxAttempts: 10, baseDelayMs: 20 } } }
@@ -33,17 +31,13 @@ export interface ManagerRetryOptions extends Partial<RetryOptions> {
 }
 
 const check = createOptionChecks('SessionManager');
-const invalid = check.invalid;
 const LOCKER_METHODS = ['acquire', 'using', 'close'] satisfies (keyof SessionLocker)[];
 const RECORDER = check.implementing<HealthRecorder>(
   ['record', 'setBreakerState', 'setDegraded'] satisfies (keyof HealthRecorder)[],
   'a HealthRecorder (record, setBreakerState, setDegraded)',
 );
 const UPDATE_RULES = {
-  /**
-   * `'on-conflict'` (default): compare-and-set first, the lock only for a
-   * contended session; `'always'`: the lock first. A call can override it.
-   */
+  /** `'on-conflict'` (default): compare-and-set, the lock only when contended; `'always'`: lock first. */
   lock: check.oneOf(UPDATE_LOCK_MODES, 'on-conflict'),
   /** How long a session whose update escalated takes the lock at once, ms (0: never). Default 2 000. */
   hotSessionTtlMs: check.int(2_000, 0),
@@ -75,22 +69,12 @@ const RULES = {
   telemetry: check.flag(true),
 };
 
-/**
- * How `update` uses the session lock (README, "Update lock modes").
- *
- * @example
- * ```ts
- * { lock: 'always' } // fn has side effects that must not overlap across instances
- * ```
- */
+/** How `update` uses the session lock (README, "Update lock modes"), e.g. `{ lock: 'always' }`. */
 export type UpdateLockOptions = OptionsOf<typeof UPDATE_RULES>;
-
 /** Defaults of {@link UpdateLockOptions}. */
 export const UPDATE_LOCK_DEFAULTS = check.defaults(UPDATE_RULES);
-
 /** Options of {@link SessionManager}. */
 export type SessionManagerOptions = OptionsOf<typeof RULES>;
-
 /** Defaults of {@link SessionManagerOptions}. */
 export const SESSION_MANAGER_DEFAULTS = Object.freeze({
   ttlMs: RULES.ttlMs(undefined, 'ttlMs'),
@@ -99,22 +83,14 @@ export const SESSION_MANAGER_DEFAULTS = Object.freeze({
 
 /** {@link UpdateLockOptions} checked, with defaults applied. */
 export type ResolvedUpdateLockOptions = ResolvedOptions<typeof UPDATE_RULES>;
-
 /** {@link SessionManagerOptions} checked, with defaults applied. */
 export type ResolvedManagerOptions = ResolvedOptions<typeof RULES>;
 
-/**
- * Check {@link ManagerRetryOptions} and resolve the full retry settings of
- * every operation (per-operation overrides over the base, over core's defaults).
- *
- * @throws SessionValidationError `INVALID_CONFIG` naming the field under `retry`
- *   (`retry.jitter`, `retry.perOperation.update.maxAttempts`, …)
- */
+/** Each operation's retry settings: its overrides over the base, over core's defaults. */
 function resolveManagerRetryOptions(value: unknown): Record<OperationName, RetryOptions> {
-  if (value !== undefined && !isOptionsObject(value)) throw invalid('retry', 'an object');
+  if (value !== undefined && !isOptionsObject(value)) throw check.invalid('retry', 'an object');
   const { perOperation, ...base } = (value ?? {}) as ManagerRetryOptions;
   const resolvedBase = resolveRetryOptions(DEFAULT_RETRY_OPTIONS, base, 'retry', check);
-  // One rule per operation: its overrides over the base.
   const overBase = (override: unknown, path: string): RetryOptions =>
     resolveRetryOptions(resolvedBase, override as Partial<RetryOptions> | undefined, path, check);
   const rules = Object.fromEntries(MANAGER_OPERATIONS.map((operation) => [operation, overBase]));
@@ -124,12 +100,7 @@ function resolveManagerRetryOptions(value: unknown): Record<OperationName, Retry
   >;
 }
 
-/**
- * Check {@link SessionManagerOptions} and apply defaults.
- *
- * @throws SessionValidationError `INVALID_CONFIG` whose `field` names the bad
- *   option (`store`, `ttlMs`, `retry.perOperation.update.maxAttempts`, …)
- */
+/** Check {@link SessionManagerOptions} and apply defaults. @throws SessionValidationError `INVALID_CONFIG` */
 export function resolveManagerOptions(options: SessionManagerOptions): ResolvedManagerOptions {
   return check.resolve(RULES, options);
 }

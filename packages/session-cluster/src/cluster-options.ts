@@ -1,9 +1,4 @@
-import {
-  SessionValidationError,
-  createOptionChecks,
-  isOptionsObject,
-  isSessionError,
-} from '@session-cluster/core';
+import { createOptionChecks, isOptionsObject, isSessionError } from '@session-cluster/core';
 import type { EncryptionKey, OptionsOf, SessionCodecOptions } from '@session-cluster/core';
 import type { FallbackStoreOptions } from '@session-cluster/fallback';
 import type { HealthMonitorOptions } from '@session-cluster/health';
@@ -19,33 +14,21 @@ import type {
 import type { MeterProvider } from '@opentelemetry/api';
 import type { Redis } from 'ioredis';
 
-/*
- * The options of createSessionCluster, one table: which keys exist, and the
- * few only the facade has (`fallback.enabled`, `telemetry`, the default lock
- * node). Every other value belongs to one part, which checks it when
- * createSessionCluster builds it; withOptionPath names that part's error by
- * the option path written here.
- */
-
+// Which keys exist, and the few options only the facade has. Every other value is
+// checked by its part, whose error withOptionPath names by the path written here.
 const check = createOptionChecks('session-cluster');
 
 /** Settings shared by every connection the cluster creates itself. */
-export interface OwnedConnectionOptions {
-  /** Bound on every Redis command of the store and the lock clients, ms. Default 1 000. */
-  readonly commandTimeoutMs?: number | undefined;
-}
+export type OwnedConnectionOptions = Pick<RedisStoreOptions, 'commandTimeoutMs'>;
 
 type Owned<Shape> = Extract<RedisConnectionOptions, Shape> & OwnedConnectionOptions;
 
 /** A standalone Redis by URL: `redis://[:password@]host:port[/db]` or `rediss://…`. */
 export type RedisUrlOption = Owned<{ url: string }>;
-
 /** A standalone Redis by address. */
 export type RedisHostOption = Owned<{ port: number }>;
-
 /** A Redis master managed by Sentinel. Lock nodes must be given (`locks.nodes`). */
 export type RedisSentinelOption = Owned<{ name: string }>;
-
 /** A Redis Cluster. Lock nodes must be given (`locks.nodes`): a Cluster is one Redlock voter. */
 export type RedisClusterOption = Owned<{ cluster: unknown }>;
 
@@ -64,11 +47,7 @@ export type LockNode =
   string | { readonly host: string; readonly port: number; readonly password?: string | undefined };
 
 const LOCKS_RULES = {
-  /**
-   * Independent Redis servers that vote (1, or 3/5 for fault tolerance).
-   * Default: the standalone Redis of `redis`. Required with `redis.sentinels`,
-   * `redis.cluster` or a Cluster/Sentinel `redis.client`.
-   */
+  /** Independent Redis servers that vote (1, or 3/5). Default: the standalone `redis`; else required. */
   nodes: check.typed<readonly LockNode[] | undefined>(),
   ...check.given<RedlockLockerOptions>()('ttlMs', 'acquireTimeoutMs'),
 };
@@ -95,10 +74,7 @@ const HEALTH_RULES = check.given<HealthMonitorOptions>()(
 
 const CODEC_RULES = {
   ...check.given<SessionCodecOptions>()('maxBytes', 'acceptPlaintext'),
-  /**
-   * AES-256-GCM keys for encryption at rest (first one encrypts, all
-   * decrypt). Absent: values are stored in plain JSON with a CRC-32 check.
-   */
+  /** AES-256-GCM keys at rest (the first encrypts, all decrypt). Absent: JSON with a CRC-32 check. */
   encryptionKeys: check.typed<readonly EncryptionKey[] | undefined>(),
   ...check.given<RedisStoreOptions>()('failFastOnCorruption', 'onCorruption', 'frameFormat'),
 };
@@ -108,10 +84,7 @@ const TELEMETRY_RULES = {
   meterProvider: check.optional(
     check.implementing<MeterProvider>(['getMeter'], 'an object with getMeter()'),
   ),
-  /**
-   * Observe `session.active`, live sessions in Redis (a `ZCOUNT` per bucket
-   * per collection; global: aggregate with max, not sum). Default `true`.
-   */
+  /** Observe `session.active`, live sessions (a `ZCOUNT` per bucket; aggregate with max). Default on. */
   activeSessions: check.flag(true),
 };
 
@@ -132,17 +105,11 @@ const RULES = {
   health: check.section(HEALTH_RULES),
   /** How session data is encoded at rest and read back. */
   codec: check.section(CODEC_RULES),
-  /**
-   * The instance cache (see `RedisStoreOptions.cache`). Default on (10 000
-   * sessions, 32 MiB); sizes, or `false`. Loaded records are then shared and
-   * frozen: never change one in place.
-   */
+  /** The instance cache (`RedisStoreOptions.cache`): sizes or `false`; default on (10 000, 32 MiB). */
   cache: check.typed<boolean | SessionCacheOptions | undefined>(),
   /**
-   * The cluster's own metrics (`session.active`, the instance cache), through
-   * `@opentelemetry/api`: register an SDK (`startTelemetry()`) first. Its parts
-   * publish on core's `SESSION_CHANNELS`, for `@session-cluster/telemetry`.
-   * `false`: no part publishes, no metric is observed. Default on.
+   * The cluster's own metrics, through `@opentelemetry/api` (register an SDK first), and its
+   * parts' events on core's `SESSION_CHANNELS`. `false`: nothing published or observed.
    */
   telemetry: check.accepting<TelemetryOption | false | undefined>()((value, field) =>
     value === false ? false : check.section(TELEMETRY_RULES)(value, field),
@@ -151,19 +118,14 @@ const RULES = {
 
 /** Per-session locks (Redlock). */
 export type LocksOption = OptionsOf<typeof LOCKS_RULES>;
-
 /** Session lifetime: `ttlMs` and `rolling` as the manager takes them, the rest as `RedisStore` does. */
 export type SessionOption = OptionsOf<typeof SESSION_RULES>;
-
 /** The in-memory fallback used while Redis is unavailable. */
 export type FallbackOption = OptionsOf<typeof FALLBACK_RULES>;
-
 /** The health monitor's window and thresholds, as `HealthMonitor` takes them. */
 export type HealthOption = OptionsOf<typeof HEALTH_RULES>;
-
 /** How session data is encoded at rest (as the codec takes it) and read back (as `RedisStore` does). */
 export type CodecOption = OptionsOf<typeof CODEC_RULES>;
-
 /** The cluster's own metrics. */
 export type TelemetryOption = OptionsOf<typeof TELEMETRY_RULES>;
 
@@ -182,11 +144,7 @@ export type TelemetryOption = OptionsOf<typeof TELEMETRY_RULES>;
  */
 export type SessionClusterOptions = OptionsOf<typeof RULES>;
 
-/**
- * The facade's own checks (known keys, sections, `fallback.enabled`,
- * `telemetry`); the values go on to the parts as given.
- * @throws SessionValidationError `INVALID_CONFIG` naming the option path
- */
+/** The facade's own checks (keys, sections); values go on to the parts. @throws SessionValidationError `INVALID_CONFIG` */
 export function resolveClusterOptions(options: SessionClusterOptions) {
   return check.resolve(RULES, options);
 }
@@ -201,7 +159,6 @@ export function storeConnection(
   return { client, connection, commandTimeoutMs } as ReturnType<typeof storeConnection>;
 }
 
-/** Why a shape has no default lock node. */
 const NO_DEFAULT_LOCK_NODE =
   'the lock nodes must be given: independent Redis servers (1, or 3/5 for fault tolerance). A Redis ' +
   'Cluster is one Redlock voter however many masters it has; a Sentinel master can fail over and lose ' +
@@ -235,10 +192,8 @@ export function defaultLockNode(redis: RedisOption): RedlockNode {
 }
 
 /**
- * Build a part whose constructor validates its own options, and report its
- * `INVALID_CONFIG` errors under the cluster's option path: the part says
- * `nodes[1]`, the caller wrote `locks.nodes[1]`. The part's error is the `cause`.
- *
+ * Build a part, which checks its own options, and name its `INVALID_CONFIG` error (the `cause`)
+ * by the cluster's option path: the part says `nodes[1]`, the caller wrote `locks.nodes[1]`.
  * @param under the cluster's path of the part's options (`'locks.'`)
  * @param moved the part's options (and their sub-fields) found elsewhere in the cluster's options
  */
@@ -258,10 +213,6 @@ export function withOptionPath<T>(
     );
     const field =
       from === undefined ? `${under}${part}` : `${moved[from]}${part.slice(from.length)}`;
-    throw new SessionValidationError(`session-cluster option ${field}: ${error.message}`, {
-      code: 'INVALID_CONFIG',
-      field,
-      cause: error,
-    });
+    throw check.refuse(field, error.message, error);
   }
 }

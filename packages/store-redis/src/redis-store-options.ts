@@ -7,7 +7,6 @@ import type { SessionCacheOptions } from './session-cache.js';
 
 /** The option checks of {@link RedisStore} (connection options included). */
 export const check = createOptionChecks('RedisStore');
-
 /** A `SessionValidationError` (`INVALID_CONFIG`) for option `field`, with the whole reason. */
 export const invalid = check.refuse;
 
@@ -18,7 +17,6 @@ const ADDRESS_RULES = { host: check.accepting<string>()(check.nonEmptyString), p
 
 /** A Redis address. */
 export type RedisAddress = OptionsOf<typeof ADDRESS_RULES>;
-
 const ADDRESSES = check.accepting<readonly RedisAddress[]>()((value, field) => {
   if (!Array.isArray(value) || value.length === 0) {
     throw check.invalid(field, 'a non-empty array of { host, port }');
@@ -69,10 +67,13 @@ type Shape = keyof typeof CONNECTION_RULES;
 const SHAPES = Object.keys(CONNECTION_RULES) as Shape[];
 const SHAPES_EXPECTED =
   'one of { url } | { host, port, password? } | { sentinels, name, password? } | { cluster: { nodes }, password? }';
-
 /** A store-owned connection: exactly one of these shapes. */
 export type RedisConnectionOptions = {
   [K in Shape]: OptionsOf<(typeof CONNECTION_RULES)[K]>;
+}[Shape];
+/** A checked {@link RedisConnectionOptions}, each shape's options with its defaults. */
+export type ResolvedConnection = {
+  [K in Shape]: ResolvedOptions<(typeof CONNECTION_RULES)[K]>;
 }[Shape];
 
 /** {@link RedisConnectionOptions} checked: exactly one shape, only its own keys. */
@@ -95,19 +96,10 @@ function connectionOption(value: unknown, field: string): ResolvedConnection {
   );
 }
 
-/**
- * Check connection options as a store does (`connection`, for a client
- * built with `openRedisConnection`).
- * @throws SessionValidationError `INVALID_CONFIG` naming the field (`connection.url`, …)
- */
+/** Check connection options as a store does. @throws SessionValidationError `INVALID_CONFIG` (`connection.url`, …) */
 export function resolveRedisConnection(connection: RedisConnectionOptions): ResolvedConnection {
   return connectionOption(connection, 'connection');
 }
-
-/** A checked {@link RedisConnectionOptions}, each shape's options with its defaults. */
-export type ResolvedConnection = {
-  [K in Shape]: ResolvedOptions<(typeof CONNECTION_RULES)[K]>;
-}[Shape];
 
 /** What {@link RedisStoreOptions.onUserCapEviction} receives. */
 export interface UserCapEviction {
@@ -134,28 +126,19 @@ const CACHE_RULES = {
   maxBytes: check.int(SESSION_CACHE_DEFAULTS.maxBytes, 1),
 };
 const RULES = {
-  /**
-   * A caller-owned client (`Redis` or `Cluster`; not closed by `close()`). It
-   * must have `commandTimeout` (Cluster: `redisOptions.commandTimeout`), or
-   * a dead Redis hangs every request instead of failing in milliseconds.
-   */
+  /** A caller-owned `Redis` or `Cluster` (not closed), with `commandTimeout`: else a dead Redis hangs requests. */
   client: check.typed<Redis | Cluster | undefined>(),
   /**
-   * Let the store create (and own) a client configured for fast failure:
-   * `commandTimeout`, no offline queue once connected, no replay of in-flight
-   * commands after a reconnect, a capped reconnect delay, RESP2.
+   * Let the store own a client set for fast failure: `commandTimeout`, no offline queue once
+   * connected, no replay of in-flight commands after a reconnect, a capped reconnect delay.
    */
   connection: check.optional(check.accepting<RedisConnectionOptions>()(connectionOption)),
-  /**
-   * Namespace of every key: `^[A-Za-z0-9_.:-]{1,64}$`. Default `'sc'`. Stores
-   * with overlapping prefixes (`sc`, `sc:x`) must not share a Redis.
-   */
+  /** Namespace of every key, `^[A-Za-z0-9_.:-]{1,64}$`, default `'sc'`; never `sc` and `sc:x` in one Redis. */
   // Its pattern is the key layout's: RedisKeys checks it.
   prefix: check.accepting<string | undefined>()((value) => (value ?? 'sc') as string),
   /**
-   * Expiry buckets (`crc32(id) % buckets`), 1–16384, default 64. Part of the
-   * key layout: every instance of a prefix must agree, and changing it
-   * orphans existing sessions (change it only with a new `prefix`).
+   * Expiry buckets (`crc32(id) % buckets`), 1–16384, default 64: part of the key layout, which
+   * every instance must share; changing it orphans sessions (change it with the `prefix`).
    */
   buckets: check.int(64, 1, MAX_BUCKETS),
   /** Encodes data fields. Default `createSessionCodec()`. */
@@ -169,34 +152,27 @@ const RULES = {
   }),
   /** Source of `now` for every expiry decision. Default the system clock. */
   clock: check.clock,
-  /**
-   * How long an expired session stays in Redis (`expiresAt + grace`), so a
-   * sweeper that was down still reports it, ms ≥ 0. Default 3 600 000 (1 h).
-   */
+  /** How long an expired session stays (for a sweeper that was down), ms. Default 3 600 000 (1 h). */
   expiryGraceMs: check.int(3_600_000, 0),
   /** `commandTimeout` of the clients the store creates, ms. Default 1 000. */
   commandTimeoutMs: check.int(1_000, 1, 600_000),
   /**
-   * A stored session failing its integrity check: `true` (default) throws
-   * `SessionCorruptedError`; `false` deletes it, counts it
-   * ({@link RedisStore.corruptSessionsDeleted}) and answers as if absent.
+   * A session failing its integrity check: `true` (default) throws `SessionCorruptedError`;
+   * `false` deletes it, counts it ({@link RedisStore.corruptSessionsDeleted}), answers absent.
    */
   failFastOnCorruption: check.flag(true),
   /** Called for every corrupted session found, in both modes (log it, count it). */
   onCorruption: check.fn<(info: CorruptionInfo) => void>(),
   /**
-   * The frame format writes use: `2` (default; the check covers owner,
-   * version and timestamps), `1` (what 0.2 reads: deploy with it first when
-   * upgrading a running 0.2 cluster, then `2`), or `3`, the default with an
-   * encrypting codec: a check keyed under the key ring, so a frame forged in
-   * Redis is refused. With encryption, `1`/`2` need the codec's `acceptPlaintext`.
+   * Frame format written: `2` (default; its check covers owner, version, times), `1` (what 0.2
+   * reads: deploy with it first when upgrading from 0.2, then `2`), `3` (default when encrypting:
+   * the check is keyed, so a frame forged in Redis is refused; `1`/`2` need `acceptPlaintext`).
    */
   frameFormat: check.oneOf([1, 2, 3], undefined),
   /**
-   * The instance cache: an LRU of decoded sessions in front of `load`, kept
-   * coherent by Redis (`CLIENT TRACKING`). `true` or sizes, `false`
-   * (default) for none. One extra connection per tracked server; with a
-   * caller-owned client, every key read through it is tracked too.
+   * The instance cache: an LRU of decoded (shared, frozen) sessions in front of `load`, kept
+   * coherent by `CLIENT TRACKING`: `true` or sizes; default none. One more connection per
+   * server; with a caller-owned client, every key read through it is tracked.
    */
   cache: check.accepting<boolean | SessionCacheOptions | undefined>()((value, field) => {
     if (value === undefined || value === false) return undefined;
@@ -208,9 +184,8 @@ const RULES = {
   /** Publish cache hits (`cache` on core's `SESSION_CHANNELS`). Default `true`. */
   telemetry: check.flag(true),
   /**
-   * Most live sessions per user (default 100): a login past it retires the
-   * user's oldest sessions, counted ({@link RedisStore.sessionsEvictedByUserCap})
-   * and reported to `onUserCapEviction`, so a login loop cannot grow a user's index.
+   * Most live sessions per user (default 100): a login past it retires the oldest, counted
+   * ({@link RedisStore.sessionsEvictedByUserCap}) and reported to `onUserCapEviction`.
    */
   maxSessionsPerUser: check.int(100, 1),
   /** Called for each session evicted by `maxSessionsPerUser` (log it, count it). */
@@ -223,11 +198,7 @@ export type RedisStoreOptions = OptionsOf<typeof RULES>;
 /** Defaults of {@link RedisStoreOptions} (`frameFormat`: without encryption). */
 export const REDIS_STORE_DEFAULTS = Object.freeze({ ...check.defaults(RULES), frameFormat: 2 });
 
-/**
- * Check every option (the connection's included) and apply defaults: what the
- * store runs before it opens or adopts a client.
- * @throws SessionValidationError `INVALID_CONFIG` naming the field
- */
+/** Check every option and apply defaults, before a client is opened. @throws SessionValidationError `INVALID_CONFIG` */
 export function resolveRedisStoreOptions(options: RedisStoreOptions) {
   const resolved = check.resolve(RULES, options);
   if (resolved.client === undefined && resolved.connection === undefined) {
@@ -244,10 +215,7 @@ export function resolveRedisStoreOptions(options: RedisStoreOptions) {
   return { ...resolved, frameFormat: frameFormatOf(resolved.frameFormat, resolved.codec) };
 }
 
-/**
- * The frame format to write: keyed (`3`) under encryption unless a migration
- * asks otherwise; see {@link RedisStoreOptions.frameFormat}.
- */
+/** The frame format to write: keyed (`3`) under encryption unless a migration asks otherwise. */
 function frameFormatOf(option: 1 | 2 | 3 | undefined, codec: SessionCodec): 1 | 2 | 3 {
   const keys = codec.frameKeys;
   const format = option ?? (keys === undefined ? REDIS_STORE_DEFAULTS.frameFormat : 3);

@@ -3,15 +3,13 @@ import type { OptionsOf, SessionError } from '@session-cluster/core';
 import type { Redis, RedisOptions } from 'ioredis';
 
 /**
- * One Redlock voter: a caller-owned ioredis `Redis` client (not closed by the
- * locker), ioredis options or a `redis://` URL (the locker owns a client for
- * these). Never a Redis Cluster: it is one voter however many masters it has.
+ * One Redlock voter: a caller-owned ioredis `Redis` (not closed by the locker), or ioredis options
+ * or a `redis://` URL (a client the locker owns). Never a Redis Cluster: it is one voter.
  */
 export type RedlockNode = Redis | RedisOptions | string;
 
 /** What a lock key prefix may contain: no braces (they would change the hash tag), no spaces. */
 export const LOCK_PREFIX_PATTERN = /^[A-Za-z0-9_.:-]{1,64}$/;
-
 /** Shortest lease accepted: below it the drift allowance eats the whole lease. */
 export const MIN_LOCK_TTL_MS = 10;
 
@@ -19,24 +17,16 @@ const check = createOptionChecks('RedlockLocker');
 const { invalid } = check;
 
 /** True when `ttlMs` is a lease length the locker accepts. */
-export function isValidLockTtl(ttlMs: unknown): ttlMs is number {
-  return (
-    Number.isSafeInteger(ttlMs) &&
-    (ttlMs as number) >= MIN_LOCK_TTL_MS &&
-    (ttlMs as number) <= MAX_TIMER_MS
-  );
-}
+export const isValidLockTtl = (ttlMs: unknown): ttlMs is number =>
+  Number.isSafeInteger(ttlMs) &&
+  (ttlMs as number) >= MIN_LOCK_TTL_MS &&
+  (ttlMs as number) <= MAX_TIMER_MS;
 
 /** The server a node votes from (`host:port`), or the client itself: two nodes on one server vote twice. */
 function serverOf(node: unknown, field: string): unknown {
   if (typeof node === 'string') {
-    let url: URL | undefined;
-    try {
-      url = new URL(node);
-    } catch (error) {
-      throw invalid(field, 'a redis:// or rediss:// URL', error);
-    }
-    if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
+    const url = URL.parse(node);
+    if (url?.protocol !== 'redis:' && url?.protocol !== 'rediss:') {
       throw invalid(field, 'a redis:// or rediss:// URL');
     }
     return `${url.hostname}:${url.port === '' ? '6379' : url.port}`;
@@ -44,9 +34,8 @@ function serverOf(node: unknown, field: string): unknown {
   if (!isOptionsObject(node)) {
     throw invalid(field, 'an ioredis client, ioredis options or a redis:// URL');
   }
-  // A Cluster client counts as one voter whatever its size: quorum over it
-  // would look fault tolerant and not be. Checked by the flag both ioredis
-  // classes carry, so it works across duplicate ioredis copies.
+  // A Cluster is one voter whatever its size: quorum over it would look fault tolerant and not
+  // be. Checked by the flag both ioredis classes carry, so it works across ioredis copies.
   if (node['isCluster'] === true) {
     throw invalid(field, 'an independent Redis node, not a Redis Cluster client');
   }
@@ -75,10 +64,7 @@ function nodesOption(value: unknown, field: string): readonly RedlockNode[] {
 }
 
 const RULES = {
-  /**
-   * The voters: separate Redis servers, not replicas of one another; 1 (no
-   * fault tolerance), or 3 or 5 (`floor(N/2)+1` must grant). No server twice.
-   */
+  /** The voters: separate servers, not replicas; 1, or 3 or 5 (`floor(N/2)+1` must grant). */
   nodes: check.accepting<readonly RedlockNode[]>()(nodesOption),
   /** Namespace of lock keys (`<prefix>:lock:{<sid>}`): `^[A-Za-z0-9_.:-]{1,64}$`. Default `'sc'`. */
   prefix: check.matching(
@@ -94,10 +80,7 @@ const RULES = {
   retryDelayMs: check.num(50, 0, MAX_TIMER_MS),
   /** Random spread around each delay, ms, in [0, retryDelayMs]. Default 25. */
   retryJitterMs: check.num(25, 0, MAX_TIMER_MS),
-  /**
-   * Clock drift allowance, a fraction of the lease in [0, 0.5): the lease
-   * ends `ttl × driftFactor + 2` ms before the keys expire. Default 0.01.
-   */
+  /** Drift allowance in [0, 0.5): the lease ends `ttl × driftFactor + 2` ms before the keys. Default 0.01. */
   driftFactor: check.accepting<number | undefined>()((value, field) => {
     const factor = value ?? 0.01;
     if (typeof factor !== 'number' || !(factor >= 0 && factor < 0.5)) {
@@ -113,27 +96,18 @@ const RULES = {
   localQueue: check.flag(true),
   /** `commandTimeout` and `connectTimeout` of the clients the locker creates, ms. Default 1 000. */
   commandTimeoutMs: check.int(1_000, 1, MAX_TIMER_MS),
-  /**
-   * Told about failures the locker absorbs (a release short of a quorum, a
-   * failed automatic extension). Must not throw.
-   */
+  /** Told of failures the locker absorbs (a release short of quorum, a failed auto-extension). */
   onError: check.fn<(error: SessionError) => void>(),
 };
 
 /** Options of {@link RedlockLocker}. */
 export type RedlockLockerOptions = OptionsOf<typeof RULES>;
-
 /** Defaults of {@link RedlockLockerOptions}. */
 export const REDLOCK_DEFAULTS = check.defaults(RULES);
-
 /** Every option of {@link RedlockLockerOptions} checked, with its default applied. */
 export type ResolvedRedlockOptions = ReturnType<typeof resolveRedlockOptions>;
 
-/**
- * Apply defaults to {@link RedlockLockerOptions} and validate them.
- *
- * @throws SessionValidationError `INVALID_CONFIG` naming the offending field
- */
+/** Check {@link RedlockLockerOptions} and apply defaults. @throws SessionValidationError `INVALID_CONFIG` */
 export function resolveRedlockOptions(options: RedlockLockerOptions) {
   const resolved = check.resolve(RULES, options);
   // The jitter (the default one too) must not exceed the delay.

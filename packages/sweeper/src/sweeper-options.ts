@@ -4,15 +4,11 @@ import { REDIS_STORE_DEFAULTS } from '@session-cluster/store-redis';
 import type { RedisStore, RedisStoreOptions } from '@session-cluster/store-redis';
 
 const check = createOptionChecks('ExpirySweeper');
-const invalid = check.refuse;
 
 /** A hash tag and nothing else: `{sc:sweeper}`. BullMQ adds `:<queue>:<key>` after it. */
 export const QUEUE_PREFIX_PATTERN = /^\{[A-Za-z0-9_.:-]{1,64}\}$/;
 
-/**
- * Rule of `checks`: the BullMQ prefix of the sweeper's queues (absent:
- * `undefined`, for `{<prefix>:sweeper}`). Shared with `consumeExpiredSessions`.
- */
+/** Rule of `checks`: the queues' BullMQ prefix (absent: `undefined`). Shared with `consumeExpiredSessions`. */
 export const queuePrefixRule = (checks: OptionChecks) =>
   checks.matching(
     QUEUE_PREFIX_PATTERN,
@@ -30,7 +26,7 @@ export const queueNameRule = (checks: OptionChecks, fallback: string) =>
   );
 
 const RULES = {
-  // The store checks its own options (`connection`, `prefix`, `buckets`): the sweeper builds it next.
+  // The store checks `connection`, `prefix` and `buckets` itself.
   /** A caller-owned store whose sessions are swept (not closed by `close()`). */
   store: check.typed<RedisStore | undefined>(),
   /** Let the sweeper create (and own) its `RedisStore`, with `prefix` and `buckets`. */
@@ -39,18 +35,11 @@ const RULES = {
   prefix: check.typed<string | undefined>(),
   /** Expiry buckets of a sweeper-owned store (the application's). Default 64. */
   buckets: check.typed<number | undefined>(),
-  /**
-   * BullMQ prefix of both queues: a Redis hash tag `{…}`, so they live in one
-   * Cluster slot. Default `{<prefix>:sweeper}`.
-   */
+  /** BullMQ prefix of both queues, a hash tag `{…}` (one Cluster slot). Default `{<prefix>:sweeper}`. */
   queuePrefix: queuePrefixRule(check),
   /** Name of the sweep-job queue. Default `'session-sweep'`. */
   sweepQueueName: queueNameRule(check, 'session-sweep'),
-  /**
-   * Queue of the expiry batch jobs. Default `'session-expiries'` (not the
-   * per-session `'session-expired'` of earlier releases, whose consumers
-   * would complete a batch job without handling it).
-   */
+  /** Queue of the expiry batch jobs. Default `'session-expiries'` (not 0.2's `'session-expired'`). */
   eventsQueueName: queueNameRule(check, 'session-expiries'),
   /** Each bucket is swept once per interval (a job scheduler per bucket), ms. Default 5 000. */
   intervalMs: check.int(5_000, 50, 86_400_000),
@@ -62,19 +51,13 @@ const RULES = {
   concurrency: check.int(4, 1, 256),
   /** Run a BullMQ Worker here (default `true`); `false`: `start()` only installs the schedulers. */
   runWorker: check.flag(true),
-  /**
-   * Publish a job per sweep batch to the events queue (default `true`); off
-   * when nobody consumes it. The local `expired` event is emitted either way.
-   */
+  /** Publish a job per sweep batch (default `true`); the local `expired` event is emitted either way. */
   publishEvents: check.flag(true),
   /** Attempts a consumer gets for each batch job (BullMQ `attempts`). Default 5. */
   eventAttempts: check.int(5, 1, 1_000),
   /** First retry delay of a batch job, exponential, ms. Default 1 000. */
   eventBackoffMs: check.int(1_000, 0, 86_400_000),
-  /**
-   * How long a completed batch job is kept, so republishing it is a no-op:
-   * longer than any sweep-to-acknowledgement gap, ms. Default 3 600 000 (1 h).
-   */
+  /** How long a completed batch job is kept so republishing it is a no-op, ms. Default 1 h. */
   dedupeWindowMs: check.int(3_600_000, 1_000),
   /** How long a failed batch job is kept, ms. Default 7 days. */
   keepFailedEventsMs: check.int(7 * 24 * 3_600_000, 1_000),
@@ -82,25 +65,18 @@ const RULES = {
   lockDurationMs: check.int(30_000, 500, 3_600_000),
   /** BullMQ `stalledInterval`, ms. Default 30 000. */
   stalledIntervalMs: check.int(30_000, 100, 3_600_000),
-  /**
-   * `commandTimeout` of the queue connection, ms. Default 5 000 (the
-   * Worker's, which blocks, is `WORKER_COMMAND_TIMEOUT_MS`).
-   */
+  /** `commandTimeout` of the queue connection (not the blocking Worker's), ms. Default 5 000. */
   commandTimeoutMs: check.int(5_000, 100, 600_000),
   /** Bound on {@link ExpirySweeper.start}, ms (BullMQ waits for a connection forever). Default 30 000. */
   startTimeoutMs: check.int(30_000, 100, 3_600_000),
   /** Source of `now` for expiry decisions and lateness. Default the system clock. */
   clock: check.clock,
-  /**
-   * Trace context through BullMQ (`BullMQOtel`) and each job published on
-   * core's `SESSION_CHANNELS` (a `session.sweep` span). Default `true`.
-   */
+  /** Trace context through BullMQ and each job on core's `SESSION_CHANNELS`. Default `true`. */
   telemetry: check.flag(true),
 };
 
 /** Options of {@link ExpirySweeper}. Exactly one of `store` and `connection`. */
 export type ExpirySweeperOptions = OptionsOf<typeof RULES>;
-
 /** Defaults of {@link ExpirySweeperOptions}. */
 export const SWEEPER_DEFAULTS = Object.freeze({
   ...check.defaults(RULES),
@@ -110,29 +86,23 @@ export const SWEEPER_DEFAULTS = Object.freeze({
 /** {@link ExpirySweeperOptions} with defaults applied and every value checked. */
 export type ResolvedSweeperOptions = Readonly<ReturnType<typeof resolveSweeperOptions>>;
 
-/**
- * Check every option the sweeper owns and apply defaults.
- * @throws SessionValidationError `INVALID_CONFIG` naming the field
- */
+/** Check every option the sweeper owns and apply defaults. @throws SessionValidationError `INVALID_CONFIG` */
 export function resolveSweeperOptions(options: ExpirySweeperOptions) {
   const { store, connection, prefix, buckets, queuePrefix, ...resolved } = check.resolve(
     RULES,
     options,
   );
   if ((store === undefined) === (connection === undefined)) {
-    throw invalid('store', 'pass exactly one of store and connection');
+    throw check.refuse('store', 'pass exactly one of store and connection');
   }
   if (store !== undefined && (prefix ?? buckets) !== undefined) {
-    throw invalid(
-      'prefix',
-      'prefix and buckets belong to the store: set them on the store you pass',
-    );
+    throw check.refuse('prefix', 'prefix and buckets belong to the store: set them on it');
   }
   if (resolved.sweepQueueName === resolved.eventsQueueName) {
-    throw invalid('eventsQueueName', 'must differ from sweepQueueName');
+    throw check.refuse('eventsQueueName', 'must differ from sweepQueueName');
   }
   if (resolved.dedupeWindowMs < 2 * resolved.intervalMs) {
-    throw invalid('dedupeWindowMs', 'must be at least twice intervalMs');
+    throw check.refuse('dedupeWindowMs', 'must be at least twice intervalMs');
   }
   // Derived from a prefix the store checks (RedisKeys); only a given one is checked here.
   const keyPrefix = store?.prefix ?? prefix ?? SWEEPER_DEFAULTS.prefix;

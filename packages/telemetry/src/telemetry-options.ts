@@ -10,32 +10,25 @@ export type OtlpProtocol = 'http/protobuf' | 'http/json';
 
 const check = createOptionChecks('startTelemetry');
 
-function envList(name: string): string[] {
-  return (process.env[name] ?? '')
-    .split(',')
-    .map((item) => item.trim().toLowerCase())
-    .filter((item) => item.length > 0);
-}
+const envList = (name: string) =>
+  (process.env[name] ?? '').split(',').map((item) => item.trim().toLowerCase());
 
 function envInteger(name: string): number | undefined {
-  const raw = process.env[name];
-  if (raw === undefined || raw.trim() === '') return undefined;
-  const value = Number(raw);
+  const value = Number(process.env[name]?.trim() || Number.NaN);
   return Number.isSafeInteger(value) && value > 0 ? value : undefined;
 }
 
 /** Rule: an integer in `[min, max]`; absent, the environment variable `name`, else `fallback`. */
-function intOrEnv<D extends number | undefined>(
+const intOrEnv = <D extends number | undefined>(
   name: string,
   fallback: D,
   min: number,
   max?: number,
-) {
-  return check.accepting<number | undefined>()(
+) =>
+  check.accepting<number | undefined>()(
     (value, field): number | D =>
       check.integer(value, field, min, max) ?? envInteger(name) ?? fallback,
   );
-}
 
 const PROMETHEUS_RULES = {
   /** Port to listen on. Default `OTEL_EXPORTER_PROMETHEUS_PORT`, else 9464. */
@@ -117,22 +110,17 @@ const RULES = {
   /** Store calls and lock acquire/release as child spans of `session.<operation>`, not events. Default `false`. */
   childSpans: check.flag(false),
   /**
-   * Spans for `get`s the instance cache answers: `'in-trace'` (default) only
-   * inside a traced request (elsewhere counted, not timed; a miss or failure
-   * still gets its span); `'always'`: every `get`, as before 0.3.
+   * Spans for `get`s the instance cache answers: `'in-trace'` (default) only inside a traced
+   * request (else counted; a miss or failure still gets one); `'always'`: every `get`.
    */
   cachedReadSpans: check.oneOf(['in-trace', 'always'] as CachedReadSpans[], 'in-trace'),
   /** Span encoding. Default `OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL`, else `http/protobuf` (smaller, cheaper). */
   otlpProtocol: check.oneOf(['http/protobuf', 'http/json'] as OtlpProtocol[], undefined),
   /** Batch span processor settings. */
   batch: check.section(BATCH_RULES),
-  // Typed only: an SDK object, and pino's own types.
-  /** Sampler. Default `OTEL_TRACES_SAMPLER`, else parent-based always-on. */
+  /** Sampler (typed only, as the logger options). Default `OTEL_TRACES_SAMPLER`, else parent-based always-on. */
   sampler: check.typed<Sampler | undefined>(),
-  /**
-   * Trace this fraction of new traces, in (0, 1], parent-based (a
-   * `TraceIdRatioBasedSampler` root); ignored with `sampler`. Default: all.
-   */
+  /** Trace this fraction of new traces, in (0, 1], parent-based; ignored with `sampler`. Default all. */
   sampleRatio: check.accepting<number | undefined>()((value, field) => {
     if (value !== undefined && (typeof value !== 'number' || !(value > 0 && value <= 1))) {
       throw check.invalid(field, 'a number in (0, 1]');
@@ -154,16 +142,11 @@ const RULES = {
 
 /** Options of {@link startTelemetry}. */
 export type TelemetryOptions = OptionsOf<typeof RULES>;
-
 /** {@link TelemetryOptions} checked, with the environment and defaults applied. */
 export type ResolvedTelemetryOptions = ReturnType<typeof resolveTelemetryOptions>;
 
 /**
- * Check {@link TelemetryOptions} and apply the standard environment
- * variables (`OTEL_TRACES_EXPORTER`, `OTEL_METRICS_EXPORTER`,
- * `OTEL_METRIC_EXPORT_INTERVAL`, `OTEL_EXPORTER_PROMETHEUS_*`, `OTEL_BSP_*`,
- * `OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL`) where an option is absent.
- *
+ * Check {@link TelemetryOptions}; an absent one takes its standard `OTEL_*` variable.
  * @throws SessionValidationError `INVALID_CONFIG` naming the bad option
  */
 export function resolveTelemetryOptions(options: TelemetryOptions) {
@@ -186,12 +169,9 @@ export function resolveTelemetryOptions(options: TelemetryOptions) {
     otlpMetrics: resolved.otlpMetrics ?? metricsExporters.includes('otlp'),
     // Absent: served when OTEL_METRICS_EXPORTER names it, with the defaults.
     prometheus:
-      prometheus === false
+      prometheus === false || (prometheus === undefined && !metricsExporters.includes('prometheus'))
         ? undefined
-        : (prometheus ??
-          (metricsExporters.includes('prometheus')
-            ? check.resolve(PROMETHEUS_RULES, {})
-            : undefined)),
+        : (prometheus ?? check.resolve(PROMETHEUS_RULES, {})),
     otlpProtocol:
       otlpProtocol ??
       (protocolFromEnv === 'http/json' || protocolFromEnv === 'http/protobuf'
