@@ -23,6 +23,8 @@ export type ResolvedOptions<R extends OptionRules> = { readonly [K in keyof R]: 
 
 type Accepted<R> = R extends { readonly accepts?: readonly [infer I] } ? I : unknown;
 type Optional<R> = undefined extends Accepted<R> ? true : false;
+type Defaulted<R extends OptionRule<unknown>> =
+  Optional<R> extends true ? (undefined extends ReturnType<R> ? false : true) : false;
 
 /**
  * The options a table of rules takes, as callers write them: an option is
@@ -37,13 +39,7 @@ export type OptionsOf<R extends OptionRules> = {
 
 /** What {@link OptionChecks.defaults} returns: the value of each optional option that has a default. */
 export type DefaultsOf<R extends OptionRules> = {
-  readonly [
-    K in keyof R as Optional<R[K]> extends true
-      ? undefined extends ReturnType<R[K]>
-        ? never
-        : K
-      : never
-  ]: ReturnType<R[K]>;
+  readonly [K in keyof R as Defaulted<R[K]> extends true ? K : never]: ReturnType<R[K]>;
 };
 
 /** The option checks of one component: see {@link createOptionChecks}. */
@@ -205,6 +201,20 @@ export function createOptionChecks(owner: string) {
       <R extends OptionRules>(rules: R): OptionRule<ResolvedOptions<R>, OptionsOf<R> | undefined> =>
       (candidate, field) =>
         resolve(rules, candidate ?? {}, `${field}.`),
+    /** Rule: `true` (every default) or a section of `rules`; `false` and absence pass as they are. */
+    toggle:
+      <R extends OptionRules>(
+        rules: R,
+      ): OptionRule<ResolvedOptions<R> | false | undefined, OptionsOf<R> | boolean | undefined> =>
+      (candidate, field) =>
+        candidate === undefined || candidate === false
+          ? candidate
+          : resolve(rules, candidate === true ? {} : candidate, `${field}.`),
+    /** Rule: `rule`, or `false` for none (resolved to `undefined`). */
+    orFalse:
+      <T, I>(rule: OptionRule<T, I>): OptionRule<T | undefined, I | false> =>
+      (candidate, field) =>
+        candidate === false ? undefined : rule(candidate, field),
     /** Rule: `rule` for a given value, `undefined` for an absent one. */
     optional:
       <T, I>(rule: OptionRule<T, I>): OptionRule<T | undefined, I | undefined> =>

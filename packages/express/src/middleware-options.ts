@@ -115,14 +115,7 @@ function commonRules(checks: OptionChecks) {
      * Absolute lifetime from creation (or `regenerate`), ms, however active, so a stolen cookie
      * cannot be kept alive by use. Default 7 days; `false` for none.
      */
-    maxLifetimeMs: checks.accepting<number | false | undefined>()((value, field) => {
-      if (value === undefined) return D.maxLifetimeMs;
-      if (value === false) return undefined;
-      if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1_000) {
-        throw checks.invalid(field, 'an integer >= 1000 (ms), or false');
-      }
-      return value;
-    }),
+    maxLifetimeMs: checks.orFalse(checks.int(D.maxLifetimeMs, 1_000)),
   };
 }
 
@@ -143,14 +136,7 @@ function managedRules(checks: OptionChecks) {
      */
     lock: checks.oneOf(['none', 'request'], 'none'),
     /** Header set to `1` while serving from the fallback, or `false`. Default `X-Session-Degraded`. */
-    degradedHeader: checks.accepting<string | false | undefined>()((value, field) => {
-      if (value === undefined) return D.degradedHeader;
-      if (value === false) return undefined;
-      if (typeof value !== 'string' || !TOKEN.test(value)) {
-        throw checks.invalid(field, 'a header name or false');
-      }
-      return value;
-    }),
+    degradedHeader: checks.orFalse(checks.matching(TOKEN, D.degradedHeader, 'a header name')),
   };
 }
 

@@ -111,9 +111,7 @@ const RULES = {
    * The cluster's own metrics, through `@opentelemetry/api` (register an SDK first), and its
    * parts' events on core's `SESSION_CHANNELS`. `false`: nothing published or observed.
    */
-  telemetry: check.accepting<TelemetryOption | false | undefined>()((value, field) =>
-    value === false ? false : check.section(TELEMETRY_RULES)(value, field),
-  ),
+  telemetry: check.orFalse(check.section(TELEMETRY_RULES)),
 };
 
 /** Per-session locks (Redlock). */

@@ -90,7 +90,7 @@ export function createSessionCluster(options: SessionClusterOptions): SessionClu
     }),
   );
   // Whether the parts publish on SESSION_CHANNELS (what @session-cluster/telemetry subscribes to).
-  const publish = telemetry !== false;
+  const publish = telemetry !== undefined;
   const connection = storeConnection(o.redis);
   const opened: Closable[] = [];
   try {
@@ -202,11 +202,11 @@ export function createSessionCluster(options: SessionClusterOptions): SessionClu
         }),
     );
     const stopObserving =
-      telemetry === false || !telemetry.activeSessions || otelApi === undefined
+      telemetry === undefined || !telemetry.activeSessions || otelApi === undefined
         ? () => undefined
         : observeActiveSessions(otelApi, redis, telemetry.meterProvider);
     const stopObservingCache =
-      telemetry === false || otelApi === undefined || redis.cacheStats() === undefined
+      telemetry === undefined || otelApi === undefined || redis.cacheStats() === undefined
         ? () => undefined
         : observeCache(otelApi, redis, telemetry.meterProvider);
 

@@ -174,13 +174,7 @@ const RULES = {
    * coherent by `CLIENT TRACKING`: `true` or sizes; default none. One more connection per
    * server; with a caller-owned client, every key read through it is tracked.
    */
-  cache: check.accepting<boolean | SessionCacheOptions | undefined>()((value, field) => {
-    if (value === undefined || value === false) return undefined;
-    if (value === true) return { ...SESSION_CACHE_DEFAULTS };
-    if (!isOptionsObject(value))
-      throw check.invalid(field, 'a boolean or { maxEntries, maxBytes }');
-    return check.resolve(CACHE_RULES, value, `${field}.`);
-  }),
+  cache: check.accepting<boolean | SessionCacheOptions | undefined>()(check.toggle(CACHE_RULES)),
   /** Publish cache hits (`cache` on core's `SESSION_CHANNELS`). Default `true`. */
   telemetry: check.flag(true),
   /**

@@ -186,7 +186,7 @@ export class RedisStore implements SessionStore {
     this.owned = connection.owned;
     this.commandTimeoutMs = connection.commandTimeoutMs;
     this.scripts = new RedisScripts(this.client);
-    if (resolved.cache !== undefined) {
+    if (resolved.cache) {
       const cache = new SessionCache(resolved.cache);
       const keys = this.keys;
       this.cache = cache;

@@ -100,11 +100,7 @@ const RULES = {
   /** Interval of OTLP metric pushes, ms. Default `OTEL_METRIC_EXPORT_INTERVAL`, else 60 000. */
   metricIntervalMs: intOrEnv('OTEL_METRIC_EXPORT_INTERVAL', 60_000, 1, MAX_TIMER_MS),
   /** Serve metrics for Prometheus: `true` or where. Default: `OTEL_METRICS_EXPORTER` names `prometheus`. */
-  prometheus: check.accepting<PrometheusOptions | boolean | undefined>()((value, field) =>
-    value === undefined || value === false
-      ? value
-      : check.resolve(PROMETHEUS_RULES, value === true ? {} : value, `${field}.`),
-  ),
+  prometheus: check.toggle(PROMETHEUS_RULES),
   /** Auto-instrumentations: http and express on, ioredis off by default. */
   instrumentations: check.section(INSTRUMENTATION_RULES),
   /** Store calls and lock acquire/release as child spans of `session.<operation>`, not events. Default `false`. */
