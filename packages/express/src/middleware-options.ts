@@ -132,7 +132,7 @@ function managedRules(checks: OptionChecks) {
     secrets: checks.typed<string | readonly string[]>(),
     /**
      * `none` (default): changes commit at the end of the response as one atomic patch. `request`:
-     * the session's lock is held from its first read to the commit (one request at a time).
+     * the session's lock is held from its first read to the commit (one request at a time, across instances).
      */
     lock: checks.oneOf(['none', 'request'], 'none'),
     /** Header set to `1` while serving from the fallback, or `false`. Default `X-Session-Degraded`. */

@@ -37,7 +37,10 @@ const RECORDER = check.implementing<HealthRecorder>(
   'a HealthRecorder (record, setBreakerState, setDegraded)',
 );
 const UPDATE_RULES = {
-  /** `'on-conflict'` (default): compare-and-set, the lock only when contended; `'always'`: lock first. */
+  /**
+   * `'on-conflict'` (default): compare-and-set, the lock only when contended; `'always'`: the
+   * lock first. A call can override it.
+   */
   lock: check.oneOf(UPDATE_LOCK_MODES, 'on-conflict'),
   /** How long a session whose update escalated takes the lock at once, ms (0: never). Default 2 000. */
   hotSessionTtlMs: check.int(2_000, 0),

@@ -126,7 +126,10 @@ const CACHE_RULES = {
   maxBytes: check.int(SESSION_CACHE_DEFAULTS.maxBytes, 1),
 };
 const RULES = {
-  /** A caller-owned `Redis` or `Cluster` (not closed), with `commandTimeout`: else a dead Redis hangs requests. */
+  /**
+   * A caller-owned `Redis` or `Cluster` (not closed by `close()`) with `commandTimeout` (Cluster:
+   * `redisOptions.commandTimeout`): else a dead Redis hangs every request.
+   */
   client: check.typed<Redis | Cluster | undefined>(),
   /**
    * Let the store own a client set for fast failure: `commandTimeout`, no offline queue once
