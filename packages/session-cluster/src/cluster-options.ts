@@ -18,75 +18,19 @@ import type { Redis } from 'ioredis';
 // checked by its part, whose error withOptionPath names by the path written here.
 const check = createOptionChecks('session-cluster');
 
-/** Settings shared by every connection the cluster creates itself. */
-export type OwnedConnectionOptions = Pick<RedisStoreOptions, 'commandTimeoutMs'>;
-
-type Owned<Shape> = Extract<RedisConnectionOptions, Shape> & OwnedConnectionOptions;
-
-/** A standalone Redis by URL: `redis://[:password@]host:port[/db]` or `rediss://…`. */
-export type RedisUrlOption = Owned<{ url: string }>;
-/** A standalone Redis by address. */
-export type RedisHostOption = Owned<{ port: number }>;
-/** A Redis master managed by Sentinel. Lock nodes must be given (`locks.nodes`). */
-export type RedisSentinelOption = Owned<{ name: string }>;
-/** A Redis Cluster. Lock nodes must be given (`locks.nodes`): a Cluster is one Redlock voter. */
-export type RedisClusterOption = Owned<{ cluster: unknown }>;
-
 /**
- * Your own ioredis client (not closed by the cluster), with `commandTimeout`.
- * A standalone client's server is the default lock node; else give `locks.nodes`.
+ * Where sessions live, exactly one shape: a connection as `RedisStore` takes it (`url`, `host`
+ * and `port`, `sentinels` and `name`, or `cluster`) with the `commandTimeoutMs` of every client the
+ * cluster creates, or your own ioredis `client` (not closed by the cluster) with `commandTimeout`.
+ * Lock nodes must be given (`locks.nodes`) unless it is one standalone server.
  */
-export type RedisClientOption = Required<Pick<RedisStoreOptions, 'client'>>;
-
-/** Where sessions live: exactly one of these shapes. */
 export type RedisOption =
-  RedisUrlOption | RedisHostOption | RedisSentinelOption | RedisClusterOption | RedisClientOption;
+  | (RedisConnectionOptions & Pick<RedisStoreOptions, 'commandTimeoutMs'>)
+  | Required<Pick<RedisStoreOptions, 'client'>>;
 
 /** One Redlock voter: a `redis://` URL or an address. */
 export type LockNode =
   string | { readonly host: string; readonly port: number; readonly password?: string | undefined };
-
-const LOCKS_RULES = {
-  /** Independent Redis servers that vote (1, or 3/5). Default: the standalone `redis`; else required. */
-  nodes: check.typed<readonly LockNode[] | undefined>(),
-  ...check.given<RedlockLockerOptions>()('ttlMs', 'acquireTimeoutMs'),
-};
-
-const SESSION_RULES = {
-  ...check.given<SessionManagerOptions>()('ttlMs', 'rolling'),
-  ...check.given<RedisStoreOptions>()('expiryGraceMs'),
-  /** The store's `maxSessionsPerUser`: most live sessions one user may hold (default 100). */
-  maxPerUser: check.typed<number | undefined>(),
-};
-
-const FALLBACK_RULES = {
-  /** Default `true`. `false`: a Redis outage fails calls (after retries). */
-  enabled: check.flag(true),
-  ...check.given<MemoryStoreOptions>()('maxSessions'),
-  ...check.given<FallbackStoreOptions>()('timeoutMs'),
-};
-
-const HEALTH_RULES = check.given<HealthMonitorOptions>()(
-  'windowSize',
-  'slowThresholdMs',
-  'unhealthyBelowSuccessRate',
-);
-
-const CODEC_RULES = {
-  ...check.given<SessionCodecOptions>()('maxBytes', 'acceptPlaintext'),
-  /** AES-256-GCM keys at rest (the first encrypts, all decrypt). Absent: JSON with a CRC-32 check. */
-  encryptionKeys: check.typed<readonly EncryptionKey[] | undefined>(),
-  ...check.given<RedisStoreOptions>()('failFastOnCorruption', 'onCorruption', 'frameFormat'),
-};
-
-const TELEMETRY_RULES = {
-  /** Where metrics go; the global meter provider (at creation) when absent. */
-  meterProvider: check.optional(
-    check.implementing<MeterProvider>(['getMeter'], 'an object with getMeter()'),
-  ),
-  /** Observe `session.active`, live sessions (a `ZCOUNT` per bucket; aggregate with max). Default on. */
-  activeSessions: check.flag(true),
-};
 
 const RULES = {
   redis: check.typed<RedisOption>(),
@@ -94,38 +38,59 @@ const RULES = {
   prefix: check.typed<string | undefined>(),
   ...check.given<RedisStoreOptions>()('buckets'),
   /** Per-session locks (Redlock). */
-  locks: check.section(LOCKS_RULES),
-  /** Session lifetime. */
-  session: check.section(SESSION_RULES),
+  locks: check.section({
+    /** Independent Redis servers that vote (1, or 3/5). Default: the standalone `redis`; else required. */
+    nodes: check.typed<readonly LockNode[] | undefined>(),
+    ...check.given<RedlockLockerOptions>()('ttlMs', 'acquireTimeoutMs'),
+  }),
+  /** Session lifetime: `ttlMs` and `rolling` as the manager takes them, the rest as `RedisStore` does. */
+  session: check.section({
+    ...check.given<SessionManagerOptions>()('ttlMs', 'rolling'),
+    ...check.given<RedisStoreOptions>()('expiryGraceMs'),
+    /** The store's `maxSessionsPerUser`: most live sessions one user may hold (default 100). */
+    maxPerUser: check.typed<number | undefined>(),
+  }),
   ...check.given<SessionManagerOptions>()('retry', 'update'),
   ...check.given<FallbackStoreOptions>()('breaker'),
   /** The in-memory fallback used while Redis is unavailable. */
-  fallback: check.section(FALLBACK_RULES),
-  /** The health monitor's window and thresholds. */
-  health: check.section(HEALTH_RULES),
-  /** How session data is encoded at rest and read back. */
-  codec: check.section(CODEC_RULES),
+  fallback: check.section({
+    /** Default `true`. `false`: a Redis outage fails calls (after retries). */
+    enabled: check.flag(true),
+    ...check.given<MemoryStoreOptions>()('maxSessions'),
+    ...check.given<FallbackStoreOptions>()('timeoutMs'),
+  }),
+  /** The health monitor's window and thresholds, as `HealthMonitor` takes them. */
+  health: check.section(
+    check.given<HealthMonitorOptions>()(
+      'windowSize',
+      'slowThresholdMs',
+      'unhealthyBelowSuccessRate',
+    ),
+  ),
+  /** How session data is encoded at rest (as the codec takes it) and read back (as `RedisStore` does). */
+  codec: check.section({
+    ...check.given<SessionCodecOptions>()('maxBytes', 'acceptPlaintext'),
+    /** AES-256-GCM keys at rest (the first encrypts, all decrypt). Absent: JSON with a CRC-32 check. */
+    encryptionKeys: check.typed<readonly EncryptionKey[] | undefined>(),
+    ...check.given<RedisStoreOptions>()('failFastOnCorruption', 'onCorruption', 'frameFormat'),
+  }),
   /** The instance cache (`RedisStoreOptions.cache`): sizes or `false`; default on (10 000, 32 MiB). */
   cache: check.typed<boolean | SessionCacheOptions | undefined>(),
   /**
    * The cluster's own metrics, through `@opentelemetry/api` (register an SDK first), and its
    * parts' events on core's `SESSION_CHANNELS`. `false`: nothing published or observed.
    */
-  telemetry: check.orFalse(check.section(TELEMETRY_RULES)),
+  telemetry: check.orFalse(
+    check.section({
+      /** Where metrics go; the global meter provider (at creation) when absent. */
+      meterProvider: check.optional(
+        check.implementing<MeterProvider>(['getMeter'], 'an object with getMeter()'),
+      ),
+      /** Observe `session.active`, live sessions (a `ZCOUNT` per bucket; aggregate with max). Default on. */
+      activeSessions: check.flag(true),
+    }),
+  ),
 };
-
-/** Per-session locks (Redlock). */
-export type LocksOption = OptionsOf<typeof LOCKS_RULES>;
-/** Session lifetime: `ttlMs` and `rolling` as the manager takes them, the rest as `RedisStore` does. */
-export type SessionOption = OptionsOf<typeof SESSION_RULES>;
-/** The in-memory fallback used while Redis is unavailable. */
-export type FallbackOption = OptionsOf<typeof FALLBACK_RULES>;
-/** The health monitor's window and thresholds, as `HealthMonitor` takes them. */
-export type HealthOption = OptionsOf<typeof HEALTH_RULES>;
-/** How session data is encoded at rest (as the codec takes it) and read back (as `RedisStore` does). */
-export type CodecOption = OptionsOf<typeof CODEC_RULES>;
-/** The cluster's own metrics. */
-export type TelemetryOption = OptionsOf<typeof TELEMETRY_RULES>;
 
 /**
  * Options of {@link createSessionCluster}. Only `redis` is required.
@@ -169,8 +134,9 @@ export function defaultLockNode(redis: RedisOption): RedlockNode {
     const { host = '127.0.0.1', port, password } = redis;
     return { host, port, ...(password === undefined ? {} : { password }) };
   }
-  const options = 'client' in redis ? (redis.client as Redis).options : undefined;
-  if (options === undefined || (redis as RedisClientOption).client.isCluster) {
+  const client = 'client' in redis ? (redis.client as Redis) : undefined;
+  const options = client?.isCluster === true ? undefined : client?.options;
+  if (options === undefined) {
     const shape = Object.keys(redis).find((key) => key !== 'password') ?? 'redis';
     throw check.refuse('locks.nodes', `with redis.${shape} ${NO_DEFAULT_LOCK_NODE}`);
   }

@@ -1,22 +1,6 @@
 export type { SessionCluster } from './create-session-cluster.js';
 export { createSessionCluster } from './create-session-cluster.js';
-export type {
-  CodecOption,
-  FallbackOption,
-  HealthOption,
-  LockNode,
-  LocksOption,
-  OwnedConnectionOptions,
-  RedisClientOption,
-  RedisClusterOption,
-  RedisHostOption,
-  RedisOption,
-  RedisSentinelOption,
-  RedisUrlOption,
-  SessionClusterOptions,
-  SessionOption,
-  TelemetryOption,
-} from './cluster-options.js';
+export type { LockNode, RedisOption, SessionClusterOptions } from './cluster-options.js';
 export type { FallbackLockerOptions } from './fallback-locker.js';
 export { FallbackLocker, isLockServiceDown } from './fallback-locker.js';
 export { countLiveSessions } from './active-sessions-gauge.js';

@@ -1,10 +1,7 @@
 export type { Telemetry } from './start-telemetry.js';
 export { DEFAULT_OTLP_ENDPOINT, startTelemetry } from './start-telemetry.js';
 export type {
-  BatchOptions,
-  InstrumentationSwitches,
   OtlpProtocol,
-  PrometheusOptions,
   ResolvedTelemetryOptions,
   TelemetryOptions,
 } from './telemetry-options.js';

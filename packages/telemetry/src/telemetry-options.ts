@@ -43,30 +43,6 @@ const PROMETHEUS_RULES = {
   endpoint: check.matching(/^\//, '/metrics', "a path starting with '/'"),
 };
 
-/** The Prometheus scrape endpoint of {@link TelemetryOptions.prometheus}. */
-export type PrometheusOptions = OptionsOf<typeof PROMETHEUS_RULES>;
-
-const INSTRUMENTATION_RULES = {
-  http: check.flag(true),
-  express: check.flag(true),
-  ioredis: check.flag(false),
-};
-
-/** Auto-instrumentations: http and express on; ioredis (a span per Redis command, most of the cost) off. */
-export type InstrumentationSwitches = OptionsOf<typeof INSTRUMENTATION_RULES>;
-
-const BATCH_RULES = {
-  /** Spans per export request, at most `maxQueueSize`. Default 512. */
-  maxExportBatchSize: check.int(undefined, 1),
-  /** Spans buffered before new ones are dropped. Default 4 096. */
-  maxQueueSize: intOrEnv('OTEL_BSP_MAX_QUEUE_SIZE', 4_096, 1),
-  /** Longest wait before a partial batch is exported, ms. Default 1 000. */
-  scheduledDelayMillis: intOrEnv('OTEL_BSP_SCHEDULE_DELAY', 1_000, 1, MAX_TIMER_MS),
-};
-
-/** Batch span processor settings. Defaults: the `OTEL_BSP_*` variables, else those below. */
-export type BatchOptions = OptionsOf<typeof BATCH_RULES>;
-
 const RULES = {
   /** `service.name` of everything this process exports (what Jaeger lists). */
   serviceName: check.accepting<string>()(check.matching(/\S/, undefined, 'a non-empty string')),
@@ -102,7 +78,12 @@ const RULES = {
   /** Serve metrics for Prometheus: `true` or where. Default: `OTEL_METRICS_EXPORTER` names `prometheus`. */
   prometheus: check.toggle(PROMETHEUS_RULES),
   /** Auto-instrumentations: http and express on, ioredis off by default. */
-  instrumentations: check.section(INSTRUMENTATION_RULES),
+  instrumentations: check.section({
+    http: check.flag(true),
+    express: check.flag(true),
+    /** A span per Redis command: most of the cost. Default off. */
+    ioredis: check.flag(false),
+  }),
   /** Store calls and lock acquire/release as child spans of `session.<operation>`, not events. Default `false`. */
   childSpans: check.flag(false),
   /**
@@ -112,8 +93,15 @@ const RULES = {
   cachedReadSpans: check.oneOf(['in-trace', 'always'] as CachedReadSpans[], 'in-trace'),
   /** Span encoding. Default `OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL`, else `http/protobuf` (smaller, cheaper). */
   otlpProtocol: check.oneOf(['http/protobuf', 'http/json'] as OtlpProtocol[], undefined),
-  /** Batch span processor settings. */
-  batch: check.section(BATCH_RULES),
+  /** Batch span processor settings; defaults: the `OTEL_BSP_*` variables, else those below. */
+  batch: check.section({
+    /** Spans per export request, at most `maxQueueSize`. Default 512. */
+    maxExportBatchSize: check.int(undefined, 1),
+    /** Spans buffered before new ones are dropped. Default 4 096. */
+    maxQueueSize: intOrEnv('OTEL_BSP_MAX_QUEUE_SIZE', 4_096, 1),
+    /** Longest wait before a partial batch is exported, ms. Default 1 000. */
+    scheduledDelayMillis: intOrEnv('OTEL_BSP_SCHEDULE_DELAY', 1_000, 1, MAX_TIMER_MS),
+  }),
   /** Sampler (typed only, as the logger options). Default `OTEL_TRACES_SAMPLER`, else parent-based always-on. */
   sampler: check.typed<Sampler | undefined>(),
   /** Trace this fraction of new traces, in (0, 1], parent-based; ignored with `sampler`. Default all. */
