@@ -94,6 +94,14 @@ export function createOptionChecks(owner: string) {
       `an integer ${max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `from ${min} to ${max}`}`,
     )(candidate, field);
   const boolean = value((v): v is boolean => typeof v === 'boolean', 'a boolean');
+  /** Rule: what `check` accepts, `fallback` when absent. */
+  const orDefault =
+    <T, D extends T | undefined>(
+      check: (candidate: unknown, field: string) => T | undefined,
+      fallback: D,
+    ): OptionRule<T | D, T | undefined> =>
+    (candidate, field) =>
+      check(candidate, field) ?? fallback;
   /** Rule: an object whose `methods` are all functions (`fallback` when absent, else required). */
   const implementing =
     <T, D extends T | undefined = undefined>(
@@ -145,51 +153,45 @@ export function createOptionChecks(owner: string) {
     },
     resolve,
     /** Rule: an integer in `[min, max]`, `fallback` when absent. */
-    int:
-      <D extends number | undefined>(
-        fallback: D,
-        min: number,
-        max?: number,
-      ): OptionRule<number | D, number | undefined> =>
-      (candidate, field) =>
-        integer(candidate, field, min, max) ?? fallback,
-    /** Rule: a finite number in `[min, max]` (`> 0` when `min` is `'positive'`), `fallback` when absent. */
-    num: <D extends number | undefined>(fallback: D, min: number | 'positive', max?: number) => {
-      const low = min === 'positive' ? Number.MIN_VALUE : min;
+    int: <D extends number | undefined>(fallback: D, min: number, max?: number) =>
+      orDefault((candidate, field) => integer(candidate, field, min, max), fallback),
+    /**
+     * Rule: a finite number in `[min, max]` (`> 0` when `min` is `'positive'`; `< max` when
+     * `below`), `fallback` when absent.
+     */
+    num: <D extends number | undefined>(
+      fallback: D,
+      min: number | 'positive',
+      max = Number.MAX_VALUE,
+      below = false,
+    ) => {
+      const low = min === 'positive' ? 0 : min;
       const range =
-        min === 'positive'
-          ? 'a finite number > 0'
-          : max === undefined
-            ? `a finite number >= ${min}`
-            : `a number in [${min}, ${max}]`;
-      const check = value(
-        (v): v is number => typeof v === 'number' && v >= low && v <= (max ?? Number.MAX_VALUE),
-        range,
-      );
-      const rule: OptionRule<number | D, number | undefined> = (candidate, field) =>
-        check(candidate, field) ?? fallback;
-      return rule;
+        max === Number.MAX_VALUE
+          ? `a finite number ${min === 'positive' ? '> 0' : `>= ${min}`}`
+          : `a number in ${min === 'positive' ? '(' : '['}${low}, ${max}${below ? ')' : ']'}`;
+      const valid = (v: unknown): v is number =>
+        typeof v === 'number' &&
+        (min === 'positive' ? v > 0 : v >= low) &&
+        (below ? v < max : v <= max);
+      return orDefault(value(valid, range), fallback);
     },
     /** Rule: a boolean, `fallback` when absent. */
-    flag:
-      <D extends boolean | undefined>(fallback: D): OptionRule<boolean | D, boolean | undefined> =>
-      (candidate, field) =>
-        boolean(candidate, field) ?? fallback,
+    flag: <D extends boolean | undefined>(fallback: D) => orDefault(boolean, fallback),
     /** Rule: one of `values`, `fallback` when absent. */
     oneOf: <const T, D extends T | undefined>(values: readonly T[], fallback: D) => {
       const expected = values.map((v) => (typeof v === 'string' ? `'${v}'` : v)).join(' | ');
-      const check = value((v): v is T => (values as readonly unknown[]).includes(v), expected);
-      const rule: OptionRule<T | D, T | undefined> = (candidate, field) =>
-        check(candidate, field) ?? fallback;
-      return rule;
+      return orDefault(
+        value((v): v is T => (values as readonly unknown[]).includes(v), expected),
+        fallback,
+      );
     },
     /** Rule: a string matching `pattern` (described by `expected`), `fallback` when absent. */
-    matching: <D extends string | undefined>(pattern: RegExp, fallback: D, expected: string) => {
-      const check = value((v): v is string => typeof v === 'string' && pattern.test(v), expected);
-      const rule: OptionRule<string | D, string | undefined> = (candidate, field) =>
-        check(candidate, field) ?? fallback;
-      return rule;
-    },
+    matching: <D extends string | undefined>(pattern: RegExp, fallback: D, expected: string) =>
+      orDefault(
+        value((v): v is string => typeof v === 'string' && pattern.test(v), expected),
+        fallback,
+      ),
     /** Rule: an optional function, typed by the caller. */
     fn: <F>(): OptionRule<F | undefined> =>
       value((v): v is F => typeof v === 'function', 'a function'),
@@ -236,17 +238,17 @@ export function createOptionChecks(owner: string) {
       <T>(rule: (value: unknown, field: string) => T): OptionRule<T, I> =>
         rule,
     /** A table's defaults, frozen: options without one and required ones are left out. */
-    defaults: <R extends OptionRules>(rules: R): DefaultsOf<R> => {
-      const defaults: Record<string, unknown> = {};
-      for (const [name, rule] of Object.entries(rules)) {
+    defaults: <R extends OptionRules>(rules: R) => {
+      const defaultOf = ([name, rule]: [string, OptionRule<unknown>]) => {
         try {
-          const fallback = rule(undefined, name);
-          if (fallback !== undefined) defaults[name] = fallback;
+          return [[name, rule(undefined, name)]].filter(([, value]) => value !== undefined);
         } catch {
-          // A required option: it has no default.
+          return []; // A required option: it has no default.
         }
-      }
-      return Object.freeze(defaults) as DefaultsOf<R>;
+      };
+      return Object.freeze(
+        Object.fromEntries(Object.entries(rules).flatMap(defaultOf)),
+      ) as DefaultsOf<R>;
     },
   };
 }

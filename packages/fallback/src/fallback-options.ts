@@ -19,13 +19,7 @@ const BREAKER_RULES = {
   sampling: {
     kind: check.typed<'sampling'>(),
     /** Failure ratio that opens the breaker, in (0, 1). Default 0.5. */
-    threshold: check.accepting<number | undefined>()((value, field): number => {
-      const ratio = value ?? 0.5;
-      if (typeof ratio !== 'number' || !(ratio > 0 && ratio < 1)) {
-        throw check.invalid(field, 'a failure ratio in (0, 1)');
-      }
-      return ratio;
-    }),
+    threshold: check.num(0.5, 'positive', 1, true),
     /** Sampling window, ms. Integer ≥ 100, default 10 000. */
     durationMs: check.int(10_000, 100),
     /** Least call rate (per second) at which the ratio counts. > 0, default 5. */
@@ -100,9 +94,6 @@ const { reconcile: reconcileDefaults, ...defaults } = check.defaults(RULES);
 
 /** Defaults of {@link FallbackStoreOptions}, `reconcile`'s flattened as they resolve. */
 export const FALLBACK_DEFAULTS = Object.freeze({ ...defaults, ...reconcileDefaults });
-
-/** {@link FallbackStoreOptions} with every default applied and every value checked. */
-export type ResolvedFallbackOptions = ReturnType<typeof resolveFallbackOptions>;
 
 /** Check {@link FallbackStoreOptions} and apply defaults. @throws SessionValidationError `INVALID_CONFIG` */
 export function resolveFallbackOptions(options: FallbackStoreOptions) {

@@ -5,7 +5,6 @@ export type {
   FallbackStoreOptions,
   ReconcileOptions,
   ResolvedBreakerOptions,
-  ResolvedFallbackOptions,
   SamplingBreakerOptions,
 } from './fallback-options.js';
 export { FALLBACK_DEFAULTS, resolveFallbackOptions } from './fallback-options.js';

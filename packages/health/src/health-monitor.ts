@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { SessionValidationError, sessionChannels, toSessionError } from '@session-cluster/core';
 import type { Clock, SessionChannels, SessionErrorCode } from '@session-cluster/core';
 import { resolveHealthOptions } from './health-options.js';
-import type { HealthMonitorOptions, ResolvedHealthOptions } from './health-options.js';
+import type { HealthMonitorOptions } from './health-options.js';
 import { runProbe } from './health-probe.js';
 import type {
   BreakerState,
@@ -56,7 +56,7 @@ const BREAKER_STATES: ReadonlySet<string> = new Set<BreakerState>([
  * ```
  */
 export class HealthMonitor extends EventEmitter<HealthMonitorEvents> implements HealthRecorder {
-  private readonly options: ResolvedHealthOptions;
+  private readonly options: ReturnType<typeof resolveHealthOptions>;
   private readonly clock: Clock;
   private readonly overall: SampleWindow;
   private readonly windows = new Map<string, SampleWindow>();

@@ -44,9 +44,6 @@ export const HEALTH_MONITOR_DEFAULTS = Object.freeze({
   probeTtlMs: check.defaults(PROBE_RULES).ttlMs,
 });
 
-/** {@link HealthMonitorOptions} with every default applied and every value checked. */
-export type ResolvedHealthOptions = ReturnType<typeof resolveHealthOptions>;
-
 /** Check {@link HealthMonitorOptions} and apply defaults. @throws SessionValidationError `INVALID_CONFIG` */
 export function resolveHealthOptions(options: unknown) {
   const resolved = check.resolve(RULES, options === undefined ? {} : options);

@@ -11,8 +11,6 @@ export type {
 export { CLEANUP_DEFAULTS, SessionManager } from './session-manager.js';
 export type {
   ManagerRetryOptions,
-  ResolvedManagerOptions,
-  ResolvedUpdateLockOptions,
   SessionManagerOptions,
   UpdateLockOptions,
 } from './manager-options.js';

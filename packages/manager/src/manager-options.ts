@@ -7,7 +7,6 @@ import {
 } from '@session-cluster/core';
 import type {
   OptionsOf,
-  ResolvedOptions,
   RetryEvent,
   RetryOptions,
   SessionLocker,
@@ -84,11 +83,6 @@ export const SESSION_MANAGER_DEFAULTS = Object.freeze({
   rolling: RULES.rolling(undefined, 'rolling'),
 });
 
-/** {@link UpdateLockOptions} checked, with defaults applied. */
-export type ResolvedUpdateLockOptions = ResolvedOptions<typeof UPDATE_RULES>;
-/** {@link SessionManagerOptions} checked, with defaults applied. */
-export type ResolvedManagerOptions = ResolvedOptions<typeof RULES>;
-
 /** Each operation's retry settings: its overrides over the base, over core's defaults. */
 function resolveManagerRetryOptions(value: unknown): Record<OperationName, RetryOptions> {
   if (value !== undefined && !isOptionsObject(value)) throw check.invalid('retry', 'an object');
@@ -104,6 +98,6 @@ function resolveManagerRetryOptions(value: unknown): Record<OperationName, Retry
 }
 
 /** Check {@link SessionManagerOptions} and apply defaults. @throws SessionValidationError `INVALID_CONFIG` */
-export function resolveManagerOptions(options: SessionManagerOptions): ResolvedManagerOptions {
+export function resolveManagerOptions(options: SessionManagerOptions) {
   return check.resolve(RULES, options);
 }

@@ -22,7 +22,7 @@ import {
 import { LocalLockQueue } from './redlock-local-queue.js';
 import type { LocalTurn } from './redlock-local-queue.js';
 import { MIN_LOCK_TTL_MS, isValidLockTtl, resolveRedlockOptions } from './redlock-options.js';
-import type { RedlockLockerOptions, ResolvedRedlockOptions } from './redlock-options.js';
+import type { RedlockLockerOptions } from './redlock-options.js';
 import { RedlockSessionLock } from './redlock-session-lock.js';
 import { quorumUnreachable, unknownVotes } from './redlock-vote-summary.js';
 import type { VoteSummary } from './redlock-vote-summary.js';
@@ -94,7 +94,7 @@ interface Acquisition {
  * ```
  */
 export class RedlockLocker implements SessionLocker {
-  private readonly options: ResolvedRedlockOptions;
+  private readonly options: ReturnType<typeof resolveRedlockOptions>;
   private readonly clients: readonly Redis[];
   private readonly owned: readonly Redis[];
   private readonly redlock: Redlock;

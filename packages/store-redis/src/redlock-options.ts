@@ -81,13 +81,7 @@ const RULES = {
   /** Random spread around each delay, ms, in [0, retryDelayMs]. Default 25. */
   retryJitterMs: check.num(25, 0, MAX_TIMER_MS),
   /** Drift allowance in [0, 0.5): the lease ends `ttl × driftFactor + 2` ms before the keys. Default 0.01. */
-  driftFactor: check.accepting<number | undefined>()((value, field) => {
-    const factor = value ?? 0.01;
-    if (typeof factor !== 'number' || !(factor >= 0 && factor < 0.5)) {
-      throw invalid(field, 'a number in [0, 0.5)');
-    }
-    return factor;
-  }),
+  driftFactor: check.num(0.01, 0, 0.5, true),
   /** Bound on one `acquire` (local queueing, connecting, polling), ms. Default 5 000. */
   acquireTimeoutMs: check.int(5_000, 1, MAX_TIMER_MS),
   /** `using` extends the lease every half lease (default `true`); else its signal aborts when it ends. */
@@ -104,8 +98,6 @@ const RULES = {
 export type RedlockLockerOptions = OptionsOf<typeof RULES>;
 /** Defaults of {@link RedlockLockerOptions}. */
 export const REDLOCK_DEFAULTS = check.defaults(RULES);
-/** Every option of {@link RedlockLockerOptions} checked, with its default applied. */
-export type ResolvedRedlockOptions = ReturnType<typeof resolveRedlockOptions>;
 
 /** Check {@link RedlockLockerOptions} and apply defaults. @throws SessionValidationError `INVALID_CONFIG` */
 export function resolveRedlockOptions(options: RedlockLockerOptions) {

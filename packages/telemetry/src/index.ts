@@ -1,10 +1,6 @@
 export type { Telemetry } from './start-telemetry.js';
 export { DEFAULT_OTLP_ENDPOINT, startTelemetry } from './start-telemetry.js';
-export type {
-  OtlpProtocol,
-  ResolvedTelemetryOptions,
-  TelemetryOptions,
-} from './telemetry-options.js';
+export type { OtlpProtocol, TelemetryOptions } from './telemetry-options.js';
 export { resolveTelemetryOptions } from './telemetry-options.js';
 export type { LoggerOptions } from './logger.js';
 export { createLogger } from './logger.js';

@@ -126,8 +126,6 @@ const RULES = {
 
 /** Options of {@link startTelemetry}. */
 export type TelemetryOptions = OptionsOf<typeof RULES>;
-/** {@link TelemetryOptions} checked, with the environment and defaults applied. */
-export type ResolvedTelemetryOptions = ReturnType<typeof resolveTelemetryOptions>;
 
 /**
  * Check {@link TelemetryOptions}; an absent one takes its standard `OTEL_*` variable.
