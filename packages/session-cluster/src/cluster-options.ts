@@ -143,16 +143,11 @@ export function defaultLockNode(redis: RedisOption): RedlockNode {
   if ((options.sentinels?.length ?? 0) > 0) {
     throw check.refuse('locks.nodes', `with a Sentinel client ${NO_DEFAULT_LOCK_NODE}`);
   }
-  // The same server through the locker's own client (fast-failing settings).
-  return {
-    host: options.host,
-    port: options.port,
-    // ioredis fills absent credentials with null.
-    ...(typeof options.password === 'string' ? { password: options.password } : {}),
-    ...(typeof options.username === 'string' ? { username: options.username } : {}),
-    ...(typeof options.db === 'number' ? { db: options.db } : {}),
-    ...(options.tls === undefined ? {} : { tls: options.tls }),
-  };
+  // The same server through the locker's own client (fast-failing settings);
+  // ioredis fills absent credentials with null.
+  const { host, port, password, username, db, tls } = options;
+  const server = Object.entries({ host, port, password, username, db, tls });
+  return Object.fromEntries(server.filter(([, value]) => value != null));
 }
 
 /**
