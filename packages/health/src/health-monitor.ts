@@ -1,5 +1,10 @@
 import { EventEmitter } from 'node:events';
-import { SessionValidationError, sessionChannels, toSessionError } from '@session-cluster/core';
+import {
+  SessionValidationError,
+  invalidArgument,
+  sessionChannels,
+  toSessionError,
+} from '@session-cluster/core';
 import type { Clock, SessionChannels, SessionErrorCode } from '@session-cluster/core';
 import { resolveHealthOptions } from './health-options.js';
 import type { HealthMonitorOptions } from './health-options.js';
@@ -95,16 +100,10 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> implements 
   public record(sample: OperationSample): void {
     const { operation, durationMs, ok } = sample;
     if (typeof operation !== 'string' || operation.length === 0) {
-      throw new SessionValidationError('operation must be a non-empty string', {
-        field: 'operation',
-        operation: 'record',
-      });
+      throw invalidArgument('operation', 'record', 'a non-empty string');
     }
     if (typeof durationMs !== 'number' || !Number.isFinite(durationMs) || durationMs < 0) {
-      throw new SessionValidationError('durationMs must be a finite number >= 0', {
-        field: 'durationMs',
-        operation: 'record',
-      });
+      throw invalidArgument('durationMs', 'record', 'a finite number >= 0');
     }
     const now = this.clock.now();
     let window = this.windows.get(operation);
@@ -140,10 +139,7 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> implements 
   /** Report the circuit breaker's state; anything but `closed` makes the status `degraded`. */
   public setBreakerState(state: BreakerState): void {
     if (!BREAKER_STATES.has(state)) {
-      throw new SessionValidationError('state must be closed, open, half-open or isolated', {
-        field: 'state',
-        operation: 'setBreakerState',
-      });
+      throw invalidArgument('state', 'setBreakerState', 'closed, open, half-open or isolated');
     }
     this.breakerState = state;
     this.evaluate();
@@ -155,10 +151,7 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> implements 
    */
   public setDegraded(degraded: boolean, reason?: string): void {
     if (typeof degraded !== 'boolean') {
-      throw new SessionValidationError('degraded must be a boolean', {
-        field: 'degraded',
-        operation: 'setDegraded',
-      });
+      throw invalidArgument('degraded', 'setDegraded', 'a boolean');
     }
     this.degradedMode = degraded;
     this.degradedReason =
@@ -184,11 +177,7 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> implements 
     for (const field of fields) {
       const value: unknown = (summary as Partial<Record<string, unknown>> | null)?.[field];
       if (typeof value !== 'number' || !(value >= 0)) {
-        throw new SessionValidationError(`${field} must be a non-negative number`, {
-          code: 'INVALID_ARGUMENT',
-          field,
-          operation: 'recordRecovery',
-        });
+        throw invalidArgument(field, 'recordRecovery', 'a non-negative number');
       }
     }
     const { written, restored, conflicts, deleted, skipped, failed, durationMs } = summary;
