@@ -100,7 +100,7 @@ export function resolveRetryOptions(
  * `[1 - jitter, 1 + jitter]` drawn from `random()`, capped at `maxDelayMs`.
  */
 export function retryDelayMs(
-  options: RetryOptions,
+  options: Omit<RetryOptions, 'maxAttempts'>,
   retryNumber: number,
   random: () => number,
 ): number {

@@ -1,5 +1,6 @@
 import * as diagnosticsChannel from 'node:diagnostics_channel';
 import type { Channel, TracingChannel } from 'node:diagnostics_channel';
+import type { SessionError } from './errors.js';
 import type { RetryEvent } from './retry-policy.js';
 import type { EscalationReason, FallbackRoute, LockMode, SessionOperationName } from './semconv.js';
 import type { SessionRecord } from './session.js';
@@ -181,7 +182,8 @@ export interface FallbackStateReader {
  *   error code when it failed mid-call);
  * - `breaker`: the fallback store's breaker changed state;
  * - `fallback_opened` / `fallback_closed`: a fallback store was built / closed;
- * - `reconcile_batch` / `reconcile_conflict`: progress of the reconciliation run.
+ * - `reconcile_batch` / `reconcile_conflict`: progress of the reconciliation run;
+ * - `reconcile_deferred`: a write-back the primary refused for now, kept for a later try.
  */
 export type SessionEvent =
   | { readonly type: 'retry'; readonly retry: RetryEvent }
@@ -208,6 +210,14 @@ export type SessionEvent =
       readonly sessionIdHash: string;
       readonly keys: readonly string[];
       readonly deleted: boolean;
+    }
+  | {
+      readonly type: 'reconcile_deferred';
+      readonly sessionIdHash: string | undefined;
+      readonly error: SessionError;
+      readonly tries: number;
+      readonly dueAt: number;
+      readonly giveUpAt: number;
     };
 
 /** The channels of {@link SESSION_CHANNELS}. */

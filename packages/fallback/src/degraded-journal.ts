@@ -48,6 +48,29 @@ export interface JournalEntry {
    * reporting the primary's copy as a newer conflicting one.
    */
   sent: SessionRecord | undefined;
+  /** Set while the primary refuses this write-back for now (see {@link RefusedForNow}). */
+  refused: RefusedForNow | undefined;
+}
+
+/**
+ * A write-back the primary refused for a reason waiting may lift (an ACL
+ * change's `NOPERM`, an `ERR` Redis gives while up): the reconciler skips it
+ * until `dueAt`, then tries again, and lets it go (reported) only once the
+ * refusals have lasted its time budget. Without this, one such refusal lost
+ * the degraded write for good.
+ */
+export interface RefusedForNow {
+  /** Clock time of the first refusal. */
+  readonly since: number;
+  /** Refusals so far. */
+  readonly tries: number;
+  /** Clock time before which the write-back is not tried again. */
+  readonly dueAt: number;
+}
+
+/** True unless `refused` says to wait past `now`. */
+export function isDue(refused: RefusedForNow | undefined, now: number): boolean {
+  return refused === undefined || refused.dueAt <= now;
 }
 
 /** A fresh entry. */
@@ -62,6 +85,7 @@ function newEntry(kind: 'write' | 'delete', gen: number): JournalEntry {
     lastData: undefined,
     keyTimes: new Map(),
     sent: undefined,
+    refused: undefined,
   };
 }
 
@@ -91,6 +115,8 @@ export interface Revocation {
   readonly at: number;
   /** Session ids the caller asked to keep. */
   readonly except: ReadonlySet<string>;
+  /** Set while the primary refuses the replay for now. */
+  refused?: RefusedForNow | undefined;
 }
 
 /**
@@ -145,6 +171,7 @@ export class DegradedJournal {
       entry.lastData = undefined;
       entry.keyTimes.clear();
       entry.sent = undefined;
+      entry.refused = undefined;
     }
     entry.gen = ++this.counter;
     return { id, entry, gen: entry.gen, fresh };
@@ -202,6 +229,7 @@ export class DegradedJournal {
       entry.kind = 'delete';
       entry.deleteFirst = false;
       entry.incarnation += 1;
+      entry.refused = undefined;
     }
     entry.gen = ++this.counter;
   }
@@ -219,6 +247,17 @@ export class DegradedJournal {
   /** Revocations not yet replayed (a snapshot). */
   public revocations(): Revocation[] {
     return [...this.revocationList];
+  }
+
+  /** The earliest `dueAt` of a write-back refused for now, if any. */
+  public nextDue(): number | undefined {
+    let next: number | undefined;
+    for (const { refused } of [...this.entries.values(), ...this.revocationList]) {
+      if (refused !== undefined && (next === undefined || refused.dueAt < next)) {
+        next = refused.dueAt;
+      }
+    }
+    return next;
   }
 
   /**
@@ -257,6 +296,7 @@ export class DegradedJournal {
     entry.base = version;
     entry.deleteFirst = false;
     entry.sent = undefined;
+    entry.refused = undefined;
     // Merged per key: the next pass diffs against what this one wrote.
     if (data !== undefined && entry.baseData !== undefined) entry.baseData = data;
   }

@@ -54,8 +54,31 @@ export interface ReconcileProgressEvent extends ReconcileCounts {
 export interface ReconcileFailedEvent {
   /** `hashSessionId` of the session, or `undefined` for a revocation (user-wide delete). */
   readonly sessionIdHash: string | undefined;
-  /** Why (never a storage outage: those interrupt the run and are retried on the next recovery). */
+  /**
+   * Why (never a storage outage: those interrupt the run and are retried on
+   * the next recovery; a refusal waiting may lift only after `giveUpAfterMs`).
+   */
   readonly error: SessionError;
+}
+
+/**
+ * Payload of the `reconcileDeferred` event: the primary refused a session's
+ * write-back (or a revocation's replay) for a reason waiting may lift
+ * (`NOPERM` while an ACL changes, an `ERR` Redis gives while up). It stays
+ * journaled, served by the secondary, and is tried again at `dueAt`; if still
+ * refused at `giveUpAt`, it is let go with `reconcileFailed`.
+ */
+export interface ReconcileDeferredEvent {
+  /** `hashSessionId` of the session, or `undefined` for a revocation. */
+  readonly sessionIdHash: string | undefined;
+  /** The refusal. */
+  readonly error: SessionError;
+  /** Refusals so far. */
+  readonly tries: number;
+  /** Clock time of the next try, epoch ms. */
+  readonly dueAt: number;
+  /** Clock time after which a refusal lets it go, epoch ms. */
+  readonly giveUpAt: number;
 }
 
 /** Payload of the `reconcileConflict` event: one session changed on both sides. */
@@ -88,6 +111,8 @@ export interface FallbackStoreEvents {
   reconcileProgress: [ReconcileProgressEvent];
   /** A session could not be written back (corrupted in memory, rejected by the primary). */
   reconcileFailed: [ReconcileFailedEvent];
+  /** A session's write-back was refused for now: kept, tried again later. */
+  reconcileDeferred: [ReconcileDeferredEvent];
   /** A session was changed on both sides while degraded (see {@link ReconcileConflictEvent}). */
   reconcileConflict: [ReconcileConflictEvent];
 }

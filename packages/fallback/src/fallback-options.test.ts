@@ -47,7 +47,7 @@ describe('resolveFallbackOptions', () => {
         clock,
         breaker: { kind: 'sampling', minimumRps: 2, halfOpenAfterMs: 500 },
         timeoutMs: 250,
-        reconcile: { batchSize: 10, concurrency: 4 },
+        reconcile: { batchSize: 10, concurrency: 4, giveUpAfterMs: 0 },
       }),
     ).toMatchObject({
       breaker: {
@@ -60,6 +60,7 @@ describe('resolveFallbackOptions', () => {
       timeoutMs: 250,
       batchSize: 10,
       concurrency: 4,
+      giveUpAfterMs: 0,
       clock,
     });
   });
@@ -92,6 +93,7 @@ describe('resolveFallbackOptions', () => {
       [{ primary, secondary, reconcile: 5 }, 'reconcile'],
       [{ primary, secondary, reconcile: { batchSize: 0 } }, 'reconcile.batchSize'],
       [{ primary, secondary, reconcile: { concurrency: 2.5 } }, 'reconcile.concurrency'],
+      [{ primary, secondary, reconcile: { giveUpAfterMs: -1 } }, 'reconcile.giveUpAfterMs'],
       [{ primary, secondary, clock: { now: 5 } }, 'clock'],
     ];
     for (const [options, field] of cases) expect(invalidField(options)).toBe(field);

@@ -57,6 +57,8 @@ const RECONCILE_RULES = {
   batchSize: check.int(500, 1),
   /** Entries of a batch in flight at once. Integer ≥ 1, default 64. */
   concurrency: check.int(64, 1),
+  /** How long a write-back refused for now (`NOPERM`, an `ERR`) is retried before it is let go, ms. Default 1 h; 0: at once. */
+  giveUpAfterMs: check.int(3_600_000, 0),
 };
 
 const STORE = check.implementing<SessionStore>(SESSION_STORE_METHODS, 'a SessionStore');
@@ -72,7 +74,7 @@ const RULES = {
   breaker: check.accepting<BreakerOptions | undefined>()(resolveBreaker),
   /** Bound on every primary call, after which the secondary serves it, ms. Default 1 000. */
   timeoutMs: check.int(1_000, 1),
-  /** How degraded-mode changes are written back on recovery. Default `{ batchSize: 500, concurrency: 64 }`. */
+  /** How degraded-mode changes are written back on recovery. Defaults below. */
   reconcile: check.section(RECONCILE_RULES),
   /** Time source of event timestamps and expiry checks during reconciliation. Default the system clock. */
   clock: check.clock,

@@ -195,8 +195,13 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
       execute: (fn, id) => this.runPrimary(fn, this.partitionBreaker(id)),
       batchSize: resolved.batchSize,
       concurrency: resolved.concurrency,
+      giveUpAfterMs: resolved.giveUpAfterMs,
       onFailed: (event) => {
         this.notify('reconcileFailed', event);
+      },
+      onDeferred: (event) => {
+        this.publish({ type: 'reconcile_deferred', ...event });
+        this.notify('reconcileDeferred', event);
       },
       onConflict: (event) => {
         this.publish({ type: 'reconcile_conflict', ...event });
@@ -219,6 +224,7 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
         this.recovered();
       },
       pending: () => this.journal.pending,
+      nextDue: () => this.journal.nextDue(),
       probe: (key) => this.probe(key),
       stopping: () => this.closing !== undefined,
     });

@@ -57,6 +57,8 @@ function rig() {
     batchSize: 500,
     concurrency: 1,
     onFailed: () => undefined,
+    onDeferred: () => undefined,
+    giveUpAfterMs: 3_600_000,
     onProgress: () => undefined,
     onConflict: (event) => conflicts.push(event),
     stopping: () => false,

@@ -6,9 +6,10 @@ import { RedisStore } from '@session-cluster/store-redis';
 import { startRedisServer } from '@session-cluster/testkit';
 import type { RedisServerHandle } from '@session-cluster/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
 import { DegradedJournal } from './degraded-journal.js';
 import { degradedWrites } from './degraded-writes.test-helpers.js';
-import type { ReconcileFailedEvent } from './fallback-events.js';
+import type { ReconcileDeferredEvent, ReconcileFailedEvent } from './fallback-events.js';
 import { createPrimaryPolicy } from './primary-policy.js';
 import { Reconciler, emptyTally } from './reconciler.js';
 import { failureCode, isStorageFailure } from './storage-failure.js';
@@ -42,7 +43,7 @@ interface RigOptions {
   readonly failFastOnCorruption?: boolean;
 }
 
-function rig(options: RigOptions = {}) {
+function rig(options: RigOptions = {}, giveUpAfterMs = HOUR) {
   const prefix = `t${randomUUID().slice(0, 8)}`;
   const primary = new RedisStore({
     connection: { url: server.url },
@@ -53,6 +54,9 @@ function rig(options: RigOptions = {}) {
   const secondary = new MemoryStore({ cleanupIntervalMs: 0 });
   const journal = new DegradedJournal();
   const failed: ReconcileFailedEvent[] = [];
+  const deferred: ReconcileDeferredEvent[] = [];
+  /** Added to the reconciler's clock: a test moves it on to when a deferred write-back is due. */
+  const skew = { ms: 0 };
   /** Every error a primary call rejected with, as the reconciler saw it. */
   const seen: unknown[] = [];
   // The FallbackStore's own policy: the breaker over the call timeout.
@@ -64,7 +68,7 @@ function rig(options: RigOptions = {}) {
     primary,
     secondary,
     journal,
-    clock: { now: () => Date.now() },
+    clock: { now: () => Date.now() + skew.ms },
     execute: async (fn) => {
       try {
         return await policy.execute(fn);
@@ -76,6 +80,8 @@ function rig(options: RigOptions = {}) {
     batchSize: 500,
     concurrency: 1,
     onFailed: (event) => failed.push(event),
+    onDeferred: (event) => deferred.push(event),
+    giveUpAfterMs,
     onProgress: () => undefined,
     onConflict: () => undefined,
     stopping: () => false,
@@ -95,6 +101,8 @@ function rig(options: RigOptions = {}) {
     reconciler,
     ...degradedWrites({ primary, secondary, journal }),
     failed,
+    deferred,
+    skew,
     seen,
     frameKey,
     close: () => Promise.all([primary.close(), secondary.close()]),
@@ -307,6 +315,132 @@ describe('Reconciler against refusals of a real Redis', () => {
         }),
       ).rejects.toMatchObject({ code: 'PAYLOAD_TOO_LARGE' });
     } finally {
+      await r.close();
+    }
+  });
+
+  it('a write-back refused by an ACL change (NOPERM) stays journaled and is tried again with backoff: once lifted, nothing is lost', async () => {
+    const r = rig();
+    const admin = new Redis(server.url);
+    try {
+      const held = await r.heldBeforeOutage({ counter: 0, theme: 'light' });
+      await r.patchLocally(held.id, { counter: 1 });
+      const created = await r.createLocally({ cart: [1] });
+
+      // The application's user loses scripts mid-recovery (a wrong ACL rollout).
+      await admin.acl('SETUSER', 'default', '-evalsha', '-eval');
+      let tally = emptyTally();
+      const before = Date.now();
+      try {
+        expect(await r.reconciler.run(tally)).toBe('deferred');
+        expect(tally.failed).toBe(0);
+        expect(r.failed).toEqual([]);
+        expect(r.journal.pending).toBe(2);
+        expect(r.deferred).toHaveLength(2);
+        for (const event of r.deferred) {
+          expect(event.error).toMatchObject({ code: 'INTERNAL', details: { reply: 'NOPERM' } });
+          expect(event.tries).toBe(1);
+          // First delay 1 s ± 20 %.
+          expect(event.dueAt - before).toBeGreaterThanOrEqual(800);
+          expect(event.dueAt - Date.now()).toBeLessThanOrEqual(1_200);
+          expect(event.giveUpAt - before).toBeGreaterThanOrEqual(HOUR);
+        }
+        expect(r.journal.nextDue()).toBe(Math.min(...r.deferred.map((event) => event.dueAt)));
+
+        // Not due yet: a run tries nothing.
+        const calls = r.seen.length;
+        expect(await r.reconciler.run(tally)).toBe('deferred');
+        expect(r.seen).toHaveLength(calls);
+
+        // Due and still refused: tried again, the delay doubled.
+        r.skew.ms = 1_300;
+        expect(await r.reconciler.run(tally)).toBe('deferred');
+        expect(r.deferred.map((event) => event.tries)).toEqual([1, 1, 2, 2]);
+        expect(r.failed).toEqual([]);
+      } finally {
+        await admin.acl('SETUSER', 'default', '+@all');
+      }
+      expect(await r.secondary.load(held.id)).toMatchObject({ data: { counter: 1 } });
+
+      r.skew.ms = 5_000;
+      tally = emptyTally();
+      expect(await r.reconciler.run(tally)).toBe('drained');
+      expect(tally).toMatchObject({ written: 2, failed: 0 });
+      expect(await r.primary.load(held.id)).toMatchObject({
+        version: 2,
+        data: { counter: 1, theme: 'light' },
+      });
+      expect(await r.primary.load(created.id)).toMatchObject({ version: 1, data: { cart: [1] } });
+      expect(r.journal.pending).toBe(0);
+    } finally {
+      await admin.quit();
+      await r.close();
+    }
+  });
+
+  it('a write-back still refused when its time budget ends is let go and reported, once', async () => {
+    const r = rig({}, 10_000);
+    const admin = new Redis(server.url);
+    try {
+      const held = await r.heldBeforeOutage({ counter: 0 });
+      await r.patchLocally(held.id, { counter: 1 });
+      await admin.acl('SETUSER', 'default', '-evalsha', '-eval');
+      const tally = emptyTally();
+      try {
+        const outcomes: string[] = [];
+        for (let skew = 0; skew <= 12_000; skew += 500) {
+          r.skew.ms = skew;
+          outcomes.push(await r.reconciler.run(tally));
+          if (outcomes.at(-1) === 'drained') break;
+        }
+        expect(outcomes.at(-1)).toBe('drained');
+        expect(outcomes.slice(0, -1).every((outcome) => outcome === 'deferred')).toBe(true);
+      } finally {
+        await admin.acl('SETUSER', 'default', '+@all');
+      }
+      // 1, 2, 4 s apart, then the last try at the budget's end.
+      expect(r.deferred.map((event) => event.tries)).toEqual([1, 2, 3, 4]);
+      expect(r.deferred.at(-1)?.dueAt).toBe(r.deferred[0]?.giveUpAt);
+      expect(tally.failed).toBe(1);
+      expect(r.failed).toHaveLength(1);
+      expect(r.failed[0]?.error).toMatchObject({ code: 'INTERNAL', details: { reply: 'NOPERM' } });
+      expect(r.journal.pending).toBe(0);
+      expect(await r.primary.load(held.id)).toMatchObject({ version: 1, data: { counter: 0 } });
+    } finally {
+      await admin.quit();
+      await r.close();
+    }
+  });
+
+  it("a revocation refused for now (NOPERM) is replayed once lifted: the user's sessions still end", async () => {
+    const r = rig();
+    const admin = new Redis(server.url);
+    try {
+      const held = await r.primary.create({
+        id: generateSessionId(),
+        userId: 'ann',
+        data: {},
+        expiresAt: Date.now() + HOUR,
+      });
+      r.journal.addRevocation({ userId: 'ann', at: Date.now() + 1, except: new Set() });
+
+      await admin.acl('SETUSER', 'default', '-@read', '-@write', '-@scripting');
+      try {
+        expect(await r.reconciler.run(emptyTally())).toBe('deferred');
+      } finally {
+        await admin.acl('SETUSER', 'default', '+@all');
+      }
+      expect(r.deferred).toMatchObject([{ sessionIdHash: undefined, tries: 1 }]);
+      expect(r.failed).toEqual([]);
+      expect(await r.primary.load(held.id)).not.toBeNull();
+
+      r.skew.ms = 2_000;
+      const tally = emptyTally();
+      expect(await r.reconciler.run(tally)).toBe('drained');
+      expect(tally).toMatchObject({ deleted: 1, failed: 0 });
+      expect(await r.primary.load(held.id)).toBeNull();
+    } finally {
+      await admin.quit();
       await r.close();
     }
   });

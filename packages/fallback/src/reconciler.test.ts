@@ -15,6 +15,7 @@ import { Reconciler, emptyTally } from './reconciler.js';
 import type { ReconcileTally, ReconcilerDeps } from './reconciler.js';
 
 const TTL = 60_000;
+const HOUR = 3_600_000;
 
 interface Rig {
   clock: ManualClock;
@@ -62,6 +63,8 @@ function rig(overrides: Partial<ReconcilerDeps> & { primaryMaxBytes?: number } =
     batchSize: 500,
     concurrency: 8,
     onFailed: (event) => failed.push(event),
+    onDeferred: () => undefined,
+    giveUpAfterMs: HOUR,
     onProgress: (_tally, remaining) => progress.push(remaining),
     onConflict: () => undefined,
     stopping: () => false,
@@ -304,6 +307,8 @@ describe('Reconciler', () => {
       batchSize: 2,
       concurrency: 1,
       onFailed: () => undefined,
+      onDeferred: () => undefined,
+      giveUpAfterMs: HOUR,
       onProgress: () => {
         r.primary.fail(); // the second outage, right after the first batch
       },

@@ -1,5 +1,5 @@
 import { isDeepStrictEqual } from 'node:util';
-import { hashSessionId, isSessionError, toSessionError } from '@session-cluster/core';
+import { hashSessionId, isSessionError, retryDelayMs, toSessionError } from '@session-cluster/core';
 import type {
   Clock,
   JsonValue,
@@ -9,11 +9,17 @@ import type {
   SessionRecord,
   SessionStore,
 } from '@session-cluster/core';
-import { changedKeys } from './degraded-journal.js';
-import type { DegradedJournal, JournalEntry, Revocation } from './degraded-journal.js';
+import { changedKeys, isDue } from './degraded-journal.js';
+import type {
+  DegradedJournal,
+  JournalEntry,
+  RefusedForNow,
+  Revocation,
+} from './degraded-journal.js';
 import type {
   ReconcileConflictEvent,
   ReconcileCounts,
+  ReconcileDeferredEvent,
   ReconcileFailedEvent,
 } from './fallback-events.js';
 import { isStorageFailure, shouldFailOver } from './storage-failure.js';
@@ -40,10 +46,28 @@ export function emptyTally(): ReconcileTally {
 
 /**
  * How a run ended: the journal is empty, a primary call failed with a
- * storage failure (another outage: the rest stays journaled), or the store
- * is closing.
+ * storage failure (another outage: the rest stays journaled), only
+ * write-backs the primary refused for now are left (`deferred`: due at
+ * `DegradedJournal.nextDue()`), or the store is closing.
  */
-export type ReconcileOutcome = 'drained' | 'interrupted' | 'stopped';
+export type ReconcileOutcome = 'drained' | 'interrupted' | 'deferred' | 'stopped';
+
+/**
+ * Delays between tries of a write-back refused for now: 1 s doubling to
+ * 1 min, ±20 % so that instances refused together do not retry in lockstep.
+ */
+const REFUSED_BACKOFF = { baseDelayMs: 1_000, multiplier: 2, maxDelayMs: 60_000, jitter: 0.2 };
+
+/**
+ * True for a refusal that waiting may lift: one Redis gives while up but
+ * not about this session (`NOPERM` while an ACL changes, an `ERR` of a
+ * module or proxy: `INTERNAL`), or a failure of no known kind. Not for one
+ * about the session itself (too large, invalid, corrupted, undecryptable,
+ * concurrent): every later try would meet it again.
+ */
+function mayLiftWithTime(error: unknown): boolean {
+  return !isSessionError(error) || error.category === 'internal';
+}
 
 /** What a {@link Reconciler} works with. */
 export interface ReconcilerDeps {
@@ -61,6 +85,10 @@ export interface ReconcilerDeps {
   readonly concurrency: number;
   /** A session or revocation was given up on. */
   readonly onFailed: (event: ReconcileFailedEvent) => void;
+  /** A write-back refused for now is kept, to be tried again. */
+  readonly onDeferred: (event: ReconcileDeferredEvent) => void;
+  /** How long write-backs refused for now are tried again before they are let go, ms (0: never). */
+  readonly giveUpAfterMs: number;
   /** A session was changed on both sides (keys resolved last-writer-wins, or deleted on the primary's side). */
   readonly onConflict: (event: ReconcileConflictEvent) => void;
   /** A batch finished. */
@@ -114,19 +142,29 @@ const UNCHANGED: WriteOutcome = { kind: 'unchanged' };
  * An entry is removed only after it was applied, and then the session is
  * removed from the secondary too (the primary is the truth again). A
  * storage failure stops the run and leaves the rest journaled for the next one.
+ * A refusal waiting may lift keeps the entry (or revocation) journaled, and
+ * served by the secondary, tried again with backoff until `giveUpAfterMs`
+ * has passed since the first; one about the session itself lets it go at once.
  */
 export class Reconciler {
   public constructor(private readonly deps: ReconcilerDeps) {}
 
-  /** Reconcile until the journal is empty, a storage failure interrupts, or the store closes. */
+  /**
+   * Reconcile until the journal is empty or holds only write-backs refused
+   * for now, a storage failure interrupts, or the store closes.
+   */
   public async run(tally: ReconcileTally): Promise<ReconcileOutcome> {
     const { journal, batchSize } = this.deps;
-    // Entries written while a pass runs are picked up by the next pass.
+    // Entries written while a pass runs are picked up by the next pass; one
+    // refused in a pass is not due in the next, so the loop ends.
     for (;;) {
       if (this.deps.stopping()) return 'stopped';
-      const revocations = journal.revocations();
-      const ids = journal.ids();
-      if (revocations.length === 0 && ids.length === 0) return 'drained';
+      const now = this.deps.clock.now();
+      const revocations = journal.revocations().filter(({ refused }) => isDue(refused, now));
+      const ids = journal.ids().filter((id) => isDue(journal.get(id)?.refused, now));
+      if (revocations.length === 0 && ids.length === 0) {
+        return journal.pending === 0 ? 'drained' : 'deferred';
+      }
       try {
         for (const revocation of revocations) await this.revoke(revocation, tally);
       } catch (error) {
@@ -228,9 +266,10 @@ export class Reconciler {
       }
     } catch (error) {
       if (error instanceof Interrupted) throw error;
-      // Not an outage and not retryable by waiting (corrupted in memory,
-      // rejected by the primary's validation): report it and let it go, or
-      // it would block every later recovery.
+      if (this.refusedForNow(entry, error, hashSessionId(id))) return;
+      // Not an outage and not lifted by waiting (corrupted in memory,
+      // rejected by the primary's validation, or refused past the time
+      // budget): report it and let it go, or it would block every later recovery.
       tally.failed += 1;
       if (journal.discard(id, entry, incarnation)) await this.dropLocal(id);
       this.deps.onFailed({ sessionIdHash: hashSessionId(id), error: toSessionError(error) });
@@ -425,7 +464,7 @@ export class Reconciler {
       try {
         sessions = await this.primary(() => this.deps.primary.listByUser(revocation.userId));
       } catch (error) {
-        if (error instanceof Interrupted) throw error;
+        if (error instanceof Interrupted || mayLiftWithTime(error)) throw error;
         // The list cannot be read, for good (one unreadable session fails it
         // under failFastOnCorruption). The revocation must still happen: a
         // "log out everywhere" that leaves sessions alive is worse than one
@@ -455,10 +494,36 @@ export class Reconciler {
       }
     } catch (error) {
       if (error instanceof Interrupted) throw error;
+      if (this.refusedForNow(revocation, error, undefined)) return;
       tally.failed += 1;
       this.deps.onFailed({ sessionIdHash: undefined, error: toSessionError(error) });
     }
     journal.settleRevocation(revocation);
+  }
+
+  /**
+   * Keep `target` (an entry or a revocation) for a later try when `error`
+   * is a refusal waiting may lift and the refusals have not yet lasted
+   * `giveUpAfterMs`: mark it with when to try next, and report it.
+   * @returns false when it is to be let go
+   */
+  private refusedForNow(
+    target: { refused?: RefusedForNow | undefined },
+    error: unknown,
+    sessionIdHash: string | undefined,
+  ): boolean {
+    const { clock, giveUpAfterMs } = this.deps;
+    if (!mayLiftWithTime(error)) return false;
+    const now = clock.now();
+    const since = target.refused?.since ?? now;
+    const giveUpAt = since + giveUpAfterMs;
+    if (now >= giveUpAt) return false;
+    const tries = (target.refused?.tries ?? 0) + 1;
+    // The last try is at the budget's end, not a whole delay past it.
+    const dueAt = Math.min(giveUpAt, now + retryDelayMs(REFUSED_BACKOFF, tries, Math.random));
+    target.refused = { since, tries, dueAt };
+    this.deps.onDeferred({ sessionIdHash, error: toSessionError(error), tries, dueAt, giveUpAt });
+    return true;
   }
 
   /** A primary call; a storage failure (or the open breaker) becomes {@link Interrupted}. */

@@ -6,6 +6,7 @@ import type { RunOutcome } from './recovery-machine.js';
 
 const log: string[] = [];
 let pending = 0;
+let nextDue: number | undefined;
 let finishRun: (outcome: RunOutcome) => void = () => undefined;
 
 function machine(): RecoveryMachine {
@@ -21,6 +22,7 @@ function machine(): RecoveryMachine {
     },
     recovered: () => log.push('recovered'),
     pending: () => pending,
+    nextDue: () => nextDue,
     probe: (key) => {
       log.push(`probe ${key}`);
       return Promise.resolve();
@@ -33,6 +35,7 @@ beforeEach(() => {
   vi.useFakeTimers({ now: 1_000 });
   log.length = 0;
   pending = 0;
+  nextDue = undefined;
 });
 
 afterEach(() => {
@@ -91,6 +94,54 @@ describe('RecoveryMachine', () => {
     });
     await vi.advanceTimersByTimeAsync(100);
     expect(log).toEqual(['run (backlog)', `probe ${SHARED_BREAKER}`]);
+  });
+
+  it('a run that leaves only write-backs refused for now runs again when the first is due, not per primary success', async () => {
+    const m = machine();
+    pending = 1;
+    m.backlog();
+    m.primarySucceeded();
+    nextDue = Date.now() + 5_000;
+    finishRun('deferred');
+    await vi.advanceTimersByTimeAsync(0);
+    expect(m.state).toEqual({ kind: 'closed', backlog: false });
+    m.primarySucceeded();
+    await vi.advanceTimersByTimeAsync(4_999);
+    expect(log).toEqual(['run (backlog)']);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(log).toEqual(['run (backlog)', 'run (backlog)']);
+    pending = 0;
+    finishRun('drained');
+    await vi.advanceTimersByTimeAsync(0);
+    expect(log.at(-1)).toBe('recovered');
+  });
+
+  it('a write-back due while an outage is open waits for the reset; due mid-run, it runs once more', async () => {
+    const m = machine();
+    pending = 1;
+    m.backlog();
+    m.primarySucceeded();
+    nextDue = Date.now() + 100;
+    finishRun('deferred');
+    await vi.advanceTimersByTimeAsync(0);
+    m.broke(SHARED_BREAKER, 'down');
+    await vi.advanceTimersByTimeAsync(100);
+    // The idle probe, not a run: the breaker is still open.
+    expect(log).toEqual(['run (backlog)', 'degraded down', `probe ${SHARED_BREAKER}`]);
+    m.reset(SHARED_BREAKER);
+    expect(log.at(-1)).toBe('run');
+    nextDue = Date.now() + 100;
+    finishRun('deferred');
+    await vi.advanceTimersByTimeAsync(0);
+    expect(m.state.kind).toBe('closed');
+    m.backlog();
+    m.primarySucceeded();
+    expect(m.state).toEqual({ kind: 'reconciling', rerun: false, afterOutage: false });
+    await vi.advanceTimersByTimeAsync(100);
+    expect(m.state).toEqual({ kind: 'reconciling', rerun: true, afterOutage: false });
+    finishRun('drained');
+    await vi.advanceTimersByTimeAsync(0);
+    expect(log.slice(-2)).toEqual(['run (backlog)', 'run (backlog)']);
   });
 
   it('arms the idle probe per open breaker and clears it when the breaker moves on', async () => {

@@ -16,7 +16,9 @@ export function partitionBreakerKey(partition: string): string {
  * - `closed`: every breaker closed, no run in progress. `backlog`: the
  *   journal holds writes no run will pick up by itself (a single failure
  *   served by the secondary while the breaker stayed closed): a run starts
- *   after the next primary success, or the idle probe.
+ *   after the next primary success, or the idle probe. Write-backs the
+ *   primary refused for now are no backlog: a timer starts a run when the
+ *   first is due.
  * - `open`: at least one breaker (shared, or a partition's) is open; calls
  *   for it go to the secondary. `since`/`reason`: when and why the outage began.
  * - `half-open`: no breaker open, at least one probing the primary.
@@ -39,7 +41,7 @@ export type RecoveryState =
 export type BreakerPhase = 'open' | 'half-open';
 
 /** How a reconciliation run ended (see `Reconciler.run`). */
-export type RunOutcome = 'drained' | 'interrupted' | 'stopped';
+export type RunOutcome = 'drained' | 'interrupted' | 'deferred' | 'stopped';
 
 /** What a {@link RecoveryMachine} drives. */
 export interface RecoveryMachineDeps {
@@ -57,6 +59,8 @@ export interface RecoveryMachineDeps {
   readonly recovered: () => void;
   /** Journal entries and revocations left. */
   readonly pending: () => number;
+  /** When the first write-back the primary refused for now is due again (clock time), if any. */
+  readonly nextDue: () => number | undefined;
   /**
    * Make one primary call through the breaker `key` (an idle probe): its
    * success resets the breaker (which reports here), its failure opens it
@@ -86,6 +90,8 @@ export class RecoveryMachine {
   private current: RecoveryState = { kind: 'closed', backlog: false };
   private readonly breakers = new Map<string, BreakerPhase>();
   private readonly timers = new Map<string, ReturnType<typeof setTimeout>>();
+  /** Starts a run when a write-back refused for now is due (see `ended`, `deferred`). */
+  private dueTimer: ReturnType<typeof setTimeout> | undefined;
   private run: Promise<void> | undefined;
 
   public constructor(private readonly deps: RecoveryMachineDeps) {}
@@ -186,6 +192,7 @@ export class RecoveryMachine {
   public dispose(): void {
     for (const timer of this.timers.values()) clearTimeout(timer);
     this.timers.clear();
+    clearTimeout(this.dueTimer);
   }
 
   private startRun(afterOutage: boolean): void {
@@ -221,10 +228,35 @@ export class RecoveryMachine {
         this.current = { kind: 'closed', backlog: false };
         this.backlog();
         return;
+      case 'deferred':
+        // Only write-backs the primary refused for now are left: not a
+        // backlog (a run per primary success would find nothing due), but a
+        // run when the first is due. New journal work still sets a backlog.
+        this.current = { kind: 'closed', backlog: false };
+        this.armDue();
+        return;
       case 'stopped':
         this.current = { kind: 'closed', backlog: false };
         return;
     }
+  }
+
+  /** Start a run when the first write-back refused for now is due. */
+  private armDue(): void {
+    clearTimeout(this.dueTimer);
+    const dueAt = this.deps.nextDue();
+    if (dueAt === undefined || this.deps.stopping()) return;
+    this.dueTimer = setTimeout(
+      () => {
+        this.dueTimer = undefined;
+        const state = this.current;
+        // Open or half-open: the last reset starts a run; reconciling: once more after it.
+        if (state.kind === 'closed') this.startRun(false);
+        else if (state.kind === 'reconciling') this.current = { ...state, rerun: true };
+      },
+      Math.max(0, dueAt - this.deps.clock.now()),
+    );
+    this.dueTimer.unref();
   }
 
   private arm(key: string): void {
