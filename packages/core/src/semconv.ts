@@ -64,6 +64,13 @@ export const EVENT_RECONCILE_BATCH = 'session.reconcile.batch';
  * sides while degraded (its keys resolved last-writer-wins, or it stays deleted).
  */
 export const EVENT_RECONCILE_CONFLICT = 'session.reconcile.conflict';
+/**
+ * Span event added to the reconciliation span for a write-back the primary
+ * refused for now (`NOPERM`, an `ERR`): kept journaled and tried again later.
+ */
+export const EVENT_RECONCILE_DEFERRED = 'session.reconcile.deferred';
+/** Refusals so far of a deferred write-back (int). */
+export const ATTR_SESSION_RECONCILE_TRIES = 'session.reconcile.tries';
 /** The top-level keys of a reconciliation conflict (string array). */
 export const ATTR_SESSION_RECONCILE_CONFLICT_KEYS = 'session.reconcile.conflict_keys';
 /** Span event added when the fallback's breaker changes state. */
@@ -175,7 +182,10 @@ export const ATTR_SESSION_RECONCILE_CONFLICTS = 'session.reconcile.conflicts';
 export const ATTR_SESSION_RECONCILE_SKIPPED = 'session.reconcile.skipped';
 /** Reconciliation: sessions given up on (rejected by the primary, corrupted in memory). */
 export const ATTR_SESSION_RECONCILE_FAILED = 'session.reconcile.failed';
-/** Reconciliation: how the run ended (`drained`, `interrupted` by another outage, `stopped` by close). */
+/**
+ * Reconciliation: how the run ended (`drained`, `interrupted` by another outage, `deferred` with
+ * only write-backs refused for now left, `stopped` by close).
+ */
 export const ATTR_SESSION_RECONCILE_RESULT = 'session.reconcile.result';
 /** Reconciliation: sessions left in the journal for the next run. */
 export const ATTR_SESSION_RECONCILE_REMAINING = 'session.reconcile.remaining';

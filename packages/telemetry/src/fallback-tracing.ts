@@ -2,6 +2,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { ROOT_CONTEXT, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { Context, Meter, ObservableCallback, Span, Tracer } from '@opentelemetry/api';
 import {
+  ATTR_SESSION_ERROR_CODE,
   ATTR_SESSION_ID_HASH,
   ATTR_SESSION_OUTCOME,
   ATTR_SESSION_RECONCILE_CONFLICTS,
@@ -12,10 +13,12 @@ import {
   ATTR_SESSION_RECONCILE_REMAINING,
   ATTR_SESSION_RECONCILE_RESULT,
   ATTR_SESSION_RECONCILE_SKIPPED,
+  ATTR_SESSION_RECONCILE_TRIES,
   ATTR_SESSION_RECONCILE_WRITTEN,
   BREAKER_STATE_VALUES,
   EVENT_RECONCILE_BATCH,
   EVENT_RECONCILE_CONFLICT,
+  EVENT_RECONCILE_DEFERRED,
   METRIC_SESSION_BREAKER_STATE,
   METRIC_SESSION_DEGRADED,
   SPAN_RECONCILE,
@@ -167,6 +170,18 @@ export class FallbackTracing {
             : event.keys.length === 0
               ? 'primary_kept'
               : 'last_writer_wins',
+        });
+        return;
+      }
+      case 'reconcile_deferred': {
+        const span = this.running.getStore()?.span;
+        if (span === undefined || !span.isRecording()) return;
+        span.addEvent(EVENT_RECONCILE_DEFERRED, {
+          ...(event.sessionIdHash === undefined
+            ? {}
+            : { [ATTR_SESSION_ID_HASH]: event.sessionIdHash }),
+          [ATTR_SESSION_ERROR_CODE]: event.error.code,
+          [ATTR_SESSION_RECONCILE_TRIES]: event.tries,
         });
         return;
       }

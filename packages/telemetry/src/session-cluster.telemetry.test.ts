@@ -1,5 +1,6 @@
 import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
 import { ROOT_CONTEXT, context } from '@opentelemetry/api';
 import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
 import type { DataPoint, MetricData } from '@opentelemetry/sdk-metrics';
@@ -293,6 +294,40 @@ describe('session-cluster telemetry through the real SDK (Redis, fallback, healt
     } finally {
       await contended.close();
     }
+  });
+
+  it('a write-back Redis refuses for now (NOPERM) ends the run deferred, with an event per refusal', async () => {
+    const admin = new Redis(redis.url);
+    const isolation = cluster.fallback!.isolate();
+    const created = await cluster.manager.create({ userId: 'ada', data: { n: 1 } });
+    rawIds.push(created.id);
+    exporter.reset();
+    await admin.acl('SETUSER', 'default', '-evalsha', '-eval');
+    try {
+      const deferred = once(cluster.fallback!, 'reconcileDeferred');
+      isolation.dispose();
+      await deferred;
+      await expect.poll(() => named('session.reconcile').length).toBe(1);
+    } finally {
+      await admin.acl('SETUSER', 'default', '+@all');
+      await admin.quit();
+    }
+    const [reconcile] = named('session.reconcile');
+    expect(reconcile?.attributes).toMatchObject({
+      'session.reconcile.result': 'deferred',
+      'session.reconcile.written': 0,
+      'session.reconcile.failed': 0,
+    });
+    expect(reconcile?.events.map((event) => [event.name, event.attributes])).toContainEqual([
+      'session.reconcile.deferred',
+      {
+        'session.id_hash': hashSessionId(created.id),
+        'session.error.code': 'INTERNAL',
+        'session.reconcile.tries': 1,
+      },
+    ]);
+    // Still served from memory, with its write, until the next try.
+    expect((await cluster.manager.get(created.id))?.data).toEqual({ n: 1 });
   });
 
   it('no span attribute, event or status anywhere carries a raw session id', () => {
