@@ -42,8 +42,6 @@ export const SPAN_LOCK_ACQUIRE = 'session.lock.acquire';
 export const SPAN_LOCK_RELEASE = 'session.lock.release';
 /** Prefix of store-call spans: `session.store.load`, `session.store.save`, … */
 export const SPAN_STORE_PREFIX = 'session.store.';
-/** Prefix of fallback routing spans: `session.fallback.load`, … */
-export const SPAN_FALLBACK_PREFIX = 'session.fallback.';
 /** Span of one reconciliation run (degraded-mode writes replayed into the primary). */
 export const SPAN_RECONCILE = 'session.reconcile';
 /** Span of one health probe (a real round trip to the store). */
@@ -87,8 +85,6 @@ export const EVENT_LOCK_FALLBACK = 'session.lock.fallback';
 
 /** OTel `db.system` (pre-1.26 name, what Jaeger and ioredis instrumentation show). */
 export const ATTR_DB_SYSTEM = 'db.system';
-/** OTel `db.system.name` (stable name of `db.system`). */
-export const ATTR_DB_SYSTEM_NAME = 'db.system.name';
 /** OTel `db.operation.name`: the store method (`load`, `save`, …). */
 export const ATTR_DB_OPERATION_NAME = 'db.operation.name';
 /** OTel `error.type`: on failure, the `SessionError` code. */
@@ -102,8 +98,6 @@ export const ATTR_MESSAGING_MESSAGE_ID = 'messaging.message.id';
 
 /** `db.system` value of the Redis store. */
 export const DB_SYSTEM_VALUE_REDIS = 'redis';
-/** `db.system` value of the in-memory store. */
-export const DB_SYSTEM_VALUE_MEMORY = 'memory';
 /** `messaging.system` value of BullMQ queues. */
 export const MESSAGING_SYSTEM_VALUE_BULLMQ = 'bullmq';
 
