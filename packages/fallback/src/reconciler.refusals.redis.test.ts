@@ -109,6 +109,25 @@ function rig(options: RigOptions = {}, giveUpAfterMs = HOUR) {
   };
 }
 
+/**
+ * A run now writes back both: `held` (`{ counter: 0, theme: 'light' }` in
+ * Redis) with its `counter: 1` merged, and `created` (`{ cart: [1] }`) created.
+ */
+async function expectBothWrittenBack(
+  r: ReturnType<typeof rig>,
+  held: SessionRecord,
+  created: SessionRecord,
+): Promise<void> {
+  const tally = emptyTally();
+  expect(await r.reconciler.run(tally)).toBe('drained');
+  expect(tally).toMatchObject({ written: 2, failed: 0 });
+  expect(await r.primary.load(held.id)).toMatchObject({
+    version: 2,
+    data: { counter: 1, theme: 'light' },
+  });
+  expect(await r.primary.load(created.id)).toMatchObject({ version: 1, data: { cart: [1] } });
+}
+
 /** The merge a later run would send for a copy of `held` with `counter` changed 0 → 1. */
 function counterMerge(held: SessionRecord) {
   return {
@@ -127,7 +146,7 @@ describe('Reconciler against refusals of a real Redis', () => {
       const created = await r.createLocally({ cart: [1] });
 
       await r.primary.client.config('SET', 'maxmemory', '1');
-      let tally = emptyTally();
+      const tally = emptyTally();
       try {
         expect(await r.reconciler.run(tally)).toBe('interrupted');
       } finally {
@@ -142,14 +161,7 @@ describe('Reconciler against refusals of a real Redis', () => {
       expect(r.journal.pending).toBe(2);
       expect(await r.secondary.load(held.id)).not.toBeNull();
 
-      tally = emptyTally();
-      expect(await r.reconciler.run(tally)).toBe('drained');
-      expect(tally).toMatchObject({ written: 2, failed: 0 });
-      expect(await r.primary.load(held.id)).toMatchObject({
-        version: 2,
-        data: { counter: 1, theme: 'light' },
-      });
-      expect(await r.primary.load(created.id)).toMatchObject({ version: 1, data: { cart: [1] } });
+      await expectBothWrittenBack(r, held, created);
     } finally {
       await r.close();
     }
@@ -329,7 +341,7 @@ describe('Reconciler against refusals of a real Redis', () => {
 
       // The application's user loses scripts mid-recovery (a wrong ACL rollout).
       await admin.acl('SETUSER', 'default', '-evalsha', '-eval');
-      let tally = emptyTally();
+      const tally = emptyTally();
       const before = Date.now();
       try {
         expect(await r.reconciler.run(tally)).toBe('deferred');
@@ -363,14 +375,7 @@ describe('Reconciler against refusals of a real Redis', () => {
       expect(await r.secondary.load(held.id)).toMatchObject({ data: { counter: 1 } });
 
       r.skew.ms = 5_000;
-      tally = emptyTally();
-      expect(await r.reconciler.run(tally)).toBe('drained');
-      expect(tally).toMatchObject({ written: 2, failed: 0 });
-      expect(await r.primary.load(held.id)).toMatchObject({
-        version: 2,
-        data: { counter: 1, theme: 'light' },
-      });
-      expect(await r.primary.load(created.id)).toMatchObject({ version: 1, data: { cart: [1] } });
+      await expectBothWrittenBack(r, held, created);
       expect(r.journal.pending).toBe(0);
     } finally {
       await admin.quit();
