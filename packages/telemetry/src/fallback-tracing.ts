@@ -174,6 +174,7 @@ export class FallbackTracing {
         return;
       }
       case 'reconcile_deferred': {
+        this.metrics.reconciledSessions('deferred', 1);
         const span = this.running.getStore()?.span;
         if (span === undefined || !span.isRecording()) return;
         span.addEvent(EVENT_RECONCILE_DEFERRED, {

@@ -298,15 +298,15 @@ describe('session-cluster telemetry through the real SDK (Redis, fallback, healt
 
   it('a write-back Redis refuses for now (NOPERM) ends the run deferred, with an event per refusal', async () => {
     const admin = new Redis(redis.url);
+    const refusals: number[] = [];
     const isolation = cluster.fallback!.isolate();
     const created = await cluster.manager.create({ userId: 'ada', data: { n: 1 } });
     rawIds.push(created.id);
     exporter.reset();
     await admin.acl('SETUSER', 'default', '-evalsha', '-eval');
     try {
-      const deferred = once(cluster.fallback!, 'reconcileDeferred');
+      cluster.fallback!.on('reconcileDeferred', (event) => refusals.push(event.tries));
       isolation.dispose();
-      await deferred;
       await expect.poll(() => named('session.reconcile').length).toBe(1);
     } finally {
       await admin.acl('SETUSER', 'default', '+@all');
@@ -326,6 +326,13 @@ describe('session-cluster telemetry through the real SDK (Redis, fallback, healt
         'session.reconcile.tries': 1,
       },
     ]);
+    const deferredCount = points(await metrics(), 'session.reconciled').find(
+      (point) => point.attributes['session.outcome'] === 'deferred',
+    );
+    // The created session, and the sessions the instance cache held, each refused once.
+    expect(refusals.length).toBeGreaterThanOrEqual(1);
+    expect(refusals.every((tries) => tries === 1)).toBe(true);
+    expect(deferredCount?.value).toBe(refusals.length);
     // Still served from memory, with its write, until the next try.
     expect((await cluster.manager.get(created.id))?.data).toEqual({ n: 1 });
   });

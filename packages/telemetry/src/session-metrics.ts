@@ -119,7 +119,7 @@ export class SessionMetrics {
     );
     this.reconciled = counter(
       METRIC_SESSION_RECONCILED,
-      'Sessions handled by reconciliation after an outage, by outcome',
+      'Sessions handled by reconciliation after an outage, by outcome (deferred: each refusal for now)',
       '{session}',
     );
     const outcomeOnly: Record<string, Attributes> = {};
@@ -131,6 +131,7 @@ export class SessionMetrics {
       'conflict',
       'skipped',
       'failed',
+      'deferred',
     ]) {
       outcomeOnly[outcome] = Object.freeze({ [ATTR_SESSION_OUTCOME]: outcome });
     }
