@@ -2,8 +2,9 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
 import { generateSessionId } from '@session-cluster/core';
 import type { SessionRecord } from '@session-cluster/core';
+import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { RecoveredEvent } from './fallback-events.js';
+import type { ReconcileDeferredEvent, RecoveredEvent } from './fallback-events.js';
 import {
   SessionStream,
   TTL_MS,
@@ -195,5 +196,40 @@ describe('FallbackStore over a real redis-server', () => {
     });
     expect(r.store.pendingReconciliation).toBe(0);
     expect(r.secondary.stats().total).toBe(0);
+  });
+
+  it('a write-back Redis refuses for now (NOPERM) stays in memory, and a timer writes it back once the ACL is fixed, with no traffic', async () => {
+    const r = await rig();
+    const admin = new Redis(r.server.url);
+    try {
+      const isolation = r.store.isolate();
+      const local = await r.store.create({
+        id: generateSessionId(),
+        userId: 'alice',
+        data: { cart: 1 },
+        expiresAt: Date.now() + TTL_MS,
+      });
+      await admin.acl('SETUSER', 'default', '-evalsha', '-eval');
+      const deferred = new Promise<ReconcileDeferredEvent>((resolve) => {
+        r.store.once('reconcileDeferred', resolve);
+      });
+      let recovered: RecoveredEvent | undefined;
+      r.store.once('recovered', (event) => {
+        recovered = event;
+      });
+      isolation.dispose();
+      expect(await deferred).toMatchObject({ tries: 1, error: { code: 'INTERNAL' } });
+      expect(r.store.pendingReconciliation).toBe(1);
+      expect((await r.store.load(local.id))?.data).toEqual({ cart: 1 });
+
+      await admin.acl('SETUSER', 'default', '+@all');
+      // The next try is due 0.8–1.2 s after the refusal; nothing calls the store meanwhile.
+      await until(() => recovered !== undefined, 5_000);
+      expect(recovered).toMatchObject({ written: 1, failed: 0 });
+      expect(await r.observer().load(local.id)).toMatchObject({ data: { cart: 1 } });
+      expect(r.store.pendingReconciliation).toBe(0);
+    } finally {
+      await admin.quit();
+    }
   });
 });
