@@ -1,4 +1,5 @@
 import type { Clock } from '@session-cluster/core';
+import type { ReconcileOutcome } from './reconciler.js';
 
 /** The shared breaker's key in {@link RecoveryMachine} (partition keys are prefixed, so never equal it). */
 export const SHARED_BREAKER = 'shared';
@@ -41,7 +42,7 @@ export type RecoveryState =
 export type BreakerPhase = 'open' | 'half-open';
 
 /** How a reconciliation run ended (see `Reconciler.run`). */
-export type RunOutcome = 'drained' | 'interrupted' | 'deferred' | 'stopped';
+export type RunOutcome = ReconcileOutcome;
 
 /** What a {@link RecoveryMachine} drives. */
 export interface RecoveryMachineDeps {
