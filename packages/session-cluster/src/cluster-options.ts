@@ -57,7 +57,7 @@ const RULES = {
     /** Default `true`. `false`: a Redis outage fails calls (after retries). */
     enabled: check.flag(true),
     ...check.given<MemoryStoreOptions>()('maxSessions'),
-    ...check.given<FallbackStoreOptions>()('timeoutMs'),
+    ...check.given<FallbackStoreOptions>()('timeoutMs', 'reconcile'),
   }),
   /** The health monitor's window and thresholds, as `HealthMonitor` takes them. */
   health: check.section(

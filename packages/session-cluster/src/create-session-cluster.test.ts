@@ -132,6 +132,7 @@ describe('createSessionCluster', () => {
     [{ breaker: { kind: 'consecutive', halfOpenAfterMs: 0 } }, 'breaker.halfOpenAfterMs'],
     [{ fallback: { maxSessions: 0 } }, 'fallback.maxSessions'],
     [{ fallback: { timeoutMs: 1.5 } }, 'fallback.timeoutMs'],
+    [{ fallback: { reconcile: { giveUpAfterMs: -1 } } }, 'fallback.reconcile.giveUpAfterMs'],
     [{ health: { windowSize: 0 } }, 'health.windowSize'],
     [{ health: { slowThresholdMs: -1 } }, 'health.slowThresholdMs'],
     [{ health: { unhealthyBelowSuccessRate: 2 } }, 'health.unhealthyBelowSuccessRate'],

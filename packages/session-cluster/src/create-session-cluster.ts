@@ -153,6 +153,7 @@ export function createSessionCluster(options: SessionClusterOptions): SessionClu
             partitionOf: redis.partitionOf,
             breaker: o.breaker,
             timeoutMs: fallbackOptions.timeoutMs,
+            reconcile: fallbackOptions.reconcile,
             telemetry: publish,
           }),
       );
