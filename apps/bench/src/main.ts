@@ -191,6 +191,10 @@ async function telemetrySuite(): Promise<Record<string, unknown>> {
     }
     console.table(result[scenario]);
     const figures = result[scenario];
+    const spans = Object.entries(result.spansByVariant[scenario])
+      .filter(([, counts]) => counts.ended > 0)
+      .map(([variant, counts]) => `${variant} ${counts.exported} of ${counts.ended}`);
+    console.log(`  spans exported of those ended, measured rounds: ${spans.join(', ')}`);
     console.log(
       `  10 % sampled: ours ${figures['sdk-sampled'].throughputRatio}, the floor of any ` +
         `instrumentation (one span + one histogram sample per operation, sdk-floor) ` +

@@ -138,6 +138,12 @@ export interface VariantFigures {
   readonly cpuRatio: number;
 }
 
+/** Spans a variant's runs ended, and how many of them reached the OTLP endpoint. */
+export interface SpanCounts {
+  readonly ended: number;
+  readonly exported: number;
+}
+
 /** What {@link measureTelemetryOverhead} reports. */
 export interface TelemetryOverheadResult {
   readonly get: Readonly<Record<TelemetryVariant, VariantFigures>>;
@@ -146,6 +152,15 @@ export interface TelemetryOverheadResult {
   readonly opsPerRun: { readonly get: number; readonly update: number };
   /** Spans the `sdk` worker ended (`sdk` and `sdk-in-trace`), and spans that reached the OTLP endpoint (all variants). */
   readonly spans: { readonly ended: number; readonly exported: number };
+  /**
+   * Per scenario and variant, over the measured rounds: spans the SDK
+   * recorded (ended) and spans that reached the OTLP endpoint. A variant
+   * that ended more than it exported had its batch processor drop spans
+   * (queue full), so its figure leaves that export cost out.
+   */
+  readonly spansByVariant: Readonly<
+    Record<'get' | 'update', Partial<Record<TelemetryVariant, SpanCounts>>>
+  >;
   readonly exportRequests: number;
   readonly exportedBytes: number;
   /** The OTLP encoding the SDK processes exported in. */
@@ -227,11 +242,18 @@ export async function measureTelemetryOverhead(options: {
     const results = {} as Record<'get' | 'update', Record<TelemetryVariant, Run[]>>;
     let spansEnded = 0;
     const measuredOps = { get: 0, update: 0 };
+    const spansByVariant = { get: {}, update: {} } as Record<
+      'get' | 'update',
+      Partial<Record<TelemetryVariant, SpanCounts>>
+    >;
+    /** Each worker's `spansEnded` at its last reply (the count is per process, cumulative). */
+    const endedSoFar = new Map<TelemetryProcess, number>();
     // Fresh worker processes for each scenario: one scenario must not leave
     // its state to the next. Alternating sdk-sampled and sdk-floor in one
     // process, the two ran updates at the same cost, unless the `get`
     // scenario had run there first (then 77.9 against 63.6 µs).
     const startWorkers = async (): Promise<void> => {
+      endedSoFar.clear();
       for (const kind of ['plain', 'sdk', 'sdk-sampled', 'sdk-unsampled'] as const) {
         workers.set(
           kind,
@@ -273,9 +295,21 @@ export async function measureTelemetryOverhead(options: {
       ): Promise<WorkerReply & { type: 'result' }> => {
         const worker = workers.get(PROCESS_OF[variant]);
         if (worker === undefined) throw new Error(`no worker for ${variant}`);
+        const exportedBefore = sink.counts.spans;
         worker.send({ type: 'run', variant, scenario, ops, lanes: options.lanes });
         const reply = await worker.next();
         if (reply.type !== 'result') throw new Error(`worker ${variant}: expected result`);
+        // The worker flushed before it replied, and runs are one at a time:
+        // what the endpoint got meanwhile is this run's.
+        const ended = reply.spansEnded - (endedSoFar.get(worker.kind) ?? 0);
+        endedSoFar.set(worker.kind, reply.spansEnded);
+        if (label !== 'warm-up') {
+          const counts = spansByVariant[scenario][variant] ?? { ended: 0, exported: 0 };
+          spansByVariant[scenario][variant] = {
+            ended: counts.ended + ended,
+            exported: counts.exported + sink.counts.spans - exportedBefore,
+          };
+        }
         if (reply.errors > 0) throw new Error(`worker ${variant}: ${reply.errors} errors`);
         process.stderr.write(
           `  ${label} ${scenario} telemetry ${variant}: ${ops} ops, ` +
@@ -346,6 +380,7 @@ export async function measureTelemetryOverhead(options: {
       update: summarise(results.update),
       opsPerRun: measuredOps,
       spans: { ended: spansEnded, exported: sink.counts.spans },
+      spansByVariant,
       exportRequests: sink.counts.requests,
       exportedBytes: sink.counts.bytes,
       otlpProtocol: process.env['BENCH_OTLP_PROTOCOL'] ?? 'http/protobuf',
