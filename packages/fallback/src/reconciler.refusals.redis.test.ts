@@ -449,4 +449,27 @@ describe('Reconciler against refusals of a real Redis', () => {
       await r.close();
     }
   });
+
+  it('giveUpAfterMs 0 lets a refused write-back go at once, as before deferral', async () => {
+    const r = rig({}, 0);
+    const admin = new Redis(server.url);
+    try {
+      const held = await r.heldBeforeOutage({ counter: 0 });
+      await r.patchLocally(held.id, { counter: 1 });
+      await admin.acl('SETUSER', 'default', '-evalsha', '-eval');
+      const tally = emptyTally();
+      try {
+        expect(await r.reconciler.run(tally)).toBe('drained');
+      } finally {
+        await admin.acl('SETUSER', 'default', '+@all');
+      }
+      expect(r.deferred).toEqual([]);
+      expect(tally.failed).toBe(1);
+      expect(r.failed[0]?.error).toMatchObject({ code: 'INTERNAL', details: { reply: 'NOPERM' } });
+      expect(r.journal.pending).toBe(0);
+    } finally {
+      await admin.quit();
+      await r.close();
+    }
+  });
 });
