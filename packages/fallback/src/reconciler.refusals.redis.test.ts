@@ -109,6 +109,27 @@ function rig(options: RigOptions = {}, giveUpAfterMs = HOUR) {
   };
 }
 
+/** ACL rules that take scripts from the application's user: every write-back gets `NOPERM`. */
+const SCRIPTS = ['-evalsha', '-eval'];
+
+/**
+ * Run `work` while the application's user (Redis' `default`) lacks `rules`
+ * (a wrong ACL rollout), then give it every command back.
+ */
+async function whileRefused(rules: readonly string[], work: () => Promise<void>): Promise<void> {
+  const admin = new Redis(server.url);
+  try {
+    await admin.acl('SETUSER', 'default', ...rules);
+    try {
+      await work();
+    } finally {
+      await admin.acl('SETUSER', 'default', '+@all');
+    }
+  } finally {
+    await admin.quit();
+  }
+}
+
 /**
  * A run now writes back both: `held` (`{ counter: 0, theme: 'light' }` in
  * Redis) with its `counter: 1` merged, and `created` (`{ cart: [1] }`) created.
@@ -333,17 +354,15 @@ describe('Reconciler against refusals of a real Redis', () => {
 
   it('a write-back refused by an ACL change (NOPERM) stays journaled and is tried again with backoff: once lifted, nothing is lost', async () => {
     const r = rig();
-    const admin = new Redis(server.url);
     try {
       const held = await r.heldBeforeOutage({ counter: 0, theme: 'light' });
       await r.patchLocally(held.id, { counter: 1 });
       const created = await r.createLocally({ cart: [1] });
 
       // The application's user loses scripts mid-recovery (a wrong ACL rollout).
-      await admin.acl('SETUSER', 'default', '-evalsha', '-eval');
-      const tally = emptyTally();
-      const before = Date.now();
-      try {
+      await whileRefused(SCRIPTS, async () => {
+        const tally = emptyTally();
+        const before = Date.now();
         expect(await r.reconciler.run(tally)).toBe('deferred');
         expect(tally.failed).toBe(0);
         expect(r.failed).toEqual([]);
@@ -369,29 +388,24 @@ describe('Reconciler against refusals of a real Redis', () => {
         expect(await r.reconciler.run(tally)).toBe('deferred');
         expect(r.deferred.map((event) => event.tries)).toEqual([1, 1, 2, 2]);
         expect(r.failed).toEqual([]);
-      } finally {
-        await admin.acl('SETUSER', 'default', '+@all');
-      }
+      });
       expect(await r.secondary.load(held.id)).toMatchObject({ data: { counter: 1 } });
 
       r.skew.ms = 5_000;
       await expectBothWrittenBack(r, held, created);
       expect(r.journal.pending).toBe(0);
     } finally {
-      await admin.quit();
       await r.close();
     }
   });
 
   it('a write-back still refused when its time budget ends is let go and reported, once', async () => {
     const r = rig({}, 10_000);
-    const admin = new Redis(server.url);
     try {
       const held = await r.heldBeforeOutage({ counter: 0 });
       await r.patchLocally(held.id, { counter: 1 });
-      await admin.acl('SETUSER', 'default', '-evalsha', '-eval');
       const tally = emptyTally();
-      try {
+      await whileRefused(SCRIPTS, async () => {
         const outcomes: string[] = [];
         for (let skew = 0; skew <= 12_000; skew += 500) {
           r.skew.ms = skew;
@@ -400,9 +414,7 @@ describe('Reconciler against refusals of a real Redis', () => {
         }
         expect(outcomes.at(-1)).toBe('drained');
         expect(outcomes.slice(0, -1).every((outcome) => outcome === 'deferred')).toBe(true);
-      } finally {
-        await admin.acl('SETUSER', 'default', '+@all');
-      }
+      });
       // 1, 2, 4 s apart, then the last try at the budget's end.
       expect(r.deferred.map((event) => event.tries)).toEqual([1, 2, 3, 4]);
       expect(r.deferred.at(-1)?.dueAt).toBe(r.deferred[0]?.giveUpAt);
@@ -412,14 +424,12 @@ describe('Reconciler against refusals of a real Redis', () => {
       expect(r.journal.pending).toBe(0);
       expect(await r.primary.load(held.id)).toMatchObject({ version: 1, data: { counter: 0 } });
     } finally {
-      await admin.quit();
       await r.close();
     }
   });
 
   it("a revocation refused for now (NOPERM) is replayed once lifted: the user's sessions still end", async () => {
     const r = rig();
-    const admin = new Redis(server.url);
     try {
       const held = await r.primary.create({
         id: generateSessionId(),
@@ -429,12 +439,9 @@ describe('Reconciler against refusals of a real Redis', () => {
       });
       r.journal.addRevocation({ userId: 'ann', at: Date.now() + 1, except: new Set() });
 
-      await admin.acl('SETUSER', 'default', '-@read', '-@write', '-@scripting');
-      try {
+      await whileRefused(['-@read', '-@write', '-@scripting'], async () => {
         expect(await r.reconciler.run(emptyTally())).toBe('deferred');
-      } finally {
-        await admin.acl('SETUSER', 'default', '+@all');
-      }
+      });
       expect(r.deferred).toMatchObject([{ sessionIdHash: undefined, tries: 1 }]);
       expect(r.failed).toEqual([]);
       expect(await r.primary.load(held.id)).not.toBeNull();
@@ -445,30 +452,24 @@ describe('Reconciler against refusals of a real Redis', () => {
       expect(tally).toMatchObject({ deleted: 1, failed: 0 });
       expect(await r.primary.load(held.id)).toBeNull();
     } finally {
-      await admin.quit();
       await r.close();
     }
   });
 
   it('giveUpAfterMs 0 lets a refused write-back go at once, as before deferral', async () => {
     const r = rig({}, 0);
-    const admin = new Redis(server.url);
     try {
       const held = await r.heldBeforeOutage({ counter: 0 });
       await r.patchLocally(held.id, { counter: 1 });
-      await admin.acl('SETUSER', 'default', '-evalsha', '-eval');
       const tally = emptyTally();
-      try {
+      await whileRefused(SCRIPTS, async () => {
         expect(await r.reconciler.run(tally)).toBe('drained');
-      } finally {
-        await admin.acl('SETUSER', 'default', '+@all');
-      }
+      });
       expect(r.deferred).toEqual([]);
       expect(tally.failed).toBe(1);
       expect(r.failed[0]?.error).toMatchObject({ code: 'INTERNAL', details: { reply: 'NOPERM' } });
       expect(r.journal.pending).toBe(0);
     } finally {
-      await admin.quit();
       await r.close();
     }
   });
