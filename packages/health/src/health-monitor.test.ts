@@ -239,6 +239,19 @@ describe('HealthMonitor statistics', () => {
     expect(monitor.report().cache).toBeNull();
   });
 
+  it('shows the write-backs a fallback still owes Redis, read at each report, with no status change', () => {
+    const monitor = new HealthMonitor();
+    expect(monitor.report().pendingWriteBacks).toBeNull();
+    let pending = 3;
+    monitor.reportPendingWriteBacks(() => pending);
+    expect(monitor.report().pendingWriteBacks).toBe(3);
+    pending = 0;
+    expect(monitor.report().pendingWriteBacks).toBe(0);
+    expect(monitor.report().status).toBe('healthy');
+    monitor.reportPendingWriteBacks(undefined);
+    expect(monitor.report().pendingWriteBacks).toBeNull();
+  });
+
   it('has a stable, JSON-safe shape before anything happened', () => {
     const { monitor } = newMonitor();
     const report = monitor.report();
@@ -263,6 +276,7 @@ describe('HealthMonitor statistics', () => {
       operations: {},
       cache: null,
       lastRecovery: null,
+      pendingWriteBacks: null,
     });
     expect(JSON.parse(JSON.stringify(report))).toEqual(report);
   });

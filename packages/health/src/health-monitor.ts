@@ -73,6 +73,7 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> implements 
   private probeInFlight: Promise<ProbeResult> | undefined;
   private lastStatus: HealthStatus = 'healthy';
   private cacheSource: (() => CacheHealth | undefined) | undefined;
+  private pendingSource: (() => number) | undefined;
   private readonly channels: SessionChannels;
 
   /** @throws SessionValidationError `INVALID_CONFIG` naming the bad option */
@@ -258,6 +259,15 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> implements 
   }
 
   /**
+   * Show how many degraded-mode changes wait for their write-back: `source`
+   * is read at each report (e.g. `() => fallbackStore.pendingReconciliation`);
+   * `undefined` stops it. It changes no status.
+   */
+  public reportPendingWriteBacks(source: (() => number) | undefined): void {
+    this.pendingSource = source;
+  }
+
+  /**
    * Everything the monitor knows, as a fresh JSON-safe object (what
    * `/readyz` serves). Computes quantiles over the window: O(n log n) in
    * `windowSize` per operation, so call it per request, not per operation.
@@ -285,6 +295,7 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> implements 
       operations,
       cache: this.cacheReport(),
       lastRecovery: this.lastRecovery === null ? null : { ...this.lastRecovery },
+      pendingWriteBacks: this.pendingSource?.() ?? null,
     };
   }
 

@@ -164,6 +164,13 @@ export interface HealthReport {
   readonly cache: CacheHealth | null;
   /** The last recovery's write-back (see {@link HealthMonitor.recordRecovery}); `null` before one. */
   readonly lastRecovery: RecoveryHealth | null;
+  /**
+   * Sessions and revocations changed while degraded and not yet written back
+   * to Redis (see {@link HealthMonitor.reportPendingWriteBacks}): above 0
+   * after recovery, Redis refuses their write-back for now. `null` when no
+   * fallback reports.
+   */
+  readonly pendingWriteBacks: number | null;
 }
 
 /** Payload of the monitor's `status` event. */

@@ -185,6 +185,10 @@ export function createSessionCluster(options: SessionClusterOptions): SessionClu
     );
     const detach = fallback === undefined ? () => undefined : reportFallback(fallback, health);
     if (redis.cacheStats() !== undefined) health.reportCache(() => redis.cacheStats());
+    if (fallback !== undefined) {
+      const journaled = fallback;
+      health.reportPendingWriteBacks(() => journaled.pendingReconciliation);
+    }
 
     const manager = withOptionPath(
       'session.',

@@ -333,8 +333,9 @@ describe('session-cluster telemetry through the real SDK (Redis, fallback, healt
     expect(refusals.length).toBeGreaterThanOrEqual(1);
     expect(refusals.every((tries) => tries === 1)).toBe(true);
     expect(deferredCount?.value).toBe(refusals.length);
-    // Still served from memory, with its write, until the next try.
+    // Still served from memory, with its write, until the next try; the health report counts it.
     expect((await cluster.manager.get(created.id))?.data).toEqual({ n: 1 });
+    expect(cluster.health.report().pendingWriteBacks).toBe(refusals.length);
   });
 
   it('no span attribute, event or status anywhere carries a raw session id', () => {
