@@ -185,10 +185,6 @@ export function createSessionCluster(options: SessionClusterOptions): SessionClu
     );
     const detach = fallback === undefined ? () => undefined : reportFallback(fallback, health);
     if (redis.cacheStats() !== undefined) health.reportCache(() => redis.cacheStats());
-    if (fallback !== undefined) {
-      const journaled = fallback;
-      health.reportPendingWriteBacks(() => journaled.pendingReconciliation);
-    }
 
     const manager = withOptionPath(
       'session.',
@@ -258,10 +254,13 @@ function reportFallback(fallback: FallbackStore, health: HealthMonitor): () => v
   fallback.on('breakerStateChange', onBreaker);
   fallback.on('degraded', onDegraded);
   fallback.on('recovered', onRecovered);
+  // Writes still owed to Redis (refused for now after a recovery), read per report.
+  health.reportPendingWriteBacks(() => fallback.pendingReconciliation);
   return () => {
     fallback.off('breakerStateChange', onBreaker);
     fallback.off('degraded', onDegraded);
     fallback.off('recovered', onRecovered);
+    health.reportPendingWriteBacks(undefined);
   };
 }
 
