@@ -239,15 +239,30 @@ describe('HealthMonitor statistics', () => {
     expect(monitor.report().cache).toBeNull();
   });
 
-  it('shows the write-backs a fallback still owes Redis, read at each report, with no status change', () => {
+  it('shows the write-backs a fallback still owes Redis, read at each report, degraded while any is owed', () => {
     const monitor = new HealthMonitor();
+    const changes: unknown[] = [];
+    monitor.on('status', (change) => changes.push(change));
     expect(monitor.report().pendingWriteBacks).toBeNull();
     let pending = 3;
     monitor.reportPendingWriteBacks(() => pending);
-    expect(monitor.report().pendingWriteBacks).toBe(3);
+    // Those writes live in this process only until Redis takes them.
+    expect(monitor.report()).toMatchObject({
+      pendingWriteBacks: 3,
+      status: 'degraded',
+      reasons: ['3 degraded-mode write(s) not yet written back'],
+    });
     pending = 0;
     expect(monitor.report().pendingWriteBacks).toBe(0);
     expect(monitor.report().status).toBe('healthy');
+    expect(changes).toEqual([
+      {
+        from: 'healthy',
+        to: 'degraded',
+        reasons: ['3 degraded-mode write(s) not yet written back'],
+      },
+      { from: 'degraded', to: 'healthy', reasons: [] },
+    ]);
     monitor.reportPendingWriteBacks(undefined);
     expect(monitor.report().pendingWriteBacks).toBeNull();
   });

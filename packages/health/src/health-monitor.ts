@@ -43,7 +43,9 @@ const BREAKER_STATES: ReadonlySet<string> = new Set<BreakerState>([
  * - `unhealthy` when a window (overall, or one operation's) holds at least
  *   `minSamples` samples and its success rate is below
  *   `unhealthyBelowSuccessRate`, or when the last probe failed;
- * - else `degraded` while in degraded mode or while the breaker is not `closed`;
+ * - else `degraded` while in degraded mode, while the breaker is not
+ *   `closed`, or while degraded-mode writes wait for their write-back
+ *   (`reportPendingWriteBacks`: until then they live in this process only);
  * - else `healthy`.
  *
  * The status is re-evaluated after every state change, probe and report,
@@ -260,8 +262,9 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> implements 
 
   /**
    * Show how many degraded-mode changes wait for their write-back: `source`
-   * is read at each report (e.g. `() => fallbackStore.pendingReconciliation`);
-   * `undefined` stops it. It changes no status.
+   * is read at each evaluation (e.g. `() => fallbackStore.pendingReconciliation`);
+   * `undefined` stops it. While it is above 0 the status is at least
+   * `degraded`: those changes are in this process's memory only.
    */
   public reportPendingWriteBacks(source: (() => number) | undefined): void {
     this.pendingSource = source;
@@ -341,6 +344,8 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> implements 
       );
     }
     if (this.breakerState !== 'closed') degraded.push(`circuit breaker ${this.breakerState}`);
+    const pending = this.pendingSource?.() ?? 0;
+    if (pending > 0) degraded.push(`${pending} degraded-mode write(s) not yet written back`);
 
     const status: HealthStatus =
       unhealthy.length > 0 ? 'unhealthy' : degraded.length > 0 ? 'degraded' : 'healthy';

@@ -167,8 +167,8 @@ export interface HealthReport {
   /**
    * Sessions and revocations changed while degraded and not yet written back
    * to Redis (see {@link HealthMonitor.reportPendingWriteBacks}): above 0
-   * after recovery, Redis refuses their write-back for now. `null` when no
-   * fallback reports.
+   * after recovery, Redis refuses their write-back for now. The status is at
+   * least `degraded` while it is above 0. `null` when no fallback reports.
    */
   readonly pendingWriteBacks: number | null;
 }
