@@ -43,6 +43,9 @@ function sessionLayer(config: WorkerConfig, logger: Logger): SessionLayer {
   sessions.fallback?.on('recovered', (event) => {
     logger.warn({ ...event }, 'recovered: degraded-mode writes reconciled into Redis');
   });
+  sessions.fallback?.on('writeBacksLost', (event) => {
+    logger.error({ ...event }, 'closed with degraded-mode writes never written back to Redis');
+  });
   return {
     manager: sessions.manager,
     health: sessions.health,

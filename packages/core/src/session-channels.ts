@@ -183,7 +183,8 @@ export interface FallbackStateReader {
  * - `breaker`: the fallback store's breaker changed state;
  * - `fallback_opened` / `fallback_closed`: a fallback store was built / closed;
  * - `reconcile_batch` / `reconcile_conflict`: progress of the reconciliation run;
- * - `reconcile_deferred`: a write-back the primary refused for now, kept for a later try.
+ * - `reconcile_deferred`: a write-back the primary refused for now, kept for a later try;
+ * - `write_backs_lost`: the fallback store closed with degraded-mode writes not written back.
  */
 export type SessionEvent =
   | { readonly type: 'retry'; readonly retry: RetryEvent }
@@ -218,6 +219,12 @@ export type SessionEvent =
       readonly tries: number;
       readonly dueAt: number;
       readonly giveUpAt: number;
+    }
+  | {
+      readonly type: 'write_backs_lost';
+      readonly entries: number;
+      readonly revocations: number;
+      readonly reason: 'degraded' | 'timeout' | 'refused' | 'no-drain';
     };
 
 /** The channels of {@link SESSION_CHANNELS}. */

@@ -81,6 +81,27 @@ export interface ReconcileDeferredEvent {
   readonly giveUpAt: number;
 }
 
+/**
+ * Payload of the `writeBacksLost` event: `close()` ended with degraded-mode
+ * writes not written back to the primary. They lived only in this process
+ * (the journal and the secondary are in memory) and are gone with it.
+ */
+export interface WriteBacksLostEvent {
+  /** Sessions whose last degraded write (or delete) never reached the primary. */
+  readonly entries: number;
+  /** User-wide revocations (`deleteByUser`) never replayed on the primary. */
+  readonly revocations: number;
+  /**
+   * Why: `degraded` (a breaker was still open: the primary was down),
+   * `timeout` (`reconcile.closeDrainMs` ran out first), `refused` (the last
+   * pass met refusals, see `reconcileDeferred`), `no-drain` (`closeDrainMs` 0).
+   */
+  readonly reason: WriteBacksLostReason;
+}
+
+/** Why {@link WriteBacksLostEvent}: see there. */
+export type WriteBacksLostReason = 'degraded' | 'timeout' | 'refused' | 'no-drain';
+
 /** Payload of the `reconcileConflict` event: one session changed on both sides. */
 export interface ReconcileConflictEvent {
   /** `hashSessionId` of the session. */
@@ -115,4 +136,6 @@ export interface FallbackStoreEvents {
   reconcileDeferred: [ReconcileDeferredEvent];
   /** A session was changed on both sides while degraded (see {@link ReconcileConflictEvent}). */
   reconcileConflict: [ReconcileConflictEvent];
+  /** `close()` left degraded-mode writes unwritten: they are lost (see {@link WriteBacksLostEvent}). */
+  writeBacksLost: [WriteBacksLostEvent];
 }

@@ -47,7 +47,7 @@ describe('resolveFallbackOptions', () => {
         clock,
         breaker: { kind: 'sampling', minimumRps: 2, halfOpenAfterMs: 500 },
         timeoutMs: 250,
-        reconcile: { batchSize: 10, concurrency: 4, giveUpAfterMs: 0 },
+        reconcile: { batchSize: 10, concurrency: 4, giveUpAfterMs: 0, closeDrainMs: 0 },
       }),
     ).toMatchObject({
       breaker: {
@@ -61,6 +61,7 @@ describe('resolveFallbackOptions', () => {
       batchSize: 10,
       concurrency: 4,
       giveUpAfterMs: 0,
+      closeDrainMs: 0,
       clock,
     });
   });
@@ -94,6 +95,7 @@ describe('resolveFallbackOptions', () => {
       [{ primary, secondary, reconcile: { batchSize: 0 } }, 'reconcile.batchSize'],
       [{ primary, secondary, reconcile: { concurrency: 2.5 } }, 'reconcile.concurrency'],
       [{ primary, secondary, reconcile: { giveUpAfterMs: -1 } }, 'reconcile.giveUpAfterMs'],
+      [{ primary, secondary, reconcile: { closeDrainMs: 2 ** 31 } }, 'reconcile.closeDrainMs'],
       [{ primary, secondary, clock: { now: 5 } }, 'clock'],
     ];
     for (const [options, field] of cases) expect(invalidField(options)).toBe(field);

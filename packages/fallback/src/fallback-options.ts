@@ -1,4 +1,9 @@
-import { SESSION_STORE_METHODS, createOptionChecks, isOptionsObject } from '@session-cluster/core';
+import {
+  MAX_TIMER_MS,
+  SESSION_STORE_METHODS,
+  createOptionChecks,
+  isOptionsObject,
+} from '@session-cluster/core';
 import type { OptionsOf, ResolvedOptions, SessionStore } from '@session-cluster/core';
 
 const check = createOptionChecks('FallbackStore');
@@ -59,6 +64,11 @@ const RECONCILE_RULES = {
   concurrency: check.int(64, 1),
   /** How long a write-back refused for now (`NOPERM`, an `ERR`) is retried before it is let go, ms. Default 1 h; 0: at once. */
   giveUpAfterMs: check.int(3_600_000, 0),
+  /**
+   * How long `close()` may still write the journal back (a run in progress goes on, else one last
+   * pass tries every entry), ms. Default 5 000; 0: not at all. What is left is lost (`writeBacksLost`).
+   */
+  closeDrainMs: check.int(5_000, 0, MAX_TIMER_MS),
 };
 
 const STORE = check.implementing<SessionStore>(SESSION_STORE_METHODS, 'a SessionStore');

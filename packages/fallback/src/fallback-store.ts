@@ -30,7 +30,11 @@ import type {
 import { CircuitState, ConstantBackoff, handleWhen, isBrokenCircuitError, retry } from 'cockatiel';
 import type { CircuitBreakerPolicy, FailureReason, IDisposable } from 'cockatiel';
 import { DegradedJournal } from './degraded-journal.js';
-import type { FallbackStoreEvents, RecoveredEvent } from './fallback-events.js';
+import type {
+  FallbackStoreEvents,
+  RecoveredEvent,
+  WriteBacksLostReason,
+} from './fallback-events.js';
 import { resolveFallbackOptions } from './fallback-options.js';
 import type { FallbackStoreOptions } from './fallback-options.js';
 import { breakerStateName, createPrimaryPolicy, createStorageBreaker } from './primary-policy.js';
@@ -170,6 +174,9 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
   private reconcileMs = 0;
   private runs = 0;
   private closing: Promise<void> | undefined;
+  /** Reconciliation stops between entries: the store is closing and its drain is over (see `drain`). */
+  private stopped = false;
+  private readonly closeDrainMs: number;
 
   /** @throws SessionValidationError `INVALID_CONFIG` naming the bad option */
   public constructor(options: FallbackStoreOptions) {
@@ -182,6 +189,7 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
     this.breaker = this.policy.breaker;
     this.breakerOptions = resolved.breaker;
     this.partitionOf = resolved.partitionOf;
+    this.closeDrainMs = resolved.closeDrainMs;
     this.channels = sessionChannels(resolved.telemetry);
     this.stateReader = {
       degraded: () => this.degraded,
@@ -211,7 +219,7 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
         this.publish({ type: 'reconcile_batch', tally: { ...tally }, remaining });
         this.notify('reconcileProgress', { ...tally, remaining });
       },
-      stopping: () => this.closing !== undefined,
+      stopping: () => this.stopped,
     });
     this.machine = new RecoveryMachine({
       clock: this.clock,
@@ -482,19 +490,60 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
   }
 
   /**
-   * Stop reconciling (the run stops between entries; what is left stays
-   * journaled and is lost with this process, as is everything in memory),
-   * then close both stores. Idempotent.
+   * Stop recovering by itself, give the journal a last chance to reach the
+   * primary, then close both stores. Idempotent.
+   *
+   * For at most `reconcile.closeDrainMs` (plus one primary call's
+   * `timeoutMs`): a run in progress goes on; then, unless a breaker is open,
+   * one final pass tries every entry left, write-backs refused for now
+   * included. Whatever is still journaled after that lived only in this
+   * process and is lost with it: reported by `writeBacksLost` (and
+   * `write_backs_lost` on core's `SESSION_CHANNELS`).
    */
   public close(): Promise<void> {
     this.closing ??= (async () => {
       this.machine.dispose();
-      await this.machine.running;
+      await this.drain();
       for (const subscription of this.subscriptions) subscription.dispose();
       this.publish({ type: 'fallback_closed', store: this.stateReader });
       await Promise.all([this.primary.close(), this.secondary.close()]);
     })();
     return this.closing;
+  }
+
+  /** `close()`'s last write-back (see there), then the report of what it left. */
+  private async drain(): Promise<void> {
+    // Set by the deadline's callback: `as boolean`, or the checks below would see `false` only.
+    let timedOut = false as boolean;
+    let outcome: RunOutcome | undefined;
+    this.stopped = this.closeDrainMs === 0;
+    const deadline = setTimeout(() => {
+      timedOut = true;
+      this.stopped = true;
+    }, this.closeDrainMs);
+    try {
+      await this.machine.running;
+      if (!this.stopped && this.journal.pending !== 0 && !this.machine.degraded) {
+        outcome = await this.reconcile(false, true);
+        if (outcome === 'drained') this.recovered();
+      }
+    } finally {
+      clearTimeout(deadline);
+      this.stopped = true;
+    }
+    const entries = this.journal.size;
+    const revocations = this.journal.pending - entries;
+    if (entries + revocations === 0) return;
+    const reason: WriteBacksLostReason =
+      this.closeDrainMs === 0
+        ? 'no-drain'
+        : timedOut
+          ? 'timeout'
+          : this.machine.degraded || outcome === 'interrupted'
+            ? 'degraded'
+            : 'refused';
+    this.publish({ type: 'write_backs_lost', entries, revocations, reason });
+    this.notify('writeBacksLost', { entries, revocations, reason });
   }
 
   private isPending(id: unknown): boolean {
@@ -888,8 +937,9 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
    * One reconciliation run (started by the machine only). Never rejects.
    * @param afterOutage a breaker had opened: also write back what the
    *   instance cache held when Redis went away (not after a single failure)
+   * @param final `close()`'s last pass (see `Reconciler.run`)
    */
-  private async reconcile(afterOutage: boolean): Promise<RunOutcome> {
+  private async reconcile(afterOutage: boolean, final = false): Promise<RunOutcome> {
     const started = performance.now();
     if (afterOutage) await this.seedRetained();
     let outcome;
@@ -897,12 +947,12 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
       const tally = this.tally;
       const channel = this.channels.reconcile;
       outcome = channel.hasSubscribers
-        ? await channel.tracePromise(() => this.reconciler.run(tally), {
+        ? await channel.tracePromise(() => this.reconciler.run(tally, final), {
             entries: this.journal.pending,
             before: { ...tally },
             tally,
           })
-        : await this.reconciler.run(tally);
+        : await this.reconciler.run(tally, final);
     } catch (error) {
       // A bug, not an outage: report it and keep the journal for the next run.
       this.notify('reconcileFailed', { sessionIdHash: undefined, error: toSessionError(error) });

@@ -13,9 +13,12 @@ export type {
   FallbackStoreEvents,
   ReconcileConflictEvent,
   ReconcileCounts,
+  ReconcileDeferredEvent,
   ReconcileFailedEvent,
   ReconcileProgressEvent,
   RecoveredEvent,
+  WriteBacksLostEvent,
+  WriteBacksLostReason,
 } from './fallback-events.js';
 export type { BreakerState } from './primary-policy.js';
 export type { BreakerPhase, RecoveryState } from './recovery-machine.js';

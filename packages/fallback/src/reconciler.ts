@@ -152,17 +152,21 @@ export class Reconciler {
   /**
    * Reconcile until the journal is empty or holds only write-backs refused
    * for now, a storage failure interrupts, or the store closes.
+   * @param final one pass over everything journaled, refused write-backs
+   *   not yet due included (the last chance before the store closes)
    */
-  public async run(tally: ReconcileTally): Promise<ReconcileOutcome> {
+  public async run(tally: ReconcileTally, final = false): Promise<ReconcileOutcome> {
     const { journal, batchSize } = this.deps;
     // Entries written while a pass runs are picked up by the next pass; one
-    // refused in a pass is not due in the next, so the loop ends.
-    for (;;) {
+    // refused in a pass is not due in the next, so the loop ends. A final
+    // pass takes refused ones too, so it is one pass only.
+    for (let pass = 0; ; pass++) {
       if (this.deps.stopping()) return 'stopped';
       const now = this.deps.clock.now();
-      const revocations = journal.revocations().filter(({ refused }) => isDue(refused, now));
-      const ids = journal.ids().filter((id) => isDue(journal.get(id)?.refused, now));
-      if (revocations.length === 0 && ids.length === 0) {
+      const due = (refused: RefusedForNow | undefined) => final || isDue(refused, now);
+      const revocations = journal.revocations().filter(({ refused }) => due(refused));
+      const ids = journal.ids().filter((id) => due(journal.get(id)?.refused));
+      if ((final && pass > 0) || (revocations.length === 0 && ids.length === 0)) {
         return journal.pending === 0 ? 'drained' : 'deferred';
       }
       try {

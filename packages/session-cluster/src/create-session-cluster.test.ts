@@ -133,6 +133,7 @@ describe('createSessionCluster', () => {
     [{ fallback: { maxSessions: 0 } }, 'fallback.maxSessions'],
     [{ fallback: { timeoutMs: 1.5 } }, 'fallback.timeoutMs'],
     [{ fallback: { reconcile: { giveUpAfterMs: -1 } } }, 'fallback.reconcile.giveUpAfterMs'],
+    [{ fallback: { reconcile: { closeDrainMs: 1.5 } } }, 'fallback.reconcile.closeDrainMs'],
     [{ health: { windowSize: 0 } }, 'health.windowSize'],
     [{ health: { slowThresholdMs: -1 } }, 'health.slowThresholdMs'],
     [{ health: { unhealthyBelowSuccessRate: 2 } }, 'health.unhealthyBelowSuccessRate'],

@@ -173,6 +173,10 @@ export class FallbackTracing {
         });
         return;
       }
+      case 'write_backs_lost':
+        // Revocations count too: each is a user's sessions left undeleted on the primary.
+        this.metrics.reconciledSessions('lost', event.entries + event.revocations);
+        return;
       case 'reconcile_deferred': {
         this.metrics.reconciledSessions('deferred', 1);
         const span = this.running.getStore()?.span;

@@ -338,6 +338,29 @@ describe('session-cluster telemetry through the real SDK (Redis, fallback, healt
     expect(cluster.health.report().pendingWriteBacks).toBe(refusals.length);
   });
 
+  it('writes a cluster closes without writing back are counted lost', async () => {
+    const closing = createSessionCluster({
+      redis: { url: redis.url },
+      prefix: 'tel',
+      fallback: { reconcile: { closeDrainMs: 0 } },
+      telemetry: { meterProvider },
+    });
+    const lost = async () =>
+      Number(
+        points(await metrics(), 'session.reconciled').find(
+          (point) => point.attributes['session.outcome'] === 'lost',
+        )?.value ?? 0,
+      );
+    const before = await lost();
+    closing.fallback!.isolate();
+    const created = await closing.manager.create({ userId: 'grace', data: { n: 1 } });
+    rawIds.push(created.id);
+    await closing.manager.deleteByUser('someone-else');
+    await closing.close();
+    // One session and one revocation never reached Redis.
+    expect((await lost()) - before).toBe(2);
+  });
+
   it('no span attribute, event or status anywhere carries a raw session id', () => {
     const text = JSON.stringify(
       exporter.getFinishedSpans().map((s) => [s.name, s.attributes, s.events, s.status, s.links]),

@@ -119,7 +119,7 @@ export class SessionMetrics {
     );
     this.reconciled = counter(
       METRIC_SESSION_RECONCILED,
-      'Sessions handled by reconciliation after an outage, by outcome (deferred: each refusal for now)',
+      'Sessions handled by reconciliation after an outage, by outcome (deferred: each refusal for now; lost: left unwritten at close)',
       '{session}',
     );
     const outcomeOnly: Record<string, Attributes> = {};
@@ -132,6 +132,7 @@ export class SessionMetrics {
       'skipped',
       'failed',
       'deferred',
+      'lost',
     ]) {
       outcomeOnly[outcome] = Object.freeze({ [ATTR_SESSION_OUTCOME]: outcome });
     }
