@@ -364,6 +364,29 @@ describe('createSessionCluster', () => {
     expect((await a.health.check()).ok).toBe(true);
   });
 
+  it('close() writes back what was written in memory before it closes the Redis clients', async () => {
+    const a = startCluster();
+    const b = startCluster();
+    const lost: unknown[] = [];
+    a.fallback!.on('writeBacksLost', (event) => lost.push(event));
+    const isolation = a.fallback!.isolate();
+    const created = await Promise.all(
+      Array.from({ length: 300 }, (_, i) =>
+        a.manager.create({ userId: `user-${i % 5}`, data: { cart: [i] } }),
+      ),
+    );
+    expect(await b.manager.get(created[0]!.id)).toBeNull();
+    expect(a.health.report()).toMatchObject({ status: 'degraded', pendingWriteBacks: 300 });
+    isolation.dispose();
+
+    // Closed at once: the write-back the reset started is still under way.
+    await a.close();
+
+    expect(lost).toEqual([]);
+    const stored = await Promise.all(created.map(({ id }) => b.manager.get(id)));
+    expect(stored.map((session) => session?.data)).toEqual(created.map(({ data }) => data));
+  });
+
   it("hands update's lock mode to the manager: on-conflict by default, always when asked", async () => {
     const byDefault = startCluster();
     const always = startCluster({ update: { lock: 'always' } });

@@ -32,7 +32,11 @@ export interface SessionCluster {
   readonly fallback: FallbackStore | undefined;
   /** The Redis store (the primary), e.g. for a sweeper's `sweepBucket`. */
   readonly redis: RedisStore;
-  /** Close the manager (waits for calls in progress), the stores and the lockers. Idempotent. */
+  /**
+   * Close the manager (waits for calls in progress), the stores and the lockers. Writes made in
+   * memory during an outage get up to `fallback.reconcile.closeDrainMs` to reach Redis first
+   * (what cannot is reported by `fallback`'s `writeBacksLost` event). Idempotent.
+   */
   close(): Promise<void>;
 }
 
