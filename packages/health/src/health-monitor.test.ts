@@ -267,6 +267,25 @@ describe('HealthMonitor statistics', () => {
     expect(monitor.report().pendingWriteBacks).toBeNull();
   });
 
+  it('a record that finds write-backs newly pending (or no longer) emits the status change at once', () => {
+    const monitor = new HealthMonitor();
+    const changes: string[] = [];
+    monitor.on('status', ({ to }) => changes.push(to));
+    let pending = 0;
+    monitor.reportPendingWriteBacks(() => pending);
+    monitor.record({ operation: 'load', durationMs: 1, ok: true });
+    expect(changes).toEqual([]);
+    // The call just recorded was served from memory and journaled.
+    pending = 1;
+    monitor.record({ operation: 'save', durationMs: 1, ok: true });
+    expect(changes).toEqual(['degraded']);
+    monitor.record({ operation: 'load', durationMs: 1, ok: true });
+    expect(changes).toEqual(['degraded']);
+    pending = 0;
+    monitor.record({ operation: 'load', durationMs: 1, ok: true });
+    expect(changes).toEqual(['degraded', 'healthy']);
+  });
+
   it('has a stable, JSON-safe shape before anything happened', () => {
     const { monitor } = newMonitor();
     const report = monitor.report();

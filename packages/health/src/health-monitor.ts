@@ -49,7 +49,8 @@ const BREAKER_STATES: ReadonlySet<string> = new Set<BreakerState>([
  * - else `healthy`.
  *
  * The status is re-evaluated after every state change, probe and report,
- * and after a `record` that flips a window across the success-rate rule;
+ * and after a `record` that flips a window across the success-rate rule or
+ * finds write-backs pending where there were none (or the reverse);
  * a `status` event is emitted on every transition. Samples ageing out of an
  * otherwise idle window take effect at the next re-evaluation.
  *
@@ -76,6 +77,8 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> implements 
   private lastStatus: HealthStatus = 'healthy';
   private cacheSource: (() => CacheHealth | undefined) | undefined;
   private pendingSource: (() => number) | undefined;
+  /** Whether the last evaluation saw write-backs pending (`record` re-evaluates when that flips). */
+  private writeBacksPending = false;
   private readonly channels: SessionChannels;
 
   /** @throws SessionValidationError `INVALID_CONFIG` naming the bad option */
@@ -134,9 +137,13 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> implements 
 
     const isFailing =
       window.isFailing(minSamples, threshold) || this.overall.isFailing(minSamples, threshold);
-    // Only a flip of the touched windows can change the status here; checking
-    // just those keeps the hot path free of a walk over every operation.
-    if (isFailing !== wasFailing) this.evaluate();
+    // Only a flip of the touched windows, or of whether write-backs are
+    // pending (the call just recorded may have been journaled), can change the
+    // status here; checking just those keeps the hot path free of a walk over
+    // every operation.
+    const pendingFlip =
+      this.pendingSource !== undefined && this.pendingSource() > 0 !== this.writeBacksPending;
+    if (isFailing !== wasFailing || pendingFlip) this.evaluate();
   }
 
   /** Report the circuit breaker's state; anything but `closed` makes the status `degraded`. */
@@ -345,6 +352,7 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> implements 
     }
     if (this.breakerState !== 'closed') degraded.push(`circuit breaker ${this.breakerState}`);
     const pending = this.pendingSource?.() ?? 0;
+    this.writeBacksPending = pending > 0;
     if (pending > 0) degraded.push(`${pending} degraded-mode write(s) not yet written back`);
 
     const status: HealthStatus =
