@@ -267,7 +267,7 @@ describe('HealthMonitor statistics', () => {
     expect(monitor.report().pendingWriteBacks).toBeNull();
   });
 
-  it('a record that finds write-backs newly pending (or no longer) emits the status change at once', () => {
+  it('a record that finds write-backs newly pending (or no longer), or a recovery, emits the status change at once', () => {
     const monitor = new HealthMonitor();
     const changes: string[] = [];
     monitor.on('status', ({ to }) => changes.push(to));
@@ -284,6 +284,20 @@ describe('HealthMonitor statistics', () => {
     pending = 0;
     monitor.record({ operation: 'load', durationMs: 1, ok: true });
     expect(changes).toEqual(['degraded', 'healthy']);
+    // Drained with no traffic after it: the recovery's report says so.
+    pending = 2;
+    monitor.record({ operation: 'save', durationMs: 1, ok: true });
+    pending = 0;
+    monitor.recordRecovery({
+      written: 2,
+      restored: 0,
+      conflicts: 0,
+      deleted: 0,
+      skipped: 0,
+      failed: 0,
+      durationMs: 3,
+    });
+    expect(changes).toEqual(['degraded', 'healthy', 'degraded', 'healthy']);
   });
 
   it('has a stable, JSON-safe shape before anything happened', () => {

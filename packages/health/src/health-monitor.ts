@@ -171,7 +171,8 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> implements 
 
   /**
    * Show what the last recovery wrote back (the fallback's `recovered`
-   * event: written, restored, conflicts, …) in the report. Changes no status.
+   * event: written, restored, conflicts, …) in the report. Its counts change no
+   * status; the status is re-evaluated, since write-backs stop pending then.
    * @throws SessionValidationError `INVALID_ARGUMENT` unless every count is a non-negative number
    */
   public recordRecovery(summary: Omit<RecoveryHealth, 'at'>): void {
@@ -201,6 +202,8 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> implements 
       failed,
       durationMs,
     };
+    // A recovery is when the write-backs stop pending: say so now, not at the next report.
+    this.evaluate();
   }
 
   /**
