@@ -456,11 +456,12 @@ describe('RedisStore instance cache: standalone', () => {
     expect(warnings[0]).toMatch(/refused client tracking \(NOPERM.*CLIENT/);
   });
 
-  it('a merge on the version of its copy refills the cache with the merged session; one after another write does not', async () => {
+  it('a merge on the version of its copy refills the cache with the merged session; one after another write reads it back', async () => {
     const a = await openStore();
     const b = await openStore();
     const session = await createSession(a, { n: 0, keep: 1, gone: 2 } as never);
     await a.load(session.id);
+    const getsBefore = await getCalls();
     const merged = await a.merge(session.id, {
       baseVersion: 1,
       expiresAt: session.expiresAt,
@@ -471,6 +472,8 @@ describe('RedisStore instance cache: standalone', () => {
       ],
     });
     expect(merged).toEqual({ kind: 'merged', version: 2, conflicts: [] });
+    // Refilled from the reply and the head read: no read back.
+    expect(await getCalls()).toBe(getsBefore);
     const gets = await getCalls();
     const copy = a.loadCached(session.id);
     expect(await getCalls()).toBe(gets);
@@ -478,17 +481,62 @@ describe('RedisStore instance cache: standalone', () => {
     expect(copy).toEqual(stored);
     expect(Object.keys(copy?.data ?? {})).toEqual(Object.keys(stored?.data ?? {}));
 
-    // Redis moved on (b's write): the merge conflicts, and nothing is refilled.
+    // Redis moved on (b's write): the merge conflicts, and the reply cannot
+    // show what it left. The copy a set aside before b's write predates the
+    // merge: an outage fallback seeded with it would serve n: 5 and later
+    // undo the merge. So the merge reads the session back (one GET).
     await b.patch(session.id, { set: { n: 6 } });
     await until('invalidated', () => a.loadCached(session.id) === undefined);
+    expect(a.peekCached(session.id)?.data['n']).toBe(5);
+    const before = await getCalls();
     const again = await a.merge(session.id, {
       baseVersion: 2,
       expiresAt: session.expiresAt,
       changes: [{ key: 'n', value: 7, base: 5, at: Date.now() + 1_000 }],
     });
     expect(again).toMatchObject({ kind: 'merged', version: 4, conflicts: ['n'] });
-    expect(a.loadCached(session.id)).toBeUndefined();
-    expect((await a.load(session.id))?.data['n']).toBe(7);
+    expect(await getCalls()).toBe(before + 1);
+    expect(a.loadCached(session.id)).toMatchObject({ version: 4, data: { n: 7, keep: 1 } });
+    expect(a.peekCached(session.id)).toMatchObject({ version: 4, data: { n: 7 } });
+
+    // A merge with nothing left to change (an earlier one, whose answer a
+    // timeout lost, wrote it): the copy set aside before that one is older
+    // than Redis, so it is read back too.
+    const written = await b.load(session.id);
+    await b.patch(session.id, { set: { n: 8 } });
+    await until('invalidated again', () => a.loadCached(session.id) === undefined);
+    expect(a.peekCached(session.id)?.version).toBe(4);
+    const reads = await getCalls();
+    const nothingLeft = await a.merge(session.id, {
+      baseVersion: 5,
+      expiresAt: written?.expiresAt ?? 0,
+      changes: [],
+    });
+    expect(nothingLeft).toEqual({ kind: 'merged', version: 5, conflicts: [] });
+    expect(await getCalls()).toBe(reads + 1);
+    expect(a.peekCached(session.id)).toMatchObject({ version: 5, data: { n: 8 } });
+  });
+
+  it('while its cache is down, a merge on top of another write leaves its result as the copy an outage fallback gets', async () => {
+    const a = await openStore();
+    const b = await openStore();
+    const session = await createSession(a, { n: 0 });
+    await a.load(session.id);
+    await b.patch(session.id, { set: { other: 1 } });
+    await until('invalidated', () => a.loadCached(session.id) === undefined);
+    // The tracking connection goes away (as when Redis does): the cache is down.
+    const tracker = (a as unknown as { cache: { setReady(ready: boolean): void } }).cache;
+    tracker.setReady(false);
+    expect(a.cacheStats()?.state).toBe('down');
+    const merged = await a.merge(session.id, {
+      baseVersion: 1,
+      expiresAt: session.expiresAt,
+      changes: [{ key: 'n', value: 44, base: 0, at: Date.now() }],
+    });
+    expect(merged).toMatchObject({ kind: 'merged', version: 3, conflicts: [] });
+    // Without the read back this was the copy from before b's write (n: 0):
+    // a fallback seeded with it would serve n: 0 and write it back over 44.
+    expect(a.peekCached(session.id)).toMatchObject({ version: 3, data: { n: 44, other: 1 } });
   });
 
   it('a reconnected data connection flushes and turns tracking on again', async () => {

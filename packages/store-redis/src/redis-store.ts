@@ -262,34 +262,44 @@ export class RedisStore implements SessionStore {
     }
     return this.track('load', async () => {
       assertValidSessionId(id, 'load');
-      const key = this.keys.session(id);
-      // Taken synchronously before the GET is queued: see SessionCache.
-      const ticket = cache?.beginFill(id);
-      let raw: string | null;
-      try {
-        raw = await this.command('load', id, () => this.client.get(key));
-      } catch (error) {
-        if (ticket !== undefined) cache?.cancelFill(ticket);
-        throw error;
-      }
-      if (cache === undefined) return this.readLive('load', id, raw, this.clock.now());
-      if (ticket === undefined) {
-        // The cache is down: nothing is served from it, but what this
-        // instance reads is still its latest sight of the session, for an
-        // outage fallback (an older copy would lose the writes since).
-        const record = await this.readLive('load', id, raw, this.clock.now());
-        if (record !== null) cache.noteSeen(record, raw?.length ?? 0, this.clock.now());
-        return record;
-      }
-      let record: SessionRecord | null;
-      try {
-        record = await this.readLive('load', id, raw, this.clock.now());
-      } catch (error) {
-        cache.cancelFill(ticket);
-        throw error;
-      }
-      return cache.endFill(ticket, record, raw?.length ?? 0);
+      return this.read('load', id);
     });
+  }
+
+  /**
+   * GET and decode `id`, filling the instance cache with what was read (or,
+   * while the cache is down, setting it aside as this instance's latest
+   * sight of the session).
+   */
+  private async read(operation: string, id: string): Promise<SessionRecord | null> {
+    const cache = this.cache;
+    const key = this.keys.session(id);
+    // Taken synchronously before the GET is queued: see SessionCache.
+    const ticket = cache?.beginFill(id);
+    let raw: string | null;
+    try {
+      raw = await this.command(operation, id, () => this.client.get(key));
+    } catch (error) {
+      if (ticket !== undefined) cache?.cancelFill(ticket);
+      throw error;
+    }
+    if (cache === undefined) return this.readLive(operation, id, raw, this.clock.now());
+    if (ticket === undefined) {
+      // The cache is down: nothing is served from it, but what this
+      // instance reads is still its latest sight of the session, for an
+      // outage fallback (an older copy would lose the writes since).
+      const record = await this.readLive(operation, id, raw, this.clock.now());
+      if (record !== null) cache.noteSeen(record, raw?.length ?? 0, this.clock.now());
+      return record;
+    }
+    let record: SessionRecord | null;
+    try {
+      record = await this.readLive(operation, id, raw, this.clock.now());
+    } catch (error) {
+      cache.cancelFill(ticket);
+      throw error;
+    }
+    return cache.endFill(ticket, record, raw?.length ?? 0);
   }
 
   /**
@@ -705,8 +715,31 @@ export class RedisStore implements SessionStore {
       const conflicts = reply
         .slice(5)
         .map((key) => JSON.parse(replyText(key, 'mergeSession')) as string);
-      return { kind: 'merged', version: replyInteger(reply[1], 'mergeSession'), conflicts };
+      const version = replyInteger(reply[1], 'mergeSession');
+      if (this.cache !== undefined && (this.peekCached(id)?.version ?? 0) < version) {
+        await this.readBackMerged(id);
+      }
+      return { kind: 'merged', version, conflicts };
     });
+  }
+
+  /**
+   * After a merge, this instance's copy of the session (live, or set aside
+   * for an outage fallback) is older than what Redis holds: the merge wrote
+   * on top of other writers' changes (its reply does not show what it
+   * left), or an earlier merge whose answer a timeout lost wrote it (this
+   * one then had nothing left to change). Read the session back. Else a
+   * second outage seeds the fallback with the older copy: it serves this
+   * instance's own merged keys at their old values, and its next write-back
+   * wins the per-key conflict with them (a later write), undoing the merge.
+   * A failed read only leaves that older copy: the merge's outcome stands.
+   */
+  private async readBackMerged(id: string): Promise<void> {
+    try {
+      await this.read('merge', id);
+    } catch {
+      // Redis went away again right after the merge: see above.
+    }
   }
 
   /** @inheritDoc */
