@@ -41,11 +41,13 @@ export interface JournalEntry {
   /**
    * The record a reconciliation last sent to the primary as a whole-record
    * create or save, or as a per-key merge (whose outcome is unknown until
-   * answered). A run that ends without the answer (a timeout, a second
-   * outage) may still have written it: the next run finding exactly this in
-   * the primary (one version on for a create or save; the keys it changed,
-   * for a merge) knows the write was its own and builds on it instead of
-   * reporting the primary's copy as a newer conflicting one.
+   * answered); or, before any, the first degraded write's result when the
+   * primary was asked that write and gave no answer. A call that ends
+   * without the answer (a timeout, a second outage) may still have written
+   * it: the next run finding exactly this in the primary (one version on for
+   * a create or save; per key it changed, for a merge) knows the write was
+   * its own and builds on it instead of reporting the primary's copy as a
+   * newer conflicting one.
    */
   sent: SessionRecord | undefined;
   /** Set while the primary refuses this write-back for now (see {@link RefusedForNow}). */
@@ -216,6 +218,18 @@ export class DegradedJournal {
       entry.keyTimes.set(key, at);
     }
     entry.lastData = data;
+  }
+
+  /**
+   * The journaled write of `id` that left the secondary with `record` was
+   * asked of the primary first, which gave no answer: it may have landed
+   * there (see {@link JournalEntry.sent}). Only the first such write counts:
+   * a later one was never asked of the primary.
+   */
+  public noteUnanswered(id: string, entry: JournalEntry, record: SessionRecord): void {
+    if (this.entries.get(id) !== entry || entry.kind !== 'write' || entry.sent !== undefined)
+      return;
+    entry.sent = record;
   }
 
   /** Mark `id` as deleted (before the secondary delete). */

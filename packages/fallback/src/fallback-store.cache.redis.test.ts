@@ -27,8 +27,9 @@ afterEach(async () => {
 /**
  * @param user the ACL rules of a user `app` (password `app-pw`) the store
  *   connects as; default: the default user
+ * @param threshold consecutive failures that open the breaker
  */
-async function rig(persistent: boolean, halfOpenAfterMs = 200, user?: string) {
+async function rig(persistent: boolean, halfOpenAfterMs = 200, user?: string, threshold = 3) {
   const server: RedisServerHandle = await startRedisServer({
     args: [
       ...(persistent ? ['--appendonly', 'yes', '--appendfsync', 'always'] : []),
@@ -49,7 +50,7 @@ async function rig(persistent: boolean, halfOpenAfterMs = 200, user?: string) {
   const store = new FallbackStore({
     primary: redis,
     secondary: new MemoryStore({ cleanupIntervalMs: 0 }),
-    breaker: { kind: 'consecutive', threshold: 3, halfOpenAfterMs },
+    breaker: { kind: 'consecutive', threshold, halfOpenAfterMs },
     timeoutMs: 300,
   });
   opened.push(store);
@@ -87,6 +88,29 @@ async function cachedSession(
   });
   await cached(r.redis, session.id);
   return session;
+}
+
+/**
+ * The next call of `method` on `r.redis` runs in Redis, but its answer
+ * comes after the fallback's 300 ms deadline: a write that landed
+ * unanswered. It runs through a second connection: `r.redis` gets no reply
+ * to refill its cache from, as when the answer is lost.
+ */
+function answerLate(
+  r: { redis: RedisStore; observer(): RedisStore },
+  method: 'create' | 'patch',
+): void {
+  const own = r.redis as unknown as Record<string, unknown>;
+  const connection = r.observer();
+  own[method] = async (...args: unknown[]) => {
+    // Once: the prototype's method again from the next call.
+    Reflect.deleteProperty(own, method);
+    const result: unknown = await (
+      connection[method] as (...a: unknown[]) => Promise<unknown>
+    ).apply(connection, args);
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    return result;
+  };
 }
 
 /** Calls for other sessions reach the dead Redis and open the breaker. */
@@ -242,6 +266,75 @@ describe('FallbackStore with the instance cache over a real redis-server', () =>
     const event = await restartAndRecover(r);
     expect(event).toMatchObject({ conflicts: 0, failed: 0 });
     expect((await r.observer().load(session.id))?.data).toEqual({ n: 2, m: 3 });
+  });
+
+  it('a second outage after a write-back that merged over another instance’s write starts from the merged session', async () => {
+    const r = await rig(true);
+    const session = await cachedSession(r, { mine: 1, theirs: 1 });
+    await r.server.kill();
+    await r.store.patch(session.id, { set: { mine: 2 } });
+    await openBreaker(r.store);
+    // Another instance writes before this one's write-back: the merge lands
+    // on top of it (version 3), so its reply does not show what it left.
+    const event = await restartAndRecover(r, async () => {
+      await r.observer().patch(session.id, { set: { theirs: 2 } });
+    });
+    expect(event).toMatchObject({ written: 1, conflicts: 0, failed: 0 });
+    expect(await r.observer().load(session.id)).toMatchObject({
+      version: 3,
+      data: { mine: 2, theirs: 2 },
+    });
+    // Down again before anything read the session: the copy the outage
+    // starts from holds this instance's own merged write, not the copy from
+    // before it (mine: 1), which it would then write back over mine: 2.
+    await r.server.kill();
+    const copy = await r.store.load(session.id);
+    expect(copy?.data).toEqual({ mine: 2, theirs: 2 });
+    await r.store.patch(session.id, { set: { mine: Number(copy?.data['mine']) + 1 } });
+    await openBreaker(r.store);
+    const again = await restartAndRecover(r);
+    expect(again).toMatchObject({ conflicts: 0, failed: 0 });
+    expect((await r.observer().load(session.id))?.data).toEqual({ mine: 3, theirs: 2 });
+  });
+
+  it('a write that landed in Redis unanswered (and opened the breaker) is built on: another instance’s later write elsewhere does not undo the writes after it', async () => {
+    const r = await rig(true, 600, undefined, 1);
+    const session = await cachedSession(r, { mine: 1, theirs: 1 });
+    const recovered = once(r.store, 'recovered') as Promise<[RecoveredEvent]>;
+    answerLate(r, 'patch');
+    // Redis runs it, the deadline passes, the breaker opens: the secondary
+    // serves it from the cache's copy, and so the writes after it.
+    await r.store.patch(session.id, { set: { mine: 2 } });
+    expect(r.store.degraded).toBe(true);
+    expect((await r.observer().load(session.id))?.data).toEqual({ mine: 2, theirs: 1 });
+    await r.store.patch(session.id, { set: { mine: 3 } });
+    // Another instance writes another key, later than this one's last write.
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    await r.observer().patch(session.id, { set: { theirs: 2 } });
+    const [event] = await recovered;
+    // mine holds this instance's own unanswered write: not a change of
+    // someone else's, so no conflict, and its later write is kept.
+    expect(r.conflicts).toEqual([]);
+    expect(event).toMatchObject({ written: 1, conflicts: 0, failed: 0 });
+    expect((await r.observer().load(session.id))?.data).toEqual({ mine: 3, theirs: 2 });
+  });
+
+  it('a create that landed in Redis unanswered keeps the writes made on it while degraded', async () => {
+    const r = await rig(true, 600, undefined, 1);
+    const recovered = once(r.store, 'recovered') as Promise<[RecoveredEvent]>;
+    answerLate(r, 'create');
+    const session = await r.store.create({
+      id: generateSessionId(),
+      data: { n: 1 },
+      expiresAt: Date.now() + TTL_MS,
+    });
+    expect(r.store.degraded).toBe(true);
+    expect((await r.observer().load(session.id))?.data).toEqual({ n: 1 });
+    await r.store.patch(session.id, { set: { n: 2 } });
+    const [event] = await recovered;
+    expect(r.conflicts).toEqual([]);
+    expect(event).toMatchObject({ written: 1, conflicts: 0, failed: 0 });
+    expect((await r.observer().load(session.id))?.data).toEqual({ n: 2 });
   });
 
   it('a key changed on both sides is a reported conflict; keys changed on one side each survive', async () => {

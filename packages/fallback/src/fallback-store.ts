@@ -69,6 +69,13 @@ const CACHE_HIT: SessionEvent = Object.freeze({ type: 'cache', hit: true });
 const NEVER_A_MISS = (): boolean => false;
 
 /**
+ * The secondary's side of a call the primary did not serve. `seed`: the
+ * session may be seeded from the instance cache's copy. `unanswered`: the
+ * primary was asked and gave no answer, so a write may have landed there.
+ */
+type Fallback<T> = (seed: boolean, unanswered: boolean) => Promise<T>;
+
+/**
  * Wait before asking the primary again about a session the secondary does
  * not hold (while the breaker is closed): long enough for a dropped
  * connection to come back, short next to a request.
@@ -332,10 +339,10 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
   /** @inheritDoc */
   public create(input: CreateSessionInput): Promise<SessionRecord> {
     const id = idOf(input);
-    if (this.isPending(id)) return this.servedLocally(this.createLocally(input, id));
+    if (this.isPending(id)) return this.servedLocally(this.createLocally(input, id, false));
     return this.attempt(
       () => this.primary.create(input),
-      () => this.createLocally(input, id),
+      (_seed, unanswered) => this.createLocally(input, id, unanswered),
       undefined,
       id,
     );
@@ -344,11 +351,11 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
   /** @inheritDoc */
   public save(id: string, input: SaveSessionInput, expectedVersion: number): Promise<number> {
     if (this.isPending(id)) {
-      return this.servedLocally(this.saveLocally(id, input, expectedVersion, false));
+      return this.servedLocally(this.saveLocally(id, input, expectedVersion, false, false));
     }
     return this.attempt(
       () => this.primary.save(id, input, expectedVersion),
-      (seed) => this.saveLocally(id, input, expectedVersion, seed),
+      (seed, unanswered) => this.saveLocally(id, input, expectedVersion, seed, unanswered),
       NEVER_A_MISS,
       id,
     );
@@ -357,11 +364,11 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
   /** @inheritDoc */
   public patch(id: string, changes: SessionPatch, options?: PatchOptions): Promise<number> {
     if (this.isPending(id)) {
-      return this.servedLocally(this.patchLocally(id, changes, options, false));
+      return this.servedLocally(this.patchLocally(id, changes, options, false, false));
     }
     return this.attempt(
       () => this.primary.patch(id, changes, options),
-      (seed) => this.patchLocally(id, changes, options, seed),
+      (seed, unanswered) => this.patchLocally(id, changes, options, seed, unanswered),
       NEVER_A_MISS,
       id,
     );
@@ -566,7 +573,7 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
    */
   private async attempt<T>(
     work: () => Promise<T>,
-    fallback: (seed: boolean) => Promise<T>,
+    fallback: Fallback<T>,
     isMiss?: (result: T) => boolean,
     id?: unknown,
   ): Promise<T> {
@@ -592,7 +599,7 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
       this.failedOver(error);
       // Refused by an open breaker, or this failure (a probe's) just opened it.
       if (isMiss === undefined || isBrokenCircuitError(error) || this.breakerOpen(partition)) {
-        return fallback(true);
+        return fallback(true, !isBrokenCircuitError(error));
       }
       return this.servedUnlessMissed(
         error as Error,
@@ -695,14 +702,14 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
   private async servedUnlessMissed<T>(
     failure: Error,
     primary: () => Promise<T>,
-    fallback: (seed: boolean) => Promise<T>,
+    fallback: Fallback<T>,
     isMiss: (result: T) => boolean,
   ): Promise<T> {
     let served: { readonly value: T } | { readonly error: unknown };
     try {
       // Not from the instance cache's copy yet: one failure with the breaker
       // closed is not an outage, and the primary is asked again below.
-      served = { value: await fallback(false) };
+      served = { value: await fallback(false, true) };
     } catch (error) {
       if (!isSessionError(error) || error.code !== 'SESSION_NOT_FOUND') throw error;
       served = { error };
@@ -721,7 +728,7 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
       // cache's copy (possibly stale, which beats an empty session). The
       // first answer was a miss, so nothing was applied: the retry is safe,
       // and without a cached copy it answers the same miss.
-      return fallback(true);
+      return fallback(true, true);
     }
   }
 
@@ -760,9 +767,14 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
     return record;
   }
 
-  private createLocally(input: CreateSessionInput, id: unknown): Promise<SessionRecord> {
+  /** @param unanswered the primary was asked first: its create may have landed */
+  private createLocally(
+    input: CreateSessionInput,
+    id: unknown,
+    unanswered: boolean,
+  ): Promise<SessionRecord> {
     if (!isValidSessionId(id)) return this.secondary.create(input);
-    return this.journaled(id, () => this.secondary.create(input), alwaysApplied);
+    return this.journaled(id, () => this.secondary.create(input), alwaysApplied, unanswered);
   }
 
   /**
@@ -817,13 +829,15 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
     input: SaveSessionInput,
     expectedVersion: number,
     seed: boolean,
+    unanswered: boolean,
   ) {
     if (!isValidSessionId(id)) return this.secondary.save(id, input, expectedVersion);
-    if (seed) await this.seedFromCache(id);
+    const seeded = seed && (await this.seedFromCache(id));
     const version = await this.journaled(
       id,
       () => this.secondary.save(id, input, expectedVersion),
       alwaysApplied,
+      seeded && unanswered,
     );
     // A save that expires the session retires its id (what regenerate does
     // to the old id at login): in the primary that is a delete, or the old
@@ -840,10 +854,16 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
     changes: SessionPatch,
     options: PatchOptions | undefined,
     seed: boolean,
+    unanswered: boolean,
   ) {
     if (!isValidSessionId(id)) return this.secondary.patch(id, changes, options);
-    if (seed) await this.seedFromCache(id);
-    return this.journaled(id, () => this.secondary.patch(id, changes, options), alwaysApplied);
+    const seeded = seed && (await this.seedFromCache(id));
+    return this.journaled(
+      id,
+      () => this.secondary.patch(id, changes, options),
+      alwaysApplied,
+      seeded && unanswered,
+    );
   }
 
   private async touchLocally(id: string, expiresAt: number, seed: boolean): Promise<boolean> {
@@ -907,6 +927,7 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
     id: string,
     write: () => Promise<T>,
     applied: (result: T) => boolean,
+    unanswered = false,
   ): Promise<T> {
     const ticket = this.journal.beginWrite(id);
     let result: T;
@@ -922,7 +943,13 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
       // Which keys this write changed, and when: a conflict on recovery
       // goes to the later writer of the key.
       const after = await this.secondary.load(id);
-      if (after !== null) this.journal.noteData(id, ticket.entry, after.data, this.clock.now());
+      if (after !== null) {
+        this.journal.noteData(id, ticket.entry, after.data, this.clock.now());
+        // The primary was asked first and gave no answer: it may hold this
+        // very write (a timeout after Redis ran it), which the write-back
+        // must then build on, not report as another writer's change.
+        if (unanswered) this.journal.noteUnanswered(id, ticket.entry, after);
+      }
       this.noteBacklog();
     }
     return result;

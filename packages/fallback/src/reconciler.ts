@@ -383,16 +383,20 @@ export class Reconciler {
   }
 
   /**
-   * An earlier run merged `sent` and lost the answer (a timeout, a second
-   * outage): the merge may have landed. When the primary is exactly one
-   * version on and every key the merge changed holds exactly what it sent,
-   * that version is this merge's own (or another writer's of the very same
-   * values): the next merge is built on it instead of reporting those keys
-   * as changed on both sides. Encrypted values cannot tell that in the
-   * script (a fresh IV per write); decoded here, they can. One version on
-   * only: with more, someone else wrote too, and building on the current
-   * version would let this copy's keys pass over that write unreported.
-   * Otherwise the base stays, and the script decides per key as usual.
+   * An earlier call wrote `sent` and lost the answer (a merge of an earlier
+   * run, or the degraded write whose primary call timed out): it may have
+   * landed. Each key it changed that the primary holds exactly as sent is
+   * taken as written by it: the merge is built on that value (so a script
+   * comparing values applies the key without a conflict), instead of
+   * counting the key as changed on both sides and letting the session's
+   * last write time decide, which other instances' later writes to other
+   * keys would win. When the primary is also exactly one version on and
+   * every such key landed, that version is the write's own: the whole merge
+   * is built on it, which encrypted values (a fresh IV per write, so the
+   * script cannot compare them) need. With more versions, someone else
+   * wrote too, and keys the write did not land keep their base: building on
+   * the current version would let this copy's keys pass over that write
+   * unreported. Another writer of the very same value counts as this one.
    */
   private async afterUnansweredMerge(
     id: string,
@@ -401,26 +405,25 @@ export class Reconciler {
     sent: SessionRecord,
   ): Promise<{ base: number; baseData: SessionData }> {
     const current = await this.primary(() => this.deps.primary.load(id), id);
-    if (current?.version !== base + 1) return { base, baseData };
+    if (current === null) return { base, baseData };
     const keys = changedKeys(baseData, sent.data);
-    const landed =
-      keys.length > 0 &&
-      keys.every(
-        (key) =>
-          Object.hasOwn(current.data, key) === Object.hasOwn(sent.data, key) &&
-          isDeepStrictEqual(current.data[key], sent.data[key]),
-      );
-    if (!landed) return { base, baseData };
-    // baseData with the merge's keys as it sent them (an unset key absent).
-    const sentKeys = new Set(keys);
+    const landed = keys.filter(
+      (key) =>
+        Object.hasOwn(current.data, key) === Object.hasOwn(sent.data, key) &&
+        isDeepStrictEqual(current.data[key], sent.data[key]),
+    );
+    if (landed.length === 0) return { base, baseData };
+    // baseData with the landed keys as it sent them (an unset key absent).
+    const landedKeys = new Set(landed);
     const rebased: SessionData = {};
     for (const [key, value] of Object.entries(baseData)) {
-      if (!sentKeys.has(key)) rebased[key] = value;
+      if (!landedKeys.has(key)) rebased[key] = value;
     }
-    for (const key of keys) {
+    for (const key of landed) {
       if (Object.hasOwn(sent.data, key)) rebased[key] = sent.data[key] as JsonValue;
     }
-    return { base: current.version, baseData: rebased };
+    const own = current.version === base + 1 && landed.length === keys.length;
+    return { base: own ? current.version : base, baseData: rebased };
   }
 
   private async create(record: SessionRecord, entry: JournalEntry): Promise<WriteOutcome> {
