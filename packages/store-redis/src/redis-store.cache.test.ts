@@ -272,6 +272,23 @@ describe('RedisStore instance cache: standalone', () => {
     expect(a.peekCached(session.id)).toMatchObject({ version: 4, data: { n: 5 } });
   });
 
+  it('notes what its own write left when the head read behind it fails (the connection went): an outage fallback never gets the copy from before it', async () => {
+    const a = await openStore();
+    const session = await createSession(a, { n: 0 });
+    await a.load(session.id);
+    const client = a.client as Redis;
+    const getrange = client.getrange.bind(client);
+    client.getrange = () => Promise.reject(new Error('Connection is closed.'));
+    try {
+      expect(await a.patch(session.id, { set: { n: 1 } })).toBe(2);
+    } finally {
+      client.getrange = getrange;
+    }
+    // Not cached (nothing read it back), but a's last sight holds its own write.
+    expect(a.loadCached(session.id)).toBeUndefined();
+    expect(a.peekCached(session.id)).toMatchObject({ version: 2, data: { n: 1 } });
+  });
+
   it("never refills from a copy another instance's write made stale", async () => {
     const a = await openStore();
     const b = await openStore();

@@ -1235,7 +1235,11 @@ export class RedisStore implements SessionStore {
     const head = fill === undefined ? undefined : readFrameHead(await fill.read);
     let left: ReturnType<LocalRefill>;
     try {
-      left = fill !== undefined && head === undefined ? undefined : local(reply, head);
+      // A head read that failed or found nothing (the connection went right
+      // after the write, or a delete followed it) refills nothing, but the
+      // write happened: what it left is still noted below, or an outage
+      // fallback would start from the copy before it and lose this write.
+      left = local(reply, head);
     } catch {
       // An unreadable reply is the caller's error to report; no refill.
       left = undefined;
