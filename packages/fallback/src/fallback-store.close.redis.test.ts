@@ -129,6 +129,30 @@ describe('FallbackStore.close() over a real redis-server', () => {
     expect(lost).toEqual([{ entries: 3, revocations: 1, reason: 'degraded' }]);
   });
 
+  it('with Redis back but the breaker still open (no call since), probes it and writes the journal back', async () => {
+    // The idle probe would come 2 × halfOpenAfterMs (3 s) after the outage began.
+    const r = await startRedisRig({
+      breaker: { kind: 'consecutive', threshold: 5, halfOpenAfterMs: 1_500 },
+    });
+    rigs.push(r);
+    const lost = lostEvents(r);
+    await r.server.kill();
+    await driveUntil(r.store, 'degraded');
+    const sessions = await createIsolated(r, 3);
+    await r.server.restart();
+    expect(r.store.degraded).toBe(true);
+
+    const started = performance.now();
+    await r.store.close();
+
+    // Within halfOpenAfterMs of the close, well inside the 5 s budget.
+    expect(performance.now() - started).toBeLessThan(4_000);
+    expect(lost).toEqual([]);
+    for (const session of sessions) {
+      expect((await r.observer().load(session.id))?.data).toEqual(session.data);
+    }
+  });
+
   it('stops a write-back in progress at closeDrainMs and reports the rest lost as a timeout; what was written stays written', async () => {
     const r = await rig({ closeDrainMs: 1 });
     const lost = lostEvents(r);

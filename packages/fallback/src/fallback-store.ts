@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
+import { setTimeout as delay } from 'node:timers/promises';
 import {
   copySessionData,
   SessionValidationError,
@@ -67,6 +68,9 @@ function byCreation(a: SessionRecord, b: SessionRecord): number {
 const CACHE_HIT: SessionEvent = Object.freeze({ type: 'cache', hit: true });
 /** For writes: only a thrown `SESSION_NOT_FOUND` from the secondary is a miss. */
 const NEVER_A_MISS = (): boolean => false;
+
+/** How often `close()` asks an open breaker to let a probe through, ms. */
+const CLOSE_PROBE_STEP_MS = 50;
 
 /**
  * The secondary's side of a call the primary did not serve. `seed`: the
@@ -501,9 +505,11 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
    * primary, then close both stores. Idempotent.
    *
    * For at most `reconcile.closeDrainMs` (plus one primary call's
-   * `timeoutMs`): a run in progress goes on; then, unless a breaker is open,
-   * one final pass tries every entry left, write-backs refused for now
-   * included. Whatever is still journaled after that lived only in this
+   * `timeoutMs`): a run in progress goes on; a breaker still open is
+   * probed as soon as it lets a call through (up to `halfOpenAfterMs`: Redis
+   * may be back with no call having found out); then, unless a breaker is
+   * still open, one final pass tries every entry left, write-backs refused
+   * for now included. Whatever is still journaled after that lived only in this
    * process and is lost with it: reported by `writeBacksLost` (and
    * `write_backs_lost` on core's `SESSION_CHANNELS`).
    */
@@ -530,6 +536,9 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
     }, this.closeDrainMs);
     try {
       await this.machine.running;
+      if (!this.stopped && this.journal.pending !== 0 && this.machine.degraded) {
+        await this.probeBeforeClose();
+      }
       if (!this.stopped && this.journal.pending !== 0 && !this.machine.degraded) {
         outcome = await this.reconcile(false, true);
         if (outcome === 'drained') this.recovered();
@@ -551,6 +560,27 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
             : 'refused';
     this.publish({ type: 'write_backs_lost', entries, revocations, reason });
     this.notify('writeBacksLost', { entries, revocations, reason });
+  }
+
+  /**
+   * A breaker still open at close: Redis may be back without any call
+   * having found out (the idle probe is off once closing), and the journal
+   * would be dropped for nothing. Each breaker is probed as soon as it lets
+   * a call through, for up to `halfOpenAfterMs` (within the drain's budget),
+   * so the final pass can still run. A probe that fails opens its breaker
+   * again for longer than is waited here: the journal is then reported lost
+   * (`degraded`). A breaker held open by hand (`isolate()`) is not probed.
+   */
+  private async probeBeforeClose(): Promise<void> {
+    if (this.breaker.state === CircuitState.Isolated) return;
+    const until = performance.now() + this.breakerOptions.halfOpenAfterMs + CLOSE_PROBE_STEP_MS;
+    const machine = this.machine;
+    for (;;) {
+      // A probe that gets through and succeeds closes its breaker (see probe()).
+      for (const key of [...machine.openBreakers.keys()]) await this.probe(key);
+      if (this.stopped || !machine.degraded || performance.now() >= until) return;
+      await delay(CLOSE_PROBE_STEP_MS);
+    }
   }
 
   private isPending(id: unknown): boolean {
