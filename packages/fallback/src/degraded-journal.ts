@@ -221,14 +221,14 @@ export class DegradedJournal {
   }
 
   /**
-   * The journaled write of `id` that left the secondary with `record` was
-   * asked of the primary first, which gave no answer: it may have landed
-   * there (see {@link JournalEntry.sent}). Only the first such write counts:
-   * a later one was never asked of the primary.
+   * A write of `id` failed over after the primary was asked it and gave no
+   * answer: it may have landed there, leaving `record` (see
+   * {@link JournalEntry.sent}). Only the first such write counts: once
+   * journaled, a session's writes are never asked of the primary.
    */
-  public noteUnanswered(id: string, entry: JournalEntry, record: SessionRecord): void {
-    if (this.entries.get(id) !== entry || entry.kind !== 'write' || entry.sent !== undefined)
-      return;
+  public noteUnanswered(id: string, record: SessionRecord): void {
+    const entry = this.entries.get(id);
+    if (entry === undefined || entry.kind !== 'write' || entry.sent !== undefined) return;
     entry.sent = record;
   }
 

@@ -98,7 +98,7 @@ async function cachedSession(
  */
 function answerLate(
   r: { redis: RedisStore; observer(): RedisStore },
-  method: 'create' | 'patch',
+  method: 'create' | 'patch' | 'save',
 ): void {
   const own = r.redis as unknown as Record<string, unknown>;
   const connection = r.observer();
@@ -317,6 +317,35 @@ describe('FallbackStore with the instance cache over a real redis-server', () =>
     expect(r.conflicts).toEqual([]);
     expect(event).toMatchObject({ written: 1, conflicts: 0, failed: 0 });
     expect((await r.observer().load(session.id))?.data).toEqual({ mine: 3, theirs: 2 });
+  });
+
+  it('a save that landed in Redis unanswered is built on, though the secondary refused its version and the caller saved again', async () => {
+    const r = await rig(true, 600, undefined, 1);
+    const session = await cachedSession(r, { mine: 1, theirs: 1 });
+    await r.store.patch(session.id, { set: { mine: 2 } });
+    await cached(r.redis, session.id);
+    const recovered = once(r.store, 'recovered') as Promise<[RecoveredEvent]>;
+    answerLate(r, 'save');
+    // Redis runs it (version 3); the secondary's copy counts from 1, so it
+    // refuses the primary's version, as an optimistic update then retries.
+    await expect(
+      r.store.save(session.id, { data: { mine: 3, theirs: 1 }, expiresAt: session.expiresAt }, 2),
+    ).rejects.toMatchObject({ code: 'VERSION_CONFLICT' });
+    expect(r.store.degraded).toBe(true);
+    expect((await r.observer().load(session.id))?.data).toEqual({ mine: 3, theirs: 1 });
+    const local = await r.store.load(session.id);
+    expect(local?.data).toEqual({ mine: 2, theirs: 1 });
+    await r.store.save(
+      session.id,
+      { data: { mine: 4, theirs: 1 }, expiresAt: session.expiresAt },
+      local?.version ?? 0,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    await r.observer().patch(session.id, { set: { theirs: 2 } });
+    const [event] = await recovered;
+    expect(r.conflicts).toEqual([]);
+    expect(event).toMatchObject({ written: 1, conflicts: 0, failed: 0 });
+    expect((await r.observer().load(session.id))?.data).toEqual({ mine: 4, theirs: 2 });
   });
 
   it('a create that landed in Redis unanswered keeps the writes made on it while degraded', async () => {

@@ -22,6 +22,7 @@ import type {
   FallbackStateReader,
   SaveSessionInput,
   SessionChannels,
+  SessionData,
   SessionEvent,
   SessionPatch,
   SessionRecord,
@@ -68,6 +69,13 @@ function byCreation(a: SessionRecord, b: SessionRecord): number {
 const CACHE_HIT: SessionEvent = Object.freeze({ type: 'cache', hit: true });
 /** For writes: only a thrown `SESSION_NOT_FOUND` from the secondary is a miss. */
 const NEVER_A_MISS = (): boolean => false;
+
+/** `data` with `changes` applied, as a store applies a patch. */
+function patchedData(data: SessionData, changes: SessionPatch): SessionData {
+  const unset = new Set(changes.unset);
+  const kept = Object.entries({ ...data, ...changes.set }).filter(([key]) => !unset.has(key));
+  return Object.fromEntries(kept);
+}
 
 /** How often `close()` asks an open breaker to let a probe through, ms. */
 const CLOSE_PROBE_STEP_MS = 50;
@@ -798,13 +806,15 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
   }
 
   /** @param unanswered the primary was asked first: its create may have landed */
-  private createLocally(
+  private async createLocally(
     input: CreateSessionInput,
     id: unknown,
     unanswered: boolean,
   ): Promise<SessionRecord> {
     if (!isValidSessionId(id)) return this.secondary.create(input);
-    return this.journaled(id, () => this.secondary.create(input), alwaysApplied, unanswered);
+    const created = await this.journaled(id, () => this.secondary.create(input), alwaysApplied);
+    if (unanswered) this.journal.noteUnanswered(id, created);
+    return created;
   }
 
   /**
@@ -813,7 +823,7 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
    */
   private async loadLocally(id: string, seed: boolean): Promise<SessionRecord | null> {
     const record = await this.secondary.load(id);
-    if (record !== null || !seed || !(await this.seedFromCache(id))) return record;
+    if (record !== null || !seed || (await this.seedFromCache(id)) === undefined) return record;
     return this.secondary.load(id);
   }
 
@@ -825,12 +835,12 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
    * journal it at its version, so the visitor keeps their data and later
    * writes are merged per key on recovery. Sessions the instance never held
    * read as missing, as before.
-   * @returns true when seeded now
+   * @returns the copy seeded now, if any
    */
-  private async seedFromCache(id: string): Promise<boolean> {
-    if (this.journal.has(id) || !isValidSessionId(id)) return false;
+  private async seedFromCache(id: string): Promise<SessionRecord | undefined> {
+    if (this.journal.has(id) || !isValidSessionId(id)) return undefined;
     const cached = this.primary.peekCached?.(id);
-    return cached === undefined ? false : this.seed(id, cached);
+    return cached !== undefined && (await this.seed(id, cached)) ? cached : undefined;
   }
 
   /** Put `cached` (the primary's copy of `id`) in the secondary and journal it at its version. */
@@ -862,12 +872,15 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
     unanswered: boolean,
   ) {
     if (!isValidSessionId(id)) return this.secondary.save(id, input, expectedVersion);
-    const seeded = seed && (await this.seedFromCache(id));
+    const seeded = seed ? await this.seedFromCache(id) : undefined;
+    if (seeded !== undefined && unanswered) {
+      const { data, expiresAt, userId = seeded.userId } = input;
+      this.noteUnanswered(seeded, { data, expiresAt, userId });
+    }
     const version = await this.journaled(
       id,
       () => this.secondary.save(id, input, expectedVersion),
       alwaysApplied,
-      seeded && unanswered,
     );
     // A save that expires the session retires its id (what regenerate does
     // to the old id at login): in the primary that is a delete, or the old
@@ -887,13 +900,32 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
     unanswered: boolean,
   ) {
     if (!isValidSessionId(id)) return this.secondary.patch(id, changes, options);
-    const seeded = seed && (await this.seedFromCache(id));
-    return this.journaled(
-      id,
-      () => this.secondary.patch(id, changes, options),
-      alwaysApplied,
-      seeded && unanswered,
-    );
+    const seeded = seed ? await this.seedFromCache(id) : undefined;
+    if (seeded !== undefined && unanswered) {
+      const { expiresAt = seeded.expiresAt } = options ?? {};
+      this.noteUnanswered(seeded, { data: patchedData(seeded.data, changes), expiresAt });
+    }
+    return this.journaled(id, () => this.secondary.patch(id, changes, options), alwaysApplied);
+  }
+
+  /**
+   * The write just failed over was asked of the primary, which gave no
+   * answer: it may have landed there, on the copy `seeded` from (the one
+   * the caller read). What the primary then holds is that copy with the
+   * write's `result`, remembered for the write-back (see
+   * `DegradedJournal.noteUnanswered`). Noted before the secondary's write,
+   * which may refuse the primary's `expectedVersion` (its copy counts
+   * versions from 1): the caller's retry then comes through the pending path.
+   */
+  private noteUnanswered(
+    seeded: SessionRecord,
+    result: Pick<SessionRecord, 'data' | 'expiresAt'> & { readonly userId?: string | undefined },
+  ): void {
+    this.journal.noteUnanswered(seeded.id, {
+      ...seeded,
+      ...result,
+      version: seeded.version + 1,
+    });
   }
 
   private async touchLocally(id: string, expiresAt: number, seed: boolean): Promise<boolean> {
@@ -957,7 +989,6 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
     id: string,
     write: () => Promise<T>,
     applied: (result: T) => boolean,
-    unanswered = false,
   ): Promise<T> {
     const ticket = this.journal.beginWrite(id);
     let result: T;
@@ -973,13 +1004,7 @@ export class FallbackStore extends EventEmitter<FallbackStoreEvents> implements 
       // Which keys this write changed, and when: a conflict on recovery
       // goes to the later writer of the key.
       const after = await this.secondary.load(id);
-      if (after !== null) {
-        this.journal.noteData(id, ticket.entry, after.data, this.clock.now());
-        // The primary was asked first and gave no answer: it may hold this
-        // very write (a timeout after Redis ran it), which the write-back
-        // must then build on, not report as another writer's change.
-        if (unanswered) this.journal.noteUnanswered(id, ticket.entry, after);
-      }
+      if (after !== null) this.journal.noteData(id, ticket.entry, after.data, this.clock.now());
       this.noteBacklog();
     }
     return result;
