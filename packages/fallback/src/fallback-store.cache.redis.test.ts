@@ -312,10 +312,11 @@ describe('FallbackStore with the instance cache over a real redis-server', () =>
     await new Promise((resolve) => setTimeout(resolve, 5));
     await r.observer().patch(session.id, { set: { theirs: 2 } });
     const [event] = await recovered;
-    // mine holds this instance's own unanswered write: not a change of
-    // someone else's, so no conflict, and its later write is kept.
-    expect(r.conflicts).toEqual([]);
-    expect(event).toMatchObject({ written: 1, conflicts: 0, failed: 0 });
+    // mine holds this instance's own unanswered write, so its later write
+    // is kept; it is reported, as the value alone cannot tell whose it is
+    // once the session moved on past that write.
+    expect(r.conflicts.map((c) => c.keys)).toEqual([['mine']]);
+    expect(event).toMatchObject({ written: 1, conflicts: 1, failed: 0 });
     expect((await r.observer().load(session.id))?.data).toEqual({ mine: 3, theirs: 2 });
   });
 
@@ -343,9 +344,33 @@ describe('FallbackStore with the instance cache over a real redis-server', () =>
     await new Promise((resolve) => setTimeout(resolve, 5));
     await r.observer().patch(session.id, { set: { theirs: 2 } });
     const [event] = await recovered;
-    expect(r.conflicts).toEqual([]);
-    expect(event).toMatchObject({ written: 1, conflicts: 0, failed: 0 });
+    expect(r.conflicts.map((c) => c.keys)).toEqual([['mine']]);
+    expect(event).toMatchObject({ written: 1, conflicts: 1, failed: 0 });
     expect((await r.observer().load(session.id))?.data).toEqual({ mine: 4, theirs: 2 });
+  });
+
+  it('a write that did not land, whose value another instance wrote from the same copy: its later change is applied and the key reported, never lost silently', async () => {
+    const r = await rig(true, 600, undefined, 1);
+    const session = await cachedSession(r, { counter: 1, mine: 0, theirs: 0 });
+    const recovered = once(r.store, 'recovered') as Promise<[RecoveredEvent]>;
+    const other = r.observer();
+    const own = r.redis as unknown as Record<string, unknown>;
+    own['patch'] = async () => {
+      Reflect.deleteProperty(own, 'patch');
+      // This instance's patch never runs; another instance increments the
+      // same counter from the same copy, to the same value.
+      const version = await other.patch(session.id, { set: { counter: 2, theirs: 1 } });
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      return version;
+    };
+    await r.store.patch(session.id, { set: { counter: 2, mine: 1 } });
+    expect(r.store.degraded).toBe(true);
+    await r.store.patch(session.id, { set: { counter: 3, mine: 2 } });
+    const [event] = await recovered;
+    // One of the two increments to 2 is lost, and that is reported.
+    expect(r.conflicts.map((c) => c.keys)).toEqual([['counter']]);
+    expect(event).toMatchObject({ written: 1, conflicts: 1, failed: 0 });
+    expect((await other.load(session.id))?.data).toEqual({ counter: 3, mine: 2, theirs: 1 });
   });
 
   it('a create that landed in Redis unanswered keeps the writes made on it while degraded', async () => {

@@ -347,7 +347,7 @@ export class Reconciler {
     const { keyTimes } = entry;
     const from =
       entry.sent === undefined
-        ? { base, baseData }
+        ? { base, baseData, unproven: [] }
         : await this.afterUnansweredMerge(record.id, base, baseData, entry.sent);
     const changes: SessionKeyChange[] = changedKeys(from.baseData, record.data).map((key) => ({
       key,
@@ -369,8 +369,13 @@ export class Reconciler {
       record.id,
     );
     switch (result.kind) {
-      case 'merged':
-        return changes.length === 0 ? UNCHANGED : result;
+      case 'merged': {
+        // Keys taken as this instance's own write on their value alone are
+        // reported too: another writer may have written the same value.
+        const conflicts = [...new Set([...result.conflicts, ...from.unproven])];
+        if (changes.length === 0 && conflicts.length === 0) return UNCHANGED;
+        return { ...result, conflicts };
+      }
       case 'missing': {
         const created = await this.create(record, entry);
         // Nothing changed here and someone else re-created it: nothing to report.
@@ -386,33 +391,39 @@ export class Reconciler {
    * An earlier call wrote `sent` and lost the answer (a merge of an earlier
    * run, or the degraded write whose primary call timed out): it may have
    * landed. Each key it changed that the primary holds exactly as sent is
-   * taken as written by it: the merge is built on that value (so a script
-   * comparing values applies the key without a conflict), instead of
-   * counting the key as changed on both sides and letting the session's
-   * last write time decide, which other instances' later writes to other
-   * keys would win. When the primary is also exactly one version on and
-   * every such key landed, that version is the write's own: the whole merge
-   * is built on it, which encrypted values (a fresh IV per write, so the
-   * script cannot compare them) need. With more versions, someone else
-   * wrote too, and keys the write did not land keep their base: building on
-   * the current version would let this copy's keys pass over that write
-   * unreported. Another writer of the very same value counts as this one.
+   * built on at that value (so the script, comparing values, applies the
+   * key), instead of counting the key as changed on both sides and letting
+   * the session's last write time decide, which another instance's later
+   * write to another key would win: this instance's own later writes would
+   * be undone.
+   *
+   * When the primary is exactly one version on and every such key landed,
+   * that version is the write's own: the whole merge is built on it (which
+   * encrypted values, a fresh IV per write that the script cannot compare,
+   * need), and nothing is reported. Otherwise someone else wrote too, and
+   * a value alone does not tell who wrote it: another instance changing
+   * the same key from the same copy (two increments of one counter) sends
+   * the same value. Such keys are `unproven`: their change is still
+   * applied (it carries every write this instance made on that value, the
+   * other writer's one at most is lost), but reported as a conflict, never
+   * silently. Keys the write did not land keep their base, so that this
+   * copy's keys do not pass over another writer's unreported.
    */
   private async afterUnansweredMerge(
     id: string,
     base: number,
     baseData: SessionData,
     sent: SessionRecord,
-  ): Promise<{ base: number; baseData: SessionData }> {
+  ): Promise<{ base: number; baseData: SessionData; unproven: readonly string[] }> {
     const current = await this.primary(() => this.deps.primary.load(id), id);
-    if (current === null) return { base, baseData };
+    if (current === null) return { base, baseData, unproven: [] };
     const keys = changedKeys(baseData, sent.data);
     const landed = keys.filter(
       (key) =>
         Object.hasOwn(current.data, key) === Object.hasOwn(sent.data, key) &&
         isDeepStrictEqual(current.data[key], sent.data[key]),
     );
-    if (landed.length === 0) return { base, baseData };
+    if (landed.length === 0) return { base, baseData, unproven: [] };
     // baseData with the landed keys as it sent them (an unset key absent).
     const landedKeys = new Set(landed);
     const rebased: SessionData = {};
@@ -423,7 +434,9 @@ export class Reconciler {
       if (Object.hasOwn(sent.data, key)) rebased[key] = sent.data[key] as JsonValue;
     }
     const own = current.version === base + 1 && landed.length === keys.length;
-    return { base: own ? current.version : base, baseData: rebased };
+    return own
+      ? { base: current.version, baseData: rebased, unproven: [] }
+      : { base, baseData: rebased, unproven: landed };
   }
 
   private async create(record: SessionRecord, entry: JournalEntry): Promise<WriteOutcome> {
