@@ -53,6 +53,23 @@ describe('RedisStore.merge', () => {
     expect((await rig.store.load(session.id))?.data).toEqual({ n: 7, other: 'redis', fresh: 1 });
   });
 
+  it('a key both sides set to the same value is a conflict with nothing to write; both unsetting it is not', async () => {
+    const session = await created({ counter: 1, gone: 'x', mine: 0 });
+    // Another instance increments from the same copy and unsets the same key.
+    await rig.store.patch(session.id, { set: { counter: 2 }, unset: ['gone'] });
+    const result = await rig.store.merge(session.id, {
+      baseVersion: session.version,
+      expiresAt: session.expiresAt,
+      changes: [
+        { key: 'counter', value: 2, base: 1, at: Date.now() },
+        { key: 'gone', value: undefined, base: 'x', at: Date.now() },
+        { key: 'mine', value: 1, base: 0, at: Date.now() },
+      ],
+    });
+    expect(result).toEqual({ kind: 'merged', version: 3, conflicts: ['counter'] });
+    expect((await rig.store.load(session.id))?.data).toEqual({ counter: 2, mine: 1 });
+  });
+
   it('extends the expiry without a new version when nothing else changed', async () => {
     const session = await created({ n: 1 });
     const later = session.expiresAt + HOUR;

@@ -8,7 +8,9 @@
   value) takes the change. A key changed on both sides is a conflict: the
   later write wins, the change's time against the stored session's
   updatedAt (m, when its last write happened); either way it is counted and
-  its key returned. The expiry becomes the later of the two.
+  its key returned. A key both sides set to the same value is a conflict
+  too (nothing to write): a value does not say how it was reached. The
+  expiry becomes the later of the two.
 
   KEYS[1] session         <prefix>:s:{<prefix>:<bucket>}:<sid>   framed string
   KEYS[2] expiry bucket   <prefix>:exp:{<prefix>:<bucket>}   ZSET sid -> expiresAt
@@ -104,7 +106,14 @@ for i = 9, #ARGV, 5 do
     wanted = value
   end
   if stored == wanted then
-    -- Already what the change wants (both sides agree): nothing to do.
+    -- Already what the change wants: nothing to write. Unless the session
+    -- is still at the base, Redis changed the key too, to the same value:
+    -- a conflict all the same (two increments of one counter from the
+    -- same copy meet here, and one is lost). Both sides unsetting it loses
+    -- nothing.
+    if not unchangedSession and op == 's' then
+      conflictKeys[#conflictKeys + 1] = key
+    end
   elseif unchangedSession then
     apply[#apply + 1] = {key, wanted, at}
   else
