@@ -373,6 +373,30 @@ describe('FallbackStore with the instance cache over a real redis-server', () =>
     expect((await other.load(session.id))?.data).toEqual({ counter: 3, mine: 2, theirs: 1 });
   });
 
+  it('a one-key write that did not land, whose value and version another instance wrote with its own rolling expiry: reported, not taken as its own', async () => {
+    const r = await rig(true, 600, undefined, 1);
+    const session = await cachedSession(r, { counter: 1 });
+    const recovered = once(r.store, 'recovered') as Promise<[RecoveredEvent]>;
+    const other = r.observer();
+    const own = r.redis as unknown as Record<string, unknown>;
+    own['patch'] = async () => {
+      Reflect.deleteProperty(own, 'patch');
+      // Redis ends exactly one version on with this write's every key as
+      // sent: only the expiry (the other instance's clock) tells them apart.
+      const expiresAt = session.expiresAt + 1_000;
+      const version = await other.patch(session.id, { set: { counter: 2 } }, { expiresAt });
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      return version;
+    };
+    await r.store.patch(session.id, { set: { counter: 2 } }, { expiresAt: session.expiresAt + 5 });
+    expect(r.store.degraded).toBe(true);
+    await r.store.patch(session.id, { set: { counter: 3 } });
+    const [event] = await recovered;
+    expect(r.conflicts.map((c) => c.keys)).toEqual([['counter']]);
+    expect(event).toMatchObject({ written: 1, conflicts: 1, failed: 0 });
+    expect((await other.load(session.id))?.data).toEqual({ counter: 3 });
+  });
+
   it('a create that landed in Redis unanswered keeps the writes made on it while degraded', async () => {
     const r = await rig(true, 600, undefined, 1);
     const recovered = once(r.store, 'recovered') as Promise<[RecoveredEvent]>;

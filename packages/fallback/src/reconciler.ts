@@ -397,8 +397,8 @@ export class Reconciler {
    * write to another key would win: this instance's own later writes would
    * be undone.
    *
-   * When the primary is exactly one version on and every such key landed,
-   * that version is the write's own: the whole merge is built on it (which
+   * When the primary is exactly one version on, every such key landed and
+   * the expiry is the one it sent, that version is the write's own: the whole merge is built on it (which
    * encrypted values, a fresh IV per write that the script cannot compare,
    * need), and nothing is reported. Otherwise someone else wrote too, and
    * a value alone does not tell who wrote it: another instance changing
@@ -433,7 +433,12 @@ export class Reconciler {
     for (const key of landed) {
       if (Object.hasOwn(sent.data, key)) rebased[key] = sent.data[key] as JsonValue;
     }
-    const own = current.version === base + 1 && landed.length === keys.length;
+    // The expiry too: a rolling one is the writer's own clock's, so another
+    // instance writing the same values at the same version rarely matches it.
+    const own =
+      current.version === base + 1 &&
+      landed.length === keys.length &&
+      current.expiresAt === sent.expiresAt;
     return own
       ? { base: current.version, baseData: rebased, unproven: [] }
       : { base, baseData: rebased, unproven: landed };
