@@ -203,7 +203,9 @@ export interface SessionKeyChange {
  * Per-key changes made against `baseVersion` of a session. A key the store
  * did not change since the base version takes the change; a key changed on
  * both sides is a conflict, won by the later write (the change's `at`
- * against the stored session's `updatedAt`). The expiry becomes the later one.
+ * against the stored session's `updatedAt`), and so is a key both sides set
+ * to the same value (nothing to write, but two increments of a counter from
+ * one copy lost one). The expiry becomes the later one.
  */
 export interface SessionMerge {
   readonly baseVersion: number;
@@ -217,7 +219,7 @@ export type SessionMergeResult =
       /** Merged (or nothing to change); `version` is the stored one afterwards. */
       readonly kind: 'merged';
       readonly version: number;
-      /** Keys changed on both sides (each resolved last-writer-wins). */
+      /** Keys changed on both sides (each resolved last-writer-wins; set to the same value on both: kept). */
       readonly conflicts: readonly string[];
     }
   /** No live session under the id (never stored, expired, or the store lost it). */

@@ -108,7 +108,8 @@ export interface ReconcileConflictEvent {
   readonly sessionIdHash: string;
   /**
    * Top-level keys changed on both sides, each resolved last-writer-wins by
-   * write time; and keys whose value in the primary is the one this
+   * write time (or set to the same value on both: kept, though two
+   * increments of a counter from one copy lost one); and keys whose value in the primary is the one this
    * instance's unanswered write sent, when another writer may have sent the
    * same value (the primary moved on by more than that write): this
    * instance's later change was applied over it. Empty for a whole-record write-back (a session created while
