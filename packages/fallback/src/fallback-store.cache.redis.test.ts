@@ -113,6 +113,27 @@ function answerLate(
   };
 }
 
+/**
+ * The next `patch` of `r.redis` never runs: another instance's `write` (on
+ * the returned store) runs instead, and the answer comes after the
+ * fallback's 300 ms deadline, as if this instance's patch had timed out.
+ */
+function lostToAnotherWrite(
+  r: { redis: RedisStore; observer(): RedisStore },
+  write: (other: RedisStore) => Promise<number>,
+): RedisStore {
+  const own = r.redis as unknown as Record<string, unknown>;
+  const other = r.observer();
+  own['patch'] = async () => {
+    // Once: the prototype's method again from the next call.
+    Reflect.deleteProperty(own, 'patch');
+    const version = await write(other);
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    return version;
+  };
+  return other;
+}
+
 /** Calls for other sessions reach the dead Redis and open the breaker. */
 async function openBreaker(store: FallbackStore): Promise<void> {
   for (let i = 0; i < 5; i++) await store.load(generateSessionId());
@@ -353,16 +374,10 @@ describe('FallbackStore with the instance cache over a real redis-server', () =>
     const r = await rig(true, 600, undefined, 1);
     const session = await cachedSession(r, { counter: 1, mine: 0, theirs: 0 });
     const recovered = once(r.store, 'recovered') as Promise<[RecoveredEvent]>;
-    const other = r.observer();
-    const own = r.redis as unknown as Record<string, unknown>;
-    own['patch'] = async () => {
-      Reflect.deleteProperty(own, 'patch');
-      // This instance's patch never runs; another instance increments the
-      // same counter from the same copy, to the same value.
-      const version = await other.patch(session.id, { set: { counter: 2, theirs: 1 } });
-      await new Promise((resolve) => setTimeout(resolve, 400));
-      return version;
-    };
+    // Another instance increments the same counter from the same copy, to the same value.
+    const other = lostToAnotherWrite(r, (o) =>
+      o.patch(session.id, { set: { counter: 2, theirs: 1 } }),
+    );
     await r.store.patch(session.id, { set: { counter: 2, mine: 1 } });
     expect(r.store.degraded).toBe(true);
     await r.store.patch(session.id, { set: { counter: 3, mine: 2 } });
@@ -377,17 +392,12 @@ describe('FallbackStore with the instance cache over a real redis-server', () =>
     const r = await rig(true, 600, undefined, 1);
     const session = await cachedSession(r, { counter: 1 });
     const recovered = once(r.store, 'recovered') as Promise<[RecoveredEvent]>;
-    const other = r.observer();
-    const own = r.redis as unknown as Record<string, unknown>;
-    own['patch'] = async () => {
-      Reflect.deleteProperty(own, 'patch');
-      // Redis ends exactly one version on with this write's every key as
-      // sent: only the expiry (the other instance's clock) tells them apart.
-      const expiresAt = session.expiresAt + 1_000;
-      const version = await other.patch(session.id, { set: { counter: 2 } }, { expiresAt });
-      await new Promise((resolve) => setTimeout(resolve, 400));
-      return version;
-    };
+    // Redis ends exactly one version on with this write's every key as
+    // sent: only the expiry (the other instance's clock) tells them apart.
+    const expiresAt = session.expiresAt + 1_000;
+    const other = lostToAnotherWrite(r, (o) =>
+      o.patch(session.id, { set: { counter: 2 } }, { expiresAt }),
+    );
     await r.store.patch(session.id, { set: { counter: 2 } }, { expiresAt: session.expiresAt + 5 });
     expect(r.store.degraded).toBe(true);
     await r.store.patch(session.id, { set: { counter: 3 } });
