@@ -398,16 +398,17 @@ export class Reconciler {
    * be undone.
    *
    * When the primary is exactly one version on, every such key landed and
-   * the expiry is the one it sent, that version is the write's own: the whole merge is built on it (which
-   * encrypted values, a fresh IV per write that the script cannot compare,
-   * need), and nothing is reported. Otherwise someone else wrote too, and
-   * a value alone does not tell who wrote it: another instance changing
-   * the same key from the same copy (two increments of one counter) sends
-   * the same value. Such keys are `unproven`: their change is still
-   * applied (it carries every write this instance made on that value, the
-   * other writer's one at most is lost), but reported as a conflict, never
-   * silently. Keys the write did not land keep their base, so that this
-   * copy's keys do not pass over another writer's unreported.
+   * the expiry is the one it sent, that version is the write's own: the
+   * whole merge is built on it (which encrypted values, a fresh IV per
+   * write that the script cannot compare, need), and nothing is reported.
+   * Otherwise someone else wrote too, and a value alone does not tell who
+   * wrote it: another instance changing the same key from the same copy
+   * (two increments of one counter) sends the same value. Such keys are
+   * `unproven`: their change is still applied (it carries every write this
+   * instance made on that value; at most the other writer's one is lost),
+   * but reported as a conflict, never silently. Keys the write did not
+   * land keep their base, so that this copy's keys do not pass over
+   * another writer's unreported.
    */
   private async afterUnansweredMerge(
     id: string,
