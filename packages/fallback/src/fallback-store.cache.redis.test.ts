@@ -134,6 +134,21 @@ function lostToAnotherWrite(
   return other;
 }
 
+/**
+ * Another instance writes `theirs`, later than this instance's last write;
+ * then the recovery `recovered` waits for: its event, and what Redis holds.
+ */
+async function theirsWrittenLater(
+  r: { observer(): RedisStore },
+  id: string,
+  recovered: Promise<[RecoveredEvent]>,
+) {
+  await new Promise((resolve) => setTimeout(resolve, 5));
+  await r.observer().patch(id, { set: { theirs: 2 } });
+  const [event] = await recovered;
+  return { event, data: (await r.observer().load(id))?.data };
+}
+
 /** Calls for other sessions reach the dead Redis and open the breaker. */
 async function openBreaker(store: FallbackStore): Promise<void> {
   for (let i = 0; i < 5; i++) await store.load(generateSessionId());
@@ -329,16 +344,13 @@ describe('FallbackStore with the instance cache over a real redis-server', () =>
     expect(r.store.degraded).toBe(true);
     expect((await r.observer().load(session.id))?.data).toEqual({ mine: 2, theirs: 1 });
     await r.store.patch(session.id, { set: { mine: 3 } });
-    // Another instance writes another key, later than this one's last write.
-    await new Promise((resolve) => setTimeout(resolve, 5));
-    await r.observer().patch(session.id, { set: { theirs: 2 } });
-    const [event] = await recovered;
+    const { event, data } = await theirsWrittenLater(r, session.id, recovered);
     // mine holds this instance's own unanswered write, so its later write
     // is kept; it is reported, as the value alone cannot tell whose it is
     // once the session moved on past that write.
     expect(r.conflicts.map((c) => c.keys)).toEqual([['mine']]);
     expect(event).toMatchObject({ written: 1, conflicts: 1, failed: 0 });
-    expect((await r.observer().load(session.id))?.data).toEqual({ mine: 3, theirs: 2 });
+    expect(data).toEqual({ mine: 3, theirs: 2 });
   });
 
   it('a save that landed in Redis unanswered is built on, though the secondary refused its version and the caller saved again', async () => {
@@ -362,12 +374,10 @@ describe('FallbackStore with the instance cache over a real redis-server', () =>
       { data: { mine: 4, theirs: 1 }, expiresAt: session.expiresAt },
       local?.version ?? 0,
     );
-    await new Promise((resolve) => setTimeout(resolve, 5));
-    await r.observer().patch(session.id, { set: { theirs: 2 } });
-    const [event] = await recovered;
+    const { event, data } = await theirsWrittenLater(r, session.id, recovered);
     expect(r.conflicts.map((c) => c.keys)).toEqual([['mine']]);
     expect(event).toMatchObject({ written: 1, conflicts: 1, failed: 0 });
-    expect((await r.observer().load(session.id))?.data).toEqual({ mine: 4, theirs: 2 });
+    expect(data).toEqual({ mine: 4, theirs: 2 });
   });
 
   it('a write that did not land, whose value another instance wrote from the same copy: its later change is applied and the key reported, never lost silently', async () => {
