@@ -281,9 +281,12 @@ export async function runHttpSuite(options: HttpSuiteOptions): Promise<Record<st
     );
     console.table(summary);
     const byName = new Map(summary.map((s) => [s.scenario, s.reqPerSec]));
-    const ratios = ratioRows(byName, HTTP_BARS);
-    console.log('HTTP ratios (same run)');
-    console.table(ratios);
+    const perRound = new Map(
+      [...runs].map(([name, results]) => [name, results.map((r) => r.reqPerSec)]),
+    );
+    const ratios = ratioRows(byName, HTTP_BARS, perRound);
+    console.log("HTTP ratios (same run: medians of rates; rounds: each round's own ratio)");
+    console.table(ratios.map(({ perRound: _, ...row }) => row));
     return { summary, ratios };
   } finally {
     redis.disconnect();

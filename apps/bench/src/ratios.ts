@@ -60,28 +60,60 @@ export interface RatioRow {
   readonly value: number;
   readonly bar: string;
   readonly verdict: 'meets' | 'below' | 'n/a';
+  /**
+   * The same ratio in each round (ours ÷ baseline measured minutes apart in
+   * that round), when rounds were kept: how far a run's noise moves it. The
+   * verdict is the median's; a bar met by the median but not by most
+   * rounds is not met robustly.
+   */
+  readonly perRound?: readonly number[];
+  /** {@link perRound} summed up for the table: `3/5 ≥ bar, 0.91–1.18` (the spread alone without a bar). */
+  readonly rounds?: string;
 }
 
 /**
  * Ratios for every bar whose two scenarios were measured (`min: 0` =
- * reported, no bar). `bars` defaults to the store bars.
+ * reported, no bar). `bars` defaults to the store bars. With `rounds` (each
+ * scenario's rate in every round, in round order), each row also carries
+ * its {@link RatioRow.perRound} ratios.
  */
 export function ratioRows(
   opsPerSec: ReadonlyMap<string, number>,
   bars: readonly Bar[] = BARS,
+  rounds?: ReadonlyMap<string, readonly number[]>,
 ): RatioRow[] {
   return bars.flatMap((bar) => {
     const ours = opsPerSec.get(bar.ours);
     const base = opsPerSec.get(bar.baseline);
     if (ours === undefined || base === undefined || base === 0) return [];
     const value = Number((ours / base).toFixed(3));
+    const perRound = roundRatios(rounds?.get(bar.ours), rounds?.get(bar.baseline));
     return [
       {
         ratio: `${bar.ours} ÷ ${bar.baseline}`,
         value,
         bar: bar.min > 0 ? `≥ ${bar.min}` : '—',
         verdict: bar.min > 0 ? (value >= bar.min ? 'meets' : 'below') : 'n/a',
+        ...(perRound === undefined ? {} : { perRound, rounds: roundSpread(perRound, bar.min) }),
       },
     ];
   });
+}
+
+/** Round by round, `ours[i] ÷ baseline[i]`; `undefined` unless both ran the same rounds. */
+function roundRatios(
+  ours: readonly number[] | undefined,
+  baseline: readonly number[] | undefined,
+): number[] | undefined {
+  if (ours === undefined || baseline?.length !== ours.length || baseline.includes(0)) {
+    return undefined;
+  }
+  return ours.map((rate, i) => Number((rate / (baseline[i] ?? Number.NaN)).toFixed(3)));
+}
+
+/** How many `rounds` meet the bar `min`, and their spread (see {@link RatioRow.rounds}). */
+function roundSpread(rounds: readonly number[], min: number): string {
+  const spread = `${Math.min(...rounds).toFixed(2)}–${Math.max(...rounds).toFixed(2)}`;
+  if (min <= 0) return spread;
+  return `${rounds.filter((ratio) => ratio >= min).length}/${rounds.length} ≥ bar, ${spread}`;
 }
