@@ -132,9 +132,12 @@ async function storeSuite(): Promise<Record<string, unknown>> {
   console.log('\nThroughput (median of rounds)');
   console.table(summary);
   const byName = new Map(summary.map((s) => [s.scenario, s.opsPerSec]));
-  const ratios = ratioRows(byName);
-  console.log('Ratios (same run)');
-  console.table(ratios);
+  const perRound = new Map(
+    [...results].map(([name, runs]) => [name, runs.map((r) => r.opsPerSec)]),
+  );
+  const ratios = ratioRows(byName, BARS, perRound);
+  console.log("Ratios (same run: medians of rates; rounds: each round's own ratio)");
+  console.table(ratios.map(({ perRound: _, ...row }) => row));
   return { summary, ratios, bars: BARS };
 }
 
