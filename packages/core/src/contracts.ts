@@ -41,6 +41,19 @@ export interface LoadOptions {
    * without a cache ignores it (it always reads the stored session).
    */
   readonly minVersion?: number | undefined;
+  /**
+   * When the caller learned `minVersion`, epoch ms (e.g. when the cookie
+   * carrying it was issued). The store may hold an older version than that
+   * for good: the write was lost in a failover, or its version was counted
+   * by an outage's in-memory fallback. Then every load would pass the cache
+   * by until the caller learns a newer version. With this time, RedisStore
+   * answers such a load from a cached copy that it read from Redis more than
+   * a second (for clock skew between instances) after it: Redis held
+   * nothing newer then, and the copy is dropped as soon as anything newer is
+   * written. A copy read before it never answers, so a write acknowledged
+   * to the caller is never hidden by an older copy.
+   */
+  readonly minVersionSince?: number | undefined;
 }
 
 /** Options of {@link SessionStore.deleteByUser}. */

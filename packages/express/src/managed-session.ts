@@ -7,7 +7,7 @@ import {
   toSessionError,
 } from '@session-cluster/core';
 import type { SessionData, SessionRecord } from '@session-cluster/core';
-import type { SessionManager } from '@session-cluster/manager';
+import type { GetOptions, SessionManager } from '@session-cluster/manager';
 import { clearSessionCookie, setSessionCookie } from './cookie-header.js';
 import type { ResolvedCookieOptions, SessionLogger } from './middleware-options.js';
 import type { MiddlewareStats } from './middleware-stats.js';
@@ -74,6 +74,13 @@ export class ManagedSession extends TrackedSession {
    * cookie it gets carries it).
    */
   private knownVersion = 0;
+  /**
+   * When the browser learned {@link knownVersion}: its cookie's issue time
+   * (`undefined` once this request wrote). A cached copy read well after it
+   * answers even when older: Redis held nothing newer then (see core's
+   * `LoadOptions.minVersionSince`).
+   */
+  private knownVersionSince: number | undefined;
   /** Owner of a session created at commit (`regenerate({ userId })` before anything was stored). */
   private pendingUserId: string | undefined;
   /** Store a session at commit even if no key was set (a login on a fresh session). */
@@ -104,6 +111,7 @@ export class ManagedSession extends TrackedSession {
     if (cookie.ok) {
       this.currentId = cookie.id;
       this.knownVersion = cookie.version;
+      this.knownVersionSince = cookie.touchedAt;
       this.touchDue = Date.now() - cookie.touchedAt >= ctx.touchAfterMs;
       if (cookie.rotated) this.cookieAction = 'issue';
       if (this.touchDue || cookie.rotated) this.arm();
@@ -212,10 +220,7 @@ export class ManagedSession extends TrackedSession {
   protected override fetchCached(): StoredSession | undefined {
     const id = this.currentId;
     if (id === undefined || this.ctx.lockRequests) return undefined;
-    const record = this.ctx.manager.getCached(
-      id,
-      this.knownVersion > 0 ? { minVersion: this.knownVersion } : undefined,
-    );
+    const record = this.ctx.manager.getCached(id, this.readOptions());
     if (record === undefined || record === null || this.pastLifetime(record)) return undefined;
     return record;
   }
@@ -226,10 +231,7 @@ export class ManagedSession extends TrackedSession {
     if (this.ctx.lockRequests) await this.takeLock(id);
     let record: SessionRecord | null;
     try {
-      record = await this.ctx.manager.get(
-        id,
-        this.knownVersion > 0 ? { minVersion: this.knownVersion } : undefined,
-      );
+      record = await this.ctx.manager.get(id, this.readOptions());
       if (record !== null && this.pastLifetime(record)) {
         // Ended for good, however active: a stolen cookie cannot roll it
         // forever. Retired, so nothing brings it back; a failed delete is
@@ -269,6 +271,14 @@ export class ManagedSession extends TrackedSession {
       this.arm();
     }
     return record;
+  }
+
+  /** What a read asks the manager for: read-your-writes ({@link knownVersion}), when there is a version. */
+  private readOptions(): GetOptions | undefined {
+    if (this.knownVersion === 0) return undefined;
+    return this.knownVersionSince === undefined
+      ? { minVersion: this.knownVersion }
+      : { minVersion: this.knownVersion, minVersionSince: this.knownVersionSince };
   }
 
   private pastLifetime(record: SessionRecord): boolean {
@@ -350,6 +360,7 @@ export class ManagedSession extends TrackedSession {
     this.currentId = record.id;
     this.fencedVersion = undefined;
     this.knownVersion = record.version;
+    this.knownVersionSince = undefined;
     this.cookieAction = 'issue';
     this.touchDue = false;
     this.pending.clear();
@@ -375,6 +386,7 @@ export class ManagedSession extends TrackedSession {
         this.fencedVersion = lock === undefined ? undefined : record.version;
         this.currentId = record.id;
         this.knownVersion = record.version;
+        this.knownVersionSince = undefined;
         this.cookieAction = 'issue';
         this.touchDue = false;
         this.resetLoaded(record);
@@ -428,6 +440,7 @@ export class ManagedSession extends TrackedSession {
    */
   private wrote(version: number): void {
     this.knownVersion = version;
+    this.knownVersionSince = undefined;
     this.touchDue = false;
     this.cookieAction = 'issue';
   }
@@ -436,6 +449,7 @@ export class ManagedSession extends TrackedSession {
   private forget(cookieAction: 'none' | 'clear'): void {
     this.currentId = undefined;
     this.knownVersion = 0;
+    this.knownVersionSince = undefined;
     this.pending.clear();
     this.pendingUserId = undefined;
     this.createRequested = false;

@@ -98,6 +98,38 @@ describe('sessionMiddleware (Redis through the manager)', () => {
     expect(seen['idHash']).toMatch(/^[0-9a-f]{12}$/);
   });
 
+  it('a cookie whose version Redis no longer holds is answered by the instance cache once Redis was read after it was issued', async () => {
+    const h = await start();
+    // Until tracking is confirmed the cache neither serves nor fills.
+    await vi.waitFor(() => {
+      expect(h.cluster.redis.cacheStats()?.state).toBe('ready');
+    });
+    const session = await h.cluster.manager.create({ data: { theme: 'dark' } });
+    const signer = new SessionCookieSigner(SECRET);
+    const gets = async (): Promise<number> => {
+      const info = String(await respCommand(redis.port, ['INFO', 'commandstats']));
+      return Number(/cmdstat_get:calls=(\d+)/.exec(info)?.[1] ?? 0);
+    };
+    const read = async (tab: ReturnType<typeof cookieClient>): Promise<void> => {
+      const res = await tab.request('GET', `${h.url}/session`);
+      expect(res.json()).toMatchObject({ isNew: false, data: { theme: 'dark' } });
+      expect(res.setCookies).toEqual([]);
+    };
+    // Version 4 acknowledged 5 s ago, then lost (a failover): Redis holds 1.
+    const lost = cookieClient(COOKIE, signer.sign(session.id, Date.now() - 5_000, 4));
+    await read(lost);
+    let before = await gets();
+    for (let i = 0; i < 3; i += 1) await read(lost);
+    expect(await gets()).toBe(before);
+    // The same version in a cookie issued just now: nothing cached here was
+    // read after it, so each read asks Redis (a write it acknowledges may be newer).
+    const fresh = cookieClient(COOKIE, signer.sign(session.id, Date.now(), 4));
+    before = await gets();
+    await read(fresh);
+    await read(fresh);
+    expect(await gets()).toBe(before + 2);
+  });
+
   it('Secure is on by default outside development', async () => {
     const h = await start({ cookie: {} });
     const res = await cookieClient(COOKIE).request('POST', `${h.url}/set/a/1`);

@@ -1,5 +1,10 @@
-import { assertPositiveInteger, invalidArgument, isPlainObject } from '@session-cluster/core';
-import type { SessionPatch } from '@session-cluster/core';
+import {
+  assertEpochMs,
+  assertPositiveInteger,
+  invalidArgument,
+  isPlainObject,
+} from '@session-cluster/core';
+import type { LoadOptions, SessionPatch } from '@session-cluster/core';
 
 /*
  * Edge checks of the manager's arguments, besides core's. They look at
@@ -24,17 +29,22 @@ export function optionalVersion(value: unknown, operation: string): number | und
 
 /**
  * `get`'s options as the store takes them (`undefined` when there is nothing to pass).
- * @throws SessionValidationError `INVALID_ARGUMENT` unless `{ minVersion?: non-negative integer }`
+ * @throws SessionValidationError `INVALID_ARGUMENT` unless
+ *   `{ minVersion?: non-negative integer, minVersionSince?: epoch ms }`
  */
-export function loadOptions(value: unknown): { minVersion: number } | undefined {
+export function loadOptions(value: unknown): LoadOptions | undefined {
   if (value === undefined) return undefined;
   assertPlainObject(value, 'options', 'get');
-  const { minVersion } = value;
+  const { minVersion, minVersionSince } = value;
+  if (minVersionSince !== undefined)
+    assertEpochMs(minVersionSince, 'options.minVersionSince', 'get');
   if (minVersion === undefined) return undefined;
   if (!Number.isSafeInteger(minVersion) || (minVersion as number) < 0) {
     throw invalidArgument('options.minVersion', 'get', 'a non-negative integer');
   }
-  return { minVersion: minVersion as number };
+  return minVersionSince === undefined
+    ? { minVersion: minVersion as number }
+    : { minVersion: minVersion as number, minVersionSince };
 }
 
 /** @throws SessionValidationError `INVALID_ARGUMENT` unless `{ set?: object, unset?: string[] }`. */

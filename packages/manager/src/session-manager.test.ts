@@ -48,6 +48,27 @@ describe('SessionManager (unit, in memory)', () => {
     }
   });
 
+  it('get hands minVersionSince to the store with its minVersion, and refuses a bad one', async () => {
+    setUp();
+    const session = await manager.create({ data: { a: 1 } });
+    const inner = vi.spyOn(MemoryStore.prototype, 'load');
+    const since = Date.now() - 5_000;
+    await manager.get(session.id, { minVersion: 2, minVersionSince: since });
+    expect(inner).toHaveBeenLastCalledWith(session.id, { minVersion: 2, minVersionSince: since });
+    // Without a minVersion there is nothing for it to qualify.
+    await manager.get(session.id, { minVersionSince: since });
+    expect(inner).toHaveBeenLastCalledWith(session.id, undefined);
+    inner.mockRestore();
+    for (const minVersionSince of [-1, Number.NaN, '0', 9e15]) {
+      const error = await expectSessionError(
+        manager.get(session.id, { minVersion: 1, minVersionSince } as never),
+        SessionValidationError,
+        'INVALID_ARGUMENT',
+      );
+      expect(error.field).toBe('options.minVersionSince');
+    }
+  });
+
   it('waits the backoff delay before a retry (fake timers)', async () => {
     vi.useFakeTimers();
     const retries: RetryEvent[] = [];

@@ -89,6 +89,13 @@ export interface GetOptions {
    * last saw or wrote). Non-negative integer; absent or 0 accepts any.
    */
   readonly minVersion?: number | undefined;
+  /**
+   * When the client learned `minVersion`, epoch ms (e.g. when its cookie was
+   * issued): a cached copy read from Redis well after it answers even when
+   * older (the version was lost, or counted by an outage's fallback), instead
+   * of every read going to Redis. See core's `LoadOptions.minVersionSince`.
+   */
+  readonly minVersionSince?: number | undefined;
 }
 
 /** Options of {@link SessionManager.regenerate}. */
@@ -298,8 +305,11 @@ export class SessionManager {
    *   version the caller accepts (the version its client last saw or wrote,
    *   e.g. carried in the session cookie). A store's instance cache does not
    *   answer with an older cached copy; it reads Redis instead.
+   * @param options.minVersionSince when the client learned `minVersion` (epoch
+   *   ms): a copy read from Redis well after it answers too (see {@link GetOptions})
    * @throws SessionValidationError `INVALID_SESSION_ID`; `INVALID_ARGUMENT`
-   *   for a `minVersion` that is not a non-negative integer
+   *   for a `minVersion` that is not a non-negative integer, or a
+   *   `minVersionSince` that is not an epoch ms time
    */
   public get(id: string, options?: GetOptions): Promise<SessionRecord | null> {
     const cached = this.getCached(id, options);

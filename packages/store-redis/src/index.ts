@@ -18,7 +18,7 @@ export { REDIS_STORE_DEFAULTS, resolveRedisConnection } from './redis-store-opti
 export type { RedisConnection } from './redis-connection.js';
 export { MAX_RECONNECT_DELAY_MS, openRedisConnection } from './redis-connection.js';
 export type { SessionCacheOptions, SessionCacheState, SessionCacheStats } from './session-cache.js';
-export { RETAINED_TTL_MS, SESSION_CACHE_DEFAULTS } from './session-cache.js';
+export { RETAINED_TTL_MS, SESSION_CACHE_DEFAULTS, TOKEN_CLOCK_SKEW_MS } from './session-cache.js';
 export { INVALIDATION_CHANNEL } from './invalidation-tracking.js';
 export type { RedisCallContext } from './redis-errors.js';
 export { UNAVAILABLE_REPLY_PREFIXES, toStoreError } from './redis-errors.js';

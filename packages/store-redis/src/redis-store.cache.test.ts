@@ -370,6 +370,39 @@ describe('RedisStore instance cache: standalone', () => {
     expect(await getCalls()).toBe(before + 1);
   });
 
+  it('a copy read after a token was issued answers it though older; never one read before', async () => {
+    const a = await openStore();
+    const b = await openStore();
+    const session = await createSession(a);
+    // The browser's token: version 3, issued 5 s ago. Redis holds version 1
+    // (a failover lost versions 2 and 3).
+    const lost = { minVersion: 3, minVersionSince: Date.now() - 5_000 };
+    expect((await a.load(session.id, lost))?.version).toBe(1);
+    let before = await getCalls();
+    expect(a.loadCached(session.id, lost)?.version).toBe(1);
+    expect((await a.load(session.id, lost))?.version).toBe(1);
+    expect(await getCalls()).toBe(before);
+    // Without the token's time, or for a token issued after every read here, Redis is asked.
+    for (const options of [{ minVersion: 3 }, { minVersion: 3, minVersionSince: Date.now() }]) {
+      before = await getCalls();
+      expect((await a.load(session.id, options))?.version).toBe(1);
+      expect((await a.load(session.id, options))?.version).toBe(1);
+      expect(await getCalls()).toBe(before + 2);
+    }
+    // The visitor writes again on another instance: version 2 (a number the
+    // lost token held once), while a's invalidation is still on its way. The
+    // new token was issued after a's copy was read: a must not answer it.
+    const resume = holdInvalidations(a);
+    try {
+      await b.patch(session.id, { set: { n: 2 } });
+      const written = { minVersion: 2, minVersionSince: Date.now() };
+      expect(a.loadCached(session.id, written)).toBeUndefined();
+      expect(await a.load(session.id, written)).toMatchObject({ version: 2, data: { n: 2 } });
+    } finally {
+      resume();
+    }
+  });
+
   it('FLUSHDB (a null invalidation) empties the cache', async () => {
     const a = await openStore();
     const session = await createSession(a);

@@ -275,7 +275,7 @@ export class RedisStore implements SessionStore {
     const cache = this.cache;
     const key = this.keys.session(id);
     // Taken synchronously before the GET is queued: see SessionCache.
-    const ticket = cache?.beginFill(id);
+    const ticket = cache?.beginFill(id, false, this.clock.now());
     let raw: string | null;
     try {
       raw = await this.command(operation, id, () => this.client.get(key));
@@ -304,7 +304,8 @@ export class RedisStore implements SessionStore {
 
   /**
    * @inheritDoc
-   * The instance cache's current copy (at least `options.minVersion`):
+   * The instance cache's current copy (at least `options.minVersion`, or
+   * read from Redis after `options.minVersionSince`, see `SessionCache.peek`):
    * shared and frozen, `null` when it is logically expired. `undefined`
    * without a cache, while it is down, on a miss, or for an invalid id
    * (which `load` rejects). Counted as a hit; not published: a caller that
@@ -318,9 +319,7 @@ export class RedisStore implements SessionStore {
     }
     // A miss is counted (and published) by the load that follows it, not
     // here: a caller that tries this first must not count it twice.
-    const copy = cache.peek(id);
-    const minVersion = options?.minVersion;
-    if (copy === undefined || (minVersion !== undefined && copy.version < minVersion)) {
+    if (cache.peek(id, options?.minVersion, options?.minVersionSince) === undefined) {
       return undefined;
     }
     return cache.get(id, this.clock.now());
@@ -1217,7 +1216,7 @@ export class RedisStore implements SessionStore {
     // the write left, and tracks the key again.
     let fill: { ticket: FillTicket; read: Promise<string | null> } | undefined;
     const written = this.script(operation, name, id, keys, args, () => {
-      const ticket = cache.beginFill(id, true);
+      const ticket = cache.beginFill(id, true, this.clock.now());
       if (ticket === undefined) return;
       // A failed read only costs the refill; the write's own outcome counts.
       const read = this.client.getrange(keys[0], 0, FRAME_HEAD_BYTES - 1).catch(() => null);

@@ -1,6 +1,6 @@
 import type { SessionRecord } from '@session-cluster/core';
 import { describe, expect, it } from 'vitest';
-import { RETAINED_TTL_MS, SessionCache } from './session-cache.js';
+import { RETAINED_TTL_MS, SessionCache, TOKEN_CLOCK_SKEW_MS } from './session-cache.js';
 
 const NOW = 1_000_000;
 
@@ -116,6 +116,23 @@ describe('SessionCache', () => {
     expect(stats.bytes).toBeLessThanOrEqual(100);
     expect(cache.get('big', NOW)).not.toBeUndefined();
     expect(stats.entries).toBe(1);
+  });
+
+  it('answers a version it is older than only to a token issued well before its read', () => {
+    const cache = readyCache();
+    const ticket = cache.beginFill('s1', false, NOW);
+    if (ticket === undefined) throw new Error('not ready');
+    cache.endFill(ticket, record('s1', 3), 10);
+    expect(cache.peek('s1', 3)?.version).toBe(3);
+    // Version 5 was never read here: refused without a time, or with a
+    // token issued after the read or within the clock skew before it.
+    expect(cache.peek('s1', 5)).toBeUndefined();
+    expect(cache.peek('s1', 5, NOW + 1)).toBeUndefined();
+    expect(cache.peek('s1', 5, NOW - TOKEN_CLOCK_SKEW_MS)).toBeUndefined();
+    // A token issued more than the skew before the read: Redis held 3, not 5, by then.
+    expect(cache.peek('s1', 5, NOW - TOKEN_CLOCK_SKEW_MS - 1)?.version).toBe(3);
+    // Peeking counts nothing.
+    expect(cache.stats()).toMatchObject({ hits: 0, misses: 0 });
   });
 
   it('does not cache a missing session or a refused read', () => {

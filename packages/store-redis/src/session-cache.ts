@@ -26,6 +26,15 @@ export const SESSION_CACHE_DEFAULTS = Object.freeze({
 export const RETAINED_TTL_MS = 60_000;
 
 /**
+ * The clock skew between instances a read-your-writes token's time is
+ * allowed, ms: a copy answers a token it is older than only when it was read
+ * more than this after the token was issued (see {@link SessionCache.peek}).
+ * Instances whose clocks differ by more may hide a visitor's write from
+ * them; NTP keeps servers within milliseconds.
+ */
+export const TOKEN_CLOCK_SKEW_MS = 1_000;
+
+/**
  * Where the cache stands: `ready` serves and fills; `down` (an invalidation
  * channel or a tracked connection is not up, or tracking is not confirmed
  * yet) neither serves nor fills — everything goes to Redis.
@@ -62,11 +71,15 @@ export interface FillTicket {
   readonly seq: number;
   /** An own write of the id was in flight when the read was sent. */
   readonly overlapsWrite: boolean;
+  /** Clock time when the ticket was taken: the read was sent no earlier. */
+  readonly takenAt: number;
 }
 
 interface Entry {
   readonly record: SessionRecord;
   readonly bytes: number;
+  /** Clock time (the store's) before the read that stored it was sent (see {@link SessionCache.peek}). */
+  readonly readAt: number;
 }
 
 interface RetainedEntry {
@@ -189,9 +202,21 @@ export class SessionCache {
     this.misses += 1;
   }
 
-  /** The cached copy without counting or reordering (for a caller that checks versions first). */
-  public peek(id: string): SessionRecord | undefined {
-    return this.ready ? this.entries.get(id)?.record : undefined;
+  /**
+   * The cached copy without counting or reordering (for a caller that checks
+   * versions first). With `minVersion`, only a copy that version or later,
+   * or one read from Redis more than {@link TOKEN_CLOCK_SKEW_MS} after
+   * `since` (when the caller learned `minVersion`): Redis held that copy,
+   * not a newer one, after the caller's version was written, and would
+   * answer a read with it until the invalidation that drops the entry
+   * (see core's `LoadOptions.minVersionSince`).
+   */
+  public peek(id: string, minVersion = 0, since?: number): SessionRecord | undefined {
+    const entry = this.ready ? this.entries.get(id) : undefined;
+    if (entry === undefined || entry.record.version >= minVersion) return entry?.record;
+    return since !== undefined && entry.readAt > since + TOKEN_CLOCK_SKEW_MS
+      ? entry.record
+      : undefined;
   }
 
   /** The frame size the entry of `id` was stored with ({@link endFill}'s `bytes`), `undefined` when none. */
@@ -202,9 +227,10 @@ export class SessionCache {
 
   /**
    * Call synchronously before sending a read that may fill the entry of `id`.
+   * @param now the store's clock time (before the read is sent)
    * @returns a ticket for {@link endFill}, or `undefined` when the cache is down (do not fill)
    */
-  public beginFill(id: string, followsOwnWrite = false): FillTicket | undefined {
+  public beginFill(id: string, followsOwnWrite = false, now = Date.now()): FillTicket | undefined {
     if (!this.ready) return undefined;
     const pending = this.pendingOf(id);
     pending.readers += 1;
@@ -214,6 +240,7 @@ export class SessionCache {
       epoch: this.epoch,
       seq: this.seq,
       overlapsWrite: !followsOwnWrite && pending.writes > 0,
+      takenAt: now,
     };
   }
 
@@ -272,7 +299,11 @@ export class SessionCache {
       );
       return record;
     }
-    const entry: Entry = { record: deepFreeze(record), bytes: bytes + ticket.id.length };
+    const entry: Entry = {
+      record: deepFreeze(record),
+      bytes: bytes + ticket.id.length,
+      readAt: ticket.takenAt,
+    };
     this.remove(ticket.id);
     this.entries.set(ticket.id, entry);
     this.bytes += entry.bytes;
