@@ -7,7 +7,7 @@ import type { FastifyBenchMode, FastifyBenchState } from './fastify-bench-server
 import type { HttpBenchMode, HttpBenchState } from './http-bench-server.js';
 import { median } from './load-runner.js';
 import { processCpuMicros, redisCpuMicros } from './process-cpu.js';
-import { ratioRows } from './ratios.js';
+import { reportRatios } from './ratios.js';
 import type { Bar } from './ratios.js';
 
 /** Options of {@link runHttpSuite}. */
@@ -280,14 +280,10 @@ export async function runHttpSuite(options: HttpSuiteOptions): Promise<Record<st
         'app and Redis CPU per request, µs)',
     );
     console.table(summary);
-    const byName = new Map(summary.map((s) => [s.scenario, s.reqPerSec]));
-    const perRound = new Map(
+    const rates = new Map(
       [...runs].map(([name, results]) => [name, results.map((r) => r.reqPerSec)]),
     );
-    const ratios = ratioRows(byName, HTTP_BARS, perRound);
-    console.log("HTTP ratios (same run: medians of rates; rounds: each round's own ratio)");
-    console.table(ratios.map(({ perRound: _, ...row }) => row));
-    return { summary, ratios };
+    return { summary, ratios: reportRatios('HTTP ratios', rates, HTTP_BARS) };
   } finally {
     redis.disconnect();
     await Promise.all(servers.map((s) => s.stop()));

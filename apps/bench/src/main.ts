@@ -43,7 +43,7 @@ import {
   measureManagerOverhead,
   measureReconcile,
 } from './resilience-scenarios.js';
-import { BARS, ratioRows } from './ratios.js';
+import { BARS, reportRatios } from './ratios.js';
 import { BENCH_USAGE, parseBenchArgs } from './bench-args.js';
 
 const command = parseBenchArgs(process.argv.slice(2));
@@ -131,14 +131,8 @@ async function storeSuite(): Promise<Record<string, unknown>> {
   }));
   console.log('\nThroughput (median of rounds)');
   console.table(summary);
-  const byName = new Map(summary.map((s) => [s.scenario, s.opsPerSec]));
-  const perRound = new Map(
-    [...results].map(([name, runs]) => [name, runs.map((r) => r.opsPerSec)]),
-  );
-  const ratios = ratioRows(byName, BARS, perRound);
-  console.log("Ratios (same run: medians of rates; rounds: each round's own ratio)");
-  console.table(ratios.map(({ perRound: _, ...row }) => row));
-  return { summary, ratios, bars: BARS };
+  const rates = new Map([...results].map(([name, runs]) => [name, runs.map((r) => r.opsPerSec)]));
+  return { summary, ratios: reportRatios('Ratios', rates, BARS), bars: BARS };
 }
 
 async function resilienceSuite(): Promise<Record<string, unknown>> {

@@ -1,5 +1,5 @@
-import { describe, expect, it } from 'vitest';
-import { ratioRows } from './ratios.js';
+import { describe, expect, it, vi } from 'vitest';
+import { ratioRows, reportRatios } from './ratios.js';
 
 const BARS = [
   { ours: 'ours set', baseline: 'theirs set', min: 1.1 },
@@ -46,5 +46,34 @@ describe('ratioRows', () => {
     expect(row).not.toHaveProperty('perRound');
     expect(row).not.toHaveProperty('rounds');
     expect(ratioRows(medians, BARS)[0]).not.toHaveProperty('perRound');
+  });
+});
+
+describe('reportRatios', () => {
+  it('takes the medians of the rounds, and prints every row without its per-round list', () => {
+    const table = vi.spyOn(console, 'table').mockImplementation(() => undefined);
+    const log = vi.spyOn(console, 'log').mockImplementation(() => undefined);
+    try {
+      const rounds = new Map([
+        ['ours set', [900, 1_300, 1_200]],
+        ['theirs set', [1_000, 1_000, 1_100]],
+      ]);
+      const [row] = reportRatios('Set ratios', rounds, BARS);
+      // Medians 1 200 and 1 000.
+      expect(row).toMatchObject({ value: 1.2, verdict: 'meets', perRound: [0.9, 1.3, 1.091] });
+      expect(log).toHaveBeenCalledWith(expect.stringMatching(/^Set ratios \(same run/));
+      expect(table).toHaveBeenCalledWith([
+        {
+          ratio: 'ours set ÷ theirs set',
+          value: 1.2,
+          bar: '≥ 1.1',
+          verdict: 'meets',
+          rounds: '1/3 ≥ bar, 0.90–1.30',
+        },
+      ]);
+    } finally {
+      table.mockRestore();
+      log.mockRestore();
+    }
   });
 });

@@ -1,3 +1,5 @@
+import { median } from './load-runner.js';
+
 /** A ratio the project commits to: ours ÷ baseline ≥ min (issue bars). */
 export interface Bar {
   readonly ours: string;
@@ -116,4 +118,21 @@ function roundSpread(rounds: readonly number[], min: number): string {
   const spread = `${Math.min(...rounds).toFixed(2)}–${Math.max(...rounds).toFixed(2)}`;
   if (min <= 0) return spread;
   return `${rounds.filter((ratio) => ratio >= min).length}/${rounds.length} ≥ bar, ${spread}`;
+}
+
+/**
+ * The ratios of `bars` from each scenario's rate in every round (round
+ * order): ratios of the medians, with each round's own ratio beside them,
+ * printed as a table under `title` (the per-round figures go to the JSON).
+ */
+export function reportRatios(
+  title: string,
+  rounds: ReadonlyMap<string, readonly number[]>,
+  bars: readonly Bar[],
+): RatioRow[] {
+  const medians = new Map([...rounds].map(([name, rates]) => [name, Math.round(median(rates))]));
+  const ratios = ratioRows(medians, bars, rounds);
+  console.log(`${title} (same run: medians of rates; rounds: each round's own ratio)`);
+  console.table(ratios.map(({ perRound: _, ...row }) => row));
+  return ratios;
 }
