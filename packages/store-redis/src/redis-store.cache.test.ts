@@ -403,6 +403,19 @@ describe('RedisStore instance cache: standalone', () => {
     }
   });
 
+  it("a token's time is compared with the wall clock, not with the store's clock", async () => {
+    // A store whose clock runs 10 s ahead (a test clock, a skewed option):
+    // a copy it reads now was still read before a token issued now.
+    const a = await openStore({ clock: { now: () => Date.now() + 10_000 } });
+    const session = await createSession(a);
+    const fresh = { minVersion: 3, minVersionSince: Date.now() };
+    const before = await getCalls();
+    expect((await a.load(session.id, fresh))?.version).toBe(1);
+    expect(a.loadCached(session.id, fresh)).toBeUndefined();
+    expect((await a.load(session.id, fresh))?.version).toBe(1);
+    expect(await getCalls()).toBe(before + 2);
+  });
+
   it('FLUSHDB (a null invalidation) empties the cache', async () => {
     const a = await openStore();
     const session = await createSession(a);

@@ -275,7 +275,7 @@ export class RedisStore implements SessionStore {
     const cache = this.cache;
     const key = this.keys.session(id);
     // Taken synchronously before the GET is queued: see SessionCache.
-    const ticket = cache?.beginFill(id, false, this.clock.now());
+    const ticket = cache?.beginFill(id);
     let raw: string | null;
     try {
       raw = await this.command(operation, id, () => this.client.get(key));
@@ -1216,7 +1216,7 @@ export class RedisStore implements SessionStore {
     // the write left, and tracks the key again.
     let fill: { ticket: FillTicket; read: Promise<string | null> } | undefined;
     const written = this.script(operation, name, id, keys, args, () => {
-      const ticket = cache.beginFill(id, true, this.clock.now());
+      const ticket = cache.beginFill(id, true);
       if (ticket === undefined) return;
       // A failed read only costs the refill; the write's own outcome counts.
       const read = this.client.getrange(keys[0], 0, FRAME_HEAD_BYTES - 1).catch(() => null);

@@ -71,14 +71,19 @@ export interface FillTicket {
   readonly seq: number;
   /** An own write of the id was in flight when the read was sent. */
   readonly overlapsWrite: boolean;
-  /** Clock time when the ticket was taken: the read was sent no earlier. */
+  /** Wall-clock time when the ticket was taken: the read was sent no earlier. */
   readonly takenAt: number;
 }
 
 interface Entry {
   readonly record: SessionRecord;
   readonly bytes: number;
-  /** Clock time (the store's) before the read that stored it was sent (see {@link SessionCache.peek}). */
+  /**
+   * Wall-clock time before the read that stored it was sent (see
+   * {@link SessionCache.peek}): the clock a read-your-writes token's time
+   * comes from (the HTTP core signs with `Date.now()`), not the store's
+   * injectable one, whose offset would shift which tokens a copy answers.
+   */
   readonly readAt: number;
 }
 
@@ -227,7 +232,7 @@ export class SessionCache {
 
   /**
    * Call synchronously before sending a read that may fill the entry of `id`.
-   * @param now the store's clock time (before the read is sent)
+   * @param now wall-clock time, before the read is sent (see `Entry.readAt`)
    * @returns a ticket for {@link endFill}, or `undefined` when the cache is down (do not fill)
    */
   public beginFill(id: string, followsOwnWrite = false, now = Date.now()): FillTicket | undefined {
