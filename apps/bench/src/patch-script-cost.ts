@@ -30,10 +30,27 @@ interface Variant {
    * is when the instance cache is on (the default of createSessionCluster).
    */
   readonly tracked?: boolean;
+  /** Prefixed with this first line (a Redis 7 shebang: `#!lua`, flags). */
+  readonly shebang?: string;
 }
 
 const ARG_SPLIT = `local packed, args, from = ARGV[call + 1], {}, 1
   while true do`;
+const ARG_SPLIT_LOOP = `local packed, args, from = ARGV[call + 1], {}, 1
+  while true do
+    local nul = string.find(packed, '\\0', from, true)
+    if not nul then
+      args[#args + 1] = string.sub(packed, from)
+      break
+    end
+    args[#args + 1] = string.sub(packed, from, nul - 1)
+    from = nul + 1
+  end`;
+const GMATCH_SPLIT = `local args, n = {}, 0
+  for arg in string.gmatch(ARGV[call + 1] .. '\\0', '([^%z]*)%z') do
+    n = n + 1
+    args[n] = arg
+  end`;
 
 const VARIANTS: readonly Variant[] = [
   { name: 'patchSession as shipped', cuts: [] },
@@ -76,6 +93,17 @@ const VARIANTS: readonly Variant[] = [
   // A script's read-only command makes Redis remember, for a tracking
   // caller, every key of the whole batched call (see frame_get in frame.lua).
   { name: 'shipped, caller tracked (instance cache on)', cuts: [], tracked: true },
+  // Redis 7 refuses a flagged script under OOM before it runs (no allow-oom):
+  // what the empty SETRANGE before the GETEX does for a script without flags.
+  {
+    name: 'shipped, #!lua instead of the empty SETRANGE',
+    cuts: [["redis.call('SETRANGE', key, 0, '')", '']],
+    shebang: '#!lua',
+  },
+  {
+    name: 'shipped, arguments split by gmatch',
+    cuts: [[ARG_SPLIT_LOOP, GMATCH_SPLIT]],
+  },
 ];
 
 /** What {@link measurePatchScriptCost} measured: Redis µs per call of each variant (median of its passes). */
@@ -105,7 +133,8 @@ function variantSource(variant: Variant): string {
     source = source.split(text).join(replacement);
     body = body.split(text).join(replacement);
   }
-  return source.replace('BODY', () => body);
+  const built = source.replace('BODY', () => body);
+  return variant.shebang === undefined ? built : `${variant.shebang}\n${built}`;
 }
 
 /** EVALSHA µs per call since the last `CONFIG RESETSTAT`. */
