@@ -186,8 +186,16 @@ async function telemetrySuite(): Promise<Record<string, unknown>> {
           'instance cache, make no span in sdk / sdk-sampled; sdk-in-trace makes one per get)',
       );
     }
-    console.table(result[scenario]);
     const figures = result[scenario];
+    // The per-round ratios as their spread: the JSON keeps them whole.
+    console.table(
+      Object.fromEntries(
+        Object.entries(figures).map(([variant, { perRound, ...rest }]) => [
+          variant,
+          { ...rest, rounds: `${Math.min(...perRound)}–${Math.max(...perRound)}` },
+        ]),
+      ),
+    );
     const spans = Object.entries(result.spansByVariant[scenario])
       .filter(([, counts]) => counts.ended > 0)
       .map(([variant, counts]) => `${variant} ${counts.exported} of ${counts.ended}`);

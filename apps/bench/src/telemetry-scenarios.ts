@@ -134,6 +134,8 @@ export interface VariantFigures {
   readonly cpuMicrosPerOp: number;
   /** Median of per-round `ops/s ÷ off's ops/s`: the figure the bars are about. */
   readonly throughputRatio: number;
+  /** Those per-round ratios, in round order: their spread is the run's noise (`no-sdk` is an A/A pair). */
+  readonly perRound: readonly number[];
   /** Median of per-round `off's CPU per op ÷ this CPU per op` (same direction as throughput). */
   readonly cpuRatio: number;
 }
@@ -195,18 +197,33 @@ const VARIANTS: readonly TelemetryVariant[] = [
   'sdk-bare',
 ];
 
+/** The variants run in one worker process, compared in alternating slices (see the round loop). */
+type Pair = readonly [TelemetryVariant, TelemetryVariant];
+const PAIRS: readonly Pair[] = [
+  ['off', 'no-sdk'],
+  ['sdk', 'sdk-in-trace'],
+  ['sdk-sampled', 'sdk-floor'],
+  ['sdk-unsampled', 'sdk-bare'],
+];
+/** Slices of each variant per visit of its pair: each does a `1/SLICES` share of a run's operations. */
+const SLICES = 4;
+
 interface Run {
   readonly opsPerSec: number;
   readonly cpuMicrosPerOp: number;
 }
 
-/** The mean of a round's runs of one variant (same operations each: rates and CPU average). */
+/**
+ * A round's runs of one variant as one run: they did the same number of
+ * operations each, so its rate is their total over their total time (the
+ * harmonic mean of the rates) and its CPU per operation their mean.
+ */
 function meanRun(runs: readonly Run[]): Run {
-  const mean = (pick: (run: Run) => number): number =>
-    runs.reduce((sum, run) => sum + pick(run), 0) / runs.length;
+  const sum = (pick: (run: Run) => number): number =>
+    runs.reduce((total, run) => total + pick(run), 0);
   return {
-    opsPerSec: mean((run) => run.opsPerSec),
-    cpuMicrosPerOp: mean((run) => run.cpuMicrosPerOp),
+    opsPerSec: runs.length / sum((run) => 1 / run.opsPerSec),
+    cpuMicrosPerOp: sum((run) => run.cpuMicrosPerOp) / runs.length,
   };
 }
 
@@ -225,9 +242,9 @@ function meanRun(runs: readonly Run[]): Run {
  * same with no trace sampled; and in that process, a cluster with
  * `telemetry: false` (the SDK's own floor: its context manager and
  * metrics, none of our spans or metrics). A warm-up round of every variant is
- * thrown away and sizes the runs; a round runs every variant twice, in a
- * rotating order and its mirror, so machine load hits all alike; ratios
- * are taken per round.
+ * thrown away and sizes the runs; a round visits each process twice, in a
+ * rotating order and its mirror, and runs its two variants in alternating
+ * slices, so machine load hits all alike; ratios are taken per round.
  */
 export async function measureTelemetryOverhead(options: {
   readonly ops: number;
@@ -333,21 +350,32 @@ export async function measureTelemetryOverhead(options: {
       const ops = Math.max(warmupOps, Math.round((offRate * options.windowMs[scenario]) / 1_000));
       measuredOps[scenario] = ops;
       for (let round = 1; round <= options.rounds; round += 1) {
-        // A round runs every variant twice, in an order and then in its
-        // mirror (ABC…CBA), and counts the mean of its two runs: where a run
-        // falls in the round (first in its process after the others ran,
-        // right after a heavy variant) moved one run's rate by up to a
-        // quarter, more than the effects measured; mirrored, each variant's
-        // two positions average out. The order rotates from round to round.
-        const order = VARIANTS.map((_, i) => VARIANTS[(i + round) % VARIANTS.length]).filter(
-          (variant): variant is TelemetryVariant => variant !== undefined,
+        // A round visits each process's pair of variants in an order and then
+        // in its mirror (P1 P2 P3 P4 P4 P3 P2 P1), the order rotating from
+        // round to round, so each pair's two visits fall early and late
+        // alike. In a visit the pair's two variants run in alternating
+        // slices (ABBAAB…, B first in the mirror): two variants compared in
+        // one process (no-sdk and off run the same code when nothing
+        // subscribes) then share the machine's drift, which moved whole
+        // runs seconds apart by up to a quarter (A/A pairs read 0.90 with
+        // equal median rates). Each variant's figure in a round is over all
+        // its slices.
+        const order = PAIRS.map((_, i) => PAIRS[(i + round) % PAIRS.length]).filter(
+          (pair): pair is Pair => pair !== undefined,
         );
-        const runs = new Map<TelemetryVariant, Run[]>();
-        for (const variant of [...order, ...[...order].reverse()]) {
-          const run = await runVariant(variant, ops, `round ${round}/${options.rounds}`);
-          runs.set(variant, [...(runs.get(variant) ?? []), run]);
+        const slices = new Map<TelemetryVariant, Run[]>();
+        const label = `round ${round}/${options.rounds}`;
+        for (const [visit, [first, second]] of [...order, ...[...order].reverse()].entries()) {
+          const pair = visit < order.length ? [first, second] : [second, first];
+          for (let slice = 0; slice < SLICES; slice += 1) {
+            const turn = slice % 2 === 0 ? pair : [...pair].reverse();
+            for (const variant of turn) {
+              const run = await runVariant(variant, Math.ceil(ops / SLICES), label);
+              slices.set(variant, [...(slices.get(variant) ?? []), run]);
+            }
+          }
         }
-        for (const [variant, pair] of runs) perVariant[variant].push(meanRun(pair));
+        for (const [variant, runs] of slices) perVariant[variant].push(meanRun(runs));
       }
       await stopWorkers();
     }
@@ -357,20 +385,20 @@ export async function measureTelemetryOverhead(options: {
       const figures = {} as Record<TelemetryVariant, VariantFigures>;
       for (const variant of VARIANTS) {
         const mine = runs[variant];
-        const ratio = (pick: (run: Run, off: Run) => number): number =>
-          Number(
-            median(
-              mine.map((run, i) => {
-                const off = runs.off[i];
-                return off === undefined ? Number.NaN : pick(run, off);
-              }),
-            ).toFixed(3),
-          );
+        const perRound = (pick: (run: Run, off: Run) => number): number[] =>
+          mine.map((run, i) => {
+            const off = runs.off[i];
+            return Number((off === undefined ? Number.NaN : pick(run, off)).toFixed(3));
+          });
+        const throughput = perRound((run, off) => run.opsPerSec / off.opsPerSec);
         figures[variant] = {
           opsPerSec: Math.round(median(mine.map((run) => run.opsPerSec))),
           cpuMicrosPerOp: Number(median(mine.map((run) => run.cpuMicrosPerOp)).toFixed(1)),
-          throughputRatio: ratio((run, off) => run.opsPerSec / off.opsPerSec),
-          cpuRatio: ratio((run, off) => off.cpuMicrosPerOp / run.cpuMicrosPerOp),
+          throughputRatio: Number(median(throughput).toFixed(3)),
+          perRound: throughput,
+          cpuRatio: Number(
+            median(perRound((run, off) => off.cpuMicrosPerOp / run.cpuMicrosPerOp)).toFixed(3),
+          ),
         };
       }
       return figures;
