@@ -250,8 +250,12 @@ export async function runHttpSuite(options: HttpSuiteOptions): Promise<Record<st
       for (const kind of casesOf(server)) await runCase(server, kind, options, 1, redis);
     }
     for (let round = 1; round <= options.rounds; round += 1) {
+      // The servers' order rotates from round to round: in a fixed order the
+      // first server of every round (no middleware) ran right after the last
+      // one's load ended, every time.
+      const order = servers.map((_, i) => servers[(i + round) % servers.length] as ServerHandle);
       for (const kind of CASES) {
-        for (const server of servers.filter((s) => casesOf(s).includes(kind))) {
+        for (const server of order.filter((s) => casesOf(s).includes(kind))) {
           const result = await runCase(server, kind, options, options.seconds, redis);
           const name = `${server.mode} ${kind}`;
           runs.set(name, [...(runs.get(name) ?? []), result]);
