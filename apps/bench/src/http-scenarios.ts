@@ -5,7 +5,7 @@ import autocannon from 'autocannon';
 import { Redis } from 'ioredis';
 import type { FastifyBenchMode, FastifyBenchState } from './fastify-bench-server.js';
 import type { HttpBenchMode, HttpBenchState } from './http-bench-server.js';
-import { median } from './load-runner.js';
+import { median, rotated } from './load-runner.js';
 import { processCpuMicros, redisCpuMicros } from './process-cpu.js';
 import { reportRatios } from './ratios.js';
 import type { Bar } from './ratios.js';
@@ -253,7 +253,7 @@ export async function runHttpSuite(options: HttpSuiteOptions): Promise<Record<st
       // The servers' order rotates from round to round: in a fixed order the
       // first server of every round (no middleware) ran right after the last
       // one's load ended, every time.
-      const order = servers.map((_, i) => servers[(i + round) % servers.length] as ServerHandle);
+      const order = rotated(servers, round);
       for (const kind of CASES) {
         for (const server of order.filter((s) => casesOf(s).includes(kind))) {
           const result = await runCase(server, kind, options, options.seconds, redis);

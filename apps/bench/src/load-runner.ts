@@ -83,6 +83,15 @@ export async function runLoad(op: LoadOperation, options: LoadOptions): Promise<
   };
 }
 
+/**
+ * `items` starting at index `by` (modulo its length) and wrapping round: a
+ * round's order, so that no item always runs first or after the same one.
+ */
+export function rotated<T>(items: readonly T[], by: number): T[] {
+  const start = items.length === 0 ? 0 : by % items.length;
+  return [...items.slice(start), ...items.slice(0, start)];
+}
+
 /** The median of a non-empty list. */
 export function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);

@@ -14,7 +14,7 @@ import { generateSessionId } from '@session-cluster/core';
 import { RedisKeys, RedisStore } from '@session-cluster/store-redis';
 import { startRedisServer } from '@session-cluster/testkit';
 import { Redis } from 'ioredis';
-import { median } from './load-runner.js';
+import { median, rotated } from './load-runner.js';
 
 /** Calls per batched script call, as the store sends them (store-redis `MAX_BATCH_CALLS`). */
 const CALLS_PER_BATCH = 8;
@@ -181,9 +181,8 @@ export async function measurePatchScriptCost(options: {
       // The order rotates from pass to pass: in a fixed order a variant's
       // place (after the same neighbour every time) moved its figure by a
       // tenth between runs.
-      for (let turn = 0; turn < VARIANTS.length; turn++) {
-        const i = (turn + pass) % VARIANTS.length;
-        const variant = VARIANTS[i] as Variant;
+      for (const variant of rotated(VARIANTS, pass)) {
+        const i = VARIANTS.indexOf(variant);
         await admin.config('RESETSTAT');
         let calls = 0;
         for (let round = 0; round < options.rounds; round++) {

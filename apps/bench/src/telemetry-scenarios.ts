@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import { createServer } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { startRedisServer } from '@session-cluster/testkit';
-import { median } from './load-runner.js';
+import { median, rotated } from './load-runner.js';
 import { PROCESS_OF } from './telemetry-protocol.js';
 import type {
   TelemetryProcess,
@@ -360,9 +360,7 @@ export async function measureTelemetryOverhead(options: {
         // runs seconds apart by up to a quarter (A/A pairs read 0.90 with
         // equal median rates). Each variant's figure in a round is over all
         // its slices.
-        const order = PAIRS.map((_, i) => PAIRS[(i + round) % PAIRS.length]).filter(
-          (pair): pair is Pair => pair !== undefined,
-        );
+        const order = rotated(PAIRS, round);
         const slices = new Map<TelemetryVariant, Run[]>();
         const label = `round ${round}/${options.rounds}`;
         for (const [visit, [first, second]] of [...order, ...[...order].reverse()].entries()) {
