@@ -62,6 +62,8 @@ import {
   readSessionFrame,
   unknownFrameKeyError,
 } from './session-frame.js';
+import { REPLACING_PATCH_MAX_BYTES, replacingPatch } from './replacing-patch.js';
+import type { ReplacingPatch } from './replacing-patch.js';
 import { anyMemberOf, memberUpTo, userIndexScore } from './user-index-score.js';
 
 /**
@@ -518,11 +520,20 @@ export class RedisStore implements SessionStore {
         assertPositiveInteger(expectedVersion, 'options.expectedVersion', 'patch');
       const encoded = this.codec.encodePatchEntries(id, changes);
       const now = this.clock.now();
-      // Only a session this instance holds is refilled: the patch is applied
-      // to its copy. One it never read stays out of the cache (a write-only
-      // visitor costs no read-back). While the cache is down its copy is the
-      // one set aside, which the patch's result then supersedes.
-      const before = this.cache?.isReady === false ? this.peekCached(id) : this.cache?.peek(id);
+      // The patch is applied to this instance's copy: the live entry, which
+      // the write refills (a head read behind it), or else the one its own
+      // create or last write left (SessionCache.peekBase), which the write's
+      // result supersedes without a read-back: a write-only visitor costs
+      // none. While the cache is down, the copy set aside (peekCached).
+      const live = this.cache?.peek(id);
+      const before =
+        live ??
+        (this.cache?.isReady === false
+          ? this.peekCached(id)
+          : this.cache?.peekBase(id, this.clock.now()));
+      const data = before && this.patched(id, before.data, encoded);
+      const whole =
+        data && this.replacingPatchOf(id, before, data, encoded, now, expiresAt, expectedVersion);
 
       const reply = replyArray(
         await this.scriptThenTrack(
@@ -537,18 +548,24 @@ export class RedisStore implements SessionStore {
             this.codec.maxBytes,
             this.frameFormat,
             expectedVersion ?? '',
+            whole?.lead ?? '',
+            whole?.frame ?? '',
             encoded.set.entries.length,
             ...encoded.set.entries.flat(),
             ...encoded.unset,
           ],
           before &&
+            data &&
             ((written, head) => {
               // The copy was the state the patch applied to only if the patch
-              // wrote the very next version.
-              const version = writtenVersionOf(written);
+              // wrote the very next version: always when Redis stored the
+              // frame built from it.
+              const replaced = whole !== undefined && isReplaced(written);
+              const version = replaced ? whole.version : writtenVersionOf(written);
               if (version !== before.version + 1) return undefined;
-              const data = this.patched(id, before.data, encoded);
-              const z = replyInteger((written as unknown[])[2], 'patchSession');
+              const z = replaced
+                ? whole.z
+                : replyInteger((written as unknown[])[2], 'patchSession');
               const record: SessionRecord = {
                 ...before,
                 data,
@@ -563,10 +580,18 @@ export class RedisStore implements SessionStore {
               if (head?.version !== version) return { written: record, bytes };
               return { record, bytes };
             }),
+          live !== undefined,
         ),
         'patchSession',
       );
       const status = replyInteger(reply[0], 'patchSession');
+      if (status === 2 && whole !== undefined && before !== undefined) {
+        if (expiresAt !== undefined)
+          await this.extendUserIndex('patch', before.userId ?? '', expiresAt);
+        return whole.version;
+      }
+      // Redis held another copy: another instance wrote (or touched) it.
+      if (whole !== undefined) this.cache?.refuseBase(id);
       if (status === 0) throw this.notFound('patch', id);
       if (status === -1) {
         throw versionConflictError('patch', id, expectedVersion, storedVersion(reply[1]));
@@ -1183,7 +1208,7 @@ export class RedisStore implements SessionStore {
    * tracked too and every later write to that bucket, by any instance,
    * would send this one an invalidation; hence a command of its own, which
    * names only the session's key. (The write scripts read the frame with
-   * GETEX, which Redis does not track at all: see frame_get in lua/frame.lua.)
+   * GETEX, which Redis does not track at all: see frame_get_raw in lua/frame.lua.)
    *
    * When the head shows what this write left — the version (and expiry)
    * `local` expects, so nobody wrote after it and the read ran after it
@@ -1198,6 +1223,9 @@ export class RedisStore implements SessionStore {
    *   script's reply and the head read behind it; `undefined` when they do
    *   not prove it (then the entry stays empty). Without `local`: the script
    *   alone, no refill.
+   * @param readBack `false`: no head read behind the write, so no refill;
+   *   what the write left is only set aside (a write-only visitor's copy:
+   *   the next patch's base, see {@link replacingPatchOf})
    */
   private async scriptThenTrack(
     operation: string,
@@ -1205,6 +1233,7 @@ export class RedisStore implements SessionStore {
     id: string,
     args: readonly ScriptArg[],
     local: LocalRefill | undefined,
+    readBack = true,
   ): Promise<unknown> {
     const keys = this.sessionKeys(id);
     const cache = this.cache;
@@ -1216,6 +1245,7 @@ export class RedisStore implements SessionStore {
     // the write left, and tracks the key again.
     let fill: { ticket: FillTicket; read: Promise<string | null> } | undefined;
     const written = this.script(operation, name, id, keys, args, () => {
+      if (!readBack) return;
       const ticket = cache.beginFill(id, true);
       if (ticket === undefined) return;
       // A failed read only costs the refill; the write's own outcome counts.
@@ -1254,6 +1284,35 @@ export class RedisStore implements SessionStore {
       cache.noteSeen(left.written, left.bytes, this.clock.now());
     }
     return reply;
+  }
+
+  /**
+   * The whole frame a patch sends beside its keys when `copy`, this
+   * instance's copy of the session (live, or its own last write's: see
+   * `SessionCache.peekBase`), is small and Redis can store the frame as
+   * sent if it still holds that copy (see {@link replacingPatch});
+   * `undefined` to send the keys alone. A stale copy costs only the bytes
+   * sent: Redis then merges the keys. Only while the cache is ready (a copy
+   * set aside when it went down is the outage fallback's), and only for
+   * frames in the default format: a store that encrypts (whose kept values
+   * are sealed, and not held here) or writes the legacy format merges.
+   */
+  private replacingPatchOf(
+    id: string,
+    copy: SessionRecord,
+    data: SessionData,
+    encoded: ReturnType<SessionCodec['encodePatchEntries']>,
+    now: number,
+    expiresAt: number | undefined,
+    expectedVersion: number | undefined,
+  ): ReplacingPatch | undefined {
+    if (this.frameFormat !== '2' || this.cache?.isReady !== true) return undefined;
+    if (copy.expiresAt <= now) return undefined;
+    if (expectedVersion !== undefined && expectedVersion !== copy.version) return undefined;
+    // Cheap before building the frame: the copy alone is too large already.
+    const copyBytes = this.cache.bytesOf(id, true) ?? Number.POSITIVE_INFINITY;
+    if (copyBytes > REPLACING_PATCH_MAX_BYTES + FRAME_HEADER_ESTIMATE) return undefined;
+    return replacingPatch(copy, data, encoded.set.entries, now, expiresAt, this.codec.maxBytes);
   }
 
   /**
@@ -1411,6 +1470,11 @@ type LocalRefill = (
   head: { readonly version: number; readonly expiresAt: number } | undefined,
 ) =>
   { record: SessionRecord; bytes: number } | { written: SessionRecord; bytes: number } | undefined;
+
+/** Whether a patch script stored the frame it was sent (`[2]`, see lua/patchSession-2.lua). */
+function isReplaced(reply: unknown): boolean {
+  return Array.isArray(reply) && Number(reply[0]) === 2;
+}
 
 /** The version a save or patch script wrote (`[1, version, …]`), `undefined` when it wrote none. */
 function writtenVersionOf(reply: unknown): number | undefined {

@@ -280,4 +280,32 @@ describe('SessionCache: a read that lost the race to an invalidation', () => {
     // A copy, not the caller's object.
     expect(cache.peekRetained('a', NOW)).not.toBe(read);
   });
+
+  it('offers as a patch base the live entry, or the copy its own create or write left, until Redis is known past it', () => {
+    const cache = readyCache();
+    cache.noteCreated(record('s1', 1), 10, NOW);
+    expect(cache.peekBase('s1', NOW)?.version).toBe(1);
+    // An own write keeps it a base; what the write left supersedes it.
+    cache.beginWrite('s1');
+    cache.endWrite('s1');
+    expect(cache.peekBase('s1', NOW)?.version).toBe(1);
+    cache.noteSeen(record('s1', 2), 10, NOW);
+    expect(cache.peekBase('s1', NOW)?.version).toBe(2);
+    // A patch sent on it was refused: Redis holds a newer copy.
+    cache.refuseBase('s1');
+    expect(cache.peekBase('s1', NOW)).toBeUndefined();
+    // Still the fallback's last sight of it.
+    expect(cache.peekRetained('s1', NOW)?.version).toBe(2);
+
+    cache.noteSeen(record('s2', 3), 10, NOW);
+    cache.invalidate('s2', true, NOW);
+    expect(cache.peekBase('s2', NOW)).toBeUndefined();
+
+    cache.noteSeen(record('s3', 1), 10, NOW);
+    expect(cache.peekBase('s3', NOW + RETAINED_TTL_MS)).toBeUndefined();
+    fill(cache, 's4', 7);
+    expect(cache.peekBase('s4', NOW)?.version).toBe(7);
+    cache.setReady(false, NOW);
+    expect(cache.peekBase('s4', NOW)).toBeUndefined();
+  });
 });

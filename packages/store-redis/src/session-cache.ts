@@ -99,6 +99,14 @@ interface RetainedEntry {
    * Offered by {@link SessionCache.takeRetained}.
    */
   readonly current: boolean;
+  /**
+   * What this instance's own create or write left (or a read while the
+   * cache was down), and no patch has found Redis past it since: worth
+   * sending a patch whole on ({@link SessionCache.peekBase}). Redis does not
+   * track these copies, so another instance's write is only learnt of when
+   * a patch sent on the copy is refused ({@link SessionCache.refuseBase}).
+   */
+  readonly base: boolean;
 }
 
 interface PendingKey {
@@ -224,9 +232,15 @@ export class SessionCache {
       : undefined;
   }
 
-  /** The frame size the entry of `id` was stored with ({@link endFill}'s `bytes`), `undefined` when none. */
-  public bytesOf(id: string): number | undefined {
-    const entry = this.ready ? this.entries.get(id) : undefined;
+  /**
+   * The frame size the entry of `id` was stored with ({@link endFill}'s
+   * `bytes`), `undefined` when none. With `orSetAside`, when there is no
+   * live entry, the size of the copy set aside ({@link peekRetained}'s).
+   */
+  public bytesOf(id: string, orSetAside = false): number | undefined {
+    const entry =
+      (this.ready ? this.entries.get(id) : undefined) ??
+      (orSetAside ? this.retained.get(id) : undefined);
     return entry === undefined ? undefined : entry.bytes - id.length;
   }
 
@@ -334,7 +348,10 @@ export class SessionCache {
     if (entry !== undefined) this.setAside(id, entry.record, entry.bytes, now, false);
     else {
       const kept = this.retained.get(id);
-      if (kept?.current === true) this.retained.set(id, { ...kept, current: false });
+      // Another writer's change also ends the copy's use as a patch base.
+      const base = kept?.base === true && !byRedis;
+      if (kept !== undefined && (kept.current || kept.base !== base))
+        this.retained.set(id, { ...kept, current: false, base });
     }
     this.remove(id);
     const pending = this.pending.get(id);
@@ -383,6 +400,27 @@ export class SessionCache {
   }
 
   /**
+   * The copy a patch of `id` may be sent whole on: the live entry, else the
+   * copy set aside by this instance's own create or last write while it is
+   * still a base (see `RetainedEntry.base`, {@link RETAINED_TTL_MS}). Never
+   * served, only compared: Redis stores a frame built on it only while it
+   * holds exactly that copy. `undefined` while the cache is down.
+   */
+  public peekBase(id: string, now = Date.now()): SessionRecord | undefined {
+    if (!this.ready) return undefined;
+    const live = this.entries.get(id)?.record;
+    if (live !== undefined) return live;
+    const kept = this.retained.get(id);
+    return kept?.base === true && kept.at + RETAINED_TTL_MS > now ? kept.record : undefined;
+  }
+
+  /** Redis held a newer copy of `id` than the base a patch was sent on: stop sending on it. */
+  public refuseBase(id: string): void {
+    const kept = this.retained.get(id);
+    if (kept?.base === true) this.retained.set(id, { ...kept, base: false });
+  }
+
+  /**
    * Hand over (and forget) every copy set aside as this instance's latest
    * (live when the cache went down, or created here) that is younger than
    * {@link RETAINED_TTL_MS}: an outage fallback takes them to write back
@@ -412,7 +450,7 @@ export class SessionCache {
    * an outage fallback ({@link peekRetained}, {@link takeRetained}).
    */
   public noteCreated(record: SessionRecord, bytes: number, now = Date.now()): void {
-    this.setAside(record.id, deepFreeze(record), bytes + record.id.length, now, true);
+    this.setAside(record.id, deepFreeze(record), bytes + record.id.length, now, true, true);
   }
 
   /**
@@ -423,8 +461,9 @@ export class SessionCache {
    * the copy set aside before (when the cache went down, or when the write
    * began), which would otherwise be what an outage fallback seeds the
    * session with ({@link peekRetained}) and lose every write since. Keeps
-   * whether the copy it supersedes was `current`. `record` is frozen and
-   * kept as it is: the caller must not change it afterwards.
+   * whether the copy it supersedes was `current`; a patch base
+   * ({@link peekBase}): Redis held exactly this copy. `record` is frozen
+   * and kept as it is: the caller must not change it afterwards.
    * @param bytes the frame's length as {@link endFill} counts it
    */
   public noteSeen(record: SessionRecord, bytes: number, now = Date.now()): void {
@@ -434,6 +473,7 @@ export class SessionCache {
       bytes + record.id.length,
       now,
       this.retained.get(record.id)?.current === true,
+      true,
     );
   }
 
@@ -443,13 +483,14 @@ export class SessionCache {
     bytes: number,
     now: number,
     current: boolean,
+    base = false,
   ): void {
     const kept = this.retained.get(id);
     if (kept !== undefined) {
       if (kept.record.version > record.version) return;
       this.dropRetained(id, kept);
     }
-    this.retained.set(id, { record, bytes, at: now, current });
+    this.retained.set(id, { record, bytes, at: now, current, base });
     this.retainedBytes += bytes;
     // Bounded like the live entries: the oldest set aside leave first.
     while (this.retained.size > this.maxEntries || this.retainedBytes > this.maxBytes) {

@@ -200,8 +200,8 @@ local function frame_unknown_key(h)
   return nil
 end
 
--- The session at `key`, for a script that writes it: nil when missing; {}
--- (no fields) when unreadable.
+-- The value at `key` for a script that writes it: the frame text, nil when
+-- missing or a tombstone.
 --
 -- Read with GETEX (no option: the value, TTL untouched, nothing written or
 -- replicated), not GET. A read-only command in a script makes Redis
@@ -219,28 +219,28 @@ end
 -- nothing replicated, no key created, no invalidation) that Redis flags
 -- denyoom, so in OOM the script is refused before it reads, as a GET-then-
 -- SET script was at its SET.
-local function frame_get(key)
+local function frame_get_raw(key)
   redis.call('SETRANGE', key, 0, '')
   local raw = redis.call('GETEX', key)
   if not raw or raw == TOMBSTONE then
-    return nil, ''
+    return nil
   end
-  local h, body = frame_read(raw)
-  return h or {}, body
+  return raw
 end
 
--- The live session at `key` for a script that writes it, as the loader
+-- The live session in `raw` for a script that writes it, as the loader
 -- would read it: 'missing' (no key, a tombstone, or logically expired at
 -- `now`), 'damaged' (anything the loader refuses: an unreadable header
 -- number or a failed check — a write must never merge into it, as its new
 -- check would launder the damage), 'unknown-key' with the key id (see
 -- frame_unknown_key), or 'live' with the header fields, the entries part
--- and the version as a number.
-local function frame_get_live(key, sid, now)
-  local current, body = frame_get(key)
-  if not current then
+-- and the version as a number. `raw` is the value as frame_get_raw read it.
+local function frame_live(raw, sid, now)
+  if not raw then
     return 'missing'
   end
+  local current, body = frame_read(raw)
+  current = current or {}
   local e = frame_number(current.e)
   if e == nil then
     return 'damaged'
@@ -262,15 +262,20 @@ local function frame_get_live(key, sid, now)
   return 'live', current, body, version
 end
 
+-- frame_live of the session at `key`.
+local function frame_get_live(key, sid, now)
+  return frame_live(frame_get_raw(key), sid, now)
+end
+
 -- How many bytes frame_get_header reads first. A header is about 100 bytes
 -- plus the owner id, so this covers owners up to about 150 bytes; a longer
 -- header costs a second, full read.
 local HEADER_PEEK = 256
 
--- frame_get for scripts that never touch the entries: only the header is
--- read (GETRANGE) and matched in place, so the cost does not grow with the
--- session's data. nil when missing; {} (no fields) when unreadable, exactly
--- as frame_get would say.
+-- The header at `key`, for scripts that never touch the entries: only the
+-- header is read (GETRANGE) and matched in place, so the cost does not grow
+-- with the session's data. nil when missing or a tombstone; {} (no fields)
+-- when unreadable.
 local function frame_get_header(key)
   local raw = redis.call('GETRANGE', key, 0, HEADER_PEEK - 1)
   if raw == '' then
