@@ -34,10 +34,9 @@ interface Variant {
   /** Prefixed with this first line (a Redis 7 shebang: `#!lua`, flags). */
   readonly shebang?: string;
   /**
-   * Not a cut: the shipped script as a `RedisStore` with the instance cache
-   * sends it, each session's copy current, so each patch goes whole and
-   * Redis only compares and stores it (a replacing patch, see
-   * lua/patchSession-2.lua).
+   * Not a cut: what a `RedisStore` with the instance cache sends for a
+   * patch when each session's copy is current: the whole frame, which
+   * Redis only compares and stores (lua/replaceSession-2.lua).
    */
   readonly viaStore?: boolean;
 }
@@ -222,21 +221,9 @@ export async function measurePatchScriptCost(options: {
               const now = Date.now();
               batchKeys.push(keys.session(id), keys.expiryBucketOf(id));
               args.push(
-                // No replacing lead or frame: every call merges.
-                [
-                  id,
-                  now,
-                  now + 3_600_000,
-                  now + 7_200_000,
-                  4096,
-                  '2',
-                  '',
-                  '',
-                  '',
-                  1,
-                  '"slot"',
-                  round,
-                ].join('\0'),
+                [id, now, now + 3_600_000, now + 7_200_000, 4096, '2', '', 1, '"slot"', round].join(
+                  '\0',
+                ),
               );
               calls += 1;
             }

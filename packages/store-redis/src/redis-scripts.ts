@@ -11,6 +11,7 @@ export const STORE_SCRIPTS = Object.freeze({
   createSession: 2,
   saveSession: 2,
   patchSession: 2,
+  replaceSession: 2,
   mergeSession: 2,
   touchSession: 2,
   deleteSession: 2,
@@ -41,6 +42,7 @@ export function scriptCommandName(name: StoreScriptName): string {
  */
 const BATCHED_SCRIPTS: ReadonlySet<StoreScriptName> = new Set([
   'patchSession',
+  'replaceSession',
   'saveSession',
   'touchSession',
 ]);

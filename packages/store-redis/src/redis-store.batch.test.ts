@@ -180,7 +180,7 @@ describe('RedisScripts', () => {
         scripts.run(
           'patchSession',
           keys[i] ?? [],
-          [s.id, now, '', '', 1_000_000, '2', '', '', '', 1, '"n"', String(i)],
+          [s.id, now, '', '', 1_000_000, '2', '', 1, '"n"', String(i)],
           () => {
             sent.push(i);
             // A read sent from `sent` goes right behind its write.
@@ -232,10 +232,9 @@ describe('RedisScripts', () => {
       const keys = await Promise.all(sessions.map((s) => keysOf(s.id)));
       const now = Date.now();
       // patchSession's ARGV: sid, now, expiresAt, physical, maxBytes, format,
-      // expected version, no replacing lead and frame, n, then key/value
-      // pairs (lua/patchSession-2.lua).
+      // expected version, n, then key/value pairs (lua/patchSession-2.lua).
       const patchArgs = (id: string, value: string) =>
-        [id, now, '', '', 1_000_000, '2', '', '', '', 1, '"v"', value] as const;
+        [id, now, '', '', 1_000_000, '2', '', 1, '"v"', value] as const;
       const run = () =>
         sessions.map((s, i) =>
           scripts.run(

@@ -664,8 +664,8 @@ describe('RedisStore instance cache: standalone', () => {
 
 /*
  * A patch on this instance's copy of the session sends the whole merged
- * frame, which Redis stores as sent while it still holds that copy, and
- * merges the keys otherwise (lua/patchSession-2.lua). What Redis was sent
+ * frame, which Redis stores as sent while it still holds that copy
+ * (lua/replaceSession-2.lua); otherwise the keys follow alone. What Redis was sent
  * is watched with MONITOR; what it holds is read by a store without the
  * cache, which checks every frame it loads.
  */
@@ -680,7 +680,7 @@ function unescaped(arg: string): string {
 /**
  * Run `write` and say whether a session frame went to Redis whole: a
  * script argument that is a frame's lead or a frame (a replacing patch's
- * ARGV[8] and ARGV[9]; a batch packs each call's arguments with NULs).
+ * ARGV[2] and ARGV[3]; a batch packs each call's arguments with NULs).
  */
 async function sentWhole(write: () => Promise<unknown>): Promise<boolean> {
   const monitor = await admin.duplicate().monitor();
@@ -753,7 +753,7 @@ describe('RedisStore patch on a copy this instance holds', () => {
     expect(await reader.load(session.id)).toMatchObject({ version: 3, data: { n: 2 } });
   });
 
-  it('a copy another instance wrote past costs only the bytes: Redis merges the keys, none lost', async () => {
+  it('a copy another instance wrote past is refused: its keys follow alone, none lost', async () => {
     const a = await openStore();
     const b = await openStore();
     const reader = await openStore({ cache: false });
@@ -762,7 +762,7 @@ describe('RedisStore patch on a copy this instance holds', () => {
     // write below sends a no invalidation.
     expect(await sentWhole(() => a.patch(session.id, { set: { n: 1 } }))).toBe(true);
     await b.patch(session.id, { set: { b: 1 } });
-    // a's copy is version 2, Redis holds 3: a's frame is refused, its key merged.
+    // a's copy is version 2, Redis holds 3: a's frame is refused, its key merged after.
     expect(await sentWhole(() => a.patch(session.id, { set: { a: 1 } }))).toBe(true);
     expect(await reader.load(session.id)).toMatchObject({
       version: 4,

@@ -534,6 +534,14 @@ export class RedisStore implements SessionStore {
       const data = before && this.patched(id, before.data, encoded);
       const whole =
         data && this.replacingPatchOf(id, before, data, encoded, now, expiresAt, expectedVersion);
+      if (before !== undefined && data !== undefined && whole !== undefined) {
+        if (await this.replace(id, before, data, whole, now, expiresAt, live !== undefined)) {
+          return whole.version;
+        }
+        // Redis held another copy: another instance wrote (or touched) it,
+        // or it is in another format. The keys go alone.
+        this.cache?.refuseBase(id);
+      }
 
       const reply = replyArray(
         await this.scriptThenTrack(
@@ -548,50 +556,27 @@ export class RedisStore implements SessionStore {
             this.codec.maxBytes,
             this.frameFormat,
             expectedVersion ?? '',
-            whole?.lead ?? '',
-            whole?.frame ?? '',
             encoded.set.entries.length,
             ...encoded.set.entries.flat(),
             ...encoded.unset,
           ],
-          before &&
-            data &&
-            ((written, head) => {
-              // The copy was the state the patch applied to only if the patch
-              // wrote the very next version: always when Redis stored the
-              // frame built from it.
-              const replaced = whole !== undefined && isReplaced(written);
-              const version = replaced ? whole.version : writtenVersionOf(written);
-              if (version !== before.version + 1) return undefined;
-              const z = replaced
-                ? whole.z
-                : replyInteger((written as unknown[])[2], 'patchSession');
-              const record: SessionRecord = {
-                ...before,
-                data,
-                version,
-                updatedAt: now,
-                expiresAt:
-                  head?.version === version ? head.expiresAt : (expiresAt ?? before.expiresAt),
-              };
-              const bytes = frameBytes(z, Object.keys(data).length);
-              // A later write ran before the head read, or there was no head
-              // read (the cache is down): not current, but what this write left.
-              if (head?.version !== version) return { written: record, bytes };
-              return { record, bytes };
-            }),
+          // After a refused frame only a live copy refills: its head read
+          // shows the version and expiry the merge left.
+          (whole === undefined || live !== undefined) && before !== undefined && data !== undefined
+            ? (written, head) => {
+                // The copy was the state the patch applied to only if the
+                // patch wrote the very next version.
+                const version = writtenVersionOf(written);
+                if (version !== before.version + 1) return undefined;
+                const z = replyInteger((written as unknown[])[2], 'patchSession');
+                return leftBy(before, data, version, z, now, expiresAt, head);
+              }
+            : undefined,
           live !== undefined,
         ),
         'patchSession',
       );
       const status = replyInteger(reply[0], 'patchSession');
-      if (status === 2 && whole !== undefined && before !== undefined) {
-        if (expiresAt !== undefined)
-          await this.extendUserIndex('patch', before.userId ?? '', expiresAt);
-        return whole.version;
-      }
-      // Redis held another copy: another instance wrote (or touched) it.
-      if (whole !== undefined) this.cache?.refuseBase(id);
       if (status === 0) throw this.notFound('patch', id);
       if (status === -1) {
         throw versionConflictError('patch', id, expectedVersion, storedVersion(reply[1]));
@@ -1287,15 +1272,15 @@ export class RedisStore implements SessionStore {
   }
 
   /**
-   * The whole frame a patch sends beside its keys when `copy`, this
+   * The whole frame a patch sends in place of its keys when `copy`, this
    * instance's copy of the session (live, or its own last write's: see
-   * `SessionCache.peekBase`), is small and Redis can store the frame as
-   * sent if it still holds that copy (see {@link replacingPatch});
-   * `undefined` to send the keys alone. A stale copy costs only the bytes
-   * sent: Redis then merges the keys. Only while the cache is ready (a copy
-   * set aside when it went down is the outage fallback's), and only for
-   * frames in the default format: a store that encrypts (whose kept values
-   * are sealed, and not held here) or writes the legacy format merges.
+   * `SessionCache.peekBase`), is small: Redis stores it if it still holds
+   * that copy (see {@link replace}); `undefined` to send the keys. A stale
+   * copy costs one more call: Redis refuses the frame, and the keys follow.
+   * Only while the cache is ready (a copy set aside when it went down is
+   * the outage fallback's), and only for frames in the default format: a
+   * store that encrypts (whose kept values are sealed, and not held here)
+   * or writes the legacy format sends the keys.
    */
   private replacingPatchOf(
     id: string,
@@ -1313,6 +1298,43 @@ export class RedisStore implements SessionStore {
     const copyBytes = this.cache.bytesOf(id, true) ?? Number.POSITIVE_INFINITY;
     if (copyBytes > REPLACING_PATCH_MAX_BYTES + FRAME_HEADER_ESTIMATE) return undefined;
     return replacingPatch(copy, data, encoded.set.entries, now, expiresAt, this.codec.maxBytes);
+  }
+
+  /**
+   * Send a replacing patch (lua/replaceSession-2.lua): `whole`, built on
+   * `copy`, stored if Redis still holds that copy. True when stored; then
+   * what it left refills the live entry (`readBack`, as any write) or
+   * becomes the next patch's base.
+   */
+  private async replace(
+    id: string,
+    copy: SessionRecord,
+    data: SessionData,
+    whole: ReplacingPatch,
+    now: number,
+    expiresAt: number | undefined,
+    readBack: boolean,
+  ): Promise<boolean> {
+    const reply = await this.scriptThenTrack(
+      'patch',
+      'replaceSession',
+      id,
+      [
+        id,
+        whole.lead,
+        whole.frame,
+        expiresAt ?? '',
+        expiresAt === undefined ? '' : this.physicalExpiry(expiresAt),
+      ],
+      (stored, head) =>
+        Number(stored) === 1
+          ? leftBy(copy, data, whole.version, whole.z, now, expiresAt, head)
+          : undefined,
+      readBack,
+    );
+    if (replyInteger(reply, 'replaceSession') !== 1) return false;
+    if (expiresAt !== undefined) await this.extendUserIndex('patch', copy.userId ?? '', expiresAt);
+    return true;
   }
 
   /**
@@ -1471,9 +1493,31 @@ type LocalRefill = (
 ) =>
   { record: SessionRecord; bytes: number } | { written: SessionRecord; bytes: number } | undefined;
 
-/** Whether a patch script stored the frame it was sent (`[2]`, see lua/patchSession-2.lua). */
-function isReplaced(reply: unknown): boolean {
-  return Array.isArray(reply) && Number(reply[0]) === 2;
+/**
+ * What a patch of `before` left when it wrote `version` (Σ entry bytes
+ * `z`), for {@link LocalRefill}: the record to cache when the head read
+ * behind it shows that version, else (a later write ran first, or there
+ * was no head read) only what this write left.
+ */
+function leftBy(
+  before: SessionRecord,
+  data: SessionData,
+  version: number,
+  z: number,
+  now: number,
+  expiresAt: number | undefined,
+  head: { readonly version: number; readonly expiresAt: number } | undefined,
+): ReturnType<LocalRefill> {
+  const record: SessionRecord = {
+    ...before,
+    data,
+    version,
+    updatedAt: now,
+    expiresAt: head?.version === version ? head.expiresAt : (expiresAt ?? before.expiresAt),
+  };
+  const bytes = frameBytes(z, Object.keys(data).length);
+  if (head?.version !== version) return { written: record, bytes };
+  return { record, bytes };
 }
 
 /** The version a save or patch script wrote (`[1, version, …]`), `undefined` when it wrote none. */

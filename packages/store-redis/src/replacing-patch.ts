@@ -10,7 +10,7 @@ import { ENTRY_SEPARATOR, FIELD_SEPARATOR, FRAME_MAGIC, frameCheck } from './ses
  */
 export const REPLACING_PATCH_MAX_BYTES = 4_096;
 
-/** What a replacing patch sends beside its keys (ARGV[8] and ARGV[9] of lua/patchSession-2.lua). */
+/** What a replacing patch sends (ARGV[2] and ARGV[3] of lua/replaceSession-2.lua). */
 export interface ReplacingPatch {
   /** The stored frame's first bytes for it to be replaced: the copy's magic, version and expiry. */
   readonly lead: string;
@@ -24,7 +24,7 @@ export interface ReplacingPatch {
 
 /**
  * The frame the script would write when patching `copy`, built here so
- * that Redis only compares and stores it (see lua/patchSession-2.lua): the
+ * that Redis only compares and stores it (see lua/replaceSession-2.lua): the
  * merge costs Redis ~3× what the comparison does, and Redis shares the
  * machine with the application. `undefined` when the new entries weigh
  * more than `maxBytes` or {@link REPLACING_PATCH_MAX_BYTES} (the script's

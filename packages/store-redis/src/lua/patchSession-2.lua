@@ -19,32 +19,14 @@
   ARGV[7] expected version, or '' for none: with one, the merge happens only
           if the stored version still equals it (a lock holder's fenced
           commit: a holder whose lease ran out cannot write over a newer write)
-  ARGV[8] a replacing patch's lead, or '' for none: the frame's first
-          bytes as the caller's copy of the session has them (magic, version
-          and expiry, each followed by US)
-  ARGV[9] with ARGV[8]: the whole frame the caller built from its copy
-          with the keys below set and removed (version, updatedAt, z, check
-          and, with ARGV[3], expiresAt already moved), else ''
-  ARGV[10] n: number of keys to set
-  ARGV[11 .. 10+2n] keys to set: jsonKey, value, ...
-  ARGV[11+2n ..] keys to remove, as jsonKey
-
-  A replacing patch is stored as sent when the stored frame still begins
-  with its lead: then Redis holds exactly the caller's copy (every write
-  bumps the version, and a touch, the only write that keeps it, moves the
-  expiry), so the sent frame is what the merge below would write, and
-  Redis need not read, check or rebuild the entries. Otherwise (another
-  write came first, the frame is in another format, missing, expired or
-  retired) the keys are merged as in any patch: a stale copy costs nothing
-  but the bytes sent. The caller checks the copy is live (expiry after
-  now) and the expected version (ARGV[7]) is the copy's.
+  ARGV[8] n: number of keys to set
+  ARGV[9 .. 8+2n] keys to set: jsonKey, value, ...
+  ARGV[9+2n ..] keys to remove, as jsonKey
 
   Byte accounting matches SessionCodec.fieldBytes: an entry weighs
   #key + #value in bytes.
 
   Returns
-    {2}               replaced by ARGV[9]: the caller knows the version,
-                      z and owner it wrote
     {1, newVersion, z, owner}
                       merged; z the new byte total (the writer's cache counts it);
                       owner: the session's owner when ARGV[3] moved its expiry,
@@ -59,19 +41,8 @@
 local FORMAT = frame_format(ARGV[6])
 local now = tonumber(ARGV[2])
 
-local raw = frame_get_raw(KEYS[1])
-if ARGV[8] ~= '' and raw and string.sub(raw, 1, #ARGV[8]) == ARGV[8] then
-  if ARGV[3] ~= '' then
-    redis.call('SET', KEYS[1], ARGV[9], 'PXAT', ARGV[4])
-    redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
-  else
-    redis.call('SET', KEYS[1], ARGV[9], 'KEEPTTL')
-  end
-  return {2}
-end
-
--- Never merge into damaged data (see frame_live).
-local state, current, body, version = frame_live(raw, ARGV[1], now)
+-- Never merge into damaged data (see frame_get_live).
+local state, current, body, version = frame_get_live(KEYS[1], ARGV[1], now)
 if state == 'missing' then
   return {0}
 end
@@ -85,8 +56,8 @@ if ARGV[7] ~= '' and version ~= tonumber(ARGV[7]) then
   return {-1, current.v}
 end
 
-local setEnd = 10 + 2 * tonumber(ARGV[10])
-local changed = (setEnd - 10) / 2 + (#ARGV - setEnd)
+local setEnd = 8 + 2 * tonumber(ARGV[8])
+local changed = (setEnd - 8) / 2 + (#ARGV - setEnd)
 local entries
 -- The new z, kept up to date by the splices when the old one can be
 -- trusted: in format 2 the check just verified covers z. nil: count below.
@@ -121,7 +92,7 @@ end
 
 if changed <= 16 then
   entries = body
-  for i = 11, setEnd, 2 do
+  for i = 9, setEnd, 2 do
     local entry = RS .. ARGV[i] .. US .. ARGV[i + 1]
     local spliced = splice(entries, ARGV[i], entry)
     if spliced then
@@ -139,7 +110,7 @@ if changed <= 16 then
 else
   z = nil
   local setValue, removed = {}, {}
-  for i = 11, setEnd, 2 do
+  for i = 9, setEnd, 2 do
     setValue[ARGV[i]] = ARGV[i + 1]
   end
   for i = setEnd + 1, #ARGV do
@@ -163,7 +134,7 @@ else
     end
     pos = nextRs or (#body + 1)
   end
-  for i = 11, setEnd, 2 do
+  for i = 9, setEnd, 2 do
     if setValue[ARGV[i]] then
       out[#out + 1] = RS .. ARGV[i] .. US .. ARGV[i + 1]
       setValue[ARGV[i]] = false
