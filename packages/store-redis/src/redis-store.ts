@@ -528,9 +528,7 @@ export class RedisStore implements SessionStore {
       const live = this.cache?.peek(id);
       const before =
         live ??
-        (this.cache?.isReady === false
-          ? this.peekCached(id)
-          : this.cache?.peekBase(id, this.clock.now()));
+        (this.cache?.isReady === false ? this.peekCached(id) : this.cache?.peekBase(id, now));
       const data = before && this.patched(id, before.data, encoded);
       const whole =
         data && this.replacingPatchOf(id, before, data, encoded, now, expiresAt, expectedVersion);

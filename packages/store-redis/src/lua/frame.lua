@@ -228,14 +228,15 @@ local function frame_get_raw(key)
   return raw
 end
 
--- The live session in `raw` for a script that writes it, as the loader
+-- The live session at `key` for a script that writes it, as the loader
 -- would read it: 'missing' (no key, a tombstone, or logically expired at
 -- `now`), 'damaged' (anything the loader refuses: an unreadable header
 -- number or a failed check — a write must never merge into it, as its new
 -- check would launder the damage), 'unknown-key' with the key id (see
 -- frame_unknown_key), or 'live' with the header fields, the entries part
--- and the version as a number. `raw` is the value as frame_get_raw read it.
-local function frame_live(raw, sid, now)
+-- and the version as a number.
+local function frame_get_live(key, sid, now)
+  local raw = frame_get_raw(key)
   if not raw then
     return 'missing'
   end
@@ -260,11 +261,6 @@ local function frame_live(raw, sid, now)
     return 'damaged'
   end
   return 'live', current, body, version
-end
-
--- frame_live of the session at `key`.
-local function frame_get_live(key, sid, now)
-  return frame_live(frame_get_raw(key), sid, now)
 end
 
 -- How many bytes frame_get_header reads first. A header is about 100 bytes
