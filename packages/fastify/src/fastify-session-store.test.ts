@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { isSessionError } from '@session-cluster/core';
-import { cookieClient, useRedisServer } from '@session-cluster/testkit';
+import { cookieClient, untilReconciled, useRedisServer } from '@session-cluster/testkit';
 import fastifyCookie from '@fastify/cookie';
 import Fastify from 'fastify';
 import type { FastifyInstance, FastifyPluginCallback } from 'fastify';
@@ -112,12 +112,15 @@ describe('FastifySessionClusterStore under real @fastify/session', () => {
       ),
     );
     expect(results.every((r) => r.status === 200)).toBe(true);
+    // A loaded machine can push the burst past the fallback's deadline: what
+    // Redis keeps is read once the writes made while degraded are back.
+    const degraded = await untilReconciled(cluster.fallback);
     const { data } = (await tab.request('GET', `${instances[1]!.url}/session`)).json<{
       data: Record<string, unknown>;
     }>();
     const kept = Object.keys(data).filter((k) => /^k\d+$/.test(k));
     console.log(
-      `[scenario] @fastify/session + FastifySessionClusterStore: ${n} parallel distinct-key sets -> ${kept.length} kept`,
+      `[scenario] @fastify/session + FastifySessionClusterStore: ${n} parallel distinct-key sets -> ${kept.length} kept${degraded ? ' (after a degraded spell)' : ''}`,
     );
     expect(kept).toHaveLength(n);
     expect(data).toMatchObject({ start: '1' });

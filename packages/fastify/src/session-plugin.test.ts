@@ -1,6 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { generateSessionId, hashSessionId, isSessionError } from '@session-cluster/core';
-import { cookieClient, respCommand, useRedisServer } from '@session-cluster/testkit';
+import {
+  cookieClient,
+  respCommand,
+  untilReconciled,
+  useRedisServer,
+} from '@session-cluster/testkit';
 import fastifyCookie from '@fastify/cookie';
 import Fastify from 'fastify';
 import type { FastifyInstance } from 'fastify';
@@ -239,6 +244,8 @@ describe('sessionCluster (Fastify plugin, Redis through the manager)', () => {
       Array.from({ length: n }, (_, i) => tab.request('POST', `${open.url}/set/k${i}/${i}`)),
     );
     expect(sets.every((r) => r.status === 200)).toBe(true);
+    // What Redis keeps, once anything a loaded machine sent through the fallback is back.
+    await untilReconciled(cluster.fallback);
     const { data } = (await tab.request('GET', `${open.url}/session`)).json<{
       data: Record<string, unknown>;
     }>();
@@ -250,6 +257,7 @@ describe('sessionCluster (Fastify plugin, Redis through the manager)', () => {
       Array.from({ length: n }, () => tab.request('POST', `${locked.url}/incr-read-set`)),
     );
     expect(readSets.filter((r) => r.status !== 200).map((r) => r.text)).toEqual([]);
+    await untilReconciled(cluster.fallback);
     expect((await tab.request('GET', `${open.url}/session`)).json()).toMatchObject({
       data: { counter: n },
     });

@@ -33,3 +33,5 @@ export type { Listenable, LoopbackServer } from './listen-on-loopback.js';
 export { listenOnLoopback } from './listen-on-loopback.js';
 export type { StoreHook } from './hooked-store.js';
 export { HookedStore } from './hooked-store.js';
+export type { ReconcilingStore } from './until-reconciled.js';
+export { untilReconciled } from './until-reconciled.js';
