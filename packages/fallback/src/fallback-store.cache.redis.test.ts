@@ -229,6 +229,29 @@ describe('FallbackStore with the instance cache over a real redis-server', () =>
     expect(stored?.version).toBeGreaterThan(session.version);
   });
 
+  it('an outage right after a burst of parallel writes: degraded reads show every write this instance acknowledged', async () => {
+    const r = await rig(true);
+    const session = await cachedSession(r, { n: 0 });
+    const n = 30;
+    await Promise.all(
+      Array.from({ length: n }, (_, i) => r.store.patch(session.id, { set: { [`k${i}`]: i } })),
+    );
+    expect(r.store.degraded).toBe(false);
+
+    await r.server.kill();
+    await openBreaker(r.store);
+    const keys = (data: Record<string, unknown> | undefined) =>
+      Object.keys(data ?? {}).filter((key) => key.startsWith('k'));
+    // Every acknowledged key, not the copy from before the burst.
+    expect(keys((await r.store.load(session.id))?.data)).toHaveLength(n);
+    await r.store.patch(session.id, { set: { during: 1 } });
+
+    await restartAndRecover(r);
+    const stored = await r.observer().load(session.id);
+    expect(keys(stored?.data)).toHaveLength(n);
+    expect(stored?.data).toMatchObject({ n: 0, during: 1 });
+  });
+
   it('a cache that never comes up (a Redis user without CLIENT) still carries the last writes through an outage', async () => {
     // The cache cannot track, so it never serves; what this instance last
     // read and wrote is still what the outage fallback starts from, not the

@@ -305,6 +305,38 @@ describe('RedisStore instance cache: standalone', () => {
     expect(a.peekCached(session.id)).toMatchObject({ version: 2, data: { n: 1 } });
   });
 
+  it('a burst of parallel patches: the copy it leaves is what Redis holds (each patch it could not see replayed in version order)', async () => {
+    const a = await openStore();
+    const reader = await openStore({ cache: false });
+    const session = await createSession(a, { n: 0, gone: true });
+    await a.load(session.id);
+    const expiresAt = Date.now() + 120_000;
+    const n = 40;
+    const versions = await Promise.all(
+      Array.from({ length: n }, (_, i) =>
+        a.patch(
+          session.id,
+          { set: { [`k${i}`]: i, n: i }, ...(i === 7 ? { unset: ['gone'] } : {}) },
+          i % 2 === 0 ? { expiresAt: expiresAt + i } : undefined,
+        ),
+      ),
+    );
+    expect(new Set(versions).size).toBe(n);
+    const stored = await reader.load(session.id);
+    expect(stored?.version).toBe(n + 1);
+    // Each patch ran on a version its copy did not hold; the copy an outage
+    // fallback would seed the session with is still exactly Redis's.
+    const copy = a.peekCached(session.id);
+    expect(copy).toEqual(stored);
+    expect(Object.keys(copy?.data ?? {})).toEqual(Object.keys(stored?.data ?? {}));
+    // And a patch base again: the next patch is sent whole, and stored.
+    expect(await sentWhole(() => a.patch(session.id, { set: { after: 1 } }))).toBe(true);
+    expect(await reader.load(session.id)).toMatchObject({
+      version: n + 2,
+      data: { ...stored?.data, after: 1 },
+    });
+  });
+
   it("never refills from a copy another instance's write made stale", async () => {
     const a = await openStore();
     const b = await openStore();

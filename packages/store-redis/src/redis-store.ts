@@ -55,7 +55,9 @@ import { replyArray, replyInteger, replyNumber, replyText, scoredMembers } from 
 import { SessionCache } from './session-cache.js';
 import type { FillTicket, SessionCacheStats } from './session-cache.js';
 import {
+  FRAME_HEADER_ESTIMATE,
   FRAME_HEAD_BYTES,
+  frameBytes,
   frameEntries,
   frameFormatArgument,
   readFrameHead,
@@ -64,6 +66,7 @@ import {
 } from './session-frame.js';
 import { REPLACING_PATCH_MAX_BYTES, replacingPatch } from './replacing-patch.js';
 import type { ReplacingPatch } from './replacing-patch.js';
+import type { PatchStep } from './patch-steps.js';
 import { anyMemberOf, memberUpTo, userIndexScore } from './user-index-score.js';
 
 /**
@@ -541,6 +544,9 @@ export class RedisStore implements SessionStore {
         this.cache?.refuseBase(id);
       }
 
+      // Whether the script's reply showed what the merge left (it wrote the
+      // copy's next version); else it is noted as a step (see below).
+      let leftKnown = false as boolean;
       const reply = replyArray(
         await this.scriptThenTrack(
           'patch',
@@ -567,6 +573,7 @@ export class RedisStore implements SessionStore {
                 const version = writtenVersionOf(written);
                 if (version !== before.version + 1) return undefined;
                 const z = replyInteger((written as unknown[])[2], 'patchSession');
+                leftKnown = true;
                 return leftBy(before, data, version, z, now, expiresAt, head);
               }
             : undefined,
@@ -588,10 +595,20 @@ export class RedisStore implements SessionStore {
       if (status === -2) {
         throw this.tooLarge('patch', id, replyInteger(reply[1], 'patchSession'));
       }
+      const version = replyInteger(reply[1], 'patchSession');
+      if (!leftKnown) {
+        // Parallel writes of the session: what this one left is the copy
+        // before it plus its keys, once that copy is known.
+        this.cache?.noteStep(
+          id,
+          () => this.stepOf(id, encoded, version, reply[2], now, expiresAt),
+          this.clock.now(),
+        );
+      }
       if (expiresAt !== undefined) {
         await this.extendUserIndex('patch', replyText(reply[3], 'patchSession'), expiresAt);
       }
-      return replyInteger(reply[1], 'patchSession');
+      return version;
     });
   }
 
@@ -1336,6 +1353,33 @@ export class RedisStore implements SessionStore {
   }
 
   /**
+   * The {@link PatchStep} of a patch that wrote `version` (entries' bytes
+   * `z` after it, from the script's reply); `undefined` when the reply or a
+   * value does not read back: the patch happened, only its replay is lost.
+   */
+  private stepOf(
+    id: string,
+    encoded: ReturnType<SessionCodec['encodePatchEntries']>,
+    version: number,
+    z: unknown,
+    now: number,
+    expiresAt: number | undefined,
+  ): PatchStep | undefined {
+    try {
+      return {
+        version,
+        set: this.patched(id, {}, { set: encoded.set, unset: [] }),
+        unset: encoded.unset.map((jsonKey) => JSON.parse(jsonKey) as string),
+        updatedAt: now,
+        expiresAt,
+        z: replyInteger(z, 'patchSession'),
+      };
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
    * `data` with an encoded patch applied the way the patch and merge scripts
    * apply it (kept and replaced keys in place, new ones appended), each set
    * value decoded as a read would decode it.
@@ -1524,18 +1568,6 @@ function writtenVersionOf(reply: unknown): number | undefined {
   const version = Number(reply[1]);
   return Number.isSafeInteger(version) ? version : undefined;
 }
-
-/**
- * A frame's length as the cache counts it (the stored text's), from the
- * entries' byte total `z` and their count: each entry adds its two
- * separators, the header about {@link FRAME_HEADER_ESTIMATE} bytes.
- */
-function frameBytes(z: number, entries: number): number {
-  return z + 2 * entries + FRAME_HEADER_ESTIMATE;
-}
-
-/** Bytes of a frame's header (magic, version, times, size, check, owner), roughly. */
-const FRAME_HEADER_ESTIMATE = 100;
 
 /** A version as a write script reports it on a conflict: a number, or null when unreadable. */
 function storedVersion(reply: unknown): number | null {

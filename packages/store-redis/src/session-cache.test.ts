@@ -308,4 +308,49 @@ describe('SessionCache: a read that lost the race to an invalidation', () => {
     cache.setReady(false, NOW);
     expect(cache.peekBase('s4', NOW)).toBeUndefined();
   });
+
+  it('carries the copy set aside through the own patches it did not see, once no version between is missing', () => {
+    const cache = readyCache();
+    const step = (version: number, key: string) => ({
+      version,
+      set: { [key]: version },
+      unset: [],
+      updatedAt: NOW + version,
+      expiresAt: undefined,
+      z: 20,
+    });
+    fill(cache, 's1', 2);
+    // Two parallel writes: the entry is set aside before them; their
+    // replies show versions 4 and 3, neither the copy's next.
+    cache.beginWrite('s1');
+    cache.beginWrite('s1');
+    cache.noteStep('s1', () => step(4, 'b'), NOW);
+    expect(cache.peekRetained('s1', NOW)?.version).toBe(2);
+    cache.noteStep('s1', () => step(3, 'a'), NOW);
+    expect(cache.peekRetained('s1', NOW)).toMatchObject({
+      version: 4,
+      data: { a: 3, b: 4 },
+      updatedAt: NOW + 4,
+    });
+    // Exactly what Redis held: a base again, and frozen like every copy.
+    expect(cache.peekBase('s1', NOW)?.version).toBe(4);
+    expect(Object.isFrozen(cache.peekRetained('s1', NOW)?.data)).toBe(true);
+    cache.endWrite('s1');
+    cache.endWrite('s1');
+
+    // A step heard of before the copy it follows is replayed when that copy comes.
+    cache.noteSeen(record('s2', 1), 10, NOW);
+    cache.noteStep('s2', () => step(3, 'late'), NOW);
+    cache.noteSeen(record('s2', 2, { seen: 2 }), 10, NOW);
+    expect(cache.peekRetained('s2', NOW)).toMatchObject({ version: 3, data: { seen: 2, late: 3 } });
+
+    // Without a copy to carry forward, a step is not even built.
+    cache.noteStep('s3', () => expect.unreachable('built without a copy'), NOW);
+    // A session created again under an id starts its versions again: older steps are dropped.
+    cache.noteSeen(record('s4', 1), 10, NOW);
+    cache.noteStep('s4', () => step(3, 'old'), NOW);
+    cache.noteCreated(record('s4', 1), 10, NOW);
+    cache.noteSeen(record('s4', 2), 10, NOW);
+    expect(cache.peekRetained('s4', NOW)).toMatchObject({ version: 2, data: { a: [1] } });
+  });
 });

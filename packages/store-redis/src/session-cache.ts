@@ -1,5 +1,7 @@
 import { copySessionData } from '@session-cluster/core';
 import type { JsonValue, SessionRecord } from '@session-cluster/core';
+import { PatchSteps } from './patch-steps.js';
+import type { PatchStep } from './patch-steps.js';
 
 /** Sizing of the instance cache ({@link RedisStoreOptions.cache}). */
 export interface SessionCacheOptions {
@@ -166,6 +168,8 @@ export class SessionCache {
    */
   private retained = new Map<string, RetainedEntry>();
   private retainedBytes = 0;
+  /** Own patches whose result was not seen, replayed onto the copy set aside (see {@link noteStep}). */
+  private readonly steps: PatchSteps;
   private ready = false;
   private epoch = 0;
   private seq = 0;
@@ -181,6 +185,7 @@ export class SessionCache {
   public constructor(options: { readonly maxEntries: number; readonly maxBytes: number }) {
     this.maxEntries = options.maxEntries;
     this.maxBytes = options.maxBytes;
+    this.steps = new PatchSteps(options.maxEntries, RETAINED_TTL_MS);
   }
 
   /** True while the cache serves and fills. */
@@ -450,6 +455,7 @@ export class SessionCache {
    * an outage fallback ({@link peekRetained}, {@link takeRetained}).
    */
   public noteCreated(record: SessionRecord, bytes: number, now = Date.now()): void {
+    this.steps.forget(record.id);
     this.setAside(record.id, deepFreeze(record), bytes + record.id.length, now, true, true);
   }
 
@@ -477,6 +483,39 @@ export class SessionCache {
     );
   }
 
+  /**
+   * An own patch of `id` whose result this instance did not see (another of
+   * its writes of the id ran between the copy it was applied to and it):
+   * the copy set aside is carried forward through it once every version
+   * between them is known ({@link PatchSteps}). Else, after a burst of
+   * parallel writes, an outage fallback seeds the session with the copy
+   * from before the burst, and until the write-back its reads miss writes
+   * this instance already acknowledged.
+   */
+  public noteStep(id: string, step: () => PatchStep | undefined, now = Date.now()): void {
+    // Only onto a copy held (without one there is nothing to carry
+    // forward); built only then: it decodes the patch's values.
+    if (!this.retained.has(id) && !this.entries.has(id)) return;
+    const built = step();
+    if (built === undefined) return;
+    this.steps.add(id, built, now);
+    this.replaySteps(id, now);
+  }
+
+  /**
+   * The copy set aside for `id` carried forward through the own patches
+   * that follow it: exactly what Redis held after the last (see
+   * {@link PatchSteps}), so a patch base again.
+   */
+  private replaySteps(id: string, now: number): void {
+    const kept = this.retained.get(id);
+    if (kept === undefined || kept.at + RETAINED_TTL_MS <= now) return;
+    const replayed = this.steps.replay(id, kept.record, now);
+    if (replayed === undefined) return;
+    const record = deepFreeze(replayed.record);
+    this.putAside(id, record, replayed.bytes + id.length, now, kept.current, true);
+  }
+
   private setAside(
     id: string,
     record: SessionRecord,
@@ -484,6 +523,18 @@ export class SessionCache {
     now: number,
     current: boolean,
     base = false,
+  ): void {
+    this.putAside(id, record, bytes, now, current, base);
+    this.replaySteps(id, now);
+  }
+
+  private putAside(
+    id: string,
+    record: SessionRecord,
+    bytes: number,
+    now: number,
+    current: boolean,
+    base: boolean,
   ): void {
     const kept = this.retained.get(id);
     if (kept !== undefined) {

@@ -348,3 +348,15 @@ function corruptFrame(field: string, reason = 'unreadable metadata'): SessionCor
     details: { reason, field },
   });
 }
+
+/**
+ * A frame's length as the cache counts it (the stored text's), from the
+ * entries' byte total `z` and their count: each entry adds its two
+ * separators, the header about {@link FRAME_HEADER_ESTIMATE} bytes.
+ */
+export function frameBytes(z: number, entries: number): number {
+  return z + 2 * entries + FRAME_HEADER_ESTIMATE;
+}
+
+/** Bytes of a frame's header (magic, version, times, size, check, owner), roughly. */
+export const FRAME_HEADER_ESTIMATE = 100;

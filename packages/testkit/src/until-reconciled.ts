@@ -13,9 +13,9 @@ export interface ReconcilingStore {
  * every write made while degraded written back; at once when it never
  * degraded, or when there is no fallback. For a test that asserts what
  * Redis ends up holding after a burst: on a loaded CI machine a burst can
- * exceed the fallback's deadline, and while degraded a read may serve the
- * copy the outage began from (FallbackStore: reads lag the writes
- * acknowledged before it), so the assertion belongs after the write-back.
+ * exceed the fallback's deadline, and while degraded a read is served from
+ * this instance's memory, not from Redis (other instances' writes show
+ * after the write-back), so the assertion belongs after it.
  *
  * @returns whether the fallback was degraded or had writes pending when called
  * @throws Error when that has not happened within `withinMs`
