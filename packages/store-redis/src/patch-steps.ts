@@ -22,6 +22,8 @@ export interface PatchStep {
   readonly expiresAt: number | undefined;
   /** Σ bytes of the entries' keys and values after it (the frame's `z`, in the script's reply). */
   readonly z: number;
+  /** What its own values take (their encoded bytes): what it holds, counted against `maxBytes`. */
+  readonly bytes: number;
 }
 
 /** Most steps kept per session: a longer burst is not replayed past its oldest steps. */
@@ -40,17 +42,19 @@ const MAX_STEPS_PER_SESSION = 64;
  * refused by its lead (one more call), and an outage fallback's session
  * ends earlier — never newer data than Redis held.
  *
- * Bounded: at most `maxSteps` steps in all (the session noted first
- * leaves first: a gap another instance's write left in it may never close)
- * and {@link MAX_STEPS_PER_SESSION} per session; a step leaves after
- * `ttlMs`. A step holds the values its patch set, as a copy holds them.
+ * Bounded like the cache it serves: at most `maxSteps` steps and `maxBytes`
+ * of values in all (the session noted first leaves first: a gap another
+ * instance's write left in it may never close), and
+ * {@link MAX_STEPS_PER_SESSION} per session; a step leaves after `ttlMs`.
  */
 export class PatchSteps {
-  private readonly bySession = new Map<string, Map<number, { step: PatchStep; at: number }>>();
+  private readonly bySession = new Map<string, Map<number, HeldStep>>();
   private count = 0;
+  private bytes = 0;
 
   public constructor(
     private readonly maxSteps: number,
+    private readonly maxBytes: number,
     private readonly ttlMs: number,
   ) {}
 
@@ -61,25 +65,22 @@ export class PatchSteps {
       steps = new Map();
       this.bySession.set(id, steps);
     }
-    if (!steps.has(step.version)) this.count += 1;
+    this.drop(steps, step.version);
     steps.set(step.version, { step, at: now });
-    if (steps.size > MAX_STEPS_PER_SESSION) {
-      steps.delete(Math.min(...steps.keys()));
-      this.count -= 1;
-    }
-    for (const [oldest, kept] of this.bySession) {
-      if (this.count <= this.maxSteps) break;
-      this.bySession.delete(oldest);
-      this.count -= kept.size;
+    this.count += 1;
+    this.bytes += step.bytes;
+    if (steps.size > MAX_STEPS_PER_SESSION) this.drop(steps, Math.min(...steps.keys()));
+    for (const [oldest, held] of this.bySession) {
+      if (this.count <= this.maxSteps && this.bytes <= this.maxBytes) break;
+      this.forget(oldest, held);
     }
   }
 
   /**
    * `copy` carried forward through the steps that follow it without a gap
    * (and are younger than `ttlMs`), with its frame's length as the cache
-   * counts it ({@link frameBytes});
-   * `undefined` when no step follows it. Steps at or below the version
-   * reached are dropped: they are in the copy.
+   * counts it ({@link frameBytes}); `undefined` when no step follows it.
+   * Steps at or below the version reached are dropped: they are in the copy.
    */
   public replay(
     id: string,
@@ -99,10 +100,7 @@ export class PatchSteps {
       z = next.step.z;
     }
     for (const [version, { at }] of steps) {
-      if (version <= record.version || at + this.ttlMs <= now) {
-        steps.delete(version);
-        this.count -= 1;
-      }
+      if (version <= record.version || at + this.ttlMs <= now) this.drop(steps, version);
     }
     if (steps.size === 0) this.bySession.delete(id);
     if (z === undefined) return undefined;
@@ -110,15 +108,29 @@ export class PatchSteps {
   }
 
   /** Forget the steps of `id` (a new session under it: its versions start again). */
-  public forget(id: string): void {
-    this.count -= this.bySession.get(id)?.size ?? 0;
+  public forget(id: string, steps = this.bySession.get(id)): void {
+    if (steps === undefined) return;
+    for (const version of [...steps.keys()]) this.drop(steps, version);
     this.bySession.delete(id);
   }
 
-  /** Steps held, in all sessions. */
-  public get size(): number {
-    return this.count;
+  /** Steps held, and the bytes of their values, in all sessions. */
+  public get size(): { readonly steps: number; readonly bytes: number } {
+    return { steps: this.count, bytes: this.bytes };
   }
+
+  private drop(steps: Map<number, HeldStep>, version: number): void {
+    const held = steps.get(version);
+    if (held === undefined) return;
+    steps.delete(version);
+    this.count -= 1;
+    this.bytes -= held.step.bytes;
+  }
+}
+
+interface HeldStep {
+  readonly step: PatchStep;
+  readonly at: number;
 }
 
 /** `record` after `step`, as the patch scripts merge: kept and replaced keys in place, new ones appended. */

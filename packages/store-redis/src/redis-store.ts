@@ -1373,6 +1373,7 @@ export class RedisStore implements SessionStore {
         updatedAt: now,
         expiresAt,
         z: replyInteger(z, 'patchSession'),
+        bytes: encoded.set.bytes,
       };
     } catch {
       return undefined;

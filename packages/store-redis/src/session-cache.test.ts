@@ -318,6 +318,7 @@ describe('SessionCache: a read that lost the race to an invalidation', () => {
       updatedAt: NOW + version,
       expiresAt: undefined,
       z: 20,
+      bytes: 10,
     });
     fill(cache, 's1', 2);
     // Two parallel writes: the entry is set aside before them; their

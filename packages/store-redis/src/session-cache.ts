@@ -185,7 +185,7 @@ export class SessionCache {
   public constructor(options: { readonly maxEntries: number; readonly maxBytes: number }) {
     this.maxEntries = options.maxEntries;
     this.maxBytes = options.maxBytes;
-    this.steps = new PatchSteps(options.maxEntries, RETAINED_TTL_MS);
+    this.steps = new PatchSteps(options.maxEntries, options.maxBytes, RETAINED_TTL_MS);
   }
 
   /** True while the cache serves and fills. */
