@@ -305,6 +305,42 @@ describe('RedisStore instance cache: standalone', () => {
     expect(a.peekCached(session.id)).toMatchObject({ version: 2, data: { n: 1 } });
   });
 
+  it('parallel writes leaving in separate batches never leave the cache an older version than its own later write', async () => {
+    const a = await openStore();
+    const session = await createSession(a, { n: 0 });
+    await a.load(session.id);
+    // The first is sent whole (replaceSession) with a read behind it; the
+    // others (patchSession, no copy left to build on) leave after that read.
+    const versions = await Promise.all(
+      Array.from({ length: 5 }, (_, i) => a.patch(session.id, { set: { [`k${i}`]: i } })),
+    );
+    expect(versions.sort((x, y) => x - y)).toEqual([2, 3, 4, 5, 6]);
+    // Not the version the first write's read saw: what Redis holds.
+    expect(a.loadCached(session.id)?.version ?? 6).toBe(6);
+    expect(await a.load(session.id)).toMatchObject({
+      version: 6,
+      data: { n: 0, k0: 0, k1: 1, k2: 2, k3: 3, k4: 4 },
+    });
+  });
+
+  it('a touch and a patch made together (two scripts, two batches): the cache never keeps the touch without the patch', async () => {
+    const a = await openStore({ frameFormat: 1 });
+    const session = await createSession(a, { n: 0 });
+    await a.load(session.id);
+    const later = session.expiresAt + 60_000;
+    const [touched, version] = await Promise.all([
+      a.touch(session.id, later),
+      a.patch(session.id, { set: { n: 1 } }),
+    ]);
+    expect([touched, version]).toEqual([true, 2]);
+    expect(a.loadCached(session.id)?.version ?? 2).toBe(2);
+    expect(await a.load(session.id)).toMatchObject({
+      version: 2,
+      expiresAt: later,
+      data: { n: 1 },
+    });
+  });
+
   it('a burst of parallel patches: the copy it leaves is what Redis holds (each patch it could not see replayed in version order)', async () => {
     const a = await openStore();
     const reader = await openStore({ cache: false });
@@ -334,6 +370,37 @@ describe('RedisStore instance cache: standalone', () => {
     expect(await reader.load(session.id)).toMatchObject({
       version: n + 2,
       data: { ...stored?.data, after: 1 },
+    });
+  });
+
+  it("a burst around another instance's write: the copy is replayed up to that write, never past it", async () => {
+    const a = await openStore();
+    const b = await openStore();
+    const reader = await openStore({ cache: false });
+    const session = await createSession(a, { n: 0 });
+    await a.load(session.id);
+    const wave = (from: number) =>
+      Promise.all(
+        Array.from({ length: 5 }, (_, i) =>
+          a.patch(session.id, { set: { [`k${from + i}`]: from + i } }),
+        ),
+      );
+    await wave(0);
+    expect(a.peekCached(session.id)?.version).toBe(6);
+    await b.patch(session.id, { set: { b: 1 } });
+    await wave(5);
+    const stored = await reader.load(session.id);
+    expect(stored?.version).toBe(12);
+    expect(Object.keys(stored?.data ?? {}).filter((key) => key.startsWith('k'))).toHaveLength(10);
+    expect(stored?.data).toMatchObject({ n: 0, b: 1 });
+    // Version 7 is b's: a's steps after it wait for a copy past it.
+    expect(a.peekCached(session.id)?.version).toBe(6);
+    expect(a.peekCached(session.id)?.data).not.toHaveProperty('b');
+    // No base past b's write: a's next patch sends its keys alone, and nothing is lost.
+    expect(await sentWhole(() => a.patch(session.id, { set: { last: 1 } }))).toBe(false);
+    expect(await reader.load(session.id)).toMatchObject({
+      version: 13,
+      data: { ...stored?.data, last: 1 },
     });
   });
 

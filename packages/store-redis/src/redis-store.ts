@@ -1462,9 +1462,15 @@ export class RedisStore implements SessionStore {
       return storeCall(context, () => this.scripts.run(name, keys, args, sent));
     }
     // Every script given a session id may write that session; with NOLOOP
-    // Redis will not tell this instance, so the cache is told here.
+    // Redis will not tell this instance, so the cache is told here: when it
+    // is made, and when it leaves (before the read the caller sends behind
+    // it, which it must not lose).
     cache.beginWrite(sessionId);
-    const written = storeCall(context, () => this.scripts.run(name, keys, args, sent));
+    const leaves = (): void => {
+      cache.sentWrite(sessionId);
+      sent?.();
+    };
+    const written = storeCall(context, () => this.scripts.run(name, keys, args, leaves));
     const settle = (): void => {
       cache.endWrite(sessionId);
     };

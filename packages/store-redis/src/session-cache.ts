@@ -144,7 +144,9 @@ interface PendingKey {
  *   was in flight (on Cluster a redirected command may run after a read
  *   sent later). The one exception is the read the store sends right
  *   behind its own write (a frame head read: the store fills the entry
- *   with what it wrote, once the head shows the version it wrote);
+ *   with what it wrote, once the head shows the version it wrote), unless
+ *   another write of the id is sent after it ({@link sentWrite}): that
+ *   one may run in Redis after the read;
  * - records are deep-frozen once, when stored: every caller shares the one
  *   decoded copy, so nothing is decoded twice and nobody can change it.
  */
@@ -272,6 +274,22 @@ export class SessionCache {
   public beginWrite(id: string): void {
     this.invalidate(id);
     this.pendingOf(id).writes += 1;
+  }
+
+  /**
+   * The write of {@link beginWrite} was handed to the client: every fill of
+   * `id` whose read went out before it is lost. A write begun earlier can be
+   * sent later (writes of different scripts leave in separate batches, in
+   * the order they were made), so the read behind an earlier-sent write of
+   * this instance's (`followsOwnWrite`) may reach Redis before it: without
+   * this, that read would refill the entry with a version this instance's
+   * own later write has already replaced, and nothing would ever tell it.
+   */
+  public sentWrite(id: string): void {
+    const pending = this.pending.get(id);
+    if (pending === undefined) return;
+    this.seq += 1;
+    pending.invalidatedAt = this.seq;
   }
 
   /** The write of {@link beginWrite} settled (either way). */
