@@ -309,6 +309,34 @@ describe('SessionCache: a read that lost the race to an invalidation', () => {
     expect(cache.peekBase('s4', NOW)).toBeUndefined();
   });
 
+  it('loses the refill behind an own write when another own write leaves after its read', () => {
+    const cache = readyCache();
+    // One write: its refill (the read sent right behind it) is stored.
+    cache.beginWrite('s1');
+    cache.sentWrite('s1');
+    const alone = cache.beginFill('s1', true, NOW)!;
+    cache.endWrite('s1');
+    cache.endFill(alone, record('s1', 2), 10);
+    expect(cache.peek('s1')?.version).toBe(2);
+
+    // Two writes made together, sent in two batches: the first one's read
+    // may reach Redis before the second write runs.
+    cache.beginWrite('s1');
+    cache.beginWrite('s1');
+    cache.sentWrite('s1');
+    const first = cache.beginFill('s1', true, NOW)!;
+    cache.sentWrite('s1');
+    const second = cache.beginFill('s1', true, NOW)!;
+    cache.endWrite('s1');
+    cache.endWrite('s1');
+    cache.endFill(first, record('s1', 3), 10);
+    expect(cache.peek('s1')).toBeUndefined();
+    expect(cache.stats().racesLost).toBe(1);
+    // The last one sent reads what both left.
+    cache.endFill(second, record('s1', 4), 10);
+    expect(cache.peek('s1')?.version).toBe(4);
+  });
+
   it('carries the copy set aside through the own patches it did not see, once no version between is missing', () => {
     const cache = readyCache();
     const step = (version: number, key: string) => ({
