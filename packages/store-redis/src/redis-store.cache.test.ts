@@ -341,6 +341,19 @@ describe('RedisStore instance cache: standalone', () => {
     });
   });
 
+  it('a patch and a delete made together (a write racing a logout): the cache never serves the deleted session', async () => {
+    const a = await openStore();
+    const session = await createSession(a, { n: 0 });
+    await a.load(session.id);
+    const [version, deleted] = await Promise.all([
+      a.patch(session.id, { set: { n: 1 } }),
+      a.delete(session.id),
+    ]);
+    expect([version, deleted]).toEqual([2, true]);
+    expect(a.loadCached(session.id)).toBeUndefined();
+    expect(await a.load(session.id)).toBeNull();
+  });
+
   it('a burst of parallel patches: the copy it leaves is what Redis holds (each patch it could not see replayed in version order)', async () => {
     const a = await openStore();
     const reader = await openStore({ cache: false });
