@@ -252,6 +252,15 @@ describe('FallbackStore with the instance cache over a real redis-server', () =>
     expect(stored?.data).toMatchObject({ n: 0, during: 1 });
   });
 
+  it('a session deleted (a logout) right before an outage is not served from the cache through it', async () => {
+    const r = await rig(true);
+    const session = await cachedSession(r, { n: 1 });
+    expect(await r.store.delete(session.id)).toBe(true);
+    await r.server.kill();
+    await openBreaker(r.store);
+    expect(await r.store.load(session.id)).toBeNull();
+  });
+
   it('a cache that never comes up (a Redis user without CLIENT) still carries the last writes through an outage', async () => {
     // The cache cannot track, so it never serves; what this instance last
     // read and wrote is still what the outage fallback starts from, not the

@@ -1042,6 +1042,9 @@ export class RedisStore implements SessionStore {
       'deleteSession',
     );
     const status = replyInteger(reply[0], 'deleteSession');
+    // Gone from Redis (deleted now, or before): no copy of it is kept for
+    // an outage fallback. Another owner's session is left as it is.
+    if (status !== -1) this.cache?.noteGone(id);
     if (status === 0) return { kind: 'missing' };
     if (status === -1) return { kind: 'other-owner' };
     if (status === -2) return { kind: 'expired' };

@@ -309,6 +309,23 @@ describe('SessionCache: a read that lost the race to an invalidation', () => {
     expect(cache.peekBase('s4', NOW)).toBeUndefined();
   });
 
+  it('keeps no copy of a session this instance deleted, until it creates one under that id again', () => {
+    const cache = readyCache();
+    fill(cache, 's1', 3);
+    // The delete sets the live copy aside first (it may fail), then succeeds.
+    cache.beginWrite('s1');
+    expect(cache.peekRetained('s1', NOW)?.version).toBe(3);
+    cache.noteGone('s1');
+    cache.endWrite('s1');
+    expect(cache.peekRetained('s1', NOW)).toBeUndefined();
+    // An own write's reply still on its way sets nothing aside after it.
+    cache.noteSeen(record('s1', 4), 10, NOW);
+    expect(cache.peekRetained('s1', NOW)).toBeUndefined();
+    expect(cache.takeRetained(NOW)).toEqual([]);
+    cache.noteCreated(record('s1', 1), 10, NOW);
+    expect(cache.peekRetained('s1', NOW)?.version).toBe(1);
+  });
+
   it('loses the refill behind an own write when another own write leaves after its read', () => {
     const cache = readyCache();
     // One write: its refill (the read sent right behind it) is stored.

@@ -172,6 +172,11 @@ export class SessionCache {
   private retainedBytes = 0;
   /** Own patches whose result was not seen, replayed onto the copy set aside (see {@link noteStep}). */
   private readonly steps: PatchSteps;
+  /**
+   * Ids this instance deleted or found gone (see {@link noteGone}), oldest
+   * first, at most `maxEntries`: no copy of them is set aside again.
+   */
+  private readonly gone = new Set<string>();
   private ready = false;
   private epoch = 0;
   private seq = 0;
@@ -473,6 +478,7 @@ export class SessionCache {
    * an outage fallback ({@link peekRetained}, {@link takeRetained}).
    */
   public noteCreated(record: SessionRecord, bytes: number, now = Date.now()): void {
+    this.gone.delete(record.id);
     this.steps.forget(record.id);
     this.setAside(record.id, deepFreeze(record), bytes + record.id.length, now, true, true);
   }
@@ -499,6 +505,28 @@ export class SessionCache {
       this.retained.get(record.id)?.current === true,
       true,
     );
+  }
+
+  /**
+   * This instance deleted `id` (or its delete found it gone): drop the copy
+   * set aside, and set none aside again. The copy its own delete set aside
+   * (in case the delete failed) would otherwise carry the deleted session
+   * through an outage starting within the minute: a logout undone on the
+   * instance that performed it. A deleted id stays deleted in Redis, and a
+   * write reply still on its way (an own write that ran before the delete)
+   * must not set its copy aside after this.
+   */
+  public noteGone(id: string): void {
+    this.remove(id);
+    const kept = this.retained.get(id);
+    if (kept !== undefined) this.dropRetained(id, kept);
+    this.steps.forget(id);
+    this.gone.delete(id);
+    this.gone.add(id);
+    if (this.gone.size > this.maxEntries) {
+      const oldest = this.gone.values().next();
+      if (oldest.done !== true) this.gone.delete(oldest.value);
+    }
   }
 
   /**
@@ -554,6 +582,7 @@ export class SessionCache {
     current: boolean,
     base: boolean,
   ): void {
+    if (this.gone.has(id)) return;
     const kept = this.retained.get(id);
     if (kept !== undefined) {
       if (kept.record.version > record.version) return;
