@@ -261,6 +261,21 @@ describe('FallbackStore with the instance cache over a real redis-server', () =>
     expect(await r.store.load(session.id)).toBeNull();
   });
 
+  it('a session another instance deleted right before an outage is not carried through it either', async () => {
+    const r = await rig(true);
+    const session = await cachedSession(r, { n: 1 });
+    const other = new RedisStore({ connection: { url: r.server.url }, prefix: r.redis.prefix });
+    opened.push(other);
+    expect(await other.delete(session.id)).toBe(true);
+    // The announcement reaches this instance's cache.
+    for (let i = 0; i < 300 && r.redis.peekCached(session.id) !== undefined; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    await r.server.kill();
+    await openBreaker(r.store);
+    expect(await r.store.load(session.id)).toBeNull();
+  });
+
   it('a cache that never comes up (a Redis user without CLIENT) still carries the last writes through an outage', async () => {
     // The cache cannot track, so it never serves; what this instance last
     // read and wrote is still what the outage fallback starts from, not the

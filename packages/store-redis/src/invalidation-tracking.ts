@@ -12,6 +12,10 @@ export interface InvalidationSink {
   flush(): void;
   /** Every tracked connection has tracking confirmed (`true`), or some has not (`false`). */
   setReady(ready: boolean): void;
+  /** The channel of {@link revoked}; none: no revocations are listened for. */
+  readonly revocationChannel?: string | undefined;
+  /** A store announced on {@link revocationChannel} that it deleted `message` (a session id). */
+  revoked?(message: string): void;
 }
 
 /** How often a Cluster's slot map is refreshed while the cache is down, ms. */
@@ -232,8 +236,19 @@ class TrackedConnection {
     companion.on('ready', () => {
       void this.subscribe(companion);
     });
-    companion.on('messageBuffer', (_channel: Buffer, message: unknown) => {
-      if (companion === this.companion) this.onInvalidation(message);
+    companion.on('messageBuffer', (channel: Buffer, message: unknown) => {
+      if (companion !== this.companion) return;
+      const revocations = this.sink.revocationChannel;
+      if (
+        revocations !== undefined &&
+        Buffer.isBuffer(message) &&
+        channel.length === revocations.length &&
+        channel.toString() === revocations
+      ) {
+        this.sink.revoked?.(message.toString());
+        return;
+      }
+      this.onInvalidation(message);
     });
   }
 
@@ -243,6 +258,11 @@ class TrackedConnection {
       // CLIENT ID is refused once the connection is in subscriber mode.
       const id = await companion.client('ID');
       await companion.subscribe(INVALIDATION_CHANNEL);
+      const revocations = this.sink.revocationChannel;
+      // Best effort: a Redis user without rights on that channel keeps its
+      // cache (copies of sessions another instance deleted may then be
+      // carried through an outage, as without revocations).
+      if (revocations !== undefined) await companion.subscribe(revocations).catch(() => undefined);
       // close() or a newer companion replaced it meanwhile.
       if (companion !== this.companion) return;
       this.companionId = String(id);

@@ -119,6 +119,15 @@ export class RedisKeys {
     return `${this.prefix}:u:{`;
   }
 
+  /**
+   * The Pub/Sub channel on which a store announces the ids it deleted, so
+   * that every instance's cache stops keeping a copy of them for an outage
+   * (see `SessionCache.noteGone`). A channel, not a key: no slot on Cluster.
+   */
+  public get revocationChannel(): string {
+    return `${this.prefix}:revoked`;
+  }
+
   /** A pattern matching every key of this prefix (for tests and tooling; never used by the store). */
   public get scanPattern(): string {
     return `${this.prefix}:*`;

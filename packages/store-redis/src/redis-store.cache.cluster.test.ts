@@ -95,6 +95,12 @@ describe('RedisStore instance cache: Cluster', () => {
     await Promise.all(sessions.map((s) => b.patch(s.id, { set: { n: 1 } })));
     await allAt(a, sessions, 2);
     expect(a.cacheStats()?.invalidations).toBeGreaterThanOrEqual(30);
+
+    // Deletes on every master are announced cluster-wide: a keeps no copy for an outage.
+    await Promise.all(sessions.map((s) => b.delete(s.id)));
+    await until('every deleted session revoked in a', () =>
+      sessions.every((s) => a.peekCached(s.id) === undefined),
+    );
   });
 
   it('stays coherent when a master dies and its replica takes over', async () => {

@@ -354,6 +354,26 @@ describe('RedisStore instance cache: standalone', () => {
     expect(await a.load(session.id)).toBeNull();
   });
 
+  it("another instance's delete is announced: no copy of the deleted session is kept for an outage", async () => {
+    const a = await openStore();
+    const b = await openStore();
+    const session = await createSession(a, { n: 0 });
+    await until(
+      'cached by b',
+      async () => (await b.load(session.id)) !== null && b.loadCached(session.id) !== undefined,
+    );
+    const kept = await createSession(a, { n: 1 });
+    await b.load(kept.id);
+    expect(await a.delete(session.id)).toBe(true);
+    // The invalidation alone would set b's copy aside (it does not say the key was deleted).
+    await until('revoked in b', () => b.peekCached(session.id) === undefined);
+    // A session another instance wrote (not deleted) is still kept.
+    await b.patch(kept.id, { set: { n: 2 } });
+    await a.patch(kept.id, { set: { n: 3 } });
+    await until('invalidated in b', () => b.loadCached(kept.id) === undefined);
+    expect(b.peekCached(kept.id)).toBeDefined();
+  });
+
   it('a burst of parallel patches: the copy it leaves is what Redis holds (each patch it could not see replayed in version order)', async () => {
     const a = await openStore();
     const reader = await openStore({ cache: false });

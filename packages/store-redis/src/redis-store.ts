@@ -207,6 +207,12 @@ export class RedisStore implements SessionStore {
           // Going down sets the entries aside for an outage fallback (peekCached).
           cache.setReady(ready, resolved.clock.now());
         },
+        revocationChannel: keys.revocationChannel,
+        // Another instance deleted it: an invalidation alone would leave its
+        // copy set aside for an outage (it does not say the key was deleted).
+        revoked(id) {
+          if (isValidSessionId(id)) cache.noteGone(id);
+        },
       });
     }
     this.expiry = new RedisExpiryIndex(
@@ -1043,8 +1049,10 @@ export class RedisStore implements SessionStore {
     );
     const status = replyInteger(reply[0], 'deleteSession');
     // Gone from Redis (deleted now, or before): no copy of it is kept for
-    // an outage fallback. Another owner's session is left as it is.
+    // an outage fallback, here or (announced) in the other instances.
+    // Another owner's session is left as it is.
     if (status !== -1) this.cache?.noteGone(id);
+    if (status === 1) this.announceDeleted(id);
     if (status === 0) return { kind: 'missing' };
     if (status === -1) return { kind: 'other-owner' };
     if (status === -2) return { kind: 'expired' };
@@ -1055,6 +1063,16 @@ export class RedisStore implements SessionStore {
       await this.removeFromUserIndex(operation, owner, [[id, anyMemberOf(createdAt)]]);
     }
     return { kind: 'deleted', userId: owner === '' ? undefined : owner, createdAt };
+  }
+
+  /**
+   * Tell the other instances' caches that `id` is deleted
+   * ({@link RedisKeys.revocationChannel}). Not awaited, and its failure
+   * ignored: the delete happened; a Redis user without rights on the channel,
+   * or an instance not listening, only keeps a copy an outage could serve.
+   */
+  private announceDeleted(id: string): void {
+    this.client.publish(this.keys.revocationChannel, id).catch(() => undefined);
   }
 
   /**
