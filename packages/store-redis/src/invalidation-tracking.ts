@@ -261,8 +261,14 @@ class TrackedConnection {
       const revocations = this.sink.revocationChannel;
       // Best effort: a Redis user without rights on that channel keeps its
       // cache (copies of sessions another instance deleted may then be
-      // carried through an outage, as without revocations).
-      if (revocations !== undefined) await companion.subscribe(revocations).catch(() => undefined);
+      // carried through an outage, as without revocations), with a warning.
+      if (revocations !== undefined) {
+        await companion.subscribe(revocations).catch((error: unknown) => {
+          if (error instanceof Error && REFUSED.test(error.message)) {
+            warnRevocationsRefused(this.node, revocations, error.message);
+          }
+        });
+      }
       // close() or a newer companion replaced it meanwhile.
       if (companion !== this.companion) return;
       this.companionId = String(id);
@@ -356,6 +362,27 @@ function warnTrackingRefused(node: Redis, reply: string): void {
       'CLIENT command (CLIENT ID, CLIENT TRACKING) and SUBSCRIBE for the store’s user; or ' +
       'turn the cache off (cache: false).',
     { type: 'SessionClusterWarning', code: 'SESSION_CLUSTER_TRACKING_REFUSED' },
+  );
+}
+
+/** Data connections already warned about refused revocations. */
+const revocationsRefused = new WeakSet<Redis>();
+
+/**
+ * A process warning (once per data connection) that Redis refused the
+ * subscription to the store's revocation channel: the cache works, but a
+ * session another instance deletes can still be carried through an outage
+ * by this one (see `SessionCache.noteGone`).
+ */
+function warnRevocationsRefused(node: Redis, channel: string, reply: string): void {
+  if (revocationsRefused.has(node)) return;
+  revocationsRefused.add(node);
+  process.emitWarning(
+    `RedisStore: Redis refused SUBSCRIBE ${channel} (${reply}): sessions other instances ` +
+      'delete are not announced to this one, whose cache may then carry one through an outage ' +
+      'starting within the minute. Allow the channel for the store’s user (ACL &' +
+      `${channel}).`,
+    { type: 'SessionClusterWarning', code: 'SESSION_CLUSTER_REVOCATIONS_REFUSED' },
   );
 }
 

@@ -625,6 +625,41 @@ describe('RedisStore instance cache: standalone', () => {
     expect(await getCalls()).toBe(gets);
   });
 
+  it('a Redis user without rights on the revocation channel keeps its cache, with a warning', async () => {
+    await admin.call(
+      'ACL',
+      'SETUSER',
+      'no-revocations',
+      'on',
+      '>pw',
+      '~*',
+      'resetchannels',
+      '&__redis__:invalidate',
+      '+@all',
+    );
+    const warnings: string[] = [];
+    const onWarning = (warning: Error & { code?: string }): void => {
+      if (warning.code === 'SESSION_CLUSTER_REVOCATIONS_REFUSED') warnings.push(warning.message);
+    };
+    process.on('warning', onWarning);
+    onTestFinished(() => {
+      process.off('warning', onWarning);
+    });
+    const a = await openStore({
+      connection: { url: `redis://no-revocations:pw@127.0.0.1:${server.port}` },
+    });
+    const session = await createSession(a);
+    await a.load(session.id);
+    const gets = await getCalls();
+    expect((await a.load(session.id))?.version).toBe(1);
+    expect(await getCalls()).toBe(gets);
+    await until('warned', () => warnings.length > 0);
+    expect(warnings[0]).toContain(`${prefix}:revoked`);
+    // Its own delete still works (its PUBLISH is refused and ignored).
+    expect(await a.delete(session.id)).toBe(true);
+    expect(await a.load(session.id)).toBeNull();
+  });
+
   it('while its cache is down, an outage fallback gets what it last read or wrote, not an older copy', async () => {
     // A Redis user without CLIENT: tracking is refused, the cache never serves.
     await admin.call('ACL', 'SETUSER', 'no-client', 'on', '>pw', '~*', '&*', '+@all', '-client');
