@@ -98,6 +98,19 @@ async function until(what: string, check: () => boolean | Promise<boolean>): Pro
   }
 }
 
+/** The messages of the process warnings with `code` emitted from now to the end of the test. */
+function warningsWith(code: string): string[] {
+  const warnings: string[] = [];
+  const onWarning = (warning: Error & { code?: string }): void => {
+    if (warning.code === code) warnings.push(warning.message);
+  };
+  process.on('warning', onWarning);
+  onTestFinished(() => {
+    process.off('warning', onWarning);
+  });
+  return warnings;
+}
+
 /** GETs the server has served so far. */
 async function getCalls(): Promise<number> {
   const info = await admin.info('commandstats');
@@ -637,14 +650,7 @@ describe('RedisStore instance cache: standalone', () => {
       '&__redis__:invalidate',
       '+@all',
     );
-    const warnings: string[] = [];
-    const onWarning = (warning: Error & { code?: string }): void => {
-      if (warning.code === 'SESSION_CLUSTER_REVOCATIONS_REFUSED') warnings.push(warning.message);
-    };
-    process.on('warning', onWarning);
-    onTestFinished(() => {
-      process.off('warning', onWarning);
-    });
+    const warnings = warningsWith('SESSION_CLUSTER_REVOCATIONS_REFUSED');
     const a = await openStore({
       connection: { url: `redis://no-revocations:pw@127.0.0.1:${server.port}` },
     });
@@ -663,14 +669,7 @@ describe('RedisStore instance cache: standalone', () => {
   it('while its cache is down, an outage fallback gets what it last read or wrote, not an older copy', async () => {
     // A Redis user without CLIENT: tracking is refused, the cache never serves.
     await admin.call('ACL', 'SETUSER', 'no-client', 'on', '>pw', '~*', '&*', '+@all', '-client');
-    const warnings: string[] = [];
-    const onWarning = (warning: Error & { code?: string }): void => {
-      if (warning.code === 'SESSION_CLUSTER_TRACKING_REFUSED') warnings.push(warning.message);
-    };
-    process.on('warning', onWarning);
-    onTestFinished(() => {
-      process.off('warning', onWarning);
-    });
+    const warnings = warningsWith('SESSION_CLUSTER_TRACKING_REFUSED');
     const a = new RedisStore({
       connection: { url: `redis://no-client:pw@127.0.0.1:${server.port}` },
       prefix,
