@@ -344,45 +344,46 @@ class TrackedConnection {
 /** Error replies that will not change on a retry: no such command, or the ACL forbids it. */
 const REFUSED = /^(NOPERM|ERR unknown (sub)?command)/i;
 
-/** Data connections already warned about: one warning per connection, however often it reconnects. */
-const refusedNodes = new WeakSet<Redis>();
+/** The warning codes each data connection was given: one per code and connection, however often it reconnects. */
+const warned = new WeakMap<Redis, Set<string>>();
+
+/** A `SessionClusterWarning` with `code`, once per data connection. */
+function warnOnce(node: Redis, code: string, message: string): void {
+  const codes = warned.get(node) ?? new Set<string>();
+  if (codes.has(code)) return;
+  codes.add(code);
+  warned.set(node, codes);
+  process.emitWarning(message, { type: 'SessionClusterWarning', code });
+}
 
 /**
- * A process warning (once per data connection) that Redis refused a step
- * of client tracking: the instance cache stays down (every load a round
- * trip) with nothing else telling the operator why, since health shows
- * only `cache.state: 'down'`.
+ * Redis refused a step of client tracking: the instance cache stays down
+ * (every load a round trip) with nothing else telling the operator why,
+ * since health shows only `cache.state: 'down'`.
  */
 function warnTrackingRefused(node: Redis, reply: string): void {
-  if (refusedNodes.has(node)) return;
-  refusedNodes.add(node);
-  process.emitWarning(
+  warnOnce(
+    node,
+    'SESSION_CLUSTER_TRACKING_REFUSED',
     `RedisStore: Redis refused client tracking (${reply}), so the instance cache stays down ` +
       'and every load goes to Redis. The cache needs Redis 6 or later and, with ACLs, the ' +
       'CLIENT command (CLIENT ID, CLIENT TRACKING) and SUBSCRIBE for the store’s user; or ' +
       'turn the cache off (cache: false).',
-    { type: 'SessionClusterWarning', code: 'SESSION_CLUSTER_TRACKING_REFUSED' },
   );
 }
 
-/** Data connections already warned about refused revocations. */
-const revocationsRefused = new WeakSet<Redis>();
-
 /**
- * A process warning (once per data connection) that Redis refused the
- * subscription to the store's revocation channel: the cache works, but a
- * session another instance deletes can still be carried through an outage
- * by this one (see `SessionCache.noteGone`).
+ * Redis refused the subscription to the store's revocation channel: the
+ * cache works, but a session another instance deletes can still be carried
+ * through an outage by this one (see `SessionCache.noteGone`).
  */
 function warnRevocationsRefused(node: Redis, channel: string, reply: string): void {
-  if (revocationsRefused.has(node)) return;
-  revocationsRefused.add(node);
-  process.emitWarning(
+  warnOnce(
+    node,
+    'SESSION_CLUSTER_REVOCATIONS_REFUSED',
     `RedisStore: Redis refused SUBSCRIBE ${channel} (${reply}): sessions other instances ` +
       'delete are not announced to this one, whose cache may then carry one through an outage ' +
-      'starting within the minute. Allow the channel for the store’s user (ACL &' +
-      `${channel}).`,
-    { type: 'SessionClusterWarning', code: 'SESSION_CLUSTER_REVOCATIONS_REFUSED' },
+      `starting within the minute. Allow the channel for the store’s user (ACL &${channel}).`,
   );
 }
 
