@@ -276,6 +276,23 @@ describe('FallbackStore with the instance cache over a real redis-server', () =>
     expect(await r.store.load(session.id)).toBeNull();
   });
 
+  it('a logout this instance never heard announced is not carried through an outage once a read has seen it', async () => {
+    // No rights on the revocation channel: only the invalidation arrives.
+    const r = await rig(true, 200, '~* resetchannels &__redis__:invalidate +@all');
+    const session = await cachedSession(r, { n: 1 });
+    const other = new RedisStore({ connection: { url: r.server.url }, prefix: r.redis.prefix });
+    opened.push(other);
+    expect(await other.delete(session.id)).toBe(true);
+    for (let i = 0; i < 300 && r.redis.loadCached(session.id) !== undefined; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    // The next request's read finds the id retired.
+    expect(await r.store.load(session.id)).toBeNull();
+    await r.server.kill();
+    await openBreaker(r.store);
+    expect(await r.store.load(session.id)).toBeNull();
+  });
+
   it('a cache that never comes up (a Redis user without CLIENT) still carries the last writes through an outage', async () => {
     // The cache cannot track, so it never serves; what this instance last
     // read and wrote is still what the outage fallback starts from, not the

@@ -666,6 +666,43 @@ describe('RedisStore instance cache: standalone', () => {
     expect(await a.load(session.id)).toBeNull();
   });
 
+  it("another instance's delete it never heard of: its next read finds the tombstone and keeps no copy for an outage", async () => {
+    // Deaf to revocations (no rights on the channel), so only the
+    // invalidation arrives, and it sets the copy aside as a stale one.
+    await admin.call(
+      'ACL',
+      'SETUSER',
+      'deaf',
+      'on',
+      '>pw',
+      '~*',
+      'resetchannels',
+      '&__redis__:invalidate',
+      '+@all',
+    );
+    const a = await openStore({ connection: { url: `redis://deaf:pw@127.0.0.1:${server.port}` } });
+    const b = await openStore();
+    const deleted = await createSession(b, { n: 1 });
+    const lost = await createSession(b, { n: 2 });
+    for (const id of [deleted.id, lost.id]) {
+      await until('cached by a', async () => {
+        await a.load(id);
+        return a.loadCached(id) !== undefined;
+      });
+    }
+    expect(await b.delete(deleted.id)).toBe(true);
+    await until('invalidated in a', () => a.loadCached(deleted.id) === undefined);
+    expect(a.peekCached(deleted.id)).toMatchObject({ data: { n: 1 } });
+    expect(await a.load(deleted.id)).toBeNull();
+    expect(a.peekCached(deleted.id)).toBeUndefined();
+    // A key that is merely missing (Redis lost it, not a delete) keeps its
+    // copy: an outage fallback's write-back needs it.
+    await admin.del(new RedisKeys(prefix, b.bucketCount).session(lost.id));
+    await until('invalidated in a', () => a.loadCached(lost.id) === undefined);
+    expect(await a.load(lost.id)).toBeNull();
+    expect(a.peekCached(lost.id)).toMatchObject({ data: { n: 2 } });
+  });
+
   it('while its cache is down, an outage fallback gets what it last read or wrote, not an older copy', async () => {
     // A Redis user without CLIENT: tracking is refused, the cache never serves.
     await admin.call('ACL', 'SETUSER', 'no-client', 'on', '>pw', '~*', '&*', '+@all', '-client');

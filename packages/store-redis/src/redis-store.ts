@@ -57,6 +57,7 @@ import type { FillTicket, SessionCacheStats } from './session-cache.js';
 import {
   FRAME_HEADER_ESTIMATE,
   FRAME_HEAD_BYTES,
+  RETIRED_FRAME,
   frameBytes,
   frameEntries,
   frameFormatArgument,
@@ -295,6 +296,18 @@ export class RedisStore implements SessionStore {
       throw error;
     }
     if (cache === undefined) return this.readLive(operation, id, raw, this.clock.now());
+    if (raw === RETIRED_FRAME) {
+      // A retired id (deleted, or regenerated away): no copy of it is set
+      // aside for an outage fallback any more, even when the announcement
+      // of its delete never reached this instance (revocations are best
+      // effort: a companion down when it was published, a Redis user
+      // without the channel). Only a tombstone says so: a key that is
+      // simply missing may be one Redis lost, whose copy the fallback's
+      // write-back needs.
+      if (ticket !== undefined) cache.cancelFill(ticket);
+      cache.noteGone(id);
+      return null;
+    }
     if (ticket === undefined) {
       // The cache is down: nothing is served from it, but what this
       // instance reads is still its latest sight of the session, for an
