@@ -608,6 +608,29 @@ describe('RedisStore instance cache: standalone', () => {
     expect((await a.load(session.id))?.version).toBe(3);
   });
 
+  it('a delete announced while its invalidation connection was down: once back, no copy of the deleted session is kept for an outage', async () => {
+    const a = await openStore();
+    const b = await openStore();
+    const deleted = await createSession(b, { n: 1 });
+    const kept = await createSession(b, { n: 2 });
+    for (const id of [deleted.id, kept.id]) {
+      await until('cached by a', async () => {
+        await a.load(id);
+        return a.loadCached(id) !== undefined;
+      });
+    }
+    // Every companion killed: b's announcement reaches no subscriber of a's.
+    await admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
+    expect(await b.delete(deleted.id)).toBe(true);
+    await until('ready again', () => a.cacheStats()?.state === 'ready');
+    // Nothing loads the deleted id: only the look-up on return can tell.
+    await until(
+      'copy of the deleted session dropped',
+      () => a.peekCached(deleted.id) === undefined,
+    );
+    expect(a.peekCached(kept.id)).toMatchObject({ data: { n: 2 } });
+  });
+
   it('a step of turning tracking on that times out is tried again: the cache does not stay down', async () => {
     // The companion's CLIENT ID really times out: the server is paused when
     // it arrives. Nothing reconnects by itself (both connections stay up),

@@ -77,6 +77,13 @@ import { anyMemberOf, memberUpTo, userIndexScore } from './user-index-score.js';
  */
 const USER_SESSIONS_CONCURRENCY = 32;
 
+/**
+ * Ids whose copy set aside is looked up at once when the instance cache is
+ * ready again (see `RedisStore.recheckRetained`): up to `maxEntries` copies
+ * must not put that many commands on the connection in one burst.
+ */
+const RECHECK_CHUNK = 256;
+
 /** `Promise.all(items.map(fn))` with at most {@link USER_SESSIONS_CONCURRENCY} calls in flight; results in order. */
 async function mapBounded<T, R>(items: readonly T[], fn: (item: T) => Promise<R>): Promise<R[]> {
   const results = new Array<R>(items.length);
@@ -204,9 +211,10 @@ export class RedisStore implements SessionStore {
         flush() {
           cache.flush();
         },
-        setReady(ready) {
+        setReady: (ready) => {
           // Going down sets the entries aside for an outage fallback (peekCached).
           cache.setReady(ready, resolved.clock.now());
+          if (ready) void this.recheckRetained(cache);
         },
         revocationChannel: keys.revocationChannel,
         // Another instance deleted it: an invalidation alone would leave its
@@ -276,6 +284,32 @@ export class RedisStore implements SessionStore {
       assertValidSessionId(id, 'load');
       return this.read('load', id);
     });
+  }
+
+  /**
+   * The cache is ready again (after it was down, or for the first time):
+   * deletes announced while a companion connection was down never reached
+   * it, so every id with a copy set aside is looked up once (its first
+   * bytes), and a retired one drops its copy, as a read of it would (see
+   * {@link read}). Without this, a session another instance deleted during
+   * the gap would be served from that copy through an outage starting
+   * within the minute, unless a request for it came first. Best effort, in
+   * chunks of {@link RECHECK_CHUNK}: a lookup that fails keeps the copy.
+   */
+  private async recheckRetained(cache: SessionCache): Promise<void> {
+    const ids = cache.retainedIds(this.clock.now());
+    for (let from = 0; from < ids.length && this.closing === undefined; from += RECHECK_CHUNK) {
+      const chunk = ids.slice(from, from + RECHECK_CHUNK);
+      const heads = await Promise.all(
+        chunk.map((id) =>
+          this.client.getrange(this.keys.session(id), 0, RETIRED_FRAME.length - 1).catch(() => ''),
+        ),
+      );
+      for (const [i, head] of heads.entries()) {
+        const id = chunk[i];
+        if (head === RETIRED_FRAME && id !== undefined) cache.noteGone(id);
+      }
+    }
   }
 
   /**

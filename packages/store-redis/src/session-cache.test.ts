@@ -177,6 +177,18 @@ describe('SessionCache: copies set aside when it goes down', () => {
     expect(cache.peekRetained('a', NOW + 20)).toBeUndefined();
   });
 
+  it('names the ids with a copy set aside (to check against Redis once back), not those past their minute or gone', () => {
+    const cache = readyCache();
+    fill(cache, 'a', 3);
+    fill(cache, 'b', 1);
+    fill(cache, 'c', 1);
+    cache.setReady(false, NOW);
+    cache.noteGone('c');
+    cache.setReady(true, NOW + 10);
+    expect(cache.retainedIds(NOW + 10).sort()).toEqual(['a', 'b']);
+    expect(cache.retainedIds(NOW + RETAINED_TTL_MS)).toEqual([]);
+  });
+
   it('keeps the newer copy of an id when it goes down again', () => {
     const cache = readyCache();
     fill(cache, 'a', 5);

@@ -464,6 +464,17 @@ export class SessionCache {
     return taken;
   }
 
+  /**
+   * The ids that have a copy set aside younger than {@link RETAINED_TTL_MS}:
+   * what an outage fallback could serve, to check against Redis when
+   * announcements of deletes may have been missed (see `RedisStore`).
+   */
+  public retainedIds(now = Date.now()): string[] {
+    const ids: string[] = [];
+    for (const [id, kept] of this.retained) if (kept.at + RETAINED_TTL_MS > now) ids.push(id);
+    return ids;
+  }
+
   /** Set the live entries aside (newest copy of each id wins), dropping copies past their time. */
   private retain(now: number): void {
     for (const [id, kept] of this.retained) {
