@@ -2,8 +2,51 @@ import * as diagnosticsChannel from 'node:diagnostics_channel';
 import type { Channel, TracingChannel } from 'node:diagnostics_channel';
 import type { SessionError } from './errors.js';
 import type { RetryEvent } from './retry-policy.js';
-import type { EscalationReason, FallbackRoute, LockMode, SessionOperationName } from './semconv.js';
 import type { SessionRecord } from './session.js';
+
+/** Instrumentation scope name every session-cluster tracer and meter uses. */
+export const INSTRUMENTATION_SCOPE = '@session-cluster';
+
+/**
+ * Manager operations as published on the operation channel (the telemetry
+ * package gives each a `session.<operation>` span); `lock` is `withLock`, a
+ * lock held across a whole request.
+ */
+export type SessionOperationName =
+  | 'create'
+  | 'get'
+  | 'update'
+  | 'patch'
+  | 'touch'
+  | 'regenerate'
+  | 'delete'
+  | 'list_by_user'
+  | 'delete_by_user'
+  | 'cleanup_expired'
+  | 'lock';
+
+/**
+ * How a fallback store routed a call (`session.fallback.route` on its span): `primary` (breaker closed,
+ * primary answered), `secondary` (served from memory while degraded),
+ * `primary_failed_over` (primary failed during the call, memory answered).
+ */
+export type FallbackRoute = 'primary' | 'secondary' | 'primary_failed_over';
+
+/**
+ * How `update` used the session lock (`session.lock.mode`): `optimistic` (compare-and-set
+ * without the lock), `escalated` (the lock taken because the session is
+ * contended: after conflicts, or because it is remembered as hot), `always`
+ * (the lock taken up front, `lock: 'always'`).
+ */
+export type LockMode = 'optimistic' | 'escalated' | 'always';
+
+/**
+ * Why `update` took the lock (`session.lock.escalation_reason`): `conflict` (the
+ * optimistic attempts conflicted), `hot` (the session was remembered as hot,
+ * so the lock was taken at once), `local` (another update of the session
+ * was already running on this instance, so the lock was taken at once).
+ */
+export type EscalationReason = 'conflict' | 'hot' | 'local';
 
 /**
  * What the session packages publish about their work, on

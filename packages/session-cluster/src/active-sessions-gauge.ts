@@ -1,8 +1,11 @@
-import { INSTRUMENTATION_SCOPE, METRIC_SESSION_ACTIVE } from '@session-cluster/core';
+import { INSTRUMENTATION_SCOPE } from '@session-cluster/core';
 import { RedisKeys } from '@session-cluster/store-redis';
 import type { RedisStore } from '@session-cluster/store-redis';
 import type { MeterProvider, ObservableCallback } from '@opentelemetry/api';
 import type { OtelApi } from './otel-api.js';
+
+/** Gauge: live sessions (as counted by the store that is asked). */
+export const METRIC_SESSION_ACTIVE = 'session.active';
 
 /**
  * Live sessions in the store's Redis: the members of every expiry bucket

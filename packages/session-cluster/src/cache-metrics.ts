@@ -1,14 +1,18 @@
-import {
-  INSTRUMENTATION_SCOPE,
-  METRIC_SESSION_CACHE_BYTES,
-  METRIC_SESSION_CACHE_ENTRIES,
-  METRIC_SESSION_CACHE_HITS,
-  METRIC_SESSION_CACHE_INVALIDATIONS,
-  METRIC_SESSION_CACHE_MISSES,
-} from '@session-cluster/core';
+import { INSTRUMENTATION_SCOPE } from '@session-cluster/core';
 import type { OtelApi } from './otel-api.js';
 import type { RedisStore, SessionCacheStats } from '@session-cluster/store-redis';
 import type { BatchObservableCallback, MeterProvider } from '@opentelemetry/api';
+
+/** Loads the instance cache answered (observable counter, per instance). */
+export const METRIC_SESSION_CACHE_HITS = 'session.cache.hits';
+/** Loads that went to Redis while the instance cache was on (observable counter). */
+export const METRIC_SESSION_CACHE_MISSES = 'session.cache.misses';
+/** Cached sessions invalidated by Redis (another writer; observable counter). */
+export const METRIC_SESSION_CACHE_INVALIDATIONS = 'session.cache.invalidations';
+/** Sessions in the instance cache (observable gauge). */
+export const METRIC_SESSION_CACHE_ENTRIES = 'session.cache.entries';
+/** Bytes (stored frame lengths) in the instance cache (observable gauge). */
+export const METRIC_SESSION_CACHE_BYTES = 'session.cache.bytes';
 
 /**
  * Observe the instance cache of `store` at each metric collection: hits,

@@ -3,7 +3,14 @@ export { createSessionCluster } from './create-session-cluster.js';
 export type { LockNode, RedisOption, SessionClusterOptions } from './cluster-options.js';
 export type { FallbackLockerOptions } from './fallback-locker.js';
 export { FallbackLocker, isLockServiceDown } from './fallback-locker.js';
-export { countLiveSessions } from './active-sessions-gauge.js';
+export { METRIC_SESSION_ACTIVE, countLiveSessions } from './active-sessions-gauge.js';
+export {
+  METRIC_SESSION_CACHE_BYTES,
+  METRIC_SESSION_CACHE_ENTRIES,
+  METRIC_SESSION_CACHE_HITS,
+  METRIC_SESSION_CACHE_INVALIDATIONS,
+  METRIC_SESSION_CACHE_MISSES,
+} from './cache-metrics.js';
 /** What `codec.onCorruption` receives. */
 export type { CorruptionInfo } from '@session-cluster/store-redis';
 // The error types every call can throw, so an app that installs only

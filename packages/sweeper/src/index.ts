@@ -27,4 +27,3 @@ export type {
 export { CONSUMER_DEFAULTS, consumeExpiredSessions } from './expired-sessions-consumer.js';
 export type { SchedulerChanges, SweepJobData } from './sweep-schedulers.js';
 export { SWEEP_JOB_NAME, installSweepSchedulers, sweepSchedulerId } from './sweep-schedulers.js';
-export { ATTR_SESSION_SWEEP_ORPHANS, ATTR_SESSION_SWEEP_REPUBLISHED } from '@session-cluster/core';

@@ -1,6 +1,16 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { ROOT_CONTEXT, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { Context, Meter, ObservableCallback, Span, Tracer } from '@opentelemetry/api';
+import type {
+  BreakerStateName,
+  FallbackStateReader,
+  ReconcileMessage,
+  ReconcileTally,
+  SessionChannels,
+  SessionEvent,
+} from '@session-cluster/core';
+import type { TracedOperation } from './operation-tracing.js';
+import type { SessionMetrics } from './session-metrics.js';
 import {
   ATTR_SESSION_ERROR_CODE,
   ATTR_SESSION_ID_HASH,
@@ -22,18 +32,8 @@ import {
   METRIC_SESSION_BREAKER_STATE,
   METRIC_SESSION_DEGRADED,
   SPAN_RECONCILE,
-  exceptionForSpan,
-} from '@session-cluster/core';
-import type {
-  BreakerStateName,
-  FallbackStateReader,
-  ReconcileMessage,
-  ReconcileTally,
-  SessionChannels,
-  SessionEvent,
-} from '@session-cluster/core';
-import type { TracedOperation } from './operation-tracing.js';
-import type { SessionMetrics } from './session-metrics.js';
+} from './semconv.js';
+import { exceptionForSpan } from './span-failure.js';
 
 const BREAKER_VALUES: Readonly<Record<BreakerStateName, number>> = {
   closed: BREAKER_STATE_VALUES.closed,

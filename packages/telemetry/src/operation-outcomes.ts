@@ -1,3 +1,6 @@
+import { hashSessionId } from '@session-cluster/core';
+import type { SessionOperationName } from '@session-cluster/core';
+import type { Span } from '@opentelemetry/api';
 import {
   ATTR_SESSION_COUNT,
   ATTR_SESSION_FOUND,
@@ -6,10 +9,8 @@ import {
   ATTR_SESSION_VERSION,
   OUTCOME_NOT_FOUND,
   OUTCOME_OK,
-  hashSessionId,
-} from '@session-cluster/core';
-import type { SessionOperationName, SessionOutcome } from '@session-cluster/core';
-import type { Span } from '@opentelemetry/api';
+} from './semconv.js';
+import type { SessionOutcome } from './semconv.js';
 
 /** A session record as the manager returns it (only what spans record). */
 interface RecordLike {

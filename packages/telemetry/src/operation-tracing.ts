@@ -2,6 +2,20 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { performance } from 'node:perf_hooks';
 import { ROOT_CONTEXT, SpanKind, context, trace } from '@opentelemetry/api';
 import type { Attributes, Context, Span, SpanOptions, Tracer } from '@opentelemetry/api';
+import { isSessionError, toSessionError } from '@session-cluster/core';
+import type {
+  CachedReadMessage,
+  OperationMessage,
+  RetryEvent,
+  SessionChannels,
+  SessionEvent,
+  SessionOperationName,
+  StoreCallMessage,
+} from '@session-cluster/core';
+import { describeResult } from './operation-outcomes.js';
+import { SessionIdHashes } from './session-id-hashes.js';
+import type { SessionMetrics } from './session-metrics.js';
+import { markSpanFailed } from './span-failure.js';
 import {
   ATTR_DB_OPERATION_NAME,
   ATTR_DB_SYSTEM,
@@ -36,23 +50,8 @@ import {
   SPAN_LOCK_RELEASE,
   SPAN_SESSION_PREFIX,
   SPAN_STORE_PREFIX,
-  isSessionError,
-  toSessionError,
-} from '@session-cluster/core';
-import type {
-  CachedReadMessage,
-  OperationMessage,
-  RetryEvent,
-  SessionChannels,
-  SessionEvent,
-  SessionOperationName,
-  SessionOutcome,
-  StoreCallMessage,
-} from '@session-cluster/core';
-import { describeResult } from './operation-outcomes.js';
-import { SessionIdHashes } from './session-id-hashes.js';
-import type { SessionMetrics } from './session-metrics.js';
-import { markSpanFailed } from './span-failure.js';
+} from './semconv.js';
+import type { SessionOutcome } from './semconv.js';
 
 /** Attribute: time a store call took, ms (on its `session.store.<method>` event). */
 export const ATTR_SESSION_STORE_DURATION_MS = 'session.store.duration_ms';

@@ -1,6 +1,16 @@
 import { SpanKind, SpanStatusCode, context, trace } from '@opentelemetry/api';
 import type { Context, Span, Tracer } from '@opentelemetry/api';
 import type { AsyncLocalStorage } from 'node:async_hooks';
+import type {
+  HealthProbeMessage,
+  ProbeOutcome,
+  SessionChannels,
+  SweepMessage,
+  SweepOutcome,
+} from '@session-cluster/core';
+import type { TracedOperation } from './operation-tracing.js';
+import type { SessionMetrics } from './session-metrics.js';
+import { markSpanFailed } from './span-failure.js';
 import {
   ATTR_MESSAGING_DESTINATION_NAME,
   ATTR_MESSAGING_MESSAGE_ID,
@@ -22,19 +32,8 @@ import {
   OUTCOME_OK,
   SPAN_HEALTH_PROBE,
   SPAN_SWEEP,
-  exceptionForSpan,
-  sessionErrorAttributes,
-} from '@session-cluster/core';
-import type {
-  HealthProbeMessage,
-  ProbeOutcome,
-  SessionChannels,
-  SweepMessage,
-  SweepOutcome,
-} from '@session-cluster/core';
-import type { TracedOperation } from './operation-tracing.js';
-import type { SessionMetrics } from './session-metrics.js';
-import { markSpanFailed } from './span-failure.js';
+} from './semconv.js';
+import { exceptionForSpan, sessionErrorAttributes } from './span-failure.js';
 
 interface Traced {
   span?: Span;

@@ -1,10 +1,6 @@
 import { metrics, trace } from '@opentelemetry/api';
 import type { MeterProvider, TracerProvider } from '@opentelemetry/api';
-import {
-  DB_SYSTEM_VALUE_REDIS,
-  INSTRUMENTATION_SCOPE,
-  SESSION_CHANNELS,
-} from '@session-cluster/core';
+import { INSTRUMENTATION_SCOPE, SESSION_CHANNELS } from '@session-cluster/core';
 import type { SessionEvent } from '@session-cluster/core';
 import { contextStorage } from './context-storage.js';
 import { FallbackTracing } from './fallback-tracing.js';
@@ -12,6 +8,7 @@ import { OperationTracing } from './operation-tracing.js';
 import type { CachedReadSpans } from './operation-tracing.js';
 import { ProbeAndSweepTracing } from './probe-and-sweep-tracing.js';
 import { SessionMetrics } from './session-metrics.js';
+import { DB_SYSTEM_VALUE_REDIS } from './semconv.js';
 
 /** Options of {@link instrumentSessionCluster}. */
 export interface SessionInstrumentationOptions {

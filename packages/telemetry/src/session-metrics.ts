@@ -1,3 +1,5 @@
+import type { EscalationReason, SessionOperationName } from '@session-cluster/core';
+import type { Attributes, Counter, Histogram, Meter, ObservableResult } from '@opentelemetry/api';
 import {
   ATTR_ERROR_TYPE,
   ATTR_SESSION_LOCK_ESCALATION_REASON,
@@ -17,9 +19,8 @@ import {
   OUTCOME_ERROR,
   OUTCOME_NOT_FOUND,
   OUTCOME_OK,
-} from '@session-cluster/core';
-import type { EscalationReason, SessionOperationName, SessionOutcome } from '@session-cluster/core';
-import type { Attributes, Counter, Histogram, Meter, ObservableResult } from '@opentelemetry/api';
+} from './semconv.js';
+import type { SessionOutcome } from './semconv.js';
 
 /** Histogram buckets (seconds) for operation latency and lock wait: 0.5 ms to 5 s. */
 const LATENCY_BUCKETS_S = [

@@ -1,38 +1,23 @@
 /**
- * Telemetry names of the session layer: span names, attribute keys, event
- * names and metric names, in one place. Plain strings, so every package
- * (libraries, the sweeper, the telemetry package, dashboards' tests) can share
- * them without depending on `@opentelemetry/api`.
+ * The telemetry names this package produces: span names, attribute keys,
+ * event names and metric names, in one place, for dashboards, alerts and
+ * their tests. Plain strings. The session packages themselves name none of
+ * them: they publish on core's `SESSION_CHANNELS`, and this package turns
+ * that into these spans and metrics. (The instance cache's and
+ * `session.active`'s metric names are `session-cluster`'s, which observes
+ * them itself.)
  *
  * Where an OpenTelemetry semantic convention exists it is used verbatim
  * (`db.system`, `error.type`, `messaging.*`); everything else lives under
  * `session.`. Attribute values never carry a raw session id: only
- * {@link hashSessionId}'s short hash (`session.id_hash`).
+ * `hashSessionId`'s short hash (`session.id_hash`).
  *
  * Durations in metrics are seconds (OTel convention); durations in span
  * attributes and events are milliseconds, as the `_ms` suffix says.
  *
  * @module
  */
-
-/** Instrumentation scope name every session-cluster tracer and meter uses. */
-export const INSTRUMENTATION_SCOPE = '@session-cluster';
-
 // ─── Span names ────────────────────────────────────────────────────────────
-
-/** Manager operations that get a `session.<operation>` span (`lock` is `withLock`: a lock held across a whole request). */
-export type SessionOperationName =
-  | 'create'
-  | 'get'
-  | 'update'
-  | 'patch'
-  | 'touch'
-  | 'regenerate'
-  | 'delete'
-  | 'list_by_user'
-  | 'delete_by_user'
-  | 'cleanup_expired'
-  | 'lock';
 
 /** Prefix of every manager operation span: `session.create`, `session.update`, … */
 export const SPAN_SESSION_PREFIX = 'session.';
@@ -151,16 +136,16 @@ export const ATTR_SESSION_LOCK_QUORUM = 'session.lock.quorum';
 /** Lock span: acquisition attempts made by the locker. */
 export const ATTR_SESSION_LOCK_ATTEMPTS = 'session.lock.attempts';
 /**
- * `update` span: how the session lock was used (see {@link LockMode}); the
+ * `update` span: how the session lock was used (core's `LockMode`); the
  * mode of the last attempt.
  */
 export const ATTR_SESSION_LOCK_MODE = 'session.lock.mode';
-/** Escalation metric: why `update` took the lock (see {@link EscalationReason}). */
+/** Escalation metric: why `update` took the lock (core's `EscalationReason`). */
 export const ATTR_SESSION_LOCK_ESCALATION_REASON = 'session.lock.escalation_reason';
 /** Lock release span: how long the lock was held, ms. */
 export const ATTR_SESSION_LOCK_HELD_MS = 'session.lock.held_ms';
 
-/** Fallback span: where the call went (see {@link FallbackRoute}). */
+/** Fallback span: where the call went (core's `FallbackRoute`). */
 export const ATTR_SESSION_FALLBACK_ROUTE = 'session.fallback.route';
 /** Fallback: breaker state (`closed`, `open`, `half_open`, `isolated`). */
 export const ATTR_SESSION_BREAKER_STATE = 'session.fallback.breaker_state';
@@ -219,29 +204,6 @@ export const OUTCOME_NOT_FOUND = 'not_found';
 /** {@link SessionOutcome} `error`. */
 export const OUTCOME_ERROR = 'error';
 
-/**
- * Values of {@link ATTR_SESSION_FALLBACK_ROUTE}: `primary` (breaker closed,
- * primary answered), `secondary` (served from memory while degraded),
- * `primary_failed_over` (primary failed during the call, memory answered).
- */
-export type FallbackRoute = 'primary' | 'secondary' | 'primary_failed_over';
-
-/**
- * Values of {@link ATTR_SESSION_LOCK_MODE}: `optimistic` (compare-and-set
- * without the lock), `escalated` (the lock taken because the session is
- * contended: after conflicts, or because it is remembered as hot), `always`
- * (the lock taken up front, `lock: 'always'`).
- */
-export type LockMode = 'optimistic' | 'escalated' | 'always';
-
-/**
- * Values of {@link ATTR_SESSION_LOCK_ESCALATION_REASON}: `conflict` (the
- * optimistic attempts conflicted), `hot` (the session was remembered as hot,
- * so the lock was taken at once), `local` (another update of the session
- * was already running on this instance, so the lock was taken at once).
- */
-export type EscalationReason = 'conflict' | 'hot' | 'local';
-
 // ─── Metric names ──────────────────────────────────────────────────────────
 
 /** Counter: manager operations, by `session.operation` and `session.outcome`. */
@@ -260,18 +222,6 @@ export const METRIC_SESSION_LOCK_ESCALATIONS = 'session.lock.escalations';
 export const METRIC_SESSION_BREAKER_STATE = 'session.fallback.breaker.state';
 /** Gauge: 1 while this instance serves from its fallback, else 0. */
 export const METRIC_SESSION_DEGRADED = 'session.fallback.degraded';
-/** Gauge: live sessions (as counted by the store that is asked). */
-export const METRIC_SESSION_ACTIVE = 'session.active';
-/** Loads the instance cache answered (observable counter, per instance). */
-export const METRIC_SESSION_CACHE_HITS = 'session.cache.hits';
-/** Loads that went to Redis while the instance cache was on (observable counter). */
-export const METRIC_SESSION_CACHE_MISSES = 'session.cache.misses';
-/** Cached sessions invalidated by Redis (another writer; observable counter). */
-export const METRIC_SESSION_CACHE_INVALIDATIONS = 'session.cache.invalidations';
-/** Sessions in the instance cache (observable gauge). */
-export const METRIC_SESSION_CACHE_ENTRIES = 'session.cache.entries';
-/** Bytes (stored frame lengths) in the instance cache (observable gauge). */
-export const METRIC_SESSION_CACHE_BYTES = 'session.cache.bytes';
 /** Counter: sessions removed by expiry sweeps, by `session.sweep.bucket`. */
 export const METRIC_SESSION_SWEPT = 'session.swept';
 /** Counter: sweep jobs run, by `session.outcome`. */
