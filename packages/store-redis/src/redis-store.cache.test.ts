@@ -98,6 +98,16 @@ async function until(what: string, check: () => boolean | Promise<boolean>): Pro
   }
 }
 
+/** Load each of `ids` through `store` until its cache holds it current (tracking is confirmed asynchronously). */
+async function cachedIn(store: RedisStore, ...ids: string[]): Promise<void> {
+  for (const id of ids) {
+    await until('cached', async () => {
+      await store.load(id);
+      return store.loadCached(id) !== undefined;
+    });
+  }
+}
+
 /** The messages of the process warnings with `code` emitted from now to the end of the test. */
 function warningsWith(code: string): string[] {
   const warnings: string[] = [];
@@ -613,12 +623,7 @@ describe('RedisStore instance cache: standalone', () => {
     const b = await openStore();
     const deleted = await createSession(b, { n: 1 });
     const kept = await createSession(b, { n: 2 });
-    for (const id of [deleted.id, kept.id]) {
-      await until('cached by a', async () => {
-        await a.load(id);
-        return a.loadCached(id) !== undefined;
-      });
-    }
+    await cachedIn(a, deleted.id, kept.id);
     // Every companion killed: b's announcement reaches no subscriber of a's.
     await admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
     expect(await b.delete(deleted.id)).toBe(true);
@@ -707,12 +712,7 @@ describe('RedisStore instance cache: standalone', () => {
     const b = await openStore();
     const deleted = await createSession(b, { n: 1 });
     const lost = await createSession(b, { n: 2 });
-    for (const id of [deleted.id, lost.id]) {
-      await until('cached by a', async () => {
-        await a.load(id);
-        return a.loadCached(id) !== undefined;
-      });
-    }
+    await cachedIn(a, deleted.id, lost.id);
     expect(await b.delete(deleted.id)).toBe(true);
     await until('invalidated in a', () => a.loadCached(deleted.id) === undefined);
     expect(a.peekCached(deleted.id)).toMatchObject({ data: { n: 1 } });
