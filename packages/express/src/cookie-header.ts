@@ -1,6 +1,6 @@
 import { parse, serialize } from 'cookie';
 import type { ResolvedCookieOptions } from './middleware-options.js';
-import type { SessionResponse } from './session-response.js';
+import type { SessionResponse } from './response-hold.js';
 
 /** The value of cookie `name` in a `Cookie` request header, if present. */
 export function readCookie(header: string | undefined, name: string): string | undefined {

@@ -8,7 +8,7 @@ export type {
   SessionLogger,
 } from './middleware-options.js';
 export { SESSION_MIDDLEWARE_DEFAULTS } from './middleware-options.js';
-export type { SessionMiddlewareStats } from './middleware-stats.js';
+export type { SessionMiddlewareStats } from './managed-context.js';
 export type {
   DestroyAllOptions,
   RegenerateSessionOptions,

@@ -9,10 +9,10 @@ import type { SessionData } from '@session-cluster/core';
 import type { CookieSealer, SealedSession } from '@session-cluster/store-cookie';
 import { clearSessionCookie, setSessionCookie } from './cookie-header.js';
 import type { ResolvedCookieOptions, SessionLogger } from './middleware-options.js';
-import type { MiddlewareStats } from './middleware-stats.js';
+import type { MiddlewareStats } from './managed-context.js';
 import type { RegenerateSessionOptions } from './request-session.js';
 import { assertMutator, assertPlainData, headersSentError } from './request-session.js';
-import type { ResponseHolder, SessionResponse } from './session-response.js';
+import type { ResponseHolder, SessionResponse } from './response-hold.js';
 import { TrackedSession } from './tracked-session.js';
 import type { FailureSink, StoredSession } from './tracked-session.js';
 

@@ -5,17 +5,16 @@ import type { SessionError } from '@session-cluster/core';
 import type { SessionManager } from '@session-cluster/manager';
 import { CookieSealer } from '@session-cluster/store-cookie';
 import { readCookie } from './cookie-header.js';
-import { createManagedContext, requestCookie } from './managed-context.js';
+import { createManagedContext, createStats, requestCookie } from './managed-context.js';
 import { ManagedSession } from './managed-session.js';
 import { resolveSealedOptions } from './middleware-options.js';
 import type { CookieStoreSessionOptions, ManagedSessionOptions } from './middleware-options.js';
-import { createStats } from './middleware-stats.js';
-import type { SessionMiddlewareStats } from './middleware-stats.js';
+import type { SessionMiddlewareStats } from './managed-context.js';
 import type { RequestSession } from './request-session.js';
 import { holdResponse } from './response-hold.js';
 import { SealedRequestSession } from './sealed-session.js';
 import type { SealedContext } from './sealed-session.js';
-import type { ResponseHolder } from './session-response.js';
+import type { ResponseHolder } from './response-hold.js';
 
 /** Express's `next`. */
 export type NextFunction = (error?: unknown) => void;

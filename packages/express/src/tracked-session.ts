@@ -8,7 +8,7 @@ import type {
   RequestSession,
   SessionSnapshot,
 } from './request-session.js';
-import type { ResponseHolder, SessionResponse } from './session-response.js';
+import type { ResponseHolder, SessionResponse } from './response-hold.js';
 
 /** The stored side of a session, as either backend reads it. */
 export interface StoredSession {

@@ -23,7 +23,7 @@ import type {
   ProbeReport,
   ProbeResult,
 } from './health-report.js';
-import { redactSessionIds } from './redact-session-ids.js';
+import { redactSessionIds } from './health-report.js';
 import { SampleWindow } from './sample-window.js';
 
 const BREAKER_STATES: ReadonlySet<string> = new Set<BreakerState>([

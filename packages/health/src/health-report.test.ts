@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { generateSessionId, hashSessionId } from '@session-cluster/core';
-import { MAX_REPORTED_TEXT_LENGTH, redactSessionIds } from './redact-session-ids.js';
+import { MAX_REPORTED_TEXT_LENGTH, redactSessionIds } from './health-report.js';
 
 describe('redactSessionIds', () => {
   it('replaces every session id with its short hash', () => {
