@@ -3,6 +3,7 @@ import { generateSessionId } from '@session-cluster/core';
 import type { SessionRecord } from '@session-cluster/core';
 import { describeStoreContract, startRedisCluster } from '@session-cluster/testkit';
 import type { RedisClusterHandle } from '@session-cluster/testkit';
+import { Redis } from 'ioredis';
 import type { Cluster } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { deleteKeys, freshPrefix, redisHarness } from './redis-harness.test-helpers.js';
@@ -101,6 +102,40 @@ describe('RedisStore instance cache: Cluster', () => {
     await until('every deleted session revoked in a', () =>
       sessions.every((s) => a.peekCached(s.id) === undefined),
     );
+  });
+
+  it('deletes announced while its companions were down: once back, no copy of them is kept for an outage', async () => {
+    const prefix = freshPrefix();
+    const a = await openStore(prefix);
+    const b = await openStore(prefix);
+    const sessions = await createSessions(b, 30);
+    for (const s of sessions) {
+      await until('cached by a', async () => {
+        await a.load(s.id);
+        return a.loadCached(s.id) !== undefined;
+      });
+    }
+    // Every companion on every node killed: b's announcements reach none of a's.
+    await Promise.all(
+      cluster.nodes.map(async (node) => {
+        const admin = new Redis(node.port, { lazyConnect: true });
+        try {
+          await admin.connect();
+          await admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
+        } finally {
+          admin.disconnect();
+        }
+      }),
+    );
+    const deleted = sessions.slice(0, 15);
+    const kept = sessions.slice(15);
+    await Promise.all(deleted.map((s) => b.delete(s.id)));
+    await until('ready again', () => a.cacheStats()?.state === 'ready', 10_000);
+    // Nothing loads them: the look-up on return finds their tombstones, on every master.
+    await until('every deleted session dropped in a', () =>
+      deleted.every((s) => a.peekCached(s.id) === undefined),
+    );
+    expect(kept.every((s) => a.peekCached(s.id) !== undefined)).toBe(true);
   });
 
   it('stays coherent when a master dies and its replica takes over', async () => {
