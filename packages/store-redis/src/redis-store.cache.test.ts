@@ -98,6 +98,22 @@ async function until(what: string, check: () => boolean | Promise<boolean>): Pro
   }
 }
 
+/** A store whose Redis user may use `__redis__:invalidate` but not the revocation channel. */
+async function openStoreWithoutRevocations(user: string): Promise<RedisStore> {
+  await admin.call(
+    'ACL',
+    'SETUSER',
+    user,
+    'on',
+    '>pw',
+    '~*',
+    'resetchannels',
+    '&__redis__:invalidate',
+    '+@all',
+  );
+  return openStore({ connection: { url: `redis://${user}:pw@127.0.0.1:${server.port}` } });
+}
+
 /** Load each of `ids` through `store` until its cache holds it current (tracking is confirmed asynchronously). */
 async function cachedIn(store: RedisStore, ...ids: string[]): Promise<void> {
   for (const id of ids) {
@@ -667,21 +683,8 @@ describe('RedisStore instance cache: standalone', () => {
   });
 
   it('a Redis user without rights on the revocation channel keeps its cache, with a warning', async () => {
-    await admin.call(
-      'ACL',
-      'SETUSER',
-      'no-revocations',
-      'on',
-      '>pw',
-      '~*',
-      'resetchannels',
-      '&__redis__:invalidate',
-      '+@all',
-    );
     const warnings = warningsWith('SESSION_CLUSTER_REVOCATIONS_REFUSED');
-    const a = await openStore({
-      connection: { url: `redis://no-revocations:pw@127.0.0.1:${server.port}` },
-    });
+    const a = await openStoreWithoutRevocations('no-revocations');
     const session = await createSession(a);
     await a.load(session.id);
     const gets = await getCalls();
@@ -697,18 +700,7 @@ describe('RedisStore instance cache: standalone', () => {
   it("another instance's delete it never heard of: its next read finds the tombstone and keeps no copy for an outage", async () => {
     // Deaf to revocations (no rights on the channel), so only the
     // invalidation arrives, and it sets the copy aside as a stale one.
-    await admin.call(
-      'ACL',
-      'SETUSER',
-      'deaf',
-      'on',
-      '>pw',
-      '~*',
-      'resetchannels',
-      '&__redis__:invalidate',
-      '+@all',
-    );
-    const a = await openStore({ connection: { url: `redis://deaf:pw@127.0.0.1:${server.port}` } });
+    const a = await openStoreWithoutRevocations('deaf');
     const b = await openStore();
     const deleted = await createSession(b, { n: 1 });
     const lost = await createSession(b, { n: 2 });
