@@ -71,18 +71,13 @@ import type { PatchStep } from './patch-steps.js';
 import { anyMemberOf, memberUpTo, userIndexScore } from './user-index-score.js';
 
 /**
- * Most calls `listByUser` / `deleteByUser` keep in flight at once: a user
- * with thousands of sessions must not put thousands of commands on the
- * connection (and its timeout budget) in one burst.
+ * Most calls `listByUser` / `deleteByUser` (and the look-up of the copies
+ * set aside, `RedisStore.recheckRetained`) keep in flight at once: a user
+ * with thousands of sessions, or a cache with thousands of copies, must not
+ * put thousands of commands on the connection (and its timeout budget) in
+ * one burst.
  */
 const USER_SESSIONS_CONCURRENCY = 32;
-
-/**
- * Ids whose copy set aside is looked up at once when the instance cache is
- * ready again (see `RedisStore.recheckRetained`): up to `maxEntries` copies
- * must not put that many commands on the connection in one burst.
- */
-const RECHECK_CHUNK = 256;
 
 /** `Promise.all(items.map(fn))` with at most {@link USER_SESSIONS_CONCURRENCY} calls in flight; results in order. */
 async function mapBounded<T, R>(items: readonly T[], fn: (item: T) => Promise<R>): Promise<R[]> {
@@ -293,23 +288,18 @@ export class RedisStore implements SessionStore {
    * bytes), and a retired one drops its copy, as a read of it would (see
    * {@link read}). Without this, a session another instance deleted during
    * the gap would be served from that copy through an outage starting
-   * within the minute, unless a request for it came first. Best effort, in
-   * chunks of {@link RECHECK_CHUNK}: a lookup that fails keeps the copy.
+   * within the minute, unless a request for it came first. Best effort, a
+   * few look-ups in flight at a time (see {@link mapBounded}): one that
+   * fails keeps the copy, and none is sent once the store is closing.
    */
   private async recheckRetained(cache: SessionCache): Promise<void> {
-    const ids = cache.retainedIds(this.clock.now());
-    for (let from = 0; from < ids.length && this.closing === undefined; from += RECHECK_CHUNK) {
-      const chunk = ids.slice(from, from + RECHECK_CHUNK);
-      const heads = await Promise.all(
-        chunk.map((id) =>
-          this.client.getrange(this.keys.session(id), 0, RETIRED_FRAME.length - 1).catch(() => ''),
-        ),
-      );
-      for (const [i, head] of heads.entries()) {
-        const id = chunk[i];
-        if (head === RETIRED_FRAME && id !== undefined) cache.noteGone(id);
-      }
-    }
+    await mapBounded(cache.retainedIds(this.clock.now()), async (id) => {
+      if (this.closing !== undefined) return;
+      const head = await this.client
+        .getrange(this.keys.session(id), 0, RETIRED_FRAME.length - 1)
+        .catch(() => '');
+      if (head === RETIRED_FRAME) cache.noteGone(id);
+    });
   }
 
   /**
