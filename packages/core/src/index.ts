@@ -66,7 +66,13 @@ export type {
   SessionCodec,
 } from './codec.js';
 export type { SessionCodecOptions } from './session-codec.js';
-export { DEFAULT_CODEC_LIMITS, createSessionCodec, redactedParseError } from './session-codec.js';
+export {
+  DEFAULT_CODEC_LIMITS,
+  checkSessionEntry,
+  checkSessionKey,
+  createSessionCodec,
+  redactedParseError,
+} from './session-codec.js';
 export type { FrameCheckKey, FrameKeys } from './frame-keys.js';
 export { keyedFrameCheck, verifyKeyedFrameCheck } from './frame-keys.js';
 export type { EncryptionKey, KeyRing, KeyRingOptions } from './key-ring.js';

@@ -11,7 +11,7 @@ import {
 } from './errors.js';
 import type { SessionData } from './session.js';
 import { generateSessionId } from './session-id.js';
-import { createSessionCodec } from './session-codec.js';
+import { checkSessionEntry, checkSessionKey, createSessionCodec } from './session-codec.js';
 
 const sid = generateSessionId();
 const otherSid = generateSessionId();
@@ -370,6 +370,64 @@ describe('session codec: validation before encoding', () => {
     expect(() => codec.encodeData(sid, { a: loop } as unknown as SessionData)).toThrow(
       SessionSerializationError,
     );
+  });
+});
+
+describe("checkSessionEntry / checkSessionKey: the codec's checks without encoding", () => {
+  const codec = createSessionCodec({ maxBytes: 2 ** 30 });
+  const described = (error: unknown) =>
+    isSessionError(error)
+      ? { name: error.name, code: error.code, message: error.message, details: error.details }
+      : error;
+  const cyclic: Record<string, unknown> = {};
+  cyclic['self'] = cyclic;
+  let deep: unknown = 1;
+  for (let i = 0; i < 40; i++) deep = [deep];
+  const entries: [string, unknown][] = [
+    ['ok', { a: [1, 'two', null, true] }],
+    ['n', 10n],
+    ['nan', Number.NaN],
+    ['fn', () => 1],
+    ['cycle', cyclic],
+    ['deep', deep],
+    ['date', new Date(0)],
+    ['nested', { __proto__: 1, constructor: 2 }],
+    ['undef', undefined],
+    ['__proto__', 1],
+    ['constructor', 1],
+    ['', 1],
+    ['k'.repeat(300), 1],
+    ['ctl\u0001', 1],
+    ['lone\ud800', 1],
+  ];
+
+  /** `'accepted'`, or what the error says (class, code, message, details). */
+  function outcome(fn: () => unknown): unknown {
+    try {
+      fn();
+      return 'accepted';
+    } catch (error) {
+      return described(error);
+    }
+  }
+
+  it.each(entries)(
+    'set %j: refused (or accepted) exactly as encodePatch refuses it',
+    (key, value) => {
+      expect(
+        outcome(() => {
+          checkSessionEntry(key, value);
+        }),
+      ).toEqual(outcome(() => codec.encodePatch(sid, { set: { [key]: value } as SessionData })));
+    },
+  );
+
+  it.each(entries.map(([key]) => [key]))('unset %j: as encodePatch checks patch.unset', (key) => {
+    expect(
+      outcome(() => {
+        checkSessionKey(key);
+      }),
+    ).toEqual(outcome(() => codec.encodePatch(sid, { unset: [key] })));
   });
 });
 

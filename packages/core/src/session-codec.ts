@@ -88,6 +88,55 @@ const KEY_ID = /^[A-Za-z0-9_-]{1,32}$/;
 const BASE64URL = /^[A-Za-z0-9_-]+$/;
 
 /**
+ * Check one entry of session data as the codec checks every entry it
+ * encodes (the key's rules; a value JSON carries and reads back the same,
+ * within the default depth), without encoding it: for a caller that wants a
+ * bad value refused where it is set, long before the session is encoded
+ * and stored. Sizes are left to the store, which checks the encoded
+ * session against its `maxBytes`.
+ * @throws SessionValidationError / SessionSerializationError as
+ *   `encodePatch(id, { set: { [key]: value } })` would, with the same fields
+ */
+export function checkSessionEntry(key: string, value: unknown): void {
+  assertTopLevelKey(key, DEFAULT_CODEC_LIMITS, 'patch.set');
+  toJson({ [key]: value }, key, 'patch.set', DEFAULT_CODEC_LIMITS);
+}
+
+/**
+ * Check a key to remove as the codec checks `patch.unset` (the key's rules).
+ * @throws SessionValidationError as `encodePatch(id, { unset: [key] })` would
+ */
+export function checkSessionKey(key: string): void {
+  assertTopLevelKey(key, DEFAULT_CODEC_LIMITS, 'patch.unset');
+}
+
+/** `data[key]` as JSON text, checked first (see `assertJsonValue`); what JSON cannot carry is a `SessionSerializationError`. */
+function toJson(
+  data: Record<string, unknown>,
+  key: string,
+  where: string,
+  limits: DataLimits,
+): string {
+  try {
+    const value = data[key];
+    assertJsonValue(value, where, limits, key);
+    const json: unknown = JSON.stringify(value);
+    // Validation and stringify each read nested values once, so only a
+    // getter or proxy that answers differently the second time (a `toJSON`
+    // that appears) can make stringify return undefined here.
+    if (typeof json !== 'string') throw new TypeError('value changed while being encoded');
+    return json;
+  } catch (error) {
+    if (isSessionError(error)) throw error;
+    const path = formatPath(where, [key]);
+    throw new SessionSerializationError(`${path}: value could not be serialised`, {
+      cause: error,
+      details: { path },
+    });
+  }
+}
+
+/**
  * Build the {@link SessionCodec} every store uses.
  *
  * `-0` is stored as `0` (JSON has no negative zero); every other value that
@@ -148,7 +197,7 @@ export function createSessionCodec(options: SessionCodecOptions = {}): SessionCo
     let bytes = 0;
     for (const key of Object.keys(data)) {
       assertTopLevelKey(key, limits, where);
-      const json = toJson(data, key, where);
+      const json = toJson(data, key, where, limits);
       if (form === 'fields') {
         const encoded = encodeValue(sessionId, key, json);
         fields.push([key, encoded]);
@@ -167,26 +216,6 @@ export function createSessionCodec(options: SessionCodecOptions = {}): SessionCo
       );
     }
     return { fields, bytes };
-  }
-
-  function toJson(data: Record<string, unknown>, key: string, where: string): string {
-    try {
-      const value = data[key];
-      assertJsonValue(value, where, limits, key);
-      const json: unknown = JSON.stringify(value);
-      // Validation and stringify each read nested values once, so only a
-      // getter or proxy that answers differently the second time (a `toJSON`
-      // that appears) can make stringify return undefined here.
-      if (typeof json !== 'string') throw new TypeError('value changed while being encoded');
-      return json;
-    } catch (error) {
-      if (isSessionError(error)) throw error;
-      const path = formatPath(where, [key]);
-      throw new SessionSerializationError(`${path}: value could not be serialised`, {
-        cause: error,
-        details: { path },
-      });
-    }
   }
 
   function decodeField(sessionId: string, key: string, encoded: string): JsonValue {

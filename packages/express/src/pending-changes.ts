@@ -1,10 +1,5 @@
-import { createSessionCodec, generateSessionId } from '@session-cluster/core';
+import { checkSessionEntry, checkSessionKey } from '@session-cluster/core';
 import type { JsonValue, SessionData, SessionPatch } from '@session-cluster/core';
-
-// Validation only (keys, JSON-safety, depth): the store checks sizes itself.
-// The entries form: the same checks, without the per-value checksum.
-const validator = createSessionCodec({ maxBytes: 2 ** 30 });
-const VALIDATION_ID = generateSessionId();
 
 /**
  * One request's uncommitted changes, per top-level key: a value to set, or
@@ -32,13 +27,14 @@ export class PendingChanges {
 
   /** @throws SessionValidationError / SessionSerializationError as the codec would */
   public set(key: string, value: JsonValue): void {
-    validator.encodePatchEntries(VALIDATION_ID, { set: { [key]: value } });
+    // Validation only (key, JSON-safety, depth): the store checks sizes itself.
+    checkSessionEntry(key, value);
     this.changes.set(key, value);
   }
 
   /** @throws SessionValidationError for a key the codec refuses */
   public unset(key: string): void {
-    validator.encodePatchEntries(VALIDATION_ID, { unset: [key] });
+    checkSessionKey(key);
     this.changes.set(key, undefined);
   }
 
