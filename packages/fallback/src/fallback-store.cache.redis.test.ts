@@ -64,6 +64,13 @@ async function rig(persistent: boolean, halfOpenAfterMs = 200, user?: string, th
   return { server, redis, store, observer, conflicts };
 }
 
+/** Poll `done` every 10 ms for up to 3 s (what it waits for arrives asynchronously; the test asserts after). */
+async function settled(done: () => boolean): Promise<void> {
+  for (let i = 0; i < 300 && !done(); i++) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
 /**
  * Load `id` until the cache holds it current (tracking is confirmed
  * asynchronously; a copy set aside at creation does not count).
@@ -268,9 +275,7 @@ describe('FallbackStore with the instance cache over a real redis-server', () =>
     opened.push(other);
     expect(await other.delete(session.id)).toBe(true);
     // The announcement reaches this instance's cache.
-    for (let i = 0; i < 300 && r.redis.peekCached(session.id) !== undefined; i++) {
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
+    await settled(() => r.redis.peekCached(session.id) === undefined);
     await r.server.kill();
     await openBreaker(r.store);
     expect(await r.store.load(session.id)).toBeNull();
@@ -283,9 +288,7 @@ describe('FallbackStore with the instance cache over a real redis-server', () =>
     const other = new RedisStore({ connection: { url: r.server.url }, prefix: r.redis.prefix });
     opened.push(other);
     expect(await other.delete(session.id)).toBe(true);
-    for (let i = 0; i < 300 && r.redis.loadCached(session.id) !== undefined; i++) {
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
+    await settled(() => r.redis.loadCached(session.id) === undefined);
     // The next request's read finds the id retired.
     expect(await r.store.load(session.id)).toBeNull();
     await r.server.kill();

@@ -375,7 +375,8 @@ function warnTrackingRefused(node: Redis, reply: string): void {
 /**
  * Redis refused the subscription to the store's revocation channel: the
  * cache works, but a session another instance deletes can still be carried
- * through an outage by this one (see `SessionCache.noteGone`).
+ * through an outage by this one, unless a read of it finds its tombstone
+ * first (see `SessionCache.noteGone`).
  */
 function warnRevocationsRefused(node: Redis, channel: string, reply: string): void {
   warnOnce(
@@ -383,7 +384,8 @@ function warnRevocationsRefused(node: Redis, channel: string, reply: string): vo
     'SESSION_CLUSTER_REVOCATIONS_REFUSED',
     `RedisStore: Redis refused SUBSCRIBE ${channel} (${reply}): sessions other instances ` +
       'delete are not announced to this one, whose cache may then carry one through an outage ' +
-      `starting within the minute. Allow the channel for the store’s user (ACL &${channel}).`,
+      'starting within the minute unless a read of it reaches Redis first. Allow the channel ' +
+      `for the store’s user (ACL &${channel}).`,
   );
 }
 
