@@ -12,7 +12,8 @@ Options:
   --ops <n>                 operations per round, store and resilience suites (default 20000)
   --lanes <n>               concurrent operations (default 64)
   --rounds <n>              rounds per figure; the median is reported (default 3)
-  --http-seconds <n>        seconds per HTTP figure (default 4)
+  --http-seconds <n>        seconds per HTTP figure, run as one-second slices the
+                            servers of a case take in turns (default 4)
   --connections <n>         HTTP connections (default 50)
   --sweep-sessions <n>      expired sessions the sweep suite sweeps (default 1000000)
   --only <substring>        store and http suites: run only the scenarios whose name

@@ -5,6 +5,8 @@ import autocannon from 'autocannon';
 import { Redis } from 'ioredis';
 import type { FastifyBenchMode, FastifyBenchState } from './fastify-bench-server.js';
 import type { HttpBenchMode, HttpBenchState } from './http-bench-server.js';
+import { combinedSlices } from './case-slices.js';
+import type { CaseResult } from './case-slices.js';
 import { median, rotated } from './load-runner.js';
 import { processCpuMicros, redisCpuMicros } from './process-cpu.js';
 import { reportRatios } from './ratios.js';
@@ -144,18 +146,6 @@ async function sessionCookie(url: string): Promise<string | undefined> {
   return res.headers.getSetCookie()[0]?.split(';')[0];
 }
 
-interface CaseResult {
-  readonly reqPerSec: number;
-  /** CPU the app's process spent per answered request, µs (`null` without `/proc`). */
-  readonly appCpuMicros: number | null;
-  /** CPU Redis spent per answered request, µs (`null` when `INFO cpu` said nothing). */
-  readonly redisCpuMicros: number | null;
-  readonly non2xx: number;
-  readonly errors: number;
-  readonly lostUpdates: number | null;
-  readonly slots: number | null;
-}
-
 async function runCase(
   server: ServerHandle,
   kind: HttpCase,
@@ -200,8 +190,11 @@ async function runCase(
     slots = state.connections.length;
     for (const c of state.connections) lostUpdates += Math.max(0, c.served - c.stored);
   }
+  const ran = (result.finish.getTime() - result.start.getTime()) / 1_000;
   return {
-    reqPerSec: result.requests.average,
+    reqPerSec: ran > 0 ? result.requests.total / ran : 0,
+    requests: result.requests.total,
+    seconds: ran,
     appCpuMicros: appCpu,
     redisCpuMicros: redisCpu,
     non2xx: result.non2xx,
@@ -224,7 +217,7 @@ async function runCase(
  */
 export async function runHttpSuite(options: HttpSuiteOptions): Promise<Record<string, unknown>> {
   console.log(
-    `\nHTTP (Express 5, autocannon): ${options.connections} connections, ${options.seconds} s per case, ` +
+    `\nHTTP (Express 5, autocannon): ${options.connections} connections, ${options.seconds} s per case (1 s slices in turns), ` +
       `${options.rounds} rounds (median); each server in its own process; Redis ${options.redisUrl}`,
   );
   const servers: ServerHandle[] = [];
@@ -255,8 +248,21 @@ export async function runHttpSuite(options: HttpSuiteOptions): Promise<Record<st
       // one's load ended, every time.
       const order = rotated(servers, round);
       for (const kind of CASES) {
-        for (const server of order.filter((s) => casesOf(s).includes(kind))) {
-          const result = await runCase(server, kind, options, options.seconds, redis);
+        const group = order.filter((s) => casesOf(s).includes(kind));
+        // Each server's figure is over one-second slices, the servers of the
+        // case taking turns (forward, then backward): the layers a ratio
+        // compares then share the machine's drift, which moved whole
+        // four-second runs a few seconds apart by up to half (raw ioredis ÷
+        // no middleware read 0.41 and 1.07 in two rounds of one run).
+        const slices = new Map<ServerHandle, CaseResult[]>();
+        for (let slice = 0; slice < options.seconds; slice += 1) {
+          for (const server of slice % 2 === 0 ? group : [...group].reverse()) {
+            const result = await runCase(server, kind, options, 1, redis);
+            slices.set(server, [...(slices.get(server) ?? []), result]);
+          }
+        }
+        for (const server of group) {
+          const result = combinedSlices(slices.get(server) ?? []);
           const name = `${server.mode} ${kind}`;
           runs.set(name, [...(runs.get(name) ?? []), result]);
           process.stderr.write(
