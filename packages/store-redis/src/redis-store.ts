@@ -362,15 +362,12 @@ export class RedisStore implements SessionStore {
    */
   public loadCached(id: string, options?: LoadOptions): SessionRecord | null | undefined {
     const cache = this.cache;
-    if (cache === undefined || this.closing !== undefined || !isValidSessionId(id)) {
-      return undefined;
-    }
+    if (cache === undefined || this.closing !== undefined) return undefined;
     // A miss is counted (and published) by the load that follows it, not
-    // here: a caller that tries this first must not count it twice.
-    if (cache.peek(id, options?.minVersion, options?.minVersionSince) === undefined) {
-      return undefined;
-    }
-    return cache.get(id, this.clock.now());
+    // here: a caller that tries this first must not count it twice. An
+    // invalid id has no entry (entries are only made for ids a read or
+    // write accepted), so it is not checked here: `load` refuses it.
+    return cache.current(id, this.clock.now(), options?.minVersion, options?.minVersionSince);
   }
 
   /** @inheritDoc */

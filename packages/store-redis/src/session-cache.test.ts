@@ -135,6 +135,45 @@ describe('SessionCache', () => {
     expect(cache.stats()).toMatchObject({ hits: 0, misses: 0 });
   });
 
+  it('current: answers as peek does, in one look-up, and counts only what it serves', () => {
+    const cache = readyCache();
+    const ticket = cache.beginFill('s1', false, NOW);
+    if (ticket === undefined) throw new Error('not ready');
+    cache.endFill(ticket, record('s1', 3), 10);
+    for (const [minVersion, since] of [
+      [0, undefined],
+      [3, undefined],
+      [5, undefined],
+      [5, NOW + 1],
+      [5, NOW - TOKEN_CLOCK_SKEW_MS],
+      [5, NOW - TOKEN_CLOCK_SKEW_MS - 1],
+    ] as const) {
+      expect(cache.current('s1', NOW, minVersion, since)).toBe(cache.peek('s1', minVersion, since));
+    }
+    expect(cache.current('nope', NOW)).toBeUndefined();
+    // Three copies served; the refusals and the unknown id are not counted (the load that follows counts the miss).
+    expect(cache.stats()).toMatchObject({ hits: 3, misses: 0 });
+    expect(cache.current('s1', NOW + 60_000)).toBeNull();
+    cache.setReady(false);
+    expect(cache.current('s1', NOW)).toBeUndefined();
+  });
+
+  it('keeps a session read on every request cached however many others pass through', () => {
+    // Hits on an entry in the newer half of the cache do not move it; one
+    // that has drifted into the older half is moved to the end, so the
+    // least recently used leaves first all the same.
+    const cache = readyCache(8);
+    fill(cache, 'hot');
+    for (let i = 0; i < 100; i += 1) {
+      fill(cache, `cold${i}`);
+      expect(cache.current('hot', NOW)?.id).toBe('hot');
+    }
+    expect(cache.stats()).toMatchObject({ entries: 8, evictions: 93 });
+    // The seven entries kept beside it are the latest seven cold ones.
+    for (let i = 93; i < 100; i += 1) expect(cache.peek(`cold${i}`)).toBeDefined();
+    expect(cache.peek('cold92')).toBeUndefined();
+  });
+
   it('does not cache a missing session or a refused read', () => {
     const cache = readyCache();
     const missing = cache.beginFill('s1');

@@ -87,6 +87,8 @@ interface Entry {
    * injectable one, whose offset would shift which tokens a copy answers.
    */
   readonly readAt: number;
+  /** {@link SessionCache}'s insertion count when it was last (re)inserted: see `promote`. */
+  insertedAt: number;
 }
 
 interface RetainedEntry {
@@ -186,6 +188,8 @@ export class SessionCache {
   private invalidations = 0;
   private flushes = 0;
   private evictions = 0;
+  /** Entries inserted or re-inserted so far (see {@link promote}). */
+  private insertions = 0;
   private racesLost = 0;
 
   /** @param options already checked (see `resolveRedisStoreOptions`) */
@@ -216,9 +220,32 @@ export class SessionCache {
       return undefined;
     }
     this.hits += 1;
-    // Map keeps insertion order: re-inserting makes it the most recent.
-    this.entries.delete(id);
-    this.entries.set(id, entry);
+    this.promote(id, entry);
+    return entry.record.expiresAt > now ? entry.record : null;
+  }
+
+  /**
+   * What `load` answers from the cache: {@link peek}'s copy (the same
+   * `minVersion` rule, one look-up), counted as a hit and made recent as
+   * {@link get} does (`null` when that copy has expired by `now`), or
+   * `undefined` without counting: the load that follows counts the miss.
+   */
+  public current(
+    id: string,
+    now: number,
+    minVersion = 0,
+    since?: number,
+  ): SessionRecord | null | undefined {
+    const entry = this.ready ? this.entries.get(id) : undefined;
+    if (
+      entry === undefined ||
+      (entry.record.version < minVersion &&
+        (since === undefined || entry.readAt <= since + TOKEN_CLOCK_SKEW_MS))
+    ) {
+      return undefined;
+    }
+    this.hits += 1;
+    this.promote(id, entry);
     return entry.record.expiresAt > now ? entry.record : null;
   }
 
@@ -350,6 +377,7 @@ export class SessionCache {
       record: deepFreeze(record),
       bytes: bytes + ticket.id.length,
       readAt: ticket.takenAt,
+      insertedAt: (this.insertions += 1),
     };
     this.remove(ticket.id);
     this.entries.set(ticket.id, entry);
@@ -650,6 +678,21 @@ export class SessionCache {
     if (entry === undefined) return;
     this.entries.delete(id);
     this.bytes -= entry.bytes;
+  }
+
+  /**
+   * Make a hit entry recent (Map keeps insertion order; eviction takes the
+   * first key) unless fewer entries than half the cache were inserted since
+   * it was: then at most that many follow it, so it is in the newer half
+   * and no eviction reaches it before a later hit would promote it. A
+   * session read on every request then costs one look-up, not a delete and
+   * a re-insert each time.
+   */
+  private promote(id: string, entry: Entry): void {
+    if ((this.insertions - entry.insertedAt) * 2 < this.entries.size) return;
+    this.entries.delete(id);
+    entry.insertedAt = this.insertions += 1;
+    this.entries.set(id, entry);
   }
 
   private evict(): void {
