@@ -10,6 +10,9 @@ import type {
 } from './request-session.js';
 import type { ResponseHolder, SessionResponse } from './response-hold.js';
 
+/** Where a session's commit chain starts: shared, since `then` never changes a promise. */
+const SETTLED: Promise<void> = Promise.resolve();
+
 /** The stored side of a session, as either backend reads it. */
 export interface StoredSession {
   readonly id: string;
@@ -32,7 +35,7 @@ export abstract class TrackedSession implements RequestSession {
   protected stored: StoredSession | null | undefined;
   protected readonly pending = new PendingChanges();
   private loading: Promise<StoredSession | null> | undefined;
-  private committing: Promise<void> = Promise.resolve();
+  private committing: Promise<void> = SETTLED;
   private armed = false;
   /** A commit failed: the request is in the error handler's hands, nothing more is written. */
   private failed = false;
