@@ -1,6 +1,8 @@
 import { checkSessionEntry, checkSessionKey } from '@session-cluster/core';
 import type { JsonValue, SessionData, SessionPatch } from '@session-cluster/core';
 
+const NONE: ReadonlyMap<string, JsonValue | undefined> = new Map();
+
 /**
  * One request's uncommitted changes, per top-level key: a value to set, or
  * `undefined` to remove the key. Keys and values are validated as they are
@@ -8,40 +10,41 @@ import type { JsonValue, SessionData, SessionPatch } from '@session-cluster/core
  * set it, not later when the response is already on its way.
  */
 export class PendingChanges {
-  private readonly changes = new Map<string, JsonValue | undefined>();
+  /** Made by the first change: most requests change nothing, and a Map is not free. */
+  private changes: Map<string, JsonValue | undefined> | undefined;
 
   /** True when nothing is pending. */
   public get empty(): boolean {
-    return this.changes.size === 0;
+    return this.changes === undefined || this.changes.size === 0;
   }
 
   /** Is `key` changed by this request? */
   public has(key: string): boolean {
-    return this.changes.has(key);
+    return this.changes !== undefined && this.changes.has(key);
   }
 
   /** The pending value of `key` (`undefined`: removed, or not changed — ask {@link has}). */
   public value(key: string): JsonValue | undefined {
-    return this.changes.get(key);
+    return this.changes?.get(key);
   }
 
   /** @throws SessionValidationError / SessionSerializationError as the codec would */
   public set(key: string, value: JsonValue): void {
     // Validation only (key, JSON-safety, depth): the store checks sizes itself.
     checkSessionEntry(key, value);
-    this.changes.set(key, value);
+    (this.changes ??= new Map()).set(key, value);
   }
 
   /** @throws SessionValidationError for a key the codec refuses */
   public unset(key: string): void {
     checkSessionKey(key);
-    this.changes.set(key, undefined);
+    (this.changes ??= new Map()).set(key, undefined);
   }
 
   /** A copy of `data` with the changes applied. */
   public applyTo(data: Readonly<SessionData>): SessionData {
     const out = new Map(Object.entries(data));
-    for (const [key, value] of this.changes) {
+    for (const [key, value] of this.changes ?? NONE) {
       if (value === undefined) out.delete(key);
       else out.set(key, value);
     }
@@ -52,7 +55,7 @@ export class PendingChanges {
   public toPatch(): SessionPatch {
     const set: SessionData = {};
     const unset: string[] = [];
-    for (const [key, value] of this.changes) {
+    for (const [key, value] of this.changes ?? NONE) {
       if (value === undefined) unset.push(key);
       else set[key] = value;
     }
@@ -64,7 +67,7 @@ export class PendingChanges {
 
   /** True when applying the changes to `data` would give something other than `data`'s keys (any set). */
   public changesAnything(data: Readonly<SessionData>): boolean {
-    for (const [key, value] of this.changes) {
+    for (const [key, value] of this.changes ?? NONE) {
       if (value !== undefined || Object.hasOwn(data, key)) return true;
     }
     return false;
@@ -85,6 +88,6 @@ export class PendingChanges {
   }
 
   public clear(): void {
-    this.changes.clear();
+    this.changes?.clear();
   }
 }
