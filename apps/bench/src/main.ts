@@ -12,7 +12,8 @@
  * — manager overhead, failover latency, reconciliation (manager/fallback issue bars);
  * `http` — one Express route behind no session layer, ours, express-session +
  * connect-redis and raw ioredis (the floor of a Redis-backed layer), over HTTP
- * with autocannon (Express issue bars, lost updates); and two Fastify routes (read-only,
+ * with autocannon, each case in one-second slices its servers take in turns (Express
+ * issue bars, lost updates); and two Fastify routes (read-only,
  * write-one-key, one session per connection) behind the Fastify plugin and behind
  * @fastify/session + connect-redis 11 (Fastify issue bars, lost writes);
  * `telemetry` — manager get/update with telemetry off, on without an SDK, and with
