@@ -236,14 +236,8 @@ export class SessionCache {
     minVersion = 0,
     since?: number,
   ): SessionRecord | null | undefined {
-    const entry = this.ready ? this.entries.get(id) : undefined;
-    if (
-      entry === undefined ||
-      (entry.record.version < minVersion &&
-        (since === undefined || entry.readAt <= since + TOKEN_CLOCK_SKEW_MS))
-    ) {
-      return undefined;
-    }
+    const entry = this.servable(id, minVersion, since);
+    if (entry === undefined) return undefined;
     this.hits += 1;
     this.promote(id, entry);
     return entry.record.expiresAt > now ? entry.record : null;
@@ -264,11 +258,14 @@ export class SessionCache {
    * (see core's `LoadOptions.minVersionSince`).
    */
   public peek(id: string, minVersion = 0, since?: number): SessionRecord | undefined {
+    return this.servable(id, minVersion, since)?.record;
+  }
+
+  /** The live entry of `id` when {@link peek}'s version rule lets it answer (the one place that rule lives). */
+  private servable(id: string, minVersion: number, since: number | undefined): Entry | undefined {
     const entry = this.ready ? this.entries.get(id) : undefined;
-    if (entry === undefined || entry.record.version >= minVersion) return entry?.record;
-    return since !== undefined && entry.readAt > since + TOKEN_CLOCK_SKEW_MS
-      ? entry.record
-      : undefined;
+    if (entry === undefined || entry.record.version >= minVersion) return entry;
+    return since !== undefined && entry.readAt > since + TOKEN_CLOCK_SKEW_MS ? entry : undefined;
   }
 
   /**
