@@ -58,8 +58,10 @@ export type EscalationReason = 'conflict' | 'hot' | 'local';
  * and with nobody subscribed a publisher's whole cost is one
  * `hasSubscribers` read: messages are built only behind it.
  *
- * Publishers never read anything back from a message: subscribers may hang
- * their own state on it (a span) and must not throw (diagnostics_channel
+ * Publishers read back one thing only, `OperationMessage.storeCalls`: an
+ * operation's store calls are published when a subscriber asks for them at
+ * its start. Subscribers may hang their own state on a message (a span)
+ * and must not throw (diagnostics_channel
  * reports a subscriber's exception as an uncaught exception on the next
  * tick). Messages carry raw session ids where the work is about one
  * session: a subscriber that records them must hash them (`hashSessionId`).
@@ -96,6 +98,13 @@ export interface OperationMessage {
   readonly operation: SessionOperationName;
   /** The session the call is about (raw: hash it before recording), when it names one. */
   readonly sessionId: string | undefined;
+  /**
+   * Set `true` at `start` (a subscriber of it, or a store bound to it) to
+   * have this operation's store calls published on the store-call channel;
+   * the publisher starts as `false`, and an operation nobody asks for (an
+   * unsampled trace) makes its store calls with no message and no wrapping.
+   */
+  storeCalls: boolean;
   result?: unknown;
   error?: unknown;
 }
@@ -122,7 +131,10 @@ export interface CachedReadMessage {
   readonly endedAt: number;
 }
 
-/** One store call of a manager operation (`load`, `save`, …). */
+/**
+ * One store call of a manager operation (`load`, `save`, …), published only
+ * inside an operation whose message asked for them (`storeCalls`).
+ */
 export interface StoreCallMessage {
   /** The `SessionStore` method. */
   readonly method: string;

@@ -110,7 +110,6 @@ export class EscalatingUpdate {
   private conflicts = 0;
 
   public constructor(
-    private readonly store: SessionStore,
     private readonly locker: SessionLocker,
     private readonly policy: RetryPolicy,
     private readonly options: LockedUpdateOptions,
@@ -118,12 +117,17 @@ export class EscalatingUpdate {
     private readonly channels: SessionChannels,
   ) {}
 
-  /** Run `fn` on the session `id` (already checked) in `mode`. */
-  public run(id: string, fn: SessionMutator, mode: UpdateLockMode): Promise<SessionRecord> {
+  /** Run `fn` on the session `id` (already checked) in `mode`, through `store`. */
+  public run(
+    store: SessionStore,
+    id: string,
+    fn: SessionMutator,
+    mode: UpdateLockMode,
+  ): Promise<SessionRecord> {
     if (mode === 'always') {
       this.always += 1;
       this.lockMode('always');
-      return this.policy.execute(() => lockedUpdate(this.store, this.locker, id, fn, this.options));
+      return this.policy.execute(() => lockedUpdate(store, this.locker, id, fn, this.options));
     }
     const running = this.running.get(id) ?? 0;
     const call: UpdateCall = { escalated: running > 0 || this.hot.has(id) };
@@ -136,7 +140,7 @@ export class EscalatingUpdate {
     }
     this.running.set(id, running + 1);
     return this.policy
-      .execute(() => this.attempt(id, fn, call))
+      .execute(() => this.attempt(store, id, fn, call))
       .finally(() => {
         const left = (this.running.get(id) ?? 1) - 1;
         if (left === 0) this.running.delete(id);
@@ -157,12 +161,17 @@ export class EscalatingUpdate {
     };
   }
 
-  private async attempt(id: string, fn: SessionMutator, call: UpdateCall): Promise<SessionRecord> {
+  private async attempt(
+    store: SessionStore,
+    id: string,
+    fn: SessionMutator,
+    call: UpdateCall,
+  ): Promise<SessionRecord> {
     if (!call.escalated) {
       this.lockMode('optimistic');
       for (let tried = 1; tried <= OPTIMISTIC_TRIES; tried += 1) {
         try {
-          const record = await optimisticUpdate(this.store, id, fn, this.options);
+          const record = await optimisticUpdate(store, id, fn, this.options);
           this.optimistic += 1;
           return record;
         } catch (error) {
@@ -180,7 +189,7 @@ export class EscalatingUpdate {
     }
     this.lockMode('escalated');
     try {
-      return await lockedUpdate(this.store, this.locker, id, fn, this.options);
+      return await lockedUpdate(store, this.locker, id, fn, this.options);
     } catch (error) {
       // A conflict even under the lock: an optimistic writer elsewhere got
       // in. Still contended, so keep the session marked.

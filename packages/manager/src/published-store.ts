@@ -14,10 +14,11 @@ import type {
 import type { TracingChannel } from 'node:diagnostics_channel';
 
 /**
- * The manager's view of its store: while anyone listens, each call is
- * published on the `session-cluster:store` tracing channel (`{ method }`),
- * inside the operation's own trace; otherwise calls go straight through,
- * with no closure or message allocated.
+ * The store as an operation whose store calls a subscriber asked for
+ * (`OperationMessage.storeCalls`) uses it: while anyone listens, each call
+ * is published on the `session-cluster:store` tracing channel
+ * (`{ method }`), inside the operation's own trace; otherwise calls go
+ * straight through, with no closure or message allocated.
  */
 export class PublishedStore implements SessionStore {
   private readonly channel: TracingChannel<unknown, StoreCallMessage>;

@@ -2,7 +2,14 @@ import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { ManualClock, SESSION_CHANNELS } from '@session-cluster/core';
 import { HealthMonitor } from '@session-cluster/health';
-import type { CachedReadMessage, SessionLocker, SessionStore } from '@session-cluster/core';
+import type {
+  CachedReadMessage,
+  OperationMessage,
+  SessionData,
+  SessionLocker,
+  SessionStore,
+  StoreCallMessage,
+} from '@session-cluster/core';
 import { RedisStore, RedlockLocker } from '@session-cluster/store-redis';
 import { useRedisServer } from '@session-cluster/testkit';
 import { describeManagerSuite } from './manager-suite.test-helpers.js';
@@ -108,6 +115,45 @@ describe('SessionManager.getCached over the instance cache', () => {
       }
       expect(manager.getCached(session.id)).toBeDefined();
     } finally {
+      await manager.close();
+    }
+  });
+});
+
+describe('SessionManager store-call publication', () => {
+  it("publishes an operation's store calls only when a subscriber asked for them at its start", async () => {
+    const prefix = `test:${randomUUID()}`;
+    const manager = new SessionManager({
+      store: new RedisStore({ connection: { url: redis.url }, prefix }),
+      locker: new RedlockLocker({ nodes: [redis.url], prefix }),
+    });
+    let ask = false;
+    const onOperation = (message: unknown): void => {
+      if (ask) (message as OperationMessage).storeCalls = true;
+    };
+    const calls: string[] = [];
+    const onStoreCall = (message: unknown): void => {
+      calls.push((message as StoreCallMessage).method);
+    };
+    SESSION_CHANNELS.operation.start.subscribe(onOperation);
+    SESSION_CHANNELS.storeCall.start.subscribe(onStoreCall);
+    try {
+      const session = await manager.create({ data: { n: 0 } });
+      const bump = (data: SessionData): SessionData => ({ ...data, n: Number(data['n']) + 1 });
+      // Nobody asked (an unsampled trace): the calls are made, not published.
+      await manager.update(session.id, bump);
+      expect(calls).toEqual([]);
+      ask = true;
+      await manager.update(session.id, bump);
+      expect(calls).toEqual(['load', 'save']);
+      ask = false;
+      await manager.patch(session.id, { set: { m: 1 } });
+      expect(calls).toEqual(['load', 'save']);
+      // Both updates and the patch were written all the same.
+      expect(await manager.get(session.id)).toMatchObject({ version: 4, data: { n: 2, m: 1 } });
+    } finally {
+      SESSION_CHANNELS.storeCall.start.unsubscribe(onStoreCall);
+      SESSION_CHANNELS.operation.start.unsubscribe(onOperation);
       await manager.close();
     }
   });

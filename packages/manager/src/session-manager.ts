@@ -21,6 +21,7 @@ import type {
   DeleteByUserOptions,
   LoadOptions,
   LockedUpdateOptions,
+  OperationMessage,
   RetryEvent,
   SessionData,
   SessionError,
@@ -204,7 +205,10 @@ function closedError(operation: string): StorageUnavailableError {
  * ```
  */
 export class SessionManager {
+  /** The store as given: what an operation uses unless a subscriber asked for its store calls. */
   private readonly store: SessionStore;
+  /** The same store, publishing each call on the store-call channel. */
+  private readonly publishedStore: SessionStore;
   private readonly locker: SessionLocker;
   private readonly recorder: HealthRecorder | undefined;
   private readonly clock: Clock;
@@ -223,7 +227,8 @@ export class SessionManager {
     const resolved = resolveManagerOptions(options);
     const channels = sessionChannels(resolved.telemetry);
     this.channels = channels;
-    this.store = new PublishedStore(resolved.store, channels);
+    this.store = resolved.store;
+    this.publishedStore = new PublishedStore(resolved.store, channels);
     this.locker = new PublishedLocker(resolved.locker, channels);
     this.recorder = resolved.health;
     this.clock = resolved.clock;
@@ -248,7 +253,6 @@ export class SessionManager {
     };
     this.updateLock = resolved.update.lock;
     this.updates = new EscalatingUpdate(
-      this.store,
       this.locker,
       policies.update,
       updateOptions,
@@ -280,7 +284,7 @@ export class SessionManager {
    * @throws SessionSerializationError for values JSON cannot carry
    */
   public create(input: CreateSessionOptions): Promise<SessionRecord> {
-    return this.run('create', () => {
+    return this.run('create', (store) => {
       assertPlainObject(input, 'input', 'create');
       const { userId, data } = input;
       const ttlMs = input.ttlMs ?? this.ttlMs;
@@ -288,7 +292,7 @@ export class SessionManager {
       assertPlainObject(data, 'data', 'create');
       assertPositiveInteger(ttlMs, 'ttlMs', 'create');
       return this.policies.create.execute(() =>
-        this.store.create({
+        store.create({
           id: generateSessionId(),
           userId,
           data,
@@ -314,7 +318,7 @@ export class SessionManager {
   public get(id: string, options?: GetOptions): Promise<SessionRecord | null> {
     const cached = this.getCached(id, options);
     if (cached !== undefined) return Promise.resolve(cached);
-    return this.run('get', () => this.load(id, loadOptions(options)), id);
+    return this.run('get', (store) => this.load(store, id, loadOptions(options)), id);
   }
 
   /**
@@ -392,7 +396,7 @@ export class SessionManager {
   public update(id: string, fn: SessionMutator, options?: UpdateOptions): Promise<SessionRecord> {
     return this.run(
       'update',
-      () => {
+      (store) => {
         assertValidSessionId(id, 'update');
         assertFunction(fn, 'fn', 'update');
         let mode = this.updateLock;
@@ -403,7 +407,7 @@ export class SessionManager {
             mode = options.lock;
           }
         }
-        return this.updates.run(id, fn, mode);
+        return this.updates.run(store, id, fn, mode);
       },
       id,
     );
@@ -434,13 +438,13 @@ export class SessionManager {
   ): Promise<number> {
     return this.run(
       'patch',
-      () => {
+      (store) => {
         assertValidSessionId(id, 'patch');
         assertPatch(changes, 'patch');
         assertPlainObject(options, 'options', 'patch');
         const expectedVersion = optionalVersion(options.expectedVersion, 'patch');
         const write = (): Promise<number> =>
-          this.store.patch(id, changes, {
+          store.patch(id, changes, {
             expiresAt: this.rolling ? this.clock.now() + this.ttlMs : undefined,
             expectedVersion,
           });
@@ -459,12 +463,12 @@ export class SessionManager {
   public touch(id: string): Promise<boolean> {
     return this.run(
       'touch',
-      () => {
+      (store) => {
         assertValidSessionId(id, 'touch');
         return this.policies.touch.execute(async () =>
           this.rolling
-            ? this.store.touch(id, this.clock.now() + this.ttlMs)
-            : (await this.store.load(id)) !== null,
+            ? store.touch(id, this.clock.now() + this.ttlMs)
+            : (await store.load(id)) !== null,
         );
       },
       id,
@@ -489,13 +493,13 @@ export class SessionManager {
   public regenerate(id: string, options: RegenerateOptions = {}): Promise<SessionRecord> {
     return this.run(
       'regenerate',
-      () => {
+      (store) => {
         assertValidSessionId(id, 'regenerate');
         assertPlainObject(options, 'options', 'regenerate');
         const { userId } = options;
         if (userId !== undefined) assertValidUserId(userId, 'regenerate');
         return this.policies.regenerate.execute(() =>
-          this.locker.using(id, () => this.regenerateLocked(id, userId), {
+          this.locker.using(id, () => this.regenerateLocked(store, id, userId), {
             ttlMs: this.lockTtlMs,
           }),
         );
@@ -553,9 +557,9 @@ export class SessionManager {
   public delete(id: string): Promise<boolean> {
     return this.run(
       'delete',
-      () => {
+      (store) => {
         assertValidSessionId(id, 'delete');
-        return this.policies.delete.execute(() => this.store.delete(id));
+        return this.policies.delete.execute(() => store.delete(id));
       },
       id,
     );
@@ -563,9 +567,9 @@ export class SessionManager {
 
   /** The user's live sessions, oldest first. */
   public listByUser(userId: string): Promise<SessionRecord[]> {
-    return this.run('listByUser', () => {
+    return this.run('listByUser', (store) => {
       assertValidUserId(userId, 'listByUser');
-      return this.policies.listByUser.execute(() => this.store.listByUser(userId));
+      return this.policies.listByUser.execute(() => store.listByUser(userId));
     });
   }
 
@@ -575,10 +579,10 @@ export class SessionManager {
    * @returns how many sessions were deleted
    */
   public deleteByUser(userId: string, options: DeleteByUserOptions = {}): Promise<number> {
-    return this.run('deleteByUser', () => {
+    return this.run('deleteByUser', (store) => {
       assertValidUserId(userId, 'deleteByUser');
       exceptIds(options);
-      return this.policies.deleteByUser.execute(() => this.store.deleteByUser(userId, options));
+      return this.policies.deleteByUser.execute(() => store.deleteByUser(userId, options));
     });
   }
 
@@ -589,7 +593,7 @@ export class SessionManager {
    * @returns how many sessions were removed
    */
   public cleanupExpired(options: CleanupOptions = {}): Promise<number> {
-    return this.run('cleanupExpired', async () => {
+    return this.run('cleanupExpired', async (store) => {
       assertPlainObject(options, 'options', 'cleanupExpired');
       const batchSize = options.batchSize ?? CLEANUP_DEFAULTS.batchSize;
       const maxBatches = options.maxBatches ?? CLEANUP_DEFAULTS.maxBatches;
@@ -600,7 +604,7 @@ export class SessionManager {
       let removed = 0;
       for (let batch = 0; batch < maxBatches; batch += 1) {
         const result = await this.policies.cleanupExpired.execute(() =>
-          this.store.sweepExpired(now, batchSize),
+          store.sweepExpired(now, batchSize),
         );
         removed += result.expired.length;
         if (!result.more) break;
@@ -633,12 +637,12 @@ export class SessionManager {
       regenerate: (options = {}) =>
         this.run(
           'regenerate',
-          () => {
+          (store) => {
             assertPlainObject(options, 'options', 'regenerate');
             const { userId } = options;
             if (userId !== undefined) assertValidUserId(userId, 'regenerate');
             const expectedVersion = optionalVersion(options.expectedVersion, 'regenerate');
-            return this.regenerateLocked(id, userId, expectedVersion);
+            return this.regenerateLocked(store, id, userId, expectedVersion);
           },
           id,
         ),
@@ -646,11 +650,12 @@ export class SessionManager {
   }
 
   private async regenerateLocked(
+    store: SessionStore,
     id: string,
     userId: string | undefined,
     expectedVersion?: number,
   ): Promise<SessionRecord> {
-    const record = await this.store.load(id);
+    const record = await store.load(id);
     if (record === null) {
       throw new SessionNotFoundError(undefined, {
         operation: 'regenerate',
@@ -661,22 +666,22 @@ export class SessionManager {
       // The holder's view is stale: its lease ran out and someone else wrote.
       throw versionConflictError('regenerate', id, expectedVersion, record.version);
     }
-    const created = await this.store.create({
+    const created = await store.create({
       id: generateSessionId(),
       userId: userId ?? record.userId,
       data: record.data,
       expiresAt: this.rolling ? this.clock.now() + this.ttlMs : record.expiresAt,
     });
     try {
-      await this.store.save(id, { data: record.data, expiresAt: this.clock.now() }, record.version);
+      await store.save(id, { data: record.data, expiresAt: this.clock.now() }, record.version);
     } catch (error) {
       // Nobody has the new id yet; if this delete fails too, it expires unseen.
-      await this.store.delete(created.id).catch(() => false);
+      await store.delete(created.id).catch(() => false);
       throw error;
     }
     // The old id is already expired for every reader; this only frees the
     // memory now (the sweeper or Redis TTL would, if it fails).
-    await this.store.delete(id).catch(() => false);
+    await store.delete(id).catch(() => false);
     return created;
   }
 
@@ -686,34 +691,52 @@ export class SessionManager {
    * failure as attempt 1, so counts and delays are the policy's own): keeps
    * `get` within a few hundred ns of `store.load`.
    */
-  private async load(id: string, options: LoadOptions | undefined): Promise<SessionRecord | null> {
+  private async load(
+    store: SessionStore,
+    id: string,
+    options: LoadOptions | undefined,
+  ): Promise<SessionRecord | null> {
     assertValidSessionId(id, 'get');
     try {
-      return await this.store.load(id, options);
+      return await store.load(id, options);
     } catch (error) {
       if (!isRetryableSessionError(error)) throw error;
-      return this.policies.get.execute(replayFirst(error, () => this.store.load(id, options)));
+      return this.policies.get.execute(replayFirst(error, () => store.load(id, options)));
     }
   }
 
   /**
    * Run one public operation: closed check, in-flight count, health and
    * error normalisation; while anyone listens, published on the
-   * `session-cluster:operation` tracing channel.
+   * `session-cluster:operation` tracing channel. `work` gets the store to
+   * use: the publishing one when a subscriber asked for this operation's
+   * store calls at its start (`storeCalls`), else the store itself, so an
+   * operation nobody traces wraps none of its store calls.
    */
-  private async run<T>(operation: OperationName, work: () => Promise<T>, id?: string): Promise<T> {
+  private async run<T>(
+    operation: OperationName,
+    work: (store: SessionStore) => Promise<T>,
+    id?: string,
+  ): Promise<T> {
     const started = performance.now();
     if (this.closing !== undefined) throw this.failed(operation, started, closedError(operation));
     const channel = this.channels.operation;
     this.inFlight.enter();
     let result: T;
     try {
-      result = channel.hasSubscribers
-        ? await channel.tracePromise(work, {
-            operation: OPERATION_TELEMETRY_NAMES[operation],
-            sessionId: id,
-          })
-        : await work();
+      if (channel.hasSubscribers) {
+        const message: OperationMessage = {
+          operation: OPERATION_TELEMETRY_NAMES[operation],
+          sessionId: id,
+          storeCalls: false,
+        };
+        result = await channel.tracePromise(
+          () => work(message.storeCalls ? this.publishedStore : this.store),
+          message,
+        );
+      } else {
+        result = await work(this.store);
+      }
     } catch (error) {
       throw this.failed(operation, started, error);
     } finally {

@@ -11,11 +11,13 @@ import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
 import {
   ConcurrentAccessError,
   ManualClock,
+  SESSION_CHANNELS,
   SessionNotFoundError,
   StorageUnavailableError,
   generateSessionId,
   hashSessionId,
 } from '@session-cluster/core';
+import type { StoreCallMessage } from '@session-cluster/core';
 import { SessionManager } from '@session-cluster/manager';
 import type { SessionManagerOptions } from '@session-cluster/manager';
 import { MemoryLocker, MemoryStore } from '@session-cluster/store-memory';
@@ -371,7 +373,7 @@ describe('SessionManager operations as spans, store and lock calls as child span
     expect(spans.map((s) => s.name)).toEqual(['request']);
   });
 
-  it('a sampled-out operation makes no child spans', async () => {
+  it('a sampled-out operation makes no child spans and has no store call published', async () => {
     // An exporter of its own: shutting the provider down stops its exporter.
     const dropped = new InMemorySpanExporter();
     const unsampled = new TracerProvider({
@@ -382,10 +384,22 @@ describe('SessionManager operations as spans, store and lock calls as child span
     instrumentation = instrumentSessionCluster({ tracerProvider: unsampled, childSpans: true });
     setUp();
     const { id } = await manager.create({ data: {} });
-    const spans = await traced(() => manager.update(id, (data) => data));
-    expect(spans.map((s) => s.name)).toEqual(['request']);
+    // Not asked for (`storeCalls`), its store calls are not even published.
+    const published: string[] = [];
+    const onStoreCall = (message: unknown): void => {
+      published.push((message as StoreCallMessage).method);
+    };
+    SESSION_CHANNELS.storeCall.start.subscribe(onStoreCall);
+    try {
+      const spans = await traced(() => manager.update(id, (data) => data));
+      expect(spans.map((s) => s.name)).toEqual(['request']);
+      expect(published).toEqual([]);
+    } finally {
+      SESSION_CHANNELS.storeCall.start.unsubscribe(onStoreCall);
+    }
     expect(dropped.getFinishedSpans()).toEqual([]);
     expect(trace.getActiveSpan()).toBeUndefined();
+    expect(await manager.get(id)).toMatchObject({ version: 2 });
     await unsampled.shutdown();
   });
 

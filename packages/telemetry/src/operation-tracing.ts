@@ -177,8 +177,9 @@ function operationName(method: string | undefined): string {
  *   operation costs the sampler's call, a timestamp and the metrics; its
  *   message is not put in {@link current} (the bound store keeps the value
  *   it had, which `AsyncLocalStorage.run` skips at no cost), it is not made
- *   the active context, and its events and store calls find no operation
- *   and return at once;
+ *   the active context, its events find no operation and return at once,
+ *   and it does not ask for its store calls (`storeCalls`), so the manager
+ *   makes them unwrapped, with no message;
  * - a `get` the instance cache answers at once reaches it on the
  *   `cachedRead` channel, not as an operation (the manager publishes it
  *   after the fact: no tracing channel, no context switch); outside any
@@ -235,6 +236,7 @@ export class OperationTracing {
       result: read.result,
       startedAt: read.startedAt,
       cacheHit: true,
+      storeCalls: false,
     };
     this.startSpan(operation, parent, read.startedAt);
     this.finish(operation, read.endedAt);
@@ -403,6 +405,8 @@ export class OperationTracing {
     ) {
       operation.state = 'deferred';
       operation.parent = parent;
+      // Its load is watched: a cache miss is what gives the read its span.
+      operation.storeCalls = true;
       return operation;
     }
     this.startSpan(operation, parent, undefined);
@@ -427,6 +431,8 @@ export class OperationTracing {
     }
     operation.state = 'recording';
     operation.span = span;
+    // Only a recording operation's store calls are published (events or child spans).
+    operation.storeCalls = true;
     // Set here, not in the span options: the SDK sanitises option attributes
     // before it samples, which an unsampled operation should not pay for.
     span.setAttribute(ATTR_SESSION_OPERATION, operation.operation);

@@ -86,6 +86,7 @@ export class ProbeAndSweepTracing {
         sessionId: undefined,
         state: 'recording',
         span,
+        storeCalls: false,
       };
       (message as HealthProbeMessage & Traced).routing = target;
       return target;
