@@ -6,6 +6,7 @@ export type { LoggerOptions } from './logger.js';
 export { createLogger } from './logger.js';
 export { redisStatement } from './redis-statement.js';
 export { SessionIdMaskingProcessor } from './session-id-masking-processor.js';
+export { PooledIdGenerator } from './pooled-id-generator.js';
 export { startTelemetryIfConfigured, telemetryRequested } from './start-telemetry-if-configured.js';
 export type {
   SessionInstrumentation,
