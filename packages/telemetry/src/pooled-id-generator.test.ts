@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { PooledIdGenerator } from './pooled-id-generator.js';
 
 describe('PooledIdGenerator', () => {
-  it('makes lowercase hex trace (32) and span (16) ids, distinct across many pools', () => {
+  it('makes lowercase hex trace (32) and span (16) ids, distinct across pools', () => {
     const ids = new PooledIdGenerator();
     const seen = new Set<string>();
     for (let i = 0; i < 2_000; i += 1) {
@@ -12,7 +12,7 @@ describe('PooledIdGenerator', () => {
       expect(spanId).toMatch(/^[0-9a-f]{16}$/);
       seen.add(traceId).add(spanId);
     }
-    // 2 000 pairs span 12 pools: a pool reused without a refill would repeat ids.
+    // 2 000 span ids span 4 pools: a pool reused without a refill would repeat ids.
     expect(seen.size).toBe(4_000);
   });
 
@@ -25,6 +25,6 @@ describe('PooledIdGenerator', () => {
     });
     expect(ids.generateSpanId()).toBe('ab'.repeat(8));
     expect(fills).toBe(2);
-    expect(ids.generateTraceId()).toBe('ab'.repeat(16));
+    expect(ids.generateSpanId()).toBe('ab'.repeat(8));
   });
 });

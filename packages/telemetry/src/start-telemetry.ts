@@ -63,8 +63,8 @@ function signalUrl(base: string | undefined, signal: 'traces' | 'metrics'): stri
  *   batch and sampler settings from the standard `OTEL_*` variables;
  * - session ids masked in every exported span ({@link SessionIdMaskingProcessor})
  *   and in Redis statements ({@link redisStatement});
- * - trace and span ids from a random pool ({@link PooledIdGenerator}), which
- *   costs a sixth of the SDK's own per span, sampled or not;
+ * - span ids from a random pool ({@link PooledIdGenerator}), at a sixth of
+ *   the cost of the SDK's own, which every span pays, sampled or not;
  * - http and express auto-instrumentation, ioredis when asked (ESM apps:
  *   start node with `--import @session-cluster/telemetry/register`);
  * - metrics over OTLP and/or a Prometheus endpoint, when asked;
