@@ -463,7 +463,7 @@ describe('SessionManager operations as spans, store and lock calls as child span
   });
 });
 
-describe('SessionManager operations by default: one span each, its phases as events', () => {
+describe('SessionManager operations by default: one span each, its phases on it', () => {
   const exporter = new InMemorySpanExporter();
   const provider = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] });
   let instrumentation: SessionInstrumentation;
@@ -478,7 +478,7 @@ describe('SessionManager operations by default: one span each, its phases as eve
     await provider.shutdown();
   });
 
-  it("update (lock: 'always'): one session.update span; lock wait, store calls and release are its events", async () => {
+  it("update (lock: 'always'): one session.update span; lock wait and release are its events, store calls their summed time", async () => {
     const manager = new SessionManager({
       store: new MemoryStore({ cleanupIntervalMs: 0 }),
       locker: new MemoryLocker(),
@@ -499,13 +499,47 @@ describe('SessionManager operations by default: one span each, its phases as eve
     });
     expect(update?.events.map((e) => e.name)).toEqual([
       'session.lock.acquire',
-      'session.store.load',
-      'session.store.save',
       'session.lock.release',
     ]);
-    expect(update?.events[1]?.attributes).toMatchObject({
+    const { 'session.store.load.duration_ms': load, 'session.store.save.duration_ms': save } =
+      update?.attributes ?? {};
+    expect(load).toEqual(expect.any(Number));
+    expect(save).toEqual(expect.any(Number));
+  });
+
+  it('a store call that failed stays an event (its error and route); the calls Redis answered are summed', async () => {
+    let failures = 1;
+    const store = new HookedStore(new MemoryStore({ cleanupIntervalMs: 0 }));
+    const manager = new SessionManager({
+      store,
+      locker: new MemoryLocker(),
+      retry: { baseDelayMs: 0, jitter: 0, maxAttempts: 2 },
+    });
+    const { id } = await manager.create({ data: { n: 1 } });
+    store.hooks.load = () => {
+      if (failures-- > 0) throw new StorageUnavailableError('blip', { timeout: true });
+    };
+    exporter.reset();
+    expect(await manager.get(id)).toMatchObject({ version: 1 });
+    await manager.update(id, (data) => ({ ...data, n: 2 }));
+    await manager.update(id, (data) => ({ ...data, n: 3 }));
+    await manager.close();
+    const [get, ...updates] = exporter.getFinishedSpans();
+    // The get's first load failed: an event with its error; the retried one a number.
+    expect(get?.name).toBe('session.get');
+    const failed = get?.events.find((e) => e.name === 'session.store.load');
+    expect(failed?.attributes).toMatchObject({
       'db.operation.name': 'load',
+      'error.type': 'STORAGE_TIMEOUT',
       'session.store.duration_ms': expect.any(Number) as unknown,
     });
+    expect(get?.attributes['session.store.load.duration_ms']).toEqual(expect.any(Number));
+    expect(updates.map((s) => s.events.filter((e) => e.name.startsWith('session.store.')))).toEqual(
+      [[], []],
+    );
+    expect(updates.map((s) => typeof s.attributes['session.store.save.duration_ms'])).toEqual([
+      'number',
+      'number',
+    ]);
   });
 });
