@@ -61,7 +61,7 @@ export const ATTR_SESSION_STORE_DURATION_MS = 'session.store.duration_ms';
  * the time its calls of that store method took, ms, summed, for the calls the
  * primary answered (a failed or fallback-served call is an event instead).
  */
-export const STORE_DURATION_SUFFIX = '.duration_ms';
+const STORE_DURATION_SUFFIX = '.duration_ms';
 
 /**
  * Where an operation's span stands:
@@ -576,8 +576,8 @@ export class OperationTracing {
     const durationMs = performance.now() - (call.startedAt ?? 0);
     if (call.error === undefined && (operation.route ?? 'primary') === 'primary') {
       // The common call (answered by Redis) is a number on the span: an event
-      // per call was most of what a recorded update cost (timestamps,
-      // attribute checks, and its export: `--suite telemetry`).
+      // per call was about a third of what a recorded update cost (its
+      // timestamp, attribute checks and export: `--suite telemetry`).
       const name = this.storeDurationName(call.method);
       operation.storeDurations ??= new Map();
       operation.storeDurations.set(name, (operation.storeDurations.get(name) ?? 0) + durationMs);
