@@ -160,12 +160,12 @@ export interface OperationTracingOptions {
   readonly cachedReadSpans: CachedReadSpans;
 }
 
-/** `prefix` + `suffix`, built once per suffix and kept in `names`. */
-function prefixedName(names: Map<string, string>, prefix: string, suffix: string): string {
-  let name = names.get(suffix);
+/** `prefix` + `key` + `suffix`, built once per key and kept in `names`. */
+function cachedName(names: Map<string, string>, key: string, prefix: string, suffix = ''): string {
+  let name = names.get(key);
   if (name === undefined) {
-    name = `${prefix}${suffix}`;
-    names.set(suffix, name);
+    name = `${prefix}${key}${suffix}`;
+    names.set(key, name);
   }
   return name;
 }
@@ -645,20 +645,15 @@ export class OperationTracing {
   }
 
   private spanName(operation: SessionOperationName): string {
-    return prefixedName(this.spanNames, SPAN_SESSION_PREFIX, operation);
+    return cachedName(this.spanNames, operation, SPAN_SESSION_PREFIX);
   }
 
   private storeName(method: string): string {
-    return prefixedName(this.storeNames, SPAN_STORE_PREFIX, method);
+    return cachedName(this.storeNames, method, SPAN_STORE_PREFIX);
   }
 
   private storeDurationName(method: string): string {
-    let name = this.storeDurationNames.get(method);
-    if (name === undefined) {
-      name = `${this.storeName(method)}${STORE_DURATION_SUFFIX}`;
-      this.storeDurationNames.set(method, name);
-    }
-    return name;
+    return cachedName(this.storeDurationNames, method, SPAN_STORE_PREFIX, STORE_DURATION_SUFFIX);
   }
 
   private storeOptions(method: string): SpanOptions {
