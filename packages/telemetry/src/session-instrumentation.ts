@@ -8,6 +8,7 @@ import { OperationTracing } from './operation-tracing.js';
 import type { CachedReadSpans } from './operation-tracing.js';
 import { ProbeAndSweepTracing } from './probe-and-sweep-tracing.js';
 import { SessionMetrics } from './session-metrics.js';
+import type { OperationDurations } from './operation-durations.js';
 import { DB_SYSTEM_VALUE_REDIS } from './semconv.js';
 
 /** Options of {@link instrumentSessionCluster}. */
@@ -49,6 +50,13 @@ export interface SessionInstrumentationOptions {
    * `createSessionCluster` wires; the fallback's route says when memory answered).
    */
   readonly dbSystem?: string | undefined;
+  /**
+   * Aggregate `session.operation.duration` here instead of in the meter's
+   * histogram instrument (cheaper per operation); your readers must then take
+   * its producers (`metricProducers`), see {@link OperationDurations}.
+   * `startTelemetry` does both. Default: the meter's histogram.
+   */
+  readonly operationDurations?: OperationDurations | undefined;
 }
 
 /** What {@link instrumentSessionCluster} returns. */
@@ -88,7 +96,7 @@ export function instrumentSessionCluster(
   const meter = (options.meterProvider ?? metrics.getMeterProvider()).getMeter(
     INSTRUMENTATION_SCOPE,
   );
-  const sessionMetrics = new SessionMetrics(meter);
+  const sessionMetrics = new SessionMetrics(meter, options.operationDurations);
   const storage = contextStorage();
   const activeSpans = options.activeSpans === true;
   let fallbackTracing: FallbackTracing | undefined = undefined;

@@ -21,11 +21,8 @@ import {
   OUTCOME_OK,
 } from './semconv.js';
 import type { SessionOutcome } from './semconv.js';
-
-/** Histogram buckets (seconds) for operation latency and lock wait: 0.5 ms to 5 s. */
-const LATENCY_BUCKETS_S = [
-  0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
-];
+import { LATENCY_BUCKETS_S, OPERATION_DURATION_DESCRIPTION } from './operation-durations.js';
+import type { OperationDurations } from './operation-durations.js';
 
 const OUTCOMES: readonly SessionOutcome[] = [OUTCOME_OK, OUTCOME_NOT_FOUND, OUTCOME_ERROR];
 
@@ -50,7 +47,8 @@ export class SessionMetrics {
   private cachedGetsFound = 0;
   private cachedGetsNotFound = 0;
   private readonly errors: Counter;
-  private readonly duration: Histogram;
+  /** `session.operation.duration`: the SDK's instrument, or {@link OperationDurations} when given. */
+  private readonly duration: { record(seconds: number, attributes: Attributes): void };
   private readonly retries: Counter;
   private readonly lockWait: Histogram;
   private readonly escalations: Counter;
@@ -61,14 +59,18 @@ export class SessionMetrics {
   private readonly byOutcome = new Map<string, Readonly<Record<string, Attributes>>>();
   private readonly outcomeOnly: Readonly<Record<string, Attributes>>;
 
-  public constructor(meter: Meter) {
+  /**
+   * @param durations aggregates `session.operation.duration` for readers that take it as a
+   *   producer (`startTelemetry`'s); absent, the meter's histogram instrument does
+   */
+  public constructor(meter: Meter, durations?: OperationDurations) {
     const counter = (name: string, description: string, unit: string): Counter =>
       meter.createCounter(name, { description, unit });
     const latency = (name: string, description: string): Histogram =>
       meter.createHistogram(name, {
         description,
         unit: 's',
-        advice: { explicitBucketBoundaries: LATENCY_BUCKETS_S },
+        advice: { explicitBucketBoundaries: [...LATENCY_BUCKETS_S] },
       });
     meter
       .createObservableCounter(METRIC_SESSION_OPERATIONS, {
@@ -89,10 +91,8 @@ export class SessionMetrics {
       'Failed session operations, by operation and SessionError code (error.type)',
       '{error}',
     );
-    this.duration = latency(
-      METRIC_SESSION_OPERATION_DURATION,
-      'Session operation latency, by operation and outcome',
-    );
+    this.duration =
+      durations ?? latency(METRIC_SESSION_OPERATION_DURATION, OPERATION_DURATION_DESCRIPTION);
     this.retries = counter(
       METRIC_SESSION_RETRIES,
       'Retries of session operations, by operation and SessionError code',

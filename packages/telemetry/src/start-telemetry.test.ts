@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryLocker, MemoryStore } from '@session-cluster/store-memory';
 import { SessionManager } from '@session-cluster/manager';
-import { configErrorField, findFreePort } from '@session-cluster/testkit';
+import { configErrorField, findFreePort, startOtlpReceiver } from '@session-cluster/testkit';
 import { resolveTelemetryOptions } from './telemetry-options.js';
 import { startTelemetry } from './start-telemetry.js';
 import type { Telemetry } from './start-telemetry.js';
@@ -98,10 +98,77 @@ describe('startTelemetry with a Prometheus endpoint', () => {
     const text = await (await fetch(telemetry.prometheusUrl!)).text();
     expect(text).toMatch(/session_operations_total\{[^}]*session_operation="create"[^}]*\} 1/);
     expect(text).toContain('session_lock_wait_duration_bucket');
+    // The operation durations come from startTelemetry's own aggregation, through the reader.
+    expect(text).toMatch(
+      /session_operation_duration_count\{[^}]*session_operation="update"[^}]*\} 1\n/,
+    );
+    expect(text).toMatch(
+      /session_operation_duration_bucket\{[^}]*session_operation="create"[^}]*le="\+Inf"\} 1\n/,
+    );
+    expect(text.match(/# TYPE session_operation_duration histogram/g)).toHaveLength(1);
     expect(text).toContain('service_name="scraped"');
     expect(text).not.toContain(id);
     await telemetry.shutdown();
     await telemetry.shutdown();
     telemetry = undefined;
+  });
+});
+
+/** OTLP/JSON histogram data points of `name` in a metrics export body. */
+function histogramPoints(body: unknown, name: string) {
+  interface Point {
+    attributes: { key: string; value: { stringValue?: string } }[];
+    count: number | string;
+    bucketCounts: (number | string)[];
+  }
+  const { resourceMetrics = [] } = body as {
+    resourceMetrics?: {
+      scopeMetrics: { metrics: { name: string; histogram?: { dataPoints: Point[] } }[] }[];
+    }[];
+  };
+  return resourceMetrics
+    .flatMap((resource) => resource.scopeMetrics)
+    .flatMap((scope) => scope.metrics)
+    .filter((metric) => metric.name === name)
+    .flatMap((metric) => metric.histogram?.dataPoints ?? [])
+    .map((point) => ({
+      operation: point.attributes.find((a) => a.key === 'session.operation')?.value.stringValue,
+      count: Number(point.count),
+      buckets: point.bucketCounts.reduce<number>((sum, n) => sum + Number(n), 0),
+    }));
+}
+
+describe('startTelemetry pushing metrics over OTLP', () => {
+  it('exports the operation durations it aggregates itself, once per operation', async () => {
+    const receiver = await startOtlpReceiver();
+    const telemetry = startTelemetry({
+      serviceName: 'pushed',
+      traces: false,
+      otlpEndpoint: receiver.url,
+      otlpMetrics: true,
+      instrumentations: { http: false, express: false, ioredis: false },
+    });
+    try {
+      const manager = new SessionManager({ store: new MemoryStore(), locker: new MemoryLocker() });
+      const { id } = await manager.create({ data: {} });
+      await manager.update(id, (data) => data);
+      await manager.update(id, (data) => data);
+      await manager.close();
+      await telemetry.flush();
+      const exports = receiver.requests.filter((request) => request.path === '/v1/metrics');
+      expect(exports.length).toBeGreaterThanOrEqual(1);
+      const points = histogramPoints(exports.at(-1)?.body, 'session.operation.duration');
+      expect(points.find((point) => point.operation === 'update')).toEqual({
+        operation: 'update',
+        count: 2,
+        buckets: 2,
+      });
+      expect(points.find((point) => point.operation === 'create')?.count).toBe(1);
+      // One series per operation: not also the SDK's own histogram instrument.
+      expect(points.filter((point) => point.operation === 'update')).toHaveLength(1);
+    } finally {
+      await telemetry.shutdown();
+      await receiver.close();
+    }
   });
 });

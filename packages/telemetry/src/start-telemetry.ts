@@ -9,7 +9,7 @@ import { ExpressInstrumentation } from '@opentelemetry/instrumentation-express';
 import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
 import { IORedisInstrumentation } from '@opentelemetry/instrumentation-ioredis';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import { PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
+import { InstrumentType, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
 import type { MetricReader } from '@opentelemetry/sdk-metrics';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import { BatchSpanProcessor } from '@opentelemetry/sdk-trace';
@@ -19,6 +19,7 @@ import type { Logger } from 'pino';
 import { createLogger } from './logger.js';
 import { redisStatement } from './redis-statement.js';
 import { PooledIdGenerator } from './pooled-id-generator.js';
+import { OperationDurations } from './operation-durations.js';
 import { instrumentSessionCluster } from './session-instrumentation.js';
 import type { SessionInstrumentation } from './session-instrumentation.js';
 import { SessionIdMaskingProcessor } from './session-id-masking-processor.js';
@@ -117,24 +118,36 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
   if (spanProcessors.length > 0) spanProcessors.unshift(new SessionIdMaskingProcessor());
 
   const metricReaders: MetricReader[] = [];
+  // Each reader takes the operation durations as a producer, with its own temporality.
+  const durations = new OperationDurations();
+  const durationsFor = (reader: () => MetricReader) => [
+    durations.producer(() => reader().selectAggregationTemporality(InstrumentType.HISTOGRAM)),
+  ];
   if (resolved.otlpMetrics) {
-    metricReaders.push(
-      new PeriodicExportingMetricReader({
-        exporter: new OTLPMetricExporter(
-          resolved.otlpEndpoint === undefined
-            ? {}
-            : { url: signalUrl(resolved.otlpEndpoint, 'metrics') },
-        ),
-        exportIntervalMillis: resolved.metricIntervalMs,
-      }),
-    );
+    const otlp: MetricReader = new PeriodicExportingMetricReader({
+      exporter: new OTLPMetricExporter(
+        resolved.otlpEndpoint === undefined
+          ? {}
+          : { url: signalUrl(resolved.otlpEndpoint, 'metrics') },
+      ),
+      exportIntervalMillis: resolved.metricIntervalMs,
+      metricProducers: durationsFor(() => otlp),
+    });
+    metricReaders.push(otlp);
   }
   let prometheus: PrometheusExporter | undefined;
   let prometheusUrl: string | undefined;
   if (resolved.prometheus !== undefined) {
     const { port, host, endpoint } = resolved.prometheus;
-    prometheus = new PrometheusExporter({ port, host, endpoint, preventServerStart: true });
-    metricReaders.push(prometheus);
+    const scraped: PrometheusExporter = new PrometheusExporter({
+      port,
+      host,
+      endpoint,
+      preventServerStart: true,
+      metricProducers: durationsFor(() => scraped),
+    });
+    prometheus = scraped;
+    metricReaders.push(scraped);
     prometheusUrl = `http://${host ?? 'localhost'}:${port}${endpoint}`;
   }
 
@@ -190,6 +203,7 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
     // Redis command spans belong under the operation spans: only then is
     // an operation worth making the active context.
     activeSpans: resolved.instrumentations.ioredis,
+    operationDurations: durations,
   });
 
   const ready =
