@@ -8,7 +8,10 @@ import {
 } from '@opentelemetry/sdk-metrics';
 import type { MetricReaderOptions } from '@opentelemetry/sdk-metrics';
 import { INSTRUMENTATION_SCOPE } from '@session-cluster/core';
+import { SessionManager } from '@session-cluster/manager';
+import { MemoryLocker, MemoryStore } from '@session-cluster/store-memory';
 import { LATENCY_BUCKETS_S, OperationDurations } from './operation-durations.js';
+import { instrumentSessionCluster } from './session-instrumentation.js';
 
 /** A reader the test collects from by hand. */
 class CollectingReader extends MetricReader {
@@ -159,5 +162,42 @@ describe('OperationDurations', () => {
     const both = sideBySide();
     expect(await both.collect('ours', 0)).toEqual([]);
     expect(await both.collect('ours', 1)).toEqual([]);
+  });
+});
+
+describe('instrumentSessionCluster with operationDurations (an SDK of your own)', () => {
+  it('times operations through the reader’s producer, and the meter makes no histogram of its own', async () => {
+    const durations = new OperationDurations();
+    const reader: MetricReader = new CollectingReader({
+      metricProducers: [
+        durations.producer(() => reader.selectAggregationTemporality(InstrumentType.HISTOGRAM)),
+      ],
+    });
+    const meterProvider = new MeterProvider({ readers: [reader] });
+    const instrumentation = instrumentSessionCluster({
+      meterProvider,
+      operationDurations: durations,
+    });
+    try {
+      const manager = new SessionManager({ store: new MemoryStore(), locker: new MemoryLocker() });
+      const { id } = await manager.create({ data: {} });
+      await manager.update(id, (data) => ({ ...data, n: 1 }));
+      await manager.close();
+      const { resourceMetrics } = await reader.collect();
+      const histograms = resourceMetrics.scopeMetrics
+        .flatMap((scope) => scope.metrics)
+        .filter((metric) => metric.descriptor.name === 'session.operation.duration');
+      expect(histograms).toHaveLength(1);
+      const counts = Object.fromEntries(
+        histograms[0]!.dataPoints.map((point) => [
+          point.attributes['session.operation'],
+          (point.value as { count: number }).count,
+        ]),
+      );
+      expect(counts).toEqual({ create: 1, update: 1 });
+    } finally {
+      instrumentation.close();
+      await meterProvider.shutdown();
+    }
   });
 });
