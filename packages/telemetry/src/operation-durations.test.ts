@@ -90,7 +90,7 @@ function sideBySide() {
         points: [...metric.dataPoints]
           .map((point) => {
             // The SDK sums a cumulative series interval by interval: the last digits may differ.
-            const value = point.value as { sum: number };
+            const value = point.value as { count: number; sum: number };
             return {
               attributes: point.attributes,
               value: { ...value, sum: Number(value.sum.toPrecision(12)) },
@@ -156,6 +156,33 @@ describe('OperationDurations', () => {
         value: expect.objectContaining({ count: 1, sum: 1, min: 1, max: 1 }) as unknown,
       },
     ]);
+  });
+
+  it('one series per attribute content, whatever objects carry it; past 2 000 series, the overflow one', async () => {
+    const durations = new OperationDurations();
+    const reader: MetricReader = new CollectingReader({
+      metricProducers: [
+        durations.producer(() => reader.selectAggregationTemporality(InstrumentType.HISTOGRAM)),
+      ],
+    });
+    new MeterProvider({ readers: [reader] });
+    durations.record(0.01, { 'session.operation': 'get', 'session.outcome': 'ok' });
+    durations.record(0.02, { 'session.outcome': 'ok', 'session.operation': 'get' });
+    for (let i = 0; i < 2_100; i += 1) durations.record(0.001, { 'session.operation': `op${i}` });
+    const { resourceMetrics } = await reader.collect();
+    const [metric] = resourceMetrics.scopeMetrics.flatMap((scope) => scope.metrics);
+    const points = metric?.dataPoints ?? [];
+    expect(points).toHaveLength(2_000);
+    const count = (attributes: Attributes) =>
+      (
+        points.find((point) => JSON.stringify(point.attributes) === JSON.stringify(attributes))
+          ?.value as { count: number } | undefined
+      )?.count;
+    expect(count({ 'session.operation': 'get', 'session.outcome': 'ok' })).toBe(2);
+    // 1 998 sets of their own, the last 102 in the overflow series.
+    expect(count({ 'session.operation': 'op1997' })).toBe(1);
+    expect(count({ 'session.operation': 'op1998' })).toBeUndefined();
+    expect(count({ 'otel.metric.overflow': true })).toBe(102);
   });
 
   it('a reader with nothing recorded gets no metric from it', async () => {

@@ -25,6 +25,19 @@ function hrTime(): HrTime {
   return [Math.floor(ms / 1_000), (ms % 1_000) * 1_000_000];
 }
 
+/** Series one producer keeps at most: the SDK's default cardinality limit per metric stream. */
+const MAX_SERIES = 2_000;
+/** Where records past {@link MAX_SERIES} go, as the SDK puts them. */
+const OVERFLOW: Attributes = Object.freeze({ 'otel.metric.overflow': true });
+
+/** An attribute set's identity by content: its entries sorted by name (the SDK's key). */
+function contentKey(attributes: Attributes): string {
+  return JSON.stringify(
+    Object.entries(attributes).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+  );
+}
+const OVERFLOW_KEY = contentKey(OVERFLOW);
+
 /** One attribute set's histogram since its producer's last reset. */
 interface Series {
   /** Per bucket: `counts[i]` holds values in (`LATENCY_BUCKETS_S[i-1]`, `LATENCY_BUCKETS_S[i]`]. */
@@ -41,23 +54,26 @@ interface Series {
  * series at each collection, a cumulative one keeps them).
  */
 class DurationProducer implements MetricProducer {
-  /** Keyed by the attribute object itself: `SessionMetrics` passes one frozen set per operation and outcome. */
-  private readonly series = new Map<Attributes, Series>();
+  /**
+   * Series by the attribute object itself: `SessionMetrics` passes one
+   * frozen set per operation and outcome, so a record is one look-up. Weak:
+   * a caller making a new object per record leaks nothing.
+   */
+  private readonly byObject = new WeakMap<Attributes, Series>();
+  /** Series by content (what is exported), so equal sets made apart share one; at most {@link MAX_SERIES}. */
+  private readonly series = new Map<
+    string,
+    { readonly attributes: Attributes; readonly series: Series }
+  >();
   private start: HrTime = hrTime();
 
   public constructor(private readonly temporality: () => AggregationTemporality) {}
 
   public record(seconds: number, attributes: Attributes): void {
-    let series = this.series.get(attributes);
+    let series = this.byObject.get(attributes);
     if (series === undefined) {
-      series = {
-        counts: new Array<number>(LATENCY_BUCKETS_S.length + 1).fill(0),
-        count: 0,
-        sum: 0,
-        min: Infinity,
-        max: -Infinity,
-      };
-      this.series.set(attributes, series);
+      series = this.seriesOf(attributes);
+      this.byObject.set(attributes, series);
     }
     // The first bucket whose upper bound is >= the value (the SDK's rule).
     let bucket = 0;
@@ -71,11 +87,33 @@ class DurationProducer implements MetricProducer {
     if (seconds > series.max) series.max = seconds;
   }
 
+  /** The series of an attribute set first seen as this object (the overflow series past the limit, as the SDK does). */
+  private seriesOf(attributes: Attributes): Series {
+    const key = contentKey(attributes);
+    let entry = this.series.get(key);
+    if (entry === undefined) {
+      if (this.series.size >= MAX_SERIES - 1 && key !== OVERFLOW_KEY)
+        return this.seriesOf(OVERFLOW);
+      entry = {
+        attributes: Object.freeze({ ...attributes }),
+        series: {
+          counts: new Array<number>(LATENCY_BUCKETS_S.length + 1).fill(0),
+          count: 0,
+          sum: 0,
+          min: Infinity,
+          max: -Infinity,
+        },
+      };
+      this.series.set(key, entry);
+    }
+    return entry.series;
+  }
+
   public collect(): Promise<CollectionResult> {
     const end = hrTime();
     const temporality = this.temporality();
     const dataPoints: DataPoint<Histogram>[] = [];
-    for (const [attributes, series] of this.series) {
+    for (const { attributes, series } of this.series.values()) {
       if (series.count === 0) continue;
       const { counts, count, sum, min, max } = series;
       dataPoints.push({
@@ -93,7 +131,7 @@ class DurationProducer implements MetricProducer {
     }
     if (temporality === AggregationTemporality.DELTA) {
       // Reset in place: the attribute sets stay (they are few and fixed).
-      for (const series of this.series.values()) {
+      for (const { series } of this.series.values()) {
         series.counts.fill(0);
         Object.assign(series, { count: 0, sum: 0, min: Infinity, max: -Infinity });
       }
@@ -142,8 +180,11 @@ class DurationProducer implements MetricProducer {
  *
  * Same data as the SDK's explicit-bucket histogram with these boundaries
  * (count, sum, min, max, bucket counts; cumulative or delta as the reader
- * asks), under the same instrumentation scope. Views do not apply to it, and
- * a value below 0 is dropped, as the SDK drops it (and NaN too).
+ * asks), under the same instrumentation scope; an object seen for the first
+ * time is matched by content once, so equal sets made apart share a series,
+ * and past 2 000 series the rest go to `otel.metric.overflow`, as in the
+ * SDK. Views do not apply to it, and a value below 0 is dropped, as the SDK
+ * drops it (and NaN too).
  *
  * @example
  * ```ts
