@@ -215,9 +215,9 @@ describe('instrumentSessionCluster with operationDurations (an SDK of your own)'
         .flatMap((scope) => scope.metrics)
         .filter((metric) => metric.descriptor.name === 'session.operation.duration');
       expect(histograms).toHaveLength(1);
-      const counts = Object.fromEntries(
+      const counts: Record<string, number> = Object.fromEntries(
         histograms[0]!.dataPoints.map((point) => [
-          point.attributes['session.operation'],
+          String(point.attributes['session.operation']),
           (point.value as { count: number }).count,
         ]),
       );
