@@ -66,3 +66,15 @@ export function cookieClient(name: string, initial?: string): CookieClient {
   };
   return client;
 }
+
+/**
+ * `cookie` (`<payload>.<signature>`) with its signature's first character
+ * changed: a forgery that can never verify. (Changing the last characters
+ * can leave the signature intact: a base64url HMAC-SHA256 ends in `AA` one
+ * time in 1 024.)
+ */
+export function withBadSignature(cookie: string): string {
+  const dot = cookie.lastIndexOf('.');
+  const signature = cookie.slice(dot + 1);
+  return `${cookie.slice(0, dot + 1)}${signature.startsWith('A') ? 'B' : 'A'}${signature.slice(1)}`;
+}

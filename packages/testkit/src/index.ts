@@ -24,7 +24,7 @@ export type {
 } from './store-contract.js';
 export { CONTRACT_MAX_BYTES, describeStoreContract } from './store-contract.js';
 export type { ClientResponse, CookieClient } from './cookie-client.js';
-export { cookieClient } from './cookie-client.js';
+export { cookieClient, withBadSignature } from './cookie-client.js';
 export type { OtlpReceiver, OtlpRequest, OtlpSpan, OtlpValue } from './otlp-receiver.js';
 export { startOtlpReceiver } from './otlp-receiver.js';
 export { AsyncLocalContextManager } from './async-local-context-manager.js';
