@@ -1,32 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import type { Attributes } from '@opentelemetry/api';
-import {
-  AggregationTemporality,
-  InstrumentType,
-  MeterProvider,
-  MetricReader,
-} from '@opentelemetry/sdk-metrics';
-import type { MetricReaderOptions } from '@opentelemetry/sdk-metrics';
+import { AggregationTemporality, InstrumentType, MeterProvider } from '@opentelemetry/sdk-metrics';
+import type { MetricReader } from '@opentelemetry/sdk-metrics';
 import { INSTRUMENTATION_SCOPE } from '@session-cluster/core';
 import { SessionManager } from '@session-cluster/manager';
 import { MemoryLocker, MemoryStore } from '@session-cluster/store-memory';
 import { LATENCY_BUCKETS_S, OperationDurations } from './operation-durations.js';
 import { instrumentSessionCluster } from './session-instrumentation.js';
-
-/** A reader the test collects from by hand. */
-class CollectingReader extends MetricReader {
-  public constructor(options: MetricReaderOptions) {
-    super(options);
-  }
-
-  protected override onForceFlush(): Promise<void> {
-    return Promise.resolve();
-  }
-
-  protected override onShutdown(): Promise<void> {
-    return Promise.resolve();
-  }
-}
+import { CollectingReader } from './collecting-reader.test-helpers.js';
 
 const UPDATE_OK: Attributes = Object.freeze({
   'session.operation': 'update',

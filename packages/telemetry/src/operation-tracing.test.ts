@@ -7,7 +7,7 @@ import {
   SimpleSpanProcessor,
 } from '@opentelemetry/sdk-trace';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
-import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
+import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import {
   ConcurrentAccessError,
   ManualClock,
@@ -28,17 +28,7 @@ import {
 } from '@session-cluster/testkit';
 import { instrumentSessionCluster } from './session-instrumentation.js';
 import type { SessionInstrumentation } from './session-instrumentation.js';
-
-/** A reader the test collects from by hand. */
-class CollectingReader extends MetricReader {
-  protected override onForceFlush(): Promise<void> {
-    return Promise.resolve();
-  }
-
-  protected override onShutdown(): Promise<void> {
-    return Promise.resolve();
-  }
-}
+import { CollectingReader } from './collecting-reader.test-helpers.js';
 
 describe('SessionManager operations as spans, store and lock calls as child spans (real SDK, InMemorySpanExporter)', () => {
   const exporter = new InMemorySpanExporter();

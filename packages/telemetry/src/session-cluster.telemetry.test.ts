@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { ROOT_CONTEXT, context } from '@opentelemetry/api';
-import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
+import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import type { DataPoint, MetricData } from '@opentelemetry/sdk-metrics';
 import {
   TracerProvider,
@@ -17,17 +17,7 @@ import { createSessionCluster } from 'session-cluster';
 import type { SessionCluster } from 'session-cluster';
 import { instrumentSessionCluster } from './session-instrumentation.js';
 import type { SessionInstrumentation } from './session-instrumentation.js';
-
-/** A reader the test collects from by hand. */
-class CollectingReader extends MetricReader {
-  protected override onForceFlush(): Promise<void> {
-    return Promise.resolve();
-  }
-
-  protected override onShutdown(): Promise<void> {
-    return Promise.resolve();
-  }
-}
+import { CollectingReader } from './collecting-reader.test-helpers.js';
 
 /** Wait (5 ms steps, 3 s at most) until the cluster's instance cache serves. */
 async function cacheReady(cluster: SessionCluster): Promise<void> {
