@@ -7,7 +7,7 @@ import {
   createSessionCodec,
   generateSessionId,
 } from '@session-cluster/core';
-import type { SessionData, SessionRecord } from '@session-cluster/core';
+import type { SessionData, SessionPatch, SessionRecord } from '@session-cluster/core';
 import {
   describeStoreContract,
   expectSessionError,
@@ -30,7 +30,7 @@ import { RedisKeys } from './redis-keys.js';
 import { RedisStore } from './redis-store.js';
 import type { RedisStoreOptions } from './redis-store-options.js';
 import { REPLACING_PATCH_MAX_BYTES } from './replacing-patch.js';
-import { FIELD_SEPARATOR, FRAME_MAGIC } from './session-frame.js';
+import { ENTRY_SEPARATOR, FIELD_SEPARATOR, FRAME_MAGIC } from './session-frame.js';
 
 /*
  * The instance cache against a real redis-server: two stores stand for two
@@ -973,6 +973,35 @@ describe('RedisStore patch on a copy this instance holds', () => {
     // Its own write is its next base: a second patch goes whole too.
     expect(await sentWhole(() => store.patch(session.id, { set: { n: 2 } }))).toBe(true);
     expect(await reader.load(session.id)).toMatchObject({ version: 3, data: { n: 2 } });
+  });
+
+  it('its next patches splice their keys into the frame its last one stored', async () => {
+    const store = await openStore();
+    const reader = await openStore({ cache: false });
+    const session = await createSession(store, { a: 1, b: { c: [1, 2] }, gone: 'x' });
+    const key = new RedisKeys(prefix, store.bucketCount).session(session.id);
+    const keysOfFrame = async (): Promise<string[]> =>
+      ((await admin.get(key)) ?? '')
+        .split(ENTRY_SEPARATOR)
+        .slice(1)
+        .map((entry) => JSON.parse(entry.split(FIELD_SEPARATOR)[0] ?? '') as string);
+    // The first patch on the copy create left writes every entry out.
+    expect(await sentWhole(() => store.patch(session.id, { set: { a: 2 } }))).toBe(true);
+    // The next ones splice: a new key is appended even where an object would
+    // order it first (an integer key), as the merge script appends it.
+    const patches: SessionPatch[] = [
+      { set: { '7': 'seven' } },
+      { set: { b: { c: [3] } }, unset: ['gone'] },
+      { set: { a: 3, z: null } },
+    ];
+    for (const [i, changes] of patches.entries()) {
+      expect(await sentWhole(() => store.patch(session.id, changes))).toBe(true);
+      expect((await reader.load(session.id))?.version).toBe(i + 3);
+    }
+    expect(await keysOfFrame()).toEqual(['a', 'b', '7', 'z']);
+    const stored = await reader.load(session.id);
+    expect(stored?.data).toEqual({ a: 3, b: { c: [3] }, '7': 'seven', z: null });
+    expect(store.peekCached(session.id)?.data).toEqual(stored?.data);
   });
 
   it('a copy another instance wrote past is refused: its keys follow alone, none lost', async () => {

@@ -164,6 +164,14 @@ export class RedisStore implements SessionStore {
   /** The instance cache (option `cache`), fed invalidations by {@link tracker}. */
   private readonly cache: SessionCache | undefined;
   private readonly tracker: InvalidationTracker | undefined;
+  /**
+   * The entries part of the frame a replacing patch of this instance's
+   * stored, by the record it left (the cache's entry or patch base, which
+   * keeps that object): the next patch on that copy splices its keys into
+   * it instead of encoding every value again. Held only while the record
+   * is (a frame of at most REPLACING_PATCH_MAX_BYTES, beside the record).
+   */
+  private readonly storedEntries = new WeakMap<SessionRecord, string>();
   /** Where cache hits are published: core's channels, or silent ones (`telemetry: false`). */
   private readonly channels: SessionChannels;
   /** The expiry half: index, sweep and outbox, on this store's connection. */
@@ -1367,7 +1375,16 @@ export class RedisStore implements SessionStore {
     // Cheap before building the frame: the copy alone is too large already.
     const copyBytes = this.cache.bytesOf(id, true) ?? Number.POSITIVE_INFINITY;
     if (copyBytes > REPLACING_PATCH_MAX_BYTES + FRAME_HEADER_ESTIMATE) return undefined;
-    return replacingPatch(copy, data, encoded.set.entries, now, expiresAt, this.codec.maxBytes);
+    const entries = this.storedEntries.get(copy);
+    return replacingPatch(
+      copy,
+      data,
+      encoded.set.entries,
+      now,
+      expiresAt,
+      this.codec.maxBytes,
+      entries === undefined ? undefined : { entries, unset: encoded.unset },
+    );
   }
 
   /**
@@ -1396,10 +1413,12 @@ export class RedisStore implements SessionStore {
         expiresAt ?? '',
         expiresAt === undefined ? '' : this.physicalExpiry(expiresAt),
       ],
-      (stored, head) =>
-        Number(stored) === 1
-          ? leftBy(copy, data, whole.version, whole.z, now, expiresAt, head)
-          : undefined,
+      (stored, head) => {
+        if (Number(stored) !== 1) return undefined;
+        const left = leftBy(copy, data, whole.version, whole.z, now, expiresAt, head);
+        this.storedEntries.set('record' in left ? left.record : left.written, whole.entries);
+        return left;
+      },
       readBack,
     );
     if (replyInteger(reply, 'replaceSession') !== 1) return false;
@@ -1611,7 +1630,7 @@ function leftBy(
   now: number,
   expiresAt: number | undefined,
   head: { readonly version: number; readonly expiresAt: number } | undefined,
-): ReturnType<LocalRefill> {
+): NonNullable<ReturnType<LocalRefill>> {
   const record: SessionRecord = {
     ...before,
     data,
