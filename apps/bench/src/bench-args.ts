@@ -8,7 +8,8 @@ in the same run (raw ioredis, express-session + connect-redis). Uses REDIS_URL
 when set, else starts private redis-servers on free ports.
 
 Options:
-  --suite <name>            all | store | resilience | http | telemetry | sweep | script (default all)
+  --suite <name>            all | store | cluster | resilience | http | telemetry | sweep | script
+                            (default all)
   --ops <n>                 operations per round, store and resilience suites (default 20000)
   --lanes <n>               concurrent operations (default 64)
   --rounds <n>              rounds per figure; the median is reported (default 3)
@@ -16,7 +17,7 @@ Options:
                             servers of a case take in turns (default 4)
   --connections <n>         HTTP connections (default 50)
   --sweep-sessions <n>      expired sessions the sweep suite sweeps (default 1000000)
-  --only <substring>        store and http suites: run only the scenarios whose name
+  --only <substring>        store, cluster and http suites: run only the scenarios whose name
                             contains it (http: '<mode> <case>', e.g. own-set, 'ours own-read')
   --json <file>             also write every figure as JSON
   -h, --help                print this and exit

@@ -4,11 +4,13 @@
  * run (raw ioredis, express-session + connect-redis): these machines are
  * shared and noisy, so absolute numbers travel badly and ratios travel well.
  *
- *   pnpm bench [--suite all|store|resilience|http|telemetry|sweep|script] [--ops 20000] [--lanes 64] [--rounds 3]
+ *   pnpm bench [--suite all|store|cluster|resilience|http|telemetry|sweep|script] [--ops 20000] [--lanes 64] [--rounds 3]
  *              [--http-seconds 4] [--connections 50] [--sweep-sessions 1000000]
  *              [--only <substring>] [--json <file>] [-h|--help]
  *
- * Suites: `store` — stores side by side (Redis store issue bars); `resilience`
+ * Suites: `store` — stores side by side (Redis store issue bars); `cluster` —
+ * the instance cache and the write path on a 3-master Redis Cluster beside raw
+ * ioredis on it (no bars: what Cluster changes); `resilience`
  * — manager overhead, failover latency, reconciliation (manager/fallback issue bars);
  * `http` — one Express route behind no session layer, ours, express-session +
  * connect-redis and raw ioredis (the floor of a Redis-backed layer), over HTTP
@@ -28,14 +30,16 @@
  */
 import { writeFileSync } from 'node:fs';
 import {
+  startRedisCluster,
   startRedisNodes,
   startRedisServer,
   type RedisServerHandle,
 } from '@session-cluster/testkit';
+import { CLUSTER_RATIOS, createClusterStoreBench } from './cluster-scenarios.js';
 import { runHttpSuite } from './http-scenarios.js';
 import { median, runLoad, type LoadResult } from './load-runner.js';
 import { fixtureBytes } from './session-fixture.js';
-import { createStoreBench } from './store-scenarios.js';
+import { createStoreBench, type Scenario } from './store-scenarios.js';
 import { measureTelemetryOverhead } from './telemetry-scenarios.js';
 import { runSweepSuite } from './sweep-scenarios.js';
 import { measurePatchScriptCost } from './patch-script-cost.js';
@@ -44,7 +48,7 @@ import {
   measureManagerOverhead,
   measureReconcile,
 } from './resilience-scenarios.js';
-import { BARS, reportRatios } from './ratios.js';
+import { BARS, reportRatios, type Bar } from './ratios.js';
 import { BENCH_USAGE, parseBenchArgs } from './bench-args.js';
 
 const command = parseBenchArgs(process.argv.slice(2));
@@ -71,7 +75,7 @@ const ops = positiveInt('ops', args.ops);
 const lanes = positiveInt('lanes', args.lanes);
 const rounds = positiveInt('rounds', args.rounds);
 const suite = args.suite;
-const SUITES = ['all', 'store', 'resilience', 'http', 'telemetry', 'sweep', 'script'];
+const SUITES = ['all', 'store', 'cluster', 'resilience', 'http', 'telemetry', 'sweep', 'script'];
 if (!SUITES.includes(suite)) {
   console.error(`bench: --suite must be one of ${SUITES.join(', ')}, got ${JSON.stringify(suite)}`);
   process.exit(2);
@@ -101,28 +105,36 @@ async function storeSuite(): Promise<Record<string, unknown>> {
   );
 
   const bench = await createStoreBench({ url, lockUrls, lanes });
-  const selected = bench.scenarios.filter(
-    (s) => args.only === undefined || s.name.includes(args.only),
-  );
-  const results = new Map<string, LoadResult[]>();
   try {
-    // Rounds interleave scenarios so drift in machine load hits all of them alike.
-    for (let round = 1; round <= rounds; round += 1) {
-      for (const scenario of selected) {
-        const n = Math.max(200, Math.round(ops * (scenario.opsFactor ?? 1)));
-        const result = await runLoad(scenario.op, { ops: n, concurrency: lanes });
-        results.set(scenario.name, [...(results.get(scenario.name) ?? []), result]);
-        process.stderr.write(
-          `  round ${round}/${rounds} ${scenario.name}: ${Math.round(result.opsPerSec)} ops/s` +
-            `${result.errors > 0 ? ` (${result.errors} errors: ${result.firstError ?? ''})` : ''}\n`,
-        );
-      }
-    }
+    return await runScenarioRounds(bench.scenarios, BARS);
   } finally {
     await bench.close();
     await Promise.all(servers.map((s) => s.stop()));
   }
+}
 
+/**
+ * Run the scenarios `--only` selects, rounds interleaved (drift in machine
+ * load hits all of them alike), then print and return the medians and the
+ * ratios of `bars`.
+ */
+async function runScenarioRounds(
+  scenarios: readonly Scenario[],
+  bars: readonly Bar[],
+): Promise<Record<string, unknown>> {
+  const selected = scenarios.filter((s) => args.only === undefined || s.name.includes(args.only));
+  const results = new Map<string, LoadResult[]>();
+  for (let round = 1; round <= rounds; round += 1) {
+    for (const scenario of selected) {
+      const n = Math.max(200, Math.round(ops * (scenario.opsFactor ?? 1)));
+      const result = await runLoad(scenario.op, { ops: n, concurrency: lanes });
+      results.set(scenario.name, [...(results.get(scenario.name) ?? []), result]);
+      process.stderr.write(
+        `  round ${round}/${rounds} ${scenario.name}: ${Math.round(result.opsPerSec)} ops/s` +
+          `${result.errors > 0 ? ` (${result.errors} errors: ${result.firstError ?? ''})` : ''}\n`,
+      );
+    }
+  }
   const summary = [...results].map(([name, runs]) => ({
     scenario: name,
     opsPerSec: Math.round(median(runs.map((r) => r.opsPerSec))),
@@ -133,7 +145,26 @@ async function storeSuite(): Promise<Record<string, unknown>> {
   console.log('\nThroughput (median of rounds)');
   console.table(summary);
   const rates = new Map([...results].map(([name, runs]) => [name, runs.map((r) => r.opsPerSec)]));
-  return { summary, ratios: reportRatios('Ratios', rates, BARS), bars: BARS };
+  return { summary, ratios: reportRatios('Ratios', rates, bars), bars };
+}
+
+/** The instance cache and the write path on a 3-master Redis Cluster of private redis-servers. */
+async function clusterSuite(): Promise<Record<string, unknown>> {
+  const cluster = await startRedisCluster({ masters: 3 });
+  console.log(
+    `\nCluster: ${ops} ops per scenario per round, ${lanes} in flight, ${rounds} rounds (median), ` +
+      `3 masters (ports ${cluster.startupNodes.map((n) => n.port).join(', ')}); Node ${process.version}`,
+  );
+  try {
+    const bench = await createClusterStoreBench({ startupNodes: cluster.startupNodes, lanes });
+    try {
+      return await runScenarioRounds(bench.scenarios, CLUSTER_RATIOS);
+    } finally {
+      await bench.close();
+    }
+  } finally {
+    await cluster.stop();
+  }
 }
 
 async function resilienceSuite(): Promise<Record<string, unknown>> {
@@ -243,6 +274,7 @@ async function scriptSuite(): Promise<Record<string, unknown>> {
 async function main(): Promise<void> {
   const json: Record<string, unknown> = { node: process.version, ops, lanes, rounds };
   if (suite === 'all' || suite === 'store') json['store'] = await storeSuite();
+  if (suite === 'all' || suite === 'cluster') json['cluster'] = await clusterSuite();
   if (suite === 'all' || suite === 'resilience') json['resilience'] = await resilienceSuite();
   if (suite === 'all' || suite === 'http') json['http'] = await httpSuite();
   if (suite === 'all' || suite === 'telemetry') json['telemetry'] = await telemetrySuite();
