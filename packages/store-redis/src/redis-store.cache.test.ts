@@ -985,10 +985,10 @@ describe('RedisStore patch on a copy this instance holds', () => {
         .split(ENTRY_SEPARATOR)
         .slice(1)
         .map((entry) => JSON.parse(entry.split(FIELD_SEPARATOR)[0] ?? '') as string);
-    // The first patch on the copy create left writes every entry out.
     expect(await sentWhole(() => store.patch(session.id, { set: { a: 2 } }))).toBe(true);
-    // The next ones splice: a new key is appended even where an object would
-    // order it first (an integer key), as the merge script appends it.
+    // Each splices into what the last stored: a new key is appended even
+    // where an object would order it first (an integer key), as the merge
+    // script appends it; written out from the data, it would come first.
     const patches: SessionPatch[] = [
       { set: { '7': 'seven' } },
       { set: { b: { c: [3] } }, unset: ['gone'] },
@@ -1002,6 +1002,34 @@ describe('RedisStore patch on a copy this instance holds', () => {
     const stored = await reader.load(session.id);
     expect(stored?.data).toEqual({ a: 3, b: { c: [3] }, '7': 'seven', z: null });
     expect(store.peekCached(session.id)?.data).toEqual(stored?.data);
+  });
+
+  it('a patch splices into the frame the copy was loaded from, or saved with', async () => {
+    const store = await openStore();
+    const other = await openStore();
+    const reader = await openStore({ cache: false });
+    const session = await createSession(other, { b: 1, a: 2 });
+    const key = new RedisKeys(prefix, store.bucketCount).session(session.id);
+    const keysOfFrame = async (): Promise<string[]> =>
+      ((await admin.get(key)) ?? '')
+        .split(ENTRY_SEPARATOR)
+        .slice(1)
+        .map((entry) => JSON.parse(entry.split(FIELD_SEPARATOR)[0] ?? '') as string);
+    const loaded = await store.load(session.id);
+    expect(loaded?.data).toEqual({ b: 1, a: 2 });
+    expect(await sentWhole(() => store.patch(session.id, { set: { '7': 'x' } }))).toBe(true);
+    expect(await keysOfFrame()).toEqual(['b', 'a', '7']);
+    const saved = await store.save(
+      session.id,
+      { data: { y: 1, x: 2 }, expiresAt: session.expiresAt },
+      2,
+    );
+    expect(await sentWhole(() => store.patch(session.id, { set: { '5': 'v' } }))).toBe(true);
+    expect(await keysOfFrame()).toEqual(['y', 'x', '5']);
+    expect(await reader.load(session.id)).toMatchObject({
+      version: saved + 1,
+      data: { y: 1, x: 2, '5': 'v' },
+    });
   });
 
   it('a copy another instance wrote past is refused: its keys follow alone, none lost', async () => {

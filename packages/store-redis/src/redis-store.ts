@@ -63,6 +63,7 @@ import {
   frameFormatArgument,
   readFrameHead,
   readSessionFrame,
+  storedFrameEntries,
   unknownFrameKeyError,
 } from './session-frame.js';
 import { REPLACING_PATCH_MAX_BYTES, replacingPatch } from './replacing-patch.js';
@@ -165,11 +166,12 @@ export class RedisStore implements SessionStore {
   private readonly cache: SessionCache | undefined;
   private readonly tracker: InvalidationTracker | undefined;
   /**
-   * The entries part of the frame a replacing patch of this instance's
-   * stored, by the record it left (the cache's entry or patch base, which
-   * keeps that object): the next patch on that copy splices its keys into
-   * it instead of encoding every value again. Held only while the record
-   * is (a frame of at most REPLACING_PATCH_MAX_BYTES, beside the record).
+   * The entries part of the frame a record was read from, or that a
+   * replacing patch of this instance's stored, by that record (the cache's
+   * entry or patch base, which keeps the object): the next patch on that
+   * copy splices its keys into it instead of encoding every value again.
+   * Held only while the record is (a frame of at most
+   * REPLACING_PATCH_MAX_BYTES, beside the record).
    */
   private readonly storedEntries = new WeakMap<SessionRecord, string>();
   /** Where cache hits are published: core's channels, or silent ones (`telemetry: false`). */
@@ -355,7 +357,23 @@ export class RedisStore implements SessionStore {
       cache.cancelFill(ticket);
       throw error;
     }
-    return cache.endFill(ticket, record, raw?.length ?? 0);
+    const stored = cache.endFill(ticket, record, raw?.length ?? 0);
+    if (stored !== null && raw !== null) this.keepStoredEntries(stored, storedFrameEntries(raw));
+    return stored;
+  }
+
+  /**
+   * Keep `entries`, as the frame `record` was read from or written with
+   * stores them, for the next patch on `record` to splice into
+   * ({@link storedEntries}); only where a patch can be sent whole (an
+   * unencrypted store writing format 2, at most REPLACING_PATCH_MAX_BYTES of
+   * entries). With several instances, another's write drops this one's
+   * copy, so many of its patches are the first one after a load.
+   */
+  private keepStoredEntries(record: SessionRecord, entries: string | undefined): void {
+    if (entries === undefined || this.frameFormat !== '2') return;
+    if (entries.length > REPLACING_PATCH_MAX_BYTES) return;
+    this.storedEntries.set(record, entries);
   }
 
   /**
@@ -394,6 +412,7 @@ export class RedisStore implements SessionStore {
         });
       }
       const encoded = this.codec.encodeEntries(id, data);
+      const entries = frameEntries(encoded.entries);
       const bucket = this.keys.bucketOf(id);
 
       const reply = replyArray(
@@ -411,7 +430,7 @@ export class RedisStore implements SessionStore {
             encoded.bytes,
             now - this.expiryGraceMs,
             this.keys.sessionKeyPrefix(bucket),
-            frameEntries(encoded.entries),
+            entries,
             this.frameFormat,
           ],
         ),
@@ -457,11 +476,11 @@ export class RedisStore implements SessionStore {
       };
       // Not cached (nothing read it back, so Redis does not track it), but
       // offered to an outage fallback as this instance's copy of it.
-      this.cache?.noteCreated(
-        { ...record, data: copySessionData(record.data) },
-        frameBytes(encoded.bytes, encoded.entries.length),
-        now,
-      );
+      if (this.cache !== undefined) {
+        const copy = { ...record, data: copySessionData(record.data) };
+        this.cache.noteCreated(copy, frameBytes(encoded.bytes, encoded.entries.length), now);
+        this.keepStoredEntries(copy, entries);
+      }
       return record;
     });
   }
@@ -518,6 +537,7 @@ export class RedisStore implements SessionStore {
               expiresAt,
             };
             const bytes = frameBytes(encoded.bytes, encoded.entries.length);
+            this.keepStoredEntries(record, entries);
             // A later write (or touch) ran before the head read, or there was
             // no head read (the cache is down): not current, but what this
             // write left.
@@ -1416,7 +1436,7 @@ export class RedisStore implements SessionStore {
       (stored, head) => {
         if (Number(stored) !== 1) return undefined;
         const left = leftBy(copy, data, whole.version, whole.z, now, expiresAt, head);
-        this.storedEntries.set('record' in left ? left.record : left.written, whole.entries);
+        this.keepStoredEntries('record' in left ? left.record : left.written, whole.entries);
         return left;
       },
       readBack,

@@ -290,6 +290,18 @@ export function readFrameHead(
 }
 
 /**
+ * The entries part of a frame in the default format ({@link FRAME_MAGIC}),
+ * from its first RS on (`''` for none), as stored: what a patch on the
+ * record read from it may splice into. `undefined` for another format. For
+ * a frame {@link readSessionFrame} has just verified (a header holds no RS).
+ */
+export function storedFrameEntries(raw: string): string | undefined {
+  if (!raw.startsWith(HEADER_START)) return undefined;
+  const at = raw.indexOf(ENTRY_SEPARATOR);
+  return at < 0 ? '' : raw.slice(at);
+}
+
+/**
  * The data object of verified entries (`''` or `(RS jsonKey US value)+`).
  * Plain entries are exactly `"key":json` once the separators become `:` and
  * `,`, so all of them parse in one JSON.parse (parseStoredJson refuses
