@@ -7,6 +7,7 @@ import {
   FIELD_SEPARATOR,
   FRAME_MAGIC,
   readSessionFrame,
+  storedFrameEntries,
 } from './session-frame.js';
 
 const codec = createSessionCodec();
@@ -139,5 +140,19 @@ describe('replacingPatch', () => {
       kind: 'live',
       record: { data },
     });
+  });
+});
+
+describe('storedFrameEntries', () => {
+  it('gives the entries of a default-format frame as stored, and nothing for another format', () => {
+    const copy = copyOf({ a: 1, b: 'x' });
+    const built = replacingPatch(copy, { a: 1, b: 'x' }, [], NOW, undefined, 65_536);
+    const frame = built?.frame ?? '';
+    expect(storedFrameEntries(frame)).toBe(built?.entries);
+    expect(storedFrameEntries(frame.slice(0, frame.indexOf(ENTRY_SEPARATOR)))).toBe('');
+    // Legacy (SC1) and keyed (SC3) frames: their values are not what a
+    // format-2 frame sent whole may carry.
+    expect(storedFrameEntries(frame.replace(FRAME_MAGIC, 'SC1'))).toBeUndefined();
+    expect(storedFrameEntries(frame.replace(FRAME_MAGIC, 'SC3'))).toBeUndefined();
   });
 });
