@@ -934,6 +934,15 @@ async function sentWhole(write: () => Promise<unknown>): Promise<boolean> {
   return args.some((arg) => arg.split('\0').some((piece) => piece.startsWith(lead)));
 }
 
+/** The data keys of the frame Redis holds for `id`, in the order it stores them. */
+async function frameKeys(store: RedisStore, id: string): Promise<string[]> {
+  const frame = await admin.get(new RedisKeys(prefix, store.bucketCount).session(id));
+  return (frame ?? '')
+    .split(ENTRY_SEPARATOR)
+    .slice(1)
+    .map((entry) => JSON.parse(entry.split(FIELD_SEPARATOR)[0] ?? '') as string);
+}
+
 describe('RedisStore patch on a copy this instance holds', () => {
   it('sends the whole frame, which Redis stores as sent: what a store without the cache loads', async () => {
     const store = await openStore();
@@ -979,12 +988,7 @@ describe('RedisStore patch on a copy this instance holds', () => {
     const store = await openStore();
     const reader = await openStore({ cache: false });
     const session = await createSession(store, { a: 1, b: { c: [1, 2] }, gone: 'x' });
-    const key = new RedisKeys(prefix, store.bucketCount).session(session.id);
-    const keysOfFrame = async (): Promise<string[]> =>
-      ((await admin.get(key)) ?? '')
-        .split(ENTRY_SEPARATOR)
-        .slice(1)
-        .map((entry) => JSON.parse(entry.split(FIELD_SEPARATOR)[0] ?? '') as string);
+    const keysOfFrame = () => frameKeys(store, session.id);
     expect(await sentWhole(() => store.patch(session.id, { set: { a: 2 } }))).toBe(true);
     // Each splices into what the last stored: a new key is appended even
     // where an object would order it first (an integer key), as the merge
@@ -1009,12 +1013,7 @@ describe('RedisStore patch on a copy this instance holds', () => {
     const other = await openStore();
     const reader = await openStore({ cache: false });
     const session = await createSession(other, { b: 1, a: 2 });
-    const key = new RedisKeys(prefix, store.bucketCount).session(session.id);
-    const keysOfFrame = async (): Promise<string[]> =>
-      ((await admin.get(key)) ?? '')
-        .split(ENTRY_SEPARATOR)
-        .slice(1)
-        .map((entry) => JSON.parse(entry.split(FIELD_SEPARATOR)[0] ?? '') as string);
+    const keysOfFrame = () => frameKeys(store, session.id);
     const loaded = await store.load(session.id);
     expect(loaded?.data).toEqual({ b: 1, a: 2 });
     expect(await sentWhole(() => store.patch(session.id, { set: { '7': 'x' } }))).toBe(true);
