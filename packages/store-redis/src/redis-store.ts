@@ -165,15 +165,6 @@ export class RedisStore implements SessionStore {
   /** The instance cache (option `cache`), fed invalidations by {@link tracker}. */
   private readonly cache: SessionCache | undefined;
   private readonly tracker: InvalidationTracker | undefined;
-  /**
-   * The entries part of the frame a record was read from, or that a
-   * replacing patch of this instance's stored, by that record (the cache's
-   * entry or patch base, which keeps the object): the next patch on that
-   * copy splices its keys into it instead of encoding every value again.
-   * Held only while the record is (a frame of at most
-   * REPLACING_PATCH_MAX_BYTES, beside the record).
-   */
-  private readonly storedEntries = new WeakMap<SessionRecord, string>();
   /** Where cache hits are published: core's channels, or silent ones (`telemetry: false`). */
   private readonly channels: SessionChannels;
   /** The expiry half: index, sweep and outbox, on this store's connection. */
@@ -357,23 +348,22 @@ export class RedisStore implements SessionStore {
       cache.cancelFill(ticket);
       throw error;
     }
-    const stored = cache.endFill(ticket, record, raw?.length ?? 0);
-    if (stored !== null && raw !== null) this.keepStoredEntries(stored, storedFrameEntries(raw));
-    return stored;
+    const entries = raw === null ? undefined : this.spliceable(storedFrameEntries(raw));
+    return cache.endFill(ticket, record, raw?.length ?? 0, true, entries);
   }
 
   /**
-   * Keep `entries`, as the frame `record` was read from or written with
-   * stores them, for the next patch on `record` to splice into
-   * ({@link storedEntries}); only where a patch can be sent whole (an
+   * `entries`, as a frame stores them, when the cache should keep them
+   * beside the record read from or written with that frame
+   * (`SessionCache.entriesOf`): only where a patch can be sent whole (an
    * unencrypted store writing format 2, at most REPLACING_PATCH_MAX_BYTES of
-   * entries). With several instances, another's write drops this one's
-   * copy, so many of its patches are the first one after a load.
+   * entries), so that a patch on the record splices its keys into them.
+   * With several instances another's write drops this one's copy, so many
+   * of its patches are the first one after a load.
    */
-  private keepStoredEntries(record: SessionRecord, entries: string | undefined): void {
-    if (entries === undefined || this.frameFormat !== '2') return;
-    if (entries.length > REPLACING_PATCH_MAX_BYTES) return;
-    this.storedEntries.set(record, entries);
+  private spliceable(entries: string | undefined): string | undefined {
+    if (entries === undefined || this.frameFormat !== '2') return undefined;
+    return entries.length > REPLACING_PATCH_MAX_BYTES ? undefined : entries;
   }
 
   /**
@@ -476,11 +466,12 @@ export class RedisStore implements SessionStore {
       };
       // Not cached (nothing read it back, so Redis does not track it), but
       // offered to an outage fallback as this instance's copy of it.
-      if (this.cache !== undefined) {
-        const copy = { ...record, data: copySessionData(record.data) };
-        this.cache.noteCreated(copy, frameBytes(encoded.bytes, encoded.entries.length), now);
-        this.keepStoredEntries(copy, entries);
-      }
+      this.cache?.noteCreated(
+        { ...record, data: copySessionData(record.data) },
+        frameBytes(encoded.bytes, encoded.entries.length),
+        now,
+        this.spliceable(entries),
+      );
       return record;
     });
   }
@@ -537,13 +528,13 @@ export class RedisStore implements SessionStore {
               expiresAt,
             };
             const bytes = frameBytes(encoded.bytes, encoded.entries.length);
-            this.keepStoredEntries(record, entries);
+            const kept = this.spliceable(entries);
             // A later write (or touch) ran before the head read, or there was
             // no head read (the cache is down): not current, but what this
             // write left.
             if (version !== head?.version || head.expiresAt !== expiresAt)
-              return { written: record, bytes };
-            return { record, bytes };
+              return { written: record, bytes, entries: kept };
+            return { record, bytes, entries: kept };
           },
         ),
         'saveSession',
@@ -1357,14 +1348,14 @@ export class RedisStore implements SessionStore {
       left = undefined;
     }
     if (fill !== undefined && left !== undefined && 'record' in left) {
-      cache.endFill(fill.ticket, left.record, left.bytes);
+      cache.endFill(fill.ticket, left.record, left.bytes, true, left.entries);
       return reply;
     }
     if (fill !== undefined) cache.cancelFill(fill.ticket);
     // Not current, but newer than the copy set aside before the write: an
     // outage fallback seeded with that older copy would lose this write.
     if (left !== undefined && 'written' in left) {
-      cache.noteSeen(left.written, left.bytes, this.clock.now());
+      cache.noteSeen(left.written, left.bytes, this.clock.now(), left.entries);
     }
     return reply;
   }
@@ -1395,7 +1386,7 @@ export class RedisStore implements SessionStore {
     // Cheap before building the frame: the copy alone is too large already.
     const copyBytes = this.cache.bytesOf(id, true) ?? Number.POSITIVE_INFINITY;
     if (copyBytes > REPLACING_PATCH_MAX_BYTES + FRAME_HEADER_ESTIMATE) return undefined;
-    const entries = this.storedEntries.get(copy);
+    const entries = this.cache.entriesOf(id, copy);
     return replacingPatch(
       copy,
       data,
@@ -1433,12 +1424,13 @@ export class RedisStore implements SessionStore {
         expiresAt ?? '',
         expiresAt === undefined ? '' : this.physicalExpiry(expiresAt),
       ],
-      (stored, head) => {
-        if (Number(stored) !== 1) return undefined;
-        const left = leftBy(copy, data, whole.version, whole.z, now, expiresAt, head);
-        this.keepStoredEntries('record' in left ? left.record : left.written, whole.entries);
-        return left;
-      },
+      (stored, head) =>
+        Number(stored) === 1
+          ? {
+              ...leftBy(copy, data, whole.version, whole.z, now, expiresAt, head),
+              entries: whole.entries,
+            }
+          : undefined,
       readBack,
     );
     if (replyInteger(reply, 'replaceSession') !== 1) return false;
@@ -1628,13 +1620,16 @@ const CACHE_MISS: SessionEvent = Object.freeze({ type: 'cache', hit: false });
  * read behind it; `written` when the reply shows what the write left but
  * the head a later write, or there was no head read (`head` undefined: the
  * cache is down), so it is set aside, not cached; `undefined` when the
- * reply does not show it.
+ * reply does not show it. `entries`: the frame's entries as sent, for the
+ * cache to keep beside the record (see `SessionCache.entriesOf`).
  */
 type LocalRefill = (
   reply: unknown,
   head: { readonly version: number; readonly expiresAt: number } | undefined,
 ) =>
-  { record: SessionRecord; bytes: number } | { written: SessionRecord; bytes: number } | undefined;
+  | { record: SessionRecord; bytes: number; entries?: string | undefined }
+  | { written: SessionRecord; bytes: number; entries?: string | undefined }
+  | undefined;
 
 /**
  * What a patch of `before` left when it wrote `version` (Σ entry bytes

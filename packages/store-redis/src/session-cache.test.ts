@@ -40,6 +40,30 @@ describe('SessionCache', () => {
     expect(cache.stats()).toMatchObject({ hits: 1, misses: 1, entries: 1, bytes: 12 });
   });
 
+  it('keeps the entries text beside the record it was given with, for that record only', () => {
+    const cache = readyCache();
+    const ticket = cache.beginFill('s1');
+    if (ticket === undefined) throw new Error('cache not ready');
+    const stored = cache.endFill(ticket, record('s1', 3), 10, true, '\u001e"a"\u001f[1]');
+    if (stored === null) throw new Error('not stored');
+    expect(cache.entriesOf('s1', stored)).toBe('\u001e"a"\u001f[1]');
+    // Another record of the id (a copy, a later version) gets none.
+    expect(cache.entriesOf('s1', record('s1', 3))).toBeUndefined();
+    // Set aside by an own write, the copy keeps its text.
+    cache.beginWrite('s1');
+    expect(cache.entriesOf('s1', stored)).toBe('\u001e"a"\u001f[1]');
+    // What the write left replaces it: its own text, or none.
+    const left = record('s1', 4);
+    cache.noteSeen(left, 10, NOW);
+    cache.endWrite('s1');
+    expect(cache.entriesOf('s1', stored)).toBeUndefined();
+    expect(cache.entriesOf('s1', left)).toBeUndefined();
+    const created = record('s2');
+    cache.noteCreated(created, 10, NOW, '\u001e"b"\u001f2');
+    expect(cache.peekBase('s2', NOW)).toBe(created);
+    expect(cache.entriesOf('s2', created)).toBe('\u001e"b"\u001f2');
+  });
+
   it('answers null for a cached copy that has expired', () => {
     const cache = readyCache();
     fill(cache, 's1');

@@ -89,6 +89,8 @@ interface Entry {
   readonly readAt: number;
   /** {@link SessionCache}'s insertion count when it was last (re)inserted: see `promote`. */
   insertedAt: number;
+  /** The stored frame's entries text, when the store keeps it: see {@link SessionCache.entriesOf}. */
+  readonly entries: string | undefined;
 }
 
 interface RetainedEntry {
@@ -111,6 +113,8 @@ interface RetainedEntry {
    * a patch sent on the copy is refused ({@link SessionCache.refuseBase}).
    */
   readonly base: boolean;
+  /** As `Entry.entries`. */
+  readonly entries: string | undefined;
 }
 
 interface PendingKey {
@@ -335,6 +339,8 @@ export class SessionCache {
    * or `record` is null (a missing session is not cached).
    *
    * @param accept the caller's own check of the record (e.g. at least the version it wrote)
+   * @param entries the entries part of the frame `record` was read from or
+   *   written with, kept beside it for {@link entriesOf}
    * @returns the record, frozen when it was stored
    */
   public endFill(
@@ -342,6 +348,7 @@ export class SessionCache {
     record: SessionRecord | null,
     bytes: number,
     accept = true,
+    entries?: string,
   ): SessionRecord | null {
     const pending = this.pending.get(ticket.id);
     let invalidatedAt = 0;
@@ -367,6 +374,8 @@ export class SessionCache {
         bytes + ticket.id.length,
         Date.now(),
         false,
+        false,
+        entries,
       );
       return record;
     }
@@ -375,6 +384,7 @@ export class SessionCache {
       bytes: bytes + ticket.id.length,
       readAt: ticket.takenAt,
       insertedAt: (this.insertions += 1),
+      entries,
     };
     this.remove(ticket.id);
     this.entries.set(ticket.id, entry);
@@ -398,8 +408,9 @@ export class SessionCache {
     // an own write, which may fail because Redis just went away. Either way
     // it is no longer this instance's latest knowledge (not `current`).
     const entry = this.entries.get(id);
-    if (entry !== undefined) this.setAside(id, entry.record, entry.bytes, now, false);
-    else {
+    if (entry !== undefined) {
+      this.setAside(id, entry.record, entry.bytes, now, false, false, entry.entries);
+    } else {
       const kept = this.retained.get(id);
       // Another writer's change also ends the copy's use as a patch base.
       const base = kept?.base === true && !byRedis;
@@ -467,6 +478,19 @@ export class SessionCache {
     return kept?.base === true && kept.at + RETAINED_TTL_MS > now ? kept.record : undefined;
   }
 
+  /**
+   * The entries text kept beside `record` (given to {@link endFill},
+   * {@link noteCreated} or {@link noteSeen}) while the live entry or the
+   * copy set aside for `id` is that very record: what a patch on it may
+   * splice into. `undefined` for any other record.
+   */
+  public entriesOf(id: string, record: SessionRecord): string | undefined {
+    const entry = this.entries.get(id);
+    if (entry?.record === record) return entry.entries;
+    const kept = this.retained.get(id);
+    return kept?.record === record ? kept.entries : undefined;
+  }
+
   /** Redis held a newer copy of `id` than the base a patch was sent on: stop sending on it. */
   public refuseBase(id: string): void {
     const kept = this.retained.get(id);
@@ -505,7 +529,9 @@ export class SessionCache {
     for (const [id, kept] of this.retained) {
       if (kept.at + RETAINED_TTL_MS <= now) this.dropRetained(id, kept);
     }
-    for (const [id, entry] of this.entries) this.setAside(id, entry.record, entry.bytes, now, true);
+    for (const [id, entry] of this.entries) {
+      this.setAside(id, entry.record, entry.bytes, now, true, false, entry.entries);
+    }
   }
 
   /**
@@ -513,10 +539,23 @@ export class SessionCache {
    * read back, so it is not cached): set aside as this instance's copy, for
    * an outage fallback ({@link peekRetained}, {@link takeRetained}).
    */
-  public noteCreated(record: SessionRecord, bytes: number, now = Date.now()): void {
+  public noteCreated(
+    record: SessionRecord,
+    bytes: number,
+    now = Date.now(),
+    entries?: string,
+  ): void {
     this.gone.delete(record.id);
     this.steps.forget(record.id);
-    this.setAside(record.id, deepFreeze(record), bytes + record.id.length, now, true, true);
+    this.setAside(
+      record.id,
+      deepFreeze(record),
+      bytes + record.id.length,
+      now,
+      true,
+      true,
+      entries,
+    );
   }
 
   /**
@@ -531,8 +570,9 @@ export class SessionCache {
    * ({@link peekBase}): Redis held exactly this copy. `record` is frozen
    * and kept as it is: the caller must not change it afterwards.
    * @param bytes the frame's length as {@link endFill} counts it
+   * @param entries as {@link endFill}'s
    */
-  public noteSeen(record: SessionRecord, bytes: number, now = Date.now()): void {
+  public noteSeen(record: SessionRecord, bytes: number, now = Date.now(), entries?: string): void {
     this.setAside(
       record.id,
       deepFreeze(record),
@@ -540,6 +580,7 @@ export class SessionCache {
       now,
       this.retained.get(record.id)?.current === true,
       true,
+      entries,
     );
   }
 
@@ -605,8 +646,9 @@ export class SessionCache {
     now: number,
     current: boolean,
     base = false,
+    entries?: string,
   ): void {
-    this.putAside(id, record, bytes, now, current, base);
+    this.putAside(id, record, bytes, now, current, base, entries);
     this.replaySteps(id, now);
   }
 
@@ -617,6 +659,7 @@ export class SessionCache {
     now: number,
     current: boolean,
     base: boolean,
+    entries?: string,
   ): void {
     if (this.gone.has(id)) return;
     const kept = this.retained.get(id);
@@ -624,7 +667,7 @@ export class SessionCache {
       if (kept.record.version > record.version) return;
       this.dropRetained(id, kept);
     }
-    this.retained.set(id, { record, bytes, at: now, current, base });
+    this.retained.set(id, { record, bytes, at: now, current, base, entries });
     this.retainedBytes += bytes;
     // Bounded like the live entries: the oldest set aside leave first.
     while (this.retained.size > this.maxEntries || this.retainedBytes > this.maxBytes) {
