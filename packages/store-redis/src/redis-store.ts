@@ -348,7 +348,9 @@ export class RedisStore implements SessionStore {
       cache.cancelFill(ticket);
       throw error;
     }
-    const entries = raw === null ? undefined : this.spliceable(storedFrameEntries(raw));
+    // Only a live session is stored; its frame's entries go beside it.
+    const entries =
+      record === null || raw === null ? undefined : this.spliceable(storedFrameEntries(raw));
     return cache.endFill(ticket, record, raw?.length ?? 0, true, entries);
   }
 

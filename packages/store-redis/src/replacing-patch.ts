@@ -1,5 +1,11 @@
 import type { SessionData, SessionRecord } from '@session-cluster/core';
-import { ENTRY_SEPARATOR, FIELD_SEPARATOR, FRAME_MAGIC, frameCheck } from './session-frame.js';
+import {
+  ENTRY_SEPARATOR,
+  FIELD_SEPARATOR,
+  FRAME_MAGIC,
+  frameCheck,
+  frameEntries,
+} from './session-frame.js';
 
 /**
  * Largest session (Σ bytes of its entries' keys and values) a patch sends
@@ -110,16 +116,12 @@ function written(
   set: readonly (readonly [jsonKey: string, value: string])[],
 ): string {
   const sent = new Map(set);
-  let entries = '';
-  for (const key of Object.keys(data)) {
-    const jsonKey = JSON.stringify(key);
-    entries +=
-      ENTRY_SEPARATOR +
-      jsonKey +
-      FIELD_SEPARATOR +
-      (sent.get(jsonKey) ?? JSON.stringify(data[key]));
-  }
-  return entries;
+  return frameEntries(
+    Object.keys(data).map((key) => {
+      const jsonKey = JSON.stringify(key);
+      return [jsonKey, sent.get(jsonKey) ?? JSON.stringify(data[key])] as const;
+    }),
+  );
 }
 
 /**
