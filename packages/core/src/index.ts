@@ -78,7 +78,6 @@ export { keyedFrameCheck, verifyKeyedFrameCheck } from './frame-keys.js';
 export type { EncryptionKey, KeyRing, KeyRingOptions } from './key-ring.js';
 export { MIN_SEALED_BYTES, createKeyRing, openWithKeyRing, sealWithKeyRing } from './key-ring.js';
 export { parseStoredJson } from './parse-stored-json.js';
-export { FORBIDDEN_KEYS, isPlainObject } from './data-validation.js';
 export type {
   RetryOptions,
   RetryEvent,
@@ -139,11 +138,18 @@ export type {
 } from './option-checks.js';
 export { MAX_TIMER_MS, createOptionChecks, isOptionsObject } from './option-checks.js';
 export {
+  FORBIDDEN_KEYS,
   MAX_EPOCH_MS,
   assertEpochMs,
+  assertFunction,
   assertObjectArgument,
+  assertPatch,
+  assertPlainRecord,
   assertPositiveInteger,
   exceptIds,
   invalidArgument,
-} from './argument-checks.js';
+  isPlainObject,
+  loadOptions,
+  optionalVersion,
+} from './input-validation.js';
 export { replayFirst } from './replay-first.js';

@@ -142,8 +142,11 @@ export function createOptionChecks(owner: string) {
     integer,
     /** An optional boolean. */
     boolean,
-    /** An optional string. */
-    string: value((v): v is string => typeof v === 'string', 'a string'),
+    /** Rule (and value check): an optional string. */
+    string: orDefault(
+      value((v): v is string => typeof v === 'string', 'a string'),
+      undefined,
+    ),
     /** A required non-empty string. */
     nonEmptyString: (candidate: unknown, field: string): string => {
       if (typeof candidate !== 'string' || candidate === '') {
@@ -178,14 +181,16 @@ export function createOptionChecks(owner: string) {
     },
     /** Rule: a boolean, `fallback` when absent. */
     flag: <D extends boolean | undefined>(fallback: D) => orDefault(boolean, fallback),
-    /** Rule: one of `values`, `fallback` when absent. */
-    oneOf: <const T, D extends T | undefined>(values: readonly T[], fallback: D) => {
-      const expected = values.map((v) => (typeof v === 'string' ? `'${v}'` : v)).join(' | ');
-      return orDefault(
+    /** Rule: one of `values`, `fallback` when absent; refused as not `expected` (default: the list). */
+    oneOf: <const T, D extends T | undefined>(
+      values: readonly T[],
+      fallback: D,
+      expected = values.map((v) => (typeof v === 'string' ? `'${v}'` : v)).join(' | '),
+    ) =>
+      orDefault(
         value((v): v is T => (values as readonly unknown[]).includes(v), expected),
         fallback,
-      );
-    },
+      ),
     /** Rule: a string matching `pattern` (described by `expected`), `fallback` when absent. */
     matching: <D extends string | undefined>(pattern: RegExp, fallback: D, expected: string) =>
       orDefault(

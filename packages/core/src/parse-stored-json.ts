@@ -1,4 +1,4 @@
-import { FORBIDDEN_KEYS } from './data-validation.js';
+import { FORBIDDEN_KEYS } from './input-validation.js';
 import type { JsonValue } from './session.js';
 
 // Text that could spell a forbidden key: literally, or through a `\u` escape

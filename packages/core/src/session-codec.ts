@@ -6,8 +6,8 @@ import {
   assertPlainRecord,
   assertTopLevelKey,
   formatPath,
-} from './data-validation.js';
-import type { DataLimits } from './data-validation.js';
+} from './input-validation.js';
+import type { DataLimits } from './input-validation.js';
 import {
   SessionCorruptedError,
   SessionError,

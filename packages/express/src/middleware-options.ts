@@ -112,12 +112,11 @@ function commonRules(checks: OptionChecks) {
 function managedRules(checks: OptionChecks) {
   return {
     ...commonRules(checks),
-    store: checks.accepting<'manager' | undefined>()((value, field) => {
-      if (value !== undefined && value !== 'manager') {
-        throw checks.invalid(field, "'manager' (or pass ({ store: 'cookie', … }) alone)");
-      }
-      return value;
-    }),
+    store: checks.oneOf(
+      ['manager'],
+      undefined,
+      "'manager' (or pass ({ store: 'cookie', … }) alone)",
+    ),
     /** Cookie signing secrets (HMAC-SHA256, ≥ 32 characters): the first signs, all verify. */
     secrets: checks.typed<string | readonly string[]>(),
     /**
@@ -135,12 +134,11 @@ function sealedRules(checks: OptionChecks) {
     ...commonRules(checks),
     store: checks.typed<'cookie'>(),
     /** Stateless sessions have no lock to hold: `'none'` only. */
-    lock: checks.accepting<'none' | undefined>()((value, field) => {
-      if (value !== undefined && value !== 'none') {
-        throw checks.invalid(field, "'none': stateless cookie sessions have no lock to hold");
-      }
-      return value;
-    }),
+    lock: checks.oneOf(
+      ['none'],
+      undefined,
+      "'none': stateless cookie sessions have no lock to hold",
+    ),
     /** AES-256-GCM key ring: the first seals, any opens. */
     keys: checks.typed<readonly EncryptionKey[]>(),
     /** Session lifetime (rolling), ms. Default 30 min. */

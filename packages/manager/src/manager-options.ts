@@ -77,11 +77,9 @@ export type UpdateLockOptions = OptionsOf<typeof UPDATE_RULES>;
 export const UPDATE_LOCK_DEFAULTS = check.defaults(UPDATE_RULES);
 /** Options of {@link SessionManager}. */
 export type SessionManagerOptions = OptionsOf<typeof RULES>;
-/** Defaults of {@link SessionManagerOptions}. */
-export const SESSION_MANAGER_DEFAULTS = Object.freeze({
-  ttlMs: RULES.ttlMs(undefined, 'ttlMs'),
-  rolling: RULES.rolling(undefined, 'rolling'),
-});
+const { ttlMs, rolling } = check.defaults(RULES);
+/** Defaults of {@link SessionManagerOptions}: the session's lifetime. */
+export const SESSION_MANAGER_DEFAULTS = Object.freeze({ ttlMs, rolling });
 
 /** Each operation's retry settings: its overrides over the base, over core's defaults. */
 function resolveManagerRetryOptions(value: unknown): Record<OperationName, RetryOptions> {

@@ -5,8 +5,14 @@ import {
   StorageUnavailableError,
   assertValidSessionId,
   assertValidUserId,
+  assertFunction,
+  assertObjectArgument,
+  assertPatch,
+  assertPlainRecord,
   assertPositiveInteger,
   exceptIds,
+  loadOptions,
+  optionalVersion,
   retryPolicyOf,
   generateSessionId,
   hashSessionId,
@@ -39,13 +45,6 @@ import { EscalatingUpdate, isUpdateLockMode } from './escalating-update.js';
 import type { UpdateLockMode, UpdateLockStats } from './escalating-update.js';
 import { HotSessions } from './hot-sessions.js';
 import { InFlight } from './in-flight.js';
-import {
-  assertFunction,
-  assertPatch,
-  assertPlainObject,
-  optionalVersion,
-  loadOptions,
-} from './input-checks.js';
 import { resolveManagerOptions } from './manager-options.js';
 import type { SessionManagerOptions } from './manager-options.js';
 import { MANAGER_OPERATIONS } from './operation-names.js';
@@ -285,11 +284,11 @@ export class SessionManager {
    */
   public create(input: CreateSessionOptions): Promise<SessionRecord> {
     return this.run('create', (store) => {
-      assertPlainObject(input, 'input', 'create');
+      assertObjectArgument(input, 'input', 'create');
       const { userId, data } = input;
       const ttlMs = input.ttlMs ?? this.ttlMs;
       if (userId !== undefined) assertValidUserId(userId, 'create');
-      assertPlainObject(data, 'data', 'create');
+      assertPlainRecord(data, 'data', 'create');
       assertPositiveInteger(ttlMs, 'ttlMs', 'create');
       return this.policies.create.execute(() =>
         store.create({
@@ -401,7 +400,7 @@ export class SessionManager {
         assertFunction(fn, 'fn', 'update');
         let mode = this.updateLock;
         if (options !== undefined) {
-          assertPlainObject(options, 'options', 'update');
+          assertObjectArgument(options, 'options', 'update');
           if (options.lock !== undefined) {
             if (!isUpdateLockMode(options.lock)) throw invalidUpdateLock();
             mode = options.lock;
@@ -441,7 +440,7 @@ export class SessionManager {
       (store) => {
         assertValidSessionId(id, 'patch');
         assertPatch(changes, 'patch');
-        assertPlainObject(options, 'options', 'patch');
+        assertObjectArgument(options, 'options', 'patch');
         const expectedVersion = optionalVersion(options.expectedVersion, 'patch');
         const write = (): Promise<number> =>
           store.patch(id, changes, {
@@ -495,7 +494,7 @@ export class SessionManager {
       'regenerate',
       (store) => {
         assertValidSessionId(id, 'regenerate');
-        assertPlainObject(options, 'options', 'regenerate');
+        assertObjectArgument(options, 'options', 'regenerate');
         const { userId } = options;
         if (userId !== undefined) assertValidUserId(userId, 'regenerate');
         return this.policies.regenerate.execute(() =>
@@ -594,7 +593,7 @@ export class SessionManager {
    */
   public cleanupExpired(options: CleanupOptions = {}): Promise<number> {
     return this.run('cleanupExpired', async (store) => {
-      assertPlainObject(options, 'options', 'cleanupExpired');
+      assertObjectArgument(options, 'options', 'cleanupExpired');
       const batchSize = options.batchSize ?? CLEANUP_DEFAULTS.batchSize;
       const maxBatches = options.maxBatches ?? CLEANUP_DEFAULTS.maxBatches;
       assertPositiveInteger(batchSize, 'batchSize', 'cleanupExpired');
@@ -638,7 +637,7 @@ export class SessionManager {
         this.run(
           'regenerate',
           (store) => {
-            assertPlainObject(options, 'options', 'regenerate');
+            assertObjectArgument(options, 'options', 'regenerate');
             const { userId } = options;
             if (userId !== undefined) assertValidUserId(userId, 'regenerate');
             const expectedVersion = optionalVersion(options.expectedVersion, 'regenerate');

@@ -24,10 +24,7 @@ const ADDRESSES = check.accepting<readonly RedisAddress[]>()((value, field) => {
   return value.map((item, i) => check.resolve(ADDRESS_RULES, item, `${field}[${i}].`));
 });
 
-// A URL carries its own password.
-const PASSWORD = check.matching(/^/, undefined, 'a string');
-
-/** The connection shapes, each by the key that names it. */
+/** The connection shapes, each by the key that names it (a URL carries its own password). */
 const CONNECTION_RULES = {
   url: {
     /** `redis://[:password@]host:port[/db]` or `rediss://…` (TLS). Standalone only. */
@@ -40,7 +37,7 @@ const CONNECTION_RULES = {
   },
   host: {
     /** Password of the Redis server. */
-    password: PASSWORD,
+    password: check.string,
     /** Standalone host. Default `127.0.0.1`. */
     host: check.matching(/./, '127.0.0.1', 'a host name'),
     /** Standalone port. */
@@ -52,7 +49,7 @@ const CONNECTION_RULES = {
     /** The Sentinel master group name. */
     name: check.accepting<string>()(check.nonEmptyString),
     /** Password of the Redis nodes. */
-    password: PASSWORD,
+    password: check.string,
   },
   cluster: {
     /** Redis Cluster seed nodes. */
@@ -60,7 +57,7 @@ const CONNECTION_RULES = {
       check.section({ nodes: ADDRESSES }),
     ),
     /** Password of the Redis nodes. */
-    password: PASSWORD,
+    password: check.string,
   },
 };
 type Shape = keyof typeof CONNECTION_RULES;
@@ -76,8 +73,11 @@ export type ResolvedConnection = {
   [K in Shape]: ResolvedOptions<(typeof CONNECTION_RULES)[K]>;
 }[Shape];
 
-/** {@link RedisConnectionOptions} checked: exactly one shape, only its own keys. */
-function connectionOption(value: unknown, field: string): ResolvedConnection {
+/**
+ * Check {@link RedisConnectionOptions} as a store does: exactly one shape, only its own keys.
+ * @throws SessionValidationError `INVALID_CONFIG` (`connection.url`, …)
+ */
+export function resolveRedisConnection(value: unknown, field = 'connection'): ResolvedConnection {
   if (!isOptionsObject(value)) throw check.invalid(field, SHAPES_EXPECTED);
   const [shape, extra] = SHAPES.filter(
     (key) => value[key] !== undefined || (key === 'host' && value['port'] !== undefined),
@@ -94,11 +94,6 @@ function connectionOption(value: unknown, field: string): ResolvedConnection {
     value,
     `${field}.`,
   );
-}
-
-/** Check connection options as a store does. @throws SessionValidationError `INVALID_CONFIG` (`connection.url`, …) */
-export function resolveRedisConnection(connection: RedisConnectionOptions): ResolvedConnection {
-  return connectionOption(connection, 'connection');
 }
 
 /** What {@link RedisStoreOptions.onUserCapEviction} receives. */
@@ -135,7 +130,7 @@ const RULES = {
    * Let the store own a client set for fast failure: `commandTimeout`, no offline queue once
    * connected, no replay of in-flight commands after a reconnect, a capped reconnect delay.
    */
-  connection: check.optional(check.accepting<RedisConnectionOptions>()(connectionOption)),
+  connection: check.optional(check.accepting<RedisConnectionOptions>()(resolveRedisConnection)),
   /** Namespace of every key, `^[A-Za-z0-9_.:-]{1,64}$`, default `'sc'`; never `sc` and `sc:x` in one Redis. */
   // Its pattern is the key layout's: RedisKeys checks it.
   prefix: check.accepting<string | undefined>()((value) => (value ?? 'sc') as string),

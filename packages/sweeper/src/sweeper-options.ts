@@ -26,15 +26,10 @@ export const queueNameRule = (checks: OptionChecks, fallback: string) =>
   );
 
 const RULES = {
-  // The store checks `connection`, `prefix` and `buckets` itself.
   /** A caller-owned store whose sessions are swept (not closed by `close()`). */
   store: check.typed<RedisStore | undefined>(),
-  /** Let the sweeper create (and own) its `RedisStore`, with `prefix` and `buckets`. */
-  connection: check.typed<RedisStoreOptions['connection']>(),
-  /** Key prefix of a sweeper-owned store (the application's). Default `'sc'`. */
-  prefix: check.typed<string | undefined>(),
-  /** Expiry buckets of a sweeper-owned store (the application's). Default 64. */
-  buckets: check.typed<number | undefined>(),
+  // Or a sweeper-owned store with the application's key layout: the store checks them.
+  ...check.given<RedisStoreOptions>()('connection', 'prefix', 'buckets'),
   /** BullMQ prefix of both queues, a hash tag `{…}` (one Cluster slot). Default `{<prefix>:sweeper}`. */
   queuePrefix: queuePrefixRule(check),
   /** Name of the sweep-job queue. Default `'session-sweep'`. */

@@ -47,7 +47,7 @@ const RULES = {
   /** `service.name` of everything this process exports (what Jaeger lists). */
   serviceName: check.accepting<string>()(check.matching(/\S/, undefined, 'a non-empty string')),
   /** `service.version`. */
-  serviceVersion: check.matching(/^/, undefined, 'a string'),
+  serviceVersion: check.string,
   /** More resource attributes (`deployment.environment.name`, …). */
   resourceAttributes: check.accepting<
     Readonly<Record<string, string | number | boolean>> | undefined
@@ -105,12 +105,7 @@ const RULES = {
   /** Sampler (typed only, as the logger options). Default `OTEL_TRACES_SAMPLER`, else parent-based always-on. */
   sampler: check.typed<Sampler | undefined>(),
   /** Trace this fraction of new traces, in (0, 1], parent-based; ignored with `sampler`. Default all. */
-  sampleRatio: check.accepting<number | undefined>()((value, field) => {
-    if (value !== undefined && (typeof value !== 'number' || !(value > 0 && value <= 1))) {
-      throw check.invalid(field, 'a number in (0, 1]');
-    }
-    return value;
-  }),
+  sampleRatio: check.num(undefined, 'positive', 1),
   /** More span processors, run before the exporting one (e.g. an in-memory one in tests). */
   spanProcessors: check.accepting<readonly SpanProcessor[] | undefined>()(
     (value, field): readonly SpanProcessor[] => {

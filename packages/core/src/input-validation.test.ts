@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { assertJsonValue, assertTopLevelKey, formatPath } from './data-validation.js';
+import { assertJsonValue, assertTopLevelKey, formatPath } from './input-validation.js';
 import { SessionSerializationError, SessionValidationError } from './errors.js';
 
 const limits = { maxDepth: 3, maxKeyLength: 4 };

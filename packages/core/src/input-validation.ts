@@ -1,5 +1,17 @@
+import type { DeleteByUserOptions, LoadOptions } from './contracts.js';
 import { SessionSerializationError, SessionValidationError } from './errors.js';
-import type { JsonValue } from './session.js';
+import { isOptionsObject } from './option-checks.js';
+import type { JsonValue, SessionPatch } from './session.js';
+import { isValidSessionId } from './session-id.js';
+
+/*
+ * What callers hand to the stores and the manager, checked at their edge and
+ * shared, so that every store refuses exactly the same input (the in-memory
+ * fallback must not take what Redis refuses): session data and its keys (what
+ * JSON round-trips), and the shapes of method arguments. Each check throws
+ * `SessionValidationError` `INVALID_ARGUMENT` naming the field and what was
+ * expected, never the value: it may be huge or hostile.
+ */
 
 /**
  * Key names refused at every depth. Assigning them through ordinary property
@@ -68,20 +80,20 @@ export function assertTopLevelKey(
 
 /**
  * Throw unless `value` is a plain object (prototype `Object.prototype` or
- * `null`): what session data and `patch.set` must be.
+ * `null`): what session data, `patch.set` and `changes` must be.
  * @throws SessionValidationError `INVALID_ARGUMENT`
  */
 export function assertPlainRecord(
   value: unknown,
   where: string,
+  operation?: string,
 ): asserts value is Record<string, unknown> {
   if (!isPlainObject(value)) {
-    throw new SessionValidationError(
-      `${where} must be a plain object, got ${describeKind(value)}`,
-      {
-        field: where,
-      },
-    );
+    const message = `${where} must be a plain object, got ${describeKind(value)}`;
+    throw new SessionValidationError(message, {
+      field: where,
+      ...(operation === undefined ? {} : { operation }),
+    });
   }
 }
 
@@ -222,4 +234,114 @@ export function formatPath(root: string, segments: readonly (string | number)[])
     else out += `[${JSON.stringify(segment)}]`;
   }
   return out;
+}
+
+/** Latest epoch ms a `Date` can hold: the upper bound of every accepted time. */
+export const MAX_EPOCH_MS = 8.64e15;
+
+/** The `INVALID_ARGUMENT` error for argument `field` of `operation`: what was `expected`. */
+export function invalidArgument(field: string, operation: string, expected: string) {
+  return new SessionValidationError(`${field} must be ${expected}`, { field, operation });
+}
+
+/** Throw unless a method argument (an input or options bag) is a non-null, non-array object. */
+export function assertObjectArgument(
+  value: unknown,
+  field: string,
+  operation: string,
+): asserts value is object {
+  if (!isOptionsObject(value)) throw invalidArgument(field, operation, 'an object');
+}
+
+/** Throw unless an epoch-ms time (`expiresAt`, `now`): finite, from 0 to {@link MAX_EPOCH_MS}. */
+export function assertEpochMs(
+  value: unknown,
+  field: string,
+  operation: string,
+): asserts value is number {
+  if (typeof value !== 'number' || !(value >= 0 && value <= MAX_EPOCH_MS)) {
+    throw invalidArgument(field, operation, 'a finite epoch ms timestamp');
+  }
+}
+
+/** Throw unless a safe integer ≥ 1 (a version, a limit, a duration in ms). */
+export function assertPositiveInteger(
+  value: unknown,
+  field: string,
+  operation: string,
+): asserts value is number {
+  if (!Number.isSafeInteger(value) || (value as number) < 1) {
+    throw invalidArgument(field, operation, 'a positive integer');
+  }
+}
+
+/** Throw unless a function (`update`'s and `lock`'s callback). */
+export function assertFunction(
+  value: unknown,
+  field: string,
+  operation: string,
+): asserts value is (...args: never[]) => unknown {
+  if (typeof value !== 'function') throw invalidArgument(field, operation, 'a function');
+}
+
+/** The optional `expectedVersion` of a fenced write. @throws SessionValidationError `INVALID_ARGUMENT` unless absent or a positive integer. */
+export function optionalVersion(value: unknown, operation: string): number | undefined {
+  if (value !== undefined) assertPositiveInteger(value, 'options.expectedVersion', operation);
+  return value;
+}
+
+/**
+ * `get`'s options as a store takes them (`undefined` when there is nothing to pass).
+ * @throws SessionValidationError `INVALID_ARGUMENT` unless
+ *   `{ minVersion?: non-negative integer, minVersionSince?: epoch ms }`
+ */
+export function loadOptions(value: unknown): LoadOptions | undefined {
+  if (value === undefined) return undefined;
+  assertObjectArgument(value, 'options', 'get');
+  const { minVersion, minVersionSince } = value as Record<string, unknown>;
+  if (minVersionSince !== undefined)
+    assertEpochMs(minVersionSince, 'options.minVersionSince', 'get');
+  if (minVersion === undefined) return undefined;
+  if (!Number.isSafeInteger(minVersion) || (minVersion as number) < 0) {
+    throw invalidArgument('options.minVersion', 'get', 'a non-negative integer');
+  }
+  return minVersionSince === undefined
+    ? { minVersion: minVersion as number }
+    : { minVersion: minVersion as number, minVersionSince };
+}
+
+/** @throws SessionValidationError `INVALID_ARGUMENT` unless `{ set?: plain object, unset?: string[] }`. */
+export function assertPatch(value: unknown, operation: string): asserts value is SessionPatch {
+  assertPlainRecord(value, 'changes', operation);
+  const { set, unset } = value;
+  if (set !== undefined) assertPlainRecord(set, 'changes.set', operation);
+  if (unset !== undefined && (!Array.isArray(unset) || unset.some((k) => typeof k !== 'string'))) {
+    throw invalidArgument('changes.unset', operation, 'an array of strings');
+  }
+}
+
+/**
+ * The ids `deleteByUser` must keep (`options.except`), checked as every
+ * store and the manager check them.
+ * @throws SessionValidationError `INVALID_ARGUMENT` (`options`, `options.except`) or `INVALID_SESSION_ID` (`except[i]`)
+ */
+export function exceptIds(
+  options: DeleteByUserOptions | undefined,
+  operation = 'deleteByUser',
+): ReadonlySet<string> {
+  if (options !== undefined) assertObjectArgument(options, 'options', operation);
+  const except: unknown = options?.except ?? [];
+  if (!Array.isArray(except)) {
+    throw invalidArgument('options.except', operation, 'an array of session ids');
+  }
+  for (const [index, id] of (except as unknown[]).entries()) {
+    if (!isValidSessionId(id)) {
+      throw new SessionValidationError('Invalid session id', {
+        code: 'INVALID_SESSION_ID',
+        field: `except[${index}]`,
+        operation,
+      });
+    }
+  }
+  return new Set(except as string[]);
 }
