@@ -142,6 +142,29 @@ describe('SessionCache', () => {
     expect(stats.entries).toBe(1);
   });
 
+  it('counts the entries text kept beside a copy against maxBytes, live and set aside', () => {
+    const cache = readyCache(10, 100);
+    const text = 'x'.repeat(30);
+    for (const id of ['a', 'b']) {
+      const ticket = cache.beginFill(id);
+      if (ticket === undefined) throw new Error('not ready');
+      cache.endFill(ticket, record(id), 19, true, text);
+    }
+    // Each entry: 19 frame bytes + 1 of id + 30 of text = 50.
+    expect(cache.stats()).toMatchObject({ entries: 2, bytes: 100, evictions: 0 });
+    expect(cache.bytesOf('a')).toBe(19);
+    fill(cache, 'c', 1, 9);
+    expect(cache.get('a', NOW)).toBeUndefined();
+    expect(cache.stats()).toMatchObject({ entries: 2, bytes: 60, evictions: 1 });
+
+    // Copies set aside: two with their text fill the bound, a third evicts the oldest.
+    for (const id of ['p', 'q', 'r']) cache.noteCreated(record(id), 19, NOW, text);
+    expect(cache.peekRetained('p', NOW)).toBeUndefined();
+    expect(cache.peekRetained('q', NOW)?.id).toBe('q');
+    expect(cache.peekRetained('r', NOW)?.id).toBe('r');
+    expect(cache.entriesOf('r', cache.peekRetained('r', NOW) as SessionRecord)).toBe(text);
+  });
+
   it('answers a version it is older than only to a token issued well before its read', () => {
     const cache = readyCache();
     const ticket = cache.beginFill('s1', false, NOW);

@@ -9,7 +9,8 @@ export interface SessionCacheOptions {
   readonly maxEntries?: number | undefined;
   /**
    * Most bytes held, counted as the stored frames' lengths (a proxy of the
-   * memory the decoded sessions take). Default 32 MiB.
+   * memory the decoded sessions take) plus the entries text kept beside a
+   * copy for patches sent whole. Default 32 MiB.
    */
   readonly maxBytes?: number | undefined;
 }
@@ -47,6 +48,7 @@ export type SessionCacheState = 'ready' | 'down';
 export interface SessionCacheStats {
   readonly state: SessionCacheState;
   readonly entries: number;
+  /** What the entries count against `maxBytes` (see {@link SessionCacheOptions.maxBytes}). */
   readonly bytes: number;
   readonly maxEntries: number;
   readonly maxBytes: number;
@@ -388,7 +390,7 @@ export class SessionCache {
     };
     this.remove(ticket.id);
     this.entries.set(ticket.id, entry);
-    this.bytes += entry.bytes;
+    this.bytes += held(entry);
     this.evict();
     return entry.record;
   }
@@ -667,8 +669,9 @@ export class SessionCache {
       if (kept.record.version > record.version) return;
       this.dropRetained(id, kept);
     }
-    this.retained.set(id, { record, bytes, at: now, current, base, entries });
-    this.retainedBytes += bytes;
+    const copy: RetainedEntry = { record, bytes, at: now, current, base, entries };
+    this.retained.set(id, copy);
+    this.retainedBytes += held(copy);
     // Bounded like the live entries: the oldest set aside leave first.
     while (this.retained.size > this.maxEntries || this.retainedBytes > this.maxBytes) {
       const oldest = this.retained.entries().next();
@@ -679,7 +682,7 @@ export class SessionCache {
 
   private dropRetained(id: string, kept: RetainedEntry): void {
     this.retained.delete(id);
-    this.retainedBytes -= kept.bytes;
+    this.retainedBytes -= held(kept);
   }
 
   /** Counters and size. */
@@ -717,7 +720,7 @@ export class SessionCache {
     const entry = this.entries.get(id);
     if (entry === undefined) return;
     this.entries.delete(id);
-    this.bytes -= entry.bytes;
+    this.bytes -= held(entry);
   }
 
   /**
@@ -743,6 +746,15 @@ export class SessionCache {
       this.evictions += 1;
     }
   }
+}
+
+/**
+ * What an entry or a copy counts against `maxBytes`: its frame's size, and
+ * the entries text kept beside it (a slice of the frame read keeps that
+ * frame's string alive, so about as much again).
+ */
+function held(entry: Entry | RetainedEntry): number {
+  return entry.bytes + (entry.entries?.length ?? 0);
 }
 
 function deepFreeze<T extends SessionRecord>(record: T): T {
