@@ -8,9 +8,11 @@ import { isValidSessionId } from './session-id.js';
  * What callers hand to the stores and the manager, checked at their edge and
  * shared, so that every store refuses exactly the same input (the in-memory
  * fallback must not take what Redis refuses): session data and its keys (what
- * JSON round-trips), and the shapes of method arguments. Each check throws
- * `SessionValidationError` `INVALID_ARGUMENT` naming the field and what was
- * expected, never the value: it may be huge or hostile.
+ * JSON round-trips), and the shapes of method arguments. A refusal is a
+ * `SessionValidationError` (`INVALID_ARGUMENT`; `INVALID_SESSION_ID` for an
+ * id), or a `SessionSerializationError` for a value JSON cannot carry. It
+ * names the field and what was expected, never the value: it may be huge or
+ * hostile.
  */
 
 /**
