@@ -50,16 +50,17 @@ const BATCHED_SCRIPTS: ReadonlySet<StoreScriptName> = new Set([
 /**
  * Most calls in one batch; a batch that reaches it is sent in this tick
  * (see {@link RedisScripts.holdWrites}) instead of at the end of the turn.
- * Redis then runs it while this instance still handles the rest of the
- * turn, and its reply is waiting when the turn ends. Held to the end of
- * the turn, a turn's writes (~20 under 50 connections) reached Redis only
- * after the instance had handled every request of the turn, and the
- * instance sat idle while Redis ran them: HTTP write-one-key served 0.5-0.8×
- * express-session that way, ~1.0× with batches of 8 (docs/benchmarks.md,
- * "Writes that leave when a batch is full"). Small batches also keep one
- * script's hold on Redis short (8 small writes: ~0.15 ms).
+ * Under 50 connections a turn mostly holds fewer writes than this, so they
+ * leave together when the turn ends: one script start and one socket write
+ * for all of them. Measured on 2026-12-07 (docs/benchmarks.md, "Bigger
+ * write batches"): against batches of 8, the instance spent ~10-16 % less
+ * CPU per HTTP write-one-key request and Redis ~20 % less (8 had been
+ * chosen when a turn's held writes left the instance idle; the writes of a
+ * tick have shared one socket write since); 64 did no better than 32. The
+ * bound keeps one script's hold on Redis short: 32 one-key patches on a
+ * tracked connection ~0.6 ms (`--suite script`: ~18.5 µs a call).
  */
-export const MAX_BATCH_CALLS = 8;
+export const MAX_BATCH_CALLS = 32;
 
 /** Scripts that do not read or write session frames, so need no prelude. */
 const WITHOUT_FRAME_PRELUDE: ReadonlySet<StoreScriptName> = new Set([

@@ -77,13 +77,13 @@ describe('RedisStore: writes of one turn are batched', () => {
     }
   });
 
-  it('bounds a batch: 150 writes of one turn go as calls of at most 8', async () => {
+  it('bounds a batch: 150 writes of one turn go as calls of at most 32', async () => {
     const sessions = await Promise.all(Array.from({ length: 150 }, (_, i) => created({ n: i })));
     await Promise.all(sessions.slice(0, 2).map((s) => rig.store.patch(s.id, { set: { warm: 1 } })));
     const before = await scriptCalls();
     await Promise.all(sessions.map((s) => rig.store.patch(s.id, { set: { n: -1 } })));
-    expect(MAX_BATCH_CALLS).toBe(8);
-    expect((await scriptCalls()) - before).toBe(19);
+    expect(MAX_BATCH_CALLS).toBe(32);
+    expect((await scriptCalls()) - before).toBe(5);
     const loaded = await Promise.all(sessions.map((s) => rig.store.load(s.id)));
     expect(loaded.every((record) => record?.data['n'] === -1)).toBe(true);
   });
