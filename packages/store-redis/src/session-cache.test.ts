@@ -237,10 +237,12 @@ describe('SessionCache: copies set aside when it goes down', () => {
   it('serves nothing while down but offers what it held to peekRetained, for a minute', () => {
     const cache = readyCache();
     fill(cache, 'a', 3);
+    const held = cache.stats().bytes;
     cache.setReady(false, NOW);
     expect(cache.get('a', NOW)).toBeUndefined();
     expect(cache.peekRetained('a', NOW + 1)?.version).toBe(3);
-    expect(cache.stats().retained).toBe(1);
+    // The copy moved from the live entries to those set aside, bytes and all.
+    expect(cache.stats()).toMatchObject({ retained: 1, retainedBytes: held, bytes: 0 });
     expect(cache.peekRetained('a', NOW + RETAINED_TTL_MS)).toBeUndefined();
   });
 
@@ -470,6 +472,7 @@ describe('SessionCache: a read that lost the race to an invalidation', () => {
     cache.beginWrite('s1');
     cache.noteStep('s1', () => step(4, 'b'), NOW);
     expect(cache.peekRetained('s1', NOW)?.version).toBe(2);
+    expect(cache.stats().stepBytes).toBe(10);
     cache.noteStep('s1', () => step(3, 'a'), NOW);
     expect(cache.peekRetained('s1', NOW)).toMatchObject({
       version: 4,

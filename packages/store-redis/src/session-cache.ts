@@ -8,9 +8,13 @@ export interface SessionCacheOptions {
   /** Most sessions held; the least recently used leave first. Default 10 000. */
   readonly maxEntries?: number | undefined;
   /**
-   * Most bytes held, counted as the stored frames' lengths (a proxy of the
-   * memory the decoded sessions take) plus the entries text kept beside a
-   * copy for patches sent whole. Default 32 MiB.
+   * Most bytes of the live copies, counted as the stored frames' lengths (a
+   * proxy of the memory the decoded sessions take) plus the entries text
+   * kept beside a copy for patches sent whole. Default 32 MiB. The copies
+   * set aside for an outage fallback (an invalidated or dropped entry, every
+   * entry when the cache goes down; each kept up to a minute) and the steps
+   * of parallel patches are each bounded by it on their own, so the cache
+   * can hold up to three times this.
    */
   readonly maxBytes?: number | undefined;
 }
@@ -66,6 +70,10 @@ export interface SessionCacheStats {
   readonly racesLost: number;
   /** Copies set aside when the cache last went down, offered to an outage fallback. */
   readonly retained: number;
+  /** What the copies set aside count against their own `maxBytes` bound (as `bytes` does). */
+  readonly retainedBytes: number;
+  /** Encoded bytes of the values of own patches kept as steps (bounded by `maxBytes` too). */
+  readonly stepBytes: number;
 }
 
 /** A read in flight that may fill the cache: see {@link SessionCache.beginFill}. */
@@ -700,6 +708,8 @@ export class SessionCache {
       evictions: this.evictions,
       racesLost: this.racesLost,
       retained: this.retained.size,
+      retainedBytes: this.retainedBytes,
+      stepBytes: this.steps.size.bytes,
     };
   }
 
