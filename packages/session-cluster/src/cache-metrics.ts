@@ -13,11 +13,22 @@ export const METRIC_SESSION_CACHE_INVALIDATIONS = 'session.cache.invalidations';
 export const METRIC_SESSION_CACHE_ENTRIES = 'session.cache.entries';
 /** Bytes (stored frame lengths) in the instance cache (observable gauge). */
 export const METRIC_SESSION_CACHE_BYTES = 'session.cache.bytes';
+/**
+ * Bytes of the copies the instance cache set aside for an outage fallback
+ * (observable gauge; bounded by the cache's `maxBytes` on its own).
+ */
+export const METRIC_SESSION_CACHE_RETAINED_BYTES = 'session.cache.retained.bytes';
+/**
+ * Bytes of values of own parallel patches the instance cache keeps as steps
+ * (observable gauge; bounded by the cache's `maxBytes` on its own).
+ */
+export const METRIC_SESSION_CACHE_STEP_BYTES = 'session.cache.steps.bytes';
 
 /**
  * Observe the instance cache of `store` at each metric collection: hits,
- * misses and invalidations (counters since start), entries and bytes
- * (gauges). Per instance: aggregate with sum. Returns the unsubscribe.
+ * misses and invalidations (counters since start), entries and the bytes of
+ * its live copies, of the copies set aside and of patch steps (gauges). Per
+ * instance: aggregate with sum. Returns the unsubscribe.
  */
 export function observeCache(
   api: OtelApi,
@@ -37,10 +48,17 @@ export function observeCache(
     description: 'Sessions in the instance cache',
     unit: '{session}',
   });
-  const bytes = meter.createObservableGauge(METRIC_SESSION_CACHE_BYTES, {
-    description: 'Stored frame bytes held by the instance cache',
-    unit: 'By',
-  });
+  const gauge = (name: string, description: string) =>
+    meter.createObservableGauge(name, { description, unit: 'By' });
+  const bytes = gauge(METRIC_SESSION_CACHE_BYTES, 'Stored frame bytes held by the instance cache');
+  const retainedBytes = gauge(
+    METRIC_SESSION_CACHE_RETAINED_BYTES,
+    'Bytes of the copies the instance cache set aside for an outage fallback',
+  );
+  const stepBytes = gauge(
+    METRIC_SESSION_CACHE_STEP_BYTES,
+    'Bytes of own parallel patches the instance cache keeps as steps',
+  );
   const observe: BatchObservableCallback = (result) => {
     const stats: SessionCacheStats | undefined = store.cacheStats();
     if (stats === undefined) return;
@@ -49,8 +67,10 @@ export function observeCache(
     result.observe(invalidations, stats.invalidations);
     result.observe(entries, stats.entries);
     result.observe(bytes, stats.bytes);
+    result.observe(retainedBytes, stats.retainedBytes);
+    result.observe(stepBytes, stats.stepBytes);
   };
-  const observables = [hits, misses, invalidations, entries, bytes];
+  const observables = [hits, misses, invalidations, entries, bytes, retainedBytes, stepBytes];
   meter.addBatchObservableCallback(observe, observables);
   return () => {
     meter.removeBatchObservableCallback(observe, observables);

@@ -10,6 +10,8 @@ export {
   METRIC_SESSION_CACHE_HITS,
   METRIC_SESSION_CACHE_INVALIDATIONS,
   METRIC_SESSION_CACHE_MISSES,
+  METRIC_SESSION_CACHE_RETAINED_BYTES,
+  METRIC_SESSION_CACHE_STEP_BYTES,
 } from './cache-metrics.js';
 /** What `codec.onCorruption` receives. */
 export type { CorruptionInfo } from '@session-cluster/store-redis';

@@ -214,6 +214,10 @@ describe('session-cluster telemetry through the real SDK (Redis, fallback, healt
     expect(points(all, 'session.cache.entries')[0]?.value).toBeGreaterThanOrEqual(1);
     expect(points(all, 'session.cache.invalidations')).toHaveLength(1);
     expect(points(all, 'session.cache.bytes')[0]?.value).toBeGreaterThan(0);
+    // The two other pools the cache bounds by maxBytes, as cacheStats() shows them.
+    const stats = cluster.redis.cacheStats();
+    expect(points(all, 'session.cache.retained.bytes')[0]?.value).toBe(stats?.retainedBytes);
+    expect(points(all, 'session.cache.steps.bytes')[0]?.value).toBe(stats?.stepBytes);
     expect(cluster.health.report().cache).toMatchObject({ state: 'ready' });
   });
 
