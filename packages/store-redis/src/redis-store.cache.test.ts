@@ -901,7 +901,11 @@ function unescaped(arg: string): string {
  * ARGV[2] and ARGV[3]; a batch packs each call's arguments with NULs).
  */
 async function sentWhole(write: () => Promise<unknown>): Promise<boolean> {
-  const monitor = await admin.duplicate().monitor();
+  // Straight from admin: `monitor()` opens a connection of its own. (Through
+  // `duplicate()` a second, unused client was opened and never closed, and
+  // its ready check's INFO, shown by MONITOR while ioredis was still setting
+  // the monitor up, failed a CI run with "Command queue state error".)
+  const monitor = await admin.monitor();
   // ioredis can misread a MONITOR line that arrives as the connection is
   // set up or torn down ("Command queue state error", emitted as 'error'):
   // that says nothing about what the store sent, and must not crash the test.
