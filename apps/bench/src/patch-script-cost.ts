@@ -3,7 +3,7 @@
  * `patchSession` script as it ships, against variants of it with steps cut
  * out and against the replacing patch a `RedisStore` sends when it holds
  * the session's current copy, each run on a private redis-server over the
- * same sessions in batches of 32 calls (as the store sends them at most). Redis' own
+ * same sessions in batches of 32 calls (the most the store puts in one). Redis' own
  * `INFO commandstats` gives the µs per call. The write bars of the HTTP
  * suites sit where this cost counts (the app, Redis and the load generator
  * share two cores), so this says which step a cheaper write would have to

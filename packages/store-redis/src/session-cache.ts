@@ -68,7 +68,10 @@ export interface SessionCacheStats {
   readonly evictions: number;
   /** Fills refused because an invalidation arrived while their read was in flight. */
   readonly racesLost: number;
-  /** Copies set aside when the cache last went down, offered to an outage fallback. */
+  /**
+   * Copies set aside (an invalidated or dropped entry, every entry when the
+   * cache goes down; each up to a minute), offered to an outage fallback.
+   */
   readonly retained: number;
   /** What the copies set aside count against their own `maxBytes` bound (as `bytes` does). */
   readonly retainedBytes: number;
