@@ -75,12 +75,21 @@ export class ManagedSession extends TrackedSession {
    */
   private knownVersion = 0;
   /**
-   * When the browser learned {@link knownVersion}: its cookie's issue time
+   * When the browser learned {@link knownVersion}: what its cookie says
    * (`undefined` once this request wrote). A cached copy read well after it
    * answers even when older: Redis held nothing newer then (see core's
    * `LoadOptions.minVersionSince`).
    */
   private knownVersionSince: number | undefined;
+  /**
+   * The roll time the request's cookie was signed with, for its id. A
+   * cookie issued within `touchAfterMs` of it keeps it, so its signed part
+   * (and HMAC) is the one the browser already has: a write re-issues the
+   * cookie for its version, not for a new signature. The write rolled the
+   * expiry all the same; the cookie only says so up to `touchAfterMs` late,
+   * which can make one request touch early.
+   */
+  private signedRoll: { readonly id: string; readonly at: number } | undefined;
   /** Owner of a session created at commit (`regenerate({ userId })` before anything was stored). */
   private pendingUserId: string | undefined;
   /** Store a session at commit even if no key was set (a login on a fresh session). */
@@ -111,7 +120,8 @@ export class ManagedSession extends TrackedSession {
     if (cookie.ok) {
       this.currentId = cookie.id;
       this.knownVersion = cookie.version;
-      this.knownVersionSince = cookie.touchedAt;
+      this.knownVersionSince = cookie.versionSince;
+      this.signedRoll = { id: cookie.id, at: cookie.touchedAt };
       this.touchDue = Date.now() - cookie.touchedAt >= ctx.touchAfterMs;
       if (cookie.rotated) this.cookieAction = 'issue';
       if (this.touchDue || cookie.rotated) this.arm();
@@ -463,10 +473,19 @@ export class ManagedSession extends TrackedSession {
     const { res, ctx } = this;
     if (res.headersSent) return;
     if (this.cookieAction === 'issue' && this.currentId !== undefined) {
+      const now = Date.now();
+      const roll = this.signedRoll;
+      const rolledAt =
+        roll !== undefined &&
+        roll.id === this.currentId &&
+        roll.at <= now &&
+        now - roll.at < ctx.touchAfterMs
+          ? roll.at
+          : now;
       setSessionCookie(
         res,
         ctx.cookie,
-        ctx.signer.sign(this.currentId, Date.now(), this.knownVersion),
+        ctx.signer.sign(this.currentId, rolledAt, this.knownVersion, this.knownVersionSince ?? now),
       );
     } else if (this.cookieAction !== 'none') {
       clearSessionCookie(res, ctx.cookie);

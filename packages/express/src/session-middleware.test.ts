@@ -271,6 +271,29 @@ describe('sessionMiddleware (Redis through the manager)', () => {
     expect((await lazy.cluster.manager.get(id))!.expiresAt).toBeGreaterThan(before);
     expect(readTouched(stale.cookie!)).toBeGreaterThan(Date.now() - 5_000);
 
+    // Writes within touchAfterMs of the cookie's roll re-issue it with their
+    // version and keep its signed part (no new HMAC); each write rolled the
+    // stored expiry all the same.
+    const signedPart = (cookie: string): string =>
+      [...cookie.split('.').slice(0, 2), cookie.split('.').at(-1)].join('.');
+    const rolledAt = readTouched(stale.cookie!);
+    const expiries: number[] = [];
+    for (const value of ['1', '2']) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      const wrote = await stale.request('POST', `${lazy.url}/set/b/${value}`);
+      expect(wrote.setCookies).toHaveLength(1);
+      expect(readTouched(stale.cookie!)).toBe(rolledAt);
+      expiries.push((await lazy.cluster.manager.get(id))!.expiresAt);
+    }
+    expect(expiries[1]).toBeGreaterThan(expiries[0]!);
+    const [, , version, since] = stale.cookie!.split('.');
+    const record = (await lazy.cluster.manager.get(id))!;
+    expect(parseInt(version!, 36)).toBe(record.version);
+    expect(parseInt(since!, 36)).toBeGreaterThan(rolledAt);
+    expect(signedPart(stale.cookie!)).toBe(
+      signedPart(new SessionCookieSigner(SECRET).sign(id, rolledAt)),
+    );
+
     // A touched session that is gone clears the cookie.
     await lazy.cluster.manager.delete(id);
     const gone = cookieClient(COOKIE, new SessionCookieSigner(SECRET).sign(id, 0));
