@@ -48,6 +48,25 @@ describe('SessionManager (unit, in memory)', () => {
     }
   });
 
+  it('patch rolls the expiry unless told roll: false, and refuses a roll that is not a boolean', async () => {
+    setUp({ ttlMs: 60_000 });
+    const session = await manager.create({ data: { a: 1 } });
+    clock.advance(10_000);
+    await manager.patch(session.id, { set: { a: 2 } }, { roll: false });
+    const kept = await manager.get(session.id);
+    expect(kept).toMatchObject({ version: 2, expiresAt: session.expiresAt, data: { a: 2 } });
+    await manager.patch(session.id, { set: { a: 3 } });
+    expect((await manager.get(session.id))!.expiresAt).toBe(clock.now() + 60_000);
+    for (const roll of ['no', 0, null]) {
+      await expectSessionError(
+        manager.patch(session.id, { set: { a: 4 } }, { roll } as never),
+        SessionValidationError,
+        'INVALID_ARGUMENT',
+      );
+    }
+    expect(await manager.get(session.id)).toMatchObject({ version: 3, data: { a: 3 } });
+  });
+
   it('get hands minVersionSince to the store with its minVersion, and refuses a bad one', async () => {
     setUp();
     const session = await manager.create({ data: { a: 1 } });

@@ -16,6 +16,7 @@ import {
   retryPolicyOf,
   generateSessionId,
   hashSessionId,
+  invalidArgument,
   isRetryableSessionError,
   publishSessionEvent,
   replayFirst,
@@ -113,6 +114,14 @@ export interface ManagerPatchOptions {
    * is stale; a re-sent fenced write that had landed would conflict with itself).
    */
   readonly expectedVersion?: number | undefined;
+  /**
+   * `false`: leave the expiry where it is, for a caller that knows it was
+   * rolled moments ago (the HTTP adapters, within `touchAfterMs` of the roll
+   * their cookie carries: writes then roll the expiry as often as reads do,
+   * and a write costs Redis no expiry-index update). Default `true`: a
+   * rolling manager moves the expiry to now + `ttlMs`.
+   */
+  readonly roll?: boolean | undefined;
 }
 
 /** Options of {@link HeldSessionLock.regenerate}. */
@@ -425,7 +434,7 @@ export class SessionManager {
 
   /**
    * Field-level merge without a lock: parallel patches of different keys
-   * never lose each other. Rolls the expiry when rolling.
+   * never lose each other. Rolls the expiry when rolling (unless `options.roll` is `false`).
    * @returns the new version
    * @throws SessionNotFoundError when the session does not exist or has expired
    * @throws ConcurrentAccessError `VERSION_CONFLICT` when `options.expectedVersion` is stale
@@ -442,9 +451,14 @@ export class SessionManager {
         assertPatch(changes, 'patch');
         assertObjectArgument(options, 'options', 'patch');
         const expectedVersion = optionalVersion(options.expectedVersion, 'patch');
+        const { roll } = options;
+        if (roll !== undefined && typeof roll !== 'boolean') {
+          throw invalidArgument('options.roll', 'patch', 'a boolean');
+        }
+        const rolls = this.rolling && roll !== false;
         const write = (): Promise<number> =>
           store.patch(id, changes, {
-            expiresAt: this.rolling ? this.clock.now() + this.ttlMs : undefined,
+            expiresAt: rolls ? this.clock.now() + this.ttlMs : undefined,
             expectedVersion,
           });
         return expectedVersion === undefined ? this.policies.patch.execute(write) : write();
