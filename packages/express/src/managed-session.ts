@@ -82,12 +82,10 @@ export class ManagedSession extends TrackedSession {
    */
   private knownVersionSince: number | undefined;
   /**
-   * The roll time the request's cookie was signed with, for its id. A
-   * cookie issued within `touchAfterMs` of it keeps it, so its signed part
-   * (and HMAC) is the one the browser already has: a write re-issues the
-   * cookie for its version, not for a new signature. The write rolled the
-   * expiry all the same; the cookie only says so up to `touchAfterMs` late,
-   * which can make one request touch early.
+   * The roll time the request's cookie was signed with, for its id. Within
+   * `touchAfterMs` of it a write does not roll the expiry again (see
+   * {@link rollDue}) and the cookie it re-issues keeps that time, so its
+   * signed part (and HMAC) is the one the browser already has.
    */
   private signedRoll: { readonly id: string; readonly at: number } | undefined;
   /** Owner of a session created at commit (`regenerate({ userId })` before anything was stored). */
@@ -342,6 +340,7 @@ export class ManagedSession extends TrackedSession {
         // wrote since the load, e.g. after this holder's lease ran out.
         const version = await manager.patch(id, this.pending.toPatch(), {
           expectedVersion: this.fencedVersion,
+          roll: this.rollDue(id),
         });
         this.pending.clear();
         // Read again if asked: the stored session now has other writers' keys too.
@@ -469,19 +468,30 @@ export class ManagedSession extends TrackedSession {
     this.resetLoaded(null);
   }
 
+  /**
+   * Whether a write to `id` now must roll its expiry: unless the request's
+   * cookie, for that id, says it was rolled less than `touchAfterMs` ago.
+   * Writes and reads then roll it alike, at most once per `touchAfterMs`
+   * (the expiry stays within `touchAfterMs` of the last activity), the
+   * cookie's roll time stays exact, and a write it spares costs Redis no
+   * expiry-index update and the cookie no new HMAC.
+   */
+  private rollDue(id: string, now = Date.now()): boolean {
+    const roll = this.signedRoll;
+    return (
+      roll === undefined ||
+      roll.id !== id ||
+      roll.at > now ||
+      now - roll.at >= this.ctx.touchAfterMs
+    );
+  }
+
   private applyCookie(): void {
     const { res, ctx } = this;
     if (res.headersSent) return;
     if (this.cookieAction === 'issue' && this.currentId !== undefined) {
       const now = Date.now();
-      const roll = this.signedRoll;
-      const rolledAt =
-        roll !== undefined &&
-        roll.id === this.currentId &&
-        roll.at <= now &&
-        now - roll.at < ctx.touchAfterMs
-          ? roll.at
-          : now;
+      const rolledAt = this.rollDue(this.currentId, now) ? now : (this.signedRoll?.at ?? now);
       setSessionCookie(
         res,
         ctx.cookie,

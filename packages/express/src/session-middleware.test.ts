@@ -271,28 +271,34 @@ describe('sessionMiddleware (Redis through the manager)', () => {
     expect((await lazy.cluster.manager.get(id))!.expiresAt).toBeGreaterThan(before);
     expect(readTouched(stale.cookie!)).toBeGreaterThan(Date.now() - 5_000);
 
-    // Writes within touchAfterMs of the cookie's roll re-issue it with their
-    // version and keep its signed part (no new HMAC); each write rolled the
-    // stored expiry all the same.
+    // Writes within touchAfterMs of the cookie's roll neither roll the
+    // expiry again nor re-sign: the cookie they re-issue carries their
+    // version beside the signed part the browser already had.
     const signedPart = (cookie: string): string =>
       [...cookie.split('.').slice(0, 2), cookie.split('.').at(-1)].join('.');
     const rolledAt = readTouched(stale.cookie!);
-    const expiries: number[] = [];
+    const rolledExpiry = (await lazy.cluster.manager.get(id))!.expiresAt;
     for (const value of ['1', '2']) {
       await new Promise((resolve) => setTimeout(resolve, 5));
       const wrote = await stale.request('POST', `${lazy.url}/set/b/${value}`);
       expect(wrote.setCookies).toHaveLength(1);
       expect(readTouched(stale.cookie!)).toBe(rolledAt);
-      expiries.push((await lazy.cluster.manager.get(id))!.expiresAt);
     }
-    expect(expiries[1]).toBeGreaterThan(expiries[0]!);
+    const written = (await lazy.cluster.manager.get(id))!;
+    expect(written.data['b']).toBe('2');
+    expect(written.expiresAt).toBe(rolledExpiry);
     const [, , version, since] = stale.cookie!.split('.');
-    const record = (await lazy.cluster.manager.get(id))!;
-    expect(parseInt(version!, 36)).toBe(record.version);
+    expect(parseInt(version!, 36)).toBe(written.version);
     expect(parseInt(since!, 36)).toBeGreaterThan(rolledAt);
     expect(signedPart(stale.cookie!)).toBe(
       signedPart(new SessionCookieSigner(SECRET).sign(id, rolledAt)),
     );
+    // A write whose cookie's roll is older than touchAfterMs rolls it, and says so.
+    const old = cookieClient(COOKIE, new SessionCookieSigner(SECRET).sign(id, Date.now() - 61_000));
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    await old.request('POST', `${lazy.url}/set/b/3`);
+    expect((await lazy.cluster.manager.get(id))!.expiresAt).toBeGreaterThan(rolledExpiry);
+    expect(readTouched(old.cookie!)).toBeGreaterThan(rolledAt);
 
     // A touched session that is gone clears the cookie.
     await lazy.cluster.manager.delete(id);
