@@ -60,30 +60,80 @@ function decoded(value: string): string {
   }
 }
 
-/** Append a `Set-Cookie` carrying `value` (attributes from `options`). */
+/**
+ * The `Set-Cookie` text of one set of cookie options around the parts that
+ * change: the value, and the expiry date (when there is a `maxAgeMs`), as
+ * the `cookie` package's `serialize` lays it out (taken from it once).
+ * Every write re-issues the cookie; serializing it anew each time (its
+ * checks, a `Date` and its text, the attribute objects) was a measurable
+ * part of a write request.
+ */
+interface SetCookieLayout {
+  readonly head: string;
+  readonly middle: string;
+  readonly tail: string;
+  readonly maxAgeMs: number | undefined;
+  /** The last expiry's whole second and its date text (the text changes once a second). */
+  second: number;
+  date: string;
+}
+
+const layouts = new WeakMap<ResolvedCookieOptions, SetCookieLayout>();
+/** Stands for the value while the layout is taken; `serialize` accepts it as a value. */
+const VALUE_MARK = 'session-cluster-value-mark';
+const EXPIRES_MARK = `; Expires=${new Date(0).toUTCString()}`;
+
+function layoutOf(options: ResolvedCookieOptions): SetCookieLayout {
+  let layout = layouts.get(options);
+  if (layout !== undefined) return layout;
+  const { maxAgeMs } = options;
+  const text = serialize(options.name, VALUE_MARK, {
+    path: options.path,
+    httpOnly: options.httpOnly,
+    secure: options.secure,
+    sameSite: options.sameSite,
+    ...(options.domain === undefined ? {} : { domain: options.domain }),
+    ...(maxAgeMs === undefined
+      ? {}
+      : { maxAge: Math.floor(maxAgeMs / 1000), expires: new Date(0) }),
+  });
+  const head = `${options.name}=`;
+  const rest = text.slice(head.length + VALUE_MARK.length);
+  // Expires follows Path and Domain, whose values cannot hold a ';'.
+  const at = maxAgeMs === undefined ? rest.length : rest.indexOf(EXPIRES_MARK);
+  layout = {
+    head,
+    middle: maxAgeMs === undefined ? rest : `${rest.slice(0, at)}; Expires=`,
+    tail: maxAgeMs === undefined ? '' : rest.slice(at + EXPIRES_MARK.length),
+    maxAgeMs,
+    second: Number.NaN,
+    date: '',
+  };
+  layouts.set(options, layout);
+  return layout;
+}
+
+/**
+ * Append a `Set-Cookie` carrying `value` (attributes from `options`):
+ * exactly what `serialize` writes for them (tested against it). `value`
+ * is ours (base64url, dots and base-36 digits: nothing to encode or check).
+ */
 export function setSessionCookie(
   res: SessionResponse,
   options: ResolvedCookieOptions,
   value: string,
 ): void {
-  res.appendHeader(
-    'Set-Cookie',
-    serialize(options.name, value, {
-      path: options.path,
-      httpOnly: options.httpOnly,
-      secure: options.secure,
-      sameSite: options.sameSite,
-      ...(options.domain === undefined ? {} : { domain: options.domain }),
-      ...(options.maxAgeMs === undefined
-        ? {}
-        : {
-            maxAge: Math.floor(options.maxAgeMs / 1000),
-            expires: new Date(Date.now() + options.maxAgeMs),
-          }),
-      // Our values are base64url and dots: nothing to encode.
-      encode: (text) => text,
-    }),
-  );
+  const layout = layoutOf(options);
+  if (layout.maxAgeMs === undefined) {
+    res.appendHeader('Set-Cookie', layout.head + value + layout.middle);
+    return;
+  }
+  const second = Math.floor((Date.now() + layout.maxAgeMs) / 1000);
+  if (second !== layout.second) {
+    layout.second = second;
+    layout.date = new Date(second * 1000).toUTCString();
+  }
+  res.appendHeader('Set-Cookie', layout.head + value + layout.middle + layout.date + layout.tail);
 }
 
 /** Append a `Set-Cookie` that removes the session cookie from the browser. */
