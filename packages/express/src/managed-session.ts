@@ -82,12 +82,12 @@ export class ManagedSession extends TrackedSession {
    */
   private knownVersionSince: number | undefined;
   /**
-   * The roll time the request's cookie was signed with, for its id. Within
+   * The request's cookie: the roll time it was signed with, for its id. Within
    * `touchAfterMs` of it a write does not roll the expiry again (see
    * {@link rollDue}) and the cookie it re-issues keeps that time, so its
    * signed part (and HMAC) is the one the browser already has.
    */
-  private signedRoll: { readonly id: string; readonly at: number } | undefined;
+  private signedRoll: VerifiedCookie | undefined;
   /** Owner of a session created at commit (`regenerate({ userId })` before anything was stored). */
   private pendingUserId: string | undefined;
   /** Store a session at commit even if no key was set (a login on a fresh session). */
@@ -119,7 +119,7 @@ export class ManagedSession extends TrackedSession {
       this.currentId = cookie.id;
       this.knownVersion = cookie.version;
       this.knownVersionSince = cookie.versionSince;
-      this.signedRoll = { id: cookie.id, at: cookie.touchedAt };
+      this.signedRoll = cookie;
       this.touchDue = Date.now() - cookie.touchedAt >= ctx.touchAfterMs;
       if (cookie.rotated) this.cookieAction = 'issue';
       if (this.touchDue || cookie.rotated) this.arm();
@@ -481,8 +481,8 @@ export class ManagedSession extends TrackedSession {
     return (
       roll === undefined ||
       roll.id !== id ||
-      roll.at > now ||
-      now - roll.at >= this.ctx.touchAfterMs
+      roll.touchedAt > now ||
+      now - roll.touchedAt >= this.ctx.touchAfterMs
     );
   }
 
@@ -491,7 +491,7 @@ export class ManagedSession extends TrackedSession {
     if (res.headersSent) return;
     if (this.cookieAction === 'issue' && this.currentId !== undefined) {
       const now = Date.now();
-      const rolledAt = this.rollDue(this.currentId, now) ? now : (this.signedRoll?.at ?? now);
+      const rolledAt = this.rollDue(this.currentId, now) ? now : (this.signedRoll?.touchedAt ?? now);
       setSessionCookie(
         res,
         ctx.cookie,
