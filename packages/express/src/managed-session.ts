@@ -491,7 +491,9 @@ export class ManagedSession extends TrackedSession {
     if (res.headersSent) return;
     if (this.cookieAction === 'issue' && this.currentId !== undefined) {
       const now = Date.now();
-      const rolledAt = this.rollDue(this.currentId, now) ? now : (this.signedRoll?.touchedAt ?? now);
+      const rolledAt = this.rollDue(this.currentId, now)
+        ? now
+        : (this.signedRoll?.touchedAt ?? now);
       setSessionCookie(
         res,
         ctx.cookie,
