@@ -84,8 +84,8 @@ export class ManagedSession extends TrackedSession {
   /**
    * The request's cookie: the roll time it was signed with, for its id. Within
    * `touchAfterMs` of it a write does not roll the expiry again (see
-   * {@link rollDue}) and the cookie it re-issues keeps that time, so its
-   * signed part (and HMAC) is the one the browser already has.
+   * {@link rollDue}) and the cookie it re-issues keeps that time (the
+   * version it carries says since when separately).
    */
   private signedRoll: VerifiedCookie | undefined;
   /** Owner of a session created at commit (`regenerate({ userId })` before anything was stored). */
@@ -474,7 +474,7 @@ export class ManagedSession extends TrackedSession {
    * Writes and reads then roll it alike, at most once per `touchAfterMs`
    * (the expiry stays within `touchAfterMs` of the last activity), the
    * cookie's roll time stays exact, and a write it spares costs Redis no
-   * expiry-index update and the cookie no new HMAC.
+   * expiry-index update.
    */
   private rollDue(id: string, now = Date.now()): boolean {
     const roll = this.signedRoll;
