@@ -88,6 +88,12 @@ export class ManagedSession extends TrackedSession {
    * version it carries says since when separately).
    */
   private signedRoll: VerifiedCookie | undefined;
+  /**
+   * Whether this request's patch left the expiry where it was (decided once,
+   * at the write: the cookie must then keep the roll time it carried, even
+   * if `touchAfterMs` ran out between the patch and the cookie).
+   */
+  private rollKept = false;
   /** Owner of a session created at commit (`regenerate({ userId })` before anything was stored). */
   private pendingUserId: string | undefined;
   /** Store a session at commit even if no key was set (a login on a fresh session). */
@@ -338,10 +344,12 @@ export class ManagedSession extends TrackedSession {
       try {
         // Fenced under lock: 'request': refused (VERSION_CONFLICT) if anyone
         // wrote since the load, e.g. after this holder's lease ran out.
+        const roll = this.rollDue(id);
         const version = await manager.patch(id, this.pending.toPatch(), {
           expectedVersion: this.fencedVersion,
-          roll: this.rollDue(id),
+          roll,
         });
+        this.rollKept = !roll;
         this.pending.clear();
         // Read again if asked: the stored session now has other writers' keys too.
         this.resetLoaded(undefined);
@@ -491,9 +499,12 @@ export class ManagedSession extends TrackedSession {
     if (res.headersSent) return;
     if (this.cookieAction === 'issue' && this.currentId !== undefined) {
       const now = Date.now();
-      const rolledAt = this.rollDue(this.currentId, now)
-        ? now
-        : (this.signedRoll?.touchedAt ?? now);
+      const roll = this.signedRoll;
+      const keep =
+        roll !== undefined &&
+        roll.id === this.currentId &&
+        (this.rollKept || !this.rollDue(this.currentId, now));
+      const rolledAt = keep ? roll.touchedAt : now;
       setSessionCookie(
         res,
         ctx.cookie,
