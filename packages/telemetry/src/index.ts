@@ -7,6 +7,8 @@ export { createLogger } from './logger.js';
 export { redisStatement } from './redis-statement.js';
 export { SessionIdMaskingProcessor } from './session-id-masking-processor.js';
 export { PooledIdGenerator } from './pooled-id-generator.js';
+export { SessionSampler } from './session-sampler.js';
+export type { SessionSampling } from './session-sampler.js';
 export { OperationDurations } from './operation-durations.js';
 export { startTelemetryIfConfigured, telemetryRequested } from './start-telemetry-if-configured.js';
 export type {

@@ -14,6 +14,7 @@ import type {
 } from '@session-cluster/core';
 import { describeResult } from './operation-outcomes.js';
 import { SessionIdHashes } from './session-id-hashes.js';
+import type { SessionSampler } from './session-sampler.js';
 import type { SessionMetrics } from './session-metrics.js';
 import { markSpanFailed } from './span-failure.js';
 import {
@@ -158,6 +159,8 @@ export interface OperationTracingOptions {
    * when the instance cache does not answer it; `always`: every `get` does.
    */
   readonly cachedReadSpans: CachedReadSpans;
+  /** The tracer's sampler, when its decision can be known before a span is started. */
+  readonly sampler: SessionSampler | undefined;
 }
 
 /** `prefix` + `key` + `suffix`, built once per key and kept in `names`. */
@@ -189,7 +192,9 @@ function operationName(method: string | undefined): string {
  * Cost invariants (an operation is a few µs when the instance cache
  * answers it):
  * - the sampling decision is taken before anything is built: an unsampled
- *   operation costs the sampler's call, a timestamp and the metrics; its
+ *   operation costs the sampler's call (with a {@link SessionSampler}, not
+ *   even a span: its parent's flag, or one draw of random bytes), a
+ *   timestamp and the metrics; its
  *   message is not put in {@link current} (the bound store keeps the value
  *   it had, which `AsyncLocalStorage.run` skips at no cost), it is not made
  *   the active context, its events find no operation and return at once,
@@ -436,6 +441,11 @@ export class OperationTracing {
     parent: Context,
     startTime: number | undefined,
   ): void {
+    // The sampler's decision, known without a span: nothing is made for a dropped operation.
+    if (this.options.sampler?.willSample(parent) === false) {
+      operation.state = 'unsampled';
+      return;
+    }
     const span = this.tracer.startSpan(
       this.spanName(operation.operation),
       startTime === undefined ? this.operationSpanOptions : { kind: SpanKind.INTERNAL, startTime },

@@ -27,4 +27,35 @@ describe('PooledIdGenerator', () => {
     expect(fills).toBe(2);
     expect(ids.generateSpanId()).toBe('ab'.repeat(8));
   });
+
+  it('hands out the trace id it drew, hashed as a ratio sampler hashes its hex; a new draw replaces it', () => {
+    const ids = new PooledIdGenerator();
+    const hashOf = (traceId: string): number => {
+      let hash = 0;
+      for (let i = 0; i < 32; i += 8)
+        hash = (hash ^ Number.parseInt(traceId.slice(i, i + 8), 16)) >>> 0;
+      return hash;
+    };
+    for (let i = 0; i < 300; i += 1) {
+      ids.drawTraceId();
+      const hash = ids.drawTraceId();
+      const traceId = ids.generateTraceId();
+      expect(traceId).toMatch(/^[0-9a-f]{32}$/);
+      expect(hashOf(traceId)).toBe(hash);
+      // Handed out once: the next one is new.
+      expect(ids.generateTraceId()).not.toBe(traceId);
+    }
+  });
+
+  it('never hands out an all-zero trace id', () => {
+    let fills = 0;
+    const ids = new PooledIdGenerator((bytes) => {
+      fills += 1;
+      bytes.fill(0);
+      // The second pool has one non-zero byte, in its second id.
+      if (fills === 2) bytes[16 + 15] = 1;
+    });
+    expect(ids.generateTraceId()).toBe(`${'0'.repeat(30)}01`);
+    expect(fills).toBe(2);
+  });
 });

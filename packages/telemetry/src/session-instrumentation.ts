@@ -9,6 +9,7 @@ import type { CachedReadSpans } from './operation-tracing.js';
 import { ProbeAndSweepTracing } from './probe-and-sweep-tracing.js';
 import { SessionMetrics } from './session-metrics.js';
 import type { OperationDurations } from './operation-durations.js';
+import type { SessionSampler } from './session-sampler.js';
 import { DB_SYSTEM_VALUE_REDIS } from './semconv.js';
 
 /** Options of {@link instrumentSessionCluster}. */
@@ -57,6 +58,15 @@ export interface SessionInstrumentationOptions {
    * `startTelemetry` does both. Default: the meter's histogram.
    */
   readonly operationDurations?: OperationDurations | undefined;
+  /**
+   * The sampler `tracerProvider` was given, when it is a
+   * {@link SessionSampler} (with that provider's id generator): an operation
+   * it drops is then dropped before the SDK is asked for a span (no ids,
+   * no sampler call, no non-recording span; the SDK's own
+   * `otel.sdk.span.*` self-metrics then do not count it). `startTelemetry`
+   * passes its own. Default: every operation asks the SDK.
+   */
+  readonly sampler?: SessionSampler | undefined;
 }
 
 /** What {@link instrumentSessionCluster} returns. */
@@ -106,6 +116,7 @@ export function instrumentSessionCluster(
     degraded: () => fallbackTracing?.degraded() === true,
     dbSystem: options.dbSystem ?? DB_SYSTEM_VALUE_REDIS,
     cachedReadSpans: options.cachedReadSpans ?? 'in-trace',
+    sampler: options.sampler,
   });
   const fallback = new FallbackTracing(tracer, meter, sessionMetrics, operations.current, storage);
   fallbackTracing = fallback;

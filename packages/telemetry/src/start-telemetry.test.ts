@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryLocker, MemoryStore } from '@session-cluster/store-memory';
 import { SessionManager } from '@session-cluster/manager';
 import { configErrorField, findFreePort, startOtlpReceiver } from '@session-cluster/testkit';
+import { AlwaysOnSampler } from '@opentelemetry/sdk-trace';
 import { resolveTelemetryOptions } from './telemetry-options.js';
 import { startTelemetry } from './start-telemetry.js';
 import type { Telemetry } from './start-telemetry.js';
@@ -41,6 +42,40 @@ describe('resolveTelemetryOptions', () => {
       metricIntervalMs: 5_000,
       prometheus: { port: 9999, endpoint: '/metrics' },
     });
+  });
+
+  it.each([
+    [undefined, undefined, { ratio: 1, parentBased: true }],
+    ['always_on', undefined, { ratio: 1, parentBased: false }],
+    ['always_off', undefined, { ratio: 0, parentBased: false }],
+    ['parentbased_always_off', undefined, { ratio: 0, parentBased: true }],
+    ['traceidratio', '0.25', { ratio: 0.25, parentBased: false }],
+    ['parentbased_traceidratio', ' 0.1 ', { ratio: 0.1, parentBased: true }],
+    // Blank: the SDK's default ratio, 1.
+    ['parentbased_traceidratio', '', { ratio: 1, parentBased: true }],
+    // Not built here: the SDK reads (and reports) these itself.
+    ['parentbased_traceidratio', '1.5', undefined],
+    ['traceidratio', 'half', undefined],
+    ['jaeger_remote', undefined, undefined],
+    ['bogus', undefined, undefined],
+  ])('samples as OTEL_TRACES_SAMPLER=%s (ARG %s) says: %o', (name, argument, sampling) => {
+    delete process.env['OTEL_TRACES_SAMPLER'];
+    delete process.env['OTEL_TRACES_SAMPLER_ARG'];
+    if (name !== undefined) process.env['OTEL_TRACES_SAMPLER'] = name;
+    if (argument !== undefined) process.env['OTEL_TRACES_SAMPLER_ARG'] = argument;
+    expect(resolveTelemetryOptions({ serviceName: 'a' }).sampling).toEqual(sampling);
+  });
+
+  it('sampleRatio samples new traces, parent-based, over the environment; a sampler of your own is not rebuilt', () => {
+    process.env['OTEL_TRACES_SAMPLER'] = 'always_off';
+    expect(resolveTelemetryOptions({ serviceName: 'a', sampleRatio: 0.1 }).sampling).toEqual({
+      ratio: 0.1,
+      parentBased: true,
+    });
+    const sampler = new AlwaysOnSampler();
+    const resolved = resolveTelemetryOptions({ serviceName: 'a', sampler, sampleRatio: 0.1 });
+    expect(resolved.sampling).toBeUndefined();
+    expect(resolved.sampler).toBe(sampler);
   });
 
   it.each([

@@ -19,6 +19,7 @@ import type { Logger } from 'pino';
 import { createLogger } from './logger.js';
 import { redisStatement } from './redis-statement.js';
 import { PooledIdGenerator } from './pooled-id-generator.js';
+import { SessionSampler } from './session-sampler.js';
 import { OperationDurations } from './operation-durations.js';
 import { instrumentSessionCluster } from './session-instrumentation.js';
 import type { SessionInstrumentation } from './session-instrumentation.js';
@@ -174,6 +175,14 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
     );
   }
 
+  const idGenerator = new PooledIdGenerator();
+  // A standard sampler is built here rather than by the SDK: one the session
+  // instrumentation can ask before it starts a span (see SessionSampler).
+  const sessionSampler =
+    resolved.sampling === undefined
+      ? undefined
+      : new SessionSampler(resolved.sampling, idGenerator);
+  const sampler = resolved.sampler ?? sessionSampler;
   const sdk = new NodeSDK({
     // Also given apart: the SDK merges it last, over OTEL_SERVICE_NAME.
     serviceName: resolved.serviceName,
@@ -192,8 +201,8 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
     logRecordProcessors: [],
     instrumentations,
     // Every span's ids are made before it is sampled: cheaper ones help unsampled work too.
-    idGenerator: new PooledIdGenerator(),
-    ...(resolved.sampler === undefined ? {} : { sampler: resolved.sampler }),
+    idGenerator,
+    ...(sampler === undefined ? {} : { sampler }),
   });
   sdk.start();
   // After the SDK: the subscriber takes the registered providers and context manager.
@@ -204,6 +213,7 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
     // an operation worth making the active context.
     activeSpans: resolved.instrumentations.ioredis,
     operationDurations: durations,
+    sampler: sessionSampler,
   });
 
   const ready =

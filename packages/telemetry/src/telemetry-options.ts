@@ -1,9 +1,9 @@
 import { MAX_TIMER_MS, createOptionChecks, isOptionsObject } from '@session-cluster/core';
 import type { OptionsOf } from '@session-cluster/core';
-import { ParentBasedSampler, TraceIdRatioBasedSampler } from '@opentelemetry/sdk-trace';
 import type { Sampler, SpanProcessor } from '@opentelemetry/sdk-trace';
 import type { DestinationStream, Level } from 'pino';
 import type { CachedReadSpans } from './operation-tracing.js';
+import type { SessionSampling } from './session-sampler.js';
 
 /** OTLP/HTTP encodings {@link startTelemetry} can export spans in. */
 export type OtlpProtocol = 'http/protobuf' | 'http/json';
@@ -16,6 +16,30 @@ const envList = (name: string) =>
 function envInteger(name: string): number | undefined {
   const value = Number(process.env[name]?.trim() || Number.NaN);
   return Number.isSafeInteger(value) && value > 0 ? value : undefined;
+}
+
+/**
+ * The sampler `OTEL_TRACES_SAMPLER` (and `OTEL_TRACES_SAMPLER_ARG`) name,
+ * as the SDK reads them (default `parentbased_always_on`), or undefined
+ * for one this package does not build (`jaeger_remote`, a misspelling, a
+ * bad ratio): the SDK then reads the variables itself, and reports them.
+ */
+function samplingFromEnv(): SessionSampling | undefined {
+  const name = process.env['OTEL_TRACES_SAMPLER']?.trim() || 'parentbased_always_on';
+  const parentBased = name.startsWith('parentbased_');
+  switch (parentBased ? name.slice('parentbased_'.length) : name) {
+    case 'always_on':
+      return { ratio: 1, parentBased };
+    case 'always_off':
+      return { ratio: 0, parentBased };
+    case 'traceidratio': {
+      const argument = process.env['OTEL_TRACES_SAMPLER_ARG']?.trim() ?? '';
+      const ratio = argument === '' ? 1 : Number(argument);
+      return ratio >= 0 && ratio <= 1 ? { ratio, parentBased } : undefined;
+    }
+    default:
+      return undefined;
+  }
 }
 
 /** Rule: an integer in `[min, max]`; absent, the environment variable `name`, else `fallback`. */
@@ -162,10 +186,16 @@ export function resolveTelemetryOptions(options: TelemetryOptions) {
       maxQueueSize,
       scheduledDelayMillis: batch.scheduledDelayMillis,
     },
-    sampler:
-      resolved.sampler ??
-      (sampleRatio === undefined
+    /**
+     * The sampler to build (a `SessionSampler`), unless `sampler` is given:
+     * `sampleRatio`, else the one `OTEL_TRACES_SAMPLER` names; undefined,
+     * the SDK makes its own from the environment.
+     */
+    sampling:
+      resolved.sampler !== undefined
         ? undefined
-        : new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(sampleRatio) })),
+        : sampleRatio === undefined
+          ? samplingFromEnv()
+          : { ratio: sampleRatio, parentBased: true },
   };
 }
