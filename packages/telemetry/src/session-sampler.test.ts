@@ -62,9 +62,10 @@ describe('SessionSampler', () => {
         const predicted = sampler.willSample(parent);
         // What Tracer.startSpan does next: the parent's trace id, or a new one.
         const traceId = trace.getSpanContext(parent)?.traceId ?? ids.generateTraceId();
-        const args = [parent, traceId, 'session.update', SpanKind.INTERNAL, {}, []] as const;
-        const decided = sampler.shouldSample(...args).decision;
-        expect(decided).toBe(standard.shouldSample(...args).decision);
+        const decide = (by: Sampler): SamplingDecision =>
+          by.shouldSample(parent, traceId, 'session.update', SpanKind.INTERNAL, {}, []).decision;
+        const decided = decide(sampler);
+        expect(decided).toBe(decide(standard));
         expect(predicted).toBe(decided === SamplingDecision.RECORD_AND_SAMPLED);
         if (i % 5 === 0) {
           roots += 1;
