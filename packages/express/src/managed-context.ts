@@ -69,7 +69,7 @@ export function createManagedContext(
     throw checks.invalid('manager', 'a SessionManager');
   }
   const { cookie, lock, touchAfterMs, maxLifetimeMs, degradedHeader, logger } =
-    resolveManagedOptions(options, checks);
+    resolveManagedOptions(options, checks, manager.rollingTtlMs);
   const stats = createStats();
   const ctx: ManagedContext = {
     manager,

@@ -93,7 +93,10 @@ function commonRules(checks: OptionChecks) {
   return {
     /** Attributes of the session cookie. */
     cookie: checks.typed<SessionCookieOptions | undefined>(),
-    /** A read moves the expiry (and re-sends the cookie) at most once per this, ms. Default 60 000. */
+    /**
+     * A read moves the expiry (and re-sends the cookie) at most once per this, ms, below the
+     * session's ttlMs. Default 60 000, at most half the ttlMs.
+     */
     touchAfterMs: checks.int(D.touchAfterMs, 0),
     /** Rejected cookies and failures after the response started. Default: one JSON line on stderr. */
     logger: checks.implementing<SessionLogger, SessionLogger>(
@@ -155,16 +158,60 @@ export type ManagedSessionOptions = OptionsOf<ReturnType<typeof managedRules>>;
 /** Options of `sessionMiddleware({ store: 'cookie', … })`: stateless sessions sealed in the cookie. */
 export type CookieStoreSessionOptions = OptionsOf<ReturnType<typeof sealedRules>>;
 
-/** Check {@link ManagedSessionOptions} (not the secrets: the signer does) and apply defaults. @throws SessionValidationError */
-export function resolveManagedOptions(options: ManagedSessionOptions, checks = middlewareChecks) {
+/**
+ * `touchAfterMs` kept below the expiry a roll sets (`ttlMs`), or a session
+ * in steady use would expire between two rolls: absent, the default is
+ * capped at half of `ttlMs`; given, at or above `ttlMs` it is refused.
+ * `ttlMs` undefined (expiry does not roll): `touchAfterMs` as resolved.
+ *
+ * @throws SessionValidationError `INVALID_CONFIG` (field `touchAfterMs`)
+ */
+export function touchAfterWithin(
+  given: unknown,
+  resolved: number,
+  ttlMs: number | undefined,
+  checks: OptionChecks = middlewareChecks,
+): number {
+  if (ttlMs === undefined) return resolved;
+  if (given === undefined) return Math.min(resolved, Math.floor(ttlMs / 2));
+  if (resolved >= ttlMs) {
+    throw checks.invalid(
+      'touchAfterMs',
+      `an integer from 0 to ${ttlMs - 1}, below the session ttlMs (${ttlMs}): ` +
+        'a session used more often than it expires must not expire between two rolls',
+    );
+  }
+  return resolved;
+}
+
+/**
+ * Check {@link ManagedSessionOptions} (not the secrets: the signer does) and apply defaults.
+ * @param rollingTtlMs the expiry a roll sets (the manager's `rollingTtlMs`), bounding `touchAfterMs`
+ * @throws SessionValidationError
+ */
+export function resolveManagedOptions(
+  options: ManagedSessionOptions,
+  checks = middlewareChecks,
+  rollingTtlMs?: number,
+) {
   const resolved = checks.resolve(managedRules(checks), options);
   const cookie = resolveCookieOptions(resolved.cookie, D.managedCookieName, checks);
-  return { ...resolved, cookie };
+  const touchAfterMs = touchAfterWithin(
+    options.touchAfterMs,
+    resolved.touchAfterMs,
+    rollingTtlMs,
+    checks,
+  );
+  return { ...resolved, cookie, touchAfterMs };
 }
 
 /** Check {@link CookieStoreSessionOptions} (not keys and size: the sealer does); `Max-Age` defaults to `ttlMs`. */
 export function resolveSealedOptions(options: CookieStoreSessionOptions) {
   const resolved = middlewareChecks.resolve(sealedRules(middlewareChecks), options);
   const cookie = { maxAgeMs: resolved.ttlMs, ...resolved.cookie };
-  return { ...resolved, cookie: resolveCookieOptions(cookie, D.sealedCookieName) };
+  return {
+    ...resolved,
+    cookie: resolveCookieOptions(cookie, D.sealedCookieName),
+    touchAfterMs: touchAfterWithin(options.touchAfterMs, resolved.touchAfterMs, resolved.ttlMs),
+  };
 }

@@ -230,6 +230,15 @@ export class SessionManager {
   private readonly channels: SessionChannels;
   private closing: Promise<void> | undefined;
 
+  /**
+   * Where a roll moves a session's expiry, ms from the roll: the manager's
+   * `ttlMs`, or `undefined` with `rolling: false` (expiry is then absolute).
+   * The HTTP adapters keep their `touchAfterMs` below it.
+   */
+  public get rollingTtlMs(): number | undefined {
+    return this.rolling ? this.ttlMs : undefined;
+  }
+
   /** @throws SessionValidationError `INVALID_CONFIG` whose `field` names the bad option */
   public constructor(options: SessionManagerOptions) {
     const resolved = resolveManagerOptions(options);
