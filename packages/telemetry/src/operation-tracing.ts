@@ -161,6 +161,12 @@ export interface OperationTracingOptions {
   readonly cachedReadSpans: CachedReadSpans;
   /** The tracer's sampler, when its decision can be known before a span is started. */
   readonly sampler: SessionSampler | undefined;
+  /**
+   * The recording spans open in the tracer's provider: while there are
+   * none, a cached read under `in-trace` is counted without a look at its
+   * context (see `RecordingSpans`).
+   */
+  readonly recordingSpans: { readonly open: number } | undefined;
 }
 
 /** `prefix` + `key` + `suffix`, built once per key and kept in `names`. */
@@ -247,6 +253,11 @@ export class OperationTracing {
    */
   private readonly onCachedRead = (message: unknown): void => {
     const read = message as CachedReadMessage;
+    if (this.deferCachedReads && this.options.recordingSpans?.open === 0) {
+      // No recording span open anywhere: this read is in none.
+      this.metrics.cachedGet(read.result !== null);
+      return;
+    }
     const parent = context.active();
     if (this.deferCachedReads && trace.getSpan(parent)?.isRecording() !== true) {
       this.metrics.cachedGet(read.result !== null);

@@ -9,6 +9,7 @@ import type { CachedReadSpans } from './operation-tracing.js';
 import { ProbeAndSweepTracing } from './probe-and-sweep-tracing.js';
 import { SessionMetrics } from './session-metrics.js';
 import type { OperationDurations } from './operation-durations.js';
+import type { RecordingSpans } from './recording-spans.js';
 import type { SessionSampler } from './session-sampler.js';
 import { DB_SYSTEM_VALUE_REDIS } from './semconv.js';
 
@@ -67,6 +68,15 @@ export interface SessionInstrumentationOptions {
    * passes its own. Default: every operation asks the SDK.
    */
   readonly sampler?: SessionSampler | undefined;
+  /**
+   * A {@link RecordingSpans} registered as a span processor of
+   * `tracerProvider` (the provider every instrumentation of the app uses):
+   * while no recording span is open, a cached `get` under `cachedReadSpans:
+   * 'in-trace'` is counted without reading the active context (~30 ns of a
+   * ~350 ns read). `startTelemetry` passes its own. Default: every cached
+   * read looks at its context.
+   */
+  readonly recordingSpans?: RecordingSpans | undefined;
 }
 
 /** What {@link instrumentSessionCluster} returns. */
@@ -117,6 +127,7 @@ export function instrumentSessionCluster(
     dbSystem: options.dbSystem ?? DB_SYSTEM_VALUE_REDIS,
     cachedReadSpans: options.cachedReadSpans ?? 'in-trace',
     sampler: options.sampler,
+    recordingSpans: options.recordingSpans,
   });
   const fallback = new FallbackTracing(tracer, meter, sessionMetrics, operations.current, storage);
   fallbackTracing = fallback;

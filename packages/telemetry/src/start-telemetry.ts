@@ -20,6 +20,7 @@ import { createLogger } from './logger.js';
 import { redisStatement } from './redis-statement.js';
 import { PooledIdGenerator } from './pooled-id-generator.js';
 import { SessionSampler } from './session-sampler.js';
+import { RecordingSpans } from './recording-spans.js';
 import { OperationDurations } from './operation-durations.js';
 import { instrumentSessionCluster } from './session-instrumentation.js';
 import type { SessionInstrumentation } from './session-instrumentation.js';
@@ -117,6 +118,8 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
 
   // First, so that every other processor (and exporter) sees masked spans.
   if (spanProcessors.length > 0) spanProcessors.unshift(new SessionIdMaskingProcessor());
+  const recordingSpans = new RecordingSpans();
+  spanProcessors.push(recordingSpans);
 
   const metricReaders: MetricReader[] = [];
   // Each reader takes the operation durations as a producer, with its own temporality.
@@ -214,6 +217,7 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
     activeSpans: resolved.instrumentations.ioredis,
     operationDurations: durations,
     sampler: sessionSampler,
+    recordingSpans,
   });
 
   const ready =
