@@ -9,6 +9,7 @@ export { SessionIdMaskingProcessor } from './session-id-masking-processor.js';
 export { PooledIdGenerator } from './pooled-id-generator.js';
 export { SessionSampler } from './session-sampler.js';
 export { RecordingSpans } from './recording-spans.js';
+export { OtlpProtobufSpanExporter, OtlpSpanSerializer } from './otlp-span-serializer.js';
 export type { SessionSampling } from './session-sampler.js';
 export { OperationDurations } from './operation-durations.js';
 export { startTelemetryIfConfigured, telemetryRequested } from './start-telemetry-if-configured.js';

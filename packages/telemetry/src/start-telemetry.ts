@@ -3,7 +3,6 @@ import { diag } from '@opentelemetry/api';
 import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { OTLPTraceExporter as OTLPJsonTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { OTLPTraceExporter as OTLPProtobufTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import type { Instrumentation } from '@opentelemetry/instrumentation';
 import { ExpressInstrumentation } from '@opentelemetry/instrumentation-express';
 import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
@@ -24,6 +23,7 @@ import { RecordingSpans } from './recording-spans.js';
 import { OperationDurations } from './operation-durations.js';
 import { instrumentSessionCluster } from './session-instrumentation.js';
 import type { SessionInstrumentation } from './session-instrumentation.js';
+import { OtlpProtobufSpanExporter } from './otlp-span-serializer.js';
 import { SessionIdMaskingProcessor } from './session-id-masking-processor.js';
 import { resolveTelemetryOptions } from './telemetry-options.js';
 import type { TelemetryOptions } from './telemetry-options.js';
@@ -110,7 +110,7 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
         exporter:
           resolved.otlpProtocol === 'http/json'
             ? new OTLPJsonTraceExporter(exporterOptions)
-            : new OTLPProtobufTraceExporter(exporterOptions),
+            : new OtlpProtobufSpanExporter(exporterOptions),
         ...resolved.batch,
       }),
     );
