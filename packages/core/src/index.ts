@@ -109,6 +109,7 @@ export type {
   SessionChannels,
   SessionEvent,
   StoreCallMessage,
+  StoreCallSettled,
   SweepMessage,
   SweepOutcome,
 } from './session-channels.js';

@@ -58,9 +58,10 @@ export type EscalationReason = 'conflict' | 'hot' | 'local';
  * and with nobody subscribed a publisher's whole cost is one
  * `hasSubscribers` read: messages are built only behind it.
  *
- * Publishers read back one thing only, `OperationMessage.storeCalls`: an
- * operation's store calls are published when a subscriber asks for them at
- * its start. Subscribers may hang their own state on a message (a span)
+ * Publishers read back one thing only, what an operation's subscriber
+ * asked at its start about its store calls: published on their tracing
+ * channel (`OperationMessage.storeCalls`), or only timed
+ * (`OperationMessage.storeCallSettled`). Subscribers may hang their own state on a message (a span)
  * and must not throw (diagnostics_channel
  * reports a subscriber's exception as an uncaught exception on the next
  * tick). Messages carry raw session ids where the work is about one
@@ -105,9 +106,32 @@ export interface OperationMessage {
    * unsampled trace) makes its store calls with no message and no wrapping.
    */
   storeCalls: boolean;
+  /**
+   * Set at `start`, in place of {@link storeCalls}, by a subscriber that
+   * needs each store call's method, time and outcome but not the call in
+   * a context of its own (no child span, no store bound to it): the
+   * publisher then calls it as each store call of this operation settles
+   * (after the call's promise settles, before its caller sees the result),
+   * and publishes nothing on the store-call channel. The publisher starts
+   * it as `undefined`; when both are set, `storeCalls` wins.
+   */
+  storeCallSettled: StoreCallSettled | undefined;
   result?: unknown;
   error?: unknown;
 }
+
+/**
+ * {@link OperationMessage.storeCallSettled}: `operation` is the message the
+ * call belongs to, `method` the `SessionStore` method, `startedAt` the
+ * `performance.now()` the call began at, `error` what it failed with
+ * (`undefined` when it succeeded). Must not throw.
+ */
+export type StoreCallSettled = (
+  operation: OperationMessage,
+  method: string,
+  startedAt: number,
+  error: unknown,
+) => void;
 
 /**
  * A manager `get` that the store's instance cache answered synchronously,

@@ -9,6 +9,7 @@ import type {
   SessionLocker,
   SessionStore,
   StoreCallMessage,
+  StoreCallSettled,
 } from '@session-cluster/core';
 import { RedisStore, RedlockLocker } from '@session-cluster/store-redis';
 import { useRedisServer } from '@session-cluster/testkit';
@@ -151,6 +152,60 @@ describe('SessionManager store-call publication', () => {
       expect(calls).toEqual(['load', 'save']);
       // Both updates and the patch were written all the same.
       expect(await manager.get(session.id)).toMatchObject({ version: 4, data: { n: 2, m: 1 } });
+    } finally {
+      SESSION_CHANNELS.storeCall.start.unsubscribe(onStoreCall);
+      SESSION_CHANNELS.operation.start.unsubscribe(onOperation);
+      await manager.close();
+    }
+  });
+
+  it('times the store calls a subscriber asked only the times of, and publishes none of them', async () => {
+    const prefix = `test:${randomUUID()}`;
+    const manager = new SessionManager({
+      store: new RedisStore({ connection: { url: redis.url }, prefix }),
+      locker: new RedlockLocker({ nodes: [redis.url], prefix }),
+    });
+    const settled: { operation: string; method: string; ms: number; error: unknown }[] = [];
+    const onSettled: StoreCallSettled = (operation, method, startedAt, error) => {
+      settled.push({
+        operation: operation.operation,
+        method,
+        ms: performance.now() - startedAt,
+        error,
+      });
+    };
+    const onOperation = (message: unknown): void => {
+      (message as OperationMessage).storeCallSettled = onSettled;
+    };
+    const published: string[] = [];
+    const onStoreCall = (message: unknown): void => {
+      published.push((message as StoreCallMessage).method);
+    };
+    SESSION_CHANNELS.operation.start.subscribe(onOperation);
+    SESSION_CHANNELS.storeCall.start.subscribe(onStoreCall);
+    try {
+      const session = await manager.create({ data: { n: 0 } });
+      await manager.update(session.id, (data) => ({ ...data, n: Number(data['n']) + 1 }));
+      expect(settled.map(({ operation, method }) => [operation, method])).toEqual([
+        ['create', 'create'],
+        ['update', 'load'],
+        ['update', 'save'],
+      ]);
+      for (const call of settled) {
+        expect(call.error).toBeUndefined();
+        expect(call.ms).toBeGreaterThanOrEqual(0);
+      }
+      // A call that fails is reported with its error, and still fails for its caller.
+      settled.length = 0;
+      await expect(
+        manager.patch(session.id, { set: { m: 1 } }, { expectedVersion: 1 }),
+      ).rejects.toMatchObject({
+        code: 'VERSION_CONFLICT',
+      });
+      expect(settled.map(({ method }) => method)).toEqual(['patch']);
+      expect(settled[0]?.error).toMatchObject({ code: 'VERSION_CONFLICT' });
+      expect(published).toEqual([]);
+      expect(await manager.get(session.id)).toMatchObject({ version: 2, data: { n: 1 } });
     } finally {
       SESSION_CHANNELS.storeCall.start.unsubscribe(onStoreCall);
       SESSION_CHANNELS.operation.start.unsubscribe(onOperation);

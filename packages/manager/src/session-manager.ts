@@ -54,6 +54,7 @@ import { OPERATION_TELEMETRY_NAMES } from './operation-names.js';
 import { withOperation } from './operation-error.js';
 import { PublishedLocker } from './published-locker.js';
 import { PublishedStore } from './published-store.js';
+import { TimedStore } from './timed-store.js';
 
 /** Input of {@link SessionManager.create}. */
 export interface CreateSessionOptions {
@@ -728,12 +729,24 @@ export class SessionManager {
   }
 
   /**
+   * The store an operation uses, as its subscribers asked at its start: its
+   * calls published (`storeCalls`), only timed (`storeCallSettled`), or
+   * neither (the store itself: nothing wrapped).
+   */
+  private storeFor(message: OperationMessage): SessionStore {
+    if (message.storeCalls) return this.publishedStore;
+    if (message.storeCallSettled !== undefined) {
+      return new TimedStore(this.store, message, message.storeCallSettled);
+    }
+    return this.store;
+  }
+
+  /**
    * Run one public operation: closed check, in-flight count, health and
    * error normalisation; while anyone listens, published on the
    * `session-cluster:operation` tracing channel. `work` gets the store to
-   * use: the publishing one when a subscriber asked for this operation's
-   * store calls at its start (`storeCalls`), else the store itself, so an
-   * operation nobody traces wraps none of its store calls.
+   * use ({@link storeFor}): an operation nobody traces wraps none of its
+   * store calls.
    */
   private async run<T>(
     operation: OperationName,
@@ -751,11 +764,9 @@ export class SessionManager {
           operation: OPERATION_TELEMETRY_NAMES[operation],
           sessionId: id,
           storeCalls: false,
+          storeCallSettled: undefined,
         };
-        result = await channel.tracePromise(
-          () => work(message.storeCalls ? this.publishedStore : this.store),
-          message,
-        );
+        result = await channel.tracePromise(() => work(this.storeFor(message)), message);
       } else {
         result = await work(this.store);
       }

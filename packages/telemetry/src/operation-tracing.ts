@@ -11,6 +11,7 @@ import type {
   SessionEvent,
   SessionOperationName,
   StoreCallMessage,
+  StoreCallSettled,
 } from '@session-cluster/core';
 import { describeResult } from './operation-outcomes.js';
 import { SessionIdHashes } from './session-id-hashes.js';
@@ -270,9 +271,20 @@ export class OperationTracing {
       startedAt: read.startedAt,
       cacheHit: true,
       storeCalls: false,
+      storeCallSettled: undefined,
     };
     this.startSpan(operation, parent, read.startedAt);
     this.finish(operation, read.endedAt);
+  };
+  /** A recording operation's store call, timed by the publisher (`storeCallSettled`). */
+  private readonly onStoreCallSettled: StoreCallSettled = (message, method, startedAt, error) => {
+    const operation = message as TracedOperation;
+    if (operation.state !== 'recording') return;
+    // The route the fallback gave this call (route events come inside it);
+    // cleared for the next call, as a published call's start clears it.
+    const route = operation.route;
+    operation.route = undefined;
+    this.storeCallEnded(operation, method, performance.now() - startedAt, route, error);
   };
   private readonly onStoreCallStart = (message: unknown): void => {
     this.beginStoreCall(message as StoreCallMessage);
@@ -469,8 +481,12 @@ export class OperationTracing {
     }
     operation.state = 'recording';
     operation.span = span;
-    // Only a recording operation's store calls are published (events or child spans).
-    operation.storeCalls = true;
+    // Only a recording operation's store calls are watched: published, for
+    // their child spans; else timed by the publisher (the common case: a
+    // duration attribute, or an event when routed or failed), which costs it
+    // a timestamp and a `then` per call instead of a `tracePromise`.
+    if (this.options.childSpans) operation.storeCalls = true;
+    else operation.storeCallSettled = this.onStoreCallSettled;
     // Set here, not in the span options: the SDK sanitises option attributes
     // before it samples, which an unsampled operation should not pay for.
     span.setAttribute(ATTR_SESSION_OPERATION, operation.operation);
@@ -595,22 +611,33 @@ export class OperationTracing {
       return;
     }
     const durationMs = performance.now() - (call.startedAt ?? 0);
-    if (call.error === undefined && (operation.route ?? 'primary') === 'primary') {
+    this.storeCallEnded(operation, call.method, durationMs, operation.route, call.error);
+  }
+
+  /** A recording operation's store call without a span of its own: an attribute or an event. */
+  private storeCallEnded(
+    operation: TracedOperation,
+    method: string,
+    durationMs: number,
+    route: string | undefined,
+    error: unknown,
+  ): void {
+    if (error === undefined && (route ?? 'primary') === 'primary') {
       // The common call (answered by Redis) is a number on the span: an event
       // per call was about a third of what a recorded update cost (its
       // timestamp, attribute checks and export: `--suite telemetry`).
-      const name = this.storeDurationName(call.method);
+      const name = this.storeDurationName(method);
       operation.storeDurations ??= new Map();
       operation.storeDurations.set(name, (operation.storeDurations.get(name) ?? 0) + durationMs);
       return;
     }
     const attributes: Attributes = {
-      [ATTR_DB_OPERATION_NAME]: call.method,
+      [ATTR_DB_OPERATION_NAME]: method,
       [ATTR_SESSION_STORE_DURATION_MS]: durationMs,
     };
-    if (operation.route !== undefined) attributes[ATTR_SESSION_FALLBACK_ROUTE] = operation.route;
-    if (call.error !== undefined) attributes[ATTR_ERROR_TYPE] = toSessionError(call.error).code;
-    (operation.span as Span).addEvent(this.storeName(call.method), attributes);
+    if (route !== undefined) attributes[ATTR_SESSION_FALLBACK_ROUTE] = route;
+    if (error !== undefined) attributes[ATTR_ERROR_TYPE] = toSessionError(error).code;
+    (operation.span as Span).addEvent(this.storeName(method), attributes);
   }
 
   private retried(span: Span, retry: RetryEvent): void {

@@ -87,6 +87,7 @@ export class ProbeAndSweepTracing {
         state: 'recording',
         span,
         storeCalls: false,
+        storeCallSettled: undefined,
       };
       (message as HealthProbeMessage & Traced).routing = target;
       return target;
