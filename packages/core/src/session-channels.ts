@@ -112,10 +112,11 @@ export interface OperationMessage {
    * a context of its own (no child span, no store bound to it): the
    * publisher then calls it as each store call of this operation settles
    * (after the call's promise settles, before its caller sees the result),
-   * and publishes nothing on the store-call channel. The publisher starts
-   * it as `undefined`; when both are set, `storeCalls` wins.
+   * and publishes nothing on the store-call channel. The manager starts
+   * it as `undefined` (a publisher that leaves it out times nothing); when
+   * both are set, `storeCalls` wins.
    */
-  storeCallSettled: StoreCallSettled | undefined;
+  storeCallSettled?: StoreCallSettled | undefined;
   result?: unknown;
   error?: unknown;
 }
