@@ -47,6 +47,8 @@ const EDGE_ATTRIBUTES: Attributes = {
   'array.empty': [],
   'array.with-null': ['a', null, 'b'],
   'ünïcode.key': 'value',
+  // An AnyValue map (the SDK takes plain objects since 3.x): a KeyValueList, nested.
+  'map.nested': { a: 'x', b: [1, { c: true }], d: {}, ü: 2.5 },
 };
 
 function provider(resource = resourceFromAttributes({ 'service.name': 'serializer-test' })): {
@@ -147,6 +149,8 @@ describe('OtlpSpanSerializer', () => {
       );
       span.end([4_294_967_296, 1]);
     }
+    // The SDK kept every shape (a map is a KeyValueList on the wire), so the bytes compared cover them.
+    expect(spans()[0]?.attributes).toEqual(EDGE_ATTRIBUTES);
     expectSameBytes(spans());
   });
 

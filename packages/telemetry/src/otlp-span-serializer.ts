@@ -232,7 +232,8 @@ class SpanWriter {
     this.pos = pos;
   }
 
-  public attributes(attributes: Attributes, field: number): void {
+  /** Each own key of `attributes` as a `KeyValue` in `field`, in `for…in` order. */
+  public attributes(attributes: Readonly<Record<string, unknown>>, field: number): void {
     for (const key in attributes) {
       if (!Object.prototype.hasOwnProperty.call(attributes, key)) continue;
       this.tag(field, LENGTH_DELIMITED);
@@ -276,21 +277,10 @@ class SpanWriter {
       }
       this.end(array);
     } else if (typeof value === 'object' && value !== null) {
+      // A KeyValueList: its entries are field 1, written as attributes are.
       this.tag(6, LENGTH_DELIMITED);
       const list = this.begin();
-      const entries = value as Record<string, unknown>;
-      for (const key in entries) {
-        if (!Object.prototype.hasOwnProperty.call(entries, key)) continue;
-        this.tag(1, LENGTH_DELIMITED);
-        const keyValue = this.begin();
-        this.tag(1, LENGTH_DELIMITED);
-        this.string(key);
-        this.tag(2, LENGTH_DELIMITED);
-        const anyValue = this.begin();
-        this.anyValue(entries[key]);
-        this.end(anyValue);
-        this.end(keyValue);
-      }
+      this.attributes(value as Readonly<Record<string, unknown>>, 1);
       this.end(list);
     }
   }
