@@ -1,4 +1,4 @@
-import type { Attributes, HrTime, Link } from '@opentelemetry/api';
+import type { Attributes, HrTime, Link, SpanContext } from '@opentelemetry/api';
 import { OTLPExporterBase } from '@opentelemetry/otlp-exporter-base';
 import {
   convertLegacyHttpOptions,
@@ -304,9 +304,8 @@ function writeEvent(w: SpanWriter, event: TimedEvent): void {
   w.end(at);
 }
 
-function writeLink(w: SpanWriter, link: Link): void {
-  const at = w.begin();
-  const context = link.context;
+/** Fields 1–3 of a Span and of a Span.Link alike: trace id, span id, trace state. */
+function writeContext(w: SpanWriter, context: SpanContext): void {
   w.tag(1, LENGTH_DELIMITED);
   w.hexBytes(context.traceId);
   w.tag(2, LENGTH_DELIMITED);
@@ -316,6 +315,12 @@ function writeLink(w: SpanWriter, link: Link): void {
     w.tag(3, LENGTH_DELIMITED);
     w.string(traceState);
   }
+}
+
+function writeLink(w: SpanWriter, link: Link): void {
+  const at = w.begin();
+  const context = link.context;
+  writeContext(w, context);
   if (link.attributes) w.attributes(link.attributes, 4);
   w.tag(5, VARINT);
   w.varint(link.droppedAttributesCount ?? 0);
@@ -327,15 +332,7 @@ function writeLink(w: SpanWriter, link: Link): void {
 function writeSpan(w: SpanWriter, span: ReadableSpan): void {
   const at = w.begin();
   const context = span.spanContext();
-  w.tag(1, LENGTH_DELIMITED);
-  w.hexBytes(context.traceId);
-  w.tag(2, LENGTH_DELIMITED);
-  w.hexBytes(context.spanId);
-  const traceState = context.traceState?.serialize();
-  if (traceState) {
-    w.tag(3, LENGTH_DELIMITED);
-    w.string(traceState);
-  }
+  writeContext(w, context);
   const parent = span.parentSpanContext;
   if (parent?.spanId) {
     w.tag(4, LENGTH_DELIMITED);
