@@ -33,8 +33,7 @@ export class TimedStore implements SessionStore {
   }
 
   public load(id: string, options?: LoadOptions): Promise<SessionRecord | null> {
-    const startedAt = performance.now();
-    return this.timed('load', startedAt, () => this.inner.load(id, options));
+    return this.timed('load', () => this.inner.load(id, options));
   }
 
   /** The inner store's synchronous cached answer: not a store call (as `PublishedStore`). */
@@ -43,48 +42,39 @@ export class TimedStore implements SessionStore {
   }
 
   public create(input: CreateSessionInput): Promise<SessionRecord> {
-    const startedAt = performance.now();
-    return this.timed('create', startedAt, () => this.inner.create(input));
+    return this.timed('create', () => this.inner.create(input));
   }
 
   public save(id: string, input: SaveSessionInput, expectedVersion: number): Promise<number> {
-    const startedAt = performance.now();
-    return this.timed('save', startedAt, () => this.inner.save(id, input, expectedVersion));
+    return this.timed('save', () => this.inner.save(id, input, expectedVersion));
   }
 
   public patch(id: string, changes: SessionPatch, options?: PatchOptions): Promise<number> {
-    const startedAt = performance.now();
-    return this.timed('patch', startedAt, () => this.inner.patch(id, changes, options));
+    return this.timed('patch', () => this.inner.patch(id, changes, options));
   }
 
   public touch(id: string, expiresAt: number): Promise<boolean> {
-    const startedAt = performance.now();
-    return this.timed('touch', startedAt, () => this.inner.touch(id, expiresAt));
+    return this.timed('touch', () => this.inner.touch(id, expiresAt));
   }
 
   public delete(id: string): Promise<boolean> {
-    const startedAt = performance.now();
-    return this.timed('delete', startedAt, () => this.inner.delete(id));
+    return this.timed('delete', () => this.inner.delete(id));
   }
 
   public listByUser(userId: string): Promise<SessionRecord[]> {
-    const startedAt = performance.now();
-    return this.timed('listByUser', startedAt, () => this.inner.listByUser(userId));
+    return this.timed('listByUser', () => this.inner.listByUser(userId));
   }
 
   public deleteByUser(userId: string, options?: DeleteByUserOptions): Promise<number> {
-    const startedAt = performance.now();
-    return this.timed('deleteByUser', startedAt, () => this.inner.deleteByUser(userId, options));
+    return this.timed('deleteByUser', () => this.inner.deleteByUser(userId, options));
   }
 
   public sweepExpired(now: number, limit: number): Promise<SweepResult> {
-    const startedAt = performance.now();
-    return this.timed('sweepExpired', startedAt, () => this.inner.sweepExpired(now, limit));
+    return this.timed('sweepExpired', () => this.inner.sweepExpired(now, limit));
   }
 
   public ping(): Promise<number> {
-    const startedAt = performance.now();
-    return this.timed('ping', startedAt, () => this.inner.ping());
+    return this.timed('ping', () => this.inner.ping());
   }
 
   public close(): Promise<void> {
@@ -96,7 +86,8 @@ export class TimedStore implements SessionStore {
    * (so a subscriber has it when the operation ends); a call that throws
    * before returning its promise is reported and rethrown at once.
    */
-  private timed<T>(method: string, startedAt: number, call: () => Promise<T>): Promise<T> {
+  private timed<T>(method: string, call: () => Promise<T>): Promise<T> {
+    const startedAt = performance.now();
     let pending: Promise<T>;
     try {
       pending = call();
