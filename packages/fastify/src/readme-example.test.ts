@@ -91,13 +91,16 @@ async function startExample(file: string): Promise<RunningExample> {
   };
 }
 
-describe('the README example app (examples/server.ts)', () => {
-  it('is the code the README shows', () => {
-    expect(readFileSync(README, 'utf8')).toContain(
-      '```ts\n' + readFileSync(EXAMPLE, 'utf8') + '```',
-    );
+describe.each([
+  ['examples/server.ts', EXAMPLE],
+  ['examples/nest/main.ts', NEST_EXAMPLE],
+])('the README shows %s', (_name, file) => {
+  it('verbatim', () => {
+    expect(readFileSync(README, 'utf8')).toContain('```ts\n' + readFileSync(file, 'utf8') + '```');
   });
+});
 
+describe('the README example app (examples/server.ts)', () => {
   it('runs as written: visits count per session, the theme and login commit, SIGTERM closes it', async () => {
     const app = await startExample(EXAMPLE);
     const { request } = app;
@@ -125,12 +128,6 @@ describe('the README example app (examples/server.ts)', () => {
 });
 
 describe('the README NestJS example (examples/nest/main.ts)', () => {
-  it('is the code the README shows', () => {
-    expect(readFileSync(README, 'utf8')).toContain(
-      '```ts\n' + readFileSync(NEST_EXAMPLE, 'utf8') + '```',
-    );
-  });
-
   it('runs as written: a Nest controller counts visits per session; SIGTERM closes it', async () => {
     const app = await startExample(NEST_EXAMPLE);
     const { request } = app;
