@@ -26,11 +26,9 @@ import {
   HookedStore,
   expectSessionError,
 } from '@session-cluster/testkit';
-import { PooledIdGenerator } from './pooled-id-generator.js';
 import { instrumentSessionCluster } from './session-instrumentation.js';
 import type { SessionInstrumentation } from './session-instrumentation.js';
 import { CollectingReader } from './collecting-reader.test-helpers.js';
-import { SessionSampler } from './session-sampler.js';
 
 describe('SessionManager operations as spans, store and lock calls as child spans (real SDK, InMemorySpanExporter)', () => {
   const exporter = new InMemorySpanExporter();
@@ -455,112 +453,83 @@ describe('SessionManager operations as spans, store and lock calls as child span
   });
 });
 
-/**
- * The one-span default, built by the SDK as the operation runs (no
- * sampler given), or recorded and built after the fact (a
- * {@link SessionSampler} given, as `startTelemetry` does: `DeferredSpan`).
- */
-describe.each([
-  { mode: 'built as it runs', sampled: false },
-  { mode: 'built after the fact (SessionSampler)', sampled: true },
-])(
-  'SessionManager operations by default: one span each, its phases on it ($mode)',
-  ({ sampled }) => {
-    const exporter = new InMemorySpanExporter();
-    const ids = new PooledIdGenerator();
-    const sampler = sampled ? new SessionSampler({ ratio: 1, parentBased: true }, ids) : undefined;
-    const provider = new TracerProvider({
-      idGenerator: ids,
-      ...(sampler === undefined ? {} : { sampler }),
-      spanProcessors: [new SimpleSpanProcessor({ exporter })],
-    });
-    let instrumentation: SessionInstrumentation;
+describe('SessionManager operations by default: one span each, its phases on it', () => {
+  const exporter = new InMemorySpanExporter();
+  const provider = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] });
+  let instrumentation: SessionInstrumentation;
 
-    /** The spans of the operations ended so far. */
-    function finished(): ReadableSpan[] {
-      instrumentation.flush();
-      return exporter.getFinishedSpans();
-    }
+  beforeAll(() => {
+    context.setGlobalContextManager(new AsyncLocalContextManager(ROOT_CONTEXT));
+    instrumentation = instrumentSessionCluster({ tracerProvider: provider });
+  });
+  afterAll(async () => {
+    instrumentation.close();
+    context.disable();
+    await provider.shutdown();
+  });
 
-    /** Forget the spans so far (those still to be built too). */
-    function reset(): void {
-      instrumentation.flush();
-      exporter.reset();
-    }
+  it("update (lock: 'always'): one session.update span; lock wait and release are its events, store calls their summed time", async () => {
+    const manager = new SessionManager({
+      store: new MemoryStore({ cleanupIntervalMs: 0 }),
+      locker: new MemoryLocker(),
+    });
+    const { id } = await manager.create({ data: { n: 1 } });
+    exporter.reset();
+    await manager.update(id, (data) => ({ ...data, n: 2 }), { lock: 'always' });
+    await manager.close();
+    const spans = exporter.getFinishedSpans();
+    expect(spans.map((s) => s.name)).toEqual(['session.update']);
+    const [update] = spans;
+    expect(update?.attributes).toMatchObject({
+      'session.id_hash': hashSessionId(id),
+      'session.outcome': 'ok',
+      'session.version': 2,
+      'session.lock.mode': 'always',
+      'session.lock.wait_ms': expect.any(Number) as unknown,
+    });
+    expect(update?.events.map((e) => e.name)).toEqual([
+      'session.lock.acquire',
+      'session.lock.release',
+    ]);
+    const { 'session.store.load.duration_ms': load, 'session.store.save.duration_ms': save } =
+      update?.attributes ?? {};
+    expect(load).toEqual(expect.any(Number));
+    expect(save).toEqual(expect.any(Number));
+  });
 
-    beforeAll(() => {
-      context.setGlobalContextManager(new AsyncLocalContextManager(ROOT_CONTEXT));
-      instrumentation = instrumentSessionCluster({ tracerProvider: provider, sampler });
+  it('a store call that failed stays an event (its error and route); the calls Redis answered are summed', async () => {
+    let failures = 1;
+    const store = new HookedStore(new MemoryStore({ cleanupIntervalMs: 0 }));
+    const manager = new SessionManager({
+      store,
+      locker: new MemoryLocker(),
+      retry: { baseDelayMs: 0, jitter: 0, maxAttempts: 2 },
     });
-    afterAll(async () => {
-      instrumentation.close();
-      context.disable();
-      await provider.shutdown();
+    const { id } = await manager.create({ data: { n: 1 } });
+    store.hooks.load = () => {
+      if (failures-- > 0) throw new StorageUnavailableError('blip', { timeout: true });
+    };
+    exporter.reset();
+    expect(await manager.get(id)).toMatchObject({ version: 1 });
+    await manager.update(id, (data) => ({ ...data, n: 2 }));
+    await manager.update(id, (data) => ({ ...data, n: 3 }));
+    await manager.close();
+    const [get, ...updates] = exporter.getFinishedSpans();
+    // The get's first load failed: an event with its error; the retried one a number.
+    expect(get?.name).toBe('session.get');
+    const failed = get?.events.find((e) => e.name === 'session.store.load');
+    expect(failed?.attributes).toMatchObject({
+      'db.operation.name': 'load',
+      'error.type': 'STORAGE_TIMEOUT',
+      'session.store.duration_ms': expect.any(Number) as unknown,
     });
-
-    it("update (lock: 'always'): one session.update span; lock wait and release are its events, store calls their summed time", async () => {
-      const manager = new SessionManager({
-        store: new MemoryStore({ cleanupIntervalMs: 0 }),
-        locker: new MemoryLocker(),
-      });
-      const { id } = await manager.create({ data: { n: 1 } });
-      reset();
-      await manager.update(id, (data) => ({ ...data, n: 2 }), { lock: 'always' });
-      await manager.close();
-      const spans = finished();
-      expect(spans.map((s) => s.name)).toEqual(['session.update']);
-      const [update] = spans;
-      expect(update?.attributes).toMatchObject({
-        'session.id_hash': hashSessionId(id),
-        'session.outcome': 'ok',
-        'session.version': 2,
-        'session.lock.mode': 'always',
-        'session.lock.wait_ms': expect.any(Number) as unknown,
-      });
-      expect(update?.events.map((e) => e.name)).toEqual([
-        'session.lock.acquire',
-        'session.lock.release',
-      ]);
-      const { 'session.store.load.duration_ms': load, 'session.store.save.duration_ms': save } =
-        update?.attributes ?? {};
-      expect(load).toEqual(expect.any(Number));
-      expect(save).toEqual(expect.any(Number));
-    });
-
-    it('a store call that failed stays an event (its error and route); the calls Redis answered are summed', async () => {
-      let failures = 1;
-      const store = new HookedStore(new MemoryStore({ cleanupIntervalMs: 0 }));
-      const manager = new SessionManager({
-        store,
-        locker: new MemoryLocker(),
-        retry: { baseDelayMs: 0, jitter: 0, maxAttempts: 2 },
-      });
-      const { id } = await manager.create({ data: { n: 1 } });
-      store.hooks.load = () => {
-        if (failures-- > 0) throw new StorageUnavailableError('blip', { timeout: true });
-      };
-      reset();
-      expect(await manager.get(id)).toMatchObject({ version: 1 });
-      await manager.update(id, (data) => ({ ...data, n: 2 }));
-      await manager.update(id, (data) => ({ ...data, n: 3 }));
-      await manager.close();
-      const [get, ...updates] = finished();
-      // The get's first load failed: an event with its error; the retried one a number.
-      expect(get?.name).toBe('session.get');
-      const failed = get?.events.find((e) => e.name === 'session.store.load');
-      expect(failed?.attributes).toMatchObject({
-        'db.operation.name': 'load',
-        'error.type': 'STORAGE_TIMEOUT',
-        'session.store.duration_ms': expect.any(Number) as unknown,
-      });
-      expect(get?.attributes['session.store.load.duration_ms']).toEqual(expect.any(Number));
-      expect(
-        updates.map((s) => s.events.filter((e) => e.name.startsWith('session.store.'))),
-      ).toEqual([[], []]);
-      expect(updates.map((s) => typeof s.attributes['session.store.save.duration_ms'])).toEqual([
-        'number',
-        'number',
-      ]);
-    });
-  },
-);
+    expect(get?.attributes['session.store.load.duration_ms']).toEqual(expect.any(Number));
+    expect(updates.map((s) => s.events.filter((e) => e.name.startsWith('session.store.')))).toEqual(
+      [[], []],
+    );
+    expect(updates.map((s) => typeof s.attributes['session.store.save.duration_ms'])).toEqual([
+      'number',
+      'number',
+    ]);
+  });
+});

@@ -13,8 +13,6 @@ import type {
   StoreCallMessage,
   StoreCallSettled,
 } from '@session-cluster/core';
-import { DeferredSpan } from './deferred-spans.js';
-import type { DeferredSpans } from './deferred-spans.js';
 import { describeResult } from './operation-outcomes.js';
 import { SessionIdHashes } from './session-id-hashes.js';
 import type { SessionSampler } from './session-sampler.js';
@@ -170,12 +168,6 @@ export interface OperationTracingOptions {
    * context (see `RecordingSpans`).
    */
   readonly recordingSpans: { readonly open: number } | undefined;
-  /**
-   * Where recording operation spans are built after the fact, when nothing
-   * reads them while they run (no child spans, not made active) and the
-   * {@link sampler} decides: see {@link DeferredSpans}. Absent: built on the SDK at once.
-   */
-  readonly deferredSpans: DeferredSpans | undefined;
 }
 
 /** `prefix` + `key` + `suffix`, built once per key and kept in `names`. */
@@ -223,11 +215,7 @@ function operationName(method: string | undefined): string {
  *   and the store's `session.cache.hits`), not timed;
  * - a `get` that does come as an operation outside any recording span
  *   (a store without a synchronous cache) does not ask the sampler until
- *   it is known not to be an instance-cache hit (see {@link OperationSpanState});
- * - a sampled operation whose span nothing reads while it runs (given
- *   `deferredSpans`) is recorded as data and built on the SDK afterwards,
- *   with the other spans that ended in the same turn of the event loop
- *   (see `DeferredSpan`).
+ *   it is known not to be an instance-cache hit (see {@link OperationSpanState}).
  */
 export class OperationTracing {
   /** The operation whose work is running (for the events published inside it), when it is traced. */
@@ -476,35 +464,20 @@ export class OperationTracing {
     parent: Context,
     startTime: number | undefined,
   ): void {
-    const sampler = this.options.sampler;
     // The sampler's decision, known without a span: nothing is made for a dropped operation.
-    if (sampler?.willSample(parent) === false) {
+    if (this.options.sampler?.willSample(parent) === false) {
       operation.state = 'unsampled';
       return;
     }
-    const deferred = this.options.deferredSpans;
-    let span: Span;
-    if (deferred !== undefined && sampler !== undefined) {
-      span = new DeferredSpan(
-        this.spanName(operation.operation),
-        parent,
-        startTime ?? operation.startedAt ?? performance.now(),
-        sampler.takeTraceId(parent),
-        deferred,
-      );
-    } else {
-      span = this.tracer.startSpan(
-        this.spanName(operation.operation),
-        startTime === undefined
-          ? this.operationSpanOptions
-          : { kind: SpanKind.INTERNAL, startTime },
-        parent,
-      );
-      // A non-recording span is dropped here: ending it would do nothing.
-      if (!span.isRecording()) {
-        operation.state = 'unsampled';
-        return;
-      }
+    const span = this.tracer.startSpan(
+      this.spanName(operation.operation),
+      startTime === undefined ? this.operationSpanOptions : { kind: SpanKind.INTERNAL, startTime },
+      parent,
+    );
+    // A non-recording span is dropped here: ending it would do nothing.
+    if (!span.isRecording()) {
+      operation.state = 'unsampled';
+      return;
     }
     operation.state = 'recording';
     operation.span = span;

@@ -58,25 +58,4 @@ describe('PooledIdGenerator', () => {
     expect(ids.generateTraceId()).toBe(`${'0'.repeat(30)}01`);
     expect(fills).toBe(2);
   });
-
-  it('a drawn trace id taken for later is not handed out until handed over, then once, with a span id made earlier', () => {
-    const ids = new PooledIdGenerator();
-    expect(ids.takeDrawnTraceId()).toBeUndefined();
-    ids.drawTraceId();
-    const taken = ids.takeDrawnTraceId();
-    expect(taken).toMatch(/^[0-9a-f]{32}$/);
-    expect(ids.takeDrawnTraceId()).toBeUndefined();
-    expect(ids.generateTraceId()).not.toBe(taken);
-    const spanId = ids.generateSpanId();
-    ids.handOver(taken, spanId);
-    expect(ids.generateSpanId()).toBe(spanId);
-    expect(ids.generateTraceId()).toBe(taken);
-    expect(ids.generateSpanId()).not.toBe(spanId);
-    expect(ids.generateTraceId()).not.toBe(taken);
-    // Cleared unused: the next ids are new.
-    ids.handOver(taken, spanId);
-    ids.handOver(undefined, undefined);
-    expect(ids.generateTraceId()).not.toBe(taken);
-    expect(ids.generateSpanId()).not.toBe(spanId);
-  });
 });

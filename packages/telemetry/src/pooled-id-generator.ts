@@ -43,9 +43,6 @@ export class PooledIdGenerator implements IdGenerator {
    * replaces this: a drawn id's bytes stay as they were until handed out.
    */
   private drawn = -1;
-  /** Ids {@link handOver} set for the next span: {@link generateTraceId} and {@link generateSpanId} return them. */
-  private handedTraceId: string | undefined = undefined;
-  private handedSpanId: string | undefined = undefined;
 
   /** @param fill fills the pools' bytes (default `crypto.randomFillSync`) */
   public constructor(private readonly fill: (bytes: Buffer) => void = randomFillSync) {}
@@ -55,11 +52,6 @@ export class PooledIdGenerator implements IdGenerator {
    * the one {@link drawTraceId} drew, when one waits, else a new one.
    */
   public generateTraceId(): string {
-    const handed = this.handedTraceId;
-    if (handed !== undefined) {
-      this.handedTraceId = undefined;
-      return handed;
-    }
     const start = this.drawn >= 0 ? this.drawn : this.nextTraceId();
     this.drawn = -1;
     return this.traceBytes.toString('hex', start, start + TRACE_ID_BYTES);
@@ -85,36 +77,8 @@ export class PooledIdGenerator implements IdGenerator {
     );
   }
 
-  /**
-   * The trace id {@link drawTraceId} drew and no span has been given yet,
-   * as hex, taken: the next {@link generateTraceId} makes a new one. For a
-   * span built later (a `DeferredSpan`), which hands it back then ({@link handOver}).
-   */
-  public takeDrawnTraceId(): string | undefined {
-    const start = this.drawn;
-    if (start < 0) return undefined;
-    this.drawn = -1;
-    return this.traceBytes.toString('hex', start, start + TRACE_ID_BYTES);
-  }
-
-  /**
-   * The ids the next span gets: `traceId` (from {@link takeDrawnTraceId})
-   * from the next {@link generateTraceId}, `spanId` (made earlier by
-   * {@link generateSpanId}) from the next {@link generateSpanId};
-   * `undefined` for either clears it.
-   */
-  public handOver(traceId: string | undefined, spanId: string | undefined): void {
-    this.handedTraceId = traceId;
-    this.handedSpanId = spanId;
-  }
-
   /** A random 8-byte span id: 16 lowercase hex characters, never all zero (invalid). */
   public generateSpanId(): string {
-    const handed = this.handedSpanId;
-    if (handed !== undefined) {
-      this.handedSpanId = undefined;
-      return handed;
-    }
     for (;;) {
       if (this.offset + SPAN_ID_LENGTH > this.hex.length) {
         this.fill(this.bytes);

@@ -3,7 +3,6 @@ import type { MeterProvider, TracerProvider } from '@opentelemetry/api';
 import { INSTRUMENTATION_SCOPE, SESSION_CHANNELS } from '@session-cluster/core';
 import type { SessionEvent } from '@session-cluster/core';
 import { contextStorage } from './context-storage.js';
-import { DeferredSpans } from './deferred-spans.js';
 import { FallbackTracing } from './fallback-tracing.js';
 import { OperationTracing } from './operation-tracing.js';
 import type { CachedReadSpans } from './operation-tracing.js';
@@ -82,13 +81,7 @@ export interface SessionInstrumentationOptions {
 
 /** What {@link instrumentSessionCluster} returns. */
 export interface SessionInstrumentation {
-  /**
-   * Hand the spans of operations that have ended to the tracer provider now
-   * (with a `sampler`, operation spans are built once per turn of the event
-   * loop). Call it before flushing the provider; `Telemetry.flush` does.
-   */
-  flush(): void;
-  /** Stop listening (spans of calls in progress still end) and {@link flush}. Idempotent. */
+  /** Stop listening (spans of calls in progress still end). Idempotent. */
   close(): void;
 }
 
@@ -127,13 +120,6 @@ export function instrumentSessionCluster(
   const storage = contextStorage();
   const activeSpans = options.activeSpans === true;
   let fallbackTracing: FallbackTracing | undefined = undefined;
-  // Operation spans nothing starts a span under (no child spans, never
-  // active) are built after the fact, in bursts, when the sampler decides
-  // them up front: see DeferredSpan.
-  const deferredSpans =
-    options.sampler !== undefined && options.childSpans !== true && !activeSpans
-      ? new DeferredSpans(tracer, options.sampler.ids)
-      : undefined;
   const operations = new OperationTracing(tracer, sessionMetrics, {
     childSpans: options.childSpans === true,
     activeContext: activeSpans ? storage : undefined,
@@ -142,7 +128,6 @@ export function instrumentSessionCluster(
     cachedReadSpans: options.cachedReadSpans ?? 'in-trace',
     sampler: options.sampler,
     recordingSpans: options.recordingSpans,
-    deferredSpans,
   });
   const fallback = new FallbackTracing(tracer, meter, sessionMetrics, operations.current, storage);
   fallbackTracing = fallback;
@@ -165,9 +150,6 @@ export function instrumentSessionCluster(
   channels.event.subscribe(onEvent);
   let closed = false;
   return {
-    flush: () => {
-      deferredSpans?.flush();
-    },
     close: () => {
       if (closed) return;
       closed = true;
@@ -175,7 +157,6 @@ export function instrumentSessionCluster(
       probesAndSweeps.unsubscribe(channels);
       fallback.unsubscribe(channels);
       operations.unsubscribe(channels);
-      deferredSpans?.flush();
     },
   };
 }

@@ -137,11 +137,6 @@ describe('SessionSampler given to instrumentSessionCluster (real SDK, SessionMan
       provider,
       exporter,
       spanIds: () => spanIds,
-      /** The spans of ended operations, built (they are built once per turn otherwise). */
-      finished: () => {
-        instrumentation.flush();
-        return exporter.getFinishedSpans();
-      },
       close: async () => {
         instrumentation.close();
         await manager.close();
@@ -166,15 +161,15 @@ describe('SessionSampler given to instrumentSessionCluster (real SDK, SessionMan
   });
 
   it('at a ratio, the operations it samples are exactly the spans the SDK records', async () => {
-    const { manager, finished, spanIds, close } = setUp({ ratio: 0.5, parentBased: true });
+    const { manager, exporter, spanIds, close } = setUp({ ratio: 0.5, parentBased: true });
     try {
       const { id } = await manager.create({ data: { n: 0 } });
-      const before = finished().length;
+      const before = exporter.getFinishedSpans().length;
       expect(spanIds()).toBe(before);
       for (let i = 0; i < 200; i += 1) {
         await manager.update(id, (data) => ({ ...data, n: Number(data['n']) + 1 }));
       }
-      const updates = finished().slice(before);
+      const updates = exporter.getFinishedSpans().slice(before);
       expect(updates.every((span) => span.name === 'session.update')).toBe(true);
       // Each recorded span is one the prediction let through; none was started and dropped.
       expect(spanIds() - before).toBe(updates.length);
@@ -186,13 +181,12 @@ describe('SessionSampler given to instrumentSessionCluster (real SDK, SessionMan
   });
 
   it('under an unsampled parent nothing is asked; under a sampled one the operation is its child', async () => {
-    const { manager, provider, exporter, finished, spanIds, close } = setUp({
+    const { manager, provider, exporter, spanIds, close } = setUp({
       ratio: 1,
       parentBased: true,
     });
     try {
       const { id } = await manager.create({ data: {} });
-      finished();
       exporter.reset();
       const unsampledParent = trace.setSpanContext(ROOT_CONTEXT, {
         traceId: 'a'.repeat(32),
@@ -203,14 +197,14 @@ describe('SessionSampler given to instrumentSessionCluster (real SDK, SessionMan
       const asked = spanIds();
       await context.with(unsampledParent, () => manager.update(id, (data) => data));
       expect(spanIds()).toBe(asked);
-      expect(finished()).toEqual([]);
+      expect(exporter.getFinishedSpans()).toEqual([]);
 
       const tracer = provider.getTracer('test');
       await tracer.startActiveSpan('request', async (request) => {
         await manager.update(id, (data) => data);
         request.end();
       });
-      const spans = finished();
+      const spans = exporter.getFinishedSpans();
       const request = spans.find((span) => span.name === 'request');
       const update = spans.find((span) => span.name === 'session.update');
       expect(update?.parentSpanContext?.spanId).toBe(request?.spanContext().spanId);

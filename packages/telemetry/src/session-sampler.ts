@@ -64,8 +64,7 @@ export class SessionSampler implements Sampler {
    */
   public constructor(
     sampling: SessionSampling,
-    /** The id generator of the tracer provider this sampler is given to. */
-    public readonly ids: PooledIdGenerator,
+    private readonly ids: PooledIdGenerator,
   ) {
     const ratio = Number.isNaN(sampling.ratio) ? 0 : Math.min(1, Math.max(0, sampling.ratio));
     this.ratio = ratio;
@@ -107,21 +106,6 @@ export class SessionSampler implements Sampler {
     }
     if (this.byTraceId === undefined) return this.ratio >= 1;
     return this.ids.drawTraceId() < this.upperBound;
-  }
-
-  /**
-   * After {@link willSample} said yes for a span that is started later (a
-   * `DeferredSpan`): the trace id of the new trace it starts (the one
-   * drawn, or a new one), or undefined under a valid parent, whose trace
-   * the span joins. Hand it to {@link ids} right before that span is
-   * started (`ids.handOver`), so the SDK gives it that id, which its
-   * sampler samples as this one did.
-   */
-  public takeTraceId(parent: Context): string | undefined {
-    const parentSpan = trace.getSpanContext(parent);
-    if (parentSpan !== undefined && trace.isSpanContextValid(parentSpan)) return undefined;
-    // Under `always_on` nothing was drawn: the span's trace id is made now.
-    return this.ids.takeDrawnTraceId() ?? this.ids.generateTraceId();
   }
 
   public toString(): string {

@@ -237,7 +237,6 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
     prometheusUrl,
     ready,
     flush: async () => {
-      instrumentation.flush();
       await Promise.all([
         ...spanProcessors.map((processor) => processor.forceFlush()),
         ...metricReaders.map((reader) => reader.forceFlush()),
