@@ -9,8 +9,8 @@
  *   connect-redis 11 on node-redis 5 (connect-redis's only client since v9);
  * - `fastify-raw-ioredis`: the floor of any session layer that keeps its
  *   state in Redis, as the Express server's `raw-ioredis` — an unsigned
- *   random id in a cookie, one `HGET` to read and one pipelined `HSET` +
- *   `PEXPIRE` to write, the reply held in `onSend` until the write is
+ *   random id in a cookie, one `HGET` to read and one script call (`HSET` +
+ *   `PEXPIRE`) to write, the reply held in `onSend` until the write is
  *   answered; no signing, no validation, no locks, no fallback.
  *
  * One session per TCP connection (the server keeps a cookie jar per socket,

@@ -11,7 +11,7 @@
  * - `express-session`: express-session + connect-redis 11 on node-redis 5;
  * - `raw-ioredis`: the floor of any session layer that keeps its state in
  *   Redis — an unsigned random id in a cookie, one `HGET` to read the slot
- *   and one pipelined `HSET` + `PEXPIRE` to write it, nothing else (no
+ *   and one script call (`HSET` + `PEXPIRE`) to write it, nothing else (no
  *   signing, no validation, no locks, no fallback).
  *
  * `GET /hit` reads the session key `slot<n>`, adds one and writes it back,

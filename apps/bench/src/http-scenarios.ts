@@ -213,7 +213,7 @@ async function runCase(
  * HTTP requests per second of one Express route behind four session
  * layers — none (the limit), ours, express-session + connect-redis, and
  * raw ioredis (the floor of any layer that reads and writes Redis per
- * request: one `HGET`, one pipelined `HSET` + `PEXPIRE`) — with
+ * request: one `HGET`, one script call, `HSET` + `PEXPIRE`) — with
  * 50 connections, for a shared session cookie (every request reads and
  * writes one session; lost updates counted) and fresh sessions (every
  * request creates one). Same redis-server, same run, rounds interleaved.

@@ -1,19 +1,33 @@
 /**
  * The `raw-ioredis` floor both HTTP bench servers mount: the least any
  * session layer that keeps its state in Redis does — an unsigned random id
- * in a cookie, one `HGET` to read a field, one pipelined `HSET` + `PEXPIRE`
- * to write one. No signing, no validation, no locks, no fallback.
+ * in a cookie, one `HGET` to read a field, one script call (`HSET` +
+ * `PEXPIRE`) to write one. No signing, no validation, no locks, no fallback.
+ *
+ * The write is a script, not an ioredis `pipeline()`: under load a pipeline
+ * per write makes ioredis keep each request's objects past a scavenge
+ * (~13 MB promoted per scavenge, 30 ms pauses, against none for a script;
+ * docs/benchmarks.md), which put the floor below `@fastify/session`.
  */
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 
 const COOKIE = 'rawsid=';
+/** `HSET` one field and roll the key's expiry: one command, one round trip. */
+const WRITE_SCRIPT =
+  "redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) return redis.call('PEXPIRE', KEYS[1], ARGV[3])";
+
+/** The client with the write script defined on it. */
+type RawClient = Redis & {
+  rawWrite(key: string, field: string, value: number, ttlMs: number): Promise<unknown>;
+};
+
 /** Length of a minted id (16 random bytes, base64url). */
 const ID_LENGTH = 22;
 
 /** Raw sessions of one server, per request object `R` (Express's or Fastify's). */
 export class RawSessions<R extends object> {
-  private readonly redis: Redis;
+  private readonly redis: RawClient;
   /** The id lives on the request: read from the cookie, or minted by the first write. */
   private readonly ids = new WeakMap<R, string>();
 
@@ -21,7 +35,9 @@ export class RawSessions<R extends object> {
     redisUrl: string,
     private readonly prefix: string,
   ) {
-    this.redis = new Redis(redisUrl);
+    const redis = new Redis(redisUrl);
+    redis.defineCommand('rawWrite', { numberOfKeys: 1, lua: WRITE_SCRIPT });
+    this.redis = redis as RawClient;
   }
 
   /** The request's session id, from its `Cookie` header; `undefined` when it has none. */
@@ -56,7 +72,7 @@ export class RawSessions<R extends object> {
   /** Write one field of session `id` and roll its expiry (one round trip). */
   public write(id: string, field: string, value: number): Promise<unknown> {
     const key = this.key(id);
-    return this.redis.pipeline().hset(key, field, value).pexpire(key, 86_400_000).exec();
+    return this.redis.rawWrite(key, field, value, 86_400_000);
   }
 
   public close(): Promise<unknown> {
