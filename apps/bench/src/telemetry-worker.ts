@@ -160,13 +160,14 @@ async function run(
             data['visits'] = Number(data['visits']) + 1;
             return data;
           });
+  // A fifth more first, thrown away: the process sat idle while the others
+  // ran, and runLoad's default (at most 2 000, ~2 ms of cached gets) leaves
+  // its first milliseconds in the window.
+  const warmupOps = Math.ceil(ops / 5);
   const load = (): ReturnType<typeof runLoad> =>
     runLoad(
       variant === 'sdk-floor' ? (slot) => instrumented(scenario, () => operation(slot)) : operation,
-      // A fifth more first, thrown away: the process sat idle while the
-      // others ran, and runLoad's default (at most 2 000, ~2 ms of cached
-      // gets) leaves its first milliseconds in the window.
-      { ops, concurrency: lanes, warmupOps: Math.ceil(ops / 5) },
+      { ops, concurrency: lanes, warmupOps },
     );
   const cpu = process.cpuUsage();
   let result: Awaited<ReturnType<typeof runLoad>>;
@@ -179,19 +180,17 @@ async function run(
   } else {
     result = await load();
   }
-  // Export what this run left queued now, charged to this run: its time
-  // and CPU count, so a variant pays for the spans it made (a batch left
-  // queued would otherwise be exported in this process's next variant's
-  // window or never timed at all, and the SDK variants would read cheaper
-  // than an app that exports what it records).
-  // Only the spans: the metrics' export, every 5 s in an app (metricIntervalMs),
-  // is flushed after the timing, not once per run.
+  // Export the spans this run left queued now, charged to this run: its
+  // time and CPU count, so a variant pays for the spans it made (a batch
+  // left queued would otherwise be exported in this process's next
+  // variant's window or never timed at all, and the SDK variants would read
+  // cheaper than an app that exports what it records). The metrics' export,
+  // every 5 s in an app (metricIntervalMs), is flushed after the timing.
   const flushStarted = performance.now();
   await flushSpans();
   const flushMs = performance.now() - flushStarted;
   const used = process.cpuUsage(cpu);
   await telemetry?.flush();
-  const warmupOps = Math.ceil(ops / 5);
   // The flush exports the warm-up's spans too: the measured operations' share of it.
   const measuredFlushMs = (flushMs * ops) / (ops + warmupOps);
   send({
