@@ -89,6 +89,34 @@ describe('SessionCookieSigner: verified cookies are remembered', () => {
     expect(again).not.toBe(first);
   });
 
+  it("remembers each session's latest cookie: a busy session's writes crowd out no other session", () => {
+    const memo = new SessionCookieSigner('a-test-secret-that-is-long-enough-0005');
+    const quiet = memo.sign(generateSessionId(), 1_000);
+    const remembered = memo.verify(quiet);
+    const busy = generateSessionId();
+    const first = memo.sign(busy, 1_000, 1);
+    let latest = first;
+    // Twice the bound in cookies, all of one session.
+    for (let version = 2; version <= VERIFIED_COOKIE_MEMO_SIZE * 2; version++) {
+      latest = memo.sign(busy, 1_000, version);
+    }
+    expect(memo.verify(quiet)).toBe(remembered);
+    const last = memo.verify(latest);
+    expect(last).toMatchObject({ ok: true, id: busy, version: VERIFIED_COOKIE_MEMO_SIZE * 2 });
+    expect(memo.verify(latest)).toBe(last);
+    // A superseded cookie of the session (another tab) is checked by its
+    // HMAC and verifies as what it carries; then the latest one is again.
+    expect(memo.verify(first)).toMatchObject({ ok: true, id: busy, version: 1 });
+    expect(memo.verify(latest)).toMatchObject({
+      ok: true,
+      id: busy,
+      version: VERIFIED_COOKIE_MEMO_SIZE * 2,
+    });
+    // A cookie of a remembered session with its signature changed is refused.
+    const forged = `${latest.slice(0, -1)}${latest.endsWith('A') ? 'B' : 'A'}`;
+    expect(memo.verify(forged)).toMatchObject({ ok: false, reason: 'bad-signature' });
+  });
+
   it('a cookie it just signed answers from memory exactly what the HMAC check answers', () => {
     const secrets = [
       'a-test-secret-that-is-long-enough-0004',
